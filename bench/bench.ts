@@ -1,0 +1,194 @@
+/**
+ * `npm run bench [-- --connections 50 --duration 20 --size 160 --fsync everysec|always
+ *   --target store|webhook --reconnect --count 100000 --limits on|off --idempotency]`
+ *
+ * `--limits off` runs without rate limit and quota (on: both counted, set high enough
+ * that nothing is refused); `--idempotency` sends a fresh Idempotency-Key with every
+ * request. The summary includes the Redis CPU per 1000 messages (its own redis-server).
+ *
+ * Starts the broker (the real supervisor, as a child process) against a redis-server of
+ * its own with AOF and a database of its own, runs the load generator in a separate
+ * process over keep-alive mTLS, waits until every accepted message is stored and
+ * delivered, and prints a JSON summary. Everything it started is stopped and removed.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:https';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { createConnection } from 'mysql2/promise';
+import { createCa } from '../src/pki/ca.js';
+import { issueServerCertificate } from '../src/pki/issue.js';
+import { BrokerProcess, ROOT, createWorkspace } from '../test/support/broker-harness.js';
+import { TestRedisServer } from '../test/support/redis-server.js';
+import type { LoadOptions, LoadResult } from './load-generator.js';
+
+interface BenchOptions {
+  connections: number;
+  duration: number;
+  size: number;
+  fsync: 'everysec' | 'always';
+  target: 'store' | 'webhook';
+  reconnect: boolean;
+  count?: number;
+  limits: 'on' | 'off';
+  idempotency: boolean;
+}
+
+function parseArgs(argv: string[]): BenchOptions {
+  const value = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const count = value('count');
+  return {
+    connections: Number(value('connections') ?? 50),
+    duration: Number(value('duration') ?? 20),
+    size: Number(value('size') ?? 160),
+    fsync: value('fsync') === 'always' ? 'always' : 'everysec',
+    target: value('target') === 'webhook' ? 'webhook' : 'store',
+    reconnect: argv.includes('--reconnect'),
+    limits: value('limits') === 'off' ? 'off' : 'on',
+    idempotency: argv.includes('--idempotency'),
+    ...(count ? { count: Number(count) } : {}),
+  };
+}
+
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  // utime and stime are fields 14 and 15 of /proc/pid/stat (here 12 and 13 after the comm).
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+function peakRssMb(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Math.round(Number(match[1]) / 1024) : 0;
+}
+
+async function startDownstream(): Promise<{ server: Server; url: string; caPem: string }> {
+  const ca = createCa({ commonName: 'Bench Downstream CA', days: 1 });
+  const cert = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['127.0.0.1'], days: 1 });
+  const server = createServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(200).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { server, url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`, caPem: ca.certPem };
+}
+
+function runLoad(options: LoadOptions): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'bench/load-generator.ts'), JSON.stringify(options)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited with ${code}`))));
+  });
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const redis = await TestRedisServer.create(options.fsync);
+  const downstream = options.target === 'webhook' ? await startDownstream() : undefined;
+  const scratch = mkdtempSync(join(tmpdir(), 'mb-bench-'));
+  const downstreamCa = join(scratch, 'downstream-ca.pem');
+  if (downstream) writeFileSync(downstreamCa, downstream.caPem);
+  const workspace = await createWorkspace(
+    {
+      log: { level: 'warn' },
+      queue: { fsync: options.fsync },
+      delivery: { concurrency: 128 },
+      limits: options.limits === 'off' ? { rate_limit: 0, daily_quota: 0 } : { rate_limit: 1_000_000_000, daily_quota: 1_000_000_000 },
+      ...(downstream
+        ? { domains: [{ name: 'default', target: { type: 'webhook', url: downstream.url, secret: 'bench', ca_file: downstreamCa } }] }
+        : {}),
+    },
+    redis.url,
+  );
+  const broker = new BrokerProcess(workspace);
+  try {
+    await broker.start();
+    const pid = broker.child!.pid!;
+    const bundle = join(workspace.dir, 'certs/clients/demo.default');
+    const cpuBefore = cpuSeconds(pid);
+    const redisCpuBefore = await redisCpuSeconds(redis.url);
+    const load = await runLoad({
+      url: broker.url,
+      cert: join(bundle, 'client.crt'),
+      key: join(bundle, 'client.key'),
+      ca: join(bundle, 'ca.crt'),
+      connections: options.connections,
+      durationS: options.duration,
+      size: options.size,
+      reconnect: options.reconnect,
+      idempotency: options.idempotency,
+      ...(options.count ? { count: options.count } : {}),
+    });
+    const db = await createConnection({ uri: workspace.database.url });
+    let delivered = 0;
+    const drainDeadline = Date.now() + 300_000;
+    while (Date.now() < drainDeadline) {
+      const [[row]] = (await db.query("SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered'")) as unknown as [[{ n: number }]];
+      delivered = Number(row.n);
+      if (delivered >= load.accepted) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const drainedAt = Date.now();
+    const cpu = cpuSeconds(pid) - cpuBefore;
+    const redisCpu = (await redisCpuSeconds(redis.url)) - redisCpuBefore;
+    const [lagRows] = (await db.query('SELECT TIMESTAMPDIFF(MICROSECOND, queued_at, created_at) / 1000 AS lag FROM messages')) as unknown as [Array<{ lag: string }>];
+    await db.end();
+    const lags = lagRows.map((r) => Number(r.lag)).sort((a, b) => a - b);
+    const loadSeconds = (load.ended_at - load.started_at) / 1000;
+    const drainSeconds = (drainedAt - load.ended_at) / 1000;
+    const summary = {
+      options,
+      sent: load.sent,
+      accepted: load.accepted,
+      accepted_per_s: Math.round(load.accepted / loadSeconds),
+      latency_ms: load.latency_ms,
+      errors: load.errors,
+      delivered,
+      load_s: round(loadSeconds),
+      drain_s: round(drainSeconds),
+      end_to_end_per_s: Math.round(load.accepted / (loadSeconds + drainSeconds)),
+      storage_lag_ms: { p50: round(lags[Math.floor(lags.length * 0.5)] ?? 0), p99: round(lags[Math.floor(lags.length * 0.99)] ?? 0), max: round(lags.at(-1) ?? 0) },
+      broker_peak_rss_mb: peakRssMb(pid),
+      broker_cpu_s_per_1000: round((cpu / Math.max(1, load.accepted)) * 1000),
+      redis_cpu_s_per_1000: round((redisCpu / Math.max(1, load.accepted)) * 1000),
+    };
+    process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+  } finally {
+    await broker.kill('SIGTERM');
+    await workspace.cleanup();
+    await redis.destroy();
+    if (downstream) await new Promise((resolve) => downstream.server.close(resolve));
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** CPU the redis-server used so far (user + system), from INFO cpu. */
+async function redisCpuSeconds(url: string): Promise<number> {
+  const client = new Redis(url);
+  try {
+    const info = await client.info('cpu');
+    const value = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+    return value('used_cpu_user') + value('used_cpu_sys');
+  } finally {
+    client.disconnect();
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
+  process.exit(1);
+});

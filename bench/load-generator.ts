@@ -1,0 +1,105 @@
+/**
+ * The load generator, run as its own process so it does not share an event loop with
+ * the broker or the orchestrator: N keep-alive mTLS connections (undici), each sending
+ * one request after another for a duration or until a fixed count is reached.
+ *
+ * Input: one JSON argument (LoadOptions). Output: one JSON line (LoadResult) on stdout.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+
+export interface LoadOptions {
+  url: string;
+  cert: string;
+  key: string;
+  ca: string;
+  connections: number;
+  /** Seconds; ignored when `count` is set. */
+  durationS: number;
+  count?: number;
+  /** Characters of message_body. */
+  size: number;
+  /** A new TLS connection per request (with session resumption). */
+  reconnect: boolean;
+  /** Every request carries a fresh Idempotency-Key. */
+  idempotency?: boolean;
+}
+
+export interface LoadResult {
+  sent: number;
+  accepted: number;
+  errors: Record<string, number>;
+  started_at: number;
+  ended_at: number;
+  latency_ms: { p50: number; p90: number; p99: number; max: number };
+}
+
+async function run(options: LoadOptions): Promise<LoadResult> {
+  const agent = new Agent({
+    connections: options.connections,
+    pipelining: 1,
+    keepAliveTimeout: 60_000,
+    connect: { cert: readFileSync(options.cert, 'utf8'), key: readFileSync(options.key, 'utf8'), ca: readFileSync(options.ca, 'utf8'), maxCachedSessions: 1000 },
+  });
+  const body = JSON.stringify({ sender_number: '+14155550123', message_body: 'x'.repeat(Math.max(1, options.size)) });
+  const target = `${options.url}/api/v1/messages`;
+  const latencies: number[] = [];
+  const errors: Record<string, number> = {};
+  let sent = 0;
+  let accepted = 0;
+  const startedAt = Date.now();
+  const deadline = startedAt + options.durationS * 1000;
+  const more = () => (options.count !== undefined ? sent < options.count : Date.now() < deadline);
+
+  const worker = async () => {
+    while (more()) {
+      sent++;
+      const t0 = process.hrtime.bigint();
+      try {
+        const response = await request(target, {
+          method: 'POST',
+          dispatcher: agent,
+          headers: options.idempotency ? { 'content-type': 'application/json', 'idempotency-key': randomUUID() } : { 'content-type': 'application/json' },
+          body,
+          ...(options.reconnect ? { reset: true } : {}),
+        });
+        const text = await response.body.text();
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+        if (response.statusCode === 202) accepted++;
+        else {
+          const code = (() => {
+            try {
+              return (JSON.parse(text) as { error_code?: string }).error_code ?? `HTTP_${response.statusCode}`;
+            } catch {
+              return `HTTP_${response.statusCode}`;
+            }
+          })();
+          errors[code] = (errors[code] ?? 0) + 1;
+        }
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? 'CLIENT_ERROR';
+        errors[code] = (errors[code] ?? 0) + 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.connections }, worker));
+  const endedAt = Date.now();
+  await agent.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  return { sent, accepted, errors, started_at: startedAt, ended_at: endedAt, latency_ms: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(latencies.at(-1) ?? 0) } };
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+const options = JSON.parse(process.argv[2] ?? '{}') as LoadOptions;
+run(options).then(
+  (result) => process.stdout.write(JSON.stringify(result) + '\n'),
+  (error: unknown) => {
+    process.stderr.write(`load generator failed: ${(error as Error).stack}\n`);
+    process.exit(1);
+  },
+);

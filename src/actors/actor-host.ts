@@ -1,0 +1,140 @@
+/**
+ * The main-thread side of one actor: spawns its Worker from `dist/actors/<name>/`,
+ * restarts it when it dies (100 ms, doubling up to 5 s while it keeps crashing), and
+ * exposes a typed RpcPeer that fails fast (ACTOR_UNAVAILABLE → 503) while it is down.
+ */
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../logger.js';
+import { RpcPeer, type Protocol, type PortLike } from '../rpc/rpc-peer.js';
+import type { ActorName, ActorWorkerData, ControlProtocol, FinalMetricsMessage } from './actor.protocol.js';
+
+export type ActorState = 'starting' | 'up' | 'down' | 'stopping' | 'stopped';
+
+/** Actors are always loaded from the compiled tree, also when tests run the TS sources. */
+export function actorScript(name: ActorName): string {
+  return fileURLToPath(new URL(`../../dist/actors/${name}/${name}.actor.js`, import.meta.url));
+}
+
+const FIRST_RESTART_MS = 100;
+const MAX_RESTART_MS = 5_000;
+/** An actor that stayed up this long is healthy again: the backoff starts over. */
+const STABLE_AFTER_MS = 30_000;
+
+export interface ActorHostOptions {
+  name: ActorName;
+  /** Replaced by `reconfigure()`; a restarted actor gets the current one. */
+  config: ActorWorkerData['config'];
+  logger: Logger;
+  faultInjection: boolean;
+  callTimeoutMs?: number;
+  /** Where the actor's stdout (its log lines) goes; default: the process' stdout. */
+  output?: NodeJS.WritableStream;
+}
+
+export class ActorHost<P extends Protocol> extends EventEmitter {
+  readonly name: ActorName;
+  readonly rpc: RpcPeer<ControlProtocol & P>;
+  state: ActorState = 'stopped';
+  restarts = 0;
+  private worker: Worker | undefined;
+  private crashStreak = 0;
+  private startedAt = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readyWaiters: Array<() => void> = [];
+
+  constructor(private options: ActorHostOptions) {
+    super();
+    this.name = options.name;
+    this.rpc = new RpcPeer({ peerName: `${options.name} actor`, timeoutMs: options.callTimeoutMs ?? 10_000 });
+  }
+
+  get isUp(): boolean {
+    return this.state === 'up';
+  }
+
+  /** Resolves once the actor answered `ready` (after restarts, if it crashed while starting). */
+  start(): Promise<void> {
+    this.spawn();
+    return this.whenReady();
+  }
+
+  whenReady(): Promise<void> {
+    if (this.state === 'up') return Promise.resolve();
+    return new Promise((resolve) => this.readyWaiters.push(resolve));
+  }
+
+  /**
+   * Hands the actor a reloaded config: live if it can take it, otherwise by a graceful
+   * restart (finish the batch, stop, start with the new config).
+   */
+  async reconfigure(config: ActorWorkerData['config']): Promise<'live' | 'restarted'> {
+    this.options.config = config;
+    const { applied } = await this.rpc.call('actor.reconfigure', { config });
+    if (applied) return 'live';
+    await this.stop();
+    await this.start();
+    return 'restarted';
+  }
+
+  /** Lets the actor finish its batch, then ends the thread. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    clearTimeout(this.restartTimer);
+    const worker = this.worker;
+    if (!worker) {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopping';
+    try {
+      await this.rpc.call('actor.drain', {}, { timeoutMs });
+    } catch (error) {
+      this.options.logger.warn({ actor: this.name, err: error }, 'actor did not drain cleanly');
+    }
+    this.rpc.detach(`${this.name} actor stopped`);
+    await worker.terminate();
+    this.state = 'stopped';
+  }
+
+  private spawn(): void {
+    const { name, config, faultInjection, logger } = this.options;
+    // Peer channels are wired by the supervisor once the actor is up (see 'up').
+    const workerData: ActorWorkerData = { name, config, peers: {}, faultInjection };
+    const output = this.options.output;
+    const worker = new Worker(actorScript(name), { workerData, name: `mb-${name}`, stdout: output !== undefined });
+    if (output) worker.stdout.pipe(output, { end: false });
+    this.worker = worker;
+    this.state = 'starting';
+    this.startedAt = Date.now();
+
+    worker.on('message', (message: { kind?: string }) => {
+      // A crashing actor's last counts; `restarts` still names the incarnation that sent them.
+      if (message?.kind === 'final-metrics') this.emit('final-metrics', this.restarts, (message as FinalMetricsMessage).families);
+      if (message?.kind !== 'ready' || this.worker !== worker) return;
+      this.rpc.attach(worker as unknown as PortLike);
+      this.state = 'up';
+      logger.info({ actor: name, restarts: this.restarts }, 'actor up');
+      for (const resolve of this.readyWaiters.splice(0)) resolve();
+      this.emit('up');
+    });
+    // Without an 'error' listener a crashing worker would take the main thread down.
+    worker.on('error', (error) => logger.error({ actor: name, err: error }, 'actor crashed'));
+    worker.on('exit', (code) => this.onExit(worker, code));
+  }
+
+  private onExit(worker: Worker, code: number): void {
+    if (this.worker !== worker) return;
+    this.worker = undefined;
+    this.rpc.detach(`${this.name} actor is restarting`);
+    if (this.state === 'stopping' || this.state === 'stopped') return;
+    this.state = 'down';
+    this.emit('down');
+    if (Date.now() - this.startedAt > STABLE_AFTER_MS) this.crashStreak = 0;
+    const delay = Math.min(FIRST_RESTART_MS * 2 ** this.crashStreak, MAX_RESTART_MS);
+    this.crashStreak++;
+    this.restarts++;
+    this.options.logger.warn({ actor: this.name, code, restart_in_ms: delay }, 'actor exited; restarting');
+    this.restartTimer = setTimeout(() => this.spawn(), delay);
+  }
+}

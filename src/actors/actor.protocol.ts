@@ -1,0 +1,43 @@
+/**
+ * The control protocol every actor serves on its main channel (the Worker's own port),
+ * and what the supervisor hands each actor in `workerData`.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { BrokerConfig } from '../config/config.js';
+import type { MetricFamily } from '../metrics/metric-families.js';
+
+export type ActorName = 'ingest' | 'encryption' | 'delivery' | 'ca';
+
+export interface ActorHealth {
+  status: 'up' | 'degraded' | 'down';
+  details?: Record<string, unknown>;
+}
+
+export type ControlProtocol = {
+  /** A new channel to a peer actor (sent again whenever that peer restarts). */
+  'actor.wire': { request: { peer: ActorName; port: MessagePort }; response: void };
+  'actor.health': { request: Record<string, never>; response: ActorHealth };
+  /** Finish the batch in hand, take no new work, release connections. */
+  'actor.drain': { request: Record<string, never>; response: void };
+  /** A reloaded config. `applied: false` means the actor cannot take it live: restart it. */
+  'actor.reconfigure': { request: { config: Readonly<BrokerConfig> }; response: { applied: boolean } };
+  /** Fault injection for tests: the actor throws from its event loop. Refused unless enabled. */
+  'actor.crash': { request: Record<string, never>; response: void };
+  /** This thread's metrics as data (its fast series and prom-client registry); the supervisor merges every thread into /metrics. */
+  'actor.metrics': { request: Record<string, never>; response: { families: MetricFamily[] } };
+};
+
+/** A crashing actor's last counts, posted on its Worker port just before the thread dies. */
+export interface FinalMetricsMessage {
+  kind: 'final-metrics';
+  families: MetricFamily[];
+}
+
+export interface ActorWorkerData {
+  name: ActorName;
+  config: Readonly<BrokerConfig>;
+  /** Ports to peer actors, keyed by the peer's name. */
+  peers: Partial<Record<ActorName, MessagePort>>;
+  /** Test-only switch that enables `actor.crash`. */
+  faultInjection: boolean;
+}

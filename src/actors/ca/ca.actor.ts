@@ -1,0 +1,70 @@
+/**
+ * CA actor: the only thread of the broker that loads the CA private key. It serves the
+ * CA protocol (bootstrap, issue, renew, revoke, list, crl) through `CertificateAuthority`
+ * — the same class the `mb` CLI runs offline — and keeps the PKI alive on a timer: the
+ * CRL is re-signed at half its life and announced to every broker, the server
+ * certificate is renewed before it expires (the front notices the new files).
+ */
+import { openDatabase, toStorageError } from '../../db/database.js';
+import { CertStore } from '../../pki/cert-store.js';
+import { announceCrl } from '../../queue/revocation-events.js';
+import { createRedis } from '../../queue/redis-connection.js';
+import { runActor } from '../actor-runtime.js';
+import { bootstrapPki, maintainPki, type LifecycleDeps } from './ca-lifecycle.js';
+import type { CaProtocol } from './ca.protocol.js';
+import { CertificateAuthority } from './ca.service.js';
+
+runActor<CaProtocol>(async ({ config, logger }) => {
+  const store = new CertStore(config.pki.dir);
+  const database = openDatabase({ url: config.database.url, poolSize: 3 });
+  const redis = createRedis(config, 'ca');
+  redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+  const authority = new CertificateAuthority({
+    config,
+    store,
+    db: database.db,
+    logger,
+    announce: (announcement) => announceCrl(redis, config.redis.key_prefix, announcement),
+    origin: `ca@${config.instance_id}`,
+  });
+  const lifecycle: LifecycleDeps = { config, store, authority, logger };
+
+  // One maintenance run at a time; a run that overlaps the next tick is skipped, not queued.
+  let maintaining: Promise<unknown> | undefined;
+  const maintain = () => {
+    maintaining ??= maintainPki(lifecycle)
+      .then((result) => {
+        if (result.crl_signed || result.server_renewed || result.expired_marked > 0) logger.info(result, 'CA maintenance');
+      })
+      .catch((error: unknown) => logger.error({ err: error }, 'CA maintenance failed'))
+      .finally(() => (maintaining = undefined));
+  };
+  const timer = setInterval(maintain, config.pki.check_interval_ms);
+  timer.unref();
+
+  return {
+    handlers: {
+      'ca.bootstrap': (request) => storage(bootstrapPki(lifecycle, request)),
+      'ca.issue': (request) => storage(authority.issue(request)),
+      'ca.renew': (request) => storage(authority.renew(request)),
+      'ca.revoke': async (request) => {
+        const { revoked, crl } = await storage(authority.revoke(request));
+        return { revoked, crl };
+      },
+      'ca.list': async (request) => ({ certificates: await storage(authority.list(request)) }),
+      'ca.crl': () => authority.currentCrl(),
+    },
+    health: () => ({ status: store.hasCa() ? 'up' : 'degraded' }),
+    drain: async () => {
+      clearInterval(timer);
+      await maintaining;
+      redis.disconnect();
+      await database.close();
+    },
+  };
+});
+
+/** A database that cannot be reached is STORAGE_UNAVAILABLE (503) for the caller, not an internal error. */
+function storage<T>(operation: Promise<T>): Promise<T> {
+  return operation.catch((error: unknown) => Promise.reject(toStorageError(error)));
+}

@@ -1,0 +1,102 @@
+/**
+ * Delivery actor: stores what the streams hold (StorePipeline) and delivers it to each
+ * webhook domain's downstream (one WebhookDispatcher per domain, each with its own share
+ * of the slots). Its MySQL pool and Redis connections are its own.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { retryPolicyOf } from '../../config/config.js';
+import { openDatabase } from '../../db/database.js';
+import { MessagesRepository } from '../../db/messages.repository.js';
+import { keysFor } from '../../queue/keys.js';
+import { createRedis, whenReady } from '../../queue/redis-connection.js';
+import { DeliverySchedule } from '../../queue/schedule.js';
+import { defineScripts } from '../../queue/scripts.js';
+import { runActor } from '../actor-runtime.js';
+import { BREAKER_STATE_VALUE } from './circuit-breaker.js';
+import type { EncryptionCalls } from '../encryption/encryption.protocol.js';
+import { countBatchFailure, countStored, initDeliveryMetrics, observeStoredBatch, reportSlots, setBreakerState } from './delivery.metrics.js';
+import type { DeliveryProtocol, DeliveryStats } from './delivery.protocol.js';
+import { StorePipeline } from './store-pipeline.js';
+import { WebhookClient } from './webhook-client.js';
+import { WebhookDispatcher } from './webhook-dispatcher.js';
+
+runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
+  const redis = createRedis(config, 'delivery');
+  const blockingRedis = createRedis(config, 'delivery-blocking');
+  for (const r of [redis, blockingRedis]) r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+  await Promise.all([whenReady(redis), whenReady(blockingRedis)]);
+  const database = openDatabase({ url: config.database.url, poolSize: config.database.pool_size });
+  const messages = new MessagesRepository(database.db);
+  const schedule = new DeliverySchedule(redis, defineScripts(redis));
+  const encryption = peer<EncryptionCalls>('encryption');
+  const keysByDomain = keysFor(config);
+  const stats: DeliveryStats = { stored: 0, delivered: 0, attempts_failed: 0, retries_scheduled: 0, dead_lettered: 0, store_batches_failed: 0, in_flight: 0 };
+
+  const pipeline = new StorePipeline({
+    config, logger, redis, blockingRedis, messages, encryption, schedule, keysByDomain,
+    onStored: (byDomain) => {
+      countStored(byDomain);
+      for (const counts of byDomain.values()) {
+        stats.stored += counts.stored;
+        stats.delivered += counts.delivered;
+      }
+    },
+    onBatchDone: (entries, seconds) => observeStoredBatch(entries, seconds),
+    onBatchFailed: () => {
+      stats.store_batches_failed++;
+      countBatchFailure();
+    },
+  });
+
+  const webhookDomains = config.domains.filter((d) => d.target.type === 'webhook');
+  const clients: WebhookClient[] = [];
+  const dispatchers = webhookDomains.map((domain) => {
+    // Each downstream gets its own connection pool and its share of the slots.
+    const slots = domain.concurrency_share || Math.max(1, Math.floor(config.delivery.concurrency / webhookDomains.length));
+    const client = new WebhookClient({ ...deliveryCertificate(config.pki.dir), ...(domain.target.ca_file ? { ca: readFileSync(domain.target.ca_file, 'utf8') } : {}) }, slots);
+    clients.push(client);
+    return new WebhookDispatcher({
+      domain, keys: keysByDomain.get(domain.name)!, slots, policy: retryPolicyOf(config, domain.name),
+      timeoutMs: domain.target.timeout_ms || config.delivery.webhook_timeout_ms, pollIntervalMs: config.delivery.poll_interval_ms,
+      logger, messages, schedule, encryption, client,
+      breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
+      onBreakerChange: (state) => setBreakerState(domain.name, BREAKER_STATE_VALUE[state]),
+      onOutcome: (kind, count) => {
+        if (kind === 'delivered') stats.delivered += count;
+        else if (kind === 'retry') (stats.retries_scheduled += count), (stats.attempts_failed += count);
+        else (stats.dead_lettered += count), (stats.attempts_failed += count);
+      },
+    });
+  });
+
+  initDeliveryMetrics(config.domains);
+  reportSlots(() => dispatchers.map((d, i) => ({ domain: webhookDomains[i]!.name, slots: d.slots, inUse: d.inFlight })));
+  pipeline.start();
+  for (const d of dispatchers) d.start();
+
+  return {
+    handlers: {
+      'delivery.stats': () => ({ ...stats, in_flight: dispatchers.reduce((n, d) => n + d.inFlight, 0) }),
+      'delivery.downstreams': () => ({ downstreams: dispatchers.map((d) => d.snapshot()) }),
+    },
+    health: () => ({
+      status: redis.status === 'ready' ? 'up' : 'degraded',
+      details: { redis: redis.status, webhook_domains: webhookDomains.map((d) => d.name) },
+    }),
+    drain: async () => {
+      await pipeline.stop();
+      await Promise.all(dispatchers.map((d) => d.stop()));
+      await Promise.all(clients.map((c) => c.close()));
+      await database.close();
+      for (const r of [redis, blockingRedis]) r.disconnect();
+    },
+  };
+});
+
+/** The broker's own client certificate, presented to downstreams that ask for one. */
+function deliveryCertificate(pkiDir: string): { cert?: string; key?: string } {
+  const cert = join(pkiDir, 'delivery-client.crt');
+  const key = join(pkiDir, 'delivery-client.key');
+  return existsSync(cert) && existsSync(key) ? { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') } : {};
+}

@@ -1,0 +1,123 @@
+/**
+ * The delivery actor's metrics (this thread's fast series; the supervisor merges every thread's).
+ * Observed per batch or per settled outcome batch, never per stream entry.
+ *
+ * How the numbers add up, per domain:
+ *   mb_messages_stored_total                 = stream entries written to MySQL (replays not counted twice)
+ *   store target:   mb_messages_delivered_total = stored
+ *   webhook target: mb_delivery_attempts_total{outcome="delivered"|"retry"|"dead"} = every POST
+ *                   outcome="retry" = mb_delivery_retries_scheduled_total
+ *                   outcome="dead"  = mb_dead_letters_total
+ *                   stored = delivered + dead + (scheduled + leased, in Redis)
+ */
+import type { DomainConfig } from '../../config/config.js';
+import { CounterFamily, GaugeFamily, HistogramFamily } from '../../metrics/fast-series.js';
+import type { WebhookOutcome } from './webhook-client.js';
+
+const perDomain = ['domain'] as const;
+
+const stored = new CounterFamily('mb_messages_stored_total', 'Messages written to MySQL (encrypted), by domain', perDomain);
+const delivered = new CounterFamily(
+  'mb_messages_delivered_total',
+  'Messages that reached status delivered (store target: once stored; webhook: on a 2xx), by domain',
+  perDomain,
+);
+const attempts = new CounterFamily(
+  'mb_delivery_attempts_total',
+  'Webhook delivery attempts by domain and outcome: delivered (2xx), retry (failed, scheduled again), dead (failed for good)',
+  ['domain', 'outcome'],
+);
+const failures = new CounterFamily(
+  'mb_delivery_failures_total',
+  'Failed webhook attempts by domain and reason: http_4xx, http_5xx, timeout, network, undecryptable',
+  ['domain', 'reason'],
+);
+const retries = new CounterFamily('mb_delivery_retries_scheduled_total', 'Webhook retries scheduled, by domain', perDomain);
+const dead = new CounterFamily('mb_dead_letters_total', 'Messages failed for good and written to the dead-letter stream, by domain', perDomain);
+const attemptDuration = new HistogramFamily('mb_delivery_attempt_duration_seconds', 'Duration of one webhook POST, by domain', perDomain, [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+]);
+const slots = new GaugeFamily('mb_delivery_slots', 'Concurrent webhook attempts allowed, by domain', perDomain);
+const breaker = new GaugeFamily('mb_circuit_breaker_state', 'Circuit breaker of each webhook downstream: 0 closed, 1 half-open, 2 open', perDomain);
+const batchSize = new HistogramFamily('mb_storage_batch_size', 'Messages per storage batch (one encryption round trip, one INSERT)', [], [
+  1, 2, 5, 10, 25, 50, 100, 250, 500, 1000,
+]).series();
+const batchDuration = new HistogramFamily('mb_storage_batch_duration_seconds', 'Time to store one batch: encrypt, INSERT, schedule, acknowledge', [], [
+  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
+]).series();
+const batchFailures = new CounterFamily('mb_storage_batch_failures_total', 'Storage batches that failed (entries stay pending and are retried)').series();
+
+export type AttemptOutcome = 'delivered' | 'retry' | 'dead';
+
+/** Every configured domain shows from the start (at 0), so rates and alerts have a series. */
+export function initDeliveryMetrics(domains: readonly DomainConfig[]): void {
+  for (const { name: domain, target } of domains) {
+    stored.series(domain);
+    delivered.series(domain);
+    if (target.type !== 'webhook') continue;
+    for (const outcome of ['delivered', 'retry', 'dead'] as const) attempts.series(domain, outcome);
+    retries.series(domain);
+    dead.series(domain);
+    // Closed until the dispatcher reports otherwise.
+    breaker.series(domain).set(0);
+  }
+}
+
+/** 0 closed, 1 half-open, 2 open. */
+export function setBreakerState(domain: string, value: number): void {
+  breaker.series(domain).set(value);
+}
+
+export function observeStoredBatch(size: number, seconds: number): void {
+  batchSize.observe(size);
+  batchDuration.observe(seconds);
+}
+
+export function countStored(byDomain: ReadonlyMap<string, { stored: number; delivered: number }>): void {
+  for (const [domain, counts] of byDomain) {
+    stored.series(domain).inc(counts.stored);
+    delivered.series(domain).inc(counts.delivered);
+  }
+}
+
+export function countBatchFailure(): void {
+  batchFailures.inc();
+}
+
+export function countAttempts(domain: string, outcome: AttemptOutcome, count: number): void {
+  if (count === 0) return;
+  attempts.series(domain, outcome).inc(count);
+  if (outcome === 'retry') retries.series(domain).inc(count);
+  if (outcome === 'dead') dead.series(domain).inc(count);
+}
+
+export function countDelivered(domain: string, count: number): void {
+  delivered.series(domain).inc(count);
+}
+
+export function countFailure(domain: string, outcome: Extract<WebhookOutcome, { ok: false }>): void {
+  failures.series(domain, failureReason(outcome)).inc();
+}
+
+export function observeAttempt(domain: string, seconds: number): void {
+  attemptDuration.series(domain).observe(seconds);
+}
+
+/** Slot gauges are read when scraped, from the dispatchers themselves (call once per thread). */
+export function reportSlots(read: () => Array<{ domain: string; slots: number; inUse: number }>): void {
+  new GaugeFamily('mb_delivery_slots_in_use', 'Webhook attempts running or waiting for a slot, by domain (at most mb_delivery_slots)', perDomain, (inUse) => {
+    for (const d of read()) {
+      slots.series(d.domain).set(d.slots);
+      inUse.series(d.domain).set(d.inUse);
+    }
+  });
+}
+
+/** Bounded reasons: the label never carries an error text. */
+export function failureReason(outcome: Extract<WebhookOutcome, { ok: false }>): string {
+  if (outcome.status !== undefined) return outcome.status >= 500 ? 'http_5xx' : 'http_4xx';
+  if (outcome.error === UNDECRYPTABLE) return 'undecryptable';
+  return /timeout|aborted|UND_ERR_(HEADERS|BODY)_TIMEOUT/i.test(outcome.error) ? 'timeout' : 'network';
+}
+
+export const UNDECRYPTABLE = 'cannot decrypt message';

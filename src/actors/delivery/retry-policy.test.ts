@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { isFinalAttempt, nextDelayMs } from './retry-policy.js';
+
+const fixed = { intervalMs: 30_000, maxAttempts: 5, backoff: 'fixed' as const };
+const exponential = { ...fixed, backoff: 'exponential' as const };
+
+describe('retry policy', () => {
+  it('waits the fixed interval by default', () => {
+    expect(nextDelayMs(fixed, 1)).toBe(30_000);
+    expect(nextDelayMs(fixed, 4)).toBe(30_000);
+  });
+
+  it('doubles with jitter within ±20% when exponential, and stops growing', () => {
+    expect(nextDelayMs(exponential, 1, undefined, () => 0.5)).toBe(30_000);
+    expect(nextDelayMs(exponential, 3, undefined, () => 0.5)).toBe(120_000);
+    expect(nextDelayMs(exponential, 3, undefined, () => 0)).toBe(96_000);
+    expect(nextDelayMs(exponential, 3, undefined, () => 1)).toBe(144_000);
+    expect(nextDelayMs(exponential, 50, undefined, () => 0.5)).toBe(30_000 * 64);
+  });
+
+  it('honours a longer Retry-After, capped at an hour', () => {
+    expect(nextDelayMs(fixed, 1, 90_000)).toBe(90_000);
+    expect(nextDelayMs(fixed, 1, 1_000)).toBe(30_000);
+    expect(nextDelayMs(fixed, 1, 99_999_999)).toBe(3_600_000);
+  });
+
+  it('knows the last attempt', () => {
+    expect(isFinalAttempt(fixed, 4)).toBe(false);
+    expect(isFinalAttempt(fixed, 5)).toBe(true);
+  });
+});

@@ -1,0 +1,32 @@
+/** When the next attempt is due: fixed interval (the default) or exponential with ±20% jitter. */
+
+export interface RetryPolicy {
+  intervalMs: number;
+  maxAttempts: number;
+  backoff: 'fixed' | 'exponential';
+  /** A message older than this is not attempted again; 0 = no limit. */
+  maxAgeMs?: number;
+}
+
+/** Exponential spacing stops growing after six doublings (30 s → 32 min by default). */
+const MAX_DOUBLINGS = 6;
+
+export function nextDelayMs(policy: RetryPolicy, attemptsMade: number, retryAfterMs?: number, random = Math.random): number {
+  let delay = policy.intervalMs;
+  if (policy.backoff === 'exponential') {
+    delay = policy.intervalMs * 2 ** Math.min(Math.max(attemptsMade - 1, 0), MAX_DOUBLINGS);
+    delay = Math.round(delay * (0.8 + 0.4 * random()));
+  }
+  // A downstream that says when to come back is believed, within reason (1 h).
+  if (retryAfterMs !== undefined && retryAfterMs > delay) delay = Math.min(retryAfterMs, 3_600_000);
+  return delay;
+}
+
+export function isFinalAttempt(policy: RetryPolicy, attemptsMade: number): boolean {
+  return attemptsMade >= policy.maxAttempts;
+}
+
+/** Too old to be worth another attempt (the domain's `max_age_ms`). */
+export function isExpired(policy: RetryPolicy, queuedAt: Date, now = Date.now()): boolean {
+  return policy.maxAgeMs !== undefined && policy.maxAgeMs > 0 && now - queuedAt.getTime() > policy.maxAgeMs;
+}

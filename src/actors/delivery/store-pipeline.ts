@@ -1,0 +1,194 @@
+/**
+ * Stream → MySQL, in batches:
+ *
+ *   XREADGROUP (new, or own pending after a failure)
+ *     → encryption actor: seal bodies + numbers, hash numbers   (one round trip)
+ *     → one multi-row INSERT, idempotent on message_id          (one statement)
+ *     → webhook domains: ZADD NX the first attempt
+ *     → XACK + XDEL + HDEL from the queued index                (one pipeline)
+ *
+ * The ack comes last: a crash anywhere before it leaves the entries pending, they are
+ * read again, and the idempotent insert makes the replay harmless (exactly once in MySQL).
+ */
+import type { Redis } from 'ioredis';
+import type { BrokerConfig } from '../../config/config.js';
+import { describeError } from '../../db/database.js';
+import type { MessagesRepository } from '../../db/messages.repository.js';
+import type { NewMessageRow } from '../../db/schema.js';
+import type { Logger } from '../../logger.js';
+import type { DomainKeys } from '../../queue/keys.js';
+import type { DeliverySchedule } from '../../queue/schedule.js';
+import { acknowledge, ensureGroups, readEntries, reclaimStale, type StreamEntry } from '../../queue/stream-reader.js';
+import type { RpcPeer } from '../../rpc/rpc-peer.js';
+import type { EncryptionCalls } from '../encryption/encryption.protocol.js';
+
+export interface StorePipelineDeps {
+  config: Readonly<BrokerConfig>;
+  logger: Logger;
+  /** A connection of its own: XREADGROUP BLOCK holds it. */
+  blockingRedis: Redis;
+  redis: Redis;
+  messages: MessagesRepository;
+  encryption: RpcPeer<EncryptionCalls>;
+  schedule: DeliverySchedule;
+  keysByDomain: ReadonlyMap<string, DomainKeys>;
+  /** Per domain: rows new in MySQL, and how many of them are delivered by being stored. */
+  onStored(byDomain: ReadonlyMap<string, { stored: number; delivered: number }>): void;
+  /** A batch is stored and acknowledged. */
+  onBatchDone(entries: number, seconds: number): void;
+  onBatchFailed(): void;
+}
+
+const BLOCK_MS = 1000;
+const MAX_BACKOFF_MS = 5000;
+
+export class StorePipeline {
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private readonly domainByStream = new Map<string, string>();
+  private lastReclaim = 0;
+
+  constructor(private readonly deps: StorePipelineDeps) {
+    for (const [domain, keys] of deps.keysByDomain) this.domainByStream.set(keys.stream, domain);
+  }
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** Finishes the batch in hand, then stops reading. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    const { config, logger, blockingRedis } = this.deps;
+    const streams = [...this.domainByStream.keys()];
+    const maxInFlight = config.delivery.store_concurrency;
+    // Batches overlap: while one is in MySQL the next is read and sealed. The ids of
+    // batches under way are skipped when own pending entries are re-read.
+    const inFlight = new Set<Promise<void>>();
+    const busy = new Set<string>();
+    // Own pending entries first: what this consumer read before a crash is stored first.
+    let pending = true;
+    let failures = 0;
+    let groupsReady = false;
+    const onFailure = async (error: unknown) => {
+      failures++;
+      pending = true;
+      // The stream or group vanished (FLUSHALL, a restored Redis): make them again.
+      if (String((error as Error).message).includes('NOGROUP')) groupsReady = false;
+      this.deps.onBatchFailed();
+      const delay = Math.min(100 * 2 ** Math.min(failures, 6), MAX_BACKOFF_MS);
+      logger.warn({ err: describeError(error), retry_in_ms: delay }, 'store batch failed; entries stay pending');
+      await sleep(delay);
+    };
+    while (!this.stopping) {
+      try {
+        // Own pending entries are re-read only when no batch is under way: a batch acked
+        // while such a read was answered would otherwise be stored a second time.
+        if (inFlight.size >= maxInFlight || ((failures > 0 || pending) && inFlight.size > 0)) {
+          await Promise.race(inFlight);
+          continue;
+        }
+        if (!groupsReady) {
+          await ensureGroups(this.deps.redis, streams);
+          groupsReady = true;
+        }
+        if (Date.now() - this.lastReclaim > config.queue.claim_idle_ms / 2) {
+          this.lastReclaim = Date.now();
+          const claimed = await reclaimStale(this.deps.redis, config.instance_id, streams, config.queue.claim_idle_ms, config.delivery.batch_size);
+          // Claimed entries, and any of ours a failed batch left behind, are read next.
+          pending = true;
+          if (claimed > 0) logger.warn({ claimed }, 'reclaimed entries left pending by another consumer');
+        }
+        let entries = await readEntries(blockingRedis, config.instance_id, streams, config.delivery.batch_size, pending, BLOCK_MS);
+        if (pending) entries = entries.filter((e) => !busy.has(`${e.stream}/${e.id}`));
+        if (entries.length === 0) {
+          pending = false;
+          continue;
+        }
+        const replay = pending;
+        const ids = entries.map((e) => `${e.stream}/${e.id}`);
+        for (const id of ids) busy.add(id);
+        const task: Promise<void> = this.storeBatch(entries, replay)
+          .then(() => void (failures = 0), onFailure)
+          .finally(() => {
+            inFlight.delete(task);
+            for (const id of ids) busy.delete(id);
+          });
+        inFlight.add(task);
+      } catch (error) {
+        if (this.stopping) break;
+        await onFailure(error);
+      }
+    }
+    await Promise.all(inFlight);
+  }
+
+  /** `replay`: own pending entries, read again after a failure or a crash; some may be stored already. */
+  private async storeBatch(entries: StreamEntry[], replay: boolean): Promise<void> {
+    const { config, messages, encryption, schedule, keysByDomain } = this.deps;
+    const started = performance.now();
+    const byDomain = new Map<string, { stored: number; delivered: number }>();
+    const valid = entries.filter((e): e is StreamEntry & { fields: NonNullable<StreamEntry['fields']> } => e.fields !== null);
+    if (valid.length < entries.length) {
+      this.deps.logger.warn({ count: entries.length - valid.length }, 'stream entries without a message (deleted or malformed) acknowledged');
+    }
+    if (valid.length > 0) {
+      const { items } = await encryption.call('encryption.seal', {
+        items: valid.map((e) => ({ message_id: e.fields.m, sender_number: e.fields.s, message_body: e.fields.b })),
+      });
+      const now = new Date();
+      const webhookIds = new Map<string, string[]>();
+      // Only replays can meet rows already stored; they must not be counted twice.
+      const storedBefore = replay ? new Set((await messages.findByMessageIds(valid.map((e) => e.fields.m))).map((r) => r.message_id)) : undefined;
+      const rows: NewMessageRow[] = valid.map((entry, i) => {
+        const sealed = items[i]!;
+        const domain = this.domainByStream.get(entry.stream)!;
+        const isWebhook = config.domains.find((d) => d.name === domain)?.target.type === 'webhook';
+        if (isWebhook) webhookIds.set(domain, [...(webhookIds.get(domain) ?? []), entry.fields.m]);
+        if (!storedBefore?.has(entry.fields.m)) {
+          const counts = byDomain.get(domain) ?? { stored: 0, delivered: 0 };
+          counts.stored++;
+          if (!isWebhook) counts.delivered++;
+          byDomain.set(domain, counts);
+        }
+        return {
+          message_id: entry.fields.m,
+          client_id: Number(entry.fields.c),
+          domain,
+          sender_hash: sealed.sender_hash,
+          pepper_id: sealed.pepper_id,
+          sender_masked: sealed.sender_masked,
+          sender_enc: toBuffer(sealed.sender_enc),
+          body_enc: toBuffer(sealed.body_enc),
+          key_id: sealed.key_id,
+          metadata: entry.fields.md === '' ? null : (JSON.parse(entry.fields.md) as Record<string, unknown>),
+          // `store` target: being stored is the delivery.
+          status: isWebhook ? 'queued' : 'delivered',
+          attempt_count: isWebhook ? 0 : 1,
+          queued_at: new Date(entry.fields.q),
+          delivered_at: isWebhook ? null : now,
+          next_attempt_at: isWebhook ? now : null,
+        } satisfies NewMessageRow;
+      });
+      await messages.insertBatch(rows);
+      // Counted once committed: a replay after a later failure finds them stored and skips them.
+      this.deps.onStored(byDomain);
+      for (const [domain, ids] of webhookIds) await schedule.scheduleNew(keysByDomain.get(domain)!, ids, now.getTime());
+    }
+    await acknowledge(this.deps.redis, entries, (stream) => keysByDomain.get(this.domainByStream.get(stream)!)?.queued);
+    this.deps.onBatchDone(entries.length, (performance.now() - started) / 1000);
+  }
+}
+
+/** Buffers arrive from another thread as Uint8Array. */
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,264 @@
+/**
+ * Webhook delivery for one domain:
+ *
+ *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ──encryption.open──▶
+ *   better-queue (N concurrent POSTs) ──▶ outcomes, settled in batches:
+ *     2xx            → delivered (MySQL), lease dropped
+ *     retryable, not last → attempt_count+1, back on the schedule at now + interval
+ *     terminal or last    → failed (MySQL) + dead-letter entry
+ *
+ * Only as many attempts are claimed as there are free slots, so a waiting retry holds no
+ * slot and one domain's slow downstream cannot take another domain's slots. A circuit
+ * breaker stops claiming while the downstream is unwell, `rate_per_s` paces a recovering
+ * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
+ */
+import Queue from 'better-queue';
+import type { DomainConfig } from '../../config/config.js';
+import { describeError } from '../../db/database.js';
+import type { MessagesRepository } from '../../db/messages.repository.js';
+import type { Logger } from '../../logger.js';
+import type { DomainKeys } from '../../queue/keys.js';
+import type { DeliverySchedule } from '../../queue/schedule.js';
+import type { RpcPeer } from '../../rpc/rpc-peer.js';
+import type { EncryptionCalls } from '../encryption/encryption.protocol.js';
+import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
+import { countAttempts, countDelivered, countFailure, observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
+import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
+import type { WebhookClient, WebhookOutcome, WebhookPayload } from './webhook-client.js';
+
+interface Attempt {
+  id: string;
+  payload: WebhookPayload;
+}
+
+interface Settled {
+  attempt: Attempt;
+  outcome: WebhookOutcome;
+}
+
+export interface DispatcherDeps {
+  domain: DomainConfig;
+  keys: DomainKeys;
+  slots: number;
+  policy: RetryPolicy;
+  timeoutMs: number;
+  pollIntervalMs: number;
+  logger: Logger;
+  messages: MessagesRepository;
+  schedule: DeliverySchedule;
+  encryption: RpcPeer<EncryptionCalls>;
+  client: WebhookClient;
+  breaker: { failures: number; openMs: number };
+  onOutcome(kind: 'delivered' | 'retry' | 'dead', count: number): void;
+  onBreakerChange(state: BreakerState): void;
+}
+
+export interface DispatcherSnapshot {
+  domain: string;
+  operational: boolean;
+  slots: number;
+  in_flight: number;
+  breaker: BreakerSnapshot;
+}
+
+const SETTLE_EVERY_MS = 50;
+
+export class WebhookDispatcher {
+  private readonly queue: Queue<Attempt, WebhookOutcome>;
+  private inQueue = 0;
+  private settled: Settled[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private settleTimer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private stopping = false;
+  private settling: Promise<void> = Promise.resolve();
+  private readonly breaker: CircuitBreaker;
+  /** Token bucket for `rate_per_s`: refilled per poll, one second of burst at most. */
+  private tokens = 0;
+  private tokensAt = Date.now();
+
+  constructor(private readonly deps: DispatcherDeps) {
+    this.breaker = new CircuitBreaker(deps.breaker.failures, deps.breaker.openMs, (state) => {
+      deps.logger.warn({ domain: deps.domain.name, breaker: state, last_error: this.breaker?.snapshot().last_error }, 'downstream circuit breaker changed');
+      deps.onBreakerChange(state);
+    });
+    this.queue = new Queue<Attempt, WebhookOutcome>(
+      (attempt, done) => {
+        const started = performance.now();
+        deps.client.post({ url: deps.domain.target.url, secret: deps.domain.target.secret, timeoutMs: deps.timeoutMs }, attempt.payload).then(
+          (outcome) => {
+            observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
+            done(null, outcome);
+          },
+          (error: Error) => done(null, { ok: false, error: error.message, retryable: true }),
+        );
+      },
+      { concurrent: deps.slots, maxRetries: 0, autoResume: true },
+    );
+  }
+
+  get slots(): number {
+    return this.deps.slots;
+  }
+
+  get inFlight(): number {
+    return this.inQueue;
+  }
+
+  snapshot(): DispatcherSnapshot {
+    return { domain: this.deps.domain.name, operational: this.deps.domain.operational, slots: this.deps.slots, in_flight: this.inQueue, breaker: this.breaker.snapshot() };
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.poll(), this.deps.pollIntervalMs);
+    this.settleTimer = setInterval(() => void this.flushSettled(), SETTLE_EVERY_MS);
+  }
+
+  /** Stops claiming; attempts under way finish and are settled (or their leases expire). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    const deadline = Date.now() + this.deps.timeoutMs + 1000;
+    while (this.inQueue > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    clearInterval(this.settleTimer);
+    await this.flushSettled();
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling || this.stopping || !this.deps.domain.operational) return;
+    this.polling = true;
+    try {
+      // Keep claiming while claims come back full and slots are free.
+      for (;;) {
+        const limit = Math.min(this.breaker.allowance(this.deps.slots - this.inQueue), this.rateAllowance());
+        if (limit <= 0) break;
+        if (this.breaker.current === 'half_open') this.breaker.probing();
+        const claimed = await this.claimAndQueue(limit);
+        if (this.deps.domain.rate_per_s > 0) this.tokens -= claimed;
+        if (claimed < limit || this.breaker.current !== 'closed') break;
+      }
+    } catch (error) {
+      this.deps.logger.warn({ domain: this.deps.domain.name, err: describeError(error) }, 'webhook poll failed');
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private rateAllowance(): number {
+    const rate = this.deps.domain.rate_per_s;
+    if (rate <= 0) return Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    this.tokens = Math.min(rate, this.tokens + ((now - this.tokensAt) / 1000) * rate);
+    this.tokensAt = now;
+    return Math.floor(this.tokens);
+  }
+
+  private async claimAndQueue(limit: number): Promise<number> {
+    const { keys, schedule, messages, encryption } = this.deps;
+    // The lease outlives the POST timeout generously: only a dead broker lets it expire.
+    const ids = await schedule.claimDue(keys, Date.now(), limit, this.deps.timeoutMs * 2 + 30_000);
+    if (ids.length === 0) return 0;
+    const rows = await messages.findByMessageIds(ids);
+    const now = Date.now();
+    const expired = rows.filter((r) => r.status === 'queued' && isExpired(this.deps.policy, r.queued_at, now));
+    const queued = rows.filter((r) => r.status === 'queued' && !expired.includes(r));
+    if (expired.length > 0) await this.expire(expired.map((r) => ({ message_id: r.message_id, attempts: r.attempt_count })));
+    // Gone (purged) or already settled (a replay after a crash): nothing to send.
+    const stale = ids.filter((id) => !rows.some((r) => r.message_id === id && r.status === 'queued'));
+    if (stale.length > 0) await schedule.settle(keys, stale, []);
+    if (queued.length === 0) return ids.length;
+    const { items } = await encryption.call('encryption.open', {
+      items: queued.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc, sender_enc: r.sender_enc })),
+    });
+    queued.forEach((row, i) => {
+      const opened = items[i];
+      const attempt: Attempt = {
+        id: row.message_id,
+        payload: {
+          message_id: row.message_id,
+          client_id: String(row.client_id),
+          domain: row.domain,
+          sender_number: opened?.ok ? (opened.sender_number ?? '') : '',
+          message_body: opened?.ok ? opened.message_body : '',
+          metadata: row.metadata ?? null,
+          queued_at: row.queued_at.toISOString(),
+          attempt: row.attempt_count + 1,
+        },
+      };
+      if (!opened?.ok) {
+        // Undecryptable (lost key): retrying cannot help.
+        this.settled.push({ attempt, outcome: { ok: false, error: UNDECRYPTABLE, retryable: false } });
+        return;
+      }
+      this.inQueue++;
+      this.queue.push(attempt, (_err: unknown, result?: WebhookOutcome) => {
+        this.inQueue--;
+        const outcome = result ?? { ok: false, error: 'no outcome', retryable: true };
+        // A downstream that answers, even with a refusal of one message, is alive.
+        if (outcome.ok || !outcome.retryable) this.breaker.recordSuccess();
+        else this.breaker.recordFailure(outcome.error);
+        this.settled.push({ attempt, outcome });
+      });
+    });
+    return ids.length;
+  }
+
+  private async expire(items: Array<{ message_id: string; attempts: number }>): Promise<void> {
+    const error = `expired: older than ${this.deps.policy.maxAgeMs} ms`;
+    const { keys, schedule, messages } = this.deps;
+    await messages.expire(items.map((i) => i.message_id), error);
+    await schedule.deadLetter(keys, items.map((i) => ({ ...i, last_error: error })));
+    await schedule.settle(keys, items.map((i) => i.message_id), []);
+    this.deps.onOutcome('dead', items.length);
+  }
+
+  private flushSettled(): Promise<void> {
+    // Settle batches one after another so MySQL and Redis see them in order.
+    this.settling = this.settling.then(() => this.settleBatch()).catch((error: unknown) => {
+      this.deps.logger.warn({ domain: this.deps.domain.name, err: describeError(error) }, 'settling webhook outcomes failed; leases will expire and retry');
+    });
+    return this.settling;
+  }
+
+  private async settleBatch(): Promise<void> {
+    if (this.settled.length === 0) return;
+    const batch = this.settled.splice(0);
+    const { keys, schedule, messages, policy } = this.deps;
+    const now = Date.now();
+    const delivered = batch.filter((s) => s.outcome.ok).map((s) => s.attempt.id);
+    const failures = batch.filter((s): s is Settled & { outcome: Extract<WebhookOutcome, { ok: false }> } => !s.outcome.ok);
+    const retry: Array<{ id: string; dueAt: number }> = [];
+    const dead: Array<{ message_id: string; attempts: number; last_error: string }> = [];
+    const records = failures.map(({ attempt, outcome }) => {
+      const attempts = attempt.payload.attempt;
+      const final = !outcome.retryable || isFinalAttempt(policy, attempts) || isExpired(policy, new Date(attempt.payload.queued_at), now);
+      const error = outcome.error.slice(0, 500);
+      if (final) {
+        dead.push({ message_id: attempt.id, attempts, last_error: error });
+        return { message_id: attempt.id, error, final, next_attempt_at: null };
+      }
+      const dueAt = now + nextDelayMs(policy, attempts, outcome.retryAfterMs);
+      retry.push({ id: attempt.id, dueAt });
+      return { message_id: attempt.id, error, final, next_attempt_at: new Date(dueAt) };
+    });
+    // MySQL first: if Redis then fails, the lease expires and the attempt is repeated,
+    // which the downstream sees as a duplicate with the same message_id (at-least-once).
+    // Rows that became delivered now: a repeated attempt (lease expired) is not counted twice.
+    const newlyDelivered = delivered.length > 0 ? await messages.recordAttemptSuccess(delivered, new Date(now)) : 0;
+    if (records.length > 0) await messages.recordAttemptFailures(records);
+    await schedule.deadLetter(keys, dead);
+    await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry);
+    const domain = this.deps.domain.name;
+    countDelivered(domain, newlyDelivered);
+    countAttempts(domain, 'delivered', delivered.length);
+    countAttempts(domain, 'retry', retry.length);
+    countAttempts(domain, 'dead', dead.length);
+    for (const failure of failures) countFailure(domain, failure.outcome);
+    if (delivered.length > 0) this.deps.onOutcome('delivered', delivered.length);
+    if (retry.length > 0) this.deps.onOutcome('retry', retry.length);
+    if (dead.length > 0) {
+      this.deps.onOutcome('dead', dead.length);
+      this.deps.logger.warn({ domain: this.deps.domain.name, message_ids: dead.map((d) => d.message_id) }, 'messages dead-lettered');
+    }
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * The encryption actor's worker entry (loaded by path from dist/, never imported): the
+ * only thread that holds the data keys and the HMAC pepper, plus its own pool threads.
+ *
+ *   delivery actor ──seal──▶ ┐
+ *   front (portal) ──open/hash──▶ encryption actor ──large batches──▶ piscina pool (2)
+ *                            ┘      KeyStore ◀── <secrets.dir>/data-keys.json, pepper.json
+ *
+ * Keys and plaintext never reach a log line: only key ids, counts and file paths do.
+ */
+import { BrokerError } from '../../errors.js';
+import { runActor } from '../actor-runtime.js';
+import { measured } from './encryption.metrics.js';
+import type { EncryptionProtocol } from './encryption.protocol.js';
+import { EncryptionPool } from './encryption.pool.js';
+import { EncryptionService } from './encryption.service.js';
+import { KeyStore } from './key-store.js';
+import { KeyWatcher } from './key-watcher.js';
+
+runActor<EncryptionProtocol>(async (ctx) => {
+  const store = await KeyStore.loadOrCreate(ctx.config.secrets.dir);
+  for (const warning of store.warnings) ctx.logger.warn({ secrets_dir: ctx.config.secrets.dir }, warning);
+  const pool = new EncryptionPool(new EncryptionService(store));
+  ctx.logger.info(
+    { active_key_id: store.activeKey().id, pepper_id: store.activePepper().id, key_count: store.keyCount, pool_threshold: pool.threshold },
+    'encryption keys loaded',
+  );
+  // `mb keys rotate|activate|retire` rewrite the files; pick that up without a restart.
+  const watcher = new KeyWatcher({ store, dir: ctx.config.secrets.dir, intervalMs: ctx.config.secrets.reload_interval_ms, logger: ctx.logger });
+  await watcher.start();
+
+  let draining: Promise<void> | undefined;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+
+  /** Counts requests so drain can wait for the batch in hand; refuses new ones once draining. */
+  const tracked = async <T>(work: () => T | Promise<T>): Promise<T> => {
+    if (draining) throw new BrokerError('SHUTTING_DOWN', 'the encryption actor is draining');
+    inFlight++;
+    try {
+      return await work();
+    } finally {
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    }
+  };
+
+  return {
+    handlers: {
+      'encryption.seal': ({ items }) => tracked(() => measured('seal', items.length, async () => ({ items: await pool.seal(items) }))),
+      'encryption.open': ({ items }) =>
+        tracked(() => measured('open', items.length, async () => ({ items: await pool.open(items) }), (r) => r.items.filter((i) => !i.ok).length)),
+      'encryption.hash': ({ numbers }) => tracked(() => measured('hash', numbers.length, () => ({ hashes: pool.hash(numbers) }))),
+      'encryption.keys': () => ({
+        active_key_id: store.activeKey().id,
+        key_ids: store.ids('key').all,
+        active_key_since: watcher.activeSince.key,
+        pepper_id: store.activePepper().id,
+        pepper_ids: store.ids('pepper').all,
+        active_pepper_since: watcher.activeSince.pepper,
+      }),
+    },
+    // Nothing the encryption actor does depends on domains or delivery settings.
+    reconfigure: () => undefined,
+    health: () => ({
+      status: 'up',
+      details: {
+        active_key_id: store.activeKey().id,
+        pepper_id: store.activePepper().id,
+        key_count: store.keyCount,
+        pepper_count: store.pepperCount,
+        pool_threads: pool.threads,
+        warnings: store.warnings.length,
+      },
+    }),
+    // Idempotent: a second drain (supervisor retry) waits for the first.
+    drain: () =>
+      (draining ??= (async () => {
+        watcher.stop();
+        if (inFlight > 0) await new Promise<void>((resolve) => (idle = resolve));
+        await pool.close();
+        ctx.logger.info('encryption actor drained');
+      })()),
+  };
+});

@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BrokerError } from '../../errors.js';
+import type { OpenInput, SealInput } from './encryption.protocol.js';
+import { EncryptionService } from './encryption.service.js';
+import { envelopeKeyId } from './envelope.js';
+import { KeyStore } from './key-store.js';
+import { hashNumber } from './number-hash.js';
+
+let dir: string;
+let store: KeyStore;
+let service: EncryptionService;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mb-encryption-'));
+  store = await KeyStore.loadOrCreate(join(dir, 'secrets'));
+  service = new EncryptionService(store);
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Bodies of every shape the API accepts: long, emoji, right-to-left, mixed scripts. */
+function sampleMessages(count: number): SealInput[] {
+  const bodies = [
+    'x'.repeat(1000),
+    '🚀'.repeat(1000),
+    'مرحبا بالعالم — שלום עולם',
+    'Mixed: ñ ü 中文 👩‍👩‍👧‍👦 \u200f RTL mark',
+    'short',
+  ];
+  return Array.from({ length: count }, (_, i) => ({
+    message_id: randomUUID(),
+    sender_number: `+1${String(5550000000 + i).padStart(10, '0')}`,
+    message_body: `${bodies[i % bodies.length]} #${i}`,
+  }));
+}
+
+/** As the items arrive over a MessagePort: plain Uint8Arrays, not Buffers. */
+function asPortBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+describe('EncryptionService', () => {
+  it('seals and opens a batch of 1000 (long, emoji and RTL bodies)', () => {
+    const messages = sampleMessages(1000);
+    const sealed = service.seal(messages);
+    expect(sealed).toHaveLength(1000);
+    sealed.forEach((s, i) => {
+      const m = messages[i]!;
+      expect(s.key_id).toBe('k1');
+      expect(s.pepper_id).toBe('p1');
+      expect(envelopeKeyId(Buffer.from(s.body_enc))).toBe('k1');
+      expect(s.sender_hash).toBe(hashNumber(store.activePepper().pepper, m.sender_number));
+      expect(s.sender_masked).toMatch(/^\+\d{3}\*{4}\d{4}$/);
+      // No run of the plaintext survives into the ciphertext.
+      const body = Buffer.from(s.body_enc);
+      expect(body.includes(Buffer.from(m.message_body.slice(0, 16)))).toBe(false);
+      expect(Buffer.from(s.sender_enc).includes(Buffer.from(m.sender_number))).toBe(false);
+    });
+    const opened = service.open(
+      sealed.map((s, i) => ({ message_id: messages[i]!.message_id, body_enc: asPortBytes(s.body_enc), sender_enc: asPortBytes(s.sender_enc) })),
+    );
+    opened.forEach((o, i) => {
+      expect(o).toEqual({ ok: true, message_body: messages[i]!.message_body, sender_number: messages[i]!.sender_number });
+    });
+  });
+
+  it("puts a batch's envelopes in one buffer that holds nothing else", () => {
+    const sealed = service.seal(sampleMessages(10));
+    const buffer = sealed[0]!.body_enc.buffer;
+    let total = 0;
+    for (const s of sealed) {
+      expect(s.body_enc.buffer).toBe(buffer);
+      expect(s.sender_enc.buffer).toBe(buffer);
+      total += s.body_enc.byteLength + s.sender_enc.byteLength;
+    }
+    expect(buffer.byteLength).toBe(total);
+  });
+
+  it('opens the body alone when no sender_enc is given', () => {
+    const [m] = sampleMessages(1);
+    const [s] = service.seal([m!]);
+    expect(service.open([{ message_id: m!.message_id, body_enc: s!.body_enc, sender_enc: null }])).toEqual([
+      { ok: true, message_body: m!.message_body },
+    ]);
+  });
+
+  it('fails a body moved to another message id, item by item, without failing the batch', () => {
+    const messages = sampleMessages(3);
+    const sealed = service.seal(messages);
+    const items: OpenInput[] = messages.map((m, i) => ({ message_id: m.message_id, body_enc: sealed[i]!.body_enc }));
+    // Swap the bodies of rows 0 and 1.
+    [items[0]!.body_enc, items[1]!.body_enc] = [items[1]!.body_enc, items[0]!.body_enc];
+    items.push({ message_id: 'x', body_enc: new Uint8Array([1, 2, 3]) });
+    const opened = service.open(items);
+    expect(opened[0]).toMatchObject({ ok: false, error: { code: 'CRYPTO_FAILURE' } });
+    expect(opened[1]).toMatchObject({ ok: false, error: { code: 'CRYPTO_FAILURE' } });
+    expect(opened[2]).toEqual({ ok: true, message_body: messages[2]!.message_body });
+    expect(opened[3]).toMatchObject({ ok: false, error: { code: 'CRYPTO_FAILURE' } });
+  });
+
+  it('refuses a seal item of the wrong shape', () => {
+    const bad = [{ message_id: 'm1', sender_number: '+12345678901' }] as unknown as SealInput[];
+    expect(() => service.seal(bad)).toThrow(BrokerError);
+  });
+
+  it('seals under the new key after a rotation and still opens the old rows', async () => {
+    const [before] = sampleMessages(1);
+    const [sealedBefore] = service.seal([before!]);
+    await store.rotateDataKey();
+    const [after] = sampleMessages(1);
+    const [sealedAfter] = service.seal([after!]);
+    expect(sealedAfter!.key_id).toBe('k2');
+    const opened = service.open([
+      { message_id: before!.message_id, body_enc: sealedBefore!.body_enc },
+      { message_id: after!.message_id, body_enc: sealedAfter!.body_enc },
+    ]);
+    expect(opened.map((o) => o.ok && o.message_body)).toEqual([before!.message_body, after!.message_body]);
+  });
+
+  it('hashes under every pepper after a rotation, the active one first', async () => {
+    const number = '+12345678901';
+    const [[onlyP1]] = service.hash([number]) as [[string]];
+    expect(service.seal([{ message_id: 'm', sender_number: number, message_body: 'b' }])[0]!.sender_hash).toBe(onlyP1);
+    await store.rotatePepper();
+    const [hashes] = service.hash([number]);
+    expect(hashes).toHaveLength(2);
+    expect(hashes![1]).toBe(onlyP1); // rows hashed under p1 are still found
+    expect(hashes![0]).not.toBe(onlyP1);
+    const sealed = service.seal([{ message_id: 'm', sender_number: number, message_body: 'b' }])[0]!;
+    expect(sealed).toMatchObject({ pepper_id: 'p2', sender_hash: hashes![0] });
+  });
+});

@@ -1,0 +1,129 @@
+/**
+ * From the front's requests to one Redis pipeline and back: the requests of one domain
+ * become one `enqueue-n` call (each client once, with its keys and limits), and the reply
+ * is split back into each request's outcome — positions, the rate and quota state as they
+ * stood after that request, or the replay / reuse of its Idempotency-Key.
+ */
+import type { Redis } from 'ioredis';
+import type { BrokerConfig, DomainConfig } from '../../config/config.js';
+import { BrokerError, toErrorData } from '../../errors.js';
+import { ClientLimitsCache } from '../../limits/client-limits.js';
+import { clientKeys, domainKeys } from '../../queue/keys.js';
+import { isRedisDownError } from '../../queue/redis-connection.js';
+import { addEnqueue, parseEnqueueReply, type EnqueueCall, type EnqueueReply } from '../../queue/stream-writer.js';
+import type { EnqueueRequest, EnqueueResult } from './ingest.protocol.js';
+
+/** A domain's call, and which request of the batch each of its requests is. */
+interface Planned {
+  call: EnqueueCall;
+  indexes: number[];
+  clientIndex: Map<number, number>;
+}
+
+export class EnqueuePlanner {
+  private readonly limits: ClientLimitsCache;
+  private readonly domains: Map<string, DomainConfig>;
+
+  constructor(private readonly config: Readonly<BrokerConfig>) {
+    this.limits = new ClientLimitsCache(config);
+    this.domains = new Map(config.domains.map((d) => [d.name, d]));
+  }
+
+  /** Sends every request in one pipeline; resolves with one result per request. */
+  async run(redis: Redis, requests: EnqueueRequest[], onRedisError: (error: unknown) => EnqueueResult): Promise<EnqueueResult[]> {
+    const results: EnqueueResult[] = new Array<EnqueueResult>(requests.length);
+    const byDomain = new Map<string, Planned>();
+    requests.forEach((request, index) => {
+      const domain = this.domains.get(request.domain);
+      if (!domain) {
+        results[index] = { ok: false, error: toErrorData(new BrokerError('UNKNOWN_DOMAIN')) };
+        return;
+      }
+      let planned = byDomain.get(domain.name);
+      if (!planned) {
+        const keys = domainKeys(this.config.redis.key_prefix, domain);
+        const call: EnqueueCall = {
+          stream: keys.stream,
+          queued: keys.queued,
+          idempotencyTtlMs: this.config.idempotency.ttl_ms,
+          clients: [],
+          requests: [],
+        };
+        byDomain.set(domain.name, (planned = { call, indexes: [], clientIndex: new Map() }));
+      }
+      const keys = clientKeys(this.config.redis.key_prefix, domain, request.client_id);
+      let client = planned.clientIndex.get(request.client_id);
+      if (client === undefined) {
+        const limits = this.limits.of(request.common_name, domain);
+        client = planned.call.clients.push({
+          limitsKey: keys.limits,
+          clientId: request.client_id,
+          clientName: request.client_name,
+          rateLimit: limits.rateLimit,
+          rateWindowMs: limits.rateWindowMs,
+          dailyQuota: limits.dailyQuota,
+        }) - 1;
+        planned.clientIndex.set(request.client_id, client);
+      }
+      planned.indexes.push(index);
+      planned.call.requests.push({
+        client,
+        recordKey: request.idempotency ? keys.idempotency(request.idempotency.key) : null,
+        requestHash: request.idempotency?.hash ?? '',
+        trackingId: request.tracking_id,
+        timestamp: request.timestamp,
+        messages: request.messages.map((m) => ({ m: m.message_id, s: m.sender_number, b: m.message_body, md: m.metadata, q: m.queued_at })),
+      });
+    });
+    const planned = [...byDomain.values()];
+    if (planned.length === 0) return results;
+    const pipeline = redis.pipeline();
+    for (const { call } of planned) addEnqueue(pipeline, call);
+    const replies = (await pipeline.exec()) ?? [];
+    planned.forEach(({ call, indexes }, i) => {
+      const [error, raw] = replies[i] ?? [new Error('no reply from Redis')];
+      if (error) for (const index of indexes) results[index] = onRedisError(error);
+      else this.settle(call, indexes, parseEnqueueReply(raw, call), results);
+    });
+    return results;
+  }
+
+  /** Each request's outcome, with its client's counters as they stood right after it. */
+  private settle(call: EnqueueCall, indexes: number[], reply: EnqueueReply, results: EnqueueResult[]): void {
+    const used = reply.clients.map((c) => ({ rate: c.rateUsedBefore, quota: c.quotaUsedBefore }));
+    reply.requests.forEach((outcome, r) => {
+      const index = indexes[r]!;
+      if (outcome.kind === 'replay') return void (results[index] = { ok: true, kind: 'replay', record: outcome.record });
+      if (outcome.kind === 'reused') return void (results[index] = { ok: true, kind: 'reused' });
+      const c = call.requests[r]!.client;
+      const client = call.clients[c]!;
+      const appended = outcome.positions.filter((p) => p > 0).length;
+      used[c]!.rate += appended;
+      used[c]!.quota += appended;
+      results[index] = {
+        ok: true,
+        kind: 'done',
+        positions: outcome.positions,
+        rate:
+          client.rateLimit > 0
+            ? {
+                limit: client.rateLimit,
+                remaining: Math.max(0, client.rateLimit - used[c]!.rate),
+                reset_ms: reply.clients[c]!.rateResetMs,
+                window_ms: client.rateWindowMs,
+              }
+            : null,
+        quota:
+          client.dailyQuota > 0
+            ? { limit: client.dailyQuota, remaining: Math.max(0, client.dailyQuota - used[c]!.quota), resets_at: new Date(reply.dayEnd).toISOString() }
+            : null,
+      };
+    });
+  }
+}
+
+/** A Redis failure as the front sees it: never a 202. */
+export function queueUnavailable(error: unknown): EnqueueResult {
+  const cause = error instanceof Error ? error.message : String(error);
+  return { ok: false, error: toErrorData(new BrokerError('QUEUE_UNAVAILABLE', undefined, isRedisDownError(error) ? undefined : { cause })) };
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * `mb`, the operator's command line: `node dist/cli.js <group> <command> [options]`.
+ * Each command group lives in `src/cli/<group>.command.ts` and registers itself here.
+ * Every command takes `--config FILE` like the broker and prints `--help`.
+ */
+import { Command } from 'commander';
+import { registerDeadLetterCommands } from './cli/dead-letter.command.js';
+import { registerKeysCommands } from './cli/keys.command.js';
+import { registerPurgeCommands } from './cli/purge.command.js';
+import { registerTestClientCommands } from './cli/test-client.command.js';
+import { registerBackupCommands } from './cli/backup.command.js';
+import { VERSION } from './version.js';
+import { registerUserCommands } from './cli/user.command.js';
+import { registerCaCommands } from './cli/ca.command.js';
+import { registerCertCommands } from './cli/cert.command.js';
+import { registerClientCommands } from './cli/client.command.js';
+import { registerCrlCommands } from './cli/crl.command.js';
+
+const program = new Command('mb')
+  .description('Message broker administration: certificate authority, clients, users, operations')
+  .version(VERSION)
+  .option('--config <file>', 'config file (default: MB_CONFIG or ./config.yaml)')
+  .option('--verbose', 'log what happens (to stderr)')
+  .showHelpAfterError();
+
+// Command groups register here, one line each.
+registerDeadLetterCommands(program);
+registerUserCommands(program);
+registerCaCommands(program);
+registerClientCommands(program);
+registerCertCommands(program);
+registerCrlCommands(program);
+registerKeysCommands(program);
+registerPurgeCommands(program);
+registerTestClientCommands(program);
+registerBackupCommands(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  process.stderr.write(`mb: ${(error as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,61 @@
+/**
+ * `mb ca init|show`: create the certificate authority (RSA-4096, self-signed, 10 years by
+ * default) or show the one in use. The key is written 0600 and read only by the CA actor
+ * and by this CLI when it signs.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { BrokerError } from '../errors.js';
+import { fingerprintOfDer } from '../pki/fingerprint.js';
+import { parsePositiveInt, printJson, readConfig, reportFailure, runCommand } from './cli-support.js';
+
+export function registerCaCommands(program: Command): void {
+  const ca = program.command('ca').description('The certificate authority itself');
+
+  ca.command('init')
+    .description('Create the CA key (RSA-4096, 0600) and self-signed certificate, and an empty CRL; refuses to replace an existing CA unless --force')
+    .option('--force', 'replace an existing CA: every certificate it issued stops working, and running brokers must be restarted')
+    .option('--days <n>', 'validity in days (default: pki.ca_days, 3650)', parsePositiveInt)
+    .option('--cn <name>', 'subject common name (default: Message Broker CA)')
+    .option('--json', 'print the result as JSON')
+    .action((options: { force?: boolean; days?: number; cn?: string; json?: boolean }, command: Command) =>
+      runCommand(command, async (ctx) => {
+        const { initCa } = await import('../actors/ca/ca-lifecycle.js');
+        const result = await initCa(ctx.lifecycle, { overwrite: options.force === true, commonName: options.cn, days: options.days, actor: ctx.actor });
+        if (options.json) return printJson({ ...result, dir: ctx.store.dir });
+        process.stdout.write(
+          [
+            `${result.replaced ? 'replaced the' : 'created a'} certificate authority in ${ctx.store.dir}`,
+            `  certificate  ${ctx.store.paths.caCert}`,
+            `  key          ${ctx.store.paths.caKey} (0600: never copy it off this host)`,
+            `  fingerprint  ${result.fingerprint}`,
+            `  valid until  ${result.not_after}`,
+            ...(result.replaced ? ['', 'every certificate of the old CA is now useless: re-issue them, and restart the brokers'] : []),
+            '',
+          ].join('\n'),
+        );
+      }),
+    );
+
+  ca.command('show')
+    .description('Show the CA certificate in use (subject, fingerprint, validity); does not read the key')
+    .option('--json', 'print the result as JSON')
+    .action((options: { json?: boolean }, command: Command) => {
+      const path = join(readConfig(command).pki.dir, 'ca.crt');
+      try {
+        let cert: X509Certificate;
+        try {
+          cert = new X509Certificate(readFileSync(path));
+        } catch (error) {
+          throw new BrokerError('CA_NOT_INITIALIZED', `No readable CA certificate at ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}); run \`mb ca init\``);
+        }
+        const shown = { subject: cert.subject.replaceAll('\n', ', '), fingerprint: fingerprintOfDer(cert.raw), not_before: new Date(cert.validFrom).toISOString(), not_after: new Date(cert.validTo).toISOString(), path };
+        if (options.json) printJson(shown);
+        else for (const [key, value] of Object.entries(shown)) process.stdout.write(`${key.padEnd(12)} ${value}\n`);
+      } catch (error) {
+        reportFailure(error);
+      }
+    });
+}

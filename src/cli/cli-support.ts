@@ -1,0 +1,102 @@
+/**
+ * The light half of the CLI's plumbing: config, output, argument helpers and the
+ * command runner. Command modules import only this (and types) at load time; the
+ * database, Redis, node-forge and the CA are loaded when a command actually runs
+ * (`cli-context.ts`), so `mb … --help` answers at once.
+ */
+import { accessSync, chmodSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { ConfigError, loadConfig, type BrokerConfig } from '../config/config.js';
+import { BrokerError } from '../errors.js';
+import type { CliContext } from './cli-context.js';
+
+/** Exit codes: 0 done, 1 failed or not valid, 2 done but the running brokers were not told. */
+export const EXIT_NOT_ANNOUNCED = 2;
+const EXIT_CONFIG = 78;
+
+export interface GlobalOptions {
+  config?: string;
+  verbose?: boolean;
+}
+
+export function readConfig(command: Command): Readonly<BrokerConfig> {
+  const options = command.optsWithGlobals<GlobalOptions>();
+  try {
+    return loadConfig(options.config === undefined ? {} : { file: options.config });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`mb: config error: ${error.message}\n`);
+      process.exit(EXIT_CONFIG);
+    }
+    throw error;
+  }
+}
+
+/** Runs a command body with an open context (closed after) and sets the exit code. */
+export async function runCommand(command: Command, body: (ctx: CliContext) => Promise<number | void>): Promise<void> {
+  let ctx: CliContext | undefined;
+  let code = 1;
+  try {
+    const { openContext } = await import('./cli-context.js');
+    ctx = await openContext(readConfig(command), command.optsWithGlobals<GlobalOptions>().verbose === true);
+    code = (await body(ctx)) ?? 0;
+  } catch (error) {
+    reportFailure(error);
+  } finally {
+    await ctx?.close().catch(() => undefined);
+  }
+  process.exitCode = code;
+}
+
+/** `mb: CODE: message` on stderr and exit code 1. */
+export function reportFailure(error: unknown): void {
+  const prefix = error instanceof BrokerError ? `${error.code}: ` : '';
+  process.stderr.write(`mb: ${prefix}${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 1;
+}
+
+/** `name.domain`, or `name` with `--domain`, or `name` alone when only one domain is configured. */
+export function resolveClient(config: Readonly<BrokerConfig>, nameOrCn: string, domainOption: string | undefined): { name: string; domain: string } {
+  const dot = nameOrCn.indexOf('.');
+  const name = dot < 0 ? nameOrCn : nameOrCn.slice(0, dot);
+  const fromCn = dot < 0 ? undefined : nameOrCn.slice(dot + 1);
+  if (fromCn !== undefined && domainOption !== undefined && fromCn !== domainOption) {
+    throw new BrokerError('INVALID_PAYLOAD', `${nameOrCn} names domain ${fromCn} but --domain says ${domainOption}`);
+  }
+  const domain = fromCn ?? domainOption ?? (config.domains.length === 1 ? config.domains[0]!.name : undefined);
+  if (domain === undefined) throw new BrokerError('INVALID_PAYLOAD', `Several domains are configured: give --domain (one of ${config.domains.map((d) => d.name).join(', ')})`);
+  return { name, domain };
+}
+
+/** Writes a file with exactly `mode`, whatever the umask or an earlier file's mode. */
+export function writeFileWithMode(path: string, content: string | Uint8Array, mode: number): void {
+  writeFileSync(path, content, { mode });
+  chmodSync(path, mode);
+}
+
+/** Creates `dir` (0700) if needed and fails now, not later, if it cannot be written. */
+export function ensurePrivateDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    throw new BrokerError('BAD_REQUEST', `Cannot write to ${dir} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Left-aligned columns, two spaces apart. */
+export function printTable(header: string[], rows: string[][]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}
+
+/** An option parser for commander: a usage error, not a stack trace. */
+export function parsePositiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
+  return n;
+}

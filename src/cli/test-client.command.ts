@@ -1,0 +1,96 @@
+/**
+ * The test client: `mb send` submits one message (or `--count N` of them) with a client
+ * certificate and prints the answer (or a summary); `mb selftest` runs the checks a new
+ * installation must pass. Without --url/--cert/--key/--ca they default to this host's
+ * broker (config: server.port, pki.dir) and the demo client created on first start.
+ */
+import type { Command } from 'commander';
+import { loadConfig } from '../config/config.js';
+import { ApiClient, defaultClientFiles, failureCode, type ClientFiles } from '../test-client/api-client.js';
+import { runLoad } from '../test-client/load-runner.js';
+import { runSelftest } from '../test-client/selftest.js';
+
+interface ConnectionOptions {
+  url?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+  timeoutMs: string;
+}
+
+const say = (line: string): void => void process.stdout.write(line + '\n');
+
+function withConnection(command: Command): Command {
+  return command
+    .option('--url <url>', 'broker base URL (default https://localhost:<server.port>)')
+    .option('--cert <file>', 'client certificate PEM (default: the demo client)')
+    .option('--key <file>', 'client key PEM')
+    .option('--ca <file>', "CA certificate PEM that signed the broker's server certificate (default <pki.dir>/ca.crt)")
+    .option('--timeout-ms <ms>', 'per-request timeout', '10000');
+}
+
+function clientFiles(options: ConnectionOptions, command: Command): ClientFiles {
+  const given = { ...(options.url ? { url: options.url } : {}), ...(options.cert ? { cert: options.cert } : {}), ...(options.key ? { key: options.key } : {}), ...(options.ca ? { ca: options.ca } : {}) };
+  if (given.url && given.cert && given.key && given.ca) return given as ClientFiles;
+  // Only what is missing comes from the config, so the client also runs far from a broker.
+  const file = command.optsWithGlobals<{ config?: string }>().config;
+  return defaultClientFiles(given, loadConfig(file ? { file } : {}));
+}
+
+export function registerTestClientCommands(program: Command): void {
+  withConnection(program.command('send').description('Submit a message over mTLS and print the answer; --count N sends many and prints a summary'))
+    .option('--sender <e164>', 'sender number', '+14155550123')
+    .option('--message <text>', 'message body; {n} is replaced by the sequence number', 'Hello from mb send')
+    .option('--metadata <json>', 'metadata object (JSON)')
+    .option('--count <n>', 'how many messages', '1')
+    .option('--concurrency <n>', 'requests in flight', '10')
+    .option('--rate <per-second>', 'pace submissions (the default rate limit is 100 per minute per client); 0 = no pacing', '0')
+    .option('--json', 'machine-readable output')
+    .action(async (options: ConnectionOptions & { sender: string; message: string; metadata?: string; count: string; concurrency: string; rate: string; json?: boolean }, command: Command) => {
+      const count = Number(options.count);
+      const concurrency = Number(options.concurrency);
+      if (!Number.isInteger(count) || count < 1 || !Number.isInteger(concurrency) || concurrency < 1) command.error('--count and --concurrency must be positive integers');
+      const metadata = options.metadata ? (JSON.parse(options.metadata) as Record<string, unknown>) : undefined;
+      const body = (n: number) => ({ sender_number: options.sender, message_body: options.message.replaceAll('{n}', String(n + 1)), ...(metadata ? { metadata } : {}) });
+      const client = new ApiClient(clientFiles(options, command), { connections: concurrency, timeoutMs: Number(options.timeoutMs) });
+      try {
+        if (count === 1) {
+          const answer = await client.post('/api/v1/messages', body(0)).catch((error: unknown) => {
+            throw new Error(`${client.files.url}: ${failureCode(error)} ${(error as Error).message}`);
+          });
+          say(options.json ? JSON.stringify({ status: answer.status, body: answer.body }) : `${answer.status} ${JSON.stringify(answer.body, null, 2)}`);
+          if (answer.status !== 202) process.exitCode = 1;
+          return;
+        }
+        const summary = await runLoad(client, { count, concurrency, rate: Number(options.rate), body });
+        if (options.json) return say(JSON.stringify(summary));
+        const { sent, accepted, duration_ms, accepted_per_s, latency_ms, errors } = summary;
+        say(`sent ${sent} in ${(duration_ms / 1000).toFixed(2)} s: ${accepted} accepted (${accepted_per_s}/s), ${sent - accepted} refused or failed`);
+        say(`latency ms: p50 ${latency_ms.p50}  p95 ${latency_ms.p95}  p99 ${latency_ms.p99}  max ${latency_ms.max}`);
+        if (Object.keys(errors).length > 0) say(`errors: ${Object.entries(errors).map(([code, n]) => `${code} × ${n}`).join(', ')}`);
+        // A script running a load test should notice refusals.
+        if (accepted < sent) process.exitCode = 1;
+      } finally {
+        await client.close();
+      }
+    });
+
+  withConnection(program.command('selftest').description('Check a running installation: health, a message accepted and visible by status lookup, invalid input and a missing certificate refused'))
+    .option('--json', 'machine-readable output')
+    .action(async (options: ConnectionOptions & { json?: boolean }, command: Command) => {
+      const client = new ApiClient(clientFiles(options, command), { connections: 2, timeoutMs: Number(options.timeoutMs) });
+      try {
+        const results = await runSelftest(client);
+        const failed = results.filter((r) => !r.ok).length;
+        if (options.json) say(JSON.stringify({ url: client.files.url, passed: results.length - failed, failed, checks: results }));
+        else {
+          say(`selftest of ${client.files.url}`);
+          for (const r of results) say(`${r.ok ? 'PASS' : 'FAIL'}  ${r.name.padEnd(28)} ${r.detail}`);
+          say(`${results.length} checks: ${results.length - failed} passed, ${failed} failed`);
+        }
+        if (failed > 0) process.exitCode = 1;
+      } finally {
+        await client.close();
+      }
+    });
+}

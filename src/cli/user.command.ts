@@ -1,0 +1,134 @@
+/**
+ * `mb user …`: portal accounts from the command line, e.g. the first admin of a fresh
+ * install or a locked-out superadmin.
+ *
+ *   mb user add EMAIL --role admin --domain acme      password from stdin (prompted on a terminal)
+ *   mb user add EMAIL --role user --domain acme --client gw1
+ *   mb user passwd EMAIL | list [--domain D] | disable EMAIL | enable EMAIL | unlock EMAIL
+ *
+ * A password is never taken from the command line (it would sit in the shell history and
+ * in `ps`). With nothing on stdin, `add` generates one and prints it once.
+ */
+import { Command, Option } from 'commander';
+import type { UserRole, UserRow } from '../db/schema.js';
+import { BrokerError } from '../errors.js';
+import { readConfig, reportFailure } from './cli-support.js';
+import type { UserContext } from './user-context.js';
+
+/** The roles (src/db/schema.ts USER_ROLES), spelled out so that loading this module loads no database code. */
+const ROLES = ['user', 'admin', 'superadmin'] as const satisfies readonly UserRole[];
+
+export function registerUserCommands(program: Command): void {
+  const user = program.command('user').description('Portal accounts: add, passwd, list, disable, enable, unlock');
+
+  user
+    .command('add <email>')
+    .description('Create a portal account; the password is read from stdin (generated and printed when stdin is empty)')
+    .addOption(new Option('--role <role>', 'user (one client), admin (one domain) or superadmin (every domain)').choices(ROLES).makeOptionMandatory())
+    .option('--domain <domain>', 'domain of a user or admin (default: the only configured domain)')
+    .option('--client <name>', "client whose messages a user sees (its name within the domain)")
+    .action(async (email: string, options: { role: UserRole; domain?: string; client?: string }, command: Command) => {
+      await withContext(command, async (ctx) => {
+        const password = await readPassword('Password (empty: generate one): ');
+        // One domain configured (the default setup): it is the one meant.
+        const domains = ctx.config.domains.map((d) => d.name);
+        const domain = options.domain ?? (domains.length === 1 ? domains[0]! : null);
+        const created = await ctx.users.create({ email, role: options.role, domain, clientName: options.client ?? null, password }, ctx.by);
+        process.stdout.write(`created ${created.user.role} ${created.user.email}${created.user.domain ? ` in ${created.user.domain}` : ''}\n`);
+        if (created.generated) process.stdout.write(`password (shown once): ${created.password}\n`);
+      });
+    });
+
+  user
+    .command('passwd <email>')
+    .description('Set a new password (from stdin); ends the user’s sessions and lifts a lockout')
+    .action(async (email: string, _options: unknown, command: Command) => {
+      await withContext(command, async (ctx) => {
+        const target = await find(ctx, email);
+        await ctx.users.setPassword(target, await readPassword('New password: '), ctx.by);
+        process.stdout.write(`password of ${target.email} changed\n`);
+      });
+    });
+
+  user
+    .command('list')
+    .description('List accounts')
+    .option('--domain <domain>', 'only this domain')
+    .action(async (options: { domain?: string }, command: Command) => {
+      await withContext(command, async (ctx) => {
+        const rows = await ctx.repositories.users.list(options.domain ? { domain: options.domain } : {});
+        for (const row of rows) {
+          const state = row.disabled ? 'disabled' : row.locked_until && row.locked_until > new Date() ? 'locked' : 'active';
+          process.stdout.write(`${row.email}\t${row.role}\t${row.domain ?? '*'}\t${state}\tlast sign-in ${row.last_login_at?.toISOString() ?? 'never'}\n`);
+        }
+      });
+    });
+
+  for (const [verb, description] of [['disable', 'Disable an account (its sessions end at once)'], ['enable', 'Enable a disabled account'], ['unlock', 'Lift a lockout after failed sign-ins']] as const) {
+    user
+      .command(`${verb} <email>`)
+      .description(description)
+      .action(async (email: string, _options: unknown, command: Command) => {
+        await withContext(command, async (ctx) => {
+          const target = await find(ctx, email);
+          if (verb === 'unlock') await ctx.users.unlock(target, ctx.by);
+          else await ctx.users.setDisabled(target, verb === 'disable', ctx.by);
+          process.stdout.write(`${target.email}: ${verb}d\n`);
+        });
+      });
+  }
+}
+
+async function withContext(command: Command, run: (ctx: UserContext) => Promise<void>): Promise<void> {
+  let ctx: UserContext | undefined;
+  try {
+    const { openUserContext } = await import('./user-context.js');
+    ctx = await openUserContext(readConfig(command));
+    await run(ctx);
+  } catch (error) {
+    // Form problems name the field: say which option to fix.
+    if (error instanceof BrokerError && error.code === 'FORM_INVALID' && error.details) {
+      const fields = Object.entries(error.details as Record<string, string>).map(([field, problem]) => (field === 'email' || field === 'password' ? `${field}: ${problem}` : `--${field}: ${problem}`));
+      reportFailure(new Error(fields.join('; ')));
+    } else {
+      reportFailure(error);
+    }
+  } finally {
+    await ctx?.close().catch(() => undefined);
+  }
+}
+
+async function find(ctx: UserContext, email: string): Promise<UserRow> {
+  const row = await ctx.repositories.users.findByEmail(email);
+  if (!row) throw new Error(`no user ${email}`);
+  return row;
+}
+
+/** The password: typed without echo on a terminal, else all of stdin minus one trailing newline. */
+async function readPassword(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  }
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  try {
+    let typed = '';
+    for await (const chunk of stdin) {
+      for (const char of (chunk as Buffer).toString('utf8')) {
+        if (char === '\r' || char === '\n') return typed;
+        if (char === '\u0003') throw new Error('cancelled');
+        if (char === '\u007f' || char === '\b') typed = typed.slice(0, -1);
+        else typed += char;
+      }
+    }
+    return typed;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}

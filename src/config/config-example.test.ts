@@ -1,0 +1,22 @@
+/** The shipped production example must stay a valid config: docs point operators at it. */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+
+describe('config.example.yaml', () => {
+  it('loads with its environment variables set', () => {
+    const config = loadConfig({
+      file: join(import.meta.dirname, '../../config.example.yaml'),
+      env: { MB_REDIS_PASSWORD: 'r', MB_DB_PASSWORD: 'd', ACME_WEBHOOK_SECRET: 's' },
+    });
+    expect(config.redis.embedded).toBe('never');
+    expect(config.retention.days).toBe(90);
+    expect(config.domains.map((d) => [d.name, d.retention_days])).toEqual([['acme', 30], ['internal', 0], ['selftest', 2], ['ops', -1]]);
+    expect(config.bootstrap.demo_client).toBe(false);
+    expect(config.log.file).toBe('/var/log/message-broker/broker.log');
+  });
+
+  it('names the missing secret when the environment lacks it', () => {
+    expect(() => loadConfig({ file: join(import.meta.dirname, '../../config.example.yaml'), env: {} })).toThrow(/MB_REDIS_PASSWORD/);
+  });
+});

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { configFingerprint } from './config-fingerprint.js';
+import { loadConfig } from './config.js';
+
+const load = (values: Record<string, unknown>) => loadConfig({ values, env: {} });
+
+describe('configFingerprint', () => {
+  it('is a sha256 that is stable for the same settings, whatever their order in the file', () => {
+    const a = load({ delivery: { max_attempts: 7, retry_interval_ms: 5000 }, queue: { fsync: 'always' } });
+    const b = load({ queue: { fsync: 'always' }, delivery: { retry_interval_ms: 5000, max_attempts: 7 } });
+    expect(configFingerprint(a)).toMatch(/^[0-9a-f]{64}$/);
+    expect(configFingerprint(a)).toBe(configFingerprint(b));
+  });
+
+  it('ignores what legitimately differs between instances', () => {
+    const base = configFingerprint(load({}));
+    const other = load({
+      instance_id: 'host-b',
+      server: { host: '10.0.0.2', port: 9443, public_hostnames: ['b.example'] },
+      redis: { url: 'redis://10.0.0.9:6379', embedded: 'never' },
+      database: { url: 'mysql://broker:secret@10.0.0.8/message_broker', pool_size: 30, embedded: 'never' },
+      data: { dir: '/srv/b' },
+      secrets: { dir: '/srv/b/secrets' },
+      pki: { dir: '/srv/b/certs' },
+      log: { level: 'debug' },
+      bootstrap: { demo_client: false },
+      heartbeat: { interval_ms: 2000 },
+    });
+    expect(configFingerprint(other)).toBe(base);
+  });
+
+  it.each([
+    ['a limit', { limits: { rate_limit: 50 } }],
+    ['a per-client override', { limits: { clients: { 'demo.default': { daily_quota: 5 } } } }],
+    ['the retry policy', { delivery: { max_attempts: 9 } }],
+    ['the key prefix', { redis: { key_prefix: 'other:' } }],
+    ['the domains', { domains: [{ name: 'default' }, { name: 'acme' }] }],
+  ])('changes with %s', (_what, values) => {
+    expect(configFingerprint(load(values))).not.toBe(configFingerprint(load({})));
+  });
+
+  it('changes with a webhook secret (instances would sign differently)', () => {
+    const webhook = (secret: string) => load({ domains: [{ name: 'default', target: { type: 'webhook', url: 'https://x.example', secret } }] });
+    expect(configFingerprint(webhook('one'))).not.toBe(configFingerprint(webhook('two')));
+  });
+});

@@ -1,0 +1,169 @@
+/**
+ * The one config schema: every key with its doc, type and default. `config.yaml` and
+ * `MB_*` environment variables are validated against it (see `config.ts`).
+ */
+import { ConfigError, bool, int, oneOf, parseShape, recordList, str, strList, type ValueOf } from './config-fields.js';
+import { optionalInt, recordMap } from './config-fields.js';
+
+const DOMAIN_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+/** Overrides of the client limits for one domain or one client; unset (null) inherits. */
+const limitOverrideShape = {
+  rate_limit: optionalInt('Requests per window; 0 = no limit; unset = inherit', { min: 0 }),
+  rate_window_ms: optionalInt('Length of the rate-limit window; unset = inherit', { min: 1000 }),
+  daily_quota: optionalInt('Messages per UTC day; 0 = no quota; unset = inherit', { min: 0 }),
+};
+
+export type LimitOverride = ValueOf<typeof limitOverrideShape>;
+
+function parseClientOverride(commonName: string, item: unknown, path: string): LimitOverride {
+  if (!/^[^.\s]+\./.test(commonName)) throw new ConfigError(`${path} must be keyed by a client CN (name.domain)`);
+  return parseShape(limitOverrideShape, item, path);
+}
+
+export const configShape = {
+  instance_id: str('Name of this broker instance (consumer name in Redis); empty = hostname', '', { allowEmpty: true }),
+  server: {
+    host: str('Address the HTTPS front listens on', '0.0.0.0'),
+    port: int('HTTPS port for the mTLS API and the portal', 8443, { min: 0, max: 65535 }),
+    public_hostnames: strList('Names and IPs written into the server certificate', ['localhost', '127.0.0.1', '::1']),
+    body_limit_bytes: int('Largest accepted request body', 16_384, { min: 1024 }),
+    request_timeout_ms: int('A request must arrive completely within this time', 10_000, { min: 100 }),
+    keep_alive_timeout_ms: int('Idle keep-alive connections are closed after this', 65_000, { min: 100 }),
+    connection_max_lifetime_ms: int('A TLS connection is closed after this age (bounds a revoked identity)', 3_600_000, { min: 1000 }),
+    tls_min_version: oneOf('Oldest TLS version accepted', 'TLSv1.2', ['TLSv1.2', 'TLSv1.3']),
+    identity_cache_ms: int('How long a certificate → client lookup is cached', 60_000, { min: 0 }),
+    shutdown_grace_ms: int('How long in-flight requests get to finish on SIGTERM', 10_000, { min: 0 }),
+    docs: bool('Serve the OpenAPI document (/docs/json) and Swagger UI (/docs), without a client certificate', true),
+  },
+  redis: {
+    url: str('Redis connection URL', 'redis://127.0.0.1:6379'),
+    key_prefix: str('Prefix of every Redis key', 'mb:'),
+    command_timeout_ms: int('A Redis command that takes longer fails (and the message gets 503)', 2000, { min: 50 }),
+    embedded: oneOf('Start our own redis-server under data/ when none answers (auto) or never', 'auto', ['auto', 'never']),
+    manage_persistence: bool('Turn AOF on (CONFIG SET) when Redis has it off', true),
+    sentinels: strList('Redis Sentinel addresses (host:port); when set, the master is found through them and redis.url gives only user, password and db', []),
+    sentinel_name: str('Name of the master the sentinels watch', 'mymaster'),
+    sentinel_password: str('Password of the sentinels themselves, if they require one', '', { allowEmpty: true }),
+    cluster_nodes: strList('Redis Cluster seed nodes (host:port); when set, redis.url gives only user and password, and redis.key_prefix must hold a {hash tag}', []),
+  },
+  database: {
+    url: str('MySQL/MariaDB connection URL; the database is created if missing', 'mysql://root@127.0.0.1:3306/message_broker'),
+    pool_size: int('Connections per pool', 10, { min: 1 }),
+    embedded: oneOf('Start our own mariadbd under data/ when none answers (auto) or never', 'auto', ['auto', 'never']),
+  },
+  queue: {
+    fsync: oneOf('Redis AOF fsync policy the broker relies on', 'everysec', ['everysec', 'always']),
+    max_batch: int('Most messages appended to Redis in one pipeline (group commit)', 512, { min: 1 }),
+    claim_idle_ms: int('Pending stream entries idle this long are reclaimed from a dead consumer', 30_000, { min: 100 }),
+  },
+  delivery: {
+    concurrency: int('Delivery attempts in flight at once (at least 35)', 64, { min: 35 }),
+    batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
+    store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, { min: 1, max: 16 }),
+    retry_interval_ms: int('Wait between delivery attempts', 30_000, { min: 10 }),
+    max_attempts: int('Attempts before a message is failed and dead-lettered', 5, { min: 1 }),
+    backoff: oneOf('Retry spacing: fixed interval or exponential with jitter', 'fixed', ['fixed', 'exponential']),
+    webhook_timeout_ms: int('Timeout of one webhook POST', 10_000, { min: 10 }),
+    poll_interval_ms: int('How often due retries are looked for', 250, { min: 10 }),
+    breaker_failures: int('Consecutive failed attempts that open a downstream\'s circuit breaker', 5, { min: 1 }),
+    breaker_open_ms: int('How long an open breaker waits before one probe (doubling while probes fail, up to 10×)', 30_000, { min: 10 }),
+  },
+  secrets: {
+    dir: str('Where the data keys and the HMAC pepper live (0700, files 0600)', 'data/secrets'),
+    reload_interval_ms: int('How often the encryption actor checks the key files for a rotation (it also watches the directory)', 2000, { min: 100 }),
+  },
+  pki: {
+    dir: str('CA, server and issued certificates', 'certs'),
+    ca_days: int('Validity of the CA certificate', 3650, { min: 1 }),
+    client_days: int('Validity of an issued client certificate', 365, { min: 1 }),
+    server_days: int('Validity of the server certificate (renewed automatically)', 397, { min: 1 }),
+    crl_days: int('nextUpdate of the CRL, in days after it is signed', 7, { min: 1 }),
+    check_interval_ms: int('How often the CA re-signs a CRL past half its life and renews a server certificate near expiry, and the front re-reads certs/ for them', 300_000, { min: 500 }),
+  },
+  data: {
+    dir: str('Run-time data: embedded Redis/MariaDB, secrets', 'data'),
+  },
+  retention: {
+    days: int('Messages older than this many days are purged (domains may override); 0 = keep forever', 0, { min: 0 }),
+    interval_ms: int('How often the retention purge runs (one broker at a time, under a Redis lock)', 3_600_000, { min: 1000 }),
+    batch_size: int('Rows deleted per statement by the retention purge and mb purge', 1000, { min: 1 }),
+  },
+  log: {
+    level: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    file: str('Log file (JSON lines, besides stdout), relative to the working directory; rotated at midnight UTC to <name>.<yyyy-mm-dd>.log; empty = stdout only', 'logs/broker.log', { allowEmpty: true }),
+    retention_days: int('Rotated log files older than this many days are deleted', 7, { min: 1 }),
+  },
+  metrics: {
+    allow_loopback: bool('Scrapes of /metrics from 127.0.0.1 or ::1 need no client certificate', true),
+    client_names: strList('Client names whose certificate (CN <name>.<domain>, any domain, issued by our CA) may scrape /metrics', ['metrics']),
+    actor_timeout_ms: int('How long /metrics waits for each actor; an actor that does not answer is shown with its last numbers', 1000, { min: 50 }),
+  },
+  bootstrap: {
+    demo_client: bool('On first start, issue a demo client certificate', true),
+    demo_domain: str('Domain of the demo client', 'default'),
+  },
+  limits: {
+    rate_limit: int('API requests a client may make per window, shared by all instances (each message, batch item and status lookup counts one); 0 = no limit', 100, { min: 0 }),
+    rate_window_ms: int('Length of the rate-limit window (fixed, starting at the first counted request)', 60_000, { min: 1000 }),
+    daily_quota: int('Messages a client may queue per UTC day; 0 = no quota', 10_000, { min: 0 }),
+    clients: recordMap('Per-client overrides keyed by certificate CN (name.domain): rate_limit, rate_window_ms, daily_quota', {}, parseClientOverride),
+  },
+  idempotency: {
+    ttl_ms: int('How long an Idempotency-Key and the response it produced are remembered', 86_400_000, { min: 1000 }),
+  },
+  heartbeat: {
+    interval_ms: int('How often this instance writes its heartbeat to Redis (it expires after 3 intervals)', 10_000, { min: 100 }),
+  },
+  portal: {
+    enabled: bool('Serve the web portal under /portal', true),
+    session_idle_minutes: int('A portal session ends after this long without a request (sliding)', 30, { min: 1 }),
+    session_max_hours: int('A portal session ends this long after sign-in, however active', 12, { min: 1 }),
+    login_max_failures: int('Failed sign-ins in a row that lock an account', 5, { min: 1 }),
+    lockout_minutes: int('How long a locked account stays locked', 15, { min: 1 }),
+    ip_max_failures: int('Failed sign-ins from one address per 15 minutes before it is throttled (429)', 20, { min: 1 }),
+    scrypt_log_n: int('scrypt cost of new password hashes, log2(N); 17 is the OWASP minimum (lower only in tests)', 17, { min: 10, max: 20 }),
+    page_size: int('Rows per page in the portal lists', 50, { min: 5, max: 500 }),
+    first_admin_email: str('Superadmin created (with a printed random password) when the users table is empty', 'admin@localhost'),
+  },
+} as const;
+
+const targetShape = {
+  type: oneOf('store: delivered once stored; webhook: POST to url', 'store', ['store', 'webhook']),
+  url: str('Downstream HTTPS URL (webhook)', '', { allowEmpty: true }),
+  secret: str('HMAC-SHA256 signing secret for the X-MB-Signature header (webhook)', '', { allowEmpty: true }),
+  timeout_ms: int('Timeout of one POST; 0 = delivery.webhook_timeout_ms', 0, { min: 0 }),
+  ca_file: str('PEM file of the CA that signs the downstream (default: system CAs)', '', { allowEmpty: true }),
+};
+
+const domainShape = {
+  name: str('Domain name (the part of the client CN after the first dot)', 'default', { pattern: DOMAIN_NAME }),
+  key_prefix: str('Redis key segment of this domain; empty = its name', '', { allowEmpty: true }),
+  active: bool('Accepts messages (false: submissions get 409 DOMAIN_DISABLED)', true),
+  operational: bool('Delivers messages (false: accepted and stored, deliveries paused)', true),
+  target: targetShape,
+  retry_interval_ms: int('Override of delivery.retry_interval_ms; 0 = inherit', 0, { min: 0 }),
+  max_attempts: int('Override of delivery.max_attempts; 0 = inherit', 0, { min: 0 }),
+  backoff: oneOf('Override of delivery.backoff; inherit = use it', 'inherit', ['inherit', 'fixed', 'exponential']),
+  max_age_ms: int('A message older than this is failed instead of attempted again; 0 = no limit', 0, { min: 0 }),
+  concurrency_share: int('Delivery slots of this domain; 0 = an equal share of delivery.concurrency', 0, { min: 0 }),
+  rate_per_s: int('Most delivery attempts started per second (a recovering backlog drains at this rate); 0 = no limit', 0, { min: 0 }),
+  retention_days: int('Override of retention.days; -1 = inherit, 0 = keep forever', -1, { min: -1 }),
+  limits: limitOverrideShape,
+};
+
+export type DomainConfig = ValueOf<typeof domainShape>;
+
+export function parseDomain(item: unknown, path: string): DomainConfig {
+  const domain = parseShape(domainShape, item, path);
+  if (domain.key_prefix === '') domain.key_prefix = domain.name;
+  if (domain.target.type === 'webhook') {
+    if (!/^https?:\/\//.test(domain.target.url)) throw new ConfigError(`${path}.target.url must be an http(s) URL for a webhook target`);
+    if (domain.target.secret === '') throw new ConfigError(`${path}.target.secret must be set for a webhook target`);
+  }
+  return domain;
+}
+
+export const domainsField = recordList('Tenants served by this broker', [parseDomain({}, 'domains[0]')], parseDomain);
+
+export type BrokerConfig = ValueOf<typeof configShape> & { domains: DomainConfig[] };

@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, envName, loadConfig, retryPolicyOf, substituteEnv } from './config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'mb-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(text: string): string {
+  const path = join(dir, `c${Math.random().toString(16).slice(2)}.yaml`);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('loadConfig', () => {
+  it('works with no file at all, against the local defaults', () => {
+    const config = loadConfig({ values: {}, env: {} });
+    expect(config.server.port).toBe(8443);
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(config.database.url).toBe('mysql://root@127.0.0.1:3306/message_broker');
+    expect(config.delivery.retry_interval_ms).toBe(30_000);
+    expect(config.delivery.concurrency).toBeGreaterThanOrEqual(35);
+    expect(config.domains.map((d) => d.name)).toEqual(['default']);
+    expect(config.instance_id).not.toBe('');
+    expect(Object.isFrozen(config.server)).toBe(true);
+  });
+
+  it('reads YAML, substitutes ${ENV} and ${ENV:-fallback}', () => {
+    const path = file('server:\n  port: ${PORT}\nredis:\n  url: ${REDIS:-redis://10.0.0.1:6379}\n');
+    const config = loadConfig({ file: path, env: { PORT: '9443' } });
+    expect(config.server.port).toBe(9443);
+    expect(config.redis.url).toBe('redis://10.0.0.1:6379');
+  });
+
+  it('names an unset environment variable', () => {
+    const path = file('server:\n  port: ${NOPE}\n');
+    expect(() => loadConfig({ file: path, env: {} })).toThrow(/NOPE is not set/);
+  });
+
+  it('lets MB_* variables override any key', () => {
+    const config = loadConfig({
+      values: { server: { port: 1 } },
+      env: { MB_SERVER_PORT: '7443', MB_REDIS_URL: 'redis://h:1', MB_DATABASE_URL: 'mysql://u@h/db', MB_QUEUE_FSYNC: 'always', MB_REDIS_MANAGE_PERSISTENCE: 'false' },
+    });
+    expect(config.server.port).toBe(7443);
+    expect(config.redis.url).toBe('redis://h:1');
+    expect(config.database.url).toBe('mysql://u@h/db');
+    expect(config.queue.fsync).toBe('always');
+    expect(config.redis.manage_persistence).toBe(false);
+    expect(envName(['delivery', 'max_attempts'])).toBe('MB_DELIVERY_MAX_ATTEMPTS');
+  });
+
+  it('takes domains from MB_DOMAINS as JSON', () => {
+    const config = loadConfig({
+      values: {},
+      env: { MB_DOMAINS: JSON.stringify([{ name: 'default' }, { name: 'acme', target: { type: 'webhook', url: 'https://x.test/in', secret: 's' }, max_attempts: 3 }]) },
+    });
+    expect(config.domains[1]?.target.type).toBe('webhook');
+    expect(config.domains[1]?.key_prefix).toBe('acme');
+    expect(retryPolicyOf(config, 'acme').maxAttempts).toBe(3);
+    expect(retryPolicyOf(config, 'default').maxAttempts).toBe(5);
+  });
+
+  it.each([
+    [{ delivery: { max_attempts: 0 } }, 'delivery.max_attempts must be a positive integer'],
+    [{ delivery: { max_attempts: 'five' } }, 'delivery.max_attempts must be a positive integer'],
+    [{ delivery: { concurrency: 10 } }, 'delivery.concurrency must be a positive integer'],
+    [{ queue: { fsync: 'sometimes' } }, 'queue.fsync must be one of: everysec, always'],
+    [{ server: { prot: 1 } }, 'server.prot is not a known setting'],
+    [{ surver: {} }, 'surver is not a known setting'],
+    [{ domains: [{ name: 'Bad Name' }] }, 'domains[0].name must match'],
+    [{ domains: [{ name: 'a' }, { name: 'a' }] }, 'domains[1].name repeats "a"'],
+    [{ domains: [{ name: 'default', target: { type: 'webhook' } }] }, 'domains[0].target.url must be an http(s) URL'],
+    [{ domains: [{ name: 'x' }] }, 'bootstrap.demo_domain "default" is not one of the configured domains'],
+  ])('refuses %j naming the key', (values, message) => {
+    expect(() => loadConfig({ values, env: {} })).toThrow(ConfigError);
+    expect(() => loadConfig({ values, env: {} })).toThrow(message);
+  });
+
+  it('refuses a bad MB_* value naming the key', () => {
+    expect(() => loadConfig({ values: {}, env: { MB_SERVER_PORT: 'abc' } })).toThrow('server.port must be an integer');
+  });
+
+  it('substituteEnv leaves plain text alone', () => {
+    expect(substituteEnv('a: b', {})).toBe('a: b');
+  });
+});
+
+describe('substituteEnv in comments', () => {
+  it('leaves ${NAME} in comment lines alone, so the shipped config.yaml loads with no variables set', () => {
+    expect(substituteEnv('# use ${SECRET} here\na: 1', {})).toBe('# use ${SECRET} here\na: 1');
+    expect(() => loadConfig({ file: 'config.yaml', env: {} })).not.toThrow();
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * Reads the config once: YAML file (with `${ENV}` / `${ENV:-default}` substitution), then
+ * `MB_<UPPER_SNAKE_PATH>` environment overrides, validated against `config.schema.ts`,
+ * paths resolved, deep-frozen. Actors receive the result in `workerData`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { ConfigError, isField, type Shape } from './config-fields.js';
+import { configShape, domainsField, type BrokerConfig } from './config.schema.js';
+
+export { ConfigError } from './config-fields.js';
+export type { BrokerConfig, DomainConfig } from './config.schema.js';
+
+export interface LoadOptions {
+  /** Path of the YAML file; default `--config`, then `MB_CONFIG`, then `./config.yaml` if present. */
+  file?: string;
+  /** Raw values used instead of a file (tests). */
+  values?: Record<string, unknown>;
+  env?: NodeJS.ProcessEnv;
+  argv?: string[];
+  /** Base for relative paths; default the working directory. */
+  baseDir?: string;
+}
+
+export function loadConfig(options: LoadOptions = {}): Readonly<BrokerConfig> {
+  const env = options.env ?? process.env;
+  const raw = options.values ?? readRawFile(pickFile(options, env), env);
+  const config = parseRoot(raw, env);
+  resolvePaths(config, options.baseDir ?? process.cwd());
+  return deepFreeze(config);
+}
+
+function pickFile(options: LoadOptions, env: NodeJS.ProcessEnv): string | undefined {
+  if (options.file) return options.file;
+  const argv = options.argv ?? process.argv;
+  const flag = argv.indexOf('--config');
+  if (flag >= 0) {
+    const file = argv[flag + 1];
+    if (!file) throw new ConfigError('--config needs a file name');
+    return file;
+  }
+  if (env.MB_CONFIG) return env.MB_CONFIG;
+  return existsSync('config.yaml') ? 'config.yaml' : undefined;
+}
+
+function readRawFile(file: string | undefined, env: NodeJS.ProcessEnv): Record<string, unknown> {
+  if (!file) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
+  }
+  const parsed: unknown = parseYaml(substituteEnv(text, env, file));
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file} must hold a mapping at the top`);
+  return parsed as Record<string, unknown>;
+}
+
+/** `${NAME}` must be set; `${NAME:-fallback}` falls back. Comment lines are left alone. */
+export function substituteEnv(text: string, env: NodeJS.ProcessEnv, file = 'config'): string {
+  return text
+    .split('\n')
+    .map((line) => (/^\s*#/.test(line) ? line : substituteLine(line, env, file)))
+    .join('\n');
+}
+
+function substituteLine(text: string, env: NodeJS.ProcessEnv, file: string): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_match, name: string, fallback?: string) => {
+    const value = env[name];
+    if (value !== undefined && value !== '') return value;
+    if (fallback !== undefined) return fallback;
+    throw new ConfigError(`${file} uses \${${name}} but the environment variable ${name} is not set`);
+  });
+}
+
+export function envName(path: string[]): string {
+  return 'MB_' + path.map((p) => p.toUpperCase()).join('_');
+}
+
+function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): BrokerConfig {
+  const config = walk(configShape, raw, [], env) as Omit<BrokerConfig, 'domains'>;
+  const domainsEnv = env[envName(['domains'])];
+  const domains =
+    domainsEnv !== undefined
+      ? domainsField.parse(domainsEnv, 'domains', true)
+      : raw.domains === undefined
+        ? structuredClone(domainsField.default)
+        : domainsField.parse(raw.domains, 'domains', false);
+  if (domains.length === 0) throw new ConfigError('domains must list at least one domain');
+  const seen = new Set<string>();
+  for (const [i, domain] of domains.entries()) {
+    if (seen.has(domain.name)) throw new ConfigError(`domains[${i}].name repeats "${domain.name}"`);
+    seen.add(domain.name);
+  }
+  const result: BrokerConfig = { ...config, domains };
+  if (result.instance_id === '') result.instance_id = hostname();
+  checkRedisTopology(result);
+  if (result.bootstrap.demo_client && !seen.has(result.bootstrap.demo_domain)) {
+    throw new ConfigError(`bootstrap.demo_domain "${result.bootstrap.demo_domain}" is not one of the configured domains`);
+  }
+  return result;
+}
+
+/**
+ * Sentinel and Cluster exclude each other, and under Cluster every broker key must sit in
+ * one hash slot: the store pipeline reads all domain streams with one XREADGROUP and the
+ * ingest group-commits across domains in one pipeline (see docs/scaling.md).
+ */
+function checkRedisTopology(config: BrokerConfig): void {
+  const { sentinels, cluster_nodes, key_prefix } = config.redis;
+  if (sentinels.length > 0 && cluster_nodes.length > 0) throw new ConfigError('redis.sentinels and redis.cluster_nodes exclude each other');
+  for (const [key, list] of [['sentinels', sentinels], ['cluster_nodes', cluster_nodes]] as const) {
+    for (const address of list) if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(address)) throw new ConfigError(`redis.${key} entries must be host:port, not "${address}"`);
+  }
+  // Redis hashes the text between the first '{' and the next '}', when that is not empty.
+  const open = key_prefix.indexOf('{');
+  if (cluster_nodes.length > 0 && (open < 0 || key_prefix.indexOf('}', open + 1) <= open + 1)) {
+    throw new ConfigError(`redis.key_prefix must hold a hash tag such as "{mb}:" when redis.cluster_nodes is set (every broker key must be in one slot)`);
+  }
+}
+
+function walk(shape: Shape, raw: unknown, path: string[], env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const dotted = path.join('.');
+  if (raw === undefined || raw === null) raw = {};
+  if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(`${dotted} must be a mapping`);
+  const record = raw as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (path.length === 0 && key === 'domains') continue;
+    if (!Object.hasOwn(shape, key)) throw new ConfigError(`${[...path, key].join('.')} is not a known setting`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, node] of Object.entries(shape)) {
+    const childPath = [...path, key];
+    if (!isField(node)) {
+      out[key] = walk(node, record[key], childPath, env);
+      continue;
+    }
+    const fromEnv = env[envName(childPath)];
+    if (fromEnv !== undefined) out[key] = node.parse(fromEnv, childPath.join('.'), true);
+    else if (record[key] !== undefined && record[key] !== null) out[key] = node.parse(record[key], childPath.join('.'), false);
+    else out[key] = structuredClone(node.default);
+  }
+  return out;
+}
+
+function resolvePaths(config: BrokerConfig, baseDir: string): void {
+  config.data.dir = resolve(baseDir, config.data.dir);
+  config.secrets.dir = resolve(baseDir, config.secrets.dir);
+  config.pki.dir = resolve(baseDir, config.pki.dir);
+  if (config.log.file !== '') config.log.file = resolve(baseDir, config.log.file);
+  for (const domain of config.domains) {
+    if (domain.target.ca_file !== '') domain.target.ca_file = resolve(baseDir, domain.target.ca_file);
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Effective retry policy of a domain (its overrides over the delivery defaults). */
+export function retryPolicyOf(config: Readonly<BrokerConfig>, domainName: string) {
+  const domain = config.domains.find((d) => d.name === domainName);
+  return {
+    intervalMs: domain?.retry_interval_ms || config.delivery.retry_interval_ms,
+    maxAttempts: domain?.max_attempts || config.delivery.max_attempts,
+    backoff: domain && domain.backoff !== 'inherit' ? domain.backoff : config.delivery.backoff,
+    maxAgeMs: domain?.max_age_ms ?? 0,
+  };
+}

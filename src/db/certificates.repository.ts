@@ -1,0 +1,138 @@
+/**
+ * The `certificates` table: every client certificate the broker's CA issued. The ingest
+ * path resolves a presented certificate to its client through `findIdentityByFingerprint`
+ * (one indexed join), and the CRL is built from `listRevoked`.
+ *
+ * Serials and fingerprints are stored as lowercase hex; inputs are lowercased here so a
+ * caller passing OpenSSL's uppercase form still matches.
+ */
+import { and, asc, desc, eq, lt, ne } from 'drizzle-orm';
+import type { Database } from './database.js';
+import { certificates, clients } from './schema.js';
+import type { CertificateRow, CertificateStatus, ClientStatus, NewCertificateRow } from './schema.js';
+
+/** What the ingest path needs to admit or refuse a presented certificate. */
+export interface CertificateIdentity {
+  certificate_id: number;
+  serial: string;
+  fingerprint: string;
+  cert_status: CertificateStatus;
+  not_before: Date;
+  not_after: Date;
+  client_id: number;
+  client_name: string;
+  domain: string;
+  client_status: ClientStatus;
+}
+
+export interface RevokedCertificate {
+  serial: string;
+  revoked_at: Date | null;
+  reason: string | null;
+}
+
+export type CertificateWithClient = CertificateRow & { client_name: string; domain: string };
+
+export class CertificatesRepository {
+  constructor(private readonly db: Database) {}
+
+  /** Inserts a certificate and returns its id; a repeated serial or fingerprint raises ER_DUP_ENTRY. */
+  async insert(row: NewCertificateRow): Promise<number> {
+    const [inserted] = await this.db
+      .insert(certificates)
+      .values({ ...row, serial: row.serial.toLowerCase(), fingerprint: row.fingerprint.toLowerCase() })
+      .$returningId();
+    if (inserted === undefined) throw new Error('INSERT INTO certificates returned no id');
+    return inserted.id;
+  }
+
+  async findIdentityByFingerprint(fingerprint: string): Promise<CertificateIdentity | undefined> {
+    const [row] = await this.db
+      .select({
+        certificate_id: certificates.id,
+        serial: certificates.serial,
+        fingerprint: certificates.fingerprint,
+        cert_status: certificates.status,
+        not_before: certificates.not_before,
+        not_after: certificates.not_after,
+        client_id: clients.id,
+        client_name: clients.name,
+        domain: clients.domain,
+        client_status: clients.status,
+      })
+      .from(certificates)
+      .innerJoin(clients, eq(clients.id, certificates.client_id))
+      .where(eq(certificates.fingerprint, fingerprint.toLowerCase()))
+      .limit(1);
+    return row;
+  }
+
+  async findBySerial(serial: string): Promise<CertificateRow | undefined> {
+    const [row] = await this.db
+      .select()
+      .from(certificates)
+      .where(eq(certificates.serial, serial.toLowerCase()))
+      .limit(1);
+    return row;
+  }
+
+  async findBySerialWithClient(serial: string): Promise<CertificateWithClient | undefined> {
+    const [row] = await this.db
+      .select({ certificate: certificates, client_name: clients.name, domain: clients.domain })
+      .from(certificates)
+      .innerJoin(clients, eq(clients.id, certificates.client_id))
+      .where(eq(certificates.serial, serial.toLowerCase()))
+      .limit(1);
+    return row === undefined ? undefined : { ...row.certificate, client_name: row.client_name, domain: row.domain };
+  }
+
+  /** A client may hold two active certificates while a renewal overlaps the old one. */
+  async listActiveForClient(clientId: number): Promise<CertificateRow[]> {
+    return this.db
+      .select()
+      .from(certificates)
+      .where(and(eq(certificates.client_id, clientId), eq(certificates.status, 'active')))
+      .orderBy(desc(certificates.not_after));
+  }
+
+  /**
+   * Revokes by serial and returns the updated row, or undefined when no certificate has
+   * that serial or it was already revoked (the first revocation's time and reason stand).
+   */
+  async revoke(serial: string, reason: string, at: Date): Promise<CertificateRow | undefined> {
+    const normalized = serial.toLowerCase();
+    const [result] = await this.db
+      .update(certificates)
+      .set({ status: 'revoked', revoked_at: at, reason })
+      .where(and(eq(certificates.serial, normalized), ne(certificates.status, 'revoked')));
+    if (result.affectedRows === 0) return undefined;
+    return this.findBySerial(normalized);
+  }
+
+  async listRevoked(): Promise<RevokedCertificate[]> {
+    return this.db
+      .select({ serial: certificates.serial, revoked_at: certificates.revoked_at, reason: certificates.reason })
+      .from(certificates)
+      .where(eq(certificates.status, 'revoked'))
+      .orderBy(asc(certificates.revoked_at), asc(certificates.id));
+  }
+
+  async list(filter: { domain?: string } = {}): Promise<CertificateWithClient[]> {
+    const rows = await this.db
+      .select({ certificate: certificates, client_name: clients.name, domain: clients.domain })
+      .from(certificates)
+      .innerJoin(clients, eq(clients.id, certificates.client_id))
+      .where(filter.domain === undefined ? undefined : eq(clients.domain, filter.domain))
+      .orderBy(asc(clients.domain), asc(clients.name), desc(certificates.not_after));
+    return rows.map((row) => ({ ...row.certificate, client_name: row.client_name, domain: row.domain }));
+  }
+
+  /** Flags active certificates past not_after; returns how many changed. */
+  async markExpired(now: Date): Promise<number> {
+    const [result] = await this.db
+      .update(certificates)
+      .set({ status: 'expired' })
+      .where(and(eq(certificates.status, 'active'), lt(certificates.not_after, now)));
+    return result.affectedRows;
+  }
+}

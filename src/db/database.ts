@@ -1,0 +1,169 @@
+/**
+ * Connection handling: create the database if missing, open a mysql2 pool wrapped in
+ * drizzle, and tell "the database is down" apart from a bug.
+ */
+import { drizzle } from 'drizzle-orm/mysql2';
+import type { MySql2Database } from 'drizzle-orm/mysql2';
+import { createConnection, createPool } from 'mysql2/promise';
+import type { Pool, PoolOptions } from 'mysql2/promise';
+import { BrokerError } from '../errors.js';
+import * as schema from './schema.js';
+
+export type Schema = typeof schema;
+/** The drizzle handle every repository takes. */
+export type Database = MySql2Database<Schema> & { $client: Pool };
+
+export interface DatabaseHandle {
+  db: Database;
+  pool: Pool;
+  /** Ends the pool; waits for queries in flight. */
+  close(): Promise<void>;
+}
+
+export interface OpenDatabaseOptions {
+  /** `mysql://user:pass@host:port/database` */
+  url: string;
+  /** @defaultValue 10 */
+  poolSize?: number;
+}
+
+// Sent on every new connection: CURRENT_TIMESTAMP(3) defaults and NOW() then agree with
+// drizzle, which reads and writes DATETIME as UTC whatever the server's zone is.
+const SESSION_SETUP = "SET time_zone = '+00:00'";
+
+/** Creates the database named in `url` if it does not exist (utf8mb4). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const { serverUrl, database } = splitDatabaseUrl(url);
+  let connection;
+  try {
+    connection = await createConnection({ uri: serverUrl, connectTimeout: 10_000 });
+  } catch (error) {
+    throw toStorageError(error);
+  }
+  try {
+    await connection.query(
+      `CREATE DATABASE IF NOT EXISTS ${quoteIdentifier(database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+    );
+  } catch (error) {
+    throw toStorageError(error);
+  } finally {
+    await connection.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Opens a pool. Connections are made lazily, so a database that is down surfaces on the
+ * first query (see `isConnectionError`), not here.
+ */
+export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
+  const poolOptions: PoolOptions = {
+    uri: options.url,
+    connectionLimit: options.poolSize ?? 10,
+    charset: 'utf8mb4',
+    // drizzle reads DATETIME through its own typeCast; the rest (raw queries) get Dates.
+    dateStrings: false,
+    timezone: 'Z',
+    supportBigNumbers: true,
+    connectTimeout: 10_000,
+    enableKeepAlive: true,
+  };
+  const pool = createPool(poolOptions);
+  // The promise pool forwards the core connection, whose query() takes a callback. A
+  // failure here means the connection is dead; the caller's own query then reports it.
+  pool.pool.on('connection', (connection) => {
+    connection.query(SESSION_SETUP, () => undefined);
+  });
+  const db = drizzle(pool, { schema, mode: 'default' }) as Database;
+  let closing: Promise<void> | undefined;
+  return {
+    db,
+    pool,
+    close: () => (closing ??= pool.end()),
+  };
+}
+
+// Transport failures and server refusals: retrying later may succeed. Anything else
+// (syntax, constraint, access denied) is a bug or a misconfiguration.
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'ER_CON_COUNT_ERROR',
+  'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_NET_READ_ERROR',
+  'ER_NET_READ_INTERRUPTED',
+  'ER_NET_WRITE_INTERRUPTED',
+  'ER_NET_ERROR_ON_WRITE',
+  'ER_NET_PACKETS_OUT_OF_ORDER',
+  'ER_CANT_CONNECT_TO_SERVER',
+]);
+
+/** The mysql2/Node error code of `error` or of any error in its `cause` chain. */
+export function databaseErrorCode(error: unknown): string | undefined {
+  // drizzle wraps driver errors in DrizzleQueryError with the original as `cause`.
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+/** True when `error` means the database cannot be reached, not that a query is wrong. */
+export function isConnectionError(error: unknown): boolean {
+  if (error instanceof BrokerError) return error.code === 'STORAGE_UNAVAILABLE';
+  const code = databaseErrorCode(error);
+  if (code !== undefined) return CONNECTION_ERROR_CODES.has(code);
+  // mysql2 raises these without a code.
+  return error instanceof Error && /Pool is closed|connection is in closed state/i.test(error.message);
+}
+
+/** True for a unique-key violation (e.g. a certificate fingerprint registered twice). */
+export function isDuplicateKeyError(error: unknown): boolean {
+  return databaseErrorCode(error) === 'ER_DUP_ENTRY';
+}
+
+/**
+ * A connection failure becomes STORAGE_UNAVAILABLE; anything else is returned as is. The
+ * message names only the code: DrizzleQueryError's own message carries the query params,
+ * which include ciphertext and sender hashes.
+ */
+export function toStorageError(error: unknown): unknown {
+  if (error instanceof BrokerError || !isConnectionError(error)) return error;
+  const code = databaseErrorCode(error);
+  return new BrokerError('STORAGE_UNAVAILABLE', undefined, code === undefined ? undefined : { cause: code });
+}
+
+function splitDatabaseUrl(url: string): { serverUrl: string; database: string } {
+  const parsed = new URL(url);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (database === '') throw new BrokerError('CONFIG_INVALID', 'database.url must name a database');
+  parsed.pathname = '/';
+  return { serverUrl: parsed.toString(), database };
+}
+
+function quoteIdentifier(name: string): string {
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+/**
+ * A log-safe description of any error: a database error is named by its code only (its
+ * message would carry query parameters), anything else by its message.
+ */
+export function describeError(error: unknown): string {
+  const code = databaseErrorCode(error);
+  if (code !== undefined) return `database error ${code}`;
+  if (error instanceof Error && error.name === 'DrizzleQueryError') return 'database query failed';
+  return error instanceof Error ? error.message : String(error);
+}

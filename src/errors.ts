@@ -1,0 +1,140 @@
+/**
+ * The one error catalogue. Every error the broker can raise — to an API client, to a
+ * portal user, across a thread boundary or at start — is declared here with a stable
+ * code, an HTTP status and a default message. Nothing else throws bare strings across
+ * module boundaries.
+ *
+ * Errors cross threads as data (`{code, message, details}`, see `toErrorData` /
+ * `fromErrorData`): a class does not survive `postMessage`.
+ */
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly message: string;
+}
+
+export const ERRORS = {
+  // ── Client input ────────────────────────────────────────────────────────────────
+  INVALID_PAYLOAD: { status: 422, message: 'The request body does not match the message schema' },
+  MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large' },
+  NOT_FOUND: { status: 404, message: 'Not found' },
+  METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  BAD_REQUEST: { status: 400, message: 'Bad request' },
+  REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive' },
+
+  // ── Client identity (mTLS) ──────────────────────────────────────────────────────
+  UNAUTHORIZED: { status: 401, message: 'A client certificate is required' },
+  CERT_UNTRUSTED: { status: 401, message: 'The client certificate is not issued by this broker' },
+  CERT_UNKNOWN: { status: 403, message: 'The client certificate is not registered' },
+  CERT_REVOKED: { status: 403, message: 'The client certificate has been revoked' },
+  CERT_EXPIRED: { status: 403, message: 'The client certificate has expired or is not yet valid' },
+  CLIENT_DISABLED: { status: 403, message: 'The client is disabled' },
+  UNKNOWN_DOMAIN: { status: 403, message: 'The client certificate names a domain this broker does not serve' },
+  DOMAIN_DISABLED: { status: 409, message: 'The domain is not accepting messages' },
+  METRICS_FORBIDDEN: { status: 403, message: 'This client certificate may not read metrics' },
+
+  // ── Portal (sessions, forms) ────────────────────────────────────────────────────
+  SESSION_REQUIRED: { status: 401, message: 'Sign in to continue' },
+  LOGIN_FAILED: { status: 401, message: 'Wrong email or password, or the account is locked for a while' },
+  LOGIN_THROTTLED: { status: 429, message: 'Too many failed sign-ins from this address; wait a few minutes' },
+  CSRF_INVALID: { status: 403, message: 'The form has expired or did not come from this site; reload the page and try again' },
+  FORM_INVALID: { status: 422, message: 'Some fields need attention' },
+  CONFLICT: { status: 409, message: 'That already exists' },
+  // ── Certificate authority (CLI and admin API) ───────────────────────────────────
+  FORBIDDEN: { status: 403, message: 'Not allowed for this account' },
+  CLIENT_EXISTS: { status: 409, message: 'A client with that name already exists in the domain; renew its certificate instead' },
+  CLIENT_NOT_FOUND: { status: 404, message: 'No such client' },
+  CERT_NOT_FOUND: { status: 404, message: 'No such certificate' },
+  CERT_ALREADY_REVOKED: { status: 409, message: 'The certificate is already revoked' },
+  CA_EXISTS: { status: 409, message: 'A certificate authority already exists; pass the overwrite option to replace it' },
+  CA_NOT_INITIALIZED: { status: 503, message: 'The certificate authority has not been created yet (mb ca init)' },
+
+  // ── Throttling ──────────────────────────────────────────────────────────────────
+  TOO_MANY_REQUESTS: { status: 429, message: 'Too many requests' },
+  QUOTA_EXCEEDED: { status: 429, message: 'Daily quota exceeded' },
+
+  // ── Idempotency ─────────────────────────────────────────────────────────────────
+  /** Not raised today: a request and its key are checked and recorded in one atomic Redis script, so a concurrent duplicate simply waits its turn. Kept so clients can handle it should that change. */
+  IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still being processed; retry shortly' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was already used for a different request' },
+
+  // ── Availability ────────────────────────────────────────────────────────────────
+  QUEUE_UNAVAILABLE: { status: 503, message: 'The message queue is unavailable; the message was not accepted' },
+  ACTOR_UNAVAILABLE: { status: 503, message: 'A broker component is restarting; try again' },
+  STORAGE_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
+  SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },
+  ACTOR_TIMEOUT: { status: 503, message: 'A broker component did not answer in time' },
+
+  // ── Internal ────────────────────────────────────────────────────────────────────
+  INTERNAL_ERROR: { status: 500, message: 'Internal error' },
+  CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
+  CRYPTO_FAILURE: { status: 500, message: 'Decryption or key lookup failed' },
+  CA_FAILURE: { status: 500, message: 'The certificate authority could not complete the operation' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** What an error looks like on the wire between threads. */
+export interface ErrorData {
+  code: ErrorCode;
+  message: string;
+  details?: unknown;
+}
+
+export class BrokerError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, message?: string, details?: unknown) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'BrokerError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    if (details !== undefined) this.details = details;
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERRORS, value);
+}
+
+/** Flattens any thrown value into data that survives `postMessage`. */
+export function toErrorData(error: unknown): ErrorData {
+  if (error instanceof BrokerError) {
+    return error.details === undefined
+      ? { code: error.code, message: error.message }
+      : { code: error.code, message: error.message, details: error.details };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'INTERNAL_ERROR', message };
+}
+
+/** Rebuilds a BrokerError from its wire form. */
+export function fromErrorData(data: ErrorData): BrokerError {
+  const code = isErrorCode(data.code) ? data.code : 'INTERNAL_ERROR';
+  return new BrokerError(code, data.message, data.details);
+}
+
+/** The body every error response shares, API and portal alike. */
+export interface ErrorBody {
+  error_code: ErrorCode;
+  message: string;
+  details?: unknown;
+  tracking_id: string;
+  timestamp: string;
+}
+
+export function errorBody(error: BrokerError, trackingId: string, timestamp = new Date().toISOString()): ErrorBody {
+  const body: ErrorBody = {
+    error_code: error.code,
+    // Internal errors never echo their cause to the client; the log has it.
+    message: error.status >= 500 && error.code === 'INTERNAL_ERROR' ? ERRORS.INTERNAL_ERROR.message : error.message,
+    tracking_id: trackingId,
+    timestamp,
+  };
+  if (error.details !== undefined) body.details = error.details;
+  return body;
+}

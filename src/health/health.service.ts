@@ -1,0 +1,112 @@
+/**
+ * Health of the whole broker, for `/api/v1/health` (components), `/readyz` (can it take
+ * traffic) and `/healthz` (is the process alive). Probes are short and time-bounded so
+ * a hung dependency shows as down instead of hanging the health check.
+ */
+import type { Redis } from 'ioredis';
+import type { ActorHost } from '../actors/actor-host.js';
+import type { DurabilityState } from '../queue/durability.js';
+
+export type ComponentStatus = 'up' | 'degraded' | 'down';
+
+export interface HealthReport {
+  status: ComponentStatus;
+  instance_id: string;
+  version: string;
+  uptime_s: number;
+  components: Record<string, { status: ComponentStatus; [detail: string]: unknown }>;
+}
+
+export interface HealthDeps {
+  instanceId: string;
+  version: string;
+  redis: Redis;
+  pingDatabase(): Promise<void>;
+  actors: ReadonlyArray<ActorHost<never>>;
+  durability(): DurabilityState | undefined;
+  serverCertificateNotAfter(): Date | undefined;
+  /** Extra components contributed by later subsystems (CRL, breakers…). */
+  extra?: () => Promise<HealthReport['components']>;
+}
+
+const PROBE_TIMEOUT_MS = 1500;
+const CERT_WARN_DAYS = 30;
+
+export class HealthService {
+  private readonly startedAt = Date.now();
+
+  constructor(private readonly deps: HealthDeps) {}
+
+  async report(): Promise<HealthReport> {
+    const [redis, mysql, extra] = await Promise.all([this.redis(), this.mysql(), this.deps.extra?.() ?? {}]);
+    const components: HealthReport['components'] = { redis, mysql, ...this.actors(), server_certificate: this.serverCertificate(), ...extra };
+    const statuses = Object.values(components).map((c) => c.status);
+    const status: ComponentStatus = statuses.includes('down') ? 'down' : statuses.includes('degraded') ? 'degraded' : 'up';
+    return {
+      status,
+      instance_id: this.deps.instanceId,
+      version: this.deps.version,
+      uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
+      components,
+    };
+  }
+
+  /** Ready = Redis and MySQL answer and every actor is up. */
+  async readiness(): Promise<{ ready: boolean; reasons: string[] }> {
+    const [redis, mysql] = await Promise.all([this.redis(), this.mysql()]);
+    const reasons: string[] = [];
+    if (redis.status === 'down') reasons.push('redis unreachable');
+    if (mysql.status === 'down') reasons.push('mysql unreachable');
+    for (const actor of this.deps.actors) if (!actor.isUp) reasons.push(`${actor.name} actor ${actor.state}`);
+    return { ready: reasons.length === 0, reasons };
+  }
+
+  private async redis(): Promise<HealthReport['components'][string]> {
+    const started = Date.now();
+    try {
+      await withTimeout(this.deps.redis.ping(), PROBE_TIMEOUT_MS);
+      const durability = this.deps.durability();
+      const detail = { latency_ms: Date.now() - started, appendonly: durability?.appendonly, appendfsync: durability?.appendfsync };
+      if (durability && !durability.durable) return { status: 'degraded', ...detail, problem: durability.problem };
+      return { status: 'up', ...detail };
+    } catch (error) {
+      return { status: 'down', error: (error as Error).message };
+    }
+  }
+
+  private async mysql(): Promise<HealthReport['components'][string]> {
+    const started = Date.now();
+    try {
+      await withTimeout(this.deps.pingDatabase(), PROBE_TIMEOUT_MS);
+      return { status: 'up', latency_ms: Date.now() - started };
+    } catch (error) {
+      return { status: 'down', error: (error as Error).message };
+    }
+  }
+
+  private actors(): HealthReport['components'] {
+    const out: HealthReport['components'] = {};
+    for (const actor of this.deps.actors) {
+      out[`actor_${actor.name}`] = { status: actor.isUp ? 'up' : 'down', state: actor.state, restarts: actor.restarts };
+    }
+    return out;
+  }
+
+  private serverCertificate(): HealthReport['components'][string] {
+    const notAfter = this.deps.serverCertificateNotAfter();
+    if (!notAfter) return { status: 'degraded', problem: 'no server certificate loaded' };
+    const daysLeft = Math.floor((notAfter.getTime() - Date.now()) / 86_400_000);
+    const status: ComponentStatus = daysLeft < 0 ? 'down' : daysLeft < CERT_WARN_DAYS ? 'degraded' : 'up';
+    return { status, not_after: notAfter.toISOString(), days_left: daysLeft };
+  }
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    promise.then(
+      (value) => (clearTimeout(timer), resolve(value)),
+      (error: unknown) => (clearTimeout(timer), reject(error)),
+    );
+  });
+}

@@ -1,0 +1,65 @@
+/** JSON schemas of the certificate admin API (src/http/ca-admin.routes.ts). */
+import { REVOCATION_REASON_CODES } from '../pki/crl.js';
+
+const clientName = { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$', description: 'lowercase letters, digits, - and _; the CN is name.domain' };
+const domain = { type: 'string', minLength: 1, maxLength: 253 };
+const days = { type: 'integer', minimum: 1, maximum: 3650, description: 'validity in days (default pki.client_days)' };
+const reason = { type: 'string', enum: Object.keys(REVOCATION_REASON_CODES), description: 'RFC 5280 CRLReason' };
+
+export const listCertificatesQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    domain,
+    status: { type: 'string', enum: ['active', 'revoked', 'expired'] },
+    expiring: { type: 'string', enum: ['true', 'false'], description: 'only certificates that expire within 30 days' },
+  },
+} as const;
+
+export const issueClientBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: clientName, domain, days },
+} as const;
+
+export const renewClientBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { domain, days },
+} as const;
+
+export const revokeBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['reason'],
+  properties: { reason, domain },
+} as const;
+
+export const clientParams = {
+  type: 'object',
+  required: ['name'],
+  properties: { name: clientName },
+} as const;
+
+export const serialParams = {
+  type: 'object',
+  required: ['serial'],
+  properties: { serial: { type: 'string', pattern: '^(0x)?[0-9A-Fa-f:]{1,64}$' } },
+} as const;
+
+export interface ListCertificatesQuery {
+  domain?: string;
+  status?: 'active' | 'revoked' | 'expired';
+  expiring?: 'true' | 'false';
+}
+export interface IssueClientBody {
+  name: string;
+  domain?: string;
+  days?: number;
+}
+export type RenewClientBody = Omit<IssueClientBody, 'name'>;
+export interface RevokeBody {
+  reason: keyof typeof REVOCATION_REASON_CODES;
+  domain?: string;
+}

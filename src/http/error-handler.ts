@@ -1,0 +1,132 @@
+/**
+ * Every error leaves the front in the one shape `{error_code, message, details?,
+ * tracking_id, timestamp}`. Fastify's own errors (schema, content type, size, JSON) are
+ * translated into catalogue codes so that a client's mistake is never a 5xx.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { countRefusedMessage, MESSAGES_ROUTE } from '../metrics/front.metrics.js';
+import { BrokerError, errorBody, type ErrorBody, type ErrorCode } from '../errors.js';
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',
+};
+
+interface ValidationIssue {
+  field: string;
+  rule: string;
+  message: string;
+}
+
+export function toBrokerError(error: FastifyError | BrokerError | Error): BrokerError {
+  if (error instanceof BrokerError) return error;
+  const fe = error as FastifyError;
+  if (fe.validation) return invalidPayload(fe.validation);
+  const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  if (mapped) return new BrokerError(mapped);
+  if (error instanceof SyntaxError || fe.statusCode === 400) return new BrokerError('MALFORMED_JSON');
+  if (fe.statusCode === 413) return new BrokerError('PAYLOAD_TOO_LARGE');
+  if (fe.statusCode === 415) return new BrokerError('UNSUPPORTED_MEDIA_TYPE');
+  if (fe.statusCode === 408) return new BrokerError('REQUEST_TIMEOUT');
+  if (fe.statusCode === 404) return new BrokerError('NOT_FOUND');
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new BrokerError('BAD_REQUEST', fe.message);
+  return new BrokerError('INTERNAL_ERROR', error.message);
+}
+
+/** INVALID_PAYLOAD naming each field, from Ajv's errors (a route's or a batch item's). */
+export function invalidPayload(issues: NonNullable<FastifyError['validation']>): BrokerError {
+  return new BrokerError('INVALID_PAYLOAD', undefined, issues.map(describeIssue));
+}
+
+function describeIssue(issue: NonNullable<FastifyError['validation']>[number]): ValidationIssue {
+  const params = issue.params as Record<string, unknown>;
+  const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  const extra = (params.missingProperty ?? params.additionalProperty ?? params.propertyName) as string | undefined;
+  const field = [base, extra].filter(Boolean).join('.') || '(body)';
+  return { field, rule: issue.keyword, message: messageFor(field, issue.keyword, params, issue.message) };
+}
+
+function messageFor(field: string, rule: string, params: Record<string, unknown>, fallback = 'is invalid'): string {
+  if (field === 'sender_number' && rule === 'pattern') return 'sender_number must be an E.164 number: + then 2 to 15 digits, not starting with 0';
+  if (field === 'message_body' && rule === 'pattern') return 'message_body must not be only whitespace';
+  if (rule === 'additionalProperties') return `${field} is not an accepted field`;
+  if (rule === 'required') return `${field} is required`;
+  if (rule === 'maxLength') return `${field} must be at most ${String(params.limit)} characters`;
+  if (rule === 'minLength') return `${field} must be at least ${String(params.limit)} character${params.limit === 1 ? '' : 's'}`;
+  if (rule === 'type') return `${field} must be of type ${String(params.type)}`;
+  return `${field} ${fallback}`;
+}
+
+/**
+ * Sends an error in the one schema and logs it on the request's line (which carries its
+ * tracking id). `body` is given when a remembered response is sent again; `cause` is what
+ * was thrown, for the log only.
+ */
+export function sendError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: BrokerError,
+  options: { body?: ErrorBody; cause?: unknown } = {},
+): FastifyReply {
+  // Every refusal of a submission passes here, thrown or answered (a remembered one too).
+  if (request.routeOptions.url === MESSAGES_ROUTE) countRefusedMessage(error.code);
+  if (error.status >= 500) request.log.error({ err: options.cause ?? error, error_code: error.code }, 'request failed');
+  else request.log.info({ error_code: error.code }, 'request refused');
+  // Routes that know better (rate limit, quota) set their own Retry-After first.
+  if ((error.code === 'TOO_MANY_REQUESTS' || error.status === 503) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+  return reply.code(error.status).send(options.body ?? errorBody(error, request.id));
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  // Paths the app serves, to tell "wrong method" (405) from "no such path" (404).
+  const routes: Array<{ method: string; path: RegExp }> = [];
+  app.addHook('onRoute', (route) => {
+    const path = new RegExp(`^${route.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+').replace(/\*/g, '.*')}$`);
+    for (const method of [route.method].flat()) routes.push({ method, path });
+  });
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    void sendError(request, reply, toBrokerError(error), { cause: error });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((r) => r.path.test(path)).map((r) => r.method))];
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.join(', '));
+      return sendError(request, reply, new BrokerError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`));
+    }
+    return sendError(request, reply, new BrokerError('NOT_FOUND', `No route for ${request.method} ${path}`));
+  });
+}
+
+/** Fastify's own refusals before routing (a malformed URL): the one schema too. */
+export function frameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  void sendError(request, reply, toBrokerError(error));
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Fastify sees them (garbage, headers too
+ * large, a request that did not arrive in time): answered on the raw socket, still in the
+ * one schema and with an X-Request-Id.
+ */
+export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
+  const refusal =
+    error.code === 'HPE_HEADER_OVERFLOW' ? new BrokerError('BAD_REQUEST', 'The request headers are too large') : new BrokerError(code);
+  const trackingId = randomUUID();
+  this.log.info({ tracking_id: trackingId, error_code: refusal.code, cause: error.code }, 'request refused by the HTTP parser');
+  const body = JSON.stringify(errorBody(refusal, trackingId));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${refusal.status} ${refusal.status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\n` +
+        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${trackingId}\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}

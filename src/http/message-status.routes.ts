@@ -1,0 +1,118 @@
+/**
+ * `GET /api/v1/messages/{message_id}`: where one of the caller's own messages is.
+ *
+ * A message is first in its domain's stream (and queued index) and, milliseconds later,
+ * in MySQL. The index is read first, in the same round trip that counts the request
+ * against the rate limit: if the message is there it is answered from Redis (queued,
+ * not yet stored), which also works while MySQL is down; otherwise MySQL has the truth.
+ * That order matters: delivery drops the index entry only after the row is committed,
+ * so "not in the index" means "in MySQL, or never existed".
+ *
+ * Another client's message and a malformed id answer 404 like an unknown one: the
+ * answer must not tell whether someone else's id exists.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { MessageRow } from '../db/schema.js';
+import { BrokerError } from '../errors.js';
+import { ClientLimitsCache } from '../limits/client-limits.js';
+import { clientKeys, domainKeys } from '../queue/keys.js';
+import { takeRateAndFindQueued } from '../queue/message-lookup.js';
+import type { ClientIdentity } from './client-identity.js';
+import { errorResponses, mutualTls } from './messages.schemas.js';
+import { statusParams, statusResponse, type MessageStatusView } from './message-status.schemas.js';
+import { requireClient } from './require-client.js';
+import type { MessagesRouteDeps } from './submit-support.js';
+import { applyRateHeaders, rateLimited } from './throttle.js';
+
+export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDeps): void {
+  const limits = new ClientLimitsCache(deps.config);
+  const notFound = () => new BrokerError('NOT_FOUND', 'No such message');
+
+  app.get<{ Params: { message_id: string } }>(
+    '/api/v1/messages/:message_id',
+    {
+      onRequest: requireClient(deps.identity),
+      attachValidation: true,
+      schema: {
+        summary: 'Look up one of your messages',
+        description: 'Counts one request against the rate limit (not the quota).',
+        tags: ['messages'],
+        security: mutualTls,
+        params: statusParams,
+        response: { 200: statusResponse, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      if (request.validationError) throw notFound();
+      const client = request.client!;
+      const domain = deps.domains().get(client.domain);
+      if (!domain) throw new BrokerError('UNKNOWN_DOMAIN');
+      const messageId = request.params.message_id.toLowerCase();
+      const clientLimits = limits.of(client.common_name, domain);
+      let lookup: Awaited<ReturnType<typeof takeRateAndFindQueued>>;
+      try {
+        lookup = await takeRateAndFindQueued(deps.redis, {
+          limitsKey: clientKeys(deps.config.redis.key_prefix, domain, client.client_id).limits,
+          limit: clientLimits.rateLimit,
+          windowMs: clientLimits.rateWindowMs,
+          queuedKey: domainKeys(deps.config.redis.key_prefix, domain).queued,
+          messageId,
+        });
+      } catch (error) {
+        request.log.warn({ err: (error as Error).message }, 'status lookup: redis failed');
+        throw new BrokerError('QUEUE_UNAVAILABLE', 'The message queue is unavailable; try again');
+      }
+      const rate = lookup.rate && {
+        limit: clientLimits.rateLimit,
+        remaining: Math.max(0, clientLimits.rateLimit - lookup.rate.used),
+        reset_ms: lookup.rate.resetMs,
+        window_ms: clientLimits.rateWindowMs,
+      };
+      applyRateHeaders(reply, rate);
+      if (lookup.rate && !lookup.rate.allowed) throw rateLimited(reply, rate);
+
+      if (lookup.queued) {
+        if (lookup.queued.client_id !== client.client_id) throw notFound();
+        return reply.send(queuedView(messageId, client, lookup.queued.queued_at));
+      }
+      let row: MessageRow | undefined;
+      try {
+        row = await deps.messages.findOne(messageId);
+      } catch (error) {
+        request.log.warn({ err: (error as Error).message }, 'status lookup: mysql failed');
+        throw new BrokerError('STORAGE_UNAVAILABLE');
+      }
+      if (!row || row.client_id !== client.client_id) throw notFound();
+      return reply.send(storedView(row, client));
+    },
+  );
+}
+
+function queuedView(messageId: string, client: ClientIdentity, queuedAt: string): MessageStatusView {
+  return {
+    message_id: messageId,
+    status: 'queued',
+    client_id: client.common_name,
+    attempt_count: 0,
+    queued_at: queuedAt,
+    stored_at: null,
+    delivered_at: null,
+    next_attempt_at: null,
+    last_error: null,
+  };
+}
+
+function storedView(row: MessageRow, client: ClientIdentity): MessageStatusView {
+  return {
+    message_id: row.message_id,
+    status: row.status,
+    client_id: client.common_name,
+    attempt_count: row.attempt_count,
+    queued_at: row.queued_at.toISOString(),
+    stored_at: row.created_at.toISOString(),
+    delivered_at: row.delivered_at?.toISOString() ?? null,
+    next_attempt_at: row.status === 'queued' ? (row.next_attempt_at?.toISOString() ?? null) : null,
+    // Only for a failed message: a transient error of a retry under way is the broker's business.
+    last_error: row.status === 'failed' ? row.last_error : null,
+  };
+}

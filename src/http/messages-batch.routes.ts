@@ -1,0 +1,110 @@
+/**
+ * `POST /api/v1/messages/batch`: up to 100 messages, each validated on its own, the valid
+ * ones made durable in one step (one `enqueue-n` call inside the ingest actor's group
+ * commit), answered 207 with one result per item.
+ *
+ * Limits: each valid item counts one request against the rate limit and one message
+ * against the daily quota, in order; items beyond what is left are refused (429 in their
+ * result) while the earlier ones are queued. Invalid items count for nothing.
+ * Idempotency-Key: covers the whole batch. A replay re-validates the same body (same
+ * hash, hence same item errors) and merges the recorded outcomes of the valid items.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ValidationResult } from 'fastify';
+import type { NewMessage } from '../actors/ingest/ingest.protocol.js';
+import { BrokerError, errorBody } from '../errors.js';
+import { parseIdempotencyRecord, type ItemOutcome } from '../queue/idempotency-record.js';
+import { REFUSED_BY_QUOTA } from '../queue/stream-writer.js';
+import { invalidPayload } from './error-handler.js';
+import { idempotencyOf, replay } from './idempotency.js';
+import { BATCH_MAX_ITEMS, batchBody, batchBodyDocumented, batchResponse, type BatchBody, type BatchItemResult } from './messages-batch.schemas.js';
+import { errorResponses, mutualTls, submitHeaders, submitMessageBody, type SubmitMessageBody } from './messages.schemas.js';
+import { acceptingDomain, enqueueRequest, newMessage, refuseInvalid, type MessagesRouteDeps } from './submit-support.js';
+import { requireClient } from './require-client.js';
+import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
+
+type Validate = ((input: unknown) => boolean) & { errors?: ValidationResult[] | null };
+
+export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps): void {
+  app.post<{ Body: BatchBody }>(
+    '/api/v1/messages/batch',
+    {
+      onRequest: requireClient(deps.identity),
+      attachValidation: true,
+      // A batch carries up to 100 messages, each within the single-message limit.
+      bodyLimit: deps.config.server.body_limit_bytes * BATCH_MAX_ITEMS,
+      // The route validates the envelope only; the document shows the items' full schema.
+      config: { swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: batchBodyDocumented }, url }) },
+      schema: {
+        summary: 'Submit up to 100 messages',
+        description:
+          'Each item is validated on its own; the valid ones are made durable together before the answer. Always 207 for a well-formed ' +
+          'envelope: read each item\'s status. Each valid item counts one request against the rate limit and one message against the quota.',
+        tags: ['messages'],
+        security: mutualTls,
+        headers: submitHeaders,
+        body: batchBody,
+        response: { 207: batchResponse, ...errorResponses },
+      },
+    },
+    async (request, reply) => {
+      const client = request.client!;
+      const idempotency = idempotencyOf(request);
+      if (request.validationError) return refuseInvalid(deps, request, reply, idempotency);
+      acceptingDomain(deps, client);
+      const timestamp = new Date().toISOString();
+      const checks = validateItems(request, request.body.messages);
+      const valid = checks.flatMap((check) => (check instanceof BrokerError ? [] : [newMessage(check, timestamp)]));
+      if (valid.length === 0) {
+        return refuseInvalid(deps, request, reply, idempotency, { status: 207, body: batchResult(checks, [], request.id, timestamp) });
+      }
+      const outcome = await deps.ingest.enqueue(enqueueRequest(request, client, idempotency, timestamp, valid));
+      if (outcome.kind === 'reused') throw new BrokerError('IDEMPOTENCY_KEY_REUSED');
+      if (outcome.kind === 'replay') {
+        return replay(request, reply, idempotency!, parseIdempotencyRecord(outcome.record), (record) => {
+          if (record.items.length !== valid.length) throw new BrokerError('INTERNAL_ERROR', 'idempotency record does not match the batch');
+          return { status: 207, body: batchResult(checks, record.items, record.tracking_id, record.timestamp) };
+        });
+      }
+      applyRateHeaders(reply, outcome.rate);
+      const items = outcome.positions.map((position, i) => itemOutcome(valid[i]!, position));
+      const body = batchResult(checks, items, request.id, timestamp);
+      setRetryAfter(reply, items, outcome);
+      request.log.info({ client_id: client.client_id, domain: client.domain, accepted: body.accepted, refused: body.refused }, 'batch queued');
+      return reply.code(207).send(body);
+    },
+  );
+}
+
+/** Each item against the submit schema: the message, or the error naming its fields. */
+function validateItems(request: FastifyRequest, items: unknown[]): Array<SubmitMessageBody | BrokerError> {
+  const validate = request.compileValidationSchema(submitMessageBody, 'body') as Validate;
+  return items.map((item) => (validate(item) ? (item as SubmitMessageBody) : invalidPayload(validate.errors ?? [])));
+}
+
+function itemOutcome(message: NewMessage, position: number): ItemOutcome {
+  if (position > 0) return { ok: true, message_id: message.message_id, queued_at: message.queued_at, position };
+  return { ok: false, code: position === REFUSED_BY_QUOTA ? 'QUOTA_EXCEEDED' : 'TOO_MANY_REQUESTS' };
+}
+
+/** The 207 body: item errors in order, valid items' outcomes merged in their places. */
+function batchResult(checks: Array<SubmitMessageBody | BrokerError>, outcomes: ItemOutcome[], trackingId: string, timestamp: string) {
+  let next = 0;
+  const results = checks.map((check, index): BatchItemResult => {
+    if (check instanceof BrokerError) return { index, status: 422, error: errorBody(check, trackingId, timestamp) };
+    const outcome = outcomes[next++]!;
+    if (outcome.ok) return { index, status: 202, message_id: outcome.message_id, queued_at: outcome.queued_at, position: outcome.position };
+    return { index, status: 429, error: errorBody(new BrokerError(outcome.code), trackingId, timestamp) };
+  });
+  const accepted = results.filter((r) => r.status === 202).length;
+  return { accepted, refused: results.length - accepted, results };
+}
+
+/** Throttled items: Retry-After for the longest wait among them, and the metric. */
+function setRetryAfter(reply: FastifyReply, items: ItemOutcome[], outcome: { rate: Parameters<typeof rateLimited>[1]; quota: Parameters<typeof quotaExceeded>[1] }): void {
+  const overQuota = items.filter((i) => !i.ok && i.code === 'QUOTA_EXCEEDED').length;
+  const overRate = items.filter((i) => !i.ok && i.code === 'TOO_MANY_REQUESTS').length;
+  // Both set Retry-After; the quota's (until midnight) is the longer wait, so it goes last.
+  if (overRate > 0) rateLimited(reply, outcome.rate, overRate);
+  if (overQuota > 0) quotaExceeded(reply, outcome.quota, overQuota);
+}

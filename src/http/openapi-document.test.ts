@@ -1,0 +1,25 @@
+/** The committed openapi.json is what SDK generators read: it must be the routes' current spec. */
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { buildOpenApiDocument, formatOpenApi, OPENAPI_FILE } from './openapi-document.js';
+
+describe('openapi.json', () => {
+  it('is up to date with the route schemas (run `npm run openapi` after changing a route)', async () => {
+    const current = formatOpenApi(await buildOpenApiDocument());
+    const committed = readFileSync(OPENAPI_FILE, 'utf8');
+    expect(committed, 'openapi.json is stale: run `npm run openapi` and commit the result').toBe(current);
+  });
+
+  it('documents the client API with mutual TLS, and leaves the rest out', async () => {
+    const document = (await buildOpenApiDocument()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>;
+      components: { securitySchemes: Record<string, { type: string }> };
+    };
+    expect(document.openapi).toBe('3.1.0');
+    expect(document.components.securitySchemes.mutualTLS?.type).toBe('mutualTLS');
+    expect(Object.keys(document.paths).sort()).toEqual(['/api/v1/health', '/api/v1/messages', '/api/v1/messages/batch', '/api/v1/messages/{message_id}', '/healthz', '/readyz']);
+    expect(document.paths['/api/v1/messages']!.post!.security).toEqual([{ mutualTLS: [] }]);
+    expect(Object.keys(document.paths['/api/v1/messages/batch']!.post!.responses)).toEqual(expect.arrayContaining(['207', '429', '4XX', '5XX']));
+  });
+});

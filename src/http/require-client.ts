@@ -1,0 +1,35 @@
+/** Route guard for the mTLS API: the request proceeds only with a registered, valid client certificate. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { BrokerError } from '../errors.js';
+import { countCertificateValidation } from '../metrics/front.metrics.js';
+import type { ClientIdentity, IdentityResolver } from './client-identity.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    client?: ClientIdentity;
+  }
+}
+
+export function requireClient(identity: IdentityResolver) {
+  return async function requireClientHook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    try {
+      request.client = await checkClientCertificate(identity, request);
+    } catch (error) {
+      // A revoked certificate gets its answer and loses the connection with it.
+      if (error instanceof BrokerError && error.code === 'CERT_REVOKED') void reply.header('connection', 'close');
+      throw error;
+    }
+  };
+}
+
+/** The caller's identity from its certificate (or the refusal), counted in proxy_certificate_validations_total. */
+export async function checkClientCertificate(identity: IdentityResolver, request: FastifyRequest): Promise<ClientIdentity> {
+  try {
+    const client = await identity.resolve(request.raw.socket);
+    countCertificateValidation('valid');
+    return client;
+  } catch (error) {
+    countCertificateValidation(error instanceof BrokerError ? error.code : 'INTERNAL_ERROR');
+    throw error;
+  }
+}

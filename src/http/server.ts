@@ -1,0 +1,152 @@
+/**
+ * The one Fastify front: HTTPS with optional client certificates (`requestCert: true,
+ * rejectUnauthorized: false` — each route decides), the mTLS API, health, and later the
+ * portal. `buildServer()` never listens: tests drive it with `inject()`, the supervisor
+ * calls `listen()`.
+ */
+import { randomUUID } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { BrokerConfig, DomainConfig } from '../config/config.js';
+import type { Logger } from '../logger.js';
+import type { HealthService } from '../health/health.service.js';
+import type { IdentityResolver } from './client-identity.js';
+import { installErrorHandlers } from './error-handler.js';
+import { clientErrorHandler, frameworkError } from './error-handler.js';
+import { BrokerError } from '../errors.js';
+import { registerOpenApi } from './openapi.js';
+import { caAdminRoutes, type CaAdminRouteDeps } from './ca-admin.routes.js';
+import { registerHealthRoutes } from './health.routes.js';
+import { registerMessageRoutes, type MessagesRouteDeps } from './messages.routes.js';
+import { instrumentRequests } from './metrics.hooks.js';
+import { registerMetricsRoute, type MetricsEndpoint } from './metrics.routes.js';
+import { registerPortal } from '../portal/portal.plugin.js';
+import type { PortalDeps } from '../portal/portal.types.js';
+
+export interface TlsMaterial {
+  key: string;
+  cert: string;
+  /** CA that issues client certificates. */
+  ca: string;
+  crl?: string;
+}
+
+export interface FrontDeps {
+  config: Readonly<BrokerConfig>;
+  logger: Logger;
+  tls?: TlsMaterial;
+  identity: IdentityResolver;
+  ingest: MessagesRouteDeps['ingest'];
+  /** The front's Redis connection (idempotency records of refused requests, status lookups). */
+  redis: Redis;
+  messages: MessagesRouteDeps['messages'];
+  health: HealthService;
+  domains?: () => ReadonlyMap<string, DomainConfig>;
+  /** The web portal under /portal (absent: no portal, e.g. API-only tests). */
+  portal?: PortalDeps;
+  /** Certificate admin API; registered only when the portal supplies its `authorize` hook. */
+  caAdmin?: CaAdminRouteDeps;
+  /** `/metrics` (all threads merged); absent = no route. */
+  metrics?: MetricsEndpoint;
+  /** Test-only (MB_FAULT_INJECTION=1): crash an actor from outside the process. */
+  crashActor?: (name: string) => Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function buildServer(deps: FrontDeps): FastifyInstance {
+  const { config } = deps;
+  // Typed as the plain instance: routes do not care whether the raw server is http or https.
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // One log line per refused or failed request (error handler), none per success: at
+    // 15k requests/s a line each would cost more than the request.
+    // Log lines carry the request's id as `tracking_id`, the name the error schema gives it.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'tracking_id' }),
+    bodyLimit: config.server.body_limit_bytes,
+    requestTimeout: config.server.request_timeout_ms,
+    keepAliveTimeout: config.server.keep_alive_timeout_ms,
+    connectionTimeout: config.server.request_timeout_ms,
+    // Requests that arrive while closing get SHUTTING_DOWN in the one error schema (hook
+    // below) instead of Fastify's own 503 body.
+    return503OnClosing: false,
+    clientErrorHandler,
+    frameworkErrors: frameworkError,
+    // A client-supplied X-Request-Id is kept when it is sane, so both sides log one id.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: false } },
+    ...(deps.tls
+      ? {
+          https: {
+            key: deps.tls.key,
+            cert: deps.tls.cert,
+            ca: deps.tls.ca,
+            ...(deps.tls.crl ? { crl: deps.tls.crl } : {}),
+            requestCert: true,
+            rejectUnauthorized: false,
+            minVersion: config.server.tls_min_version,
+            // TLS 1.3 first: no renegotiation, faster handshakes.
+            maxVersion: 'TLSv1.3' as const,
+          },
+        }
+      : {}),
+  }) as unknown as FastifyInstance;
+
+  if (deps.tls) boundConnectionLifetime(app, config.server.connection_max_lifetime_ms);
+
+  app.addHook('onSend', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  installErrorHandlers(app);
+  instrumentRequests(app, config.domains.map((d) => d.name));
+  let closing = false;
+  app.addHook('preClose', async () => void (closing = true));
+  // Callback style: this runs on every request, and needs no promise.
+  app.addHook('onRequest', (_request, _reply, done) => done(closing ? new BrokerError('SHUTTING_DOWN') : undefined));
+  registerOpenApi(app, config.server.docs);
+  // The API speaks JSON only: a text/plain body is refused with 415, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
+
+  const domainMap = new Map(config.domains.map((d) => [d.name, d]));
+  // In a plugin, so that @fastify/swagger (registered above) sees these routes.
+  void app.register(async (api) => {
+    registerHealthRoutes(api, deps.health);
+    registerMessageRoutes(api, {
+      config,
+      identity: deps.identity,
+      ingest: deps.ingest,
+      domains: deps.domains ?? (() => domainMap),
+      redis: deps.redis,
+      messages: deps.messages,
+    });
+    if (deps.metrics) {
+      registerMetricsRoute(api, deps.metrics, deps.identity, { allowLoopback: config.metrics.allow_loopback, clientNames: config.metrics.client_names });
+    }
+  });
+  if (deps.crashActor) registerFaultInjection(app, deps.crashActor);
+  if (deps.portal && config.portal.enabled) registerPortal(app, { ...deps.portal, config });
+  if (deps.caAdmin?.authorize) void app.register(caAdminRoutes, deps.caAdmin);
+  return app;
+}
+
+/** Chaos tests kill actors through this; it exists only when fault injection is switched on, and only for loopback. */
+function registerFaultInjection(app: FastifyInstance, crashActor: (name: string) => Promise<void>): void {
+  app.post<{ Params: { name: string } }>('/__test/actors/:name/crash', async (request, reply) => {
+    if (request.ip !== '127.0.0.1' && request.ip !== '::1') throw new BrokerError('NOT_FOUND');
+    await crashActor(request.params.name);
+    return reply.code(202).send({ crashed: request.params.name });
+  });
+}
+
+/** A connection older than the limit is closed: a long-lived socket must not outlive a revocation forever. */
+function boundConnectionLifetime(app: FastifyInstance, maxLifetimeMs: number): void {
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    const timer = setTimeout(() => socket.end(), maxLifetimeMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  });
+}

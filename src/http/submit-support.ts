@@ -1,0 +1,96 @@
+/**
+ * What the submit routes (single and batch) share: their dependencies, the domain check,
+ * the request to the ingest actor, and the answer to a request refused before the queue.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { IngestClient } from '../actors/ingest/ingest.client.js';
+import type { EnqueueRequest, NewMessage } from '../actors/ingest/ingest.protocol.js';
+import type { BrokerConfig, DomainConfig } from '../config/config.js';
+import type { MessagesRepository } from '../db/messages.repository.js';
+import { BrokerError, errorBody } from '../errors.js';
+import { clientKeys } from '../queue/keys.js';
+import type { ClientIdentity, IdentityResolver } from './client-identity.js';
+import { sendError, toBrokerError } from './error-handler.js';
+import { rememberRefusal, replay, type Idempotency } from './idempotency.js';
+import type { SubmitMessageBody } from './messages.schemas.js';
+
+export interface MessagesRouteDeps {
+  config: Readonly<BrokerConfig>;
+  identity: IdentityResolver;
+  ingest: Pick<IngestClient, 'enqueue'>;
+  domains: () => ReadonlyMap<string, DomainConfig>;
+  /** The front's own connection: records of refused requests, status lookups. */
+  redis: Redis;
+  messages: Pick<MessagesRepository, 'findOne'>;
+}
+
+/** The client's domain, if it takes messages. */
+export function acceptingDomain(deps: Pick<MessagesRouteDeps, 'domains'>, client: ClientIdentity): DomainConfig {
+  const domain = deps.domains().get(client.domain);
+  if (!domain) throw new BrokerError('UNKNOWN_DOMAIN');
+  if (!domain.active) throw new BrokerError('DOMAIN_DISABLED');
+  return domain;
+}
+
+export function newMessage(body: SubmitMessageBody, queuedAt: string): NewMessage {
+  return {
+    message_id: randomUUID(),
+    sender_number: body.sender_number,
+    message_body: body.message_body,
+    metadata: body.metadata === undefined ? '' : JSON.stringify(body.metadata),
+    queued_at: queuedAt,
+  };
+}
+
+export function enqueueRequest(
+  request: FastifyRequest,
+  client: ClientIdentity,
+  idempotency: Idempotency | null,
+  timestamp: string,
+  messages: NewMessage[],
+): EnqueueRequest {
+  return {
+    client_id: client.client_id,
+    client_name: client.client_name,
+    common_name: client.common_name,
+    domain: client.domain,
+    idempotency,
+    tracking_id: request.id,
+    timestamp,
+    messages,
+  };
+}
+
+/**
+ * A request refused by validation (or a batch without one valid item): without an
+ * Idempotency-Key it is simply answered; with one, its response is remembered so that a
+ * retry gets the very same answer, or the remembered one is replayed.
+ */
+export async function refuseInvalid(
+  deps: MessagesRouteDeps,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  idempotency: Idempotency | null,
+  response?: { status: number; body: unknown },
+): Promise<FastifyReply> {
+  const validation = request.validationError;
+  // Only the body is remembered: a bad header or path is not the request's content.
+  if (validation && (validation as { validationContext?: string }).validationContext !== 'body') throw validation;
+  const error = validation ? toBrokerError(validation) : undefined;
+  const answer = response ?? { status: error!.status, body: errorBody(error!, request.id) };
+  const domain = deps.domains().get(request.client!.domain);
+  if (idempotency && domain) {
+    const key = clientKeys(deps.config.redis.key_prefix, domain, request.client!.client_id).idempotency(idempotency.key);
+    const earlier = await rememberRefusal(request, deps.redis, key, idempotency, answer, deps.config.idempotency.ttl_ms);
+    if (earlier) {
+      return replay(request, reply, idempotency, earlier, () => {
+        // A refusal is remembered as a response; queue outcomes here mean another route's request.
+        throw new BrokerError('IDEMPOTENCY_KEY_REUSED');
+      });
+    }
+  }
+  if (error) return sendError(request, reply, error, { body: answer.body as ReturnType<typeof errorBody> });
+  return reply.code(answer.status).send(answer.body);
+}

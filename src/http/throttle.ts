@@ -1,0 +1,44 @@
+/**
+ * How the rate limit and the quota show on the wire. Every counted request carries the
+ * IETF draft headers (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Limit`,
+ * `RateLimit-Remaining`, `RateLimit-Reset` (seconds until the window ends) and
+ * `RateLimit-Policy` (`100;w=60`). A refusal adds `Retry-After` (seconds).
+ */
+import type { FastifyReply } from 'fastify';
+import type { QuotaState, RateState } from '../actors/ingest/ingest.protocol.js';
+import { BrokerError } from '../errors.js';
+import { throttledTotal } from './api.metrics.js';
+
+export function applyRateHeaders(reply: FastifyReply, rate: RateState | null): void {
+  if (!rate) return;
+  void reply
+    .header('ratelimit-limit', String(rate.limit))
+    .header('ratelimit-remaining', String(rate.remaining))
+    .header('ratelimit-reset', String(Math.ceil(rate.reset_ms / 1000)))
+    .header('ratelimit-policy', `${rate.limit};w=${Math.round(rate.window_ms / 1000)}`);
+}
+
+/** The refusal of a request over its rate limit; sets Retry-After. */
+export function rateLimited(reply: FastifyReply, rate: RateState | null, count = 1): BrokerError {
+  throttledTotal.inc({ reason: 'rate' }, count);
+  const retryAfter = Math.max(1, Math.ceil((rate?.reset_ms ?? 1000) / 1000));
+  void reply.header('retry-after', String(retryAfter));
+  return new BrokerError('TOO_MANY_REQUESTS', `Rate limit of ${rate?.limit} requests per ${Math.round((rate?.window_ms ?? 0) / 1000)} s reached; retry in ${retryAfter} s`, {
+    limit: rate?.limit,
+    window_s: Math.round((rate?.window_ms ?? 0) / 1000),
+    retry_after_s: retryAfter,
+  });
+}
+
+/** The refusal of a message over the client's daily quota; sets Retry-After (until UTC midnight). */
+export function quotaExceeded(reply: FastifyReply, quota: QuotaState | null, count = 1): BrokerError {
+  throttledTotal.inc({ reason: 'quota' }, count);
+  const resetsAt = quota?.resets_at ?? new Date().toISOString();
+  const retryAfter = Math.max(1, Math.ceil((Date.parse(resetsAt) - Date.now()) / 1000));
+  void reply.header('retry-after', String(retryAfter));
+  return new BrokerError('QUOTA_EXCEEDED', `Daily quota of ${quota?.limit} messages reached; it resets at ${resetsAt}`, {
+    limit: quota?.limit,
+    resets_at: resetsAt,
+    retry_after_s: retryAfter,
+  });
+}

@@ -1,0 +1,101 @@
+/**
+ * What `/metrics` shows: this thread's registry merged with every actor's.
+ *
+ *   scrape ─▶ probes (Redis queue, PKI, readiness)  ┐ at once, each time-bounded
+ *          ─▶ each actor: actor.metrics (or last)   ┘
+ *          ─▶ main registry + actors' families ─▶ AggregatorRegistry.aggregate ─▶ text
+ *
+ * Families of the same name are summed series by series (same labels ⇒ one series), so
+ * a counter incremented in two threads shows the exact total; `nodejs_*` carry a
+ * `thread` label, so per-thread lag and heap stay apart.
+ */
+import { AggregatorRegistry } from 'prom-client';
+import type { ActorName } from '../actors/actor.protocol.js';
+import { withTimeout } from '../health/health.service.js';
+import type { Logger } from '../logger.js';
+import type { ActorMetricsCollector } from './actor-metrics.collector.js';
+import { CounterFamily, GaugeFamily } from './fast-series.js';
+import { labelThread, type MetricFamily } from './metric-families.js';
+import type { PkiProbe } from './pki.probe.js';
+import type { QueueProbe } from './queue.probe.js';
+import { registry } from './registry.js';
+import { snapshot } from './registry-snapshot.js';
+
+const actorUp = new GaugeFamily('mb_actor_up', 'Whether each actor is up (1) or down/restarting (0)', ['actor']);
+const actorRestarts = new CounterFamily('mb_actor_restarts_total', 'Times each actor died and was restarted by the supervisor', ['actor']);
+const ready = new GaugeFamily('mb_ready', 'Readiness (as /readyz): 1 when Redis, MySQL and every actor are up').series();
+const readingAge = new GaugeFamily(
+  'mb_metrics_actor_reading_age_seconds',
+  'Age of the numbers shown for each actor (0: it answered this scrape; growing: it is down or slow)',
+  ['actor'],
+);
+const buildInfo = new GaugeFamily('mb_build_info', 'Broker version and instance (always 1)', ['version', 'instance_id']);
+
+/** Probes share the scrape's budget: a hung Redis or MySQL must not hang Prometheus. */
+const PROBE_TIMEOUT_MS = 2000;
+
+export interface MetricsServiceDeps {
+  version: string;
+  instanceId: string;
+  actors: ReadonlyArray<{ readonly name: ActorName; readonly isUp: boolean; readonly restarts: number }>;
+  collector: ActorMetricsCollector;
+  queue: QueueProbe;
+  pki: PkiProbe;
+  readiness(): Promise<{ ready: boolean }>;
+  logger: Logger;
+}
+
+export class MetricsService {
+  readonly contentType = registry.contentType;
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly deps: MetricsServiceDeps) {
+    buildInfo.series(deps.version, deps.instanceId).set(1);
+    for (const actor of deps.actors) actorRestarts.series(actor.name);
+  }
+
+  async render(): Promise<string> {
+    const [readings] = await Promise.all([this.deps.collector.collect(), this.probe()]);
+    for (const [actor, age] of readings.ages) readingAge.series(actor).set(age);
+    const all: MetricFamily[][] = [labelThread(await snapshot(), 'main', true), ...readings.families];
+    this.warnAboutSummedGauges(all);
+    return AggregatorRegistry.aggregate<typeof registry.contentType>(all).metrics();
+  }
+
+  /**
+   * Families of one name are summed by the merge. For counters that is the point; a gauge
+   * reported twice (registered in two threads, or in a thread's series and its registry)
+   * is a mistake that would show double: say so, once per name.
+   */
+  private warnAboutSummedGauges(all: MetricFamily[][]): void {
+    const seen = new Map<string, number>();
+    for (const family of all.flat()) {
+      if (family.type === 'gauge' && !family.name.startsWith('nodejs_')) seen.set(family.name, (seen.get(family.name) ?? 0) + 1);
+    }
+    for (const [metric, count] of seen) {
+      if (count < 2 || this.warned.has(metric)) continue;
+      this.warned.add(metric);
+      this.deps.logger.warn({ metric, count }, 'a gauge is reported more than once: /metrics shows the sum');
+    }
+  }
+
+  private async probe(): Promise<void> {
+    for (const actor of this.deps.actors) {
+      actorUp.series(actor.name).set(actor.isUp ? 1 : 0);
+      // The host's count only grows: the counter is that count.
+      actorRestarts.series(actor.name).value = actor.restarts;
+    }
+    const { queue, pki, readiness, logger } = this.deps;
+    await Promise.all([
+      withTimeout(queue.refresh(), PROBE_TIMEOUT_MS).catch((error: unknown) => {
+        queue.clear();
+        logger.debug({ err: (error as Error).message }, 'metrics: queue probe failed');
+      }),
+      withTimeout(pki.refresh(), PROBE_TIMEOUT_MS).catch((error: unknown) => logger.debug({ err: (error as Error).message }, 'metrics: pki probe failed')),
+      withTimeout(readiness(), PROBE_TIMEOUT_MS).then(
+        (r) => ready.set(r.ready ? 1 : 0),
+        () => ready.set(0),
+      ),
+    ]);
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Where messages wait, read from Redis at scrape time (one pipeline for all domains):
+ *
+ *   stream   XLEN      → redis_queue_size            unstored backlog (stored entries are XDELed)
+ *            XPENDING  → mb_stream_pending_messages   read by delivery, not yet stored
+ *                        mb_stream_lag_messages       not yet read by delivery (XLEN − pending)
+ *            XRANGE 1  → mb_stream_oldest_unstored_age_seconds  (entry id time vs Redis TIME)
+ *   schedule ZCARD     → mb_delivery_scheduled_messages  waiting for a (first or next) attempt
+ *   inflight ZCARD     → mb_delivery_leased_messages     attempt under way
+ *   dead     XLEN      → mb_dead_letter_stream_length
+ *
+ * XRANGE returns the entry's fields (a plaintext message not yet stored): they are
+ * dropped at once and never logged; Redis has no command that gives the first id alone.
+ */
+import type { Redis } from 'ioredis';
+import { DELIVERY_GROUP, type DomainKeys } from '../queue/keys.js';
+import { GaugeFamily } from './fast-series.js';
+
+const gauge = (name: string, help: string) => new GaugeFamily(name, help, ['domain']);
+
+const queueSize = gauge('redis_queue_size', 'Messages in the domain stream not yet stored in MySQL');
+const pending = gauge('mb_stream_pending_messages', 'Stream entries read by the delivery group but not yet stored and acknowledged');
+const lag = gauge('mb_stream_lag_messages', 'Stream entries not yet read by the delivery group');
+const oldestAge = gauge('mb_stream_oldest_unstored_age_seconds', 'Age of the oldest message not yet stored (0 when none waits)');
+const scheduled = gauge('mb_delivery_scheduled_messages', 'Webhook messages waiting for their first or next attempt');
+const leased = gauge('mb_delivery_leased_messages', 'Webhook attempts under way (leased)');
+const deadLetters = gauge('mb_dead_letter_stream_length', 'Entries in the dead-letter stream');
+const ALL = [queueSize, pending, lag, oldestAge, scheduled, leased, deadLetters];
+
+type Reply = [Error | null, unknown];
+
+export class QueueProbe {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keysByDomain: ReadonlyMap<string, DomainKeys>,
+  ) {}
+
+  async refresh(): Promise<void> {
+    const pipeline = this.redis.pipeline().time();
+    for (const keys of this.keysByDomain.values()) {
+      pipeline
+        .xlen(keys.stream)
+        .xpending(keys.stream, DELIVERY_GROUP)
+        .xrange(keys.stream, '-', '+', 'COUNT', 1)
+        .zcard(keys.schedule)
+        .zcard(keys.inflight)
+        .xlen(keys.dead);
+    }
+    const replies = ((await pipeline.exec()) ?? []) as Reply[];
+    const [timeError, time] = replies[0] ?? [new Error('no reply')];
+    if (timeError) throw timeError;
+    const [seconds, micros] = time as [string, string];
+    const redisNowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    let i = 1;
+    for (const domain of this.keysByDomain.keys()) {
+      const [length, summary, first, waiting, underWay, dead] = replies.slice(i, i + 6);
+      i += 6;
+      const size = numberOf(length);
+      // NOGROUP before the delivery actor made its group: nothing is pending yet.
+      const pendingCount = summary && !summary[0] ? Number((summary[1] as unknown[] | null)?.[0] ?? 0) : 0;
+      queueSize.series(domain).set(size);
+      pending.series(domain).set(pendingCount);
+      lag.series(domain).set(Math.max(0, size - pendingCount));
+      oldestAge.series(domain).set(ageSeconds(first, redisNowMs));
+      scheduled.series(domain).set(numberOf(waiting));
+      leased.series(domain).set(numberOf(underWay));
+      deadLetters.series(domain).set(numberOf(dead));
+    }
+  }
+
+  /** Redis did not answer: drop the readings rather than show stale ones (readiness says why). */
+  clear(): void {
+    for (const g of ALL) g.clear();
+  }
+}
+
+function numberOf(reply: Reply | undefined): number {
+  if (!reply || reply[0]) return 0;
+  return Number(reply[1] ?? 0);
+}
+
+/** Entry ids start with Redis' clock in ms; compared with Redis' own TIME, so host clocks do not matter. */
+function ageSeconds(reply: Reply | undefined, redisNowMs: number): number {
+  if (!reply || reply[0]) return 0;
+  const entries = reply[1] as Array<[string, unknown]>;
+  const id = entries[0]?.[0];
+  if (!id) return 0;
+  return Math.max(0, (redisNowMs - Number(id.split('-')[0])) / 1000);
+}

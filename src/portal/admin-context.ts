@@ -1,0 +1,52 @@
+/** What every admin route needs: who acts (for the audit log), which domains exist, and the scoped lookups that turn "not yours" into 404. */
+import type { FastifyRequest } from 'fastify';
+import type { ClientRow } from '../db/schema.js';
+import { BrokerError } from '../errors.js';
+import { text } from './form-fields.js';
+import type { PortalOptions } from './portal.plugin.js';
+import { administersDomain, type Scope } from './tenant-scope.js';
+import type { AuditContext } from './user-admin.service.js';
+
+export class AdminContext {
+  constructor(readonly options: PortalOptions) {}
+
+  /** The configured domains (what the broker serves). */
+  get domains(): string[] {
+    return this.options.config.domains.map((d) => d.name);
+  }
+
+  by(request: FastifyRequest): AuditContext {
+    return { actor: `user:${request.portal!.user.id}`, ip: request.ip };
+  }
+
+  scope(request: FastifyRequest): Scope {
+    return request.portal!.scope;
+  }
+
+  /** Domains an admin list may show: their own, or for a superadmin the `?domain=` chosen (all when empty). */
+  domainFilter(request: FastifyRequest): { domain?: string } {
+    const scope = this.scope(request);
+    if (scope.kind === 'domain') return { domain: scope.domain };
+    const chosen = text(request.query, 'domain', 253);
+    if (scope.kind === 'all') return chosen && this.domains.includes(chosen) ? { domain: chosen } : {};
+    throw new BrokerError('NOT_FOUND');
+  }
+
+  /** The domains a form may offer: the admin's own, or every configured one. */
+  domainChoices(request: FastifyRequest): string[] {
+    const scope = this.scope(request);
+    return scope.kind === 'domain' ? [scope.domain] : scope.kind === 'all' ? this.domains : [];
+  }
+
+  async audit(request: FastifyRequest, action: string, target: { type: string; id?: string | null; domain?: string | null }, details?: Record<string, unknown>): Promise<void> {
+    const by = this.by(request);
+    await this.options.repositories.audit.record({ actor: by.actor, action, target_type: target.type, target_id: target.id ?? null, domain: target.domain ?? null, ip: by.ip, details: details ?? null });
+  }
+
+  /** A client the admin administers, or 404. */
+  async client(request: FastifyRequest, id: number): Promise<ClientRow> {
+    const client = await this.options.repositories.clients.findById(id);
+    if (!client || !administersDomain(this.scope(request), client.domain)) throw new BrokerError('NOT_FOUND', 'There is no such client');
+    return client;
+  }
+}

@@ -1,0 +1,70 @@
+// Portal behaviour, loaded as a file (the CSP allows no inline script): local times,
+// confirmations, copy buttons, auto-submitting filters, role-dependent form fields,
+// clickable table rows. Every page works without it.
+(() => {
+  'use strict';
+  // yyyy-mm-dd hh:mm:ss in the browser's time zone: sortable, unambiguous in every locale.
+  const pad = (n) => String(n).padStart(2, '0');
+  const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  for (const el of document.querySelectorAll('time[datetime]')) {
+    const date = new Date(el.getAttribute('datetime'));
+    if (Number.isNaN(date.getTime())) continue;
+    el.title = date.toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+    el.textContent = local(date);
+  }
+
+  document.addEventListener('submit', (event) => {
+    const form = event.target;
+    const question = form.getAttribute('data-confirm');
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+      return;
+    }
+    // A one-time download: the page stays, so say what happened and stop a second click.
+    if (form.hasAttribute('data-once')) {
+      const button = form.querySelector('button');
+      window.setTimeout(() => {
+        button.disabled = true;
+        button.textContent = 'Downloaded';
+      }, 0);
+    }
+  });
+
+  for (const button of document.querySelectorAll('[data-copy]')) {
+    button.addEventListener('click', () => {
+      const field = document.querySelector(button.getAttribute('data-copy'));
+      field.select();
+      navigator.clipboard?.writeText(field.value).then(() => (button.textContent = 'Copied'), () => undefined);
+    });
+  }
+
+  for (const form of document.querySelectorAll('form[data-autosubmit]')) {
+    form.addEventListener('change', () => form.submit());
+  }
+
+  const role = document.querySelector('[data-role-select]');
+  if (role) {
+    const sync = () => {
+      for (const el of document.querySelectorAll('[data-show-for-role]')) el.hidden = el.getAttribute('data-show-for-role') !== role.value;
+      for (const el of document.querySelectorAll('[data-hide-for-role]')) el.hidden = el.getAttribute('data-hide-for-role') === role.value;
+    };
+    role.addEventListener('change', sync);
+    sync();
+  }
+
+  const client = document.querySelector('select#client');
+  const newClient = document.querySelector('[data-new-client]');
+  if (client && newClient) {
+    const sync = () => (newClient.hidden = client.value !== '');
+    client.addEventListener('change', sync);
+    sync();
+  }
+
+  for (const row of document.querySelectorAll('tr[data-href]')) {
+    row.addEventListener('click', (event) => {
+      if (event.target.closest('a, button, input, select, form')) return;
+      if (window.getSelection()?.toString()) return; // selecting text is not a click
+      window.location.href = row.getAttribute('data-href');
+    });
+  }
+})();

@@ -1,0 +1,124 @@
+/**
+ * Sign-in, session checks, sign-out and password changes.
+ *
+ * Every failed sign-in answers the same (LOGIN_FAILED) and takes as long (an unknown
+ * email still runs one scrypt), so the portal does not tell which emails have accounts.
+ * `login_max_failures` wrong passwords in a row lock the account for `lockout_minutes`;
+ * after that each further failure locks it again. Per address, LoginThrottle refuses
+ * more attempts after `ip_max_failures` failures in 15 minutes.
+ */
+import type { AuditRepository } from '../db/audit.repository.js';
+import type { UserRow } from '../db/schema.js';
+import type { UsersRepository } from '../db/users.repository.js';
+import { BrokerError } from '../errors.js';
+import type { LoginThrottle } from './login-throttle.js';
+import type { PasswordHasher } from './password-hasher.js';
+import type { SessionClaims, SessionTokens } from './session-tokens.js';
+
+export interface LoginPolicy {
+  maxFailures: number;
+  lockoutMs: number;
+}
+
+export interface SignedIn {
+  user: UserRow;
+  token: string;
+}
+
+export interface Authenticated {
+  user: UserRow;
+  claims: SessionClaims;
+}
+
+/** The signed-in user behind a session token, or undefined (expired, forged, logged out, disabled). */
+export async function authenticateSession(users: Pick<UsersRepository, 'findById'>, sessions: SessionTokens, token: string | undefined, now = Date.now()): Promise<Authenticated | undefined> {
+  const claims = await sessions.verify(token, now);
+  if (!claims) return undefined;
+  const user = await users.findById(claims.userId);
+  // token_version is what makes logout and password changes end every other session.
+  if (!user || user.disabled || user.token_version !== claims.version) return undefined;
+  return { user, claims };
+}
+
+export class AuthService {
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly audit: AuditRepository,
+    private readonly hasher: PasswordHasher,
+    private readonly sessions: SessionTokens,
+    private readonly throttle: LoginThrottle,
+    private readonly policy: LoginPolicy,
+  ) {}
+
+  async login(email: string, password: string, ip: string, now = Date.now()): Promise<SignedIn> {
+    if (this.throttle.blockedFor(ip) > 0) throw new BrokerError('LOGIN_THROTTLED');
+    const user = email.length <= 254 ? await this.users.findByEmail(email.trim()) : undefined;
+    if (!user) {
+      await this.hasher.verifyNothing(password);
+      // The typed email is not recorded: people paste passwords into the wrong field.
+      return this.fail(ip, undefined, 'unknown_account');
+    }
+    const locked = user.locked_until !== null && user.locked_until.getTime() > now;
+    // Verified even when locked or disabled, so those answers take as long as the others.
+    const matches = await this.hasher.verify(password, user.password_hash);
+    if (user.disabled) return this.fail(ip, user, 'disabled');
+    if (locked) return this.fail(ip, user, 'locked');
+    if (!matches) {
+      const lockUntil = user.failed_logins + 1 >= this.policy.maxFailures ? new Date(now + this.policy.lockoutMs) : undefined;
+      await this.users.recordFailedLogin(user.id, lockUntil);
+      return this.fail(ip, user, lockUntil ? 'wrong_password_locked' : 'wrong_password');
+    }
+
+    await this.users.recordLogin(user.id, new Date(now));
+    // Hashes made under a lower cost are upgraded while the password is at hand (this bumps token_version).
+    if (this.hasher.needsRehash(user.password_hash)) await this.users.setPassword(user.id, await this.hasher.hash(password));
+    const fresh = (await this.users.findById(user.id)) ?? user;
+    await this.audit.record({ actor: `user:${user.id}`, action: 'auth.login', target_type: 'user', target_id: String(user.id), domain: user.domain, ip });
+    const token = await this.sessions.issue({ userId: fresh.id, version: fresh.token_version, role: fresh.role, authTime: Math.floor(now / 1000) }, now);
+    return { user: fresh, token };
+  }
+
+  authenticate(token: string | undefined, now = Date.now()): Promise<Authenticated | undefined> {
+    return authenticateSession(this.users, this.sessions, token, now);
+  }
+
+  /** A token with a fresh idle window for a session that is still valid. */
+  renew(auth: Authenticated, now = Date.now()): Promise<string> {
+    const { user, claims } = auth;
+    return this.sessions.issue({ userId: user.id, version: user.token_version, role: user.role, authTime: claims.authTime }, now);
+  }
+
+  /** Ends every session of the user: the next request with any of their tokens is refused. */
+  async logout(user: UserRow, ip: string): Promise<void> {
+    await this.users.bumpTokenVersion(user.id);
+    await this.audit.record({ actor: `user:${user.id}`, action: 'auth.logout', target_type: 'user', target_id: String(user.id), domain: user.domain, ip });
+  }
+
+  /**
+   * Changes the user's own password. Other sessions end (token_version moves); the
+   * returned token keeps this one going.
+   */
+  async changePassword(auth: Authenticated, current: string, next: string, ip: string): Promise<string> {
+    if (!(await this.hasher.verify(current, auth.user.password_hash))) {
+      throw new BrokerError('FORM_INVALID', 'The current password is not right', { current_password: 'The current password is not right' });
+    }
+    await this.users.setPassword(auth.user.id, await this.hasher.hash(next));
+    const user = (await this.users.findById(auth.user.id))!;
+    await this.audit.record({ actor: `user:${user.id}`, action: 'user.password_change', target_type: 'user', target_id: String(user.id), domain: user.domain, ip });
+    return this.renew({ user, claims: auth.claims });
+  }
+
+  private async fail(ip: string, user: UserRow | undefined, reason: string): Promise<never> {
+    this.throttle.recordFailure(ip);
+    await this.audit.record({
+      actor: 'anonymous',
+      action: 'auth.login_failed',
+      target_type: 'user',
+      target_id: user ? String(user.id) : null,
+      domain: user?.domain ?? null,
+      ip,
+      details: { reason },
+    });
+    throw new BrokerError('LOGIN_FAILED');
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Who may use the certificate admin API (`/api/v1/admin/*`, src/http/ca-admin.routes.ts):
+ * a signed-in portal admin, by the same session cookie as the pages. The API is JSON-only
+ * (a cross-site form cannot send JSON) and the cookie is SameSite=Strict; a request that
+ * says it comes from another origin is refused as well.
+ *
+ *   no or dead session → 401 SESSION_REQUIRED
+ *   a user, or an admin without a domain → 403 FORBIDDEN
+ *   admin → their domain; superadmin → every domain
+ */
+import type { FastifyRequest } from 'fastify';
+import type { AdminScope, CaAdminRouteDeps } from '../http/ca-admin.routes.js';
+import { BrokerError } from '../errors.js';
+import { authenticateSession } from './auth.service.js';
+import type { PortalDeps } from './portal.types.js';
+import { SESSION_COOKIE } from './session-tokens.js';
+import { scopeOf } from './tenant-scope.js';
+
+export function caAdminAccess(deps: PortalDeps): CaAdminRouteDeps {
+  return {
+    ca: deps.actors.ca,
+    authorize: async (request: FastifyRequest) => {
+      const origin = request.headers.origin;
+      if (origin !== undefined && origin !== `https://${request.host}`) throw new BrokerError('FORBIDDEN', 'Cross-origin requests are not accepted');
+      const session = await authenticateSession(deps.repositories.users, deps.sessions, cookieValue(request.headers.cookie, SESSION_COOKIE));
+      if (!session) throw new BrokerError('SESSION_REQUIRED');
+      const scope = scopeOf(session.user);
+      if (scope.kind !== 'all' && scope.kind !== 'domain') throw new BrokerError('FORBIDDEN', 'Certificate administration needs an admin account');
+      request.portal = { ...session, scope };
+    },
+    scope: (request: FastifyRequest): AdminScope => {
+      const { user, scope } = request.portal!;
+      return { actor: `user:${user.id}`, domain: scope.kind === 'domain' ? scope.domain : null };
+    },
+  };
+}
+
+/** One cookie from a Cookie header (the API context has no cookie plugin, and needs one value). */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return undefined;
+}

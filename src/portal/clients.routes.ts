@@ -1,0 +1,62 @@
+/**
+ * Admin pages for clients (the senders that hold certificates): list with certificate
+ * state, detail, disable/enable. A client is created together with its first certificate
+ * (the form posts to the certificate issue route). Disabling takes effect at once: the front's
+ * cached identities of the client's certificates are dropped and its open connections
+ * closed, so the next request is refused with CLIENT_DISABLED.
+ */
+import type { FastifyInstance } from 'fastify';
+import { BrokerError } from '../errors.js';
+import type { AdminContext } from './admin-context.js';
+import { presentCertificate, summarizeClients } from './certificate-state.js';
+import { idParam } from './form-fields.js';
+import { PORTAL_PREFIX, renderPage } from './portal-render.js';
+
+export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext): void {
+  const { repositories, identity } = admin.options;
+  const base = `${PORTAL_PREFIX}/admin/clients`;
+
+  app.get('/clients', async (request, reply) => {
+    const filter = admin.domainFilter(request);
+    const [clients, certificates] = await Promise.all([repositories.clients.list(filter), repositories.certificates.list(filter)]);
+    return renderPage(request, reply, 'clients', {
+      title: 'Clients',
+      nav: 'clients',
+      clients: summarizeClients(clients, certificates),
+      domains: admin.domainChoices(request),
+      domain: filter.domain ?? '',
+      defaultDays: admin.options.config.pki.client_days,
+    });
+  });
+
+  app.get('/clients/:id', async (request, reply) => {
+    const client = await admin.client(request, idParam(request.params));
+    const [certificates, users] = await Promise.all([repositories.certificates.list({ domain: client.domain }), repositories.users.list({ domain: client.domain })]);
+    const own = certificates.filter((c) => c.client_id === client.id);
+    const [summary] = summarizeClients([client], own);
+    return renderPage(request, reply, 'client', {
+      title: `${client.name}.${client.domain}`,
+      nav: 'clients',
+      client: summary,
+      certificates: own.map((c) => presentCertificate(c)),
+      users: users.filter((u) => u.client_id === client.id),
+    });
+  });
+
+  for (const [verb, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+    app.post(`/clients/:id/${verb}`, async (request, reply) => {
+      const client = await admin.client(request, idParam(request.params));
+      if (!(await repositories.clients.setStatus(client.id, status))) throw new BrokerError('NOT_FOUND');
+      // Cached identities carry the client's status: drop them either way; close connections when disabling.
+      if (identity) {
+        for (const certificate of await repositories.certificates.list({ domain: client.domain })) {
+          if (certificate.client_id !== client.id) continue;
+          const sockets = identity.invalidate(certificate.fingerprint);
+          if (status === 'disabled') for (const socket of sockets) socket.destroy();
+        }
+      }
+      await admin.audit(request, `client.${verb}`, { type: 'client', id: String(client.id), domain: client.domain }, { name: client.name });
+      return reply.redirect(`${base}/${client.id}?notice=client-${status === 'active' ? 'enabled' : 'disabled'}`, 303);
+    });
+  }
+}

@@ -1,0 +1,161 @@
+/**
+ * The messages list and detail: filters from the query string, a keyset page from MySQL,
+ * the bodies opened by the encryption actor in one round trip per page, and an audit
+ * entry whenever an admin reads decrypted bodies.
+ *
+ * The sender filter never puts a phone number in a URL (browser history, proxy logs):
+ * the filter form is POSTed, the number is hashed by the encryption actor under every
+ * pepper, and the list URL carries the hashes (`sh`) and the masked form (`sm`) only.
+ */
+import type { AuditRepository } from '../db/audit.repository.js';
+import type { ClientsRepository } from '../db/clients.repository.js';
+import type { MessageCursor, MessageListRow, MessagePageFilter, MessagePagesRepository } from '../db/message-pages.repository.js';
+import { MESSAGE_STATUSES, type MessageStatus, type UserRow } from '../db/schema.js';
+import { BrokerError } from '../errors.js';
+import { choice, text } from './form-fields.js';
+import type { PortalActors } from './portal.types.js';
+import { isAdmin, messageFilterOf, type Scope } from './tenant-scope.js';
+
+const DAY_MS = 86_400_000;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const CURSOR = /^(\d{1,15})-(\d{1,20})$/;
+const HASH = /^[0-9a-f]{64}$/;
+const MASKED = /^\+[0-9*]{1,16}$/;
+export const MESSAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The filters as the list URL carries them (all strings, for links and the form). */
+export interface ListQuery {
+  domain: string;
+  status: string;
+  from: string;
+  to: string;
+  sh: string;
+  sm: string;
+}
+
+export interface ShownMessage extends Omit<MessageListRow, 'body_enc'> {
+  body: string | null;
+  client_name: string;
+}
+
+export interface ListResult {
+  query: ListQuery;
+  messages: ShownMessage[];
+  /** Cursor of the next (older) page, or undefined. */
+  older?: string;
+  /** Cursor of the previous (newer) page, or undefined. */
+  newer?: string;
+}
+
+export class MessageBrowser {
+  constructor(
+    private readonly pages: MessagePagesRepository,
+    private readonly clients: ClientsRepository,
+    private readonly audit: AuditRepository,
+    private readonly actors: PortalActors,
+    private readonly pageSize: number,
+  ) {}
+
+  /** Reads and checks the list filters of a query string; a malformed one is a 400. */
+  parseQuery(raw: unknown, domains: readonly string[]): ListQuery {
+    const query: ListQuery = {
+      domain: choice(raw, 'domain', domains) ?? '',
+      status: choice(raw, 'status', MESSAGE_STATUSES) ?? '',
+      from: text(raw, 'from', 10),
+      to: text(raw, 'to', 10),
+      sh: text(raw, 'sh', 600),
+      sm: text(raw, 'sm', 20),
+    };
+    if ((query.from && !validDay(query.from)) || (query.to && !validDay(query.to))) throw new BrokerError('BAD_REQUEST', 'Dates are written yyyy-mm-dd');
+    if (query.sh && !query.sh.split(',').every((h) => HASH.test(h))) throw new BrokerError('BAD_REQUEST', 'The sender filter is malformed');
+    if (query.sm && !MASKED.test(query.sm)) query.sm = '';
+    return query;
+  }
+
+  async list(user: UserRow, scope: Scope, query: ListQuery, cursors: { before?: string; after?: string }, ip: string): Promise<ListResult> {
+    const scoped = messageFilterOf(scope, query.domain || undefined);
+    if (!scoped) return { query, messages: [] };
+    const filter: MessagePageFilter = { ...scoped };
+    if (query.status) filter.status = query.status as MessageStatus;
+    if (query.from) filter.from = new Date(`${query.from}T00:00:00Z`);
+    // The "to" day is included: everything before the next midnight.
+    if (query.to) filter.to = new Date(Date.parse(`${query.to}T00:00:00Z`) + DAY_MS);
+    if (query.sh) filter.senderHashes = query.sh.split(',');
+    const before = parseCursor(cursors.before);
+    const after = before ? undefined : parseCursor(cursors.after);
+    const page = await this.pages.page(filter, { limit: this.pageSize, ...(before ? { before } : {}), ...(after ? { after } : {}) });
+    const messages = await this.reveal(page.rows);
+    if (isAdmin(user) && messages.length > 0) {
+      await this.audit.record({
+        actor: `user:${user.id}`,
+        action: 'message.list',
+        target_type: 'message',
+        domain: filter.domain ?? null,
+        ip,
+        details: { shown: messages.length, status: query.status || null, from: query.from || null, to: query.to || null, by_sender: Boolean(query.sh) },
+      });
+    }
+    const first = page.rows[0];
+    const last = page.rows.at(-1);
+    // Reading older: more ⇒ an older page; a cursor was given ⇒ a newer one. Reading newer: the other way round.
+    const hasOlder = after ? true : page.more;
+    const hasNewer = after ? page.more : before !== undefined;
+    return {
+      query,
+      messages,
+      ...(hasOlder && last ? { older: cursorOf(last) } : {}),
+      ...(hasNewer && first ? { newer: cursorOf(first) } : {}),
+    };
+  }
+
+  /** One message the scope may see, opened; undefined for one it may not (404). Admin views are audited. */
+  async show(user: UserRow, scope: Scope, messageId: string, ip: string): Promise<ShownMessage | undefined> {
+    const scoped = messageFilterOf(scope);
+    if (!scoped || !MESSAGE_ID.test(messageId)) return undefined;
+    const row = await this.pages.findVisible(messageId, scoped);
+    if (!row) return undefined;
+    const [shown] = await this.reveal([row]);
+    if (isAdmin(user)) {
+      await this.audit.record({ actor: `user:${user.id}`, action: 'message.view', target_type: 'message', target_id: messageId, domain: row.domain, ip });
+    }
+    return shown;
+  }
+
+  /** Hashes a typed number for the `sh` filter (every pepper: rows hashed before a rotation still match). */
+  async senderHashes(e164: string): Promise<string[]> {
+    const { hashes } = await this.actors.encryption.call('encryption.hash', { numbers: [e164] });
+    return hashes[0] ?? [];
+  }
+
+  private async reveal(rows: MessageListRow[]): Promise<ShownMessage[]> {
+    if (rows.length === 0) return [];
+    const [{ items }, names] = await Promise.all([
+      this.actors.encryption.call('encryption.open', { items: rows.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc })) }),
+      this.clientNames(rows),
+    ]);
+    return rows.map((row, i) => {
+      const { body_enc: _sealed, ...rest } = row;
+      const opened = items[i];
+      return { ...rest, body: opened?.ok ? opened.message_body : null, client_name: names.get(row.client_id) ?? `#${row.client_id}` };
+    });
+  }
+
+  private async clientNames(rows: MessageListRow[]): Promise<Map<number, string>> {
+    const found = await this.clients.findByIds([...new Set(rows.map((r) => r.client_id))]);
+    return new Map(found.map((c) => [c.id, `${c.name}.${c.domain}`]));
+  }
+}
+
+function validDay(value: string): boolean {
+  return DATE.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`)) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value);
+}
+
+export function cursorOf(row: Pick<MessageListRow, 'created_at' | 'id'>): string {
+  return `${row.created_at.getTime()}-${row.id}`;
+}
+
+export function parseCursor(value: string | undefined): MessageCursor | undefined {
+  const match = value ? CURSOR.exec(value) : null;
+  if (!match) return undefined;
+  return { createdAt: new Date(Number(match[1])), id: Number(match[2]) };
+}

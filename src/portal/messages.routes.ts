@@ -1,0 +1,75 @@
+/**
+ * Messages: the list (newest first, keyset pages, filters), the filter form (POST, so a
+ * typed phone number never lands in a URL) and one message. Read-only: the portal
+ * neither edits nor exports messages.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { maskNumber } from '../actors/encryption/number-hash.js';
+import { MESSAGE_STATUSES } from '../db/schema.js';
+import { BrokerError } from '../errors.js';
+import { text, type FormErrors } from './form-fields.js';
+import { MessageBrowser, type ListQuery } from './message-browser.service.js';
+import { PORTAL_PREFIX, renderPage, viewHelpers } from './portal-render.js';
+import type { PortalOptions } from './portal.plugin.js';
+
+const E164 = /^\+[1-9]\d{1,14}$/;
+
+export function registerMessagesRoutes(app: FastifyInstance, options: PortalOptions): void {
+  const { repositories, messagePages, actors, config } = options;
+  const browser = new MessageBrowser(messagePages, repositories.clients, repositories.audit, actors, config.portal.page_size);
+  const domainsOf = async (request: FastifyRequest) =>
+    request.portal!.scope.kind === 'all' ? [...new Set([...config.domains.map((d) => d.name), ...(await messagePages.domains())])].sort() : [];
+
+  async function listPage(request: FastifyRequest, reply: FastifyReply, query: ListQuery, errors: FormErrors): Promise<FastifyReply> {
+    const { user, scope } = request.portal!;
+    const cursors = { before: text(request.query, 'before', 40), after: text(request.query, 'after', 40) };
+    const result = await browser.list(user, scope, query, Object.keys(errors).length > 0 ? {} : cursors, request.ip);
+    return renderPage(request, reply, 'messages', {
+      title: 'Messages',
+      nav: 'messages',
+      ...result,
+      domains: await domainsOf(request),
+      statuses: MESSAGE_STATUSES,
+      errors,
+      scopeKind: scope.kind,
+    });
+  }
+
+  app.get('/messages', async (request, reply) => listPage(request, reply, browser.parseQuery(request.query, await domainsOf(request)), {}));
+
+  app.post('/messages/search', async (request, reply) => {
+    const domains = await domainsOf(request);
+    const errors: FormErrors = {};
+    let query: ListQuery;
+    try {
+      // sh/sm come back in hidden fields: changing another filter keeps the sender filter.
+      query = browser.parseQuery(request.body, domains);
+    } catch (error) {
+      if (!(error instanceof BrokerError) || error.code !== 'BAD_REQUEST') throw error;
+      errors['from'] = 'Dates are written yyyy-mm-dd';
+      query = { domain: '', status: '', from: '', to: '', sh: '', sm: '' };
+    }
+    if (query.from && query.to && query.from > query.to) errors['to'] = 'The end date is before the start date';
+    const sender = text(request.body, 'sender', 32).replace(/[\s().-]/g, '');
+    if (sender !== '') {
+      if (!E164.test(sender)) errors['sender'] = 'Enter the number in international form, like +14155550123';
+      else {
+        query.sh = (await browser.senderHashes(sender)).join(',');
+        query.sm = maskNumber(sender);
+      }
+    }
+    if (Object.keys(errors).length > 0) {
+      void reply.code(422);
+      // The typed number is not echoed back into the page either.
+      return listPage(request, reply, { ...query, sh: '', sm: '' }, errors);
+    }
+    return reply.redirect(`${PORTAL_PREFIX}/messages${viewHelpers.query({ ...query })}`, 303);
+  });
+
+  app.get<{ Params: { messageId: string } }>('/messages/:messageId', async (request, reply) => {
+    const { user, scope } = request.portal!;
+    const message = await browser.show(user, scope, request.params.messageId, request.ip);
+    if (!message) throw new BrokerError('NOT_FOUND', 'There is no such message');
+    return renderPage(request, reply, 'message', { title: 'Message', nav: 'messages', message });
+  });
+}

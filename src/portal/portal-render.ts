@@ -1,0 +1,100 @@
+/**
+ * Page rendering: every page gets the signed-in user, a CSRF token for its forms, the
+ * notice named in `?notice=` (from a fixed list: nothing from the URL is echoed as text),
+ * and the formatting helpers below. Eta escapes every `<%= %>`; templates never use the
+ * raw form except for the layout's body, which is itself rendered output.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { VERSION } from '../version.js';
+import { isAdmin } from './tenant-scope.js';
+
+/** Where the portal lives on the front. */
+export const PORTAL_PREFIX = '/portal';
+
+/** One-line confirmations after a POST → redirect. */
+const NOTICES: Record<string, string> = {
+  'signed-out': 'You are signed out.',
+  'password-changed': 'Your password is changed. Other sessions of yours have ended.',
+  'user-updated': 'The user is updated.',
+  'user-disabled': 'The user is disabled; their sessions have ended.',
+  'user-enabled': 'The user is enabled.',
+  'user-unlocked': 'The user is unlocked.',
+  'client-disabled': 'The client is disabled; its connections were closed.',
+  'client-enabled': 'The client is enabled.',
+  'certificate-revoked': 'The certificate is revoked. The client can no longer connect with it.',
+  'retry-scheduled': 'One more delivery attempt is scheduled.',
+  'session-expired': 'Your session has ended. Sign in again.',
+};
+
+export interface PageData {
+  title: string;
+  /** Which navigation entry is active. */
+  nav?: string;
+  [key: string]: unknown;
+}
+
+export function noticeOf(request: FastifyRequest): string | undefined {
+  const key = (request.query as Record<string, unknown> | undefined)?.['notice'];
+  return typeof key === 'string' ? NOTICES[key] : undefined;
+}
+
+export function renderPage(request: FastifyRequest, reply: FastifyReply, template: string, data: PageData): FastifyReply {
+  const user = request.portal?.user;
+  return reply.type('text/html; charset=utf-8').view(template, {
+    ...data,
+    me: user ? { id: user.id, email: user.email, role: user.role, domain: user.domain, admin: isAdmin(user), superadmin: user.role === 'superadmin' } : undefined,
+    csrf: reply.generateCsrf(),
+    notice: noticeOf(request),
+    version: VERSION,
+  });
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** Helpers every template sees as `it.h`. */
+export const viewHelpers = {
+  /** `2025-03-01 14:05:09` (UTC; the browser script shows it in local time). */
+  utc(date: Date | null | undefined): string {
+    if (!date) return '';
+    return `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())}:${pad(date.getUTCSeconds())}`;
+  },
+  iso(date: Date | null | undefined): string {
+    return date ? date.toISOString() : '';
+  },
+  /** `yyyy-mm-dd` for date inputs. */
+  day(date: Date | null | undefined): string {
+    return date ? date.toISOString().slice(0, 10) : '';
+  },
+  statusClass(status: string): string {
+    return STATUS_CLASSES[status] ?? 'text-bg-secondary';
+  },
+  daysLeft(date: Date): number {
+    return Math.floor((date.getTime() - Date.now()) / 86_400_000);
+  },
+  number(n: number | undefined): string {
+    return n === undefined ? '–' : n.toLocaleString('en-US');
+  },
+  /** Builds a query string from the non-empty values (values are URL-encoded; Eta escapes the result for HTML). */
+  query(values: Record<string, string | number | undefined | null>): string {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(values)) if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
+    const text = params.toString();
+    return text ? `?${text}` : '';
+  },
+  json(value: unknown): string {
+    return value === null || value === undefined ? '' : JSON.stringify(value);
+  },
+};
+
+const STATUS_CLASSES: Record<string, string> = {
+  queued: 'text-bg-info',
+  delivered: 'text-bg-success',
+  failed: 'text-bg-danger',
+  active: 'text-bg-success',
+  revoked: 'text-bg-danger',
+  expired: 'text-bg-secondary',
+  disabled: 'text-bg-secondary',
+  up: 'text-bg-success',
+  degraded: 'text-bg-warning',
+  down: 'text-bg-danger',
+};

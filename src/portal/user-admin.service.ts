@@ -1,0 +1,130 @@
+/**
+ * Managing portal accounts, shared by the admin pages and `mb user`: the rules for who
+ * may hold which role and see what, password hashing, and the audit entry of each change.
+ * Rule breaches are FORM_INVALID with the field they concern in `details`.
+ *
+ * - user: needs a domain and one of its clients (what they see).
+ * - admin: needs a domain; no client.
+ * - superadmin: no domain, no client (sees every domain).
+ */
+import type { AuditRepository } from '../db/audit.repository.js';
+import type { ClientsRepository } from '../db/clients.repository.js';
+import { isDuplicateKeyError } from '../db/database.js';
+import type { UserRole, UserRow } from '../db/schema.js';
+import type { UsersRepository } from '../db/users.repository.js';
+import { BrokerError } from '../errors.js';
+import { emailProblem, type FormErrors } from './form-fields.js';
+import { generatePassword, passwordProblem, type PasswordHasher } from './password-hasher.js';
+
+export interface AccessInput {
+  role: UserRole;
+  domain?: string | null;
+  /** Client name within the domain (role user). */
+  clientName?: string | null;
+}
+
+export interface NewUserInput extends AccessInput {
+  email: string;
+  /** Empty or absent: a random one is generated and returned once. */
+  password?: string;
+}
+
+export interface AuditContext {
+  /** `user:<id>` or `cli` */
+  actor: string;
+  ip: string | null;
+}
+
+export class UserAdmin {
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly clients: ClientsRepository,
+    private readonly audit: AuditRepository,
+    private readonly hasher: PasswordHasher,
+    private readonly domains: readonly string[],
+  ) {}
+
+  async create(input: NewUserInput, by: AuditContext): Promise<{ user: UserRow; password: string; generated: boolean }> {
+    const errors: FormErrors = {};
+    const email = input.email.trim();
+    const emailError = emailProblem(email);
+    if (emailError) errors['email'] = emailError;
+    const generated = !input.password;
+    const password = input.password || generatePassword();
+    const weak = generated ? undefined : passwordProblem(password);
+    if (weak) errors['password'] = weak;
+    const access = await this.resolveAccess(input, errors);
+    if (Object.keys(errors).length > 0 || !access) throw formError(errors);
+    let id: number;
+    try {
+      id = await this.users.create({ email, password_hash: await this.hasher.hash(password), ...access });
+    } catch (error) {
+      if (isDuplicateKeyError(error)) throw formError({ email: 'A user with this email exists already' });
+      throw error;
+    }
+    const user = (await this.users.findById(id))!;
+    await this.record(by, 'user.create', user, { email, role: access.role, client_id: access.client_id });
+    return { user, password, generated };
+  }
+
+  async setAccess(target: UserRow, input: AccessInput, by: AuditContext): Promise<void> {
+    const errors: FormErrors = {};
+    const access = await this.resolveAccess(input, errors);
+    if (Object.keys(errors).length > 0 || !access) throw formError(errors);
+    await this.users.setAccess(target.id, access);
+    await this.record(by, 'user.access', { ...target, domain: access.domain ?? target.domain }, { from: { role: target.role, domain: target.domain, client_id: target.client_id }, to: access });
+  }
+
+  /** A new random password (returned once); every session of the user ends and a lockout is lifted. */
+  async resetPassword(target: UserRow, by: AuditContext): Promise<string> {
+    const password = generatePassword();
+    await this.users.setPassword(target.id, await this.hasher.hash(password));
+    await this.users.unlock(target.id);
+    await this.record(by, 'user.password_reset', target);
+    return password;
+  }
+
+  /** Sets a password typed by an operator (`mb user passwd`). */
+  async setPassword(target: UserRow, password: string, by: AuditContext): Promise<void> {
+    const weak = passwordProblem(password);
+    if (weak) throw formError({ password: weak });
+    await this.users.setPassword(target.id, await this.hasher.hash(password));
+    await this.users.unlock(target.id);
+    await this.record(by, 'user.password_reset', target);
+  }
+
+  async setDisabled(target: UserRow, disabled: boolean, by: AuditContext): Promise<void> {
+    await this.users.setDisabled(target.id, disabled);
+    await this.record(by, disabled ? 'user.disable' : 'user.enable', target);
+  }
+
+  async unlock(target: UserRow, by: AuditContext): Promise<void> {
+    await this.users.unlock(target.id);
+    await this.record(by, 'user.unlock', target);
+  }
+
+  private async resolveAccess(input: AccessInput, errors: FormErrors): Promise<{ role: UserRole; domain: string | null; client_id: number | null } | undefined> {
+    if (input.role === 'superadmin') return { role: 'superadmin', domain: null, client_id: null };
+    const domain = input.domain?.trim() ?? '';
+    if (!this.domains.includes(domain)) {
+      errors['domain'] = `Choose one of the configured domains (${this.domains.join(', ')})`;
+      return undefined;
+    }
+    if (input.role === 'admin') return { role: 'admin', domain, client_id: null };
+    const clientName = input.clientName?.trim() ?? '';
+    const client = clientName ? await this.clients.findByNameAndDomain(clientName, domain) : undefined;
+    if (!client) {
+      errors['client'] = clientName ? `There is no client ${clientName} in ${domain}` : 'A user sees the messages of one client: choose it';
+      return undefined;
+    }
+    return { role: 'user', domain, client_id: client.id };
+  }
+
+  private async record(by: AuditContext, action: string, target: Pick<UserRow, 'id' | 'domain'>, details?: Record<string, unknown>): Promise<void> {
+    await this.audit.record({ actor: by.actor, action, target_type: 'user', target_id: String(target.id), domain: target.domain, ip: by.ip, details: details ?? null });
+  }
+}
+
+function formError(errors: FormErrors): BrokerError {
+  return new BrokerError('FORM_INVALID', undefined, errors);
+}

@@ -1,0 +1,71 @@
+/**
+ * Every Redis key the broker uses is built here, and nowhere else.
+ *
+ *   <prefix><domain>:stream     inbound stream of a domain (consumer group `delivery`)
+ *   <prefix><domain>:schedule   sorted set: message_id → due time of its next delivery attempt
+ *   <prefix><domain>:inflight   sorted set: message_id → lease expiry of an attempt under way
+ *   <prefix><domain>:dead       dead-letter stream of a domain
+ *   <prefix><domain>:queued     hash: message_id → "client_id|queued_at" of messages still in the stream
+ *   <prefix><domain>:client:<id>:limits      the client's rate window and daily quota counts
+ *   <prefix><domain>:client:<id>:idem:<key>  Idempotency-Key record: request hash + outcome
+ *   <prefix>instances           sorted set: instance id → time of its last heartbeat (ms)
+ *   <prefix>instances:<id>      heartbeat of one broker instance
+ *   <prefix>events:revocations  pub/sub channel: certificate revoked / CRL rebuilt
+ *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
+ *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
+ *
+ * Under Redis Cluster the prefix must carry a hash tag (`{mb}:`, checked by the config):
+ * pipelines, MULTI, Lua scripts and the store's multi-stream XREADGROUP then stay in one slot.
+ */
+import type { BrokerConfig, DomainConfig } from '../config/config.js';
+
+export const DELIVERY_GROUP = 'delivery';
+
+export interface DomainKeys {
+  stream: string;
+  schedule: string;
+  inflight: string;
+  dead: string;
+  queued: string;
+}
+
+export function domainKeys(prefix: string, domain: Pick<DomainConfig, 'key_prefix'>): DomainKeys {
+  const base = `${prefix}${domain.key_prefix}:`;
+  return { stream: `${base}stream`, schedule: `${base}schedule`, inflight: `${base}inflight`, dead: `${base}dead`, queued: `${base}queued` };
+}
+
+export function keysFor(config: Readonly<BrokerConfig>): Map<string, DomainKeys> {
+  return new Map(config.domains.map((d) => [d.name, domainKeys(config.redis.key_prefix, d)]));
+}
+
+export function instanceKey(prefix: string, instanceId: string): string {
+  return `${prefix}instances:${instanceId}`;
+}
+
+export function revocationChannel(prefix: string): string {
+  return `${prefix}events:revocations`;
+}
+
+export function latestCrlKey(prefix: string): string {
+  return `${prefix}pki:crl`;
+}
+
+/** Index of live instances; each entry's details live under `instanceKey`. */
+export function instancesIndexKey(prefix: string): string {
+  return `${prefix}instances`;
+}
+
+export interface ClientKeys {
+  limits: string;
+  idempotency(key: string): string;
+}
+
+/** A client's counters and records, under its domain (client ids are unique across domains). */
+export function clientKeys(prefix: string, domain: Pick<DomainConfig, 'key_prefix'>, clientId: number): ClientKeys {
+  const base = `${prefix}${domain.key_prefix}:client:${clientId}:`;
+  return { limits: `${base}limits`, idempotency: (key) => `${base}idem:${key}` };
+}
+
+export function lockKey(prefix: string, name: string): string {
+  return `${prefix}locks:${name}`;
+}

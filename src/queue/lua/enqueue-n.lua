@@ -1,0 +1,153 @@
+--[[
+  enqueue-n: a batch of API requests for one domain — each checked against its
+  Idempotency-Key, its client's daily quota and rate limit, and its messages appended to
+  the domain stream — in one atomic step, so a refused message is never appended and a
+  repeated request never appended twice. One call per domain in the ingest actor's
+  pipeline (group commit): the script's own cost is paid once per batch, not per message.
+
+  -n: the number of keys varies (ioredis passes it first): 2 + 1 per client + 1 per
+  Idempotency-Key.
+  KEYS[1]            stream         the domain's inbound stream
+  KEYS[2]            queued index   hash message_id -> "client_id|queued_at" while in the stream
+  KEYS[2 + c]        limits of client c: "<window start ms>|<requests in window>|<UTC day>|<messages that day>"
+  KEYS[2 + C + k]    the k-th idempotency record: "<request hash>\n<json>"
+
+  ARGV[1] C, clients      ARGV[2] R, requests      ARGV[3] idempotency TTL (ms)
+  then C × 5:  client id, client name, rate limit (0 = none), rate window (ms), daily quota (0 = none)
+  then R × (6 + 5 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
+               tracking id, timestamp, N, then N × 5: message_id, sender_number,
+               message_body, metadata JSON or '', queued_at
+
+  Time is Redis' (TIME), so instances with skewed clocks still agree on windows and days.
+  The rate window is fixed: it starts with the first request counted after the previous
+  one ended. The quota counts per UTC day (epoch day). Quota first, then rate: a message
+  the quota refuses is reported as QUOTA_EXCEEDED even when the window is also full (it is
+  the longer wait). Refused messages count for neither. A client's limits state is one
+  string read once (GET) and written once (SET PXAT) per call: with many clients in a
+  batch, calls per client are what costs.
+  A record ({t, ts, i}: per message [message_id, queued_at, position] or [-1|-2]) is
+  written only when something was appended (or N = 0): a request refused as a whole may be
+  retried with the same key. Requests run in order, so a duplicate later in the same batch
+  finds the record of the earlier one.
+
+  Returns a flat array: the end of the current UTC day (unix ms); C × 3 — requests in the
+  client's window before this call, ms until that window ends, messages that day before
+  this call — then per request one of:
+    'done', N, p1..pN     p = position in the stream (>= 1), -1 refused by the rate limit,
+                          -2 refused by the quota
+    'replay', record      the key was used before for the same request (nothing appended)
+    'reused'              the key was used before for a different request
+]]
+local DAY_MS = 86400000
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local today = math.floor(now / DAY_MS)
+local day_end = (today + 1) * DAY_MS
+
+local n_clients = tonumber(ARGV[1])
+local n_requests = tonumber(ARGV[2])
+local records = 2 + n_clients
+local at = 4
+
+local clients = {}
+for c = 1, n_clients do
+  local client = {
+    id = ARGV[at], name = ARGV[at + 1], rate_limit = tonumber(ARGV[at + 2]), window_ms = tonumber(ARGV[at + 3]),
+    quota = tonumber(ARGV[at + 4]), key = KEYS[2 + c], appended = 0,
+    window_start = 0, rate_used = 0, quota_used = 0,
+  }
+  if client.rate_limit > 0 or client.quota > 0 then
+    local state = redis.call('GET', client.key)
+    if state then
+      local window_start, rate_used, day, quota_used = string.match(state, '^(%d+)|(%d+)|(%d+)|(%d+)$')
+      if window_start and now - tonumber(window_start) < client.window_ms then
+        client.window_start = tonumber(window_start)
+        client.rate_used = tonumber(rate_used)
+      end
+      if day and tonumber(day) == today then client.quota_used = tonumber(quota_used) end
+    end
+  end
+  client.rate_before = client.rate_used
+  client.quota_before = client.quota_used
+  clients[c] = client
+  at = at + 5
+end
+
+local replies = {}
+local index = {}
+local length = nil
+for _ = 1, n_requests do
+  local client = clients[tonumber(ARGV[at])]
+  local record = tonumber(ARGV[at + 1])
+  local hash, n = ARGV[at + 2], tonumber(ARGV[at + 5])
+  local tracking_id, timestamp = ARGV[at + 3], ARGV[at + 4]
+  local first = at + 6
+  at = first + 5 * n
+
+  local existing = record > 0 and redis.call('GET', KEYS[records + record])
+  if existing and string.sub(existing, 1, 64) == hash then
+    replies[#replies + 1] = 'replay'
+    replies[#replies + 1] = existing
+  elseif existing then
+    replies[#replies + 1] = 'reused'
+  else
+    replies[#replies + 1] = 'done'
+    replies[#replies + 1] = n
+    local appended = 0
+    local items = {}
+    for i = 0, n - 1 do
+      local m = first + 5 * i
+      local position
+      if client.quota > 0 and client.quota_used >= client.quota then
+        position = -2
+      elseif client.rate_limit > 0 and client.rate_used >= client.rate_limit then
+        position = -1
+      else
+        redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 's', ARGV[m + 1],
+          'b', ARGV[m + 2], 'md', ARGV[m + 3], 'q', ARGV[m + 4])
+        index[#index + 1] = ARGV[m]
+        index[#index + 1] = client.id .. '|' .. ARGV[m + 4]
+        -- The stream holds only unstored messages (delivery XDELs after the MySQL
+        -- commit): its length is the message's place in the queue. Nothing else runs
+        -- meanwhile, so one XLEN serves the whole call.
+        if length == nil then length = redis.call('XLEN', KEYS[1]) else length = length + 1 end
+        position = length
+        client.rate_used = client.rate_used + 1
+        client.quota_used = client.quota_used + 1
+        appended = appended + 1
+      end
+      replies[#replies + 1] = position
+      items[i + 1] = position > 0 and {ARGV[m], ARGV[m + 4], position} or {position}
+    end
+    client.appended = client.appended + appended
+    if record > 0 and (appended > 0 or n == 0) then
+      local json = cjson.encode({t = tracking_id, ts = timestamp, i = items})
+      redis.call('SET', KEYS[records + record], hash .. '\n' .. json, 'PX', ARGV[3])
+    end
+  end
+end
+
+-- One HSET for the whole call (in slices: unpack is bounded by Lua's C stack) costs less
+-- than one per message.
+for from = 1, #index, 1000 do
+  redis.call('HSET', KEYS[2], unpack(index, from, math.min(from + 999, #index)))
+end
+
+local out = {day_end}
+for c = 1, n_clients do
+  local client = clients[c]
+  if client.appended > 0 and (client.rate_limit > 0 or client.quota > 0) then
+    -- A window starts with the first request counted after the last one ended.
+    if client.window_start == 0 then client.window_start = now end
+    -- Kept as long as either count matters: to the end of the day or of the window.
+    local expires = math.max(day_end, client.window_start + client.window_ms)
+    redis.call('SET', client.key, client.window_start .. '|' .. client.rate_used .. '|' .. today .. '|' .. client.quota_used, 'PXAT', expires)
+  end
+  local reset_ms = client.window_ms
+  if client.window_start > 0 then reset_ms = client.window_start + client.window_ms - now end
+  out[#out + 1] = client.rate_before
+  out[#out + 1] = reset_ms
+  out[#out + 1] = client.quota_before
+end
+for i = 1, #replies do out[#out + 1] = replies[i] end
+return out

@@ -1,0 +1,94 @@
+/**
+ * ioredis connections, configured so that a Redis outage surfaces at once as an error
+ * (→ 503 QUEUE_UNAVAILABLE) instead of queueing commands in memory and answering 202
+ * for something that is not durable.
+ */
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import type { BrokerConfig } from '../config/config.js';
+
+export type RedisPurpose = 'ingest' | 'delivery' | 'delivery-blocking' | 'front' | 'subscriber' | 'cli' | 'ca';
+
+export function createRedis(config: Readonly<BrokerConfig>, purpose: RedisPurpose, extra: RedisOptions = {}): Redis {
+  const blocking = purpose === 'delivery-blocking' || purpose === 'subscriber';
+  const options: RedisOptions = {
+    connectionName: `mb-${purpose}`,
+    // RESP2: stream replies keep their classic nested-array shape (ioredis 6 defaults to
+    // RESP3, which flattens XREADGROUP's map reply).
+    protocol: 2,
+    // Fail fast while disconnected: never hold a message in process memory "for later".
+    enableOfflineQueue: purpose === 'subscriber',
+    maxRetriesPerRequest: blocking ? null : 1,
+    // Blocking reads (XREADGROUP BLOCK) would trip a command timeout.
+    ...(blocking ? {} : { commandTimeout: config.redis.command_timeout_ms }),
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+    lazyConnect: false,
+    ...extra,
+  };
+  const { sentinels, sentinel_name, sentinel_password, cluster_nodes } = config.redis;
+  if (cluster_nodes.length > 0) return createCluster(config.redis.url, cluster_nodes, options);
+  if (sentinels.length === 0) return new Redis(config.redis.url, options);
+  // Sentinel: ioredis asks the sentinels for the current master and follows a failover.
+  return new Redis({
+    ...credentialsOf(config.redis.url),
+    ...options,
+    sentinels: sentinels.map(parseAddress),
+    name: sentinel_name,
+    ...(sentinel_password ? { sentinelPassword: sentinel_password } : {}),
+  });
+}
+
+/**
+ * A Cluster client typed as `Redis`: the broker uses only commands both share, and every
+ * key it touches carries the prefix's hash tag (enforced by the config), so pipelines,
+ * MULTI, Lua scripts and multi-stream XREADGROUP all land on one slot.
+ */
+function createCluster(url: string, nodes: readonly string[], options: RedisOptions): Redis {
+  const { enableOfflineQueue, retryStrategy, ...nodeOptions } = options;
+  const cluster = new Cluster(nodes.map(parseAddress), {
+    redisOptions: { ...credentialsOf(url), ...nodeOptions },
+    enableOfflineQueue: enableOfflineQueue ?? false,
+    ...(retryStrategy ? { clusterRetryStrategy: (times: number) => retryStrategy(times) ?? null } : {}),
+    scaleReads: 'master',
+  });
+  return cluster as unknown as Redis;
+}
+
+/** User, password, db and TLS from redis.url (its host is not used under Sentinel or Cluster). */
+function credentialsOf(url: string): RedisOptions {
+  const parsed = new URL(url);
+  const db = Number(parsed.pathname.replace(/^\//, '') || 0);
+  return {
+    ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+    ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    ...(db > 0 ? { db } : {}),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+  };
+}
+
+function parseAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  return { host: address.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(address.slice(at + 1)) };
+}
+
+export function isRedisDownError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|MISCONF|READONLY|OOM|LOADING|MaxRetriesPerRequest/i.test(
+    message,
+  );
+}
+
+/** Resolves once the connection is ready (or after `timeoutMs`, ready or not: callers fail fast anyway). */
+export function whenReady(redis: Redis, timeoutMs = 5000): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    redis.once('ready', onReady);
+  });
+}

@@ -1,0 +1,22 @@
+/**
+ * Lua scripts, one file each under `lua/` named `<name>-<numKeys>.lua` with a header that
+ * documents KEYS/ARGV/returns. Read from the source tree (also when running from dist/).
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis } from 'ioredis';
+
+export function script(name: string): string {
+  return readFileSync(new URL(`../../src/queue/lua/${name}.lua`, import.meta.url), 'utf8');
+}
+
+export interface BrokerScripts {
+  claimDue(schedule: string, inflight: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
+}
+
+export function defineScripts(redis: Redis): BrokerScripts {
+  redis.defineCommand('mbClaimDue', { numberOfKeys: 2, lua: script('claim-due-2') });
+  const r = redis as Redis & { mbClaimDue(...args: Array<string | number>): Promise<string[]> };
+  return {
+    claimDue: (schedule, inflight, now, limit, leaseUntil) => r.mbClaimDue(schedule, inflight, now, limit, leaseUntil),
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * The write side of the domain streams: `enqueue-n.lua` checks each request's
+ * Idempotency-Key and its client's daily quota and rate limit, and appends its messages,
+ * in one atomic step. The ingest actor sends one such call per domain and batch, in one
+ * pipeline (group commit): Redis fsyncs (appendfsync always) or buffers (everysec) them
+ * together, and each request is answered only after Redis acknowledged the script.
+ */
+import type { Redis } from 'ioredis';
+import { script } from './scripts.js';
+
+/** Fields of a stream entry; short names keep the AOF small. */
+export interface StreamEntryFields {
+  m: string; // message_id
+  c: string; // client_id (numeric, as text)
+  n: string; // client name
+  s: string; // sender number (plaintext until stored encrypted)
+  b: string; // message body (idem)
+  md: string; // metadata JSON or ''
+  q: string; // queued_at ISO
+}
+
+/** One message as the script takes it; the client fields are its client's. */
+export type EnqueuedMessage = Pick<StreamEntryFields, 'm' | 's' | 'b' | 'md' | 'q'>;
+
+/** A client of the call, with its limits. */
+export interface EnqueueClient {
+  /** Its rate window and daily quota counts. */
+  limitsKey: string;
+  clientId: number;
+  clientName: string;
+  /** 0 = no limit. */
+  rateLimit: number;
+  rateWindowMs: number;
+  /** 0 = no quota. */
+  dailyQuota: number;
+}
+
+export interface EnqueueRequestArgs {
+  /** Index into the call's clients. */
+  client: number;
+  /** The Redis key of its Idempotency-Key record, or null without one. */
+  recordKey: string | null;
+  /** sha256 hex of the request ('' without an Idempotency-Key). */
+  requestHash: string;
+  trackingId: string;
+  timestamp: string;
+  messages: EnqueuedMessage[];
+}
+
+/** One `enqueue-n` call: a domain's requests of one batch. */
+export interface EnqueueCall {
+  stream: string;
+  queued: string;
+  idempotencyTtlMs: number;
+  clients: EnqueueClient[];
+  requests: EnqueueRequestArgs[];
+}
+
+export const REFUSED_BY_RATE = -1;
+export const REFUSED_BY_QUOTA = -2;
+
+export type RequestReply =
+  | { kind: 'replay'; record: string }
+  | { kind: 'reused' }
+  /** positions[i] ≥ 1: appended at that place; REFUSED_BY_RATE / REFUSED_BY_QUOTA: not appended. */
+  | { kind: 'done'; positions: number[] };
+
+export interface EnqueueReply {
+  /** The end of the current UTC day by Redis' clock (unix ms): when daily quotas reset. */
+  dayEnd: number;
+  /** Per client of the call: its counts before the call, and when its window ends. */
+  clients: Array<{ rateUsedBefore: number; rateResetMs: number; quotaUsedBefore: number }>;
+  requests: RequestReply[];
+}
+
+type EnqueueCommander = { mbEnqueue(...args: Array<string | number>): unknown };
+
+/** Makes `enqueue-n` available on a connection and its pipelines (once per connection). */
+export function defineEnqueue(redis: Redis): void {
+  // No numberOfKeys: it varies, and goes first on each call.
+  redis.defineCommand('mbEnqueue', { lua: script('enqueue-n') });
+}
+
+export function addEnqueue(pipeline: ReturnType<Redis['pipeline']>, call: EnqueueCall): void {
+  const keys: string[] = [call.stream, call.queued];
+  const argv: Array<string | number> = [call.clients.length, call.requests.length, call.idempotencyTtlMs];
+  for (const c of call.clients) {
+    keys.push(c.limitsKey);
+    argv.push(c.clientId, c.clientName, c.rateLimit, c.rateWindowMs, c.dailyQuota);
+  }
+  for (const r of call.requests) {
+    let record = 0;
+    if (r.recordKey !== null) {
+      keys.push(r.recordKey);
+      record = keys.length - 2 - call.clients.length;
+    }
+    argv.push(r.client + 1, record, r.requestHash, r.trackingId, r.timestamp, r.messages.length);
+    for (const m of r.messages) argv.push(m.m, m.s, m.b, m.md, m.q);
+  }
+  (pipeline as unknown as EnqueueCommander).mbEnqueue(keys.length, ...keys, ...argv);
+}
+
+export function parseEnqueueReply(reply: unknown, call: Pick<EnqueueCall, 'clients' | 'requests'>): EnqueueReply {
+  if (!Array.isArray(reply)) throw new Error('enqueue-n gave an unexpected reply');
+  const values = reply as unknown[];
+  let at = 0;
+  const next = () => values[at++];
+  const dayEnd = Number(next());
+  const clients = call.clients.map(() => ({ rateUsedBefore: Number(next()), rateResetMs: Number(next()), quotaUsedBefore: Number(next()) }));
+  const requests = call.requests.map((): RequestReply => {
+    const kind = next();
+    if (kind === 'replay') return { kind, record: String(next()) };
+    if (kind === 'reused') return { kind };
+    const count = Number(next());
+    return { kind: 'done', positions: Array.from({ length: count }, () => Number(next())) };
+  });
+  return { dayEnd, clients, requests };
+}

@@ -1,0 +1,74 @@
+/**
+ * The ingest actor's planner against the real Redis: a domain's requests share one script
+ * call, each still gets its own positions and its client's counters as they stood after
+ * it; an unknown domain fails alone.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EnqueuePlanner, queueUnavailable } from '../../src/actors/ingest/ingest.enqueue.js';
+import type { EnqueueRequest, EnqueueResult } from '../../src/actors/ingest/ingest.protocol.js';
+import { loadConfig } from '../../src/config/config.js';
+import { defineEnqueue } from '../../src/queue/stream-writer.js';
+import { deleteKeys } from '../support/broker-harness.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const config = loadConfig({ values: { redis: { key_prefix: prefix }, limits: { rate_limit: 5, daily_quota: 100 } }, env: {} });
+let redis: Redis;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL, { protocol: 2 });
+  defineEnqueue(redis);
+});
+
+afterAll(async () => {
+  await deleteKeys(REDIS_URL, prefix);
+  redis.disconnect();
+});
+
+function request(clientId: number, count = 1, overrides: Partial<EnqueueRequest> = {}): EnqueueRequest {
+  const now = new Date().toISOString();
+  return {
+    client_id: clientId,
+    client_name: `c${clientId}`,
+    common_name: `c${clientId}.default`,
+    domain: 'default',
+    idempotency: null,
+    tracking_id: randomUUID(),
+    timestamp: now,
+    messages: Array.from({ length: count }, () => ({ message_id: randomUUID(), sender_number: '+14155550123', message_body: 'hi', metadata: '', queued_at: now })),
+    ...overrides,
+  };
+}
+
+const done = (result: EnqueueResult | undefined) => {
+  if (!result?.ok || result.kind !== 'done') throw new Error(`expected done, got ${JSON.stringify(result)}`);
+  return result;
+};
+
+describe('EnqueuePlanner', () => {
+  it('runs a batch in one call per domain and splits the outcome back per request, in order', async () => {
+    const planner = new EnqueuePlanner(config);
+    const results = await planner.run(
+      redis,
+      [request(1), request(2), request(1), request(1, 3), request(1, 1, { idempotency: { key: 'k', hash: 'a'.repeat(64) } }), request(1), request(1, 1, { domain: 'nowhere' })],
+      queueUnavailable,
+    );
+    // Client 1: 1 + 1 + 3 messages fill its limit of 5; what follows is refused.
+    const [a, other, b, batch, keyed, last, unknown] = results;
+    expect(done(a).positions).toHaveLength(1);
+    expect(done(a).rate).toMatchObject({ limit: 5, remaining: 4 });
+    expect(done(b).rate?.remaining).toBe(3);
+    expect(done(batch).positions.filter((p) => p > 0)).toHaveLength(3);
+    expect(done(batch).rate?.remaining).toBe(0);
+    expect(done(last).positions).toEqual([-1]);
+    expect(done(last).quota).toMatchObject({ limit: 100, remaining: 95 });
+    expect(done(keyed).positions).toEqual([-1]);
+    expect(done(other).rate?.remaining).toBe(4);
+    expect(unknown).toMatchObject({ ok: false, error: { code: 'UNKNOWN_DOMAIN' } });
+    // Positions are the places in the one stream, in order.
+    const placed = [a, b, batch].flatMap((r) => done(r).positions);
+    expect(placed).toEqual([...placed].sort((x, y) => x - y));
+  });
+});

@@ -1,0 +1,233 @@
+/**
+ * CertificateAuthority and its lifecycle against the real MariaDB and Redis, with
+ * openssl as the independent judge of what it signs. Two instances over the same files
+ * and database stand for the CA actor and the CLI working at the same time.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bootstrapPki, initCa, maintainPki, serverRenewalReason, type LifecycleDeps } from '../../src/actors/ca/ca-lifecycle.js';
+import { CertificateAuthority } from '../../src/actors/ca/ca.service.js';
+import { loadConfig } from '../../src/config/config.js';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { BrokerError } from '../../src/errors.js';
+import { createLogger } from '../../src/logger.js';
+import { CertStore } from '../../src/pki/cert-store.js';
+import { buildCrl, parseCrl } from '../../src/pki/crl.js';
+import { issueServerCertificate } from '../../src/pki/issue.js';
+import { makeWorkdir, openssl, opensslCa, type Workdir } from '../../src/pki/openssl.test-support.js';
+import { announceCrl, parseAnnouncement, readLatestCrl, type CrlAnnouncement } from '../../src/queue/revocation-events.js';
+import { revocationChannel } from '../../src/queue/keys.js';
+import { deleteKeys } from '../support/broker-harness.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+const DAY = 86_400_000;
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+
+let work: Workdir;
+let testDb: TestDatabase;
+let handle: DatabaseHandle;
+let redis: Redis;
+let subscriber: Redis;
+let store: CertStore;
+let ca: CertificateAuthority;
+let lifecycle: LifecycleDeps;
+const heard: CrlAnnouncement[] = [];
+
+const config = () => loadConfig({ values: { pki: { dir: work.dir }, domains: [{ name: 'default' }, { name: 'acme' }], redis: { key_prefix: prefix } }, env: {} });
+const logger = createLogger('silent');
+const expectCode = async (promise: Promise<unknown>, code: string) => expect(promise).rejects.toSatisfy((e) => e instanceof BrokerError && e.code === code);
+
+function authority(announce = (a: CrlAnnouncement) => announceCrl(redis, prefix, a)): CertificateAuthority {
+  return new CertificateAuthority({ config: config(), store, db: handle.db, logger, announce, origin: 'test' });
+}
+
+beforeAll(async () => {
+  work = makeWorkdir('mb-ca-');
+  testDb = await createTestDatabase();
+  handle = openDatabase({ url: testDb.url, poolSize: 6 });
+  redis = new Redis(REDIS_URL);
+  subscriber = new Redis(REDIS_URL);
+  await subscriber.subscribe(revocationChannel(prefix));
+  subscriber.on('message', (_channel: string, message: string) => heard.push(parseAnnouncement(message)!));
+  store = new CertStore(work.dir);
+  ca = authority();
+  lifecycle = { config: config(), store, authority: ca, logger };
+  await initCa(lifecycle, { overwrite: false, actor: 'cli:test' });
+});
+
+afterAll(async () => {
+  subscriber?.disconnect();
+  await deleteKeys(REDIS_URL, prefix);
+  redis?.disconnect();
+  await handle?.close();
+  await testDb?.drop();
+  work?.remove();
+});
+
+describe('the CA', () => {
+  it('is RSA-4096, self-signed for 10 years, with a key written 0600 and a CRL', async () => {
+    const text = openssl(['x509', '-in', store.paths.caCert, '-noout', '-text']).stdout;
+    expect(text).toContain('Public-Key: (4096 bit)');
+    expect(text).toMatch(/CA:TRUE/);
+    expect(openssl(['crl', '-in', store.paths.crl, '-CAfile', store.paths.caCert, '-noout', '-verify']).output).toContain('verify OK');
+    await expectCode(initCa(lifecycle, { overwrite: false, actor: 'cli:test' }), 'CA_EXISTS');
+    expect((await ca.audit.list({ limit: 10 })).map((r) => r.action)).toContain('ca.init');
+  });
+});
+
+describe('issue, renew, revoke', () => {
+  let alice: Awaited<ReturnType<CertificateAuthority['issue']>>;
+
+  it('issues a registered client certificate that openssl verifies (CN, clientAuth, validity)', async () => {
+    alice = await ca.issue({ name: 'alice', domain: 'acme', actor: 'user:7', ip: '192.0.2.1', days: 90 });
+    const certPath = work.write('alice.crt', alice.cert_pem);
+    expect(openssl(['verify', '-CAfile', store.paths.caCert, certPath]).stdout).toContain('OK');
+    const text = openssl(['x509', '-in', certPath, '-noout', '-text']).stdout;
+    expect(text).toMatch(/Subject: CN\s*=\s*alice\.acme/);
+    expect(text).toContain('TLS Web Client Authentication');
+    expect(text).toMatch(/Digital Signature, Key Encipherment/);
+    expect(Math.round((Date.parse(alice.not_after) - Date.now()) / DAY)).toBe(90);
+    const row = await ca.certificates.findIdentityByFingerprint(alice.fingerprint);
+    expect(row).toMatchObject({ serial: alice.serial, client_name: 'alice', domain: 'acme', cert_status: 'active' });
+    const [audit] = await ca.audit.list({ limit: 1 });
+    expect(audit).toMatchObject({ actor: 'user:7', action: 'certificate.issue', target_id: alice.serial, domain: 'acme', ip: '192.0.2.1' });
+  });
+
+  it('refuses an existing name, an unknown domain and a malformed name', async () => {
+    await expectCode(ca.issue({ name: 'alice', domain: 'acme', actor: 't' }), 'CLIENT_EXISTS');
+    await expectCode(ca.issue({ name: 'bob', domain: 'nowhere', actor: 't' }), 'UNKNOWN_DOMAIN');
+    await expectCode(ca.issue({ name: 'Bob.x', domain: 'acme', actor: 't' }), 'INVALID_PAYLOAD');
+    await expectCode(ca.renew({ name: 'nobody', domain: 'acme', actor: 't' }), 'CLIENT_NOT_FOUND');
+  });
+
+  it('renews with a new serial while the old certificate stays active', async () => {
+    const renewed = await ca.renew({ name: 'alice', domain: 'acme', actor: 'cli:test' });
+    expect(renewed.serial).not.toBe(alice.serial);
+    expect(renewed.common_name).toBe('alice.acme');
+    const list = await ca.list({ domain: 'acme' });
+    expect(list.filter((c) => c.client_name === 'alice').map((c) => c.status)).toEqual(['active', 'active']);
+    const [audit] = await ca.audit.list({ limit: 1 });
+    expect(audit).toMatchObject({ action: 'certificate.renew', target_id: renewed.serial });
+    expect(audit!.details).toMatchObject({ overlaps: [alice.serial] });
+  });
+
+  it('revokes a serial: the CRL lists it (openssl agrees) and every broker is told', async () => {
+    heard.length = 0;
+    const outcome = await ca.revoke({ serial: alice.serial.toUpperCase(), reason: 'keyCompromise', actor: 'cli:test' });
+    expect(outcome).toMatchObject({ revoked: [{ serial: alice.serial, fingerprint: alice.fingerprint }], announced: true });
+    const crlText = openssl(['crl', '-in', store.paths.crl, '-CAfile', store.paths.caCert, '-noout', '-verify', '-text']);
+    expect(crlText.output).toContain('verify OK');
+    expect(crlText.stdout.toLowerCase()).toContain(`serial number: ${alice.serial}`);
+    expect(crlText.stdout).toContain('Key Compromise');
+    await expect.poll(() => heard.length).toBe(1);
+    expect(heard[0]).toMatchObject({ kind: 'revoked', revoked: [{ serial: alice.serial, fingerprint: alice.fingerprint }], crl_number: outcome.crl.crl_number });
+    expect(parseCrl(heard[0]!.crl_pem).revokedSerials).toContain(alice.serial);
+    expect((await readLatestCrl(redis, prefix))?.crl_number).toBe(outcome.crl.crl_number);
+    expect((await ca.certificates.findBySerial(alice.serial))?.status).toBe('revoked');
+    const [audit] = await ca.audit.list({ limit: 1 });
+    expect(audit).toMatchObject({ action: 'certificate.revoke', target_id: alice.serial, domain: 'acme' });
+  });
+
+  it('refuses a second revocation, a serial outside the given domain, an unknown serial and reason', async () => {
+    await expectCode(ca.revoke({ serial: alice.serial, reason: 'unspecified', actor: 't' }), 'CERT_ALREADY_REVOKED');
+    const bob = await ca.issue({ name: 'bob', domain: 'acme', actor: 't' });
+    await expectCode(ca.revoke({ serial: bob.serial, domain: 'default', reason: 'unspecified', actor: 't' }), 'CERT_NOT_FOUND');
+    await expectCode(ca.revoke({ serial: 'abcdef', reason: 'unspecified', actor: 't' }), 'CERT_NOT_FOUND');
+    await expectCode(ca.revoke({ serial: 'xyz', reason: 'unspecified', actor: 't' }), 'INVALID_PAYLOAD');
+    await expectCode(ca.revoke({ serial: bob.serial, reason: 'because' as 'unspecified', actor: 't' }), 'INVALID_PAYLOAD');
+  });
+
+  it('revokes every active certificate of a client by name', async () => {
+    await ca.renew({ name: 'bob', domain: 'acme', actor: 't' });
+    const outcome = await ca.revoke({ name: 'bob', domain: 'acme', reason: 'cessationOfOperation', actor: 't' });
+    expect(outcome.revoked).toHaveLength(2);
+    expect((await ca.list({ domain: 'acme' })).filter((c) => c.client_name === 'bob').every((c) => c.status === 'revoked')).toBe(true);
+    await expectCode(ca.revoke({ name: 'bob', domain: 'acme', reason: 'unspecified', actor: 't' }), 'CERT_NOT_FOUND');
+  });
+
+  it('lists days left and flags certificates that expire within 30 days', async () => {
+    await ca.issue({ name: 'shortlived', domain: 'default', actor: 't', days: 10 });
+    const [summary] = await ca.list({ domain: 'default' });
+    expect(summary).toMatchObject({ client_name: 'shortlived', status: 'active', days_left: 9, expiring: true });
+  });
+});
+
+describe('the CRL', () => {
+  it('never loses a revocation when the CLI and the actor sign at the same time', async () => {
+    const other = authority(); // the "CLI"
+    const issued = await Promise.all(['c1', 'c2', 'c3'].map((name) => ca.issue({ name, domain: 'default', actor: 't' })));
+    await Promise.all([
+      ...issued.map((bundle, i) => (i % 2 ? ca : other).revoke({ serial: bundle.serial, reason: 'superseded', actor: 't' })),
+      other.crl.rebuild({ actor: 't', kind: 'crl' }),
+      ca.crl.rebuild({ actor: 't', kind: 'crl' }),
+    ]);
+    const onDisk = parseCrl(store.loadCrl());
+    for (const bundle of issued) expect(onDisk.revokedSerials).toContain(bundle.serial);
+  });
+
+  it('numbers only grow', async () => {
+    const first = (await ca.crl.rebuild({ actor: 't', kind: 'crl' })).info.crl_number;
+    const second = (await ca.crl.rebuild({ actor: 't', kind: 'crl' })).info.crl_number;
+    expect(second).toBeGreaterThan(first);
+  });
+
+  it('is re-signed by maintenance once past half its life, and announced', async () => {
+    expect(ca.crl.needsRefresh()).toBe(false);
+    expect(ca.crl.needsRefresh(Date.now() + 4 * DAY)).toBe(true); // crl_days 7
+    const old = parseCrl(store.loadCrl());
+    store.saveCrl(buildCrl(store.loadCa(), { revoked: [], thisUpdate: new Date(Date.now() - 5 * DAY), nextUpdate: new Date(Date.now() + 2 * DAY), crlNumber: old.crlNumber + 1 }));
+    heard.length = 0;
+    const result = await maintainPki(lifecycle);
+    expect(result.crl_signed).toBe(true);
+    const fresh = parseCrl(store.loadCrl());
+    expect(fresh.nextUpdate.getTime() - Date.now()).toBeGreaterThan(6 * DAY);
+    expect(fresh.revokedSerials.length).toBe(old.revokedSerials.length);
+    await expect.poll(() => heard.map((a) => a.crl_number)).toContain(fresh.crlNumber);
+  });
+
+  it('keeps a revocation it could not announce and sends it with the next announcement', async () => {
+    let redisDown = true;
+    const flaky = authority((a) => (redisDown ? Promise.reject(new Error('Redis down')) : announceCrl(redis, prefix, a)));
+    const victim = await flaky.issue({ name: 'victim', domain: 'default', actor: 't' });
+    const outcome = await flaky.revoke({ serial: victim.serial, reason: 'unspecified', actor: 't' });
+    expect(outcome.announced).toBe(false);
+    expect(parseCrl(store.loadCrl()).revokedSerials).toContain(victim.serial); // the revocation itself stands
+    redisDown = false;
+    heard.length = 0;
+    expect(await flaky.crl.announcePending()).toBe(true);
+    await expect.poll(() => heard.length).toBe(1);
+    expect(heard[0]!.revoked).toEqual([{ serial: victim.serial, fingerprint: victim.fingerprint }]);
+  });
+});
+
+describe('bootstrap and the server certificate', () => {
+  it('creates server, delivery and demo certificates once, and keeps them on the next start', async () => {
+    const request = { hostnames: ['localhost', '127.0.0.1', '::1'], demo: { name: 'demo', domain: 'default' } };
+    const first = await bootstrapPki(lifecycle, request);
+    // (The maintenance run above already issued the missing server certificate.)
+    expect(first).toMatchObject({ created_ca: false, demo: { common_name: 'demo.default', created: true } });
+    expect(openssl(['verify', '-CAfile', store.paths.caCert, store.paths.serverCert]).stdout).toContain('OK');
+    const again = await bootstrapPki(lifecycle, request);
+    expect(again).toMatchObject({ server_issued: false, demo: { created: false } });
+    expect(readFileSync(join(store.clientBundleDir('demo.default'), 'client.key'), 'utf8')).toContain('PRIVATE KEY');
+  });
+
+  it('renews the server certificate when it is near its end, for another CA or other hostnames', () => {
+    const hostnames = ['localhost', '127.0.0.1', '::1'];
+    const caPem = store.loadCa().certPem;
+    const fresh = issueServerCertificate(store.loadCa(), { commonName: 'localhost', hostnames, days: 397 });
+    expect(serverRenewalReason(fresh.certPem, caPem, hostnames)).toBeUndefined();
+    expect(serverRenewalReason(fresh.certPem, caPem, [...hostnames, 'broker.example'])).toBe('hostnames changed');
+    expect(serverRenewalReason(fresh.certPem, caPem, hostnames, Date.now() + 380 * DAY)).toBe('expiring');
+    // A 30-day certificate is not renewed on every check: a third of its life is the bar.
+    const short = issueServerCertificate(store.loadCa(), { commonName: 'localhost', hostnames, days: 30 });
+    expect(serverRenewalReason(short.certPem, caPem, hostnames)).toBeUndefined();
+    expect(serverRenewalReason(short.certPem, caPem, hostnames, Date.now() + 21 * DAY)).toBe('expiring');
+    const foreign = opensslCa(work, '/CN=Elsewhere', 'elsewhere');
+    expect(serverRenewalReason(issueServerCertificate(foreign, { commonName: 'localhost', hostnames, days: 397 }).certPem, caPem, hostnames)).toBe('issued by another CA');
+  });
+});

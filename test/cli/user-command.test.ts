@@ -1,0 +1,97 @@
+/**
+ * `mb user …` as a real child process against a workspace's config and database: the
+ * password comes from stdin (or is generated and printed once), rules are the portal's,
+ * and every change lands in the audit log as `cli:<os user>`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { createRepositories, type Repositories } from '../../src/db/index.js';
+import { PasswordHasher } from '../../src/portal/password-hasher.js';
+import { createWorkspace, type Workspace } from '../support/broker-harness.js';
+import { runCli } from '../support/mb-cli.js';
+
+let workspace: Workspace;
+let database: DatabaseHandle;
+let repositories: Repositories;
+const hasher = new PasswordHasher(10);
+const mb = (args: string[], input?: string) => runCli(['user', ...args], { configPath: workspace.configPath, ...(input === undefined ? {} : { input }) });
+
+beforeAll(async () => {
+  workspace = await createWorkspace({ portal: { scrypt_log_n: 12 }, bootstrap: { demo_client: false } });
+});
+afterAll(async () => {
+  await database?.close();
+  await workspace?.cleanup();
+});
+
+describe('mb user', () => {
+  it('adds an admin with the password from stdin (the only domain is the default)', async () => {
+    const result = await mb(['add', 'ops@example.test', '--role', 'admin'], 'a long operator password\n');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('created admin ops@example.test in default\n');
+    // The CLI migrated the database on its own: the broker has never run here.
+    database = openDatabase({ url: workspace.database.url, poolSize: 2 });
+    repositories = createRepositories(database.db);
+    const user = (await repositories.users.findByEmail('ops@example.test'))!;
+    expect(user).toMatchObject({ role: 'admin', domain: 'default', client_id: null });
+    expect(user.password_hash).toMatch(/^\$scrypt\$ln=12,/);
+    expect(await hasher.verify('a long operator password', user.password_hash)).toBe(true);
+    const audit = await repositories.audit.list({ domain: 'default', limit: 10 });
+    expect(audit.find((e) => e.action === 'user.create')?.actor).toMatch(/^cli:/);
+    expect(JSON.stringify(audit)).not.toContain('a long operator password');
+  });
+
+  it('generates and prints a password once when stdin is empty', async () => {
+    const result = await mb(['add', 'root@example.test', '--role', 'superadmin'], '');
+    expect(result.code).toBe(0);
+    const password = /password \(shown once\): (\S+)/.exec(result.stdout)![1]!;
+    const user = (await repositories.users.findByEmail('root@example.test'))!;
+    expect(user).toMatchObject({ role: 'superadmin', domain: null });
+    expect(await hasher.verify(password, user.password_hash)).toBe(true);
+  });
+
+  it('refuses what the portal refuses, naming the option to fix', async () => {
+    const cases: Array<[string[], string, string]> = [
+      [['add', 'ops@example.test', '--role', 'admin'], 'another long password', 'email: A user with this email exists already'],
+      [['add', 'u@example.test', '--role', 'user', '--client', 'nosuch'], 'a long enough password', '--client: There is no client nosuch in default'],
+      [['add', 'x@example.test', '--role', 'admin', '--domain', 'elsewhere'], 'a long enough password', '--domain: Choose one of the configured domains (default)'],
+    ];
+    for (const [args, input, message] of cases) {
+      const result = await mb(args, input);
+      expect(result.code, message).not.toBe(0);
+      expect(result.stderr, message).toContain(message);
+    }
+  });
+
+  it('adds a user who sees one client', async () => {
+    await repositories.clients.create({ name: 'gw1', domain: 'default' });
+    const result = await mb(['add', 'reader@example.test', '--role', 'user', '--client', 'gw1'], 'a long reader password');
+    expect(result.code).toBe(0);
+    const client = (await repositories.clients.findByNameAndDomain('gw1', 'default'))!;
+    expect(await repositories.users.findByEmail('reader@example.test')).toMatchObject({ role: 'user', client_id: client.id });
+  });
+
+  it('changes a password (sessions end, lock lifted), disables, enables and lists', async () => {
+    const before = (await repositories.users.findByEmail('ops@example.test'))!;
+    await repositories.users.recordFailedLogin(before.id, new Date(Date.now() + 600_000));
+    expect((await mb(['passwd', 'ops@example.test'], 'the next long password\n')).code).toBe(0);
+    const after = (await repositories.users.findByEmail('ops@example.test'))!;
+    expect(after.token_version).toBe(before.token_version + 1);
+    expect(after.locked_until).toBeNull();
+    expect(await hasher.verify('the next long password', after.password_hash)).toBe(true);
+
+    expect((await mb(['disable', 'ops@example.test'])).stdout).toBe('ops@example.test: disabled\n');
+    expect((await repositories.users.findByEmail('ops@example.test'))!.disabled).toBe(true);
+    const listed = await mb(['list']);
+    expect(listed.stdout).toMatch(/^ops@example\.test\tadmin\tdefault\tdisabled\t/m);
+    expect(listed.stdout).toMatch(/^root@example\.test\tsuperadmin\t\*\tactive\t/m);
+    expect((await mb(['enable', 'ops@example.test'])).code).toBe(0);
+    expect((await repositories.users.findByEmail('ops@example.test'))!.disabled).toBe(false);
+    const missing = await mb(['disable', 'nobody@example.test']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('no user nobody@example.test');
+    const actions = (await repositories.audit.list({ domain: 'default', limit: 20 })).map((e) => e.action);
+    expect(actions).toEqual(expect.arrayContaining(['user.password_reset', 'user.disable', 'user.enable']));
+  });
+});

@@ -1,0 +1,42 @@
+/** The first superadmin of an empty users table: made once, with a password only its hash keeps. */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { createRepositories, type Repositories } from '../../src/db/index.js';
+import { welcomeText } from '../../src/bootstrap/welcome.js';
+import { loadConfig } from '../../src/config/config.js';
+import { ensureFirstAdmin } from '../../src/portal/portal-deps.js';
+import { PasswordHasher } from '../../src/portal/password-hasher.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+let database: TestDatabase;
+let handle: DatabaseHandle;
+let repositories: Repositories;
+const hasher = new PasswordHasher(10);
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  handle = openDatabase({ url: database.url, poolSize: 2 });
+  repositories = createRepositories(handle.db);
+});
+afterAll(async () => {
+  await handle?.close();
+  await database?.drop();
+});
+
+it('creates admin@localhost once, prints its password in the welcome text, stores only the hash', async () => {
+  const [first, racing] = await Promise.all([ensureFirstAdmin(repositories, hasher, 'admin@localhost'), ensureFirstAdmin(repositories, hasher, 'admin@localhost')]);
+  const created = first ?? racing!;
+  // Two brokers starting together: one creates, the other finds the email taken and prints nothing.
+  expect([first, racing].filter(Boolean)).toHaveLength(1);
+  const row = (await repositories.users.findByEmail('admin@localhost'))!;
+  expect(row).toMatchObject({ role: 'superadmin', domain: null, client_id: null });
+  expect(row.password_hash).not.toContain(created.password);
+  expect(await hasher.verify(created.password, row.password_hash)).toBe(true);
+  expect(await ensureFirstAdmin(repositories, hasher, 'admin@localhost')).toBeUndefined();
+
+  const config = loadConfig({ values: {}, env: {} });
+  const text = welcomeText(config, 'https://localhost:8443', { created_ca: false, server_issued: false, demo: null }, created);
+  expect(text).toContain('portal: https://localhost:8443/portal/');
+  expect(text).toContain(`  email:    admin@localhost\n  password: ${created.password}\n`);
+  expect(welcomeText(config, 'https://localhost:8443', { created_ca: false, server_issued: false, demo: null })).not.toContain('password');
+});

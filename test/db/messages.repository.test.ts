@@ -1,0 +1,216 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { drizzle } from 'drizzle-orm/mysql2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/database.js';
+import type { Database, DatabaseHandle } from '../../src/db/database.js';
+import { MessagesRepository } from '../../src/db/messages.repository.js';
+import * as schema from '../../src/db/schema.js';
+import type { NewMessageRow } from '../../src/db/schema.js';
+import { createTestDatabase } from '../support/test-database.js';
+import type { TestDatabase } from '../support/test-database.js';
+
+let database: TestDatabase;
+let handle: DatabaseHandle;
+let repo: MessagesRepository;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  handle = openDatabase({ url: database.url, poolSize: 4 });
+  repo = new MessagesRepository(handle.db);
+});
+
+afterAll(async () => {
+  await handle?.close();
+  await database?.drop();
+});
+
+function messageRow(overrides: Partial<NewMessageRow> = {}): NewMessageRow {
+  return {
+    message_id: randomUUID(),
+    client_id: 1,
+    domain: 'example.test',
+    sender_hash: randomBytes(32).toString('hex'),
+    pepper_id: 'p1',
+    sender_masked: '+123****7890',
+    sender_enc: randomBytes(60),
+    body_enc: randomBytes(300),
+    key_id: 'k1',
+    metadata: { campaign: 'spring', n: 1 },
+    queued_at: new Date(),
+    ...overrides,
+  };
+}
+
+/** A repository over the same pool whose drizzle logger counts statements. */
+/** Counts statements both ways a repository reaches MySQL: drizzle's builder and raw pool queries. */
+function countingRepository(): { repo: MessagesRepository; statements: string[] } {
+  const statements: string[] = [];
+  const db = drizzle(handle.pool, {
+    schema,
+    mode: 'default',
+    logger: { logQuery: (query) => statements.push(query) },
+  }) as Database;
+  const client = db.$client;
+  const counted = new Proxy(client, {
+    get(target, property, receiver) {
+      if (property !== 'query') return Reflect.get(target, property, receiver) as unknown;
+      return (sql: string, values?: unknown) => {
+        statements.push(sql);
+        return target.query(sql, values as never);
+      };
+    },
+  });
+  Object.defineProperty(db, '$client', { value: counted });
+  return { repo: new MessagesRepository(db), statements };
+}
+
+describe('MessagesRepository.insertBatch', () => {
+  it('inserts 1000 rows in one statement and is idempotent on message_id', async () => {
+    const domain = 'bulk.test';
+    const rows = Array.from({ length: 1000 }, () => messageRow({ domain }));
+    const counting = countingRepository();
+
+    await counting.repo.insertBatch(rows);
+    expect(counting.statements).toHaveLength(1);
+    expect(counting.statements[0]).toMatch(/^insert into `?messages`?.*on duplicate key update/i);
+    expect((await repo.countByStatus(domain)).queued).toBe(1000);
+
+    // Replaying the batch (e.g. after a crash before the stream ack) stores nothing new.
+    await counting.repo.insertBatch(rows);
+    expect(counting.statements).toHaveLength(2);
+    expect((await repo.countByStatus(domain)).queued).toBe(1000);
+  });
+
+  it('accepts an empty batch without a query', async () => {
+    const counting = countingRepository();
+    await counting.repo.insertBatch([]);
+    expect(counting.statements).toHaveLength(0);
+  });
+
+  it('round-trips binary columns byte for byte', async () => {
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const edgy = Buffer.from([0x00, 0xff, 0x80, 0x00, 0x27, 0x5c, 0x22, 0xc3, 0x28, 0x00]);
+    const first = messageRow({ sender_enc: edgy, body_enc: every });
+    const second = messageRow({ sender_enc: randomBytes(512), body_enc: randomBytes(65_535), metadata: null });
+    await repo.insertBatch([first, second]);
+
+    const [a, b] = await Promise.all([repo.findOne(first.message_id), repo.findOne(second.message_id)]);
+    expect(Buffer.isBuffer(a?.body_enc)).toBe(true);
+    expect(a?.body_enc.equals(every)).toBe(true);
+    expect(a?.sender_enc.equals(edgy)).toBe(true);
+    expect(b?.sender_enc.equals(second.sender_enc)).toBe(true);
+    expect(b?.body_enc.equals(second.body_enc)).toBe(true);
+    expect(a?.metadata).toEqual({ campaign: 'spring', n: 1 });
+    expect(b?.metadata).toBeNull();
+  });
+
+  it('keeps datetimes in UTC to the millisecond', async () => {
+    const queuedAt = new Date('2030-01-02T03:04:05.678Z');
+    const row = messageRow({ queued_at: queuedAt });
+    const before = Date.now();
+    await repo.insertBatch([row]);
+    const stored = await repo.findOne(row.message_id);
+    expect(stored?.queued_at.toISOString()).toBe(queuedAt.toISOString());
+    // created_at comes from the server's CURRENT_TIMESTAMP(3) in the session zone (UTC).
+    expect(Math.abs((stored?.created_at.getTime() ?? 0) - before)).toBeLessThan(5_000);
+    expect(stored).toMatchObject({ status: 'queued', attempt_count: 0, delivered_at: null, last_error: null });
+  });
+
+  it('times 500-row batches', async () => {
+    // The first batch pays for JIT warm-up of drizzle's query builder; later ones show
+    // the steady state. Only logged: timings depend on the machine.
+    const timings: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      const rows = Array.from({ length: 500 }, () => messageRow({ domain: 'timing.test' }));
+      const started = performance.now();
+      await repo.insertBatch(rows);
+      timings.push((performance.now() - started).toFixed(1));
+    }
+    console.info(`insertBatch(500 rows, 300-byte bodies) ms: ${timings.join(', ')}`);
+    expect((await repo.countByStatus('timing.test')).queued).toBe(1500);
+  });
+});
+
+describe('MessagesRepository delivery outcomes', () => {
+  it('markDelivered sets delivered_at once and skips delivered rows', async () => {
+    const rows = [messageRow(), messageRow(), messageRow()];
+    await repo.insertBatch(rows);
+    const ids = rows.map((r) => r.message_id);
+    const at = new Date('2031-05-05T05:05:05.005Z');
+
+    expect(await repo.markDelivered(ids.slice(0, 2), at)).toBe(2);
+    expect(await repo.markDelivered(ids, new Date('2032-01-01T00:00:00.000Z'))).toBe(1);
+
+    const stored = new Map((await repo.findByMessageIds(ids)).map((m) => [m.message_id, m]));
+    expect(stored.get(ids[0]!)?.delivered_at?.toISOString()).toBe(at.toISOString());
+    expect(stored.get(ids[2]!)?.delivered_at?.toISOString()).toBe('2032-01-01T00:00:00.000Z');
+    for (const m of stored.values()) {
+      expect(m.status).toBe('delivered');
+      expect(m.attempt_count).toBe(0);
+    }
+    expect(await repo.markDelivered([], at)).toBe(0);
+  });
+
+  it('recordAttemptFailures counts attempts, keeps each error, fails the final ones', async () => {
+    const [retry, last, delivered] = [messageRow(), messageRow(), messageRow()];
+    await repo.insertBatch([retry, last, delivered]);
+    await repo.markDelivered([delivered.message_id], new Date());
+    const next = new Date('2030-06-01T12:00:00.250Z');
+
+    const affected = await repo.recordAttemptFailures([
+      { message_id: retry.message_id, error: 'HTTP 503', final: false, next_attempt_at: next },
+      { message_id: last.message_id, error: 'x'.repeat(2000), final: true, next_attempt_at: null },
+      { message_id: delivered.message_id, error: 'late duplicate', final: true, next_attempt_at: null },
+    ]);
+    expect(affected).toBe(2);
+
+    const r = await repo.findOne(retry.message_id);
+    expect(r).toMatchObject({ status: 'queued', attempt_count: 1, last_error: 'HTTP 503' });
+    expect(r?.next_attempt_at?.toISOString()).toBe(next.toISOString());
+    const l = await repo.findOne(last.message_id);
+    expect(l).toMatchObject({ status: 'failed', attempt_count: 1, next_attempt_at: null });
+    expect(l?.last_error).toBe('x'.repeat(512));
+    // A failure reported after a success does not undo it.
+    expect(await repo.findOne(delivered.message_id)).toMatchObject({ status: 'delivered', last_error: null });
+
+    await repo.recordAttemptFailures([
+      { message_id: retry.message_id, error: 'timeout 😀'.repeat(100), final: false, next_attempt_at: null },
+    ]);
+    const again = await repo.findOne(retry.message_id);
+    expect(again).toMatchObject({ status: 'queued', attempt_count: 2, next_attempt_at: null });
+    expect(Array.from(again?.last_error ?? '')).toHaveLength(512);
+    expect(await repo.recordAttemptFailures([])).toBe(0);
+  });
+
+  it('recordAttemptSuccess counts the attempt and marks delivered', async () => {
+    const row = messageRow();
+    await repo.insertBatch([row]);
+    await repo.recordAttemptFailures([
+      { message_id: row.message_id, error: 'refused', final: false, next_attempt_at: new Date() },
+    ]);
+    const at = new Date('2030-07-07T07:07:07.777Z');
+    expect(await repo.recordAttemptSuccess([row.message_id], at)).toBe(1);
+    const stored = await repo.findOne(row.message_id);
+    expect(stored).toMatchObject({ status: 'delivered', attempt_count: 2, next_attempt_at: null });
+    expect(stored?.delivered_at?.toISOString()).toBe(at.toISOString());
+    // A duplicate success report neither counts again nor moves delivered_at.
+    expect(await repo.recordAttemptSuccess([row.message_id], new Date())).toBe(0);
+    expect((await repo.findOne(row.message_id))?.attempt_count).toBe(2);
+  });
+
+  it('counts by status per domain and overall', async () => {
+    const domain = 'counts.test';
+    const rows = Array.from({ length: 5 }, () => messageRow({ domain }));
+    await repo.insertBatch(rows);
+    await repo.markDelivered([rows[0]!.message_id, rows[1]!.message_id], new Date());
+    await repo.recordAttemptFailures([
+      { message_id: rows[2]!.message_id, error: 'gone', final: true, next_attempt_at: null },
+    ]);
+    expect(await repo.countByStatus(domain)).toEqual({ queued: 2, delivered: 2, failed: 1 });
+    expect(await repo.countByStatus('nobody.test')).toEqual({ queued: 0, delivered: 0, failed: 0 });
+    const all = await repo.countByStatus();
+    expect(await repo.countAll()).toBe(all.queued + all.delivered + all.failed);
+    expect(await repo.findOne(randomUUID())).toBeUndefined();
+    expect(await repo.findByMessageIds([])).toEqual([]);
+  });
+});

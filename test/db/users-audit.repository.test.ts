@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuditRepository } from '../../src/db/audit.repository.js';
+import { isDuplicateKeyError, openDatabase } from '../../src/db/database.js';
+import type { DatabaseHandle } from '../../src/db/database.js';
+import { UsersRepository } from '../../src/db/users.repository.js';
+import { createTestDatabase } from '../support/test-database.js';
+import type { TestDatabase } from '../support/test-database.js';
+
+let database: TestDatabase;
+let handle: DatabaseHandle;
+let users: UsersRepository;
+let audit: AuditRepository;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  handle = openDatabase({ url: database.url, poolSize: 2 });
+  users = new UsersRepository(handle.db);
+  audit = new AuditRepository(handle.db);
+});
+
+afterAll(async () => {
+  await handle?.close();
+  await database?.drop();
+});
+
+describe('UsersRepository', () => {
+  it('round-trips a user and its login bookkeeping', async () => {
+    expect(await users.count()).toBe(0);
+    const id = await users.create({
+      email: 'Ops@Example.test',
+      password_hash: '$scrypt$n=131072,r=8,p=1$salt$hash',
+      role: 'admin',
+      domain: 'example.test',
+    });
+    const created = await users.findById(id);
+    expect(created).toMatchObject({
+      email: 'Ops@Example.test',
+      role: 'admin',
+      client_id: null,
+      token_version: 0,
+      failed_logins: 0,
+      disabled: false,
+      locked_until: null,
+    });
+    expect((await users.findByEmail('ops@example.test'))?.id).toBe(id);
+    const duplicate = await users
+      .create({ email: 'OPS@example.test', password_hash: 'x', role: 'user' })
+      .catch((e: unknown) => e);
+    expect(isDuplicateKeyError(duplicate)).toBe(true);
+
+    const lockUntil = new Date('2030-01-01T00:15:00.000Z');
+    await users.recordFailedLogin(id);
+    await users.recordFailedLogin(id, lockUntil);
+    let user = await users.findById(id);
+    expect(user?.failed_logins).toBe(2);
+    expect(user?.locked_until?.toISOString()).toBe(lockUntil.toISOString());
+
+    const loginAt = new Date('2030-01-01T01:00:00.123Z');
+    await users.recordLogin(id, loginAt);
+    user = await users.findById(id);
+    expect(user).toMatchObject({ failed_logins: 0, locked_until: null });
+    expect(user?.last_login_at?.toISOString()).toBe(loginAt.toISOString());
+    expect(user!.updated_at.getTime()).toBeGreaterThanOrEqual(created!.updated_at.getTime());
+  });
+
+  it('revokes sessions by bumping token_version on logout, password change and disable', async () => {
+    const id = await users.create({ email: 'u@example.test', password_hash: 'old', role: 'user', client_id: 7 });
+    expect(await users.bumpTokenVersion(id)).toBe(1);
+    await users.setPassword(id, 'new');
+    expect(await users.findById(id)).toMatchObject({ password_hash: 'new', token_version: 2 });
+    await users.setDisabled(id, true);
+    expect(await users.findById(id)).toMatchObject({ disabled: true, token_version: 3 });
+    await users.setDisabled(id, false);
+    expect(await users.findById(id)).toMatchObject({ disabled: false, token_version: 3 });
+    expect(await users.bumpTokenVersion(424_242)).toBeUndefined();
+
+    expect((await users.list({ domain: 'example.test' })).map((u) => u.email)).toEqual(['Ops@Example.test']);
+    expect(await users.list()).toHaveLength(2);
+    expect(await users.count()).toBe(2);
+  });
+});
+
+describe('AuditRepository', () => {
+  it('records entries and pages through them newest first', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push(
+        await audit.record({
+          actor: i % 2 === 0 ? 'cli' : 'user:12',
+          action: 'certificate.revoke',
+          target_type: 'certificate',
+          target_id: `serial-${i}`,
+          domain: i < 4 ? 'a.test' : 'b.test',
+          ip: '2001:db8::1',
+          details: { reason: 'keyCompromise', index: i, nested: { ok: true } },
+        }),
+      );
+    }
+    await audit.record({ actor: 'system', action: 'broker.start', target_type: 'broker' });
+
+    const firstPage = await audit.list({ domain: 'a.test', limit: 3 });
+    expect(firstPage.map((e) => e.target_id)).toEqual(['serial-3', 'serial-2', 'serial-1']);
+    expect(firstPage[0]).toMatchObject({
+      actor: 'user:12',
+      ip: '2001:db8::1',
+      details: { reason: 'keyCompromise', index: 3, nested: { ok: true } },
+    });
+    expect(firstPage[0]?.at).toBeInstanceOf(Date);
+    const secondPage = await audit.list({ domain: 'a.test', limit: 3, beforeId: firstPage.at(-1)!.id });
+    expect(secondPage.map((e) => e.target_id)).toEqual(['serial-0']);
+
+    const all = await audit.list({ limit: 100 });
+    expect(all).toHaveLength(6);
+    expect(all[0]).toMatchObject({ action: 'broker.start', target_id: null, domain: null, details: null });
+  });
+});

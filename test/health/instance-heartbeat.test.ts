@@ -1,0 +1,93 @@
+/** Heartbeats of instances sharing the real Redis: who is live, whose config differs, duplicate ids. */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InstanceHeartbeat } from '../../src/health/instance-heartbeat.js';
+import { createLogger } from '../../src/logger.js';
+import { instanceKey } from '../../src/queue/keys.js';
+import { deleteKeys } from '../support/broker-harness.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+let redis: Redis;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL, { protocol: 2 });
+});
+
+afterAll(async () => {
+  await deleteKeys(REDIS_URL, prefix);
+  redis.disconnect();
+});
+
+function heartbeat(instanceId: string, fingerprint: string, registry = new Registry()) {
+  const beat = new InstanceHeartbeat({ redis, prefix, instanceId, version: '1.2.3', fingerprint, intervalMs: 1000, logger: createLogger('silent'), registry });
+  return { beat, registry };
+}
+
+async function gauge(registry: Registry, name: string): Promise<number | undefined> {
+  const metric = await registry.getSingleMetric(name)?.get();
+  return metric?.values[0]?.value;
+}
+
+describe('instance heartbeat', () => {
+  it('announces itself with a TTL and sees the other instances', async () => {
+    const a = heartbeat('a', 'f'.repeat(64));
+    const b = heartbeat('b', 'f'.repeat(64));
+    await a.beat.start();
+    await b.beat.start();
+    await a.beat.beat();
+    const stored = JSON.parse((await redis.get(instanceKey(prefix, 'a')))!) as Record<string, unknown>;
+    expect(stored).toMatchObject({ instance_id: 'a', version: '1.2.3', fingerprint: 'f'.repeat(64), pid: process.pid });
+    expect(Date.parse(String(stored.started_at))).not.toBeNaN();
+    const ttl = await redis.pttl(instanceKey(prefix, 'a'));
+    expect(ttl).toBeGreaterThan(2000);
+    expect(ttl).toBeLessThanOrEqual(3000);
+
+    const component = a.beat.component();
+    expect(component.status).toBe('up');
+    expect((component.instances as Array<{ instance_id: string }>).map((i) => i.instance_id).sort()).toEqual(['a', 'b']);
+    expect(await gauge(a.registry, 'mb_config_fingerprint_mismatch')).toBe(0);
+    expect(await gauge(a.registry, 'mb_instances_live')).toBe(2);
+
+    await b.beat.stop();
+    await a.beat.beat();
+    expect(await gauge(a.registry, 'mb_instances_live')).toBe(1);
+    expect(await redis.exists(instanceKey(prefix, 'b'))).toBe(0);
+    await a.beat.stop();
+  });
+
+  it('flags instances whose config fingerprint differs, in health and in the gauge', async () => {
+    const c = heartbeat('c', '1'.repeat(64));
+    const d = heartbeat('d', '2'.repeat(64));
+    await c.beat.start();
+    await d.beat.start();
+    await c.beat.beat();
+    const component = c.beat.component();
+    expect(component.status).toBe('degraded');
+    expect(component.problems).toEqual(['config differs on: d']);
+    expect((component.instances as Array<{ instance_id: string; config_matches: boolean }>).find((i) => i.instance_id === 'd')?.config_matches).toBe(false);
+    expect(await gauge(c.registry, 'mb_config_fingerprint_mismatch')).toBe(1);
+    expect(await gauge(d.registry, 'mb_config_fingerprint_mismatch')).toBe(1);
+    await d.beat.stop();
+    await c.beat.beat();
+    expect(await gauge(c.registry, 'mb_config_fingerprint_mismatch')).toBe(0);
+    await c.beat.stop();
+  });
+
+  it('notices another process using the same instance_id', async () => {
+    const first = heartbeat('same', '3'.repeat(64));
+    const second = heartbeat('same', '3'.repeat(64));
+    await first.beat.start();
+    await second.beat.start();
+    const component = second.beat.component();
+    expect(component.status).toBe('degraded');
+    expect(String(component.problems)).toContain('uses instance_id same');
+    // The other's entry is not withdrawn by a stop: only its own.
+    await first.beat.stop();
+    expect(await redis.exists(instanceKey(prefix, 'same'))).toBe(1);
+    await second.beat.stop();
+    expect(await redis.exists(instanceKey(prefix, 'same'))).toBe(0);
+  });
+});

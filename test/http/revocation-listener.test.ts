@@ -1,0 +1,155 @@
+/**
+ * The front's revocation listener over the real Redis: announcements (pub/sub), the
+ * catch-up key, and certs/ polling drive the TLS reloader and the identity resolver.
+ * Sockets are stand-ins, so that what happens to each one is observable.
+ */
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BrokerError } from '../../src/errors.js';
+import { IdentityResolver, type IdentityRow, type PeerCertificate } from '../../src/http/client-identity.js';
+import { RevocationListener } from '../../src/http/revocation-listener.js';
+import { TlsReloader } from '../../src/http/tls-reloader.js';
+import { createLogger } from '../../src/logger.js';
+import { CertStore } from '../../src/pki/cert-store.js';
+import { buildCrl } from '../../src/pki/crl.js';
+import { issueServerCertificate } from '../../src/pki/issue.js';
+import { makeWorkdir, opensslCa, type Workdir } from '../../src/pki/openssl.test-support.js';
+import type { CaMaterial } from '../../src/pki/pki.types.js';
+import { announceCrl, type CrlAnnouncement } from '../../src/queue/revocation-events.js';
+import { deleteKeys } from '../support/broker-harness.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const DAY = 86_400_000;
+const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const logger = createLogger('silent');
+
+class FakeSocket extends EventEmitter {
+  destroyed = false;
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emit('close');
+  }
+}
+
+let work: Workdir;
+let ca: CaMaterial;
+let store: CertStore;
+let redis: Redis;
+let tls: TlsReloader;
+let identity: IdentityResolver;
+let listener: RevocationListener;
+let crlNumber = 10;
+const peers = new WeakMap<object, PeerCertificate>();
+const rows = new Map<string, IdentityRow>();
+
+function crl(serials: string[], authority = ca, number = ++crlNumber): { pem: string; number: number } {
+  const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: new Date() }));
+  return { pem: buildCrl(authority, { revoked, thisUpdate: new Date(Date.now() - 60_000), nextUpdate: new Date(Date.now() + 7 * DAY), crlNumber: number }), number };
+}
+
+function announcement(list: { pem: string; number: number }, revoked: Array<{ serial: string; fingerprint: string }>): CrlAnnouncement {
+  return { v: 1, kind: 'revoked', revoked, crl_pem: list.pem, crl_number: list.number, origin: 'test', at: new Date().toISOString() };
+}
+
+/** A connected client whose identity is already resolved (as after its first request). */
+async function connectedClient(name: string): Promise<{ socket: FakeSocket; serial: string; fingerprint: string }> {
+  const serial = randomBytes(16).toString('hex').replace(/^[89a-f]/, '1');
+  const fingerprint = randomBytes(32).toString('hex');
+  rows.set(fingerprint, {
+    serial, fingerprint, cert_status: 'active', not_before: new Date(Date.now() - DAY), not_after: new Date(Date.now() + DAY),
+    client_id: rows.size + 1, client_name: name, domain: 'default', client_status: 'active',
+  });
+  const socket = new FakeSocket();
+  peers.set(socket, { present: true, authorized: true, fingerprint, commonName: `${name}.default` });
+  await identity.resolve(socket as unknown as Socket);
+  return { socket, serial, fingerprint };
+}
+
+beforeAll(async () => {
+  work = makeWorkdir('mb-revocation-');
+  ca = opensslCa(work, '/O=Message Broker/CN=Listener Test CA', 'ca');
+  store = new CertStore(join(work.dir, 'certs'));
+  store.saveCa(ca);
+  const server = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost'], days: 30 });
+  store.saveServer(server);
+  const initial = crl([]);
+  store.saveCrl(initial.pem);
+  redis = new Redis(REDIS_URL);
+  // Published before the listener starts: it must catch up from the key.
+  const early = crl([]);
+  await announceCrl(redis, prefix, announcement(early, []));
+  tls = new TlsReloader({ key: server.keyPem, cert: server.certPem, ca: ca.certPem, crl: initial.pem }, 'TLSv1.2', logger);
+  identity = new IdentityResolver(async (fp) => rows.get(fp), 60_000, (socket) => peers.get(socket) ?? { present: false, authorized: false });
+  listener = new RevocationListener({ tls, identity, store, logger, keyPrefix: prefix, redis, subscriber: new Redis(REDIS_URL), checkIntervalMs: 200 });
+  await listener.start();
+});
+
+afterAll(async () => {
+  listener?.stop();
+  await deleteKeys(REDIS_URL, prefix);
+  redis?.disconnect();
+  work?.remove();
+});
+
+describe('RevocationListener', () => {
+  it('catches up on start with the last announcement kept in Redis', () => {
+    expect(tls.crl?.crlNumber).toBe(crlNumber);
+  });
+
+  it('reloads the CRL, refuses the revoked client\'s next request, closes its sockets and keeps the others', async () => {
+    const victim = await connectedClient('victim');
+    const secondSocket = new FakeSocket();
+    peers.set(secondSocket, peers.get(victim.socket)!);
+    await identity.resolve(secondSocket as unknown as Socket);
+    const bystander = await connectedClient('bystander');
+    const list = crl([victim.serial]);
+    const published = Date.now();
+    await announceCrl(redis, prefix, announcement(list, [{ serial: victim.serial, fingerprint: victim.fingerprint }]));
+
+    await expect.poll(() => tls.crl?.crlNumber, { timeout: 2000, interval: 5 }).toBe(list.number);
+    await expect(identity.resolve(victim.socket as unknown as Socket)).rejects.toSatisfy((e) => e instanceof BrokerError && e.code === 'CERT_REVOKED');
+    await expect.poll(() => victim.socket.destroyed && secondSocket.destroyed, { timeout: 2000, interval: 10 }).toBe(true);
+    expect(Date.now() - published).toBeLessThan(1000);
+    expect(bystander.socket.destroyed).toBe(false);
+    await expect(identity.resolve(bystander.socket as unknown as Socket)).resolves.toMatchObject({ client_name: 'bystander' });
+    // Hosts without the CA keep what they were sent, for their next start.
+    expect(store.loadCrl()).toBe(list.pem);
+  });
+
+  it('ignores a CRL signed by another CA and one older than the CRL in force', async () => {
+    const target = await connectedClient('target');
+    const before = tls.crl?.crlNumber;
+    const impostor = opensslCa(work, '/O=Message Broker/CN=Listener Test CA', 'impostor');
+    await announceCrl(redis, prefix, announcement(crl([target.serial], impostor, crlNumber + 100), [{ serial: target.serial, fingerprint: target.fingerprint }]));
+    await announceCrl(redis, prefix, announcement(crl([target.serial], ca, 1), [{ serial: target.serial, fingerprint: target.fingerprint }]));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(tls.crl?.crlNumber).toBe(before);
+    expect(target.socket.destroyed).toBe(false);
+  });
+
+  it('closes nobody the signed CRL does not list, whatever the message claims', async () => {
+    const innocent = await connectedClient('innocent');
+    const list = crl([]);
+    await announceCrl(redis, prefix, announcement(list, [{ serial: innocent.serial, fingerprint: innocent.fingerprint }]));
+    await expect.poll(() => tls.crl?.crlNumber, { timeout: 2000 }).toBe(list.number);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(innocent.socket.destroyed).toBe(false);
+  });
+
+  it('picks up a CRL and a server certificate replaced in certs/ (the CA on this host)', async () => {
+    const missed = await connectedClient('missed');
+    const list = crl([missed.serial]);
+    store.saveCrl(list.pem); // as if the announcement never arrived
+    const renewed = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost'], days: 90 });
+    store.saveServer(renewed);
+    await expect.poll(() => tls.crl?.crlNumber, { timeout: 3000 }).toBe(list.number);
+    await expect.poll(() => missed.socket.destroyed, { timeout: 2000 }).toBe(true);
+    await expect.poll(() => tls.serverCertificateNotAfter.getTime(), { timeout: 3000 }).toBe(renewed.notAfter.getTime());
+    expect(tls.material.cert).toBe(renewed.certPem);
+  });
+});

@@ -1,0 +1,305 @@
+/**
+ * enqueue-n.lua and rate-take-1.lua against the real Redis: what is appended, what is
+ * refused (and never appended), what the counters and records hold, and how concurrent
+ * duplicates of one Idempotency-Key end up as one message.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseIdempotencyRecord, rememberResponse } from '../../src/queue/idempotency-record.js';
+import { takeRateAndFindQueued } from '../../src/queue/message-lookup.js';
+import { acknowledge, ensureGroups, readEntries } from '../../src/queue/stream-reader.js';
+import { addEnqueue, defineEnqueue, parseEnqueueReply, REFUSED_BY_QUOTA, REFUSED_BY_RATE, type EnqueueCall, type EnqueuedMessage } from '../../src/queue/stream-writer.js';
+import { deleteKeys } from '../support/broker-harness.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+let redis: Redis;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL, { protocol: 2 });
+  defineEnqueue(redis);
+});
+
+afterAll(async () => {
+  await deleteKeys(REDIS_URL, prefix);
+  redis.disconnect();
+});
+
+interface Keys {
+  stream: string;
+  queued: string;
+  limits: string;
+  idempotency: string;
+}
+
+/** One request of one client, as most tests need. */
+interface Args {
+  rateLimit: number;
+  rateWindowMs: number;
+  dailyQuota: number;
+  requestHash: string;
+  idempotencyTtlMs: number;
+  trackingId: string;
+  timestamp: string;
+  clientId: number;
+  clientName: string;
+  messages: EnqueuedMessage[];
+}
+
+let scope = 0;
+/** Keys of a fresh client, so tests do not share counters. */
+function keysOf(idempotencyKey = ''): Keys {
+  const base = `${prefix}${++scope}:`;
+  return { stream: `${prefix}stream`, queued: `${prefix}queued`, limits: `${base}limits`, idempotency: idempotencyKey && `${base}idem:${idempotencyKey}` };
+}
+
+function message(text = 'hello'): EnqueuedMessage {
+  return { m: randomUUID(), s: '+14155550123', b: text, md: '', q: new Date().toISOString() };
+}
+
+function args(overrides: Partial<Args> = {}): Args {
+  return {
+    rateLimit: 0,
+    rateWindowMs: 60_000,
+    dailyQuota: 0,
+    requestHash: '',
+    idempotencyTtlMs: 60_000,
+    trackingId: 'track-1',
+    timestamp: new Date().toISOString(),
+    clientId: 7,
+    clientName: 'demo',
+    messages: [message()],
+    ...overrides,
+  };
+}
+
+function callOf(keys: Keys, a: Args): EnqueueCall {
+  return {
+    stream: keys.stream,
+    queued: keys.queued,
+    idempotencyTtlMs: a.idempotencyTtlMs,
+    clients: [{ limitsKey: keys.limits, clientId: a.clientId, clientName: a.clientName, rateLimit: a.rateLimit, rateWindowMs: a.rateWindowMs, dailyQuota: a.dailyQuota }],
+    requests: [{ client: 0, recordKey: keys.idempotency || null, requestHash: a.requestHash, trackingId: a.trackingId, timestamp: a.timestamp, messages: a.messages }],
+  };
+}
+
+async function send(call: EnqueueCall, connection = redis) {
+  const pipeline = connection.pipeline();
+  addEnqueue(pipeline, call);
+  const [[error, reply]] = (await pipeline.exec()) as [[Error | null, unknown]];
+  if (error) throw error;
+  return parseEnqueueReply(reply, call);
+}
+
+/** The one request's outcome, with its client's counters after it. */
+async function enqueue(keys: Keys, a: Args, connection = redis) {
+  const reply = await send(callOf(keys, a), connection);
+  const [request] = reply.requests;
+  const [client] = reply.clients;
+  if (request!.kind !== 'done') return request!;
+  const appended = request!.positions.filter((p) => p > 0).length;
+  return { ...request!, rateUsed: client!.rateUsedBefore + appended, rateResetMs: client!.rateResetMs, quotaUsed: client!.quotaUsedBefore + appended };
+}
+
+const hash = (c: string) => c.repeat(64);
+
+/** A client's limits state: "<window start>|<requests in window>|<UTC day>|<messages that day>". */
+async function limitsOf(key: string) {
+  const state = await redis.get(key);
+  if (state === null) return null;
+  const [windowStart, rate, day, quota] = state.split('|').map(Number);
+  return { windowStart: windowStart!, rate: rate!, day: day!, quota: quota! };
+}
+const today = () => Math.floor(Date.now() / 86_400_000);
+
+describe('enqueue-n.lua', () => {
+  it('appends with the client fields, indexes the message as queued, and answers its position', async () => {
+    const keys = keysOf();
+    const before = await redis.xlen(keys.stream);
+    const m = message('indexed');
+    const reply = await enqueue(keys, args({ messages: [m] }));
+    expect(reply).toMatchObject({ kind: 'done', positions: [before + 1] });
+    const [, fields] = (await redis.xrevrange(keys.stream, '+', '-', 'COUNT', 1))[0]!;
+    expect(fields).toEqual(['m', m.m, 'c', '7', 'n', 'demo', 's', m.s, 'b', 'indexed', 'md', '', 'q', m.q]);
+    expect(await redis.hget(keys.queued, m.m)).toBe(`7|${m.q}`);
+    // No limits configured: no counters.
+    expect(await redis.exists(keys.limits)).toBe(0);
+  });
+
+  it('refuses past the rate limit without appending, and starts the window at the first request', async () => {
+    const keys = keysOf();
+    const a = { rateLimit: 3, rateWindowMs: 30_000 };
+    for (let i = 0; i < 3; i++) expect((await enqueue(keys, args(a))).kind).toBe('done');
+    const length = await redis.xlen(keys.stream);
+    const refused = await enqueue(keys, args(a));
+    expect(refused).toMatchObject({ kind: 'done', rateUsed: 3, positions: [REFUSED_BY_RATE] });
+    expect(await redis.xlen(keys.stream)).toBe(length);
+    const state = await limitsOf(keys.limits);
+    expect(state).toMatchObject({ rate: 3 });
+    expect(Date.now() - state!.windowStart).toBeLessThan(5000);
+    // Kept at least to the end of the window (and of the day, for the quota count).
+    expect(await redis.pexpiretime(keys.limits)).toBeGreaterThanOrEqual(state!.windowStart + 30_000);
+    if (refused.kind === 'done') expect(refused.rateResetMs).toBeLessThanOrEqual(30_000);
+  });
+
+  it('refuses past the daily quota (reported before the rate limit), counted per UTC day', async () => {
+    const keys = keysOf();
+    const a = { dailyQuota: 2, rateLimit: 2 };
+    await enqueue(keys, args(a));
+    await enqueue(keys, args(a));
+    expect(await enqueue(keys, args(a))).toMatchObject({ kind: 'done', quotaUsed: 2, positions: [REFUSED_BY_QUOTA] });
+    expect(await limitsOf(keys.limits)).toMatchObject({ day: today(), quota: 2 });
+    expect(await redis.pexpiretime(keys.limits)).toBe((today() + 1) * 86_400_000);
+    // Yesterday's count does not hold today; an expired window does not either.
+    await redis.set(keys.limits, `${Date.now() - 120_000}|2|${today() - 1}|2`);
+    expect(await enqueue(keys, args(a))).toMatchObject({ kind: 'done', rateUsed: 1, quotaUsed: 1, positions: [expect.any(Number)] });
+  });
+
+  it('tells when the quota resets: the end of the UTC day by Redis\' clock', async () => {
+    const reply = await send(callOf(keysOf(), args({ dailyQuota: 5 })));
+    expect(reply.dayEnd).toBe((today() + 1) * 86_400_000);
+  });
+
+  it('takes a batch in order up to what is left and refuses the rest', async () => {
+    const keys = keysOf();
+    const reply = await enqueue(keys, args({ rateLimit: 3, messages: [message(), message(), message(), message(), message()] }));
+    if (reply.kind !== 'done') throw new Error('expected done');
+    expect(reply.positions.slice(0, 3).every((p) => p > 0)).toBe(true);
+    expect(reply.positions.slice(3)).toEqual([REFUSED_BY_RATE, REFUSED_BY_RATE]);
+    expect(reply.rateUsed).toBe(3);
+  });
+
+  it('replays a repeated Idempotency-Key and refuses it for another request', async () => {
+    const keys = keysOf('key-1');
+    const first = message();
+    const a = args({ requestHash: hash('a'), messages: [first], rateLimit: 10 });
+    expect((await enqueue(keys, a)).kind).toBe('done');
+    const length = await redis.xlen(keys.stream);
+    const again = await enqueue(keys, { ...a, messages: [message()] });
+    if (again.kind !== 'replay') throw new Error(`expected a replay, got ${again.kind}`);
+    const record = parseIdempotencyRecord(again.record);
+    expect(record).toMatchObject({ hash: hash('a'), kind: 'outcomes', tracking_id: 'track-1' });
+    if (record.kind === 'outcomes') expect(record.items).toEqual([{ ok: true, message_id: first.m, queued_at: first.q, position: expect.any(Number) }]);
+    expect(await enqueue(keys, { ...a, requestHash: hash('b') })).toEqual({ kind: 'reused' });
+    // Neither the replay nor the refusal appended or counted anything.
+    expect(await redis.xlen(keys.stream)).toBe(length);
+    expect(await limitsOf(keys.limits)).toMatchObject({ rate: 1 });
+    expect(await redis.pttl(keys.idempotency)).toBeGreaterThan(55_000);
+  });
+
+  it('records nothing when the whole request was refused, so the same key works once allowed', async () => {
+    const keys = keysOf('key-2');
+    await redis.set(keys.limits, `${Date.now()}|1|0|0`, 'PX', 60_000);
+    const a = args({ requestHash: hash('c'), rateLimit: 1 });
+    expect(await enqueue(keys, a)).toMatchObject({ positions: [REFUSED_BY_RATE] });
+    expect(await redis.exists(keys.idempotency)).toBe(0);
+    await redis.del(keys.limits);
+    expect(await enqueue(keys, a)).toMatchObject({ kind: 'done', positions: [expect.any(Number)] });
+  });
+
+  it('remembers a request without valid messages (an all-invalid batch) as an empty outcome', async () => {
+    const keys = keysOf('key-3');
+    expect(await enqueue(keys, args({ requestHash: hash('d'), messages: [] }))).toMatchObject({ kind: 'done', positions: [] });
+    const record = parseIdempotencyRecord((await redis.get(keys.idempotency))!);
+    expect(record).toMatchObject({ kind: 'outcomes', items: [] });
+  });
+
+  it('turns 50 concurrent requests with one key into one message', async () => {
+    const keys = keysOf('key-4');
+    const length = await redis.xlen(keys.stream);
+    // Separate connections, as from separate instances.
+    const connections = Array.from({ length: 5 }, () => {
+      const c = new Redis(REDIS_URL, { protocol: 2 });
+      defineEnqueue(c);
+      return c;
+    });
+    try {
+      const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => enqueue(keys, args({ requestHash: hash('e') }), connections[i % 5])));
+      expect(replies.filter((r) => r.kind === 'done')).toHaveLength(1);
+      expect(replies.filter((r) => r.kind === 'replay')).toHaveLength(49);
+      expect(await redis.xlen(keys.stream)).toBe(length + 1);
+    } finally {
+      for (const c of connections) c.disconnect();
+    }
+  });
+});
+
+describe('idempotency records of refused requests', () => {
+  it('keeps the first response (SET NX GET) and returns it to later callers', async () => {
+    const key = `${prefix}literal`;
+    expect(await rememberResponse(redis, key, hash('f'), { status: 422, body: { error_code: 'INVALID_PAYLOAD' } }, 60_000)).toBeNull();
+    const earlier = await rememberResponse(redis, key, hash('g'), { status: 422, body: { other: true } }, 60_000);
+    expect(earlier).toEqual({ hash: hash('f'), kind: 'response', status: 422, body: { error_code: 'INVALID_PAYLOAD' } });
+  });
+});
+
+describe('status lookup in Redis', () => {
+  it('counts against the rate limit (rate-take-1.lua) and finds a message while it is in the stream', async () => {
+    const keys = keysOf();
+    const m = message();
+    await enqueue(keys, args({ messages: [m], rateLimit: 2 }));
+    const lookup = (limit: number) => takeRateAndFindQueued(redis, { limitsKey: keys.limits, limit, windowMs: 10_000, queuedKey: keys.queued, messageId: m.m });
+    expect(await lookup(2)).toEqual({ rate: { allowed: true, used: 2, resetMs: expect.any(Number) }, queued: { client_id: 7, queued_at: m.q } });
+    expect((await lookup(2)).rate).toMatchObject({ allowed: false, used: 2 });
+    expect((await lookup(0)).rate).toBeNull();
+  });
+
+  it('loses the message from the index once delivery acknowledged it', async () => {
+    const keys = { ...keysOf(), stream: `${prefix}ack-stream` };
+    await ensureGroups(redis, [keys.stream]);
+    const m = message();
+    await enqueue(keys, args({ messages: [m] }));
+    const entries = await readEntries(redis, 'consumer', [keys.stream], 10, false, 100);
+    await acknowledge(redis, entries, () => keys.queued);
+    expect(await redis.hget(keys.queued, m.m)).toBeNull();
+    expect(await redis.xlen(keys.stream)).toBe(0);
+  });
+});
+
+describe('enqueue-n.lua with large and shared calls', () => {
+  it('appends and indexes more messages in one call than Lua could unpack at once', async () => {
+    const keys = { ...keysOf(), queued: `${prefix}big-queued` };
+    const messages = Array.from({ length: 4500 }, () => message());
+    const reply = await enqueue(keys, args({ messages }));
+    if (reply.kind !== 'done') throw new Error('expected done');
+    expect(reply.positions.every((p) => p > 0)).toBe(true);
+    expect(reply.positions.at(-1)! - reply.positions[0]!).toBe(4499);
+    expect(await redis.hlen(keys.queued)).toBe(4500);
+  });
+});
+
+describe('enqueue-n.lua with several clients and requests in one call', () => {
+  it('keeps each client to its own counters, and a duplicate later in the call replays the earlier request', async () => {
+    const a = keysOf('dup');
+    const b = keysOf();
+    const call: EnqueueCall = {
+      stream: a.stream,
+      queued: a.queued,
+      idempotencyTtlMs: 60_000,
+      clients: [
+        { limitsKey: a.limits, clientId: 1, clientName: 'a', rateLimit: 2, rateWindowMs: 60_000, dailyQuota: 0 },
+        { limitsKey: b.limits, clientId: 2, clientName: 'b', rateLimit: 0, rateWindowMs: 60_000, dailyQuota: 1 },
+      ],
+      requests: [
+        { client: 0, recordKey: a.idempotency, requestHash: hash('h'), trackingId: 't1', timestamp: 'ts', messages: [message()] },
+        { client: 1, recordKey: null, requestHash: '', trackingId: 't2', timestamp: 'ts', messages: [message(), message()] },
+        { client: 0, recordKey: a.idempotency, requestHash: hash('h'), trackingId: 't3', timestamp: 'ts', messages: [message()] },
+        { client: 0, recordKey: null, requestHash: '', trackingId: 't4', timestamp: 'ts', messages: [message(), message()] },
+      ],
+    };
+    const reply = await send(call);
+    expect(reply.clients).toEqual([
+      { rateUsedBefore: 0, rateResetMs: expect.any(Number), quotaUsedBefore: 0 },
+      { rateUsedBefore: 0, rateResetMs: expect.any(Number), quotaUsedBefore: 0 },
+    ]);
+    const [first, other, duplicate, rest] = reply.requests;
+    expect(first).toMatchObject({ kind: 'done', positions: [expect.any(Number)] });
+    expect(other).toMatchObject({ kind: 'done', positions: [expect.any(Number), REFUSED_BY_QUOTA] });
+    expect(duplicate).toMatchObject({ kind: 'replay' });
+    // Client a: one appended by the first request, one left of its 2, then refused.
+    expect(rest).toMatchObject({ kind: 'done', positions: [expect.any(Number), REFUSED_BY_RATE] });
+    expect(await limitsOf(a.limits)).toMatchObject({ rate: 2, quota: 2 });
+    expect(await limitsOf(b.limits)).toMatchObject({ quota: 1 });
+  });
+});

@@ -1,0 +1,152 @@
+/**
+ * Retention purge and client erasure against real MariaDB and Redis: what goes, what
+ * stays (other domains, keep-forever domains, deliveries in progress for mb purge), the
+ * audit entries, and that two brokers' schedulers never purge together.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KeyStore } from '../../src/actors/encryption/key-store.js';
+import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
+import { AuditRepository } from '../../src/db/audit.repository.js';
+import { ClientsRepository } from '../../src/db/clients.repository.js';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { MessagesRepository } from '../../src/db/messages.repository.js';
+import { RetentionRepository } from '../../src/db/retention.repository.js';
+import { createLogger } from '../../src/logger.js';
+import { domainKeys } from '../../src/queue/keys.js';
+import { RetentionScheduler } from '../../src/retention/retention.scheduler.js';
+import { RetentionService } from '../../src/retention/retention.service.js';
+import { deleteKeys } from '../support/broker-harness.js';
+import { sealedRows } from '../support/sealed-rows.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const DAY = 86_400_000;
+let database: TestDatabase;
+let handle: DatabaseHandle;
+let redis: Redis;
+let prefix: string;
+let config: Readonly<BrokerConfig>;
+let store: KeyStore;
+let dir: string;
+let service: RetentionService;
+let audit: AuditRepository;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  handle = openDatabase({ url: database.url, poolSize: 3 });
+  redis = new Redis('redis://127.0.0.1:6379');
+  prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+  config = loadConfig({
+    values: {
+      redis: { key_prefix: prefix },
+      retention: { days: 30, batch_size: 7 },
+      domains: [{ name: 'default' }, { name: 'forever', retention_days: 0 }, { name: 'short', retention_days: 1, target: { type: 'webhook', url: 'https://x.test/', secret: 's' } }],
+    },
+    env: {},
+  });
+  dir = await mkdtemp(join(tmpdir(), 'mb-retention-'));
+  store = await KeyStore.loadOrCreate(dir);
+  audit = new AuditRepository(handle.db);
+  service = new RetentionService({ redis, retention: new RetentionRepository(handle.db), clients: new ClientsRepository(handle.db), audit });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await deleteKeys('redis://127.0.0.1:6379', prefix);
+  await handle?.close();
+  await database?.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  await handle.pool.query('DELETE FROM messages');
+  await handle.pool.query('DELETE FROM audit_log');
+});
+
+async function insert(count: number, domain: string, ageDays: number, extra: Parameters<typeof sealedRows>[2] = {}): Promise<string[]> {
+  const { rows } = sealedRows(store, count, { domain, ...extra });
+  await new MessagesRepository(handle.db).insertBatch(rows);
+  // The bulk insert leaves created_at to the server's clock: age the rows afterwards.
+  const ids = rows.map((r) => r.message_id);
+  await handle.pool.query('UPDATE messages SET created_at = ? WHERE message_id IN (?)', [new Date(Date.now() - ageDays * DAY), ids]);
+  return ids;
+}
+
+async function countIn(domain: string): Promise<number> {
+  const [rows] = await handle.pool.query('SELECT COUNT(*) AS n FROM messages WHERE domain = ?', [domain]);
+  return Number((rows as Array<{ n: number }>)[0]!.n);
+}
+
+describe('retention purge', () => {
+  it('deletes what is past each domain\'s retention, in batches, including undelivered rows and their schedule entries', async () => {
+    await insert(20, 'default', 31);
+    await insert(5, 'default', 29);
+    await insert(9, 'forever', 400);
+    await insert(3, 'short', 2);
+    const pending = await insert(4, 'short', 2, { status: 'queued' });
+    await insert(2, 'short', 0.5);
+    const keys = domainKeys(prefix, config.domains[2]!);
+    await redis.zadd(keys.schedule, ...pending.flatMap((id) => [Date.now(), id]));
+    await redis.xadd(keys.dead, `${Date.now() - 3 * DAY}-0`, 'm', 'old');
+    await redis.xadd(keys.dead, '*', 'm', 'new');
+
+    const results = await service.purgeExpired(config);
+    expect(results).toEqual([
+      expect.objectContaining({ domain: 'default', days: 30, deleted: 20, deleted_undelivered: 0 }),
+      expect.objectContaining({ domain: 'short', days: 1, deleted: 7, deleted_undelivered: 4 }),
+    ]);
+    expect([await countIn('default'), await countIn('forever'), await countIn('short')]).toEqual([5, 9, 2]);
+    expect(await redis.zcard(keys.schedule)).toBe(0);
+    expect((await redis.xrange(keys.dead, '-', '+')).map(([, f]) => f[1])).toEqual(['new']);
+    const entries = await audit.list({ limit: 10 });
+    expect(entries.map((e) => [e.action, e.actor, e.target_id, (e.details as { deleted: number }).deleted]).sort()).toEqual([
+      ['retention.purge', 'system', 'default', 20],
+      ['retention.purge', 'system', 'short', 7],
+    ]);
+  });
+
+  it('runs on one of two brokers only, once per interval', async () => {
+    await insert(10, 'default', 40);
+    const make = (instance_id: string) =>
+      new RetentionScheduler({ redis, service, logger: createLogger('silent'), config: () => ({ ...config, instance_id, retention: { ...config.retention, interval_ms: 60_000 } }) });
+    const [a, b] = [make('a'), make('b')];
+    await Promise.all([a.tick(), b.tick(), a.tick()]);
+    await insert(3, 'default', 40);
+    await b.tick(); // within the interval: the lock still marks it as done
+    expect(await countIn('default')).toBe(3);
+    const runs = (await audit.list({ limit: 10 })).filter((e) => e.action === 'retention.purge');
+    expect(runs).toHaveLength(1);
+    await redis.del(`${prefix}locks:retention-interval`);
+  });
+});
+
+describe('mb purge --client', () => {
+  it('erases one client\'s stored messages, keeps its deliveries in progress unless asked, and audits', async () => {
+    const clients = new ClientsRepository(handle.db);
+    const alice = await clients.ensure({ name: 'alice', domain: 'default' });
+    const bob = await clients.ensure({ name: 'bob', domain: 'default' });
+    await insert(12, 'default', 1, { client_id: alice.id });
+    await insert(2, 'default', 1, { client_id: alice.id, status: 'queued' });
+    await insert(4, 'default', 1, { client_id: bob.id });
+
+    const first = await service.purgeClient(config, { client: 'alice', includePending: false, actor: 'cli' });
+    expect(first).toEqual({ client: 'alice.default', domain: 'default', deleted: 12, kept_pending: 2 });
+    const second = await service.purgeClient(config, { client: 'alice.default', includePending: true, actor: 'cli' });
+    expect(second).toMatchObject({ deleted: 2, kept_pending: 0 });
+    expect(await countIn('default')).toBe(4);
+    const [entry] = await audit.list({ limit: 1 });
+    expect(entry).toMatchObject({ actor: 'cli', action: 'messages.purge', target_type: 'client', target_id: 'alice.default', domain: 'default' });
+  });
+
+  it('refuses an unknown client and a name that exists in several domains', async () => {
+    await new ClientsRepository(handle.db).ensure({ name: 'carol', domain: 'default' });
+    await new ClientsRepository(handle.db).ensure({ name: 'carol', domain: 'short' });
+    await expect(service.purgeClient(config, { client: 'nobody', includePending: false, actor: 'cli' })).rejects.toThrow(/No client nobody/);
+    await expect(service.purgeClient(config, { client: 'carol', includePending: false, actor: 'cli' })).rejects.toThrow(/several domains/);
+    await expect(service.purgeClient(config, { client: 'carol', domain: 'short', includePending: false, actor: 'cli' })).resolves.toMatchObject({ client: 'carol.short' });
+  });
+});

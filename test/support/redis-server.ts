@@ -1,0 +1,62 @@
+/** A test-owned redis-server (AOF on) that a test can stop and start again on the same port. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { probeTcp } from '../../src/bootstrap/embedded-services.js';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+export class TestRedisServer {
+  private child: ChildProcess | undefined;
+  readonly dir = mkdtempSync(join(tmpdir(), 'mb-redis-'));
+
+  constructor(
+    readonly port: number,
+    private readonly fsync: 'everysec' | 'always' = 'everysec',
+  ) {}
+
+  static async create(fsync: 'everysec' | 'always' = 'everysec'): Promise<TestRedisServer> {
+    const server = new TestRedisServer(await freePort(), fsync);
+    await server.start();
+    return server;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', this.fsync, '--save', ''], { stdio: 'ignore' });
+    const deadline = Date.now() + 10_000;
+    while (!(await probeTcp('127.0.0.1', this.port, 200))) {
+      if (Date.now() > deadline) throw new Error('test redis-server did not start');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill(signal);
+    });
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,35 @@
+/** Message rows sealed with a real key store, as the delivery actor would store them. */
+import { randomUUID } from 'node:crypto';
+import { EncryptionService } from '../../src/actors/encryption/encryption.service.js';
+import type { KeyStore } from '../../src/actors/encryption/key-store.js';
+import type { NewMessageRow } from '../../src/db/schema.js';
+
+export interface Plain {
+  message_id: string;
+  sender_number: string;
+  message_body: string;
+}
+
+export function sealedRows(store: KeyStore, count: number, overrides: Partial<NewMessageRow> = {}): { rows: NewMessageRow[]; plain: Plain[] } {
+  const plain: Plain[] = Array.from({ length: count }, (_, i) => ({
+    message_id: randomUUID(),
+    sender_number: `+1415555${String(1000 + (i % 9000)).padStart(4, '0')}`,
+    message_body: `body ${i} ✓ ${randomUUID()}`,
+  }));
+  const sealed = new EncryptionService(store).seal(plain);
+  const rows = sealed.map((s, i): NewMessageRow => ({
+    message_id: plain[i]!.message_id,
+    client_id: 1,
+    domain: 'default',
+    sender_hash: s.sender_hash,
+    pepper_id: s.pepper_id,
+    sender_masked: s.sender_masked,
+    sender_enc: Buffer.from(s.sender_enc),
+    body_enc: Buffer.from(s.body_enc),
+    key_id: s.key_id,
+    status: 'delivered',
+    queued_at: new Date(),
+    ...overrides,
+  }));
+  return { rows, plain };
+}

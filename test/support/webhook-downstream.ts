@@ -1,0 +1,55 @@
+/**
+ * A local HTTPS downstream for webhook domains, with its own CA (written to a temp file
+ * for the domain's `target.ca_file`). `answer` decides each response from the parsed body
+ * and how many times this message id has been posted (this one included).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCa } from '../../src/pki/ca.js';
+import { issueServerCertificate } from '../../src/pki/issue.js';
+
+export interface DownstreamHit {
+  at: number;
+  body: { message_id: string; message_body: string; sender_number: string; attempt: number };
+  rawBody: string;
+}
+
+export interface Downstream {
+  url: string;
+  caFile: string;
+  hits: DownstreamHit[];
+  close(): Promise<void>;
+}
+
+export async function startDownstream(answer: (body: DownstreamHit['body'], attempt: number) => number): Promise<Downstream> {
+  const ca = createCa({ commonName: 'Downstream Test CA', days: 2 });
+  const cert = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost', '127.0.0.1'], days: 2 });
+  const dir = mkdtempSync(join(tmpdir(), 'mb-downstream-'));
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, ca.certPem);
+  const hits: DownstreamHit[] = [];
+  const server = createServer({ key: cert.keyPem, cert: cert.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
+    let raw = '';
+    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+    req.on('end', () => {
+      const body = JSON.parse(raw) as DownstreamHit['body'];
+      hits.push({ at: Date.now(), body, rawBody: raw });
+      const attempt = hits.filter((h) => h.body.message_id === body.message_id).length;
+      const status = answer(body, attempt);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"ok":true}' : '{"ok":false}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return {
+    url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`,
+    caFile,
+    hits,
+    close: async () => {
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
