@@ -38,6 +38,8 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
   readonly rpc: RpcPeer<ControlProtocol & P>;
   state: ActorState = 'stopped';
   restarts = 0;
+  /** Threads started so far (crash restarts and graceful restarts): names whose readings are whose. */
+  incarnation = 0;
   private worker: Worker | undefined;
   private crashStreak = 0;
   private startedAt = 0;
@@ -87,8 +89,13 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
       return;
     }
     this.state = 'stopping';
+    const incarnation = this.incarnation;
     try {
       await this.rpc.call('actor.drain', {}, { timeoutMs });
+      // Its counts since the last scrape, now final: a graceful restart (config reload)
+      // must not take them with the thread any more than a crash does.
+      const { families } = await this.rpc.call('actor.metrics', {}, { timeoutMs: 2_000 });
+      this.emit('final-metrics', incarnation, families);
     } catch (error) {
       this.options.logger.warn({ actor: this.name, err: error }, 'actor did not drain cleanly');
     }
@@ -105,12 +112,13 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     const worker = new Worker(actorScript(name), { workerData, name: `mb-${name}`, stdout: output !== undefined });
     if (output) worker.stdout.pipe(output, { end: false });
     this.worker = worker;
+    const incarnation = ++this.incarnation;
     this.state = 'starting';
     this.startedAt = Date.now();
 
     worker.on('message', (message: { kind?: string }) => {
-      // A crashing actor's last counts; `restarts` still names the incarnation that sent them.
-      if (message?.kind === 'final-metrics') this.emit('final-metrics', this.restarts, (message as FinalMetricsMessage).families);
+      // A crashing actor's last counts, filed under the thread that sent them.
+      if (message?.kind === 'final-metrics') this.emit('final-metrics', incarnation, (message as FinalMetricsMessage).families);
       if (message?.kind !== 'ready' || this.worker !== worker) return;
       this.rpc.attach(worker as unknown as PortLike);
       this.state = 'up';

@@ -6,11 +6,11 @@ import type { MetricFamily } from './metric-families.js';
 /** A stand-in actor whose counter, gauge and liveness the test sets. */
 class FakeActor implements ActorMetricsSource {
   isUp = true;
-  restarts = 0;
+  incarnation = 0;
   stored = 0;
   backlog = 0;
   slow = false;
-  private final: ((restarts: number, families: MetricFamily[]) => void) | undefined;
+  private final: ((incarnation: number, families: MetricFamily[]) => void) | undefined;
 
   constructor(readonly name: ActorName) {}
 
@@ -27,15 +27,15 @@ class FakeActor implements ActorMetricsSource {
     return Promise.resolve(this.families());
   }
 
-  onFinalReading(listener: (restarts: number, families: MetricFamily[]) => void): void {
+  onFinalReading(listener: (incarnation: number, families: MetricFamily[]) => void): void {
     this.final = listener;
   }
 
   /** Dies: posts its last reading (as the runtime does from uncaughtExceptionMonitor), then restarts from zero. */
   crash(withFinalReading: boolean): void {
-    if (withFinalReading) this.final?.(this.restarts, this.families());
+    if (withFinalReading) this.final?.(this.incarnation, this.families());
     this.isUp = false;
-    this.restarts++;
+    this.incarnation++;
     this.stored = 0;
     this.backlog = 0;
   }
@@ -99,7 +99,7 @@ describe('ActorMetricsCollector', () => {
   it('ignores a reading from an incarnation already retired', async () => {
     const actor = new FakeActor('delivery');
     const collector = new ActorMetricsCollector([actor], 100);
-    actor.restarts = 2;
+    actor.incarnation = 2;
     actor.stored = 5;
     await collector.collect();
     collector.accept('delivery', 1, actor.families().map((f) => ({ ...f, values: f.values.map((v) => ({ ...v, value: 1000 })) })));

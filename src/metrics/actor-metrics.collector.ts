@@ -9,7 +9,7 @@
  *           latest reading            (gauges)
  *
  * A dead or slow actor is shown with its last reading. The incarnation is the host's
- * restart count when the call was made: a call only reaches the worker that was attached
+ * count of threads started (crash restarts and graceful reload restarts) when the call was made: a call only reaches the worker that was attached
  * then, and a worker's death fails its pending calls, so a reading is never misfiled.
  */
 import type { ActorHost } from '../actors/actor-host.js';
@@ -21,9 +21,10 @@ import { labelThread, monotonicOnly, sumFamilies, type MetricFamily } from './me
 export interface ActorMetricsSource {
   readonly name: ActorName;
   readonly isUp: boolean;
-  readonly restarts: number;
+  /** Which thread this is: grows on every start, crash restarts and graceful ones alike. */
+  readonly incarnation: number;
   read(timeoutMs: number): Promise<MetricFamily[]>;
-  onFinalReading(listener: (restarts: number, families: MetricFamily[]) => void): void;
+  onFinalReading(listener: (incarnation: number, families: MetricFamily[]) => void): void;
 }
 
 export function metricsSourceOf(host: ActorHost<never>): ActorMetricsSource {
@@ -33,8 +34,8 @@ export function metricsSourceOf(host: ActorHost<never>): ActorMetricsSource {
     get isUp() {
       return host.isUp;
     },
-    get restarts() {
-      return host.restarts;
+    get incarnation() {
+      return host.incarnation;
     },
     read: async (timeoutMs) => (await rpc.call('actor.metrics', {}, { timeoutMs })).families,
     onFinalReading: (listener) => void host.on('final-metrics', listener),
@@ -42,7 +43,7 @@ export function metricsSourceOf(host: ActorHost<never>): ActorMetricsSource {
 }
 
 interface Reading {
-  restarts: number;
+  incarnation: number;
   families: MetricFamily[];
   at: number;
 }
@@ -70,7 +71,7 @@ export class ActorMetricsCollector {
   ) {
     for (const source of sources) {
       this.series.set(source.name, { offset: [] });
-      source.onFinalReading((restarts, families) => this.accept(source.name, restarts, families));
+      source.onFinalReading((incarnation, families) => this.accept(source.name, incarnation, families));
     }
   }
 
@@ -78,9 +79,9 @@ export class ActorMetricsCollector {
     await Promise.all(
       this.sources.map(async (source) => {
         if (!source.isUp) return;
-        const restarts = source.restarts;
+        const incarnation = source.incarnation;
         try {
-          this.accept(source.name, restarts, await source.read(this.timeoutMs));
+          this.accept(source.name, incarnation, await source.read(this.timeoutMs));
         } catch {
           // Down or slow: its last reading stands (and its age shows how old it is).
         }
@@ -98,12 +99,12 @@ export class ActorMetricsCollector {
   }
 
   /** Files a reading under its incarnation; a newer incarnation retires the older one's counters. */
-  accept(name: ActorName, restarts: number, families: MetricFamily[]): void {
+  accept(name: ActorName, incarnation: number, families: MetricFamily[]): void {
     const series = this.series.get(name);
     if (!series) return;
     const latest = series.latest;
-    if (latest && restarts < latest.restarts) return; // from an incarnation already retired
-    if (latest && restarts > latest.restarts) series.offset = sumFamilies(series.offset, monotonicOnly(latest.families));
-    series.latest = { restarts, families, at: this.now() };
+    if (latest && incarnation < latest.incarnation) return; // from an incarnation already retired
+    if (latest && incarnation > latest.incarnation) series.offset = sumFamilies(series.offset, monotonicOnly(latest.families));
+    series.latest = { incarnation, families, at: this.now() };
   }
 }

@@ -15,7 +15,7 @@ import type { QueueProbe } from './queue.probe.js';
 const shared = new CounterFamily('t_shared_total', 'counted in two threads', ['domain']);
 
 function source(name: 'ingest' | 'delivery', families: MetricFamily[]): ActorMetricsSource {
-  return { name, isUp: true, restarts: 0, read: async () => families, onFinalReading: () => undefined };
+  return { name, isUp: true, incarnation: 0, read: async () => families, onFinalReading: () => undefined };
 }
 
 describe('MetricsService.render', () => {

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +79,15 @@ async function statusCounts(): Promise<Record<string, number>> {
     return Object.fromEntries(rows.map((r) => [`${r.domain}/${r.status}`, Number(r.n)]));
   } finally {
     await connection.end();
+  }
+}
+
+async function withRedis<T>(use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(workspace.redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
   }
 }
 
@@ -191,7 +201,9 @@ describe('metrics under load', () => {
     for (let i = 0; i < 3; i++) expect((await postJson(hooksClient, broker.url, message('ok'))).status).toBe(202);
     await waitUntil(async () => {
       const counts = await statusCounts();
-      return counts['default/delivered'] === storeSent + 10 && counts['hooks/delivered'] === sent.ok + sent.fail1 + 3;
+      // And settled in Redis (no lease left): the dispatcher has counted them by then.
+      const leased = await withRedis((redis) => redis.zcard(`${workspace.prefix}hooks:inflight`));
+      return counts['default/delivered'] === storeSent + 10 && counts['hooks/delivered'] === sent.ok + sent.fail1 + 3 && leased === 0;
     }, 15_000, 'the new messages to be delivered');
     await crash('delivery', 1);
     for (let i = 0; i < 2; i++) expect((await postJson(storeClient, broker.url, message('store'))).status).toBe(202);
@@ -206,6 +218,23 @@ describe('metrics under load', () => {
     expect(after.value('mb_messages_delivered_total', { domain: 'hooks' })).toBe(sent.ok + sent.fail1 + 3);
     expect(after.value('mb_delivery_attempts_total', { domain: 'hooks' })).toBe(downstream.hits.length);
     expect(after.value('proxy_messages_enqueued_total', { domain: 'default' })).toBe(storeSent + 12);
+  });
+
+  it('stay exact across a config reload that restarts the delivery actor gracefully', async () => {
+    const before = await scrape();
+    const stored = before.value('mb_messages_stored_total', { domain: 'default' });
+    for (let i = 0; i < 3; i++) expect((await postJson(storeClient, broker.url, message('store'))).status).toBe(202);
+    await waitUntil(async () => (await statusCounts())['default/delivered'] === stored + 3, 15_000, 'the new messages to be stored');
+    // A delivery setting changed: the delivery actor takes it by a graceful restart.
+    const reloads = broker.output.split('"config reloaded"').length;
+    workspace.reconfigure({ delivery: { ...(workspace.values.delivery as object), retry_interval_ms: 301 } });
+    broker.child!.kill('SIGHUP');
+    await waitUntil(async () => broker.output.split('"config reloaded"').length > reloads || undefined, 20_000, 'the reload to finish');
+
+    const after = await scrape();
+    expectNeverBackwards(before, after);
+    expect(after.value('mb_messages_stored_total', { domain: 'default' })).toBe(stored + 3);
+    expect(after.value('mb_messages_delivered_total', { domain: 'default' })).toBe(stored + 3);
   });
 
   async function crash(actor: string, restarts: number): Promise<void> {

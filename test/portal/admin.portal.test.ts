@@ -132,7 +132,8 @@ describe('clients', () => {
   it('lists clients with their certificates, and disables and enables one', async () => {
     const list = await adminAlpha.get('/portal/admin/clients');
     expect(list.body).toContain('data-testid="new-client"');
-    expect(list.body).not.toContain('b1');
+    expect(list.body).toContain('>a1</a>');
+    expect(list.body).not.toContain('>b1</a>'); // another domain's client
     const id = h.seed.clients.a2;
     const page = await adminAlpha.get(`/portal/admin/clients/${id}`);
     expect(page.body).toContain('This client has no valid certificate');

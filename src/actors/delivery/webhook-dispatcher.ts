@@ -246,14 +246,16 @@ export class WebhookDispatcher {
     // Rows that became delivered now: a repeated attempt (lease expired) is not counted twice.
     const newlyDelivered = delivered.length > 0 ? await messages.recordAttemptSuccess(delivered, new Date(now)) : 0;
     if (records.length > 0) await messages.recordAttemptFailures(records);
-    await schedule.deadLetter(keys, dead);
-    await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry);
+    // Counted as soon as MySQL has it: if the actor dies before Redis is settled, the
+    // repeated attempt finds the row delivered already and would never count it.
     const domain = this.deps.domain.name;
     countDelivered(domain, newlyDelivered);
     countAttempts(domain, 'delivered', delivered.length);
+    for (const failure of failures) countFailure(domain, failure.outcome);
+    await schedule.deadLetter(keys, dead);
+    await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry);
     countAttempts(domain, 'retry', retry.length);
     countAttempts(domain, 'dead', dead.length);
-    for (const failure of failures) countFailure(domain, failure.outcome);
     if (delivered.length > 0) this.deps.onOutcome('delivered', delivered.length);
     if (retry.length > 0) this.deps.onOutcome('retry', retry.length);
     if (dead.length > 0) {
