@@ -15,12 +15,10 @@ export class DeliverySchedule {
     private readonly scripts: BrokerScripts,
   ) {}
 
-  /** Schedules first attempts; NX keeps an attempt already scheduled where it is. */
+  /** Schedules first attempts, leaving alone those scheduled already or under way (a replayed batch). */
   async scheduleNew(keys: DomainKeys, ids: string[], dueAt: number): Promise<void> {
     if (ids.length === 0) return;
-    const args: Array<string | number> = [];
-    for (const id of ids) args.push(dueAt, id);
-    await this.redis.zadd(keys.schedule, 'NX', ...args);
+    await this.scripts.scheduleNew(keys.schedule, keys.inflight, dueAt, ids);
   }
 
   claimDue(keys: DomainKeys, now: number, limit: number, leaseMs: number): Promise<string[]> {

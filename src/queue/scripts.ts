@@ -11,12 +11,18 @@ export function script(name: string): string {
 
 export interface BrokerScripts {
   claimDue(schedule: string, inflight: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
+  scheduleNew(schedule: string, inflight: string, dueAt: number, ids: string[]): Promise<number>;
 }
 
 export function defineScripts(redis: Redis): BrokerScripts {
   redis.defineCommand('mbClaimDue', { numberOfKeys: 2, lua: script('claim-due-2') });
-  const r = redis as Redis & { mbClaimDue(...args: Array<string | number>): Promise<string[]> };
+  redis.defineCommand('mbScheduleNew', { numberOfKeys: 2, lua: script('schedule-new-2') });
+  const r = redis as Redis & {
+    mbClaimDue(...args: Array<string | number>): Promise<string[]>;
+    mbScheduleNew(...args: Array<string | number>): Promise<number>;
+  };
   return {
     claimDue: (schedule, inflight, now, limit, leaseUntil) => r.mbClaimDue(schedule, inflight, now, limit, leaseUntil),
+    scheduleNew: (schedule, inflight, dueAt, ids) => r.mbScheduleNew(schedule, inflight, dueAt, ...ids),
   };
 }

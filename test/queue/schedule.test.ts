@@ -1,0 +1,42 @@
+/**
+ * The webhook schedule against the real Redis: first attempts, claims under a lease,
+ * retries at their due time, and a stored batch scheduled a second time (a replay).
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { domainKeys } from '../../src/queue/keys.js';
+import { DeliverySchedule } from '../../src/queue/schedule.js';
+import { defineScripts } from '../../src/queue/scripts.js';
+import { deleteKeys } from '../support/broker-harness.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const keys = domainKeys(prefix, { key_prefix: 'hooks' });
+let redis: Redis;
+let schedule: DeliverySchedule;
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL, { protocol: 2 });
+  schedule = new DeliverySchedule(redis, defineScripts(redis));
+});
+
+afterAll(async () => {
+  await deleteKeys(REDIS_URL, prefix);
+  redis.disconnect();
+});
+
+it('never schedules again a message whose attempt is under way or whose retry waits', async () => {
+  const now = Date.now();
+  await schedule.scheduleNew(keys, ['a', 'b', 'c'], now);
+  // a: leased by an attempt under way; b: failed, its retry due in 2 s (Retry-After).
+  expect(await schedule.claimDue(keys, now, 2, 60_000)).toEqual(['a', 'b']);
+  await schedule.settle(keys, [], [{ id: 'b', dueAt: now + 2000 }]);
+
+  // The batch that stored them is stored again, and one new message with it.
+  await schedule.scheduleNew(keys, ['a', 'b', 'c', 'd'], now + 10);
+  expect(await redis.zrange(keys.schedule, '0', '-1', 'WITHSCORES')).toEqual(['c', String(now), 'd', String(now + 10), 'b', String(now + 2000)]);
+  expect(await redis.zrange(keys.inflight, '0', '-1')).toEqual(['a']);
+  // Only c and d are due: no second POST of a, no early one of b.
+  expect((await schedule.claimDue(keys, now + 100, 10, 60_000)).sort()).toEqual(['c', 'd']);
+});
