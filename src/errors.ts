@@ -42,6 +42,7 @@ export const ERRORS = {
   CSRF_INVALID: { status: 403, message: 'The form has expired or did not come from this site; reload the page and try again' },
   FORM_INVALID: { status: 422, message: 'Some fields need attention' },
   CONFLICT: { status: 409, message: 'That already exists' },
+  RELOAD_REFUSED: { status: 422, message: 'The config file is invalid; the broker runs on with the config it has' },
   // ── Certificate authority (CLI and admin API) ───────────────────────────────────
   FORBIDDEN: { status: 403, message: 'Not allowed for this account' },
   CLIENT_EXISTS: { status: 409, message: 'A client with that name already exists in the domain; renew its certificate instead' },

@@ -31,7 +31,7 @@ import { ensureMariadb, ensureRedis, type EmbeddedService } from './bootstrap/em
 import { startBackgroundJobs } from './bootstrap/background-jobs.js';
 import { printWelcome } from './bootstrap/welcome.js';
 import { ConfigError, loadConfig, type BrokerConfig } from './config/config.js';
-import { planReload } from './config/config-reload.js';
+import { planReload, type ReloadResult } from './config/config-reload.js';
 import { CertificatesRepository } from './db/certificates.repository.js';
 import { MessagesRepository } from './db/messages.repository.js';
 import { ensureDatabase, openDatabase, type DatabaseHandle } from './db/database.js';
@@ -62,21 +62,23 @@ import { TlsReloader } from './http/tls-reloader.js';
 import { CertStore } from './pki/cert-store.js';
 
 
-export interface ReloadResult {
-  changed: string[];
-  restart_required: string[];
-  actors: Record<string, 'live' | 'restarted'>;
-}
-
 export interface RunningBroker {
   url: string;
   stop(): Promise<void>;
-  /** Re-reads the config; domain and delivery changes apply without dropping accepted messages. */
+  /** Applies a config; domain and delivery changes apply without dropping accepted messages. */
   reload(loaded: Readonly<BrokerConfig>): Promise<ReloadResult>;
+  /** Re-reads the config file and applies it (SIGHUP, the portal's reload button); throws ConfigError when it is invalid. */
+  reloadFromFile(): Promise<ReloadResult>;
 }
 
 /** `logOutput` receives the actors' log lines (default: the process' stdout). */
-export async function startBroker(initialConfig: Readonly<BrokerConfig>, logger: Logger, logOutput?: LogOutput): Promise<RunningBroker> {
+export async function startBroker(
+  initialConfig: Readonly<BrokerConfig>,
+  logger: Logger,
+  logOutput?: LogOutput,
+  /** Where a reload reads the config from (the file the broker was started with). */
+  readConfig: () => Readonly<BrokerConfig> = () => loadConfig(),
+): Promise<RunningBroker> {
   let config = initialConfig;
   await loadThreadRegistry();
   const embedded: EmbeddedService[] = [];
@@ -152,7 +154,16 @@ export async function startBroker(initialConfig: Readonly<BrokerConfig>, logger:
   }, 60_000).unref();
 
   let domainMap = new Map(config.domains.map((d) => [d.name, d]));
-  const portal = createPortalDeps({ config, database, redis, actors, health, identity });
+  const portal = createPortalDeps({
+    config,
+    database,
+    redis,
+    actors,
+    health,
+    identity,
+    // Late-bound: both are defined once the front is up, and called only from requests.
+    operations: { currentConfig: () => config, reloadFromFile: () => reloadFromFile() },
+  });
   const firstAdmin = await ensureFirstAdmin(portal.repositories, portal.hasher, config.portal.first_admin_email);
   const app = buildServer({
     config,
@@ -226,7 +237,8 @@ export async function startBroker(initialConfig: Readonly<BrokerConfig>, logger:
     reloading = next.catch(() => undefined);
     return next;
   };
-  return { url, stop, reload };
+  const reloadFromFile = () => reload(readConfig());
+  return { url, stop, reload, reloadFromFile };
 }
 
 /** One health component per webhook downstream: its breaker and whether it is paused. */
@@ -273,14 +285,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   process.on('SIGHUP', () => {
-    let loaded: Readonly<BrokerConfig>;
-    try {
-      loaded = loadConfig();
-    } catch (error) {
-      logger.error({ err: (error as Error).message }, 'config reload refused: the new config is invalid; running on with the old one');
-      return;
-    }
-    broker.reload(loaded).catch((error: unknown) => logger.error({ err: error }, 'config reload failed'));
+    broker.reloadFromFile().catch((error: unknown) => {
+      if (error instanceof ConfigError) logger.error({ err: error.message }, 'config reload refused: the new config is invalid; running on with the old one');
+      else logger.error({ err: error }, 'config reload failed');
+    });
   });
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

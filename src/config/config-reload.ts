@@ -8,6 +8,13 @@ import type { BrokerConfig } from './config.js';
 
 const LIVE_SECTIONS = new Set(['domains', 'delivery', 'log', 'retention']);
 
+/** What a reload did: the keys it applied, those that wait for a restart, and how each actor took it. */
+export interface ReloadResult {
+  changed: string[];
+  restart_required: string[];
+  actors: Record<string, 'live' | 'restarted'>;
+}
+
 export interface ReloadPlan {
   /** The config to run with: new live sections, old everything else. */
   next: BrokerConfig;

@@ -1,5 +1,6 @@
 /** What every admin route needs: who acts (for the audit log), which domains exist, and the scoped lookups that turn "not yours" into 404. */
 import type { FastifyRequest } from 'fastify';
+import type { BrokerConfig } from '../config/config.js';
 import type { ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import { text } from './form-fields.js';
@@ -10,9 +11,14 @@ import type { AuditContext } from './user-admin.service.js';
 export class AdminContext {
   constructor(readonly options: PortalOptions) {}
 
+  /** The config in force now (a reload may have changed the domains since the portal started). */
+  get config(): Readonly<BrokerConfig> {
+    return this.options.operations?.currentConfig() ?? this.options.config;
+  }
+
   /** The configured domains (what the broker serves). */
   get domains(): string[] {
-    return this.options.config.domains.map((d) => d.name);
+    return this.config.domains.map((d) => d.name);
   }
 
   by(request: FastifyRequest): AuditContext {

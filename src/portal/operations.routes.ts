@@ -1,11 +1,15 @@
 /**
- * Admin operations: the overview (queue depth, throughput, failures, actor health,
- * certificates running out), the dead letters of webhook domains with "retry", and the
- * audit log. Numbers come from where they live: stream lengths from the ingest actor,
- * schedule and dead letters from Redis, counts from MySQL index ranges (last hour / day,
- * never a scan of the whole table), delivery counters from the delivery actor.
+ * Admin operations: the overview (queue depth, throughput, failures, each downstream's
+ * circuit breaker, actor health, certificates running out, and for a superadmin the
+ * config reload), the dead letters of webhook domains with "retry" and "redrive all",
+ * and the audit log. Numbers come from where they live: stream lengths from the ingest
+ * actor, schedule and dead letters from Redis, counts from MySQL index ranges (last hour
+ * / day, never a scan of the whole table), delivery counters and breakers from the
+ * delivery actor. Domains are read from the config in force, so a reload shows at once.
  */
 import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '../config/config.js';
+import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import { keysFor } from '../queue/keys.js';
 import { DeadLetters, STREAM_ID } from '../queue/dead-letters.js';
 import { DeliverySchedule } from '../queue/schedule.js';
@@ -20,12 +24,12 @@ import { administersDomain } from './tenant-scope.js';
 const HOUR_MS = 3_600_000;
 
 export function registerOperationsRoutes(app: FastifyInstance, admin: AdminContext): void {
-  const { repositories, messagePages, actors, redis, health, config } = admin.options;
-  const keys = keysFor(config);
+  const { repositories, messagePages, actors, redis, health, operations } = admin.options;
   const deadLetters = new DeadLetters(redis);
   const schedule = new DeliverySchedule(redis, defineScripts(redis));
-  const pageSize = config.portal.page_size;
-  const webhookDomains = config.domains.filter((d) => d.target.type === 'webhook').map((d) => d.name);
+  const pageSize = admin.options.config.portal.page_size;
+  const keyOf = (domain: string) => keysFor(admin.config).get(domain);
+  const webhookDomains = () => admin.config.domains.filter((d) => d.target.type === 'webhook').map((d) => d.name);
 
   /** A failing source shows as "unavailable" on the page instead of failing the page. */
   const settle = <T>(promise: Promise<T>): Promise<T | undefined> => promise.catch(() => undefined);
@@ -34,34 +38,65 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const scope = admin.scope(request);
     const domains = admin.domainChoices(request);
     const now = Date.now();
-    const [depth, report, delivery, certificates] = await Promise.all([
+    const webhooks = webhookDomains();
+    const [depth, report, delivery, downstreams, certificates] = await Promise.all([
       settle(actors.ingestDepth()),
       health.report(),
       scope.kind === 'all' ? settle(actors.deliveryStats()) : Promise.resolve(undefined),
+      webhooks.length > 0 ? settle(actors.downstreams()) : Promise.resolve([]),
       repositories.certificates.list(scope.kind === 'domain' ? { domain: scope.domain } : {}),
     ]);
     const rows = await Promise.all(
       domains.map(async (domain) => {
-        const domainKeys = keys.get(domain)!;
+        const webhook = webhooks.includes(domain);
         const [hour, day, queue] = await Promise.all([
           messagePages.countSince(new Date(now - HOUR_MS), domain),
           messagePages.countSince(new Date(now - 24 * HOUR_MS), domain),
-          webhookDomains.includes(domain) ? settle(schedule.depth(domainKeys)) : Promise.resolve(undefined),
+          webhook ? settle(schedule.depth(keyOf(domain)!)) : Promise.resolve(undefined),
         ]);
-        return { domain, webhook: webhookDomains.includes(domain), backlog: depth?.[domain], hour, day, queue, perMinute: Math.round(((hour.delivered ?? 0) / 60) * 10) / 10 };
+        const downstream = downstreams?.find((d) => d.domain === domain);
+        return { domain, webhook, backlog: depth?.[domain], hour, day, queue, downstream, downstreamKnown: downstreams !== undefined, perMinute: Math.round(((hour.delivered ?? 0) / 60) * 10) / 10 };
       }),
     );
     const expiring = certificates.filter((c) => presentCertificate(c, now).expiring);
-    return renderPage(request, reply, 'overview', { title: 'Overview', nav: 'overview', rows, health: report, delivery, expiring, depthAvailable: depth !== undefined });
+    return renderPage(request, reply, 'overview', {
+      title: 'Overview',
+      nav: 'overview',
+      rows,
+      health: report,
+      delivery,
+      expiring,
+      depthAvailable: depth !== undefined,
+      // The config spans every domain: only a superadmin reloads it.
+      canReload: scope.kind === 'all' && operations !== undefined,
+    });
+  });
+
+  app.post('/reload', async (request, reply) => {
+    if (admin.scope(request).kind !== 'all' || !operations) throw new BrokerError('NOT_FOUND');
+    let result;
+    try {
+      result = await operations.reloadFromFile();
+    } catch (error) {
+      if (error instanceof ConfigError) {
+        await admin.audit(request, 'config.reload_refused', { type: 'config' }, { problem: error.message });
+        throw new BrokerError('RELOAD_REFUSED', `The config file is invalid, nothing changed: ${error.message}`);
+      }
+      throw error;
+    }
+    await admin.audit(request, 'config.reload', { type: 'config' }, { ...result });
+    const notice = result.restart_required.length > 0 ? 'config-restart-needed' : result.changed.length > 0 ? 'config-reloaded' : 'config-unchanged';
+    return reply.redirect(`${PORTAL_PREFIX}/admin?notice=${notice}`, 303);
   });
 
   app.get('/dead-letters', async (request, reply) => {
     const scope = admin.scope(request);
-    const choices = admin.domainChoices(request).filter((d) => webhookDomains.includes(d));
+    const webhooks = webhookDomains();
+    const choices = admin.domainChoices(request).filter((d) => webhooks.includes(d));
     const chosen = text(request.query, 'domain', 253);
     const domain = scope.kind === 'domain' ? scope.domain : choices.includes(chosen) ? chosen : choices[0];
     const before = text(request.query, 'before', 45);
-    const page = domain && webhookDomains.includes(domain) ? await deadLetters.page(keys.get(domain)!, pageSize, STREAM_ID.test(before) ? before : undefined) : { entries: [], more: false };
+    const page = domain && webhooks.includes(domain) ? await deadLetters.page(keyOf(domain)!, pageSize, STREAM_ID.test(before) ? before : undefined) : { entries: [], more: false };
     const rows = await repositories.messages.findByMessageIds(page.entries.map((e) => e.message_id));
     const byId = new Map(rows.map((r) => [r.message_id, r]));
     const clients = new Map((await repositories.clients.findByIds([...new Set(rows.map((r) => r.client_id))])).map((c) => [c.id, c.name]));
@@ -70,7 +105,7 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
       nav: 'dead-letters',
       domain: domain ?? '',
       domains: choices,
-      webhook: domain !== undefined && webhookDomains.includes(domain),
+      webhook: domain !== undefined && webhooks.includes(domain),
       entries: page.entries.map((entry) => {
         const message = byId.get(entry.message_id);
         return { ...entry, status: message?.status ?? 'missing', client: message ? clients.get(message.client_id) ?? '' : '', sender_masked: message?.sender_masked ?? '' };
@@ -81,7 +116,7 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
 
   app.post<{ Params: { domain: string; entryId: string } }>('/dead-letters/:domain/:entryId/retry', async (request, reply) => {
     const { domain, entryId } = request.params;
-    const domainKeys = keys.get(domain);
+    const domainKeys = keyOf(domain);
     if (!domainKeys || !administersDomain(admin.scope(request), domain)) throw new BrokerError('NOT_FOUND', 'There is no such dead letter');
     const entry = await deadLetters.find(domainKeys, entryId);
     if (!entry) throw new BrokerError('NOT_FOUND', 'There is no such dead letter (retried already?)');
@@ -96,6 +131,17 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     }
     await admin.audit(request, 'message.retry', { type: 'message', id: entry.message_id, domain }, { dead_letter: entry.entry_id, attempts: entry.attempts });
     return reply.redirect(`${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=retry-scheduled`, 303);
+  });
+
+  // Every dead letter of the domain at once, through the same service as `mb dead-letter
+  // redrive --all` (it audits the redrive with its counts).
+  app.post<{ Params: { domain: string } }>('/dead-letters/:domain/redrive-all', async (request, reply) => {
+    const { domain } = request.params;
+    if (!keyOf(domain) || !administersDomain(admin.scope(request), domain)) throw new BrokerError('NOT_FOUND', 'There is no such domain');
+    const by = admin.by(request);
+    const service = new DeadLetterService(admin.config, redis, repositories.messages, repositories.audit);
+    const { requeued } = await service.redrive(domain, 'all', by.actor, by.ip ?? undefined);
+    return reply.redirect(`${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=${requeued > 0 ? 'redrive-scheduled' : 'redrive-empty'}`, 303);
   });
 
   app.get('/audit', async (request, reply) => {

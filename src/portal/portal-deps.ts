@@ -11,7 +11,7 @@ import type { HealthService } from '../health/health.service.js';
 import type { IdentityResolver } from '../http/client-identity.js';
 import type { Redis } from 'ioredis';
 import { PasswordHasher, generatePassword } from './password-hasher.js';
-import type { PortalDeps } from './portal.types.js';
+import type { PortalDeps, PortalOperations } from './portal.types.js';
 import { SessionTokens } from './session-tokens.js';
 
 export interface PortalWiring {
@@ -21,6 +21,7 @@ export interface PortalWiring {
   actors: ActorGraph;
   health: HealthService;
   identity: IdentityResolver;
+  operations: PortalOperations;
 }
 
 export function createPortalDeps(wiring: PortalWiring): PortalDeps {
@@ -34,6 +35,7 @@ export function createPortalDeps(wiring: PortalWiring): PortalDeps {
       ca: actors.ca.rpc,
       ingestDepth: async () => (await actors.ingest.rpc.call('ingest.depth', {})).depth,
       deliveryStats: () => actors.delivery.rpc.call('delivery.stats', {}),
+      downstreams: async () => (await actors.delivery.rpc.call('delivery.downstreams', {}, { timeoutMs: 1000 })).downstreams,
     },
     sessions: SessionTokens.fromSecretsDir(config.secrets.dir, {
       idleSeconds: config.portal.session_idle_minutes * 60,
@@ -42,6 +44,7 @@ export function createPortalDeps(wiring: PortalWiring): PortalDeps {
     hasher: new PasswordHasher(config.portal.scrypt_log_n),
     health: wiring.health,
     identity: wiring.identity,
+    operations: wiring.operations,
   };
 }
 

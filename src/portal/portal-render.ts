@@ -23,6 +23,11 @@ const NOTICES: Record<string, string> = {
   'client-enabled': 'The client is enabled.',
   'certificate-revoked': 'The certificate is revoked. The client can no longer connect with it.',
   'retry-scheduled': 'One more delivery attempt is scheduled.',
+  'redrive-scheduled': 'Every dead letter of the domain is queued again, with a fresh set of attempts.',
+  'redrive-empty': 'There was nothing to redrive.',
+  'config-reloaded': 'The config is reloaded; the audit log lists what changed.',
+  'config-unchanged': 'The config file has no changes to apply.',
+  'config-restart-needed': 'The config is reloaded, but some changes (listed in the audit log) take effect only after a restart.',
   'session-expired': 'Your session has ended. Sign in again.',
 };
 

@@ -1,6 +1,9 @@
 /** What the portal is given (through `FrontDeps.portal`) and what it hangs on each request. */
 import type { Redis } from 'ioredis';
 import type { DeliveryStats } from '../actors/delivery/delivery.protocol.js';
+import type { DispatcherSnapshot } from '../actors/delivery/webhook-dispatcher.js';
+import type { BrokerConfig } from '../config/config.js';
+import type { ReloadResult } from '../config/config-reload.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import type { Repositories } from '../db/index.js';
 import type { MessagePagesRepository } from '../db/message-pages.repository.js';
@@ -23,6 +26,16 @@ export interface PortalActors {
   ingestDepth(): Promise<Record<string, number>>;
   /** Delivery counters since the delivery actor started. */
   deliveryStats(): Promise<DeliveryStats>;
+  /** Per webhook downstream: breaker, slots, attempts in flight, operational switch. */
+  downstreams(): Promise<DispatcherSnapshot[]>;
+}
+
+/** The running broker's config, and its reload (the same as SIGHUP). */
+export interface PortalOperations {
+  /** The config in force now: a reload may have changed the domains since the portal started. */
+  currentConfig(): Readonly<BrokerConfig>;
+  /** Re-reads the config file and applies it; rejects with a ConfigError when the file is invalid. */
+  reloadFromFile(): Promise<ReloadResult>;
 }
 
 export interface PortalDeps {
@@ -35,6 +48,8 @@ export interface PortalDeps {
   health: HealthService;
   /** Drops a certificate's cached identity and closes its connections (client disabled). */
   identity?: Pick<IdentityResolver, 'invalidate'>;
+  /** Absent where no supervisor runs (portal tests with inject): then there is no reload button. */
+  operations?: PortalOperations;
 }
 
 export interface PortalRequestState {

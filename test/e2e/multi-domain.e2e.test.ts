@@ -4,6 +4,8 @@
  * dead letters are redriven from the CLI, switches and reloads take effect live.
  */
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createConnection } from 'mysql2/promise';
 import type { Agent } from 'undici';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerProcess, SUPERVISOR, createWorkspace, getJson, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
 import { registerClient } from '../support/clients.js';
 import { TestDownstream } from '../support/downstream.js';
+import { HttpsPortalClient } from '../support/portal-https.js';
 
 const run = promisify(execFile);
 const CLI = SUPERVISOR.replace(/supervisor\.js$/, 'cli.js');
@@ -20,6 +23,7 @@ let broker: BrokerProcess;
 const downstream = { alpha: new TestDownstream(), beta: new TestDownstream(), delta: new TestDownstream() };
 const agents: Record<string, Agent> = {};
 const hung: Array<() => void> = [];
+let portal: HttpsPortalClient;
 
 function webhook(name: keyof typeof downstream, extra: Record<string, unknown> = {}) {
   return { name, target: { type: 'webhook', url: downstream[name].url, secret: `${name}-secret`, ca_file: downstream[name].caFile, timeout_ms: 1500 }, concurrency_share: 8, ...extra };
@@ -45,7 +49,19 @@ beforeAll(async () => {
   for (const [name, domain] of [['a', 'alpha'], ['b', 'beta'], ['g', 'gamma'], ['d', 'delta'], ['e', 'epsilon'], ['z', 'zeta']] as const) {
     agents[domain] = mtlsAgent(await registerClient(workspace, name, domain));
   }
+  // The portal needs no client certificate: an agent that trusts the broker's CA.
+  agents.portal = mtlsAgent({ ca: readFileSync(join(workspace.dir, 'certs/ca.crt'), 'utf8') });
+  portal = await HttpsPortalClient.signedInAsFirstAdmin(broker.url, agents.portal, broker.output);
 });
+
+/** The downstream line of a domain's card on the portal overview. */
+async function overviewDownstream(domain: string): Promise<string> {
+  const page = await portal.get('/portal/admin');
+  expect(page.statusCode).toBe(200);
+  const start = page.body.indexOf(`data-testid="downstream-${domain}"`);
+  expect(start).toBeGreaterThan(0);
+  return page.body.slice(start, page.body.indexOf('</div>', start));
+}
 
 afterAll(async () => {
   for (const release of hung) release();
@@ -99,6 +115,9 @@ describe('isolation and circuit breaker', () => {
     await waitUntil(async () => (await downstreamHealth('alpha'))?.breaker.state === 'open' || undefined, 10_000, 'alpha breaker to open');
     expect((await downstreamHealth('alpha'))?.status).toBe('degraded');
     expect((await downstreamHealth('beta'))?.breaker.state).toBe('closed');
+    // The portal shows the same: alpha's breaker is not closed (open, or probing by now), beta's is.
+    expect(await overviewDownstream('alpha')).toMatch(/breaker (open|half_open)/);
+    expect(await overviewDownstream('beta')).toContain('breaker closed');
     // Attempts claimed just before it opened may still start and hang (up to the 1.5 s
     // timeout); after that nothing new reaches alpha until the 5 s are over.
     await new Promise((r) => setTimeout(r, 1700));
@@ -110,6 +129,7 @@ describe('isolation and circuit breaker', () => {
     downstream.alpha.behaviour = (_hit, res) => res.writeHead(200).end();
     await waitUntil(() => allDelivered(alphaIds), 20_000, 'alpha backlog to drain after recovery');
     expect((await downstreamHealth('alpha'))?.breaker.state).toBe('closed');
+    expect(await overviewDownstream('alpha')).toContain('breaker closed');
     // Not hammered: far fewer attempts than 12 messages × the retries of the hung period.
     expect(downstream.alpha.hits.length).toBeLessThan(12 * 3 + 12);
   });
@@ -170,6 +190,40 @@ describe('dead letters', () => {
   });
 });
 
+describe('dead letters in the portal', () => {
+  it('redrives every dead letter of a domain with one button, audited', async () => {
+    downstream.delta.behaviour = (_hit, res) => res.writeHead(500).end();
+    const ids = [String((await submit('delta', 'doomed 1')).body.message_id), String((await submit('delta', 'doomed 2')).body.message_id)];
+    await waitUntil(
+      async () => {
+        const rows = await statusOf(ids);
+        return ids.every((id) => rows.get(id)?.status === 'failed') || undefined;
+      },
+      15_000,
+      'both messages to fail',
+    );
+
+    const page = await portal.get('/portal/admin/dead-letters?domain=delta');
+    expect(page.body).toContain('data-testid="redrive-all"');
+    downstream.delta.behaviour = (_hit, res) => res.writeHead(200).end();
+    const redrive = await portal.post('/portal/admin/dead-letters/delta/redrive-all', {});
+    expect(redrive.statusCode).toBe(303);
+    expect(redrive.location).toBe('/portal/admin/dead-letters?domain=delta&notice=redrive-scheduled');
+    await waitUntil(() => allDelivered(ids), 15_000, 'the redriven messages to be delivered');
+    expect((await portal.get('/portal/admin/dead-letters?domain=delta')).body).not.toContain('data-testid="redrive-all"');
+
+    const connection = await createConnection({ uri: workspace.database.url });
+    try {
+      const [rows] = (await connection.query("SELECT actor, details FROM audit_log WHERE action = 'dead_letter.redrive' AND actor <> 'cli'")) as unknown as [Array<{ actor: string; details: unknown }>];
+      expect(rows).toHaveLength(1);
+      expect(rows[0]!.actor).toMatch(/^user:\d+$/);
+      expect(JSON.stringify(rows[0]!.details)).toContain('"requeued":2');
+    } finally {
+      await connection.end();
+    }
+  });
+});
+
 describe('domain switches', () => {
   it('refuses an inactive domain with 409 and an unknown one with 403', async () => {
     const inactive = await submit('gamma', 'hello');
@@ -192,5 +246,29 @@ describe('domain switches', () => {
     workspace.reconfigure({ domains: domains.map((d) => (d.name === 'beta' ? { ...d, active: true } : d)) });
     broker.child!.kill('SIGHUP');
     await waitUntil(async () => (await submit('beta', 'back')).status === 202 || undefined, 10_000, 'beta to be back');
+  });
+
+  it('applies a reload from the portal, and refuses an invalid file without changing anything', async () => {
+    const domains = workspace.values.domains as Array<Record<string, unknown>>;
+    workspace.reconfigure({ domains: domains.map((d) => (d.name === 'epsilon' ? { ...d, active: false } : d)) });
+    await portal.get('/portal/admin');
+    const reloaded = await portal.post('/portal/admin/reload', {});
+    expect(reloaded.statusCode).toBe(303);
+    expect(reloaded.location).toBe('/portal/admin?notice=config-reloaded');
+    expect((await submit('epsilon', 'switched off')).status).toBe(409);
+
+    workspace.reconfigure({ delivery: { retry_interval_ms: -1 } });
+    await portal.get('/portal/admin');
+    const refused = await portal.post('/portal/admin/reload', {});
+    expect(refused.statusCode).toBe(422);
+    expect(refused.body).toContain('The config file is invalid');
+    expect((await submit('alpha', 'still running')).status).toBe(202);
+
+    workspace.reconfigure({ delivery: { retry_interval_ms: 300 }, domains });
+    await portal.get('/portal/admin');
+    expect((await portal.post('/portal/admin/reload', {})).location).toBe('/portal/admin?notice=config-reloaded');
+    expect((await submit('epsilon', 'back on')).status).toBe(202);
+    const audit = await portal.get('/portal/admin/audit');
+    expect(audit.body).toContain('config.reload_refused');
   });
 });

@@ -286,6 +286,11 @@ describe('overview and audit log', () => {
     expect(page.body.match(/data-testid="domain-card"/g)).toHaveLength(2);
     expect(page.body).toContain('actor: encryption');
     expect(page.body).toContain('received / h');
+    // alpha delivers to a webhook: its card has a downstream line. This harness runs no
+    // delivery actor, so the breaker is "unavailable" rather than a made-up state; the
+    // live states are checked against the supervisor in multi-domain.e2e.
+    expect(page.body).toMatch(/data-testid="downstream-alpha"[\s\S]*?unavailable/);
+    expect(page.body).not.toContain('data-testid="downstream-beta"');
   });
 
   it('shows who did what, with emails instead of ids, newest first', async () => {

@@ -170,6 +170,36 @@ describe('role × tenant matrix', () => {
     }
   });
 
+  it('dead-letter redrive of a whole domain (POST)', async () => {
+    const schedule = new DeliverySchedule(h.redis, defineScripts(h.redis));
+    for (const actor of actors) {
+      for (const tenant of ['alpha', 'beta'] as const) {
+        const keys = domainKeys(h.config.redis.key_prefix, h.config.domains.find((d) => d.name === tenant)!);
+        const ids = await h.addMessages(targets[tenant].clientId, tenant, [
+          { body: 'dead 1', sender: '+14155550114', status: 'failed' },
+          { body: 'dead 2', sender: '+14155550115', status: 'failed' },
+        ]);
+        await schedule.deadLetter(keys, ids.map((id) => ({ message_id: id, attempts: 5, last_error: 'HTTP 503' })));
+        await actor.client.get('/portal/account');
+        const response = await actor.client.post(`/portal/admin/dead-letters/${tenant}/redrive-all`, {});
+        const allowed = administers(actor, tenant);
+        expectAnswer(response.statusCode, allowed, `${actor.label} POST ${tenant} redrive-all`);
+        for (const id of ids) expect((await h.repositories.messages.findOne(id))!.status).toBe(allowed ? 'queued' : 'failed');
+        expect(await h.redis.xlen(keys.dead)).toBe(allowed ? 0 : 2);
+        await h.redis.del(keys.dead, keys.schedule);
+      }
+    }
+  });
+
+  it('the config reload is only for a superadmin (and only where a supervisor runs)', async () => {
+    for (const actor of actors) {
+      await actor.client.get('/portal/account');
+      // This harness has no supervisor to reload, so even the superadmin finds nothing.
+      expect((await actor.client.post('/portal/admin/reload', {})).statusCode, actor.label).toBe(404);
+      if (actor.role === 'superadmin') expect((await actor.client.get('/portal/admin')).body).not.toContain('data-testid="reload-config"');
+    }
+  });
+
   it('the certificate admin API takes the portal session: an admin sees their domain, a user nothing', async () => {
     const api = (actor: Actor | undefined, url: string, headers: Record<string, string> = {}) =>
       h.app.inject({ method: 'GET', url, headers, cookies: actor ? Object.fromEntries(actor.client.cookies) : {} });
