@@ -1,10 +1,12 @@
 /**
  * `npm run bench [-- --connections 50 --duration 20 --size 160 --fsync everysec|always
- *   --target store|webhook --reconnect --count 100000 --limits on|off --idempotency]`
+ *   --target store|webhook --reconnect --count 100000 --limits on|off --idempotency --cpu-prof DIR]`
  *
  * `--limits off` runs without rate limit and quota (on: both counted, set high enough
  * that nothing is refused); `--idempotency` sends a fresh Idempotency-Key with every
  * request. The summary includes the Redis CPU per 1000 messages (its own redis-server).
+ * `--cpu-prof DIR` writes a V8 CPU profile of the broker (every thread) into DIR at exit;
+ * `npx tsx bench/profile-summary.ts DIR` prints where the time went.
  *
  * Starts the broker (the real supervisor, as a child process) against a redis-server of
  * its own with AOF and a database of its own, runs the load generator in a separate
@@ -13,7 +15,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -34,6 +36,7 @@ interface BenchOptions {
   count?: number;
   limits: 'on' | 'off';
   idempotency: boolean;
+  cpuProfDir?: string;
 }
 
 function parseArgs(argv: string[]): BenchOptions {
@@ -52,6 +55,7 @@ function parseArgs(argv: string[]): BenchOptions {
     limits: value('limits') === 'off' ? 'off' : 'on',
     idempotency: argv.includes('--idempotency'),
     ...(count ? { count: Number(count) } : {}),
+    ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
   };
 }
 
@@ -110,7 +114,7 @@ async function main(): Promise<void> {
     },
     redis.url,
   );
-  const broker = new BrokerProcess(workspace);
+  const broker = new BrokerProcess(workspace, {}, options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []);
   try {
     await broker.start();
     const pid = broker.child!.pid!;
@@ -161,6 +165,8 @@ async function main(): Promise<void> {
       broker_peak_rss_mb: peakRssMb(pid),
       broker_cpu_s_per_1000: round((cpu / Math.max(1, load.accepted)) * 1000),
       redis_cpu_s_per_1000: round((redisCpu / Math.max(1, load.accepted)) * 1000),
+      load_generator_cpu_s_per_1000: round((load.cpu_s / Math.max(1, load.sent)) * 1000),
+      loadavg_1m: round(loadavg()[0]!),
     };
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   } finally {

@@ -33,6 +33,8 @@ export interface LoadResult {
   started_at: number;
   ended_at: number;
   latency_ms: { p50: number; p90: number; p99: number; max: number };
+  /** CPU seconds the load generator itself used: on a 2-core box it competes with the broker. */
+  cpu_s: number;
 }
 
 async function run(options: LoadOptions): Promise<LoadResult> {
@@ -88,7 +90,16 @@ async function run(options: LoadOptions): Promise<LoadResult> {
   await agent.close();
   latencies.sort((a, b) => a - b);
   const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
-  return { sent, accepted, errors, started_at: startedAt, ended_at: endedAt, latency_ms: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(latencies.at(-1) ?? 0) } };
+  const cpu = process.cpuUsage();
+  return {
+    sent,
+    accepted,
+    errors,
+    started_at: startedAt,
+    ended_at: endedAt,
+    latency_ms: { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(latencies.at(-1) ?? 0) },
+    cpu_s: round((cpu.user + cpu.system) / 1e6),
+  };
 }
 
 function round(n: number): number {
