@@ -109,6 +109,7 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
       ca: actors.ca.rpc,
       ingestDepth: async () => (await actors.ingest.rpc.call('ingest.depth', {})).depth,
       deliveryStats: () => actors.delivery.rpc.call('delivery.stats', {}),
+      downstreams: async () => (await actors.delivery.rpc.call('delivery.downstreams', {})).downstreams,
     },
     sessions: SessionTokens.fromSecretsDir(config.secrets.dir, { idleSeconds: 1800, maxSeconds: 12 * 3600 }),
     hasher,
