@@ -172,6 +172,14 @@ describe.skipIf(!existsSync(CHROMIUM))('portal in Chromium', () => {
     await page.setViewportSize({ width: 1366, height: 900 });
   }, STEP_TIMEOUT);
 
+  it('reloads the config from the overview (the same as SIGHUP) and says there was nothing to change', async () => {
+    await page.goto(url('/portal/admin'));
+    await page.getByTestId('reload-config').click();
+    await page.waitForURL(/notice=config-unchanged/);
+    expect(await page.content()).toContain('The config file has no changes to apply.');
+    await shot('15-overview-reloaded');
+  }, STEP_TIMEOUT);
+
   it('refuses a cross-site form post and a same-site post without the CSRF token', async () => {
     // Another site (another origin and site: 127.0.0.1 over http) auto-submits a form at the portal.
     crossSite = createServer((_req, res) => {
