@@ -237,7 +237,8 @@ export async function startBroker(
     reloading = next.catch(() => undefined);
     return next;
   };
-  const reloadFromFile = () => reload(readConfig());
+  // async: an invalid file must reject, never throw synchronously into a signal handler.
+  const reloadFromFile = async () => reload(readConfig());
   return { url, stop, reload, reloadFromFile };
 }
 

@@ -262,6 +262,9 @@ describe('domain switches', () => {
     const refused = await portal.post('/portal/admin/reload', {});
     expect(refused.statusCode).toBe(422);
     expect(refused.body).toContain('The config file is invalid');
+    // SIGHUP takes the same path: refused, logged, the broker runs on.
+    broker.child!.kill('SIGHUP');
+    await waitUntil(async () => broker.output.includes('config reload refused') || undefined, 10_000, 'the SIGHUP reload to be refused');
     expect((await submit('alpha', 'still running')).status).toBe(202);
 
     workspace.reconfigure({ delivery: { retry_interval_ms: 300 }, domains });
