@@ -7,8 +7,8 @@
  *
  * An independent model of the contract (`acceptable`) decides which of the two each body
  * deserves, so a body wrongly refused fails the test as surely as one wrongly accepted.
- * fast-check prints the seed and the shrunk body of a failure; re-run it with
- * `fc.assert(…, { seed, path })`.
+ * fast-check prints the seed and the shrunk body of a failure; replay it with
+ * MB_PROPERTY_SEED=<seed>.
  */
 import fc from 'fast-check';
 import { request } from 'undici';
@@ -17,7 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type ApiResponse, type Workspace } from '../support/broker-harness.js';
 import { expectErrorSchema, openStored, storedCount, storedRows } from '../support/stored-messages.js';
 
-const RUNS = 200;
+/** MB_PROPERTY_RUNS=2000 explores further; MB_PROPERTY_SEED replays a reported failure. */
+const RUNS = Number(process.env['MB_PROPERTY_RUNS'] ?? 200);
+const SEED = process.env['MB_PROPERTY_SEED'] === undefined ? {} : { seed: Number(process.env['MB_PROPERTY_SEED']) };
 const BODY_LIMIT = 16_384;
 
 let workspace: Workspace;
@@ -153,12 +155,12 @@ describe('POST /api/v1/messages under generated input', () => {
   it('any JSON value: 202 only for a valid message, otherwise a 4xx in the error schema', async () => {
     await fc.assert(
       fc.asyncProperty(fc.oneof(fc.jsonValue({ maxDepth: 4 }), validMessage, metadata), (value) => submitAndJudge(JSON.stringify(value))),
-      { numRuns: RUNS },
+      { numRuns: RUNS, ...SEED },
     );
   });
 
   it('near-valid messages with dropped, replaced and extra fields', async () => {
-    await fc.assert(fc.asyncProperty(nearValidMessage, (body) => submitAndJudge(JSON.stringify(body))), { numRuns: RUNS });
+    await fc.assert(fc.asyncProperty(nearValidMessage, (body) => submitAndJudge(JSON.stringify(body))), { numRuns: RUNS, ...SEED });
   });
 
   it('any text in sender_number, message_body and metadata', async () => {
@@ -166,7 +168,7 @@ describe('POST /api/v1/messages under generated input', () => {
       { sender_number: fc.oneof(e164, anyText), message_body: fc.oneof(validBody, anyText), metadata },
       { requiredKeys: ['sender_number', 'message_body'] },
     );
-    await fc.assert(fc.asyncProperty(message, (body) => submitAndJudge(JSON.stringify(body))), { numRuns: RUNS });
+    await fc.assert(fc.asyncProperty(message, (body) => submitAndJudge(JSON.stringify(body))), { numRuns: RUNS, ...SEED });
   });
 
   it('any Content-Type with any body: only JSON is ever accepted', async () => {
@@ -183,7 +185,7 @@ describe('POST /api/v1/messages under generated input', () => {
       '*/*',
     );
     const body = fc.oneof(validMessage.map((m) => JSON.stringify(m)), validMessage.map((m) => new URLSearchParams({ sender_number: m.sender_number, message_body: m.message_body }).toString()), anyText);
-    await fc.assert(fc.asyncProperty(body, contentType, (text, type) => submitAndJudge(text, type)), { numRuns: RUNS / 2 });
+    await fc.assert(fc.asyncProperty(body, contentType, (text, type) => submitAndJudge(text, type)), { numRuns: RUNS / 2, ...SEED });
   });
 
   it('a body without a Content-Type is refused', async () => {
