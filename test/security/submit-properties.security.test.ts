@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { request } from 'undici';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type ApiResponse, type Workspace } from '../support/broker-harness.js';
+import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, sendJson, waitUntil, type ApiResponse, type Workspace } from '../support/broker-harness.js';
 import { expectErrorSchema, openStored, storedCount, storedRows } from '../support/stored-messages.js';
 
 /** MB_PROPERTY_RUNS=2000 explores further; MB_PROPERTY_SEED replays a reported failure. */
@@ -52,30 +52,45 @@ const codePoints = (text: string) => [...text].length;
 const isText = (value: unknown, min: number, max: number): value is string =>
   typeof value === 'string' && !LONE_SURROGATE.test(value) && codePoints(value) >= min && codePoints(value) <= max;
 
-/** Any `__proto__` key at any depth (secure-json-parse refuses the whole body). */
-function hasProtoKey(value: unknown): boolean {
+/**
+ * What the JSON parser refuses for the whole body, before any schema: a `__proto__` key or
+ * a `constructor` object with a `prototype` key (secure-json-parse), or an unpaired
+ * surrogate in any key or string, at any depth.
+ */
+function refusedByParser(value: unknown): boolean {
   const pending = [value];
   while (pending.length > 0) {
     const next = pending.pop();
+    if (typeof next === 'string' && LONE_SURROGATE.test(next)) return true;
     if (Array.isArray(next)) pending.push(...next);
     else if (isPlainObject(next)) {
-      if (Object.hasOwn(next, '__proto__')) return true;
+      if (Object.keys(next).some((key) => key === '__proto__' || LONE_SURROGATE.test(key))) return true;
+      if (isPlainObject(next.constructor) && Object.hasOwn(next, 'constructor') && Object.hasOwn(next.constructor, 'prototype')) return true;
       pending.push(...Object.values(next));
     }
   }
   return false;
 }
 
+/** The JSON value of a body the parser takes, or undefined for one it refuses whole. */
+function parsed(text: string, limit: number): unknown {
+  if (Buffer.byteLength(text) > limit) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return refusedByParser(value) ? undefined : value;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether the API promises to accept this exact JSON text. */
 function acceptable(text: string): boolean {
-  if (Buffer.byteLength(text) > BODY_LIMIT) return false;
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return false;
-  }
-  if (!isPlainObject(body) || hasProtoKey(body)) return false;
+  return meetsContract(parsed(text, BODY_LIMIT));
+}
+
+/** One message against the contract (a body of its own, or an item of a batch). */
+function meetsContract(body: unknown): boolean {
+  if (!isPlainObject(body)) return false;
   if (Object.keys(body).some((key) => !FIELDS.has(key))) return false;
   if (typeof body.sender_number !== 'string' || !E164.test(body.sender_number)) return false;
   if (!isText(body.message_body, 1, 1000) || !/\S/u.test(body.message_body)) return false;
@@ -85,6 +100,14 @@ function acceptable(text: string): boolean {
   return Object.entries(metadata).every(
     ([key, value]) => METADATA_KEY.test(key) && (value === null || typeof value === 'number' || typeof value === 'boolean' || isText(value, 0, 256)),
   );
+}
+
+/** A batch the route answers with 207 (its items judged one by one), or undefined for a refused envelope. */
+function batchItems(text: string): unknown[] | undefined {
+  const body = parsed(text, BODY_LIMIT * 100);
+  if (!isPlainObject(body) || Object.keys(body).length !== 1 || !Array.isArray(body.messages)) return undefined;
+  const items = body.messages as unknown[];
+  return items.length >= 1 && items.length <= 100 && items.every(isPlainObject) ? items : undefined;
 }
 
 // ── Generators ─────────────────────────────────────────────────────────────────────
@@ -146,6 +169,27 @@ async function submitAndJudge(text: string, contentType = 'application/json'): P
   }
 }
 
+/** A batch: 207 with one result per item — 202 exactly for the items the contract accepts — or a refused envelope. */
+async function submitBatchAndJudge(text: string): Promise<void> {
+  const response = await sendJson(agent, 'POST', `${broker.url}/api/v1/messages/batch`, text);
+  const what = `${response.status} ${JSON.stringify(response.body).slice(0, 500)} for ${text.slice(0, 300)}`;
+  expect(response.status, what).toBeLessThan(500);
+  const items = batchItems(text);
+  if (items === undefined) {
+    expectErrorSchema(response, what);
+    return;
+  }
+  expect(response.status, what).toBe(207);
+  const results = response.body.results as Array<{ index: number; status: number; message_id?: string; error?: Record<string, unknown> }>;
+  expect(results.map((r) => r.index), what).toEqual(items.map((_, i) => i));
+  for (const [i, item] of items.entries()) {
+    const result = results[i]!;
+    expect(result.status, `item ${i}: ${JSON.stringify(item).slice(0, 200)} → ${what}`).toBe(meetsContract(item) ? 202 : 422);
+    if (result.status === 202) accepted.set(result.message_id!, item as { sender_number: string; message_body: string; metadata?: unknown });
+    else expect(result.error, what).toMatchObject({ error_code: 'INVALID_PAYLOAD', tracking_id: expect.any(String) });
+  }
+}
+
 function remember(response: ApiResponse, text: string): void {
   const sent = JSON.parse(text) as { sender_number: string; message_body: string; metadata?: unknown };
   accepted.set(String(response.body.message_id), sent);
@@ -186,6 +230,16 @@ describe('POST /api/v1/messages under generated input', () => {
     );
     const body = fc.oneof(validMessage.map((m) => JSON.stringify(m)), validMessage.map((m) => new URLSearchParams({ sender_number: m.sender_number, message_body: m.message_body }).toString()), anyText);
     await fc.assert(fc.asyncProperty(body, contentType, (text, type) => submitAndJudge(text, type)), { numRuns: RUNS / 2, ...SEED });
+  });
+
+  it('batches of valid, near-valid and arbitrary items: each item judged on its own, envelopes refused whole', async () => {
+    const item = fc.oneof(validMessage, nearValidMessage, fc.jsonValue({ maxDepth: 2 }));
+    const batch = fc.oneof(
+      { weight: 4, arbitrary: fc.array(item, { minLength: 0, maxLength: 6 }).map((messages) => ({ messages })) },
+      { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+      { weight: 1, arbitrary: fc.tuple(fc.array(validMessage, { minLength: 1, maxLength: 2 }), mutatedField, replacement).map(([messages, key, value]) => ({ messages, [key]: value })) },
+    );
+    await fc.assert(fc.asyncProperty(batch, (body) => submitBatchAndJudge(JSON.stringify(body))), { numRuns: RUNS / 2, ...SEED });
   });
 
   it('a body without a Content-Type is refused', async () => {
