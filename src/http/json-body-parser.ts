@@ -33,12 +33,25 @@ export function installJsonBodyParser(app: FastifyInstance): void {
     }
     const text = body.toString('utf8');
     parseJson(request, text, (error, value) => {
-      if (error) done(error, undefined);
+      if (error) done(isValidJson(text) ? new BrokerError('MALFORMED_JSON', POISONING) : error, undefined);
       else if (SURROGATE_ESCAPE.test(text) && holdsLoneSurrogate(value)) {
         done(new BrokerError('MALFORMED_JSON', 'The request body holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)'), undefined);
       } else done(null, value);
     });
   });
+}
+
+/** Valid JSON that secure-json-parse still refused: it holds a key that could poison prototypes. */
+const POISONING = 'The request body holds a __proto__ or constructor.prototype key';
+
+/** Only on the error path: tells a poisoning refusal from broken JSON, for a clearer answer. */
+function isValidJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Walks keys and strings without recursion: the value may be nested thousands deep. */

@@ -229,6 +229,45 @@ describe('prototype pollution', () => {
   });
 });
 
+describe('HTTP framing and headers', () => {
+  /** One raw request on a fresh connection: its answer, or undefined when the server only closed it. */
+  async function raw(request: string): Promise<RawResponse | undefined> {
+    const conn = await connection();
+    conn.socket.write(request);
+    return conn.nextResponse().catch(() => undefined);
+  }
+  const json = JSON.stringify(valid);
+  const head = 'POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n';
+
+  it('refuses smuggling shapes: Content-Length with Transfer-Encoding, two lengths, a bad chunk size', async () => {
+    for (const [what, request] of [
+      ['CL + TE', `${head}Content-Length: ${json.length}\r\nTransfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`],
+      ['two lengths', `${head}Content-Length: ${json.length}\r\nContent-Length: 5\r\n\r\n${json}`],
+      ['bad chunk size', `${head}Transfer-Encoding: chunked\r\n\r\nzz\r\n${json}\r\n0\r\n\r\n`],
+      ['obfuscated TE', `${head}Transfer-Encoding: xchunked\r\n\r\n${json}`],
+    ] as const) {
+      const response = await raw(request);
+      if (response) expectRefused(response, 400, 'BAD_REQUEST', what);
+    }
+  });
+
+  it('takes a well-formed chunked body (control)', async () => {
+    const response = await raw(`${head}Transfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`);
+    expect(response?.status).toBe(202);
+    accepted.set(String(response!.body.message_id), valid);
+  });
+
+  it('refuses a malformed Idempotency-Key and ignores a hostile X-Request-Id', async () => {
+    for (const key of ['k'.repeat(256), 'has space', 'tab\there']) {
+      const response = await send(json, { 'Content-Type': 'application/json', 'Idempotency-Key': key });
+      expectRefused(response, 422, 'INVALID_PAYLOAD', `Idempotency-Key ${key.slice(0, 20)}`);
+    }
+    const traced = await send('{}', { 'Content-Type': 'application/json', 'X-Request-Id': '<script>alert(1)</script>' });
+    expectErrorSchema(asApi(traced), 'hostile X-Request-Id');
+    expect(traced.body.tracking_id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
 describe('headers and slow clients', () => {
   it('refuses 2,000 headers (431 or a cut connection) and keeps serving', async () => {
     const many: Array<[string, string]> = Array.from({ length: 2000 }, (_, i) => [`X-Hostile-${String(i).padStart(4, '0')}`, `value-${i}`]);
