@@ -19,6 +19,7 @@ export const ERRORS = {
   MALFORMED_JSON: { status: 400, message: 'The request body is not valid JSON' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Content-Type must be application/json' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large' },
+  HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
   BAD_REQUEST: { status: 400, message: 'Bad request' },

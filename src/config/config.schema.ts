@@ -29,6 +29,7 @@ export const configShape = {
     public_hostnames: strList('Names and IPs written into the server certificate', ['localhost', '127.0.0.1', '::1']),
     body_limit_bytes: int('Largest accepted request body', 16_384, { min: 1024 }),
     request_timeout_ms: int('A request must arrive completely within this time', 10_000, { min: 100 }),
+    headers_timeout_ms: int('The TLS handshake, and then the request line and headers, must each arrive within this time (slow clients are cut off); capped at request_timeout_ms', 5_000, { min: 100 }),
     keep_alive_timeout_ms: int('Idle keep-alive connections are closed after this', 65_000, { min: 100 }),
     connection_max_lifetime_ms: int('A TLS connection is closed after this age (bounds a revoked identity)', 3_600_000, { min: 1000 }),
     tls_min_version: oneOf('Oldest TLS version accepted', 'TLSv1.2', ['TLSv1.2', 'TLSv1.3']),

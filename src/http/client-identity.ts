@@ -28,7 +28,12 @@ export interface PeerCertificate {
   authorizationError?: string;
   fingerprint?: string;
   commonName?: string;
+  /** False for a CA certificate or one whose extended key usage lacks clientAuth; absent = not checked. */
+  usableForClientAuth?: boolean;
 }
+
+/** id-kp-clientAuth (RFC 5280 §4.2.1.12). */
+const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
 
 /** A row as the certificates repository returns it (joined with the client). */
 export interface IdentityRow {
@@ -60,6 +65,9 @@ export function peerCertificateOfSocket(socket: Socket): PeerCertificate {
     authorizationError: tls.authorizationError ? String(tls.authorizationError) : undefined,
     fingerprint: cert.fingerprint256?.replaceAll(':', '').toLowerCase(),
     commonName: Array.isArray(cn) ? cn[0] : cn,
+    // OpenSSL's purpose check refuses most such certificates already; this holds even where
+    // it would not (no EKU at all, CA:TRUE): the CA only ever issues clientAuth leaves.
+    usableForClientAuth: !cert.ca && (cert.ext_key_usage?.includes(CLIENT_AUTH_OID) ?? false),
   };
 }
 
@@ -127,6 +135,7 @@ export class IdentityResolver {
     const peer = this.peerCertificateOf(socket);
     if (!peer.present || !peer.fingerprint) throw new BrokerError('UNAUTHORIZED');
     if (!peer.authorized) throw refusalFromTls(peer.authorizationError);
+    if (peer.usableForClientAuth === false) throw new BrokerError('CERT_UNTRUSTED', 'The certificate is not made for client authentication');
     const fingerprint = peer.fingerprint;
     const row = await this.lookupCached(fingerprint);
     if (!row) throw new BrokerError('CERT_UNKNOWN');

@@ -4,6 +4,7 @@
  * translated into catalogue codes so that a client's mistake is never a 5xx.
  */
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { countRefusedMessage, MESSAGES_ROUTE } from '../metrics/front.metrics.js';
@@ -109,6 +110,12 @@ export function frameworkError(error: FastifyError, request: FastifyRequest, rep
   void sendError(request, reply, toBrokerError(error));
 }
 
+/** Node's parser errors with an answer of their own; anything else it refuses is BAD_REQUEST. */
+const PARSER_REFUSALS: Record<string, ErrorCode> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'HEADERS_TOO_LARGE',
+};
+
 /**
  * Requests Node's HTTP parser refuses before Fastify sees them (garbage, headers too
  * large, a request that did not arrive in time): answered on the raw socket, still in the
@@ -116,15 +123,13 @@ export function frameworkError(error: FastifyError, request: FastifyRequest, rep
  */
 export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const code: ErrorCode = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : 'BAD_REQUEST';
-  const refusal =
-    error.code === 'HPE_HEADER_OVERFLOW' ? new BrokerError('BAD_REQUEST', 'The request headers are too large') : new BrokerError(code);
+  const refusal = new BrokerError(PARSER_REFUSALS[error.code ?? ''] ?? 'BAD_REQUEST');
   const trackingId = randomUUID();
   this.log.info({ tracking_id: trackingId, error_code: refusal.code, cause: error.code }, 'request refused by the HTTP parser');
   const body = JSON.stringify(errorBody(refusal, trackingId));
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${refusal.status} ${refusal.status === 408 ? 'Request Timeout' : 'Bad Request'}\r\nConnection: close\r\n` +
+      `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Bad Request'}\r\nConnection: close\r\n` +
         `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${trackingId}\r\n\r\n${body}`,
     );
   }

@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import type { HealthService } from '../health/health.service.js';
 import type { IdentityResolver } from './client-identity.js';
 import { installErrorHandlers } from './error-handler.js';
+import { installJsonBodyParser } from './json-body-parser.js';
 import { clientErrorHandler, frameworkError } from './error-handler.js';
 import { BrokerError } from '../errors.js';
 import { registerOpenApi } from './openapi.js';
@@ -91,6 +92,7 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
             minVersion: config.server.tls_min_version,
             // TLS 1.3 first: no renegotiation, faster handshakes.
             maxVersion: 'TLSv1.3' as const,
+            ...slowClientDeadlines(config.server),
           },
         }
       : {}),
@@ -110,6 +112,7 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   registerOpenApi(app, config.server.docs);
   // The API speaks JSON only: a text/plain body is refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
+  installJsonBodyParser(app);
 
   const domainMap = new Map(config.domains.map((d) => [d.name, d]));
   // In a plugin, so that @fastify/swagger (registered above) sees these routes.
@@ -140,6 +143,23 @@ function registerFaultInjection(app: FastifyInstance, crashActor: (name: string)
     await crashActor(request.params.name);
     return reply.code(202).send({ crashed: request.params.name });
   });
+}
+
+/**
+ * Deadlines against slow clients (one byte a second keeps a socket from ever going idle):
+ * the handshake and then the headers must each arrive within `headers_timeout_ms`, the
+ * whole request within `request_timeout_ms`. Node checks the last two only every
+ * `connectionsCheckingInterval` (30 s by default), so that is tightened too.
+ */
+export function slowClientDeadlines(server: Pick<BrokerConfig['server'], 'headers_timeout_ms' | 'request_timeout_ms'>) {
+  // Node refuses a header deadline later than the request deadline: the smaller wins.
+  const headersTimeout = Math.min(server.headers_timeout_ms, server.request_timeout_ms);
+  return {
+    handshakeTimeout: headersTimeout,
+    headersTimeout,
+    requestTimeout: server.request_timeout_ms,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+  };
 }
 
 /** A connection older than the limit is closed: a long-lived socket must not outlive a revocation forever. */

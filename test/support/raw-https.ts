@@ -3,7 +3,7 @@
  * travels on (keep-alive, revocation of an open connection, session resumption) — a
  * pooled client such as undici hides that.
  */
-import { connect, type TLSSocket } from 'node:tls';
+import { connect, type SecureVersion, type TLSSocket } from 'node:tls';
 
 export interface RawResponse {
   status: number;
@@ -16,6 +16,8 @@ export interface RawConnectionOptions {
   key?: string;
   ca: string;
   session?: Buffer;
+  minVersion?: SecureVersion;
+  maxVersion?: SecureVersion;
 }
 
 export class RawConnection {
@@ -61,10 +63,25 @@ export class RawConnection {
 
   /** Sends one POST /api/v1/messages and reads its answer; rejects if the socket closes first. */
   async post(body: unknown, path = '/api/v1/messages'): Promise<RawResponse> {
-    const json = JSON.stringify(body);
-    this.socket.write(
-      `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`,
-    );
+    return this.send(JSON.stringify(body), { 'Content-Type': 'application/json' }, path);
+  }
+
+  /**
+   * Sends one POST with exactly these body bytes (hostile-input tests: invalid UTF-8, any
+   * Content-Type, thousands of headers) and reads its answer. Content-Length is added
+   * unless the headers carry one.
+   */
+  async send(body: string | Buffer, headers: Record<string, string> | Array<[string, string]>, path = '/api/v1/messages'): Promise<RawResponse> {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const lines = Array.isArray(headers) ? [...headers] : Object.entries(headers);
+    if (!lines.some(([name]) => name.toLowerCase() === 'content-length')) lines.push(['Content-Length', String(bytes.length)]);
+    const head = [`POST ${path} HTTP/1.1`, 'Host: localhost', ...lines.map(([name, value]) => `${name}: ${value}`)].join('\r\n');
+    this.socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), bytes]));
+    return this.nextResponse();
+  }
+
+  /** The next answer on this connection; rejects if the socket closes first. */
+  async nextResponse(): Promise<RawResponse> {
     for (;;) {
       const response = this.takeResponse();
       if (response) return response;
@@ -72,6 +89,11 @@ export class RawConnection {
       await new Promise<Buffer | undefined>((resolve) => (this.waiter = resolve));
       this.waiter = undefined;
     }
+  }
+
+  /** Everything received and not yet read as a response. */
+  get unread(): string {
+    return this.buffer.toString('latin1');
   }
 
   close(): void {

@@ -1,0 +1,75 @@
+/**
+ * The JSON body parser of the front: Fastify's own (secure-json-parse, which refuses
+ * `__proto__` and `constructor.prototype` keys) behind two checks it does not make.
+ *
+ * - The bytes must be valid UTF-8. Decoding them as Fastify does would turn an invalid
+ *   sequence into U+FFFD silently, and the message would be stored altered.
+ * - No string may hold an unpaired UTF-16 surrogate (`"\ud800"` is valid JSON, but no
+ *   Unicode text): encrypting it as UTF-8 would store U+FFFD instead, and a webhook
+ *   receiver could choke on it.
+ *
+ * Both are refused with 400 MALFORMED_JSON before validation, so nothing mangled reaches
+ * the queue.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BrokerError } from '../errors.js';
+
+type CallbackJsonParser = (request: FastifyRequest, body: string, done: (error: Error | null, value?: unknown) => void) => void;
+
+/** A `\uD800`–`\uDFFF` escape in the text: only then can a parsed string hold a surrogate. */
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+/** In a `u` regex a well-formed pair is one astral code point: only lone surrogates match. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+export function installJsonBodyParser(app: FastifyInstance): void {
+  // Fastify's own parser is callback-style (its type is a union with the promise style).
+  const parseJson = app.getDefaultJsonParser('error', 'error') as CallbackJsonParser;
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+    if (!isUtf8(body)) {
+      done(new BrokerError('MALFORMED_JSON', 'The request body is not valid UTF-8'), undefined);
+      return;
+    }
+    const text = body.toString('utf8');
+    parseJson(request, text, (error, value) => {
+      if (error) done(isValidJson(text) ? new BrokerError('MALFORMED_JSON', POISONING) : error, undefined);
+      else if (SURROGATE_ESCAPE.test(text) && holdsLoneSurrogate(value)) {
+        done(new BrokerError('MALFORMED_JSON', 'The request body holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)'), undefined);
+      } else done(null, value);
+    });
+  });
+}
+
+/** Valid JSON that secure-json-parse still refused: it holds a key that could poison prototypes. */
+const POISONING = 'The request body holds a __proto__ or constructor.prototype key';
+
+/** Only on the error path: tells a poisoning refusal from broken JSON, for a clearer answer. */
+function isValidJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Walks keys and strings without recursion: the value may be nested thousands deep. */
+export function holdsLoneSurrogate(value: unknown): boolean {
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === 'string') {
+      if (LONE_SURROGATE.test(next)) return true;
+    } else if (Array.isArray(next)) {
+      // No spread: a batch body may hold more items than a call takes arguments.
+      for (const item of next) pending.push(item);
+    } else if (next !== null && typeof next === 'object') {
+      for (const [key, item] of Object.entries(next)) {
+        if (LONE_SURROGATE.test(key)) return true;
+        pending.push(item);
+      }
+    }
+  }
+  return false;
+}
