@@ -9,17 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { domainKeys } from '../../src/queue/keys.js';
 import { DeliverySchedule } from '../../src/queue/schedule.js';
 import { defineScripts } from '../../src/queue/scripts.js';
-import { PortalClient } from '../support/portal-client.js';
+import { signInSeededUsers, type SeededTenant, type SignedInActor } from '../support/portal-client.js';
 import { PASSWORD, startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
 
-type Tenant = 'alpha' | 'beta';
-type Role = 'user' | 'admin' | 'superadmin';
-interface Actor {
-  label: string;
-  role: Role;
-  tenant: Tenant | null;
-  client: PortalClient;
-}
+type Tenant = SeededTenant;
+type Actor = SignedInActor;
 
 let h: PortalHarness;
 let actors: Actor[];
@@ -40,14 +34,7 @@ beforeAll(async () => {
     const [siblingMessage] = await h.addMessages(tenant === 'alpha' ? clients.a2 : clientId, tenant, [{ body: `sibling ${tenant} body`, sender: '+14155550112' }]);
     targets[tenant] = { userId, clientId, clientName, serial, ownMessage: ownMessage!, siblingMessage: siblingMessage! };
   }
-  const sign = (email: string) => PortalClient.signedIn(h.app, email);
-  actors = [
-    { label: 'user@alpha', role: 'user', tenant: 'alpha', client: await sign('user@alpha.test') },
-    { label: 'admin@alpha', role: 'admin', tenant: 'alpha', client: await sign('admin@alpha.test') },
-    { label: 'user@beta', role: 'user', tenant: 'beta', client: await sign('user@beta.test') },
-    { label: 'admin@beta', role: 'admin', tenant: 'beta', client: await sign('admin@beta.test') },
-    { label: 'superadmin', role: 'superadmin', tenant: null, client: await sign('root@test') },
-  ];
+  actors = await signInSeededUsers(h.app);
 });
 afterAll(async () => {
   await h?.close();

@@ -8,16 +8,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/portal/session-tokens.js';
-import { PortalClient } from '../support/portal-client.js';
+import { signInSeededUsers, type SeededTenant, type SignedInActor } from '../support/portal-client.js';
 import { startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
 
-type Tenant = 'alpha' | 'beta';
-interface Actor {
-  label: string;
-  role: 'user' | 'admin' | 'superadmin';
-  tenant: Tenant | null;
-  client: PortalClient;
-}
+type Tenant = SeededTenant;
+type Actor = SignedInActor;
 
 const SENDER = { alpha: '+14155550171', beta: '+14155550172' };
 const BODY = { alpha: 'alpha tenant only', beta: 'beta tenant only' };
@@ -35,14 +30,7 @@ beforeAll(async () => {
     targets[tenant] = { name, serial: issued.serial };
     await h.addMessages(tenant === 'alpha' ? h.seed.clients.a1 : h.seed.clients.b1, tenant, [{ body: BODY[tenant], sender: SENDER[tenant] }]);
   }
-  const sign = (email: string) => PortalClient.signedIn(h.app, email);
-  actors = [
-    { label: 'user@alpha', role: 'user', tenant: 'alpha', client: await sign('user@alpha.test') },
-    { label: 'admin@alpha', role: 'admin', tenant: 'alpha', client: await sign('admin@alpha.test') },
-    { label: 'user@beta', role: 'user', tenant: 'beta', client: await sign('user@beta.test') },
-    { label: 'admin@beta', role: 'admin', tenant: 'beta', client: await sign('admin@beta.test') },
-    { label: 'superadmin', role: 'superadmin', tenant: null, client: await sign('root@test') },
-  ];
+  actors = await signInSeededUsers(h.app);
 });
 
 afterAll(async () => {

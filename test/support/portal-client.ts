@@ -71,3 +71,25 @@ export class PortalClient {
     if (token) this.csrf = token[1]!;
   }
 }
+
+export type SeededTenant = 'alpha' | 'beta';
+
+/** A seeded account signed in (see portal-harness.ts), for role × tenant matrices. */
+export interface SignedInActor {
+  label: string;
+  role: 'user' | 'admin' | 'superadmin';
+  tenant: SeededTenant | null;
+  client: PortalClient;
+}
+
+/** Every seeded account, signed in: user and admin of alpha and of beta, and the superadmin. */
+export async function signInSeededUsers(app: FastifyInstance): Promise<SignedInActor[]> {
+  const sign = (email: string) => PortalClient.signedIn(app, email);
+  return [
+    { label: 'user@alpha', role: 'user', tenant: 'alpha', client: await sign('user@alpha.test') },
+    { label: 'admin@alpha', role: 'admin', tenant: 'alpha', client: await sign('admin@alpha.test') },
+    { label: 'user@beta', role: 'user', tenant: 'beta', client: await sign('user@beta.test') },
+    { label: 'admin@beta', role: 'admin', tenant: 'beta', client: await sign('admin@beta.test') },
+    { label: 'superadmin', role: 'superadmin', tenant: null, client: await sign('root@test') },
+  ];
+}
