@@ -79,7 +79,10 @@ export class LedgerLoad {
       const text = await response.body.text();
       const body = parseJson(text);
       if (response.statusCode === 202 && typeof body?.message_id === 'string') return { kind: 'ok', messageId: body.message_id };
-      return { kind: 'refused', code: typeof body?.error_code === 'string' ? body.error_code : `HTTP_${response.statusCode}` };
+      const code = typeof body?.error_code === 'string' ? body.error_code : `HTTP_${response.statusCode}`;
+      // The broker itself may not know (an actor died with the message under way): it says so.
+      const unknown = (body?.details as { outcome?: unknown } | undefined)?.outcome === 'unknown';
+      return unknown ? { kind: 'indeterminate', code: `${code} (outcome unknown)` } : { kind: 'refused', code };
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'CLIENT_ERROR';
       return DEFINITELY_NOT_SENT.has(code) ? { kind: 'refused', code } : { kind: 'indeterminate', code };

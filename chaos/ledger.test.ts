@@ -45,7 +45,7 @@ describe('Ledger.reconcile', () => {
       { messageId: 'c', requestId: 'never-sent' },
       { messageId: 'd', requestId: null },
     ]);
-    expect(counts).toMatchObject({ indeterminate: 2, indeterminateStored: 1, unexpected: 3 });
+    expect(counts).toMatchObject({ indeterminate: 2, indeterminateStored: 1, unexpected: 3, indeterminateBy: { UND_ERR_SOCKET: 2 } });
   });
 
   it('flags a row stored under another id than the one acknowledged', () => {

@@ -47,6 +47,7 @@ export interface LedgerCounts {
   /** Indeterminate requests that did end up stored. */
   indeterminateStored: number;
   refusedBy: Record<string, number>;
+  indeterminateBy: Record<string, number>;
   /** The acknowledged entries that were lost (for timing reports). */
   lostEntries: LedgerEntry[];
   /** Webhook targets only. */
@@ -110,6 +111,7 @@ export class Ledger {
       indeterminate: 0,
       indeterminateStored: 0,
       refusedBy: {},
+      indeterminateBy: {},
       lostEntries: [],
     };
     for (const entry of this.entries.values()) {
@@ -125,6 +127,7 @@ export class Ledger {
         counts.refusedBy[outcome.code] = (counts.refusedBy[outcome.code] ?? 0) + 1;
       } else {
         counts.indeterminate++;
+        counts.indeterminateBy[outcome.code] = (counts.indeterminateBy[outcome.code] ?? 0) + 1;
         if (rowsByRequest.has(entry.requestId)) counts.indeterminateStored++;
       }
     }

@@ -36,7 +36,11 @@ function formatTable(results: readonly ScenarioResult[]): string {
     const c = r.counts;
     const indeterminate = `${c.indeterminate} (${c.indeterminateStored} stored)`;
     const refused = Object.entries(c.refusedBy).map(([code, n]) => `${n} ${code}`);
-    const notes = [...r.notes, ...(refused.length > 0 ? [`refused: ${refused.join(', ')}`] : []), ...r.failures.map((f) => `FAIL: ${f}`)].join('; ');
+    const unknown = Object.entries(c.indeterminateBy).map(([code, n]) => `${n} ${code}`);
+    const notes = [
+      ...r.notes,
+      ...(refused.length > 0 ? [`refused: ${refused.join(', ')}`] : []),
+      ...(unknown.length > 0 ? [`indeterminate: ${unknown.join(', ')}`] : []), ...r.failures.map((f) => `FAIL: ${f}`)].join('; ');
     return [r.name, c.sent, c.acknowledged, c.lost, c.duplicated, c.unexpected, indeterminate, notes].map(String);
   });
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;

@@ -7,6 +7,8 @@ import { BrokerError, fromErrorData } from '../../errors.js';
 import type { RpcPeer } from '../../rpc/rpc-peer.js';
 import type { EnqueueOutcome, EnqueueRequest, IngestProtocol } from './ingest.protocol.js';
 
+const UNKNOWN_OUTCOME = 'The ingest component failed with the message under way; it may have been queued: retry with the same Idempotency-Key';
+
 interface Waiting {
   request: EnqueueRequest;
   resolve: (outcome: EnqueueOutcome) => void;
@@ -65,8 +67,9 @@ export class IngestClient {
       },
       (error: BrokerError) => {
         // The actor died or timed out: whether Redis got the batch is unknown, so nobody
-        // gets a 202 (the client retries; an Idempotency-Key makes that safe).
-        const refusal = new BrokerError('QUEUE_UNAVAILABLE', undefined, { cause: error.code });
+        // gets a 202 (the client retries; an Idempotency-Key makes that safe). The answer
+        // says so (`outcome: unknown`): the chaos runs found such messages stored.
+        const refusal = new BrokerError('QUEUE_UNAVAILABLE', UNKNOWN_OUTCOME, { cause: error.code, outcome: 'unknown' });
         for (const waiting of batch) waiting.reject(refusal);
       },
     );
