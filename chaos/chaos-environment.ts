@@ -69,17 +69,30 @@ export class ChaosEnvironment {
   }
 
   /** Entries read but not acknowledged, and entries not read yet, in the domain's consumer group. */
-  async queueBacklog(): Promise<number> {
-    const client = new Redis(this.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
-    try {
-      await client.connect();
-      const stream = domainKeys(this.workspace.prefix, { key_prefix: 'default' }).stream;
+  queueBacklog(): Promise<number> {
+    return this.withRedis(async (client, stream) => {
       const groups = (await client.call('XINFO', 'GROUPS', stream)) as unknown[][];
       const group = groups.map(toRecord).find((g) => g.name === DELIVERY_GROUP);
       if (!group) return 0;
       // lag is null when Redis cannot tell (after a rollback): count the stream then.
       const lag = group.lag === null ? Number(await client.xlen(stream)) : Number(group.lag);
       return Number(group.pending) + lag;
+    });
+  }
+
+  /** Entries a consumer (a broker's instance_id) has read and not acknowledged. */
+  pendingOf(consumer: string): Promise<number> {
+    return this.withRedis(async (client, stream) => {
+      const consumers = ((await client.call('XINFO', 'CONSUMERS', stream, DELIVERY_GROUP)) as unknown[][]).map(toRecord);
+      return Number(consumers.find((c) => c.name === consumer)?.pending ?? 0);
+    });
+  }
+
+  private async withRedis<T>(use: (client: Redis, stream: string) => Promise<T>): Promise<T> {
+    const client = new Redis(this.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    try {
+      await client.connect();
+      return await use(client, domainKeys(this.workspace.prefix, { key_prefix: 'default' }).stream);
     } finally {
       client.disconnect();
     }

@@ -15,9 +15,11 @@ export const scaleOutKill: Scenario = {
       await run.until(options.durationS / 2);
       await victim!.kill('SIGKILL');
       victimAlive = false;
-      const ackedByVictim = run.ledger.acknowledgedIds().length;
-      run.notes.push(`killed one of 2 brokers after ${ackedByVictim} acknowledged in all`);
-      run.log(`scale-out-kill: killed host-b (survivor pid ${survivor!.child?.pid})`);
+      // What the dead broker had read but not stored: only a takeover by the survivor can store it.
+      const orphaned = await run.env.pendingOf('chaos-1');
+      run.notes.push(`killed 1 of 2 brokers after ${run.ledger.acknowledgedIds().length} acknowledged, holding ${orphaned} pending entries`);
+      run.log(`scale-out-kill: killed chaos-1 with ${orphaned} pending (survivor pid ${survivor!.child?.pid})`);
       await run.until(options.durationS);
+      // The drain waits for the group's pending count to reach 0: the dead consumer's entries included.
     }),
 };
