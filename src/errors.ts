@@ -114,6 +114,16 @@ export function toErrorData(error: unknown): ErrorData {
   return { code: 'INTERNAL_ERROR', message };
 }
 
+/**
+ * 503 for a message whose append may or may not have reached Redis (the ingest actor died,
+ * or the connection broke with the command on the wire). Not "not accepted": the chaos
+ * runs found such messages stored. `details.outcome: 'unknown'` tells a client to retry
+ * with the same Idempotency-Key.
+ */
+export function queueOutcomeUnknown(cause: string): BrokerError {
+  return new BrokerError('QUEUE_UNAVAILABLE', 'The message may or may not have been queued; retry with the same Idempotency-Key', { cause, outcome: 'unknown' });
+}
+
 /** Rebuilds a BrokerError from its wire form. */
 export function fromErrorData(data: ErrorData): BrokerError {
   const code = isErrorCode(data.code) ? data.code : 'INTERNAL_ERROR';

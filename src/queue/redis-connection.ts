@@ -77,6 +77,16 @@ export function isRedisDownError(error: unknown): boolean {
   );
 }
 
+/**
+ * The connection broke (or timed out) with the command possibly on the wire: Redis may
+ * have executed it. Refusals (MISCONF, READONLY, OOM, LOADING, a script's error) and a
+ * connection that was never there (ECONNREFUSED, "Stream isn't writeable") are definite.
+ */
+export function isOutcomeUnknownError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /Connection is closed|ECONNRESET|EPIPE|ETIMEDOUT|Command timed out|MaxRetriesPerRequest/i.test(message);
+}
+
 /** Resolves once the connection is ready (or after `timeoutMs`, ready or not: callers fail fast anyway). */
 export function whenReady(redis: Redis, timeoutMs = 5000): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(true);

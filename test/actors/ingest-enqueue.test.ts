@@ -72,3 +72,16 @@ describe('EnqueuePlanner', () => {
     expect(placed).toEqual([...placed].sort((x, y) => x - y));
   });
 });
+
+describe('queueUnavailable', () => {
+  it('says "maybe queued" when the connection broke with the append on the wire, a plain refusal otherwise', () => {
+    for (const message of ['Connection is closed.', 'read ECONNRESET', 'Command timed out']) {
+      expect(queueUnavailable(new Error(message))).toMatchObject({ ok: false, error: { code: 'QUEUE_UNAVAILABLE', details: { outcome: 'unknown', cause: message } } });
+    }
+    for (const message of ["Stream isn't writeable and enableOfflineQueue options is false", 'connect ECONNREFUSED 127.0.0.1:6379', 'MISCONF disk full']) {
+      const result = queueUnavailable(new Error(message));
+      expect(result).toMatchObject({ ok: false, error: { code: 'QUEUE_UNAVAILABLE' } });
+      expect(JSON.stringify(result)).not.toContain('unknown');
+    }
+  });
+});

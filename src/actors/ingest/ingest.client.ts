@@ -3,7 +3,7 @@
  * event loop travel to the actor as one `ingest.append` (one postMessage, one Redis
  * pipeline): group commit without adding a timer to anyone's latency.
  */
-import { BrokerError, fromErrorData } from '../../errors.js';
+import { BrokerError, fromErrorData, queueOutcomeUnknown } from '../../errors.js';
 import type { RpcPeer } from '../../rpc/rpc-peer.js';
 import type { EnqueueOutcome, EnqueueRequest, IngestProtocol } from './ingest.protocol.js';
 
@@ -65,8 +65,9 @@ export class IngestClient {
       },
       (error: BrokerError) => {
         // The actor died or timed out: whether Redis got the batch is unknown, so nobody
-        // gets a 202 (the client retries; an Idempotency-Key makes that safe).
-        const refusal = new BrokerError('QUEUE_UNAVAILABLE', undefined, { cause: error.code });
+        // gets a 202 (the client retries; an Idempotency-Key makes that safe), and the
+        // answer says the outcome is unknown.
+        const refusal = queueOutcomeUnknown(error.code);
         for (const waiting of batch) waiting.reject(refusal);
       },
     );

@@ -6,10 +6,10 @@
  */
 import type { Redis } from 'ioredis';
 import type { BrokerConfig, DomainConfig } from '../../config/config.js';
-import { BrokerError, toErrorData } from '../../errors.js';
+import { BrokerError, queueOutcomeUnknown, toErrorData } from '../../errors.js';
 import { ClientLimitsCache } from '../../limits/client-limits.js';
 import { clientKeys, domainKeys } from '../../queue/keys.js';
-import { isRedisDownError } from '../../queue/redis-connection.js';
+import { isOutcomeUnknownError, isRedisDownError } from '../../queue/redis-connection.js';
 import { addEnqueue, parseEnqueueReply, type EnqueueCall, type EnqueueReply } from '../../queue/stream-writer.js';
 import type { EnqueueRequest, EnqueueResult } from './ingest.protocol.js';
 
@@ -122,8 +122,9 @@ export class EnqueuePlanner {
   }
 }
 
-/** A Redis failure as the front sees it: never a 202. */
+/** A Redis failure as the front sees it: never a 202, and "maybe queued" when the append may have landed. */
 export function queueUnavailable(error: unknown): EnqueueResult {
   const cause = error instanceof Error ? error.message : String(error);
+  if (isOutcomeUnknownError(error)) return { ok: false, error: toErrorData(queueOutcomeUnknown(cause)) };
   return { ok: false, error: toErrorData(new BrokerError('QUEUE_UNAVAILABLE', undefined, isRedisDownError(error) ? undefined : { cause })) };
 }

@@ -1,0 +1,10 @@
+/** Every chaos scenario, in the order `npm run chaos` runs them. */
+import type { Scenario } from '../scenario-support.js';
+import { actorCrash } from './actor-crash.js';
+import { brokerKill } from './broker-kill.js';
+import { mariadbOutage } from './mariadb-outage.js';
+import { redisKill } from './redis-kill.js';
+import { scaleOutKill } from './scale-out-kill.js';
+import { webhookFlap } from './webhook-flap.js';
+
+export const SCENARIOS: readonly Scenario[] = [brokerKill, redisKill('always'), redisKill('everysec'), mariadbOutage, actorCrash, scaleOutKill, webhookFlap];
