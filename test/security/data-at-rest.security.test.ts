@@ -19,6 +19,7 @@ import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
 import { PortalClient } from '../support/portal-client.js';
+import { HttpsPortalClient } from '../support/portal-https.js';
 import { startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
 import { openStored, storedCount, storedRows, type StoredRow } from '../support/stored-messages.js';
 
@@ -126,6 +127,18 @@ describe('AAD binds a ciphertext to its row', () => {
     const byId = new Map(opened.map((m) => [m.message_id, m]));
     for (const row of [a, b]) expect(byId.get(row.message_id)).toEqual({ message_id: row.message_id, message_body: undefined, sender_number: undefined });
     expect(byId.get(untouched.message_id)!.message_body).toBe(sent.find((m) => m.message_id === untouched.message_id)!.message_body);
+
+    // The running broker says so too: its portal shows the row as undecryptable, and the
+    // encryption actor logs the message id (an operator sees it; an alert counts it).
+    const portalAgent = mtlsAgent({ ca: demoBundle(workspace).ca });
+    try {
+      const portal = await HttpsPortalClient.signedInAsFirstAdmin(broker.url, portalAgent, broker.output);
+      expect((await portal.get(`/portal/messages/${a.message_id}`)).body).toContain('cannot be decrypted');
+      await waitUntil(async () => /messages could not be decrypted/.test(broker.output) || undefined, 10_000, 'the decryption failure to be logged');
+      expect(broker.output).toContain(a.message_id);
+    } finally {
+      await portalAgent.close();
+    }
   });
 
   describe('in the portal', () => {

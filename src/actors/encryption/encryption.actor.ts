@@ -49,7 +49,13 @@ runActor<EncryptionProtocol>(async (ctx) => {
     handlers: {
       'encryption.seal': ({ items }) => tracked(() => measured('seal', items.length, async () => ({ items: await pool.seal(items) }))),
       'encryption.open': ({ items }) =>
-        tracked(() => measured('open', items.length, async () => ({ items: await pool.open(items) }), (r) => r.items.filter((i) => !i.ok).length)),
+        tracked(async () => {
+          const opened = await measured('open', items.length, async () => ({ items: await pool.open(items) }), (r) => r.items.filter((i) => !i.ok).length);
+          const failed = items.filter((_item, i) => !opened.items[i]?.ok).map((item) => item.message_id);
+          // Never silent: a missing key or an altered row is something an operator must see.
+          if (failed.length > 0) ctx.logger.warn({ count: failed.length, message_ids: failed.slice(0, 20) }, 'messages could not be decrypted');
+          return opened;
+        }),
       'encryption.hash': ({ numbers }) => tracked(() => measured('hash', numbers.length, () => ({ hashes: pool.hash(numbers) }))),
       'encryption.keys': () => ({
         active_key_id: store.activeKey().id,
