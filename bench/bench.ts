@@ -166,6 +166,7 @@ async function main(): Promise<void> {
       broker_cpu_s_per_1000: round((cpu / Math.max(1, load.accepted)) * 1000),
       redis_cpu_s_per_1000: round((redisCpu / Math.max(1, load.accepted)) * 1000),
       load_generator_cpu_s_per_1000: round((load.cpu_s / Math.max(1, load.sent)) * 1000),
+      tls_connections: load.tls,
       loadavg_1m: round(loadavg()[0]!),
     };
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
