@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { BrokerError } from '../errors.js';
+import { tryNormalizeSerialHex } from '../pki/serial.js';
 
 export interface ClientIdentity {
   client_id: number;
@@ -174,7 +175,8 @@ export class IdentityResolver {
     if (socket.destroyed) return;
     let set = this.socketsByFingerprint.get(fingerprint);
     if (!set) this.socketsByFingerprint.set(fingerprint, (set = new Set()));
-    this.serialByFingerprint.set(fingerprint, serial.toLowerCase());
+    // The CRL's serials are normalised (serial.ts); a spelling difference must not hide a revoked client.
+    this.serialByFingerprint.set(fingerprint, tryNormalizeSerialHex(serial) ?? serial.toLowerCase());
     if (set.has(socket)) return;
     set.add(socket);
     socket.once('close', () => {

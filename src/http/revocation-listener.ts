@@ -18,6 +18,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { CertStore } from '../pki/cert-store.js';
 import { parseCrl, type ParsedCrl } from '../pki/crl.js';
+import { tryNormalizeSerialHex } from '../pki/serial.js';
 import { readLatestCrl, subscribeToCrlAnnouncements, type CrlAnnouncement } from '../queue/revocation-events.js';
 import type { IdentityResolver } from './client-identity.js';
 import type { TlsReloader } from './tls-reloader.js';
@@ -86,7 +87,7 @@ export class RevocationListener {
     if (crl.crlNumber === announcement.crl_number) this.persist(announcement.crl_pem, crl);
     // Only serials the verified CRL lists count: a replayed message cannot close other clients.
     const listed = new Set(crl.revokedSerials);
-    const named = announcement.revoked.filter((r) => listed.has(r.serial.toLowerCase())).map((r) => r.fingerprint.toLowerCase());
+    const named = announcement.revoked.filter((r) => listed.has(tryNormalizeSerialHex(r.serial) ?? '')).map((r) => r.fingerprint.toLowerCase());
     this.enforce(crl, named, source);
   }
 
@@ -177,3 +178,4 @@ function closeSoon(socket: Socket): void {
   if (socket.destroyed) return;
   setTimeout(() => socket.destroy(), REVOKED_SOCKET_GRACE_MS).unref();
 }
+

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeSerialHex, randomSerialHex, serialFromBigInt, serialToBigInt } from './serial.js';
+import { normalizeSerialHex, randomSerialHex, serialFromBigInt, serialToBigInt, tryNormalizeSerialHex } from './serial.js';
 
 describe('normalizeSerialHex', () => {
   it('produces what openssl and Node print, lowercased', () => {
@@ -31,5 +31,12 @@ describe('randomSerialHex', () => {
       expect(normalizeSerialHex(serial)).toBe(serial);
     }
     expect(new Set(serials).size).toBe(serials.length);
+  });
+});
+
+describe('tryNormalizeSerialHex', () => {
+  it('normalises like normalizeSerialHex and answers undefined instead of throwing', () => {
+    expect(tryNormalizeSerialHex('00:0A:FF')).toBe('0aff');
+    expect(tryNormalizeSerialHex('not a serial')).toBeUndefined();
   });
 });

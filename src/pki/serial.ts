@@ -41,6 +41,15 @@ export function normalizeSerialHex(input: string): string {
   return hex;
 }
 
+/** The same, for serials from outside (announcements, rows): undefined instead of a throw. */
+export function tryNormalizeSerialHex(input: string): string | undefined {
+  try {
+    return normalizeSerialHex(input);
+  } catch {
+    return undefined;
+  }
+}
+
 export function serialToBigInt(serialHex: string): bigint {
   return BigInt(`0x${normalizeSerialHex(serialHex)}`);
 }

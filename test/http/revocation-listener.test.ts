@@ -17,6 +17,7 @@ import { createLogger } from '../../src/logger.js';
 import { CertStore } from '../../src/pki/cert-store.js';
 import { buildCrl } from '../../src/pki/crl.js';
 import { issueServerCertificate } from '../../src/pki/issue.js';
+import { randomSerialHex } from '../../src/pki/serial.js';
 import { makeWorkdir, opensslCa, type Workdir } from '../../src/pki/openssl.test-support.js';
 import type { CaMaterial } from '../../src/pki/pki.types.js';
 import { announceCrl, type CrlAnnouncement } from '../../src/queue/revocation-events.js';
@@ -57,11 +58,11 @@ function announcement(list: { pem: string; number: number }, revoked: Array<{ se
 }
 
 /** A connected client whose identity is already resolved (as after its first request). */
-async function connectedClient(name: string): Promise<{ socket: FakeSocket; serial: string; fingerprint: string }> {
-  const serial = randomBytes(16).toString('hex').replace(/^[89a-f]/, '1');
+async function connectedClient(name: string, spelling = (serial: string) => serial): Promise<{ socket: FakeSocket; serial: string; fingerprint: string }> {
+  const serial = randomSerialHex();
   const fingerprint = randomBytes(32).toString('hex');
   rows.set(fingerprint, {
-    serial, fingerprint, cert_status: 'active', not_before: new Date(Date.now() - DAY), not_after: new Date(Date.now() + DAY),
+    serial: spelling(serial), fingerprint, cert_status: 'active', not_before: new Date(Date.now() - DAY), not_after: new Date(Date.now() + DAY),
     client_id: rows.size + 1, client_name: name, domain: 'default', client_status: 'active',
   });
   const socket = new FakeSocket();
@@ -141,6 +142,17 @@ describe('RevocationListener', () => {
     expect(innocent.socket.destroyed).toBe(false);
   });
 
+  it('matches serials however they are spelled (sign byte, colons, upper case, 0x)', async () => {
+    // Its row spells the serial oddly and the announcement does not name it: found through the CRL alone.
+    const oddRow = await connectedClient('odd-row', (serial) => `00${serial}`.toUpperCase().replace(/(..)(?!$)/g, '$1:'));
+    // Named by the announcement with a 0x spelling.
+    const oddNamed = await connectedClient('odd-named');
+    const list = crl([oddRow.serial, oddNamed.serial]);
+    await announceCrl(redis, prefix, announcement(list, [{ serial: `0x${oddNamed.serial.toUpperCase()}`, fingerprint: oddNamed.fingerprint }]));
+    await expect.poll(() => tls.crl?.crlNumber, { timeout: 3000 }).toBe(list.number);
+    await expect.poll(() => oddRow.socket.destroyed && oddNamed.socket.destroyed, { timeout: 5000 }).toBe(true);
+  });
+
   it('picks up a CRL and a server certificate replaced in certs/ (the CA on this host)', async () => {
     const missed = await connectedClient('missed');
     const list = crl([missed.serial]);
@@ -148,7 +160,7 @@ describe('RevocationListener', () => {
     const renewed = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost'], days: 90 });
     store.saveServer(renewed);
     await expect.poll(() => tls.crl?.crlNumber, { timeout: 3000 }).toBe(list.number);
-    await expect.poll(() => missed.socket.destroyed, { timeout: 2000 }).toBe(true);
+    await expect.poll(() => missed.socket.destroyed, { timeout: 5000 }).toBe(true);
     await expect.poll(() => tls.serverCertificateNotAfter.getTime(), { timeout: 3000 }).toBe(renewed.notAfter.getTime());
     expect(tls.material.cert).toBe(renewed.certPem);
   });
