@@ -1,8 +1,23 @@
 /**
- * Dead letters of a domain: listing them and manual redrive. A redriven message gets a
- * fresh set of attempts: MySQL first (failed → queued, attempt_count 0), then it goes
- * back on the schedule, then its dead-letter entry is removed. Each step is idempotent,
- * so a redrive cut short by a crash is simply run again. Used by the CLI and the portal.
+ * Dead letters of a domain (the stream the webhook dispatcher writes when a message has
+ * used its attempts; see `DeliverySchedule.deadLetter`): reading them, and putting them
+ * back on the schedule. The only place that does either; used by the CLI and the portal.
+ *
+ * Two ways back, both MySQL first (the dispatcher skips ids whose row is not `queued`, so
+ * a schedule entry without its row flipped would be dropped unattempted):
+ *
+ * - `retry` (the portal's per-entry Retry): one more attempt. The row goes failed → queued
+ *   (its attempt count kept), then ZADD NX to the schedule and XDEL of the entry in one
+ *   MULTI, so the entry never vanishes without the attempt being scheduled. If the MULTI
+ *   fails the row is set back to failed: it must not claim "queued" when nothing will
+ *   attempt it. A crash between the two leaves the row queued and the entry listed; a
+ *   redrive of that message finishes the job (it schedules the id whatever the row says).
+ * - `redrive` (CLI, portal's Redrive all): a fresh set of attempts (attempt_count 0). Rows,
+ *   then the schedule, then the entries are removed; each step is idempotent, so a redrive
+ *   cut short by a crash is simply run again.
+ *
+ * Both are audited here rather than by their callers, so the CLI and the portal record
+ * the same action with the same details, and only once the step has taken effect.
  */
 import type { Redis } from 'ioredis';
 import type { BrokerConfig } from '../config/config.js';
@@ -12,11 +27,20 @@ import { BrokerError } from '../errors.js';
 import { domainKeys, type DomainKeys } from '../queue/keys.js';
 
 export interface DeadLetter {
+  /** Stream entry id (`<ms>-<seq>`). */
   entry_id: string;
   message_id: string;
   attempts: number;
   last_error: string;
-  failed_at: string;
+  /** ISO time the message was dead-lettered. */
+  dead_at: string;
+}
+
+export interface DeadLetterPage {
+  /** Newest first. */
+  entries: DeadLetter[];
+  /** Older entries exist beyond this page. */
+  more: boolean;
 }
 
 export interface RedriveResult {
@@ -25,35 +49,75 @@ export interface RedriveResult {
   removed: number;
 }
 
+/** A stream entry id; anything else given as a page cursor or entry id is ignored. */
+export const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+
+const DEFAULT_PAGE_SIZE = 100;
+const REDRIVE_BATCH = 500;
+
 export class DeadLetterService {
   constructor(
-    private readonly config: Readonly<BrokerConfig>,
+    /** Read at every call: the portal outlives a reload that may change the domains. */
+    private readonly config: () => Readonly<BrokerConfig>,
     private readonly redis: Redis,
     private readonly messages: MessagesRepository,
     private readonly audit: AuditRepository,
   ) {}
 
-  async list(domain: string, options: { count?: number; before?: string } = {}): Promise<DeadLetter[]> {
-    const keys = this.keysOf(domain);
-    const entries = await this.redis.xrevrange(keys.dead, options.before ? `(${options.before}` : '+', '-', 'COUNT', options.count ?? 100);
-    return entries.map(([id, flat]) => toDeadLetter(id, flat));
+  /** Newest first; `before` (an entry id, exclusive) pages back. */
+  async page(domain: string, options: { limit?: number; before?: string } = {}): Promise<DeadLetterPage> {
+    const limit = options.limit ?? DEFAULT_PAGE_SIZE;
+    const end = options.before !== undefined && STREAM_ID.test(options.before) ? `(${options.before}` : '+';
+    // One more than asked tells whether an older page exists.
+    const raw = await this.redis.xrevrange(this.keysOf(domain).dead, end, '-', 'COUNT', limit + 1);
+    const entries = raw.map(toDeadLetter);
+    return { entries: entries.slice(0, limit), more: entries.length > limit };
+  }
+
+  async find(domain: string, entryId: string): Promise<DeadLetter | undefined> {
+    return this.entryAt(this.keysOf(domain), entryId);
   }
 
   async count(domain: string): Promise<number> {
     return this.redis.xlen(this.keysOf(domain).dead);
   }
 
+  /** One more attempt for the message of one dead-letter entry, due now. Returns the entry retried. */
+  async retry(domain: string, entryId: string, actor: string, ip?: string): Promise<DeadLetter> {
+    const keys = this.keysOf(domain);
+    const entry = await this.entryAt(keys, entryId);
+    if (!entry) throw new BrokerError('NOT_FOUND', 'There is no such dead letter (retried already?)');
+    const now = new Date();
+    if (!(await this.messages.requeueFailed(entry.message_id, now))) throw new BrokerError('CONFLICT', 'That message is not failed any more: it was retried or delivered already');
+    try {
+      await this.scheduleAndDrop(keys, entry, now.getTime());
+    } catch {
+      await this.messages.restoreFailed(entry.message_id);
+      throw new BrokerError('QUEUE_UNAVAILABLE', 'The retry could not be scheduled; try again');
+    }
+    await this.audit.record({
+      actor,
+      action: 'message.retry',
+      target_type: 'message',
+      target_id: entry.message_id,
+      domain,
+      ...(ip ? { ip } : {}),
+      details: { dead_letter: entry.entry_id, attempts: entry.attempts },
+    });
+    return entry;
+  }
+
   /** Redrives the named messages, or every dead letter of the domain when `messageIds` is 'all'. */
   async redrive(domain: string, messageIds: string[] | 'all', actor: string, ip?: string): Promise<RedriveResult> {
     const keys = this.keysOf(domain);
-    const entries = (await this.redis.xrange(keys.dead, '-', '+')).map(([id, flat]) => toDeadLetter(id, flat));
+    const entries = (await this.redis.xrange(keys.dead, '-', '+')).map(toDeadLetter);
     const chosen = messageIds === 'all' ? entries : entries.filter((e) => messageIds.includes(e.message_id));
     if (messageIds !== 'all' && chosen.length === 0) throw new BrokerError('NOT_FOUND', 'No such dead letter in this domain');
     const ids = [...new Set(chosen.map((e) => e.message_id))];
     const now = Date.now();
     let requeued = 0;
-    for (let i = 0; i < ids.length; i += 500) {
-      const batch = ids.slice(i, i + 500);
+    for (let i = 0; i < ids.length; i += REDRIVE_BATCH) {
+      const batch = ids.slice(i, i + REDRIVE_BATCH);
       requeued += await this.messages.requeue(batch, new Date(now));
       const args: Array<string | number> = [];
       for (const id of batch) args.push(now, id);
@@ -72,15 +136,37 @@ export class DeadLetterService {
     return { requeued, removed };
   }
 
+  private async entryAt(keys: DomainKeys, entryId: string): Promise<DeadLetter | undefined> {
+    if (!STREAM_ID.test(entryId)) return undefined;
+    const raw = await this.redis.xrange(keys.dead, entryId, entryId);
+    return raw[0] ? toDeadLetter(raw[0]) : undefined;
+  }
+
+  /** ZADD NX + XDEL in one MULTI: the entry is gone only if the attempt is scheduled. */
+  private async scheduleAndDrop(keys: DomainKeys, entry: DeadLetter, dueAt: number): Promise<void> {
+    const replies = await this.redis.multi().zadd(keys.schedule, 'NX', dueAt, entry.message_id).xdel(keys.dead, entry.entry_id).exec();
+    const failed = replies?.find(([error]) => error);
+    if (!replies || failed) throw failed?.[0] ?? new Error('MULTI was discarded');
+  }
+
   private keysOf(domain: string): DomainKeys {
-    const config = this.config.domains.find((d) => d.name === domain);
-    if (!config) throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
-    return domainKeys(this.config.redis.key_prefix, config);
+    const config = this.config();
+    const found = config.domains.find((d) => d.name === domain);
+    if (!found) throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
+    return domainKeys(config.redis.key_prefix, found);
   }
 }
 
-function toDeadLetter(entryId: string, flat: string[]): DeadLetter {
-  const record: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
-  return { entry_id: entryId, message_id: record.m ?? '', attempts: Number(record.a ?? 0), last_error: record.e ?? '', failed_at: record.t ?? '' };
+/** Fields as `DeliverySchedule.deadLetter` writes them: m(essage), a(ttempts), e(rror), t(ime). */
+function toDeadLetter([entryId, flat]: [string, string[]]): DeadLetter {
+  const fields = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i]!, flat[i + 1]!);
+  return {
+    entry_id: entryId,
+    message_id: fields.get('m') ?? '',
+    attempts: Number(fields.get('a') ?? 0),
+    last_error: fields.get('e') ?? '',
+    // An entry without `t` still has its time: the id's first half is the append's ms.
+    dead_at: fields.get('t') ?? new Date(Number(entryId.split('-')[0])).toISOString(),
+  };
 }

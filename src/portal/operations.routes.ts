@@ -11,7 +11,6 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/config.js';
 import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import { keysFor } from '../queue/keys.js';
-import { DeadLetters, STREAM_ID } from '../queue/dead-letters.js';
 import { DeliverySchedule } from '../queue/schedule.js';
 import { defineScripts } from '../queue/scripts.js';
 import { BrokerError } from '../errors.js';
@@ -25,7 +24,7 @@ const HOUR_MS = 3_600_000;
 
 export function registerOperationsRoutes(app: FastifyInstance, admin: AdminContext): void {
   const { repositories, messagePages, actors, redis, health, operations } = admin.options;
-  const deadLetters = new DeadLetters(redis);
+  const deadLetters = new DeadLetterService(() => admin.config, redis, repositories.messages, repositories.audit);
   const schedule = new DeliverySchedule(redis, defineScripts(redis));
   const pageSize = admin.options.config.portal.page_size;
   const keyOf = (domain: string) => keysFor(admin.config).get(domain);
@@ -96,7 +95,7 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const chosen = text(request.query, 'domain', 253);
     const domain = scope.kind === 'domain' ? scope.domain : choices.includes(chosen) ? chosen : choices[0];
     const before = text(request.query, 'before', 45);
-    const page = domain && webhooks.includes(domain) ? await deadLetters.page(keyOf(domain)!, pageSize, STREAM_ID.test(before) ? before : undefined) : { entries: [], more: false };
+    const page = domain && webhooks.includes(domain) ? await deadLetters.page(domain, { limit: pageSize, before }) : { entries: [], more: false };
     const rows = await repositories.messages.findByMessageIds(page.entries.map((e) => e.message_id));
     const byId = new Map(rows.map((r) => [r.message_id, r]));
     const clients = new Map((await repositories.clients.findByIds([...new Set(rows.map((r) => r.client_id))])).map((c) => [c.id, c.name]));
@@ -114,22 +113,12 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     });
   });
 
+  // The service audits the retry (`message.retry`), as it does a redrive.
   app.post<{ Params: { domain: string; entryId: string } }>('/dead-letters/:domain/:entryId/retry', async (request, reply) => {
     const { domain, entryId } = request.params;
-    const domainKeys = keyOf(domain);
-    if (!domainKeys || !administersDomain(admin.scope(request), domain)) throw new BrokerError('NOT_FOUND', 'There is no such dead letter');
-    const entry = await deadLetters.find(domainKeys, entryId);
-    if (!entry) throw new BrokerError('NOT_FOUND', 'There is no such dead letter (retried already?)');
-    const now = new Date();
-    if (!(await repositories.messages.requeueFailed(entry.message_id, now))) throw new BrokerError('CONFLICT', 'That message is not failed any more: it was retried or delivered already');
-    try {
-      await deadLetters.requeue(domainKeys, entry, now.getTime());
-    } catch {
-      // The row must not claim "queued" when nothing will attempt it.
-      await repositories.messages.restoreFailed(entry.message_id);
-      throw new BrokerError('QUEUE_UNAVAILABLE', 'The retry could not be scheduled; try again');
-    }
-    await admin.audit(request, 'message.retry', { type: 'message', id: entry.message_id, domain }, { dead_letter: entry.entry_id, attempts: entry.attempts });
+    if (!keyOf(domain) || !administersDomain(admin.scope(request), domain)) throw new BrokerError('NOT_FOUND', 'There is no such dead letter');
+    const by = admin.by(request);
+    await deadLetters.retry(domain, entryId, by.actor, by.ip ?? undefined);
     return reply.redirect(`${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=retry-scheduled`, 303);
   });
 
@@ -139,8 +128,7 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const { domain } = request.params;
     if (!keyOf(domain) || !administersDomain(admin.scope(request), domain)) throw new BrokerError('NOT_FOUND', 'There is no such domain');
     const by = admin.by(request);
-    const service = new DeadLetterService(admin.config, redis, repositories.messages, repositories.audit);
-    const { requeued } = await service.redrive(domain, 'all', by.actor, by.ip ?? undefined);
+    const { requeued } = await deadLetters.redrive(domain, 'all', by.actor, by.ip ?? undefined);
     return reply.redirect(`${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=${requeued > 0 ? 'redrive-scheduled' : 'redrive-empty'}`, 303);
   });
 

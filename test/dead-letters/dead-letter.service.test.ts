@@ -1,0 +1,204 @@
+/**
+ * The dead-letter service against the real Redis and MariaDB: pages newest first with a
+ * keyset cursor, finds one entry, retries one (row, schedule and entry together, or none
+ * of them), redrives a domain, and audits what it did.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
+import { AuditRepository } from '../../src/db/audit.repository.js';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { MessagesRepository } from '../../src/db/messages.repository.js';
+import type { MessageStatus } from '../../src/db/schema.js';
+import { DeadLetterService } from '../../src/dead-letters/dead-letter.service.js';
+import { BrokerError } from '../../src/errors.js';
+import { domainKeys } from '../../src/queue/keys.js';
+import { DeliverySchedule } from '../../src/queue/schedule.js';
+import { defineScripts } from '../../src/queue/scripts.js';
+import { deleteKeys } from '../support/broker-harness.js';
+import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const keys = domainKeys(prefix, { key_prefix: 'hooks' });
+const configWith = (domains: string[]) => loadConfig({ values: { redis: { key_prefix: prefix }, bootstrap: { demo_client: false }, domains: domains.map((name) => ({ name })) }, env: {} });
+let config: Readonly<BrokerConfig> = configWith(['hooks']);
+let database: TestDatabase;
+let handle: DatabaseHandle;
+let redis: Redis;
+let messages: MessagesRepository;
+let audit: AuditRepository;
+let schedule: DeliverySchedule;
+let service: DeadLetterService;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  handle = openDatabase({ url: database.url, poolSize: 2 });
+  redis = new Redis(REDIS_URL, { protocol: 2 });
+  messages = new MessagesRepository(handle.db);
+  audit = new AuditRepository(handle.db);
+  schedule = new DeliverySchedule(redis, defineScripts(redis));
+  service = new DeadLetterService(() => config, redis, messages, audit);
+});
+
+afterAll(async () => {
+  await handle?.close();
+  await database?.drop();
+  await deleteKeys(REDIS_URL, prefix);
+  redis?.disconnect();
+});
+
+beforeEach(async () => {
+  await redis.del(keys.dead, keys.schedule);
+});
+
+/** Stores messages of domain `hooks` in the given status and dead-letters them, oldest first. */
+async function deadLetters(count: number, status: MessageStatus = 'failed'): Promise<string[]> {
+  const ids = Array.from({ length: count }, () => randomUUID());
+  await messages.insertBatch(
+    ids.map((message_id) => ({
+      message_id,
+      client_id: 1,
+      domain: 'hooks',
+      sender_hash: randomBytes(32).toString('hex'),
+      pepper_id: 'p1',
+      sender_masked: '+123****7890',
+      sender_enc: randomBytes(60),
+      body_enc: randomBytes(100),
+      key_id: 'k1',
+      queued_at: new Date(),
+      status,
+      attempt_count: 5,
+    })),
+  );
+  for (const id of ids) await schedule.deadLetter(keys, [{ message_id: id, attempts: 5, last_error: `HTTP 503 for ${id}` }]);
+  return ids;
+}
+
+async function expectError(promise: Promise<unknown>, code: string): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(BrokerError);
+  expect((error as BrokerError).code).toBe(code);
+}
+
+describe('page and find', () => {
+  it('pages newest first; `before` is an exclusive entry id and junk is ignored', async () => {
+    const ids = await deadLetters(5);
+    const first = await service.page('hooks', { limit: 2 });
+    expect(first.entries.map((e) => e.message_id)).toEqual([ids[4], ids[3]]);
+    expect(first.more).toBe(true);
+    expect(first.entries[0]).toMatchObject({ attempts: 5, last_error: `HTTP 503 for ${ids[4]}` });
+    expect(first.entries[0]!.dead_at).toMatch(/^\d{4}-\d\d-\d\dT/);
+
+    const second = await service.page('hooks', { limit: 2, before: first.entries.at(-1)!.entry_id });
+    expect(second.entries.map((e) => e.message_id)).toEqual([ids[2], ids[1]]);
+    expect(second.more).toBe(true);
+    const last = await service.page('hooks', { limit: 2, before: second.entries.at(-1)!.entry_id });
+    expect(last).toMatchObject({ entries: [{ message_id: ids[0] }], more: false });
+
+    for (const junk of ['', 'abc', '1-2-3', '(0-0', '+']) expect(await service.page('hooks', { limit: 2, before: junk })).toEqual(first);
+  });
+
+  it('finds one entry by its id, and nothing for an unknown or malformed id', async () => {
+    const [id] = await deadLetters(1);
+    const [entry] = (await service.page('hooks')).entries;
+    expect(await service.find('hooks', entry!.entry_id)).toEqual(entry);
+    expect(entry!.message_id).toBe(id);
+    expect(await service.find('hooks', '1-0')).toBeUndefined();
+    expect(await service.find('hooks', '-')).toBeUndefined();
+    expect(await service.find('hooks', 'x')).toBeUndefined();
+  });
+
+  it('dates an entry written without a time by its stream id', async () => {
+    await redis.xadd(keys.dead, '1700000000000-0', 'm', 'old', 'a', '3', 'e', 'timeout');
+    expect(await service.find('hooks', '1700000000000-0')).toEqual({ entry_id: '1700000000000-0', message_id: 'old', attempts: 3, last_error: 'timeout', dead_at: '2023-11-14T22:13:20.000Z' });
+  });
+
+  it('refuses a domain that is not configured, and sees one a reload added', async () => {
+    await expectError(service.page('later'), 'UNKNOWN_DOMAIN');
+    const before = config;
+    config = configWith(['hooks', 'later']);
+    try {
+      expect(await service.count('later')).toBe(0);
+    } finally {
+      config = before;
+    }
+  });
+});
+
+describe('retry', () => {
+  it('queues the message again, due now, drops the entry and audits message.retry', async () => {
+    const [id] = await deadLetters(1);
+    const [entry] = (await service.page('hooks')).entries;
+    const startedAt = Date.now();
+    expect(await service.retry('hooks', entry!.entry_id, 'user:7', '10.0.0.1')).toEqual(entry);
+
+    const row = (await messages.findOne(id!))!;
+    expect(row.status).toBe('queued');
+    // One more attempt, not a fresh set: the attempt count stays.
+    expect(row.attempt_count).toBe(5);
+    expect(Number(await redis.zscore(keys.schedule, id!))).toBeGreaterThanOrEqual(startedAt - 1000);
+    expect(await redis.xlen(keys.dead)).toBe(0);
+    const [record] = await audit.list({ domain: 'hooks', limit: 1 });
+    expect(record).toMatchObject({ actor: 'user:7', ip: '10.0.0.1', action: 'message.retry', target_type: 'message', target_id: id, details: { dead_letter: entry!.entry_id, attempts: 5 } });
+
+    await expectError(service.retry('hooks', entry!.entry_id, 'user:7'), 'NOT_FOUND');
+  });
+
+  it('answers CONFLICT for a message that is not failed any more, and leaves the entry', async () => {
+    const [id] = await deadLetters(1, 'delivered');
+    const [entry] = (await service.page('hooks')).entries;
+    await expectError(service.retry('hooks', entry!.entry_id, 'user:7'), 'CONFLICT');
+    expect((await messages.findOne(id!))!.status).toBe('delivered');
+    expect(await redis.zscore(keys.schedule, id!)).toBeNull();
+    expect(await redis.xlen(keys.dead)).toBe(1);
+  });
+
+  it('sets the row back to failed when the schedule cannot be written', async () => {
+    const [id] = await deadLetters(1);
+    const [entry] = (await service.page('hooks')).entries;
+    const auditedBefore = (await audit.list({ domain: 'hooks', limit: 100 })).length;
+    const discarded = { zadd: () => discarded, xdel: () => discarded, exec: async () => null };
+    const lost = { zadd: () => lost, xdel: () => lost, exec: () => Promise.reject(new Error('connection lost')) };
+    for (const multi of [discarded, lost]) {
+      const spy = vi.spyOn(redis, 'multi').mockReturnValueOnce(multi as never);
+      try {
+        await expectError(service.retry('hooks', entry!.entry_id, 'user:7'), 'QUEUE_UNAVAILABLE');
+      } finally {
+        spy.mockRestore();
+      }
+      expect((await messages.findOne(id!))!.status).toBe('failed');
+      expect(await redis.zscore(keys.schedule, id!)).toBeNull();
+      expect(await service.find('hooks', entry!.entry_id)).toEqual(entry);
+    }
+    expect((await audit.list({ domain: 'hooks', limit: 100 })).length).toBe(auditedBefore);
+    // Nothing was left half done: the same entry retries fine afterwards.
+    await service.retry('hooks', entry!.entry_id, 'user:7');
+    expect((await messages.findOne(id!))!.status).toBe('queued');
+  });
+});
+
+describe('redrive', () => {
+  it('gives every dead letter of the domain a fresh set of attempts and audits the counts', async () => {
+    const ids = await deadLetters(3);
+    expect(await service.redrive('hooks', 'all', 'cli')).toEqual({ requeued: 3, removed: 3 });
+    for (const id of ids) {
+      expect((await messages.findOne(id))).toMatchObject({ status: 'queued', attempt_count: 0 });
+      expect(await redis.zscore(keys.schedule, id)).not.toBeNull();
+    }
+    expect(await service.count('hooks')).toBe(0);
+    const [record] = await audit.list({ domain: 'hooks', limit: 1 });
+    expect(record).toMatchObject({ actor: 'cli', action: 'dead_letter.redrive', target_id: 'hooks', details: { requested: 'all', requeued: 3, removed: 3 } });
+  });
+
+  it('redrives only the named messages, and refuses names it does not hold', async () => {
+    const ids = await deadLetters(2);
+    expect(await service.redrive('hooks', [ids[0]!], 'cli')).toEqual({ requeued: 1, removed: 1 });
+    expect((await service.page('hooks')).entries.map((e) => e.message_id)).toEqual([ids[1]]);
+    await expectError(service.redrive('hooks', [randomUUID()], 'cli'), 'NOT_FOUND');
+  });
+});
