@@ -72,16 +72,27 @@ function peakRssMb(pid: number): number {
   return match ? Math.round(Number(match[1]) / 1024) : 0;
 }
 
-async function startDownstream(): Promise<{ server: Server; url: string; caPem: string }> {
+interface Downstream {
+  server: Server;
+  url: string;
+  caPem: string;
+  /** TLS connections the broker opened and POSTs it made: churn shows as connections ≫ slots. */
+  counts: { connections: number; requests: number };
+}
+
+async function startDownstream(): Promise<Downstream> {
   const ca = createCa({ commonName: 'Bench Downstream CA', days: 1 });
   const cert = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['127.0.0.1'], days: 1 });
+  const counts = { connections: 0, requests: 0 };
   const server = createServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => {
+    counts.requests++;
     req.resume();
     req.on('end', () => res.writeHead(200).end());
   });
+  server.on('secureConnection', () => counts.connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  return { server, url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`, caPem: ca.certPem };
+  return { server, url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`, caPem: ca.certPem, counts };
 }
 
 function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -167,6 +178,7 @@ async function main(): Promise<void> {
       redis_cpu_s_per_1000: round((redisCpu / Math.max(1, load.accepted)) * 1000),
       load_generator_cpu_s_per_1000: round((load.cpu_s / Math.max(1, load.sent)) * 1000),
       tls_connections: load.tls,
+      ...(downstream ? { downstream: downstream.counts } : {}),
       loadavg_1m: round(loadavg()[0]!),
     };
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect as tlsConnect, createSecureContext } from 'node:tls';
-import { Agent, request, type buildConnector } from 'undici';
+import { Agent, type buildConnector } from 'undici';
 
 export interface LoadOptions {
   url: string;
@@ -49,7 +49,7 @@ async function run(options: LoadOptions): Promise<LoadResult> {
     connect: resumingConnector(readFileSync(options.cert, 'utf8'), readFileSync(options.key, 'utf8'), readFileSync(options.ca, 'utf8'), tls),
   });
   const body = JSON.stringify({ sender_number: '+14155550123', message_body: 'x'.repeat(Math.max(1, options.size)) });
-  const target = `${options.url}/api/v1/messages`;
+  const url = new URL(options.url);
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
   let sent = 0;
@@ -63,24 +63,17 @@ async function run(options: LoadOptions): Promise<LoadResult> {
       sent++;
       const t0 = process.hrtime.bigint();
       try {
-        const response = await request(target, {
-          method: 'POST',
-          dispatcher: agent,
+        const response = await post(agent, {
+          origin: url.origin,
+          path: `${url.pathname.replace(/\/$/, '')}/api/v1/messages`,
           headers: options.idempotency ? { 'content-type': 'application/json', 'idempotency-key': randomUUID() } : { 'content-type': 'application/json' },
           body,
-          ...(options.reconnect ? { reset: true } : {}),
+          reset: options.reconnect,
         });
-        const text = await response.body.text();
         latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-        if (response.statusCode === 202) accepted++;
+        if (response.status === 202) accepted++;
         else {
-          const code = (() => {
-            try {
-              return (JSON.parse(text) as { error_code?: string }).error_code ?? `HTTP_${response.statusCode}`;
-            } catch {
-              return `HTTP_${response.statusCode}`;
-            }
-          })();
+          const code = errorCodeOf(response.status, response.body);
           errors[code] = (errors[code] ?? 0) + 1;
         }
       } catch (error) {
@@ -139,6 +132,46 @@ function resumingConnector(cert: string, key: string, ca: string, counts: { open
       callback(null, socket);
     });
   };
+}
+
+/**
+ * One POST through undici's dispatcher API: no Readable body, no promise chain per
+ * chunk. `request()` costs the load generator about twice the CPU per request (measured
+ * against a plain HTTPS server: 0.22 vs 0.12 ms), CPU the broker on the same two cores
+ * would otherwise not get. The body of a 202 is not kept; an error's body is, for its code.
+ */
+function post(agent: Agent, options: { origin: string; path: string; headers: Record<string, string>; body: string; reset: boolean }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let text = '';
+    agent.dispatch(
+      { origin: options.origin, path: options.path, method: 'POST', headers: options.headers, body: options.body, reset: options.reset },
+      {
+        // Its presence tells undici this handler speaks the controller API.
+        onRequestStart() {},
+        onResponseStart(_controller, statusCode) {
+          status = statusCode;
+        },
+        onResponseData(_controller, chunk) {
+          if (status !== 202) text += chunk.toString();
+        },
+        onResponseEnd() {
+          resolve({ status, body: text });
+        },
+        onResponseError(_controller, error) {
+          reject(error);
+        },
+      },
+    );
+  });
+}
+
+function errorCodeOf(status: number, body: string): string {
+  try {
+    return (JSON.parse(body) as { error_code?: string }).error_code ?? `HTTP_${status}`;
+  } catch {
+    return `HTTP_${status}`;
+  }
 }
 
 function round(n: number): number {
