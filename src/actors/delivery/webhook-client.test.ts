@@ -1,0 +1,91 @@
+/**
+ * The webhook POST against a real local HTTPS downstream: what each answer becomes, that
+ * a hanging downstream is cut off at the deadline, and that the request is signed.
+ */
+import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCa } from '../../pki/ca.js';
+import { issueServerCertificate } from '../../pki/issue.js';
+import { WebhookClient, type WebhookPayload } from './webhook-client.js';
+
+const payload: WebhookPayload = {
+  message_id: '0b9f7a2e-1c2d-4e5f-8a9b-0c1d2e3f4a5b',
+  client_id: 'gateway.alpha',
+  domain: 'alpha',
+  sender_number: '+14155550123',
+  message_body: 'hello',
+  metadata: null,
+  queued_at: '2026-12-05T20:00:00.000Z',
+  attempt: 2,
+};
+
+let server: Server;
+let base: string;
+let client: WebhookClient;
+const seen: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
+
+beforeAll(async () => {
+  const ca = createCa({ commonName: 'Webhook Test CA', days: 1 });
+  const cert = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['127.0.0.1'], days: 1 });
+  server = createServer({ key: cert.keyPem, cert: cert.certPem }, (req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      seen.push({ headers: req.headers, body });
+      const path = req.url ?? '';
+      if (path.startsWith('/ok')) res.writeHead(204).end();
+      else if (path.startsWith('/fail')) res.writeHead(503).end('down');
+      else if (path.startsWith('/gone')) res.writeHead(410).end();
+      else if (path.startsWith('/later')) res.writeHead(429, { 'retry-after': '7' }).end();
+      else if (path.startsWith('/hang')) res.writeHead(200); // headers, then a body that never ends
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  client = new WebhookClient({ ca: ca.certPem }, 4);
+});
+
+afterAll(async () => {
+  await client.close();
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+const post = (path: string, timeoutMs = 2000) => client.post({ url: `${base}${path}`, secret: 'shh', timeoutMs }, payload);
+
+describe('WebhookClient', () => {
+  it('delivers on 2xx, with the message id as idempotency key and a verifiable signature', async () => {
+    await expect(post('/ok?x=1')).resolves.toEqual({ ok: true, status: 204 });
+    const { headers, body } = seen.at(-1)!;
+    expect(JSON.parse(body)).toEqual(payload);
+    expect(headers['idempotency-key']).toBe(payload.message_id);
+    expect(headers['x-mb-attempt']).toBe('2');
+    const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(headers['x-mb-signature']))!;
+    expect(v1).toBe(createHmac('sha256', 'shh').update(`${t}.${body}`).digest('hex'));
+  });
+
+  it('retries a 5xx, gives up on another 4xx, and honours Retry-After on a 429', async () => {
+    await expect(post('/fail')).resolves.toMatchObject({ ok: false, status: 503, retryable: true });
+    await expect(post('/gone')).resolves.toMatchObject({ ok: false, status: 410, retryable: false });
+    await expect(post('/later')).resolves.toMatchObject({ ok: false, status: 429, retryable: true, retryAfterMs: 7000 });
+  });
+
+  it('cuts a hanging downstream off at the deadline, as a retryable failure', async () => {
+    const started = Date.now();
+    const outcome = await post('/hang', 300);
+    expect(outcome).toMatchObject({ ok: false, retryable: true });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('reports a refused connection as a retryable failure, never a rejection', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const outcome = await client.post({ url: `https://127.0.0.1:${port}/x`, secret: 's', timeoutMs: 1000 }, payload);
+    expect(outcome).toMatchObject({ ok: false, retryable: true });
+    expect((outcome as { error: string }).error).toMatch(/ECONNREFUSED/);
+  });
+});
