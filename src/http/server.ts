@@ -14,6 +14,7 @@ import type { HealthService } from '../health/health.service.js';
 import type { IdentityResolver } from './client-identity.js';
 import { installErrorHandlers } from './error-handler.js';
 import { installJsonBodyParser } from './json-body-parser.js';
+import { lazyChildLogger } from '../logging/lazy-child-logger.js';
 import { clientErrorHandler, frameworkError } from './error-handler.js';
 import { BrokerError } from '../errors.js';
 import { registerOpenApi } from './openapi.js';
@@ -65,6 +66,8 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     // 15k requests/s a line each would cost more than the request.
     // Log lines carry the request's id as `tracking_id`, the name the error schema gives it.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'tracking_id' }),
+    // The request's child logger is made only if the request logs something.
+    childLoggerFactory: (logger, bindings, options) => lazyChildLogger(logger as Logger, bindings, options),
     bodyLimit: config.server.body_limit_bytes,
     requestTimeout: config.server.request_timeout_ms,
     keepAliveTimeout: config.server.keep_alive_timeout_ms,
@@ -100,8 +103,10 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
 
   if (deps.tls) boundConnectionLifetime(app, config.server.connection_max_lifetime_ms);
 
-  app.addHook('onSend', async (request, reply) => {
+  // Callback style, like the hooks below: no promise per response.
+  app.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   installErrorHandlers(app);
   instrumentRequests(app, config.domains.map((d) => d.name));
