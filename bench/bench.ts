@@ -13,7 +13,6 @@
  * process over keep-alive mTLS, waits until every accepted message is stored and
  * delivered, and prints a JSON summary. Everything it started is stopped and removed.
  */
-import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:https';
@@ -24,7 +23,7 @@ import { createCa } from '../src/pki/ca.js';
 import { issueServerCertificate } from '../src/pki/issue.js';
 import { BrokerProcess, ROOT, createWorkspace } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
-import type { LoadOptions, LoadResult } from './load-generator.js';
+import { cpuSeconds, runLoad } from './bench-support.js';
 
 interface BenchOptions {
   connections: number;
@@ -59,14 +58,6 @@ function parseArgs(argv: string[]): BenchOptions {
   };
 }
 
-const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of /proc/pid/stat (here 12 and 13 after the comm).
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-}
-
 function peakRssMb(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Math.round(Number(match[1]) / 1024) : 0;
@@ -93,17 +84,6 @@ async function startDownstream(): Promise<Downstream> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   return { server, url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`, caPem: ca.certPem, counts };
-}
-
-function runLoad(options: LoadOptions): Promise<LoadResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'bench/load-generator.ts'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited with ${code}`))));
-  });
 }
 
 async function main(): Promise<void> {

@@ -148,7 +148,11 @@ export class StorePipeline {
         const sealed = items[i]!;
         const domain = this.domainByStream.get(entry.stream)!;
         const isWebhook = config.domains.find((d) => d.name === domain)?.target.type === 'webhook';
-        if (isWebhook) webhookIds.set(domain, [...(webhookIds.get(domain) ?? []), entry.fields.m]);
+        if (isWebhook) {
+          const ids = webhookIds.get(domain);
+          if (ids) ids.push(entry.fields.m);
+          else webhookIds.set(domain, [entry.fields.m]);
+        }
         if (!storedBefore?.has(entry.fields.m)) {
           const counts = byDomain.get(domain) ?? { stored: 0, delivered: 0 };
           counts.stored++;
