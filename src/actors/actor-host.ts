@@ -109,7 +109,14 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     // Peer channels are wired by the supervisor once the actor is up (see 'up').
     const workerData: ActorWorkerData = { name, config, peers: {}, faultInjection };
     const output = this.options.output;
-    const worker = new Worker(actorScript(name), { workerData, name: `mb-${name}`, stdout: output !== undefined });
+    // Bounded young generations keep the five isolates' peak RSS within budget (measured in docs/performance.md).
+    const youngMb = this.options.config.actors.young_generation_mb;
+    const worker = new Worker(actorScript(name), {
+      workerData,
+      name: `mb-${name}`,
+      stdout: output !== undefined,
+      ...(youngMb > 0 ? { resourceLimits: { maxYoungGenerationSizeMb: youngMb } } : {}),
+    });
     if (output) worker.stdout.pipe(output, { end: false });
     this.worker = worker;
     const incarnation = ++this.incarnation;

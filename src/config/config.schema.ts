@@ -70,6 +70,13 @@ export const configShape = {
     breaker_failures: int('Consecutive failed attempts that open a downstream\'s circuit breaker', 5, { min: 1 }),
     breaker_open_ms: int('How long an open breaker waits before one probe (doubling while probes fail, up to 10×)', 30_000, { min: 10 }),
   },
+  actors: {
+    young_generation_mb: int(
+      "Most memory each actor thread's V8 young generation may take (V8's default lets each of the four grow to 48 MB); 0 = V8's default",
+      16,
+      { min: 0 },
+    ),
+  },
   secrets: {
     dir: str('Where the data keys and the HMAC pepper live (0700, files 0600)', 'data/secrets'),
     reload_interval_ms: int('How often the encryption actor checks the key files for a rotation (it also watches the directory)', 2000, { min: 100 }),
