@@ -4,7 +4,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../pki/ca.js';
 import { issueServerCertificate } from '../../pki/issue.js';
@@ -77,6 +77,18 @@ describe('WebhookClient', () => {
     const outcome = await post('/hang', 300);
     expect(outcome).toMatchObject({ ok: false, retryable: true });
     expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('keeps the deadline while the connection is still being set up (a downstream that never finishes the handshake)', async () => {
+    const sockets: Socket[] = [];
+    const silent = createTcpServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const started = Date.now();
+    const outcome = await client.post({ url: `https://127.0.0.1:${(silent.address() as AddressInfo).port}/x`, secret: 's', timeoutMs: 300 }, payload);
+    expect(outcome).toMatchObject({ ok: false, retryable: true, error: expect.stringMatching(/UND_ERR_TIMEOUT/) });
+    expect(Date.now() - started).toBeLessThan(2000);
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
   });
 
   it('reports a refused connection as a retryable failure, never a rejection', async () => {

@@ -60,15 +60,19 @@ export class WebhookClient {
       let retryAfter: string | string[] | undefined;
       let controller: { abort(reason: Error): void } | undefined;
       let timedOut = false;
-      // One deadline for the whole exchange (headersTimeout/bodyTimeout only bound the gaps).
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller?.abort(Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { code: 'UND_ERR_TIMEOUT' }));
-      }, target.timeoutMs);
       const finish = (outcome: WebhookOutcome) => {
         clearTimeout(timer);
         resolve(outcome);
       };
+      const timeout = () => Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { code: 'UND_ERR_TIMEOUT' });
+      // One deadline for the whole exchange (headersTimeout/bodyTimeout only bound the
+      // gaps). A POST still waiting for its connection cannot be aborted yet: it is
+      // answered as timed out now and aborted the moment undici starts it.
+      const timer = setTimeout(() => {
+        timedOut = true;
+        if (controller) controller.abort(timeout());
+        else finish({ ok: false, error: `UND_ERR_TIMEOUT: no answer within ${target.timeoutMs} ms`, retryable: true });
+      }, target.timeoutMs);
       try {
         this.agent.dispatch(
           {
@@ -89,7 +93,7 @@ export class WebhookClient {
           {
             onRequestStart(requestController) {
               controller = requestController;
-              if (timedOut) requestController.abort(new Error(`no answer within ${target.timeoutMs} ms`));
+              if (timedOut) requestController.abort(timeout());
             },
             onResponseStart(_controller, statusCode, headers) {
               status = statusCode;
