@@ -91,6 +91,13 @@ describe('WebhookClient', () => {
     await new Promise((resolve) => silent.close(resolve));
   });
 
+  it('trusts only the configured CA (Node\'s default roots otherwise)', async () => {
+    const stranger = new WebhookClient({}, 1);
+    const refused = await stranger.post({ url: `${base}/ok`, secret: 's', timeoutMs: 2000 }, payload);
+    await stranger.close();
+    expect(refused).toMatchObject({ ok: false, retryable: true, error: expect.stringMatching(/certificate|SELF_SIGNED|UNABLE_TO_VERIFY/i) });
+  });
+
   it('reports a refused connection as a retryable failure, never a rejection', async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
