@@ -1,0 +1,56 @@
+/**
+ * The bench tools themselves: the load generator (through `bench:floor`, which runs it
+ * against a bare HTTPS server for a second) and the profile summary. The broker bench
+ * (`npm run bench`) needs a quiet machine and is run by hand; these keep its parts honest.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const tsx = (script: string, args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, timeout: 60_000 });
+
+const dir = mkdtempSync(join(tmpdir(), 'mb-bench-tools-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('bench tools', () => {
+  it('bench:floor drives a bare HTTPS server with the load generator and reports rate, latency and CPU per request', async () => {
+    const { stdout } = await tsx('bench/https-floor.ts', ['--duration', '1', '--connections', '4']);
+    const summary = JSON.parse(stdout) as Record<string, unknown> & { latency_ms: Record<string, number> };
+    expect(summary.errors).toEqual({});
+    expect(summary.answered_202).toBe(summary.requests);
+    expect(summary.requests_per_s).toBeGreaterThan(0);
+    expect(summary.latency_ms.p50).toBeGreaterThan(0);
+    expect(summary.latency_ms.p99).toBeGreaterThanOrEqual(summary.latency_ms.p50);
+    expect(summary.server_cpu_ms_per_request).toBeGreaterThan(0);
+    expect(summary.load_generator_cpu_ms_per_request).toBeGreaterThan(0);
+  });
+
+  it('profile-summary adds self time by package and by function, leaving idle out', async () => {
+    // main → fastify handler (30 ms self) → ioredis write (50 ms self); idle 100 ms.
+    const profile = {
+      nodes: [
+        { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 }, children: [2, 3] },
+        { id: 2, callFrame: { functionName: 'handler', url: 'file:///app/node_modules/fastify/lib/route.js', lineNumber: 9 }, children: [4] },
+        { id: 3, callFrame: { functionName: '(idle)', url: '', lineNumber: -1 } },
+        { id: 4, callFrame: { functionName: 'write', url: 'file:///app/node_modules/ioredis/built/Redis.js', lineNumber: 41 } },
+      ],
+      samples: [2, 4, 3, 4],
+      timeDeltas: [30_000, 20_000, 100_000, 30_000],
+      startTime: 0,
+      endTime: 180_000,
+    };
+    writeFileSync(join(dir, 'CPU.1.cpuprofile'), JSON.stringify(profile));
+    const { stdout } = await tsx('bench/profile-summary.ts', [dir]);
+    expect(stdout).toContain('busy 0.08 s');
+    expect(stdout).toMatch(/62\.5%\s+0\.05 s\s+ioredis/);
+    expect(stdout).toMatch(/37\.5%\s+0\.03 s\s+fastify/);
+    expect(stdout).toMatch(/write ioredis:42/);
+    expect(stdout).not.toContain('(idle)');
+  });
+});
