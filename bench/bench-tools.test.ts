@@ -21,7 +21,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe('bench tools', () => {
   it('bench:floor drives a bare HTTPS server with the load generator and reports rate, latency and CPU per request', async () => {
     const { stdout } = await tsx('bench/https-floor.ts', ['--duration', '1', '--connections', '4']);
-    const summary = JSON.parse(stdout) as Record<string, unknown> & { latency_ms: Record<string, number> };
+    const summary = JSON.parse(stdout) as Record<string, unknown> & { latency_ms: { p50: number; p99: number } };
     expect(summary.errors).toEqual({});
     expect(summary.answered_202).toBe(summary.requests);
     expect(summary.requests_per_s).toBeGreaterThan(0);
