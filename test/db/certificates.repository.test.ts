@@ -7,6 +7,7 @@ import type { DatabaseHandle } from '../../src/db/database.js';
 import type { NewCertificateRow } from '../../src/db/schema.js';
 import { createTestDatabase } from '../support/test-database.js';
 import type { TestDatabase } from '../support/test-database.js';
+import { randomSerialHex } from '../../src/pki/serial.js';
 
 let database: TestDatabase;
 let handle: DatabaseHandle;
@@ -29,7 +30,7 @@ const DAY = 86_400_000;
 
 function certificateRow(clientId: number, overrides: Partial<NewCertificateRow> = {}): NewCertificateRow {
   return {
-    serial: randomBytes(16).toString('hex'),
+    serial: randomSerialHex(),
     client_id: clientId,
     fingerprint: randomBytes(32).toString('hex'),
     subject_cn: 'client',

@@ -15,6 +15,7 @@ import { DeliverySchedule } from '../../src/queue/schedule.js';
 import { defineScripts } from '../../src/queue/scripts.js';
 import { PortalClient } from '../support/portal-client.js';
 import { PASSWORD, startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
+import { randomSerialHex } from '../../src/pki/serial.js';
 
 let h: PortalHarness;
 let root: PortalClient;
@@ -243,7 +244,7 @@ describe('certificates', () => {
 
   it('warns about certificates that expire within 30 days', async () => {
     const now = Date.now();
-    await h.repositories.certificates.insert({ serial: randomBytes(8).toString('hex'), client_id: h.seed.clients.a2, fingerprint: randomBytes(32).toString('hex'), subject_cn: 'a2.alpha', not_before: new Date(now - 300 * 86_400_000), not_after: new Date(now + 10 * 86_400_000), status: 'active' });
+    await h.repositories.certificates.insert({ serial: randomSerialHex(), client_id: h.seed.clients.a2, fingerprint: randomBytes(32).toString('hex'), subject_cn: 'a2.alpha', not_before: new Date(now - 300 * 86_400_000), not_after: new Date(now + 10 * 86_400_000), status: 'active' });
     const list = await adminAlpha.get('/portal/admin/certificates');
     expect(list.body).toContain('data-testid="expiry-warning"');
     expect(list.body).toMatch(/expires in (9|10) d/);

@@ -11,6 +11,7 @@ import { DeliverySchedule } from '../../src/queue/schedule.js';
 import { defineScripts } from '../../src/queue/scripts.js';
 import { signInSeededUsers, type SeededTenant, type SignedInActor } from '../support/portal-client.js';
 import { PASSWORD, startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
+import { randomSerialHex } from '../../src/pki/serial.js';
 
 type Tenant = SeededTenant;
 type Actor = SignedInActor;
@@ -27,7 +28,7 @@ beforeAll(async () => {
     const clientName = `target-${tenant}`;
     const clientId = await h.repositories.clients.create({ name: clientName, domain: tenant });
     const userId = await h.repositories.users.create({ email: `target@${tenant}.test`, password_hash: await h.deps.hasher.hash(PASSWORD), role: 'user', domain: tenant, client_id: clientId });
-    const serial = randomBytes(8).toString('hex');
+    const serial = randomSerialHex();
     await h.repositories.certificates.insert({ serial, client_id: clientId, fingerprint: randomBytes(32).toString('hex'), subject_cn: `${clientName}.${tenant}`, not_before: new Date(), not_after: new Date(Date.now() + 90 * 86_400_000), status: 'active' });
     // The seeded users see a1 (alpha) and b1 (beta); a2 is alpha's sibling client.
     const [ownMessage] = await h.addMessages(tenant === 'alpha' ? clients.a1 : clients.b1, tenant, [{ body: `own ${tenant} body`, sender: '+14155550111' }]);
