@@ -52,6 +52,11 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     this.rpc = new RpcPeer({ peerName: `${options.name} actor`, timeoutMs: options.callTimeoutMs ?? 10_000 });
   }
 
+  /** The young-generation limit V8 applied to the running thread (MB), if one is running. */
+  get youngGenerationLimitMb(): number | undefined {
+    return this.worker?.resourceLimits?.maxYoungGenerationSizeMb;
+  }
+
   get isUp(): boolean {
     return this.state === 'up';
   }

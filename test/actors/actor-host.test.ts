@@ -1,0 +1,34 @@
+/**
+ * `actors.young_generation_mb` reaches the actor thread V8 runs: an ingest actor (real
+ * Redis) started through ActorHost, with the limit and with V8's default.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ActorHost } from '../../src/actors/actor-host.js';
+import { loadConfig } from '../../src/config/config.js';
+import { createLogger } from '../../src/logger.js';
+
+let host: ActorHost<never> | undefined;
+afterEach(async () => {
+  await host?.stop();
+  host = undefined;
+});
+
+function ingestHost(youngMb: number): ActorHost<never> {
+  const config = loadConfig({ values: { redis: { key_prefix: `mbtest:${randomBytes(5).toString('hex')}:` }, actors: { young_generation_mb: youngMb } }, env: {}, argv: [] });
+  return new ActorHost<never>({ name: 'ingest', config, logger: createLogger('silent'), faultInjection: false });
+}
+
+describe('ActorHost', () => {
+  it('starts the actor thread with the configured young-generation limit', async () => {
+    host = ingestHost(16);
+    await host.start();
+    expect(host.youngGenerationLimitMb).toBe(16);
+  });
+
+  it('leaves V8 its default when the limit is 0', async () => {
+    host = ingestHost(0);
+    await host.start();
+    expect(host.youngGenerationLimitMb).toBeGreaterThan(16);
+  });
+});
