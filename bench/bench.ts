@@ -21,7 +21,7 @@ import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { createCa } from '../src/pki/ca.js';
 import { issueServerCertificate } from '../src/pki/issue.js';
-import { BrokerProcess, ROOT, createWorkspace } from '../test/support/broker-harness.js';
+import { BrokerProcess, createWorkspace } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
 import { cpuSeconds, runLoad } from './bench-support.js';
 
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
       ...(downstream ? { downstream: downstream.counts } : {}),
       loadavg_1m: round(loadavg()[0]!),
     };
-    process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
     await broker.kill('SIGTERM');
     await workspace.cleanup();

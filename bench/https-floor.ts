@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       load_generator_cpu_ms_per_request: round((load.cpu_s / Math.max(1, load.sent)) * 1000, 3),
       loadavg_1m: round(loadavg()[0]!, 2),
     };
-    process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
     child.kill('SIGTERM');
     rmSync(scratch, { recursive: true, force: true });

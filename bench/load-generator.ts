@@ -180,7 +180,7 @@ function round(n: number): number {
 
 const options = JSON.parse(process.argv[2] ?? '{}') as LoadOptions;
 run(options).then(
-  (result) => process.stdout.write(JSON.stringify(result) + '\n'),
+  (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
   (error: unknown) => {
     process.stderr.write(`load generator failed: ${(error as Error).stack}\n`);
     process.exit(1);

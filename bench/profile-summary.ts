@@ -40,7 +40,9 @@ function summarise(file: string, top: number): string {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfByNode = new Map<number, number>();
-  profile.samples.forEach((id, i) => selfByNode.set(id, (selfByNode.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+  profile.samples.forEach((id, i) => {
+    selfByNode.set(id, (selfByNode.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   const groups = new Map<string, number>();
   const functions = new Map<string, number>();
   let busy = 0;
@@ -76,4 +78,4 @@ if (!dir) {
 const topIndex = process.argv.indexOf('--top');
 const top = topIndex > 0 ? Number(process.argv[topIndex + 1]) : 20;
 const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
-process.stdout.write(files.map((f) => summarise(join(dir, f), top)).join('\n\n') + '\n');
+process.stdout.write(`${files.map((f) => summarise(join(dir, f), top)).join('\n\n')}\n`);

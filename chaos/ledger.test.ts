@@ -3,7 +3,9 @@ import { Ledger, type Outcome } from './ledger.js';
 
 function ledgerOf(outcomes: Array<[string, Outcome]>): Ledger {
   const ledger = new Ledger();
-  outcomes.forEach(([requestId, outcome], i) => ledger.record({ requestId, sentAt: i, answeredAt: i + 1, outcome }));
+  outcomes.forEach(([requestId, outcome], i) => {
+    ledger.record({ requestId, sentAt: i, answeredAt: i + 1, outcome });
+  });
   return ledger;
 }
 

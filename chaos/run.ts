@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     process.stderr.write(`  ${result.failures.length === 0 ? 'ok' : `FAILED: ${result.failures.join('; ')}`} (${result.seconds.toFixed(0)} s)\n`);
     results.push(result);
   }
-  process.stdout.write(formatTable(results) + '\n');
+  process.stdout.write(`${formatTable(results)}\n`);
   process.stdout.write(`\n${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(0)} s, ${new Date().toISOString()}\n`);
   if (results.some((r) => r.failures.length > 0)) process.exitCode = 1;
 }

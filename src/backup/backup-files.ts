@@ -74,7 +74,7 @@ export async function mkdirPrivate(dir: string): Promise<void> {
 }
 
 export async function writeJson(path: string, value: unknown): Promise<void> {
-  await writeFile(path, JSON.stringify(value, null, 2) + '\n', { mode: 0o600, flag: 'wx' });
+  await writeFile(path, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
 }
 
 export async function readJson<T>(path: string): Promise<T> {

@@ -51,7 +51,7 @@ async function withOptionFile<T>(target: DatabaseTarget, work: (file: string) =>
   try {
     const lines = ['[client]', `host=${optionValue(target.host)}`, `port=${target.port}`, `user=${optionValue(target.user)}`];
     if (target.password) lines.push(`password=${optionValue(target.password)}`);
-    await writeFile(file, lines.join('\n') + '\n', { mode: 0o600 });
+    await writeFile(file, `${lines.join('\n')}\n`, { mode: 0o600 });
     return await work(file);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -29,7 +29,7 @@ export function welcomeText(config: Readonly<BrokerConfig>, url: string, bootstr
       '',
     );
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function printWelcome(config: Readonly<BrokerConfig>, url: string, bootstrap: BootstrapResult, firstAdmin?: FirstAdmin): void {

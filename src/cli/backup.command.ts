@@ -9,7 +9,7 @@ import { AuditRepository } from '../db/audit.repository.js';
 import { openDatabase } from '../db/database.js';
 import { withContext } from './context.js';
 
-const say = (line: string): void => void process.stdout.write(line + '\n');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 export function registerBackupCommands(program: Command): void {
   program

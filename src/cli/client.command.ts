@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { IssuedBundle } from '../actors/ca/ca.protocol.js';
 import { REVOCATION_REASON_CODES, type RevocationReason } from '../pki/pki.types.js';
 import { ensurePrivateDir, EXIT_NOT_ANNOUNCED, parsePositiveInt, printJson, printTable, resolveClient, runCommand, writeFileWithMode } from './cli-support.js';

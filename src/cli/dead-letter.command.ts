@@ -19,7 +19,7 @@ export function registerDeadLetterCommands(program: Command): void {
         const db = context.database();
         const service = new DeadLetterService(() => context.config, await context.redis(), new MessagesRepository(db.db), new AuditRepository(db.db));
         const { entries: letters } = await service.page(options.domain, { limit: Number(options.count) });
-        if (options.json) process.stdout.write(JSON.stringify(letters, null, 2) + '\n');
+        if (options.json) process.stdout.write(`${JSON.stringify(letters, null, 2)}\n`);
         else if (letters.length === 0) process.stdout.write(`no dead letters in ${options.domain}\n`);
         else for (const l of letters) process.stdout.write(`${l.dead_at}  ${l.message_id}  attempts=${l.attempts}  ${l.last_error}\n`);
       });

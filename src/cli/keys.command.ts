@@ -28,7 +28,7 @@ interface RewriteOptions extends KindOption {
 }
 
 const kindOf = (options: KindOption): SecretKind => (options.pepper ? 'pepper' : 'key');
-const say = (line: string): void => void process.stdout.write(line + '\n');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 export function registerKeysCommands(program: Command): void {
   const group = program.command('keys').description('Data keys and HMAC peppers: status, rotation, re-encryption, retirement');

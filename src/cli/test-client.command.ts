@@ -18,7 +18,7 @@ interface ConnectionOptions {
   timeoutMs: string;
 }
 
-const say = (line: string): void => void process.stdout.write(line + '\n');
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 function withConnection(command: Command): Command {
   return command

@@ -9,7 +9,7 @@
  * A password is never taken from the command line (it would sit in the shell history and
  * in `ps`). With nothing on stdin, `add` generates one and prints it once.
  */
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import type { UserRole, UserRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import { readConfig, reportFailure } from './cli-support.js';

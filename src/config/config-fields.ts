@@ -48,7 +48,7 @@ export function int(doc: string, defaultValue: number, opts: { min?: number; max
   const min = opts.min ?? 0;
   return field(doc, defaultValue, (value, path, fromEnv) => {
     const n = fromEnv && typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-    const describe = min > 0 ? 'a positive integer' : 'an integer ≥ ' + min;
+    const describe = min > 0 ? 'a positive integer' : `an integer ≥ ${min}`;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw new ConfigError(`${path} must be ${describe}`);
     if (opts.max !== undefined && n > opts.max) throw new ConfigError(`${path} must be at most ${opts.max}`);
     return n;
@@ -124,9 +124,9 @@ function join(path: string, key: string): string {
 
 /** An integer that may be left unset (`null`): an override that inherits from the level above. */
 export function optionalInt(doc: string, opts: { min?: number; max?: number } = {}): Field<number | null> {
-  const parseInt = int(doc, 0, opts).parse;
+  const parseInteger = int(doc, 0, opts).parse;
   return field<number | null>(doc, null, (value, path, fromEnv) =>
-    value === null || (fromEnv && value === '') ? null : parseInt(value, path, fromEnv),
+    value === null || (fromEnv && value === '') ? null : parseInteger(value, path, fromEnv),
   );
 }
 

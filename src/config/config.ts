@@ -77,7 +77,7 @@ function substituteLine(text: string, env: NodeJS.ProcessEnv, file: string): str
 }
 
 export function envName(path: string[]): string {
-  return 'MB_' + path.map((p) => p.toUpperCase()).join('_');
+  return `MB_${path.map((p) => p.toUpperCase()).join('_')}`;
 }
 
 function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): BrokerConfig {

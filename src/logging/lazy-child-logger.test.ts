@@ -5,7 +5,10 @@ import { lazyChildLogger } from './lazy-child-logger.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) });
+  const stream = new Writable({ write: (chunk: Buffer, _e, done) => {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      done();
+    }, });
   return { lines, stream };
 }
 
@@ -15,7 +18,10 @@ describe('lazyChildLogger', () => {
     const parent = createLogger('warn', {}, stream);
     let children = 0;
     const child = parent.child.bind(parent);
-    parent.child = ((...args: Parameters<typeof child>) => (children++, child(...args))) as typeof parent.child;
+    parent.child = ((...args: Parameters<typeof child>) => {
+      children++;
+      return child(...args);
+    }) as typeof parent.child;
     const log = lazyChildLogger(parent, { tracking_id: 'req-1' });
     log.info({ message_id: 'm1' }, 'message queued');
     log.debug('nothing');

@@ -41,7 +41,7 @@ class FakeActor implements ActorMetricsSource {
   }
 }
 
-function valueOf(families: MetricFamily[], name: string): number | undefined {
+function sampleValue(families: MetricFamily[], name: string): number | undefined {
   return families.find((f) => f.name === name)?.values[0]?.value;
 }
 
@@ -50,24 +50,24 @@ describe('ActorMetricsCollector', () => {
     const actor = new FakeActor('delivery');
     const collector = new ActorMetricsCollector([actor], 100);
     actor.stored = 10;
-    expect(valueOf((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(10);
+    expect(sampleValue((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(10);
 
     actor.stored = 15; // counted after the last scrape, then the thread dies
     actor.crash(true);
     const whileDown = await collector.collect();
-    expect(valueOf(whileDown.families[0]!, 'mb_messages_stored_total')).toBe(15);
+    expect(sampleValue(whileDown.families[0]!, 'mb_messages_stored_total')).toBe(15);
 
     actor.isUp = true; // second incarnation, starting from zero
     actor.stored = 2;
     actor.backlog = 4;
     const after = await collector.collect();
-    expect(valueOf(after.families[0]!, 'mb_messages_stored_total')).toBe(17);
-    expect(valueOf(after.families[0]!, 'mb_backlog')).toBe(4); // gauges are not carried over
+    expect(sampleValue(after.families[0]!, 'mb_messages_stored_total')).toBe(17);
+    expect(sampleValue(after.families[0]!, 'mb_backlog')).toBe(4); // gauges are not carried over
 
     actor.crash(true);
     actor.isUp = true;
     actor.stored = 1;
-    expect(valueOf((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(18);
+    expect(sampleValue((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(18);
   });
 
   it('without last words, keeps the last scraped reading (never backwards, may miss the tail)', async () => {
@@ -79,7 +79,7 @@ describe('ActorMetricsCollector', () => {
     actor.crash(false);
     actor.isUp = true;
     actor.stored = 1;
-    expect(valueOf((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(11);
+    expect(sampleValue((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(11);
   });
 
   it('shows a slow actor with its last reading and says how old it is', async () => {
@@ -92,7 +92,7 @@ describe('ActorMetricsCollector', () => {
     actor.stored = 9;
     now += 5000;
     const readings = await collector.collect();
-    expect(valueOf(readings.families[0]!, 'mb_messages_stored_total')).toBe(3);
+    expect(sampleValue(readings.families[0]!, 'mb_messages_stored_total')).toBe(3);
     expect(readings.ages.get('encryption')).toBe(5);
   });
 
@@ -103,7 +103,7 @@ describe('ActorMetricsCollector', () => {
     actor.stored = 5;
     await collector.collect();
     collector.accept('delivery', 1, actor.families().map((f) => ({ ...f, values: f.values.map((v) => ({ ...v, value: 1000 })) })));
-    expect(valueOf((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(5);
+    expect(sampleValue((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(5);
   });
 
   it('labels each actor’s Node metrics with its thread', async () => {

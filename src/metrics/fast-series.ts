@@ -81,7 +81,9 @@ abstract class Family<S extends Series> {
     let series = this.all.get(key);
     if (!series) {
       const labels: Record<string, string> = {};
-      this.labelNames.forEach((name, i) => (labels[name] = values[i] ?? ''));
+      this.labelNames.forEach((name, i) => {
+        labels[name] = values[i] ?? '';
+      });
       this.all.set(key, (series = this.create(labels)));
     }
     return series;

@@ -114,7 +114,7 @@ function loadOrCreateKey(dir: string): Uint8Array {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   try {
     // 'wx': two brokers starting together must not each write their own key.
-    writeFileSync(path, randomBytes(32).toString('base64') + '\n', { flag: 'wx', mode: 0o600 });
+    writeFileSync(path, `${randomBytes(32).toString('base64')}\n`, { flag: 'wx', mode: 0o600 });
     chmodSync(path, 0o600);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

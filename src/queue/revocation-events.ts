@@ -47,7 +47,7 @@ export function parseAnnouncement(json: string): CrlAnnouncement | undefined {
     return undefined;
   }
   const a = value as Partial<CrlAnnouncement> | null;
-  if (!a || a.v !== 1 || (a.kind !== 'revoked' && a.kind !== 'crl')) return undefined;
+  if (a?.v !== 1 || (a.kind !== 'revoked' && a.kind !== 'crl')) return undefined;
   if (typeof a.crl_pem !== 'string' || typeof a.crl_number !== 'number' || !Array.isArray(a.revoked)) return undefined;
   const revoked = a.revoked.filter(
     (r): r is { serial: string; fingerprint: string } => typeof r?.serial === 'string' && typeof r?.fingerprint === 'string',

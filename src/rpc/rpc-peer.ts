@@ -25,8 +25,8 @@ export type Handlers<P extends Protocol> = {
 export interface PortLike {
   postMessage(message: unknown, transfer?: readonly Transferable[]): void;
   on(event: 'message', listener: (message: unknown) => void): unknown;
-  off(event: 'message', listener: (message: unknown) => void): unknown;
   on(event: 'close', listener: () => void): unknown;
+  off(event: 'message', listener: (message: unknown) => void): unknown;
   off(event: 'close', listener: () => void): unknown;
 }
 

@@ -95,7 +95,9 @@ describe('mb restore', () => {
       const [rows] = (await database.pool.query('SELECT message_id, body_enc, sender_enc FROM messages')) as unknown as [Array<{ message_id: string; body_enc: Buffer; sender_enc: Buffer }>];
       expect(rows).toHaveLength(12);
       const opened = new EncryptionService(store).open(rows);
-      rows.forEach((row, i) => expect(opened[i]).toMatchObject({ ok: true, message_body: sent.get(row.message_id) }));
+      rows.forEach((row, i) => {
+      expect(opened[i]).toMatchObject({ ok: true, message_body: sent.get(row.message_id) });
+    });
     } finally {
       await database.close();
     }

@@ -3,7 +3,7 @@
  * through a kill -9 of the whole process in the middle of the load.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { createConnection } from 'mysql2/promise';
 import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
 import { TestRedisServer } from '../support/redis-server.js';

@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';

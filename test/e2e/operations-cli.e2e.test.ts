@@ -2,7 +2,7 @@
  * The operator's CLI against a fresh, running broker: `mb selftest`, `mb send` (one and
  * many), key and pepper rotation with online re-encryption and retirement, `mb purge`.
  */
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionService } from '../../src/actors/encryption/encryption.service.js';
 import { KeyStore } from '../../src/actors/encryption/key-store.js';

@@ -171,8 +171,8 @@ describe('size and shape', () => {
 
 describe('encodings', () => {
   it('refuses lone surrogates, escaped in JSON or as raw (CESU-8) bytes, and stores a proper pair intact', async () => {
-    for (const escape of ['\\ud800', '\\udfff', 'a\\ud83d', '\\ude00b', '\\udc00\\ud800']) {
-      expectRefused(await send(withBody(escape)), 400, 'MALFORMED_JSON', `body ${escape}`);
+    for (const escaped of ['\\ud800', '\\udfff', 'a\\ud83d', '\\ude00b', '\\udc00\\ud800']) {
+      expectRefused(await send(withBody(escaped)), 400, 'MALFORMED_JSON', `body ${escaped}`);
     }
     expectRefused(await send('{"sender_number":"+14155550123","message_body":"hi","metadata":{"k":"\\ud800"}}'), 400, 'MALFORMED_JSON', 'metadata value');
     expectRefused(await send('{"sender_number":"+14155550123","message_body":"hi","metadata":{"\\ud800":"v"}}'), 400, 'MALFORMED_JSON', 'metadata key');

@@ -64,8 +64,13 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       onBreakerChange: (state) => setBreakerState(domain.name, BREAKER_STATE_VALUE[state]),
       onOutcome: (kind, count) => {
         if (kind === 'delivered') stats.delivered += count;
-        else if (kind === 'retry') (stats.retries_scheduled += count), (stats.attempts_failed += count);
-        else (stats.dead_lettered += count), (stats.attempts_failed += count);
+        else if (kind === 'retry') {
+          stats.retries_scheduled += count;
+          stats.attempts_failed += count;
+        } else {
+          stats.dead_lettered += count;
+          stats.attempts_failed += count;
+        }
       },
     });
   });

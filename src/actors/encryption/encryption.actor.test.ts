@@ -96,7 +96,9 @@ describe('encryption actor', () => {
     const { items: opened } = await peer.call('encryption.open', {
       items: sealed.map((s, i) => ({ message_id: input[i]!.message_id, body_enc: s.body_enc, sender_enc: s.sender_enc })),
     });
-    opened.forEach((o, i) => expect(o).toEqual({ ok: true, message_body: input[i]!.message_body, sender_number: input[i]!.sender_number }));
+    opened.forEach((o, i) => {
+      expect(o).toEqual({ ok: true, message_body: input[i]!.message_body, sender_number: input[i]!.sender_number });
+    });
   });
 
   it('fails a moved ciphertext per item, inline and in the pool', async () => {

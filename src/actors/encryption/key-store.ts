@@ -322,7 +322,7 @@ async function readSecretFile(dir: string, file: SecretFile, warnings: string[])
 async function writeSecretFile(dir: string, file: SecretFile, set: SecretSet): Promise<void> {
   const entries = Object.fromEntries([...set.entries].map(([id, key]) => [id, key.toString('base64')]));
   const retired = set.retired.length > 0 ? { retired: set.retired } : {};
-  const text = JSON.stringify({ active: set.active, [file.field]: entries, ...retired }, null, 2) + '\n';
+  const text = `${JSON.stringify({ active: set.active, [file.field]: entries, ...retired }, null, 2)}\n`;
   const path = join(dir, file.name);
   const temp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   try {

@@ -42,7 +42,7 @@ describe('maskNumber', () => {
 
   it('hides at least half the digits of a short number and at least 4 of a long one', () => {
     for (let n = 1; n <= 15; n++) {
-      const number = '+' + '123456789012345'.slice(0, n);
+      const number = `+${'123456789012345'.slice(0, n)}`;
       const hidden = [...maskNumber(number)].filter((c) => c === '*').length;
       expect(maskNumber(number).length).toBe(n + 1);
       expect(hidden).toBeGreaterThanOrEqual(n >= 11 ? 4 : Math.ceil(n / 2));

@@ -47,5 +47,5 @@ export function maskNumber(e164: string): string {
     lead = Math.min(LEAD_DIGITS, Math.floor(kept / 2));
     trail = kept - lead;
   }
-  return '+' + digits.slice(0, lead) + '*'.repeat(n - lead - trail) + digits.slice(n - trail);
+  return `+${digits.slice(0, lead)}${'*'.repeat(n - lead - trail)}${digits.slice(n - trail)}`;
 }

@@ -51,7 +51,9 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
         for (const k of keys.values()) pipeline.xlen(k.stream);
         const replies = (await pipeline.exec()) ?? [];
         const depth: Record<string, number> = {};
-        [...keys.keys()].forEach((domain, i) => (depth[domain] = Number(replies[i]?.[1] ?? 0)));
+        [...keys.keys()].forEach((domain, i) => {
+          depth[domain] = Number(replies[i]?.[1] ?? 0);
+        });
         return { depth };
       },
     },

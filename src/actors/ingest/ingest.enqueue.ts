@@ -93,8 +93,14 @@ export class EnqueuePlanner {
     const used = reply.clients.map((c) => ({ rate: c.rateUsedBefore, quota: c.quotaUsedBefore }));
     reply.requests.forEach((outcome, r) => {
       const index = indexes[r]!;
-      if (outcome.kind === 'replay') return void (results[index] = { ok: true, kind: 'replay', record: outcome.record });
-      if (outcome.kind === 'reused') return void (results[index] = { ok: true, kind: 'reused' });
+      if (outcome.kind === 'replay') {
+        results[index] = { ok: true, kind: 'replay', record: outcome.record };
+        return;
+      }
+      if (outcome.kind === 'reused') {
+        results[index] = { ok: true, kind: 'reused' };
+        return;
+      }
       const c = call.requests[r]!.client;
       const client = call.clients[c]!;
       const appended = outcome.positions.filter((p) => p > 0).length;

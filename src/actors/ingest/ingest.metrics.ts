@@ -41,10 +41,17 @@ export function observeEnqueue(requests: ReadonlyArray<EnqueueRequest>, results:
   const domains: string[] = [];
   requests.forEach((request, i) => {
     const result = results[i];
-    if (!result || !result.ok) {
-      for (let m = 0; m < request.messages.length; m++) (outcomes.push({ ok: false }), domains.push(request.domain));
+    if (!result?.ok) {
+      for (let m = 0; m < request.messages.length; m++) {
+        outcomes.push({ ok: false });
+        domains.push(request.domain);
+      }
     } else if (result.kind === 'done') {
-      for (const position of result.positions) if (position >= 1) (outcomes.push({ ok: true }), domains.push(request.domain));
+      for (const position of result.positions) {
+        if (position < 1) continue;
+        outcomes.push({ ok: true });
+        domains.push(request.domain);
+      }
     }
   });
   observeAppendBatch(outcomes, domains, seconds);

@@ -2,14 +2,14 @@
 // confirmations, copy buttons, auto-submitting filters, role-dependent form fields,
 // clickable table rows. Every page works without it.
 (() => {
-  'use strict';
+  
   // yyyy-mm-dd hh:mm:ss in the browser's time zone: sortable, unambiguous in every locale.
   const pad = (n) => String(n).padStart(2, '0');
   const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   for (const el of document.querySelectorAll('time[datetime]')) {
     const date = new Date(el.getAttribute('datetime'));
     if (Number.isNaN(date.getTime())) continue;
-    el.title = date.toISOString().replace('T', ' ').slice(0, 19) + ' UTC';
+    el.title = `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
     el.textContent = local(date);
   }
 
