@@ -13,7 +13,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const tsx = (script: string, args: string[]) => run(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, timeout: 60_000 });
+const tsx = (script: string, args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', join(ROOT, script), ...args], { cwd: ROOT, timeout: 60_000 });
 
 const dir = mkdtempSync(join(tmpdir(), 'mb-bench-tools-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,9 +37,16 @@ describe('bench tools', () => {
     const profile = {
       nodes: [
         { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 }, children: [2, 3] },
-        { id: 2, callFrame: { functionName: 'handler', url: 'file:///app/node_modules/fastify/lib/route.js', lineNumber: 9 }, children: [4] },
+        {
+          id: 2,
+          callFrame: { functionName: 'handler', url: 'file:///app/node_modules/fastify/lib/route.js', lineNumber: 9 },
+          children: [4],
+        },
         { id: 3, callFrame: { functionName: '(idle)', url: '', lineNumber: -1 } },
-        { id: 4, callFrame: { functionName: 'write', url: 'file:///app/node_modules/ioredis/built/Redis.js', lineNumber: 41 } },
+        {
+          id: 4,
+          callFrame: { functionName: 'write', url: 'file:///app/node_modules/ioredis/built/Redis.js', lineNumber: 41 },
+        },
       ],
       samples: [2, 4, 3, 4],
       timeDeltas: [30_000, 20_000, 100_000, 30_000],

@@ -83,7 +83,12 @@ async function startDownstream(): Promise<Downstream> {
   server.on('secureConnection', () => counts.connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  return { server, url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`, caPem: ca.certPem, counts };
+  return {
+    server,
+    url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`,
+    caPem: ca.certPem,
+    counts,
+  };
 }
 
 async function main(): Promise<void> {
@@ -98,14 +103,28 @@ async function main(): Promise<void> {
       log: { level: 'warn' },
       queue: { fsync: options.fsync },
       delivery: { concurrency: 128 },
-      limits: options.limits === 'off' ? { rate_limit: 0, daily_quota: 0 } : { rate_limit: 1_000_000_000, daily_quota: 1_000_000_000 },
+      limits:
+        options.limits === 'off'
+          ? { rate_limit: 0, daily_quota: 0 }
+          : { rate_limit: 1_000_000_000, daily_quota: 1_000_000_000 },
       ...(downstream
-        ? { domains: [{ name: 'default', target: { type: 'webhook', url: downstream.url, secret: 'bench', ca_file: downstreamCa } }] }
+        ? {
+            domains: [
+              {
+                name: 'default',
+                target: { type: 'webhook', url: downstream.url, secret: 'bench', ca_file: downstreamCa },
+              },
+            ],
+          }
         : {}),
     },
     redis.url,
   );
-  const broker = new BrokerProcess(workspace, {}, options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []);
+  const broker = new BrokerProcess(
+    workspace,
+    {},
+    options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [],
+  );
   try {
     await broker.start();
     const pid = broker.child!.pid!;
@@ -128,7 +147,9 @@ async function main(): Promise<void> {
     let delivered = 0;
     const drainDeadline = Date.now() + 300_000;
     while (Date.now() < drainDeadline) {
-      const [[row]] = (await db.query("SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered'")) as unknown as [[{ n: number }]];
+      const [[row]] = (await db.query("SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered'")) as unknown as [
+        [{ n: number }],
+      ];
       delivered = Number(row.n);
       if (delivered >= load.accepted) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -136,7 +157,9 @@ async function main(): Promise<void> {
     const drainedAt = Date.now();
     const cpu = cpuSeconds(pid) - cpuBefore;
     const redisCpu = (await redisCpuSeconds(redis.url)) - redisCpuBefore;
-    const [lagRows] = (await db.query('SELECT TIMESTAMPDIFF(MICROSECOND, queued_at, created_at) / 1000 AS lag FROM messages')) as unknown as [Array<{ lag: string }>];
+    const [lagRows] = (await db.query(
+      'SELECT TIMESTAMPDIFF(MICROSECOND, queued_at, created_at) / 1000 AS lag FROM messages',
+    )) as unknown as [Array<{ lag: string }>];
     await db.end();
     const lags = lagRows.map((r) => Number(r.lag)).sort((a, b) => a - b);
     const loadSeconds = (load.ended_at - load.started_at) / 1000;
@@ -152,7 +175,11 @@ async function main(): Promise<void> {
       load_s: round(loadSeconds),
       drain_s: round(drainSeconds),
       end_to_end_per_s: Math.round(load.accepted / (loadSeconds + drainSeconds)),
-      storage_lag_ms: { p50: round(lags[Math.floor(lags.length * 0.5)] ?? 0), p99: round(lags[Math.floor(lags.length * 0.99)] ?? 0), max: round(lags.at(-1) ?? 0) },
+      storage_lag_ms: {
+        p50: round(lags[Math.floor(lags.length * 0.5)] ?? 0),
+        p99: round(lags[Math.floor(lags.length * 0.99)] ?? 0),
+        max: round(lags.at(-1) ?? 0),
+      },
       broker_peak_rss_mb: peakRssMb(pid),
       broker_cpu_s_per_1000: round((cpu / Math.max(1, load.accepted)) * 1000),
       redis_cpu_s_per_1000: round((redisCpu / Math.max(1, load.accepted)) * 1000),

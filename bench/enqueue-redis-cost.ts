@@ -16,7 +16,11 @@ import { addEnqueue, defineEnqueue, type EnqueueCall, type EnqueuedMessage } fro
 import { TestRedisServer } from '../test/support/redis-server.js';
 
 const { values } = parseArgs({
-  options: { messages: { type: 'string', default: '200000' }, batch: { type: 'string', default: '512' }, only: { type: 'string' } },
+  options: {
+    messages: { type: 'string', default: '200000' },
+    batch: { type: 'string', default: '512' },
+    only: { type: 'string' },
+  },
 });
 const total = Number(values.messages);
 const batchSize = Number(values.batch);
@@ -31,7 +35,13 @@ const cpuUs = async () => {
   return (value('used_cpu_user') + value('used_cpu_sys')) * 1_000_000;
 };
 
-const fields = (): EnqueuedMessage => ({ m: randomUUID(), s: '+14155550123', b: 'Load test message of a typical length, about sixty characters.', md: '', q: new Date().toISOString() });
+const fields = (): EnqueuedMessage => ({
+  m: randomUUID(),
+  s: '+14155550123',
+  b: 'Load test message of a typical length, about sixty characters.',
+  md: '',
+  q: new Date().toISOString(),
+});
 
 interface Variant {
   name: string;
@@ -48,7 +58,13 @@ const ALL_VARIANTS: Variant[] = [
   { name: 'batch call, limits off', perCall: batchSize, clients: 1, limits: false, idempotent: false },
   { name: 'batch call, limits, 1 client', perCall: batchSize, clients: 1, limits: true, idempotent: false },
   { name: 'batch call, limits, 512 clients', perCall: batchSize, clients: batchSize, limits: true, idempotent: false },
-  { name: 'batch call, limits off, 512 clients', perCall: batchSize, clients: batchSize, limits: false, idempotent: false },
+  {
+    name: 'batch call, limits off, 512 clients',
+    perCall: batchSize,
+    clients: batchSize,
+    limits: false,
+    idempotent: false,
+  },
   { name: 'batch call, limits + keys', perCall: batchSize, clients: 1, limits: true, idempotent: true },
 ];
 const VARIANTS = values.only ? ALL_VARIANTS.filter((v) => v.name.includes(values.only!)) : ALL_VARIANTS;
@@ -99,7 +115,8 @@ async function run(variant: Variant): Promise<number> {
   for (let sent = 0; sent < total; sent += batchSize) {
     const pipeline = redis.pipeline();
     const batch = Array.from({ length: batchSize }, fields);
-    for (let i = 0; i < batch.length; i += variant.perCall) addEnqueue(pipeline, callOf(variant, batch.slice(i, i + variant.perCall)));
+    for (let i = 0; i < batch.length; i += variant.perCall)
+      addEnqueue(pipeline, callOf(variant, batch.slice(i, i + variant.perCall)));
     const replies = (await pipeline.exec()) ?? [];
     if (replies[0]?.[0]) throw replies[0][0];
   }
@@ -109,7 +126,9 @@ async function run(variant: Variant): Promise<number> {
 }
 
 const report = (name: string, perMessage: number) =>
-  console.log(`${name.padEnd(32)} ${perMessage.toFixed(1).padStart(6)} µs Redis CPU per message  ⇒ ${Math.round(1_000_000 / perMessage)} msg/s per Redis core`);
+  console.log(
+    `${name.padEnd(32)} ${perMessage.toFixed(1).padStart(6)} µs Redis CPU per message  ⇒ ${Math.round(1_000_000 / perMessage)} msg/s per Redis core`,
+  );
 
 try {
   if (!values.only) report('plain XADD pipeline (before)', await runXadd());

@@ -28,7 +28,11 @@ async function main(): Promise<void> {
   const duration = option(argv, 'duration', 20);
   const size = option(argv, 'size', 160);
   const ca = createCa({ commonName: 'Floor Bench CA', days: 1 });
-  const server = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost', '127.0.0.1'], days: 1 });
+  const server = issueServerCertificate(ca, {
+    commonName: 'localhost',
+    hostnames: ['localhost', '127.0.0.1'],
+    days: 1,
+  });
   const client = issueClientCertificate(ca, { commonName: 'floor.default', days: 1 });
   const scratch = mkdtempSync(join(tmpdir(), 'mb-floor-'));
   const files = { cert: join(scratch, 'client.crt'), key: join(scratch, 'client.key'), ca: join(scratch, 'ca.crt') };
@@ -36,16 +40,32 @@ async function main(): Promise<void> {
   writeFileSync(files.key, client.keyPem);
   writeFileSync(files.ca, ca.certPem);
   // `--import tsx` rather than tsx's CLI, which would run the server in a grandchild whose CPU we would not see.
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/https-floor-server.ts'), JSON.stringify({ key: server.keyPem, cert: server.certPem, ca: ca.certPem })], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'bench/https-floor-server.ts'),
+      JSON.stringify({ key: server.keyPem, cert: server.certPem, ca: ca.certPem }),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.stdout.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
       child.once('exit', (code) => reject(new Error(`floor server exited with ${code}`)));
     });
     const cpuBefore = cpuSeconds(child.pid!);
-    const load = await runLoad({ url: `https://localhost:${port}`, ...files, connections, durationS: duration, size, reconnect: false });
+    const load = await runLoad({
+      url: `https://localhost:${port}`,
+      ...files,
+      connections,
+      durationS: duration,
+      size,
+      reconnect: false,
+    });
     const serverCpu = cpuSeconds(child.pid!) - cpuBefore;
     const seconds = (load.ended_at - load.started_at) / 1000;
     const summary = {

@@ -46,7 +46,12 @@ async function run(options: LoadOptions): Promise<LoadResult> {
     connections: options.connections,
     pipelining: 1,
     keepAliveTimeout: 60_000,
-    connect: resumingConnector(readFileSync(options.cert, 'utf8'), readFileSync(options.key, 'utf8'), readFileSync(options.ca, 'utf8'), tls),
+    connect: resumingConnector(
+      readFileSync(options.cert, 'utf8'),
+      readFileSync(options.key, 'utf8'),
+      readFileSync(options.ca, 'utf8'),
+      tls,
+    ),
   });
   const body = JSON.stringify({ sender_number: '+14155550123', message_body: 'x'.repeat(Math.max(1, options.size)) });
   const url = new URL(options.url);
@@ -66,7 +71,9 @@ async function run(options: LoadOptions): Promise<LoadResult> {
         const response = await post(agent, {
           origin: url.origin,
           path: `${url.pathname.replace(/\/$/, '')}/api/v1/messages`,
-          headers: options.idempotency ? { 'content-type': 'application/json', 'idempotency-key': randomUUID() } : { 'content-type': 'application/json' },
+          headers: options.idempotency
+            ? { 'content-type': 'application/json', 'idempotency-key': randomUUID() }
+            : { 'content-type': 'application/json' },
           body,
           reset: options.reconnect,
         });
@@ -107,7 +114,12 @@ async function run(options: LoadOptions): Promise<LoadResult> {
  * collected and nearly every reconnect becomes a full handshake (measured: 1 of 50
  * resumed; with this connector 49 of 50).
  */
-function resumingConnector(cert: string, key: string, ca: string, counts: { opened: number; resumed: number }): buildConnector.connector {
+function resumingConnector(
+  cert: string,
+  key: string,
+  ca: string,
+  counts: { opened: number; resumed: number },
+): buildConnector.connector {
   let session: Buffer | undefined;
   // One context for every connection: no key and certificate parsing per connect.
   const secureContext = createSecureContext({ cert, key, ca });
@@ -140,12 +152,22 @@ function resumingConnector(cert: string, key: string, ca: string, counts: { open
  * against a plain HTTPS server: 0.22 vs 0.12 ms), CPU the broker on the same two cores
  * would otherwise not get. The body of a 202 is not kept; an error's body is, for its code.
  */
-function post(agent: Agent, options: { origin: string; path: string; headers: Record<string, string>; body: string; reset: boolean }): Promise<{ status: number; body: string }> {
+function post(
+  agent: Agent,
+  options: { origin: string; path: string; headers: Record<string, string>; body: string; reset: boolean },
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     let status = 0;
     let text = '';
     agent.dispatch(
-      { origin: options.origin, path: options.path, method: 'POST', headers: options.headers, body: options.body, reset: options.reset },
+      {
+        origin: options.origin,
+        path: options.path,
+        method: 'POST',
+        headers: options.headers,
+        body: options.body,
+        reset: options.reset,
+      },
       {
         // Its presence tells undici this handler speaks the controller API.
         onRequestStart() {},

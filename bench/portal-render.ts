@@ -17,7 +17,9 @@ import type { MessageStatus } from '../src/db/schema.js';
 import { PortalClient } from '../test/support/portal-client.js';
 import { startPortalHarness } from '../test/support/portal-harness.js';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, iterations: { type: 'string', default: '40' } } });
+const { values } = parseArgs({
+  options: { rows: { type: 'string', default: '100000' }, iterations: { type: 'string', default: '40' } },
+});
 const ROWS = Number(values.rows);
 const ITERATIONS = Number(values.iterations);
 const BATCH = 2000;
@@ -54,10 +56,14 @@ try {
   const root = await PortalClient.signedIn(h.app, 'root@test');
   const sender = await (async () => {
     await user.get('/portal/messages');
-    return (await user.post('/portal/messages/search', { sender: '+447700900123', status: '', from: '', to: '' })).headers.location!;
+    return (await user.post('/portal/messages/search', { sender: '+447700900123', status: '', from: '', to: '' }))
+      .headers.location!;
   })();
   const middle = await (async () => {
-    const [rows] = (await h.handle.pool.query('SELECT created_at, id FROM messages WHERE client_id = ? ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?', [a1, Math.floor((ROWS * 0.6) / 2)])) as unknown as [Array<{ created_at: Date; id: number }>];
+    const [rows] = (await h.handle.pool.query(
+      'SELECT created_at, id FROM messages WHERE client_id = ? ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?',
+      [a1, Math.floor((ROWS * 0.6) / 2)],
+    )) as unknown as [Array<{ created_at: Date; id: number }>];
     return `${rows[0]!.created_at.getTime()}-${rows[0]!.id}`;
   })();
   const cases: Array<[string, PortalClient, string]> = [
@@ -70,12 +76,22 @@ try {
     ['superadmin: every domain (merge)', root, '/portal/messages'],
     ['user: one message', user, ''],
   ];
-  const firstId = /data-href="\/portal\/messages\/([0-9a-f-]{36})"/.exec((await user.get('/portal/messages')).body)![1]!;
+  const firstId = /data-href="\/portal\/messages\/([0-9a-f-]{36})"/.exec(
+    (await user.get('/portal/messages')).body,
+  )![1]!;
   cases[cases.length - 1]![2] = `/portal/messages/${firstId}`;
 
-  console.log(`\n${ROWS.toLocaleString('en-US')} messages · ${ITERATIONS} requests per case · server time per request (inject, no network)`);
-  console.log(`load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} cores; cpu = this process's CPU per request (front + actors, not MariaDB)\n`);
-  console.log(`${'case'.padEnd(38)} ${'min ms'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)} ${'cpu ms'.padStart(8)}  rows`);
+  console.log(
+    `\n${ROWS.toLocaleString('en-US')} messages · ${ITERATIONS} requests per case · server time per request (inject, no network)`,
+  );
+  console.log(
+    `load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} on ${cpus().length} cores; cpu = this process's CPU per request (front + actors, not MariaDB)\n`,
+  );
+  console.log(
+    `${'case'.padEnd(38)} ${'min ms'.padStart(8)} ${'p50 ms'.padStart(8)} ${'p95 ms'.padStart(8)} ${'cpu ms'.padStart(8)}  rows`,
+  );
   for (const [name, client, url] of cases) {
     for (let i = 0; i < 3; i++) await client.get(url); // warm-up: template cache, pool, JIT
     const times: number[] = [];
@@ -92,7 +108,9 @@ try {
     times.sort((a, b) => a - b);
     const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
     const cpuMs = (cpu.user + cpu.system) / 1000 / ITERATIONS;
-    console.log(`${name.padEnd(38)} ${times[0]!.toFixed(1).padStart(8)} ${at(0.5).toFixed(1).padStart(8)} ${at(0.95).toFixed(1).padStart(8)} ${cpuMs.toFixed(1).padStart(8)}  ${rows}`);
+    console.log(
+      `${name.padEnd(38)} ${times[0]!.toFixed(1).padStart(8)} ${at(0.5).toFixed(1).padStart(8)} ${at(0.95).toFixed(1).padStart(8)} ${cpuMs.toFixed(1).padStart(8)}  ${rows}`,
+    );
   }
 } finally {
   await h.close();

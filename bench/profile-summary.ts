@@ -58,11 +58,15 @@ function summarise(file: string, top: number): string {
     functions.set(fn, (functions.get(fn) ?? 0) + micros);
   }
   const wall = (profile.endTime - profile.startTime) / 1e6;
-  const lines = [`== ${file.split('/').pop()}: wall ${wall.toFixed(1)} s, busy ${(busy / 1e6).toFixed(2)} s (gc ${(gc / 1e6).toFixed(2)} s)`];
+  const lines = [
+    `== ${file.split('/').pop()}: wall ${wall.toFixed(1)} s, busy ${(busy / 1e6).toFixed(2)} s (gc ${(gc / 1e6).toFixed(2)} s)`,
+  ];
   const table = (title: string, rows: Map<string, number>) => {
     lines.push(`  ${title}`);
     for (const [name, micros] of [...rows].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-      lines.push(`    ${((micros / Math.max(1, busy)) * 100).toFixed(1).padStart(5)}%  ${(micros / 1e6).toFixed(2).padStart(6)} s  ${name}`);
+      lines.push(
+        `    ${((micros / Math.max(1, busy)) * 100).toFixed(1).padStart(5)}%  ${(micros / 1e6).toFixed(2).padStart(6)} s  ${name}`,
+      );
     }
   };
   table('by package / file (self time)', groups);
@@ -77,5 +81,7 @@ if (!dir) {
 }
 const topIndex = process.argv.indexOf('--top');
 const top = topIndex > 0 ? Number(process.argv[topIndex + 1]) : 20;
-const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.cpuprofile'))
+  .sort();
 process.stdout.write(`${files.map((f) => summarise(join(dir, f), top)).join('\n\n')}\n`);

@@ -7,7 +7,13 @@
 import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { domainKeys, DELIVERY_GROUP } from '../src/queue/keys.js';
-import { BrokerProcess, createWorkspace, demoBundle, type ClientBundle, type Workspace } from '../test/support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  type ClientBundle,
+  type Workspace,
+} from '../test/support/broker-harness.js';
 import { freePort, TestRedisServer } from '../test/support/redis-server.js';
 import type { Ledger, StoredRow } from './ledger.js';
 import { sleep } from './ledger-load.js';
@@ -36,13 +42,20 @@ export class ChaosEnvironment {
   static async create(options: ChaosEnvironmentOptions = {}): Promise<ChaosEnvironment> {
     const fsync = options.fsync ?? 'always';
     const redis = await TestRedisServer.create(fsync);
-    const workspace = await createWorkspace({ log: { level: 'warn' }, queue: { fsync }, ...(options.values ?? {}) }, redis.url);
+    const workspace = await createWorkspace(
+      { log: { level: 'warn' }, queue: { fsync }, ...(options.values ?? {}) },
+      redis.url,
+    );
     const environment = new ChaosEnvironment(redis, workspace);
     try {
       await options.prepare?.(workspace);
       for (let i = 0; i < (options.brokers ?? 1); i++) {
         const port = await freePort();
-        const broker = new BrokerProcess(workspace, { MB_SERVER_PORT: String(port), MB_INSTANCE_ID: `chaos-${i}`, ...(options.env ?? {}) });
+        const broker = new BrokerProcess(workspace, {
+          MB_SERVER_PORT: String(port),
+          MB_INSTANCE_ID: `chaos-${i}`,
+          ...(options.env ?? {}),
+        });
         environment.brokers.push(broker);
         environment.urls.push(`https://localhost:${port}`);
         await broker.start();
@@ -83,7 +96,9 @@ export class ChaosEnvironment {
   /** Entries a consumer (a broker's instance_id) has read and not acknowledged. */
   pendingOf(consumer: string): Promise<number> {
     return this.withRedis(async (client, stream) => {
-      const consumers = ((await client.call('XINFO', 'CONSUMERS', stream, DELIVERY_GROUP)) as unknown[][]).map(toRecord);
+      const consumers = ((await client.call('XINFO', 'CONSUMERS', stream, DELIVERY_GROUP)) as unknown[][]).map(
+        toRecord,
+      );
       return Number(consumers.find((c) => c.name === consumer)?.pending ?? 0);
     });
   }
@@ -103,7 +118,11 @@ export class ChaosEnvironment {
    * condition, e.g. the downstream has it), the queue is empty and storage stopped
    * changing. Gives up after `timeoutMs` and lets the counts tell what is missing.
    */
-  async waitForDrain(ledger: Ledger, timeoutMs: number, extra: () => boolean = () => true): Promise<{ drained: boolean; seconds: number }> {
+  async waitForDrain(
+    ledger: Ledger,
+    timeoutMs: number,
+    extra: () => boolean = () => true,
+  ): Promise<{ drained: boolean; seconds: number }> {
     const started = Date.now();
     const acknowledged = ledger.acknowledgedIds();
     let lastCount = -1;

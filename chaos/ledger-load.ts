@@ -35,7 +35,12 @@ export class LedgerLoad {
     private readonly options: LedgerLoadOptions,
   ) {
     const { cert, key, ca } = options.bundle;
-    this.agent = new Agent({ connections: options.connections, pipelining: 1, keepAliveTimeout: 60_000, connect: { cert, key, ca } });
+    this.agent = new Agent({
+      connections: options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      connect: { cert, key, ca },
+    });
   }
 
   start(): void {
@@ -72,13 +77,18 @@ export class LedgerLoad {
         method: 'POST',
         dispatcher: this.agent,
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ sender_number: '+14155550123', message_body: `chaos ${requestId}`, metadata: { chaos_request: requestId } }),
+        body: JSON.stringify({
+          sender_number: '+14155550123',
+          message_body: `chaos ${requestId}`,
+          metadata: { chaos_request: requestId },
+        }),
         headersTimeout: REQUEST_TIMEOUT_MS,
         bodyTimeout: REQUEST_TIMEOUT_MS,
       });
       const text = await response.body.text();
       const body = parseJson(text);
-      if (response.statusCode === 202 && typeof body?.message_id === 'string') return { kind: 'ok', messageId: body.message_id };
+      if (response.statusCode === 202 && typeof body?.message_id === 'string')
+        return { kind: 'ok', messageId: body.message_id };
       const code = typeof body?.error_code === 'string' ? body.error_code : `HTTP_${response.statusCode}`;
       // The broker itself may not know (an actor died with the message under way): it says so.
       const unknown = (body?.details as { outcome?: unknown } | undefined)?.outcome === 'unknown';

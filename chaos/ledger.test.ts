@@ -15,19 +15,41 @@ const indeterminate = (): Outcome => ({ kind: 'indeterminate', code: 'UND_ERR_SO
 
 describe('Ledger.reconcile', () => {
   it('counts a clean run: everything acknowledged stored once', () => {
-    const ledger = ledgerOf([['r1', ok('m1')], ['r2', ok('m2')], ['r3', refused()]]);
-    const counts = ledger.reconcile([{ messageId: 'm1', requestId: 'r1' }, { messageId: 'm2', requestId: 'r2' }]);
-    expect(counts).toMatchObject({ sent: 3, acknowledged: 2, refused: 1, lost: 0, duplicated: 0, unexpected: 0, indeterminate: 0, refusedBy: { QUEUE_UNAVAILABLE: 1 } });
+    const ledger = ledgerOf([
+      ['r1', ok('m1')],
+      ['r2', ok('m2')],
+      ['r3', refused()],
+    ]);
+    const counts = ledger.reconcile([
+      { messageId: 'm1', requestId: 'r1' },
+      { messageId: 'm2', requestId: 'r2' },
+    ]);
+    expect(counts).toMatchObject({
+      sent: 3,
+      acknowledged: 2,
+      refused: 1,
+      lost: 0,
+      duplicated: 0,
+      unexpected: 0,
+      indeterminate: 0,
+      refusedBy: { QUEUE_UNAVAILABLE: 1 },
+    });
   });
 
   it('counts an acknowledged message missing from storage as lost, with its entry', () => {
-    const counts = ledgerOf([['r1', ok('m1')], ['r2', ok('m2')]]).reconcile([{ messageId: 'm1', requestId: 'r1' }]);
+    const counts = ledgerOf([
+      ['r1', ok('m1')],
+      ['r2', ok('m2')],
+    ]).reconcile([{ messageId: 'm1', requestId: 'r1' }]);
     expect(counts.lost).toBe(1);
     expect(counts.lostEntries.map((e) => e.requestId)).toEqual(['r2']);
   });
 
   it('counts the same message_id stored twice, and one request stored under two ids, as duplicated', () => {
-    const ledger = ledgerOf([['r1', ok('m1')], ['r2', indeterminate()]]);
+    const ledger = ledgerOf([
+      ['r1', ok('m1')],
+      ['r2', indeterminate()],
+    ]);
     const counts = ledger.reconcile([
       { messageId: 'm1', requestId: 'r1' },
       { messageId: 'm1', requestId: 'r1' },
@@ -40,14 +62,23 @@ describe('Ledger.reconcile', () => {
   });
 
   it('tells indeterminate-and-stored apart from unexpected', () => {
-    const ledger = ledgerOf([['r1', indeterminate()], ['r2', indeterminate()], ['r3', refused('HTTP_503')]]);
+    const ledger = ledgerOf([
+      ['r1', indeterminate()],
+      ['r2', indeterminate()],
+      ['r3', refused('HTTP_503')],
+    ]);
     const counts = ledger.reconcile([
       { messageId: 'a', requestId: 'r1' },
       { messageId: 'b', requestId: 'r3' },
       { messageId: 'c', requestId: 'never-sent' },
       { messageId: 'd', requestId: null },
     ]);
-    expect(counts).toMatchObject({ indeterminate: 2, indeterminateStored: 1, unexpected: 3, indeterminateBy: { UND_ERR_SOCKET: 2 } });
+    expect(counts).toMatchObject({
+      indeterminate: 2,
+      indeterminateStored: 1,
+      unexpected: 3,
+      indeterminateBy: { UND_ERR_SOCKET: 2 },
+    });
   });
 
   it('flags a row stored under another id than the one acknowledged', () => {
@@ -56,9 +87,23 @@ describe('Ledger.reconcile', () => {
   });
 
   it('counts webhook deliveries: undelivered, duplicates by message_id, ids storage does not know', () => {
-    const ledger = ledgerOf([['r1', ok('m1')], ['r2', ok('m2')], ['r3', ok('m3')]]);
-    const stored = [{ messageId: 'm1', requestId: 'r1' }, { messageId: 'm2', requestId: 'r2' }, { messageId: 'm3', requestId: 'r3' }];
-    const counts = ledger.reconcile(stored, [{ messageId: 'm1' }, { messageId: 'm1' }, { messageId: 'm1' }, { messageId: 'm2' }, { messageId: 'zz' }]);
+    const ledger = ledgerOf([
+      ['r1', ok('m1')],
+      ['r2', ok('m2')],
+      ['r3', ok('m3')],
+    ]);
+    const stored = [
+      { messageId: 'm1', requestId: 'r1' },
+      { messageId: 'm2', requestId: 'r2' },
+      { messageId: 'm3', requestId: 'r3' },
+    ];
+    const counts = ledger.reconcile(stored, [
+      { messageId: 'm1' },
+      { messageId: 'm1' },
+      { messageId: 'm1' },
+      { messageId: 'm2' },
+      { messageId: 'zz' },
+    ]);
     expect(counts.delivery).toEqual({ undelivered: 1, deliveredDuplicates: 2, unknownDelivered: 1 });
   });
 

@@ -136,7 +136,11 @@ export class Ledger {
   }
 }
 
-function reconcileDelivery(stored: readonly StoredRow[], delivered: readonly DeliveredHit[], acknowledged: string[]): NonNullable<LedgerCounts['delivery']> {
+function reconcileDelivery(
+  stored: readonly StoredRow[],
+  delivered: readonly DeliveredHit[],
+  acknowledged: string[],
+): NonNullable<LedgerCounts['delivery']> {
   const hits = countBy(delivered.map((d) => d.messageId));
   const storedIds = new Set(stored.map((r) => r.messageId));
   let deliveredDuplicates = 0;

@@ -24,12 +24,27 @@ function parseArgs(argv: string[]): RunOptions {
   };
   const names = value('scenario')?.split(',') ?? SCENARIOS.map((s) => s.name);
   const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   const outage = value('outage');
-  return { scenarios: names, durationS: Number(value('duration') ?? 25), connections: Number(value('connections') ?? 4), ...(outage ? { outageS: Number(outage) } : {}) };
+  return {
+    scenarios: names,
+    durationS: Number(value('duration') ?? 25),
+    connections: Number(value('connections') ?? 4),
+    ...(outage ? { outageS: Number(outage) } : {}),
+  };
 }
 
-const COLUMNS = ['scenario', 'sent', 'acknowledged', 'lost', 'duplicated', 'unexpected', 'indeterminate', 'notes'] as const;
+const COLUMNS = [
+  'scenario',
+  'sent',
+  'acknowledged',
+  'lost',
+  'duplicated',
+  'unexpected',
+  'indeterminate',
+  'notes',
+] as const;
 
 function formatTable(results: readonly ScenarioResult[]): string {
   const rows = results.map((r) => {
@@ -40,7 +55,9 @@ function formatTable(results: readonly ScenarioResult[]): string {
     const notes = [
       ...r.notes,
       ...(refused.length > 0 ? [`refused: ${refused.join(', ')}`] : []),
-      ...(unknown.length > 0 ? [`indeterminate: ${unknown.join(', ')}`] : []), ...r.failures.map((f) => `FAIL: ${f}`)].join('; ');
+      ...(unknown.length > 0 ? [`indeterminate: ${unknown.join(', ')}`] : []),
+      ...r.failures.map((f) => `FAIL: ${f}`),
+    ].join('; ');
     return [r.name, c.sent, c.acknowledged, c.lost, c.duplicated, c.unexpected, indeterminate, notes].map(String);
   });
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
@@ -59,11 +76,15 @@ async function main(): Promise<void> {
       log: (line) => process.stderr.write(`  ${line}\n`),
       ...(options.outageS !== undefined ? { outageS: options.outageS } : {}),
     });
-    process.stderr.write(`  ${result.failures.length === 0 ? 'ok' : `FAILED: ${result.failures.join('; ')}`} (${result.seconds.toFixed(0)} s)\n`);
+    process.stderr.write(
+      `  ${result.failures.length === 0 ? 'ok' : `FAILED: ${result.failures.join('; ')}`} (${result.seconds.toFixed(0)} s)\n`,
+    );
     results.push(result);
   }
   process.stdout.write(`${formatTable(results)}\n`);
-  process.stdout.write(`\n${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(0)} s, ${new Date().toISOString()}\n`);
+  process.stdout.write(
+    `\n${results.length} scenarios in ${((Date.now() - started) / 1000).toFixed(0)} s, ${new Date().toISOString()}\n`,
+  );
   if (results.some((r) => r.failures.length > 0)) process.exitCode = 1;
 }
 

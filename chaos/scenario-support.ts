@@ -47,7 +47,11 @@ export class ChaosRun {
   }
 
   /** Starts a load (several may share the ledger, e.g. one per broker). */
-  startLoad(label: string, targets: () => string[] = () => this.env.urls, connections = this.options.connections ?? 4): void {
+  startLoad(
+    label: string,
+    targets: () => string[] = () => this.env.urls,
+    connections = this.options.connections ?? 4,
+  ): void {
     const load = new LedgerLoad(this.ledger, { targets, bundle: this.env.bundle, connections, label });
     load.start();
     this.loads.push(load);
@@ -96,7 +100,9 @@ export async function runChaos(
         }
       : undefined;
     const drain = await env.waitForDrain(run.ledger, finish.drainTimeoutMs ?? 180_000, downstreamHasAll);
-    run.notes.push(drain.drained ? `drained in ${drain.seconds.toFixed(1)} s` : `NOT drained after ${drain.seconds.toFixed(0)} s`);
+    run.notes.push(
+      drain.drained ? `drained in ${drain.seconds.toFixed(1)} s` : `NOT drained after ${drain.seconds.toFixed(0)} s`,
+    );
     const counts = run.ledger.reconcile(await env.readStored(), delivered?.());
     const failures = judge(counts, run);
     if (!drain.drained) failures.push('backlog did not drain');

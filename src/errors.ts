@@ -40,17 +40,26 @@ export const ERRORS = {
   SESSION_REQUIRED: { status: 401, message: 'Sign in to continue' },
   LOGIN_FAILED: { status: 401, message: 'Wrong email or password, or the account is locked for a while' },
   LOGIN_THROTTLED: { status: 429, message: 'Too many failed sign-ins from this address; wait a few minutes' },
-  CSRF_INVALID: { status: 403, message: 'The form has expired or did not come from this site; reload the page and try again' },
+  CSRF_INVALID: {
+    status: 403,
+    message: 'The form has expired or did not come from this site; reload the page and try again',
+  },
   FORM_INVALID: { status: 422, message: 'Some fields need attention' },
   CONFLICT: { status: 409, message: 'That already exists' },
   RELOAD_REFUSED: { status: 422, message: 'The config file is invalid; the broker runs on with the config it has' },
   // ── Certificate authority (CLI and admin API) ───────────────────────────────────
   FORBIDDEN: { status: 403, message: 'Not allowed for this account' },
-  CLIENT_EXISTS: { status: 409, message: 'A client with that name already exists in the domain; renew its certificate instead' },
+  CLIENT_EXISTS: {
+    status: 409,
+    message: 'A client with that name already exists in the domain; renew its certificate instead',
+  },
   CLIENT_NOT_FOUND: { status: 404, message: 'No such client' },
   CERT_NOT_FOUND: { status: 404, message: 'No such certificate' },
   CERT_ALREADY_REVOKED: { status: 409, message: 'The certificate is already revoked' },
-  CA_EXISTS: { status: 409, message: 'A certificate authority already exists; pass the overwrite option to replace it' },
+  CA_EXISTS: {
+    status: 409,
+    message: 'A certificate authority already exists; pass the overwrite option to replace it',
+  },
   CA_NOT_INITIALIZED: { status: 503, message: 'The certificate authority has not been created yet (mb ca init)' },
 
   // ── Throttling ──────────────────────────────────────────────────────────────────
@@ -59,7 +68,10 @@ export const ERRORS = {
 
   // ── Idempotency ─────────────────────────────────────────────────────────────────
   /** Not raised today: a request and its key are checked and recorded in one atomic Redis script, so a concurrent duplicate simply waits its turn. Kept so clients can handle it should that change. */
-  IDEMPOTENCY_IN_PROGRESS: { status: 409, message: 'A request with this Idempotency-Key is still being processed; retry shortly' },
+  IDEMPOTENCY_IN_PROGRESS: {
+    status: 409,
+    message: 'A request with this Idempotency-Key is still being processed; retry shortly',
+  },
   IDEMPOTENCY_KEY_REUSED: { status: 422, message: 'This Idempotency-Key was already used for a different request' },
 
   // ── Availability ────────────────────────────────────────────────────────────────
@@ -121,7 +133,11 @@ export function toErrorData(error: unknown): ErrorData {
  * with the same Idempotency-Key.
  */
 export function queueOutcomeUnknown(cause: string): BrokerError {
-  return new BrokerError('QUEUE_UNAVAILABLE', 'The message may or may not have been queued; retry with the same Idempotency-Key', { cause, outcome: 'unknown' });
+  return new BrokerError(
+    'QUEUE_UNAVAILABLE',
+    'The message may or may not have been queued; retry with the same Idempotency-Key',
+    { cause, outcome: 'unknown' },
+  );
 }
 
 /** Rebuilds a BrokerError from its wire form. */

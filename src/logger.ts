@@ -8,13 +8,34 @@ import { pino, type Logger, type DestinationStream } from 'pino';
 export type { Logger } from 'pino';
 
 const REDACT = [
-  'message_body', '*.message_body', 'sender_number', '*.sender_number', 'password', '*.password',
-  'key', '*.key', 'keyPem', '*.keyPem', 'token', '*.token', 'req.headers.cookie', 'req.headers.authorization',
+  'message_body',
+  '*.message_body',
+  'sender_number',
+  '*.sender_number',
+  'password',
+  '*.password',
+  'key',
+  '*.key',
+  'keyPem',
+  '*.keyPem',
+  'token',
+  '*.token',
+  'req.headers.cookie',
+  'req.headers.authorization',
 ];
 
-export function createLogger(level: string, bindings: Record<string, unknown> = {}, destination?: DestinationStream): Logger {
+export function createLogger(
+  level: string,
+  bindings: Record<string, unknown> = {},
+  destination?: DestinationStream,
+): Logger {
   return pino(
-    { level, base: { pid: process.pid, ...bindings }, redact: { paths: REDACT, censor: '[redacted]' }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level,
+      base: { pid: process.pid, ...bindings },
+      redact: { paths: REDACT, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
     destination,
   );
 }

@@ -61,7 +61,6 @@ import { RevocationListener } from './http/revocation-listener.js';
 import { TlsReloader } from './http/tls-reloader.js';
 import { CertStore } from './pki/cert-store.js';
 
-
 export interface RunningBroker {
   url: string;
   stop(): Promise<void>;
@@ -94,9 +93,15 @@ export async function startBroker(
   const redis: Redis = createRedis(config, 'front');
   redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
   if (!(await whenReady(redis, 10_000))) throw new Error(`Redis at ${config.redis.url} does not answer`);
-  let durability: DurabilityState | undefined = await ensureDurability(redis, config.queue.fsync, config.redis.manage_persistence);
-  if (durability.changed.length > 0) logger.warn({ changed: durability.changed }, 'turned Redis persistence on for durable 202s');
-  if (!durability.durable) logger.error({ problem: durability.problem }, 'Redis is NOT durable: acknowledged messages may be lost');
+  let durability: DurabilityState | undefined = await ensureDurability(
+    redis,
+    config.queue.fsync,
+    config.redis.manage_persistence,
+  );
+  if (durability.changed.length > 0)
+    logger.warn({ changed: durability.changed }, 'turned Redis persistence on for durable 202s');
+  if (!durability.durable)
+    logger.error({ problem: durability.problem }, 'Redis is NOT durable: acknowledged messages may be lost');
 
   const faultInjection = process.env.MB_FAULT_INJECTION === '1';
   if (faultInjection) logger.warn('fault injection is ON (tests only): actors can be crashed over HTTP from loopback');
@@ -119,14 +124,22 @@ export async function startBroker(
     version: VERSION,
     fingerprint: configFingerprint(config),
     intervalMs: config.heartbeat.interval_ms,
-    keys: async () => (actors.encryption.isUp ? actors.encryption.rpc.call('encryption.keys', {}, { timeoutMs: 1000 }) : undefined),
+    keys: async () =>
+      actors.encryption.isUp ? actors.encryption.rpc.call('encryption.keys', {}, { timeoutMs: 1000 }) : undefined,
     logger,
     registry,
   });
   await heartbeat.start();
-  const identity = new IdentityResolver((fp) => certificates.findIdentityByFingerprint(fp), config.server.identity_cache_ms);
+  const identity = new IdentityResolver(
+    (fp) => certificates.findIdentityByFingerprint(fp),
+    config.server.identity_cache_ms,
+  );
   // TLS material that follows revocations, CRL re-signs and server certificate renewals.
-  const tls = new TlsReloader({ key: pki('server.key'), cert: pki('server.crt'), ca: pki('ca.crt'), crl: pki('crl.pem') }, config.server.tls_min_version, logger);
+  const tls = new TlsReloader(
+    { key: pki('server.key'), cert: pki('server.crt'), ca: pki('ca.crt'), crl: pki('crl.pem') },
+    config.server.tls_min_version,
+    logger,
+  );
   const pkiStatus = new PkiStatus(() => tls.crl, certificates);
   const health = new HealthService({
     instanceId: config.instance_id,
@@ -136,7 +149,11 @@ export async function startBroker(
     actors: actors.all(),
     durability: () => durability,
     serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
-    extra: async () => ({ ...(await pkiStatus.components()), ...(await downstreamHealth(actors)), instances: heartbeat.component() }),
+    extra: async () => ({
+      ...(await pkiStatus.components()),
+      ...(await downstreamHealth(actors)),
+      instances: heartbeat.component(),
+    }),
   });
   const metrics = new MetricsService({
     version: VERSION,
@@ -144,7 +161,11 @@ export async function startBroker(
     actors: actors.all(),
     collector: new ActorMetricsCollector(actors.all().map(metricsSourceOf), config.metrics.actor_timeout_ms),
     queue: new QueueProbe(redis, keysFor(config)),
-    pki: new PkiProbe({ crlPath: join(config.pki.dir, 'crl.pem'), listCertificates: () => certificates.list(), serverCertificateNotAfter: () => tls.serverCertificateNotAfter }),
+    pki: new PkiProbe({
+      crlPath: join(config.pki.dir, 'crl.pem'),
+      listCertificates: () => certificates.list(),
+      serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
+    }),
     readiness: () => health.readiness(),
     logger,
   });
@@ -221,7 +242,8 @@ export async function startBroker(
   const reload = (loaded: Readonly<BrokerConfig>): Promise<ReloadResult> => {
     const run = async (): Promise<ReloadResult> => {
       const plan = planReload(config, loaded);
-      if (plan.restartRequired.length > 0) logger.warn({ keys: plan.restartRequired }, 'config changes that need a restart were not applied');
+      if (plan.restartRequired.length > 0)
+        logger.warn({ keys: plan.restartRequired }, 'config changes that need a restart were not applied');
       if (plan.changed.length === 0) return { changed: [], restart_required: plan.restartRequired, actors: {} };
       config = Object.freeze(plan.next);
       // Other instances compare against what this one runs now.
@@ -250,7 +272,13 @@ async function downstreamHealth(actors: ActorGraph): Promise<HealthReport['compo
     const out: HealthReport['components'] = {};
     for (const d of downstreams) {
       const status = d.breaker.state === 'closed' && d.operational ? 'up' : 'degraded';
-      out[`downstream_${d.domain}`] = { status, operational: d.operational, in_flight: d.in_flight, slots: d.slots, breaker: d.breaker };
+      out[`downstream_${d.domain}`] = {
+        status,
+        operational: d.operational,
+        in_flight: d.in_flight,
+        slots: d.slots,
+        breaker: d.breaker,
+      };
     }
     return out;
   } catch {
@@ -287,7 +315,11 @@ async function main(): Promise<void> {
   }
   process.on('SIGHUP', () => {
     broker.reloadFromFile().catch((error: unknown) => {
-      if (error instanceof ConfigError) logger.error({ err: error.message }, 'config reload refused: the new config is invalid; running on with the old one');
+      if (error instanceof ConfigError)
+        logger.error(
+          { err: error.message },
+          'config reload refused: the new config is invalid; running on with the old one',
+        );
       else logger.error({ err: error }, 'config reload failed');
     });
   });

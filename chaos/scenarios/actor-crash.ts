@@ -8,7 +8,8 @@ const CRASHES = 6;
 
 export const actorCrash: Scenario = {
   name: 'actor-crash',
-  proves: 'An actor that dies (ingest, delivery, encryption, two times each) is restarted by the supervisor; a request that meets the dead actor is refused (503), never falsely acknowledged; batches it held are stored after the restart, once.',
+  proves:
+    'An actor that dies (ingest, delivery, encryption, two times each) is restarted by the supervisor; a request that meets the dead actor is refused (503), never falsely acknowledged; batches it held are stored after the restart, once.',
   run: (options) =>
     runChaos('actor-crash', { fsync: 'always', env: { MB_FAULT_INJECTION: '1' } }, options, async (run) => {
       const agent = mtlsAgent(run.env.bundle, 1);
@@ -18,7 +19,10 @@ export const actorCrash: Scenario = {
         for (let i = 0; i < CRASHES; i++) {
           await run.until((options.durationS * (i + 1)) / (CRASHES + 1));
           const name = VICTIMS[i % VICTIMS.length]!;
-          const response = await request(`${run.env.urls[0]}/__test/actors/${name}/crash`, { method: 'POST', dispatcher: agent });
+          const response = await request(`${run.env.urls[0]}/__test/actors/${name}/crash`, {
+            method: 'POST',
+            dispatcher: agent,
+          });
           await response.body.dump();
           if (response.statusCode === 202) crashed.push(name);
           else run.notes.push(`crash of ${name} answered ${response.statusCode}`);
@@ -28,6 +32,8 @@ export const actorCrash: Scenario = {
       } finally {
         await agent.close();
       }
-      run.notes.push(`${crashed.length} actor crashes (${VICTIMS.map((v) => `${v}×${crashed.filter((c) => c === v).length}`).join(', ')})`);
+      run.notes.push(
+        `${crashed.length} actor crashes (${VICTIMS.map((v) => `${v}×${crashed.filter((c) => c === v).length}`).join(', ')})`,
+      );
     }),
 };

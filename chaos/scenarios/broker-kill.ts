@@ -3,7 +3,8 @@ import { runChaos, type Scenario } from '../scenario-support.js';
 
 export const brokerKill: Scenario = {
   name: 'broker-kill',
-  proves: 'A 202 means the message is in Redis (AOF, fsync always): kill -9 of the process at any moment, three times, loses nothing acknowledged; entries read but not stored are re-read after the restart and stored once (unique message_id).',
+  proves:
+    'A 202 means the message is in Redis (AOF, fsync always): kill -9 of the process at any moment, three times, loses nothing acknowledged; entries read but not stored are re-read after the restart and stored once (unique message_id).',
   run: (options) =>
     runChaos('broker-kill', { fsync: 'always' }, options, async (run) => {
       const broker = run.env.brokers[0]!;

@@ -7,4 +7,12 @@ import { redisKill } from './redis-kill.js';
 import { scaleOutKill } from './scale-out-kill.js';
 import { webhookFlap } from './webhook-flap.js';
 
-export const SCENARIOS: readonly Scenario[] = [brokerKill, redisKill('always'), redisKill('everysec'), mariadbOutage, actorCrash, scaleOutKill, webhookFlap];
+export const SCENARIOS: readonly Scenario[] = [
+  brokerKill,
+  redisKill('always'),
+  redisKill('everysec'),
+  mariadbOutage,
+  actorCrash,
+  scaleOutKill,
+  webhookFlap,
+];

@@ -11,7 +11,8 @@ const DRAINED_BELOW = 100;
 
 export const mariadbOutage: Scenario = {
   name: 'mariadb-outage',
-  proves: 'With MariaDB gone, the broker keeps acknowledging (the queue is Redis); store batches fail and stay pending, and once MariaDB is back the backlog drains: nothing lost, nothing stored twice.',
+  proves:
+    'With MariaDB gone, the broker keeps acknowledging (the queue is Redis); store batches fail and stay pending, and once MariaDB is back the backlog drains: nothing lost, nothing stored twice.',
   run: async (options) => {
     let proxy: TcpProxy | undefined;
     const outageS = options.outageS ?? 30;
@@ -41,11 +42,16 @@ export const mariadbOutage: Scenario = {
           await proxy!.restore();
           const restoredAt = Date.now();
           const ackedDuring = run.ledger.acknowledgedIds().length - ackedBefore;
-          run.notes.push(`MariaDB away ${((restoredAt - cutAt) / 1000).toFixed(0)} s, ${ackedDuring} acknowledged meanwhile`);
+          run.notes.push(
+            `MariaDB away ${((restoredAt - cutAt) / 1000).toFixed(0)} s, ${ackedDuring} acknowledged meanwhile`,
+          );
           // The backlog drains while the load goes on: it is down to what is normally in flight.
           const end = before + outageS + options.durationS / 2;
-          while ((await run.env.queueBacklog()) > DRAINED_BELOW && Date.now() < restoredAt + end * 1000) await sleep(200);
-          run.notes.push(`backlog ${backlog} → under ${DRAINED_BELOW} ${((Date.now() - restoredAt) / 1000).toFixed(1)} s after MariaDB was back (load still running)`);
+          while ((await run.env.queueBacklog()) > DRAINED_BELOW && Date.now() < restoredAt + end * 1000)
+            await sleep(200);
+          run.notes.push(
+            `backlog ${backlog} → under ${DRAINED_BELOW} ${((Date.now() - restoredAt) / 1000).toFixed(1)} s after MariaDB was back (load still running)`,
+          );
           await run.until(end);
         },
       );

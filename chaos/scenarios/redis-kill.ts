@@ -16,7 +16,10 @@ export function redisKill(fsync: 'always' | 'everysec'): Scenario {
     const lostAges = counts.lostEntries.map((e) => killedAt - e.answeredAt);
     if (fsync === 'always') return standardVerdict(counts);
     // everysec: Redis may lose what it had not fsynced yet; report it, and hold it to the window.
-    if (counts.lost > 0) run.notes.push(`everysec: ${counts.lost} lost, acknowledged ${Math.min(...lostAges)}–${Math.max(...lostAges)} ms before the kill`);
+    if (counts.lost > 0)
+      run.notes.push(
+        `everysec: ${counts.lost} lost, acknowledged ${Math.min(...lostAges)}–${Math.max(...lostAges)} ms before the kill`,
+      );
     else run.notes.push('everysec: 0 lost');
     const failures = standardVerdict({ ...counts, lost: 0 });
     const outside = lostAges.filter((age) => age > EVERYSEC_WINDOW_MS).length;

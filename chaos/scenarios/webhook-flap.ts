@@ -22,7 +22,8 @@ const CYCLE: Array<[Phase, number]> = [
 
 export const webhookFlap: Scenario = {
   name: 'webhook-flap',
-  proves: 'Delivery is at-least-once: through a downstream that alternates 200 / 500 / connection refused / answers lost, every acknowledged message is delivered, retries are scheduled in Redis, and every duplicate the downstream sees carries the message_id it was stored under.',
+  proves:
+    'Delivery is at-least-once: through a downstream that alternates 200 / 500 / connection refused / answers lost, every acknowledged message is delivered, retries are scheduled in Redis, and every duplicate the downstream sees carries the message_id it was stored under.',
   run: async (options) => {
     const downstream = await new TestDownstream().start();
     const proxy = await TcpProxy.create('127.0.0.1', Number(new URL(downstream.url).port));
@@ -46,7 +47,12 @@ export const webhookFlap: Scenario = {
           fsync: 'always',
           values: {
             delivery: { retry_interval_ms: 300, max_attempts: 10_000, webhook_timeout_ms: 3000, breaker_open_ms: 500 },
-            domains: [{ name: 'default', target: { type: 'webhook', url: url.toString(), secret: 'chaos', ca_file: downstream.caFile } }],
+            domains: [
+              {
+                name: 'default',
+                target: { type: 'webhook', url: url.toString(), secret: 'chaos', ca_file: downstream.caFile },
+              },
+            ],
           },
         },
         options,
@@ -64,15 +70,20 @@ export const webhookFlap: Scenario = {
           }
           phase = 'up';
           await proxy.restore();
-          run.notes.push(`downstream flapped ${flips.error}× 500, ${flips.refused}× refused, ${flips['answer-lost']}× answers lost`);
+          run.notes.push(
+            `downstream flapped ${flips.error}× 500, ${flips.refused}× refused, ${flips['answer-lost']}× answers lost`,
+          );
           return { delivered: () => delivered };
         },
         (counts, run) => {
           const failures = standardVerdict(counts);
           const d = counts.delivery!;
-          run.notes.push(`${downstream.hits.length} POSTs, ${d.deliveredDuplicates} delivered duplicates (same message_id)`);
+          run.notes.push(
+            `${downstream.hits.length} POSTs, ${d.deliveredDuplicates} delivered duplicates (same message_id)`,
+          );
           if (d.undelivered > 0) failures.push(`${d.undelivered} acknowledged never delivered`);
-          if (d.unknownDelivered > 0) failures.push(`${d.unknownDelivered} delivered under an id storage does not know`);
+          if (d.unknownDelivered > 0)
+            failures.push(`${d.unknownDelivered} delivered under an id storage does not know`);
           return failures;
         },
       );

@@ -34,7 +34,14 @@ export class ActorGraph {
   /** `output` receives the actors' log lines (see src/logging/log-output.ts). */
   constructor(config: Readonly<BrokerConfig>, logger: Logger, faultInjection: boolean, output?: NodeJS.WritableStream) {
     const host = <P extends Protocol>(name: ActorName, callTimeoutMs?: number) =>
-      new ActorHost<P>({ name, config, logger, faultInjection, ...(callTimeoutMs ? { callTimeoutMs } : {}), ...(output ? { output } : {}) });
+      new ActorHost<P>({
+        name,
+        config,
+        logger,
+        faultInjection,
+        ...(callTimeoutMs ? { callTimeoutMs } : {}),
+        ...(output ? { output } : {}),
+      });
     this.ingest = host<IngestProtocol>('ingest', config.redis.command_timeout_ms + 2000);
     this.encryption = host<EncryptionProtocol>('encryption');
     this.delivery = host<DeliveryProtocol>('delivery');
@@ -83,8 +90,12 @@ export class ActorGraph {
       const hostB = this.hosts.get(b)!;
       if (!hostA.isUp || !hostB.isUp) continue;
       const { port1, port2 } = new MessageChannel();
-      hostA.rpc.call('actor.wire', { peer: b, port: port1 }, { transfer: [port1] }).catch((e: unknown) => logger.warn({ err: e, actor: a }, 'wiring failed'));
-      hostB.rpc.call('actor.wire', { peer: a, port: port2 }, { transfer: [port2] }).catch((e: unknown) => logger.warn({ err: e, actor: b }, 'wiring failed'));
+      hostA.rpc
+        .call('actor.wire', { peer: b, port: port1 }, { transfer: [port1] })
+        .catch((e: unknown) => logger.warn({ err: e, actor: a }, 'wiring failed'));
+      hostB.rpc
+        .call('actor.wire', { peer: a, port: port2 }, { transfer: [port2] })
+        .catch((e: unknown) => logger.warn({ err: e, actor: b }, 'wiring failed'));
     }
   }
 }

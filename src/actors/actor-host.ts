@@ -130,7 +130,8 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
 
     worker.on('message', (message: { kind?: string }) => {
       // A crashing actor's last counts, filed under the thread that sent them.
-      if (message?.kind === 'final-metrics') this.emit('final-metrics', incarnation, (message as FinalMetricsMessage).families);
+      if (message?.kind === 'final-metrics')
+        this.emit('final-metrics', incarnation, (message as FinalMetricsMessage).families);
       if (message?.kind !== 'ready' || this.worker !== worker) return;
       this.rpc.attach(worker as unknown as PortLike);
       this.state = 'up';

@@ -10,7 +10,13 @@ import { BrokerError } from '../errors.js';
 import { createLogger, type Logger } from '../logger.js';
 import { loadThreadRegistry, snapshot, snapshotNow } from '../metrics/registry-snapshot.js';
 import { RpcPeer, type Handlers, type Protocol, type PortLike } from '../rpc/rpc-peer.js';
-import type { ActorHealth, ActorName, ActorWorkerData, ControlProtocol, FinalMetricsMessage } from './actor.protocol.js';
+import type {
+  ActorHealth,
+  ActorName,
+  ActorWorkerData,
+  ControlProtocol,
+  FinalMetricsMessage,
+} from './actor.protocol.js';
 
 export interface ActorContext {
   name: ActorName;
@@ -45,7 +51,10 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
     }
   });
   const peers = new Map<ActorName, RpcPeer<Protocol, Protocol>>();
-  const main = new RpcPeer<Record<never, never>, ControlProtocol & P>({ peerName: 'supervisor' }, parentPort as unknown as PortLike);
+  const main = new RpcPeer<Record<never, never>, ControlProtocol & P>(
+    { peerName: 'supervisor' },
+    parentPort as unknown as PortLike,
+  );
   let served: Partial<Handlers<P>> = {};
 
   const peer = (name: ActorName) => {

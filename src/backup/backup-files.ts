@@ -58,7 +58,12 @@ export async function listFiles(dir: string): Promise<string[]> {
 }
 
 /** Copies `files` (relative to `from`) into `to`; refuses to overwrite unless `overwrite`. */
-export async function copyPrivate(from: string, to: string, files: readonly string[], overwrite: boolean): Promise<void> {
+export async function copyPrivate(
+  from: string,
+  to: string,
+  files: readonly string[],
+  overwrite: boolean,
+): Promise<void> {
   await mkdirPrivate(to);
   for (const file of files) {
     const target = join(to, file);

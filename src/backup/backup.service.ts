@@ -53,11 +53,16 @@ export interface BackupResult {
   secretFiles: number;
 }
 
-export async function createBackup(config: Readonly<BrokerConfig>, database: DatabaseHandle, request: BackupRequest): Promise<BackupResult> {
+export async function createBackup(
+  config: Readonly<BrokerConfig>,
+  database: DatabaseHandle,
+  request: BackupRequest,
+): Promise<BackupResult> {
   const out = resolve(request.out);
   const secretsDir = resolve(request.secretsOut ?? join(out, 'secrets'));
   for (const dir of new Set([out, secretsDir])) {
-    if ((await exists(dir)) && (await readdir(dir)).length > 0) throw new Error(`${dir} is not empty; name a new directory`);
+    if ((await exists(dir)) && (await readdir(dir)).length > 0)
+      throw new Error(`${dir} is not empty; name a new directory`);
   }
   await mkdirPrivate(out);
   await mkdirPrivate(secretsDir);
@@ -79,16 +84,33 @@ export async function createBackup(config: Readonly<BrokerConfig>, database: Dat
     for (const file of [...keyFiles.map((f) => join('keys', f)), ...pkiFiles.map((f) => join('pki', f))]) {
       files.push({ path: file, sha256: await sha256File(join(secretsDir, file)) });
     }
-    await writeJson(join(secretsDir, SECRETS_MANIFEST_FILE), { format: 1, backup_id: backupId, created_at: createdAt, files } satisfies SecretsManifest);
+    await writeJson(join(secretsDir, SECRETS_MANIFEST_FILE), {
+      format: 1,
+      backup_id: backupId,
+      created_at: createdAt,
+      files,
+    } satisfies SecretsManifest);
 
     const manifest: BackupManifest = {
       format: 1,
       backup_id: backupId,
       broker_version: VERSION,
       created_at: createdAt,
-      database: { name: target.database, file: DUMP_FILE, sha256: await sha256File(dumpPath), bytes: (await stat(dumpPath)).size, tool, messages },
+      database: {
+        name: target.database,
+        file: DUMP_FILE,
+        sha256: await sha256File(dumpPath),
+        bytes: (await stat(dumpPath)).size,
+        tool,
+        messages,
+      },
       secrets_dir: isAbsolute(secretsDir) ? secretsDir : resolve(secretsDir),
-      key_ids: { data_keys: store.ids('key').all, active_key: store.ids('key').active, peppers: store.ids('pepper').all, active_pepper: store.ids('pepper').active },
+      key_ids: {
+        data_keys: store.ids('key').all,
+        active_key: store.ids('key').active,
+        peppers: store.ids('pepper').all,
+        active_pepper: store.ids('pepper').active,
+      },
     };
     await writeJson(join(out, MANIFEST_FILE), manifest);
     return { manifest, out, secretsDir, secretFiles: files.length };

@@ -49,7 +49,12 @@ async function withOptionFile<T>(target: DatabaseTarget, work: (file: string) =>
   const dir = await mkdtemp(join(tmpdir(), 'mb-db-'));
   const file = join(dir, 'client.cnf');
   try {
-    const lines = ['[client]', `host=${optionValue(target.host)}`, `port=${target.port}`, `user=${optionValue(target.user)}`];
+    const lines = [
+      '[client]',
+      `host=${optionValue(target.host)}`,
+      `port=${target.port}`,
+      `user=${optionValue(target.user)}`,
+    ];
     if (target.password) lines.push(`password=${optionValue(target.password)}`);
     await writeFile(file, `${lines.join('\n')}\n`, { mode: 0o600 });
     return await work(file);
@@ -66,7 +71,17 @@ async function withOptionFile<T>(target: DatabaseTarget, work: (file: string) =>
 export async function dumpDatabase(target: DatabaseTarget, outFile: string): Promise<{ tool: string }> {
   const tool = findTool('dump');
   await withOptionFile(target, async (options) => {
-    const args = [`--defaults-extra-file=${options}`, '--single-transaction', '--quick', '--hex-blob', '--routines', '--triggers', '--no-tablespaces', '--default-character-set=utf8mb4', target.database];
+    const args = [
+      `--defaults-extra-file=${options}`,
+      '--single-transaction',
+      '--quick',
+      '--hex-blob',
+      '--routines',
+      '--triggers',
+      '--no-tablespaces',
+      '--default-character-set=utf8mb4',
+      target.database,
+    ];
     const child = spawn(tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const stderr = collect(child.stderr);
     const exited = exitOf(child);
@@ -81,7 +96,11 @@ export async function dumpDatabase(target: DatabaseTarget, outFile: string): Pro
 export async function loadDump(target: DatabaseTarget, dumpFile: string): Promise<void> {
   const tool = findTool('client');
   await withOptionFile(target, async (options) => {
-    const child = spawn(tool, [`--defaults-extra-file=${options}`, '--default-character-set=utf8mb4', target.database], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn(
+      tool,
+      [`--defaults-extra-file=${options}`, '--default-character-set=utf8mb4', target.database],
+      { stdio: ['pipe', 'ignore', 'pipe'] },
+    );
     const stderr = collect(child.stderr);
     const exited = exitOf(child);
     await pipeline(createReadStream(dumpFile), child.stdin);

@@ -62,16 +62,21 @@ export async function restoreBackup(config: Readonly<BrokerConfig>, request: Res
   const secrets = await readJson<SecretsManifest>(join(secretsFrom, SECRETS_MANIFEST_FILE));
   if (manifest.format !== 1 || secrets.format !== 1) throw new Error('unknown backup format');
   if (manifest.backup_id !== secrets.backup_id && !request.force) {
-    throw new Error(`the secrets in ${secretsFrom} belong to backup ${secrets.backup_id}, not ${manifest.backup_id} (use --force if you know they fit)`);
+    throw new Error(
+      `the secrets in ${secretsFrom} belong to backup ${secrets.backup_id}, not ${manifest.backup_id} (use --force if you know they fit)`,
+    );
   }
-  if ((await sha256File(join(request.from, DUMP_FILE))) !== manifest.database.sha256) throw new Error(`${DUMP_FILE} does not match its checksum: damaged or altered`);
+  if ((await sha256File(join(request.from, DUMP_FILE))) !== manifest.database.sha256)
+    throw new Error(`${DUMP_FILE} does not match its checksum: damaged or altered`);
   const damaged = await verifySums(secretsFrom, secrets.files);
   if (damaged.length > 0) throw new Error(`secrets do not match their checksums: ${damaged.join(', ')}`);
 
   const target = parseDatabaseUrl(config.database.url);
   await ensureDatabase(config.database.url);
   const tables = await countTables(config.database.url, target.database);
-  const existingKeys = (await Promise.all([DATA_KEYS_FILE, PEPPER_FILE].map((f) => exists(join(config.secrets.dir, f))))).some(Boolean);
+  const existingKeys = (
+    await Promise.all([DATA_KEYS_FILE, PEPPER_FILE].map((f) => exists(join(config.secrets.dir, f))))
+  ).some(Boolean);
   const existingCa = await exists(join(config.pki.dir, 'ca.key'));
   if (!request.force) {
     const refusals = [
@@ -94,9 +99,10 @@ export async function restoreBackup(config: Readonly<BrokerConfig>, request: Res
   try {
     await migrateDatabase(database.db);
     const messages = await new MessagesRepository(database.db).countAll();
-    const [rows] = (await database.pool.query('SELECT message_id, body_enc, sender_enc FROM messages ORDER BY id DESC LIMIT ?', [request.sample ?? SAMPLE])) as unknown as [
-      Array<{ message_id: string; body_enc: Buffer; sender_enc: Buffer }>,
-    ];
+    const [rows] = (await database.pool.query(
+      'SELECT message_id, body_enc, sender_enc FROM messages ORDER BY id DESC LIMIT ?',
+      [request.sample ?? SAMPLE],
+    )) as unknown as [Array<{ message_id: string; body_enc: Buffer; sender_enc: Buffer }>];
     const opened = new EncryptionService(await KeyStore.open(config.secrets.dir)).open(rows).filter((r) => r.ok).length;
     const rescheduled = request.redis ? await reschedule(config, request.redis, database.pool) : null;
     return { manifest, messages, verified: { tried: rows.length, opened }, rescheduled };
@@ -108,7 +114,10 @@ export async function restoreBackup(config: Readonly<BrokerConfig>, request: Res
 async function countTables(url: string, name: string): Promise<number> {
   const connection = await createConnection({ uri: url });
   try {
-    const [rows] = (await connection.query('SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ?', [name])) as unknown as [[{ n: number }]];
+    const [rows] = (await connection.query(
+      'SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = ?',
+      [name],
+    )) as unknown as [[{ n: number }]];
     return Number(rows[0].n);
   } finally {
     await connection.end();
@@ -130,12 +139,17 @@ async function recreateDatabase(url: string, name: string): Promise<void> {
 }
 
 /** Queued webhook messages back on their domain's schedule (NX: an entry already there stays). */
-async function reschedule(config: Readonly<BrokerConfig>, redis: Redis, pool: ReturnType<typeof openDatabase>['pool']): Promise<number> {
+async function reschedule(
+  config: Readonly<BrokerConfig>,
+  redis: Redis,
+  pool: ReturnType<typeof openDatabase>['pool'],
+): Promise<number> {
   let total = 0;
   for (const domain of config.domains.filter((d) => d.target.type === 'webhook')) {
-    const [rows] = (await pool.query("SELECT message_id, next_attempt_at FROM messages WHERE domain = ? AND status = 'queued'", [domain.name])) as unknown as [
-      Array<{ message_id: string; next_attempt_at: Date | null }>,
-    ];
+    const [rows] = (await pool.query(
+      "SELECT message_id, next_attempt_at FROM messages WHERE domain = ? AND status = 'queued'",
+      [domain.name],
+    )) as unknown as [Array<{ message_id: string; next_attempt_at: Date | null }>];
     const schedule = domainKeys(config.redis.key_prefix, domain).schedule;
     for (let i = 0; i < rows.length; i += 1000) {
       const args = rows.slice(i, i + 1000).flatMap((r) => [r.next_attempt_at?.getTime() ?? Date.now(), r.message_id]);

@@ -28,7 +28,12 @@ export async function startBackgroundJobs(deps: {
     redis,
     logger,
     config: deps.config,
-    service: new RetentionService({ redis, retention: new RetentionRepository(db), clients: new ClientsRepository(db), audit: new AuditRepository(db) }),
+    service: new RetentionService({
+      redis,
+      retention: new RetentionRepository(db),
+      clients: new ClientsRepository(db),
+      audit: new AuditRepository(db),
+    }),
   });
   retention.start();
   return {

@@ -60,7 +60,10 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-export async function ensureRedis(config: Readonly<BrokerConfig>, logger: Logger): Promise<EmbeddedService | undefined> {
+export async function ensureRedis(
+  config: Readonly<BrokerConfig>,
+  logger: Logger,
+): Promise<EmbeddedService | undefined> {
   // Sentinel or Cluster: an operated Redis, never one of ours.
   if (config.redis.sentinels.length > 0 || config.redis.cluster_nodes.length > 0) return undefined;
   const url = new URL(config.redis.url);
@@ -69,23 +72,44 @@ export async function ensureRedis(config: Readonly<BrokerConfig>, logger: Logger
   if (await probeTcp(host, port)) return undefined;
   const binary = findExecutable('redis-server');
   if (config.redis.embedded === 'never' || !LOOPBACK.has(host) || !binary) {
-    throw new Error(`Redis at ${host}:${port} does not answer${binary ? '' : ' and redis-server is not installed (apt-get install redis-server)'}`);
+    throw new Error(
+      `Redis at ${host}:${port} does not answer${binary ? '' : ' and redis-server is not installed (apt-get install redis-server)'}`,
+    );
   }
   const dir = join(config.data.dir, 'redis');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const child = spawn(
     binary,
-    ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', config.queue.fsync, '--save', '', '--logfile', join(dir, 'redis.log')],
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      config.queue.fsync,
+      '--save',
+      '',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ],
     // Own process group: a Ctrl-C in the terminal reaches the broker only, which then
     // drains and stops this server last (a SIGINT to the group would stop it first).
     { stdio: 'ignore', detached: true },
   );
-  if (!(await waitFor(host, port, 15_000))) throw new Error(`embedded redis-server did not come up; see ${join(dir, 'redis.log')}`);
+  if (!(await waitFor(host, port, 15_000)))
+    throw new Error(`embedded redis-server did not come up; see ${join(dir, 'redis.log')}`);
   logger.info({ port, dir }, 'started embedded redis-server (AOF on)');
   return { name: 'redis', stop: () => stopChild(child) };
 }
 
-export async function ensureMariadb(config: Readonly<BrokerConfig>, logger: Logger): Promise<EmbeddedService | undefined> {
+export async function ensureMariadb(
+  config: Readonly<BrokerConfig>,
+  logger: Logger,
+): Promise<EmbeddedService | undefined> {
   const url = new URL(config.database.url);
   const host = url.hostname || '127.0.0.1';
   const port = Number(url.port || 3306);
@@ -93,7 +117,9 @@ export async function ensureMariadb(config: Readonly<BrokerConfig>, logger: Logg
   const binary = findExecutable('mariadbd') ?? findExecutable('mysqld');
   const installDb = findExecutable('mariadb-install-db') ?? findExecutable('mysql_install_db');
   if (config.database.embedded === 'never' || !LOOPBACK.has(host) || !binary || !installDb) {
-    throw new Error(`MySQL/MariaDB at ${host}:${port} does not answer${binary ? '' : ' and mariadbd is not installed (apt-get install mariadb-server)'}`);
+    throw new Error(
+      `MySQL/MariaDB at ${host}:${port} does not answer${binary ? '' : ' and mariadbd is not installed (apt-get install mariadb-server)'}`,
+    );
   }
   const dir = join(config.data.dir, 'mariadb');
   const datadir = join(dir, 'data');
@@ -101,15 +127,35 @@ export async function ensureMariadb(config: Readonly<BrokerConfig>, logger: Logg
   if (!existsSync(join(datadir, 'mysql'))) {
     mkdirSync(datadir, { recursive: true, mode: 0o700 });
     // root with no password over TCP from this host only, like the dev default it replaces.
-    const init = spawnSync(installDb, ['--no-defaults', `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...asRoot], { encoding: 'utf8' });
+    const init = spawnSync(
+      installDb,
+      [
+        '--no-defaults',
+        `--datadir=${datadir}`,
+        '--auth-root-authentication-method=normal',
+        '--skip-test-db',
+        ...asRoot,
+      ],
+      { encoding: 'utf8' },
+    );
     if (init.status !== 0) throw new Error(`mariadb-install-db failed: ${init.stderr || init.stdout}`);
   }
   const child = spawn(
     binary,
-    ['--no-defaults', `--datadir=${datadir}`, `--port=${port}`, '--bind-address=127.0.0.1', `--socket=${join(dir, 'mysqld.sock')}`, `--pid-file=${join(dir, 'mysqld.pid')}`, `--log-error=${join(dir, 'error.log')}`, ...asRoot],
+    [
+      '--no-defaults',
+      `--datadir=${datadir}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${join(dir, 'mysqld.sock')}`,
+      `--pid-file=${join(dir, 'mysqld.pid')}`,
+      `--log-error=${join(dir, 'error.log')}`,
+      ...asRoot,
+    ],
     { stdio: 'ignore', detached: true },
   );
-  if (!(await waitFor(host, port, 30_000))) throw new Error(`embedded mariadbd did not come up; see ${join(dir, 'error.log')}`);
+  if (!(await waitFor(host, port, 30_000)))
+    throw new Error(`embedded mariadbd did not come up; see ${join(dir, 'error.log')}`);
   logger.info({ port, dir }, 'started embedded mariadbd');
   return { name: 'mariadb', stop: () => stopChild(child) };
 }

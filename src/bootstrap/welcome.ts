@@ -4,7 +4,12 @@ import type { BootstrapResult } from '../actors/ca/ca.protocol.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { FirstAdmin } from '../portal/portal-deps.js';
 
-export function welcomeText(config: Readonly<BrokerConfig>, url: string, bootstrap: BootstrapResult, firstAdmin?: FirstAdmin): string {
+export function welcomeText(
+  config: Readonly<BrokerConfig>,
+  url: string,
+  bootstrap: BootstrapResult,
+  firstAdmin?: FirstAdmin,
+): string {
   const lines = [`message broker listening on ${url} (mTLS API and portal)`];
   if (config.portal.enabled) lines.push(`portal: ${url}/portal/`);
   if (firstAdmin) {
@@ -32,7 +37,12 @@ export function welcomeText(config: Readonly<BrokerConfig>, url: string, bootstr
   return `${lines.join('\n')}\n`;
 }
 
-export function printWelcome(config: Readonly<BrokerConfig>, url: string, bootstrap: BootstrapResult, firstAdmin?: FirstAdmin): void {
+export function printWelcome(
+  config: Readonly<BrokerConfig>,
+  url: string,
+  bootstrap: BootstrapResult,
+  firstAdmin?: FirstAdmin,
+): void {
   process.stdout.write(welcomeText(config, url, bootstrap, firstAdmin));
 }
 

@@ -20,12 +20,25 @@ export function registerBackupCommands(program: Command): void {
     .action(async (options: { out: string; secretsOut?: string }, command: Command) => {
       await withContext(command, async (context) => {
         const database = context.database();
-        const result = await createBackup(context.config, database, { out: options.out, ...(options.secretsOut ? { secretsOut: options.secretsOut } : {}) });
+        const result = await createBackup(context.config, database, {
+          out: options.out,
+          ...(options.secretsOut ? { secretsOut: options.secretsOut } : {}),
+        });
         const m = result.manifest;
-        await new AuditRepository(database.db).record({ actor: 'cli', action: 'backup.create', target_type: 'backup', target_id: m.backup_id, details: { messages: m.database.messages, bytes: m.database.bytes } });
-        say(`backup ${m.backup_id}: ${m.database.messages} message(s), ${m.database.bytes} bytes of SQL (${m.database.tool} --single-transaction)`);
+        await new AuditRepository(database.db).record({
+          actor: 'cli',
+          action: 'backup.create',
+          target_type: 'backup',
+          target_id: m.backup_id,
+          details: { messages: m.database.messages, bytes: m.database.bytes },
+        });
+        say(
+          `backup ${m.backup_id}: ${m.database.messages} message(s), ${m.database.bytes} bytes of SQL (${m.database.tool} --single-transaction)`,
+        );
         say(`  database half: ${result.out}`);
-        say(`  secrets half:  ${result.secretsDir} (${result.secretFiles} files: data keys ${m.key_ids.data_keys.join(',')}, peppers ${m.key_ids.peppers.join(',')}, CA and certificates)`);
+        say(
+          `  secrets half:  ${result.secretsDir} (${result.secretFiles} files: data keys ${m.key_ids.data_keys.join(',')}, peppers ${m.key_ids.peppers.join(',')}, CA and certificates)`,
+        );
         process.stderr.write(
           `WARNING: ${result.secretsDir} holds the data keys, the HMAC pepper and the CA private key.\n` +
             '  Store it apart from the database dump (another medium, other people with access): whoever holds both\n' +
@@ -41,36 +54,54 @@ export function registerBackupCommands(program: Command): void {
     .option('--secrets-from <dir>', 'the secrets half (default <from>/secrets)')
     .option('--force', 'replace a non-empty database and existing key files')
     .option('--no-reschedule', 'leave Redis alone (queued webhook messages are then not retried until rescheduled)')
-    .action(async (options: { from: string; secretsFrom?: string; force?: boolean; reschedule?: boolean }, command: Command) => {
-      await withContext(command, async (context) => {
-        let redis;
-        if (options.reschedule !== false) {
-          try {
-            redis = await context.redis();
-          } catch {
-            say('Redis does not answer: queued webhook messages are not rescheduled (run mb restore again with Redis up, or redrive)');
+    .action(
+      async (
+        options: { from: string; secretsFrom?: string; force?: boolean; reschedule?: boolean },
+        command: Command,
+      ) => {
+        await withContext(command, async (context) => {
+          let redis;
+          if (options.reschedule !== false) {
+            try {
+              redis = await context.redis();
+            } catch {
+              say(
+                'Redis does not answer: queued webhook messages are not rescheduled (run mb restore again with Redis up, or redrive)',
+              );
+            }
           }
-        }
-        const result = await restoreBackup(context.config, {
-          from: options.from,
-          ...(options.secretsFrom ? { secretsFrom: options.secretsFrom } : {}),
-          force: options.force === true,
-          ...(redis ? { redis } : {}),
+          const result = await restoreBackup(context.config, {
+            from: options.from,
+            ...(options.secretsFrom ? { secretsFrom: options.secretsFrom } : {}),
+            force: options.force === true,
+            ...(redis ? { redis } : {}),
+          });
+          const database = openDatabase({ url: context.config.database.url, poolSize: 1 });
+          try {
+            await new AuditRepository(database.db).record({
+              actor: 'cli',
+              action: 'backup.restore',
+              target_type: 'backup',
+              target_id: result.manifest.backup_id,
+              details: { messages: result.messages, force: options.force === true },
+            });
+          } finally {
+            await database.close();
+          }
+          say(
+            `restored backup ${result.manifest.backup_id} of ${result.manifest.created_at}: ${result.messages} message(s)`,
+          );
+          say(`  keys into ${context.config.secrets.dir}, CA and certificates into ${context.config.pki.dir}`);
+          say(
+            `  decrypted ${result.verified.opened}/${result.verified.tried} sampled message(s) with the restored keys`,
+          );
+          if (result.rescheduled !== null)
+            say(`  ${result.rescheduled} queued webhook message(s) put back on the delivery schedule`);
+          if (result.verified.opened < result.verified.tried) {
+            say('ERROR: some messages do not decrypt: these keys do not belong to this dump');
+            process.exitCode = 1;
+          }
         });
-        const database = openDatabase({ url: context.config.database.url, poolSize: 1 });
-        try {
-          await new AuditRepository(database.db).record({ actor: 'cli', action: 'backup.restore', target_type: 'backup', target_id: result.manifest.backup_id, details: { messages: result.messages, force: options.force === true } });
-        } finally {
-          await database.close();
-        }
-        say(`restored backup ${result.manifest.backup_id} of ${result.manifest.created_at}: ${result.messages} message(s)`);
-        say(`  keys into ${context.config.secrets.dir}, CA and certificates into ${context.config.pki.dir}`);
-        say(`  decrypted ${result.verified.opened}/${result.verified.tried} sampled message(s) with the restored keys`);
-        if (result.rescheduled !== null) say(`  ${result.rescheduled} queued webhook message(s) put back on the delivery schedule`);
-        if (result.verified.opened < result.verified.tried) {
-          say('ERROR: some messages do not decrypt: these keys do not belong to this dump');
-          process.exitCode = 1;
-        }
-      });
-    });
+      },
+    );
 }

@@ -15,15 +15,25 @@ export function registerCaCommands(program: Command): void {
   const ca = program.command('ca').description('The certificate authority itself');
 
   ca.command('init')
-    .description('Create the CA key (RSA-4096, 0600) and self-signed certificate, and an empty CRL; refuses to replace an existing CA unless --force')
-    .option('--force', 'replace an existing CA: every certificate it issued stops working, and running brokers must be restarted')
+    .description(
+      'Create the CA key (RSA-4096, 0600) and self-signed certificate, and an empty CRL; refuses to replace an existing CA unless --force',
+    )
+    .option(
+      '--force',
+      'replace an existing CA: every certificate it issued stops working, and running brokers must be restarted',
+    )
     .option('--days <n>', 'validity in days (default: pki.ca_days, 3650)', parsePositiveInt)
     .option('--cn <name>', 'subject common name (default: Message Broker CA)')
     .option('--json', 'print the result as JSON')
     .action((options: { force?: boolean; days?: number; cn?: string; json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
         const { initCa } = await import('../actors/ca/ca-lifecycle.js');
-        const result = await initCa(ctx.lifecycle, { overwrite: options.force === true, commonName: options.cn, days: options.days, actor: ctx.actor });
+        const result = await initCa(ctx.lifecycle, {
+          overwrite: options.force === true,
+          commonName: options.cn,
+          days: options.days,
+          actor: ctx.actor,
+        });
         if (options.json) return printJson({ ...result, dir: ctx.store.dir });
         process.stdout.write(
           [
@@ -32,7 +42,9 @@ export function registerCaCommands(program: Command): void {
             `  key          ${ctx.store.paths.caKey} (0600: never copy it off this host)`,
             `  fingerprint  ${result.fingerprint}`,
             `  valid until  ${result.not_after}`,
-            ...(result.replaced ? ['', 'every certificate of the old CA is now useless: re-issue them, and restart the brokers'] : []),
+            ...(result.replaced
+              ? ['', 'every certificate of the old CA is now useless: re-issue them, and restart the brokers']
+              : []),
             '',
           ].join('\n'),
         );
@@ -49,9 +61,18 @@ export function registerCaCommands(program: Command): void {
         try {
           cert = new X509Certificate(readFileSync(path));
         } catch (error) {
-          throw new BrokerError('CA_NOT_INITIALIZED', `No readable CA certificate at ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}); run \`mb ca init\``);
+          throw new BrokerError(
+            'CA_NOT_INITIALIZED',
+            `No readable CA certificate at ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}); run \`mb ca init\``,
+          );
         }
-        const shown = { subject: cert.subject.replaceAll('\n', ', '), fingerprint: fingerprintOfDer(cert.raw), not_before: new Date(cert.validFrom).toISOString(), not_after: new Date(cert.validTo).toISOString(), path };
+        const shown = {
+          subject: cert.subject.replaceAll('\n', ', '),
+          fingerprint: fingerprintOfDer(cert.raw),
+          not_before: new Date(cert.validFrom).toISOString(),
+          not_after: new Date(cert.validTo).toISOString(),
+          path,
+        };
         if (options.json) printJson(shown);
         else for (const [key, value] of Object.entries(shown)) process.stdout.write(`${key.padEnd(12)} ${value}\n`);
       } catch (error) {

@@ -14,7 +14,9 @@ export function registerCertCommands(program: Command): void {
 
   cert
     .command('verify <file>')
-    .description('Check a client certificate (PEM) against the CA, the CRL and the registry; exits 1 when it would be refused')
+    .description(
+      'Check a client certificate (PEM) against the CA, the CRL and the registry; exits 1 when it would be refused',
+    )
     .option('--json', 'print the verdict as JSON')
     .action((file: string, options: { json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
@@ -22,12 +24,22 @@ export function registerCertCommands(program: Command): void {
         try {
           pem = readFileSync(file, 'utf8');
         } catch (error) {
-          throw new BrokerError('BAD_REQUEST', `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+          throw new BrokerError(
+            'BAD_REQUEST',
+            `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+          );
         }
         const { verdict, registration, problems } = await ctx.authority.verify(pem);
         const valid = problems.length === 0;
         if (options.json) {
-          printJson({ ...verdict, valid, problems, notBefore: verdict.notBefore.toISOString(), notAfter: verdict.notAfter.toISOString(), registration });
+          printJson({
+            ...verdict,
+            valid,
+            problems,
+            notBefore: verdict.notBefore.toISOString(),
+            notAfter: verdict.notAfter.toISOString(),
+            registration,
+          });
         } else {
           const has = (p: string) => problems.includes(p);
           const daysLeft = Math.floor((verdict.notAfter.getTime() - Date.now()) / 86_400_000);

@@ -9,8 +9,14 @@ const twoDomains = loadConfig({ values: { domains: [{ name: 'default' }, { name:
 
 describe('resolveClient', () => {
   it('splits a CN at its first dot (client names have none, domains may)', () => {
-    expect(resolveClient(twoDomains, 'alice.acme.example', undefined)).toEqual({ name: 'alice', domain: 'acme.example' });
-    expect(resolveClient(twoDomains, 'alice.acme.example', 'acme.example')).toEqual({ name: 'alice', domain: 'acme.example' });
+    expect(resolveClient(twoDomains, 'alice.acme.example', undefined)).toEqual({
+      name: 'alice',
+      domain: 'acme.example',
+    });
+    expect(resolveClient(twoDomains, 'alice.acme.example', 'acme.example')).toEqual({
+      name: 'alice',
+      domain: 'acme.example',
+    });
   });
 
   it('takes --domain, or the only configured domain', () => {

@@ -56,7 +56,11 @@ export function reportFailure(error: unknown): void {
 }
 
 /** `name.domain`, or `name` with `--domain`, or `name` alone when only one domain is configured. */
-export function resolveClient(config: Readonly<BrokerConfig>, nameOrCn: string, domainOption: string | undefined): { name: string; domain: string } {
+export function resolveClient(
+  config: Readonly<BrokerConfig>,
+  nameOrCn: string,
+  domainOption: string | undefined,
+): { name: string; domain: string } {
   const dot = nameOrCn.indexOf('.');
   const name = dot < 0 ? nameOrCn : nameOrCn.slice(0, dot);
   const fromCn = dot < 0 ? undefined : nameOrCn.slice(dot + 1);
@@ -64,7 +68,11 @@ export function resolveClient(config: Readonly<BrokerConfig>, nameOrCn: string, 
     throw new BrokerError('INVALID_PAYLOAD', `${nameOrCn} names domain ${fromCn} but --domain says ${domainOption}`);
   }
   const domain = fromCn ?? domainOption ?? (config.domains.length === 1 ? config.domains[0]!.name : undefined);
-  if (domain === undefined) throw new BrokerError('INVALID_PAYLOAD', `Several domains are configured: give --domain (one of ${config.domains.map((d) => d.name).join(', ')})`);
+  if (domain === undefined)
+    throw new BrokerError(
+      'INVALID_PAYLOAD',
+      `Several domains are configured: give --domain (one of ${config.domains.map((d) => d.name).join(', ')})`,
+    );
   return { name, domain };
 }
 
@@ -80,7 +88,10 @@ export function ensurePrivateDir(dir: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     accessSync(dir, constants.W_OK);
   } catch (error) {
-    throw new BrokerError('BAD_REQUEST', `Cannot write to ${dir} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new BrokerError(
+      'BAD_REQUEST',
+      `Cannot write to ${dir} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
 }
 
@@ -91,7 +102,13 @@ export function printJson(value: unknown): void {
 /** Left-aligned columns, two spaces apart. */
 export function printTable(header: string[], rows: string[][]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  for (const row of [header, ...rows]) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const row of [header, ...rows])
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
 }
 
 /** An option parser for commander: a usage error, not a stack trace. */

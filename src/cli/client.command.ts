@@ -9,7 +9,16 @@ import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { IssuedBundle } from '../actors/ca/ca.protocol.js';
 import { REVOCATION_REASON_CODES, type RevocationReason } from '../pki/pki.types.js';
-import { ensurePrivateDir, EXIT_NOT_ANNOUNCED, parsePositiveInt, printJson, printTable, resolveClient, runCommand, writeFileWithMode } from './cli-support.js';
+import {
+  ensurePrivateDir,
+  EXIT_NOT_ANNOUNCED,
+  parsePositiveInt,
+  printJson,
+  printTable,
+  resolveClient,
+  runCommand,
+  writeFileWithMode,
+} from './cli-support.js';
 
 interface IssueOptions {
   domain?: string;
@@ -26,9 +35,15 @@ export function registerClientCommands(program: Command): void {
     client
       .command(`${name} <name>`)
       .description(description)
-      .option('--domain <domain>', 'the client\'s domain (or give NAME as name.domain; default: the only configured domain)')
+      .option(
+        '--domain <domain>',
+        "the client's domain (or give NAME as name.domain; default: the only configured domain)",
+      )
       .option('--days <n>', 'validity in days (default: pki.client_days, 365)', parsePositiveInt)
-      .option('--out <dir>', 'where to write client.key (0600), client.crt and ca.crt (default: <pki.dir>/clients/<name.domain>)')
+      .option(
+        '--out <dir>',
+        'where to write client.key (0600), client.crt and ca.crt (default: <pki.dir>/clients/<name.domain>)',
+      )
       .option('--p12', 'also write client.p12, protected by a generated password printed once')
       .option('--json', 'print the result as JSON (the private key is not included)');
 
@@ -40,39 +55,71 @@ export function registerClientCommands(program: Command): void {
       const order = { name: client, domain, actor: ctx.actor, ...(options.days ? { days: options.days } : {}) };
       const bundle = verb === 'issue' ? await ctx.authority.issue(order) : await ctx.authority.renew(order);
       await deliver(bundle, dir, options, verb === 'issue' ? 'issued' : 'renewed');
-      if (verb === 'renew' && !options.json) process.stdout.write('the previous certificate stays valid: revoke it (mb client revoke --serial …) once the client uses the new one\n');
+      if (verb === 'renew' && !options.json)
+        process.stdout.write(
+          'the previous certificate stays valid: revoke it (mb client revoke --serial …) once the client uses the new one\n',
+        );
     });
 
-  issueLike('issue', 'Issue the first certificate of a new client (CN name.domain); an existing name is refused: renew it').action(issueOrRenew('issue'));
-  issueLike('renew', 'Issue a new key and certificate for an existing client; the old certificate stays valid until it expires or is revoked').action(issueOrRenew('renew'));
+  issueLike(
+    'issue',
+    'Issue the first certificate of a new client (CN name.domain); an existing name is refused: renew it',
+  ).action(issueOrRenew('issue'));
+  issueLike(
+    'renew',
+    'Issue a new key and certificate for an existing client; the old certificate stays valid until it expires or is revoked',
+  ).action(issueOrRenew('renew'));
 
   client
     .command('revoke [name]')
-    .description('Revoke one certificate (--serial) or every active certificate of a client; takes effect at once on every running broker')
+    .description(
+      'Revoke one certificate (--serial) or every active certificate of a client; takes effect at once on every running broker',
+    )
     .option('--serial <serial>', 'the certificate to revoke (hex, as `mb client list` prints it)')
-    .option('--domain <domain>', 'the client\'s domain (or give NAME as name.domain)')
-    .addOption(new Option('--reason <reason>', 'RFC 5280 revocation reason').choices(Object.keys(REVOCATION_REASON_CODES)).default('unspecified'))
+    .option('--domain <domain>', "the client's domain (or give NAME as name.domain)")
+    .addOption(
+      new Option('--reason <reason>', 'RFC 5280 revocation reason')
+        .choices(Object.keys(REVOCATION_REASON_CODES))
+        .default('unspecified'),
+    )
     .option('--json', 'print the result as JSON')
-    .action((name: string | undefined, options: { serial?: string; domain?: string; reason: RevocationReason; json?: boolean }, command: Command) => {
-      if ((name === undefined) === (options.serial === undefined)) command.error('error: give either a client NAME or --serial (not both)');
-      return runCommand(command, async (ctx) => {
-        const target = options.serial !== undefined ? { serial: options.serial } : resolveClient(ctx.config, name!, options.domain);
-        const outcome = await ctx.authority.revoke({ ...target, reason: options.reason, actor: ctx.actor });
-        if (options.json) printJson(outcome);
-        else {
-          for (const r of outcome.revoked) process.stdout.write(`revoked ${r.serial} (fingerprint ${r.fingerprint})\n`);
-          process.stdout.write(`CRL #${outcome.crl.crl_number} signed, ${outcome.crl.revoked_serials.length} revoked in total, next update ${outcome.crl.next_update}\n`);
-        }
-        if (!outcome.announced) {
-          process.stderr.write('mb: WARNING: the running brokers could not be told (Redis unreachable): open connections stay up until they read the new CRL; run `mb crl rebuild` once Redis is back\n');
-          return EXIT_NOT_ANNOUNCED;
-        }
-      });
-    });
+    .action(
+      (
+        name: string | undefined,
+        options: { serial?: string; domain?: string; reason: RevocationReason; json?: boolean },
+        command: Command,
+      ) => {
+        if ((name === undefined) === (options.serial === undefined))
+          command.error('error: give either a client NAME or --serial (not both)');
+        return runCommand(command, async (ctx) => {
+          const target =
+            options.serial !== undefined
+              ? { serial: options.serial }
+              : resolveClient(ctx.config, name!, options.domain);
+          const outcome = await ctx.authority.revoke({ ...target, reason: options.reason, actor: ctx.actor });
+          if (options.json) printJson(outcome);
+          else {
+            for (const r of outcome.revoked)
+              process.stdout.write(`revoked ${r.serial} (fingerprint ${r.fingerprint})\n`);
+            process.stdout.write(
+              `CRL #${outcome.crl.crl_number} signed, ${outcome.crl.revoked_serials.length} revoked in total, next update ${outcome.crl.next_update}\n`,
+            );
+          }
+          if (!outcome.announced) {
+            process.stderr.write(
+              'mb: WARNING: the running brokers could not be told (Redis unreachable): open connections stay up until they read the new CRL; run `mb crl rebuild` once Redis is back\n',
+            );
+            return EXIT_NOT_ANNOUNCED;
+          }
+        });
+      },
+    );
 
   client
     .command('list')
-    .description('Every client certificate with its status, expiry and days left; those expiring within 30 days are flagged')
+    .description(
+      'Every client certificate with its status, expiry and days left; those expiring within 30 days are flagged',
+    )
     .option('--domain <domain>', 'only this domain')
     .option('--expiring', 'only active certificates that expire within 30 days')
     .option('--json', 'print the list as JSON')
@@ -83,7 +130,14 @@ export function registerClientCommands(program: Command): void {
         if (options.json) return printJson(list);
         printTable(
           ['CLIENT', 'SERIAL', 'STATUS', 'NOT AFTER', 'DAYS LEFT', ''],
-          list.map((c) => [c.common_name, c.serial, c.status, c.not_after.slice(0, 19).replace('T', ' '), String(c.days_left), c.expiring ? 'EXPIRES SOON' : c.reason ?? '']),
+          list.map((c) => [
+            c.common_name,
+            c.serial,
+            c.status,
+            c.not_after.slice(0, 19).replace('T', ' '),
+            String(c.days_left),
+            c.expiring ? 'EXPIRES SOON' : (c.reason ?? ''),
+          ]),
         );
       }),
     );
@@ -91,7 +145,12 @@ export function registerClientCommands(program: Command): void {
 
 /** Writes the bundle (and optionally a PKCS#12) and tells the operator where it is. */
 async function deliver(bundle: IssuedBundle, dir: string, options: IssueOptions, verb: string): Promise<void> {
-  const files = { key: join(dir, 'client.key'), cert: join(dir, 'client.crt'), ca: join(dir, 'ca.crt'), p12: undefined as string | undefined };
+  const files = {
+    key: join(dir, 'client.key'),
+    cert: join(dir, 'client.crt'),
+    ca: join(dir, 'ca.crt'),
+    p12: undefined as string | undefined,
+  };
   writeFileWithMode(files.key, bundle.key_pem, 0o600);
   writeFileWithMode(files.cert, bundle.cert_pem, 0o644);
   writeFileWithMode(files.ca, bundle.ca_pem, 0o644);
@@ -100,7 +159,13 @@ async function deliver(bundle: IssuedBundle, dir: string, options: IssueOptions,
     p12Password = randomBytes(18).toString('base64url');
     files.p12 = join(dir, 'client.p12');
     const { toPkcs12 } = await import('../pki/pkcs12.js');
-    const p12 = toPkcs12({ certPem: bundle.cert_pem, keyPem: bundle.key_pem, caPem: bundle.ca_pem, password: p12Password, friendlyName: bundle.common_name });
+    const p12 = toPkcs12({
+      certPem: bundle.cert_pem,
+      keyPem: bundle.key_pem,
+      caPem: bundle.ca_pem,
+      password: p12Password,
+      friendlyName: bundle.common_name,
+    });
     writeFileWithMode(files.p12, p12, 0o600);
   }
   const { key_pem: _key, ...described } = bundle;

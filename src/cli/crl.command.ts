@@ -36,14 +36,19 @@ export function registerCrlCommands(program: Command): void {
   crl
     .command('rebuild')
     .description('Re-sign the CRL from the registry now and announce it to every running broker')
-    .option('--json', 'print the new CRL\'s details as JSON')
+    .option('--json', "print the new CRL's details as JSON")
     .action((options: { json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
         const { info, announced } = await ctx.authority.crl.rebuild({ actor: ctx.actor, kind: 'crl', audit: true });
         if (options.json) printJson({ ...info, announced });
-        else process.stdout.write(`CRL #${info.crl_number} signed (${info.revoked_serials.length} revoked), next update ${info.next_update}${announced ? ', announced' : ''}\n`);
+        else
+          process.stdout.write(
+            `CRL #${info.crl_number} signed (${info.revoked_serials.length} revoked), next update ${info.next_update}${announced ? ', announced' : ''}\n`,
+          );
         if (!announced) {
-          process.stderr.write('mb: WARNING: the running brokers could not be told (Redis unreachable); they pick the CRL up from Redis or crl.pem later\n');
+          process.stderr.write(
+            'mb: WARNING: the running brokers could not be told (Redis unreachable); they pick the CRL up from Redis or crl.pem later\n',
+          );
           return EXIT_NOT_ANNOUNCED;
         }
       }),

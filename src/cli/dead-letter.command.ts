@@ -17,11 +17,18 @@ export function registerDeadLetterCommands(program: Command): void {
     .action(async (options: { domain: string; count: string; json?: boolean }, command: Command) => {
       await withContext(command, async (context) => {
         const db = context.database();
-        const service = new DeadLetterService(() => context.config, await context.redis(), new MessagesRepository(db.db), new AuditRepository(db.db));
+        const service = new DeadLetterService(
+          () => context.config,
+          await context.redis(),
+          new MessagesRepository(db.db),
+          new AuditRepository(db.db),
+        );
         const { entries: letters } = await service.page(options.domain, { limit: Number(options.count) });
         if (options.json) process.stdout.write(`${JSON.stringify(letters, null, 2)}\n`);
         else if (letters.length === 0) process.stdout.write(`no dead letters in ${options.domain}\n`);
-        else for (const l of letters) process.stdout.write(`${l.dead_at}  ${l.message_id}  attempts=${l.attempts}  ${l.last_error}\n`);
+        else
+          for (const l of letters)
+            process.stdout.write(`${l.dead_at}  ${l.message_id}  attempts=${l.attempts}  ${l.last_error}\n`);
       });
     });
 
@@ -35,9 +42,16 @@ export function registerDeadLetterCommands(program: Command): void {
       if (!options.all && !options.message?.length) command.error('name --message ID… or --all');
       await withContext(command, async (context) => {
         const db = context.database();
-        const service = new DeadLetterService(() => context.config, await context.redis(), new MessagesRepository(db.db), new AuditRepository(db.db));
+        const service = new DeadLetterService(
+          () => context.config,
+          await context.redis(),
+          new MessagesRepository(db.db),
+          new AuditRepository(db.db),
+        );
         const result = await service.redrive(options.domain, options.all ? 'all' : options.message!, 'cli');
-        process.stdout.write(`requeued ${result.requeued} message(s), removed ${result.removed} dead-letter entr${result.removed === 1 ? 'y' : 'ies'}\n`);
+        process.stdout.write(
+          `requeued ${result.requeued} message(s), removed ${result.removed} dead-letter entr${result.removed === 1 ? 'y' : 'ies'}\n`,
+        );
       });
     });
 }

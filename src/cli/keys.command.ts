@@ -31,7 +31,9 @@ const kindOf = (options: KindOption): SecretKind => (options.pepper ? 'pepper' :
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 export function registerKeysCommands(program: Command): void {
-  const group = program.command('keys').description('Data keys and HMAC peppers: status, rotation, re-encryption, retirement');
+  const group = program
+    .command('keys')
+    .description('Data keys and HMAC peppers: status, rotation, re-encryption, retirement');
   const withKind = (command: Command) => command.option('--pepper', 'the HMAC pepper instead of the data key');
   const withRewrite = (command: Command) =>
     withKind(command)
@@ -66,13 +68,20 @@ export function registerKeysCommands(program: Command): void {
         say(`brokers: ${status.instances.length} running`);
         for (const i of status.instances) {
           const k = i.keys;
-          const lag = k && (k.active_key_id !== status.key.active || k.pepper_id !== status.pepper.active) ? '  ← differs from this host\'s files' : '';
+          const lag =
+            k && (k.active_key_id !== status.key.active || k.pepper_id !== status.pepper.active)
+              ? "  ← differs from this host's files"
+              : '';
           say(`  ${i.instance_id} (${i.host}) key ${k?.active_key_id ?? '?'} pepper ${k?.pepper_id ?? '?'}${lag}`);
         }
       });
     });
 
-  withRewrite(group.command('rotate').description('Create a new data key (or pepper), make it active and move existing rows onto it'))
+  withRewrite(
+    group
+      .command('rotate')
+      .description('Create a new data key (or pepper), make it active and move existing rows onto it'),
+  )
     .option('--stage', 'create it without activating (multi-host: distribute the file first, then mb keys activate)')
     .action(async (options: RewriteOptions & { stage?: boolean }, command: Command) => {
       await withContext(command, async (context) => {
@@ -84,7 +93,9 @@ export function registerKeysCommands(program: Command): void {
         await audit(context, options.stage ? 'keys.stage' : 'keys.rotate', kind, id);
         if (options.stage) {
           say(`created ${kind} ${id} (staged, not active)`);
-          say(`next: copy ${context.config.secrets.dir}/${kind === 'key' ? 'data-keys.json' : 'pepper.json'} to every broker host, then run mb keys activate ${id}${options.pepper ? ' --pepper' : ''}`);
+          say(
+            `next: copy ${context.config.secrets.dir}/${kind === 'key' ? 'data-keys.json' : 'pepper.json'} to every broker host, then run mb keys activate ${id}${options.pepper ? ' --pepper' : ''}`,
+          );
           return;
         }
         say(`created ${kind} ${id}; it is active`);
@@ -92,18 +103,27 @@ export function registerKeysCommands(program: Command): void {
       });
     });
 
-  withRewrite(group.command('activate <id>').description('Make a staged (or older) key or pepper the active one and move rows onto it'))
-    .action(async (id: string, options: RewriteOptions, command: Command) => {
-      await withContext(command, async (context) => {
-        const kind = kindOf(options);
-        await withSecretsLock(context.config.secrets.dir, async () => (await KeyStore.open(context.config.secrets.dir)).activate(kind, id));
-        await audit(context, 'keys.activate', kind, id);
-        say(`${kind} ${id} is active`);
-        await switchAndRewrite(context, kind, id, options);
-      });
+  withRewrite(
+    group
+      .command('activate <id>')
+      .description('Make a staged (or older) key or pepper the active one and move rows onto it'),
+  ).action(async (id: string, options: RewriteOptions, command: Command) => {
+    await withContext(command, async (context) => {
+      const kind = kindOf(options);
+      await withSecretsLock(context.config.secrets.dir, async () =>
+        (await KeyStore.open(context.config.secrets.dir)).activate(kind, id),
+      );
+      await audit(context, 'keys.activate', kind, id);
+      say(`${kind} ${id} is active`);
+      await switchAndRewrite(context, kind, id, options);
     });
+  });
 
-  withKind(group.command('reencrypt').description('Move rows still under old keys (or peppers) onto the active one; resumes where a run stopped'))
+  withKind(
+    group
+      .command('reencrypt')
+      .description('Move rows still under old keys (or peppers) onto the active one; resumes where a run stopped'),
+  )
     .option('--batch <n>', 'rows per batch', '500')
     .action(async (options: KindOption & { batch: string }, command: Command) => {
       await withContext(command, async (context) => {
@@ -111,7 +131,11 @@ export function registerKeysCommands(program: Command): void {
       });
     });
 
-  withKind(group.command('retire [ids...]').description('Remove old keys (or peppers) that no row and no running broker uses; default: every such old one'))
+  withKind(
+    group
+      .command('retire [ids...]')
+      .description('Remove old keys (or peppers) that no row and no running broker uses; default: every such old one'),
+  )
     .option('--grace-ms <ms>', 'how long every broker must have used the new key', String(DEFAULT_RETIRE_GRACE_MS))
     .action(async (ids: string[], options: KindOption & { graceMs: string }, command: Command) => {
       await withContext(command, async (context) => {
@@ -120,11 +144,17 @@ export function registerKeysCommands(program: Command): void {
           const store = await KeyStore.open(context.config.secrets.dir);
           const repo = new MessageKeysRepository(context.database().db);
           const instances = await instancesOrNull(context);
-          if (instances === null) throw new Error('Redis does not answer: cannot tell which keys the running brokers use; nothing retired');
+          if (instances === null)
+            throw new Error('Redis does not answer: cannot tell which keys the running brokers use; nothing retired');
           const candidates = ids.length > 0 ? ids : store.ids(kind).all.filter((id) => id !== store.ids(kind).active);
           let refused = 0;
           for (const id of candidates) {
-            const blockers = await retirementBlockers(kind, id, { store, repo, instances, graceMs: Number(options.graceMs) });
+            const blockers = await retirementBlockers(kind, id, {
+              store,
+              repo,
+              instances,
+              graceMs: Number(options.graceMs),
+            });
             if (blockers.length > 0) {
               refused++;
               say(`kept ${id}: ${blockers.join('; ')}`);
@@ -144,13 +174,22 @@ export function registerKeysCommands(program: Command): void {
 }
 
 /** After a switch: wait for running brokers to follow, then move the rows (unless told not to). */
-async function switchAndRewrite(context: CliContext, kind: SecretKind, id: string, options: RewriteOptions): Promise<void> {
+async function switchAndRewrite(
+  context: CliContext,
+  kind: SecretKind,
+  id: string,
+  options: RewriteOptions,
+): Promise<void> {
   const lagging = await waitForBrokers(context, kind, id, Number(options.waitMs));
-  if (lagging === null) say('Redis does not answer: cannot see the running brokers (they reload the key files on their own)');
+  if (lagging === null)
+    say('Redis does not answer: cannot see the running brokers (they reload the key files on their own)');
   else if (lagging.length > 0) {
-    say(`warning: ${lagging.map((i) => i.instance_id).join(', ')} still use${lagging.length === 1 ? 's' : ''} another ${kind}: give ${lagging.length === 1 ? 'that host' : 'those hosts'} the current key file; rows they store meanwhile are moved by the next mb keys reencrypt`);
+    say(
+      `warning: ${lagging.map((i) => i.instance_id).join(', ')} still use${lagging.length === 1 ? 's' : ''} another ${kind}: give ${lagging.length === 1 ? 'that host' : 'those hosts'} the current key file; rows they store meanwhile are moved by the next mb keys reencrypt`,
+    );
   }
-  if (options.reencrypt === false) return say(`existing rows stay where they are; run mb keys reencrypt${kind === 'pepper' ? ' --pepper' : ''} later`);
+  if (options.reencrypt === false)
+    return say(`existing rows stay where they are; run mb keys reencrypt${kind === 'pepper' ? ' --pepper' : ''} later`);
   await rewrite(context, kind, Number(options.batch));
 }
 
@@ -168,26 +207,45 @@ async function rewrite(context: CliContext, kind: SecretKind, batchSize: number)
     },
   });
   const rate = report.ms > 0 ? Math.round((report.rewritten * 1000) / report.ms) : report.rewritten;
-  say(`${kind === 'key' ? 're-encrypted' : 're-hashed'} ${report.rewritten} row(s) onto ${report.target} in ${report.ms} ms (${rate} rows/s)`);
+  say(
+    `${kind === 'key' ? 're-encrypted' : 're-hashed'} ${report.rewritten} row(s) onto ${report.target} in ${report.ms} ms (${rate} rows/s)`,
+  );
   if (report.skipped > 0) say(`  ${report.skipped} row(s) changed meanwhile and were left alone`);
   if (report.unreadable > 0) {
-    say(`  ${report.unreadable} row(s) do not open with any key in the file; they keep their old id (e.g. ${report.unreadable_examples.slice(0, 5).join(', ')})`);
+    say(
+      `  ${report.unreadable} row(s) do not open with any key in the file; they keep their old id (e.g. ${report.unreadable_examples.slice(0, 5).join(', ')})`,
+    );
     process.exitCode = 1;
   }
   const left = Object.entries(await repo.countById(COLUMN_OF[kind])).filter(([id]) => id !== report.target);
-  if (left.length === 0) say(`every row is under ${report.target}; old ${kind}s can go: mb keys retire${kind === 'pepper' ? ' --pepper' : ''}`);
-  else say(`still under old ids: ${left.map(([id, n]) => `${id}=${n}`).join(', ')} (rows a lagging broker stored, or unreadable ones)`);
+  if (left.length === 0)
+    say(
+      `every row is under ${report.target}; old ${kind}s can go: mb keys retire${kind === 'pepper' ? ' --pepper' : ''}`,
+    );
+  else
+    say(
+      `still under old ids: ${left.map(([id, n]) => `${id}=${n}`).join(', ')} (rows a lagging broker stored, or unreadable ones)`,
+    );
 }
 
 /** Live brokers that do not yet report `id` as active after `timeoutMs`, or null without Redis. */
-async function waitForBrokers(context: CliContext, kind: SecretKind, id: string, timeoutMs: number): Promise<InstanceReport[] | null> {
+async function waitForBrokers(
+  context: CliContext,
+  kind: SecretKind,
+  id: string,
+  timeoutMs: number,
+): Promise<InstanceReport[] | null> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const instances = await instancesOrNull(context);
     if (instances === null) return null;
     const lagging = instances.filter((i) => (kind === 'key' ? i.keys?.active_key_id : i.keys?.pepper_id) !== id);
     if (lagging.length === 0) {
-      say(instances.length > 0 ? `all ${instances.length} running broker(s) use ${id}` : 'no running broker reports in Redis; each picks the key up when it starts');
+      say(
+        instances.length > 0
+          ? `all ${instances.length} running broker(s) use ${id}`
+          : 'no running broker reports in Redis; each picks the key up when it starts',
+      );
       return [];
     }
     if (Date.now() >= deadline) return lagging;
@@ -204,5 +262,10 @@ async function instancesOrNull(context: CliContext): Promise<InstanceReport[] | 
 }
 
 async function audit(context: CliContext, action: string, kind: SecretKind, id: string): Promise<void> {
-  await new AuditRepository(context.database().db).record({ actor: 'cli', action, target_type: kind === 'key' ? 'data_key' : 'pepper', target_id: id });
+  await new AuditRepository(context.database().db).record({
+    actor: 'cli',
+    action,
+    target_type: kind === 'key' ? 'data_key' : 'pepper',
+    target_id: id,
+  });
 }

@@ -30,7 +30,12 @@ function withConnection(command: Command): Command {
 }
 
 function clientFiles(options: ConnectionOptions, command: Command): ClientFiles {
-  const given = { ...(options.url ? { url: options.url } : {}), ...(options.cert ? { cert: options.cert } : {}), ...(options.key ? { key: options.key } : {}), ...(options.ca ? { ca: options.ca } : {}) };
+  const given = {
+    ...(options.url ? { url: options.url } : {}),
+    ...(options.cert ? { cert: options.cert } : {}),
+    ...(options.key ? { key: options.key } : {}),
+    ...(options.ca ? { ca: options.ca } : {}),
+  };
   if (given.url && given.cert && given.key && given.ca) return given as ClientFiles;
   // Only what is missing comes from the config, so the client also runs far from a broker.
   const file = command.optsWithGlobals<{ config?: string }>().config;
@@ -38,51 +43,101 @@ function clientFiles(options: ConnectionOptions, command: Command): ClientFiles 
 }
 
 export function registerTestClientCommands(program: Command): void {
-  withConnection(program.command('send').description('Submit a message over mTLS and print the answer; --count N sends many and prints a summary'))
+  withConnection(
+    program
+      .command('send')
+      .description('Submit a message over mTLS and print the answer; --count N sends many and prints a summary'),
+  )
     .option('--sender <e164>', 'sender number', '+14155550123')
     .option('--message <text>', 'message body; {n} is replaced by the sequence number', 'Hello from mb send')
     .option('--metadata <json>', 'metadata object (JSON)')
     .option('--count <n>', 'how many messages', '1')
     .option('--concurrency <n>', 'requests in flight', '10')
-    .option('--rate <per-second>', 'pace submissions (the default rate limit is 100 per minute per client); 0 = no pacing', '0')
+    .option(
+      '--rate <per-second>',
+      'pace submissions (the default rate limit is 100 per minute per client); 0 = no pacing',
+      '0',
+    )
     .option('--json', 'machine-readable output')
-    .action(async (options: ConnectionOptions & { sender: string; message: string; metadata?: string; count: string; concurrency: string; rate: string; json?: boolean }, command: Command) => {
-      const count = Number(options.count);
-      const concurrency = Number(options.concurrency);
-      if (!Number.isInteger(count) || count < 1 || !Number.isInteger(concurrency) || concurrency < 1) command.error('--count and --concurrency must be positive integers');
-      const metadata = options.metadata ? (JSON.parse(options.metadata) as Record<string, unknown>) : undefined;
-      const body = (n: number) => ({ sender_number: options.sender, message_body: options.message.replaceAll('{n}', String(n + 1)), ...(metadata ? { metadata } : {}) });
-      const client = new ApiClient(clientFiles(options, command), { connections: concurrency, timeoutMs: Number(options.timeoutMs) });
-      try {
-        if (count === 1) {
-          const answer = await client.post('/api/v1/messages', body(0)).catch((error: unknown) => {
-            throw new Error(`${client.files.url}: ${failureCode(error)} ${(error as Error).message}`);
-          });
-          say(options.json ? JSON.stringify({ status: answer.status, body: answer.body }) : `${answer.status} ${JSON.stringify(answer.body, null, 2)}`);
-          if (answer.status !== 202) process.exitCode = 1;
-          return;
+    .action(
+      async (
+        options: ConnectionOptions & {
+          sender: string;
+          message: string;
+          metadata?: string;
+          count: string;
+          concurrency: string;
+          rate: string;
+          json?: boolean;
+        },
+        command: Command,
+      ) => {
+        const count = Number(options.count);
+        const concurrency = Number(options.concurrency);
+        if (!Number.isInteger(count) || count < 1 || !Number.isInteger(concurrency) || concurrency < 1)
+          command.error('--count and --concurrency must be positive integers');
+        const metadata = options.metadata ? (JSON.parse(options.metadata) as Record<string, unknown>) : undefined;
+        const body = (n: number) => ({
+          sender_number: options.sender,
+          message_body: options.message.replaceAll('{n}', String(n + 1)),
+          ...(metadata ? { metadata } : {}),
+        });
+        const client = new ApiClient(clientFiles(options, command), {
+          connections: concurrency,
+          timeoutMs: Number(options.timeoutMs),
+        });
+        try {
+          if (count === 1) {
+            const answer = await client.post('/api/v1/messages', body(0)).catch((error: unknown) => {
+              throw new Error(`${client.files.url}: ${failureCode(error)} ${(error as Error).message}`);
+            });
+            say(
+              options.json
+                ? JSON.stringify({ status: answer.status, body: answer.body })
+                : `${answer.status} ${JSON.stringify(answer.body, null, 2)}`,
+            );
+            if (answer.status !== 202) process.exitCode = 1;
+            return;
+          }
+          const summary = await runLoad(client, { count, concurrency, rate: Number(options.rate), body });
+          if (options.json) return say(JSON.stringify(summary));
+          const { sent, accepted, duration_ms, accepted_per_s, latency_ms, errors } = summary;
+          say(
+            `sent ${sent} in ${(duration_ms / 1000).toFixed(2)} s: ${accepted} accepted (${accepted_per_s}/s), ${sent - accepted} refused or failed`,
+          );
+          say(`latency ms: p50 ${latency_ms.p50}  p95 ${latency_ms.p95}  p99 ${latency_ms.p99}  max ${latency_ms.max}`);
+          if (Object.keys(errors).length > 0)
+            say(
+              `errors: ${Object.entries(errors)
+                .map(([code, n]) => `${code} × ${n}`)
+                .join(', ')}`,
+            );
+          // A script running a load test should notice refusals.
+          if (accepted < sent) process.exitCode = 1;
+        } finally {
+          await client.close();
         }
-        const summary = await runLoad(client, { count, concurrency, rate: Number(options.rate), body });
-        if (options.json) return say(JSON.stringify(summary));
-        const { sent, accepted, duration_ms, accepted_per_s, latency_ms, errors } = summary;
-        say(`sent ${sent} in ${(duration_ms / 1000).toFixed(2)} s: ${accepted} accepted (${accepted_per_s}/s), ${sent - accepted} refused or failed`);
-        say(`latency ms: p50 ${latency_ms.p50}  p95 ${latency_ms.p95}  p99 ${latency_ms.p99}  max ${latency_ms.max}`);
-        if (Object.keys(errors).length > 0) say(`errors: ${Object.entries(errors).map(([code, n]) => `${code} × ${n}`).join(', ')}`);
-        // A script running a load test should notice refusals.
-        if (accepted < sent) process.exitCode = 1;
-      } finally {
-        await client.close();
-      }
-    });
+      },
+    );
 
-  withConnection(program.command('selftest').description('Check a running installation: health, a message accepted and visible by status lookup, invalid input and a missing certificate refused'))
+  withConnection(
+    program
+      .command('selftest')
+      .description(
+        'Check a running installation: health, a message accepted and visible by status lookup, invalid input and a missing certificate refused',
+      ),
+  )
     .option('--json', 'machine-readable output')
     .action(async (options: ConnectionOptions & { json?: boolean }, command: Command) => {
-      const client = new ApiClient(clientFiles(options, command), { connections: 2, timeoutMs: Number(options.timeoutMs) });
+      const client = new ApiClient(clientFiles(options, command), {
+        connections: 2,
+        timeoutMs: Number(options.timeoutMs),
+      });
       try {
         const results = await runSelftest(client);
         const failed = results.filter((r) => !r.ok).length;
-        if (options.json) say(JSON.stringify({ url: client.files.url, passed: results.length - failed, failed, checks: results }));
+        if (options.json)
+          say(JSON.stringify({ url: client.files.url, passed: results.length - failed, failed, checks: results }));
         else {
           say(`selftest of ${client.files.url}`);
           for (const r of results) say(`${r.ok ? 'PASS' : 'FAIL'}  ${r.name.padEnd(28)} ${r.detail}`);

@@ -32,7 +32,13 @@ export async function openUserContext(config: Readonly<BrokerConfig>): Promise<U
   return {
     config,
     repositories,
-    users: new UserAdmin(repositories.users, repositories.clients, repositories.audit, hasher, config.domains.map((d) => d.name)),
+    users: new UserAdmin(
+      repositories.users,
+      repositories.clients,
+      repositories.audit,
+      hasher,
+      config.domains.map((d) => d.name),
+    ),
     by: { actor: `cli:${osUser()}`, ip: null },
     close: () => database.close(),
   };

@@ -24,17 +24,26 @@ export function registerUserCommands(program: Command): void {
   user
     .command('add <email>')
     .description('Create a portal account; the password is read from stdin (generated and printed when stdin is empty)')
-    .addOption(new Option('--role <role>', 'user (one client), admin (one domain) or superadmin (every domain)').choices(ROLES).makeOptionMandatory())
+    .addOption(
+      new Option('--role <role>', 'user (one client), admin (one domain) or superadmin (every domain)')
+        .choices(ROLES)
+        .makeOptionMandatory(),
+    )
     .option('--domain <domain>', 'domain of a user or admin (default: the only configured domain)')
-    .option('--client <name>', "client whose messages a user sees (its name within the domain)")
+    .option('--client <name>', 'client whose messages a user sees (its name within the domain)')
     .action(async (email: string, options: { role: UserRole; domain?: string; client?: string }, command: Command) => {
       await withContext(command, async (ctx) => {
         const password = await readPassword('Password (empty: generate one): ');
         // One domain configured (the default setup): it is the one meant.
         const domains = ctx.config.domains.map((d) => d.name);
         const domain = options.domain ?? (domains.length === 1 ? domains[0]! : null);
-        const created = await ctx.users.create({ email, role: options.role, domain, clientName: options.client ?? null, password }, ctx.by);
-        process.stdout.write(`created ${created.user.role} ${created.user.email}${created.user.domain ? ` in ${created.user.domain}` : ''}\n`);
+        const created = await ctx.users.create(
+          { email, role: options.role, domain, clientName: options.client ?? null, password },
+          ctx.by,
+        );
+        process.stdout.write(
+          `created ${created.user.role} ${created.user.email}${created.user.domain ? ` in ${created.user.domain}` : ''}\n`,
+        );
         if (created.generated) process.stdout.write(`password (shown once): ${created.password}\n`);
       });
     });
@@ -58,13 +67,23 @@ export function registerUserCommands(program: Command): void {
       await withContext(command, async (ctx) => {
         const rows = await ctx.repositories.users.list(options.domain ? { domain: options.domain } : {});
         for (const row of rows) {
-          const state = row.disabled ? 'disabled' : row.locked_until && row.locked_until > new Date() ? 'locked' : 'active';
-          process.stdout.write(`${row.email}\t${row.role}\t${row.domain ?? '*'}\t${state}\tlast sign-in ${row.last_login_at?.toISOString() ?? 'never'}\n`);
+          const state = row.disabled
+            ? 'disabled'
+            : row.locked_until && row.locked_until > new Date()
+              ? 'locked'
+              : 'active';
+          process.stdout.write(
+            `${row.email}\t${row.role}\t${row.domain ?? '*'}\t${state}\tlast sign-in ${row.last_login_at?.toISOString() ?? 'never'}\n`,
+          );
         }
       });
     });
 
-  for (const [verb, description] of [['disable', 'Disable an account (its sessions end at once)'], ['enable', 'Enable a disabled account'], ['unlock', 'Lift a lockout after failed sign-ins']] as const) {
+  for (const [verb, description] of [
+    ['disable', 'Disable an account (its sessions end at once)'],
+    ['enable', 'Enable a disabled account'],
+    ['unlock', 'Lift a lockout after failed sign-ins'],
+  ] as const) {
     user
       .command(`${verb} <email>`)
       .description(description)
@@ -88,7 +107,9 @@ async function withContext(command: Command, run: (ctx: UserContext) => Promise<
   } catch (error) {
     // Form problems name the field: say which option to fix.
     if (error instanceof BrokerError && error.code === 'FORM_INVALID' && error.details) {
-      const fields = Object.entries(error.details as Record<string, string>).map(([field, problem]) => (field === 'email' || field === 'password' ? `${field}: ${problem}` : `--${field}: ${problem}`));
+      const fields = Object.entries(error.details as Record<string, string>).map(([field, problem]) =>
+        field === 'email' || field === 'password' ? `${field}: ${problem}` : `--${field}: ${problem}`,
+      );
       reportFailure(new Error(fields.join('; ')));
     } else {
       reportFailure(error);
@@ -110,7 +131,9 @@ async function readPassword(prompt: string): Promise<string> {
   if (!stdin.isTTY) {
     const chunks: Buffer[] = [];
     for await (const chunk of stdin) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+    return Buffer.concat(chunks)
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   }
   process.stderr.write(prompt);
   stdin.setRawMode(true);

@@ -11,12 +11,19 @@ describe('config.example.yaml', () => {
     });
     expect(config.redis.embedded).toBe('never');
     expect(config.retention.days).toBe(90);
-    expect(config.domains.map((d) => [d.name, d.retention_days])).toEqual([['acme', 30], ['internal', 0], ['selftest', 2], ['ops', -1]]);
+    expect(config.domains.map((d) => [d.name, d.retention_days])).toEqual([
+      ['acme', 30],
+      ['internal', 0],
+      ['selftest', 2],
+      ['ops', -1],
+    ]);
     expect(config.bootstrap.demo_client).toBe(false);
     expect(config.log.file).toBe('/var/log/message-broker/broker.log');
   });
 
   it('names the missing secret when the environment lacks it', () => {
-    expect(() => loadConfig({ file: join(import.meta.dirname, '../../config.example.yaml'), env: {} })).toThrow(/MB_REDIS_PASSWORD/);
+    expect(() => loadConfig({ file: join(import.meta.dirname, '../../config.example.yaml'), env: {} })).toThrow(
+      /MB_REDIS_PASSWORD/,
+    );
   });
 });

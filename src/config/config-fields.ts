@@ -32,7 +32,11 @@ export function isField(node: Field<unknown> | Shape): node is Field<unknown> {
   return (node as Field<unknown>).kind === 'field' && typeof (node as Field<unknown>).parse === 'function';
 }
 
-export function str(doc: string, defaultValue: string, opts: { pattern?: RegExp; allowEmpty?: boolean } = {}): Field<string> {
+export function str(
+  doc: string,
+  defaultValue: string,
+  opts: { pattern?: RegExp; allowEmpty?: boolean } = {},
+): Field<string> {
   return field(doc, defaultValue, (value, path) => {
     if (typeof value === 'number') value = String(value);
     if (typeof value !== 'string') throw new ConfigError(`${path} must be a string`);
@@ -77,7 +81,13 @@ export function oneOf<const T extends string>(doc: string, defaultValue: T, choi
 
 export function strList(doc: string, defaultValue: string[]): Field<string[]> {
   return field(doc, defaultValue, (value, path, fromEnv) => {
-    const list = fromEnv && typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+    const list =
+      fromEnv && typeof value === 'string'
+        ? value
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : value;
     if (!Array.isArray(list) || list.some((item) => typeof item !== 'string' || item === '')) {
       throw new ConfigError(`${path} must be a list of non-empty strings`);
     }
@@ -110,7 +120,8 @@ export function parseShape<S extends Shape>(shape: S, input: unknown, path: stri
   for (const [key, node] of Object.entries(shape)) {
     const childPath = join(path, key);
     if (isField(node)) {
-      out[key] = record[key] === undefined ? structuredClone(node.default) : node.parse(record[key], childPath, fromEnv);
+      out[key] =
+        record[key] === undefined ? structuredClone(node.default) : node.parse(record[key], childPath, fromEnv);
     } else {
       out[key] = parseShape(node, record[key], childPath, fromEnv);
     }
@@ -138,7 +149,8 @@ export function recordMap<T>(
 ): Field<Record<string, T>> {
   return field(doc, defaultValue, (value, path, fromEnv) => {
     const map = fromEnv ? parseEnvJson(value, path, 'object') : value;
-    if (map === null || typeof map !== 'object' || Array.isArray(map)) throw new ConfigError(`${path} must be a mapping`);
+    if (map === null || typeof map !== 'object' || Array.isArray(map))
+      throw new ConfigError(`${path} must be a mapping`);
     const out: Record<string, T> = {};
     for (const [name, item] of Object.entries(map)) out[name] = parseEntry(name, item, `${path}.${name}`);
     return out;

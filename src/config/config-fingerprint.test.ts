@@ -40,7 +40,8 @@ describe('configFingerprint', () => {
   });
 
   it('changes with a webhook secret (instances would sign differently)', () => {
-    const webhook = (secret: string) => load({ domains: [{ name: 'default', target: { type: 'webhook', url: 'https://x.example', secret } }] });
+    const webhook = (secret: string) =>
+      load({ domains: [{ name: 'default', target: { type: 'webhook', url: 'https://x.example', secret } }] });
     expect(configFingerprint(webhook('one'))).not.toBe(configFingerprint(webhook('two')));
   });
 });

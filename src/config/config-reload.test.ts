@@ -6,7 +6,10 @@ describe('planReload', () => {
   const current = loadConfig({ values: { server: { port: 1000 } }, env: {} });
 
   it('takes domain and delivery changes live', () => {
-    const loaded = loadConfig({ values: { server: { port: 1000 }, delivery: { max_attempts: 9 }, domains: [{ name: 'default', active: false }] }, env: {} });
+    const loaded = loadConfig({
+      values: { server: { port: 1000 }, delivery: { max_attempts: 9 }, domains: [{ name: 'default', active: false }] },
+      env: {},
+    });
     const plan = planReload(current, loaded);
     expect(plan.changed.sort()).toEqual(['delivery', 'domains']);
     expect(plan.restartRequired).toEqual([]);

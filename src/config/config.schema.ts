@@ -29,9 +29,17 @@ export const configShape = {
     public_hostnames: strList('Names and IPs written into the server certificate', ['localhost', '127.0.0.1', '::1']),
     body_limit_bytes: int('Largest accepted request body', 16_384, { min: 1024 }),
     request_timeout_ms: int('A request must arrive completely within this time', 10_000, { min: 100 }),
-    headers_timeout_ms: int('The TLS handshake, and then the request line and headers, must each arrive within this time (slow clients are cut off); capped at request_timeout_ms', 5_000, { min: 100 }),
+    headers_timeout_ms: int(
+      'The TLS handshake, and then the request line and headers, must each arrive within this time (slow clients are cut off); capped at request_timeout_ms',
+      5_000,
+      { min: 100 },
+    ),
     keep_alive_timeout_ms: int('Idle keep-alive connections are closed after this', 65_000, { min: 100 }),
-    connection_max_lifetime_ms: int('A TLS connection is closed after this age (bounds a revoked identity)', 3_600_000, { min: 1000 }),
+    connection_max_lifetime_ms: int(
+      'A TLS connection is closed after this age (bounds a revoked identity)',
+      3_600_000,
+      { min: 1000 },
+    ),
     tls_min_version: oneOf('Oldest TLS version accepted', 'TLSv1.2', ['TLSv1.2', 'TLSv1.3']),
     identity_cache_ms: int('How long a certificate → client lookup is cached', 60_000, { min: 0 }),
     shutdown_grace_ms: int('How long in-flight requests get to finish on SIGTERM', 10_000, { min: 0 }),
@@ -41,34 +49,55 @@ export const configShape = {
     url: str('Redis connection URL', 'redis://127.0.0.1:6379'),
     key_prefix: str('Prefix of every Redis key', 'mb:'),
     command_timeout_ms: int('A Redis command that takes longer fails (and the message gets 503)', 2000, { min: 50 }),
-    embedded: oneOf('Start our own redis-server under data/ when none answers (auto) or never', 'auto', ['auto', 'never']),
+    embedded: oneOf('Start our own redis-server under data/ when none answers (auto) or never', 'auto', [
+      'auto',
+      'never',
+    ]),
     manage_persistence: bool('Turn AOF on (CONFIG SET) when Redis has it off', true),
-    sentinels: strList('Redis Sentinel addresses (host:port); when set, the master is found through them and redis.url gives only user, password and db', []),
+    sentinels: strList(
+      'Redis Sentinel addresses (host:port); when set, the master is found through them and redis.url gives only user, password and db',
+      [],
+    ),
     sentinel_name: str('Name of the master the sentinels watch', 'mymaster'),
     sentinel_password: str('Password of the sentinels themselves, if they require one', '', { allowEmpty: true }),
-    cluster_nodes: strList('Redis Cluster seed nodes (host:port); when set, redis.url gives only user and password, and redis.key_prefix must hold a {hash tag}', []),
+    cluster_nodes: strList(
+      'Redis Cluster seed nodes (host:port); when set, redis.url gives only user and password, and redis.key_prefix must hold a {hash tag}',
+      [],
+    ),
   },
   database: {
-    url: str('MySQL/MariaDB connection URL; the database is created if missing', 'mysql://root@127.0.0.1:3306/message_broker'),
+    url: str(
+      'MySQL/MariaDB connection URL; the database is created if missing',
+      'mysql://root@127.0.0.1:3306/message_broker',
+    ),
     pool_size: int('Connections per pool', 10, { min: 1 }),
     embedded: oneOf('Start our own mariadbd under data/ when none answers (auto) or never', 'auto', ['auto', 'never']),
   },
   queue: {
     fsync: oneOf('Redis AOF fsync policy the broker relies on', 'everysec', ['everysec', 'always']),
     max_batch: int('Most messages appended to Redis in one pipeline (group commit)', 512, { min: 1 }),
-    claim_idle_ms: int('Pending stream entries idle this long are reclaimed from a dead consumer', 30_000, { min: 100 }),
+    claim_idle_ms: int('Pending stream entries idle this long are reclaimed from a dead consumer', 30_000, {
+      min: 100,
+    }),
   },
   delivery: {
     concurrency: int('Delivery attempts in flight at once (at least 35)', 64, { min: 35 }),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
-    store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, { min: 1, max: 16 }),
+    store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, {
+      min: 1,
+      max: 16,
+    }),
     retry_interval_ms: int('Wait between delivery attempts', 30_000, { min: 10 }),
     max_attempts: int('Attempts before a message is failed and dead-lettered', 5, { min: 1 }),
     backoff: oneOf('Retry spacing: fixed interval or exponential with jitter', 'fixed', ['fixed', 'exponential']),
     webhook_timeout_ms: int('Timeout of one webhook POST', 10_000, { min: 10 }),
     poll_interval_ms: int('How often due retries are looked for', 250, { min: 10 }),
-    breaker_failures: int('Consecutive failed attempts that open a downstream\'s circuit breaker', 5, { min: 1 }),
-    breaker_open_ms: int('How long an open breaker waits before one probe (doubling while probes fail, up to 10×)', 30_000, { min: 10 }),
+    breaker_failures: int("Consecutive failed attempts that open a downstream's circuit breaker", 5, { min: 1 }),
+    breaker_open_ms: int(
+      'How long an open breaker waits before one probe (doubling while probes fail, up to 10×)',
+      30_000,
+      { min: 10 },
+    ),
   },
   actors: {
     young_generation_mb: int(
@@ -79,7 +108,11 @@ export const configShape = {
   },
   secrets: {
     dir: str('Where the data keys and the HMAC pepper live (0700, files 0600)', 'data/secrets'),
-    reload_interval_ms: int('How often the encryption actor checks the key files for a rotation (it also watches the directory)', 2000, { min: 100 }),
+    reload_interval_ms: int(
+      'How often the encryption actor checks the key files for a rotation (it also watches the directory)',
+      2000,
+      { min: 100 },
+    ),
   },
   pki: {
     dir: str('CA, server and issued certificates', 'certs'),
@@ -87,41 +120,70 @@ export const configShape = {
     client_days: int('Validity of an issued client certificate', 365, { min: 1 }),
     server_days: int('Validity of the server certificate (renewed automatically)', 397, { min: 1 }),
     crl_days: int('nextUpdate of the CRL, in days after it is signed', 7, { min: 1 }),
-    check_interval_ms: int('How often the CA re-signs a CRL past half its life and renews a server certificate near expiry, and the front re-reads certs/ for them', 300_000, { min: 500 }),
+    check_interval_ms: int(
+      'How often the CA re-signs a CRL past half its life and renews a server certificate near expiry, and the front re-reads certs/ for them',
+      300_000,
+      { min: 500 },
+    ),
   },
   data: {
     dir: str('Run-time data: embedded Redis/MariaDB, secrets', 'data'),
   },
   retention: {
     days: int('Messages older than this many days are purged (domains may override); 0 = keep forever', 0, { min: 0 }),
-    interval_ms: int('How often the retention purge runs (one broker at a time, under a Redis lock)', 3_600_000, { min: 1000 }),
+    interval_ms: int('How often the retention purge runs (one broker at a time, under a Redis lock)', 3_600_000, {
+      min: 1000,
+    }),
     batch_size: int('Rows deleted per statement by the retention purge and mb purge', 1000, { min: 1 }),
   },
   log: {
     level: oneOf('pino log level', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    file: str('Log file (JSON lines, besides stdout), relative to the working directory; rotated at midnight UTC to <name>.<yyyy-mm-dd>.log; empty = stdout only', 'logs/broker.log', { allowEmpty: true }),
+    file: str(
+      'Log file (JSON lines, besides stdout), relative to the working directory; rotated at midnight UTC to <name>.<yyyy-mm-dd>.log; empty = stdout only',
+      'logs/broker.log',
+      { allowEmpty: true },
+    ),
     retention_days: int('Rotated log files older than this many days are deleted', 7, { min: 1 }),
   },
   metrics: {
     allow_loopback: bool('Scrapes of /metrics from 127.0.0.1 or ::1 need no client certificate', true),
-    client_names: strList('Client names whose certificate (CN <name>.<domain>, any domain, issued by our CA) may scrape /metrics', ['metrics']),
-    actor_timeout_ms: int('How long /metrics waits for each actor; an actor that does not answer is shown with its last numbers', 1000, { min: 50 }),
+    client_names: strList(
+      'Client names whose certificate (CN <name>.<domain>, any domain, issued by our CA) may scrape /metrics',
+      ['metrics'],
+    ),
+    actor_timeout_ms: int(
+      'How long /metrics waits for each actor; an actor that does not answer is shown with its last numbers',
+      1000,
+      { min: 50 },
+    ),
   },
   bootstrap: {
     demo_client: bool('On first start, issue a demo client certificate', true),
     demo_domain: str('Domain of the demo client', 'default'),
   },
   limits: {
-    rate_limit: int('API requests a client may make per window, shared by all instances (each message, batch item and status lookup counts one); 0 = no limit', 100, { min: 0 }),
-    rate_window_ms: int('Length of the rate-limit window (fixed, starting at the first counted request)', 60_000, { min: 1000 }),
+    rate_limit: int(
+      'API requests a client may make per window, shared by all instances (each message, batch item and status lookup counts one); 0 = no limit',
+      100,
+      { min: 0 },
+    ),
+    rate_window_ms: int('Length of the rate-limit window (fixed, starting at the first counted request)', 60_000, {
+      min: 1000,
+    }),
     daily_quota: int('Messages a client may queue per UTC day; 0 = no quota', 10_000, { min: 0 }),
-    clients: recordMap('Per-client overrides keyed by certificate CN (name.domain): rate_limit, rate_window_ms, daily_quota', {}, parseClientOverride),
+    clients: recordMap(
+      'Per-client overrides keyed by certificate CN (name.domain): rate_limit, rate_window_ms, daily_quota',
+      {},
+      parseClientOverride,
+    ),
   },
   idempotency: {
     ttl_ms: int('How long an Idempotency-Key and the response it produced are remembered', 86_400_000, { min: 1000 }),
   },
   heartbeat: {
-    interval_ms: int('How often this instance writes its heartbeat to Redis (it expires after 3 intervals)', 10_000, { min: 100 }),
+    interval_ms: int('How often this instance writes its heartbeat to Redis (it expires after 3 intervals)', 10_000, {
+      min: 100,
+    }),
   },
   portal: {
     enabled: bool('Serve the web portal under /portal', true),
@@ -129,10 +191,19 @@ export const configShape = {
     session_max_hours: int('A portal session ends this long after sign-in, however active', 12, { min: 1 }),
     login_max_failures: int('Failed sign-ins in a row that lock an account', 5, { min: 1 }),
     lockout_minutes: int('How long a locked account stays locked', 15, { min: 1 }),
-    ip_max_failures: int('Failed sign-ins from one address per 15 minutes before it is throttled (429)', 20, { min: 1 }),
-    scrypt_log_n: int('scrypt cost of new password hashes, log2(N); 17 is the OWASP minimum (lower only in tests)', 17, { min: 10, max: 20 }),
+    ip_max_failures: int('Failed sign-ins from one address per 15 minutes before it is throttled (429)', 20, {
+      min: 1,
+    }),
+    scrypt_log_n: int(
+      'scrypt cost of new password hashes, log2(N); 17 is the OWASP minimum (lower only in tests)',
+      17,
+      { min: 10, max: 20 },
+    ),
     page_size: int('Rows per page in the portal lists', 50, { min: 5, max: 500 }),
-    first_admin_email: str('Superadmin created (with a printed random password) when the users table is empty', 'admin@localhost'),
+    first_admin_email: str(
+      'Superadmin created (with a printed random password) when the users table is empty',
+      'admin@localhost',
+    ),
   },
 } as const;
 
@@ -155,7 +226,11 @@ const domainShape = {
   backoff: oneOf('Override of delivery.backoff; inherit = use it', 'inherit', ['inherit', 'fixed', 'exponential']),
   max_age_ms: int('A message older than this is failed instead of attempted again; 0 = no limit', 0, { min: 0 }),
   concurrency_share: int('Delivery slots of this domain; 0 = an equal share of delivery.concurrency', 0, { min: 0 }),
-  rate_per_s: int('Most delivery attempts started per second (a recovering backlog drains at this rate); 0 = no limit', 0, { min: 0 }),
+  rate_per_s: int(
+    'Most delivery attempts started per second (a recovering backlog drains at this rate); 0 = no limit',
+    0,
+    { min: 0 },
+  ),
   retention_days: int('Override of retention.days; -1 = inherit, 0 = keep forever', -1, { min: -1 }),
   limits: limitOverrideShape,
 };
@@ -166,7 +241,8 @@ export function parseDomain(item: unknown, path: string): DomainConfig {
   const domain = parseShape(domainShape, item, path);
   if (domain.key_prefix === '') domain.key_prefix = domain.name;
   if (domain.target.type === 'webhook') {
-    if (!/^https?:\/\//.test(domain.target.url)) throw new ConfigError(`${path}.target.url must be an http(s) URL for a webhook target`);
+    if (!/^https?:\/\//.test(domain.target.url))
+      throw new ConfigError(`${path}.target.url must be an http(s) URL for a webhook target`);
     if (domain.target.secret === '') throw new ConfigError(`${path}.target.secret must be set for a webhook target`);
   }
   return domain;

@@ -41,7 +41,13 @@ describe('loadConfig', () => {
   it('lets MB_* variables override any key', () => {
     const config = loadConfig({
       values: { server: { port: 1 } },
-      env: { MB_SERVER_PORT: '7443', MB_REDIS_URL: 'redis://h:1', MB_DATABASE_URL: 'mysql://u@h/db', MB_QUEUE_FSYNC: 'always', MB_REDIS_MANAGE_PERSISTENCE: 'false' },
+      env: {
+        MB_SERVER_PORT: '7443',
+        MB_REDIS_URL: 'redis://h:1',
+        MB_DATABASE_URL: 'mysql://u@h/db',
+        MB_QUEUE_FSYNC: 'always',
+        MB_REDIS_MANAGE_PERSISTENCE: 'false',
+      },
     });
     expect(config.server.port).toBe(7443);
     expect(config.redis.url).toBe('redis://h:1');
@@ -54,7 +60,12 @@ describe('loadConfig', () => {
   it('takes domains from MB_DOMAINS as JSON', () => {
     const config = loadConfig({
       values: {},
-      env: { MB_DOMAINS: JSON.stringify([{ name: 'default' }, { name: 'acme', target: { type: 'webhook', url: 'https://x.test/in', secret: 's' }, max_attempts: 3 }]) },
+      env: {
+        MB_DOMAINS: JSON.stringify([
+          { name: 'default' },
+          { name: 'acme', target: { type: 'webhook', url: 'https://x.test/in', secret: 's' }, max_attempts: 3 },
+        ]),
+      },
     });
     expect(config.domains[1]?.target.type).toBe('webhook');
     expect(config.domains[1]?.key_prefix).toBe('acme');

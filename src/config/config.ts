@@ -55,7 +55,8 @@ function readRawFile(file: string | undefined, env: NodeJS.ProcessEnv): Record<s
   }
   const parsed: unknown = parseYaml(substituteEnv(text, env, file));
   if (parsed === null || parsed === undefined) return {};
-  if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${file} must hold a mapping at the top`);
+  if (typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new ConfigError(`${file} must hold a mapping at the top`);
   return parsed as Record<string, unknown>;
 }
 
@@ -99,7 +100,9 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Broker
   if (result.instance_id === '') result.instance_id = hostname();
   checkRedisTopology(result);
   if (result.bootstrap.demo_client && !seen.has(result.bootstrap.demo_domain)) {
-    throw new ConfigError(`bootstrap.demo_domain "${result.bootstrap.demo_domain}" is not one of the configured domains`);
+    throw new ConfigError(
+      `bootstrap.demo_domain "${result.bootstrap.demo_domain}" is not one of the configured domains`,
+    );
   }
   return result;
 }
@@ -111,14 +114,22 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Broker
  */
 function checkRedisTopology(config: BrokerConfig): void {
   const { sentinels, cluster_nodes, key_prefix } = config.redis;
-  if (sentinels.length > 0 && cluster_nodes.length > 0) throw new ConfigError('redis.sentinels and redis.cluster_nodes exclude each other');
-  for (const [key, list] of [['sentinels', sentinels], ['cluster_nodes', cluster_nodes]] as const) {
-    for (const address of list) if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(address)) throw new ConfigError(`redis.${key} entries must be host:port, not "${address}"`);
+  if (sentinels.length > 0 && cluster_nodes.length > 0)
+    throw new ConfigError('redis.sentinels and redis.cluster_nodes exclude each other');
+  for (const [key, list] of [
+    ['sentinels', sentinels],
+    ['cluster_nodes', cluster_nodes],
+  ] as const) {
+    for (const address of list)
+      if (!/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/.test(address))
+        throw new ConfigError(`redis.${key} entries must be host:port, not "${address}"`);
   }
   // Redis hashes the text between the first '{' and the next '}', when that is not empty.
   const open = key_prefix.indexOf('{');
   if (cluster_nodes.length > 0 && (open < 0 || key_prefix.indexOf('}', open + 1) <= open + 1)) {
-    throw new ConfigError(`redis.key_prefix must hold a hash tag such as "{mb}:" when redis.cluster_nodes is set (every broker key must be in one slot)`);
+    throw new ConfigError(
+      `redis.key_prefix must hold a hash tag such as "{mb}:" when redis.cluster_nodes is set (every broker key must be in one slot)`,
+    );
   }
 }
 
@@ -140,7 +151,8 @@ function walk(shape: Shape, raw: unknown, path: string[], env: NodeJS.ProcessEnv
     }
     const fromEnv = env[envName(childPath)];
     if (fromEnv !== undefined) out[key] = node.parse(fromEnv, childPath.join('.'), true);
-    else if (record[key] !== undefined && record[key] !== null) out[key] = node.parse(record[key], childPath.join('.'), false);
+    else if (record[key] !== undefined && record[key] !== null)
+      out[key] = node.parse(record[key], childPath.join('.'), false);
     else out[key] = structuredClone(node.default);
   }
   return out;

@@ -28,7 +28,10 @@ export class ClientsRepository {
 
   async findByIds(ids: readonly number[]): Promise<ClientRow[]> {
     if (ids.length === 0) return [];
-    return this.db.select().from(clients).where(inArray(clients.id, [...ids]));
+    return this.db
+      .select()
+      .from(clients)
+      .where(inArray(clients.id, [...ids]));
   }
 
   /** Inserts a client and returns its id; a duplicate (name, domain) raises ER_DUP_ENTRY. */

@@ -43,7 +43,12 @@ export class MessageKeysRepository {
    */
   async pageUnder(column: IdColumn, id: string, afterId: number, limit: number): Promise<SealedRow[]> {
     return this.db
-      .select({ id: messages.id, message_id: messages.message_id, body_enc: messages.body_enc, sender_enc: messages.sender_enc })
+      .select({
+        id: messages.id,
+        message_id: messages.message_id,
+        body_enc: messages.body_enc,
+        sender_enc: messages.sender_enc,
+      })
       .from(messages)
       .where(and(eq(messages[column], id), gt(messages.id, afterId)))
       .orderBy(asc(messages.id))
@@ -55,18 +60,32 @@ export class MessageKeysRepository {
    * optimistic: a row rewritten (or purged) since it was read is left alone. Raw mysql2,
    * like the bulk insert: drizzle's builder costs several times more for 1,000 blobs.
    */
-  async replaceEnvelopes(rows: ReadonlyArray<{ id: number; body_enc: Buffer; sender_enc: Buffer }>, from: string, to: string): Promise<number> {
+  async replaceEnvelopes(
+    rows: ReadonlyArray<{ id: number; body_enc: Buffer; sender_enc: Buffer }>,
+    from: string,
+    to: string,
+  ): Promise<number> {
     if (rows.length === 0) return 0;
     const cases = rows.map(() => 'WHEN ? THEN ?').join(' ');
     const [result] = await this.db.$client.query<ResultSetHeader>(
       `UPDATE messages SET body_enc = CASE id ${cases} END, sender_enc = CASE id ${cases} END, key_id = ? WHERE id IN (?) AND key_id = ?`,
-      [...rows.flatMap((r) => [r.id, r.body_enc]), ...rows.flatMap((r) => [r.id, r.sender_enc]), to, rows.map((r) => r.id), from],
+      [
+        ...rows.flatMap((r) => [r.id, r.body_enc]),
+        ...rows.flatMap((r) => [r.id, r.sender_enc]),
+        to,
+        rows.map((r) => r.id),
+        from,
+      ],
     );
     return result.affectedRows;
   }
 
   /** New sender hashes under pepper `to`, optimistic on `pepper_id = from` like replaceEnvelopes. */
-  async replaceHashes(rows: ReadonlyArray<{ id: number; sender_hash: string }>, from: string, to: string): Promise<number> {
+  async replaceHashes(
+    rows: ReadonlyArray<{ id: number; sender_hash: string }>,
+    from: string,
+    to: string,
+  ): Promise<number> {
     if (rows.length === 0) return 0;
     const cases = rows.map(() => 'WHEN ? THEN ?').join(' ');
     const [result] = await this.db.$client.query<ResultSetHeader>(
@@ -76,4 +95,3 @@ export class MessageKeysRepository {
     return result.affectedRows;
   }
 }
-

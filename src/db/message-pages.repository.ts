@@ -74,12 +74,16 @@ export class MessagePagesRepository {
 
   /** One page, newest first. `more` says whether rows lie beyond it (older for `before`, newer for `after`). */
   async page(filter: MessagePageFilter, request: MessagePageRequest): Promise<MessagePage> {
-    const domains = filter.clientId === undefined && filter.domain === undefined ? await this.domains() : [filter.domain];
+    const domains =
+      filter.clientId === undefined && filter.domain === undefined ? await this.domains() : [filter.domain];
     // One ordered scan per domain and per sender hash (a number hashed under each pepper):
     // each reads a range in (created_at, id) order, and the merge below keeps that order.
-    const hashes: Array<string | undefined> = filter.senderHashes === undefined ? [undefined] : [...new Set(filter.senderHashes)];
+    const hashes: Array<string | undefined> =
+      filter.senderHashes === undefined ? [undefined] : [...new Set(filter.senderHashes)];
     if (hashes.length === 0) return { rows: [], more: false };
-    const scans = domains.flatMap((domain) => hashes.map((hash) => ({ ...filter, ...(domain === undefined ? {} : { domain }), senderHash: hash })));
+    const scans = domains.flatMap((domain) =>
+      hashes.map((hash) => ({ ...filter, ...(domain === undefined ? {} : { domain }), senderHash: hash })),
+    );
     const parts = await Promise.all(scans.map((one) => this.scan(one, request)));
     const newerFirst = request.after === undefined;
     const merged = parts.flat().sort((a, b) => compareKeys(b, a) * (newerFirst ? 1 : -1));
@@ -90,7 +94,10 @@ export class MessagePagesRepository {
   }
 
   /** A message if it lies inside the filter's client or domain; undefined otherwise (the caller answers 404). */
-  async findVisible(messageId: string, filter: Pick<MessagePageFilter, 'clientId' | 'domain'>): Promise<MessageListRow | undefined> {
+  async findVisible(
+    messageId: string,
+    filter: Pick<MessagePageFilter, 'clientId' | 'domain'>,
+  ): Promise<MessageListRow | undefined> {
     const [row] = await this.db
       .select(listColumns)
       .from(messages)
@@ -126,8 +133,12 @@ export class MessagePagesRepository {
    * reason a client's page names client_id alone (a client lies in one domain): the
    * domain, not being in that index, would break the range too. It is checked in step 2.
    */
-  private async scan(filter: MessagePageFilter & { senderHash: string | undefined }, request: MessagePageRequest): Promise<MessageListRow[]> {
-    const conditions: Array<SQL | undefined> = filter.clientId === undefined ? [...scopeConditions(filter)] : [eq(messages.client_id, filter.clientId)];
+  private async scan(
+    filter: MessagePageFilter & { senderHash: string | undefined },
+    request: MessagePageRequest,
+  ): Promise<MessageListRow[]> {
+    const conditions: Array<SQL | undefined> =
+      filter.clientId === undefined ? [...scopeConditions(filter)] : [eq(messages.client_id, filter.clientId)];
     if (filter.status !== undefined) conditions.push(eq(messages.status, filter.status));
     if (filter.from !== undefined) conditions.push(gte(messages.created_at, filter.from));
     if (filter.to !== undefined) conditions.push(lt(messages.created_at, filter.to));
@@ -135,7 +146,9 @@ export class MessagePagesRepository {
     const newerFirst = request.after === undefined;
     const cursor = request.before ?? request.after;
     if (cursor !== undefined) conditions.push(keysetCondition(cursor, newerFirst ? 'older' : 'newer'));
-    const order = newerFirst ? [desc(messages.created_at), desc(messages.id)] : [asc(messages.created_at), asc(messages.id)];
+    const order = newerFirst
+      ? [desc(messages.created_at), desc(messages.id)]
+      : [asc(messages.created_at), asc(messages.id)];
     // By sender: walk that sender's messages newest first (sender_hash, created_at, id) and
     // keep the scope's, rather than a busy client's or domain's messages looking for the sender's.
     const hint = filter.senderHash !== undefined ? { forceIndex: 'messages_sender_created_idx' } : undefined;
@@ -149,7 +162,15 @@ export class MessagePagesRepository {
     const rows = await this.db
       .select(listColumns)
       .from(messages)
-      .where(and(inArray(messages.id, keys.map((k) => k.id)), ...scopeConditions(filter)));
+      .where(
+        and(
+          inArray(
+            messages.id,
+            keys.map((k) => k.id),
+          ),
+          ...scopeConditions(filter),
+        ),
+      );
     const byId = new Map(rows.map((r) => [r.id, r]));
     return keys.map((k) => byId.get(k.id)).filter((r): r is MessageListRow => r !== undefined);
   }

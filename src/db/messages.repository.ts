@@ -30,9 +30,22 @@ const INSERT_MAX_BYTES = 8 * 1024 * 1024;
 const ROW_OVERHEAD_BYTES = 400;
 
 const INSERT_COLUMNS = [
-  messages.message_id, messages.client_id, messages.domain, messages.sender_hash, messages.pepper_id, messages.sender_masked,
-  messages.sender_enc, messages.body_enc, messages.key_id, messages.metadata, messages.status, messages.attempt_count,
-  messages.queued_at, messages.delivered_at, messages.next_attempt_at, messages.created_at,
+  messages.message_id,
+  messages.client_id,
+  messages.domain,
+  messages.sender_hash,
+  messages.pepper_id,
+  messages.sender_masked,
+  messages.sender_enc,
+  messages.body_enc,
+  messages.key_id,
+  messages.metadata,
+  messages.status,
+  messages.attempt_count,
+  messages.queued_at,
+  messages.delivered_at,
+  messages.next_attempt_at,
+  messages.created_at,
 ].map((column) => column.name);
 // Idempotent on message_id: a row already stored (re-read from the stream after a crash) stays as it is.
 const INSERT_MESSAGES = `INSERT INTO messages (${INSERT_COLUMNS.join(', ')}) VALUES ? ON DUPLICATE KEY UPDATE message_id = message_id`;
@@ -113,7 +126,9 @@ export class MessagesRepository {
         last_error: errorCase,
         next_attempt_at: nextCase,
         ...(finalIds.length > 0
-          ? { status: sql`CASE WHEN ${inArray(messages.message_id, finalIds)} THEN 'failed' ELSE ${messages.status} END` }
+          ? {
+              status: sql`CASE WHEN ${inArray(messages.message_id, finalIds)} THEN 'failed' ELSE ${messages.status} END`,
+            }
           : {}),
       };
       const [result] = await this.db
@@ -147,7 +162,10 @@ export class MessagesRepository {
 
   async findByMessageIds(messageIds: readonly string[]): Promise<MessageRow[]> {
     if (messageIds.length === 0) return [];
-    return this.db.select().from(messages).where(inArray(messages.message_id, [...messageIds]));
+    return this.db
+      .select()
+      .from(messages)
+      .where(inArray(messages.message_id, [...messageIds]));
   }
 
   async findOne(messageId: string): Promise<MessageRow | undefined> {

@@ -22,8 +22,7 @@ import {
 } from 'drizzle-orm/mysql-core';
 import { blobBuffer, jsonValue, varbinaryBuffer } from './column-types.js';
 
-const createdAt = () =>
-  datetime('created_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`);
+const createdAt = () => datetime('created_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`);
 const at = (name: string) => datetime(name, { mode: 'date', fsp: 3 });
 
 export const MESSAGE_STATUSES = ['queued', 'delivered', 'failed'] as const;

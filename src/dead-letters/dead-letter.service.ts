@@ -88,7 +88,8 @@ export class DeadLetterService {
     const entry = await this.entryAt(keys, entryId);
     if (!entry) throw new BrokerError('NOT_FOUND', 'There is no such dead letter (retried already?)');
     const now = new Date();
-    if (!(await this.messages.requeueFailed(entry.message_id, now))) throw new BrokerError('CONFLICT', 'That message is not failed any more: it was retried or delivered already');
+    if (!(await this.messages.requeueFailed(entry.message_id, now)))
+      throw new BrokerError('CONFLICT', 'That message is not failed any more: it was retried or delivered already');
     try {
       await this.scheduleAndDrop(keys, entry, now.getTime());
     } catch {
@@ -112,7 +113,8 @@ export class DeadLetterService {
     const keys = this.keysOf(domain);
     const entries = (await this.redis.xrange(keys.dead, '-', '+')).map(toDeadLetter);
     const chosen = messageIds === 'all' ? entries : entries.filter((e) => messageIds.includes(e.message_id));
-    if (messageIds !== 'all' && chosen.length === 0) throw new BrokerError('NOT_FOUND', 'No such dead letter in this domain');
+    if (messageIds !== 'all' && chosen.length === 0)
+      throw new BrokerError('NOT_FOUND', 'No such dead letter in this domain');
     const ids = [...new Set(chosen.map((e) => e.message_id))];
     const now = Date.now();
     let requeued = 0;
@@ -144,7 +146,11 @@ export class DeadLetterService {
 
   /** ZADD NX + XDEL in one MULTI: the entry is gone only if the attempt is scheduled. */
   private async scheduleAndDrop(keys: DomainKeys, entry: DeadLetter, dueAt: number): Promise<void> {
-    const replies = await this.redis.multi().zadd(keys.schedule, 'NX', dueAt, entry.message_id).xdel(keys.dead, entry.entry_id).exec();
+    const replies = await this.redis
+      .multi()
+      .zadd(keys.schedule, 'NX', dueAt, entry.message_id)
+      .xdel(keys.dead, entry.entry_id)
+      .exec();
     const failed = replies?.find(([error]) => error);
     if (!replies || failed) throw failed?.[0] ?? new Error('MULTI was discarded');
   }

@@ -39,9 +39,19 @@ export class HealthService {
 
   async report(): Promise<HealthReport> {
     const [redis, mysql, extra] = await Promise.all([this.redis(), this.mysql(), this.deps.extra?.() ?? {}]);
-    const components: HealthReport['components'] = { redis, mysql, ...this.actors(), server_certificate: this.serverCertificate(), ...extra };
+    const components: HealthReport['components'] = {
+      redis,
+      mysql,
+      ...this.actors(),
+      server_certificate: this.serverCertificate(),
+      ...extra,
+    };
     const statuses = Object.values(components).map((c) => c.status);
-    const status: ComponentStatus = statuses.includes('down') ? 'down' : statuses.includes('degraded') ? 'degraded' : 'up';
+    const status: ComponentStatus = statuses.includes('down')
+      ? 'down'
+      : statuses.includes('degraded')
+        ? 'degraded'
+        : 'up';
     return {
       status,
       instance_id: this.deps.instanceId,
@@ -66,7 +76,11 @@ export class HealthService {
     try {
       await withTimeout(this.deps.redis.ping(), PROBE_TIMEOUT_MS);
       const durability = this.deps.durability();
-      const detail = { latency_ms: Date.now() - started, appendonly: durability?.appendonly, appendfsync: durability?.appendfsync };
+      const detail = {
+        latency_ms: Date.now() - started,
+        appendonly: durability?.appendonly,
+        appendfsync: durability?.appendfsync,
+      };
       if (durability && !durability.durable) return { status: 'degraded', ...detail, problem: durability.problem };
       return { status: 'up', ...detail };
     } catch (error) {

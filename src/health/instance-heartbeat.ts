@@ -67,12 +67,19 @@ export class InstanceHeartbeat {
       help: "Live instances sharing this Redis whose effective config fingerprint differs from this instance's (0 = all agree)",
       registers: [deps.registry],
     });
-    this.liveGauge = new Gauge({ name: 'mb_instances_live', help: 'Broker instances with a live heartbeat in this Redis, this one included', registers: [deps.registry] });
+    this.liveGauge = new Gauge({
+      name: 'mb_instances_live',
+      help: 'Broker instances with a live heartbeat in this Redis, this one included',
+      registers: [deps.registry],
+    });
   }
 
   /** Writes the first heartbeat (and reads the others), then keeps beating. */
   async start(): Promise<void> {
-    this.deps.logger.info({ instance_id: this.self.instance_id, fingerprint: this.self.fingerprint }, 'config fingerprint');
+    this.deps.logger.info(
+      { instance_id: this.self.instance_id, fingerprint: this.self.fingerprint },
+      'config fingerprint',
+    );
     await this.beat();
     this.timer = setInterval(() => void this.beat(), this.deps.intervalMs);
     this.timer.unref();
@@ -99,13 +106,21 @@ export class InstanceHeartbeat {
     const ttl = 3 * intervalMs;
     const keys = await this.deps.keys?.().catch(() => undefined);
     try {
-      const replies = (await redis
-        .pipeline()
-        .call('SET', instanceKey(prefix, instanceId), JSON.stringify({ ...this.self, seen_at: new Date(now).toISOString(), ...(keys ? { keys } : {}) }), 'PX', String(ttl), 'GET')
-        .zadd(instancesIndexKey(prefix), now, instanceId)
-        .zremrangebyscore(instancesIndexKey(prefix), '-inf', now - ttl)
-        .zrange(instancesIndexKey(prefix), '0', '-1')
-        .exec()) ?? [];
+      const replies =
+        (await redis
+          .pipeline()
+          .call(
+            'SET',
+            instanceKey(prefix, instanceId),
+            JSON.stringify({ ...this.self, seen_at: new Date(now).toISOString(), ...(keys ? { keys } : {}) }),
+            'PX',
+            String(ttl),
+            'GET',
+          )
+          .zadd(instancesIndexKey(prefix), now, instanceId)
+          .zremrangebyscore(instancesIndexKey(prefix), '-inf', now - ttl)
+          .zrange(instancesIndexKey(prefix), '0', '-1')
+          .exec()) ?? [];
       for (const [error] of replies) if (error) throw error;
       const previous = parse(replies[0]?.[1]);
       this.duplicateOf = previous && previous.boot_id !== this.self.boot_id ? previous : undefined;
@@ -136,7 +151,11 @@ export class InstanceHeartbeat {
     const mismatched = this.mismatched().map((i) => i.instance_id);
     const problems = [
       ...(mismatched.length > 0 ? [`config differs on: ${mismatched.join(', ')}`] : []),
-      ...(this.duplicateOf ? [`another process (${this.duplicateOf.host} pid ${this.duplicateOf.pid}) uses instance_id ${this.self.instance_id}`] : []),
+      ...(this.duplicateOf
+        ? [
+            `another process (${this.duplicateOf.host} pid ${this.duplicateOf.pid}) uses instance_id ${this.self.instance_id}`,
+          ]
+        : []),
       ...(this.failure ? [`heartbeat not written: ${this.failure}`] : []),
     ];
     return {
@@ -151,14 +170,26 @@ export class InstanceHeartbeat {
   }
 
   private logChanges(): void {
-    const state = `${this.mismatched().map((i) => `${i.instance_id}:${i.fingerprint}`).join(',')}|${this.duplicateOf?.boot_id ?? ''}`;
+    const state = `${this.mismatched()
+      .map((i) => `${i.instance_id}:${i.fingerprint}`)
+      .join(',')}|${this.duplicateOf?.boot_id ?? ''}`;
     if (state === this.reported) return;
     this.reported = state;
     const mismatched = this.mismatched();
     if (mismatched.length > 0) {
-      this.deps.logger.warn({ fingerprint: this.self.fingerprint, mismatched: mismatched.map((i) => ({ instance_id: i.instance_id, fingerprint: i.fingerprint })) }, 'instances sharing this Redis run a different config');
+      this.deps.logger.warn(
+        {
+          fingerprint: this.self.fingerprint,
+          mismatched: mismatched.map((i) => ({ instance_id: i.instance_id, fingerprint: i.fingerprint })),
+        },
+        'instances sharing this Redis run a different config',
+      );
     }
-    if (this.duplicateOf) this.deps.logger.error({ instance_id: this.self.instance_id, other_host: this.duplicateOf.host, other_pid: this.duplicateOf.pid }, 'another process uses the same instance_id');
+    if (this.duplicateOf)
+      this.deps.logger.error(
+        { instance_id: this.self.instance_id, other_host: this.duplicateOf.host, other_pid: this.duplicateOf.pid },
+        'another process uses the same instance_id',
+      );
   }
 }
 

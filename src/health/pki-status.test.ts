@@ -8,14 +8,36 @@ const HOUR = 3_600_000;
 
 function crlEnding(inMs: number): ParsedCrl {
   const now = Date.now();
-  return { thisUpdate: new Date(now - HOUR), nextUpdate: new Date(now + inMs), crlNumber: 42, revokedSerials: ['0a'], revoked: [] };
+  return {
+    thisUpdate: new Date(now - HOUR),
+    nextUpdate: new Date(now + inMs),
+    crlNumber: 42,
+    revokedSerials: ['0a'],
+    revoked: [],
+  };
 }
 
-function row(client: string, serial: string, daysLeft: number, status: CertificateWithClient['status'] = 'active'): CertificateWithClient {
+function row(
+  client: string,
+  serial: string,
+  daysLeft: number,
+  status: CertificateWithClient['status'] = 'active',
+): CertificateWithClient {
   const now = Date.now();
   return {
-    id: 1, serial, client_id: 1, fingerprint: serial.padEnd(64, '0'), subject_cn: `${client}.default`, not_before: new Date(now - DAY),
-    not_after: new Date(now + daysLeft * DAY), status, revoked_at: null, reason: null, created_at: new Date(now - DAY), client_name: client, domain: 'default',
+    id: 1,
+    serial,
+    client_id: 1,
+    fingerprint: serial.padEnd(64, '0'),
+    subject_cn: `${client}.default`,
+    not_before: new Date(now - DAY),
+    not_after: new Date(now + daysLeft * DAY),
+    status,
+    revoked_at: null,
+    reason: null,
+    created_at: new Date(now - DAY),
+    client_name: client,
+    domain: 'default',
   };
 }
 
@@ -33,21 +55,34 @@ describe('crl component', () => {
     expect(at(6 * DAY).age_s).toBeGreaterThanOrEqual(3599);
     expect(at(6 * DAY).next_update_s).toBeGreaterThan(6 * 86_400 - 5);
     expect(at(20 * HOUR).status).toBe('degraded');
-    expect(at(-HOUR)).toMatchObject({ status: 'down', problem: expect.stringContaining('every client handshake fails') });
+    expect(at(-HOUR)).toMatchObject({
+      status: 'down',
+      problem: expect.stringContaining('every client handshake fails'),
+    });
     expect(new PkiStatus(() => undefined, registryOf([])).crlComponent().status).toBe('degraded');
   });
 });
 
 describe('client_certificates component', () => {
   it('counts and lists active certificates that expire within 30 days, soonest first', async () => {
-    const status = new PkiStatus(() => undefined, registryOf([row('a', '01', 200), row('b', '02', 20), row('c', '03', 10), row('d', '04', 3, 'revoked')]));
+    const status = new PkiStatus(
+      () => undefined,
+      registryOf([row('a', '01', 200), row('b', '02', 20), row('c', '03', 10), row('d', '04', 3, 'revoked')]),
+    );
     const component = await status.clientCertificatesComponent();
     expect(component).toMatchObject({ status: 'up', active: 3, expiring_within_30_days: 2 });
-    expect((component.expiring as Array<{ common_name: string }>).map((c) => c.common_name)).toEqual(['c.default', 'b.default']);
+    expect((component.expiring as Array<{ common_name: string }>).map((c) => c.common_name)).toEqual([
+      'c.default',
+      'b.default',
+    ]);
   });
 
   it('is degraded when one expires within a week or the registry cannot be read', async () => {
-    expect((await new PkiStatus(() => undefined, registryOf([row('a', '01', 5)])).clientCertificatesComponent()).status).toBe('degraded');
-    expect((await new PkiStatus(() => undefined, registryOf(new Error('db down'))).clientCertificatesComponent()).status).toBe('degraded');
+    expect(
+      (await new PkiStatus(() => undefined, registryOf([row('a', '01', 5)])).clientCertificatesComponent()).status,
+    ).toBe('degraded');
+    expect(
+      (await new PkiStatus(() => undefined, registryOf(new Error('db down'))).clientCertificatesComponent()).status,
+    ).toBe('degraded');
   });
 });

@@ -48,7 +48,11 @@ export class PkiStatus {
 
   crlComponent(now = Date.now()): Component {
     const crl = this.crl();
-    if (!crl) return { status: 'degraded', problem: 'no CRL loaded: revoked certificates are only refused by the registry lookup' };
+    if (!crl)
+      return {
+        status: 'degraded',
+        problem: 'no CRL loaded: revoked certificates are only refused by the registry lookup',
+      };
     const nextUpdateS = Math.floor((crl.nextUpdate.getTime() - now) / 1000);
     const status: ComponentStatus = nextUpdateS <= 0 ? 'down' : nextUpdateS * 1000 < CRL_WARN_MS ? 'degraded' : 'up';
     return {
@@ -59,7 +63,9 @@ export class PkiStatus {
       age_s: Math.floor((now - crl.thisUpdate.getTime()) / 1000),
       next_update_s: nextUpdateS,
       revoked: crl.revokedSerials.length,
-      ...(status === 'down' ? { problem: 'the CRL is past nextUpdate: every client handshake fails until the CA re-signs it' } : {}),
+      ...(status === 'down'
+        ? { problem: 'the CRL is past nextUpdate: every client handshake fails until the CA re-signs it' }
+        : {}),
     };
   }
 
@@ -71,13 +77,22 @@ export class PkiStatus {
       return { status: 'degraded', problem: `could not read the certificate registry: ${(error as Error).message}` };
     }
     const daysLeft = (row: ActiveCertificate) => Math.floor((row.not_after.getTime() - now) / DAY_MS);
-    const expiring = rows.filter((row) => daysLeft(row) < EXPIRY_WARNING_DAYS).sort((a, b) => a.not_after.getTime() - b.not_after.getTime());
+    const expiring = rows
+      .filter((row) => daysLeft(row) < EXPIRY_WARNING_DAYS)
+      .sort((a, b) => a.not_after.getTime() - b.not_after.getTime());
     const urgent = expiring.some((row) => daysLeft(row) < URGENT_DAYS);
     return {
       status: urgent ? 'degraded' : 'up',
       active: rows.length,
       expiring_within_30_days: expiring.length,
-      expiring: expiring.slice(0, LISTED).map((row) => ({ common_name: row.common_name, serial: row.serial, not_after: row.not_after.toISOString(), days_left: daysLeft(row) })),
+      expiring: expiring
+        .slice(0, LISTED)
+        .map((row) => ({
+          common_name: row.common_name,
+          serial: row.serial,
+          not_after: row.not_after.toISOString(),
+          days_left: daysLeft(row),
+        })),
     };
   }
 
@@ -85,11 +100,19 @@ export class PkiStatus {
   activeCertificates(): Promise<ActiveCertificate[]> {
     const now = Date.now();
     if (!this.cached || now - this.cached.at > CACHE_MS) {
-      const rows = this.certificates.list().then((list) =>
-        list
-          .filter((row) => row.status === 'active' && row.not_after.getTime() > now)
-          .map((row) => ({ client: row.client_name, domain: row.domain, serial: row.serial, common_name: row.subject_cn, not_after: row.not_after })),
-      );
+      const rows = this.certificates
+        .list()
+        .then((list) =>
+          list
+            .filter((row) => row.status === 'active' && row.not_after.getTime() > now)
+            .map((row) => ({
+              client: row.client_name,
+              domain: row.domain,
+              serial: row.serial,
+              common_name: row.subject_cn,
+              not_after: row.not_after,
+            })),
+        );
       this.cached = { at: now, rows };
       rows.catch(() => (this.cached = undefined)); // a failed read is not cached
     }

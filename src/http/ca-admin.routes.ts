@@ -41,7 +41,10 @@ export interface AdminScope {
 
 /** The CA actor's RPC peer, or anything that answers its protocol the same way. */
 export interface CaRpc {
-  call<K extends keyof CaProtocol & string>(type: K, payload: CaProtocol[K]['request']): Promise<CaProtocol[K]['response']>;
+  call<K extends keyof CaProtocol & string>(
+    type: K,
+    payload: CaProtocol[K]['request'],
+  ): Promise<CaProtocol[K]['response']>;
 }
 
 export interface CaAdminRouteDeps {
@@ -57,23 +60,39 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
   // Answers carry private keys and registry data: never cache them anywhere.
   app.addHook('onSend', async (_request, reply) => void reply.header('cache-control', 'no-store'));
 
-  app.get<{ Querystring: ListCertificatesQuery }>('/api/v1/admin/certificates', { schema: { querystring: listCertificatesQuery } }, async (request) => {
-    const scope = deps.scope(request);
-    const domain = scopedDomain(scope, request.query.domain, false);
-    const { certificates } = await deps.ca.call('ca.list', domain === undefined ? {} : { domain });
-    const { status, expiring } = request.query;
-    return {
-      certificates: certificates.filter((c) => (status === undefined || c.status === status) && (expiring !== 'true' || c.expiring)),
-    };
-  });
+  app.get<{ Querystring: ListCertificatesQuery }>(
+    '/api/v1/admin/certificates',
+    { schema: { querystring: listCertificatesQuery } },
+    async (request) => {
+      const scope = deps.scope(request);
+      const domain = scopedDomain(scope, request.query.domain, false);
+      const { certificates } = await deps.ca.call('ca.list', domain === undefined ? {} : { domain });
+      const { status, expiring } = request.query;
+      return {
+        certificates: certificates.filter(
+          (c) => (status === undefined || c.status === status) && (expiring !== 'true' || c.expiring),
+        ),
+      };
+    },
+  );
 
-  app.post<{ Body: IssueClientBody }>('/api/v1/admin/clients', { schema: { body: issueClientBody } }, async (request, reply) => {
-    const scope = deps.scope(request);
-    const { name, days } = request.body;
-    const domain = scopedDomain(scope, request.body.domain, true);
-    const bundle = await deps.ca.call('ca.issue', { name, domain, actor: scope.actor, ip: request.ip, ...(days === undefined ? {} : { days }) });
-    return reply.code(201).send(bundle);
-  });
+  app.post<{ Body: IssueClientBody }>(
+    '/api/v1/admin/clients',
+    { schema: { body: issueClientBody } },
+    async (request, reply) => {
+      const scope = deps.scope(request);
+      const { name, days } = request.body;
+      const domain = scopedDomain(scope, request.body.domain, true);
+      const bundle = await deps.ca.call('ca.issue', {
+        name,
+        domain,
+        actor: scope.actor,
+        ip: request.ip,
+        ...(days === undefined ? {} : { days }),
+      });
+      return reply.code(201).send(bundle);
+    },
+  );
 
   app.post<{ Params: { name: string }; Body: RenewClientBody }>(
     '/api/v1/admin/clients/:name/renew',
@@ -82,7 +101,13 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
       const scope = deps.scope(request);
       const domain = scopedDomain(scope, request.body.domain, true);
       const { days } = request.body;
-      const bundle = await deps.ca.call('ca.renew', { name: request.params.name, domain, actor: scope.actor, ip: request.ip, ...(days === undefined ? {} : { days }) });
+      const bundle = await deps.ca.call('ca.renew', {
+        name: request.params.name,
+        domain,
+        actor: scope.actor,
+        ip: request.ip,
+        ...(days === undefined ? {} : { days }),
+      });
       return reply.code(201).send(bundle);
     },
   );
@@ -93,7 +118,13 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
     async (request) => {
       const scope = deps.scope(request);
       const domain = scopedDomain(scope, request.body.domain, true);
-      return deps.ca.call('ca.revoke', { name: request.params.name, domain, reason: request.body.reason, actor: scope.actor, ip: request.ip });
+      return deps.ca.call('ca.revoke', {
+        name: request.params.name,
+        domain,
+        reason: request.body.reason,
+        actor: scope.actor,
+        ip: request.ip,
+      });
     },
   );
 
@@ -124,9 +155,13 @@ function scopedDomain(scope: AdminScope, requested: string | undefined, required
 function scopedDomain(scope: AdminScope, requested: string | undefined, required: boolean): string | undefined;
 function scopedDomain(scope: AdminScope, requested: string | undefined, required: boolean): string | undefined {
   if (scope.domain !== null) {
-    if (requested !== undefined && requested !== scope.domain) throw new BrokerError('FORBIDDEN', `You administer domain ${scope.domain} only`);
+    if (requested !== undefined && requested !== scope.domain)
+      throw new BrokerError('FORBIDDEN', `You administer domain ${scope.domain} only`);
     return scope.domain;
   }
-  if (required && requested === undefined) throw new BrokerError('INVALID_PAYLOAD', 'domain is required', [{ field: 'domain', rule: 'required', message: 'domain is required' }]);
+  if (required && requested === undefined)
+    throw new BrokerError('INVALID_PAYLOAD', 'domain is required', [
+      { field: 'domain', rule: 'required', message: 'domain is required' },
+    ]);
   return requested;
 }

@@ -1,7 +1,11 @@
 /** JSON schemas of the certificate admin API (src/http/ca-admin.routes.ts). */
 import { REVOCATION_REASON_CODES } from '../pki/crl.js';
 
-const clientName = { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$', description: 'lowercase letters, digits, - and _; the CN is name.domain' };
+const clientName = {
+  type: 'string',
+  pattern: '^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$',
+  description: 'lowercase letters, digits, - and _; the CN is name.domain',
+};
 const domain = { type: 'string', minLength: 1, maxLength: 253 };
 const days = { type: 'integer', minimum: 1, maximum: 3650, description: 'validity in days (default pki.client_days)' };
 const reason = { type: 'string', enum: Object.keys(REVOCATION_REASON_CODES), description: 'RFC 5280 CRLReason' };

@@ -15,7 +15,28 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function subjectOf(dn: string): string {
   const out = join(dir, 'c.crt');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'c.key'), '-out', out, '-days', '1', '-utf8', '-subj', dn], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'c.key'),
+      '-out',
+      out,
+      '-days',
+      '1',
+      '-utf8',
+      '-subj',
+      dn,
+    ],
+    { stdio: 'ignore' },
+  );
   return new X509Certificate(readFileSync(out)).subject;
 }
 

@@ -90,8 +90,10 @@ export function commonNameOf(subject: string): string | undefined {
 function unescapeDnValue(value: string): string {
   if (!value.includes('\\')) return value;
   // Runs of hex pairs are UTF-8 bytes (`\C3\A9` is é); any other escaped character is itself.
-  return value.replace(/((?:\\[0-9A-Fa-f]{2})+)|\\(.)/gsu, (_match, hexRun: string | undefined, char: string | undefined) =>
-    hexRun ? Buffer.from(hexRun.replaceAll('\\', ''), 'hex').toString('utf8') : char!,
+  return value.replace(
+    /((?:\\[0-9A-Fa-f]{2})+)|\\(.)/gsu,
+    (_match, hexRun: string | undefined, char: string | undefined) =>
+      hexRun ? Buffer.from(hexRun.replaceAll('\\', ''), 'hex').toString('utf8') : char!,
   );
 }
 
@@ -114,7 +116,8 @@ export class IdentityResolver {
     (socket as CachedSocket)[kIdentity] = pending;
     // A database outage is not the client's fault: try again on its next request.
     pending.catch((error: unknown) => {
-      if (error instanceof BrokerError && error.code === 'STORAGE_UNAVAILABLE') delete (socket as CachedSocket)[kIdentity];
+      if (error instanceof BrokerError && error.code === 'STORAGE_UNAVAILABLE')
+        delete (socket as CachedSocket)[kIdentity];
     });
     return pending;
   }
@@ -159,7 +162,8 @@ export class IdentityResolver {
     const peer = this.peerCertificateOf(socket);
     if (!peer.present || !peer.fingerprint) throw new BrokerError('UNAUTHORIZED');
     if (!peer.authorized) throw refusalFromTls(peer.authorizationError);
-    if (peer.usableForClientAuth === false) throw new BrokerError('CERT_UNTRUSTED', 'The certificate is not made for client authentication');
+    if (peer.usableForClientAuth === false)
+      throw new BrokerError('CERT_UNTRUSTED', 'The certificate is not made for client authentication');
     const fingerprint = peer.fingerprint;
     const row = await this.lookupCached(fingerprint);
     if (!row) throw new BrokerError('CERT_UNKNOWN');
@@ -171,9 +175,17 @@ export class IdentityResolver {
     if (row.client_status !== 'active') throw new BrokerError('CLIENT_DISABLED');
     const commonName = `${row.client_name}.${row.domain}`;
     // The registry row is the authority; a CN that disagrees means a mis-registered certificate.
-    if (peer.commonName !== undefined && peer.commonName !== commonName) throw new BrokerError('CERT_UNKNOWN', 'The certificate subject does not match its registration');
+    if (peer.commonName !== undefined && peer.commonName !== commonName)
+      throw new BrokerError('CERT_UNKNOWN', 'The certificate subject does not match its registration');
     this.track(fingerprint, row.serial, socket);
-    return { client_id: row.client_id, client_name: row.client_name, domain: row.domain, common_name: commonName, fingerprint, serial: row.serial };
+    return {
+      client_id: row.client_id,
+      client_name: row.client_name,
+      domain: row.domain,
+      common_name: commonName,
+      fingerprint,
+      serial: row.serial,
+    };
   }
 
   private async lookupCached(fingerprint: string): Promise<IdentityRow | undefined> {

@@ -53,12 +53,14 @@ function describeIssue(issue: NonNullable<FastifyError['validation']>[number]): 
 }
 
 function messageFor(field: string, rule: string, params: Record<string, unknown>, fallback = 'is invalid'): string {
-  if (field === 'sender_number' && rule === 'pattern') return 'sender_number must be an E.164 number: + then 2 to 15 digits, not starting with 0';
+  if (field === 'sender_number' && rule === 'pattern')
+    return 'sender_number must be an E.164 number: + then 2 to 15 digits, not starting with 0';
   if (field === 'message_body' && rule === 'pattern') return 'message_body must not be only whitespace';
   if (rule === 'additionalProperties') return `${field} is not an accepted field`;
   if (rule === 'required') return `${field} is required`;
   if (rule === 'maxLength') return `${field} must be at most ${String(params.limit)} characters`;
-  if (rule === 'minLength') return `${field} must be at least ${String(params.limit)} character${params.limit === 1 ? '' : 's'}`;
+  if (rule === 'minLength')
+    return `${field} must be at least ${String(params.limit)} character${params.limit === 1 ? '' : 's'}`;
   if (rule === 'type') return `${field} must be of type ${String(params.type)}`;
   return `${field} ${fallback}`;
 }
@@ -79,7 +81,8 @@ export function sendError(
   if (error.status >= 500) request.log.error({ err: options.cause ?? error, error_code: error.code }, 'request failed');
   else request.log.info({ error_code: error.code }, 'request refused');
   // Routes that know better (rate limit, quota) set their own Retry-After first.
-  if ((error.code === 'TOO_MANY_REQUESTS' || error.status === 503) && !reply.hasHeader('retry-after')) reply.header('retry-after', '1');
+  if ((error.code === 'TOO_MANY_REQUESTS' || error.status === 503) && !reply.hasHeader('retry-after'))
+    reply.header('retry-after', '1');
   return reply.code(error.status).send(options.body ?? errorBody(error, request.id));
 }
 
@@ -87,7 +90,12 @@ export function installErrorHandlers(app: FastifyInstance): void {
   // Paths the app serves, to tell "wrong method" (405) from "no such path" (404).
   const routes: Array<{ method: string; path: RegExp }> = [];
   app.addHook('onRoute', (route) => {
-    const path = new RegExp(`^${route.url.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/:[^/]+/g, '[^/]+').replace(/\*/g, '.*')}$`);
+    const path = new RegExp(
+      `^${route.url
+        .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+        .replace(/:[^/]+/g, '[^/]+')
+        .replace(/\*/g, '.*')}$`,
+    );
     for (const method of [route.method].flat()) routes.push({ method, path });
   });
 
@@ -99,7 +107,11 @@ export function installErrorHandlers(app: FastifyInstance): void {
     const allowed = [...new Set(routes.filter((r) => r.path.test(path)).map((r) => r.method))];
     if (allowed.length > 0) {
       void reply.header('allow', allowed.join(', '));
-      return sendError(request, reply, new BrokerError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`));
+      return sendError(
+        request,
+        reply,
+        new BrokerError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`),
+      );
     }
     return sendError(request, reply, new BrokerError('NOT_FOUND', `No route for ${request.method} ${path}`));
   });
@@ -125,7 +137,10 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const refusal = new BrokerError(PARSER_REFUSALS[error.code ?? ''] ?? 'BAD_REQUEST');
   const trackingId = randomUUID();
-  this.log.info({ tracking_id: trackingId, error_code: refusal.code, cause: error.code }, 'request refused by the HTTP parser');
+  this.log.info(
+    { tracking_id: trackingId, error_code: refusal.code, cause: error.code },
+    'request refused by the HTTP parser',
+  );
   const body = JSON.stringify(errorBody(refusal, trackingId));
   if (socket.writable) {
     socket.write(

@@ -11,7 +11,8 @@ const readiness = {
 const report = {
   type: 'object',
   additionalProperties: true,
-  description: 'Overall status (up, degraded, down) and one entry per component: redis, mysql, each actor, certificates, instances…',
+  description:
+    'Overall status (up, degraded, down) and one entry per component: redis, mysql, each actor, certificates, instances…',
   properties: {
     status: { type: 'string', enum: ['up', 'degraded', 'down'] },
     instance_id: { type: 'string' },
@@ -24,13 +25,25 @@ const report = {
 export function registerHealthRoutes(app: FastifyInstance, health: HealthService): void {
   app.get(
     '/healthz',
-    { schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
+    {
+      schema: {
+        summary: 'Liveness: the process answers',
+        tags: ['health'],
+        response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
+      },
+    },
     async () => ({ status: 'alive' }),
   );
 
   app.get(
     '/readyz',
-    { schema: { summary: 'Readiness: 503 while Redis or MySQL is unreachable or an actor is down', tags: ['health'], response: { 200: readiness, 503: readiness } } },
+    {
+      schema: {
+        summary: 'Readiness: 503 while Redis or MySQL is unreachable or an actor is down',
+        tags: ['health'],
+        response: { 200: readiness, 503: readiness },
+      },
+    },
     async (_request, reply) => {
       const { ready, reasons } = await health.readiness();
       return reply.code(ready ? 200 : 503).send({ ready, reasons });
@@ -39,7 +52,13 @@ export function registerHealthRoutes(app: FastifyInstance, health: HealthService
 
   app.get(
     '/api/v1/health',
-    { schema: { summary: 'Component health (503 when a component is down)', tags: ['health'], response: { 200: report, 503: report } } },
+    {
+      schema: {
+        summary: 'Component health (503 when a component is down)',
+        tags: ['health'],
+        response: { 200: report, 503: report },
+      },
+    },
     async (_request, reply) => {
       const result = await health.report();
       return reply.code(result.status === 'down' ? 503 : 200).send(result);

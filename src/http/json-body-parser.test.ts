@@ -21,7 +21,9 @@ const post = (payload: string | Buffer, contentType = 'application/json', url = 
 
 describe('the JSON body parser', () => {
   it('parses valid UTF-8 JSON, escaped surrogate pairs and a literal backslash-u included', async () => {
-    expect((await post('{"a":"grüße \\ud83d\\ude00 🙂 \\\\ud800"}')).json()).toEqual({ got: { a: 'grüße 😀 🙂 \\ud800' } });
+    expect((await post('{"a":"grüße \\ud83d\\ude00 🙂 \\\\ud800"}')).json()).toEqual({
+      got: { a: 'grüße 😀 🙂 \\ud800' },
+    });
     expect((await post('{"a":1}', 'application/json; charset=utf-8')).json()).toEqual({ got: { a: 1 } });
   });
 
@@ -29,12 +31,21 @@ describe('the JSON body parser', () => {
     for (const bytes of [[0xc3, 0x28], [0xff], [0xed, 0xa0, 0x80], [0xc0, 0xaf]]) {
       const response = await post(Buffer.concat([Buffer.from('{"a":"'), Buffer.from(bytes), Buffer.from('"}')]));
       expect(response.statusCode).toBe(400);
-      expect(response.json()).toMatchObject({ error_code: 'MALFORMED_JSON', message: 'The request body is not valid UTF-8' });
+      expect(response.json()).toMatchObject({
+        error_code: 'MALFORMED_JSON',
+        message: 'The request body is not valid UTF-8',
+      });
     }
   });
 
   it('refuses unpaired surrogates in values and keys, at any depth', async () => {
-    for (const body of ['{"a":"\\ud800"}', '{"a":"x\\udfff"}', '{"\\udc00":1}', '[[[{"a":["ok","\\ud83d"]}]]]', '"\\ude00\\ud83d"']) {
+    for (const body of [
+      '{"a":"\\ud800"}',
+      '{"a":"x\\udfff"}',
+      '{"\\udc00":1}',
+      '[[[{"a":["ok","\\ud83d"]}]]]',
+      '"\\ude00\\ud83d"',
+    ]) {
       const response = await post(body);
       expect(response.statusCode, body).toBe(400);
       expect(response.json().error_code).toBe('MALFORMED_JSON');
@@ -45,9 +56,15 @@ describe('the JSON body parser', () => {
     for (const body of ['{"__proto__":{"x":1}}', '{"a":[{"constructor":{"prototype":{"x":1}}}]}']) {
       const response = await post(body);
       expect(response.statusCode).toBe(400);
-      expect(response.json()).toMatchObject({ error_code: 'MALFORMED_JSON', message: 'The request body holds a __proto__ or constructor.prototype key' });
+      expect(response.json()).toMatchObject({
+        error_code: 'MALFORMED_JSON',
+        message: 'The request body holds a __proto__ or constructor.prototype key',
+      });
     }
-    expect((await post('{"a":')).json()).toMatchObject({ error_code: 'MALFORMED_JSON', message: 'The request body is not valid JSON' });
+    expect((await post('{"a":')).json()).toMatchObject({
+      error_code: 'MALFORMED_JSON',
+      message: 'The request body is not valid JSON',
+    });
     const deep = `${'['.repeat(50_000)}"\\ud83d\\ude00"${']'.repeat(50_000)}`;
     expect((await post(deep, 'application/json', '/parsed')).json()).toEqual({ parsed: true });
     expect(holdsLoneSurrogate(JSON.parse(`${'['.repeat(50_000)}"\\ud800"${']'.repeat(50_000)}`))).toBe(true);

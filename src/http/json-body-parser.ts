@@ -15,7 +15,11 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BrokerError } from '../errors.js';
 
-type CallbackJsonParser = (request: FastifyRequest, body: string, done: (error: Error | null, value?: unknown) => void) => void;
+type CallbackJsonParser = (
+  request: FastifyRequest,
+  body: string,
+  done: (error: Error | null, value?: unknown) => void,
+) => void;
 
 /** A `\uD800`–`\uDFFF` escape in the text: only then can a parsed string hold a surrogate. */
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
@@ -35,7 +39,10 @@ export function installJsonBodyParser(app: FastifyInstance): void {
     parseJson(request, text, (error, value) => {
       if (error) done(isValidJson(text) ? new BrokerError('MALFORMED_JSON', POISONING) : error, undefined);
       else if (SURROGATE_ESCAPE.test(text) && holdsLoneSurrogate(value)) {
-        done(new BrokerError('MALFORMED_JSON', 'The request body holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)'), undefined);
+        done(
+          new BrokerError('MALFORMED_JSON', 'The request body holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)'),
+          undefined,
+        );
       } else done(null, value);
     });
   });

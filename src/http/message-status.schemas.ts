@@ -10,14 +10,25 @@ const nullableTime = (description: string) => ({ type: ['string', 'null'], forma
 
 export const statusResponse = {
   type: 'object',
-  description: 'Where one of your messages is. Other clients\' messages answer 404, as unknown ones do.',
-  required: ['message_id', 'status', 'client_id', 'attempt_count', 'queued_at', 'stored_at', 'delivered_at', 'next_attempt_at', 'last_error'],
+  description: "Where one of your messages is. Other clients' messages answer 404, as unknown ones do.",
+  required: [
+    'message_id',
+    'status',
+    'client_id',
+    'attempt_count',
+    'queued_at',
+    'stored_at',
+    'delivered_at',
+    'next_attempt_at',
+    'last_error',
+  ],
   properties: {
     message_id: { type: 'string', format: 'uuid' },
     status: {
       type: 'string',
       enum: ['queued', 'delivered', 'failed'],
-      description: 'queued: accepted, not yet delivered (still in the queue when stored_at is null); delivered; failed: gave up after the last attempt',
+      description:
+        'queued: accepted, not yet delivered (still in the queue when stored_at is null); delivered; failed: gave up after the last attempt',
     },
     client_id: { type: 'string', description: 'The client certificate CN, name.domain' },
     attempt_count: { type: 'integer', description: 'Delivery attempts made (1 once stored, for a store target)' },

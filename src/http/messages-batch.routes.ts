@@ -17,9 +17,28 @@ import { parseIdempotencyRecord, type ItemOutcome } from '../queue/idempotency-r
 import { REFUSED_BY_QUOTA } from '../queue/stream-writer.js';
 import { invalidPayload } from './error-handler.js';
 import { idempotencyOf, replay } from './idempotency.js';
-import { BATCH_MAX_ITEMS, batchBody, batchBodyDocumented, batchResponse, type BatchBody, type BatchItemResult } from './messages-batch.schemas.js';
-import { errorResponses, mutualTls, submitHeaders, submitMessageBody, type SubmitMessageBody } from './messages.schemas.js';
-import { acceptingDomain, enqueueRequest, newMessage, refuseInvalid, type MessagesRouteDeps } from './submit-support.js';
+import {
+  BATCH_MAX_ITEMS,
+  batchBody,
+  batchBodyDocumented,
+  batchResponse,
+  type BatchBody,
+  type BatchItemResult,
+} from './messages-batch.schemas.js';
+import {
+  errorResponses,
+  mutualTls,
+  submitHeaders,
+  submitMessageBody,
+  type SubmitMessageBody,
+} from './messages.schemas.js';
+import {
+  acceptingDomain,
+  enqueueRequest,
+  newMessage,
+  refuseInvalid,
+  type MessagesRouteDeps,
+} from './submit-support.js';
 import { requireClient } from './require-client.js';
 import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
 
@@ -39,7 +58,7 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
         summary: 'Submit up to 100 messages',
         description:
           'Each item is validated on its own; the valid ones are made durable together before the answer. Always 207 for a well-formed ' +
-          'envelope: read each item\'s status. Each valid item counts one request against the rate limit and one message against the quota.',
+          "envelope: read each item's status. Each valid item counts one request against the rate limit and one message against the quota.",
         tags: ['messages'],
         security: mutualTls,
         headers: submitHeaders,
@@ -56,13 +75,17 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       const checks = validateItems(request, request.body.messages);
       const valid = checks.flatMap((check) => (check instanceof BrokerError ? [] : [newMessage(check, timestamp)]));
       if (valid.length === 0) {
-        return refuseInvalid(deps, request, reply, idempotency, { status: 207, body: batchResult(checks, [], request.id, timestamp) });
+        return refuseInvalid(deps, request, reply, idempotency, {
+          status: 207,
+          body: batchResult(checks, [], request.id, timestamp),
+        });
       }
       const outcome = await deps.ingest.enqueue(enqueueRequest(request, client, idempotency, timestamp, valid));
       if (outcome.kind === 'reused') throw new BrokerError('IDEMPOTENCY_KEY_REUSED');
       if (outcome.kind === 'replay') {
         return replay(request, reply, idempotency!, parseIdempotencyRecord(outcome.record), (record) => {
-          if (record.items.length !== valid.length) throw new BrokerError('INTERNAL_ERROR', 'idempotency record does not match the batch');
+          if (record.items.length !== valid.length)
+            throw new BrokerError('INTERNAL_ERROR', 'idempotency record does not match the batch');
           return { status: 207, body: batchResult(checks, record.items, record.tracking_id, record.timestamp) };
         });
       }
@@ -70,7 +93,10 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       const items = outcome.positions.map((position, i) => itemOutcome(valid[i]!, position));
       const body = batchResult(checks, items, request.id, timestamp);
       setRetryAfter(reply, items, outcome);
-      request.log.info({ client_id: client.client_id, domain: client.domain, accepted: body.accepted, refused: body.refused }, 'batch queued');
+      request.log.info(
+        { client_id: client.client_id, domain: client.domain, accepted: body.accepted, refused: body.refused },
+        'batch queued',
+      );
       return reply.code(207).send(body);
     },
   );
@@ -88,12 +114,24 @@ function itemOutcome(message: NewMessage, position: number): ItemOutcome {
 }
 
 /** The 207 body: item errors in order, valid items' outcomes merged in their places. */
-function batchResult(checks: Array<SubmitMessageBody | BrokerError>, outcomes: ItemOutcome[], trackingId: string, timestamp: string) {
+function batchResult(
+  checks: Array<SubmitMessageBody | BrokerError>,
+  outcomes: ItemOutcome[],
+  trackingId: string,
+  timestamp: string,
+) {
   let next = 0;
   const results = checks.map((check, index): BatchItemResult => {
     if (check instanceof BrokerError) return { index, status: 422, error: errorBody(check, trackingId, timestamp) };
     const outcome = outcomes[next++]!;
-    if (outcome.ok) return { index, status: 202, message_id: outcome.message_id, queued_at: outcome.queued_at, position: outcome.position };
+    if (outcome.ok)
+      return {
+        index,
+        status: 202,
+        message_id: outcome.message_id,
+        queued_at: outcome.queued_at,
+        position: outcome.position,
+      };
     return { index, status: 429, error: errorBody(new BrokerError(outcome.code), trackingId, timestamp) };
   });
   const accepted = results.filter((r) => r.status === 202).length;
@@ -101,7 +139,11 @@ function batchResult(checks: Array<SubmitMessageBody | BrokerError>, outcomes: I
 }
 
 /** Throttled items: Retry-After for the longest wait among them, and the metric. */
-function setRetryAfter(reply: FastifyReply, items: ItemOutcome[], outcome: { rate: Parameters<typeof rateLimited>[1]; quota: Parameters<typeof quotaExceeded>[1] }): void {
+function setRetryAfter(
+  reply: FastifyReply,
+  items: ItemOutcome[],
+  outcome: { rate: Parameters<typeof rateLimited>[1]; quota: Parameters<typeof quotaExceeded>[1] },
+): void {
   const overQuota = items.filter((i) => !i.ok && i.code === 'QUOTA_EXCEEDED').length;
   const overRate = items.filter((i) => !i.ok && i.code === 'TOO_MANY_REQUESTS').length;
   // Both set Retry-After; the quota's (until midnight) is the longer wait, so it goes last.

@@ -27,7 +27,14 @@ const envelope = (items: object) =>
 export const batchBody = envelope({ type: 'object' });
 export const batchBodyDocumented = {
   ...envelope(submitMessageBody),
-  examples: [{ messages: [{ sender_number: '+14155550123', message_body: 'First' }, { sender_number: '+447700900123', message_body: 'Second' }] }],
+  examples: [
+    {
+      messages: [
+        { sender_number: '+14155550123', message_body: 'First' },
+        { sender_number: '+447700900123', message_body: 'Second' },
+      ],
+    },
+  ],
 };
 
 export const batchItemResult = {
@@ -35,7 +42,11 @@ export const batchItemResult = {
   required: ['index', 'status'],
   properties: {
     index: { type: 'integer', description: 'Position of the item in the request, from 0' },
-    status: { type: 'integer', enum: [202, 422, 429], description: '202 queued; 422 invalid; 429 refused by the rate limit or the daily quota' },
+    status: {
+      type: 'integer',
+      enum: [202, 422, 429],
+      description: '202 queued; 422 invalid; 429 refused by the rate limit or the daily quota',
+    },
     message_id: { type: 'string', format: 'uuid' },
     queued_at: { type: 'string', format: 'date-time' },
     position: { type: 'integer', description: 'Place in the domain queue when accepted' },
@@ -59,14 +70,26 @@ export const batchResponse = {
       accepted: 1,
       refused: 1,
       results: [
-        { index: 0, status: 202, message_id: '0f8e4a52-3c8e-4f3a-9a53-1f0f3f3f8d11', queued_at: '2025-01-01T12:00:00.000Z', position: 3 },
+        {
+          index: 0,
+          status: 202,
+          message_id: '0f8e4a52-3c8e-4f3a-9a53-1f0f3f3f8d11',
+          queued_at: '2025-01-01T12:00:00.000Z',
+          position: 3,
+        },
         {
           index: 1,
           status: 422,
           error: {
             error_code: 'INVALID_PAYLOAD',
             message: 'The request body does not match the message schema',
-            details: [{ field: 'sender_number', rule: 'pattern', message: 'sender_number must be an E.164 number: + then 2 to 15 digits, not starting with 0' }],
+            details: [
+              {
+                field: 'sender_number',
+                rule: 'pattern',
+                message: 'sender_number must be an E.164 number: + then 2 to 15 digits, not starting with 0',
+              },
+            ],
             tracking_id: '5d1c3c9e-2b1f-4d8a-9a0e-6c1a1f2b3c4d',
             timestamp: '2025-01-01T12:00:00.000Z',
           },

@@ -10,11 +10,24 @@ import { REFUSED_BY_QUOTA } from '../queue/stream-writer.js';
 import type { ClientIdentity } from './client-identity.js';
 import { idempotencyOf, replay } from './idempotency.js';
 import { registerBatchRoute } from './messages-batch.routes.js';
-import { acceptedResponse, errorResponses, mutualTls, submitHeaders, submitMessageBody, type SubmitMessageBody } from './messages.schemas.js';
+import {
+  acceptedResponse,
+  errorResponses,
+  mutualTls,
+  submitHeaders,
+  submitMessageBody,
+  type SubmitMessageBody,
+} from './messages.schemas.js';
 import { registerStatusRoute } from './message-status.routes.js';
 import { requireClient } from './require-client.js';
 import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
-import { acceptingDomain, enqueueRequest, newMessage, refuseInvalid, type MessagesRouteDeps } from './submit-support.js';
+import {
+  acceptingDomain,
+  enqueueRequest,
+  newMessage,
+  refuseInvalid,
+  type MessagesRouteDeps,
+} from './submit-support.js';
 
 export type { MessagesRouteDeps } from './submit-support.js';
 
@@ -55,7 +68,10 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
       const position = outcome.positions[0]!;
       if (position === REFUSED_BY_QUOTA) throw quotaExceeded(reply, outcome.quota);
       if (position < 0) throw rateLimited(reply, outcome.rate);
-      request.log.info({ message_id: message.message_id, client_id: client.client_id, domain: domain.name }, 'message queued');
+      request.log.info(
+        { message_id: message.message_id, client_id: client.client_id, domain: domain.name },
+        'message queued',
+      );
       return reply.code(202).send(accepted(message.message_id, client, message.queued_at, position));
     },
   );
@@ -66,4 +82,3 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
 function accepted(message_id: string, client: ClientIdentity, queued_at: string, position: number) {
   return { message_id, status: 'queued' as const, client_id: client.common_name, queued_at, position };
 }
-

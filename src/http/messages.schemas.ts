@@ -50,12 +50,15 @@ export const acceptedResponse = {
 
 export const errorResponse = {
   type: 'object',
-  description: 'Every error, everywhere. `error_code` is stable (see src/errors.ts); `tracking_id` is also the X-Request-Id header and in the broker log.',
+  description:
+    'Every error, everywhere. `error_code` is stable (see src/errors.ts); `tracking_id` is also the X-Request-Id header and in the broker log.',
   required: ['error_code', 'message', 'tracking_id', 'timestamp'],
   properties: {
     error_code: { type: 'string', examples: ['INVALID_PAYLOAD'] },
     message: { type: 'string' },
-    details: { description: 'Depends on the code: the fields at fault for INVALID_PAYLOAD, the limit and reset for 429s' },
+    details: {
+      description: 'Depends on the code: the fields at fault for INVALID_PAYLOAD, the limit and reset for 429s',
+    },
     tracking_id: { type: 'string' },
     timestamp: { type: 'string', format: 'date-time' },
   },
@@ -83,7 +86,8 @@ export const submitHeaders = {
 /** The answer of a refusal by the rate limit or the quota; its headers are described in the README. */
 export const throttledResponse = {
   ...errorResponse,
-  description: '429 TOO_MANY_REQUESTS (rate limit: see RateLimit-* and Retry-After) or QUOTA_EXCEEDED (daily quota: details.resets_at, Retry-After).',
+  description:
+    '429 TOO_MANY_REQUESTS (rate limit: see RateLimit-* and Retry-After) or QUOTA_EXCEEDED (daily quota: details.resets_at, Retry-After).',
 } as const;
 
 /** What every API route may answer besides its success. */

@@ -4,7 +4,13 @@
  * duration. Refused submissions are counted where every error is answered (sendError).
  */
 import type { FastifyInstance } from 'fastify';
-import { countEnqueued, initDomains, MESSAGES_ROUTE, observeRequest, UNMATCHED_ENDPOINT } from '../metrics/front.metrics.js';
+import {
+  countEnqueued,
+  initDomains,
+  MESSAGES_ROUTE,
+  observeRequest,
+  UNMATCHED_ENDPOINT,
+} from '../metrics/front.metrics.js';
 
 export function instrumentRequests(app: FastifyInstance, domains: readonly string[]): void {
   initDomains(domains);

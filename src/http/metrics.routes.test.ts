@@ -46,8 +46,20 @@ beforeAll(async () => {
   app = buildServer({
     config,
     logger: createLogger('silent'),
-    identity: new IdentityResolver(async (fp) => rows[fp], 0, () => peer),
-    ingest: { enqueue: async (request) => ({ ok: true, kind: 'done', positions: request.messages.map(() => 1), rate: null, quota: null }) },
+    identity: new IdentityResolver(
+      async (fp) => rows[fp],
+      0,
+      () => peer,
+    ),
+    ingest: {
+      enqueue: async (request) => ({
+        ok: true,
+        kind: 'done',
+        positions: request.messages.map(() => 1),
+        rate: null,
+        quota: null,
+      }),
+    },
     redis: {} as never,
     messages: {} as never,
     health: { readiness: async () => ({ ready: true, reasons: [] }) } as unknown as HealthService,
@@ -72,7 +84,11 @@ describe('GET /metrics access', () => {
     peer = { present: false, authorized: false };
     const response = await scrape('10.1.2.3');
     expect(response.statusCode).toBe(401);
-    expect(response.json()).toMatchObject({ error_code: 'UNAUTHORIZED', tracking_id: expect.any(String), timestamp: expect.any(String) });
+    expect(response.json()).toMatchObject({
+      error_code: 'UNAUTHORIZED',
+      tracking_id: expect.any(String),
+      timestamp: expect.any(String),
+    });
   });
 
   it('refuses an ordinary client certificate with 403', async () => {
@@ -117,7 +133,8 @@ describe('request metrics', () => {
     const accepted = await sample('proxy_messages_enqueued_total{domain="default"}');
     const invalid = await sample('proxy_messages_failed_total{reason="INVALID_PAYLOAD"}');
     const valid = await sample('proxy_certificate_validations_total{result="valid"}');
-    const post = (body: unknown) => app.inject({ method: 'POST', url: '/api/v1/messages', payload: body as object, remoteAddress: '10.9.9.9' });
+    const post = (body: unknown) =>
+      app.inject({ method: 'POST', url: '/api/v1/messages', payload: body as object, remoteAddress: '10.9.9.9' });
     expect((await post({ sender_number: '+14155550123', message_body: 'hi' })).statusCode).toBe(202);
     expect((await post({ sender_number: 'nope', message_body: 'hi' })).statusCode).toBe(422);
     peer = presenting('zz', 'who.default');

@@ -26,7 +26,12 @@ export function isLoopback(ip: string): boolean {
   return ip === '::1' || /^(?:::ffff:)?127\./.test(ip);
 }
 
-export function registerMetricsRoute(app: FastifyInstance, metrics: MetricsEndpoint, identity: IdentityResolver, access: MetricsAccess): void {
+export function registerMetricsRoute(
+  app: FastifyInstance,
+  metrics: MetricsEndpoint,
+  identity: IdentityResolver,
+  access: MetricsAccess,
+): void {
   const allowed = new Set(access.clientNames);
   const authorize = async (request: FastifyRequest): Promise<void> => {
     // The socket's address, not X-Forwarded-For: the front trusts no proxy headers.

@@ -18,8 +18,17 @@ describe('openapi.json', () => {
     };
     expect(document.openapi).toBe('3.1.0');
     expect(document.components.securitySchemes.mutualTLS?.type).toBe('mutualTLS');
-    expect(Object.keys(document.paths).sort()).toEqual(['/api/v1/health', '/api/v1/messages', '/api/v1/messages/batch', '/api/v1/messages/{message_id}', '/healthz', '/readyz']);
+    expect(Object.keys(document.paths).sort()).toEqual([
+      '/api/v1/health',
+      '/api/v1/messages',
+      '/api/v1/messages/batch',
+      '/api/v1/messages/{message_id}',
+      '/healthz',
+      '/readyz',
+    ]);
     expect(document.paths['/api/v1/messages']!.post!.security).toEqual([{ mutualTLS: [] }]);
-    expect(Object.keys(document.paths['/api/v1/messages/batch']!.post!.responses)).toEqual(expect.arrayContaining(['207', '429', '4XX', '5XX']));
+    expect(Object.keys(document.paths['/api/v1/messages/batch']!.post!.responses)).toEqual(
+      expect.arrayContaining(['207', '429', '4XX', '5XX']),
+    );
   });
 });

@@ -34,7 +34,10 @@ export function registerOpenApi(app: FastifyInstance, serveUi: boolean): void {
       components: {
         securitySchemes: {
           // openapi-types does not know OpenAPI 3.1's mutualTLS scheme yet.
-          mutualTLS: { type: 'mutualTLS', description: "A client certificate issued by the broker's CA, CN `name.domain`" } as unknown as { type: 'http'; scheme: string },
+          mutualTLS: {
+            type: 'mutualTLS',
+            description: "A client certificate issued by the broker's CA, CN `name.domain`",
+          } as unknown as { type: 'http'; scheme: string },
         },
       },
     },

@@ -23,7 +23,10 @@ export function requireClient(identity: IdentityResolver) {
 }
 
 /** The caller's identity from its certificate (or the refusal), counted in proxy_certificate_validations_total. */
-export async function checkClientCertificate(identity: IdentityResolver, request: FastifyRequest): Promise<ClientIdentity> {
+export async function checkClientCertificate(
+  identity: IdentityResolver,
+  request: FastifyRequest,
+): Promise<ClientIdentity> {
   try {
     const client = await identity.resolve(request.raw.socket);
     countCertificateValidation('valid');

@@ -52,12 +52,19 @@ export class RevocationListener {
   constructor(private readonly deps: RevocationListenerDeps) {
     for (const path of this.watchedFiles()) this.stamps.set(path, stampOf(path));
     // ioredis reconnects by itself; without a listener each failed attempt would be an unhandled 'error'.
-    deps.subscriber.on('error', (error) => deps.logger.debug({ err: error.message }, 'redis subscriber connection error'));
+    deps.subscriber.on('error', (error) =>
+      deps.logger.debug({ err: error.message }, 'redis subscriber connection error'),
+    );
   }
 
   async start(): Promise<void> {
     const { subscriber, keyPrefix, logger } = this.deps;
-    await subscribeToCrlAnnouncements(subscriber, keyPrefix, (a) => this.onAnnouncement(a, 'pub/sub'), () => void this.catchUp());
+    await subscribeToCrlAnnouncements(
+      subscriber,
+      keyPrefix,
+      (a) => this.onAnnouncement(a, 'pub/sub'),
+      () => void this.catchUp(),
+    );
     await this.catchUp();
     this.timer = setInterval(() => this.checkFiles(), this.deps.checkIntervalMs);
     this.timer.unref();
@@ -87,7 +94,9 @@ export class RevocationListener {
     if (crl.crlNumber === announcement.crl_number) this.persist(announcement.crl_pem, crl);
     // Only serials the verified CRL lists count: a replayed message cannot close other clients.
     const listed = new Set(crl.revokedSerials);
-    const named = announcement.revoked.filter((r) => listed.has(tryNormalizeSerialHex(r.serial) ?? '')).map((r) => r.fingerprint.toLowerCase());
+    const named = announcement.revoked
+      .filter((r) => listed.has(tryNormalizeSerialHex(r.serial) ?? ''))
+      .map((r) => r.fingerprint.toLowerCase());
     this.enforce(crl, named, source);
   }
 
@@ -135,7 +144,8 @@ export class RevocationListener {
         closeSoon(socket);
       }
     }
-    if (fingerprints.length > 0 || closing > 0) logger.warn({ source, crl_number: crl.crlNumber, fingerprints: targets.size, closing }, 'revocation applied');
+    if (fingerprints.length > 0 || closing > 0)
+      logger.warn({ source, crl_number: crl.crlNumber, fingerprints: targets.size, closing }, 'revocation applied');
   }
 
   /** Keeps certs/crl.pem current on hosts without the CA, so a restart starts from it. */
@@ -178,4 +188,3 @@ function closeSoon(socket: Socket): void {
   if (socket.destroyed) return;
   setTimeout(() => socket.destroy(), REVOKED_SOCKET_GRACE_MS).unref();
 }
-

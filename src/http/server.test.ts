@@ -9,10 +9,16 @@ describe('slowClientDeadlines', () => {
       requestTimeout: 10_000,
       connectionsCheckingInterval: 1000,
     });
-    expect(slowClientDeadlines({ headers_timeout_ms: 2000, request_timeout_ms: 4000 }).connectionsCheckingInterval).toBe(500);
+    expect(
+      slowClientDeadlines({ headers_timeout_ms: 2000, request_timeout_ms: 4000 }).connectionsCheckingInterval,
+    ).toBe(500);
   });
 
   it('caps the header deadline at the request deadline (Node refuses the other way round)', () => {
-    expect(slowClientDeadlines({ headers_timeout_ms: 5000, request_timeout_ms: 300 })).toMatchObject({ headersTimeout: 300, requestTimeout: 300, connectionsCheckingInterval: 75 });
+    expect(slowClientDeadlines({ headers_timeout_ms: 5000, request_timeout_ms: 300 })).toMatchObject({
+      headersTimeout: 300,
+      requestTimeout: 300,
+      connectionsCheckingInterval: 75,
+    });
   });
 });

@@ -109,7 +109,10 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     done(null, payload);
   });
   installErrorHandlers(app);
-  instrumentRequests(app, config.domains.map((d) => d.name));
+  instrumentRequests(
+    app,
+    config.domains.map((d) => d.name),
+  );
   let closing = false;
   app.addHook('preClose', async () => void (closing = true));
   // Callback style: this runs on every request, and needs no promise.
@@ -132,7 +135,10 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
       messages: deps.messages,
     });
     if (deps.metrics) {
-      registerMetricsRoute(api, deps.metrics, deps.identity, { allowLoopback: config.metrics.allow_loopback, clientNames: config.metrics.client_names });
+      registerMetricsRoute(api, deps.metrics, deps.identity, {
+        allowLoopback: config.metrics.allow_loopback,
+        clientNames: config.metrics.client_names,
+      });
     }
   });
   if (deps.crashActor) registerFaultInjection(app, deps.crashActor);

@@ -82,8 +82,17 @@ export async function refuseInvalid(
   const answer = response ?? { status: error!.status, body: errorBody(error!, request.id) };
   const domain = deps.domains().get(request.client!.domain);
   if (idempotency && domain) {
-    const key = clientKeys(deps.config.redis.key_prefix, domain, request.client!.client_id).idempotency(idempotency.key);
-    const earlier = await rememberRefusal(request, deps.redis, key, idempotency, answer, deps.config.idempotency.ttl_ms);
+    const key = clientKeys(deps.config.redis.key_prefix, domain, request.client!.client_id).idempotency(
+      idempotency.key,
+    );
+    const earlier = await rememberRefusal(
+      request,
+      deps.redis,
+      key,
+      idempotency,
+      answer,
+      deps.config.idempotency.ttl_ms,
+    );
     if (earlier) {
       return replay(request, reply, idempotency, earlier, () => {
         // A refusal is remembered as a response; queue outcomes here mean another route's request.

@@ -23,11 +23,15 @@ export function rateLimited(reply: FastifyReply, rate: RateState | null, count =
   throttledTotal.inc({ reason: 'rate' }, count);
   const retryAfter = Math.max(1, Math.ceil((rate?.reset_ms ?? 1000) / 1000));
   void reply.header('retry-after', String(retryAfter));
-  return new BrokerError('TOO_MANY_REQUESTS', `Rate limit of ${rate?.limit} requests per ${Math.round((rate?.window_ms ?? 0) / 1000)} s reached; retry in ${retryAfter} s`, {
-    limit: rate?.limit,
-    window_s: Math.round((rate?.window_ms ?? 0) / 1000),
-    retry_after_s: retryAfter,
-  });
+  return new BrokerError(
+    'TOO_MANY_REQUESTS',
+    `Rate limit of ${rate?.limit} requests per ${Math.round((rate?.window_ms ?? 0) / 1000)} s reached; retry in ${retryAfter} s`,
+    {
+      limit: rate?.limit,
+      window_s: Math.round((rate?.window_ms ?? 0) / 1000),
+      retry_after_s: retryAfter,
+    },
+  );
 }
 
 /** The refusal of a message over the client's daily quota; sets Retry-After (until UTC midnight). */
@@ -36,9 +40,13 @@ export function quotaExceeded(reply: FastifyReply, quota: QuotaState | null, cou
   const resetsAt = quota?.resets_at ?? new Date().toISOString();
   const retryAfter = Math.max(1, Math.ceil((Date.parse(resetsAt) - Date.now()) / 1000));
   void reply.header('retry-after', String(retryAfter));
-  return new BrokerError('QUOTA_EXCEEDED', `Daily quota of ${quota?.limit} messages reached; it resets at ${resetsAt}`, {
-    limit: quota?.limit,
-    resets_at: resetsAt,
-    retry_after_s: retryAfter,
-  });
+  return new BrokerError(
+    'QUOTA_EXCEEDED',
+    `Daily quota of ${quota?.limit} messages reached; it resets at ${resetsAt}`,
+    {
+      limit: quota?.limit,
+      resets_at: resetsAt,
+      retry_after_s: retryAfter,
+    },
+  );
 }

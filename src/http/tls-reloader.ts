@@ -77,7 +77,15 @@ export class TlsReloader {
     this.current = { ...this.current, crl: pem };
     this.parsedCrl = parsed;
     this.apply();
-    this.logger.info({ source, crl_number: parsed.crlNumber, next_update: parsed.nextUpdate.toISOString(), revoked: parsed.revokedSerials.length }, 'CRL reloaded');
+    this.logger.info(
+      {
+        source,
+        crl_number: parsed.crlNumber,
+        next_update: parsed.nextUpdate.toISOString(),
+        revoked: parsed.revokedSerials.length,
+      },
+      'CRL reloaded',
+    );
     return parsed;
   }
 
@@ -93,7 +101,14 @@ export class TlsReloader {
   private apply(): void {
     if (!this.server) return; // not listening yet: buildServer reads `material`
     const { key, cert, ca, crl } = this.current;
-    this.server.setSecureContext({ key, cert, ca, ...(crl ? { crl } : {}), minVersion: this.minVersion, maxVersion: 'TLSv1.3' });
+    this.server.setSecureContext({
+      key,
+      cert,
+      ca,
+      ...(crl ? { crl } : {}),
+      minVersion: this.minVersion,
+      maxVersion: 'TLSv1.3',
+    });
     // Said outright rather than left to the new context: tickets issued before a
     // revocation must not resume (a resumed session skips the CRL check).
     this.server.setTicketKeys(randomBytes(48));

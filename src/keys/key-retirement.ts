@@ -42,11 +42,17 @@ export async function retirementBlockers(kind: SecretKind, id: string, check: Re
       blockers.push(`broker ${instance.instance_id} does not report its keys right now; try again`);
       continue;
     }
-    const [active, since] = kind === 'key' ? [keys.active_key_id, keys.active_key_since] : [keys.pepper_id, keys.active_pepper_since];
-    if (active === id) blockers.push(`broker ${instance.instance_id} (${instance.host}) still uses ${id}: give it the current key file`);
-    else if (now - since < graceMs) blockers.push(`broker ${instance.instance_id} switched to ${active} ${Math.round((now - since) / 1000)} s ago; wait ${Math.ceil((graceMs - (now - since)) / 1000)} s`);
+    const [active, since] =
+      kind === 'key' ? [keys.active_key_id, keys.active_key_since] : [keys.pepper_id, keys.active_pepper_since];
+    if (active === id)
+      blockers.push(`broker ${instance.instance_id} (${instance.host}) still uses ${id}: give it the current key file`);
+    else if (now - since < graceMs)
+      blockers.push(
+        `broker ${instance.instance_id} switched to ${active} ${Math.round((now - since) / 1000)} s ago; wait ${Math.ceil((graceMs - (now - since)) / 1000)} s`,
+      );
   }
   if (blockers.length > 0) return blockers;
-  if (await repo.isReferenced(COLUMN_OF[kind], id)) blockers.push(`rows still use ${id}: run mb keys reencrypt${kind === 'pepper' ? ' --pepper' : ''} first`);
+  if (await repo.isReferenced(COLUMN_OF[kind], id))
+    blockers.push(`rows still use ${id}: run mb keys reencrypt${kind === 'pepper' ? ' --pepper' : ''} first`);
   return blockers;
 }

@@ -60,14 +60,23 @@ export class KeyRotationService {
     // Ids in the table, not only in the file: a row under an id the file lost is reported
     // as unreadable rather than silently left out.
     const inTable = Object.keys(await this.repo.countById(column));
-    const report: RewriteReport = { kind, target, rewritten: 0, skipped: 0, unreadable: 0, unreadable_examples: [], ms: 0 };
+    const report: RewriteReport = {
+      kind,
+      target,
+      rewritten: 0,
+      skipped: 0,
+      unreadable: 0,
+      unreadable_examples: [],
+      ms: 0,
+    };
     for (const from of inTable.filter((id) => id !== target)) {
       let afterId = 0;
       for (;;) {
         const page = await this.repo.pageUnder(column, from, afterId, options.batchSize);
         if (page.length === 0) break;
         afterId = page.at(-1)!.id;
-        const { written, unreadable } = kind === 'key' ? await this.reencrypt(page, from, target) : await this.rehash(page, from, target);
+        const { written, unreadable } =
+          kind === 'key' ? await this.reencrypt(page, from, target) : await this.rehash(page, from, target);
         report.rewritten += written.affected;
         report.skipped += written.attempted - written.affected;
         report.unreadable += unreadable.length;
@@ -91,7 +100,11 @@ export class KeyRotationService {
         continue;
       }
       const aad = Buffer.from(row.message_id, 'utf8');
-      rows.push({ id: row.id, body_enc: sealEnvelope(key, to, opened.body, aad), sender_enc: sealEnvelope(key, to, opened.sender, aad) });
+      rows.push({
+        id: row.id,
+        body_enc: sealEnvelope(key, to, opened.body, aad),
+        sender_enc: sealEnvelope(key, to, opened.sender, aad),
+      });
       opened.body.fill(0);
       opened.sender.fill(0);
     }

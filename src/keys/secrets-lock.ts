@@ -29,7 +29,8 @@ async function takeLock(path: string): Promise<void> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (pid > 0 && isAlive(pid)) throw new BrokerError('BAD_REQUEST', `another mb keys command (pid ${pid}) is changing the keys; ${path}`);
+      if (pid > 0 && isAlive(pid))
+        throw new BrokerError('BAD_REQUEST', `another mb keys command (pid ${pid}) is changing the keys; ${path}`);
       await rm(path, { force: true });
     }
   }

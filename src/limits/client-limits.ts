@@ -19,7 +19,11 @@ export interface ClientLimits {
 }
 
 /** `domain` is the client's domain as the caller knows it (domains reload live). */
-export function resolveClientLimits(config: Readonly<BrokerConfig>, commonName: string, domainConfig: Pick<DomainConfig, 'limits'> | undefined): ClientLimits {
+export function resolveClientLimits(
+  config: Readonly<BrokerConfig>,
+  commonName: string,
+  domainConfig: Pick<DomainConfig, 'limits'> | undefined,
+): ClientLimits {
   const client = config.limits.clients[commonName];
   const domain = domainConfig?.limits;
   return {

@@ -5,10 +5,12 @@ import { lazyChildLogger } from './lazy-child-logger.js';
 
 function capture() {
   const lines: Array<Record<string, unknown>> = [];
-  const stream = new Writable({ write: (chunk: Buffer, _e, done) => {
+  const stream = new Writable({
+    write: (chunk: Buffer, _e, done) => {
       lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
       done();
-    }, });
+    },
+  });
   return { lines, stream };
 }
 
@@ -46,6 +48,9 @@ describe('lazyChildLogger', () => {
     quiet.level = 'debug';
     quiet.debug('shown');
     expect(lines).toHaveLength(1);
-    expect((quiet.child({ extra: 1 }) as ReturnType<typeof createLogger>).bindings()).toMatchObject({ tracking_id: 'r', extra: 1 });
+    expect((quiet.child({ extra: 1 }) as ReturnType<typeof createLogger>).bindings()).toMatchObject({
+      tracking_id: 'r',
+      extra: 1,
+    });
   });
 });

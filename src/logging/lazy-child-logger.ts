@@ -33,7 +33,10 @@ export class LazyChildLogger implements FastifyBaseLogger {
     const values = this.parent.levels.values;
     const wanted = values[level];
     // A per-route level (Fastify's `logLevel`) decides for this request.
-    return wanted !== undefined && (this.options.level ? wanted >= values[this.options.level]! : this.parent.isLevelEnabled(level));
+    return (
+      wanted !== undefined &&
+      (this.options.level ? wanted >= values[this.options.level]! : this.parent.isLevelEnabled(level))
+    );
   }
 
   fatal(...args: LogArgs): void {

@@ -21,12 +21,17 @@ export class LogOutput extends Writable {
 
   constructor(options: { file?: string; retentionDays: number }) {
     super({ decodeStrings: false });
-    this.file = options.file ? new RotatingLogFile({ path: options.file, retentionDays: options.retentionDays }) : undefined;
+    this.file = options.file
+      ? new RotatingLogFile({ path: options.file, retentionDays: options.retentionDays })
+      : undefined;
     this.file?.open();
   }
 
   static fromConfig(config: Readonly<BrokerConfig>): LogOutput {
-    return new LogOutput({ ...(config.log.file ? { file: config.log.file } : {}), retentionDays: config.log.retention_days });
+    return new LogOutput({
+      ...(config.log.file ? { file: config.log.file } : {}),
+      retentionDays: config.log.retention_days,
+    });
   }
 
   get filePath(): string | undefined {

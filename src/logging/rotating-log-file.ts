@@ -10,7 +10,17 @@
  * not days. Writes are synchronous (`writeSync`): log volume is low (no line per
  * accepted request) and a line written before a crash is on disk.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 
 const DAY_MS = 86_400_000;

@@ -16,9 +16,21 @@ class FakeActor implements ActorMetricsSource {
 
   families(): MetricFamily[] {
     return [
-      { name: 'mb_messages_stored_total', help: '', type: 'counter', aggregator: 'sum', values: [{ value: this.stored, labels: { domain: 'd' } }] },
+      {
+        name: 'mb_messages_stored_total',
+        help: '',
+        type: 'counter',
+        aggregator: 'sum',
+        values: [{ value: this.stored, labels: { domain: 'd' } }],
+      },
       { name: 'mb_backlog', help: '', type: 'gauge', aggregator: 'sum', values: [{ value: this.backlog, labels: {} }] },
-      { name: 'nodejs_heap_size_used_bytes', help: '', type: 'gauge', aggregator: 'sum', values: [{ value: 100, labels: {} }] },
+      {
+        name: 'nodejs_heap_size_used_bytes',
+        help: '',
+        type: 'gauge',
+        aggregator: 'sum',
+        values: [{ value: 100, labels: {} }],
+      },
     ];
   }
 
@@ -102,7 +114,11 @@ describe('ActorMetricsCollector', () => {
     actor.incarnation = 2;
     actor.stored = 5;
     await collector.collect();
-    collector.accept('delivery', 1, actor.families().map((f) => ({ ...f, values: f.values.map((v) => ({ ...v, value: 1000 })) })));
+    collector.accept(
+      'delivery',
+      1,
+      actor.families().map((f) => ({ ...f, values: f.values.map((v) => ({ ...v, value: 1000 })) })),
+    );
     expect(sampleValue((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(5);
   });
 

@@ -104,7 +104,8 @@ export class ActorMetricsCollector {
     if (!series) return;
     const latest = series.latest;
     if (latest && incarnation < latest.incarnation) return; // from an incarnation already retired
-    if (latest && incarnation > latest.incarnation) series.offset = sumFamilies(series.offset, monotonicOnly(latest.families));
+    if (latest && incarnation > latest.incarnation)
+      series.offset = sumFamilies(series.offset, monotonicOnly(latest.families));
     series.latest = { incarnation, families, at: this.now() };
   }
 }

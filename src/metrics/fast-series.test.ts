@@ -10,7 +10,13 @@ describe('fast series', () => {
     const counter = new CounterFamily('fs_req_total', 'h', ['method', 'status']);
     const histogram = new HistogramFamily('fs_req_seconds', 'h', ['method'], bounds);
     const pc = new Counter({ name: 'fs_req_total', help: 'h', labelNames: ['method', 'status'], registers: [theirs] });
-    const ph = new Histogram({ name: 'fs_req_seconds', help: 'h', labelNames: ['method'], buckets: bounds, registers: [theirs] });
+    const ph = new Histogram({
+      name: 'fs_req_seconds',
+      help: 'h',
+      labelNames: ['method'],
+      buckets: bounds,
+      registers: [theirs],
+    });
 
     const post202 = counter.series('POST', '202');
     for (const [method, status, seconds] of [
@@ -30,7 +36,9 @@ describe('fast series', () => {
 
   it('are this thread’s: read with every snapshot, also the synchronous one a crashing actor sends', () => {
     const gauge = new GaugeFamily('fs_slots_in_use', 'h', ['domain'], (g) => g.series('a').set(7));
-    expect(readFastFamilies().find((f) => f.name === 'fs_slots_in_use')!.values).toEqual([{ value: 7, labels: { domain: 'a' } }]);
+    expect(readFastFamilies().find((f) => f.name === 'fs_slots_in_use')!.values).toEqual([
+      { value: 7, labels: { domain: 'a' } },
+    ]);
     expect(snapshotNow().some((f) => f.name === gauge.name)).toBe(true);
     expect(() => new CounterFamily('fs_req_total', 'again')).toThrow(/defined twice/);
   });

@@ -122,7 +122,12 @@ export class GaugeFamily extends ValueFamily<GaugeSeries> {
   readonly type = 'gauge';
 
   /** `collect` runs before each reading (values that are cheaper to read than to track). */
-  constructor(name: string, help: string, labelNames: readonly string[] = [], private readonly collect?: (family: GaugeFamily) => void) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    private readonly collect?: (family: GaugeFamily) => void,
+  ) {
     super(name, help, labelNames);
   }
 
@@ -139,7 +144,12 @@ export class GaugeFamily extends ValueFamily<GaugeSeries> {
 export class HistogramFamily extends Family<HistogramSeries> {
   readonly type = 'histogram';
 
-  constructor(name: string, help: string, labelNames: readonly string[], private readonly bounds: readonly number[]) {
+  constructor(
+    name: string,
+    help: string,
+    labelNames: readonly string[],
+    private readonly bounds: readonly number[],
+  ) {
     super(name, help, labelNames);
   }
 

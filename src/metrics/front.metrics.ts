@@ -21,8 +21,16 @@ const durations = new HistogramFamily(
   [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
 );
 
-const enqueued = new CounterFamily('proxy_messages_enqueued_total', 'Messages accepted with a 202 (durable in Redis), by domain', ['domain']);
-const failed = new CounterFamily('proxy_messages_failed_total', 'Message submissions refused, by reason (the error_code of the answer)', ['reason']);
+const enqueued = new CounterFamily(
+  'proxy_messages_enqueued_total',
+  'Messages accepted with a 202 (durable in Redis), by domain',
+  ['domain'],
+);
+const failed = new CounterFamily(
+  'proxy_messages_failed_total',
+  'Message submissions refused, by reason (the error_code of the answer)',
+  ['reason'],
+);
 const validations = new CounterFamily(
   'proxy_certificate_validations_total',
   'Client certificate checks on mTLS routes, by result ("valid" or the refusal error_code)',

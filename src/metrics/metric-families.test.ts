@@ -1,13 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import { labelThread, monotonicOnly, sumFamilies, type MetricFamily } from './metric-families.js';
 
-const counter = (name: string, values: MetricFamily['values']): MetricFamily => ({ name, help: name, type: 'counter', aggregator: 'sum', values });
-const gauge = (name: string, values: MetricFamily['values']): MetricFamily => ({ name, help: name, type: 'gauge', aggregator: 'sum', values });
+const counter = (name: string, values: MetricFamily['values']): MetricFamily => ({
+  name,
+  help: name,
+  type: 'counter',
+  aggregator: 'sum',
+  values,
+});
+const gauge = (name: string, values: MetricFamily['values']): MetricFamily => ({
+  name,
+  help: name,
+  type: 'gauge',
+  aggregator: 'sum',
+  values,
+});
 
 describe('sumFamilies', () => {
   it('adds counters series by series and keeps series only one side has', () => {
-    const base = [counter('c_total', [{ value: 5, labels: { domain: 'a' } }, { value: 1, labels: { domain: 'old' } }])];
-    const next = [counter('c_total', [{ value: 2, labels: { domain: 'a' } }, { value: 7, labels: { domain: 'b' } }])];
+    const base = [
+      counter('c_total', [
+        { value: 5, labels: { domain: 'a' } },
+        { value: 1, labels: { domain: 'old' } },
+      ]),
+    ];
+    const next = [
+      counter('c_total', [
+        { value: 2, labels: { domain: 'a' } },
+        { value: 7, labels: { domain: 'b' } },
+      ]),
+    ];
     const [sum] = sumFamilies(base, next);
     expect(sum!.values).toEqual(
       expect.arrayContaining([
@@ -36,7 +58,10 @@ describe('sumFamilies', () => {
   });
 
   it('takes gauges from the newer reading: a gauge is a reading, not a total', () => {
-    const [g] = sumFamilies([gauge('queue', [{ value: 10, labels: {} }])], [gauge('queue', [{ value: 3, labels: {} }])]);
+    const [g] = sumFamilies(
+      [gauge('queue', [{ value: 10, labels: {} }])],
+      [gauge('queue', [{ value: 3, labels: {} }])],
+    );
     expect(g!.values).toEqual([{ value: 3, labels: {} }]);
   });
 
@@ -46,7 +71,11 @@ describe('sumFamilies', () => {
 });
 
 describe('labelThread', () => {
-  const families = [gauge('nodejs_heap_size_used_bytes', [{ value: 1, labels: {} }]), gauge('process_resident_memory_bytes', [{ value: 2, labels: {} }]), counter('mb_x_total', [{ value: 3, labels: {} }])];
+  const families = [
+    gauge('nodejs_heap_size_used_bytes', [{ value: 1, labels: {} }]),
+    gauge('process_resident_memory_bytes', [{ value: 2, labels: {} }]),
+    counter('mb_x_total', [{ value: 3, labels: {} }]),
+  ];
 
   it('labels nodejs_* with the thread and leaves the broker’s own metrics alone', () => {
     const out = labelThread(families, 'delivery', false);

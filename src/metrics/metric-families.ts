@@ -71,7 +71,11 @@ export function monotonicOnly(families: readonly MetricFamily[]): MetricFamily[]
  * get a `thread` label. `process_*` (CPU, RSS, file descriptors) describe the whole
  * process and are reported by the main thread only, so actors' copies are dropped.
  */
-export function labelThread(families: readonly MetricFamily[], thread: string, keepProcessWide: boolean): MetricFamily[] {
+export function labelThread(
+  families: readonly MetricFamily[],
+  thread: string,
+  keepProcessWide: boolean,
+): MetricFamily[] {
   const out: MetricFamily[] = [];
   for (const family of families) {
     if (family.name.startsWith('process_')) {
@@ -88,7 +92,15 @@ export function labelThread(families: readonly MetricFamily[], thread: string, k
 }
 
 /** Plain data from prom-client's JSON (drops exemplars and shared-label leftovers). */
-export function toFamilies(json: ReadonlyArray<{ name: string; help: string; type: unknown; aggregator: Aggregator; values: ReadonlyArray<unknown> }>): MetricFamily[] {
+export function toFamilies(
+  json: ReadonlyArray<{
+    name: string;
+    help: string;
+    type: unknown;
+    aggregator: Aggregator;
+    values: ReadonlyArray<unknown>;
+  }>,
+): MetricFamily[] {
   return json.map((m) => ({
     name: m.name,
     help: m.help,

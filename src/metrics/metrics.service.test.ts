@@ -23,10 +23,22 @@ describe('MetricsService.render', () => {
     shared.series('a').inc(2);
     const lines: string[] = [];
     const logger = createLogger('warn', {}, { write: (line: string) => void lines.push(line) });
-    const gauge = (name: string, value: number): MetricFamily => ({ name, help: '', type: 'gauge', aggregator: 'sum', values: [{ value, labels: {} }] });
+    const gauge = (name: string, value: number): MetricFamily => ({
+      name,
+      help: '',
+      type: 'gauge',
+      aggregator: 'sum',
+      values: [{ value, labels: {} }],
+    });
     const actors = [
       source('ingest', [
-        { name: 't_shared_total', help: '', type: 'counter', aggregator: 'sum', values: [{ value: 3, labels: { domain: 'a' } }] },
+        {
+          name: 't_shared_total',
+          help: '',
+          type: 'counter',
+          aggregator: 'sum',
+          values: [{ value: 3, labels: { domain: 'a' } }],
+        },
         gauge('nodejs_heap_size_used_bytes', 10),
         gauge('t_twice', 1),
       ]),
@@ -51,7 +63,9 @@ describe('MetricsService.render', () => {
     expect(text).toContain('mb_ready 1');
     expect(text).toContain('mb_build_info{version="9.9.9",instance_id="unit"} 1');
     expect(text).toMatch(/process_resident_memory_bytes \d+/);
-    expect(lines.map((l) => JSON.parse(l) as { metric?: string }).filter((l) => l.metric === 't_twice')).toHaveLength(1);
+    expect(lines.map((l) => JSON.parse(l) as { metric?: string }).filter((l) => l.metric === 't_twice')).toHaveLength(
+      1,
+    );
     await service.render();
     expect(lines.filter((l) => l.includes('t_twice'))).toHaveLength(1);
   });

@@ -22,14 +22,24 @@ import { registry } from './registry.js';
 import { snapshot } from './registry-snapshot.js';
 
 const actorUp = new GaugeFamily('mb_actor_up', 'Whether each actor is up (1) or down/restarting (0)', ['actor']);
-const actorRestarts = new CounterFamily('mb_actor_restarts_total', 'Times each actor died and was restarted by the supervisor', ['actor']);
-const ready = new GaugeFamily('mb_ready', 'Readiness (as /readyz): 1 when Redis, MySQL and every actor are up').series();
+const actorRestarts = new CounterFamily(
+  'mb_actor_restarts_total',
+  'Times each actor died and was restarted by the supervisor',
+  ['actor'],
+);
+const ready = new GaugeFamily(
+  'mb_ready',
+  'Readiness (as /readyz): 1 when Redis, MySQL and every actor are up',
+).series();
 const readingAge = new GaugeFamily(
   'mb_metrics_actor_reading_age_seconds',
   'Age of the numbers shown for each actor (0: it answered this scrape; growing: it is down or slow)',
   ['actor'],
 );
-const buildInfo = new GaugeFamily('mb_build_info', 'Broker version and instance (always 1)', ['version', 'instance_id']);
+const buildInfo = new GaugeFamily('mb_build_info', 'Broker version and instance (always 1)', [
+  'version',
+  'instance_id',
+]);
 
 /** Probes share the scrape's budget: a hung Redis or MySQL must not hang Prometheus. */
 const PROBE_TIMEOUT_MS = 2000;
@@ -70,7 +80,8 @@ export class MetricsService {
   private warnAboutSummedGauges(all: MetricFamily[][]): void {
     const seen = new Map<string, number>();
     for (const family of all.flat()) {
-      if (family.type === 'gauge' && !family.name.startsWith('nodejs_')) seen.set(family.name, (seen.get(family.name) ?? 0) + 1);
+      if (family.type === 'gauge' && !family.name.startsWith('nodejs_'))
+        seen.set(family.name, (seen.get(family.name) ?? 0) + 1);
     }
     for (const [metric, count] of seen) {
       if (count < 2 || this.warned.has(metric)) continue;
@@ -91,7 +102,9 @@ export class MetricsService {
         queue.clear();
         logger.debug({ err: (error as Error).message }, 'metrics: queue probe failed');
       }),
-      withTimeout(pki.refresh(), PROBE_TIMEOUT_MS).catch((error: unknown) => logger.debug({ err: (error as Error).message }, 'metrics: pki probe failed')),
+      withTimeout(pki.refresh(), PROBE_TIMEOUT_MS).catch((error: unknown) =>
+        logger.debug({ err: (error as Error).message }, 'metrics: pki probe failed'),
+      ),
       withTimeout(readiness(), PROBE_TIMEOUT_MS).then(
         (r) => ready.set(r.ready ? 1 : 0),
         () => ready.set(0),

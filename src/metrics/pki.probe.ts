@@ -15,8 +15,15 @@ import { parseCrl } from '../pki/crl.js';
 import { GaugeFamily } from './fast-series.js';
 
 const crlAge = new GaugeFamily('mb_crl_age_seconds', 'Seconds since the current CRL was signed (thisUpdate)');
-const crlNextUpdate = new GaugeFamily('mb_crl_next_update_seconds', 'Seconds until the CRL nextUpdate; past it (negative) every TLS handshake fails');
-const clientExpiry = new GaugeFamily('mb_client_cert_expiry_seconds', 'Seconds until each active client certificate expires (negative: expired)', ['client', 'serial']);
+const crlNextUpdate = new GaugeFamily(
+  'mb_crl_next_update_seconds',
+  'Seconds until the CRL nextUpdate; past it (negative) every TLS handshake fails',
+);
+const clientExpiry = new GaugeFamily(
+  'mb_client_cert_expiry_seconds',
+  'Seconds until each active client certificate expires (negative: expired)',
+  ['client', 'serial'],
+);
 const serverExpiry = new GaugeFamily('mb_server_cert_expiry_seconds', 'Seconds until the server certificate expires');
 
 /** The certificate list is read at most this often (a scrape every 15 s needs no fresher expiry dates). */
@@ -24,7 +31,9 @@ const CERTIFICATES_TTL_MS = 60_000;
 
 export interface PkiProbeDeps {
   crlPath: string;
-  listCertificates(): Promise<Array<Pick<CertificateWithClient, 'serial' | 'status' | 'not_after' | 'client_name' | 'domain'>>>;
+  listCertificates(): Promise<
+    Array<Pick<CertificateWithClient, 'serial' | 'status' | 'not_after' | 'client_name' | 'domain'>>
+  >;
   serverCertificateNotAfter(): Date | undefined;
   now?: () => number;
 }
@@ -52,7 +61,8 @@ export class PkiProbe {
     if (notAfter) serverExpiry.series().set((notAfter.getTime() - now) / 1000);
     await this.readCertificates(now);
     clientExpiry.clear();
-    for (const c of this.certificates?.list ?? []) clientExpiry.series(c.client, c.serial).set((c.notAfter - now) / 1000);
+    for (const c of this.certificates?.list ?? [])
+      clientExpiry.series(c.client, c.serial).set((c.notAfter - now) / 1000);
   }
 
   private readCrl(): void {

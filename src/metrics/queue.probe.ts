@@ -19,9 +19,15 @@ import { GaugeFamily } from './fast-series.js';
 const gauge = (name: string, help: string) => new GaugeFamily(name, help, ['domain']);
 
 const queueSize = gauge('redis_queue_size', 'Messages in the domain stream not yet stored in MySQL');
-const pending = gauge('mb_stream_pending_messages', 'Stream entries read by the delivery group but not yet stored and acknowledged');
+const pending = gauge(
+  'mb_stream_pending_messages',
+  'Stream entries read by the delivery group but not yet stored and acknowledged',
+);
 const lag = gauge('mb_stream_lag_messages', 'Stream entries not yet read by the delivery group');
-const oldestAge = gauge('mb_stream_oldest_unstored_age_seconds', 'Age of the oldest message not yet stored (0 when none waits)');
+const oldestAge = gauge(
+  'mb_stream_oldest_unstored_age_seconds',
+  'Age of the oldest message not yet stored (0 when none waits)',
+);
 const scheduled = gauge('mb_delivery_scheduled_messages', 'Webhook messages waiting for their first or next attempt');
 const leased = gauge('mb_delivery_leased_messages', 'Webhook attempts under way (leased)');
 const deadLetters = gauge('mb_dead_letter_stream_length', 'Entries in the dead-letter stream');

@@ -8,7 +8,13 @@ describe('snapshotNow (the synchronous reading a crashing actor sends)', () => {
     const registry = new Registry();
     const c = new Counter({ name: 't_total', help: 'h', labelNames: ['domain'], registers: [registry] });
     const g = new Gauge({ name: 't_gauge', help: 'h', registers: [registry] });
-    const h = new Histogram({ name: 't_seconds', help: 'h', labelNames: ['op'], buckets: [0.1, 1], registers: [registry] });
+    const h = new Histogram({
+      name: 't_seconds',
+      help: 'h',
+      labelNames: ['op'],
+      buckets: [0.1, 1],
+      registers: [registry],
+    });
     c.inc({ domain: 'a' }, 3);
     c.inc({ domain: 'b' });
     g.set(42);
@@ -18,7 +24,9 @@ describe('snapshotNow (the synchronous reading a crashing actor sends)', () => {
     h.observe({ op: 'open' }, 0.2);
 
     const byKey = (families: Awaited<ReturnType<typeof readRegistry>>) =>
-      Object.fromEntries(families.flatMap((f) => f.values.map((v) => [`${f.name}/${f.type}/${sampleKey(v)}`, v.value])));
+      Object.fromEntries(
+        families.flatMap((f) => f.values.map((v) => [`${f.name}/${f.type}/${sampleKey(v)}`, v.value])),
+      );
     const sync = readRegistryNow(registry);
     expect(byKey(sync)).toEqual(byKey(await readRegistry(registry)));
     expect(byKey(sync)['t_seconds/histogram/t_seconds_bucket{le=+Inf,op=seal}']).toBe(3);

@@ -49,7 +49,16 @@ interface Internals {
   help: string;
   type: MetricKind;
   aggregator: MetricFamily['aggregator'];
-  hashMap?: Record<string, { value?: number; labels: Record<string, string | number>; bucketValues?: Record<string, number>; sum?: number; count?: number }>;
+  hashMap?: Record<
+    string,
+    {
+      value?: number;
+      labels: Record<string, string | number>;
+      bucketValues?: Record<string, number>;
+      sum?: number;
+      count?: number;
+    }
+  >;
   upperBounds?: number[];
 }
 
@@ -64,9 +73,17 @@ export function readRegistryNow(registry: Registry): MetricFamily[] {
         let cumulative = 0;
         for (const bound of metric.upperBounds ?? []) {
           cumulative += entry.bucketValues?.[bound] ?? 0;
-          values.push({ value: cumulative, labels: { le: bound, ...entry.labels }, metricName: `${metric.name}_bucket` });
+          values.push({
+            value: cumulative,
+            labels: { le: bound, ...entry.labels },
+            metricName: `${metric.name}_bucket`,
+          });
         }
-        values.push({ value: entry.count ?? 0, labels: { le: '+Inf', ...entry.labels }, metricName: `${metric.name}_bucket` });
+        values.push({
+          value: entry.count ?? 0,
+          labels: { le: '+Inf', ...entry.labels },
+          metricName: `${metric.name}_bucket`,
+        });
         values.push({ value: entry.sum ?? 0, labels: { ...entry.labels }, metricName: `${metric.name}_sum` });
         values.push({ value: entry.count ?? 0, labels: { ...entry.labels }, metricName: `${metric.name}_count` });
       }

@@ -4,7 +4,13 @@
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import forge from 'node-forge';
-import { assertCommonName, generateRsaKeyPair, nameAttributes, ORGANIZATION, resolveValidity } from './certificate-fields.js';
+import {
+  assertCommonName,
+  generateRsaKeyPair,
+  nameAttributes,
+  ORGANIZATION,
+  resolveValidity,
+} from './certificate-fields.js';
 import { signCertificate } from './ca-signer.js';
 import { randomSerialHex } from './serial.js';
 import type { CaMaterial } from './pki.types.js';

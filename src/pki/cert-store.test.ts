@@ -98,8 +98,18 @@ describe('CertStore', () => {
   it('replaces the CRL atomically, leaving no temporary files', () => {
     const store = freshStore();
     const now = Date.now();
-    const first = buildCrl(ca, { revoked: [], thisUpdate: new Date(now), nextUpdate: new Date(now + 3_600_000), crlNumber: 1 });
-    const second = buildCrl(ca, { revoked: [{ serialHex: client.serialHex, revokedAt: new Date(now) }], thisUpdate: new Date(now), nextUpdate: new Date(now + 3_600_000), crlNumber: 2 });
+    const first = buildCrl(ca, {
+      revoked: [],
+      thisUpdate: new Date(now),
+      nextUpdate: new Date(now + 3_600_000),
+      crlNumber: 1,
+    });
+    const second = buildCrl(ca, {
+      revoked: [{ serialHex: client.serialHex, revokedAt: new Date(now) }],
+      thisUpdate: new Date(now),
+      nextUpdate: new Date(now + 3_600_000),
+      crlNumber: 2,
+    });
     store.saveCrl(first);
     store.saveCrl(second);
     expect(store.loadCrl()).toBe(second);
@@ -114,7 +124,11 @@ describe('CertStore', () => {
     expect(readdirSync(dir).sort()).toEqual(['ca.crt', 'client.crt', 'client.key']);
     expect(mode(join(dir, 'client.key'))).toBe(0o600);
     expect(mode(dir)).toBe(0o700);
-    expect(store.loadClientBundle('alice.example')).toEqual({ certPem: client.certPem, keyPem: client.keyPem, caPem: ca.certPem });
+    expect(store.loadClientBundle('alice.example')).toEqual({
+      certPem: client.certPem,
+      keyPem: client.keyPem,
+      caPem: ca.certPem,
+    });
     expect(store.hasClientBundle('alice.example')).toBe(true);
     expect(store.listClientBundles()).toEqual(['alice.example']);
   });

@@ -11,7 +11,21 @@
  * reader (the front reloading the CRL, a restart after a crash) sees the old file or
  * the new one, never half of one.
  */
-import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fchmodSync,
+  fsyncSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { BrokerError } from '../errors.js';
@@ -71,7 +85,10 @@ export class CertStore {
     if (!options.overwrite) {
       const existing = [caCert, caKey].filter((path) => existsSync(path));
       if (existing.length > 0) {
-        throw new BrokerError('CA_FAILURE', `A CA already exists in ${this.dir} (${existing.map((p) => basename(p)).join(', ')}); refusing to overwrite it without the overwrite option`);
+        throw new BrokerError(
+          'CA_FAILURE',
+          `A CA already exists in ${this.dir} (${existing.map((p) => basename(p)).join(', ')}); refusing to overwrite it without the overwrite option`,
+        );
       }
     }
     this.ensureDir(this.dir);
@@ -127,7 +144,10 @@ export class CertStore {
   clientBundleDir(commonName: string): string {
     // The CN becomes a path component; anything else could escape the store.
     if (!CLIENT_NAME.test(commonName)) {
-      throw new BrokerError('CA_FAILURE', `"${commonName}" cannot name a client bundle directory (letters, digits, '.', '_', '-')`);
+      throw new BrokerError(
+        'CA_FAILURE',
+        `"${commonName}" cannot name a client bundle directory (letters, digits, '.', '_', '-')`,
+      );
     }
     return join(this.paths.clients, commonName);
   }
@@ -164,7 +184,10 @@ export class CertStore {
   // ── Internals ───────────────────────────────────────────────────────────────────
 
   private loadPair(certPath: string, keyPath: string, what: string): CertificateKeyPair {
-    const pair = { certPem: readText(certPath, `${what} (certificate)`), keyPem: readText(keyPath, `${what} (private key)`) };
+    const pair = {
+      certPem: readText(certPath, `${what} (certificate)`),
+      keyPem: readText(keyPath, `${what} (private key)`),
+    };
     // Catches a half-finished replacement or files copied from elsewhere before they are used.
     assertPairMatches(pair, what);
     return pair;

@@ -29,12 +29,18 @@ export function resolveValidity(options: ValidityOptions, defaultDays: number): 
   if (!Number.isInteger(days) || days < 1) {
     throw new BrokerError('CA_FAILURE', `Certificate lifetime must be a positive whole number of days, got ${days}`);
   }
-  for (const [name, date] of [['notBefore', options.notBefore], ['notAfter', options.notAfter]] as const) {
-    if (date !== undefined && Number.isNaN(date.getTime())) throw new BrokerError('CA_FAILURE', `${name} is not a valid date`);
+  for (const [name, date] of [
+    ['notBefore', options.notBefore],
+    ['notAfter', options.notAfter],
+  ] as const) {
+    if (date !== undefined && Number.isNaN(date.getTime()))
+      throw new BrokerError('CA_FAILURE', `${name} is not a valid date`);
   }
   const now = Date.now();
   const notBefore = truncateToSeconds(options.notBefore ?? new Date(now - BACKDATE_MS));
-  const notAfter = truncateToSeconds(options.notAfter ?? new Date((options.notBefore?.getTime() ?? now) + days * DAY_MS));
+  const notAfter = truncateToSeconds(
+    options.notAfter ?? new Date((options.notBefore?.getTime() ?? now) + days * DAY_MS),
+  );
   if (notAfter.getTime() <= notBefore.getTime()) {
     throw new BrokerError('CA_FAILURE', 'notAfter must be later than notBefore');
   }

@@ -31,7 +31,11 @@ beforeAll(() => {
   crlPem = buildCrl(ca, {
     revoked: [
       { serialHex: revokedA.serialHex, revokedAt: new Date(Date.now() - 30 * 60_000), reason: 'keyCompromise' },
-      { serialHex: revokedB.serialHex.toUpperCase(), revokedAt: new Date(Date.now() - 10 * 60_000), reason: 'superseded' },
+      {
+        serialHex: revokedB.serialHex.toUpperCase(),
+        revokedAt: new Date(Date.now() - 10 * 60_000),
+        reason: 'superseded',
+      },
     ],
     thisUpdate,
     nextUpdate,
@@ -70,7 +74,15 @@ describe('buildCrl', () => {
   it('makes openssl verify -crl_check refuse revoked certificates and pass the others', () => {
     const crlPath = work.write('crl.pem', crlPem);
     const check = (cert: IssuedCertificate) =>
-      openssl(['verify', '-crl_check', '-CRLfile', crlPath, '-CAfile', caPath, work.write(`${cert.commonName}.crt`, cert.certPem)]);
+      openssl([
+        'verify',
+        '-crl_check',
+        '-CRLfile',
+        crlPath,
+        '-CAfile',
+        caPath,
+        work.write(`${cert.commonName}.crt`, cert.certPem),
+      ]);
     expect(check(good).status).toBe(0);
     for (const revoked of [revokedA, revokedB]) {
       const result = check(revoked);
@@ -90,7 +102,10 @@ describe('buildCrl', () => {
 
   it('encodes serials with the high bit set and short serials correctly', () => {
     const pem = buildCrl(ca, {
-      revoked: [{ serialHex: '8f', revokedAt: thisUpdate }, { serialHex: '0A:0b', revokedAt: thisUpdate, reason: 'privilegeWithdrawn' }],
+      revoked: [
+        { serialHex: '8f', revokedAt: thisUpdate },
+        { serialHex: '0A:0b', revokedAt: thisUpdate, reason: 'privilegeWithdrawn' },
+      ],
       thisUpdate,
       nextUpdate,
       crlNumber: 2 ** 40,
@@ -114,9 +129,14 @@ describe('buildCrl', () => {
     const base = { revoked: [], thisUpdate, nextUpdate, crlNumber: 1 };
     expect(() => buildCrl(ca, { ...base, nextUpdate: thisUpdate })).toThrow(BrokerError);
     expect(() => buildCrl(ca, { ...base, crlNumber: -1 })).toThrow(/non-negative/);
-    const twice = [{ serialHex: 'ab', revokedAt: thisUpdate }, { serialHex: '00AB', revokedAt: thisUpdate }];
+    const twice = [
+      { serialHex: 'ab', revokedAt: thisUpdate },
+      { serialHex: '00AB', revokedAt: thisUpdate },
+    ];
     expect(() => buildCrl(ca, { ...base, revoked: twice })).toThrow(/listed twice/);
-    expect(() => buildCrl(ca, { ...base, revoked: [{ serialHex: 'xyz', revokedAt: thisUpdate }] })).toThrow(/hexadecimal/);
+    expect(() => buildCrl(ca, { ...base, revoked: [{ serialHex: 'xyz', revokedAt: thisUpdate }] })).toThrow(
+      /hexadecimal/,
+    );
   });
 });
 
@@ -127,13 +147,19 @@ describe('isCrlIssuedBy', () => {
     const forged = buildCrl(impostor, { revoked: [], thisUpdate, nextUpdate, crlNumber: 99 });
     expect(isCrlIssuedBy(forged, ca.certPem)).toBe(false);
     // openssl crl exits 0 either way; the verdict is in the text.
-    expect(openssl(['crl', '-in', work.write('forged.pem', forged), '-CAfile', caPath, '-noout', '-verify']).output).toContain('verify failure');
+    expect(
+      openssl(['crl', '-in', work.write('forged.pem', forged), '-CAfile', caPath, '-noout', '-verify']).output,
+    ).toContain('verify failure');
   });
 });
 
 describe('the CRL in a Node TLS server (what the front does)', () => {
   it('authorises a good client and reports CERT_REVOKED for a revoked one', async () => {
-    const server = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost', '127.0.0.1'], days: 1 });
+    const server = issueServerCertificate(ca, {
+      commonName: 'localhost',
+      hostnames: ['localhost', '127.0.0.1'],
+      days: 1,
+    });
     expect(await handshake(server, good)).toBe('good.example authorized=true null');
     expect(await handshake(server, revokedA)).toBe('lost-laptop.example authorized=false CERT_REVOKED');
   });
@@ -143,7 +169,14 @@ describe('the CRL in a Node TLS server (what the front does)', () => {
 async function handshake(server: CertificateKeyPair, client: CertificateKeyPair): Promise<string> {
   const tlsServer = createServer(
     // rejectUnauthorized: false so the verdict can be read instead of inferred from a hang-up.
-    { ...keyCert(server), ca: ca.certPem, crl: crlPem, requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' },
+    {
+      ...keyCert(server),
+      ca: ca.certPem,
+      crl: crlPem,
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.3',
+    },
     (socket) => {
       const cn = socket.getPeerCertificate().subject.CN;
       socket.end(`${cn} authorized=${socket.authorized} ${String(socket.authorizationError ?? null)}`);

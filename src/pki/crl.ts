@@ -33,7 +33,13 @@ import {
   toPem,
   truncateToSeconds,
 } from './der.js';
-import { certificateSubject, loadCaSigner, SHA256_WITH_RSA_OID, sha256WithRsaAlgorithm, signSha256 } from './ca-signer.js';
+import {
+  certificateSubject,
+  loadCaSigner,
+  SHA256_WITH_RSA_OID,
+  sha256WithRsaAlgorithm,
+  signSha256,
+} from './ca-signer.js';
 import { normalizeSerialHex, serialFromBigInt, serialToBigInt } from './serial.js';
 import { REVOCATION_REASON_CODES } from './pki.types.js';
 import type { CaMaterial, RevocationReason } from './pki.types.js';
@@ -97,7 +103,10 @@ export function buildCrl(ca: CaMaterial, options: BuildCrlOptions): string {
   fields.push(
     asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [
       seq([
-        extension(OID.authorityKeyIdentifier, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, signer.keyIdentifier)])),
+        extension(
+          OID.authorityKeyIdentifier,
+          seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, signer.keyIdentifier)]),
+        ),
         extension(OID.cRLNumber, integer(BigInt(options.crlNumber))),
       ]),
     ]),
@@ -120,7 +129,8 @@ function revokedEntries(revoked: readonly RevokedCertificate[]): Asn1[] {
     // A duplicate means the caller's revocation list is corrupt; better loud than silent.
     if (seen.has(serialHex)) throw new BrokerError('CA_FAILURE', `Serial ${serialHex} is listed twice in the CRL`);
     seen.add(serialHex);
-    if (Number.isNaN(entry.revokedAt.getTime())) throw new BrokerError('CA_FAILURE', `Invalid revocation date for ${serialHex}`);
+    if (Number.isNaN(entry.revokedAt.getTime()))
+      throw new BrokerError('CA_FAILURE', `Invalid revocation date for ${serialHex}`);
     const parts = [integer(serialToBigInt(serialHex)), time(truncateToSeconds(entry.revokedAt))];
     if (entry.reason !== undefined) {
       const code = REVOCATION_REASON_CODES[entry.reason];
@@ -196,8 +206,12 @@ function tbsFieldsOf(der: Buffer): TbsCertListFields {
   if (!issuer || !isTime(thisUpdate)) throw new BrokerError('CA_FAILURE', 'Unexpected CRL layout');
   const nextUpdate = isTime(fields[i]) ? fields[i++] : undefined;
   const next = fields[i];
-  const revoked = next?.tagClass === asn1.Class.UNIVERSAL && next.type === asn1.Type.SEQUENCE ? (fields[i++]!.value as Asn1[]) : [];
-  const extensions = fields[i]?.tagClass === asn1.Class.CONTEXT_SPECIFIC ? extensionMap((fields[i]!.value as Asn1[])[0]) : new Map<string, string>();
+  const revoked =
+    next?.tagClass === asn1.Class.UNIVERSAL && next.type === asn1.Type.SEQUENCE ? (fields[i++]!.value as Asn1[]) : [];
+  const extensions =
+    fields[i]?.tagClass === asn1.Class.CONTEXT_SPECIFIC
+      ? extensionMap((fields[i]!.value as Asn1[])[0])
+      : new Map<string, string>();
   return {
     issuerDer: derOf(issuer),
     thisUpdate: timeValue(thisUpdate),
@@ -210,11 +224,16 @@ function tbsFieldsOf(der: Buffer): TbsCertListFields {
 function parseEntry(entry: Asn1): RevokedCertificate {
   const [serial, revokedAt, extensions] = entry.value as Asn1[];
   if (!serial || !isTime(revokedAt)) throw new BrokerError('CA_FAILURE', 'Unexpected CRL entry layout');
-  const parsed: RevokedCertificate = { serialHex: serialFromBigInt(integerValue(serial)), revokedAt: timeValue(revokedAt) };
+  const parsed: RevokedCertificate = {
+    serialHex: serialFromBigInt(integerValue(serial)),
+    revokedAt: timeValue(revokedAt),
+  };
   const reasonDer = extensionMap(extensions).get(OID.reasonCode);
   if (reasonDer !== undefined) {
     const code = (asn1.fromDer(reasonDer).value as string).charCodeAt(0);
-    const name = (Object.keys(REVOCATION_REASON_CODES) as RevocationReason[]).find((r) => REVOCATION_REASON_CODES[r] === code);
+    const name = (Object.keys(REVOCATION_REASON_CODES) as RevocationReason[]).find(
+      (r) => REVOCATION_REASON_CODES[r] === code,
+    );
     if (name) parsed.reason = name;
   }
   return parsed;

@@ -24,7 +24,14 @@ describe('fingerprints', () => {
   });
 
   it('equal openssl’s SHA-256 fingerprint', () => {
-    const printed = openssl(['x509', '-in', work.write('cert.pem', certPem), '-noout', '-fingerprint', '-sha256']).stdout;
+    const printed = openssl([
+      'x509',
+      '-in',
+      work.write('cert.pem', certPem),
+      '-noout',
+      '-fingerprint',
+      '-sha256',
+    ]).stdout;
     expect(fingerprintOfPem(certPem)).toBe(normalizeFingerprint(printed.trim().split('=')[1]!));
   });
 

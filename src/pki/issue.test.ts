@@ -61,7 +61,9 @@ describe('issueClientCertificate', () => {
     expect(text).toMatch(/Key Usage: critical\s+Digital Signature, Key Encipherment/);
     expect(text).toMatch(/Extended Key Usage:\s*\n\s+TLS Web Client Authentication\n/);
     expect(text).toContain('Public-Key: (2048 bit)');
-    const caKeyId = /Subject Key Identifier:\s*\n\s+([0-9A-F:]+)/.exec(openssl(['x509', '-in', caPath, '-noout', '-text']).stdout)?.[1];
+    const caKeyId = /Subject Key Identifier:\s*\n\s+([0-9A-F:]+)/.exec(
+      openssl(['x509', '-in', caPath, '-noout', '-text']).stdout,
+    )?.[1];
     const authorityKeyId = /Authority Key Identifier:\s*\n\s+(?:keyid:)?([0-9A-F:]+)/.exec(text)?.[1];
     expect(caKeyId).toBeDefined();
     expect(authorityKeyId).toBe(caKeyId);
@@ -121,7 +123,11 @@ describe('issueClientCertificate', () => {
     expect(() => issueClientCertificate(ca, { commonName: 'x'.repeat(65) })).toThrow(/1 to 64/);
     expect(() => issueClientCertificate(ca, { commonName: 'a.example', days: 0 })).toThrow(/positive whole number/);
     expect(() =>
-      issueClientCertificate(ca, { commonName: 'a.example', notBefore: new Date('2030-01-01'), notAfter: new Date('2029-01-01') }),
+      issueClientCertificate(ca, {
+        commonName: 'a.example',
+        notBefore: new Date('2030-01-01'),
+        notAfter: new Date('2029-01-01'),
+      }),
     ).toThrow(/later than notBefore/);
     const other = opensslCa(work, '/CN=Mismatch', 'mismatch');
     try {
@@ -137,10 +143,16 @@ describe('issueClientCertificate', () => {
 
 describe('issueServerCertificate', () => {
   it('carries DNS and IP subjectAltNames and serverAuth, and verifies for sslserver', () => {
-    const server = issueServerCertificate(ca, { commonName: 'broker.local', hostnames: ['broker.local', 'localhost', '127.0.0.1', '::1'], days: 30 });
+    const server = issueServerCertificate(ca, {
+      commonName: 'broker.local',
+      hostnames: ['broker.local', 'localhost', '127.0.0.1', '::1'],
+      days: 30,
+    });
     const path = work.write('server.crt', server.certPem);
     const text = openssl(['x509', '-in', path, '-noout', '-text']).stdout;
-    expect(text).toMatch(/Subject Alternative Name:\s*\n\s+DNS:broker\.local, DNS:localhost, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/);
+    expect(text).toMatch(
+      /Subject Alternative Name:\s*\n\s+DNS:broker\.local, DNS:localhost, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/,
+    );
     expect(text).toMatch(/Extended Key Usage:\s*\n\s+TLS Web Server Authentication\n/);
     expect(openssl(['verify', '-purpose', 'sslserver', '-CAfile', caPath, path]).status).toBe(0);
     const x509 = new X509Certificate(server.certPem);
@@ -151,6 +163,8 @@ describe('issueServerCertificate', () => {
 
   it('refuses an empty or malformed host list', () => {
     expect(() => issueServerCertificate(ca, { commonName: 'x', hostnames: [], days: 1 })).toThrow(/at least one/);
-    expect(() => issueServerCertificate(ca, { commonName: 'x', hostnames: ['bad host'], days: 1 })).toThrow(/Not a DNS name/);
+    expect(() => issueServerCertificate(ca, { commonName: 'x', hostnames: ['bad host'], days: 1 })).toThrow(
+      /Not a DNS name/,
+    );
   });
 });

@@ -61,7 +61,10 @@ export function issueServerCertificate(ca: CaMaterial, options: IssueServerOptio
   }
   return issue(ca, {
     commonName: options.commonName,
-    validity: resolveValidity({ days: options.days, notBefore: options.notBefore, notAfter: options.notAfter }, options.days),
+    validity: resolveValidity(
+      { days: options.days, notBefore: options.notBefore, notAfter: options.notAfter },
+      options.days,
+    ),
     extKeyUsage: 'serverAuth',
     altNames: options.hostnames.map(altNameFor),
   });
@@ -135,7 +138,10 @@ function altNameFor(hostname: string): AltName {
   const host = hostname.trim();
   if (isIpLiteral(host) !== 0) return { type: 7, ip: host };
   // LDH labels, optionally one leading wildcard label: what TLS clients will match.
-  if (!/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(host) || host.length > 253) {
+  if (
+    !/^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(host) ||
+    host.length > 253
+  ) {
     throw new BrokerError('CA_FAILURE', `Not a DNS name or IP address: "${hostname}"`);
   }
   return { type: 2, value: host.toLowerCase() };
@@ -145,7 +151,8 @@ function describeIssued(certPem: string, keyPem: string, commonName: string, ser
   const x509 = new X509Certificate(certPem);
   const serialHex = normalizeSerialHex(x509.serialNumber);
   // Guards the documented normalisation: what we report is what OpenSSL prints.
-  if (serialHex !== normalizeSerialHex(serial)) throw new BrokerError('CA_FAILURE', 'Serial number mismatch after signing');
+  if (serialHex !== normalizeSerialHex(serial))
+    throw new BrokerError('CA_FAILURE', 'Serial number mismatch after signing');
   return {
     certPem,
     keyPem,

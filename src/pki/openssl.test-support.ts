@@ -41,7 +41,12 @@ export interface OpensslResult {
 
 export function openssl(args: string[]): OpensslResult {
   const result = spawnSync('/usr/bin/openssl', args, { encoding: 'utf8' });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr, output: `${result.stdout}${result.stderr}` };
+  return {
+    status: result.status,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    output: `${result.stdout}${result.stderr}`,
+  };
 }
 
 /**
@@ -53,9 +58,22 @@ export function opensslCa(work: Workdir, subject = '/O=Message Broker/CN=Test CA
   const keyPath = join(work.dir, `${name}.key`);
   const certPath = join(work.dir, `${name}.crt`);
   const result = openssl([
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '30',
-    '-subj', subject, '-keyout', keyPath, '-out', certPath,
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-days',
+    '30',
+    '-subj',
+    subject,
+    '-keyout',
+    keyPath,
+    '-out',
+    certPath,
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
   ]);
   if (result.status !== 0) throw new Error(`openssl req failed: ${result.output}`);
   return { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };

@@ -19,7 +19,13 @@ beforeAll(() => {
   // The bundle only carries certificates; a quick openssl-made CA is enough here.
   ca = opensslCa(work, '/O=Message Broker/CN=PKCS12 Test CA', 'ca');
   client = issueClientCertificate(ca, { commonName: 'alice.example' });
-  const bundle = toPkcs12({ certPem: client.certPem, keyPem: client.keyPem, caPem: ca.certPem, password: PASSWORD, friendlyName: 'alice.example' });
+  const bundle = toPkcs12({
+    certPem: client.certPem,
+    keyPem: client.keyPem,
+    caPem: ca.certPem,
+    password: PASSWORD,
+    friendlyName: 'alice.example',
+  });
   p12Path = work.write('alice.p12', bundle);
 });
 
@@ -65,6 +71,8 @@ describe('toPkcs12', () => {
   it('refuses a key that does not belong to the certificate, and an empty password', () => {
     const other = issueClientCertificate(ca, { commonName: 'bob.example' });
     expect(() => toPkcs12({ certPem: client.certPem, keyPem: other.keyPem, password: PASSWORD })).toThrow(BrokerError);
-    expect(() => toPkcs12({ certPem: client.certPem, keyPem: client.keyPem, password: '' })).toThrow(/needs a password/);
+    expect(() => toPkcs12({ certPem: client.certPem, keyPem: client.keyPem, password: '' })).toThrow(
+      /needs a password/,
+    );
   });
 });

@@ -36,14 +36,17 @@ export interface Pkcs12Options {
 
 export function toPkcs12(options: Pkcs12Options): Buffer {
   const iterations = options.iterations ?? DEFAULT_PKCS12_ITERATIONS;
-  if (!Number.isInteger(iterations) || iterations < 1) throw new BrokerError('CA_FAILURE', 'PKCS#12 iterations must be a positive integer');
+  if (!Number.isInteger(iterations) || iterations < 1)
+    throw new BrokerError('CA_FAILURE', 'PKCS#12 iterations must be a positive integer');
   if (options.password.length === 0) throw new BrokerError('CA_FAILURE', 'A PKCS#12 bundle needs a password');
   if (!keyMatchesCertificate(loadRsaPrivateKey(options.keyPem), new X509Certificate(options.certPem))) {
     throw new BrokerError('CA_FAILURE', 'The private key does not belong to the certificate');
   }
 
   const key = forge.pki.privateKeyFromPem(options.keyPem) as forge.pki.rsa.PrivateKey;
-  const chain = [options.certPem, ...(options.caPem ? [options.caPem] : [])].map((pem) => forge.pki.certificateFromPem(pem));
+  const chain = [options.certPem, ...(options.caPem ? [options.caPem] : [])].map((pem) =>
+    forge.pki.certificateFromPem(pem),
+  );
   const forgeOptions = {
     algorithm: 'aes256' as const,
     prfAlgorithm: 'sha256', // accepted by forge, missing from its typings
@@ -84,7 +87,9 @@ function macData(authenticatedSafe: string, password: string, iterations: number
     32,
     forge.md.sha256.create(),
   );
-  const mac = createHmac('sha256', bufferFromBinary(macKey.getBytes())).update(bufferFromBinary(authenticatedSafe)).digest();
+  const mac = createHmac('sha256', bufferFromBinary(macKey.getBytes()))
+    .update(bufferFromBinary(authenticatedSafe))
+    .digest();
   const nullParameters = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, '');
   return seq([
     seq([seq([oid(SHA256_OID), nullParameters]), octetString(mac.toString('binary'))]),

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeSerialHex, randomSerialHex, serialFromBigInt, serialToBigInt, tryNormalizeSerialHex } from './serial.js';
+import {
+  normalizeSerialHex,
+  randomSerialHex,
+  serialFromBigInt,
+  serialToBigInt,
+  tryNormalizeSerialHex,
+} from './serial.js';
 
 describe('normalizeSerialHex', () => {
   it('produces what openssl and Node print, lowercased', () => {

@@ -48,12 +48,22 @@ describe('verifyCertificate', () => {
       notBefore: new Date(Date.now() - 10 * DAY),
       notAfter: new Date(Date.now() - DAY),
     });
-    expect(verifyCertificate(expired.certPem, { caPem: ca.certPem })).toMatchObject({ valid: false, problems: ['expired'] });
+    expect(verifyCertificate(expired.certPem, { caPem: ca.certPem })).toMatchObject({
+      valid: false,
+      problems: ['expired'],
+    });
   });
 
   it('flags a certificate that is not yet valid', () => {
-    const future = issueClientCertificate(ca, { commonName: 'future.example', notBefore: new Date(Date.now() + DAY), days: 30 });
-    expect(verifyCertificate(future.certPem, { caPem: ca.certPem })).toMatchObject({ valid: false, problems: ['not yet valid'] });
+    const future = issueClientCertificate(ca, {
+      commonName: 'future.example',
+      notBefore: new Date(Date.now() + DAY),
+      days: 30,
+    });
+    expect(verifyCertificate(future.certPem, { caPem: ca.certPem })).toMatchObject({
+      valid: false,
+      problems: ['not yet valid'],
+    });
   });
 
   it('judges validity at the instant given', () => {
@@ -66,7 +76,9 @@ describe('verifyCertificate', () => {
     const impostor = opensslCa(work, '/O=Message Broker/CN=Verify Test CA', 'impostor');
     expect(new X509Certificate(impostor.certPem).subject).toBe(new X509Certificate(ca.certPem).subject);
     const foreign = issueClientCertificate(impostor, { commonName: 'alice.example', days: 5 });
-    expect(verifyCertificate(foreign.certPem, { caPem: ca.certPem }).problems).toEqual([CERTIFICATE_PROBLEMS.notIssued]);
+    expect(verifyCertificate(foreign.certPem, { caPem: ca.certPem }).problems).toEqual([
+      CERTIFICATE_PROBLEMS.notIssued,
+    ]);
     // And the other way round: our certificate is not the impostor's.
     expect(verifyCertificate(client.certPem, { caPem: impostor.certPem }).problems).toEqual(['not issued by this CA']);
   });
@@ -78,13 +90,21 @@ describe('verifyCertificate', () => {
 
   it('flags a revoked certificate, matching serials whatever their spelling', () => {
     const crlPem = crlRevoking([client.serialHex.toUpperCase()]);
-    expect(verifyCertificate(client.certPem, { caPem: ca.certPem, crlPem })).toMatchObject({ valid: false, problems: ['revoked'] });
+    expect(verifyCertificate(client.certPem, { caPem: ca.certPem, crlPem })).toMatchObject({
+      valid: false,
+      problems: ['revoked'],
+    });
     const other = issueClientCertificate(ca, { commonName: 'bob.example' });
     expect(verifyCertificate(other.certPem, { caPem: ca.certPem, crlPem }).valid).toBe(true);
   });
 
   it('reports a stale CRL the way OpenSSL would refuse it', () => {
-    const stale = buildCrl(ca, { revoked: [], thisUpdate: new Date(Date.now() - 2 * DAY), nextUpdate: new Date(Date.now() - DAY), crlNumber: 1 });
+    const stale = buildCrl(ca, {
+      revoked: [],
+      thisUpdate: new Date(Date.now() - 2 * DAY),
+      nextUpdate: new Date(Date.now() - DAY),
+      crlNumber: 1,
+    });
     expect(verifyCertificate(client.certPem, { caPem: ca.certPem, crlPem: stale }).problems).toEqual(['crl expired']);
   });
 
@@ -96,7 +116,9 @@ describe('verifyCertificate', () => {
       nextUpdate: new Date(Date.now() + DAY),
       crlNumber: 1,
     });
-    expect(verifyCertificate(client.certPem, { caPem: ca.certPem, crlPem: forged }).problems).toEqual(['crl not issued by this CA']);
+    expect(verifyCertificate(client.certPem, { caPem: ca.certPem, crlPem: forged }).problems).toEqual([
+      'crl not issued by this CA',
+    ]);
   });
 
   it('lists every problem at once', () => {

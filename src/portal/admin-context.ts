@@ -44,15 +44,29 @@ export class AdminContext {
     return scope.kind === 'domain' ? [scope.domain] : scope.kind === 'all' ? this.domains : [];
   }
 
-  async audit(request: FastifyRequest, action: string, target: { type: string; id?: string | null; domain?: string | null }, details?: Record<string, unknown>): Promise<void> {
+  async audit(
+    request: FastifyRequest,
+    action: string,
+    target: { type: string; id?: string | null; domain?: string | null },
+    details?: Record<string, unknown>,
+  ): Promise<void> {
     const by = this.by(request);
-    await this.options.repositories.audit.record({ actor: by.actor, action, target_type: target.type, target_id: target.id ?? null, domain: target.domain ?? null, ip: by.ip, details: details ?? null });
+    await this.options.repositories.audit.record({
+      actor: by.actor,
+      action,
+      target_type: target.type,
+      target_id: target.id ?? null,
+      domain: target.domain ?? null,
+      ip: by.ip,
+      details: details ?? null,
+    });
   }
 
   /** A client the admin administers, or 404. */
   async client(request: FastifyRequest, id: number): Promise<ClientRow> {
     const client = await this.options.repositories.clients.findById(id);
-    if (!client || !administersDomain(this.scope(request), client.domain)) throw new BrokerError('NOT_FOUND', 'There is no such client');
+    if (!client || !administersDomain(this.scope(request), client.domain))
+      throw new BrokerError('NOT_FOUND', 'There is no such client');
     return client;
   }
 }

@@ -36,7 +36,8 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
       request.log.info({ user_id: user.id }, 'portal sign-in');
       return reply.redirect(next ?? landing(user.role), 303);
     } catch (error) {
-      if (!(error instanceof BrokerError) || (error.code !== 'LOGIN_FAILED' && error.code !== 'LOGIN_THROTTLED')) throw error;
+      if (!(error instanceof BrokerError) || (error.code !== 'LOGIN_FAILED' && error.code !== 'LOGIN_THROTTLED'))
+        throw error;
       request.log.info({ error_code: error.code }, 'portal sign-in refused');
       void reply.code(error.status);
       return renderPage(request, reply, 'login', { title: 'Sign in', next: next ?? '', email, error: error.message });
@@ -58,26 +59,39 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     const errors: FormErrors = {};
     const problem = passwordProblem(next);
     if (problem) errors['new_password'] = problem;
-    else if (next !== secret(request.body, 'confirm_password')) errors['confirm_password'] = 'The two new passwords differ';
+    else if (next !== secret(request.body, 'confirm_password'))
+      errors['confirm_password'] = 'The two new passwords differ';
     if (hasErrors(errors)) return accountPage(state.user.id, errors, reply, 422);
     try {
       const token = await deps.auth.changePassword(state, current, next, request.ip);
       void reply.setCookie(SESSION_COOKIE, token, cookieOptions);
       return reply.redirect(`${PREFIX}/account?notice=password-changed`, 303);
     } catch (error) {
-      if (error instanceof BrokerError && error.code === 'FORM_INVALID') return accountPage(state.user.id, error.details as FormErrors, reply, 422);
+      if (error instanceof BrokerError && error.code === 'FORM_INVALID')
+        return accountPage(state.user.id, error.details as FormErrors, reply, 422);
       throw error;
     }
   });
 
-  async function accountPage(userId: number, errors: FormErrors, reply: FastifyReply, status: number): Promise<FastifyReply> {
+  async function accountPage(
+    userId: number,
+    errors: FormErrors,
+    reply: FastifyReply,
+    status: number,
+  ): Promise<FastifyReply> {
     const request = reply.request;
     const user = (await deps.users.findById(userId))!;
     void reply.code(status);
     return renderPage(request, reply, 'account', {
       title: 'Account',
       nav: 'account',
-      account: { email: user.email, role: user.role, domain: user.domain, last_login_at: user.last_login_at, created_at: user.created_at },
+      account: {
+        email: user.email,
+        role: user.role,
+        domain: user.domain,
+        last_login_at: user.last_login_at,
+        created_at: user.created_at,
+      },
       admin: isAdmin(user),
       errors,
     });

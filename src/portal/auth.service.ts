@@ -31,7 +31,12 @@ export interface Authenticated {
 }
 
 /** The signed-in user behind a session token, or undefined (expired, forged, logged out, disabled). */
-export async function authenticateSession(users: Pick<UsersRepository, 'findById'>, sessions: SessionTokens, token: string | undefined, now = Date.now()): Promise<Authenticated | undefined> {
+export async function authenticateSession(
+  users: Pick<UsersRepository, 'findById'>,
+  sessions: SessionTokens,
+  token: string | undefined,
+  now = Date.now(),
+): Promise<Authenticated | undefined> {
   const claims = await sessions.verify(token, now);
   if (!claims) return undefined;
   const user = await users.findById(claims.userId);
@@ -64,17 +69,29 @@ export class AuthService {
     if (user.disabled) return this.fail(ip, user, 'disabled');
     if (locked) return this.fail(ip, user, 'locked');
     if (!matches) {
-      const lockUntil = user.failed_logins + 1 >= this.policy.maxFailures ? new Date(now + this.policy.lockoutMs) : undefined;
+      const lockUntil =
+        user.failed_logins + 1 >= this.policy.maxFailures ? new Date(now + this.policy.lockoutMs) : undefined;
       await this.users.recordFailedLogin(user.id, lockUntil);
       return this.fail(ip, user, lockUntil ? 'wrong_password_locked' : 'wrong_password');
     }
 
     await this.users.recordLogin(user.id, new Date(now));
     // Hashes made under a lower cost are upgraded while the password is at hand (this bumps token_version).
-    if (this.hasher.needsRehash(user.password_hash)) await this.users.setPassword(user.id, await this.hasher.hash(password));
+    if (this.hasher.needsRehash(user.password_hash))
+      await this.users.setPassword(user.id, await this.hasher.hash(password));
     const fresh = (await this.users.findById(user.id)) ?? user;
-    await this.audit.record({ actor: `user:${user.id}`, action: 'auth.login', target_type: 'user', target_id: String(user.id), domain: user.domain, ip });
-    const token = await this.sessions.issue({ userId: fresh.id, version: fresh.token_version, role: fresh.role, authTime: Math.floor(now / 1000) }, now);
+    await this.audit.record({
+      actor: `user:${user.id}`,
+      action: 'auth.login',
+      target_type: 'user',
+      target_id: String(user.id),
+      domain: user.domain,
+      ip,
+    });
+    const token = await this.sessions.issue(
+      { userId: fresh.id, version: fresh.token_version, role: fresh.role, authTime: Math.floor(now / 1000) },
+      now,
+    );
     return { user: fresh, token };
   }
 
@@ -85,13 +102,23 @@ export class AuthService {
   /** A token with a fresh idle window for a session that is still valid. */
   renew(auth: Authenticated, now = Date.now()): Promise<string> {
     const { user, claims } = auth;
-    return this.sessions.issue({ userId: user.id, version: user.token_version, role: user.role, authTime: claims.authTime }, now);
+    return this.sessions.issue(
+      { userId: user.id, version: user.token_version, role: user.role, authTime: claims.authTime },
+      now,
+    );
   }
 
   /** Ends every session of the user: the next request with any of their tokens is refused. */
   async logout(user: UserRow, ip: string): Promise<void> {
     await this.users.bumpTokenVersion(user.id);
-    await this.audit.record({ actor: `user:${user.id}`, action: 'auth.logout', target_type: 'user', target_id: String(user.id), domain: user.domain, ip });
+    await this.audit.record({
+      actor: `user:${user.id}`,
+      action: 'auth.logout',
+      target_type: 'user',
+      target_id: String(user.id),
+      domain: user.domain,
+      ip,
+    });
   }
 
   /**
@@ -100,11 +127,20 @@ export class AuthService {
    */
   async changePassword(auth: Authenticated, current: string, next: string, ip: string): Promise<string> {
     if (!(await this.hasher.verify(current, auth.user.password_hash))) {
-      throw new BrokerError('FORM_INVALID', 'The current password is not right', { current_password: 'The current password is not right' });
+      throw new BrokerError('FORM_INVALID', 'The current password is not right', {
+        current_password: 'The current password is not right',
+      });
     }
     await this.users.setPassword(auth.user.id, await this.hasher.hash(next));
     const user = (await this.users.findById(auth.user.id))!;
-    await this.audit.record({ actor: `user:${user.id}`, action: 'user.password_change', target_type: 'user', target_id: String(user.id), domain: user.domain, ip });
+    await this.audit.record({
+      actor: `user:${user.id}`,
+      action: 'user.password_change',
+      target_type: 'user',
+      target_id: String(user.id),
+      domain: user.domain,
+      ip,
+    });
     return this.renew({ user, claims: auth.claims });
   }
 

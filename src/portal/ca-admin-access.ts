@@ -21,11 +21,17 @@ export function caAdminAccess(deps: PortalDeps): CaAdminRouteDeps {
     ca: deps.actors.ca,
     authorize: async (request: FastifyRequest) => {
       const origin = request.headers.origin;
-      if (origin !== undefined && origin !== `https://${request.host}`) throw new BrokerError('FORBIDDEN', 'Cross-origin requests are not accepted');
-      const session = await authenticateSession(deps.repositories.users, deps.sessions, cookieValue(request.headers.cookie, SESSION_COOKIE));
+      if (origin !== undefined && origin !== `https://${request.host}`)
+        throw new BrokerError('FORBIDDEN', 'Cross-origin requests are not accepted');
+      const session = await authenticateSession(
+        deps.repositories.users,
+        deps.sessions,
+        cookieValue(request.headers.cookie, SESSION_COOKIE),
+      );
       if (!session) throw new BrokerError('SESSION_REQUIRED');
       const scope = scopeOf(session.user);
-      if (scope.kind !== 'all' && scope.kind !== 'domain') throw new BrokerError('FORBIDDEN', 'Certificate administration needs an admin account');
+      if (scope.kind !== 'all' && scope.kind !== 'domain')
+        throw new BrokerError('FORBIDDEN', 'Certificate administration needs an admin account');
       request.portal = { ...session, scope };
     },
     scope: (request: FastifyRequest): AdminScope => {

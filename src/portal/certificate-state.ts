@@ -14,8 +14,13 @@ export const CLIENT_NAME = /^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$/;
 export type ShownCertificate<T extends CertificateRow> = T & { status: CertificateRow['status']; expiring: boolean };
 
 export function presentCertificate<T extends CertificateRow>(certificate: T, now = Date.now()): ShownCertificate<T> {
-  const status = certificate.status === 'active' && certificate.not_after.getTime() <= now ? 'expired' : certificate.status;
-  return { ...certificate, status, expiring: status === 'active' && certificate.not_after.getTime() - now < WARNING_MS };
+  const status =
+    certificate.status === 'active' && certificate.not_after.getTime() <= now ? 'expired' : certificate.status;
+  return {
+    ...certificate,
+    status,
+    expiring: status === 'active' && certificate.not_after.getTime() - now < WARNING_MS,
+  };
 }
 
 export interface ClientSummary extends ClientRow {
@@ -24,11 +29,22 @@ export interface ClientSummary extends ClientRow {
   expiring: boolean;
 }
 
-export function summarizeClients(clients: readonly ClientRow[], certificates: readonly CertificateRow[], now = Date.now()): ClientSummary[] {
+export function summarizeClients(
+  clients: readonly ClientRow[],
+  certificates: readonly CertificateRow[],
+  now = Date.now(),
+): ClientSummary[] {
   return clients.map((client) => {
-    const active = certificates.map((c) => presentCertificate(c, now)).filter((c) => c.client_id === client.id && c.status === 'active');
+    const active = certificates
+      .map((c) => presentCertificate(c, now))
+      .filter((c) => c.client_id === client.id && c.status === 'active');
     const latest = active.map((c) => c.not_after).sort((a, b) => b.getTime() - a.getTime())[0] ?? null;
     // The client's longest-lived certificate runs out soon: it needs a renewal.
-    return { ...client, active_certificates: active.length, next_expiry: latest, expiring: latest !== null && latest.getTime() - now < WARNING_MS };
+    return {
+      ...client,
+      active_certificates: active.length,
+      next_expiry: latest,
+      expiring: latest !== null && latest.getTime() - now < WARNING_MS,
+    };
   });
 }

@@ -19,7 +19,14 @@ import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 import { administersDomain } from './tenant-scope.js';
 
 /** The reasons an admin may give (caCompromise and certificateHold are not a client's matter). */
-export const REVOCATION_REASONS: readonly RevocationReasonName[] = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation', 'privilegeWithdrawn'];
+export const REVOCATION_REASONS: readonly RevocationReasonName[] = [
+  'unspecified',
+  'keyCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'privilegeWithdrawn',
+];
 const SERIAL = /^[0-9a-fA-F]{1,64}$/;
 const LIST_STATUSES = ['active', 'expiring', 'revoked', 'expired'] as const;
 const MAX_DAYS = 825;
@@ -34,20 +41,47 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
     const serial = (request.params as { serial?: string }).serial ?? '';
     const row = SERIAL.test(serial) ? await repositories.certificates.findBySerial(serial) : undefined;
     const client = row ? await repositories.clients.findById(row.client_id) : undefined;
-    if (!row || !client || !administersDomain(admin.scope(request), client.domain)) throw new BrokerError('NOT_FOUND', 'There is no such certificate');
+    if (!row || !client || !administersDomain(admin.scope(request), client.domain))
+      throw new BrokerError('NOT_FOUND', 'There is no such certificate');
     return { certificate: row, client };
   }
 
-  function issuedPage(request: FastifyRequest, reply: FastifyReply, bundle: IssuedBundle, renewed: boolean): FastifyReply {
+  function issuedPage(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    bundle: IssuedBundle,
+    renewed: boolean,
+  ): FastifyReply {
     const token = stash.put(request.portal!.user.id, bundle);
     const { key_pem: _key, ...shown } = bundle;
-    return renderPage(request, reply, 'certificate-issued', { title: renewed ? 'Certificate renewed' : 'Certificate issued', nav: 'certificates', bundle: shown, token, ttlMinutes: stash.ttlMinutes, renewed });
+    return renderPage(request, reply, 'certificate-issued', {
+      title: renewed ? 'Certificate renewed' : 'Certificate issued',
+      nav: 'certificates',
+      bundle: shown,
+      token,
+      ttlMinutes: stash.ttlMinutes,
+      renewed,
+    });
   }
 
-  async function issueForm(request: FastifyRequest, reply: FastifyReply, form: Record<string, string>, errors: FormErrors, status = 200): Promise<FastifyReply> {
+  async function issueForm(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    form: Record<string, string>,
+    errors: FormErrors,
+    status = 200,
+  ): Promise<FastifyReply> {
     const clients = await repositories.clients.list(admin.domainFilter(request));
     void reply.code(status);
-    return renderPage(request, reply, 'certificate-new', { title: 'Issue a certificate', nav: 'certificates', clients, domains: admin.domainChoices(request), form, errors, defaultDays: config.pki.client_days });
+    return renderPage(request, reply, 'certificate-new', {
+      title: 'Issue a certificate',
+      nav: 'certificates',
+      clients,
+      domains: admin.domainChoices(request),
+      form,
+      errors,
+      defaultDays: config.pki.client_days,
+    });
   }
 
   app.get('/certificates', async (request, reply) => {
@@ -69,19 +103,36 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
   app.get('/certificates/new', async (request, reply) => {
     const clientId = text(request.query, 'client', 10);
     const client = clientId ? await admin.client(request, idParam({ id: clientId })) : undefined;
-    return issueForm(request, reply, { client: client ? `${client.name}@${client.domain}` : '', name: '', domain: client?.domain ?? '', days: '' }, {});
+    return issueForm(
+      request,
+      reply,
+      { client: client ? `${client.name}@${client.domain}` : '', name: '', domain: client?.domain ?? '', days: '' },
+      {},
+    );
   });
 
   app.post('/certificates', async (request, reply) => {
     const scope = admin.scope(request);
-    const form = { client: text(request.body, 'client', 320), name: text(request.body, 'name', 64).toLowerCase(), domain: text(request.body, 'domain', 253), days: text(request.body, 'days', 4) };
+    const form = {
+      client: text(request.body, 'client', 320),
+      name: text(request.body, 'name', 64).toLowerCase(),
+      domain: text(request.body, 'domain', 253),
+      days: text(request.body, 'days', 4),
+    };
     const errors: FormErrors = {};
     // Either an existing client ("name@domain") or a new name (+ domain for a superadmin).
-    let [name, domain] = form.client ? form.client.split('@') : [form.name, scope.kind === 'domain' ? scope.domain : form.domain];
+    let [name, domain] = form.client
+      ? form.client.split('@')
+      : [form.name, scope.kind === 'domain' ? scope.domain : form.domain];
     name ??= '';
     domain ??= '';
-    if (!CLIENT_NAME.test(name)) errors[form.client ? 'client' : 'name'] = 'Choose a client, or name a new one (lowercase letters, digits, - or _)';
-    if (!admin.domainChoices(request).includes(domain)) errors[form.client ? 'client' : 'domain'] = form.client ? 'Choose one of your clients' : 'Choose one of the configured domains';
+    if (!CLIENT_NAME.test(name))
+      errors[form.client ? 'client' : 'name'] =
+        'Choose a client, or name a new one (lowercase letters, digits, - or _)';
+    if (!admin.domainChoices(request).includes(domain))
+      errors[form.client ? 'client' : 'domain'] = form.client
+        ? 'Choose one of your clients'
+        : 'Choose one of the configured domains';
     const days = form.days === '' ? config.pki.client_days : Number(form.days);
     if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) errors['days'] = `Between 1 and ${MAX_DAYS} days`;
     if (Object.keys(errors).length > 0) return issueForm(request, reply, form, errors, 422);
@@ -93,15 +144,31 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
         : await actors.ca.call('ca.issue', { name, domain, days, actor: by.actor, ip: request.ip });
       return issuedPage(request, reply, bundle, false);
     } catch (error) {
-      if (!(error instanceof BrokerError) || (error.code !== 'CLIENT_EXISTS' && error.code !== 'CLIENT_NOT_FOUND')) throw error;
+      if (!(error instanceof BrokerError) || (error.code !== 'CLIENT_EXISTS' && error.code !== 'CLIENT_NOT_FOUND'))
+        throw error;
       const field = form.client ? 'client' : 'name';
-      return issueForm(request, reply, form, { [field]: error.code === 'CLIENT_EXISTS' ? `${name}.${domain} exists already: choose it in the list above` : `There is no client ${name}.${domain}` }, 422);
+      return issueForm(
+        request,
+        reply,
+        form,
+        {
+          [field]:
+            error.code === 'CLIENT_EXISTS'
+              ? `${name}.${domain} exists already: choose it in the list above`
+              : `There is no client ${name}.${domain}`,
+        },
+        422,
+      );
     }
   });
 
   app.post('/certificates/download', async (request, reply) => {
     const bundle = stash.take(text(request.body, 'token', 64), request.portal!.user.id);
-    if (!bundle) throw new BrokerError('NOT_FOUND', `This download is gone: a key can be downloaded once, within ${stash.ttlMinutes} minutes of issuing. Revoke the certificate and issue a new one.`);
+    if (!bundle)
+      throw new BrokerError(
+        'NOT_FOUND',
+        `This download is gone: a key can be downloaded once, within ${stash.ttlMinutes} minutes of issuing. Revoke the certificate and issue a new one.`,
+      );
     const domain = bundle.common_name.slice(bundle.common_name.indexOf('.') + 1);
     await admin.audit(request, 'certificate.key_download', { type: 'certificate', id: bundle.serial, domain });
     return reply
@@ -123,7 +190,12 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
 
   app.post('/certificates/:serial/renew', async (request, reply) => {
     const { client } = await certificate(request);
-    const bundle = await actors.ca.call('ca.renew', { name: client.name, domain: client.domain, actor: admin.by(request).actor, ip: request.ip });
+    const bundle = await actors.ca.call('ca.renew', {
+      name: client.name,
+      domain: client.domain,
+      actor: admin.by(request).actor,
+      ip: request.ip,
+    });
     return issuedPage(request, reply, bundle, true);
   });
 
@@ -131,7 +203,14 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
     const { certificate: row, client } = await certificate(request);
     const reason = choice(request.body, 'reason', REVOCATION_REASONS) ?? 'unspecified';
     // The CA checks the domain again: a serial outside it reads as not found there too.
-    if (row.status !== 'revoked') await actors.ca.call('ca.revoke', { serial: row.serial, domain: client.domain, reason, actor: admin.by(request).actor, ip: request.ip });
+    if (row.status !== 'revoked')
+      await actors.ca.call('ca.revoke', {
+        serial: row.serial,
+        domain: client.domain,
+        reason,
+        actor: admin.by(request).actor,
+        ip: request.ip,
+      });
     return reply.redirect(`${base}/${row.serial}?notice=certificate-revoked`, 303);
   });
 }

@@ -18,7 +18,10 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
 
   app.get('/clients', async (request, reply) => {
     const filter = admin.domainFilter(request);
-    const [clients, certificates] = await Promise.all([repositories.clients.list(filter), repositories.certificates.list(filter)]);
+    const [clients, certificates] = await Promise.all([
+      repositories.clients.list(filter),
+      repositories.certificates.list(filter),
+    ]);
     return renderPage(request, reply, 'clients', {
       title: 'Clients',
       nav: 'clients',
@@ -31,7 +34,10 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
 
   app.get('/clients/:id', async (request, reply) => {
     const client = await admin.client(request, idParam(request.params));
-    const [certificates, users] = await Promise.all([repositories.certificates.list({ domain: client.domain }), repositories.users.list({ domain: client.domain })]);
+    const [certificates, users] = await Promise.all([
+      repositories.certificates.list({ domain: client.domain }),
+      repositories.users.list({ domain: client.domain }),
+    ]);
     const own = certificates.filter((c) => c.client_id === client.id);
     const [summary] = summarizeClients([client], own);
     return renderPage(request, reply, 'client', {
@@ -43,7 +49,10 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
     });
   });
 
-  for (const [verb, status] of [['disable', 'disabled'], ['enable', 'active']] as const) {
+  for (const [verb, status] of [
+    ['disable', 'disabled'],
+    ['enable', 'active'],
+  ] as const) {
     app.post(`/clients/:id/${verb}`, async (request, reply) => {
       const client = await admin.client(request, idParam(request.params));
       if (!(await repositories.clients.setStatus(client.id, status))) throw new BrokerError('NOT_FOUND');
@@ -55,7 +64,12 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
           if (status === 'disabled') for (const socket of sockets) socket.destroy();
         }
       }
-      await admin.audit(request, `client.${verb}`, { type: 'client', id: String(client.id), domain: client.domain }, { name: client.name });
+      await admin.audit(
+        request,
+        `client.${verb}`,
+        { type: 'client', id: String(client.id), domain: client.domain },
+        { name: client.name },
+      );
       return reply.redirect(`${base}/${client.id}?notice=client-${status === 'active' ? 'enabled' : 'disabled'}`, 303);
     });
   }

@@ -23,7 +23,8 @@ export function secret(source: unknown, name: string, max = 256): string {
 export function choice<T extends string>(source: unknown, name: string, allowed: readonly T[]): T | undefined {
   const value = text(source, name);
   if (value === '') return undefined;
-  if (!(allowed as readonly string[]).includes(value)) throw new BrokerError('BAD_REQUEST', `${name} is not one of the offered values`);
+  if (!(allowed as readonly string[]).includes(value))
+    throw new BrokerError('BAD_REQUEST', `${name} is not one of the offered values`);
   return value as T;
 }
 

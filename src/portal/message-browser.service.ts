@@ -9,7 +9,12 @@
  */
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { ClientsRepository } from '../db/clients.repository.js';
-import type { MessageCursor, MessageListRow, MessagePageFilter, MessagePagesRepository } from '../db/message-pages.repository.js';
+import type {
+  MessageCursor,
+  MessageListRow,
+  MessagePageFilter,
+  MessagePagesRepository,
+} from '../db/message-pages.repository.js';
 import { MESSAGE_STATUSES, type MessageStatus, type UserRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import { choice, text } from './form-fields.js';
@@ -66,13 +71,21 @@ export class MessageBrowser {
       sh: text(raw, 'sh', 600),
       sm: text(raw, 'sm', 20),
     };
-    if ((query.from && !validDay(query.from)) || (query.to && !validDay(query.to))) throw new BrokerError('BAD_REQUEST', 'Dates are written yyyy-mm-dd');
-    if (query.sh && !query.sh.split(',').every((h) => HASH.test(h))) throw new BrokerError('BAD_REQUEST', 'The sender filter is malformed');
+    if ((query.from && !validDay(query.from)) || (query.to && !validDay(query.to)))
+      throw new BrokerError('BAD_REQUEST', 'Dates are written yyyy-mm-dd');
+    if (query.sh && !query.sh.split(',').every((h) => HASH.test(h)))
+      throw new BrokerError('BAD_REQUEST', 'The sender filter is malformed');
     if (query.sm && !MASKED.test(query.sm)) query.sm = '';
     return query;
   }
 
-  async list(user: UserRow, scope: Scope, query: ListQuery, cursors: { before?: string; after?: string }, ip: string): Promise<ListResult> {
+  async list(
+    user: UserRow,
+    scope: Scope,
+    query: ListQuery,
+    cursors: { before?: string; after?: string },
+    ip: string,
+  ): Promise<ListResult> {
     const scoped = messageFilterOf(scope, query.domain || undefined);
     if (!scoped) return { query, messages: [] };
     const filter: MessagePageFilter = { ...scoped };
@@ -83,7 +96,11 @@ export class MessageBrowser {
     if (query.sh) filter.senderHashes = query.sh.split(',');
     const before = parseCursor(cursors.before);
     const after = before ? undefined : parseCursor(cursors.after);
-    const page = await this.pages.page(filter, { limit: this.pageSize, ...(before ? { before } : {}), ...(after ? { after } : {}) });
+    const page = await this.pages.page(filter, {
+      limit: this.pageSize,
+      ...(before ? { before } : {}),
+      ...(after ? { after } : {}),
+    });
     const messages = await this.reveal(page.rows);
     if (isAdmin(user) && messages.length > 0) {
       await this.audit.record({
@@ -92,7 +109,13 @@ export class MessageBrowser {
         target_type: 'message',
         domain: filter.domain ?? null,
         ip,
-        details: { shown: messages.length, status: query.status || null, from: query.from || null, to: query.to || null, by_sender: Boolean(query.sh) },
+        details: {
+          shown: messages.length,
+          status: query.status || null,
+          from: query.from || null,
+          to: query.to || null,
+          by_sender: Boolean(query.sh),
+        },
       });
     }
     const first = page.rows[0];
@@ -116,7 +139,14 @@ export class MessageBrowser {
     if (!row) return undefined;
     const [shown] = await this.reveal([row]);
     if (isAdmin(user)) {
-      await this.audit.record({ actor: `user:${user.id}`, action: 'message.view', target_type: 'message', target_id: messageId, domain: row.domain, ip });
+      await this.audit.record({
+        actor: `user:${user.id}`,
+        action: 'message.view',
+        target_type: 'message',
+        target_id: messageId,
+        domain: row.domain,
+        ip,
+      });
     }
     return shown;
   }
@@ -130,13 +160,19 @@ export class MessageBrowser {
   private async reveal(rows: MessageListRow[]): Promise<ShownMessage[]> {
     if (rows.length === 0) return [];
     const [{ items }, names] = await Promise.all([
-      this.actors.encryption.call('encryption.open', { items: rows.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc })) }),
+      this.actors.encryption.call('encryption.open', {
+        items: rows.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc })),
+      }),
       this.clientNames(rows),
     ]);
     return rows.map((row, i) => {
       const { body_enc: _sealed, ...rest } = row;
       const opened = items[i];
-      return { ...rest, body: opened?.ok ? opened.message_body : null, client_name: names.get(row.client_id) ?? `#${row.client_id}` };
+      return {
+        ...rest,
+        body: opened?.ok ? opened.message_body : null,
+        client_name: names.get(row.client_id) ?? `#${row.client_id}`,
+      };
     });
   }
 
@@ -147,7 +183,11 @@ export class MessageBrowser {
 }
 
 function validDay(value: string): boolean {
-  return DATE.test(value) && !Number.isNaN(Date.parse(`${value}T00:00:00Z`)) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value);
+  return (
+    DATE.test(value) &&
+    !Number.isNaN(Date.parse(`${value}T00:00:00Z`)) &&
+    new Date(`${value}T00:00:00Z`).toISOString().startsWith(value)
+  );
 }
 
 export function cursorOf(row: Pick<MessageListRow, 'created_at' | 'id'>): string {

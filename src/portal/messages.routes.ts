@@ -16,11 +16,24 @@ const E164 = /^\+[1-9]\d{1,14}$/;
 
 export function registerMessagesRoutes(app: FastifyInstance, options: PortalOptions): void {
   const { repositories, messagePages, actors, config } = options;
-  const browser = new MessageBrowser(messagePages, repositories.clients, repositories.audit, actors, config.portal.page_size);
+  const browser = new MessageBrowser(
+    messagePages,
+    repositories.clients,
+    repositories.audit,
+    actors,
+    config.portal.page_size,
+  );
   const domainsOf = async (request: FastifyRequest) =>
-    request.portal!.scope.kind === 'all' ? [...new Set([...config.domains.map((d) => d.name), ...(await messagePages.domains())])].sort() : [];
+    request.portal!.scope.kind === 'all'
+      ? [...new Set([...config.domains.map((d) => d.name), ...(await messagePages.domains())])].sort()
+      : [];
 
-  async function listPage(request: FastifyRequest, reply: FastifyReply, query: ListQuery, errors: FormErrors): Promise<FastifyReply> {
+  async function listPage(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    query: ListQuery,
+    errors: FormErrors,
+  ): Promise<FastifyReply> {
     const { user, scope } = request.portal!;
     const cursors = { before: text(request.query, 'before', 40), after: text(request.query, 'after', 40) };
     const result = await browser.list(user, scope, query, Object.keys(errors).length > 0 ? {} : cursors, request.ip);
@@ -35,7 +48,9 @@ export function registerMessagesRoutes(app: FastifyInstance, options: PortalOpti
     });
   }
 
-  app.get('/messages', async (request, reply) => listPage(request, reply, browser.parseQuery(request.query, await domainsOf(request)), {}));
+  app.get('/messages', async (request, reply) =>
+    listPage(request, reply, browser.parseQuery(request.query, await domainsOf(request)), {}),
+  );
 
   app.post('/messages/search', async (request, reply) => {
     const domains = await domainsOf(request);

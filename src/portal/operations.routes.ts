@@ -54,7 +54,17 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
           webhook ? settle(schedule.depth(keyOf(domain)!)) : Promise.resolve(undefined),
         ]);
         const downstream = downstreams?.find((d) => d.domain === domain);
-        return { domain, webhook, backlog: depth?.[domain], hour, day, queue, downstream, downstreamKnown: downstreams !== undefined, perMinute: Math.round(((hour.delivered ?? 0) / 60) * 10) / 10 };
+        return {
+          domain,
+          webhook,
+          backlog: depth?.[domain],
+          hour,
+          day,
+          queue,
+          downstream,
+          downstreamKnown: downstreams !== undefined,
+          perMinute: Math.round(((hour.delivered ?? 0) / 60) * 10) / 10,
+        };
       }),
     );
     const expiring = certificates.filter((c) => presentCertificate(c, now).expiring);
@@ -84,7 +94,12 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
       throw error;
     }
     await admin.audit(request, 'config.reload', { type: 'config' }, { ...result });
-    const notice = result.restart_required.length > 0 ? 'config-restart-needed' : result.changed.length > 0 ? 'config-reloaded' : 'config-unchanged';
+    const notice =
+      result.restart_required.length > 0
+        ? 'config-restart-needed'
+        : result.changed.length > 0
+          ? 'config-reloaded'
+          : 'config-unchanged';
     return reply.redirect(`${PORTAL_PREFIX}/admin?notice=${notice}`, 303);
   });
 
@@ -95,10 +110,15 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const chosen = text(request.query, 'domain', 253);
     const domain = scope.kind === 'domain' ? scope.domain : choices.includes(chosen) ? chosen : choices[0];
     const before = text(request.query, 'before', 45);
-    const page = domain && webhooks.includes(domain) ? await deadLetters.page(domain, { limit: pageSize, before }) : { entries: [], more: false };
+    const page =
+      domain && webhooks.includes(domain)
+        ? await deadLetters.page(domain, { limit: pageSize, before })
+        : { entries: [], more: false };
     const rows = await repositories.messages.findByMessageIds(page.entries.map((e) => e.message_id));
     const byId = new Map(rows.map((r) => [r.message_id, r]));
-    const clients = new Map((await repositories.clients.findByIds([...new Set(rows.map((r) => r.client_id))])).map((c) => [c.id, c.name]));
+    const clients = new Map(
+      (await repositories.clients.findByIds([...new Set(rows.map((r) => r.client_id))])).map((c) => [c.id, c.name]),
+    );
     return renderPage(request, reply, 'dead-letters', {
       title: 'Dead letters',
       nav: 'dead-letters',
@@ -107,38 +127,64 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
       webhook: domain !== undefined && webhooks.includes(domain),
       entries: page.entries.map((entry) => {
         const message = byId.get(entry.message_id);
-        return { ...entry, status: message?.status ?? 'missing', client: message ? clients.get(message.client_id) ?? '' : '', sender_masked: message?.sender_masked ?? '' };
+        return {
+          ...entry,
+          status: message?.status ?? 'missing',
+          client: message ? (clients.get(message.client_id) ?? '') : '',
+          sender_masked: message?.sender_masked ?? '',
+        };
       }),
       older: page.more ? page.entries.at(-1)?.entry_id : undefined,
     });
   });
 
   // The service audits the retry (`message.retry`), as it does a redrive.
-  app.post<{ Params: { domain: string; entryId: string } }>('/dead-letters/:domain/:entryId/retry', async (request, reply) => {
-    const { domain, entryId } = request.params;
-    if (!keyOf(domain) || !administersDomain(admin.scope(request), domain)) throw new BrokerError('NOT_FOUND', 'There is no such dead letter');
-    const by = admin.by(request);
-    await deadLetters.retry(domain, entryId, by.actor, by.ip ?? undefined);
-    return reply.redirect(`${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=retry-scheduled`, 303);
-  });
+  app.post<{ Params: { domain: string; entryId: string } }>(
+    '/dead-letters/:domain/:entryId/retry',
+    async (request, reply) => {
+      const { domain, entryId } = request.params;
+      if (!keyOf(domain) || !administersDomain(admin.scope(request), domain))
+        throw new BrokerError('NOT_FOUND', 'There is no such dead letter');
+      const by = admin.by(request);
+      await deadLetters.retry(domain, entryId, by.actor, by.ip ?? undefined);
+      return reply.redirect(
+        `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=retry-scheduled`,
+        303,
+      );
+    },
+  );
 
   // Every dead letter of the domain at once, through the same service as `mb dead-letter
   // redrive --all` (it audits the redrive with its counts).
   app.post<{ Params: { domain: string } }>('/dead-letters/:domain/redrive-all', async (request, reply) => {
     const { domain } = request.params;
-    if (!keyOf(domain) || !administersDomain(admin.scope(request), domain)) throw new BrokerError('NOT_FOUND', 'There is no such domain');
+    if (!keyOf(domain) || !administersDomain(admin.scope(request), domain))
+      throw new BrokerError('NOT_FOUND', 'There is no such domain');
     const by = admin.by(request);
     const { requeued } = await deadLetters.redrive(domain, 'all', by.actor, by.ip ?? undefined);
-    return reply.redirect(`${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=${requeued > 0 ? 'redrive-scheduled' : 'redrive-empty'}`, 303);
+    return reply.redirect(
+      `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=${requeued > 0 ? 'redrive-scheduled' : 'redrive-empty'}`,
+      303,
+    );
   });
 
   app.get('/audit', async (request, reply) => {
     const filter = admin.domainFilter(request);
     const before = Number(text(request.query, 'before', 20));
-    const entries = await repositories.audit.list({ ...filter, limit: pageSize + 1, ...(Number.isSafeInteger(before) && before > 0 ? { beforeId: before } : {}) });
+    const entries = await repositories.audit.list({
+      ...filter,
+      limit: pageSize + 1,
+      ...(Number.isSafeInteger(before) && before > 0 ? { beforeId: before } : {}),
+    });
     const shown = entries.slice(0, pageSize);
-    const actorIds = [...new Set(shown.map((e) => /^user:(\d+)$/.exec(e.actor)?.[1]).filter((id): id is string => id !== undefined))];
-    const emails = new Map((await Promise.all(actorIds.map((id) => repositories.users.findById(Number(id))))).filter((u) => u !== undefined).map((u) => [`user:${u.id}`, u.email]));
+    const actorIds = [
+      ...new Set(shown.map((e) => /^user:(\d+)$/.exec(e.actor)?.[1]).filter((id): id is string => id !== undefined)),
+    ];
+    const emails = new Map(
+      (await Promise.all(actorIds.map((id) => repositories.users.findById(Number(id)))))
+        .filter((u) => u !== undefined)
+        .map((u) => [`user:${u.id}`, u.email]),
+    );
     return renderPage(request, reply, 'audit', {
       title: 'Audit log',
       nav: 'audit',

@@ -32,7 +32,9 @@ describe('PasswordHasher', () => {
     const hasher = new PasswordHasher(10);
     expect(await hasher.verify('x', 'not a hash')).toBe(false);
     expect(await hasher.verify('x', '')).toBe(false);
-    expect(parseHash('$scrypt$ln=30,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')).toBeUndefined();
+    expect(
+      parseHash('$scrypt$ln=30,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'),
+    ).toBeUndefined();
     expect(await hasher.verifyNothing('anything')).toBe(false);
   });
 

@@ -69,7 +69,9 @@ export class PasswordHasher {
       // scrypt needs 128·N·r bytes; Node's default cap (32 MiB) is below the OWASP setting.
       const options: ScryptOptions = { N, r: params.r, p: params.p, maxmem: 2 * 128 * N * params.r };
       return await new Promise<Buffer>((resolve, reject) =>
-        scrypt(password.normalize('NFC'), salt, KEY_BYTES, options, (error, key) => (error ? reject(error) : resolve(key))),
+        scrypt(password.normalize('NFC'), salt, KEY_BYTES, options, (error, key) =>
+          error ? reject(error) : resolve(key),
+        ),
       );
     } finally {
       this.release();
@@ -96,7 +98,8 @@ export function parseHash(stored: string): { params: ScryptParams; salt: Buffer;
   if (!match) return undefined;
   const params = { logN: Number(match[1]), r: Number(match[2]), p: Number(match[3]) };
   // Refuse parameters that would make verification itself a denial of service.
-  if (params.logN < 1 || params.logN > 20 || params.r < 1 || params.r > 32 || params.p < 1 || params.p > 16) return undefined;
+  if (params.logN < 1 || params.logN > 20 || params.r < 1 || params.r > 32 || params.p < 1 || params.p > 16)
+    return undefined;
   return { params, salt: Buffer.from(match[4]!, 'base64'), key: Buffer.from(match[5]!, 'base64') };
 }
 

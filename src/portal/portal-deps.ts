@@ -35,7 +35,8 @@ export function createPortalDeps(wiring: PortalWiring): PortalDeps {
       ca: actors.ca.rpc,
       ingestDepth: async () => (await actors.ingest.rpc.call('ingest.depth', {})).depth,
       deliveryStats: () => actors.delivery.rpc.call('delivery.stats', {}),
-      downstreams: async () => (await actors.delivery.rpc.call('delivery.downstreams', {}, { timeoutMs: 1000 })).downstreams,
+      downstreams: async () =>
+        (await actors.delivery.rpc.call('delivery.downstreams', {}, { timeoutMs: 1000 })).downstreams,
     },
     sessions: SessionTokens.fromSecretsDir(config.secrets.dir, {
       idleSeconds: config.portal.session_idle_minutes * 60,
@@ -59,12 +60,28 @@ export interface FirstAdmin {
  * random password. Two brokers starting on one empty database race here: the one whose
  * INSERT loses sees ER_DUP_ENTRY and prints nothing.
  */
-export async function ensureFirstAdmin(repositories: Pick<Repositories, 'users' | 'audit'>, hasher: PasswordHasher, email: string): Promise<FirstAdmin | undefined> {
+export async function ensureFirstAdmin(
+  repositories: Pick<Repositories, 'users' | 'audit'>,
+  hasher: PasswordHasher,
+  email: string,
+): Promise<FirstAdmin | undefined> {
   if ((await repositories.users.count()) > 0) return undefined;
   const password = generatePassword();
   try {
-    const id = await repositories.users.create({ email, password_hash: await hasher.hash(password), role: 'superadmin', domain: null, client_id: null });
-    await repositories.audit.record({ actor: 'system', action: 'user.create', target_type: 'user', target_id: String(id), details: { email, role: 'superadmin', first_start: true } });
+    const id = await repositories.users.create({
+      email,
+      password_hash: await hasher.hash(password),
+      role: 'superadmin',
+      domain: null,
+      client_id: null,
+    });
+    await repositories.audit.record({
+      actor: 'system',
+      action: 'user.create',
+      target_type: 'user',
+      target_id: String(id),
+      details: { email, role: 'superadmin', first_start: true },
+    });
   } catch (error) {
     if (isDuplicateKeyError(error)) return undefined;
     throw error;

@@ -27,7 +27,8 @@ const NOTICES: Record<string, string> = {
   'redrive-empty': 'There was nothing to redrive.',
   'config-reloaded': 'The config is reloaded; the audit log lists what changed.',
   'config-unchanged': 'The config file has no changes to apply.',
-  'config-restart-needed': 'The config is reloaded, but some changes (listed in the audit log) take effect only after a restart.',
+  'config-restart-needed':
+    'The config is reloaded, but some changes (listed in the audit log) take effect only after a restart.',
   'session-expired': 'Your session has ended. Sign in again.',
 };
 
@@ -43,11 +44,25 @@ export function noticeOf(request: FastifyRequest): string | undefined {
   return typeof key === 'string' ? NOTICES[key] : undefined;
 }
 
-export function renderPage(request: FastifyRequest, reply: FastifyReply, template: string, data: PageData): FastifyReply {
+export function renderPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  template: string,
+  data: PageData,
+): FastifyReply {
   const user = request.portal?.user;
   return reply.type('text/html; charset=utf-8').view(template, {
     ...data,
-    me: user ? { id: user.id, email: user.email, role: user.role, domain: user.domain, admin: isAdmin(user), superadmin: user.role === 'superadmin' } : undefined,
+    me: user
+      ? {
+          id: user.id,
+          email: user.email,
+          role: user.role,
+          domain: user.domain,
+          admin: isAdmin(user),
+          superadmin: user.role === 'superadmin',
+        }
+      : undefined,
     csrf: reply.generateCsrf(),
     notice: noticeOf(request),
     version: VERSION,
@@ -82,7 +97,8 @@ export const viewHelpers = {
   /** Builds a query string from the non-empty values (values are URL-encoded; Eta escapes the result for HTML). */
   query(values: Record<string, string | number | undefined | null>): string {
     const params = new URLSearchParams();
-    for (const [key, value] of Object.entries(values)) if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
+    for (const [key, value] of Object.entries(values))
+      if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
     const text = params.toString();
     return text ? `?${text}` : '';
   },

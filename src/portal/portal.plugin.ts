@@ -38,7 +38,13 @@ const VIEWS_DIR = fileURLToPath(new URL('../../src/views/', import.meta.url));
 const ASSETS_DIR = fileURLToPath(new URL('../../src/portal/assets/', import.meta.url));
 const BOOTSTRAP_DIST = `${dirname(createRequire(import.meta.url).resolve('bootstrap/package.json'))}/dist`;
 /** The only files /portal/assets serves (bootstrap's own, and ours). */
-const ASSET_FILES = new Set(['/portal.css', '/portal.js', '/favicon.svg', '/css/bootstrap.min.css', '/js/bootstrap.bundle.min.js']);
+const ASSET_FILES = new Set([
+  '/portal.css',
+  '/portal.js',
+  '/favicon.svg',
+  '/css/bootstrap.min.css',
+  '/js/bootstrap.bundle.min.js',
+]);
 /** Reachable without a session. */
 const PUBLIC_PATHS = new Set([`${PORTAL_PREFIX}/login`]);
 
@@ -117,7 +123,10 @@ async function portalPlugin(app: FastifyInstance, options: PortalOptions): Promi
     if (session) {
       request.portal = { ...session, scope: scopeOf(session.user) };
       if (options.sessions.shouldRenew(session.claims)) {
-        void reply.setCookie(SESSION_COOKIE, await auth.renew(session), { ...sessionCookieOptions, maxAge: options.sessions.idleSeconds });
+        void reply.setCookie(SESSION_COOKIE, await auth.renew(session), {
+          ...sessionCookieOptions,
+          maxAge: options.sessions.idleSeconds,
+        });
       }
       return;
     }
@@ -143,9 +152,13 @@ async function portalPlugin(app: FastifyInstance, options: PortalOptions): Promi
   });
 
   app.setErrorHandler((error: FastifyError, request, reply) => renderError(error, request, reply));
-  app.setNotFoundHandler((request, reply) => renderError(new BrokerError('NOT_FOUND', 'There is no such page'), request, reply));
+  app.setNotFoundHandler((request, reply) =>
+    renderError(new BrokerError('NOT_FOUND', 'There is no such page'), request, reply),
+  );
 
-  app.get('/', async (request, reply) => reply.redirect(isAdmin(request.portal!.user) ? `${PORTAL_PREFIX}/admin` : `${PORTAL_PREFIX}/messages`, 303));
+  app.get('/', async (request, reply) =>
+    reply.redirect(isAdmin(request.portal!.user) ? `${PORTAL_PREFIX}/admin` : `${PORTAL_PREFIX}/messages`, 303),
+  );
   registerAuthRoutes(app, { auth, config, users: options.repositories.users });
   registerMessagesRoutes(app, options);
   await app.register(registerAdminRoutes, { ...options, prefix: '/admin' });
@@ -154,14 +167,23 @@ async function portalPlugin(app: FastifyInstance, options: PortalOptions): Promi
 const CSRF_ERRORS = new Set(['FST_CSRF_INVALID_TOKEN', 'FST_CSRF_MISSING_SECRET']);
 
 function renderError(error: FastifyError | BrokerError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  const brokerError = CSRF_ERRORS.has((error as FastifyError).code) ? new BrokerError('CSRF_INVALID') : toBrokerError(error);
-  if (brokerError.status >= 500) request.log.error({ err: error, error_code: brokerError.code }, 'portal request failed');
+  const brokerError = CSRF_ERRORS.has((error as FastifyError).code)
+    ? new BrokerError('CSRF_INVALID')
+    : toBrokerError(error);
+  if (brokerError.status >= 500)
+    request.log.error({ err: error, error_code: brokerError.code }, 'portal request failed');
   else request.log.info({ error_code: brokerError.code }, 'portal request refused');
   if (brokerError.status === 503) void reply.header('retry-after', '5');
   // Internal errors never show their cause; the tracking id finds it in the log.
   const message = brokerError.code === 'INTERNAL_ERROR' ? 'Something went wrong on our side.' : brokerError.message;
   void reply.code(brokerError.status);
-  return renderPage(request, reply, 'error', { title: `${brokerError.status} · ${titleOf(brokerError.status)}`, status: brokerError.status, code: brokerError.code, message, trackingId: request.id });
+  return renderPage(request, reply, 'error', {
+    title: `${brokerError.status} · ${titleOf(brokerError.status)}`,
+    status: brokerError.status,
+    code: brokerError.code,
+    message,
+    trackingId: request.id,
+  });
 }
 
 function titleOf(status: number): string {

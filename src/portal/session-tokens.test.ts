@@ -25,7 +25,12 @@ describe('SessionTokens', () => {
 
   it('round-trips the claims until the idle window ends', async () => {
     const token = await tokens.issue(claims, t0);
-    expect(await tokens.verify(token, t0 + 60_000)).toMatchObject({ userId: 7, version: 3, role: 'admin', authTime: t0 / 1000 });
+    expect(await tokens.verify(token, t0 + 60_000)).toMatchObject({
+      userId: 7,
+      version: 3,
+      role: 'admin',
+      authTime: t0 / 1000,
+    });
     expect(await tokens.verify(token, t0 + 1799_000)).toBeDefined();
     expect(await tokens.verify(token, t0 + 1800_000)).toBeUndefined();
   });
@@ -42,10 +47,23 @@ describe('SessionTokens', () => {
   it('refuses tokens signed with another key, unsigned tokens and other algorithms', async () => {
     const other = new SessionTokens(new Uint8Array(32).fill(1), policy);
     expect(await tokens.verify(await other.issue(claims, t0), t0)).toBeUndefined();
-    const unsecured = new UnsecuredJWT({ ver: 3, role: 'superadmin', auth: t0 / 1000 }).setSubject('7').setIssuer('mb-portal').setAudience('mb-portal').setIssuedAt(t0 / 1000).setExpirationTime(t0 / 1000 + 600).encode();
+    const unsecured = new UnsecuredJWT({ ver: 3, role: 'superadmin', auth: t0 / 1000 })
+      .setSubject('7')
+      .setIssuer('mb-portal')
+      .setAudience('mb-portal')
+      .setIssuedAt(t0 / 1000)
+      .setExpirationTime(t0 / 1000 + 600)
+      .encode();
     expect(await tokens.verify(unsecured, t0)).toBeUndefined();
     const key = Buffer.from(readFileSync(join(dir, 'secrets', SESSION_KEY_FILE), 'utf8').trim(), 'base64');
-    const hs512 = await new SignJWT({ ver: 3, role: 'superadmin', auth: t0 / 1000 }).setProtectedHeader({ alg: 'HS512' }).setSubject('7').setIssuer('mb-portal').setAudience('mb-portal').setIssuedAt(t0 / 1000).setExpirationTime(t0 / 1000 + 600).sign(key);
+    const hs512 = await new SignJWT({ ver: 3, role: 'superadmin', auth: t0 / 1000 })
+      .setProtectedHeader({ alg: 'HS512' })
+      .setSubject('7')
+      .setIssuer('mb-portal')
+      .setAudience('mb-portal')
+      .setIssuedAt(t0 / 1000)
+      .setExpirationTime(t0 / 1000 + 600)
+      .sign(key);
     expect(await tokens.verify(hs512, t0)).toBeUndefined();
     expect(await tokens.verify('garbage', t0)).toBeUndefined();
     expect(await tokens.verify(undefined, t0)).toBeUndefined();

@@ -89,7 +89,13 @@ export class SessionTokens {
       });
       const userId = Number(payload.sub);
       const { ver, role, auth } = payload as { ver?: unknown; role?: unknown; auth?: unknown };
-      if (!Number.isSafeInteger(userId) || typeof ver !== 'number' || typeof role !== 'string' || typeof auth !== 'number') return undefined;
+      if (
+        !Number.isSafeInteger(userId) ||
+        typeof ver !== 'number' ||
+        typeof role !== 'string' ||
+        typeof auth !== 'number'
+      )
+        return undefined;
       if (Math.floor(now / 1000) >= auth + this.policy.maxSeconds) return undefined;
       return { userId, version: ver, role: role as UserRole, authTime: auth, issuedAt: payload.iat! };
     } catch (error) {

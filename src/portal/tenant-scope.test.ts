@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { administersDomain, adminDomainFilter, grantableRoles, messageFilterOf, scopeOf, seesMessage } from './tenant-scope.js';
+import {
+  administersDomain,
+  adminDomainFilter,
+  grantableRoles,
+  messageFilterOf,
+  scopeOf,
+  seesMessage,
+} from './tenant-scope.js';
 
 const user = scopeOf({ role: 'user', domain: 'alpha', client_id: 1 });
 const admin = scopeOf({ role: 'admin', domain: 'alpha', client_id: null });

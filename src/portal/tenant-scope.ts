@@ -27,7 +27,9 @@ export interface ScopedUser {
 export function scopeOf(user: ScopedUser): Scope {
   if (user.role === 'superadmin') return { kind: 'all' };
   if (user.role === 'admin') return user.domain ? { kind: 'domain', domain: user.domain } : { kind: 'none' };
-  return user.domain && user.client_id !== null ? { kind: 'client', domain: user.domain, clientId: user.client_id } : { kind: 'none' };
+  return user.domain && user.client_id !== null
+    ? { kind: 'client', domain: user.domain, clientId: user.client_id }
+    : { kind: 'none' };
 }
 
 export function isAdmin(user: Pick<ScopedUser, 'role'>): boolean {
@@ -55,7 +57,10 @@ export function seesMessage(scope: Scope, message: { client_id: number; domain: 
 }
 
 /** The message filter a scope imposes; undefined when the scope sees nothing at all. */
-export function messageFilterOf(scope: Scope, chosenDomain?: string): { clientId?: number; domain?: string } | undefined {
+export function messageFilterOf(
+  scope: Scope,
+  chosenDomain?: string,
+): { clientId?: number; domain?: string } | undefined {
   switch (scope.kind) {
     case 'all':
       return chosenDomain ? { domain: chosenDomain } : {};

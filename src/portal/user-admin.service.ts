@@ -44,7 +44,10 @@ export class UserAdmin {
     private readonly domains: readonly string[],
   ) {}
 
-  async create(input: NewUserInput, by: AuditContext): Promise<{ user: UserRow; password: string; generated: boolean }> {
+  async create(
+    input: NewUserInput,
+    by: AuditContext,
+  ): Promise<{ user: UserRow; password: string; generated: boolean }> {
     const errors: FormErrors = {};
     const email = input.email.trim();
     const emailError = emailProblem(email);
@@ -72,7 +75,12 @@ export class UserAdmin {
     const access = await this.resolveAccess(input, errors);
     if (Object.keys(errors).length > 0 || !access) throw formError(errors);
     await this.users.setAccess(target.id, access);
-    await this.record(by, 'user.access', { ...target, domain: access.domain ?? target.domain }, { from: { role: target.role, domain: target.domain, client_id: target.client_id }, to: access });
+    await this.record(
+      by,
+      'user.access',
+      { ...target, domain: access.domain ?? target.domain },
+      { from: { role: target.role, domain: target.domain, client_id: target.client_id }, to: access },
+    );
   }
 
   /** A new random password (returned once); every session of the user ends and a lockout is lifted. */
@@ -103,7 +111,10 @@ export class UserAdmin {
     await this.record(by, 'user.unlock', target);
   }
 
-  private async resolveAccess(input: AccessInput, errors: FormErrors): Promise<{ role: UserRole; domain: string | null; client_id: number | null } | undefined> {
+  private async resolveAccess(
+    input: AccessInput,
+    errors: FormErrors,
+  ): Promise<{ role: UserRole; domain: string | null; client_id: number | null } | undefined> {
     if (input.role === 'superadmin') return { role: 'superadmin', domain: null, client_id: null };
     const domain = input.domain?.trim() ?? '';
     if (!this.domains.includes(domain)) {
@@ -114,14 +125,29 @@ export class UserAdmin {
     const clientName = input.clientName?.trim() ?? '';
     const client = clientName ? await this.clients.findByNameAndDomain(clientName, domain) : undefined;
     if (!client) {
-      errors['client'] = clientName ? `There is no client ${clientName} in ${domain}` : 'A user sees the messages of one client: choose it';
+      errors['client'] = clientName
+        ? `There is no client ${clientName} in ${domain}`
+        : 'A user sees the messages of one client: choose it';
       return undefined;
     }
     return { role: 'user', domain, client_id: client.id };
   }
 
-  private async record(by: AuditContext, action: string, target: Pick<UserRow, 'id' | 'domain'>, details?: Record<string, unknown>): Promise<void> {
-    await this.audit.record({ actor: by.actor, action, target_type: 'user', target_id: String(target.id), domain: target.domain, ip: by.ip, details: details ?? null });
+  private async record(
+    by: AuditContext,
+    action: string,
+    target: Pick<UserRow, 'id' | 'domain'>,
+    details?: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.record({
+      actor: by.actor,
+      action,
+      target_type: 'user',
+      target_id: String(target.id),
+      domain: target.domain,
+      ip: by.ip,
+      details: details ?? null,
+    });
   }
 }
 

@@ -21,12 +21,14 @@ export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): 
   /** The user, if the signed-in admin administers them; 404 otherwise. */
   async function target(request: FastifyRequest): Promise<UserRow> {
     const user = await repositories.users.findById(idParam(request.params));
-    if (!user || !administersDomain(admin.scope(request), user.domain)) throw new BrokerError('NOT_FOUND', 'There is no such user');
+    if (!user || !administersDomain(admin.scope(request), user.domain))
+      throw new BrokerError('NOT_FOUND', 'There is no such user');
     return user;
   }
 
   function notSelf(request: FastifyRequest, user: UserRow): void {
-    if (user.id === request.portal!.user.id) throw new BrokerError('BAD_REQUEST', 'You cannot do that to your own account; ask another admin');
+    if (user.id === request.portal!.user.id)
+      throw new BrokerError('BAD_REQUEST', 'You cannot do that to your own account; ask another admin');
   }
 
   /** Role, domain and client from a form, held to what the signed-in admin may grant. */
@@ -38,7 +40,13 @@ export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): 
     return { role, domain, clientName: text(request.body, 'client', 64) };
   }
 
-  async function formPage(request: FastifyRequest, reply: FastifyReply, template: string, data: Record<string, unknown>, status = 200): Promise<FastifyReply> {
+  async function formPage(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    template: string,
+    data: Record<string, unknown>,
+    status = 200,
+  ): Promise<FastifyReply> {
     const filter = admin.domainFilter(request);
     const clients = await repositories.clients.list(filter);
     void reply.code(status);
@@ -57,29 +65,61 @@ export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): 
     const filter = admin.domainFilter(request);
     const list = await repositories.users.list(filter);
     const clients = new Map((await repositories.clients.list(filter)).map((c) => [c.id, c.name]));
-    return renderPage(request, reply, 'users', { title: 'Users', nav: 'users', users: list, clients, domains: admin.domainChoices(request), domain: filter.domain ?? '' });
+    return renderPage(request, reply, 'users', {
+      title: 'Users',
+      nav: 'users',
+      users: list,
+      clients,
+      domains: admin.domainChoices(request),
+      domain: filter.domain ?? '',
+    });
   });
 
-  app.get('/users/new', async (request, reply) => formPage(request, reply, 'user-new', { title: 'New user', form: { email: '', role: 'user', domain: '', client: '' } }));
+  app.get('/users/new', async (request, reply) =>
+    formPage(request, reply, 'user-new', {
+      title: 'New user',
+      form: { email: '', role: 'user', domain: '', client: '' },
+    }),
+  );
 
   app.post('/users', async (request, reply) => {
     const access = accessFrom(request);
     const email = text(request.body, 'email', 300);
     try {
-      const created = await users.create({ ...access, email, password: secret(request.body, 'password') }, admin.by(request));
+      const created = await users.create(
+        { ...access, email, password: secret(request.body, 'password') },
+        admin.by(request),
+      );
       if (!created.generated) return reply.redirect(`${base}/${created.user.id}?notice=user-updated`, 303);
-      return renderPage(request, reply, 'password-shown', { title: 'User created', nav: 'users', subject: created.user, password: created.password, created: true });
+      return renderPage(request, reply, 'password-shown', {
+        title: 'User created',
+        nav: 'users',
+        subject: created.user,
+        password: created.password,
+        created: true,
+      });
     } catch (error) {
       if (!(error instanceof BrokerError) || error.code !== 'FORM_INVALID') throw error;
       const form = { email, role: access.role, domain: access.domain ?? '', client: access.clientName ?? '' };
-      return formPage(request, reply, 'user-new', { title: 'New user', form, errors: error.details as FormErrors }, 422);
+      return formPage(
+        request,
+        reply,
+        'user-new',
+        { title: 'New user', form, errors: error.details as FormErrors },
+        422,
+      );
     }
   });
 
   app.get('/users/:id', async (request, reply) => {
     const user = await target(request);
     const client = user.client_id === null ? undefined : await repositories.clients.findById(user.client_id);
-    return formPage(request, reply, 'user', { title: user.email, subject: user, client, self: user.id === request.portal!.user.id });
+    return formPage(request, reply, 'user', {
+      title: user.email,
+      subject: user,
+      client,
+      self: user.id === request.portal!.user.id,
+    });
   });
 
   app.post('/users/:id/access', async (request, reply) => {
@@ -90,7 +130,13 @@ export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): 
     } catch (error) {
       if (!(error instanceof BrokerError) || error.code !== 'FORM_INVALID') throw error;
       const client = user.client_id === null ? undefined : await repositories.clients.findById(user.client_id);
-      return formPage(request, reply, 'user', { title: user.email, subject: user, client, self: false, errors: error.details as FormErrors }, 422);
+      return formPage(
+        request,
+        reply,
+        'user',
+        { title: user.email, subject: user, client, self: false, errors: error.details as FormErrors },
+        422,
+      );
     }
     return reply.redirect(`${base}/${user.id}?notice=user-updated`, 303);
   });
@@ -118,6 +164,12 @@ export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): 
     const user = await target(request);
     notSelf(request, user);
     const password = await users.resetPassword(user, admin.by(request));
-    return renderPage(request, reply, 'password-shown', { title: 'Password reset', nav: 'users', subject: user, password, created: false });
+    return renderPage(request, reply, 'password-shown', {
+      title: 'Password reset',
+      nav: 'users',
+      subject: user,
+      password,
+      created: false,
+    });
   });
 }

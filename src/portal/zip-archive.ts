@@ -54,7 +54,11 @@ export function zipArchive(entries: readonly ZipEntry[], at = new Date()): Buffe
  * The run of fields a local header (at 4) and a central directory entry (at 6) share:
  * version needed, flags, method (stored), time, date, CRC-32, both sizes, name length.
  */
-function writeEntryFields(buffer: Buffer, at: number, f: { crc: number; size: number; nameLength: number; time: number; date: number }): void {
+function writeEntryFields(
+  buffer: Buffer,
+  at: number,
+  f: { crc: number; size: number; nameLength: number; time: number; date: number },
+): void {
   buffer.writeUInt16LE(VERSION_NEEDED, at);
   buffer.writeUInt16LE(UTF8_NAMES, at + 2);
   buffer.writeUInt16LE(0, at + 4);

@@ -15,7 +15,11 @@ export interface DurabilityState {
   problem?: string;
 }
 
-export async function ensureDurability(redis: Redis, wanted: 'everysec' | 'always', manage: boolean): Promise<DurabilityState> {
+export async function ensureDurability(
+  redis: Redis,
+  wanted: 'everysec' | 'always',
+  manage: boolean,
+): Promise<DurabilityState> {
   const changed: string[] = [];
   try {
     let state = await readPersistence(redis);
@@ -30,12 +34,22 @@ export async function ensureDurability(redis: Redis, wanted: 'everysec' | 'alway
       }
       if (changed.length > 0) state = await readPersistence(redis);
     }
-    const durable = state.appendonly === 'yes' && state.appendfsync !== 'no' && (wanted !== 'always' || state.appendfsync === 'always');
+    const durable =
+      state.appendonly === 'yes' &&
+      state.appendfsync !== 'no' &&
+      (wanted !== 'always' || state.appendfsync === 'always');
     const result: DurabilityState = { ...state, durable, changed };
-    if (!durable) result.problem = `Redis has appendonly=${state.appendonly} appendfsync=${state.appendfsync}; queue.fsync=${wanted} needs AOF on`;
+    if (!durable)
+      result.problem = `Redis has appendonly=${state.appendonly} appendfsync=${state.appendfsync}; queue.fsync=${wanted} needs AOF on`;
     return result;
   } catch (error) {
-    return { appendonly: 'unknown', appendfsync: 'unknown', durable: false, changed, problem: `cannot read Redis persistence settings: ${(error as Error).message}` };
+    return {
+      appendonly: 'unknown',
+      appendfsync: 'unknown',
+      durable: false,
+      changed,
+      problem: `cannot read Redis persistence settings: ${(error as Error).message}`,
+    };
   }
 }
 

@@ -31,7 +31,13 @@ export interface DomainKeys {
 
 export function domainKeys(prefix: string, domain: Pick<DomainConfig, 'key_prefix'>): DomainKeys {
   const base = `${prefix}${domain.key_prefix}:`;
-  return { stream: `${base}stream`, schedule: `${base}schedule`, inflight: `${base}inflight`, dead: `${base}dead`, queued: `${base}queued` };
+  return {
+    stream: `${base}stream`,
+    schedule: `${base}schedule`,
+    inflight: `${base}inflight`,
+    dead: `${base}dead`,
+    queued: `${base}queued`,
+  };
 }
 
 export function keysFor(config: Readonly<BrokerConfig>): Map<string, DomainKeys> {

@@ -31,7 +31,8 @@ export async function takeRateAndFindQueued(
   ensureRateTake(redis);
   const pipeline = redis.pipeline();
   // A limit of 0 means none: nothing to count.
-  if (request.limit > 0) (pipeline as unknown as RateTakeCommander).mbRateTake(request.limitsKey, request.limit, request.windowMs);
+  if (request.limit > 0)
+    (pipeline as unknown as RateTakeCommander).mbRateTake(request.limitsKey, request.limit, request.windowMs);
   pipeline.hget(request.queuedKey, request.messageId);
   const replies = (await pipeline.exec()) ?? [];
   for (const [error] of replies) if (error) throw error;

@@ -50,9 +50,18 @@ export function parseAnnouncement(json: string): CrlAnnouncement | undefined {
   if (a?.v !== 1 || (a.kind !== 'revoked' && a.kind !== 'crl')) return undefined;
   if (typeof a.crl_pem !== 'string' || typeof a.crl_number !== 'number' || !Array.isArray(a.revoked)) return undefined;
   const revoked = a.revoked.filter(
-    (r): r is { serial: string; fingerprint: string } => typeof r?.serial === 'string' && typeof r?.fingerprint === 'string',
+    (r): r is { serial: string; fingerprint: string } =>
+      typeof r?.serial === 'string' && typeof r?.fingerprint === 'string',
   );
-  return { v: 1, kind: a.kind, revoked, crl_pem: a.crl_pem, crl_number: a.crl_number, origin: String(a.origin ?? ''), at: String(a.at ?? '') };
+  return {
+    v: 1,
+    kind: a.kind,
+    revoked,
+    crl_pem: a.crl_pem,
+    crl_number: a.crl_number,
+    origin: String(a.origin ?? ''),
+    at: String(a.at ?? ''),
+  };
 }
 
 /**

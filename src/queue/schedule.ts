@@ -39,18 +39,36 @@ export class DeliverySchedule {
     await multi.exec();
   }
 
-  async deadLetter(keys: DomainKeys, items: Array<{ message_id: string; attempts: number; last_error: string }>): Promise<void> {
+  async deadLetter(
+    keys: DomainKeys,
+    items: Array<{ message_id: string; attempts: number; last_error: string }>,
+  ): Promise<void> {
     if (items.length === 0) return;
     const pipeline = this.redis.pipeline();
     const at = new Date().toISOString();
     for (const item of items) {
-      pipeline.xadd(keys.dead, 'MAXLEN', '~', DEAD_LETTER_MAXLEN, '*', 'm', item.message_id, 'a', String(item.attempts), 'e', item.last_error, 't', at);
+      pipeline.xadd(
+        keys.dead,
+        'MAXLEN',
+        '~',
+        DEAD_LETTER_MAXLEN,
+        '*',
+        'm',
+        item.message_id,
+        'a',
+        String(item.attempts),
+        'e',
+        item.last_error,
+        't',
+        at,
+      );
     }
     await pipeline.exec();
   }
 
   async depth(keys: DomainKeys): Promise<{ scheduled: number; inflight: number; dead: number }> {
-    const replies = (await this.redis.pipeline().zcard(keys.schedule).zcard(keys.inflight).xlen(keys.dead).exec()) ?? [];
+    const replies =
+      (await this.redis.pipeline().zcard(keys.schedule).zcard(keys.inflight).xlen(keys.dead).exec()) ?? [];
     const at = (i: number) => Number(replies[i]?.[1] ?? 0);
     return { scheduled: at(0), inflight: at(1), dead: at(2) };
   }

@@ -54,7 +54,15 @@ function toFields(flat: string[]): StreamEntryFields | null {
   const record: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
   if (!record.m || record.s === undefined || record.b === undefined || !record.c) return null;
-  return { m: record.m, c: record.c, n: record.n ?? '', s: record.s, b: record.b, md: record.md ?? '', q: record.q ?? new Date().toISOString() };
+  return {
+    m: record.m,
+    c: record.c,
+    n: record.n ?? '',
+    s: record.s,
+    b: record.b,
+    md: record.md ?? '',
+    q: record.q ?? new Date().toISOString(),
+  };
 }
 
 /**
@@ -87,10 +95,25 @@ export async function acknowledge(
 }
 
 /** Takes over entries idle longer than `minIdleMs` (their consumer died); returns how many. */
-export async function reclaimStale(redis: Redis, consumer: string, streams: string[], minIdleMs: number, count: number): Promise<number> {
+export async function reclaimStale(
+  redis: Redis,
+  consumer: string,
+  streams: string[],
+  minIdleMs: number,
+  count: number,
+): Promise<number> {
   let claimed = 0;
   for (const stream of streams) {
-    const reply = (await redis.call('XAUTOCLAIM', stream, DELIVERY_GROUP, consumer, minIdleMs, '0-0', 'COUNT', count)) as [string, unknown[]];
+    const reply = (await redis.call(
+      'XAUTOCLAIM',
+      stream,
+      DELIVERY_GROUP,
+      consumer,
+      minIdleMs,
+      '0-0',
+      'COUNT',
+      count,
+    )) as [string, unknown[]];
     claimed += reply?.[1]?.length ?? 0;
   }
   return claimed;

@@ -106,7 +106,11 @@ export function parseEnqueueReply(reply: unknown, call: Pick<EnqueueCall, 'clien
   let at = 0;
   const next = () => values[at++];
   const dayEnd = Number(next());
-  const clients = call.clients.map(() => ({ rateUsedBefore: Number(next()), rateResetMs: Number(next()), quotaUsedBefore: Number(next()) }));
+  const clients = call.clients.map(() => ({
+    rateUsedBefore: Number(next()),
+    rateResetMs: Number(next()),
+    quotaUsedBefore: Number(next()),
+  }));
   const requests = call.requests.map((): RequestReply => {
     const kind = next();
     if (kind === 'replay') return { kind, record: String(next()) };

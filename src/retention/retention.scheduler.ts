@@ -89,7 +89,8 @@ export class RetentionScheduler {
         // A run cut short leaves no mark: the next tick (on any broker) finishes the job.
         if (!cut) await redis.set(this.intervalKey, config.instance_id, 'PX', config.retention.interval_ms);
         const deleted = results.reduce((n, r) => n + r.deleted, 0);
-        if (deleted > 0) logger.info({ domains: results.filter((r) => r.deleted > 0) }, 'retention purge deleted expired messages');
+        if (deleted > 0)
+          logger.info({ domains: results.filter((r) => r.deleted > 0) }, 'retention purge deleted expired messages');
       } finally {
         await this.lock.release();
       }

@@ -61,16 +61,31 @@ export class RetentionService {
   constructor(private readonly deps: RetentionDeps) {}
 
   /** Purges every domain's messages older than its retention; audits each domain that lost rows. */
-  async purgeExpired(config: Readonly<BrokerConfig>, now = Date.now(), keepGoing: KeepGoing = () => true): Promise<DomainPurge[]> {
+  async purgeExpired(
+    config: Readonly<BrokerConfig>,
+    now = Date.now(),
+    keepGoing: KeepGoing = () => true,
+  ): Promise<DomainPurge[]> {
     const results: DomainPurge[] = [];
     for (const domain of config.domains) {
       const days = retentionDaysOf(config, domain);
       if (days === 0) continue;
       const cutoff = new Date(now - days * DAY_MS);
-      const outcome = await this.drain(config, domain, (limit) => this.deps.retention.selectExpired(domain.name, cutoff, limit), keepGoing);
+      const outcome = await this.drain(
+        config,
+        domain,
+        (limit) => this.deps.retention.selectExpired(domain.name, cutoff, limit),
+        keepGoing,
+      );
       // Dead-letter entries are named by time (stream ids): drop the ones past retention too.
       await this.deps.redis.xtrim(domainKeys(config.redis.key_prefix, domain).dead, 'MINID', cutoff.getTime());
-      const result: DomainPurge = { domain: domain.name, days, cutoff: cutoff.toISOString(), deleted: outcome.deleted, deleted_undelivered: outcome.pending };
+      const result: DomainPurge = {
+        domain: domain.name,
+        days,
+        cutoff: cutoff.toISOString(),
+        deleted: outcome.deleted,
+        deleted_undelivered: outcome.pending,
+      };
       results.push(result);
       if (result.deleted > 0) {
         await this.deps.audit.record({
@@ -79,7 +94,12 @@ export class RetentionService {
           target_type: 'domain',
           target_id: domain.name,
           domain: domain.name,
-          details: { days, cutoff: result.cutoff, deleted: result.deleted, deleted_undelivered: result.deleted_undelivered },
+          details: {
+            days,
+            cutoff: result.cutoff,
+            deleted: result.deleted,
+            deleted_undelivered: result.deleted_undelivered,
+          },
         });
       }
     }
@@ -96,16 +116,31 @@ export class RetentionService {
   ): Promise<ClientPurge> {
     const client = await this.findClient(request.client, request.domain);
     const domain = config.domains.find((d) => d.name === client.domain);
-    const outcome = await this.drain(config, domain, (limit) => this.deps.retention.selectForClient(client.id, limit, request.includePending), () => true);
+    const outcome = await this.drain(
+      config,
+      domain,
+      (limit) => this.deps.retention.selectForClient(client.id, limit, request.includePending),
+      () => true,
+    );
     const kept = request.includePending ? 0 : await this.deps.retention.countPendingForClient(client.id);
-    const result: ClientPurge = { client: `${client.name}.${client.domain}`, domain: client.domain, deleted: outcome.deleted, kept_pending: kept };
+    const result: ClientPurge = {
+      client: `${client.name}.${client.domain}`,
+      domain: client.domain,
+      deleted: outcome.deleted,
+      kept_pending: kept,
+    };
     await this.deps.audit.record({
       actor: request.actor,
       action: 'messages.purge',
       target_type: 'client',
       target_id: result.client,
       domain: client.domain,
-      details: { deleted: result.deleted, deleted_undelivered: outcome.pending, kept_pending: kept, include_pending: request.includePending },
+      details: {
+        deleted: result.deleted,
+        deleted_undelivered: outcome.pending,
+        kept_pending: kept,
+        include_pending: request.includePending,
+      },
     });
     return result;
   }
@@ -127,7 +162,8 @@ export class RetentionService {
       const queued = rows.filter((r) => r.status === 'queued').map((r) => r.message_id);
       pending += queued.length;
       // The dispatcher would skip a vanished row anyway; removing it keeps the schedule honest.
-      if (queued.length > 0 && domain) await this.deps.redis.zrem(domainKeys(config.redis.key_prefix, domain).schedule, ...queued);
+      if (queued.length > 0 && domain)
+        await this.deps.redis.zrem(domainKeys(config.redis.key_prefix, domain).schedule, ...queued);
       if (rows.length < limit || !(await keepGoing())) break;
       await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_BATCHES_MS));
     }
@@ -138,9 +174,13 @@ export class RetentionService {
     const dot = given.indexOf('.');
     const [name, fromCn] = dot > 0 && !domain ? [given.slice(0, dot), given.slice(dot + 1)] : [given, domain];
     const matches = (await this.deps.clients.list(fromCn ? { domain: fromCn } : {})).filter((c) => c.name === name);
-    if (matches.length === 0) throw new BrokerError('NOT_FOUND', `No client ${given}${domain ? ` in domain ${domain}` : ''}`);
+    if (matches.length === 0)
+      throw new BrokerError('NOT_FOUND', `No client ${given}${domain ? ` in domain ${domain}` : ''}`);
     if (matches.length > 1) {
-      throw new BrokerError('BAD_REQUEST', `Client ${name} exists in several domains (${matches.map((c) => c.domain).join(', ')}); name one with --domain`);
+      throw new BrokerError(
+        'BAD_REQUEST',
+        `Client ${name} exists in several domains (${matches.map((c) => c.domain).join(', ')}); name one with --domain`,
+      );
     }
     return matches[0]!;
   }

@@ -44,7 +44,12 @@ describe('RpcPeer', () => {
     const { caller } = pair();
     const error = await caller.call('calc.fail', {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BrokerError);
-    expect(error).toMatchObject({ code: 'QUEUE_UNAVAILABLE', status: 503, message: 'redis is down', details: { why: 'test' } });
+    expect(error).toMatchObject({
+      code: 'QUEUE_UNAVAILABLE',
+      status: 503,
+      message: 'redis is down',
+      details: { why: 'test' },
+    });
   });
 
   it('times out a call nobody answers', async () => {

@@ -38,7 +38,9 @@ interface RequestEnvelope {
   type: string;
   payload: unknown;
 }
-type ResponseEnvelope = { kind: 'res'; id: number; ok: true; value: unknown } | { kind: 'res'; id: number; ok: false; error: ErrorData };
+type ResponseEnvelope =
+  | { kind: 'res'; id: number; ok: true; value: unknown }
+  | { kind: 'res'; id: number; ok: false; error: ErrorData };
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -124,7 +126,11 @@ export class RpcPeer<Out extends Protocol, In extends Protocol = Record<never, E
   }
 
   /** Sends a request without waiting for (or expecting) an answer. */
-  notify<K extends keyof Out & string>(type: K, payload: Out[K]['request'], transfer?: readonly Transferable[]): boolean {
+  notify<K extends keyof Out & string>(
+    type: K,
+    payload: Out[K]['request'],
+    transfer?: readonly Transferable[],
+  ): boolean {
     if (!this.port) return false;
     this.port.postMessage({ kind: 'req', id: 0, type, payload } satisfies RequestEnvelope, transfer);
     return true;

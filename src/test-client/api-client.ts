@@ -50,7 +50,9 @@ export class ApiClient {
       bodyTimeout: timeout,
       connect: {
         ca: readFileSync(files.ca, 'utf8'),
-        ...(withCert && files.cert && files.key ? { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') } : {}),
+        ...(withCert && files.cert && files.key
+          ? { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') }
+          : {}),
         timeout,
       },
     });
@@ -73,9 +75,19 @@ export class ApiClient {
     return this.agent.close();
   }
 
-  private async send(method: 'GET' | 'POST', path: string, headers: Record<string, string>, body?: string): Promise<ApiAnswer> {
+  private async send(
+    method: 'GET' | 'POST',
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<ApiAnswer> {
     const started = performance.now();
-    const response = await request(`${this.files.url}${path}`, { method, dispatcher: this.agent, headers, ...(body === undefined ? {} : { body }) });
+    const response = await request(`${this.files.url}${path}`, {
+      method,
+      dispatcher: this.agent,
+      headers,
+      ...(body === undefined ? {} : { body }),
+    });
     const text = await response.body.text();
     let parsed: Record<string, unknown>;
     try {

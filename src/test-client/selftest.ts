@@ -33,13 +33,19 @@ export async function runSelftest(client: ApiClient, options: SelftestOptions = 
   await check('health', async () => {
     const answer = await client.get('/api/v1/health');
     const body = answer.body as { status?: string; components?: Record<string, { status?: string }> };
-    const notUp = Object.entries(body.components ?? {}).filter(([, c]) => c.status !== 'up').map(([name, c]) => `${name} ${c.status}`);
-    if (answer.status !== 200 || body.status !== 'up') throw new Error(`HTTP ${answer.status}, status ${body.status ?? '?'}${notUp.length ? `: ${notUp.join(', ')}` : ''}`);
+    const notUp = Object.entries(body.components ?? {})
+      .filter(([, c]) => c.status !== 'up')
+      .map(([name, c]) => `${name} ${c.status}`);
+    if (answer.status !== 200 || body.status !== 'up')
+      throw new Error(
+        `HTTP ${answer.status}, status ${body.status ?? '?'}${notUp.length ? `: ${notUp.join(', ')}` : ''}`,
+      );
     return `status up, ${Object.keys(body.components ?? {}).length} components`;
   });
   await check('ready', async () => {
     const answer = await client.get('/readyz');
-    if (answer.status !== 200) throw new Error(`HTTP ${answer.status} ${JSON.stringify(answer.body.reasons ?? answer.body)}`);
+    if (answer.status !== 200)
+      throw new Error(`HTTP ${answer.status} ${JSON.stringify(answer.body.reasons ?? answer.body)}`);
     return 'ready';
   });
   await check('valid message accepted', async () => {
@@ -74,7 +80,8 @@ export async function runSelftest(client: ApiClient, options: SelftestOptions = 
     const anonymous = client.withoutCertificate();
     try {
       const answer = await anonymous.post('/api/v1/messages', VALID);
-      if (answer.status !== 401 || answer.body.error_code !== 'UNAUTHORIZED') throw unexpected(answer, '401 UNAUTHORIZED');
+      if (answer.status !== 401 || answer.body.error_code !== 'UNAUTHORIZED')
+        throw unexpected(answer, '401 UNAUTHORIZED');
       return '401 UNAUTHORIZED';
     } finally {
       await anonymous.close();
@@ -84,5 +91,7 @@ export async function runSelftest(client: ApiClient, options: SelftestOptions = 
 }
 
 function unexpected(answer: ApiAnswer, wanted: string): Error {
-  return new Error(`expected ${wanted}, got ${answer.status} ${failureCode(answer)}${typeof answer.body.message === 'string' ? `: ${answer.body.message}` : ''}`);
+  return new Error(
+    `expected ${wanted}, got ${answer.status} ${failureCode(answer)}${typeof answer.body.message === 'string' ? `: ${answer.body.message}` : ''}`,
+  );
 }

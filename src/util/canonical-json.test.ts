@@ -3,7 +3,9 @@ import { canonicalJson } from './canonical-json.js';
 
 describe('canonicalJson', () => {
   it('gives the same text whatever the key order, at every level', () => {
-    expect(canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).toBe(canonicalJson({ a: { c: null, d: [2, { e: 0, f: 1 }] }, b: 1 }));
+    expect(canonicalJson({ b: 1, a: { d: [2, { f: 1, e: 0 }], c: null } })).toBe(
+      canonicalJson({ a: { c: null, d: [2, { e: 0, f: 1 }] }, b: 1 }),
+    );
     expect(canonicalJson({ b: 1, a: 2 })).toBe('{"a":2,"b":1}');
   });
 

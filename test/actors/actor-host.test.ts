@@ -15,7 +15,14 @@ afterEach(async () => {
 });
 
 function ingestHost(youngMb: number): ActorHost<never> {
-  const config = loadConfig({ values: { redis: { key_prefix: `mbtest:${randomBytes(5).toString('hex')}:` }, actors: { young_generation_mb: youngMb } }, env: {}, argv: [] });
+  const config = loadConfig({
+    values: {
+      redis: { key_prefix: `mbtest:${randomBytes(5).toString('hex')}:` },
+      actors: { young_generation_mb: youngMb },
+    },
+    env: {},
+    argv: [],
+  });
   return new ActorHost<never>({ name: 'ingest', config, logger: createLogger('silent'), faultInjection: false });
 }
 

@@ -14,7 +14,10 @@ import { deleteKeys } from '../support/broker-harness.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
-const config = loadConfig({ values: { redis: { key_prefix: prefix }, limits: { rate_limit: 5, daily_quota: 100 } }, env: {} });
+const config = loadConfig({
+  values: { redis: { key_prefix: prefix }, limits: { rate_limit: 5, daily_quota: 100 } },
+  env: {},
+});
 let redis: Redis;
 
 beforeAll(() => {
@@ -37,7 +40,13 @@ function request(clientId: number, count = 1, overrides: Partial<EnqueueRequest>
     idempotency: null,
     tracking_id: randomUUID(),
     timestamp: now,
-    messages: Array.from({ length: count }, () => ({ message_id: randomUUID(), sender_number: '+14155550123', message_body: 'hi', metadata: '', queued_at: now })),
+    messages: Array.from({ length: count }, () => ({
+      message_id: randomUUID(),
+      sender_number: '+14155550123',
+      message_body: 'hi',
+      metadata: '',
+      queued_at: now,
+    })),
     ...overrides,
   };
 }
@@ -52,7 +61,15 @@ describe('EnqueuePlanner', () => {
     const planner = new EnqueuePlanner(config);
     const results = await planner.run(
       redis,
-      [request(1), request(2), request(1), request(1, 3), request(1, 1, { idempotency: { key: 'k', hash: 'a'.repeat(64) } }), request(1), request(1, 1, { domain: 'nowhere' })],
+      [
+        request(1),
+        request(2),
+        request(1),
+        request(1, 3),
+        request(1, 1, { idempotency: { key: 'k', hash: 'a'.repeat(64) } }),
+        request(1),
+        request(1, 1, { domain: 'nowhere' }),
+      ],
       queueUnavailable,
     );
     // Client 1: 1 + 1 + 3 messages fill its limit of 5; what follows is refused.
@@ -76,9 +93,16 @@ describe('EnqueuePlanner', () => {
 describe('queueUnavailable', () => {
   it('says "maybe queued" when the connection broke with the append on the wire, a plain refusal otherwise', () => {
     for (const message of ['Connection is closed.', 'read ECONNRESET', 'Command timed out']) {
-      expect(queueUnavailable(new Error(message))).toMatchObject({ ok: false, error: { code: 'QUEUE_UNAVAILABLE', details: { outcome: 'unknown', cause: message } } });
+      expect(queueUnavailable(new Error(message))).toMatchObject({
+        ok: false,
+        error: { code: 'QUEUE_UNAVAILABLE', details: { outcome: 'unknown', cause: message } },
+      });
     }
-    for (const message of ["Stream isn't writeable and enableOfflineQueue options is false", 'connect ECONNREFUSED 127.0.0.1:6379', 'MISCONF disk full']) {
+    for (const message of [
+      "Stream isn't writeable and enableOfflineQueue options is false",
+      'connect ECONNREFUSED 127.0.0.1:6379',
+      'MISCONF disk full',
+    ]) {
       const result = queueUnavailable(new Error(message));
       expect(result).toMatchObject({ ok: false, error: { code: 'QUEUE_UNAVAILABLE' } });
       expect(JSON.stringify(result)).not.toContain('unknown');

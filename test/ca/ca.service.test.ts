@@ -8,7 +8,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bootstrapPki, initCa, maintainPki, serverRenewalReason, type LifecycleDeps } from '../../src/actors/ca/ca-lifecycle.js';
+import {
+  bootstrapPki,
+  initCa,
+  maintainPki,
+  serverRenewalReason,
+  type LifecycleDeps,
+} from '../../src/actors/ca/ca-lifecycle.js';
 import { CertificateAuthority } from '../../src/actors/ca/ca.service.js';
 import { loadConfig } from '../../src/config/config.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
@@ -18,7 +24,12 @@ import { CertStore } from '../../src/pki/cert-store.js';
 import { buildCrl, parseCrl } from '../../src/pki/crl.js';
 import { issueServerCertificate } from '../../src/pki/issue.js';
 import { makeWorkdir, openssl, opensslCa, type Workdir } from '../../src/pki/openssl.test-support.js';
-import { announceCrl, parseAnnouncement, readLatestCrl, type CrlAnnouncement } from '../../src/queue/revocation-events.js';
+import {
+  announceCrl,
+  parseAnnouncement,
+  readLatestCrl,
+  type CrlAnnouncement,
+} from '../../src/queue/revocation-events.js';
 import { revocationChannel } from '../../src/queue/keys.js';
 import { deleteKeys } from '../support/broker-harness.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -37,9 +48,14 @@ let ca: CertificateAuthority;
 let lifecycle: LifecycleDeps;
 const heard: CrlAnnouncement[] = [];
 
-const config = () => loadConfig({ values: { pki: { dir: work.dir }, domains: [{ name: 'default' }, { name: 'acme' }], redis: { key_prefix: prefix } }, env: {} });
+const config = () =>
+  loadConfig({
+    values: { pki: { dir: work.dir }, domains: [{ name: 'default' }, { name: 'acme' }], redis: { key_prefix: prefix } },
+    env: {},
+  });
 const logger = createLogger('silent');
-const expectCode = async (promise: Promise<unknown>, code: string) => expect(promise).rejects.toSatisfy((e) => e instanceof BrokerError && e.code === code);
+const expectCode = async (promise: Promise<unknown>, code: string) =>
+  expect(promise).rejects.toSatisfy((e) => e instanceof BrokerError && e.code === code);
 
 function authority(announce = (a: CrlAnnouncement) => announceCrl(redis, prefix, a)): CertificateAuthority {
   return new CertificateAuthority({ config: config(), store, db: handle.db, logger, announce, origin: 'test' });
@@ -73,7 +89,9 @@ describe('the CA', () => {
     const text = openssl(['x509', '-in', store.paths.caCert, '-noout', '-text']).stdout;
     expect(text).toContain('Public-Key: (4096 bit)');
     expect(text).toMatch(/CA:TRUE/);
-    expect(openssl(['crl', '-in', store.paths.crl, '-CAfile', store.paths.caCert, '-noout', '-verify']).output).toContain('verify OK');
+    expect(
+      openssl(['crl', '-in', store.paths.crl, '-CAfile', store.paths.caCert, '-noout', '-verify']).output,
+    ).toContain('verify OK');
     await expectCode(initCa(lifecycle, { overwrite: false, actor: 'cli:test' }), 'CA_EXISTS');
     expect((await ca.audit.list({ limit: 10 })).map((r) => r.action)).toContain('ca.init');
   });
@@ -94,7 +112,13 @@ describe('issue, renew, revoke', () => {
     const row = await ca.certificates.findIdentityByFingerprint(alice.fingerprint);
     expect(row).toMatchObject({ serial: alice.serial, client_name: 'alice', domain: 'acme', cert_status: 'active' });
     const [audit] = await ca.audit.list({ limit: 1 });
-    expect(audit).toMatchObject({ actor: 'user:7', action: 'certificate.issue', target_id: alice.serial, domain: 'acme', ip: '192.0.2.1' });
+    expect(audit).toMatchObject({
+      actor: 'user:7',
+      action: 'certificate.issue',
+      target_id: alice.serial,
+      domain: 'acme',
+      ip: '192.0.2.1',
+    });
   });
 
   it('refuses an existing name, an unknown domain and a malformed name', async () => {
@@ -118,13 +142,29 @@ describe('issue, renew, revoke', () => {
   it('revokes a serial: the CRL lists it (openssl agrees) and every broker is told', async () => {
     heard.length = 0;
     const outcome = await ca.revoke({ serial: alice.serial.toUpperCase(), reason: 'keyCompromise', actor: 'cli:test' });
-    expect(outcome).toMatchObject({ revoked: [{ serial: alice.serial, fingerprint: alice.fingerprint }], announced: true });
-    const crlText = openssl(['crl', '-in', store.paths.crl, '-CAfile', store.paths.caCert, '-noout', '-verify', '-text']);
+    expect(outcome).toMatchObject({
+      revoked: [{ serial: alice.serial, fingerprint: alice.fingerprint }],
+      announced: true,
+    });
+    const crlText = openssl([
+      'crl',
+      '-in',
+      store.paths.crl,
+      '-CAfile',
+      store.paths.caCert,
+      '-noout',
+      '-verify',
+      '-text',
+    ]);
     expect(crlText.output).toContain('verify OK');
     expect(crlText.stdout.toLowerCase()).toContain(`serial number: ${alice.serial}`);
     expect(crlText.stdout).toContain('Key Compromise');
     await expect.poll(() => heard.length).toBe(1);
-    expect(heard[0]).toMatchObject({ kind: 'revoked', revoked: [{ serial: alice.serial, fingerprint: alice.fingerprint }], crl_number: outcome.crl.crl_number });
+    expect(heard[0]).toMatchObject({
+      kind: 'revoked',
+      revoked: [{ serial: alice.serial, fingerprint: alice.fingerprint }],
+      crl_number: outcome.crl.crl_number,
+    });
     expect(parseCrl(heard[0]!.crl_pem).revokedSerials).toContain(alice.serial);
     expect((await readLatestCrl(redis, prefix))?.crl_number).toBe(outcome.crl.crl_number);
     expect((await ca.certificates.findBySerial(alice.serial))?.status).toBe('revoked');
@@ -135,17 +175,25 @@ describe('issue, renew, revoke', () => {
   it('refuses a second revocation, a serial outside the given domain, an unknown serial and reason', async () => {
     await expectCode(ca.revoke({ serial: alice.serial, reason: 'unspecified', actor: 't' }), 'CERT_ALREADY_REVOKED');
     const bob = await ca.issue({ name: 'bob', domain: 'acme', actor: 't' });
-    await expectCode(ca.revoke({ serial: bob.serial, domain: 'default', reason: 'unspecified', actor: 't' }), 'CERT_NOT_FOUND');
+    await expectCode(
+      ca.revoke({ serial: bob.serial, domain: 'default', reason: 'unspecified', actor: 't' }),
+      'CERT_NOT_FOUND',
+    );
     await expectCode(ca.revoke({ serial: 'abcdef', reason: 'unspecified', actor: 't' }), 'CERT_NOT_FOUND');
     await expectCode(ca.revoke({ serial: 'xyz', reason: 'unspecified', actor: 't' }), 'INVALID_PAYLOAD');
-    await expectCode(ca.revoke({ serial: bob.serial, reason: 'because' as 'unspecified', actor: 't' }), 'INVALID_PAYLOAD');
+    await expectCode(
+      ca.revoke({ serial: bob.serial, reason: 'because' as 'unspecified', actor: 't' }),
+      'INVALID_PAYLOAD',
+    );
   });
 
   it('revokes every active certificate of a client by name', async () => {
     await ca.renew({ name: 'bob', domain: 'acme', actor: 't' });
     const outcome = await ca.revoke({ name: 'bob', domain: 'acme', reason: 'cessationOfOperation', actor: 't' });
     expect(outcome.revoked).toHaveLength(2);
-    expect((await ca.list({ domain: 'acme' })).filter((c) => c.client_name === 'bob').every((c) => c.status === 'revoked')).toBe(true);
+    expect(
+      (await ca.list({ domain: 'acme' })).filter((c) => c.client_name === 'bob').every((c) => c.status === 'revoked'),
+    ).toBe(true);
     await expectCode(ca.revoke({ name: 'bob', domain: 'acme', reason: 'unspecified', actor: 't' }), 'CERT_NOT_FOUND');
   });
 
@@ -159,9 +207,13 @@ describe('issue, renew, revoke', () => {
 describe('the CRL', () => {
   it('never loses a revocation when the CLI and the actor sign at the same time', async () => {
     const other = authority(); // the "CLI"
-    const issued = await Promise.all(['c1', 'c2', 'c3'].map((name) => ca.issue({ name, domain: 'default', actor: 't' })));
+    const issued = await Promise.all(
+      ['c1', 'c2', 'c3'].map((name) => ca.issue({ name, domain: 'default', actor: 't' })),
+    );
     await Promise.all([
-      ...issued.map((bundle, i) => (i % 2 ? ca : other).revoke({ serial: bundle.serial, reason: 'superseded', actor: 't' })),
+      ...issued.map((bundle, i) =>
+        (i % 2 ? ca : other).revoke({ serial: bundle.serial, reason: 'superseded', actor: 't' }),
+      ),
       other.crl.rebuild({ actor: 't', kind: 'crl' }),
       ca.crl.rebuild({ actor: 't', kind: 'crl' }),
     ]);
@@ -179,7 +231,14 @@ describe('the CRL', () => {
     expect(ca.crl.needsRefresh()).toBe(false);
     expect(ca.crl.needsRefresh(Date.now() + 4 * DAY)).toBe(true); // crl_days 7
     const old = parseCrl(store.loadCrl());
-    store.saveCrl(buildCrl(store.loadCa(), { revoked: [], thisUpdate: new Date(Date.now() - 5 * DAY), nextUpdate: new Date(Date.now() + 2 * DAY), crlNumber: old.crlNumber + 1 }));
+    store.saveCrl(
+      buildCrl(store.loadCa(), {
+        revoked: [],
+        thisUpdate: new Date(Date.now() - 5 * DAY),
+        nextUpdate: new Date(Date.now() + 2 * DAY),
+        crlNumber: old.crlNumber + 1,
+      }),
+    );
     heard.length = 0;
     const result = await maintainPki(lifecycle);
     expect(result.crl_signed).toBe(true);
@@ -191,7 +250,9 @@ describe('the CRL', () => {
 
   it('keeps a revocation it could not announce and sends it with the next announcement', async () => {
     let redisDown = true;
-    const flaky = authority((a) => (redisDown ? Promise.reject(new Error('Redis down')) : announceCrl(redis, prefix, a)));
+    const flaky = authority((a) =>
+      redisDown ? Promise.reject(new Error('Redis down')) : announceCrl(redis, prefix, a),
+    );
     const victim = await flaky.issue({ name: 'victim', domain: 'default', actor: 't' });
     const outcome = await flaky.revoke({ serial: victim.serial, reason: 'unspecified', actor: 't' });
     expect(outcome.announced).toBe(false);
@@ -228,6 +289,12 @@ describe('bootstrap and the server certificate', () => {
     expect(serverRenewalReason(short.certPem, caPem, hostnames)).toBeUndefined();
     expect(serverRenewalReason(short.certPem, caPem, hostnames, Date.now() + 21 * DAY)).toBe('expiring');
     const foreign = opensslCa(work, '/CN=Elsewhere', 'elsewhere');
-    expect(serverRenewalReason(issueServerCertificate(foreign, { commonName: 'localhost', hostnames, days: 397 }).certPem, caPem, hostnames)).toBe('issued by another CA');
+    expect(
+      serverRenewalReason(
+        issueServerCertificate(foreign, { commonName: 'localhost', hostnames, days: 397 }).certPem,
+        caPem,
+        hostnames,
+      ),
+    ).toBe('issued by another CA');
   });
 });

@@ -8,13 +8,19 @@ import { redisKill } from '../../chaos/scenarios/redis-kill.js';
 import { webhookFlap } from '../../chaos/scenarios/webhook-flap.js';
 
 describe('chaos (short): dependency faults', () => {
-  it.each([redisKill('always'), redisKill('everysec'), mariadbOutage, webhookFlap])('$name: nothing acknowledged lost, nothing unexpected', async (scenario) => {
-    const result = await scenario.run({ durationS: 6, outageS: 4, connections: 3 });
-    console.log(`${result.name}: ${JSON.stringify({ ...result.counts, lostEntries: undefined })} ${result.notes.join('; ')}`);
-    expect(result.counts.acknowledged).toBeGreaterThan(0);
-    // everysec may lose what Redis had not fsynced; the scenario's verdict holds it to the last second.
-    if (scenario.name !== 'redis-kill-everysec') expect(result.counts.lost).toBe(0);
-    expect(result.counts.unexpected).toBe(0);
-    expect(result.failures).toEqual([]);
-  }, 240_000);
+  it.each([redisKill('always'), redisKill('everysec'), mariadbOutage, webhookFlap])(
+    '$name: nothing acknowledged lost, nothing unexpected',
+    async (scenario) => {
+      const result = await scenario.run({ durationS: 6, outageS: 4, connections: 3 });
+      console.log(
+        `${result.name}: ${JSON.stringify({ ...result.counts, lostEntries: undefined })} ${result.notes.join('; ')}`,
+      );
+      expect(result.counts.acknowledged).toBeGreaterThan(0);
+      // everysec may lose what Redis had not fsynced; the scenario's verdict holds it to the last second.
+      if (scenario.name !== 'redis-kill-everysec') expect(result.counts.lost).toBe(0);
+      expect(result.counts.unexpected).toBe(0);
+      expect(result.failures).toEqual([]);
+    },
+    240_000,
+  );
 });

@@ -8,12 +8,18 @@ import { brokerKill } from '../../chaos/scenarios/broker-kill.js';
 import { scaleOutKill } from '../../chaos/scenarios/scale-out-kill.js';
 
 describe('chaos (short): process faults', () => {
-  it.each([brokerKill, actorCrash, scaleOutKill])('$name: nothing acknowledged lost, nothing unexpected', async (scenario) => {
-    const result = await scenario.run({ durationS: 6, connections: 3 });
-    console.log(`${result.name}: ${JSON.stringify({ ...result.counts, lostEntries: undefined })} ${result.notes.join('; ')}`);
-    expect(result.counts.acknowledged).toBeGreaterThan(0);
-    expect(result.counts.lost).toBe(0);
-    expect(result.counts.unexpected).toBe(0);
-    expect(result.failures).toEqual([]);
-  }, 240_000);
+  it.each([brokerKill, actorCrash, scaleOutKill])(
+    '$name: nothing acknowledged lost, nothing unexpected',
+    async (scenario) => {
+      const result = await scenario.run({ durationS: 6, connections: 3 });
+      console.log(
+        `${result.name}: ${JSON.stringify({ ...result.counts, lostEntries: undefined })} ${result.notes.join('; ')}`,
+      );
+      expect(result.counts.acknowledged).toBeGreaterThan(0);
+      expect(result.counts.lost).toBe(0);
+      expect(result.counts.unexpected).toBe(0);
+      expect(result.failures).toEqual([]);
+    },
+    240_000,
+  );
 });

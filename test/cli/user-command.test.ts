@@ -14,7 +14,8 @@ let workspace: Workspace;
 let database: DatabaseHandle;
 let repositories: Repositories;
 const hasher = new PasswordHasher(10);
-const mb = (args: string[], input?: string) => runCli(['user', ...args], { configPath: workspace.configPath, ...(input === undefined ? {} : { input }) });
+const mb = (args: string[], input?: string) =>
+  runCli(['user', ...args], { configPath: workspace.configPath, ...(input === undefined ? {} : { input }) });
 
 beforeAll(async () => {
   workspace = await createWorkspace({ portal: { scrypt_log_n: 12 }, bootstrap: { demo_client: false } });
@@ -53,9 +54,21 @@ describe('mb user', () => {
 
   it('refuses what the portal refuses, naming the option to fix', async () => {
     const cases: Array<[string[], string, string]> = [
-      [['add', 'ops@example.test', '--role', 'admin'], 'another long password', 'email: A user with this email exists already'],
-      [['add', 'u@example.test', '--role', 'user', '--client', 'nosuch'], 'a long enough password', '--client: There is no client nosuch in default'],
-      [['add', 'x@example.test', '--role', 'admin', '--domain', 'elsewhere'], 'a long enough password', '--domain: Choose one of the configured domains (default)'],
+      [
+        ['add', 'ops@example.test', '--role', 'admin'],
+        'another long password',
+        'email: A user with this email exists already',
+      ],
+      [
+        ['add', 'u@example.test', '--role', 'user', '--client', 'nosuch'],
+        'a long enough password',
+        '--client: There is no client nosuch in default',
+      ],
+      [
+        ['add', 'x@example.test', '--role', 'admin', '--domain', 'elsewhere'],
+        'a long enough password',
+        '--domain: Choose one of the configured domains (default)',
+      ],
     ];
     for (const [args, input, message] of cases) {
       const result = await mb(args, input);
@@ -66,10 +79,16 @@ describe('mb user', () => {
 
   it('adds a user who sees one client', async () => {
     await repositories.clients.create({ name: 'gw1', domain: 'default' });
-    const result = await mb(['add', 'reader@example.test', '--role', 'user', '--client', 'gw1'], 'a long reader password');
+    const result = await mb(
+      ['add', 'reader@example.test', '--role', 'user', '--client', 'gw1'],
+      'a long reader password',
+    );
     expect(result.code).toBe(0);
     const client = (await repositories.clients.findByNameAndDomain('gw1', 'default'))!;
-    expect(await repositories.users.findByEmail('reader@example.test')).toMatchObject({ role: 'user', client_id: client.id });
+    expect(await repositories.users.findByEmail('reader@example.test')).toMatchObject({
+      role: 'user',
+      client_id: client.id,
+    });
   });
 
   it('changes a password (sessions end, lock lifted), disables, enables and lists', async () => {

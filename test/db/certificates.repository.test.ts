@@ -95,7 +95,9 @@ describe('CertificatesRepository', () => {
       .insert(certificateRow(client.id, { fingerprint: row.fingerprint.toUpperCase() }))
       .catch((e: unknown) => e);
     expect(isDuplicateKeyError(sameFingerprint)).toBe(true);
-    const sameSerial = await certificates.insert(certificateRow(client.id, { serial: row.serial })).catch((e: unknown) => e);
+    const sameSerial = await certificates
+      .insert(certificateRow(client.id, { serial: row.serial }))
+      .catch((e: unknown) => e);
     expect(isDuplicateKeyError(sameSerial)).toBe(true);
     const orphan = await certificates.insert(certificateRow(987_654)).catch((e: unknown) => e);
     expect(orphan).toBeInstanceOf(Error);

@@ -24,7 +24,10 @@ afterAll(async () => {
 });
 
 it('creates admin@localhost once, prints its password in the welcome text, stores only the hash', async () => {
-  const [first, racing] = await Promise.all([ensureFirstAdmin(repositories, hasher, 'admin@localhost'), ensureFirstAdmin(repositories, hasher, 'admin@localhost')]);
+  const [first, racing] = await Promise.all([
+    ensureFirstAdmin(repositories, hasher, 'admin@localhost'),
+    ensureFirstAdmin(repositories, hasher, 'admin@localhost'),
+  ]);
   const created = first ?? racing!;
   // Two brokers starting together: one creates, the other finds the email taken and prints nothing.
   expect([first, racing].filter(Boolean)).toHaveLength(1);
@@ -35,8 +38,15 @@ it('creates admin@localhost once, prints its password in the welcome text, store
   expect(await ensureFirstAdmin(repositories, hasher, 'admin@localhost')).toBeUndefined();
 
   const config = loadConfig({ values: {}, env: {} });
-  const text = welcomeText(config, 'https://localhost:8443', { created_ca: false, server_issued: false, demo: null }, created);
+  const text = welcomeText(
+    config,
+    'https://localhost:8443',
+    { created_ca: false, server_issued: false, demo: null },
+    created,
+  );
   expect(text).toContain('portal: https://localhost:8443/portal/');
   expect(text).toContain(`  email:    admin@localhost\n  password: ${created.password}\n`);
-  expect(welcomeText(config, 'https://localhost:8443', { created_ca: false, server_issued: false, demo: null })).not.toContain('password');
+  expect(
+    welcomeText(config, 'https://localhost:8443', { created_ca: false, server_issued: false, demo: null }),
+  ).not.toContain('password');
 });

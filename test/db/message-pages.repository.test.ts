@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database, type DatabaseHandle } from '../../src/db/database.js';
 import * as schema from '../../src/db/schema.js';
 import { ClientsRepository } from '../../src/db/clients.repository.js';
-import { MessagePagesRepository, type MessageCursor, type MessageListRow, type MessagePageFilter } from '../../src/db/message-pages.repository.js';
+import {
+  MessagePagesRepository,
+  type MessageCursor,
+  type MessageListRow,
+  type MessagePageFilter,
+} from '../../src/db/message-pages.repository.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
 import type { MessageStatus, NewMessageRow } from '../../src/db/schema.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
@@ -21,7 +26,14 @@ const SENDER_A = 'a'.repeat(64);
 const SENDER_B = 'b'.repeat(64);
 const T0 = Date.parse('2030-03-01T00:00:00Z');
 /** What was inserted, for expectations: [client, domain, created_at, sender hash, status]. */
-const inserted: Array<{ message_id: string; client_id: number; domain: string; created_at: Date; sender_hash: string; status: MessageStatus }> = [];
+const inserted: Array<{
+  message_id: string;
+  client_id: number;
+  domain: string;
+  created_at: Date;
+  sender_hash: string;
+  status: MessageStatus;
+}> = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -46,7 +58,15 @@ beforeAll(async () => {
       created_at,
     };
     inserted.push(row);
-    rows.push({ ...row, pepper_id: 'p1', sender_masked: '+1****0000', sender_enc: randomBytes(40), body_enc: randomBytes(80), key_id: 'k1', queued_at: created_at });
+    rows.push({
+      ...row,
+      pepper_id: 'p1',
+      sender_masked: '+1****0000',
+      sender_enc: randomBytes(40),
+      body_enc: randomBytes(80),
+      key_id: 'k1',
+      queued_at: created_at,
+    });
   }
   // Shuffled insert order: ids do not follow time.
   await new MessagesRepository(handle.db).insertBatch(rows.sort(() => Math.random() - 0.5));
@@ -58,7 +78,8 @@ afterAll(async () => {
 });
 
 const cursorOf = (r: MessageListRow): MessageCursor => ({ createdAt: r.created_at, id: r.id });
-const newestFirst = (a: MessageListRow, b: MessageListRow) => b.created_at.getTime() - a.created_at.getTime() || b.id - a.id;
+const newestFirst = (a: MessageListRow, b: MessageListRow) =>
+  b.created_at.getTime() - a.created_at.getTime() || b.id - a.id;
 
 async function walk(filter: MessagePageFilter, limit: number): Promise<MessageListRow[]> {
   const all: MessageListRow[] = [];
@@ -105,9 +126,13 @@ describe('MessagePagesRepository.page', () => {
     const from = new Date(T0 + 5 * 3_600_000);
     const to = new Date(T0 + 10 * 3_600_000);
     const ranged = await walk({ domain: 'beta', from, to }, 4);
-    expect(ranged.length).toBe(inserted.filter((m) => m.domain === 'beta' && m.created_at >= from && m.created_at < to).length);
+    expect(ranged.length).toBe(
+      inserted.filter((m) => m.domain === 'beta' && m.created_at >= from && m.created_at < to).length,
+    );
     const bySender = await walk({ senderHashes: [SENDER_A, SENDER_B] }, 5);
-    expect(bySender.length).toBe(inserted.filter((m) => m.sender_hash === SENDER_A || m.sender_hash === SENDER_B).length);
+    expect(bySender.length).toBe(
+      inserted.filter((m) => m.sender_hash === SENDER_A || m.sender_hash === SENDER_B).length,
+    );
     expect((await pages.page({ senderHashes: [] }, { limit: 10 })).rows).toEqual([]);
   });
 
@@ -132,22 +157,49 @@ describe('MessagePagesRepository.page', () => {
     await new MessagesRepository(handle.db).insertBatch(
       Array.from({ length: 3000 }, (_, i) => {
         const at = new Date(T0 - i * 60_000);
-        return { message_id: randomUUID(), client_id: clientId, domain: 'alpha', sender_hash: randomBytes(32).toString('hex'), pepper_id: 'p1', sender_masked: '+1****0000', sender_enc: randomBytes(40), body_enc: randomBytes(80), key_id: 'k1', queued_at: at, created_at: at };
+        return {
+          message_id: randomUUID(),
+          client_id: clientId,
+          domain: 'alpha',
+          sender_hash: randomBytes(32).toString('hex'),
+          pepper_id: 'p1',
+          sender_masked: '+1****0000',
+          sender_enc: randomBytes(40),
+          body_enc: randomBytes(80),
+          key_id: 'k1',
+          queued_at: at,
+          created_at: at,
+        };
       }),
     );
     await handle.pool.query('ANALYZE TABLE messages');
     const statements: Array<[string, unknown[]]> = [];
-    const logged = drizzle(handle.pool, { schema, mode: 'default', logger: { logQuery: (query, params) => statements.push([query, params]) } }) as Database;
+    const logged = drizzle(handle.pool, {
+      schema,
+      mode: 'default',
+      logger: { logQuery: (query, params) => statements.push([query, params]) },
+    }) as Database;
     const deep = (await walk({ clientId }, 1000))[1500]!;
-    for (const filter of [{ clientId, domain: 'alpha' }, { domain: 'alpha' }, { domain: 'alpha', senderHashes: [SENDER_A] }] as MessagePageFilter[]) {
+    for (const filter of [
+      { clientId, domain: 'alpha' },
+      { domain: 'alpha' },
+      { domain: 'alpha', senderHashes: [SENDER_A] },
+    ] as MessagePageFilter[]) {
       statements.length = 0;
-      const page = await new MessagePagesRepository(logged).page(filter, { limit: 50, before: filter.senderHashes ? { createdAt: new Date(T0 + 90 * 3_600_000), id: 1e9 } : cursorOf(deep) });
+      const page = await new MessagePagesRepository(logged).page(filter, {
+        limit: 50,
+        before: filter.senderHashes ? { createdAt: new Date(T0 + 90 * 3_600_000), id: 1e9 } : cursorOf(deep),
+      });
       expect(page.rows.length).toBeGreaterThan(0);
       const [ids] = statements[0]!;
       expect(ids).toMatch(/^select `id` from `messages`/);
       const [plan] = await handle.pool.query<RowDataPacket[]>(`EXPLAIN ${ids}`, statements[0]![1]);
       // By sender: that sender's (sender_hash, created_at, id) range, the scope checked on its rows.
-      const index = filter.senderHashes ? 'messages_sender_created_idx' : filter.clientId === undefined ? 'messages_domain_created_idx' : 'messages_client_created_idx';
+      const index = filter.senderHashes
+        ? 'messages_sender_created_idx'
+        : filter.clientId === undefined
+          ? 'messages_domain_created_idx'
+          : 'messages_client_created_idx';
       expect(plan[0]!['key']).toBe(index);
       expect(['range', 'ref']).toContain(plan[0]!['type']);
       if (!filter.senderHashes) expect(String(plan[0]!['Extra'])).toContain('Using index');

@@ -22,7 +22,15 @@ import { createTestDatabase, type TestDatabase } from '../support/test-database.
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
 const keys = domainKeys(prefix, { key_prefix: 'hooks' });
-const configWith = (domains: string[]) => loadConfig({ values: { redis: { key_prefix: prefix }, bootstrap: { demo_client: false }, domains: domains.map((name) => ({ name })) }, env: {} });
+const configWith = (domains: string[]) =>
+  loadConfig({
+    values: {
+      redis: { key_prefix: prefix },
+      bootstrap: { demo_client: false },
+      domains: domains.map((name) => ({ name })),
+    },
+    env: {},
+  });
 let config: Readonly<BrokerConfig> = configWith(['hooks']);
 let database: TestDatabase;
 let handle: DatabaseHandle;
@@ -72,7 +80,8 @@ async function deadLetters(count: number, status: MessageStatus = 'failed'): Pro
       attempt_count: 5,
     })),
   );
-  for (const id of ids) await schedule.deadLetter(keys, [{ message_id: id, attempts: 5, last_error: `HTTP 503 for ${id}` }]);
+  for (const id of ids)
+    await schedule.deadLetter(keys, [{ message_id: id, attempts: 5, last_error: `HTTP 503 for ${id}` }]);
   return ids;
 }
 
@@ -100,7 +109,8 @@ describe('page and find', () => {
     const last = await service.page('hooks', { limit: 2, before: second.entries.at(-1)!.entry_id });
     expect(last).toMatchObject({ entries: [{ message_id: ids[0] }], more: false });
 
-    for (const junk of ['', 'abc', '1-2-3', '(0-0', '+']) expect(await service.page('hooks', { limit: 2, before: junk })).toEqual(first);
+    for (const junk of ['', 'abc', '1-2-3', '(0-0', '+'])
+      expect(await service.page('hooks', { limit: 2, before: junk })).toEqual(first);
   });
 
   it('finds one entry by its id, and nothing for an unknown or malformed id', async () => {
@@ -115,7 +125,13 @@ describe('page and find', () => {
 
   it('dates an entry written without a time by its stream id', async () => {
     await redis.xadd(keys.dead, '1700000000000-0', 'm', 'old', 'a', '3', 'e', 'timeout');
-    expect(await service.find('hooks', '1700000000000-0')).toEqual({ entry_id: '1700000000000-0', message_id: 'old', attempts: 3, last_error: 'timeout', dead_at: '2023-11-14T22:13:20.000Z' });
+    expect(await service.find('hooks', '1700000000000-0')).toEqual({
+      entry_id: '1700000000000-0',
+      message_id: 'old',
+      attempts: 3,
+      last_error: 'timeout',
+      dead_at: '2023-11-14T22:13:20.000Z',
+    });
   });
 
   it('refuses a domain that is not configured, and sees one a reload added', async () => {
@@ -144,7 +160,14 @@ describe('retry', () => {
     expect(Number(await redis.zscore(keys.schedule, id!))).toBeGreaterThanOrEqual(startedAt - 1000);
     expect(await redis.xlen(keys.dead)).toBe(0);
     const [record] = await audit.list({ domain: 'hooks', limit: 1 });
-    expect(record).toMatchObject({ actor: 'user:7', ip: '10.0.0.1', action: 'message.retry', target_type: 'message', target_id: id, details: { dead_letter: entry!.entry_id, attempts: 5 } });
+    expect(record).toMatchObject({
+      actor: 'user:7',
+      ip: '10.0.0.1',
+      action: 'message.retry',
+      target_type: 'message',
+      target_id: id,
+      details: { dead_letter: entry!.entry_id, attempts: 5 },
+    });
 
     await expectError(service.retry('hooks', entry!.entry_id, 'user:7'), 'NOT_FOUND');
   });
@@ -187,12 +210,17 @@ describe('redrive', () => {
     const ids = await deadLetters(3);
     expect(await service.redrive('hooks', 'all', 'cli')).toEqual({ requeued: 3, removed: 3 });
     for (const id of ids) {
-      expect((await messages.findOne(id))).toMatchObject({ status: 'queued', attempt_count: 0 });
+      expect(await messages.findOne(id)).toMatchObject({ status: 'queued', attempt_count: 0 });
       expect(await redis.zscore(keys.schedule, id)).not.toBeNull();
     }
     expect(await service.count('hooks')).toBe(0);
     const [record] = await audit.list({ domain: 'hooks', limit: 1 });
-    expect(record).toMatchObject({ actor: 'cli', action: 'dead_letter.redrive', target_id: 'hooks', details: { requested: 'all', requeued: 3, removed: 3 } });
+    expect(record).toMatchObject({
+      actor: 'cli',
+      action: 'dead_letter.redrive',
+      target_id: 'hooks',
+      details: { requested: 'all', requeued: 3, removed: 3 },
+    });
   });
 
   it('redrives only the named messages, and refuses names it does not hold', async () => {

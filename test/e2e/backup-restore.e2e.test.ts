@@ -11,7 +11,16 @@ import { stringify } from 'yaml';
 import { EncryptionService } from '../../src/actors/encryption/encryption.service.js';
 import { KeyStore } from '../../src/actors/encryption/key-store.js';
 import { openDatabase } from '../../src/db/database.js';
-import { BrokerProcess, createWorkspace, deleteKeys, demoBundle, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  deleteKeys,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { runCli } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
@@ -35,10 +44,14 @@ beforeAll(async () => {
   }
   await agent.close();
   const database = openDatabase({ url: source.database.url, poolSize: 1 });
-  await waitUntil(async () => {
-    const [[row]] = (await database.pool.query('SELECT COUNT(*) AS n FROM messages')) as unknown as [[{ n: number }]];
-    return Number(row.n) === 12;
-  }, 20_000, 'messages stored');
+  await waitUntil(
+    async () => {
+      const [[row]] = (await database.pool.query('SELECT COUNT(*) AS n FROM messages')) as unknown as [[{ n: number }]];
+      return Number(row.n) === 12;
+    },
+    20_000,
+    'messages stored',
+  );
   await database.close();
 
   target = await createTestDatabase({ migrate: false });
@@ -68,10 +81,18 @@ describe('mb backup', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/backup [0-9a-f-]{36}: 12 message\(s\)/);
     expect(run.stderr).toMatch(/WARNING: .*secrets holds the data keys, the HMAC pepper and the CA private key/);
-    const manifest = JSON.parse(readFileSync(join(backupDir(), 'manifest.json'), 'utf8')) as { database: { messages: number; tool: string } };
+    const manifest = JSON.parse(readFileSync(join(backupDir(), 'manifest.json'), 'utf8')) as {
+      database: { messages: number; tool: string };
+    };
     expect(manifest.database.messages).toBe(12);
     const mode = (path: string) => statSync(join(backupDir(), path)).mode & 0o777;
-    expect([mode(''), mode('database.sql'), mode('secrets'), mode('secrets/keys/data-keys.json'), mode('secrets/pki/ca.key')]).toEqual([0o700, 0o600, 0o700, 0o600, 0o600]);
+    expect([
+      mode(''),
+      mode('database.sql'),
+      mode('secrets'),
+      mode('secrets/keys/data-keys.json'),
+      mode('secrets/pki/ca.key'),
+    ]).toEqual([0o700, 0o600, 0o700, 0o600, 0o600]);
     // The dump holds ciphertext only: no body in the clear.
     expect(readFileSync(join(backupDir(), 'database.sql'), 'utf8')).not.toContain('backed-up message');
 
@@ -92,12 +113,14 @@ describe('mb restore', () => {
     const store = await KeyStore.open(join(restoredDir, 'secrets'));
     const database = openDatabase({ url: target.url, poolSize: 1 });
     try {
-      const [rows] = (await database.pool.query('SELECT message_id, body_enc, sender_enc FROM messages')) as unknown as [Array<{ message_id: string; body_enc: Buffer; sender_enc: Buffer }>];
+      const [rows] = (await database.pool.query(
+        'SELECT message_id, body_enc, sender_enc FROM messages',
+      )) as unknown as [Array<{ message_id: string; body_enc: Buffer; sender_enc: Buffer }>];
       expect(rows).toHaveLength(12);
       const opened = new EncryptionService(store).open(rows);
       rows.forEach((row, i) => {
-      expect(opened[i]).toMatchObject({ ok: true, message_body: sent.get(row.message_id) });
-    });
+        expect(opened[i]).toMatchObject({ ok: true, message_body: sent.get(row.message_id) });
+      });
     } finally {
       await database.close();
     }
@@ -106,7 +129,9 @@ describe('mb restore', () => {
   it('refuses to overwrite a database and keys that exist, unless forced', async () => {
     const refused = await runCli(['restore', '--from', backupDir(), '--config', restoredConfig]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/refusing to overwrite: database .* already has \d+ table\(s\); .* already holds key files; .* already holds a CA key/);
+    expect(refused.stderr).toMatch(
+      /refusing to overwrite: database .* already has \d+ table\(s\); .* already holds key files; .* already holds a CA key/,
+    );
     const forced = await runCli(['restore', '--from', backupDir(), '--config', restoredConfig, '--force']);
     expect(forced.code).toBe(0);
     expect(forced.stdout).toContain('decrypted 12/12');
@@ -118,7 +143,10 @@ describe('mb restore', () => {
     await restored.start();
     const agent = mtlsAgent(demoBundle(source));
     try {
-      const answer = await postJson(agent, restored.url, { sender_number: '+14155550123', message_body: 'after restore' });
+      const answer = await postJson(agent, restored.url, {
+        sender_number: '+14155550123',
+        message_body: 'after restore',
+      });
       expect(answer.status).toBe(202);
       // The restored broker did not mint a new CA: the old clients' certificates still work.
       expect(restored.output).not.toContain('created a new certificate authority');

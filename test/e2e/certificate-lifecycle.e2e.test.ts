@@ -18,7 +18,14 @@ import { CertStore } from '../../src/pki/cert-store.js';
 import { fingerprintOfPem } from '../../src/pki/fingerprint.js';
 import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
 import { makeWorkdir, openssl, opensslCa } from '../../src/pki/openssl.test-support.js';
-import { BrokerProcess, createWorkspace, getJson, mtlsAgent, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  getJson,
+  mtlsAgent,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { CLI, runCli, runCliJson } from '../support/mb-cli.js';
 import { RawConnection } from '../support/raw-https.js';
 
@@ -33,7 +40,11 @@ const open: RawConnection[] = [];
 
 const certsDir = () => join(workspace.dir, 'certs');
 const mb = (...args: string[]) => runCli(args, { configPath: workspace.configPath });
-const bundleFiles = (dir: string) => ({ cert: readFileSync(join(dir, 'client.crt'), 'utf8'), key: readFileSync(join(dir, 'client.key'), 'utf8'), ca: caPem });
+const bundleFiles = (dir: string) => ({
+  cert: readFileSync(join(dir, 'client.crt'), 'utf8'),
+  key: readFileSync(join(dir, 'client.key'), 'utf8'),
+  ca: caPem,
+});
 async function connectWith(dir: string): Promise<RawConnection> {
   const connection = await RawConnection.open(broker.url, bundleFiles(dir));
   open.push(connection);
@@ -61,7 +72,20 @@ describe('mb CLI', () => {
     const direct = await runCli(['--help'], { executable: CLI });
     expect(direct.code).toBe(0);
     expect(direct.stdout).toMatch(/Usage: mb/);
-    const commands = [[], ['ca'], ['ca', 'init'], ['ca', 'show'], ['client'], ['client', 'issue'], ['client', 'renew'], ['client', 'revoke'], ['client', 'list'], ['cert', 'verify'], ['crl', 'show'], ['crl', 'rebuild']];
+    const commands = [
+      [],
+      ['ca'],
+      ['ca', 'init'],
+      ['ca', 'show'],
+      ['client'],
+      ['client', 'issue'],
+      ['client', 'renew'],
+      ['client', 'revoke'],
+      ['client', 'list'],
+      ['cert', 'verify'],
+      ['crl', 'show'],
+      ['crl', 'rebuild'],
+    ];
     const helps = await Promise.all(commands.map((command) => runCli([...command, '--help'])));
     for (const [i, help] of helps.entries()) {
       const command = commands[i]!.join(' ');
@@ -89,7 +113,10 @@ describe('onboard, rotate and cut off a client without restarting the broker', (
   const secondDir = () => join(workspace.dir, 'alice-2');
 
   it('issues a certificate openssl accepts, with the key 0600 and a PKCS#12 bundle', async () => {
-    first = await runCliJson(['client', 'issue', 'alice', '--domain', 'default', '--out', firstDir(), '--p12'], workspace.configPath);
+    first = await runCliJson(
+      ['client', 'issue', 'alice', '--domain', 'default', '--out', firstDir(), '--p12'],
+      workspace.configPath,
+    );
     expect(first.common_name).toBe('alice.default');
     expect(statSync(first.files.key).mode & 0o777).toBe(0o600);
     expect(openssl(['verify', '-CAfile', join(certsDir(), 'ca.crt'), first.files.cert]).stdout).toContain(': OK');
@@ -98,7 +125,9 @@ describe('onboard, rotate and cut off a client without restarting the broker', (
     expect(text).toContain('TLS Web Client Authentication');
     const cert = new X509Certificate(readFileSync(first.files.cert));
     expect(Math.round((Date.parse(cert.validTo) - Date.now()) / DAY)).toBe(365);
-    expect(openssl(['pkcs12', '-in', first.files.p12!, '-noout', '-passin', `pass:${first.p12_password}`]).status).toBe(0);
+    expect(openssl(['pkcs12', '-in', first.files.p12!, '-noout', '-passin', `pass:${first.p12_password}`]).status).toBe(
+      0,
+    );
 
     const again = await mb('client', 'issue', 'alice.default');
     expect(again.code).toBe(1);
@@ -134,7 +163,11 @@ describe('onboard, rotate and cut off a client without restarting the broker', (
     const revoked = await mb('client', 'revoke', '--serial', first.serial, '--reason', 'keyCompromise');
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(revoked.stdout).toContain(`revoked ${first.serial}`);
-    await waitUntil(async () => broker.output.slice(logged).includes('revocation applied'), 5000, 'the broker to apply the revocation');
+    await waitUntil(
+      async () => broker.output.slice(logged).includes('revocation applied'),
+      5000,
+      'the broker to apply the revocation',
+    );
     const appliedAt = Date.now();
 
     const refused = await busy.post(message);
@@ -157,9 +190,20 @@ describe('onboard, rotate and cut off a client without restarting the broker', (
   });
 
   it('shows the revocation in the list, the CRL and `cert verify`', async () => {
-    const list = await runCliJson<CertificateSummary[]>(['client', 'list', '--domain', 'default'], workspace.configPath);
-    expect(list.find((c) => c.serial === first.serial)).toMatchObject({ status: 'revoked', reason: 'keyCompromise', client_name: 'alice' });
-    expect(list.find((c) => c.serial === second.serial)).toMatchObject({ status: 'active', expiring: false, days_left: 364 });
+    const list = await runCliJson<CertificateSummary[]>(
+      ['client', 'list', '--domain', 'default'],
+      workspace.configPath,
+    );
+    expect(list.find((c) => c.serial === first.serial)).toMatchObject({
+      status: 'revoked',
+      reason: 'keyCompromise',
+      client_name: 'alice',
+    });
+    expect(list.find((c) => c.serial === second.serial)).toMatchObject({
+      status: 'active',
+      expiring: false,
+      days_left: 364,
+    });
     const table = await mb('client', 'list');
     expect(table.stdout).toMatch(/alice\.default\s+\S+\s+revoked/);
 
@@ -191,11 +235,20 @@ describe('onboard, rotate and cut off a client without restarting the broker', (
 describe('refused certificates', () => {
   it('refuses an expired certificate with 403 CERT_EXPIRED', async () => {
     const store = new CertStore(certsDir());
-    const expired = issueClientCertificate(store.loadCa(), { commonName: 'old.default', notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) });
+    const expired = issueClientCertificate(store.loadCa(), {
+      commonName: 'old.default',
+      notBefore: new Date(Date.now() - 30 * DAY),
+      notAfter: new Date(Date.now() - DAY),
+    });
     const client = await new ClientsRepository(database.db).ensure({ name: 'old', domain: 'default' });
     await new CertificatesRepository(database.db).insert({
-      serial: expired.serialHex, client_id: client.id, fingerprint: expired.fingerprint256, subject_cn: expired.commonName,
-      not_before: expired.notBefore, not_after: expired.notAfter, status: 'active',
+      serial: expired.serialHex,
+      client_id: client.id,
+      fingerprint: expired.fingerprint256,
+      subject_cn: expired.commonName,
+      not_before: expired.notBefore,
+      not_after: expired.notAfter,
+      status: 'active',
     });
     const connection = await RawConnection.open(broker.url, { cert: expired.certPem, key: expired.keyPem, ca: caPem });
     open.push(connection);
@@ -207,7 +260,9 @@ describe('refused certificates', () => {
   it('refuses a certificate from another CA with 401 CERT_UNTRUSTED', async () => {
     // Same subject as ours, the tricky case for anything that compares names only.
     const work = makeWorkdir();
-    const foreign = issueClientCertificate(opensslCa(work, '/O=Message Broker/CN=Message Broker CA'), { commonName: 'alice.default' });
+    const foreign = issueClientCertificate(opensslCa(work, '/O=Message Broker/CN=Message Broker CA'), {
+      commonName: 'alice.default',
+    });
     work.remove();
     const connection = await RawConnection.open(broker.url, { cert: foreign.certPem, key: foreign.keyPem, ca: caPem });
     open.push(connection);
@@ -237,17 +292,31 @@ describe('PKI liveness', () => {
     const original = new X509Certificate(store.loadServer().certPem);
     // Planted as if it had been running for months: 5 days left of a 105-day life.
     const planted = issueServerCertificate(store.loadCa(), {
-      commonName: 'localhost', hostnames: ['localhost', '127.0.0.1', '::1'], days: 105,
-      notBefore: new Date(Date.now() - 100 * DAY), notAfter: new Date(Date.now() + 5 * DAY),
+      commonName: 'localhost',
+      hostnames: ['localhost', '127.0.0.1', '::1'],
+      days: 105,
+      notBefore: new Date(Date.now() - 100 * DAY),
+      notAfter: new Date(Date.now() + 5 * DAY),
     });
     store.saveServer(planted);
-    const served = await waitUntil(async () => {
-      const cert = await servedCertificate(broker.url);
-      return cert.serialNumber !== original.serialNumber && cert.serialNumber.toLowerCase() !== planted.serialHex ? cert : undefined;
-    }, 20_000, 'a renewed server certificate to be served');
+    const served = await waitUntil(
+      async () => {
+        const cert = await servedCertificate(broker.url);
+        return cert.serialNumber !== original.serialNumber && cert.serialNumber.toLowerCase() !== planted.serialHex
+          ? cert
+          : undefined;
+      },
+      20_000,
+      'a renewed server certificate to be served',
+    );
     expect(Date.parse(served.validTo) - Date.now()).toBeGreaterThan(300 * DAY);
     const audit = await new AuditRepository(database.db).list({ limit: 100 });
-    expect(audit.some((row) => row.action === 'server_certificate.issue' && (row.details as { reason?: string }).reason === 'expiring')).toBe(true);
+    expect(
+      audit.some(
+        (row) =>
+          row.action === 'server_certificate.issue' && (row.details as { reason?: string }).reason === 'expiring',
+      ),
+    ).toBe(true);
   });
 });
 

@@ -10,7 +10,18 @@ import { Redis } from 'ioredis';
 import { createConnection, type Connection } from 'mysql2/promise';
 import { request, type Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerProcess, createWorkspace, demoBundle, getJson, mtlsAgent, postJson, sendJson, waitUntil, type ApiResponse, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  getJson,
+  mtlsAgent,
+  postJson,
+  sendJson,
+  waitUntil,
+  type ApiResponse,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { registerClient } from '../support/clients.js';
 
 let workspace: Workspace;
@@ -48,8 +59,15 @@ const withKey = (key: string) => ({ 'idempotency-key': key });
 
 /** Rows stored for a run tag (metadata.run), once the queue is empty so nothing is still on its way. */
 async function storedRows(run: string): Promise<number> {
-  await waitUntil(async () => (await redis.xlen(`${workspace.prefix}default:stream`)) === 0 || undefined, 15_000, 'the queue to drain');
-  const [[row]] = (await mysql.query("SELECT COUNT(*) AS n FROM messages WHERE JSON_UNQUOTE(JSON_EXTRACT(metadata, '$.run')) = ?", [run])) as unknown as [[{ n: number }]];
+  await waitUntil(
+    async () => (await redis.xlen(`${workspace.prefix}default:stream`)) === 0 || undefined,
+    15_000,
+    'the queue to drain',
+  );
+  const [[row]] = (await mysql.query(
+    "SELECT COUNT(*) AS n FROM messages WHERE JSON_UNQUOTE(JSON_EXTRACT(metadata, '$.run')) = ?",
+    [run],
+  )) as unknown as [[{ n: number }]];
   return Number(row.n);
 }
 
@@ -59,7 +77,11 @@ async function statusOf(client: Agent, id: string): Promise<ApiResponse> {
 
 function expectErrorSchema(response: ApiResponse, status: number, code: string): void {
   expect(response.status).toBe(status);
-  expect(response.body).toMatchObject({ error_code: code, message: expect.any(String), tracking_id: expect.any(String) });
+  expect(response.body).toMatchObject({
+    error_code: code,
+    message: expect.any(String),
+    tracking_id: expect.any(String),
+  });
   expect(Number.isNaN(Date.parse(String(response.body.timestamp)))).toBe(false);
   expect(response.headers['x-request-id']).toBe(response.body.tracking_id);
 }
@@ -71,7 +93,12 @@ describe('Idempotency-Key', () => {
     const first = await postJson(agent, broker.url, { ...valid, metadata: { run } }, withKey(key));
     expect(first.status).toBe(202);
     expect(first.headers['idempotent-replayed']).toBeUndefined();
-    const again = await postJson(agent, broker.url, { metadata: { run }, message_body: valid.message_body, sender_number: valid.sender_number }, withKey(key));
+    const again = await postJson(
+      agent,
+      broker.url,
+      { metadata: { run }, message_body: valid.message_body, sender_number: valid.sender_number },
+      withKey(key),
+    );
     expect(again.status).toBe(202);
     expect(again.body).toEqual(first.body);
     expect(again.headers['idempotent-replayed']).toBe('true');
@@ -81,7 +108,11 @@ describe('Idempotency-Key', () => {
   it('refuses the same key with a different body: 422 IDEMPOTENCY_KEY_REUSED', async () => {
     const key = randomUUID();
     expect((await postJson(agent, broker.url, valid, withKey(key))).status).toBe(202);
-    expectErrorSchema(await postJson(agent, broker.url, { ...valid, message_body: 'Other' }, withKey(key)), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expectErrorSchema(
+      await postJson(agent, broker.url, { ...valid, message_body: 'Other' }, withKey(key)),
+      422,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
   });
 
   it('remembers a validation error: the same response again, and the key cannot be reused for a valid body', async () => {
@@ -108,7 +139,9 @@ describe('Idempotency-Key', () => {
   it('turns 50 parallel requests with the same key into exactly one message', async () => {
     const run = randomUUID();
     const key = randomUUID();
-    const responses = await Promise.all(Array.from({ length: 50 }, () => postJson(agent, broker.url, { ...valid, metadata: { run } }, withKey(key))));
+    const responses = await Promise.all(
+      Array.from({ length: 50 }, () => postJson(agent, broker.url, { ...valid, metadata: { run } }, withKey(key))),
+    );
     expect(responses.map((r) => r.status)).toEqual(Array(50).fill(202));
     expect(new Set(responses.map((r) => r.body.message_id)).size).toBe(1);
     expect(responses.filter((r) => r.headers['idempotent-replayed'] === 'true')).toHaveLength(49);
@@ -138,9 +171,21 @@ describe('POST /api/v1/messages/batch', () => {
     expect(response.status).toBe(207);
     expect(response.body).toMatchObject({ accepted: 2, refused: 2 });
     const results = response.body.results as Array<Record<string, unknown>>;
-    expect(results.map((r) => [r.index, r.status])).toEqual([[0, 202], [1, 422], [2, 202], [3, 422]]);
-    expect(results[0]).toMatchObject({ message_id: expect.stringMatching(/^[0-9a-f-]{36}$/), position: expect.any(Number), queued_at: expect.any(String) });
-    expect(results[1]!.error).toMatchObject({ error_code: 'INVALID_PAYLOAD', tracking_id: response.headers['x-request-id'] });
+    expect(results.map((r) => [r.index, r.status])).toEqual([
+      [0, 202],
+      [1, 422],
+      [2, 202],
+      [3, 422],
+    ]);
+    expect(results[0]).toMatchObject({
+      message_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      position: expect.any(Number),
+      queued_at: expect.any(String),
+    });
+    expect(results[1]!.error).toMatchObject({
+      error_code: 'INVALID_PAYLOAD',
+      tracking_id: response.headers['x-request-id'],
+    });
     expect(JSON.stringify(results[1]!.error)).toContain('sender_number');
     expect(JSON.stringify(results[3]!.error)).toContain('message_body');
     expect(response.headers['ratelimit-limit']).toBe('1000000');
@@ -168,14 +213,20 @@ describe('POST /api/v1/messages/batch', () => {
   it('replays a batch sent again with its Idempotency-Key, item errors included', async () => {
     const run = randomUUID();
     const key = randomUUID();
-    const body = { messages: [{ ...valid, metadata: { run } }, { sender_number: '+1' }, { ...valid, metadata: { run } }] };
+    const body = {
+      messages: [{ ...valid, metadata: { run } }, { sender_number: '+1' }, { ...valid, metadata: { run } }],
+    };
     const first = await sendJson(agent, 'POST', batchUrl(), body, withKey(key));
     const again = await sendJson(agent, 'POST', batchUrl(), body, withKey(key));
     expect(again.status).toBe(207);
     expect(again.body).toEqual(first.body);
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(await storedRows(run)).toBe(2);
-    expectErrorSchema(await sendJson(agent, 'POST', batchUrl(), { messages: [valid] }, withKey(key)), 422, 'IDEMPOTENCY_KEY_REUSED');
+    expectErrorSchema(
+      await sendJson(agent, 'POST', batchUrl(), { messages: [valid] }, withKey(key)),
+      422,
+      'IDEMPOTENCY_KEY_REUSED',
+    );
   });
 
   it('remembers a batch without one valid item under its key', async () => {
@@ -191,22 +242,33 @@ describe('POST /api/v1/messages/batch', () => {
 });
 
 describe('GET /api/v1/messages/{message_id}', () => {
-  it('answers status, attempts and times of the client\'s own message', async () => {
+  it("answers status, attempts and times of the client's own message", async () => {
     const { body } = await postJson(agent, broker.url, valid);
     const id = String(body.message_id);
-    const status = await waitUntil(async () => {
-      const response = await statusOf(agent, id);
-      return response.body.status === 'delivered' ? response : undefined;
-    }, 15_000, 'the message to be delivered');
+    const status = await waitUntil(
+      async () => {
+        const response = await statusOf(agent, id);
+        return response.body.status === 'delivered' ? response : undefined;
+      },
+      15_000,
+      'the message to be delivered',
+    );
     expect(status.status).toBe(200);
-    expect(status.body).toMatchObject({ message_id: id, client_id: 'demo.default', attempt_count: 1, queued_at: body.queued_at, next_attempt_at: null, last_error: null });
+    expect(status.body).toMatchObject({
+      message_id: id,
+      client_id: 'demo.default',
+      attempt_count: 1,
+      queued_at: body.queued_at,
+      next_attempt_at: null,
+      last_error: null,
+    });
     expect(Date.parse(String(status.body.stored_at))).toBeGreaterThanOrEqual(Date.parse(String(body.queued_at)) - 1000);
     expect(Date.parse(String(status.body.delivered_at))).not.toBeNaN();
     expect(status.headers['ratelimit-remaining']).toBeDefined();
     expect((await statusOf(agent, id.toUpperCase())).status).toBe(200);
   });
 
-  it('answers 404 for another client\'s message, an unknown id and a malformed one', async () => {
+  it("answers 404 for another client's message, an unknown id and a malformed one", async () => {
     const { body } = await postJson(agent, broker.url, valid);
     expectErrorSchema(await statusOf(other, String(body.message_id)), 404, 'NOT_FOUND');
     expectErrorSchema(await statusOf(agent, randomUUID()), 404, 'NOT_FOUND');
@@ -222,10 +284,21 @@ describe('GET /api/v1/messages/{message_id}', () => {
       const id = String(body.message_id);
       const queued = await statusOf(agent, id);
       expect(queued.status).toBe(200);
-      expect(queued.body).toMatchObject({ message_id: id, status: 'queued', attempt_count: 0, stored_at: null, delivered_at: null, queued_at: body.queued_at });
+      expect(queued.body).toMatchObject({
+        message_id: id,
+        status: 'queued',
+        attempt_count: 0,
+        stored_at: null,
+        delivered_at: null,
+        queued_at: body.queued_at,
+      });
       expectErrorSchema(await statusOf(other, id), 404, 'NOT_FOUND');
       await lock.query('UNLOCK TABLES');
-      await waitUntil(async () => (await statusOf(agent, id)).body.status === 'delivered' || undefined, 15_000, 'the message to be stored');
+      await waitUntil(
+        async () => (await statusOf(agent, id)).body.status === 'delivered' || undefined,
+        15_000,
+        'the message to be stored',
+      );
     } finally {
       await lock.end();
     }
@@ -241,8 +314,16 @@ describe('errors everywhere', () => {
 
   it('404, 413, 415, 400 and a refusal from the certificate hook all carry the schema and X-Request-Id', async () => {
     expectErrorSchema(await getJson(agent, `${broker.url}/nope`), 404, 'NOT_FOUND');
-    expectErrorSchema(await postJson(agent, broker.url, { ...valid, message_body: 'x'.repeat(40_000) }), 413, 'PAYLOAD_TOO_LARGE');
-    expectErrorSchema(await postJson(agent, broker.url, 'hi', { 'content-type': 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    expectErrorSchema(
+      await postJson(agent, broker.url, { ...valid, message_body: 'x'.repeat(40_000) }),
+      413,
+      'PAYLOAD_TOO_LARGE',
+    );
+    expectErrorSchema(
+      await postJson(agent, broker.url, 'hi', { 'content-type': 'text/plain' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
     expectErrorSchema(await postJson(agent, broker.url, '{"a":'), 400, 'MALFORMED_JSON');
     expectErrorSchema(await postJson(anonymous, broker.url, valid), 401, 'UNAUTHORIZED');
   });
@@ -250,7 +331,10 @@ describe('errors everywhere', () => {
   it('answers a request the HTTP parser refuses in the schema too', async () => {
     const { port } = new URL(broker.url);
     const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port: Number(port), ca: demoBundle(workspace).ca, servername: 'localhost' }, () => socket.write('NOT HTTP AT ALL\r\n\r\n'));
+      const socket = connect(
+        { host: '127.0.0.1', port: Number(port), ca: demoBundle(workspace).ca, servername: 'localhost' },
+        () => socket.write('NOT HTTP AT ALL\r\n\r\n'),
+      );
       let text = '';
       socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
       socket.on('close', () => resolve(text));
@@ -265,7 +349,11 @@ describe('errors everywhere', () => {
   it('logs the tracking id with the refusal', async () => {
     const response = await postJson(agent, broker.url, { nope: 1 }, { 'x-request-id': 'trace-me-4711' });
     expect(response.body.tracking_id).toBe('trace-me-4711');
-    await waitUntil(async () => /"tracking_id":"trace-me-4711".*"error_code":"INVALID_PAYLOAD"/.test(broker.output) || undefined, 5000, 'the log line');
+    await waitUntil(
+      async () => /"tracking_id":"trace-me-4711".*"error_code":"INVALID_PAYLOAD"/.test(broker.output) || undefined,
+      5000,
+      'the log line',
+    );
   });
 });
 
@@ -274,7 +362,9 @@ describe('OpenAPI', () => {
     const response = await getJson(anonymous, `${broker.url}/docs/json`);
     expect(response.status).toBe(200);
     expect(response.body.openapi).toBe('3.1.0');
-    expect(Object.keys(response.body.paths as object)).toEqual(expect.arrayContaining(['/api/v1/messages', '/api/v1/messages/batch', '/api/v1/messages/{message_id}']));
+    expect(Object.keys(response.body.paths as object)).toEqual(
+      expect.arrayContaining(['/api/v1/messages', '/api/v1/messages/batch', '/api/v1/messages/{message_id}']),
+    );
   });
 
   it('serves Swagger UI at /docs with every asset from the broker itself', async () => {
@@ -294,7 +384,7 @@ describe('OpenAPI', () => {
 });
 
 describe('health', () => {
-  it('shows this instance\'s heartbeat and config fingerprint', async () => {
+  it("shows this instance's heartbeat and config fingerprint", async () => {
     const health = await getJson(anonymous, `${broker.url}/api/v1/health`);
     const instances = (health.body.components as Record<string, Record<string, unknown>>).instances!;
     expect(instances.status).toBe('up');

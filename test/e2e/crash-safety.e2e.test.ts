@@ -5,7 +5,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Agent } from 'undici';
 import { createConnection } from 'mysql2/promise';
-import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { TestRedisServer } from '../support/redis-server.js';
 
 let redis: TestRedisServer;
@@ -27,16 +35,25 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-async function countStored(ids: string[]): Promise<{ rows: number; distinct: number; delivered: number; total: number }> {
+async function countStored(
+  ids: string[],
+): Promise<{ rows: number; distinct: number; delivered: number; total: number }> {
   const connection = await createConnection({ uri: workspace.database.url });
   try {
-    const [[all]] = (await connection.query('SELECT COUNT(*) AS total FROM messages')) as unknown as [[{ total: number }]];
+    const [[all]] = (await connection.query('SELECT COUNT(*) AS total FROM messages')) as unknown as [
+      [{ total: number }],
+    ];
     if (ids.length === 0) return { rows: 0, distinct: 0, delivered: 0, total: Number(all.total) };
     const [[row]] = (await connection.query(
       "SELECT COUNT(*) AS rows_, COUNT(DISTINCT message_id) AS distinct_, SUM(status = 'delivered') AS delivered FROM messages WHERE message_id IN (?)",
       [ids],
     )) as unknown as [[{ rows_: number; distinct_: number; delivered: number }]];
-    return { rows: Number(row.rows_), distinct: Number(row.distinct_), delivered: Number(row.delivered ?? 0), total: Number(all.total) };
+    return {
+      rows: Number(row.rows_),
+      distinct: Number(row.distinct_),
+      delivered: Number(row.delivered ?? 0),
+      total: Number(all.total),
+    };
   } finally {
     await connection.end();
   }
@@ -54,7 +71,10 @@ describe('kill -9 under load', () => {
 
     const sendOne = async (i: number) => {
       try {
-        const response = await postJson(agent, broker.url, { sender_number: '+14155550123', message_body: `crash test ${i}` });
+        const response = await postJson(agent, broker.url, {
+          sender_number: '+14155550123',
+          message_body: `crash test ${i}`,
+        });
         if (response.status === 202) acknowledged.push(String(response.body.message_id));
         else refused++;
       } catch {
@@ -83,15 +103,21 @@ describe('kill -9 under load', () => {
     expect(killed).toBe(true);
     expect(acknowledged.length).toBeGreaterThan(total / 2);
 
-    const done = await waitUntil(async () => {
-      const counts = await countStored(acknowledged);
-      return counts.delivered === acknowledged.length ? counts : undefined;
-    }, 60_000, 'every acknowledged message to be stored and delivered');
+    const done = await waitUntil(
+      async () => {
+        const counts = await countStored(acknowledged);
+        return counts.delivered === acknowledged.length ? counts : undefined;
+      },
+      60_000,
+      'every acknowledged message to be stored and delivered',
+    );
 
     expect(done.rows).toBe(acknowledged.length);
     expect(done.distinct).toBe(acknowledged.length);
     // Anything else stored can only come from requests whose answer was lost in the kill.
     expect(done.total - acknowledged.length).toBeLessThanOrEqual(indeterminate);
-    console.log(`crash test: ${acknowledged.length} acknowledged, ${indeterminate} indeterminate, ${refused} refused, ${done.total} stored`);
+    console.log(
+      `crash test: ${acknowledged.length} acknowledged, ${indeterminate} indeterminate, ${refused} refused, ${done.total} stored`,
+    );
   });
 });

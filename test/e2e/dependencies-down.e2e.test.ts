@@ -5,7 +5,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type Agent } from 'undici';
 import { createConnection } from 'mysql2/promise';
-import { BrokerProcess, createWorkspace, demoBundle, getJson, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  getJson,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { TestRedisServer } from '../support/redis-server.js';
 
 let redis: TestRedisServer;
@@ -33,7 +42,10 @@ const message = (text: string) => ({ sender_number: '+14155550123', message_body
 async function deliveredCount(ids: string[]): Promise<number> {
   const connection = await createConnection({ uri: workspace.database.url });
   try {
-    const [[row]] = (await connection.query("SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered' AND message_id IN (?)", [ids])) as unknown as [[{ n: number }]];
+    const [[row]] = (await connection.query(
+      "SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered' AND message_id IN (?)",
+      [ids],
+    )) as unknown as [[{ n: number }]];
     return Number(row.n);
   } finally {
     await connection.end();
@@ -46,7 +58,9 @@ describe('Redis outage', () => {
     expect(before.status).toBe(202);
 
     await redis.stop();
-    const during = await Promise.all(Array.from({ length: 20 }, (_, i) => postJson(agent, broker.url, message(`during ${i}`))));
+    const during = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => postJson(agent, broker.url, message(`during ${i}`))),
+    );
     for (const response of during) {
       expect(response.status).toBe(503);
       expect(response.body.error_code).toBe('QUEUE_UNAVAILABLE');
@@ -55,10 +69,14 @@ describe('Redis outage', () => {
     expect(ready.status).toBe(503);
 
     await redis.start();
-    const after = await waitUntil(async () => {
-      const response = await postJson(agent, broker.url, message('after the outage'));
-      return response.status === 202 ? response : undefined;
-    }, 15_000, 'a 202 after Redis came back');
+    const after = await waitUntil(
+      async () => {
+        const response = await postJson(agent, broker.url, message('after the outage'));
+        return response.status === 202 ? response : undefined;
+      },
+      15_000,
+      'a 202 after Redis came back',
+    );
     const ids = [String(before.body.message_id), String(after.body.message_id)];
     await waitUntil(async () => (await deliveredCount(ids)) === 2 || undefined, 20_000, 'both messages to be stored');
   });
@@ -77,26 +95,37 @@ describe('actor crash', () => {
     return components[`actor_${name}`]?.status === 'up' ? components[`actor_${name}`]!.restarts : -1;
   }
 
-  it.each(['delivery', 'ingest', 'encryption'])('restarts the %s actor within a second and loses nothing', async (name) => {
-    const accepted: string[] = [];
-    const first = await Promise.all(Array.from({ length: 50 }, (_, i) => postJson(agent, broker.url, message(`${name} before ${i}`))));
-    for (const r of first) if (r.status === 202) accepted.push(String(r.body.message_id));
-    expect(accepted.length).toBe(50);
+  it.each(['delivery', 'ingest', 'encryption'])(
+    'restarts the %s actor within a second and loses nothing',
+    async (name) => {
+      const accepted: string[] = [];
+      const first = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => postJson(agent, broker.url, message(`${name} before ${i}`))),
+      );
+      for (const r of first) if (r.status === 202) accepted.push(String(r.body.message_id));
+      expect(accepted.length).toBe(50);
 
-    const restartsBefore = await restarts(name);
-    await crash(name);
-    const started = Date.now();
-    await waitUntil(async () => (await restarts(name)) > restartsBefore || undefined, 5000, `${name} to restart`);
-    // The supervisor respawns after 100 ms; a worker booting on a loaded 2-core box (other
-    // test files run beside this one) takes longer to answer ready than on an idle one.
-    expect(Date.now() - started).toBeLessThan(5000);
+      const restartsBefore = await restarts(name);
+      await crash(name);
+      const started = Date.now();
+      await waitUntil(async () => (await restarts(name)) > restartsBefore || undefined, 5000, `${name} to restart`);
+      // The supervisor respawns after 100 ms; a worker booting on a loaded 2-core box (other
+      // test files run beside this one) takes longer to answer ready than on an idle one.
+      expect(Date.now() - started).toBeLessThan(5000);
 
-    const second = await Promise.all(Array.from({ length: 50 }, (_, i) => postJson(agent, broker.url, message(`${name} after ${i}`))));
-    for (const r of second) {
-      // A request that met the dead actor is refused (503), never left hanging, never 202'd falsely.
-      expect([202, 503]).toContain(r.status);
-      if (r.status === 202) accepted.push(String(r.body.message_id));
-    }
-    await waitUntil(async () => (await deliveredCount(accepted)) === accepted.length || undefined, 30_000, 'every accepted message to be stored');
-  });
+      const second = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => postJson(agent, broker.url, message(`${name} after ${i}`))),
+      );
+      for (const r of second) {
+        // A request that met the dead actor is refused (503), never left hanging, never 202'd falsely.
+        expect([202, 503]).toContain(r.status);
+        if (r.status === 202) accepted.push(String(r.body.message_id));
+      }
+      await waitUntil(
+        async () => (await deliveredCount(accepted)) === accepted.length || undefined,
+        30_000,
+        'every accepted message to be stored',
+      );
+    },
+  );
 });

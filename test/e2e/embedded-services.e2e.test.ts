@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeTcp } from '../../src/bootstrap/embedded-services.js';
-import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { freePort } from '../support/redis-server.js';
 
 let workspace: Workspace;
@@ -39,18 +47,27 @@ describe('embedded Redis and MariaDB', () => {
     expect(existsSync(join(workspace.dir, 'data/redis/appendonlydir'))).toBe(true);
 
     const agent = mtlsAgent(demoBundle(workspace));
-    const response = await postJson(agent, broker.url, { sender_number: '+14155550123', message_body: 'through embedded servers' });
+    const response = await postJson(agent, broker.url, {
+      sender_number: '+14155550123',
+      message_body: 'through embedded servers',
+    });
     await agent.close();
     expect(response.status).toBe(202);
-    await waitUntil(async () => {
-      const connection = await createConnection({ uri: `mysql://root@127.0.0.1:${mysqlPort}/message_broker` });
-      try {
-        const [rows] = (await connection.query("SELECT status FROM messages WHERE message_id = ?", [response.body.message_id])) as unknown as [Array<{ status: string }>];
-        return rows[0]?.status === 'delivered' || undefined;
-      } finally {
-        await connection.end();
-      }
-    }, 20_000, 'the message in the embedded database');
+    await waitUntil(
+      async () => {
+        const connection = await createConnection({ uri: `mysql://root@127.0.0.1:${mysqlPort}/message_broker` });
+        try {
+          const [rows] = (await connection.query('SELECT status FROM messages WHERE message_id = ?', [
+            response.body.message_id,
+          ])) as unknown as [Array<{ status: string }>];
+          return rows[0]?.status === 'delivered' || undefined;
+        } finally {
+          await connection.end();
+        }
+      },
+      20_000,
+      'the message in the embedded database',
+    );
 
     expect(await broker.kill('SIGTERM')).toBe(0);
     expect(await probeTcp('127.0.0.1', redisPort, 300)).toBe(false);

@@ -6,7 +6,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerProcess, createWorkspace, demoBundle, getJson, mtlsAgent, postJson, sendJson, waitUntil, type ApiResponse, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  getJson,
+  mtlsAgent,
+  postJson,
+  sendJson,
+  waitUntil,
+  type ApiResponse,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { registerClient } from '../support/clients.js';
 
 let workspace: Workspace;
@@ -54,7 +65,9 @@ describe('rate limit across instances', () => {
     expect(accepted).toHaveLength(10);
     expect(refused).toHaveLength(20);
     // 10 and not 20: each instance alone would have admitted 10; the counter is shared.
-    expect(accepted.map((r) => Number(r.headers['ratelimit-remaining'])).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(accepted.map((r) => Number(r.headers['ratelimit-remaining'])).sort((a, b) => a - b)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
     for (const r of responses) {
       expect(r.headers['ratelimit-limit']).toBe('10');
       expect(r.headers['ratelimit-policy']).toBe('10;w=60');
@@ -85,12 +98,20 @@ describe('daily quota across instances', () => {
     expect(over.status).toBe(429);
     const now = new Date();
     const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-    expect(over.body).toMatchObject({ error_code: 'QUOTA_EXCEEDED', details: { limit: 3, resets_at: new Date(midnight).toISOString() } });
+    expect(over.body).toMatchObject({
+      error_code: 'QUOTA_EXCEEDED',
+      details: { limit: 3, resets_at: new Date(midnight).toISOString() },
+    });
     expect(Math.abs(Number(over.headers['retry-after']) - (midnight - Date.now()) / 1000)).toBeLessThan(10);
 
     const items = await sendJson(quota, 'POST', `${first.url}/api/v1/messages/batch`, { messages: [valid, valid] });
     expect(items.status).toBe(207);
-    expect((items.body.results as Array<{ status: number; error: { error_code: string } }>).map((r) => [r.status, r.error.error_code])).toEqual([
+    expect(
+      (items.body.results as Array<{ status: number; error: { error_code: string } }>).map((r) => [
+        r.status,
+        r.error.error_code,
+      ]),
+    ).toEqual([
       [429, 'QUOTA_EXCEEDED'],
       [429, 'QUOTA_EXCEEDED'],
     ]);
@@ -99,7 +120,11 @@ describe('daily quota across instances', () => {
 
 describe('batches and limits', () => {
   it('queues the valid items that fit and refuses the rest per item', async () => {
-    const messages = [...Array.from({ length: 3 }, () => valid), { sender_number: 'x' }, ...Array.from({ length: 4 }, () => valid)];
+    const messages = [
+      ...Array.from({ length: 3 }, () => valid),
+      { sender_number: 'x' },
+      ...Array.from({ length: 4 }, () => valid),
+    ];
     const response = await sendJson(batch, 'POST', `${second.url}/api/v1/messages/batch`, { messages });
     expect(response.status).toBe(207);
     expect(response.body).toMatchObject({ accepted: 5, refused: 3 });
@@ -113,15 +138,24 @@ describe('batches and limits', () => {
 
 describe('heartbeats', () => {
   const instancesOf = async (broker: BrokerProcess) =>
-    ((await getJson(demo, `${broker.url}/api/v1/health`)).body.components as Record<string, Record<string, unknown>>).instances!;
+    ((await getJson(demo, `${broker.url}/api/v1/health`)).body.components as Record<string, Record<string, unknown>>)
+      .instances!;
 
   it('each instance sees the other, with the same config fingerprint', async () => {
-    const seen = await waitUntil(async () => {
-      const instances = await instancesOf(first);
-      return (instances.instances as unknown[]).length === 2 ? instances : undefined;
-    }, 10_000, 'both instances in health');
+    const seen = await waitUntil(
+      async () => {
+        const instances = await instancesOf(first);
+        return (instances.instances as unknown[]).length === 2 ? instances : undefined;
+      },
+      10_000,
+      'both instances in health',
+    );
     expect(seen.status).toBe('up');
-    expect((seen.instances as Array<{ instance_id: string; config_matches: boolean }>).map((i) => [i.instance_id, i.config_matches]).sort()).toEqual([
+    expect(
+      (seen.instances as Array<{ instance_id: string; config_matches: boolean }>)
+        .map((i) => [i.instance_id, i.config_matches])
+        .sort(),
+    ).toEqual([
       ['first', true],
       ['second', true],
     ]);
@@ -131,20 +165,28 @@ describe('heartbeats', () => {
     expect(await second.kill('SIGTERM')).toBe(0);
     second = new BrokerProcess(workspace, { MB_INSTANCE_ID: 'second', MB_DELIVERY_MAX_ATTEMPTS: '9' });
     await second.start();
-    const flagged = await waitUntil(async () => {
-      const instances = await instancesOf(first);
-      return instances.status === 'degraded' ? instances : undefined;
-    }, 10_000, 'the mismatch to be flagged');
+    const flagged = await waitUntil(
+      async () => {
+        const instances = await instancesOf(first);
+        return instances.status === 'degraded' ? instances : undefined;
+      },
+      10_000,
+      'the mismatch to be flagged',
+    );
     expect(flagged.problems).toEqual(['config differs on: second']);
     const health = await getJson(demo, `${first.url}/api/v1/health`);
     expect(health.body.status).toBe('degraded');
     expect((await instancesOf(second)).problems).toEqual(['config differs on: first']);
 
     expect(await second.kill('SIGTERM')).toBe(0);
-    const alone = await waitUntil(async () => {
-      const instances = await instancesOf(first);
-      return (instances.instances as unknown[]).length === 1 ? instances : undefined;
-    }, 10_000, 'the stopped instance to be forgotten');
+    const alone = await waitUntil(
+      async () => {
+        const instances = await instancesOf(first);
+        return (instances.instances as unknown[]).length === 1 ? instances : undefined;
+      },
+      10_000,
+      'the stopped instance to be forgotten',
+    );
     expect(alone.status).toBe('up');
   });
 });

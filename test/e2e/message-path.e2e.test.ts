@@ -14,7 +14,17 @@ import { RpcPeer, type PortLike } from '../../src/rpc/rpc-peer.js';
 import type { EncryptionProtocol } from '../../src/actors/encryption/encryption.protocol.js';
 import { createCa } from '../../src/pki/ca.js';
 import { issueClientCertificate } from '../../src/pki/issue.js';
-import { BrokerProcess, ROOT, createWorkspace, demoBundle, getJson, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  ROOT,
+  createWorkspace,
+  demoBundle,
+  getJson,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 
 let workspace: Workspace;
 let broker: BrokerProcess;
@@ -58,13 +68,21 @@ describe('POST /api/v1/messages', () => {
 
   it('stores the message encrypted, the number hashed and masked, and marks it delivered', async () => {
     const body = 'Secret body that must never be stored in the clear ✓';
-    const response = await postJson(agent, broker.url, { sender_number: '+447700900123', message_body: body, metadata: { ref: 'A-1', n: 3 } });
+    const response = await postJson(agent, broker.url, {
+      sender_number: '+447700900123',
+      message_body: body,
+      metadata: { ref: 'A-1', n: 3 },
+    });
     expect(response.status).toBe(202);
     const id = String(response.body.message_id);
-    const row = await waitUntil(async () => {
-      const found = await messages.findOne(id);
-      return found?.status === 'delivered' ? found : undefined;
-    }, 15_000, 'the message to be stored');
+    const row = await waitUntil(
+      async () => {
+        const found = await messages.findOne(id);
+        return found?.status === 'delivered' ? found : undefined;
+      },
+      15_000,
+      'the message to be stored',
+    );
     expect(row.domain).toBe('default');
     expect(row.sender_masked).toBe('+447*****0123');
     expect(row.sender_hash).toMatch(/^[0-9a-f]{64}$/);
@@ -75,11 +93,17 @@ describe('POST /api/v1/messages', () => {
 
     // Round trip through a real encryption actor holding the same keys.
     const config = loadConfig({ values: { secrets: { dir: join(workspace.dir, 'data/secrets') } }, env: {} });
-    const worker = new Worker(join(ROOT, 'dist/actors/encryption/encryption.actor.js'), { workerData: { name: 'encryption', config, peers: {}, faultInjection: false } });
+    const worker = new Worker(join(ROOT, 'dist/actors/encryption/encryption.actor.js'), {
+      workerData: { name: 'encryption', config, peers: {}, faultInjection: false },
+    });
     try {
-      await new Promise<void>((resolve) => worker.on('message', (m: { kind?: string }) => m?.kind === 'ready' && resolve()));
+      await new Promise<void>((resolve) =>
+        worker.on('message', (m: { kind?: string }) => m?.kind === 'ready' && resolve()),
+      );
       const rpc = new RpcPeer<EncryptionProtocol>({ peerName: 'encryption' }, worker as unknown as PortLike);
-      const { items } = await rpc.call('encryption.open', { items: [{ message_id: id, body_enc: row.body_enc, sender_enc: row.sender_enc }] });
+      const { items } = await rpc.call('encryption.open', {
+        items: [{ message_id: id, body_enc: row.body_enc, sender_enc: row.sender_enc }],
+      });
       expect(items[0]).toMatchObject({ ok: true, message_body: body, sender_number: '+447700900123' });
       const { hashes } = await rpc.call('encryption.hash', { numbers: ['+447700900123'] });
       expect(hashes[0]).toContain(row.sender_hash);
@@ -104,7 +128,11 @@ describe('POST /api/v1/messages', () => {
     ['unknown field', { ...valid, priority: 'high' }, 'priority'],
     ['metadata not an object', { ...valid, metadata: 'x' }, 'metadata'],
     ['nested metadata', { ...valid, metadata: { a: { b: 1 } } }, 'metadata'],
-    ['too many metadata keys', { ...valid, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, i])) }, 'metadata'],
+    [
+      'too many metadata keys',
+      { ...valid, metadata: Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, i])) },
+      'metadata',
+    ],
   ])('refuses %s with 422 INVALID_PAYLOAD naming the field', async (_name, body, field) => {
     const response = await postJson(agent, broker.url, body);
     expect(response.status).toBe(422);
@@ -127,7 +155,9 @@ describe('POST /api/v1/messages', () => {
   });
 
   it('answers malformed JSON with 400, a wrong content type with 415, an oversized body with 413', async () => {
-    expect((await postJson(agent, broker.url, '{"sender_number":')).body).toMatchObject({ error_code: 'MALFORMED_JSON' });
+    expect((await postJson(agent, broker.url, '{"sender_number":')).body).toMatchObject({
+      error_code: 'MALFORMED_JSON',
+    });
     const wrongType = await postJson(agent, broker.url, 'hello', { 'content-type': 'text/plain' });
     expect(wrongType.status).toBe(415);
     expect(wrongType.body.error_code).toBe('UNSUPPORTED_MEDIA_TYPE');
@@ -192,14 +222,17 @@ describe('health', () => {
     expect(components.redis?.status).not.toBe('down');
     expect(components.redis?.appendonly).toBe('yes');
     expect(components.mysql?.status).toBe('up');
-    for (const actor of ['ingest', 'encryption', 'delivery', 'ca']) expect(components[`actor_${actor}`]?.status).toBe('up');
+    for (const actor of ['ingest', 'encryption', 'delivery', 'ca'])
+      expect(components[`actor_${actor}`]?.status).toBe('up');
     expect(components.server_certificate?.status).toBe('up');
     expect((await getJson(agent, `${broker.url}/healthz`)).status).toBe(200);
     expect((await getJson(agent, `${broker.url}/readyz`)).body).toMatchObject({ ready: true });
   });
 
   it('on SIGTERM answers the requests in flight, stores what it accepted, and exits 0', async () => {
-    const inFlight = Array.from({ length: 100 }, (_, i) => postJson(agent, broker.url, { ...valid, message_body: `shutdown ${i}` }).catch(() => undefined));
+    const inFlight = Array.from({ length: 100 }, (_, i) =>
+      postJson(agent, broker.url, { ...valid, message_body: `shutdown ${i}` }).catch(() => undefined),
+    );
     await new Promise((r) => setTimeout(r, 5));
     const exit = broker.kill('SIGTERM');
     const responses = await Promise.all(inFlight);
@@ -210,7 +243,11 @@ describe('health', () => {
     // Accepted before the stop ⇒ durable; a restart stores whatever was still in the stream.
     await broker.start();
     for (const id of accepted) {
-      await waitUntil(async () => (await messages.findOne(id))?.status === 'delivered' || undefined, 15_000, `message ${id} to be stored`);
+      await waitUntil(
+        async () => (await messages.findOne(id))?.status === 'delivered' || undefined,
+        15_000,
+        `message ${id} to be stored`,
+      );
     }
     expect(await broker.kill('SIGTERM')).toBe(0);
   });

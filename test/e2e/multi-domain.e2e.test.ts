@@ -10,7 +10,16 @@ import { promisify } from 'node:util';
 import { createConnection } from 'mysql2/promise';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerProcess, SUPERVISOR, createWorkspace, getJson, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  SUPERVISOR,
+  createWorkspace,
+  getJson,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { registerClient } from '../support/clients.js';
 import { TestDownstream } from '../support/downstream.js';
 import { HttpsPortalClient } from '../support/portal-https.js';
@@ -26,7 +35,18 @@ const hung: Array<() => void> = [];
 let portal: HttpsPortalClient;
 
 function webhook(name: keyof typeof downstream, extra: Record<string, unknown> = {}) {
-  return { name, target: { type: 'webhook', url: downstream[name].url, secret: `${name}-secret`, ca_file: downstream[name].caFile, timeout_ms: 1500 }, concurrency_share: 8, ...extra };
+  return {
+    name,
+    target: {
+      type: 'webhook',
+      url: downstream[name].url,
+      secret: `${name}-secret`,
+      ca_file: downstream[name].caFile,
+      timeout_ms: 1500,
+    },
+    concurrency_share: 8,
+    ...extra,
+  };
 }
 
 beforeAll(async () => {
@@ -46,7 +66,14 @@ beforeAll(async () => {
   });
   broker = new BrokerProcess(workspace);
   await broker.start();
-  for (const [name, domain] of [['a', 'alpha'], ['b', 'beta'], ['g', 'gamma'], ['d', 'delta'], ['e', 'epsilon'], ['z', 'zeta']] as const) {
+  for (const [name, domain] of [
+    ['a', 'alpha'],
+    ['b', 'beta'],
+    ['g', 'gamma'],
+    ['d', 'delta'],
+    ['e', 'epsilon'],
+    ['z', 'zeta'],
+  ] as const) {
     agents[domain] = mtlsAgent(await registerClient(workspace, name, domain));
   }
   // The portal needs no client certificate: an agent that trusts the broker's CA.
@@ -79,9 +106,10 @@ const submit = async (domain: string, text: string) => {
 async function statusOf(ids: string[]): Promise<Map<string, { status: string; attempt_count: number }>> {
   const connection = await createConnection({ uri: workspace.database.url });
   try {
-    const [rows] = (await connection.query('SELECT message_id, status, attempt_count FROM messages WHERE message_id IN (?)', [ids])) as unknown as [
-      Array<{ message_id: string; status: string; attempt_count: number }>,
-    ];
+    const [rows] = (await connection.query(
+      'SELECT message_id, status, attempt_count FROM messages WHERE message_id IN (?)',
+      [ids],
+    )) as unknown as [Array<{ message_id: string; status: string; attempt_count: number }>];
     return new Map(rows.map((r) => [r.message_id, r]));
   } finally {
     await connection.end();
@@ -95,7 +123,9 @@ async function allDelivered(ids: string[]): Promise<boolean> {
 
 async function downstreamHealth(domain: string): Promise<{ status: string; breaker: { state: string } } | undefined> {
   const health = await getJson(agents.beta!, `${broker.url}/api/v1/health`);
-  return (health.body.components as Record<string, { status: string; breaker: { state: string } }>)[`downstream_${domain}`];
+  return (health.body.components as Record<string, { status: string; breaker: { state: string } }>)[
+    `downstream_${domain}`
+  ];
 }
 
 describe('isolation and circuit breaker', () => {
@@ -112,7 +142,11 @@ describe('isolation and circuit breaker', () => {
     expect(await allDelivered(alphaIds)).toBe(false);
 
     // Three timeouts in a row open alpha's breaker: attempts stop while it is open.
-    await waitUntil(async () => (await downstreamHealth('alpha'))?.breaker.state === 'open' || undefined, 10_000, 'alpha breaker to open');
+    await waitUntil(
+      async () => (await downstreamHealth('alpha'))?.breaker.state === 'open' || undefined,
+      10_000,
+      'alpha breaker to open',
+    );
     expect((await downstreamHealth('alpha'))?.status).toBe('degraded');
     expect((await downstreamHealth('beta'))?.breaker.state).toBe('closed');
     // The portal shows the same: alpha's breaker is not closed (open, or probing by now), beta's is.
@@ -161,7 +195,10 @@ describe('retry classification', () => {
     await waitUntil(() => allDelivered([later, timeout]), 10_000, 'both to be delivered');
     const hits = downstream.delta.hitsFor(later);
     const [a, b] = hits;
-    expect(b!.at - a!.at, JSON.stringify(hits.map((h) => ({ at: h.at, attempt: h.body.attempt })))).toBeGreaterThanOrEqual(1900);
+    expect(
+      b!.at - a!.at,
+      JSON.stringify(hits.map((h) => ({ at: h.at, attempt: h.body.attempt }))),
+    ).toBeGreaterThanOrEqual(1900);
     expect((await statusOf([timeout])).get(timeout)?.attempt_count).toBe(2);
   });
 });
@@ -170,19 +207,35 @@ describe('dead letters', () => {
   it('redrives a dead-lettered message from the CLI once the downstream is fixed', async () => {
     downstream.delta.behaviour = (_hit, res) => res.writeHead(500).end();
     const id = String((await submit('delta', 'doomed')).body.message_id);
-    await waitUntil(async () => (await statusOf([id])).get(id)?.status === 'failed' || undefined, 10_000, 'the message to fail');
+    await waitUntil(
+      async () => (await statusOf([id])).get(id)?.status === 'failed' || undefined,
+      10_000,
+      'the message to fail',
+    );
 
-    const listed = await run(process.execPath, [CLI, '--config', workspace.configPath, 'dead-letter', 'list', '--domain', 'delta', '--json'], { cwd: workspace.dir });
-    expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ message_id: id, attempts: 2 })]));
+    const listed = await run(
+      process.execPath,
+      [CLI, '--config', workspace.configPath, 'dead-letter', 'list', '--domain', 'delta', '--json'],
+      { cwd: workspace.dir },
+    );
+    expect(JSON.parse(listed.stdout)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ message_id: id, attempts: 2 })]),
+    );
 
     downstream.delta.behaviour = (_hit, res) => res.writeHead(200).end();
-    const redriven = await run(process.execPath, [CLI, '--config', workspace.configPath, 'dead-letter', 'redrive', '--domain', 'delta', '--message', id], { cwd: workspace.dir });
+    const redriven = await run(
+      process.execPath,
+      [CLI, '--config', workspace.configPath, 'dead-letter', 'redrive', '--domain', 'delta', '--message', id],
+      { cwd: workspace.dir },
+    );
     expect(redriven.stdout).toContain('requeued 1 message');
     await waitUntil(() => allDelivered([id]), 10_000, 'the redriven message to be delivered');
 
     const connection = await createConnection({ uri: workspace.database.url });
     try {
-      const [rows] = (await connection.query("SELECT actor, domain FROM audit_log WHERE action = 'dead_letter.redrive'")) as unknown as [Array<{ actor: string; domain: string }>];
+      const [rows] = (await connection.query(
+        "SELECT actor, domain FROM audit_log WHERE action = 'dead_letter.redrive'",
+      )) as unknown as [Array<{ actor: string; domain: string }>];
       expect(rows).toEqual([{ actor: 'cli', domain: 'delta' }]);
     } finally {
       await connection.end();
@@ -193,7 +246,10 @@ describe('dead letters', () => {
 describe('dead letters in the portal', () => {
   it('redrives every dead letter of a domain with one button, audited', async () => {
     downstream.delta.behaviour = (_hit, res) => res.writeHead(500).end();
-    const ids = [String((await submit('delta', 'doomed 1')).body.message_id), String((await submit('delta', 'doomed 2')).body.message_id)];
+    const ids = [
+      String((await submit('delta', 'doomed 1')).body.message_id),
+      String((await submit('delta', 'doomed 2')).body.message_id),
+    ];
     await waitUntil(
       async () => {
         const rows = await statusOf(ids);
@@ -210,11 +266,15 @@ describe('dead letters in the portal', () => {
     expect(redrive.statusCode).toBe(303);
     expect(redrive.location).toBe('/portal/admin/dead-letters?domain=delta&notice=redrive-scheduled');
     await waitUntil(() => allDelivered(ids), 15_000, 'the redriven messages to be delivered');
-    expect((await portal.get('/portal/admin/dead-letters?domain=delta')).body).not.toContain('data-testid="redrive-all"');
+    expect((await portal.get('/portal/admin/dead-letters?domain=delta')).body).not.toContain(
+      'data-testid="redrive-all"',
+    );
 
     const connection = await createConnection({ uri: workspace.database.url });
     try {
-      const [rows] = (await connection.query("SELECT actor, details FROM audit_log WHERE action = 'dead_letter.redrive' AND actor <> 'cli'")) as unknown as [Array<{ actor: string; details: unknown }>];
+      const [rows] = (await connection.query(
+        "SELECT actor, details FROM audit_log WHERE action = 'dead_letter.redrive' AND actor <> 'cli'",
+      )) as unknown as [Array<{ actor: string; details: unknown }>];
       expect(rows).toHaveLength(1);
       expect(rows[0]!.actor).toMatch(/^user:\d+$/);
       expect(JSON.stringify(rows[0]!.details)).toContain('"requeued":2');
@@ -236,11 +296,21 @@ describe('domain switches', () => {
 
   it('applies a reload on SIGHUP without losing accepted messages', async () => {
     const before = String((await submit('beta', 'before reload')).body.message_id);
-    const domains = (workspace.values.domains as Array<Record<string, unknown>>).map((d) => (d.name === 'beta' ? { ...d, active: false } : d));
+    const domains = (workspace.values.domains as Array<Record<string, unknown>>).map((d) =>
+      d.name === 'beta' ? { ...d, active: false } : d,
+    );
     workspace.reconfigure({ domains });
     broker.child!.kill('SIGHUP');
-    await waitUntil(async () => (await submit('beta', 'during')).status === 409 || undefined, 10_000, 'beta to be switched off');
-    await waitUntil(async () => (await submit('alpha', 'others still flow')).status === 202 || undefined, 5000, 'alpha still accepted');
+    await waitUntil(
+      async () => (await submit('beta', 'during')).status === 409 || undefined,
+      10_000,
+      'beta to be switched off',
+    );
+    await waitUntil(
+      async () => (await submit('alpha', 'others still flow')).status === 202 || undefined,
+      5000,
+      'alpha still accepted',
+    );
     await waitUntil(() => allDelivered([before]), 10_000, 'the message accepted before the reload to be delivered');
 
     workspace.reconfigure({ domains: domains.map((d) => (d.name === 'beta' ? { ...d, active: true } : d)) });
@@ -264,7 +334,11 @@ describe('domain switches', () => {
     expect(refused.body).toContain('The config file is invalid');
     // SIGHUP takes the same path: refused, logged, the broker runs on.
     broker.child!.kill('SIGHUP');
-    await waitUntil(async () => broker.output.includes('config reload refused') || undefined, 10_000, 'the SIGHUP reload to be refused');
+    await waitUntil(
+      async () => broker.output.includes('config reload refused') || undefined,
+      10_000,
+      'the SIGHUP reload to be refused',
+    );
     expect((await submit('alpha', 'still running')).status).toBe(202);
 
     workspace.reconfigure({ delivery: { retry_interval_ms: 300 }, domains });

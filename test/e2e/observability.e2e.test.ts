@@ -12,7 +12,15 @@ import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { issueRegisteredClient } from '../support/client-certificates.js';
 import { sampleId, scrapeMetrics, type Exposition } from '../support/metrics-scrape.js';
 import { startDownstream, type Downstream } from '../support/webhook-downstream.js';
@@ -54,7 +62,13 @@ beforeAll(async () => {
     log: { level: 'debug' },
     // The downstream fails on purpose; its breaker must not pause deliveries while counting.
     delivery: { retry_interval_ms: 300, max_attempts: 3, webhook_timeout_ms: 3000, breaker_failures: 10_000 },
-    domains: [{ name: 'default' }, { name: 'hooks', target: { type: 'webhook', url: downstream.url, secret: SIGNING_SECRET, ca_file: downstream.caFile } }],
+    domains: [
+      { name: 'default' },
+      {
+        name: 'hooks',
+        target: { type: 'webhook', url: downstream.url, secret: SIGNING_SECRET, ca_file: downstream.caFile },
+      },
+    ],
   });
   broker = new BrokerProcess(workspace, { MB_FAULT_INJECTION: '1' });
   await broker.start();
@@ -75,7 +89,9 @@ const scrape = () => scrapeMetrics(loopback, broker.url);
 async function statusCounts(): Promise<Record<string, number>> {
   const connection = await createConnection({ uri: workspace.database.url });
   try {
-    const [rows] = (await connection.query('SELECT domain, status, COUNT(*) AS n FROM messages GROUP BY domain, status')) as unknown as [Array<{ domain: string; status: string; n: number }>];
+    const [rows] = (await connection.query(
+      'SELECT domain, status, COUNT(*) AS n FROM messages GROUP BY domain, status',
+    )) as unknown as [Array<{ domain: string; status: string; n: number }>];
     return Object.fromEntries(rows.map((r) => [`${r.domain}/${r.status}`, Number(r.n)]));
   } finally {
     await connection.end();
@@ -105,13 +121,18 @@ describe('metrics under load', () => {
 
   it('count every message exactly, and the numbers add up', async () => {
     const jobs: Array<() => Promise<number>> = [];
-    for (let i = 0; i < sent.store; i++) jobs.push(async () => (await postJson(storeClient, broker.url, message('store'))).status);
+    for (let i = 0; i < sent.store; i++)
+      jobs.push(async () => (await postJson(storeClient, broker.url, message('store'))).status);
     for (const kind of ['ok', 'fail1', 'dead', 'reject'] as const) {
-      for (let i = 0; i < sent[kind]; i++) jobs.push(async () => (await postJson(hooksClient, broker.url, message(kind))).status);
+      for (let i = 0; i < sent[kind]; i++)
+        jobs.push(async () => (await postJson(hooksClient, broker.url, message(kind))).status);
     }
     for (let i = 0; i < sent.invalid; i++) {
       const bad = message('invalid');
-      jobs.push(async () => (await postJson(storeClient, broker.url, { ...bad, sender_number: `${bad.sender_number}x` })).status);
+      jobs.push(
+        async () =>
+          (await postJson(storeClient, broker.url, { ...bad, sender_number: `${bad.sender_number}x` })).status,
+      );
     }
     jobs.sort(() => Math.random() - 0.5);
 
@@ -141,7 +162,9 @@ describe('metrics under load', () => {
     const settled = await waitUntil(
       async () => {
         const m = await scrape();
-        const done = m.value('mb_messages_delivered_total', { domain: 'hooks' }) + m.value('mb_dead_letters_total', { domain: 'hooks' });
+        const done =
+          m.value('mb_messages_delivered_total', { domain: 'hooks' }) +
+          m.value('mb_dead_letters_total', { domain: 'hooks' });
         return done === hooksStored && m.value('mb_messages_stored_total') === accepted ? m : undefined;
       },
       30_000,
@@ -180,11 +203,18 @@ describe('metrics under load', () => {
     expect(m.value('mb_delivery_failures_total', { ...hooks, reason: 'http_4xx' })).toBe(sent.reject);
     // They add up: stored = delivered + dead-lettered + still waiting (none), and every POST is one attempt.
     expect(m.value('mb_messages_stored_total', hooks)).toBe(
-      m.value('mb_messages_delivered_total', hooks) + m.value('mb_dead_letters_total', hooks) + m.value('mb_delivery_scheduled_messages', hooks) + m.value('mb_delivery_leased_messages', hooks),
+      m.value('mb_messages_delivered_total', hooks) +
+        m.value('mb_dead_letters_total', hooks) +
+        m.value('mb_delivery_scheduled_messages', hooks) +
+        m.value('mb_delivery_leased_messages', hooks),
     );
     expect(m.value('mb_delivery_attempts_total', hooks)).toBe(downstream.hits.length);
     // And MySQL agrees.
-    expect(await statusCounts()).toEqual({ 'default/delivered': sent.store, 'hooks/delivered': sent.ok + sent.fail1, 'hooks/failed': sent.dead + sent.reject });
+    expect(await statusCounts()).toEqual({
+      'default/delivered': sent.store,
+      'hooks/delivered': sent.ok + sent.fail1,
+      'hooks/failed': sent.dead + sent.reject,
+    });
     // Batch-level observations saw every stored message; encryption sealed each once.
     // A batch replayed after a failure or a reclaim is stored once (idempotent insert) but
     // sealed and observed again: these two count work done, not messages.
@@ -199,15 +229,27 @@ describe('metrics under load', () => {
     // Counted after the last scrape, then the delivery actor dies: only its last words carry these.
     for (let i = 0; i < 10; i++) expect((await postJson(storeClient, broker.url, message('store'))).status).toBe(202);
     for (let i = 0; i < 3; i++) expect((await postJson(hooksClient, broker.url, message('ok'))).status).toBe(202);
-    await waitUntil(async () => {
-      const counts = await statusCounts();
-      // And settled in Redis (no lease left): the dispatcher has counted them by then.
-      const leased = await withRedis((redis) => redis.zcard(`${workspace.prefix}hooks:inflight`));
-      return counts['default/delivered'] === storeSent + 10 && counts['hooks/delivered'] === sent.ok + sent.fail1 + 3 && leased === 0;
-    }, 15_000, 'the new messages to be delivered');
+    await waitUntil(
+      async () => {
+        const counts = await statusCounts();
+        // And settled in Redis (no lease left): the dispatcher has counted them by then.
+        const leased = await withRedis((redis) => redis.zcard(`${workspace.prefix}hooks:inflight`));
+        return (
+          counts['default/delivered'] === storeSent + 10 &&
+          counts['hooks/delivered'] === sent.ok + sent.fail1 + 3 &&
+          leased === 0
+        );
+      },
+      15_000,
+      'the new messages to be delivered',
+    );
     await crash('delivery', 1);
     for (let i = 0; i < 2; i++) expect((await postJson(storeClient, broker.url, message('store'))).status).toBe(202);
-    await waitUntil(async () => (await statusCounts())['default/delivered'] === storeSent + 12, 15_000, 'the last messages to be stored');
+    await waitUntil(
+      async () => (await statusCounts())['default/delivered'] === storeSent + 12,
+      15_000,
+      'the last messages to be stored',
+    );
     await crash('ingest', 1);
 
     const after = await scrape();
@@ -224,12 +266,20 @@ describe('metrics under load', () => {
     const before = await scrape();
     const stored = before.value('mb_messages_stored_total', { domain: 'default' });
     for (let i = 0; i < 3; i++) expect((await postJson(storeClient, broker.url, message('store'))).status).toBe(202);
-    await waitUntil(async () => (await statusCounts())['default/delivered'] === stored + 3, 15_000, 'the new messages to be stored');
+    await waitUntil(
+      async () => (await statusCounts())['default/delivered'] === stored + 3,
+      15_000,
+      'the new messages to be stored',
+    );
     // A delivery setting changed: the delivery actor takes it by a graceful restart.
     const reloads = broker.output.split('"config reloaded"').length;
     workspace.reconfigure({ delivery: { ...(workspace.values.delivery as object), retry_interval_ms: 301 } });
     broker.child!.kill('SIGHUP');
-    await waitUntil(async () => broker.output.split('"config reloaded"').length > reloads || undefined, 20_000, 'the reload to finish');
+    await waitUntil(
+      async () => broker.output.split('"config reloaded"').length > reloads || undefined,
+      20_000,
+      'the reload to finish',
+    );
 
     const after = await scrape();
     expectNeverBackwards(before, after);
@@ -238,13 +288,20 @@ describe('metrics under load', () => {
   });
 
   async function crash(actor: string, restarts: number): Promise<void> {
-    const response = await request(`${broker.url}/__test/actors/${actor}/crash`, { method: 'POST', dispatcher: loopback });
+    const response = await request(`${broker.url}/__test/actors/${actor}/crash`, {
+      method: 'POST',
+      dispatcher: loopback,
+    });
     await response.body.dump();
     expect(response.statusCode).toBe(202);
     await waitUntil(
       async () => {
         const m = await scrape();
-        return m.value('mb_actor_restarts_total', { actor }) === restarts && m.value('mb_actor_up', { actor }) === 1 && m.value('mb_metrics_actor_reading_age_seconds', { actor }) === 0;
+        return (
+          m.value('mb_actor_restarts_total', { actor }) === restarts &&
+          m.value('mb_actor_up', { actor }) === 1 &&
+          m.value('mb_metrics_actor_reading_age_seconds', { actor }) === 0
+        );
       },
       20_000,
       `the ${actor} actor to come back`,
@@ -261,8 +318,16 @@ describe('logs', () => {
     const actors = new Set(entries.map((e) => e.actor));
     for (const actor of ['supervisor', 'ingest', 'encryption', 'delivery', 'ca']) expect(actors).toContain(actor);
     const queued = entries.find((e) => e.msg === 'message queued');
-    expect(queued).toMatchObject({ actor: 'supervisor', tracking_id: expect.any(String), client_id: expect.any(Number), domain: expect.any(String) });
-    expect(entries.find((e) => e.msg === 'messages dead-lettered')).toMatchObject({ actor: 'delivery', domain: 'hooks' });
+    expect(queued).toMatchObject({
+      actor: 'supervisor',
+      tracking_id: expect.any(String),
+      client_id: expect.any(Number),
+      domain: expect.any(String),
+    });
+    expect(entries.find((e) => e.msg === 'messages dead-lettered')).toMatchObject({
+      actor: 'delivery',
+      domain: 'hooks',
+    });
     expect(entries.some((e) => e.msg === 'actor exited; restarting')).toBe(true);
     // stdout carries the same lines.
     expect(broker.output).toContain(lines.at(-1)!);
@@ -271,8 +336,13 @@ describe('logs', () => {
   it('never hold a message body, a phone number, a key or a secret', () => {
     const secretsDir = join(workspace.dir, 'data/secrets');
     const keyMaterial = [
-      ...Object.values((JSON.parse(readFileSync(join(secretsDir, 'data-keys.json'), 'utf8')) as { keys: Record<string, string> }).keys),
-      ...Object.values((JSON.parse(readFileSync(join(secretsDir, 'pepper.json'), 'utf8')) as { peppers: Record<string, string> }).peppers),
+      ...Object.values(
+        (JSON.parse(readFileSync(join(secretsDir, 'data-keys.json'), 'utf8')) as { keys: Record<string, string> }).keys,
+      ),
+      ...Object.values(
+        (JSON.parse(readFileSync(join(secretsDir, 'pepper.json'), 'utf8')) as { peppers: Record<string, string> })
+          .peppers,
+      ),
       ...pemLines(readFileSync(join(workspace.dir, 'certs/ca.key'), 'utf8')),
       ...pemLines(readFileSync(join(workspace.dir, 'certs/server.key'), 'utf8')),
       SIGNING_SECRET,

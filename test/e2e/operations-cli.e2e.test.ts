@@ -7,7 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionService } from '../../src/actors/encryption/encryption.service.js';
 import { KeyStore } from '../../src/actors/encryption/key-store.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
-import { BrokerProcess, createWorkspace, demoBundle, getJson, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  getJson,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { runCli } from '../support/cli.js';
 
 let workspace: Workspace;
@@ -43,7 +52,15 @@ describe('mb selftest', () => {
   it('passes every check against a fresh installation', async () => {
     const run = await mb('selftest', '--url', broker.url);
     expect(run.stdout).toContain('8 checks: 8 passed, 0 failed');
-    for (const name of ['health', 'valid message accepted', 'visible by status lookup', 'invalid number refused', 'empty body refused', 'too long body refused', 'missing certificate refused']) {
+    for (const name of [
+      'health',
+      'valid message accepted',
+      'visible by status lookup',
+      'invalid number refused',
+      'empty body refused',
+      'too long body refused',
+      'missing certificate refused',
+    ]) {
       expect(run.stdout).toMatch(new RegExp(`PASS  ${name}`));
     }
     expect(run.code).toBe(0);
@@ -52,7 +69,11 @@ describe('mb selftest', () => {
   it('fails with a non-zero exit when the broker is not there', async () => {
     const run = await mb('selftest', '--url', 'https://localhost:9', '--json');
     expect(run.code).toBe(1);
-    const report = JSON.parse(run.stdout) as { passed: number; failed: number; checks: Array<{ ok: boolean; detail: string }> };
+    const report = JSON.parse(run.stdout) as {
+      passed: number;
+      failed: number;
+      checks: Array<{ ok: boolean; detail: string }>;
+    };
     expect(report.passed).toBe(0);
     expect(report.checks[0]!.detail).toMatch(/ECONNREFUSED/);
   });
@@ -67,9 +88,26 @@ describe('mb send', () => {
   });
 
   it('sends many and sums them up', async () => {
-    const run = await mb('send', '--url', broker.url, '--count', '40', '--concurrency', '8', '--message', 'load {n}', '--json');
+    const run = await mb(
+      'send',
+      '--url',
+      broker.url,
+      '--count',
+      '40',
+      '--concurrency',
+      '8',
+      '--message',
+      'load {n}',
+      '--json',
+    );
     expect(run.code).toBe(0);
-    const summary = JSON.parse(run.stdout) as { sent: number; accepted: number; errors: Record<string, number>; accepted_per_s: number; latency_ms: { p50: number } };
+    const summary = JSON.parse(run.stdout) as {
+      sent: number;
+      accepted: number;
+      errors: Record<string, number>;
+      accepted_per_s: number;
+      latency_ms: { p50: number };
+    };
     expect(summary).toMatchObject({ sent: 40, accepted: 40, errors: {} });
     expect(summary.accepted_per_s).toBeGreaterThan(0);
     const human = await mb('send', '--url', broker.url, '--count', '5', '--concurrency', '2');
@@ -99,7 +137,9 @@ describe('mb keys', () => {
     const store = await KeyStore.open(`${workspace.dir}/data/secrets`);
     expect(store.ids('key')).toEqual({ active: 'k2', all: ['k2'], retired: ['k1'] });
     // Everything still opens, with k1 gone from the file, and the broker still serves.
-    const [rows] = (await database.pool.query('SELECT message_id, body_enc, sender_enc FROM messages')) as unknown as [Array<{ message_id: string; body_enc: Buffer; sender_enc: Buffer }>];
+    const [rows] = (await database.pool.query('SELECT message_id, body_enc, sender_enc FROM messages')) as unknown as [
+      Array<{ message_id: string; body_enc: Buffer; sender_enc: Buffer }>,
+    ];
     expect(new EncryptionService(store).open(rows).every((r) => r.ok)).toBe(true);
     const lookup = await getJson(agent, `${broker.url}/api/v1/messages/${String(sent.body.message_id)}`);
     expect(lookup.status).toBe(200);
@@ -111,9 +151,23 @@ describe('mb keys', () => {
     expect(rotate.code).toBe(0);
     expect(rotate.stdout).toContain('all 1 running broker(s) use p2');
     expect(rotate.stdout).toMatch(/re-hashed \d+ row\(s\) onto p2/);
-    const sent = await postJson(agent, broker.url, { sender_number: '+14155550123', message_body: 'after pepper rotation' });
-    await waitUntil(async () => (await count('SELECT message_id AS k, pepper_id AS n FROM messages WHERE message_id = ?', [sent.body.message_id]))[String(sent.body.message_id)] !== undefined, 10_000, 'stored');
-    expect(Object.keys(await count('SELECT pepper_id AS k, COUNT(*) AS n FROM messages GROUP BY pepper_id'))).toEqual(['p2']);
+    const sent = await postJson(agent, broker.url, {
+      sender_number: '+14155550123',
+      message_body: 'after pepper rotation',
+    });
+    await waitUntil(
+      async () =>
+        (
+          await count('SELECT message_id AS k, pepper_id AS n FROM messages WHERE message_id = ?', [
+            sent.body.message_id,
+          ])
+        )[String(sent.body.message_id)] !== undefined,
+      10_000,
+      'stored',
+    );
+    expect(Object.keys(await count('SELECT pepper_id AS k, COUNT(*) AS n FROM messages GROUP BY pepper_id'))).toEqual([
+      'p2',
+    ]);
 
     const status = JSON.parse((await mb('keys', 'status', '--json')).stdout) as {
       key: { active: string; rows: Record<string, number> };

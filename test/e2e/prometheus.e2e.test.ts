@@ -14,7 +14,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { createCa } from '../../src/pki/ca.js';
 import { issueClientCertificate } from '../../src/pki/issue.js';
-import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type ClientBundle, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type ClientBundle,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { issueRegisteredClient } from '../support/client-certificates.js';
 import { Exposition } from '../support/metrics-scrape.js';
 import { alertRules, dashboardQueries, MONITORING, PROMETHEUS, promtool } from '../support/monitoring-files.js';
@@ -41,7 +50,10 @@ beforeAll(async () => {
       { name: 'default' },
       // The scraper's own domain: it takes no messages, so the metrics certificate cannot submit any.
       { name: 'ops', active: false },
-      { name: 'hooks', target: { type: 'webhook', url: downstream.url, secret: 'hook-secret', ca_file: downstream.caFile } },
+      {
+        name: 'hooks',
+        target: { type: 'webhook', url: downstream.url, secret: 'hook-secret', ca_file: downstream.caFile },
+      },
     ],
   });
   broker = new BrokerProcess(workspace);
@@ -86,7 +98,11 @@ describe('/metrics over mTLS (loopback not trusted)', () => {
     for (const [bundle, status, code] of cases) {
       const response = await get(agentWith(bundle));
       expect(response.status, code).toBe(status);
-      expect(JSON.parse(response.text)).toMatchObject({ error_code: code, tracking_id: expect.any(String), timestamp: expect.any(String) });
+      expect(JSON.parse(response.text)).toMatchObject({
+        error_code: code,
+        tracking_id: expect.any(String),
+        timestamp: expect.any(String),
+      });
     }
   });
 
@@ -105,7 +121,10 @@ describe('what /metrics exports', () => {
   beforeAll(async () => {
     // A little traffic so request histograms have samples.
     const demo = agentWith(demoBundle(workspace));
-    for (let i = 0; i < 3; i++) expect((await postJson(demo, broker.url, { sender_number: '+14155550100', message_body: `hello ${i}` })).status).toBe(202);
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await postJson(demo, broker.url, { sender_number: '+14155550100', message_body: `hello ${i}` })).status,
+      ).toBe(202);
     exposition = new Exposition((await get(agentWith(metricsBundle))).text);
   });
 
@@ -114,7 +133,8 @@ describe('what /metrics exports', () => {
     for (const { alert, expr } of alertRules()) {
       const names = metricNamesIn(expr);
       expect(names.length, alert).toBeGreaterThan(0);
-      for (const name of names) expect(exported.has(name) || PROMETHEUS_OWN.has(name), `${alert} uses ${name}`).toBe(true);
+      for (const name of names)
+        expect(exported.has(name) || PROMETHEUS_OWN.has(name), `${alert} uses ${name}`).toBe(true);
     }
   });
 
@@ -126,17 +146,32 @@ describe('what /metrics exports', () => {
   });
 
   it('the names the issue lists, with their labels', () => {
-    const labelsOf = (name: string) => new Set(exposition.samples.filter((s) => s.name === name).flatMap((s) => Object.keys(s.labels)));
+    const labelsOf = (name: string) =>
+      new Set(exposition.samples.filter((s) => s.name === name).flatMap((s) => Object.keys(s.labels)));
     expect([...labelsOf('proxy_requests_total')].sort()).toEqual(['endpoint', 'method', 'status']);
     expect(exposition.types.get('proxy_request_duration_seconds')).toBe('histogram');
     expect(labelsOf('proxy_certificate_validations_total')).toEqual(new Set(['result']));
-    for (const name of ['redis_queue_size', 'proxy_messages_enqueued_total', 'proxy_messages_failed_total', 'mb_circuit_breaker_state', 'mb_crl_age_seconds', 'mb_crl_next_update_seconds', 'mb_client_cert_expiry_seconds']) {
+    for (const name of [
+      'redis_queue_size',
+      'proxy_messages_enqueued_total',
+      'proxy_messages_failed_total',
+      'mb_circuit_breaker_state',
+      'mb_crl_age_seconds',
+      'mb_crl_next_update_seconds',
+      'mb_client_cert_expiry_seconds',
+    ]) {
       expect(exposition.types.has(name), name).toBe(true);
     }
     expect(exposition.value('mb_circuit_breaker_state', { domain: 'hooks' })).toBe(0);
     for (const thread of ['main', 'ingest', 'encryption', 'delivery', 'ca']) {
-      expect(exposition.samples.some((s) => s.name === 'nodejs_eventloop_lag_p99_seconds' && s.labels.thread === thread), thread).toBe(true);
-      expect(exposition.samples.some((s) => s.name === 'nodejs_heap_size_used_bytes' && s.labels.thread === thread), thread).toBe(true);
+      expect(
+        exposition.samples.some((s) => s.name === 'nodejs_eventloop_lag_p99_seconds' && s.labels.thread === thread),
+        thread,
+      ).toBe(true);
+      expect(
+        exposition.samples.some((s) => s.name === 'nodejs_heap_size_used_bytes' && s.labels.thread === thread),
+        thread,
+      ).toBe(true);
     }
   });
 
@@ -155,16 +190,28 @@ describe('a real Prometheus with monitoring/prometheus.yml', () => {
     expect(check.output).toContain('SUCCESS');
     expect(check.status, check.output).toBe(0);
 
-    prometheus = spawn(PROMETHEUS, [`--config.file=${configPath}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    prometheus = spawn(
+      PROMETHEUS,
+      [
+        `--config.file=${configPath}`,
+        `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--log.level=warn',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     prometheus.stdout!.on('data', (c: Buffer) => (prometheusLog += c.toString()));
     prometheus.stderr!.on('data', (c: Buffer) => (prometheusLog += c.toString()));
-    const api = async (path: string) => JSON.parse(await (await request(`http://127.0.0.1:${port}${path}`)).body.text()) as { data: unknown };
+    const api = async (path: string) =>
+      JSON.parse(await (await request(`http://127.0.0.1:${port}${path}`)).body.text()) as { data: unknown };
 
     const target = await waitUntil(
       async () => {
-        const { data } = (await api('/api/v1/targets')) as { data: { activeTargets: Array<{ health: string; lastError: string }> } };
+        const { data } = (await api('/api/v1/targets')) as {
+          data: { activeTargets: Array<{ health: string; lastError: string }> };
+        };
         return data.activeTargets[0]?.health === 'up' ? data.activeTargets[0] : undefined;
       },
       30_000,
@@ -177,16 +224,28 @@ describe('a real Prometheus with monitoring/prometheus.yml', () => {
     // Two evaluations after the first scrape: every rule healthy, none pending or firing.
     const groups = await waitUntil(
       async () => {
-        const { data } = (await api('/api/v1/rules')) as { data: { groups: Array<{ rules: Array<{ name: string; health: string; state: string; lastError?: string; evaluationTime: number }> }> } };
+        const { data } = (await api('/api/v1/rules')) as {
+          data: {
+            groups: Array<{
+              rules: Array<{ name: string; health: string; state: string; lastError?: string; evaluationTime: number }>;
+            }>;
+          };
+        };
         const rules = data.groups.flatMap((g) => g.rules);
         return rules.length > 0 && rules.every((r) => r.health === 'ok') ? rules : undefined;
       },
       30_000,
       'the rules to be evaluated',
     );
-    expect(groups.map((r) => r.name).sort()).toEqual(alertRules().map((r) => r.alert).sort());
+    expect(groups.map((r) => r.name).sort()).toEqual(
+      alertRules()
+        .map((r) => r.alert)
+        .sort(),
+    );
     await new Promise((r) => setTimeout(r, 2500));
-    const { data: alerts } = (await api('/api/v1/alerts')) as { data: { alerts: Array<{ labels: { alertname: string } }> } };
+    const { data: alerts } = (await api('/api/v1/alerts')) as {
+      data: { alerts: Array<{ labels: { alertname: string } }> };
+    };
     expect(alerts.alerts.map((a) => a.labels.alertname)).toEqual([]);
   });
 });
@@ -200,7 +259,11 @@ function renderPrometheusConfig(brokerPort: number): string {
   const config = parse(readFileSync(join(MONITORING, 'prometheus.yml'), 'utf8')) as {
     global: Record<string, string>;
     rule_files: string[];
-    scrape_configs: Array<{ scrape_timeout: string; tls_config: Record<string, string>; static_configs: Array<{ targets: string[] }> }>;
+    scrape_configs: Array<{
+      scrape_timeout: string;
+      tls_config: Record<string, string>;
+      static_configs: Array<{ targets: string[] }>;
+    }>;
   };
   config.global.scrape_interval = '1s';
   config.global.evaluation_interval = '1s';

@@ -8,7 +8,16 @@ import { Cluster } from 'ioredis';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
-import { BrokerProcess, createWorkspace, demoBundle, getJson, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  getJson,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { runCli } from '../support/cli.js';
 import { TestDownstream } from '../support/downstream.js';
 import { TestRedisCluster } from '../support/redis-cluster.js';
@@ -29,7 +38,13 @@ beforeAll(async () => {
     {
       redis: { cluster_nodes: cluster.nodes, key_prefix: prefix },
       heartbeat: { interval_ms: 300 },
-      domains: [{ name: 'default' }, { name: 'hooks', target: { type: 'webhook', url: downstream.url, secret: 's3cret', ca_file: downstream.caFile } }],
+      domains: [
+        { name: 'default' },
+        {
+          name: 'hooks',
+          target: { type: 'webhook', url: downstream.url, secret: 's3cret', ca_file: downstream.caFile },
+        },
+      ],
     },
     `redis://${cluster.nodes[0]}`,
   );
@@ -50,7 +65,9 @@ afterAll(async () => {
 
 describe('Redis Cluster', () => {
   it('refuses a cluster config whose key prefix has no hash tag', async () => {
-    const run = await runCli(['keys', 'status', '--config', workspace.configPath], { env: { MB_REDIS_KEY_PREFIX: 'mb:' } });
+    const run = await runCli(['keys', 'status', '--config', workspace.configPath], {
+      env: { MB_REDIS_KEY_PREFIX: 'mb:' },
+    });
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/redis.key_prefix must hold a hash tag/);
   });
@@ -59,14 +76,24 @@ describe('Redis Cluster', () => {
     const hooks = mtlsAgent(await registerClient(workspace, 'gw', 'hooks'));
     try {
       const answers = await Promise.all([
-        ...Array.from({ length: 20 }, (_, i) => postJson(demo, broker.url, { sender_number: '+14155550123', message_body: `cluster ${i}` })),
-        ...Array.from({ length: 10 }, (_, i) => postJson(hooks, broker.url, { sender_number: '+14155550123', message_body: `hook ${i}` })),
+        ...Array.from({ length: 20 }, (_, i) =>
+          postJson(demo, broker.url, { sender_number: '+14155550123', message_body: `cluster ${i}` }),
+        ),
+        ...Array.from({ length: 10 }, (_, i) =>
+          postJson(hooks, broker.url, { sender_number: '+14155550123', message_body: `hook ${i}` }),
+        ),
       ]);
       expect(answers.map((a) => a.status)).toEqual(Array(30).fill(202));
-      await waitUntil(async () => {
-        const [[row]] = (await database.pool.query("SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered'")) as unknown as [[{ n: number }]];
-        return Number(row.n) === 30;
-      }, 30_000, '30 messages stored and delivered');
+      await waitUntil(
+        async () => {
+          const [[row]] = (await database.pool.query(
+            "SELECT COUNT(*) AS n FROM messages WHERE status = 'delivered'",
+          )) as unknown as [[{ n: number }]];
+          return Number(row.n) === 30;
+        },
+        30_000,
+        '30 messages stored and delivered',
+      );
       expect(new Set(downstream.hits.map((h) => h.body.message_id)).size).toBe(10);
       const lookup = await getJson(demo, `${broker.url}/api/v1/messages/${String(answers[0]!.body.message_id)}`);
       expect(lookup.body).toMatchObject({ status: 'delivered' });
@@ -85,9 +112,15 @@ describe('Redis Cluster', () => {
     } finally {
       client.disconnect();
     }
-    const status = JSON.parse((await runCli(['keys', 'status', '--json', '--config', workspace.configPath])).stdout) as { instances: unknown[] };
+    const status = JSON.parse(
+      (await runCli(['keys', 'status', '--json', '--config', workspace.configPath])).stdout,
+    ) as { instances: unknown[] };
     expect(status.instances).toHaveLength(1);
     // Nothing on the way complained (a CROSSSLOT error would be logged as a warning or error).
-    expect(broker.output.split('\n').filter((line) => /"level":(40|50|60)/.test(line) && !line.includes('created a new certificate authority'))).toEqual([]);
+    expect(
+      broker.output
+        .split('\n')
+        .filter((line) => /"level":(40|50|60)/.test(line) && !line.includes('created a new certificate authority')),
+    ).toEqual([]);
   });
 });

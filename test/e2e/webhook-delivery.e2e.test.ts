@@ -15,7 +15,15 @@ import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../src/pki/ca.js';
 import { issueServerCertificate } from '../../src/pki/issue.js';
-import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 
 const SECRET = 'test-signing-secret';
 const INTERVAL_MS = 1000;
@@ -38,31 +46,49 @@ let agent: Agent;
 
 beforeAll(async () => {
   const ca = createCa({ commonName: 'Downstream Test CA', days: 2 });
-  const server = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost', '127.0.0.1'], days: 2 });
+  const server = issueServerCertificate(ca, {
+    commonName: 'localhost',
+    hostnames: ['localhost', '127.0.0.1'],
+    days: 2,
+  });
   caDir = mkdtempSync(join(tmpdir(), 'mb-downstream-'));
   writeFileSync(join(caDir, 'ca.pem'), ca.certPem);
-  downstream = createServer({ key: server.keyPem, cert: server.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    req.on('end', () => {
-      const body = JSON.parse(raw) as Received['body'];
-      const peer = (req.socket as TLSSocket).getPeerCertificate();
-      received.push({ at: Date.now(), body, headers: req.headers, clientCertIssuer: peer?.issuer?.CN as string | undefined, rawBody: raw });
-      const attempts = received.filter((r) => r.body.message_id === body.message_id).length;
-      const [kind, n] = body.message_body.split(':');
-      if (kind === 'fail' && attempts <= Number(n)) res.writeHead(503).end('try later');
-      else if (kind === 'always-fail') res.writeHead(500).end('broken');
-      else if (kind === 'reject') res.writeHead(400).end('never');
-      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-    });
-  });
+  downstream = createServer(
+    { key: server.keyPem, cert: server.certPem, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      let raw = '';
+      req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+      req.on('end', () => {
+        const body = JSON.parse(raw) as Received['body'];
+        const peer = (req.socket as TLSSocket).getPeerCertificate();
+        received.push({
+          at: Date.now(),
+          body,
+          headers: req.headers,
+          clientCertIssuer: peer?.issuer?.CN as string | undefined,
+          rawBody: raw,
+        });
+        const attempts = received.filter((r) => r.body.message_id === body.message_id).length;
+        const [kind, n] = body.message_body.split(':');
+        if (kind === 'fail' && attempts <= Number(n)) res.writeHead(503).end('try later');
+        else if (kind === 'always-fail') res.writeHead(500).end('broken');
+        else if (kind === 'reject') res.writeHead(400).end('never');
+        else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      });
+    },
+  );
   await new Promise<void>((resolve) => downstream.listen(0, '127.0.0.1', resolve));
   const address = downstream.address();
   downstreamUrl = `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`;
 
   workspace = await createWorkspace({
     delivery: { retry_interval_ms: INTERVAL_MS, max_attempts: 3, webhook_timeout_ms: 3000 },
-    domains: [{ name: 'default', target: { type: 'webhook', url: downstreamUrl, secret: SECRET, ca_file: join(caDir, 'ca.pem') } }],
+    domains: [
+      {
+        name: 'default',
+        target: { type: 'webhook', url: downstreamUrl, secret: SECRET, ca_file: join(caDir, 'ca.pem') },
+      },
+    ],
   });
   broker = new BrokerProcess(workspace);
   await broker.start();
@@ -80,9 +106,10 @@ afterAll(async () => {
 async function row(id: string): Promise<{ status: string; attempt_count: number; last_error: string | null }> {
   const connection = await createConnection({ uri: workspace.database.url });
   try {
-    const [rows] = (await connection.query('SELECT status, attempt_count, last_error FROM messages WHERE message_id = ?', [id])) as unknown as [
-      Array<{ status: string; attempt_count: number; last_error: string | null }>,
-    ];
+    const [rows] = (await connection.query(
+      'SELECT status, attempt_count, last_error FROM messages WHERE message_id = ?',
+      [id],
+    )) as unknown as [Array<{ status: string; attempt_count: number; last_error: string | null }>];
     return rows[0]!;
   } finally {
     await connection.end();
@@ -103,14 +130,20 @@ describe('webhook delivery', () => {
     expect(hit.body).toMatchObject({ message_body: 'ok', sender_number: '+14155550199', attempt: 1 });
     expect(hit.headers['idempotency-key']).toBe(id);
     expect(hit.clientCertIssuer).toBe('Message Broker CA');
-    const [t, v1] = String(hit.headers['x-mb-signature']).split(',').map((p) => p.split('=')[1]);
+    const [t, v1] = String(hit.headers['x-mb-signature'])
+      .split(',')
+      .map((p) => p.split('=')[1]);
     expect(v1).toBe(createHmac('sha256', SECRET).update(`${t}.${hit.rawBody}`).digest('hex'));
     expect((await row(id)).attempt_count).toBe(1);
   });
 
   it('retries at the configured interval until the downstream takes it', async () => {
     const id = await submit('fail:2');
-    await waitUntil(async () => (await row(id))?.status === 'delivered' || undefined, 15_000, 'delivery after two failures');
+    await waitUntil(
+      async () => (await row(id))?.status === 'delivered' || undefined,
+      15_000,
+      'delivery after two failures',
+    );
     const attempts = received.filter((r) => r.body.message_id === id);
     expect(attempts.map((a) => a.body.attempt)).toEqual([1, 2, 3]);
     for (let i = 1; i < attempts.length; i++) {

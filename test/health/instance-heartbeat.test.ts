@@ -22,7 +22,16 @@ afterAll(async () => {
 });
 
 function heartbeat(instanceId: string, fingerprint: string, registry = new Registry()) {
-  const beat = new InstanceHeartbeat({ redis, prefix, instanceId, version: '1.2.3', fingerprint, intervalMs: 1000, logger: createLogger('silent'), registry });
+  const beat = new InstanceHeartbeat({
+    redis,
+    prefix,
+    instanceId,
+    version: '1.2.3',
+    fingerprint,
+    intervalMs: 1000,
+    logger: createLogger('silent'),
+    registry,
+  });
   return { beat, registry };
 }
 
@@ -47,7 +56,10 @@ describe('instance heartbeat', () => {
 
     const component = a.beat.component();
     expect(component.status).toBe('up');
-    expect((component.instances as Array<{ instance_id: string }>).map((i) => i.instance_id).sort()).toEqual(['a', 'b']);
+    expect((component.instances as Array<{ instance_id: string }>).map((i) => i.instance_id).sort()).toEqual([
+      'a',
+      'b',
+    ]);
     expect(await gauge(a.registry, 'mb_config_fingerprint_mismatch')).toBe(0);
     expect(await gauge(a.registry, 'mb_instances_live')).toBe(2);
 
@@ -67,7 +79,11 @@ describe('instance heartbeat', () => {
     const component = c.beat.component();
     expect(component.status).toBe('degraded');
     expect(component.problems).toEqual(['config differs on: d']);
-    expect((component.instances as Array<{ instance_id: string; config_matches: boolean }>).find((i) => i.instance_id === 'd')?.config_matches).toBe(false);
+    expect(
+      (component.instances as Array<{ instance_id: string; config_matches: boolean }>).find(
+        (i) => i.instance_id === 'd',
+      )?.config_matches,
+    ).toBe(false);
     expect(await gauge(c.registry, 'mb_config_fingerprint_mismatch')).toBe(1);
     expect(await gauge(d.registry, 'mb_config_fingerprint_mismatch')).toBe(1);
     await d.beat.stop();

@@ -58,7 +58,8 @@ function frontDeps(withAdmin: boolean): FrontDeps {
           caAdmin: {
             ca: rpc,
             authorize: async (request: FastifyRequest) => {
-              if (request.headers['x-test-admin'] === undefined) throw new BrokerError('UNAUTHORIZED', 'Sign in as an admin');
+              if (request.headers['x-test-admin'] === undefined)
+                throw new BrokerError('UNAUTHORIZED', 'Sign in as an admin');
             },
             scope: scopeOf,
           },
@@ -68,7 +69,12 @@ function frontDeps(withAdmin: boolean): FrontDeps {
 }
 
 const call = async (method: 'GET' | 'POST', url: string, admin?: string, payload?: unknown) => {
-  const response = await app.inject({ method, url, ...(admin ? { headers: { 'x-test-admin': admin } } : {}), ...(payload === undefined ? {} : { payload: payload as object }) });
+  const response = await app.inject({
+    method,
+    url,
+    ...(admin ? { headers: { 'x-test-admin': admin } } : {}),
+    ...(payload === undefined ? {} : { payload: payload as object }),
+  });
   return { status: response.statusCode, headers: response.headers, body: response.json() as Record<string, unknown> };
 };
 
@@ -77,11 +83,21 @@ beforeAll(async () => {
   testDb = await createTestDatabase();
   database = openDatabase({ url: testDb.url, poolSize: 2 });
   const config = loadConfig({
-    values: { pki: { dir: join(work.dir, 'certs') }, database: { url: testDb.url }, redis: { key_prefix: prefix }, domains: [{ name: 'default' }, { name: 'acme' }], log: { level: 'silent' } },
+    values: {
+      pki: { dir: join(work.dir, 'certs') },
+      database: { url: testDb.url },
+      redis: { key_prefix: prefix },
+      domains: [{ name: 'default' }, { name: 'acme' }],
+      log: { level: 'silent' },
+    },
     env: {},
   });
-  worker = new Worker(join(ROOT, 'dist/actors/ca/ca.actor.js'), { workerData: { name: 'ca', config, peers: {}, faultInjection: false } });
-  await new Promise<void>((resolve) => worker.on('message', (m: { kind?: string }) => m?.kind === 'ready' && resolve()));
+  worker = new Worker(join(ROOT, 'dist/actors/ca/ca.actor.js'), {
+    workerData: { name: 'ca', config, peers: {}, faultInjection: false },
+  });
+  await new Promise<void>((resolve) =>
+    worker.on('message', (m: { kind?: string }) => m?.kind === 'ready' && resolve()),
+  );
   rpc = new RpcPeer<CaProtocol>({ peerName: 'ca', timeoutMs: 60_000 }, worker as unknown as PortLike);
   await rpc.call('ca.bootstrap', { hostnames: ['localhost'], demo: null });
   subscriber = new Redis(REDIS_URL);
@@ -109,25 +125,45 @@ describe('certificate admin API', () => {
     const bare = buildServer(frontDeps(false));
     expect((await bare.inject({ method: 'GET', url: '/api/v1/admin/certificates' })).statusCode).toBe(404);
     await bare.close();
-    for (const [method, url] of [['GET', '/api/v1/admin/certificates'], ['POST', '/api/v1/admin/clients'], ['GET', '/api/v1/admin/crl']] as const) {
+    for (const [method, url] of [
+      ['GET', '/api/v1/admin/certificates'],
+      ['POST', '/api/v1/admin/clients'],
+      ['GET', '/api/v1/admin/crl'],
+    ] as const) {
       const response = await call(method, url, undefined, method === 'POST' ? { name: 'x' } : undefined);
       expect(response.status).toBe(401);
-      expect(response.body).toMatchObject({ error_code: 'UNAUTHORIZED', tracking_id: expect.any(String), timestamp: expect.any(String) });
+      expect(response.body).toMatchObject({
+        error_code: 'UNAUTHORIZED',
+        tracking_id: expect.any(String),
+        timestamp: expect.any(String),
+      });
     }
   });
 
-  it('issues a client in the admin\'s domain and hands out its key once, uncached and audited', async () => {
+  it("issues a client in the admin's domain and hands out its key once, uncached and audited", async () => {
     const response = await call('POST', '/api/v1/admin/clients', 'acme', { name: 'alice', days: 30 });
     expect(response.status).toBe(201);
     expect(response.headers['cache-control']).toBe('no-store');
     alice = response.body as unknown as IssuedBundle;
-    expect(alice).toMatchObject({ common_name: 'alice.acme', key_pem: expect.stringContaining('PRIVATE KEY'), cert_pem: expect.stringContaining('CERTIFICATE') });
+    expect(alice).toMatchObject({
+      common_name: 'alice.acme',
+      key_pem: expect.stringContaining('PRIVATE KEY'),
+      cert_pem: expect.stringContaining('CERTIFICATE'),
+    });
     const [audit] = await new AuditRepository(database.db).list({ limit: 1 });
-    expect(audit).toMatchObject({ actor: 'user:admin-of-acme', action: 'certificate.issue', target_id: alice.serial, domain: 'acme', ip: '127.0.0.1' });
+    expect(audit).toMatchObject({
+      actor: 'user:admin-of-acme',
+      action: 'certificate.issue',
+      target_id: alice.serial,
+      domain: 'acme',
+      ip: '127.0.0.1',
+    });
   });
 
   it('holds a domain admin to their domain and asks a superadmin to name one', async () => {
-    expect((await call('POST', '/api/v1/admin/clients', 'acme', { name: 'bob', domain: 'default' })).body.error_code).toBe('FORBIDDEN');
+    expect(
+      (await call('POST', '/api/v1/admin/clients', 'acme', { name: 'bob', domain: 'default' })).body.error_code,
+    ).toBe('FORBIDDEN');
     expect((await call('GET', '/api/v1/admin/certificates?domain=default', 'acme')).status).toBe(403);
     const missing = await call('POST', '/api/v1/admin/clients', 'super', { name: 'bob' });
     expect(missing.status).toBe(422);
@@ -137,18 +173,23 @@ describe('certificate admin API', () => {
   });
 
   it('answers duplicates, bad input and unknown domains with the error schema', async () => {
-    expect((await call('POST', '/api/v1/admin/clients', 'acme', { name: 'alice' })).body.error_code).toBe('CLIENT_EXISTS');
+    expect((await call('POST', '/api/v1/admin/clients', 'acme', { name: 'alice' })).body.error_code).toBe(
+      'CLIENT_EXISTS',
+    );
     expect((await call('POST', '/api/v1/admin/clients', 'acme', { name: 'Bad Name' })).status).toBe(422);
     expect((await call('POST', '/api/v1/admin/clients', 'acme', { name: 'x', extra: 1 })).status).toBe(422);
-    expect((await call('POST', '/api/v1/admin/clients', 'super', { name: 'x', domain: 'nowhere' })).body.error_code).toBe('UNKNOWN_DOMAIN');
+    expect(
+      (await call('POST', '/api/v1/admin/clients', 'super', { name: 'x', domain: 'nowhere' })).body.error_code,
+    ).toBe('UNKNOWN_DOMAIN');
   });
 
-  it('lists certificates within the caller\'s scope, with filters', async () => {
+  it("lists certificates within the caller's scope, with filters", async () => {
     const own = (await call('GET', '/api/v1/admin/certificates', 'acme')).body.certificates as CertificateSummary[];
     expect(own.map((c) => c.common_name)).toEqual(['alice.acme']);
     const all = (await call('GET', '/api/v1/admin/certificates', 'super')).body.certificates as CertificateSummary[];
     expect(all.map((c) => c.common_name).sort()).toEqual(['alice.acme', 'carol.default']);
-    const expiring = (await call('GET', '/api/v1/admin/certificates?expiring=true', 'super')).body.certificates as CertificateSummary[];
+    const expiring = (await call('GET', '/api/v1/admin/certificates?expiring=true', 'super')).body
+      .certificates as CertificateSummary[];
     expect(expiring.map((c) => c.common_name)).toEqual(['alice.acme']); // 30 days
   });
 
@@ -156,26 +197,41 @@ describe('certificate admin API', () => {
     const response = await call('POST', '/api/v1/admin/clients/alice/renew', 'acme', {});
     expect(response.status).toBe(201);
     expect(response.body.serial).not.toBe(alice.serial);
-    const active = ((await call('GET', '/api/v1/admin/certificates?status=active', 'acme')).body.certificates as CertificateSummary[]).filter((c) => c.client_name === 'alice');
+    const active = (
+      (await call('GET', '/api/v1/admin/certificates?status=active', 'acme')).body.certificates as CertificateSummary[]
+    ).filter((c) => c.client_name === 'alice');
     expect(active).toHaveLength(2);
   });
 
   it('revokes by serial within scope, re-signs the CRL and announces it', async () => {
-    const outside = await call('POST', `/api/v1/admin/certificates/${carol.serial}/revoke`, 'acme', { reason: 'keyCompromise' });
+    const outside = await call('POST', `/api/v1/admin/certificates/${carol.serial}/revoke`, 'acme', {
+      reason: 'keyCompromise',
+    });
     expect(outside.status).toBe(404);
     expect(outside.body.error_code).toBe('CERT_NOT_FOUND');
     announced.length = 0;
-    const response = await call('POST', `/api/v1/admin/certificates/${alice.serial}/revoke`, 'acme', { reason: 'keyCompromise' });
+    const response = await call('POST', `/api/v1/admin/certificates/${alice.serial}/revoke`, 'acme', {
+      reason: 'keyCompromise',
+    });
     expect(response.status).toBe(200);
-    expect(response.body).toMatchObject({ revoked: [{ serial: alice.serial, fingerprint: alice.fingerprint }], crl: { revoked_serials: [alice.serial] } });
+    expect(response.body).toMatchObject({
+      revoked: [{ serial: alice.serial, fingerprint: alice.fingerprint }],
+      crl: { revoked_serials: [alice.serial] },
+    });
     expect(response.body).not.toHaveProperty('announced');
     await expect.poll(() => announced.length).toBe(1);
     expect(JSON.parse(announced[0]!)).toMatchObject({ kind: 'revoked', revoked: [{ serial: alice.serial }] });
-    expect((await call('POST', `/api/v1/admin/certificates/${alice.serial}/revoke`, 'acme', { reason: 'keyCompromise' })).body.error_code).toBe('CERT_ALREADY_REVOKED');
+    expect(
+      (await call('POST', `/api/v1/admin/certificates/${alice.serial}/revoke`, 'acme', { reason: 'keyCompromise' }))
+        .body.error_code,
+    ).toBe('CERT_ALREADY_REVOKED');
   });
 
   it('revokes every active certificate of a client and serves the CRL', async () => {
-    const response = await call('POST', '/api/v1/admin/clients/carol/revoke', 'super', { domain: 'default', reason: 'cessationOfOperation' });
+    const response = await call('POST', '/api/v1/admin/clients/carol/revoke', 'super', {
+      domain: 'default',
+      reason: 'cessationOfOperation',
+    });
     expect(response.status).toBe(200);
     expect(response.body.revoked).toEqual([{ serial: carol.serial, fingerprint: carol.fingerprint }]);
     const crl = await call('GET', '/api/v1/admin/crl', 'acme');

@@ -50,20 +50,49 @@ const rows = new Map<string, IdentityRow>();
 
 function crl(serials: string[], authority = ca, number = ++crlNumber): { pem: string; number: number } {
   const revoked = serials.map((serialHex) => ({ serialHex, revokedAt: new Date() }));
-  return { pem: buildCrl(authority, { revoked, thisUpdate: new Date(Date.now() - 60_000), nextUpdate: new Date(Date.now() + 7 * DAY), crlNumber: number }), number };
+  return {
+    pem: buildCrl(authority, {
+      revoked,
+      thisUpdate: new Date(Date.now() - 60_000),
+      nextUpdate: new Date(Date.now() + 7 * DAY),
+      crlNumber: number,
+    }),
+    number,
+  };
 }
 
-function announcement(list: { pem: string; number: number }, revoked: Array<{ serial: string; fingerprint: string }>): CrlAnnouncement {
-  return { v: 1, kind: 'revoked', revoked, crl_pem: list.pem, crl_number: list.number, origin: 'test', at: new Date().toISOString() };
+function announcement(
+  list: { pem: string; number: number },
+  revoked: Array<{ serial: string; fingerprint: string }>,
+): CrlAnnouncement {
+  return {
+    v: 1,
+    kind: 'revoked',
+    revoked,
+    crl_pem: list.pem,
+    crl_number: list.number,
+    origin: 'test',
+    at: new Date().toISOString(),
+  };
 }
 
 /** A connected client whose identity is already resolved (as after its first request). */
-async function connectedClient(name: string, spelling = (serial: string) => serial): Promise<{ socket: FakeSocket; serial: string; fingerprint: string }> {
+async function connectedClient(
+  name: string,
+  spelling = (serial: string) => serial,
+): Promise<{ socket: FakeSocket; serial: string; fingerprint: string }> {
   const serial = randomSerialHex();
   const fingerprint = randomBytes(32).toString('hex');
   rows.set(fingerprint, {
-    serial: spelling(serial), fingerprint, cert_status: 'active', not_before: new Date(Date.now() - DAY), not_after: new Date(Date.now() + DAY),
-    client_id: rows.size + 1, client_name: name, domain: 'default', client_status: 'active',
+    serial: spelling(serial),
+    fingerprint,
+    cert_status: 'active',
+    not_before: new Date(Date.now() - DAY),
+    not_after: new Date(Date.now() + DAY),
+    client_id: rows.size + 1,
+    client_name: name,
+    domain: 'default',
+    client_status: 'active',
   });
   const socket = new FakeSocket();
   peers.set(socket, { present: true, authorized: true, fingerprint, commonName: `${name}.default` });
@@ -84,9 +113,26 @@ beforeAll(async () => {
   // Published before the listener starts: it must catch up from the key.
   const early = crl([]);
   await announceCrl(redis, prefix, announcement(early, []));
-  tls = new TlsReloader({ key: server.keyPem, cert: server.certPem, ca: ca.certPem, crl: initial.pem }, 'TLSv1.2', logger);
-  identity = new IdentityResolver(async (fp) => rows.get(fp), 60_000, (socket) => peers.get(socket) ?? { present: false, authorized: false });
-  listener = new RevocationListener({ tls, identity, store, logger, keyPrefix: prefix, redis, subscriber: new Redis(REDIS_URL), checkIntervalMs: 200 });
+  tls = new TlsReloader(
+    { key: server.keyPem, cert: server.certPem, ca: ca.certPem, crl: initial.pem },
+    'TLSv1.2',
+    logger,
+  );
+  identity = new IdentityResolver(
+    async (fp) => rows.get(fp),
+    60_000,
+    (socket) => peers.get(socket) ?? { present: false, authorized: false },
+  );
+  listener = new RevocationListener({
+    tls,
+    identity,
+    store,
+    logger,
+    keyPrefix: prefix,
+    redis,
+    subscriber: new Redis(REDIS_URL),
+    checkIntervalMs: 200,
+  });
   await listener.start();
 });
 
@@ -102,7 +148,7 @@ describe('RevocationListener', () => {
     expect(tls.crl?.crlNumber).toBe(crlNumber);
   });
 
-  it('reloads the CRL, refuses the revoked client\'s next request, closes its sockets and keeps the others', async () => {
+  it("reloads the CRL, refuses the revoked client's next request, closes its sockets and keeps the others", async () => {
     const victim = await connectedClient('victim');
     const secondSocket = new FakeSocket();
     peers.set(secondSocket, peers.get(victim.socket)!);
@@ -113,11 +159,17 @@ describe('RevocationListener', () => {
     await announceCrl(redis, prefix, announcement(list, [{ serial: victim.serial, fingerprint: victim.fingerprint }]));
 
     await expect.poll(() => tls.crl?.crlNumber, { timeout: 2000, interval: 5 }).toBe(list.number);
-    await expect(identity.resolve(victim.socket as unknown as Socket)).rejects.toSatisfy((e) => e instanceof BrokerError && e.code === 'CERT_REVOKED');
-    await expect.poll(() => victim.socket.destroyed && secondSocket.destroyed, { timeout: 2000, interval: 10 }).toBe(true);
+    await expect(identity.resolve(victim.socket as unknown as Socket)).rejects.toSatisfy(
+      (e) => e instanceof BrokerError && e.code === 'CERT_REVOKED',
+    );
+    await expect
+      .poll(() => victim.socket.destroyed && secondSocket.destroyed, { timeout: 2000, interval: 10 })
+      .toBe(true);
     expect(Date.now() - published).toBeLessThan(1000);
     expect(bystander.socket.destroyed).toBe(false);
-    await expect(identity.resolve(bystander.socket as unknown as Socket)).resolves.toMatchObject({ client_name: 'bystander' });
+    await expect(identity.resolve(bystander.socket as unknown as Socket)).resolves.toMatchObject({
+      client_name: 'bystander',
+    });
     // Hosts without the CA keep what they were sent, for their next start.
     expect(store.loadCrl()).toBe(list.pem);
   });
@@ -126,8 +178,18 @@ describe('RevocationListener', () => {
     const target = await connectedClient('target');
     const before = tls.crl?.crlNumber;
     const impostor = opensslCa(work, '/O=Message Broker/CN=Listener Test CA', 'impostor');
-    await announceCrl(redis, prefix, announcement(crl([target.serial], impostor, crlNumber + 100), [{ serial: target.serial, fingerprint: target.fingerprint }]));
-    await announceCrl(redis, prefix, announcement(crl([target.serial], ca, 1), [{ serial: target.serial, fingerprint: target.fingerprint }]));
+    await announceCrl(
+      redis,
+      prefix,
+      announcement(crl([target.serial], impostor, crlNumber + 100), [
+        { serial: target.serial, fingerprint: target.fingerprint },
+      ]),
+    );
+    await announceCrl(
+      redis,
+      prefix,
+      announcement(crl([target.serial], ca, 1), [{ serial: target.serial, fingerprint: target.fingerprint }]),
+    );
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(tls.crl?.crlNumber).toBe(before);
     expect(target.socket.destroyed).toBe(false);
@@ -136,7 +198,11 @@ describe('RevocationListener', () => {
   it('closes nobody the signed CRL does not list, whatever the message claims', async () => {
     const innocent = await connectedClient('innocent');
     const list = crl([]);
-    await announceCrl(redis, prefix, announcement(list, [{ serial: innocent.serial, fingerprint: innocent.fingerprint }]));
+    await announceCrl(
+      redis,
+      prefix,
+      announcement(list, [{ serial: innocent.serial, fingerprint: innocent.fingerprint }]),
+    );
     await expect.poll(() => tls.crl?.crlNumber, { timeout: 2000 }).toBe(list.number);
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(innocent.socket.destroyed).toBe(false);
@@ -144,11 +210,17 @@ describe('RevocationListener', () => {
 
   it('matches serials however they are spelled (sign byte, colons, upper case, 0x)', async () => {
     // Its row spells the serial oddly and the announcement does not name it: found through the CRL alone.
-    const oddRow = await connectedClient('odd-row', (serial) => `00${serial}`.toUpperCase().replace(/(..)(?!$)/g, '$1:'));
+    const oddRow = await connectedClient('odd-row', (serial) =>
+      `00${serial}`.toUpperCase().replace(/(..)(?!$)/g, '$1:'),
+    );
     // Named by the announcement with a 0x spelling.
     const oddNamed = await connectedClient('odd-named');
     const list = crl([oddRow.serial, oddNamed.serial]);
-    await announceCrl(redis, prefix, announcement(list, [{ serial: `0x${oddNamed.serial.toUpperCase()}`, fingerprint: oddNamed.fingerprint }]));
+    await announceCrl(
+      redis,
+      prefix,
+      announcement(list, [{ serial: `0x${oddNamed.serial.toUpperCase()}`, fingerprint: oddNamed.fingerprint }]),
+    );
     await expect.poll(() => tls.crl?.crlNumber, { timeout: 3000 }).toBe(list.number);
     await expect.poll(() => oddRow.socket.destroyed && oddNamed.socket.destroyed, { timeout: 5000 }).toBe(true);
   });
@@ -161,7 +233,9 @@ describe('RevocationListener', () => {
     store.saveServer(renewed);
     await expect.poll(() => tls.crl?.crlNumber, { timeout: 3000 }).toBe(list.number);
     await expect.poll(() => missed.socket.destroyed, { timeout: 5000 }).toBe(true);
-    await expect.poll(() => tls.serverCertificateNotAfter.getTime(), { timeout: 3000 }).toBe(renewed.notAfter.getTime());
+    await expect
+      .poll(() => tls.serverCertificateNotAfter.getTime(), { timeout: 3000 })
+      .toBe(renewed.notAfter.getTime());
     expect(tls.material.cert).toBe(renewed.certPem);
   });
 });

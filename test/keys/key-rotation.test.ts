@@ -47,7 +47,9 @@ afterAll(async () => {
 
 async function expectAllOpen(): Promise<void> {
   const rows = await messages.findByMessageIds(plain.map((p) => p.message_id));
-  const opened = new EncryptionService(store).open(rows.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc, sender_enc: r.sender_enc })));
+  const opened = new EncryptionService(store).open(
+    rows.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc, sender_enc: r.sender_enc })),
+  );
   const byId = new Map(plain.map((p) => [p.message_id, p]));
   rows.forEach((row, i) => {
     const result = opened[i]!;
@@ -60,8 +62,23 @@ async function expectAllOpen(): Promise<void> {
 }
 
 const instance = (keys: Partial<NonNullable<InstanceReport['keys']>>): InstanceReport => ({
-  instance_id: 'b1', host: 'h', pid: 1, version: 't', started_at: '', fingerprint: '', boot_id: '', seen_at: '',
-  keys: { active_key_id: 'k2', key_ids: [], active_key_since: 0, pepper_id: 'p1', pepper_ids: [], active_pepper_since: 0, ...keys },
+  instance_id: 'b1',
+  host: 'h',
+  pid: 1,
+  version: 't',
+  started_at: '',
+  fingerprint: '',
+  boot_id: '',
+  seen_at: '',
+  keys: {
+    active_key_id: 'k2',
+    key_ids: [],
+    active_key_since: 0,
+    pepper_id: 'p1',
+    pepper_ids: [],
+    active_pepper_since: 0,
+    ...keys,
+  },
 });
 
 describe('re-encryption', () => {
@@ -70,7 +87,12 @@ describe('re-encryption', () => {
     const service = new KeyRotationService(store, repo);
     // A crash after the first batch: the progress callback throws.
     await expect(
-      service.rewrite('key', { batchSize: 500, onProgress: () => { throw new Error('crash'); } }),
+      service.rewrite('key', {
+        batchSize: 500,
+        onProgress: () => {
+          throw new Error('crash');
+        },
+      }),
     ).rejects.toThrow('crash');
     expect(await repo.countById('key_id')).toEqual({ k1: 700, k2: 500 });
     const report = await service.rewrite('key', { batchSize: 500 });
@@ -81,7 +103,9 @@ describe('re-encryption', () => {
 
   it('leaves a row alone that changed since it was read (optimistic update)', async () => {
     const [row] = await repo.pageUnder('key_id', 'k2', 0, 1);
-    expect(await repo.replaceEnvelopes([{ id: row!.id, body_enc: row!.body_enc, sender_enc: row!.sender_enc }], 'k1', 'k3')).toBe(0);
+    expect(
+      await repo.replaceEnvelopes([{ id: row!.id, body_enc: row!.body_enc, sender_enc: row!.sender_enc }], 'k1', 'k3'),
+    ).toBe(0);
   });
 
   it('reports rows that open with no key and keeps them under their id', async () => {
@@ -102,22 +126,31 @@ describe('re-encryption', () => {
     const pepper = store.activePepper().pepper;
     for (const row of rows) {
       expect(row.pepper_id).toBe('p2');
-      expect(row.sender_hash).toBe(hashNumber(pepper, plain.find((p) => p.message_id === row.message_id)!.sender_number));
+      expect(row.sender_hash).toBe(
+        hashNumber(pepper, plain.find((p) => p.message_id === row.message_id)!.sender_number),
+      );
     }
   });
 });
 
 describe('retirement', () => {
   it('refuses the active key, a key a broker still uses or switched from moments ago, and a key rows use', async () => {
-    const check = (instances: InstanceReport[], graceMs = 1000) => retirementBlockers('key', 'k1', { store, repo, instances, graceMs });
-    expect(await retirementBlockers('key', 'k2', { store, repo, instances: [], graceMs: 0 })).toEqual([expect.stringMatching(/active/)]);
+    const check = (instances: InstanceReport[], graceMs = 1000) =>
+      retirementBlockers('key', 'k1', { store, repo, instances, graceMs });
+    expect(await retirementBlockers('key', 'k2', { store, repo, instances: [], graceMs: 0 })).toEqual([
+      expect.stringMatching(/active/),
+    ]);
     expect(await check([instance({ active_key_id: 'k1' })])).toEqual([expect.stringMatching(/still uses k1/)]);
-    expect(await check([instance({ active_key_since: Date.now() - 100 })])).toEqual([expect.stringMatching(/switched to k2/)]);
+    expect(await check([instance({ active_key_since: Date.now() - 100 })])).toEqual([
+      expect.stringMatching(/switched to k2/),
+    ]);
     const { rows } = sealedRows(store, 1, { key_id: 'k1' });
     await messages.insertBatch(rows);
     expect(await check([instance({})])).toEqual([expect.stringMatching(/rows still use k1/)]);
     await handle.pool.query('DELETE FROM messages WHERE key_id = ?', ['k1']);
     expect(await check([instance({})])).toEqual([]);
-    expect(await retirementBlockers('pepper', 'p1', { store, repo, instances: [instance({ pepper_id: 'p2' })], graceMs: 0 })).toEqual([]);
+    expect(
+      await retirementBlockers('pepper', 'p1', { store, repo, instances: [instance({ pepper_id: 'p2' })], graceMs: 0 }),
+    ).toEqual([]);
   });
 });

@@ -56,7 +56,19 @@ describe('monitoring/grafana/broker.json', () => {
 
   it('has the panels the issue asks for', () => {
     const titles = panels.map((p) => p.title.toLowerCase()).join('\n');
-    for (const topic of ['requests per second', 'latency', 'backlog', 'oldest unstored', 'delivered per second', 'failures', 'retries', 'dead letters', 'days left', 'actors up', 'restarts']) {
+    for (const topic of [
+      'requests per second',
+      'latency',
+      'backlog',
+      'oldest unstored',
+      'delivered per second',
+      'failures',
+      'retries',
+      'dead letters',
+      'days left',
+      'actors up',
+      'restarts',
+    ]) {
       expect(titles).toContain(topic);
     }
   });

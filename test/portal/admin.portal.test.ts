@@ -35,7 +35,20 @@ const shownPassword = (html: string) => /id="new-password" value="([^"]+)"/.exec
 describe('every page', () => {
   it('renders for admins with no inline script, style or event handler', async () => {
     await h.addMessages(h.seed.clients.a1, 'alpha', [{ body: 'page crawl', sender: '+14155550100' }]);
-    const pages = ['/portal/admin', '/portal/messages', '/portal/admin/users', '/portal/admin/users/new', `/portal/admin/users/${h.seed.users.userAlpha.id}`, '/portal/admin/clients', `/portal/admin/clients/${h.seed.clients.a1}`, '/portal/admin/certificates', '/portal/admin/certificates/new', '/portal/admin/dead-letters', '/portal/admin/audit', '/portal/account'];
+    const pages = [
+      '/portal/admin',
+      '/portal/messages',
+      '/portal/admin/users',
+      '/portal/admin/users/new',
+      `/portal/admin/users/${h.seed.users.userAlpha.id}`,
+      '/portal/admin/clients',
+      `/portal/admin/clients/${h.seed.clients.a1}`,
+      '/portal/admin/certificates',
+      '/portal/admin/certificates/new',
+      '/portal/admin/dead-letters',
+      '/portal/admin/audit',
+      '/portal/account',
+    ];
     for (const client of [root, adminAlpha]) {
       for (const url of pages) {
         const response = await client.get(url);
@@ -60,7 +73,13 @@ describe('every page', () => {
 describe('users', () => {
   it('creates a user with a generated password shown once, who can then sign in', async () => {
     await adminAlpha.get('/portal/admin/users/new');
-    const created = await adminAlpha.post('/portal/admin/users', { email: 'new.user@alpha.test', role: 'user', domain: 'beta', client: 'a2', password: '' });
+    const created = await adminAlpha.post('/portal/admin/users', {
+      email: 'new.user@alpha.test',
+      role: 'user',
+      domain: 'beta',
+      client: 'a2',
+      password: '',
+    });
     expect(created.statusCode).toBe(200);
     const password = shownPassword(created.body)!;
     expect(password).toHaveLength(20);
@@ -69,7 +88,9 @@ describe('users', () => {
     expect(row).toMatchObject({ role: 'user', domain: 'alpha', client_id: h.seed.clients.a2 });
     expect(row.password_hash).not.toContain(password);
     const audit = await h.repositories.audit.list({ domain: 'alpha', limit: 20 });
-    expect(audit.find((e) => e.action === 'user.create' && e.target_id === String(row.id))).toMatchObject({ actor: `user:${h.seed.users.adminAlpha.id}` });
+    expect(audit.find((e) => e.action === 'user.create' && e.target_id === String(row.id))).toMatchObject({
+      actor: `user:${h.seed.users.adminAlpha.id}`,
+    });
     expect(JSON.stringify(audit)).not.toContain(password);
     expect((await new PortalClient(h.app).login('new.user@alpha.test', password)).statusCode).toBe(303);
   });
@@ -93,28 +114,52 @@ describe('users', () => {
 
   it('lets only a superadmin make superadmins, and nobody change or disable themselves', async () => {
     await adminAlpha.get('/portal/admin/users/new');
-    expect((await adminAlpha.post('/portal/admin/users', { email: 'climber@alpha.test', role: 'superadmin', password: '' })).statusCode).toBe(400);
+    expect(
+      (await adminAlpha.post('/portal/admin/users', { email: 'climber@alpha.test', role: 'superadmin', password: '' }))
+        .statusCode,
+    ).toBe(400);
     expect(await h.repositories.users.findByEmail('climber@alpha.test')).toBeUndefined();
     const self = h.seed.users.adminAlpha.id;
     await adminAlpha.get(`/portal/admin/users/${self}`);
     expect((await adminAlpha.post(`/portal/admin/users/${self}/disable`, {})).statusCode).toBe(400);
-    expect((await adminAlpha.post(`/portal/admin/users/${self}/access`, { role: 'user', client: 'a1' })).statusCode).toBe(400);
+    expect(
+      (await adminAlpha.post(`/portal/admin/users/${self}/access`, { role: 'user', client: 'a1' })).statusCode,
+    ).toBe(400);
 
     await root.get('/portal/admin/users/new');
-    const made = await root.post('/portal/admin/users', { email: 'second.root@test', role: 'superadmin', password: 'a long enough password' });
+    const made = await root.post('/portal/admin/users', {
+      email: 'second.root@test',
+      role: 'superadmin',
+      password: 'a long enough password',
+    });
     expect(made.statusCode).toBe(303);
-    expect(await h.repositories.users.findByEmail('second.root@test')).toMatchObject({ role: 'superadmin', domain: null });
+    expect(await h.repositories.users.findByEmail('second.root@test')).toMatchObject({
+      role: 'superadmin',
+      domain: null,
+    });
   });
 
   it("changes a user's role and client, and resets their password (sessions end, lock lifted)", async () => {
     const email = 'switch@alpha.test';
-    const id = await h.repositories.users.create({ email, password_hash: await h.deps.hasher.hash(PASSWORD), role: 'user', domain: 'alpha', client_id: h.seed.clients.a1 });
+    const id = await h.repositories.users.create({
+      email,
+      password_hash: await h.deps.hasher.hash(PASSWORD),
+      role: 'user',
+      domain: 'alpha',
+      client_id: h.seed.clients.a1,
+    });
     const session = await PortalClient.signedIn(h.app, email);
     await adminAlpha.get(`/portal/admin/users/${id}`);
-    expect((await adminAlpha.post(`/portal/admin/users/${id}/access`, { role: 'user', client: 'a2' })).statusCode).toBe(303);
+    expect((await adminAlpha.post(`/portal/admin/users/${id}/access`, { role: 'user', client: 'a2' })).statusCode).toBe(
+      303,
+    );
     expect(await h.repositories.users.findById(id)).toMatchObject({ client_id: h.seed.clients.a2 });
-    expect((await adminAlpha.post(`/portal/admin/users/${id}/access`, { role: 'user', client: 'zz' })).statusCode).toBe(422);
-    expect((await adminAlpha.post(`/portal/admin/users/${id}/access`, { role: 'admin', client: '' })).statusCode).toBe(303);
+    expect((await adminAlpha.post(`/portal/admin/users/${id}/access`, { role: 'user', client: 'zz' })).statusCode).toBe(
+      422,
+    );
+    expect((await adminAlpha.post(`/portal/admin/users/${id}/access`, { role: 'admin', client: '' })).statusCode).toBe(
+      303,
+    );
     expect(await h.repositories.users.findById(id)).toMatchObject({ role: 'admin', client_id: null, domain: 'alpha' });
     // The role is read from the row on every request: the open session is an admin's now.
     expect((await session.get('/portal/admin/users')).statusCode).toBe(200);
@@ -140,10 +185,14 @@ describe('clients', () => {
     expect(page.body).toContain('This client has no valid certificate');
     expect((await adminAlpha.post(`/portal/admin/clients/${id}/disable`, {})).statusCode).toBe(303);
     expect((await h.repositories.clients.findById(id))!.status).toBe('disabled');
-    expect((await adminAlpha.get(`/portal/admin/clients/${id}?notice=client-disabled`)).body).toContain('its connections were closed');
+    expect((await adminAlpha.get(`/portal/admin/clients/${id}?notice=client-disabled`)).body).toContain(
+      'its connections were closed',
+    );
     expect((await adminAlpha.post(`/portal/admin/clients/${id}/enable`, {})).statusCode).toBe(303);
     expect((await h.repositories.clients.findById(id))!.status).toBe('active');
-    const actions = (await h.repositories.audit.list({ domain: 'alpha', limit: 50 })).filter((e) => e.target_type === 'client').map((e) => e.action);
+    const actions = (await h.repositories.audit.list({ domain: 'alpha', limit: 50 }))
+      .filter((e) => e.target_type === 'client')
+      .map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['client.disable', 'client.enable']));
   });
 });
@@ -173,9 +222,13 @@ describe('certificates', () => {
       writeFileSync(join(dir, 'b.zip'), download.rawPayload);
       execFileSync('unzip', ['-qq', 'b.zip'], { cwd: dir });
       const cert = new X509Certificate(readFileSync(join(dir, 'a1.alpha/client.crt')));
-      expect(cert.serialNumber.toLowerCase()).toBe(serial.replace(/^0+/, '').padStart(cert.serialNumber.length, '0').toLowerCase());
+      expect(cert.serialNumber.toLowerCase()).toBe(
+        serial.replace(/^0+/, '').padStart(cert.serialNumber.length, '0').toLowerCase(),
+      );
       const key = createPrivateKey(readFileSync(join(dir, 'a1.alpha/client.key')));
-      expect(createPublicKey(key).export({ format: 'pem', type: 'spki' })).toBe(cert.publicKey.export({ format: 'pem', type: 'spki' }));
+      expect(createPublicKey(key).export({ format: 'pem', type: 'spki' })).toBe(
+        cert.publicKey.export({ format: 'pem', type: 'spki' }),
+      );
       expect(cert.checkIssued(new X509Certificate(readFileSync(join(dir, 'a1.alpha/ca.crt'))))).toBe(true);
       expect(readFileSync(join(dir, 'a1.alpha/README.txt'), 'utf8')).toContain('curl --cert a1.alpha/client.crt');
     } finally {
@@ -187,8 +240,13 @@ describe('certificates', () => {
     expect(again.body).toContain('a key can be downloaded once');
     // An existing client gets another certificate: the CA records it as a renewal, with who and from where.
     const audit = await h.repositories.audit.list({ domain: 'alpha', limit: 50 });
-    expect(audit.map((e) => e.action)).toEqual(expect.arrayContaining(['certificate.renew', 'certificate.key_download']));
-    expect(audit.find((e) => e.action === 'certificate.renew' && e.target_id === serial)).toMatchObject({ actor: `user:${h.seed.users.adminAlpha.id}`, ip: '127.0.0.1' });
+    expect(audit.map((e) => e.action)).toEqual(
+      expect.arrayContaining(['certificate.renew', 'certificate.key_download']),
+    );
+    expect(audit.find((e) => e.action === 'certificate.renew' && e.target_id === serial)).toMatchObject({
+      actor: `user:${h.seed.users.adminAlpha.id}`,
+      ip: '127.0.0.1',
+    });
 
     const detail = await adminAlpha.get(`/portal/admin/certificates/${serial}`);
     expect(detail.statusCode).toBe(200);
@@ -197,11 +255,19 @@ describe('certificates', () => {
 
   it('issues for a new client by name, and checks the form', async () => {
     await adminAlpha.get('/portal/admin/certificates/new');
-    const issued = await adminAlpha.post('/portal/admin/certificates', { client: '', name: 'fresh-gw', domain: 'beta', days: '' });
+    const issued = await adminAlpha.post('/portal/admin/certificates', {
+      client: '',
+      name: 'fresh-gw',
+      domain: 'beta',
+      days: '',
+    });
     expect(issued.statusCode).toBe(200);
     expect(issued.body).toContain('fresh-gw.alpha');
     expect(await h.repositories.clients.findByNameAndDomain('fresh-gw', 'alpha')).toBeDefined();
-    expect((await h.repositories.audit.list({ domain: 'alpha', limit: 20 })).find((e) => e.action === 'certificate.issue')?.details).toMatchObject({ client: 'fresh-gw' });
+    expect(
+      (await h.repositories.audit.list({ domain: 'alpha', limit: 20 })).find((e) => e.action === 'certificate.issue')
+        ?.details,
+    ).toMatchObject({ client: 'fresh-gw' });
     for (const [form, message] of [
       [{ client: '', name: 'fresh-gw', days: '30' }, 'fresh-gw.alpha exists already'],
       [{ client: '', name: 'No Good', days: '30' }, 'name a new one'],
@@ -216,7 +282,12 @@ describe('certificates', () => {
 
   it('renews (new serial, the old one stays valid) and revokes with a reason: the CRL lists it', async () => {
     await adminAlpha.get('/portal/admin/certificates/new');
-    const first = await adminAlpha.post('/portal/admin/certificates', { client: '', name: 'rotating', domain: '', days: '30' });
+    const first = await adminAlpha.post('/portal/admin/certificates', {
+      client: '',
+      name: 'rotating',
+      domain: '',
+      days: '30',
+    });
     const oldSerial = /data-testid="serial">([0-9a-f]+)</.exec(first.body)![1]!;
     await adminAlpha.get(`/portal/admin/certificates/${oldSerial}`);
     const renewed = await adminAlpha.post(`/portal/admin/certificates/${oldSerial}/renew`, {});
@@ -226,25 +297,44 @@ describe('certificates', () => {
     const newSerial = /data-testid="serial">([0-9a-f]+)</.exec(renewed.body)![1]!;
     expect(newSerial).not.toBe(oldSerial);
     const client = (await h.repositories.clients.findByNameAndDomain('rotating', 'alpha'))!;
-    expect((await h.repositories.certificates.listActiveForClient(client.id)).map((c) => c.serial).sort()).toEqual([oldSerial, newSerial].sort());
+    expect((await h.repositories.certificates.listActiveForClient(client.id)).map((c) => c.serial).sort()).toEqual(
+      [oldSerial, newSerial].sort(),
+    );
 
     const revoked = await adminAlpha.post(`/portal/admin/certificates/${oldSerial}/revoke`, { reason: 'superseded' });
     expect(revoked.statusCode).toBe(303);
     expect(revoked.headers.location).toBe(`/portal/admin/certificates/${oldSerial}?notice=certificate-revoked`);
-    expect(await h.repositories.certificates.findBySerial(oldSerial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
+    expect(await h.repositories.certificates.findBySerial(oldSerial)).toMatchObject({
+      status: 'revoked',
+      reason: 'superseded',
+    });
     expect((await h.deps.actors.ca.call('ca.crl', {})).revoked_serials).toContain(oldSerial);
     const page = await adminAlpha.get(`/portal/admin/certificates/${oldSerial}?notice=certificate-revoked`);
     expect(page.body).toContain('data-testid="cert-status">revoked<');
     expect(page.body).not.toContain('data-testid="revoke"');
     // Revoking again changes nothing.
-    expect((await adminAlpha.post(`/portal/admin/certificates/${oldSerial}/revoke`, { reason: 'keyCompromise' })).statusCode).toBe(303);
+    expect(
+      (await adminAlpha.post(`/portal/admin/certificates/${oldSerial}/revoke`, { reason: 'keyCompromise' })).statusCode,
+    ).toBe(303);
     expect((await h.repositories.certificates.findBySerial(oldSerial))!.reason).toBe('superseded');
-    expect((await h.repositories.audit.list({ domain: 'alpha', limit: 30 })).find((e) => e.action === 'certificate.revoke' && e.target_id === oldSerial)).toMatchObject({ actor: `user:${h.seed.users.adminAlpha.id}`, ip: '127.0.0.1' });
+    expect(
+      (await h.repositories.audit.list({ domain: 'alpha', limit: 30 })).find(
+        (e) => e.action === 'certificate.revoke' && e.target_id === oldSerial,
+      ),
+    ).toMatchObject({ actor: `user:${h.seed.users.adminAlpha.id}`, ip: '127.0.0.1' });
   });
 
   it('warns about certificates that expire within 30 days', async () => {
     const now = Date.now();
-    await h.repositories.certificates.insert({ serial: randomSerialHex(), client_id: h.seed.clients.a2, fingerprint: randomBytes(32).toString('hex'), subject_cn: 'a2.alpha', not_before: new Date(now - 300 * 86_400_000), not_after: new Date(now + 10 * 86_400_000), status: 'active' });
+    await h.repositories.certificates.insert({
+      serial: randomSerialHex(),
+      client_id: h.seed.clients.a2,
+      fingerprint: randomBytes(32).toString('hex'),
+      subject_cn: 'a2.alpha',
+      not_before: new Date(now - 300 * 86_400_000),
+      not_after: new Date(now + 10 * 86_400_000),
+      status: 'active',
+    });
     const list = await adminAlpha.get('/portal/admin/certificates');
     expect(list.body).toContain('data-testid="expiry-warning"');
     expect(list.body).toMatch(/expires in (9|10) d/);
@@ -257,9 +347,13 @@ describe('certificates', () => {
 
 describe('dead letters', () => {
   it('lists the dead letters of a webhook domain and retries one: queued again, on the schedule, gone from the list', async () => {
-    const [id] = await h.addMessages(h.seed.clients.a1, 'alpha', [{ body: 'undeliverable', sender: '+14155550199', status: 'failed' }]);
+    const [id] = await h.addMessages(h.seed.clients.a1, 'alpha', [
+      { body: 'undeliverable', sender: '+14155550199', status: 'failed' },
+    ]);
     const keys = domainKeys(h.config.redis.key_prefix, h.config.domains.find((d) => d.name === 'alpha')!);
-    await new DeliverySchedule(h.redis, defineScripts(h.redis)).deadLetter(keys, [{ message_id: id!, attempts: 5, last_error: 'HTTP 500 from downstream' }]);
+    await new DeliverySchedule(h.redis, defineScripts(h.redis)).deadLetter(keys, [
+      { message_id: id!, attempts: 5, last_error: 'HTTP 500 from downstream' },
+    ]);
     const page = await adminAlpha.get('/portal/admin/dead-letters');
     expect(page.body).toContain('HTTP 500 from downstream');
     const action = /action="(\/portal\/admin\/dead-letters\/alpha\/[0-9]+-[0-9]+\/retry)"/.exec(page.body)![1]!;
@@ -272,7 +366,10 @@ describe('dead letters', () => {
     expect((await adminAlpha.get('/portal/admin/dead-letters')).body).not.toContain('HTTP 500 from downstream');
     expect((await adminAlpha.post(action, {})).statusCode).toBe(404);
     const audit = await h.repositories.audit.list({ domain: 'alpha', limit: 20 });
-    expect(audit.find((e) => e.action === 'message.retry')).toMatchObject({ target_id: id, actor: `user:${h.seed.users.adminAlpha.id}` });
+    expect(audit.find((e) => e.action === 'message.retry')).toMatchObject({
+      target_id: id,
+      actor: `user:${h.seed.users.adminAlpha.id}`,
+    });
   });
 
   it('says so for a domain that stores instead of calling a webhook', async () => {

@@ -18,7 +18,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const cookieHeader = (response: { headers: Record<string, unknown> }) => [response.headers['set-cookie']].flat().map(String);
+const cookieHeader = (response: { headers: Record<string, unknown> }) =>
+  [response.headers['set-cookie']].flat().map(String);
 
 describe('sign-in', () => {
   it('sends a browser without a session to the sign-in page, remembering where it wanted to go', async () => {
@@ -34,7 +35,11 @@ describe('sign-in', () => {
   it('signs in with a __Host- cookie that is HttpOnly, Secure, SameSite=Strict, Path=/, and records the sign-in', async () => {
     const client = new PortalClient(h.app, '10.1.0.1');
     await client.get('/portal/login');
-    const response = await client.post('/portal/login', { email: 'USER@alpha.test', password: PASSWORD, next: '/portal/messages?status=failed' });
+    const response = await client.post('/portal/login', {
+      email: 'USER@alpha.test',
+      password: PASSWORD,
+      next: '/portal/messages?status=failed',
+    });
     expect(response.statusCode).toBe(303);
     expect(response.headers.location).toBe('/portal/messages?status=failed');
     const cookie = cookieHeader(response).find((c) => c.startsWith(`${SESSION_COOKIE}=`))!;
@@ -47,12 +52,20 @@ describe('sign-in', () => {
     const user = await h.repositories.users.findById(h.seed.users.userAlpha.id);
     expect(user!.last_login_at!.getTime()).toBeGreaterThan(Date.now() - 60_000);
     const audit = await h.repositories.audit.list({ domain: 'alpha', limit: 20 });
-    expect(audit.some((e) => e.action === 'auth.login' && e.actor === `user:${user!.id}` && e.ip === '10.1.0.1')).toBe(true);
+    expect(audit.some((e) => e.action === 'auth.login' && e.actor === `user:${user!.id}` && e.ip === '10.1.0.1')).toBe(
+      true,
+    );
     expect((await client.get('/portal/messages')).statusCode).toBe(200);
   });
 
   it('never redirects off the portal after sign-in', async () => {
-    for (const next of ['//evil.example/', 'https://evil.example/', '/portal/login', '/api/v1/health', '/portal/..//evil']) {
+    for (const next of [
+      '//evil.example/',
+      'https://evil.example/',
+      '/portal/login',
+      '/api/v1/health',
+      '/portal/..//evil',
+    ]) {
       const client = new PortalClient(h.app, '10.1.0.2');
       await client.get('/portal/login');
       const response = await client.post('/portal/login', { email: 'user@beta.test', password: PASSWORD, next });
@@ -68,7 +81,9 @@ describe('sign-in', () => {
     for (const response of [wrong, unknown]) {
       expect(response.statusCode).toBe(401);
       expect(response.body).toContain('Wrong email or password, or the account is locked for a while');
-      expect(cookieHeader(response).some((c) => c.startsWith(`${SESSION_COOKIE}=`) && !c.startsWith(`${SESSION_COOKIE}=;`))).toBe(false);
+      expect(
+        cookieHeader(response).some((c) => c.startsWith(`${SESSION_COOKIE}=`) && !c.startsWith(`${SESSION_COOKIE}=;`)),
+      ).toBe(false);
     }
     // The typed email is kept in the form, HTML-escaped like everything else.
     const escaped = await client.post('/portal/login', { email: '<script>alert(1)</script>@x', password: 'x' });
@@ -84,14 +99,21 @@ describe('sign-in', () => {
     const { adminBeta, root } = h.seed.users;
     const client = new PortalClient(h.app, '10.1.0.4');
     await client.get('/portal/login');
-    for (let i = 0; i < 3; i++) expect((await client.post('/portal/login', { email: adminBeta.email, password: `wrong ${i}` })).statusCode).toBe(401);
+    for (let i = 0; i < 3; i++)
+      expect((await client.post('/portal/login', { email: adminBeta.email, password: `wrong ${i}` })).statusCode).toBe(
+        401,
+      );
     const locked = await h.repositories.users.findById(adminBeta.id);
     expect(locked!.failed_logins).toBe(3);
     expect(locked!.locked_until!.getTime()).toBeGreaterThan(Date.now() + 14 * 60_000);
     expect((await client.post('/portal/login', { email: adminBeta.email, password: PASSWORD })).statusCode).toBe(401);
 
     const superadmin = await PortalClient.signedIn(h.app, root.email, PASSWORD, '10.1.0.5');
-    const unlock = await superadmin.submit(`/portal/admin/users/${adminBeta.id}`, `/portal/admin/users/${adminBeta.id}/unlock`, {});
+    const unlock = await superadmin.submit(
+      `/portal/admin/users/${adminBeta.id}`,
+      `/portal/admin/users/${adminBeta.id}/unlock`,
+      {},
+    );
     expect(unlock.statusCode).toBe(303);
     expect((await client.post('/portal/login', { email: adminBeta.email, password: PASSWORD })).statusCode).toBe(303);
     expect((await h.repositories.users.findById(adminBeta.id))!.failed_logins).toBe(0);
@@ -100,12 +122,15 @@ describe('sign-in', () => {
   it('throttles an address that keeps failing, whichever accounts it tries (429)', async () => {
     const client = new PortalClient(h.app, '10.9.9.9');
     await client.get('/portal/login');
-    for (let i = 0; i < 6; i++) await client.post('/portal/login', { email: `guess${i}@alpha.test`, password: 'guess' });
+    for (let i = 0; i < 6; i++)
+      await client.post('/portal/login', { email: `guess${i}@alpha.test`, password: 'guess' });
     const throttled = await client.post('/portal/login', { email: 'user@alpha.test', password: PASSWORD });
     expect(throttled.statusCode).toBe(429);
     expect(throttled.body).toContain('Too many failed sign-ins');
     // Another address is not affected.
-    expect((await PortalClient.signedIn(h.app, 'user@alpha.test', PASSWORD, '10.9.9.10')).cookies.has(SESSION_COOKIE)).toBe(true);
+    expect(
+      (await PortalClient.signedIn(h.app, 'user@alpha.test', PASSWORD, '10.9.9.10')).cookies.has(SESSION_COOKIE),
+    ).toBe(true);
   });
 });
 
@@ -120,7 +145,11 @@ describe('sessions', () => {
     expect(logout.headers.location).toBe('/portal/login?notice=signed-out');
     expect(cookieHeader(logout).some((c) => c.startsWith(`${SESSION_COOKIE}=;`))).toBe(true);
 
-    const replay = await h.app.inject({ method: 'GET', url: '/portal/messages', cookies: { [SESSION_COOKIE]: stolen } });
+    const replay = await h.app.inject({
+      method: 'GET',
+      url: '/portal/messages',
+      cookies: { [SESSION_COOKIE]: stolen },
+    });
     expect(replay.statusCode).toBe(303);
     expect(replay.headers.location).toMatch(/^\/portal\/login\?notice=session-expired/);
     expect((await other.get('/portal/messages')).statusCode).toBe(303);
@@ -128,12 +157,23 @@ describe('sessions', () => {
 
   it('expires after 30 idle minutes, and slides the window on activity', async () => {
     const user = (await h.repositories.users.findById(h.seed.users.userBeta.id))!;
-    const claims = { userId: user.id, version: user.token_version, role: user.role, authTime: Math.floor(Date.now() / 1000) - 600 };
+    const claims = {
+      userId: user.id,
+      version: user.token_version,
+      role: user.role,
+      authTime: Math.floor(Date.now() / 1000) - 600,
+    };
     const stale = await h.deps.sessions.issue(claims, Date.now() - 31 * 60_000);
-    expect((await h.app.inject({ method: 'GET', url: '/portal/messages', cookies: { [SESSION_COOKIE]: stale } })).statusCode).toBe(303);
+    expect(
+      (await h.app.inject({ method: 'GET', url: '/portal/messages', cookies: { [SESSION_COOKIE]: stale } })).statusCode,
+    ).toBe(303);
 
     const older = await h.deps.sessions.issue(claims, Date.now() - 5 * 60_000);
-    const renewed = await h.app.inject({ method: 'GET', url: '/portal/messages', cookies: { [SESSION_COOKIE]: older } });
+    const renewed = await h.app.inject({
+      method: 'GET',
+      url: '/portal/messages',
+      cookies: { [SESSION_COOKIE]: older },
+    });
     expect(renewed.statusCode).toBe(200);
     const fresh = renewed.cookies.find((c) => c.name === SESSION_COOKIE)!;
     expect(fresh.value).not.toBe(older);
@@ -149,19 +189,41 @@ describe('sessions', () => {
 
   it('changes the password: the current session goes on, every other one ends', async () => {
     const email = 'rotate@beta.test';
-    await h.repositories.users.create({ email, password_hash: await h.deps.hasher.hash(PASSWORD), role: 'user', domain: 'beta', client_id: h.seed.clients.b1 });
+    await h.repositories.users.create({
+      email,
+      password_hash: await h.deps.hasher.hash(PASSWORD),
+      role: 'user',
+      domain: 'beta',
+      client_id: h.seed.clients.b1,
+    });
     const here = await PortalClient.signedIn(h.app, email, PASSWORD, '10.2.1.1');
     const elsewhere = await PortalClient.signedIn(h.app, email, PASSWORD, '10.2.1.2');
     await here.get('/portal/account');
-    const mismatch = await here.post('/portal/account/password', { current_password: PASSWORD, new_password: 'a brand new password', confirm_password: 'something else entirely' });
+    const mismatch = await here.post('/portal/account/password', {
+      current_password: PASSWORD,
+      new_password: 'a brand new password',
+      confirm_password: 'something else entirely',
+    });
     expect(mismatch.statusCode).toBe(422);
     expect(mismatch.body).toContain('The two new passwords differ');
-    const wrong = await here.post('/portal/account/password', { current_password: 'not it at all', new_password: 'a brand new password', confirm_password: 'a brand new password' });
+    const wrong = await here.post('/portal/account/password', {
+      current_password: 'not it at all',
+      new_password: 'a brand new password',
+      confirm_password: 'a brand new password',
+    });
     expect(wrong.statusCode).toBe(422);
     expect(wrong.body).toContain('The current password is not right');
-    const short = await here.post('/portal/account/password', { current_password: PASSWORD, new_password: 'short', confirm_password: 'short' });
+    const short = await here.post('/portal/account/password', {
+      current_password: PASSWORD,
+      new_password: 'short',
+      confirm_password: 'short',
+    });
     expect(short.statusCode).toBe(422);
-    const changed = await here.post('/portal/account/password', { current_password: PASSWORD, new_password: 'a brand new password', confirm_password: 'a brand new password' });
+    const changed = await here.post('/portal/account/password', {
+      current_password: PASSWORD,
+      new_password: 'a brand new password',
+      confirm_password: 'a brand new password',
+    });
     expect(changed.statusCode).toBe(303);
     expect((await here.get('/portal/account?notice=password-changed')).body).toContain('Your password is changed');
     expect((await elsewhere.get('/portal/messages')).statusCode).toBe(303);
@@ -173,10 +235,14 @@ describe('sessions', () => {
     const victim = await PortalClient.signedIn(h.app, 'user@alpha.test', PASSWORD, '10.2.2.1');
     const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test', PASSWORD, '10.2.2.2');
     const id = h.seed.users.userAlpha.id;
-    expect((await admin.submit(`/portal/admin/users/${id}`, `/portal/admin/users/${id}/disable`, {})).statusCode).toBe(303);
+    expect((await admin.submit(`/portal/admin/users/${id}`, `/portal/admin/users/${id}/disable`, {})).statusCode).toBe(
+      303,
+    );
     expect((await victim.get('/portal/messages')).statusCode).toBe(303);
     expect((await new PortalClient(h.app, '10.2.2.3').login('user@alpha.test', PASSWORD)).statusCode).toBe(401);
-    expect((await admin.submit(`/portal/admin/users/${id}`, `/portal/admin/users/${id}/enable`, {})).statusCode).toBe(303);
+    expect((await admin.submit(`/portal/admin/users/${id}`, `/portal/admin/users/${id}/enable`, {})).statusCode).toBe(
+      303,
+    );
     expect((await new PortalClient(h.app, '10.2.2.3').login('user@alpha.test', PASSWORD)).statusCode).toBe(303);
   });
 });
@@ -192,17 +258,39 @@ describe('CSRF and headers', () => {
     const forged = await admin.post('/portal/admin/users', { ...form, _csrf: 'forged-token' }, { csrf: false });
     expect(forged.statusCode).toBe(403);
     // Cross-site: SameSite=Strict keeps the browser from sending either cookie.
-    const crossSite = await h.app.inject({ method: 'POST', url: '/portal/admin/users', payload: new URLSearchParams({ ...form, _csrf: admin.csrf }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const crossSite = await h.app.inject({
+      method: 'POST',
+      url: '/portal/admin/users',
+      payload: new URLSearchParams({ ...form, _csrf: admin.csrf }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(crossSite.statusCode).toBe(401);
     expect(await h.repositories.users.findByEmail('csrf-victim@beta.test')).toBeUndefined();
     // Sign-in is protected too (login CSRF).
-    expect((await new PortalClient(h.app, '10.3.0.2').post('/portal/login', { email: 'user@beta.test', password: PASSWORD }, { csrf: false })).statusCode).toBe(403);
+    expect(
+      (
+        await new PortalClient(h.app, '10.3.0.2').post(
+          '/portal/login',
+          { email: 'user@beta.test', password: PASSWORD },
+          { csrf: false },
+        )
+      ).statusCode,
+    ).toBe(403);
   });
 
   it('sends a strict CSP and the usual security headers, and never lets pages be cached', async () => {
     const response = await new PortalClient(h.app).get('/portal/login');
     const csp = String(response.headers['content-security-policy']);
-    for (const directive of ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'", "object-src 'none'"]) expect(csp).toContain(directive);
+    for (const directive of [
+      "default-src 'none'",
+      "script-src 'self'",
+      "style-src 'self'",
+      "frame-ancestors 'none'",
+      "form-action 'self'",
+      "base-uri 'none'",
+      "object-src 'none'",
+    ])
+      expect(csp).toContain(directive);
     expect(csp).not.toContain('unsafe-inline');
     expect(response.headers['x-content-type-options']).toBe('nosniff');
     expect(response.headers['strict-transport-security']).toMatch(/max-age=\d+/);
@@ -220,7 +308,12 @@ describe('CSRF and headers', () => {
     expect(missing.statusCode).toBe(404);
     expect(missing.json()).toMatchObject({ error_code: 'NOT_FOUND' });
     expect(missing.headers['content-security-policy']).toBeUndefined();
-    const form = await h.app.inject({ method: 'POST', url: '/api/v1/messages', payload: 'a=b', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const form = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/messages',
+      payload: 'a=b',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(form.statusCode).toBe(401);
     expect(form.json()).toMatchObject({ error_code: 'UNAUTHORIZED', tracking_id: expect.any(String) });
     expect(form.headers['set-cookie']).toBeUndefined();

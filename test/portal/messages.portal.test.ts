@@ -30,15 +30,21 @@ beforeAll(async () => {
       createdAt: new Date(BASE + Math.floor(i / 10) * DAY + i * 1000),
     })),
   );
-  a2Ids = await h.addMessages(a2, 'alpha', [{ body: 'sibling client secret', sender: '+14155550000', createdAt: new Date(BASE) }]);
-  betaIds = await h.addMessages(b1, 'beta', [{ body: 'beta tenant secret', sender: '+447700900123', createdAt: new Date(BASE) }]);
+  a2Ids = await h.addMessages(a2, 'alpha', [
+    { body: 'sibling client secret', sender: '+14155550000', createdAt: new Date(BASE) },
+  ]);
+  betaIds = await h.addMessages(b1, 'beta', [
+    { body: 'beta tenant secret', sender: '+447700900123', createdAt: new Date(BASE) },
+  ]);
 });
 afterAll(async () => {
   await h?.close();
 });
 
-const rowsOf = (html: string) => [...html.matchAll(/<tr data-href="\/portal\/messages\/([0-9a-f-]{36})"/g)].map((m) => m[1]!);
-const linkOf = (html: string, rel: 'next' | 'prev') => new RegExp(`href="([^"]+)" rel="${rel}"`).exec(html)?.[1]?.replaceAll('&amp;', '&');
+const rowsOf = (html: string) =>
+  [...html.matchAll(/<tr data-href="\/portal\/messages\/([0-9a-f-]{36})"/g)].map((m) => m[1]!);
+const linkOf = (html: string, rel: 'next' | 'prev') =>
+  new RegExp(`href="([^"]+)" rel="${rel}"`).exec(html)?.[1]?.replaceAll('&amp;', '&');
 
 describe('messages list', () => {
   it("shows a user their client's messages only, newest first, decrypted, numbers masked", async () => {
@@ -73,7 +79,12 @@ describe('messages list', () => {
     const failed = await user.get('/portal/messages?status=failed');
     expect(rowsOf(failed.body)).toEqual(alphaIds.filter((_, i) => i % 7 === 0).reverse());
     await user.get('/portal/messages');
-    const search = await user.post('/portal/messages/search', { from: '2031-05-11', to: '2031-05-12', status: '', sender: '' });
+    const search = await user.post('/portal/messages/search', {
+      from: '2031-05-11',
+      to: '2031-05-12',
+      status: '',
+      sender: '',
+    });
     expect(search.statusCode).toBe(303);
     expect(search.headers.location).toBe('/portal/messages?from=2031-05-11&to=2031-05-12');
     const ranged = await user.get(search.headers.location!);
@@ -83,7 +94,12 @@ describe('messages list', () => {
   it('finds messages by sender through the keyed hash: the number never appears in a URL or the page', async () => {
     const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
     await user.get('/portal/messages');
-    const search = await user.post('/portal/messages/search', { sender: '+44 7700 900123', status: '', from: '', to: '' });
+    const search = await user.post('/portal/messages/search', {
+      sender: '+44 7700 900123',
+      status: '',
+      from: '',
+      to: '',
+    });
     expect(search.statusCode).toBe(303);
     const location = search.headers.location!;
     expect(location).toMatch(/^\/portal\/messages\?sh=[0-9a-f]{64}&sm=%2B447\*{5}0123$/);
@@ -93,23 +109,37 @@ describe('messages list', () => {
     expect(found.body).toContain('sender <span class="font-monospace">+447*****0123</span>');
     // Changing another filter keeps the sender filter (it rides along in hidden fields).
     const sh = /name="sh" value="([0-9a-f,]+)"/.exec(found.body)![1]!;
-    const narrowed = await user.post('/portal/messages/search', { sender: '', status: 'failed', from: '', to: '', sh, sm: '+447*****0123' });
+    const narrowed = await user.post('/portal/messages/search', {
+      sender: '',
+      status: 'failed',
+      from: '',
+      to: '',
+      sh,
+      sm: '+447*****0123',
+    });
     expect(narrowed.headers.location).toBe(`/portal/messages?status=failed&sh=${sh}&sm=%2B447*****0123`);
-    expect(rowsOf((await user.get(narrowed.headers.location!)).body)).toEqual(alphaIds.filter((_, i) => i % 10 === 0 && i % 7 === 0).reverse());
+    expect(rowsOf((await user.get(narrowed.headers.location!)).body)).toEqual(
+      alphaIds.filter((_, i) => i % 10 === 0 && i % 7 === 0).reverse(),
+    );
     expect(found.body).not.toContain('beta tenant secret');
 
     const bad = await user.post('/portal/messages/search', { sender: '12345x', status: '', from: '', to: '' });
     expect(bad.statusCode).toBe(422);
     expect(bad.body).toContain('Enter the number in international form');
     expect(bad.body).not.toContain('12345x');
-    const reversed = await user.post('/portal/messages/search', { from: '2031-05-12', to: '2031-05-11', status: '', sender: '' });
+    const reversed = await user.post('/portal/messages/search', {
+      from: '2031-05-12',
+      to: '2031-05-11',
+      status: '',
+      sender: '',
+    });
     expect(reversed.statusCode).toBe(422);
     expect((await user.get('/portal/messages?from=yesterday')).statusCode).toBe(400);
     expect((await user.get('/portal/messages?status=lost')).statusCode).toBe(400);
     expect((await user.get('/portal/messages?sh=abc')).statusCode).toBe(400);
   });
 
-  it("shows an admin every message of the domain, and a superadmin every domain or the one chosen", async () => {
+  it('shows an admin every message of the domain, and a superadmin every domain or the one chosen', async () => {
     const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test');
     const adminPage = await admin.get('/portal/messages?status=delivered');
     expect(adminPage.body).toContain('a1.alpha');
@@ -130,11 +160,19 @@ describe('messages list', () => {
     const before = (await h.repositories.audit.list({ limit: 500 })).filter((e) => e.action === 'message.list').length;
     const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
     await user.get('/portal/messages');
-    expect((await h.repositories.audit.list({ limit: 500 })).filter((e) => e.action === 'message.list').length).toBe(before);
+    expect((await h.repositories.audit.list({ limit: 500 })).filter((e) => e.action === 'message.list').length).toBe(
+      before,
+    );
     const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test');
     await admin.get('/portal/messages?status=failed');
-    const entry = (await h.repositories.audit.list({ domain: 'alpha', limit: 50 })).find((e) => e.action === 'message.list');
-    expect(entry).toMatchObject({ actor: `user:${h.seed.users.adminAlpha.id}`, domain: 'alpha', target_type: 'message' });
+    const entry = (await h.repositories.audit.list({ domain: 'alpha', limit: 50 })).find(
+      (e) => e.action === 'message.list',
+    );
+    expect(entry).toMatchObject({
+      actor: `user:${h.seed.users.adminAlpha.id}`,
+      domain: 'alpha',
+      target_type: 'message',
+    });
     expect(entry!.details).toMatchObject({ shown: 9, status: 'failed', by_sender: false });
   });
 });
@@ -157,7 +195,9 @@ describe('message detail', () => {
     expect(page.body).toContain('sibling client secret');
     expect(page.body).toContain('Your viewing of this message is recorded');
     const audit = await h.repositories.audit.list({ domain: 'alpha', limit: 50 });
-    expect(audit.find((e) => e.action === 'message.view' && e.target_id === a2Ids[0])).toMatchObject({ actor: `user:${h.seed.users.adminAlpha.id}` });
+    expect(audit.find((e) => e.action === 'message.view' && e.target_id === a2Ids[0])).toMatchObject({
+      actor: `user:${h.seed.users.adminAlpha.id}`,
+    });
   });
 
   it('answers 404 for malformed and unknown ids alike', async () => {

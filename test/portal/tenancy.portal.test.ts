@@ -19,7 +19,10 @@ type Actor = SignedInActor;
 let h: PortalHarness;
 let actors: Actor[];
 /** Per tenant: objects that no actor is (so actions on them cannot end an actor's session). */
-const targets = {} as Record<Tenant, { userId: number; clientId: number; clientName: string; serial: string; ownMessage: string; siblingMessage: string }>;
+const targets = {} as Record<
+  Tenant,
+  { userId: number; clientId: number; clientName: string; serial: string; ownMessage: string; siblingMessage: string }
+>;
 
 beforeAll(async () => {
   h = await startPortalHarness();
@@ -27,13 +30,38 @@ beforeAll(async () => {
   for (const tenant of ['alpha', 'beta'] as const) {
     const clientName = `target-${tenant}`;
     const clientId = await h.repositories.clients.create({ name: clientName, domain: tenant });
-    const userId = await h.repositories.users.create({ email: `target@${tenant}.test`, password_hash: await h.deps.hasher.hash(PASSWORD), role: 'user', domain: tenant, client_id: clientId });
+    const userId = await h.repositories.users.create({
+      email: `target@${tenant}.test`,
+      password_hash: await h.deps.hasher.hash(PASSWORD),
+      role: 'user',
+      domain: tenant,
+      client_id: clientId,
+    });
     const serial = randomSerialHex();
-    await h.repositories.certificates.insert({ serial, client_id: clientId, fingerprint: randomBytes(32).toString('hex'), subject_cn: `${clientName}.${tenant}`, not_before: new Date(), not_after: new Date(Date.now() + 90 * 86_400_000), status: 'active' });
+    await h.repositories.certificates.insert({
+      serial,
+      client_id: clientId,
+      fingerprint: randomBytes(32).toString('hex'),
+      subject_cn: `${clientName}.${tenant}`,
+      not_before: new Date(),
+      not_after: new Date(Date.now() + 90 * 86_400_000),
+      status: 'active',
+    });
     // The seeded users see a1 (alpha) and b1 (beta); a2 is alpha's sibling client.
-    const [ownMessage] = await h.addMessages(tenant === 'alpha' ? clients.a1 : clients.b1, tenant, [{ body: `own ${tenant} body`, sender: '+14155550111' }]);
-    const [siblingMessage] = await h.addMessages(tenant === 'alpha' ? clients.a2 : clientId, tenant, [{ body: `sibling ${tenant} body`, sender: '+14155550112' }]);
-    targets[tenant] = { userId, clientId, clientName, serial, ownMessage: ownMessage!, siblingMessage: siblingMessage! };
+    const [ownMessage] = await h.addMessages(tenant === 'alpha' ? clients.a1 : clients.b1, tenant, [
+      { body: `own ${tenant} body`, sender: '+14155550111' },
+    ]);
+    const [siblingMessage] = await h.addMessages(tenant === 'alpha' ? clients.a2 : clientId, tenant, [
+      { body: `sibling ${tenant} body`, sender: '+14155550112' },
+    ]);
+    targets[tenant] = {
+      userId,
+      clientId,
+      clientName,
+      serial,
+      ownMessage: ownMessage!,
+      siblingMessage: siblingMessage!,
+    };
   }
   actors = await signInSeededUsers(h.app);
 });
@@ -42,7 +70,8 @@ afterAll(async () => {
 });
 
 /** May this actor administer objects of that tenant? */
-const administers = (actor: Actor, tenant: Tenant) => actor.role === 'superadmin' || (actor.role === 'admin' && actor.tenant === tenant);
+const administers = (actor: Actor, tenant: Tenant) =>
+  actor.role === 'superadmin' || (actor.role === 'admin' && actor.tenant === tenant);
 const expectAnswer = (status: number, allowed: boolean, what: string) => {
   if (allowed) expect([200, 303], what).toContain(status);
   else expect(status, what).toBe(404);
@@ -55,7 +84,8 @@ describe('role × tenant matrix', () => {
         for (const kind of ['ownMessage', 'siblingMessage'] as const) {
           const id = targets[tenant][kind];
           // The seeded users see the "own" message of their tenant only.
-          const allowed = administers(actor, tenant) || (actor.role === 'user' && actor.tenant === tenant && kind === 'ownMessage');
+          const allowed =
+            administers(actor, tenant) || (actor.role === 'user' && actor.tenant === tenant && kind === 'ownMessage');
           const response = await actor.client.get(`/portal/messages/${id}`);
           expectAnswer(response.statusCode, allowed, `${actor.label} GET ${tenant} ${kind}`);
           expect(response.body.includes(`${kind === 'ownMessage' ? 'own' : 'sibling'} ${tenant} body`)).toBe(allowed);
@@ -68,7 +98,12 @@ describe('role × tenant matrix', () => {
     for (const actor of actors) {
       for (const tenant of ['alpha', 'beta'] as const) {
         const t = targets[tenant];
-        for (const url of [`/portal/admin/users/${t.userId}`, `/portal/admin/clients/${t.clientId}`, `/portal/admin/certificates/${t.serial}`, `/portal/admin/certificates/new?client=${t.clientId}`]) {
+        for (const url of [
+          `/portal/admin/users/${t.userId}`,
+          `/portal/admin/clients/${t.clientId}`,
+          `/portal/admin/certificates/${t.serial}`,
+          `/portal/admin/certificates/new?client=${t.clientId}`,
+        ]) {
           const response = await actor.client.get(url);
           expectAnswer(response.statusCode, administers(actor, tenant), `${actor.label} GET ${url}`);
           if (!administers(actor, tenant)) expect(response.body).not.toContain(t.clientName);
@@ -124,15 +159,26 @@ describe('role × tenant matrix', () => {
           // Each allowed actor renews and revokes a fresh certificate of the tenant's target client.
           const issued = await h.deps.actors.ca.call('ca.renew', { name: t.clientName, domain: tenant, actor: 'test' });
           await actor.client.get('/portal/account');
-          expectAnswer((await actor.client.post(`/portal/admin/certificates/${issued.serial}/renew`, {})).statusCode, true, `${actor.label} renew ${tenant}`);
+          expectAnswer(
+            (await actor.client.post(`/portal/admin/certificates/${issued.serial}/renew`, {})).statusCode,
+            true,
+            `${actor.label} renew ${tenant}`,
+          );
           await actor.client.get('/portal/account');
-          expectAnswer((await actor.client.post(`/portal/admin/certificates/${issued.serial}/revoke`, { reason: 'superseded' })).statusCode, true, `${actor.label} revoke ${tenant}`);
+          expectAnswer(
+            (await actor.client.post(`/portal/admin/certificates/${issued.serial}/revoke`, { reason: 'superseded' }))
+              .statusCode,
+            true,
+            `${actor.label} revoke ${tenant}`,
+          );
           expect((await h.repositories.certificates.findBySerial(issued.serial))!.status).toBe('revoked');
           continue;
         }
         for (const verb of ['renew', 'revoke']) {
           await actor.client.get('/portal/account');
-          const response = await actor.client.post(`/portal/admin/certificates/${t.serial}/${verb}`, { reason: 'keyCompromise' });
+          const response = await actor.client.post(`/portal/admin/certificates/${t.serial}/${verb}`, {
+            reason: 'keyCompromise',
+          });
           expect(response.statusCode, `${actor.label} POST ${tenant} certificate ${verb}`).toBe(404);
         }
         expect((await h.repositories.certificates.findBySerial(t.serial))!.status).toBe('active');
@@ -145,9 +191,13 @@ describe('role × tenant matrix', () => {
     for (const actor of actors) {
       for (const tenant of ['alpha', 'beta'] as const) {
         const keys = domainKeys(h.config.redis.key_prefix, h.config.domains.find((d) => d.name === tenant)!);
-        const [id] = await h.addMessages(targets[tenant].clientId, tenant, [{ body: 'dead', sender: '+14155550113', status: 'failed' }]);
+        const [id] = await h.addMessages(targets[tenant].clientId, tenant, [
+          { body: 'dead', sender: '+14155550113', status: 'failed' },
+        ]);
         await schedule.deadLetter(keys, [{ message_id: id!, attempts: 5, last_error: 'HTTP 503' }]);
-        const entryId = ((await h.redis.xrevrange(keys.dead, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>)[0]![0];
+        const entryId = (
+          (await h.redis.xrevrange(keys.dead, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>
+        )[0]![0];
         await actor.client.get('/portal/account');
         const response = await actor.client.post(`/portal/admin/dead-letters/${tenant}/${entryId}/retry`, {});
         const allowed = administers(actor, tenant);
@@ -167,12 +217,16 @@ describe('role × tenant matrix', () => {
           { body: 'dead 1', sender: '+14155550114', status: 'failed' },
           { body: 'dead 2', sender: '+14155550115', status: 'failed' },
         ]);
-        await schedule.deadLetter(keys, ids.map((id) => ({ message_id: id, attempts: 5, last_error: 'HTTP 503' })));
+        await schedule.deadLetter(
+          keys,
+          ids.map((id) => ({ message_id: id, attempts: 5, last_error: 'HTTP 503' })),
+        );
         await actor.client.get('/portal/account');
         const response = await actor.client.post(`/portal/admin/dead-letters/${tenant}/redrive-all`, {});
         const allowed = administers(actor, tenant);
         expectAnswer(response.statusCode, allowed, `${actor.label} POST ${tenant} redrive-all`);
-        for (const id of ids) expect((await h.repositories.messages.findOne(id))!.status).toBe(allowed ? 'queued' : 'failed');
+        for (const id of ids)
+          expect((await h.repositories.messages.findOne(id))!.status).toBe(allowed ? 'queued' : 'failed');
         expect(await h.redis.xlen(keys.dead)).toBe(allowed ? 0 : 2);
         await h.redis.del(keys.dead, keys.schedule);
       }
@@ -184,7 +238,8 @@ describe('role × tenant matrix', () => {
       await actor.client.get('/portal/account');
       // This harness has no supervisor to reload, so even the superadmin finds nothing.
       expect((await actor.client.post('/portal/admin/reload', {})).statusCode, actor.label).toBe(404);
-      if (actor.role === 'superadmin') expect((await actor.client.get('/portal/admin')).body).not.toContain('data-testid="reload-config"');
+      if (actor.role === 'superadmin')
+        expect((await actor.client.get('/portal/admin')).body).not.toContain('data-testid="reload-config"');
     }
   });
 
@@ -192,21 +247,34 @@ describe('role × tenant matrix', () => {
     const api = (actor: Actor | undefined, url: string, headers: Record<string, string> = {}) =>
       h.app.inject({ method: 'GET', url, headers, cookies: actor ? Object.fromEntries(actor.client.cookies) : {} });
     const [userAlpha, adminAlpha, , adminBeta, root] = actors as [Actor, Actor, Actor, Actor, Actor];
-    expect((await api(undefined, '/api/v1/admin/certificates')).json()).toMatchObject({ error_code: 'SESSION_REQUIRED' });
+    expect((await api(undefined, '/api/v1/admin/certificates')).json()).toMatchObject({
+      error_code: 'SESSION_REQUIRED',
+    });
     expect((await api(userAlpha, '/api/v1/admin/certificates')).statusCode).toBe(403);
-    const alpha = (await api(adminAlpha, '/api/v1/admin/certificates')).json() as { certificates: Array<{ domain: string }> };
+    const alpha = (await api(adminAlpha, '/api/v1/admin/certificates')).json() as {
+      certificates: Array<{ domain: string }>;
+    };
     expect(alpha.certificates.length).toBeGreaterThan(0);
     expect(alpha.certificates.every((c) => c.domain === 'alpha')).toBe(true);
     expect((await api(adminBeta, '/api/v1/admin/certificates?domain=alpha')).statusCode).toBe(403);
     const all = (await api(root, '/api/v1/admin/certificates')).json() as { certificates: Array<{ domain: string }> };
     expect(new Set(all.certificates.map((c) => c.domain))).toEqual(new Set(['alpha', 'beta']));
-    expect((await api(root, '/api/v1/admin/certificates', { origin: 'https://evil.example', host: 'localhost:8443' })).statusCode).toBe(403);
+    expect(
+      (await api(root, '/api/v1/admin/certificates', { origin: 'https://evil.example', host: 'localhost:8443' }))
+        .statusCode,
+    ).toBe(403);
   });
 
   it('admin lists never show another tenant, whatever ?domain= says', async () => {
     for (const actor of actors.filter((a) => a.role === 'admin')) {
       const other: Tenant = actor.tenant === 'alpha' ? 'beta' : 'alpha';
-      for (const url of ['/portal/admin/users', '/portal/admin/clients', '/portal/admin/certificates', '/portal/admin/audit', '/portal/admin/dead-letters']) {
+      for (const url of [
+        '/portal/admin/users',
+        '/portal/admin/clients',
+        '/portal/admin/certificates',
+        '/portal/admin/audit',
+        '/portal/admin/dead-letters',
+      ]) {
         const response = await actor.client.get(`${url}?domain=${other}`);
         expect(response.statusCode, `${actor.label} ${url}`).toBe(200);
         expect(response.body, `${actor.label} ${url}`).not.toContain(`target-${other}`);
@@ -217,11 +285,21 @@ describe('role × tenant matrix', () => {
 
   it('the whole admin area does not exist for users', async () => {
     for (const actor of actors.filter((a) => a.role === 'user')) {
-      for (const url of ['/portal/admin', '/portal/admin/users', '/portal/admin/users/new', '/portal/admin/clients', '/portal/admin/certificates', '/portal/admin/dead-letters', '/portal/admin/audit']) {
+      for (const url of [
+        '/portal/admin',
+        '/portal/admin/users',
+        '/portal/admin/users/new',
+        '/portal/admin/clients',
+        '/portal/admin/certificates',
+        '/portal/admin/dead-letters',
+        '/portal/admin/audit',
+      ]) {
         expect((await actor.client.get(url)).statusCode, `${actor.label} ${url}`).toBe(404);
       }
       await actor.client.get('/portal/account');
-      expect((await actor.client.post('/portal/admin/users', { email: 'sneaky@alpha.test', role: 'admin' })).statusCode).toBe(404);
+      expect(
+        (await actor.client.post('/portal/admin/users', { email: 'sneaky@alpha.test', role: 'admin' })).statusCode,
+      ).toBe(404);
       expect((await actor.client.post('/portal/admin/clients', { name: 'sneaky' })).statusCode).toBe(404);
       expect((await actor.client.post('/portal/admin/certificates', { client: 'a1@alpha' })).statusCode).toBe(404);
     }

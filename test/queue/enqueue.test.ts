@@ -9,7 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIdempotencyRecord, rememberResponse } from '../../src/queue/idempotency-record.js';
 import { takeRateAndFindQueued } from '../../src/queue/message-lookup.js';
 import { acknowledge, ensureGroups, readEntries } from '../../src/queue/stream-reader.js';
-import { addEnqueue, defineEnqueue, parseEnqueueReply, REFUSED_BY_QUOTA, REFUSED_BY_RATE, type EnqueueCall, type EnqueuedMessage } from '../../src/queue/stream-writer.js';
+import {
+  addEnqueue,
+  defineEnqueue,
+  parseEnqueueReply,
+  REFUSED_BY_QUOTA,
+  REFUSED_BY_RATE,
+  type EnqueueCall,
+  type EnqueuedMessage,
+} from '../../src/queue/stream-writer.js';
 import { deleteKeys } from '../support/broker-harness.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -51,7 +59,12 @@ let scope = 0;
 /** Keys of a fresh client, so tests do not share counters. */
 function keysOf(idempotencyKey = ''): Keys {
   const base = `${prefix}${++scope}:`;
-  return { stream: `${prefix}stream`, queued: `${prefix}queued`, limits: `${base}limits`, idempotency: idempotencyKey && `${base}idem:${idempotencyKey}` };
+  return {
+    stream: `${prefix}stream`,
+    queued: `${prefix}queued`,
+    limits: `${base}limits`,
+    idempotency: idempotencyKey && `${base}idem:${idempotencyKey}`,
+  };
 }
 
 function message(text = 'hello'): EnqueuedMessage {
@@ -79,8 +92,26 @@ function callOf(keys: Keys, a: Args): EnqueueCall {
     stream: keys.stream,
     queued: keys.queued,
     idempotencyTtlMs: a.idempotencyTtlMs,
-    clients: [{ limitsKey: keys.limits, clientId: a.clientId, clientName: a.clientName, rateLimit: a.rateLimit, rateWindowMs: a.rateWindowMs, dailyQuota: a.dailyQuota }],
-    requests: [{ client: 0, recordKey: keys.idempotency || null, requestHash: a.requestHash, trackingId: a.trackingId, timestamp: a.timestamp, messages: a.messages }],
+    clients: [
+      {
+        limitsKey: keys.limits,
+        clientId: a.clientId,
+        clientName: a.clientName,
+        rateLimit: a.rateLimit,
+        rateWindowMs: a.rateWindowMs,
+        dailyQuota: a.dailyQuota,
+      },
+    ],
+    requests: [
+      {
+        client: 0,
+        recordKey: keys.idempotency || null,
+        requestHash: a.requestHash,
+        trackingId: a.trackingId,
+        timestamp: a.timestamp,
+        messages: a.messages,
+      },
+    ],
   };
 }
 
@@ -99,7 +130,12 @@ async function enqueue(keys: Keys, a: Args, connection = redis) {
   const [client] = reply.clients;
   if (request!.kind !== 'done') return request!;
   const appended = request!.positions.filter((p) => p > 0).length;
-  return { ...request!, rateUsed: client!.rateUsedBefore + appended, rateResetMs: client!.rateResetMs, quotaUsed: client!.quotaUsedBefore + appended };
+  return {
+    ...request!,
+    rateUsed: client!.rateUsedBefore + appended,
+    rateResetMs: client!.rateResetMs,
+    quotaUsed: client!.quotaUsedBefore + appended,
+  };
 }
 
 const hash = (c: string) => c.repeat(64);
@@ -153,17 +189,25 @@ describe('enqueue-n.lua', () => {
     expect(await redis.pexpiretime(keys.limits)).toBe((today() + 1) * 86_400_000);
     // Yesterday's count does not hold today; an expired window does not either.
     await redis.set(keys.limits, `${Date.now() - 120_000}|2|${today() - 1}|2`);
-    expect(await enqueue(keys, args(a))).toMatchObject({ kind: 'done', rateUsed: 1, quotaUsed: 1, positions: [expect.any(Number)] });
+    expect(await enqueue(keys, args(a))).toMatchObject({
+      kind: 'done',
+      rateUsed: 1,
+      quotaUsed: 1,
+      positions: [expect.any(Number)],
+    });
   });
 
-  it('tells when the quota resets: the end of the UTC day by Redis\' clock', async () => {
+  it("tells when the quota resets: the end of the UTC day by Redis' clock", async () => {
     const reply = await send(callOf(keysOf(), args({ dailyQuota: 5 })));
     expect(reply.dayEnd).toBe((today() + 1) * 86_400_000);
   });
 
   it('takes a batch in order up to what is left and refuses the rest', async () => {
     const keys = keysOf();
-    const reply = await enqueue(keys, args({ rateLimit: 3, messages: [message(), message(), message(), message(), message()] }));
+    const reply = await enqueue(
+      keys,
+      args({ rateLimit: 3, messages: [message(), message(), message(), message(), message()] }),
+    );
     if (reply.kind !== 'done') throw new Error('expected done');
     expect(reply.positions.slice(0, 3).every((p) => p > 0)).toBe(true);
     expect(reply.positions.slice(3)).toEqual([REFUSED_BY_RATE, REFUSED_BY_RATE]);
@@ -180,7 +224,10 @@ describe('enqueue-n.lua', () => {
     if (again.kind !== 'replay') throw new Error(`expected a replay, got ${again.kind}`);
     const record = parseIdempotencyRecord(again.record);
     expect(record).toMatchObject({ hash: hash('a'), kind: 'outcomes', tracking_id: 'track-1' });
-    if (record.kind === 'outcomes') expect(record.items).toEqual([{ ok: true, message_id: first.m, queued_at: first.q, position: expect.any(Number) }]);
+    if (record.kind === 'outcomes')
+      expect(record.items).toEqual([
+        { ok: true, message_id: first.m, queued_at: first.q, position: expect.any(Number) },
+      ]);
     expect(await enqueue(keys, { ...a, requestHash: hash('b') })).toEqual({ kind: 'reused' });
     // Neither the replay nor the refusal appended or counted anything.
     expect(await redis.xlen(keys.stream)).toBe(length);
@@ -200,7 +247,10 @@ describe('enqueue-n.lua', () => {
 
   it('remembers a request without valid messages (an all-invalid batch) as an empty outcome', async () => {
     const keys = keysOf('key-3');
-    expect(await enqueue(keys, args({ requestHash: hash('d'), messages: [] }))).toMatchObject({ kind: 'done', positions: [] });
+    expect(await enqueue(keys, args({ requestHash: hash('d'), messages: [] }))).toMatchObject({
+      kind: 'done',
+      positions: [],
+    });
     const record = parseIdempotencyRecord((await redis.get(keys.idempotency))!);
     expect(record).toMatchObject({ kind: 'outcomes', items: [] });
   });
@@ -215,7 +265,9 @@ describe('enqueue-n.lua', () => {
       return c;
     });
     try {
-      const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => enqueue(keys, args({ requestHash: hash('e') }), connections[i % 5])));
+      const replies = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => enqueue(keys, args({ requestHash: hash('e') }), connections[i % 5])),
+      );
       expect(replies.filter((r) => r.kind === 'done')).toHaveLength(1);
       expect(replies.filter((r) => r.kind === 'replay')).toHaveLength(49);
       expect(await redis.xlen(keys.stream)).toBe(length + 1);
@@ -228,9 +280,16 @@ describe('enqueue-n.lua', () => {
 describe('idempotency records of refused requests', () => {
   it('keeps the first response (SET NX GET) and returns it to later callers', async () => {
     const key = `${prefix}literal`;
-    expect(await rememberResponse(redis, key, hash('f'), { status: 422, body: { error_code: 'INVALID_PAYLOAD' } }, 60_000)).toBeNull();
+    expect(
+      await rememberResponse(redis, key, hash('f'), { status: 422, body: { error_code: 'INVALID_PAYLOAD' } }, 60_000),
+    ).toBeNull();
     const earlier = await rememberResponse(redis, key, hash('g'), { status: 422, body: { other: true } }, 60_000);
-    expect(earlier).toEqual({ hash: hash('f'), kind: 'response', status: 422, body: { error_code: 'INVALID_PAYLOAD' } });
+    expect(earlier).toEqual({
+      hash: hash('f'),
+      kind: 'response',
+      status: 422,
+      body: { error_code: 'INVALID_PAYLOAD' },
+    });
   });
 });
 
@@ -239,8 +298,18 @@ describe('status lookup in Redis', () => {
     const keys = keysOf();
     const m = message();
     await enqueue(keys, args({ messages: [m], rateLimit: 2 }));
-    const lookup = (limit: number) => takeRateAndFindQueued(redis, { limitsKey: keys.limits, limit, windowMs: 10_000, queuedKey: keys.queued, messageId: m.m });
-    expect(await lookup(2)).toEqual({ rate: { allowed: true, used: 2, resetMs: expect.any(Number) }, queued: { client_id: 7, queued_at: m.q } });
+    const lookup = (limit: number) =>
+      takeRateAndFindQueued(redis, {
+        limitsKey: keys.limits,
+        limit,
+        windowMs: 10_000,
+        queuedKey: keys.queued,
+        messageId: m.m,
+      });
+    expect(await lookup(2)).toEqual({
+      rate: { allowed: true, used: 2, resetMs: expect.any(Number) },
+      queued: { client_id: 7, queued_at: m.q },
+    });
     expect((await lookup(2)).rate).toMatchObject({ allowed: false, used: 2 });
     expect((await lookup(0)).rate).toBeNull();
   });
@@ -282,10 +351,38 @@ describe('enqueue-n.lua with several clients and requests in one call', () => {
         { limitsKey: b.limits, clientId: 2, clientName: 'b', rateLimit: 0, rateWindowMs: 60_000, dailyQuota: 1 },
       ],
       requests: [
-        { client: 0, recordKey: a.idempotency, requestHash: hash('h'), trackingId: 't1', timestamp: 'ts', messages: [message()] },
-        { client: 1, recordKey: null, requestHash: '', trackingId: 't2', timestamp: 'ts', messages: [message(), message()] },
-        { client: 0, recordKey: a.idempotency, requestHash: hash('h'), trackingId: 't3', timestamp: 'ts', messages: [message()] },
-        { client: 0, recordKey: null, requestHash: '', trackingId: 't4', timestamp: 'ts', messages: [message(), message()] },
+        {
+          client: 0,
+          recordKey: a.idempotency,
+          requestHash: hash('h'),
+          trackingId: 't1',
+          timestamp: 'ts',
+          messages: [message()],
+        },
+        {
+          client: 1,
+          recordKey: null,
+          requestHash: '',
+          trackingId: 't2',
+          timestamp: 'ts',
+          messages: [message(), message()],
+        },
+        {
+          client: 0,
+          recordKey: a.idempotency,
+          requestHash: hash('h'),
+          trackingId: 't3',
+          timestamp: 'ts',
+          messages: [message()],
+        },
+        {
+          client: 0,
+          recordKey: null,
+          requestHash: '',
+          trackingId: 't4',
+          timestamp: 'ts',
+          messages: [message(), message()],
+        },
       ],
     };
     const reply = await send(call);

@@ -35,7 +35,14 @@ it('never schedules again a message whose attempt is under way or whose retry wa
 
   // The batch that stored them is stored again, and one new message with it.
   await schedule.scheduleNew(keys, ['a', 'b', 'c', 'd'], now + 10);
-  expect(await redis.zrange(keys.schedule, '0', '-1', 'WITHSCORES')).toEqual(['c', String(now), 'd', String(now + 10), 'b', String(now + 2000)]);
+  expect(await redis.zrange(keys.schedule, '0', '-1', 'WITHSCORES')).toEqual([
+    'c',
+    String(now),
+    'd',
+    String(now + 10),
+    'b',
+    String(now + 2000),
+  ]);
   expect(await redis.zrange(keys.inflight, '0', '-1')).toEqual(['a']);
   // Only c and d are due: no second POST of a, no early one of b.
   expect((await schedule.claimDue(keys, now + 100, 10, 60_000)).sort()).toEqual(['c', 'd']);

@@ -44,14 +44,23 @@ beforeAll(async () => {
     values: {
       redis: { key_prefix: prefix },
       retention: { days: 30, batch_size: 7 },
-      domains: [{ name: 'default' }, { name: 'forever', retention_days: 0 }, { name: 'short', retention_days: 1, target: { type: 'webhook', url: 'https://x.test/', secret: 's' } }],
+      domains: [
+        { name: 'default' },
+        { name: 'forever', retention_days: 0 },
+        { name: 'short', retention_days: 1, target: { type: 'webhook', url: 'https://x.test/', secret: 's' } },
+      ],
     },
     env: {},
   });
   dir = await mkdtemp(join(tmpdir(), 'mb-retention-'));
   store = await KeyStore.loadOrCreate(dir);
   audit = new AuditRepository(handle.db);
-  service = new RetentionService({ redis, retention: new RetentionRepository(handle.db), clients: new ClientsRepository(handle.db), audit });
+  service = new RetentionService({
+    redis,
+    retention: new RetentionRepository(handle.db),
+    clients: new ClientsRepository(handle.db),
+    audit,
+  });
 });
 
 afterAll(async () => {
@@ -67,12 +76,20 @@ beforeEach(async () => {
   await handle.pool.query('DELETE FROM audit_log');
 });
 
-async function insert(count: number, domain: string, ageDays: number, extra: Parameters<typeof sealedRows>[2] = {}): Promise<string[]> {
+async function insert(
+  count: number,
+  domain: string,
+  ageDays: number,
+  extra: Parameters<typeof sealedRows>[2] = {},
+): Promise<string[]> {
   const { rows } = sealedRows(store, count, { domain, ...extra });
   await new MessagesRepository(handle.db).insertBatch(rows);
   // The bulk insert leaves created_at to the server's clock: age the rows afterwards.
   const ids = rows.map((r) => r.message_id);
-  await handle.pool.query('UPDATE messages SET created_at = ? WHERE message_id IN (?)', [new Date(Date.now() - ageDays * DAY), ids]);
+  await handle.pool.query('UPDATE messages SET created_at = ? WHERE message_id IN (?)', [
+    new Date(Date.now() - ageDays * DAY),
+    ids,
+  ]);
   return ids;
 }
 
@@ -82,7 +99,7 @@ async function countIn(domain: string): Promise<number> {
 }
 
 describe('retention purge', () => {
-  it('deletes what is past each domain\'s retention, in batches, including undelivered rows and their schedule entries', async () => {
+  it("deletes what is past each domain's retention, in batches, including undelivered rows and their schedule entries", async () => {
     await insert(20, 'default', 31);
     await insert(5, 'default', 29);
     await insert(9, 'forever', 400);
@@ -103,7 +120,9 @@ describe('retention purge', () => {
     expect(await redis.zcard(keys.schedule)).toBe(0);
     expect((await redis.xrange(keys.dead, '-', '+')).map(([, f]) => f[1])).toEqual(['new']);
     const entries = await audit.list({ limit: 10 });
-    expect(entries.map((e) => [e.action, e.actor, e.target_id, (e.details as { deleted: number }).deleted]).sort()).toEqual([
+    expect(
+      entries.map((e) => [e.action, e.actor, e.target_id, (e.details as { deleted: number }).deleted]).sort(),
+    ).toEqual([
       ['retention.purge', 'system', 'default', 20],
       ['retention.purge', 'system', 'short', 7],
     ]);
@@ -112,7 +131,12 @@ describe('retention purge', () => {
   it('runs on one of two brokers only, once per interval', async () => {
     await insert(10, 'default', 40);
     const make = (instance_id: string) =>
-      new RetentionScheduler({ redis, service, logger: createLogger('silent'), config: () => ({ ...config, instance_id, retention: { ...config.retention, interval_ms: 60_000 } }) });
+      new RetentionScheduler({
+        redis,
+        service,
+        logger: createLogger('silent'),
+        config: () => ({ ...config, instance_id, retention: { ...config.retention, interval_ms: 60_000 } }),
+      });
     const [a, b] = [make('a'), make('b')];
     await Promise.all([a.tick(), b.tick(), a.tick()]);
     await insert(3, 'default', 40);
@@ -125,7 +149,7 @@ describe('retention purge', () => {
 });
 
 describe('mb purge --client', () => {
-  it('erases one client\'s stored messages, keeps its deliveries in progress unless asked, and audits', async () => {
+  it("erases one client's stored messages, keeps its deliveries in progress unless asked, and audits", async () => {
     const clients = new ClientsRepository(handle.db);
     const alice = await clients.ensure({ name: 'alice', domain: 'default' });
     const bob = await clients.ensure({ name: 'bob', domain: 'default' });
@@ -139,14 +163,26 @@ describe('mb purge --client', () => {
     expect(second).toMatchObject({ deleted: 2, kept_pending: 0 });
     expect(await countIn('default')).toBe(4);
     const [entry] = await audit.list({ limit: 1 });
-    expect(entry).toMatchObject({ actor: 'cli', action: 'messages.purge', target_type: 'client', target_id: 'alice.default', domain: 'default' });
+    expect(entry).toMatchObject({
+      actor: 'cli',
+      action: 'messages.purge',
+      target_type: 'client',
+      target_id: 'alice.default',
+      domain: 'default',
+    });
   });
 
   it('refuses an unknown client and a name that exists in several domains', async () => {
     await new ClientsRepository(handle.db).ensure({ name: 'carol', domain: 'default' });
     await new ClientsRepository(handle.db).ensure({ name: 'carol', domain: 'short' });
-    await expect(service.purgeClient(config, { client: 'nobody', includePending: false, actor: 'cli' })).rejects.toThrow(/No client nobody/);
-    await expect(service.purgeClient(config, { client: 'carol', includePending: false, actor: 'cli' })).rejects.toThrow(/several domains/);
-    await expect(service.purgeClient(config, { client: 'carol', domain: 'short', includePending: false, actor: 'cli' })).resolves.toMatchObject({ client: 'carol.short' });
+    await expect(
+      service.purgeClient(config, { client: 'nobody', includePending: false, actor: 'cli' }),
+    ).rejects.toThrow(/No client nobody/);
+    await expect(service.purgeClient(config, { client: 'carol', includePending: false, actor: 'cli' })).rejects.toThrow(
+      /several domains/,
+    );
+    await expect(
+      service.purgeClient(config, { client: 'carol', domain: 'short', includePending: false, actor: 'cli' }),
+    ).resolves.toMatchObject({ client: 'carol.short' });
   });
 });

@@ -17,7 +17,15 @@ import { createConnection } from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, waitUntil, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { PortalClient } from '../support/portal-client.js';
 import { HttpsPortalClient } from '../support/portal-https.js';
 import { startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
@@ -56,7 +64,12 @@ afterAll(async () => {
 
 /** Each plaintext as it could appear: the body, the number with and without its +. */
 function plaintexts(): string[] {
-  return sent.flatMap((m) => [m.message_body, m.message_body.split(' ')[2]!, m.sender_number, m.sender_number.slice(1)]);
+  return sent.flatMap((m) => [
+    m.message_body,
+    m.message_body.split(' ')[2]!,
+    m.sender_number,
+    m.sender_number.slice(1),
+  ]);
 }
 
 function expectNoPlaintext(haystack: string, where: string): void {
@@ -75,14 +88,23 @@ async function redisContents(): Promise<string> {
       for (const key of keys) {
         const type = await redis.type(key);
         const value =
-          type === 'string' ? await redis.getBuffer(key)
-          : type === 'hash' ? await redis.hgetall(key)
-          : type === 'stream' ? await redis.xrange(key, '-', '+')
-          : type === 'zset' ? await redis.zrange(key, '0', '-1')
-          : type === 'list' ? await redis.lrange(key, 0, -1)
-          : type === 'set' ? await redis.smembers(key)
-          : null;
-        parts.push(key, Buffer.isBuffer(value) ? value.toString('latin1') + value.toString('utf8') : JSON.stringify(value));
+          type === 'string'
+            ? await redis.getBuffer(key)
+            : type === 'hash'
+              ? await redis.hgetall(key)
+              : type === 'stream'
+                ? await redis.xrange(key, '-', '+')
+                : type === 'zset'
+                  ? await redis.zrange(key, '0', '-1')
+                  : type === 'list'
+                    ? await redis.lrange(key, 0, -1)
+                    : type === 'set'
+                      ? await redis.smembers(key)
+                      : null;
+        parts.push(
+          key,
+          Buffer.isBuffer(value) ? value.toString('latin1') + value.toString('utf8') : JSON.stringify(value),
+        );
       }
     } while (cursor !== '0');
     return parts.join('\n');
@@ -99,10 +121,21 @@ describe('what an attacker with a copy of the stores would read', () => {
   });
 
   it('a mariadb-dump of the database holds no body and no number', async () => {
-    const { stdout } = await run('mariadb-dump', ['--host=127.0.0.1', '--port=3306', '--user=root', '--single-transaction', '--skip-extended-insert', workspace.database.name], {
-      maxBuffer: 256 * 1024 * 1024,
-      encoding: 'buffer',
-    });
+    const { stdout } = await run(
+      'mariadb-dump',
+      [
+        '--host=127.0.0.1',
+        '--port=3306',
+        '--user=root',
+        '--single-transaction',
+        '--skip-extended-insert',
+        workspace.database.name,
+      ],
+      {
+        maxBuffer: 256 * 1024 * 1024,
+        encoding: 'buffer',
+      },
+    );
     const dump = stdout as unknown as Buffer;
     expect(dump.toString('utf8')).toContain('INSERT INTO `messages`');
     // Binary columns are written raw: search the bytes as UTF-8 and as Latin-1.
@@ -125,8 +158,15 @@ describe('AAD binds a ciphertext to its row', () => {
     await swapCiphertexts(workspace.database.url, a, b);
     const opened = await openStored(workspace, await storedRows(workspace));
     const byId = new Map(opened.map((m) => [m.message_id, m]));
-    for (const row of [a, b]) expect(byId.get(row.message_id)).toEqual({ message_id: row.message_id, message_body: undefined, sender_number: undefined });
-    expect(byId.get(untouched.message_id)!.message_body).toBe(sent.find((m) => m.message_id === untouched.message_id)!.message_body);
+    for (const row of [a, b])
+      expect(byId.get(row.message_id)).toEqual({
+        message_id: row.message_id,
+        message_body: undefined,
+        sender_number: undefined,
+      });
+    expect(byId.get(untouched.message_id)!.message_body).toBe(
+      sent.find((m) => m.message_id === untouched.message_id)!.message_body,
+    );
 
     // The running broker says so too: its portal shows the row as undecryptable, and the
     // encryption actor logs the message id (an operator sees it; an alert counts it).
@@ -134,7 +174,11 @@ describe('AAD binds a ciphertext to its row', () => {
     try {
       const portal = await HttpsPortalClient.signedInAsFirstAdmin(broker.url, portalAgent, broker.output);
       expect((await portal.get(`/portal/messages/${a.message_id}`)).body).toContain('cannot be decrypted');
-      await waitUntil(async () => /messages could not be decrypted/.test(broker.output) || undefined, 10_000, 'the decryption failure to be logged');
+      await waitUntil(
+        async () => /messages could not be decrypted/.test(broker.output) || undefined,
+        10_000,
+        'the decryption failure to be logged',
+      );
       expect(broker.output).toContain(a.message_id);
     } finally {
       await portalAgent.close();
@@ -152,8 +196,15 @@ describe('AAD binds a ciphertext to its row', () => {
 
     it('shows a moved ciphertext as "cannot be decrypted", never as the other row’s text', async () => {
       const bodies = ['portal aad first', 'portal aad second', 'portal aad control'];
-      const ids = await h.addMessages(h.seed.clients.a1, 'alpha', bodies.map((body, i) => ({ body, sender: `+1415555017${i}` })));
-      const [[first, second]] = (await h.handle.pool.query('SELECT id, message_id, body_enc, sender_enc FROM messages WHERE message_id IN (?, ?) ORDER BY id', [ids[0], ids[1]])) as unknown as [[StoredRow, StoredRow]];
+      const ids = await h.addMessages(
+        h.seed.clients.a1,
+        'alpha',
+        bodies.map((body, i) => ({ body, sender: `+1415555017${i}` })),
+      );
+      const [[first, second]] = (await h.handle.pool.query(
+        'SELECT id, message_id, body_enc, sender_enc FROM messages WHERE message_id IN (?, ?) ORDER BY id',
+        [ids[0], ids[1]],
+      )) as unknown as [[StoredRow, StoredRow]];
       await swapCiphertexts(h.database.url, first, second);
       const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test');
       for (const id of [ids[0]!, ids[1]!]) {
@@ -177,8 +228,16 @@ describe('AAD binds a ciphertext to its row', () => {
 async function swapCiphertexts(url: string, a: StoredRow, b: StoredRow): Promise<void> {
   const connection = await createConnection({ uri: url });
   try {
-    await connection.query('UPDATE messages SET body_enc = ?, sender_enc = ? WHERE id = ?', [b.body_enc, b.sender_enc, a.id]);
-    await connection.query('UPDATE messages SET body_enc = ?, sender_enc = ? WHERE id = ?', [a.body_enc, a.sender_enc, b.id]);
+    await connection.query('UPDATE messages SET body_enc = ?, sender_enc = ? WHERE id = ?', [
+      b.body_enc,
+      b.sender_enc,
+      a.id,
+    ]);
+    await connection.query('UPDATE messages SET body_enc = ?, sender_enc = ? WHERE id = ?', [
+      a.body_enc,
+      a.sender_enc,
+      b.id,
+    ]);
   } finally {
     await connection.end();
   }

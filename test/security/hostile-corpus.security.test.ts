@@ -13,7 +13,17 @@
 import { connect as connectTcp } from 'node:net';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerProcess, createWorkspace, demoBundle, getJson, mtlsAgent, waitUntil, type ApiResponse, type ClientBundle, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  getJson,
+  mtlsAgent,
+  waitUntil,
+  type ApiResponse,
+  type ClientBundle,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { RawConnection, type RawResponse } from '../support/raw-https.js';
 import { expectErrorSchema, openStored, storedCount, storedRows } from '../support/stored-messages.js';
 
@@ -31,7 +41,12 @@ const accepted = new Map<string, { message_body: string; sender_number: string }
 
 beforeAll(async () => {
   workspace = await createWorkspace({
-    server: { body_limit_bytes: BODY_LIMIT, headers_timeout_ms: HEADERS_TIMEOUT_MS, request_timeout_ms: REQUEST_TIMEOUT_MS, keep_alive_timeout_ms: 1000 },
+    server: {
+      body_limit_bytes: BODY_LIMIT,
+      headers_timeout_ms: HEADERS_TIMEOUT_MS,
+      request_timeout_ms: REQUEST_TIMEOUT_MS,
+      keep_alive_timeout_ms: 1000,
+    },
     log: { level: 'warn' },
   });
   broker = new BrokerProcess(workspace);
@@ -52,7 +67,11 @@ async function connection(): Promise<RawConnection> {
 }
 
 /** One request on a fresh connection. */
-async function send(body: string | Buffer, headers: Record<string, string> | Array<[string, string]> = JSON_TYPE, path?: string): Promise<RawResponse> {
+async function send(
+  body: string | Buffer,
+  headers: Record<string, string> | Array<[string, string]> = JSON_TYPE,
+  path?: string,
+): Promise<RawResponse> {
   return (await connection()).send(body, headers, path);
 }
 
@@ -66,7 +85,11 @@ function expectRefused(response: RawResponse, status: number, code: string, what
 }
 
 /** Where the server may stop reading mid-request: a 4xx in the schema, or the connection cut without an answer. */
-async function expectRefusedOrCut(body: string | Buffer, headers: Record<string, string> | Array<[string, string]>, what: string): Promise<void> {
+async function expectRefusedOrCut(
+  body: string | Buffer,
+  headers: Record<string, string> | Array<[string, string]>,
+  what: string,
+): Promise<void> {
   const conn = await connection();
   try {
     const response = await conn.send(body, headers);
@@ -92,17 +115,24 @@ async function dripUntilCut(conn: RawConnection, text: string): Promise<{ sent: 
   return { sent, lastedMs: conn.closedAt! - started };
 }
 
-async function expectAccepted(body: { sender_number: string; message_body: string; metadata?: unknown }, raw?: string | Buffer): Promise<RawResponse> {
+async function expectAccepted(
+  body: { sender_number: string; message_body: string; metadata?: unknown },
+  raw?: string | Buffer,
+): Promise<RawResponse> {
   const response = await send(raw ?? JSON.stringify(body));
   expect(response.status, JSON.stringify(response.body)).toBe(202);
   expect(Object.keys(response.body).sort()).toEqual(['client_id', 'message_id', 'position', 'queued_at', 'status']);
-  accepted.set(String(response.body.message_id), { message_body: body.message_body, sender_number: body.sender_number });
+  accepted.set(String(response.body.message_id), {
+    message_body: body.message_body,
+    sender_number: body.sender_number,
+  });
   return response;
 }
 
 const valid = { sender_number: '+14155550123', message_body: 'hostile corpus control' };
 const withBody = (messageBody: string) => `{"sender_number":"+14155550123","message_body":"${messageBody}"}`;
-const asBytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.from(part))));
+const asBytes = (...parts: Array<string | number[]>) =>
+  Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : Buffer.from(part))));
 
 describe('size and shape', () => {
   it('refuses a body one byte over the limit (413) and cuts off or refuses a 10 MB one', async () => {
@@ -116,7 +146,9 @@ describe('size and shape', () => {
     await expectRefusedOrCut(Buffer.alloc(10 * 1024 * 1024, 0x20), JSON_TYPE, '10 MB');
     // A declared length far past the limit is refused before a byte of the body is read.
     const declared = await connection();
-    declared.socket.write(`POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 999999999999\r\n\r\n{`);
+    declared.socket.write(
+      `POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 999999999999\r\n\r\n{`,
+    );
     expectRefused(await declared.nextResponse(), 413, 'PAYLOAD_TOO_LARGE', 'declared length');
   });
 
@@ -174,23 +206,62 @@ describe('encodings', () => {
     for (const escaped of ['\\ud800', '\\udfff', 'a\\ud83d', '\\ude00b', '\\udc00\\ud800']) {
       expectRefused(await send(withBody(escaped)), 400, 'MALFORMED_JSON', `body ${escaped}`);
     }
-    expectRefused(await send('{"sender_number":"+14155550123","message_body":"hi","metadata":{"k":"\\ud800"}}'), 400, 'MALFORMED_JSON', 'metadata value');
-    expectRefused(await send('{"sender_number":"+14155550123","message_body":"hi","metadata":{"\\ud800":"v"}}'), 400, 'MALFORMED_JSON', 'metadata key');
-    expectRefused(await send(asBytes('{"sender_number":"+14155550123","message_body":"', [0xed, 0xa0, 0x80], '"}')), 400, 'MALFORMED_JSON', 'raw surrogate');
+    expectRefused(
+      await send('{"sender_number":"+14155550123","message_body":"hi","metadata":{"k":"\\ud800"}}'),
+      400,
+      'MALFORMED_JSON',
+      'metadata value',
+    );
+    expectRefused(
+      await send('{"sender_number":"+14155550123","message_body":"hi","metadata":{"\\ud800":"v"}}'),
+      400,
+      'MALFORMED_JSON',
+      'metadata key',
+    );
+    expectRefused(
+      await send(asBytes('{"sender_number":"+14155550123","message_body":"', [0xed, 0xa0, 0x80], '"}')),
+      400,
+      'MALFORMED_JSON',
+      'raw surrogate',
+    );
     // An escaped backslash before "ud800" is plain text, not a surrogate.
-    await expectAccepted({ sender_number: '+14155550123', message_body: 'literal \\ud800 text' }, withBody('literal \\\\ud800 text'));
-    await expectAccepted({ sender_number: '+14155550123', message_body: 'pair 😀 ok' }, withBody('pair \\ud83d\\ude00 ok'));
+    await expectAccepted(
+      { sender_number: '+14155550123', message_body: 'literal \\ud800 text' },
+      withBody('literal \\\\ud800 text'),
+    );
+    await expectAccepted(
+      { sender_number: '+14155550123', message_body: 'pair 😀 ok' },
+      withBody('pair \\ud83d\\ude00 ok'),
+    );
     await expectAccepted({ sender_number: '+14155550123', message_body: 'raw 😀 ok é' });
   });
 
   it('refuses invalid UTF-8 instead of storing replacement characters', async () => {
-    for (const bytes of [[0xc3, 0x28], [0xff], [0xfe, 0xff], [0xc0, 0xaf], [0xe2, 0x82], [0xf4, 0x90, 0x80, 0x80], [0x80]]) {
+    for (const bytes of [
+      [0xc3, 0x28],
+      [0xff],
+      [0xfe, 0xff],
+      [0xc0, 0xaf],
+      [0xe2, 0x82],
+      [0xf4, 0x90, 0x80, 0x80],
+      [0x80],
+    ]) {
       const body = asBytes('{"sender_number":"+14155550123","message_body":"x', bytes, 'y"}');
       expectRefused(await send(body), 400, 'MALFORMED_JSON', `bytes ${bytes.map((b) => b.toString(16)).join(' ')}`);
     }
     const latin1 = asBytes('{"sender_number":"+14155550123","message_body":"caf', [0xe9], '"}');
-    expectRefused(await send(latin1, { 'Content-Type': 'application/json; charset=latin1' }), 400, 'MALFORMED_JSON', 'latin1 declared');
-    expectRefused(await send(Buffer.from(JSON.stringify(valid), 'utf16le'), JSON_TYPE), 400, 'MALFORMED_JSON', 'UTF-16');
+    expectRefused(
+      await send(latin1, { 'Content-Type': 'application/json; charset=latin1' }),
+      400,
+      'MALFORMED_JSON',
+      'latin1 declared',
+    );
+    expectRefused(
+      await send(Buffer.from(JSON.stringify(valid), 'utf16le'), JSON_TYPE),
+      400,
+      'MALFORMED_JSON',
+      'UTF-16',
+    );
   });
 
   it('refuses other content types with 415', async () => {
@@ -198,7 +269,10 @@ describe('encodings', () => {
     for (const [type, body] of [
       ['text/plain', JSON.stringify(valid)],
       ['application/x-www-form-urlencoded', form],
-      ['multipart/form-data; boundary=x', `--x\r\nContent-Disposition: form-data; name="message_body"\r\n\r\nhi\r\n--x--\r\n`],
+      [
+        'multipart/form-data; boundary=x',
+        `--x\r\nContent-Disposition: form-data; name="message_body"\r\n\r\nhi\r\n--x--\r\n`,
+      ],
       ['application/xml', '<message><body>hi</body></message>'],
       ['application/octet-stream', JSON.stringify(valid)],
     ]) {
@@ -217,11 +291,19 @@ describe('prototype pollution', () => {
       '{"sender_number":"+14155550123","message_body":"hi","constructor":{"prototype":{"polluted":true}}}',
       '{"messages":[{"sender_number":"+14155550123","message_body":"hi","__proto__":{"polluted":true}}]}',
     ]) {
-      const response = await send(body, JSON_TYPE, body.startsWith('{"messages"') ? '/api/v1/messages/batch' : undefined);
+      const response = await send(
+        body,
+        JSON_TYPE,
+        body.startsWith('{"messages"') ? '/api/v1/messages/batch' : undefined,
+      );
       expectRefused(response, 400, 'MALFORMED_JSON', body);
     }
     // The words themselves are fine as metadata keys and values.
-    const names = { sender_number: '+14155550123', message_body: 'names', metadata: { constructor: 'c', prototype: 'p', toString: 't', hasOwnProperty: 'h' } };
+    const names = {
+      sender_number: '+14155550123',
+      message_body: 'names',
+      metadata: { constructor: 'c', prototype: 'p', toString: 't', hasOwnProperty: 'h' },
+    };
     await expectAccepted(names);
     // Refusals still carry exactly the schema's keys: nothing leaked onto Object.prototype.
     const refusal = await send('{"polluted":1}');
@@ -241,7 +323,10 @@ describe('HTTP framing and headers', () => {
 
   it('refuses smuggling shapes: Content-Length with Transfer-Encoding, two lengths, a bad chunk size', async () => {
     for (const [what, request] of [
-      ['CL + TE', `${head}Content-Length: ${json.length}\r\nTransfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`],
+      [
+        'CL + TE',
+        `${head}Content-Length: ${json.length}\r\nTransfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`,
+      ],
       ['two lengths', `${head}Content-Length: ${json.length}\r\nContent-Length: 5\r\n\r\n${json}`],
       ['bad chunk size', `${head}Transfer-Encoding: chunked\r\n\r\nzz\r\n${json}\r\n0\r\n\r\n`],
       ['obfuscated TE', `${head}Transfer-Encoding: xchunked\r\n\r\n${json}`],
@@ -252,7 +337,9 @@ describe('HTTP framing and headers', () => {
   });
 
   it('takes a well-formed chunked body (control)', async () => {
-    const response = await raw(`${head}Transfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`);
+    const response = await raw(
+      `${head}Transfer-Encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`,
+    );
     expect(response?.status).toBe(202);
     accepted.set(String(response!.body.message_id), valid);
   });
@@ -262,7 +349,10 @@ describe('HTTP framing and headers', () => {
       const response = await send(json, { 'Content-Type': 'application/json', 'Idempotency-Key': key });
       expectRefused(response, 422, 'INVALID_PAYLOAD', `Idempotency-Key ${key.slice(0, 20)}`);
     }
-    const traced = await send('{}', { 'Content-Type': 'application/json', 'X-Request-Id': '<script>alert(1)</script>' });
+    const traced = await send('{}', {
+      'Content-Type': 'application/json',
+      'X-Request-Id': '<script>alert(1)</script>',
+    });
     expectErrorSchema(asApi(traced), 'hostile X-Request-Id');
     expect(traced.body.tracking_id).toMatch(/^[0-9a-f-]{36}$/);
   });
@@ -270,7 +360,10 @@ describe('HTTP framing and headers', () => {
 
 describe('headers and slow clients', () => {
   it('refuses 2,000 headers (431 or a cut connection) and keeps serving', async () => {
-    const many: Array<[string, string]> = Array.from({ length: 2000 }, (_, i) => [`X-Hostile-${String(i).padStart(4, '0')}`, `value-${i}`]);
+    const many: Array<[string, string]> = Array.from({ length: 2000 }, (_, i) => [
+      `X-Hostile-${String(i).padStart(4, '0')}`,
+      `value-${i}`,
+    ]);
     const conn = await connection();
     try {
       const response = await conn.send(JSON.stringify(valid), [...many, ['Content-Type', 'application/json']]);
@@ -299,7 +392,9 @@ describe('headers and slow clients', () => {
   it('cuts off a client that sends its body one byte a second', async () => {
     const conn = await connection();
     const body = JSON.stringify(valid);
-    conn.socket.write(`POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    conn.socket.write(
+      `POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+    );
     const { sent, lastedMs } = await dripUntilCut(conn, body);
     expect(sent).toBeLessThan(body.length);
     expect(lastedMs).toBeLessThan(15_000);
@@ -329,7 +424,11 @@ describe('afterwards', () => {
     } finally {
       await agent.close();
     }
-    await waitUntil(async () => (await storedCount(workspace)) >= accepted.size, 60_000, `${accepted.size} stored messages`);
+    await waitUntil(
+      async () => (await storedCount(workspace)) >= accepted.size,
+      60_000,
+      `${accepted.size} stored messages`,
+    );
     const rows = await storedRows(workspace);
     expect(rows.length).toBe(accepted.size);
     for (const message of await openStored(workspace, rows)) {

@@ -40,7 +40,9 @@ beforeAll(async () => {
   rootId = h.seed.users.root.id;
   const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
   userToken = user.cookies.get(SESSION_COOKIE)!;
-  key = new Uint8Array(Buffer.from(readFileSync(join(h.config.secrets.dir, SESSION_KEY_FILE), 'utf8').trim(), 'base64'));
+  key = new Uint8Array(
+    Buffer.from(readFileSync(join(h.config.secrets.dir, SESSION_KEY_FILE), 'utf8').trim(), 'base64'),
+  );
 });
 
 afterAll(async () => {
@@ -50,7 +52,11 @@ afterAll(async () => {
 const nowS = () => Math.floor(Date.now() / 1000);
 
 function page(url: string, cookie: string | undefined): Promise<LightMyRequestResponse> {
-  return h.app.inject({ method: 'GET', url, headers: cookie === undefined ? {} : { cookie: `${SESSION_COOKIE}=${cookie}` } });
+  return h.app.inject({
+    method: 'GET',
+    url,
+    headers: cookie === undefined ? {} : { cookie: `${SESSION_COOKIE}=${cookie}` },
+  });
 }
 
 /** Signed out on a page and on the admin API, with no trace of the data. */
@@ -65,7 +71,12 @@ async function expectSignedOut(token: string, what: string): Promise<void> {
   const api = await page('/api/v1/admin/certificates', token);
   expect(api.statusCode, `${what}: admin API`).toBe(401);
   expect(api.json(), what).toMatchObject({ error_code: 'SESSION_REQUIRED', tracking_id: expect.any(String) });
-  const post = await h.app.inject({ method: 'POST', url: '/api/v1/admin/clients', headers: { cookie: `${SESSION_COOKIE}=${token}`, 'content-type': 'application/json' }, payload: { name: 'forged', domain: 'alpha' } });
+  const post = await h.app.inject({
+    method: 'POST',
+    url: '/api/v1/admin/clients',
+    headers: { cookie: `${SESSION_COOKIE}=${token}`, 'content-type': 'application/json' },
+    payload: { name: 'forged', domain: 'alpha' },
+  });
   expect(post.statusCode, `${what}: admin API POST`).toBe(401);
   expect(await h.repositories.clients.findByNameAndDomain('forged', 'alpha')).toBeUndefined();
 }
@@ -78,7 +89,18 @@ function claimsOf(version: number, role: string) {
   return { ver: version, role, auth: nowS() - 60 };
 }
 
-async function signed(payload: Record<string, unknown>, options: { sub: number; key?: Uint8Array; alg?: string; issuer?: string; audience?: string; iat?: number; exp?: number }) {
+async function signed(
+  payload: Record<string, unknown>,
+  options: {
+    sub: number;
+    key?: Uint8Array;
+    alg?: string;
+    issuer?: string;
+    audience?: string;
+    iat?: number;
+    exp?: number;
+  },
+) {
   const iat = options.iat ?? nowS() - 30;
   return new SignJWT(payload)
     .setProtectedHeader({ alg: options.alg ?? 'HS256', typ: 'JWT' })
@@ -106,7 +128,10 @@ describe('session tokens in the cookie', () => {
     const claims = decode(payload);
     await expectSignedOut(`${header}.${encode({ ...claims, sub: String(rootId) })}.${signature}`, 'sub swapped');
     await expectSignedOut(`${header}.${encode({ ...claims, role: 'superadmin' })}.${signature}`, 'role raised');
-    await expectSignedOut(`${header}.${encode({ ...claims, exp: nowS() + 86_400 * 365 })}.${signature}`, 'exp extended');
+    await expectSignedOut(
+      `${header}.${encode({ ...claims, exp: nowS() + 86_400 * 365 })}.${signature}`,
+      'exp extended',
+    );
   });
 
   it('refuses a token whose signature is altered or missing', async () => {
@@ -121,9 +146,15 @@ describe('session tokens in the cookie', () => {
   it('refuses an expired token and one past the absolute cap', async () => {
     const version = await versionOf(userId);
     const past = nowS() - 7200;
-    await expectSignedOut(await signed(claimsOf(version, 'user'), { sub: userId, iat: past, exp: past + 1800 }), 'expired');
+    await expectSignedOut(
+      await signed(claimsOf(version, 'user'), { sub: userId, iat: past, exp: past + 1800 }),
+      'expired',
+    );
     // Within its idle window, but signed in 13 hours ago (cap 12 h).
-    await expectSignedOut(await signed({ ver: version, role: 'user', auth: nowS() - 13 * 3600 }, { sub: userId }), 'past the cap');
+    await expectSignedOut(
+      await signed({ ver: version, role: 'user', auth: nowS() - 13 * 3600 }, { sub: userId }),
+      'past the cap',
+    );
   });
 
   it('refuses a token minted before the account logged out (token version bumped)', async () => {
@@ -137,11 +168,20 @@ describe('session tokens in the cookie', () => {
   it('refuses alg none, other algorithms and keys, and embedded keys', async () => {
     const version = await versionOf(rootId);
     const claims = claimsOf(version, 'superadmin');
-    const unsecured = new UnsecuredJWT(claims).setSubject(String(rootId)).setIssuer('mb-portal').setAudience('mb-portal').setIssuedAt(nowS() - 30).setExpirationTime(nowS() + 1800).encode();
+    const unsecured = new UnsecuredJWT(claims)
+      .setSubject(String(rootId))
+      .setIssuer('mb-portal')
+      .setAudience('mb-portal')
+      .setIssuedAt(nowS() - 30)
+      .setExpirationTime(nowS() + 1800)
+      .encode();
     await expectSignedOut(unsecured, 'alg none');
     // "alg":"none" with the signature of a real token left on.
     const noneHeader = encode({ alg: 'none', typ: 'JWT' });
-    await expectSignedOut(`${noneHeader}.${userToken.split('.')[1]}.${userToken.split('.')[2]}`, 'alg none with a signature');
+    await expectSignedOut(
+      `${noneHeader}.${userToken.split('.')[1]}.${userToken.split('.')[2]}`,
+      'alg none with a signature',
+    );
     await expectSignedOut(await signed(claims, { sub: rootId, alg: 'HS512' }), 'HS512 with the real key');
     await expectSignedOut(await signed(claims, { sub: rootId, key: new Uint8Array(randomBytes(32)) }), 'another key');
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -160,7 +200,16 @@ describe('session tokens in the cookie', () => {
   });
 
   it('treats malformed cookies as no session, never as an error', async () => {
-    for (const junk of ['', 'a.b.c', '...', 'x'.repeat(5000), '%E0%A4%A', '%00', 'eyJhbGciOiJIUzI1NiJ9.%ZZ.x', encodeURIComponent('ünïcödé.☃.💥')]) {
+    for (const junk of [
+      '',
+      'a.b.c',
+      '...',
+      'x'.repeat(5000),
+      '%E0%A4%A',
+      '%00',
+      'eyJhbGciOiJIUzI1NiJ9.%ZZ.x',
+      encodeURIComponent('ünïcödé.☃.💥'),
+    ]) {
       for (const url of ['/portal/messages', '/api/v1/admin/certificates']) {
         const response = await page(url, junk);
         expect(response.statusCode, `${url} with ${junk.slice(0, 40)}`).toBeLessThan(500);

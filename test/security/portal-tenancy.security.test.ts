@@ -28,7 +28,9 @@ beforeAll(async () => {
     const name = `vault-${tenant}`;
     const issued = await h.deps.actors.ca.call('ca.issue', { name, domain: tenant, actor: 'test' });
     targets[tenant] = { name, serial: issued.serial };
-    await h.addMessages(tenant === 'alpha' ? h.seed.clients.a1 : h.seed.clients.b1, tenant, [{ body: BODY[tenant], sender: SENDER[tenant] }]);
+    await h.addMessages(tenant === 'alpha' ? h.seed.clients.a1 : h.seed.clients.b1, tenant, [
+      { body: BODY[tenant], sender: SENDER[tenant] },
+    ]);
   }
   actors = await signInSeededUsers(h.app);
 });
@@ -37,13 +39,17 @@ afterAll(async () => {
   await h?.close();
 });
 
-const administers = (actor: Actor, tenant: Tenant) => actor.role === 'superadmin' || (actor.role === 'admin' && actor.tenant === tenant);
+const administers = (actor: Actor, tenant: Tenant) =>
+  actor.role === 'superadmin' || (actor.role === 'admin' && actor.tenant === tenant);
 
 function api(actor: Actor, url: string, payload: Record<string, unknown>) {
   return h.app.inject({
     method: 'POST',
     url,
-    headers: { 'content-type': 'application/json', cookie: `${SESSION_COOKIE}=${actor.client.cookies.get(SESSION_COOKIE)}` },
+    headers: {
+      'content-type': 'application/json',
+      cookie: `${SESSION_COOKIE}=${actor.client.cookies.get(SESSION_COOKIE)}`,
+    },
     payload,
   });
 }
@@ -61,7 +67,10 @@ describe('certificate admin API writes, role × tenant', () => {
         const allowed = administers(actor, tenant);
         expect(response.statusCode, `${actor.label} issue in ${tenant}`).toBe(allowed ? 201 : 403);
         if (!allowed) expect(response.body).not.toContain('PRIVATE KEY');
-        expect(Boolean(await h.repositories.clients.findByNameAndDomain(name, tenant)), `${actor.label} issue in ${tenant}`).toBe(allowed);
+        expect(
+          Boolean(await h.repositories.clients.findByNameAndDomain(name, tenant)),
+          `${actor.label} issue in ${tenant}`,
+        ).toBe(allowed);
       }
     }
   });
@@ -73,7 +82,10 @@ describe('certificate admin API writes, role × tenant', () => {
         const { name, serial } = targets[tenant];
         const renew = await api(actor, `/api/v1/admin/clients/${name}/renew`, { domain: tenant });
         expect(renew.statusCode, `${actor.label} renew ${tenant}`).toBe(403);
-        const revoke = await api(actor, `/api/v1/admin/clients/${name}/revoke`, { domain: tenant, reason: 'keyCompromise' });
+        const revoke = await api(actor, `/api/v1/admin/clients/${name}/revoke`, {
+          domain: tenant,
+          reason: 'keyCompromise',
+        });
         expect(revoke.statusCode, `${actor.label} revoke ${tenant}`).toBe(403);
         // Without a domain an admin acts in their own, where no such client exists.
         const unscoped = await api(actor, `/api/v1/admin/clients/${name}/revoke`, { reason: 'keyCompromise' });
@@ -90,7 +102,10 @@ describe('certificate admin API writes, role × tenant', () => {
         const { serial } = targets[tenant];
         const response = await api(actor, `/api/v1/admin/certificates/${serial}/revoke`, { reason: 'keyCompromise' });
         expect(response.statusCode, `${actor.label} revoke ${tenant} serial`).toBe(actor.role === 'user' ? 403 : 404);
-        const named = await api(actor, `/api/v1/admin/certificates/${serial}/revoke`, { reason: 'keyCompromise', domain: tenant });
+        const named = await api(actor, `/api/v1/admin/certificates/${serial}/revoke`, {
+          reason: 'keyCompromise',
+          domain: tenant,
+        });
         expect(named.statusCode, `${actor.label} revoke ${tenant} serial naming the domain`).toBe(403);
         expect(await certificateStatus(serial)).toBe('active');
       }
@@ -100,7 +115,11 @@ describe('certificate admin API writes, role × tenant', () => {
   it('control: the superadmin revokes in any domain', async () => {
     const root = actors.find((a) => a.role === 'superadmin')!;
     for (const tenant of ['alpha', 'beta'] as const) {
-      const issued = await h.deps.actors.ca.call('ca.renew', { name: targets[tenant].name, domain: tenant, actor: 'test' });
+      const issued = await h.deps.actors.ca.call('ca.renew', {
+        name: targets[tenant].name,
+        domain: tenant,
+        actor: 'test',
+      });
       const response = await api(root, `/api/v1/admin/certificates/${issued.serial}/revoke`, { reason: 'superseded' });
       expect(response.statusCode).toBe(200);
       expect(await certificateStatus(issued.serial)).toBe('revoked');
@@ -114,7 +133,13 @@ describe('message list, widened by the caller', () => {
     for (const actor of actors.filter((a) => a.role !== 'superadmin')) {
       const other: Tenant = actor.tenant === 'alpha' ? 'beta' : 'alpha';
       const otherClient = other === 'alpha' ? h.seed.clients.a1 : h.seed.clients.b1;
-      for (const query of [`domain=${other}`, `client=${otherClient}`, `client_id=${otherClient}`, `domain=${other}&domain=${actor.tenant}`, `domain[]=${other}`]) {
+      for (const query of [
+        `domain=${other}`,
+        `client=${otherClient}`,
+        `client_id=${otherClient}`,
+        `domain=${other}&domain=${actor.tenant}`,
+        `domain[]=${other}`,
+      ]) {
         const response = await actor.client.get(`/portal/messages?${query}`);
         expect(response.statusCode, `${actor.label} ?${query}`).toBeLessThan(500);
         expect(response.body, `${actor.label} ?${query}`).not.toContain(BODY[other]);
@@ -126,7 +151,12 @@ describe('message list, widened by the caller', () => {
     for (const actor of actors.filter((a) => a.role !== 'superadmin')) {
       const other: Tenant = actor.tenant === 'alpha' ? 'beta' : 'alpha';
       await actor.client.get('/portal/messages');
-      const search = await actor.client.post('/portal/messages/search', { sender: SENDER[other], status: '', from: '', to: '' });
+      const search = await actor.client.post('/portal/messages/search', {
+        sender: SENDER[other],
+        status: '',
+        from: '',
+        to: '',
+      });
       expect(search.statusCode, actor.label).toBe(303);
       const results = await actor.client.get(search.headers.location as string);
       expect(results.statusCode, actor.label).toBe(200);
@@ -135,7 +165,13 @@ describe('message list, widened by the caller', () => {
     // Control: the superadmin's search finds it.
     const root = actors.find((a) => a.role === 'superadmin')!;
     await root.client.get('/portal/messages');
-    const search = await root.client.post('/portal/messages/search', { sender: SENDER.beta, status: '', from: '', to: '', domain: '' });
+    const search = await root.client.post('/portal/messages/search', {
+      sender: SENDER.beta,
+      status: '',
+      from: '',
+      to: '',
+      domain: '',
+    });
     expect((await root.client.get(search.headers.location as string)).body).toContain(BODY.beta);
   });
 });

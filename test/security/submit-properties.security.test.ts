@@ -14,7 +14,17 @@ import fc from 'fast-check';
 import { request } from 'undici';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerProcess, createWorkspace, demoBundle, mtlsAgent, postJson, sendJson, waitUntil, type ApiResponse, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  sendJson,
+  waitUntil,
+  type ApiResponse,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { expectErrorSchema, openStored, storedCount, storedRows } from '../support/stored-messages.js';
 
 /** MB_PROPERTY_RUNS=2000 explores further; MB_PROPERTY_SEED replays a reported failure. */
@@ -47,7 +57,8 @@ const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const FIELDS = new Set(['sender_number', 'message_body', 'metadata']);
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 const codePoints = (text: string) => [...text].length;
 const isText = (value: unknown, min: number, max: number): value is string =>
   typeof value === 'string' && !LONE_SURROGATE.test(value) && codePoints(value) >= min && codePoints(value) <= max;
@@ -65,7 +76,12 @@ function refusedByParser(value: unknown): boolean {
     if (Array.isArray(next)) pending.push(...next);
     else if (isPlainObject(next)) {
       if (Object.keys(next).some((key) => key === '__proto__' || LONE_SURROGATE.test(key))) return true;
-      if (isPlainObject(next.constructor) && Object.hasOwn(next, 'constructor') && Object.hasOwn(next.constructor, 'prototype')) return true;
+      if (
+        isPlainObject(next.constructor) &&
+        Object.hasOwn(next, 'constructor') &&
+        Object.hasOwn(next.constructor, 'prototype')
+      )
+        return true;
       pending.push(...Object.values(next));
     }
   }
@@ -98,7 +114,9 @@ function meetsContract(body: unknown): boolean {
   const metadata = body.metadata;
   if (!isPlainObject(metadata) || Object.keys(metadata).length > 20) return false;
   return Object.entries(metadata).every(
-    ([key, value]) => METADATA_KEY.test(key) && (value === null || typeof value === 'number' || typeof value === 'boolean' || isText(value, 0, 256)),
+    ([key, value]) =>
+      METADATA_KEY.test(key) &&
+      (value === null || typeof value === 'number' || typeof value === 'boolean' || isText(value, 0, 256)),
   );
 }
 
@@ -111,30 +129,95 @@ function batchItems(text: string): unknown[] | undefined {
 }
 
 // ── Generators ─────────────────────────────────────────────────────────────────────
-const e164 = fc.tuple(fc.integer({ min: 1, max: 9 }), fc.stringMatching(/^\d{1,14}$/)).map(([first, rest]) => `+${first}${rest}`);
+const e164 = fc
+  .tuple(fc.integer({ min: 1, max: 9 }), fc.stringMatching(/^\d{1,14}$/))
+  .map(([first, rest]) => `+${first}${rest}`);
 /** Characters that break naive code: lone surrogates, NUL, bidi override, BOM, line separators, quotes, markup. */
 const nastyUnit = fc.oneof(
-  fc.constantFrom('\ud800', '\udbff', '\udc00', '\udfff', '\u0000', '\u001b', '\u202e', '\ufeff', '\u2028', '\u00a0', ' ', '\t', '\n', '"', '\\', '<script>', '${x}', '\u{1F600}', 'e\u0301', '%00'),
+  fc.constantFrom(
+    '\ud800',
+    '\udbff',
+    '\udc00',
+    '\udfff',
+    '\u0000',
+    '\u001b',
+    '\u202e',
+    '\ufeff',
+    '\u2028',
+    '\u00a0',
+    ' ',
+    '\t',
+    '\n',
+    '"',
+    '\\',
+    '<script>',
+    '${x}',
+    '\u{1F600}',
+    'e\u0301',
+    '%00',
+  ),
   fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
 );
 const anyText = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 1200 }),
   fc.string({ unit: nastyUnit, maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 300 }),
-  fc.constantFrom('', ' ', '\u3000\u00a0', '+', '+0', '+1', '+1234567890123456', '+١٢٣٤٥٦٧', '+14155550123\n', ' +14155550123'),
+  fc.constantFrom(
+    '',
+    ' ',
+    '\u3000\u00a0',
+    '+',
+    '+0',
+    '+1',
+    '+1234567890123456',
+    '+١٢٣٤٥٦٧',
+    '+14155550123\n',
+    ' +14155550123',
+  ),
 );
-const metadataKey = fc.oneof(fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/), anyText, fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'a'.repeat(65)));
-const metadataValue = fc.oneof(anyText, fc.double(), fc.integer(), fc.boolean(), fc.constant(null), fc.jsonValue({ maxDepth: 2 }));
+const metadataKey = fc.oneof(
+  fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
+  anyText,
+  fc.constantFrom('__proto__', 'constructor', 'prototype', 'toString', 'a'.repeat(65)),
+);
+const metadataValue = fc.oneof(
+  anyText,
+  fc.double(),
+  fc.integer(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.jsonValue({ maxDepth: 2 }),
+);
 const metadata = fc.dictionary(metadataKey, metadataValue, { maxKeys: 24 });
-const validBody = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 200 }).filter((text) => /\S/u.test(text) && codePoints(text) <= 1000);
+const validBody = fc
+  .string({ unit: 'grapheme', minLength: 1, maxLength: 200 })
+  .filter((text) => /\S/u.test(text) && codePoints(text) <= 1000);
 
 const validMessage = fc.record(
-  { sender_number: e164, message_body: validBody, metadata: fc.dictionary(fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/), fc.oneof(fc.string({ maxLength: 50 }), fc.integer(), fc.boolean(), fc.constant(null)), { maxKeys: 5 }) },
+  {
+    sender_number: e164,
+    message_body: validBody,
+    metadata: fc.dictionary(
+      fc.stringMatching(/^[A-Za-z0-9_.-]{1,64}$/),
+      fc.oneof(fc.string({ maxLength: 50 }), fc.integer(), fc.boolean(), fc.constant(null)),
+      { maxKeys: 5 },
+    ),
+  },
   { requiredKeys: ['sender_number', 'message_body'] },
 );
 
 const DROP = Symbol('drop');
-const mutatedField = fc.constantFrom('sender_number', 'message_body', 'metadata', 'extra', '__proto__', 'constructor', 'Sender_Number', 'message_body ', '');
+const mutatedField = fc.constantFrom(
+  'sender_number',
+  'message_body',
+  'metadata',
+  'extra',
+  '__proto__',
+  'constructor',
+  'Sender_Number',
+  'message_body ',
+  '',
+);
 const replacement = fc.oneof(
   fc.constant(DROP),
   fc.jsonValue({ maxDepth: 3 }),
@@ -145,14 +228,16 @@ const replacement = fc.oneof(
   fc.array(anyText, { maxLength: 3 }),
 );
 /** A valid message with up to three fields dropped, replaced or added (defineProperty: `__proto__` stays a key). */
-const nearValidMessage = fc.tuple(validMessage, fc.array(fc.tuple(mutatedField, replacement), { maxLength: 3 })).map(([base, mutations]) => {
-  const body: Record<string, unknown> = { ...base };
-  for (const [key, value] of mutations) {
-    if (value === DROP) delete body[key];
-    else Object.defineProperty(body, key, { value, enumerable: true, configurable: true, writable: true });
-  }
-  return body;
-});
+const nearValidMessage = fc
+  .tuple(validMessage, fc.array(fc.tuple(mutatedField, replacement), { maxLength: 3 }))
+  .map(([base, mutations]) => {
+    const body: Record<string, unknown> = { ...base };
+    for (const [key, value] of mutations) {
+      if (value === DROP) delete body[key];
+      else Object.defineProperty(body, key, { value, enumerable: true, configurable: true, writable: true });
+    }
+    return body;
+  });
 
 // ── The property ───────────────────────────────────────────────────────────────────
 async function submitAndJudge(text: string, contentType = 'application/json'): Promise<void> {
@@ -180,12 +265,23 @@ async function submitBatchAndJudge(text: string): Promise<void> {
     return;
   }
   expect(response.status, what).toBe(207);
-  const results = response.body.results as Array<{ index: number; status: number; message_id?: string; error?: Record<string, unknown> }>;
-  expect(results.map((r) => r.index), what).toEqual(items.map((_, i) => i));
+  const results = response.body.results as Array<{
+    index: number;
+    status: number;
+    message_id?: string;
+    error?: Record<string, unknown>;
+  }>;
+  expect(
+    results.map((r) => r.index),
+    what,
+  ).toEqual(items.map((_, i) => i));
   for (const [i, item] of items.entries()) {
     const result = results[i]!;
-    expect(result.status, `item ${i}: ${JSON.stringify(item).slice(0, 200)} → ${what}`).toBe(meetsContract(item) ? 202 : 422);
-    if (result.status === 202) accepted.set(result.message_id!, item as { sender_number: string; message_body: string; metadata?: unknown });
+    expect(result.status, `item ${i}: ${JSON.stringify(item).slice(0, 200)} → ${what}`).toBe(
+      meetsContract(item) ? 202 : 422,
+    );
+    if (result.status === 202)
+      accepted.set(result.message_id!, item as { sender_number: string; message_body: string; metadata?: unknown });
     else expect(result.error, what).toMatchObject({ error_code: 'INVALID_PAYLOAD', tracking_id: expect.any(String) });
   }
 }
@@ -198,13 +294,18 @@ function remember(response: ApiResponse, text: string): void {
 describe('POST /api/v1/messages under generated input', () => {
   it('any JSON value: 202 only for a valid message, otherwise a 4xx in the error schema', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(fc.jsonValue({ maxDepth: 4 }), validMessage, metadata), (value) => submitAndJudge(JSON.stringify(value))),
+      fc.asyncProperty(fc.oneof(fc.jsonValue({ maxDepth: 4 }), validMessage, metadata), (value) =>
+        submitAndJudge(JSON.stringify(value)),
+      ),
       { numRuns: RUNS, ...SEED },
     );
   });
 
   it('near-valid messages with dropped, replaced and extra fields', async () => {
-    await fc.assert(fc.asyncProperty(nearValidMessage, (body) => submitAndJudge(JSON.stringify(body))), { numRuns: RUNS, ...SEED });
+    await fc.assert(
+      fc.asyncProperty(nearValidMessage, (body) => submitAndJudge(JSON.stringify(body))),
+      { numRuns: RUNS, ...SEED },
+    );
   });
 
   it('any text in sender_number, message_body and metadata', async () => {
@@ -212,7 +313,10 @@ describe('POST /api/v1/messages under generated input', () => {
       { sender_number: fc.oneof(e164, anyText), message_body: fc.oneof(validBody, anyText), metadata },
       { requiredKeys: ['sender_number', 'message_body'] },
     );
-    await fc.assert(fc.asyncProperty(message, (body) => submitAndJudge(JSON.stringify(body))), { numRuns: RUNS, ...SEED });
+    await fc.assert(
+      fc.asyncProperty(message, (body) => submitAndJudge(JSON.stringify(body))),
+      { numRuns: RUNS, ...SEED },
+    );
   });
 
   it('any Content-Type with any body: only JSON is ever accepted', async () => {
@@ -228,8 +332,17 @@ describe('POST /api/v1/messages under generated input', () => {
       'text/json',
       '*/*',
     );
-    const body = fc.oneof(validMessage.map((m) => JSON.stringify(m)), validMessage.map((m) => new URLSearchParams({ sender_number: m.sender_number, message_body: m.message_body }).toString()), anyText);
-    await fc.assert(fc.asyncProperty(body, contentType, (text, type) => submitAndJudge(text, type)), { numRuns: RUNS / 2, ...SEED });
+    const body = fc.oneof(
+      validMessage.map((m) => JSON.stringify(m)),
+      validMessage.map((m) =>
+        new URLSearchParams({ sender_number: m.sender_number, message_body: m.message_body }).toString(),
+      ),
+      anyText,
+    );
+    await fc.assert(
+      fc.asyncProperty(body, contentType, (text, type) => submitAndJudge(text, type)),
+      { numRuns: RUNS / 2, ...SEED },
+    );
   });
 
   it('batches of valid, near-valid and arbitrary items: each item judged on its own, envelopes refused whole', async () => {
@@ -237,13 +350,25 @@ describe('POST /api/v1/messages under generated input', () => {
     const batch = fc.oneof(
       { weight: 4, arbitrary: fc.array(item, { minLength: 0, maxLength: 6 }).map((messages) => ({ messages })) },
       { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
-      { weight: 1, arbitrary: fc.tuple(fc.array(validMessage, { minLength: 1, maxLength: 2 }), mutatedField, replacement).map(([messages, key, value]) => ({ messages, [key]: value })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .tuple(fc.array(validMessage, { minLength: 1, maxLength: 2 }), mutatedField, replacement)
+          .map(([messages, key, value]) => ({ messages, [key]: value })),
+      },
     );
-    await fc.assert(fc.asyncProperty(batch, (body) => submitBatchAndJudge(JSON.stringify(body))), { numRuns: RUNS / 2, ...SEED });
+    await fc.assert(
+      fc.asyncProperty(batch, (body) => submitBatchAndJudge(JSON.stringify(body))),
+      { numRuns: RUNS / 2, ...SEED },
+    );
   });
 
   it('a body without a Content-Type is refused', async () => {
-    const response = await request(`${broker.url}/api/v1/messages`, { method: 'POST', dispatcher: agent, body: '{"sender_number":"+14155550123","message_body":"hi"}' });
+    const response = await request(`${broker.url}/api/v1/messages`, {
+      method: 'POST',
+      dispatcher: agent,
+      body: '{"sender_number":"+14155550123","message_body":"hi"}',
+    });
     const text = await response.body.text();
     expect(response.statusCode).toBeGreaterThanOrEqual(400);
     expect(response.statusCode).toBeLessThan(500);
@@ -252,7 +377,11 @@ describe('POST /api/v1/messages under generated input', () => {
 
   it('stores every accepted message exactly as sent, and nothing else', async () => {
     expect(accepted.size).toBeGreaterThan(20);
-    await waitUntil(async () => (await storedCount(workspace)) >= accepted.size, 90_000, `${accepted.size} stored messages`);
+    await waitUntil(
+      async () => (await storedCount(workspace)) >= accepted.size,
+      90_000,
+      `${accepted.size} stored messages`,
+    );
     const rows = await storedRows(workspace);
     expect(rows.length).toBe(accepted.size);
     const opened = await openStored(workspace, rows);
@@ -263,7 +392,9 @@ describe('POST /api/v1/messages under generated input', () => {
       expect(message.sender_number).toBe(sent!.sender_number);
       const metadataText = rows[i]!.metadata;
       const storedMetadata = typeof metadataText === 'string' ? (JSON.parse(metadataText) as unknown) : metadataText;
-      expect(storedMetadata ?? undefined).toEqual(sent!.metadata === undefined ? undefined : JSON.parse(JSON.stringify(sent!.metadata)));
+      expect(storedMetadata ?? undefined).toEqual(
+        sent!.metadata === undefined ? undefined : JSON.parse(JSON.stringify(sent!.metadata)),
+      );
     }
   });
 });

@@ -19,7 +19,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueClientCertificate } from '../../src/pki/issue.js';
 import { normalizeSerialHex } from '../../src/pki/serial.js';
 import { makeWorkdir, openssl, opensslCa, type Workdir } from '../../src/pki/openssl.test-support.js';
-import { BrokerProcess, createWorkspace, demoBundle, waitUntil, type ClientBundle, type Workspace } from '../support/broker-harness.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  waitUntil,
+  type ClientBundle,
+  type Workspace,
+} from '../support/broker-harness.js';
 import { issueRegisteredClient, registerCertificate, workspaceCa } from '../support/client-certificates.js';
 import { runCli } from '../support/mb-cli.js';
 import { RawConnection } from '../support/raw-https.js';
@@ -48,7 +55,10 @@ afterAll(async () => {
   work?.remove();
 });
 
-type Outcome = { refusedBy: 'handshake' } | { refusedBy: 'api'; status: number; error_code: unknown } | { accepted: true };
+type Outcome =
+  | { refusedBy: 'handshake' }
+  | { refusedBy: 'api'; status: number; error_code: unknown }
+  | { accepted: true };
 
 /** Connects with these credentials and submits one message: what happened. */
 async function attempt(credentials: { cert?: string; key?: string }): Promise<Outcome> {
@@ -62,7 +72,12 @@ async function attempt(credentials: { cert?: string; key?: string }): Promise<Ou
   try {
     const response = await connection.post(message);
     if (response.status === 202) return { accepted: true };
-    expect(response.body).toMatchObject({ error_code: expect.any(String), message: expect.any(String), tracking_id: expect.any(String), timestamp: expect.any(String) });
+    expect(response.body).toMatchObject({
+      error_code: expect.any(String),
+      message: expect.any(String),
+      tracking_id: expect.any(String),
+      timestamp: expect.any(String),
+    });
     return { refusedBy: 'api', status: response.status, error_code: response.body.error_code };
   } catch {
     // TLS 1.3 reports a refused client certificate after the handshake, on first read.
@@ -75,7 +90,8 @@ async function attempt(credentials: { cert?: string; key?: string }): Promise<Ou
 /** Refused either way; when the API answers, with this status and code. */
 function expectRefused(outcome: Outcome, status: number, code: string): void {
   expect(outcome).not.toEqual({ accepted: true });
-  if ('refusedBy' in outcome && outcome.refusedBy === 'api') expect({ status: outcome.status, error_code: outcome.error_code }).toEqual({ status, error_code: code });
+  if ('refusedBy' in outcome && outcome.refusedBy === 'api')
+    expect({ status: outcome.status, error_code: outcome.error_code }).toEqual({ status, error_code: code });
 }
 
 /** A leaf signed by the workspace CA with openssl and hand-written extensions, then registered. */
@@ -87,9 +103,39 @@ async function registeredOpensslLeaf(name: string, extensions: string): Promise<
   const keyPath = join(work.dir, `${name}.key`);
   const csrPath = join(work.dir, `${name}.csr`);
   const certPath = join(work.dir, `${name}.crt`);
-  const request = openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyPath, '-subj', `/O=Message Broker/CN=${name}.default`, '-out', csrPath]);
+  const request = openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    keyPath,
+    '-subj',
+    `/O=Message Broker/CN=${name}.default`,
+    '-out',
+    csrPath,
+  ]);
   expect(request.status, request.output).toBe(0);
-  const signed = openssl(['x509', '-req', '-in', csrPath, '-CA', caCert, '-CAkey', caKey, '-set_serial', `0x${randomBytes(12).toString('hex')}`, '-days', '30', '-sha256', '-extfile', ext, '-out', certPath]);
+  const signed = openssl([
+    'x509',
+    '-req',
+    '-in',
+    csrPath,
+    '-CA',
+    caCert,
+    '-CAkey',
+    caKey,
+    '-set_serial',
+    `0x${randomBytes(12).toString('hex')}`,
+    '-days',
+    '30',
+    '-sha256',
+    '-extfile',
+    ext,
+    '-out',
+    certPath,
+  ]);
   expect(signed.status, signed.output).toBe(0);
   const certPem = work.read(`${name}.crt`);
   await registerCertificate(workspace, name, 'default', certPem);
@@ -109,21 +155,46 @@ describe('client certificates', () => {
   it('refuses a self-signed certificate with a registered name: 401 CERT_UNTRUSTED', async () => {
     const keyPath = join(work.dir, 'self.key');
     const certPath = join(work.dir, 'self.crt');
-    const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '30', '-subj', '/O=Message Broker/CN=demo.default', '-keyout', keyPath, '-out', certPath, '-addext', 'extendedKeyUsage=clientAuth']);
+    const made = openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-sha256',
+      '-days',
+      '30',
+      '-subj',
+      '/O=Message Broker/CN=demo.default',
+      '-keyout',
+      keyPath,
+      '-out',
+      certPath,
+      '-addext',
+      'extendedKeyUsage=clientAuth',
+    ]);
     expect(made.status, made.output).toBe(0);
     expectRefused(await attempt({ cert: work.read('self.crt'), key: work.read('self.key') }), 401, 'CERT_UNTRUSTED');
   });
 
   it('refuses a certificate from another CA, even registered and with our CA name: 401 CERT_UNTRUSTED', async () => {
-    const foreign = issueClientCertificate(opensslCa(work, '/O=Message Broker/CN=Message Broker CA'), { commonName: 'foreign.default' });
+    const foreign = issueClientCertificate(opensslCa(work, '/O=Message Broker/CN=Message Broker CA'), {
+      commonName: 'foreign.default',
+    });
     await registerCertificate(workspace, 'foreign', 'default', foreign.certPem);
     expectRefused(await attempt({ cert: foreign.certPem, key: foreign.keyPem }), 401, 'CERT_UNTRUSTED');
   });
 
   it('refuses an expired and a not-yet-valid certificate, although registered: 403 CERT_EXPIRED', async () => {
-    const expired = await issueRegisteredClient(workspace, 'expired', 'default', { notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) });
+    const expired = await issueRegisteredClient(workspace, 'expired', 'default', {
+      notBefore: new Date(Date.now() - 30 * DAY),
+      notAfter: new Date(Date.now() - DAY),
+    });
     expectRefused(await attempt(expired), 403, 'CERT_EXPIRED');
-    const future = await issueRegisteredClient(workspace, 'future', 'default', { notBefore: new Date(Date.now() + DAY), days: 30 });
+    const future = await issueRegisteredClient(workspace, 'future', 'default', {
+      notBefore: new Date(Date.now() + DAY),
+      days: 30,
+    });
     expectRefused(await attempt(future), 403, 'CERT_EXPIRED');
   });
 
@@ -137,9 +208,15 @@ describe('client certificates', () => {
     expect(await attempt(revokee)).toEqual({ accepted: true });
     const serial = normalizeSerialHex(new X509Certificate(revokee.cert).serialNumber);
     const logged = broker.output.length;
-    const revoked = await runCli(['client', 'revoke', '--serial', serial, '--reason', 'keyCompromise'], { configPath: workspace.configPath });
+    const revoked = await runCli(['client', 'revoke', '--serial', serial, '--reason', 'keyCompromise'], {
+      configPath: workspace.configPath,
+    });
     expect(revoked.code, revoked.stderr).toBe(0);
-    await waitUntil(async () => broker.output.slice(logged).includes('revocation applied'), 15_000, 'the broker to apply the revocation');
+    await waitUntil(
+      async () => broker.output.slice(logged).includes('revocation applied'),
+      15_000,
+      'the broker to apply the revocation',
+    );
     expectRefused(await attempt(revokee), 403, 'CERT_REVOKED');
   });
 
@@ -149,17 +226,29 @@ describe('client certificates', () => {
   });
 
   it('refuses a registered certificate of our CA whose keyUsage lacks digitalSignature', async () => {
-    const keyless = await registeredOpensslLeaf('kuless', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=clientAuth\n');
+    const keyless = await registeredOpensslLeaf(
+      'kuless',
+      'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyEncipherment\nextendedKeyUsage=clientAuth\n',
+    );
     expectRefused(await attempt(keyless), 401, 'CERT_UNTRUSTED');
     // Control: the same recipe with digitalSignature gets in, so it is the key usage that is refused.
-    const proper = await registeredOpensslLeaf('kuproper', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n');
+    const proper = await registeredOpensslLeaf(
+      'kuproper',
+      'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n',
+    );
     expect(await attempt(proper)).toEqual({ accepted: true });
   });
 
   it('refuses registered certificates of our CA without clientAuth: a CA certificate, one without EKU', async () => {
-    const subCa = await registeredOpensslLeaf('subca', 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nextendedKeyUsage=clientAuth\n');
+    const subCa = await registeredOpensslLeaf(
+      'subca',
+      'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign,digitalSignature\nextendedKeyUsage=clientAuth\n',
+    );
     expectRefused(await attempt(subCa), 401, 'CERT_UNTRUSTED');
-    const noEku = await registeredOpensslLeaf('noeku', 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n');
+    const noEku = await registeredOpensslLeaf(
+      'noeku',
+      'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n',
+    );
     expectRefused(await attempt(noEku), 401, 'CERT_UNTRUSTED');
   });
 });
@@ -171,7 +260,17 @@ describe('protocol versions', () => {
       const { cert, key } = demoBundle(workspace);
       // @SECLEVEL=0: our own OpenSSL must be willing to try, so that the broker is the one refusing.
       const result = await new Promise<'connected' | 'refused'>((resolve) => {
-        const socket = connect({ host: hostname, port: Number(port), servername: hostname, ca: caPem, cert, key, minVersion: version, maxVersion: version, ciphers: 'DEFAULT:@SECLEVEL=0' });
+        const socket = connect({
+          host: hostname,
+          port: Number(port),
+          servername: hostname,
+          ca: caPem,
+          cert,
+          key,
+          minVersion: version,
+          maxVersion: version,
+          ciphers: 'DEFAULT:@SECLEVEL=0',
+        });
         socket.once('secureConnect', () => {
           socket.destroy();
           resolve('connected');
@@ -186,7 +285,13 @@ describe('protocol versions', () => {
   it('control: TLS 1.2 and 1.3 connect and submit', async () => {
     const { cert, key } = demoBundle(workspace);
     for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
-      const connection = await RawConnection.open(broker.url, { ca: caPem, cert, key, minVersion: version, maxVersion: version });
+      const connection = await RawConnection.open(broker.url, {
+        ca: caPem,
+        cert,
+        key,
+        minVersion: version,
+        maxVersion: version,
+      });
       open.push(connection);
       expect(connection.socket.getProtocol()).toBe(version);
       expect((await connection.post(message)).status).toBe(202);

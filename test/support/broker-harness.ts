@@ -28,7 +28,10 @@ export interface Workspace {
   cleanup(): Promise<void>;
 }
 
-export async function createWorkspace(values: Record<string, unknown> = {}, redisUrl = 'redis://127.0.0.1:6379'): Promise<Workspace> {
+export async function createWorkspace(
+  values: Record<string, unknown> = {},
+  redisUrl = 'redis://127.0.0.1:6379',
+): Promise<Workspace> {
   const dir = mkdtempSync(join(tmpdir(), 'mb-e2e-'));
   const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
   const database = await createTestDatabase({ migrate: false });
@@ -113,7 +116,10 @@ export class BrokerProcess {
     });
     this.child = child;
     return new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => reject(new Error(`broker did not start in time:\n${this.output.slice(-3000)}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`broker did not start in time:\n${this.output.slice(-3000)}`)),
+        timeoutMs,
+      );
       const onData = (chunk: Buffer) => {
         this.output += chunk.toString();
         const match = /listening on (https:\/\/localhost:\d+)/.exec(this.output);
@@ -151,13 +157,21 @@ export interface ClientBundle {
 
 export function demoBundle(workspace: Workspace, cn = 'demo.default'): ClientBundle {
   const dir = join(workspace.dir, 'certs/clients', cn);
-  return { cert: readFileSync(join(dir, 'client.crt'), 'utf8'), key: readFileSync(join(dir, 'client.key'), 'utf8'), ca: readFileSync(join(dir, 'ca.crt'), 'utf8') };
+  return {
+    cert: readFileSync(join(dir, 'client.crt'), 'utf8'),
+    key: readFileSync(join(dir, 'client.key'), 'utf8'),
+    ca: readFileSync(join(dir, 'ca.crt'), 'utf8'),
+  };
 }
 
 export function mtlsAgent(bundle: Partial<ClientBundle> & { ca: string }, connections = 10): Agent {
   return new Agent({
     connections,
-    connect: { ca: bundle.ca, ...(bundle.cert ? { cert: bundle.cert } : {}), ...(bundle.key ? { key: bundle.key } : {}) },
+    connect: {
+      ca: bundle.ca,
+      ...(bundle.cert ? { cert: bundle.cert } : {}),
+      ...(bundle.key ? { key: bundle.key } : {}),
+    },
   });
 }
 
@@ -167,7 +181,12 @@ export interface ApiResponse {
   headers: Record<string, string | string[] | undefined>;
 }
 
-export async function postJson(agent: Agent, url: string, body: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+export async function postJson(
+  agent: Agent,
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse> {
   const response = await request(`${url}/api/v1/messages`, {
     method: 'POST',
     dispatcher: agent,
@@ -175,11 +194,21 @@ export async function postJson(agent: Agent, url: string, body: unknown, headers
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.body.text();
-  return { status: response.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
+  return {
+    status: response.statusCode,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: response.headers,
+  };
 }
 
 /** Any method, any URL; the body is sent as JSON unless it is a string already. */
-export async function sendJson(agent: Agent, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+export async function sendJson(
+  agent: Agent,
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<ApiResponse> {
   const response = await request(url, {
     method,
     dispatcher: agent,
@@ -187,16 +216,28 @@ export async function sendJson(agent: Agent, method: 'GET' | 'POST' | 'PUT' | 'D
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
   });
   const text = await response.body.text();
-  return { status: response.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
+  return {
+    status: response.statusCode,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: response.headers,
+  };
 }
 
 export async function getJson(agent: Agent, url: string): Promise<ApiResponse> {
   const response = await request(url, { dispatcher: agent });
   const text = await response.body.text();
-  return { status: response.statusCode, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
+  return {
+    status: response.statusCode,
+    body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: response.headers,
+  };
 }
 
-export async function waitUntil<T>(probe: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
+export async function waitUntil<T>(
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs: number,
+  what: string,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -216,7 +257,12 @@ function deepMerge(base: Record<string, unknown>, extra: Record<string, unknown>
   for (const [key, value] of Object.entries(extra)) {
     const prior = out[key];
     out[key] =
-      value && typeof value === 'object' && !Array.isArray(value) && prior && typeof prior === 'object' && !Array.isArray(prior)
+      value &&
+      typeof value === 'object' &&
+      !Array.isArray(value) &&
+      prior &&
+      typeof prior === 'object' &&
+      !Array.isArray(prior)
         ? deepMerge(prior as Record<string, unknown>, value as Record<string, unknown>)
         : value;
   }

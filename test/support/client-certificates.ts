@@ -34,7 +34,12 @@ export async function issueRegisteredClient(
 }
 
 /** Registers any certificate (however it was made) as the active one of client `name.domain`; returns its serial. */
-export async function registerCertificate(workspace: Workspace, name: string, domain: string, certPem: string): Promise<string> {
+export async function registerCertificate(
+  workspace: Workspace,
+  name: string,
+  domain: string,
+  certPem: string,
+): Promise<string> {
   const x509 = new X509Certificate(certPem);
   const serial = normalizeSerialHex(x509.serialNumber);
   const database = openDatabase({ url: workspace.database.url, poolSize: 1 });

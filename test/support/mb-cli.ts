@@ -15,14 +15,28 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { configPath?: string; cwd?: string; env?: Record<string, string>; executable?: string; input?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: {
+    configPath?: string;
+    cwd?: string;
+    env?: Record<string, string>;
+    executable?: string;
+    input?: string;
+  } = {},
+): Promise<CliResult> {
   const argv = [...(options.configPath ? ['--config', options.configPath] : []), ...args];
   const [file, fileArgs] = options.executable ? [options.executable, argv] : [process.execPath, [CLI, ...argv]];
   return new Promise((resolve) => {
-    const child = execFile(file, fileArgs, { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    const child = execFile(
+      file,
+      fileArgs,
+      { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
     // What the command reads from stdin (a password); without it, stdin is closed at once.
     child.stdin?.end(options.input ?? '');
   });

@@ -20,7 +20,8 @@ export class Exposition {
       const match = /^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
       if (!match) throw new Error(`not an exposition line: ${line}`);
       const labels: Record<string, string> = {};
-      for (const [, key, value] of (match[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
+      for (const [, key, value] of (match[2] ?? '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+        labels[key!] = value!;
       this.samples.push({ name: match[1]!, labels, value: Number(match[3]) });
     }
   }

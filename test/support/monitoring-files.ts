@@ -29,7 +29,9 @@ export interface Dashboard {
 }
 
 export function alertRules(): Array<{ alert: string; expr: string }> {
-  const file = parse(readFileSync(join(MONITORING, 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+  const file = parse(readFileSync(join(MONITORING, 'alerts.yml'), 'utf8')) as {
+    groups: Array<{ rules: Array<{ alert: string; expr: string }> }>;
+  };
   return file.groups.flatMap((g) => g.rules.map((r) => ({ alert: r.alert, expr: String(r.expr) })));
 }
 
@@ -39,7 +41,9 @@ export function dashboard(): Dashboard {
 
 /** Every query of the dashboard: panel targets, and the metric of `label_values(metric, label)` variables. */
 export function dashboardQueries(board: Dashboard = dashboard()): Array<{ where: string; expr: string }> {
-  const queries = board.panels.flatMap((p) => (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })));
+  const queries = board.panels.flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })),
+  );
   for (const variable of board.templating.list) {
     const metric = /^label_values\(\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*,/.exec(variable.definition ?? '')?.[1];
     if (metric) queries.push({ where: `variable ${variable.name}`, expr: metric });

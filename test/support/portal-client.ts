@@ -22,10 +22,16 @@ export class PortalClient {
   ) {}
 
   /** Signs in (GET the form for the CSRF cookie, then POST it); throws unless it worked. */
-  static async signedIn(app: FastifyInstance, email: string, password = PASSWORD, remoteAddress?: string): Promise<PortalClient> {
+  static async signedIn(
+    app: FastifyInstance,
+    email: string,
+    password = PASSWORD,
+    remoteAddress?: string,
+  ): Promise<PortalClient> {
     const client = new PortalClient(app, remoteAddress);
     const response = await client.login(email, password);
-    if (response.statusCode !== 303) throw new Error(`sign-in of ${email} failed: ${response.statusCode} ${response.body.slice(0, 300)}`);
+    if (response.statusCode !== 303)
+      throw new Error(`sign-in of ${email} failed: ${response.statusCode} ${response.body.slice(0, 300)}`);
     return client;
   }
 
@@ -35,7 +41,12 @@ export class PortalClient {
   }
 
   async get(url: string): Promise<LightMyRequestResponse> {
-    const response = await this.app.inject({ method: 'GET', url, cookies: Object.fromEntries(this.cookies), remoteAddress: this.remoteAddress });
+    const response = await this.app.inject({
+      method: 'GET',
+      url,
+      cookies: Object.fromEntries(this.cookies),
+      remoteAddress: this.remoteAddress,
+    });
     this.absorb(response);
     return response;
   }
@@ -63,7 +74,10 @@ export class PortalClient {
   private absorb(response: LightMyRequestResponse): void {
     for (const cookie of response.cookies) {
       // A clearing Set-Cookie has an empty value or an expiry in the past.
-      const expired = cookie.value === '' || (cookie.expires !== undefined && cookie.expires.getTime() < Date.now()) || cookie.maxAge === 0;
+      const expired =
+        cookie.value === '' ||
+        (cookie.expires !== undefined && cookie.expires.getTime() < Date.now()) ||
+        cookie.maxAge === 0;
       if (expired) this.cookies.delete(cookie.name);
       else this.cookies.set(cookie.name, cookie.value);
     }

@@ -40,7 +40,13 @@ export interface SeededUser {
 
 export interface Seed {
   clients: { a1: number; a2: number; b1: number };
-  users: { userAlpha: SeededUser; adminAlpha: SeededUser; userBeta: SeededUser; adminBeta: SeededUser; root: SeededUser };
+  users: {
+    userAlpha: SeededUser;
+    adminAlpha: SeededUser;
+    userBeta: SeededUser;
+    adminBeta: SeededUser;
+    root: SeededUser;
+  };
 }
 
 export interface PortalHarness {
@@ -54,7 +60,11 @@ export interface PortalHarness {
   deps: PortalDeps;
   seed: Seed;
   /** Seals and stores messages through the real encryption actor; returns their ids. */
-  addMessages(clientId: number, domain: string, items: Array<{ body: string; sender: string; status?: MessageStatus; createdAt?: Date }>): Promise<string[]>;
+  addMessages(
+    clientId: number,
+    domain: string,
+    items: Array<{ body: string; sender: string; status?: MessageStatus; createdAt?: Date }>,
+  ): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -131,7 +141,11 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
 
   const seed = await seedTenants(repositories, hasher);
 
-  async function addMessages(clientId: number, domain: string, items: Array<{ body: string; sender: string; status?: MessageStatus; createdAt?: Date }>): Promise<string[]> {
+  async function addMessages(
+    clientId: number,
+    domain: string,
+    items: Array<{ body: string; sender: string; status?: MessageStatus; createdAt?: Date }>,
+  ): Promise<string[]> {
     const ids = items.map(() => randomUUID());
     const { items: sealed } = await actors.encryption.rpc.call('encryption.seal', {
       items: items.map((item, i) => ({ message_id: ids[i]!, sender_number: item.sender, message_body: item.body })),
@@ -188,7 +202,12 @@ async function seedTenants(repositories: Repositories, hasher: PasswordHasher): 
   const a1 = await repositories.clients.create({ name: 'a1', domain: 'alpha' });
   const a2 = await repositories.clients.create({ name: 'a2', domain: 'alpha' });
   const b1 = await repositories.clients.create({ name: 'b1', domain: 'beta' });
-  const user = async (email: string, role: 'user' | 'admin' | 'superadmin', domain: string | null, client_id: number | null) => ({
+  const user = async (
+    email: string,
+    role: 'user' | 'admin' | 'superadmin',
+    domain: string | null,
+    client_id: number | null,
+  ) => ({
     id: await repositories.users.create({ email, password_hash: hash, role, domain, client_id }),
     email,
   });

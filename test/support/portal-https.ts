@@ -30,7 +30,8 @@ export class HttpsPortalClient {
     const client = new HttpsPortalClient(baseUrl, agent);
     await client.get('/portal/login');
     const signIn = await client.post('/portal/login', { email, password });
-    if (signIn.statusCode !== 303) throw new Error(`sign-in of ${email} failed: ${signIn.statusCode} ${signIn.body.slice(0, 300)}`);
+    if (signIn.statusCode !== 303)
+      throw new Error(`sign-in of ${email} failed: ${signIn.statusCode} ${signIn.body.slice(0, 300)}`);
     return client;
   }
 
@@ -48,7 +49,10 @@ export class HttpsPortalClient {
     const response = await request(`${this.baseUrl}${path}`, {
       method,
       dispatcher: this.agent,
-      headers: { ...(cookie ? { cookie } : {}), ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }) },
+      headers: {
+        ...(cookie ? { cookie } : {}),
+        ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+      },
       ...(body === undefined ? {} : { body }),
     });
     const text = await response.body.text();

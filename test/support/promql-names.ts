@@ -6,7 +6,21 @@
  * Strips strings, label matchers `{…}`, ranges `[…]`, grouping clauses `by (…)` and
  * friends; what remains and is not a function, an aggregation or a keyword is a name.
  */
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right']);
+const KEYWORDS = new Set([
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+]);
 
 export function metricNamesIn(expr: string): string[] {
   const stripped = expr
@@ -26,4 +40,3 @@ export function metricNamesIn(expr: string): string[] {
   }
   return [...names];
 }
-

@@ -71,11 +71,20 @@ export class RawConnection {
    * Content-Type, thousands of headers) and reads its answer. Content-Length is added
    * unless the headers carry one.
    */
-  async send(body: string | Buffer, headers: Record<string, string> | Array<[string, string]>, path = '/api/v1/messages'): Promise<RawResponse> {
+  async send(
+    body: string | Buffer,
+    headers: Record<string, string> | Array<[string, string]>,
+    path = '/api/v1/messages',
+  ): Promise<RawResponse> {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
     const lines = Array.isArray(headers) ? [...headers] : Object.entries(headers);
-    if (!lines.some(([name]) => name.toLowerCase() === 'content-length')) lines.push(['Content-Length', String(bytes.length)]);
-    const head = [`POST ${path} HTTP/1.1`, 'Host: localhost', ...lines.map(([name, value]) => `${name}: ${value}`)].join('\r\n');
+    if (!lines.some(([name]) => name.toLowerCase() === 'content-length'))
+      lines.push(['Content-Length', String(bytes.length)]);
+    const head = [
+      `POST ${path} HTTP/1.1`,
+      'Host: localhost',
+      ...lines.map(([name, value]) => `${name}: ${value}`),
+    ].join('\r\n');
     this.socket.write(Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), bytes]));
     return this.nextResponse();
   }
@@ -104,11 +113,20 @@ export class RawConnection {
     const end = this.buffer.indexOf('\r\n\r\n');
     if (end < 0) return undefined;
     const [statusLine, ...headerLines] = this.buffer.subarray(0, end).toString('latin1').split('\r\n');
-    const headers = Object.fromEntries(headerLines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+    const headers = Object.fromEntries(
+      headerLines.map((line) => [
+        line.slice(0, line.indexOf(':')).toLowerCase(),
+        line.slice(line.indexOf(':') + 1).trim(),
+      ]),
+    );
     const length = Number(headers['content-length'] ?? 0);
     if (this.buffer.length < end + 4 + length) return undefined;
     const text = this.buffer.subarray(end + 4, end + 4 + length).toString('utf8');
     this.buffer = this.buffer.subarray(end + 4 + length);
-    return { status: Number(statusLine!.split(' ')[1]), headers, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    return {
+      status: Number(statusLine!.split(' ')[1]),
+      headers,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    };
   }
 }

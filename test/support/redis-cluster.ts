@@ -24,7 +24,32 @@ export class TestRedisCluster {
       const [port, bus] = [await freePort(), await freePort()];
       ports.push(port);
       children.push(
-        spawn('redis-server', ['--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--dir', dir, '--appendonly', 'yes', '--appendfilename', `aof-${port}`, '--appenddirname', `aof-${port}`, '--save', ''], { stdio: 'ignore' }),
+        spawn(
+          'redis-server',
+          [
+            '--port',
+            String(port),
+            '--cluster-port',
+            String(bus),
+            '--bind',
+            '127.0.0.1',
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, `nodes-${port}.conf`),
+            '--dir',
+            dir,
+            '--appendonly',
+            'yes',
+            '--appendfilename',
+            `aof-${port}`,
+            '--appenddirname',
+            `aof-${port}`,
+            '--save',
+            '',
+          ],
+          { stdio: 'ignore' },
+        ),
       );
     }
     const cluster = new TestRedisCluster(ports, children, dir);
@@ -35,7 +60,14 @@ export class TestRedisCluster {
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
+    await promisify(execFile)('redis-cli', [
+      '--cluster',
+      'create',
+      ...ports.map((p) => `127.0.0.1:${p}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ]);
     const deadline = Date.now() + 20_000;
     for (const port of ports) {
       const client = new Redis({ port, maxRetriesPerRequest: 1 });

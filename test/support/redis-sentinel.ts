@@ -18,7 +18,10 @@ export class TestSentinel {
     const dir = mkdtempSync(join(tmpdir(), 'mb-sentinel-'));
     // Sentinel rewrites its config file: it must be a writable file of its own.
     const conf = join(dir, 'sentinel.conf');
-    writeFileSync(conf, `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor ${name} 127.0.0.1 ${masterPort} 1\nsentinel down-after-milliseconds ${name} 2000\n`);
+    writeFileSync(
+      conf,
+      `port ${port}\nbind 127.0.0.1\ndir ${dir}\nsentinel monitor ${name} 127.0.0.1 ${masterPort} 1\nsentinel down-after-milliseconds ${name} 2000\n`,
+    );
     const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
     const sentinel = new TestSentinel(port, child, dir);
     const client = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });

@@ -10,26 +10,32 @@ export interface Plain {
   message_body: string;
 }
 
-export function sealedRows(store: KeyStore, count: number, overrides: Partial<NewMessageRow> = {}): { rows: NewMessageRow[]; plain: Plain[] } {
+export function sealedRows(
+  store: KeyStore,
+  count: number,
+  overrides: Partial<NewMessageRow> = {},
+): { rows: NewMessageRow[]; plain: Plain[] } {
   const plain: Plain[] = Array.from({ length: count }, (_, i) => ({
     message_id: randomUUID(),
     sender_number: `+1415555${String(1000 + (i % 9000)).padStart(4, '0')}`,
     message_body: `body ${i} ✓ ${randomUUID()}`,
   }));
   const sealed = new EncryptionService(store).seal(plain);
-  const rows = sealed.map((s, i): NewMessageRow => ({
-    message_id: plain[i]!.message_id,
-    client_id: 1,
-    domain: 'default',
-    sender_hash: s.sender_hash,
-    pepper_id: s.pepper_id,
-    sender_masked: s.sender_masked,
-    sender_enc: Buffer.from(s.sender_enc),
-    body_enc: Buffer.from(s.body_enc),
-    key_id: s.key_id,
-    status: 'delivered',
-    queued_at: new Date(),
-    ...overrides,
-  }));
+  const rows = sealed.map(
+    (s, i): NewMessageRow => ({
+      message_id: plain[i]!.message_id,
+      client_id: 1,
+      domain: 'default',
+      sender_hash: s.sender_hash,
+      pepper_id: s.pepper_id,
+      sender_masked: s.sender_masked,
+      sender_enc: Buffer.from(s.sender_enc),
+      body_enc: Buffer.from(s.body_enc),
+      key_id: s.key_id,
+      status: 'delivered',
+      queued_at: new Date(),
+      ...overrides,
+    }),
+  );
   return { rows, plain };
 }

@@ -30,7 +30,9 @@ export interface OpenedMessage {
 export async function storedRows(workspace: Workspace): Promise<StoredRow[]> {
   const connection = await createConnection({ uri: workspace.database.url });
   try {
-    const [rows] = await connection.query<RowDataPacket[]>('SELECT id, message_id, body_enc, sender_enc, metadata FROM messages ORDER BY id');
+    const [rows] = await connection.query<RowDataPacket[]>(
+      'SELECT id, message_id, body_enc, sender_enc, metadata FROM messages ORDER BY id',
+    );
     return rows as StoredRow[];
   } finally {
     await connection.end();
@@ -55,7 +57,9 @@ export function secretsDirOf(workspace: Workspace): string {
 /** Decrypts stored rows with the broker's keys; each row's message id is its AAD. */
 export async function openStored(workspace: Workspace, rows: readonly StoredRow[]): Promise<OpenedMessage[]> {
   const service = new EncryptionService(await KeyStore.open(secretsDirOf(workspace)));
-  const opened = service.open(rows.map((row) => ({ message_id: row.message_id, body_enc: row.body_enc, sender_enc: row.sender_enc })));
+  const opened = service.open(
+    rows.map((row) => ({ message_id: row.message_id, body_enc: row.body_enc, sender_enc: row.sender_enc })),
+  );
   return opened.map((result, i) => ({
     message_id: rows[i]!.message_id,
     message_body: result.ok ? result.message_body : undefined,
@@ -67,8 +71,17 @@ export async function openStored(workspace: Workspace, rows: readonly StoredRow[
 export function expectErrorSchema(response: ApiResponse, what: string): void {
   expect(response.status, what).toBeGreaterThanOrEqual(400);
   expect(response.status, what).toBeLessThan(500);
-  expect(Object.keys(response.body).every((key) => ['error_code', 'message', 'details', 'tracking_id', 'timestamp'].includes(key)), what).toBe(true);
-  expect(response.body, what).toMatchObject({ error_code: expect.stringMatching(/^[A-Z_]+$/), message: expect.any(String), tracking_id: expect.any(String) });
+  expect(
+    Object.keys(response.body).every((key) =>
+      ['error_code', 'message', 'details', 'tracking_id', 'timestamp'].includes(key),
+    ),
+    what,
+  ).toBe(true);
+  expect(response.body, what).toMatchObject({
+    error_code: expect.stringMatching(/^[A-Z_]+$/),
+    message: expect.any(String),
+    tracking_id: expect.any(String),
+  });
   expect(Number.isNaN(Date.parse(String(response.body.timestamp))), what).toBe(false);
   expect(response.headers['x-request-id'], what).toBe(response.body.tracking_id);
 }

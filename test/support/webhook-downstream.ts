@@ -23,24 +23,31 @@ export interface Downstream {
   close(): Promise<void>;
 }
 
-export async function startDownstream(answer: (body: DownstreamHit['body'], attempt: number) => number): Promise<Downstream> {
+export async function startDownstream(
+  answer: (body: DownstreamHit['body'], attempt: number) => number,
+): Promise<Downstream> {
   const ca = createCa({ commonName: 'Downstream Test CA', days: 2 });
   const cert = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost', '127.0.0.1'], days: 2 });
   const dir = mkdtempSync(join(tmpdir(), 'mb-downstream-'));
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, ca.certPem);
   const hits: DownstreamHit[] = [];
-  const server = createServer({ key: cert.keyPem, cert: cert.certPem, requestCert: true, rejectUnauthorized: false }, (req, res) => {
-    let raw = '';
-    req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
-    req.on('end', () => {
-      const body = JSON.parse(raw) as DownstreamHit['body'];
-      hits.push({ at: Date.now(), body, rawBody: raw });
-      const attempt = hits.filter((h) => h.body.message_id === body.message_id).length;
-      const status = answer(body, attempt);
-      res.writeHead(status, { 'content-type': 'application/json' }).end(status < 300 ? '{"ok":true}' : '{"ok":false}');
-    });
-  });
+  const server = createServer(
+    { key: cert.keyPem, cert: cert.certPem, requestCert: true, rejectUnauthorized: false },
+    (req, res) => {
+      let raw = '';
+      req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
+      req.on('end', () => {
+        const body = JSON.parse(raw) as DownstreamHit['body'];
+        hits.push({ at: Date.now(), body, rawBody: raw });
+        const attempt = hits.filter((h) => h.body.message_id === body.message_id).length;
+        const status = answer(body, attempt);
+        res
+          .writeHead(status, { 'content-type': 'application/json' })
+          .end(status < 300 ? '{"ok":true}' : '{"ok":false}');
+      });
+    },
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   return {

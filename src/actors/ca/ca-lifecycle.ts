@@ -43,12 +43,19 @@ export async function initCa(
 ): Promise<InitResult> {
   const { store, authority, config } = deps;
   const replaced = store.hasCa();
-  if (replaced && !options.overwrite) throw new BrokerError('CA_EXISTS', `A CA already exists in ${store.dir}; pass --force to replace it`);
+  if (replaced && !options.overwrite)
+    throw new BrokerError('CA_EXISTS', `A CA already exists in ${store.dir}; pass --force to replace it`);
   const ca = createCa({ commonName: options.commonName ?? CA_COMMON_NAME, days: options.days ?? config.pki.ca_days });
   store.saveCa(ca, { overwrite: options.overwrite });
   const fingerprint = fingerprintOfPem(ca.certPem);
   const notAfter = new Date(new X509Certificate(ca.certPem).validTo).toISOString();
-  await authority.audit.record({ actor: options.actor, action: replaced ? 'ca.replace' : 'ca.init', target_type: 'ca', target_id: fingerprint.slice(0, 32), details: { not_after: notAfter } });
+  await authority.audit.record({
+    actor: options.actor,
+    action: replaced ? 'ca.replace' : 'ca.init',
+    target_type: 'ca',
+    target_id: fingerprint.slice(0, 32),
+    details: { not_after: notAfter },
+  });
   deps.logger.warn({ dir: store.dir, replaced }, 'created a new certificate authority');
   // A CRL signed by the new CA at once: fronts load crl.pem and would refuse every client without one.
   await authority.crl.rebuild({ actor: options.actor, kind: 'crl', audit: true });
@@ -56,7 +63,10 @@ export async function initCa(
 }
 
 /** First start (and every start): CA, server certificate, delivery client certificate, CRL, demo client. */
-export async function bootstrapPki(deps: LifecycleDeps, request: CaProtocol['ca.bootstrap']['request']): Promise<BootstrapResult> {
+export async function bootstrapPki(
+  deps: LifecycleDeps,
+  request: CaProtocol['ca.bootstrap']['request'],
+): Promise<BootstrapResult> {
   const { store, authority, config, logger } = deps;
   let created_ca = false;
   if (!store.hasCa()) {
@@ -66,7 +76,11 @@ export async function bootstrapPki(deps: LifecycleDeps, request: CaProtocol['ca.
   const ca = authority.loadCa();
   const server_issued = await renewServerIfDue(deps, request.hostnames);
   if (!store.hasDeliveryClient()) {
-    store.saveDeliveryClient(issueClientCertificate(ca, { commonName: `broker.${config.instance_id}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-') }));
+    store.saveDeliveryClient(
+      issueClientCertificate(ca, {
+        commonName: `broker.${config.instance_id}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-'),
+      }),
+    );
   }
   if (authority.crl.needsRefresh()) await authority.crl.rebuild({ actor: 'system', kind: 'crl', audit: true });
 
@@ -77,7 +91,9 @@ export async function bootstrapPki(deps: LifecycleDeps, request: CaProtocol['ca.
     const existing = await authority.clients.findByNameAndDomain(name, domain);
     const active = existing ? await authority.certificates.listActiveForClient(existing.id) : [];
     // Re-issue when the files are gone or no longer match an active registration.
-    const onDisk = store.hasClientBundle(cn) && active.some((c) => c.fingerprint === fingerprintOfPem(store.loadClientBundle(cn).certPem));
+    const onDisk =
+      store.hasClientBundle(cn) &&
+      active.some((c) => c.fingerprint === fingerprintOfPem(store.loadClientBundle(cn).certPem));
     if (!onDisk) {
       const order = { name, domain, actor: 'system' };
       const bundle = existing ? await authority.renew(order) : await authority.issue(order);
@@ -85,7 +101,14 @@ export async function bootstrapPki(deps: LifecycleDeps, request: CaProtocol['ca.
       logger.info({ client: cn }, 'demo client certificate written');
     }
     const dir = store.clientBundleDir(cn);
-    demo = { common_name: cn, dir, cert_path: join(dir, 'client.crt'), key_path: join(dir, 'client.key'), ca_path: join(dir, 'ca.crt'), created: !onDisk };
+    demo = {
+      common_name: cn,
+      dir,
+      cert_path: join(dir, 'client.crt'),
+      key_path: join(dir, 'client.key'),
+      ca_path: join(dir, 'ca.crt'),
+      created: !onDisk,
+    };
   }
   return { created_ca, server_issued, demo };
 }
@@ -108,7 +131,10 @@ export async function maintainPki(deps: LifecycleDeps): Promise<MaintenanceResul
       logger.error({ err: error }, `CA maintenance: ${what} failed`);
     }
   };
-  await step('marking expired certificates', async () => void (result.expired_marked = await authority.certificates.markExpired(new Date())));
+  await step(
+    'marking expired certificates',
+    async () => void (result.expired_marked = await authority.certificates.markExpired(new Date())),
+  );
   await step('CRL re-sign', async () => {
     if (authority.crl.needsRefresh()) {
       await authority.crl.rebuild({ actor: 'system', kind: 'crl', audit: true });
@@ -117,7 +143,10 @@ export async function maintainPki(deps: LifecycleDeps): Promise<MaintenanceResul
       await authority.crl.announcePending();
     }
   });
-  await step('server certificate renewal', async () => void (result.server_renewed = await renewServerIfDue(deps, config.server.public_hostnames)));
+  await step(
+    'server certificate renewal',
+    async () => void (result.server_renewed = await renewServerIfDue(deps, config.server.public_hostnames)),
+  );
   return result;
 }
 
@@ -126,7 +155,11 @@ async function renewServerIfDue(deps: LifecycleDeps, hostnames: readonly string[
   const ca = authority.loadCa();
   const reason = store.hasServer() ? serverRenewalReason(store.loadServer().certPem, ca.certPem, hostnames) : 'missing';
   if (reason === undefined) return false;
-  const issued = issueServerCertificate(ca, { commonName: hostnames[0] ?? 'localhost', hostnames: [...hostnames], days: config.pki.server_days });
+  const issued = issueServerCertificate(ca, {
+    commonName: hostnames[0] ?? 'localhost',
+    hostnames: [...hostnames],
+    days: config.pki.server_days,
+  });
   store.saveServer(issued);
   await authority.audit.record({
     actor: 'system',
@@ -144,7 +177,12 @@ async function renewServerIfDue(deps: LifecycleDeps, hostnames: readonly string[
  * 30 days left, or less than a third of its lifetime for short-lived ones (else a
  * 30-day certificate would be re-issued on every check).
  */
-export function serverRenewalReason(certPem: string, caPem: string, hostnames: readonly string[], now = Date.now()): string | undefined {
+export function serverRenewalReason(
+  certPem: string,
+  caPem: string,
+  hostnames: readonly string[],
+  now = Date.now(),
+): string | undefined {
   const cert = new X509Certificate(certPem);
   if (!cert.checkIssued(new X509Certificate(caPem))) return 'issued by another CA';
   const notBefore = new Date(cert.validFrom).getTime();

@@ -34,7 +34,8 @@ runActor<CaProtocol>(async ({ config, logger }) => {
   const maintain = () => {
     maintaining ??= maintainPki(lifecycle)
       .then((result) => {
-        if (result.crl_signed || result.server_renewed || result.expired_marked > 0) logger.info(result, 'CA maintenance');
+        if (result.crl_signed || result.server_renewed || result.expired_marked > 0)
+          logger.info(result, 'CA maintenance');
       })
       .catch((error: unknown) => logger.error({ err: error }, 'CA maintenance failed'))
       .finally(() => (maintaining = undefined));

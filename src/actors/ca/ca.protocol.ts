@@ -17,7 +17,14 @@ export interface BootstrapResult {
   created_ca: boolean;
   server_issued: boolean;
   /** Where the demo client's bundle lies (first start, or whenever its files are missing). */
-  demo: { common_name: string; dir: string; cert_path: string; key_path: string; ca_path: string; created: boolean } | null;
+  demo: {
+    common_name: string;
+    dir: string;
+    cert_path: string;
+    key_path: string;
+    ca_path: string;
+    created: boolean;
+  } | null;
 }
 
 /** RFC 5280 reason names (see src/pki/pki.types.ts). */
@@ -65,15 +72,28 @@ export type CaProtocol = ControlProtocol & {
    * Registers a new client `name.domain` and issues its first certificate; a name that exists is
    * CLIENT_EXISTS (renew it). `ip` (optional, every changing request): where the order came from, for the audit log.
    */
-  'ca.issue': { request: { name: string; domain: string; days?: number; actor: string; ip?: string }; response: IssuedBundle };
+  'ca.issue': {
+    request: { name: string; domain: string; days?: number; actor: string; ip?: string };
+    response: IssuedBundle;
+  };
   /** New key and certificate, same CN, new serial; the old one stays valid (overlap) until it expires or is revoked. */
-  'ca.renew': { request: { name: string; domain: string; days?: number; actor: string; ip?: string }; response: IssuedBundle };
+  'ca.renew': {
+    request: { name: string; domain: string; days?: number; actor: string; ip?: string };
+    response: IssuedBundle;
+  };
   /**
    * Revokes one serial, or every active certificate of a client; rebuilds and publishes the CRL.
    * With `serial` and `domain` both given, a serial of another domain is CERT_NOT_FOUND (admin scoping).
    */
   'ca.revoke': {
-    request: { serial?: string; name?: string; domain?: string; reason: RevocationReasonName; actor: string; ip?: string };
+    request: {
+      serial?: string;
+      name?: string;
+      domain?: string;
+      reason: RevocationReasonName;
+      actor: string;
+      ip?: string;
+    };
     response: { revoked: Array<{ serial: string; fingerprint: string }>; crl: CrlInfo };
   };
   'ca.list': { request: { domain?: string }; response: { certificates: CertificateSummary[] } };

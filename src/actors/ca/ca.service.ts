@@ -74,7 +74,11 @@ export class CertificateAuthority {
 
   /** The CA material; only loaded when something must be signed. */
   loadCa(): CaMaterial {
-    if (!this.deps.store.hasCa()) throw new BrokerError('CA_NOT_INITIALIZED', `No CA in ${this.deps.store.dir}; run \`mb ca init\` (or start the broker once)`);
+    if (!this.deps.store.hasCa())
+      throw new BrokerError(
+        'CA_NOT_INITIALIZED',
+        `No CA in ${this.deps.store.dir}; run \`mb ca init\` (or start the broker once)`,
+      );
     return this.deps.store.loadCa();
   }
 
@@ -94,10 +98,17 @@ export class CertificateAuthority {
         await new CertificatesRepository(txDb).insert(certificateRow(issued, clientId));
       })
       .catch((error: unknown) => {
-        if (isDuplicateKeyError(error)) throw new BrokerError('CLIENT_EXISTS', `Client ${name}.${domain} already exists; renew its certificate instead`);
+        if (isDuplicateKeyError(error))
+          throw new BrokerError(
+            'CLIENT_EXISTS',
+            `Client ${name}.${domain} already exists; renew its certificate instead`,
+          );
         throw toStorageError(error);
       });
-    await this.record(request, 'certificate.issue', issued.serialHex, domain, { client: name, not_after: issued.notAfter.toISOString() });
+    await this.record(request, 'certificate.issue', issued.serialHex, domain, {
+      client: name,
+      not_after: issued.notAfter.toISOString(),
+    });
     this.deps.logger.info({ serial: issued.serialHex, client: name, domain }, 'client certificate issued');
     return bundleOf(issued, ca);
   }
@@ -110,20 +121,28 @@ export class CertificateAuthority {
     const previous = await this.certificates.listActiveForClient(client.id);
     const ca = this.loadCa();
     const issued = this.sign(ca, name, domain, request);
-    await this.certificates.insert(certificateRow(issued, client.id)).catch((error: unknown) => Promise.reject(toStorageError(error)));
+    await this.certificates
+      .insert(certificateRow(issued, client.id))
+      .catch((error: unknown) => Promise.reject(toStorageError(error)));
     await this.record(request, 'certificate.renew', issued.serialHex, domain, {
       client: name,
       not_after: issued.notAfter.toISOString(),
       overlaps: previous.map((c) => c.serial),
     });
-    this.deps.logger.info({ serial: issued.serialHex, client: name, domain, overlaps: previous.length }, 'client certificate renewed');
+    this.deps.logger.info(
+      { serial: issued.serialHex, client: name, domain, overlaps: previous.length },
+      'client certificate renewed',
+    );
     return bundleOf(issued, ca);
   }
 
   /** Revokes one serial or every active certificate of a client, then re-signs and announces the CRL. */
   async revoke(request: Request<'ca.revoke'>): Promise<RevokeOutcome> {
     if (!Object.hasOwn(REVOCATION_REASON_CODES, request.reason)) {
-      throw new BrokerError('INVALID_PAYLOAD', `Unknown revocation reason "${request.reason}"; one of ${Object.keys(REVOCATION_REASON_CODES).join(', ')}`);
+      throw new BrokerError(
+        'INVALID_PAYLOAD',
+        `Unknown revocation reason "${request.reason}"; one of ${Object.keys(REVOCATION_REASON_CODES).join(', ')}`,
+      );
     }
     const targets = await this.revocationTargets(request);
     const at = new Date();
@@ -131,17 +150,42 @@ export class CertificateAuthority {
     for (const target of targets) {
       const row = await this.certificates.revoke(target.serial, request.reason, at);
       if (!row) continue; // revoked by someone else in the meantime: their row and CRL stand
-      revoked.push({ serial: row.serial, fingerprint: row.fingerprint, domain: target.domain, client: target.client_name });
+      revoked.push({
+        serial: row.serial,
+        fingerprint: row.fingerprint,
+        domain: target.domain,
+        client: target.client_name,
+      });
     }
     if (revoked.length === 0) throw new BrokerError('CERT_ALREADY_REVOKED');
     // Audited before the re-sign: the revocation stands in the registry even if signing fails.
-    for (const r of revoked) await this.record(request, 'certificate.revoke', r.serial, r.domain, { client: r.client, reason: request.reason });
-    const crl = await this.crl.rebuild({ actor: request.actor, kind: 'revoked', revoked: revoked.map(({ serial, fingerprint }) => ({ serial, fingerprint })) }).catch((error: unknown) => {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new BrokerError('CA_FAILURE', `Revoked in the registry, but the CRL could not be re-signed (${reason}); run \`mb crl rebuild\``);
-    });
-    this.deps.logger.warn({ serials: revoked.map((r) => r.serial), reason: request.reason, announced: crl.announced }, 'certificates revoked');
-    return { revoked: revoked.map(({ serial, fingerprint }) => ({ serial, fingerprint })), crl: crl.info, announced: crl.announced };
+    for (const r of revoked)
+      await this.record(request, 'certificate.revoke', r.serial, r.domain, {
+        client: r.client,
+        reason: request.reason,
+      });
+    const crl = await this.crl
+      .rebuild({
+        actor: request.actor,
+        kind: 'revoked',
+        revoked: revoked.map(({ serial, fingerprint }) => ({ serial, fingerprint })),
+      })
+      .catch((error: unknown) => {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new BrokerError(
+          'CA_FAILURE',
+          `Revoked in the registry, but the CRL could not be re-signed (${reason}); run \`mb crl rebuild\``,
+        );
+      });
+    this.deps.logger.warn(
+      { serials: revoked.map((r) => r.serial), reason: request.reason, announced: crl.announced },
+      'certificates revoked',
+    );
+    return {
+      revoked: revoked.map(({ serial, fingerprint }) => ({ serial, fingerprint })),
+      crl: crl.info,
+      announced: crl.announced,
+    };
   }
 
   async list(request: Request<'ca.list'>): Promise<CertificateSummary[]> {
@@ -172,7 +216,8 @@ export class CertificateAuthority {
     try {
       const row = await this.certificates.findIdentityByFingerprint(verdict.fingerprint256);
       if (row) {
-        const status = row.cert_status === 'active' && row.not_after.getTime() < Date.now() ? 'expired' : row.cert_status;
+        const status =
+          row.cert_status === 'active' && row.not_after.getTime() < Date.now() ? 'expired' : row.cert_status;
         registration = { status, client: row.client_name, domain: row.domain };
         if (status === 'revoked' && !problems.includes('revoked')) problems.push('revoked');
         if (row.client_status !== 'active') problems.push('client disabled');
@@ -187,13 +232,21 @@ export class CertificateAuthority {
 
   private sign(ca: CaMaterial, name: string, domain: string, request: IssueRequest): IssuedCertificate {
     const days = request.days ?? this.deps.config.pki.client_days;
-    if (!Number.isInteger(days) || days < 1 || days > 3650) throw new BrokerError('INVALID_PAYLOAD', 'days must be a whole number from 1 to 3650');
-    return issueClientCertificate(ca, { commonName: `${name}.${domain}`, days, notBefore: request.notBefore, notAfter: request.notAfter });
+    if (!Number.isInteger(days) || days < 1 || days > 3650)
+      throw new BrokerError('INVALID_PAYLOAD', 'days must be a whole number from 1 to 3650');
+    return issueClientCertificate(ca, {
+      commonName: `${name}.${domain}`,
+      days,
+      notBefore: request.notBefore,
+      notAfter: request.notAfter,
+    });
   }
 
   private checkClient(name: string, domain: string): { name: string; domain: string } {
-    if (!CLIENT_NAME.test(name)) throw new BrokerError('INVALID_PAYLOAD', 'A client name is 1–64 lowercase letters, digits, - or _ (no dots)');
-    if (!this.deps.config.domains.some((d) => d.name === domain)) throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
+    if (!CLIENT_NAME.test(name))
+      throw new BrokerError('INVALID_PAYLOAD', 'A client name is 1–64 lowercase letters, digits, - or _ (no dots)');
+    if (!this.deps.config.domains.some((d) => d.name === domain))
+      throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
     return { name, domain };
   }
 
@@ -207,20 +260,41 @@ export class CertificateAuthority {
       }
       const row = await this.certificates.findBySerialWithClient(serial);
       // Outside the caller's domain reads as absent: scoped admins learn nothing about other domains.
-      if (!row || (request.domain !== undefined && row.domain !== request.domain)) throw new BrokerError('CERT_NOT_FOUND', `No certificate with serial ${serial}`);
-      if (row.status === 'revoked') throw new BrokerError('CERT_ALREADY_REVOKED', `Certificate ${serial} was revoked on ${row.revoked_at?.toISOString() ?? '?'}`);
+      if (!row || (request.domain !== undefined && row.domain !== request.domain))
+        throw new BrokerError('CERT_NOT_FOUND', `No certificate with serial ${serial}`);
+      if (row.status === 'revoked')
+        throw new BrokerError(
+          'CERT_ALREADY_REVOKED',
+          `Certificate ${serial} was revoked on ${row.revoked_at?.toISOString() ?? '?'}`,
+        );
       return [row];
     }
-    if (request.name === undefined || request.domain === undefined) throw new BrokerError('INVALID_PAYLOAD', 'Give a serial, or a client name and its domain');
+    if (request.name === undefined || request.domain === undefined)
+      throw new BrokerError('INVALID_PAYLOAD', 'Give a serial, or a client name and its domain');
     const client = await this.clients.findByNameAndDomain(request.name, request.domain);
     if (!client) throw new BrokerError('CLIENT_NOT_FOUND', `No client ${request.name}.${request.domain}`);
     const active = await this.certificates.listActiveForClient(client.id);
-    if (active.length === 0) throw new BrokerError('CERT_NOT_FOUND', `Client ${request.name}.${request.domain} has no active certificate`);
+    if (active.length === 0)
+      throw new BrokerError('CERT_NOT_FOUND', `Client ${request.name}.${request.domain} has no active certificate`);
     return active.map((row) => ({ ...row, client_name: client.name, domain: client.domain }));
   }
 
-  private async record(request: { actor: string; ip?: string | undefined }, action: string, serial: string, domain: string, details: Record<string, unknown>): Promise<void> {
-    await this.audit.record({ actor: request.actor, action, target_type: 'certificate', target_id: serial, domain, ip: request.ip ?? null, details });
+  private async record(
+    request: { actor: string; ip?: string | undefined },
+    action: string,
+    serial: string,
+    domain: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.record({
+      actor: request.actor,
+      action,
+      target_type: 'certificate',
+      target_id: serial,
+      domain,
+      ip: request.ip ?? null,
+      details,
+    });
   }
 }
 

@@ -67,7 +67,11 @@ export class CrlManager {
       const now = Date.now();
       const number = Math.max(this.currentNumber() + 1, Math.floor(now / 1000));
       const signed = buildCrl(store.loadCa(), {
-        revoked: revoked.map((r) => ({ serialHex: r.serial, revokedAt: r.revoked_at ?? new Date(now), reason: reasonOf(r.reason) })),
+        revoked: revoked.map((r) => ({
+          serialHex: r.serial,
+          revokedAt: r.revoked_at ?? new Date(now),
+          reason: reasonOf(r.reason),
+        })),
         // Backdated like certificates: a broker whose clock is behind would otherwise see a
         // CRL "not yet valid" and refuse every handshake until its clock catches up.
         thisUpdate: new Date(now - BACKDATE_MS),
@@ -87,7 +91,10 @@ export class CrlManager {
         details: { next_update: info.next_update, revoked_count: info.revoked_serials.length },
       });
     }
-    logger.info({ crl_number: info.crl_number, next_update: info.next_update, revoked: info.revoked_serials.length }, 'CRL signed');
+    logger.info(
+      { crl_number: info.crl_number, next_update: info.next_update, revoked: info.revoked_serials.length },
+      'CRL signed',
+    );
     const announced = await this.announce({
       v: 1,
       kind: options.kind,
@@ -135,14 +142,21 @@ export class CrlManager {
     // An undelivered revocation rides along with the next announcement: a later re-sign
     // must not drop the fingerprints whose open connections still have to be closed.
     const revoked = [...(this.unannounced?.revoked ?? []), ...announcement.revoked];
-    const merged: CrlAnnouncement = { ...announcement, kind: revoked.length > 0 ? 'revoked' : announcement.kind, revoked };
+    const merged: CrlAnnouncement = {
+      ...announcement,
+      kind: revoked.length > 0 ? 'revoked' : announcement.kind,
+      revoked,
+    };
     try {
       await this.deps.announce(merged);
       this.unannounced = undefined;
       return true;
     } catch (error) {
       this.unannounced = merged;
-      this.deps.logger.error({ err: error, crl_number: merged.crl_number }, 'could not announce the CRL to the other brokers; will retry');
+      this.deps.logger.error(
+        { err: error, crl_number: merged.crl_number },
+        'could not announce the CRL to the other brokers; will retry',
+      );
       return false;
     }
   }

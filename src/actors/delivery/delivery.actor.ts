@@ -15,7 +15,14 @@ import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
 import { BREAKER_STATE_VALUE } from './circuit-breaker.js';
 import type { EncryptionCalls } from '../encryption/encryption.protocol.js';
-import { countBatchFailure, countStored, initDeliveryMetrics, observeStoredBatch, reportSlots, setBreakerState } from './delivery.metrics.js';
+import {
+  countBatchFailure,
+  countStored,
+  initDeliveryMetrics,
+  observeStoredBatch,
+  reportSlots,
+  setBreakerState,
+} from './delivery.metrics.js';
 import type { DeliveryProtocol, DeliveryStats } from './delivery.protocol.js';
 import { StorePipeline } from './store-pipeline.js';
 import { WebhookClient } from './webhook-client.js';
@@ -24,17 +31,33 @@ import { WebhookDispatcher } from './webhook-dispatcher.js';
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const redis = createRedis(config, 'delivery');
   const blockingRedis = createRedis(config, 'delivery-blocking');
-  for (const r of [redis, blockingRedis]) r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+  for (const r of [redis, blockingRedis])
+    r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await Promise.all([whenReady(redis), whenReady(blockingRedis)]);
   const database = openDatabase({ url: config.database.url, poolSize: config.database.pool_size });
   const messages = new MessagesRepository(database.db);
   const schedule = new DeliverySchedule(redis, defineScripts(redis));
   const encryption = peer<EncryptionCalls>('encryption');
   const keysByDomain = keysFor(config);
-  const stats: DeliveryStats = { stored: 0, delivered: 0, attempts_failed: 0, retries_scheduled: 0, dead_lettered: 0, store_batches_failed: 0, in_flight: 0 };
+  const stats: DeliveryStats = {
+    stored: 0,
+    delivered: 0,
+    attempts_failed: 0,
+    retries_scheduled: 0,
+    dead_lettered: 0,
+    store_batches_failed: 0,
+    in_flight: 0,
+  };
 
   const pipeline = new StorePipeline({
-    config, logger, redis, blockingRedis, messages, encryption, schedule, keysByDomain,
+    config,
+    logger,
+    redis,
+    blockingRedis,
+    messages,
+    encryption,
+    schedule,
+    keysByDomain,
     onStored: (byDomain) => {
       countStored(byDomain);
       for (const counts of byDomain.values()) {
@@ -53,13 +76,28 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const clients: WebhookClient[] = [];
   const dispatchers = webhookDomains.map((domain) => {
     // Each downstream gets its own connection pool and its share of the slots.
-    const slots = domain.concurrency_share || Math.max(1, Math.floor(config.delivery.concurrency / webhookDomains.length));
-    const client = new WebhookClient({ ...deliveryCertificate(config.pki.dir), ...(domain.target.ca_file ? { ca: readFileSync(domain.target.ca_file, 'utf8') } : {}) }, slots);
+    const slots =
+      domain.concurrency_share || Math.max(1, Math.floor(config.delivery.concurrency / webhookDomains.length));
+    const client = new WebhookClient(
+      {
+        ...deliveryCertificate(config.pki.dir),
+        ...(domain.target.ca_file ? { ca: readFileSync(domain.target.ca_file, 'utf8') } : {}),
+      },
+      slots,
+    );
     clients.push(client);
     return new WebhookDispatcher({
-      domain, keys: keysByDomain.get(domain.name)!, slots, policy: retryPolicyOf(config, domain.name),
-      timeoutMs: domain.target.timeout_ms || config.delivery.webhook_timeout_ms, pollIntervalMs: config.delivery.poll_interval_ms,
-      logger, messages, schedule, encryption, client,
+      domain,
+      keys: keysByDomain.get(domain.name)!,
+      slots,
+      policy: retryPolicyOf(config, domain.name),
+      timeoutMs: domain.target.timeout_ms || config.delivery.webhook_timeout_ms,
+      pollIntervalMs: config.delivery.poll_interval_ms,
+      logger,
+      messages,
+      schedule,
+      encryption,
+      client,
       breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
       onBreakerChange: (state) => setBreakerState(domain.name, BREAKER_STATE_VALUE[state]),
       onOutcome: (kind, count) => {
@@ -76,7 +114,9 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   });
 
   initDeliveryMetrics(config.domains);
-  reportSlots(() => dispatchers.map((d, i) => ({ domain: webhookDomains[i]!.name, slots: d.slots, inUse: d.inFlight })));
+  reportSlots(() =>
+    dispatchers.map((d, i) => ({ domain: webhookDomains[i]!.name, slots: d.slots, inUse: d.inFlight })),
+  );
   pipeline.start();
   for (const d of dispatchers) d.start();
 
@@ -103,5 +143,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
 function deliveryCertificate(pkiDir: string): { cert?: string; key?: string } {
   const cert = join(pkiDir, 'delivery-client.crt');
   const key = join(pkiDir, 'delivery-client.key');
-  return existsSync(cert) && existsSync(key) ? { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') } : {};
+  return existsSync(cert) && existsSync(key)
+    ? { cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') }
+    : {};
 }

@@ -16,7 +16,11 @@ import type { WebhookOutcome } from './webhook-client.js';
 
 const perDomain = ['domain'] as const;
 
-const stored = new CounterFamily('mb_messages_stored_total', 'Messages written to MySQL (encrypted), by domain', perDomain);
+const stored = new CounterFamily(
+  'mb_messages_stored_total',
+  'Messages written to MySQL (encrypted), by domain',
+  perDomain,
+);
 const delivered = new CounterFamily(
   'mb_messages_delivered_total',
   'Messages that reached status delivered (store target: once stored; webhook: on a 2xx), by domain',
@@ -32,20 +36,44 @@ const failures = new CounterFamily(
   'Failed webhook attempts by domain and reason: http_4xx, http_5xx, timeout, network, undecryptable',
   ['domain', 'reason'],
 );
-const retries = new CounterFamily('mb_delivery_retries_scheduled_total', 'Webhook retries scheduled, by domain', perDomain);
-const dead = new CounterFamily('mb_dead_letters_total', 'Messages failed for good and written to the dead-letter stream, by domain', perDomain);
-const attemptDuration = new HistogramFamily('mb_delivery_attempt_duration_seconds', 'Duration of one webhook POST, by domain', perDomain, [
-  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-]);
+const retries = new CounterFamily(
+  'mb_delivery_retries_scheduled_total',
+  'Webhook retries scheduled, by domain',
+  perDomain,
+);
+const dead = new CounterFamily(
+  'mb_dead_letters_total',
+  'Messages failed for good and written to the dead-letter stream, by domain',
+  perDomain,
+);
+const attemptDuration = new HistogramFamily(
+  'mb_delivery_attempt_duration_seconds',
+  'Duration of one webhook POST, by domain',
+  perDomain,
+  [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+);
 const slots = new GaugeFamily('mb_delivery_slots', 'Concurrent webhook attempts allowed, by domain', perDomain);
-const breaker = new GaugeFamily('mb_circuit_breaker_state', 'Circuit breaker of each webhook downstream: 0 closed, 1 half-open, 2 open', perDomain);
-const batchSize = new HistogramFamily('mb_storage_batch_size', 'Messages per storage batch (one encryption round trip, one INSERT)', [], [
-  1, 2, 5, 10, 25, 50, 100, 250, 500, 1000,
-]).series();
-const batchDuration = new HistogramFamily('mb_storage_batch_duration_seconds', 'Time to store one batch: encrypt, INSERT, schedule, acknowledge', [], [
-  0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
-]).series();
-const batchFailures = new CounterFamily('mb_storage_batch_failures_total', 'Storage batches that failed (entries stay pending and are retried)').series();
+const breaker = new GaugeFamily(
+  'mb_circuit_breaker_state',
+  'Circuit breaker of each webhook downstream: 0 closed, 1 half-open, 2 open',
+  perDomain,
+);
+const batchSize = new HistogramFamily(
+  'mb_storage_batch_size',
+  'Messages per storage batch (one encryption round trip, one INSERT)',
+  [],
+  [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+).series();
+const batchDuration = new HistogramFamily(
+  'mb_storage_batch_duration_seconds',
+  'Time to store one batch: encrypt, INSERT, schedule, acknowledge',
+  [],
+  [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+).series();
+const batchFailures = new CounterFamily(
+  'mb_storage_batch_failures_total',
+  'Storage batches that failed (entries stay pending and are retried)',
+).series();
 
 export type AttemptOutcome = 'delivered' | 'retry' | 'dead';
 
@@ -105,12 +133,17 @@ export function observeAttempt(domain: string, seconds: number): void {
 
 /** Slot gauges are read when scraped, from the dispatchers themselves (call once per thread). */
 export function reportSlots(read: () => Array<{ domain: string; slots: number; inUse: number }>): void {
-  new GaugeFamily('mb_delivery_slots_in_use', 'Webhook attempts running or waiting for a slot, by domain (at most mb_delivery_slots)', perDomain, (inUse) => {
-    for (const d of read()) {
-      slots.series(d.domain).set(d.slots);
-      inUse.series(d.domain).set(d.inUse);
-    }
-  });
+  new GaugeFamily(
+    'mb_delivery_slots_in_use',
+    'Webhook attempts running or waiting for a slot, by domain (at most mb_delivery_slots)',
+    perDomain,
+    (inUse) => {
+      for (const d of read()) {
+        slots.series(d.domain).set(d.slots);
+        inUse.series(d.domain).set(d.inUse);
+      }
+    },
+  );
 }
 
 /** Bounded reasons: the label never carries an error text. */

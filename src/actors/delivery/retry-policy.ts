@@ -11,7 +11,12 @@ export interface RetryPolicy {
 /** Exponential spacing stops growing after six doublings (30 s → 32 min by default). */
 const MAX_DOUBLINGS = 6;
 
-export function nextDelayMs(policy: RetryPolicy, attemptsMade: number, retryAfterMs?: number, random = Math.random): number {
+export function nextDelayMs(
+  policy: RetryPolicy,
+  attemptsMade: number,
+  retryAfterMs?: number,
+  random = Math.random,
+): number {
   let delay = policy.intervalMs;
   if (policy.backoff === 'exponential') {
     delay = policy.intervalMs * 2 ** Math.min(Math.max(attemptsMade - 1, 0), MAX_DOUBLINGS);

@@ -98,12 +98,25 @@ export class StorePipeline {
         }
         if (Date.now() - this.lastReclaim > config.queue.claim_idle_ms / 2) {
           this.lastReclaim = Date.now();
-          const claimed = await reclaimStale(this.deps.redis, config.instance_id, streams, config.queue.claim_idle_ms, config.delivery.batch_size);
+          const claimed = await reclaimStale(
+            this.deps.redis,
+            config.instance_id,
+            streams,
+            config.queue.claim_idle_ms,
+            config.delivery.batch_size,
+          );
           // Claimed entries, and any of ours a failed batch left behind, are read next.
           pending = true;
           if (claimed > 0) logger.warn({ claimed }, 'reclaimed entries left pending by another consumer');
         }
-        let entries = await readEntries(blockingRedis, config.instance_id, streams, config.delivery.batch_size, pending, BLOCK_MS);
+        let entries = await readEntries(
+          blockingRedis,
+          config.instance_id,
+          streams,
+          config.delivery.batch_size,
+          pending,
+          BLOCK_MS,
+        );
         if (pending) entries = entries.filter((e) => !busy.has(`${e.stream}/${e.id}`));
         if (entries.length === 0) {
           pending = false;
@@ -132,9 +145,14 @@ export class StorePipeline {
     const { config, messages, encryption, schedule, keysByDomain } = this.deps;
     const started = performance.now();
     const byDomain = new Map<string, { stored: number; delivered: number }>();
-    const valid = entries.filter((e): e is StreamEntry & { fields: NonNullable<StreamEntry['fields']> } => e.fields !== null);
+    const valid = entries.filter(
+      (e): e is StreamEntry & { fields: NonNullable<StreamEntry['fields']> } => e.fields !== null,
+    );
     if (valid.length < entries.length) {
-      this.deps.logger.warn({ count: entries.length - valid.length }, 'stream entries without a message (deleted or malformed) acknowledged');
+      this.deps.logger.warn(
+        { count: entries.length - valid.length },
+        'stream entries without a message (deleted or malformed) acknowledged',
+      );
     }
     if (valid.length > 0) {
       const { items } = await encryption.call('encryption.seal', {
@@ -143,7 +161,9 @@ export class StorePipeline {
       const now = new Date();
       const webhookIds = new Map<string, string[]>();
       // Only replays can meet rows already stored; they must not be counted twice.
-      const storedBefore = replay ? new Set((await messages.findByMessageIds(valid.map((e) => e.fields.m))).map((r) => r.message_id)) : undefined;
+      const storedBefore = replay
+        ? new Set((await messages.findByMessageIds(valid.map((e) => e.fields.m))).map((r) => r.message_id))
+        : undefined;
       const rows: NewMessageRow[] = valid.map((entry, i) => {
         const sealed = items[i]!;
         const domain = this.domainByStream.get(entry.stream)!;

@@ -53,7 +53,8 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const post = (path: string, timeoutMs = 2000) => client.post({ url: `${base}${path}`, secret: 'shh', timeoutMs }, payload);
+const post = (path: string, timeoutMs = 2000) =>
+  client.post({ url: `${base}${path}`, secret: 'shh', timeoutMs }, payload);
 
 describe('WebhookClient', () => {
   it('delivers on 2xx, with the message id as idempotency key and a verifiable signature', async () => {
@@ -69,7 +70,12 @@ describe('WebhookClient', () => {
   it('retries a 5xx, gives up on another 4xx, and honours Retry-After on a 429', async () => {
     await expect(post('/fail')).resolves.toMatchObject({ ok: false, status: 503, retryable: true });
     await expect(post('/gone')).resolves.toMatchObject({ ok: false, status: 410, retryable: false });
-    await expect(post('/later')).resolves.toMatchObject({ ok: false, status: 429, retryable: true, retryAfterMs: 7000 });
+    await expect(post('/later')).resolves.toMatchObject({
+      ok: false,
+      status: 429,
+      retryable: true,
+      retryAfterMs: 7000,
+    });
   });
 
   it('cuts a hanging downstream off at the deadline, as a retryable failure', async () => {
@@ -84,18 +90,25 @@ describe('WebhookClient', () => {
     const silent = createTcpServer((socket) => void sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const started = Date.now();
-    const outcome = await client.post({ url: `https://127.0.0.1:${(silent.address() as AddressInfo).port}/x`, secret: 's', timeoutMs: 300 }, payload);
+    const outcome = await client.post(
+      { url: `https://127.0.0.1:${(silent.address() as AddressInfo).port}/x`, secret: 's', timeoutMs: 300 },
+      payload,
+    );
     expect(outcome).toMatchObject({ ok: false, retryable: true, error: expect.stringMatching(/UND_ERR_TIMEOUT/) });
     expect(Date.now() - started).toBeLessThan(2000);
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => silent.close(resolve));
   });
 
-  it('trusts only the configured CA (Node\'s default roots otherwise)', async () => {
+  it("trusts only the configured CA (Node's default roots otherwise)", async () => {
     const stranger = new WebhookClient({}, 1);
     const refused = await stranger.post({ url: `${base}/ok`, secret: 's', timeoutMs: 2000 }, payload);
     await stranger.close();
-    expect(refused).toMatchObject({ ok: false, retryable: true, error: expect.stringMatching(/certificate|SELF_SIGNED|UNABLE_TO_VERIFY/i) });
+    expect(refused).toMatchObject({
+      ok: false,
+      retryable: true,
+      error: expect.stringMatching(/certificate|SELF_SIGNED|UNABLE_TO_VERIFY/i),
+    });
   });
 
   it('reports a refused connection as a retryable failure, never a rejection', async () => {

@@ -42,7 +42,10 @@ export class WebhookClient {
     // One TLS context for every connection: given cert/key/ca instead, each new socket
     // would parse them again (≈ 4 ms a connection here, 0.5 s for 128 slots at start-up).
     // Without `ca` the context trusts Node's default roots, as tls.connect would.
-    const secureContext = createSecureContext({ ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}), ...(tls.ca ? { ca: tls.ca } : {}) });
+    const secureContext = createSecureContext({
+      ...(tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
+      ...(tls.ca ? { ca: tls.ca } : {}),
+    });
     this.agent = new Agent({ connections, keepAliveTimeout: 30_000, connect: { secureContext } });
   }
 
@@ -65,7 +68,8 @@ export class WebhookClient {
         clearTimeout(timer);
         resolve(outcome);
       };
-      const timeout = () => Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { code: 'UND_ERR_TIMEOUT' });
+      const timeout = () =>
+        Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { code: 'UND_ERR_TIMEOUT' });
       // One deadline for the whole exchange (headersTimeout/bodyTimeout only bound the
       // gaps). A POST still waiting for its connection cannot be aborted yet: it is
       // answered as timed out now and aborted the moment undici starts it.
@@ -137,7 +141,13 @@ function outcomeOf(status: number, retryAfterHeader: string | string[] | undefin
   const retryAfterMs = parseRetryAfter(retryAfterHeader);
   // A 4xx means the downstream will never take this message, except "try later" ones.
   const retryable = status >= 500 || status === 408 || status === 429;
-  return { ok: false, status, error: `HTTP ${status}`, retryable, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+  return {
+    ok: false,
+    status,
+    error: `HTTP ${status}`,
+    retryable,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  };
 }
 
 function parseRetryAfter(value: string | string[] | undefined): number | undefined {

@@ -79,19 +79,27 @@ export class WebhookDispatcher {
 
   constructor(private readonly deps: DispatcherDeps) {
     this.breaker = new CircuitBreaker(deps.breaker.failures, deps.breaker.openMs, (state) => {
-      deps.logger.warn({ domain: deps.domain.name, breaker: state, last_error: this.breaker?.snapshot().last_error }, 'downstream circuit breaker changed');
+      deps.logger.warn(
+        { domain: deps.domain.name, breaker: state, last_error: this.breaker?.snapshot().last_error },
+        'downstream circuit breaker changed',
+      );
       deps.onBreakerChange(state);
     });
     this.queue = new Queue<Attempt, WebhookOutcome>(
       (attempt, done) => {
         const started = performance.now();
-        deps.client.post({ url: deps.domain.target.url, secret: deps.domain.target.secret, timeoutMs: deps.timeoutMs }, attempt.payload).then(
-          (outcome) => {
-            observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
-            done(null, outcome);
-          },
-          (error: Error) => done(null, { ok: false, error: error.message, retryable: true }),
-        );
+        deps.client
+          .post(
+            { url: deps.domain.target.url, secret: deps.domain.target.secret, timeoutMs: deps.timeoutMs },
+            attempt.payload,
+          )
+          .then(
+            (outcome) => {
+              observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
+              done(null, outcome);
+            },
+            (error: Error) => done(null, { ok: false, error: error.message, retryable: true }),
+          );
       },
       { concurrent: deps.slots, maxRetries: 0, autoResume: true },
     );
@@ -106,7 +114,13 @@ export class WebhookDispatcher {
   }
 
   snapshot(): DispatcherSnapshot {
-    return { domain: this.deps.domain.name, operational: this.deps.domain.operational, slots: this.deps.slots, in_flight: this.inQueue, breaker: this.breaker.snapshot() };
+    return {
+      domain: this.deps.domain.name,
+      operational: this.deps.domain.operational,
+      slots: this.deps.slots,
+      in_flight: this.inQueue,
+      breaker: this.breaker.snapshot(),
+    };
   }
 
   start(): void {
@@ -162,7 +176,8 @@ export class WebhookDispatcher {
     const now = Date.now();
     const expired = rows.filter((r) => r.status === 'queued' && isExpired(this.deps.policy, r.queued_at, now));
     const queued = rows.filter((r) => r.status === 'queued' && !expired.includes(r));
-    if (expired.length > 0) await this.expire(expired.map((r) => ({ message_id: r.message_id, attempts: r.attempt_count })));
+    if (expired.length > 0)
+      await this.expire(expired.map((r) => ({ message_id: r.message_id, attempts: r.attempt_count })));
     // Gone (purged) or already settled (a replay after a crash): nothing to send.
     const stale = ids.filter((id) => !rows.some((r) => r.message_id === id && r.status === 'queued'));
     if (stale.length > 0) await schedule.settle(keys, stale, []);
@@ -206,17 +221,32 @@ export class WebhookDispatcher {
   private async expire(items: Array<{ message_id: string; attempts: number }>): Promise<void> {
     const error = `expired: older than ${this.deps.policy.maxAgeMs} ms`;
     const { keys, schedule, messages } = this.deps;
-    await messages.expire(items.map((i) => i.message_id), error);
-    await schedule.deadLetter(keys, items.map((i) => ({ ...i, last_error: error })));
-    await schedule.settle(keys, items.map((i) => i.message_id), []);
+    await messages.expire(
+      items.map((i) => i.message_id),
+      error,
+    );
+    await schedule.deadLetter(
+      keys,
+      items.map((i) => ({ ...i, last_error: error })),
+    );
+    await schedule.settle(
+      keys,
+      items.map((i) => i.message_id),
+      [],
+    );
     this.deps.onOutcome('dead', items.length);
   }
 
   private flushSettled(): Promise<void> {
     // Settle batches one after another so MySQL and Redis see them in order.
-    this.settling = this.settling.then(() => this.settleBatch()).catch((error: unknown) => {
-      this.deps.logger.warn({ domain: this.deps.domain.name, err: describeError(error) }, 'settling webhook outcomes failed; leases will expire and retry');
-    });
+    this.settling = this.settling
+      .then(() => this.settleBatch())
+      .catch((error: unknown) => {
+        this.deps.logger.warn(
+          { domain: this.deps.domain.name, err: describeError(error) },
+          'settling webhook outcomes failed; leases will expire and retry',
+        );
+      });
     return this.settling;
   }
 
@@ -226,12 +256,17 @@ export class WebhookDispatcher {
     const { keys, schedule, messages, policy } = this.deps;
     const now = Date.now();
     const delivered = batch.filter((s) => s.outcome.ok).map((s) => s.attempt.id);
-    const failures = batch.filter((s): s is Settled & { outcome: Extract<WebhookOutcome, { ok: false }> } => !s.outcome.ok);
+    const failures = batch.filter(
+      (s): s is Settled & { outcome: Extract<WebhookOutcome, { ok: false }> } => !s.outcome.ok,
+    );
     const retry: Array<{ id: string; dueAt: number }> = [];
     const dead: Array<{ message_id: string; attempts: number; last_error: string }> = [];
     const records = failures.map(({ attempt, outcome }) => {
       const attempts = attempt.payload.attempt;
-      const final = !outcome.retryable || isFinalAttempt(policy, attempts) || isExpired(policy, new Date(attempt.payload.queued_at), now);
+      const final =
+        !outcome.retryable ||
+        isFinalAttempt(policy, attempts) ||
+        isExpired(policy, new Date(attempt.payload.queued_at), now);
       const error = outcome.error.slice(0, 500);
       if (final) {
         dead.push({ message_id: attempt.id, attempts, last_error: error });
@@ -260,7 +295,10 @@ export class WebhookDispatcher {
     if (retry.length > 0) this.deps.onOutcome('retry', retry.length);
     if (dead.length > 0) {
       this.deps.onOutcome('dead', dead.length);
-      this.deps.logger.warn({ domain: this.deps.domain.name, message_ids: dead.map((d) => d.message_id) }, 'messages dead-lettered');
+      this.deps.logger.warn(
+        { domain: this.deps.domain.name, message_ids: dead.map((d) => d.message_id) },
+        'messages dead-lettered',
+      );
     }
   }
 }

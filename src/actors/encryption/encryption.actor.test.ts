@@ -94,7 +94,11 @@ describe('encryption actor', () => {
     expect(health.details?.pool_threads).toBeGreaterThan(0); // the batch did go to the pool
 
     const { items: opened } = await peer.call('encryption.open', {
-      items: sealed.map((s, i) => ({ message_id: input[i]!.message_id, body_enc: s.body_enc, sender_enc: s.sender_enc })),
+      items: sealed.map((s, i) => ({
+        message_id: input[i]!.message_id,
+        body_enc: s.body_enc,
+        sender_enc: s.sender_enc,
+      })),
     });
     opened.forEach((o, i) => {
       expect(o).toEqual({ ok: true, message_body: input[i]!.message_body, sender_number: input[i]!.sender_number });
@@ -141,12 +145,16 @@ describe('encryption actor', () => {
       const started = process.hrtime.bigint();
       for (const items of batches) await peer.call('encryption.seal', { items });
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      console.log(`encryption actor seal via RPC, ${label} (batch ${batch}): ${Math.round((batch * rounds) / seconds)} msg/s`);
+      console.log(
+        `encryption actor seal via RPC, ${label} (batch ${batch}): ${Math.round((batch * rounds) / seconds)} msg/s`,
+      );
     }
   });
 
   it('drains: closes its pool and refuses new work', async () => {
     await peer.call('actor.drain', {});
-    await expect(peer.call('encryption.hash', { numbers: ['+12345678901'] })).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    await expect(peer.call('encryption.hash', { numbers: ['+12345678901'] })).rejects.toMatchObject({
+      code: 'SHUTTING_DOWN',
+    });
   });
 });

@@ -22,11 +22,21 @@ runActor<EncryptionProtocol>(async (ctx) => {
   for (const warning of store.warnings) ctx.logger.warn({ secrets_dir: ctx.config.secrets.dir }, warning);
   const pool = new EncryptionPool(new EncryptionService(store));
   ctx.logger.info(
-    { active_key_id: store.activeKey().id, pepper_id: store.activePepper().id, key_count: store.keyCount, pool_threshold: pool.threshold },
+    {
+      active_key_id: store.activeKey().id,
+      pepper_id: store.activePepper().id,
+      key_count: store.keyCount,
+      pool_threshold: pool.threshold,
+    },
     'encryption keys loaded',
   );
   // `mb keys rotate|activate|retire` rewrite the files; pick that up without a restart.
-  const watcher = new KeyWatcher({ store, dir: ctx.config.secrets.dir, intervalMs: ctx.config.secrets.reload_interval_ms, logger: ctx.logger });
+  const watcher = new KeyWatcher({
+    store,
+    dir: ctx.config.secrets.dir,
+    intervalMs: ctx.config.secrets.reload_interval_ms,
+    logger: ctx.logger,
+  });
   await watcher.start();
 
   let draining: Promise<void> | undefined;
@@ -47,16 +57,27 @@ runActor<EncryptionProtocol>(async (ctx) => {
 
   return {
     handlers: {
-      'encryption.seal': ({ items }) => tracked(() => measured('seal', items.length, async () => ({ items: await pool.seal(items) }))),
+      'encryption.seal': ({ items }) =>
+        tracked(() => measured('seal', items.length, async () => ({ items: await pool.seal(items) }))),
       'encryption.open': ({ items }) =>
         tracked(async () => {
-          const opened = await measured('open', items.length, async () => ({ items: await pool.open(items) }), (r) => r.items.filter((i) => !i.ok).length);
+          const opened = await measured(
+            'open',
+            items.length,
+            async () => ({ items: await pool.open(items) }),
+            (r) => r.items.filter((i) => !i.ok).length,
+          );
           const failed = items.filter((_item, i) => !opened.items[i]?.ok).map((item) => item.message_id);
           // Never silent: a missing key or an altered row is something an operator must see.
-          if (failed.length > 0) ctx.logger.warn({ count: failed.length, message_ids: failed.slice(0, 20) }, 'messages could not be decrypted');
+          if (failed.length > 0)
+            ctx.logger.warn(
+              { count: failed.length, message_ids: failed.slice(0, 20) },
+              'messages could not be decrypted',
+            );
           return opened;
         }),
-      'encryption.hash': ({ numbers }) => tracked(() => measured('hash', numbers.length, () => ({ hashes: pool.hash(numbers) }))),
+      'encryption.hash': ({ numbers }) =>
+        tracked(() => measured('hash', numbers.length, () => ({ hashes: pool.hash(numbers) }))),
       'encryption.keys': () => ({
         active_key_id: store.activeKey().id,
         key_ids: store.ids('key').all,

@@ -82,7 +82,10 @@ function openOne(lookupKey: KeyLookup, item: OpenInput): OpenResult {
     return { ok: true, message_body: body, sender_number: sender };
   } catch (error) {
     const data = toErrorData(error);
-    return { ok: false, error: data.code === 'CRYPTO_FAILURE' ? data : { code: 'CRYPTO_FAILURE', message: data.message } };
+    return {
+      ok: false,
+      error: data.code === 'CRYPTO_FAILURE' ? data : { code: 'CRYPTO_FAILURE', message: data.message },
+    };
   }
 }
 

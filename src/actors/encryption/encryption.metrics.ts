@@ -11,17 +11,39 @@ const operations = new CounterFamily(
   'Items handled by the encryption actor, by operation (seal: body+number, open: decrypt, hash: number lookups)',
   ['operation'],
 );
-const failures = new CounterFamily('mb_encryption_failures_total', 'Items the encryption actor could not handle, by operation', ['operation']);
-const durations = new HistogramFamily('mb_encryption_batch_duration_seconds', 'Time to handle one batch, by operation', ['operation'], [
-  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
-]);
+const failures = new CounterFamily(
+  'mb_encryption_failures_total',
+  'Items the encryption actor could not handle, by operation',
+  ['operation'],
+);
+const durations = new HistogramFamily(
+  'mb_encryption_batch_duration_seconds',
+  'Time to handle one batch, by operation',
+  ['operation'],
+  [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+);
 
 const series = Object.fromEntries(
-  (['seal', 'open', 'hash'] as const).map((op) => [op, { done: operations.series(op), failed: failures.series(op), duration: durations.series(op) }]),
-) as Record<EncryptionOperation, { done: ReturnType<typeof operations.series>; failed: ReturnType<typeof failures.series>; duration: ReturnType<typeof durations.series> }>;
+  (['seal', 'open', 'hash'] as const).map((op) => [
+    op,
+    { done: operations.series(op), failed: failures.series(op), duration: durations.series(op) },
+  ]),
+) as Record<
+  EncryptionOperation,
+  {
+    done: ReturnType<typeof operations.series>;
+    failed: ReturnType<typeof failures.series>;
+    duration: ReturnType<typeof durations.series>;
+  }
+>;
 
 /** Runs one batch and counts it; `failed` tells how many of its results are refusals. */
-export async function measured<T>(operation: EncryptionOperation, items: number, work: () => T | Promise<T>, failed: (result: T) => number = () => 0): Promise<T> {
+export async function measured<T>(
+  operation: EncryptionOperation,
+  items: number,
+  work: () => T | Promise<T>,
+  failed: (result: T) => number = () => 0,
+): Promise<T> {
   const { done, failed: refused, duration } = series[operation];
   const started = performance.now();
   try {

@@ -10,7 +10,12 @@ import type { OpenTask, SealTask, TaskResult } from './encryption.pool-protocol.
 
 export function seal(task: SealTask): TaskResult<SealedMessage[]> {
   try {
-    const material = { keyId: task.keyId, key: toBuffer(task.key), pepperId: task.pepperId, pepper: toBuffer(task.pepper) };
+    const material = {
+      keyId: task.keyId,
+      key: toBuffer(task.key),
+      pepperId: task.pepperId,
+      pepper: toBuffer(task.pepper),
+    };
     return { ok: true, value: sealBatch(material, task.items) };
   } catch (error) {
     return { ok: false, error: toErrorData(error) };

@@ -36,9 +36,7 @@ export interface OpenInput {
   sender_enc?: Uint8Array | null;
 }
 
-export type OpenResult =
-  | { ok: true; message_body: string; sender_number?: string }
-  | { ok: false; error: ErrorData };
+export type OpenResult = { ok: true; message_body: string; sender_number?: string } | { ok: false; error: ErrorData };
 
 export type EncryptionProtocol = ControlProtocol & {
   'encryption.seal': { request: { items: SealInput[] }; response: { items: SealedMessage[] } };

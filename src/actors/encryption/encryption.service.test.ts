@@ -62,10 +62,18 @@ describe('EncryptionService', () => {
       expect(Buffer.from(s.sender_enc).includes(Buffer.from(m.sender_number))).toBe(false);
     });
     const opened = service.open(
-      sealed.map((s, i) => ({ message_id: messages[i]!.message_id, body_enc: asPortBytes(s.body_enc), sender_enc: asPortBytes(s.sender_enc) })),
+      sealed.map((s, i) => ({
+        message_id: messages[i]!.message_id,
+        body_enc: asPortBytes(s.body_enc),
+        sender_enc: asPortBytes(s.sender_enc),
+      })),
     );
     opened.forEach((o, i) => {
-      expect(o).toEqual({ ok: true, message_body: messages[i]!.message_body, sender_number: messages[i]!.sender_number });
+      expect(o).toEqual({
+        ok: true,
+        message_body: messages[i]!.message_body,
+        sender_number: messages[i]!.sender_number,
+      });
     });
   });
 

@@ -49,7 +49,14 @@ export function sealEnvelope(key: Buffer, keyId: string, plaintext: Buffer, aad:
  * bytes) and returns the offset after it. Batches seal into one buffer of their own: one
  * allocation, and one ArrayBuffer to clone across threads instead of two per message.
  */
-export function sealEnvelopeInto(target: Buffer, offset: number, key: Buffer, keyId: string, plaintext: Buffer, aad: Buffer): number {
+export function sealEnvelopeInto(
+  target: Buffer,
+  offset: number,
+  key: Buffer,
+  keyId: string,
+  plaintext: Buffer,
+  aad: Buffer,
+): number {
   if (key.length !== KEY_BYTES) throw new BrokerError('CRYPTO_FAILURE', `data key ${keyId} is not ${KEY_BYTES} bytes`);
   if (!KEY_ID_PATTERN.test(keyId)) throw new BrokerError('CRYPTO_FAILURE', 'data key id is not a short ASCII name');
   const end = offset + envelopeLength(keyId, plaintext.length);
@@ -100,7 +107,8 @@ interface ParsedEnvelope {
 
 function parseEnvelope(envelope: Buffer): ParsedEnvelope {
   if (envelope.length < 2) throw new BrokerError('CRYPTO_FAILURE', 'envelope is truncated');
-  if (envelope[0] !== ENVELOPE_VERSION) throw new BrokerError('CRYPTO_FAILURE', `unknown envelope version ${envelope[0]}`);
+  if (envelope[0] !== ENVELOPE_VERSION)
+    throw new BrokerError('CRYPTO_FAILURE', `unknown envelope version ${envelope[0]}`);
   const idLength = envelope[1]!;
   const nonceAt = 2 + idLength;
   const tagAt = nonceAt + NONCE_BYTES;
@@ -137,7 +145,10 @@ export function openEnvelope(lookupKey: KeyLookup, envelope: Buffer, aad: Buffer
     return final.length === 0 ? plaintext : Buffer.concat([plaintext, final]);
   } catch {
     // One message for every cause: the reason a forgery failed is no business of the caller.
-    throw new BrokerError('CRYPTO_FAILURE', 'envelope failed authentication (tampered, truncated or bound to another message)');
+    throw new BrokerError(
+      'CRYPTO_FAILURE',
+      'envelope failed authentication (tampered, truncated or bound to another message)',
+    );
   }
 }
 

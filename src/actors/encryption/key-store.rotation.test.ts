@@ -45,7 +45,7 @@ describe('KeyStore rotation', () => {
     await expect(KeyStore.open(dir)).rejects.toThrow(/does not exist/);
   });
 
-  it('reload() takes another writer\'s change and keeps the keys when the file is broken', async () => {
+  it("reload() takes another writer's change and keeps the keys when the file is broken", async () => {
     const broker = await KeyStore.loadOrCreate(dir);
     const cli = await KeyStore.open(dir);
     await cli.rotatePepper();

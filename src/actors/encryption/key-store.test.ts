@@ -72,7 +72,11 @@ describe('KeyStore', () => {
     ['an array', '[]', /JSON object/],
     ['no active id', JSON.stringify({ keys: { k1: key32 } }), /"active"/],
     ['an active id that is not there', JSON.stringify({ active: 'k2', keys: { k1: key32 } }), /active id "k2"/],
-    ['a 16-byte key', JSON.stringify({ active: 'k1', keys: { k1: Buffer.alloc(16).toString('base64') } }), /not 32 bytes/],
+    [
+      'a 16-byte key',
+      JSON.stringify({ active: 'k1', keys: { k1: Buffer.alloc(16).toString('base64') } }),
+      /not 32 bytes/,
+    ],
     ['a key that is not base64', JSON.stringify({ active: 'k1', keys: { k1: '!'.repeat(44) } }), /not 32 bytes/],
     ['a key that is not a string', JSON.stringify({ active: 'k1', keys: { k1: 42 } }), /not 32 bytes/],
     ['a key id that is not ASCII', JSON.stringify({ active: 'clé', keys: { clé: key32 } }), /short ASCII/],

@@ -77,16 +77,25 @@ export class KeyStore {
   static async open(dir: string): Promise<KeyStore> {
     const warnings: string[] = [];
     for (const file of [DATA_KEYS_FILE, PEPPER_FILE]) {
-      if (!(await exists(join(dir, file)))) throw new BrokerError('CRYPTO_FAILURE', `${join(dir, file)} does not exist (is secrets.dir right?)`);
+      if (!(await exists(join(dir, file))))
+        throw new BrokerError('CRYPTO_FAILURE', `${join(dir, file)} does not exist (is secrets.dir right?)`);
     }
-    return new KeyStore(dir, await readSecretFile(dir, KEYS, warnings), await readSecretFile(dir, PEPPERS, warnings), warnings);
+    return new KeyStore(
+      dir,
+      await readSecretFile(dir, KEYS, warnings),
+      await readSecretFile(dir, PEPPERS, warnings),
+      warnings,
+    );
   }
 
   /** Reads the secrets under `dir`, creating the directory and both files on first start. */
   static async loadOrCreate(dir: string): Promise<KeyStore> {
     const warnings: string[] = [];
     await ensureDir(dir, warnings);
-    const [hasKeys, hasPeppers] = await Promise.all([exists(join(dir, DATA_KEYS_FILE)), exists(join(dir, PEPPER_FILE))]);
+    const [hasKeys, hasPeppers] = await Promise.all([
+      exists(join(dir, DATA_KEYS_FILE)),
+      exists(join(dir, PEPPER_FILE)),
+    ]);
     if (hasKeys !== hasPeppers) {
       // A half-present secrets dir is a lost file or a wrong mount, not a first start: a
       // fresh key would make every stored body unreadable, a fresh pepper every lookup miss.
@@ -297,13 +306,17 @@ async function readSecretFile(dir: string, file: SecretFile, warnings: string[])
     raw = JSON.parse(await readFile(path, 'utf8'));
   } catch (error) {
     // The parser's message can quote the file's text, i.e. key material: keep only the kind.
-    throw refuse(error instanceof SyntaxError ? 'is not valid JSON' : `cannot be read (${(error as NodeJS.ErrnoException).code})`);
+    throw refuse(
+      error instanceof SyntaxError ? 'is not valid JSON' : `cannot be read (${(error as NodeJS.ErrnoException).code})`,
+    );
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw refuse('must hold a JSON object');
   const { active, [file.field]: entries, retired = [] } = raw as Record<string, unknown>;
   if (typeof active !== 'string') throw refuse('"active" must be a key id');
-  if (!entries || typeof entries !== 'object' || Array.isArray(entries)) throw refuse(`"${file.field}" must map ids to base64 keys`);
-  if (!Array.isArray(retired) || retired.some((id) => typeof id !== 'string' || !KEY_ID_PATTERN.test(id))) throw refuse('"retired" must list key ids');
+  if (!entries || typeof entries !== 'object' || Array.isArray(entries))
+    throw refuse(`"${file.field}" must map ids to base64 keys`);
+  if (!Array.isArray(retired) || retired.some((id) => typeof id !== 'string' || !KEY_ID_PATTERN.test(id)))
+    throw refuse('"retired" must list key ids');
   const set: SecretSet = { active, entries: new Map(), retired: retired as string[] };
   for (const [id, value] of Object.entries(entries)) {
     if (!KEY_ID_PATTERN.test(id)) throw refuse(`id "${id.slice(0, 64)}" is not a short ASCII name`);
@@ -372,7 +385,9 @@ async function checkMode(path: string, wanted: number, warnings: string[]): Prom
   if (process.platform === 'win32') return;
   const mode = (await stat(path)).mode & 0o777;
   if (mode & ~wanted & 0o077) {
-    warnings.push(`${path} has mode 0${mode.toString(8)}, looser than 0${wanted.toString(8)}: run chmod ${wanted.toString(8)} ${path}`);
+    warnings.push(
+      `${path} has mode 0${mode.toString(8)}, looser than 0${wanted.toString(8)}: run chmod ${wanted.toString(8)} ${path}`,
+    );
   }
 }
 

@@ -76,14 +76,23 @@ export class KeyWatcher {
       this.signature = signature;
       if (!changed) return;
       const now = Date.now();
-      for (const kind of ['key', 'pepper'] as const) if (store.ids(kind).active !== before[kind]) this.activeSince[kind] = now;
+      for (const kind of ['key', 'pepper'] as const)
+        if (store.ids(kind).active !== before[kind]) this.activeSince[kind] = now;
       logger.info(
-        { active_key_id: store.activeKey().id, key_ids: store.ids('key').all, pepper_id: store.activePepper().id, pepper_ids: store.ids('pepper').all },
+        {
+          active_key_id: store.activeKey().id,
+          key_ids: store.ids('key').all,
+          pepper_id: store.activePepper().id,
+          pepper_ids: store.ids('pepper').all,
+        },
         'encryption keys reloaded',
       );
     } catch (error) {
       // The message names the file and the kind of problem, never key material (KeyStore).
-      logger.error({ err: (error as Error).message }, 'key files changed but cannot be read; keeping the keys in memory');
+      logger.error(
+        { err: (error as Error).message },
+        'key files changed but cannot be read; keeping the keys in memory',
+      );
     }
   }
 }

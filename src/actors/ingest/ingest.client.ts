@@ -26,7 +26,10 @@ export class IngestClient {
 
   /** Resolves once Redis has answered the request's script; rejects with a BrokerError (503) otherwise. */
   enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
-    if (!this.rpc.connected) return Promise.reject(new BrokerError('QUEUE_UNAVAILABLE', 'The ingest component is restarting; the message was not accepted'));
+    if (!this.rpc.connected)
+      return Promise.reject(
+        new BrokerError('QUEUE_UNAVAILABLE', 'The ingest component is restarting; the message was not accepted'),
+      );
     return new Promise((resolve, reject) => {
       this.queue.push({ request, resolve, reject });
       if (!this.scheduled) {

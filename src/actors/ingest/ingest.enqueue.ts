@@ -30,7 +30,11 @@ export class EnqueuePlanner {
   }
 
   /** Sends every request in one pipeline; resolves with one result per request. */
-  async run(redis: Redis, requests: EnqueueRequest[], onRedisError: (error: unknown) => EnqueueResult): Promise<EnqueueResult[]> {
+  async run(
+    redis: Redis,
+    requests: EnqueueRequest[],
+    onRedisError: (error: unknown) => EnqueueResult,
+  ): Promise<EnqueueResult[]> {
     const results: EnqueueResult[] = new Array<EnqueueResult>(requests.length);
     const byDomain = new Map<string, Planned>();
     requests.forEach((request, index) => {
@@ -55,14 +59,15 @@ export class EnqueuePlanner {
       let client = planned.clientIndex.get(request.client_id);
       if (client === undefined) {
         const limits = this.limits.of(request.common_name, domain);
-        client = planned.call.clients.push({
-          limitsKey: keys.limits,
-          clientId: request.client_id,
-          clientName: request.client_name,
-          rateLimit: limits.rateLimit,
-          rateWindowMs: limits.rateWindowMs,
-          dailyQuota: limits.dailyQuota,
-        }) - 1;
+        client =
+          planned.call.clients.push({
+            limitsKey: keys.limits,
+            clientId: request.client_id,
+            clientName: request.client_name,
+            rateLimit: limits.rateLimit,
+            rateWindowMs: limits.rateWindowMs,
+            dailyQuota: limits.dailyQuota,
+          }) - 1;
         planned.clientIndex.set(request.client_id, client);
       }
       planned.indexes.push(index);
@@ -72,7 +77,13 @@ export class EnqueuePlanner {
         requestHash: request.idempotency?.hash ?? '',
         trackingId: request.tracking_id,
         timestamp: request.timestamp,
-        messages: request.messages.map((m) => ({ m: m.message_id, s: m.sender_number, b: m.message_body, md: m.metadata, q: m.queued_at })),
+        messages: request.messages.map((m) => ({
+          m: m.message_id,
+          s: m.sender_number,
+          b: m.message_body,
+          md: m.metadata,
+          q: m.queued_at,
+        })),
       });
     });
     const planned = [...byDomain.values()];
@@ -121,7 +132,11 @@ export class EnqueuePlanner {
             : null,
         quota:
           client.dailyQuota > 0
-            ? { limit: client.dailyQuota, remaining: Math.max(0, client.dailyQuota - used[c]!.quota), resets_at: new Date(reply.dayEnd).toISOString() }
+            ? {
+                limit: client.dailyQuota,
+                remaining: Math.max(0, client.dailyQuota - used[c]!.quota),
+                resets_at: new Date(reply.dayEnd).toISOString(),
+              }
             : null,
       };
     });
@@ -132,5 +147,10 @@ export class EnqueuePlanner {
 export function queueUnavailable(error: unknown): EnqueueResult {
   const cause = error instanceof Error ? error.message : String(error);
   if (isOutcomeUnknownError(error)) return { ok: false, error: toErrorData(queueOutcomeUnknown(cause)) };
-  return { ok: false, error: toErrorData(new BrokerError('QUEUE_UNAVAILABLE', undefined, isRedisDownError(error) ? undefined : { cause })) };
+  return {
+    ok: false,
+    error: toErrorData(
+      new BrokerError('QUEUE_UNAVAILABLE', undefined, isRedisDownError(error) ? undefined : { cause }),
+    ),
+  };
 }

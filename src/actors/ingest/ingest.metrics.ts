@@ -7,9 +7,21 @@
 import { CounterFamily, HistogramFamily, type CounterSeries } from '../../metrics/fast-series.js';
 import type { EnqueueRequest, EnqueueResult } from './ingest.protocol.js';
 
-const appended = new CounterFamily('mb_ingest_appended_total', 'Messages appended to a domain stream (durable in Redis), by domain', ['domain']);
-const refused = new CounterFamily('mb_ingest_append_failures_total', 'Messages Redis did not take (answered 503)').series();
-const batchSize = new HistogramFamily('mb_ingest_batch_size', 'Messages per group commit (one Redis pipeline)', [], [1, 2, 5, 10, 25, 50, 100, 250, 512]).series();
+const appended = new CounterFamily(
+  'mb_ingest_appended_total',
+  'Messages appended to a domain stream (durable in Redis), by domain',
+  ['domain'],
+);
+const refused = new CounterFamily(
+  'mb_ingest_append_failures_total',
+  'Messages Redis did not take (answered 503)',
+).series();
+const batchSize = new HistogramFamily(
+  'mb_ingest_batch_size',
+  'Messages per group commit (one Redis pipeline)',
+  [],
+  [1, 2, 5, 10, 25, 50, 100, 250, 512],
+).series();
 const batchDuration = new HistogramFamily(
   'mb_ingest_append_duration_seconds',
   'Time Redis took to take one group commit',
@@ -24,7 +36,11 @@ export function initIngestMetrics(domains: Iterable<string>): void {
   for (const domain of domains) byDomain.set(domain, appended.series(domain));
 }
 
-export function observeAppendBatch(results: ReadonlyArray<{ ok: boolean }>, domains: ReadonlyArray<string>, seconds: number): void {
+export function observeAppendBatch(
+  results: ReadonlyArray<{ ok: boolean }>,
+  domains: ReadonlyArray<string>,
+  seconds: number,
+): void {
   batchSize.observe(results.length);
   batchDuration.observe(seconds);
   let failed = 0;
@@ -36,7 +52,11 @@ export function observeAppendBatch(results: ReadonlyArray<{ ok: boolean }>, doma
 }
 
 /** One enqueue batch: every message that became durable counts for its domain; limits refusals are not Redis failures. */
-export function observeEnqueue(requests: ReadonlyArray<EnqueueRequest>, results: ReadonlyArray<EnqueueResult>, seconds: number): void {
+export function observeEnqueue(
+  requests: ReadonlyArray<EnqueueRequest>,
+  results: ReadonlyArray<EnqueueResult>,
+  seconds: number,
+): void {
   const outcomes: Array<{ ok: boolean }> = [];
   const domains: string[] = [];
   requests.forEach((request, i) => {

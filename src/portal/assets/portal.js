@@ -2,10 +2,10 @@
 // confirmations, copy buttons, auto-submitting filters, role-dependent form fields,
 // clickable table rows. Every page works without it.
 (() => {
-  
   // yyyy-mm-dd hh:mm:ss in the browser's time zone: sortable, unambiguous in every locale.
   const pad = (n) => String(n).padStart(2, '0');
-  const local = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const local = (d) =>
+    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
   for (const el of document.querySelectorAll('time[datetime]')) {
     const date = new Date(el.getAttribute('datetime'));
     if (Number.isNaN(date.getTime())) continue;
@@ -34,7 +34,10 @@
     button.addEventListener('click', () => {
       const field = document.querySelector(button.getAttribute('data-copy'));
       field.select();
-      navigator.clipboard?.writeText(field.value).then(() => (button.textContent = 'Copied'), () => undefined);
+      navigator.clipboard?.writeText(field.value).then(
+        () => (button.textContent = 'Copied'),
+        () => undefined,
+      );
     });
   }
 
@@ -45,8 +48,10 @@
   const role = document.querySelector('[data-role-select]');
   if (role) {
     const sync = () => {
-      for (const el of document.querySelectorAll('[data-show-for-role]')) el.hidden = el.getAttribute('data-show-for-role') !== role.value;
-      for (const el of document.querySelectorAll('[data-hide-for-role]')) el.hidden = el.getAttribute('data-hide-for-role') === role.value;
+      for (const el of document.querySelectorAll('[data-show-for-role]'))
+        el.hidden = el.getAttribute('data-show-for-role') !== role.value;
+      for (const el of document.querySelectorAll('[data-hide-for-role]'))
+        el.hidden = el.getAttribute('data-hide-for-role') === role.value;
     };
     role.addEventListener('change', sync);
     sync();
