@@ -85,14 +85,12 @@ export class PkiStatus {
       status: urgent ? 'degraded' : 'up',
       active: rows.length,
       expiring_within_30_days: expiring.length,
-      expiring: expiring
-        .slice(0, LISTED)
-        .map((row) => ({
-          common_name: row.common_name,
-          serial: row.serial,
-          not_after: row.not_after.toISOString(),
-          days_left: daysLeft(row),
-        })),
+      expiring: expiring.slice(0, LISTED).map((row) => ({
+        common_name: row.common_name,
+        serial: row.serial,
+        not_after: row.not_after.toISOString(),
+        days_left: daysLeft(row),
+      })),
     };
   }
 
@@ -100,19 +98,17 @@ export class PkiStatus {
   activeCertificates(): Promise<ActiveCertificate[]> {
     const now = Date.now();
     if (!this.cached || now - this.cached.at > CACHE_MS) {
-      const rows = this.certificates
-        .list()
-        .then((list) =>
-          list
-            .filter((row) => row.status === 'active' && row.not_after.getTime() > now)
-            .map((row) => ({
-              client: row.client_name,
-              domain: row.domain,
-              serial: row.serial,
-              common_name: row.subject_cn,
-              not_after: row.not_after,
-            })),
-        );
+      const rows = this.certificates.list().then((list) =>
+        list
+          .filter((row) => row.status === 'active' && row.not_after.getTime() > now)
+          .map((row) => ({
+            client: row.client_name,
+            domain: row.domain,
+            serial: row.serial,
+            common_name: row.subject_cn,
+            not_after: row.not_after,
+          })),
+      );
       this.cached = { at: now, rows };
       rows.catch(() => (this.cached = undefined)); // a failed read is not cached
     }
