@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { KeyStore } from '../actors/encryption/key-store.js';
+import { KeyStore } from '../crypto/key-store.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { DatabaseHandle } from '../db/database.js';
 import { MessagesRepository } from '../db/messages.repository.js';

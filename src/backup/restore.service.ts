@@ -14,8 +14,8 @@
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
-import { EncryptionService } from '../actors/encryption/encryption.service.js';
-import { DATA_KEYS_FILE, KeyStore, PEPPER_FILE } from '../actors/encryption/key-store.js';
+import { EncryptionService } from '../crypto/encryption.service.js';
+import { DATA_KEYS_FILE, KeyStore, PEPPER_FILE } from '../crypto/key-store.js';
 import type { BrokerConfig } from '../config/config.js';
 import { ensureDatabase, openDatabase } from '../db/database.js';
 import { MessagesRepository } from '../db/messages.repository.js';

@@ -1,6 +1,6 @@
 /** What a newcomer sees once the broker listens: where it is and a curl that sends a first message. */
 import { relative } from 'node:path';
-import type { BootstrapResult } from '../actors/ca/ca.protocol.js';
+import type { BootstrapResult } from '../ca/ca.types.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { FirstAdmin } from '../portal/portal-deps.js';
 

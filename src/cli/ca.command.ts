@@ -27,7 +27,7 @@ export function registerCaCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action((options: { force?: boolean; days?: number; cn?: string; json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
-        const { initCa } = await import('../actors/ca/ca-lifecycle.js');
+        const { initCa } = await import('../ca/ca-lifecycle.js');
         const result = await initCa(ctx.lifecycle, {
           overwrite: options.force === true,
           commonName: options.cn,

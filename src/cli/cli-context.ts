@@ -7,8 +7,8 @@
 import { hostname, userInfo } from 'node:os';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { CertificateAuthority } from '../actors/ca/ca.service.js';
-import type { LifecycleDeps } from '../actors/ca/ca-lifecycle.js';
+import { CertificateAuthority } from '../ca/ca.service.js';
+import type { LifecycleDeps } from '../ca/ca-lifecycle.js';
 import type { BrokerConfig } from '../config/config.js';
 import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/database.js';
 import { migrateDatabase } from '../db/migrate.js';

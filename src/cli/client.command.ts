@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import type { IssuedBundle } from '../actors/ca/ca.protocol.js';
-import { REVOCATION_REASON_CODES, type RevocationReason } from '../pki/pki.types.js';
+import type { IssuedBundle } from '../ca/ca.types.js';
+import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 import {
   ensurePrivateDir,
   EXIT_NOT_ANNOUNCED,
@@ -78,9 +78,7 @@ export function registerClientCommands(program: Command): void {
     .option('--serial <serial>', 'the certificate to revoke (hex, as `mb client list` prints it)')
     .option('--domain <domain>', "the client's domain (or give NAME as name.domain)")
     .addOption(
-      new Option('--reason <reason>', 'RFC 5280 revocation reason')
-        .choices(Object.keys(REVOCATION_REASON_CODES))
-        .default('unspecified'),
+      new Option('--reason <reason>', 'RFC 5280 revocation reason').choices(REVOCATION_REASONS).default('unspecified'),
     )
     .option('--json', 'print the result as JSON')
     .action(

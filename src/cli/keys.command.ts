@@ -9,7 +9,7 @@
  * every host, then `activate` it and copy again (docs/deploy.md, "Key rotation").
  */
 import type { Command } from 'commander';
-import { KeyStore, type SecretKind } from '../actors/encryption/key-store.js';
+import { KeyStore, type SecretKind } from '../crypto/key-store.js';
 import { MessageKeysRepository } from '../db/message-keys.repository.js';
 import { AuditRepository } from '../db/audit.repository.js';
 import { listInstances, type InstanceReport } from '../instances/instance-registry.js';

@@ -3,13 +3,15 @@
  * path resolves a presented certificate to its client through `findIdentityByFingerprint`
  * (one indexed join), and the CRL is built from `listRevoked`.
  *
- * Serials and fingerprints are stored as lowercase hex; inputs are lowercased here so a
- * caller passing OpenSSL's uppercase form still matches.
+ * Serials are stored in the one normalised form of `src/pki/serial.ts` (lowercase, whole
+ * bytes, no sign byte), whatever spelling a caller passes (`0A:1B`, `0x…`, OpenSSL's
+ * uppercase with a leading 00); fingerprints as lowercase hex.
  */
 import { and, asc, desc, eq, lt, ne } from 'drizzle-orm';
 import type { Database } from './database.js';
 import { certificates, clients } from './schema.js';
 import type { CertificateRow, CertificateStatus, ClientStatus, NewCertificateRow } from './schema.js';
+import { normalizeSerialHex, tryNormalizeSerialHex } from '../pki/serial.js';
 
 /** What the ingest path needs to admit or refuse a presented certificate. */
 export interface CertificateIdentity {
@@ -40,7 +42,7 @@ export class CertificatesRepository {
   async insert(row: NewCertificateRow): Promise<number> {
     const [inserted] = await this.db
       .insert(certificates)
-      .values({ ...row, serial: row.serial.toLowerCase(), fingerprint: row.fingerprint.toLowerCase() })
+      .values({ ...row, serial: normalizeSerialHex(row.serial), fingerprint: row.fingerprint.toLowerCase() })
       .$returningId();
     if (inserted === undefined) throw new Error('INSERT INTO certificates returned no id');
     return inserted.id;
@@ -68,20 +70,20 @@ export class CertificatesRepository {
   }
 
   async findBySerial(serial: string): Promise<CertificateRow | undefined> {
-    const [row] = await this.db
-      .select()
-      .from(certificates)
-      .where(eq(certificates.serial, serial.toLowerCase()))
-      .limit(1);
+    const normalized = tryNormalizeSerialHex(serial);
+    if (normalized === undefined) return undefined;
+    const [row] = await this.db.select().from(certificates).where(eq(certificates.serial, normalized)).limit(1);
     return row;
   }
 
   async findBySerialWithClient(serial: string): Promise<CertificateWithClient | undefined> {
+    const normalized = tryNormalizeSerialHex(serial);
+    if (normalized === undefined) return undefined;
     const [row] = await this.db
       .select({ certificate: certificates, client_name: clients.name, domain: clients.domain })
       .from(certificates)
       .innerJoin(clients, eq(clients.id, certificates.client_id))
-      .where(eq(certificates.serial, serial.toLowerCase()))
+      .where(eq(certificates.serial, normalized))
       .limit(1);
     return row === undefined ? undefined : { ...row.certificate, client_name: row.client_name, domain: row.domain };
   }
@@ -100,7 +102,8 @@ export class CertificatesRepository {
    * that serial or it was already revoked (the first revocation's time and reason stand).
    */
   async revoke(serial: string, reason: string, at: Date): Promise<CertificateRow | undefined> {
-    const normalized = serial.toLowerCase();
+    const normalized = tryNormalizeSerialHex(serial);
+    if (normalized === undefined) return undefined;
     const [result] = await this.db
       .update(certificates)
       .set({ status: 'revoked', revoked_at: at, reason })

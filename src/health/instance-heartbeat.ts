@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
-import type { KeyIdsReport } from '../actors/encryption/encryption.protocol.js';
+import type { KeyIdsReport } from '../crypto/crypto.types.js';
 import type { Logger } from '../logger.js';
 import { instanceKey, instancesIndexKey } from '../queue/keys.js';
 import type { ComponentStatus } from './health.service.js';

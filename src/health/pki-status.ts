@@ -8,7 +8,7 @@
  * in the metric `mb_client_cert_expiry_seconds` (alert on it) rather than in a health
  * status that would stay degraded for weeks.
  */
-import { EXPIRY_WARNING_DAYS } from '../actors/ca/ca.service.js';
+import { EXPIRY_WARNING_DAYS } from '../ca/ca.service.js';
 import type { CertificatesRepository } from '../db/certificates.repository.js';
 import type { ParsedCrl } from '../pki/crl.js';
 import { withTimeout, type ComponentStatus, type HealthReport } from './health.service.js';

@@ -1,5 +1,5 @@
 /** JSON schemas of the certificate admin API (src/http/ca-admin.routes.ts). */
-import { REVOCATION_REASON_CODES } from '../pki/crl.js';
+import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 
 const clientName = {
   type: 'string',
@@ -8,7 +8,7 @@ const clientName = {
 };
 const domain = { type: 'string', minLength: 1, maxLength: 253 };
 const days = { type: 'integer', minimum: 1, maximum: 3650, description: 'validity in days (default pki.client_days)' };
-const reason = { type: 'string', enum: Object.keys(REVOCATION_REASON_CODES), description: 'RFC 5280 CRLReason' };
+const reason = { type: 'string', enum: [...REVOCATION_REASONS], description: 'RFC 5280 CRLReason' };
 
 export const listCertificatesQuery = {
   type: 'object',
@@ -64,6 +64,6 @@ export interface IssueClientBody {
 }
 export type RenewClientBody = Omit<IssueClientBody, 'name'>;
 export interface RevokeBody {
-  reason: keyof typeof REVOCATION_REASON_CODES;
+  reason: RevocationReason;
   domain?: string;
 }

@@ -11,7 +11,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ValidationResult } from 'fastify';
-import type { NewMessage } from '../actors/ingest/ingest.protocol.js';
+import type { NewMessage } from '../ingest/ingest.types.js';
 import { BrokerError, errorBody } from '../errors.js';
 import { parseIdempotencyRecord, type ItemOutcome } from '../queue/idempotency-record.js';
 import { REFUSED_BY_QUOTA } from '../queue/stream-writer.js';

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { IngestClient } from '../actors/ingest/ingest.client.js';
-import type { EnqueueRequest, NewMessage } from '../actors/ingest/ingest.protocol.js';
+import type { EnqueueRequest, NewMessage } from '../ingest/ingest.types.js';
 import type { BrokerConfig, DomainConfig } from '../config/config.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import { BrokerError, errorBody } from '../errors.js';

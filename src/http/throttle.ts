@@ -5,7 +5,7 @@
  * `RateLimit-Policy` (`100;w=60`). A refusal adds `Retry-After` (seconds).
  */
 import type { FastifyReply } from 'fastify';
-import type { QuotaState, RateState } from '../actors/ingest/ingest.protocol.js';
+import type { QuotaState, RateState } from '../ingest/ingest.types.js';
 import { BrokerError } from '../errors.js';
 import { throttledTotal } from './api.metrics.js';
 

@@ -12,7 +12,7 @@
  * cannot tell what it uses. Brokers that are down entirely are the operator's part: on a
  * multi-host install every host must run the same key file (docs/deploy.md).
  */
-import type { KeyStore, SecretKind } from '../actors/encryption/key-store.js';
+import type { KeyStore, SecretKind } from '../crypto/key-store.js';
 import type { MessageKeysRepository } from '../db/message-keys.repository.js';
 import type { InstanceReport } from '../instances/instance-registry.js';
 import { COLUMN_OF } from './key-rotation.service.js';

@@ -15,9 +15,9 @@
  * A re-hash needs the number back: it opens sender_enc (data keys) and hashes it with
  * the new pepper. Plaintext lives only in this process's memory, a batch at a time.
  */
-import { openEnvelope, sealEnvelope } from '../actors/encryption/envelope.js';
-import type { KeyStore, SecretKind } from '../actors/encryption/key-store.js';
-import { hashNumber } from '../actors/encryption/number-hash.js';
+import { openEnvelope, sealEnvelope } from '../crypto/envelope.js';
+import type { KeyStore, SecretKind } from '../crypto/key-store.js';
+import { hashNumber } from '../crypto/number-hash.js';
 import type { IdColumn, MessageKeysRepository, SealedRow } from '../db/message-keys.repository.js';
 
 export const COLUMN_OF: Record<SecretKind, IdColumn> = { key: 'key_id', pepper: 'pepper_id' };

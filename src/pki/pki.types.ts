@@ -26,16 +26,22 @@ export interface IssuedCertificate extends CertificateKeyPair {
   commonName: string;
 }
 
-/** RFC 5280 §5.3.1 CRLReason names. */
-export type RevocationReason =
-  | 'unspecified'
-  | 'keyCompromise'
-  | 'caCompromise'
-  | 'affiliationChanged'
-  | 'superseded'
-  | 'cessationOfOperation'
-  | 'certificateHold'
-  | 'privilegeWithdrawn';
+/** RFC 5280 §5.3.1 CRLReason names: the one list the CLI, the admin API, the portal and the CRL use. */
+export const REVOCATION_REASONS = [
+  'unspecified',
+  'keyCompromise',
+  'caCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'certificateHold',
+  'privilegeWithdrawn',
+] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+export function isRevocationReason(value: unknown): value is RevocationReason {
+  return typeof value === 'string' && (REVOCATION_REASONS as readonly string[]).includes(value);
+}
 
 /**
  * RFC 5280 §5.3.1 CRLReason values (7 is unused by the standard). Here rather than in

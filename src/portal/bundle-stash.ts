@@ -6,7 +6,7 @@
  * A broker restart forgets every stashed key (revoke and issue again).
  */
 import { randomBytes } from 'node:crypto';
-import type { IssuedBundle } from '../actors/ca/ca.protocol.js';
+import type { IssuedBundle } from '../ca/ca.types.js';
 import { zipArchive } from './zip-archive.js';
 
 const TTL_MS = 10 * 60_000;

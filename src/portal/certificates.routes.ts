@@ -8,7 +8,8 @@
  * the portal adds the key download.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IssuedBundle, RevocationReasonName } from '../actors/ca/ca.protocol.js';
+import type { IssuedBundle } from '../ca/ca.types.js';
+import type { RevocationReason } from '../pki/pki.types.js';
 import type { CertificateRow, ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
@@ -19,7 +20,7 @@ import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 import { administersDomain } from './tenant-scope.js';
 
 /** The reasons an admin may give (caCompromise and certificateHold are not a client's matter). */
-export const REVOCATION_REASONS: readonly RevocationReasonName[] = [
+export const ADMIN_REVOCATION_REASONS: readonly RevocationReason[] = [
   'unspecified',
   'keyCompromise',
   'affiliationChanged',
@@ -184,7 +185,7 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
       nav: 'certificates',
       certificate: presentCertificate(row),
       client,
-      reasons: REVOCATION_REASONS,
+      reasons: ADMIN_REVOCATION_REASONS,
     });
   });
 
@@ -201,7 +202,7 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
 
   app.post('/certificates/:serial/revoke', async (request, reply) => {
     const { certificate: row, client } = await certificate(request);
-    const reason = choice(request.body, 'reason', REVOCATION_REASONS) ?? 'unspecified';
+    const reason = choice(request.body, 'reason', ADMIN_REVOCATION_REASONS) ?? 'unspecified';
     // The CA checks the domain again: a serial outside it reads as not found there too.
     if (row.status !== 'revoked')
       await actors.ca.call('ca.revoke', {

@@ -4,7 +4,7 @@
  * neither edits nor exports messages.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { maskNumber } from '../actors/encryption/number-hash.js';
+import { maskNumber } from '../crypto/number-hash.js';
 import { MESSAGE_STATUSES } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import { text, type FormErrors } from './form-fields.js';

@@ -1,7 +1,7 @@
 /** What the portal is given (through `FrontDeps.portal`) and what it hangs on each request. */
 import type { Redis } from 'ioredis';
-import type { DeliveryStats } from '../actors/delivery/delivery.protocol.js';
-import type { DispatcherSnapshot } from '../actors/delivery/webhook-dispatcher.js';
+import type { DeliveryStats } from '../delivery/delivery.types.js';
+import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { ReloadResult } from '../config/config-reload.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';

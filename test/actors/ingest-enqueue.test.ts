@@ -6,8 +6,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EnqueuePlanner, queueUnavailable } from '../../src/actors/ingest/ingest.enqueue.js';
-import type { EnqueueRequest, EnqueueResult } from '../../src/actors/ingest/ingest.protocol.js';
+import { EnqueuePlanner, queueUnavailable } from '../../src/ingest/enqueue-planner.js';
+import type { EnqueueRequest, EnqueueResult } from '../../src/ingest/ingest.types.js';
 import { loadConfig } from '../../src/config/config.js';
 import { defineEnqueue } from '../../src/queue/stream-writer.js';
 import { deleteKeys } from '../support/broker-harness.js';

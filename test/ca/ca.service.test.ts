@@ -14,8 +14,8 @@ import {
   maintainPki,
   serverRenewalReason,
   type LifecycleDeps,
-} from '../../src/actors/ca/ca-lifecycle.js';
-import { CertificateAuthority } from '../../src/actors/ca/ca.service.js';
+} from '../../src/ca/ca-lifecycle.js';
+import { CertificateAuthority } from '../../src/ca/ca.service.js';
 import { loadConfig } from '../../src/config/config.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { BrokerError } from '../../src/errors.js';

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { EncryptionService } from '../../src/actors/encryption/encryption.service.js';
-import { KeyStore } from '../../src/actors/encryption/key-store.js';
+import { EncryptionService } from '../../src/crypto/encryption.service.js';
+import { KeyStore } from '../../src/crypto/key-store.js';
 import { openDatabase } from '../../src/db/database.js';
 import {
   BrokerProcess,

@@ -9,7 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { IssuedBundle, CertificateSummary } from '../../src/actors/ca/ca.protocol.js';
+import type { IssuedBundle, CertificateSummary } from '../../src/ca/ca.types.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
 import { CertificatesRepository } from '../../src/db/certificates.repository.js';

@@ -4,8 +4,8 @@
  */
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EncryptionService } from '../../src/actors/encryption/encryption.service.js';
-import { KeyStore } from '../../src/actors/encryption/key-store.js';
+import { EncryptionService } from '../../src/crypto/encryption.service.js';
+import { KeyStore } from '../../src/crypto/key-store.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import {
   BrokerProcess,

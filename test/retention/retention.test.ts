@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { KeyStore } from '../../src/actors/encryption/key-store.js';
+import { KeyStore } from '../../src/crypto/key-store.js';
 import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
 import { ClientsRepository } from '../../src/db/clients.repository.js';

@@ -1,7 +1,7 @@
 /** Message rows sealed with a real key store, as the delivery actor would store them. */
 import { randomUUID } from 'node:crypto';
-import { EncryptionService } from '../../src/actors/encryption/encryption.service.js';
-import type { KeyStore } from '../../src/actors/encryption/key-store.js';
+import { EncryptionService } from '../../src/crypto/encryption.service.js';
+import type { KeyStore } from '../../src/crypto/key-store.js';
 import type { NewMessageRow } from '../../src/db/schema.js';
 
 export interface Plain {

@@ -7,8 +7,8 @@
 import { join } from 'node:path';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { expect } from 'vitest';
-import { EncryptionService } from '../../src/actors/encryption/encryption.service.js';
-import { KeyStore } from '../../src/actors/encryption/key-store.js';
+import { EncryptionService } from '../../src/crypto/encryption.service.js';
+import { KeyStore } from '../../src/crypto/key-store.js';
 import type { ApiResponse, Workspace } from './broker-harness.js';
 
 export interface StoredRow {

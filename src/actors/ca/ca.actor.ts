@@ -10,9 +10,9 @@ import { CertStore } from '../../pki/cert-store.js';
 import { announceCrl } from '../../queue/revocation-events.js';
 import { createRedis } from '../../queue/redis-connection.js';
 import { runActor } from '../actor-runtime.js';
-import { bootstrapPki, maintainPki, type LifecycleDeps } from './ca-lifecycle.js';
+import { bootstrapPki, maintainPki, type LifecycleDeps } from '../../ca/ca-lifecycle.js';
 import type { CaProtocol } from './ca.protocol.js';
-import { CertificateAuthority } from './ca.service.js';
+import { CertificateAuthority } from '../../ca/ca.service.js';
 
 runActor<CaProtocol>(async ({ config, logger }) => {
   const store = new CertStore(config.pki.dir);

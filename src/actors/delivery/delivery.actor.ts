@@ -13,7 +13,7 @@ import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { DeliverySchedule } from '../../queue/schedule.js';
 import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
-import { BREAKER_STATE_VALUE } from './circuit-breaker.js';
+import { BREAKER_STATE_VALUE } from '../../delivery/circuit-breaker.js';
 import type { EncryptionCalls } from '../encryption/encryption.protocol.js';
 import {
   countBatchFailure,
@@ -22,11 +22,12 @@ import {
   observeStoredBatch,
   reportSlots,
   setBreakerState,
-} from './delivery.metrics.js';
-import type { DeliveryProtocol, DeliveryStats } from './delivery.protocol.js';
-import { StorePipeline } from './store-pipeline.js';
-import { WebhookClient } from './webhook-client.js';
-import { WebhookDispatcher } from './webhook-dispatcher.js';
+} from '../../delivery/delivery.metrics.js';
+import type { DeliveryProtocol } from './delivery.protocol.js';
+import type { DeliveryStats } from '../../delivery/delivery.types.js';
+import { StorePipeline } from '../../delivery/store-pipeline.js';
+import { WebhookClient } from '../../delivery/webhook-client.js';
+import { WebhookDispatcher } from '../../delivery/webhook-dispatcher.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const redis = createRedis(config, 'delivery');

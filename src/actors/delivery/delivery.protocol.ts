@@ -1,18 +1,7 @@
 /** Requests the supervisor sends to the delivery actor. */
 import type { ControlProtocol } from '../actor.protocol.js';
-import type { DispatcherSnapshot } from './webhook-dispatcher.js';
-
-export interface DeliveryStats {
-  /** Messages written to MySQL by this actor since it started. */
-  stored: number;
-  delivered: number;
-  attempts_failed: number;
-  retries_scheduled: number;
-  dead_lettered: number;
-  store_batches_failed: number;
-  /** Webhook attempts running or waiting for a slot right now. */
-  in_flight: number;
-}
+import type { DeliveryStats } from '../../delivery/delivery.types.js';
+import type { DispatcherSnapshot } from '../../delivery/webhook-dispatcher.js';
 
 export type DeliveryProtocol = ControlProtocol & {
   'delivery.stats': { request: Record<string, never>; response: DeliveryStats };

@@ -13,9 +13,9 @@ import { runActor } from '../actor-runtime.js';
 import { measured } from './encryption.metrics.js';
 import type { EncryptionProtocol } from './encryption.protocol.js';
 import { EncryptionPool } from './encryption.pool.js';
-import { EncryptionService } from './encryption.service.js';
-import { KeyStore } from './key-store.js';
-import { KeyWatcher } from './key-watcher.js';
+import { EncryptionService } from '../../crypto/encryption.service.js';
+import { KeyStore } from '../../crypto/key-store.js';
+import { KeyWatcher } from '../../crypto/key-watcher.js';
 
 runActor<EncryptionProtocol>(async (ctx) => {
   const store = await KeyStore.loadOrCreate(ctx.config.secrets.dir);

@@ -7,7 +7,7 @@
  * threads belong to the encryption actor, so the keys stay in its custody.
  */
 import type { ErrorData } from '../../errors.js';
-import type { OpenInput, OpenResult, SealedMessage, SealInput } from './encryption.protocol.js';
+import type { OpenInput, OpenResult, SealedMessage, SealInput } from '../../crypto/crypto.types.js';
 
 export interface SealTask {
   keyId: string;

@@ -3,9 +3,9 @@
  * imported): one chunk of a large batch, with the key material the task carries.
  */
 import { toErrorData } from '../../errors.js';
-import type { OpenResult, SealedMessage } from './encryption.protocol.js';
-import { openBatch, sealBatch } from './encryption.batch.js';
-import { toBuffer } from './envelope.js';
+import type { OpenResult, SealedMessage } from '../../crypto/crypto.types.js';
+import { openBatch, sealBatch } from '../../crypto/encryption.batch.js';
+import { toBuffer } from '../../crypto/envelope.js';
 import type { OpenTask, SealTask, TaskResult } from './encryption.pool-protocol.js';
 
 export function seal(task: SealTask): TaskResult<SealedMessage[]> {

@@ -13,9 +13,9 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { BrokerError, fromErrorData } from '../../errors.js';
-import type { OpenInput, OpenResult, SealedMessage, SealInput } from './encryption.protocol.js';
+import type { OpenInput, OpenResult, SealedMessage, SealInput } from '../../crypto/crypto.types.js';
 import type { TaskName, TaskTypes } from './encryption.pool-protocol.js';
-import type { EncryptionService } from './encryption.service.js';
+import type { EncryptionService } from '../../crypto/encryption.service.js';
 
 export interface EncryptionPoolOptions {
   /**

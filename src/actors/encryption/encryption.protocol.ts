@@ -2,41 +2,8 @@
  * Requests served by the encryption actor, the only holder of the data keys and the HMAC
  * pepper. Every request carries a batch: one port round trip per batch, not per message.
  */
-import type { ErrorData } from '../../errors.js';
+import type { KeyIdsReport, OpenInput, OpenResult, SealedMessage, SealInput } from '../../crypto/crypto.types.js';
 import type { ControlProtocol } from '../actor.protocol.js';
-
-export interface SealInput {
-  message_id: string;
-  sender_number: string;
-  message_body: string;
-}
-
-/**
- * The binary fields of one sealed batch are views into one buffer the batch owns: read each
- * with its byteOffset/byteLength (`Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)`).
- */
-export interface SealedMessage {
-  /** Versioned AES-256-GCM envelope of the body, message id bound as AAD. */
-  body_enc: Uint8Array;
-  /** Envelope of the sender number (webhook delivery needs it back), same AAD. */
-  sender_enc: Uint8Array;
-  /** Id of the data key both envelopes were sealed with. */
-  key_id: string;
-  /** Hex HMAC-SHA256 of the E.164 number under the active pepper. */
-  sender_hash: string;
-  /** Id of the pepper that made sender_hash. */
-  pepper_id: string;
-  /** `+123****7890` */
-  sender_masked: string;
-}
-
-export interface OpenInput {
-  message_id: string;
-  body_enc: Uint8Array;
-  sender_enc?: Uint8Array | null;
-}
-
-export type OpenResult = { ok: true; message_body: string; sender_number?: string } | { ok: false; error: ErrorData };
 
 export type EncryptionProtocol = ControlProtocol & {
   'encryption.seal': { request: { items: SealInput[] }; response: { items: SealedMessage[] } };
@@ -46,16 +13,6 @@ export type EncryptionProtocol = ControlProtocol & {
   /** Key ids only, never key bytes: for the instance heartbeat that `mb keys` reads. */
   'encryption.keys': { request: Record<string, never>; response: KeyIdsReport };
 };
-
-/** Which keys and peppers this broker holds and uses, and since when (ms) the active ones are active. */
-export interface KeyIdsReport {
-  active_key_id: string;
-  key_ids: string[];
-  active_key_since: number;
-  pepper_id: string;
-  pepper_ids: string[];
-  active_pepper_since: number;
-}
 
 /** The slice of the protocol peers (delivery, front) may call. */
 export type EncryptionCalls = Pick<EncryptionProtocol, 'encryption.seal' | 'encryption.open' | 'encryption.hash'>;

@@ -10,7 +10,7 @@ import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { defineEnqueue } from '../../queue/stream-writer.js';
 import { runActor } from '../actor-runtime.js';
 import { initIngestMetrics, observeEnqueue } from './ingest.metrics.js';
-import { EnqueuePlanner, queueUnavailable } from './ingest.enqueue.js';
+import { EnqueuePlanner, queueUnavailable } from '../../ingest/enqueue-planner.js';
 import type { IngestProtocol } from './ingest.protocol.js';
 
 runActor<IngestProtocol>(async ({ config, logger }) => {

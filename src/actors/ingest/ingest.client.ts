@@ -5,7 +5,8 @@
  */
 import { BrokerError, fromErrorData, queueOutcomeUnknown } from '../../errors.js';
 import type { RpcPeer } from '../../rpc/rpc-peer.js';
-import type { EnqueueOutcome, EnqueueRequest, IngestProtocol } from './ingest.protocol.js';
+import type { IngestProtocol } from './ingest.protocol.js';
+import type { EnqueueOutcome, EnqueueRequest } from '../../ingest/ingest.types.js';
 
 interface Waiting {
   request: EnqueueRequest;

@@ -5,7 +5,7 @@
  * `proxy_messages_enqueued_total` (202s sent) cannot.
  */
 import { CounterFamily, HistogramFamily, type CounterSeries } from '../../metrics/fast-series.js';
-import type { EnqueueRequest, EnqueueResult } from './ingest.protocol.js';
+import type { EnqueueRequest, EnqueueResult } from '../../ingest/ingest.types.js';
 
 const appended = new CounterFamily(
   'mb_ingest_appended_total',

@@ -11,7 +11,7 @@
  * A check costs two stat calls.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import type { Logger } from '../../logger.js';
+import type { Logger } from '../logger.js';
 import type { KeyStore, SecretKind } from './key-store.js';
 
 export interface KeyWatcherOptions {

@@ -10,8 +10,8 @@
  *                   outcome="dead"  = mb_dead_letters_total
  *                   stored = delivered + dead + (scheduled + leased, in Redis)
  */
-import type { DomainConfig } from '../../config/config.js';
-import { CounterFamily, GaugeFamily, HistogramFamily } from '../../metrics/fast-series.js';
+import type { DomainConfig } from '../config/config.js';
+import { CounterFamily, GaugeFamily, HistogramFamily } from '../metrics/fast-series.js';
 import type { WebhookOutcome } from './webhook-client.js';
 
 const perDomain = ['domain'] as const;

@@ -16,7 +16,7 @@
  * the data key long before that.
  */
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
-import { BrokerError } from '../../errors.js';
+import { BrokerError } from '../errors.js';
 
 export const ENVELOPE_VERSION = 1;
 export const NONCE_BYTES = 12;

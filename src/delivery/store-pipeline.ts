@@ -11,16 +11,16 @@
  * read again, and the idempotent insert makes the replay harmless (exactly once in MySQL).
  */
 import type { Redis } from 'ioredis';
-import type { BrokerConfig } from '../../config/config.js';
-import { describeError } from '../../db/database.js';
-import type { MessagesRepository } from '../../db/messages.repository.js';
-import type { NewMessageRow } from '../../db/schema.js';
-import type { Logger } from '../../logger.js';
-import type { DomainKeys } from '../../queue/keys.js';
-import type { DeliverySchedule } from '../../queue/schedule.js';
-import { acknowledge, ensureGroups, readEntries, reclaimStale, type StreamEntry } from '../../queue/stream-reader.js';
-import type { RpcPeer } from '../../rpc/rpc-peer.js';
-import type { EncryptionCalls } from '../encryption/encryption.protocol.js';
+import type { BrokerConfig } from '../config/config.js';
+import { describeError } from '../db/database.js';
+import type { MessagesRepository } from '../db/messages.repository.js';
+import type { NewMessageRow } from '../db/schema.js';
+import type { Logger } from '../logger.js';
+import type { DomainKeys } from '../queue/keys.js';
+import type { DeliverySchedule } from '../queue/schedule.js';
+import { acknowledge, ensureGroups, readEntries, reclaimStale, type StreamEntry } from '../queue/stream-reader.js';
+import type { RpcPeer } from '../rpc/rpc-peer.js';
+import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 
 export interface StorePipelineDeps {
   config: Readonly<BrokerConfig>;

@@ -9,17 +9,17 @@
  * arrives late.
  */
 import { hostname } from 'node:os';
-import type { AuditRepository } from '../../db/audit.repository.js';
-import type { CertificatesRepository } from '../../db/certificates.repository.js';
-import type { Database } from '../../db/database.js';
-import { withNamedLock } from '../../db/named-lock.js';
-import type { Logger } from '../../logger.js';
-import { BACKDATE_MS } from '../../pki/certificate-fields.js';
-import type { CertStore } from '../../pki/cert-store.js';
-import { buildCrl, isCrlIssuedBy, parseCrl, REVOCATION_REASON_CODES } from '../../pki/crl.js';
-import type { RevocationReason } from '../../pki/pki.types.js';
-import type { CrlAnnouncement } from '../../queue/revocation-events.js';
-import type { CrlInfo } from './ca.protocol.js';
+import type { AuditRepository } from '../db/audit.repository.js';
+import type { CertificatesRepository } from '../db/certificates.repository.js';
+import type { Database } from '../db/database.js';
+import { withNamedLock } from '../db/named-lock.js';
+import type { Logger } from '../logger.js';
+import { BACKDATE_MS } from '../pki/certificate-fields.js';
+import type { CertStore } from '../pki/cert-store.js';
+import { buildCrl, isCrlIssuedBy, parseCrl } from '../pki/crl.js';
+import { isRevocationReason, type RevocationReason } from '../pki/pki.types.js';
+import type { CrlAnnouncement } from '../queue/revocation-events.js';
+import type { CrlInfo } from './ca.types.js';
 
 const DAY_MS = 86_400_000;
 const LOCK_NAME = 'mb_crl';
@@ -181,5 +181,5 @@ export function crlInfoOf(pem: string): CrlInfo {
 }
 
 function reasonOf(reason: string | null): RevocationReason | undefined {
-  return reason !== null && Object.hasOwn(REVOCATION_REASON_CODES, reason) ? (reason as RevocationReason) : undefined;
+  return isRevocationReason(reason) ? reason : undefined;
 }

@@ -6,8 +6,8 @@ import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCa } from '../../pki/ca.js';
-import { issueServerCertificate } from '../../pki/issue.js';
+import { createCa } from '../pki/ca.js';
+import { issueServerCertificate } from '../pki/issue.js';
 import { WebhookClient, type WebhookPayload } from './webhook-client.js';
 
 const payload: WebhookPayload = {

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BrokerError } from '../../errors.js';
+import { BrokerError } from '../errors.js';
 import { openEnvelope, sealEnvelope } from './envelope.js';
 import { DATA_KEYS_FILE, KeyStore, PEPPER_FILE } from './key-store.js';
 

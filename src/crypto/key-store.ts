@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BrokerError } from '../../errors.js';
+import { BrokerError } from '../errors.js';
 import { KEY_BYTES, KEY_ID_PATTERN } from './envelope.js';
 
 export const DATA_KEYS_FILE = 'data-keys.json';

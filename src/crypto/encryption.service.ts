@@ -2,7 +2,7 @@
  * The encryption actor's three operations over a KeyStore, inline on the calling thread.
  * `EncryptionPool` decides when a batch is large enough to go to threads instead.
  */
-import type { OpenInput, OpenResult, SealedMessage, SealInput } from './encryption.protocol.js';
+import type { OpenInput, OpenResult, SealedMessage, SealInput } from './crypto.types.js';
 import { hashBatch, openBatch, sealBatch, type SealMaterial } from './encryption.batch.js';
 import type { KeyLookup } from './envelope.js';
 import type { DataKey, KeyStore } from './key-store.js';

@@ -5,13 +5,13 @@
  * stood after that request, or the replay / reuse of its Idempotency-Key.
  */
 import type { Redis } from 'ioredis';
-import type { BrokerConfig, DomainConfig } from '../../config/config.js';
-import { BrokerError, queueOutcomeUnknown, toErrorData } from '../../errors.js';
-import { ClientLimitsCache } from '../../limits/client-limits.js';
-import { clientKeys, domainKeys } from '../../queue/keys.js';
-import { isOutcomeUnknownError, isRedisDownError } from '../../queue/redis-connection.js';
-import { addEnqueue, parseEnqueueReply, type EnqueueCall, type EnqueueReply } from '../../queue/stream-writer.js';
-import type { EnqueueRequest, EnqueueResult } from './ingest.protocol.js';
+import type { BrokerConfig, DomainConfig } from '../config/config.js';
+import { BrokerError, queueOutcomeUnknown, toErrorData } from '../errors.js';
+import { ClientLimitsCache } from '../limits/client-limits.js';
+import { clientKeys, domainKeys } from '../queue/keys.js';
+import { isOutcomeUnknownError, isRedisDownError } from '../queue/redis-connection.js';
+import { addEnqueue, parseEnqueueReply, type EnqueueCall, type EnqueueReply } from '../queue/stream-writer.js';
+import type { EnqueueRequest, EnqueueResult } from './ingest.types.js';
 
 /** A domain's call, and which request of the batch each of its requests is. */
 interface Planned {

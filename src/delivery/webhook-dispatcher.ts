@@ -13,14 +13,14 @@
  * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
  */
 import Queue from 'better-queue';
-import type { DomainConfig } from '../../config/config.js';
-import { describeError } from '../../db/database.js';
-import type { MessagesRepository } from '../../db/messages.repository.js';
-import type { Logger } from '../../logger.js';
-import type { DomainKeys } from '../../queue/keys.js';
-import type { DeliverySchedule } from '../../queue/schedule.js';
-import type { RpcPeer } from '../../rpc/rpc-peer.js';
-import type { EncryptionCalls } from '../encryption/encryption.protocol.js';
+import type { DomainConfig } from '../config/config.js';
+import { describeError } from '../db/database.js';
+import type { MessagesRepository } from '../db/messages.repository.js';
+import type { Logger } from '../logger.js';
+import type { DomainKeys } from '../queue/keys.js';
+import type { DeliverySchedule } from '../queue/schedule.js';
+import type { RpcPeer } from '../rpc/rpc-peer.js';
+import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
 import { countAttempts, countDelivered, countFailure, observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../logger.js';
+import { createLogger } from '../logger.js';
 import { DATA_KEYS_FILE, KeyStore } from './key-store.js';
 import { KeyWatcher } from './key-watcher.js';
 

@@ -3,8 +3,8 @@
  * (`EncryptionService`, on the actor thread) and the pool threads (`encryption.pool-task`).
  * Nothing here knows where the keys came from.
  */
-import { BrokerError, toErrorData } from '../../errors.js';
-import type { OpenInput, OpenResult, SealedMessage, SealInput } from './encryption.protocol.js';
+import { BrokerError, toErrorData } from '../errors.js';
+import type { OpenInput, OpenResult, SealedMessage, SealInput } from './crypto.types.js';
 import { envelopeLength, openEnvelope, sealEnvelopeInto, toBuffer, type KeyLookup } from './envelope.js';
 import { hashNumber, maskNumber } from './number-hash.js';
 

@@ -7,14 +7,15 @@
 import { X509Certificate } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
-import type { BrokerConfig } from '../../config/config.js';
-import { BrokerError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
-import { createCa } from '../../pki/ca.js';
-import type { CertStore } from '../../pki/cert-store.js';
-import { fingerprintOfPem } from '../../pki/fingerprint.js';
-import { issueClientCertificate, issueServerCertificate } from '../../pki/issue.js';
-import type { BootstrapResult, CaProtocol } from './ca.protocol.js';
+import type { BrokerConfig } from '../config/config.js';
+import { BrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { createCa } from '../pki/ca.js';
+import type { CertStore } from '../pki/cert-store.js';
+import { fingerprintOfPem } from '../pki/fingerprint.js';
+import { issueClientCertificate, issueServerCertificate } from '../pki/issue.js';
+import type { CaProtocol } from '../actors/ca/ca.protocol.js';
+import type { BootstrapResult } from './ca.types.js';
 import type { CertificateAuthority } from './ca.service.js';
 
 const DAY_MS = 86_400_000;

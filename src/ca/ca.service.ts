@@ -7,21 +7,28 @@
  * key. Every operation that changes something writes an `audit_log` row; reads do not.
  */
 import { readFileSync } from 'node:fs';
-import { AuditRepository } from '../../db/audit.repository.js';
-import { CertificatesRepository, type CertificateWithClient } from '../../db/certificates.repository.js';
-import { ClientsRepository } from '../../db/clients.repository.js';
-import { isDuplicateKeyError, toStorageError, type Database } from '../../db/database.js';
-import type { BrokerConfig } from '../../config/config.js';
-import { BrokerError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
-import type { CertStore } from '../../pki/cert-store.js';
-import { REVOCATION_REASON_CODES } from '../../pki/crl.js';
-import { issueClientCertificate } from '../../pki/issue.js';
-import { normalizeSerialHex } from '../../pki/serial.js';
-import { verifyCertificate } from '../../pki/verify.js';
-import type { CertificateVerdict } from '../../pki/verify.js';
-import type { CaMaterial, IssuedCertificate } from '../../pki/pki.types.js';
-import type { CaProtocol, CertificateSummary, CrlInfo, IssuedBundle } from './ca.protocol.js';
+import { AuditRepository } from '../db/audit.repository.js';
+import { CertificatesRepository, type CertificateWithClient } from '../db/certificates.repository.js';
+import { ClientsRepository } from '../db/clients.repository.js';
+import { isDuplicateKeyError, toStorageError, type Database } from '../db/database.js';
+import type { BrokerConfig } from '../config/config.js';
+import { BrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { CertStore } from '../pki/cert-store.js';
+import { isRevocationReason, REVOCATION_REASONS } from '../pki/pki.types.js';
+import { issueClientCertificate } from '../pki/issue.js';
+import { normalizeSerialHex } from '../pki/serial.js';
+import { verifyCertificate } from '../pki/verify.js';
+import type { CertificateVerdict } from '../pki/verify.js';
+import type { CaMaterial, IssuedCertificate } from '../pki/pki.types.js';
+import type {
+  CertificateSummary,
+  CrlInfo,
+  IssuedBundle,
+  IssueRequest,
+  RevokeRequest,
+  RevokeResult,
+} from './ca.types.js';
 import { CrlManager, type Announce } from './crl-manager.js';
 
 const DAY_MS = 86_400_000;
@@ -30,9 +37,8 @@ export const EXPIRY_WARNING_DAYS = 30;
 /** The client part of `name.domain`: no dots, so a CN splits unambiguously at its first dot. */
 export const CLIENT_NAME = /^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$/;
 
-type Request<K extends keyof CaProtocol> = CaProtocol[K]['request'];
-type IssueRequest = Request<'ca.issue'> & { notBefore?: Date; notAfter?: Date };
-export type RevokeOutcome = CaProtocol['ca.revoke']['response'] & { announced: boolean };
+type IssueOrder = IssueRequest & { notBefore?: Date; notAfter?: Date };
+export type RevokeOutcome = RevokeResult & { announced: boolean };
 
 export interface CertificateAuthorityDeps {
   config: Readonly<BrokerConfig>;
@@ -83,7 +89,7 @@ export class CertificateAuthority {
   }
 
   /** A new client `name.domain` and its first certificate; an existing name is refused (renew it). */
-  async issue(request: IssueRequest): Promise<IssuedBundle> {
+  async issue(request: IssueOrder): Promise<IssuedBundle> {
     const { name, domain } = this.checkClient(request.name, request.domain);
     if (await this.clients.findByNameAndDomain(name, domain)) {
       throw new BrokerError('CLIENT_EXISTS', `Client ${name}.${domain} already exists; renew its certificate instead`);
@@ -114,7 +120,7 @@ export class CertificateAuthority {
   }
 
   /** A new key and certificate for an existing client; its current ones stay valid (overlap). */
-  async renew(request: IssueRequest): Promise<IssuedBundle> {
+  async renew(request: IssueOrder): Promise<IssuedBundle> {
     const { name, domain } = this.checkClient(request.name, request.domain);
     const client = await this.clients.findByNameAndDomain(name, domain);
     if (!client) throw new BrokerError('CLIENT_NOT_FOUND', `No client ${name}.${domain}; issue one first`);
@@ -137,11 +143,11 @@ export class CertificateAuthority {
   }
 
   /** Revokes one serial or every active certificate of a client, then re-signs and announces the CRL. */
-  async revoke(request: Request<'ca.revoke'>): Promise<RevokeOutcome> {
-    if (!Object.hasOwn(REVOCATION_REASON_CODES, request.reason)) {
+  async revoke(request: RevokeRequest): Promise<RevokeOutcome> {
+    if (!isRevocationReason(request.reason)) {
       throw new BrokerError(
         'INVALID_PAYLOAD',
-        `Unknown revocation reason "${request.reason}"; one of ${Object.keys(REVOCATION_REASON_CODES).join(', ')}`,
+        `Unknown revocation reason "${request.reason}"; one of ${REVOCATION_REASONS.join(', ')}`,
       );
     }
     const targets = await this.revocationTargets(request);
@@ -188,7 +194,7 @@ export class CertificateAuthority {
     };
   }
 
-  async list(request: Request<'ca.list'>): Promise<CertificateSummary[]> {
+  async list(request: { domain?: string }): Promise<CertificateSummary[]> {
     const rows = await this.certificates.list(request.domain === undefined ? {} : { domain: request.domain });
     const now = Date.now();
     return rows.map((row) => summarize(row, now));
@@ -230,7 +236,7 @@ export class CertificateAuthority {
     return { verdict, registration, problems };
   }
 
-  private sign(ca: CaMaterial, name: string, domain: string, request: IssueRequest): IssuedCertificate {
+  private sign(ca: CaMaterial, name: string, domain: string, request: IssueOrder): IssuedCertificate {
     const days = request.days ?? this.deps.config.pki.client_days;
     if (!Number.isInteger(days) || days < 1 || days > 3650)
       throw new BrokerError('INVALID_PAYLOAD', 'days must be a whole number from 1 to 3650');
@@ -250,7 +256,7 @@ export class CertificateAuthority {
     return { name, domain };
   }
 
-  private async revocationTargets(request: Request<'ca.revoke'>): Promise<CertificateWithClient[]> {
+  private async revocationTargets(request: RevokeRequest): Promise<CertificateWithClient[]> {
     if (request.serial !== undefined) {
       let serial: string;
       try {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { BrokerError } from '../../errors.js';
+import { BrokerError } from '../errors.js';
 import { envelopeKeyId, NONCE_BYTES, openEnvelope, sealEnvelope, TAG_BYTES, toBuffer } from './envelope.js';
 
 const key = randomBytes(32);

@@ -1,0 +1,45 @@
+/** What sealing and opening take and give: the envelope's inputs and outputs, with no thread in sight. */
+import type { ErrorData } from '../errors.js';
+
+export interface SealInput {
+  message_id: string;
+  sender_number: string;
+  message_body: string;
+}
+
+/**
+ * The binary fields of one sealed batch are views into one buffer the batch owns: read each
+ * with its byteOffset/byteLength (`Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)`).
+ */
+export interface SealedMessage {
+  /** Versioned AES-256-GCM envelope of the body, message id bound as AAD. */
+  body_enc: Uint8Array;
+  /** Envelope of the sender number (webhook delivery needs it back), same AAD. */
+  sender_enc: Uint8Array;
+  /** Id of the data key both envelopes were sealed with. */
+  key_id: string;
+  /** Hex HMAC-SHA256 of the E.164 number under the active pepper. */
+  sender_hash: string;
+  /** Id of the pepper that made sender_hash. */
+  pepper_id: string;
+  /** `+123****7890` */
+  sender_masked: string;
+}
+
+export interface OpenInput {
+  message_id: string;
+  body_enc: Uint8Array;
+  sender_enc?: Uint8Array | null;
+}
+
+export type OpenResult = { ok: true; message_body: string; sender_number?: string } | { ok: false; error: ErrorData };
+
+/** Which keys and peppers this broker holds and uses, and since when (ms) the active ones are active. */
+export interface KeyIdsReport {
+  active_key_id: string;
+  key_ids: string[];
+  active_key_since: number;
+  pepper_id: string;
+  pepper_ids: string[];
+  active_pepper_since: number;
+}
