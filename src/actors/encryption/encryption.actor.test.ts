@@ -17,7 +17,7 @@ import type { ActorWorkerData } from '../actor.protocol.js';
 import type { EncryptionProtocol } from './encryption.protocol.js';
 import type { SealInput } from '../../crypto/crypto.types.js';
 
-const root = fileURLToPath(new URL('../../..', import.meta.url));
+const root = fileURLToPath(new URL('../../../', import.meta.url));
 const actorFile = new URL('../../../dist/actors/encryption/encryption.actor.js', import.meta.url);
 
 let dir: string;
