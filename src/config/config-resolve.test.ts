@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { type BrokerConfig, type DomainConfig, loadConfig } from './config.js';
+
+const load = (values: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => loadConfig({ values, env });
+const webhook = { type: 'webhook', url: 'https://x.test/in', secret: 's' };
+const domainOf = (config: Readonly<BrokerConfig>, name = 'default'): DomainConfig =>
+  config.domains.find((d) => d.name === name)!;
+
+/** Global defaults that differ from the built-in ones, so an inherited value is recognisable. */
+const delivery = { retry_interval_ms: 7000, max_attempts: 9, backoff: 'exponential', webhook_timeout_ms: 4000 };
+
+describe('resolveConfig: each inherit convention becomes the effective value', () => {
+  it.each([
+    ['retry_interval_ms unset', {}, 'retry_interval_ms', 7000],
+    ['retry_interval_ms 0 = inherit', { retry_interval_ms: 0 }, 'retry_interval_ms', 7000],
+    ['retry_interval_ms own', { retry_interval_ms: 250 }, 'retry_interval_ms', 250],
+    ['max_attempts unset', {}, 'max_attempts', 9],
+    ['max_attempts 0 = inherit', { max_attempts: 0 }, 'max_attempts', 9],
+    ['max_attempts own', { max_attempts: 2 }, 'max_attempts', 2],
+    ['backoff unset', {}, 'backoff', 'exponential'],
+    ["backoff 'inherit'", { backoff: 'inherit' }, 'backoff', 'exponential'],
+    ['backoff own', { backoff: 'fixed' }, 'backoff', 'fixed'],
+  ] as const)('%s', (_what, own, key, effective) => {
+    const config = load({ delivery, domains: [{ name: 'default', target: webhook, ...own }] });
+    expect(domainOf(config)[key]).toBe(effective);
+  });
+
+  it.each([
+    ['unset', {}, 4000],
+    ['0 = inherit', { timeout_ms: 0 }, 4000],
+    ['own', { timeout_ms: 1500 }, 1500],
+  ])('target.timeout_ms %s', (_what, own, effective) => {
+    const config = load({ delivery, domains: [{ name: 'default', target: { ...webhook, ...own } }] });
+    expect(domainOf(config).target.timeout_ms).toBe(effective);
+  });
+
+  it('gives each webhook domain without a concurrency_share an equal share of delivery.concurrency', () => {
+    const config = load({
+      delivery: { concurrency: 100 },
+      domains: [
+        { name: 'default' },
+        { name: 'a', target: webhook },
+        { name: 'b', target: webhook, concurrency_share: 0 },
+        { name: 'c', target: webhook, concurrency_share: 40 },
+      ],
+    });
+    expect(config.domains.map((d) => [d.name, d.concurrency_share])).toEqual([
+      ['default', 0],
+      ['a', 33],
+      ['b', 33],
+      ['c', 40],
+    ]);
+  });
+
+  it('keeps a value that means "off" rather than "inherit" as it is', () => {
+    const config = load({ domains: [{ name: 'default', max_age_ms: 0, rate_per_s: 0 }] });
+    expect(domainOf(config)).toMatchObject({ max_age_ms: 0, rate_per_s: 0 });
+  });
+});
