@@ -34,6 +34,16 @@ describe('resolveConfig: each inherit convention becomes the effective value', (
     expect(domainOf(config).target.timeout_ms).toBe(effective);
   });
 
+  it.each([
+    ['unset', {}, 30],
+    ['-1 = inherit', { retention_days: -1 }, 30],
+    ['0 = keep forever (not inherit)', { retention_days: 0 }, 0],
+    ['own', { retention_days: 2 }, 2],
+  ])('retention_days %s', (_what, own, effective) => {
+    const config = load({ retention: { days: 30 }, domains: [{ name: 'default', ...own }] });
+    expect(domainOf(config).retention_days).toBe(effective);
+  });
+
   it('gives each webhook domain without a concurrency_share an equal share of delivery.concurrency', () => {
     const config = load({
       delivery: { concurrency: 100 },

@@ -6,6 +6,7 @@
  * The conventions stay as operators know them (README, config.example.yaml):
  *   0 = inherit          domains[].retry_interval_ms, .max_attempts, .target.timeout_ms
  *   'inherit'            domains[].backoff
+ *   -1 = inherit         domains[].retention_days (0 there means "keep forever")
  *   0 = an equal share   domains[].concurrency_share (of delivery.concurrency)
  */
 import type { BrokerConfig, DomainConfig, RawBrokerConfig, RawDomainConfig } from './config.schema.js';
@@ -27,6 +28,7 @@ function resolveDomain(raw: RawBrokerConfig, domain: RawDomainConfig, webhookDom
       domain.target.type !== 'webhook'
         ? 0
         : zeroInherits(domain.concurrency_share, Math.max(1, Math.floor(delivery.concurrency / webhookDomains))),
+    retention_days: domain.retention_days === -1 ? raw.retention.days : domain.retention_days,
   };
 }
 

@@ -267,7 +267,7 @@ type DeliveryDefaults = ValueOf<typeof configShape>['delivery'];
  */
 export type DomainConfig = Omit<
   RawDomainConfig,
-  'target' | 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'concurrency_share'
+  'target' | 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'concurrency_share' | 'retention_days'
 > & {
   target: Omit<RawDomainConfig['target'], 'timeout_ms'> & {
     /** Timeout of one POST: `target.timeout_ms`, else `delivery.webhook_timeout_ms`. */
@@ -285,6 +285,8 @@ export type DomainConfig = Omit<
    * which delivers by storing and takes no slot.
    */
   concurrency_share: number;
+  /** Days its messages are kept: the domain's `retention_days`, else `retention.days`; 0 = forever. */
+  retention_days: number;
 };
 
 /** The effective config that `loadConfig()` returns and every consumer reads. */
