@@ -44,6 +44,46 @@ describe('resolveConfig: each inherit convention becomes the effective value', (
     expect(domainOf(config).retention_days).toBe(effective);
   });
 
+  it('resolves limits client over domain over global, setting by setting, each unset one inheriting', () => {
+    const config = load({
+      limits: {
+        rate_limit: 50,
+        rate_window_ms: 30_000,
+        daily_quota: 500,
+        clients: {
+          'own.acme': { rate_limit: 0, rate_window_ms: null },
+          'gw.default': { daily_quota: 7 },
+          'lost.elsewhere': { rate_limit: 1 },
+        },
+      },
+      domains: [{ name: 'default' }, { name: 'acme', limits: { daily_quota: 2000, rate_window_ms: null } }],
+    });
+    expect(domainOf(config).limits).toEqual({
+      rate_limit: 50,
+      rate_window_ms: 30_000,
+      daily_quota: 500,
+      clients: { 'gw.default': { rate_limit: 50, rate_window_ms: 30_000, daily_quota: 7 } },
+    });
+    expect(domainOf(config, 'acme').limits).toEqual({
+      rate_limit: 50,
+      rate_window_ms: 30_000,
+      daily_quota: 2000,
+      // 0 is "no limit", not "inherit"; null (unset) inherits from the domain.
+      clients: { 'own.acme': { rate_limit: 0, rate_window_ms: 30_000, daily_quota: 2000 } },
+    });
+    // An entry for a domain not configured here can never apply, and has no effective form.
+    expect(JSON.stringify(config)).not.toContain('lost.elsewhere');
+  });
+
+  it('lets a global MB_LIMITS_* value reach the domains that inherit it, not one with its own', () => {
+    const config = load(
+      { domains: [{ name: 'default', limits: { daily_quota: 9 } }] },
+      { MB_LIMITS_DAILY_QUOTA: '42' },
+    );
+    expect(domainOf(config).limits.daily_quota).toBe(9);
+    expect(domainOf(config).limits.rate_limit).toBe(100);
+  });
+
   it('gives each webhook domain without a concurrency_share an equal share of delivery.concurrency', () => {
     const config = load({
       delivery: { concurrency: 100 },

@@ -267,7 +267,7 @@ type DeliveryDefaults = ValueOf<typeof configShape>['delivery'];
  */
 export type DomainConfig = Omit<
   RawDomainConfig,
-  'target' | 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'concurrency_share' | 'retention_days'
+  'target' | 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'concurrency_share' | 'retention_days' | 'limits'
 > & {
   target: Omit<RawDomainConfig['target'], 'timeout_ms'> & {
     /** Timeout of one POST: `target.timeout_ms`, else `delivery.webhook_timeout_ms`. */
@@ -287,7 +287,25 @@ export type DomainConfig = Omit<
   concurrency_share: number;
   /** Days its messages are kept: the domain's `retention_days`, else `retention.days`; 0 = forever. */
   retention_days: number;
+  /** The client limits of this domain and of each of its clients that has its own entry. */
+  limits: DomainLimits;
 };
 
-/** The effective config that `loadConfig()` returns and every consumer reads. */
-export type BrokerConfig = ValueOf<typeof configShape> & { domains: DomainConfig[] };
+/** Effective limits of one client: each setting its own override, else its domain's, else `limits.*`. */
+export type ClientLimitsConfig = { [K in keyof LimitOverride]: NonNullable<LimitOverride[K]> };
+
+export type DomainLimits = ClientLimitsConfig & {
+  /**
+   * The clients of this domain that have an entry in `limits.clients`, keyed by CN, each
+   * resolved over this domain's limits. A client without an entry has the domain's.
+   */
+  clients: Record<string, ClientLimitsConfig>;
+};
+
+/**
+ * The effective config that `loadConfig()` returns and every consumer reads. It has no
+ * `limits` section: limits are all about inheritance (client over domain over global),
+ * so their effective values live in `domains[].limits` — and a reload that changes them
+ * changes the domains, which apply live, as domain limits always did.
+ */
+export type BrokerConfig = Omit<ValueOf<typeof configShape>, 'limits'> & { domains: DomainConfig[] };

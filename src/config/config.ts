@@ -13,7 +13,7 @@ import { resolveConfig } from './config-resolve.js';
 import { configShape, domainsField, type BrokerConfig, type RawBrokerConfig } from './config.schema.js';
 
 export { ConfigError } from './config-fields.js';
-export type { BrokerConfig, DomainConfig } from './config.schema.js';
+export type { BrokerConfig, ClientLimitsConfig, DomainConfig } from './config.schema.js';
 
 export interface LoadOptions {
   /** Path of the YAML file; default `--config`, then `MB_CONFIG`, then `./config.yaml` if present. */
