@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type BrokerConfig, type DomainConfig, loadConfig } from './config.js';
+import { planReload } from './config-reload.js';
 
 const load = (values: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => loadConfig({ values, env });
 const webhook = { type: 'webhook', url: 'https://x.test/in', secret: 's' };
@@ -107,3 +108,87 @@ describe('resolveConfig: each inherit convention becomes the effective value', (
     expect(domainOf(config)).toMatchObject({ max_age_ms: 0, rate_per_s: 0 });
   });
 });
+
+describe('the effective config', () => {
+  /** Every convention of the file at once: zeros, 'inherit', -1, unset (null) limits, client entries. */
+  const everyMarker = {
+    retention: { days: 30 },
+    limits: { clients: { 'gw.acme': { rate_limit: null, daily_quota: 3 }, 'gw.default': {} } },
+    domains: [
+      { name: 'default', retention_days: -1, backoff: 'inherit', limits: { rate_limit: null } },
+      {
+        name: 'acme',
+        target: { ...webhook, timeout_ms: 0 },
+        retry_interval_ms: 0,
+        max_attempts: 0,
+        backoff: 'inherit',
+        concurrency_share: 0,
+        retention_days: -1,
+        limits: { rate_limit: null, rate_window_ms: null, daily_quota: null },
+      },
+    ],
+  };
+
+  it('is deep-frozen', () => {
+    const config = load(everyMarker);
+    const unfrozen: string[] = [];
+    walk(config, '', (path, value) => {
+      if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) unfrozen.push(path || '(root)');
+    });
+    expect(unfrozen).toEqual([]);
+  });
+
+  it('holds no inherit marker anywhere', () => {
+    const config = load(everyMarker);
+    const markers: string[] = [];
+    walk(config, '', (path, value) => {
+      if (value === null || value === undefined || value === 'inherit' || (typeof value === 'number' && value < 0))
+        markers.push(`${path} = ${String(value)}`);
+    });
+    expect(markers).toEqual([]);
+    expect(config).not.toHaveProperty('limits');
+    // Where 0 used to mean "inherit", a plain 0 is left nowhere.
+    for (const domain of config.domains) {
+      expect(domain.retry_interval_ms).toBeGreaterThan(0);
+      expect(domain.max_attempts).toBeGreaterThan(0);
+      expect(domain.target.timeout_ms).toBeGreaterThan(0);
+    }
+    expect(domainOf(config, 'acme').concurrency_share).toBeGreaterThan(0);
+  });
+
+  it('is what the reload compares: a changed global default reaches the domains that inherit it, live', () => {
+    const current = load({ domains: [{ name: 'default' }, { name: 'own', max_attempts: 3 }] });
+    const reload = (values: Record<string, unknown>) =>
+      planReload(current, load({ domains: [{ name: 'default' }, { name: 'own', max_attempts: 3 }], ...values }));
+
+    const attempts = reload({ delivery: { max_attempts: 9 } });
+    expect(attempts.changed.sort()).toEqual(['delivery', 'domains']);
+    expect(attempts.restartRequired).toEqual([]);
+    expect(attempts.next.domains.map((d) => [d.name, d.max_attempts])).toEqual([
+      ['default', 9],
+      ['own', 3],
+    ]);
+
+    const retention = reload({ retention: { days: 5 } });
+    expect(retention.changed.sort()).toEqual(['domains', 'retention']);
+    expect(retention.restartRequired).toEqual([]);
+    expect(retention.next.domains[0]?.retention_days).toBe(5);
+
+    // The limits have no section of their own in the effective config: they reload with the domains.
+    const limits = reload({ limits: { rate_limit: 7, clients: { 'gw.default': { daily_quota: 1 } } } });
+    expect(limits.changed).toEqual(['domains']);
+    expect(limits.restartRequired).toEqual([]);
+    expect(limits.next.domains[0]?.limits).toEqual({
+      rate_limit: 7,
+      rate_window_ms: 60_000,
+      daily_quota: 10_000,
+      clients: { 'gw.default': { rate_limit: 7, rate_window_ms: 60_000, daily_quota: 1 } },
+    });
+  });
+});
+
+function walk(value: unknown, path: string, visit: (path: string, value: unknown) => void): void {
+  visit(path, value);
+  if (value === null || typeof value !== 'object') return;
+  for (const [key, child] of Object.entries(value)) walk(child, path === '' ? key : `${path}.${key}`, visit);
+}
