@@ -15,7 +15,7 @@ describe('config.example.yaml', () => {
       ['acme', 30],
       ['internal', 0],
       ['selftest', 2],
-      ['ops', -1],
+      ['ops', 90], // unset (-1): inherits retention.days
     ]);
     expect(config.bootstrap.demo_client).toBe(false);
     expect(config.log.file).toBe('/var/log/message-broker/broker.log');

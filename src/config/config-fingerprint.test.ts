@@ -39,6 +39,25 @@ describe('configFingerprint', () => {
     expect(configFingerprint(load(values))).not.toBe(configFingerprint(load({})));
   });
 
+  it('is the same for two files that resolve to the same settings (it hashes the effective config)', () => {
+    const inherits = load({
+      domains: [{ name: 'default', max_attempts: 0, backoff: 'inherit', retention_days: -1, limits: {} }],
+    });
+    const spelledOut = load({
+      domains: [
+        {
+          name: 'default',
+          max_attempts: 5,
+          backoff: 'fixed',
+          retention_days: 0,
+          limits: { rate_limit: 100, rate_window_ms: 60_000, daily_quota: 10_000 },
+        },
+      ],
+    });
+    expect(configFingerprint(spelledOut)).toBe(configFingerprint(inherits));
+    expect(configFingerprint(spelledOut)).toBe(configFingerprint(load({})));
+  });
+
   it('changes with a webhook secret (instances would sign differently)', () => {
     const webhook = (secret: string) =>
       load({ domains: [{ name: 'default', target: { type: 'webhook', url: 'https://x.example', secret } }] });

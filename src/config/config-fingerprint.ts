@@ -3,6 +3,12 @@
  * tell when they do not run the same settings (a domain missing on one host, different
  * limits, another retry policy…). sha256 over the canonical JSON of the config.
  *
+ * It hashes the effective config (what `loadConfig` returns, every override resolved),
+ * not the file: what must agree is how the brokers behave, so two files that resolve to
+ * the same settings (`max_attempts: 0` beside `delivery.max_attempts: 5`, or
+ * `max_attempts: 5`) give the same fingerprint, and a changed global default changes it
+ * through every domain that inherits it.
+ *
  * Left out, because they differ between correct instances of one deployment:
  *   instance_id                     names this instance
  *   server.host, server.port,       where this host listens and the names in its

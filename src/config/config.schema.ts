@@ -1,6 +1,11 @@
 /**
  * The one config schema: every key with its doc, type and default. `config.yaml` and
  * `MB_*` environment variables are validated against it (see `config.ts`).
+ *
+ * Two types come out of it: the raw config (`RawBrokerConfig`: what the file says, with
+ * its operator-facing "inherit" conventions) and the effective config (`BrokerConfig`:
+ * what the broker runs with, every override resolved by `config-resolve.ts` right after
+ * validation). Only the loader ever sees the raw one.
  */
 import { ConfigError, bool, int, oneOf, parseShape, recordList, str, strList, type ValueOf } from './config-fields.js';
 import { optionalInt, recordMap } from './config-fields.js';
@@ -235,9 +240,9 @@ const domainShape = {
   limits: limitOverrideShape,
 };
 
-export type DomainConfig = ValueOf<typeof domainShape>;
+export type RawDomainConfig = ValueOf<typeof domainShape>;
 
-export function parseDomain(item: unknown, path: string): DomainConfig {
+export function parseDomain(item: unknown, path: string): RawDomainConfig {
   const domain = parseShape(domainShape, item, path);
   if (domain.key_prefix === '') domain.key_prefix = domain.name;
   if (domain.target.type === 'webhook') {
@@ -250,4 +255,57 @@ export function parseDomain(item: unknown, path: string): DomainConfig {
 
 export const domainsField = recordList('Tenants served by this broker', [parseDomain({}, 'domains[0]')], parseDomain);
 
-export type BrokerConfig = ValueOf<typeof configShape> & { domains: DomainConfig[] };
+/** The config as validated, before resolution: domain overrides still carry their inherit markers. */
+export type RawBrokerConfig = ValueOf<typeof configShape> & { domains: RawDomainConfig[] };
+
+type DeliveryDefaults = ValueOf<typeof configShape>['delivery'];
+
+/**
+ * A domain as the broker runs it: each setting that the file may leave to inherit holds
+ * its effective value (the domain's own, else the global default), so no inherit marker
+ * is left and a 0 means what its doc says ("no limit", "keep forever"), never "inherit".
+ */
+export type DomainConfig = Omit<
+  RawDomainConfig,
+  'target' | 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'concurrency_share' | 'retention_days' | 'limits'
+> & {
+  target: Omit<RawDomainConfig['target'], 'timeout_ms'> & {
+    /** Timeout of one POST: `target.timeout_ms`, else `delivery.webhook_timeout_ms`. */
+    timeout_ms: number;
+  };
+  /** Wait between attempts: the domain's `retry_interval_ms`, else `delivery.retry_interval_ms`. */
+  retry_interval_ms: number;
+  /** Attempts before failed + dead letter: the domain's `max_attempts`, else `delivery.max_attempts`. */
+  max_attempts: number;
+  /** The domain's `backoff`, else `delivery.backoff`. */
+  backoff: DeliveryDefaults['backoff'];
+  /**
+   * Delivery slots of a webhook domain: its `concurrency_share`, else an equal share of
+   * `delivery.concurrency` among the webhook domains (at least 1). 0 for a store target,
+   * which delivers by storing and takes no slot.
+   */
+  concurrency_share: number;
+  /** Days its messages are kept: the domain's `retention_days`, else `retention.days`; 0 = forever. */
+  retention_days: number;
+  /** The client limits of this domain and of each of its clients that has its own entry. */
+  limits: DomainLimits;
+};
+
+/** Effective limits of one client: each setting its own override, else its domain's, else `limits.*`. */
+export type ClientLimitsConfig = { [K in keyof LimitOverride]: NonNullable<LimitOverride[K]> };
+
+export type DomainLimits = ClientLimitsConfig & {
+  /**
+   * The clients of this domain that have an entry in `limits.clients`, keyed by CN, each
+   * resolved over this domain's limits. A client without an entry has the domain's.
+   */
+  clients: Record<string, ClientLimitsConfig>;
+};
+
+/**
+ * The effective config that `loadConfig()` returns and every consumer reads. It has no
+ * `limits` section: limits are all about inheritance (client over domain over global),
+ * so their effective values live in `domains[].limits` — and a reload that changes them
+ * changes the domains, which apply live, as domain limits always did.
+ */
+export type BrokerConfig = Omit<ValueOf<typeof configShape>, 'limits'> & { domains: DomainConfig[] };

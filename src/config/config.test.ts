@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, envName, loadConfig, retryPolicyOf, substituteEnv } from './config.js';
+import { ConfigError, envName, loadConfig, substituteEnv } from './config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mb-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -69,8 +69,8 @@ describe('loadConfig', () => {
     });
     expect(config.domains[1]?.target.type).toBe('webhook');
     expect(config.domains[1]?.key_prefix).toBe('acme');
-    expect(retryPolicyOf(config, 'acme').maxAttempts).toBe(3);
-    expect(retryPolicyOf(config, 'default').maxAttempts).toBe(5);
+    expect(config.domains[1]?.max_attempts).toBe(3);
+    expect(config.domains[0]?.max_attempts).toBe(5);
   });
 
   it.each([

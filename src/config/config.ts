@@ -1,17 +1,19 @@
 /**
  * Reads the config once: YAML file (with `${ENV}` / `${ENV:-default}` substitution), then
  * `MB_<UPPER_SNAKE_PATH>` environment overrides, validated against `config.schema.ts`,
- * paths resolved, deep-frozen. Actors receive the result in `workerData`.
+ * paths resolved, overrides resolved into effective values (`config-resolve.ts`),
+ * deep-frozen. Actors receive the result in `workerData`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError, isField, type Shape } from './config-fields.js';
-import { configShape, domainsField, type BrokerConfig } from './config.schema.js';
+import { resolveConfig } from './config-resolve.js';
+import { configShape, domainsField, type BrokerConfig, type RawBrokerConfig } from './config.schema.js';
 
 export { ConfigError } from './config-fields.js';
-export type { BrokerConfig, DomainConfig } from './config.schema.js';
+export type { BrokerConfig, ClientLimitsConfig, DomainConfig } from './config.schema.js';
 
 export interface LoadOptions {
   /** Path of the YAML file; default `--config`, then `MB_CONFIG`, then `./config.yaml` if present. */
@@ -29,7 +31,7 @@ export function loadConfig(options: LoadOptions = {}): Readonly<BrokerConfig> {
   const raw = options.values ?? readRawFile(pickFile(options, env), env);
   const config = parseRoot(raw, env);
   resolvePaths(config, options.baseDir ?? process.cwd());
-  return deepFreeze(config);
+  return deepFreeze(resolveConfig(config));
 }
 
 function pickFile(options: LoadOptions, env: NodeJS.ProcessEnv): string | undefined {
@@ -81,8 +83,8 @@ export function envName(path: string[]): string {
   return `MB_${path.map((p) => p.toUpperCase()).join('_')}`;
 }
 
-function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): BrokerConfig {
-  const config = walk(configShape, raw, [], env) as Omit<BrokerConfig, 'domains'>;
+function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): RawBrokerConfig {
+  const config = walk(configShape, raw, [], env) as Omit<RawBrokerConfig, 'domains'>;
   const domainsEnv = env[envName(['domains'])];
   const domains =
     domainsEnv !== undefined
@@ -96,7 +98,7 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Broker
     if (seen.has(domain.name)) throw new ConfigError(`domains[${i}].name repeats "${domain.name}"`);
     seen.add(domain.name);
   }
-  const result: BrokerConfig = { ...config, domains };
+  const result: RawBrokerConfig = { ...config, domains };
   if (result.instance_id === '') result.instance_id = hostname();
   checkRedisTopology(result);
   if (result.bootstrap.demo_client && !seen.has(result.bootstrap.demo_domain)) {
@@ -112,7 +114,7 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): Broker
  * one hash slot: the store pipeline reads all domain streams with one XREADGROUP and the
  * ingest group-commits across domains in one pipeline (see docs/scaling.md).
  */
-function checkRedisTopology(config: BrokerConfig): void {
+function checkRedisTopology(config: RawBrokerConfig): void {
   const { sentinels, cluster_nodes, key_prefix } = config.redis;
   if (sentinels.length > 0 && cluster_nodes.length > 0)
     throw new ConfigError('redis.sentinels and redis.cluster_nodes exclude each other');
@@ -158,7 +160,7 @@ function walk(shape: Shape, raw: unknown, path: string[], env: NodeJS.ProcessEnv
   return out;
 }
 
-function resolvePaths(config: BrokerConfig, baseDir: string): void {
+function resolvePaths(config: RawBrokerConfig, baseDir: string): void {
   config.data.dir = resolve(baseDir, config.data.dir);
   config.secrets.dir = resolve(baseDir, config.secrets.dir);
   config.pki.dir = resolve(baseDir, config.pki.dir);
@@ -174,15 +176,4 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
-}
-
-/** Effective retry policy of a domain (its overrides over the delivery defaults). */
-export function retryPolicyOf(config: Readonly<BrokerConfig>, domainName: string) {
-  const domain = config.domains.find((d) => d.name === domainName);
-  return {
-    intervalMs: domain?.retry_interval_ms || config.delivery.retry_interval_ms,
-    maxAttempts: domain?.max_attempts || config.delivery.max_attempts,
-    backoff: domain && domain.backoff !== 'inherit' ? domain.backoff : config.delivery.backoff,
-    maxAgeMs: domain?.max_age_ms ?? 0,
-  };
 }

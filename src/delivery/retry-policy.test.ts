@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isFinalAttempt, nextDelayMs } from './retry-policy.js';
+import { loadConfig } from '../config/config.js';
+import { isFinalAttempt, nextDelayMs, retryPolicyOfDomain } from './retry-policy.js';
 
 const fixed = { intervalMs: 30_000, maxAttempts: 5, backoff: 'fixed' as const };
 const exponential = { ...fixed, backoff: 'exponential' as const };
@@ -27,5 +28,21 @@ describe('retry policy', () => {
   it('knows the last attempt', () => {
     expect(isFinalAttempt(fixed, 4)).toBe(false);
     expect(isFinalAttempt(fixed, 5)).toBe(true);
+  });
+
+  it("is the domain's effective policy as the loader resolved it", () => {
+    const config = loadConfig({
+      values: {
+        delivery: { retry_interval_ms: 2000, max_attempts: 7, backoff: 'exponential' },
+        domains: [{ name: 'default', max_attempts: 3, max_age_ms: 60_000 }],
+      },
+      env: {},
+    });
+    expect(retryPolicyOfDomain(config.domains[0]!)).toEqual({
+      intervalMs: 2000,
+      maxAttempts: 3,
+      backoff: 'exponential',
+      maxAgeMs: 60_000,
+    });
   });
 });

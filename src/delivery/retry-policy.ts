@@ -1,4 +1,5 @@
 /** When the next attempt is due: fixed interval (the default) or exponential with ±20% jitter. */
+import type { DomainConfig } from '../config/config.js';
 
 export interface RetryPolicy {
   intervalMs: number;
@@ -6,6 +7,18 @@ export interface RetryPolicy {
   backoff: 'fixed' | 'exponential';
   /** A message older than this is not attempted again; 0 = no limit. */
   maxAgeMs?: number;
+}
+
+/** A domain's retry policy, as the loader resolved it (its overrides over the delivery defaults). */
+export function retryPolicyOfDomain(
+  domain: Pick<DomainConfig, 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'max_age_ms'>,
+): RetryPolicy {
+  return {
+    intervalMs: domain.retry_interval_ms,
+    maxAttempts: domain.max_attempts,
+    backoff: domain.backoff,
+    maxAgeMs: domain.max_age_ms,
+  };
 }
 
 /** Exponential spacing stops growing after six doublings (30 s → 32 min by default). */

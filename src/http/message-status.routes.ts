@@ -14,7 +14,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { MessageRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
-import { ClientLimitsCache } from '../limits/client-limits.js';
+import { clientLimitsOf } from '../limits/client-limits.js';
 import { clientKeys, domainKeys } from '../queue/keys.js';
 import { takeRateAndFindQueued } from '../queue/message-lookup.js';
 import type { ClientIdentity } from './client-identity.js';
@@ -25,7 +25,6 @@ import type { MessagesRouteDeps } from './submit-support.js';
 import { applyRateHeaders, rateLimited } from './throttle.js';
 
 export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDeps): void {
-  const limits = new ClientLimitsCache(deps.config);
   const notFound = () => new BrokerError('NOT_FOUND', 'No such message');
 
   app.get<{ Params: { message_id: string } }>(
@@ -48,7 +47,7 @@ export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDep
       const domain = deps.domains().get(client.domain);
       if (!domain) throw new BrokerError('UNKNOWN_DOMAIN');
       const messageId = request.params.message_id.toLowerCase();
-      const clientLimits = limits.of(client.common_name, domain);
+      const clientLimits = clientLimitsOf(domain, client.common_name);
       let lookup: Awaited<ReturnType<typeof takeRateAndFindQueued>>;
       try {
         lookup = await takeRateAndFindQueued(deps.redis, {

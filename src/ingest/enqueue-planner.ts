@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import type { BrokerConfig, DomainConfig } from '../config/config.js';
 import { BrokerError, queueOutcomeUnknown, toErrorData } from '../errors.js';
-import { ClientLimitsCache } from '../limits/client-limits.js';
+import { clientLimitsOf } from '../limits/client-limits.js';
 import { clientKeys, domainKeys } from '../queue/keys.js';
 import { isOutcomeUnknownError, isRedisDownError } from '../queue/redis-connection.js';
 import { addEnqueue, parseEnqueueReply, type EnqueueCall, type EnqueueReply } from '../queue/stream-writer.js';
@@ -21,11 +21,9 @@ interface Planned {
 }
 
 export class EnqueuePlanner {
-  private readonly limits: ClientLimitsCache;
   private readonly domains: Map<string, DomainConfig>;
 
   constructor(private readonly config: Readonly<BrokerConfig>) {
-    this.limits = new ClientLimitsCache(config);
     this.domains = new Map(config.domains.map((d) => [d.name, d]));
   }
 
@@ -58,7 +56,7 @@ export class EnqueuePlanner {
       const keys = clientKeys(this.config.redis.key_prefix, domain, request.client_id);
       let client = planned.clientIndex.get(request.client_id);
       if (client === undefined) {
-        const limits = this.limits.of(request.common_name, domain);
+        const limits = clientLimitsOf(domain, request.common_name);
         client =
           planned.call.clients.push({
             limitsKey: keys.limits,

@@ -1,16 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../config/config.js';
-import { ClientLimitsCache, resolveClientLimits } from './client-limits.js';
+import { clientLimitsOf } from './client-limits.js';
 
 const load = (values: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => loadConfig({ values, env });
 const limitsOf = (config: ReturnType<typeof load>, commonName: string, domain: string) =>
-  resolveClientLimits(
-    config,
-    commonName,
-    config.domains.find((d) => d.name === domain),
-  );
+  clientLimitsOf(config.domains.find((d) => d.name === domain)!, commonName);
 
-describe('resolveClientLimits', () => {
+describe('clientLimitsOf', () => {
   it('defaults to 100 requests per 60 s and 10,000 messages a day', () => {
     expect(limitsOf(load({}), 'demo.default', 'default')).toEqual({
       rateLimit: 100,
@@ -36,15 +32,20 @@ describe('resolveClientLimits', () => {
     expect(limitsOf(config, 'small.acme', 'acme')).toEqual({ rateLimit: 50, rateWindowMs: 1000, dailyQuota: 2000 });
     expect(limitsOf(config, 'big.acme', 'acme')).toEqual({ rateLimit: 5000, rateWindowMs: 1000, dailyQuota: 2000 });
     expect(limitsOf(config, 'off.acme', 'acme')).toEqual({ rateLimit: 0, rateWindowMs: 1000, dailyQuota: 0 });
+    // An entry is for the client of that CN only: the same name in another domain is another client.
+    expect(limitsOf(config, 'big.default', 'default')).toEqual({
+      rateLimit: 50,
+      rateWindowMs: 60_000,
+      dailyQuota: 500,
+    });
   });
 
-  it('follows a reloaded domain (a new domain object) instead of its cached answer', () => {
-    const config = load({});
-    const cache = new ClientLimitsCache(config);
-    const before = config.domains[0]!;
-    expect(cache.of('demo.default', before).rateLimit).toBe(100);
-    const reloaded = { ...before, limits: { ...before.limits, rate_limit: 7 } };
-    expect(cache.of('demo.default', reloaded).rateLimit).toBe(7);
+  it('follows a reloaded domain: the new domain object carries the new limits, global ones included', () => {
+    const before = load({ limits: { clients: { 'gw.default': { daily_quota: 5 } } } });
+    expect(limitsOf(before, 'demo.default', 'default').rateLimit).toBe(100);
+    const reloaded = load({ limits: { rate_limit: 7, clients: { 'gw.default': { daily_quota: 6 } } } });
+    expect(limitsOf(reloaded, 'demo.default', 'default').rateLimit).toBe(7);
+    expect(limitsOf(reloaded, 'gw.default', 'default')).toEqual({ rateLimit: 7, rateWindowMs: 60_000, dailyQuota: 6 });
   });
 
   it('reads per-client overrides from MB_LIMITS_CLIENTS (JSON) and refuses bad ones naming the key', () => {

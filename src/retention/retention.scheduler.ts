@@ -16,7 +16,7 @@ import { describeError } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { lockKey } from '../queue/keys.js';
 import { RedisLock } from '../queue/redis-lock.js';
-import { retentionDaysOf, type RetentionService } from './retention.service.js';
+import type { RetentionService } from './retention.service.js';
 
 /** A run keeps its lock at least this far ahead while it works. */
 const LEASE_MS = 60_000;
@@ -70,7 +70,7 @@ export class RetentionScheduler {
 
   private async attempt(): Promise<void> {
     const config = this.options.config();
-    if (!config.domains.some((d) => retentionDaysOf(config, d) > 0)) return;
+    if (!config.domains.some((d) => d.retention_days > 0)) return;
     const { logger, redis } = this.options;
     try {
       if (await redis.exists(this.intervalKey)) return;

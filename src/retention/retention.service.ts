@@ -52,11 +52,6 @@ export interface RetentionDeps {
 /** Asked between batches; false stops the run (a lost lock, a shutdown). */
 export type KeepGoing = () => boolean | Promise<boolean>;
 
-/** A domain's retention in days: its own override, else the global one; 0 = forever. */
-export function retentionDaysOf(config: Readonly<BrokerConfig>, domain: Pick<DomainConfig, 'retention_days'>): number {
-  return domain.retention_days >= 0 ? domain.retention_days : config.retention.days;
-}
-
 export class RetentionService {
   constructor(private readonly deps: RetentionDeps) {}
 
@@ -68,7 +63,8 @@ export class RetentionService {
   ): Promise<DomainPurge[]> {
     const results: DomainPurge[] = [];
     for (const domain of config.domains) {
-      const days = retentionDaysOf(config, domain);
+      // Effective: the domain's own retention or retention.days (resolved by the loader).
+      const days = domain.retention_days;
       if (days === 0) continue;
       const cutoff = new Date(now - days * DAY_MS);
       const outcome = await this.drain(

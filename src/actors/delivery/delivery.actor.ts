@@ -5,7 +5,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { retryPolicyOf } from '../../config/config.js';
 import { openDatabase } from '../../db/database.js';
 import { MessagesRepository } from '../../db/messages.repository.js';
 import { keysFor } from '../../queue/keys.js';
@@ -27,6 +26,7 @@ import type { DeliveryProtocol } from './delivery.protocol.js';
 import type { DeliveryStats } from '../../delivery/delivery.types.js';
 import { StorePipeline } from '../../delivery/store-pipeline.js';
 import { WebhookClient } from '../../delivery/webhook-client.js';
+import { retryPolicyOfDomain } from '../../delivery/retry-policy.js';
 import { WebhookDispatcher } from '../../delivery/webhook-dispatcher.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
@@ -77,8 +77,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const clients: WebhookClient[] = [];
   const dispatchers = webhookDomains.map((domain) => {
     // Each downstream gets its own connection pool and its share of the slots.
-    const slots =
-      domain.concurrency_share || Math.max(1, Math.floor(config.delivery.concurrency / webhookDomains.length));
+    const slots = domain.concurrency_share;
     const client = new WebhookClient(
       {
         ...deliveryCertificate(config.pki.dir),
@@ -91,8 +90,8 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       domain,
       keys: keysByDomain.get(domain.name)!,
       slots,
-      policy: retryPolicyOf(config, domain.name),
-      timeoutMs: domain.target.timeout_ms || config.delivery.webhook_timeout_ms,
+      policy: retryPolicyOfDomain(domain),
+      timeoutMs: domain.target.timeout_ms,
       pollIntervalMs: config.delivery.poll_interval_ms,
       logger,
       messages,
