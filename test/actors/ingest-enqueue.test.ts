@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnqueuePlanner, queueUnavailable } from '../../src/actors/ingest/ingest.enqueue.js';
 import type { EnqueueRequest, EnqueueResult } from '../../src/actors/ingest/ingest.protocol.js';
 import { loadConfig } from '../../src/config/config.js';
-import { defineEnqueue } from '../../src/queue/stream-writer.js';
+import { defineScripts } from '../../src/queue/scripts.js';
 import { deleteKeys } from '../support/broker-harness.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
@@ -22,7 +22,7 @@ let redis: Redis;
 
 beforeAll(() => {
   redis = new Redis(REDIS_URL, { protocol: 2 });
-  defineEnqueue(redis);
+  defineScripts(redis);
 });
 
 afterAll(async () => {

@@ -8,10 +8,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIdempotencyRecord, rememberResponse } from '../../src/queue/idempotency-record.js';
 import { takeRateAndFindQueued } from '../../src/queue/message-lookup.js';
+import { defineScripts, scriptedPipeline } from '../../src/queue/scripts.js';
 import { acknowledge, ensureGroups, readEntries } from '../../src/queue/stream-reader.js';
 import {
   addEnqueue,
-  defineEnqueue,
   parseEnqueueReply,
   REFUSED_BY_QUOTA,
   REFUSED_BY_RATE,
@@ -26,7 +26,7 @@ let redis: Redis;
 
 beforeAll(() => {
   redis = new Redis(REDIS_URL, { protocol: 2 });
-  defineEnqueue(redis);
+  defineScripts(redis);
 });
 
 afterAll(async () => {
@@ -116,7 +116,7 @@ function callOf(keys: Keys, a: Args): EnqueueCall {
 }
 
 async function send(call: EnqueueCall, connection = redis) {
-  const pipeline = connection.pipeline();
+  const pipeline = scriptedPipeline(connection);
   addEnqueue(pipeline, call);
   const [[error, reply]] = (await pipeline.exec()) as [[Error | null, unknown]];
   if (error) throw error;
@@ -261,7 +261,7 @@ describe('enqueue-n.lua', () => {
     // Separate connections, as from separate instances.
     const connections = Array.from({ length: 5 }, () => {
       const c = new Redis(REDIS_URL, { protocol: 2 });
-      defineEnqueue(c);
+      defineScripts(c);
       return c;
     });
     try {
