@@ -16,6 +16,14 @@ describe('loadScript', () => {
       expect(lua, name).not.toMatch(/--@include/);
     }
   });
+
+  it('gives enqueue-n and rate-take-1 the one limits fragment', () => {
+    for (const name of ['enqueue-n', 'rate-take-1']) {
+      const lua = loadScript(name);
+      expect(lua.match(/local function limits_read\(/g), name).toHaveLength(1);
+      expect(lua.indexOf('local function limits_clock('), name).toBeLessThan(lua.indexOf('limits_clock()\n'));
+    }
+  });
 });
 
 describe('spliceIncludes', () => {
