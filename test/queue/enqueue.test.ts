@@ -3,9 +3,9 @@
  * refused (and never appended), what the counters and records hold, and how concurrent
  * duplicates of one Idempotency-Key end up as one message.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseIdempotencyRecord, rememberResponse } from '../../src/queue/idempotency-record.js';
 import { takeRateAndFindQueued } from '../../src/queue/message-lookup.js';
 import { defineScripts, scriptedPipeline } from '../../src/queue/scripts.js';
@@ -18,21 +18,10 @@ import {
   type EnqueueCall,
   type EnqueuedMessage,
 } from '../../src/queue/stream-writer.js';
-import { deleteKeys } from '../support/broker-harness.js';
+import { TEST_REDIS_URL, useTestRedis } from '../support/test-fixtures.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
-let redis: Redis;
-
-beforeAll(() => {
-  redis = new Redis(REDIS_URL, { protocol: 2 });
-  defineScripts(redis);
-});
-
-afterAll(async () => {
-  await deleteKeys(REDIS_URL, prefix);
-  redis.disconnect();
-});
+const { redis, prefix } = useTestRedis();
+defineScripts(redis);
 
 interface Keys {
   stream: string;
@@ -260,7 +249,7 @@ describe('enqueue-n.lua', () => {
     const length = await redis.xlen(keys.stream);
     // Separate connections, as from separate instances.
     const connections = Array.from({ length: 5 }, () => {
-      const c = new Redis(REDIS_URL, { protocol: 2 });
+      const c = new Redis(TEST_REDIS_URL, { protocol: 2 });
       defineScripts(c);
       return c;
     });
