@@ -12,7 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { addEnqueue, defineEnqueue, type EnqueueCall, type EnqueuedMessage } from '../src/queue/stream-writer.js';
+import { defineScripts, scriptedPipeline } from '../src/queue/scripts.js';
+import { addEnqueue, type EnqueueCall, type EnqueuedMessage } from '../src/queue/stream-writer.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
 
 const { values } = parseArgs({
@@ -27,7 +28,7 @@ const batchSize = Number(values.batch);
 
 const server = await TestRedisServer.create();
 const redis = new Redis(server.url, { protocol: 2 });
-defineEnqueue(redis);
+defineScripts(redis);
 
 const cpuUs = async () => {
   const info = await redis.info('cpu');
@@ -113,7 +114,7 @@ async function runXadd(): Promise<number> {
 async function run(variant: Variant): Promise<number> {
   const before = await cpuUs();
   for (let sent = 0; sent < total; sent += batchSize) {
-    const pipeline = redis.pipeline();
+    const pipeline = scriptedPipeline(redis);
     const batch = Array.from({ length: batchSize }, fields);
     for (let i = 0; i < batch.length; i += variant.perCall)
       addEnqueue(pipeline, callOf(variant, batch.slice(i, i + variant.perCall)));

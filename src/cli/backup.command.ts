@@ -7,7 +7,7 @@ import { createBackup } from '../backup/backup.service.js';
 import { restoreBackup } from '../backup/restore.service.js';
 import { AuditRepository } from '../db/audit.repository.js';
 import { openDatabase } from '../db/database.js';
-import { withContext } from './context.js';
+import { withContext } from './cli-context.js';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 

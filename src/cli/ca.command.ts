@@ -27,19 +27,20 @@ export function registerCaCommands(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action((options: { force?: boolean; days?: number; cn?: string; json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
+        const { store, lifecycle } = await ctx.ca();
         const { initCa } = await import('../ca/ca-lifecycle.js');
-        const result = await initCa(ctx.lifecycle, {
+        const result = await initCa(lifecycle, {
           overwrite: options.force === true,
           commonName: options.cn,
           days: options.days,
           actor: ctx.actor,
         });
-        if (options.json) return printJson({ ...result, dir: ctx.store.dir });
+        if (options.json) return printJson({ ...result, dir: store.dir });
         process.stdout.write(
           [
-            `${result.replaced ? 'replaced the' : 'created a'} certificate authority in ${ctx.store.dir}`,
-            `  certificate  ${ctx.store.paths.caCert}`,
-            `  key          ${ctx.store.paths.caKey} (0600: never copy it off this host)`,
+            `${result.replaced ? 'replaced the' : 'created a'} certificate authority in ${store.dir}`,
+            `  certificate  ${store.paths.caCert}`,
+            `  key          ${store.paths.caKey} (0600: never copy it off this host)`,
             `  fingerprint  ${result.fingerprint}`,
             `  valid until  ${result.not_after}`,
             ...(result.replaced

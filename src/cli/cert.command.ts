@@ -20,6 +20,7 @@ export function registerCertCommands(program: Command): void {
     .option('--json', 'print the verdict as JSON')
     .action((file: string, options: { json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
+        const { authority } = await ctx.ca();
         let pem: string;
         try {
           pem = readFileSync(file, 'utf8');
@@ -29,7 +30,7 @@ export function registerCertCommands(program: Command): void {
             `Cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
           );
         }
-        const { verdict, registration, problems } = await ctx.authority.verify(pem);
+        const { verdict, registration, problems } = await authority.verify(pem);
         const valid = problems.length === 0;
         if (options.json) {
           printJson({

@@ -1,77 +1,170 @@
 /**
- * What a running `mb` command works with: the CA files, the database (created and
- * migrated if needed, so the CLI works before the broker's first start) and a Redis
- * connection opened only when a CRL has to be announced. The CLI signs offline with the
- * CA key; it never needs a running broker. Loaded lazily (see cli-support.ts).
+ * What a running `mb` command works with. The config is read when the context opens;
+ * everything else is opened on first use and closed by `close()`:
+ *
+ *   database()          the database as it is (a command that needs a migrated one says so)
+ *   migratedDatabase()  created and migrated first if needed, so the CA and user commands
+ *                       work before the broker's first start
+ *   redis()             a connection that answered, or an error after 5 s
+ *   ca()                the CA files and the certificate authority, over the migrated
+ *                       database: the CLI signs offline with the CA key and never needs a
+ *                       running broker; a new CRL is announced over a connection of its own
+ *   accounts()          the portal's account rules, over the migrated database
+ *
+ * The CA and the account rules (node-forge, the portal) are imported on first use, so
+ * `mb … --help` answers at once.
  */
 import { hostname, userInfo } from 'node:os';
+import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { CertificateAuthority } from '../ca/ca.service.js';
 import type { LifecycleDeps } from '../ca/ca-lifecycle.js';
-import type { BrokerConfig } from '../config/config.js';
+import type { CertificateAuthority } from '../ca/ca.service.js';
+import { loadConfig, type BrokerConfig } from '../config/config.js';
 import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/database.js';
+import type { Repositories } from '../db/index.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger, type Logger } from '../logger.js';
-import { CertStore } from '../pki/cert-store.js';
-import { announceCrl } from '../queue/revocation-events.js';
-import { createRedis, whenReady } from '../queue/redis-connection.js';
+import type { CertStore } from '../pki/cert-store.js';
+import type { UserAdmin } from '../portal/user-admin.service.js';
+import { createRedis, whenReady, type RedisPurpose } from '../queue/redis-connection.js';
 
-export interface CliContext {
-  config: Readonly<BrokerConfig>;
-  logger: Logger;
+export interface CliCa {
   store: CertStore;
   authority: CertificateAuthority;
   lifecycle: LifecycleDeps;
+}
+
+export interface CliAccounts {
+  repositories: Repositories;
+  users: UserAdmin;
+}
+
+export interface CliContext {
+  readonly config: Readonly<BrokerConfig>;
+  /** Silent unless --verbose; on stderr, so that stdout stays the answer (and --json stays JSON). */
+  readonly logger: Logger;
   /** Who the audit log names: `cli:<os user>`. */
-  actor: string;
+  readonly actor: string;
+  database(): DatabaseHandle;
+  migratedDatabase(): Promise<DatabaseHandle>;
+  redis(): Promise<Redis>;
+  ca(): Promise<CliCa>;
+  accounts(): Promise<CliAccounts>;
   close(): Promise<void>;
 }
 
-export async function openContext(config: Readonly<BrokerConfig>, verbose: boolean): Promise<CliContext> {
-  // The command's own output says what happened; --verbose adds the log, on stderr so that
-  // stdout stays the answer (and --json stays JSON).
-  const logger = createLogger(verbose ? 'info' : 'silent', { actor: 'cli' }, pino.destination(2));
-  await ensureDatabase(config.database.url);
-  const database: DatabaseHandle = openDatabase({ url: config.database.url, poolSize: 3 });
-  let redis: Redis | undefined;
-  try {
-    await migrateDatabase(database.db);
-  } catch (error) {
-    await database.close();
-    throw error;
-  }
-  const store = new CertStore(config.pki.dir);
-  const authority = new CertificateAuthority({
-    config,
-    store,
-    db: database.db,
-    logger,
-    origin: `cli@${hostname()}`,
-    announce: async (announcement) => {
-      if (!redis) {
-        redis = createRedis(config, 'ca', { retryStrategy: () => null });
-        redis.on('error', () => undefined); // reported through the failed announcement
-      }
-      if (!(await whenReady(redis, 5000))) throw new Error(`Redis at ${config.redis.url} does not answer`);
-      await announceCrl(redis, config.redis.key_prefix, announcement);
-    },
-  });
-  return {
+export function openContext(config: Readonly<BrokerConfig>, options: { verbose?: boolean } = {}): CliContext {
+  const logger = createLogger(options.verbose ? 'info' : 'silent', { actor: 'cli' }, pino.destination(2));
+  const opened: { database?: DatabaseHandle; redis?: Redis; announcer?: Redis } = {};
+  let migrated: Promise<DatabaseHandle> | undefined;
+  let redis: Promise<Redis> | undefined;
+  let ca: Promise<CliCa> | undefined;
+  let accounts: Promise<CliAccounts> | undefined;
+
+  const database = () => (opened.database ??= openDatabase({ url: config.database.url, poolSize: 3 }));
+  const migratedDatabase = () =>
+    (migrated ??= (async () => {
+      await ensureDatabase(config.database.url);
+      const handle = database();
+      await migrateDatabase(handle.db);
+      return handle;
+    })());
+
+  const context: CliContext = {
     config,
     logger,
-    store,
-    authority,
-    lifecycle: { config, store, authority, logger },
-    actor: `cli:${safeUserName()}`,
+    actor: `cli:${osUser()}`,
+    database,
+    migratedDatabase,
+    redis: () =>
+      (redis ??= (async () => {
+        opened.redis = connect(config, 'cli');
+        return ready(config, opened.redis);
+      })()),
+    ca: () =>
+      (ca ??= (async () => {
+        const db = (await migratedDatabase()).db;
+        const [{ CertificateAuthority }, { CertStore }, { announceCrl }] = await Promise.all([
+          import('../ca/ca.service.js'),
+          import('../pki/cert-store.js'),
+          import('../queue/revocation-events.js'),
+        ]);
+        const store = new CertStore(config.pki.dir);
+        const authority = new CertificateAuthority({
+          config,
+          store,
+          db,
+          logger,
+          origin: `cli@${hostname()}`,
+          announce: async (announcement) => {
+            // Not redis(): a CLI that cannot announce has still done its work (exit 2), so
+            // this connection gives up at once instead of retrying.
+            opened.announcer ??= connect(config, 'ca', { retryStrategy: () => null });
+            await announceCrl(await ready(config, opened.announcer), config.redis.key_prefix, announcement);
+          },
+        });
+        return { store, authority, lifecycle: { config, store, authority, logger } };
+      })()),
+    accounts: () =>
+      (accounts ??= (async () => {
+        const db = (await migratedDatabase()).db;
+        const [{ createRepositories }, { PasswordHasher }, { UserAdmin }] = await Promise.all([
+          import('../db/index.js'),
+          import('../portal/password-hasher.js'),
+          import('../portal/user-admin.service.js'),
+        ]);
+        const repositories = createRepositories(db);
+        const domains = config.domains.map((d) => d.name);
+        const users = new UserAdmin(
+          repositories.users,
+          repositories.clients,
+          repositories.audit,
+          new PasswordHasher(config.portal.scrypt_log_n),
+          domains,
+        );
+        return { repositories, users };
+      })()),
     close: async () => {
-      redis?.disconnect();
-      await database.close();
+      opened.redis?.disconnect();
+      opened.announcer?.disconnect();
+      await opened.database?.close();
     },
   };
+  return context;
 }
 
-function safeUserName(): string {
+/**
+ * Runs a command body with a context read from --config and always closes it. Failures
+ * (a bad config included) go to the caller; `runCommand` in cli-support.ts reports them
+ * itself instead.
+ */
+export async function withContext<T>(command: Command, body: (context: CliContext) => Promise<T>): Promise<T> {
+  const file = command.optsWithGlobals<{ config?: string }>().config;
+  const context = openContext(loadConfig(file ? { file } : {}));
+  try {
+    return await body(context);
+  } finally {
+    await context.close();
+  }
+}
+
+function connect(
+  config: Readonly<BrokerConfig>,
+  purpose: RedisPurpose,
+  options: Parameters<typeof createRedis>[2] = {},
+): Redis {
+  const redis = createRedis(config, purpose, options);
+  redis.on('error', () => undefined); // reported by the command that needed it
+  return redis;
+}
+
+async function ready(config: Readonly<BrokerConfig>, redis: Redis): Promise<Redis> {
+  if (!(await whenReady(redis, 5000))) throw new Error(`Redis at ${config.redis.url} does not answer`);
+  return redis;
+}
+
+function osUser(): string {
   try {
     return userInfo().username;
   } catch {

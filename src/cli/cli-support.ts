@@ -1,14 +1,14 @@
 /**
  * The light half of the CLI's plumbing: config, output, argument helpers and the
- * command runner. Command modules import only this (and types) at load time; the
- * database, Redis, node-forge and the CA are loaded when a command actually runs
- * (`cli-context.ts`), so `mb … --help` answers at once.
+ * command runner. What a command opens (database, Redis, the CA) is in `cli-context.ts`,
+ * which loads node-forge and the CA only when a command uses them, so `mb … --help`
+ * answers at once.
  */
 import { accessSync, chmodSync, constants, mkdirSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, loadConfig, type BrokerConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
-import type { CliContext } from './cli-context.js';
+import { openContext, type CliContext } from './cli-context.js';
 
 /** Exit codes: 0 done, 1 failed or not valid, 2 done but the running brokers were not told. */
 export const EXIT_NOT_ANNOUNCED = 2;
@@ -32,13 +32,16 @@ export function readConfig(command: Command): Readonly<BrokerConfig> {
   }
 }
 
-/** Runs a command body with an open context (closed after) and sets the exit code. */
+/**
+ * Runs a command body with an open context (closed after) and sets the exit code; reports
+ * a failure itself (`mb: CODE: message`, exit 1; a bad config exits 78). `withContext` in
+ * cli-context.ts leaves failures to the caller.
+ */
 export async function runCommand(command: Command, body: (ctx: CliContext) => Promise<number | void>): Promise<void> {
   let ctx: CliContext | undefined;
   let code = 1;
   try {
-    const { openContext } = await import('./cli-context.js');
-    ctx = await openContext(readConfig(command), command.optsWithGlobals<GlobalOptions>().verbose === true);
+    ctx = openContext(readConfig(command), { verbose: command.optsWithGlobals<GlobalOptions>().verbose === true });
     code = (await body(ctx)) ?? 0;
   } catch (error) {
     reportFailure(error);

@@ -49,11 +49,12 @@ export function registerClientCommands(program: Command): void {
 
   const issueOrRenew = (verb: 'issue' | 'renew') => (name: string, options: IssueOptions, command: Command) =>
     runCommand(command, async (ctx) => {
+      const { store, authority } = await ctx.ca();
       const { name: client, domain } = resolveClient(ctx.config, name, options.domain);
-      const dir = options.out === undefined ? ctx.store.clientBundleDir(`${client}.${domain}`) : resolve(options.out);
+      const dir = options.out === undefined ? store.clientBundleDir(`${client}.${domain}`) : resolve(options.out);
       ensurePrivateDir(dir); // before signing: a key that cannot be written is a key lost
       const order = { name: client, domain, actor: ctx.actor, ...(options.days ? { days: options.days } : {}) };
-      const bundle = verb === 'issue' ? await ctx.authority.issue(order) : await ctx.authority.renew(order);
+      const bundle = verb === 'issue' ? await authority.issue(order) : await authority.renew(order);
       await deliver(bundle, dir, options, verb === 'issue' ? 'issued' : 'renewed');
       if (verb === 'renew' && !options.json)
         process.stdout.write(
@@ -90,11 +91,12 @@ export function registerClientCommands(program: Command): void {
         if ((name === undefined) === (options.serial === undefined))
           command.error('error: give either a client NAME or --serial (not both)');
         return runCommand(command, async (ctx) => {
+          const { authority } = await ctx.ca();
           const target =
             options.serial !== undefined
               ? { serial: options.serial }
               : resolveClient(ctx.config, name!, options.domain);
-          const outcome = await ctx.authority.revoke({ ...target, reason: options.reason, actor: ctx.actor });
+          const outcome = await authority.revoke({ ...target, reason: options.reason, actor: ctx.actor });
           if (options.json) printJson(outcome);
           else {
             for (const r of outcome.revoked)
@@ -123,7 +125,8 @@ export function registerClientCommands(program: Command): void {
     .option('--json', 'print the list as JSON')
     .action((options: { domain?: string; expiring?: boolean; json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
-        const all = await ctx.authority.list(options.domain === undefined ? {} : { domain: options.domain });
+        const { authority } = await ctx.ca();
+        const all = await authority.list(options.domain === undefined ? {} : { domain: options.domain });
         const list = options.expiring ? all.filter((c) => c.expiring) : all;
         if (options.json) return printJson(list);
         printTable(

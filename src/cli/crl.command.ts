@@ -16,13 +16,14 @@ export function registerCrlCommands(program: Command): void {
     .option('--pem', 'print the PEM itself')
     .action((options: { json?: boolean; pem?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
-        const current = ctx.authority.currentCrl();
+        const { store, authority } = await ctx.ca();
+        const current = authority.currentCrl();
         if (options.pem) return void process.stdout.write(current.pem);
         const { pem: _pem, ...info } = current;
-        if (options.json) return printJson({ ...info, path: ctx.store.paths.crl });
+        if (options.json) return printJson({ ...info, path: store.paths.crl });
         process.stdout.write(
           [
-            `CRL #${info.crl_number}  ${ctx.store.paths.crl}`,
+            `CRL #${info.crl_number}  ${store.paths.crl}`,
             `  this update  ${info.this_update}`,
             `  next update  ${info.next_update}`,
             `  revoked      ${info.revoked_serials.length}`,
@@ -39,7 +40,8 @@ export function registerCrlCommands(program: Command): void {
     .option('--json', "print the new CRL's details as JSON")
     .action((options: { json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
-        const { info, announced } = await ctx.authority.crl.rebuild({ actor: ctx.actor, kind: 'crl', audit: true });
+        const { authority } = await ctx.ca();
+        const { info, announced } = await authority.crl.rebuild({ actor: ctx.actor, kind: 'crl', audit: true });
         if (options.json) printJson({ ...info, announced });
         else
           process.stdout.write(

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { AuditRepository } from '../db/audit.repository.js';
 import { MessagesRepository } from '../db/messages.repository.js';
 import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
-import { withContext } from './context.js';
+import { withContext } from './cli-context.js';
 
 export function registerDeadLetterCommands(program: Command): void {
   const group = program.command('dead-letter').description('Dead-lettered messages of a domain: list and redrive');

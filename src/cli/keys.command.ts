@@ -16,7 +16,7 @@ import { listInstances, type InstanceReport } from '../instances/instance-regist
 import { COLUMN_OF, KeyRotationService } from '../keys/key-rotation.service.js';
 import { DEFAULT_RETIRE_GRACE_MS, retirementBlockers } from '../keys/key-retirement.js';
 import { withSecretsLock } from '../keys/secrets-lock.js';
-import { withContext, type CliContext } from './context.js';
+import { withContext, type CliContext } from './cli-context.js';
 
 interface KindOption {
   pepper?: boolean;

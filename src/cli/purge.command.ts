@@ -9,7 +9,7 @@ import { AuditRepository } from '../db/audit.repository.js';
 import { ClientsRepository } from '../db/clients.repository.js';
 import { RetentionRepository } from '../db/retention.repository.js';
 import { RetentionService } from '../retention/retention.service.js';
-import { withContext } from './context.js';
+import { withContext } from './cli-context.js';
 
 export function registerPurgeCommands(program: Command): void {
   program

@@ -10,10 +10,18 @@
  * in `ps`). With nothing on stdin, `add` generates one and prints it once.
  */
 import { type Command, Option } from 'commander';
+import type { BrokerConfig } from '../config/config.js';
 import type { UserRole, UserRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
-import { readConfig, reportFailure } from './cli-support.js';
-import type { UserContext } from './user-context.js';
+import type { AuditContext } from '../portal/user-admin.service.js';
+import type { CliAccounts } from './cli-context.js';
+import { runCommand } from './cli-support.js';
+
+interface AccountsContext extends CliAccounts {
+  config: Readonly<BrokerConfig>;
+  /** The audit log names `cli:<os user>`, like the CA commands. */
+  by: AuditContext;
+}
 
 /** The roles (src/db/schema.ts USER_ROLES), spelled out so that loading this module loads no database code. */
 const ROLES = ['user', 'admin', 'superadmin'] as const satisfies readonly UserRole[];
@@ -32,7 +40,7 @@ export function registerUserCommands(program: Command): void {
     .option('--domain <domain>', 'domain of a user or admin (default: the only configured domain)')
     .option('--client <name>', 'client whose messages a user sees (its name within the domain)')
     .action(async (email: string, options: { role: UserRole; domain?: string; client?: string }, command: Command) => {
-      await withContext(command, async (ctx) => {
+      await withAccounts(command, async (ctx) => {
         const password = await readPassword('Password (empty: generate one): ');
         // One domain configured (the default setup): it is the one meant.
         const domains = ctx.config.domains.map((d) => d.name);
@@ -52,7 +60,7 @@ export function registerUserCommands(program: Command): void {
     .command('passwd <email>')
     .description('Set a new password (from stdin); ends the user’s sessions and lifts a lockout')
     .action(async (email: string, _options: unknown, command: Command) => {
-      await withContext(command, async (ctx) => {
+      await withAccounts(command, async (ctx) => {
         const target = await find(ctx, email);
         await ctx.users.setPassword(target, await readPassword('New password: '), ctx.by);
         process.stdout.write(`password of ${target.email} changed\n`);
@@ -64,7 +72,7 @@ export function registerUserCommands(program: Command): void {
     .description('List accounts')
     .option('--domain <domain>', 'only this domain')
     .action(async (options: { domain?: string }, command: Command) => {
-      await withContext(command, async (ctx) => {
+      await withAccounts(command, async (ctx) => {
         const rows = await ctx.repositories.users.list(options.domain ? { domain: options.domain } : {});
         for (const row of rows) {
           const state = row.disabled
@@ -88,7 +96,7 @@ export function registerUserCommands(program: Command): void {
       .command(`${verb} <email>`)
       .description(description)
       .action(async (email: string, _options: unknown, command: Command) => {
-        await withContext(command, async (ctx) => {
+        await withAccounts(command, async (ctx) => {
           const target = await find(ctx, email);
           if (verb === 'unlock') await ctx.users.unlock(target, ctx.by);
           else await ctx.users.setDisabled(target, verb === 'disable', ctx.by);
@@ -98,28 +106,26 @@ export function registerUserCommands(program: Command): void {
   }
 }
 
-async function withContext(command: Command, run: (ctx: UserContext) => Promise<void>): Promise<void> {
-  let ctx: UserContext | undefined;
-  try {
-    const { openUserContext } = await import('./user-context.js');
-    ctx = await openUserContext(readConfig(command));
-    await run(ctx);
-  } catch (error) {
-    // Form problems name the field: say which option to fix.
-    if (error instanceof BrokerError && error.code === 'FORM_INVALID' && error.details) {
-      const fields = Object.entries(error.details as Record<string, string>).map(([field, problem]) =>
-        field === 'email' || field === 'password' ? `${field}: ${problem}` : `--${field}: ${problem}`,
-      );
-      reportFailure(new Error(fields.join('; ')));
-    } else {
-      reportFailure(error);
+/** Runs a body with the portal's account rules, failures reported like any command's. */
+function withAccounts(command: Command, run: (ctx: AccountsContext) => Promise<void>): Promise<void> {
+  return runCommand(command, async (context) => {
+    try {
+      const accounts = await context.accounts();
+      await run({ ...accounts, config: context.config, by: { actor: context.actor, ip: null } });
+    } catch (error) {
+      // Form problems name the field: say which option to fix.
+      if (error instanceof BrokerError && error.code === 'FORM_INVALID' && error.details) {
+        const fields = Object.entries(error.details as Record<string, string>).map(([field, problem]) =>
+          field === 'email' || field === 'password' ? `${field}: ${problem}` : `--${field}: ${problem}`,
+        );
+        throw new Error(fields.join('; '));
+      }
+      throw error;
     }
-  } finally {
-    await ctx?.close().catch(() => undefined);
-  }
+  });
 }
 
-async function find(ctx: UserContext, email: string): Promise<UserRow> {
+async function find(ctx: AccountsContext, email: string): Promise<UserRow> {
   const row = await ctx.repositories.users.findByEmail(email);
   if (!row) throw new Error(`no user ${email}`);
   return row;

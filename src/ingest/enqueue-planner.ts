@@ -10,6 +10,7 @@ import { BrokerError, queueOutcomeUnknown, toErrorData } from '../errors.js';
 import { clientLimitsOf } from '../limits/client-limits.js';
 import { clientKeys, domainKeys } from '../queue/keys.js';
 import { isOutcomeUnknownError, isRedisDownError } from '../queue/redis-connection.js';
+import { scriptedPipeline } from '../queue/scripts.js';
 import { addEnqueue, parseEnqueueReply, type EnqueueCall, type EnqueueReply } from '../queue/stream-writer.js';
 import type { EnqueueRequest, EnqueueResult } from './ingest.types.js';
 
@@ -86,7 +87,7 @@ export class EnqueuePlanner {
     });
     const planned = [...byDomain.values()];
     if (planned.length === 0) return results;
-    const pipeline = redis.pipeline();
+    const pipeline = scriptedPipeline(redis);
     for (const { call } of planned) addEnqueue(pipeline, call);
     const replies = (await pipeline.exec()) ?? [];
     planned.forEach(({ call, indexes }, i) => {

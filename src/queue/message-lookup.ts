@@ -4,7 +4,7 @@
  * queued index — present from the XADD until delivery has stored the message in MySQL.
  */
 import type { Redis } from 'ioredis';
-import { script } from './scripts.js';
+import { scriptedPipeline } from './scripts.js';
 
 export interface RateTake {
   allowed: boolean;
@@ -17,22 +17,13 @@ export interface QueuedEntry {
   queued_at: string;
 }
 
-type RateTakeCommander = { mbRateTake(...args: Array<string | number>): unknown };
-
-/** Makes `rate-take-1` available on a connection and its pipelines (once per connection). */
-function ensureRateTake(redis: Redis): void {
-  if (!('mbRateTake' in redis)) redis.defineCommand('mbRateTake', { numberOfKeys: 1, lua: script('rate-take-1') });
-}
-
 export async function takeRateAndFindQueued(
   redis: Redis,
   request: { limitsKey: string; limit: number; windowMs: number; queuedKey: string; messageId: string },
 ): Promise<{ rate: RateTake | null; queued: QueuedEntry | null }> {
-  ensureRateTake(redis);
-  const pipeline = redis.pipeline();
+  const pipeline = scriptedPipeline(redis);
   // A limit of 0 means none: nothing to count.
-  if (request.limit > 0)
-    (pipeline as unknown as RateTakeCommander).mbRateTake(request.limitsKey, request.limit, request.windowMs);
+  if (request.limit > 0) pipeline.mbRateTake(request.limitsKey, request.limit, request.windowMs);
   pipeline.hget(request.queuedKey, request.messageId);
   const replies = (await pipeline.exec()) ?? [];
   for (const [error] of replies) if (error) throw error;

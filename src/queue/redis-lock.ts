@@ -6,27 +6,18 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { lockKey } from './keys.js';
-import { script } from './scripts.js';
-
-type LockCommands = Redis & {
-  mbExtendLock(key: string, token: string, ttlMs: number): Promise<number>;
-  mbReleaseLock(key: string, token: string): Promise<number>;
-};
+import { defineScripts, type ScriptedRedis } from './scripts.js';
 
 export class RedisLock {
   readonly key: string;
   private readonly token: string;
-  private readonly redis: LockCommands;
+  private readonly redis: ScriptedRedis;
 
   constructor(redis: Redis, prefix: string, name: string, holder: string) {
     this.key = lockKey(prefix, name);
     // The holder's name makes `GET` readable; the random tail tells two runs of one holder apart.
     this.token = `${holder}:${randomBytes(6).toString('hex')}`;
-    if (!('mbExtendLock' in redis)) {
-      redis.defineCommand('mbExtendLock', { numberOfKeys: 1, lua: script('extend-lock-1') });
-      redis.defineCommand('mbReleaseLock', { numberOfKeys: 1, lua: script('release-lock-1') });
-    }
-    this.redis = redis as LockCommands;
+    this.redis = defineScripts(redis);
   }
 
   /** True when this caller now holds the lock for `ttlMs`. */

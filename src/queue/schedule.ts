@@ -18,11 +18,11 @@ export class DeliverySchedule {
   /** Schedules first attempts, leaving alone those scheduled already or under way (a replayed batch). */
   async scheduleNew(keys: DomainKeys, ids: string[], dueAt: number): Promise<void> {
     if (ids.length === 0) return;
-    await this.scripts.scheduleNew(keys.schedule, keys.inflight, dueAt, ids);
+    await this.scripts.mbScheduleNew(keys.schedule, keys.inflight, dueAt, ...ids);
   }
 
   claimDue(keys: DomainKeys, now: number, limit: number, leaseMs: number): Promise<string[]> {
-    return this.scripts.claimDue(keys.schedule, keys.inflight, now, limit, now + leaseMs);
+    return this.scripts.mbClaimDue(keys.schedule, keys.inflight, now, limit, now + leaseMs);
   }
 
   /** Ends attempts: `retry` go back on the schedule at their due time, the rest leave it. */

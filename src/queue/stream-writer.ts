@@ -5,8 +5,7 @@
  * pipeline (group commit): Redis fsyncs (appendfsync always) or buffers (everysec) them
  * together, and each request is answered only after Redis acknowledged the script.
  */
-import type { Redis } from 'ioredis';
-import { script } from './scripts.js';
+import type { ScriptedPipeline } from './scripts.js';
 
 /** Fields of a stream entry; short names keep the AOF small. */
 export interface StreamEntryFields {
@@ -73,15 +72,8 @@ export interface EnqueueReply {
   requests: RequestReply[];
 }
 
-type EnqueueCommander = { mbEnqueue(...args: Array<string | number>): unknown };
-
-/** Makes `enqueue-n` available on a connection and its pipelines (once per connection). */
-export function defineEnqueue(redis: Redis): void {
-  // No numberOfKeys: it varies, and goes first on each call.
-  redis.defineCommand('mbEnqueue', { lua: script('enqueue-n') });
-}
-
-export function addEnqueue(pipeline: ReturnType<Redis['pipeline']>, call: EnqueueCall): void {
+/** Queues one `enqueue-n` call on a pipeline made by `scriptedPipeline`. */
+export function addEnqueue(pipeline: ScriptedPipeline, call: EnqueueCall): void {
   const keys: string[] = [call.stream, call.queued];
   const argv: Array<string | number> = [call.clients.length, call.requests.length, call.idempotencyTtlMs];
   for (const c of call.clients) {
@@ -97,7 +89,7 @@ export function addEnqueue(pipeline: ReturnType<Redis['pipeline']>, call: Enqueu
     argv.push(r.client + 1, record, r.requestHash, r.trackingId, r.timestamp, r.messages.length);
     for (const m of r.messages) argv.push(m.m, m.s, m.b, m.md, m.q);
   }
-  (pipeline as unknown as EnqueueCommander).mbEnqueue(keys.length, ...keys, ...argv);
+  pipeline.mbEnqueue(keys.length, ...keys, ...argv);
 }
 
 export function parseEnqueueReply(reply: unknown, call: Pick<EnqueueCall, 'clients' | 'requests'>): EnqueueReply {

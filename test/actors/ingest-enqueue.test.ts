@@ -3,31 +3,19 @@
  * call, each still gets its own positions and its client's counters as they stood after
  * it; an unknown domain fails alone.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import { EnqueuePlanner, queueUnavailable } from '../../src/ingest/enqueue-planner.js';
 import type { EnqueueRequest, EnqueueResult } from '../../src/ingest/ingest.types.js';
 import { loadConfig } from '../../src/config/config.js';
-import { defineEnqueue } from '../../src/queue/stream-writer.js';
-import { deleteKeys } from '../support/broker-harness.js';
+import { defineScripts } from '../../src/queue/scripts.js';
+import { useTestRedis } from '../support/test-fixtures.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const { redis, prefix } = useTestRedis();
+defineScripts(redis);
 const config = loadConfig({
   values: { redis: { key_prefix: prefix }, limits: { rate_limit: 5, daily_quota: 100 } },
   env: {},
-});
-let redis: Redis;
-
-beforeAll(() => {
-  redis = new Redis(REDIS_URL, { protocol: 2 });
-  defineEnqueue(redis);
-});
-
-afterAll(async () => {
-  await deleteKeys(REDIS_URL, prefix);
-  redis.disconnect();
 });
 
 function request(clientId: number, count = 1, overrides: Partial<EnqueueRequest> = {}): EnqueueRequest {

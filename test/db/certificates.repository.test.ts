@@ -1,30 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CertificatesRepository } from '../../src/db/certificates.repository.js';
 import { ClientsRepository } from '../../src/db/clients.repository.js';
-import { isDuplicateKeyError, openDatabase } from '../../src/db/database.js';
-import type { DatabaseHandle } from '../../src/db/database.js';
+import { isDuplicateKeyError } from '../../src/db/database.js';
 import type { NewCertificateRow } from '../../src/db/schema.js';
-import { createTestDatabase } from '../support/test-database.js';
-import type { TestDatabase } from '../support/test-database.js';
 import { randomSerialHex } from '../../src/pki/serial.js';
+import { useTestDatabase } from '../support/test-fixtures.js';
 
-let database: TestDatabase;
-let handle: DatabaseHandle;
-let clients: ClientsRepository;
-let certificates: CertificatesRepository;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  handle = openDatabase({ url: database.url, poolSize: 4 });
-  clients = new ClientsRepository(handle.db);
-  certificates = new CertificatesRepository(handle.db);
-});
-
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
-});
+const { handle } = useTestDatabase({ poolSize: 4 });
+const clients = new ClientsRepository(handle.db);
+const certificates = new CertificatesRepository(handle.db);
 
 const DAY = 86_400_000;
 

@@ -1,27 +1,15 @@
 /** The first superadmin of an empty users table: made once, with a password only its hash keeps. */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
-import { createRepositories, type Repositories } from '../../src/db/index.js';
+import { expect, it } from 'vitest';
+import { createRepositories } from '../../src/db/index.js';
 import { welcomeText } from '../../src/bootstrap/welcome.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ensureFirstAdmin } from '../../src/portal/portal-deps.js';
 import { PasswordHasher } from '../../src/portal/password-hasher.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { useTestDatabase } from '../support/test-fixtures.js';
 
-let database: TestDatabase;
-let handle: DatabaseHandle;
-let repositories: Repositories;
+const { handle } = useTestDatabase();
+const repositories = createRepositories(handle.db);
 const hasher = new PasswordHasher(10);
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  handle = openDatabase({ url: database.url, poolSize: 2 });
-  repositories = createRepositories(handle.db);
-});
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
-});
 
 it('creates admin@localhost once, prints its password in the welcome text, stores only the hash', async () => {
   const [first, racing] = await Promise.all([

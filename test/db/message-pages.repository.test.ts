@@ -5,8 +5,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { drizzle } from 'drizzle-orm/mysql2';
 import type { RowDataPacket } from 'mysql2/promise';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase, type Database, type DatabaseHandle } from '../../src/db/database.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.js';
 import * as schema from '../../src/db/schema.js';
 import { ClientsRepository } from '../../src/db/clients.repository.js';
 import {
@@ -17,11 +17,10 @@ import {
 } from '../../src/db/message-pages.repository.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
 import type { MessageStatus, NewMessageRow } from '../../src/db/schema.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { useTestDatabase } from '../support/test-fixtures.js';
 
-let database: TestDatabase;
-let handle: DatabaseHandle;
-let pages: MessagePagesRepository;
+const { handle } = useTestDatabase({ poolSize: 4 });
+const pages = new MessagePagesRepository(handle.db);
 const SENDER_A = 'a'.repeat(64);
 const SENDER_B = 'b'.repeat(64);
 const T0 = Date.parse('2030-03-01T00:00:00Z');
@@ -36,9 +35,6 @@ const inserted: Array<{
 }> = [];
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  handle = openDatabase({ url: database.url, poolSize: 4 });
-  pages = new MessagePagesRepository(handle.db);
   const clients = new ClientsRepository(handle.db);
   const c1 = await clients.create({ name: 'c1', domain: 'alpha' });
   const c2 = await clients.create({ name: 'c2', domain: 'alpha' });
@@ -70,11 +66,6 @@ beforeAll(async () => {
   }
   // Shuffled insert order: ids do not follow time.
   await new MessagesRepository(handle.db).insertBatch(rows.sort(() => Math.random() - 0.5));
-});
-
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
 });
 
 const cursorOf = (r: MessageListRow): MessageCursor => ({ createdAt: r.created_at, id: r.id });

@@ -1,28 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { drizzle } from 'drizzle-orm/mysql2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../src/db/database.js';
-import type { Database, DatabaseHandle } from '../../src/db/database.js';
+import { describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/database.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
 import * as schema from '../../src/db/schema.js';
 import type { NewMessageRow } from '../../src/db/schema.js';
-import { createTestDatabase } from '../support/test-database.js';
-import type { TestDatabase } from '../support/test-database.js';
+import { useTestDatabase } from '../support/test-fixtures.js';
 
-let database: TestDatabase;
-let handle: DatabaseHandle;
-let repo: MessagesRepository;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  handle = openDatabase({ url: database.url, poolSize: 4 });
-  repo = new MessagesRepository(handle.db);
-});
-
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
-});
+const { handle } = useTestDatabase({ poolSize: 4 });
+const repo = new MessagesRepository(handle.db);
 
 function messageRow(overrides: Partial<NewMessageRow> = {}): NewMessageRow {
   return {

@@ -1,27 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AuditRepository } from '../../src/db/audit.repository.js';
-import { isDuplicateKeyError, openDatabase } from '../../src/db/database.js';
-import type { DatabaseHandle } from '../../src/db/database.js';
+import { isDuplicateKeyError } from '../../src/db/database.js';
 import { UsersRepository } from '../../src/db/users.repository.js';
-import { createTestDatabase } from '../support/test-database.js';
-import type { TestDatabase } from '../support/test-database.js';
+import { useTestDatabase } from '../support/test-fixtures.js';
 
-let database: TestDatabase;
-let handle: DatabaseHandle;
-let users: UsersRepository;
-let audit: AuditRepository;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  handle = openDatabase({ url: database.url, poolSize: 2 });
-  users = new UsersRepository(handle.db);
-  audit = new AuditRepository(handle.db);
-});
-
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
-});
+const { handle } = useTestDatabase();
+const users = new UsersRepository(handle.db);
+const audit = new AuditRepository(handle.db);
 
 describe('UsersRepository', () => {
   it('round-trips a user and its login bookkeeping', async () => {

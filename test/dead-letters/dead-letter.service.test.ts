@@ -4,11 +4,9 @@
  * of them), redrives a domain, and audits what it did.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
-import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
 import type { MessageStatus } from '../../src/db/schema.js';
 import { DeadLetterService } from '../../src/dead-letters/dead-letter.service.js';
@@ -16,11 +14,10 @@ import { BrokerError } from '../../src/errors.js';
 import { domainKeys } from '../../src/queue/keys.js';
 import { DeliverySchedule } from '../../src/queue/schedule.js';
 import { defineScripts } from '../../src/queue/scripts.js';
-import { deleteKeys } from '../support/broker-harness.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const { handle } = useTestDatabase();
+const { redis, prefix } = useTestRedis();
 const keys = domainKeys(prefix, { key_prefix: 'hooks' });
 const configWith = (domains: string[]) =>
   loadConfig({
@@ -32,30 +29,10 @@ const configWith = (domains: string[]) =>
     env: {},
   });
 let config: Readonly<BrokerConfig> = configWith(['hooks']);
-let database: TestDatabase;
-let handle: DatabaseHandle;
-let redis: Redis;
-let messages: MessagesRepository;
-let audit: AuditRepository;
-let schedule: DeliverySchedule;
-let service: DeadLetterService;
-
-beforeAll(async () => {
-  database = await createTestDatabase();
-  handle = openDatabase({ url: database.url, poolSize: 2 });
-  redis = new Redis(REDIS_URL, { protocol: 2 });
-  messages = new MessagesRepository(handle.db);
-  audit = new AuditRepository(handle.db);
-  schedule = new DeliverySchedule(redis, defineScripts(redis));
-  service = new DeadLetterService(() => config, redis, messages, audit);
-});
-
-afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
-  await deleteKeys(REDIS_URL, prefix);
-  redis?.disconnect();
-});
+const messages = new MessagesRepository(handle.db);
+const audit = new AuditRepository(handle.db);
+const schedule = new DeliverySchedule(redis, defineScripts(redis));
+const service = new DeadLetterService(() => config, redis, messages, audit);
 
 beforeEach(async () => {
   await redis.del(keys.dead, keys.schedule);

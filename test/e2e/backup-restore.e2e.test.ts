@@ -21,7 +21,7 @@ import {
   waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
-import { runCli } from '../support/cli.js';
+import { runCli } from '../support/mb-cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 
 let source: Workspace;

@@ -17,7 +17,7 @@ import {
   waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
-import { runCli } from '../support/cli.js';
+import { runCli } from '../support/mb-cli.js';
 
 let workspace: Workspace;
 let broker: BrokerProcess;

@@ -18,7 +18,7 @@ import {
   waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
-import { runCli } from '../support/cli.js';
+import { runCli } from '../support/mb-cli.js';
 import { TestDownstream } from '../support/downstream.js';
 import { TestRedisCluster } from '../support/redis-cluster.js';
 import { registerClient } from '../support/clients.js';

@@ -18,7 +18,7 @@ import {
   waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
-import { runCli } from '../support/cli.js';
+import { runCli } from '../support/mb-cli.js';
 import { TestRedisServer } from '../support/redis-server.js';
 import { TestSentinel } from '../support/redis-sentinel.js';
 

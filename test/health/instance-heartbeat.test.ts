@@ -1,25 +1,12 @@
 /** Heartbeats of instances sharing the real Redis: who is live, whose config differs, duplicate ids. */
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InstanceHeartbeat } from '../../src/health/instance-heartbeat.js';
 import { createLogger } from '../../src/logger.js';
 import { instanceKey } from '../../src/queue/keys.js';
-import { deleteKeys } from '../support/broker-harness.js';
+import { useTestRedis } from '../support/test-fixtures.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
-let redis: Redis;
-
-beforeAll(() => {
-  redis = new Redis(REDIS_URL, { protocol: 2 });
-});
-
-afterAll(async () => {
-  await deleteKeys(REDIS_URL, prefix);
-  redis.disconnect();
-});
+const { redis, prefix } = useTestRedis();
 
 function heartbeat(instanceId: string, fingerprint: string, registry = new Registry()) {
   const beat = new InstanceHeartbeat({

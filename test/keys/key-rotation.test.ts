@@ -10,28 +10,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionService } from '../../src/crypto/encryption.service.js';
 import { KeyStore } from '../../src/crypto/key-store.js';
 import { hashNumber } from '../../src/crypto/number-hash.js';
-import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { MessageKeysRepository } from '../../src/db/message-keys.repository.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
 import type { InstanceReport } from '../../src/instances/instance-registry.js';
 import { KeyRotationService } from '../../src/keys/key-rotation.service.js';
 import { retirementBlockers } from '../../src/keys/key-retirement.js';
 import { sealedRows, type Plain } from '../support/sealed-rows.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { useTestDatabase } from '../support/test-fixtures.js';
 
-let database: TestDatabase;
-let handle: DatabaseHandle;
+const { handle } = useTestDatabase();
+const messages = new MessagesRepository(handle.db);
+const repo = new MessageKeysRepository(handle.db);
 let dir: string;
 let store: KeyStore;
-let messages: MessagesRepository;
-let repo: MessageKeysRepository;
 let plain: Plain[];
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  handle = openDatabase({ url: database.url, poolSize: 2 });
-  messages = new MessagesRepository(handle.db);
-  repo = new MessageKeysRepository(handle.db);
   dir = await mkdtemp(join(tmpdir(), 'mb-rekey-'));
   store = await KeyStore.loadOrCreate(join(dir, 'secrets'));
   const sealed = sealedRows(store, 1200);
@@ -40,8 +34,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await handle?.close();
-  await database?.drop();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -3,36 +3,25 @@
  * refused (and never appended), what the counters and records hold, and how concurrent
  * duplicates of one Idempotency-Key end up as one message.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseIdempotencyRecord, rememberResponse } from '../../src/queue/idempotency-record.js';
 import { takeRateAndFindQueued } from '../../src/queue/message-lookup.js';
+import { defineScripts, scriptedPipeline } from '../../src/queue/scripts.js';
 import { acknowledge, ensureGroups, readEntries } from '../../src/queue/stream-reader.js';
 import {
   addEnqueue,
-  defineEnqueue,
   parseEnqueueReply,
   REFUSED_BY_QUOTA,
   REFUSED_BY_RATE,
   type EnqueueCall,
   type EnqueuedMessage,
 } from '../../src/queue/stream-writer.js';
-import { deleteKeys } from '../support/broker-harness.js';
+import { TEST_REDIS_URL, useTestRedis } from '../support/test-fixtures.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
-let redis: Redis;
-
-beforeAll(() => {
-  redis = new Redis(REDIS_URL, { protocol: 2 });
-  defineEnqueue(redis);
-});
-
-afterAll(async () => {
-  await deleteKeys(REDIS_URL, prefix);
-  redis.disconnect();
-});
+const { redis, prefix } = useTestRedis();
+defineScripts(redis);
 
 interface Keys {
   stream: string;
@@ -116,7 +105,7 @@ function callOf(keys: Keys, a: Args): EnqueueCall {
 }
 
 async function send(call: EnqueueCall, connection = redis) {
-  const pipeline = connection.pipeline();
+  const pipeline = scriptedPipeline(connection);
   addEnqueue(pipeline, call);
   const [[error, reply]] = (await pipeline.exec()) as [[Error | null, unknown]];
   if (error) throw error;
@@ -260,8 +249,8 @@ describe('enqueue-n.lua', () => {
     const length = await redis.xlen(keys.stream);
     // Separate connections, as from separate instances.
     const connections = Array.from({ length: 5 }, () => {
-      const c = new Redis(REDIS_URL, { protocol: 2 });
-      defineEnqueue(c);
+      const c = new Redis(TEST_REDIS_URL, { protocol: 2 });
+      defineScripts(c);
       return c;
     });
     try {

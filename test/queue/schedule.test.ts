@@ -2,29 +2,15 @@
  * The webhook schedule against the real Redis: first attempts, claims under a lease,
  * retries at their due time, and a stored batch scheduled a second time (a replay).
  */
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { domainKeys } from '../../src/queue/keys.js';
 import { DeliverySchedule } from '../../src/queue/schedule.js';
 import { defineScripts } from '../../src/queue/scripts.js';
-import { deleteKeys } from '../support/broker-harness.js';
+import { useTestRedis } from '../support/test-fixtures.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const { redis, prefix } = useTestRedis();
 const keys = domainKeys(prefix, { key_prefix: 'hooks' });
-let redis: Redis;
-let schedule: DeliverySchedule;
-
-beforeAll(() => {
-  redis = new Redis(REDIS_URL, { protocol: 2 });
-  schedule = new DeliverySchedule(redis, defineScripts(redis));
-});
-
-afterAll(async () => {
-  await deleteKeys(REDIS_URL, prefix);
-  redis.disconnect();
-});
+const schedule = new DeliverySchedule(redis, defineScripts(redis));
 
 it('never schedules again a message whose attempt is under way or whose retry waits', async () => {
   const now = Date.now();

@@ -3,32 +3,26 @@
  * stays (other domains, keep-forever domains, deliveries in progress for mb purge), the
  * audit entries, and that two brokers' schedulers never purge together.
  */
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KeyStore } from '../../src/crypto/key-store.js';
 import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
 import { ClientsRepository } from '../../src/db/clients.repository.js';
-import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
 import { RetentionRepository } from '../../src/db/retention.repository.js';
 import { createLogger } from '../../src/logger.js';
 import { domainKeys } from '../../src/queue/keys.js';
 import { RetentionScheduler } from '../../src/retention/retention.scheduler.js';
 import { RetentionService } from '../../src/retention/retention.service.js';
-import { deleteKeys } from '../support/broker-harness.js';
 import { sealedRows } from '../support/sealed-rows.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const DAY = 86_400_000;
-let database: TestDatabase;
-let handle: DatabaseHandle;
-let redis: Redis;
-let prefix: string;
+const { handle } = useTestDatabase({ poolSize: 3 });
+const { redis, prefix } = useTestRedis();
 let config: Readonly<BrokerConfig>;
 let store: KeyStore;
 let dir: string;
@@ -36,10 +30,6 @@ let service: RetentionService;
 let audit: AuditRepository;
 
 beforeAll(async () => {
-  database = await createTestDatabase();
-  handle = openDatabase({ url: database.url, poolSize: 3 });
-  redis = new Redis('redis://127.0.0.1:6379');
-  prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
   config = loadConfig({
     values: {
       redis: { key_prefix: prefix },
@@ -64,10 +54,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  redis?.disconnect();
-  await deleteKeys('redis://127.0.0.1:6379', prefix);
-  await handle?.close();
-  await database?.drop();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -1,7 +1,7 @@
 /**
- * The `mb` CLI as a real child process (`node dist/cli.js …`), run against a test
- * workspace's config. Asynchronous, so the test's own sockets keep being served while
- * the command runs.
+ * The `mb` CLI as a real child process (`node dist/cli.js …`), the way an operator runs
+ * it, against a test workspace's config. Asynchronous, so the test's own sockets keep
+ * being served while the command runs.
  */
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ export function runCli(
     env?: Record<string, string>;
     executable?: string;
     input?: string;
+    timeoutMs?: number;
   } = {},
 ): Promise<CliResult> {
   const argv = [...(options.configPath ? ['--config', options.configPath] : []), ...args];
@@ -31,7 +32,13 @@ export function runCli(
     const child = execFile(
       file,
       fileArgs,
-      { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env }, timeout: 60_000 },
+      {
+        cwd: options.cwd ?? ROOT,
+        env: { ...process.env, ...options.env },
+        // Key rotation re-encrypts every row: give it time, and room for its output.
+        timeout: options.timeoutMs ?? 90_000,
+        maxBuffer: 16 * 1024 * 1024,
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
         resolve({ code, stdout, stderr });

@@ -1,7 +1,8 @@
 /**
  * One throwaway MariaDB database per integration test file (or test): created with a
  * random name, migrated, and dropped by `drop()`. Tests never share tables, so files can
- * run in parallel and a failed run leaves nothing another run trips over.
+ * run in parallel and a failed run leaves nothing another run trips over. Test files use
+ * it through `useTestDatabase()` (test-fixtures.ts); harnesses call it directly.
  *
  * The server defaults to root@127.0.0.1:3306; MB_TEST_MYSQL_URL overrides it.
  */
@@ -20,8 +21,19 @@ export interface TestDatabase {
 const SERVER_URL = process.env['MB_TEST_MYSQL_URL'] ?? 'mysql://root@127.0.0.1:3306';
 
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const database = nameTestDatabase();
+  await prepareTestDatabase(database.url, options);
+  return database;
+}
+
+/** A fresh random name and its URL; nothing exists on the server until `prepareTestDatabase`. */
+export function nameTestDatabase(): TestDatabase {
   const name = `mbtest_${randomBytes(6).toString('hex')}`;
-  const url = new URL(`/${name}`, SERVER_URL).toString();
+  return { name, url: new URL(`/${name}`, SERVER_URL).toString(), drop: () => dropDatabase(name) };
+}
+
+/** Creates the database of `url` and migrates it (unless told not to). */
+export async function prepareTestDatabase(url: string, options: { migrate?: boolean } = {}): Promise<void> {
   await ensureDatabase(url);
   if (options.migrate ?? true) {
     const handle = openDatabase({ url, poolSize: 2 });
@@ -31,7 +43,6 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
       await handle.close();
     }
   }
-  return { url, name, drop: () => dropDatabase(name) };
 }
 
 async function dropDatabase(name: string): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import { keysFor } from '../../queue/keys.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
-import { defineEnqueue } from '../../queue/stream-writer.js';
+import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
 import { initIngestMetrics, observeEnqueue } from './ingest.metrics.js';
 import { EnqueuePlanner, queueUnavailable } from '../../ingest/enqueue-planner.js';
@@ -16,7 +16,8 @@ import type { IngestProtocol } from './ingest.protocol.js';
 runActor<IngestProtocol>(async ({ config, logger }) => {
   const redis = createRedis(config, 'ingest');
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
-  defineEnqueue(redis);
+  // Defined up front: a script that cannot be loaded stops the actor at start, not at the first request.
+  defineScripts(redis);
   // Not fatal: while Redis is away, appends are refused (503) until it answers.
   await whenReady(redis);
   let keys = keysFor(config);

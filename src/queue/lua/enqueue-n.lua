@@ -18,9 +18,8 @@
                tracking id, timestamp, N, then N × 5: message_id, sender_number,
                message_body, metadata JSON or '', queued_at
 
-  Time is Redis' (TIME), so instances with skewed clocks still agree on windows and days.
-  The rate window is fixed: it starts with the first request counted after the previous
-  one ended. The quota counts per UTC day (epoch day). Quota first, then rate: a message
+  The limits state, Redis' clock, the fixed rate window and the UTC-day quota are those of
+  includes/limits.lua, shared with rate-take-1. Quota first, then rate: a message
   the quota refuses is reported as QUOTA_EXCEEDED even when the window is also full (it is
   the longer wait). Refused messages count for neither. A client's limits state is one
   string read once (GET) and written once (SET PXAT) per call: with many clients in a
@@ -38,10 +37,8 @@
     'replay', record      the key was used before for the same request (nothing appended)
     'reused'              the key was used before for a different request
 ]]
-local DAY_MS = 86400000
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-local today = math.floor(now / DAY_MS)
+--@include limits.lua
+local now, today = limits_clock()
 local day_end = (today + 1) * DAY_MS
 
 local n_clients = tonumber(ARGV[1])
@@ -57,15 +54,10 @@ for c = 1, n_clients do
     window_start = 0, rate_used = 0, quota_used = 0,
   }
   if client.rate_limit > 0 or client.quota > 0 then
-    local state = redis.call('GET', client.key)
-    if state then
-      local window_start, rate_used, day, quota_used = string.match(state, '^(%d+)|(%d+)|(%d+)|(%d+)$')
-      if window_start and now - tonumber(window_start) < client.window_ms then
-        client.window_start = tonumber(window_start)
-        client.rate_used = tonumber(rate_used)
-      end
-      if day and tonumber(day) == today then client.quota_used = tonumber(quota_used) end
-    end
+    local window_start, rate_used, day, quota_used = limits_read(client.key, now, client.window_ms)
+    client.window_start, client.rate_used = window_start, rate_used
+    -- Another day's count is over: that quota starts again from 0.
+    if day == today then client.quota_used = quota_used end
   end
   client.rate_before = client.rate_used
   client.quota_before = client.quota_used
@@ -137,16 +129,11 @@ local out = {day_end}
 for c = 1, n_clients do
   local client = clients[c]
   if client.appended > 0 and (client.rate_limit > 0 or client.quota > 0) then
-    -- A window starts with the first request counted after the last one ended.
-    if client.window_start == 0 then client.window_start = now end
-    -- Kept as long as either count matters: to the end of the day or of the window.
-    local expires = math.max(day_end, client.window_start + client.window_ms)
-    redis.call('SET', client.key, client.window_start .. '|' .. client.rate_used .. '|' .. today .. '|' .. client.quota_used, 'PXAT', expires)
+    client.window_start = limits_write(client.key, client.window_start, client.rate_used, today, client.quota_used,
+      client.window_ms, now)
   end
-  local reset_ms = client.window_ms
-  if client.window_start > 0 then reset_ms = client.window_start + client.window_ms - now end
   out[#out + 1] = client.rate_before
-  out[#out + 1] = reset_ms
+  out[#out + 1] = limits_reset_ms(client.window_start, client.window_ms, now)
   out[#out + 1] = client.quota_before
 end
 for i = 1, #replies do out[#out + 1] = replies[i] end
