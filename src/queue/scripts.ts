@@ -1,12 +1,13 @@
 /**
  * Lua scripts, one file each under `lua/` named `<name>-<numKeys>.lua` with a header that
- * documents KEYS/ARGV/returns. Read from the source tree (also when running from dist/).
+ * documents KEYS/ARGV/returns. Read beside this module: src/queue/lua/ under vitest,
+ * dist/queue/lua/ (copied by `npm run build`) in production.
  */
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 export function script(name: string): string {
-  return readFileSync(new URL(`../../src/queue/lua/${name}.lua`, import.meta.url), 'utf8');
+  return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
 }
 
 export interface BrokerScripts {
