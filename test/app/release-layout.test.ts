@@ -6,7 +6,16 @@
  * Redis and MariaDB.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -20,6 +29,7 @@ import {
   ROOT,
   type Workspace,
 } from '../support/broker-harness.js';
+import { execForm, parseDockerfile } from '../support/dockerfile.js';
 
 let release: string;
 
@@ -100,6 +110,21 @@ describe('a release without src/', () => {
       } finally {
         await agent.close();
       }
+    });
+
+    it("passes the Dockerfile's HEALTHCHECK command", async () => {
+      const healthcheck = parseDockerfile(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))
+        .stages.at(-1)!
+        .instructions.find((i) => i.keyword === 'HEALTHCHECK')!;
+      const [node, ...args] = execForm(healthcheck.args);
+      expect(node).toBe('node');
+      const port = new URL(url).port;
+      const probe = await new Promise<number | null>((resolve) => {
+        execFile(process.execPath, args, { env: { ...process.env, MB_SERVER_PORT: port }, timeout: 20_000 }, (error) =>
+          resolve(error ? (typeof error.code === 'number' ? error.code : null) : 0),
+        );
+      });
+      expect(probe).toBe(0);
     });
 
     it('accepts a message (202): the Lua scripts are read from dist/', async () => {
