@@ -52,6 +52,8 @@ describe('npm pack', () => {
       'deploy/message-broker.service',
       'LICENSE',
       'README.md',
+      'CHANGELOG.md',
+      'SECURITY.md',
     ])
       expect(
         files.some((f) => f === file || f.startsWith(`${file}/`)),
