@@ -23,7 +23,7 @@ function runEntry(args: string[]): Promise<{ code: number | null; stdout: string
       MB_DATABASE_URL: 'mysql://root@127.0.0.1:1/x',
     };
     delete env.MB_CONFIG;
-    execFile(process.execPath, [SUPERVISOR, ...args], { cwd, env, timeout: 10_000 }, (error, stdout, stderr) => {
+    execFile(process.execPath, [SUPERVISOR, ...args], { cwd, env, timeout: 30_000 }, (error, stdout, stderr) => {
       resolve({ code: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr });
     });
   });
