@@ -16,6 +16,7 @@ import { registerCaCommands } from './cli/ca.command.js';
 import { registerCertCommands } from './cli/cert.command.js';
 import { registerClientCommands } from './cli/client.command.js';
 import { registerCrlCommands } from './cli/crl.command.js';
+import { registerConfigCommands } from './cli/config.command.js';
 
 const program = new Command('mb')
   .description('Message broker administration: certificate authority, clients, users, operations')
@@ -35,6 +36,7 @@ registerKeysCommands(program);
 registerPurgeCommands(program);
 registerTestClientCommands(program);
 registerBackupCommands(program);
+registerConfigCommands(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`mb: ${(error as Error).message}\n`);

@@ -26,6 +26,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { ActorGraph } from './actors/actor-graph.js';
+import { brokerArgsOrExit } from './app/broker-args.js';
 import { IngestClient } from './actors/ingest/ingest.client.js';
 import { ensureMariadb, ensureRedis, type EmbeddedService } from './bootstrap/embedded-services.js';
 import { startBackgroundJobs } from './bootstrap/background-jobs.js';
@@ -287,9 +288,12 @@ async function downstreamHealth(actors: ActorGraph): Promise<HealthReport['compo
 }
 
 async function main(): Promise<void> {
+  // --help, --version and bad arguments end here: they never start a broker.
+  const { configFile } = brokerArgsOrExit(process.argv.slice(2), VERSION);
+  const readConfig = () => loadConfig(configFile === undefined ? {} : { file: configFile });
   let config: Readonly<BrokerConfig>;
   try {
-    config = loadConfig();
+    config = readConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`config error: ${error.message}\n`);
@@ -307,7 +311,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.log.level, { actor: 'supervisor', instance_id: config.instance_id }, logOutput);
   let broker: RunningBroker;
   try {
-    broker = await startBroker(config, logger, logOutput);
+    broker = await startBroker(config, logger, logOutput, readConfig);
   } catch (error) {
     logger.fatal({ err: error }, 'broker failed to start');
     process.stderr.write(`broker failed to start: ${(error as Error).message}\n`);

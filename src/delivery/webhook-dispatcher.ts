@@ -2,7 +2,7 @@
  * Webhook delivery for one domain:
  *
  *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ──encryption.open──▶
- *   better-queue (N concurrent POSTs) ──▶ outcomes, settled in batches:
+ *   work queue (better-queue, N concurrent POSTs) ──▶ outcomes, settled in batches:
  *     2xx            → delivered (MySQL), lease dropped
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
  *     terminal or last    → failed (MySQL) + dead-letter entry
@@ -12,7 +12,6 @@
  * breaker stops claiming while the downstream is unwell, `rate_per_s` paces a recovering
  * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
  */
-import Queue from 'better-queue';
 import type { DomainConfig } from '../config/config.js';
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
@@ -25,6 +24,7 @@ import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circu
 import { countAttempts, countDelivered, countFailure, observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
 import type { WebhookClient, WebhookOutcome, WebhookPayload } from './webhook-client.js';
+import { createWorkQueue, type WorkQueue } from './work-queue.js';
 
 interface Attempt {
   id: string;
@@ -64,7 +64,7 @@ export interface DispatcherSnapshot {
 const SETTLE_EVERY_MS = 50;
 
 export class WebhookDispatcher {
-  private readonly queue: Queue<Attempt, WebhookOutcome>;
+  private readonly queue: WorkQueue<Attempt, WebhookOutcome>;
   private inQueue = 0;
   private settled: Settled[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -85,23 +85,17 @@ export class WebhookDispatcher {
       );
       deps.onBreakerChange(state);
     });
-    this.queue = new Queue<Attempt, WebhookOutcome>(
-      (attempt, done) => {
+    this.queue = createWorkQueue<Attempt, WebhookOutcome>(
+      async (attempt) => {
         const started = performance.now();
-        deps.client
-          .post(
-            { url: deps.domain.target.url, secret: deps.domain.target.secret, timeoutMs: deps.timeoutMs },
-            attempt.payload,
-          )
-          .then(
-            (outcome) => {
-              observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
-              done(null, outcome);
-            },
-            (error: Error) => done(null, { ok: false, error: error.message, retryable: true }),
-          );
+        const outcome = await deps.client.post(
+          { url: deps.domain.target.url, secret: deps.domain.target.secret, timeoutMs: deps.timeoutMs },
+          attempt.payload,
+        );
+        observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
+        return outcome;
       },
-      { concurrent: deps.slots, maxRetries: 0, autoResume: true },
+      { concurrency: deps.slots },
     );
   }
 
@@ -206,14 +200,16 @@ export class WebhookDispatcher {
         return;
       }
       this.inQueue++;
-      this.queue.push(attempt, (_err: unknown, result?: WebhookOutcome) => {
+      const settle = (outcome: WebhookOutcome) => {
         this.inQueue--;
-        const outcome = result ?? { ok: false, error: 'no outcome', retryable: true };
         // A downstream that answers, even with a refusal of one message, is alive.
         if (outcome.ok || !outcome.retryable) this.breaker.recordSuccess();
         else this.breaker.recordFailure(outcome.error);
         this.settled.push({ attempt, outcome });
-      });
+      };
+      this.queue
+        .run(attempt)
+        .then(settle, (error: Error) => settle({ ok: false, error: error.message, retryable: true }));
     });
     return ids.length;
   }

@@ -34,8 +34,9 @@ import type { PortalDeps } from './portal.types.js';
 import { CSRF_COOKIE, SESSION_COOKIE, sessionCookieOptions } from './session-tokens.js';
 import { isAdmin, scopeOf } from './tenant-scope.js';
 
-const VIEWS_DIR = fileURLToPath(new URL('../../src/views/', import.meta.url));
-const ASSETS_DIR = fileURLToPath(new URL('../../src/portal/assets/', import.meta.url));
+// Beside this module: src/ under vitest, dist/ (copied by `npm run build`) in production.
+const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
+const ASSETS_DIR = fileURLToPath(new URL('./assets/', import.meta.url));
 const BOOTSTRAP_DIST = `${dirname(createRequire(import.meta.url).resolve('bootstrap/package.json'))}/dist`;
 /** The only files /portal/assets serves (bootstrap's own, and ours). */
 const ASSET_FILES = new Set([

@@ -6,13 +6,13 @@
  * (`-n`: the number of keys varies and goes first on each call), with a header that
  * documents KEYS/ARGV/returns. Redis scripts cannot import: a line `--@include <file>.lua`
  * is replaced, when the script is loaded, by that fragment of `lua/includes/` (logic two
- * scripts must share, such as the limits state). The files are read from the source tree,
- * also when running from dist/.
+ * scripts must share, such as the limits state). The files are read beside this
+ * module: src/queue/lua/ under vitest, dist/queue/lua/ (copied by `npm run build`) in production.
  */
 import { readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
 
-const LUA_DIR = new URL('../../src/queue/lua/', import.meta.url);
+const LUA_DIR = new URL('./lua/', import.meta.url);
 const INCLUDE = /^--@include ([\w-]+\.lua)[ \t]*$/gm;
 
 /** The broker's scripts: ioredis command name → script file (without `.lua`). */

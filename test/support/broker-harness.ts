@@ -104,12 +104,14 @@ export class BrokerProcess {
     private readonly env: Record<string, string> = {},
     /** Flags for node itself (the bench passes --cpu-prof here; NODE_OPTIONS refuses it). */
     private readonly nodeArgs: string[] = [],
+    /** The entry to run (a release copied elsewhere runs its own dist/supervisor.js). */
+    private readonly entry: string = SUPERVISOR,
   ) {}
 
   /** Starts the supervisor and resolves with its URL once it listens. */
   start(timeoutMs = 90_000): Promise<string> {
     this.output = '';
-    const child = spawn(process.execPath, [...this.nodeArgs, SUPERVISOR, '--config', this.workspace.configPath], {
+    const child = spawn(process.execPath, [...this.nodeArgs, this.entry, '--config', this.workspace.configPath], {
       cwd: this.workspace.dir,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,142 @@
+/**
+ * `mb config check` as an operator runs it (the real dist/cli.js): a config that names a
+ * real CA, server certificate, keys and log directory passes; each kind of broken file is
+ * reported by key and path; an invalid config exits 78. Nothing is started and no Redis
+ * or database is needed (the config points both at closed ports to prove it).
+ */
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { createCa, issueServerCertificate } from '../../src/pki/index.js';
+import { runCli } from '../support/mb-cli.js';
+
+let root: string;
+let n = 0;
+
+/** A workspace with every file a started broker would have made. */
+function workspace(): { dir: string; values: Record<string, unknown>; write(v?: Record<string, unknown>): string } {
+  const dir = join(root, `ws-${++n}`);
+  const pki = join(dir, 'certs');
+  const secrets = join(dir, 'data/secrets');
+  mkdirSync(pki, { recursive: true, mode: 0o700 });
+  mkdirSync(secrets, { recursive: true, mode: 0o700 });
+  mkdirSync(join(dir, 'logs'));
+  writeFileSync(join(pki, 'ca.crt'), material.ca.certPem);
+  writeFileSync(join(pki, 'ca.key'), material.ca.keyPem, { mode: 0o600 });
+  writeFileSync(join(pki, 'server.crt'), material.server.certPem);
+  writeFileSync(join(pki, 'server.key'), material.server.keyPem, { mode: 0o600 });
+  writeFileSync(join(secrets, 'data-keys.json'), '{"active":"k1","keys":[]}', { mode: 0o600 });
+  writeFileSync(join(secrets, 'pepper.json'), '{"active":"p1","peppers":[]}', { mode: 0o600 });
+  const values: Record<string, unknown> = {
+    redis: { url: 'redis://127.0.0.1:1', embedded: 'never' },
+    database: { url: 'mysql://root@127.0.0.1:1/nothing', embedded: 'never' },
+    pki: { dir: pki },
+    secrets: { dir: secrets },
+    data: { dir: join(dir, 'data') },
+    log: { file: join(dir, 'logs/broker.log') },
+  };
+  return {
+    dir,
+    values,
+    write(extra = {}) {
+      const path = join(dir, 'config.yaml');
+      writeFileSync(path, stringify({ ...values, ...extra }));
+      return path;
+    },
+  };
+}
+
+let material: { ca: { certPem: string; keyPem: string }; server: { certPem: string; keyPem: string } };
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'mb-config-check-'));
+  const ca = createCa({ commonName: 'Config Check Test CA', days: 30 });
+  const server = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost'], days: 30 });
+  material = { ca, server };
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const check = (configPath: string, ...extra: string[]) =>
+  runCli(['config', 'check', ...extra], { configPath, cwd: root, env: { MB_CONFIG: '' } });
+
+describe('mb config check', () => {
+  it('passes a config whose CA, server certificate, keys and log directory are usable', async () => {
+    const ws = workspace();
+    const run = await check(ws.write());
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('CA key matches its certificate');
+    expect(run.stdout).toContain('server key matches its certificate');
+    expect(run.stdout).toMatch(/CA certificate .*Config Check Test CA.*valid until/);
+    expect(run.stdout).toMatch(/^OK: .*config\.yaml is valid \(1 domain\(s\)/m);
+    expect(run.stdout).not.toContain('PROBLEM');
+  });
+
+  it('notes what a first start would create, and still passes', async () => {
+    const ws = workspace();
+    const path = ws.write({ pki: { dir: join(ws.dir, 'fresh-certs') }, secrets: { dir: join(ws.dir, 'fresh-keys') } });
+    const run = await check(path);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/note .*pki\.dir .*fresh-certs: does not exist yet/);
+    expect(run.stdout).toMatch(/note .*secrets\.dir .*fresh-keys: does not exist yet/);
+  });
+
+  it('reports each unusable file by key and path, and exits 1', async () => {
+    const ws = workspace();
+    // The CA key of another certificate, half a key store, a directory where the log
+    // file should be, and a downstream CA file that is not there.
+    writeFileSync(join(ws.dir, 'certs/ca.key'), material.server.keyPem);
+    rmSync(join(ws.dir, 'data/secrets/pepper.json'));
+    mkdirSync(join(ws.dir, 'logs/broker.log'));
+    const path = ws.write({
+      domains: [
+        {
+          name: 'acme',
+          target: { type: 'webhook', url: 'https://example.test/in', secret: 's', ca_file: join(ws.dir, 'no-ca.pem') },
+        },
+      ],
+      bootstrap: { demo_client: false },
+    });
+    const run = await check(path);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/PROBLEM pki\.dir .*ca\.key: CA key does not match its certificate/);
+    expect(run.stdout).toMatch(/PROBLEM secrets\.dir .*holds data-keys\.json but not pepper\.json/);
+    expect(run.stdout).toMatch(/PROBLEM log\.file .*broker\.log: is a directory/);
+    expect(run.stdout).toMatch(/PROBLEM domains\[0\]\.target\.ca_file .*no-ca\.pem: does not exist/);
+    expect(run.stderr).toMatch(/FAILED: 4 problem\(s\)/);
+  });
+
+  it('reports a corrupt certificate and key files open to others', async () => {
+    const ws = workspace();
+    writeFileSync(
+      join(ws.dir, 'certs/server.crt'),
+      '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n',
+    );
+    chmodSync(join(ws.dir, 'data/secrets/data-keys.json'), 0o644);
+    const run = await check(ws.write(), '--json');
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as {
+      ok: boolean;
+      findings: Array<{ level: string; key: string; path: string }>;
+    };
+    expect(report.ok).toBe(false);
+    const problems = report.findings.filter((f) => f.level === 'problem').map((f) => f.path);
+    expect(problems).toEqual([join(ws.dir, 'certs/server.crt'), join(ws.dir, 'data/secrets/data-keys.json')]);
+  });
+
+  it('exits 78 with the bad key named when the config itself is invalid', async () => {
+    const ws = workspace();
+    const run = await check(ws.write({ delivery: { max_attempts: 0 } }));
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('delivery.max_attempts');
+    expect(readFileSync(join(ws.dir, 'config.yaml'), 'utf8')).toContain('max_attempts');
+  });
+
+  it('exits 78 when the file named by --config does not exist', async () => {
+    const run = await check(join(root, 'missing.yaml'));
+    expect(run.code).toBe(78);
+    expect(run.stderr).toContain('missing.yaml');
+  });
+});
