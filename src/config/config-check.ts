@@ -9,6 +9,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { BrokerConfig } from './config.js';
+import { DATA_KEYS_FILE, PEPPER_FILE } from '../crypto/key-store.js';
 
 export type FindingLevel = 'ok' | 'note' | 'problem';
 
@@ -21,7 +22,7 @@ export interface Finding {
 }
 
 /** The key store's file names (src/actors/encryption/key-store.ts): both or neither. */
-const SECRET_FILES = ['data-keys.json', 'pepper.json'] as const;
+const SECRET_FILES = [DATA_KEYS_FILE, PEPPER_FILE] as const;
 
 export function checkConfigFiles(config: Readonly<BrokerConfig>): Finding[] {
   const findings: Finding[] = [];
