@@ -5,6 +5,7 @@
  */
 import { userInfo } from 'node:os';
 import type { BrokerConfig } from '../config/config.js';
+import { LiveConfig } from '../config/live-config.js';
 import { createRepositories, ensureDatabase, migrateDatabase, openDatabase, type Repositories } from '../db/index.js';
 import { PasswordHasher } from '../portal/password-hasher.js';
 import { UserAdmin, type AuditContext } from '../portal/user-admin.service.js';
@@ -32,13 +33,7 @@ export async function openUserContext(config: Readonly<BrokerConfig>): Promise<U
   return {
     config,
     repositories,
-    users: new UserAdmin(
-      repositories.users,
-      repositories.clients,
-      repositories.audit,
-      hasher,
-      config.domains.map((d) => d.name),
-    ),
+    users: new UserAdmin(repositories.users, repositories.clients, repositories.audit, hasher, new LiveConfig(config)),
     by: { actor: `cli:${osUser()}`, ip: null },
     close: () => database.close(),
   };

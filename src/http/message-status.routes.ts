@@ -25,7 +25,8 @@ import type { MessagesRouteDeps } from './submit-support.js';
 import { applyRateHeaders, rateLimited } from './throttle.js';
 
 export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDeps): void {
-  const limits = new ClientLimitsCache(deps.config);
+  // Global and per-client limits need a restart; a domain's come with the domain in force.
+  const limits = new ClientLimitsCache(deps.config.current());
   const notFound = () => new BrokerError('NOT_FOUND', 'No such message');
 
   app.get<{ Params: { message_id: string } }>(
@@ -45,17 +46,18 @@ export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDep
     async (request, reply) => {
       if (request.validationError) throw notFound();
       const client = request.client!;
-      const domain = deps.domains().get(client.domain);
+      const domain = deps.config.domain(client.domain);
       if (!domain) throw new BrokerError('UNKNOWN_DOMAIN');
       const messageId = request.params.message_id.toLowerCase();
       const clientLimits = limits.of(client.common_name, domain);
       let lookup: Awaited<ReturnType<typeof takeRateAndFindQueued>>;
       try {
+        const prefix = deps.config.current().redis.key_prefix;
         lookup = await takeRateAndFindQueued(deps.redis, {
-          limitsKey: clientKeys(deps.config.redis.key_prefix, domain, client.client_id).limits,
+          limitsKey: clientKeys(prefix, domain, client.client_id).limits,
           limit: clientLimits.rateLimit,
           windowMs: clientLimits.rateWindowMs,
-          queuedKey: domainKeys(deps.config.redis.key_prefix, domain).queued,
+          queuedKey: domainKeys(prefix, domain).queued,
           messageId,
         });
       } catch (error) {

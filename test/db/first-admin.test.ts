@@ -4,7 +4,7 @@ import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { createRepositories, type Repositories } from '../../src/db/index.js';
 import { welcomeText } from '../../src/bootstrap/welcome.js';
 import { loadConfig } from '../../src/config/config.js';
-import { ensureFirstAdmin } from '../../src/portal/portal-deps.js';
+import { ensureFirstAdmin } from '../../src/portal/first-admin.js';
 import { PasswordHasher } from '../../src/portal/password-hasher.js';
 import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
 

@@ -6,7 +6,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/config.js';
+import { LiveConfig } from '../../src/config/live-config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
@@ -31,7 +32,7 @@ const configWith = (domains: string[]) =>
     },
     env: {},
   });
-let config: Readonly<BrokerConfig> = configWith(['hooks']);
+const live = new LiveConfig(configWith(['hooks']));
 let database: TestDatabase;
 let handle: DatabaseHandle;
 let redis: Redis;
@@ -47,7 +48,7 @@ beforeAll(async () => {
   messages = new MessagesRepository(handle.db);
   audit = new AuditRepository(handle.db);
   schedule = new DeliverySchedule(redis, defineScripts(redis));
-  service = new DeadLetterService(() => config, redis, messages, audit);
+  service = new DeadLetterService(live, redis, messages, audit);
 });
 
 afterAll(async () => {
@@ -136,12 +137,12 @@ describe('page and find', () => {
 
   it('refuses a domain that is not configured, and sees one a reload added', async () => {
     await expectError(service.page('later'), 'UNKNOWN_DOMAIN');
-    const before = config;
-    config = configWith(['hooks', 'later']);
+    const before = live.current();
+    live.apply(configWith(['hooks', 'later']), ['domains']);
     try {
       expect(await service.count('later')).toBe(0);
     } finally {
-      config = before;
+      live.apply(before, ['domains']);
     }
   });
 });

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KeyStore } from '../../src/crypto/key-store.js';
 import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
+import { LiveConfig } from '../../src/config/live-config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
 import { ClientsRepository } from '../../src/db/clients.repository.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
@@ -135,7 +136,7 @@ describe('retention purge', () => {
         redis,
         service,
         logger: createLogger('silent'),
-        config: () => ({ ...config, instance_id, retention: { ...config.retention, interval_ms: 60_000 } }),
+        config: new LiveConfig({ ...config, instance_id, retention: { ...config.retention, interval_ms: 60_000 } }),
       });
     const [a, b] = [make('a'), make('b')];
     await Promise.all([a.tick(), b.tick(), a.tick()]);
