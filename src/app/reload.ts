@@ -53,6 +53,8 @@ export function createReloader(deps: ReloadDeps): Reloader {
       }
     }
     live.apply(plan.next, plan.changed);
+    // Written under the new level: at debug it shows the main thread took it.
+    logger.debug({ changed: plan.changed, log_level: live.current().log.level }, 'reloaded config in force');
     const outcome = await deps.actors.reconfigure(live.current());
     logger.info({ changed: plan.changed, actors: outcome }, 'config reloaded');
     return { changed: plan.changed, restart_required: plan.restartRequired, actors: outcome };
