@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyStore } from '../../src/crypto/key-store.js';
 import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
 import { LiveConfig } from '../../src/config/live-config.js';
@@ -146,6 +146,33 @@ describe('retention purge', () => {
     const runs = (await audit.list({ limit: 10 })).filter((e) => e.action === 'retention.purge');
     expect(runs).toHaveLength(1);
     await redis.del(`${prefix}locks:retention-interval`);
+  });
+  it('takes a reload that shortens the interval at once: the mark set under the old one is cut down', async () => {
+    const live = new LiveConfig({ ...config, retention: { ...config.retention, interval_ms: 3_600_000 } });
+    const scheduler = new RetentionScheduler({
+      redis,
+      service,
+      logger: createLogger('silent'),
+      config: live,
+      firstRunDelayMs: 60_000,
+    });
+    scheduler.start();
+    try {
+      await redis.set(`${prefix}locks:retention-interval`, 'elsewhere', 'PX', 3_600_000);
+      live.apply({ ...live.current(), retention: { ...live.current().retention, interval_ms: 2000 } }, ['retention']);
+      await vi.waitFor(async () =>
+        expect(await redis.pttl(`${prefix}locks:retention-interval`)).toBeLessThanOrEqual(2000),
+      );
+      // The days in force are read at the next tick: 30 by the config, 0 (keep) after a reload.
+      await insert(4, 'default', 40);
+      await redis.del(`${prefix}locks:retention-interval`);
+      live.apply({ ...live.current(), retention: { ...live.current().retention, days: 0 } }, ['retention']);
+      await scheduler.tick();
+      expect(await countIn('default')).toBe(4);
+    } finally {
+      await scheduler.stop();
+      await redis.del(`${prefix}locks:retention-interval`);
+    }
   });
 });
 
