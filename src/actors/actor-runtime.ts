@@ -32,7 +32,10 @@ export interface ActorDefinition<P extends Protocol> {
   health(): ActorHealth | Promise<ActorHealth>;
   /** Finish the work in hand and release resources; the thread exits after. */
   drain(): Promise<void>;
-  /** Takes a reloaded config live; without it the supervisor restarts the actor instead. */
+  /**
+   * Takes a reloaded config live; without it the supervisor restarts the actor instead.
+   * The runtime has applied `log.level` to the thread's logger (and its children) by then.
+   */
   reconfigure?(config: ActorWorkerData['config']): void | Promise<void>;
 }
 
@@ -82,7 +85,10 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
         'actor.drain': () => definition.drain(),
         'actor.reconfigure': async ({ config }) => {
           if (!definition.reconfigure) return { applied: false };
+          // Children made with logger.child() inherit the level through their prototype.
+          logger.level = config.log.level;
           await definition.reconfigure(config);
+          logger.debug({ log_level: config.log.level }, 'reloaded config applied live');
           return { applied: true };
         },
         'actor.metrics': async () => ({ families: await snapshot() }),
@@ -96,6 +102,7 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
       };
       main.handle({ ...control, ...definition.handlers } as Partial<Handlers<ControlProtocol & P>>);
       parentPort!.postMessage({ kind: 'ready' });
+      logger.debug({ log_level: data.config.log.level }, 'actor ready');
       // After `ready`: loading prom-client must not slow a restart down.
       setImmediate(() => void loadThreadRegistry());
     },

@@ -3,10 +3,9 @@
  * purge, for now). They run on the main thread: a few Redis and SQL round trips, not CPU.
  */
 import type { Redis } from 'ioredis';
-import type { BrokerConfig } from '../config/config.js';
-import { AuditRepository } from '../db/audit.repository.js';
-import { ClientsRepository } from '../db/clients.repository.js';
+import type { LiveConfig } from '../config/live-config.js';
 import type { DatabaseHandle } from '../db/database.js';
+import type { Repositories } from '../db/index.js';
 import { RetentionRepository } from '../db/retention.repository.js';
 import type { Logger } from '../logger.js';
 import { RetentionScheduler } from '../retention/retention.scheduler.js';
@@ -17,22 +16,23 @@ export interface BackgroundJobs {
 }
 
 export async function startBackgroundJobs(deps: {
-  config: () => Readonly<BrokerConfig>;
+  /** Read at every tick; a reload that changes `retention` reschedules the purge. */
+  config: LiveConfig;
   redis: Redis;
   database: DatabaseHandle;
+  repositories: Pick<Repositories, 'clients' | 'audit'>;
   logger: Logger;
 }): Promise<BackgroundJobs> {
   const { redis, logger } = deps;
-  const db = deps.database.db;
   const retention = new RetentionScheduler({
     redis,
     logger,
     config: deps.config,
     service: new RetentionService({
       redis,
-      retention: new RetentionRepository(db),
-      clients: new ClientsRepository(db),
-      audit: new AuditRepository(db),
+      retention: new RetentionRepository(deps.database.db),
+      clients: deps.repositories.clients,
+      audit: deps.repositories.audit,
     }),
   });
   retention.start();

@@ -2,7 +2,7 @@
 import { relative } from 'node:path';
 import type { BootstrapResult } from '../ca/ca.types.js';
 import type { BrokerConfig } from '../config/config.js';
-import type { FirstAdmin } from '../portal/portal-deps.js';
+import type { FirstAdmin } from '../portal/first-admin.js';
 
 export function welcomeText(
   config: Readonly<BrokerConfig>,

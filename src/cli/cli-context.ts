@@ -109,19 +109,19 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
     accounts: () =>
       (accounts ??= (async () => {
         const db = (await migratedDatabase()).db;
-        const [{ createRepositories }, { PasswordHasher }, { UserAdmin }] = await Promise.all([
+        const [{ createRepositories }, { PasswordHasher }, { UserAdmin }, { LiveConfig }] = await Promise.all([
           import('../db/index.js'),
           import('../portal/password-hasher.js'),
           import('../portal/user-admin.service.js'),
+          import('../config/live-config.js'),
         ]);
         const repositories = createRepositories(db);
-        const domains = config.domains.map((d) => d.name);
         const users = new UserAdmin(
           repositories.users,
           repositories.clients,
           repositories.audit,
           new PasswordHasher(config.portal.scrypt_log_n),
-          domains,
+          new LiveConfig(config),
         );
         return { repositories, users };
       })()),

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { AuditRepository } from '../db/audit.repository.js';
 import { MessagesRepository } from '../db/messages.repository.js';
+import { LiveConfig } from '../config/live-config.js';
 import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import { withContext } from './cli-context.js';
 
@@ -18,7 +19,7 @@ export function registerDeadLetterCommands(program: Command): void {
       await withContext(command, async (context) => {
         const db = context.database();
         const service = new DeadLetterService(
-          () => context.config,
+          new LiveConfig(context.config),
           await context.redis(),
           new MessagesRepository(db.db),
           new AuditRepository(db.db),
@@ -43,7 +44,7 @@ export function registerDeadLetterCommands(program: Command): void {
       await withContext(command, async (context) => {
         const db = context.database();
         const service = new DeadLetterService(
-          () => context.config,
+          new LiveConfig(context.config),
           await context.redis(),
           new MessagesRepository(db.db),
           new AuditRepository(db.db),

@@ -1,8 +1,16 @@
 /**
- * What a config reload (SIGHUP or an admin action) may change live: the domains (their
- * switches, targets, retry policies, shares) and the delivery settings. Everything else
- * (ports, TLS, connections, paths) needs a restart; the reload says which keys those are
- * and keeps running with the old values for them.
+ * What a config reload (SIGHUP or an admin action) may change live, and who applies it
+ * (src/app/reload.ts; test/e2e/live-reload.e2e.test.ts proves each):
+ *
+ *   domains    switches, targets, retry policies, shares, limits: the front and the portal
+ *              read them through LiveConfig; ingest takes them live, delivery restarts
+ *   delivery   the delivery actor (graceful restart)
+ *   log        level: the main thread's logger (LiveConfig subscriber) and every actor
+ *              (live, or with its restart); file and retention_days: LogOutput
+ *   retention  the retention scheduler reads it at every tick and reschedules itself
+ *
+ * Everything else (ports, TLS, connections, paths) needs a restart; the reload says which
+ * keys those are and keeps running with the old values for them.
  */
 import type { BrokerConfig } from './config.js';
 

@@ -20,7 +20,7 @@
  * the same action with the same details, and only once the step has taken effect.
  */
 import type { Redis } from 'ioredis';
-import type { BrokerConfig } from '../config/config.js';
+import type { LiveConfig } from '../config/live-config.js';
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import { BrokerError } from '../errors.js';
@@ -58,7 +58,7 @@ const REDRIVE_BATCH = 500;
 export class DeadLetterService {
   constructor(
     /** Read at every call: the portal outlives a reload that may change the domains. */
-    private readonly config: () => Readonly<BrokerConfig>,
+    private readonly config: LiveConfig,
     private readonly redis: Redis,
     private readonly messages: MessagesRepository,
     private readonly audit: AuditRepository,
@@ -156,7 +156,7 @@ export class DeadLetterService {
   }
 
   private keysOf(domain: string): DomainKeys {
-    const config = this.config();
+    const config = this.config.current();
     const found = config.domains.find((d) => d.name === domain);
     if (!found) throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
     return domainKeys(config.redis.key_prefix, found);

@@ -44,17 +44,18 @@ export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDep
     async (request, reply) => {
       if (request.validationError) throw notFound();
       const client = request.client!;
-      const domain = deps.domains().get(client.domain);
+      const domain = deps.config.domain(client.domain);
       if (!domain) throw new BrokerError('UNKNOWN_DOMAIN');
       const messageId = request.params.message_id.toLowerCase();
       const clientLimits = clientLimitsOf(domain, client.common_name);
       let lookup: Awaited<ReturnType<typeof takeRateAndFindQueued>>;
       try {
+        const prefix = deps.config.current().redis.key_prefix;
         lookup = await takeRateAndFindQueued(deps.redis, {
-          limitsKey: clientKeys(deps.config.redis.key_prefix, domain, client.client_id).limits,
+          limitsKey: clientKeys(prefix, domain, client.client_id).limits,
           limit: clientLimits.rateLimit,
           windowMs: clientLimits.rateWindowMs,
-          queuedKey: domainKeys(deps.config.redis.key_prefix, domain).queued,
+          queuedKey: domainKeys(prefix, domain).queued,
           messageId,
         });
       } catch (error) {

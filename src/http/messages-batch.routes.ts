@@ -51,7 +51,7 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       onRequest: requireClient(deps.identity),
       attachValidation: true,
       // A batch carries up to 100 messages, each within the single-message limit.
-      bodyLimit: deps.config.server.body_limit_bytes * BATCH_MAX_ITEMS,
+      bodyLimit: deps.config.current().server.body_limit_bytes * BATCH_MAX_ITEMS,
       // The route validates the envelope only; the document shows the items' full schema.
       config: { swaggerTransform: ({ schema, url }) => ({ schema: { ...schema, body: batchBodyDocumented }, url }) },
       schema: {

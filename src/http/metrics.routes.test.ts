@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { AggregatorRegistry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/config.js';
+import { LiveConfig } from '../config/live-config.js';
 import type { HealthService } from '../health/health.service.js';
 import { createLogger } from '../logger.js';
 import { readFastFamilies } from '../metrics/fast-series.js';
@@ -44,7 +45,7 @@ function presenting(fingerprint: string, commonName: string): PeerCertificate {
 beforeAll(async () => {
   const config = loadConfig({ values: { domains: [{ name: 'default' }, { name: 'ops', active: false }] }, env: {} });
   app = buildServer({
-    config,
+    config: new LiveConfig(config),
     logger: createLogger('silent'),
     identity: new IdentityResolver(
       async (fp) => rows[fp],

@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../config/config.js';
+import { LiveConfig } from '../config/live-config.js';
 import { BrokerError } from '../errors.js';
 import type { HealthService } from '../health/health.service.js';
 import { createLogger } from '../logger.js';
@@ -19,7 +20,7 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
   const config = loadConfig({ values: {}, env: {} });
   const redis = new Redis({ lazyConnect: true });
   const app = buildServer({
-    config,
+    config: new LiveConfig(config),
     logger: createLogger('silent'),
     identity: new IdentityResolver(async () => undefined, 0),
     ingest: { enqueue: () => Promise.reject(new BrokerError('QUEUE_UNAVAILABLE')) },

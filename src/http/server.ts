@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { BrokerConfig, DomainConfig } from '../config/config.js';
+import type { BrokerConfig } from '../config/config.js';
+import type { LiveConfig } from '../config/live-config.js';
 import type { Logger } from '../logger.js';
 import type { HealthService } from '../health/health.service.js';
 import type { IdentityResolver } from './client-identity.js';
@@ -34,8 +35,10 @@ export interface TlsMaterial {
   crl?: string;
 }
 
+/** What the front mounts: everything is built by the composition root (src/app/compose.ts). */
 export interface FrontDeps {
-  config: Readonly<BrokerConfig>;
+  /** The config in force (a fixed config in tests: `new LiveConfig(config)`). */
+  config: LiveConfig;
   logger: Logger;
   tls?: TlsMaterial;
   identity: IdentityResolver;
@@ -44,10 +47,9 @@ export interface FrontDeps {
   redis: Redis;
   messages: MessagesRouteDeps['messages'];
   health: HealthService;
-  domains?: () => ReadonlyMap<string, DomainConfig>;
   /** The web portal under /portal (absent: no portal, e.g. API-only tests). */
   portal?: PortalDeps;
-  /** Certificate admin API; registered only when the portal supplies its `authorize` hook. */
+  /** Certificate admin API (`caAdminAccess` of the portal); registered only with an `authorize` hook. */
   caAdmin?: CaAdminRouteDeps;
   /** `/metrics` (all threads merged); absent = no route. */
   metrics?: MetricsEndpoint;
@@ -58,7 +60,8 @@ export interface FrontDeps {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export function buildServer(deps: FrontDeps): FastifyInstance {
-  const { config } = deps;
+  // Server options, TLS and the mounted parts need a restart to change: read once here.
+  const config = deps.config.current();
   // Typed as the plain instance: routes do not care whether the raw server is http or https.
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
@@ -122,15 +125,13 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
 
-  const domainMap = new Map(config.domains.map((d) => [d.name, d]));
   // In a plugin, so that @fastify/swagger (registered above) sees these routes.
   void app.register(async (api) => {
     registerHealthRoutes(api, deps.health);
     registerMessageRoutes(api, {
-      config,
+      config: deps.config,
       identity: deps.identity,
       ingest: deps.ingest,
-      domains: deps.domains ?? (() => domainMap),
       redis: deps.redis,
       messages: deps.messages,
     });
@@ -142,7 +143,7 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     }
   });
   if (deps.crashActor) registerFaultInjection(app, deps.crashActor);
-  if (deps.portal && config.portal.enabled) registerPortal(app, { ...deps.portal, config });
+  if (deps.portal && config.portal.enabled) registerPortal(app, deps.portal);
   if (deps.caAdmin?.authorize) void app.register(caAdminRoutes, deps.caAdmin);
   return app;
 }

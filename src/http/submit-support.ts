@@ -7,7 +7,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { IngestClient } from '../actors/ingest/ingest.client.js';
 import type { EnqueueRequest, NewMessage } from '../ingest/ingest.types.js';
-import type { BrokerConfig, DomainConfig } from '../config/config.js';
+import type { DomainConfig } from '../config/config.js';
+import type { LiveConfig } from '../config/live-config.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import { BrokerError, errorBody } from '../errors.js';
 import { clientKeys } from '../queue/keys.js';
@@ -17,18 +18,18 @@ import { rememberRefusal, replay, type Idempotency } from './idempotency.js';
 import type { SubmitMessageBody } from './messages.schemas.js';
 
 export interface MessagesRouteDeps {
-  config: Readonly<BrokerConfig>;
+  /** The config in force: a reload switches domains on and off between two requests. */
+  config: LiveConfig;
   identity: IdentityResolver;
   ingest: Pick<IngestClient, 'enqueue'>;
-  domains: () => ReadonlyMap<string, DomainConfig>;
   /** The front's own connection: records of refused requests, status lookups. */
   redis: Redis;
   messages: Pick<MessagesRepository, 'findOne'>;
 }
 
 /** The client's domain, if it takes messages. */
-export function acceptingDomain(deps: Pick<MessagesRouteDeps, 'domains'>, client: ClientIdentity): DomainConfig {
-  const domain = deps.domains().get(client.domain);
+export function acceptingDomain(deps: Pick<MessagesRouteDeps, 'config'>, client: ClientIdentity): DomainConfig {
+  const domain = deps.config.domain(client.domain);
   if (!domain) throw new BrokerError('UNKNOWN_DOMAIN');
   if (!domain.active) throw new BrokerError('DOMAIN_DISABLED');
   return domain;
@@ -80,19 +81,11 @@ export async function refuseInvalid(
   if (validation && (validation as { validationContext?: string }).validationContext !== 'body') throw validation;
   const error = validation ? toBrokerError(validation) : undefined;
   const answer = response ?? { status: error!.status, body: errorBody(error!, request.id) };
-  const domain = deps.domains().get(request.client!.domain);
+  const domain = deps.config.domain(request.client!.domain);
   if (idempotency && domain) {
-    const key = clientKeys(deps.config.redis.key_prefix, domain, request.client!.client_id).idempotency(
-      idempotency.key,
-    );
-    const earlier = await rememberRefusal(
-      request,
-      deps.redis,
-      key,
-      idempotency,
-      answer,
-      deps.config.idempotency.ttl_ms,
-    );
+    const config = deps.config.current();
+    const key = clientKeys(config.redis.key_prefix, domain, request.client!.client_id).idempotency(idempotency.key);
+    const earlier = await rememberRefusal(request, deps.redis, key, idempotency, answer, config.idempotency.ttl_ms);
     if (earlier) {
       return replay(request, reply, idempotency, earlier, () => {
         // A refusal is remembered as a response; queue outcomes here mean another route's request.

@@ -40,17 +40,26 @@ export class RotatingLogFile {
   private timer: NodeJS.Timeout | undefined;
   private failed = false;
   private readonly now: () => number;
+  private retentionDays: number;
   private readonly stem: string;
   private readonly ext: string;
 
   constructor(private readonly options: RotatingLogFileOptions) {
     this.now = options.now ?? Date.now;
+    this.retentionDays = options.retentionDays;
     this.ext = extname(options.path) || '.log';
     this.stem = basename(options.path, extname(options.path));
   }
 
   get path(): string {
     return this.options.path;
+  }
+
+  /** A reload's `log.retention_days`: archives past the new limit go at once. */
+  setRetentionDays(days: number): void {
+    if (days === this.retentionDays) return;
+    this.retentionDays = days;
+    if (this.fd !== undefined) this.prune();
   }
 
   open(): void {
@@ -120,7 +129,7 @@ export class RotatingLogFile {
   }
 
   private prune(): void {
-    const oldest = utcDay(this.now() - this.options.retentionDays * DAY_MS);
+    const oldest = utcDay(this.now() - this.retentionDays * DAY_MS);
     for (const file of this.archives()) {
       const day = this.archiveDay(basename(file));
       if (day !== undefined && day < oldest) unlinkSync(file);

@@ -13,7 +13,9 @@
  * dropped at once and never logged; Redis has no command that gives the first id alone.
  */
 import type { Redis } from 'ioredis';
-import { DELIVERY_GROUP, type DomainKeys } from '../queue/keys.js';
+import type { BrokerConfig } from '../config/config.js';
+import type { LiveConfig } from '../config/live-config.js';
+import { DELIVERY_GROUP, keysFor, type DomainKeys } from '../queue/keys.js';
 import { GaugeFamily } from './fast-series.js';
 
 const gauge = (name: string, help: string) => new GaugeFamily(name, help, ['domain']);
@@ -38,12 +40,22 @@ type Reply = [Error | null, unknown];
 export class QueueProbe {
   constructor(
     private readonly redis: Redis,
-    private readonly keysByDomain: ReadonlyMap<string, DomainKeys>,
+    /** The domains in force: a reload that adds one shows it at the next scrape. */
+    private readonly config: LiveConfig,
   ) {}
 
+  private keysOf: { config?: Readonly<BrokerConfig>; keys: ReadonlyMap<string, DomainKeys> } = { keys: new Map() };
+
+  private get keysByDomain(): ReadonlyMap<string, DomainKeys> {
+    const config = this.config.current();
+    if (this.keysOf.config !== config) this.keysOf = { config, keys: keysFor(config) };
+    return this.keysOf.keys;
+  }
+
   async refresh(): Promise<void> {
+    const keysByDomain = this.keysByDomain;
     const pipeline = this.redis.pipeline().time();
-    for (const keys of this.keysByDomain.values()) {
+    for (const keys of keysByDomain.values()) {
       pipeline
         .xlen(keys.stream)
         .xpending(keys.stream, DELIVERY_GROUP)
@@ -58,7 +70,7 @@ export class QueueProbe {
     const [seconds, micros] = time as [string, string];
     const redisNowMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     let i = 1;
-    for (const domain of this.keysByDomain.keys()) {
+    for (const domain of keysByDomain.keys()) {
       const [length, summary, first, waiting, underWay, dead] = replies.slice(i, i + 6);
       i += 6;
       const size = numberOf(length);

@@ -4,21 +4,21 @@ import type { BrokerConfig } from '../config/config.js';
 import type { ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import { text } from './form-fields.js';
-import type { PortalOptions } from './portal.plugin.js';
+import type { PortalDeps } from './portal.types.js';
 import { administersDomain, type Scope } from './tenant-scope.js';
 import type { AuditContext } from './user-admin.service.js';
 
 export class AdminContext {
-  constructor(readonly options: PortalOptions) {}
+  constructor(readonly options: PortalDeps) {}
 
   /** The config in force now (a reload may have changed the domains since the portal started). */
   get config(): Readonly<BrokerConfig> {
-    return this.options.operations?.currentConfig() ?? this.options.config;
+    return this.options.config.current();
   }
 
-  /** The configured domains (what the broker serves). */
+  /** The configured domains (what the broker serves, now). */
   get domains(): string[] {
-    return this.config.domains.map((d) => d.name);
+    return [...this.options.config.domains().keys()];
   }
 
   by(request: FastifyRequest): AuditContext {

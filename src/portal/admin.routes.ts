@@ -8,11 +8,11 @@ import { AdminContext } from './admin-context.js';
 import { registerCertificatesRoutes } from './certificates.routes.js';
 import { registerClientsRoutes } from './clients.routes.js';
 import { registerOperationsRoutes } from './operations.routes.js';
-import type { PortalOptions } from './portal.plugin.js';
+import type { PortalDeps } from './portal.types.js';
 import { isAdmin } from './tenant-scope.js';
 import { registerUsersRoutes } from './users.routes.js';
 
-export async function registerAdminRoutes(app: FastifyInstance, options: PortalOptions): Promise<void> {
+export async function registerAdminRoutes(app: FastifyInstance, options: PortalDeps): Promise<void> {
   app.addHook('onRequest', async (request) => {
     if (!request.portal || !isAdmin(request.portal.user)) throw new BrokerError('NOT_FOUND', 'There is no such page');
   });

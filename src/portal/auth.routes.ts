@@ -1,6 +1,5 @@
 /** Sign-in, sign-out and the account page (own password). */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { BrokerConfig } from '../config/config.js';
 import type { UsersRepository } from '../db/users.repository.js';
 import { BrokerError } from '../errors.js';
 import type { AuthService } from './auth.service.js';
@@ -12,12 +11,13 @@ import { isAdmin } from './tenant-scope.js';
 
 export interface AuthRouteDeps {
   auth: AuthService;
-  config: Readonly<BrokerConfig>;
+  /** The session cookie's lifetime (`portal.session_idle_minutes`). */
+  sessionIdleSeconds: number;
   users: UsersRepository;
 }
 
 export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): void {
-  const cookieOptions = { ...sessionCookieOptions, maxAge: deps.config.portal.session_idle_minutes * 60 };
+  const cookieOptions = { ...sessionCookieOptions, maxAge: deps.sessionIdleSeconds };
   const landing = (role: string) => (role === 'user' ? `${PREFIX}/messages` : `${PREFIX}/admin`);
 
   app.get('/login', async (request, reply) => {

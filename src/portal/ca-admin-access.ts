@@ -11,23 +11,19 @@
 import type { FastifyRequest } from 'fastify';
 import type { AdminScope, CaAdminRouteDeps } from '../http/ca-admin.routes.js';
 import { BrokerError } from '../errors.js';
-import { authenticateSession } from './auth.service.js';
 import type { PortalDeps } from './portal.types.js';
 import { SESSION_COOKIE } from './session-tokens.js';
 import { scopeOf } from './tenant-scope.js';
 
-export function caAdminAccess(deps: PortalDeps): CaAdminRouteDeps {
+/** Built once by the composition root, from the portal's own session check. */
+export function caAdminAccess(deps: Pick<PortalDeps, 'auth' | 'actors'>): CaAdminRouteDeps {
   return {
     ca: deps.actors.ca,
     authorize: async (request: FastifyRequest) => {
       const origin = request.headers.origin;
       if (origin !== undefined && origin !== `https://${request.host}`)
         throw new BrokerError('FORBIDDEN', 'Cross-origin requests are not accepted');
-      const session = await authenticateSession(
-        deps.repositories.users,
-        deps.sessions,
-        cookieValue(request.headers.cookie, SESSION_COOKIE),
-      );
+      const session = await deps.auth.authenticate(cookieValue(request.headers.cookie, SESSION_COOKIE));
       if (!session) throw new BrokerError('SESSION_REQUIRED');
       const scope = scopeOf(session.user);
       if (scope.kind !== 'all' && scope.kind !== 'domain')

@@ -13,7 +13,7 @@ import type { RevocationReason } from '../pki/pki.types.js';
 import type { CertificateRow, ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
-import { BundleStash, bundleZip } from './bundle-stash.js';
+import { bundleZip } from './bundle-stash.js';
 import { CLIENT_NAME, presentCertificate } from './certificate-state.js';
 import { choice, idParam, text, type FormErrors } from './form-fields.js';
 import { PORTAL_PREFIX, renderPage } from './portal-render.js';
@@ -33,8 +33,7 @@ const LIST_STATUSES = ['active', 'expiring', 'revoked', 'expired'] as const;
 const MAX_DAYS = 825;
 
 export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminContext): void {
-  const { repositories, actors, config } = admin.options;
-  const stash = new BundleStash();
+  const { repositories, actors, stash } = admin.options;
   const base = `${PORTAL_PREFIX}/admin/certificates`;
 
   /** A certificate (and its client) the admin administers; 404 otherwise. */
@@ -81,7 +80,7 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
       domains: admin.domainChoices(request),
       form,
       errors,
-      defaultDays: config.pki.client_days,
+      defaultDays: admin.config.pki.client_days,
     });
   }
 
@@ -134,7 +133,7 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
       errors[form.client ? 'client' : 'domain'] = form.client
         ? 'Choose one of your clients'
         : 'Choose one of the configured domains';
-    const days = form.days === '' ? config.pki.client_days : Number(form.days);
+    const days = form.days === '' ? admin.config.pki.client_days : Number(form.days);
     if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) errors['days'] = `Between 1 and ${MAX_DAYS} days`;
     if (Object.keys(errors).length > 0) return issueForm(request, reply, form, errors, 422);
     const by = admin.by(request);

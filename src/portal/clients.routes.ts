@@ -28,7 +28,7 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
       clients: summarizeClients(clients, certificates),
       domains: admin.domainChoices(request),
       domain: filter.domain ?? '',
-      defaultDays: admin.options.config.pki.client_days,
+      defaultDays: admin.config.pki.client_days,
     });
   });
 

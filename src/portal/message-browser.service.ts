@@ -7,6 +7,7 @@
  * the filter form is POSTed, the number is hashed by the encryption actor under every
  * pepper, and the list URL carries the hashes (`sh`) and the masked form (`sm`) only.
  */
+import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { ClientsRepository } from '../db/clients.repository.js';
 import type {
@@ -17,8 +18,8 @@ import type {
 } from '../db/message-pages.repository.js';
 import { MESSAGE_STATUSES, type MessageStatus, type UserRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
+import type { RpcPeer } from '../rpc/rpc-peer.js';
 import { choice, text } from './form-fields.js';
-import type { PortalActors } from './portal.types.js';
 import { isAdmin, messageFilterOf, type Scope } from './tenant-scope.js';
 
 const DAY_MS = 86_400_000;
@@ -57,7 +58,8 @@ export class MessageBrowser {
     private readonly pages: MessagePagesRepository,
     private readonly clients: ClientsRepository,
     private readonly audit: AuditRepository,
-    private readonly actors: PortalActors,
+    /** 'encryption.open' (bodies for display) and 'encryption.hash' (sender filter). */
+    private readonly actors: { encryption: Pick<RpcPeer<EncryptionCalls>, 'call'> },
     private readonly pageSize: number,
   ) {}
 

@@ -8,24 +8,21 @@ import { maskNumber } from '../crypto/number-hash.js';
 import { MESSAGE_STATUSES } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import { text, type FormErrors } from './form-fields.js';
-import { MessageBrowser, type ListQuery } from './message-browser.service.js';
+import type { ListQuery } from './message-browser.service.js';
 import { PORTAL_PREFIX, renderPage, viewHelpers } from './portal-render.js';
-import type { PortalOptions } from './portal.plugin.js';
+import type { PortalDeps } from './portal.types.js';
 
 const E164 = /^\+[1-9]\d{1,14}$/;
 
-export function registerMessagesRoutes(app: FastifyInstance, options: PortalOptions): void {
-  const { repositories, messagePages, actors, config } = options;
-  const browser = new MessageBrowser(
-    messagePages,
-    repositories.clients,
-    repositories.audit,
-    actors,
-    config.portal.page_size,
-  );
+export function registerMessagesRoutes(
+  app: FastifyInstance,
+  deps: Pick<PortalDeps, 'browser' | 'config' | 'messagePages'>,
+): void {
+  const { browser, config, messagePages } = deps;
+  // The configured domains are the ones in force now (a reload may have added one).
   const domainsOf = async (request: FastifyRequest) =>
     request.portal!.scope.kind === 'all'
-      ? [...new Set([...config.domains.map((d) => d.name), ...(await messagePages.domains())])].sort()
+      ? [...new Set([...config.domains().keys(), ...(await messagePages.domains())])].sort()
       : [];
 
   async function listPage(

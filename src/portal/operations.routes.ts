@@ -9,10 +9,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/config.js';
-import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import { keysFor } from '../queue/keys.js';
-import { DeliverySchedule } from '../queue/schedule.js';
-import { defineScripts } from '../queue/scripts.js';
 import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
 import { presentCertificate } from './certificate-state.js';
@@ -23,10 +20,8 @@ import { administersDomain } from './tenant-scope.js';
 const HOUR_MS = 3_600_000;
 
 export function registerOperationsRoutes(app: FastifyInstance, admin: AdminContext): void {
-  const { repositories, messagePages, actors, redis, health, operations } = admin.options;
-  const deadLetters = new DeadLetterService(() => admin.config, redis, repositories.messages, repositories.audit);
-  const schedule = new DeliverySchedule(redis, defineScripts(redis));
-  const pageSize = admin.options.config.portal.page_size;
+  const { repositories, messagePages, actors, health, operations, deadLetters, schedule } = admin.options;
+  const pageSize = admin.config.portal.page_size;
   const keyOf = (domain: string) => keysFor(admin.config).get(domain);
   const webhookDomains = () => admin.config.domains.filter((d) => d.target.type === 'webhook').map((d) => d.name);
 

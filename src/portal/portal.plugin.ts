@@ -21,13 +21,10 @@ import fastifyStatic from '@fastify/static';
 import fastifyView from '@fastify/view';
 import { Eta } from 'eta';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { BrokerConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
 import { toBrokerError } from '../http/error-handler.js';
 import { registerAdminRoutes } from './admin.routes.js';
-import { AuthService } from './auth.service.js';
 import { registerAuthRoutes } from './auth.routes.js';
-import { LoginThrottle } from './login-throttle.js';
 import { registerMessagesRoutes } from './messages.routes.js';
 import { PORTAL_PREFIX, renderPage, viewHelpers } from './portal-render.js';
 import type { PortalDeps } from './portal.types.js';
@@ -49,27 +46,14 @@ const ASSET_FILES = new Set([
 /** Reachable without a session. */
 const PUBLIC_PATHS = new Set([`${PORTAL_PREFIX}/login`]);
 
-export interface PortalOptions extends PortalDeps {
-  config: Readonly<BrokerConfig>;
-}
-
 /** `GET /` leads a browser to the portal; everything else lives under /portal. */
-export function registerPortal(app: FastifyInstance, options: PortalOptions): void {
+export function registerPortal(app: FastifyInstance, options: PortalDeps): void {
   app.get('/', (_request, reply) => reply.redirect(`${PORTAL_PREFIX}/`, 303));
   app.register(portalPlugin, { ...options, prefix: PORTAL_PREFIX });
 }
 
-async function portalPlugin(app: FastifyInstance, options: PortalOptions): Promise<void> {
-  const { config } = options;
-  const portal = config.portal;
-  const auth = new AuthService(
-    options.repositories.users,
-    options.repositories.audit,
-    options.hasher,
-    options.sessions,
-    new LoginThrottle(portal.ip_max_failures),
-    { maxFailures: portal.login_max_failures, lockoutMs: portal.lockout_minutes * 60_000 },
-  );
+async function portalPlugin(app: FastifyInstance, options: PortalDeps): Promise<void> {
+  const { auth } = options;
 
   await app.register(fastifyHelmet, {
     contentSecurityPolicy: {
@@ -160,7 +144,11 @@ async function portalPlugin(app: FastifyInstance, options: PortalOptions): Promi
   app.get('/', async (request, reply) =>
     reply.redirect(isAdmin(request.portal!.user) ? `${PORTAL_PREFIX}/admin` : `${PORTAL_PREFIX}/messages`, 303),
   );
-  registerAuthRoutes(app, { auth, config, users: options.repositories.users });
+  registerAuthRoutes(app, {
+    auth,
+    sessionIdleSeconds: options.sessions.idleSeconds,
+    users: options.repositories.users,
+  });
   registerMessagesRoutes(app, options);
   await app.register(registerAdminRoutes, { ...options, prefix: '/admin' });
 }

@@ -1,9 +1,13 @@
-/** What the portal is given (through `FrontDeps.portal`) and what it hangs on each request. */
-import type { Redis } from 'ioredis';
+/**
+ * What the portal is given (through `FrontDeps.portal`) and what it hangs on each request.
+ * Every service here is built once, by the composition root (src/app/portal-services.ts):
+ * the portal's route modules mount what they are given and build nothing.
+ */
 import type { DeliveryStats } from '../delivery/delivery.types.js';
 import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
-import type { BrokerConfig } from '../config/config.js';
 import type { ReloadResult } from '../config/config-reload.js';
+import type { LiveConfig } from '../config/live-config.js';
+import type { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import type { Repositories } from '../db/index.js';
 import type { MessagePagesRepository } from '../db/message-pages.repository.js';
@@ -11,10 +15,15 @@ import type { UserRow } from '../db/schema.js';
 import type { HealthService } from '../health/health.service.js';
 import type { CaRpc } from '../http/ca-admin.routes.js';
 import type { IdentityResolver } from '../http/client-identity.js';
+import type { DeliverySchedule } from '../queue/schedule.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
+import type { AuthService } from './auth.service.js';
+import type { BundleStash } from './bundle-stash.js';
+import type { MessageBrowser } from './message-browser.service.js';
 import type { PasswordHasher } from './password-hasher.js';
 import type { SessionClaims, SessionTokens } from './session-tokens.js';
 import type { Scope } from './tenant-scope.js';
+import type { UserAdmin } from './user-admin.service.js';
 
 /** The actor calls the portal makes. The front never holds a data key or the CA key. */
 export interface PortalActors {
@@ -30,18 +39,33 @@ export interface PortalActors {
   downstreams(): Promise<DispatcherSnapshot[]>;
 }
 
-/** The running broker's config, and its reload (the same as SIGHUP). */
+/** The running broker's reload (the same as SIGHUP). */
 export interface PortalOperations {
-  /** The config in force now: a reload may have changed the domains since the portal started. */
-  currentConfig(): Readonly<BrokerConfig>;
   /** Re-reads the config file and applies it; rejects with a ConfigError when the file is invalid. */
   reloadFromFile(): Promise<ReloadResult>;
 }
 
-export interface PortalDeps {
+/** The portal's services: one each per broker, shared by every route that needs it. */
+export interface PortalServices {
+  /** Sign-in, session checks (also the certificate admin API's), sign-out, password changes. */
+  auth: AuthService;
+  /** The messages list and detail (decryption through the encryption actor). */
+  browser: MessageBrowser;
+  /** Account rules shared with `mb user`. */
+  userAdmin: UserAdmin;
+  /** Dead letters: pages, retry, redrive (shared with `mb dead-letter`). */
+  deadLetters: DeadLetterService;
+  /** The retry schedule's depth per webhook domain (overview page). */
+  schedule: Pick<DeliverySchedule, 'depth'>;
+  /** Freshly issued keys, held until their one download. */
+  stash: BundleStash;
+}
+
+/** Everything the portal mounts with: the config in force, data access, actors, services. */
+export interface PortalDeps extends PortalServices {
+  config: LiveConfig;
   repositories: Repositories;
   messagePages: MessagePagesRepository;
-  redis: Redis;
   actors: PortalActors;
   sessions: SessionTokens;
   hasher: PasswordHasher;

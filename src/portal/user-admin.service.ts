@@ -7,6 +7,7 @@
  * - admin: needs a domain; no client.
  * - superadmin: no domain, no client (sees every domain).
  */
+import type { LiveConfig } from '../config/live-config.js';
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { ClientsRepository } from '../db/clients.repository.js';
 import { isDuplicateKeyError } from '../db/database.js';
@@ -41,7 +42,8 @@ export class UserAdmin {
     private readonly clients: ClientsRepository,
     private readonly audit: AuditRepository,
     private readonly hasher: PasswordHasher,
-    private readonly domains: readonly string[],
+    /** Read at every check: a reload may add or remove domains. */
+    private readonly config: LiveConfig,
   ) {}
 
   async create(
@@ -117,8 +119,9 @@ export class UserAdmin {
   ): Promise<{ role: UserRole; domain: string | null; client_id: number | null } | undefined> {
     if (input.role === 'superadmin') return { role: 'superadmin', domain: null, client_id: null };
     const domain = input.domain?.trim() ?? '';
-    if (!this.domains.includes(domain)) {
-      errors['domain'] = `Choose one of the configured domains (${this.domains.join(', ')})`;
+    if (!this.config.domain(domain)) {
+      const names = [...this.config.domains().keys()];
+      errors['domain'] = `Choose one of the configured domains (${names.join(', ')})`;
       return undefined;
     }
     if (input.role === 'admin') return { role: 'admin', domain, client_id: null };

@@ -11,11 +11,10 @@ import type { AdminContext } from './admin-context.js';
 import { choice, idParam, secret, text, type FormErrors } from './form-fields.js';
 import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 import { administersDomain, grantableRoles } from './tenant-scope.js';
-import { UserAdmin, type AccessInput } from './user-admin.service.js';
+import type { AccessInput } from './user-admin.service.js';
 
 export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): void {
-  const { repositories, hasher } = admin.options;
-  const users = new UserAdmin(repositories.users, repositories.clients, repositories.audit, hasher, admin.domains);
+  const { repositories, userAdmin: users } = admin.options;
   const base = `${PORTAL_PREFIX}/admin/users`;
 
   /** The user, if the signed-in admin administers them; 404 otherwise. */

@@ -9,9 +9,13 @@
  *
  * So the purge runs about once per interval across all brokers and never twice at once; a
  * run that fails or whose broker dies sets no interval mark, and the next tick tries again.
+ *
+ * A reload that changes `retention` takes effect at once: the days at the next tick (read
+ * from the config in force at every tick), a shorter interval for the next tick's timer
+ * and for the interval mark already set (it is cut down to the new interval).
  */
 import type { Redis } from 'ioredis';
-import type { BrokerConfig } from '../config/config.js';
+import type { LiveConfig } from '../config/live-config.js';
 import { describeError } from '../db/database.js';
 import type { Logger } from '../logger.js';
 import { lockKey } from '../queue/keys.js';
@@ -27,7 +31,7 @@ export interface RetentionSchedulerOptions {
   service: RetentionService;
   logger: Logger;
   /** Read at every tick: a reload (SIGHUP) may change retention or the domains. */
-  config: () => Readonly<BrokerConfig>;
+  config: LiveConfig;
   firstRunDelayMs?: number;
 }
 
@@ -37,30 +41,52 @@ export class RetentionScheduler {
   private stopped = false;
   private readonly lock: RedisLock;
   private readonly intervalKey: string;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(private readonly options: RetentionSchedulerOptions) {
-    const config = options.config();
+    const config = options.config.current();
     this.lock = new RedisLock(options.redis, config.redis.key_prefix, 'retention', config.instance_id);
     this.intervalKey = lockKey(config.redis.key_prefix, 'retention-interval');
   }
 
   start(): void {
-    const schedule = (delay: number) => {
-      this.timer = setTimeout(() => {
-        void this.tick().finally(() => {
-          if (!this.stopped) schedule(Math.min(this.options.config().retention.interval_ms, 60_000));
-        });
-      }, delay);
-      this.timer.unref();
-    };
-    schedule(this.options.firstRunDelayMs ?? FIRST_RUN_DELAY_MS);
+    this.schedule(this.options.firstRunDelayMs ?? FIRST_RUN_DELAY_MS);
+    this.unsubscribe = this.options.config.subscribe((next, { previous, changed }) => {
+      if (!changed.includes('retention') || this.stopped) return;
+      const interval = next.retention.interval_ms;
+      if (interval >= previous.retention.interval_ms) return;
+      // A shorter interval: the next tick comes no later than it says, and a mark set
+      // under the old interval lasts no longer than the new one.
+      if (!this.running) this.schedule(Math.min(interval, 60_000));
+      void this.shortenMark(interval);
+    });
   }
 
   /** Stops scheduling and lets a run in progress finish its batch. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
     clearTimeout(this.timer);
     await this.running;
+  }
+
+  private schedule(delay: number): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      void this.tick().finally(() => {
+        if (!this.stopped) this.schedule(Math.min(this.options.config.current().retention.interval_ms, 60_000));
+      });
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async shortenMark(intervalMs: number): Promise<void> {
+    try {
+      const left = await this.options.redis.pttl(this.intervalKey);
+      if (left > intervalMs) await this.options.redis.pexpire(this.intervalKey, intervalMs);
+    } catch (error) {
+      this.options.logger.warn({ err: describeError(error) }, 'retention: could not shorten the interval mark');
+    }
   }
 
   /** One attempt: purge if no broker did within the interval. Returns after the run, if any. */
@@ -69,7 +95,7 @@ export class RetentionScheduler {
   }
 
   private async attempt(): Promise<void> {
-    const config = this.options.config();
+    const config = this.options.config.current();
     if (!config.domains.some((d) => d.retention_days > 0)) return;
     const { logger, redis } = this.options;
     try {

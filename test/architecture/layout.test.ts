@@ -7,6 +7,40 @@
 import { describe, expect, it } from 'vitest';
 import { importGraph } from './import-graph.js';
 
+/** Every import cycle in the graph, one per strongly connected component, as `a → b → … → a`. */
+function importCycles(graph: ReturnType<typeof importGraph>): string[] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const cycles: string[] = [];
+  const next = (file: string) => (graph.get(file) ?? []).map((e) => e.to).filter((to) => graph.has(to));
+  // Tarjan's algorithm; recursion depth is bounded by the length of the longest import chain.
+  const visit = (file: string) => {
+    index.set(file, index.size);
+    low.set(file, index.get(file)!);
+    stack.push(file);
+    onStack.add(file);
+    for (const to of next(file)) {
+      if (!index.has(to)) {
+        visit(to);
+        low.set(file, Math.min(low.get(file)!, low.get(to)!));
+      } else if (onStack.has(to)) low.set(file, Math.min(low.get(file)!, index.get(to)!));
+    }
+    if (low.get(file) !== index.get(file)) return;
+    const component: string[] = [];
+    let member: string;
+    do {
+      member = stack.pop()!;
+      onStack.delete(member);
+      component.push(member);
+    } while (member !== file);
+    if (component.length > 1 || next(file).includes(file)) cycles.push(component.sort().join(' ↔ '));
+  };
+  for (const file of graph.keys()) if (!index.has(file)) visit(file);
+  return cycles;
+}
+
 const ACTOR_FILE = /^src\/actors\/([a-z-]+)\/(.+)\.ts$/;
 
 describe('layout', () => {
@@ -24,6 +58,12 @@ describe('layout', () => {
       }
     }
     expect(offenders).toEqual([]);
+  });
+
+  it('has no import cycle in src/, not even through `import type`', () => {
+    // A cycle makes module initialisation order matter and hides which layer owns what:
+    // shared types go to a *.types.ts module that imports nothing back.
+    expect(importCycles(importGraph(['src']))).toEqual([]);
   });
 
   it('keeps each actor folder to its thread: entry, protocol, client and thread-local wiring', () => {

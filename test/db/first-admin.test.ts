@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { createRepositories } from '../../src/db/index.js';
 import { welcomeText } from '../../src/bootstrap/welcome.js';
 import { loadConfig } from '../../src/config/config.js';
-import { ensureFirstAdmin } from '../../src/portal/portal-deps.js';
+import { ensureFirstAdmin } from '../../src/portal/first-admin.js';
 import { PasswordHasher } from '../../src/portal/password-hasher.js';
 import { useTestDatabase } from '../support/test-fixtures.js';
 

@@ -5,7 +5,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/config.js';
+import { LiveConfig } from '../../src/config/live-config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
 import type { MessageStatus } from '../../src/db/schema.js';
@@ -28,11 +29,11 @@ const configWith = (domains: string[]) =>
     },
     env: {},
   });
-let config: Readonly<BrokerConfig> = configWith(['hooks']);
+const live = new LiveConfig(configWith(['hooks']));
 const messages = new MessagesRepository(handle.db);
 const audit = new AuditRepository(handle.db);
 const schedule = new DeliverySchedule(redis, defineScripts(redis));
-const service = new DeadLetterService(() => config, redis, messages, audit);
+const service = new DeadLetterService(live, redis, messages, audit);
 
 beforeEach(async () => {
   await redis.del(keys.dead, keys.schedule);
@@ -113,12 +114,12 @@ describe('page and find', () => {
 
   it('refuses a domain that is not configured, and sees one a reload added', async () => {
     await expectError(service.page('later'), 'UNKNOWN_DOMAIN');
-    const before = config;
-    config = configWith(['hooks', 'later']);
+    const before = live.current();
+    live.apply(configWith(['hooks', 'later']), ['domains']);
     try {
       expect(await service.count('later')).toBe(0);
     } finally {
-      config = before;
+      live.apply(before, ['domains']);
     }
   });
 });

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CaProtocol } from '../../src/actors/ca/ca.protocol.js';
 import type { CertificateSummary, IssuedBundle } from '../../src/ca/ca.types.js';
 import { loadConfig } from '../../src/config/config.js';
+import { LiveConfig } from '../../src/config/live-config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { BrokerError } from '../../src/errors.js';
@@ -46,7 +47,7 @@ function scopeOf(request: FastifyRequest): AdminScope {
 function frontDeps(withAdmin: boolean): FrontDeps {
   const config = loadConfig({ values: { domains: [{ name: 'default' }, { name: 'acme' }] }, env: {} });
   return {
-    config,
+    config: new LiveConfig(config),
     logger: createLogger('silent'),
     identity: new IdentityResolver(async () => undefined, 0),
     ingest: { enqueue: () => Promise.reject(new BrokerError('QUEUE_UNAVAILABLE')) },

@@ -3,9 +3,10 @@
  * stays (other domains, keep-forever domains, deliveries in progress for mb purge), the
  * audit entries, and that two brokers' schedulers never purge together.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { KeyStore } from '../../src/crypto/key-store.js';
 import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
+import { LiveConfig } from '../../src/config/live-config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
 import { ClientsRepository } from '../../src/db/clients.repository.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
@@ -121,7 +122,7 @@ describe('retention purge', () => {
         redis,
         service,
         logger: createLogger('silent'),
-        config: () => ({ ...config, instance_id, retention: { ...config.retention, interval_ms: 60_000 } }),
+        config: new LiveConfig({ ...config, instance_id, retention: { ...config.retention, interval_ms: 60_000 } }),
       });
     const [a, b] = [make('a'), make('b')];
     await Promise.all([a.tick(), b.tick(), a.tick()]);
@@ -131,6 +132,33 @@ describe('retention purge', () => {
     const runs = (await audit.list({ limit: 10 })).filter((e) => e.action === 'retention.purge');
     expect(runs).toHaveLength(1);
     await redis.del(`${prefix}locks:retention-interval`);
+  });
+  it('takes a reload that shortens the interval at once: the mark set under the old one is cut down', async () => {
+    const live = new LiveConfig({ ...config, retention: { ...config.retention, interval_ms: 3_600_000 } });
+    const scheduler = new RetentionScheduler({
+      redis,
+      service,
+      logger: createLogger('silent'),
+      config: live,
+      firstRunDelayMs: 60_000,
+    });
+    scheduler.start();
+    try {
+      await redis.set(`${prefix}locks:retention-interval`, 'elsewhere', 'PX', 3_600_000);
+      live.apply({ ...live.current(), retention: { ...live.current().retention, interval_ms: 2000 } }, ['retention']);
+      await vi.waitFor(async () =>
+        expect(await redis.pttl(`${prefix}locks:retention-interval`)).toBeLessThanOrEqual(2000),
+      );
+      // The days in force are read at the next tick: 30 by the config, 0 (keep) after a reload.
+      await insert(4, 'default', 40);
+      await redis.del(`${prefix}locks:retention-interval`);
+      live.apply({ ...live.current(), retention: { ...live.current().retention, days: 0 } }, ['retention']);
+      await scheduler.tick();
+      expect(await countIn('default')).toBe(4);
+    } finally {
+      await scheduler.stop();
+      await redis.del(`${prefix}locks:retention-interval`);
+    }
   });
 });
 

@@ -14,7 +14,9 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { ActorGraph } from '../../src/actors/actor-graph.js';
+import { buildPortalDeps } from '../../src/app/portal-services.js';
 import { loadConfig, type BrokerConfig } from '../../src/config/config.js';
+import { LiveConfig } from '../../src/config/live-config.js';
 import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { createRepositories, type Repositories } from '../../src/db/index.js';
 import { MessagePagesRepository } from '../../src/db/message-pages.repository.js';
@@ -24,8 +26,7 @@ import { IdentityResolver } from '../../src/http/client-identity.js';
 import { buildServer } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { caAdminAccess } from '../../src/portal/ca-admin-access.js';
-import { PasswordHasher } from '../../src/portal/password-hasher.js';
-import { SessionTokens } from '../../src/portal/session-tokens.js';
+import type { PasswordHasher } from '../../src/portal/password-hasher.js';
 import type { PortalDeps } from '../../src/portal/portal.types.js';
 import { createRedis } from '../../src/queue/redis-connection.js';
 import { deleteKeys } from './broker-harness.js';
@@ -109,25 +110,20 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
     durability: () => undefined,
     serverCertificateNotAfter: () => new Date(Date.now() + 300 * 86_400_000),
   });
-  const hasher = new PasswordHasher(config.portal.scrypt_log_n);
-  const deps: PortalDeps = {
+  const live = new LiveConfig(config);
+  // The portal's services built the way the broker builds them (src/app/portal-services.ts).
+  const deps = buildPortalDeps({
+    config: live,
     repositories,
     messagePages: new MessagePagesRepository(handle.db),
     redis,
-    actors: {
-      encryption: actors.encryption.rpc,
-      ca: actors.ca.rpc,
-      ingestDepth: async () => (await actors.ingest.rpc.call('ingest.depth', {})).depth,
-      deliveryStats: () => actors.delivery.rpc.call('delivery.stats', {}),
-      downstreams: async () => (await actors.delivery.rpc.call('delivery.downstreams', {})).downstreams,
-    },
-    sessions: SessionTokens.fromSecretsDir(config.secrets.dir, { idleSeconds: 1800, maxSeconds: 12 * 3600 }),
-    hasher,
+    actors,
     health,
     identity: new IdentityResolver((fp) => repositories.certificates.findIdentityByFingerprint(fp), 60_000),
-  };
+  });
+  const hasher = deps.hasher;
   const app = buildServer({
-    config,
+    config: live,
     logger,
     identity: deps.identity as IdentityResolver,
     ingest: { enqueue: () => Promise.reject(new Error('not in portal tests')) },

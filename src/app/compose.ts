@@ -1,0 +1,240 @@
+/**
+ * The composition root: every service of a running broker is built here, once, and
+ * handed to whoever uses it. Nothing below this module builds a service another one has
+ * built already; the front (src/http/server.ts) and the portal mount what they are given.
+ *
+ *   LiveConfig ──▶ front (domains, limits), portal, queue probe, retention, heartbeat
+ *   repositories ─▶ identity, PKI status/probe, front (messages), portal, retention
+ *   front Redis ──▶ health, queue probe, heartbeat, front, portal, revocations, retention
+ *   ActorGraph ───▶ health, metrics, heartbeat (keys), ingest client, portal, reload
+ *
+ * Start order (each step needs the ones before it): embedded services → database
+ * (migrated) → Redis (durability checked) → actors encryption + ca → ca.bootstrap (first
+ * start: CA, server and demo certificates) → actors ingest + delivery → heartbeat,
+ * identity, TLS, health, metrics, portal, front, revocation listener → listen → welcome
+ * → background jobs. Stop order: lifecycle.ts. Reload: reload.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server as TlsServer } from 'node:tls';
+import { ActorGraph } from '../actors/actor-graph.js';
+import { IngestClient } from '../actors/ingest/ingest.client.js';
+import { startBackgroundJobs } from '../bootstrap/background-jobs.js';
+import { printWelcome } from '../bootstrap/welcome.js';
+import { loadConfig, type BrokerConfig } from '../config/config.js';
+import { configFingerprint } from '../config/config-fingerprint.js';
+import type { ReloadResult } from '../config/config-reload.js';
+import { LiveConfig } from '../config/live-config.js';
+import { createRepositories } from '../db/index.js';
+import { MessagePagesRepository } from '../db/message-pages.repository.js';
+import { HealthService, type HealthReport } from '../health/health.service.js';
+import { InstanceHeartbeat } from '../health/instance-heartbeat.js';
+import { PkiStatus } from '../health/pki-status.js';
+import { IdentityResolver } from '../http/client-identity.js';
+import { RevocationListener } from '../http/revocation-listener.js';
+import { buildServer } from '../http/server.js';
+import { TlsReloader } from '../http/tls-reloader.js';
+import type { Logger } from '../logger.js';
+import type { LogOutput } from '../logging/log-output.js';
+import { ActorMetricsCollector, metricsSourceOf } from '../metrics/actor-metrics.collector.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { PkiProbe } from '../metrics/pki.probe.js';
+import { QueueProbe } from '../metrics/queue.probe.js';
+import { registry } from '../metrics/registry.js';
+import { loadThreadRegistry } from '../metrics/registry-snapshot.js';
+import { CertStore } from '../pki/cert-store.js';
+import { caAdminAccess } from '../portal/ca-admin-access.js';
+import { ensureFirstAdmin } from '../portal/first-admin.js';
+import { createRedis } from '../queue/redis-connection.js';
+import { VERSION } from '../version.js';
+import { brokerStopper, connectRedis, openStorage, startEmbeddedServices } from './lifecycle.js';
+import { buildPortalDeps } from './portal-services.js';
+import { createReloader } from './reload.js';
+
+export interface RunningBroker {
+  url: string;
+  stop(): Promise<void>;
+  /** Applies a config; domain and delivery changes apply without dropping accepted messages. */
+  reload(loaded: Readonly<BrokerConfig>): Promise<ReloadResult>;
+  /** Re-reads the config file and applies it (SIGHUP, the portal's reload button); throws ConfigError when it is invalid. */
+  reloadFromFile(): Promise<ReloadResult>;
+}
+
+/**
+ * Starts the broker. `logOutput` carries every thread's log lines to stdout and the log
+ * file (the main thread's `logger` writes to it too); a reload re-points it.
+ */
+export async function startBroker(
+  initialConfig: Readonly<BrokerConfig>,
+  logger: Logger,
+  logOutput: LogOutput,
+  /** Where a reload reads the config from (the file the broker was started with). */
+  readConfig: () => Readonly<BrokerConfig> = () => loadConfig(),
+): Promise<RunningBroker> {
+  const live = new LiveConfig(initialConfig);
+  // Sections that need a restart are read from the config the broker started with.
+  const config = live.current();
+  // The main thread's logger and its children (Fastify's request loggers included) follow a reload.
+  live.subscribe((next) => {
+    logger.level = next.log.level;
+  });
+  await loadThreadRegistry();
+  const embedded = await startEmbeddedServices(config, logger);
+  const database = await openStorage(config);
+  const repositories = createRepositories(database.db);
+  const { redis, durability } = await connectRedis(config, logger);
+
+  const faultInjection = process.env.MB_FAULT_INJECTION === '1';
+  if (faultInjection) logger.warn('fault injection is ON (tests only): actors can be crashed over HTTP from loopback');
+  const actors = new ActorGraph(config, logger, faultInjection, logOutput);
+  // The CA first: delivery loads the broker's own client certificate, which the first
+  // start creates.
+  await actors.start(['encryption', 'ca']);
+  const bootstrap = await actors.ca.rpc.call('ca.bootstrap', {
+    hostnames: config.server.public_hostnames,
+    demo: config.bootstrap.demo_client ? { name: 'demo', domain: config.bootstrap.demo_domain } : null,
+  });
+  await actors.start(['ingest', 'delivery']);
+
+  const pki = (file: string) => readFileSync(join(config.pki.dir, file), 'utf8');
+  const { certificates } = repositories;
+  const heartbeat = new InstanceHeartbeat({
+    redis,
+    prefix: config.redis.key_prefix,
+    instanceId: config.instance_id,
+    version: VERSION,
+    fingerprint: configFingerprint(config),
+    intervalMs: config.heartbeat.interval_ms,
+    keys: async () =>
+      actors.encryption.isUp ? actors.encryption.rpc.call('encryption.keys', {}, { timeoutMs: 1000 }) : undefined,
+    logger,
+    registry,
+  });
+  // Other instances compare against what this one runs now.
+  live.subscribe((next) => heartbeat.setFingerprint(configFingerprint(next)));
+  await heartbeat.start();
+  const identity = new IdentityResolver(
+    (fp) => certificates.findIdentityByFingerprint(fp),
+    config.server.identity_cache_ms,
+  );
+  // TLS material that follows revocations, CRL re-signs and server certificate renewals.
+  const tls = new TlsReloader(
+    { key: pki('server.key'), cert: pki('server.crt'), ca: pki('ca.crt'), crl: pki('crl.pem') },
+    config.server.tls_min_version,
+    logger,
+  );
+  const pkiStatus = new PkiStatus(() => tls.crl, certificates);
+  const health = new HealthService({
+    instanceId: config.instance_id,
+    version: VERSION,
+    redis,
+    pingDatabase: async () => void (await database.pool.query('SELECT 1')),
+    actors: actors.all(),
+    durability: () => durability.state,
+    serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
+    extra: async () => ({
+      ...(await pkiStatus.components()),
+      ...(await downstreamHealth(actors)),
+      instances: heartbeat.component(),
+    }),
+  });
+  const metrics = new MetricsService({
+    version: VERSION,
+    instanceId: config.instance_id,
+    actors: actors.all(),
+    collector: new ActorMetricsCollector(actors.all().map(metricsSourceOf), config.metrics.actor_timeout_ms),
+    queue: new QueueProbe(redis, live),
+    pki: new PkiProbe({
+      crlPath: join(config.pki.dir, 'crl.pem'),
+      listCertificates: () => certificates.list(),
+      serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
+    }),
+    readiness: () => health.readiness(),
+    logger,
+  });
+  durability.watch();
+
+  // Called only from requests and signals, once the front is up.
+  const reloader = createReloader({ live, logger, logOutput, actors, readConfig });
+  const portal = buildPortalDeps({
+    config: live,
+    repositories,
+    messagePages: new MessagePagesRepository(database.db),
+    redis,
+    actors,
+    health,
+    identity,
+    operations: { reloadFromFile: reloader.reloadFromFile },
+  });
+  const firstAdmin = await ensureFirstAdmin(repositories, portal.hasher, config.portal.first_admin_email);
+  const app = buildServer({
+    config: live,
+    logger,
+    tls: tls.material,
+    identity,
+    ingest: new IngestClient(actors.ingest.rpc, config.queue.max_batch, config.redis.command_timeout_ms + 2000),
+    redis,
+    messages: repositories.messages,
+    health,
+    metrics,
+    portal,
+    caAdmin: caAdminAccess(portal),
+    ...(faultInjection ? { crashActor: (name: string) => actors.crash(name) } : {}),
+  });
+  tls.attach(app.server as unknown as TlsServer);
+  const revocations = new RevocationListener({
+    tls,
+    identity,
+    store: new CertStore(config.pki.dir),
+    logger,
+    keyPrefix: config.redis.key_prefix,
+    redis,
+    subscriber: createRedis(config, 'subscriber'),
+    checkIntervalMs: config.pki.check_interval_ms,
+  });
+  revocations.attach(app.server as unknown as TlsServer);
+  await revocations.start();
+  await app.listen({ host: config.server.host, port: config.server.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.server.port;
+  const url = `https://localhost:${port}`;
+  printWelcome(config, url, bootstrap, firstAdmin);
+  const jobs = await startBackgroundJobs({ config: live, redis, database, repositories, logger });
+
+  const stop = brokerStopper({
+    config: live,
+    logger,
+    durability,
+    revocations,
+    jobs,
+    app,
+    actors,
+    heartbeat,
+    redis,
+    database,
+    embedded,
+  });
+  return { url, stop, reload: reloader.reload, reloadFromFile: reloader.reloadFromFile };
+}
+
+/** One health component per webhook downstream: its breaker and whether it is paused. */
+async function downstreamHealth(actors: ActorGraph): Promise<HealthReport['components']> {
+  if (!actors.delivery.isUp) return {};
+  try {
+    const { downstreams } = await actors.delivery.rpc.call('delivery.downstreams', {}, { timeoutMs: 1000 });
+    const out: HealthReport['components'] = {};
+    for (const d of downstreams) {
+      const status = d.breaker.state === 'closed' && d.operational ? 'up' : 'degraded';
+      out[`downstream_${d.domain}`] = {
+        status,
+        operational: d.operational,
+        in_flight: d.in_flight,
+        slots: d.slots,
+        breaker: d.breaker,
+      };
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The broker's dependencies coming up and everything going down, in order. The
+ * composition root (compose.ts) calls the start steps in this order:
+ *
+ *   embedded Redis/MariaDB (if needed) → database + migrations → Redis + durability
+ *   → actors … → front listens → background jobs
+ *
+ * and `stopBroker` takes it all down: no new connections and no background work first,
+ * requests in flight answered, then the actors drain their batches, then the connections
+ * and the embedded services close.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import type { ActorGraph } from '../actors/actor-graph.js';
+import type { BackgroundJobs } from '../bootstrap/background-jobs.js';
+import { ensureMariadb, ensureRedis, type EmbeddedService } from '../bootstrap/embedded-services.js';
+import type { BrokerConfig } from '../config/config.js';
+import type { LiveConfig } from '../config/live-config.js';
+import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/database.js';
+import { migrateDatabase } from '../db/migrate.js';
+import type { InstanceHeartbeat } from '../health/instance-heartbeat.js';
+import type { RevocationListener } from '../http/revocation-listener.js';
+import type { Logger } from '../logger.js';
+import { ensureDurability, type DurabilityState } from '../queue/durability.js';
+import { createRedis, whenReady } from '../queue/redis-connection.js';
+
+/** Local Redis and MariaDB started under data/ where none runs (the embedded default). */
+export async function startEmbeddedServices(
+  config: Readonly<BrokerConfig>,
+  logger: Logger,
+): Promise<EmbeddedService[]> {
+  const embedded: EmbeddedService[] = [];
+  for (const ensure of [ensureRedis, ensureMariadb]) {
+    const service = await ensure(config, logger);
+    if (service) embedded.push(service);
+  }
+  return embedded;
+}
+
+/** The database, created if missing and migrated to this release's schema. */
+export async function openStorage(config: Readonly<BrokerConfig>): Promise<DatabaseHandle> {
+  await ensureDatabase(config.database.url);
+  const database = openDatabase({ url: config.database.url, poolSize: config.database.pool_size });
+  await migrateDatabase(database.db);
+  return database;
+}
+
+/** The front's Redis connection, and whether Redis keeps what a 202 promises. */
+export interface FrontRedis {
+  redis: Redis;
+  durability: DurabilityWatch;
+}
+
+export async function connectRedis(config: Readonly<BrokerConfig>, logger: Logger): Promise<FrontRedis> {
+  const redis = createRedis(config, 'front');
+  redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+  if (!(await whenReady(redis, 10_000))) throw new Error(`Redis at ${config.redis.url} does not answer`);
+  const state = await ensureDurability(redis, config.queue.fsync, config.redis.manage_persistence);
+  if (state.changed.length > 0) logger.warn({ changed: state.changed }, 'turned Redis persistence on for durable 202s');
+  if (!state.durable)
+    logger.error({ problem: state.problem }, 'Redis is NOT durable: acknowledged messages may be lost');
+  return { redis, durability: new DurabilityWatch(redis, config, state) };
+}
+
+/** Redis' persistence as last seen; re-checked now and then: someone may turn AOF off under us. */
+export class DurabilityWatch {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly config: Readonly<BrokerConfig>,
+    public state: DurabilityState | undefined,
+  ) {}
+
+  watch(intervalMs = 60_000): void {
+    this.timer = setInterval(() => {
+      void ensureDurability(this.redis, this.config.queue.fsync, false).then((state) => (this.state = state));
+    }, intervalMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** What `stopBroker` takes down. */
+export interface RunningParts {
+  config: LiveConfig;
+  logger: Logger;
+  durability: DurabilityWatch;
+  revocations: RevocationListener;
+  jobs: BackgroundJobs;
+  app: FastifyInstance;
+  actors: ActorGraph;
+  heartbeat: InstanceHeartbeat;
+  redis: Redis;
+  database: DatabaseHandle;
+  embedded: EmbeddedService[];
+}
+
+/** Stops once, however often it is called (SIGTERM and SIGINT may both arrive). */
+export function brokerStopper(parts: RunningParts): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  return () => (stopping ??= stopBroker(parts));
+}
+
+async function stopBroker(parts: RunningParts): Promise<void> {
+  const { logger, app } = parts;
+  logger.info('shutting down: no new connections, finishing requests in flight');
+  parts.durability.stop();
+  parts.revocations.stop();
+  await parts.jobs.stop();
+  // Requests in flight get `shutdown_grace_ms` to finish; then their connections are cut.
+  const grace = setTimeout(() => app.server.closeAllConnections?.(), parts.config.current().server.shutdown_grace_ms);
+  await app.close();
+  clearTimeout(grace);
+  // Actors finish their batches (delivery stores what it read, ingest answers its appends).
+  await parts.actors.stop();
+  await parts.heartbeat.stop();
+  parts.redis.disconnect();
+  await parts.database.close();
+  for (const service of parts.embedded.reverse()) await service.stop();
+  logger.info('stopped');
+}

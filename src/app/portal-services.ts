@@ -1,0 +1,96 @@
+/**
+ * The portal's services, built once per broker by the composition root (and by the
+ * portal test harness the same way). The portal's routes receive them through
+ * `PortalDeps` and build nothing themselves.
+ *
+ *   LiveConfig ─┬─▶ UserAdmin, DeadLetterService, MessageBrowser (domains in force)
+ *   repositories┘   AuthService (sessions, hasher, login throttle), BundleStash
+ *   front Redis ───▶ DeadLetterService, DeliverySchedule (retry depth)
+ *   actors ────────▶ encryption (open, hash), ca (issue, renew, revoke), stats
+ */
+import type { Redis } from 'ioredis';
+import type { ActorGraph } from '../actors/actor-graph.js';
+import type { LiveConfig } from '../config/live-config.js';
+import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
+import type { Repositories } from '../db/index.js';
+import type { MessagePagesRepository } from '../db/message-pages.repository.js';
+import type { HealthService } from '../health/health.service.js';
+import type { IdentityResolver } from '../http/client-identity.js';
+import { AuthService } from '../portal/auth.service.js';
+import { BundleStash } from '../portal/bundle-stash.js';
+import { LoginThrottle } from '../portal/login-throttle.js';
+import { MessageBrowser } from '../portal/message-browser.service.js';
+import { PasswordHasher } from '../portal/password-hasher.js';
+import type { PortalActors, PortalDeps, PortalOperations } from '../portal/portal.types.js';
+import { SessionTokens } from '../portal/session-tokens.js';
+import { UserAdmin } from '../portal/user-admin.service.js';
+import { DeliverySchedule } from '../queue/schedule.js';
+import { defineScripts } from '../queue/scripts.js';
+
+export interface PortalWiring {
+  config: LiveConfig;
+  repositories: Repositories;
+  messagePages: MessagePagesRepository;
+  /** The front's Redis connection (dead letters, retry schedule). */
+  redis: Redis;
+  actors: ActorGraph;
+  health: HealthService;
+  /** Drops a disabled client's cached identities and connections. */
+  identity?: Pick<IdentityResolver, 'invalidate'>;
+  /** The reload button; absent where no supervisor runs. */
+  operations?: PortalOperations;
+}
+
+export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
+  const { config, repositories, redis } = wiring;
+  // The portal section needs a restart to change (config-reload.ts): read once here.
+  const portal = config.current().portal;
+  const sessions = SessionTokens.fromSecretsDir(config.current().secrets.dir, {
+    idleSeconds: portal.session_idle_minutes * 60,
+    maxSeconds: portal.session_max_hours * 3600,
+  });
+  const hasher = new PasswordHasher(portal.scrypt_log_n);
+  const actors = portalActors(wiring.actors);
+  return {
+    config,
+    repositories,
+    messagePages: wiring.messagePages,
+    actors,
+    sessions,
+    hasher,
+    health: wiring.health,
+    ...(wiring.identity ? { identity: wiring.identity } : {}),
+    ...(wiring.operations ? { operations: wiring.operations } : {}),
+    auth: new AuthService(
+      repositories.users,
+      repositories.audit,
+      hasher,
+      sessions,
+      new LoginThrottle(portal.ip_max_failures),
+      { maxFailures: portal.login_max_failures, lockoutMs: portal.lockout_minutes * 60_000 },
+    ),
+    browser: new MessageBrowser(
+      wiring.messagePages,
+      repositories.clients,
+      repositories.audit,
+      actors,
+      portal.page_size,
+    ),
+    userAdmin: new UserAdmin(repositories.users, repositories.clients, repositories.audit, hasher, config),
+    deadLetters: new DeadLetterService(config, redis, repositories.messages, repositories.audit),
+    schedule: new DeliverySchedule(redis, defineScripts(redis)),
+    stash: new BundleStash(),
+  };
+}
+
+/** The actor calls the portal makes. The front never holds a data key or the CA key. */
+function portalActors(actors: ActorGraph): PortalActors {
+  return {
+    encryption: actors.encryption.rpc,
+    ca: actors.ca.rpc,
+    ingestDepth: async () => (await actors.ingest.rpc.call('ingest.depth', {})).depth,
+    deliveryStats: () => actors.delivery.rpc.call('delivery.stats', {}),
+    downstreams: async () =>
+      (await actors.delivery.rpc.call('delivery.downstreams', {}, { timeoutMs: 1000 })).downstreams,
+  };
+}

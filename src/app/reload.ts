@@ -1,0 +1,73 @@
+/**
+ * A config reload (SIGHUP, the portal's reload button): what `planReload` calls live is
+ * applied everywhere it matters before the reload answers, in this order —
+ *
+ *   log        the log file (LogOutput: every thread's lines) — refused if it cannot be opened
+ *   LiveConfig the front and the main thread: domains switched on/off at once, the main
+ *              logger's level, the heartbeat's fingerprint, the retention schedule
+ *   actors     each takes it live (`actor.reconfigure`: log level, then its own settings)
+ *              or by a graceful restart (finish the batch, start with the new config)
+ *
+ * The front goes first: a domain switched off refuses new messages at once; what was
+ * accepted stays in its stream and is stored by the restarted delivery actor. Reloads run
+ * one at a time.
+ */
+import type { ActorGraph } from '../actors/actor-graph.js';
+import { ConfigError, type BrokerConfig } from '../config/config.js';
+import { planReload, type ReloadResult } from '../config/config-reload.js';
+import type { LiveConfig } from '../config/live-config.js';
+import type { Logger } from '../logger.js';
+import type { LogOutput } from '../logging/log-output.js';
+
+export interface Reloader {
+  /** Applies a config; domain and delivery changes apply without dropping accepted messages. */
+  reload(loaded: Readonly<BrokerConfig>): Promise<ReloadResult>;
+  /** Re-reads the config file and applies it; throws ConfigError when it is invalid. */
+  reloadFromFile(): Promise<ReloadResult>;
+}
+
+export interface ReloadDeps {
+  live: LiveConfig;
+  logger: Logger;
+  logOutput: Pick<LogOutput, 'reconfigure'>;
+  actors: Pick<ActorGraph, 'reconfigure'>;
+  /** Where a reload reads the config from (the file the broker was started with). */
+  readConfig: () => Readonly<BrokerConfig>;
+}
+
+export function createReloader(deps: ReloadDeps): Reloader {
+  const { live, logger } = deps;
+  let reloading = Promise.resolve() as Promise<unknown>;
+
+  const run = async (loaded: Readonly<BrokerConfig>): Promise<ReloadResult> => {
+    const plan = planReload(live.current(), loaded);
+    if (plan.restartRequired.length > 0)
+      logger.warn({ keys: plan.restartRequired }, 'config changes that need a restart were not applied');
+    if (plan.changed.length === 0) return { changed: [], restart_required: plan.restartRequired, actors: {} };
+    if (plan.changed.includes('log')) {
+      try {
+        deps.logOutput.reconfigure(plan.next.log);
+      } catch (error) {
+        // Nothing is applied yet: the reload is refused like an invalid file.
+        throw new ConfigError(`log.file ${plan.next.log.file} cannot be opened: ${(error as Error).message}`);
+      }
+    }
+    live.apply(plan.next, plan.changed);
+    // Written under the new level: at debug it shows the main thread took it.
+    logger.debug({ changed: plan.changed, log_level: live.current().log.level }, 'reloaded config in force');
+    const outcome = await deps.actors.reconfigure(live.current());
+    logger.info({ changed: plan.changed, actors: outcome }, 'config reloaded');
+    return { changed: plan.changed, restart_required: plan.restartRequired, actors: outcome };
+  };
+
+  const reload = (loaded: Readonly<BrokerConfig>): Promise<ReloadResult> => {
+    const next = reloading.then(
+      () => run(loaded),
+      () => run(loaded),
+    );
+    reloading = next.catch(() => undefined);
+    return next;
+  };
+  // async: an invalid file must reject, never throw synchronously into a signal handler.
+  return { reload, reloadFromFile: async () => reload(deps.readConfig()) };
+}
