@@ -152,7 +152,16 @@ describe('retention purge', () => {
       // The days in force are read at the next tick: 30 by the config, 0 (keep) after a reload.
       await insert(4, 'default', 40);
       await redis.del(`${prefix}locks:retention-interval`);
-      live.apply({ ...live.current(), retention: { ...live.current().retention, days: 0 } }, ['retention']);
+      // A reload hands over the resolved config: retention.days 0 reaches each inheriting domain.
+      const kept = live.current();
+      live.apply(
+        {
+          ...kept,
+          retention: { ...kept.retention, days: 0 },
+          domains: kept.domains.map((d) => (d.name === 'default' ? { ...d, retention_days: 0 } : d)),
+        },
+        ['retention', 'domains'],
+      );
       await scheduler.tick();
       expect(await countIn('default')).toBe(4);
     } finally {
