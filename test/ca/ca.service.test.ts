@@ -3,7 +3,6 @@
  * openssl as the independent judge of what it signs. Two instances over the same files
  * and database stand for the CA actor and the CLI working at the same time.
  */
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -17,7 +16,6 @@ import {
 } from '../../src/ca/ca-lifecycle.js';
 import { CertificateAuthority } from '../../src/ca/ca.service.js';
 import { loadConfig } from '../../src/config/config.js';
-import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { BrokerError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
 import { CertStore } from '../../src/pki/cert-store.js';
@@ -31,17 +29,13 @@ import {
   type CrlAnnouncement,
 } from '../../src/queue/revocation-events.js';
 import { revocationChannel } from '../../src/queue/keys.js';
-import { deleteKeys } from '../support/broker-harness.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { TEST_REDIS_URL, useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
 
 const DAY = 86_400_000;
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const { handle } = useTestDatabase({ poolSize: 6 });
+const { redis, prefix } = useTestRedis();
 
 let work: Workdir;
-let testDb: TestDatabase;
-let handle: DatabaseHandle;
-let redis: Redis;
 let subscriber: Redis;
 let store: CertStore;
 let ca: CertificateAuthority;
@@ -63,10 +57,7 @@ function authority(announce = (a: CrlAnnouncement) => announceCrl(redis, prefix,
 
 beforeAll(async () => {
   work = makeWorkdir('mb-ca-');
-  testDb = await createTestDatabase();
-  handle = openDatabase({ url: testDb.url, poolSize: 6 });
-  redis = new Redis(REDIS_URL);
-  subscriber = new Redis(REDIS_URL);
+  subscriber = new Redis(TEST_REDIS_URL);
   await subscriber.subscribe(revocationChannel(prefix));
   subscriber.on('message', (_channel: string, message: string) => heard.push(parseAnnouncement(message)!));
   store = new CertStore(work.dir);
@@ -77,10 +68,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   subscriber?.disconnect();
-  await deleteKeys(REDIS_URL, prefix);
-  redis?.disconnect();
-  await handle?.close();
-  await testDb?.drop();
   work?.remove();
 });
 

@@ -3,7 +3,6 @@
  * thread from dist/, real MariaDB and Redis). A test `authorize` hook stands in for the
  * portal's session: header `x-test-admin: super | <domain>`.
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -14,7 +13,6 @@ import type { CertificateSummary, IssuedBundle } from '../../src/ca/ca.types.js'
 import { loadConfig } from '../../src/config/config.js';
 import { LiveConfig } from '../../src/config/live-config.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
-import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
 import { BrokerError } from '../../src/errors.js';
 import type { HealthService } from '../../src/health/health.service.js';
 import type { AdminScope } from '../../src/http/ca-admin.routes.js';
@@ -24,15 +22,13 @@ import { createLogger } from '../../src/logger.js';
 import { makeWorkdir, type Workdir } from '../../src/pki/openssl.test-support.js';
 import { revocationChannel } from '../../src/queue/keys.js';
 import { RpcPeer, type PortLike } from '../../src/rpc/rpc-peer.js';
-import { ROOT, deleteKeys } from '../support/broker-harness.js';
-import { createTestDatabase, type TestDatabase } from '../support/test-database.js';
+import { ROOT } from '../support/broker-harness.js';
+import { TEST_REDIS_URL, useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const prefix = `mbtest:${randomBytes(5).toString('hex')}:`;
+const testDb = useTestDatabase();
+const { prefix } = useTestRedis();
 
 let work: Workdir;
-let testDb: TestDatabase;
-let database: DatabaseHandle;
 let worker: Worker;
 let rpc: RpcPeer<CaProtocol>;
 let app: FastifyInstance;
@@ -82,8 +78,6 @@ const call = async (method: 'GET' | 'POST', url: string, admin?: string, payload
 
 beforeAll(async () => {
   work = makeWorkdir('mb-admin-');
-  testDb = await createTestDatabase();
-  database = openDatabase({ url: testDb.url, poolSize: 2 });
   const config = loadConfig({
     values: {
       pki: { dir: join(work.dir, 'certs') },
@@ -102,7 +96,7 @@ beforeAll(async () => {
   );
   rpc = new RpcPeer<CaProtocol>({ peerName: 'ca', timeoutMs: 60_000 }, worker as unknown as PortLike);
   await rpc.call('ca.bootstrap', { hostnames: ['localhost'], demo: null });
-  subscriber = new Redis(REDIS_URL);
+  subscriber = new Redis(TEST_REDIS_URL);
   await subscriber.subscribe(revocationChannel(prefix));
   subscriber.on('message', (_channel: string, message: string) => announced.push(message));
   app = buildServer(frontDeps(true));
@@ -113,9 +107,6 @@ afterAll(async () => {
   await app?.close();
   subscriber?.disconnect();
   await worker?.terminate();
-  await deleteKeys(REDIS_URL, prefix);
-  await database?.close();
-  await testDb?.drop();
   work?.remove();
 });
 
@@ -152,7 +143,7 @@ describe('certificate admin API', () => {
       key_pem: expect.stringContaining('PRIVATE KEY'),
       cert_pem: expect.stringContaining('CERTIFICATE'),
     });
-    const [audit] = await new AuditRepository(database.db).list({ limit: 1 });
+    const [audit] = await new AuditRepository(testDb.handle.db).list({ limit: 1 });
     expect(audit).toMatchObject({
       actor: 'user:admin-of-acme',
       action: 'certificate.issue',
