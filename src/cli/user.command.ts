@@ -87,10 +87,10 @@ export function registerUserCommands(program: Command): void {
       });
     });
 
-  for (const [verb, description] of [
-    ['disable', 'Disable an account (its sessions end at once)'],
-    ['enable', 'Enable a disabled account'],
-    ['unlock', 'Lift a lockout after failed sign-ins'],
+  for (const [verb, done, description] of [
+    ['disable', 'disabled', 'Disable an account (its sessions end at once)'],
+    ['enable', 'enabled', 'Enable a disabled account'],
+    ['unlock', 'unlocked', 'Lift a lockout after failed sign-ins'],
   ] as const) {
     user
       .command(`${verb} <email>`)
@@ -100,7 +100,7 @@ export function registerUserCommands(program: Command): void {
           const target = await find(ctx, email);
           if (verb === 'unlock') await ctx.users.unlock(target, ctx.by);
           else await ctx.users.setDisabled(target, verb === 'disable', ctx.by);
-          process.stdout.write(`${target.email}: ${verb}d\n`);
+          process.stdout.write(`${target.email}: ${done}\n`);
         });
       });
   }

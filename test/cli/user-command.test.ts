@@ -105,8 +105,11 @@ describe('mb user', () => {
     const listed = await mb(['list']);
     expect(listed.stdout).toMatch(/^ops@example\.test\tadmin\tdefault\tdisabled\t/m);
     expect(listed.stdout).toMatch(/^root@example\.test\tsuperadmin\t\*\tactive\t/m);
-    expect((await mb(['enable', 'ops@example.test'])).code).toBe(0);
+    expect((await mb(['enable', 'ops@example.test'])).stdout).toBe('ops@example.test: enabled\n');
     expect((await repositories.users.findByEmail('ops@example.test'))!.disabled).toBe(false);
+    await repositories.users.recordFailedLogin(before.id, new Date(Date.now() + 600_000));
+    expect((await mb(['unlock', 'ops@example.test'])).stdout).toBe('ops@example.test: unlocked\n');
+    expect((await repositories.users.findByEmail('ops@example.test'))!.locked_until).toBeNull();
     const missing = await mb(['disable', 'nobody@example.test']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no user nobody@example.test');
