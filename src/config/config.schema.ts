@@ -205,6 +205,16 @@ export const configShape = {
       { min: 10, max: 20 },
     ),
     page_size: int('Rows per page in the portal lists', 50, { min: 5, max: 500 }),
+    sender_search_limit: int(
+      'Sender-number searches one portal user may run per window, all instances together (each one tells whether a typed number sent messages: unlimited, it recovers a masked number in seconds)',
+      20,
+      { min: 1 },
+    ),
+    sender_search_window_minutes: int(
+      'Length of the sender-search window (fixed, starting with the first search counted)',
+      60,
+      { min: 1 },
+    ),
     first_admin_email: str(
       'Superadmin created (with a printed random password) when the users table is empty',
       'admin@localhost',
