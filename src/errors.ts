@@ -65,6 +65,10 @@ export const ERRORS = {
   // ── Throttling ──────────────────────────────────────────────────────────────────
   TOO_MANY_REQUESTS: { status: 429, message: 'Too many requests' },
   QUOTA_EXCEEDED: { status: 429, message: 'Daily quota exceeded' },
+  SENDER_SEARCH_LIMITED: {
+    status: 429,
+    message: 'Too many searches by sender number for now; the other filters still work, try again later',
+  },
 
   // ── Idempotency ─────────────────────────────────────────────────────────────────
   /** Not raised today: a request and its key are checked and recorded in one atomic Redis script, so a concurrent duplicate simply waits its turn. Kept so clients can handle it should that change. */

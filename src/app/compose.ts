@@ -28,6 +28,7 @@ import { LiveConfig } from '../config/live-config.js';
 import { createRepositories } from '../db/index.js';
 import { MessagePagesRepository } from '../db/message-pages.repository.js';
 import { HealthService, type HealthReport } from '../health/health.service.js';
+import { warnInsecureTargets, webhookTransportComponent } from '../health/insecure-targets.js';
 import { InstanceHeartbeat } from '../health/instance-heartbeat.js';
 import { PkiStatus } from '../health/pki-status.js';
 import { IdentityResolver } from '../http/client-identity.js';
@@ -87,6 +88,9 @@ export async function startBroker(
   const faultInjection = process.env.MB_FAULT_INJECTION === '1';
   if (faultInjection) logger.warn('fault injection is ON (tests only): actors can be crashed over HTTP from loopback');
   const actors = new ActorGraph(config, logger, faultInjection, logOutput);
+  // An http:// webhook target (allowed by name) is said at start and after each reload.
+  warnInsecureTargets(config, logger);
+  live.subscribe((next) => warnInsecureTargets(next, logger));
   // The CA first: delivery loads the broker's own client certificate, which the first
   // start creates.
   await actors.start(['encryption', 'ca']);
@@ -135,6 +139,7 @@ export async function startBroker(
     extra: async () => ({
       ...(await pkiStatus.components()),
       ...(await downstreamHealth(actors)),
+      webhook_transport: webhookTransportComponent(live.current()),
       instances: heartbeat.component(),
     }),
   });

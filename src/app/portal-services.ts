@@ -5,7 +5,7 @@
  *
  *   LiveConfig ─┬─▶ UserAdmin, DeadLetterService, MessageBrowser (domains in force)
  *   repositories┘   AuthService (sessions, hasher, login throttle), BundleStash
- *   front Redis ───▶ DeadLetterService, DeliverySchedule (retry depth)
+ *   front Redis ───▶ DeadLetterService, DeliverySchedule (retry depth), sender-search limit
  *   actors ────────▶ encryption (open, hash), ca (issue, renew, revoke), stats
  */
 import type { Redis } from 'ioredis';
@@ -26,6 +26,7 @@ import { SessionTokens } from '../portal/session-tokens.js';
 import { UserAdmin } from '../portal/user-admin.service.js';
 import { DeliverySchedule } from '../queue/schedule.js';
 import { defineScripts } from '../queue/scripts.js';
+import { SenderSearchLimit } from '../queue/sender-search-limit.js';
 
 export interface PortalWiring {
   config: LiveConfig;
@@ -75,6 +76,12 @@ export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
       repositories.audit,
       actors,
       portal.page_size,
+      new SenderSearchLimit(
+        redis,
+        config.current().redis.key_prefix,
+        portal.sender_search_limit,
+        portal.sender_search_window_minutes * 60_000,
+      ),
     ),
     userAdmin: new UserAdmin(repositories.users, repositories.clients, repositories.audit, hasher, config),
     deadLetters: new DeadLetterService(config, redis, repositories.messages, repositories.audit),

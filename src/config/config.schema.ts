@@ -205,6 +205,16 @@ export const configShape = {
       { min: 10, max: 20 },
     ),
     page_size: int('Rows per page in the portal lists', 50, { min: 5, max: 500 }),
+    sender_search_limit: int(
+      'Sender-number searches one portal user may run per window, all instances together (each one tells whether a typed number sent messages: unlimited, it recovers a masked number in seconds)',
+      20,
+      { min: 1 },
+    ),
+    sender_search_window_minutes: int(
+      'Length of the sender-search window (fixed, starting with the first search counted)',
+      60,
+      { min: 1 },
+    ),
     first_admin_email: str(
       'Superadmin created (with a printed random password) when the users table is empty',
       'admin@localhost',
@@ -218,6 +228,10 @@ const targetShape = {
   secret: str('HMAC-SHA256 signing secret for the X-MB-Signature header (webhook)', '', { allowEmpty: true }),
   timeout_ms: int('Timeout of one POST; 0 = delivery.webhook_timeout_ms', 0, { min: 0 }),
   ca_file: str('PEM file of the CA that signs the downstream (default: system CAs)', '', { allowEmpty: true }),
+  allow_insecure_http: bool(
+    'Accept an http:// url (webhook): the decrypted body and sender number then travel in clear, without our client certificate; health shows it degraded and the log warns',
+    false,
+  ),
 };
 
 const domainShape = {
@@ -247,7 +261,12 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
   if (domain.key_prefix === '') domain.key_prefix = domain.name;
   if (domain.target.type === 'webhook') {
     if (!/^https?:\/\//.test(domain.target.url))
-      throw new ConfigError(`${path}.target.url must be an http(s) URL for a webhook target`);
+      throw new ConfigError(`${path}.target.url must be an https:// URL for a webhook target`);
+    // A webhook carries the decrypted body and number: plain http only when asked for by name.
+    if (/^http:\/\//.test(domain.target.url) && !domain.target.allow_insecure_http)
+      throw new ConfigError(
+        `${path}.target.url is http://, which would send decrypted bodies and sender numbers in clear: use https://, or set ${path}.target.allow_insecure_http: true to accept that`,
+      );
     if (domain.target.secret === '') throw new ConfigError(`${path}.target.secret must be set for a webhook target`);
   }
   return domain;

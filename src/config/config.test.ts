@@ -82,7 +82,7 @@ describe('loadConfig', () => {
     [{ surver: {} }, 'surver is not a known setting'],
     [{ domains: [{ name: 'Bad Name' }] }, 'domains[0].name must match'],
     [{ domains: [{ name: 'a' }, { name: 'a' }] }, 'domains[1].name repeats "a"'],
-    [{ domains: [{ name: 'default', target: { type: 'webhook' } }] }, 'domains[0].target.url must be an http(s) URL'],
+    [{ domains: [{ name: 'default', target: { type: 'webhook' } }] }, 'domains[0].target.url must be an https:// URL'],
     [{ domains: [{ name: 'x' }] }, 'bootstrap.demo_domain "default" is not one of the configured domains'],
   ])('refuses %j naming the key', (values, message) => {
     expect(() => loadConfig({ values, env: {} })).toThrow(ConfigError);
@@ -95,6 +95,37 @@ describe('loadConfig', () => {
 
   it('substituteEnv leaves plain text alone', () => {
     expect(substituteEnv('a: b', {})).toBe('a: b');
+  });
+});
+
+describe('webhook targets over plain http', () => {
+  const plain = (target: Record<string, unknown>) => ({
+    domains: [{ name: 'default' }, { name: 'acme', target: { type: 'webhook', secret: 's', ...target } }],
+  });
+
+  it('refuses an http:// target, naming the key and the two ways out', () => {
+    const load = () => loadConfig({ values: plain({ url: 'http://gw.acme.test/in' }), env: {} });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(
+      'domains[1].target.url is http://, which would send decrypted bodies and sender numbers in clear: use https://, or set domains[1].target.allow_insecure_http: true to accept that',
+    );
+  });
+
+  it('accepts it when the domain asks by name, and https:// always', () => {
+    const config = loadConfig({
+      values: plain({ url: 'http://gw.acme.test/in', allow_insecure_http: true }),
+      env: {},
+    });
+    expect(config.domains[1]?.target).toMatchObject({ url: 'http://gw.acme.test/in', allow_insecure_http: true });
+    const secure = loadConfig({ values: plain({ url: 'https://gw.acme.test/in' }), env: {} });
+    expect(secure.domains[1]?.target.allow_insecure_http).toBe(false);
+  });
+
+  it('refuses other schemes whatever the flag says', () => {
+    for (const url of ['ftp://gw.acme.test/in', 'gw.acme.test/in', 'HTTP//x'])
+      expect(() => loadConfig({ values: plain({ url, allow_insecure_http: true }), env: {} })).toThrow(
+        'domains[1].target.url must be an https:// URL',
+      );
   });
 });
 

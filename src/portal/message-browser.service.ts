@@ -6,6 +6,12 @@
  * The sender filter never puts a phone number in a URL (browser history, proxy logs):
  * the filter form is POSTed, the number is hashed by the encryption actor under every
  * pepper, and the list URL carries the hashes (`sh`) and the masked form (`sm`) only.
+ *
+ * A search is also an oracle ("did this number send anything?") against numbers that are
+ * masked but for four digits, so each user's searches are counted in Redis
+ * (`portal.sender_search_limit` per `portal.sender_search_window_minutes`) and every one
+ * is audited (the user, never the number); a list URL carries at most
+ * `MAX_SENDER_HASHES` hashes, so one page cannot test a batch of candidates.
  */
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import type { AuditRepository } from '../db/audit.repository.js';
@@ -18,6 +24,7 @@ import type {
 } from '../db/message-pages.repository.js';
 import { MESSAGE_STATUSES, type MessageStatus, type UserRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
+import type { SenderSearchTake } from '../queue/sender-search-limit.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import { choice, text } from './form-fields.js';
 import { isAdmin, messageFilterOf, type Scope } from './tenant-scope.js';
@@ -27,6 +34,11 @@ const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const CURSOR = /^(\d{1,15})-(\d{1,20})$/;
 const HASH = /^[0-9a-f]{64}$/;
 const MASKED = /^\+[0-9*]{1,16}$/;
+/**
+ * Most sender hashes one list URL may carry: one per pepper in use — the active one and
+ * those of up to two rotations not yet re-hashed (`mb keys reencrypt --pepper`).
+ */
+export const MAX_SENDER_HASHES = 3;
 export const MESSAGE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The filters as the list URL carries them (all strings, for links and the form). */
@@ -61,6 +73,8 @@ export class MessageBrowser {
     /** 'encryption.open' (bodies for display) and 'encryption.hash' (sender filter). */
     private readonly actors: { encryption: Pick<RpcPeer<EncryptionCalls>, 'call'> },
     private readonly pageSize: number,
+    /** Counts a user's sender searches (Redis, shared by every broker). */
+    private readonly senderSearches: { take(userId: number): Promise<SenderSearchTake> },
   ) {}
 
   /** Reads and checks the list filters of a query string; a malformed one is a 400. */
@@ -70,13 +84,16 @@ export class MessageBrowser {
       status: choice(raw, 'status', MESSAGE_STATUSES) ?? '',
       from: text(raw, 'from', 10),
       to: text(raw, 'to', 10),
-      sh: text(raw, 'sh', 600),
+      // Read whole (not cut at a hash boundary), so that too many hashes are refused, not trimmed.
+      sh: text(raw, 'sh', 4096),
       sm: text(raw, 'sm', 20),
     };
     if ((query.from && !validDay(query.from)) || (query.to && !validDay(query.to)))
       throw new BrokerError('BAD_REQUEST', 'Dates are written yyyy-mm-dd');
     if (query.sh && !query.sh.split(',').every((h) => HASH.test(h)))
       throw new BrokerError('BAD_REQUEST', 'The sender filter is malformed');
+    if (query.sh && query.sh.split(',').length > MAX_SENDER_HASHES)
+      throw new BrokerError('BAD_REQUEST', `The sender filter carries more than ${MAX_SENDER_HASHES} hashes`);
     if (query.sm && !MASKED.test(query.sm)) query.sm = '';
     return query;
   }
@@ -153,10 +170,32 @@ export class MessageBrowser {
     return shown;
   }
 
-  /** Hashes a typed number for the `sh` filter (every pepper: rows hashed before a rotation still match). */
-  async senderHashes(e164: string): Promise<string[]> {
+  /**
+   * A sender search: counts it against the user's limit, audits it (allowed or refused;
+   * the user, never the number, its hash or its masked form), and hashes the number for
+   * the `sh` filter under every pepper (rows hashed before a rotation still match), the
+   * active one first. Over the limit: 429 SENDER_SEARCH_LIMITED, nothing hashed.
+   */
+  async searchSender(user: UserRow, scope: Scope, e164: string, ip: string): Promise<string[]> {
+    const take = await this.senderSearches.take(user.id);
+    await this.audit.record({
+      actor: `user:${user.id}`,
+      action: 'message.sender_search',
+      target_type: 'message',
+      domain: scope.kind === 'domain' || scope.kind === 'client' ? scope.domain : null,
+      ip,
+      details: { allowed: take.allowed, searches_in_window: take.used, limit: take.limit },
+    });
+    if (!take.allowed) {
+      const minutes = Math.max(1, Math.ceil(take.resetMs / 60_000));
+      throw new BrokerError(
+        'SENDER_SEARCH_LIMITED',
+        `You have run ${take.limit} searches by sender number recently; try again in ${minutes} minute${minutes === 1 ? '' : 's'}. The other filters still work.`,
+        { retry_after_seconds: Math.max(1, Math.ceil(take.resetMs / 1000)) },
+      );
+    }
     const { hashes } = await this.actors.encryption.call('encryption.hash', { numbers: [e164] });
-    return hashes[0] ?? [];
+    return (hashes[0] ?? []).slice(0, MAX_SENDER_HASHES);
   }
 
   private async reveal(rows: MessageListRow[]): Promise<ShownMessage[]> {

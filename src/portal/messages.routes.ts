@@ -66,12 +66,22 @@ export function registerMessagesRoutes(
     if (sender !== '') {
       if (!E164.test(sender)) errors['sender'] = 'Enter the number in international form, like +14155550123';
       else {
-        query.sh = (await browser.senderHashes(sender)).join(',');
-        query.sm = maskNumber(sender);
+        try {
+          query.sh = (await browser.searchSender(request.portal!.user, request.portal!.scope, sender, request.ip)).join(
+            ',',
+          );
+          query.sm = maskNumber(sender);
+        } catch (error) {
+          if (!(error instanceof BrokerError) || error.code !== 'SENDER_SEARCH_LIMITED') throw error;
+          // Shown at the field, with the filters kept; 429 and Retry-After for scripts.
+          errors['sender'] = error.message;
+          const { retry_after_seconds } = error.details as { retry_after_seconds: number };
+          void reply.code(error.status).header('retry-after', String(retry_after_seconds));
+        }
       }
     }
     if (Object.keys(errors).length > 0) {
-      void reply.code(422);
+      if (reply.statusCode < 400) void reply.code(422);
       // The typed number is not echoed back into the page either.
       return listPage(request, reply, { ...query, sh: '', sm: '' }, errors);
     }

@@ -13,6 +13,7 @@
  *   <prefix>events:revocations  pub/sub channel: certificate revoked / CRL rebuilt
  *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
  *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
+ *   <prefix>portal:user:<id>:sender-searches  a portal user's sender-search window (rate-take-1 state)
  *
  * Under Redis Cluster the prefix must carry a hash tag (`{mb}:`, checked by the config):
  * pipelines, MULTI, Lua scripts and the store's multi-stream XREADGROUP then stay in one slot.
@@ -74,4 +75,9 @@ export function clientKeys(prefix: string, domain: Pick<DomainConfig, 'key_prefi
 
 export function lockKey(prefix: string, name: string): string {
   return `${prefix}locks:${name}`;
+}
+
+/** A portal user's counters (shared by every broker: the limit holds across instances). */
+export function portalUserKeys(prefix: string, userId: number): { senderSearches: string } {
+  return { senderSearches: `${prefix}portal:user:${userId}:sender-searches` };
 }

@@ -1,0 +1,36 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { BrokerConfig } from '../config/config.js';
+import { insecureHttpDomains, warnInsecureTargets, webhookTransportComponent } from './insecure-targets.js';
+
+const domain = (name: string, type: 'store' | 'webhook', url = '') =>
+  ({ name, target: { type, url } }) as unknown as BrokerConfig['domains'][number];
+
+describe('webhook targets over plain http', () => {
+  const config = {
+    domains: [
+      domain('store', 'store'),
+      domain('secure', 'webhook', 'https://gw.test/in'),
+      domain('plain', 'webhook', 'http://gw.test/in'),
+    ],
+  };
+
+  it('names the domains whose webhook is http://', () => {
+    expect(insecureHttpDomains(config)).toEqual(['plain']);
+  });
+
+  it('makes health degraded while one exists, up otherwise', () => {
+    expect(webhookTransportComponent(config)).toMatchObject({ status: 'degraded', insecure_http: ['plain'] });
+    expect(webhookTransportComponent({ domains: config.domains.slice(0, 2) })).toEqual({
+      status: 'up',
+      insecure_http: [],
+    });
+  });
+
+  it('warns in the log naming the domains, and says nothing when there are none', () => {
+    const logger = { warn: vi.fn() };
+    warnInsecureTargets({ domains: config.domains.slice(0, 2) }, logger);
+    expect(logger.warn).not.toHaveBeenCalled();
+    warnInsecureTargets(config, logger);
+    expect(logger.warn).toHaveBeenCalledWith({ domains: ['plain'] }, expect.stringContaining('in clear'));
+  });
+});

@@ -1,0 +1,38 @@
+/**
+ * Webhook targets over plain http. The config refuses them unless a domain sets
+ * `target.allow_insecure_http: true`; one that does sends decrypted bodies and sender
+ * numbers in clear, so it stays visible: a degraded health component and a log warning
+ * at start and after each reload that applies a change while one is left.
+ */
+import type { Logger } from '../logger.js';
+import type { BrokerConfig } from '../config/config.js';
+import type { HealthReport } from './health.service.js';
+
+/** The webhook domains whose target is http:// (allowed by `allow_insecure_http`). */
+export function insecureHttpDomains(config: Pick<BrokerConfig, 'domains'>): string[] {
+  return config.domains
+    .filter((d) => d.target.type === 'webhook' && /^http:\/\//i.test(d.target.url))
+    .map((d) => d.name);
+}
+
+/** `components.webhook_transport`: degraded while any webhook target is plain http. */
+export function webhookTransportComponent(config: Pick<BrokerConfig, 'domains'>): HealthReport['components'][string] {
+  const insecure = insecureHttpDomains(config);
+  if (insecure.length === 0) return { status: 'up', insecure_http: [] };
+  return {
+    status: 'degraded',
+    insecure_http: insecure,
+    problem:
+      'webhook targets over plain http (allow_insecure_http): decrypted bodies and sender numbers travel in clear',
+  };
+}
+
+/** Logs a warning naming each domain whose webhook target is plain http. */
+export function warnInsecureTargets(config: Pick<BrokerConfig, 'domains'>, logger: Pick<Logger, 'warn'>): void {
+  const insecure = insecureHttpDomains(config);
+  if (insecure.length > 0)
+    logger.warn(
+      { domains: insecure },
+      'webhook targets over plain http (target.allow_insecure_http): decrypted bodies and sender numbers travel in clear',
+    );
+}
