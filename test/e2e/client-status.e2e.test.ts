@@ -165,4 +165,22 @@ describe('disabling a client reaches every broker sharing Redis and MySQL', () =
     expect(enabled.statusCode).toBe(303);
     await expectAcceptedOnBothWithin(Date.now(), 1000);
   });
+
+  it('with Redis unreachable, `mb client disable` still disables the client in MySQL and exits 2', async () => {
+    const result = await runCli(['client', 'disable', 'demo.default', '--config', workspace.configPath], {
+      cwd: workspace.dir,
+      env: { MB_REDIS_URL: 'redis://127.0.0.1:1' },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('could not be told');
+    const [[row]] = (await database.pool.query('SELECT status FROM clients WHERE id = ?', [demoId])) as unknown as [
+      [{ status: string }],
+    ];
+    expect(row.status).toBe('disabled');
+    const again = await runCli(['client', 'enable', 'demo.default', '--config', workspace.configPath], {
+      cwd: workspace.dir,
+    });
+    expect(again.code, again.stderr).toBe(0);
+    await expectAcceptedOnBothWithin(Date.now(), 1000);
+  });
 });
