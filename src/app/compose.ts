@@ -196,6 +196,7 @@ export async function startBroker(
     redis,
     subscriber: createRedis(config, 'subscriber'),
     checkIntervalMs: config.pki.check_interval_ms,
+    clientStatusOf: async (id) => (await repositories.clients.findById(id))?.status,
   });
   revocations.attach(app.server as unknown as TlsServer);
   await revocations.start();

@@ -7,6 +7,7 @@
  *   repositories┘   AuthService (sessions, hasher, login throttle), BundleStash
  *   front Redis ───▶ DeadLetterService, DeliverySchedule (retry depth), sender-search limit
  *   actors ────────▶ encryption (open, hash), ca (issue, renew, revoke), stats
+ *   identity, Redis ▶ ClientStatusService (disable/enable: here at once, announced to the others)
  */
 import type { Redis } from 'ioredis';
 import type { ActorGraph } from '../actors/actor-graph.js';
@@ -15,6 +16,7 @@ import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import type { Repositories } from '../db/index.js';
 import type { MessagePagesRepository } from '../db/message-pages.repository.js';
 import type { HealthService } from '../health/health.service.js';
+import { ClientStatusService } from '../clients/client-status.service.js';
 import type { IdentityResolver } from '../http/client-identity.js';
 import { AuthService } from '../portal/auth.service.js';
 import { BundleStash } from '../portal/bundle-stash.js';
@@ -24,6 +26,7 @@ import { PasswordHasher } from '../portal/password-hasher.js';
 import type { PortalActors, PortalDeps, PortalOperations } from '../portal/portal.types.js';
 import { SessionTokens } from '../portal/session-tokens.js';
 import { UserAdmin } from '../portal/user-admin.service.js';
+import { announceClientStatus } from '../queue/client-status-events.js';
 import { DeliverySchedule } from '../queue/schedule.js';
 import { defineScripts } from '../queue/scripts.js';
 import { SenderSearchLimit } from '../queue/sender-search-limit.js';
@@ -37,7 +40,7 @@ export interface PortalWiring {
   actors: ActorGraph;
   health: HealthService;
   /** Drops a disabled client's cached identities and connections. */
-  identity?: Pick<IdentityResolver, 'invalidate'>;
+  identity?: Pick<IdentityResolver, 'forgetClient' | 'disableClient'>;
   /** The reload button; absent where no supervisor runs. */
   operations?: PortalOperations;
 }
@@ -87,6 +90,13 @@ export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
     deadLetters: new DeadLetterService(config, redis, repositories.messages, repositories.audit),
     schedule: new DeliverySchedule(redis, defineScripts(redis)),
     stash: new BundleStash(),
+    // The key prefix and instance id need a restart to change: read once here.
+    clientStatus: new ClientStatusService({
+      clients: repositories.clients,
+      identity: wiring.identity,
+      announce: (announcement) => announceClientStatus(redis, config.current().redis.key_prefix, announcement),
+      origin: `portal@${config.current().instance_id}`,
+    }),
   };
 }
 

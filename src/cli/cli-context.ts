@@ -10,6 +10,8 @@
  *                       database: the CLI signs offline with the CA key and never needs a
  *                       running broker; a new CRL is announced over a connection of its own
  *   accounts()          the portal's account rules, over the migrated database
+ *   clientStatus()      disable/enable a client, announced to the running brokers over the
+ *                       same give-up-at-once connection as the CRL
  *
  * The CA and the account rules (node-forge, the portal) are imported on first use, so
  * `mb … --help` answers at once.
@@ -25,6 +27,7 @@ import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/databas
 import type { Repositories } from '../db/index.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger, type Logger } from '../logger.js';
+import type { ClientStatusService } from '../clients/client-status.service.js';
 import type { CertStore } from '../pki/cert-store.js';
 import type { UserAdmin } from '../portal/user-admin.service.js';
 import { createRedis, whenReady, type RedisPurpose } from '../queue/redis-connection.js';
@@ -51,6 +54,7 @@ export interface CliContext {
   redis(): Promise<Redis>;
   ca(): Promise<CliCa>;
   accounts(): Promise<CliAccounts>;
+  clientStatus(): Promise<ClientStatusService>;
   close(): Promise<void>;
 }
 
@@ -61,6 +65,10 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
   let redis: Promise<Redis> | undefined;
   let ca: Promise<CliCa> | undefined;
   let accounts: Promise<CliAccounts> | undefined;
+  let clientStatus: Promise<ClientStatusService> | undefined;
+  // Not redis(): a CLI that cannot announce has still done its work (exit 2), so this
+  // connection gives up at once instead of retrying.
+  const announcer = () => ready(config, (opened.announcer ??= connect(config, 'ca', { retryStrategy: () => null })));
 
   const database = () => (opened.database ??= openDatabase({ url: config.database.url, poolSize: 3 }));
   const migratedDatabase = () =>
@@ -97,12 +105,7 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
           db,
           logger,
           origin: `cli@${hostname()}`,
-          announce: async (announcement) => {
-            // Not redis(): a CLI that cannot announce has still done its work (exit 2), so
-            // this connection gives up at once instead of retrying.
-            opened.announcer ??= connect(config, 'ca', { retryStrategy: () => null });
-            await announceCrl(await ready(config, opened.announcer), config.redis.key_prefix, announcement);
-          },
+          announce: async (announcement) => announceCrl(await announcer(), config.redis.key_prefix, announcement),
         });
         return { store, authority, lifecycle: { config, store, authority, logger } };
       })()),
@@ -124,6 +127,21 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
           new LiveConfig(config),
         );
         return { repositories, users };
+      })()),
+    clientStatus: () =>
+      (clientStatus ??= (async () => {
+        const db = (await migratedDatabase()).db;
+        const [{ ClientsRepository }, { ClientStatusService }, { announceClientStatus }] = await Promise.all([
+          import('../db/clients.repository.js'),
+          import('../clients/client-status.service.js'),
+          import('../queue/client-status-events.js'),
+        ]);
+        return new ClientStatusService({
+          clients: new ClientsRepository(db),
+          announce: async (announcement) =>
+            announceClientStatus(await announcer(), config.redis.key_prefix, announcement),
+          origin: `cli@${hostname()}`,
+        });
       })()),
     close: async () => {
       opened.redis?.disconnect();

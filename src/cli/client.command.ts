@@ -1,13 +1,15 @@
 /**
- * `mb client issue|renew|revoke|list`: onboard a client, rotate its certificate, cut it
- * off, see who expires when. Revocation is announced to every running broker that
- * shares the Redis (no restart); when Redis cannot be reached the revocation still
- * stands in the database and crl.pem, and the command exits 2 so scripts notice.
+ * `mb client issue|renew|revoke|disable|enable|list`: onboard a client, rotate its
+ * certificate, cut it off, suspend it, see who expires when. Revocation and disable/enable
+ * are announced to every running broker that shares the Redis (no restart); when Redis
+ * cannot be reached the change still stands in the database (and crl.pem), and the command
+ * exits 2 so scripts notice.
  */
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { IssuedBundle } from '../ca/ca.types.js';
+import { BrokerError } from '../errors.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 import {
   ensurePrivateDir,
@@ -29,7 +31,9 @@ interface IssueOptions {
 }
 
 export function registerClientCommands(program: Command): void {
-  const client = program.command('client').description('Client certificates: issue, renew, revoke, list');
+  const client = program
+    .command('client')
+    .description('Client certificates: issue, renew, revoke, list; disable or enable a client');
 
   const issueLike = (name: 'issue' | 'renew', description: string) =>
     client
@@ -114,6 +118,44 @@ export function registerClientCommands(program: Command): void {
         });
       },
     );
+
+  for (const [verb, status, description] of [
+    [
+      'disable',
+      'disabled',
+      'Disable a client: every running broker refuses it at once (403 CLIENT_DISABLED), open connections included; its certificates stay valid',
+    ],
+    ['enable', 'active', 'Enable a disabled client again, on every running broker'],
+  ] as const) {
+    client
+      .command(`${verb} <name>`)
+      .description(description)
+      .option('--domain <domain>', "the client's domain (or give NAME as name.domain)")
+      .action((name: string, options: { domain?: string }, command: Command) =>
+        runCommand(command, async (ctx) => {
+          const target = resolveClient(ctx.config, name, options.domain);
+          const { repositories } = await ctx.accounts();
+          const row = await repositories.clients.findByNameAndDomain(target.name, target.domain);
+          if (!row) throw new BrokerError('NOT_FOUND', `There is no client ${target.name}.${target.domain}`);
+          const { announced } = await (await ctx.clientStatus()).set(row, status);
+          await repositories.audit.record({
+            actor: ctx.actor,
+            action: `client.${verb}`,
+            target_type: 'client',
+            target_id: String(row.id),
+            domain: row.domain,
+            details: { name: row.name, announced },
+          });
+          process.stdout.write(`${verb}d ${row.name}.${row.domain}\n`);
+          if (!announced) {
+            process.stderr.write(
+              `mb: WARNING: the running brokers could not be told (Redis unreachable): the client is ${status} in the database; the brokers apply it to new connections within server.identity_cache_ms and to the connections they hold only once those close; run this command again once Redis is back\n`,
+            );
+            return EXIT_NOT_ANNOUNCED;
+          }
+        }),
+      );
+  }
 
   client
     .command('list')

@@ -1,14 +1,18 @@
 /**
  * The CN as the front reads it from `X509Certificate.subject`, checked against what
- * OpenSSL writes for real certificates with plain, escaped and multi-line subjects.
+ * OpenSSL writes for real certificates with plain, escaped and multi-line subjects; and
+ * the resolver's handling of a client status change that races a lookup.
  */
 import { execFileSync } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { commonNameOf } from './client-identity.js';
+import { BrokerError } from '../errors.js';
+import { commonNameOf, IdentityResolver, type IdentityRow } from './client-identity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mb-cn-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,5 +60,58 @@ describe('commonNameOf', () => {
 
   it('answers undefined when there is no CN', () => {
     expect(commonNameOf(subjectOf('/O=No Name'))).toBeUndefined();
+  });
+});
+
+describe('IdentityResolver and client status changes', () => {
+  const row = (status: IdentityRow['client_status']): IdentityRow => ({
+    serial: '0a',
+    fingerprint: 'f1',
+    cert_status: 'active',
+    not_before: new Date(Date.now() - 60_000),
+    not_after: new Date(Date.now() + 60_000),
+    client_id: 7,
+    client_name: 'gw',
+    domain: 'alpha',
+    client_status: status,
+  });
+  const socket = () => new EventEmitter() as unknown as Socket;
+  const peer = () => ({ present: true, authorized: true, fingerprint: 'f1', commonName: 'gw.alpha' });
+
+  it('does not keep what a lookup read before a status change announced while it ran', async () => {
+    let status: IdentityRow['client_status'] = 'active';
+    let release: () => void = () => undefined;
+    let lookups = 0;
+    const identity = new IdentityResolver(
+      async () => {
+        lookups++;
+        const read = row(status); // read before the change…
+        if (lookups === 1) await new Promise<void>((r) => (release = r)); // …answered after it
+        return read;
+      },
+      60_000,
+      peer,
+    );
+    const pending = identity.resolve(socket());
+    await new Promise((r) => setImmediate(r));
+    status = 'disabled';
+    identity.forgetClient(7);
+    release();
+    await expect(pending).rejects.toSatisfy((e) => e instanceof BrokerError && e.code === 'CLIENT_DISABLED');
+    await expect(identity.resolve(socket())).rejects.toSatisfy(
+      (e) => e instanceof BrokerError && e.code === 'CLIENT_DISABLED',
+    );
+    expect(lookups).toBe(2); // asked again once, then cached
+  });
+
+  it('disableClient refuses the open connections of every certificate of the client, and only those', async () => {
+    const identity = new IdentityResolver(async () => row('active'), 60_000, peer);
+    const open = socket();
+    await identity.resolve(open);
+    expect(identity.disableClient(8).size).toBe(0);
+    expect([...identity.disableClient(7)]).toEqual([open]);
+    await expect(identity.resolve(open)).rejects.toSatisfy(
+      (e) => e instanceof BrokerError && e.code === 'CLIENT_DISABLED',
+    );
   });
 });

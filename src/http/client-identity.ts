@@ -5,7 +5,8 @@
  * resolved identity (or the definitive refusal) is kept on the socket. Lookups by
  * fingerprint are also cached across connections for `identity_cache_ms`. The index of
  * sockets by fingerprint lets a revocation close a client's open keep-alive connections
- * (`revoke`, driven by src/http/revocation-listener.ts).
+ * (`revoke`, driven by src/http/revocation-listener.ts), and a disabled client's too
+ * (`disableClient`, from the portal, the CLI and other brokers' announcements).
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -50,6 +51,19 @@ export interface IdentityRow {
 }
 
 export type IdentityLookup = (fingerprint: string) => Promise<IdentityRow | undefined>;
+
+/**
+ * How long a revoked certificate's or a disabled client's connection lives on: long enough
+ * for a request already on the wire to get its 403 instead of a reset, short enough that an
+ * idle keep-alive socket is gone within a second.
+ */
+export const REFUSED_SOCKET_GRACE_MS = 500;
+
+/** Lets a request already on the wire get its 403, then closes the connection. */
+export function closeSoon(socket: Socket): void {
+  if (socket.destroyed) return;
+  setTimeout(() => socket.destroy(), REFUSED_SOCKET_GRACE_MS).unref();
+}
 
 const kIdentity = Symbol('mb.identity');
 type CachedSocket = Socket & { [kIdentity]?: Promise<ClientIdentity> };
@@ -101,6 +115,14 @@ export class IdentityResolver {
   private readonly cache = new Map<string, { row: IdentityRow | undefined; until: number }>();
   private readonly socketsByFingerprint = new Map<string, Set<Socket>>();
   private readonly serialByFingerprint = new Map<string, string>();
+  private readonly clientByFingerprint = new Map<string, number>();
+  /** Connections whose refusal was decided here (revoked, disabled): they are on their way out. */
+  private readonly refusedSockets = new WeakSet<Socket>();
+  /**
+   * Bumped whenever a client's status may have changed: a lookup that was in flight across
+   * it may have read the old row, so its answer is not cached (see `lookupCached`).
+   */
+  private statusEpoch = 0;
 
   constructor(
     private readonly lookup: IdentityLookup,
@@ -141,8 +163,47 @@ export class IdentityResolver {
       const refused = Promise.reject(new BrokerError('CERT_REVOKED'));
       refused.catch(() => undefined); // read by the next request, if one ever comes
       (socket as CachedSocket)[kIdentity] = refused;
+      this.refusedSockets.add(socket);
     }
     return sockets;
+  }
+
+  /**
+   * The client's status may have changed: drop every cached lookup of its certificates and
+   * the identities held by its connections, so that their next request asks the database.
+   */
+  forgetClient(clientId: number): void {
+    this.statusEpoch++;
+    for (const [fingerprint, entry] of this.cache)
+      if (entry.row?.client_id === clientId) this.cache.delete(fingerprint);
+    for (const socket of this.socketsOfClient(clientId)) delete (socket as CachedSocket)[kIdentity];
+  }
+
+  /**
+   * The client is disabled: its open connections refuse their next request with
+   * CLIENT_DISABLED instead of asking the database again. Returns them (to be closed).
+   */
+  disableClient(clientId: number): Set<Socket> {
+    this.forgetClient(clientId);
+    const sockets = this.socketsOfClient(clientId);
+    for (const socket of sockets) {
+      const refused = Promise.reject(new BrokerError('CLIENT_DISABLED'));
+      refused.catch(() => undefined); // read by the next request, if one ever comes
+      (socket as CachedSocket)[kIdentity] = refused;
+      this.refusedSockets.add(socket);
+    }
+    return sockets;
+  }
+
+  /** Something may have been missed (the announcements' connection was down): forget every identity. */
+  forgetAll(): void {
+    this.statusEpoch++;
+    this.cache.clear();
+    for (const set of this.socketsByFingerprint.values())
+      for (const socket of set) {
+        // A refusal already decided (revoked, disabled) stands: that socket is being closed.
+        if (!this.refusedSockets.has(socket)) delete (socket as CachedSocket)[kIdentity];
+      }
   }
 
   /** Fingerprints of open connections whose certificate has one of these serials (CRL catch-up). */
@@ -177,7 +238,7 @@ export class IdentityResolver {
     // The registry row is the authority; a CN that disagrees means a mis-registered certificate.
     if (peer.commonName !== undefined && peer.commonName !== commonName)
       throw new BrokerError('CERT_UNKNOWN', 'The certificate subject does not match its registration');
-    this.track(fingerprint, row.serial, socket);
+    this.track(fingerprint, row.serial, row.client_id, socket);
     return {
       client_id: row.client_id,
       client_name: row.client_name,
@@ -193,11 +254,18 @@ export class IdentityResolver {
     const hit = this.cache.get(fingerprint);
     if (hit && hit.until > now) return hit.row;
     let row: IdentityRow | undefined;
-    try {
-      row = await this.lookup(fingerprint);
-    } catch {
-      // No cause in the answer: a driver's error text may carry query parameters.
-      throw new BrokerError('STORAGE_UNAVAILABLE', 'The client registry could not be read');
+    // A status change announced while the query ran may not be in what it read: ask again
+    // (a few times at most; a client toggled without pause gets the last answer).
+    for (let attempt = 0; ; attempt++) {
+      const epoch = this.statusEpoch;
+      try {
+        row = await this.lookup(fingerprint);
+      } catch {
+        // No cause in the answer: a driver's error text may carry query parameters.
+        throw new BrokerError('STORAGE_UNAVAILABLE', 'The client registry could not be read');
+      }
+      if (epoch === this.statusEpoch) break;
+      if (attempt === 2) return row; // not cached: it may be stale
     }
     // Unknown certificates are cached briefly too, so a stranger cannot hammer the database.
     this.cache.set(fingerprint, { row, until: now + (row ? this.cacheMs : Math.min(this.cacheMs, 5000)) });
@@ -205,13 +273,22 @@ export class IdentityResolver {
     return row;
   }
 
-  private track(fingerprint: string, serial: string, socket: Socket): void {
+  private socketsOfClient(clientId: number): Set<Socket> {
+    const sockets = new Set<Socket>();
+    for (const [fingerprint, owner] of this.clientByFingerprint)
+      if (owner === clientId)
+        for (const socket of this.socketsByFingerprint.get(fingerprint) ?? []) sockets.add(socket);
+    return sockets;
+  }
+
+  private track(fingerprint: string, serial: string, clientId: number, socket: Socket): void {
     // Closed while the lookup ran: 'close' has fired already and would never untrack it.
     if (socket.destroyed) return;
     let set = this.socketsByFingerprint.get(fingerprint);
     if (!set) this.socketsByFingerprint.set(fingerprint, (set = new Set()));
     // The CRL's serials are normalised (serial.ts); a spelling difference must not hide a revoked client.
     this.serialByFingerprint.set(fingerprint, tryNormalizeSerialHex(serial) ?? serial.toLowerCase());
+    this.clientByFingerprint.set(fingerprint, clientId);
     if (set.has(socket)) return;
     set.add(socket);
     socket.once('close', () => {
@@ -219,6 +296,7 @@ export class IdentityResolver {
       if (set.size === 0) {
         this.socketsByFingerprint.delete(fingerprint);
         this.serialByFingerprint.delete(fingerprint);
+        this.clientByFingerprint.delete(fingerprint);
       }
     });
   }

@@ -15,8 +15,10 @@ export function requireClient(identity: IdentityResolver) {
     try {
       request.client = await checkClientCertificate(identity, request);
     } catch (error) {
-      // A revoked certificate gets its answer and loses the connection with it.
-      if (error instanceof BrokerError && error.code === 'CERT_REVOKED') void reply.header('connection', 'close');
+      // A revoked certificate or a disabled client gets its answer and loses the connection with
+      // it (a refusal is kept on the socket: once re-enabled, the client reconnects to be heard).
+      if (error instanceof BrokerError && (error.code === 'CERT_REVOKED' || error.code === 'CLIENT_DISABLED'))
+        void reply.header('connection', 'close');
       throw error;
     }
   };

@@ -10,25 +10,27 @@
  * Everything funnels into one CRL check: the revoked serials of the newest verified CRL
  * are matched against the open connections, so a broker that missed a message (Redis
  * blip, restart) still closes what it must once it catches up.
+ *
+ * Client status travels the same subscriber connection (src/queue/client-status-events.ts):
+ *
+ *   <prefix>events:client-status ─▶ forget the client's cached identities ─▶ read its status
+ *   (portal, mb CLI, any host)      from MySQL ─▶ disabled: open sockets' next request 403
+ *                                   CLIENT_DISABLED, closed ≤ 0.5 s; new connections refused
+ *
+ * A reconnect of that connection forgets every cached identity (a status message may have
+ * been missed), so each open connection asks the database again on its next request.
  */
 import { statSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { CertStore } from '../pki/cert-store.js';
 import { parseCrl, type ParsedCrl } from '../pki/crl.js';
 import { tryNormalizeSerialHex } from '../pki/serial.js';
+import { subscribeToClientStatus, type ClientStatusAnnouncement } from '../queue/client-status-events.js';
 import { readLatestCrl, subscribeToCrlAnnouncements, type CrlAnnouncement } from '../queue/revocation-events.js';
-import type { IdentityResolver } from './client-identity.js';
+import { closeSoon, type IdentityResolver } from './client-identity.js';
 import type { TlsReloader } from './tls-reloader.js';
-
-/**
- * How long a revoked client's connection lives on: long enough for a request already on
- * the wire to get its 403 instead of a reset, short enough that an idle keep-alive
- * socket is gone within a second.
- */
-export const REVOKED_SOCKET_GRACE_MS = 500;
 
 export interface RevocationListenerDeps {
   tls: TlsReloader;
@@ -41,6 +43,8 @@ export interface RevocationListenerDeps {
   /** Used for nothing else: a subscribed connection cannot run commands. */
   subscriber: Redis;
   checkIntervalMs: number;
+  /** The authority on a client's status (an announcement is only a hint); undefined = no such client. */
+  clientStatusOf: (clientId: number) => Promise<'active' | 'disabled' | undefined>;
 }
 
 type FileStamp = string | undefined;
@@ -48,6 +52,7 @@ type FileStamp = string | undefined;
 export class RevocationListener {
   private timer: NodeJS.Timeout | undefined;
   private stamps = new Map<string, FileStamp>();
+  private subscribedOnce = false;
 
   constructor(private readonly deps: RevocationListenerDeps) {
     for (const path of this.watchedFiles()) this.stamps.set(path, stampOf(path));
@@ -63,8 +68,14 @@ export class RevocationListener {
       subscriber,
       keyPrefix,
       (a) => this.onAnnouncement(a, 'pub/sub'),
-      () => void this.catchUp(),
+      () => {
+        // Status announcements are not kept anywhere: after a reconnect, ask the database again.
+        if (this.subscribedOnce) this.deps.identity.forgetAll();
+        void this.catchUp();
+      },
     );
+    await subscribeToClientStatus(subscriber, keyPrefix, (a) => void this.onClientStatus(a));
+    this.subscribedOnce = true;
     await this.catchUp();
     this.timer = setInterval(() => this.checkFiles(), this.deps.checkIntervalMs);
     this.timer.unref();
@@ -98,6 +109,31 @@ export class RevocationListener {
       .filter((r) => listed.has(tryNormalizeSerialHex(r.serial) ?? ''))
       .map((r) => r.fingerprint.toLowerCase());
     this.enforce(crl, named, source);
+  }
+
+  /**
+   * Exposed for tests; the subscriber calls it for every valid status message. Resolves once
+   * the status read from the database is in force.
+   */
+  async onClientStatus(announcement: ClientStatusAnnouncement): Promise<void> {
+    const { identity, logger, clientStatusOf } = this.deps;
+    const { client_id: clientId, common_name: client, origin } = announcement;
+    identity.forgetClient(clientId);
+    let status: 'active' | 'disabled' | undefined;
+    try {
+      status = await clientStatusOf(clientId);
+    } catch (error) {
+      // Forgotten already: each of its connections asks the database itself on its next request.
+      logger.warn({ err: (error as Error).message, client }, 'could not read the status of an announced client');
+      return;
+    }
+    if (status !== 'disabled') {
+      logger.info({ client, origin, status: status ?? 'unknown' }, 'client status applied');
+      return;
+    }
+    const sockets = identity.disableClient(clientId);
+    for (const socket of sockets) closeSoon(socket);
+    logger.warn({ client, origin, closing: sockets.size }, 'client disabled: its connections are closed');
   }
 
   /** What was published while we were not listening (start, reconnect). */
@@ -182,9 +218,4 @@ function stampOf(path: string): FileStamp {
   } catch {
     return undefined;
   }
-}
-
-function closeSoon(socket: Socket): void {
-  if (socket.destroyed) return;
-  setTimeout(() => socket.destroy(), REVOKED_SOCKET_GRACE_MS).unref();
 }

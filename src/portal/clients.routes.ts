@@ -1,19 +1,19 @@
 /**
  * Admin pages for clients (the senders that hold certificates): list with certificate
  * state, detail, disable/enable. A client is created together with its first certificate
- * (the form posts to the certificate issue route). Disabling takes effect at once: the front's
- * cached identities of the client's certificates are dropped and its open connections
- * closed, so the next request is refused with CLIENT_DISABLED.
+ * (the form posts to the certificate issue route). Disabling takes effect at once, on this
+ * broker and on every other one sharing the Redis (src/clients/client-status.service.ts): the
+ * client's cached identities are dropped and its open connections refused and closed, so
+ * the next request is refused with CLIENT_DISABLED.
  */
 import type { FastifyInstance } from 'fastify';
-import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
 import { presentCertificate, summarizeClients } from './certificate-state.js';
 import { idParam } from './form-fields.js';
 import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 
 export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext): void {
-  const { repositories, identity } = admin.options;
+  const { repositories, clientStatus } = admin.options;
   const base = `${PORTAL_PREFIX}/admin/clients`;
 
   app.get('/clients', async (request, reply) => {
@@ -55,20 +55,17 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
   ] as const) {
     app.post(`/clients/:id/${verb}`, async (request, reply) => {
       const client = await admin.client(request, idParam(request.params));
-      if (!(await repositories.clients.setStatus(client.id, status))) throw new BrokerError('NOT_FOUND');
-      // Cached identities carry the client's status: drop them either way; close connections when disabling.
-      if (identity) {
-        for (const certificate of await repositories.certificates.list({ domain: client.domain })) {
-          if (certificate.client_id !== client.id) continue;
-          const sockets = identity.invalidate(certificate.fingerprint);
-          if (status === 'disabled') for (const socket of sockets) socket.destroy();
-        }
-      }
+      const { announced } = await clientStatus.set(client, status);
+      if (!announced)
+        request.log.warn(
+          { client: `${client.name}.${client.domain}` },
+          'the other brokers could not be told of the client status (Redis unreachable)',
+        );
       await admin.audit(
         request,
         `client.${verb}`,
         { type: 'client', id: String(client.id), domain: client.domain },
-        { name: client.name },
+        { name: client.name, announced },
       );
       return reply.redirect(`${base}/${client.id}?notice=client-${status === 'active' ? 'enabled' : 'disabled'}`, 303);
     });

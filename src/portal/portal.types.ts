@@ -13,6 +13,7 @@ import type { Repositories } from '../db/index.js';
 import type { MessagePagesRepository } from '../db/message-pages.repository.js';
 import type { UserRow } from '../db/schema.js';
 import type { HealthService } from '../health/health.service.js';
+import type { ClientStatusService } from '../clients/client-status.service.js';
 import type { CaRpc } from '../http/ca-admin.routes.js';
 import type { IdentityResolver } from '../http/client-identity.js';
 import type { DeliverySchedule } from '../queue/schedule.js';
@@ -70,8 +71,10 @@ export interface PortalDeps extends PortalServices {
   sessions: SessionTokens;
   hasher: PasswordHasher;
   health: HealthService;
-  /** Drops a certificate's cached identity and closes its connections (client disabled). */
-  identity?: Pick<IdentityResolver, 'invalidate'>;
+  /** This broker's identities (the client status service applies a change to them at once). */
+  identity?: Pick<IdentityResolver, 'forgetClient' | 'disableClient'>;
+  /** Disable/enable a client: MySQL, this broker's connections, and an announcement to the others. */
+  clientStatus: ClientStatusService;
   /** Absent where no supervisor runs (portal tests with inject): then there is no reload button. */
   operations?: PortalOperations;
 }

@@ -11,6 +11,7 @@
  *   <prefix>instances           sorted set: instance id → time of its last heartbeat (ms)
  *   <prefix>instances:<id>      heartbeat of one broker instance
  *   <prefix>events:revocations  pub/sub channel: certificate revoked / CRL rebuilt
+ *   <prefix>events:client-status  pub/sub channel: a client was disabled or enabled
  *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
  *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
  *   <prefix>portal:user:<id>:sender-searches  a portal user's sender-search window (rate-take-1 state)
@@ -51,6 +52,10 @@ export function instanceKey(prefix: string, instanceId: string): string {
 
 export function revocationChannel(prefix: string): string {
   return `${prefix}events:revocations`;
+}
+
+export function clientStatusChannel(prefix: string): string {
+  return `${prefix}events:client-status`;
 }
 
 export function latestCrlKey(prefix: string): string {

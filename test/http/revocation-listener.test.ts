@@ -1,6 +1,7 @@
 /**
  * The front's revocation listener over the real Redis: announcements (pub/sub), the
- * catch-up key, and certs/ polling drive the TLS reloader and the identity resolver.
+ * catch-up key, and certs/ polling drive the TLS reloader and the identity resolver; client
+ * status announcements (disable/enable on another broker) drive the identity resolver.
  * Sockets are stand-ins, so that what happens to each one is observable.
  */
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import { issueServerCertificate } from '../../src/pki/issue.js';
 import { randomSerialHex } from '../../src/pki/serial.js';
 import { makeWorkdir, opensslCa, type Workdir } from '../../src/pki/openssl.test-support.js';
 import type { CaMaterial } from '../../src/pki/pki.types.js';
+import { announceClientStatus, type AnnouncedClientStatus } from '../../src/queue/client-status-events.js';
 import { announceCrl, type CrlAnnouncement } from '../../src/queue/revocation-events.js';
 import { deleteKeys } from '../support/broker-harness.js';
 
@@ -132,6 +134,7 @@ beforeAll(async () => {
     redis,
     subscriber: new Redis(REDIS_URL),
     checkIntervalMs: 200,
+    clientStatusOf: async (id) => [...rows.values()].find((r) => r.client_id === id)?.client_status,
   });
   await listener.start();
 });
@@ -237,5 +240,117 @@ describe('RevocationListener', () => {
       .poll(() => tls.serverCertificateNotAfter.getTime(), { timeout: 3000 })
       .toBe(renewed.notAfter.getTime());
     expect(tls.material.cert).toBe(renewed.certPem);
+  });
+});
+
+describe('client status announcements (disable/enable on another broker)', () => {
+  /** What another broker does: the row changes in MySQL, then the announcement. */
+  async function setStatusElsewhere(fingerprint: string, status: AnnouncedClientStatus, inDatabase = status) {
+    const row = rows.get(fingerprint)!;
+    rows.set(fingerprint, { ...row, client_status: inDatabase });
+    await announceClientStatus(redis, prefix, {
+      v: 1,
+      kind: 'client-status',
+      client_id: row.client_id,
+      common_name: `${row.client_name}.${row.domain}`,
+      status,
+      origin: 'portal@elsewhere',
+      at: new Date().toISOString(),
+    });
+  }
+
+  const peerByFingerprint = new Map<string, PeerCertificate>();
+
+  /** A new connection of an already known client, not served yet. */
+  function newSocketOf(fingerprint: string): Socket {
+    const socket = new FakeSocket();
+    peers.set(socket, peerByFingerprint.get(fingerprint)!);
+    return socket as unknown as Socket;
+  }
+
+  async function client(name: string) {
+    const c = await connectedClient(name);
+    peerByFingerprint.set(c.fingerprint, peers.get(c.socket)!);
+    return c;
+  }
+
+  it("disabled: the client's open connections refuse their next request and close within 1 s, new ones are refused, others stay", async () => {
+    const victim = await client('disabled-elsewhere');
+    const second = newSocketOf(victim.fingerprint);
+    await identity.resolve(second); // served: its identity (client active) is held by the connection
+    const bystander = await client('still-active');
+    const published = Date.now();
+    await setStatusElsewhere(victim.fingerprint, 'disabled');
+
+    await expect
+      .poll(
+        () =>
+          identity.resolve(victim.socket as unknown as Socket).then(
+            () => 'accepted',
+            (e: unknown) => (e instanceof BrokerError ? e.code : 'other'),
+          ),
+        { timeout: 1000, interval: 10 },
+      )
+      .toBe('CLIENT_DISABLED');
+    await expect
+      .poll(() => victim.socket.destroyed && (second as unknown as FakeSocket).destroyed, {
+        timeout: 2000,
+        interval: 10,
+      })
+      .toBe(true);
+    expect(Date.now() - published).toBeLessThan(1000);
+    // A new connection is not served from the identity cache (60 s here): the database says disabled.
+    await expect(identity.resolve(newSocketOf(victim.fingerprint))).rejects.toSatisfy(
+      (e) => e instanceof BrokerError && e.code === 'CLIENT_DISABLED',
+    );
+    expect(bystander.socket.destroyed).toBe(false);
+    await expect(identity.resolve(bystander.socket as unknown as Socket)).resolves.toMatchObject({
+      client_name: 'still-active',
+    });
+  });
+
+  it('enabled: new connections are accepted at once, not after the cached refusal expires', async () => {
+    const returning = await client('enabled-elsewhere');
+    await setStatusElsewhere(returning.fingerprint, 'disabled');
+    await expect.poll(() => returning.socket.destroyed, { timeout: 2000, interval: 10 }).toBe(true);
+    await expect(identity.resolve(newSocketOf(returning.fingerprint))).rejects.toThrow(BrokerError);
+    await setStatusElsewhere(returning.fingerprint, 'active');
+    await expect
+      .poll(
+        () =>
+          identity.resolve(newSocketOf(returning.fingerprint)).then(
+            (who) => who.client_name,
+            () => 'refused',
+          ),
+        { timeout: 1000, interval: 10 },
+      )
+      .toBe('enabled-elsewhere');
+  });
+
+  it('takes the status from the database, not from the message: a forged "disabled" closes nothing', async () => {
+    const target = await client('forged-target');
+    await setStatusElsewhere(target.fingerprint, 'disabled', 'active');
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(target.socket.destroyed).toBe(false);
+    await expect(identity.resolve(target.socket as unknown as Socket)).resolves.toMatchObject({
+      client_name: 'forged-target',
+    });
+  });
+
+  it('ignores malformed messages on the channel', async () => {
+    const target = await client('malformed-target');
+    rows.set(target.fingerprint, { ...rows.get(target.fingerprint)!, client_status: 'disabled' });
+    const channel = `${prefix}events:client-status`;
+    const id = rows.get(target.fingerprint)!.client_id;
+    for (const message of [
+      'not json',
+      JSON.stringify({ v: 2, kind: 'client-status', client_id: id, common_name: 'x', status: 'disabled' }),
+      JSON.stringify({ v: 1, kind: 'client-status', client_id: String(id), common_name: 'x', status: 'disabled' }),
+      JSON.stringify({ v: 1, kind: 'client-status', client_id: id, common_name: 'x', status: 'gone' }),
+    ])
+      await redis.publish(channel, message);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(target.socket.destroyed).toBe(false);
+    rows.set(target.fingerprint, { ...rows.get(target.fingerprint)!, client_status: 'active' });
   });
 });
