@@ -98,4 +98,41 @@ describe('AuditRepository', () => {
     expect(all).toHaveLength(6);
     expect(all[0]).toMatchObject({ action: 'broker.start', target_id: null, domain: null, details: null });
   });
+
+  it('reserves sign-in attempts under the row lock: refused while locked, the last one allowed may still sign in', async () => {
+    const id = await users.create({ email: 'race@example.test', password_hash: 'x', role: 'user', client_id: 7 });
+    const now = new Date('2030-01-01T00:00:00.000Z');
+    const lockUntil = new Date('2030-01-01T00:15:00.000Z');
+    const policy = { maxFailures: 3, lockUntil, now };
+    // Parallel reservations: each sees the ones before it; the third locks, the rest are refused.
+    const reserved = await Promise.all(Array.from({ length: 6 }, () => users.reserveLoginAttempt(id, policy)));
+    const granted = reserved.filter((r) => r !== undefined);
+    expect(granted.map((r) => r.failedLogins).sort()).toEqual([1, 2, 3]);
+    const last = granted.find((r) => r.failedLogins === 3)!;
+    expect(last.lockedUntil?.toISOString()).toBe(lockUntil.toISOString());
+    expect(await users.findById(id)).toMatchObject({ failed_logins: 3, locked_until: lockUntil });
+    // An earlier attempt with the right password comes back after the lock: refused.
+    expect(
+      await users.recordLogin(
+        id,
+        now,
+        granted.find((r) => r.failedLogins === 1),
+      ),
+    ).toBe(false);
+    // The attempt that set the lock itself was within the allowance: it signs in and clears it.
+    expect(await users.recordLogin(id, now, last)).toBe(true);
+    expect(await users.findById(id)).toMatchObject({ failed_logins: 0, locked_until: null });
+    // After the lock has run out, one more attempt is allowed, and a failure locks again.
+    await users.recordFailedLogin(id, lockUntil);
+    await users.recordFailedLogin(id);
+    await users.recordFailedLogin(id);
+    expect(await users.reserveLoginAttempt(id, policy)).toBeUndefined();
+    const later = new Date('2030-01-01T00:20:00.000Z');
+    const relock = new Date('2030-01-01T00:35:00.000Z');
+    expect(await users.reserveLoginAttempt(id, { maxFailures: 3, lockUntil: relock, now: later })).toEqual({
+      failedLogins: 4,
+      lockedUntil: relock,
+    });
+    expect(await users.reserveLoginAttempt(id, { maxFailures: 3, lockUntil: relock, now: later })).toBeUndefined();
+  });
 });
