@@ -2,7 +2,7 @@
  * The `users` table: portal accounts. Lockout policy, password hashing and role checks
  * live in the portal's services; this only reads and writes rows.
  */
-import { and, asc, count, eq, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gte, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Database } from './database.js';
 import { users } from './schema.js';
 import type { NewUserRow, UserRow } from './schema.js';
@@ -69,9 +69,11 @@ export class UsersRepository {
 
   /**
    * Settles a reserved attempt whose password matched: clears the counter and the lock,
-   * unless the account was locked meanwhile by another attempt (false). The lock this
-   * attempt set itself (it was the last one allowed) is recognised by the counter and
-   * the lock time it left, which no later attempt leaves alike.
+   * unless the account is locked by attempts this one is not counted in (false). Every
+   * attempt is counted as a failure when reserved, so a lock set while this attempt was
+   * hashing counts it: without it the allowance was not used up, and it may sign in. The
+   * counter only falls below this attempt's number through a reset (a sign-in or an
+   * unlock), after which a lock is made of other attempts alone.
    */
   async recordLogin(id: number, at: Date, reservation?: LoginReservation): Promise<boolean> {
     const [result] = await this.db
@@ -83,9 +85,7 @@ export class UsersRepository {
           or(
             isNull(users.locked_until),
             lte(users.locked_until, at),
-            !reservation?.lockedUntil
-              ? undefined
-              : and(eq(users.failed_logins, reservation.failedLogins), eq(users.locked_until, reservation.lockedUntil)),
+            reservation === undefined ? undefined : gte(users.failed_logins, reservation.failedLogins),
           ),
         ),
       );

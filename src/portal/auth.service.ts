@@ -84,7 +84,7 @@ export class AuthService {
     if (user.disabled) return this.fail(ip, user, 'disabled');
     if (!reservation) return this.fail(ip, user, 'locked');
     if (!matches) return this.fail(ip, user, reservation.lockedUntil ? 'wrong_password_locked' : 'wrong_password');
-    // Another attempt of the same burst may have locked the account while this one hashed.
+    // Refused when the account was reset and locked again by other attempts while this one hashed.
     if (!(await this.users.recordLogin(user.id, new Date(now), reservation))) return this.fail(ip, user, 'locked');
     this.throttle.succeeded(ip);
     // Hashes made under a lower cost are upgraded while the password is at hand (this bumps token_version).

@@ -38,6 +38,16 @@ async function readyClient(ip: string): Promise<PortalClient> {
   return client;
 }
 
+/** Waits (briefly) until the account is locked: the burst's reservations have been made. */
+async function lockedSoon(userId: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const row = await h.repositories.users.findById(userId);
+    if (row?.locked_until && row.locked_until.getTime() > Date.now()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error('the account was not locked');
+}
+
 async function failureReasons(userId: number): Promise<string[]> {
   const audit = await h.repositories.audit.list({ limit: 500 });
   return audit
@@ -50,18 +60,18 @@ describe('parallel sign-ins', () => {
     const { userAlpha } = h.seed.users;
     // One address per attempt: only the account lockout stands in the way.
     const clients = await Promise.all(Array.from({ length: 30 }, (_, i) => readyClient(`10.2.0.${i + 1}`)));
-    const responses = await Promise.all(
-      clients.map((client, i) =>
-        client.post('/portal/login', { email: userAlpha.email, password: i === 29 ? PASSWORD : `wrong ${i}` }),
-      ),
-    );
-    const statuses = responses.map((r) => r.statusCode);
+    const burst = clients
+      .slice(0, 29)
+      .map((client, i) => client.post('/portal/login', { email: userAlpha.email, password: `wrong ${i}` }));
+    // The right password joins while the burst is still being hashed, once the account is locked.
+    await lockedSoon(userAlpha.id);
+    const right = clients[29]!.post('/portal/login', { email: userAlpha.email, password: PASSWORD });
+    const statuses = (await Promise.all([...burst, right])).map((r) => r.statusCode);
     expect(statuses.filter((s) => s === 303)).toEqual([]);
     expect(statuses.every((s) => s === 401)).toBe(true);
 
     const reasons = await failureReasons(userAlpha.id);
-    const evaluated = reasons.filter((r) => r.startsWith('wrong_password'));
-    expect(evaluated.length).toBe(MAX_FAILURES);
+    expect(reasons.filter((r) => r.startsWith('wrong_password')).length).toBe(MAX_FAILURES);
     expect(reasons.filter((r) => r === 'locked').length).toBe(30 - MAX_FAILURES);
     const row = await h.repositories.users.findById(userAlpha.id);
     expect(row!.failed_logins).toBe(MAX_FAILURES);
@@ -111,7 +121,7 @@ describe('parallel sign-ins', () => {
     expect((await (await readyClient(ip)).login(root.email, PASSWORD)).statusCode).toBe(429);
   });
 
-  it('holds across two brokers sharing the database: 40 attempts split between them, one user', async () => {
+  it('holds across two brokers sharing the database: 40 attempts split between them, one user, then the right password on each', async () => {
     const { userBeta } = h.seed.users;
     // The second broker: its own pool, its own AuthService and address throttle, the same MariaDB.
     second = openDatabase({ url: h.database.url, poolSize: 4 });
@@ -124,20 +134,32 @@ describe('parallel sign-ins', () => {
       new LoginThrottle(IP_MAX_FAILURES),
       { maxFailures: MAX_FAILURES, lockoutMs: 15 * 60_000 },
     );
-    const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => readyClient(`10.2.4.${i + 1}`)));
-    const outcomes = await Promise.all([
-      ...clients.map((client, i) =>
-        client
-          .post('/portal/login', { email: userBeta.email, password: i === 19 ? PASSWORD : `wrong ${i}` })
-          .then((r) => (r.statusCode === 303 ? 'session' : String(r.statusCode))),
-      ),
-      ...Array.from({ length: 20 }, (_, i) =>
-        otherBroker.login(userBeta.email, i === 19 ? PASSWORD : `other ${i}`, `10.2.5.${i + 1}`).then(
-          () => 'session',
-          (error: { code?: string }) => String(error.code),
+    const clients = await Promise.all(Array.from({ length: 21 }, (_, i) => readyClient(`10.2.4.${i + 1}`)));
+    const asOutcome = (status: number) => (status === 303 ? 'session' : String(status));
+    const viaOther = (password: string, i: number) =>
+      otherBroker.login(userBeta.email, password, `10.2.5.${i + 1}`).then(
+        () => 'session',
+        (error: { code?: string }) => String(error.code),
+      );
+    const burst = [
+      ...clients
+        .slice(0, 20)
+        .map((client, i) =>
+          client
+            .post('/portal/login', { email: userBeta.email, password: `wrong ${i}` })
+            .then((r) => asOutcome(r.statusCode)),
         ),
-      ),
-    ]);
+      ...Array.from({ length: 20 }, (_, i) => viaOther(`other ${i}`, i)),
+    ];
+    // The right password, on both brokers, while the burst is in flight and the account locked.
+    await lockedSoon(userBeta.id);
+    const right = [
+      clients[20]!
+        .post('/portal/login', { email: userBeta.email, password: PASSWORD })
+        .then((r) => asOutcome(r.statusCode)),
+      viaOther(PASSWORD, 20),
+    ];
+    const outcomes = await Promise.all([...burst, ...right]);
     expect(outcomes.filter((o) => o === 'session')).toEqual([]);
     const reasons = await failureReasons(userBeta.id);
     expect(reasons.filter((r) => r.startsWith('wrong_password')).length).toBe(MAX_FAILURES);
