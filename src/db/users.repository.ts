@@ -2,10 +2,16 @@
  * The `users` table: portal accounts. Lockout policy, password hashing and role checks
  * live in the portal's services; this only reads and writes rows.
  */
-import { asc, count, eq, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gte, isNull, lte, or, sql } from 'drizzle-orm';
 import type { Database } from './database.js';
 import { users } from './schema.js';
 import type { NewUserRow, UserRow } from './schema.js';
+
+/** A sign-in attempt counted against an account: the counter it left, and the lock it set. */
+export interface LoginReservation {
+  failedLogins: number;
+  lockedUntil: Date | null;
+}
 
 export class UsersRepository {
   constructor(private readonly db: Database) {}
@@ -33,15 +39,60 @@ export class UsersRepository {
     return row?.n ?? 0;
   }
 
-  /** A successful login clears the failure counter and any lock. */
-  async recordLogin(id: number, at: Date): Promise<void> {
-    await this.db
-      .update(users)
-      .set({ last_login_at: at, failed_logins: 0, locked_until: null })
-      .where(eq(users.id, id));
+  /**
+   * Counts a sign-in attempt as a failure before its password is checked, under the
+   * row's lock, so parallel attempts (on any broker sharing the database) each see the
+   * ones before them. Refused (undefined) while the account is locked; the attempt that
+   * reaches `maxFailures` locks it until `lockUntil` itself. A success is settled with
+   * `recordLogin`, a failure needs nothing more; an attempt cut short stays counted.
+   */
+  async reserveLoginAttempt(
+    id: number,
+    policy: { maxFailures: number; lockUntil: Date; now: Date },
+  ): Promise<LoginReservation | undefined> {
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .select({ failed_logins: users.failed_logins, locked_until: users.locked_until })
+        .from(users)
+        .where(eq(users.id, id))
+        .for('update');
+      if (!row || (row.locked_until !== null && row.locked_until > policy.now)) return undefined;
+      const failedLogins = row.failed_logins + 1;
+      const lockedUntil = failedLogins >= policy.maxFailures ? policy.lockUntil : null;
+      await tx
+        .update(users)
+        .set({ failed_logins: failedLogins, ...(lockedUntil ? { locked_until: lockedUntil } : {}) })
+        .where(eq(users.id, id));
+      return { failedLogins, lockedUntil };
+    });
   }
 
-  /** Counts a failed login; `lockUntil`, when the caller's policy says so, locks the account. */
+  /**
+   * Settles a reserved attempt whose password matched: clears the counter and the lock,
+   * unless the account is locked by attempts this one is not counted in (false). Every
+   * attempt is counted as a failure when reserved, so a lock set while this attempt was
+   * hashing counts it: without it the allowance was not used up, and it may sign in. The
+   * counter only falls below this attempt's number through a reset (a sign-in or an
+   * unlock), after which a lock is made of other attempts alone.
+   */
+  async recordLogin(id: number, at: Date, reservation?: LoginReservation): Promise<boolean> {
+    const [result] = await this.db
+      .update(users)
+      .set({ last_login_at: at, failed_logins: 0, locked_until: null })
+      .where(
+        and(
+          eq(users.id, id),
+          or(
+            isNull(users.locked_until),
+            lte(users.locked_until, at),
+            reservation === undefined ? undefined : gte(users.failed_logins, reservation.failedLogins),
+          ),
+        ),
+      );
+    return result.affectedRows > 0;
+  }
+
+  /** Counts a failed login after the fact; `lockUntil` locks the account (sign-in reserves instead). */
   async recordFailedLogin(id: number, lockUntil?: Date): Promise<void> {
     await this.db
       .update(users)

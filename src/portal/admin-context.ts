@@ -22,7 +22,12 @@ export class AdminContext {
   }
 
   by(request: FastifyRequest): AuditContext {
-    return { actor: `user:${request.portal!.user.id}`, ip: request.ip };
+    const scope = this.scope(request);
+    return {
+      actor: `user:${request.portal!.user.id}`,
+      ip: request.ip,
+      ...(scope.kind === 'domain' ? { domain: scope.domain } : {}),
+    };
   }
 
   scope(request: FastifyRequest): Scope {

@@ -6,6 +6,11 @@
  * `login_max_failures` wrong passwords in a row lock the account for `lockout_minutes`;
  * after that each further failure locks it again. Per address, LoginThrottle refuses
  * more attempts after `ip_max_failures` failures in 15 minutes.
+ *
+ * Both limits count an attempt when it starts, before scrypt (≈ 300 ms) runs: deciding on
+ * a row read before the hash let a burst of parallel attempts (#17) all be evaluated and
+ * one of them sign in on a locked account. The account's attempt is reserved under the
+ * row lock in MySQL, so this holds across every broker sharing the database.
  */
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { UserRow } from '../db/schema.js';
@@ -56,26 +61,32 @@ export class AuthService {
   ) {}
 
   async login(email: string, password: string, ip: string, now = Date.now()): Promise<SignedIn> {
-    if (this.throttle.blockedFor(ip) > 0) throw new BrokerError('LOGIN_THROTTLED');
+    // Counted as a failure from here on, unless it signs in (see LoginThrottle).
+    if (!this.throttle.begin(ip)) throw new BrokerError('LOGIN_THROTTLED');
     const user = email.length <= 254 ? await this.users.findByEmail(email.trim()) : undefined;
     if (!user) {
       await this.hasher.verifyNothing(password);
       // The typed email is not recorded: people paste passwords into the wrong field.
       return this.fail(ip, undefined, 'unknown_account');
     }
-    const locked = user.locked_until !== null && user.locked_until.getTime() > now;
+    // Reserved before the hash runs: refused while locked, and the attempt that uses up the
+    // allowance locks the account before its own password is known (a disabled account is
+    // refused anyway and not counted).
+    const reservation = user.disabled
+      ? undefined
+      : await this.users.reserveLoginAttempt(user.id, {
+          maxFailures: this.policy.maxFailures,
+          lockUntil: new Date(now + this.policy.lockoutMs),
+          now: new Date(now),
+        });
     // Verified even when locked or disabled, so those answers take as long as the others.
     const matches = await this.hasher.verify(password, user.password_hash);
     if (user.disabled) return this.fail(ip, user, 'disabled');
-    if (locked) return this.fail(ip, user, 'locked');
-    if (!matches) {
-      const lockUntil =
-        user.failed_logins + 1 >= this.policy.maxFailures ? new Date(now + this.policy.lockoutMs) : undefined;
-      await this.users.recordFailedLogin(user.id, lockUntil);
-      return this.fail(ip, user, lockUntil ? 'wrong_password_locked' : 'wrong_password');
-    }
-
-    await this.users.recordLogin(user.id, new Date(now));
+    if (!reservation) return this.fail(ip, user, 'locked');
+    if (!matches) return this.fail(ip, user, reservation.lockedUntil ? 'wrong_password_locked' : 'wrong_password');
+    // Refused when the account was reset and locked again by other attempts while this one hashed.
+    if (!(await this.users.recordLogin(user.id, new Date(now), reservation))) return this.fail(ip, user, 'locked');
+    this.throttle.succeeded(ip);
     // Hashes made under a lower cost are upgraded while the password is at hand (this bumps token_version).
     if (this.hasher.needsRehash(user.password_hash))
       await this.users.setPassword(user.id, await this.hasher.hash(password));
@@ -144,8 +155,8 @@ export class AuthService {
     return this.renew({ user, claims: auth.claims });
   }
 
+  /** The address's count already holds this attempt (begin). */
   private async fail(ip: string, user: UserRow | undefined, reason: string): Promise<never> {
-    this.throttle.recordFailure(ip);
     await this.audit.record({
       actor: 'anonymous',
       action: 'auth.login_failed',

@@ -16,4 +16,15 @@ describe('LoginThrottle', () => {
     now = 60_000;
     expect(throttle.blockedFor('10.0.0.1')).toBe(0);
   });
+
+  it('counts an attempt when it begins, so parallel attempts cannot pass the check together; a success gives it back', () => {
+    const now = 0;
+    const throttle = new LoginThrottle(3, 60_000, () => now);
+    // Three attempts in flight at once use up the allowance before any of them ends.
+    expect([1, 2, 3, 4].map(() => throttle.begin('10.0.0.1'))).toEqual([true, true, true, false]);
+    throttle.succeeded('10.0.0.1');
+    expect(throttle.begin('10.0.0.1')).toBe(true);
+    expect(throttle.begin('10.0.0.1')).toBe(false);
+    expect(throttle.begin('10.0.0.2')).toBe(true);
+  });
 });

@@ -4,6 +4,10 @@
  * Account lockout (users.failed_logins / locked_until) stops guessing one password; this
  * stops one address from walking through many accounts.
  *
+ * An attempt is counted as a failure when it starts (`begin`) and given back when it
+ * succeeds (`succeeded`): a burst of parallel attempts cannot all pass the check before
+ * the first of them has failed, as they could while failures were counted at the end.
+ *
  * Kept in memory: one process per host, and a restart forgetting the counters costs an
  * attacker nothing they would not get from waiting. The map is bounded, so a flood of
  * spoofed-looking addresses cannot grow it without limit.
@@ -29,6 +33,22 @@ export class LoginThrottle {
   blockedFor(ip: string): number {
     const window = this.current(ip);
     return window && window.failures >= this.maxFailures ? window.resetAt - this.now() : 0;
+  }
+
+  /**
+   * Starts an attempt: false while the address is throttled; otherwise the attempt is
+   * counted as a failure right away (check and count in one synchronous step).
+   */
+  begin(ip: string): boolean {
+    if (this.blockedFor(ip) > 0) return false;
+    this.recordFailure(ip);
+    return true;
+  }
+
+  /** The attempt begun for this address signed in: it does not count as a failure. */
+  succeeded(ip: string): void {
+    const window = this.current(ip);
+    if (window && window.failures > 0) window.failures--;
   }
 
   recordFailure(ip: string): void {

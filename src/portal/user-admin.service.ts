@@ -34,7 +34,16 @@ export interface AuditContext {
   /** `user:<id>` or `cli` */
   actor: string;
   ip: string | null;
+  /** The one domain an admin acting here is confined to; absent for a superadmin or the CLI (every domain). */
+  domain?: string;
 }
+
+/**
+ * What a domain admin is told when the email is taken, wherever the account is: emails are
+ * unique across every tenant, and "exists already" would tell an admin of one tenant that
+ * an address has an account in another (#17).
+ */
+export const EMAIL_UNAVAILABLE = 'This email cannot be used for a new account; if it should be, ask a superadmin';
 
 export class UserAdmin {
   constructor(
@@ -64,8 +73,13 @@ export class UserAdmin {
     try {
       id = await this.users.create({ email, password_hash: await this.hasher.hash(password), ...access });
     } catch (error) {
-      if (isDuplicateKeyError(error)) throw formError({ email: 'A user with this email exists already' });
-      throw error;
+      if (!isDuplicateKeyError(error)) throw error;
+      // Operators who see every domain are told plainly; a domain admin gets the same answer
+      // whether the account is in their domain or another, and the refusal is recorded
+      // where only superadmins read it (domain null), as a trail of probing.
+      if (by.domain === undefined) throw formError({ email: 'A user with this email exists already' });
+      await this.record(by, 'user.create_refused', { id: null, domain: null }, { email, domain: by.domain });
+      throw formError({ email: EMAIL_UNAVAILABLE });
     }
     const user = (await this.users.findById(id))!;
     await this.record(by, 'user.create', user, { email, role: access.role, client_id: access.client_id });
@@ -139,14 +153,14 @@ export class UserAdmin {
   private async record(
     by: AuditContext,
     action: string,
-    target: Pick<UserRow, 'id' | 'domain'>,
+    target: { id: number | null; domain: string | null },
     details?: Record<string, unknown>,
   ): Promise<void> {
     await this.audit.record({
       actor: by.actor,
       action,
       target_type: 'user',
-      target_id: String(target.id),
+      target_id: target.id === null ? null : String(target.id),
       domain: target.domain,
       ip: by.ip,
       details: details ?? null,

@@ -98,4 +98,41 @@ describe('AuditRepository', () => {
     expect(all).toHaveLength(6);
     expect(all[0]).toMatchObject({ action: 'broker.start', target_id: null, domain: null, details: null });
   });
+
+  it('reserves sign-in attempts under the row lock: refused while locked, a counted one may still sign in', async () => {
+    const id = await users.create({ email: 'race@example.test', password_hash: 'x', role: 'user', client_id: 7 });
+    const now = new Date('2030-01-01T00:00:00.000Z');
+    const lockUntil = new Date('2030-01-01T00:15:00.000Z');
+    const policy = { maxFailures: 3, lockUntil, now };
+    // Parallel reservations: each sees the ones before it; the third locks, the rest are refused.
+    const reserved = await Promise.all(Array.from({ length: 6 }, () => users.reserveLoginAttempt(id, policy)));
+    const granted = reserved.filter((r) => r !== undefined);
+    expect(granted.map((r) => r.failedLogins).sort()).toEqual([1, 2, 3]);
+    const last = granted.find((r) => r.failedLogins === 3)!;
+    expect(last.lockedUntil?.toISOString()).toBe(lockUntil.toISOString());
+    expect(await users.findById(id)).toMatchObject({ failed_logins: 3, locked_until: lockUntil });
+    // An attempt counted in that lock may still sign in: without it the allowance was not used up.
+    const first = granted.find((r) => r.failedLogins === 1)!;
+    expect(await users.recordLogin(id, now, first)).toBe(true);
+    expect(await users.findById(id)).toMatchObject({ failed_logins: 0, locked_until: null });
+    // Not one reserved before a reset, once other attempts have locked the account again.
+    await users.reserveLoginAttempt(id, policy);
+    const second = (await users.reserveLoginAttempt(id, policy))!;
+    await users.unlock(id);
+    await users.recordFailedLogin(id, lockUntil);
+    expect(await users.recordLogin(id, now, second)).toBe(false);
+    await users.unlock(id);
+    // After the lock has run out, one more attempt is allowed, and a failure locks again.
+    await users.recordFailedLogin(id, lockUntil);
+    await users.recordFailedLogin(id);
+    await users.recordFailedLogin(id);
+    expect(await users.reserveLoginAttempt(id, policy)).toBeUndefined();
+    const later = new Date('2030-01-01T00:20:00.000Z');
+    const relock = new Date('2030-01-01T00:35:00.000Z');
+    expect(await users.reserveLoginAttempt(id, { maxFailures: 3, lockUntil: relock, now: later })).toEqual({
+      failedLogins: 4,
+      lockedUntil: relock,
+    });
+    expect(await users.reserveLoginAttempt(id, { maxFailures: 3, lockUntil: relock, now: later })).toBeUndefined();
+  });
 });

@@ -16,6 +16,7 @@ import { defineScripts } from '../../src/queue/scripts.js';
 import { PortalClient } from '../support/portal-client.js';
 import { PASSWORD, startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
 import { randomSerialHex } from '../../src/pki/serial.js';
+import { EMAIL_UNAVAILABLE } from '../../src/portal/user-admin.service.js';
 
 let h: PortalHarness;
 let root: PortalClient;
@@ -101,7 +102,7 @@ describe('users', () => {
       [{ email: 'not-an-email', role: 'admin' }, 'Enter an email address'],
       [{ email: 'nobody@alpha.test', role: 'user', client: '' }, 'A user sees the messages of one client'],
       [{ email: 'nobody@alpha.test', role: 'user', client: 'b1' }, 'There is no client b1 in alpha'],
-      [{ email: 'user@alpha.test', role: 'admin' }, 'A user with this email exists already'],
+      [{ email: 'user@alpha.test', role: 'admin' }, EMAIL_UNAVAILABLE],
       [{ email: 'weak@alpha.test', role: 'admin', password: 'short' }, 'at least 12 characters'],
     ];
     for (const [form, message] of cases) {
@@ -110,6 +111,49 @@ describe('users', () => {
       expect(response.body).toContain(message);
       expect(response.body).toContain(`value="${form.email}"`);
     }
+  });
+
+  it('does not tell a domain admin that an email has an account in another tenant', async () => {
+    // Taken in beta (another tenant), taken in alpha (the admin's own), and both typed in another case.
+    const answers: string[] = [];
+    for (const email of ['user@beta.test', 'USER@beta.test', 'user@alpha.test', 'User@Alpha.test']) {
+      await adminAlpha.get('/portal/admin/users/new');
+      const response = await adminAlpha.post('/portal/admin/users', {
+        email,
+        role: 'user',
+        client: 'a1',
+        password: '',
+      });
+      expect(response.statusCode, email).toBe(422);
+      expect(response.body).not.toContain('exists already');
+      // The page as a whole answers alike: only the typed email and the CSRF token differ.
+      answers.push(
+        response.body
+          .replaceAll(email, 'EMAIL')
+          .replace(/name="_csrf" value="[^"]*"/g, '')
+          .replace(/<meta name="csrf-token" content="[^"]*"/g, ''),
+      );
+    }
+    expect(answers[0]).toContain(EMAIL_UNAVAILABLE);
+    expect(new Set(answers).size).toBe(1);
+    expect(await h.repositories.users.findByEmail('user@beta.test')).toMatchObject({ domain: 'beta' });
+    // The refusal is in the audit log for superadmins (no domain), not in alpha's.
+    const alphaAudit = await h.repositories.audit.list({ domain: 'alpha', limit: 50 });
+    expect(alphaAudit.some((e) => e.action === 'user.create_refused')).toBe(false);
+    const newest = await h.repositories.audit.list({ limit: 4 });
+    expect(newest.map((e) => [e.action, e.domain, e.actor])).toEqual(
+      Array(4).fill(['user.create_refused', null, `user:${h.seed.users.adminAlpha.id}`]),
+    );
+    // A superadmin, who sees every domain, is told plainly.
+    await root.get('/portal/admin/users/new');
+    const plain = await root.post('/portal/admin/users', {
+      email: 'user@beta.test',
+      role: 'admin',
+      domain: 'alpha',
+      password: '',
+    });
+    expect(plain.statusCode).toBe(422);
+    expect(plain.body).toContain('A user with this email exists already');
   });
 
   it('lets only a superadmin make superadmins, and nobody change or disable themselves', async () => {

@@ -1,0 +1,168 @@
+/**
+ * Sign-in under concurrency (#17): bursts of parallel attempts against the real portal
+ * (inject() requests running side by side, real scrypt, real MariaDB) must not get past
+ * the account lockout or the per-address throttle, and a second broker sharing the
+ * database must not either. Each attempt is counted before its password is checked.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRepositories } from '../../src/db/index.js';
+import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
+import { AuthService } from '../../src/portal/auth.service.js';
+import { LoginThrottle } from '../../src/portal/login-throttle.js';
+import { PortalClient } from '../support/portal-client.js';
+import { PASSWORD, startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
+
+const MAX_FAILURES = 5;
+const IP_MAX_FAILURES = 20;
+
+let h: PortalHarness;
+let second: DatabaseHandle | undefined;
+
+beforeAll(async () => {
+  // scrypt at 2^14: slow enough (tens of ms) that every attempt of a burst overlaps the others.
+  h = await startPortalHarness({
+    values: {
+      portal: { scrypt_log_n: 14, login_max_failures: MAX_FAILURES, ip_max_failures: IP_MAX_FAILURES },
+    },
+  });
+});
+afterAll(async () => {
+  await second?.close();
+  await h?.close();
+});
+
+/** A client that has fetched the form (CSRF cookie and token), ready to post. */
+async function readyClient(ip: string): Promise<PortalClient> {
+  const client = new PortalClient(h.app, ip);
+  await client.get('/portal/login');
+  return client;
+}
+
+/** Waits (briefly) until the account is locked: the burst's reservations have been made. */
+async function lockedSoon(userId: number): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const row = await h.repositories.users.findById(userId);
+    if (row?.locked_until && row.locked_until.getTime() > Date.now()) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error('the account was not locked');
+}
+
+async function failureReasons(userId: number): Promise<string[]> {
+  const audit = await h.repositories.audit.list({ limit: 500 });
+  return audit
+    .filter((e) => e.action === 'auth.login_failed' && e.target_id === String(userId))
+    .map((e) => String((e.details as { reason?: unknown } | null)?.reason));
+}
+
+describe('parallel sign-ins', () => {
+  it('evaluates at most login_max_failures wrong passwords of a 30-attempt burst, and refuses the right one once locked', async () => {
+    const { userAlpha } = h.seed.users;
+    // One address per attempt: only the account lockout stands in the way.
+    const clients = await Promise.all(Array.from({ length: 30 }, (_, i) => readyClient(`10.2.0.${i + 1}`)));
+    const burst = clients
+      .slice(0, 29)
+      .map((client, i) => client.post('/portal/login', { email: userAlpha.email, password: `wrong ${i}` }));
+    // The right password joins while the burst is still being hashed, once the account is locked.
+    await lockedSoon(userAlpha.id);
+    const right = clients[29]!.post('/portal/login', { email: userAlpha.email, password: PASSWORD });
+    const statuses = (await Promise.all([...burst, right])).map((r) => r.statusCode);
+    expect(statuses.filter((s) => s === 303)).toEqual([]);
+    expect(statuses.every((s) => s === 401)).toBe(true);
+
+    const reasons = await failureReasons(userAlpha.id);
+    expect(reasons.filter((r) => r.startsWith('wrong_password')).length).toBe(MAX_FAILURES);
+    expect(reasons.filter((r) => r === 'locked').length).toBe(30 - MAX_FAILURES);
+    const row = await h.repositories.users.findById(userAlpha.id);
+    expect(row!.failed_logins).toBe(MAX_FAILURES);
+    expect(row!.locked_until!.getTime()).toBeGreaterThan(Date.now());
+    // Still locked afterwards, for the right password too.
+    expect((await (await readyClient('10.2.1.1')).login(userAlpha.email, PASSWORD)).statusCode).toBe(401);
+  });
+
+  it('lets the right password in when it comes within the allowance, and then clears the counter', async () => {
+    const { adminAlpha } = h.seed.users;
+    const clients = await Promise.all(Array.from({ length: MAX_FAILURES }, (_, i) => readyClient(`10.2.2.${i + 1}`)));
+    // login_max_failures - 1 wrong passwords and the right one, all at once: not a lockout.
+    const responses = await Promise.all(
+      clients.map((client, i) =>
+        client.post('/portal/login', {
+          email: adminAlpha.email,
+          password: i === MAX_FAILURES - 1 ? PASSWORD : `wrong ${i}`,
+        }),
+      ),
+    );
+    expect(responses.map((r) => r.statusCode).sort()).toEqual(
+      [...Array<number>(MAX_FAILURES - 1).fill(401), 303].sort(),
+    );
+    const row = await h.repositories.users.findById(adminAlpha.id);
+    expect(row!.locked_until).toBeNull();
+  });
+
+  it('counts attempts from one address as they start: 40 at once, at most ip_max_failures evaluated', async () => {
+    const { root } = h.seed.users;
+    const ip = '10.2.3.1';
+    const clients = await Promise.all(Array.from({ length: 40 }, () => readyClient(ip)));
+    // Unknown accounts, so no account lockout is involved; the right password of root comes last.
+    const responses = await Promise.all(
+      clients.map((client, i) =>
+        i === 39
+          ? client.post('/portal/login', { email: root.email, password: PASSWORD })
+          : client.post('/portal/login', { email: `nobody${i}@test`, password: 'guess' }),
+      ),
+    );
+    const statuses = responses.map((r) => r.statusCode);
+    const evaluated = statuses.filter((s) => s === 401 || s === 303).length;
+    expect(evaluated).toBeLessThanOrEqual(IP_MAX_FAILURES);
+    expect(statuses.filter((s) => s === 401).length).toBe(IP_MAX_FAILURES);
+    expect(statuses.filter((s) => s === 429).length).toBe(40 - IP_MAX_FAILURES);
+    expect(statuses[39]).toBe(429);
+    // And the address stays throttled, right password or not.
+    expect((await (await readyClient(ip)).login(root.email, PASSWORD)).statusCode).toBe(429);
+  });
+
+  it('holds across two brokers sharing the database: 40 attempts split between them, one user, then the right password on each', async () => {
+    const { userBeta } = h.seed.users;
+    // The second broker: its own pool, its own AuthService and address throttle, the same MariaDB.
+    second = openDatabase({ url: h.database.url, poolSize: 4 });
+    const repositories = createRepositories(second.db);
+    const otherBroker = new AuthService(
+      repositories.users,
+      repositories.audit,
+      h.deps.hasher,
+      h.deps.sessions,
+      new LoginThrottle(IP_MAX_FAILURES),
+      { maxFailures: MAX_FAILURES, lockoutMs: 15 * 60_000 },
+    );
+    const clients = await Promise.all(Array.from({ length: 21 }, (_, i) => readyClient(`10.2.4.${i + 1}`)));
+    const asOutcome = (status: number) => (status === 303 ? 'session' : String(status));
+    const viaOther = (password: string, i: number) =>
+      otherBroker.login(userBeta.email, password, `10.2.5.${i + 1}`).then(
+        () => 'session',
+        (error: { code?: string }) => String(error.code),
+      );
+    const burst = [
+      ...clients
+        .slice(0, 20)
+        .map((client, i) =>
+          client
+            .post('/portal/login', { email: userBeta.email, password: `wrong ${i}` })
+            .then((r) => asOutcome(r.statusCode)),
+        ),
+      ...Array.from({ length: 20 }, (_, i) => viaOther(`other ${i}`, i)),
+    ];
+    // The right password, on both brokers, while the burst is in flight and the account locked.
+    await lockedSoon(userBeta.id);
+    const right = [
+      clients[20]!
+        .post('/portal/login', { email: userBeta.email, password: PASSWORD })
+        .then((r) => asOutcome(r.statusCode)),
+      viaOther(PASSWORD, 20),
+    ];
+    const outcomes = await Promise.all([...burst, ...right]);
+    expect(outcomes.filter((o) => o === 'session')).toEqual([]);
+    const reasons = await failureReasons(userBeta.id);
+    expect(reasons.filter((r) => r.startsWith('wrong_password')).length).toBe(MAX_FAILURES);
+    expect((await h.repositories.users.findById(userBeta.id))!.failed_logins).toBe(MAX_FAILURES);
+  });
+});
