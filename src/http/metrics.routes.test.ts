@@ -17,17 +17,19 @@ import { buildServer } from './server.js';
 const rows: Record<string, IdentityRow> = {
   aa: row('metrics', 'ops'),
   bb: row('demo', 'default'),
+  // A tenant admin's own client named "metrics" in their message-accepting domain (issue #17).
+  dd: row('metrics', 'default', 'dd'),
 };
 let peer: PeerCertificate = { present: false, authorized: false };
 let app: FastifyInstance;
 /** This thread's own families, as /metrics would show them. */
 const render = () => AggregatorRegistry.aggregate([readFastFamilies()]).metrics();
 
-function row(client_name: string, domain: string): IdentityRow {
+function row(client_name: string, domain: string, fingerprint = client_name): IdentityRow {
   const day = 86_400_000;
   return {
-    serial: `${client_name}-serial`,
-    fingerprint: client_name,
+    serial: `${fingerprint}-serial`,
+    fingerprint,
     cert_status: 'active',
     not_before: new Date(Date.now() - day),
     not_after: new Date(Date.now() + day),
@@ -43,7 +45,13 @@ function presenting(fingerprint: string, commonName: string): PeerCertificate {
 }
 
 beforeAll(async () => {
-  const config = loadConfig({ values: { domains: [{ name: 'default' }, { name: 'ops', active: false }] }, env: {} });
+  const config = loadConfig({
+    values: {
+      metrics: { client_names: ['metrics.ops'] },
+      domains: [{ name: 'default' }, { name: 'ops', active: false }],
+    },
+    env: {},
+  });
   app = buildServer({
     config: new LiveConfig(config),
     logger: createLogger('silent'),
@@ -102,6 +110,13 @@ describe('GET /metrics access', () => {
   it('refuses an unregistered certificate with 403', async () => {
     peer = presenting('cc', 'metrics.ops');
     expect((await scrape('10.1.2.3')).json().error_code).toBe('CERT_UNKNOWN');
+  });
+
+  it('refuses a client named "metrics" in a tenant domain: identities are full CNs', async () => {
+    peer = presenting('dd', 'metrics.default');
+    const response = await scrape('10.1.2.3');
+    expect(response.statusCode).toBe(403);
+    expect(response.json().error_code).toBe('METRICS_FORBIDDEN');
   });
 
   it('lets a metrics identity of our CA in', async () => {

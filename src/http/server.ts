@@ -136,10 +136,7 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
       messages: deps.messages,
     });
     if (deps.metrics) {
-      registerMetricsRoute(api, deps.metrics, deps.identity, {
-        allowLoopback: config.metrics.allow_loopback,
-        clientNames: config.metrics.client_names,
-      });
+      registerMetricsRoute(api, deps.metrics, deps.identity, deps.config);
     }
   });
   if (deps.crashActor) registerFaultInjection(app, deps.crashActor);
