@@ -71,7 +71,16 @@ beforeAll(async () => {
     },
     redis: {} as never,
     messages: {} as never,
-    health: { readiness: async () => ({ ready: true, reasons: [] }) } as unknown as HealthService,
+    health: {
+      readiness: async () => ({ ready: true, reasons: [] }),
+      report: async () => ({
+        status: 'up',
+        instance_id: 'host-1',
+        version: 'test',
+        uptime_s: 1,
+        components: { client_certificates: { status: 'up', expiring: [{ common_name: 'demo.default' }] } },
+      }),
+    } as unknown as HealthService,
     metrics: { render, contentType: 'text/plain; version=0.0.4; charset=utf-8' },
   });
   await app.ready();
@@ -127,6 +136,28 @@ describe('GET /metrics access', () => {
   it('knows loopback addresses', () => {
     expect(['127.0.0.1', '127.8.0.1', '::1', '::ffff:127.0.0.1'].every(isLoopback)).toBe(true);
     expect(['10.0.0.1', '::ffff:10.0.0.1', '1127.0.0.1', ''].some(isLoopback)).toBe(false);
+  });
+});
+
+describe('health details (issue #17): for the same operators as /metrics', () => {
+  const health = () => app.inject({ method: 'GET', url: '/api/v1/health', remoteAddress: '10.1.2.3' });
+
+  it('a metrics identity sees them from a non-loopback address', async () => {
+    peer = presenting('aa', 'metrics.ops');
+    expect((await health()).json().instance_id).toBe('host-1');
+  });
+
+  it('a tenant certificate, also one named "metrics", or none at all gets statuses only', async () => {
+    for (const who of [
+      presenting('bb', 'demo.default'),
+      presenting('dd', 'metrics.default'),
+      { present: false, authorized: false },
+    ]) {
+      peer = who;
+      const response = await health();
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ status: 'up', components: { client_certificates: { status: 'up' } } });
+    }
   });
 });
 

@@ -38,3 +38,18 @@ export async function requireOperator(
   const client = await checkClientCertificate(identity, request);
   if (!isMetricsIdentity(config, client.common_name)) throw new BrokerError('METRICS_FORBIDDEN');
 }
+
+/** The same decision as a yes/no, for routes that answer everyone but show operators more. */
+export async function isOperator(
+  config: Readonly<BrokerConfig>,
+  identity: IdentityResolver,
+  request: FastifyRequest,
+): Promise<boolean> {
+  if (fromTrustedLoopback(config, request)) return true;
+  try {
+    const client = await identity.resolve(request.raw.socket);
+    return isMetricsIdentity(config, client.common_name);
+  } catch {
+    return false; // no, a foreign, revoked or unknown certificate: not an operator
+  }
+}
