@@ -52,7 +52,7 @@ export function registerHealthRoutes(
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: 503 while Redis or MySQL is unreachable or an actor is down',
+        summary: 'Readiness: 503 while Redis or MySQL is unreachable or an actor is down (reasons for operators only)',
         tags: ['health'],
         response: { 200: readiness, 503: readiness },
       },
