@@ -35,6 +35,10 @@ export const ERRORS = {
   UNKNOWN_DOMAIN: { status: 403, message: 'The client certificate names a domain this broker does not serve' },
   DOMAIN_DISABLED: { status: 409, message: 'The domain is not accepting messages' },
   METRICS_FORBIDDEN: { status: 403, message: 'This client certificate may not read metrics' },
+  METRICS_IDENTITY_RESERVED: {
+    status: 403,
+    message: 'This client name is a metrics identity (metrics.client_names): only a superadmin or the CLI may issue it',
+  },
 
   // ── Portal (sessions, forms) ────────────────────────────────────────────────────
   SESSION_REQUIRED: { status: 401, message: 'Sign in to continue' },

@@ -90,7 +90,7 @@ export class CertificateAuthority {
 
   /** A new client `name.domain` and its first certificate; an existing name is refused (renew it). */
   async issue(request: IssueOrder): Promise<IssuedBundle> {
-    const { name, domain } = this.checkClient(request.name, request.domain);
+    const { name, domain } = this.checkClient(request.name, request.domain, request.scoped);
     if (await this.clients.findByNameAndDomain(name, domain)) {
       throw new BrokerError('CLIENT_EXISTS', `Client ${name}.${domain} already exists; renew its certificate instead`);
     }
@@ -121,7 +121,7 @@ export class CertificateAuthority {
 
   /** A new key and certificate for an existing client; its current ones stay valid (overlap). */
   async renew(request: IssueOrder): Promise<IssuedBundle> {
-    const { name, domain } = this.checkClient(request.name, request.domain);
+    const { name, domain } = this.checkClient(request.name, request.domain, request.scoped);
     const client = await this.clients.findByNameAndDomain(name, domain);
     if (!client) throw new BrokerError('CLIENT_NOT_FOUND', `No client ${name}.${domain}; issue one first`);
     const previous = await this.certificates.listActiveForClient(client.id);
@@ -248,11 +248,21 @@ export class CertificateAuthority {
     });
   }
 
-  private checkClient(name: string, domain: string): { name: string; domain: string } {
+  private checkClient(name: string, domain: string, scoped = false): { name: string; domain: string } {
     if (!CLIENT_NAME.test(name))
       throw new BrokerError('INVALID_PAYLOAD', 'A client name is 1–64 lowercase letters, digits, - or _ (no dots)');
-    if (!this.deps.config.domains.some((d) => d.name === domain))
-      throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
+    const configured = this.deps.config.domains.find((d) => d.name === domain);
+    if (!configured) throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
+    // A metrics identity reads every tenant's numbers: never in a domain that takes messages
+    // (the loader refuses such a config too), and never from a domain admin.
+    if (this.deps.config.metrics.client_names.includes(`${name}.${domain}`)) {
+      if (configured.active)
+        throw new BrokerError(
+          'METRICS_IDENTITY_RESERVED',
+          `${name}.${domain} is a metrics identity, and domain ${domain} accepts messages`,
+        );
+      if (scoped) throw new BrokerError('METRICS_IDENTITY_RESERVED');
+    }
     return { name, domain };
   }
 

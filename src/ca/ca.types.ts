@@ -59,6 +59,11 @@ export interface IssueRequest {
   /** Who asked (a user's email, `cli`, …) and from where: for the audit log. */
   actor: string;
   ip?: string;
+  /**
+   * The caller administers one domain only (a domain admin, not a superadmin or the CLI):
+   * it may not issue or renew a metrics identity (`metrics.client_names`).
+   */
+  scoped?: boolean;
 }
 
 /** One serial, or every active certificate of a client; with `serial` and `domain`, a serial of another domain is not found. */

@@ -151,10 +151,13 @@ export const configShape = {
     retention_days: int('Rotated log files older than this many days are deleted', 7, { min: 1 }),
   },
   metrics: {
-    allow_loopback: bool('Scrapes of /metrics from 127.0.0.1 or ::1 need no client certificate', true),
+    allow_loopback: bool(
+      'Scrapes of /metrics from 127.0.0.1 or ::1 need no client certificate, and health details are shown to them',
+      true,
+    ),
     client_names: strList(
-      'Client names whose certificate (CN <name>.<domain>, any domain, issued by our CA) may scrape /metrics',
-      ['metrics'],
+      'Full CNs (<name>.<domain>) of client certificates of our CA that may scrape /metrics and read health details; each domain must be configured with active: false (a domain that accepts messages cannot hold one)',
+      [],
     ),
     actor_timeout_ms: int(
       'How long /metrics waits for each actor; an actor that does not answer is shown with its last numbers',

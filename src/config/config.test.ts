@@ -135,3 +135,31 @@ describe('substituteEnv in comments', () => {
     expect(() => loadConfig({ file: 'config.yaml', env: {} })).not.toThrow();
   });
 });
+
+describe('metrics.client_names (issue #17: a tenant could name a client "metrics")', () => {
+  const load = (clientNames: string[], ops: Record<string, unknown> = { name: 'ops', active: false }) =>
+    loadConfig({ values: { metrics: { client_names: clientNames }, domains: [{ name: 'default' }, ops] }, env: {} });
+
+  it('names nobody by default: only loopback scrapes until an operator lists a CN', () => {
+    expect(loadConfig({ values: {}, env: {} }).metrics.client_names).toEqual([]);
+  });
+
+  it('takes full CNs in a domain that accepts no messages', () => {
+    expect(load(['metrics.ops']).metrics.client_names).toEqual(['metrics.ops']);
+  });
+
+  it('refuses the old bare name, naming the key and the fix', () => {
+    expect(() => load(['metrics'])).toThrow(ConfigError);
+    expect(() => load(['metrics'])).toThrow(
+      /metrics\.client_names\[0\] "metrics" must be a full certificate CN.*"metrics\.ops".*active: false/,
+    );
+  });
+
+  it('refuses a CN in a domain that accepts messages, or in one not configured', () => {
+    expect(() => load(['metrics.default'])).toThrow(
+      /metrics\.client_names\[0\].*domain "default", which accepts messages/,
+    );
+    expect(() => load(['metrics.ops'], { name: 'ops' })).toThrow(/accepts messages/);
+    expect(() => load(['metrics.elsewhere'])).toThrow(/domain "elsewhere", which is not configured/);
+  });
+});

@@ -101,6 +101,7 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): RawBro
   const result: RawBrokerConfig = { ...config, domains };
   if (result.instance_id === '') result.instance_id = hostname();
   checkRedisTopology(result);
+  checkMetricsIdentities(result);
   if (result.bootstrap.demo_client && !seen.has(result.bootstrap.demo_domain)) {
     throw new ConfigError(
       `bootstrap.demo_domain "${result.bootstrap.demo_domain}" is not one of the configured domains`,
@@ -133,6 +134,41 @@ function checkRedisTopology(config: RawBrokerConfig): void {
       `redis.key_prefix must hold a hash tag such as "{mb}:" when redis.cluster_nodes is set (every broker key must be in one slot)`,
     );
   }
+}
+
+/**
+ * A metrics identity reads every tenant's client names, serials and volumes, so it is a
+ * full CN in a domain that accepts no messages: nobody's tenant domain, so a domain admin
+ * (who can issue any name in their own domain) cannot mint one. A bare name (`metrics`, the
+ * old form that matched that name in every domain) is refused rather than reinterpreted.
+ */
+function checkMetricsIdentities(config: RawBrokerConfig): void {
+  for (const [i, cn] of config.metrics.client_names.entries()) {
+    const key = `metrics.client_names[${i}]`;
+    const dot = cn.indexOf('.');
+    if (dot <= 0 || dot === cn.length - 1)
+      throw new ConfigError(
+        `${key} "${cn}" must be a full certificate CN <name>.<domain> (e.g. "${dot < 0 ? cn : 'metrics'}.ops") in a domain configured with active: false; a bare name no longer matches that name in every domain`,
+      );
+    const domainName = cn.slice(dot + 1);
+    const domain = config.domains.find((d) => d.name === domainName);
+    if (!domain)
+      throw new ConfigError(
+        `${key} "${cn}" names domain "${domainName}", which is not configured: add it to domains with active: false`,
+      );
+    if (domain.active)
+      throw new ConfigError(
+        `${key} "${cn}" is in domain "${domainName}", which accepts messages: a metrics identity needs a domain of its own with active: false (its admins could otherwise issue it)`,
+      );
+  }
+}
+
+/** Is this certificate CN one of `metrics.client_names` (and so may read /metrics and health details)? */
+export function isMetricsIdentity(config: Pick<BrokerConfig, 'metrics' | 'domains'>, commonName: string): boolean {
+  if (!config.metrics.client_names.includes(commonName)) return false;
+  // Checked at load already; again here, for a config built around the loader (tests, reloads).
+  const domainName = commonName.slice(commonName.indexOf('.') + 1);
+  return config.domains.some((d) => d.name === domainName && !d.active);
 }
 
 function walk(shape: Shape, raw: unknown, path: string[], env: NodeJS.ProcessEnv): Record<string, unknown> {

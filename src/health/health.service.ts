@@ -46,12 +46,7 @@ export class HealthService {
       server_certificate: this.serverCertificate(),
       ...extra,
     };
-    const statuses = Object.values(components).map((c) => c.status);
-    const status: ComponentStatus = statuses.includes('down')
-      ? 'down'
-      : statuses.includes('degraded')
-        ? 'degraded'
-        : 'up';
+    const status = worst(Object.values(components).map((c) => c.status));
     return {
       status,
       instance_id: this.deps.instanceId,
@@ -113,6 +108,50 @@ export class HealthService {
     const status: ComponentStatus = daysLeft < 0 ? 'down' : daysLeft < CERT_WARN_DAYS ? 'degraded' : 'up';
     return { status, not_after: notAfter.toISOString(), days_left: daysLeft };
   }
+}
+
+/**
+ * What anyone may see (issue #17): the overall status and each component's status, no
+ * detail. Details name other tenants (expiring certificates' CNs and serials, a breaker's
+ * last error with the downstream's internal address) and the host (instance host, pid);
+ * per-domain components are folded into one `downstreams` status so that tenants' domain
+ * names do not show either.
+ */
+export interface HealthSummary {
+  status: ComponentStatus;
+  components: Record<string, { status: ComponentStatus }>;
+}
+
+const DOWNSTREAM = 'downstream_';
+
+export function summarizeHealth(report: HealthReport): HealthSummary {
+  const components: HealthSummary['components'] = {};
+  for (const [name, component] of Object.entries(report.components)) {
+    const key = name.startsWith(DOWNSTREAM) ? 'downstreams' : name;
+    components[key] = { status: worst([components[key]?.status ?? 'up', component.status]) };
+  }
+  return { status: report.status, components };
+}
+
+/**
+ * The report as one domain's admin sees it: the shared components (Redis, MySQL, actors,
+ * CRL, server certificate, instances) by status alone — their details can name hosts,
+ * pids or other tenants — and the domain's own downstream in full. Other domains'
+ * components and the installation-wide client certificate list are left out; the overall
+ * status is that of what is shown.
+ */
+export function healthForDomain(report: HealthReport, domain: string): HealthReport {
+  const components: HealthReport['components'] = {};
+  for (const [name, component] of Object.entries(report.components)) {
+    if (name === `${DOWNSTREAM}${domain}`) components[name] = component;
+    else if (name.startsWith(DOWNSTREAM) || name === 'client_certificates') continue;
+    else components[name] = { status: component.status };
+  }
+  return { ...report, status: worst(Object.values(components).map((c) => c.status)), components };
+}
+
+function worst(statuses: ComponentStatus[]): ComponentStatus {
+  return statuses.includes('down') ? 'down' : statuses.includes('degraded') ? 'degraded' : 'up';
 }
 
 export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

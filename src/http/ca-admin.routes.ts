@@ -88,6 +88,7 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
         domain,
         actor: scope.actor,
         ip: request.ip,
+        scoped: scope.domain !== null,
         ...(days === undefined ? {} : { days }),
       });
       return reply.code(201).send(bundle);
@@ -106,6 +107,7 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
         domain,
         actor: scope.actor,
         ip: request.ip,
+        scoped: scope.domain !== null,
         ...(days === undefined ? {} : { days }),
       });
       return reply.code(201).send(bundle);

@@ -1,6 +1,15 @@
-/** Liveness, readiness and component health. Open without a client certificate: they hold no data. */
-import type { FastifyInstance } from 'fastify';
-import type { HealthService } from '../health/health.service.js';
+/**
+ * Liveness, readiness and component health. Open without credentials, but then they answer
+ * statuses only (issue #17): the details name every tenant's expiring certificates (CN,
+ * serial), a downstream's internal address (a breaker's last error), host and pid. The
+ * details — `/readyz` reasons, `/api/v1/health` in full — need an operator: loopback, a
+ * metrics identity (`operator-access.ts`) or a superadmin's portal session (server.ts).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { summarizeHealth, type HealthService } from '../health/health.service.js';
+
+/** May this request see health details? Never throws: without them it gets statuses. */
+export type HealthDetailAccess = (request: FastifyRequest) => Promise<boolean>;
 
 // Loose on purpose: components come and go with subsystems, and a response schema drops
 // whatever it does not name.
@@ -12,7 +21,7 @@ const report = {
   type: 'object',
   additionalProperties: true,
   description:
-    'Overall status (up, degraded, down) and one entry per component: redis, mysql, each actor, certificates, instances…',
+    'Overall status (up, degraded, down) and one entry per component: redis, mysql, each actor, certificates, instances…; without operator credentials (loopback, metrics identity, superadmin session) statuses only',
   properties: {
     status: { type: 'string', enum: ['up', 'degraded', 'down'] },
     instance_id: { type: 'string' },
@@ -22,7 +31,11 @@ const report = {
   },
 } as const;
 
-export function registerHealthRoutes(app: FastifyInstance, health: HealthService): void {
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  health: HealthService,
+  mayReadDetails: HealthDetailAccess,
+): void {
   app.get(
     '/healthz',
     {
@@ -39,14 +52,15 @@ export function registerHealthRoutes(app: FastifyInstance, health: HealthService
     '/readyz',
     {
       schema: {
-        summary: 'Readiness: 503 while Redis or MySQL is unreachable or an actor is down',
+        summary: 'Readiness: 503 while Redis or MySQL is unreachable or an actor is down (reasons for operators only)',
         tags: ['health'],
         response: { 200: readiness, 503: readiness },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       const { ready, reasons } = await health.readiness();
-      return reply.code(ready ? 200 : 503).send({ ready, reasons });
+      const body = (await mayReadDetails(request)) ? { ready, reasons } : { ready };
+      return reply.code(ready ? 200 : 503).send(body);
     },
   );
 
@@ -59,9 +73,10 @@ export function registerHealthRoutes(app: FastifyInstance, health: HealthService
         response: { 200: report, 503: report },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       const result = await health.report();
-      return reply.code(result.status === 'down' ? 503 : 200).send(result);
+      const body = (await mayReadDetails(request)) ? result : summarizeHealth(result);
+      return reply.code(result.status === 'down' ? 503 : 200).send(body);
     },
   );
 }

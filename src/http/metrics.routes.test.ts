@@ -17,17 +17,19 @@ import { buildServer } from './server.js';
 const rows: Record<string, IdentityRow> = {
   aa: row('metrics', 'ops'),
   bb: row('demo', 'default'),
+  // A tenant admin's own client named "metrics" in their message-accepting domain (issue #17).
+  dd: row('metrics', 'default', 'dd'),
 };
 let peer: PeerCertificate = { present: false, authorized: false };
 let app: FastifyInstance;
 /** This thread's own families, as /metrics would show them. */
 const render = () => AggregatorRegistry.aggregate([readFastFamilies()]).metrics();
 
-function row(client_name: string, domain: string): IdentityRow {
+function row(client_name: string, domain: string, fingerprint = client_name): IdentityRow {
   const day = 86_400_000;
   return {
-    serial: `${client_name}-serial`,
-    fingerprint: client_name,
+    serial: `${fingerprint}-serial`,
+    fingerprint,
     cert_status: 'active',
     not_before: new Date(Date.now() - day),
     not_after: new Date(Date.now() + day),
@@ -43,7 +45,13 @@ function presenting(fingerprint: string, commonName: string): PeerCertificate {
 }
 
 beforeAll(async () => {
-  const config = loadConfig({ values: { domains: [{ name: 'default' }, { name: 'ops', active: false }] }, env: {} });
+  const config = loadConfig({
+    values: {
+      metrics: { client_names: ['metrics.ops'] },
+      domains: [{ name: 'default' }, { name: 'ops', active: false }],
+    },
+    env: {},
+  });
   app = buildServer({
     config: new LiveConfig(config),
     logger: createLogger('silent'),
@@ -63,7 +71,16 @@ beforeAll(async () => {
     },
     redis: {} as never,
     messages: {} as never,
-    health: { readiness: async () => ({ ready: true, reasons: [] }) } as unknown as HealthService,
+    health: {
+      readiness: async () => ({ ready: true, reasons: [] }),
+      report: async () => ({
+        status: 'up',
+        instance_id: 'host-1',
+        version: 'test',
+        uptime_s: 1,
+        components: { client_certificates: { status: 'up', expiring: [{ common_name: 'demo.default' }] } },
+      }),
+    } as unknown as HealthService,
     metrics: { render, contentType: 'text/plain; version=0.0.4; charset=utf-8' },
   });
   await app.ready();
@@ -104,6 +121,13 @@ describe('GET /metrics access', () => {
     expect((await scrape('10.1.2.3')).json().error_code).toBe('CERT_UNKNOWN');
   });
 
+  it('refuses a client named "metrics" in a tenant domain: identities are full CNs', async () => {
+    peer = presenting('dd', 'metrics.default');
+    const response = await scrape('10.1.2.3');
+    expect(response.statusCode).toBe(403);
+    expect(response.json().error_code).toBe('METRICS_FORBIDDEN');
+  });
+
   it('lets a metrics identity of our CA in', async () => {
     peer = presenting('aa', 'metrics.ops');
     expect((await scrape('10.1.2.3')).statusCode).toBe(200);
@@ -112,6 +136,28 @@ describe('GET /metrics access', () => {
   it('knows loopback addresses', () => {
     expect(['127.0.0.1', '127.8.0.1', '::1', '::ffff:127.0.0.1'].every(isLoopback)).toBe(true);
     expect(['10.0.0.1', '::ffff:10.0.0.1', '1127.0.0.1', ''].some(isLoopback)).toBe(false);
+  });
+});
+
+describe('health details (issue #17): for the same operators as /metrics', () => {
+  const health = () => app.inject({ method: 'GET', url: '/api/v1/health', remoteAddress: '10.1.2.3' });
+
+  it('a metrics identity sees them from a non-loopback address', async () => {
+    peer = presenting('aa', 'metrics.ops');
+    expect((await health()).json().instance_id).toBe('host-1');
+  });
+
+  it('a tenant certificate, also one named "metrics", or none at all gets statuses only', async () => {
+    for (const who of [
+      presenting('bb', 'demo.default'),
+      presenting('dd', 'metrics.default'),
+      { present: false, authorized: false },
+    ]) {
+      peer = who;
+      const response = await health();
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({ status: 'up', components: { client_certificates: { status: 'up' } } });
+    }
   });
 });
 

@@ -24,7 +24,9 @@ import { registerHealthRoutes } from './health.routes.js';
 import { registerMessageRoutes, type MessagesRouteDeps } from './messages.routes.js';
 import { instrumentRequests } from './metrics.hooks.js';
 import { registerMetricsRoute, type MetricsEndpoint } from './metrics.routes.js';
+import { isSuperadminSession } from '../portal/ca-admin-access.js';
 import { registerPortal } from '../portal/portal.plugin.js';
+import { isOperator } from './operator-access.js';
 import type { PortalDeps } from '../portal/portal.types.js';
 
 export interface TlsMaterial {
@@ -127,7 +129,15 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
 
   // In a plugin, so that @fastify/swagger (registered above) sees these routes.
   void app.register(async (api) => {
-    registerHealthRoutes(api, deps.health);
+    // Health details describe every tenant: operators only (loopback, metrics identity, superadmin session).
+    const portal = config.portal.enabled ? deps.portal : undefined;
+    registerHealthRoutes(
+      api,
+      deps.health,
+      async (request) =>
+        (await isOperator(deps.config.current(), deps.identity, request)) ||
+        (portal !== undefined && (await isSuperadminSession(portal.auth, request))),
+    );
     registerMessageRoutes(api, {
       config: deps.config,
       identity: deps.identity,
@@ -136,10 +146,7 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
       messages: deps.messages,
     });
     if (deps.metrics) {
-      registerMetricsRoute(api, deps.metrics, deps.identity, {
-        allowLoopback: config.metrics.allow_loopback,
-        clientNames: config.metrics.client_names,
-      });
+      registerMetricsRoute(api, deps.metrics, deps.identity, deps.config);
     }
   });
   if (deps.crashActor) registerFaultInjection(app, deps.crashActor);

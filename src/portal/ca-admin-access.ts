@@ -37,6 +37,21 @@ export function caAdminAccess(deps: Pick<PortalDeps, 'auth' | 'actors'>): CaAdmi
   };
 }
 
+/**
+ * Does this request carry a live superadmin session? For the routes outside the portal that
+ * show installation-wide details to its operators (health): the session cookie is
+ * `__Host-` (path /), so it reaches them too. Never throws.
+ */
+export async function isSuperadminSession(
+  auth: Pick<PortalDeps['auth'], 'authenticate'>,
+  request: FastifyRequest,
+): Promise<boolean> {
+  const token = cookieValue(request.headers.cookie, SESSION_COOKIE);
+  if (token === undefined) return false;
+  const session = await auth.authenticate(token).catch(() => undefined);
+  return session !== undefined && scopeOf(session.user).kind === 'all';
+}
+
 /** One cookie from a Cookie header (the API context has no cookie plugin, and needs one value). */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header) return undefined;

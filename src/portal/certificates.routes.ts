@@ -137,14 +137,19 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
     if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) errors['days'] = `Between 1 and ${MAX_DAYS} days`;
     if (Object.keys(errors).length > 0) return issueForm(request, reply, form, errors, 422);
     const by = admin.by(request);
+    // A domain admin may not mint a metrics identity (the CA refuses it): see metrics.client_names.
+    const scoped = scope.kind !== 'all';
     try {
       // A new client gets its first certificate (ca.issue); an existing one another one (ca.renew).
       const bundle = form.client
-        ? await actors.ca.call('ca.renew', { name, domain, days, actor: by.actor, ip: request.ip })
-        : await actors.ca.call('ca.issue', { name, domain, days, actor: by.actor, ip: request.ip });
+        ? await actors.ca.call('ca.renew', { name, domain, days, actor: by.actor, ip: request.ip, scoped })
+        : await actors.ca.call('ca.issue', { name, domain, days, actor: by.actor, ip: request.ip, scoped });
       return issuedPage(request, reply, bundle, false);
     } catch (error) {
-      if (!(error instanceof BrokerError) || (error.code !== 'CLIENT_EXISTS' && error.code !== 'CLIENT_NOT_FOUND'))
+      if (
+        !(error instanceof BrokerError) ||
+        !['CLIENT_EXISTS', 'CLIENT_NOT_FOUND', 'METRICS_IDENTITY_RESERVED'].includes(error.code)
+      )
         throw error;
       const field = form.client ? 'client' : 'name';
       return issueForm(
@@ -155,9 +160,11 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
           [field]:
             error.code === 'CLIENT_EXISTS'
               ? `${name}.${domain} exists already: choose it in the list above`
-              : `There is no client ${name}.${domain}`,
+              : error.code === 'CLIENT_NOT_FOUND'
+                ? `There is no client ${name}.${domain}`
+                : `${name}.${domain} is reserved for metrics scrapers: only a superadmin may issue it`,
         },
-        422,
+        error.code === 'METRICS_IDENTITY_RESERVED' ? 403 : 422,
       );
     }
   });
@@ -195,6 +202,7 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
       domain: client.domain,
       actor: admin.by(request).actor,
       ip: request.ip,
+      scoped: admin.scope(request).kind !== 'all',
     });
     return issuedPage(request, reply, bundle, true);
   });

@@ -9,6 +9,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/config.js';
+import { healthForDomain } from '../health/health.service.js';
 import { keysFor } from '../queue/keys.js';
 import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
@@ -67,7 +68,8 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
       title: 'Overview',
       nav: 'overview',
       rows,
-      health: report,
+      // A domain admin sees the shared components by status and their own downstream, nothing of other tenants.
+      health: scope.kind === 'all' ? report : healthForDomain(report, scope.kind === 'domain' ? scope.domain : ''),
       delivery,
       expiring,
       depthAvailable: depth !== undefined,

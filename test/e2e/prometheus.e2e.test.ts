@@ -45,7 +45,7 @@ const agents: Agent[] = [];
 beforeAll(async () => {
   downstream = await startDownstream(() => 200);
   workspace = await createWorkspace({
-    metrics: { allow_loopback: false },
+    metrics: { allow_loopback: false, client_names: ['metrics.ops'] },
     domains: [
       { name: 'default' },
       // The scraper's own domain: it takes no messages, so the metrics certificate cannot submit any.

@@ -41,7 +41,13 @@ function scopeOf(request: FastifyRequest): AdminScope {
 }
 
 function frontDeps(withAdmin: boolean): FrontDeps {
-  const config = loadConfig({ values: { domains: [{ name: 'default' }, { name: 'acme' }] }, env: {} });
+  const config = loadConfig({
+    values: {
+      metrics: { client_names: ['metrics.ops'] },
+      domains: [{ name: 'default' }, { name: 'acme' }, { name: 'ops', active: false }],
+    },
+    env: {},
+  });
   return {
     config: new LiveConfig(config),
     logger: createLogger('silent'),
@@ -83,7 +89,8 @@ beforeAll(async () => {
       pki: { dir: join(work.dir, 'certs') },
       database: { url: testDb.url },
       redis: { key_prefix: prefix },
-      domains: [{ name: 'default' }, { name: 'acme' }],
+      metrics: { client_names: ['metrics.ops'] },
+      domains: [{ name: 'default' }, { name: 'acme' }, { name: 'ops', active: false }],
       log: { level: 'silent' },
     },
     env: {},
@@ -230,5 +237,30 @@ describe('certificate admin API', () => {
     const crl = await call('GET', '/api/v1/admin/crl', 'acme');
     expect(crl.body).toMatchObject({ pem: expect.stringContaining('BEGIN X509 CRL') });
     expect((crl.body.revoked_serials as string[]).sort()).toEqual([alice.serial, carol.serial].sort());
+  });
+});
+
+describe('metrics identities (issue #17)', () => {
+  it('a domain admin cannot issue or renew a metrics identity, even in the scraper domain', async () => {
+    const refused = await call('POST', '/api/v1/admin/clients', 'ops', { name: 'metrics' });
+    expect(refused.status).toBe(403);
+    expect(refused.body.error_code).toBe('METRICS_IDENTITY_RESERVED');
+    // An ordinary client of that domain is still theirs to issue.
+    expect((await call('POST', '/api/v1/admin/clients', 'ops', { name: 'probe' })).status).toBe(201);
+  });
+
+  it('a superadmin can, and then a domain admin still cannot renew it', async () => {
+    const issued = await call('POST', '/api/v1/admin/clients', 'super', { name: 'metrics', domain: 'ops' });
+    expect(issued.status).toBe(201);
+    expect(issued.body.common_name).toBe('metrics.ops');
+    const renewed = await call('POST', '/api/v1/admin/clients/metrics/renew', 'ops', {});
+    expect(renewed.status).toBe(403);
+    expect(renewed.body.error_code).toBe('METRICS_IDENTITY_RESERVED');
+  });
+
+  it('a client named "metrics" in a tenant domain is an ordinary client: issued, and no metrics identity', async () => {
+    const issued = await call('POST', '/api/v1/admin/clients', 'acme', { name: 'metrics' });
+    expect(issued.status).toBe(201);
+    expect(issued.body.common_name).toBe('metrics.acme');
   });
 });
