@@ -315,7 +315,9 @@ describe('domain switches', () => {
 
     workspace.reconfigure({ domains: domains.map((d) => (d.name === 'beta' ? { ...d, active: true } : d)) });
     broker.child!.kill('SIGHUP');
-    await waitUntil(async () => (await submit('beta', 'back')).status === 202 || undefined, 10_000, 'beta to be back');
+    // Reloads run one at a time: this one waits until the first has restarted the delivery
+    // and CA actors, which takes longer than 10 s on a loaded 2-core box.
+    await waitUntil(async () => (await submit('beta', 'back')).status === 202 || undefined, 30_000, 'beta to be back');
   });
 
   it('applies a reload from the portal, and refuses an invalid file without changing anything', async () => {
