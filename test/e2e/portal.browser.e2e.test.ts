@@ -19,6 +19,7 @@ import { SESSION_COOKIE } from '../../src/portal/session-tokens.js';
 import {
   BrokerProcess,
   ROOT,
+  firstAdminCredentials,
   createWorkspace,
   demoBundle,
   mtlsAgent,
@@ -49,7 +50,7 @@ describe.skipIf(!existsSync(CHROMIUM))('portal in Chromium', () => {
     workspace = await createWorkspace();
     broker = new BrokerProcess(workspace);
     await broker.start();
-    adminPassword = /password: (\S+)/.exec(broker.output)![1]!;
+    adminPassword = firstAdminCredentials(broker.output)!.password;
     // The demo client sends a few messages, as a newcomer's curl would.
     const agent = mtlsAgent(demoBundle(workspace));
     try {
