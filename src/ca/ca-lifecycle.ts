@@ -69,6 +69,9 @@ export async function bootstrapPki(
   request: CaProtocol['ca.bootstrap']['request'],
 ): Promise<BootstrapResult> {
   const { store, authority, config, logger } = deps;
+  // Every start: a certs/ made looser by hand is tightened (and said so) before keys are read.
+  for (const { path, was } of store.tightenDirectories())
+    logger.warn({ path, was: was.toString(8), now: '700' }, 'tightened a directory holding private keys to 0700');
   let created_ca = false;
   if (!store.hasCa()) {
     await initCa(deps, { overwrite: false, actor: 'system' });

@@ -45,6 +45,9 @@ function checkPki(dir: string, findings: Finding[]): void {
     return;
   }
   if (!isUsableDir(key, dir, findings)) return;
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o077) !== 0)
+    findings.push(note(key, dir, `mode ${mode.toString(8)}: the broker tightens it to 0700 at start (it holds keys)`));
   const caCert = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
   const ca = readCertificate(key, caCert, findings);

@@ -24,6 +24,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { randomBytes, X509Certificate } from 'node:crypto';
@@ -179,6 +180,40 @@ export class CertStore {
       .filter((entry) => entry.isDirectory() && CLIENT_NAME.test(entry.name))
       .map((entry) => entry.name)
       .sort();
+  }
+
+  // ── Permissions ─────────────────────────────────────────────────────────────────
+
+  /**
+   * Brings the store, clients/ and every clients/<cn>/ down to 0700 if any is looser (a
+   * `mkdir certs` by hand, a volume, a copy): they hold private keys, and a key file's 0600
+   * does not hide that it exists nor stop a swap of the directory's entries. Returns what
+   * it changed, for the caller to log. A directory it cannot chmod (another owner) is an
+   * error: the broker then refuses to start rather than keep keys in a readable place.
+   */
+  tightenDirectories(): Array<{ path: string; was: number }> {
+    const dirs = [this.dir, this.paths.clients, ...this.listClientBundles().map((cn) => join(this.paths.clients, cn))];
+    const tightened: Array<{ path: string; was: number }> = [];
+    for (const path of dirs) {
+      let was: number;
+      try {
+        was = statSync(path).mode & 0o777;
+      } catch {
+        continue; // not there (yet): ensureDir creates it 0700
+      }
+      if ((was & 0o077) === 0) continue;
+      try {
+        chmodSync(path, DIR_MODE);
+      } catch (error) {
+        throw new BrokerError(
+          'CA_FAILURE',
+          `${path} holds private keys and is mode ${was.toString(8)}; it could not be made 0700 (${(error as NodeJS.ErrnoException).code ?? String(error)}): chmod 700 it or fix its owner`,
+          { path },
+        );
+      }
+      tightened.push({ path, was });
+    }
+    return tightened;
   }
 
   // ── Internals ───────────────────────────────────────────────────────────────────

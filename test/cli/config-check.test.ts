@@ -108,6 +108,14 @@ describe('mb config check', () => {
     expect(run.stderr).toMatch(/FAILED: 4 problem\(s\)/);
   });
 
+  it('notes a certs/ directory open to others (the broker tightens it at start)', async () => {
+    const ws = workspace();
+    chmodSync(join(ws.dir, 'certs'), 0o755);
+    const run = await check(ws.write());
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/note .*pki\.dir .*certs: mode 755: the broker tightens it to 0700 at start/);
+  });
+
   it('reports a corrupt certificate and key files open to others', async () => {
     const ws = workspace();
     writeFileSync(
