@@ -72,6 +72,8 @@ export async function bootstrapPki(
   // Every start: a certs/ made looser by hand is tightened (and said so) before keys are read.
   for (const { path, was } of store.tightenDirectories())
     logger.warn({ path, was: was.toString(8), now: '700' }, 'tightened a directory holding private keys to 0700');
+  if (store.encryptCaKeyIfPlain())
+    logger.warn({ path: store.paths.caKey }, 'encrypted the CA key with the passphrase of pki.ca_key_passphrase_file');
   let created_ca = false;
   if (!store.hasCa()) {
     await initCa(deps, { overwrite: false, actor: 'system' });

@@ -85,12 +85,15 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
     ca: () =>
       (ca ??= (async () => {
         const db = (await migratedDatabase()).db;
-        const [{ CertificateAuthority }, { CertStore }, { announceCrl }] = await Promise.all([
+        const [{ CertificateAuthority }, { CertStore }, { announceCrl }, { readCaKeyPassphrase }] = await Promise.all([
           import('../ca/ca.service.js'),
           import('../pki/cert-store.js'),
           import('../queue/revocation-events.js'),
+          import('../pki/ca-key-passphrase.js'),
         ]);
-        const store = new CertStore(config.pki.dir);
+        const store = new CertStore(config.pki.dir, {
+          caKeyPassphrase: readCaKeyPassphrase(config.pki.ca_key_passphrase_file),
+        });
         const authority = new CertificateAuthority({
           config,
           store,

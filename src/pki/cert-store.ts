@@ -1,7 +1,8 @@
 /**
  * The CA's files on disk. Layout (all under `dir`, created 0700):
  *
- *   ca.crt  ca.key (0600)                 the CA; never overwritten unless asked
+ *   ca.crt  ca.key (0600)                 the CA; never overwritten unless asked; ca.key is
+ *                                         encrypted PKCS#8 when a passphrase is given
  *   server.crt  server.key (0600)         the front's TLS identity
  *   crl.pem                               current CRL, reloaded into the TLS context
  *   delivery-client.crt/.key (0600)       the broker's own client cert for webhook mTLS
@@ -31,6 +32,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { BrokerError } from '../errors.js';
 import { keyMatchesCertificate, loadRsaPrivateKey } from './ca-signer.js';
+import { type CaKeyPassphrase, encryptKeyPem, isEncryptedKeyPem, openKeyPem } from './ca-key-passphrase.js';
 import type { CaMaterial, CertificateKeyPair } from './pki.types.js';
 
 const DIR_MODE = 0o700;
@@ -46,9 +48,12 @@ export interface ClientBundle extends CertificateKeyPair {
 
 export class CertStore {
   readonly dir: string;
+  /** Only the CA actor and `mb` pass it (pki.ca_key_passphrase_file); the front never reads ca.key. */
+  private readonly caKeyPassphrase: CaKeyPassphrase | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: { caKeyPassphrase?: CaKeyPassphrase | undefined } = {}) {
     this.dir = dir;
+    this.caKeyPassphrase = options.caKeyPassphrase;
   }
 
   get paths() {
@@ -71,8 +76,28 @@ export class CertStore {
     return existsSync(this.paths.caCert) && existsSync(this.paths.caKey);
   }
 
+  /** The CA with its key opened (decrypted in memory when it is encrypted on disk). */
   loadCa(): CaMaterial {
-    return this.loadPair(this.paths.caCert, this.paths.caKey, 'CA');
+    const { caCert, caKey } = this.paths;
+    const pair = {
+      certPem: readText(caCert, 'CA (certificate)'),
+      keyPem: openKeyPem(readText(caKey, 'CA (private key)'), caKey, this.caKeyPassphrase),
+    };
+    assertPairMatches(pair, 'CA');
+    return pair;
+  }
+
+  /**
+   * With a passphrase configured, a CA key still in plain PEM (made before the passphrase
+   * was set) is rewritten encrypted, in place and atomically. True when it did so.
+   */
+  encryptCaKeyIfPlain(): boolean {
+    if (!this.caKeyPassphrase || !this.hasCa()) return false;
+    const keyPem = readText(this.paths.caKey, 'CA (private key)');
+    if (isEncryptedKeyPem(keyPem)) return false;
+    assertPairMatches({ certPem: readText(this.paths.caCert, 'CA (certificate)'), keyPem }, 'CA');
+    writeAtomic(this.paths.caKey, encryptKeyPem(keyPem, this.caKeyPassphrase), KEY_MODE);
+    return true;
   }
 
   /**
@@ -94,7 +119,8 @@ export class CertStore {
     }
     this.ensureDir(this.dir);
     // Key first: a crash between the two leaves no certificate that claims a missing key.
-    writeAtomic(caKey, ca.keyPem, KEY_MODE, !options.overwrite);
+    const keyPem = this.caKeyPassphrase ? encryptKeyPem(ca.keyPem, this.caKeyPassphrase) : ca.keyPem;
+    writeAtomic(caKey, keyPem, KEY_MODE, !options.overwrite);
     writeAtomic(caCert, ca.certPem, CERT_MODE, !options.overwrite);
   }
 
