@@ -2,8 +2,9 @@
  * pki.ca_key_passphrase_file through the real processes: the supervisor's CA actor makes
  * an encrypted CA key on first start and signs with it (the demo client sends), `mb`
  * issues, renews and revokes with it, and `mb` with a wrong passphrase file fails naming it.
+ * Also: `mb` tightens a loose certs/ (item 8a) before it writes there.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openssl } from '../../src/pki/openssl.test-support.js';
@@ -49,6 +50,8 @@ describe('CA key passphrase, end to end', () => {
   });
 
   it('mb issues, renews and revokes with the passphrase, and names the file when it is wrong', async () => {
+    // (And mb tightens a certs/ found 0755, as a git checkout leaves it, before it uses it.)
+    chmodSync(join(workspace.dir, 'certs'), 0o755);
     const issued = await runCliJson<{ serial: string; files: { cert: string } }>(
       ['client', 'issue', 'bob', '--domain', 'default', '--out', join(workspace.dir, 'bob')],
       workspace.configPath,
@@ -56,6 +59,7 @@ describe('CA key passphrase, end to end', () => {
     expect(openssl(['verify', '-CAfile', join(workspace.dir, 'certs/ca.crt'), issued.files.cert]).stdout).toContain(
       ': OK',
     );
+    expect(statSync(join(workspace.dir, 'certs')).mode & 0o777).toBe(0o700);
     await runCliJson(['client', 'renew', 'bob.default', '--out', join(workspace.dir, 'bob-2')], workspace.configPath);
     const revoked = await runCli(['client', 'revoke', '--serial', issued.serial, '--reason', 'keyCompromise'], {
       configPath: workspace.configPath,
