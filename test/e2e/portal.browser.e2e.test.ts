@@ -98,9 +98,10 @@ describe.skipIf(!existsSync(CHROMIUM))('portal in Chromium', () => {
   });
 
   it(
-    'prints the first admin and signs in with it',
+    'names the first admin and its password file, and signs in with it',
     async () => {
-      expect(broker.output).toMatch(/email: {4}admin@localhost/);
+      expect(broker.output).toMatch(/email: +admin@localhost/);
+      expect(broker.output).not.toContain(adminPassword); // stdout is a pipe: only the file's path
       await page.goto(url('/'));
       await page.waitForURL(/\/portal\/login/);
       await shot('01-login');
