@@ -94,6 +94,11 @@ export const ERRORS = {
   CONFIG_INVALID: { status: 500, message: 'The configuration is invalid' },
   CRYPTO_FAILURE: { status: 500, message: 'Decryption or key lookup failed' },
   CA_FAILURE: { status: 500, message: 'The certificate authority could not complete the operation' },
+  CA_KEY_LOCKED: {
+    status: 500,
+    message:
+      'The CA private key could not be opened: its passphrase file (pki.ca_key_passphrase_file) is missing or wrong',
+  },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -45,7 +45,7 @@ import { registry } from '../metrics/registry.js';
 import { loadThreadRegistry } from '../metrics/registry-snapshot.js';
 import { CertStore } from '../pki/cert-store.js';
 import { caAdminAccess } from '../portal/ca-admin-access.js';
-import { ensureFirstAdmin } from '../portal/first-admin.js';
+import { ensureFirstAdmin, handOverFirstAdmin } from '../portal/first-admin.js';
 import { createRedis } from '../queue/redis-connection.js';
 import { VERSION } from '../version.js';
 import { brokerStopper, connectRedis, openStorage, startEmbeddedServices } from './lifecycle.js';
@@ -171,7 +171,8 @@ export async function startBroker(
     identity,
     operations: { reloadFromFile: reloader.reloadFromFile },
   });
-  const firstAdmin = await ensureFirstAdmin(repositories, portal.hasher, config.portal.first_admin_email);
+  const created = await ensureFirstAdmin(repositories, portal.hasher, config.portal.first_admin_email);
+  const firstAdmin = created && handOverFirstAdmin(created, process.stdout.isTTY === true, config.data.dir);
   const app = buildServer({
     config: live,
     logger,

@@ -12,7 +12,16 @@ export function welcomeText(
 ): string {
   const lines = [`message broker listening on ${url} (mTLS API and portal)`];
   if (config.portal.enabled) lines.push(`portal: ${url}/portal/`);
-  if (firstAdmin) {
+  if (firstAdmin?.passwordFile) {
+    // Not on a terminal (systemd, docker, a pipe): the password stays out of the log.
+    lines.push(
+      '',
+      'created the first portal account; its password is in a file readable only by this user',
+      '(sign in, change it under Account, then delete the file):',
+      `  email:         ${firstAdmin.email}`,
+      `  password file: ${firstAdmin.passwordFile}`,
+    );
+  } else if (firstAdmin) {
     lines.push(
       '',
       'created the first portal account (this password is shown only now; change it under Account):',

@@ -63,12 +63,25 @@ export async function initCa(
   return { cert_pem: ca.certPem, fingerprint, not_after: notAfter, replaced };
 }
 
+/**
+ * pki.dir and its client folders down to 0700, each change logged. A looser one is common:
+ * the repository ships certs/README.md, so a git checkout makes certs/ 0755 (umask 022).
+ */
+export function tightenPkiDirectories(store: CertStore, logger: Logger): void {
+  for (const { path, was } of store.tightenDirectories())
+    logger.warn({ path, was: was.toString(8), now: '700' }, 'tightened a directory holding private keys to 0700');
+}
+
 /** First start (and every start): CA, server certificate, delivery client certificate, CRL, demo client. */
 export async function bootstrapPki(
   deps: LifecycleDeps,
   request: CaProtocol['ca.bootstrap']['request'],
 ): Promise<BootstrapResult> {
   const { store, authority, config, logger } = deps;
+  // Every start: a looser certs/ is tightened (and said so) before keys are read.
+  tightenPkiDirectories(store, logger);
+  if (store.encryptCaKeyIfPlain())
+    logger.warn({ path: store.paths.caKey }, 'encrypted the CA key with the passphrase of pki.ca_key_passphrase_file');
   let created_ca = false;
   if (!store.hasCa()) {
     await initCa(deps, { overwrite: false, actor: 'system' });

@@ -93,12 +93,24 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
     ca: () =>
       (ca ??= (async () => {
         const db = (await migratedDatabase()).db;
-        const [{ CertificateAuthority }, { CertStore }, { announceCrl }] = await Promise.all([
+        const [
+          { CertificateAuthority },
+          { CertStore },
+          { announceCrl },
+          { readCaKeyPassphrase },
+          { tightenPkiDirectories },
+        ] = await Promise.all([
           import('../ca/ca.service.js'),
           import('../pki/cert-store.js'),
           import('../queue/revocation-events.js'),
+          import('../pki/ca-key-passphrase.js'),
+          import('../ca/ca-lifecycle.js'),
         ]);
-        const store = new CertStore(config.pki.dir);
+        const store = new CertStore(config.pki.dir, {
+          caKeyPassphrase: readCaKeyPassphrase(config.pki.ca_key_passphrase_file),
+        });
+        // mb works on certs/ before any broker started: same 0700 rule as the CA actor.
+        tightenPkiDirectories(store, logger);
         const authority = new CertificateAuthority({
           config,
           store,

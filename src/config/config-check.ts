@@ -10,6 +10,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { dirname, join } from 'node:path';
 import type { BrokerConfig } from './config.js';
 import { DATA_KEYS_FILE, PEPPER_FILE } from '../crypto/key-store.js';
+import { isEncryptedKeyPem, openKeyPem, readCaKeyPassphrase } from '../pki/ca-key-passphrase.js';
 
 export type FindingLevel = 'ok' | 'note' | 'problem';
 
@@ -26,7 +27,7 @@ const SECRET_FILES = [DATA_KEYS_FILE, PEPPER_FILE] as const;
 
 export function checkConfigFiles(config: Readonly<BrokerConfig>): Finding[] {
   const findings: Finding[] = [];
-  checkPki(config.pki.dir, findings);
+  checkPki(config.pki.dir, config.pki.ca_key_passphrase_file, findings);
   checkSecrets(config.secrets.dir, findings);
   checkWritableDir('data.dir', config.data.dir, findings);
   if (config.log.file === '') findings.push(ok('log.file', '', 'empty: logs go to stdout only'));
@@ -37,7 +38,7 @@ export function checkConfigFiles(config: Readonly<BrokerConfig>): Finding[] {
   return findings;
 }
 
-function checkPki(dir: string, findings: Finding[]): void {
+function checkPki(dir: string, passphraseFile: string, findings: Finding[]): void {
   const key = 'pki.dir';
   if (!existsSync(dir)) {
     if (checkCreatable(key, dir, findings))
@@ -45,6 +46,9 @@ function checkPki(dir: string, findings: Finding[]): void {
     return;
   }
   if (!isUsableDir(key, dir, findings)) return;
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o077) !== 0)
+    findings.push(note(key, dir, `mode ${mode.toString(8)}: the broker tightens it to 0700 at start (it holds keys)`));
   const caCert = join(dir, 'ca.crt');
   const caKey = join(dir, 'ca.key');
   const ca = readCertificate(key, caCert, findings);
@@ -57,7 +61,7 @@ function checkPki(dir: string, findings: Finding[]): void {
   if (!ca.ca) findings.push(problem(key, caCert, 'is not a CA certificate (basicConstraints CA:FALSE)'));
   checkValidity(key, caCert, ca, 'CA certificate', findings);
   // Only one host of a cluster holds the CA key (docs/scaling.md): its absence is fine.
-  if (existsSync(caKey)) checkKeyMatches(key, caKey, ca, 'CA key', findings);
+  if (existsSync(caKey)) checkCaKey(key, caKey, passphraseFile, ca, findings);
   else
     findings.push(note(key, caKey, 'absent: this host cannot issue, renew or revoke (another host holds the CA key)'));
 
@@ -158,9 +162,38 @@ function checkValidity(key: string, path: string, cert: X509Certificate, what: s
   else findings.push(ok(key, path, `${what} ${cert.subject.replace(/\n/g, ', ')}, valid until ${until.toISOString()}`));
 }
 
-function checkKeyMatches(key: string, path: string, cert: X509Certificate, what: string, findings: Finding[]): void {
+/** The CA key opened as the CA actor would: with the passphrase file when one is set. */
+function checkCaKey(
+  key: string,
+  path: string,
+  passphraseFile: string,
+  cert: X509Certificate,
+  findings: Finding[],
+): void {
+  let keyPem: string;
   try {
-    const privateKey = createPrivateKey(readFileSync(path));
+    const passphrase = readCaKeyPassphrase(passphraseFile);
+    keyPem = openKeyPem(readFileSync(path, 'utf8'), path, passphrase);
+    if (passphrase && !isEncryptedKeyPem(readFileSync(path, 'utf8')))
+      findings.push(note(key, path, 'is not encrypted yet: the next start encrypts it with the passphrase'));
+  } catch (error) {
+    // The message names the key and the passphrase file.
+    findings.push(problem('pki.ca_key_passphrase_file', path, (error as Error).message));
+    return;
+  }
+  checkKeyMatches(key, path, cert, 'CA key', findings, keyPem);
+}
+
+function checkKeyMatches(
+  key: string,
+  path: string,
+  cert: X509Certificate,
+  what: string,
+  findings: Finding[],
+  keyPem?: string,
+): void {
+  try {
+    const privateKey = createPrivateKey(keyPem ?? readFileSync(path));
     if (cert.checkPrivateKey(privateKey)) findings.push(ok(key, path, `${what} matches its certificate`));
     else findings.push(problem(key, path, `${what} does not match its certificate`));
   } catch (error) {

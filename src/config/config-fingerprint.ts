@@ -18,6 +18,7 @@
  *   redis.embedded, database.embedded, database.pool_size
  *                                   how this host reaches or sizes its connections
  *   data.dir, secrets.dir, pki.dir  local paths (resolved absolute per host)
+ *   pki.ca_key_passphrase_file      local path; only the host holding the CA key has it
  *   log                             verbosity may be raised on one host to debug it
  *   bootstrap                       first start only (one host creates the CA)
  *   heartbeat                       how this host reports itself
@@ -41,6 +42,7 @@ export const INSTANCE_SPECIFIC_KEYS = [
   'data',
   'secrets.dir',
   'pki.dir',
+  'pki.ca_key_passphrase_file',
   'log',
   'bootstrap',
   'heartbeat',

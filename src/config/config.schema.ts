@@ -121,6 +121,10 @@ export const configShape = {
   },
   pki: {
     dir: str('CA, server and issued certificates', 'certs'),
+    ca_key_passphrase_file: str(
+      "A file holding the CA key's passphrase (read by the CA actor and mb only): when set, ca.key is written encrypted (PKCS#8, AES-256) and read with it; '' = ca.key unencrypted",
+      '',
+    ),
     ca_days: int('Validity of the CA certificate', 3650, { min: 1 }),
     client_days: int('Validity of an issued client certificate', 365, { min: 1 }),
     server_days: int('Validity of the server certificate (renewed automatically)', 397, { min: 1 }),

@@ -200,6 +200,8 @@ function resolvePaths(config: RawBrokerConfig, baseDir: string): void {
   config.data.dir = resolve(baseDir, config.data.dir);
   config.secrets.dir = resolve(baseDir, config.secrets.dir);
   config.pki.dir = resolve(baseDir, config.pki.dir);
+  if (config.pki.ca_key_passphrase_file !== '')
+    config.pki.ca_key_passphrase_file = resolve(baseDir, config.pki.ca_key_passphrase_file);
   if (config.log.file !== '') config.log.file = resolve(baseDir, config.log.file);
   for (const domain of config.domains) {
     if (domain.target.ca_file !== '') domain.target.ca_file = resolve(baseDir, domain.target.ca_file);

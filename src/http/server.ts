@@ -5,6 +5,7 @@
  * calls `listen()`.
  */
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -61,6 +62,12 @@ export interface FrontDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/** The client's own X-Request-Id when it is sane (echoed and logged, never the tracking id). */
+function clientRequestId(headers: IncomingHttpHeaders): string | undefined {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : undefined;
+}
+
 export function buildServer(deps: FrontDeps): FastifyInstance {
   // Server options, TLS and the mounted parts need a restart to change: read once here.
   const config = deps.config.current();
@@ -72,7 +79,15 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     // Log lines carry the request's id as `tracking_id`, the name the error schema gives it.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'tracking_id' }),
     // The request's child logger is made only if the request logs something.
-    childLoggerFactory: (logger, bindings, options) => lazyChildLogger(logger as Logger, bindings, options),
+    // A client's own X-Request-Id goes beside it as `client_request_id` (see genReqId).
+    childLoggerFactory: (logger, bindings, options, raw) => {
+      const clientId = clientRequestId(raw.headers);
+      return lazyChildLogger(
+        logger as Logger,
+        clientId ? { ...bindings, client_request_id: clientId } : bindings,
+        options,
+      );
+    },
     bodyLimit: config.server.body_limit_bytes,
     requestTimeout: config.server.request_timeout_ms,
     keepAliveTimeout: config.server.keep_alive_timeout_ms,
@@ -82,11 +97,10 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     return503OnClosing: false,
     clientErrorHandler,
     frameworkErrors: frameworkError,
-    // A client-supplied X-Request-Id is kept when it is sane, so both sides log one id.
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    // The tracking id is always ours and unique: a client-chosen one would let two requests
+    // (or two clients) share the id an operator looks up. The client's X-Request-Id, when
+    // sane, is echoed apart as X-Client-Request-Id and logged as `client_request_id`.
+    genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: false } },
     ...(deps.tls
       ? {
@@ -111,6 +125,8 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   // Callback style, like the hooks below: no promise per response.
   app.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('x-request-id', request.id);
+    const clientId = clientRequestId(request.headers);
+    if (clientId) void reply.header('x-client-request-id', clientId);
     done(null, payload);
   });
   installErrorHandlers(app);

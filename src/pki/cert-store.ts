@@ -1,7 +1,8 @@
 /**
  * The CA's files on disk. Layout (all under `dir`, created 0700):
  *
- *   ca.crt  ca.key (0600)                 the CA; never overwritten unless asked
+ *   ca.crt  ca.key (0600)                 the CA; never overwritten unless asked; ca.key is
+ *                                         encrypted PKCS#8 when a passphrase is given
  *   server.crt  server.key (0600)         the front's TLS identity
  *   crl.pem                               current CRL, reloaded into the TLS context
  *   delivery-client.crt/.key (0600)       the broker's own client cert for webhook mTLS
@@ -24,12 +25,14 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { BrokerError } from '../errors.js';
 import { keyMatchesCertificate, loadRsaPrivateKey } from './ca-signer.js';
+import { type CaKeyPassphrase, encryptKeyPem, isEncryptedKeyPem, openKeyPem } from './ca-key-passphrase.js';
 import type { CaMaterial, CertificateKeyPair } from './pki.types.js';
 
 const DIR_MODE = 0o700;
@@ -45,9 +48,12 @@ export interface ClientBundle extends CertificateKeyPair {
 
 export class CertStore {
   readonly dir: string;
+  /** Only the CA actor and `mb` pass it (pki.ca_key_passphrase_file); the front never reads ca.key. */
+  private readonly caKeyPassphrase: CaKeyPassphrase | undefined;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: { caKeyPassphrase?: CaKeyPassphrase | undefined } = {}) {
     this.dir = dir;
+    this.caKeyPassphrase = options.caKeyPassphrase;
   }
 
   get paths() {
@@ -70,8 +76,28 @@ export class CertStore {
     return existsSync(this.paths.caCert) && existsSync(this.paths.caKey);
   }
 
+  /** The CA with its key opened (decrypted in memory when it is encrypted on disk). */
   loadCa(): CaMaterial {
-    return this.loadPair(this.paths.caCert, this.paths.caKey, 'CA');
+    const { caCert, caKey } = this.paths;
+    const pair = {
+      certPem: readText(caCert, 'CA (certificate)'),
+      keyPem: openKeyPem(readText(caKey, 'CA (private key)'), caKey, this.caKeyPassphrase),
+    };
+    assertPairMatches(pair, 'CA');
+    return pair;
+  }
+
+  /**
+   * With a passphrase configured, a CA key still in plain PEM (made before the passphrase
+   * was set) is rewritten encrypted, in place and atomically. True when it did so.
+   */
+  encryptCaKeyIfPlain(): boolean {
+    if (!this.caKeyPassphrase || !this.hasCa()) return false;
+    const keyPem = readText(this.paths.caKey, 'CA (private key)');
+    if (isEncryptedKeyPem(keyPem)) return false;
+    assertPairMatches({ certPem: readText(this.paths.caCert, 'CA (certificate)'), keyPem }, 'CA');
+    writeAtomic(this.paths.caKey, encryptKeyPem(keyPem, this.caKeyPassphrase), KEY_MODE);
+    return true;
   }
 
   /**
@@ -93,7 +119,8 @@ export class CertStore {
     }
     this.ensureDir(this.dir);
     // Key first: a crash between the two leaves no certificate that claims a missing key.
-    writeAtomic(caKey, ca.keyPem, KEY_MODE, !options.overwrite);
+    const keyPem = this.caKeyPassphrase ? encryptKeyPem(ca.keyPem, this.caKeyPassphrase) : ca.keyPem;
+    writeAtomic(caKey, keyPem, KEY_MODE, !options.overwrite);
     writeAtomic(caCert, ca.certPem, CERT_MODE, !options.overwrite);
   }
 
@@ -179,6 +206,40 @@ export class CertStore {
       .filter((entry) => entry.isDirectory() && CLIENT_NAME.test(entry.name))
       .map((entry) => entry.name)
       .sort();
+  }
+
+  // ── Permissions ─────────────────────────────────────────────────────────────────
+
+  /**
+   * Brings the store, clients/ and every clients/<cn>/ down to 0700 if any is looser (a
+   * `mkdir certs` by hand, a volume, a copy): they hold private keys, and a key file's 0600
+   * does not hide that it exists nor stop a swap of the directory's entries. Returns what
+   * it changed, for the caller to log. A directory it cannot chmod (another owner) is an
+   * error: the broker then refuses to start rather than keep keys in a readable place.
+   */
+  tightenDirectories(): Array<{ path: string; was: number }> {
+    const dirs = [this.dir, this.paths.clients, ...this.listClientBundles().map((cn) => join(this.paths.clients, cn))];
+    const tightened: Array<{ path: string; was: number }> = [];
+    for (const path of dirs) {
+      let was: number;
+      try {
+        was = statSync(path).mode & 0o777;
+      } catch {
+        continue; // not there (yet): ensureDir creates it 0700
+      }
+      if ((was & 0o077) === 0) continue;
+      try {
+        chmodSync(path, DIR_MODE);
+      } catch (error) {
+        throw new BrokerError(
+          'CA_FAILURE',
+          `${path} holds private keys and is mode ${was.toString(8)}; it could not be made 0700 (${(error as NodeJS.ErrnoException).code ?? String(error)}): chmod 700 it or fix its owner`,
+          { path },
+        );
+      }
+      tightened.push({ path, was });
+    }
+    return tightened;
   }
 
   // ── Internals ───────────────────────────────────────────────────────────────────

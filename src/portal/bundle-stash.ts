@@ -4,13 +4,17 @@
  * admin who issued it downloads it — once — or for `TTL_MS` at most. A token is 32
  * random bytes and is bound to the issuing user: a leaked link is useless to anyone else.
  * A broker restart forgets every stashed key (revoke and issue again).
+ *
+ * The bound is per admin: one admin issuing in bulk (or a stolen admin session spamming
+ * issue) evicts only their own oldest pending downloads, never another admin's. Memory
+ * stays bounded by admins × `MAX_PER_USER`, each entry a few kilobytes.
  */
 import { randomBytes } from 'node:crypto';
 import type { IssuedBundle } from '../ca/ca.types.js';
 import { zipArchive } from './zip-archive.js';
 
 const TTL_MS = 10 * 60_000;
-const MAX_STASHED = 200;
+const MAX_PER_USER = 50;
 
 interface Stashed {
   userId: number;
@@ -21,11 +25,14 @@ interface Stashed {
 export class BundleStash {
   private readonly entries = new Map<string, Stashed>();
 
+  /** How many pending downloads one admin may hold; the oldest goes first. */
+  static readonly maxPerUser = MAX_PER_USER;
+
   constructor(private readonly now: () => number = Date.now) {}
 
   put(userId: number, bundle: IssuedBundle): string {
     this.sweep();
-    if (this.entries.size >= MAX_STASHED) this.entries.delete(this.entries.keys().next().value!);
+    this.evictOldestOf(userId, MAX_PER_USER - 1);
     const token = randomBytes(32).toString('base64url');
     this.entries.set(token, { userId, bundle, expiresAt: this.now() + TTL_MS });
     return token;
@@ -42,6 +49,13 @@ export class BundleStash {
 
   get ttlMinutes(): number {
     return TTL_MS / 60_000;
+  }
+
+  /** Drops this user's oldest entries (Map order is insertion order) until `keep` remain. */
+  private evictOldestOf(userId: number, keep: number): void {
+    const own: string[] = [];
+    for (const [token, entry] of this.entries) if (entry.userId === userId) own.push(token);
+    for (const token of own.slice(0, Math.max(0, own.length - keep))) this.entries.delete(token);
   }
 
   private sweep(): void {

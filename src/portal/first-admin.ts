@@ -1,11 +1,34 @@
-/** The first superadmin of an empty users table (printed once in the welcome text). */
+/** The first superadmin of an empty users table (handed over once: the welcome text or a 0600 file). */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isDuplicateKeyError, type Repositories } from '../db/index.js';
 import { generatePassword, type PasswordHasher } from './password-hasher.js';
 
 export interface FirstAdmin {
   email: string;
-  /** Shown once in the welcome text; only its hash is stored. */
+  /** Shown once in the welcome text (or written to `passwordFile`); only its hash is stored. */
   password: string;
+  /** Set when stdout is not a terminal: the 0600 file that holds the password instead. */
+  passwordFile?: string;
+}
+
+/** Beside the embedded services' data; the README names it. */
+export const FIRST_ADMIN_PASSWORD_FILE = 'first-admin-password';
+
+/**
+ * Where the first password goes. On a terminal, the welcome text shows it. Otherwise stdout
+ * is a pipe into a journal or a log collector that keeps it for good, readable by whoever
+ * reads logs: it goes to `<data.dir>/first-admin-password` (0600, the broker's user only)
+ * and the welcome text names the file. A stale file is removed first, and the new one is
+ * created exclusively, so a symlink planted there is never followed.
+ */
+export function handOverFirstAdmin(admin: FirstAdmin, toTerminal: boolean, dataDir: string): FirstAdmin {
+  if (toTerminal) return admin;
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const passwordFile = join(dataDir, FIRST_ADMIN_PASSWORD_FILE);
+  rmSync(passwordFile, { force: true });
+  writeFileSync(passwordFile, `${admin.password}\n`, { mode: 0o600, flag: 'wx' });
+  return { ...admin, passwordFile };
 }
 
 /**

@@ -3,7 +3,8 @@
  * openssl as the independent judge of what it signs. Two instances over the same files
  * and database stand for the CA actor and the CLI working at the same time.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -262,6 +263,25 @@ describe('bootstrap and the server certificate', () => {
     const again = await bootstrapPki(lifecycle, request);
     expect(again).toMatchObject({ server_issued: false, demo: { created: false } });
     expect(readFileSync(join(store.clientBundleDir('demo.default'), 'client.key'), 'utf8')).toContain('PRIVATE KEY');
+  });
+
+  it('tightens a certs/ directory (and its client folders) looser than 0700 at start, with a warning naming it', async () => {
+    const request = { hostnames: ['localhost', '127.0.0.1', '::1'], demo: { name: 'demo', domain: 'default' } };
+    await bootstrapPki(lifecycle, request);
+    const demoDir = store.clientBundleDir('demo.default');
+    for (const dir of [store.dir, store.paths.clients, demoDir]) chmodSync(dir, 0o755);
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n')) if (line) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    await bootstrapPki({ ...lifecycle, logger: createLogger('warn', {}, sink) }, request);
+    for (const dir of [store.dir, store.paths.clients, demoDir]) expect(statSync(dir).mode & 0o777).toBe(0o700);
+    const warned = lines.filter((l) => String(l.msg).includes('tightened'));
+    expect(warned.map((l) => l.path).sort()).toEqual([store.dir, store.paths.clients, demoDir].sort());
+    expect(warned[0]).toMatchObject({ was: '755', now: '700' });
   });
 
   it('renews the server certificate when it is near its end, for another CA or other hostnames', () => {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { encryptKeyPem, readCaKeyPassphrase } from '../../src/pki/ca-key-passphrase.js';
 import { createCa, issueServerCertificate } from '../../src/pki/index.js';
 import { runCli } from '../support/mb-cli.js';
 
@@ -106,6 +107,40 @@ describe('mb config check', () => {
     expect(run.stdout).toMatch(/PROBLEM log\.file .*broker\.log: is a directory/);
     expect(run.stdout).toMatch(/PROBLEM domains\[0\]\.target\.ca_file .*no-ca\.pem: does not exist/);
     expect(run.stderr).toMatch(/FAILED: 4 problem\(s\)/);
+  });
+
+  it('opens an encrypted CA key with pki.ca_key_passphrase_file, and names the file when the passphrase is wrong or missing', async () => {
+    const ws = workspace();
+    const passFile = join(ws.dir, 'ca-passphrase');
+    writeFileSync(passFile, 'sesame sesame sesame\n', { mode: 0o600 });
+    const caKey = join(ws.dir, 'certs/ca.key');
+    writeFileSync(caKey, encryptKeyPem(material.ca.keyPem, readCaKeyPassphrase(passFile)!), { mode: 0o600 });
+
+    const good = await check(ws.write({ pki: { dir: join(ws.dir, 'certs'), ca_key_passphrase_file: passFile } }));
+    expect(good.code).toBe(0);
+    expect(good.stdout).toContain('CA key matches its certificate');
+
+    const wrongFile = join(ws.dir, 'wrong-passphrase');
+    writeFileSync(wrongFile, 'open barley\n', { mode: 0o600 });
+    const wrong = await check(ws.write({ pki: { dir: join(ws.dir, 'certs'), ca_key_passphrase_file: wrongFile } }));
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toMatch(
+      /PROBLEM pki\.ca_key_passphrase_file .*could not be decrypted with the passphrase in .*wrong-passphrase/,
+    );
+
+    const missing = await check(ws.write());
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(
+      /PROBLEM pki\.ca_key_passphrase_file .*is encrypted, and no passphrase is configured/,
+    );
+  });
+
+  it('notes a certs/ directory open to others (the broker tightens it at start)', async () => {
+    const ws = workspace();
+    chmodSync(join(ws.dir, 'certs'), 0o755);
+    const run = await check(ws.write());
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/note .*pki\.dir .*certs: mode 755: the broker tightens it to 0700 at start/);
   });
 
   it('reports a corrupt certificate and key files open to others', async () => {

@@ -37,4 +37,13 @@ it('creates admin@localhost once, prints its password in the welcome text, store
   expect(
     welcomeText(config, 'https://localhost:8443', { created_ca: false, server_issued: false, demo: null }),
   ).not.toContain('password');
+  // Not on a terminal: only the file's path is printed.
+  const piped = welcomeText(
+    config,
+    'https://localhost:8443',
+    { created_ca: false, server_issued: false, demo: null },
+    { ...created, passwordFile: '/var/lib/mb/data/first-admin-password' },
+  );
+  expect(piped).toContain('  password file: /var/lib/mb/data/first-admin-password\n');
+  expect(piped).not.toContain(created.password);
 });

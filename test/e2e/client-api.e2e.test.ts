@@ -346,14 +346,15 @@ describe('errors everywhere', () => {
     expect(raw).toContain(`X-Request-Id: ${String(body.tracking_id)}`);
   });
 
-  it('logs the tracking id with the refusal', async () => {
+  it("logs the tracking id with the refusal, and the client's own X-Request-Id apart", async () => {
     const response = await postJson(agent, broker.url, { nope: 1 }, { 'x-request-id': 'trace-me-4711' });
-    expect(response.body.tracking_id).toBe('trace-me-4711');
-    await waitUntil(
-      async () => /"tracking_id":"trace-me-4711".*"error_code":"INVALID_PAYLOAD"/.test(broker.output) || undefined,
-      5000,
-      'the log line',
+    const trackingId = String(response.body.tracking_id);
+    expect(trackingId).not.toBe('trace-me-4711');
+    expect(response.headers['x-client-request-id']).toBe('trace-me-4711');
+    const line = new RegExp(
+      `"tracking_id":"${trackingId}".*"client_request_id":"trace-me-4711".*"error_code":"INVALID_PAYLOAD"`,
     );
+    await waitUntil(async () => line.test(broker.output) || undefined, 5000, 'the log line');
   });
 });
 

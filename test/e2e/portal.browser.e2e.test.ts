@@ -19,6 +19,7 @@ import { SESSION_COOKIE } from '../../src/portal/session-tokens.js';
 import {
   BrokerProcess,
   ROOT,
+  firstAdminCredentials,
   createWorkspace,
   demoBundle,
   mtlsAgent,
@@ -49,7 +50,7 @@ describe.skipIf(!existsSync(CHROMIUM))('portal in Chromium', () => {
     workspace = await createWorkspace();
     broker = new BrokerProcess(workspace);
     await broker.start();
-    adminPassword = /password: (\S+)/.exec(broker.output)![1]!;
+    adminPassword = firstAdminCredentials(broker.output)!.password;
     // The demo client sends a few messages, as a newcomer's curl would.
     const agent = mtlsAgent(demoBundle(workspace));
     try {
@@ -97,9 +98,10 @@ describe.skipIf(!existsSync(CHROMIUM))('portal in Chromium', () => {
   });
 
   it(
-    'prints the first admin and signs in with it',
+    'names the first admin and its password file, and signs in with it',
     async () => {
-      expect(broker.output).toMatch(/email: {4}admin@localhost/);
+      expect(broker.output).toMatch(/email: +admin@localhost/);
+      expect(broker.output).not.toContain(adminPassword); // stdout is a pipe: only the file's path
       await page.goto(url('/'));
       await page.waitForURL(/\/portal\/login/);
       await shot('01-login');

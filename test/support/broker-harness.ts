@@ -151,6 +151,17 @@ export class BrokerProcess {
   }
 }
 
+/**
+ * The first admin's email and password as the broker handed them over. A child's stdout is
+ * a pipe, not a terminal, so the broker prints the path of a 0600 file, not the password.
+ */
+export function firstAdminCredentials(output: string): { email: string; password: string; file: string } | undefined {
+  const email = /email: +(\S+)/.exec(output)?.[1];
+  const file = /password file: +(\S+)/.exec(output)?.[1];
+  if (!email || !file) return undefined;
+  return { email, password: readFileSync(file, 'utf8').trim(), file };
+}
+
 export interface ClientBundle {
   cert: string;
   key: string;

@@ -1,10 +1,11 @@
 /**
  * The portal of a running broker (child process, real TLS), as a cookie-keeping form
- * client: sign in with the first admin's printed password, GET pages, post forms with the
+ * client: sign in with the first admin's password (from the file the broker names), GET pages, post forms with the
  * CSRF token of the last page. For e2e checks that need the supervisor's actors (breakers,
  * reload); page behaviour itself is tested with inject (portal-client.ts) and Chromium.
  */
 import { request, type Agent } from 'undici';
+import { firstAdminCredentials } from './broker-harness.js';
 
 export interface PortalPage {
   statusCode: number;
@@ -24,8 +25,7 @@ export class HttpsPortalClient {
 
   /** The first superadmin's email and password as the broker printed them on first start. */
   static async signedInAsFirstAdmin(baseUrl: string, agent: Agent, brokerOutput: string): Promise<HttpsPortalClient> {
-    const email = /email: +(\S+)/.exec(brokerOutput)?.[1];
-    const password = /password: +(\S+)/.exec(brokerOutput)?.[1];
+    const { email, password } = firstAdminCredentials(brokerOutput) ?? {};
     if (!email || !password) throw new Error(`no first admin in the broker output:\n${brokerOutput.slice(0, 2000)}`);
     const client = new HttpsPortalClient(baseUrl, agent);
     await client.get('/portal/login');

@@ -6,6 +6,7 @@
  * certificate is renewed before it expires (the front notices the new files).
  */
 import { openDatabase, toStorageError } from '../../db/database.js';
+import { readCaKeyPassphrase } from '../../pki/ca-key-passphrase.js';
 import { CertStore } from '../../pki/cert-store.js';
 import { announceCrl } from '../../queue/revocation-events.js';
 import { createRedis } from '../../queue/redis-connection.js';
@@ -15,7 +16,10 @@ import type { CaProtocol } from './ca.protocol.js';
 import { CertificateAuthority } from '../../ca/ca.service.js';
 
 runActor<CaProtocol>(async ({ config, logger }) => {
-  const store = new CertStore(config.pki.dir);
+  // The passphrase is read here and in `mb` only: no other thread can open ca.key.
+  const store = new CertStore(config.pki.dir, {
+    caKeyPassphrase: readCaKeyPassphrase(config.pki.ca_key_passphrase_file),
+  });
   const database = openDatabase({ url: config.database.url, poolSize: 3 });
   const redis = createRedis(config, 'ca');
   redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
