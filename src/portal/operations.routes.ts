@@ -81,6 +81,12 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
   app.post('/reload', async (request, reply) => {
     if (admin.scope(request).kind !== 'all' || !operations) throw new BrokerError('NOT_FOUND');
     let result;
+    // A reload waits for the actors' graceful restarts, which can outlast the socket's
+    // inactivity timeout (server.request_timeout_ms) on a loaded box: the admin's
+    // connection would be dropped mid-answer. Suspend it for this request only.
+    const socket = request.raw.socket;
+    const idleTimeout = socket.timeout;
+    socket.setTimeout(0);
     try {
       result = await operations.reloadFromFile();
     } catch (error) {
@@ -89,6 +95,8 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
         throw new BrokerError('RELOAD_REFUSED', `The config file is invalid, nothing changed: ${error.message}`);
       }
       throw error;
+    } finally {
+      if (!socket.destroyed && idleTimeout) socket.setTimeout(idleTimeout);
     }
     await admin.audit(request, 'config.reload', { type: 'config' }, { ...result });
     const notice =

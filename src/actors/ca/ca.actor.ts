@@ -9,7 +9,7 @@ import { openDatabase, toStorageError } from '../../db/database.js';
 import { readCaKeyPassphrase } from '../../pki/ca-key-passphrase.js';
 import { CertStore } from '../../pki/cert-store.js';
 import { announceCrl } from '../../queue/revocation-events.js';
-import { createRedis } from '../../queue/redis-connection.js';
+import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { runActor } from '../actor-runtime.js';
 import { bootstrapPki, maintainPki, type LifecycleDeps } from '../../ca/ca-lifecycle.js';
 import type { CaProtocol } from './ca.protocol.js';
@@ -23,6 +23,9 @@ runActor<CaProtocol>(async ({ config, logger }) => {
   const database = openDatabase({ url: config.database.url, poolSize: 3 });
   const redis = createRedis(config, 'ca');
   redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+  // As ingest and delivery do: the first bootstrap announces its CRL at once, and a Redis
+  // Cluster client that is not ready yet refuses commands (no offline queue).
+  await whenReady(redis);
   const authority = new CertificateAuthority({
     config,
     store,
