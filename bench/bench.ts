@@ -23,7 +23,7 @@ import { createCa } from '../src/pki/ca.js';
 import { issueServerCertificate } from '../src/pki/issue.js';
 import { BrokerProcess, createWorkspace } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
-import { cpuSeconds, runLoad } from './bench-support.js';
+import { cpuSeconds, processCpuSeconds, runLoad, threadCpuSeconds } from './bench-support.js';
 
 interface BenchOptions {
   connections: number;
@@ -130,6 +130,8 @@ async function main(): Promise<void> {
     const pid = broker.child!.pid!;
     const bundle = join(workspace.dir, 'certs/clients/demo.default');
     const cpuBefore = cpuSeconds(pid);
+    const threadsBefore = threadCpuSeconds(pid);
+    const mariadbBefore = processCpuSeconds('mariadbd');
     const redisCpuBefore = await redisCpuSeconds(redis.url);
     const load = await runLoad({
       url: broker.url,
@@ -156,6 +158,8 @@ async function main(): Promise<void> {
     }
     const drainedAt = Date.now();
     const cpu = cpuSeconds(pid) - cpuBefore;
+    const threads = threadCpuSeconds(pid);
+    const mariadbCpu = processCpuSeconds('mariadbd') - mariadbBefore;
     const redisCpu = (await redisCpuSeconds(redis.url)) - redisCpuBefore;
     const [lagRows] = (await db.query(
       'SELECT TIMESTAMPDIFF(MICROSECOND, queued_at, created_at) / 1000 AS lag FROM messages',
@@ -181,9 +185,18 @@ async function main(): Promise<void> {
         max: round(lags.at(-1) ?? 0),
       },
       broker_peak_rss_mb: peakRssMb(pid),
-      broker_cpu_s_per_1000: round((cpu / Math.max(1, load.accepted)) * 1000),
-      redis_cpu_s_per_1000: round((redisCpu / Math.max(1, load.accepted)) * 1000),
-      load_generator_cpu_s_per_1000: round((load.cpu_s / Math.max(1, load.sent)) * 1000),
+      broker_cpu_s_per_1000: round3((cpu / Math.max(1, load.accepted)) * 1000),
+      broker_cpu_s_per_1000_by_thread: Object.fromEntries(
+        [...threads]
+          .map(
+            ([name, seconds]) =>
+              [name, round3(((seconds - (threadsBefore.get(name) ?? 0)) / Math.max(1, load.accepted)) * 1000)] as const,
+          )
+          .filter(([, perThousand]) => perThousand > 0),
+      ),
+      redis_cpu_s_per_1000: round3((redisCpu / Math.max(1, load.accepted)) * 1000),
+      mariadb_cpu_s_per_1000: round3((mariadbCpu / Math.max(1, load.accepted)) * 1000),
+      load_generator_cpu_s_per_1000: round3((load.cpu_s / Math.max(1, load.sent)) * 1000),
       tls_connections: load.tls,
       ...(downstream ? { downstream: downstream.counts } : {}),
       loadavg_1m: round(loadavg()[0]!),
@@ -218,3 +231,7 @@ main().catch((error: unknown) => {
   process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
   process.exit(1);
 });
+
+function round3(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
