@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { defineScripts, scriptedPipeline } from '../src/queue/scripts.js';
+import { testSealer } from '../test/support/test-keys.js';
 import { addEnqueue, type EnqueueCall, type EnqueuedMessage } from '../src/queue/stream-writer.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
 
@@ -36,13 +37,27 @@ const cpuUs = async () => {
   return (value('used_cpu_user') + value('used_cpu_sys')) * 1_000_000;
 };
 
-const fields = (): EnqueuedMessage => ({
-  m: randomUUID(),
-  s: '+14155550123',
-  b: 'Load test message of a typical length, about sixty characters.',
-  md: '',
-  q: new Date().toISOString(),
-});
+const seal = testSealer();
+const fields = (): EnqueuedMessage => {
+  const m = randomUUID();
+  const [sealed] = seal([
+    {
+      message_id: m,
+      sender_number: '+14155550123',
+      message_body: 'Load test message of a typical length, about sixty characters.',
+    },
+  ]);
+  return {
+    m,
+    be: Buffer.from(sealed!.body_enc),
+    se: Buffer.from(sealed!.sender_enc),
+    h: sealed!.sender_hash,
+    p: sealed!.pepper_id,
+    sm: sealed!.sender_masked,
+    md: '',
+    q: new Date().toISOString(),
+  };
+};
 
 interface Variant {
   name: string;
@@ -101,7 +116,30 @@ async function runXadd(): Promise<number> {
     const pipeline = redis.pipeline();
     for (let i = 0; i < batchSize; i++) {
       const f = fields();
-      pipeline.xadd('bench:stream', '*', 'm', f.m, 'c', '7', 'n', 'demo', 's', f.s, 'b', f.b, 'md', f.md, 'q', f.q);
+      pipeline.xadd(
+        'bench:stream',
+        '*',
+        'm',
+        f.m,
+        'c',
+        '7',
+        'n',
+        'demo',
+        'be',
+        f.be,
+        'se',
+        f.se,
+        'h',
+        f.h,
+        'p',
+        f.p,
+        'sm',
+        f.sm,
+        'md',
+        f.md,
+        'q',
+        f.q,
+      );
     }
     pipeline.xlen('bench:stream');
     await pipeline.exec();

@@ -15,6 +15,7 @@ import { AuditRepository } from '../db/audit.repository.js';
 import { listInstances, type InstanceReport } from '../instances/instance-registry.js';
 import { COLUMN_OF, KeyRotationService } from '../keys/key-rotation.service.js';
 import { DEFAULT_RETIRE_GRACE_MS, retirementBlockers } from '../keys/key-retirement.js';
+import { keysFor } from '../queue/keys.js';
 import { withSecretsLock } from '../keys/secrets-lock.js';
 import { withContext, type CliContext } from './cli-context.js';
 
@@ -154,6 +155,7 @@ export function registerKeysCommands(program: Command): void {
               repo,
               instances,
               graceMs: Number(options.graceMs),
+              oldestUnstoredAt: await oldestUnstoredAt(context),
             });
             if (blockers.length > 0) {
               refused++;
@@ -259,6 +261,20 @@ async function instancesOrNull(context: CliContext): Promise<InstanceReport[] | 
   } catch {
     return null;
   }
+}
+
+/** Unix ms of the oldest entry of any domain stream (the id's time part), or null when all are empty. */
+async function oldestUnstoredAt(context: CliContext): Promise<number | null> {
+  const redis = await context.redis();
+  const pipeline = redis.pipeline();
+  for (const keys of keysFor(context.config).values()) pipeline.xrange(keys.stream, '-', '+', 'COUNT', 1);
+  let oldest: number | null = null;
+  for (const [error, reply] of (await pipeline.exec()) ?? []) {
+    if (error) throw error;
+    const id = (reply as Array<[string, string[]]>)[0]?.[0];
+    if (id) oldest = Math.min(oldest ?? Number.POSITIVE_INFINITY, Number(id.split('-')[0]));
+  }
+  return oldest;
 }
 
 async function audit(context: CliContext, action: string, kind: SecretKind, id: string): Promise<void> {

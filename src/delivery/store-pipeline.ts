@@ -2,7 +2,8 @@
  * Stream → MySQL, in batches:
  *
  *   XREADGROUP (new, or own pending after a failure)
- *     → encryption actor: seal bodies + numbers, hash numbers   (one round trip)
+ *     → rows from the entries as they are: sealed by the ingest actor before the append
+ *       (an entry of an older broker, in the clear, goes through the encryption actor)
  *     → one multi-row INSERT, idempotent on message_id          (one statement)
  *     → webhook domains: ZADD NX the first attempt
  *     → XACK + XDEL + HDEL from the queued index                (one pipeline)
@@ -18,7 +19,17 @@ import type { NewMessageRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { DomainKeys } from '../queue/keys.js';
 import type { DeliverySchedule } from '../queue/schedule.js';
-import { acknowledge, ensureGroups, readEntries, reclaimStale, type StreamEntry } from '../queue/stream-reader.js';
+import { envelopeKeyId, toBuffer } from '../crypto/envelope.js';
+import {
+  acknowledge,
+  ensureGroups,
+  isPlaintextEntry,
+  readEntries,
+  reclaimStale,
+  type PlaintextEntryFields,
+  type StreamEntry,
+} from '../queue/stream-reader.js';
+import type { StreamEntryFields } from '../queue/stream-writer.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 
@@ -140,9 +151,38 @@ export class StorePipeline {
     await Promise.all(inFlight);
   }
 
+  /**
+   * Every entry in its sealed form. Entries appended by an older broker hold the body and
+   * number in the clear: those (and only those) are sealed here, one encryption round trip.
+   */
+  private async sealedFields(fields: Array<StreamEntryFields | PlaintextEntryFields>): Promise<StreamEntryFields[]> {
+    const plaintext = fields.filter(isPlaintextEntry);
+    if (plaintext.length === 0) return fields as StreamEntryFields[];
+    const { items } = await this.deps.encryption.call('encryption.seal', {
+      items: plaintext.map((f) => ({ message_id: f.m, sender_number: f.s, message_body: f.b })),
+    });
+    let next = 0;
+    return fields.map((f) => {
+      if (!isPlaintextEntry(f)) return f;
+      const item = items[next++]!;
+      return {
+        m: f.m,
+        c: f.c,
+        n: f.n,
+        md: f.md,
+        q: f.q,
+        be: toBuffer(item.body_enc),
+        se: toBuffer(item.sender_enc),
+        h: item.sender_hash,
+        p: item.pepper_id,
+        sm: item.sender_masked,
+      };
+    });
+  }
+
   /** `replay`: own pending entries, read again after a failure or a crash; some may be stored already. */
   private async storeBatch(entries: StreamEntry[], replay: boolean): Promise<void> {
-    const { config, messages, encryption, schedule, keysByDomain } = this.deps;
+    const { config, messages, schedule, keysByDomain } = this.deps;
     const started = performance.now();
     const byDomain = new Map<string, { stored: number; delivered: number }>();
     const valid = entries.filter(
@@ -155,9 +195,7 @@ export class StorePipeline {
       );
     }
     if (valid.length > 0) {
-      const { items } = await encryption.call('encryption.seal', {
-        items: valid.map((e) => ({ message_id: e.fields.m, sender_number: e.fields.s, message_body: e.fields.b })),
-      });
+      const sealed = await this.sealedFields(valid.map((e) => e.fields));
       const now = new Date();
       const webhookIds = new Map<string, string[]>();
       // Only replays can meet rows already stored; they must not be counted twice.
@@ -165,35 +203,35 @@ export class StorePipeline {
         ? new Set((await messages.findByMessageIds(valid.map((e) => e.fields.m))).map((r) => r.message_id))
         : undefined;
       const rows: NewMessageRow[] = valid.map((entry, i) => {
-        const sealed = items[i]!;
+        const fields = sealed[i]!;
         const domain = this.domainByStream.get(entry.stream)!;
         const isWebhook = config.domains.find((d) => d.name === domain)?.target.type === 'webhook';
         if (isWebhook) {
           const ids = webhookIds.get(domain);
-          if (ids) ids.push(entry.fields.m);
-          else webhookIds.set(domain, [entry.fields.m]);
+          if (ids) ids.push(fields.m);
+          else webhookIds.set(domain, [fields.m]);
         }
-        if (!storedBefore?.has(entry.fields.m)) {
+        if (!storedBefore?.has(fields.m)) {
           const counts = byDomain.get(domain) ?? { stored: 0, delivered: 0 };
           counts.stored++;
           if (!isWebhook) counts.delivered++;
           byDomain.set(domain, counts);
         }
         return {
-          message_id: entry.fields.m,
-          client_id: Number(entry.fields.c),
+          message_id: fields.m,
+          client_id: Number(fields.c),
           domain,
-          sender_hash: sealed.sender_hash,
-          pepper_id: sealed.pepper_id,
-          sender_masked: sealed.sender_masked,
-          sender_enc: toBuffer(sealed.sender_enc),
-          body_enc: toBuffer(sealed.body_enc),
-          key_id: sealed.key_id,
-          metadata: entry.fields.md === '' ? null : (JSON.parse(entry.fields.md) as Record<string, unknown>),
+          sender_hash: fields.h,
+          pepper_id: fields.p,
+          sender_masked: fields.sm,
+          sender_enc: fields.se,
+          body_enc: fields.be,
+          key_id: envelopeKeyId(fields.be),
+          metadata: fields.md === '' ? null : (JSON.parse(fields.md) as Record<string, unknown>),
           // `store` target: being stored is the delivery.
           status: isWebhook ? 'queued' : 'delivered',
           attempt_count: isWebhook ? 0 : 1,
-          queued_at: new Date(entry.fields.q),
+          queued_at: new Date(fields.q),
           delivered_at: isWebhook ? null : now,
           next_attempt_at: isWebhook ? now : null,
         } satisfies NewMessageRow;
@@ -206,11 +244,6 @@ export class StorePipeline {
     await acknowledge(this.deps.redis, entries, (stream) => keysByDomain.get(this.domainByStream.get(stream)!)?.queued);
     this.deps.onBatchDone(entries.length, (performance.now() - started) / 1000);
   }
-}
-
-/** Buffers arrive from another thread as Uint8Array. */
-function toBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function sleep(ms: number): Promise<void> {

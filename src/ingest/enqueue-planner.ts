@@ -1,5 +1,7 @@
 /**
- * From the front's requests to one Redis pipeline and back: the requests of one domain
+ * From the front's requests to one Redis pipeline and back: every message of the batch is
+ * sealed first (one call: body and number encrypted, number hashed and masked), so only
+ * envelopes reach Redis; then the requests of one domain
  * become one `enqueue-n` call (each client once, with its keys and limits), and the reply
  * is split back into each request's outcome — positions, the rate and quota state as they
  * stood after that request, or the replay / reuse of its Idempotency-Key.
@@ -12,7 +14,12 @@ import { clientKeys, domainKeys } from '../queue/keys.js';
 import { isOutcomeUnknownError, isRedisDownError } from '../queue/redis-connection.js';
 import { scriptedPipeline } from '../queue/scripts.js';
 import { addEnqueue, parseEnqueueReply, type EnqueueCall, type EnqueueReply } from '../queue/stream-writer.js';
+import type { SealedMessage, SealInput } from '../crypto/crypto.types.js';
+import { toBuffer } from '../crypto/envelope.js';
 import type { EnqueueRequest, EnqueueResult } from './ingest.types.js';
+
+/** Seals a batch under the active data key and pepper (one key for the whole batch). */
+export type SealMessages = (items: readonly SealInput[]) => SealedMessage[];
 
 /** A domain's call, and which request of the batch each of its requests is. */
 interface Planned {
@@ -24,7 +31,10 @@ interface Planned {
 export class EnqueuePlanner {
   private readonly domains: Map<string, DomainConfig>;
 
-  constructor(private readonly config: Readonly<BrokerConfig>) {
+  constructor(
+    private readonly config: Readonly<BrokerConfig>,
+    private readonly seal: SealMessages,
+  ) {
     this.domains = new Map(config.domains.map((d) => [d.name, d]));
   }
 
@@ -36,8 +46,12 @@ export class EnqueuePlanner {
   ): Promise<EnqueueResult[]> {
     const results: EnqueueResult[] = new Array<EnqueueResult>(requests.length);
     const byDomain = new Map<string, Planned>();
+    const sealed = this.seal(requests.flatMap((r) => r.messages));
+    let nextSealed = 0;
     requests.forEach((request, index) => {
       const domain = this.domains.get(request.domain);
+      const first = nextSealed;
+      nextSealed += request.messages.length;
       if (!domain) {
         results[index] = { ok: false, error: toErrorData(new BrokerError('UNKNOWN_DOMAIN')) };
         return;
@@ -76,13 +90,19 @@ export class EnqueuePlanner {
         requestHash: request.idempotency?.hash ?? '',
         trackingId: request.tracking_id,
         timestamp: request.timestamp,
-        messages: request.messages.map((m) => ({
-          m: m.message_id,
-          s: m.sender_number,
-          b: m.message_body,
-          md: m.metadata,
-          q: m.queued_at,
-        })),
+        messages: request.messages.map((m, i) => {
+          const envelope = sealed[first + i]!;
+          return {
+            m: m.message_id,
+            be: toBuffer(envelope.body_enc),
+            se: toBuffer(envelope.sender_enc),
+            h: envelope.sender_hash,
+            p: envelope.pepper_id,
+            sm: envelope.sender_masked,
+            md: m.metadata,
+            q: m.queued_at,
+          };
+        }),
       });
     });
     const planned = [...byDomain.values()];

@@ -6,7 +6,10 @@
  *   2. no live broker seals (or hashes) with it, and each switched away from it longer
  *      than `graceMs` ago — a batch sealed just before a broker reloaded may still be on
  *      its way into MySQL;
- *   3. no row references it (checked after 2, so such a batch would be counted).
+ *   3. no message still waiting in a domain stream can be sealed with it: the ingest
+ *      actor seals before the append, so an entry appended before every broker switched
+ *      (plus the grace) may carry the old key until it is stored;
+ *   4. no row references it (checked after 2 and 3, so such a batch would be counted).
  *
  * A broker that does not report its keys (encryption actor restarting) blocks too: we
  * cannot tell what it uses. Brokers that are down entirely are the operator's part: on a
@@ -25,6 +28,11 @@ export interface RetirementCheck {
   repo: MessageKeysRepository;
   instances: readonly InstanceReport[];
   graceMs: number;
+  /**
+   * Unix ms of the oldest message still in a domain stream (appended, not yet in MySQL),
+   * or null when every stream is empty.
+   */
+  oldestUnstoredAt: number | null;
   now?: number;
 }
 
@@ -52,6 +60,18 @@ export async function retirementBlockers(kind: SecretKind, id: string, check: Re
       );
   }
   if (blockers.length > 0) return blockers;
+  if (check.oldestUnstoredAt !== null) {
+    const switchedAt = Math.max(
+      0,
+      ...instances.map((i) => (kind === 'key' ? i.keys!.active_key_since : i.keys!.active_pepper_since)),
+    );
+    // With no broker reporting, nothing tells when the switch happened: any backlog may use it.
+    if (instances.length === 0 || check.oldestUnstoredAt <= switchedAt + graceMs)
+      blockers.push(
+        `messages queued since ${new Date(check.oldestUnstoredAt).toISOString()} are not stored yet and may be sealed with ${id}; wait until the backlog is stored`,
+      );
+    if (blockers.length > 0) return blockers;
+  }
   if (await repo.isReferenced(COLUMN_OF[kind], id))
     blockers.push(`rows still use ${id}: run mb keys reencrypt${kind === 'pepper' ? ' --pepper' : ''} first`);
   return blockers;

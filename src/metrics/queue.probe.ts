@@ -9,8 +9,8 @@
  *   inflight ZCARD     → mb_delivery_leased_messages     attempt under way
  *   dead     XLEN      → mb_dead_letter_stream_length
  *
- * XRANGE returns the entry's fields (a plaintext message not yet stored): they are
- * dropped at once and never logged; Redis has no command that gives the first id alone.
+ * XRANGE returns the entry's fields too (a sealed message not yet stored): they are
+ * dropped at once; Redis has no command that gives the first id alone.
  */
 import type { Redis } from 'ioredis';
 import type { BrokerConfig } from '../config/config.js';

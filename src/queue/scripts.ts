@@ -30,7 +30,7 @@ export interface BrokerScripts {
   mbClaimDue(schedule: string, inflight: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
   mbScheduleNew(schedule: string, inflight: string, dueAt: number, ...ids: string[]): Promise<number>;
   /** Keys and arguments as `addEnqueue` lays them out; the key count goes first. */
-  mbEnqueue(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<unknown>;
+  mbEnqueue(numKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<unknown>;
   mbRateTake(limitsKey: string, limit: number, windowMs: number): Promise<unknown>;
   mbExtendLock(key: string, token: string, ttlMs: number): Promise<number>;
   mbReleaseLock(key: string, token: string): Promise<number>;

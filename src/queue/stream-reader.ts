@@ -7,11 +7,30 @@ import type { Redis } from 'ioredis';
 import { DELIVERY_GROUP } from './keys.js';
 import type { StreamEntryFields } from './stream-writer.js';
 
+/**
+ * An entry appended by a broker before sealing moved ahead of the append (body `b` and
+ * number `s` in the clear). Still read after an upgrade with a backlog: the store
+ * pipeline seals these through the encryption actor.
+ */
+export interface PlaintextEntryFields {
+  m: string;
+  c: string;
+  n: string;
+  s: string;
+  b: string;
+  md: string;
+  q: string;
+}
+
 export interface StreamEntry {
   stream: string;
   id: string;
-  /** null when the entry was deleted while pending (already stored and acked elsewhere). */
-  fields: StreamEntryFields | null;
+  /** null when the entry was deleted while pending (already stored and acked elsewhere), or malformed. */
+  fields: StreamEntryFields | PlaintextEntryFields | null;
+}
+
+export function isPlaintextEntry(fields: StreamEntryFields | PlaintextEntryFields): fields is PlaintextEntryFields {
+  return 'b' in fields;
 }
 
 export async function ensureGroups(redis: Redis, streams: string[]): Promise<void> {
@@ -41,28 +60,37 @@ export async function readEntries(
   const args: Array<string | number> = ['GROUP', DELIVERY_GROUP, consumer, 'COUNT', count];
   if (!pending) args.push('BLOCK', blockMs);
   args.push('STREAMS', ...streams, ...ids);
-  const reply = (await redis.call('XREADGROUP', ...args)) as Array<[string, Array<[string, string[] | null]>]> | null;
+  // Binary-safe: the envelopes are raw bytes.
+  const reply = (await redis.callBuffer('XREADGROUP', ...args)) as Array<
+    [Buffer, Array<[Buffer, Buffer[] | null]>]
+  > | null;
   if (!reply) return [];
   const entries: StreamEntry[] = [];
   for (const [stream, items] of reply) {
-    for (const [id, flat] of items) entries.push({ stream, id, fields: flat ? toFields(flat) : null });
+    const name = stream.toString();
+    for (const [id, flat] of items)
+      entries.push({ stream: name, id: id.toString(), fields: flat ? toFields(flat) : null });
   }
   return entries;
 }
 
-function toFields(flat: string[]): StreamEntryFields | null {
-  const record: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) record[flat[i]!] = flat[i + 1]!;
-  if (!record.m || record.s === undefined || record.b === undefined || !record.c) return null;
-  return {
-    m: record.m,
-    c: record.c,
-    n: record.n ?? '',
-    s: record.s,
-    b: record.b,
-    md: record.md ?? '',
-    q: record.q ?? new Date().toISOString(),
-  };
+function toFields(flat: Buffer[]): StreamEntryFields | PlaintextEntryFields | null {
+  const record = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < flat.length; i += 2) record.set(flat[i]!.toString('latin1'), flat[i + 1]!);
+  const text = (name: string) => record.get(name)?.toString('utf8');
+  const m = text('m');
+  const c = text('c');
+  if (!m || !c) return null;
+  const common = { m, c, n: text('n') ?? '', md: text('md') ?? '', q: text('q') ?? new Date().toISOString() };
+  const be = record.get('be');
+  const se = record.get('se');
+  const h = text('h');
+  const p = text('p');
+  if (be && se && h && p) return { ...common, be, se, h, p, sm: text('sm') ?? '' };
+  const s = text('s');
+  const b = text('b');
+  if (s !== undefined && b !== undefined) return { ...common, s, b };
+  return null;
 }
 
 /**

@@ -7,19 +7,26 @@
  */
 import type { ScriptedPipeline } from './scripts.js';
 
-/** Fields of a stream entry; short names keep the AOF small. */
+/**
+ * Fields of a stream entry; short names keep the AOF small. The body and the number are
+ * sealed before they are appended (AES-256-GCM envelopes, message id bound as AAD): no
+ * plaintext body or number is ever written to Redis, so none reaches the AOF or an RDB.
+ */
 export interface StreamEntryFields {
   m: string; // message_id
   c: string; // client_id (numeric, as text)
   n: string; // client name
-  s: string; // sender number (plaintext until stored encrypted)
-  b: string; // message body (idem)
+  be: Buffer; // body envelope (names the data key in its header)
+  se: Buffer; // sender number envelope (webhook delivery needs the number back)
+  h: string; // hex HMAC of the number under pepper p
+  p: string; // pepper id
+  sm: string; // masked number, `+123****7890`
   md: string; // metadata JSON or ''
   q: string; // queued_at ISO
 }
 
 /** One message as the script takes it; the client fields are its client's. */
-export type EnqueuedMessage = Pick<StreamEntryFields, 'm' | 's' | 'b' | 'md' | 'q'>;
+export type EnqueuedMessage = Pick<StreamEntryFields, 'm' | 'be' | 'se' | 'h' | 'p' | 'sm' | 'md' | 'q'>;
 
 /** A client of the call, with its limits. */
 export interface EnqueueClient {
@@ -75,7 +82,7 @@ export interface EnqueueReply {
 /** Queues one `enqueue-n` call on a pipeline made by `scriptedPipeline`. */
 export function addEnqueue(pipeline: ScriptedPipeline, call: EnqueueCall): void {
   const keys: string[] = [call.stream, call.queued];
-  const argv: Array<string | number> = [call.clients.length, call.requests.length, call.idempotencyTtlMs];
+  const argv: Array<string | number | Buffer> = [call.clients.length, call.requests.length, call.idempotencyTtlMs];
   for (const c of call.clients) {
     keys.push(c.limitsKey);
     argv.push(c.clientId, c.clientName, c.rateLimit, c.rateWindowMs, c.dailyQuota);
@@ -87,7 +94,7 @@ export function addEnqueue(pipeline: ScriptedPipeline, call: EnqueueCall): void 
       record = keys.length - 2 - call.clients.length;
     }
     argv.push(r.client + 1, record, r.requestHash, r.trackingId, r.timestamp, r.messages.length);
-    for (const m of r.messages) argv.push(m.m, m.s, m.b, m.md, m.q);
+    for (const m of r.messages) argv.push(m.m, m.be, m.se, m.h, m.p, m.sm, m.md, m.q);
   }
   pipeline.mbEnqueue(keys.length, ...keys, ...argv);
 }

@@ -3,21 +3,30 @@
  * Redis) started through ActorHost, with the limit and with V8's default.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { KeyStore } from '../../src/crypto/key-store.js';
 import { ActorHost } from '../../src/actors/actor-host.js';
 import { loadConfig } from '../../src/config/config.js';
 import { createLogger } from '../../src/logger.js';
 
 let host: ActorHost<never> | undefined;
+// The ingest actor seals with the key files the encryption actor creates: made here instead.
+const secretsDir = mkdtempSync(join(tmpdir(), 'mb-actor-host-'));
+beforeAll(() => KeyStore.loadOrCreate(secretsDir));
 afterEach(async () => {
   await host?.stop();
   host = undefined;
 });
+afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
 
 function ingestHost(youngMb: number): ActorHost<never> {
   const config = loadConfig({
     values: {
       redis: { key_prefix: `mbtest:${randomBytes(5).toString('hex')}:` },
+      secrets: { dir: secretsDir },
       actors: { young_generation_mb: youngMb },
     },
     env: {},

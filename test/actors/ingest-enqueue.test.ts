@@ -10,6 +10,7 @@ import type { EnqueueRequest, EnqueueResult } from '../../src/ingest/ingest.type
 import { loadConfig } from '../../src/config/config.js';
 import { defineScripts } from '../../src/queue/scripts.js';
 import { useTestRedis } from '../support/test-fixtures.js';
+import { testSealer } from '../support/test-keys.js';
 
 const { redis, prefix } = useTestRedis();
 defineScripts(redis);
@@ -46,7 +47,7 @@ const done = (result: EnqueueResult | undefined) => {
 
 describe('EnqueuePlanner', () => {
   it('runs a batch in one call per domain and splits the outcome back per request, in order', async () => {
-    const planner = new EnqueuePlanner(config);
+    const planner = new EnqueuePlanner(config, testSealer());
     const results = await planner.run(
       redis,
       [

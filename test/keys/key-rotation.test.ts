@@ -128,10 +128,10 @@ describe('re-encryption', () => {
 describe('retirement', () => {
   it('refuses the active key, a key a broker still uses or switched from moments ago, and a key rows use', async () => {
     const check = (instances: InstanceReport[], graceMs = 1000) =>
-      retirementBlockers('key', 'k1', { store, repo, instances, graceMs });
-    expect(await retirementBlockers('key', 'k2', { store, repo, instances: [], graceMs: 0 })).toEqual([
-      expect.stringMatching(/active/),
-    ]);
+      retirementBlockers('key', 'k1', { store, repo, instances, graceMs, oldestUnstoredAt: null });
+    expect(
+      await retirementBlockers('key', 'k2', { store, repo, instances: [], graceMs: 0, oldestUnstoredAt: null }),
+    ).toEqual([expect.stringMatching(/active/)]);
     expect(await check([instance({ active_key_id: 'k1' })])).toEqual([expect.stringMatching(/still uses k1/)]);
     expect(await check([instance({ active_key_since: Date.now() - 100 })])).toEqual([
       expect.stringMatching(/switched to k2/),
@@ -141,8 +141,23 @@ describe('retirement', () => {
     expect(await check([instance({})])).toEqual([expect.stringMatching(/rows still use k1/)]);
     await handle.pool.query('DELETE FROM messages WHERE key_id = ?', ['k1']);
     expect(await check([instance({})])).toEqual([]);
+    // A backlog queued before the switch (plus the grace) may hold entries sealed with k1.
+    const since = Date.now() - 60_000;
+    const backlog = (oldestUnstoredAt: number, instances = [instance({ active_key_since: since })]) =>
+      retirementBlockers('key', 'k1', { store, repo, instances, graceMs: 1000, oldestUnstoredAt });
+    expect(await backlog(since - 5000)).toEqual([expect.stringMatching(/not stored yet and may be sealed with k1/)]);
+    expect(await backlog(since + 500)).toEqual([expect.stringMatching(/not stored yet/)]);
+    expect(await backlog(since + 5000)).toEqual([]);
+    // No broker reports: any backlog may use it.
+    expect(await backlog(Date.now(), [])).toEqual([expect.stringMatching(/not stored yet/)]);
     expect(
-      await retirementBlockers('pepper', 'p1', { store, repo, instances: [instance({ pepper_id: 'p2' })], graceMs: 0 }),
+      await retirementBlockers('pepper', 'p1', {
+        store,
+        repo,
+        instances: [instance({ pepper_id: 'p2' })],
+        graceMs: 0,
+        oldestUnstoredAt: null,
+      }),
     ).toEqual([]);
   });
 });

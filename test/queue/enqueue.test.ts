@@ -56,8 +56,18 @@ function keysOf(idempotencyKey = ''): Keys {
   };
 }
 
+/** A message as the ingest actor hands it to the script: already sealed (stand-in envelope bytes). */
 function message(text = 'hello'): EnqueuedMessage {
-  return { m: randomUUID(), s: '+14155550123', b: text, md: '', q: new Date().toISOString() };
+  return {
+    m: randomUUID(),
+    be: Buffer.from([1, 2, 0, 255, ...Buffer.from(text)]),
+    se: Buffer.from([1, 2, 0, 254]),
+    h: 'ab'.repeat(32),
+    p: 'p1',
+    sm: '+141****0123',
+    md: '',
+    q: new Date().toISOString(),
+  };
 }
 
 function args(overrides: Partial<Args> = {}): Args {
@@ -145,8 +155,32 @@ describe('enqueue-n.lua', () => {
     const m = message('indexed');
     const reply = await enqueue(keys, args({ messages: [m] }));
     expect(reply).toMatchObject({ kind: 'done', positions: [before + 1] });
-    const [, fields] = (await redis.xrevrange(keys.stream, '+', '-', 'COUNT', 1))[0]!;
-    expect(fields).toEqual(['m', m.m, 'c', '7', 'n', 'demo', 's', m.s, 'b', 'indexed', 'md', '', 'q', m.q]);
+    const [, fields] = (await redis.xrevrangeBuffer(keys.stream, '+', '-', 'COUNT', 1))[0]!;
+    // Binary-safe: the envelopes come back byte for byte.
+    expect(fields).toEqual(
+      [
+        'm',
+        m.m,
+        'c',
+        '7',
+        'n',
+        'demo',
+        'be',
+        m.be,
+        'se',
+        m.se,
+        'h',
+        m.h,
+        'p',
+        'p1',
+        'sm',
+        m.sm,
+        'md',
+        '',
+        'q',
+        m.q,
+      ].map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(v))),
+    );
     expect(await redis.hget(keys.queued, m.m)).toBe(`7|${m.q}`);
     // No limits configured: no counters.
     expect(await redis.exists(keys.limits)).toBe(0);

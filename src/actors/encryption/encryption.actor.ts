@@ -10,12 +10,14 @@
  */
 import { BrokerError } from '../../errors.js';
 import { runActor } from '../actor-runtime.js';
-import { measured } from './encryption.metrics.js';
+import { measured } from '../../crypto/encryption.metrics.js';
 import type { EncryptionProtocol } from './encryption.protocol.js';
 import { EncryptionPool } from './encryption.pool.js';
 import { EncryptionService } from '../../crypto/encryption.service.js';
 import { KeyStore } from '../../crypto/key-store.js';
 import { KeyWatcher } from '../../crypto/key-watcher.js';
+import { envelopeKeyId, toBuffer } from '../../crypto/envelope.js';
+import type { OpenInput } from '../../crypto/crypto.types.js';
 
 runActor<EncryptionProtocol>(async (ctx) => {
   const store = await KeyStore.loadOrCreate(ctx.config.secrets.dir);
@@ -61,6 +63,9 @@ runActor<EncryptionProtocol>(async (ctx) => {
         tracked(() => measured('seal', items.length, async () => ({ items: await pool.seal(items) }))),
       'encryption.open': ({ items }) =>
         tracked(async () => {
+          // The ingest actor seals with the key files as it last read them: a key it picked
+          // up a moment before this thread (or another broker's newer key) is read now.
+          if (sealedWithUnknownKey(store, items)) await watcher.check();
           const opened = await measured(
             'open',
             items.length,
@@ -110,3 +115,16 @@ runActor<EncryptionProtocol>(async (ctx) => {
       })()),
   };
 });
+
+/** Whether any envelope names a data key this store does not hold (malformed ones fail later, per item). */
+function sealedWithUnknownKey(store: KeyStore, items: readonly OpenInput[]): boolean {
+  if (!Array.isArray(items)) return false;
+  for (const item of items) {
+    try {
+      if (!store.keyById(envelopeKeyId(toBuffer(item.body_enc)))) return true;
+    } catch {
+      // Malformed: openBatch reports it for this item.
+    }
+  }
+  return false;
+}

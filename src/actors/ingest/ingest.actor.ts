@@ -1,17 +1,27 @@
 /**
  * Ingest actor: makes accepted messages durable in the domain streams. The front batches
- * requests that arrive together into one `ingest.append`; this actor writes each batch as
- * one Redis pipeline (group commit) of one `enqueue-n` script per domain — which checks
- * each request's Idempotency-Key, daily quota and rate limit in the same step as it
- * appends — and answers per request.
+ * requests that arrive together into one `ingest.append`; this actor seals every message
+ * of the batch (AES-256-GCM envelopes of body and number, HMAC of the number), then writes
+ * the batch as one Redis pipeline (group commit) of one `enqueue-n` script per domain —
+ * which checks each request's Idempotency-Key, daily quota and rate limit in the same step
+ * as it appends — and answers per request.
+ *
+ * Why the seal is here and not in the encryption actor: this thread already holds the
+ * plaintext it appends, and sealing where the append happens costs no extra thread hop on
+ * the accept path. It reads the same key files as the encryption actor (which creates
+ * them, and starts first) and follows rotations with the same watcher.
  */
 import { keysFor } from '../../queue/keys.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
 import { initIngestMetrics, observeEnqueue } from './ingest.metrics.js';
-import { EnqueuePlanner, queueUnavailable } from '../../ingest/enqueue-planner.js';
+import { EnqueuePlanner, queueUnavailable, type SealMessages } from '../../ingest/enqueue-planner.js';
+import { measuredSync } from '../../crypto/encryption.metrics.js';
 import type { IngestProtocol } from './ingest.protocol.js';
+import { EncryptionService } from '../../crypto/encryption.service.js';
+import { KeyStore } from '../../crypto/key-store.js';
+import { KeyWatcher } from '../../crypto/key-watcher.js';
 
 runActor<IngestProtocol>(async ({ config, logger }) => {
   const redis = createRedis(config, 'ingest');
@@ -20,9 +30,19 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
   defineScripts(redis);
   // Not fatal: while Redis is away, appends are refused (503) until it answers.
   await whenReady(redis);
+  const store = await KeyStore.open(config.secrets.dir);
+  const sealer = new EncryptionService(store);
+  const seal: SealMessages = (items) => measuredSync('seal', items.length, () => sealer.seal(items));
+  const watcher = new KeyWatcher({
+    store,
+    dir: config.secrets.dir,
+    intervalMs: config.secrets.reload_interval_ms,
+    logger,
+  });
+  await watcher.start();
   let keys = keysFor(config);
   initIngestMetrics(keys.keys());
-  let planner = new EnqueuePlanner(config);
+  let planner = new EnqueuePlanner(config, seal);
   let inFlight = 0;
 
   const unavailable = (error: unknown) => {
@@ -58,13 +78,17 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
         return { depth };
       },
     },
-    health: () => ({ status: redis.status === 'ready' ? 'up' : 'degraded', details: { redis: redis.status } }),
+    health: () => ({
+      status: redis.status === 'ready' ? 'up' : 'degraded',
+      details: { redis: redis.status, active_key_id: store.activeKey().id, pepper_id: store.activePepper().id },
+    }),
     // New or changed domains only change key names and limits: no need to drop a connection.
     reconfigure: (next) => {
       keys = keysFor(next);
-      planner = new EnqueuePlanner(next);
+      planner = new EnqueuePlanner(next, seal);
     },
     drain: async () => {
+      watcher.stop();
       // Appends already sent to Redis get their answers before the connection closes.
       const deadline = Date.now() + 5000;
       while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

@@ -14,9 +14,10 @@
 
   ARGV[1] C, clients      ARGV[2] R, requests      ARGV[3] idempotency TTL (ms)
   then C × 5:  client id, client name, rate limit (0 = none), rate window (ms), daily quota (0 = none)
-  then R × (6 + 5 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
-               tracking id, timestamp, N, then N × 5: message_id, sender_number,
-               message_body, metadata JSON or '', queued_at
+  then R × (6 + 8 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
+               tracking id, timestamp, N, then N × 8: message_id, body envelope, number
+               envelope, number hash, pepper id, masked number, metadata JSON or '', queued_at
+               (sealed by the ingest actor: no plaintext body or number reaches Redis)
 
   The limits state, Redis' clock, the fixed rate window and the UTC-day quota are those of
   includes/limits.lua, shared with rate-take-1. Quota first, then rate: a message
@@ -74,7 +75,7 @@ for _ = 1, n_requests do
   local hash, n = ARGV[at + 2], tonumber(ARGV[at + 5])
   local tracking_id, timestamp = ARGV[at + 3], ARGV[at + 4]
   local first = at + 6
-  at = first + 5 * n
+  at = first + 8 * n
 
   local existing = record > 0 and redis.call('GET', KEYS[records + record])
   if existing and string.sub(existing, 1, 64) == hash then
@@ -88,17 +89,18 @@ for _ = 1, n_requests do
     local appended = 0
     local items = {}
     for i = 0, n - 1 do
-      local m = first + 5 * i
+      local m = first + 8 * i
       local position
       if client.quota > 0 and client.quota_used >= client.quota then
         position = -2
       elseif client.rate_limit > 0 and client.rate_used >= client.rate_limit then
         position = -1
       else
-        redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 's', ARGV[m + 1],
-          'b', ARGV[m + 2], 'md', ARGV[m + 3], 'q', ARGV[m + 4])
+        redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
+          'se', ARGV[m + 2], 'h', ARGV[m + 3], 'p', ARGV[m + 4], 'sm', ARGV[m + 5], 'md', ARGV[m + 6],
+          'q', ARGV[m + 7])
         index[#index + 1] = ARGV[m]
-        index[#index + 1] = client.id .. '|' .. ARGV[m + 4]
+        index[#index + 1] = client.id .. '|' .. ARGV[m + 7]
         -- The stream holds only unstored messages (delivery XDELs after the MySQL
         -- commit): its length is the message's place in the queue. Nothing else runs
         -- meanwhile, so one XLEN serves the whole call.
@@ -109,7 +111,7 @@ for _ = 1, n_requests do
         appended = appended + 1
       end
       replies[#replies + 1] = position
-      items[i + 1] = position > 0 and {ARGV[m], ARGV[m + 4], position} or {position}
+      items[i + 1] = position > 0 and {ARGV[m], ARGV[m + 7], position} or {position}
     end
     client.appended = client.appended + appended
     if record > 0 and (appended > 0 or n == 0) then

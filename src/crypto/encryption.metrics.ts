@@ -1,19 +1,21 @@
 /**
- * The encryption actor's metrics, per batch: how many items each operation handled, how
- * many could not be opened (lost key, tampered envelope), and how long a batch took.
+ * Crypto metrics, per batch: how many items each operation handled, how many could not be
+ * opened (lost key, tampered envelope), and how long a batch took. Seals are counted by
+ * the ingest actor (it seals before the append), opens and hashes by the encryption
+ * actor; the supervisor sums the threads' registries.
  */
-import { CounterFamily, HistogramFamily } from '../../metrics/fast-series.js';
+import { CounterFamily, HistogramFamily } from '../metrics/fast-series.js';
 
 export type EncryptionOperation = 'seal' | 'open' | 'hash';
 
 const operations = new CounterFamily(
   'mb_encryption_operations_total',
-  'Items handled by the encryption actor, by operation (seal: body+number, open: decrypt, hash: number lookups)',
+  'Items sealed (body+number, before the append), opened (decrypt) or hashed (number lookups), by operation',
   ['operation'],
 );
 const failures = new CounterFamily(
   'mb_encryption_failures_total',
-  'Items the encryption actor could not handle, by operation',
+  'Items that could not be sealed, opened or hashed, by operation',
   ['operation'],
 );
 const durations = new HistogramFamily(
@@ -50,6 +52,22 @@ export async function measured<T>(
     const result = await work();
     done.inc(items);
     refused.inc(failed(result));
+    return result;
+  } catch (error) {
+    refused.inc(items);
+    throw error;
+  } finally {
+    duration.observe((performance.now() - started) / 1000);
+  }
+}
+
+/** `measured` for synchronous work (the ingest actor's seal, inside its append). */
+export function measuredSync<T>(operation: EncryptionOperation, items: number, work: () => T): T {
+  const { done, failed: refused, duration } = series[operation];
+  const started = performance.now();
+  try {
+    const result = work();
+    done.inc(items);
     return result;
   } catch (error) {
     refused.inc(items);
