@@ -80,11 +80,6 @@ export class Http1ResponseParser {
       throw new HttpParseError('connection closed in the middle of a response');
   }
 
-  /** True between the first byte of a response and its last. */
-  get inResponse(): boolean {
-    return this.state !== 'head' || this.partialHead !== undefined;
-  }
-
   private readHead(chunk: Buffer, at: number): number {
     let bytes = chunk;
     let start = at;

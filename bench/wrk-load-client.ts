@@ -118,15 +118,18 @@ class Http1Connection {
     socket.on('end', () => {
       this.open = false;
       try {
+        // Completes a body that runs until the close; throws if the close cut a response short.
         this.parser.finish();
-      } catch (error) {
-        this.fail(error as Error);
+      } catch {
+        this.fail(new LoadClientError('SOCKET_CLOSED', 'the server closed the connection in the middle of a response'));
       }
-      // The server closed between requests (its keep-alive timeout): the next one dials again.
       if (this.waiting) this.fail(new LoadClientError('SOCKET_CLOSED', 'the server closed the connection'));
     });
     socket.on('error', (error) => this.fail(error));
-    socket.on('close', () => this.fail(new LoadClientError('SOCKET_CLOSED', 'the connection closed')));
+    socket.on('close', () => {
+      this.open = false;
+      if (this.waiting) this.fail(new LoadClientError('SOCKET_CLOSED', 'the connection closed'));
+    });
   }
 
   get usable(): boolean {
