@@ -1,12 +1,12 @@
 /**
- * What the bench commands share: the load generator as a child process, and CPU seconds
- * of a process from /proc.
+ * What the bench commands share: the load generator as a child process (and its `--client`
+ * option), and CPU seconds of a process from /proc.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../test/support/broker-harness.js';
-import type { LoadOptions, LoadResult } from './load-generator.js';
+import type { LoadClient, LoadOptions, LoadResult } from './load-generator.js';
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
@@ -47,6 +47,14 @@ export function processCpuSeconds(command: string): number {
     }
   }
   return total;
+}
+
+/** `--client wrk|undici` from a bench command's arguments: which HTTP client the load generator uses (wrk when absent). */
+export function loadClientOption(argv: string[]): LoadClient {
+  const i = argv.indexOf('--client');
+  const value = i >= 0 ? argv[i + 1] : 'wrk';
+  if (value !== 'wrk' && value !== 'undici') throw new Error(`--client must be wrk or undici, not ${value}`);
+  return value;
 }
 
 export function runLoad(options: LoadOptions): Promise<LoadResult> {

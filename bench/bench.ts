@@ -1,10 +1,12 @@
 /**
  * `npm run bench [-- --connections 50 --duration 20 --size 160 --fsync everysec|always
- *   --target store|webhook --reconnect --count 100000 --limits on|off --idempotency --cpu-prof DIR]`
+ *   --target store|webhook --reconnect --count 100000 --limits on|off --idempotency --cpu-prof DIR
+ *   --client wrk|undici]`
  *
  * `--limits off` runs without rate limit and quota (on: both counted, set high enough
  * that nothing is refused); `--idempotency` sends a fresh Idempotency-Key with every
- * request. The summary includes the Redis CPU per 1000 messages (its own redis-server).
+ * request; `--client undici` drives the load with undici instead of the lean wrk-like client
+ * (bench/load-generator.ts says why that is the default). The summary includes the Redis CPU per 1000 messages (its own redis-server).
  * `--cpu-prof DIR` writes a V8 CPU profile of the broker (every thread) into DIR at exit;
  * `npx tsx bench/profile-summary.ts DIR` prints where the time went.
  *
@@ -23,7 +25,8 @@ import { createCa } from '../src/pki/ca.js';
 import { issueServerCertificate } from '../src/pki/issue.js';
 import { BrokerProcess, createWorkspace } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
-import { cpuSeconds, processCpuSeconds, runLoad, threadCpuSeconds } from './bench-support.js';
+import { cpuSeconds, loadClientOption, processCpuSeconds, runLoad, threadCpuSeconds } from './bench-support.js';
+import type { LoadClient } from './load-generator.js';
 
 interface BenchOptions {
   connections: number;
@@ -36,6 +39,7 @@ interface BenchOptions {
   limits: 'on' | 'off';
   idempotency: boolean;
   cpuProfDir?: string;
+  client: LoadClient;
 }
 
 function parseArgs(argv: string[]): BenchOptions {
@@ -53,6 +57,7 @@ function parseArgs(argv: string[]): BenchOptions {
     reconnect: argv.includes('--reconnect'),
     limits: value('limits') === 'off' ? 'off' : 'on',
     idempotency: argv.includes('--idempotency'),
+    client: loadClientOption(argv),
     ...(count ? { count: Number(count) } : {}),
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
   };
@@ -143,6 +148,7 @@ async function main(): Promise<void> {
       size: options.size,
       reconnect: options.reconnect,
       idempotency: options.idempotency,
+      client: options.client,
       ...(options.count ? { count: options.count } : {}),
     });
     const db = await createConnection({ uri: workspace.database.url });

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:floor [-- --connections 50 --duration 20 --size 160]`
+ * `npm run bench:floor [-- --connections 50 --duration 20 --size 160 --client wrk|undici]`
  *
  * The ceiling of this box for the broker's kind of traffic: the same load generator as
  * `npm run bench`, against a bare `node:https` mTLS server that parses the JSON and answers
@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createCa } from '../src/pki/ca.js';
 import { issueClientCertificate, issueServerCertificate } from '../src/pki/issue.js';
 import { ROOT } from '../test/support/broker-harness.js';
-import { cpuSeconds, runLoad } from './bench-support.js';
+import { cpuSeconds, loadClientOption, runLoad } from './bench-support.js';
 
 function option(argv: string[], name: string, fallback: number): number {
   const i = argv.indexOf(`--${name}`);
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   const connections = option(argv, 'connections', 50);
   const duration = option(argv, 'duration', 20);
   const size = option(argv, 'size', 160);
+  const loadClient = loadClientOption(argv);
   const ca = createCa({ commonName: 'Floor Bench CA', days: 1 });
   const server = issueServerCertificate(ca, {
     commonName: 'localhost',
@@ -65,11 +66,12 @@ async function main(): Promise<void> {
       durationS: duration,
       size,
       reconnect: false,
+      client: loadClient,
     });
     const serverCpu = cpuSeconds(child.pid!) - cpuBefore;
     const seconds = (load.ended_at - load.started_at) / 1000;
     const summary = {
-      options: { connections, duration, size },
+      options: { connections, duration, size, client: loadClient },
       requests: load.sent,
       answered_202: load.accepted,
       requests_per_s: Math.round(load.accepted / seconds),
