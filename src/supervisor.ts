@@ -32,6 +32,7 @@
  */
 import type { RunningBroker } from './app/compose.js';
 import { brokerArgsOrExit } from './app/broker-args.js';
+import { reexecWithBoundedHeap } from './app/main-heap.js';
 import { ConfigError, loadConfig, type BrokerConfig } from './config/config.js';
 import { createLogger } from './logger.js';
 import { LogOutput } from './logging/log-output.js';
@@ -53,6 +54,8 @@ async function main(): Promise<void> {
     }
     throw error;
   }
+  // Before anything is opened: this may restart the process in place with a bounded main heap.
+  reexecWithBoundedHeap(config.actors.young_generation_mb);
   let logOutput: LogOutput;
   try {
     logOutput = LogOutput.fromConfig(config);

@@ -1,0 +1,43 @@
+/**
+ * The main thread's young generation is bounded like the actors': the supervisor restarts
+ * itself in place (same pid) with --max-semi-space-size, and still serves.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  type Workspace,
+} from '../support/broker-harness.js';
+
+let workspace: Workspace;
+let broker: BrokerProcess;
+
+beforeAll(async () => {
+  workspace = await createWorkspace({ actors: { young_generation_mb: 12 } });
+  broker = new BrokerProcess(workspace);
+  await broker.start();
+});
+
+afterAll(async () => {
+  await broker?.kill('SIGTERM');
+  await workspace?.cleanup();
+});
+
+describe('the main thread heap', () => {
+  it('runs under --max-semi-space-size in the process that was started, and accepts messages', async () => {
+    const pid = broker.child!.pid!;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    expect(argv).toContain('--max-semi-space-size=4');
+    const agent = mtlsAgent(demoBundle(workspace));
+    try {
+      const response = await postJson(agent, broker.url, { sender_number: '+14155550123', message_body: 'heap' });
+      expect(response.status).toBe(202);
+    } finally {
+      await agent.close();
+    }
+  });
+});
