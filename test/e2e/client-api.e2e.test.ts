@@ -166,16 +166,18 @@ describe('POST /api/v1/messages/batch', () => {
         { ...valid, sender_number: '12345' },
         { ...valid, message_body: 'Second', metadata: { run } },
         { ...valid, message_body: '   ' },
+        { ...valid, message_body: '\u200b\u2060\ufeff' },
       ],
     });
     expect(response.status).toBe(207);
-    expect(response.body).toMatchObject({ accepted: 2, refused: 2 });
+    expect(response.body).toMatchObject({ accepted: 2, refused: 3 });
     const results = response.body.results as Array<Record<string, unknown>>;
     expect(results.map((r) => [r.index, r.status])).toEqual([
       [0, 202],
       [1, 422],
       [2, 202],
       [3, 422],
+      [4, 422],
     ]);
     expect(results[0]).toMatchObject({
       message_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -188,6 +190,10 @@ describe('POST /api/v1/messages/batch', () => {
     });
     expect(JSON.stringify(results[1]!.error)).toContain('sender_number');
     expect(JSON.stringify(results[3]!.error)).toContain('message_body');
+    expect(results[4]!.error).toMatchObject({
+      error_code: 'INVALID_PAYLOAD',
+      details: [{ field: 'message_body', rule: 'pattern' }],
+    });
     expect(response.headers['ratelimit-limit']).toBe('1000000');
     expect(await storedRows(run)).toBe(2);
     const status = await statusOf(agent, String(results[2]!.message_id));
