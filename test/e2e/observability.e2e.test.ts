@@ -22,6 +22,7 @@ import {
   type Workspace,
 } from '../support/broker-harness.js';
 import { issueRegisteredClient } from '../support/client-certificates.js';
+import { duplicateTopLevelKeys } from '../support/json-keys.js';
 import { sampleId, scrapeMetrics, type Exposition } from '../support/metrics-scrape.js';
 import { startDownstream, type Downstream } from '../support/webhook-downstream.js';
 
@@ -328,9 +329,24 @@ describe('logs', () => {
       actor: 'delivery',
       domain: 'hooks',
     });
-    expect(entries.some((e) => e.msg === 'actor exited; restarting')).toBe(true);
+    expect(entries.find((e) => e.msg === 'actor exited; restarting')).toMatchObject({
+      actor: 'supervisor',
+      worker: expect.any(String),
+    });
+    // Every thread's lines name their instance.
+    expect(new Set(entries.map((e) => e.instance_id))).toEqual(new Set([workspace.values.instance_id]));
     // stdout carries the same lines.
     expect(broker.output).toContain(lines.at(-1)!);
+  });
+
+  it('carry each key once per line (JSON.parse keeps the last of two, other parsers the first)', () => {
+    const lines = [...logFile().trim().split('\n'), ...broker.output.split('\n').filter((l) => l.startsWith('{'))];
+    expect(lines.length).toBeGreaterThan(100);
+    const repeated = lines.flatMap((line) => {
+      const keys = duplicateTopLevelKeys(line);
+      return keys.length > 0 ? [`${keys.join(', ')} in ${line.slice(0, 300)}`] : [];
+    });
+    expect(repeated).toEqual([]);
   });
 
   it('never hold a message body, a phone number, a key or a secret', () => {
