@@ -5,6 +5,8 @@
  * the OpenAPI document and Swagger UI, the instance heartbeat in health.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Redis } from 'ioredis';
 import { createConnection, type Connection } from 'mysql2/promise';
@@ -17,6 +19,7 @@ import {
   getJson,
   mtlsAgent,
   postJson,
+  ROOT,
   sendJson,
   waitUntil,
   type ApiResponse,
@@ -372,6 +375,13 @@ describe('OpenAPI', () => {
     expect(Object.keys(response.body.paths as object)).toEqual(
       expect.arrayContaining(['/api/v1/messages', '/api/v1/messages/batch', '/api/v1/messages/{message_id}']),
     );
+  });
+
+  it('serves exactly the committed openapi.json, the six /api/v1/admin/* paths included', async () => {
+    const served = await getJson(anonymous, `${broker.url}/docs/json`);
+    const committed = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as { paths: object };
+    expect(Object.keys(committed.paths).filter((path) => path.startsWith('/api/v1/admin/'))).toHaveLength(6);
+    expect(served.body, 'openapi.json differs from /docs/json: run `npm run openapi` and commit it').toEqual(committed);
   });
 
   it('serves Swagger UI at /docs with every asset from the broker itself', async () => {
