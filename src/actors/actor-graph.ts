@@ -92,10 +92,10 @@ export class ActorGraph {
       const { port1, port2 } = new MessageChannel();
       hostA.rpc
         .call('actor.wire', { peer: b, port: port1 }, { transfer: [port1] })
-        .catch((e: unknown) => logger.warn({ err: e, actor: a }, 'wiring failed'));
+        .catch((e: unknown) => logger.warn({ err: e, worker: a }, 'wiring failed'));
       hostB.rpc
         .call('actor.wire', { peer: a, port: port2 }, { transfer: [port2] })
-        .catch((e: unknown) => logger.warn({ err: e, actor: b }, 'wiring failed'));
+        .catch((e: unknown) => logger.warn({ err: e, worker: b }, 'wiring failed'));
     }
   }
 }

@@ -26,6 +26,10 @@ export interface ActorHostOptions {
   name: ActorName;
   /** Replaced by `reconfigure()`; a restarted actor gets the current one. */
   config: ActorWorkerData['config'];
+  /**
+   * The supervisor's: its lines carry `actor: supervisor`, so the actor they are about is
+   * named `worker` (pino writes a repeated key twice, and parsers disagree on which wins).
+   */
   logger: Logger;
   faultInjection: boolean;
   callTimeoutMs?: number;
@@ -102,7 +106,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
       const { families } = await this.rpc.call('actor.metrics', {}, { timeoutMs: 2_000 });
       this.emit('final-metrics', incarnation, families);
     } catch (error) {
-      this.options.logger.warn({ actor: this.name, err: error }, 'actor did not drain cleanly');
+      this.options.logger.warn({ worker: this.name, err: error }, 'actor did not drain cleanly');
     }
     this.rpc.detach(`${this.name} actor stopped`);
     await worker.terminate();
@@ -135,12 +139,12 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
       if (message?.kind !== 'ready' || this.worker !== worker) return;
       this.rpc.attach(worker as unknown as PortLike);
       this.state = 'up';
-      logger.info({ actor: name, restarts: this.restarts }, 'actor up');
+      logger.info({ worker: name, restarts: this.restarts }, 'actor up');
       for (const resolve of this.readyWaiters.splice(0)) resolve();
       this.emit('up');
     });
     // Without an 'error' listener a crashing worker would take the main thread down.
-    worker.on('error', (error) => logger.error({ actor: name, err: error }, 'actor crashed'));
+    worker.on('error', (error) => logger.error({ worker: name, err: error }, 'actor crashed'));
     worker.on('exit', (code) => this.onExit(worker, code));
   }
 
@@ -155,7 +159,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     const delay = Math.min(FIRST_RESTART_MS * 2 ** this.crashStreak, MAX_RESTART_MS);
     this.crashStreak++;
     this.restarts++;
-    this.options.logger.warn({ actor: this.name, code, restart_in_ms: delay }, 'actor exited; restarting');
+    this.options.logger.warn({ worker: this.name, code, restart_in_ms: delay }, 'actor exited; restarting');
     this.restartTimer = setTimeout(() => this.spawn(), delay);
   }
 }

@@ -44,7 +44,12 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
   const data = workerData as ActorWorkerData;
   // process.stdout, not fd 1: the supervisor reads each actor's stdout and writes it to
   // its own stdout and the log file, so every thread's lines land in one place.
-  const logger = createLogger(data.config.log.level, { actor: data.name }, process.stdout);
+  // The same bindings as the supervisor's lines, so each line says which thread of which instance wrote it.
+  const logger = createLogger(
+    data.config.log.level,
+    { actor: data.name, instance_id: data.config.instance_id },
+    process.stdout,
+  );
   // Last words of a crashing actor: its counts since the last scrape, so /metrics loses none.
   process.on('uncaughtExceptionMonitor', () => {
     try {

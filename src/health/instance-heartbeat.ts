@@ -77,7 +77,8 @@ export class InstanceHeartbeat {
   /** Writes the first heartbeat (and reads the others), then keeps beating. */
   async start(): Promise<void> {
     this.deps.logger.info(
-      { instance_id: this.self.instance_id, fingerprint: this.self.fingerprint },
+      // instance_id is on every line of the supervisor's logger already.
+      { fingerprint: this.self.fingerprint },
       'config fingerprint',
     );
     await this.beat();
@@ -187,7 +188,7 @@ export class InstanceHeartbeat {
     }
     if (this.duplicateOf)
       this.deps.logger.error(
-        { instance_id: this.self.instance_id, other_host: this.duplicateOf.host, other_pid: this.duplicateOf.pid },
+        { other_host: this.duplicateOf.host, other_pid: this.duplicateOf.pid },
         'another process uses the same instance_id',
       );
   }

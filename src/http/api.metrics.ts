@@ -9,6 +9,12 @@ export const throttledTotal = new Counter({
   registers: [registry],
 });
 
+/** One child per reason, made once (no label object per refusal), on /metrics at 0 from the start. */
+export const throttledByRate = throttledTotal.labels('rate');
+export const throttledByQuota = throttledTotal.labels('quota');
+throttledByRate.inc(0);
+throttledByQuota.inc(0);
+
 export const idempotentReplaysTotal = new Counter({
   name: 'mb_api_idempotent_replays_total',
   help: 'Requests answered from an earlier request with the same Idempotency-Key (nothing queued)',

@@ -55,6 +55,14 @@ export interface CaAdminRouteDeps {
   scope: (request: FastifyRequest) => AdminScope;
 }
 
+/** OpenAPI: what each route is; authentication is the admin portal's session cookie. */
+const documented = (summary: string, description?: string) => ({
+  summary,
+  ...(description ? { description } : {}),
+  tags: ['admin'],
+  security: [{ portalSession: [] as string[] }],
+});
+
 export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, deps) => {
   app.addHook('preHandler', deps.authorize);
   // Answers carry private keys and registry data: never cache them anywhere.
@@ -62,7 +70,12 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
 
   app.get<{ Querystring: ListCertificatesQuery }>(
     '/api/v1/admin/certificates',
-    { schema: { querystring: listCertificatesQuery } },
+    {
+      schema: {
+        ...documented('List client certificates', 'A domain admin sees their domain only.'),
+        querystring: listCertificatesQuery,
+      },
+    },
     async (request) => {
       const scope = deps.scope(request);
       const domain = scopedDomain(scope, request.query.domain, false);
@@ -78,7 +91,15 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
 
   app.post<{ Body: IssueClientBody }>(
     '/api/v1/admin/clients',
-    { schema: { body: issueClientBody } },
+    {
+      schema: {
+        ...documented(
+          'Issue a client certificate',
+          '201 with the bundle: certificate, CA and the private key, shown this once.',
+        ),
+        body: issueClientBody,
+      },
+    },
     async (request, reply) => {
       const scope = deps.scope(request);
       const { name, days } = request.body;
@@ -97,7 +118,16 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
 
   app.post<{ Params: { name: string }; Body: RenewClientBody }>(
     '/api/v1/admin/clients/:name/renew',
-    { schema: { params: clientParams, body: renewClientBody } },
+    {
+      schema: {
+        ...documented(
+          'Renew a client certificate',
+          '201 with the new bundle; the old certificate stays valid until it expires (overlap).',
+        ),
+        params: clientParams,
+        body: renewClientBody,
+      },
+    },
     async (request, reply) => {
       const scope = deps.scope(request);
       const domain = scopedDomain(scope, request.body.domain, true);
@@ -116,7 +146,16 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
 
   app.post<{ Params: { name: string }; Body: RevokeBody }>(
     '/api/v1/admin/clients/:name/revoke',
-    { schema: { params: clientParams, body: revokeBody } },
+    {
+      schema: {
+        ...documented(
+          'Revoke every active certificate of a client',
+          'Takes effect on the next request, open connections included.',
+        ),
+        params: clientParams,
+        body: revokeBody,
+      },
+    },
     async (request) => {
       const scope = deps.scope(request);
       const domain = scopedDomain(scope, request.body.domain, true);
@@ -132,7 +171,13 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
 
   app.post<{ Params: { serial: string }; Body: RevokeBody }>(
     '/api/v1/admin/certificates/:serial/revoke',
-    { schema: { params: serialParams, body: revokeBody } },
+    {
+      schema: {
+        ...documented('Revoke one certificate by serial'),
+        params: serialParams,
+        body: revokeBody,
+      },
+    },
     async (request) => {
       const scope = deps.scope(request);
       const domain = scopedDomain(scope, request.body.domain, false);
@@ -146,7 +191,11 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
     },
   );
 
-  app.get('/api/v1/admin/crl', async () => deps.ca.call('ca.crl', {}));
+  app.get(
+    '/api/v1/admin/crl',
+    { schema: documented('The current CRL', 'CRL number, dates, revoked serials and the PEM.') },
+    async () => deps.ca.call('ca.crl', {}),
+  );
 };
 
 /**

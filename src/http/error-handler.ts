@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { countRefusedMessage, MESSAGES_ROUTE } from '../metrics/front.metrics.js';
+import { BATCH_ROUTE, countRefusedMessage, MESSAGES_ROUTE } from '../metrics/front.metrics.js';
 import { BrokerError, errorBody, type ErrorBody, type ErrorCode } from '../errors.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -55,7 +55,8 @@ function describeIssue(issue: NonNullable<FastifyError['validation']>[number]): 
 function messageFor(field: string, rule: string, params: Record<string, unknown>, fallback = 'is invalid'): string {
   if (field === 'sender_number' && rule === 'pattern')
     return 'sender_number must be an E.164 number: + then 2 to 15 digits, not starting with 0';
-  if (field === 'message_body' && rule === 'pattern') return 'message_body must not be only whitespace';
+  if (field === 'message_body' && rule === 'pattern')
+    return 'message_body must contain a visible character, not only whitespace or invisible characters';
   if (rule === 'additionalProperties') return `${field} is not an accepted field`;
   if (rule === 'required') return `${field} is required`;
   if (rule === 'maxLength') return `${field} must be at most ${String(params.limit)} characters`;
@@ -76,14 +77,23 @@ export function sendError(
   error: BrokerError,
   options: { body?: ErrorBody; cause?: unknown } = {},
 ): FastifyReply {
-  // Every refusal of a submission passes here, thrown or answered (a remembered one too).
-  if (request.routeOptions.url === MESSAGES_ROUTE) countRefusedMessage(error.code);
+  // Every refusal of a whole submission passes here, thrown or answered (not a replay: that
+  // is answered by replay()), and counts each message it carried.
+  const route = request.routeOptions.url;
+  if (route === MESSAGES_ROUTE) countRefusedMessage(error.code);
+  else if (route === BATCH_ROUTE) countRefusedMessage(error.code, messagesInBatch(request.body));
   if (error.status >= 500) request.log.error({ err: options.cause ?? error, error_code: error.code }, 'request failed');
   else request.log.info({ error_code: error.code }, 'request refused');
   // Routes that know better (rate limit, quota) set their own Retry-After first.
   if ((error.code === 'TOO_MANY_REQUESTS' || error.status === 503) && !reply.hasHeader('retry-after'))
     reply.header('retry-after', '1');
   return reply.code(error.status).send(options.body ?? errorBody(error, request.id));
+}
+
+/** The messages a refused batch carried: its list's length, or one when it has no readable list. */
+function messagesInBatch(body: unknown): number {
+  const messages = (body as { messages?: unknown } | null | undefined)?.messages;
+  return Array.isArray(messages) && messages.length > 0 ? messages.length : 1;
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {

@@ -12,7 +12,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ValidationResult } from 'fastify';
 import type { NewMessage } from '../ingest/ingest.types.js';
-import { BrokerError, errorBody } from '../errors.js';
+import { BrokerError, errorBody, type ErrorBody } from '../errors.js';
+import { countEnqueued, countRefusedMessage } from '../metrics/front.metrics.js';
 import { parseIdempotencyRecord, type ItemOutcome } from '../queue/idempotency-record.js';
 import { REFUSED_BY_QUOTA } from '../queue/stream-writer.js';
 import { invalidPayload } from './error-handler.js';
@@ -75,10 +76,10 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       const checks = validateItems(request, request.body.messages);
       const valid = checks.flatMap((check) => (check instanceof BrokerError ? [] : [newMessage(check, timestamp)]));
       if (valid.length === 0) {
-        return refuseInvalid(deps, request, reply, idempotency, {
-          status: 207,
-          body: batchResult(checks, [], request.id, timestamp),
-        });
+        const body = batchResult(checks, [], request.id, timestamp);
+        return refuseInvalid(deps, request, reply, idempotency, { status: 207, body }, () =>
+          countMessages(client.domain, body.results),
+        );
       }
       const outcome = await deps.ingest.enqueue(enqueueRequest(request, client, idempotency, timestamp, valid));
       if (outcome.kind === 'reused') throw new BrokerError('IDEMPOTENCY_KEY_REUSED');
@@ -92,6 +93,7 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       applyRateHeaders(reply, outcome.rate);
       const items = outcome.positions.map((position, i) => itemOutcome(valid[i]!, position));
       const body = batchResult(checks, items, request.id, timestamp);
+      countMessages(client.domain, body.results);
       setRetryAfter(reply, items, outcome);
       request.log.info(
         { client_id: client.client_id, domain: client.domain, accepted: body.accepted, refused: body.refused },
@@ -136,6 +138,19 @@ function batchResult(
   });
   const accepted = results.filter((r) => r.status === 202).length;
   return { accepted, refused: results.length - accepted, results };
+}
+
+/**
+ * Each item of a batch answered afresh (not a replay), as the single route counts a
+ * message: queued, or refused under its item's error code.
+ */
+function countMessages(domain: string, results: BatchItemResult[]): void {
+  let queued = 0;
+  for (const result of results) {
+    if (result.status === 202) queued++;
+    else countRefusedMessage((result.error as ErrorBody).error_code);
+  }
+  if (queued > 0) countEnqueued(domain, queued);
 }
 
 /** Throttled items: Retry-After for the longest wait among them, and the metric. */

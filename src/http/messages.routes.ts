@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { BrokerError } from '../errors.js';
+import { countEnqueued } from '../metrics/front.metrics.js';
 import { parseIdempotencyRecord } from '../queue/idempotency-record.js';
 import { REFUSED_BY_QUOTA } from '../queue/stream-writer.js';
 import type { ClientIdentity } from './client-identity.js';
@@ -72,6 +73,7 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
         { message_id: message.message_id, client_id: client.client_id, domain: domain.name },
         'message queued',
       );
+      countEnqueued(domain.name);
       return reply.code(202).send(accepted(message.message_id, client, message.queued_at, position));
     },
   );

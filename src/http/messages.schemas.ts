@@ -6,6 +6,12 @@
 export const E164_PATTERN = '^\\+[1-9]\\d{1,14}$';
 export const MAX_BODY_CHARS = 1000;
 export const MAX_METADATA_KEYS = 20;
+/**
+ * A body must show something: one character that is neither whitespace (JS `\s`, plus
+ * Unicode White_Space for U+0085) nor default-ignorable (ZWSP, ZWJ, BOM, bidi and variation
+ * selectors, tags…), which renders as nothing. Ajv compiles patterns with the `u` flag.
+ */
+export const VISIBLE_CHARACTER_PATTERN = '[^\\s\\p{White_Space}\\p{Default_Ignorable_Code_Point}]';
 
 export const submitMessageBody = {
   type: 'object',
@@ -19,9 +25,10 @@ export const submitMessageBody = {
       type: 'string',
       minLength: 1,
       maxLength: MAX_BODY_CHARS,
-      // At least one non-whitespace character.
-      pattern: '\\S',
-      description: '1–1000 characters, not only whitespace',
+      pattern: VISIBLE_CHARACTER_PATTERN,
+      description:
+        '1–1000 characters, at least one of them visible: not only whitespace and invisible (Unicode default-ignorable) ' +
+        'characters such as U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER or U+FEFF BYTE ORDER MARK',
     },
     metadata: {
       type: 'object',

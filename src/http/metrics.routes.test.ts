@@ -192,4 +192,41 @@ describe('request metrics', () => {
     expect(await sample('proxy_certificate_validations_total{result="valid"}')).toBe(valid + 2);
     expect(await sample('proxy_certificate_validations_total{result="CERT_UNKNOWN"}')).toBeGreaterThanOrEqual(1);
   });
+
+  it('counts a batch per message: each queued item once, each refused item under its code', async () => {
+    peer = presenting('bb', 'demo.default');
+    const accepted = await sample('proxy_messages_enqueued_total{domain="default"}');
+    const invalid = await sample('proxy_messages_failed_total{reason="INVALID_PAYLOAD"}');
+    const batch = (messages: unknown[]) =>
+      app.inject({ method: 'POST', url: '/api/v1/messages/batch', payload: { messages }, remoteAddress: '10.9.9.9' });
+    const valid = { sender_number: '+14155550123', message_body: 'hi' };
+    const mixed = await batch([valid, { ...valid, sender_number: 'nope' }, valid]);
+    expect(mixed.statusCode).toBe(207);
+    expect(mixed.json()).toMatchObject({ accepted: 2, refused: 1 });
+    expect(await sample('proxy_messages_enqueued_total{domain="default"}')).toBe(accepted + 2);
+    expect(await sample('proxy_messages_failed_total{reason="INVALID_PAYLOAD"}')).toBe(invalid + 1);
+    // No valid item: a 207 all the same, each item refused.
+    expect((await batch([{ sender_number: 'x' }, { message_body: 'y' }])).statusCode).toBe(207);
+    expect(await sample('proxy_messages_failed_total{reason="INVALID_PAYLOAD"}')).toBe(invalid + 3);
+    // A refused envelope: every message it carried.
+    const tooMany = await batch(Array.from({ length: 101 }, () => valid));
+    expect(tooMany.statusCode).toBe(422);
+    expect(await sample('proxy_messages_failed_total{reason="INVALID_PAYLOAD"}')).toBe(invalid + 104);
+    expect(await sample('proxy_messages_enqueued_total{domain="default"}')).toBe(accepted + 2);
+  });
+
+  it('shows the counters at 0 for every known label value before anything happened', async () => {
+    const text = await render();
+    for (const line of [
+      'proxy_messages_enqueued_total{domain="ops"} 0',
+      'proxy_messages_failed_total{reason="TOO_MANY_REQUESTS"} 0',
+      'proxy_messages_failed_total{reason="QUOTA_EXCEEDED"} 0',
+      'proxy_messages_failed_total{reason="QUEUE_UNAVAILABLE"} 0',
+      'proxy_messages_failed_total{reason="CERT_REVOKED"} 0',
+      'proxy_certificate_validations_total{result="CERT_REVOKED"} 0',
+      'proxy_certificate_validations_total{result="CERT_EXPIRED"} 0',
+      'proxy_requests_total{method="POST",endpoint="/api/v1/messages/batch",status="207"}',
+    ])
+      expect(text).toContain(line);
+  });
 });

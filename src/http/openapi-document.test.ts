@@ -1,4 +1,8 @@
-/** The committed openapi.json is what SDK generators read: it must be the routes' current spec. */
+/**
+ * The committed openapi.json is what SDK generators read: it must be the routes' current
+ * spec. That it is also exactly what a started broker serves at /docs/json is checked end to
+ * end (test/e2e/client-api.e2e.test.ts).
+ */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { buildOpenApiDocument, formatOpenApi, OPENAPI_FILE } from './openapi-document.js';
@@ -10,7 +14,7 @@ describe('openapi.json', () => {
     expect(committed, 'openapi.json is stale: run `npm run openapi` and commit the result').toBe(current);
   });
 
-  it('documents the client API with mutual TLS, and leaves the rest out', async () => {
+  it('documents the client API with mutual TLS, the certificate admin API with the portal session, and leaves the rest out', async () => {
     const document = (await buildOpenApiDocument()) as {
       openapi: string;
       paths: Record<string, Record<string, { security?: unknown; responses: Record<string, unknown> }>>;
@@ -19,6 +23,12 @@ describe('openapi.json', () => {
     expect(document.openapi).toBe('3.1.0');
     expect(document.components.securitySchemes.mutualTLS?.type).toBe('mutualTLS');
     expect(Object.keys(document.paths).sort()).toEqual([
+      '/api/v1/admin/certificates',
+      '/api/v1/admin/certificates/{serial}/revoke',
+      '/api/v1/admin/clients',
+      '/api/v1/admin/clients/{name}/renew',
+      '/api/v1/admin/clients/{name}/revoke',
+      '/api/v1/admin/crl',
       '/api/v1/health',
       '/api/v1/messages',
       '/api/v1/messages/batch',
@@ -27,6 +37,8 @@ describe('openapi.json', () => {
       '/readyz',
     ]);
     expect(document.paths['/api/v1/messages']!.post!.security).toEqual([{ mutualTLS: [] }]);
+    expect(document.paths['/api/v1/admin/clients']!.post!.security).toEqual([{ portalSession: [] }]);
+    expect(document.components.securitySchemes.portalSession?.type).toBe('apiKey');
     expect(Object.keys(document.paths['/api/v1/messages/batch']!.post!.responses)).toEqual(
       expect.arrayContaining(['207', '429', '4XX', '5XX']),
     );

@@ -2,6 +2,10 @@
  * Builds the OpenAPI document from the routes, without starting anything: the front is
  * built with inert dependencies (no route is called), made ready, and asked for its
  * spec. `npm run openapi` runs this file and writes openapi.json at the repository root.
+ *
+ * Every route group a running broker mounts under a documented path must be mounted here
+ * too (the certificate admin API was once missing): test/e2e/client-api.e2e.test.ts
+ * compares the committed file with what a started broker serves at /docs/json.
  */
 import { writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -27,6 +31,13 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
     health: {} as HealthService,
     redis,
     messages: { findOne: async () => undefined },
+    caAdmin: {
+      ca: { call: () => Promise.reject(new BrokerError('ACTOR_UNAVAILABLE')) },
+      authorize: async () => {
+        throw new BrokerError('SESSION_REQUIRED');
+      },
+      scope: () => ({ actor: 'openapi', domain: null }),
+    },
   });
   try {
     await app.ready();

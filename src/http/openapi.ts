@@ -1,16 +1,19 @@
 /**
  * The OpenAPI document is generated from the route schemas (@fastify/swagger), so it can
- * not drift from what the routes validate. It covers the client API (`/api/...`) and the
- * probes; the portal and /metrics are not part of the integrators' contract and stay out.
+ * not drift from what the routes validate. It covers the client API (`/api/...`: the
+ * message routes and the certificate admin routes of the portal) and the probes; the
+ * portal's pages and /metrics are not part of the integrators' contract and stay out.
  *
  * `/docs` serves Swagger UI from @fastify/swagger-ui's own files (no CDN: the broker often
  * runs where the internet is not reachable, and a CDN would see who reads the docs);
  * `/docs/json` the document. `npm run openapi` writes it to openapi.json for SDK
- * generators, and a test fails when the committed copy is stale.
+ * generators; an end-to-end test fails when the committed copy differs from what a started
+ * broker serves.
  */
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { SESSION_COOKIE } from '../portal/session-tokens.js';
 import { VERSION } from '../version.js';
 
 const DOCUMENTED = /^\/(api\/|healthz$|readyz$)/;
@@ -30,6 +33,11 @@ export function registerOpenApi(app: FastifyInstance, serveUi: boolean): void {
       tags: [
         { name: 'messages', description: 'Submit messages and follow them (client certificate required)' },
         { name: 'health', description: 'Liveness, readiness and component health (no certificate needed)' },
+        {
+          name: 'admin',
+          description:
+            "Certificate administration for the admin portal (an admin's portal session; a domain admin acts on their domain only)",
+        },
       ],
       components: {
         securitySchemes: {
@@ -38,6 +46,13 @@ export function registerOpenApi(app: FastifyInstance, serveUi: boolean): void {
             type: 'mutualTLS',
             description: "A client certificate issued by the broker's CA, CN `name.domain`",
           } as unknown as { type: 'http'; scheme: string },
+          portalSession: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: SESSION_COOKIE,
+            description:
+              "The admin portal's session (log in at /portal/login); requests from another Origin are refused",
+          },
         },
       },
     },

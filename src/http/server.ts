@@ -60,6 +60,18 @@ export interface FrontDeps {
   crashActor?: (name: string) => Promise<void>;
 }
 
+/**
+ * Fastify's Ajv, for the route schemas and the batch items alike: no coercion, no defaults,
+ * no silent removal, every error named. Ajv's own default `unicodeRegExp: true` stays: the
+ * message body's pattern needs Unicode property escapes.
+ */
+export const AJV_OPTIONS = {
+  removeAdditional: false,
+  coerceTypes: false,
+  allErrors: true,
+  useDefaults: false,
+} as const;
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** The client's own X-Request-Id when it is sane (echoed and logged, never the tracking id). */
@@ -101,7 +113,7 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     // (or two clients) share the id an operator looks up. The client's X-Request-Id, when
     // sane, is echoed apart as X-Client-Request-Id and logged as `client_request_id`.
     genReqId: () => randomUUID(),
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: true, useDefaults: false } },
+    ajv: { customOptions: AJV_OPTIONS },
     ...(deps.tls
       ? {
           https: {

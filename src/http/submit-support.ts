@@ -67,7 +67,8 @@ export function enqueueRequest(
 /**
  * A request refused by validation (or a batch without one valid item): without an
  * Idempotency-Key it is simply answered; with one, its response is remembered so that a
- * retry gets the very same answer, or the remembered one is replayed.
+ * retry gets the very same answer, or the remembered one is replayed. `countRefusals`
+ * counts a given `response`'s refused messages, unless it is a replay.
  */
 export async function refuseInvalid(
   deps: MessagesRouteDeps,
@@ -75,6 +76,7 @@ export async function refuseInvalid(
   reply: FastifyReply,
   idempotency: Idempotency | null,
   response?: { status: number; body: unknown },
+  countRefusals?: () => void,
 ): Promise<FastifyReply> {
   const validation = request.validationError;
   // Only the body is remembered: a bad header or path is not the request's content.
@@ -94,5 +96,6 @@ export async function refuseInvalid(
     }
   }
   if (error) return sendError(request, reply, error, { body: answer.body as ReturnType<typeof errorBody> });
+  countRefusals?.();
   return reply.code(answer.status).send(answer.body);
 }

@@ -7,7 +7,7 @@
 import type { FastifyReply } from 'fastify';
 import type { QuotaState, RateState } from '../ingest/ingest.types.js';
 import { BrokerError } from '../errors.js';
-import { throttledTotal } from './api.metrics.js';
+import { throttledByQuota, throttledByRate } from './api.metrics.js';
 
 export function applyRateHeaders(reply: FastifyReply, rate: RateState | null): void {
   if (!rate) return;
@@ -20,7 +20,7 @@ export function applyRateHeaders(reply: FastifyReply, rate: RateState | null): v
 
 /** The refusal of a request over its rate limit; sets Retry-After. */
 export function rateLimited(reply: FastifyReply, rate: RateState | null, count = 1): BrokerError {
-  throttledTotal.inc({ reason: 'rate' }, count);
+  throttledByRate.inc(count);
   const retryAfter = Math.max(1, Math.ceil((rate?.reset_ms ?? 1000) / 1000));
   void reply.header('retry-after', String(retryAfter));
   return new BrokerError(
@@ -36,7 +36,7 @@ export function rateLimited(reply: FastifyReply, rate: RateState | null, count =
 
 /** The refusal of a message over the client's daily quota; sets Retry-After (until UTC midnight). */
 export function quotaExceeded(reply: FastifyReply, quota: QuotaState | null, count = 1): BrokerError {
-  throttledTotal.inc({ reason: 'quota' }, count);
+  throttledByQuota.inc(count);
   const resetsAt = quota?.resets_at ?? new Date().toISOString();
   const retryAfter = Math.max(1, Math.ceil((Date.parse(resetsAt) - Date.now()) / 1000));
   void reply.header('retry-after', String(retryAfter));

@@ -3,7 +3,7 @@
  * handshake, and an expired certificate locks its client out.
  *
  *   <pki.dir>/crl.pem     → mb_crl_age_seconds, mb_crl_next_update_seconds (re-read when it changes)
- *   certificates (MySQL)  → mb_client_cert_expiry_seconds{client,serial}   (active ones; cached)
+ *   certificates (MySQL)  → mb_client_cert_expiry_seconds{client,domain,serial}   (active ones; cached)
  *   server certificate    → mb_server_cert_expiry_seconds
  *
  * Coordination note: the CRL and client-certificate gauges are also planned by the
@@ -22,7 +22,8 @@ const crlNextUpdate = new GaugeFamily(
 const clientExpiry = new GaugeFamily(
   'mb_client_cert_expiry_seconds',
   'Seconds until each active client certificate expires (negative: expired)',
-  ['client', 'serial'],
+  // `domain` beside the CN lets an alert go to the tenant's team: `max by (domain) (...)`.
+  ['client', 'domain', 'serial'],
 );
 const serverExpiry = new GaugeFamily('mb_server_cert_expiry_seconds', 'Seconds until the server certificate expires');
 
@@ -40,7 +41,9 @@ export interface PkiProbeDeps {
 
 export class PkiProbe {
   private crl: { mtimeMs: number; thisUpdate: number; nextUpdate: number } | undefined;
-  private certificates: { at: number; list: Array<{ client: string; serial: string; notAfter: number }> } | undefined;
+  private certificates:
+    | { at: number; list: Array<{ client: string; domain: string; serial: string; notAfter: number }> }
+    | undefined;
   private readonly now: () => number;
 
   constructor(private readonly deps: PkiProbeDeps) {
@@ -62,7 +65,7 @@ export class PkiProbe {
     await this.readCertificates(now);
     clientExpiry.clear();
     for (const c of this.certificates?.list ?? [])
-      clientExpiry.series(c.client, c.serial).set((c.notAfter - now) / 1000);
+      clientExpiry.series(c.client, c.domain, c.serial).set((c.notAfter - now) / 1000);
   }
 
   private readCrl(): void {
@@ -89,7 +92,12 @@ export class PkiProbe {
       at: now,
       list: rows
         .filter((r) => r.status === 'active')
-        .map((r) => ({ client: `${r.client_name}.${r.domain}`, serial: r.serial, notAfter: r.not_after.getTime() })),
+        .map((r) => ({
+          client: `${r.client_name}.${r.domain}`,
+          domain: r.domain,
+          serial: r.serial,
+          notAfter: r.not_after.getTime(),
+        })),
     };
   }
 }

@@ -5,6 +5,8 @@
  * the OpenAPI document and Swagger UI, the instance heartbeat in health.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { Redis } from 'ioredis';
 import { createConnection, type Connection } from 'mysql2/promise';
@@ -17,6 +19,7 @@ import {
   getJson,
   mtlsAgent,
   postJson,
+  ROOT,
   sendJson,
   waitUntil,
   type ApiResponse,
@@ -166,16 +169,18 @@ describe('POST /api/v1/messages/batch', () => {
         { ...valid, sender_number: '12345' },
         { ...valid, message_body: 'Second', metadata: { run } },
         { ...valid, message_body: '   ' },
+        { ...valid, message_body: '\u200b\u2060\ufeff' },
       ],
     });
     expect(response.status).toBe(207);
-    expect(response.body).toMatchObject({ accepted: 2, refused: 2 });
+    expect(response.body).toMatchObject({ accepted: 2, refused: 3 });
     const results = response.body.results as Array<Record<string, unknown>>;
     expect(results.map((r) => [r.index, r.status])).toEqual([
       [0, 202],
       [1, 422],
       [2, 202],
       [3, 422],
+      [4, 422],
     ]);
     expect(results[0]).toMatchObject({
       message_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
@@ -188,6 +193,10 @@ describe('POST /api/v1/messages/batch', () => {
     });
     expect(JSON.stringify(results[1]!.error)).toContain('sender_number');
     expect(JSON.stringify(results[3]!.error)).toContain('message_body');
+    expect(results[4]!.error).toMatchObject({
+      error_code: 'INVALID_PAYLOAD',
+      details: [{ field: 'message_body', rule: 'pattern' }],
+    });
     expect(response.headers['ratelimit-limit']).toBe('1000000');
     expect(await storedRows(run)).toBe(2);
     const status = await statusOf(agent, String(results[2]!.message_id));
@@ -366,6 +375,13 @@ describe('OpenAPI', () => {
     expect(Object.keys(response.body.paths as object)).toEqual(
       expect.arrayContaining(['/api/v1/messages', '/api/v1/messages/batch', '/api/v1/messages/{message_id}']),
     );
+  });
+
+  it('serves exactly the committed openapi.json, the six /api/v1/admin/* paths included', async () => {
+    const served = await getJson(anonymous, `${broker.url}/docs/json`);
+    const committed = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as { paths: object };
+    expect(Object.keys(committed.paths).filter((path) => path.startsWith('/api/v1/admin/'))).toHaveLength(6);
+    expect(served.body, 'openapi.json differs from /docs/json: run `npm run openapi` and commit it').toEqual(committed);
   });
 
   it('serves Swagger UI at /docs with every asset from the broker itself', async () => {

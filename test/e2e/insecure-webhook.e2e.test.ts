@@ -1,7 +1,8 @@
 /**
  * A webhook carries the decrypted body and sender number, so an http:// target is refused
  * at start unless its domain sets `target.allow_insecure_http: true`; one that does is
- * delivered to, and stays visible: a log warning and a degraded health component.
+ * delivered to, and stays visible: a log warning and a degraded health component, which
+ * `mb selftest` reports as a WARN, not a failure.
  */
 import { createServer, type Server } from 'node:http';
 import type { Agent } from 'undici';
@@ -16,6 +17,7 @@ import {
   waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
+import { runCli } from '../support/mb-cli.js';
 
 let downstream: Server;
 let downstreamUrl: string;
@@ -77,5 +79,16 @@ describe('webhook target over plain http', () => {
     const components = health.body.components as Record<string, Record<string, unknown>>;
     expect(components.webhook_transport).toMatchObject({ status: 'degraded', insecure_http: ['plain'] });
     expect(health.body.status).toBe('degraded');
+  });
+
+  it('mb selftest passes a degraded installation with a WARN naming the reason, and exits 0', async () => {
+    const run = await runCli(['selftest', '--url', broker!.url, '--config', workspace.configPath], {
+      cwd: workspace.dir,
+    });
+    expect(run.stdout).toMatch(
+      /WARN {2}health +status degraded: webhook_transport degraded \(webhook targets over plain http/,
+    );
+    expect(run.stdout).toContain('8 checks: 7 passed, 1 warned, 0 failed');
+    expect(run.code, run.stdout + run.stderr).toBe(0);
   });
 });

@@ -123,6 +123,12 @@ describe('POST /api/v1/messages', () => {
     ['number as a number', { ...valid, sender_number: 14155550123 }, 'sender_number'],
     ['empty body', { ...valid, message_body: '' }, 'message_body'],
     ['whitespace-only body', { ...valid, message_body: ' \t\n ' }, 'message_body'],
+    ['zero-width-space body', { ...valid, message_body: '\u200b\u200b' }, 'message_body'],
+    [
+      'invisible-only body (BOM, joiners, NEL, tag)',
+      { ...valid, message_body: '\ufeff\u200d\u0085\u{e0041}' },
+      'message_body',
+    ],
     ['1001-character body', { ...valid, message_body: 'x'.repeat(1001) }, 'message_body'],
     ['body as an array', { ...valid, message_body: ['hi'] }, 'message_body'],
     ['unknown field', { ...valid, priority: 'high' }, 'priority'],

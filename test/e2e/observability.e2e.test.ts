@@ -18,10 +18,12 @@ import {
   demoBundle,
   mtlsAgent,
   postJson,
+  sendJson,
   waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
 import { issueRegisteredClient } from '../support/client-certificates.js';
+import { duplicateTopLevelKeys } from '../support/json-keys.js';
 import { sampleId, scrapeMetrics, type Exposition } from '../support/metrics-scrape.js';
 import { startDownstream, type Downstream } from '../support/webhook-downstream.js';
 
@@ -115,6 +117,39 @@ function expectNeverBackwards(earlier: Exposition, later: Exposition): void {
     expect(now.get(sampleId(sample)) ?? 0, sampleId(sample)).toBeGreaterThanOrEqual(sample.value);
   }
 }
+
+describe('metrics at the first scrape', () => {
+  it("show the seed's counters at 0 for each known label value, before any request", async () => {
+    const m = await scrape();
+    const zeros: Array<[string, Record<string, string>]> = [
+      ['proxy_messages_enqueued_total', { domain: 'default' }],
+      ['proxy_messages_enqueued_total', { domain: 'hooks' }],
+      ...[
+        'INVALID_PAYLOAD',
+        'MALFORMED_JSON',
+        'TOO_MANY_REQUESTS',
+        'QUOTA_EXCEEDED',
+        'CERT_REVOKED',
+        'QUEUE_UNAVAILABLE',
+      ].map((reason): [string, Record<string, string>] => ['proxy_messages_failed_total', { reason }]),
+      ...['valid', 'UNAUTHORIZED', 'CERT_UNKNOWN', 'CERT_REVOKED', 'CERT_EXPIRED'].map(
+        (result): [string, Record<string, string>] => ['proxy_certificate_validations_total', { result }],
+      ),
+      ['proxy_requests_total', { method: 'POST', endpoint: '/api/v1/messages', status: '202' }],
+      ['proxy_requests_total', { method: 'POST', endpoint: '/api/v1/messages/batch', status: '207' }],
+      ['mb_api_throttled_total', { reason: 'rate' }],
+      ['mb_api_throttled_total', { reason: 'quota' }],
+      ['mb_api_idempotent_replays_total', {}],
+    ];
+    for (const [name, labels] of zeros) {
+      const sample = m.samples.find(
+        (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+      );
+      expect(sample, `${name}${JSON.stringify(labels)} on the first scrape`).toBeDefined();
+      expect(sample!.value, `${name}${JSON.stringify(labels)}`).toBe(0);
+    }
+  });
+});
 
 describe('metrics under load', () => {
   const sent = { store: 150, ok: 10, fail1: 5, dead: 5, reject: 3, invalid: 3 };
@@ -287,6 +322,60 @@ describe('metrics under load', () => {
     expect(after.value('mb_messages_delivered_total', { domain: 'default' })).toBe(stored + 3);
   });
 
+  it('count a batch per message like single messages, and an idempotent replay not at all', async () => {
+    const before = await scrape();
+    const stored = before.value('mb_messages_stored_total', { domain: 'default' });
+    const bad = message('invalid');
+    const batch = {
+      messages: [message('store'), { ...bad, sender_number: `${bad.sender_number}x` }, message('store')],
+    };
+    const batchKey = { 'idempotency-key': `batch-${RUN}` };
+    const batchUrl = `${broker.url}/api/v1/messages/batch`;
+    const first = await sendJson(storeClient, 'POST', batchUrl, batch, batchKey);
+    expect(first.status).toBe(207);
+    expect(first.body).toMatchObject({ accepted: 2, refused: 1 });
+    const again = await sendJson(storeClient, 'POST', batchUrl, batch, batchKey);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.body).toEqual(first.body);
+    // The single route: one accepted and one refused, each sent twice with its key.
+    const single = message('store');
+    const singleBad = message('invalid');
+    for (const [body, key, status] of [
+      [single, `single-${RUN}`, 202],
+      [{ ...singleBad, sender_number: `${singleBad.sender_number}x` }, `single-bad-${RUN}`, 422],
+    ] as const) {
+      const answer = await postJson(storeClient, broker.url, body, { 'idempotency-key': key });
+      const replayed = await postJson(storeClient, broker.url, body, { 'idempotency-key': key });
+      expect([answer.status, replayed.status, replayed.headers['idempotent-replayed']]).toEqual([
+        status,
+        status,
+        'true',
+      ]);
+    }
+
+    const after = await waitUntil(
+      async () => {
+        const m = await scrape();
+        return m.value('mb_messages_stored_total', { domain: 'default' }) === stored + 3 ? m : undefined;
+      },
+      15_000,
+      'the three new messages to be stored',
+    );
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      after.value(name, labels) - before.value(name, labels);
+    // Queued: 2 from the batch, 1 single; the replays queued nothing and counted nothing.
+    expect(delta('proxy_messages_enqueued_total', { domain: 'default' })).toBe(3);
+    expect(delta('mb_ingest_appended_total', { domain: 'default' })).toBe(3);
+    // Refused: the batch's invalid item and the single invalid message, once each.
+    expect(delta('proxy_messages_failed_total', { reason: 'INVALID_PAYLOAD' })).toBe(2);
+    expect(delta('proxy_messages_failed_total')).toBe(2);
+    expect(delta('mb_api_idempotent_replays_total')).toBe(3);
+    expect(delta('proxy_requests_total', { endpoint: '/api/v1/messages/batch', status: '207' })).toBe(2);
+    // And the identity holds over the whole run: enqueued = appended = stored (nothing waits).
+    expect(after.value('proxy_messages_enqueued_total')).toBe(after.value('mb_ingest_appended_total'));
+    expect(after.value('mb_messages_stored_total')).toBe(after.value('mb_ingest_appended_total'));
+  });
+
   async function crash(actor: string, restarts: number): Promise<void> {
     const response = await request(`${broker.url}/__test/actors/${actor}/crash`, {
       method: 'POST',
@@ -328,9 +417,24 @@ describe('logs', () => {
       actor: 'delivery',
       domain: 'hooks',
     });
-    expect(entries.some((e) => e.msg === 'actor exited; restarting')).toBe(true);
+    expect(entries.find((e) => e.msg === 'actor exited; restarting')).toMatchObject({
+      actor: 'supervisor',
+      worker: expect.any(String),
+    });
+    // Every thread's lines name their instance.
+    expect(new Set(entries.map((e) => e.instance_id))).toEqual(new Set([workspace.values.instance_id]));
     // stdout carries the same lines.
     expect(broker.output).toContain(lines.at(-1)!);
+  });
+
+  it('carry each key once per line (JSON.parse keeps the last of two, other parsers the first)', () => {
+    const lines = [...logFile().trim().split('\n'), ...broker.output.split('\n').filter((l) => l.startsWith('{'))];
+    expect(lines.length).toBeGreaterThan(100);
+    const repeated = lines.flatMap((line) => {
+      const keys = duplicateTopLevelKeys(line);
+      return keys.length > 0 ? [`${keys.join(', ')} in ${line.slice(0, 300)}`] : [];
+    });
+    expect(repeated).toEqual([]);
   });
 
   it('never hold a message body, a phone number, a key or a secret', () => {

@@ -51,7 +51,7 @@ const storedCount = async () => Number((await count("SELECT 'all' AS k, COUNT(*)
 describe('mb selftest', () => {
   it('passes every check against a fresh installation', async () => {
     const run = await mb('selftest', '--url', broker.url);
-    expect(run.stdout).toContain('8 checks: 8 passed, 0 failed');
+    expect(run.stdout).toContain('8 checks: 8 passed, 0 warned, 0 failed');
     for (const name of [
       'health',
       'valid message accepted',
@@ -75,6 +75,8 @@ describe('mb selftest', () => {
       checks: Array<{ ok: boolean; detail: string }>;
     };
     expect(report.passed).toBe(0);
+    expect(report.failed).toBeGreaterThan(0);
+    expect(report.checks[0]).toMatchObject({ name: 'health', status: 'fail', ok: false });
     expect(report.checks[0]!.detail).toMatch(/ECONNREFUSED/);
   });
 });

@@ -55,6 +55,40 @@ afterAll(async () => {
 const E164 = /^\+[1-9]\d{1,14}$/;
 const METADATA_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+/**
+ * Invisible characters: Unicode White_Space and Default_Ignorable_Code_Point, written out
+ * as ranges (DerivedCoreProperties.txt) rather than with the broker's property escapes.
+ */
+const INVISIBLE_RANGES: Array<[number, number]> = [
+  [0x09, 0x0d],
+  [0x20, 0x20],
+  [0x85, 0x85],
+  [0xa0, 0xa0],
+  [0xad, 0xad],
+  [0x34f, 0x34f],
+  [0x61c, 0x61c],
+  [0x115f, 0x1160],
+  [0x1680, 0x1680],
+  [0x17b4, 0x17b5],
+  [0x180b, 0x180f],
+  [0x2000, 0x200f],
+  [0x2028, 0x202f],
+  [0x205f, 0x206f],
+  [0x3000, 0x3000],
+  [0x3164, 0x3164],
+  [0xfe00, 0xfe0f],
+  [0xfeff, 0xfeff],
+  [0xffa0, 0xffa0],
+  [0xfff0, 0xfff8],
+  [0x1bca0, 0x1bca3],
+  [0x1d173, 0x1d17a],
+  [0xe0000, 0xe0fff],
+];
+const hasVisible = (text: string) =>
+  [...text].some((char) => {
+    const cp = char.codePointAt(0)!;
+    return !INVISIBLE_RANGES.some(([first, last]) => cp >= first && cp <= last);
+  });
 const FIELDS = new Set(['sender_number', 'message_body', 'metadata']);
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
@@ -109,7 +143,7 @@ function meetsContract(body: unknown): boolean {
   if (!isPlainObject(body)) return false;
   if (Object.keys(body).some((key) => !FIELDS.has(key))) return false;
   if (typeof body.sender_number !== 'string' || !E164.test(body.sender_number)) return false;
-  if (!isText(body.message_body, 1, 1000) || !/\S/u.test(body.message_body)) return false;
+  if (!isText(body.message_body, 1, 1000) || !hasVisible(body.message_body)) return false;
   if (!Object.hasOwn(body, 'metadata')) return true;
   const metadata = body.metadata;
   if (!isPlainObject(metadata) || Object.keys(metadata).length > 20) return false;
@@ -145,6 +179,12 @@ const nastyUnit = fc.oneof(
     '\ufeff',
     '\u2028',
     '\u00a0',
+    '\u200b',
+    '\u200d',
+    '\u2060',
+    '\u0085',
+    '\u180e',
+    '\u{e0041}',
     ' ',
     '\t',
     '\n',
@@ -166,6 +206,8 @@ const anyText = fc.oneof(
     '',
     ' ',
     '\u3000\u00a0',
+    '\u200b\u200b',
+    '\ufeff\u034f',
     '+',
     '+0',
     '+1',
@@ -191,7 +233,7 @@ const metadataValue = fc.oneof(
 const metadata = fc.dictionary(metadataKey, metadataValue, { maxKeys: 24 });
 const validBody = fc
   .string({ unit: 'grapheme', minLength: 1, maxLength: 200 })
-  .filter((text) => /\S/u.test(text) && codePoints(text) <= 1000);
+  .filter((text) => hasVisible(text) && codePoints(text) <= 1000);
 
 const validMessage = fc.record(
   {

@@ -2,7 +2,7 @@
  * The ingest actor's metrics: what became durable in Redis, per group-commit batch.
  * `mb_ingest_appended_total` is the ground truth for "accepted": it also counts a message
  * whose 202 never reached its client (timeout after Redis said yes), which
- * `proxy_messages_enqueued_total` (202s sent) cannot.
+ * `proxy_messages_enqueued_total` (messages the front saw queued) cannot.
  */
 import { CounterFamily, HistogramFamily, type CounterSeries } from '../../metrics/fast-series.js';
 import type { EnqueueRequest, EnqueueResult } from '../../ingest/ingest.types.js';

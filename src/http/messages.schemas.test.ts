@@ -1,0 +1,133 @@
+/**
+ * The message body rule "at least one visible character", through Fastify's Ajv with the
+ * server's options: the single route validates with the route schema, the batch route
+ * compiles the same schema per item (`compileValidationSchema`); both are checked here.
+ * The model of "invisible" is the Unicode table written out by hand (White_Space and
+ * Default_Ignorable_Code_Point), independent of the pattern's property escapes.
+ */
+import fc from 'fast-check';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installErrorHandlers, invalidPayload } from './error-handler.js';
+import { submitMessageBody } from './messages.schemas.js';
+import { AJV_OPTIONS } from './server.js';
+
+/** [first, last] code points of Unicode White_Space, plus U+FEFF that JS `\s` also counts. */
+const WHITESPACE: Array<[number, number]> = [
+  [0x09, 0x0d],
+  [0x20, 0x20],
+  [0x85, 0x85],
+  [0xa0, 0xa0],
+  [0x1680, 0x1680],
+  [0x2000, 0x200a],
+  [0x2028, 0x2029],
+  [0x202f, 0x202f],
+  [0x205f, 0x205f],
+  [0x3000, 0x3000],
+  [0xfeff, 0xfeff],
+];
+/** Unicode Default_Ignorable_Code_Point (DerivedCoreProperties.txt). */
+const DEFAULT_IGNORABLE: Array<[number, number]> = [
+  [0x00ad, 0x00ad],
+  [0x034f, 0x034f],
+  [0x061c, 0x061c],
+  [0x115f, 0x1160],
+  [0x17b4, 0x17b5],
+  [0x180b, 0x180f],
+  [0x200b, 0x200f],
+  [0x202a, 0x202e],
+  [0x2060, 0x206f],
+  [0x3164, 0x3164],
+  [0xfe00, 0xfe0f],
+  [0xfeff, 0xfeff],
+  [0xffa0, 0xffa0],
+  [0xfff0, 0xfff8],
+  [0x1bca0, 0x1bca3],
+  [0x1d173, 0x1d17a],
+  [0xe0000, 0xe0fff],
+];
+const INVISIBLE_RANGES = [...WHITESPACE, ...DEFAULT_IGNORABLE];
+const isInvisible = (cp: number) => INVISIBLE_RANGES.some(([first, last]) => cp >= first && cp <= last);
+const INVISIBLE = INVISIBLE_RANGES.flatMap(([first, last]) =>
+  Array.from({ length: last - first + 1 }, (_, i) => String.fromCodePoint(first + i)),
+);
+const isSurrogate = (cp: number) => cp >= 0xd800 && cp <= 0xdfff;
+
+const SENDER = '+14155550123';
+const VISIBLE_MESSAGE = 'message_body must contain a visible character, not only whitespace or invisible characters';
+
+type Validate = ((input: unknown) => boolean) & { errors?: Parameters<typeof invalidPayload>[0] | null };
+let app: FastifyInstance;
+/** The validator the batch route compiles for each item. */
+let validateItem: Validate;
+
+beforeAll(async () => {
+  app = Fastify({ ajv: { customOptions: AJV_OPTIONS } });
+  installErrorHandlers(app);
+  app.post('/single', { schema: { body: submitMessageBody } }, async (_request, reply) => reply.code(202).send({}));
+  app.post('/compile', async (request) => {
+    validateItem = request.compileValidationSchema(submitMessageBody, 'body') as Validate;
+    return {};
+  });
+  await app.inject({ method: 'POST', url: '/compile', payload: {} });
+});
+
+afterAll(async () => {
+  await app.close();
+});
+
+const submit = (body: string) =>
+  app.inject({ method: 'POST', url: '/single', payload: { sender_number: SENDER, message_body: body } });
+
+describe('message_body: at least one visible character', () => {
+  it('refuses every single whitespace or default-ignorable code point, and accepts every other one', () => {
+    const wrong: string[] = [];
+    for (let cp = 0; cp <= 0x10ffff; cp++) {
+      if (isSurrogate(cp)) continue;
+      const accepted = validateItem({ sender_number: SENDER, message_body: String.fromCodePoint(cp) });
+      if (accepted === isInvisible(cp)) wrong.push(`U+${cp.toString(16).toUpperCase().padStart(4, '0')}`);
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('refuses any run of invisible characters with 422 INVALID_PAYLOAD on message_body, on both routes', async () => {
+    const invisibleBody = fc.string({ unit: fc.constantFrom(...INVISIBLE), minLength: 1, maxLength: 40 });
+    await fc.assert(
+      fc.asyncProperty(invisibleBody, async (body) => {
+        const response = await submit(body);
+        expect(response.statusCode).toBe(422);
+        expect(response.json()).toMatchObject({
+          error_code: 'INVALID_PAYLOAD',
+          details: [{ field: 'message_body', rule: 'pattern', message: VISIBLE_MESSAGE }],
+        });
+        expect(validateItem({ sender_number: SENDER, message_body: body })).toBe(false);
+        expect(invalidPayload(validateItem.errors ?? []).details).toEqual([
+          { field: 'message_body', rule: 'pattern', message: VISIBLE_MESSAGE },
+        ]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('accepts invisible characters around one visible character', async () => {
+    const invisible = fc.string({ unit: fc.constantFrom(...INVISIBLE), maxLength: 20 });
+    const visible = fc
+      .string({ unit: 'grapheme', minLength: 1, maxLength: 1 })
+      .filter((text) => [...text].some((char) => !isInvisible(char.codePointAt(0)!)));
+    await fc.assert(
+      fc.asyncProperty(invisible, visible, invisible, async (before, char, after) => {
+        const body = `${before}${char}${after}`;
+        fc.pre([...body].length <= 1000);
+        expect((await submit(body)).statusCode).toBe(202);
+        expect(validateItem({ sender_number: SENDER, message_body: body })).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses the reported bodies: zero-width spaces, a BOM, a word joiner, tags', async () => {
+    for (const body of ['\u200b\u200b', '\ufeff', '\u2060', '\u200d\u200c', '\u{e0041}\u{e007f}', ' \u0085 ']) {
+      expect((await submit(body)).statusCode, JSON.stringify(body)).toBe(422);
+    }
+  });
+});
