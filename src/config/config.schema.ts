@@ -232,7 +232,11 @@ export const configShape = {
 const targetShape = {
   type: oneOf('store: delivered once stored; webhook: POST to url', 'store', ['store', 'webhook']),
   url: str('Downstream HTTPS URL (webhook)', '', { allowEmpty: true }),
-  secret: str('HMAC-SHA256 signing secret for the X-MB-Signature header (webhook)', '', { allowEmpty: true }),
+  secret: str(
+    'HMAC-SHA256 signing secret (webhook) of X-MB-Signature (keyed with the text as written) and webhook-signature (Standard Webhooks: a whsec_<base64> secret keys with the decoded bytes, any other with its UTF-8 bytes)',
+    '',
+    { allowEmpty: true },
+  ),
   timeout_ms: int('Timeout of one POST; 0 = delivery.webhook_timeout_ms', 0, { min: 0 }),
   ca_file: str('PEM file of the CA that signs the downstream (default: system CAs)', '', { allowEmpty: true }),
   allow_insecure_http: bool(
@@ -275,6 +279,12 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
         `${path}.target.url is http://, which would send decrypted bodies and sender numbers in clear: use https://, or set ${path}.target.allow_insecure_http: true to accept that`,
       );
     if (domain.target.secret === '') throw new ConfigError(`${path}.target.secret must be set for a webhook target`);
+    // Standard Webhooks libraries base64-decode a whsec_ secret: one they cannot decode
+    // would make every webhook-signature unverifiable.
+    if (domain.target.secret.startsWith('whsec_') && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(domain.target.secret))
+      throw new ConfigError(
+        `${path}.target.secret starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`,
+      );
   }
   return domain;
 }

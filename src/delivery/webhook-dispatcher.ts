@@ -23,7 +23,12 @@ import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.j
 import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
 import { countAttempts, countDelivered, countFailure, observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
-import type { WebhookClient, WebhookOutcome, WebhookPayload } from './webhook-client.js';
+import {
+  WEBHOOK_PAYLOAD_VERSION,
+  type WebhookClient,
+  type WebhookOutcome,
+  type WebhookPayload,
+} from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 
 interface Attempt {
@@ -166,7 +171,7 @@ export class WebhookDispatcher {
     // The lease outlives the POST timeout generously: only a dead broker lets it expire.
     const ids = await schedule.claimDue(keys, Date.now(), limit, this.deps.timeoutMs * 2 + 30_000);
     if (ids.length === 0) return 0;
-    const rows = await messages.findByMessageIds(ids);
+    const rows = await messages.findForDelivery(ids);
     const now = Date.now();
     const expired = rows.filter((r) => r.status === 'queued' && isExpired(this.deps.policy, r.queued_at, now));
     const queued = rows.filter((r) => r.status === 'queued' && !expired.includes(r));
@@ -184,8 +189,9 @@ export class WebhookDispatcher {
       const attempt: Attempt = {
         id: row.message_id,
         payload: {
+          payload_version: WEBHOOK_PAYLOAD_VERSION,
           message_id: row.message_id,
-          client_id: String(row.client_id),
+          client_id: row.client_cn,
           domain: row.domain,
           sender_number: opened?.ok ? (opened.sender_number ?? '') : '',
           message_body: opened?.ok ? opened.message_body : '',

@@ -1,7 +1,8 @@
 /**
  * The OpenAPI document is generated from the route schemas (@fastify/swagger), so it can
  * not drift from what the routes validate. It covers the client API (`/api/...`) and the
- * probes; the portal and /metrics are not part of the integrators' contract and stay out.
+ * probes, and under `webhooks` the payload a webhook downstream receives; the portal and
+ * /metrics are not part of the integrators' contract and stay out.
  *
  * `/docs` serves Swagger UI from @fastify/swagger-ui's own files (no CDN: the broker often
  * runs where the internet is not reachable, and a CDN would see who reads the docs);
@@ -11,6 +12,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
+import { webhookOpenApi } from '../delivery/webhook-payload.schemas.js';
 import { VERSION } from '../version.js';
 
 const DOCUMENTED = /^\/(api\/|healthz$|readyz$)/;
@@ -30,7 +32,14 @@ export function registerOpenApi(app: FastifyInstance, serveUi: boolean): void {
       tags: [
         { name: 'messages', description: 'Submit messages and follow them (client certificate required)' },
         { name: 'health', description: 'Liveness, readiness and component health (no certificate needed)' },
+        {
+          name: 'webhooks',
+          description: "What the broker POSTs to a webhook domain's downstream, and how it is signed",
+        },
       ],
+      // OpenAPI 3.1: requests the broker makes, documented beside the ones it answers
+      // (a const object: openapi-types wants mutable arrays, hence the cast).
+      webhooks: webhookOpenApi as unknown as Record<string, never>,
       components: {
         securitySchemes: {
           // openapi-types does not know OpenAPI 3.1's mutualTLS scheme yet.
