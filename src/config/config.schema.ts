@@ -86,7 +86,9 @@ export const configShape = {
     }),
   },
   delivery: {
-    concurrency: int('Delivery attempts in flight at once (at least 35)', 64, { min: 35 }),
+    concurrency: int('Webhook attempts in flight at once, all webhook domains together (a hard cap; at least 35)', 64, {
+      min: 35,
+    }),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
     store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, {
       min: 1,
@@ -255,7 +257,11 @@ const domainShape = {
   max_attempts: int('Override of delivery.max_attempts; 0 = inherit', 0, { min: 0 }),
   backoff: oneOf('Override of delivery.backoff; inherit = use it', 'inherit', ['inherit', 'fixed', 'exponential']),
   max_age_ms: int('A message older than this is failed instead of attempted again; 0 = no limit', 0, { min: 0 }),
-  concurrency_share: int('Delivery slots of this domain; 0 = an equal share of delivery.concurrency', 0, { min: 0 }),
+  concurrency_share: int(
+    'Delivery slots guaranteed to this domain (a minimum, not a cap: a domain may use every slot others leave free; while domains wait for a slot, those below their share are served first); 0 = an equal share of what the others leave of delivery.concurrency, at least 35 when delivery.concurrency allows it',
+    0,
+    { min: 0 },
+  ),
   rate_per_s: int(
     'Most delivery attempts started per second (a recovering backlog drains at this rate); 0 = no limit',
     0,
@@ -316,9 +322,10 @@ export type DomainConfig = Omit<
   /** The domain's `backoff`, else `delivery.backoff`. */
   backoff: DeliveryDefaults['backoff'];
   /**
-   * Delivery slots of a webhook domain: its `concurrency_share`, else an equal share of
-   * `delivery.concurrency` among the webhook domains (at least 1). 0 for a store target,
-   * which delivers by storing and takes no slot.
+   * Delivery slots guaranteed to a webhook domain (a minimum: it may use any free slot of
+   * the shared `delivery.concurrency`): its `concurrency_share`, else an equal share of
+   * what the domains that set one leave, at least min(35, concurrency / webhook domains).
+   * 0 for a store target, which delivers by storing and takes no slot.
    */
   concurrency_share: number;
   /** Days its messages are kept: the domain's `retention_days`, else `retention.days`; 0 = forever. */
