@@ -9,7 +9,12 @@ import type { Command } from 'commander';
 import { checkConfigFiles, type Finding } from '../config/config-check.js';
 import { printJson, readConfig } from './cli-support.js';
 
-const MARK: Record<Finding['level'], string> = { ok: 'ok     ', note: 'note   ', problem: 'PROBLEM' };
+const MARK: Record<Finding['level'], string> = {
+  ok: 'ok     ',
+  note: 'note   ',
+  warning: 'WARNING',
+  problem: 'PROBLEM',
+};
 
 export function registerConfigCommands(program: Command): void {
   const config = program.command('config').description('The broker configuration');
@@ -33,9 +38,10 @@ export function registerConfigCommands(program: Command): void {
         for (const f of findings)
           process.stdout.write(`${MARK[f.level]} ${f.key.padEnd(width)}  ${f.path ? `${f.path}: ` : ''}${f.message}\n`);
         const notes = findings.filter((f) => f.level === 'note').length;
+        const warnings = findings.filter((f) => f.level === 'warning').length;
         if (problems === 0)
           process.stdout.write(
-            `OK: ${source} is valid (${loaded.domains.length} domain(s), listens on ${loaded.server.host}:${loaded.server.port}); ${notes} note(s)\n`,
+            `OK: ${source} is valid (${loaded.domains.length} domain(s), listens on ${loaded.server.host}:${loaded.server.port}); ${notes} note(s)${warnings > 0 ? `, ${warnings} warning(s)` : ''}\n`,
           );
         else process.stderr.write(`mb: FAILED: ${problems} problem(s) in what ${source} points at\n`);
       }

@@ -2,17 +2,19 @@
  * `mb config check`: what the loader cannot see — whether the files and directories a
  * valid config points at are usable — checked without starting anything and without
  * connecting to Redis or the database. Each finding is `ok`, `note` (fine now, but the
- * first start will create something: a new CA, new data keys) or `problem` (the broker
- * would fail, or would start in a state an operator did not intend).
+ * first start will create something: a new CA, new data keys), `warning` (valid, but a
+ * setting cannot do what it says: delivery shares that do not fit the total) or `problem`
+ * (the broker would fail, or would start in a state an operator did not intend).
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { BrokerConfig } from './config.js';
+import { deliveryShareWarnings } from './config-resolve.js';
 import { DATA_KEYS_FILE, PEPPER_FILE } from '../crypto/key-store.js';
 import { isEncryptedKeyPem, openKeyPem, readCaKeyPassphrase } from '../pki/ca-key-passphrase.js';
 
-export type FindingLevel = 'ok' | 'note' | 'problem';
+export type FindingLevel = 'ok' | 'note' | 'warning' | 'problem';
 
 export interface Finding {
   level: FindingLevel;
@@ -35,6 +37,8 @@ export function checkConfigFiles(config: Readonly<BrokerConfig>): Finding[] {
   config.domains.forEach((domain, i) => {
     if (domain.target.ca_file !== '') checkCaFile(`domains[${i}].target.ca_file`, domain.target.ca_file, findings);
   });
+  for (const { key, message } of deliveryShareWarnings(config))
+    findings.push({ level: 'warning', key, path: '', message });
   return findings;
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type BrokerConfig, type DomainConfig, loadConfig } from './config.js';
 import { planReload } from './config-reload.js';
+import { deliveryShareWarnings } from './config-resolve.js';
 
 const load = (values: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => loadConfig({ values, env });
 const webhook = { type: 'webhook', url: 'https://x.test/in', secret: 's' };
@@ -85,21 +86,48 @@ describe('resolveConfig: each inherit convention becomes the effective value', (
     expect(domainOf(config).limits.rate_limit).toBe(100);
   });
 
-  it('gives each webhook domain without a concurrency_share an equal share of delivery.concurrency', () => {
+  const shares = (concurrency: number, ...own: number[]) => {
     const config = load({
-      delivery: { concurrency: 100 },
+      delivery: { concurrency },
       domains: [
         { name: 'default' },
-        { name: 'a', target: webhook },
-        { name: 'b', target: webhook, concurrency_share: 0 },
-        { name: 'c', target: webhook, concurrency_share: 40 },
+        ...own.map((share, i) => ({ name: `w${i}`, target: webhook, concurrency_share: share })),
       ],
     });
-    expect(config.domains.map((d) => [d.name, d.concurrency_share])).toEqual([
-      ['default', 0],
-      ['a', 33],
-      ['b', 33],
-      ['c', 40],
+    return { shares: config.domains.slice(1).map((d) => d.concurrency_share), warnings: deliveryShareWarnings(config) };
+  };
+
+  it('gives each webhook domain without a concurrency_share (a guarantee) an equal share of what the others leave', () => {
+    expect(shares(64, 0, 0)).toEqual({ shares: [32, 32], warnings: [] });
+    expect(shares(200, 0, 0, 0)).toEqual({ shares: [66, 66, 66], warnings: [] });
+    expect(shares(200, 100, 0, 0)).toEqual({ shares: [100, 50, 50], warnings: [] });
+    // Store targets take no slot.
+    expect(load({ domains: [{ name: 'default', concurrency_share: 9 }] }).domains[0]?.concurrency_share).toBe(0);
+  });
+
+  it('guarantees at least 35 where delivery.concurrency holds 35 for each domain, however much the others set', () => {
+    const { shares: resolved, warnings } = shares(128, 100, 0);
+    expect(resolved).toEqual([100, 35]);
+    expect(warnings.map((w) => w.key)).toEqual(['delivery.concurrency']);
+    // 64 cannot hold 35 for each of two: an equal split, as much as it can.
+    expect(shares(64, 60, 0).shares).toEqual([60, 32]);
+  });
+
+  it('warns (without refusing) about shares that cannot all be had at once, or exceed the total', () => {
+    // The issue's configuration: shares were fixed allotments, added up (40 + 21 + 21 = 82
+    // in flight). Still valid, 64 in flight at most now, and a warning says why 82 no longer fits.
+    const { shares: resolved, warnings } = shares(64, 40, 0, 0);
+    expect(resolved).toEqual([40, 21, 21]);
+    expect(warnings).toEqual([
+      { key: 'delivery.concurrency', message: expect.stringContaining('add up to 82 (w0 40, w1 21, w2 21)') },
+    ]);
+    const over = shares(64, 80, 30);
+    expect(over.warnings).toEqual([
+      {
+        key: 'domains[1].concurrency_share',
+        message: expect.stringContaining('80 is more than delivery.concurrency 64'),
+      },
+      { key: 'delivery.concurrency', message: expect.stringContaining('add up to 110 (w0 80, w1 30)') },
     ]);
   });
 

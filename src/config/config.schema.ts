@@ -86,7 +86,9 @@ export const configShape = {
     }),
   },
   delivery: {
-    concurrency: int('Delivery attempts in flight at once (at least 35)', 64, { min: 35 }),
+    concurrency: int('Webhook attempts in flight at once, all webhook domains together (a hard cap; at least 35)', 64, {
+      min: 35,
+    }),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
     store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, {
       min: 1,
@@ -232,7 +234,11 @@ export const configShape = {
 const targetShape = {
   type: oneOf('store: delivered once stored; webhook: POST to url', 'store', ['store', 'webhook']),
   url: str('Downstream HTTPS URL (webhook)', '', { allowEmpty: true }),
-  secret: str('HMAC-SHA256 signing secret for the X-MB-Signature header (webhook)', '', { allowEmpty: true }),
+  secret: str(
+    'HMAC-SHA256 signing secret (webhook) of X-MB-Signature (keyed with the text as written) and webhook-signature (Standard Webhooks: a whsec_<base64> secret keys with the decoded bytes, any other with its UTF-8 bytes)',
+    '',
+    { allowEmpty: true },
+  ),
   timeout_ms: int('Timeout of one POST; 0 = delivery.webhook_timeout_ms', 0, { min: 0 }),
   ca_file: str('PEM file of the CA that signs the downstream (default: system CAs)', '', { allowEmpty: true }),
   allow_insecure_http: bool(
@@ -251,7 +257,11 @@ const domainShape = {
   max_attempts: int('Override of delivery.max_attempts; 0 = inherit', 0, { min: 0 }),
   backoff: oneOf('Override of delivery.backoff; inherit = use it', 'inherit', ['inherit', 'fixed', 'exponential']),
   max_age_ms: int('A message older than this is failed instead of attempted again; 0 = no limit', 0, { min: 0 }),
-  concurrency_share: int('Delivery slots of this domain; 0 = an equal share of delivery.concurrency', 0, { min: 0 }),
+  concurrency_share: int(
+    'Delivery slots guaranteed to this domain (a minimum, not a cap: a domain may use every slot others leave free; while domains wait for a slot, those below their share are served first); 0 = an equal share of what the others leave of delivery.concurrency, at least 35 when delivery.concurrency allows it',
+    0,
+    { min: 0 },
+  ),
   rate_per_s: int(
     'Most delivery attempts started per second (a recovering backlog drains at this rate); 0 = no limit',
     0,
@@ -275,6 +285,12 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
         `${path}.target.url is http://, which would send decrypted bodies and sender numbers in clear: use https://, or set ${path}.target.allow_insecure_http: true to accept that`,
       );
     if (domain.target.secret === '') throw new ConfigError(`${path}.target.secret must be set for a webhook target`);
+    // Standard Webhooks libraries base64-decode a whsec_ secret: one they cannot decode
+    // would make every webhook-signature unverifiable.
+    if (domain.target.secret.startsWith('whsec_') && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(domain.target.secret))
+      throw new ConfigError(
+        `${path}.target.secret starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`,
+      );
   }
   return domain;
 }
@@ -306,9 +322,10 @@ export type DomainConfig = Omit<
   /** The domain's `backoff`, else `delivery.backoff`. */
   backoff: DeliveryDefaults['backoff'];
   /**
-   * Delivery slots of a webhook domain: its `concurrency_share`, else an equal share of
-   * `delivery.concurrency` among the webhook domains (at least 1). 0 for a store target,
-   * which delivers by storing and takes no slot.
+   * Delivery slots guaranteed to a webhook domain (a minimum: it may use any free slot of
+   * the shared `delivery.concurrency`): its `concurrency_share`, else an equal share of
+   * what the domains that set one leave, at least min(35, concurrency / webhook domains).
+   * 0 for a store target, which delivers by storing and takes no slot.
    */
   concurrency_share: number;
   /** Days its messages are kept: the domain's `retention_days`, else `retention.days`; 0 = forever. */

@@ -129,6 +129,27 @@ describe('webhook targets over plain http', () => {
   });
 });
 
+describe('webhook secrets (Standard Webhooks)', () => {
+  const withSecret = (secret: string) => ({
+    domains: [
+      { name: 'default' },
+      { name: 'acme', target: { type: 'webhook', url: 'https://gw.acme.test/in', secret } },
+    ],
+  });
+
+  it('takes any plain secret and a whsec_ secret that is base64 of 16 bytes or more', () => {
+    for (const secret of ['s', 'whsec-like but plain', `whsec_${Buffer.alloc(32, 7).toString('base64')}`])
+      expect(loadConfig({ values: withSecret(secret), env: {} }).domains[1]?.target.secret).toBe(secret);
+  });
+
+  it('refuses a whsec_ secret a Standard Webhooks library could not decode, naming the key', () => {
+    for (const secret of ['whsec_', 'whsec_not base64!', `whsec_${Buffer.alloc(8).toString('base64')}`])
+      expect(() => loadConfig({ values: withSecret(secret), env: {} })).toThrow(
+        'domains[1].target.secret starts with whsec_ but is not whsec_ followed by base64',
+      );
+  });
+});
+
 describe('substituteEnv in comments', () => {
   it('leaves ${NAME} in comment lines alone, so the shipped config.yaml loads with no variables set', () => {
     expect(substituteEnv('# use ${SECRET} here\na: 1', {})).toBe('# use ${SECRET} here\na: 1');

@@ -3,11 +3,11 @@
  * storage actor (batched inserts from the stream) and the delivery actor (outcomes);
  * readers are the portal and the API's status lookups.
  */
-import { and, count, eq, inArray, ne, sql } from 'drizzle-orm';
+import { and, count, eq, getTableColumns, inArray, ne, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { MySqlUpdateSetSource } from 'drizzle-orm/mysql-core';
 import type { Database } from './database.js';
-import { messages } from './schema.js';
+import { clients, messages } from './schema.js';
 import type { MessageRow, MessageStatus, NewMessageRow } from './schema.js';
 
 export interface AttemptFailure {
@@ -19,6 +19,9 @@ export interface AttemptFailure {
 }
 
 export type StatusCounts = Record<MessageStatus, number>;
+
+/** A row as webhook delivery needs it: with its client's CN (`name.domain`). */
+export type DeliveryRow = MessageRow & { client_cn: string };
 
 const LAST_ERROR_MAX = 512;
 // Ids per UPDATE: keeps statements far below max_allowed_packet (16 MiB by default)
@@ -166,6 +169,25 @@ export class MessagesRepository {
       .select()
       .from(messages)
       .where(inArray(messages.message_id, [...messageIds]));
+  }
+
+  /**
+   * The rows to deliver, each with its client's CN: the payload names the client as every
+   * other surface does, never by its database id. A left join so that a message is never
+   * lost to a missing client row (clients are never deleted; the id then stands in).
+   */
+  async findForDelivery(messageIds: readonly string[]): Promise<DeliveryRow[]> {
+    if (messageIds.length === 0) return [];
+    const rows = await this.db
+      .select({ ...getTableColumns(messages), client_name: clients.name, client_domain: clients.domain })
+      .from(messages)
+      .leftJoin(clients, eq(clients.id, messages.client_id))
+      .where(inArray(messages.message_id, [...messageIds]));
+    return rows.map(({ client_name, client_domain, ...row }) => ({
+      ...row,
+      client_cn:
+        client_name !== null && client_domain !== null ? `${client_name}.${client_domain}` : String(row.client_id),
+    }));
   }
 
   async findOne(messageId: string): Promise<MessageRow | undefined> {

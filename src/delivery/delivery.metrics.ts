@@ -52,7 +52,20 @@ const attemptDuration = new HistogramFamily(
   perDomain,
   [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
 );
-const slots = new GaugeFamily('mb_delivery_slots', 'Concurrent webhook attempts allowed, by domain', perDomain);
+const slots = new GaugeFamily(
+  'mb_delivery_slots',
+  'Concurrent webhook attempts a domain may have: every slot of the broker (delivery.concurrency), shared with the other webhook domains',
+  perDomain,
+);
+const guaranteedSlots = new GaugeFamily(
+  'mb_delivery_slots_guaranteed',
+  'Slots a domain is served first with while domains wait for one (its concurrency_share)',
+  perDomain,
+);
+const slotsCapacity = new GaugeFamily(
+  'mb_delivery_slots_capacity',
+  'Webhook attempts in flight at most, all domains together (delivery.concurrency)',
+).series();
 const breaker = new GaugeFamily(
   'mb_circuit_breaker_state',
   'Circuit breaker of each webhook downstream: 0 closed, 1 half-open, 2 open',
@@ -131,17 +144,25 @@ export function observeAttempt(domain: string, seconds: number): void {
   attemptDuration.series(domain).observe(seconds);
 }
 
-/** Slot gauges are read when scraped, from the dispatchers themselves (call once per thread). */
-export function reportSlots(read: () => Array<{ domain: string; slots: number; inUse: number }>): void {
+/**
+ * Slot gauges (call once per thread): capacities are fixed for the actor's life and set
+ * now; slots in use are read when scraped, from the dispatchers themselves.
+ */
+export function reportSlots(
+  total: number,
+  domains: ReadonlyArray<{ domain: string; slots: number; guaranteed: number; inUse: () => number }>,
+): void {
+  slotsCapacity.set(total);
+  for (const d of domains) {
+    slots.series(d.domain).set(d.slots);
+    guaranteedSlots.series(d.domain).set(d.guaranteed);
+  }
   new GaugeFamily(
     'mb_delivery_slots_in_use',
-    'Webhook attempts running or waiting for a slot, by domain (at most mb_delivery_slots)',
+    'Webhook attempts in flight, by domain (their sum is at most mb_delivery_slots_capacity)',
     perDomain,
     (inUse) => {
-      for (const d of read()) {
-        slots.series(d.domain).set(d.slots);
-        inUse.series(d.domain).set(d.inUse);
-      }
+      for (const d of domains) inUse.series(d.domain).set(d.inUse());
     },
   );
 }

@@ -2,7 +2,7 @@
  * The webhook POST against a real local HTTPS downstream: what each answer becomes, that
  * a hanging downstream is cut off at the deadline, and that the request is signed.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { issueServerCertificate } from '../pki/issue.js';
 import { WebhookClient, type WebhookPayload } from './webhook-client.js';
 
 const payload: WebhookPayload = {
+  payload_version: 2,
   message_id: '0b9f7a2e-1c2d-4e5f-8a9b-0c1d2e3f4a5b',
   client_id: 'gateway.alpha',
   domain: 'alpha',
@@ -20,6 +21,26 @@ const payload: WebhookPayload = {
   queued_at: '2026-12-05T20:00:00.000Z',
   attempt: 2,
 };
+
+/**
+ * A receiver's Standard Webhooks check written from the spec (standardwebhooks.com), not
+ * from our signer: the secret as its libraries take it (`whsec_` + base64 key), the
+ * space-separated `v1,<base64>` list, a 5-minute timestamp tolerance, constant-time compare.
+ */
+function verifyStandardWebhook(whsecSecret: string, headers: Record<string, unknown>, body: string): boolean {
+  const id = String(headers['webhook-id']);
+  const timestamp = String(headers['webhook-timestamp']);
+  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > 300) return false;
+  const key = Buffer.from(whsecSecret.replace(/^whsec_/, ''), 'base64');
+  const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest();
+  return String(headers['webhook-signature'])
+    .split(' ')
+    .some((entry) => {
+      const [version, signature] = entry.split(',');
+      const given = Buffer.from(signature ?? '', 'base64');
+      return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
+    });
+}
 
 let server: Server;
 let base: string;
@@ -65,6 +86,29 @@ describe('WebhookClient', () => {
     expect(headers['x-mb-attempt']).toBe('2');
     const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(headers['x-mb-signature']))!;
     expect(v1).toBe(createHmac('sha256', 'shh').update(`${t}.${body}`).digest('hex'));
+  });
+
+  it('sends the Standard Webhooks headers, verifiable with whsec_ + base64 of a plain secret', async () => {
+    await post('/ok');
+    const { headers, body } = seen.at(-1)!;
+    expect(headers['webhook-id']).toBe(payload.message_id);
+    expect(headers['webhook-timestamp']).toMatch(/^\d{10}$/);
+    // One timestamp for both schemes.
+    expect(String(headers['x-mb-signature'])).toContain(`t=${String(headers['webhook-timestamp'])},`);
+    expect(headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+    expect(verifyStandardWebhook(`whsec_${Buffer.from('shh').toString('base64')}`, headers, body)).toBe(true);
+    expect(verifyStandardWebhook(`whsec_${Buffer.from('other').toString('base64')}`, headers, body)).toBe(false);
+    expect(verifyStandardWebhook(`whsec_${Buffer.from('shh').toString('base64')}`, headers, `${body} `)).toBe(false);
+  });
+
+  it('takes a whsec_ secret as Standard Webhooks libraries do (the base64-decoded bytes)', async () => {
+    const secret = `whsec_${randomBytes(32).toString('base64')}`;
+    await client.post({ url: `${base}/ok`, secret, timeoutMs: 2000 }, payload);
+    const { headers, body } = seen.at(-1)!;
+    expect(verifyStandardWebhook(secret, headers, body)).toBe(true);
+    // X-MB-Signature keeps keying with the secret as written.
+    const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(headers['x-mb-signature']))!;
+    expect(v1).toBe(createHmac('sha256', secret).update(`${t}.${body}`).digest('hex'));
   });
 
   it('retries a 5xx, gives up on another 4xx, and honours Retry-After on a 429', async () => {

@@ -1,15 +1,30 @@
 /**
- * One webhook POST: JSON body, our client certificate (mTLS to the downstream), an HMAC
- * signature over timestamp and body, and the message id as idempotency key.
+ * One webhook POST: JSON body (payload version 2, documented in openapi.json under
+ * `webhooks`), our client certificate (mTLS to the downstream), two signatures over the
+ * same timestamp and body, and the message id as idempotency key:
  *
- *   X-MB-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+ *   X-MB-Signature:    t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
+ *   webhook-id:        <message id>             (Standard Webhooks, standardwebhooks.com)
+ *   webhook-timestamp: <unix seconds>
+ *   webhook-signature: v1,<base64 HMAC-SHA256(key, "<id>.<t>.<body>")>
+ *
+ * Both signatures use the domain's `target.secret`. X-MB-Signature keys its HMAC with the
+ * secret as written (unchanged since v1). Standard Webhooks keys it with the secret's bytes:
+ * a `whsec_<base64>` secret (what Standard Webhooks tooling generates) gives the decoded
+ * bytes, exactly as its libraries read it; any other secret gives its UTF-8 bytes, which a
+ * library takes as `whsec_` + base64(secret).
  */
 import { createHmac } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { Agent } from 'undici';
 
+/** Bumped when a field changes meaning or goes away; new optional fields do not bump it. */
+export const WEBHOOK_PAYLOAD_VERSION = 2;
+
 export interface WebhookPayload {
+  payload_version: typeof WEBHOOK_PAYLOAD_VERSION;
   message_id: string;
+  /** The client's certificate CN, `name.domain`, as the API's answers name it. */
   client_id: string;
   domain: string;
   sender_number: string;
@@ -33,10 +48,26 @@ export function signPayload(secret: string, timestamp: number, body: string): st
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
+const STANDARD_SECRET_PREFIX = 'whsec_';
+
+/** The HMAC key of `webhook-signature` (see the header comment). */
+export function standardWebhooksKey(secret: string): Buffer {
+  return secret.startsWith(STANDARD_SECRET_PREFIX)
+    ? Buffer.from(secret.slice(STANDARD_SECRET_PREFIX.length), 'base64')
+    : Buffer.from(secret, 'utf8');
+}
+
+/** The value of `webhook-signature`: `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`. */
+export function signStandardWebhook(key: Buffer, id: string, timestamp: number, body: string): string {
+  return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
 export class WebhookClient {
   private readonly agent: Agent;
   /** Each target URL parsed once (a domain's URL changes only by a config reload). */
   private readonly origins = new Map<string, { origin: string; path: string }>();
+  /** Each secret's Standard Webhooks key decoded once. */
+  private readonly standardKeys = new Map<string, Buffer>();
 
   constructor(tls: { cert?: string; key?: string; ca?: string }, connections: number) {
     // One TLS context for every connection: given cert/key/ca instead, each new socket
@@ -90,6 +121,9 @@ export class WebhookClient {
               'x-mb-message-id': payload.message_id,
               'x-mb-attempt': String(payload.attempt),
               'x-mb-signature': signPayload(target.secret, timestamp, body),
+              'webhook-id': payload.message_id,
+              'webhook-timestamp': String(timestamp),
+              'webhook-signature': signStandardWebhook(this.keyOf(target.secret), payload.message_id, timestamp, body),
             },
             body,
             headersTimeout: target.timeoutMs,
@@ -123,6 +157,15 @@ export class WebhookClient {
 
   close(): Promise<void> {
     return this.agent.close();
+  }
+
+  private keyOf(secret: string): Buffer {
+    let key = this.standardKeys.get(secret);
+    if (!key) {
+      key = standardWebhooksKey(secret);
+      this.standardKeys.set(secret, key);
+    }
+    return key;
   }
 
   private originOf(target: string): { origin: string; path: string } {

@@ -7,10 +7,13 @@
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
  *     terminal or last    → failed (MySQL) + dead-letter entry
  *
- * Only as many attempts are claimed as there are free slots, so a waiting retry holds no
- * slot and one domain's slow downstream cannot take another domain's slots. A circuit
- * breaker stops claiming while the downstream is unwell, `rate_per_s` paces a recovering
- * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
+ * Slots come from the broker's SlotAllocator, shared by every webhook domain (at most
+ * `delivery.concurrency` POSTs in flight in all): only as many attempts are claimed as
+ * slots were taken, so a waiting retry holds no slot. A domain that finds none declares
+ * how many attempts it has due, and slots freed elsewhere come to it in turn, its
+ * `concurrency_share` first. A circuit breaker stops claiming while the downstream is
+ * unwell, `rate_per_s` paces a recovering backlog, and `operational: false` pauses the
+ * domain: messages wait in Redis meanwhile.
  */
 import type { DomainConfig } from '../config/config.js';
 import { describeError } from '../db/database.js';
@@ -23,7 +26,13 @@ import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.j
 import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
 import { countAttempts, countDelivered, countFailure, observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
-import type { WebhookClient, WebhookOutcome, WebhookPayload } from './webhook-client.js';
+import type { DomainSlots } from './slot-allocator.js';
+import {
+  WEBHOOK_PAYLOAD_VERSION,
+  type WebhookClient,
+  type WebhookOutcome,
+  type WebhookPayload,
+} from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 
 interface Attempt {
@@ -39,7 +48,8 @@ interface Settled {
 export interface DispatcherDeps {
   domain: DomainConfig;
   keys: DomainKeys;
-  slots: number;
+  /** This domain's view of the broker's shared delivery slots. */
+  slots: DomainSlots;
   policy: RetryPolicy;
   timeoutMs: number;
   pollIntervalMs: number;
@@ -56,7 +66,10 @@ export interface DispatcherDeps {
 export interface DispatcherSnapshot {
   domain: string;
   operational: boolean;
+  /** The most this domain may have in flight: every slot of the broker. */
   slots: number;
+  /** Slots it is served first with when domains wait (`concurrency_share`). */
+  guaranteed_slots: number;
   in_flight: number;
   breaker: BreakerSnapshot;
 }
@@ -70,6 +83,8 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private polling = false;
+  /** POSTs started by the claim under way (polls never overlap), each holding its slot until it ends. */
+  private startedNow = 0;
   private stopping = false;
   private settling: Promise<void> = Promise.resolve();
   private readonly breaker: CircuitBreaker;
@@ -95,12 +110,18 @@ export class WebhookDispatcher {
         observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
         return outcome;
       },
-      { concurrency: deps.slots },
+      // The allocator is the limit; the queue only runs what holds a slot.
+      { concurrency: deps.slots.limit },
     );
   }
 
+  /** The most this domain may have in flight (every slot of the broker). */
   get slots(): number {
-    return this.deps.slots;
+    return this.deps.slots.limit;
+  }
+
+  get guaranteedSlots(): number {
+    return this.deps.slots.guaranteed;
   }
 
   get inFlight(): number {
@@ -111,7 +132,8 @@ export class WebhookDispatcher {
     return {
       domain: this.deps.domain.name,
       operational: this.deps.domain.operational,
-      slots: this.deps.slots,
+      slots: this.deps.slots.limit,
+      guaranteed_slots: this.deps.slots.guaranteed,
       in_flight: this.inQueue,
       breaker: this.breaker.snapshot(),
     };
@@ -126,6 +148,7 @@ export class WebhookDispatcher {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
+    this.deps.slots.withdraw();
     const deadline = Date.now() + this.deps.timeoutMs + 1000;
     while (this.inQueue > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     clearInterval(this.settleTimer);
@@ -133,23 +156,47 @@ export class WebhookDispatcher {
   }
 
   private async poll(): Promise<void> {
-    if (this.polling || this.stopping || !this.deps.domain.operational) return;
+    if (this.polling) return;
+    const { slots } = this.deps;
+    if (this.stopping || !this.deps.domain.operational) {
+      slots.withdraw();
+      return;
+    }
     this.polling = true;
     try {
-      // Keep claiming while claims come back full and slots are free.
+      // Keep claiming while claims come back full and slots are given.
       for (;;) {
-        const limit = Math.min(this.breaker.allowance(this.deps.slots - this.inQueue), this.rateAllowance());
-        if (limit <= 0) break;
+        const limit = Math.min(this.breaker.allowance(slots.limit - this.inQueue), this.rateAllowance());
+        if (limit <= 0) {
+          // Breaker open or rate spent: wait for no slot, and leave any reserved to others.
+          slots.withdraw();
+          break;
+        }
+        const taken = slots.take(limit);
+        if (taken === 0) {
+          await this.declareDue(limit);
+          break;
+        }
         if (this.breaker.current === 'half_open') this.breaker.probing();
-        const claimed = await this.claimAndQueue(limit);
+        const claimed = await this.claimAndQueue(taken);
         if (this.deps.domain.rate_per_s > 0) this.tokens -= claimed;
-        if (claimed < limit || this.breaker.current !== 'closed') break;
+        if (claimed < taken || this.breaker.current !== 'closed') break;
+        if (taken < limit) {
+          await this.declareDue(limit - taken);
+          break;
+        }
       }
     } catch (error) {
       this.deps.logger.warn({ domain: this.deps.domain.name, err: describeError(error) }, 'webhook poll failed');
     } finally {
       this.polling = false;
     }
+  }
+
+  /** No slot for all that is due: say how much is (at most `most`), to be served in turn. */
+  private async declareDue(most: number): Promise<void> {
+    const due = await this.deps.schedule.countDue(this.deps.keys, Date.now());
+    this.deps.slots.declare(Math.min(most, due));
   }
 
   private rateAllowance(): number {
@@ -161,12 +208,31 @@ export class WebhookDispatcher {
     return Math.floor(this.tokens);
   }
 
-  private async claimAndQueue(limit: number): Promise<number> {
+  /**
+   * Claims up to `taken` due attempts and starts those still to send, each in one of the
+   * `taken` slots; every other slot goes back (a POST gives back its own when it ends).
+   * Returns how many ids were claimed.
+   */
+  private async claimAndQueue(taken: number): Promise<number> {
+    const { keys, schedule, slots } = this.deps;
+    let unused = taken;
+    try {
+      // The lease outlives the POST timeout generously: only a dead broker lets it expire.
+      const ids = await schedule.claimDue(keys, Date.now(), taken, this.deps.timeoutMs * 2 + 30_000);
+      // At once, before MySQL and decryption: another domain may be waiting for them.
+      slots.release(taken - ids.length);
+      unused = ids.length;
+      return await this.startAttempts(ids);
+    } finally {
+      slots.release(unused - this.startedNow);
+      this.startedNow = 0;
+    }
+  }
+
+  private async startAttempts(ids: string[]): Promise<number> {
     const { keys, schedule, messages, encryption } = this.deps;
-    // The lease outlives the POST timeout generously: only a dead broker lets it expire.
-    const ids = await schedule.claimDue(keys, Date.now(), limit, this.deps.timeoutMs * 2 + 30_000);
     if (ids.length === 0) return 0;
-    const rows = await messages.findByMessageIds(ids);
+    const rows = await messages.findForDelivery(ids);
     const now = Date.now();
     const expired = rows.filter((r) => r.status === 'queued' && isExpired(this.deps.policy, r.queued_at, now));
     const queued = rows.filter((r) => r.status === 'queued' && !expired.includes(r));
@@ -184,8 +250,9 @@ export class WebhookDispatcher {
       const attempt: Attempt = {
         id: row.message_id,
         payload: {
+          payload_version: WEBHOOK_PAYLOAD_VERSION,
           message_id: row.message_id,
-          client_id: String(row.client_id),
+          client_id: row.client_cn,
           domain: row.domain,
           sender_number: opened?.ok ? (opened.sender_number ?? '') : '',
           message_body: opened?.ok ? opened.message_body : '',
@@ -200,8 +267,10 @@ export class WebhookDispatcher {
         return;
       }
       this.inQueue++;
+      this.startedNow++;
       const settle = (outcome: WebhookOutcome) => {
         this.inQueue--;
+        this.deps.slots.release(1);
         // A downstream that answers, even with a refusal of one message, is alive.
         if (outcome.ok || !outcome.retryable) this.breaker.recordSuccess();
         else this.breaker.recordFailure(outcome.error);

@@ -43,4 +43,21 @@ describe('openapi.json', () => {
       expect.arrayContaining(['207', '429', '4XX', '5XX']),
     );
   });
+
+  it('documents the webhook payload (versioned) and both signature headers under webhooks', async () => {
+    const document = (await buildOpenApiDocument()) as {
+      webhooks: Record<string, { post: { parameters: Array<{ name: string }>; requestBody: unknown } }>;
+    };
+    const post = document.webhooks.message!.post;
+    expect(post.parameters.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['webhook-id', 'webhook-timestamp', 'webhook-signature', 'X-MB-Signature']),
+    );
+    expect(post.requestBody).toMatchObject({
+      content: {
+        'application/json': {
+          schema: { properties: { payload_version: { const: 2 }, client_id: { type: 'string' } } },
+        },
+      },
+    });
+  });
 });

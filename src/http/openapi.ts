@@ -1,8 +1,9 @@
 /**
  * The OpenAPI document is generated from the route schemas (@fastify/swagger), so it can
  * not drift from what the routes validate. It covers the client API (`/api/...`: the
- * message routes and the certificate admin routes of the portal) and the probes; the
- * portal's pages and /metrics are not part of the integrators' contract and stay out.
+ * message routes and the certificate admin routes of the portal), the probes, and under
+ * `webhooks` the payload a webhook downstream receives; the portal's pages and /metrics
+ * are not part of the integrators' contract and stay out.
  *
  * `/docs` serves Swagger UI from @fastify/swagger-ui's own files (no CDN: the broker often
  * runs where the internet is not reachable, and a CDN would see who reads the docs);
@@ -14,6 +15,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { SESSION_COOKIE } from '../portal/session-tokens.js';
+import { webhookOpenApi } from '../delivery/webhook-payload.schemas.js';
 import { VERSION } from '../version.js';
 
 const DOCUMENTED = /^\/(api\/|healthz$|readyz$)/;
@@ -38,7 +40,14 @@ export function registerOpenApi(app: FastifyInstance, serveUi: boolean): void {
           description:
             "Certificate administration for the admin portal (an admin's portal session; a domain admin acts on their domain only)",
         },
+        {
+          name: 'webhooks',
+          description: "What the broker POSTs to a webhook domain's downstream, and how it is signed",
+        },
       ],
+      // OpenAPI 3.1: requests the broker makes, documented beside the ones it answers
+      // (a const object: openapi-types wants mutable arrays, hence the cast).
+      webhooks: webhookOpenApi as unknown as Record<string, never>,
       components: {
         securitySchemes: {
           // openapi-types does not know OpenAPI 3.1's mutualTLS scheme yet.

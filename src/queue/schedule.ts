@@ -25,6 +25,16 @@ export class DeliverySchedule {
     return this.scripts.mbClaimDue(keys.schedule, keys.inflight, now, limit, now + leaseMs);
   }
 
+  /**
+   * How many attempts are due now: on the schedule, or leased by a holder that died (the
+   * next claim puts those back). Asked only when a domain finds no free delivery slot.
+   */
+  async countDue(keys: DomainKeys, now: number): Promise<number> {
+    const replies =
+      (await this.redis.pipeline().zcount(keys.schedule, '-inf', now).zcount(keys.inflight, '-inf', now).exec()) ?? [];
+    return replies.reduce((n, [error, count]) => (error ? n : n + Number(count)), 0);
+  }
+
   /** Ends attempts: `retry` go back on the schedule at their due time, the rest leave it. */
   async settle(keys: DomainKeys, done: string[], retry: Array<{ id: string; dueAt: number }>): Promise<void> {
     if (done.length === 0 && retry.length === 0) return;

@@ -161,6 +161,26 @@ describe('mb config check', () => {
     expect(problems).toEqual([join(ws.dir, 'certs/server.crt'), join(ws.dir, 'data/secrets/data-keys.json')]);
   });
 
+  it('warns, and still passes, when webhook shares cannot all be had within delivery.concurrency', async () => {
+    const ws = workspace();
+    const webhook = (name: string, share: number) => ({
+      name,
+      target: { type: 'webhook', url: `https://${name}.example.test/in`, secret: 's' },
+      concurrency_share: share,
+    });
+    const run = await check(
+      ws.write({
+        delivery: { concurrency: 64 },
+        domains: [{ name: 'default' }, webhook('acme', 40), webhook('beta', 0), webhook('gamma', 0)],
+      }),
+    );
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      /WARNING delivery\.concurrency +the webhook domains' guaranteed shares add up to 82 \(acme 40, beta 21, gamma 21\), more than delivery\.concurrency 64/,
+    );
+    expect(run.stdout).toMatch(/^OK: .*; \d+ note\(s\), 1 warning\(s\)$/m);
+  });
+
   it('exits 78 with the bad key named when the config itself is invalid', async () => {
     const ws = workspace();
     const run = await check(ws.write({ delivery: { max_attempts: 0 } }));

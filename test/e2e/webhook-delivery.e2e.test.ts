@@ -1,9 +1,10 @@
 /**
  * Webhook target against a local HTTPS downstream: retries at the configured interval,
  * attempt_count kept, the last failure dead-lettered, signature and client certificate
- * presented, message id as idempotency key.
+ * presented (X-MB-Signature and Standard Webhooks, each checked by an independent
+ * receiver-side implementation), message id as idempotency key, the payload as documented.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -13,6 +14,7 @@ import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webhookPayloadSchema } from '../../src/delivery/webhook-payload.schemas.js';
 import { createCa } from '../../src/pki/ca.js';
 import { issueServerCertificate } from '../../src/pki/issue.js';
 import {
@@ -128,6 +130,28 @@ describe('webhook delivery', () => {
     await waitUntil(async () => (await row(id))?.status === 'delivered' || undefined, 10_000, 'delivery');
     const hit = received.find((r) => r.body.message_id === id)!;
     expect(hit.body).toMatchObject({ message_body: 'ok', sender_number: '+14155550199', attempt: 1 });
+    // The client as every other surface names it: its CN, never the database id.
+    expect(hit.body).toMatchObject({ payload_version: 2, client_id: 'demo.default', domain: 'default' });
+    expect(Object.keys(hit.body).sort()).toEqual([...webhookPayloadSchema.required].sort());
+    for (const [name, property] of Object.entries(webhookPayloadSchema.properties)) {
+      const value = (hit.body as unknown as Record<string, unknown>)[name];
+      if ('type' in property) expect(typeof value, name).toBe(property.type === 'integer' ? 'number' : property.type);
+    }
+    // Standard Webhooks, verified as a receiver would (spec: standardwebhooks.com), with the
+    // secret given the way its libraries take it: whsec_ + base64 of the configured secret.
+    const key = Buffer.from(`whsec_${Buffer.from(SECRET).toString('base64')}`.slice('whsec_'.length), 'base64');
+    expect(hit.headers['webhook-id']).toBe(id);
+    const timestamp = Number(hit.headers['webhook-timestamp']);
+    expect(Math.abs(Date.now() / 1000 - timestamp)).toBeLessThan(300);
+    const expected = createHmac('sha256', key).update(`${id}.${timestamp}.${hit.rawBody}`).digest();
+    const signatures = String(hit.headers['webhook-signature']).split(' ');
+    expect(
+      signatures.some((s) => {
+        const [version, value] = s.split(',');
+        const given = Buffer.from(value ?? '', 'base64');
+        return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
+      }),
+    ).toBe(true);
     expect(hit.headers['idempotency-key']).toBe(id);
     expect(hit.clientCertIssuer).toBe('Message Broker CA');
     const [t, v1] = String(hit.headers['x-mb-signature'])

@@ -33,3 +33,15 @@ it('never schedules again a message whose attempt is under way or whose retry wa
   // Only c and d are due: no second POST of a, no early one of b.
   expect((await schedule.claimDue(keys, now + 100, 10, 60_000)).sort()).toEqual(['c', 'd']);
 });
+
+it('counts what is due now: scheduled and due, or leased by a holder whose lease ran out', async () => {
+  const countKeys = domainKeys(prefix, { key_prefix: 'counted' });
+  const now = Date.now();
+  await schedule.scheduleNew(countKeys, ['due-1', 'due-2', 'leased', 'stale'], now);
+  await schedule.scheduleNew(countKeys, ['later'], now + 60_000);
+  expect(await schedule.countDue(countKeys, now)).toBe(4);
+  // Two leased: one for a minute, one whose lease ends before `now + 10`.
+  expect(await schedule.claimDue(countKeys, now, 1, 60_000)).toHaveLength(1);
+  expect(await schedule.claimDue(countKeys, now, 1, 5)).toHaveLength(1);
+  expect(await schedule.countDue(countKeys, now + 10)).toBe(3);
+});

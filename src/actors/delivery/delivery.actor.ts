@@ -1,7 +1,8 @@
 /**
  * Delivery actor: stores what the streams hold (StorePipeline) and delivers it to each
- * webhook domain's downstream (one WebhookDispatcher per domain, each with its own share
- * of the slots). Its MySQL pool and Redis connections are its own.
+ * webhook domain's downstream (one WebhookDispatcher per domain, all taking their slots
+ * from one SlotAllocator: `delivery.concurrency` POSTs in flight at most, in all). Its
+ * MySQL pool and Redis connections are its own.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +29,8 @@ import { StorePipeline } from '../../delivery/store-pipeline.js';
 import { WebhookClient } from '../../delivery/webhook-client.js';
 import { retryPolicyOfDomain } from '../../delivery/retry-policy.js';
 import { WebhookDispatcher } from '../../delivery/webhook-dispatcher.js';
+import { SlotAllocator } from '../../delivery/slot-allocator.js';
+import { deliveryShareWarnings } from '../../config/config-resolve.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const redis = createRedis(config, 'delivery');
@@ -74,16 +77,18 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   });
 
   const webhookDomains = config.domains.filter((d) => d.target.type === 'webhook');
+  const allocator = new SlotAllocator(config.delivery.concurrency);
+  for (const warning of deliveryShareWarnings(config)) logger.warn({ key: warning.key }, warning.message);
   const clients: WebhookClient[] = [];
   const dispatchers = webhookDomains.map((domain) => {
-    // Each downstream gets its own connection pool and its share of the slots.
-    const slots = domain.concurrency_share;
+    const slots = allocator.register(domain.name, domain.concurrency_share);
+    // Each downstream gets its own connection pool, as large as what it may use: every slot.
     const client = new WebhookClient(
       {
         ...deliveryCertificate(config.pki.dir),
         ...(domain.target.ca_file ? { ca: readFileSync(domain.target.ca_file, 'utf8') } : {}),
       },
-      slots,
+      slots.limit,
     );
     clients.push(client);
     return new WebhookDispatcher({
@@ -114,8 +119,14 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   });
 
   initDeliveryMetrics(config.domains);
-  reportSlots(() =>
-    dispatchers.map((d, i) => ({ domain: webhookDomains[i]!.name, slots: d.slots, inUse: d.inFlight })),
+  reportSlots(
+    allocator.total,
+    dispatchers.map((d, i) => ({
+      domain: webhookDomains[i]!.name,
+      slots: d.slots,
+      guaranteed: d.guaranteedSlots,
+      inUse: () => d.inFlight,
+    })),
   );
   pipeline.start();
   for (const d of dispatchers) d.start();
