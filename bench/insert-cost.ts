@@ -12,7 +12,7 @@
  *
  *   MB_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 node --expose-gc --import tsx bench/insert-cost.ts \
  *     --server-pid $(cat /path/to/mariadbd.pid) [--batches 40] [--rows 500] [--only execute]
- *     [--drop-index messages_key_id_idx]
+ *     [--drop-index messages_sender_created_idx] [--add-index messages_key_id_idx:key_id]
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '4' },
     only: { type: 'string' },
     'drop-index': { type: 'string', multiple: true, default: [] },
+    // name:column,column — e.g. messages_key_id_idx:key_id, the index migration 0002 dropped.
+    'add-index': { type: 'string', multiple: true, default: [] },
   },
 });
 const batches = Number(args.batches);
@@ -194,6 +196,10 @@ const repository = new MessagesRepository(handle.db);
 const collect = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 try {
   for (const index of args['drop-index']) await handle.pool.query(`DROP INDEX ${index} ON messages`);
+  for (const index of args['add-index']) {
+    const [name, columns] = index.split(':');
+    await handle.pool.query(`CREATE INDEX ${name} ON messages (${columns})`);
+  }
   const totals = new Map(names.map((name) => [name, { client: 0, server: 0, wall: 0, rows: 0 }]));
   const warmup = Number(args.warmup);
   for (let round = 0; round < warmup + batches; round++) {
@@ -217,7 +223,7 @@ try {
   }
   const [[count]] = (await handle.pool.query('SELECT COUNT(*) AS n FROM messages')) as unknown as [[{ n: number }]];
   console.log(
-    `${batches} batches of ${rowsPerBatch} rows per variant (after ${warmup} warm-up rounds), table at ${count.n} rows${args['drop-index'].length ? `, without ${args['drop-index'].join(', ')}` : ''}`,
+    `${batches} batches of ${rowsPerBatch} rows per variant (after ${warmup} warm-up rounds), table at ${count.n} rows${args['drop-index'].length ? `, without ${args['drop-index'].join(', ')}` : ''}${args['add-index'].length ? `, with ${args['add-index'].join(', ')}` : ''}`,
   );
   console.log(
     'variant'.padEnd(42),
