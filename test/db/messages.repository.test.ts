@@ -125,6 +125,19 @@ describe('MessagesRepository.insertBatch', () => {
     expect((await repo.countByStatus('sizes.test')).queued).toBe(sizes.reduce((a, b) => a + b, 0));
   });
 
+  it('stores none of a batch when one of its statements fails, and the pool stays usable', async () => {
+    const domain = 'rollback.test';
+    // 128 + 2 rows: the bad row is in the second statement, after the first has run.
+    const rows = Array.from({ length: 130 }, () => messageRow({ domain }));
+    rows[129] = { ...rows[129]!, sender_masked: 'x'.repeat(100) };
+    await expect(repo.insertBatch(rows)).rejects.toMatchObject({ code: 'ER_DATA_TOO_LONG' });
+    expect(await repo.countByStatus(domain)).toEqual({ queued: 0, delivered: 0, failed: 0 });
+
+    rows[129] = messageRow({ domain });
+    await Promise.all([repo.insertBatch(rows), repo.insertBatch(rows.slice(0, 3))]);
+    expect((await repo.countByStatus(domain)).queued).toBe(130);
+  });
+
   it('cuts a batch of large envelopes below max_allowed_packet', async () => {
     const counting = countingRepository();
     const rows = Array.from({ length: 300 }, () => messageRow({ domain: 'large.test', body_enc: randomBytes(60_000) }));
