@@ -10,8 +10,14 @@
  * that of the `mariadbd` named by --server-pid (all its threads, background flushing
  * included): give it a server of its own, or other clients' work is counted too.
  *
- *   MB_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 node --expose-gc --import tsx bench/insert-cost.ts \
- *     --server-pid $(cat /path/to/mariadbd.pid) [--batches 40] [--rows 500] [--only execute]
+ * Variants sharing a process also share its garbage collector: one pays for another's
+ * garbage. The figures in the report come from one process per variant (`--only`),
+ * the variants taking turns, three rounds, 200 batches each. With --expose-gc, garbage
+ * is collected before each measured batch instead, which leaves old-generation
+ * collections (the text INSERT's large strings) out of every variant's figure.
+ *
+ *   MB_TEST_MYSQL_URL=mysql://root@127.0.0.1:3307 npx tsx bench/insert-cost.ts \
+ *     --server-pid $(cat /path/to/mariadbd.pid) [--batches 200] [--rows 500] [--only insertBatch]
  *     [--drop-index messages_sender_created_idx] [--add-index messages_key_id_idx:key_id]
  */
 import { randomBytes, randomUUID } from 'node:crypto';
