@@ -64,7 +64,8 @@ interface LogLine {
  * Which thread wrote a line: the main thread's logger carries the instance id (its lines
  * about an actor also carry `actor`), an actor's own logger only its name.
  */
-const threadOf = (line: LogLine) => (line.instance_id ? 'supervisor' : line.actor);
+// Every line names the thread that wrote it (the supervisor's say 'supervisor').
+const threadOf = (line: LogLine) => line.actor;
 
 /** Broker stdout lines (JSON) written since `from` (an offset into the output). */
 function linesSince(from: number): LogLine[] {
