@@ -22,12 +22,14 @@ import { IngestClient } from '../actors/ingest/ingest.client.js';
 import { startBackgroundJobs } from '../bootstrap/background-jobs.js';
 import { printWelcome } from '../bootstrap/welcome.js';
 import { loadConfig, type BrokerConfig } from '../config/config.js';
-import { configFingerprint } from '../config/config-fingerprint.js';
+import { configFingerprint, configSectionFingerprints } from '../config/config-fingerprint.js';
 import type { ReloadResult } from '../config/config-reload.js';
 import { LiveConfig } from '../config/live-config.js';
 import { createRepositories } from '../db/index.js';
 import { MessagePagesRepository } from '../db/message-pages.repository.js';
-import { HealthService, type HealthReport } from '../health/health.service.js';
+import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
+import { domainsHealth } from '../health/domain-health.js';
+import { HealthService, withTimeout, type HealthReport } from '../health/health.service.js';
 import { warnInsecureTargets, webhookTransportComponent } from '../health/insecure-targets.js';
 import { InstanceHeartbeat } from '../health/instance-heartbeat.js';
 import { PkiStatus } from '../health/pki-status.js';
@@ -108,6 +110,7 @@ export async function startBroker(
     instanceId: config.instance_id,
     version: VERSION,
     fingerprint: configFingerprint(config),
+    configSections: configSectionFingerprints(config),
     intervalMs: config.heartbeat.interval_ms,
     keys: async () =>
       actors.encryption.isUp ? actors.encryption.rpc.call('encryption.keys', {}, { timeoutMs: 1000 }) : undefined,
@@ -115,7 +118,7 @@ export async function startBroker(
     registry,
   });
   // Other instances compare against what this one runs now.
-  live.subscribe((next) => heartbeat.setFingerprint(configFingerprint(next)));
+  live.subscribe((next) => heartbeat.setFingerprint(configFingerprint(next), configSectionFingerprints(next)));
   await heartbeat.start();
   const identity = new IdentityResolver(
     (fp) => certificates.findIdentityByFingerprint(fp),
@@ -128,6 +131,13 @@ export async function startBroker(
     logger,
   );
   const pkiStatus = new PkiStatus(() => tls.crl, certificates);
+  const domainHealth = async () => {
+    const [certificates, downstreams] = await Promise.all([
+      withTimeout(pkiStatus.activeCertificates(), DOMAIN_PROBE_TIMEOUT_MS).catch(() => undefined),
+      downstreamSnapshots(actors),
+    ]);
+    return domainsHealth({ config: live.current(), certificates, downstreams });
+  };
   const health = new HealthService({
     instanceId: config.instance_id,
     version: VERSION,
@@ -138,10 +148,11 @@ export async function startBroker(
     serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
     extra: async () => ({
       ...(await pkiStatus.components()),
-      ...(await downstreamHealth(actors)),
+      ...downstreamHealth(await downstreamSnapshots(actors)),
       webhook_transport: webhookTransportComponent(live.current()),
       instances: heartbeat.component(),
     }),
+    domains: domainHealth,
   });
   const metrics = new MetricsService({
     version: VERSION,
@@ -155,6 +166,7 @@ export async function startBroker(
       serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
     }),
     readiness: () => health.readiness(),
+    domainHealth,
     logger,
   });
   durability.watch();
@@ -224,24 +236,30 @@ export async function startBroker(
   return { url, stop, reload: reloader.reload, reloadFromFile: reloader.reloadFromFile };
 }
 
-/** One health component per webhook downstream: its breaker and whether it is paused. */
-async function downstreamHealth(actors: ActorGraph): Promise<HealthReport['components']> {
-  if (!actors.delivery.isUp) return {};
+const DOMAIN_PROBE_TIMEOUT_MS = 1500;
+
+/** The delivery actor's view of each webhook domain; undefined while it does not answer. */
+async function downstreamSnapshots(actors: ActorGraph): Promise<DispatcherSnapshot[] | undefined> {
+  if (!actors.delivery.isUp) return undefined;
   try {
-    const { downstreams } = await actors.delivery.rpc.call('delivery.downstreams', {}, { timeoutMs: 1000 });
-    const out: HealthReport['components'] = {};
-    for (const d of downstreams) {
-      const status = d.breaker.state === 'closed' && d.operational ? 'up' : 'degraded';
-      out[`downstream_${d.domain}`] = {
-        status,
-        operational: d.operational,
-        in_flight: d.in_flight,
-        slots: d.slots,
-        breaker: d.breaker,
-      };
-    }
-    return out;
+    return (await actors.delivery.rpc.call('delivery.downstreams', {}, { timeoutMs: 1000 })).downstreams;
   } catch {
-    return {};
+    return undefined;
   }
+}
+
+/** One health component per webhook downstream: its breaker and whether it is paused. */
+function downstreamHealth(downstreams: DispatcherSnapshot[] | undefined): HealthReport['components'] {
+  const out: HealthReport['components'] = {};
+  for (const d of downstreams ?? []) {
+    const status = d.breaker.state === 'closed' && d.operational ? 'up' : 'degraded';
+    out[`downstream_${d.domain}`] = {
+      status,
+      operational: d.operational,
+      in_flight: d.in_flight,
+      slots: d.slots,
+      breaker: d.breaker,
+    };
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configFingerprint } from './config-fingerprint.js';
+import { configFingerprint, configSectionFingerprints, differingConfigKeys } from './config-fingerprint.js';
 import { loadConfig } from './config.js';
 
 const load = (values: Record<string, unknown>) => loadConfig({ values, env: {} });
@@ -62,5 +62,55 @@ describe('configFingerprint', () => {
     const webhook = (secret: string) =>
       load({ domains: [{ name: 'default', target: { type: 'webhook', url: 'https://x.example', secret } }] });
     expect(configFingerprint(webhook('one'))).not.toBe(configFingerprint(webhook('two')));
+  });
+});
+
+describe('configSectionFingerprints', () => {
+  const differ = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+    differingConfigKeys(configSectionFingerprints(load(a)), configSectionFingerprints(load(b)));
+
+  it('names the keys that differ, per key of a section and per domain', () => {
+    // The default domain inherits max_attempts: its effective settings differ too.
+    expect(differ({}, { delivery: { max_attempts: 9 } })).toEqual(['delivery.max_attempts', 'domains.default']);
+    expect(differ({}, { queue: { max_batch: 50 } })).toEqual(['queue.max_batch']);
+    // Limits resolve into each domain: a changed global limit names the domains it reaches.
+    expect(differ({}, { limits: { rate_limit: 50 } })).toEqual(['domains.default']);
+    expect(differ({}, { domains: [{ name: 'default' }, { name: 'acme' }] })).toEqual(['domains.acme']);
+    expect(
+      differ(
+        { domains: [{ name: 'default' }, { name: 'acme', max_attempts: 2 }] },
+        { domains: [{ name: 'default' }, { name: 'acme', max_attempts: 3 }] },
+      ),
+    ).toEqual(['domains.acme']);
+  });
+
+  it('ignores what legitimately differs, like the fingerprint', () => {
+    expect(differ({}, { instance_id: 'b', server: { port: 9443 }, log: { level: 'debug' } })).toEqual([]);
+  });
+
+  it('carries key paths and short hashes only, never a value', () => {
+    const secret = 'webhook-secret-value-0123456789';
+    const sections = configSectionFingerprints(
+      load({
+        domains: [{ name: 'default', target: { type: 'webhook', url: 'https://hook.example/x', secret } }],
+        delivery: { max_attempts: 7 },
+      }),
+    );
+    const text = JSON.stringify(sections);
+    for (const value of [secret, 'hook.example']) expect(text).not.toContain(value);
+    for (const hash of Object.values(sections)) expect(hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(Object.keys(sections)).toContain('domains.default');
+    expect(Object.keys(sections).some((key) => key.endsWith('.secret'))).toBe(false);
+  });
+
+  it('tells secrets apart, through a slow hash', () => {
+    const webhook = (secret: string) => ({
+      domains: [{ name: 'default', target: { type: 'webhook', url: 'https://x.example', secret } }],
+    });
+    expect(differ(webhook('one-secret'), webhook('two-secret'))).toEqual(['domains.default']);
+    expect(differ({ redis: { sentinel_password: 'a' } }, { redis: { sentinel_password: 'b' } })).toEqual([
+      'redis.sentinel_password',
+    ]);
+    expect(differ(webhook('same-secret'), webhook('same-secret'))).toEqual([]);
   });
 });

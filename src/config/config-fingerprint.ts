@@ -24,8 +24,12 @@
  *   heartbeat                       how this host reports itself
  * Everything else — queue, delivery, limits, idempotency, domains (with webhook secrets,
  * hashed like the rest), key prefix, body limits, TLS policy — must agree.
+ *
+ * `configSectionFingerprints` hashes the same settings key by key, so that a mismatch can
+ * name what differs (`delivery.max_attempts`, `domains.acme`) without any instance
+ * sending a value: only key paths and short hashes travel in the heartbeat.
  */
-import { createHash } from 'node:crypto';
+import { createHash, scryptSync } from 'node:crypto';
 import type { BrokerConfig } from './config.js';
 import { canonicalJson } from '../util/canonical-json.js';
 
@@ -49,9 +53,80 @@ export const INSTANCE_SPECIFIC_KEYS = [
 ] as const;
 
 export function configFingerprint(config: Readonly<BrokerConfig>): string {
+  return createHash('sha256')
+    .update(canonicalJson(sharedSettings(config)))
+    .digest('hex');
+}
+
+/** 16 hex digits tell two settings apart; they are no integrity check. */
+const SECTION_HASH_CHARS = 16;
+
+/**
+ * One short hash per key path of the shared settings: each key of a top-level section
+ * (`delivery.max_attempts`), each domain by name (`domains.acme`, its webhook secret
+ * hashed with the rest of the domain so it is never hashed alone), and top-level scalars
+ * and lists as they are. Instances compare these maps to name the keys that differ.
+ */
+export function configSectionFingerprints(config: Readonly<BrokerConfig>): Record<string, string> {
+  const hash = (value: unknown) =>
+    createHash('sha256')
+      .update(canonicalJson(value ?? null))
+      .digest('hex')
+      .slice(0, SECTION_HASH_CHARS);
+  const out: Record<string, string> = {};
+  for (const [section, value] of Object.entries(withSecretsStretched(sharedSettings(config)))) {
+    if (section === 'domains' && Array.isArray(value)) {
+      for (const domain of value as Array<{ name: string }>) out[`domains.${domain.name}`] = hash(domain);
+    } else if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const entries = Object.entries(value as Record<string, unknown>);
+      if (entries.length === 0) out[section] = hash(value);
+      for (const [key, inner] of entries) out[`${section}.${key}`] = hash(inner);
+    } else out[section] = hash(value);
+  }
+  return out;
+}
+
+/** Keys whose values are secrets (webhook signing secrets, the Sentinel password). */
+const SECRET_KEY = /(secret|password|passphrase)$/;
+/** scrypt's cost: slow enough that a short hash is no cheap oracle for guessing a weak secret. */
+const SECRET_STRETCH = { N: 2 ** 12, r: 8, p: 1 } as const;
+const stretched = new Map<string, string>();
+
+/**
+ * A copy in which every secret value is replaced by a slow hash of it: a per-key hash is
+ * short and its key's other settings are guessable, so a plain sha256 of a domain would
+ * let anyone who reads the heartbeats test guesses of its webhook secret at full speed.
+ * Cached per value: a reload hashes only secrets it has not seen.
+ */
+function withSecretsStretched(value: unknown, key = ''): Record<string, unknown> {
+  if (typeof value === 'string' && SECRET_KEY.test(key) && value !== '') {
+    let slow = stretched.get(value);
+    if (slow === undefined) {
+      slow = scryptSync(value, 'mb-config-section-fingerprint', 32, SECRET_STRETCH).toString('hex');
+      stretched.set(value, slow);
+    }
+    return slow as never;
+  }
+  if (Array.isArray(value)) return value.map((item) => withSecretsStretched(item)) as never;
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withSecretsStretched(v, k)]));
+  return value as never;
+}
+
+/** Key paths whose hash differs, or that only one side has, sorted. */
+export function differingConfigKeys(
+  mine: Readonly<Record<string, string>>,
+  theirs: Readonly<Record<string, string>>,
+): string[] {
+  const keys = new Set([...Object.keys(mine), ...Object.keys(theirs)]);
+  return [...keys].filter((key) => mine[key] !== theirs[key]).sort();
+}
+
+/** The config without what legitimately differs between instances. */
+function sharedSettings(config: Readonly<BrokerConfig>): Record<string, unknown> {
   const copy = structuredClone(config) as unknown as Record<string, unknown>;
   for (const path of INSTANCE_SPECIFIC_KEYS) removePath(copy, path.split('.'));
-  return createHash('sha256').update(canonicalJson(copy)).digest('hex');
+  return copy;
 }
 
 function removePath(target: Record<string, unknown>, path: string[]): void {

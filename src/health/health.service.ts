@@ -2,10 +2,16 @@
  * Health of the whole broker, for `/api/v1/health` (components), `/readyz` (can it take
  * traffic) and `/healthz` (is the process alive). Probes are short and time-bounded so
  * a hung dependency shows as down instead of hanging the health check.
+ *
+ * `status` is the installation's: the worst of the components that every tenant shares
+ * (Redis and its persistence, MySQL, actors, CRL, server certificate, instances and their
+ * config). What concerns one tenant — its downstream, its certificates, its plain-http
+ * target — is listed too but counts under `domains.<name>` (domain-health.ts) instead.
  */
 import type { Redis } from 'ioredis';
 import type { ActorHost } from '../actors/actor-host.js';
 import type { DurabilityState } from '../queue/durability.js';
+import type { DomainsHealth } from './domain-health.js';
 
 export type ComponentStatus = 'up' | 'degraded' | 'down';
 
@@ -15,6 +21,8 @@ export interface HealthReport {
   version: string;
   uptime_s: number;
   components: Record<string, { status: ComponentStatus; [detail: string]: unknown }>;
+  /** Per configured domain: `up`, or `degraded` with reasons. Not part of `status`. */
+  domains?: DomainsHealth;
 }
 
 export interface HealthDeps {
@@ -27,6 +35,8 @@ export interface HealthDeps {
   serverCertificateNotAfter(): Date | undefined;
   /** Extra components contributed by later subsystems (CRL, breakers…). */
   extra?: () => Promise<HealthReport['components']>;
+  /** Per-domain state (certificates, pauses, breakers, insecure targets). */
+  domains?: () => Promise<DomainsHealth>;
 }
 
 const PROBE_TIMEOUT_MS = 1500;
@@ -38,7 +48,12 @@ export class HealthService {
   constructor(private readonly deps: HealthDeps) {}
 
   async report(): Promise<HealthReport> {
-    const [redis, mysql, extra] = await Promise.all([this.redis(), this.mysql(), this.deps.extra?.() ?? {}]);
+    const [redis, mysql, extra, domains] = await Promise.all([
+      this.redis(),
+      this.mysql(),
+      this.deps.extra?.() ?? {},
+      this.deps.domains?.(),
+    ]);
     const components: HealthReport['components'] = {
       redis,
       mysql,
@@ -46,13 +61,13 @@ export class HealthService {
       server_certificate: this.serverCertificate(),
       ...extra,
     };
-    const status = worst(Object.values(components).map((c) => c.status));
     return {
-      status,
+      status: installationStatus(components),
       instance_id: this.deps.instanceId,
       version: this.deps.version,
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       components,
+      ...(domains ? { domains } : {}),
     };
   }
 
@@ -115,7 +130,7 @@ export class HealthService {
  * detail. Details name other tenants (expiring certificates' CNs and serials, a breaker's
  * last error with the downstream's internal address) and the host (instance host, pid);
  * per-domain components are folded into one `downstreams` status so that tenants' domain
- * names do not show either.
+ * names do not show either — and for that reason `domains` is left out entirely.
  */
 export interface HealthSummary {
   status: ComponentStatus;
@@ -123,6 +138,24 @@ export interface HealthSummary {
 }
 
 const DOWNSTREAM = 'downstream_';
+
+/**
+ * Components that describe tenants rather than the installation: still listed (with
+ * their own status, as before), summarized per domain under `domains`, and left out of
+ * the overall status. `client_certificates` lists every tenant's expiring certificates.
+ */
+export function isDomainScoped(component: string): boolean {
+  return component.startsWith(DOWNSTREAM) || component === 'client_certificates' || component === 'webhook_transport';
+}
+
+/** The installation's status: the worst of the shared components. */
+export function installationStatus(components: HealthReport['components']): ComponentStatus {
+  return worst(
+    Object.entries(components)
+      .filter(([name]) => !isDomainScoped(name))
+      .map(([, c]) => c.status),
+  );
+}
 
 export function summarizeHealth(report: HealthReport): HealthSummary {
   const components: HealthSummary['components'] = {};
@@ -137,8 +170,8 @@ export function summarizeHealth(report: HealthReport): HealthSummary {
  * The report as one domain's admin sees it: the shared components (Redis, MySQL, actors,
  * CRL, server certificate, instances) by status alone — their details can name hosts,
  * pids or other tenants — and the domain's own downstream in full. Other domains'
- * components and the installation-wide client certificate list are left out; the overall
- * status is that of what is shown.
+ * components and the installation-wide client certificate list are left out, and so are
+ * other domains' entries under `domains`; the overall status is the installation's.
  */
 export function healthForDomain(report: HealthReport, domain: string): HealthReport {
   const components: HealthReport['components'] = {};
@@ -147,7 +180,14 @@ export function healthForDomain(report: HealthReport, domain: string): HealthRep
     else if (name.startsWith(DOWNSTREAM) || name === 'client_certificates') continue;
     else components[name] = { status: component.status };
   }
-  return { ...report, status: worst(Object.values(components).map((c) => c.status)), components };
+  const own = report.domains?.[domain];
+  const { domains: _all, ...rest } = report;
+  return {
+    ...rest,
+    status: installationStatus(components),
+    components,
+    ...(own ? { domains: { [domain]: own } } : {}),
+  };
 }
 
 function worst(statuses: ComponentStatus[]): ComponentStatus {

@@ -4,12 +4,14 @@
  * `instancesIndexKey` sorted set lists who beat recently. Every beat also reads the
  * others, so health and the gauge `mb_config_fingerprint_mismatch` show instances whose
  * configuration differs from this one's (they would disagree on limits, domains, retry
- * policy…), and two processes that share an instance_id (and so a consumer name).
+ * policy…), naming the keys that differ from per-key hashes (never values), and two
+ * processes that share an instance_id (and so a consumer name).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
+import { differingConfigKeys } from '../config/config-fingerprint.js';
 import type { KeyIdsReport } from '../crypto/crypto.types.js';
 import type { Logger } from '../logger.js';
 import { instanceKey, instancesIndexKey } from '../queue/keys.js';
@@ -20,6 +22,8 @@ export interface InstanceInfo {
   version: string;
   started_at: string;
   fingerprint: string;
+  /** Per key path (`delivery.max_attempts`, `domains.acme`): a short hash, never the value. Absent from older brokers. */
+  config_sections?: Record<string, string>;
   host: string;
   pid: number;
   /** Random per process: tells two processes with the same instance_id apart. */
@@ -35,6 +39,8 @@ export interface HeartbeatDeps {
   instanceId: string;
   version: string;
   fingerprint: string;
+  /** `configSectionFingerprints` of the same config: lets a mismatch name the keys. */
+  configSections?: Record<string, string>;
   intervalMs: number;
   logger: Logger;
   registry: Registry;
@@ -58,6 +64,7 @@ export class InstanceHeartbeat {
       version: deps.version,
       started_at: new Date().toISOString(),
       fingerprint: deps.fingerprint,
+      ...(deps.configSections ? { config_sections: deps.configSections } : {}),
       host: hostname(),
       pid: process.pid,
       boot_id: randomUUID(),
@@ -138,8 +145,9 @@ export class InstanceHeartbeat {
   }
 
   /** After a live config reload: announced with the next beat. */
-  setFingerprint(fingerprint: string): void {
+  setFingerprint(fingerprint: string, configSections?: Record<string, string>): void {
     this.self.fingerprint = fingerprint;
+    if (configSections) this.self.config_sections = configSections;
   }
 
   /** Live instances whose config differs from this one's. */
@@ -147,11 +155,36 @@ export class InstanceHeartbeat {
     return this.others.filter((other) => other.fingerprint !== this.self.fingerprint);
   }
 
+  /**
+   * The key paths whose settings differ between this instance and `other`; undefined when
+   * one of them (an older broker) does not announce per-key hashes.
+   */
+  differingKeys(other: InstanceInfo): string[] | undefined {
+    if (!this.self.config_sections || !other.config_sections) return undefined;
+    return differingConfigKeys(this.self.config_sections, other.config_sections);
+  }
+
+  /** Each mismatched instance with the keys that differ (when both sides can tell). */
+  private mismatchReport(): Array<{ instance_id: string; fingerprint: string; differing_keys?: string[] }> {
+    return this.mismatched().map((other) => {
+      const keys = this.differingKeys(other);
+      return {
+        instance_id: other.instance_id,
+        fingerprint: other.fingerprint,
+        ...(keys ? { differing_keys: keys } : {}),
+      };
+    });
+  }
+
   /** The `instances` component of /api/v1/health. */
   component(): { status: ComponentStatus; [detail: string]: unknown } {
-    const mismatched = this.mismatched().map((i) => i.instance_id);
+    const mismatched = this.mismatchReport();
     const problems = [
-      ...(mismatched.length > 0 ? [`config differs on: ${mismatched.join(', ')}`] : []),
+      ...mismatched.map(
+        (m) =>
+          `config differs on: ${m.instance_id}` +
+          (m.differing_keys ? ` (keys: ${m.differing_keys.join(', ') || 'none named'})` : ''),
+      ),
       ...(this.duplicateOf
         ? [
             `another process (${this.duplicateOf.host} pid ${this.duplicateOf.pid}) uses instance_id ${this.self.instance_id}`,
@@ -162,10 +195,13 @@ export class InstanceHeartbeat {
     return {
       status: problems.length > 0 ? 'degraded' : 'up',
       fingerprint: this.self.fingerprint,
-      instances: [{ ...this.self, self: true }, ...this.others].map(({ boot_id: _boot, ...info }) => ({
-        ...info,
-        config_matches: info.fingerprint === this.self.fingerprint,
-      })),
+      // The per-key hashes stay out: differing_keys says what they would.
+      instances: [{ ...this.self, self: true }, ...this.others].map((entry) => {
+        const { boot_id: _boot, config_sections: _sections, ...info } = entry;
+        const matches = entry.fingerprint === this.self.fingerprint;
+        const keys = matches ? undefined : this.differingKeys(entry as InstanceInfo);
+        return { ...info, config_matches: matches, ...(keys ? { differing_keys: keys } : {}) };
+      }),
       ...(problems.length > 0 ? { problems } : {}),
     };
   }
@@ -176,13 +212,10 @@ export class InstanceHeartbeat {
       .join(',')}|${this.duplicateOf?.boot_id ?? ''}`;
     if (state === this.reported) return;
     this.reported = state;
-    const mismatched = this.mismatched();
+    const mismatched = this.mismatchReport();
     if (mismatched.length > 0) {
       this.deps.logger.warn(
-        {
-          fingerprint: this.self.fingerprint,
-          mismatched: mismatched.map((i) => ({ instance_id: i.instance_id, fingerprint: i.fingerprint })),
-        },
+        { fingerprint: this.self.fingerprint, mismatched },
         'instances sharing this Redis run a different config',
       );
     }

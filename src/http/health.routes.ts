@@ -21,13 +21,23 @@ const report = {
   type: 'object',
   additionalProperties: true,
   description:
-    'Overall status (up, degraded, down) and one entry per component: redis, mysql, each actor, certificates, instances…; without operator credentials (loopback, metrics identity, superadmin session) statuses only',
+    "The installation's status (up, degraded, down: the worst of the shared components — redis, mysql, each actor, CRL, server certificate, instances), one entry per component, and per configured domain its own status with reasons (client certificates expiring within 7 days, paused or inactive, breaker open, plain-http target), which does not count toward the installation's status; without operator credentials (loopback, metrics identity, superadmin session) statuses only and no domains",
   properties: {
     status: { type: 'string', enum: ['up', 'degraded', 'down'] },
     instance_id: { type: 'string' },
     version: { type: 'string' },
     uptime_s: { type: 'integer' },
     components: { type: 'object', additionalProperties: true },
+    domains: {
+      type: 'object',
+      additionalProperties: {
+        type: 'object',
+        properties: {
+          status: { type: 'string', enum: ['up', 'degraded'] },
+          reasons: { type: 'array', items: { type: 'string' } },
+        },
+      },
+    },
   },
 } as const;
 
@@ -68,7 +78,7 @@ export function registerHealthRoutes(
     '/api/v1/health',
     {
       schema: {
-        summary: 'Component health (503 when a component is down)',
+        summary: 'Installation and per-domain health (503 when a shared component is down)',
         tags: ['health'],
         response: { 200: report, 503: report },
       },

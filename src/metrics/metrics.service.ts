@@ -11,6 +11,7 @@
  */
 import { AggregatorRegistry } from 'prom-client';
 import type { ActorName } from '../actors/actor.protocol.js';
+import type { DomainsHealth } from '../health/domain-health.js';
 import { withTimeout } from '../health/health.service.js';
 import type { Logger } from '../logger.js';
 import type { ActorMetricsCollector } from './actor-metrics.collector.js';
@@ -31,6 +32,12 @@ const ready = new GaugeFamily(
   'mb_ready',
   'Readiness (as /readyz): 1 when Redis, MySQL and every actor are up',
 ).series();
+const domainHealth = new GaugeFamily(
+  'mb_domain_health',
+  "Each configured domain's health (as /api/v1/health domains): 1 up, 0.5 degraded; not part of mb_ready",
+  ['domain'],
+);
+const DOMAIN_HEALTH_VALUE = { up: 1, degraded: 0.5, down: 0 } as const;
 const readingAge = new GaugeFamily(
   'mb_metrics_actor_reading_age_seconds',
   'Age of the numbers shown for each actor (0: it answered this scrape; growing: it is down or slow)',
@@ -52,6 +59,8 @@ export interface MetricsServiceDeps {
   queue: QueueProbe;
   pki: PkiProbe;
   readiness(): Promise<{ ready: boolean }>;
+  /** Per-domain health for `mb_domain_health`. */
+  domainHealth?: () => Promise<DomainsHealth>;
   logger: Logger;
 }
 
@@ -109,6 +118,22 @@ export class MetricsService {
         (r) => ready.set(r.ready ? 1 : 0),
         () => ready.set(0),
       ),
+      this.probeDomains(),
     ]);
+  }
+
+  /** Rebuilt each scrape: a domain removed by a reload disappears instead of freezing. */
+  private async probeDomains(): Promise<void> {
+    const { domainHealth: read, logger } = this.deps;
+    if (!read) return;
+    try {
+      const domains = await withTimeout(read(), PROBE_TIMEOUT_MS);
+      domainHealth.clear();
+      for (const [domain, health] of Object.entries(domains))
+        domainHealth.series(domain).set(DOMAIN_HEALTH_VALUE[health.status]);
+    } catch (error) {
+      // Last values stay: a slow probe says nothing new about the domains.
+      logger.debug({ err: (error as Error).message }, 'metrics: domain health probe failed');
+    }
   }
 }

@@ -110,4 +110,24 @@ describe('mb selftest: health', () => {
     const result = await healthCheck({ status: 404, body: { error_code: 'NOT_FOUND' }, ms: 1 });
     expect(result).toMatchObject({ status: 'fail', ok: false, detail: 'HTTP 404, status ?' });
   });
+
+  it('warns, naming the domain and its reasons, when the installation is up but a domain is degraded', async () => {
+    const result = await healthCheck({
+      status: 200,
+      body: {
+        status: 'up',
+        components: { redis: { status: 'up' } },
+        domains: {
+          default: { status: 'up', reasons: [] },
+          acme: { status: 'degraded', reasons: ['client certificate alice.acme expires in 3 days'] },
+        },
+      },
+      ms: 1,
+    });
+    expect(result).toMatchObject({
+      status: 'warn',
+      ok: true,
+      detail: 'status up; domains degraded: acme (client certificate alice.acme expires in 3 days)',
+    });
+  });
 });

@@ -31,6 +31,8 @@ interface Warning {
 interface HealthBody {
   status?: string;
   components?: Record<string, HealthComponent>;
+  /** Per-domain state (operators only); a degraded domain is a WARN, not the installation's status. */
+  domains?: Record<string, { status?: string; reasons?: string[] }>;
 }
 
 interface HealthComponent {
@@ -60,6 +62,9 @@ export async function runSelftest(client: ApiClient, options: SelftestOptions = 
     const body = answer.body as HealthBody;
     const components = Object.keys(body.components ?? {}).length;
     const reasons = notUp(body).join('; ');
+    const domains = degradedDomains(body);
+    if (answer.status === 200 && body.status === 'up' && domains.length > 0)
+      return { warn: `status up; domains degraded: ${domains.join('; ')}` };
     if (answer.status === 200 && body.status === 'up') return `status up, ${components} components`;
     if (answer.status === 200 && body.status === 'degraded') return { warn: `status degraded: ${reasons}` };
     throw new Error(`HTTP ${answer.status}, status ${body.status ?? '?'}${reasons ? `: ${reasons}` : ''}`);
@@ -113,6 +118,13 @@ export async function runSelftest(client: ApiClient, options: SelftestOptions = 
 }
 
 /** Each component that is not up, with what it reports (details are there for an operator's request only). */
+/** `acme (client certificate alice.acme expires in 3 days)` per domain that is not up. */
+function degradedDomains(body: HealthBody): string[] {
+  return Object.entries(body.domains ?? {})
+    .filter(([, domain]) => domain.status !== 'up')
+    .map(([name, domain]) => `${name}${domain.reasons?.length ? ` (${domain.reasons.join(', ')})` : ''}`);
+}
+
 function notUp(body: HealthBody): string[] {
   return Object.entries(body.components ?? {})
     .filter(([, component]) => component.status !== 'up')

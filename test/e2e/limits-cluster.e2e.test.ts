@@ -173,10 +173,13 @@ describe('heartbeats', () => {
       10_000,
       'the mismatch to be flagged',
     );
-    expect(flagged.problems).toEqual(['config differs on: second']);
+    // The default domain inherits max_attempts: its effective settings differ as well.
+    expect(flagged.problems).toEqual(['config differs on: second (keys: delivery.max_attempts, domains.default)']);
     const health = await getJson(demo, `${first.url}/api/v1/health`);
     expect(health.body.status).toBe('degraded');
-    expect((await instancesOf(second)).problems).toEqual(['config differs on: first']);
+    expect((await instancesOf(second)).problems).toEqual([
+      'config differs on: first (keys: delivery.max_attempts, domains.default)',
+    ]);
 
     expect(await second.kill('SIGTERM')).toBe(0);
     const alone = await waitUntil(

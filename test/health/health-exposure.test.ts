@@ -12,7 +12,16 @@ import { startPortalHarness, type PortalHarness } from '../support/portal-harnes
 
 const REMOTE = '10.1.0.9';
 /** What a broker with trouble reports: each detail is something a stranger must not read. */
-const secrets = ['b1.beta', 'SERIAL-B1', '10.20.30.40', 'db-host-7', '4242', 'beta-only-problem', 'portal-test'];
+const secrets = [
+  'b1.beta',
+  'SERIAL-B1',
+  '10.20.30.40',
+  'db-host-7',
+  '4242',
+  'beta-only-problem',
+  'portal-test',
+  'beta-domain-reason',
+];
 const report: HealthReport = {
   status: 'degraded',
   instance_id: 'portal-test',
@@ -35,6 +44,10 @@ const report: HealthReport = {
       problem: 'another process (db-host-7 pid 4242) uses instance_id portal-test',
       instances: [{ host: 'db-host-7', pid: 4242 }],
     },
+  },
+  domains: {
+    alpha: { status: 'degraded', reasons: ['alpha-domain-reason'] },
+    beta: { status: 'degraded', reasons: ['beta-domain-reason'] },
   },
 };
 
@@ -74,7 +87,11 @@ describe('health without credentials', () => {
 
   it('shows the details to loopback', async () => {
     const response = await get('/api/v1/health', '127.0.0.1');
-    expect(response.json()).toMatchObject({ instance_id: 'portal-test', components: report.components });
+    expect(response.json()).toMatchObject({
+      instance_id: 'portal-test',
+      components: report.components,
+      domains: report.domains,
+    });
     expect(Object.keys((await get('/readyz', '127.0.0.1')).json())).toEqual(['ready', 'reasons']);
   });
 });
@@ -101,11 +118,15 @@ describe('health with a portal session', () => {
     expect(components).toContain('alpha breaker open');
     expect(components).not.toContain('downstream beta');
     expect(components).not.toContain('client certificates');
+    const domains = overview.body.slice(overview.body.indexOf('data-testid="domain-health"'));
+    expect(domains).toContain('alpha-domain-reason');
+    expect(overview.body).not.toContain('beta-domain-reason');
     for (const secret of ['beta-only-problem', 'db-host-7', 'b1.beta']) expect(overview.body).not.toContain(secret);
 
     const root = await PortalClient.signedIn(h.app, h.seed.users.root.email, undefined, REMOTE);
     const full = await root.get('/portal/admin');
     expect(full.body).toContain('downstream beta');
     expect(full.body).toContain('beta-only-problem');
+    expect(full.body).toContain('beta-domain-reason');
   });
 });

@@ -1,6 +1,8 @@
 /** Heartbeats of instances sharing the real Redis: who is live, whose config differs, duplicate ids. */
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { configFingerprint, configSectionFingerprints } from '../../src/config/config-fingerprint.js';
+import { loadConfig } from '../../src/config/config.js';
 import { InstanceHeartbeat } from '../../src/health/instance-heartbeat.js';
 import { createLogger } from '../../src/logger.js';
 import { instanceKey } from '../../src/queue/keys.js';
@@ -8,13 +10,19 @@ import { useTestRedis } from '../support/test-fixtures.js';
 
 const { redis, prefix } = useTestRedis();
 
-function heartbeat(instanceId: string, fingerprint: string, registry = new Registry()) {
+function heartbeat(
+  instanceId: string,
+  fingerprint: string,
+  registry = new Registry(),
+  configSections?: Record<string, string>,
+) {
   const beat = new InstanceHeartbeat({
     redis,
     prefix,
     instanceId,
     version: '1.2.3',
     fingerprint,
+    ...(configSections ? { configSections } : {}),
     intervalMs: 1000,
     logger: createLogger('silent'),
     registry,
@@ -77,6 +85,56 @@ describe('instance heartbeat', () => {
     await c.beat.beat();
     expect(await gauge(c.registry, 'mb_config_fingerprint_mismatch')).toBe(0);
     await c.beat.stop();
+  });
+
+  it('names the config keys that differ, in health and in the log, without any value', async () => {
+    const load = (values: Record<string, unknown>) => loadConfig({ values, env: {} });
+    const secret = 'acme-secret-0123456789abcdef';
+    const acme = { name: 'acme', target: { type: 'webhook', url: 'https://acme.example/hook', secret } };
+    const mine = load({ domains: [{ name: 'default' }, acme], delivery: { max_attempts: 5 } });
+    const theirs = load({
+      domains: [{ name: 'default' }, { ...acme, target: { ...acme.target, secret: `${secret}-rotated` } }],
+      delivery: { max_attempts: 9 },
+    });
+    const lines: string[] = [];
+    const logger = createLogger('info', {}, { write: (line: string) => void lines.push(line) });
+    const e = new InstanceHeartbeat({
+      redis,
+      prefix,
+      instanceId: 'e',
+      version: '1.2.3',
+      fingerprint: configFingerprint(mine),
+      configSections: configSectionFingerprints(mine),
+      intervalMs: 1000,
+      logger,
+      registry: new Registry(),
+    });
+    const f = heartbeat('f', configFingerprint(theirs), new Registry(), configSectionFingerprints(theirs));
+    await f.beat.start();
+    await e.start();
+    const component = e.component();
+    expect(component.status).toBe('degraded');
+    expect(component.problems).toEqual([
+      'config differs on: f (keys: delivery.max_attempts, domains.acme, domains.default)',
+    ]);
+    const other = (component.instances as Array<Record<string, unknown>>).find((i) => i.instance_id === 'f');
+    expect(other).toMatchObject({
+      config_matches: false,
+      differing_keys: ['delivery.max_attempts', 'domains.acme', 'domains.default'],
+    });
+    expect(other?.config_sections).toBeUndefined();
+    const warning = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.mismatched);
+    expect(warning?.mismatched).toEqual([
+      {
+        instance_id: 'f',
+        fingerprint: configFingerprint(theirs),
+        differing_keys: ['delivery.max_attempts', 'domains.acme', 'domains.default'],
+      },
+    ]);
+    const said = JSON.stringify([component, lines, await redis.get(instanceKey(prefix, 'e'))]);
+    for (const value of [secret, 'acme.example']) expect(said).not.toContain(value);
+    await e.stop();
+    await f.beat.stop();
   });
 
   it('notices another process using the same instance_id', async () => {
