@@ -22,8 +22,9 @@ export class MessageKeysRepository {
   constructor(private readonly db: Database) {}
 
   /**
-   * Rows per id. key_id is indexed; pepper_id is not (a full scan, for `mb keys status`
-   * and retirement only: the re-hash itself never needs it, see `pageUnder`).
+   * Rows per id: a scan of the table. Neither key_id nor pepper_id is indexed, since every
+   * stored message would pay for the index and only `mb keys status`, the start of a
+   * rotation and retirement ask (the rewrite itself never needs it, see `pageUnder`).
    */
   async countById(column: IdColumn): Promise<Record<string, number>> {
     const col = messages[column];
@@ -31,15 +32,16 @@ export class MessageKeysRepository {
     return Object.fromEntries(rows.map((r) => [r.id, r.n]));
   }
 
-  /** True when at least one row still names `id`. */
+  /** True when at least one row still names `id` (stops at the first; scans the table when none does). */
   async isReferenced(column: IdColumn, id: string): Promise<boolean> {
     const rows = await this.db.select({ id: messages.id }).from(messages).where(eq(messages[column], id)).limit(1);
     return rows.length > 0;
   }
 
   /**
-   * The next rows under `id` after row `afterId`, in id order. Each row is visited once per
-   * pass, so even without an index on pepper_id a whole re-hash costs one table scan.
+   * The next rows under `id` after row `afterId`, in id order (a primary key range). Each
+   * row is visited once per pass, so without an index on the id column a whole
+   * re-encryption or re-hash costs one table scan per old id.
    */
   async pageUnder(column: IdColumn, id: string, afterId: number, limit: number): Promise<SealedRow[]> {
     return this.db

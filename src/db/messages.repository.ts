@@ -27,11 +27,21 @@ const LAST_ERROR_MAX = 512;
 // Ids per UPDATE: keeps statements far below max_allowed_packet (16 MiB by default)
 // even when every row carries a 512-character error.
 const UPDATE_CHUNK = 1000;
-// An INSERT is split only when its estimated size nears max_allowed_packet: a body_enc
-// near the 64 KiB BLOB limit is sent as 128 KiB of hex, so 1000 of those would not fit.
+// Prepared INSERTs (see insertBatch). A full store batch is one statement of its size;
+// any other size goes as statements of these sizes, largest first (37 rows = 32 + 4 + 1).
+// So a connection holds at most nine statements however batch sizes vary: MariaDB keeps
+// ≈ 7 KiB per row of placeholders of a prepared statement (measured: 3.6 MiB for 500
+// rows, 1.8 MiB for all the chunk sizes), and `max_prepared_stmt_count` (16,382 by
+// default) counts them for every client of the server.
+const CHUNK_ROWS = [128, 64, 32, 16, 8, 4, 2, 1] as const;
+const DEFAULT_FULL_BATCH_ROWS = 500;
+// A statement is also cut before it nears max_allowed_packet (16 MiB by default): 500
+// envelopes near the 64 KiB BLOB limit would not fit in one.
 const INSERT_MAX_BYTES = 8 * 1024 * 1024;
-const ROW_OVERHEAD_BYTES = 400;
+const ROW_OVERHEAD_BYTES = 200;
 
+// drizzle's schema names the columns; the statement itself is written here because
+// drizzle only builds text statements with every value escaped into them.
 const INSERT_COLUMNS = [
   messages.message_id,
   messages.client_id,
@@ -50,42 +60,78 @@ const INSERT_COLUMNS = [
   messages.next_attempt_at,
   messages.created_at,
 ].map((column) => column.name);
-// Idempotent on message_id: a row already stored (re-read from the stream after a crash) stays as it is.
-const INSERT_MESSAGES = `INSERT INTO messages (${INSERT_COLUMNS.join(', ')}) VALUES ? ON DUPLICATE KEY UPDATE message_id = message_id`;
+const ROW_PLACEHOLDERS = `(${INSERT_COLUMNS.map(() => '?').join(', ')})`;
+// The protocol numbers a statement's placeholders with 16 bits.
+const MAX_STATEMENT_ROWS = Math.floor(65_535 / INSERT_COLUMNS.length);
+const insertStatements = new Map<number, string>();
+
+/**
+ * The INSERT of `rows` rows. Idempotent on message_id: a row already stored (re-read from
+ * the stream after a crash) stays as it is. Not INSERT IGNORE, which would also turn a
+ * bad value (a truncated string, an invalid date) into a warning and store the row.
+ */
+function insertStatement(rows: number): string {
+  let statement = insertStatements.get(rows);
+  if (statement === undefined) {
+    statement = `INSERT INTO messages (${INSERT_COLUMNS.join(', ')}) VALUES ${Array(rows).fill(ROW_PLACEHOLDERS).join(', ')} ON DUPLICATE KEY UPDATE message_id = message_id`;
+    insertStatements.set(rows, statement);
+  }
+  return statement;
+}
+
+export interface MessagesRepositoryOptions {
+  /**
+   * Rows of a full store batch (`delivery.batch_size`): a batch of that size is sent as
+   * one statement. At most 4,095 (65,535 placeholders).
+   * @defaultValue 500
+   */
+  fullBatchRows?: number;
+}
 
 export class MessagesRepository {
-  constructor(private readonly db: Database) {}
+  private readonly fullBatchRows: number;
+
+  constructor(
+    private readonly db: Database,
+    options: MessagesRepositoryOptions = {},
+  ) {
+    this.fullBatchRows = Math.min(options.fullBatchRows ?? DEFAULT_FULL_BATCH_ROWS, MAX_STATEMENT_ROWS);
+  }
 
   /**
-   * One multi-row INSERT (more only for very large bodies). Idempotent on message_id: a
-   * row already stored, e.g. re-read from the stream after a crash, is left untouched.
+   * Stores a batch in one transaction, idempotent on message_id: a row already stored,
+   * e.g. re-read from the stream after a crash, is left untouched.
+   *
+   * The storage hot path. Prepared statements over the binary protocol (`execute`): the
+   * values travel as they are, buffers as raw bytes, where a text INSERT escapes every
+   * value into the statement and sends each envelope as hex. Under load every batch is
+   * full and goes as one statement; a smaller one goes as a few (bench/insert-cost.ts).
    */
   async insertBatch(rows: readonly NewMessageRow[]): Promise<void> {
-    // The storage hot path: mysql2's bulk `VALUES ?` builds the statement 5–8× faster than
-    // drizzle's query builder (35–65 ms against ~300 ms for 500 rows, measured), which
-    // would otherwise cap storage at a few thousand messages a second.
-    for (const chunk of chunkBySize(rows)) {
-      // created_at is when the row is stored, unless the caller sets it (imports, tests).
-      const now = new Date();
-      const values = chunk.map((row) => [
-        row.message_id,
-        row.client_id,
-        row.domain,
-        row.sender_hash,
-        row.pepper_id,
-        row.sender_masked,
-        row.sender_enc,
-        row.body_enc,
-        row.key_id,
-        row.metadata == null ? null : JSON.stringify(row.metadata),
-        row.status ?? 'queued',
-        row.attempt_count ?? 0,
-        row.queued_at,
-        row.delivered_at ?? null,
-        row.next_attempt_at ?? null,
-        row.created_at ?? now,
-      ]);
-      await this.db.$client.query(INSERT_MESSAGES, [values]);
+    if (rows.length === 0) return;
+    // created_at is when the row is stored, unless the caller sets it (imports, tests).
+    const now = new Date();
+    const values = rows.map((row) => insertValues(row, now));
+    const sizes = statementSizes(values, this.fullBatchRows);
+    // One commit (one redo log flush) for the batch, whatever the number of statements.
+    const transaction = sizes.length > 1;
+    const connection = await this.db.$client.getConnection();
+    let reusable = true;
+    try {
+      if (transaction) await connection.query('BEGIN');
+      let offset = 0;
+      for (const size of sizes) {
+        await connection.execute(insertStatement(size), values.slice(offset, offset + size).flat() as never);
+        offset += size;
+      }
+      if (transaction) await connection.query('COMMIT');
+    } catch (error) {
+      // A connection whose transaction may still be open must not go back to the pool.
+      if (transaction) await connection.query('ROLLBACK').catch(() => void (reusable = false));
+      throw error;
+    } finally {
+      if (reusable) connection.release();
+      else connection.destroy();
     }
   }
 
@@ -258,27 +304,59 @@ function chunks<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 
-function chunkBySize(rows: readonly NewMessageRow[]): NewMessageRow[][] {
-  const out: NewMessageRow[][] = [];
-  let current: NewMessageRow[] = [];
-  let bytes = 0;
-  for (const row of rows) {
-    // Buffers travel as hex literals (two characters a byte).
-    const size = ROW_OVERHEAD_BYTES + 2 * (row.body_enc.length + row.sender_enc.length) + jsonSize(row.metadata);
-    if (current.length > 0 && bytes + size > INSERT_MAX_BYTES) {
-      out.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(row);
-    bytes += size;
-  }
-  if (current.length > 0) out.push(current);
-  return out;
+type InsertValues = ReturnType<typeof insertValues>;
+
+/** In INSERT_COLUMNS order; mysql2 refuses `undefined`, so every optional value has its default. */
+function insertValues(row: NewMessageRow, now: Date) {
+  return [
+    row.message_id,
+    row.client_id,
+    row.domain,
+    row.sender_hash,
+    row.pepper_id,
+    row.sender_masked,
+    row.sender_enc,
+    row.body_enc,
+    row.key_id,
+    row.metadata == null ? null : JSON.stringify(row.metadata),
+    row.status ?? 'queued',
+    row.attempt_count ?? 0,
+    row.queued_at,
+    row.delivered_at ?? null,
+    row.next_attempt_at ?? null,
+    row.created_at ?? now,
+  ] as const;
 }
 
-function jsonSize(value: unknown): number {
-  return value == null ? 0 : JSON.stringify(value).length * 2;
+/**
+ * Rows per statement for a batch, in order: runs of at most `fullRows` rows (or 128, if
+ * more) and INSERT_MAX_BYTES; a run of `fullRows` rows is one statement, any other run is
+ * cut into CHUNK_ROWS sizes.
+ */
+function statementSizes(rows: readonly InsertValues[], fullRows: number): number[] {
+  const longest = Math.max(fullRows, CHUNK_ROWS[0]);
+  const sizes: number[] = [];
+  let run = 0;
+  let bytes = 0;
+  const cut = () => {
+    if (run === fullRows) {
+      sizes.push(run);
+      run = 0;
+    }
+    for (const size of CHUNK_ROWS) {
+      for (; run >= size; run -= size) sizes.push(size);
+    }
+    bytes = 0;
+  };
+  for (const [, , , , , , senderEnc, bodyEnc, , metadata] of rows) {
+    // metadata is JSON text: up to four bytes a character in UTF-8.
+    const size = ROW_OVERHEAD_BYTES + bodyEnc.length + senderEnc.length + 4 * (metadata?.length ?? 0);
+    if (run === longest || (run > 0 && bytes + size > INSERT_MAX_BYTES)) cut();
+    run++;
+    bytes += size;
+  }
+  cut();
+  return sizes;
 }
 
 // Cuts by code point so a surrogate pair is never split into invalid UTF-16.

@@ -44,7 +44,7 @@ export const messages = mysqlTable(
     // Encrypted number, kept only because webhook delivery needs it.
     sender_enc: varbinaryBuffer('sender_enc', { length: 512 }).notNull(),
     body_enc: blobBuffer('body_enc').notNull(),
-    // Data key of both envelopes, indexed so key rotation can find what to re-encrypt.
+    // Data key of both envelopes. Not indexed, like pepper_id: see the indexes below.
     key_id: varchar('key_id', { length: 32 }).notNull(),
     metadata: jsonValue('metadata').$type<Record<string, unknown>>(),
     status: mysqlEnum('status', MESSAGE_STATUSES).notNull().default('queued'),
@@ -55,14 +55,26 @@ export const messages = mysqlTable(
     delivered_at: at('delivered_at'),
     next_attempt_at: at('next_attempt_at'),
   },
+  // Every row of a batch insert updates each of these B-trees, so each one must earn its
+  // place (bench/explain-messages.ts prints the plan of every read). InnoDB ends every
+  // secondary index with the primary key `id`, and a tail `id` makes keyset pagination
+  // on (created_at, id) stable when created_at ties. The unique key on message_id serves
+  // the insert's idempotency, the status lookup, the delivery's reads by message id and
+  // every update of outcomes.
   (t) => [
-    // The id tail makes keyset pagination stable when created_at ties.
+    // A user's pages (portal, newest first, date range); a client's erasure (mb purge).
     index('messages_client_created_idx').on(t.client_id, t.created_at, t.id),
+    // An admin's pages of a domain; the retention purge (a domain's rows older than a
+    // cutoff, oldest first); the operations page's counts since an hour / a day.
     index('messages_domain_created_idx').on(t.domain, t.created_at, t.id),
+    // An admin's pages filtered by status (a few failed among millions delivered);
+    // restore's queued webhook messages of a domain.
     index('messages_status_domain_created_idx').on(t.status, t.domain, t.created_at),
     // A sender's messages newest first (portal filter by number): a range, not a sort of them all.
     index('messages_sender_created_idx').on(t.sender_hash, t.created_at, t.id),
-    index('messages_key_id_idx').on(t.key_id),
+    // No index on key_id (dropped in 0002) nor pepper_id: only key rotation and `mb keys`
+    // look rows up by them. A rotation pass reads the table in id order once per old id
+    // (most rows are under the old key anyway), and the counts of `mb keys status` scan it.
   ],
 );
 

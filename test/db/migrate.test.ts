@@ -1,9 +1,14 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { migrate } from 'drizzle-orm/mysql2/migrator';
 import { createConnection } from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
 import type { DatabaseHandle } from '../../src/db/database.js';
-import { migrateDatabase } from '../../src/db/migrate.js';
+import { MessagesRepository } from '../../src/db/messages.repository.js';
+import { MIGRATIONS_FOLDER, migrateDatabase } from '../../src/db/migrate.js';
 import { createTestDatabase } from '../support/test-database.js';
 import type { TestDatabase } from '../support/test-database.js';
 
@@ -34,6 +39,28 @@ async function tablesOf(url: string): Promise<string[]> {
   } finally {
     await connection.end();
   }
+}
+
+async function indexesOfMessages(handle: DatabaseHandle): Promise<string[]> {
+  const [rows] = await handle.pool.query<RowDataPacket[]>(
+    `SELECT DISTINCT index_name AS name FROM information_schema.statistics
+      WHERE table_schema = DATABASE() AND table_name = 'messages'`,
+  );
+  return rows.map((row) => String(row['name'])).sort();
+}
+
+/** The migrations folder as it was up to `tag`: a database migrated with it has that release's schema. */
+function migrationsUpTo(tag: string): string {
+  const folder = mkdtempSync(join(tmpdir(), 'mb-migrations-'));
+  cleanups.push(async () => rmSync(folder, { recursive: true, force: true }));
+  cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
+  const journalPath = join(folder, 'meta', '_journal.json');
+  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: Array<{ tag: string }> };
+  const last = journal.entries.findIndex((entry) => entry.tag === tag);
+  expect(last).toBeGreaterThanOrEqual(0);
+  journal.entries = journal.entries.slice(0, last + 1);
+  writeFileSync(journalPath, JSON.stringify(journal));
+  return folder;
 }
 
 async function migrationCount(handle: DatabaseHandle): Promise<number> {
@@ -71,6 +98,38 @@ describe('migrateDatabase', () => {
     expect(await tablesOf(database.url)).toContain('messages');
   });
 
+  it('upgrades a database of the previous schema in place: the key_id index goes, the rows stay', async () => {
+    const database = await emptyDatabase();
+    // One connection: the insert after the migration reuses the statement prepared before it.
+    const handle = openDatabase({ url: database.url, poolSize: 1 });
+    cleanups.push(() => handle.close());
+    await migrate(handle.db, { migrationsFolder: migrationsUpTo('0001_portal_sender_index') });
+    expect(await indexesOfMessages(handle)).toContain('messages_key_id_idx');
+    const row = {
+      message_id: '0b6f8f7e-6f7a-4c1e-9d55-3f1a2b3c4d5e',
+      client_id: 1,
+      domain: 'upgrade.test',
+      sender_hash: 'a'.repeat(64),
+      pepper_id: 'p1',
+      sender_masked: '+123****7890',
+      sender_enc: Buffer.from([0, 1, 2, 0xff]),
+      body_enc: Buffer.from([0x80, 0x00, 0x5c, 0x27]),
+      key_id: 'k1',
+      queued_at: new Date(),
+    };
+    await new MessagesRepository(handle.db).insertBatch([row]);
+
+    await migrateDatabase(handle.db);
+    expect(await indexesOfMessages(handle)).not.toContain('messages_key_id_idx');
+    const stored = await new MessagesRepository(handle.db).findOne(row.message_id);
+    expect(stored?.body_enc.equals(row.body_enc)).toBe(true);
+    // The INSERT prepared before the index went still runs, and a replay stores nothing twice.
+    const repository = new MessagesRepository(handle.db);
+    await repository.insertBatch([{ ...row, message_id: 'c2d1e0f9-0000-4000-8000-000000000001' }]);
+    await repository.insertBatch([row]);
+    expect(await repository.countAll()).toBe(2);
+  });
+
   it('creates tables as InnoDB utf8mb4 with the declared indexes', async () => {
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());
@@ -83,15 +142,10 @@ describe('migrateDatabase', () => {
       expect(table['engine']).toBe('InnoDB');
       expect(String(table['collation'])).toMatch(/^utf8mb4_/);
     }
-    const [indexes] = await handle.pool.query<RowDataPacket[]>(
-      `SELECT DISTINCT index_name AS name FROM information_schema.statistics
-        WHERE table_schema = DATABASE() AND table_name = 'messages'`,
-    );
-    expect(indexes.map((row) => String(row['name'])).sort()).toEqual([
+    expect(await indexesOfMessages(handle)).toEqual([
       'PRIMARY',
       'messages_client_created_idx',
       'messages_domain_created_idx',
-      'messages_key_id_idx',
       'messages_message_id_unique',
       'messages_sender_created_idx',
       'messages_status_domain_created_idx',

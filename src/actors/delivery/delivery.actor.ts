@@ -39,7 +39,8 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await Promise.all([whenReady(redis), whenReady(blockingRedis)]);
   const database = openDatabase({ url: config.database.url, poolSize: config.database.pool_size });
-  const messages = new MessagesRepository(database.db);
+  // A full store batch is one prepared INSERT of its size.
+  const messages = new MessagesRepository(database.db, { fullBatchRows: config.delivery.batch_size });
   const schedule = new DeliverySchedule(redis, defineScripts(redis));
   const encryption = peer<EncryptionCalls>('encryption');
   const keysByDomain = keysFor(config);

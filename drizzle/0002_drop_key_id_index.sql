@@ -1,0 +1,1 @@
+DROP INDEX `messages_key_id_idx` ON `messages`;
