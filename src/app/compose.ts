@@ -182,6 +182,7 @@ export async function startBroker(
     health,
     identity,
     operations: { reloadFromFile: reloader.reloadFromFile },
+    logger,
   });
   const created = await ensureFirstAdmin(repositories, portal.hasher, config.portal.first_admin_email);
   const firstAdmin = created && handOverFirstAdmin(created, process.stdout.isTTY === true, config.data.dir);

@@ -5,7 +5,8 @@
  *
  *   LiveConfig ─┬─▶ UserAdmin, DeadLetterService, MessageBrowser (domains in force)
  *   repositories┘   AuthService (sessions, hasher, login throttle), BundleStash
- *   front Redis ───▶ DeadLetterService, DeliverySchedule (retry depth), sender-search limit
+ *   front Redis ───▶ DeadLetterService, DeliverySchedule (retry depth), sender-search limit,
+ *                    sign-in throttle per address
  *   actors ────────▶ encryption (open, hash), ca (issue, renew, revoke), stats
  *   identity, Redis ▶ ClientStatusService (disable/enable: here at once, announced to the others)
  */
@@ -16,10 +17,12 @@ import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import type { Repositories } from '../db/index.js';
 import type { MessagePagesRepository } from '../db/message-pages.repository.js';
 import type { HealthService } from '../health/health.service.js';
+import type { Logger } from '../logger.js';
 import { ClientStatusService } from '../clients/client-status.service.js';
 import type { IdentityResolver } from '../http/client-identity.js';
 import { AuthService } from '../portal/auth.service.js';
 import { BundleStash } from '../portal/bundle-stash.js';
+import { LocalLoginThrottle, THROTTLE_WINDOW_MS } from '../portal/local-login-throttle.js';
 import { LoginThrottle } from '../portal/login-throttle.js';
 import { MessageBrowser } from '../portal/message-browser.service.js';
 import { PasswordHasher } from '../portal/password-hasher.js';
@@ -27,6 +30,7 @@ import type { PortalActors, PortalDeps, PortalOperations } from '../portal/porta
 import { SessionTokens } from '../portal/session-tokens.js';
 import { UserAdmin } from '../portal/user-admin.service.js';
 import { announceClientStatus } from '../queue/client-status-events.js';
+import { LoginAddressLimit } from '../queue/login-address-limit.js';
 import { DeliverySchedule } from '../queue/schedule.js';
 import { defineScripts } from '../queue/scripts.js';
 import { SenderSearchLimit } from '../queue/sender-search-limit.js';
@@ -43,6 +47,8 @@ export interface PortalWiring {
   identity?: Pick<IdentityResolver, 'forgetClient' | 'disableClient'>;
   /** The reload button; absent where no supervisor runs. */
   operations?: PortalOperations;
+  /** Where the services report trouble (the sign-in throttle losing Redis). */
+  logger?: Logger;
 }
 
 export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
@@ -70,7 +76,11 @@ export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
       repositories.audit,
       hasher,
       sessions,
-      new LoginThrottle(portal.ip_max_failures),
+      new LoginThrottle(
+        new LoginAddressLimit(redis, config.current().redis.key_prefix, portal.ip_max_failures, THROTTLE_WINDOW_MS),
+        new LocalLoginThrottle(portal.ip_max_failures),
+        wiring.logger,
+      ),
       { maxFailures: portal.login_max_failures, lockoutMs: portal.lockout_minutes * 60_000 },
     ),
     browser: new MessageBrowser(

@@ -15,10 +15,12 @@
  *   POST /api/v1/admin/clients/:name/revoke             {reason, domain?}       → every active certificate
  *   POST /api/v1/admin/certificates/:serial/revoke      {reason}
  *   GET  /api/v1/admin/crl                               CRL number, dates, revoked serials, PEM
+ *   POST /api/v1/admin/clients/:name/disable|enable      {domain?}  (client-admin.routes.ts)
  */
 import type { FastifyPluginAsync, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { CaProtocol } from '../actors/ca/ca.protocol.js';
-import { BrokerError } from '../errors.js';
+import { type AdminScope, documented, scopedDomain } from './admin-scope.js';
+import { type ClientAdminDeps, registerClientStatusRoutes } from './client-admin.routes.js';
 import {
   clientParams,
   issueClientBody,
@@ -32,12 +34,7 @@ import {
   type RevokeBody,
 } from './ca-admin.schemas.js';
 
-export interface AdminScope {
-  /** Who acts, as the audit log names them: `user:<id>`. */
-  actor: string;
-  /** The one domain this caller administers, or null for every domain (superadmin). */
-  domain: string | null;
-}
+export type { AdminScope };
 
 /** The CA actor's RPC peer, or anything that answers its protocol the same way. */
 export interface CaRpc {
@@ -53,15 +50,9 @@ export interface CaAdminRouteDeps {
   authorize: preHandlerAsyncHookHandler;
   /** The authorized caller; called after `authorize`. */
   scope: (request: FastifyRequest) => AdminScope;
+  /** Client disable/enable (src/http/client-admin.routes.ts). */
+  clients: ClientAdminDeps;
 }
-
-/** OpenAPI: what each route is; authentication is the admin portal's session cookie. */
-const documented = (summary: string, description?: string) => ({
-  summary,
-  ...(description ? { description } : {}),
-  tags: ['admin'],
-  security: [{ portalSession: [] as string[] }],
-});
 
 export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, deps) => {
   app.addHook('preHandler', deps.authorize);
@@ -196,23 +187,6 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
     { schema: documented('The current CRL', 'CRL number, dates, revoked serials and the PEM.') },
     async () => deps.ca.call('ca.crl', {}),
   );
-};
 
-/**
- * The domain an operation applies to. A domain admin is held to theirs; a superadmin
- * names one when the operation needs it (`required`) or may leave it open.
- */
-function scopedDomain(scope: AdminScope, requested: string | undefined, required: true): string;
-function scopedDomain(scope: AdminScope, requested: string | undefined, required: boolean): string | undefined;
-function scopedDomain(scope: AdminScope, requested: string | undefined, required: boolean): string | undefined {
-  if (scope.domain !== null) {
-    if (requested !== undefined && requested !== scope.domain)
-      throw new BrokerError('FORBIDDEN', `You administer domain ${scope.domain} only`);
-    return scope.domain;
-  }
-  if (required && requested === undefined)
-    throw new BrokerError('INVALID_PAYLOAD', 'domain is required', [
-      { field: 'domain', rule: 'required', message: 'domain is required' },
-    ]);
-  return requested;
-}
+  registerClientStatusRoutes(app, deps.clients, deps.scope);
+};

@@ -1,4 +1,4 @@
-/** JSON schemas of the certificate admin API (src/http/ca-admin.routes.ts). */
+/** JSON schemas of the admin API (src/http/ca-admin.routes.ts, src/http/client-admin.routes.ts). */
 import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 
 const clientName = {
@@ -40,6 +40,34 @@ export const revokeBody = {
   properties: { reason, domain },
 } as const;
 
+export const clientStatusBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { domain },
+} as const;
+
+export const clientStatusReply = {
+  type: 'object',
+  required: ['client', 'announced'],
+  properties: {
+    client: {
+      type: 'object',
+      required: ['name', 'domain', 'common_name', 'status'],
+      properties: {
+        name: { type: 'string' },
+        domain: { type: 'string' },
+        common_name: { type: 'string', description: 'name.domain' },
+        status: { type: 'string', enum: ['active', 'disabled'] },
+      },
+    },
+    announced: {
+      type: 'boolean',
+      description:
+        'false: the other brokers could not be told (Redis unreachable); they apply the status to new connections within server.identity_cache_ms, and to open ones only once those close. Call again once Redis is back.',
+    },
+  },
+} as const;
+
 export const clientParams = {
   type: 'object',
   required: ['name'],
@@ -63,6 +91,9 @@ export interface IssueClientBody {
   days?: number;
 }
 export type RenewClientBody = Omit<IssueClientBody, 'name'>;
+export interface ClientStatusBody {
+  domain?: string;
+}
 export interface RevokeBody {
   reason: RevocationReason;
   domain?: string;

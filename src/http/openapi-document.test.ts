@@ -26,6 +26,8 @@ describe('openapi.json', () => {
       '/api/v1/admin/certificates',
       '/api/v1/admin/certificates/{serial}/revoke',
       '/api/v1/admin/clients',
+      '/api/v1/admin/clients/{name}/disable',
+      '/api/v1/admin/clients/{name}/enable',
       '/api/v1/admin/clients/{name}/renew',
       '/api/v1/admin/clients/{name}/revoke',
       '/api/v1/admin/crl',
@@ -38,6 +40,7 @@ describe('openapi.json', () => {
     ]);
     expect(document.paths['/api/v1/messages']!.post!.security).toEqual([{ mutualTLS: [] }]);
     expect(document.paths['/api/v1/admin/clients']!.post!.security).toEqual([{ portalSession: [] }]);
+    expect(document.paths['/api/v1/admin/clients/{name}/disable']!.post!.security).toEqual([{ portalSession: [] }]);
     expect(document.components.securitySchemes.portalSession?.type).toBe('apiKey');
     expect(Object.keys(document.paths['/api/v1/messages/batch']!.post!.responses)).toEqual(
       expect.arrayContaining(['207', '429', '4XX', '5XX']),

@@ -37,6 +37,11 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
         throw new BrokerError('SESSION_REQUIRED');
       },
       scope: () => ({ actor: 'openapi', domain: null }),
+      clients: {
+        clients: { findByNameAndDomain: async () => undefined },
+        status: { set: () => Promise.reject(new BrokerError('STORAGE_UNAVAILABLE')) },
+        audit: { record: async () => 0 },
+      },
     },
   });
   try {

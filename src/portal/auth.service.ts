@@ -5,12 +5,14 @@
  * email still runs one scrypt), so the portal does not tell which emails have accounts.
  * `login_max_failures` wrong passwords in a row lock the account for `lockout_minutes`;
  * after that each further failure locks it again. Per address, LoginThrottle refuses
- * more attempts after `ip_max_failures` failures in 15 minutes.
+ * more attempts after `ip_max_failures` failures in 15 minutes (a window in Redis, shared
+ * by every broker).
  *
  * Both limits count an attempt when it starts, before scrypt (≈ 300 ms) runs: deciding on
  * a row read before the hash let a burst of parallel attempts (#17) all be evaluated and
  * one of them sign in on a locked account. The account's attempt is reserved under the
- * row lock in MySQL, so this holds across every broker sharing the database.
+ * row lock in MySQL, the address's in one Redis script, so both hold across every broker
+ * sharing the database and the Redis.
  */
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { UserRow } from '../db/schema.js';
@@ -56,13 +58,14 @@ export class AuthService {
     private readonly audit: AuditRepository,
     private readonly hasher: PasswordHasher,
     private readonly sessions: SessionTokens,
-    private readonly throttle: LoginThrottle,
+    private readonly throttle: Pick<LoginThrottle, 'begin'>,
     private readonly policy: LoginPolicy,
   ) {}
 
   async login(email: string, password: string, ip: string, now = Date.now()): Promise<SignedIn> {
     // Counted as a failure from here on, unless it signs in (see LoginThrottle).
-    if (!this.throttle.begin(ip)) throw new BrokerError('LOGIN_THROTTLED');
+    const attempt = await this.throttle.begin(ip);
+    if (!attempt) throw new BrokerError('LOGIN_THROTTLED');
     const user = email.length <= 254 ? await this.users.findByEmail(email.trim()) : undefined;
     if (!user) {
       await this.hasher.verifyNothing(password);
@@ -86,7 +89,7 @@ export class AuthService {
     if (!matches) return this.fail(ip, user, reservation.lockedUntil ? 'wrong_password_locked' : 'wrong_password');
     // Refused when the account was reset and locked again by other attempts while this one hashed.
     if (!(await this.users.recordLogin(user.id, new Date(now), reservation))) return this.fail(ip, user, 'locked');
-    this.throttle.succeeded(ip);
+    await attempt.succeeded();
     // Hashes made under a lower cost are upgraded while the password is at hand (this bumps token_version).
     if (this.hasher.needsRehash(user.password_hash))
       await this.users.setPassword(user.id, await this.hasher.hash(password));

@@ -1,5 +1,5 @@
 /**
- * Who may use the certificate admin API (`/api/v1/admin/*`, src/http/ca-admin.routes.ts):
+ * Who may use the admin API (`/api/v1/admin/*`, src/http/ca-admin.routes.ts: certificates, client disable/enable):
  * a signed-in portal admin, by the same session cookie as the pages. The API is JSON-only
  * (a cross-site form cannot send JSON) and the cookie is SameSite=Strict; a request that
  * says it comes from another origin is refused as well.
@@ -16,9 +16,12 @@ import { SESSION_COOKIE } from './session-tokens.js';
 import { scopeOf } from './tenant-scope.js';
 
 /** Built once by the composition root, from the portal's own session check. */
-export function caAdminAccess(deps: Pick<PortalDeps, 'auth' | 'actors'>): CaAdminRouteDeps {
+export function caAdminAccess(
+  deps: Pick<PortalDeps, 'auth' | 'actors' | 'repositories' | 'clientStatus'>,
+): CaAdminRouteDeps {
   return {
     ca: deps.actors.ca,
+    clients: { clients: deps.repositories.clients, status: deps.clientStatus, audit: deps.repositories.audit },
     authorize: async (request: FastifyRequest) => {
       const origin = request.headers.origin;
       if (origin !== undefined && origin !== `https://${request.host}`)

@@ -1,85 +1,78 @@
 /**
- * Per-address throttling of failed sign-ins: after `maxFailures` failures within the
- * window, further attempts from that address are refused (429) until the window ends.
- * Account lockout (users.failed_logins / locked_until) stops guessing one password; this
- * stops one address from walking through many accounts.
+ * Per-address throttling of failed sign-ins: after `portal.ip_max_failures` failures
+ * within 15 minutes, further attempts from that address are refused (429 LOGIN_THROTTLED)
+ * until the window ends. Account lockout (users.failed_logins / locked_until, global
+ * through MySQL) stops guessing one password; this stops one address from walking
+ * through many accounts.
  *
- * An attempt is counted as a failure when it starts (`begin`) and given back when it
- * succeeds (`succeeded`): a burst of parallel attempts cannot all pass the check before
- * the first of them has failed, as they could while failures were counted at the end.
+ * The window lives in Redis (src/queue/login-address-limit.ts), shared by every broker on
+ * the same Redis and key prefix: kept per process, N brokers behind a load balancer
+ * allowed N times the attempts (#17). An attempt is counted when it starts, in the same
+ * atomic step as the check, and given back when it signs in.
  *
- * Kept in memory: one process per host, and a restart forgetting the counters costs an
- * attacker nothing they would not get from waiting. The map is bounded, so a flood of
- * spoofed-looking addresses cannot grow it without limit.
+ *   begin(ip) ──▶ Redis window (login-begin-1) ──▶ allowed / throttled
+ *                 └─ no answer ──▶ this process's window (LocalLoginThrottle)
+ *
+ * While Redis does not answer, the address is counted in this process instead (fail over,
+ * not closed). Why: sign-in itself needs only MySQL, and the account lockout still holds
+ * across brokers; refusing every sign-in during a Redis outage would lock the operators
+ * out of the portal when they need it. The cost: for the outage, an address gets up to
+ * `ip_max_failures` per broker, counted afresh. Going over and back is logged once each way.
  */
-export const THROTTLE_WINDOW_MS = 15 * 60_000;
-const MAX_TRACKED = 100_000;
+import type { Logger } from '../logger.js';
+import type { LoginAddressLimit } from '../queue/login-address-limit.js';
+import type { LocalLoginThrottle } from './local-login-throttle.js';
 
-interface Window {
-  failures: number;
-  resetAt: number;
+/** An attempt that was let through; it counts as a failure unless it signs in. */
+export interface LoginAttempt {
+  /** The attempt signed in: it is no failure. Never throws. */
+  succeeded(): Promise<void>;
 }
 
 export class LoginThrottle {
-  private readonly windows = new Map<string, Window>();
+  private sharedDown = false;
 
   constructor(
-    private readonly maxFailures: number,
-    private readonly windowMs = THROTTLE_WINDOW_MS,
-    private readonly now: () => number = Date.now,
+    private readonly shared: Pick<LoginAddressLimit, 'begin' | 'giveBack'>,
+    private readonly local: Pick<LocalLoginThrottle, 'begin' | 'succeeded'>,
+    private readonly logger?: Pick<Logger, 'warn' | 'info'>,
   ) {}
 
-  /** Milliseconds until the address may try again; 0 when it may now. */
-  blockedFor(ip: string): number {
-    const window = this.current(ip);
-    return window && window.failures >= this.maxFailures ? window.resetAt - this.now() : 0;
-  }
-
-  /**
-   * Starts an attempt: false while the address is throttled; otherwise the attempt is
-   * counted as a failure right away (check and count in one synchronous step).
-   */
-  begin(ip: string): boolean {
-    if (this.blockedFor(ip) > 0) return false;
-    this.recordFailure(ip);
-    return true;
-  }
-
-  /** The attempt begun for this address signed in: it does not count as a failure. */
-  succeeded(ip: string): void {
-    const window = this.current(ip);
-    if (window && window.failures > 0) window.failures--;
-  }
-
-  recordFailure(ip: string): void {
-    const window = this.current(ip);
-    if (window) {
-      window.failures++;
-      return;
+  /** Starts an attempt from `ip`: undefined while the address is throttled. */
+  async begin(ip: string): Promise<LoginAttempt | undefined> {
+    const address = addressOf(ip);
+    let allowed: boolean;
+    try {
+      allowed = (await this.shared.begin(address)).allowed;
+    } catch (error) {
+      this.wentDown(error);
+      return this.local.begin(address) ? { succeeded: async () => this.local.succeeded(address) } : undefined;
     }
-    if (this.windows.size >= MAX_TRACKED) this.prune();
-    this.windows.set(ip, { failures: 1, resetAt: this.now() + this.windowMs });
+    this.cameBack();
+    if (!allowed) return undefined;
+    return {
+      // A give-back that fails leaves one failure too many counted: the safe side.
+      succeeded: () => this.shared.giveBack(address).catch(() => undefined),
+    };
   }
 
-  private current(ip: string): Window | undefined {
-    const window = this.windows.get(ip);
-    if (window && window.resetAt <= this.now()) {
-      this.windows.delete(ip);
-      return undefined;
-    }
-    return window;
+  private wentDown(error: unknown): void {
+    if (this.sharedDown) return;
+    this.sharedDown = true;
+    this.logger?.warn(
+      { err: error instanceof Error ? error.message : String(error) },
+      'sign-in throttle: Redis does not answer; counting failed sign-ins per address in this broker only',
+    );
   }
 
-  private prune(): void {
-    const now = this.now();
-    for (const [ip, window] of this.windows) if (window.resetAt <= now) this.windows.delete(ip);
-    // Still full: drop the oldest tenth (Map iterates in insertion order).
-    if (this.windows.size >= MAX_TRACKED) {
-      let drop = Math.ceil(MAX_TRACKED / 10);
-      for (const ip of this.windows.keys()) {
-        if (drop-- <= 0) break;
-        this.windows.delete(ip);
-      }
-    }
+  private cameBack(): void {
+    if (!this.sharedDown) return;
+    this.sharedDown = false;
+    this.logger?.info('sign-in throttle: Redis answers again; failed sign-ins per address are shared again');
   }
+}
+
+/** An IPv4 client seen through a dual-stack socket (`::ffff:10.0.0.1`) is the same address as `10.0.0.1`. */
+export function addressOf(ip: string): string {
+  return ip.toLowerCase().startsWith('::ffff:') && ip.includes('.') ? ip.slice('::ffff:'.length) : ip;
 }

@@ -15,6 +15,7 @@
  *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
  *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
  *   <prefix>portal:user:<id>:sender-searches  a portal user's sender-search window (rate-take-1 state)
+ *   <prefix>portal:address:<ip>:login-failures  failed sign-ins from one address in its window (login-begin-1)
  *
  * Under Redis Cluster the prefix must carry a hash tag (`{mb}:`, checked by the config):
  * pipelines, MULTI, Lua scripts and the store's multi-stream XREADGROUP then stay in one slot.
@@ -85,4 +86,12 @@ export function lockKey(prefix: string, name: string): string {
 /** A portal user's counters (shared by every broker: the limit holds across instances). */
 export function portalUserKeys(prefix: string, userId: number): { senderSearches: string } {
   return { senderSearches: `${prefix}portal:user:${userId}:sender-searches` };
+}
+
+/**
+ * An address's failed portal sign-ins (shared by every broker: N brokers behind a load
+ * balancer must not allow N times the attempts). `ip` is the address as the front saw it.
+ */
+export function portalAddressKeys(prefix: string, ip: string): { loginFailures: string } {
+  return { loginFailures: `${prefix}portal:address:${ip}:login-failures` };
 }

@@ -23,6 +23,8 @@ const SCRIPT_FILES = {
   mbRateTake: 'rate-take-1',
   mbExtendLock: 'extend-lock-1',
   mbReleaseLock: 'release-lock-1',
+  mbLoginBegin: 'login-begin-1',
+  mbLoginGiveBack: 'login-give-back-1',
 } as const;
 
 /** The scripts as commands of a client (see each file's header for what they do). */
@@ -34,6 +36,8 @@ export interface BrokerScripts {
   mbRateTake(limitsKey: string, limit: number, windowMs: number): Promise<unknown>;
   mbExtendLock(key: string, token: string, ttlMs: number): Promise<number>;
   mbReleaseLock(key: string, token: string): Promise<number>;
+  mbLoginBegin(failuresKey: string, limit: number, windowMs: number): Promise<unknown>;
+  mbLoginGiveBack(failuresKey: string): Promise<number>;
 }
 
 export type ScriptedRedis = Redis & BrokerScripts;

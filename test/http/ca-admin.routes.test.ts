@@ -1,7 +1,7 @@
 /**
- * The certificate admin API through `inject()`, in front of a real CA actor (worker
- * thread from dist/, real MariaDB and Redis). A test `authorize` hook stands in for the
- * portal's session: header `x-test-admin: super | <domain>`.
+ * The admin API through `inject()`, in front of a real CA actor (worker thread from
+ * dist/, real MariaDB and Redis) and the real ClientStatusService. A test `authorize` hook
+ * stands in for the portal's session: header `x-test-admin: super | <domain>`.
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -12,7 +12,9 @@ import type { CaProtocol } from '../../src/actors/ca/ca.protocol.js';
 import type { CertificateSummary, IssuedBundle } from '../../src/ca/ca.types.js';
 import { loadConfig } from '../../src/config/config.js';
 import { LiveConfig } from '../../src/config/live-config.js';
+import { ClientStatusService } from '../../src/clients/client-status.service.js';
 import { AuditRepository } from '../../src/db/audit.repository.js';
+import { ClientsRepository } from '../../src/db/clients.repository.js';
 import { BrokerError } from '../../src/errors.js';
 import type { HealthService } from '../../src/health/health.service.js';
 import type { AdminScope } from '../../src/http/ca-admin.routes.js';
@@ -20,7 +22,8 @@ import { IdentityResolver } from '../../src/http/client-identity.js';
 import { buildServer, type FrontDeps } from '../../src/http/server.js';
 import { createLogger } from '../../src/logger.js';
 import { makeWorkdir, type Workdir } from '../../src/pki/openssl.test-support.js';
-import { revocationChannel } from '../../src/queue/keys.js';
+import { announceClientStatus } from '../../src/queue/client-status-events.js';
+import { clientStatusChannel, revocationChannel } from '../../src/queue/keys.js';
 import { RpcPeer, type PortLike } from '../../src/rpc/rpc-peer.js';
 import { ROOT } from '../support/broker-harness.js';
 import { TEST_REDIS_URL, useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
@@ -33,7 +36,11 @@ let worker: Worker;
 let rpc: RpcPeer<CaProtocol>;
 let app: FastifyInstance;
 let subscriber: Redis;
+let publisher: Redis;
 const announced: string[] = [];
+const statusAnnounced: string[] = [];
+/** This broker's connections: what the routes refuse and close at once. */
+const identity = new IdentityResolver(async () => undefined, 0);
 
 function scopeOf(request: FastifyRequest): AdminScope {
   const who = String(request.headers['x-test-admin']);
@@ -66,6 +73,16 @@ function frontDeps(withAdmin: boolean): FrontDeps {
                 throw new BrokerError('UNAUTHORIZED', 'Sign in as an admin');
             },
             scope: scopeOf,
+            clients: {
+              clients: new ClientsRepository(testDb.handle.db),
+              audit: new AuditRepository(testDb.handle.db),
+              status: new ClientStatusService({
+                clients: new ClientsRepository(testDb.handle.db),
+                identity,
+                announce: (announcement) => announceClientStatus(publisher, prefix, announcement),
+                origin: 'portal@test',
+              }),
+            },
           },
         }
       : {}),
@@ -104,8 +121,11 @@ beforeAll(async () => {
   rpc = new RpcPeer<CaProtocol>({ peerName: 'ca', timeoutMs: 60_000 }, worker as unknown as PortLike);
   await rpc.call('ca.bootstrap', { hostnames: ['localhost'], demo: null });
   subscriber = new Redis(TEST_REDIS_URL);
-  await subscriber.subscribe(revocationChannel(prefix));
-  subscriber.on('message', (_channel: string, message: string) => announced.push(message));
+  publisher = new Redis(TEST_REDIS_URL);
+  await subscriber.subscribe(revocationChannel(prefix), clientStatusChannel(prefix));
+  subscriber.on('message', (channel: string, message: string) =>
+    (channel === clientStatusChannel(prefix) ? statusAnnounced : announced).push(message),
+  );
   app = buildServer(frontDeps(true));
   await app.ready();
 });
@@ -113,6 +133,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await app?.close();
   subscriber?.disconnect();
+  publisher?.disconnect();
   await worker?.terminate();
   work?.remove();
 });
@@ -262,5 +283,90 @@ describe('metrics identities (issue #17)', () => {
     const issued = await call('POST', '/api/v1/admin/clients', 'acme', { name: 'metrics' });
     expect(issued.status).toBe(201);
     expect(issued.body.common_name).toBe('metrics.acme');
+  });
+});
+
+describe('client disable/enable', () => {
+  const clients = () => new ClientsRepository(testDb.handle.db);
+  const statusOf = async (name: string, domain: string) => (await clients().findByNameAndDomain(name, domain))?.status;
+
+  it("disables a client of the admin's domain: stored, announced to the other brokers, audited", async () => {
+    statusAnnounced.length = 0;
+    const response = await call('POST', '/api/v1/admin/clients/probe/disable', 'ops', {});
+    expect(response.status).toBe(200);
+    expect(response.headers['cache-control']).toBe('no-store');
+    expect(response.body).toEqual({
+      client: { name: 'probe', domain: 'ops', common_name: 'probe.ops', status: 'disabled' },
+      announced: true,
+    });
+    expect(await statusOf('probe', 'ops')).toBe('disabled');
+    await expect.poll(() => statusAnnounced.length).toBe(1);
+    expect(JSON.parse(statusAnnounced[0]!)).toMatchObject({
+      kind: 'client-status',
+      common_name: 'probe.ops',
+      status: 'disabled',
+    });
+    const [audit] = await new AuditRepository(testDb.handle.db).list({ limit: 1 });
+    expect(audit).toMatchObject({
+      actor: 'user:admin-of-ops',
+      action: 'client.disable',
+      target_type: 'client',
+      domain: 'ops',
+      ip: '127.0.0.1',
+      details: { name: 'probe', announced: true },
+    });
+    // Again: the same answer, nothing else changes.
+    expect((await call('POST', '/api/v1/admin/clients/probe/disable', 'ops', { domain: 'ops' })).status).toBe(200);
+  });
+
+  it('enables it again', async () => {
+    const response = await call('POST', '/api/v1/admin/clients/probe/enable', 'ops', {});
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({ client: { common_name: 'probe.ops', status: 'active' }, announced: true });
+    expect(await statusOf('probe', 'ops')).toBe('active');
+    const [audit] = await new AuditRepository(testDb.handle.db).list({ limit: 1 });
+    expect(audit).toMatchObject({ actor: 'user:admin-of-ops', action: 'client.enable' });
+  });
+
+  it("holds a domain admin to their domain: another domain's client is 403 by domain, 404 by name alone", async () => {
+    const named = await call('POST', '/api/v1/admin/clients/carol/disable', 'acme', { domain: 'default' });
+    expect(named.status).toBe(403);
+    expect(named.body.error_code).toBe('FORBIDDEN');
+    const unnamed = await call('POST', '/api/v1/admin/clients/carol/disable', 'acme', {});
+    expect(unnamed.status).toBe(404);
+    expect(unnamed.body.error_code).toBe('NOT_FOUND');
+    expect(await statusOf('carol', 'default')).toBe('active');
+  });
+
+  it('asks a superadmin to name the domain; unknown clients are 404', async () => {
+    expect((await call('POST', '/api/v1/admin/clients/carol/disable', 'super', {})).status).toBe(422);
+    const response = await call('POST', '/api/v1/admin/clients/carol/disable', 'super', { domain: 'default' });
+    expect(response.status).toBe(200);
+    expect(await statusOf('carol', 'default')).toBe('disabled');
+    expect((await call('POST', '/api/v1/admin/clients/carol/enable', 'super', { domain: 'default' })).status).toBe(200);
+    expect((await call('POST', '/api/v1/admin/clients/nobody/disable', 'super', { domain: 'default' })).status).toBe(
+      404,
+    );
+  });
+
+  it('takes JSON only (a cross-site form cannot send it) and refuses callers it does not authorize', async () => {
+    expect((await call('POST', '/api/v1/admin/clients/probe/disable', 'ops')).status).toBe(422);
+    const form = await app.inject({
+      method: 'POST',
+      url: '/api/v1/admin/clients/probe/disable',
+      headers: { 'x-test-admin': 'ops', 'content-type': 'application/x-www-form-urlencoded' },
+      payload: 'domain=ops',
+    });
+    expect(form.statusCode).toBe(415);
+    const plain = await app.inject({
+      method: 'POST',
+      url: '/api/v1/admin/clients/probe/disable',
+      headers: { 'x-test-admin': 'ops', 'content-type': 'text/plain' },
+      payload: '{}',
+    });
+    expect(plain.statusCode).toBe(415);
+    expect((await call('POST', '/api/v1/admin/clients/probe/disable', undefined, {})).status).toBe(401);
+    expect((await call('POST', '/api/v1/admin/clients/probe/disable', 'ops', { extra: 1 })).status).toBe(422);
+    expect(await statusOf('probe', 'ops')).toBe('active');
   });
 });

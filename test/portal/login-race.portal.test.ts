@@ -1,22 +1,28 @@
 /**
  * Sign-in under concurrency (#17): bursts of parallel attempts against the real portal
- * (inject() requests running side by side, real scrypt, real MariaDB) must not get past
- * the account lockout or the per-address throttle, and a second broker sharing the
- * database must not either. Each attempt is counted before its password is checked.
+ * (inject() requests running side by side, real scrypt, real MariaDB, real Redis) must not
+ * get past the account lockout or the per-address throttle, and a second broker sharing
+ * the database and the Redis must not either. Each attempt is counted before its password
+ * is checked.
  */
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRepositories } from '../../src/db/index.js';
-import { openDatabase, type DatabaseHandle } from '../../src/db/database.js';
-import { AuthService } from '../../src/portal/auth.service.js';
-import { LoginThrottle } from '../../src/portal/login-throttle.js';
+import { portalAddressKeys } from '../../src/queue/keys.js';
 import { PortalClient } from '../support/portal-client.js';
-import { PASSWORD, startPortalHarness, type PortalHarness } from '../support/portal-harness.js';
+import {
+  PASSWORD,
+  startPortalHarness,
+  startPortalReplica,
+  type PortalHarness,
+  type PortalReplica,
+} from '../support/portal-harness.js';
 
 const MAX_FAILURES = 5;
 const IP_MAX_FAILURES = 20;
 
 let h: PortalHarness;
-let second: DatabaseHandle | undefined;
+/** A second broker's front: its own services and pools, the same Redis prefix and database. */
+let second: PortalReplica;
 
 beforeAll(async () => {
   // scrypt at 2^14: slow enough (tens of ms) that every attempt of a burst overlaps the others.
@@ -25,6 +31,7 @@ beforeAll(async () => {
       portal: { scrypt_log_n: 14, login_max_failures: MAX_FAILURES, ip_max_failures: IP_MAX_FAILURES },
     },
   });
+  second = await startPortalReplica(h);
 });
 afterAll(async () => {
   await second?.close();
@@ -32,8 +39,8 @@ afterAll(async () => {
 });
 
 /** A client that has fetched the form (CSRF cookie and token), ready to post. */
-async function readyClient(ip: string): Promise<PortalClient> {
-  const client = new PortalClient(h.app, ip);
+async function readyClient(ip: string, app: FastifyInstance = h.app): Promise<PortalClient> {
+  const client = new PortalClient(app, ip);
   await client.get('/portal/login');
   return client;
 }
@@ -123,46 +130,46 @@ describe('parallel sign-ins', () => {
 
   it('holds across two brokers sharing the database: 40 attempts split between them, one user, then the right password on each', async () => {
     const { userBeta } = h.seed.users;
-    // The second broker: its own pool, its own AuthService and address throttle, the same MariaDB.
-    second = openDatabase({ url: h.database.url, poolSize: 4 });
-    const repositories = createRepositories(second.db);
-    const otherBroker = new AuthService(
-      repositories.users,
-      repositories.audit,
-      h.deps.hasher,
-      h.deps.sessions,
-      new LoginThrottle(IP_MAX_FAILURES),
-      { maxFailures: MAX_FAILURES, lockoutMs: 15 * 60_000 },
-    );
-    const clients = await Promise.all(Array.from({ length: 21 }, (_, i) => readyClient(`10.2.4.${i + 1}`)));
-    const asOutcome = (status: number) => (status === 303 ? 'session' : String(status));
-    const viaOther = (password: string, i: number) =>
-      otherBroker.login(userBeta.email, password, `10.2.5.${i + 1}`).then(
-        () => 'session',
-        (error: { code?: string }) => String(error.code),
-      );
+    const here = await Promise.all(Array.from({ length: 21 }, (_, i) => readyClient(`10.2.4.${i + 1}`)));
+    const there = await Promise.all(Array.from({ length: 21 }, (_, i) => readyClient(`10.2.5.${i + 1}`, second.app)));
+    const attempt = (client: PortalClient, password: string) =>
+      client
+        .post('/portal/login', { email: userBeta.email, password })
+        .then((r) => (r.statusCode === 303 ? 'session' : String(r.statusCode)));
     const burst = [
-      ...clients
-        .slice(0, 20)
-        .map((client, i) =>
-          client
-            .post('/portal/login', { email: userBeta.email, password: `wrong ${i}` })
-            .then((r) => asOutcome(r.statusCode)),
-        ),
-      ...Array.from({ length: 20 }, (_, i) => viaOther(`other ${i}`, i)),
+      ...here.slice(0, 20).map((client, i) => attempt(client, `wrong ${i}`)),
+      ...there.slice(0, 20).map((client, i) => attempt(client, `other ${i}`)),
     ];
     // The right password, on both brokers, while the burst is in flight and the account locked.
     await lockedSoon(userBeta.id);
-    const right = [
-      clients[20]!
-        .post('/portal/login', { email: userBeta.email, password: PASSWORD })
-        .then((r) => asOutcome(r.statusCode)),
-      viaOther(PASSWORD, 20),
-    ];
+    const right = [attempt(here[20]!, PASSWORD), attempt(there[20]!, PASSWORD)];
     const outcomes = await Promise.all([...burst, ...right]);
     expect(outcomes.filter((o) => o === 'session')).toEqual([]);
     const reasons = await failureReasons(userBeta.id);
     expect(reasons.filter((r) => r.startsWith('wrong_password')).length).toBe(MAX_FAILURES);
     expect((await h.repositories.users.findById(userBeta.id))!.failed_logins).toBe(MAX_FAILURES);
+  });
+
+  it('counts one address across two brokers sharing the Redis: 40 at once split between them, at most ip_max_failures evaluated', async () => {
+    const ip = '10.2.6.1';
+    // Alternating brokers, as a load balancer would spread them.
+    const clients = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => readyClient(ip, i % 2 === 0 ? h.app : second.app)),
+    );
+    const responses = await Promise.all(
+      clients.map((client, i) => client.post('/portal/login', { email: `nobody-shared${i}@test`, password: 'guess' })),
+    );
+    const statuses = responses.map((r) => r.statusCode);
+    // Kept per broker, each would have let ip_max_failures through (40 in all).
+    expect(statuses.filter((s) => s === 401).length).toBe(IP_MAX_FAILURES);
+    expect(statuses.filter((s) => s === 429).length).toBe(40 - IP_MAX_FAILURES);
+    // Both brokers refuse the address afterwards, the right password included.
+    const { root } = h.seed.users;
+    for (const app of [h.app, second.app])
+      expect((await (await readyClient(ip, app)).login(root.email, PASSWORD)).statusCode).toBe(429);
+    // One counter in Redis, under the broker's prefix, expiring with the window.
+    const key = portalAddressKeys(h.config.redis.key_prefix, ip).loginFailures;
+    expect(await h.redis.get(key)).toBe(String(IP_MAX_FAILURES));
+    expect(await h.redis.pttl(key)).toBeGreaterThan(14 * 60_000);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * The tenant × role matrix where test/portal/tenancy.portal.test.ts leaves off: the
- * certificate admin API's write routes (issue, renew, revoke by client and by serial),
+ * admin API's write routes (issue, renew, revoke by client and by serial, client
+ * disable/enable),
  * and the message list when a user or admin tries to widen it — by naming another
  * domain or client in the query, or by searching for another tenant's sender number.
  * Outside one's scope the API answers 403 (domain named) or 404 (object of another
@@ -108,6 +109,32 @@ describe('certificate admin API writes, role × tenant', () => {
         });
         expect(named.statusCode, `${actor.label} revoke ${tenant} serial naming the domain`).toBe(403);
         expect(await certificateStatus(serial)).toBe('active');
+      }
+    }
+  });
+
+  it('disables and enables a client only in a domain the caller administers', async () => {
+    const seeded = { alpha: 'a1', beta: 'b1' } as const;
+    const statusOf = async (tenant: Tenant) =>
+      (await h.repositories.clients.findByNameAndDomain(seeded[tenant], tenant))?.status;
+    for (const actor of actors) {
+      for (const tenant of ['alpha', 'beta'] as const) {
+        const name = seeded[tenant];
+        const label = `${actor.label} disable ${tenant}`;
+        const disable = await api(actor, `/api/v1/admin/clients/${name}/disable`, { domain: tenant });
+        if (administers(actor, tenant)) {
+          expect(disable.statusCode, label).toBe(200);
+          expect(await statusOf(tenant), label).toBe('disabled');
+          expect((await api(actor, `/api/v1/admin/clients/${name}/enable`, { domain: tenant })).statusCode).toBe(200);
+        } else {
+          expect(disable.statusCode, label).toBe(403);
+          if (actor.role === 'admin') {
+            // Without a domain an admin acts in their own, where no such client exists.
+            const unscoped = await api(actor, `/api/v1/admin/clients/${name}/disable`, {});
+            expect(unscoped.statusCode, `${label} without domain`).toBe(404);
+          }
+        }
+        expect(await statusOf(tenant), label).toBe('active');
       }
     }
   });

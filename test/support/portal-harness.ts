@@ -6,6 +6,10 @@
  *   alpha (webhook target)   clients a1, a2   users user@alpha (sees a1), admin@alpha
  *   beta  (store target)     client  b1       users user@beta (sees b1),  admin@beta
  *   superadmin root@test     every domain
+ *
+ * `startPortalReplica(h)` adds a second broker's front beside it: its own Redis connection,
+ * database pool and portal services (sign-in throttle included), the same Redis prefix,
+ * database, secrets and actors — two brokers behind one load balancer.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,6 +70,12 @@ export interface PortalHarness {
     domain: string,
     items: Array<{ body: string; sender: string; status?: MessageStatus; createdAt?: Date }>,
   ): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface PortalReplica {
+  app: FastifyInstance;
+  deps: PortalDeps;
   close(): Promise<void>;
 }
 
@@ -189,6 +199,44 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
       await deleteKeys('redis://127.0.0.1:6379', prefix).catch(() => undefined);
       await database.drop().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A second broker's front sharing the harness's Redis prefix, database and secrets. */
+export async function startPortalReplica(h: PortalHarness): Promise<PortalReplica> {
+  const handle = openDatabase({ url: h.database.url, poolSize: 4 });
+  const repositories = createRepositories(handle.db);
+  const redis = createRedis(h.config, 'front');
+  const live = new LiveConfig(h.config);
+  const deps = buildPortalDeps({
+    config: live,
+    repositories,
+    messagePages: new MessagePagesRepository(handle.db),
+    redis,
+    actors: h.actors,
+    health: h.deps.health,
+    identity: new IdentityResolver((fp) => repositories.certificates.findIdentityByFingerprint(fp), 60_000),
+  });
+  const app = buildServer({
+    config: live,
+    logger: createLogger('silent'),
+    identity: deps.identity as IdentityResolver,
+    ingest: { enqueue: () => Promise.reject(new Error('not in portal tests')) },
+    redis,
+    messages: repositories.messages,
+    health: h.deps.health,
+    portal: deps,
+    caAdmin: caAdminAccess(deps),
+  });
+  await app.ready();
+  return {
+    app,
+    deps,
+    async close() {
+      await app.close();
+      redis.disconnect();
+      await handle.close();
     },
   };
 }

@@ -27,6 +27,10 @@ export class HttpsPortalClient {
   static async signedInAsFirstAdmin(baseUrl: string, agent: Agent, brokerOutput: string): Promise<HttpsPortalClient> {
     const { email, password } = firstAdminCredentials(brokerOutput) ?? {};
     if (!email || !password) throw new Error(`no first admin in the broker output:\n${brokerOutput.slice(0, 2000)}`);
+    return HttpsPortalClient.signedIn(baseUrl, agent, email, password);
+  }
+
+  static async signedIn(baseUrl: string, agent: Agent, email: string, password: string): Promise<HttpsPortalClient> {
     const client = new HttpsPortalClient(baseUrl, agent);
     await client.get('/portal/login');
     const signIn = await client.post('/portal/login', { email, password });
@@ -42,6 +46,22 @@ export class HttpsPortalClient {
   /** Posts a form with the CSRF token of the last page fetched. */
   post(path: string, form: Record<string, string>): Promise<PortalPage> {
     return this.send('POST', path, new URLSearchParams({ ...form, _csrf: this.csrf }).toString());
+  }
+
+  /** A JSON call to the admin API (`/api/v1/admin/*`) with this session's cookie. */
+  async json(
+    method: 'GET' | 'POST',
+    path: string,
+    body?: unknown,
+  ): Promise<{ statusCode: number; body: Record<string, unknown> }> {
+    const cookie = [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+    const response = await request(`${this.baseUrl}${path}`, {
+      method,
+      dispatcher: this.agent,
+      headers: { cookie, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    return { statusCode: response.statusCode, body: (await response.body.json()) as Record<string, unknown> };
   }
 
   private async send(method: 'GET' | 'POST', path: string, body?: string): Promise<PortalPage> {
