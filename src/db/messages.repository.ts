@@ -27,13 +27,16 @@ const LAST_ERROR_MAX = 512;
 // Ids per UPDATE: keeps statements far below max_allowed_packet (16 MiB by default)
 // even when every row carries a 512-character error.
 const UPDATE_CHUNK = 1000;
-// Prepared INSERTs (see insertBatch). A full store batch is one statement of its size;
-// any other size goes as statements of these sizes, largest first (37 rows = 32 + 4 + 1).
-// So a connection holds at most nine statements however batch sizes vary: MariaDB keeps
-// ≈ 7 KiB per row of placeholders of a prepared statement (measured: 3.6 MiB for 500
-// rows, 1.8 MiB for all the chunk sizes), and `max_prepared_stmt_count` (16,382 by
-// default) counts them for every client of the server.
-const CHUNK_ROWS = [128, 64, 32, 16, 8, 4, 2, 1] as const;
+// Prepared INSERTs (see insertBatch). A batch goes as one statement whose size is the
+// full store batch or the next power of two up to 256 (37 rows: the 64-row statement,
+// the last row repeated 27 times — a repeated row is a no-op of ON DUPLICATE KEY UPDATE).
+// One round trip whatever the size, and a connection holds at most ten statements
+// however batch sizes vary: MariaDB keeps ≈ 7 KiB per row of placeholders of a prepared
+// statement (measured: 3.6 MiB for 500 rows, 3.6 MiB for all the others together), and
+// `max_prepared_stmt_count` (16,382 by default) counts them for every client of the
+// server. Splitting a batch into exact chunk sizes instead cost a round trip per chunk
+// plus BEGIN and COMMIT: more than the padding rows cost MariaDB.
+const BUCKET_ROWS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
 const DEFAULT_FULL_BATCH_ROWS = 500;
 // A statement is also cut before it nears max_allowed_packet (16 MiB by default): 500
 // envelopes near the 64 KiB BLOB limit would not fit in one.
@@ -105,24 +108,28 @@ export class MessagesRepository {
    * The storage hot path. Prepared statements over the binary protocol (`execute`): the
    * values travel as they are, buffers as raw bytes, where a text INSERT escapes every
    * value into the statement and sends each envelope as hex. Under load every batch is
-   * full and goes as one statement; a smaller one goes as a few (bench/insert-cost.ts).
+   * full; a smaller one is padded to the next prepared size (bench/insert-cost.ts).
    */
   async insertBatch(rows: readonly NewMessageRow[]): Promise<void> {
     if (rows.length === 0) return;
     // created_at is when the row is stored, unless the caller sets it (imports, tests).
     const now = new Date();
     const values = rows.map((row) => insertValues(row, now));
-    const sizes = statementSizes(values, this.fullBatchRows);
+    const runs = statementRuns(values, this.fullBatchRows);
     // One commit (one redo log flush) for the batch, whatever the number of statements.
-    const transaction = sizes.length > 1;
+    const transaction = runs.length > 1;
     const connection = await this.db.$client.getConnection();
     let reusable = true;
     try {
       if (transaction) await connection.query('BEGIN');
       let offset = 0;
-      for (const size of sizes) {
-        await connection.execute(insertStatement(size), values.slice(offset, offset + size).flat() as never);
-        offset += size;
+      for (const run of runs) {
+        const slice = values.slice(offset, offset + run);
+        const size = statementRows(run, this.fullBatchRows);
+        // Padded with the last row: ON DUPLICATE KEY UPDATE makes each repeat a no-op.
+        for (let i = run; i < size; i++) slice.push(slice[run - 1]!);
+        await connection.execute(insertStatement(size), slice.flat() as never);
+        offset += run;
       }
       if (transaction) await connection.query('COMMIT');
     } catch (error) {
@@ -329,34 +336,35 @@ function insertValues(row: NewMessageRow, now: Date) {
 }
 
 /**
- * Rows per statement for a batch, in order: runs of at most `fullRows` rows (or 128, if
- * more) and INSERT_MAX_BYTES; a run of `fullRows` rows is one statement, any other run is
- * cut into CHUNK_ROWS sizes.
+ * Rows per statement: the whole batch, unless it is longer than the largest statement or
+ * its envelopes would near max_allowed_packet (then several statements, one transaction).
  */
-function statementSizes(rows: readonly InsertValues[], fullRows: number): number[] {
-  const longest = Math.max(fullRows, CHUNK_ROWS[0]);
-  const sizes: number[] = [];
+function statementRuns(rows: readonly InsertValues[], fullRows: number): number[] {
+  const longest = Math.max(fullRows, BUCKET_ROWS.at(-1)!);
+  const runs: number[] = [];
   let run = 0;
   let bytes = 0;
-  const cut = () => {
-    if (run === fullRows) {
-      sizes.push(run);
-      run = 0;
-    }
-    for (const size of CHUNK_ROWS) {
-      for (; run >= size; run -= size) sizes.push(size);
-    }
-    bytes = 0;
-  };
   for (const [, , , , , , senderEnc, bodyEnc, , metadata] of rows) {
     // metadata is JSON text: up to four bytes a character in UTF-8.
     const size = ROW_OVERHEAD_BYTES + bodyEnc.length + senderEnc.length + 4 * (metadata?.length ?? 0);
-    if (run === longest || (run > 0 && bytes + size > INSERT_MAX_BYTES)) cut();
+    if (run === longest || (run > 0 && bytes + size > INSERT_MAX_BYTES)) {
+      runs.push(run);
+      run = 0;
+      bytes = 0;
+    }
     run++;
     bytes += size;
   }
-  cut();
-  return sizes;
+  if (run > 0) runs.push(run);
+  return runs;
+}
+
+/** The prepared statement's rows for a run: the full batch, or the next power of two (else the run itself). */
+function statementRows(run: number, fullRows: number): number {
+  if (run === fullRows) return run;
+  const bucket = BUCKET_ROWS.find((rows) => rows >= run);
+  if (bucket !== undefined) return bucket;
+  return run <= fullRows ? fullRows : run;
 }
 
 // Cuts by code point so a surrogate pair is never split into invalid UTF-16.
