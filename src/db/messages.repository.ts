@@ -364,7 +364,7 @@ function statementRows(run: number, fullRows: number): number {
   if (run === fullRows) return run;
   const bucket = BUCKET_ROWS.find((rows) => rows >= run);
   if (bucket !== undefined) return bucket;
-  return run <= fullRows ? fullRows : run;
+  return Math.max(run, fullRows);
 }
 
 // Cuts by code point so a surrogate pair is never split into invalid UTF-16.
