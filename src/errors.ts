@@ -84,6 +84,11 @@ export const ERRORS = {
 
   // ── Availability ────────────────────────────────────────────────────────────────
   QUEUE_UNAVAILABLE: { status: 503, message: 'The message queue is unavailable; the message was not accepted' },
+  QUEUE_NOT_DURABLE: {
+    status: 503,
+    message:
+      'Redis cannot keep messages right now (a failed AOF write, out of memory, an evicting policy or a read-only replica); the message was not accepted',
+  },
   ACTOR_UNAVAILABLE: { status: 503, message: 'A broker component is restarting; try again' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
   SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },

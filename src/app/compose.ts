@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
+import { BrokerError } from '../errors.js';
 import { ActorGraph } from '../actors/actor-graph.js';
 import { IngestClient } from '../actors/ingest/ingest.client.js';
 import { startBackgroundJobs } from '../bootstrap/background-jobs.js';
@@ -145,6 +146,7 @@ export async function startBroker(
     pingDatabase: async () => void (await database.pool.query('SELECT 1')),
     actors: actors.all(),
     durability: () => durability.state,
+    writeProblems: () => durability.writability.problems,
     serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
     extra: async () => ({
       ...(await pkiStatus.components()),
@@ -191,7 +193,12 @@ export async function startBroker(
     logger,
     tls: tls.material,
     identity,
-    ingest: new IngestClient(actors.ingest.rpc, config.queue.max_batch, config.redis.command_timeout_ms + 2000),
+    ingest: new IngestClient(actors.ingest.rpc, config.queue.max_batch, config.redis.command_timeout_ms + 2000, () => {
+      const problems = durability.writability.problems;
+      return problems.length > 0
+        ? new BrokerError('QUEUE_NOT_DURABLE', undefined, { cause: problems.join('; ') })
+        : undefined;
+    }),
     redis,
     messages: repositories.messages,
     health,

@@ -22,6 +22,7 @@ import type { InstanceHeartbeat } from '../health/instance-heartbeat.js';
 import type { RevocationListener } from '../http/revocation-listener.js';
 import type { Logger } from '../logger.js';
 import { ensureDurability, type DurabilityState } from '../queue/durability.js';
+import { WritabilityWatch } from '../queue/redis-writability.js';
 import { createRedis, whenReady } from '../queue/redis-connection.js';
 
 /** Local Redis and MariaDB started under data/ where none runs (the embedded default). */
@@ -59,10 +60,15 @@ export async function connectRedis(config: Readonly<BrokerConfig>, logger: Logge
   if (state.changed.length > 0) logger.warn({ changed: state.changed }, 'turned Redis persistence on for durable 202s');
   if (!state.durable)
     logger.error({ problem: state.problem }, 'Redis is NOT durable: acknowledged messages may be lost');
-  return { redis, durability: new DurabilityWatch(redis, config, state) };
+  const writability = new WritabilityWatch(redis, { manage: config.redis.manage_persistence, logger });
+  await writability.start();
+  return { redis, durability: new DurabilityWatch(redis, config, state, writability) };
 }
 
-/** Redis' persistence as last seen; re-checked now and then: someone may turn AOF off under us. */
+/**
+ * Redis' persistence as last seen; re-checked now and then: someone may turn AOF off under
+ * us. `writability` says, within a second, whether Redis can keep a message at all.
+ */
 export class DurabilityWatch {
   private timer: NodeJS.Timeout | undefined;
 
@@ -70,6 +76,7 @@ export class DurabilityWatch {
     private readonly redis: Redis,
     private readonly config: Readonly<BrokerConfig>,
     public state: DurabilityState | undefined,
+    readonly writability: WritabilityWatch,
   ) {}
 
   watch(intervalMs = 60_000): void {
@@ -80,6 +87,7 @@ export class DurabilityWatch {
 
   stop(): void {
     clearInterval(this.timer);
+    this.writability.stop();
   }
 }
 

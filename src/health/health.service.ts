@@ -32,6 +32,8 @@ export interface HealthDeps {
   pingDatabase(): Promise<void>;
   actors: ReadonlyArray<ActorHost<never>>;
   durability(): DurabilityState | undefined;
+  /** What stops Redis from keeping a message right now (WritabilityWatch); empty when nothing does. */
+  writeProblems?(): readonly string[];
   serverCertificateNotAfter(): Date | undefined;
   /** Extra components contributed by later subsystems (CRL, breakers…). */
   extra?: () => Promise<HealthReport['components']>;
@@ -77,6 +79,7 @@ export class HealthService {
     const reasons: string[] = [];
     if (redis.status === 'down') reasons.push('redis unreachable');
     if (mysql.status === 'down') reasons.push('mysql unreachable');
+    for (const problem of this.deps.writeProblems?.() ?? []) reasons.push(problem);
     for (const actor of this.deps.actors) if (!actor.isUp) reasons.push(`${actor.name} actor ${actor.state}`);
     return { ready: reasons.length === 0, reasons };
   }
@@ -91,6 +94,9 @@ export class HealthService {
         appendonly: durability?.appendonly,
         appendfsync: durability?.appendfsync,
       };
+      // Redis answers but cannot keep a message: as good as down for the one thing we need it for.
+      const problems = this.deps.writeProblems?.() ?? [];
+      if (problems.length > 0) return { status: 'down', ...detail, problem: problems.join('; ') };
       if (durability && !durability.durable) return { status: 'degraded', ...detail, problem: durability.problem };
       return { status: 'up', ...detail };
     } catch (error) {

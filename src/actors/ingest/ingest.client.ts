@@ -23,10 +23,14 @@ export class IngestClient {
     /** Most messages per `ingest.append` (a batch request is never split). */
     private readonly maxBatch: number,
     private readonly timeoutMs: number,
+    /** A reason not to try at all (Redis said it cannot keep messages), or undefined. */
+    private readonly refusal: () => BrokerError | undefined = () => undefined,
   ) {}
 
   /** Resolves once Redis has answered the request's script; rejects with a BrokerError (503) otherwise. */
   enqueue(request: EnqueueRequest): Promise<EnqueueOutcome> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
     if (!this.rpc.connected)
       return Promise.reject(
         new BrokerError('QUEUE_UNAVAILABLE', 'The ingest component is restarting; the message was not accepted'),

@@ -1,0 +1,95 @@
+/**
+ * Can Redis keep what a 202 promises right now? Read from `INFO` every second (one cheap
+ * command), so the broker stops answering 202 — and `/readyz` says not ready, so a load
+ * balancer sends elsewhere — within a second of Redis reporting that it cannot:
+ *
+ *   aof_last_write_status:err            a failed AOF write (disk full, I/O error)
+ *   maxmemory_policy other than noeviction   Redis may evict a stream key: queued
+ *                                        messages would vanish without an error
+ *   used_memory ≥ maxmemory              out of memory: Redis refuses writes (OOM)
+ *   role:slave                           a read-only replica (a failover not followed)
+ *
+ * With `redis.manage_persistence` an evicting policy is corrected (`CONFIG SET
+ * maxmemory-policy noeviction`) instead, as AOF is at start (durability.ts). Redis itself
+ * refuses writes in most of these states too; the watch makes the refusal the broker's,
+ * with a reason, before a write is tried and for the probes.
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+
+/** What stops Redis from keeping a message, one line each; empty when nothing does. */
+export function writeProblems(info: string): string[] {
+  const field = (name: string) => new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+  const problems: string[] = [];
+  if (field('aof_enabled') === '1' && field('aof_last_write_status') === 'err')
+    problems.push('Redis reports a failed AOF write (aof_last_write_status:err)');
+  const policy = field('maxmemory_policy');
+  if (policy !== undefined && policy !== 'noeviction')
+    problems.push(`Redis may evict keys (maxmemory-policy ${policy}): queued messages could be lost`);
+  const max = Number(field('maxmemory') ?? 0);
+  const used = Number(field('used_memory') ?? 0);
+  if (max > 0 && used >= max) problems.push(`Redis is out of memory (used_memory ${used} ≥ maxmemory ${max})`);
+  if (field('role') === 'slave') problems.push('Redis is a read-only replica (role:slave)');
+  return problems;
+}
+
+export interface WritabilityOptions {
+  /** May the broker set `maxmemory-policy noeviction` (`redis.manage_persistence`)? */
+  manage: boolean;
+  logger: Logger;
+  intervalMs?: number;
+}
+
+export class WritabilityWatch {
+  /** The problems last seen; empty while Redis can keep messages (or cannot be asked). */
+  problems: readonly string[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private checking = false;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: WritabilityOptions,
+  ) {}
+
+  /** Checks once now (start-up fixes an evicting policy before the first request), then every interval. */
+  async start(): Promise<void> {
+    await this.check();
+    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      let info = await this.redis.info();
+      let problems = writeProblems(info);
+      if (this.options.manage && problems.some((p) => p.includes('maxmemory-policy'))) {
+        try {
+          await this.redis.config('SET', 'maxmemory-policy', 'noeviction');
+          this.options.logger.warn(
+            'set Redis maxmemory-policy to noeviction: an evicting policy could drop queued messages',
+          );
+          info = await this.redis.info();
+          problems = writeProblems(info);
+        } catch (error) {
+          this.options.logger.error({ err: (error as Error).message }, 'cannot set Redis maxmemory-policy noeviction');
+        }
+      }
+      if (problems.join() !== this.problems.join()) {
+        if (problems.length > 0)
+          this.options.logger.error({ problems }, 'Redis cannot keep messages: refusing submits');
+        else if (this.problems.length > 0) this.options.logger.info('Redis keeps messages again: accepting submits');
+      }
+      this.problems = problems;
+    } catch {
+      // Redis does not answer: the health probe and the appends say so themselves.
+    } finally {
+      this.checking = false;
+    }
+  }
+}
