@@ -27,6 +27,9 @@ import { configFingerprint, configSectionFingerprints } from '../config/config-f
 import type { ReloadResult } from '../config/config-reload.js';
 import { LiveConfig } from '../config/live-config.js';
 import { createRepositories } from '../db/index.js';
+import { SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
+import { KeyStore } from '../crypto/key-store.js';
+import { heldSecrets, verifySecretIdentity } from '../keys/secret-identity.js';
 import { MessagePagesRepository } from '../db/message-pages.repository.js';
 import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
 import { domainsHealth } from '../health/domain-health.js';
@@ -101,6 +104,13 @@ export async function startBroker(
     hostnames: config.server.public_hostnames,
     demo: config.bootstrap.demo_client ? { name: 'demo', domain: config.bootstrap.demo_domain } : null,
   });
+  // Before anything seals or stores: this host's keys, peppers and CA must be the
+  // installation's (the encryption actor made the key files, bootstrap the CA, by now).
+  await verifySecretIdentity(
+    new SecretFingerprintsRepository(database.db),
+    heldSecrets(await KeyStore.open(config.secrets.dir), readFileSync(join(config.pki.dir, 'ca.crt'), 'utf8')),
+    { secretsDir: config.secrets.dir, pkiDir: config.pki.dir },
+  );
   await actors.start(['ingest', 'delivery']);
 
   const pki = (file: string) => readFileSync(join(config.pki.dir, file), 'utf8');

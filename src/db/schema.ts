@@ -151,6 +151,24 @@ export const auditLog = mysqlTable(
   (t) => [index('audit_log_at_idx').on(t.at), index('audit_log_domain_at_idx').on(t.domain, t.at)],
 );
 
+/**
+ * What every broker and `mb` must hold under a given id: a fingerprint of each data key
+ * and pepper (an HMAC of a fixed label under the secret, never the secret) and of the CA
+ * certificate, recorded by whoever first uses it. A second host started with its own
+ * freshly generated `k1` finds a different fingerprint here and refuses to start, instead
+ * of sealing rows the others cannot open.
+ */
+export const secretFingerprints = mysqlTable(
+  'secret_fingerprints',
+  {
+    kind: mysqlEnum('kind', ['key', 'pepper', 'ca']).notNull(),
+    secret_id: varchar('secret_id', { length: 64 }).notNull(),
+    fingerprint: char('fingerprint', { length: 64 }).notNull(),
+    created_at: createdAt(),
+  },
+  (t) => [unique('secret_fingerprints_kind_id_unique').on(t.kind, t.secret_id)],
+);
+
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 export type ClientStatus = (typeof CLIENT_STATUSES)[number];
 export type CertificateStatus = (typeof CERTIFICATE_STATUSES)[number];

@@ -76,7 +76,15 @@ describe('migrateDatabase', () => {
 
     await migrateDatabase(handle.db);
     const tables = await tablesOf(database.url);
-    expect(tables).toEqual(['__drizzle_migrations', 'audit_log', 'certificates', 'clients', 'messages', 'users']);
+    expect(tables).toEqual([
+      '__drizzle_migrations',
+      'audit_log',
+      'certificates',
+      'clients',
+      'messages',
+      'secret_fingerprints',
+      'users',
+    ]);
     const applied = await migrationCount(handle);
     expect(applied).toBeGreaterThan(0);
 

@@ -1,0 +1,61 @@
+/**
+ * Are this host's data keys, peppers and CA the installation's? Each is fingerprinted
+ * (an HMAC-SHA256 of a fixed label under the secret — never the secret itself — and the
+ * SHA-256 of the CA certificate) and compared with what the database recorded when it was
+ * first used. A host that generated its own `k1` (a second checkout, a lost `data/secrets`)
+ * would seal rows no other broker can open, and hash numbers no search finds: it refuses
+ * to start instead, naming the key, the directory and the fix.
+ */
+import { createHmac, X509Certificate } from 'node:crypto';
+import type { KeyStore } from '../crypto/key-store.js';
+import type { SecretFingerprint, SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
+
+const LABEL = 'message-broker secret fingerprint v1';
+
+export function secretFingerprint(secret: Buffer): string {
+  return createHmac('sha256', secret).update(LABEL).digest('hex');
+}
+
+export function certificateFingerprint(pem: string): string {
+  return new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase();
+}
+
+/** This host's keys and peppers (and the CA certificate, when given), fingerprinted. */
+export function heldSecrets(store: KeyStore, caCertificatePem?: string): SecretFingerprint[] {
+  return [
+    ...store
+      .allKeys()
+      .map(({ id, key }) => ({ kind: 'key' as const, secret_id: id, fingerprint: secretFingerprint(key) })),
+    ...store
+      .allPeppers()
+      .map(({ id, pepper }) => ({ kind: 'pepper' as const, secret_id: id, fingerprint: secretFingerprint(pepper) })),
+    ...(caCertificatePem
+      ? [{ kind: 'ca' as const, secret_id: 'ca', fingerprint: certificateFingerprint(caCertificatePem) }]
+      : []),
+  ];
+}
+
+export class SecretIdentityError extends Error {}
+
+/**
+ * Records what is new, then compares everything held with the record. Throws a
+ * SecretIdentityError naming each secret that differs and what to do about it.
+ */
+export async function verifySecretIdentity(
+  repo: SecretFingerprintsRepository,
+  held: readonly SecretFingerprint[],
+  where: { secretsDir: string; pkiDir: string },
+): Promise<void> {
+  await repo.recordFirstUse(held);
+  const recorded = new Map((await repo.all()).map((r) => [`${r.kind}/${r.secret_id}`, r.fingerprint]));
+  const differing = held.filter((h) => recorded.get(`${h.kind}/${h.secret_id}`) !== h.fingerprint);
+  if (differing.length === 0) return;
+  const lines = differing.map((h) =>
+    h.kind === 'ca'
+      ? `the CA certificate in ${where.pkiDir}/ca.crt is not the CA this database was set up with`
+      : `${h.kind === 'key' ? 'data key' : 'pepper'} ${h.secret_id} in ${where.secretsDir} is not the ${h.kind === 'key' ? 'data key' : 'pepper'} ${h.secret_id} this database knows`,
+  );
+  throw new SecretIdentityError(
+    `${lines.join('; ')}. Another broker of this installation uses different secrets: copy ${where.secretsDir} (data-keys.json, pepper.json) and the CA (${where.pkiDir}/ca.crt, ca.key) from a running host, then start again. Nothing was written with these secrets.`,
+  );
+}
