@@ -9,15 +9,10 @@
  */
 import type { BrokerConfig } from '../config/config.js';
 import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
-import type { ComponentStatus } from './health.service.js';
+import type { DomainsHealth } from './health.types.js';
 import { insecureHttpDomains } from './insecure-targets.js';
 
-export interface DomainHealth {
-  status: ComponentStatus;
-  reasons: string[];
-}
-
-export type DomainsHealth = Record<string, DomainHealth>;
+export type { DomainHealth, DomainsHealth } from './health.types.js';
 
 /** A client certificate that expires within this many days degrades its domain. */
 export const DOMAIN_CERT_URGENT_DAYS = 7;

@@ -11,19 +11,9 @@
 import type { Redis } from 'ioredis';
 import type { ActorHost } from '../actors/actor-host.js';
 import type { DurabilityState } from '../queue/durability.js';
-import type { DomainsHealth } from './domain-health.js';
+import type { ComponentStatus, DomainsHealth, HealthReport } from './health.types.js';
 
-export type ComponentStatus = 'up' | 'degraded' | 'down';
-
-export interface HealthReport {
-  status: ComponentStatus;
-  instance_id: string;
-  version: string;
-  uptime_s: number;
-  components: Record<string, { status: ComponentStatus; [detail: string]: unknown }>;
-  /** Per configured domain: `up`, or `degraded` with reasons. Not part of `status`. */
-  domains?: DomainsHealth;
-}
+export type { ComponentStatus, HealthReport } from './health.types.js';
 
 export interface HealthDeps {
   instanceId: string;

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { BrokerConfig } from '../config/config.js';
-import type { HealthReport } from './health.service.js';
+import type { HealthReport } from './health.types.js';
 
 /** The webhook domains whose target is http:// (allowed by `allow_insecure_http`). */
 export function insecureHttpDomains(config: Pick<BrokerConfig, 'domains'>): string[] {
