@@ -4,6 +4,7 @@
  * not yet stored) and reclaiming entries a dead consumer left pending (XAUTOCLAIM).
  */
 import type { Redis } from 'ioredis';
+import { envelopeKeyId } from '../crypto/envelope.js';
 import { DELIVERY_GROUP } from './keys.js';
 import type { StreamEntryFields } from './stream-writer.js';
 
@@ -86,11 +87,22 @@ function toFields(flat: Buffer[]): StreamEntryFields | PlaintextEntryFields | nu
   const se = record.get('se');
   const h = text('h');
   const p = text('p');
-  if (be && se && h && p) return { ...common, be, se, h, p, sm: text('sm') ?? '' };
+  // An envelope whose header does not parse could never be opened: malformed, like a
+  // missing field (acknowledged with a warning rather than failing every batch after it).
+  if (be && se && h && p && parses(be) && parses(se)) return { ...common, be, se, h, p, sm: text('sm') ?? '' };
   const s = text('s');
   const b = text('b');
   if (s !== undefined && b !== undefined) return { ...common, s, b };
   return null;
+}
+
+function parses(envelope: Buffer): boolean {
+  try {
+    envelopeKeyId(envelope);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -56,12 +56,17 @@ function keysOf(idempotencyKey = ''): Keys {
   };
 }
 
+/** Bytes shaped like an envelope (version 1, key id k1, nonce, tag), with raw bytes inside. */
+function standInEnvelope(inner: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([1, 2]), Buffer.from('k1'), Buffer.alloc(12, 7), Buffer.alloc(16, 9), inner]);
+}
+
 /** A message as the ingest actor hands it to the script: already sealed (stand-in envelope bytes). */
 function message(text = 'hello'): EnqueuedMessage {
   return {
     m: randomUUID(),
-    be: Buffer.from([1, 2, 0, 255, ...Buffer.from(text)]),
-    se: Buffer.from([1, 2, 0, 254]),
+    be: standInEnvelope(Buffer.from(text)),
+    se: standInEnvelope(Buffer.from([0, 254, 255])),
     h: 'ab'.repeat(32),
     p: 'p1',
     sm: '+141****0123',
@@ -346,6 +351,15 @@ describe('status lookup in Redis', () => {
     await acknowledge(redis, entries, () => keys.queued);
     expect(await redis.hget(keys.queued, m.m)).toBeNull();
     expect(await redis.xlen(keys.stream)).toBe(0);
+  });
+
+  it('reads an entry whose envelope does not parse as malformed, so it cannot stall the batches after it', async () => {
+    const keys = { ...keysOf(), stream: `${prefix}bad-stream` };
+    await ensureGroups(redis, [keys.stream]);
+    const m = { ...message(), be: Buffer.from([9, 9, 9]) };
+    await enqueue(keys, args({ messages: [m] }));
+    const [entry] = await readEntries(redis, 'consumer', [keys.stream], 10, false, 100);
+    expect(entry?.fields).toBeNull();
   });
 });
 
