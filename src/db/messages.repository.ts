@@ -37,6 +37,7 @@ const UPDATE_CHUNK = 1000;
 // server. Splitting a batch into exact chunk sizes instead cost a round trip per chunk
 // plus BEGIN and COMMIT: more than the padding rows cost MariaDB.
 const BUCKET_ROWS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
+const DEADLOCK_ATTEMPTS = 3;
 const DEFAULT_FULL_BATCH_ROWS = 500;
 // A statement is also cut before it nears max_allowed_packet (16 MiB by default): 500
 // envelopes near the 64 KiB BLOB limit would not fit in one.
@@ -116,6 +117,19 @@ export class MessagesRepository {
     const now = new Date();
     const values = rows.map((row) => insertValues(row, now));
     const runs = statementRuns(values, this.fullBatchRows);
+    // Two batches with rows in common (a replay racing the first store of the same
+    // entries) can deadlock on the unique key; InnoDB rolls one back whole, so it is safe
+    // to run again, as the error says.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.insertRuns(values, runs);
+      } catch (error) {
+        if ((error as { code?: string }).code !== 'ER_LOCK_DEADLOCK' || attempt >= DEADLOCK_ATTEMPTS) throw error;
+      }
+    }
+  }
+
+  private async insertRuns(values: readonly InsertValues[], runs: readonly number[]): Promise<void> {
     // One commit (one redo log flush) for the batch, whatever the number of statements.
     const transaction = runs.length > 1;
     const connection = await this.db.$client.getConnection();
