@@ -28,10 +28,19 @@ export class RssSampler {
     this.sample();
   }
 
+  /** The current RSS and the peak so far, for a progress note (`label 312/340 MB`). */
+  mark(label: string): string {
+    this.sample();
+    return `${label} ${this.lastMb.toFixed(0)}/${this.peakMb.toFixed(0)} MB`;
+  }
+
+  private lastMb = 0;
+
   private sample(): void {
     const mb = rssMbOf(this.pid());
     if (mb === undefined) return;
     this.samples++;
+    this.lastMb = mb;
     this.peakMb = Math.max(this.peakMb, mb);
   }
 }

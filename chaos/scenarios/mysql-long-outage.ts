@@ -49,6 +49,7 @@ export const mysqlLongOutage: Scenario = {
           const before = options.durationS / 2;
           await run.until(before);
           const redisAnswersBefore = await identityLookups(run, 'redis');
+          const rssMarks = [rss.mark('RSS now/peak: at the cut')];
           await proxy!.cut();
           const cutAt = Date.now();
           const connectionsAtCut = load.connectionsOpened;
@@ -56,7 +57,11 @@ export const mysqlLongOutage: Scenario = {
           // new connection's identity can only come from Redis.
           await sleep(identityCacheMs + freshConnectionsEveryMs + 500);
           const ackedAtExpiry = run.ledger.acknowledgedIds().length;
-          await sleep(Math.max(0, cutAt + outageS * 1000 - Date.now()));
+          while (Date.now() < cutAt + outageS * 1000) {
+            await sleep(Math.min(30_000, Math.max(0, cutAt + outageS * 1000 - Date.now())));
+            run.log(rss.mark(`${((Date.now() - cutAt) / 1000).toFixed(0)} s into the outage, RSS now/peak`));
+          }
+          rssMarks.push(rss.mark('at the restore'));
           ackedPastMemoryCache = run.ledger.acknowledgedIds().length - ackedAtExpiry;
           connectionsDuringOutage = load.connectionsOpened - connectionsAtCut;
           const redisAnswers = (await identityLookups(run, 'redis')) - redisAnswersBefore;
@@ -67,8 +72,9 @@ export const mysqlLongOutage: Scenario = {
               `${ackedPastMemoryCache} acknowledged after the memory cache expired`,
           );
           await run.until(before + outageS + options.durationS / 2);
+          rssMarks.push(rss.mark('at the end'));
           rss.stop();
-          run.notes.push(`broker peak RSS ${rss.peakMb.toFixed(0)} MB (target ${BROKER_RSS_TARGET_MB} MB)`);
+          run.notes.push(`${rssMarks.join(', ')}; target ${BROKER_RSS_TARGET_MB} MB`);
         },
         (counts: LedgerCounts) => {
           const failures = standardVerdict(counts);

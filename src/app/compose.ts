@@ -162,6 +162,8 @@ export async function startBroker(
     version: VERSION,
     redis,
     pingDatabase: async () => void (await database.pool.query('SELECT 1')),
+    // With identities shared in Redis, new connections are accepted while MySQL is away.
+    mysqlNeededToAccept: !sharedIdentities,
     actors: actors.all(),
     durability: () => durability.state,
     writeProblems: () => durability.writability.problems,

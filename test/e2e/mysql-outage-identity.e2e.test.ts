@@ -5,6 +5,7 @@
  * on one whose memory never saw them (the identity cache is shared in Redis) — while a
  * client disabled or revoked during the outage (by `mb` on a host that still reaches MySQL)
  * is refused, and a certificate whose identity is in no cache gets 503 STORAGE_UNAVAILABLE.
+ * The brokers stay ready meanwhile (a load balancer keeps sending to them).
  */
 import { X509Certificate } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -15,6 +16,7 @@ import {
   BrokerProcess,
   createWorkspace,
   demoBundle,
+  getJson,
   mtlsAgent,
   postJson,
   waitUntil,
@@ -97,6 +99,12 @@ describe('MySQL away for longer than the in-memory identity cache', () => {
 
     // A new connection to the broker that resolved it, and to one whose memory never saw it.
     for (const url of [first, second]) expect((await sendOnNewConnection(url, 'demo.default')).status).toBe(202);
+    // Still ready (a load balancer keeps sending), while the health report names MySQL.
+    const probe = mtlsAgent({ ca: demoBundle(workspace).ca }, 1);
+    agents.push(probe);
+    expect((await getJson(probe, `${first}/readyz`)).body).toMatchObject({ ready: true });
+    const health = await getJson(probe, `${first}/api/v1/health`);
+    expect((health.body.components as Record<string, { status: string }>).mysql?.status).toBe('down');
     // Shared at issue: accepted although no broker ever resolved it.
     expect((await sendOnNewConnection(second, 'gone.default')).status).toBe(202);
     const unknown = await sendOnNewConnection(first, 'stranger.default');
