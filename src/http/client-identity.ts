@@ -3,24 +3,24 @@
  *
  * Reading the peer certificate costs ~16 µs a call (see `peerCertificateOfSocket`), so the
  * resolved identity (or the definitive refusal) is kept on the socket. Lookups by
- * fingerprint are also cached across connections for `identity_cache_ms`.
+ * fingerprint are also cached across connections for `identity_cache_ms`:
  *
- *   memory (identity_cache_ms) ──miss──▶ MySQL (the authority) ──failed──▶ Redis (shared by every
- *                                          │ accepted: written to Redis      broker; src/queue/
- *                                          ▼                                 identity-cache.ts)
- *                                                                           ──miss──▶ 503 STORAGE_UNAVAILABLE
+ *   memory ──miss──▶ MySQL, the authority ──failed or slow──▶ Redis, shared by every broker
+ *                    (an accepted answer is                   (src/queue/identity-cache.ts)
+ *                     written to Redis too)                   ──miss──▶ 503 STORAGE_UNAVAILABLE
  *
  * Redis is asked only when MySQL fails, never instead of it: a hit there would save one
  * indexed query per client and per `identity_cache_ms` — little — and would stretch the
  * time a status change whose announcement was lost goes unseen from a minute to days.
- * The index of
- * sockets by fingerprint lets a revocation close a client's open keep-alive connections
+ *
+ * The index of sockets by fingerprint lets a revocation close a client's open keep-alive connections
  * (`revoke`, driven by src/http/revocation-listener.ts), and a disabled client's too
  * (`disableClient`, from the portal, the CLI and other brokers' announcements).
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { BrokerError } from '../errors.js';
+import { withTimeout } from '../health/health.service.js';
 import { tryNormalizeSerialHex } from '../pki/serial.js';
 import { identityFromMemory, identityFromMysql, identityFromRedis, identityUnanswered } from './api.metrics.js';
 
@@ -81,6 +81,9 @@ export function closeSoon(socket: Socket): void {
   if (socket.destroyed) return;
   setTimeout(() => socket.destroy(), REFUSED_SOCKET_GRACE_MS).unref();
 }
+
+/** How long a new connection waits for MySQL before the shared identity cache answers. */
+const MYSQL_LOOKUP_BOUND_MS = 2000;
 
 const kIdentity = Symbol('mb.identity');
 type CachedSocket = Socket & { [kIdentity]?: Promise<ClientIdentity> };
@@ -297,7 +300,11 @@ export class IdentityResolver {
   /** MySQL, or — only when MySQL fails — the identity cache every broker shares in Redis. */
   private async lookupFresh(fingerprint: string): Promise<{ row: IdentityRow | undefined; from: 'mysql' | 'redis' }> {
     try {
-      return { row: await this.lookup(fingerprint), from: 'mysql' };
+      // With a fallback, a MySQL that hangs (no RST: connect timeout 10 s) must not hold
+      // every new connection: past the bound, it counts as failed.
+      const query = this.lookup(fingerprint);
+      const row = await (this.shared ? withTimeout(query, MYSQL_LOOKUP_BOUND_MS) : query);
+      return { row, from: 'mysql' };
     } catch {
       // Neither the driver's nor Redis' error text in the answer: it may carry query parameters.
       const row = this.shared ? await this.shared.read(fingerprint).catch(() => undefined) : undefined;

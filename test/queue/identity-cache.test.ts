@@ -168,6 +168,17 @@ describe('IdentityResolver with the shared cache', () => {
     expect(await lookups('redis')).toBe(before + 1);
   });
 
+  it('with MySQL hanging (no answer, no error), answers from Redis after a bounded wait', async () => {
+    const row = identityRow();
+    await cache.remember(row);
+    const hanging = () => new Promise<IdentityRow | undefined>(() => undefined);
+    const started = Date.now();
+    const resolved = await new IdentityResolver(hanging, 0, peerOf(row), cache).resolve(socket());
+    expect(resolved.client_id).toBe(row.client_id);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1900);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
   it('with MySQL away, refuses a client marked disabled and answers 503 for one never seen', async () => {
     const disabled = identityRow();
     await cache.remember(disabled);
