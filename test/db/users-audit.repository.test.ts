@@ -27,7 +27,7 @@ describe('UsersRepository', () => {
       disabled: false,
       locked_until: null,
     });
-    expect((await users.findByEmail('ops@example.test'))?.id).toBe(id);
+    expect((await users.findAccounts('ops@example.test'))[0]?.id).toBe(id);
     const duplicate = await users
       .create({ email: 'OPS@example.test', password_hash: 'x', role: 'user' })
       .catch((e: unknown) => e);
