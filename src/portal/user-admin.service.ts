@@ -97,7 +97,7 @@ export class UserAdmin {
     } catch (error) {
       // Only a superadmin moves an account to another domain (or makes it a superadmin).
       if (!isDuplicateKeyError(error)) throw error;
-      throw formError({ [access.domain === null ? 'role' : 'domain']: takenIn(access.domain) });
+      throw formError({ domain: takenIn(access.domain) });
     }
     await this.record(
       by,

@@ -223,6 +223,36 @@ describe('one email in two tenants', () => {
   });
 });
 
+describe('moving an account', () => {
+  it('refuses plainly to move an account into a domain (or among superadmins) where its email has one', async () => {
+    // root@test has an alpha account with the same password too (the test above): `*` says which.
+    const root = visitor();
+    expect((await root.login('root@test', PASSWORD, '*')).statusCode).toBe(303);
+    const email = 'mover@example.test';
+    expect((await createUser(adminAlpha, email, 'a1')).response.statusCode).toBe(200);
+    expect((await createUser(adminBeta, email, 'b1')).response.statusCode).toBe(200);
+    const accounts = await accountsOf(email);
+    const url = `/portal/admin/users/${accounts['alpha']!.id}`;
+    await root.get(url);
+    const moved = await root.post(`${url}/access`, { role: 'user', domain: 'beta', client: 'b1' });
+    expect(moved.statusCode).toBe(422);
+    expect(moved.body).toContain('A user with this email exists in beta already');
+    expect(await h.repositories.users.findById(accounts['alpha']!.id)).toMatchObject({ domain: 'alpha' });
+    // Made a superadmin: no other superadmin has this email, so it works.
+    await root.get(url);
+    expect((await root.post(`${url}/access`, { role: 'superadmin', domain: '', client: '' })).statusCode).toBe(303);
+    expect(await h.repositories.users.findById(accounts['alpha']!.id)).toMatchObject({ domain: null });
+    await root.get(`/portal/admin/users/${accounts['beta']!.id}`);
+    const twice = await root.post(`/portal/admin/users/${accounts['beta']!.id}/access`, {
+      role: 'superadmin',
+      domain: '',
+      client: '',
+    });
+    expect(twice.statusCode).toBe(422);
+    expect(twice.body).toContain('A superadmin with this email exists already');
+  });
+});
+
 describe('lockout with accounts in several tenants', () => {
   it('evaluates at most login_max_failures wrong passwords per account of a 30-attempt burst without a domain', async () => {
     const email = 'burst@example.test';
