@@ -85,10 +85,10 @@ export class UsersRepository {
   }
 
   /**
-   * Gives back a reserved attempt that evaluated no wrong password of its own for this
-   * account (a sign-in without a domain that opened another account of the email, or
-   * found several): its count, and the lock if this attempt set it. Skipped when the
-   * counter was reset since (a sign-in or an unlock), like `recordLogin`.
+   * Gives back a reserved attempt whose password was right for this account but signed
+   * nobody in (it opened several accounts of the email: the domain is asked for): its
+   * count, and the lock if this attempt set it. Skipped when the counter was reset since
+   * (a sign-in or an unlock), like `recordLogin`.
    */
   async releaseLoginAttempt(id: number, reservation: LoginReservation): Promise<void> {
     await this.db.transaction(async (tx) => {

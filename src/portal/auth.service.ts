@@ -91,7 +91,7 @@ export class AuthService {
     if (candidates.length === 0) {
       await this.hasher.verifyNothing(password);
       // The typed email is not recorded: people paste passwords into the wrong field.
-      return this.fail(ip, [], 'unknown_account');
+      return this.fail(ip, [undefined], ['unknown_account']);
     }
     // Reserved before the hash runs: refused while locked, and the attempt that uses up the
     // allowance locks the account before its own password is known (a disabled account is
@@ -115,20 +115,22 @@ export class AuthService {
     // A match counts only where the attempt was allowed: a locked account's right password
     // must not tell itself apart, not even as "several match".
     const opened = candidates.map((_, i) => i).filter((i) => matches[i] && reservations[i]);
-    if (opened.length === 0) {
-      const reasons = candidates.map((user, i) => failure(user, reservations[i]));
-      return this.fail(ip, candidates, ...reasons);
-    }
-    // Those this attempt did not open evaluated no guess of their own: the password is
-    // another account's (or, when several open, this person's); their count is given back.
-    const giveBack = (keep: number | undefined) =>
-      Promise.all(
-        reservations.map((reservation, i) =>
-          reservation && i !== keep ? this.users.releaseLoginAttempt(candidates[i]!.id, reservation) : undefined,
-        ),
+    const reasons = candidates.map((user, i) => failure(user, reservations[i]));
+    if (opened.length === 0) return this.fail(ip, candidates, reasons);
+    // The accounts it did not open had this password tried on them: it stays counted and is
+    // audited as wrong, like any guess, since the outcome (one opened, or several) tells
+    // whether it is theirs. A domain typed, or a tenant's sign-in link, spares them.
+    const notOpened = candidates.map((_, i) => i).filter((i) => !opened.includes(i));
+    const recordNotOpened = () =>
+      this.recordFailures(
+        ip,
+        notOpened.map((i) => candidates[i]!),
+        notOpened.map((i) => reasons[i]!),
       );
     if (opened.length > 1) {
-      await giveBack(undefined);
+      // Their password was given right: no failure for them, as a sign-in would clear it.
+      await Promise.all(opened.map((i) => this.users.releaseLoginAttempt(candidates[i]!.id, reservations[i]!)));
+      await recordNotOpened();
       // Recorded without a domain, where only superadmins read it: the tenants' admins
       // must not learn from their audit log that the email has accounts elsewhere.
       await this.audit.record({
@@ -146,8 +148,8 @@ export class AuthService {
     const user = candidates[index]!;
     // Refused when the account was reset and locked again by other attempts while this one hashed.
     if (!(await this.users.recordLogin(user.id, new Date(now), reservations[index])))
-      return this.fail(ip, [user], 'locked');
-    await giveBack(index);
+      return this.fail(ip, candidates, reasons.with(index, 'locked'));
+    await recordNotOpened();
     await attempt.succeeded();
     // Hashes made under a lower cost are upgraded while the password is at hand (this
     // bumps token_version), keeping the salt the email's accounts share.
@@ -218,13 +220,26 @@ export class AuthService {
     return this.renew({ user, claims: auth.claims });
   }
 
+  /** The address's count already holds this attempt (begin). */
+  private async fail(
+    ip: string,
+    accounts: readonly (UserRow | undefined)[],
+    reasons: readonly string[],
+  ): Promise<never> {
+    await this.recordFailures(ip, accounts, reasons);
+    throw new BrokerError('LOGIN_FAILED');
+  }
+
   /**
-   * The address's count already holds this attempt (begin). One audit entry per account
-   * evaluated, in its domain: each had a wrong password tried (or was locked or disabled).
+   * One audit entry per account evaluated, in its domain: each had a wrong password tried
+   * (or was locked or disabled); undefined for an email without accounts.
    */
-  private async fail(ip: string, accounts: readonly UserRow[], ...reasons: string[]): Promise<never> {
-    const entries = accounts.length === 0 ? [undefined] : accounts;
-    for (const [i, user] of entries.entries()) {
+  private async recordFailures(
+    ip: string,
+    accounts: readonly (UserRow | undefined)[],
+    reasons: readonly string[],
+  ): Promise<void> {
+    for (const [i, user] of accounts.entries()) {
       await this.audit.record({
         actor: 'anonymous',
         action: 'auth.login_failed',
@@ -232,10 +247,9 @@ export class AuthService {
         target_id: user ? String(user.id) : null,
         domain: user?.domain ?? null,
         ip,
-        details: { reason: reasons[i] ?? reasons[0] },
+        details: { reason: reasons[i] },
       });
     }
-    throw new BrokerError('LOGIN_FAILED');
   }
 }
 

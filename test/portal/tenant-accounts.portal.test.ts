@@ -160,15 +160,20 @@ describe('one email in two tenants', () => {
     }
   });
 
-  it("gives back the other account's count when the password opens one of them", async () => {
+  it("counts a sign-in without a domain as a wrong password on the email's other account", async () => {
+    // The outcome (one account opened, or several) tells whether the password is the other
+    // account's too: a guess at it, so it counts, or a tenant admin holding one account of
+    // an email could guess at the other's password without ever locking it.
     const before = await accountsOf(email);
     const failuresBefore = await failedSignIns(email);
-    expect(before['beta']!.failed_logins).toBeGreaterThan(0);
     expect((await visitor().login(email, passwords.alpha)).statusCode).toBe(303);
     const after = await accountsOf(email);
     expect(after['alpha']!.failed_logins).toBe(0);
-    expect(after['beta']!.failed_logins).toBe(before['beta']!.failed_logins);
-    expect(await failedSignIns(email)).toEqual(failuresBefore);
+    expect(after['beta']!.failed_logins).toBe(before['beta']!.failed_logins + 1);
+    expect(await failedSignIns(email)).toEqual({ alpha: failuresBefore['alpha'], beta: failuresBefore['beta']! + 1 });
+    // With the domain, only that account is tried.
+    expect((await visitor().login(email, passwords.alpha, 'alpha')).statusCode).toBe(303);
+    expect((await accountsOf(email))['beta']!.failed_logins).toBe(after['beta']!.failed_logins);
   });
 
   it('asks for the domain only when the password opens both accounts, never for a locked one', async () => {
@@ -220,6 +225,39 @@ describe('one email in two tenants', () => {
     const clients = (await tenantAdmin.get('/portal/admin/clients')).body;
     expect(clients).toContain('>a1</a>');
     expect(clients).not.toContain('>b1</a>');
+  });
+});
+
+describe('an admin holding one account of an email', () => {
+  it("cannot guess at the email's account in another tenant beyond its lockout", async () => {
+    const email = 'guessed@example.test';
+    const secretOfBeta = 'the beta account password';
+    await adminBeta.get('/portal/admin/users/new');
+    const made = await adminBeta.post('/portal/admin/users', {
+      email,
+      role: 'user',
+      client: 'b1',
+      password: secretOfBeta,
+    });
+    expect(made.statusCode).toBe(303);
+    // alpha's admin makes a probe account for the email and tries guesses through it: each
+    // guess becomes the probe's password, then a sign-in without a domain tells whether it
+    // opened one account (the guess is wrong) or several (right).
+    expect((await createUser(adminAlpha, email, 'a1')).response.statusCode).toBe(200);
+    const beta = (await h.repositories.users.findAccount(email, 'beta'))!;
+    const alpha = (await h.repositories.users.findAccount(email, 'alpha'))!;
+    const guess = async (password: string) => {
+      await h.repositories.users.setPassword(alpha.id, await h.deps.hasher.hash(password, alpha.password_hash));
+      return visitor().login(email, password);
+    };
+    for (let i = 0; i < MAX_FAILURES; i++) expect((await guess(`wrong guess number ${i}`)).statusCode).toBe(303);
+    const locked = (await h.repositories.users.findById(beta.id))!;
+    expect(locked.failed_logins).toBe(MAX_FAILURES);
+    expect(locked.locked_until!.getTime()).toBeGreaterThan(Date.now());
+    // The right guess now looks like the wrong ones: the locked account does not take part.
+    const right = await guess(secretOfBeta);
+    expect(right.statusCode).toBe(303);
+    expect(right.body).not.toContain('enter the domain');
   });
 });
 
