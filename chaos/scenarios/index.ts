@@ -3,6 +3,7 @@ import type { Scenario } from '../scenario-support.js';
 import { actorCrash } from './actor-crash.js';
 import { brokerKill } from './broker-kill.js';
 import { mariadbOutage } from './mariadb-outage.js';
+import { mysqlLongOutage } from './mysql-long-outage.js';
 import { redisKill } from './redis-kill.js';
 import { scaleOutKill } from './scale-out-kill.js';
 import { webhookFlap } from './webhook-flap.js';
@@ -12,6 +13,7 @@ export const SCENARIOS: readonly Scenario[] = [
   redisKill('always'),
   redisKill('everysec'),
   mariadbOutage,
+  mysqlLongOutage,
   actorCrash,
   scaleOutKill,
   webhookFlap,

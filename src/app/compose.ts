@@ -52,6 +52,7 @@ import { loadThreadRegistry } from '../metrics/registry-snapshot.js';
 import { CertStore } from '../pki/cert-store.js';
 import { caAdminAccess } from '../portal/ca-admin-access.js';
 import { ensureFirstAdmin, handOverFirstAdmin } from '../portal/first-admin.js';
+import { SharedIdentityCache } from '../queue/identity-cache.js';
 import { createRedis } from '../queue/redis-connection.js';
 import { VERSION } from '../version.js';
 import { brokerStopper, connectRedis, openStorage, startEmbeddedServices } from './lifecycle.js';
@@ -131,9 +132,16 @@ export async function startBroker(
   // Other instances compare against what this one runs now.
   live.subscribe((next) => heartbeat.setFingerprint(configFingerprint(next), configSectionFingerprints(next)));
   await heartbeat.start();
+  // Every broker's fallback while MySQL is away: new connections of known clients keep being accepted.
+  const sharedIdentities =
+    config.server.identity_shared_cache_ms > 0
+      ? new SharedIdentityCache(redis, config.redis.key_prefix, config.server.identity_shared_cache_ms)
+      : undefined;
   const identity = new IdentityResolver(
     (fp) => certificates.findIdentityByFingerprint(fp),
     config.server.identity_cache_ms,
+    undefined,
+    sharedIdentities,
   );
   // TLS material that follows revocations, CRL re-signs and server certificate renewals.
   const tls = new TlsReloader(
@@ -154,6 +162,8 @@ export async function startBroker(
     version: VERSION,
     redis,
     pingDatabase: async () => void (await database.pool.query('SELECT 1')),
+    // With identities shared in Redis, new connections are accepted while MySQL is away.
+    mysqlNeededToAccept: !sharedIdentities,
     actors: actors.all(),
     durability: () => durability.state,
     writeProblems: () => durability.writability.problems,
@@ -228,6 +238,7 @@ export async function startBroker(
     subscriber: createRedis(config, 'subscriber'),
     checkIntervalMs: config.pki.check_interval_ms,
     clientStatusOf: async (id) => (await repositories.clients.findById(id))?.status,
+    ...(sharedIdentities ? { markedDisabled: (id: number) => sharedIdentities.isMarkedDisabled(id) } : {}),
   });
   revocations.attach(app.server as unknown as TlsServer);
   await revocations.start();

@@ -99,12 +99,14 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
           { announceCrl },
           { readCaKeyPassphrase },
           { tightenPkiDirectories },
+          { SharedIdentityCache },
         ] = await Promise.all([
           import('../ca/ca.service.js'),
           import('../pki/cert-store.js'),
           import('../queue/revocation-events.js'),
           import('../pki/ca-key-passphrase.js'),
           import('../ca/ca-lifecycle.js'),
+          import('../queue/identity-cache.js'),
         ]);
         const store = new CertStore(config.pki.dir, {
           caKeyPassphrase: readCaKeyPassphrase(config.pki.ca_key_passphrase_file),
@@ -118,6 +120,11 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
           logger,
           origin: `cli@${hostname()}`,
           announce: async (announcement) => announceCrl(await announcer(), config.redis.key_prefix, announcement),
+          shareIdentity: async (identity) => {
+            const ttl = config.server.identity_shared_cache_ms;
+            if (ttl > 0)
+              await new SharedIdentityCache(await announcer(), config.redis.key_prefix, ttl).remember(identity);
+          },
         });
         return { store, authority, lifecycle: { config, store, authority, logger } };
       })()),

@@ -47,6 +47,11 @@ export const configShape = {
     ),
     tls_min_version: oneOf('Oldest TLS version accepted', 'TLSv1.2', ['TLSv1.2', 'TLSv1.3']),
     identity_cache_ms: int('How long a certificate → client lookup is cached', 60_000, { min: 0 }),
+    identity_shared_cache_ms: int(
+      'How long a resolved client identity stays in Redis, where every broker falls back to it while MySQL is away (new connections keep being accepted); 0 = not kept (a MySQL outage refuses new connections once identity_cache_ms has passed)',
+      7 * 86_400_000,
+      { min: 0, max: 30 * 86_400_000 },
+    ),
     shutdown_grace_ms: int('How long in-flight requests get to finish on SIGTERM', 10_000, { min: 0 }),
     docs: bool('Serve the OpenAPI document (/docs/json) and Swagger UI (/docs), without a client certificate', true),
   },

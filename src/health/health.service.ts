@@ -20,6 +20,13 @@ export interface HealthDeps {
   version: string;
   redis: Redis;
   pingDatabase(): Promise<void>;
+  /**
+   * Whether accepting needs MySQL: false when client identities are shared in Redis
+   * (`server.identity_shared_cache_ms` > 0), so MySQL away leaves the broker ready — a load
+   * balancer keeps sending, and the outage shows as `mysql: down` in the health report and
+   * as the unstored-backlog alerts. Default true.
+   */
+  mysqlNeededToAccept?: boolean;
   actors: ReadonlyArray<ActorHost<never>>;
   durability(): DurabilityState | undefined;
   /** What stops Redis from keeping a message right now (WritabilityWatch); empty when nothing does. */
@@ -63,12 +70,12 @@ export class HealthService {
     };
   }
 
-  /** Ready = Redis and MySQL answer and every actor is up. */
+  /** Ready = Redis answers (and can keep a message), every actor is up, and MySQL answers if accepting needs it. */
   async readiness(): Promise<{ ready: boolean; reasons: string[] }> {
     const [redis, mysql] = await Promise.all([this.redis(), this.mysql()]);
     const reasons: string[] = [];
     if (redis.status === 'down') reasons.push('redis unreachable');
-    if (mysql.status === 'down') reasons.push('mysql unreachable');
+    if (mysql.status === 'down' && this.deps.mysqlNeededToAccept !== false) reasons.push('mysql unreachable');
     for (const problem of this.deps.writeProblems?.() ?? []) reasons.push(problem);
     for (const actor of this.deps.actors) if (!actor.isUp) reasons.push(`${actor.name} actor ${actor.state}`);
     return { ready: reasons.length === 0, reasons };

@@ -1,14 +1,16 @@
 /**
  * Short chaos runs (the same code as `npm run chaos`, a few seconds of load each) for the
- * faults around the broker: Redis killed, MariaDB away, a flapping webhook downstream.
+ * faults around the broker: Redis killed, MariaDB away (briefly, and past the identity
+ * cache while new connections keep coming), a flapping webhook downstream.
  */
 import { describe, expect, it } from 'vitest';
 import { mariadbOutage } from '../../chaos/scenarios/mariadb-outage.js';
+import { mysqlLongOutage } from '../../chaos/scenarios/mysql-long-outage.js';
 import { redisKill } from '../../chaos/scenarios/redis-kill.js';
 import { webhookFlap } from '../../chaos/scenarios/webhook-flap.js';
 
 describe('chaos (short): dependency faults', () => {
-  it.each([redisKill('always'), redisKill('everysec'), mariadbOutage, webhookFlap])(
+  it.each([redisKill('always'), redisKill('everysec'), mariadbOutage, mysqlLongOutage, webhookFlap])(
     '$name: nothing acknowledged lost, nothing unexpected',
     async (scenario) => {
       const result = await scenario.run({ durationS: 6, outageS: 4, connections: 3 });
