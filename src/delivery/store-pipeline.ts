@@ -12,7 +12,7 @@
  * read again, and the idempotent insert makes the replay harmless (exactly once in MySQL).
  */
 import type { Redis } from 'ioredis';
-import type { BrokerConfig } from '../config/config.js';
+import { type BrokerConfig, isDispatchedTarget } from '../config/config.js';
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import type { NewMessageRow } from '../db/schema.js';
@@ -205,7 +205,8 @@ export class StorePipeline {
       const rows: NewMessageRow[] = valid.map((entry, i) => {
         const fields = sealed[i]!;
         const domain = this.domainByStream.get(entry.stream)!;
-        const isWebhook = config.domains.find((d) => d.name === domain)?.target.type === 'webhook';
+        const target = config.domains.find((d) => d.name === domain)?.target;
+        const isWebhook = target !== undefined && isDispatchedTarget(target);
         if (isWebhook) {
           const ids = webhookIds.get(domain);
           if (ids) ids.push(fields.m);
