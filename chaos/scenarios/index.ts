@@ -1,6 +1,7 @@
 /** Every chaos scenario, in the order `npm run chaos` runs them. */
 import type { Scenario } from '../scenario-support.js';
 import { actorCrash } from './actor-crash.js';
+import { amqpRestart } from './amqp-restart.js';
 import { brokerKill } from './broker-kill.js';
 import { mariadbOutage } from './mariadb-outage.js';
 import { redisKill } from './redis-kill.js';
@@ -15,4 +16,5 @@ export const SCENARIOS: readonly Scenario[] = [
   actorCrash,
   scaleOutKill,
   webhookFlap,
+  amqpRestart,
 ];

@@ -7,12 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChannelModel, connect } from 'amqplib';
+import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../src/pki/ca.js';
 import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
 import { AmqpTransport, routingKeyOf, type AmqpTarget } from '../../src/delivery/amqp-transport.js';
 import { WEBHOOK_PAYLOAD_VERSION, type WebhookPayload } from '../../src/delivery/webhook-client.js';
+import { declareTopology, drainQueue as drain } from '../support/amqp-queue.js';
 import { TestRabbitServer } from '../support/rabbitmq-server.js';
 
 function payloadOf(domain = 'acme', attempt = 1): WebhookPayload {
@@ -27,30 +28,6 @@ function payloadOf(domain = 'acme', attempt = 1): WebhookPayload {
     queued_at: new Date().toISOString(),
     attempt,
   };
-}
-
-/** A durable queue bound to a durable direct exchange with the domain as routing key. */
-async function declareTopology(url: string, exchange: string, queue: string, key: string, socket = {}) {
-  const connection = await connect(url, socket);
-  const channel = await connection.createChannel();
-  await channel.assertExchange(exchange, 'direct', { durable: true });
-  await channel.assertQueue(queue, { durable: true });
-  await channel.bindQueue(queue, exchange, key);
-  await channel.close();
-  await connection.close();
-}
-
-async function drain(url: string, queue: string, socket = {}) {
-  const connection: ChannelModel = await connect(url, socket);
-  const channel = await connection.createChannel();
-  const messages = [];
-  for (;;) {
-    const message = await channel.get(queue, { noAck: true });
-    if (!message) break;
-    messages.push(message);
-  }
-  await connection.close();
-  return messages;
 }
 
 async function connectedTransport(target: AmqpTarget, pool = 8): Promise<AmqpTransport> {
@@ -86,7 +63,7 @@ describe('AMQP transport against a real RabbitMQ', () => {
 
   beforeAll(async () => {
     rabbit = await TestRabbitServer.create();
-    await declareTopology(rabbit.url, exchange, 'acme-in', 'sms.acme');
+    await declareTopology(rabbit.url, { exchange, queue: 'acme-in', routingKey: 'sms.acme' });
     transport = await connectedTransport(target());
   }, 120_000);
 
@@ -223,7 +200,7 @@ describe('AMQP transport over TLS with a client certificate', () => {
     writeFileSync(files.certFile, server.certPem);
     writeFileSync(files.keyFile, server.keyPem, { mode: 0o644 });
     rabbit = await TestRabbitServer.create({ tls: files });
-    await declareTopology(rabbit.url, 'mb.tls', 'tls-in', 'acme');
+    await declareTopology(rabbit.url, { exchange: 'mb.tls', queue: 'tls-in', routingKey: 'acme' });
   }, 120_000);
 
   afterAll(async () => {
@@ -250,7 +227,6 @@ describe('AMQP transport over TLS with a client certificate', () => {
   });
 
   it('is refused by a RabbitMQ that requires a client certificate when it has none', async () => {
-    const { connect: rawConnect } = await import('amqplib');
-    await expect(rawConnect(rabbit.tlsUrl, { ca: [caPem], timeout: 5000 })).rejects.toThrow();
+    await expect(connect(rabbit.tlsUrl, { ca: [caPem], timeout: 5000 })).rejects.toThrow();
   });
 });
