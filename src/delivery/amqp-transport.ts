@@ -53,6 +53,15 @@ export function redactedUrl(url: string): string {
   }
 }
 
+/**
+ * RabbitMQ suggests 60 s heartbeats: a silently dead link would then go unnoticed for up
+ * to two minutes, each attempt meanwhile timing out. 15 s unless the URL sets its own.
+ */
+export function withHeartbeat(url: string, seconds = 15): string {
+  if (/[?&]heartbeat=/.test(url)) return url;
+  return `${url}${url.includes('?') ? '&' : '?'}heartbeat=${seconds}`;
+}
+
 interface PooledChannel {
   channel: ConfirmChannel;
   open: boolean;
@@ -83,7 +92,7 @@ export class AmqpTransport implements DeliveryTransport {
   async start(): Promise<void> {
     const where = { domain: this.domain, rabbitmq: redactedUrl(this.target.url) };
     const { ca, cert, key } = this.target.tls;
-    this.model = await connect(this.target.url, {
+    this.model = await connect(withHeartbeat(this.target.url), {
       ...(ca ? { ca: [ca] } : {}),
       ...(cert && key ? { cert, key } : {}),
       timeout: this.target.timeoutMs,

@@ -11,7 +11,7 @@ import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../src/pki/ca.js';
 import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
-import { AmqpTransport, routingKeyOf, type AmqpTarget } from '../../src/delivery/amqp-transport.js';
+import { AmqpTransport, routingKeyOf, withHeartbeat, type AmqpTarget } from '../../src/delivery/amqp-transport.js';
 import { WEBHOOK_PAYLOAD_VERSION, type WebhookPayload } from '../../src/delivery/webhook-client.js';
 import { declareTopology, drainQueue as drain } from '../support/amqp-queue.js';
 import { TestRabbitServer } from '../support/rabbitmq-server.js';
@@ -46,6 +46,14 @@ describe('routingKeyOf', () => {
     expect(routingKeyOf('sms.{domain}.{route}.{match}', 'acme', { route: 'eu', match: '+33' })).toBe('sms.acme.eu.+33');
     expect(routingKeyOf('{domain}', 'acme')).toBe('acme');
     expect(routingKeyOf('sms.{route}', 'acme')).toBe('sms.');
+  });
+});
+
+describe('withHeartbeat', () => {
+  it('asks for 15 s heartbeats unless the URL sets its own', () => {
+    expect(withHeartbeat('amqps://u:p@h:5671/sms')).toBe('amqps://u:p@h:5671/sms?heartbeat=15');
+    expect(withHeartbeat('amqps://h/?frameMax=8192')).toBe('amqps://h/?frameMax=8192&heartbeat=15');
+    expect(withHeartbeat('amqps://h/?heartbeat=5')).toBe('amqps://h/?heartbeat=5');
   });
 });
 
