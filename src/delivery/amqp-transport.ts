@@ -88,7 +88,7 @@ export class AmqpTransport implements DeliveryTransport {
     return this.connected;
   }
 
-  /** Starts connecting (and reconnecting for ever); resolves at once, never rejects. */
+  /** Starts connecting (and reconnecting for ever); resolves at once (rejects only on a URL amqplib cannot parse). */
   async start(): Promise<void> {
     const where = { domain: this.domain, rabbitmq: redactedUrl(this.target.url) };
     const { ca, cert, key } = this.target.tls;
@@ -153,7 +153,8 @@ export class AmqpTransport implements DeliveryTransport {
         (channel) => {
           if (!channel) return finish(this.failed(`${AMQP_ERRORS.disconnected}: no channel (reconnecting)`), true);
           pooled = channel;
-          if (done) return this.release(channel, false);
+          // Timed out waiting for it: nothing was published on it, so it stays in the pool.
+          if (done) return this.release(channel, true);
           if (!channel.open) return finish(this.failed(`${AMQP_ERRORS.channelClosed}: the channel closed`), false);
           channel.channel.on('return', onReturn);
           channel.channel.once('close', onClose);
