@@ -86,9 +86,13 @@ export const configShape = {
     }),
   },
   delivery: {
-    concurrency: int('Webhook attempts in flight at once, all webhook domains together (a hard cap; at least 35)', 64, {
-      min: 35,
-    }),
+    concurrency: int(
+      'Delivery attempts (webhook POSTs, amqp publishes) in flight at once, all such domains together (a hard cap; at least 35)',
+      64,
+      {
+        min: 35,
+      },
+    ),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
     store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, {
       min: 1,
