@@ -43,6 +43,12 @@ export const ERRORS = {
   // ── Portal (sessions, forms) ────────────────────────────────────────────────────
   SESSION_REQUIRED: { status: 401, message: 'Sign in to continue' },
   LOGIN_FAILED: { status: 401, message: 'Wrong email or password, or the account is locked for a while' },
+  // Only for a password that opens accounts of the email in several domains: whoever sees
+  // it knows that password already (docs/security.md, "Tenants' accounts").
+  LOGIN_DOMAIN_NEEDED: {
+    status: 401,
+    message: 'This email and password open accounts in several domains: enter the domain of the one you mean',
+  },
   LOGIN_THROTTLED: { status: 429, message: 'Too many failed sign-ins from this address; wait a few minutes' },
   CSRF_INVALID: {
     status: 403,

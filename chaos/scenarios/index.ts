@@ -1,6 +1,7 @@
 /** Every chaos scenario, in the order `npm run chaos` runs them. */
 import type { Scenario } from '../scenario-support.js';
 import { actorCrash } from './actor-crash.js';
+import { amqpRestart } from './amqp-restart.js';
 import { brokerKill } from './broker-kill.js';
 import { mariadbOutage } from './mariadb-outage.js';
 import { mysqlLongOutage } from './mysql-long-outage.js';
@@ -17,4 +18,5 @@ export const SCENARIOS: readonly Scenario[] = [
   actorCrash,
   scaleOutKill,
   webhookFlap,
+  amqpRestart,
 ];

@@ -91,9 +91,13 @@ export const configShape = {
     }),
   },
   delivery: {
-    concurrency: int('Webhook attempts in flight at once, all webhook domains together (a hard cap; at least 35)', 64, {
-      min: 35,
-    }),
+    concurrency: int(
+      'Delivery attempts (webhook POSTs, amqp publishes) in flight at once, all such domains together (a hard cap; at least 35)',
+      64,
+      {
+        min: 35,
+      },
+    ),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
     store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, {
       min: 1,
@@ -237,20 +241,58 @@ export const configShape = {
 } as const;
 
 const targetShape = {
-  type: oneOf('store: delivered once stored; webhook: POST to url', 'store', ['store', 'webhook']),
-  url: str('Downstream HTTPS URL (webhook)', '', { allowEmpty: true }),
+  type: oneOf(
+    'store: delivered once stored; webhook: POST to url; amqp: publish to a RabbitMQ exchange at url, delivered on its publisher confirm',
+    'store',
+    ['store', 'webhook', 'amqp'],
+  ),
+  url: str('Downstream HTTPS URL (webhook), or the RabbitMQ URL amqps://user:password@host:port/vhost (amqp)', '', {
+    allowEmpty: true,
+  }),
   secret: str(
     'HMAC-SHA256 signing secret (webhook) of X-MB-Signature (keyed with the text as written) and webhook-signature (Standard Webhooks: a whsec_<base64> secret keys with the decoded bytes, any other with its UTF-8 bytes)',
     '',
     { allowEmpty: true },
   ),
-  timeout_ms: int('Timeout of one POST; 0 = delivery.webhook_timeout_ms', 0, { min: 0 }),
-  ca_file: str('PEM file of the CA that signs the downstream (default: system CAs)', '', { allowEmpty: true }),
+  timeout_ms: int(
+    'Timeout of one attempt (webhook: the POST; amqp: publish until the confirm); 0 = delivery.webhook_timeout_ms',
+    0,
+    { min: 0 },
+  ),
+  ca_file: str('PEM file of the CA that signs the downstream or RabbitMQ (default: system CAs)', '', {
+    allowEmpty: true,
+  }),
   allow_insecure_http: bool(
     'Accept an http:// url (webhook): the decrypted body and sender number then travel in clear, without our client certificate; health shows it degraded and the log warns',
     false,
   ),
+  exchange: str('Exchange each message is published to (amqp); empty = the default exchange', '', {
+    allowEmpty: true,
+  }),
+  routing_key: str(
+    'Routing key of each message (amqp); {domain} is replaced by the domain name, {route} and {match} by the route and the value it matched (empty without routing)',
+    '{domain}',
+    { allowEmpty: true },
+  ),
+  cert_file: str(
+    "PEM client certificate presented to RabbitMQ (amqp, with key_file); empty = the broker's own delivery certificate (certs/delivery-client.crt) when there is one",
+    '',
+    { allowEmpty: true },
+  ),
+  key_file: str('PEM private key of cert_file (amqp)', '', { allowEmpty: true }),
+  allow_insecure_amqp: bool(
+    'Accept an amqp:// url (amqp): the decrypted body and sender number then travel in clear, without our client certificate; health shows it degraded and the log warns',
+    false,
+  ),
 };
+
+/** The routing-key placeholders an amqp target may use. */
+export const ROUTING_KEY_PLACEHOLDERS = ['domain', 'route', 'match'] as const;
+
+/** Targets delivered by the dispatcher (slots, retries, breaker, dead letters), as opposed to `store`. */
+export function isDispatchedTarget(target: { type: string }): boolean {
+  return target.type !== 'store';
+}
 
 const domainShape = {
   name: str('Domain name (the part of the client CN after the first dot)', 'default', { pattern: DOMAIN_NAME }),
@@ -297,7 +339,29 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
         `${path}.target.secret starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`,
       );
   }
+  if (domain.target.type === 'amqp') checkAmqpTarget(domain.target, `${path}.target`);
   return domain;
+}
+
+function checkAmqpTarget(target: RawDomainConfig['target'], path: string): void {
+  if (!/^amqps?:\/\/[^/]/.test(target.url))
+    throw new ConfigError(
+      `${path}.url must be an amqps:// URL (amqps://user:password@host:port/vhost) for an amqp target`,
+    );
+  // Like a webhook over http: the decrypted body would cross the network in clear.
+  if (/^amqp:\/\//.test(target.url) && !target.allow_insecure_amqp)
+    throw new ConfigError(
+      `${path}.url is amqp://, which would send decrypted bodies and sender numbers in clear: use amqps://, or set ${path}.allow_insecure_amqp: true to accept that`,
+    );
+  if ((target.cert_file === '') !== (target.key_file === ''))
+    throw new ConfigError(`${path}.cert_file and ${path}.key_file must be set together`);
+  for (const [, name] of target.routing_key.matchAll(/\{([^}]*)\}/g))
+    if (!(ROUTING_KEY_PLACEHOLDERS as readonly string[]).includes(name ?? ''))
+      throw new ConfigError(
+        `${path}.routing_key has an unknown placeholder {${name}}: use ${ROUTING_KEY_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`,
+      );
+  if (Buffer.byteLength(target.routing_key) > 255)
+    throw new ConfigError(`${path}.routing_key is longer than AMQP's 255 bytes`);
 }
 
 export const domainsField = recordList('Tenants served by this broker', [parseDomain({}, 'domains[0]')], parseDomain);
@@ -317,7 +381,7 @@ export type DomainConfig = Omit<
   'target' | 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'concurrency_share' | 'retention_days' | 'limits'
 > & {
   target: Omit<RawDomainConfig['target'], 'timeout_ms'> & {
-    /** Timeout of one POST: `target.timeout_ms`, else `delivery.webhook_timeout_ms`. */
+    /** Timeout of one attempt: `target.timeout_ms`, else `delivery.webhook_timeout_ms`. */
     timeout_ms: number;
   };
   /** Wait between attempts: the domain's `retry_interval_ms`, else `delivery.retry_interval_ms`. */

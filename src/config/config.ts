@@ -14,6 +14,7 @@ import { configShape, domainsField, type BrokerConfig, type RawBrokerConfig } fr
 
 export { ConfigError } from './config-fields.js';
 export type { BrokerConfig, ClientLimitsConfig, DomainConfig } from './config.schema.js';
+export { isDispatchedTarget } from './config.schema.js';
 
 export interface LoadOptions {
   /** Path of the YAML file; default `--config`, then `MB_CONFIG`, then `./config.yaml` if present. */

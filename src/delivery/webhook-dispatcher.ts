@@ -1,9 +1,9 @@
 /**
- * Webhook delivery for one domain:
+ * Delivery for one webhook or amqp domain (the transport sends; the rest is the same):
  *
  *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ──encryption.open──▶
- *   work queue (better-queue, N concurrent POSTs) ──▶ outcomes, settled in batches:
- *     2xx            → delivered (MySQL), lease dropped
+ *   work queue (better-queue, N concurrent attempts) ──transport──▶ outcomes, settled in batches:
+ *     ok (2xx; amqp: confirmed) → delivered (MySQL), lease dropped
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
  *     terminal or last    → failed (MySQL) + dead-letter entry
  *
@@ -27,12 +27,8 @@ import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circu
 import { countAttempts, countDelivered, countFailure, observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
 import type { DomainSlots } from './slot-allocator.js';
-import {
-  WEBHOOK_PAYLOAD_VERSION,
-  type WebhookClient,
-  type WebhookOutcome,
-  type WebhookPayload,
-} from './webhook-client.js';
+import type { DeliveryTransport } from './delivery-transport.js';
+import { WEBHOOK_PAYLOAD_VERSION, type WebhookOutcome, type WebhookPayload } from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 
 interface Attempt {
@@ -57,7 +53,8 @@ export interface DispatcherDeps {
   messages: MessagesRepository;
   schedule: DeliverySchedule;
   encryption: RpcPeer<EncryptionCalls>;
-  client: WebhookClient;
+  /** Sends one attempt: a webhook POST or an AMQP publish (delivery-transport.ts). */
+  transport: DeliveryTransport;
   breaker: { failures: number; openMs: number };
   onOutcome(kind: 'delivered' | 'retry' | 'dead', count: number): void;
   onBreakerChange(state: BreakerState): void;
@@ -103,10 +100,7 @@ export class WebhookDispatcher {
     this.queue = createWorkQueue<Attempt, WebhookOutcome>(
       async (attempt) => {
         const started = performance.now();
-        const outcome = await deps.client.post(
-          { url: deps.domain.target.url, secret: deps.domain.target.secret, timeoutMs: deps.timeoutMs },
-          attempt.payload,
-        );
+        const outcome = await deps.transport.deliver(attempt.payload);
         observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
         return outcome;
       },
