@@ -150,16 +150,33 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
     clientStatus: () =>
       (clientStatus ??= (async () => {
         const db = (await migratedDatabase()).db;
-        const [{ ClientsRepository }, { ClientStatusService }, { announceClientStatus }] = await Promise.all([
+        const [
+          { ClientsRepository },
+          { CertificatesRepository },
+          { ClientStatusService },
+          { announceClientStatus },
+          { SharedIdentityCache },
+        ] = await Promise.all([
           import('../db/clients.repository.js'),
+          import('../db/certificates.repository.js'),
           import('../clients/client-status.service.js'),
           import('../queue/client-status-events.js'),
+          import('../queue/identity-cache.js'),
         ]);
+        const ttl = config.server.identity_shared_cache_ms;
         return new ClientStatusService({
           clients: new ClientsRepository(db),
           announce: async (announcement) =>
             announceClientStatus(await announcer(), config.redis.key_prefix, announcement),
           origin: `cli@${hostname()}`,
+          shareIdentities:
+            ttl > 0
+              ? async (clientId) => {
+                  const shared = new SharedIdentityCache(await announcer(), config.redis.key_prefix, ttl);
+                  for (const identity of await new CertificatesRepository(db).listActiveIdentitiesOfClient(clientId))
+                    await shared.remember(identity);
+                }
+              : undefined,
         });
       })()),
     close: async () => {

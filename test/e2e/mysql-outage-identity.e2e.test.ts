@@ -4,8 +4,9 @@
  * New connections of known clients keep getting 202 — on the broker that resolved them and
  * on one whose memory never saw them (the identity cache is shared in Redis) — while a
  * client disabled or revoked during the outage (by `mb` on a host that still reaches MySQL)
- * is refused, and a certificate whose identity is in no cache gets 503 STORAGE_UNAVAILABLE.
- * The brokers stay ready meanwhile (a load balancer keeps sending to them).
+ * is refused (and accepted again once enabled), and a certificate whose identity is in no
+ * cache gets 503 STORAGE_UNAVAILABLE. The brokers stay ready meanwhile (a load balancer keeps
+ * sending to them).
  */
 import { X509Certificate } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -129,6 +130,11 @@ describe('MySQL away for longer than the in-memory identity cache', () => {
         'the handshake of the revoked certificate to be cut',
       );
     }
+    // Enabled again (its entry expired meanwhile): the enable shares its identity anew and
+    // lifts the marker, so both brokers accept it without MySQL.
+    await redis.del(identityKey(workspace.prefix, fingerprintOf('gone.default')));
+    await mb('client', 'enable', 'gone.default');
+    for (const url of [first, second]) expect((await sendOnNewConnection(url, 'gone.default')).status).toBe(202);
     // The revocation took the certificate out of the shared cache with its announcement.
     expect(await redis.exists(identityKey(workspace.prefix, fingerprintOf('revoked.default')))).toBe(0);
     // The known client is still served through all of it.
