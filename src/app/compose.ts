@@ -157,6 +157,7 @@ export async function startBroker(
     actors: actors.all(),
     durability: () => durability.state,
     writeProblems: () => durability.writability.problems,
+    queueFull: () => durability.writability.full,
     serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
     extra: async () => ({
       ...(await pkiStatus.components()),
@@ -171,7 +172,7 @@ export async function startBroker(
     instanceId: config.instance_id,
     actors: actors.all(),
     collector: new ActorMetricsCollector(actors.all().map(metricsSourceOf), config.metrics.actor_timeout_ms),
-    queue: new QueueProbe(redis, live),
+    queue: new QueueProbe(redis, live, () => durability.writability.memory),
     pki: new PkiProbe({
       crlPath: join(config.pki.dir, 'crl.pem'),
       listCertificates: () => certificates.list(),
@@ -204,10 +205,9 @@ export async function startBroker(
     tls: tls.material,
     identity,
     ingest: new IngestClient(actors.ingest.rpc, config.queue.max_batch, config.redis.command_timeout_ms + 2000, () => {
-      const problems = durability.writability.problems;
-      return problems.length > 0
-        ? new BrokerError('QUEUE_NOT_DURABLE', undefined, { cause: problems.join('; ') })
-        : undefined;
+      const { problems, full } = durability.writability;
+      if (problems.length > 0) return new BrokerError('QUEUE_NOT_DURABLE', undefined, { cause: problems.join('; ') });
+      return full ? new BrokerError('QUEUE_FULL', undefined, { cause: full }) : undefined;
     }),
     redis,
     messages: repositories.messages,
