@@ -29,7 +29,7 @@ import { LiveConfig } from '../config/live-config.js';
 import { createRepositories } from '../db/index.js';
 import { SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
 import { KeyStore } from '../crypto/key-store.js';
-import { heldSecrets, verifySecretIdentity } from '../keys/secret-identity.js';
+import { caFingerprint, heldSecrets, verifySecretIdentity } from '../keys/secret-identity.js';
 import { MessagePagesRepository } from '../db/message-pages.repository.js';
 import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
 import { domainsHealth } from '../health/domain-health.js';
@@ -106,11 +106,12 @@ export async function startBroker(
   });
   // Before anything seals or stores: this host's keys, peppers and CA must be the
   // installation's (the encryption actor made the key files, bootstrap the CA, by now).
-  await verifySecretIdentity(
-    new SecretFingerprintsRepository(database.db),
-    heldSecrets(await KeyStore.open(config.secrets.dir), readFileSync(join(config.pki.dir, 'ca.crt'), 'utf8')),
-    { secretsDir: config.secrets.dir, pkiDir: config.pki.dir },
-  );
+  const secretRecord = new SecretFingerprintsRepository(database.db);
+  const caPem = readFileSync(join(config.pki.dir, 'ca.crt'), 'utf8');
+  await verifySecretIdentity(secretRecord, heldSecrets(await KeyStore.open(config.secrets.dir), caPem), {
+    secretsDir: config.secrets.dir,
+    pkiDir: config.pki.dir,
+  });
   await actors.start(['ingest', 'delivery']);
 
   const pki = (file: string) => readFileSync(join(config.pki.dir, file), 'utf8');
@@ -125,6 +126,10 @@ export async function startBroker(
     intervalMs: config.heartbeat.interval_ms,
     keys: async () =>
       actors.encryption.isUp ? actors.encryption.rpc.call('encryption.keys', {}, { timeoutMs: 1000 }) : undefined,
+    // Every beat: are all live instances' keys and CA still the installation's?
+    caFingerprint: caFingerprint(caPem),
+    installationSecrets: () => secretRecord.all(),
+    recordSecrets: (held) => secretRecord.recordFirstUse(held),
     logger,
     registry,
   });

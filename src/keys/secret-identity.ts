@@ -20,8 +20,8 @@ export function certificateFingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase();
 }
 
-/** This host's keys and peppers (and the CA certificate, when given), fingerprinted. */
-export function heldSecrets(store: KeyStore, caCertificatePem?: string): SecretFingerprint[] {
+/** A key store's data keys and peppers, fingerprinted. */
+export function keyFingerprints(store: KeyStore): Array<SecretFingerprint & { kind: 'key' | 'pepper' }> {
   return [
     ...store
       .allKeys()
@@ -29,10 +29,16 @@ export function heldSecrets(store: KeyStore, caCertificatePem?: string): SecretF
     ...store
       .allPeppers()
       .map(({ id, pepper }) => ({ kind: 'pepper' as const, secret_id: id, fingerprint: secretFingerprint(pepper) })),
-    ...(caCertificatePem
-      ? [{ kind: 'ca' as const, secret_id: 'ca', fingerprint: certificateFingerprint(caCertificatePem) }]
-      : []),
   ];
+}
+
+export function caFingerprint(caCertificatePem: string): SecretFingerprint {
+  return { kind: 'ca', secret_id: 'ca', fingerprint: certificateFingerprint(caCertificatePem) };
+}
+
+/** This host's keys and peppers (when it has key files) and CA certificate (when given), fingerprinted. */
+export function heldSecrets(store: KeyStore | undefined, caCertificatePem?: string): SecretFingerprint[] {
+  return [...(store ? keyFingerprints(store) : []), ...(caCertificatePem ? [caFingerprint(caCertificatePem)] : [])];
 }
 
 export class SecretIdentityError extends Error {}
