@@ -65,3 +65,14 @@ export async function verifySecretIdentity(
     `${lines.join('; ')}. Another broker of this installation uses different secrets: copy ${where.secretsDir} (data-keys.json, pepper.json) and the CA (${where.pkiDir}/ca.crt, ca.key) from a running host, then start again. Nothing was written with these secrets.`,
   );
 }
+
+/**
+ * A host without a CA of its own must not make one while the installation has one: the
+ * certificates it issued, and the CRL it announced to every broker, would be a stranger's.
+ */
+export async function refuseNewCa(repo: SecretFingerprintsRepository, pkiDir: string, hint = ''): Promise<void> {
+  if (!(await repo.all()).some((r) => r.kind === 'ca')) return;
+  throw new SecretIdentityError(
+    `this installation has a CA already (its fingerprint is in the database) and ${pkiDir} holds none: copy ca.crt and ca.key from a running host into ${pkiDir} instead of creating another${hint}`,
+  );
+}
