@@ -1,8 +1,12 @@
 /** Every chaos scenario, in the order `npm run chaos` runs them. */
 import type { Scenario } from '../scenario-support.js';
 import { actorCrash } from './actor-crash.js';
+import { aofDiskFull } from './aof-disk-full.js';
 import { brokerKill } from './broker-kill.js';
+import { keyMismatch } from './key-mismatch.js';
 import { mariadbOutage } from './mariadb-outage.js';
+import { redisEvicting } from './redis-evicting.js';
+import { redisFull } from './redis-full.js';
 import { redisKill } from './redis-kill.js';
 import { scaleOutKill } from './scale-out-kill.js';
 import { webhookFlap } from './webhook-flap.js';
@@ -15,4 +19,8 @@ export const SCENARIOS: readonly Scenario[] = [
   actorCrash,
   scaleOutKill,
   webhookFlap,
+  redisEvicting,
+  redisFull,
+  aofDiskFull,
+  keyMismatch,
 ];
