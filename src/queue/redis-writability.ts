@@ -57,7 +57,7 @@ export function redisMemory(info: string, limits: BacklogLimits): RedisMemory {
   const maxmemory = field('maxmemory');
   const candidates = [
     ...(limits.maxBacklogBytes > 0 ? [limits.maxBacklogBytes] : []),
-    ...(maxmemory > 0 ? [Math.floor((maxmemory * limits.maxMemoryPercent) / 100)] : []),
+    ...(maxmemory > 0 ? [Math.max(1, Math.floor((maxmemory * limits.maxMemoryPercent) / 100))] : []),
   ];
   return { used, maxmemory, limit: candidates.length > 0 ? Math.min(...candidates) : 0 };
 }
