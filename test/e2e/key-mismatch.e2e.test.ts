@@ -4,9 +4,10 @@
  * installation's database and Redis refuses to start, naming the key and the fix, and
  * accepts nothing; every `mb` command that touches keys, the CA or the data refuses the
  * same way on that host (and `mb ca init` there does not make a CA of its own); with the
- * first host's secrets and CA copied over it starts.
+ * first host's secrets and CA copied over it starts; a key id staged on both hosts with
+ * different bytes is refused at the second.
  */
-import { cpSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerProcess, createWorkspace, type Workspace } from '../support/broker-harness.js';
@@ -90,5 +91,19 @@ describe('a broker whose keys are not the installation’s', () => {
     } finally {
       await other.kill('SIGTERM');
     }
+  });
+
+  it('refuses a key staged on the second host under an id the first host staged already, leaving it inactive', async () => {
+    const staged = await runCli(['keys', 'rotate', '--stage'], { configPath: first.configPath });
+    expect(staged.code, staged.stderr).toBe(0);
+    expect(staged.stdout).toMatch(/created key k2 \(staged, not active\)/);
+    // The second host has not got the first's file yet and makes a k2 of its own.
+    const clash = await runCli(['keys', 'rotate', '--stage'], { configPath: second.configPath });
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toMatch(/data key k2 in \S+ is not the data key k2 this database knows/);
+    const file = JSON.parse(readFileSync(join(second.dir, 'data/secrets/data-keys.json'), 'utf8')) as {
+      active: string;
+    };
+    expect(file.active).toBe('k1');
   });
 });
