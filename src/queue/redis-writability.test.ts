@@ -58,4 +58,11 @@ describe('redisMemory / backlogFull', () => {
       /holds 1048576/,
     );
   });
+
+  it('once full, accepts again only below 95% of the limit', () => {
+    const memory = { used: 960, maxmemory: 1000, limit: 1000 };
+    expect(backlogFull(memory)).toBeUndefined();
+    expect(backlogFull(memory, true)).toMatch(/holds 960/);
+    expect(backlogFull({ ...memory, used: 940 }, true)).toBeUndefined();
+  });
 });

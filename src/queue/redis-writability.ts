@@ -62,9 +62,13 @@ export function redisMemory(info: string, limits: BacklogLimits): RedisMemory {
   return { used, maxmemory, limit: candidates.length > 0 ? Math.min(...candidates) : 0 };
 }
 
+/** Once full, submits resume only below this share of the limit: no flapping at the edge. */
+const RESUME_BELOW = 0.95;
+
 /** Why submits are refused as QUEUE_FULL, or undefined while there is headroom. */
-export function backlogFull(memory: RedisMemory): string | undefined {
-  if (memory.limit <= 0 || memory.used < memory.limit) return undefined;
+export function backlogFull(memory: RedisMemory, wasFull = false): string | undefined {
+  if (memory.limit <= 0) return undefined;
+  if (memory.used < (wasFull ? memory.limit * RESUME_BELOW : memory.limit)) return undefined;
   return `Redis holds ${memory.used} bytes, the broker's limit is ${memory.limit} (redis.max_backlog_bytes / redis.max_memory_percent of maxmemory ${memory.maxmemory}): the backlog must be stored first`;
 }
 
@@ -127,7 +131,7 @@ export class WritabilityWatch {
       }
       this.problems = problems;
       this.memory = redisMemory(info, this.options.limits);
-      const full = backlogFull(this.memory);
+      const full = backlogFull(this.memory, this.full !== undefined);
       if ((full === undefined) !== (this.full === undefined)) {
         if (full)
           this.options.logger.error(
