@@ -21,8 +21,12 @@ import type { KeyIdsReport } from '../crypto/crypto.types.js';
 import type { SecretFingerprint } from '../db/secret-fingerprints.repository.js';
 import type { Logger } from '../logger.js';
 import { instanceKey, instancesIndexKey } from '../queue/keys.js';
+import { withTimeout } from './health.service.js';
 import type { ComponentStatus } from './health.types.js';
 import { secretMismatches, type SecretMismatch } from './secret-mismatch.js';
+
+/** How long a beat waits for the database's record of secret fingerprints. */
+const DATABASE_TIMEOUT_MS = 2000;
 
 export interface InstanceInfo {
   instance_id: string;
@@ -184,11 +188,12 @@ export class InstanceHeartbeat {
     if (!this.deps.installationSecrets) return;
     try {
       const signature = held.map((h) => `${h.kind}/${h.secret_id}/${h.fingerprint}`).join();
+      // MySQL hanging must not hold the beat (Redis is what the heartbeat is about).
       if (this.deps.recordSecrets && held.length > 0 && signature !== this.recordedSignature) {
-        await this.deps.recordSecrets(held);
+        await withTimeout(this.deps.recordSecrets(held), DATABASE_TIMEOUT_MS);
         this.recordedSignature = signature;
       }
-      this.installation = await this.deps.installationSecrets();
+      this.installation = await withTimeout(this.deps.installationSecrets(), DATABASE_TIMEOUT_MS);
     } catch {
       // MySQL away: compare with the last record read (the record only ever grows).
     }
