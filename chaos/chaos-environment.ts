@@ -27,6 +27,10 @@ export interface ChaosEnvironmentOptions {
   brokers?: number;
   /** Runs after the workspace exists and before any broker starts (e.g. to route MariaDB through a proxy). */
   prepare?: (workspace: Workspace) => Promise<void> | void;
+  /** Runs before redis-server first starts (e.g. to mount a small tmpfs on its dir). */
+  beforeRedis?: (redis: TestRedisServer) => Promise<void> | void;
+  /** Runs once redis-server is stopped for good, before its dir is removed (e.g. to unmount it). */
+  afterRedis?: (redis: TestRedisServer) => Promise<void> | void;
 }
 
 export class ChaosEnvironment {
@@ -37,16 +41,26 @@ export class ChaosEnvironment {
   private constructor(
     readonly redis: TestRedisServer,
     readonly workspace: Workspace,
+    private readonly afterRedis?: (redis: TestRedisServer) => Promise<void> | void,
   ) {}
 
   static async create(options: ChaosEnvironmentOptions = {}): Promise<ChaosEnvironment> {
     const fsync = options.fsync ?? 'always';
-    const redis = await TestRedisServer.create(fsync);
+    const redis = new TestRedisServer(await freePort(), fsync);
+    try {
+      await options.beforeRedis?.(redis);
+      await redis.start();
+    } catch (error) {
+      await redis.stop('SIGKILL');
+      await options.afterRedis?.(redis);
+      await redis.destroy();
+      throw error;
+    }
     const workspace = await createWorkspace(
       { log: { level: 'warn' }, queue: { fsync }, ...(options.values ?? {}) },
       redis.url,
     );
-    const environment = new ChaosEnvironment(redis, workspace);
+    const environment = new ChaosEnvironment(redis, workspace, options.afterRedis);
     try {
       await options.prepare?.(workspace);
       for (let i = 0; i < (options.brokers ?? 1); i++) {
@@ -150,6 +164,8 @@ export class ChaosEnvironment {
   async destroy(): Promise<void> {
     await Promise.all(this.brokers.map((b) => b.kill('SIGKILL')));
     await this.workspace.cleanup();
+    await this.redis.stop('SIGKILL');
+    await this.afterRedis?.(this.redis);
     await this.redis.destroy();
   }
 }

@@ -95,6 +95,11 @@ export const ERRORS = {
     message:
       'Redis cannot keep messages right now (a failed AOF write, out of memory, an evicting policy or a read-only replica); the message was not accepted',
   },
+  QUEUE_FULL: {
+    status: 503,
+    message:
+      'Redis holds as much as the broker lets it (redis.max_backlog_bytes or redis.max_memory_percent of maxmemory) while the backlog is stored; the message was not accepted, try again later',
+  },
   ACTOR_UNAVAILABLE: { status: 503, message: 'A broker component is restarting; try again' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
   SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },

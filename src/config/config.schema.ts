@@ -63,7 +63,20 @@ export const configShape = {
       'auto',
       'never',
     ]),
-    manage_persistence: bool('Turn AOF on (CONFIG SET) when Redis has it off', true),
+    manage_persistence: bool(
+      'Turn AOF on (CONFIG SET) when Redis has it off, and set maxmemory-policy noeviction when it evicts',
+      true,
+    ),
+    max_backlog_bytes: int(
+      'Refuse new messages (503 QUEUE_FULL) once Redis used_memory reaches this many bytes; 0 = no fixed limit',
+      0,
+      { min: 0 },
+    ),
+    max_memory_percent: int(
+      "Refuse new messages (503 QUEUE_FULL) once Redis used_memory reaches this share of Redis' maxmemory (when it has one): the rest stays for delivery to store and acknowledge the backlog",
+      90,
+      { min: 1, max: 100 },
+    ),
     sentinels: strList(
       'Redis Sentinel addresses (host:port); when set, the master is found through them and redis.url gives only user, password and db',
       [],
