@@ -89,6 +89,11 @@ export const ERRORS = {
     message:
       'Redis cannot keep messages right now (a failed AOF write, out of memory, an evicting policy or a read-only replica); the message was not accepted',
   },
+  QUEUE_NOT_REPLICATED: {
+    status: 503,
+    message:
+      'The message reached the Redis master but fewer replicas than queue.replicas confirmed it in time, so it is not acknowledged as durable; retry with the same Idempotency-Key',
+  },
   ACTOR_UNAVAILABLE: { status: 503, message: 'A broker component is restarting; try again' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
   SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },
@@ -156,6 +161,15 @@ export function queueOutcomeUnknown(cause: string): BrokerError {
     'The message may or may not have been queued; retry with the same Idempotency-Key',
     { cause, outcome: 'unknown' },
   );
+}
+
+/**
+ * 503 for a batch the master appended but fewer than `queue.replicas` replicas confirmed
+ * within the wait: a failover now could lose it, so no 202. It may still be delivered
+ * (the master has it), hence `outcome: 'unknown'`, as for a broken connection.
+ */
+export function queueNotReplicated(wanted: number, acknowledged: number): BrokerError {
+  return new BrokerError('QUEUE_NOT_REPLICATED', undefined, { wanted, acknowledged, outcome: 'unknown' });
 }
 
 /** Rebuilds a BrokerError from its wire form. */
