@@ -26,11 +26,13 @@ export interface ChaosEnvironmentOptions {
   env?: Record<string, string>;
   brokers?: number;
   /** Runs after the workspace exists and before any broker starts (e.g. to route MariaDB through a proxy). */
-  prepare?: (workspace: Workspace) => Promise<void> | void;
+  prepare?: (workspace: Workspace, redis: TestRedisServer) => Promise<void> | void;
 }
 
 export class ChaosEnvironment {
   readonly brokers: BrokerProcess[] = [];
+  /** Where the queue is read at the end: the test-owned Redis, or (after a failover) the node promoted in its place. */
+  queueRedisUrl: () => Promise<string> = async () => this.redis.url;
   readonly urls: string[] = [];
   bundle!: ClientBundle;
 
@@ -48,7 +50,7 @@ export class ChaosEnvironment {
     );
     const environment = new ChaosEnvironment(redis, workspace);
     try {
-      await options.prepare?.(workspace);
+      await options.prepare?.(workspace, redis);
       for (let i = 0; i < (options.brokers ?? 1); i++) {
         const port = await freePort();
         const broker = new BrokerProcess(workspace, {
@@ -104,7 +106,7 @@ export class ChaosEnvironment {
   }
 
   private async withRedis<T>(use: (client: Redis, stream: string) => Promise<T>): Promise<T> {
-    const client = new Redis(this.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    const client = new Redis(await this.queueRedisUrl(), { maxRetriesPerRequest: 1, lazyConnect: true });
     try {
       await client.connect();
       return await use(client, domainKeys(this.workspace.prefix, { key_prefix: 'default' }).stream);

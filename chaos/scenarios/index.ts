@@ -3,8 +3,10 @@ import type { Scenario } from '../scenario-support.js';
 import { actorCrash } from './actor-crash.js';
 import { brokerKill } from './broker-kill.js';
 import { mariadbOutage } from './mariadb-outage.js';
+import { redisBlackhole } from './redis-blackhole.js';
 import { redisKill } from './redis-kill.js';
 import { scaleOutKill } from './scale-out-kill.js';
+import { sentinelFailover } from './sentinel-failover.js';
 import { webhookFlap } from './webhook-flap.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -15,4 +17,7 @@ export const SCENARIOS: readonly Scenario[] = [
   actorCrash,
   scaleOutKill,
   webhookFlap,
+  redisBlackhole,
+  sentinelFailover('kill'),
+  sentinelFailover('freeze'),
 ];

@@ -125,9 +125,14 @@ export class EnqueuePlanner {
       const [error, raw] = replies[planned.length] ?? [new Error('no reply from Redis to WAIT')];
       const acknowledged = error ? -1 : wait.acknowledged(raw);
       if (acknowledged < wait.replicas) {
-        const refusal: EnqueueResult = error
-          ? onRedisError(error)
-          : { ok: false, error: toErrorData(queueNotReplicated(wait.replicas, acknowledged)) };
+        // The appends did happen (their replies came first): whatever broke the wait, the
+        // outcome is "maybe durable", never a plain refusal.
+        const refusal: EnqueueResult = {
+          ok: false,
+          error: toErrorData(
+            error ? queueOutcomeUnknown(error.message) : queueNotReplicated(wait.replicas, acknowledged),
+          ),
+        };
         for (const { indexes } of planned)
           for (const index of indexes) if (claimsDurability(results[index])) results[index] = refusal;
       }

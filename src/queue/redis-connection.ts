@@ -122,19 +122,21 @@ function parseAddress(address: string): { host: string; port: number } {
 
 export function isRedisDownError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|Socket timeout|MISCONF|READONLY|OOM|LOADING|NOREPLICAS|MaxRetriesPerRequest/i.test(
+  return /Stream isn't writeable|Connection is closed|Command aborted|ECONNREFUSED|ECONNRESET|Command timed out|Socket timeout|MISCONF|READONLY|OOM|LOADING|NOREPLICAS|MaxRetriesPerRequest/i.test(
     message,
   );
 }
 
 /**
  * The connection broke (or timed out) with the command possibly on the wire: Redis may
- * have executed it. Refusals (MISCONF, READONLY, OOM, LOADING, a script's error) and a
- * connection that was never there (ECONNREFUSED, "Stream isn't writeable") are definite.
+ * have executed it — "Command aborted" is ioredis' word for a pipeline command cut off
+ * after earlier ones of the same pipeline were answered, so it was sent. Refusals
+ * (MISCONF, READONLY, OOM, LOADING, a script's error) and a connection that was never
+ * there (ECONNREFUSED, "Stream isn't writeable") are definite.
  */
 export function isOutcomeUnknownError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /Connection is closed|ECONNRESET|EPIPE|ETIMEDOUT|Command timed out|Socket timeout|MaxRetriesPerRequest/i.test(
+  return /Connection is closed|Command aborted|ECONNRESET|EPIPE|ETIMEDOUT|Command timed out|Socket timeout|MaxRetriesPerRequest/i.test(
     message,
   );
 }
