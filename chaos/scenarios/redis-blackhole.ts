@@ -10,7 +10,7 @@ import { sleep } from '../ledger-load.js';
 import { runChaos, standardVerdict, type Scenario } from '../scenario-support.js';
 
 /** Back to 202s after the path returns: a reconnect, with room for a busy box. */
-const RECOVERY_LIMIT_MS = 15_000;
+const RECOVERY_LIMIT_MS = 10_000;
 
 export const redisBlackhole: Scenario = {
   name: 'redis-blackhole',
