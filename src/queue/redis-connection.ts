@@ -74,7 +74,7 @@ function connect(config: Readonly<BrokerConfig>, options: RedisOptions): Redis {
   if (cluster_nodes.length > 0) return createCluster(config.redis.url, cluster_nodes, options);
   if (sentinels.length === 0) return new Redis(config.redis.url, options);
   // Sentinel: ioredis asks the sentinels for the current master and follows a failover.
-  return new Redis({
+  const redis = new Redis({
     ...credentialsOf(config.redis.url),
     ...options,
     sentinels: sentinels.map(parseAddress),
@@ -85,6 +85,11 @@ function connect(config: Readonly<BrokerConfig>, options: RedisOptions): Redis {
     sentinelCommandTimeout: config.redis.command_timeout_ms,
     ...(sentinel_password ? { sentinelPassword: sentinel_password } : {}),
   });
+  // ioredis 6 closes the failover detector's sentinel subscriptions on disconnect() but
+  // not after quit(): they would keep a finished process (a CLI command, a stopping
+  // actor) alive. disconnect() once ended closes them and nothing else.
+  redis.once('end', () => redis.disconnect());
+  return redis;
 }
 
 /**
