@@ -127,7 +127,7 @@ function parseAddress(address: string): { host: string; port: number } {
 
 export function isRedisDownError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /Stream isn't writeable|Connection is closed|Command aborted|ECONNREFUSED|ECONNRESET|Command timed out|Socket timeout|MISCONF|READONLY|OOM|LOADING|NOREPLICAS|MaxRetriesPerRequest/i.test(
+  return /Stream isn't writeable|Connection is closed|Command aborted|ECONNREFUSED|ECONNRESET|Command timed out|Socket timeout|MISCONF|READONLY|OOM|LOADING|MaxRetriesPerRequest/i.test(
     message,
   );
 }

@@ -88,6 +88,22 @@ describe('queue.replicas', () => {
     expect(await onReplica.xlen(domainKeys(config.redis.key_prefix, config.domains[0]!).stream)).toBe(2);
   });
 
+  it('min-replicas-to-write on the master: refused before anything is appended, and the 503 names NOREPLICAS', async () => {
+    const redis = connect(lonely);
+    await redis.config('SET', 'min-replicas-to-write', '1');
+    try {
+      const stream = domainKeys(config.redis.key_prefix, config.domains[0]!).stream;
+      const before = await redis.xlen(stream);
+      const [result] = await run(redis, [request(4)]);
+      expect(result).toMatchObject({ ok: false, error: { code: 'QUEUE_UNAVAILABLE' } });
+      expect(JSON.stringify(result)).toMatch(/NOREPLICAS/);
+      expect(JSON.stringify(result)).not.toContain('unknown');
+      expect(await redis.xlen(stream)).toBe(before);
+    } finally {
+      await redis.config('SET', 'min-replicas-to-write', '0');
+    }
+  });
+
   it('uses WAITAOF from Redis 7.2 on', () => {
     expect(supportsWaitAof('# Server\r\nredis_version:7.0.15\r\n')).toBe(false);
     expect(supportsWaitAof('# Server\r\nredis_version:7.2.4\r\n')).toBe(true);
