@@ -87,7 +87,7 @@ export const ERRORS = {
   QUEUE_NOT_DURABLE: {
     status: 503,
     message:
-      'Redis cannot keep messages right now (a failed AOF write, out of memory, an evicting policy or a read-only replica); the message was not accepted',
+      'Redis cannot keep messages right now (a failed AOF write, out of memory, an evicting policy, a read-only replica, or fewer replicas online than queue.replicas); the message was not accepted',
   },
   QUEUE_NOT_REPLICATED: {
     status: 503,

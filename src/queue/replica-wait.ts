@@ -59,3 +59,17 @@ export function supportsWaitAof(info: string): boolean {
   const [major, minor] = [Number(version[1]), Number(version[2])];
   return major > 7 || (major === 7 && minor >= 2);
 }
+
+/**
+ * From `INFO` (its replication section): why `queue.replicas` cannot be met right now —
+ * fewer replicas online than it asks for — or undefined when it can. The writability
+ * watch turns this into a refusal before anything is appended, and into "not ready", so
+ * a batch does not wait `replicas_timeout_ms` for replicas that are not there.
+ */
+export function replicaShortfall(info: string, wanted: number): string | undefined {
+  // A replica is reported as such (role:slave) by the watch itself.
+  if (wanted <= 0 || /^role:slave/m.test(info)) return undefined;
+  const online = [...info.matchAll(/^slave\d+:.*\bstate=online\b/gm)].length;
+  if (online >= wanted) return undefined;
+  return `Redis has ${online} replica(s) online and queue.replicas asks for ${wanted}: no append could be confirmed`;
+}

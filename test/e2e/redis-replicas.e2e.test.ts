@@ -1,8 +1,9 @@
 /**
- * `queue.replicas: 1` through the whole broker: while the master has no replica, a submit
- * is answered 503 QUEUE_NOT_REPLICATED ("outcome unknown": the master has it), never 202;
- * once a replica follows the master, 202 again — and that message is on the replica
- * before the client hears of it.
+ * `queue.replicas: 1` through the whole broker: while the master has no replica online,
+ * submits are refused before anything is appended (503 QUEUE_NOT_DURABLE naming the
+ * replicas, /readyz 503) — never a 202; once a replica follows the master, 202 again, and
+ * that message is on the replica before the client hears of it. (A replica lost between
+ * two checks: the batch's WAIT answers 503 QUEUE_NOT_REPLICATED, test/queue/replica-wait.test.ts.)
  */
 import type { Agent } from 'undici';
 import { Redis } from 'ioredis';
@@ -12,6 +13,7 @@ import {
   BrokerProcess,
   createWorkspace,
   demoBundle,
+  getJson,
   mtlsAgent,
   postJson,
   waitUntil,
@@ -44,17 +46,16 @@ afterAll(async () => {
 const message = (text: string) => ({ sender_number: '+14155550123', message_body: text });
 
 describe('queue.replicas: 1', () => {
-  it('no replica: 503 QUEUE_NOT_REPLICATED, outcome unknown, never a 202', async () => {
+  it('no replica: 503 QUEUE_NOT_DURABLE naming queue.replicas, not ready, never a 202', async () => {
     const responses = await Promise.all(
       Array.from({ length: 5 }, (_, i) => postJson(agent, broker.url, message(`alone ${i}`))),
     );
     for (const response of responses) {
       expect(response.status).toBe(503);
-      expect(response.body).toMatchObject({
-        error_code: 'QUEUE_NOT_REPLICATED',
-        details: { wanted: 1, acknowledged: 0, outcome: 'unknown' },
-      });
+      expect(response.body.error_code).toBe('QUEUE_NOT_DURABLE');
+      expect(JSON.stringify(response.body.details)).toMatch(/0 replica\(s\) online and queue.replicas asks for 1/);
     }
+    expect((await getJson(agent, `${broker.url}/readyz`)).status).toBe(503);
   });
 
   it('a replica follows: 202 again, and the replica already holds the message', async () => {
@@ -67,6 +68,7 @@ describe('queue.replicas: 1', () => {
       15_000,
       'a 202 once a replica follows',
     );
+    expect((await getJson(agent, `${broker.url}/readyz`)).status).toBe(200);
     const onReplica = new Redis(replica.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     try {
       await onReplica.connect();

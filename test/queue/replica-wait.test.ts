@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { EnqueuePlanner, queueUnavailable } from '../../src/ingest/enqueue-planner.js';
 import type { EnqueueRequest, EnqueueResult } from '../../src/ingest/ingest.types.js';
 import { domainKeys } from '../../src/queue/keys.js';
-import { ReplicaWait, supportsWaitAof } from '../../src/queue/replica-wait.js';
+import { ReplicaWait, replicaShortfall, supportsWaitAof } from '../../src/queue/replica-wait.js';
 import { defineScripts } from '../../src/queue/scripts.js';
 import { TestRedisServer } from '../support/redis-server.js';
 import { testSealer } from '../support/test-keys.js';
@@ -102,6 +102,18 @@ describe('queue.replicas', () => {
     } finally {
       await redis.config('SET', 'min-replicas-to-write', '0');
     }
+  });
+
+  it('reads from INFO whether enough replicas are online (for the writability watch)', async () => {
+    const online = await connect(master).info();
+    expect(replicaShortfall(online, 1)).toBeUndefined();
+    expect(replicaShortfall(online, 2)).toMatch(/1 replica\(s\) online and queue.replicas asks for 2/);
+    expect(replicaShortfall(await connect(lonely).info(), 1)).toMatch(/0 replica\(s\) online/);
+    expect(replicaShortfall(await connect(lonely).info(), 0)).toBeUndefined();
+    // A replica that is still syncing cannot confirm anything.
+    expect(
+      replicaShortfall('role:master\r\nslave0:ip=127.0.0.1,port=1,state=wait_bgsave,offset=0,lag=0\r\n', 1),
+    ).toMatch(/0 replica/);
   });
 
   it('uses WAITAOF from Redis 7.2 on', () => {
