@@ -26,7 +26,7 @@ export interface ChaosEnvironmentOptions {
   env?: Record<string, string>;
   brokers?: number;
   /** Runs after the workspace exists and before any broker starts (e.g. to route MariaDB through a proxy). */
-  prepare?: (workspace: Workspace) => Promise<void> | void;
+  prepare?: (workspace: Workspace, redis: TestRedisServer) => Promise<void> | void;
   /** Runs before redis-server first starts (e.g. to mount a small tmpfs on its dir). */
   beforeRedis?: (redis: TestRedisServer) => Promise<void> | void;
   /** Runs once redis-server is stopped for good, before its dir is removed (e.g. to unmount it). */
@@ -35,6 +35,8 @@ export interface ChaosEnvironmentOptions {
 
 export class ChaosEnvironment {
   readonly brokers: BrokerProcess[] = [];
+  /** Where the queue is read at the end: the test-owned Redis, or (after a failover) the node promoted in its place. */
+  queueRedisUrl: () => Promise<string> = async () => this.redis.url;
   readonly urls: string[] = [];
   bundle!: ClientBundle;
 
@@ -62,7 +64,7 @@ export class ChaosEnvironment {
     );
     const environment = new ChaosEnvironment(redis, workspace, options.afterRedis);
     try {
-      await options.prepare?.(workspace);
+      await options.prepare?.(workspace, redis);
       for (let i = 0; i < (options.brokers ?? 1); i++) {
         const port = await freePort();
         const broker = new BrokerProcess(workspace, {
@@ -118,7 +120,7 @@ export class ChaosEnvironment {
   }
 
   private async withRedis<T>(use: (client: Redis, stream: string) => Promise<T>): Promise<T> {
-    const client = new Redis(this.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    const client = new Redis(await this.queueRedisUrl(), { maxRetriesPerRequest: 1, lazyConnect: true });
     try {
       await client.connect();
       return await use(client, domainKeys(this.workspace.prefix, { key_prefix: 'default' }).stream);

@@ -86,6 +86,15 @@ export class Ledger {
     return { acknowledged, refusedBy };
   }
 
+  /** When the first 202 sent after `since` (unix ms) was answered; undefined while there is none. */
+  firstAcknowledgedAfter(since: number): number | undefined {
+    let first: number | undefined;
+    for (const entry of this.entries.values())
+      if (entry.outcome.kind === 'ok' && entry.sentAt >= since && (first === undefined || entry.answeredAt < first))
+        first = entry.answeredAt;
+    return first;
+  }
+
   /** Compares the ledger with storage (and, for a webhook target, with what the downstream accepted). */
   reconcile(stored: readonly StoredRow[], delivered?: readonly DeliveredHit[]): LedgerCounts {
     const rowsByMessage = countBy(stored.map((r) => r.messageId));

@@ -9,8 +9,10 @@ import { mariadbOutage } from './mariadb-outage.js';
 import { mysqlLongOutage } from './mysql-long-outage.js';
 import { redisEvicting } from './redis-evicting.js';
 import { redisFull } from './redis-full.js';
+import { redisBlackhole } from './redis-blackhole.js';
 import { redisKill } from './redis-kill.js';
 import { scaleOutKill } from './scale-out-kill.js';
+import { sentinelFailover } from './sentinel-failover.js';
 import { webhookFlap } from './webhook-flap.js';
 
 export const SCENARIOS: readonly Scenario[] = [
@@ -27,4 +29,7 @@ export const SCENARIOS: readonly Scenario[] = [
   redisFull,
   aofDiskFull,
   keyMismatch,
+  redisBlackhole,
+  sentinelFailover('kill'),
+  sentinelFailover('freeze'),
 ];

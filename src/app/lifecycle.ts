@@ -63,6 +63,7 @@ export async function connectRedis(config: Readonly<BrokerConfig>, logger: Logge
   const writability = new WritabilityWatch(redis, {
     manage: config.redis.manage_persistence,
     limits: { maxBacklogBytes: config.redis.max_backlog_bytes, maxMemoryPercent: config.redis.max_memory_percent },
+    replicas: config.queue.replicas,
     logger,
   });
   await writability.start();

@@ -99,6 +99,16 @@ export const configShape = {
   queue: {
     fsync: oneOf('Redis AOF fsync policy the broker relies on', 'everysec', ['everysec', 'always']),
     max_batch: int('Most messages appended to Redis in one pipeline (group commit)', 512, { min: 1 }),
+    replicas: int(
+      'Replicas that must hold an append before its 202 (WAIT, and WAITAOF on Redis ≥ 7.2, after each batch); fewer in time ⇒ 503 QUEUE_NOT_REPLICATED. 0 = answer once the master has it',
+      0,
+      { min: 0 },
+    ),
+    replicas_timeout_ms: int(
+      'How long a batch waits for queue.replicas to acknowledge it; must stay below redis.command_timeout_ms',
+      1000,
+      { min: 1 },
+    ),
     claim_idle_ms: int('Pending stream entries idle this long are reclaimed from a dead consumer', 30_000, {
       min: 100,
     }),

@@ -8,6 +8,8 @@
  *                                        messages would vanish without an error
  *   used_memory ≥ maxmemory              out of memory: Redis refuses writes (OOM)
  *   role:slave                           a read-only replica (a failover not followed)
+ *   fewer replicas online than           no batch could be confirmed (replica-wait.ts)
+ *   queue.replicas
  *
  * Apart from those, the broker's own limit on Redis memory (`redis.max_backlog_bytes`, or
  * `redis.max_memory_percent` of `maxmemory`): past it submits are 503 QUEUE_FULL while
@@ -21,6 +23,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { replicaShortfall } from './replica-wait.js';
 
 /** What stops Redis from keeping a message, one line each; empty when nothing does. */
 export function writeProblems(info: string): string[] {
@@ -76,6 +79,8 @@ export interface WritabilityOptions {
   /** May the broker set `maxmemory-policy noeviction` (`redis.manage_persistence`)? */
   manage: boolean;
   limits: BacklogLimits;
+  /** `queue.replicas`: that many replicas must be online (0: none needed). */
+  replicas?: number;
   logger: Logger;
   intervalMs?: number;
 }
@@ -106,12 +111,17 @@ export class WritabilityWatch {
     clearInterval(this.timer);
   }
 
+  private problemsOf(info: string): string[] {
+    const shortfall = replicaShortfall(info, this.options.replicas ?? 0);
+    return shortfall ? [...writeProblems(info), shortfall] : writeProblems(info);
+  }
+
   async check(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
     try {
       let info = await this.redis.info();
-      let problems = writeProblems(info);
+      let problems = this.problemsOf(info);
       if (this.options.manage && problems.some((p) => p.includes('maxmemory-policy'))) {
         try {
           await this.redis.config('SET', 'maxmemory-policy', 'noeviction');
@@ -119,7 +129,7 @@ export class WritabilityWatch {
             'set Redis maxmemory-policy to noeviction: an evicting policy could drop queued messages',
           );
           info = await this.redis.info();
-          problems = writeProblems(info);
+          problems = this.problemsOf(info);
         } catch (error) {
           this.options.logger.error({ err: (error as Error).message }, 'cannot set Redis maxmemory-policy noeviction');
         }
