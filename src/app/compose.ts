@@ -9,12 +9,13 @@
  *   ActorGraph ───▶ health, metrics, heartbeat (keys), ingest client, portal, reload
  *
  * Start order (each step needs the ones before it): embedded services → database
- * (migrated) → Redis (durability checked) → actors encryption + ca → ca.bootstrap (first
+ * (migrated) → Redis (durability checked) → actors encryption + ca → keys and CA checked
+ * against the installation's (secret-identity.ts) → ca.bootstrap (first
  * start: CA, server and demo certificates) → actors ingest + delivery → heartbeat,
  * identity, TLS, health, metrics, portal, front, revocation listener → listen → welcome
  * → background jobs. Stop order: lifecycle.ts. Reload: reload.ts.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
 import { BrokerError } from '../errors.js';
@@ -29,7 +30,7 @@ import { LiveConfig } from '../config/live-config.js';
 import { createRepositories } from '../db/index.js';
 import { SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
 import { KeyStore } from '../crypto/key-store.js';
-import { heldSecrets, verifySecretIdentity } from '../keys/secret-identity.js';
+import { caFingerprint, heldSecrets, refuseNewCa, verifySecretIdentity } from '../keys/secret-identity.js';
 import { MessagePagesRepository } from '../db/message-pages.repository.js';
 import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
 import { domainsHealth } from '../health/domain-health.js';
@@ -101,17 +102,26 @@ export async function startBroker(
   // The CA first: delivery loads the broker's own client certificate, which the first
   // start creates.
   await actors.start(['encryption', 'ca']);
+  // Before bootstrap writes anything (a CA, the demo certificate, a CRL announced to every
+  // broker) and before anything seals or stores: this host's keys, peppers and CA must be
+  // the installation's. The encryption actor has made the key files on a first start.
+  const secretRecord = new SecretFingerprintsRepository(database.db);
+  const where = { secretsDir: config.secrets.dir, pkiDir: config.pki.dir };
+  const caPath = join(config.pki.dir, 'ca.crt');
+  const hadCa = existsSync(caPath);
+  await verifySecretIdentity(
+    secretRecord,
+    heldSecrets(await KeyStore.open(config.secrets.dir), hadCa ? readFileSync(caPath, 'utf8') : undefined),
+    where,
+  );
+  if (!hadCa) await refuseNewCa(secretRecord, config.pki.dir, ', then start again');
   const bootstrap = await actors.ca.rpc.call('ca.bootstrap', {
     hostnames: config.server.public_hostnames,
     demo: config.bootstrap.demo_client ? { name: 'demo', domain: config.bootstrap.demo_domain } : null,
   });
-  // Before anything seals or stores: this host's keys, peppers and CA must be the
-  // installation's (the encryption actor made the key files, bootstrap the CA, by now).
-  await verifySecretIdentity(
-    new SecretFingerprintsRepository(database.db),
-    heldSecrets(await KeyStore.open(config.secrets.dir), readFileSync(join(config.pki.dir, 'ca.crt'), 'utf8')),
-    { secretsDir: config.secrets.dir, pkiDir: config.pki.dir },
-  );
+  const caPem = readFileSync(caPath, 'utf8');
+  // A CA bootstrap made just now becomes the installation's.
+  if (!hadCa) await verifySecretIdentity(secretRecord, [caFingerprint(caPem)], where);
   await actors.start(['ingest', 'delivery']);
 
   const pki = (file: string) => readFileSync(join(config.pki.dir, file), 'utf8');
@@ -126,6 +136,10 @@ export async function startBroker(
     intervalMs: config.heartbeat.interval_ms,
     keys: async () =>
       actors.encryption.isUp ? actors.encryption.rpc.call('encryption.keys', {}, { timeoutMs: 1000 }) : undefined,
+    // Every beat: are all live instances' keys and CA still the installation's?
+    caFingerprint: caFingerprint(caPem),
+    installationSecrets: () => secretRecord.all(),
+    recordSecrets: (held) => secretRecord.recordFirstUse(held),
     logger,
     registry,
   });
@@ -167,6 +181,7 @@ export async function startBroker(
     actors: actors.all(),
     durability: () => durability.state,
     writeProblems: () => durability.writability.problems,
+    queueFull: () => durability.writability.full,
     serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
     extra: async () => ({
       ...(await pkiStatus.components()),
@@ -181,7 +196,7 @@ export async function startBroker(
     instanceId: config.instance_id,
     actors: actors.all(),
     collector: new ActorMetricsCollector(actors.all().map(metricsSourceOf), config.metrics.actor_timeout_ms),
-    queue: new QueueProbe(redis, live),
+    queue: new QueueProbe(redis, live, () => durability.writability.memory),
     pki: new PkiProbe({
       crlPath: join(config.pki.dir, 'crl.pem'),
       listCertificates: () => certificates.list(),
@@ -214,10 +229,9 @@ export async function startBroker(
     tls: tls.material,
     identity,
     ingest: new IngestClient(actors.ingest.rpc, config.queue.max_batch, config.redis.command_timeout_ms + 2000, () => {
-      const problems = durability.writability.problems;
-      return problems.length > 0
-        ? new BrokerError('QUEUE_NOT_DURABLE', undefined, { cause: problems.join('; ') })
-        : undefined;
+      const { problems, full } = durability.writability;
+      if (problems.length > 0) return new BrokerError('QUEUE_NOT_DURABLE', undefined, { cause: problems.join('; ') });
+      return full ? new BrokerError('QUEUE_FULL', undefined, { cause: full }) : undefined;
     }),
     redis,
     messages: repositories.messages,

@@ -63,7 +63,20 @@ export const configShape = {
       'auto',
       'never',
     ]),
-    manage_persistence: bool('Turn AOF on (CONFIG SET) when Redis has it off', true),
+    manage_persistence: bool(
+      'Turn AOF on (CONFIG SET) when Redis has it off, and set maxmemory-policy noeviction when it evicts',
+      true,
+    ),
+    max_backlog_bytes: int(
+      'Refuse new messages (503 QUEUE_FULL) once Redis used_memory reaches this many bytes; 0 = no fixed limit',
+      0,
+      { min: 0 },
+    ),
+    max_memory_percent: int(
+      "Refuse new messages (503 QUEUE_FULL) once Redis used_memory reaches this share of Redis' maxmemory (when it has one): the rest stays for delivery to store and acknowledge the backlog",
+      90,
+      { min: 1, max: 100 },
+    ),
     sentinels: strList(
       'Redis Sentinel addresses (host:port); when set, the master is found through them and redis.url gives only user, password and db',
       [],
@@ -86,6 +99,16 @@ export const configShape = {
   queue: {
     fsync: oneOf('Redis AOF fsync policy the broker relies on', 'everysec', ['everysec', 'always']),
     max_batch: int('Most messages appended to Redis in one pipeline (group commit)', 512, { min: 1 }),
+    replicas: int(
+      'Replicas that must hold an append before its 202 (WAIT, and WAITAOF on Redis ≥ 7.2, after each batch); fewer in time ⇒ 503 QUEUE_NOT_REPLICATED. 0 = answer once the master has it',
+      0,
+      { min: 0 },
+    ),
+    replicas_timeout_ms: int(
+      'How long a batch waits for queue.replicas to acknowledge it; must stay below redis.command_timeout_ms',
+      1000,
+      { min: 1 },
+    ),
     claim_idle_ms: int('Pending stream entries idle this long are reclaimed from a dead consumer', 30_000, {
       min: 100,
     }),

@@ -23,6 +23,14 @@ export class SecretFingerprintsRepository {
       .onDuplicateKeyUpdate({ set: { kind: sql`kind` } });
   }
 
+  /** A deliberate replacement (`mb ca init --force`): the new one is the installation's from now on. */
+  async replace(secret: SecretFingerprint): Promise<void> {
+    await this.db
+      .insert(secretFingerprints)
+      .values(secret)
+      .onDuplicateKeyUpdate({ set: { fingerprint: secret.fingerprint } });
+  }
+
   async all(): Promise<SecretFingerprint[]> {
     return this.db
       .select({

@@ -50,7 +50,8 @@ export interface StorePipelineDeps {
   onBatchFailed(): void;
 }
 
-const BLOCK_MS = 1000;
+/** How long one XREADGROUP waits for entries (its connection's socket timeout allows for it). */
+export const BLOCK_MS = 1000;
 const MAX_BACKOFF_MS = 5000;
 
 export class StorePipeline {

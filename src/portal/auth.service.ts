@@ -18,9 +18,10 @@
  * that account is tried. Without one, the password is checked against each account of
  * the email, each reserved like a single one (the lockout holds for every account
  * evaluated), in one scrypt (the email's accounts share a salt: PasswordHasher); it signs
- * in when exactly one usable account matches, and asks for the domain when several do.
- * Every other outcome is LOGIN_FAILED, and the address is counted once per attempt, so a
- * visitor without the password learns nothing of how many accounts the email has.
+ * in when exactly one usable account matches (the others count it as a wrong password),
+ * and asks for the domain when several do. Every other outcome is LOGIN_FAILED, and the
+ * address is counted once per attempt, so a visitor without the password learns nothing
+ * of how many accounts the email has (docs/security.md, "Tenants' accounts").
  */
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { UserRow } from '../db/schema.js';

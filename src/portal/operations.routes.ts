@@ -188,7 +188,8 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const emails = new Map(
       (await Promise.all(actorIds.map((id) => repositories.users.findById(Number(id)))))
         .filter((u) => u !== undefined)
-        .map((u) => [`user:${u.id}`, u.email]),
+        // An email may have accounts in several domains (#17): the domain says which acted.
+        .map((u) => [`user:${u.id}`, `${u.email} (${u.domain ?? 'all'})`]),
     );
     return renderPage(request, reply, 'audit', {
       title: 'Audit log',

@@ -138,6 +138,41 @@ describe('migrateDatabase', () => {
     expect(await repository.countAll()).toBe(2);
   });
 
+  it('upgrades users to accounts per tenant (0004): the rows stay, an email may then have one per domain', async () => {
+    const database = await emptyDatabase();
+    const handle = openDatabase({ url: database.url, poolSize: 1 });
+    cleanups.push(() => handle.close());
+    await migrate(handle.db, { migrationsFolder: migrationsUpTo('0003_secret_fingerprints') });
+    await handle.pool.query(
+      `INSERT INTO users (email, password_hash, role, domain) VALUES
+         ('ops@upgrade.test', 'h1', 'admin', 'alpha'), ('root@upgrade.test', 'h2', 'superadmin', NULL)`,
+    );
+    const insert = (email: string, domain: string | null) =>
+      handle.pool
+        .query('INSERT INTO users (email, password_hash, role, domain) VALUES (?, ?, ?, ?)', [
+          email,
+          'h',
+          domain === null ? 'superadmin' : 'admin',
+          domain,
+        ])
+        .then(
+          () => 'stored',
+          (error: { code?: string }) => error.code,
+        );
+    expect(await insert('ops@upgrade.test', 'beta')).toBe('ER_DUP_ENTRY');
+
+    await migrateDatabase(handle.db);
+    const [rows] = await handle.pool.query<RowDataPacket[]>('SELECT email, domain, domain_key FROM users ORDER BY id');
+    expect(rows.map((row) => [row['email'], row['domain'], row['domain_key']])).toEqual([
+      ['ops@upgrade.test', 'alpha', 'alpha'],
+      ['root@upgrade.test', null, ''],
+    ]);
+    expect(await insert('ops@upgrade.test', 'beta')).toBe('stored');
+    expect(await insert('OPS@upgrade.test', 'alpha')).toBe('ER_DUP_ENTRY');
+    expect(await insert('ops@upgrade.test', null)).toBe('stored');
+    expect(await insert('Root@upgrade.test', null)).toBe('ER_DUP_ENTRY');
+  });
+
   it('creates tables as InnoDB utf8mb4 with the declared indexes', async () => {
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());

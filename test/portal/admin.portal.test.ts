@@ -435,9 +435,10 @@ describe('overview and audit log', () => {
     expect(page.body).not.toContain('data-testid="downstream-beta"');
   });
 
-  it('shows who did what, with emails instead of ids, newest first', async () => {
+  it('shows who did what, with emails and their domain instead of ids, newest first', async () => {
     const page = await adminAlpha.get('/portal/admin/audit');
-    expect(page.body).toContain('admin@alpha.test');
+    // The domain tells apart accounts of one email in several tenants (#17).
+    expect(page.body).toContain('admin@alpha.test (alpha)');
     expect(page.body).toContain('certificate.key_download');
     expect(page.body.indexOf('message.retry')).toBeLessThan(page.body.indexOf('user.create'));
   });

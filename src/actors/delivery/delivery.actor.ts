@@ -25,7 +25,7 @@ import {
 } from '../../delivery/delivery.metrics.js';
 import type { DeliveryProtocol } from './delivery.protocol.js';
 import type { DeliveryStats } from '../../delivery/delivery.types.js';
-import { StorePipeline } from '../../delivery/store-pipeline.js';
+import { BLOCK_MS, StorePipeline } from '../../delivery/store-pipeline.js';
 import { WebhookClient } from '../../delivery/webhook-client.js';
 import { AmqpTransport } from '../../delivery/amqp-transport.js';
 import { type DeliveryTransport, webhookTransport } from '../../delivery/delivery-transport.js';
@@ -38,7 +38,10 @@ import type { Logger } from '../../logger.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const redis = createRedis(config, 'delivery');
-  const blockingRedis = createRedis(config, 'delivery-blocking');
+  // XREADGROUP BLOCK holds a reply back for BLOCK_MS: silence that long is not a dead socket.
+  const blockingRedis = createRedis(config, 'delivery-blocking', {
+    socketTimeout: config.redis.command_timeout_ms + BLOCK_MS,
+  });
   for (const r of [redis, blockingRedis])
     r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await Promise.all([whenReady(redis), whenReady(blockingRedis)]);
