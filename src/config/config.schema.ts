@@ -140,7 +140,7 @@ export const configShape = {
   },
   actors: {
     young_generation_mb: int(
-      "Most memory each thread's V8 young generation may take: each actor's, and the main thread's (the supervisor restarts itself in place with --max-semi-space-size of a third of it); V8's default lets the main thread's grow to 128 MB on a large host. 0 = V8's default",
+      "Most memory each thread's V8 young generation may take: each actor's (the idle CA actor's at most 4 MB), and the main thread's (the supervisor restarts itself in place with --max-semi-space-size of a third of it); V8's default lets the main thread's grow to 128 MB on a large host. 0 = V8's default",
       16,
       { min: 0 },
     ),

@@ -7,7 +7,7 @@
  * bytes, no sign byte), whatever spelling a caller passes (`0A:1B`, `0x…`, OpenSSL's
  * uppercase with a leading 00); fingerprints as lowercase hex.
  */
-import { and, asc, desc, eq, lt, ne } from 'drizzle-orm';
+import { and, asc, desc, eq, lt, ne } from './drizzle.js';
 import type { Database } from './database.js';
 import { certificates, clients } from './schema.js';
 import type { CertificateRow, CertificateStatus, ClientStatus, NewCertificateRow } from './schema.js';

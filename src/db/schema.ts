@@ -6,8 +6,8 @@
  * and in code. Every datetime is DATETIME(3) in UTC: the pool pins the session time zone
  * to +00:00 and drizzle's `mode: 'date'` reads and writes UTC.
  */
-import { sql } from 'drizzle-orm';
 import {
+  sql,
   bigint,
   boolean,
   char,
@@ -19,7 +19,7 @@ import {
   mysqlTable,
   unique,
   varchar,
-} from 'drizzle-orm/mysql-core';
+} from './drizzle.js';
 import { blobBuffer, jsonValue, varbinaryBuffer } from './column-types.js';
 
 const createdAt = () => datetime('created_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`);

@@ -1,5 +1,5 @@
 /** The fingerprints every broker and `mb` must match (schema: `secret_fingerprints`). */
-import { sql } from 'drizzle-orm';
+import { sql } from './drizzle.js';
 import { secretFingerprints } from './schema.js';
 import type { Database } from './database.js';
 

@@ -2,7 +2,7 @@
  * The `users` table: portal accounts. Lockout policy, password hashing and role checks
  * live in the portal's services; this only reads and writes rows.
  */
-import { and, asc, count, eq, gte, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gte, isNull, lte, or, sql } from './drizzle.js';
 import type { Database } from './database.js';
 import { users } from './schema.js';
 import type { NewUserRow, UserRow } from './schema.js';
