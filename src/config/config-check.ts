@@ -35,7 +35,14 @@ export function checkConfigFiles(config: Readonly<BrokerConfig>): Finding[] {
   if (config.log.file === '') findings.push(ok('log.file', '', 'empty: logs go to stdout only'));
   else checkLogFile(config.log.file, findings);
   config.domains.forEach((domain, i) => {
-    if (domain.target.ca_file !== '') checkCaFile(`domains[${i}].target.ca_file`, domain.target.ca_file, findings);
+    for (const target of domain.targets) {
+      // Keyed as the file has it: the single target: of old, or one of targets.
+      const key =
+        domain.targets.length === 1 && target.name === 'default' && target === domain.target
+          ? `domains[${i}].target.ca_file`
+          : `domains[${i}].targets.${target.name}.ca_file`;
+      if (target.ca_file !== '') checkCaFile(key, target.ca_file, findings);
+    }
   });
   for (const { key, message } of deliveryShareWarnings(config))
     findings.push({ level: 'warning', key, path: '', message });

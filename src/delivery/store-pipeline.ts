@@ -5,19 +5,20 @@
  *     → rows from the entries as they are: sealed by the ingest actor before the append
  *       (an entry of an older broker, in the clear, goes through the encryption actor)
  *     → one multi-row INSERT, idempotent on message_id          (one statement)
- *     → webhook domains: ZADD NX the first attempt
+ *     → webhook targets: ZADD NX the first attempt on the target's schedule (the target
+ *       the front chose at submit, recorded in the entry)
  *     → XACK + XDEL + HDEL from the queued index                (one pipeline)
  *
  * The ack comes last: a crash anywhere before it leaves the entries pending, they are
  * read again, and the idempotent insert makes the replay harmless (exactly once in MySQL).
  */
 import type { Redis } from 'ioredis';
-import type { BrokerConfig } from '../config/config.js';
+import type { BrokerConfig, DomainConfig, TargetConfig } from '../config/config.js';
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import type { NewMessageRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
-import type { DomainKeys } from '../queue/keys.js';
+import { targetKeys, type DomainKeys } from '../queue/keys.js';
 import type { DeliverySchedule } from '../queue/schedule.js';
 import { envelopeKeyId, toBuffer } from '../crypto/envelope.js';
 import {
@@ -171,6 +172,8 @@ export class StorePipeline {
         n: f.n,
         md: f.md,
         q: f.q,
+        rt: f.rt,
+        tg: f.tg,
         be: toBuffer(item.body_enc),
         se: toBuffer(item.sender_enc),
         h: item.sender_hash,
@@ -178,6 +181,27 @@ export class StorePipeline {
         sm: item.sender_masked,
       };
     });
+  }
+
+  /**
+   * The target an entry was routed to at submit. An entry of before routing names none:
+   * its domain's default target. One whose target a reload has removed since goes to the
+   * default target too (with a warning) rather than waiting for a target that is gone.
+   */
+  private targetOf(domainName: string, name: string): TargetConfig {
+    const domain = this.domainConfig(domainName);
+    if (name === '') return domain.target;
+    const target = domain.targets.find((t) => t.name === name);
+    if (target) return target;
+    this.deps.logger.warn(
+      { domain: domainName, target: name, instead: domain.target.name },
+      "a message's target is no longer configured: it goes to the domain's default target",
+    );
+    return domain.target;
+  }
+
+  private domainConfig(name: string): DomainConfig {
+    return this.deps.config.domains.find((d) => d.name === name)!;
   }
 
   /** `replay`: own pending entries, read again after a failure or a crash; some may be stored already. */
@@ -197,7 +221,8 @@ export class StorePipeline {
     if (valid.length > 0) {
       const sealed = await this.sealedFields(valid.map((e) => e.fields));
       const now = new Date();
-      const webhookIds = new Map<string, string[]>();
+      // Per "domain/target": the ids whose first attempt goes on that target's schedule.
+      const webhookIds = new Map<string, { keys: DomainKeys; ids: string[] }>();
       // Only replays can meet rows already stored; they must not be counted twice.
       const storedBefore = replay
         ? new Set((await messages.findByMessageIds(valid.map((e) => e.fields.m))).map((r) => r.message_id))
@@ -205,11 +230,16 @@ export class StorePipeline {
       const rows: NewMessageRow[] = valid.map((entry, i) => {
         const fields = sealed[i]!;
         const domain = this.domainByStream.get(entry.stream)!;
-        const isWebhook = config.domains.find((d) => d.name === domain)?.target.type === 'webhook';
+        const target = this.targetOf(domain, fields.tg);
+        const isWebhook = target.type === 'webhook';
         if (isWebhook) {
-          const ids = webhookIds.get(domain);
-          if (ids) ids.push(fields.m);
-          else webhookIds.set(domain, [fields.m]);
+          const lane = `${domain}/${target.name}`;
+          let scheduled = webhookIds.get(lane);
+          if (!scheduled) {
+            const keys = targetKeys(config.redis.key_prefix, this.domainConfig(domain), target.name);
+            webhookIds.set(lane, (scheduled = { keys, ids: [] }));
+          }
+          scheduled.ids.push(fields.m);
         }
         if (!storedBefore?.has(fields.m)) {
           const counts = byDomain.get(domain) ?? { stored: 0, delivered: 0 };
@@ -234,12 +264,14 @@ export class StorePipeline {
           queued_at: new Date(fields.q),
           delivered_at: isWebhook ? null : now,
           next_attempt_at: isWebhook ? now : null,
+          target: target.name,
+          route: fields.rt === '' ? null : fields.rt,
         } satisfies NewMessageRow;
       });
       await messages.insertBatch(rows);
       // Counted once committed: a replay after a later failure finds them stored and skips them.
       this.deps.onStored(byDomain);
-      for (const [domain, ids] of webhookIds) await schedule.scheduleNew(keysByDomain.get(domain)!, ids, now.getTime());
+      for (const { keys, ids } of webhookIds.values()) await schedule.scheduleNew(keys, ids, now.getTime());
     }
     await acknowledge(this.deps.redis, entries, (stream) => keysByDomain.get(this.domainByStream.get(stream)!)?.queued);
     this.deps.onBatchDone(entries.length, (performance.now() - started) / 1000);

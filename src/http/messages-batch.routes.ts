@@ -38,8 +38,11 @@ import {
   enqueueRequest,
   newMessage,
   refuseInvalid,
+  routeOf,
   type MessagesRouteDeps,
 } from './submit-support.js';
+import type { DomainConfig } from '../config/config.js';
+import type { RouteChoice } from '../routing/route-choice.js';
 import { requireClient } from './require-client.js';
 import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
 
@@ -71,10 +74,13 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       const client = request.client!;
       const idempotency = idempotencyOf(request);
       if (request.validationError) return refuseInvalid(deps, request, reply, idempotency);
-      acceptingDomain(deps, client);
+      const domain = acceptingDomain(deps, client);
       const timestamp = new Date().toISOString();
-      const checks = validateItems(request, request.body.messages);
-      const valid = checks.flatMap((check) => (check instanceof BrokerError ? [] : [newMessage(check, timestamp)]));
+      // An item no route takes is refused like an invalid one (422 NO_ROUTE in its result).
+      const checks = routeItems(domain, request, validateItems(request, request.body.messages));
+      const valid = checks.flatMap((check) =>
+        check instanceof BrokerError ? [] : [newMessage(check.body, timestamp, check.route)],
+      );
       if (valid.length === 0) {
         const body = batchResult(checks, [], request.id, timestamp);
         return refuseInvalid(deps, request, reply, idempotency, { status: 207, body }, () =>
@@ -104,6 +110,27 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
   );
 }
 
+/** Each valid item with its route, or NO_ROUTE. */
+function routeItems(
+  domain: DomainConfig,
+  request: FastifyRequest,
+  checks: Array<SubmitMessageBody | BrokerError>,
+): Array<RoutedItem | BrokerError> {
+  return checks.map((check) => {
+    if (check instanceof BrokerError) return check;
+    try {
+      return { body: check, route: routeOf(domain, request, check) };
+    } catch (error) {
+      return error as BrokerError;
+    }
+  });
+}
+
+interface RoutedItem {
+  body: SubmitMessageBody;
+  route: RouteChoice;
+}
+
 /** Each item against the submit schema: the message, or the error naming its fields. */
 function validateItems(request: FastifyRequest, items: unknown[]): Array<SubmitMessageBody | BrokerError> {
   const validate = request.compileValidationSchema(submitMessageBody, 'body') as Validate;
@@ -117,7 +144,7 @@ function itemOutcome(message: NewMessage, position: number): ItemOutcome {
 
 /** The 207 body: item errors in order, valid items' outcomes merged in their places. */
 function batchResult(
-  checks: Array<SubmitMessageBody | BrokerError>,
+  checks: Array<RoutedItem | BrokerError>,
   outcomes: ItemOutcome[],
   trackingId: string,
   timestamp: string,

@@ -27,6 +27,7 @@ import {
   enqueueRequest,
   newMessage,
   refuseInvalid,
+  routeOf,
   type MessagesRouteDeps,
 } from './submit-support.js';
 
@@ -56,7 +57,8 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
       if (request.validationError) return refuseInvalid(deps, request, reply, idempotency);
       const domain = acceptingDomain(deps, client);
       const timestamp = new Date().toISOString();
-      const message = newMessage(request.body, timestamp);
+      const route = routeOf(domain, request, request.body);
+      const message = newMessage(request.body, timestamp, route);
       const outcome = await deps.ingest.enqueue(enqueueRequest(request, client, idempotency, timestamp, [message]));
       if (outcome.kind === 'reused') throw new BrokerError('IDEMPOTENCY_KEY_REUSED');
       if (outcome.kind === 'replay') {
@@ -70,7 +72,7 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
       if (position === REFUSED_BY_QUOTA) throw quotaExceeded(reply, outcome.quota);
       if (position < 0) throw rateLimited(reply, outcome.rate);
       request.log.info(
-        { message_id: message.message_id, client_id: client.client_id, domain: domain.name },
+        { message_id: message.message_id, client_id: client.client_id, domain: domain.name, ...route },
         'message queued',
       );
       countEnqueued(domain.name);
