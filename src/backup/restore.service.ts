@@ -20,7 +20,7 @@ import type { BrokerConfig } from '../config/config.js';
 import { ensureDatabase, openDatabase } from '../db/database.js';
 import { MessagesRepository } from '../db/messages.repository.js';
 import { migrateDatabase } from '../db/migrate.js';
-import { domainKeys } from '../queue/keys.js';
+import { targetKeys } from '../queue/keys.js';
 import {
   DUMP_FILE,
   MANIFEST_FILE,
@@ -138,22 +138,30 @@ async function recreateDatabase(url: string, name: string): Promise<void> {
   }
 }
 
-/** Queued webhook messages back on their domain's schedule (NX: an entry already there stays). */
+/** Queued webhook messages back on their target's schedule (NX: an entry already there stays). */
 async function reschedule(
   config: Readonly<BrokerConfig>,
   redis: Redis,
   pool: ReturnType<typeof openDatabase>['pool'],
 ): Promise<number> {
   let total = 0;
-  for (const domain of config.domains.filter((d) => d.target.type === 'webhook')) {
+  for (const domain of config.domains) {
+    const webhooks = domain.targets.filter((t) => t.type === 'webhook').map((t) => t.name);
+    if (webhooks.length === 0) continue;
     const [rows] = (await pool.query(
-      "SELECT message_id, next_attempt_at FROM messages WHERE domain = ? AND status = 'queued'",
+      "SELECT message_id, next_attempt_at, target FROM messages WHERE domain = ? AND status = 'queued'",
       [domain.name],
-    )) as unknown as [Array<{ message_id: string; next_attempt_at: Date | null }>];
-    const schedule = domainKeys(config.redis.key_prefix, domain).schedule;
-    for (let i = 0; i < rows.length; i += 1000) {
-      const args = rows.slice(i, i + 1000).flatMap((r) => [r.next_attempt_at?.getTime() ?? Date.now(), r.message_id]);
-      total += await redis.zadd(schedule, 'NX', ...args);
+    )) as unknown as [Array<{ message_id: string; next_attempt_at: Date | null; target: string }>];
+    for (const target of webhooks) {
+      // A row whose target is gone from the config goes to the domain's default target, as the store does.
+      const own = rows.filter((r) =>
+        domain.targets.some((t) => t.name === r.target) ? r.target === target : target === domain.target.name,
+      );
+      const schedule = targetKeys(config.redis.key_prefix, domain, target).schedule;
+      for (let i = 0; i < own.length; i += 1000) {
+        const args = own.slice(i, i + 1000).flatMap((r) => [r.next_attempt_at?.getTime() ?? Date.now(), r.message_id]);
+        total += await redis.zadd(schedule, 'NX', ...args);
+      }
     }
   }
   return total;

@@ -8,10 +8,10 @@ import type { Logger } from '../logger.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { HealthReport } from './health.types.js';
 
-/** The webhook domains whose target is http:// (allowed by `allow_insecure_http`). */
+/** The domains with a webhook target over http:// (allowed by `allow_insecure_http`). */
 export function insecureHttpDomains(config: Pick<BrokerConfig, 'domains'>): string[] {
   return config.domains
-    .filter((d) => d.target.type === 'webhook' && /^http:\/\//i.test(d.target.url))
+    .filter((d) => d.targets.some((t) => t.type === 'webhook' && /^http:\/\//i.test(t.url)))
     .map((d) => d.name);
 }
 

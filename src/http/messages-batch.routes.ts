@@ -62,7 +62,8 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
         summary: 'Submit up to 100 messages',
         description:
           'Each item is validated on its own; the valid ones are made durable together before the answer. Always 207 for a well-formed ' +
-          "envelope: read each item's status. Each valid item counts one request against the rate limit and one message against the quota.",
+          "envelope: read each item's status. Each valid item counts one request against the rate limit and one message against the quota. " +
+          'Each item is routed on its own (request headers, its sender prefix, its metadata): an item no route takes gets 422 NO_ROUTE in its result and is not queued.',
         tags: ['messages'],
         security: mutualTls,
         headers: submitHeaders,

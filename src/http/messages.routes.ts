@@ -43,7 +43,9 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
       schema: {
         summary: 'Submit a message',
         description:
-          'Answers 202 once the message is durable in the queue. Counts one request against the rate limit and one message against the daily quota.',
+          'Answers 202 once the message is durable in the queue. Counts one request against the rate limit and one message against the daily quota. ' +
+          "The domain's routes pick the message's target now, from a request header the domain names (e.g. X-Region, values from its allow-list), the sender number's prefix or a metadata value; " +
+          'when none matches and the domain has no default route the answer is 422 NO_ROUTE and nothing is queued. The status lookup shows the route and target chosen.',
         tags: ['messages'],
         security: mutualTls,
         headers: submitHeaders,

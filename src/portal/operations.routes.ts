@@ -10,7 +10,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/config.js';
 import { healthForDomain } from '../health/health.service.js';
-import { keysFor } from '../queue/keys.js';
+import { keysFor, targetKeys } from '../queue/keys.js';
 import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
 import { presentCertificate } from './certificate-state.js';
@@ -24,7 +24,22 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
   const { repositories, messagePages, actors, health, operations, deadLetters, schedule } = admin.options;
   const pageSize = admin.config.portal.page_size;
   const keyOf = (domain: string) => keysFor(admin.config).get(domain);
-  const webhookDomains = () => admin.config.domains.filter((d) => d.target.type === 'webhook').map((d) => d.name);
+  const webhookDomains = () =>
+    admin.config.domains.filter((d) => d.targets.some((t) => t.type === 'webhook')).map((d) => d.name);
+  /** A domain's delivery queue: its webhook targets' schedules, leases and dead letters together. */
+  const queueDepth = async (name: string) => {
+    const domain = admin.config.domains.find((d) => d.name === name)!;
+    const depths = await Promise.all(
+      domain.targets
+        .filter((t) => t.type === 'webhook')
+        .map((t) => schedule.depth(targetKeys(admin.config.redis.key_prefix, domain, t.name))),
+    );
+    return depths.reduce((sum, d) => ({
+      scheduled: sum.scheduled + d.scheduled,
+      inflight: sum.inflight + d.inflight,
+      dead: sum.dead + d.dead,
+    }));
+  };
 
   /** A failing source shows as "unavailable" on the page instead of failing the page. */
   const settle = <T>(promise: Promise<T>): Promise<T | undefined> => promise.catch(() => undefined);
@@ -47,9 +62,11 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
         const [hour, day, queue] = await Promise.all([
           messagePages.countSince(new Date(now - HOUR_MS), domain),
           messagePages.countSince(new Date(now - 24 * HOUR_MS), domain),
-          webhook ? settle(schedule.depth(keyOf(domain)!)) : Promise.resolve(undefined),
+          webhook ? settle(queueDepth(domain)) : Promise.resolve(undefined),
         ]);
-        const downstream = downstreams?.find((d) => d.domain === domain);
+        // With several webhook targets, the one whose breaker is not closed shows first.
+        const own = downstreams?.filter((d) => d.domain === domain) ?? [];
+        const downstream = own.find((d) => d.breaker.state !== 'closed') ?? own[0];
         return {
           domain,
           webhook,

@@ -1,14 +1,14 @@
 /**
  * Delivery actor: stores what the streams hold (StorePipeline) and delivers it to each
- * webhook domain's downstream (one WebhookDispatcher per domain, all taking their slots
- * from one SlotAllocator: `delivery.concurrency` POSTs in flight at most, in all). Its
- * MySQL pool and Redis connections are its own.
+ * webhook target's downstream (one TargetDispatcher per target of each domain, all taking
+ * their slots from one SlotAllocator: `delivery.concurrency` attempts in flight at most,
+ * in all). Its MySQL pool and Redis connections are its own.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../../db/database.js';
 import { MessagesRepository } from '../../db/messages.repository.js';
-import { keysFor } from '../../queue/keys.js';
+import { keysFor, targetKeys } from '../../queue/keys.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { DeliverySchedule } from '../../queue/schedule.js';
 import { defineScripts } from '../../queue/scripts.js';
@@ -27,8 +27,10 @@ import type { DeliveryProtocol } from './delivery.protocol.js';
 import type { DeliveryStats } from '../../delivery/delivery.types.js';
 import { StorePipeline } from '../../delivery/store-pipeline.js';
 import { WebhookClient } from '../../delivery/webhook-client.js';
-import { retryPolicyOfDomain } from '../../delivery/retry-policy.js';
-import { WebhookDispatcher } from '../../delivery/webhook-dispatcher.js';
+import { retryPolicyOf } from '../../delivery/retry-policy.js';
+import { TargetDispatcher } from '../../delivery/target-dispatcher.js';
+import type { DeliveryTransport } from '../../delivery/delivery-transport.js';
+import { WebhookTransport } from '../../delivery/webhook-transport.js';
 import { SlotAllocator } from '../../delivery/slot-allocator.js';
 import { deliveryShareWarnings } from '../../config/config-resolve.js';
 
@@ -77,35 +79,45 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     },
   });
 
-  const webhookDomains = config.domains.filter((d) => d.target.type === 'webhook');
+  // One dispatcher per webhook target of each domain (a "lane"): its own schedule, retry
+  // policy, breaker and share of the slots.
+  const lanes = config.domains.flatMap((domain) =>
+    domain.targets.filter((t) => t.type === 'webhook').map((target) => ({ domain, target })),
+  );
   const allocator = new SlotAllocator(config.delivery.concurrency);
   for (const warning of deliveryShareWarnings(config)) logger.warn({ key: warning.key }, warning.message);
-  const clients: WebhookClient[] = [];
-  const dispatchers = webhookDomains.map((domain) => {
-    const slots = allocator.register(domain.name, domain.concurrency_share);
+  const transports: DeliveryTransport[] = [];
+  const dispatchers = lanes.map(({ domain, target }) => {
+    const slots = allocator.register(laneName(domain.name, target.name), target.concurrency_share);
     // Each downstream gets its own connection pool, as large as what it may use: every slot.
     const client = new WebhookClient(
       {
         ...deliveryCertificate(config.pki.dir),
-        ...(domain.target.ca_file ? { ca: readFileSync(domain.target.ca_file, 'utf8') } : {}),
+        ...(target.ca_file ? { ca: readFileSync(target.ca_file, 'utf8') } : {}),
       },
       slots.limit,
     );
-    clients.push(client);
-    return new WebhookDispatcher({
+    const transport = new WebhookTransport(client, {
+      url: target.url,
+      secret: target.secret,
+      timeoutMs: target.timeout_ms,
+    });
+    transports.push(transport);
+    return new TargetDispatcher({
       domain,
-      keys: keysByDomain.get(domain.name)!,
+      target,
+      keys: targetKeys(config.redis.key_prefix, domain, target.name),
       slots,
-      policy: retryPolicyOfDomain(domain),
-      timeoutMs: domain.target.timeout_ms,
+      policy: retryPolicyOf(domain, target),
+      timeoutMs: target.timeout_ms,
       pollIntervalMs: config.delivery.poll_interval_ms,
       logger,
       messages,
       schedule,
       encryption,
-      client,
+      transport,
       breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
-      onBreakerChange: (state) => setBreakerState(domain.name, BREAKER_STATE_VALUE[state]),
+      onBreakerChange: (state) => setBreakerState(domain.name, target.name, BREAKER_STATE_VALUE[state]),
       onOutcome: (kind, count) => {
         if (kind === 'delivered') stats.delivered += count;
         else if (kind === 'retry') {
@@ -123,7 +135,8 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   reportSlots(
     allocator.total,
     dispatchers.map((d, i) => ({
-      domain: webhookDomains[i]!.name,
+      domain: lanes[i]!.domain.name,
+      target: lanes[i]!.target.name,
       slots: d.slots,
       guaranteed: d.guaranteedSlots,
       inUse: () => d.inFlight,
@@ -139,17 +152,26 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     },
     health: () => ({
       status: redis.status === 'ready' ? 'up' : 'degraded',
-      details: { redis: redis.status, webhook_domains: webhookDomains.map((d) => d.name) },
+      details: {
+        redis: redis.status,
+        webhook_domains: [...new Set(lanes.map((l) => l.domain.name))],
+        webhook_targets: lanes.map((l) => laneName(l.domain.name, l.target.name)),
+      },
     }),
     drain: async () => {
       await pipeline.stop();
       await Promise.all(dispatchers.map((d) => d.stop()));
-      await Promise.all(clients.map((c) => c.close()));
+      await Promise.all(transports.map((t) => t.close()));
       await database.close();
       for (const r of [redis, blockingRedis]) r.disconnect();
     },
   };
 });
+
+/** A target's name among the allocator's and the health details': `domain/target`. */
+function laneName(domain: string, target: string): string {
+  return `${domain}/${target}`;
+}
 
 /** The broker's own client certificate, presented to downstreams that ask for one. */
 function deliveryCertificate(pkiDir: string): { cert?: string; key?: string } {
