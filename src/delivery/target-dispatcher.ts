@@ -271,6 +271,8 @@ export class TargetDispatcher {
           metadata: row.metadata ?? null,
           queued_at: row.queued_at.toISOString(),
           attempt: row.attempt_count + 1,
+          target: row.target,
+          route: row.route,
         },
       };
       if (!opened?.ok) {

@@ -141,6 +141,8 @@ describe('routing over a store target and two webhook targets', () => {
       expect(response.body, key).toMatchObject(want);
     }
     expect(us.hits.map((h) => h.body.message_id)).toEqual([ids.header]);
+    // The payload names them too (an AMQP routing key, a downstream's own dispatch).
+    expect(us.hits[0]!.body).toMatchObject({ domain: 'routed', target: 'us', route: 'region-us' });
     expect(eu.hitsFor(ids.prefix!)).toHaveLength(1);
     expect(eu.hitsFor(ids.header!)).toHaveLength(0);
     // Each webhook target signs with its own secret (the store target posts nothing).
