@@ -10,7 +10,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { BrokerConfig } from './config.js';
-import { deliveryShareWarnings } from './config-resolve.js';
+import { deliveryShareWarnings, targetSettingKey } from './config-resolve.js';
 import { DATA_KEYS_FILE, PEPPER_FILE } from '../crypto/key-store.js';
 import { isEncryptedKeyPem, openKeyPem, readCaKeyPassphrase } from '../pki/ca-key-passphrase.js';
 
@@ -35,14 +35,9 @@ export function checkConfigFiles(config: Readonly<BrokerConfig>): Finding[] {
   if (config.log.file === '') findings.push(ok('log.file', '', 'empty: logs go to stdout only'));
   else checkLogFile(config.log.file, findings);
   config.domains.forEach((domain, i) => {
-    for (const target of domain.targets) {
-      // Keyed as the file has it: the single target: of old, or one of targets.
-      const key =
-        domain.targets.length === 1 && target.name === 'default' && target === domain.target
-          ? `domains[${i}].target.ca_file`
-          : `domains[${i}].targets.${target.name}.ca_file`;
-      if (target.ca_file !== '') checkCaFile(key, target.ca_file, findings);
-    }
+    for (const target of domain.targets)
+      if (target.ca_file !== '')
+        checkCaFile(targetSettingKey(i, domain, target.name, 'ca_file'), target.ca_file, findings);
   });
   for (const { key, message } of deliveryShareWarnings(config))
     findings.push({ level: 'warning', key, path: '', message });

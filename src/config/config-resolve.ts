@@ -173,7 +173,7 @@ export function deliveryShareWarnings(config: Pick<BrokerConfig, 'delivery' | 'd
           : {
               share: target.concurrency_share,
               name: `${domain.name}/${target.name}`,
-              key: `domains[${i}].targets.${target.name}.concurrency_share`,
+              key: targetSettingKey(i, domain, target.name, 'concurrency_share'),
             },
       ),
   );
@@ -195,4 +195,19 @@ export function deliveryShareWarnings(config: Pick<BrokerConfig, 'delivery' | 'd
 /** Configured with the single `target:` of old (or one target named `default` and no routes of its own). */
 function isSingleTarget(domain: Pick<DomainConfig, 'targets'>): boolean {
   return domain.targets.length === 1 && domain.targets[0]!.name === DEFAULT_TARGET_NAME;
+}
+
+/**
+ * Where a target's setting is in the file, for messages that name it:
+ * `domains[1].target.ca_file` (the single target) or `domains[1].targets.eu.ca_file`.
+ */
+export function targetSettingKey(
+  index: number,
+  domain: Pick<DomainConfig, 'targets'>,
+  target: string,
+  setting: string,
+): string {
+  return isSingleTarget(domain)
+    ? `domains[${index}].target.${setting}`
+    : `domains[${index}].targets.${target}.${setting}`;
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
+import { deliveryShareWarnings } from './config-resolve.js';
 
 const webhook = (host: string) => ({ type: 'webhook', url: `https://${host}.test/in`, secret: 's' });
 const targets = { archive: { type: 'store' }, eu: webhook('eu'), us: webhook('us') };
@@ -111,5 +112,30 @@ describe('domain targets and routes at load', () => {
     expect(refused({ targets: { eu: { type: 'webhook', url: 'https://eu.test' } } })).toThrow(
       'domains[0].targets.eu.secret must be set for a webhook target',
     );
+  });
+
+  it('shares the delivery slots among webhook targets, and names a target in a share warning', () => {
+    const config = loadConfig({
+      values: {
+        delivery: { concurrency: 70 },
+        domains: [
+          { name: 'default', target: webhook('gw') },
+          {
+            name: 'routed',
+            targets: { ...targets, eu: { ...webhook('eu'), concurrency_share: 80 } },
+            routes: [{ target: 'us' }],
+          },
+        ],
+      },
+      env: {},
+    });
+    const [single, routed] = config.domains;
+    // Unset shares split what eu leaves (nothing), but get at least min(35, 70 / 3 webhook targets).
+    expect(single!.target.concurrency_share).toBe(23);
+    expect(routed!.targets.map((t) => t.concurrency_share)).toEqual([0, 80, 23]);
+    expect(deliveryShareWarnings(config).map((w) => w.key)).toEqual([
+      'domains[1].targets.eu.concurrency_share',
+      'delivery.concurrency',
+    ]);
   });
 });
