@@ -59,6 +59,7 @@ export class StorePipeline {
   private loop: Promise<void> | undefined;
   private readonly domainByStream = new Map<string, string>();
   private lastReclaim = 0;
+  private readonly warnedGoneTargets = new Set<string>();
 
   constructor(private readonly deps: StorePipelineDeps) {
     for (const [domain, keys] of deps.keysByDomain) this.domainByStream.set(keys.stream, domain);
@@ -193,10 +194,15 @@ export class StorePipeline {
     if (name === '') return domain.target;
     const target = domain.targets.find((t) => t.name === name);
     if (target) return target;
-    this.deps.logger.warn(
-      { domain: domainName, target: name, instead: domain.target.name },
-      "a message's target is no longer configured: it goes to the domain's default target",
-    );
+    // Once per target and actor life (the actor restarts with each reload of the domains).
+    const lane = `${domainName}/${name}`;
+    if (!this.warnedGoneTargets.has(lane)) {
+      this.warnedGoneTargets.add(lane);
+      this.deps.logger.warn(
+        { domain: domainName, target: name, instead: domain.target.name },
+        "messages routed to a target that is no longer configured go to the domain's default target",
+      );
+    }
     return domain.target;
   }
 
