@@ -41,6 +41,19 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     }));
   };
 
+  /** A domain's webhook targets, its default target first. */
+  const webhookTargetsOf = (name: string): string[] => {
+    const domain = admin.config.domains.find((d) => d.name === name);
+    if (!domain) return [];
+    const names = domain.targets.filter((t) => t.type === 'webhook').map((t) => t.name);
+    return names.includes(domain.target.name)
+      ? [domain.target.name, ...names.filter((n) => n !== domain.target.name)]
+      : names;
+  };
+  /** `?target=` of a dead-letter form: one of the domain's targets (the service refuses others), or none. */
+  const targetParam = (query: unknown): string | undefined => text(query, 'target', 32) || undefined;
+  const targetQuery = (target: string | undefined) => (target ? `&target=${encodeURIComponent(target)}` : '');
+
   /** A failing source shows as "unavailable" on the page instead of failing the page. */
   const settle = <T>(promise: Promise<T>): Promise<T | undefined> => promise.catch(() => undefined);
 
@@ -132,9 +145,13 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const chosen = text(request.query, 'domain', 253);
     const domain = scope.kind === 'domain' ? scope.domain : choices.includes(chosen) ? chosen : choices[0];
     const before = text(request.query, 'before', 45);
+    // A domain that routes has dead letters per webhook target: one at a time, its default first.
+    const targets = domain ? webhookTargetsOf(domain) : [];
+    const asked = text(request.query, 'target', 32);
+    const target = targets.includes(asked) ? asked : targets[0];
     const page =
-      domain && webhooks.includes(domain)
-        ? await deadLetters.page(domain, { limit: pageSize, before })
+      domain && target
+        ? await deadLetters.page(domain, { limit: pageSize, before, target })
         : { entries: [], more: false };
     const rows = await repositories.messages.findByMessageIds(page.entries.map((e) => e.message_id));
     const byId = new Map(rows.map((r) => [r.message_id, r]));
@@ -146,6 +163,9 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
       nav: 'dead-letters',
       domain: domain ?? '',
       domains: choices,
+      target: target ?? '',
+      // Only a domain with several webhook targets shows the choice (and names it in links).
+      targets: targets.length > 1 ? targets : [],
       webhook: domain !== undefined && webhooks.includes(domain),
       entries: page.entries.map((entry) => {
         const message = byId.get(entry.message_id);
@@ -167,10 +187,11 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
       const { domain, entryId } = request.params;
       if (!keyOf(domain) || !administersDomain(admin.scope(request), domain))
         throw new BrokerError('NOT_FOUND', 'There is no such dead letter');
+      const target = targetParam(request.query);
       const by = admin.by(request);
-      await deadLetters.retry(domain, entryId, by.actor, by.ip ?? undefined);
+      await deadLetters.retry(domain, entryId, by.actor, by.ip ?? undefined, target);
       return reply.redirect(
-        `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=retry-scheduled`,
+        `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}${targetQuery(target)}&notice=retry-scheduled`,
         303,
       );
     },
@@ -182,10 +203,11 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const { domain } = request.params;
     if (!keyOf(domain) || !administersDomain(admin.scope(request), domain))
       throw new BrokerError('NOT_FOUND', 'There is no such domain');
+    const target = targetParam(request.query);
     const by = admin.by(request);
-    const { requeued } = await deadLetters.redrive(domain, 'all', by.actor, by.ip ?? undefined);
+    const { requeued } = await deadLetters.redrive(domain, 'all', by.actor, by.ip ?? undefined, target);
     return reply.redirect(
-      `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=${requeued > 0 ? 'redrive-scheduled' : 'redrive-empty'}`,
+      `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}${targetQuery(target)}&notice=${requeued > 0 ? 'redrive-scheduled' : 'redrive-empty'}`,
       303,
     );
   });

@@ -25,6 +25,7 @@ import {
 import { registerClient } from '../support/clients.js';
 import { TestDownstream } from '../support/downstream.js';
 import { scrapeMetrics } from '../support/metrics-scrape.js';
+import { HttpsPortalClient } from '../support/portal-https.js';
 
 let workspace: Workspace;
 let broker: BrokerProcess;
@@ -170,6 +171,17 @@ describe('routing over a store target and two webhook targets', () => {
     } finally {
       redis.disconnect();
     }
+    // The portal lists dead letters per webhook target of a domain that routes (the default
+    // target first when it is a webhook; here it is the store target, so eu, the first webhook).
+    const portal = await HttpsPortalClient.signedInAsFirstAdmin(broker.url, agents.loopback!, broker.output);
+    const first = await portal.get('/portal/admin/dead-letters?domain=routed');
+    expect(first.statusCode).toBe(200);
+    expect(first.body).toContain('data-testid="dead-letter-targets"');
+    expect(first.body).toContain(ids.refused!.slice(0, 8));
+    expect(first.body).toContain('/admin/dead-letters/routed/redrive-all?target=eu');
+    const other = await portal.get('/portal/admin/dead-letters?domain=routed&target=us');
+    expect(other.statusCode).toBe(200);
+    expect(other.body).not.toContain(ids.refused!.slice(0, 8));
   });
 
   it('labels delivery metrics with the target', async () => {
