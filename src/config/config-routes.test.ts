@@ -109,6 +109,9 @@ describe('domain targets and routes at load', () => {
   it('refuses target and targets together, and a bad target name or webhook', () => {
     expect(refused({ target: webhook('gw'), targets })).toThrow('domains[0] sets both target and targets');
     expect(refused({ targets: { EU: webhook('eu') } })).toThrow('domains[0].targets.EU: a target name must match');
+    expect(refused({ targets, routes: [{ target: 'eu' }], concurrency_share: 8 })).toThrow(
+      'domains[0].concurrency_share is for a domain with a single target',
+    );
     expect(refused({ targets: { eu: { type: 'webhook', url: 'https://eu.test' } } })).toThrow(
       'domains[0].targets.eu.secret must be set for a webhook target',
     );

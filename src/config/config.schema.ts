@@ -259,7 +259,7 @@ const namedTargetShape = {
     'exponential',
   ]),
   concurrency_share: int(
-    "Delivery slots guaranteed to this target (webhook); 0 = the domain's concurrency_share when set, else an equal share",
+    "Delivery slots guaranteed to this target (webhook), as a single-target domain's concurrency_share; 0 = an equal share",
     0,
     { min: 0 },
   ),
@@ -300,7 +300,7 @@ const domainShape = {
   backoff: oneOf('Override of delivery.backoff; inherit = use it', 'inherit', ['inherit', 'fixed', 'exponential']),
   max_age_ms: int('A message older than this is failed instead of attempted again; 0 = no limit', 0, { min: 0 }),
   concurrency_share: int(
-    'Delivery slots guaranteed to this domain (a minimum, not a cap: a domain may use every slot others leave free; while domains wait for a slot, those below their share are served first); 0 = an equal share of what the others leave of delivery.concurrency, at least 35 when delivery.concurrency allows it',
+    'Delivery slots guaranteed to this domain (a minimum, not a cap: a domain may use every slot others leave free; while domains wait for a slot, those below their share are served first); 0 = an equal share of what the others leave of delivery.concurrency, at least 35 when delivery.concurrency allows it. Single target only: named targets set their own',
     0,
     { min: 0 },
   ),
@@ -323,6 +323,11 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
   if (named && hasTarget)
     throw new ConfigError(`${path} sets both target and targets: use targets (a single target is targets.default)`);
   if (!named) checkWebhookTarget(domain.target, `${path}.target`);
+  // A domain-wide share would have to be split among the targets somehow: each says its own.
+  if (named && domain.concurrency_share > 0)
+    throw new ConfigError(
+      `${path}.concurrency_share is for a domain with a single target: with targets, set targets.<name>.concurrency_share`,
+    );
   const targetNames = named ? Object.keys(domain.targets) : [DEFAULT_TARGET_NAME];
   if (targetNames.length > 1 && domain.routes.length === 0)
     throw new ConfigError(`${path}.routes must be set: the domain has several targets (${targetNames.join(', ')})`);
