@@ -11,6 +11,7 @@
  *   5. webhook messages still queued get their next attempt back on the Redis schedule
  *      (Redis is not in the backup; its stream only ever holds messages not yet stored)
  */
+import { deliversByAttempts } from '../config/config-resolve.js';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
@@ -146,7 +147,7 @@ async function reschedule(
 ): Promise<number> {
   let total = 0;
   for (const domain of config.domains) {
-    const webhooks = domain.targets.filter((t) => t.type === 'webhook').map((t) => t.name);
+    const webhooks = domain.targets.filter(deliversByAttempts).map((t) => t.name);
     if (webhooks.length === 0) continue;
     const [rows] = (await pool.query(
       "SELECT message_id, next_attempt_at, target FROM messages WHERE domain = ? AND status = 'queued'",

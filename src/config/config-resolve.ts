@@ -46,6 +46,15 @@ export function resolveConfig(raw: RawBrokerConfig): BrokerConfig {
   return { ...rest, domains: raw.domains.map((domain) => resolveDomain(raw, domain, equalShare)) };
 }
 
+/**
+ * A target delivered by attempts through a transport (a webhook; other kinds alike): it
+ * has a schedule, retries, a breaker and a slot share. A `store` target is delivered by
+ * being stored, and has none of them.
+ */
+export function deliversByAttempts(target: { type: string }): boolean {
+  return target.type !== 'store';
+}
+
 /** The fewest slots a domain is guaranteed by default when the total allows (DESIGN §2.4). */
 export const MIN_CONCURRENCY_SHARE = 35;
 
@@ -55,7 +64,7 @@ export const MIN_CONCURRENCY_SHARE = 35;
  * is served first when targets wait for a slot.
  */
 function equalConcurrencyShare(raw: RawBrokerConfig): number {
-  const webhooks = raw.domains.flatMap((d) => namedTargetsOf(d)).filter(([, t]) => t.type === 'webhook');
+  const webhooks = raw.domains.flatMap((d) => namedTargetsOf(d)).filter(([, t]) => deliversByAttempts(t));
   const unset = webhooks.filter(([, t]) => t.concurrency_share === 0).length;
   if (unset === 0) return 0;
   const total = raw.delivery.concurrency;
@@ -101,7 +110,7 @@ function resolveDomain(raw: RawBrokerConfig, domain: RawDomainConfig, equalShare
       retry_interval_ms: zeroInherits(target.retry_interval_ms, retry_interval_ms),
       max_attempts: zeroInherits(target.max_attempts, max_attempts),
       backoff: target.backoff === 'inherit' ? backoff : target.backoff,
-      concurrency_share: target.type !== 'webhook' ? 0 : zeroInherits(target.concurrency_share, equalShare),
+      concurrency_share: !deliversByAttempts(target) ? 0 : zeroInherits(target.concurrency_share, equalShare),
     }),
   );
   const routes: RouteConfig[] =
@@ -165,17 +174,15 @@ export function deliveryShareWarnings(config: Pick<BrokerConfig, 'delivery' | 'd
   const warnings: ConfigWarning[] = [];
   // Keyed and named as the file has them: a single target by its domain, a named one by both.
   const webhooks = config.domains.flatMap((domain, i) =>
-    domain.targets
-      .filter((target) => target.type === 'webhook')
-      .map((target) =>
-        isSingleTarget(domain)
-          ? { share: target.concurrency_share, name: domain.name, key: `domains[${i}].concurrency_share` }
-          : {
-              share: target.concurrency_share,
-              name: `${domain.name}/${target.name}`,
-              key: targetSettingKey(i, domain, target.name, 'concurrency_share'),
-            },
-      ),
+    domain.targets.filter(deliversByAttempts).map((target) =>
+      isSingleTarget(domain)
+        ? { share: target.concurrency_share, name: domain.name, key: `domains[${i}].concurrency_share` }
+        : {
+            share: target.concurrency_share,
+            name: `${domain.name}/${target.name}`,
+            key: targetSettingKey(i, domain, target.name, 'concurrency_share'),
+          },
+    ),
   );
   for (const { share, name, key } of webhooks)
     if (share > total)

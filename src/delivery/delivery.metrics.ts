@@ -15,6 +15,7 @@
  * the downstreams of one domain.
  */
 import type { DomainConfig } from '../config/config.js';
+import { deliversByAttempts } from '../config/config-resolve.js';
 import type { DeliveryOutcome } from './delivery-transport.js';
 import { CounterFamily, GaugeFamily, HistogramFamily } from '../metrics/fast-series.js';
 const perDomain = ['domain'] as const;
@@ -99,7 +100,7 @@ export function initDeliveryMetrics(domains: readonly DomainConfig[]): void {
   for (const { name: domain, targets } of domains) {
     stored.series(domain);
     delivered.series(domain);
-    const webhooks = targets.filter((t) => t.type === 'webhook');
+    const webhooks = targets.filter(deliversByAttempts);
     if (webhooks.length === 0) continue;
     retries.series(domain);
     dead.series(domain);

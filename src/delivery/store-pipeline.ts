@@ -14,6 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { BrokerConfig, DomainConfig, TargetConfig } from '../config/config.js';
+import { deliversByAttempts } from '../config/config-resolve.js';
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import type { NewMessageRow } from '../db/schema.js';
@@ -237,8 +238,8 @@ export class StorePipeline {
         const fields = sealed[i]!;
         const domain = this.domainByStream.get(entry.stream)!;
         const target = this.targetOf(domain, fields.tg);
-        const isWebhook = target.type === 'webhook';
-        if (isWebhook) {
+        const byAttempts = deliversByAttempts(target);
+        if (byAttempts) {
           const lane = `${domain}/${target.name}`;
           let scheduled = webhookIds.get(lane);
           if (!scheduled) {
@@ -250,7 +251,7 @@ export class StorePipeline {
         if (!storedBefore?.has(fields.m)) {
           const counts = byDomain.get(domain) ?? { stored: 0, delivered: 0 };
           counts.stored++;
-          if (!isWebhook) counts.delivered++;
+          if (!byAttempts) counts.delivered++;
           byDomain.set(domain, counts);
         }
         return {
@@ -265,11 +266,11 @@ export class StorePipeline {
           key_id: envelopeKeyId(fields.be),
           metadata: fields.md === '' ? null : (JSON.parse(fields.md) as Record<string, unknown>),
           // `store` target: being stored is the delivery.
-          status: isWebhook ? 'queued' : 'delivered',
-          attempt_count: isWebhook ? 0 : 1,
+          status: byAttempts ? 'queued' : 'delivered',
+          attempt_count: byAttempts ? 0 : 1,
           queued_at: new Date(fields.q),
-          delivered_at: isWebhook ? null : now,
-          next_attempt_at: isWebhook ? now : null,
+          delivered_at: byAttempts ? null : now,
+          next_attempt_at: byAttempts ? now : null,
           target: target.name,
           route: fields.rt === '' ? null : fields.rt,
         } satisfies NewMessageRow;

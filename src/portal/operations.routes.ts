@@ -7,6 +7,7 @@
  * / day, never a scan of the whole table), delivery counters and breakers from the
  * delivery actor. Domains are read from the config in force, so a reload shows at once.
  */
+import { deliversByAttempts } from '../config/config-resolve.js';
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/config.js';
 import { healthForDomain } from '../health/health.service.js';
@@ -25,13 +26,13 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
   const pageSize = admin.config.portal.page_size;
   const keyOf = (domain: string) => keysFor(admin.config).get(domain);
   const webhookDomains = () =>
-    admin.config.domains.filter((d) => d.targets.some((t) => t.type === 'webhook')).map((d) => d.name);
+    admin.config.domains.filter((d) => d.targets.some(deliversByAttempts)).map((d) => d.name);
   /** A domain's delivery queue: its webhook targets' schedules, leases and dead letters together. */
   const queueDepth = async (name: string) => {
     const domain = admin.config.domains.find((d) => d.name === name)!;
     const depths = await Promise.all(
       domain.targets
-        .filter((t) => t.type === 'webhook')
+        .filter(deliversByAttempts)
         .map((t) => schedule.depth(targetKeys(admin.config.redis.key_prefix, domain, t.name))),
     );
     return depths.reduce((sum, d) => ({
@@ -45,7 +46,7 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
   const webhookTargetsOf = (name: string): string[] => {
     const domain = admin.config.domains.find((d) => d.name === name);
     if (!domain) return [];
-    const names = domain.targets.filter((t) => t.type === 'webhook').map((t) => t.name);
+    const names = domain.targets.filter(deliversByAttempts).map((t) => t.name);
     return names.includes(domain.target.name)
       ? [domain.target.name, ...names.filter((n) => n !== domain.target.name)]
       : names;

@@ -33,6 +33,7 @@ import type { DeliveryTransport } from '../../delivery/delivery-transport.js';
 import { WebhookTransport } from '../../delivery/webhook-transport.js';
 import { SlotAllocator } from '../../delivery/slot-allocator.js';
 import { deliveryShareWarnings } from '../../config/config-resolve.js';
+import type { TargetConfig } from '../../config/config.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const redis = createRedis(config, 'delivery');
@@ -79,29 +80,18 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     },
   });
 
-  // One dispatcher per webhook target of each domain (a "lane"): its own schedule, retry
-  // policy, breaker and share of the slots.
+  // One dispatcher per target of each domain that delivers through a transport (a "lane";
+  // a store target delivers by being stored): its own schedule, retry policy, breaker and
+  // share of the slots.
   const lanes = config.domains.flatMap((domain) =>
-    domain.targets.filter((t) => t.type === 'webhook').map((target) => ({ domain, target })),
+    domain.targets.filter((t) => t.type !== 'store').map((target) => ({ domain, target })),
   );
   const allocator = new SlotAllocator(config.delivery.concurrency);
   for (const warning of deliveryShareWarnings(config)) logger.warn({ key: warning.key }, warning.message);
   const transports: DeliveryTransport[] = [];
   const dispatchers = lanes.map(({ domain, target }) => {
     const slots = allocator.register(laneName(domain.name, target.name), target.concurrency_share);
-    // Each downstream gets its own connection pool, as large as what it may use: every slot.
-    const client = new WebhookClient(
-      {
-        ...deliveryCertificate(config.pki.dir),
-        ...(target.ca_file ? { ca: readFileSync(target.ca_file, 'utf8') } : {}),
-      },
-      slots.limit,
-    );
-    const transport = new WebhookTransport(client, {
-      url: target.url,
-      secret: target.secret,
-      timeoutMs: target.timeout_ms,
-    });
+    const transport = transportFor(target, slots.limit, config.pki.dir);
     transports.push(transport);
     return new TargetDispatcher({
       domain,
@@ -167,6 +157,27 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     },
   };
 });
+
+/**
+ * The transport of one target: each downstream gets its own connections, as many as the
+ * target may use (every slot). A new kind of target adds its case here.
+ */
+function transportFor(target: TargetConfig, connections: number, pkiDir: string): DeliveryTransport {
+  switch (target.type) {
+    case 'webhook': {
+      const client = new WebhookClient(
+        {
+          ...deliveryCertificate(pkiDir),
+          ...(target.ca_file ? { ca: readFileSync(target.ca_file, 'utf8') } : {}),
+        },
+        connections,
+      );
+      return new WebhookTransport(client, { url: target.url, secret: target.secret, timeoutMs: target.timeout_ms });
+    }
+    default:
+      throw new Error(`target ${target.name} of type ${target.type} has no transport`);
+  }
+}
 
 /** A target's name among the allocator's and the health details': `domain/target`. */
 function laneName(domain: string, target: string): string {
