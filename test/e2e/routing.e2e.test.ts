@@ -3,7 +3,8 @@
  * prefix, a default) over a `store` target and two webhook targets, each webhook its own
  * HTTPS downstream. Every message lands where the README says, the status lookup names
  * its route and target, each target keeps its own retry policy and dead letters, metrics
- * carry the target, and a domain with no default route answers 422 NO_ROUTE, storing nothing.
+ * carry the target, a domain with no default route answers 422 NO_ROUTE, storing nothing,
+ * and a reload changes routing for new messages only.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,31 +45,11 @@ const webhook = (downstream: TestDownstream, secret: string) => ({
 beforeAll(async () => {
   await eu.start();
   await us.start();
-  // eu refuses one message for good-ish (500: retryable), to show its own retry policy.
+  // eu answers one message 500 (retryable) every time: its own max_attempts (2) then fails it.
   eu.behaviour = (hit, res) => res.writeHead(hit.body.message_body === 'eu refuses this' ? 500 : 200).end();
   workspace = await createWorkspace({
     delivery: { retry_interval_ms: 200, max_attempts: 10 },
-    domains: [
-      { name: 'default' },
-      {
-        name: 'routed',
-        targets: {
-          archive: { type: 'store' },
-          eu: { ...webhook(eu, 'eu-secret'), max_attempts: 2 },
-          us: webhook(us, 'us-secret'),
-        },
-        routes: [
-          { name: 'region-us', match: { header: { name: 'X-Region', values: ['us'] } }, target: 'us' },
-          { name: 'uk', match: { sender_prefix: '+44' }, target: 'eu' },
-          { name: 'fallback', target: 'archive' },
-        ],
-      },
-      {
-        name: 'strict',
-        targets: { eu: webhook(eu, 'eu-secret') },
-        routes: [{ name: 'uk-only', match: { sender_prefix: '+44' }, target: 'eu' }],
-      },
-    ],
+    domains: domains('us'),
   });
   broker = new BrokerProcess(workspace);
   await broker.start();
@@ -76,6 +57,35 @@ beforeAll(async () => {
   agents.strict = mtlsAgent(await registerClient(workspace, 'gw', 'strict'));
   agents.loopback = mtlsAgent({ ca: readFileSync(join(workspace.dir, 'certs/ca.crt'), 'utf8') });
 });
+
+/** The routes of `routed`; `regionTarget`: where X-Region: us goes. */
+function routedRoutes(regionTarget: string) {
+  return [
+    { name: 'region-us', match: { header: { name: 'X-Region', values: ['us'] } }, target: regionTarget },
+    { name: 'uk', match: { sender_prefix: '+44' }, target: 'eu' },
+    { name: 'fallback', target: 'archive' },
+  ];
+}
+
+function domains(regionTarget: string) {
+  return [
+    { name: 'default' },
+    {
+      name: 'routed',
+      targets: {
+        archive: { type: 'store' },
+        eu: { ...webhook(eu, 'eu-secret'), max_attempts: 2 },
+        us: webhook(us, 'us-secret'),
+      },
+      routes: routedRoutes(regionTarget),
+    },
+    {
+      name: 'strict',
+      targets: { eu: webhook(eu, 'eu-secret') },
+      routes: [{ name: 'uk-only', match: { sender_prefix: '+44' }, target: 'eu' }],
+    },
+  ];
+}
 
 afterAll(async () => {
   for (const agent of Object.values(agents)) await agent.close();
@@ -116,9 +126,9 @@ const idOf = (response: ApiResponse) => {
   return response.body.message_id as string;
 };
 
-describe('routing over a store target and two webhook targets', () => {
-  const ids: Record<string, string> = {};
+const ids: Record<string, string> = {};
 
+describe('routing over a store target and two webhook targets', () => {
   beforeAll(async () => {
     // The header route comes first: a +44 number with X-Region: us goes to us.
     ids.header = idOf(await submit('routed', '+447700900001', 'by header', { 'X-Region': 'us' }));
@@ -219,5 +229,28 @@ describe('a domain without a default route', () => {
     expect(routed.body).toMatchObject({ status: 'delivered', target: 'eu', route: 'uk-only' });
     // Only the routed message was ever stored.
     expect((await rowsOf('strict')).map((r) => r.message_id)).toEqual([second!.message_id]);
+  });
+});
+
+describe('a config reload', () => {
+  it('changes routing for new messages only', async () => {
+    const from = broker.output.length;
+    workspace.reconfigure({ domains: domains('eu') });
+    broker.child!.kill('SIGHUP');
+    await waitUntil(
+      async () => broker.output.slice(from).includes('"msg":"config reloaded"') || undefined,
+      30_000,
+      'the reload to finish',
+    );
+    const after = idOf(await submit('routed', '+14155550102', 'after the reload', { 'X-Region': 'us' }));
+    expect((await settled('routed', after)).body).toMatchObject({
+      status: 'delivered',
+      route: 'region-us',
+      target: 'eu',
+    });
+    expect(eu.hitsFor(after)).toHaveLength(1);
+    expect(us.hitsFor(after)).toHaveLength(0);
+    // The message routed before keeps the target it was given.
+    expect((await lookup('routed', ids.header!)).body).toMatchObject({ route: 'region-us', target: 'us' });
   });
 });
