@@ -37,8 +37,8 @@ import {
   acceptingDomain,
   enqueueRequest,
   newMessage,
+  chooseRouteFor,
   refuseInvalid,
-  routeOf,
   type MessagesRouteDeps,
 } from './submit-support.js';
 import type { DomainConfig } from '../config/config.js';
@@ -119,11 +119,8 @@ function routeItems(
 ): Array<RoutedItem | BrokerError> {
   return checks.map((check) => {
     if (check instanceof BrokerError) return check;
-    try {
-      return { body: check, route: routeOf(domain, request, check) };
-    } catch (error) {
-      return error as BrokerError;
-    }
+    const route = chooseRouteFor(domain, request, check);
+    return route ? { body: check, route } : new BrokerError('NO_ROUTE');
   });
 }
 

@@ -51,13 +51,18 @@ export function newMessage(body: SubmitMessageBody, queuedAt: string, route?: Ro
   };
 }
 
-/** The message's route in its domain (decided here, at submit), or NO_ROUTE (422): nothing is queued. */
+/** The message's route in its domain (decided here, at submit), or null when none takes it. */
+export function chooseRouteFor(
+  domain: DomainConfig,
+  request: FastifyRequest,
+  body: SubmitMessageBody,
+): RouteChoice | null {
+  return chooseRoute(domain, { headers: request.headers, sender_number: body.sender_number, metadata: body.metadata });
+}
+
+/** The message's route, or NO_ROUTE (422): nothing is queued. */
 export function routeOf(domain: DomainConfig, request: FastifyRequest, body: SubmitMessageBody): RouteChoice {
-  const choice = chooseRoute(domain, {
-    headers: request.headers,
-    sender_number: body.sender_number,
-    metadata: body.metadata,
-  });
+  const choice = chooseRouteFor(domain, request, body);
   if (!choice) throw new BrokerError('NO_ROUTE');
   return choice;
 }
