@@ -37,9 +37,12 @@ import {
   acceptingDomain,
   enqueueRequest,
   newMessage,
+  chooseRouteFor,
   refuseInvalid,
   type MessagesRouteDeps,
 } from './submit-support.js';
+import type { DomainConfig } from '../config/config.js';
+import type { RouteChoice } from '../routing/route-choice.js';
 import { requireClient } from './require-client.js';
 import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
 
@@ -59,7 +62,8 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
         summary: 'Submit up to 100 messages',
         description:
           'Each item is validated on its own; the valid ones are made durable together before the answer. Always 207 for a well-formed ' +
-          "envelope: read each item's status. Each valid item counts one request against the rate limit and one message against the quota.",
+          "envelope: read each item's status. Each valid item counts one request against the rate limit and one message against the quota. " +
+          'Each item is routed on its own (request headers, its sender prefix, its metadata): an item no route takes gets 422 NO_ROUTE in its result and is not queued.',
         tags: ['messages'],
         security: mutualTls,
         headers: submitHeaders,
@@ -71,10 +75,13 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       const client = request.client!;
       const idempotency = idempotencyOf(request);
       if (request.validationError) return refuseInvalid(deps, request, reply, idempotency);
-      acceptingDomain(deps, client);
+      const domain = acceptingDomain(deps, client);
       const timestamp = new Date().toISOString();
-      const checks = validateItems(request, request.body.messages);
-      const valid = checks.flatMap((check) => (check instanceof BrokerError ? [] : [newMessage(check, timestamp)]));
+      // An item no route takes is refused like an invalid one (422 NO_ROUTE in its result).
+      const checks = routeItems(domain, request, validateItems(request, request.body.messages));
+      const valid = checks.flatMap((check) =>
+        check instanceof BrokerError ? [] : [newMessage(check.body, timestamp, check.route)],
+      );
       if (valid.length === 0) {
         const body = batchResult(checks, [], request.id, timestamp);
         return refuseInvalid(deps, request, reply, idempotency, { status: 207, body }, () =>
@@ -104,6 +111,24 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
   );
 }
 
+/** Each valid item with its route, or NO_ROUTE. */
+function routeItems(
+  domain: DomainConfig,
+  request: FastifyRequest,
+  checks: Array<SubmitMessageBody | BrokerError>,
+): Array<RoutedItem | BrokerError> {
+  return checks.map((check) => {
+    if (check instanceof BrokerError) return check;
+    const route = chooseRouteFor(domain, request, check);
+    return route ? { body: check, route } : new BrokerError('NO_ROUTE');
+  });
+}
+
+interface RoutedItem {
+  body: SubmitMessageBody;
+  route: RouteChoice;
+}
+
 /** Each item against the submit schema: the message, or the error naming its fields. */
 function validateItems(request: FastifyRequest, items: unknown[]): Array<SubmitMessageBody | BrokerError> {
   const validate = request.compileValidationSchema(submitMessageBody, 'body') as Validate;
@@ -117,7 +142,7 @@ function itemOutcome(message: NewMessage, position: number): ItemOutcome {
 
 /** The 207 body: item errors in order, valid items' outcomes merged in their places. */
 function batchResult(
-  checks: Array<SubmitMessageBody | BrokerError>,
+  checks: Array<RoutedItem | BrokerError>,
   outcomes: ItemOutcome[],
   trackingId: string,
   timestamp: string,

@@ -104,6 +104,8 @@ export class EnqueuePlanner {
             sm: envelope.sender_masked,
             md: m.metadata,
             q: m.queued_at,
+            rt: m.route ?? '',
+            tg: m.target ?? '',
           };
         }),
       });

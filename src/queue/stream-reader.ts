@@ -21,6 +21,8 @@ export interface PlaintextEntryFields {
   b: string;
   md: string;
   q: string;
+  rt: string;
+  tg: string;
 }
 
 export interface StreamEntry {
@@ -82,7 +84,16 @@ function toFields(flat: Buffer[]): StreamEntryFields | PlaintextEntryFields | nu
   const m = text('m');
   const c = text('c');
   if (!m || !c) return null;
-  const common = { m, c, n: text('n') ?? '', md: text('md') ?? '', q: text('q') ?? new Date().toISOString() };
+  // rt/tg are absent from entries written before routing: '' = the domain's default target.
+  const common = {
+    m,
+    c,
+    n: text('n') ?? '',
+    md: text('md') ?? '',
+    q: text('q') ?? new Date().toISOString(),
+    rt: text('rt') ?? '',
+    tg: text('tg') ?? '',
+  };
   const be = record.get('be');
   const se = record.get('se');
   const h = text('h');
