@@ -47,7 +47,7 @@ export function resolveConfig(raw: RawBrokerConfig): BrokerConfig {
 }
 
 /**
- * A target delivered by attempts through a transport (a webhook; other kinds alike): it
+ * A target delivered by attempts through a transport (webhook, amqp): it
  * has a schedule, retries, a breaker and a slot share. A `store` target is delivered by
  * being stored, and has none of them.
  */
@@ -59,7 +59,7 @@ export function deliversByAttempts(target: { type: string }): boolean {
 export const MIN_CONCURRENCY_SHARE = 35;
 
 /**
- * The guaranteed share of a webhook target that sets none. Shares are guarantees, not caps
+ * The guaranteed share of a webhook or amqp target that sets none. Shares are guarantees, not caps
  * (every target may use every free slot, src/delivery/slot-allocator.ts): they decide who
  * is served first when targets wait for a slot.
  */

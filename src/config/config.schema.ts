@@ -370,7 +370,7 @@ const domainShape = {
     { min: 0 },
   ),
   rate_per_s: int(
-    'Most delivery attempts started per second, per webhook target (a recovering backlog drains at this rate); 0 = no limit',
+    'Most delivery attempts started per second, per webhook or amqp target (a recovering backlog drains at this rate); 0 = no limit',
     0,
     { min: 0 },
   ),
@@ -504,10 +504,10 @@ export type TargetConfig = RawTargetConfig & {
   /** The target's own `backoff`, else its domain's, else `delivery.backoff`. */
   backoff: DeliveryDefaults['backoff'];
   /**
-   * Delivery slots guaranteed to a webhook target (a minimum: it may use any free slot of
+   * Delivery slots guaranteed to a webhook or amqp target (a minimum: it may use any free slot of
    * the shared `delivery.concurrency`): its own `concurrency_share`, else its domain's
    * (with the single `target:`), else an equal share of what the targets that set one
-   * leave, at least min(35, concurrency / webhook targets). 0 for a store target, which
+   * leave, at least min(35, concurrency / such targets). 0 for a store target, which
    * delivers by storing and takes no slot.
    */
   concurrency_share: number;

@@ -91,7 +91,8 @@ export class AmqpTransport implements DeliveryTransport {
     /** How many channels the pool may open: the target's slots. */
     private readonly poolSize: number,
     private readonly logger?: Pick<Logger, 'info' | 'warn'>,
-    private readonly domain = '',
+    /** Who it delivers for, in its log lines: `domain/target`. */
+    private readonly name = '',
   ) {}
 
   get isConnected(): boolean {
@@ -100,7 +101,7 @@ export class AmqpTransport implements DeliveryTransport {
 
   /** Starts connecting (and reconnecting for ever); resolves at once (rejects only on a URL amqplib cannot parse). */
   async start(): Promise<void> {
-    const where = { domain: this.domain, rabbitmq: redactedUrl(this.target.url) };
+    const where = { target: this.name, rabbitmq: redactedUrl(this.target.url) };
     const { ca, cert, key } = this.target.tls;
     this.model = await connect(withHeartbeat(this.target.url), {
       ...(ca ? { ca: [ca] } : {}),
@@ -257,7 +258,7 @@ export class AmqpTransport implements DeliveryTransport {
       // A channel error (e.g. NOT_FOUND: no such exchange) also closes it; the publish
       // under way gets its outcome from the close. The listener keeps it from throwing.
       channel.on('error', (error: Error) =>
-        this.logger?.warn({ domain: this.domain, err: error.message }, 'amqp channel error'),
+        this.logger?.warn({ target: this.name, err: error.message }, 'amqp channel error'),
       );
       return pooled;
     } catch (error) {

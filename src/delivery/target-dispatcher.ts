@@ -11,7 +11,7 @@
  * Each target of a domain has its own dispatcher — its own schedule, leases and dead
  * letters (keys.ts `targetKeys`), retry policy, breaker and slot share — so one unwell
  * downstream never holds up the domain's others. Slots come from the broker's
- * SlotAllocator, shared by every webhook target (at most `delivery.concurrency` attempts
+ * SlotAllocator, shared by every webhook and amqp target (at most `delivery.concurrency` attempts
  * in flight in all): only as many attempts are claimed as slots were taken, so a waiting
  * retry holds no slot. A target that finds none declares how many attempts it has due,
  * and slots freed elsewhere come to it in turn, its `concurrency_share` first. A circuit
