@@ -65,6 +65,7 @@ const INSERT_COLUMNS = [
   messages.created_at,
   messages.target,
   messages.route,
+  messages.route_match,
 ].map((column) => column.name);
 const ROW_PLACEHOLDERS = `(${INSERT_COLUMNS.map(() => '?').join(', ')})`;
 // The protocol numbers a statement's placeholders with 16 bits.
@@ -350,6 +351,7 @@ function insertValues(row: NewMessageRow, now: Date) {
     row.created_at ?? now,
     row.target ?? 'default',
     row.route ?? null,
+    row.route_match ?? null,
   ] as const;
 }
 

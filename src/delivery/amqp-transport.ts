@@ -40,11 +40,6 @@ export interface AmqpTarget {
   timeoutMs: number;
   /** PEM texts for amqps://: the CA of RabbitMQ's certificate, our client certificate and key. */
   tls: { ca?: string; cert?: string; key?: string };
-  /**
-   * The `{match}` of a message's route (by route name, the route recorded at submit):
-   * what the route's match names (route-choice.ts `routeMatchValue`). Absent: empty.
-   */
-  matchOfRoute?: (route: string) => string;
 }
 
 /** The routing key of one attempt: the template's placeholders filled, a missing value empty. */
@@ -129,14 +124,14 @@ export class AmqpTransport implements DeliveryTransport {
     this.model.on('error', (error: Error) => this.logger?.warn({ ...where, err: error.message }, 'amqp target error'));
   }
 
-  deliver(payload: DeliveryPayload, signal?: AbortSignal): Promise<DeliveryOutcome> {
+  deliver(payload: DeliveryPayload, signal?: AbortSignal, route: DeliveryRoute = {}): Promise<DeliveryOutcome> {
     // A stopping dispatcher only keeps new attempts from starting; those under way end
     // with their confirm or their timeout.
     if (signal?.aborted) return Promise.resolve(this.failed('delivery stopped'));
     if (!this.model || !this.connected)
       return Promise.resolve(this.failed(`${AMQP_ERRORS.disconnected}: no connection to RabbitMQ (reconnecting)`));
     const body = Buffer.from(JSON.stringify(payload));
-    const routingKey = routingKeyOf(this.target.routingKey, payload.domain, this.routeOf(payload));
+    const routingKey = routingKeyOf(this.target.routingKey, payload.domain, route);
     return new Promise((resolve) => {
       let pooled: PooledChannel | undefined;
       let done = false;
@@ -224,12 +219,6 @@ export class AmqpTransport implements DeliveryTransport {
     this.closing = true;
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
     await this.model?.close().catch(() => {});
-  }
-
-  /** The route recorded with the message (none before routing) and the value it matched. */
-  private routeOf(payload: DeliveryPayload): DeliveryRoute {
-    if (!payload.route) return {};
-    return { route: payload.route, match: this.target.matchOfRoute?.(payload.route) ?? '' };
   }
 
   private failed(error: string): DeliveryOutcome {

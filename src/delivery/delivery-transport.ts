@@ -17,7 +17,7 @@ export type DeliveryPayload = WebhookPayload;
  */
 export type DeliveryOutcome = WebhookOutcome;
 
-/** The route that chose the target, for targets that use it (an amqp routing key's `{route}` / `{match}`). */
+/** The route that chose the target and what it matched (route-choice.ts), for an amqp routing key's `{route}` / `{match}`. */
 export interface DeliveryRoute {
   route?: string;
   match?: string;
@@ -36,8 +36,10 @@ export interface DeliveryTransport {
   /**
    * One attempt, bounded by the target's timeout. Never rejects: every failure is an
    * outcome. `signal` aborts when the dispatcher stops (one signal for all its attempts).
+   * `route`: the route recorded with the message at submit and what it matched (empty
+   * before routing), for a transport that addresses by it (an amqp routing key).
    */
-  deliver(payload: DeliveryPayload, signal: AbortSignal): Promise<DeliveryOutcome>;
+  deliver(payload: DeliveryPayload, signal: AbortSignal, route?: DeliveryRoute): Promise<DeliveryOutcome>;
   /** Closes its connections once the dispatcher has stopped. */
   close(): Promise<void>;
 }

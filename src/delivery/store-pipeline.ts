@@ -177,6 +177,7 @@ export class StorePipeline {
         q: f.q,
         rt: f.rt,
         tg: f.tg,
+        rm: f.rm,
         be: toBuffer(item.body_enc),
         se: toBuffer(item.sender_enc),
         h: item.sender_hash,
@@ -274,6 +275,7 @@ export class StorePipeline {
           next_attempt_at: byAttempts ? now : null,
           target: target.name,
           route: fields.rt === '' ? null : fields.rt,
+          route_match: fields.rt === '' ? null : fields.rm,
         } satisfies NewMessageRow;
       });
       await messages.insertBatch(rows);

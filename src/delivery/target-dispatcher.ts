@@ -30,13 +30,15 @@ import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circu
 import { countAttempts, countDelivered, countFailure, observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
 import type { DomainSlots } from './slot-allocator.js';
-import type { DeliveryOutcome, DeliveryPayload, DeliveryTransport } from './delivery-transport.js';
+import type { DeliveryOutcome, DeliveryPayload, DeliveryRoute, DeliveryTransport } from './delivery-transport.js';
 import { WEBHOOK_PAYLOAD_VERSION } from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 
 interface Attempt {
   id: string;
   payload: DeliveryPayload;
+  /** The route recorded at submit and what it matched (an amqp routing key's `{route}` / `{match}`). */
+  route: DeliveryRoute;
 }
 
 interface Settled {
@@ -114,7 +116,7 @@ export class TargetDispatcher {
     this.queue = createWorkQueue<Attempt, DeliveryOutcome>(
       async (attempt) => {
         const started = performance.now();
-        const outcome = await deps.transport.deliver(attempt.payload, this.stopped.signal);
+        const outcome = await deps.transport.deliver(attempt.payload, this.stopped.signal, attempt.route);
         observeAttempt(deps.domain.name, deps.target.name, (performance.now() - started) / 1000);
         return outcome;
       },
@@ -275,6 +277,7 @@ export class TargetDispatcher {
           target: row.target,
           route: row.route,
         },
+        route: row.route === null ? {} : { route: row.route, match: row.route_match ?? '' },
       };
       if (!opened?.ok) {
         // Undecryptable (lost key): retrying cannot help.

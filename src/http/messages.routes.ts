@@ -74,7 +74,13 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
       if (position === REFUSED_BY_QUOTA) throw quotaExceeded(reply, outcome.quota);
       if (position < 0) throw rateLimited(reply, outcome.rate);
       request.log.info(
-        { message_id: message.message_id, client_id: client.client_id, domain: domain.name, ...route },
+        {
+          message_id: message.message_id,
+          client_id: client.client_id,
+          domain: domain.name,
+          route: route.route,
+          target: route.target,
+        },
         'message queued',
       );
       countEnqueued(domain.name);

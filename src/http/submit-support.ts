@@ -47,7 +47,7 @@ export function newMessage(body: SubmitMessageBody, queuedAt: string, route?: Ro
     message_body: body.message_body,
     metadata: body.metadata === undefined ? '' : JSON.stringify(body.metadata),
     queued_at: queuedAt,
-    ...(route ? { route: route.route, target: route.target } : {}),
+    ...(route ? { route: route.route, target: route.target, route_match: route.match } : {}),
   };
 }
 

@@ -106,6 +106,7 @@ export class EnqueuePlanner {
             q: m.queued_at,
             rt: m.route ?? '',
             tg: m.target ?? '',
+            rm: m.route_match ?? '',
           };
         }),
       });

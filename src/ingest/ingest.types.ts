@@ -16,6 +16,8 @@ export interface NewMessage {
    */
   route?: string;
   target?: string;
+  /** What the route matched (route-choice.ts `RouteChoice.match`): an amqp routing key's `{match}`. */
+  route_match?: string;
 }
 
 /** One API request: a single message, or the valid items of a batch (possibly none). */

@@ -23,6 +23,7 @@ export interface PlaintextEntryFields {
   q: string;
   rt: string;
   tg: string;
+  rm: string;
 }
 
 export interface StreamEntry {
@@ -84,7 +85,7 @@ function toFields(flat: Buffer[]): StreamEntryFields | PlaintextEntryFields | nu
   const m = text('m');
   const c = text('c');
   if (!m || !c) return null;
-  // rt/tg are absent from entries written before routing: '' = the domain's default target.
+  // rt/tg/rm are absent from entries written before routing: '' = the domain's default target.
   const common = {
     m,
     c,
@@ -93,6 +94,7 @@ function toFields(flat: Buffer[]): StreamEntryFields | PlaintextEntryFields | nu
     q: text('q') ?? new Date().toISOString(),
     rt: text('rt') ?? '',
     tg: text('tg') ?? '',
+    rm: text('rm') ?? '',
   };
   const be = record.get('be');
   const se = record.get('se');

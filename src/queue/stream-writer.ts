@@ -25,11 +25,12 @@ export interface StreamEntryFields {
   q: string; // queued_at ISO
   rt: string; // route chosen at submit ('' in entries written before routing)
   tg: string; // its target ('' before routing: the domain's default target)
+  rm: string; // what the route matched (an amqp routing key's {match}; '' for a default route or before)
 }
 
 /** One message as the script takes it; the client fields are its client's. */
 export type EnqueuedMessage = Pick<StreamEntryFields, 'm' | 'be' | 'se' | 'h' | 'p' | 'sm' | 'md' | 'q'> &
-  Partial<Pick<StreamEntryFields, 'rt' | 'tg'>>;
+  Partial<Pick<StreamEntryFields, 'rt' | 'tg' | 'rm'>>;
 
 /** A client of the call, with its limits. */
 export interface EnqueueClient {
@@ -97,7 +98,8 @@ export function addEnqueue(pipeline: ScriptedPipeline, call: EnqueueCall): void 
       record = keys.length - 2 - call.clients.length;
     }
     argv.push(r.client + 1, record, r.requestHash, r.trackingId, r.timestamp, r.messages.length);
-    for (const m of r.messages) argv.push(m.m, m.be, m.se, m.h, m.p, m.sm, m.md, m.q, m.rt ?? '', m.tg ?? '');
+    for (const m of r.messages)
+      argv.push(m.m, m.be, m.se, m.h, m.p, m.sm, m.md, m.q, m.rt ?? '', m.tg ?? '', m.rm ?? '');
   }
   pipeline.mbEnqueue(keys.length, ...keys, ...argv);
 }

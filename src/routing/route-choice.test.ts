@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/config.js';
-import { chooseRoute, routeMatchValue, type RoutedMessage } from './route-choice.js';
+import { chooseRoute, type RoutedMessage } from './route-choice.js';
 
 const webhook = (host: string) => ({ type: 'webhook', url: `https://${host}.test/in`, secret: 's' });
 const domainWith = (routes: unknown[], withDefault = true) =>
@@ -35,13 +35,19 @@ describe('chooseRoute', () => {
     expect(chooseRoute(domain, message({ headers: { 'x-region': 'ca' } }))).toEqual({
       route: 'region-us',
       target: 'us',
+      match: 'ca',
     });
     // The header route comes first, whatever the number.
     expect(chooseRoute(domain, message({ headers: { 'x-region': 'us' }, sender_number: '+447700900000' }))).toEqual({
       route: 'region-us',
       target: 'us',
+      match: 'us',
     });
-    expect(chooseRoute(domain, message({ metadata: { tier: 'vip' } }))).toEqual({ route: 'vip', target: 'us' });
+    expect(chooseRoute(domain, message({ metadata: { tier: 'vip' } }))).toEqual({
+      route: 'vip',
+      target: 'us',
+      match: 'vip',
+    });
   });
 
   it('matches header values from the allow-list only, after trimming', () => {
@@ -76,16 +82,20 @@ describe('chooseRoute', () => {
   it('routes every message of a single-target domain to its default target', () => {
     const single = loadConfig({ values: { domains: [{ name: 'default', target: webhook('gw') }] }, env: {} })
       .domains[0]!;
-    expect(chooseRoute(single, message())).toEqual({ route: 'default', target: 'default' });
+    expect(chooseRoute(single, message())).toEqual({ route: 'default', target: 'default', match: '' });
   });
 });
 
-describe('routeMatchValue (an amqp routing key’s {match})', () => {
-  it('is the prefix, the metadata value, a header route’s one value, else empty', () => {
-    expect(routeMatchValue({ match: { sender_prefix: '+44' } })).toBe('+44');
-    expect(routeMatchValue({ match: { metadata: { key: 'tier', value: 'gold' } } })).toBe('gold');
-    expect(routeMatchValue({ match: { header: { name: 'x-region', values: ['us'] } } })).toBe('us');
-    expect(routeMatchValue({ match: { header: { name: 'x-region', values: ['us', 'ca'] } } })).toBe('');
-    expect(routeMatchValue({ match: {} })).toBe('');
+describe('the match recorded with the route (an amqp routing key’s {match})', () => {
+  it('is the header value sent, the prefix, the metadata value, or empty for the default route', () => {
+    const domain = domainWith([
+      { name: 'region', match: { header: { name: 'X-Region', values: ['us', 'ca'] } }, target: 'us' },
+      { name: 'uk', match: { sender_prefix: '+44' }, target: 'eu' },
+      { name: 'tier', match: { metadata: { key: 'tier', value: '1' } }, target: 'eu' },
+    ]);
+    expect(chooseRoute(domain, message({ headers: { 'x-region': ' ca ' } }))?.match).toBe('ca');
+    expect(chooseRoute(domain, message({ sender_number: '+447700900000' }))?.match).toBe('+44');
+    expect(chooseRoute(domain, message({ metadata: { tier: 1 } }))?.match).toBe('1');
+    expect(chooseRoute(domain, message())).toMatchObject({ route: 'fallback', match: '' });
   });
 });

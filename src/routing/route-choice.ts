@@ -23,6 +23,11 @@ import type { DomainConfig, RouteConfig, RouteMatch } from '../config/config.js'
 export interface RouteChoice {
   route: string;
   target: string;
+  /**
+   * What the route matched, recorded with the message for an amqp routing key's `{match}`:
+   * the header value sent, the sender prefix, the metadata value as text; '' for the default route.
+   */
+  match: string;
 }
 
 /** What a route may look at: the request's headers (Node lower-cases their names) and the message. */
@@ -34,23 +39,28 @@ export interface RoutedMessage {
 
 export function chooseRoute(domain: Pick<DomainConfig, 'routes'>, message: RoutedMessage): RouteChoice | null {
   const longest = longestPrefix(domain.routes, message.sender_number);
-  for (const route of domain.routes)
-    if (matches(route.match, message, longest)) return { route: route.name, target: route.target };
+  for (const route of domain.routes) {
+    const match = matchOf(route.match, message, longest);
+    if (match !== null) return { route: route.name, target: route.target, match };
+  }
   return null;
 }
 
-function matches(match: RouteMatch, message: RoutedMessage, longest: string | undefined): boolean {
-  if ('sender_prefix' in match) return match.sender_prefix === longest;
+/** The value the route matches in this message, or null when it does not match. */
+function matchOf(match: RouteMatch, message: RoutedMessage, longest: string | undefined): string | null {
+  if ('sender_prefix' in match) return match.sender_prefix === longest ? longest : null;
   if ('header' in match) {
     const value = message.headers[match.header.name];
     const values = Array.isArray(value) ? value : value === undefined ? [] : [value];
-    return values.some((v) => match.header.values.includes(v.trim()));
+    return values.map((v) => v.trim()).find((v) => match.header.values.includes(v)) ?? null;
   }
   if ('metadata' in match) {
     const value = message.metadata?.[match.metadata.key];
-    return ['string', 'number', 'boolean'].includes(typeof value) && String(value) === match.metadata.value;
+    return ['string', 'number', 'boolean'].includes(typeof value) && String(value) === match.metadata.value
+      ? match.metadata.value
+      : null;
   }
-  return true;
+  return '';
 }
 
 /** The longest prefix of any prefix route that the number starts with. */
@@ -60,18 +70,4 @@ function longestPrefix(routes: readonly RouteConfig[], senderNumber: string): st
     if ('sender_prefix' in match && senderNumber.startsWith(match.sender_prefix))
       if (best === undefined || match.sender_prefix.length > best.length) best = match.sender_prefix;
   return best;
-}
-
-/**
- * A route's `{match}` for an amqp routing key, known from the route alone: the prefix of a
- * sender_prefix route, the value of a metadata route, the value of a header route that
- * allows one (a header route with several values: empty, since the value a request sent is
- * not recorded), empty for the default route.
- */
-export function routeMatchValue(route: Pick<RouteConfig, 'match'>): string {
-  const { match } = route;
-  if ('sender_prefix' in match) return match.sender_prefix;
-  if ('metadata' in match) return match.metadata.value;
-  if ('header' in match) return match.header.values.length === 1 ? match.header.values[0]! : '';
-  return '';
 }

@@ -3,10 +3,11 @@
  * header, a sender prefix, a default — over a `store`, a `webhook` and an `amqp` target. The
  * webhook target is a real HTTPS downstream (webhook-downstream.ts), the amqp target a
  * RabbitMQ node of the test's own over amqps:// with a client certificate. Each message
- * lands where the README's "Routing and targets" says: the header route's is POSTed, the
- * prefix route's is published with the routing key filled from its route (and consumed from
- * the bound queue), the default route's is stored and delivered; the status lookup and
- * MySQL name route and target of each, and the delivery metrics carry the target.
+ * lands where the README's "Routing and targets" says: the header route's is published with
+ * the routing key filled from its route and the header value sent (and consumed from the
+ * bound queue), the prefix route's is POSTed, the default route's is stored and delivered;
+ * the status lookup and MySQL name route and target of each, and the delivery metrics carry
+ * the target.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,8 +33,8 @@ import { scrapeMetrics } from '../support/metrics-scrape.js';
 import { TestRabbitServer } from '../support/rabbitmq-server.js';
 import { type Downstream, startDownstream } from '../support/webhook-downstream.js';
 
-// The prefix route `uk` publishes with routing key sms.{route}.{match} = sms.uk.+44.
-const TOPOLOGY = { exchange: 'mb.routes', queue: 'sms-uk', routingKey: 'sms.uk.+44' };
+// The header route publishes with routing key sms.{route}.{match}: X-Region: eu → sms.region.eu.
+const TOPOLOGY = { exchange: 'mb.routes', queue: 'sms-eu', routingKey: 'sms.region.eu' };
 
 let dir: string;
 let rabbit: TestRabbitServer;
@@ -83,8 +84,8 @@ beforeAll(async () => {
           },
         },
         routes: [
-          { name: 'priority', match: { header: { name: 'X-Route', values: ['hook'] } }, target: 'hook' },
-          { name: 'uk', match: { sender_prefix: '+44' }, target: 'rabbit' },
+          { name: 'region', match: { header: { name: 'X-Region', values: ['eu', 'us'] } }, target: 'rabbit' },
+          { name: 'uk', match: { sender_prefix: '+44' }, target: 'hook' },
           { name: 'fallback', target: 'archive' },
         ],
       },
@@ -120,12 +121,19 @@ const settled = (id: string) =>
     `message ${id} to settle`,
   );
 
-async function rows(): Promise<Map<string, { target: string; route: string | null; status: string }>> {
+interface Row {
+  target: string;
+  route: string | null;
+  route_match: string | null;
+  status: string;
+}
+
+async function rows(): Promise<Map<string, Row>> {
   const connection = await createConnection({ uri: workspace.database.url });
   try {
     const [found] = (await connection.query(
-      "SELECT message_id, target, route, status FROM messages WHERE domain = 'default'",
-    )) as unknown as [Array<{ message_id: string; target: string; route: string | null; status: string }>];
+      "SELECT message_id, target, route, route_match, status FROM messages WHERE domain = 'default'",
+    )) as unknown as [Array<Row & { message_id: string }>];
     return new Map(found.map((r) => [r.message_id, r]));
   } finally {
     await connection.end();
@@ -136,13 +144,13 @@ describe('three routes over a store, a webhook and an amqp target', () => {
   const ids: Record<string, string> = {};
 
   beforeAll(async () => {
-    // The header route comes first: a +44 number sent with X-Route: hook goes to the webhook.
+    // The header route comes first: a +44 number sent with X-Region: eu goes to RabbitMQ.
     ids.header = idOf(
       await postJson(
         agent,
         broker.url,
         { sender_number: '+447700900001', message_body: 'by header' },
-        { 'X-Route': 'hook' },
+        { 'X-Region': 'eu' },
       ),
     );
     ids.prefix = idOf(await postJson(agent, broker.url, { sender_number: '+447700900002', message_body: 'by prefix' }));
@@ -153,8 +161,8 @@ describe('three routes over a store, a webhook and an amqp target', () => {
 
   it('lands each message where its route says, and the status lookup names route and target', async () => {
     const expected = {
-      header: { route: 'priority', target: 'hook', status: 'delivered' },
-      prefix: { route: 'uk', target: 'rabbit', status: 'delivered' },
+      header: { route: 'region', target: 'rabbit', status: 'delivered' },
+      prefix: { route: 'uk', target: 'hook', status: 'delivered' },
       fallback: { route: 'fallback', target: 'archive', status: 'delivered' },
     };
     for (const [key, want] of Object.entries(expected)) {
@@ -163,28 +171,39 @@ describe('three routes over a store, a webhook and an amqp target', () => {
       expect(response.body, key).toMatchObject(want);
     }
 
-    // MySQL: every message stored once, with the route and target chosen at submit.
+    // MySQL: every message stored once, with the route, target and match chosen at submit.
     const stored = await rows();
-    expect(stored.get(ids.header!)).toMatchObject({ target: 'hook', route: 'priority', status: 'delivered' });
-    expect(stored.get(ids.prefix!)).toMatchObject({ target: 'rabbit', route: 'uk', status: 'delivered' });
+    expect(stored.get(ids.header!)).toMatchObject({
+      target: 'rabbit',
+      route: 'region',
+      route_match: 'eu',
+      status: 'delivered',
+    });
+    expect(stored.get(ids.prefix!)).toMatchObject({
+      target: 'hook',
+      route: 'uk',
+      route_match: '+44',
+      status: 'delivered',
+    });
     expect(stored.get(ids.fallback!)).toMatchObject({ target: 'archive', route: 'fallback', status: 'delivered' });
 
-    // The HTTPS downstream got the header route's message, and only it.
-    expect(downstream.hits.map((h) => h.body.message_id)).toEqual([ids.header]);
-    expect(JSON.parse(downstream.hits[0]!.rawBody)).toMatchObject({ target: 'hook', route: 'priority' });
+    // The HTTPS downstream got the prefix route's message, and only it.
+    expect(downstream.hits.map((h) => h.body.message_id)).toEqual([ids.prefix]);
+    expect(JSON.parse(downstream.hits[0]!.rawBody)).toMatchObject({ target: 'hook', route: 'uk' });
 
-    // RabbitMQ: the prefix route's message, published with the route-filled routing key.
+    // RabbitMQ: the header route's message, published with the routing key its route and
+    // the header value sent fill in.
     const consumed = await drainQueue(rabbit.url, TOPOLOGY.queue);
-    expect(consumed.map((m) => m.properties.messageId)).toEqual([ids.prefix]);
+    expect(consumed.map((m) => m.properties.messageId)).toEqual([ids.header]);
     const [message] = consumed;
-    expect(message!.fields).toMatchObject({ exchange: TOPOLOGY.exchange, routingKey: 'sms.uk.+44' });
+    expect(message!.fields).toMatchObject({ exchange: TOPOLOGY.exchange, routingKey: 'sms.region.eu' });
     expect(message!.properties).toMatchObject({ contentType: 'application/json', deliveryMode: 2 });
     expect(JSON.parse(message!.content.toString())).toMatchObject({
-      message_id: ids.prefix,
-      sender_number: '+447700900002',
-      message_body: 'by prefix',
+      message_id: ids.header,
+      sender_number: '+447700900001',
+      message_body: 'by header',
       target: 'rabbit',
-      route: 'uk',
+      route: 'region',
     });
   });
 

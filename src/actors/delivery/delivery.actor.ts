@@ -36,7 +36,6 @@ import { WebhookTransport } from '../../delivery/webhook-transport.js';
 import { SlotAllocator } from '../../delivery/slot-allocator.js';
 import { deliversByAttempts, deliveryShareWarnings } from '../../config/config-resolve.js';
 import type { DomainConfig, TargetConfig } from '../../config/config.js';
-import { routeMatchValue } from '../../routing/route-choice.js';
 import type { Logger } from '../../logger.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
@@ -187,8 +186,6 @@ function transportFor(
         target.cert_file && target.key_file
           ? { cert: readFileSync(target.cert_file, 'utf8'), key: readFileSync(target.key_file, 'utf8') }
           : deliveryCertificate(pkiDir);
-      // {match} of the route recorded at submit, as the domain's routes name it now.
-      const matches = new Map(domain.routes.map((route) => [route.name, routeMatchValue(route)]));
       const transport = new AmqpTransport(
         {
           url: target.url,
@@ -196,7 +193,6 @@ function transportFor(
           routingKey: target.routing_key,
           timeoutMs: target.timeout_ms,
           tls: { ...own, ...ca },
-          matchOfRoute: (route) => matches.get(route) ?? '',
         },
         connections,
         logger,

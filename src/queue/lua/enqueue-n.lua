@@ -15,10 +15,11 @@
 
   ARGV[1] C, clients      ARGV[2] R, requests      ARGV[3] idempotency TTL (ms)
   then C × 5:  client id, client name, rate limit (0 = none), rate window (ms), daily quota (0 = none)
-  then R × (6 + 10 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
-               tracking id, timestamp, N, then N × 10: message_id, body envelope, number
+  then R × (6 + 11 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
+               tracking id, timestamp, N, then N × 11: message_id, body envelope, number
                envelope, number hash, pepper id, masked number, metadata JSON or '', queued_at,
-               route, target (chosen by the front at submit; '' = none: the domain's default)
+               route, target (chosen by the front at submit; '' = none: the domain's default),
+               route match (what the route matched: an amqp routing key's {match})
                (sealed by the ingest actor: no plaintext body or number reaches Redis)
 
   The limits state, Redis' clock, the fixed rate window and the UTC-day quota are those of
@@ -77,7 +78,7 @@ for _ = 1, n_requests do
   local hash, n = ARGV[at + 2], tonumber(ARGV[at + 5])
   local tracking_id, timestamp = ARGV[at + 3], ARGV[at + 4]
   local first = at + 6
-  at = first + 10 * n
+  at = first + 11 * n
 
   local existing = record > 0 and redis.call('GET', KEYS[records + record])
   if existing and string.sub(existing, 1, 64) == hash then
@@ -91,7 +92,7 @@ for _ = 1, n_requests do
     local appended = 0
     local items = {}
     for i = 0, n - 1 do
-      local m = first + 10 * i
+      local m = first + 11 * i
       local position
       if client.quota > 0 and client.quota_used >= client.quota then
         position = -2
@@ -108,7 +109,7 @@ for _ = 1, n_requests do
         else
           redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
             'se', ARGV[m + 2], 'h', ARGV[m + 3], 'p', ARGV[m + 4], 'sm', ARGV[m + 5], 'md', ARGV[m + 6],
-            'q', ARGV[m + 7], 'rt', ARGV[m + 8], 'tg', ARGV[m + 9])
+            'q', ARGV[m + 7], 'rt', ARGV[m + 8], 'tg', ARGV[m + 9], 'rm', ARGV[m + 10])
           queued = queued .. '|' .. ARGV[m + 9] .. '|' .. ARGV[m + 8]
         end
         index[#index + 1] = ARGV[m]
