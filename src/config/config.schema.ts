@@ -194,6 +194,23 @@ export const configShape = {
   idempotency: {
     ttl_ms: int('How long an Idempotency-Key and the response it produced are remembered', 86_400_000, { min: 1000 }),
   },
+  events: {
+    retention_ms: int(
+      "How long a client's status events stay in Redis (resume by last_event_id reaches back this far)",
+      3_600_000,
+      { min: 1000 },
+    ),
+    max_per_client: int('Most status events kept per client (oldest trimmed first)', 10_000, { min: 100 }),
+    ws_max_buffered_bytes: int(
+      'A WebSocket subscriber with more unsent bytes than this is cut off (close 4008: slow consumer)',
+      1_048_576,
+      { min: 1024 },
+    ),
+    ws_ping_interval_ms: int('Ping each WebSocket this often; one with no pong since the last ping is closed', 30_000, {
+      min: 100,
+    }),
+    ws_max_subscribers: int('Most event WebSockets one broker serves at once', 5_000, { min: 1 }),
+  },
   heartbeat: {
     interval_ms: int('How often this instance writes its heartbeat to Redis (it expires after 3 intervals)', 10_000, {
       min: 100,

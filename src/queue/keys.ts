@@ -12,6 +12,7 @@
  *   <prefix>instances:<id>      heartbeat of one broker instance
  *   <prefix>events:revocations  pub/sub channel: certificate revoked / CRL rebuilt
  *   <prefix>events:client-status  pub/sub channel: a client was disabled or enabled
+ *   <prefix>events:client:<id>  stream: the client's message status events (trimmed to events.retention_ms)
  *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
  *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
  *   <prefix>portal:user:<id>:sender-searches  a portal user's sender-search window (rate-take-1 state)
@@ -57,6 +58,11 @@ export function revocationChannel(prefix: string): string {
 
 export function clientStatusChannel(prefix: string): string {
   return `${prefix}events:client-status`;
+}
+
+/** A client's status events (stream ids are the event ids; client ids are unique across domains). */
+export function clientEventsKey(prefix: string, clientId: number): string {
+  return `${prefix}events:client:${clientId}`;
 }
 
 export function latestCrlKey(prefix: string): string {

@@ -105,6 +105,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       encryption,
       client,
       breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
+      events: { prefix: config.redis.key_prefix, retention: config.events },
       onBreakerChange: (state) => setBreakerState(domain.name, BREAKER_STATE_VALUE[state]),
       onOutcome: (kind, count) => {
         if (kind === 'delivered') stats.delivered += count;

@@ -10,8 +10,14 @@
  * plaintext it appends, and sealing where the append happens costs no extra thread hop on
  * the accept path. It reads the same key files as the encryption actor (which creates
  * them, and starts first) and follows rotations with the same watcher.
+ *
+ * The batch's `queued` status events go out after the answer, in one pipeline per batch
+ * that nobody waits for: the accept path pays nothing for them. The price: a crash between
+ * the append and that pipeline loses those `queued` events (the message's `stored` follows).
  */
 import { keysFor } from '../../queue/keys.js';
+import { publishStatusEvents } from '../../queue/status-events.js';
+import { queuedEvents } from '../../ingest/queued-events.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
@@ -43,6 +49,8 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
   let keys = keysFor(config);
   initIngestMetrics(keys.keys());
   let planner = new EnqueuePlanner(config, seal);
+  let events = config.events;
+  const prefix = config.redis.key_prefix;
   let inFlight = 0;
 
   const unavailable = (error: unknown) => {
@@ -58,6 +66,9 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
         try {
           const results = await planner.run(redis, requests, unavailable);
           observeEnqueue(requests, results, (performance.now() - started) / 1000);
+          publishStatusEvents(redis, prefix, events, queuedEvents(requests, results)).catch((error: unknown) =>
+            logger.warn({ err: (error as Error).message }, 'queued status events not published'),
+          );
           return { results };
         } catch (error) {
           const results = requests.map(() => unavailable(error));
@@ -86,6 +97,7 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
     reconfigure: (next) => {
       keys = keysFor(next);
       planner = new EnqueuePlanner(next, seal);
+      events = next.events;
     },
     drain: async () => {
       watcher.stop();
