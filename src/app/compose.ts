@@ -40,6 +40,7 @@ import { PkiStatus } from '../health/pki-status.js';
 import { IdentityResolver } from '../http/client-identity.js';
 import { RevocationListener } from '../http/revocation-listener.js';
 import { buildServer } from '../http/server.js';
+import { EventHub } from '../events/event-hub.js';
 import { TlsReloader } from '../http/tls-reloader.js';
 import type { Logger } from '../logger.js';
 import type { LogOutput } from '../logging/log-output.js';
@@ -198,6 +199,13 @@ export async function startBroker(
   });
   const created = await ensureFirstAdmin(repositories, portal.hasher, config.portal.first_admin_email);
   const firstAdmin = created && handOverFirstAdmin(created, process.stdout.isTTY === true, config.data.dir);
+  const events = new EventHub({
+    redis,
+    blocking: createRedis(config, 'events-blocking'),
+    prefix: config.redis.key_prefix,
+    logger,
+  });
+  events.start();
   const app = buildServer({
     config: live,
     logger,
@@ -215,6 +223,7 @@ export async function startBroker(
     metrics,
     portal,
     caAdmin: caAdminAccess(portal),
+    events,
     ...(faultInjection ? { crashActor: (name: string) => actors.crash(name) } : {}),
   });
   tls.attach(app.server as unknown as TlsServer);
@@ -243,6 +252,7 @@ export async function startBroker(
     logger,
     durability,
     revocations,
+    events,
     jobs,
     app,
     actors,

@@ -29,6 +29,8 @@ import { isSuperadminSession } from '../portal/ca-admin-access.js';
 import { registerPortal } from '../portal/portal.plugin.js';
 import { isOperator } from './operator-access.js';
 import type { PortalDeps } from '../portal/portal.types.js';
+import type { EventHub } from '../events/event-hub.js';
+import { eventRoutes } from './events.routes.js';
 
 export interface TlsMaterial {
   key: string;
@@ -56,6 +58,8 @@ export interface FrontDeps {
   caAdmin?: CaAdminRouteDeps;
   /** `/metrics` (all threads merged); absent = no route. */
   metrics?: MetricsEndpoint;
+  /** Fan-out of status events to `GET /api/v1/events` (absent: no such route). */
+  events?: EventHub;
   /** Test-only (MB_FAULT_INJECTION=1): crash an actor from outside the process. */
   crashActor?: (name: string) => Promise<void>;
 }
@@ -176,6 +180,8 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     if (deps.metrics) {
       registerMetricsRoute(api, deps.metrics, deps.identity, deps.config);
     }
+    if (deps.events)
+      await api.register(eventRoutes, { config: deps.config, identity: deps.identity, hub: deps.events });
   });
   if (deps.crashActor) registerFaultInjection(app, deps.crashActor);
   if (deps.portal && config.portal.enabled) registerPortal(app, deps.portal);

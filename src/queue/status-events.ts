@@ -11,6 +11,7 @@
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { fromStreamEntry, toStreamFields, type StatusEvent, type StatusEventInput } from '../events/status-event.js';
+import { countPublished } from '../events/events.metrics.js';
 import { clientEventsKey } from './keys.js';
 
 export interface EventRetention {
@@ -32,6 +33,8 @@ export function addStatusEvents(
     const key = clientEventsKey(prefix, event.client);
     keys.add(key);
     pipeline.xadd(key, 'MAXLEN', '~', retention.max_per_client, '*', ...toStreamFields(event));
+    // Counted when queued on the pipeline: a pipeline that fails fails the caller's batch too.
+    countPublished(event.type);
   }
   const oldest = `${Math.max(0, now - retention.retention_ms)}-0`;
   for (const key of keys) {
@@ -79,7 +82,8 @@ export async function readEventsAfter(
 
 /**
  * New events of several clients after each one's cursor, waiting up to `blockMs` when
- * there are none (a connection of its own: XREAD BLOCK holds it). Per client, oldest first.
+ * there are none (a connection of its own: XREAD BLOCK holds it). Per client, oldest
+ * first, with the id of the last entry read (the next cursor, past any malformed entry).
  */
 export async function readNewEvents(
   redis: Redis,
@@ -87,9 +91,9 @@ export async function readNewEvents(
   cursors: ReadonlyMap<number, string>,
   count: number,
   blockMs: number,
-): Promise<Map<number, StatusEvent[]>> {
+): Promise<Map<number, { events: StatusEvent[]; lastId: string }>> {
   const clients = [...cursors.keys()];
-  const out = new Map<number, StatusEvent[]>();
+  const out = new Map<number, { events: StatusEvent[]; lastId: string }>();
   if (clients.length === 0) return out;
   const byKey = new Map(clients.map((c) => [clientEventsKey(prefix, c), c]));
   const reply = (await redis.xread(
@@ -103,7 +107,8 @@ export async function readNewEvents(
   )) as Array<[string, Array<[string, string[]]>]> | null;
   for (const [key, entries] of reply ?? []) {
     const client = byKey.get(key);
-    if (client !== undefined) out.set(client, toEvents(entries));
+    if (client !== undefined && entries.length > 0)
+      out.set(client, { events: toEvents(entries), lastId: entries.at(-1)![0] });
   }
   return out;
 }

@@ -75,7 +75,8 @@ it('reads new events of several clients after their cursors, waiting when there 
   await publishStatusEvents(redis, prefix, retention, [event(12, 'x')]);
   const got = await waiting;
   expect([...got.keys()]).toEqual([12]);
-  expect(got.get(12)!.map((e) => e.message_id)).toEqual(['x']);
+  expect(got.get(12)!.events.map((e) => e.message_id)).toEqual(['x']);
+  expect(got.get(12)!.lastId).toBe(await latestEventId(redis, prefix, 12));
   const empty = await readNewEvents(redis, prefix, new Map([[11, start1]]), 100, 10);
   expect(empty.size).toBe(0);
 });

@@ -11,13 +11,12 @@
  * the accept path. It reads the same key files as the encryption actor (which creates
  * them, and starts first) and follows rotations with the same watcher.
  *
- * The batch's `queued` status events go out after the answer, in one pipeline per batch
- * that nobody waits for: the accept path pays nothing for them. The price: a crash between
- * the append and that pipeline loses those `queued` events (the message's `stored` follows).
+ * Each appended message's `queued` status event is appended by the same script, in the
+ * same atomic step (src/queue/lua/enqueue-n.lua): no extra round trip, never lost after a
+ * 202, always before the message's `stored`.
  */
 import { keysFor } from '../../queue/keys.js';
-import { publishStatusEvents } from '../../queue/status-events.js';
-import { queuedEvents } from '../../ingest/queued-events.js';
+import { countPublished } from '../../events/events.metrics.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
@@ -49,8 +48,6 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
   let keys = keysFor(config);
   initIngestMetrics(keys.keys());
   let planner = new EnqueuePlanner(config, seal);
-  let events = config.events;
-  const prefix = config.redis.key_prefix;
   let inFlight = 0;
 
   const unavailable = (error: unknown) => {
@@ -66,9 +63,9 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
         try {
           const results = await planner.run(redis, requests, unavailable);
           observeEnqueue(requests, results, (performance.now() - started) / 1000);
-          publishStatusEvents(redis, prefix, events, queuedEvents(requests, results)).catch((error: unknown) =>
-            logger.warn({ err: (error as Error).message }, 'queued status events not published'),
-          );
+          for (const result of results)
+            if (result.ok && result.kind === 'done')
+              for (const position of result.positions) if (position > 0) countPublished('queued');
           return { results };
         } catch (error) {
           const results = requests.map(() => unavailable(error));
@@ -97,7 +94,6 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
     reconfigure: (next) => {
       keys = keysFor(next);
       planner = new EnqueuePlanner(next, seal);
-      events = next.events;
     },
     drain: async () => {
       watcher.stop();
