@@ -210,6 +210,15 @@ export const configShape = {
       min: 100,
     }),
     ws_max_subscribers: int('Most event WebSockets one broker serves at once', 5_000, { min: 1 }),
+    callback_timeout_ms: int('Timeout of one status callback POST', 5_000, { min: 100 }),
+    callback_max_attempts: int('Attempts of one status callback before it is dead-lettered', 5, { min: 1 }),
+    callback_retry_interval_ms: int(
+      'Wait before a failed status callback is attempted again (at least callback_timeout_ms + 1 s: a POST under way is never repeated)',
+      10_000,
+      { min: 100 },
+    ),
+    callback_concurrency: int('Status callback POSTs in flight per broker', 16, { min: 1 }),
+    callback_refresh_ms: int('How often the broker re-reads which clients have a callback URL', 5_000, { min: 100 }),
   },
   heartbeat: {
     interval_ms: int('How often this instance writes its heartbeat to Redis (it expires after 3 intervals)', 10_000, {
@@ -286,6 +295,21 @@ const domainShape = {
   ),
   retention_days: int('Override of retention.days; -1 = inherit, 0 = keep forever', -1, { min: -1 }),
   limits: limitOverrideShape,
+  status_callback: {
+    url: str(
+      'HTTPS URL every client of the domain has its status events POSTed to, unless the client has its own (clients.status_callback_url); empty = none',
+      '',
+      { allowEmpty: true },
+    ),
+    secret: str(
+      'Signing secret of status callbacks (Standard Webhooks headers and X-MB-Signature, as for webhooks); required for any callback in the domain',
+      '',
+      { allowEmpty: true },
+    ),
+    ca_file: str('PEM file of the CA that signs the callback receivers (default: system CAs)', '', {
+      allowEmpty: true,
+    }),
+  },
 };
 
 export type RawDomainConfig = ValueOf<typeof domainShape>;
@@ -309,6 +333,11 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
         `${path}.target.secret starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`,
       );
   }
+  const callback = domain.status_callback;
+  if (callback.url !== '' && !/^https:\/\//.test(callback.url))
+    throw new ConfigError(`${path}.status_callback.url must be an https:// URL`);
+  if (callback.url !== '' && callback.secret === '')
+    throw new ConfigError(`${path}.status_callback.secret must be set when status_callback.url is`);
   return domain;
 }
 

@@ -1,5 +1,5 @@
 /** The `clients` table: one row per (name, domain) an mTLS certificate can be issued to. */
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, or, sql } from 'drizzle-orm';
 import type { Database } from './database.js';
 import { clients } from './schema.js';
 import type { ClientRow, ClientStatus } from './schema.js';
@@ -71,5 +71,25 @@ export class ClientsRepository {
     // mysql2 connects with CLIENT_FOUND_ROWS: affectedRows counts matched rows, so
     // setting the status a client already has still reports it as found.
     return result.affectedRows > 0;
+  }
+
+  /** Returns false when no client has that id. `null` = back to the domain's default. */
+  async setStatusCallback(id: number, url: string | null): Promise<boolean> {
+    const [result] = await this.db.update(clients).set({ status_callback_url: url }).where(eq(clients.id, id));
+    return result.affectedRows > 0;
+  }
+
+  /** Active clients with a callback URL of their own, or in a domain that has a default one. */
+  async listWithStatusCallbacks(domainsWithDefault: readonly string[]): Promise<ClientRow[]> {
+    const has = isNotNull(clients.status_callback_url);
+    return this.db
+      .select()
+      .from(clients)
+      .where(
+        and(
+          eq(clients.status, 'active'),
+          domainsWithDefault.length > 0 ? or(has, inArray(clients.domain, [...domainsWithDefault])) : has,
+        ),
+      );
   }
 }

@@ -43,3 +43,16 @@ for (const reason of ['slow_consumer', 'no_pong', 'refused', 'error'] as const) 
 export function countDropped(reason: DropReason): void {
   dropped.labels(reason).inc();
 }
+
+const callbackAttempts = new Counter({
+  name: 'mb_events_callback_attempts_total',
+  help: 'Status callback POSTs by outcome (delivered: 2xx; failed: retried later; refused: 4xx, not retried), and callbacks dead-lettered (dead)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+export type CallbackOutcome = 'delivered' | 'failed' | 'refused' | 'dead';
+for (const outcome of ['delivered', 'failed', 'refused', 'dead'] as const) callbackAttempts.labels(outcome).inc(0);
+
+export function countCallbackAttempt(outcome: CallbackOutcome): void {
+  callbackAttempts.labels(outcome).inc();
+}

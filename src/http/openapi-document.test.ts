@@ -30,6 +30,7 @@ describe('openapi.json', () => {
       '/api/v1/admin/clients/{name}/enable',
       '/api/v1/admin/clients/{name}/renew',
       '/api/v1/admin/clients/{name}/revoke',
+      '/api/v1/admin/clients/{name}/status-callback',
       '/api/v1/admin/crl',
       '/api/v1/events',
       '/api/v1/health',

@@ -41,7 +41,8 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
       },
       scope: () => ({ actor: 'openapi', domain: null }),
       clients: {
-        clients: { findByNameAndDomain: async () => undefined },
+        clients: { findByNameAndDomain: async () => undefined, setStatusCallback: async () => false },
+        hasCallbackSecret: () => false,
         status: { set: () => Promise.reject(new BrokerError('STORAGE_UNAVAILABLE')) },
         audit: { record: async () => 0 },
       },

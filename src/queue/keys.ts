@@ -13,6 +13,7 @@
  *   <prefix>events:revocations  pub/sub channel: certificate revoked / CRL rebuilt
  *   <prefix>events:client-status  pub/sub channel: a client was disabled or enabled
  *   <prefix>events:client:<id>  stream: the client's message status events (trimmed to events.retention_ms)
+ *   <prefix>events:callbacks:dead  stream: status callbacks given up (event id, client, host, error)
  *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
  *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
  *   <prefix>portal:user:<id>:sender-searches  a portal user's sender-search window (rate-take-1 state)
@@ -63,6 +64,11 @@ export function clientStatusChannel(prefix: string): string {
 /** A client's status events (stream ids are the event ids; client ids are unique across domains). */
 export function clientEventsKey(prefix: string, clientId: number): string {
   return `${prefix}events:client:${clientId}`;
+}
+
+/** Status callbacks that exhausted their attempts or were refused for good. */
+export function callbackDeadLetterKey(prefix: string): string {
+  return `${prefix}events:callbacks:dead`;
 }
 
 export function latestCrlKey(prefix: string): string {

@@ -21,12 +21,18 @@ import {
 } from '../support/broker-harness.js';
 import { EventSocketClient } from '../support/event-socket-client.js';
 import { runCli, runCliJson } from '../support/mb-cli.js';
+import { HttpsPortalClient } from '../support/portal-https.js';
+import type { StatusEvent } from '../../src/events/status-event.js';
+import { signStandardWebhook, standardWebhooksKey } from '../../src/delivery/webhook-client.js';
 import { startDownstream, type Downstream } from '../support/webhook-downstream.js';
 
 const message = { sender_number: '+14155550123', message_body: 'status events' };
 
 let workspace: Workspace;
 let downstream: Downstream;
+/** demo.default's status callback receiver: refuses the first POST of each `stored` event (500). */
+let receiver: Downstream;
+const firstTries = new Set<string>();
 let a: BrokerProcess;
 let b: BrokerProcess;
 let demo: ClientBundle;
@@ -66,10 +72,26 @@ async function submit(broker: BrokerProcess, agent: Agent): Promise<string> {
 beforeAll(async () => {
   // First attempt of each message refused (500), the second accepted.
   downstream = await startDownstream((_body, attempt) => (attempt === 1 ? 500 : 200));
+  receiver = await startDownstream((body) => {
+    const event = body as unknown as StatusEvent;
+    // The first POST of every `stored` event is refused: each of those is retried once.
+    if (event.type === 'stored' && !firstTries.has(event.event_id)) {
+      firstTries.add(event.event_id);
+      return 500;
+    }
+    return 200;
+  });
   workspace = await createWorkspace({
-    events: { ws_ping_interval_ms: 1000 },
+    events: {
+      ws_ping_interval_ms: 1000,
+      callback_refresh_ms: 200,
+      callback_retry_interval_ms: 300,
+      callback_timeout_ms: 1000,
+    },
+    // The refused callbacks below must not open the receiver's breaker.
+    delivery: { poll_interval_ms: 50, breaker_failures: 50 },
     domains: [
-      { name: 'default' },
+      { name: 'default', status_callback: { secret: 'callback-secret', ca_file: receiver.caFile } },
       {
         name: 'hooks',
         retry_interval_ms: 300,
@@ -91,6 +113,7 @@ afterAll(async () => {
   await Promise.all(agents.map((agent) => agent.close()));
   await Promise.all([a?.kill('SIGKILL'), b?.kill('SIGKILL')]);
   await downstream?.close();
+  await receiver?.close();
   await workspace?.cleanup();
 });
 
@@ -174,6 +197,61 @@ describe('status events over WebSocket, two brokers', () => {
     expect(bad.status).toBeGreaterThanOrEqual(400);
     expect(bad.status).toBeLessThan(500);
     await expect(EventSocketClient.open(a.url, { ca: demo.ca })).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('POSTs each event of a client with a callback URL once per event id, signed, retried after a 500; none of another client', async () => {
+    const admin = await HttpsPortalClient.signedInAsFirstAdmin(a.url, agentOf(demo), a.output);
+    const set = await admin.json('PUT', '/api/v1/admin/clients/demo/status-callback', {
+      domain: 'default',
+      url: receiver.url,
+    });
+    expect(set.statusCode, JSON.stringify(set.body)).toBe(200);
+    expect(set.body).toMatchObject({ client: { common_name: 'demo.default', status_callback_url: receiver.url } });
+    // A domain without a callback secret cannot have callbacks.
+    const refused = await admin.json('PUT', '/api/v1/admin/clients/carol/status-callback', {
+      domain: 'hooks',
+      url: receiver.url,
+    });
+    expect(refused.statusCode).toBe(422);
+    // Every broker's delivery actor picks the URL up (events.callback_refresh_ms).
+    await new Promise((r) => setTimeout(r, 1000));
+    const socket = await subscribe(b, demo);
+    const demoAgent = agentOf(demo);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push(await submit(i % 2 === 0 ? a : b, demoAgent));
+    const bobMessage = await submit(a, agentOf(bob));
+    await socket.waitFor(
+      () => ids.every((id) => socket.of(id).some((e) => e.type === 'delivered')),
+      10_000,
+      'all delivered',
+    );
+    const expected = socket.events.filter((e) => ids.includes(e.message_id));
+    expect(expected).toHaveLength(18);
+    // Answered 2xx, per event id: exactly once each (a 500 is retried with the same id).
+    const answered = () => {
+      const byId = new Map<string, number>();
+      for (const hit of receiver.hits.filter((h) => h.status === 200)) {
+        const id = (JSON.parse(hit.rawBody) as StatusEvent).event_id;
+        byId.set(id, (byId.get(id) ?? 0) + 1);
+      }
+      return byId;
+    };
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && !expected.every((e) => answered().has(e.event_id)))
+      await new Promise((r) => setTimeout(r, 100));
+    const counts = answered();
+    for (const event of expected) expect(counts.get(event.event_id), event.type).toBe(1);
+    // The callback body is the event the WebSocket carried, signed with the domain's secret.
+    const hit = receiver.hits.find((h) => (JSON.parse(h.rawBody) as StatusEvent).event_id === expected[0]!.event_id)!;
+    expect(JSON.parse(hit.rawBody)).toEqual(expected[0]);
+    expect(hit.headers['webhook-id']).toBe(expected[0]!.event_id);
+    const timestamp = Number(hit.headers['webhook-timestamp']);
+    expect(hit.headers['webhook-signature']).toBe(
+      signStandardWebhook(standardWebhooksKey('callback-secret'), expected[0]!.event_id, timestamp, hit.rawBody),
+    );
+    expect(receiver.hits.some((h) => h.status === 500)).toBe(true);
+    expect(receiver.hits.some((h) => h.rawBody.includes(bobMessage))).toBe(false);
+    expect(receiver.hits.some((h) => h.rawBody.includes('4155550123'))).toBe(false);
   });
 
   it('closes a disabled client’s socket at once, with 4403 CLIENT_DISABLED', async () => {

@@ -50,7 +50,7 @@ export class HttpsPortalClient {
 
   /** A JSON call to the admin API (`/api/v1/admin/*`) with this session's cookie. */
   async json(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     body?: unknown,
   ): Promise<{ statusCode: number; body: Record<string, unknown> }> {

@@ -2,7 +2,8 @@
  * Delivery actor: stores what the streams hold (StorePipeline) and delivers it to each
  * webhook domain's downstream (one WebhookDispatcher per domain, all taking their slots
  * from one SlotAllocator: `delivery.concurrency` POSTs in flight at most, in all). Its
- * MySQL pool and Redis connections are its own.
+ * MySQL pool and Redis connections are its own. Status callbacks (CallbackDispatcher) run
+ * here too, beside delivery but with connections, slots and breakers of their own.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +32,9 @@ import { retryPolicyOfDomain } from '../../delivery/retry-policy.js';
 import { WebhookDispatcher } from '../../delivery/webhook-dispatcher.js';
 import { SlotAllocator } from '../../delivery/slot-allocator.js';
 import { deliveryShareWarnings } from '../../config/config-resolve.js';
+import { ClientsRepository } from '../../db/clients.repository.js';
+import { CallbackDispatcher } from '../../events/callback-dispatcher.js';
+import type { CallbackTarget } from '../../events/callback-client.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const redis = createRedis(config, 'delivery');
@@ -133,6 +137,35 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   pipeline.start();
   for (const d of dispatchers) d.start();
 
+  const callbackRedis = createRedis(config, 'delivery');
+  const callbackBlocking = createRedis(config, 'delivery-blocking');
+  for (const r of [callbackRedis, callbackBlocking])
+    r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error (status callbacks)'));
+  const clientsRepository = new ClientsRepository(database.db);
+  const domainsByName = new Map(config.domains.map((d) => [d.name, d]));
+  const callbacks = new CallbackDispatcher({
+    redis: callbackRedis,
+    blocking: callbackBlocking,
+    prefix: config.redis.key_prefix,
+    consumer: config.instance_id,
+    settings: config.events,
+    logger,
+    breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
+    loadTargets: async () => {
+      const withDefault = config.domains.filter((d) => d.status_callback.url !== '').map((d) => d.name);
+      const targets = new Map<number, CallbackTarget>();
+      for (const row of await clientsRepository.listWithStatusCallbacks(withDefault)) {
+        const domain = domainsByName.get(row.domain);
+        const url = row.status_callback_url ?? domain?.status_callback.url ?? '';
+        // Unsigned callbacks are never sent: the admin API refuses a URL without a secret.
+        if (!domain || url === '' || domain.status_callback.secret === '') continue;
+        targets.set(row.id, { url, secret: domain.status_callback.secret, caFile: domain.status_callback.ca_file });
+      }
+      return targets;
+    },
+  });
+  await callbacks.start();
+
   return {
     handlers: {
       'delivery.stats': () => ({ ...stats, in_flight: dispatchers.reduce((n, d) => n + d.inFlight, 0) }),
@@ -143,11 +176,12 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       details: { redis: redis.status, webhook_domains: webhookDomains.map((d) => d.name) },
     }),
     drain: async () => {
+      await callbacks.stop();
       await pipeline.stop();
       await Promise.all(dispatchers.map((d) => d.stop()));
       await Promise.all(clients.map((c) => c.close()));
       await database.close();
-      for (const r of [redis, blockingRedis]) r.disconnect();
+      for (const r of [redis, blockingRedis, callbackRedis, callbackBlocking]) r.disconnect();
     },
   };
 });
