@@ -213,6 +213,16 @@ describe('status events over WebSocket, two brokers', () => {
       url: receiver.url,
     });
     expect(refused.statusCode).toBe(422);
+    // The CLI does the same: refused without a secret, --clear for a client without its own URL.
+    const cliRefused = await runCli(['client', 'callback', 'carol.hooks', receiver.url], {
+      configPath: workspace.configPath,
+    });
+    expect(cliRefused.code).not.toBe(0);
+    expect(cliRefused.stderr).toContain('status_callback.secret');
+    const cliCleared = await runCli(['client', 'callback', 'bob.default', '--clear'], {
+      configPath: workspace.configPath,
+    });
+    expect(cliCleared.code, cliCleared.stderr).toBe(0);
     // Every broker's delivery actor picks the URL up (events.callback_refresh_ms).
     await new Promise((r) => setTimeout(r, 1000));
     const socket = await subscribe(b, demo);
