@@ -7,7 +7,6 @@
  * A revoked certificate or a disabled client closes the socket at once with 4403 (the
  * identity resolver tells it before the connection is destroyed, as for HTTP requests).
  */
-import websocket from '@fastify/websocket';
 import type { FastifyInstance } from 'fastify';
 import type { RawData } from 'ws';
 import type { LiveConfig } from '../config/live-config.js';
@@ -47,9 +46,8 @@ export function parseFilterFrame(data: string): EventFilter | undefined {
   return filterOf(idList, typeList);
 }
 
+/** Needs @fastify/websocket registered on the server (buildServer does). */
 export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): Promise<void> {
-  // A filter frame is small; anything larger is not one.
-  await app.register(websocket, { options: { maxPayload: 128 * 1024 } });
   const { config, identity, hub } = deps;
 
   app.route<{ Querystring: EventsQuery }>({

@@ -25,6 +25,7 @@ import { HttpsPortalClient } from '../support/portal-https.js';
 import type { StatusEvent } from '../../src/events/status-event.js';
 import { signStandardWebhook, standardWebhooksKey } from '../../src/delivery/webhook-client.js';
 import { startDownstream, type Downstream } from '../support/webhook-downstream.js';
+import WebSocket from 'ws';
 
 const message = { sender_number: '+14155550123', message_body: 'status events' };
 
@@ -262,6 +263,67 @@ describe('status events over WebSocket, two brokers', () => {
     expect(receiver.hits.some((h) => h.status === 500)).toBe(true);
     expect(receiver.hits.some((h) => h.rawBody.includes(bobMessage))).toBe(false);
     expect(receiver.hits.some((h) => h.rawBody.includes('4155550123'))).toBe(false);
+  });
+
+  it('live portal: hints a page of changes in its scope only, over a session-cookie socket checked by Origin', async () => {
+    const caOnly = agentOf({ ...demo, cert: '', key: '' });
+    const root = await HttpsPortalClient.signedInAsFirstAdmin(a.url, caOnly, a.output);
+    const password = 'a long passphrase for carl the user';
+    const added = await runCli(
+      ['user', 'add', 'carl@example.test', '--role', 'user', '--domain', 'default', '--client', 'demo'],
+      {
+        configPath: workspace.configPath,
+        input: `${password}\n`,
+      },
+    );
+    expect(added.code, added.stderr).toBe(0);
+    const carl = await HttpsPortalClient.signedIn(b.url, caOnly, 'carl@example.test', password);
+    // The pages that update themselves load the script; the script is served.
+    expect((await root.get('/portal/messages')).body).toContain('/portal/assets/live.js');
+    expect((await root.get('/portal/admin')).body).toContain('/portal/assets/live.js');
+    expect((await root.get('/portal/assets/live.js')).statusCode).toBe(200);
+
+    const open = (base: string, cookie: string, origin?: string) =>
+      new Promise<{ socket: WebSocket; frames: Array<{ type: string }> }>((resolve, reject) => {
+        const socket = new WebSocket(`${base.replace('https', 'wss')}/portal/live`, {
+          ca: demo.ca,
+          headers: { cookie, ...(origin === undefined ? {} : { origin }) },
+        });
+        const frames: Array<{ type: string }> = [];
+        socket.on('message', (data) => {
+          frames.push(JSON.parse(data.toString()) as { type: string });
+          if (frames.length === 1) resolve({ socket, frames });
+        });
+        socket.once('unexpected-response', (_request, response) =>
+          reject(Object.assign(new Error(`HTTP ${response.statusCode}`), { status: response.statusCode })),
+        );
+        socket.once('error', reject);
+      });
+    await expect(open(a.url, root.cookieHeader, 'https://evil.example')).rejects.toMatchObject({ status: 403 });
+    await expect(open(a.url, root.cookieHeader)).rejects.toMatchObject({ status: 403 });
+    await expect(open(a.url, '', a.url.replace('https://', 'https://'))).rejects.toMatchObject({ status: 303 });
+
+    const admin = await open(a.url, root.cookieHeader, a.url);
+    const user = await open(b.url, carl.cookieHeader, b.url);
+    expect(admin.frames[0]).toEqual({ type: 'subscribed' });
+    expect(user.frames[0]).toEqual({ type: 'subscribed' });
+    const changed = (frames: Array<{ type: string }>) => frames.filter((f) => f.type === 'changed').length;
+    try {
+      // Another client's message: the superadmin hears of it, the demo user does not.
+      await submit(b, agentOf(bob));
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(changed(admin.frames)).toBeGreaterThan(0);
+      expect(changed(user.frames)).toBe(0);
+      await submit(a, agentOf(demo));
+      const deadline = Date.now() + 3000;
+      while (Date.now() < deadline && changed(user.frames) === 0) await new Promise((r) => setTimeout(r, 50));
+      expect(changed(user.frames)).toBeGreaterThan(0);
+      // Hints only: no message content travels on the portal socket.
+      expect(JSON.stringify(user.frames)).not.toMatch(/message_id|4155550123|status events/);
+    } finally {
+      admin.socket.close();
+      user.socket.close();
+    }
   });
 
   it('closes a disabled client’s socket at once, with 4403 CLIENT_DISABLED', async () => {

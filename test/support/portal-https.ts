@@ -39,6 +39,11 @@ export class HttpsPortalClient {
     return client;
   }
 
+  /** The session's cookies as a Cookie header (for a WebSocket of the portal). */
+  get cookieHeader(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+
   get(path: string): Promise<PortalPage> {
     return this.send('GET', path);
   }

@@ -6,12 +6,17 @@
   const pad = (n) => String(n).padStart(2, '0');
   const local = (d) =>
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  for (const el of document.querySelectorAll('time[datetime]')) {
-    const date = new Date(el.getAttribute('datetime'));
-    if (Number.isNaN(date.getTime())) continue;
-    el.title = `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
-    el.textContent = local(date);
-  }
+  const localTimes = () => {
+    for (const el of document.querySelectorAll('time[datetime]')) {
+      const date = new Date(el.getAttribute('datetime'));
+      if (Number.isNaN(date.getTime())) continue;
+      el.title = `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+      el.textContent = local(date);
+    }
+  };
+  localTimes();
+  // A live page (live.js) replaced its content: the new times are UTC again.
+  document.addEventListener('mb:content-replaced', localTimes);
 
   document.addEventListener('submit', (event) => {
     const form = event.target;
