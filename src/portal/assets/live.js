@@ -25,6 +25,12 @@
       again = true;
       return;
     }
+    // Someone is typing in a filter: swapping the page would lose it. Later.
+    const focused = document.activeElement;
+    if (focused && main.contains(focused) && focused.matches('input, select, textarea')) {
+      window.setTimeout(refresh, 2000);
+      return;
+    }
     refreshing = true;
     try {
       const response = await fetch(window.location.href, { credentials: 'same-origin' });

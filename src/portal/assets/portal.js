@@ -46,9 +46,11 @@
     });
   }
 
-  for (const form of document.querySelectorAll('form[data-autosubmit]')) {
-    form.addEventListener('change', () => form.submit());
-  }
+  // Delegated (here and for rows below): a live page (live.js) replaces its content.
+  document.addEventListener('change', (event) => {
+    const form = event.target.closest?.('form[data-autosubmit]');
+    if (form) form.submit();
+  });
 
   const role = document.querySelector('[data-role-select]');
   if (role) {
@@ -70,11 +72,11 @@
     sync();
   }
 
-  for (const row of document.querySelectorAll('tr[data-href]')) {
-    row.addEventListener('click', (event) => {
-      if (event.target.closest('a, button, input, select, form')) return;
-      if (window.getSelection()?.toString()) return; // selecting text is not a click
-      window.location.href = row.getAttribute('data-href');
-    });
-  }
+  document.addEventListener('click', (event) => {
+    const row = event.target.closest?.('tr[data-href]');
+    if (!row) return;
+    if (event.target.closest('a, button, input, select, form')) return;
+    if (window.getSelection()?.toString()) return; // selecting text is not a click
+    window.location.href = row.getAttribute('data-href');
+  });
 })();
