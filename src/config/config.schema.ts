@@ -309,6 +309,10 @@ const domainShape = {
     ca_file: str('PEM file of the CA that signs the callback receivers (default: system CAs)', '', {
       allowEmpty: true,
     }),
+    allowed_hosts: strList(
+      'Hosts (name, or name:port) a client of the domain may name in a message’s own callback_url; empty = no per-message callbacks',
+      [],
+    ),
   },
 };
 

@@ -79,17 +79,20 @@ export class ClientsRepository {
     return result.affectedRows > 0;
   }
 
-  /** Active clients with a callback URL of their own, or in a domain that has a default one. */
-  async listWithStatusCallbacks(domainsWithDefault: readonly string[]): Promise<ClientRow[]> {
-    const has = isNotNull(clients.status_callback_url);
+  /**
+   * Active clients with a callback URL of their own, in a domain that has a default one, or
+   * among `ids` (those that named a per-message callback URL lately).
+   */
+  async listWithStatusCallbacks(
+    domainsWithDefault: readonly string[],
+    ids: readonly number[] = [],
+  ): Promise<ClientRow[]> {
+    const conditions = [isNotNull(clients.status_callback_url)];
+    if (domainsWithDefault.length > 0) conditions.push(inArray(clients.domain, [...domainsWithDefault]));
+    if (ids.length > 0) conditions.push(inArray(clients.id, [...ids]));
     return this.db
       .select()
       .from(clients)
-      .where(
-        and(
-          eq(clients.status, 'active'),
-          domainsWithDefault.length > 0 ? or(has, inArray(clients.domain, [...domainsWithDefault])) : has,
-        ),
-      );
+      .where(and(eq(clients.status, 'active'), or(...conditions)));
   }
 }

@@ -15,6 +15,8 @@ export interface CallbackTarget {
   secret: string;
   /** PEM file of the receiver's CA; '' = the system's. */
   caFile: string;
+  /** The domain allows messages' own callback URLs: look one up for each event. */
+  perMessage?: boolean;
 }
 
 export class CallbackClient {

@@ -18,8 +18,10 @@ import { CircuitBreaker } from '../delivery/circuit-breaker.js';
 import {
   acknowledgeCallback,
   claimOverdue,
+  clientsWithMessageCallbacks,
   deadLetterCallback,
   ensureCallbackGroup,
+  messageCallbackUrl,
   readNewCallbacks,
   type CallbackEntry,
 } from '../queue/status-callbacks.js';
@@ -43,8 +45,11 @@ export interface CallbackDispatcherDeps {
   consumer: string;
   settings: CallbackSettings;
   logger: Logger;
-  /** Clients (`clients.id`) with where their events go. */
-  loadTargets(): Promise<Map<number, CallbackTarget>>;
+  /**
+   * Clients (`clients.id`) with where their events go, given the clients that named a
+   * per-message callback URL lately (their target's `url` may be '': per-message only).
+   */
+  loadTargets(withMessageCallbacks: readonly number[]): Promise<Map<number, CallbackTarget>>;
   breaker: { failures: number; openMs: number };
 }
 
@@ -85,7 +90,7 @@ export class CallbackDispatcher {
 
   private async refresh(): Promise<void> {
     try {
-      const next = await this.deps.loadTargets();
+      const next = await this.deps.loadTargets(await clientsWithMessageCallbacks(this.deps.redis, this.deps.prefix));
       for (const client of next.keys())
         if (!this.targets.has(client)) await ensureCallbackGroup(this.deps.redis, this.deps.prefix, client);
       this.targets = next;
@@ -142,16 +147,23 @@ export class CallbackDispatcher {
     }
   }
 
+  /** Per-message URLs are checked per event (a breaker each, too). */
   private mayPost(target: CallbackTarget): boolean {
-    return this.breakerOf(target.url).allowance(1) > 0;
+    return target.url === '' || this.breakerOf(target.url).allowance(1) > 0;
   }
 
   private async send(entry: CallbackEntry): Promise<void> {
     const { redis, prefix, settings, logger } = this.deps;
-    const target = this.targets.get(entry.client);
+    const clientTarget = this.targets.get(entry.client);
     try {
-      // Its URL was removed meanwhile: nothing to call.
-      if (!target) return await acknowledgeCallback(redis, prefix, entry.client, entry.event.event_id);
+      // A message's own callback_url comes first (only where the domain allows them).
+      const own = clientTarget?.perMessage
+        ? await messageCallbackUrl(redis, prefix, entry.event.message_id)
+        : undefined;
+      const target = own !== undefined && clientTarget ? { ...clientTarget, url: own } : clientTarget;
+      // No URL (removed meanwhile, or a per-message-only client's message without one): nothing to call.
+      if (!target || target.url === '')
+        return await acknowledgeCallback(redis, prefix, entry.client, entry.event.event_id);
       const host = new URL(target.url).host;
       if (entry.attempt > settings.callback_max_attempts)
         return await deadLetterCallback(redis, prefix, entry, host, 'attempts exhausted');

@@ -13,6 +13,8 @@
  *   <prefix>events:revocations  pub/sub channel: certificate revoked / CRL rebuilt
  *   <prefix>events:client-status  pub/sub channel: a client was disabled or enabled
  *   <prefix>events:client:<id>  stream: the client's message status events (trimmed to events.retention_ms)
+ *   <prefix>events:callback:<message_id>  a message's own callback_url (PX events.retention_ms)
+ *   <prefix>events:callback-clients  sorted set: client id → until when it may have per-message callbacks (ms)
  *   <prefix>events:callbacks:dead  stream: status callbacks given up (event id, client, host, error)
  *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
  *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
@@ -64,6 +66,16 @@ export function clientStatusChannel(prefix: string): string {
 /** A client's status events (stream ids are the event ids; client ids are unique across domains). */
 export function clientEventsKey(prefix: string, clientId: number): string {
   return `${prefix}events:client:${clientId}`;
+}
+
+/** A message's own callback URL (`callback_url` of the submit body). */
+export function messageCallbackKey(prefix: string, messageId: string): string {
+  return `${prefix}events:callback:${messageId}`;
+}
+
+/** Clients that named a per-message callback URL lately: their event streams are read for callbacks. */
+export function callbackClientsKey(prefix: string): string {
+  return `${prefix}events:callback-clients`;
 }
 
 /** Status callbacks that exhausted their attempts or were refused for good. */

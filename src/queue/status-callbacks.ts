@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import { fromStreamEntry, type StatusEvent } from '../events/status-event.js';
-import { callbackDeadLetterKey, clientEventsKey } from './keys.js';
+import { callbackClientsKey, callbackDeadLetterKey, clientEventsKey, messageCallbackKey } from './keys.js';
 
 export const CALLBACK_GROUP = 'callbacks';
 const DEAD_LETTER_MAXLEN = 100_000;
@@ -141,4 +141,37 @@ export async function deadLetterCallback(
     )
     .xack(clientEventsKey(prefix, entry.client), CALLBACK_GROUP, entry.event.event_id)
     .exec();
+}
+
+/**
+ * Remembers messages' own callback URLs (before they are appended: their first event may
+ * follow within milliseconds), and that their client now has per-message callbacks.
+ */
+export async function rememberMessageCallbacks(
+  redis: Redis,
+  prefix: string,
+  retentionMs: number,
+  client: number,
+  urls: ReadonlyArray<{ message_id: string; url: string }>,
+): Promise<void> {
+  if (urls.length === 0) return;
+  const pipeline = redis.pipeline();
+  for (const { message_id, url } of urls) pipeline.set(messageCallbackKey(prefix, message_id), url, 'PX', retentionMs);
+  pipeline.zadd(callbackClientsKey(prefix), 'GT', Date.now() + retentionMs, String(client));
+  const replies = (await pipeline.exec()) ?? [];
+  const failed = replies.find(([error]) => error);
+  if (failed) throw failed[0];
+}
+
+/** Clients with per-message callbacks still within the retention (the expired ones are dropped). */
+export async function clientsWithMessageCallbacks(redis: Redis, prefix: string): Promise<number[]> {
+  const key = callbackClientsKey(prefix);
+  const now = Date.now();
+  await redis.zremrangebyscore(key, '-inf', now);
+  return (await redis.zrangebyscore(key, now, '+inf')).map(Number);
+}
+
+/** A message's own callback URL, or undefined. */
+export async function messageCallbackUrl(redis: Redis, prefix: string, messageId: string): Promise<string | undefined> {
+  return (await redis.get(messageCallbackKey(prefix, messageId))) ?? undefined;
 }

@@ -16,6 +16,7 @@ import {
   getJson,
   mtlsAgent,
   postJson,
+  sendJson,
   type ClientBundle,
   type Workspace,
 } from '../support/broker-harness.js';
@@ -92,7 +93,10 @@ beforeAll(async () => {
     // The refused callbacks below must not open the receiver's breaker.
     delivery: { poll_interval_ms: 50, breaker_failures: 50 },
     domains: [
-      { name: 'default', status_callback: { secret: 'callback-secret', ca_file: receiver.caFile } },
+      {
+        name: 'default',
+        status_callback: { secret: 'callback-secret', ca_file: receiver.caFile, allowed_hosts: ['127.0.0.1'] },
+      },
       {
         name: 'hooks',
         retry_interval_ms: 300,
@@ -263,6 +267,36 @@ describe('status events over WebSocket, two brokers', () => {
     expect(receiver.hits.some((h) => h.status === 500)).toBe(true);
     expect(receiver.hits.some((h) => h.rawBody.includes(bobMessage))).toBe(false);
     expect(receiver.hits.some((h) => h.rawBody.includes('4155550123'))).toBe(false);
+  });
+
+  it('POSTs a message’s events to its own callback_url, only towards an allowed host', async () => {
+    const agent = agentOf(bob);
+    const refused = await postJson(agent, a.url, { ...message, callback_url: 'https://example.com/hook' });
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ error_code: 'INVALID_PAYLOAD', details: [{ field: 'callback_url' }] });
+    const batch = await sendJson(agent, 'POST', `${a.url}/api/v1/messages/batch`, {
+      messages: [{ ...message, callback_url: 'https://example.com/hook' }, message],
+    });
+    expect(batch.status).toBe(207);
+    expect((batch.body.results as Array<{ status: number }>).map((r) => r.status)).toEqual([422, 202]);
+
+    const own = `${receiver.url}?per-message`;
+    const accepted = await postJson(agent, b.url, { ...message, callback_url: own });
+    expect(accepted.status).toBe(202);
+    const id = accepted.body.message_id as string;
+    const without = await submit(a, agent);
+    const posted = () => receiver.hits.filter((h) => h.status === 200 && h.rawBody.includes(id));
+    const deadline = Date.now() + 15_000;
+    // (The receiver refuses each `stored` once: that one comes again after the retry interval.)
+    while (Date.now() < deadline && posted().length < 3) await new Promise((r) => setTimeout(r, 100));
+    expect(
+      posted()
+        .map((h) => (JSON.parse(h.rawBody) as StatusEvent).type)
+        .sort(),
+    ).toEqual(['delivered', 'queued', 'stored']);
+    expect(posted().every((h) => h.path === '/inbound?per-message')).toBe(true);
+    // bob has no callback URL of its own: its other message is called back nowhere.
+    expect(receiver.hits.some((h) => h.rawBody.includes(without))).toBe(false);
   });
 
   it('live portal: hints a page of changes in its scope only, over a session-cookie socket checked by Origin', async () => {

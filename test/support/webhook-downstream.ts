@@ -16,6 +16,8 @@ export interface DownstreamHit {
   body: { message_id: string; message_body: string; sender_number: string; attempt: number };
   rawBody: string;
   headers: IncomingHttpHeaders;
+  /** Path and query it was POSTed to. */
+  path: string;
   /** What it was answered. */
   status: number;
 }
@@ -43,7 +45,14 @@ export async function startDownstream(
       req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
       req.on('end', () => {
         const body = JSON.parse(raw) as DownstreamHit['body'];
-        const hit: DownstreamHit = { at: Date.now(), body, rawBody: raw, headers: req.headers, status: 0 };
+        const hit: DownstreamHit = {
+          at: Date.now(),
+          body,
+          rawBody: raw,
+          headers: req.headers,
+          path: req.url ?? '',
+          status: 0,
+        };
         hits.push(hit);
         const attempt = hits.filter((h) => h.body.message_id === body.message_id).length;
         const status = answer(body, attempt);

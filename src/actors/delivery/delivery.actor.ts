@@ -151,15 +151,23 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     settings: config.events,
     logger,
     breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
-    loadTargets: async () => {
+    loadTargets: async (withMessageCallbacks) => {
       const withDefault = config.domains.filter((d) => d.status_callback.url !== '').map((d) => d.name);
       const targets = new Map<number, CallbackTarget>();
-      for (const row of await clientsRepository.listWithStatusCallbacks(withDefault)) {
+      const rows = await clientsRepository.listWithStatusCallbacks(withDefault, withMessageCallbacks);
+      for (const row of rows) {
         const domain = domainsByName.get(row.domain);
-        const url = row.status_callback_url ?? domain?.status_callback.url ?? '';
         // Unsigned callbacks are never sent: the admin API refuses a URL without a secret.
-        if (!domain || url === '' || domain.status_callback.secret === '') continue;
-        targets.set(row.id, { url, secret: domain.status_callback.secret, caFile: domain.status_callback.ca_file });
+        if (!domain || domain.status_callback.secret === '') continue;
+        const perMessage = domain.status_callback.allowed_hosts.length > 0;
+        const url = row.status_callback_url ?? domain.status_callback.url;
+        if (url === '' && !perMessage) continue;
+        targets.set(row.id, {
+          url,
+          secret: domain.status_callback.secret,
+          caFile: domain.status_callback.ca_file,
+          perMessage,
+        });
       }
       return targets;
     },
