@@ -7,6 +7,7 @@
  *   repositories ─▶ identity, PKI status/probe, front (messages), portal, retention
  *   front Redis ──▶ health, queue probe, heartbeat, front, portal, revocations, retention
  *   ActorGraph ───▶ health, metrics, heartbeat (keys), ingest client, portal, reload
+ *   EventHub ─────▶ front (GET /api/v1/events), portal (/portal/live); own XREAD connection
  *
  * Start order (each step needs the ones before it): embedded services → database
  * (migrated) → Redis (durability checked) → actors encryption + ca → ca.bootstrap (first
