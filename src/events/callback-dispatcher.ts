@@ -60,6 +60,7 @@ export class CallbackDispatcher {
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly client: CallbackClient;
   private running = false;
+  private refreshFailing = false;
   private inFlight = 0;
   private readonly loops: Array<Promise<void>> = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -94,8 +95,12 @@ export class CallbackDispatcher {
       for (const client of next.keys())
         if (!this.targets.has(client)) await ensureCallbackGroup(this.deps.redis, this.deps.prefix, client);
       this.targets = next;
+      this.refreshFailing = false;
     } catch (error) {
-      this.deps.logger.warn({ err: (error as Error).message }, 'could not refresh status callback targets');
+      // Once per outage: MySQL or Redis away is reported by health and by delivery already.
+      if (!this.refreshFailing)
+        this.deps.logger.warn({ err: (error as Error).message }, 'could not refresh status callback targets');
+      this.refreshFailing = true;
     }
   }
 

@@ -141,6 +141,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const callbackBlocking = createRedis(config, 'delivery-blocking');
   for (const r of [callbackRedis, callbackBlocking])
     r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error (status callbacks)'));
+  await Promise.all([whenReady(callbackRedis), whenReady(callbackBlocking)]);
   const clientsRepository = new ClientsRepository(database.db);
   const domainsByName = new Map(config.domains.map((d) => [d.name, d]));
   const callbacks = new CallbackDispatcher({
