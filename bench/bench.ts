@@ -1,14 +1,19 @@
 /**
  * `npm run bench [-- --connections 50 --duration 20 --size 160 --fsync everysec|always
- *   --target store|webhook --reconnect --count 100000 --limits on|off --idempotency --cpu-prof DIR
- *   --client wrk|undici]`
+ *   --target store|webhook|amqp --reconnect --count 100000 --limits on|off --idempotency --cpu-prof DIR
+ *   --client wrk|undici --node-args "--v8-flag …"]`
  *
  * `--limits off` runs without rate limit and quota (on: both counted, set high enough
  * that nothing is refused); `--idempotency` sends a fresh Idempotency-Key with every
  * request; `--client undici` drives the load with undici instead of the lean wrk-like client
  * (bench/load-generator.ts says why that is the default). The summary includes the Redis CPU per 1000 messages (its own redis-server).
+ * `--target amqp` publishes to a RabbitMQ node of the bench's own (plain amqp:// on loopback,
+ * durable queue, a consumer acking as it goes) and waits for every confirm, as `webhook`
+ * waits for every 2xx of its local HTTPS downstream.
  * `--cpu-prof DIR` writes a V8 CPU profile of the broker (every thread) into DIR at exit;
- * `npx tsx bench/profile-summary.ts DIR` prints where the time went.
+ * `npx tsx bench/profile-summary.ts DIR` prints where the time went. `--node-args` passes
+ * flags to the broker's node (kept across its re-exec), to compare V8 settings; `--set a.b=N`
+ * (repeatable) overrides a config value, e.g. `--set actors.young_generation_mb=8`.
  *
  * Starts the broker (the real supervisor, as a child process) against a redis-server of
  * its own with AOF and a database of its own, runs the load generator in a separate
@@ -23,8 +28,10 @@ import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { createCa } from '../src/pki/ca.js';
 import { issueServerCertificate } from '../src/pki/issue.js';
-import { BrokerProcess, createWorkspace } from '../test/support/broker-harness.js';
+import { BrokerProcess, createWorkspace, deepMerge } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
+import { consumeQueue, declareTopology, type QueueConsumer } from '../test/support/amqp-queue.js';
+import { TestRabbitServer } from '../test/support/rabbitmq-server.js';
 import { cpuSeconds, loadClientOption, processCpuSeconds, runLoad, threadCpuSeconds } from './bench-support.js';
 import type { LoadClient } from './load-generator.js';
 
@@ -33,12 +40,16 @@ interface BenchOptions {
   duration: number;
   size: number;
   fsync: 'everysec' | 'always';
-  target: 'store' | 'webhook';
+  target: 'store' | 'webhook' | 'amqp';
   reconnect: boolean;
   count?: number;
   limits: 'on' | 'off';
   idempotency: boolean;
   cpuProfDir?: string;
+  /** Extra node/V8 flags for the broker process (`--node-args "--flag --flag"`), for experiments. */
+  nodeArgs: string[];
+  /** Config overrides (`--set actors.young_generation_mb=8`, repeatable), for experiments. */
+  overrides: Record<string, unknown>;
   client: LoadClient;
 }
 
@@ -53,14 +64,31 @@ function parseArgs(argv: string[]): BenchOptions {
     duration: Number(value('duration') ?? 20),
     size: Number(value('size') ?? 160),
     fsync: value('fsync') === 'always' ? 'always' : 'everysec',
-    target: value('target') === 'webhook' ? 'webhook' : 'store',
+    target: value('target') === 'webhook' ? 'webhook' : value('target') === 'amqp' ? 'amqp' : 'store',
     reconnect: argv.includes('--reconnect'),
     limits: value('limits') === 'off' ? 'off' : 'on',
     idempotency: argv.includes('--idempotency'),
     client: loadClientOption(argv),
     ...(count ? { count: Number(count) } : {}),
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
+    nodeArgs: value('node-args')?.split(' ').filter(Boolean) ?? [],
+    overrides: configOverrides(argv),
   };
+}
+
+/** `--set a.b=1 --set c=x` → `{a: {b: 1}, c: 'x'}` (numbers and booleans parsed). */
+function configOverrides(argv: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  argv.forEach((arg, i) => {
+    if (arg !== '--set') return;
+    const [path = '', raw = ''] = (argv[i + 1] ?? '').split('=');
+    const keys = path.split('.');
+    let node = out;
+    for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    const value = raw === 'true' ? true : raw === 'false' ? false : Number.isNaN(Number(raw)) ? raw : Number(raw);
+    node[keys.at(-1)!] = value;
+  });
+  return out;
 }
 
 function peakRssMb(pid: number): number {
@@ -100,36 +128,55 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const redis = await TestRedisServer.create(options.fsync);
   const downstream = options.target === 'webhook' ? await startDownstream() : undefined;
+  const rabbit = options.target === 'amqp' ? await startRabbit() : undefined;
   const scratch = mkdtempSync(join(tmpdir(), 'mb-bench-'));
   const downstreamCa = join(scratch, 'downstream-ca.pem');
   if (downstream) writeFileSync(downstreamCa, downstream.caPem);
   const workspace = await createWorkspace(
-    {
-      log: { level: 'warn' },
-      queue: { fsync: options.fsync },
-      delivery: { concurrency: 128 },
-      limits:
-        options.limits === 'off'
-          ? { rate_limit: 0, daily_quota: 0 }
-          : { rate_limit: 1_000_000_000, daily_quota: 1_000_000_000 },
-      ...(downstream
-        ? {
-            domains: [
-              {
-                name: 'default',
-                target: { type: 'webhook', url: downstream.url, secret: 'bench', ca_file: downstreamCa },
-              },
-            ],
-          }
-        : {}),
-    },
+    deepMerge(
+      {
+        log: { level: 'warn' },
+        queue: { fsync: options.fsync },
+        delivery: { concurrency: 128 },
+        limits:
+          options.limits === 'off'
+            ? { rate_limit: 0, daily_quota: 0 }
+            : { rate_limit: 1_000_000_000, daily_quota: 1_000_000_000 },
+        ...(downstream
+          ? {
+              domains: [
+                {
+                  name: 'default',
+                  target: { type: 'webhook', url: downstream.url, secret: 'bench', ca_file: downstreamCa },
+                },
+              ],
+            }
+          : {}),
+        ...(rabbit
+          ? {
+              domains: [
+                {
+                  name: 'default',
+                  target: {
+                    type: 'amqp',
+                    url: rabbit.server.url,
+                    exchange: BENCH_TOPOLOGY.exchange,
+                    routing_key: BENCH_TOPOLOGY.routingKey,
+                    allow_insecure_amqp: true,
+                  },
+                },
+              ],
+            }
+          : {}),
+      },
+      options.overrides,
+    ),
     redis.url,
   );
-  const broker = new BrokerProcess(
-    workspace,
-    {},
-    options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [],
-  );
+  const broker = new BrokerProcess(workspace, {}, [
+    ...options.nodeArgs,
+    ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []),
+  ]);
   try {
     await broker.start();
     const pid = broker.child!.pid!;
@@ -205,6 +252,7 @@ async function main(): Promise<void> {
       load_generator_cpu_s_per_1000: round3((load.cpu_s / Math.max(1, load.sent)) * 1000),
       tls_connections: load.tls,
       ...(downstream ? { downstream: downstream.counts } : {}),
+      ...(rabbit ? { amqp: { consumed: rabbit.consumer.received.length } } : {}),
       loadavg_1m: round(loadavg()[0]!),
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -213,7 +261,25 @@ async function main(): Promise<void> {
     await workspace.cleanup();
     await redis.destroy();
     if (downstream) await new Promise((resolve) => downstream.server.close(resolve));
+    if (rabbit) {
+      await rabbit.consumer.close();
+      await rabbit.server.destroy();
+    }
     rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+const BENCH_TOPOLOGY = { exchange: 'mb.bench', queue: 'bench-in', routingKey: 'bench' };
+
+/** A RabbitMQ node of the bench's own, its topology declared and a consumer emptying the queue. */
+async function startRabbit(): Promise<{ server: TestRabbitServer; consumer: QueueConsumer }> {
+  const server = await TestRabbitServer.create();
+  try {
+    await declareTopology(server.url, BENCH_TOPOLOGY);
+    return { server, consumer: await consumeQueue(server.url, BENCH_TOPOLOGY.queue) };
+  } catch (error) {
+    await server.destroy();
+    throw error;
   }
 }
 

@@ -9,7 +9,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { drizzle } from 'drizzle-orm/mysql2';
+import { drizzle } from '../src/db/drizzle.js';
 import { format, type RowDataPacket } from 'mysql2/promise';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { MessageKeysRepository } from '../src/db/message-keys.repository.js';

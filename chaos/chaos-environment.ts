@@ -26,29 +26,45 @@ export interface ChaosEnvironmentOptions {
   env?: Record<string, string>;
   brokers?: number;
   /** Runs after the workspace exists and before any broker starts (e.g. to route MariaDB through a proxy). */
-  prepare?: (workspace: Workspace) => Promise<void> | void;
+  prepare?: (workspace: Workspace, redis: TestRedisServer) => Promise<void> | void;
+  /** Runs before redis-server first starts (e.g. to mount a small tmpfs on its dir). */
+  beforeRedis?: (redis: TestRedisServer) => Promise<void> | void;
+  /** Runs once redis-server is stopped for good, before its dir is removed (e.g. to unmount it). */
+  afterRedis?: (redis: TestRedisServer) => Promise<void> | void;
 }
 
 export class ChaosEnvironment {
   readonly brokers: BrokerProcess[] = [];
+  /** Where the queue is read at the end: the test-owned Redis, or (after a failover) the node promoted in its place. */
+  queueRedisUrl: () => Promise<string> = async () => this.redis.url;
   readonly urls: string[] = [];
   bundle!: ClientBundle;
 
   private constructor(
     readonly redis: TestRedisServer,
     readonly workspace: Workspace,
+    private readonly afterRedis?: (redis: TestRedisServer) => Promise<void> | void,
   ) {}
 
   static async create(options: ChaosEnvironmentOptions = {}): Promise<ChaosEnvironment> {
     const fsync = options.fsync ?? 'always';
-    const redis = await TestRedisServer.create(fsync);
+    const redis = new TestRedisServer(await freePort(), fsync);
+    try {
+      await options.beforeRedis?.(redis);
+      await redis.start();
+    } catch (error) {
+      await redis.stop('SIGKILL');
+      await options.afterRedis?.(redis);
+      await redis.destroy();
+      throw error;
+    }
     const workspace = await createWorkspace(
       { log: { level: 'warn' }, queue: { fsync }, ...(options.values ?? {}) },
       redis.url,
     );
-    const environment = new ChaosEnvironment(redis, workspace);
+    const environment = new ChaosEnvironment(redis, workspace, options.afterRedis);
     try {
-      await options.prepare?.(workspace);
+      await options.prepare?.(workspace, redis);
       for (let i = 0; i < (options.brokers ?? 1); i++) {
         const port = await freePort();
         const broker = new BrokerProcess(workspace, {
@@ -104,7 +120,7 @@ export class ChaosEnvironment {
   }
 
   private async withRedis<T>(use: (client: Redis, stream: string) => Promise<T>): Promise<T> {
-    const client = new Redis(this.redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
+    const client = new Redis(await this.queueRedisUrl(), { maxRetriesPerRequest: 1, lazyConnect: true });
     try {
       await client.connect();
       return await use(client, domainKeys(this.workspace.prefix, { key_prefix: 'default' }).stream);
@@ -150,6 +166,8 @@ export class ChaosEnvironment {
   async destroy(): Promise<void> {
     await Promise.all(this.brokers.map((b) => b.kill('SIGKILL')));
     await this.workspace.cleanup();
+    await this.redis.stop('SIGKILL');
+    await this.afterRedis?.(this.redis);
     await this.redis.destroy();
   }
 }

@@ -16,6 +16,12 @@ export interface LedgerLoadOptions {
   connections: number;
   /** Prefix of the request ids (the scenario name keeps runs apart). */
   label: string;
+  /**
+   * Open new TLS connections this often (the old ones finish their requests and close), so
+   * that what a broker does for a NEW connection (identity lookup) is exercised all along.
+   * Unset: the same keep-alive connections for the whole run.
+   */
+  freshConnectionsEveryMs?: number;
 }
 
 // A connection refused before anything was sent is a definite "no"; everything else that
@@ -25,34 +31,56 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const PAUSE_AFTER_FAILURE_MS = 50;
 
 export class LedgerLoad {
-  private readonly agent: Agent;
+  private agent: Agent;
+  private readonly retiring = new Set<Promise<void>>();
+  private rotation: NodeJS.Timeout | undefined;
   private running = false;
   private workers: Promise<void>[] = [];
   private seq = 0;
+  /** TLS connections opened so far (new connections, not requests). */
+  connectionsOpened = 0;
 
   constructor(
     private readonly ledger: Ledger,
     private readonly options: LedgerLoadOptions,
   ) {
-    const { cert, key, ca } = options.bundle;
-    this.agent = new Agent({
-      connections: options.connections,
-      pipelining: 1,
-      keepAliveTimeout: 60_000,
-      connect: { cert, key, ca },
-    });
+    this.agent = this.newAgent();
   }
 
   start(): void {
     this.running = true;
     this.workers = Array.from({ length: this.options.connections }, (_, worker) => this.work(worker));
+    const every = this.options.freshConnectionsEveryMs;
+    if (every !== undefined) this.rotation = setInterval(() => this.freshConnections(), every);
   }
 
   /** Stops sending and waits for the requests on the wire to be answered (or to fail). */
   async stop(): Promise<void> {
     this.running = false;
+    clearInterval(this.rotation);
     await Promise.all(this.workers);
-    await this.agent.close();
+    await Promise.all([this.agent.close(), ...this.retiring]);
+  }
+
+  private newAgent(): Agent {
+    const { cert, key, ca } = this.options.bundle;
+    const agent = new Agent({
+      connections: this.options.connections,
+      pipelining: 1,
+      keepAliveTimeout: 60_000,
+      connect: { cert, key, ca },
+    });
+    agent.on('connect', () => this.connectionsOpened++);
+    return agent;
+  }
+
+  /** The next requests go out on new connections; the current ones close once their requests are answered. */
+  private freshConnections(): void {
+    const old = this.agent;
+    this.agent = this.newAgent();
+    const closing = old.close().catch(() => undefined);
+    this.retiring.add(closing);
+    void closing.then(() => this.retiring.delete(closing));
   }
 
   private async work(worker: number): Promise<void> {

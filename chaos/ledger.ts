@@ -73,6 +73,28 @@ export class Ledger {
     return ids;
   }
 
+  /** Requests answered within [from, to): how many were acknowledged, and how many refused by each code. */
+  answeredBetween(from: number, to: number): { acknowledged: number; refusedBy: Record<string, number> } {
+    let acknowledged = 0;
+    const refusedBy: Record<string, number> = {};
+    for (const entry of this.entries.values()) {
+      if (entry.answeredAt < from || entry.answeredAt >= to) continue;
+      if (entry.outcome.kind === 'ok') acknowledged++;
+      else if (entry.outcome.kind === 'refused')
+        refusedBy[entry.outcome.code] = (refusedBy[entry.outcome.code] ?? 0) + 1;
+    }
+    return { acknowledged, refusedBy };
+  }
+
+  /** When the first 202 sent after `since` (unix ms) was answered; undefined while there is none. */
+  firstAcknowledgedAfter(since: number): number | undefined {
+    let first: number | undefined;
+    for (const entry of this.entries.values())
+      if (entry.outcome.kind === 'ok' && entry.sentAt >= since && (first === undefined || entry.answeredAt < first))
+        first = entry.answeredAt;
+    return first;
+  }
+
   /** Compares the ledger with storage (and, for a webhook target, with what the downstream accepted). */
   reconcile(stored: readonly StoredRow[], delivered?: readonly DeliveredHit[]): LedgerCounts {
     const rowsByMessage = countBy(stored.map((r) => r.messageId));

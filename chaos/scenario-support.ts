@@ -1,7 +1,7 @@
 /** The shape every chaos scenario shares: set up, load, break things on a schedule, recover, drain, count. */
 import { ChaosEnvironment, type ChaosEnvironmentOptions } from './chaos-environment.js';
 import { Ledger, type DeliveredHit, type LedgerCounts } from './ledger.js';
-import { LedgerLoad, sleep } from './ledger-load.js';
+import { LedgerLoad, sleep, type LedgerLoadOptions } from './ledger-load.js';
 
 export interface ScenarioOptions {
   /** Seconds of load (faults are placed within it). */
@@ -51,11 +51,13 @@ export class ChaosRun {
     label: string,
     targets: () => string[] = () => this.env.urls,
     connections = this.options.connections ?? 4,
-  ): void {
-    const load = new LedgerLoad(this.ledger, { targets, bundle: this.env.bundle, connections, label });
+    extra: Pick<LedgerLoadOptions, 'freshConnectionsEveryMs'> = {},
+  ): LedgerLoad {
+    const load = new LedgerLoad(this.ledger, { targets, bundle: this.env.bundle, connections, label, ...extra });
     load.start();
     this.loads.push(load);
     if (this.startedAt === 0) this.startedAt = Date.now();
+    return load;
   }
 
   /** Waits until `seconds` after the load started. */

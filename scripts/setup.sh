@@ -5,8 +5,9 @@
 #   start  Node.js ^22.19 or 24, the npm dependencies, redis-server, mariadb-server and
 #          openssl. Redis and MariaDB need not run: the broker starts its own under data/.
 #   test   the same, plus what the tests drive: chromium (portal), promtool (package
-#          prometheus: alert rules), mariadb-client (mb backup); Redis and MariaDB must
-#          answer on 127.0.0.1 (started here when they do not).
+#          prometheus: alert rules), mariadb-client (mb backup), rabbitmq-server (amqp
+#          target: the tests start nodes of their own on free ports, never the system's);
+#          Redis and MariaDB must answer on 127.0.0.1 (started here when they do not).
 #
 # System packages come from apt: directly as root, through `sudo -n` when that needs no
 # password; otherwise the exact command is printed and the script stops (exit 1).
@@ -53,6 +54,7 @@ if [ "$mode" = test ]; then
   have mariadb-dump || have mysqldump || missing+=(mariadb-client)
   have chromium || missing+=(chromium)
   have promtool || missing+=(prometheus)
+  [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   command -v apt-get >/dev/null || fail "missing: ${missing[*]}; install them with your package manager (apt-get names)"

@@ -44,6 +44,12 @@ export const ERRORS = {
   // ── Portal (sessions, forms) ────────────────────────────────────────────────────
   SESSION_REQUIRED: { status: 401, message: 'Sign in to continue' },
   LOGIN_FAILED: { status: 401, message: 'Wrong email or password, or the account is locked for a while' },
+  // Only for a password that opens accounts of the email in several domains: whoever sees
+  // it knows that password already (docs/security.md, "Tenants' accounts").
+  LOGIN_DOMAIN_NEEDED: {
+    status: 401,
+    message: 'This email and password open accounts in several domains: enter the domain of the one you mean',
+  },
   LOGIN_THROTTLED: { status: 429, message: 'Too many failed sign-ins from this address; wait a few minutes' },
   CSRF_INVALID: {
     status: 403,
@@ -88,7 +94,17 @@ export const ERRORS = {
   QUEUE_NOT_DURABLE: {
     status: 503,
     message:
-      'Redis cannot keep messages right now (a failed AOF write, out of memory, an evicting policy or a read-only replica); the message was not accepted',
+      'Redis cannot keep messages right now (a failed AOF write, out of memory, an evicting policy, a read-only replica, or fewer replicas online than queue.replicas); the message was not accepted',
+  },
+  QUEUE_NOT_REPLICATED: {
+    status: 503,
+    message:
+      'The message reached the Redis master but fewer replicas than queue.replicas confirmed it in time, so it is not acknowledged as durable; retry with the same Idempotency-Key',
+  },
+  QUEUE_FULL: {
+    status: 503,
+    message:
+      'Redis holds as much as the broker lets it (redis.max_backlog_bytes or redis.max_memory_percent of maxmemory) while the backlog is stored; the message was not accepted, try again later',
   },
   ACTOR_UNAVAILABLE: { status: 503, message: 'A broker component is restarting; try again' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
@@ -161,6 +177,15 @@ export function queueOutcomeUnknown(cause: string): BrokerError {
     'The message may or may not have been queued; retry with the same Idempotency-Key',
     { cause, outcome: 'unknown' },
   );
+}
+
+/**
+ * 503 for a batch the master appended but fewer than `queue.replicas` replicas confirmed
+ * within the wait: a failover now could lose it, so no 202. It may still be delivered
+ * (the master has it), hence `outcome: 'unknown'`, as for a broken connection.
+ */
+export function queueNotReplicated(wanted: number, acknowledged: number): BrokerError {
+  return new BrokerError('QUEUE_NOT_REPLICATED', undefined, { wanted, acknowledged, outcome: 'unknown' });
 }
 
 /** Rebuilds a BrokerError from its wire form. */

@@ -10,12 +10,13 @@
  *   EventHub ─────▶ front (GET /api/v1/events), portal (/portal/live); own XREAD connection
  *
  * Start order (each step needs the ones before it): embedded services → database
- * (migrated) → Redis (durability checked) → actors encryption + ca → ca.bootstrap (first
+ * (migrated) → Redis (durability checked) → actors encryption + ca → keys and CA checked
+ * against the installation's (secret-identity.ts) → ca.bootstrap (first
  * start: CA, server and demo certificates) → actors ingest + delivery → heartbeat,
  * identity, TLS, health, metrics, portal, front, revocation listener → listen → welcome
  * → background jobs. Stop order: lifecycle.ts. Reload: reload.ts.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Server as TlsServer } from 'node:tls';
 import { BrokerError } from '../errors.js';
@@ -30,7 +31,7 @@ import { LiveConfig } from '../config/live-config.js';
 import { createRepositories } from '../db/index.js';
 import { SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
 import { KeyStore } from '../crypto/key-store.js';
-import { heldSecrets, verifySecretIdentity } from '../keys/secret-identity.js';
+import { caFingerprint, heldSecrets, refuseNewCa, verifySecretIdentity } from '../keys/secret-identity.js';
 import { MessagePagesRepository } from '../db/message-pages.repository.js';
 import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
 import { domainsHealth } from '../health/domain-health.js';
@@ -54,6 +55,7 @@ import { loadThreadRegistry } from '../metrics/registry-snapshot.js';
 import { CertStore } from '../pki/cert-store.js';
 import { caAdminAccess } from '../portal/ca-admin-access.js';
 import { ensureFirstAdmin, handOverFirstAdmin } from '../portal/first-admin.js';
+import { SharedIdentityCache } from '../queue/identity-cache.js';
 import { createRedis } from '../queue/redis-connection.js';
 import { VERSION } from '../version.js';
 import { brokerStopper, connectRedis, openStorage, startEmbeddedServices } from './lifecycle.js';
@@ -102,17 +104,26 @@ export async function startBroker(
   // The CA first: delivery loads the broker's own client certificate, which the first
   // start creates.
   await actors.start(['encryption', 'ca']);
+  // Before bootstrap writes anything (a CA, the demo certificate, a CRL announced to every
+  // broker) and before anything seals or stores: this host's keys, peppers and CA must be
+  // the installation's. The encryption actor has made the key files on a first start.
+  const secretRecord = new SecretFingerprintsRepository(database.db);
+  const where = { secretsDir: config.secrets.dir, pkiDir: config.pki.dir };
+  const caPath = join(config.pki.dir, 'ca.crt');
+  const hadCa = existsSync(caPath);
+  await verifySecretIdentity(
+    secretRecord,
+    heldSecrets(await KeyStore.open(config.secrets.dir), hadCa ? readFileSync(caPath, 'utf8') : undefined),
+    where,
+  );
+  if (!hadCa) await refuseNewCa(secretRecord, config.pki.dir, ', then start again');
   const bootstrap = await actors.ca.rpc.call('ca.bootstrap', {
     hostnames: config.server.public_hostnames,
     demo: config.bootstrap.demo_client ? { name: 'demo', domain: config.bootstrap.demo_domain } : null,
   });
-  // Before anything seals or stores: this host's keys, peppers and CA must be the
-  // installation's (the encryption actor made the key files, bootstrap the CA, by now).
-  await verifySecretIdentity(
-    new SecretFingerprintsRepository(database.db),
-    heldSecrets(await KeyStore.open(config.secrets.dir), readFileSync(join(config.pki.dir, 'ca.crt'), 'utf8')),
-    { secretsDir: config.secrets.dir, pkiDir: config.pki.dir },
-  );
+  const caPem = readFileSync(caPath, 'utf8');
+  // A CA bootstrap made just now becomes the installation's.
+  if (!hadCa) await verifySecretIdentity(secretRecord, [caFingerprint(caPem)], where);
   await actors.start(['ingest', 'delivery']);
 
   const pki = (file: string) => readFileSync(join(config.pki.dir, file), 'utf8');
@@ -127,15 +138,26 @@ export async function startBroker(
     intervalMs: config.heartbeat.interval_ms,
     keys: async () =>
       actors.encryption.isUp ? actors.encryption.rpc.call('encryption.keys', {}, { timeoutMs: 1000 }) : undefined,
+    // Every beat: are all live instances' keys and CA still the installation's?
+    caFingerprint: caFingerprint(caPem),
+    installationSecrets: () => secretRecord.all(),
+    recordSecrets: (held) => secretRecord.recordFirstUse(held),
     logger,
     registry,
   });
   // Other instances compare against what this one runs now.
   live.subscribe((next) => heartbeat.setFingerprint(configFingerprint(next), configSectionFingerprints(next)));
   await heartbeat.start();
+  // Every broker's fallback while MySQL is away: new connections of known clients keep being accepted.
+  const sharedIdentities =
+    config.server.identity_shared_cache_ms > 0
+      ? new SharedIdentityCache(redis, config.redis.key_prefix, config.server.identity_shared_cache_ms)
+      : undefined;
   const identity = new IdentityResolver(
     (fp) => certificates.findIdentityByFingerprint(fp),
     config.server.identity_cache_ms,
+    undefined,
+    sharedIdentities,
   );
   // TLS material that follows revocations, CRL re-signs and server certificate renewals.
   const tls = new TlsReloader(
@@ -156,9 +178,12 @@ export async function startBroker(
     version: VERSION,
     redis,
     pingDatabase: async () => void (await database.pool.query('SELECT 1')),
+    // With identities shared in Redis, new connections are accepted while MySQL is away.
+    mysqlNeededToAccept: !sharedIdentities,
     actors: actors.all(),
     durability: () => durability.state,
     writeProblems: () => durability.writability.problems,
+    queueFull: () => durability.writability.full,
     serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
     extra: async () => ({
       ...(await pkiStatus.components()),
@@ -173,7 +198,7 @@ export async function startBroker(
     instanceId: config.instance_id,
     actors: actors.all(),
     collector: new ActorMetricsCollector(actors.all().map(metricsSourceOf), config.metrics.actor_timeout_ms),
-    queue: new QueueProbe(redis, live),
+    queue: new QueueProbe(redis, live, () => durability.writability.memory),
     pki: new PkiProbe({
       crlPath: join(config.pki.dir, 'crl.pem'),
       listCertificates: () => certificates.list(),
@@ -213,10 +238,9 @@ export async function startBroker(
     tls: tls.material,
     identity,
     ingest: new IngestClient(actors.ingest.rpc, config.queue.max_batch, config.redis.command_timeout_ms + 2000, () => {
-      const problems = durability.writability.problems;
-      return problems.length > 0
-        ? new BrokerError('QUEUE_NOT_DURABLE', undefined, { cause: problems.join('; ') })
-        : undefined;
+      const { problems, full } = durability.writability;
+      if (problems.length > 0) return new BrokerError('QUEUE_NOT_DURABLE', undefined, { cause: problems.join('; ') });
+      return full ? new BrokerError('QUEUE_FULL', undefined, { cause: full }) : undefined;
     }),
     redis,
     messages: repositories.messages,
@@ -238,6 +262,7 @@ export async function startBroker(
     subscriber: createRedis(config, 'subscriber'),
     checkIntervalMs: config.pki.check_interval_ms,
     clientStatusOf: async (id) => (await repositories.clients.findById(id))?.status,
+    ...(sharedIdentities ? { markedDisabled: (id: number) => sharedIdentities.isMarkedDisabled(id) } : {}),
   });
   revocations.attach(app.server as unknown as TlsServer);
   await revocations.start();

@@ -61,7 +61,12 @@ export async function connectRedis(config: Readonly<BrokerConfig>, logger: Logge
   if (state.changed.length > 0) logger.warn({ changed: state.changed }, 'turned Redis persistence on for durable 202s');
   if (!state.durable)
     logger.error({ problem: state.problem }, 'Redis is NOT durable: acknowledged messages may be lost');
-  const writability = new WritabilityWatch(redis, { manage: config.redis.manage_persistence, logger });
+  const writability = new WritabilityWatch(redis, {
+    manage: config.redis.manage_persistence,
+    limits: { maxBacklogBytes: config.redis.max_backlog_bytes, maxMemoryPercent: config.redis.max_memory_percent },
+    replicas: config.queue.replicas,
+    logger,
+  });
   await writability.start();
   return { redis, durability: new DurabilityWatch(redis, config, state, writability) };
 }

@@ -30,6 +30,7 @@ import type { PortalActors, PortalDeps, PortalOperations } from '../portal/porta
 import { SessionTokens } from '../portal/session-tokens.js';
 import { UserAdmin } from '../portal/user-admin.service.js';
 import { announceClientStatus } from '../queue/client-status-events.js';
+import { SharedIdentityCache } from '../queue/identity-cache.js';
 import { LoginAddressLimit } from '../queue/login-address-limit.js';
 import { DeliverySchedule } from '../queue/schedule.js';
 import { defineScripts } from '../queue/scripts.js';
@@ -106,7 +107,23 @@ export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
       identity: wiring.identity,
       announce: (announcement) => announceClientStatus(redis, config.current().redis.key_prefix, announcement),
       origin: `portal@${config.current().instance_id}`,
+      shareIdentities: shareIdentitiesOf(wiring),
     }),
+  };
+}
+
+/** An enabled client's identities into the shared cache; undefined when it is off (needs a restart to change). */
+function shareIdentitiesOf({
+  config,
+  repositories,
+  redis,
+}: PortalWiring): ((clientId: number) => Promise<void>) | undefined {
+  const { server, redis: redisConfig } = config.current();
+  if (server.identity_shared_cache_ms === 0) return undefined;
+  const shared = new SharedIdentityCache(redis, redisConfig.key_prefix, server.identity_shared_cache_ms);
+  return async (clientId) => {
+    for (const identity of await repositories.certificates.listActiveIdentitiesOfClient(clientId))
+      await shared.remember(identity);
   };
 }
 

@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { EncryptionService } from '../crypto/encryption.service.js';
 import { DATA_KEYS_FILE, KeyStore, PEPPER_FILE } from '../crypto/key-store.js';
-import type { BrokerConfig } from '../config/config.js';
+import { type BrokerConfig, isDispatchedTarget } from '../config/config.js';
 import { ensureDatabase, openDatabase } from '../db/database.js';
 import { MessagesRepository } from '../db/messages.repository.js';
 import { migrateDatabase } from '../db/migrate.js';
@@ -145,7 +145,7 @@ async function reschedule(
   pool: ReturnType<typeof openDatabase>['pool'],
 ): Promise<number> {
   let total = 0;
-  for (const domain of config.domains.filter((d) => d.target.type === 'webhook')) {
+  for (const domain of config.domains.filter((d) => isDispatchedTarget(d.target))) {
     const [rows] = (await pool.query(
       "SELECT message_id, next_attempt_at FROM messages WHERE domain = ? AND status = 'queued'",
       [domain.name],

@@ -21,6 +21,7 @@ import { normalizeSerialHex } from '../pki/serial.js';
 import { verifyCertificate } from '../pki/verify.js';
 import type { CertificateVerdict } from '../pki/verify.js';
 import type { CaMaterial, IssuedCertificate } from '../pki/pki.types.js';
+import type { SharedIdentity } from '../queue/identity-cache.js';
 import type {
   CertificateSummary,
   CrlInfo,
@@ -47,6 +48,12 @@ export interface CertificateAuthorityDeps {
   logger: Logger;
   announce?: Announce | undefined;
   origin?: string | undefined;
+  /**
+   * Puts a new certificate's identity into the identity cache every broker shares
+   * (src/queue/identity-cache.ts), so that it is accepted even if MySQL goes away before
+   * its first connection. Best effort: absent or failing, its first MySQL lookup does it.
+   */
+  shareIdentity?: ((identity: SharedIdentity) => Promise<void>) | undefined;
 }
 
 export interface VerifyReport {
@@ -97,11 +104,12 @@ export class CertificateAuthority {
     const ca = this.loadCa();
     const issued = this.sign(ca, name, domain, request);
     // Client row and certificate row together: a failure leaves no client without a certificate.
-    await this.deps.db
+    const clientId = await this.deps.db
       .transaction(async (tx) => {
         const txDb = tx as unknown as Database;
-        const clientId = await new ClientsRepository(txDb).create({ name, domain });
-        await new CertificatesRepository(txDb).insert(certificateRow(issued, clientId));
+        const id = await new ClientsRepository(txDb).create({ name, domain });
+        await new CertificatesRepository(txDb).insert(certificateRow(issued, id));
+        return id;
       })
       .catch((error: unknown) => {
         if (isDuplicateKeyError(error))
@@ -116,6 +124,7 @@ export class CertificateAuthority {
       not_after: issued.notAfter.toISOString(),
     });
     this.deps.logger.info({ serial: issued.serialHex, client: name, domain }, 'client certificate issued');
+    await this.share(issued, { id: clientId, name, domain, status: 'active' });
     return bundleOf(issued, ca);
   }
 
@@ -139,7 +148,32 @@ export class CertificateAuthority {
       { serial: issued.serialHex, client: name, domain, overlaps: previous.length },
       'client certificate renewed',
     );
+    await this.share(issued, client);
     return bundleOf(issued, ca);
+  }
+
+  private async share(
+    issued: IssuedCertificate,
+    client: { id: number; name: string; domain: string; status: 'active' | 'disabled' },
+  ): Promise<void> {
+    try {
+      await this.deps.shareIdentity?.({
+        serial: normalizeSerialHex(issued.serialHex),
+        fingerprint: issued.fingerprint256.toLowerCase(),
+        cert_status: 'active',
+        not_before: issued.notBefore,
+        not_after: issued.notAfter,
+        client_id: client.id,
+        client_name: client.name,
+        domain: client.domain,
+        client_status: client.status,
+      });
+    } catch (error) {
+      this.deps.logger.warn(
+        { err: (error as Error).message, serial: issued.serialHex },
+        'could not share the new identity in Redis: it is shared at its first lookup',
+      );
+    }
   }
 
   /** Revokes one serial or every active certificate of a client, then re-signs and announces the CRL. */

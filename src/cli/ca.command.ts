@@ -4,7 +4,7 @@
  * and by this CLI when it signs.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BrokerError } from '../errors.js';
@@ -26,30 +26,48 @@ export function registerCaCommands(program: Command): void {
     .option('--cn <name>', 'subject common name (default: Message Broker CA)')
     .option('--json', 'print the result as JSON')
     .action((options: { force?: boolean; days?: number; cn?: string; json?: boolean }, command: Command) =>
-      runCommand(command, async (ctx) => {
-        const { store, lifecycle } = await ctx.ca();
-        const { initCa } = await import('../ca/ca-lifecycle.js');
-        const result = await initCa(lifecycle, {
-          overwrite: options.force === true,
-          commonName: options.cn,
-          days: options.days,
-          actor: ctx.actor,
-        });
-        if (options.json) return printJson({ ...result, dir: store.dir });
-        process.stdout.write(
-          [
-            `${result.replaced ? 'replaced the' : 'created a'} certificate authority in ${store.dir}`,
-            `  certificate  ${store.paths.caCert}`,
-            `  key          ${store.paths.caKey} (0600: never copy it off this host)`,
-            `  fingerprint  ${result.fingerprint}`,
-            `  valid until  ${result.not_after}`,
-            ...(result.replaced
-              ? ['', 'every certificate of the old CA is now useless: re-issue them, and restart the brokers']
-              : []),
-            '',
-          ].join('\n'),
-        );
-      }),
+      runCommand(
+        command,
+        async (ctx) => {
+          // The keys as for every command; the CA only when it stays (--force replaces it).
+          await ctx.verifySecrets({ ca: options.force !== true });
+          const { store, lifecycle } = await ctx.ca();
+          const record = await ctx.secretRecord();
+          const { caFingerprint, refuseNewCa } = await import('../keys/secret-identity.js');
+          if (!options.force && !existsSync(store.paths.caCert))
+            await refuseNewCa(
+              record,
+              store.dir,
+              " (--force would replace the installation's CA: every client certificate stops working and every broker must get the new one)",
+            );
+          const { initCa } = await import('../ca/ca-lifecycle.js');
+          const result = await initCa(lifecycle, {
+            overwrite: options.force === true,
+            commonName: options.cn,
+            days: options.days,
+            actor: ctx.actor,
+          });
+          const made = caFingerprint(readFileSync(store.paths.caCert, 'utf8'));
+          // A replacement is the installation's CA from now on; brokers with the old one refuse to start.
+          if (result.replaced) await record.replace(made);
+          else await record.recordFirstUse([made]);
+          if (options.json) return printJson({ ...result, dir: store.dir });
+          process.stdout.write(
+            [
+              `${result.replaced ? 'replaced the' : 'created a'} certificate authority in ${store.dir}`,
+              `  certificate  ${store.paths.caCert}`,
+              `  key          ${store.paths.caKey} (0600: never copy it off this host)`,
+              `  fingerprint  ${result.fingerprint}`,
+              `  valid until  ${result.not_after}`,
+              ...(result.replaced
+                ? ['', 'every certificate of the old CA is now useless: re-issue them, and restart the brokers']
+                : []),
+              '',
+            ].join('\n'),
+          );
+        },
+        { verifySecrets: false },
+      ),
     );
 
   ca.command('show')

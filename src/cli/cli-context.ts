@@ -12,11 +12,17 @@
  *   accounts()          the portal's account rules, over the migrated database
  *   clientStatus()      disable/enable a client, announced to the running brokers over the
  *                       same give-up-at-once connection as the CRL
+ *   verifySecrets()     this host's data keys, peppers and CA against the installation's
+ *                       record (src/keys/secret-identity.ts): the runners (`withContext`,
+ *                       `runCommand`) call it before every command body, so no `mb` command
+ *                       works with a key or CA that is not the installation's
  *
  * The CA and the account rules (node-forge, the portal) are imported on first use, so
  * `mb … --help` answers at once.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
@@ -25,6 +31,7 @@ import type { CertificateAuthority } from '../ca/ca.service.js';
 import { loadConfig, type BrokerConfig } from '../config/config.js';
 import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/database.js';
 import type { Repositories } from '../db/index.js';
+import type { SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
 import { migrateDatabase } from '../db/migrate.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { ClientStatusService } from '../clients/client-status.service.js';
@@ -55,6 +62,14 @@ export interface CliContext {
   ca(): Promise<CliCa>;
   accounts(): Promise<CliAccounts>;
   clientStatus(): Promise<ClientStatusService>;
+  /** The installation's record of secret fingerprints, over the migrated database. */
+  secretRecord(): Promise<SecretFingerprintsRepository>;
+  /**
+   * Records this host's keys, peppers and CA where the database does not know them yet and
+   * throws a SecretIdentityError naming each that differs, the directory and the fix.
+   * `ca: false` leaves the CA out (`mb ca init --force` replaces it).
+   */
+  verifySecrets(options?: { ca?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -79,6 +94,12 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
       return handle;
     })());
 
+  const secretRecord = async () => {
+    const db = (await migratedDatabase()).db;
+    const { SecretFingerprintsRepository } = await import('../db/secret-fingerprints.repository.js');
+    return new SecretFingerprintsRepository(db);
+  };
+
   const context: CliContext = {
     config,
     logger,
@@ -99,12 +120,14 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
           { announceCrl },
           { readCaKeyPassphrase },
           { tightenPkiDirectories },
+          { SharedIdentityCache },
         ] = await Promise.all([
           import('../ca/ca.service.js'),
           import('../pki/cert-store.js'),
           import('../queue/revocation-events.js'),
           import('../pki/ca-key-passphrase.js'),
           import('../ca/ca-lifecycle.js'),
+          import('../queue/identity-cache.js'),
         ]);
         const store = new CertStore(config.pki.dir, {
           caKeyPassphrase: readCaKeyPassphrase(config.pki.ca_key_passphrase_file),
@@ -118,6 +141,11 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
           logger,
           origin: `cli@${hostname()}`,
           announce: async (announcement) => announceCrl(await announcer(), config.redis.key_prefix, announcement),
+          shareIdentity: async (identity) => {
+            const ttl = config.server.identity_shared_cache_ms;
+            if (ttl > 0)
+              await new SharedIdentityCache(await announcer(), config.redis.key_prefix, ttl).remember(identity);
+          },
         });
         return { store, authority, lifecycle: { config, store, authority, logger } };
       })()),
@@ -143,18 +171,51 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
     clientStatus: () =>
       (clientStatus ??= (async () => {
         const db = (await migratedDatabase()).db;
-        const [{ ClientsRepository }, { ClientStatusService }, { announceClientStatus }] = await Promise.all([
+        const [
+          { ClientsRepository },
+          { CertificatesRepository },
+          { ClientStatusService },
+          { announceClientStatus },
+          { SharedIdentityCache },
+        ] = await Promise.all([
           import('../db/clients.repository.js'),
+          import('../db/certificates.repository.js'),
           import('../clients/client-status.service.js'),
           import('../queue/client-status-events.js'),
+          import('../queue/identity-cache.js'),
         ]);
+        const ttl = config.server.identity_shared_cache_ms;
         return new ClientStatusService({
           clients: new ClientsRepository(db),
           announce: async (announcement) =>
             announceClientStatus(await announcer(), config.redis.key_prefix, announcement),
           origin: `cli@${hostname()}`,
+          shareIdentities:
+            ttl > 0
+              ? async (clientId) => {
+                  const shared = new SharedIdentityCache(await announcer(), config.redis.key_prefix, ttl);
+                  for (const identity of await new CertificatesRepository(db).listActiveIdentitiesOfClient(clientId))
+                    await shared.remember(identity);
+                }
+              : undefined,
         });
       })()),
+    secretRecord,
+    verifySecrets: async (options = {}) => {
+      const [{ KeyStore, DATA_KEYS_FILE, PEPPER_FILE }, { heldSecrets, verifySecretIdentity }] = await Promise.all([
+        import('../crypto/key-store.js'),
+        import('../keys/secret-identity.js'),
+      ]);
+      const { secrets, pki } = config;
+      // A host without key files (before the first start, a CA-only host) has none to compare;
+      // the commands that need keys fail on their own.
+      const hasKeys = [DATA_KEYS_FILE, PEPPER_FILE].some((file) => existsSync(join(secrets.dir, file)));
+      const caPath = join(pki.dir, 'ca.crt');
+      const caPem = options.ca !== false && existsSync(caPath) ? readFileSync(caPath, 'utf8') : undefined;
+      const held = heldSecrets(hasKeys ? await KeyStore.open(secrets.dir) : undefined, caPem);
+      if (held.length === 0) return;
+      await verifySecretIdentity(await secretRecord(), held, { secretsDir: secrets.dir, pkiDir: pki.dir });
+    },
     close: async () => {
       opened.redis?.disconnect();
       opened.announcer?.disconnect();
@@ -164,15 +225,30 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
   return context;
 }
 
+/** What a runner does before the command body. */
+export interface RunnerOptions {
+  /**
+   * Compare this host's keys and CA with the installation's first (default true). Off
+   * only for commands that replace them on purpose: `mb restore`, `mb ca init` (which
+   * checks the keys itself and records the CA it makes).
+   */
+  verifySecrets?: boolean;
+}
+
 /**
  * Runs a command body with a context read from --config and always closes it. Failures
  * (a bad config included) go to the caller; `runCommand` in cli-support.ts reports them
  * itself instead.
  */
-export async function withContext<T>(command: Command, body: (context: CliContext) => Promise<T>): Promise<T> {
+export async function withContext<T>(
+  command: Command,
+  body: (context: CliContext) => Promise<T>,
+  options: RunnerOptions = {},
+): Promise<T> {
   const file = command.optsWithGlobals<{ config?: string }>().config;
   const context = openContext(loadConfig(file ? { file } : {}));
   try {
+    if (options.verifySecrets !== false) await context.verifySecrets();
     return await body(context);
   } finally {
     await context.close();

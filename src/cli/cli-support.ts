@@ -8,7 +8,7 @@ import { accessSync, chmodSync, constants, mkdirSync, writeFileSync } from 'node
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, loadConfig, type BrokerConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
-import { openContext, type CliContext } from './cli-context.js';
+import { openContext, type CliContext, type RunnerOptions } from './cli-context.js';
 
 /** Exit codes: 0 done, 1 failed or not valid, 2 done but the running brokers were not told. */
 export const EXIT_NOT_ANNOUNCED = 2;
@@ -37,11 +37,17 @@ export function readConfig(command: Command): Readonly<BrokerConfig> {
  * a failure itself (`mb: CODE: message`, exit 1; a bad config exits 78). `withContext` in
  * cli-context.ts leaves failures to the caller.
  */
-export async function runCommand(command: Command, body: (ctx: CliContext) => Promise<number | void>): Promise<void> {
+export async function runCommand(
+  command: Command,
+  body: (ctx: CliContext) => Promise<number | void>,
+  options: RunnerOptions = {},
+): Promise<void> {
   let ctx: CliContext | undefined;
   let code = 1;
   try {
     ctx = openContext(readConfig(command), { verbose: command.optsWithGlobals<GlobalOptions>().verbose === true });
+    // Before anything: a host whose keys or CA are not the installation's does nothing.
+    if (options.verifySecrets !== false) await ctx.verifySecrets();
     code = (await body(ctx)) ?? 0;
   } catch (error) {
     reportFailure(error);

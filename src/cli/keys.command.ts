@@ -89,7 +89,12 @@ export function registerKeysCommands(program: Command): void {
         const kind = kindOf(options);
         const id = await withSecretsLock(context.config.secrets.dir, async () => {
           const store = await KeyStore.open(context.config.secrets.dir);
-          return store.addEntry(kind, { activate: !options.stage });
+          const added = await store.addEntry(kind, { activate: false });
+          // Recorded before it seals anything: an id another host made first with other
+          // bytes is refused here, still inactive.
+          await context.verifySecrets();
+          if (!options.stage) await store.activate(kind, added);
+          return added;
         });
         await audit(context, options.stage ? 'keys.stage' : 'keys.rotate', kind, id);
         if (options.stage) {

@@ -6,6 +6,10 @@
  *   mb user add EMAIL --role user --domain acme --client gw1
  *   mb user passwd EMAIL | list [--domain D] | disable EMAIL | enable EMAIL | unlock EMAIL
  *
+ * Accounts are per domain (#17): an email may have one in several domains and one among
+ * the superadmins. passwd/disable/enable/unlock take `--domain D` (`*`: the superadmin's)
+ * and insist on it when the email alone names more than one account.
+ *
  * A password is never taken from the command line (it would sit in the shell history and
  * in `ps`). With nothing on stdin, `add` generates one and prints it once.
  */
@@ -13,6 +17,7 @@ import { type Command, Option } from 'commander';
 import type { BrokerConfig } from '../config/config.js';
 import type { UserRole, UserRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
+import { SUPERADMIN_DOMAIN, accountDomainLabel, accountDomainOf } from '../portal/account-domain.js';
 import type { AuditContext } from '../portal/user-admin.service.js';
 import type { CliAccounts } from './cli-context.js';
 import { runCommand } from './cli-support.js';
@@ -22,6 +27,8 @@ interface AccountsContext extends CliAccounts {
   /** The audit log names `cli:<os user>`, like the CA commands. */
   by: AuditContext;
 }
+
+const DOMAIN_OPTION = `the account's domain (${SUPERADMIN_DOMAIN}: the superadmin's); needed when the email has accounts in several`;
 
 /** The roles (src/db/schema.ts USER_ROLES), spelled out so that loading this module loads no database code. */
 const ROLES = ['user', 'admin', 'superadmin'] as const satisfies readonly UserRole[];
@@ -59,11 +66,12 @@ export function registerUserCommands(program: Command): void {
   user
     .command('passwd <email>')
     .description('Set a new password (from stdin); ends the user’s sessions and lifts a lockout')
-    .action(async (email: string, _options: unknown, command: Command) => {
+    .option('--domain <domain>', DOMAIN_OPTION)
+    .action(async (email: string, options: { domain?: string }, command: Command) => {
       await withAccounts(command, async (ctx) => {
-        const target = await find(ctx, email);
+        const target = await find(ctx, email, options.domain);
         await ctx.users.setPassword(target, await readPassword('New password: '), ctx.by);
-        process.stdout.write(`password of ${target.email} changed\n`);
+        process.stdout.write(`password of ${named(target)} changed\n`);
       });
     });
 
@@ -95,12 +103,13 @@ export function registerUserCommands(program: Command): void {
     user
       .command(`${verb} <email>`)
       .description(description)
-      .action(async (email: string, _options: unknown, command: Command) => {
+      .option('--domain <domain>', DOMAIN_OPTION)
+      .action(async (email: string, options: { domain?: string }, command: Command) => {
         await withAccounts(command, async (ctx) => {
-          const target = await find(ctx, email);
+          const target = await find(ctx, email, options.domain);
           if (verb === 'unlock') await ctx.users.unlock(target, ctx.by);
           else await ctx.users.setDisabled(target, verb === 'disable', ctx.by);
-          process.stdout.write(`${target.email}: ${done}\n`);
+          process.stdout.write(`${named(target)}: ${done}\n`);
         });
       });
   }
@@ -125,10 +134,27 @@ function withAccounts(command: Command, run: (ctx: AccountsContext) => Promise<v
   });
 }
 
-async function find(ctx: AccountsContext, email: string): Promise<UserRow> {
-  const row = await ctx.repositories.users.findByEmail(email);
-  if (!row) throw new Error(`no user ${email}`);
-  return row;
+/**
+ * The one account `email` names, in `--domain` when given. The operator sees every
+ * tenant, so an ambiguous email is answered with the domains that hold it.
+ */
+async function find(ctx: AccountsContext, email: string, domain: string | undefined): Promise<UserRow> {
+  const selected = accountDomainOf(domain);
+  const rows = await ctx.repositories.users.findAccounts(email, selected);
+  if (rows.length === 0)
+    throw new Error(`no user ${email}${selected === undefined ? '' : ` in ${accountDomainLabel(selected)}`}`);
+  if (rows.length > 1) {
+    const domains = rows.map((row) => accountDomainLabel(row.domain)).join(', ');
+    throw new Error(
+      `${email} has accounts in ${domains}: say which with --domain (${SUPERADMIN_DOMAIN} for the superadmin's)`,
+    );
+  }
+  return rows[0]!;
+}
+
+/** An account as the operator names it: its email and domain. */
+function named(row: UserRow): string {
+  return `${row.email} (${accountDomainLabel(row.domain)})`;
 }
 
 /** The password: typed without echo on a terminal, else all of stdin minus one trailing newline. */

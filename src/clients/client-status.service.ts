@@ -5,8 +5,9 @@
  *
  *   set(client, status) ──▶ UPDATE clients ──▶ local IdentityResolver (disabled: open
  *                                              sockets refused, closed ≤ 0.5 s)
- *                                          └─▶ PUBLISH <prefix>events:client-status
- *                                              (src/http/revocation-listener.ts elsewhere)
+ *                                          └─▶ enable: the client's identities into the shared cache
+ *                                          └─▶ MULTI { disable marker set / lifted, PUBLISH
+ *                                              <prefix>events:client-status } (revocation-listener.ts elsewhere)
  *
  * A status that could not be announced still stands: new connections elsewhere see it once
  * their identity cache expires (`server.identity_cache_ms`), and the caller is told.
@@ -25,6 +26,12 @@ export interface ClientStatusDeps {
   announce?: ((announcement: ClientStatusAnnouncement) => Promise<void>) | undefined;
   /** Who announces: `portal@<instance>` or `cli@<host>`. */
   origin: string;
+  /**
+   * Puts the client's active certificates into the identity cache shared in Redis
+   * (src/queue/identity-cache.ts), so that an enabled client is accepted while MySQL is
+   * away even if its entries expired meanwhile. Absent = no shared cache.
+   */
+  shareIdentities?: ((clientId: number) => Promise<void>) | undefined;
 }
 
 export interface ClientStatusOutcome {
@@ -39,13 +46,15 @@ export class ClientStatusService {
     client: Pick<ClientRow, 'id' | 'name' | 'domain'>,
     status: AnnouncedClientStatus,
   ): Promise<ClientStatusOutcome> {
-    const { clients, identity, announce, origin } = this.deps;
+    const { clients, identity, announce, origin, shareIdentities } = this.deps;
     if (!(await clients.setStatus(client.id, status))) throw new BrokerError('NOT_FOUND');
     // Cached identities carry the client's status: drop them either way; refuse and close when disabling.
     if (identity) {
       if (status === 'disabled') for (const socket of identity.disableClient(client.id)) closeSoon(socket);
       else identity.forgetClient(client.id);
     }
+    // Before the announcement, whose transaction lifts the disable marker: written while still masked.
+    if (status === 'active') await shareIdentities?.(client.id).catch(() => undefined); // best effort: shared at first lookup otherwise
     if (!announce) return { announced: false };
     try {
       await announce({

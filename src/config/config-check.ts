@@ -36,6 +36,8 @@ export function checkConfigFiles(config: Readonly<BrokerConfig>): Finding[] {
   else checkLogFile(config.log.file, findings);
   config.domains.forEach((domain, i) => {
     if (domain.target.ca_file !== '') checkCaFile(`domains[${i}].target.ca_file`, domain.target.ca_file, findings);
+    if (domain.target.type === 'amqp' && domain.target.cert_file !== '')
+      checkClientCertificate(`domains[${i}].target`, domain.target.cert_file, domain.target.key_file, findings);
   });
   for (const { key, message } of deliveryShareWarnings(config))
     findings.push({ level: 'warning', key, path: '', message });
@@ -139,6 +141,15 @@ function checkCaFile(key: string, file: string, findings: Finding[]): void {
   const cert = readCertificate(key, file, findings);
   if (cert === null) findings.push(problem(key, file, 'does not exist'));
   else if (cert) checkValidity(key, file, cert, 'downstream CA', findings);
+}
+
+/** An amqp target's own client certificate (`cert_file`) and its `key_file`. */
+function checkClientCertificate(key: string, certFile: string, keyFile: string, findings: Finding[]): void {
+  const cert = readCertificate(`${key}.cert_file`, certFile, findings);
+  if (cert === null) findings.push(problem(`${key}.cert_file`, certFile, 'does not exist'));
+  if (!cert) return;
+  checkValidity(`${key}.cert_file`, certFile, cert, 'client certificate', findings);
+  checkKeyMatches(`${key}.key_file`, keyFile, cert, 'client key', findings);
 }
 
 function checkWritableDir(key: string, dir: string, findings: Finding[]): void {

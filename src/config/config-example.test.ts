@@ -7,16 +7,22 @@ describe('config.example.yaml', () => {
   it('loads with its environment variables set', () => {
     const config = loadConfig({
       file: join(import.meta.dirname, '../../config.example.yaml'),
-      env: { MB_REDIS_PASSWORD: 'r', MB_DB_PASSWORD: 'd', ACME_WEBHOOK_SECRET: 's' },
+      env: { MB_REDIS_PASSWORD: 'r', MB_DB_PASSWORD: 'd', ACME_WEBHOOK_SECRET: 's', CARRIER_AMQP_PASSWORD: 'a' },
     });
     expect(config.redis.embedded).toBe('never');
     expect(config.retention.days).toBe(90);
     expect(config.domains.map((d) => [d.name, d.retention_days])).toEqual([
       ['acme', 30],
       ['internal', 0],
+      ['carrier', 30],
       ['selftest', 2],
       ['ops', 90], // unset (-1): inherits retention.days
     ]);
+    expect(config.domains.find((d) => d.name === 'carrier')?.target).toMatchObject({
+      type: 'amqp',
+      exchange: 'sms.mt',
+      routing_key: 'mt.{domain}',
+    });
     expect(config.bootstrap.demo_client).toBe(false);
     expect(config.log.file).toBe('/var/log/message-broker/broker.log');
   });

@@ -27,6 +27,7 @@ import type {
   RawBrokerConfig,
   RawDomainConfig,
 } from './config.schema.js';
+import { isDispatchedTarget } from './config.schema.js';
 
 export function resolveConfig(raw: RawBrokerConfig): BrokerConfig {
   // `limits` is left out of the result: it lives on resolved in each domain (below).
@@ -44,7 +45,7 @@ export const MIN_CONCURRENCY_SHARE = 35;
  * is served first when domains wait for a slot.
  */
 function equalConcurrencyShare(raw: RawBrokerConfig): number {
-  const webhooks = raw.domains.filter((d) => d.target.type === 'webhook');
+  const webhooks = raw.domains.filter((d) => isDispatchedTarget(d.target));
   const unset = webhooks.filter((d) => d.concurrency_share === 0).length;
   if (unset === 0) return 0;
   const total = raw.delivery.concurrency;
@@ -61,7 +62,7 @@ function resolveDomain(raw: RawBrokerConfig, domain: RawDomainConfig, equalShare
     retry_interval_ms: zeroInherits(domain.retry_interval_ms, delivery.retry_interval_ms),
     max_attempts: zeroInherits(domain.max_attempts, delivery.max_attempts),
     backoff: domain.backoff === 'inherit' ? delivery.backoff : domain.backoff,
-    concurrency_share: domain.target.type !== 'webhook' ? 0 : zeroInherits(domain.concurrency_share, equalShare),
+    concurrency_share: !isDispatchedTarget(domain.target) ? 0 : zeroInherits(domain.concurrency_share, equalShare),
     retention_days: domain.retention_days === -1 ? raw.retention.days : domain.retention_days,
     limits: resolveLimits(raw.limits, domain),
   };
@@ -105,7 +106,7 @@ export function deliveryShareWarnings(config: Pick<BrokerConfig, 'delivery' | 'd
   const warnings: ConfigWarning[] = [];
   const webhooks = config.domains
     .map((domain, i) => ({ domain, key: `domains[${i}].concurrency_share` }))
-    .filter(({ domain }) => domain.target.type === 'webhook');
+    .filter(({ domain }) => isDispatchedTarget(domain.target));
   for (const { domain, key } of webhooks)
     if (domain.concurrency_share > total)
       warnings.push({

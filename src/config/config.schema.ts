@@ -47,6 +47,11 @@ export const configShape = {
     ),
     tls_min_version: oneOf('Oldest TLS version accepted', 'TLSv1.2', ['TLSv1.2', 'TLSv1.3']),
     identity_cache_ms: int('How long a certificate → client lookup is cached', 60_000, { min: 0 }),
+    identity_shared_cache_ms: int(
+      'How long a resolved client identity stays in Redis, where every broker falls back to it while MySQL is away (new connections keep being accepted); 0 = not kept (a MySQL outage refuses new connections once identity_cache_ms has passed)',
+      7 * 86_400_000,
+      { min: 0, max: 30 * 86_400_000 },
+    ),
     shutdown_grace_ms: int('How long in-flight requests get to finish on SIGTERM', 10_000, { min: 0 }),
     docs: bool('Serve the OpenAPI document (/docs/json) and Swagger UI (/docs), without a client certificate', true),
   },
@@ -58,7 +63,20 @@ export const configShape = {
       'auto',
       'never',
     ]),
-    manage_persistence: bool('Turn AOF on (CONFIG SET) when Redis has it off', true),
+    manage_persistence: bool(
+      'Turn AOF on (CONFIG SET) when Redis has it off, and set maxmemory-policy noeviction when it evicts',
+      true,
+    ),
+    max_backlog_bytes: int(
+      'Refuse new messages (503 QUEUE_FULL) once Redis used_memory reaches this many bytes; 0 = no fixed limit',
+      0,
+      { min: 0 },
+    ),
+    max_memory_percent: int(
+      "Refuse new messages (503 QUEUE_FULL) once Redis used_memory reaches this share of Redis' maxmemory (when it has one): the rest stays for delivery to store and acknowledge the backlog",
+      90,
+      { min: 1, max: 100 },
+    ),
     sentinels: strList(
       'Redis Sentinel addresses (host:port); when set, the master is found through them and redis.url gives only user, password and db',
       [],
@@ -81,14 +99,28 @@ export const configShape = {
   queue: {
     fsync: oneOf('Redis AOF fsync policy the broker relies on', 'everysec', ['everysec', 'always']),
     max_batch: int('Most messages appended to Redis in one pipeline (group commit)', 512, { min: 1 }),
+    replicas: int(
+      'Replicas that must hold an append before its 202 (WAIT, and WAITAOF on Redis ≥ 7.2, after each batch); fewer in time ⇒ 503 QUEUE_NOT_REPLICATED. 0 = answer once the master has it',
+      0,
+      { min: 0 },
+    ),
+    replicas_timeout_ms: int(
+      'How long a batch waits for queue.replicas to acknowledge it; must stay below redis.command_timeout_ms',
+      1000,
+      { min: 1 },
+    ),
     claim_idle_ms: int('Pending stream entries idle this long are reclaimed from a dead consumer', 30_000, {
       min: 100,
     }),
   },
   delivery: {
-    concurrency: int('Webhook attempts in flight at once, all webhook domains together (a hard cap; at least 35)', 64, {
-      min: 35,
-    }),
+    concurrency: int(
+      'Delivery attempts (webhook POSTs, amqp publishes) in flight at once, all such domains together (a hard cap; at least 35)',
+      64,
+      {
+        min: 35,
+      },
+    ),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
     store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, {
       min: 1,
@@ -108,7 +140,7 @@ export const configShape = {
   },
   actors: {
     young_generation_mb: int(
-      "Most memory each thread's V8 young generation may take: each actor's, and the main thread's (the supervisor restarts itself in place with --max-semi-space-size of a third of it); V8's default lets the main thread's grow to 128 MB on a large host. 0 = V8's default",
+      "Most memory each thread's V8 young generation may take: each actor's (the idle CA actor's at most 4 MB), and the main thread's (the supervisor restarts itself in place with --max-semi-space-size of a third of it); V8's default lets the main thread's grow to 128 MB on a large host. 0 = V8's default",
       16,
       { min: 0 },
     ),
@@ -258,20 +290,58 @@ export const configShape = {
 } as const;
 
 const targetShape = {
-  type: oneOf('store: delivered once stored; webhook: POST to url', 'store', ['store', 'webhook']),
-  url: str('Downstream HTTPS URL (webhook)', '', { allowEmpty: true }),
+  type: oneOf(
+    'store: delivered once stored; webhook: POST to url; amqp: publish to a RabbitMQ exchange at url, delivered on its publisher confirm',
+    'store',
+    ['store', 'webhook', 'amqp'],
+  ),
+  url: str('Downstream HTTPS URL (webhook), or the RabbitMQ URL amqps://user:password@host:port/vhost (amqp)', '', {
+    allowEmpty: true,
+  }),
   secret: str(
     'HMAC-SHA256 signing secret (webhook) of X-MB-Signature (keyed with the text as written) and webhook-signature (Standard Webhooks: a whsec_<base64> secret keys with the decoded bytes, any other with its UTF-8 bytes)',
     '',
     { allowEmpty: true },
   ),
-  timeout_ms: int('Timeout of one POST; 0 = delivery.webhook_timeout_ms', 0, { min: 0 }),
-  ca_file: str('PEM file of the CA that signs the downstream (default: system CAs)', '', { allowEmpty: true }),
+  timeout_ms: int(
+    'Timeout of one attempt (webhook: the POST; amqp: publish until the confirm); 0 = delivery.webhook_timeout_ms',
+    0,
+    { min: 0 },
+  ),
+  ca_file: str('PEM file of the CA that signs the downstream or RabbitMQ (default: system CAs)', '', {
+    allowEmpty: true,
+  }),
   allow_insecure_http: bool(
     'Accept an http:// url (webhook): the decrypted body and sender number then travel in clear, without our client certificate; health shows it degraded and the log warns',
     false,
   ),
+  exchange: str('Exchange each message is published to (amqp); empty = the default exchange', '', {
+    allowEmpty: true,
+  }),
+  routing_key: str(
+    'Routing key of each message (amqp); {domain} is replaced by the domain name, {route} and {match} by the route and the value it matched (empty without routing)',
+    '{domain}',
+    { allowEmpty: true },
+  ),
+  cert_file: str(
+    "PEM client certificate presented to RabbitMQ (amqp, with key_file); empty = the broker's own delivery certificate (certs/delivery-client.crt) when there is one",
+    '',
+    { allowEmpty: true },
+  ),
+  key_file: str('PEM private key of cert_file (amqp)', '', { allowEmpty: true }),
+  allow_insecure_amqp: bool(
+    'Accept an amqp:// url (amqp): the decrypted body and sender number then travel in clear, without our client certificate; health shows it degraded and the log warns',
+    false,
+  ),
 };
+
+/** The routing-key placeholders an amqp target may use. */
+export const ROUTING_KEY_PLACEHOLDERS = ['domain', 'route', 'match'] as const;
+
+/** Targets delivered by the dispatcher (slots, retries, breaker, dead letters), as opposed to `store`. */
+export function isDispatchedTarget(target: { type: string }): boolean {
+  return target.type !== 'store';
+}
 
 const domainShape = {
   name: str('Domain name (the part of the client CN after the first dot)', 'default', { pattern: DOMAIN_NAME }),
@@ -337,12 +407,34 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
         `${path}.target.secret starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`,
       );
   }
+  if (domain.target.type === 'amqp') checkAmqpTarget(domain.target, `${path}.target`);
   const callback = domain.status_callback;
   if (callback.url !== '' && !/^https:\/\//.test(callback.url))
     throw new ConfigError(`${path}.status_callback.url must be an https:// URL`);
   if (callback.url !== '' && callback.secret === '')
     throw new ConfigError(`${path}.status_callback.secret must be set when status_callback.url is`);
   return domain;
+}
+
+function checkAmqpTarget(target: RawDomainConfig['target'], path: string): void {
+  if (!/^amqps?:\/\/[^/]/.test(target.url))
+    throw new ConfigError(
+      `${path}.url must be an amqps:// URL (amqps://user:password@host:port/vhost) for an amqp target`,
+    );
+  // Like a webhook over http: the decrypted body would cross the network in clear.
+  if (/^amqp:\/\//.test(target.url) && !target.allow_insecure_amqp)
+    throw new ConfigError(
+      `${path}.url is amqp://, which would send decrypted bodies and sender numbers in clear: use amqps://, or set ${path}.allow_insecure_amqp: true to accept that`,
+    );
+  if ((target.cert_file === '') !== (target.key_file === ''))
+    throw new ConfigError(`${path}.cert_file and ${path}.key_file must be set together`);
+  for (const [, name] of target.routing_key.matchAll(/\{([^}]*)\}/g))
+    if (!(ROUTING_KEY_PLACEHOLDERS as readonly string[]).includes(name ?? ''))
+      throw new ConfigError(
+        `${path}.routing_key has an unknown placeholder {${name}}: use ${ROUTING_KEY_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`,
+      );
+  if (Buffer.byteLength(target.routing_key) > 255)
+    throw new ConfigError(`${path}.routing_key is longer than AMQP's 255 bytes`);
 }
 
 export const domainsField = recordList('Tenants served by this broker', [parseDomain({}, 'domains[0]')], parseDomain);
@@ -362,7 +454,7 @@ export type DomainConfig = Omit<
   'target' | 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'concurrency_share' | 'retention_days' | 'limits'
 > & {
   target: Omit<RawDomainConfig['target'], 'timeout_ms'> & {
-    /** Timeout of one POST: `target.timeout_ms`, else `delivery.webhook_timeout_ms`. */
+    /** Timeout of one attempt: `target.timeout_ms`, else `delivery.webhook_timeout_ms`. */
     timeout_ms: number;
   };
   /** Wait between attempts: the domain's `retry_interval_ms`, else `delivery.retry_interval_ms`. */

@@ -129,6 +129,45 @@ describe('webhook targets over plain http', () => {
   });
 });
 
+describe('amqp targets', () => {
+  const amqp = (target: Record<string, unknown>) => ({
+    domains: [{ name: 'default' }, { name: 'acme', target: { type: 'amqp', ...target } }],
+  });
+  const load = (target: Record<string, unknown>) => loadConfig({ values: amqp(target), env: {} });
+
+  it('takes an amqps:// url with an exchange and a routing key, and gives it delivery slots', () => {
+    const config = load({ url: 'amqps://mb:pw@rabbit.acme.test/sms', exchange: 'sms', routing_key: 'out.{domain}' });
+    expect(config.domains[1]?.target).toMatchObject({
+      type: 'amqp',
+      exchange: 'sms',
+      routing_key: 'out.{domain}',
+      timeout_ms: config.delivery.webhook_timeout_ms,
+    });
+    expect(config.domains[1]?.concurrency_share).toBeGreaterThan(0);
+    expect(load({ url: 'amqps://rabbit.acme.test' }).domains[1]?.target.routing_key).toBe('{domain}');
+  });
+
+  it('refuses amqp:// unless the domain asks by name, and any other scheme', () => {
+    expect(() => load({ url: 'amqp://rabbit.acme.test' })).toThrow(
+      'domains[1].target.url is amqp://, which would send decrypted bodies and sender numbers in clear: use amqps://, or set domains[1].target.allow_insecure_amqp: true to accept that',
+    );
+    expect(load({ url: 'amqp://127.0.0.1:5672', allow_insecure_amqp: true }).domains[1]?.target.url).toBe(
+      'amqp://127.0.0.1:5672',
+    );
+    for (const url of ['', 'https://rabbit.acme.test', 'rabbit.acme.test'])
+      expect(() => load({ url })).toThrow('domains[1].target.url must be an amqps:// URL');
+  });
+
+  it('refuses an unknown routing-key placeholder and a half-given client certificate', () => {
+    expect(() => load({ url: 'amqps://r.test', routing_key: 'sms.{region}' })).toThrow(
+      'domains[1].target.routing_key has an unknown placeholder {region}: use {domain}, {route}, {match}',
+    );
+    expect(() => load({ url: 'amqps://r.test', cert_file: '/etc/mb/amqp.crt' })).toThrow(
+      'domains[1].target.cert_file and domains[1].target.key_file must be set together',
+    );
+  });
+});
+
 describe('webhook secrets (Standard Webhooks)', () => {
   const withSecret = (secret: string) => ({
     domains: [

@@ -14,6 +14,7 @@ import { configShape, domainsField, type BrokerConfig, type RawBrokerConfig } fr
 
 export { ConfigError } from './config-fields.js';
 export type { BrokerConfig, ClientLimitsConfig, DomainConfig } from './config.schema.js';
+export { isDispatchedTarget } from './config.schema.js';
 
 export interface LoadOptions {
   /** Path of the YAML file; default `--config`, then `MB_CONFIG`, then `./config.yaml` if present. */
@@ -101,6 +102,7 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): RawBro
   const result: RawBrokerConfig = { ...config, domains };
   if (result.instance_id === '') result.instance_id = hostname();
   checkRedisTopology(result);
+  checkReplicaWait(result);
   checkMetricsIdentities(result);
   if (result.bootstrap.demo_client && !seen.has(result.bootstrap.demo_domain)) {
     throw new ConfigError(
@@ -134,6 +136,22 @@ function checkRedisTopology(config: RawBrokerConfig): void {
       `redis.key_prefix must hold a hash tag such as "{mb}:" when redis.cluster_nodes is set (every broker key must be in one slot)`,
     );
   }
+}
+
+/**
+ * WAIT blocks the ingest connection until the replicas answer or its timeout passes: a
+ * timeout at or past the command timeout would turn "not replicated" into a torn-down
+ * connection and an unknown outcome for every request behind it.
+ */
+function checkReplicaWait(config: RawBrokerConfig): void {
+  const { replicas, replicas_timeout_ms } = config.queue;
+  const { command_timeout_ms, cluster_nodes } = config.redis;
+  if (replicas > 0 && replicas_timeout_ms > command_timeout_ms / 2)
+    throw new ConfigError(
+      `queue.replicas_timeout_ms (${replicas_timeout_ms}) must be at most half of redis.command_timeout_ms (${command_timeout_ms})`,
+    );
+  if (replicas > 0 && cluster_nodes.length > 0)
+    throw new ConfigError('queue.replicas is not supported with redis.cluster_nodes (use Sentinel)');
 }
 
 /**

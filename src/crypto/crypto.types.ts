@@ -42,4 +42,6 @@ export interface KeyIdsReport {
   pepper_id: string;
   pepper_ids: string[];
   active_pepper_since: number;
+  /** Each key's and pepper's fingerprint (an HMAC of a fixed label under it, never the secret): src/keys/secret-identity.ts. */
+  fingerprints?: Array<{ kind: 'key' | 'pepper'; secret_id: string; fingerprint: string }>;
 }

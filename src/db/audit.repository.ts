@@ -3,7 +3,7 @@
  * (logins, certificate and user changes, admins viewing decrypted messages). Rows are
  * never updated or deleted from the broker.
  */
-import { and, desc, eq, lt } from 'drizzle-orm';
+import { and, desc, eq, lt } from './drizzle.js';
 import type { Database } from './database.js';
 import { auditLog } from './schema.js';
 import type { AuditRow } from './schema.js';

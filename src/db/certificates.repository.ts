@@ -7,7 +7,7 @@
  * bytes, no sign byte), whatever spelling a caller passes (`0A:1B`, `0x…`, OpenSSL's
  * uppercase with a leading 00); fingerprints as lowercase hex.
  */
-import { and, asc, desc, eq, lt, ne } from 'drizzle-orm';
+import { and, asc, desc, eq, lt, ne } from './drizzle.js';
 import type { Database } from './database.js';
 import { certificates, clients } from './schema.js';
 import type { CertificateRow, CertificateStatus, ClientStatus, NewCertificateRow } from './schema.js';
@@ -49,7 +49,17 @@ export class CertificatesRepository {
   }
 
   async findIdentityByFingerprint(fingerprint: string): Promise<CertificateIdentity | undefined> {
-    const [row] = await this.db
+    const [row] = await this.selectIdentities().where(eq(certificates.fingerprint, fingerprint.toLowerCase())).limit(1);
+    return row;
+  }
+
+  /** The identities of a client's active certificates (shared in Redis when it is enabled again). */
+  async listActiveIdentitiesOfClient(clientId: number): Promise<CertificateIdentity[]> {
+    return this.selectIdentities().where(and(eq(certificates.client_id, clientId), eq(certificates.status, 'active')));
+  }
+
+  private selectIdentities() {
+    return this.db
       .select({
         certificate_id: certificates.id,
         serial: certificates.serial,
@@ -64,9 +74,7 @@ export class CertificatesRepository {
       })
       .from(certificates)
       .innerJoin(clients, eq(clients.id, certificates.client_id))
-      .where(eq(certificates.fingerprint, fingerprint.toLowerCase()))
-      .limit(1);
-    return row;
+      .$dynamic();
   }
 
   async findBySerial(serial: string): Promise<CertificateRow | undefined> {

@@ -1,5 +1,5 @@
 /** The `clients` table: one row per (name, domain) an mTLS certificate can be issued to. */
-import { and, asc, eq, inArray, isNotNull, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNotNull, or, sql } from './drizzle.js';
 import type { Database } from './database.js';
 import { clients } from './schema.js';
 import type { ClientRow, ClientStatus } from './schema.js';

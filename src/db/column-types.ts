@@ -8,7 +8,7 @@
  *   server reports a text column and mysql2 hands back the raw string, where on MySQL it
  *   parses it. This parses strings and passes already-parsed values through.
  */
-import { customType } from 'drizzle-orm/mysql-core';
+import { customType } from './drizzle.js';
 
 /** `VARBINARY(length)` holding a Node Buffer. */
 export const varbinaryBuffer = customType<{

@@ -2,7 +2,7 @@
  * Connection handling: create the database if missing, open a mysql2 pool wrapped in
  * drizzle, and tell "the database is down" apart from a bug.
  */
-import { drizzle } from 'drizzle-orm/mysql2';
+import { drizzle } from './drizzle.js';
 import type { MySql2Database } from 'drizzle-orm/mysql2';
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Pool, PoolOptions } from 'mysql2/promise';

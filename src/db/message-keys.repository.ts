@@ -4,7 +4,7 @@
  * each id still has, pages of rows under an old id (keyset pagination on id), and
  * optimistic rewrites that only touch a row still under the id it was read with.
  */
-import { and, asc, count, eq, gt } from 'drizzle-orm';
+import { and, asc, count, eq, gt } from './drizzle.js';
 import type { ResultSetHeader } from 'mysql2/promise';
 import type { Database } from './database.js';
 import { messages } from './schema.js';

@@ -9,7 +9,7 @@
  * scan per domain and merges: no index spans domains, and a filesort over all rows would
  * grow with the table. OFFSET is never used: page 1000 costs what page 1 costs.
  */
-import { and, asc, count, desc, eq, gt, gte, inArray, lt, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, or, sql } from './drizzle.js';
 import type { SQL } from 'drizzle-orm';
 import type { Database } from './database.js';
 import { clients, messages } from './schema.js';

@@ -3,7 +3,7 @@
  * storage actor (batched inserts from the stream) and the delivery actor (outcomes);
  * readers are the portal and the API's status lookups.
  */
-import { and, count, eq, getTableColumns, inArray, ne, sql } from 'drizzle-orm';
+import { and, count, eq, getTableColumns, inArray, ne, sql } from './drizzle.js';
 import type { SQL } from 'drizzle-orm';
 import type { MySqlUpdateSetSource } from 'drizzle-orm/mysql-core';
 import type { Database } from './database.js';

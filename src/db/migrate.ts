@@ -4,8 +4,7 @@
  * server lock; the loser waits, then finds every migration recorded and does nothing.
  */
 import { fileURLToPath } from 'node:url';
-import { drizzle } from 'drizzle-orm/mysql2';
-import { migrate } from 'drizzle-orm/mysql2/migrator';
+import { drizzle, migrate } from './drizzle.js';
 import { toStorageError } from './database.js';
 import type { Database } from './database.js';
 import { withNamedLock } from './named-lock.js';

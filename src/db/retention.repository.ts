@@ -4,7 +4,7 @@
  * and deletes exactly those, so one statement never locks more than `limit` rows and the
  * caller knows what each batch removed (and which of them were still waiting for delivery).
  */
-import { and, asc, count, eq, inArray, lt, ne } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, lt, ne } from './drizzle.js';
 import type { Database } from './database.js';
 import { messages } from './schema.js';
 import type { MessageStatus } from './schema.js';

@@ -6,8 +6,8 @@
  * and in code. Every datetime is DATETIME(3) in UTC: the pool pins the session time zone
  * to +00:00 and drizzle's `mode: 'date'` reads and writes UTC.
  */
-import { sql } from 'drizzle-orm';
 import {
+  sql,
   bigint,
   boolean,
   char,
@@ -19,7 +19,7 @@ import {
   mysqlTable,
   unique,
   varchar,
-} from 'drizzle-orm/mysql-core';
+} from './drizzle.js';
 import { blobBuffer, jsonValue, varbinaryBuffer } from './column-types.js';
 
 const createdAt = () => datetime('created_at', { mode: 'date', fsp: 3 }).notNull().default(sql`CURRENT_TIMESTAMP(3)`);
@@ -115,27 +115,44 @@ export const certificates = mysqlTable(
   ],
 );
 
-export const users = mysqlTable('users', {
-  id: int('id', { unsigned: true }).autoincrement().primaryKey(),
-  email: varchar('email', { length: 254 }).notNull().unique(),
-  password_hash: varchar('password_hash', { length: 255 }).notNull(),
-  role: mysqlEnum('role', USER_ROLES).notNull().default('user'),
-  // What the user may see; NULL for superadmins, who see every client and domain.
-  client_id: int('client_id', { unsigned: true }),
-  domain: varchar('domain', { length: 253 }),
-  // Carried in session tokens; bumping it revokes every session the user holds.
-  token_version: int('token_version', { unsigned: true }).notNull().default(0),
-  failed_logins: int('failed_logins', { unsigned: true }).notNull().default(0),
-  locked_until: at('locked_until'),
-  last_login_at: at('last_login_at'),
-  disabled: boolean('disabled').notNull().default(false),
-  created_at: createdAt(),
-  // DATETIME has no ON UPDATE in drizzle's mysql-core; drizzle sets it on every update.
-  updated_at: at('updated_at')
-    .notNull()
-    .default(sql`CURRENT_TIMESTAMP(3)`)
-    .$onUpdate(() => new Date()),
-});
+/**
+ * Accounts are per tenant (#17): an email is unique within a domain, and among the
+ * superadmins (domain NULL), not across the installation, so creating an account never
+ * tells a domain admin that the email has one elsewhere. MySQL's UNIQUE ignores NULLs,
+ * hence the key on `domain_key` (the domain, or '' for superadmins) rather than `domain`.
+ */
+export const users = mysqlTable(
+  'users',
+  {
+    id: int('id', { unsigned: true }).autoincrement().primaryKey(),
+    email: varchar('email', { length: 254 }).notNull(),
+    password_hash: varchar('password_hash', { length: 255 }).notNull(),
+    role: mysqlEnum('role', USER_ROLES).notNull().default('user'),
+    // What the user may see; NULL for superadmins, who see every client and domain.
+    client_id: int('client_id', { unsigned: true }),
+    domain: varchar('domain', { length: 253 }),
+    // Carried in session tokens; bumping it revokes every session the user holds.
+    token_version: int('token_version', { unsigned: true }).notNull().default(0),
+    failed_logins: int('failed_logins', { unsigned: true }).notNull().default(0),
+    locked_until: at('locked_until'),
+    last_login_at: at('last_login_at'),
+    disabled: boolean('disabled').notNull().default(false),
+    created_at: createdAt(),
+    // DATETIME has no ON UPDATE in drizzle's mysql-core; drizzle sets it on every update.
+    updated_at: at('updated_at')
+      .notNull()
+      .default(sql`CURRENT_TIMESTAMP(3)`)
+      .$onUpdate(() => new Date()),
+    // Computed by the database, never written: '' stands for "no domain" (a superadmin).
+    domain_key: varchar('domain_key', { length: 253 }).generatedAlwaysAs(sql`coalesce(\`domain\`, '')`, {
+      mode: 'stored',
+    }),
+  },
+  (t) => [
+    // Sign-in looks accounts up by email first (every tenant's, or one domain's).
+    unique('users_email_domain_uq').on(t.email, t.domain_key),
+  ],
+);
 
 export const auditLog = mysqlTable(
   'audit_log',

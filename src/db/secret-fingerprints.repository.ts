@@ -1,5 +1,5 @@
 /** The fingerprints every broker and `mb` must match (schema: `secret_fingerprints`). */
-import { sql } from 'drizzle-orm';
+import { sql } from './drizzle.js';
 import { secretFingerprints } from './schema.js';
 import type { Database } from './database.js';
 
@@ -21,6 +21,14 @@ export class SecretFingerprintsRepository {
       .insert(secretFingerprints)
       .values([...held])
       .onDuplicateKeyUpdate({ set: { kind: sql`kind` } });
+  }
+
+  /** A deliberate replacement (`mb ca init --force`): the new one is the installation's from now on. */
+  async replace(secret: SecretFingerprint): Promise<void> {
+    await this.db
+      .insert(secretFingerprints)
+      .values(secret)
+      .onDuplicateKeyUpdate({ set: { fingerprint: secret.fingerprint } });
   }
 
   async all(): Promise<SecretFingerprint[]> {

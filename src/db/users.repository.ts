@@ -2,7 +2,7 @@
  * The `users` table: portal accounts. Lockout policy, password hashing and role checks
  * live in the portal's services; this only reads and writes rows.
  */
-import { and, asc, count, eq, gte, isNull, lte, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gte, isNull, lte, or, sql } from './drizzle.js';
 import type { Database } from './database.js';
 import { users } from './schema.js';
 import type { NewUserRow, UserRow } from './schema.js';
@@ -23,10 +23,27 @@ export class UsersRepository {
     return inserted.id;
   }
 
-  /** Case-insensitive: the column's utf8mb4_unicode_ci collation compares that way. */
-  async findByEmail(email: string): Promise<UserRow | undefined> {
-    const [row] = await this.db.select().from(users).where(eq(users.email, email)).limit(1);
-    return row;
+  /**
+   * The accounts of an email (#17: one per domain, one among superadmins): in every domain
+   * (`domain` undefined), among superadmins (null) or in one domain. Case-insensitive: the
+   * columns' utf8mb4_unicode_ci collation compares that way.
+   */
+  async findAccounts(email: string, domain?: string | null): Promise<UserRow[]> {
+    return this.db
+      .select()
+      .from(users)
+      .where(
+        and(
+          eq(users.email, email),
+          domain === undefined ? undefined : domain === null ? isNull(users.domain) : eq(users.domain, domain),
+        ),
+      )
+      .orderBy(asc(users.id));
+  }
+
+  /** The one account of an email in a domain, or among superadmins (null). */
+  async findAccount(email: string, domain: string | null): Promise<UserRow | undefined> {
+    return (await this.findAccounts(email, domain))[0];
   }
 
   async findById(id: number): Promise<UserRow | undefined> {
@@ -64,6 +81,32 @@ export class UsersRepository {
         .set({ failed_logins: failedLogins, ...(lockedUntil ? { locked_until: lockedUntil } : {}) })
         .where(eq(users.id, id));
       return { failedLogins, lockedUntil };
+    });
+  }
+
+  /**
+   * Gives back a reserved attempt whose password was right for this account but signed
+   * nobody in (it opened several accounts of the email: the domain is asked for): its
+   * count, and the lock if this attempt set it. Skipped when the counter was reset since
+   * (a sign-in or an unlock), like `recordLogin`.
+   */
+  async releaseLoginAttempt(id: number, reservation: LoginReservation): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .select({ failed_logins: users.failed_logins, locked_until: users.locked_until })
+        .from(users)
+        .where(eq(users.id, id))
+        .for('update');
+      if (!row || row.failed_logins < reservation.failedLogins) return;
+      // Nobody reserves while locked, so an unchanged counter and lock are this attempt's.
+      const lockedByThis =
+        reservation.lockedUntil !== null &&
+        row.failed_logins === reservation.failedLogins &&
+        row.locked_until?.getTime() === reservation.lockedUntil.getTime();
+      await tx
+        .update(users)
+        .set({ failed_logins: row.failed_logins - 1, ...(lockedByThis ? { locked_until: null } : {}) })
+        .where(eq(users.id, id));
     });
   }
 

@@ -10,7 +10,8 @@
  *                   outcome="dead"  = mb_dead_letters_total
  *                   stored = delivered + dead + (scheduled + leased, in Redis)
  */
-import type { DomainConfig } from '../config/config.js';
+import { AMQP_ERRORS } from './delivery-transport.js';
+import { type DomainConfig, isDispatchedTarget } from '../config/config.js';
 import { CounterFamily, GaugeFamily, HistogramFamily } from '../metrics/fast-series.js';
 import type { WebhookOutcome } from './webhook-client.js';
 
@@ -33,7 +34,7 @@ const attempts = new CounterFamily(
 );
 const failures = new CounterFamily(
   'mb_delivery_failures_total',
-  'Failed webhook attempts by domain and reason: http_4xx, http_5xx, timeout, network, undecryptable',
+  'Failed delivery attempts by domain and reason: http_4xx, http_5xx, timeout, network, undecryptable; amqp targets also unroutable (returned: no queue bound), nack',
   ['domain', 'reason'],
 );
 const retries = new CounterFamily(
@@ -95,7 +96,7 @@ export function initDeliveryMetrics(domains: readonly DomainConfig[]): void {
   for (const { name: domain, target } of domains) {
     stored.series(domain);
     delivered.series(domain);
-    if (target.type !== 'webhook') continue;
+    if (!isDispatchedTarget(target)) continue;
     for (const outcome of ['delivered', 'retry', 'dead'] as const) attempts.series(domain, outcome);
     retries.series(domain);
     dead.series(domain);
@@ -171,6 +172,8 @@ export function reportSlots(
 export function failureReason(outcome: Extract<WebhookOutcome, { ok: false }>): string {
   if (outcome.status !== undefined) return outcome.status >= 500 ? 'http_5xx' : 'http_4xx';
   if (outcome.error === UNDECRYPTABLE) return 'undecryptable';
+  if (outcome.error.startsWith(AMQP_ERRORS.unroutable)) return 'unroutable';
+  if (outcome.error.startsWith(AMQP_ERRORS.nack)) return 'nack';
   return /timeout|aborted|UND_ERR_(HEADERS|BODY)_TIMEOUT/i.test(outcome.error) ? 'timeout' : 'network';
 }
 

@@ -13,7 +13,7 @@
  * read again, and the idempotent insert makes the replay harmless (exactly once in MySQL).
  */
 import type { Redis } from 'ioredis';
-import type { BrokerConfig } from '../config/config.js';
+import { type BrokerConfig, isDispatchedTarget } from '../config/config.js';
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import type { NewMessageRow } from '../db/schema.js';
@@ -53,7 +53,8 @@ export interface StorePipelineDeps {
   onBatchFailed(): void;
 }
 
-const BLOCK_MS = 1000;
+/** How long one XREADGROUP waits for entries (its connection's socket timeout allows for it). */
+export const BLOCK_MS = 1000;
 const MAX_BACKOFF_MS = 5000;
 
 export class StorePipeline {
@@ -201,7 +202,7 @@ export class StorePipeline {
     if (valid.length > 0) {
       const sealed = await this.sealedFields(valid.map((e) => e.fields));
       const now = new Date();
-      const webhookIds = new Map<string, string[]>();
+      const dispatchedIds = new Map<string, string[]>();
       // Only replays can meet rows already stored; they must not be counted twice.
       const storedBefore = replay
         ? new Set((await messages.findByMessageIds(valid.map((e) => e.fields.m))).map((r) => r.message_id))
@@ -209,22 +210,24 @@ export class StorePipeline {
       const rows: NewMessageRow[] = valid.map((entry, i) => {
         const fields = sealed[i]!;
         const domain = this.domainByStream.get(entry.stream)!;
-        const isWebhook = config.domains.find((d) => d.name === domain)?.target.type === 'webhook';
-        if (isWebhook) {
-          const ids = webhookIds.get(domain);
+        const target = config.domains.find((d) => d.name === domain)?.target;
+        // Webhook and amqp domains: queued and scheduled for their dispatcher; store: delivered now.
+        const dispatched = target !== undefined && isDispatchedTarget(target);
+        if (dispatched) {
+          const ids = dispatchedIds.get(domain);
           if (ids) ids.push(fields.m);
-          else webhookIds.set(domain, [fields.m]);
+          else dispatchedIds.set(domain, [fields.m]);
         }
         if (!storedBefore?.has(fields.m)) {
           const counts = byDomain.get(domain) ?? { stored: 0, delivered: 0 };
           counts.stored++;
-          if (!isWebhook) counts.delivered++;
+          if (!dispatched) counts.delivered++;
           byDomain.set(domain, counts);
           // A row a replay finds stored had its events with the first store: none again.
           const event = { message_id: fields.m, client: Number(fields.c), client_id: `${fields.n}.${domain}` };
           const at = now.toISOString();
           events.push({ ...event, domain, type: 'stored', attempt: 0, at });
-          if (!isWebhook) events.push({ ...event, domain, type: 'delivered', attempt: 1, at });
+          if (!dispatched) events.push({ ...event, domain, type: 'delivered', attempt: 1, at });
         }
         return {
           message_id: fields.m,
@@ -238,17 +241,18 @@ export class StorePipeline {
           key_id: envelopeKeyId(fields.be),
           metadata: fields.md === '' ? null : (JSON.parse(fields.md) as Record<string, unknown>),
           // `store` target: being stored is the delivery.
-          status: isWebhook ? 'queued' : 'delivered',
-          attempt_count: isWebhook ? 0 : 1,
+          status: dispatched ? 'queued' : 'delivered',
+          attempt_count: dispatched ? 0 : 1,
           queued_at: new Date(fields.q),
-          delivered_at: isWebhook ? null : now,
-          next_attempt_at: isWebhook ? now : null,
+          delivered_at: dispatched ? null : now,
+          next_attempt_at: dispatched ? now : null,
         } satisfies NewMessageRow;
       });
       await messages.insertBatch(rows);
       // Counted once committed: a replay after a later failure finds them stored and skips them.
       this.deps.onStored(byDomain);
-      for (const [domain, ids] of webhookIds) await schedule.scheduleNew(keysByDomain.get(domain)!, ids, now.getTime());
+      for (const [domain, ids] of dispatchedIds)
+        await schedule.scheduleNew(keysByDomain.get(domain)!, ids, now.getTime());
     }
     await acknowledge(
       this.deps.redis,

@@ -1,9 +1,9 @@
 /**
- * Webhook delivery for one domain:
+ * Delivery for one webhook or amqp domain (the transport sends; the rest is the same):
  *
  *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ──encryption.open──▶
- *   work queue (better-queue, N concurrent POSTs) ──▶ outcomes, settled in batches:
- *     2xx            → delivered (MySQL), lease dropped
+ *   work queue (better-queue, N concurrent attempts) ──transport──▶ outcomes, settled in batches:
+ *     ok (2xx; amqp: confirmed) → delivered (MySQL), lease dropped
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
  *     terminal or last    → failed (MySQL) + dead-letter entry
  *   each settled batch's status events (delivered, retry_scheduled, failed) go in the
@@ -37,12 +37,8 @@ import {
 } from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
 import type { DomainSlots } from './slot-allocator.js';
-import {
-  WEBHOOK_PAYLOAD_VERSION,
-  type WebhookClient,
-  type WebhookOutcome,
-  type WebhookPayload,
-} from './webhook-client.js';
+import type { DeliveryTransport } from './delivery-transport.js';
+import { WEBHOOK_PAYLOAD_VERSION, type WebhookOutcome, type WebhookPayload } from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 import type { StatusEventInput } from '../events/status-event.js';
 import { addStatusEvents, type EventRetention } from '../queue/status-events.js';
@@ -71,7 +67,8 @@ export interface DispatcherDeps {
   messages: MessagesRepository;
   schedule: DeliverySchedule;
   encryption: RpcPeer<EncryptionCalls>;
-  client: WebhookClient;
+  /** Sends one attempt: a webhook POST or an AMQP publish (delivery-transport.ts). */
+  transport: DeliveryTransport;
   breaker: { failures: number; openMs: number };
   /** Where status events go: the Redis key prefix and how long they are kept. */
   events: { prefix: string; retention: EventRetention };
@@ -119,10 +116,7 @@ export class WebhookDispatcher {
     this.queue = createWorkQueue<Attempt, WebhookOutcome>(
       async (attempt) => {
         const started = performance.now();
-        const outcome = await deps.client.post(
-          { url: deps.domain.target.url, secret: deps.domain.target.secret, timeoutMs: deps.timeoutMs },
-          attempt.payload,
-        );
+        const outcome = await deps.transport.deliver(attempt.payload);
         observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
         return outcome;
       },

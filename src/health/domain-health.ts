@@ -42,7 +42,13 @@ export function domainsHealth(inputs: DomainHealthInputs): DomainsHealth {
     if (!domain.operational) add(domain.name, 'paused: deliveries wait (operational: false)');
   }
   for (const name of insecureHttpDomains(config)) {
-    add(name, 'webhook target over plain http (allow_insecure_http): bodies travel in clear');
+    const amqp = config.domains.find((d) => d.name === name)?.target.type === 'amqp';
+    add(
+      name,
+      amqp
+        ? 'amqp target over plain amqp:// (allow_insecure_amqp): bodies travel in clear'
+        : 'webhook target over plain http (allow_insecure_http): bodies travel in clear',
+    );
   }
   for (const downstream of downstreams ?? []) {
     if (downstream.breaker.state !== 'closed')

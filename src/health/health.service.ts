@@ -20,10 +20,19 @@ export interface HealthDeps {
   version: string;
   redis: Redis;
   pingDatabase(): Promise<void>;
+  /**
+   * Whether accepting needs MySQL: false when client identities are shared in Redis
+   * (`server.identity_shared_cache_ms` > 0), so MySQL away leaves the broker ready — a load
+   * balancer keeps sending, and the outage shows as `mysql: down` in the health report and
+   * as the unstored-backlog alerts. Default true.
+   */
+  mysqlNeededToAccept?: boolean;
   actors: ReadonlyArray<ActorHost<never>>;
   durability(): DurabilityState | undefined;
   /** What stops Redis from keeping a message right now (WritabilityWatch); empty when nothing does. */
   writeProblems?(): readonly string[];
+  /** Why submits are refused as QUEUE_FULL (the broker's Redis memory limit), or undefined. */
+  queueFull?(): string | undefined;
   serverCertificateNotAfter(): Date | undefined;
   /** Extra components contributed by later subsystems (CRL, breakers…). */
   extra?: () => Promise<HealthReport['components']>;
@@ -63,13 +72,17 @@ export class HealthService {
     };
   }
 
-  /** Ready = Redis and MySQL answer and every actor is up. */
+  /** Ready = Redis answers (and can keep a message), every actor is up, and MySQL answers if accepting needs it. */
   async readiness(): Promise<{ ready: boolean; reasons: string[] }> {
     const [redis, mysql] = await Promise.all([this.redis(), this.mysql()]);
     const reasons: string[] = [];
     if (redis.status === 'down') reasons.push('redis unreachable');
-    if (mysql.status === 'down') reasons.push('mysql unreachable');
+    if (mysql.status === 'down' && this.deps.mysqlNeededToAccept !== false) reasons.push('mysql unreachable');
     for (const problem of this.deps.writeProblems?.() ?? []) reasons.push(problem);
+    // Every submit would be refused: a load balancer should not send any (all brokers share
+    // the Redis, so all say so until delivery has stored enough of the backlog).
+    const full = this.deps.queueFull?.();
+    if (full) reasons.push(full);
     for (const actor of this.deps.actors) if (!actor.isUp) reasons.push(`${actor.name} actor ${actor.state}`);
     return { ready: reasons.length === 0, reasons };
   }
@@ -88,6 +101,8 @@ export class HealthService {
       const problems = this.deps.writeProblems?.() ?? [];
       if (problems.length > 0) return { status: 'down', ...detail, problem: problems.join('; ') };
       if (durability && !durability.durable) return { status: 'degraded', ...detail, problem: durability.problem };
+      const full = this.deps.queueFull?.();
+      if (full) return { status: 'degraded', ...detail, problem: full };
       return { status: 'up', ...detail };
     } catch (error) {
       return { status: 'down', error: (error as Error).message };

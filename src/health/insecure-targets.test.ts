@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { BrokerConfig } from '../config/config.js';
 import { insecureHttpDomains, warnInsecureTargets, webhookTransportComponent } from './insecure-targets.js';
 
-const domain = (name: string, type: 'store' | 'webhook', url = '') =>
+const domain = (name: string, type: 'store' | 'webhook' | 'amqp', url = '') =>
   ({ name, target: { type, url } }) as unknown as BrokerConfig['domains'][number];
 
 describe('webhook targets over plain http', () => {
@@ -32,5 +32,19 @@ describe('webhook targets over plain http', () => {
     expect(logger.warn).not.toHaveBeenCalled();
     warnInsecureTargets(config, logger);
     expect(logger.warn).toHaveBeenCalledWith({ domains: ['plain'] }, expect.stringContaining('in clear'));
+  });
+});
+
+describe('amqp targets over plain amqp://', () => {
+  it('counts them as insecure beside http:// webhooks, and not amqps://', () => {
+    const config = {
+      domains: [
+        domain('plain-hook', 'webhook', 'http://gw.test/in'),
+        domain('plain-rabbit', 'amqp', 'amqp://rabbit.test'),
+        domain('rabbit', 'amqp', 'amqps://rabbit.test'),
+      ],
+    };
+    expect(insecureHttpDomains(config)).toEqual(['plain-hook', 'plain-rabbit']);
+    expect(webhookTransportComponent(config)).toMatchObject({ status: 'degraded' });
   });
 });

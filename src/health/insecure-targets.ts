@@ -1,17 +1,21 @@
 /**
- * Webhook targets over plain http. The config refuses them unless a domain sets
- * `target.allow_insecure_http: true`; one that does sends decrypted bodies and sender
- * numbers in clear, so it stays visible: a degraded health component and a log warning
+ * Webhook targets over plain http, and amqp targets over plain amqp://. The config refuses
+ * them unless a domain sets `target.allow_insecure_http` / `allow_insecure_amqp: true`; one
+ * that does sends decrypted bodies and sender numbers in clear, so it stays visible: a degraded health component and a log warning
  * at start and after each reload that applies a change while one is left.
  */
 import type { Logger } from '../logger.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { HealthReport } from './health.types.js';
 
-/** The webhook domains whose target is http:// (allowed by `allow_insecure_http`). */
+/** The domains whose target is http:// or amqp:// (allowed by `allow_insecure_http` / `allow_insecure_amqp`). */
 export function insecureHttpDomains(config: Pick<BrokerConfig, 'domains'>): string[] {
   return config.domains
-    .filter((d) => d.target.type === 'webhook' && /^http:\/\//i.test(d.target.url))
+    .filter(
+      (d) =>
+        (d.target.type === 'webhook' && /^http:\/\//i.test(d.target.url)) ||
+        (d.target.type === 'amqp' && /^amqp:\/\//i.test(d.target.url)),
+    )
     .map((d) => d.name);
 }
 
@@ -23,7 +27,7 @@ export function webhookTransportComponent(config: Pick<BrokerConfig, 'domains'>)
     status: 'degraded',
     insecure_http: insecure,
     problem:
-      'webhook targets over plain http (allow_insecure_http): decrypted bodies and sender numbers travel in clear',
+      'delivery targets over plain http or amqp (allow_insecure_http, allow_insecure_amqp): decrypted bodies and sender numbers travel in clear',
   };
 }
 
@@ -33,6 +37,6 @@ export function warnInsecureTargets(config: Pick<BrokerConfig, 'domains'>, logge
   if (insecure.length > 0)
     logger.warn(
       { domains: insecure },
-      'webhook targets over plain http (target.allow_insecure_http): decrypted bodies and sender numbers travel in clear',
+      'delivery targets over plain http or amqp (target.allow_insecure_http, allow_insecure_amqp): decrypted bodies and sender numbers travel in clear',
     );
 }

@@ -6,6 +6,11 @@
  * configuration differs from this one's (they would disagree on limits, domains, retry
  * policy…), naming the keys that differ from per-key hashes (never values), and two
  * processes that share an instance_id (and so a consumer name).
+ *
+ * Each heartbeat also carries the instance's secret fingerprints (data keys, peppers, CA;
+ * never the secrets): every beat compares all live instances' with the installation's
+ * record in the database, and health and `mb_secret_mismatch_instances` name an instance
+ * holding a key that is not the installation's (secret-mismatch.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -13,9 +18,15 @@ import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { differingConfigKeys } from '../config/config-fingerprint.js';
 import type { KeyIdsReport } from '../crypto/crypto.types.js';
+import type { SecretFingerprint } from '../db/secret-fingerprints.repository.js';
 import type { Logger } from '../logger.js';
 import { instanceKey, instancesIndexKey } from '../queue/keys.js';
-import type { ComponentStatus } from './health.service.js';
+import { withTimeout } from './health.service.js';
+import type { ComponentStatus } from './health.types.js';
+import { secretMismatches, type SecretMismatch } from './secret-mismatch.js';
+
+/** How long a beat waits for the database's record of secret fingerprints. */
+const DATABASE_TIMEOUT_MS = 2000;
 
 export interface InstanceInfo {
   instance_id: string;
@@ -30,7 +41,9 @@ export interface InstanceInfo {
   boot_id: string;
   seen_at: string;
   /** Key and pepper ids the encryption actor uses (for `mb keys`); absent while it restarts. */
-  keys?: KeyIdsReport;
+  keys?: Omit<KeyIdsReport, 'fingerprints'>;
+  /** Fingerprints of the keys, peppers and CA this instance holds (never the secrets). Absent from older brokers. */
+  secrets?: SecretFingerprint[];
 }
 
 export interface HeartbeatDeps {
@@ -46,6 +59,12 @@ export interface HeartbeatDeps {
   registry: Registry;
   /** Read at every beat: which keys this instance uses right now. */
   keys?: () => Promise<KeyIdsReport | undefined>;
+  /** This instance's CA certificate, fingerprinted (a CA change needs a restart). */
+  caFingerprint?: SecretFingerprint;
+  /** The installation's record (`secret_fingerprints`); without it nothing is compared. */
+  installationSecrets?: () => Promise<SecretFingerprint[]>;
+  /** Records fingerprints not known yet (a key file copied in while running). */
+  recordSecrets?: (held: readonly SecretFingerprint[]) => Promise<void>;
 }
 
 export class InstanceHeartbeat {
@@ -57,6 +76,11 @@ export class InstanceHeartbeat {
   private reported = '';
   private readonly mismatchGauge: Gauge;
   private readonly liveGauge: Gauge;
+  private readonly secretMismatchGauge: Gauge;
+  private installation: SecretFingerprint[] | undefined;
+  private recordedSignature = '';
+  private secretMismatch: SecretMismatch[] = [];
+  private reportedSecrets = '';
 
   constructor(private readonly deps: HeartbeatDeps) {
     this.self = {
@@ -72,6 +96,11 @@ export class InstanceHeartbeat {
     this.mismatchGauge = new Gauge({
       name: 'mb_config_fingerprint_mismatch',
       help: "Live instances sharing this Redis whose effective config fingerprint differs from this instance's (0 = all agree)",
+      registers: [deps.registry],
+    });
+    this.secretMismatchGauge = new Gauge({
+      name: 'mb_secret_mismatch_instances',
+      help: "Live instances (this one included) holding a data key, pepper or CA that differs from the installation's record (0 = all match)",
       registers: [deps.registry],
     });
     this.liveGauge = new Gauge({
@@ -112,7 +141,11 @@ export class InstanceHeartbeat {
     const { redis, prefix, instanceId, intervalMs } = this.deps;
     const now = Date.now();
     const ttl = 3 * intervalMs;
-    const keys = await this.deps.keys?.().catch(() => undefined);
+    const report = await this.deps.keys?.().catch(() => undefined);
+    // The ids stay under `keys` (mb keys reads them); the fingerprints go beside the CA's.
+    const { fingerprints, ...keys } = report ?? { fingerprints: undefined };
+    const held = [...(fingerprints ?? []), ...(this.deps.caFingerprint ? [this.deps.caFingerprint] : [])];
+    const announced = { ...(report ? { keys } : {}), ...(held.length > 0 ? { secrets: held } : {}) };
     try {
       const replies =
         (await redis
@@ -120,7 +153,7 @@ export class InstanceHeartbeat {
           .call(
             'SET',
             instanceKey(prefix, instanceId),
-            JSON.stringify({ ...this.self, seen_at: new Date(now).toISOString(), ...(keys ? { keys } : {}) }),
+            JSON.stringify({ ...this.self, seen_at: new Date(now).toISOString(), ...announced }),
             'PX',
             String(ttl),
             'GET',
@@ -139,9 +172,33 @@ export class InstanceHeartbeat {
     } catch (error) {
       this.failure = (error as Error).message;
     }
+    await this.compareSecrets(held);
     this.mismatchGauge.set(this.mismatched().length);
     this.liveGauge.set(this.others.length + 1);
+    this.secretMismatchGauge.set(this.secretMismatch.length);
     this.logChanges();
+  }
+
+  /** Live instances (this one included) whose keys, peppers or CA are not the installation's. */
+  secretMismatches(): SecretMismatch[] {
+    return this.secretMismatch;
+  }
+
+  private async compareSecrets(held: SecretFingerprint[]): Promise<void> {
+    if (!this.deps.installationSecrets) return;
+    try {
+      const signature = held.map((h) => `${h.kind}/${h.secret_id}/${h.fingerprint}`).join();
+      // MySQL hanging must not hold the beat (Redis is what the heartbeat is about).
+      if (this.deps.recordSecrets && held.length > 0 && signature !== this.recordedSignature) {
+        await withTimeout(this.deps.recordSecrets(held), DATABASE_TIMEOUT_MS);
+        this.recordedSignature = signature;
+      }
+      this.installation = await withTimeout(this.deps.installationSecrets(), DATABASE_TIMEOUT_MS);
+    } catch {
+      // MySQL away: compare with the last record read (the record only ever grows).
+    }
+    const self = { instance_id: this.self.instance_id, host: this.self.host, secrets: held };
+    this.secretMismatch = secretMismatches([self, ...this.others], this.installation ?? []);
   }
 
   /** After a live config reload: announced with the next beat. */
@@ -190,6 +247,10 @@ export class InstanceHeartbeat {
             `another process (${this.duplicateOf.host} pid ${this.duplicateOf.pid}) uses instance_id ${this.self.instance_id}`,
           ]
         : []),
+      ...this.secretMismatch.map(
+        (m) =>
+          `${m.instance_id} (${m.host}) holds ${m.secrets.join(', ')} not the installation's: its rows cannot be read by the others; copy data/secrets and the CA from a running host to it and restart it`,
+      ),
       ...(this.failure ? [`heartbeat not written: ${this.failure}`] : []),
     ];
     return {
@@ -197,16 +258,31 @@ export class InstanceHeartbeat {
       fingerprint: this.self.fingerprint,
       // The per-key hashes stay out: differing_keys says what they would.
       instances: [{ ...this.self, self: true }, ...this.others].map((entry) => {
-        const { boot_id: _boot, config_sections: _sections, ...info } = entry;
+        const { boot_id: _boot, config_sections: _sections, secrets: _secrets, ...info } = entry as InstanceInfo;
         const matches = entry.fingerprint === this.self.fingerprint;
         const keys = matches ? undefined : this.differingKeys(entry as InstanceInfo);
-        return { ...info, config_matches: matches, ...(keys ? { differing_keys: keys } : {}) };
+        const secrets = this.secretMismatch.find((m) => m.instance_id === entry.instance_id)?.secrets;
+        return {
+          ...info,
+          config_matches: matches,
+          ...(keys ? { differing_keys: keys } : {}),
+          ...(secrets ? { secrets_match: false, differing_secrets: secrets } : {}),
+        };
       }),
       ...(problems.length > 0 ? { problems } : {}),
     };
   }
 
   private logChanges(): void {
+    const secrets = JSON.stringify(this.secretMismatch);
+    if (secrets !== this.reportedSecrets) {
+      this.reportedSecrets = secrets;
+      if (this.secretMismatch.length > 0)
+        this.deps.logger.error(
+          { mismatched: this.secretMismatch },
+          "instances hold data keys, peppers or a CA that are not the installation's: rows they write cannot be read by the others",
+        );
+    }
     const state = `${this.mismatched()
       .map((i) => `${i.instance_id}:${i.fingerprint}`)
       .join(',')}|${this.duplicateOf?.boot_id ?? ''}`;

@@ -20,3 +20,21 @@ export const idempotentReplaysTotal = new Counter({
   help: 'Requests answered from an earlier request with the same Idempotency-Key (nothing queued)',
   registers: [registry],
 });
+
+/**
+ * Who answered a client certificate → identity lookup: this broker's memory, MySQL (the
+ * authority), or the identity cache shared in Redis (MySQL was away); `none` = neither
+ * MySQL nor Redis had it, the connection got 503 STORAGE_UNAVAILABLE.
+ */
+export const identityLookupsTotal = new Counter({
+  name: 'mb_identity_lookups_total',
+  help: 'Client certificate → identity lookups, by the source that answered (memory, mysql, redis; none = 503 STORAGE_UNAVAILABLE)',
+  labelNames: ['source'] as const,
+  registers: [registry],
+});
+
+export const identityFromMemory = identityLookupsTotal.labels('memory');
+export const identityFromMysql = identityLookupsTotal.labels('mysql');
+export const identityFromRedis = identityLookupsTotal.labels('redis');
+export const identityUnanswered = identityLookupsTotal.labels('none');
+for (const series of [identityFromMemory, identityFromMysql, identityFromRedis, identityUnanswered]) series.inc(0);

@@ -3,15 +3,26 @@
  *
  * Reading the peer certificate costs ~16 µs a call (see `peerCertificateOfSocket`), so the
  * resolved identity (or the definitive refusal) is kept on the socket. Lookups by
- * fingerprint are also cached across connections for `identity_cache_ms`. The index of
- * sockets by fingerprint lets a revocation close a client's open keep-alive connections
+ * fingerprint are also cached across connections for `identity_cache_ms`:
+ *
+ *   memory ──miss──▶ MySQL, the authority ──failed or slow──▶ Redis, shared by every broker
+ *                    (an accepted answer is                   (src/queue/identity-cache.ts)
+ *                     written to Redis too)                   ──miss──▶ 503 STORAGE_UNAVAILABLE
+ *
+ * Redis is asked only when MySQL fails, never instead of it: a hit there would save one
+ * indexed query per client and per `identity_cache_ms` — little — and would stretch the
+ * time a status change whose announcement was lost goes unseen from a minute to days.
+ *
+ * The index of sockets by fingerprint lets a revocation close a client's open keep-alive connections
  * (`revoke`, driven by src/http/revocation-listener.ts), and a disabled client's too
  * (`disableClient`, from the portal, the CLI and other brokers' announcements).
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { BrokerError } from '../errors.js';
+import { withTimeout } from '../health/health.service.js';
 import { tryNormalizeSerialHex } from '../pki/serial.js';
+import { identityFromMemory, identityFromMysql, identityFromRedis, identityUnanswered } from './api.metrics.js';
 
 export interface ClientIdentity {
   client_id: number;
@@ -52,6 +63,12 @@ export interface IdentityRow {
 
 export type IdentityLookup = (fingerprint: string) => Promise<IdentityRow | undefined>;
 
+/** The identity cache shared by every broker (src/queue/identity-cache.ts): the fallback while MySQL is away. */
+export interface SharedIdentityStore {
+  read(fingerprint: string): Promise<IdentityRow | undefined>;
+  remember(row: IdentityRow): Promise<void>;
+}
+
 /**
  * How long a revoked certificate's or a disabled client's connection lives on: long enough
  * for a request already on the wire to get its 403 instead of a reset, short enough that an
@@ -64,6 +81,9 @@ export function closeSoon(socket: Socket): void {
   if (socket.destroyed) return;
   setTimeout(() => socket.destroy(), REFUSED_SOCKET_GRACE_MS).unref();
 }
+
+/** How long a new connection waits for MySQL before the shared identity cache answers. */
+const MYSQL_LOOKUP_BOUND_MS = 2000;
 
 const kIdentity = Symbol('mb.identity');
 type CachedSocket = Socket & { [kIdentity]?: Promise<ClientIdentity> };
@@ -130,6 +150,8 @@ export class IdentityResolver {
     private readonly lookup: IdentityLookup,
     private readonly cacheMs: number,
     private readonly peerCertificateOf: (socket: Socket) => PeerCertificate = peerCertificateOfSocket,
+    /** Absent: a MySQL outage refuses new connections once their identity leaves the memory cache. */
+    private readonly shared?: SharedIdentityStore,
   ) {}
 
   /** The identity behind a connection; throws a BrokerError naming why it is refused. */
@@ -267,25 +289,44 @@ export class IdentityResolver {
   private async lookupCached(fingerprint: string): Promise<IdentityRow | undefined> {
     const now = Date.now();
     const hit = this.cache.get(fingerprint);
-    if (hit && hit.until > now) return hit.row;
-    let row: IdentityRow | undefined;
+    if (hit && hit.until > now) {
+      identityFromMemory.inc();
+      return hit.row;
+    }
+    let answer: { row: IdentityRow | undefined; from: 'mysql' | 'redis' };
     // A status change announced while the query ran may not be in what it read: ask again
     // (a few times at most; a client toggled without pause gets the last answer).
     for (let attempt = 0; ; attempt++) {
       const epoch = this.statusEpoch;
-      try {
-        row = await this.lookup(fingerprint);
-      } catch {
-        // No cause in the answer: a driver's error text may carry query parameters.
-        throw new BrokerError('STORAGE_UNAVAILABLE', 'The client registry could not be read');
-      }
+      answer = await this.lookupFresh(fingerprint);
       if (epoch === this.statusEpoch) break;
-      if (attempt === 2) return row; // not cached: it may be stale
+      if (attempt === 2) return answer.row; // neither cached nor shared: it may be stale
     }
+    const { row, from } = answer;
+    (from === 'mysql' ? identityFromMysql : identityFromRedis).inc();
+    // Shared only what MySQL itself answered, and only an accepted identity (remember() checks).
+    if (from === 'mysql' && row) this.shared?.remember(row).catch(() => undefined); // best effort: Redis may be away too
     // Unknown certificates are cached briefly too, so a stranger cannot hammer the database.
     this.cache.set(fingerprint, { row, until: now + (row ? this.cacheMs : Math.min(this.cacheMs, 5000)) });
     if (this.cache.size > 50_000) this.cache.delete(this.cache.keys().next().value!);
     return row;
+  }
+
+  /** MySQL, or — only when MySQL fails — the identity cache every broker shares in Redis. */
+  private async lookupFresh(fingerprint: string): Promise<{ row: IdentityRow | undefined; from: 'mysql' | 'redis' }> {
+    try {
+      // With a fallback, a MySQL that hangs (no RST: connect timeout 10 s) must not hold
+      // every new connection: past the bound, it counts as failed.
+      const query = this.lookup(fingerprint);
+      const row = await (this.shared ? withTimeout(query, MYSQL_LOOKUP_BOUND_MS) : query);
+      return { row, from: 'mysql' };
+    } catch {
+      // Neither the driver's nor Redis' error text in the answer: it may carry query parameters.
+      const row = this.shared ? await this.shared.read(fingerprint).catch(() => undefined) : undefined;
+      if (row) return { row, from: 'redis' };
+      identityUnanswered.inc();
+      throw new BrokerError('STORAGE_UNAVAILABLE', 'The client registry could not be read');
+    }
   }
 
   private socketsOfClient(clientId: number): Set<Socket> {

@@ -19,6 +19,8 @@
  *
  * A reconnect of that connection forgets every cached identity (a status message may have
  * been missed), so each open connection asks the database again on its next request.
+ * While MySQL is away, the status is read from the disable marker of the shared identity
+ * cache instead (src/queue/identity-cache.ts), which the announcer sets with its message.
  */
 import { statSync } from 'node:fs';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
@@ -45,6 +47,11 @@ export interface RevocationListenerDeps {
   checkIntervalMs: number;
   /** The authority on a client's status (an announcement is only a hint); undefined = no such client. */
   clientStatusOf: (clientId: number) => Promise<'active' | 'disabled' | undefined>;
+  /**
+   * While MySQL is away: whether the shared identity cache marks the client disabled (the
+   * announcer sets the marker in the same transaction as its message). Absent = no such cache.
+   */
+  markedDisabled?: (clientId: number) => Promise<boolean>;
 }
 
 type FileStamp = string | undefined;
@@ -116,16 +123,19 @@ export class RevocationListener {
    * the status read from the database is in force.
    */
   async onClientStatus(announcement: ClientStatusAnnouncement): Promise<void> {
-    const { identity, logger, clientStatusOf } = this.deps;
+    const { identity, logger, clientStatusOf, markedDisabled } = this.deps;
     const { client_id: clientId, common_name: client, origin } = announcement;
     identity.forgetClient(clientId);
     let status: 'active' | 'disabled' | undefined;
     try {
       status = await clientStatusOf(clientId);
     } catch (error) {
-      // Forgotten already: each of its connections asks the database itself on its next request.
       logger.warn({ err: (error as Error).message, client }, 'could not read the status of an announced client');
-      return;
+      // Forgotten already: each of its connections asks again on its next request (MySQL, or
+      // the shared cache, whose marker refuses it). The marker also closes them now.
+      const marked = markedDisabled ? await markedDisabled(clientId).catch(() => false) : false;
+      if (!marked) return;
+      status = 'disabled';
     }
     if (status !== 'disabled') {
       logger.info({ client, origin, status: status ?? 'unknown' }, 'client status applied');

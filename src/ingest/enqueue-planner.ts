@@ -8,10 +8,11 @@
  */
 import type { Redis } from 'ioredis';
 import type { BrokerConfig, DomainConfig } from '../config/config.js';
-import { BrokerError, queueOutcomeUnknown, toErrorData } from '../errors.js';
+import { BrokerError, queueNotReplicated, queueOutcomeUnknown, toErrorData } from '../errors.js';
 import { clientLimitsOf } from '../limits/client-limits.js';
 import { clientEventsKey, clientKeys, domainKeys } from '../queue/keys.js';
 import { isOutcomeUnknownError, isRedisDownError } from '../queue/redis-connection.js';
+import type { ReplicaWait } from '../queue/replica-wait.js';
 import { scriptedPipeline } from '../queue/scripts.js';
 import { addEnqueue, parseEnqueueReply, type EnqueueCall, type EnqueueReply } from '../queue/stream-writer.js';
 import type { SealedMessage, SealInput } from '../crypto/crypto.types.js';
@@ -34,6 +35,8 @@ export class EnqueuePlanner {
   constructor(
     private readonly config: Readonly<BrokerConfig>,
     private readonly seal: SealMessages,
+    /** `queue.replicas` > 0: what the batch waits for before it is answered. */
+    private readonly replicaWait?: ReplicaWait,
   ) {
     this.domains = new Map(config.domains.map((d) => [d.name, d]));
   }
@@ -114,12 +117,31 @@ export class EnqueuePlanner {
     if (planned.length === 0) return results;
     const pipeline = scriptedPipeline(redis);
     for (const { call } of planned) addEnqueue(pipeline, call);
+    // In the same pipeline: the wait costs one round trip per batch, not one per message.
+    const wait = this.replicaWait?.enabled ? this.replicaWait : undefined;
+    wait?.add(pipeline);
     const replies = (await pipeline.exec()) ?? [];
     planned.forEach(({ call, indexes }, i) => {
       const [error, raw] = replies[i] ?? [new Error('no reply from Redis')];
       if (error) for (const index of indexes) results[index] = onRedisError(error);
       else this.settle(call, indexes, parseEnqueueReply(raw, call), results);
     });
+    if (wait) {
+      const [error, raw] = replies[planned.length] ?? [new Error('no reply from Redis to WAIT')];
+      const acknowledged = error ? -1 : wait.acknowledged(raw);
+      if (acknowledged < wait.replicas) {
+        // The appends did happen (their replies came first): whatever broke the wait, the
+        // outcome is "maybe durable", never a plain refusal.
+        const refusal: EnqueueResult = {
+          ok: false,
+          error: toErrorData(
+            error ? queueOutcomeUnknown(error.message) : queueNotReplicated(wait.replicas, acknowledged),
+          ),
+        };
+        for (const { indexes } of planned)
+          for (const index of indexes) if (claimsDurability(results[index])) results[index] = refusal;
+      }
+    }
     return results;
   }
 
@@ -177,4 +199,15 @@ export function queueUnavailable(error: unknown): EnqueueResult {
       new BrokerError('QUEUE_UNAVAILABLE', undefined, isRedisDownError(error) ? undefined : { cause }),
     ),
   };
+}
+
+/**
+ * Would this result tell the client its message is durable? An append (a positive
+ * position) or a replay of an earlier one (its 202 again) would; a refusal by the rate
+ * limit or the quota, a reused key or an error would not, and keep their own answer.
+ */
+function claimsDurability(result: EnqueueResult | undefined): boolean {
+  if (!result?.ok) return false;
+  if (result.kind === 'replay') return true;
+  return result.kind === 'done' && result.positions.some((p) => p > 0);
 }

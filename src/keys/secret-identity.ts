@@ -20,8 +20,8 @@ export function certificateFingerprint(pem: string): string {
   return new X509Certificate(pem).fingerprint256.replaceAll(':', '').toLowerCase();
 }
 
-/** This host's keys and peppers (and the CA certificate, when given), fingerprinted. */
-export function heldSecrets(store: KeyStore, caCertificatePem?: string): SecretFingerprint[] {
+/** A key store's data keys and peppers, fingerprinted. */
+export function keyFingerprints(store: KeyStore): Array<SecretFingerprint & { kind: 'key' | 'pepper' }> {
   return [
     ...store
       .allKeys()
@@ -29,10 +29,16 @@ export function heldSecrets(store: KeyStore, caCertificatePem?: string): SecretF
     ...store
       .allPeppers()
       .map(({ id, pepper }) => ({ kind: 'pepper' as const, secret_id: id, fingerprint: secretFingerprint(pepper) })),
-    ...(caCertificatePem
-      ? [{ kind: 'ca' as const, secret_id: 'ca', fingerprint: certificateFingerprint(caCertificatePem) }]
-      : []),
   ];
+}
+
+export function caFingerprint(caCertificatePem: string): SecretFingerprint {
+  return { kind: 'ca', secret_id: 'ca', fingerprint: certificateFingerprint(caCertificatePem) };
+}
+
+/** This host's keys and peppers (when it has key files) and CA certificate (when given), fingerprinted. */
+export function heldSecrets(store: KeyStore | undefined, caCertificatePem?: string): SecretFingerprint[] {
+  return [...(store ? keyFingerprints(store) : []), ...(caCertificatePem ? [caFingerprint(caCertificatePem)] : [])];
 }
 
 export class SecretIdentityError extends Error {}
@@ -57,5 +63,16 @@ export async function verifySecretIdentity(
   );
   throw new SecretIdentityError(
     `${lines.join('; ')}. Another broker of this installation uses different secrets: copy ${where.secretsDir} (data-keys.json, pepper.json) and the CA (${where.pkiDir}/ca.crt, ca.key) from a running host, then start again. Nothing was written with these secrets.`,
+  );
+}
+
+/**
+ * A host without a CA of its own must not make one while the installation has one: the
+ * certificates it issued, and the CRL it announced to every broker, would be a stranger's.
+ */
+export async function refuseNewCa(repo: SecretFingerprintsRepository, pkiDir: string, hint = ''): Promise<void> {
+  if (!(await repo.all()).some((r) => r.kind === 'ca')) return;
+  throw new SecretIdentityError(
+    `this installation has a CA already (its fingerprint is in the database) and ${pkiDir} holds none: copy ca.crt and ca.key from a running host into ${pkiDir} instead of creating another${hint}`,
   );
 }

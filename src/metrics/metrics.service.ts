@@ -30,7 +30,7 @@ const actorRestarts = new CounterFamily(
 );
 const ready = new GaugeFamily(
   'mb_ready',
-  'Readiness (as /readyz): 1 when Redis, MySQL and every actor are up',
+  'Readiness (as /readyz): 1 when Redis and every actor are up, and MySQL when accepting needs it (server.identity_shared_cache_ms 0)',
 ).series();
 const domainHealth = new GaugeFamily(
   'mb_domain_health',

@@ -9,6 +9,13 @@
  *   inflight ZCARD     → mb_delivery_leased_messages     attempt under way
  *   dead     XLEN      → mb_dead_letter_stream_length
  *
+ * And Redis memory against the broker's limit (redis.max_backlog_bytes / max_memory_percent),
+ * as the writability watch read it within the last second (no extra command):
+ *
+ *   mb_redis_memory_used_bytes       used_memory
+ *   mb_redis_memory_limit_bytes      used_memory at which submits are 503 QUEUE_FULL (0 = none)
+ *   mb_redis_memory_headroom_bytes   limit − used (only while there is a limit)
+ *
  * XRANGE returns the entry's fields too (a sealed message not yet stored): they are
  * dropped at once; Redis has no command that gives the first id alone.
  */
@@ -16,6 +23,7 @@ import type { Redis } from 'ioredis';
 import type { BrokerConfig } from '../config/config.js';
 import type { LiveConfig } from '../config/live-config.js';
 import { DELIVERY_GROUP, keysFor, type DomainKeys } from '../queue/keys.js';
+import type { RedisMemory } from '../queue/redis-writability.js';
 import { GaugeFamily } from './fast-series.js';
 
 const gauge = (name: string, help: string) => new GaugeFamily(name, help, ['domain']);
@@ -34,6 +42,16 @@ const scheduled = gauge('mb_delivery_scheduled_messages', 'Webhook messages wait
 const leased = gauge('mb_delivery_leased_messages', 'Webhook attempts under way (leased)');
 const deadLetters = gauge('mb_dead_letter_stream_length', 'Entries in the dead-letter stream');
 const ALL = [queueSize, pending, lag, oldestAge, scheduled, leased, deadLetters];
+const memoryUsed = new GaugeFamily('mb_redis_memory_used_bytes', 'Redis used_memory, as last read (every second)');
+const memoryLimit = new GaugeFamily(
+  'mb_redis_memory_limit_bytes',
+  'Redis used_memory at which submits are refused with 503 QUEUE_FULL (redis.max_backlog_bytes, or redis.max_memory_percent of maxmemory); 0 = no limit',
+);
+const memoryHeadroom = new GaugeFamily(
+  'mb_redis_memory_headroom_bytes',
+  'Bytes Redis may still grow before submits are refused with QUEUE_FULL (absent without a limit)',
+);
+const MEMORY = [memoryUsed, memoryLimit, memoryHeadroom];
 
 type Reply = [Error | null, unknown];
 
@@ -42,6 +60,8 @@ export class QueueProbe {
     private readonly redis: Redis,
     /** The domains in force: a reload that adds one shows it at the next scrape. */
     private readonly config: LiveConfig,
+    /** The writability watch's last reading of Redis memory. */
+    private readonly memory: () => RedisMemory | undefined = () => undefined,
   ) {}
 
   private keysOf: { config?: Readonly<BrokerConfig>; keys: ReadonlyMap<string, DomainKeys> } = { keys: new Map() };
@@ -84,11 +104,21 @@ export class QueueProbe {
       leased.series(domain).set(numberOf(underWay));
       deadLetters.series(domain).set(numberOf(dead));
     }
+    this.refreshMemory();
+  }
+
+  private refreshMemory(): void {
+    const memory = this.memory();
+    if (!memory) return;
+    memoryUsed.series().set(memory.used);
+    memoryLimit.series().set(memory.limit);
+    if (memory.limit > 0) memoryHeadroom.series().set(Math.max(0, memory.limit - memory.used));
+    else memoryHeadroom.clear();
   }
 
   /** Redis did not answer: drop the readings rather than show stale ones (readiness says why). */
   clear(): void {
-    for (const g of ALL) g.clear();
+    for (const g of [...ALL, ...MEMORY]) g.clear();
   }
 }
 

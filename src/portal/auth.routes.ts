@@ -2,6 +2,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { UsersRepository } from '../db/users.repository.js';
 import { BrokerError } from '../errors.js';
+import { accountDomainOf } from './account-domain.js';
 import type { AuthService } from './auth.service.js';
 import { hasErrors, safeNext, secret, text, type FormErrors } from './form-fields.js';
 import { passwordProblem } from './password-hasher.js';
@@ -16,6 +17,9 @@ export interface AuthRouteDeps {
   users: UsersRepository;
 }
 
+/** Answered on the sign-in page itself; anything else is the error handler's. */
+const SIGN_IN_REFUSALS = new Set(['LOGIN_FAILED', 'LOGIN_THROTTLED', 'LOGIN_DOMAIN_NEEDED']);
+
 export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): void {
   const cookieOptions = { ...sessionCookieOptions, maxAge: deps.sessionIdleSeconds };
   const landing = (role: string) => (role === 'user' ? `${PREFIX}/messages` : `${PREFIX}/admin`);
@@ -23,24 +27,39 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
   app.get('/login', async (request, reply) => {
     const next = safeNext(text(request.query, 'next', 600), PREFIX);
     if (request.portal) return reply.redirect(next ?? landing(request.portal.user.role), 303);
-    return renderPage(request, reply, 'login', { title: 'Sign in', next: next ?? '', email: '', error: undefined });
+    // `?domain=` makes a tenant's own sign-in link (an email with accounts in several domains).
+    const domain = text(request.query, 'domain', 253);
+    return renderPage(request, reply, 'login', {
+      title: 'Sign in',
+      next: next ?? '',
+      email: '',
+      domain,
+      error: undefined,
+    });
   });
 
   app.post('/login', async (request, reply) => {
     const email = text(request.body, 'email', 300);
     const password = secret(request.body, 'password');
+    const domain = text(request.body, 'domain', 300);
     const next = safeNext(text(request.body, 'next', 600), PREFIX);
     try {
-      const { user, token } = await deps.auth.login(email, password, request.ip);
+      const { user, token } = await deps.auth.login(email, password, request.ip, accountDomainOf(domain));
       void reply.setCookie(SESSION_COOKIE, token, cookieOptions);
       request.log.info({ user_id: user.id }, 'portal sign-in');
       return reply.redirect(next ?? landing(user.role), 303);
     } catch (error) {
-      if (!(error instanceof BrokerError) || (error.code !== 'LOGIN_FAILED' && error.code !== 'LOGIN_THROTTLED'))
-        throw error;
+      if (!(error instanceof BrokerError) || !SIGN_IN_REFUSALS.has(error.code)) throw error;
       request.log.info({ error_code: error.code }, 'portal sign-in refused');
       void reply.code(error.status);
-      return renderPage(request, reply, 'login', { title: 'Sign in', next: next ?? '', email, error: error.message });
+      return renderPage(request, reply, 'login', {
+        title: 'Sign in',
+        next: next ?? '',
+        email,
+        domain,
+        error: error.message,
+        askDomain: error.code === 'LOGIN_DOMAIN_NEEDED',
+      });
     }
   });
 

@@ -8,7 +8,7 @@
  * delivery actor. Domains are read from the config in force, so a reload shows at once.
  */
 import type { FastifyInstance } from 'fastify';
-import { ConfigError } from '../config/config.js';
+import { ConfigError, isDispatchedTarget } from '../config/config.js';
 import { healthForDomain } from '../health/health.service.js';
 import { keysFor } from '../queue/keys.js';
 import { BrokerError } from '../errors.js';
@@ -24,7 +24,7 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
   const { repositories, messagePages, actors, health, operations, deadLetters, schedule } = admin.options;
   const pageSize = admin.config.portal.page_size;
   const keyOf = (domain: string) => keysFor(admin.config).get(domain);
-  const webhookDomains = () => admin.config.domains.filter((d) => d.target.type === 'webhook').map((d) => d.name);
+  const webhookDomains = () => admin.config.domains.filter((d) => isDispatchedTarget(d.target)).map((d) => d.name);
 
   /** A failing source shows as "unavailable" on the page instead of failing the page. */
   const settle = <T>(promise: Promise<T>): Promise<T | undefined> => promise.catch(() => undefined);
@@ -189,7 +189,8 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const emails = new Map(
       (await Promise.all(actorIds.map((id) => repositories.users.findById(Number(id)))))
         .filter((u) => u !== undefined)
-        .map((u) => [`user:${u.id}`, u.email]),
+        // An email may have accounts in several domains (#17): the domain says which acted.
+        .map((u) => [`user:${u.id}`, `${u.email} (${u.domain ?? 'all'})`]),
     );
     return renderPage(request, reply, 'audit', {
       title: 'Audit log',

@@ -38,6 +38,26 @@ describe('PasswordHasher', () => {
     expect(await hasher.verifyNothing('anything')).toBe(false);
   });
 
+  it('keeps a sibling hash’s salt, so one derivation checks every account of an email', async () => {
+    const hasher = new PasswordHasher(10);
+    const first = await hasher.hash('first password!');
+    const second = await hasher.hash('second password', first);
+    expect(parseHash(second)!.salt).toEqual(parseHash(first)!.salt);
+    expect(await hasher.hash('same password!', 'not a hash')).toMatch(/^\$scrypt\$ln=10,/);
+    const derivations: unknown[] = [];
+    const spy = hasher as unknown as { derive: (...args: unknown[]) => Promise<Buffer> };
+    const derive = spy.derive.bind(hasher);
+    spy.derive = (...args: unknown[]) => {
+      derivations.push(args);
+      return derive(...args);
+    };
+    expect(await hasher.verifyEach('second password', [first, second, 'garbage'])).toEqual([false, true, false]);
+    expect(derivations).toHaveLength(1);
+    const other = await hasher.hash('second password');
+    expect(await hasher.verifyEach('second password', [first, other])).toEqual([false, true]);
+    expect(derivations).toHaveLength(4); // the hash of `other`, then one derivation per salt
+  });
+
   it('generates readable random passwords and states the password rule', () => {
     const passwords = new Set(Array.from({ length: 50 }, () => generatePassword()));
     expect(passwords.size).toBe(50);

@@ -10,6 +10,11 @@
  * One hash at N = 2^17 takes 128 MiB and ~0.3 s of a libuv thread: at most
  * `MAX_CONCURRENT` run at once, so a burst of sign-ins cannot exhaust memory or starve
  * the thread pool other I/O needs.
+ *
+ * The accounts one email has in several tenants share one salt (`hash(password, saltOf)`
+ * with a sibling's hash), so a sign-in without a domain derives once and compares the key
+ * with each account's (`verifyEach`): its time does not grow with the number of accounts,
+ * which would tell a visitor that the email has accounts elsewhere (#17, docs/security.md).
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
@@ -35,8 +40,12 @@ export class PasswordHasher {
 
   constructor(private readonly logN: number = OWASP_LOG_N) {}
 
-  async hash(password: string): Promise<string> {
-    const salt = randomBytes(SALT_BYTES);
+  /**
+   * A new hash. With `saltOf` (another hash of the same email's accounts, or the account's
+   * own) it keeps that hash's salt, so the email's accounts still derive once together.
+   */
+  async hash(password: string, saltOf?: string): Promise<string> {
+    const salt = (saltOf === undefined ? undefined : parseHash(saltOf)?.salt) ?? randomBytes(SALT_BYTES);
     const key = await this.derive(password, salt, { logN: this.logN, r: R, p: P });
     return `$scrypt$ln=${this.logN},r=${R},p=${P}$${b64(salt)}$${b64(key)}`;
   }
@@ -47,6 +56,27 @@ export class PasswordHasher {
     if (!parsed) return false;
     const key = await this.derive(password, parsed.salt, parsed.params);
     return key.length === parsed.key.length && timingSafeEqual(key, parsed.key);
+  }
+
+  /**
+   * Which of the hashes the password matches, deriving once per distinct salt and cost
+   * (once for accounts made by `hash(…, saltOf)`): unreadable hashes are false.
+   */
+  async verifyEach(password: string, stored: readonly string[]): Promise<boolean[]> {
+    const derived = new Map<string, Promise<Buffer>>();
+    const parsed = stored.map(parseHash);
+    for (const hash of parsed) {
+      if (!hash) continue;
+      const group = derivationOf(hash);
+      if (!derived.has(group)) derived.set(group, this.derive(password, hash.salt, hash.params));
+    }
+    const keys = new Map<string, Buffer>();
+    for (const [group, key] of derived) keys.set(group, await key);
+    return parsed.map((hash) => {
+      if (!hash) return false;
+      const key = keys.get(derivationOf(hash))!;
+      return key.length === hash.key.length && timingSafeEqual(key, hash.key);
+    });
   }
 
   /** Spends the time of one verification, for sign-ins with an unknown email. */
@@ -121,6 +151,11 @@ export function passwordProblem(password: string): string | undefined {
   if (password.length < 12) return 'Passwords need at least 12 characters';
   if (password.length > 256) return 'Passwords can have at most 256 characters';
   return undefined;
+}
+
+/** Hashes with the same derivation key need one scrypt between them. */
+function derivationOf(hash: { params: ScryptParams; salt: Buffer }): string {
+  return `${hash.params.logN},${hash.params.r},${hash.params.p}$${hash.salt.toString('base64')}`;
 }
 
 function b64(buffer: Buffer): string {

@@ -6,6 +6,12 @@
  * - user: needs a domain and one of its clients (what they see).
  * - admin: needs a domain; no client.
  * - superadmin: no domain, no client (sees every domain).
+ *
+ * Accounts are per tenant (#17): an email has at most one account per domain and one
+ * among the superadmins. A domain admin creating an account whose email has one in another
+ * domain gets a new, separate account in theirs, answered like any other creation, so
+ * there is nothing to infer; a duplicate in their own domain is told plainly (they see it
+ * in their list anyway).
  */
 import type { LiveConfig } from '../config/live-config.js';
 import type { AuditRepository } from '../db/audit.repository.js';
@@ -38,13 +44,6 @@ export interface AuditContext {
   domain?: string;
 }
 
-/**
- * What a domain admin is told when the email is taken, wherever the account is: emails are
- * unique across every tenant, and "exists already" would tell an admin of one tenant that
- * an address has an account in another (#17).
- */
-export const EMAIL_UNAVAILABLE = 'This email cannot be used for a new account; if it should be, ask a superadmin';
-
 export class UserAdmin {
   constructor(
     private readonly users: UsersRepository,
@@ -69,17 +68,20 @@ export class UserAdmin {
     if (weak) errors['password'] = weak;
     const access = await this.resolveAccess(input, errors);
     if (Object.keys(errors).length > 0 || !access) throw formError(errors);
+    // The email's accounts share a salt, so a sign-in without a domain hashes once however
+    // many there are (PasswordHasher); the lookup happens whether or not there are any.
+    const [sibling] = await this.users.findAccounts(email);
     let id: number;
     try {
-      id = await this.users.create({ email, password_hash: await this.hasher.hash(password), ...access });
+      id = await this.users.create({
+        email,
+        password_hash: await this.hasher.hash(password, sibling?.password_hash),
+        ...access,
+      });
     } catch (error) {
       if (!isDuplicateKeyError(error)) throw error;
-      // Operators who see every domain are told plainly; a domain admin gets the same answer
-      // whether the account is in their domain or another, and the refusal is recorded
-      // where only superadmins read it (domain null), as a trail of probing.
-      if (by.domain === undefined) throw formError({ email: 'A user with this email exists already' });
-      await this.record(by, 'user.create_refused', { id: null, domain: null }, { email, domain: by.domain });
-      throw formError({ email: EMAIL_UNAVAILABLE });
+      // Only an account of the same domain (or superadmin) collides: one the creator can see.
+      throw formError({ email: takenIn(access.domain) });
     }
     const user = (await this.users.findById(id))!;
     await this.record(by, 'user.create', user, { email, role: access.role, client_id: access.client_id });
@@ -90,7 +92,13 @@ export class UserAdmin {
     const errors: FormErrors = {};
     const access = await this.resolveAccess(input, errors);
     if (Object.keys(errors).length > 0 || !access) throw formError(errors);
-    await this.users.setAccess(target.id, access);
+    try {
+      await this.users.setAccess(target.id, access);
+    } catch (error) {
+      // Only a superadmin moves an account to another domain (or makes it a superadmin).
+      if (!isDuplicateKeyError(error)) throw error;
+      throw formError({ domain: takenIn(access.domain) });
+    }
     await this.record(
       by,
       'user.access',
@@ -102,7 +110,7 @@ export class UserAdmin {
   /** A new random password (returned once); every session of the user ends and a lockout is lifted. */
   async resetPassword(target: UserRow, by: AuditContext): Promise<string> {
     const password = generatePassword();
-    await this.users.setPassword(target.id, await this.hasher.hash(password));
+    await this.users.setPassword(target.id, await this.hasher.hash(password, target.password_hash));
     await this.users.unlock(target.id);
     await this.record(by, 'user.password_reset', target);
     return password;
@@ -112,7 +120,7 @@ export class UserAdmin {
   async setPassword(target: UserRow, password: string, by: AuditContext): Promise<void> {
     const weak = passwordProblem(password);
     if (weak) throw formError({ password: weak });
-    await this.users.setPassword(target.id, await this.hasher.hash(password));
+    await this.users.setPassword(target.id, await this.hasher.hash(password, target.password_hash));
     await this.users.unlock(target.id);
     await this.record(by, 'user.password_reset', target);
   }
@@ -166,6 +174,13 @@ export class UserAdmin {
       details: details ?? null,
     });
   }
+}
+
+/** A collision's message: the account it collides with is in the domain being written to. */
+function takenIn(domain: string | null): string {
+  return domain === null
+    ? 'A superadmin with this email exists already'
+    : `A user with this email exists in ${domain} already`;
 }
 
 function formError(errors: FormErrors): BrokerError {

@@ -3,15 +3,18 @@
  * effect on every broker sharing the database, also on connections they already hold:
  *
  *   portal / mb CLI ──UPDATE clients──▶ MySQL
- *                   ──PUBLISH <prefix>events:client-status──▶ every broker's main thread
- *                                                            (the revocation subscriber)
+ *                   ──MULTI { SET|DEL <prefix>identity:client:<id>:disabled,
+ *                             PUBLISH <prefix>events:client-status }──▶ every broker's main thread
+ *                                                                     (the revocation subscriber)
  *
  * The message is a hint, not an authority: a receiver drops what it has cached about the
  * client and reads the status from the database before it closes anything, so a message
- * forged by whoever can PUBLISH on Redis cannot cut a client off. Nothing is kept under a
- * key: a broker that was not listening forgets every cached identity when it reconnects.
+ * forged by whoever can PUBLISH on Redis cannot cut a client off while MySQL answers. The
+ * disable marker is what a broker goes by while MySQL is away (the shared identity cache);
+ * a broker that was not listening forgets every cached identity when it reconnects.
  */
 import type { Redis } from 'ioredis';
+import { queueClientStatusMark } from './identity-cache.js';
 import { clientStatusChannel } from './keys.js';
 
 export type AnnouncedClientStatus = 'active' | 'disabled';
@@ -34,7 +37,12 @@ export async function announceClientStatus(
   prefix: string,
   announcement: ClientStatusAnnouncement,
 ): Promise<void> {
-  await redis.publish(clientStatusChannel(prefix), JSON.stringify(announcement));
+  // The marker and the message together: a broker that cannot read MySQL refuses the client
+  // from the marker (src/queue/identity-cache.ts), whether or not it heard the message.
+  const multi = queueClientStatusMark(redis.multi(), prefix, announcement.client_id, announcement.status);
+  const results = await multi.publish(clientStatusChannel(prefix), JSON.stringify(announcement)).exec();
+  const failed = results?.find(([error]) => error);
+  if (!results || failed) throw failed?.[0] ?? new Error('the announcement transaction was discarded');
 }
 
 /** Anything that does not have the expected shape is ignored rather than trusted. */

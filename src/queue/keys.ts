@@ -17,6 +17,8 @@
  *   <prefix>events:callback-clients  sorted set: client id → until when it may have per-message callbacks (ms)
  *   <prefix>events:callbacks:dead  stream: status callbacks given up (event id, client, host, error)
  *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
+ *   <prefix>identity:cert:<fingerprint>  a client certificate's resolved identity (JSON), the fallback while MySQL is away
+ *   <prefix>identity:client:<id>:disabled  marker: the client is disabled (set at disable, deleted at enable)
  *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
  *   <prefix>portal:user:<id>:sender-searches  a portal user's sender-search window (rate-take-1 state)
  *   <prefix>portal:address:<ip>:login-failures  failed sign-ins from one address in its window (login-begin-1)
@@ -85,6 +87,16 @@ export function callbackDeadLetterKey(prefix: string): string {
 
 export function latestCrlKey(prefix: string): string {
   return `${prefix}pki:crl`;
+}
+
+/** A certificate's cached identity (see src/queue/identity-cache.ts); the fingerprint is lowercase hex. */
+export function identityKey(prefix: string, fingerprint: string): string {
+  return `${prefix}identity:cert:${fingerprint.toLowerCase()}`;
+}
+
+/** Present while the client is disabled: its cached identities must not be used. */
+export function clientDisabledKey(prefix: string, clientId: number): string {
+  return `${prefix}identity:client:${clientId}:disabled`;
 }
 
 /** Index of live instances; each entry's details live under `instanceKey`. */

@@ -1,7 +1,20 @@
 /**
  * ioredis connections, configured so that a Redis outage surfaces at once as an error
  * (→ 503 QUEUE_UNAVAILABLE) instead of queueing commands in memory and answering 202
- * for something that is not durable.
+ * for something that is not durable — and so that a connection to a Redis that stopped
+ * answering is torn down and made again rather than waited on:
+ *
+ *   a blackhole (packets dropped, no RST)   socketTimeout: no byte back within the
+ *   or a frozen master (SIGSTOP)            command timeout while a command is out ⇒ the
+ *                                           socket is destroyed and ioredis reconnects
+ *                                           (under Sentinel: asks the sentinels again)
+ *   a promotion (+switch-master)            failoverDetector: ioredis subscribes to the
+ *                                           sentinels and reconnects at once
+ *   a demoted master (READONLY)             reconnectOnError: reconnect (via the sentinels)
+ *
+ * A connection is ready only when the node says role:master (ioredis checks that on every
+ * connect under Sentinel), and `queue.replicas` (replica-wait.ts) refuses a 202 from a
+ * master no replica follows — a deposed master that wakes up has none.
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { BrokerConfig } from '../config/config.js';
@@ -28,21 +41,63 @@ export function createRedis(config: Readonly<BrokerConfig>, purpose: RedisPurpos
     maxRetriesPerRequest: blocking ? null : 1,
     // Blocking reads (XREADGROUP BLOCK) would trip a command timeout.
     ...(blocking ? {} : { commandTimeout: config.redis.command_timeout_ms }),
+    // Silence while a command is out: the connection is dead (a blackhole keeps the old
+    // socket open forever, and it would come back holding stale state). The blocking
+    // reader passes a longer one (its BLOCK time on top).
+    socketTimeout: config.redis.command_timeout_ms,
+    connectTimeout: 2 * config.redis.command_timeout_ms,
+    // TCP keepalive finds an idle connection whose peer vanished (the subscriber sends
+    // nothing for long stretches); socketTimeout is what catches it under traffic.
+    keepAlive: 10_000,
+    // A node that refuses writes as a replica: we are on a demoted master; reconnecting
+    // asks the sentinels for the current one. (1 = reconnect, do not resend.)
+    reconnectOnError: (error) => (/READONLY/.test(error.message) ? 1 : false),
     retryStrategy: (times) => Math.min(100 * times, 1000),
     lazyConnect: false,
     ...extra,
   };
+  const redis = connect(config, options);
+  if (purpose === 'subscriber') keepProbing(redis, config.redis.command_timeout_ms);
+  return redis;
+}
+
+/**
+ * A subscriber sends nothing while it listens, so a blackhole would never trip its socket
+ * timeout: a PING now and then (allowed while subscribed) makes a dead connection fail
+ * and reconnect (ioredis resubscribes by itself).
+ */
+function keepProbing(redis: Redis, timeoutMs: number): void {
+  const timer = setInterval(
+    () => {
+      if (redis.status === 'ready') redis.ping().catch(() => undefined);
+    },
+    Math.max(1000, 2 * timeoutMs),
+  );
+  timer.unref();
+  redis.once('end', () => clearInterval(timer));
+}
+
+function connect(config: Readonly<BrokerConfig>, options: RedisOptions): Redis {
   const { sentinels, sentinel_name, sentinel_password, cluster_nodes } = config.redis;
   if (cluster_nodes.length > 0) return createCluster(config.redis.url, cluster_nodes, options);
   if (sentinels.length === 0) return new Redis(config.redis.url, options);
   // Sentinel: ioredis asks the sentinels for the current master and follows a failover.
-  return new Redis({
+  const redis = new Redis({
     ...credentialsOf(config.redis.url),
     ...options,
     sentinels: sentinels.map(parseAddress),
     name: sentinel_name,
+    // Reconnect on the sentinels' +switch-master instead of waiting for the old master to
+    // fail a command: a frozen old master fails nothing, it just hangs.
+    failoverDetector: true,
+    sentinelCommandTimeout: config.redis.command_timeout_ms,
     ...(sentinel_password ? { sentinelPassword: sentinel_password } : {}),
   });
+  // ioredis 6 closes the failover detector's sentinel subscriptions on disconnect() but
+  // not after quit(): they would keep a finished process (a CLI command, a stopping
+  // actor) alive. disconnect() once ended closes them and nothing else.
+  redis.once('end', () => redis.disconnect());
+  return redis;
 }
 
 /**
@@ -80,19 +135,23 @@ function parseAddress(address: string): { host: string; port: number } {
 
 export function isRedisDownError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /Stream isn't writeable|Connection is closed|ECONNREFUSED|ECONNRESET|Command timed out|MISCONF|READONLY|OOM|LOADING|MaxRetriesPerRequest/i.test(
+  return /Stream isn't writeable|Connection is closed|Command aborted|ECONNREFUSED|ECONNRESET|Command timed out|Socket timeout|MISCONF|READONLY|OOM|LOADING|MaxRetriesPerRequest/i.test(
     message,
   );
 }
 
 /**
  * The connection broke (or timed out) with the command possibly on the wire: Redis may
- * have executed it. Refusals (MISCONF, READONLY, OOM, LOADING, a script's error) and a
- * connection that was never there (ECONNREFUSED, "Stream isn't writeable") are definite.
+ * have executed it — "Command aborted" is ioredis' word for a pipeline command cut off
+ * after earlier ones of the same pipeline were answered, so it was sent. Refusals
+ * (MISCONF, READONLY, OOM, LOADING, a script's error) and a connection that was never
+ * there (ECONNREFUSED, "Stream isn't writeable") are definite.
  */
 export function isOutcomeUnknownError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
-  return /Connection is closed|ECONNRESET|EPIPE|ETIMEDOUT|Command timed out|MaxRetriesPerRequest/i.test(message);
+  return /Connection is closed|Command aborted|ECONNRESET|EPIPE|ETIMEDOUT|Command timed out|Socket timeout|MaxRetriesPerRequest/i.test(
+    message,
+  );
 }
 
 /** Resolves once the connection is ready (or after `timeoutMs`, ready or not: callers fail fast anyway). */

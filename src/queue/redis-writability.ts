@@ -8,6 +8,13 @@
  *                                        messages would vanish without an error
  *   used_memory ≥ maxmemory              out of memory: Redis refuses writes (OOM)
  *   role:slave                           a read-only replica (a failover not followed)
+ *   fewer replicas online than           no batch could be confirmed (replica-wait.ts)
+ *   queue.replicas
+ *
+ * Apart from those, the broker's own limit on Redis memory (`redis.max_backlog_bytes`, or
+ * `redis.max_memory_percent` of `maxmemory`): past it submits are 503 QUEUE_FULL while
+ * Redis still has room for what delivery must write to drain the backlog (XACK, XDEL,
+ * the retry schedule) — a Redis that is out of memory refuses those too.
  *
  * With `redis.manage_persistence` an evicting policy is corrected (`CONFIG SET
  * maxmemory-policy noeviction`) instead, as AOF is at start (durability.ts). Redis itself
@@ -16,6 +23,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { replicaShortfall } from './replica-wait.js';
 
 /** What stops Redis from keeping a message, one line each; empty when nothing does. */
 export function writeProblems(info: string): string[] {
@@ -33,9 +41,46 @@ export function writeProblems(info: string): string[] {
   return problems;
 }
 
+/** The broker's own limit on Redis memory (config `redis.max_backlog_bytes`, `redis.max_memory_percent`). */
+export interface BacklogLimits {
+  maxBacklogBytes: number;
+  maxMemoryPercent: number;
+}
+
+/** Redis memory as last read, and the used_memory at which submits are refused (0 = no limit). */
+export interface RedisMemory {
+  used: number;
+  maxmemory: number;
+  limit: number;
+}
+
+export function redisMemory(info: string, limits: BacklogLimits): RedisMemory {
+  const field = (name: string) => Number(new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? 0);
+  const used = field('used_memory');
+  const maxmemory = field('maxmemory');
+  const candidates = [
+    ...(limits.maxBacklogBytes > 0 ? [limits.maxBacklogBytes] : []),
+    ...(maxmemory > 0 ? [Math.max(1, Math.floor((maxmemory * limits.maxMemoryPercent) / 100))] : []),
+  ];
+  return { used, maxmemory, limit: candidates.length > 0 ? Math.min(...candidates) : 0 };
+}
+
+/** Once full, submits resume only below this share of the limit: no flapping at the edge. */
+const RESUME_BELOW = 0.95;
+
+/** Why submits are refused as QUEUE_FULL, or undefined while there is headroom. */
+export function backlogFull(memory: RedisMemory, wasFull = false): string | undefined {
+  if (memory.limit <= 0) return undefined;
+  if (memory.used < (wasFull ? memory.limit * RESUME_BELOW : memory.limit)) return undefined;
+  return `Redis holds ${memory.used} bytes, the broker's limit is ${memory.limit} (redis.max_backlog_bytes / redis.max_memory_percent of maxmemory ${memory.maxmemory}): the backlog must be stored first`;
+}
+
 export interface WritabilityOptions {
   /** May the broker set `maxmemory-policy noeviction` (`redis.manage_persistence`)? */
   manage: boolean;
+  limits: BacklogLimits;
+  /** `queue.replicas`: that many replicas must be online (0: none needed). */
+  replicas?: number;
   logger: Logger;
   intervalMs?: number;
 }
@@ -43,6 +88,10 @@ export interface WritabilityOptions {
 export class WritabilityWatch {
   /** The problems last seen; empty while Redis can keep messages (or cannot be asked). */
   problems: readonly string[] = [];
+  /** Why submits are refused as QUEUE_FULL (the broker's memory limit reached), or undefined. */
+  full: string | undefined;
+  /** Redis memory as last read; undefined before the first reading. */
+  memory: RedisMemory | undefined;
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
 
@@ -62,12 +111,17 @@ export class WritabilityWatch {
     clearInterval(this.timer);
   }
 
+  private problemsOf(info: string): string[] {
+    const shortfall = replicaShortfall(info, this.options.replicas ?? 0);
+    return shortfall ? [...writeProblems(info), shortfall] : writeProblems(info);
+  }
+
   async check(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
     try {
       let info = await this.redis.info();
-      let problems = writeProblems(info);
+      let problems = this.problemsOf(info);
       if (this.options.manage && problems.some((p) => p.includes('maxmemory-policy'))) {
         try {
           await this.redis.config('SET', 'maxmemory-policy', 'noeviction');
@@ -75,7 +129,7 @@ export class WritabilityWatch {
             'set Redis maxmemory-policy to noeviction: an evicting policy could drop queued messages',
           );
           info = await this.redis.info();
-          problems = writeProblems(info);
+          problems = this.problemsOf(info);
         } catch (error) {
           this.options.logger.error({ err: (error as Error).message }, 'cannot set Redis maxmemory-policy noeviction');
         }
@@ -86,6 +140,21 @@ export class WritabilityWatch {
         else if (this.problems.length > 0) this.options.logger.info('Redis keeps messages again: accepting submits');
       }
       this.problems = problems;
+      this.memory = redisMemory(info, this.options.limits);
+      const full = backlogFull(this.memory, this.full !== undefined);
+      if ((full === undefined) !== (this.full === undefined)) {
+        if (full)
+          this.options.logger.error(
+            { used: this.memory.used, limit: this.memory.limit },
+            'Redis memory limit reached: refusing submits (QUEUE_FULL)',
+          );
+        else
+          this.options.logger.info(
+            { used: this.memory.used, limit: this.memory.limit },
+            'Redis memory below the limit again: accepting submits',
+          );
+      }
+      this.full = full;
     } catch {
       // Redis does not answer: the health probe and the appends say so themselves.
     } finally {

@@ -1,7 +1,8 @@
 /**
  * Revocations and CRL updates travel between brokers through Redis:
  *
- *   CA actor / mb CLI ──MULTI { SET <prefix>pki:crl, PUBLISH <prefix>events:revocations }──▶
+ *   CA actor / mb CLI ──MULTI { SET <prefix>pki:crl, DEL <prefix>identity:cert:<fp>…,
+ *                               PUBLISH <prefix>events:revocations }──▶
  *        every broker's main thread (dedicated subscriber connection)
  *
  * The message carries the new CRL itself, so a broker on a host without the CA (or
@@ -11,6 +12,7 @@
  * transport, not an authority.
  */
 import type { Redis } from 'ioredis';
+import { queueForgetIdentities } from './identity-cache.js';
 import { latestCrlKey, revocationChannel } from './keys.js';
 
 export interface CrlAnnouncement {
@@ -28,7 +30,13 @@ export interface CrlAnnouncement {
 
 export async function announceCrl(redis: Redis, prefix: string, announcement: CrlAnnouncement): Promise<void> {
   const json = JSON.stringify(announcement);
-  const results = await redis.multi().set(latestCrlKey(prefix), json).publish(revocationChannel(prefix), json).exec();
+  // The revoked certificates leave the shared identity cache in the same transaction.
+  const multi = queueForgetIdentities(
+    redis.multi().set(latestCrlKey(prefix), json),
+    prefix,
+    announcement.revoked.map((r) => r.fingerprint),
+  );
+  const results = await multi.publish(revocationChannel(prefix), json).exec();
   const failed = results?.find(([error]) => error);
   if (!results || failed) throw failed?.[0] ?? new Error('the announcement transaction was discarded');
 }

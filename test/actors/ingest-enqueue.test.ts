@@ -81,7 +81,13 @@ describe('EnqueuePlanner', () => {
 
 describe('queueUnavailable', () => {
   it('says "maybe queued" when the connection broke with the append on the wire, a plain refusal otherwise', () => {
-    for (const message of ['Connection is closed.', 'read ECONNRESET', 'Command timed out']) {
+    for (const message of [
+      'Connection is closed.',
+      'read ECONNRESET',
+      'Command timed out',
+      'Command aborted due to connection close',
+      "Socket timeout. Expecting data, but didn't receive any in 2000ms.",
+    ]) {
       expect(queueUnavailable(new Error(message))).toMatchObject({
         ok: false,
         error: { code: 'QUEUE_UNAVAILABLE', details: { outcome: 'unknown', cause: message } },

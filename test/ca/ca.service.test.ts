@@ -29,6 +29,7 @@ import {
   readLatestCrl,
   type CrlAnnouncement,
 } from '../../src/queue/revocation-events.js';
+import { SharedIdentityCache } from '../../src/queue/identity-cache.js';
 import { revocationChannel } from '../../src/queue/keys.js';
 import { TEST_REDIS_URL, useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
 
@@ -303,5 +304,40 @@ describe('bootstrap and the server certificate', () => {
         hostnames,
       ),
     ).toBe('issued by another CA');
+  });
+});
+
+describe('the shared identity cache', () => {
+  it('gets the identity of each certificate issued or renewed, as the MySQL lookup would answer it', async () => {
+    const shared = new SharedIdentityCache(redis, prefix, DAY);
+    const sharing = new CertificateAuthority({
+      config: config(),
+      store,
+      db: handle.db,
+      logger,
+      origin: 'test',
+      shareIdentity: (identity) => shared.remember(identity),
+    });
+    const issued = await sharing.issue({ name: 'shared', domain: 'acme', actor: 'cli:test', days: 30 });
+    const renewed = await sharing.renew({ name: 'shared', domain: 'acme', actor: 'cli:test', days: 30 });
+    for (const bundle of [issued, renewed]) {
+      const { certificate_id: _id, ...fromMysql } = (await sharing.certificates.findIdentityByFingerprint(
+        bundle.fingerprint,
+      ))!;
+      expect(await shared.read(bundle.fingerprint)).toEqual(fromMysql);
+    }
+  });
+
+  it('still issues when Redis refuses the identity (it is shared at its first lookup)', async () => {
+    const failing = new CertificateAuthority({
+      config: config(),
+      store,
+      db: handle.db,
+      logger,
+      origin: 'test',
+      shareIdentity: () => Promise.reject(new Error('Redis down')),
+    });
+    const issued = await failing.issue({ name: 'unshared', domain: 'acme', actor: 'cli:test', days: 30 });
+    expect(await failing.certificates.findIdentityByFingerprint(issued.fingerprint)).toBeDefined();
   });
 });

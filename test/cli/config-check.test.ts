@@ -109,6 +109,35 @@ describe('mb config check', () => {
     expect(run.stderr).toMatch(/FAILED: 4 problem\(s\)/);
   });
 
+  it("reads an amqp target's client certificate and checks its key_file against it", async () => {
+    const ws = workspace();
+    const cert = join(ws.dir, 'amqp-client.crt');
+    writeFileSync(cert, material.server.certPem);
+    const amqp = (keyFile: string) =>
+      ws.write({
+        domains: [
+          {
+            name: 'acme',
+            target: { type: 'amqp', url: 'amqps://rabbit.example.test', cert_file: cert, key_file: keyFile },
+          },
+        ],
+        bootstrap: { demo_client: false },
+      });
+    const matching = join(ws.dir, 'amqp-client.key');
+    writeFileSync(matching, material.server.keyPem, { mode: 0o600 });
+    const good = await check(amqp(matching));
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/ok .*domains\[0\]\.target\.cert_file .*client certificate .*valid until/);
+    expect(good.stdout).toMatch(/ok .*domains\[0\]\.target\.key_file .*client key matches its certificate/);
+    const other = join(ws.dir, 'other.key');
+    writeFileSync(other, material.ca.keyPem, { mode: 0o600 });
+    const bad = await check(amqp(other));
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(
+      /PROBLEM domains\[0\]\.target\.key_file .*other\.key: client key does not match its certificate/,
+    );
+  });
+
   it('opens an encrypted CA key with pki.ca_key_passphrase_file, and names the file when the passphrase is wrong or missing', async () => {
     const ws = workspace();
     const passFile = join(ws.dir, 'ca-passphrase');

@@ -34,7 +34,7 @@ describe('mb user', () => {
     // The CLI migrated the database on its own: the broker has never run here.
     database = openDatabase({ url: workspace.database.url, poolSize: 2 });
     repositories = createRepositories(database.db);
-    const user = (await repositories.users.findByEmail('ops@example.test'))!;
+    const user = (await repositories.users.findAccounts('ops@example.test'))[0]!;
     expect(user).toMatchObject({ role: 'admin', domain: 'default', client_id: null });
     expect(user.password_hash).toMatch(/^\$scrypt\$ln=12,/);
     expect(await hasher.verify('a long operator password', user.password_hash)).toBe(true);
@@ -47,7 +47,7 @@ describe('mb user', () => {
     const result = await mb(['add', 'root@example.test', '--role', 'superadmin'], '');
     expect(result.code).toBe(0);
     const password = /password \(shown once\): (\S+)/.exec(result.stdout)![1]!;
-    const user = (await repositories.users.findByEmail('root@example.test'))!;
+    const user = (await repositories.users.findAccounts('root@example.test'))[0]!;
     expect(user).toMatchObject({ role: 'superadmin', domain: null });
     expect(await hasher.verify(password, user.password_hash)).toBe(true);
   });
@@ -57,7 +57,7 @@ describe('mb user', () => {
       [
         ['add', 'ops@example.test', '--role', 'admin'],
         'another long password',
-        'email: A user with this email exists already',
+        'email: A user with this email exists in default already',
       ],
       [
         ['add', 'u@example.test', '--role', 'user', '--client', 'nosuch'],
@@ -85,35 +85,61 @@ describe('mb user', () => {
     );
     expect(result.code).toBe(0);
     const client = (await repositories.clients.findByNameAndDomain('gw1', 'default'))!;
-    expect(await repositories.users.findByEmail('reader@example.test')).toMatchObject({
+    expect((await repositories.users.findAccounts('reader@example.test'))[0]).toMatchObject({
       role: 'user',
       client_id: client.id,
     });
   });
 
   it('changes a password (sessions end, lock lifted), disables, enables and lists', async () => {
-    const before = (await repositories.users.findByEmail('ops@example.test'))!;
+    const before = (await repositories.users.findAccounts('ops@example.test'))[0]!;
     await repositories.users.recordFailedLogin(before.id, new Date(Date.now() + 600_000));
     expect((await mb(['passwd', 'ops@example.test'], 'the next long password\n')).code).toBe(0);
-    const after = (await repositories.users.findByEmail('ops@example.test'))!;
+    const after = (await repositories.users.findAccounts('ops@example.test'))[0]!;
     expect(after.token_version).toBe(before.token_version + 1);
     expect(after.locked_until).toBeNull();
     expect(await hasher.verify('the next long password', after.password_hash)).toBe(true);
 
-    expect((await mb(['disable', 'ops@example.test'])).stdout).toBe('ops@example.test: disabled\n');
-    expect((await repositories.users.findByEmail('ops@example.test'))!.disabled).toBe(true);
+    expect((await mb(['disable', 'ops@example.test'])).stdout).toBe('ops@example.test (default): disabled\n');
+    expect((await repositories.users.findAccounts('ops@example.test'))[0]!.disabled).toBe(true);
     const listed = await mb(['list']);
     expect(listed.stdout).toMatch(/^ops@example\.test\tadmin\tdefault\tdisabled\t/m);
     expect(listed.stdout).toMatch(/^root@example\.test\tsuperadmin\t\*\tactive\t/m);
-    expect((await mb(['enable', 'ops@example.test'])).stdout).toBe('ops@example.test: enabled\n');
-    expect((await repositories.users.findByEmail('ops@example.test'))!.disabled).toBe(false);
+    expect((await mb(['enable', 'ops@example.test'])).stdout).toBe('ops@example.test (default): enabled\n');
+    expect((await repositories.users.findAccounts('ops@example.test'))[0]!.disabled).toBe(false);
     await repositories.users.recordFailedLogin(before.id, new Date(Date.now() + 600_000));
-    expect((await mb(['unlock', 'ops@example.test'])).stdout).toBe('ops@example.test: unlocked\n');
-    expect((await repositories.users.findByEmail('ops@example.test'))!.locked_until).toBeNull();
+    expect((await mb(['unlock', 'ops@example.test'])).stdout).toBe('ops@example.test (default): unlocked\n');
+    expect((await repositories.users.findAccounts('ops@example.test'))[0]!.locked_until).toBeNull();
     const missing = await mb(['disable', 'nobody@example.test']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no user nobody@example.test');
     const actions = (await repositories.audit.list({ domain: 'default', limit: 20 })).map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['user.password_reset', 'user.disable', 'user.enable']));
+  });
+
+  it('takes --domain where an email has several accounts (#17: accounts are per tenant), and says so', async () => {
+    // ops@example.test is the default domain's admin; the same email becomes a superadmin too.
+    expect((await mb(['add', 'ops@example.test', '--role', 'superadmin'], 'a superadmin password\n')).code).toBe(0);
+    const accounts = await repositories.users.findAccounts('ops@example.test');
+    expect(accounts.map((a) => a.domain)).toEqual(['default', null]);
+    const ambiguous = await mb(['disable', 'ops@example.test']);
+    expect(ambiguous.code).toBe(1);
+    expect(ambiguous.stderr).toContain('ops@example.test has accounts in default, *: say which with --domain');
+    expect((await repositories.users.findAccounts('ops@example.test')).some((a) => a.disabled)).toBe(false);
+
+    expect((await mb(['disable', 'ops@example.test', '--domain', '*'])).stdout).toBe(
+      'ops@example.test (*): disabled\n',
+    );
+    expect(await repositories.users.findAccount('ops@example.test', null)).toMatchObject({ disabled: true });
+    expect(await repositories.users.findAccount('ops@example.test', 'default')).toMatchObject({ disabled: false });
+    const passwd = await mb(['passwd', 'ops@example.test', '--domain', 'default'], 'a third long password\n');
+    expect(passwd.stdout).toBe('password of ops@example.test (default) changed\n');
+    const admin = (await repositories.users.findAccount('ops@example.test', 'default'))!;
+    expect(await hasher.verify('a third long password', admin.password_hash)).toBe(true);
+    const missing = await mb(['unlock', 'ops@example.test', '--domain', 'elsewhere']);
+    expect(missing.stderr).toContain('no user ops@example.test in elsewhere');
+    // The same email twice among superadmins is still refused.
+    const twice = await mb(['add', 'OPS@example.test', '--role', 'superadmin'], 'a superadmin password\n');
+    expect(twice.stderr).toContain('email: A superadmin with this email exists already');
   });
 });

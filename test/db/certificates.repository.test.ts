@@ -72,6 +72,18 @@ describe('CertificatesRepository', () => {
     expect(await certificates.findIdentityByFingerprint('0'.repeat(64))).toBeUndefined();
   });
 
+  it("lists the identities of a client's active certificates only", async () => {
+    const client = await clients.ensure({ name: 'renewed', domain: 'id.test' });
+    const other = await clients.ensure({ name: 'bystander', domain: 'id.test' });
+    const [old, current, theirs] = [certificateRow(client.id), certificateRow(client.id), certificateRow(other.id)];
+    for (const row of [old, current, theirs]) await certificates.insert(row);
+    await certificates.revoke(old.serial, 'superseded', new Date());
+    const identities = await certificates.listActiveIdentitiesOfClient(client.id);
+    expect(identities.map((i) => [i.fingerprint, i.cert_status, i.client_name])).toEqual([
+      [current.fingerprint, 'active', 'renewed'],
+    ]);
+  });
+
   it('enforces unique fingerprints and serials, and a real client', async () => {
     const client = await clients.ensure({ name: 'unique', domain: 'id.test' });
     const row = certificateRow(client.id);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
+import { sql } from '../../src/db/drizzle.js';
 import { BrokerError } from '../../src/errors.js';
 import { ensureDatabase, isConnectionError, isDuplicateKeyError, openDatabase } from '../../src/db/database.js';
 import { createTestDatabase } from '../support/test-database.js';

@@ -19,7 +19,7 @@ it('creates admin@localhost once, prints its password in the welcome text, store
   const created = first ?? racing!;
   // Two brokers starting together: one creates, the other finds the email taken and prints nothing.
   expect([first, racing].filter(Boolean)).toHaveLength(1);
-  const row = (await repositories.users.findByEmail('admin@localhost'))!;
+  const row = (await repositories.users.findAccounts('admin@localhost'))[0]!;
   expect(row).toMatchObject({ role: 'superadmin', domain: null, client_id: null });
   expect(row.password_hash).not.toContain(created.password);
   expect(await hasher.verify(created.password, row.password_hash)).toBe(true);

@@ -3,7 +3,7 @@
  * on created_at, filters, scoping, the all-domains merge, and index use (EXPLAIN).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { drizzle } from 'drizzle-orm/mysql2';
+import { drizzle } from '../../src/db/drizzle.js';
 import type { RowDataPacket } from 'mysql2/promise';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { drizzle } from 'drizzle-orm/mysql2';
+import { drizzle } from '../../src/db/drizzle.js';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/database.js';
 import { MessagesRepository, type MessagesRepositoryOptions } from '../../src/db/messages.repository.js';

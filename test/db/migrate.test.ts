@@ -1,7 +1,7 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { migrate } from 'drizzle-orm/mysql2/migrator';
+import { migrate } from '../../src/db/drizzle.js';
 import { createConnection } from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -136,6 +136,41 @@ describe('migrateDatabase', () => {
     await repository.insertBatch([{ ...row, message_id: 'c2d1e0f9-0000-4000-8000-000000000001' }]);
     await repository.insertBatch([row]);
     expect(await repository.countAll()).toBe(2);
+  });
+
+  it('upgrades users to accounts per tenant (0004): the rows stay, an email may then have one per domain', async () => {
+    const database = await emptyDatabase();
+    const handle = openDatabase({ url: database.url, poolSize: 1 });
+    cleanups.push(() => handle.close());
+    await migrate(handle.db, { migrationsFolder: migrationsUpTo('0003_secret_fingerprints') });
+    await handle.pool.query(
+      `INSERT INTO users (email, password_hash, role, domain) VALUES
+         ('ops@upgrade.test', 'h1', 'admin', 'alpha'), ('root@upgrade.test', 'h2', 'superadmin', NULL)`,
+    );
+    const insert = (email: string, domain: string | null) =>
+      handle.pool
+        .query('INSERT INTO users (email, password_hash, role, domain) VALUES (?, ?, ?, ?)', [
+          email,
+          'h',
+          domain === null ? 'superadmin' : 'admin',
+          domain,
+        ])
+        .then(
+          () => 'stored',
+          (error: { code?: string }) => error.code,
+        );
+    expect(await insert('ops@upgrade.test', 'beta')).toBe('ER_DUP_ENTRY');
+
+    await migrateDatabase(handle.db);
+    const [rows] = await handle.pool.query<RowDataPacket[]>('SELECT email, domain, domain_key FROM users ORDER BY id');
+    expect(rows.map((row) => [row['email'], row['domain'], row['domain_key']])).toEqual([
+      ['ops@upgrade.test', 'alpha', 'alpha'],
+      ['root@upgrade.test', null, ''],
+    ]);
+    expect(await insert('ops@upgrade.test', 'beta')).toBe('stored');
+    expect(await insert('OPS@upgrade.test', 'alpha')).toBe('ER_DUP_ENTRY');
+    expect(await insert('ops@upgrade.test', null)).toBe('stored');
+    expect(await insert('Root@upgrade.test', null)).toBe('ER_DUP_ENTRY');
   });
 
   it('creates tables as InnoDB utf8mb4 with the declared indexes', async () => {

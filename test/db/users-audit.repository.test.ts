@@ -27,9 +27,9 @@ describe('UsersRepository', () => {
       disabled: false,
       locked_until: null,
     });
-    expect((await users.findByEmail('ops@example.test'))?.id).toBe(id);
+    expect((await users.findAccounts('ops@example.test'))[0]?.id).toBe(id);
     const duplicate = await users
-      .create({ email: 'OPS@example.test', password_hash: 'x', role: 'user' })
+      .create({ email: 'OPS@example.test', password_hash: 'x', role: 'user', domain: 'example.test' })
       .catch((e: unknown) => e);
     expect(isDuplicateKeyError(duplicate)).toBe(true);
 
@@ -62,6 +62,41 @@ describe('UsersRepository', () => {
     expect((await users.list({ domain: 'example.test' })).map((u) => u.email)).toEqual(['Ops@Example.test']);
     expect(await users.list()).toHaveLength(2);
     expect(await users.count()).toBe(2);
+  });
+
+  it('keeps accounts per tenant: one per domain, one among superadmins (#17)', async () => {
+    const account = (email: string, domain: string | null) =>
+      users.create({ email, password_hash: 'x', role: domain === null ? 'superadmin' : 'admin', domain });
+    const alpha = await account('same@example.test', 'alpha');
+    const beta = await account('Same@Example.test', 'beta');
+    const root = await account('SAME@example.test', null);
+    for (const [domain, again] of [
+      ['alpha', 'same@EXAMPLE.test'],
+      [null, 'same@example.test'],
+    ] as const) {
+      // MySQL's UNIQUE ignores NULLs: the generated domain_key makes superadmins collide too.
+      expect(isDuplicateKeyError(await account(again, domain).catch((e: unknown) => e)), String(domain)).toBe(true);
+    }
+    expect((await users.findAccounts('same@example.test')).map((u) => u.id)).toEqual([alpha, beta, root]);
+    expect((await users.findAccount('same@example.test', 'beta'))?.id).toBe(beta);
+    expect((await users.findAccount('same@example.test', null))?.id).toBe(root);
+    expect(await users.findAccount('same@example.test', 'gamma')).toBeUndefined();
+    expect((await users.findAccounts('same@example.test', 'alpha')).map((u) => u.id)).toEqual([alpha]);
+  });
+
+  it('gives back a reserved attempt, and the lock it set, unless the counter was reset since', async () => {
+    const id = await users.create({ email: 'release@example.test', password_hash: 'x', role: 'admin', domain: 'a' });
+    const now = new Date('2030-01-01T00:00:00.000Z');
+    const policy = { maxFailures: 2, lockUntil: new Date('2030-01-01T00:15:00.000Z'), now };
+    const first = (await users.reserveLoginAttempt(id, policy))!;
+    const second = (await users.reserveLoginAttempt(id, policy))!;
+    expect(second.lockedUntil).not.toBeNull();
+    await users.releaseLoginAttempt(id, second);
+    expect(await users.findById(id)).toMatchObject({ failed_logins: 1, locked_until: null });
+    await users.recordLogin(id, now, first);
+    // Reset by the sign-in: giving back the first attempt now would count one failure too few.
+    await users.releaseLoginAttempt(id, first);
+    expect(await users.findById(id)).toMatchObject({ failed_logins: 0, locked_until: null });
   });
 });
 

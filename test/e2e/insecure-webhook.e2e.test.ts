@@ -64,7 +64,7 @@ describe('webhook target over plain http', () => {
     workspace.reconfigure({ domains: domainsWith({ allow_insecure_http: true }) });
     broker = new BrokerProcess(workspace);
     await broker.start();
-    expect(broker.output).toMatch(/"level":40[^\n]*"domains":\["plain"\][^\n]*webhook targets over plain http/);
+    expect(broker.output).toMatch(/"level":40[^\n]*"domains":\["plain"\][^\n]*delivery targets over plain http/);
 
     agent = mtlsAgent(demoBundle(workspace, 'demo.plain'));
     const accepted = await postJson(agent, broker.url, { sender_number: '+14155550123', message_body: 'in clear' });

@@ -1,4 +1,5 @@
-/** Heartbeats of instances sharing the real Redis: who is live, whose config differs, duplicate ids. */
+/** Heartbeats of instances sharing the real Redis: who is live, whose config differs, whose keys differ, duplicate ids. */
+import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { configFingerprint, configSectionFingerprints } from '../../src/config/config-fingerprint.js';
@@ -6,9 +7,13 @@ import { loadConfig } from '../../src/config/config.js';
 import { InstanceHeartbeat } from '../../src/health/instance-heartbeat.js';
 import { createLogger } from '../../src/logger.js';
 import { instanceKey } from '../../src/queue/keys.js';
-import { useTestRedis } from '../support/test-fixtures.js';
+import type { KeyIdsReport } from '../../src/crypto/crypto.types.js';
+import { SecretFingerprintsRepository } from '../../src/db/secret-fingerprints.repository.js';
+import { secretFingerprint } from '../../src/keys/secret-identity.js';
+import { useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
 
 const { redis, prefix } = useTestRedis();
+const database = useTestDatabase();
 
 function heartbeat(
   instanceId: string,
@@ -150,5 +155,72 @@ describe('instance heartbeat', () => {
     expect(await redis.exists(instanceKey(prefix, 'same'))).toBe(1);
     await second.beat.stop();
     expect(await redis.exists(instanceKey(prefix, 'same'))).toBe(0);
+  });
+
+  it('flags a live instance whose data key is not the installation’s, by id, never the key', async () => {
+    const record = new SecretFingerprintsRepository(database.handle.db);
+    const keysOf = (key: Buffer, pepper: Buffer): KeyIdsReport => ({
+      active_key_id: 'k1',
+      key_ids: ['k1'],
+      active_key_since: 0,
+      pepper_id: 'p1',
+      pepper_ids: ['p1'],
+      active_pepper_since: 0,
+      fingerprints: [
+        { kind: 'key', secret_id: 'k1', fingerprint: secretFingerprint(key) },
+        { kind: 'pepper', secret_id: 'p1', fingerprint: secretFingerprint(pepper) },
+      ],
+    });
+    const pepper = randomBytes(32);
+    const [ours, theirs] = [randomBytes(32), randomBytes(32)];
+    const lines: string[] = [];
+    const make = (instanceId: string, key: Buffer, logger = createLogger('silent')) => {
+      const registry = new Registry();
+      const beat = new InstanceHeartbeat({
+        redis,
+        prefix,
+        instanceId,
+        version: '1.2.3',
+        fingerprint: '4'.repeat(64),
+        intervalMs: 1000,
+        logger,
+        registry,
+        keys: async () => keysOf(key, pepper),
+        installationSecrets: () => record.all(),
+        recordSecrets: (held) => record.recordFirstUse(held),
+      });
+      return { beat, registry };
+    };
+    const g = make('g', ours, createLogger('info', {}, { write: (line: string) => void lines.push(line) }));
+    await g.beat.start(); // first: its k1 and p1 become the installation's
+    const h = make('h', theirs);
+    await h.beat.start();
+    await g.beat.beat();
+
+    for (const { beat, registry } of [g, h]) {
+      const component = beat.component();
+      expect(component.status).toBe('degraded');
+      expect(component.problems).toEqual([
+        expect.stringMatching(/^h \(\S+\) holds data key k1 not the installation's/),
+      ]);
+      expect(await gauge(registry, 'mb_secret_mismatch_instances')).toBe(1);
+    }
+    const shown = (g.beat.component().instances as Array<Record<string, unknown>>).find((i) => i.instance_id === 'h');
+    expect(shown).toMatchObject({ secrets_match: false, differing_secrets: ['data key k1'] });
+    expect(shown?.secrets).toBeUndefined();
+    expect(lines.some((l) => l.includes("not the installation's"))).toBe(true);
+    // The heartbeat carries fingerprints, never a key.
+    const announced = String(await redis.get(instanceKey(prefix, 'h')));
+    expect(announced).toContain(secretFingerprint(theirs));
+    for (const secret of [theirs, pepper]) {
+      expect(announced).not.toContain(secret.toString('base64'));
+      expect(announced).not.toContain(secret.toString('hex'));
+    }
+
+    await h.beat.stop();
+    await g.beat.beat();
+    expect(g.beat.component().status).toBe('up');
+    expect(await gauge(g.registry, 'mb_secret_mismatch_instances')).toBe(0);
+    await g.beat.stop();
   });
 });

@@ -22,6 +22,7 @@ import { randomSerialHex } from '../../src/pki/serial.js';
 import { makeWorkdir, opensslCa, type Workdir } from '../../src/pki/openssl.test-support.js';
 import type { CaMaterial } from '../../src/pki/pki.types.js';
 import { announceClientStatus, type AnnouncedClientStatus } from '../../src/queue/client-status-events.js';
+import { SharedIdentityCache } from '../../src/queue/identity-cache.js';
 import { announceCrl, type CrlAnnouncement } from '../../src/queue/revocation-events.js';
 import { deleteKeys } from '../support/broker-harness.js';
 
@@ -352,5 +353,73 @@ describe('client status announcements (disable/enable on another broker)', () =>
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(target.socket.destroyed).toBe(false);
     rows.set(target.fingerprint, { ...rows.get(target.fingerprint)!, client_status: 'active' });
+  });
+});
+
+describe('client status announcements while MySQL is away (shared identity cache)', () => {
+  it('a disable announced with its marker closes the client’s connections; an announcement without one closes nothing', async () => {
+    const shared = new SharedIdentityCache(redis, prefix, DAY);
+    let mysqlUp = true;
+    const lookup = async (fp: string) => {
+      if (!mysqlUp) throw new Error('connect ECONNREFUSED');
+      return rows.get(fp);
+    };
+    const resolver = new IdentityResolver(
+      lookup,
+      0,
+      (socket) => peers.get(socket) ?? { present: false, authorized: false },
+      shared,
+    );
+    const away = new RevocationListener({
+      tls,
+      identity: resolver,
+      store,
+      logger,
+      keyPrefix: prefix,
+      redis,
+      subscriber: new Redis(REDIS_URL, { lazyConnect: true }),
+      checkIntervalMs: 60_000,
+      clientStatusOf: async (id) => {
+        if (!mysqlUp) throw new Error('connect ECONNREFUSED');
+        return [...rows.values()].find((r) => r.client_id === id)?.client_status;
+      },
+      markedDisabled: (id) => shared.isMarkedDisabled(id),
+    });
+    const open = async (name: string) => {
+      const c = await connectedClient(name);
+      const socket = new FakeSocket();
+      peers.set(socket, peers.get(c.socket)!);
+      await resolver.resolve(socket as unknown as Socket); // MySQL answers, and the identity is shared
+      await expect.poll(() => shared.read(c.fingerprint)).toBeDefined();
+      return { socket, row: rows.get(c.fingerprint)! };
+    };
+    const victim = await open('disabled-in-outage');
+    const unmarked = await open('unmarked-in-outage');
+    mysqlUp = false;
+    const statusOf = (row: IdentityRow, status: AnnouncedClientStatus) => ({
+      v: 1 as const,
+      kind: 'client-status' as const,
+      client_id: row.client_id,
+      common_name: `${row.client_name}.${row.domain}`,
+      status,
+      origin: 'cli@elsewhere',
+      at: new Date().toISOString(),
+    });
+    // The announcer (another host, which reaches MySQL) sets the marker with its message.
+    await announceClientStatus(redis, prefix, statusOf(victim.row, 'disabled'));
+    await away.onClientStatus(statusOf(victim.row, 'disabled'));
+    await expect.poll(() => victim.socket.destroyed, { timeout: 2000, interval: 10 }).toBe(true);
+    const fresh = new FakeSocket();
+    peers.set(fresh, peers.get(victim.socket)!);
+    await expect(resolver.resolve(fresh as unknown as Socket)).rejects.toSatisfy(
+      (e) => e instanceof BrokerError && e.code === 'CLIENT_DISABLED',
+    );
+    // A message without the marker (published by hand, forged): nobody is closed.
+    await away.onClientStatus(statusOf(unmarked.row, 'disabled'));
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    expect(unmarked.socket.destroyed).toBe(false);
+    await expect(resolver.resolve(unmarked.socket as unknown as Socket)).resolves.toMatchObject({
+      client_name: 'unmarked-in-outage',
+    });
   });
 });

@@ -265,7 +265,7 @@ describe('CSRF and headers', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
     expect(crossSite.statusCode).toBe(401);
-    expect(await h.repositories.users.findByEmail('csrf-victim@beta.test')).toBeUndefined();
+    expect((await h.repositories.users.findAccounts('csrf-victim@beta.test'))[0]).toBeUndefined();
     // Sign-in is protected too (login CSRF).
     expect(
       (

@@ -303,6 +303,6 @@ describe('role × tenant matrix', () => {
       expect((await actor.client.post('/portal/admin/clients', { name: 'sneaky' })).statusCode).toBe(404);
       expect((await actor.client.post('/portal/admin/certificates', { client: 'a1@alpha' })).statusCode).toBe(404);
     }
-    expect(await h.repositories.users.findByEmail('sneaky@alpha.test')).toBeUndefined();
+    expect((await h.repositories.users.findAccounts('sneaky@alpha.test'))[0]).toBeUndefined();
   });
 });

@@ -35,9 +35,10 @@ export class PortalClient {
     return client;
   }
 
-  async login(email: string, password: string): Promise<LightMyRequestResponse> {
+  /** `domain`: the sign-in form's optional domain (for an email with accounts in several). */
+  async login(email: string, password: string, domain?: string): Promise<LightMyRequestResponse> {
     await this.get('/portal/login');
-    return this.post('/portal/login', { email, password });
+    return this.post('/portal/login', { email, password, ...(domain === undefined ? {} : { domain }) });
   }
 
   async get(url: string): Promise<LightMyRequestResponse> {

@@ -1,9 +1,13 @@
-/** A test-owned redis-server (AOF on) that a test can stop and start again on the same port. */
+/**
+ * A test-owned redis-server (AOF on) that a test can stop and start again on the same
+ * port, freeze (SIGSTOP) and thaw, optionally as a replica of another.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { probeTcp } from '../../src/bootstrap/embedded-services.js';
 
 export async function freePort(): Promise<number> {
@@ -25,12 +29,43 @@ export class TestRedisServer {
   constructor(
     readonly port: number,
     private readonly fsync: 'everysec' | 'always' = 'everysec',
+    /** Extra `--name value` arguments, e.g. `['--replicaof', '127.0.0.1 6380']`. */
+    private readonly extraArgs: readonly string[] = [],
   ) {}
 
-  static async create(fsync: 'everysec' | 'always' = 'everysec'): Promise<TestRedisServer> {
-    const server = new TestRedisServer(await freePort(), fsync);
+  static async create(
+    fsync: 'everysec' | 'always' = 'everysec',
+    extraArgs: readonly string[] = [],
+  ): Promise<TestRedisServer> {
+    const server = new TestRedisServer(await freePort(), fsync, extraArgs);
     await server.start();
     return server;
+  }
+
+  /** A replica of `master` (AOF on too), started and caught up. */
+  static async replicaOf(master: TestRedisServer): Promise<TestRedisServer> {
+    const replica = await TestRedisServer.create(master.fsync, ['--replicaof', '127.0.0.1', String(master.port)]);
+    const client = new Redis(replica.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await client.connect();
+      const deadline = Date.now() + 15_000;
+      while (!/master_link_status:up/.test(await client.info('replication'))) {
+        if (Date.now() > deadline) throw new Error('test replica did not catch up with its master');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      client.disconnect();
+    }
+    return replica;
+  }
+
+  /** SIGSTOP: the process hangs with its sockets open (a frozen VM, a GC-paused host). */
+  freeze(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.child?.kill('SIGCONT');
   }
 
   get url(): string {
@@ -53,6 +88,7 @@ export class TestRedisServer {
         this.fsync,
         '--save',
         '',
+        ...this.extraArgs,
       ],
       { stdio: 'ignore' },
     );

@@ -8,6 +8,7 @@
 import { openDatabase, toStorageError } from '../../db/database.js';
 import { readCaKeyPassphrase } from '../../pki/ca-key-passphrase.js';
 import { CertStore } from '../../pki/cert-store.js';
+import { SharedIdentityCache } from '../../queue/identity-cache.js';
 import { announceCrl } from '../../queue/revocation-events.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { runActor } from '../actor-runtime.js';
@@ -26,6 +27,9 @@ runActor<CaProtocol>(async ({ config, logger }) => {
   // As ingest and delivery do: the first bootstrap announces its CRL at once, and a Redis
   // Cluster client that is not ready yet refuses commands (no offline queue).
   await whenReady(redis);
+  const sharedTtl = config.server.identity_shared_cache_ms;
+  const sharedIdentities =
+    sharedTtl > 0 ? new SharedIdentityCache(redis, config.redis.key_prefix, sharedTtl) : undefined;
   const authority = new CertificateAuthority({
     config,
     store,
@@ -33,6 +37,7 @@ runActor<CaProtocol>(async ({ config, logger }) => {
     logger,
     announce: (announcement) => announceCrl(redis, config.redis.key_prefix, announcement),
     origin: `ca@${config.instance_id}`,
+    ...(sharedIdentities ? { shareIdentity: (identity) => sharedIdentities.remember(identity) } : {}),
   });
   const lifecycle: LifecycleDeps = { config, store, authority, logger };
 

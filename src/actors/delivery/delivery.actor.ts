@@ -1,9 +1,10 @@
 /**
  * Delivery actor: stores what the streams hold (StorePipeline) and delivers it to each
- * webhook domain's downstream (one WebhookDispatcher per domain, all taking their slots
- * from one SlotAllocator: `delivery.concurrency` POSTs in flight at most, in all). Its
- * MySQL pool and Redis connections are its own. Status callbacks (CallbackDispatcher) run
- * here too, beside delivery but with connections, slots and breakers of their own.
+ * webhook or amqp domain's downstream (one WebhookDispatcher per domain, sending through
+ * its transport, all taking their slots from one SlotAllocator: `delivery.concurrency`
+ * attempts in flight at most, in all). Its MySQL pool and Redis connections are its own.
+ * Status callbacks (CallbackDispatcher) run here too, beside delivery but with
+ * connections, slots and breakers of their own.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,8 +27,11 @@ import {
 } from '../../delivery/delivery.metrics.js';
 import type { DeliveryProtocol } from './delivery.protocol.js';
 import type { DeliveryStats } from '../../delivery/delivery.types.js';
-import { StorePipeline } from '../../delivery/store-pipeline.js';
+import { BLOCK_MS, StorePipeline } from '../../delivery/store-pipeline.js';
 import { WebhookClient } from '../../delivery/webhook-client.js';
+import { AmqpTransport } from '../../delivery/amqp-transport.js';
+import { type DeliveryTransport, webhookTransport } from '../../delivery/delivery-transport.js';
+import { type DomainConfig, isDispatchedTarget } from '../../config/config.js';
 import { retryPolicyOfDomain } from '../../delivery/retry-policy.js';
 import { WebhookDispatcher } from '../../delivery/webhook-dispatcher.js';
 import { SlotAllocator } from '../../delivery/slot-allocator.js';
@@ -35,10 +39,14 @@ import { deliveryShareWarnings } from '../../config/config-resolve.js';
 import { ClientsRepository } from '../../db/clients.repository.js';
 import { CallbackDispatcher } from '../../events/callback-dispatcher.js';
 import type { CallbackTarget } from '../../events/callback-client.js';
+import type { Logger } from '../../logger.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   const redis = createRedis(config, 'delivery');
-  const blockingRedis = createRedis(config, 'delivery-blocking');
+  // XREADGROUP BLOCK holds a reply back for BLOCK_MS: silence that long is not a dead socket.
+  const blockingRedis = createRedis(config, 'delivery-blocking', {
+    socketTimeout: config.redis.command_timeout_ms + BLOCK_MS,
+  });
   for (const r of [redis, blockingRedis])
     r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
   await Promise.all([whenReady(redis), whenReady(blockingRedis)]);
@@ -81,21 +89,15 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     },
   });
 
-  const webhookDomains = config.domains.filter((d) => d.target.type === 'webhook');
+  const webhookDomains = config.domains.filter((d) => isDispatchedTarget(d.target));
   const allocator = new SlotAllocator(config.delivery.concurrency);
   for (const warning of deliveryShareWarnings(config)) logger.warn({ key: warning.key }, warning.message);
-  const clients: WebhookClient[] = [];
+  const transports: DeliveryTransport[] = [];
   const dispatchers = webhookDomains.map((domain) => {
     const slots = allocator.register(domain.name, domain.concurrency_share);
-    // Each downstream gets its own connection pool, as large as what it may use: every slot.
-    const client = new WebhookClient(
-      {
-        ...deliveryCertificate(config.pki.dir),
-        ...(domain.target.ca_file ? { ca: readFileSync(domain.target.ca_file, 'utf8') } : {}),
-      },
-      slots.limit,
-    );
-    clients.push(client);
+    // Each downstream gets its own connection (or channel) pool, as large as what it may use: every slot.
+    const transport = transportOf(domain, slots.limit, config.pki.dir, logger);
+    transports.push(transport);
     return new WebhookDispatcher({
       domain,
       keys: keysByDomain.get(domain.name)!,
@@ -107,7 +109,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       messages,
       schedule,
       encryption,
-      client,
+      transport,
       breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
       events: { prefix: config.redis.key_prefix, retention: config.events },
       onBreakerChange: (state) => setBreakerState(domain.name, BREAKER_STATE_VALUE[state]),
@@ -188,12 +190,42 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       await callbacks.stop();
       await pipeline.stop();
       await Promise.all(dispatchers.map((d) => d.stop()));
-      await Promise.all(clients.map((c) => c.close()));
+      await Promise.all(transports.map((t) => t.close()));
       await database.close();
       for (const r of [redis, blockingRedis, callbackRedis, callbackBlocking]) r.disconnect();
     },
   };
 });
+
+/** A webhook client or an AMQP publisher for one domain's target. */
+function transportOf(domain: DomainConfig, slots: number, pkiDir: string, logger: Logger): DeliveryTransport {
+  const { target } = domain;
+  const ca = target.ca_file ? { ca: readFileSync(target.ca_file, 'utf8') } : {};
+  if (target.type === 'amqp') {
+    const own =
+      target.cert_file && target.key_file
+        ? { cert: readFileSync(target.cert_file, 'utf8'), key: readFileSync(target.key_file, 'utf8') }
+        : deliveryCertificate(pkiDir);
+    const transport = new AmqpTransport(
+      {
+        url: target.url,
+        exchange: target.exchange,
+        routingKey: target.routing_key,
+        timeoutMs: target.timeout_ms,
+        tls: { ...own, ...ca },
+      },
+      slots,
+      logger,
+      domain.name,
+    );
+    transport
+      .start()
+      .catch((error: Error) => logger.error({ domain: domain.name, err: error.message }, 'amqp target cannot start'));
+    return transport;
+  }
+  const client = new WebhookClient({ ...deliveryCertificate(pkiDir), ...ca }, slots);
+  return webhookTransport(client, { url: target.url, secret: target.secret, timeoutMs: target.timeout_ms });
+}
 
 /** The broker's own client certificate, presented to downstreams that ask for one. */
 function deliveryCertificate(pkiDir: string): { cert?: string; key?: string } {

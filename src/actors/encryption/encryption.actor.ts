@@ -16,6 +16,7 @@ import { EncryptionPool } from './encryption.pool.js';
 import { EncryptionService } from '../../crypto/encryption.service.js';
 import { KeyStore } from '../../crypto/key-store.js';
 import { KeyWatcher } from '../../crypto/key-watcher.js';
+import { keyFingerprints } from '../../keys/secret-identity.js';
 import { envelopeKeyId, toBuffer } from '../../crypto/envelope.js';
 import type { OpenInput } from '../../crypto/crypto.types.js';
 
@@ -90,6 +91,8 @@ runActor<EncryptionProtocol>(async (ctx) => {
         pepper_id: store.activePepper().id,
         pepper_ids: store.ids('pepper').all,
         active_pepper_since: watcher.activeSince.pepper,
+        // The heartbeat carries these, so a key file swapped under a running broker shows.
+        fingerprints: keyFingerprints(store),
       }),
     },
     // Nothing the encryption actor does depends on domains or delivery settings.

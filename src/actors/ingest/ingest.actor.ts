@@ -4,7 +4,8 @@
  * of the batch (AES-256-GCM envelopes of body and number, HMAC of the number), then writes
  * the batch as one Redis pipeline (group commit) of one `enqueue-n` script per domain —
  * which checks each request's Idempotency-Key, daily quota and rate limit in the same step
- * as it appends — and answers per request.
+ * as it appends — and answers per request. With `queue.replicas` the same pipeline ends
+ * with a WAIT, and a batch too few replicas confirmed is answered 503, never 202.
  *
  * Why the seal is here and not in the encryption actor: this thread already holds the
  * plaintext it appends, and sealing where the append happens costs no extra thread hop on
@@ -18,6 +19,7 @@
 import { keysFor } from '../../queue/keys.js';
 import { countPublished } from '../../events/events.metrics.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
+import { ReplicaWait } from '../../queue/replica-wait.js';
 import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
 import { initIngestMetrics, observeEnqueue } from './ingest.metrics.js';
@@ -47,7 +49,9 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
   await watcher.start();
   let keys = keysFor(config);
   initIngestMetrics(keys.keys());
-  let planner = new EnqueuePlanner(config, seal);
+  // queue.* needs a restart (config-reload.ts): the wait is fixed for the actor's life.
+  const replicaWait = new ReplicaWait(redis, config.queue.replicas, config.queue.replicas_timeout_ms);
+  let planner = new EnqueuePlanner(config, seal, replicaWait);
   let inFlight = 0;
 
   const unavailable = (error: unknown) => {
@@ -93,7 +97,7 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
     // New or changed domains only change key names and limits: no need to drop a connection.
     reconfigure: (next) => {
       keys = keysFor(next);
-      planner = new EnqueuePlanner(next, seal);
+      planner = new EnqueuePlanner(next, seal, replicaWait);
     },
     drain: async () => {
       watcher.stop();

@@ -1,0 +1,170 @@
+/**
+ * amqp target end to end: a broker publishing over amqps:// with a client certificate to a
+ * RabbitMQ node of the test's own (TLS, verify_peer, fail_if_no_peer_cert). A message
+ * reaches the bound queue as the webhook JSON payload with its message id, and becomes
+ * `delivered` on the confirm; a message no queue is bound for (mandatory: returned) is
+ * retried at the interval and dead-lettered after the last attempt.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { createConnection } from 'mysql2/promise';
+import type { Agent } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webhookPayloadSchema } from '../../src/delivery/webhook-payload.schemas.js';
+import { createCa } from '../../src/pki/ca.js';
+import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
+import { declareTopology, drainQueue } from '../support/amqp-queue.js';
+import {
+  BrokerProcess,
+  createWorkspace,
+  demoBundle,
+  mtlsAgent,
+  postJson,
+  waitUntil,
+  type Workspace,
+} from '../support/broker-harness.js';
+import { registerClient } from '../support/clients.js';
+import { scrapeMetrics } from '../support/metrics-scrape.js';
+import { TestRabbitServer } from '../support/rabbitmq-server.js';
+
+const INTERVAL_MS = 1000;
+const TOPOLOGY = { exchange: 'mb.e2e', queue: 'sms-default', routingKey: 'sms.default' };
+
+let dir: string;
+let rabbit: TestRabbitServer;
+let workspace: Workspace;
+let broker: BrokerProcess;
+let agent: Agent;
+let nowhereAgent: Agent;
+
+beforeAll(async () => {
+  // RabbitMQ's certificate and the broker's client certificate, from a CA of the test.
+  const ca = createCa({ commonName: 'RabbitMQ E2E CA', days: 2 });
+  const server = issueServerCertificate(ca, {
+    commonName: 'localhost',
+    hostnames: ['localhost', '127.0.0.1'],
+    days: 2,
+  });
+  const client = issueClientCertificate(ca, { commonName: 'broker.e2e', days: 2 });
+  dir = mkdtempSync(join(tmpdir(), 'mb-amqp-e2e-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text, { mode: 0o644 });
+    return join(dir, name);
+  };
+  const tls = {
+    caFile: file('ca.pem', ca.certPem),
+    certFile: file('rabbit.pem', server.certPem),
+    keyFile: file('rabbit.key', server.keyPem),
+  };
+  rabbit = await TestRabbitServer.create({ tls });
+  await declareTopology(rabbit.url, TOPOLOGY);
+  const target = {
+    type: 'amqp',
+    url: rabbit.tlsUrl,
+    exchange: TOPOLOGY.exchange,
+    routing_key: 'sms.{domain}',
+    ca_file: tls.caFile,
+    cert_file: file('client.pem', client.certPem),
+    key_file: file('client.key', client.keyPem),
+  };
+  workspace = await createWorkspace({
+    delivery: { retry_interval_ms: INTERVAL_MS, max_attempts: 3, webhook_timeout_ms: 5000 },
+    domains: [
+      { name: 'default', target },
+      // No queue is bound for sms.nowhere: every publish comes back (mandatory).
+      { name: 'nowhere', target },
+    ],
+  });
+  broker = new BrokerProcess(workspace);
+  await broker.start();
+  agent = mtlsAgent(demoBundle(workspace));
+  nowhereAgent = mtlsAgent(await registerClient(workspace, 'gw', 'nowhere'));
+}, 180_000);
+
+afterAll(async () => {
+  await agent?.close();
+  await nowhereAgent?.close();
+  await broker?.kill('SIGKILL');
+  await workspace?.cleanup();
+  await rabbit?.destroy();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function row(id: string): Promise<{ status: string; attempt_count: number; last_error: string | null }> {
+  const connection = await createConnection({ uri: workspace.database.url });
+  try {
+    const [rows] = (await connection.query(
+      'SELECT status, attempt_count, last_error FROM messages WHERE message_id = ?',
+      [id],
+    )) as unknown as [Array<{ status: string; attempt_count: number; last_error: string | null }>];
+    return rows[0]!;
+  } finally {
+    await connection.end();
+  }
+}
+
+async function submit(through: Agent, text: string): Promise<string> {
+  const response = await postJson(through, broker.url, {
+    sender_number: '+14155550199',
+    message_body: text,
+    metadata: { site: 'north' },
+  });
+  expect(response.status).toBe(202);
+  return String(response.body.message_id);
+}
+
+describe('amqp delivery over TLS with a client certificate', () => {
+  it('publishes the payload to the exchange and is delivered on the confirm', async () => {
+    const id = await submit(agent, 'Gate 4 open');
+    await waitUntil(async () => (await row(id))?.status === 'delivered' || undefined, 20_000, 'delivery');
+    // Attempt 1, unless it met the transport still connecting (then it was retried).
+    const delivered = await row(id);
+    const messages = await drainQueue(rabbit.url, TOPOLOGY.queue);
+    const message = messages.find((m) => m.properties.messageId === id);
+    expect(message).toBeDefined();
+    expect(message!.fields).toMatchObject({ exchange: TOPOLOGY.exchange, routingKey: 'sms.default' });
+    expect(message!.properties).toMatchObject({ contentType: 'application/json', deliveryMode: 2 });
+    const body = JSON.parse(message!.content.toString());
+    expect(body).toMatchObject({
+      payload_version: 2,
+      message_id: id,
+      client_id: 'demo.default',
+      domain: 'default',
+      sender_number: '+14155550199',
+      message_body: 'Gate 4 open',
+      metadata: { site: 'north' },
+      attempt: delivered.attempt_count,
+    });
+    expect(Object.keys(body).sort()).toEqual([...webhookPayloadSchema.required].sort());
+  });
+
+  it('retries an unroutable message (no queue bound) at the interval, then fails and dead-letters it', async () => {
+    const id = await submit(nowhereAgent, 'nobody listens');
+    await waitUntil(async () => (await row(id))?.status === 'failed' || undefined, 30_000, 'the message to fail');
+    const failed = await row(id);
+    expect(failed).toMatchObject({ status: 'failed', attempt_count: 3 });
+    expect(failed.last_error).toMatch(/^AMQP_UNROUTABLE: .*"sms\.nowhere"/);
+    const redis = new Redis(workspace.redisUrl);
+    try {
+      const dead = await redis.xrange(`${workspace.prefix}nowhere:dead`, '-', '+');
+      const entry = dead.find(([, fields]) => fields.includes(id));
+      expect(entry).toBeDefined();
+      expect(entry![1]).toEqual(expect.arrayContaining(['a', '3']));
+      expect(await redis.zscore(`${workspace.prefix}nowhere:schedule`, id)).toBeNull();
+    } finally {
+      redis.disconnect();
+    }
+    // Nothing of it reached the bound queue of the other domain.
+    expect((await drainQueue(rabbit.url, TOPOLOGY.queue)).some((m) => m.properties.messageId === id)).toBe(false);
+  });
+
+  it('counts the failures by reason: unroutable', async () => {
+    const metrics = await scrapeMetrics(agent, broker.url);
+    expect(
+      metrics.value('mb_delivery_failures_total', { domain: 'nowhere', reason: 'unroutable' }),
+    ).toBeGreaterThanOrEqual(3);
+    expect(metrics.value('mb_delivery_failures_total', { domain: 'default' })).toBe(0);
+  });
+});
