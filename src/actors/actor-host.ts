@@ -175,4 +175,3 @@ export function youngGenerationMb(actor: ActorName, configured: number): number 
   if (actor !== 'ca') return configured;
   return configured > 0 ? Math.min(configured, IDLE_ACTOR_YOUNG_MB) : IDLE_ACTOR_YOUNG_MB;
 }
-

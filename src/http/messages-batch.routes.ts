@@ -38,8 +38,10 @@ import {
   enqueueRequest,
   newMessage,
   refuseInvalid,
+  rememberCallbacks,
   type MessagesRouteDeps,
 } from './submit-support.js';
+import { refuseCallbackUrl } from './message-callbacks.js';
 import { requireClient } from './require-client.js';
 import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
 
@@ -71,10 +73,23 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       const client = request.client!;
       const idempotency = idempotencyOf(request);
       if (request.validationError) return refuseInvalid(deps, request, reply, idempotency);
-      acceptingDomain(deps, client);
+      const domain = acceptingDomain(deps, client);
       const timestamp = new Date().toISOString();
-      const checks = validateItems(request, request.body.messages);
-      const valid = checks.flatMap((check) => (check instanceof BrokerError ? [] : [newMessage(check, timestamp)]));
+      // An item naming a callback host the domain does not allow is refused like any invalid item.
+      const checks = validateItems(request, request.body.messages).map((check) =>
+        check instanceof BrokerError || check.callback_url === undefined
+          ? check
+          : (refuseCallbackUrl(domain, check.callback_url) ?? check),
+      );
+      const callbacks: Array<{ message_id: string; url: string }> = [];
+      const valid = checks.flatMap((check) => {
+        if (check instanceof BrokerError) return [];
+        const message = newMessage(check, timestamp);
+        if (check.callback_url !== undefined)
+          callbacks.push({ message_id: message.message_id, url: check.callback_url });
+        return [message];
+      });
+      await rememberCallbacks(deps, client, callbacks);
       if (valid.length === 0) {
         const body = batchResult(checks, [], request.id, timestamp);
         return refuseInvalid(deps, request, reply, idempotency, { status: 207, body }, () =>
