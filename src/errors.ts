@@ -22,6 +22,7 @@ export const ERRORS = {
   HEADERS_TOO_LARGE: { status: 431, message: 'The request headers are too large' },
   NOT_FOUND: { status: 404, message: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed' },
+  UPGRADE_REQUIRED: { status: 426, message: 'This endpoint speaks WebSocket only (Upgrade: websocket)' },
   BAD_REQUEST: { status: 400, message: 'Bad request' },
   REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive' },
   NO_ROUTE: {
@@ -114,6 +115,10 @@ export const ERRORS = {
   STORAGE_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
   SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },
   ACTOR_TIMEOUT: { status: 503, message: 'A broker component did not answer in time' },
+  SUBSCRIBERS_FULL: {
+    status: 503,
+    message: 'This broker serves as many event subscribers as it may; try another or later',
+  },
 
   // ── Internal ────────────────────────────────────────────────────────────────────
   INTERNAL_ERROR: { status: 500, message: 'Internal error' },

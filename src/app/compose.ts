@@ -7,6 +7,7 @@
  *   repositories ─▶ identity, PKI status/probe, front (messages), portal, retention
  *   front Redis ──▶ health, queue probe, heartbeat, front, portal, revocations, retention
  *   ActorGraph ───▶ health, metrics, heartbeat (keys), ingest client, portal, reload
+ *   EventHub ─────▶ front (GET /api/v1/events), portal (/portal/live); own XREAD connection
  *
  * Start order (each step needs the ones before it): embedded services → database
  * (migrated) → Redis (durability checked) → actors encryption + ca → keys and CA checked
@@ -41,6 +42,7 @@ import { PkiStatus } from '../health/pki-status.js';
 import { IdentityResolver } from '../http/client-identity.js';
 import { RevocationListener } from '../http/revocation-listener.js';
 import { buildServer } from '../http/server.js';
+import { EventHub } from '../events/event-hub.js';
 import { TlsReloader } from '../http/tls-reloader.js';
 import type { Logger } from '../logger.js';
 import type { LogOutput } from '../logging/log-output.js';
@@ -223,6 +225,13 @@ export async function startBroker(
   });
   const created = await ensureFirstAdmin(repositories, portal.hasher, config.portal.first_admin_email);
   const firstAdmin = created && handOverFirstAdmin(created, process.stdout.isTTY === true, config.data.dir);
+  const events = new EventHub({
+    redis,
+    blocking: createRedis(config, 'events-blocking'),
+    prefix: config.redis.key_prefix,
+    logger,
+  });
+  events.start();
   const app = buildServer({
     config: live,
     logger,
@@ -239,6 +248,7 @@ export async function startBroker(
     metrics,
     portal,
     caAdmin: caAdminAccess(portal),
+    events,
     ...(faultInjection ? { crashActor: (name: string) => actors.crash(name) } : {}),
   });
   tls.attach(app.server as unknown as TlsServer);
@@ -268,6 +278,7 @@ export async function startBroker(
     logger,
     durability,
     revocations,
+    events,
     jobs,
     app,
     actors,

@@ -24,6 +24,7 @@ import type { Logger } from '../logger.js';
 import { ensureDurability, type DurabilityState } from '../queue/durability.js';
 import { WritabilityWatch } from '../queue/redis-writability.js';
 import { createRedis, whenReady } from '../queue/redis-connection.js';
+import type { EventHub } from '../events/event-hub.js';
 
 /** Local Redis and MariaDB started under data/ where none runs (the embedded default). */
 export async function startEmbeddedServices(
@@ -102,6 +103,7 @@ export interface RunningParts {
   logger: Logger;
   durability: DurabilityWatch;
   revocations: RevocationListener;
+  events: EventHub;
   jobs: BackgroundJobs;
   app: FastifyInstance;
   actors: ActorGraph;
@@ -125,8 +127,10 @@ async function stopBroker(parts: RunningParts): Promise<void> {
   await parts.jobs.stop();
   // Requests in flight get `shutdown_grace_ms` to finish; then their connections are cut.
   const grace = setTimeout(() => app.server.closeAllConnections?.(), parts.config.current().server.shutdown_grace_ms);
+  // Event WebSockets are closed with 1001 by app.close(); then the reader stops.
   await app.close();
   clearTimeout(grace);
+  await parts.events.stop();
   // Actors finish their batches (delivery stores what it read, ingest answers its appends).
   await parts.actors.stop();
   await parts.heartbeat.stop();

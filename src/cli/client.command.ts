@@ -1,5 +1,5 @@
 /**
- * `mb client issue|renew|revoke|disable|enable|list`: onboard a client, rotate its
+ * `mb client issue|renew|revoke|disable|enable|callback|list`: onboard a client, rotate its
  * certificate, cut it off, suspend it, see who expires when. Revocation and disable/enable
  * are announced to every running broker that shares the Redis (no restart); when Redis
  * cannot be reached the change still stands in the database (and crl.pem), and the command
@@ -156,6 +156,46 @@ export function registerClientCommands(program: Command): void {
         }),
       );
   }
+
+  client
+    .command('callback <name> [url]')
+    .description(
+      "Set the HTTPS URL the client's status events are POSTed to (signed with the domain's status_callback.secret); --clear goes back to the domain default. Every broker picks it up within events.callback_refresh_ms",
+    )
+    .option('--domain <domain>', "the client's domain (or give NAME as name.domain)")
+    .option('--clear', 'remove the client’s own URL')
+    .action((name: string, url: string | undefined, options: { domain?: string; clear?: boolean }, command: Command) =>
+      runCommand(command, async (ctx) => {
+        const target = resolveClient(ctx.config, name, options.domain);
+        if (options.clear === (url !== undefined))
+          throw new BrokerError('INVALID_PAYLOAD', 'Give either a URL or --clear');
+        if (url !== undefined && (!/^https:\/\/\S+$/.test(url) || url.length > 2048))
+          throw new BrokerError('INVALID_PAYLOAD', 'The callback URL must be https:// (at most 2048 characters)');
+        const domain = ctx.config.domains.find((d) => d.name === target.domain);
+        if (url !== undefined && !domain?.status_callback.secret)
+          throw new BrokerError(
+            'INVALID_PAYLOAD',
+            `Domain ${target.domain} has no status_callback.secret to sign callbacks with`,
+          );
+        const { repositories } = await ctx.accounts();
+        const row = await repositories.clients.findByNameAndDomain(target.name, target.domain);
+        if (!row) throw new BrokerError('NOT_FOUND', `There is no client ${target.name}.${target.domain}`);
+        await repositories.clients.setStatusCallback(row.id, url ?? null);
+        await repositories.audit.record({
+          actor: ctx.actor,
+          action: 'client.status_callback',
+          target_type: 'client',
+          target_id: String(row.id),
+          domain: row.domain,
+          details: { name: row.name, host: url === undefined ? null : new URL(url).host },
+        });
+        process.stdout.write(
+          url === undefined
+            ? `${row.name}.${row.domain}: status callbacks go to the domain default (if any)\n`
+            : `${row.name}.${row.domain}: status callbacks go to ${url}\n`,
+        );
+      }),
+    );
 
   client
     .command('list')

@@ -227,6 +227,32 @@ export const configShape = {
   idempotency: {
     ttl_ms: int('How long an Idempotency-Key and the response it produced are remembered', 86_400_000, { min: 1000 }),
   },
+  events: {
+    retention_ms: int(
+      "How long a client's status events stay in Redis (resume by last_event_id reaches back this far)",
+      3_600_000,
+      { min: 1000 },
+    ),
+    max_per_client: int('Most status events kept per client (oldest trimmed first)', 10_000, { min: 100 }),
+    ws_max_buffered_bytes: int(
+      'A WebSocket subscriber with more unsent bytes than this is cut off (close 4008: slow consumer)',
+      1_048_576,
+      { min: 1024 },
+    ),
+    ws_ping_interval_ms: int('Ping each WebSocket this often; one with no pong since the last ping is closed', 30_000, {
+      min: 100,
+    }),
+    ws_max_subscribers: int('Most event WebSockets one broker serves at once', 5_000, { min: 1 }),
+    callback_timeout_ms: int('Timeout of one status callback POST', 5_000, { min: 100 }),
+    callback_max_attempts: int('Attempts of one status callback before it is dead-lettered', 5, { min: 1 }),
+    callback_retry_interval_ms: int(
+      'Wait before a failed status callback is attempted again (at least callback_timeout_ms + 1 s: a POST under way is never repeated)',
+      10_000,
+      { min: 100 },
+    ),
+    callback_concurrency: int('Status callback POSTs in flight per broker', 16, { min: 1 }),
+    callback_refresh_ms: int('How often the broker re-reads which clients have a callback URL', 5_000, { min: 100 }),
+  },
   heartbeat: {
     interval_ms: int('How often this instance writes its heartbeat to Redis (it expires after 3 intervals)', 10_000, {
       min: 100,
@@ -376,6 +402,25 @@ const domainShape = {
   ),
   retention_days: int('Override of retention.days; -1 = inherit, 0 = keep forever', -1, { min: -1 }),
   limits: limitOverrideShape,
+  status_callback: {
+    url: str(
+      'HTTPS URL every client of the domain has its status events POSTed to, unless the client has its own (clients.status_callback_url); empty = none',
+      '',
+      { allowEmpty: true },
+    ),
+    secret: str(
+      'Signing secret of status callbacks (Standard Webhooks headers and X-MB-Signature, as for webhooks); required for any callback in the domain',
+      '',
+      { allowEmpty: true },
+    ),
+    ca_file: str('PEM file of the CA that signs the callback receivers (default: system CAs)', '', {
+      allowEmpty: true,
+    }),
+    allowed_hosts: strList(
+      'Hosts (name, or name:port) a client of the domain may name in a message’s own callback_url; empty = no per-message callbacks',
+      [],
+    ),
+  },
 };
 
 export type RawDomainConfig = ValueOf<typeof domainShape>;
@@ -397,6 +442,11 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
   if (targetNames.length > 1 && domain.routes.length === 0)
     throw new ConfigError(`${path}.routes must be set: the domain has several targets (${targetNames.join(', ')})`);
   checkRoutes(domain.routes, targetNames, `${path}.routes`);
+  const callback = domain.status_callback;
+  if (callback.url !== '' && !/^https:\/\//.test(callback.url))
+    throw new ConfigError(`${path}.status_callback.url must be an https:// URL`);
+  if (callback.url !== '' && callback.secret === '')
+    throw new ConfigError(`${path}.status_callback.secret must be set when status_callback.url is`);
   return domain;
 }
 

@@ -1,5 +1,5 @@
 /** The `clients` table: one row per (name, domain) an mTLS certificate can be issued to. */
-import { and, asc, eq, inArray, sql } from './drizzle.js';
+import { and, asc, eq, inArray, isNotNull, or, sql } from './drizzle.js';
 import type { Database } from './database.js';
 import { clients } from './schema.js';
 import type { ClientRow, ClientStatus } from './schema.js';
@@ -71,5 +71,28 @@ export class ClientsRepository {
     // mysql2 connects with CLIENT_FOUND_ROWS: affectedRows counts matched rows, so
     // setting the status a client already has still reports it as found.
     return result.affectedRows > 0;
+  }
+
+  /** Returns false when no client has that id. `null` = back to the domain's default. */
+  async setStatusCallback(id: number, url: string | null): Promise<boolean> {
+    const [result] = await this.db.update(clients).set({ status_callback_url: url }).where(eq(clients.id, id));
+    return result.affectedRows > 0;
+  }
+
+  /**
+   * Active clients with a callback URL of their own, in a domain that has a default one, or
+   * among `ids` (those that named a per-message callback URL lately).
+   */
+  async listWithStatusCallbacks(
+    domainsWithDefault: readonly string[],
+    ids: readonly number[] = [],
+  ): Promise<ClientRow[]> {
+    const conditions = [isNotNull(clients.status_callback_url)];
+    if (domainsWithDefault.length > 0) conditions.push(inArray(clients.domain, [...domainsWithDefault]));
+    if (ids.length > 0) conditions.push(inArray(clients.id, [...ids]));
+    return this.db
+      .select()
+      .from(clients)
+      .where(and(eq(clients.status, 'active'), or(...conditions)));
   }
 }

@@ -24,7 +24,8 @@ const mysqlCore = require('drizzle-orm/mysql-core') as typeof import('drizzle-or
 const mysql2 = require('drizzle-orm/mysql2') as typeof import('drizzle-orm/mysql2');
 const migrator = require('drizzle-orm/mysql2/migrator') as typeof import('drizzle-orm/mysql2/migrator');
 
-export const { and, asc, count, desc, eq, getTableColumns, gt, gte, inArray, isNull, lt, lte, ne, or, sql } = orm;
+export const { and, asc, count, desc, eq, getTableColumns, gt, gte, inArray, isNotNull, isNull, lt, lte, ne, or, sql } =
+  orm;
 export const {
   bigint,
   boolean,

@@ -92,6 +92,8 @@ export const clients = mysqlTable(
     name: varchar('name', { length: 64 }).notNull(),
     domain: varchar('domain', { length: 253 }).notNull(),
     status: mysqlEnum('status', CLIENT_STATUSES).notNull().default('active'),
+    /** Where its messages' status events are POSTed (HTTPS); null = the domain's default, if any. */
+    status_callback_url: varchar('status_callback_url', { length: 2048 }),
     created_at: createdAt(),
   },
   (t) => [unique('clients_name_domain_uq').on(t.name, t.domain)],

@@ -8,6 +8,7 @@
  *     → webhook targets: ZADD NX the first attempt on the target's schedule (the target
  *       the front chose at submit, recorded in the entry)
  *     → XACK + XDEL + HDEL from the queued index                (one pipeline)
+ *       + the status events of rows new in MySQL (stored; delivered for store targets)
  *
  * The ack comes last: a crash anywhere before it leaves the entries pending, they are
  * read again, and the idempotent insert makes the replay harmless (exactly once in MySQL).
@@ -33,6 +34,8 @@ import {
 } from '../queue/stream-reader.js';
 import type { StreamEntryFields } from '../queue/stream-writer.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
+import type { StatusEventInput } from '../events/status-event.js';
+import { addStatusEvents } from '../queue/status-events.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 
 export interface StorePipelineDeps {
@@ -218,6 +221,7 @@ export class StorePipeline {
     const { config, messages, schedule, keysByDomain } = this.deps;
     const started = performance.now();
     const byDomain = new Map<string, { stored: number; delivered: number }>();
+    const events: StatusEventInput[] = [];
     const valid = entries.filter(
       (e): e is StreamEntry & { fields: NonNullable<StreamEntry['fields']> } => e.fields !== null,
     );
@@ -255,6 +259,11 @@ export class StorePipeline {
           counts.stored++;
           if (!byAttempts) counts.delivered++;
           byDomain.set(domain, counts);
+          // A row a replay finds stored had its events with the first store: none again.
+          const event = { message_id: fields.m, client: Number(fields.c), client_id: `${fields.n}.${domain}` };
+          const at = now.toISOString();
+          events.push({ ...event, domain, type: 'stored', attempt: 0, at });
+          if (!byAttempts) events.push({ ...event, domain, type: 'delivered', attempt: 1, at });
         }
         return {
           message_id: fields.m,
@@ -283,7 +292,12 @@ export class StorePipeline {
       this.deps.onStored(byDomain);
       for (const { keys, ids } of dispatchedIds.values()) await schedule.scheduleNew(keys, ids, now.getTime());
     }
-    await acknowledge(this.deps.redis, entries, (stream) => keysByDomain.get(this.domainByStream.get(stream)!)?.queued);
+    await acknowledge(
+      this.deps.redis,
+      entries,
+      (stream) => keysByDomain.get(this.domainByStream.get(stream)!)?.queued,
+      (pipeline) => addStatusEvents(pipeline, config.redis.key_prefix, config.events, events),
+    );
     this.deps.onBatchDone(entries.length, (performance.now() - started) / 1000);
   }
 }

@@ -7,6 +7,8 @@
  *     ok (2xx; amqp: confirmed) → delivered (MySQL), lease dropped
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
  *     terminal or last    → failed (MySQL) + dead-letter entry
+ *   each settled batch's status events (delivered, retry_scheduled, failed) go in the
+ *   same Redis transaction as the schedule's update
  *
  * Each target of a domain has its own dispatcher — its own schedule, leases and dead
  * letters (keys.ts `targetKeys`), retry policy, breaker and slot share — so one unwell
@@ -18,6 +20,7 @@
  * breaker stops claiming while the downstream is unwell, `rate_per_s` paces a recovering
  * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
  */
+import type { ChainableCommander } from 'ioredis';
 import type { DomainConfig, TargetConfig } from '../config/config.js';
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
@@ -27,15 +30,26 @@ import type { DeliverySchedule } from '../queue/schedule.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
-import { countAttempts, countDelivered, countFailure, observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
+import {
+  countAttempts,
+  countDelivered,
+  countFailure,
+  failureReason,
+  observeAttempt,
+  UNDECRYPTABLE,
+} from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
 import type { DomainSlots } from './slot-allocator.js';
 import type { DeliveryOutcome, DeliveryPayload, DeliveryRoute, DeliveryTransport } from './delivery-transport.js';
 import { WEBHOOK_PAYLOAD_VERSION } from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
+import type { StatusEventInput } from '../events/status-event.js';
+import { addStatusEvents, type EventRetention } from '../queue/status-events.js';
 
 interface Attempt {
   id: string;
+  /** `clients.id`: names the client's event stream. */
+  client: number;
   payload: DeliveryPayload;
   /** The route recorded at submit and what it matched (an amqp routing key's `{route}` / `{match}`). */
   route: DeliveryRoute;
@@ -63,6 +77,8 @@ export interface DispatcherDeps {
   /** Sends one attempt: a webhook POST or an AMQP publish (delivery-transport.ts). */
   transport: DeliveryTransport;
   breaker: { failures: number; openMs: number };
+  /** Where status events go: the Redis key prefix and how long they are kept. */
+  events: { prefix: string; retention: EventRetention };
   onOutcome(kind: 'delivered' | 'retry' | 'dead', count: number): void;
   onBreakerChange(state: BreakerState): void;
 }
@@ -252,7 +268,14 @@ export class TargetDispatcher {
     const expired = rows.filter((r) => r.status === 'queued' && isExpired(this.deps.policy, r.queued_at, now));
     const queued = rows.filter((r) => r.status === 'queued' && !expired.includes(r));
     if (expired.length > 0)
-      await this.expire(expired.map((r) => ({ message_id: r.message_id, attempts: r.attempt_count })));
+      await this.expire(
+        expired.map((r) => ({
+          message_id: r.message_id,
+          attempts: r.attempt_count,
+          client: r.client_id,
+          client_id: r.client_cn,
+        })),
+      );
     // Gone (purged) or already settled (a replay after a crash): nothing to send.
     const stale = ids.filter((id) => !rows.some((r) => r.message_id === id && r.status === 'queued'));
     if (stale.length > 0) await schedule.settle(keys, stale, []);
@@ -264,6 +287,7 @@ export class TargetDispatcher {
       const opened = items[i];
       const attempt: Attempt = {
         id: row.message_id,
+        client: row.client_id,
         payload: {
           payload_version: WEBHOOK_PAYLOAD_VERSION,
           message_id: row.message_id,
@@ -301,21 +325,32 @@ export class TargetDispatcher {
     return ids.length;
   }
 
-  private async expire(items: Array<{ message_id: string; attempts: number }>): Promise<void> {
+  private async expire(
+    items: Array<{ message_id: string; attempts: number; client: number; client_id: string }>,
+  ): Promise<void> {
     const error = `expired: older than ${this.deps.policy.maxAgeMs} ms`;
     const { keys, schedule, messages } = this.deps;
+    const at = new Date().toISOString();
+    const events = items.map(
+      (i): StatusEventInput => ({
+        ...this.eventOf(i.message_id, i.client, i.client_id, i.attempts, at),
+        type: 'failed',
+        error_class: 'expired',
+      }),
+    );
     await messages.expire(
       items.map((i) => i.message_id),
       error,
     );
     await schedule.deadLetter(
       keys,
-      items.map((i) => ({ ...i, last_error: error })),
+      items.map((i) => ({ message_id: i.message_id, attempts: i.attempts, last_error: error })),
     );
     await schedule.settle(
       keys,
       items.map((i) => i.message_id),
       [],
+      (multi) => this.addEvents(multi, events),
     );
     this.deps.onOutcome('dead', items.length);
   }
@@ -344,7 +379,15 @@ export class TargetDispatcher {
     );
     const retry: Array<{ id: string; dueAt: number }> = [];
     const dead: Array<{ message_id: string; attempts: number; last_error: string }> = [];
-    const records = failures.map(({ attempt, outcome }) => {
+    const at = new Date(now).toISOString();
+    const eventOf = ({ attempt }: Settled) =>
+      this.eventOf(attempt.id, attempt.client, attempt.payload.client_id, attempt.payload.attempt, at);
+    const events: StatusEventInput[] = batch
+      .filter((s) => s.outcome.ok)
+      .map((s) => ({ ...eventOf(s), type: 'delivered' }));
+    const records = failures.map((settled) => {
+      const { attempt, outcome } = settled;
+      const errorClass = failureReason(outcome);
       const attempts = attempt.payload.attempt;
       const final =
         !outcome.retryable ||
@@ -353,10 +396,17 @@ export class TargetDispatcher {
       const error = outcome.error.slice(0, 500);
       if (final) {
         dead.push({ message_id: attempt.id, attempts, last_error: error });
+        events.push({ ...eventOf(settled), type: 'failed', error_class: errorClass });
         return { message_id: attempt.id, error, final, next_attempt_at: null };
       }
       const dueAt = now + nextDelayMs(policy, attempts, outcome.retryAfterMs);
       retry.push({ id: attempt.id, dueAt });
+      events.push({
+        ...eventOf(settled),
+        type: 'retry_scheduled',
+        next_attempt_at: new Date(dueAt).toISOString(),
+        error_class: errorClass,
+      });
       return { message_id: attempt.id, error, final, next_attempt_at: new Date(dueAt) };
     });
     // MySQL first: if Redis then fails, the lease expires and the attempt is repeated,
@@ -372,7 +422,9 @@ export class TargetDispatcher {
     countAttempts(domain, target, 'delivered', delivered.length);
     for (const failure of failures) countFailure(domain, target, failure.outcome);
     await schedule.deadLetter(keys, dead);
-    await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry);
+    await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry, (multi) =>
+      this.addEvents(multi, events),
+    );
     countAttempts(domain, target, 'retry', retry.length);
     countAttempts(domain, target, 'dead', dead.length);
     if (delivered.length > 0) this.deps.onOutcome('delivered', delivered.length);
@@ -381,5 +433,19 @@ export class TargetDispatcher {
       this.deps.onOutcome('dead', dead.length);
       this.deps.logger.warn({ domain, target, message_ids: dead.map((d) => d.message_id) }, 'messages dead-lettered');
     }
+  }
+
+  private eventOf(
+    messageId: string,
+    client: number,
+    clientId: string,
+    attempt: number,
+    at: string,
+  ): Omit<StatusEventInput, 'type'> {
+    return { message_id: messageId, client, client_id: clientId, domain: this.deps.domain.name, attempt, at };
+  }
+
+  private addEvents(multi: ChainableCommander, events: readonly StatusEventInput[]): void {
+    addStatusEvents(multi, this.deps.events.prefix, this.deps.events.retention, events);
   }
 }

@@ -21,6 +21,7 @@ import type { FastifyPluginAsync, FastifyRequest, preHandlerAsyncHookHandler } f
 import type { CaProtocol } from '../actors/ca/ca.protocol.js';
 import { type AdminScope, documented, scopedDomain } from './admin-scope.js';
 import { type ClientAdminDeps, registerClientStatusRoutes } from './client-admin.routes.js';
+import { registerStatusCallbackRoute } from './client-callback.routes.js';
 import {
   clientParams,
   issueClientBody,
@@ -189,4 +190,5 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
   );
 
   registerClientStatusRoutes(app, deps.clients, deps.scope);
+  registerStatusCallbackRoute(app, deps.clients, deps.scope);
 };

@@ -22,7 +22,9 @@ import { type AdminScope, documented, scopedDomain } from './admin-scope.js';
 import { type ClientStatusBody, clientParams, clientStatusBody, clientStatusReply } from './ca-admin.schemas.js';
 
 export interface ClientAdminDeps {
-  clients: Pick<ClientsRepository, 'findByNameAndDomain'>;
+  clients: Pick<ClientsRepository, 'findByNameAndDomain' | 'setStatusCallback'>;
+  /** Whether the domain has a `status_callback.secret` (callbacks are signed with it). */
+  hasCallbackSecret: (domain: string) => boolean;
   /** The broker's one ClientStatusService (the portal's). */
   status: Pick<ClientStatusService, 'set'>;
   audit: Pick<AuditRepository, 'record'>;

@@ -138,6 +138,8 @@ export class IdentityResolver {
   private readonly clientByFingerprint = new Map<string, number>();
   /** Connections whose refusal was decided here (revoked, disabled): they are on their way out. */
   private readonly refusedSockets = new WeakSet<Socket>();
+  /** An upgraded connection (event WebSocket) says why it closes before the socket goes. */
+  private readonly refusalListeners = new WeakMap<Socket, (code: 'CERT_REVOKED' | 'CLIENT_DISABLED') => void>();
   /**
    * Bumped whenever a client's status may have changed: a lookup that was in flight across
    * it may have read the old row, so its answer is not cached (see `lookupCached`).
@@ -166,6 +168,17 @@ export class IdentityResolver {
     return pending;
   }
 
+  /**
+   * Calls `listener` when this connection is refused (certificate revoked, client disabled),
+   * before it is closed: a WebSocket on it can send its close code first. One per socket.
+   */
+  onRefusal(socket: Socket, listener: (code: 'CERT_REVOKED' | 'CLIENT_DISABLED') => void): () => void {
+    this.refusalListeners.set(socket, listener);
+    return () => {
+      if (this.refusalListeners.get(socket) === listener) this.refusalListeners.delete(socket);
+    };
+  }
+
   /** Drops cached lookups of a fingerprint and returns its open sockets (to be closed). */
   invalidate(fingerprint: string): Set<Socket> {
     this.cache.delete(fingerprint);
@@ -186,6 +199,7 @@ export class IdentityResolver {
       refused.catch(() => undefined); // read by the next request, if one ever comes
       (socket as CachedSocket)[kIdentity] = refused;
       this.refusedSockets.add(socket);
+      this.refusalListeners.get(socket)?.('CERT_REVOKED');
     }
     return sockets;
   }
@@ -213,6 +227,7 @@ export class IdentityResolver {
       refused.catch(() => undefined); // read by the next request, if one ever comes
       (socket as CachedSocket)[kIdentity] = refused;
       this.refusedSockets.add(socket);
+      this.refusalListeners.get(socket)?.('CLIENT_DISABLED');
     }
     return sockets;
   }

@@ -39,10 +39,12 @@ import {
   newMessage,
   chooseRouteFor,
   refuseInvalid,
+  rememberCallbacks,
   type MessagesRouteDeps,
 } from './submit-support.js';
 import type { DomainConfig } from '../config/config.js';
 import type { RouteChoice } from '../routing/route-choice.js';
+import { refuseCallbackUrl } from './message-callbacks.js';
 import { requireClient } from './require-client.js';
 import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
 
@@ -77,11 +79,23 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       if (request.validationError) return refuseInvalid(deps, request, reply, idempotency);
       const domain = acceptingDomain(deps, client);
       const timestamp = new Date().toISOString();
-      // An item no route takes is refused like an invalid one (422 NO_ROUTE in its result).
-      const checks = routeItems(domain, request, validateItems(request, request.body.messages));
-      const valid = checks.flatMap((check) =>
-        check instanceof BrokerError ? [] : [newMessage(check.body, timestamp, check.route)],
+      // An item naming a callback host the domain does not allow, or that no route takes, is
+      // refused like any invalid item (422 in its result: NO_ROUTE for the latter).
+      const allowed = validateItems(request, request.body.messages).map((check) =>
+        check instanceof BrokerError || check.callback_url === undefined
+          ? check
+          : (refuseCallbackUrl(domain, check.callback_url) ?? check),
       );
+      const checks = routeItems(domain, request, allowed);
+      const callbacks: Array<{ message_id: string; url: string }> = [];
+      const valid = checks.flatMap((check) => {
+        if (check instanceof BrokerError) return [];
+        const message = newMessage(check.body, timestamp, check.route);
+        if (check.body.callback_url !== undefined)
+          callbacks.push({ message_id: message.message_id, url: check.body.callback_url });
+        return [message];
+      });
+      await rememberCallbacks(deps, client, callbacks);
       if (valid.length === 0) {
         const body = batchResult(checks, [], request.id, timestamp);
         return refuseInvalid(deps, request, reply, idempotency, { status: 207, body }, () =>

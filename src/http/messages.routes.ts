@@ -28,8 +28,10 @@ import {
   newMessage,
   refuseInvalid,
   routeOf,
+  rememberCallbacks,
   type MessagesRouteDeps,
 } from './submit-support.js';
+import { refuseCallbackUrl } from './message-callbacks.js';
 
 export type { MessagesRouteDeps } from './submit-support.js';
 
@@ -58,9 +60,16 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
       const idempotency = idempotencyOf(request);
       if (request.validationError) return refuseInvalid(deps, request, reply, idempotency);
       const domain = acceptingDomain(deps, client);
+      const callbackUrl = request.body.callback_url;
+      if (callbackUrl !== undefined) {
+        const refusal = refuseCallbackUrl(domain, callbackUrl);
+        if (refusal) throw refusal;
+      }
       const timestamp = new Date().toISOString();
       const route = routeOf(domain, request, request.body);
       const message = newMessage(request.body, timestamp, route);
+      if (callbackUrl !== undefined)
+        await rememberCallbacks(deps, client, [{ message_id: message.message_id, url: callbackUrl }]);
       const outcome = await deps.ingest.enqueue(enqueueRequest(request, client, idempotency, timestamp, [message]));
       if (outcome.kind === 'reused') throw new BrokerError('IDEMPOTENCY_KEY_REUSED');
       if (outcome.kind === 'replay') {

@@ -30,6 +30,14 @@ export const submitMessageBody = {
         '1–1000 characters, at least one of them visible: not only whitespace and invisible (Unicode default-ignorable) ' +
         'characters such as U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER or U+FEFF BYTE ORDER MARK',
     },
+    callback_url: {
+      type: 'string',
+      pattern: '^https://\\S+$',
+      maxLength: 2048,
+      description:
+        "This message's status events are POSTed here (signed like webhooks, webhook-id = event_id), instead of the client's callback URL. " +
+        'Only to a host the domain allows (status_callback.allowed_hosts); otherwise 422 INVALID_PAYLOAD',
+    },
     metadata: {
       type: 'object',
       description: 'Flat key → scalar map passed through to the delivery target (not encrypted: no secrets)',
@@ -106,5 +114,6 @@ export const mutualTls = [{ mutualTLS: [] as string[] }];
 export interface SubmitMessageBody {
   sender_number: string;
   message_body: string;
+  callback_url?: string;
   metadata?: Record<string, string | number | boolean | null>;
 }

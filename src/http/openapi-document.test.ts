@@ -30,7 +30,9 @@ describe('openapi.json', () => {
       '/api/v1/admin/clients/{name}/enable',
       '/api/v1/admin/clients/{name}/renew',
       '/api/v1/admin/clients/{name}/revoke',
+      '/api/v1/admin/clients/{name}/status-callback',
       '/api/v1/admin/crl',
+      '/api/v1/events',
       '/api/v1/health',
       '/api/v1/messages',
       '/api/v1/messages/batch',
@@ -39,6 +41,8 @@ describe('openapi.json', () => {
       '/readyz',
     ]);
     expect(document.paths['/api/v1/messages']!.post!.security).toEqual([{ mutualTLS: [] }]);
+    expect(document.paths['/api/v1/events']!.get!.security).toEqual([{ mutualTLS: [] }]);
+    expect(Object.keys(document.paths['/api/v1/events']!.get!.responses)).toContain('101');
     expect(document.paths['/api/v1/admin/clients']!.post!.security).toEqual([{ portalSession: [] }]);
     expect(document.paths['/api/v1/admin/clients/{name}/disable']!.post!.security).toEqual([{ portalSession: [] }]);
     expect(document.components.securitySchemes.portalSession?.type).toBe('apiKey');

@@ -15,6 +15,7 @@ import { BrokerError } from '../errors.js';
 import type { HealthService } from '../health/health.service.js';
 import { createLogger } from '../logger.js';
 import { IdentityResolver } from './client-identity.js';
+import { EventHub } from '../events/event-hub.js';
 import { buildServer } from './server.js';
 
 export const OPENAPI_FILE = new URL('../../openapi.json', import.meta.url);
@@ -31,6 +32,8 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
     health: {} as HealthService,
     redis,
     messages: { findOne: async () => undefined },
+    // Never started: it only has to exist for the route to be mounted.
+    events: new EventHub({ redis, blocking: redis, prefix: config.redis.key_prefix, logger: createLogger('silent') }),
     caAdmin: {
       ca: { call: () => Promise.reject(new BrokerError('ACTOR_UNAVAILABLE')) },
       authorize: async () => {
@@ -38,7 +41,8 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
       },
       scope: () => ({ actor: 'openapi', domain: null }),
       clients: {
-        clients: { findByNameAndDomain: async () => undefined },
+        clients: { findByNameAndDomain: async () => undefined, setStatusCallback: async () => false },
+        hasCallbackSecret: () => false,
         status: { set: () => Promise.reject(new BrokerError('STORAGE_UNAVAILABLE')) },
         audit: { record: async () => 0 },
       },

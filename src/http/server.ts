@@ -29,6 +29,9 @@ import { isSuperadminSession } from '../portal/ca-admin-access.js';
 import { registerPortal } from '../portal/portal.plugin.js';
 import { isOperator } from './operator-access.js';
 import type { PortalDeps } from '../portal/portal.types.js';
+import type { EventHub } from '../events/event-hub.js';
+import { eventRoutes } from './events.routes.js';
+import websocket from '@fastify/websocket';
 
 export interface TlsMaterial {
   key: string;
@@ -56,6 +59,8 @@ export interface FrontDeps {
   caAdmin?: CaAdminRouteDeps;
   /** `/metrics` (all threads merged); absent = no route. */
   metrics?: MetricsEndpoint;
+  /** Fan-out of status events to `GET /api/v1/events` (absent: no such route). */
+  events?: EventHub;
   /** Test-only (MB_FAULT_INJECTION=1): crash an actor from outside the process. */
   crashActor?: (name: string) => Promise<void>;
 }
@@ -155,6 +160,10 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
 
+  // WebSockets (client events, the live portal), on the root so every context may route one.
+  // The frames a client sends (a filter) are small; anything larger is not one.
+  void app.register(websocket, { options: { maxPayload: 128 * 1024 } });
+
   // In a plugin, so that @fastify/swagger (registered above) sees these routes.
   void app.register(async (api) => {
     // Health details describe every tenant: operators only (loopback, metrics identity, superadmin session).
@@ -176,9 +185,12 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     if (deps.metrics) {
       registerMetricsRoute(api, deps.metrics, deps.identity, deps.config);
     }
+    if (deps.events)
+      await api.register(eventRoutes, { config: deps.config, identity: deps.identity, hub: deps.events });
   });
   if (deps.crashActor) registerFaultInjection(app, deps.crashActor);
-  if (deps.portal && config.portal.enabled) registerPortal(app, deps.portal);
+  if (deps.portal && config.portal.enabled)
+    registerPortal(app, deps.events ? { ...deps.portal, events: deps.events } : deps.portal);
   if (deps.caAdmin?.authorize) void app.register(caAdminRoutes, deps.caAdmin);
   return app;
 }

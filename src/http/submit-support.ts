@@ -12,6 +12,7 @@ import type { LiveConfig } from '../config/live-config.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import { BrokerError, errorBody } from '../errors.js';
 import { clientKeys } from '../queue/keys.js';
+import { rememberMessageCallbacks } from '../queue/status-callbacks.js';
 import type { ClientIdentity, IdentityResolver } from './client-identity.js';
 import { sendError, toBrokerError } from './error-handler.js';
 import { rememberRefusal, replay, type Idempotency } from './idempotency.js';
@@ -65,6 +66,26 @@ export function routeOf(domain: DomainConfig, request: FastifyRequest, body: Sub
   const choice = chooseRouteFor(domain, request, body);
   if (!choice) throw new BrokerError('NO_ROUTE');
   return choice;
+}
+
+/** Messages' own callback URLs, kept before the append; Redis away ⇒ 503, nothing appended. */
+export async function rememberCallbacks(
+  deps: Pick<MessagesRouteDeps, 'config' | 'redis'>,
+  client: ClientIdentity,
+  urls: ReadonlyArray<{ message_id: string; url: string }>,
+): Promise<void> {
+  const config = deps.config.current();
+  try {
+    await rememberMessageCallbacks(
+      deps.redis,
+      config.redis.key_prefix,
+      config.events.retention_ms,
+      client.client_id,
+      urls,
+    );
+  } catch {
+    throw new BrokerError('QUEUE_UNAVAILABLE');
+  }
 }
 
 export function enqueueRequest(

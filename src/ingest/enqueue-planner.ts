@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import type { BrokerConfig, DomainConfig } from '../config/config.js';
 import { BrokerError, queueNotReplicated, queueOutcomeUnknown, toErrorData } from '../errors.js';
 import { clientLimitsOf } from '../limits/client-limits.js';
-import { clientKeys, domainKeys } from '../queue/keys.js';
+import { clientEventsKey, clientKeys, domainKeys } from '../queue/keys.js';
 import { isOutcomeUnknownError, isRedisDownError } from '../queue/redis-connection.js';
 import type { ReplicaWait } from '../queue/replica-wait.js';
 import { scriptedPipeline } from '../queue/scripts.js';
@@ -49,6 +49,9 @@ export class EnqueuePlanner {
   ): Promise<EnqueueResult[]> {
     const results: EnqueueResult[] = new Array<EnqueueResult>(requests.length);
     const byDomain = new Map<string, Planned>();
+    const { retention_ms, max_per_client } = this.config.events;
+    const prefix = this.config.redis.key_prefix;
+    const minId = `${Math.max(0, Date.now() - retention_ms)}-0`;
     const sealed = this.seal(requests.flatMap((r) => r.messages));
     let nextSealed = 0;
     requests.forEach((request, index) => {
@@ -68,6 +71,7 @@ export class EnqueuePlanner {
           idempotencyTtlMs: this.config.idempotency.ttl_ms,
           clients: [],
           requests: [],
+          events: { domain: domain.name, maxPerClient: max_per_client, minId, ttlMs: retention_ms },
         };
         byDomain.set(domain.name, (planned = { call, indexes: [], clientIndex: new Map() }));
       }
@@ -83,6 +87,7 @@ export class EnqueuePlanner {
             rateLimit: limits.rateLimit,
             rateWindowMs: limits.rateWindowMs,
             dailyQuota: limits.dailyQuota,
+            eventsKey: clientEventsKey(prefix, request.client_id),
           }) - 1;
         planned.clientIndex.set(request.client_id, client);
       }

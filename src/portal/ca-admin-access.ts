@@ -17,11 +17,16 @@ import { scopeOf } from './tenant-scope.js';
 
 /** Built once by the composition root, from the portal's own session check. */
 export function caAdminAccess(
-  deps: Pick<PortalDeps, 'auth' | 'actors' | 'repositories' | 'clientStatus'>,
+  deps: Pick<PortalDeps, 'auth' | 'actors' | 'repositories' | 'clientStatus' | 'config'>,
 ): CaAdminRouteDeps {
   return {
     ca: deps.actors.ca,
-    clients: { clients: deps.repositories.clients, status: deps.clientStatus, audit: deps.repositories.audit },
+    clients: {
+      clients: deps.repositories.clients,
+      status: deps.clientStatus,
+      audit: deps.repositories.audit,
+      hasCallbackSecret: (domain) => (deps.config.domain(domain)?.status_callback.secret ?? '') !== '',
+    },
     authorize: async (request: FastifyRequest) => {
       const origin = request.headers.origin;
       if (origin !== undefined && origin !== `https://${request.host}`)

@@ -4,12 +4,14 @@
  * (the form posts to the certificate issue route). Disabling takes effect at once, on this
  * broker and on every other one sharing the Redis (src/clients/client-status.service.ts): the
  * client's cached identities are dropped and its open connections refused and closed, so
- * the next request is refused with CLIENT_DISABLED.
+ * the next request is refused with CLIENT_DISABLED. The client's status callback URL is set
+ * here too (as with `mb client callback` and the admin API).
  */
 import type { FastifyInstance } from 'fastify';
 import type { AdminContext } from './admin-context.js';
 import { presentCertificate, summarizeClients } from './certificate-state.js';
-import { idParam } from './form-fields.js';
+import { BrokerError } from '../errors.js';
+import { idParam, text } from './form-fields.js';
 import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 
 export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext): void {
@@ -46,7 +48,34 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
       client: summary,
       certificates: own.map((c) => presentCertificate(c)),
       users: users.filter((u) => u.client_id === client.id),
+      callback: {
+        url: client.status_callback_url ?? '',
+        domainDefault: admin.config.domains.find((d) => d.name === client.domain)?.status_callback.url ?? '',
+        signed: (admin.config.domains.find((d) => d.name === client.domain)?.status_callback.secret ?? '') !== '',
+      },
     });
+  });
+
+  // Empty: back to the domain's default. Every broker picks it up within events.callback_refresh_ms.
+  app.post('/clients/:id/status-callback', async (request, reply) => {
+    const client = await admin.client(request, idParam(request.params));
+    const url = text(request.body, 'url', 2049);
+    if (url !== '' && (!/^https:\/\/\S+$/.test(url) || url.length > 2048))
+      throw new BrokerError('FORM_INVALID', 'The callback URL must be https:// (at most 2048 characters)');
+    const domain = admin.config.domains.find((d) => d.name === client.domain);
+    if (url !== '' && !domain?.status_callback.secret)
+      throw new BrokerError(
+        'FORM_INVALID',
+        `Domain ${client.domain} has no status_callback.secret to sign callbacks with`,
+      );
+    await repositories.clients.setStatusCallback(client.id, url === '' ? null : url);
+    await admin.audit(
+      request,
+      'client.status_callback',
+      { type: 'client', id: String(client.id), domain: client.domain },
+      { name: client.name, host: url === '' ? null : new URL(url).host },
+    );
+    return reply.redirect(`${base}/${client.id}?notice=callback-saved`, 303);
   });
 
   for (const [verb, status] of [

@@ -16,7 +16,7 @@ const E164 = /^\+[1-9]\d{1,14}$/;
 
 export function registerMessagesRoutes(
   app: FastifyInstance,
-  deps: Pick<PortalDeps, 'browser' | 'config' | 'messagePages'>,
+  deps: Pick<PortalDeps, 'browser' | 'config' | 'messagePages' | 'events'>,
 ): void {
   const { browser, config, messagePages } = deps;
   // The configured domains are the ones in force now (a reload may have added one).
@@ -37,6 +37,7 @@ export function registerMessagesRoutes(
     return renderPage(request, reply, 'messages', {
       title: 'Messages',
       nav: 'messages',
+      live: deps.events !== undefined,
       ...result,
       domains: await domainsOf(request),
       statuses: MESSAGE_STATUSES,

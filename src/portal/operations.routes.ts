@@ -98,6 +98,7 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     return renderPage(request, reply, 'overview', {
       title: 'Overview',
       nav: 'overview',
+      live: admin.options.events !== undefined,
       rows,
       // A domain admin sees the shared components by status and their own downstream, nothing of other tenants.
       health: scope.kind === 'all' ? report : healthForDomain(report, scope.kind === 'domain' ? scope.domain : ''),

@@ -21,6 +21,7 @@ const NOTICES: Record<string, string> = {
   'user-unlocked': 'The user is unlocked.',
   'client-disabled': 'The client is disabled; its connections were closed.',
   'client-enabled': 'The client is enabled.',
+  'callback-saved': 'The status callback URL is saved; every broker uses it within seconds.',
   'certificate-revoked': 'The certificate is revoked. The client can no longer connect with it.',
   'retry-scheduled': 'One more delivery attempt is scheduled.',
   'redrive-scheduled': 'Every dead letter of the domain is queued again, with a fresh set of attempts.',

@@ -7,7 +7,7 @@
  *   browser ─HTTPS─▶ /portal/* ─ session hook (JWT cookie → user row, token_version)
  *                                 ├─ CSRF check on every POST
  *                                 ├─ routes: auth, messages, admin (users, clients,
- *                                 │   certificates, dead letters, stats, audit)
+ *                                 │   certificates, dead letters, stats, audit), live (WebSocket hints)
  *                                 └─ actors: encryption (open, hash), ca (issue, renew, revoke)
  */
 import { createRequire } from 'node:module';
@@ -26,6 +26,7 @@ import { toBrokerError } from '../http/error-handler.js';
 import { registerAdminRoutes } from './admin.routes.js';
 import { registerAuthRoutes } from './auth.routes.js';
 import { registerMessagesRoutes } from './messages.routes.js';
+import { registerLiveRoute } from './live.routes.js';
 import { PORTAL_PREFIX, renderPage, viewHelpers } from './portal-render.js';
 import type { PortalDeps } from './portal.types.js';
 import { CSRF_COOKIE, SESSION_COOKIE, sessionCookieOptions } from './session-tokens.js';
@@ -39,6 +40,7 @@ const BOOTSTRAP_DIST = `${dirname(createRequire(import.meta.url).resolve('bootst
 const ASSET_FILES = new Set([
   '/portal.css',
   '/portal.js',
+  '/live.js',
   '/favicon.svg',
   '/css/bootstrap.min.css',
   '/js/bootstrap.bundle.min.js',
@@ -150,6 +152,7 @@ async function portalPlugin(app: FastifyInstance, options: PortalDeps): Promise<
     users: options.repositories.users,
   });
   registerMessagesRoutes(app, options);
+  if (options.events) registerLiveRoute(app, { events: options.events, clients: options.repositories.clients });
   await app.register(registerAdminRoutes, { ...options, prefix: '/admin' });
 }
 

@@ -7,6 +7,7 @@ import type { DeliveryStats } from '../delivery/delivery.types.js';
 import type { DispatcherSnapshot } from '../delivery/target-dispatcher.js';
 import type { ReloadResult } from '../config/config-reload.js';
 import type { LiveConfig } from '../config/live-config.js';
+import type { EventHub } from '../events/event-hub.js';
 import type { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import type { Repositories } from '../db/index.js';
@@ -65,6 +66,8 @@ export interface PortalServices {
 /** Everything the portal mounts with: the config in force, data access, actors, services. */
 export interface PortalDeps extends PortalServices {
   config: LiveConfig;
+  /** Status events, for the live pages (`/portal/live`); absent: pages do not update by themselves. */
+  events?: EventHub;
   repositories: Repositories;
   messagePages: MessagePagesRepository;
   actors: PortalActors;

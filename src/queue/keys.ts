@@ -15,6 +15,10 @@
  *   <prefix>instances:<id>      heartbeat of one broker instance
  *   <prefix>events:revocations  pub/sub channel: certificate revoked / CRL rebuilt
  *   <prefix>events:client-status  pub/sub channel: a client was disabled or enabled
+ *   <prefix>events:client:<id>  stream: the client's message status events (trimmed to events.retention_ms)
+ *   <prefix>events:callback:<message_id>  a message's own callback_url (PX events.retention_ms)
+ *   <prefix>events:callback-clients  sorted set: client id → until when it may have per-message callbacks (ms)
+ *   <prefix>events:callbacks:dead  stream: status callbacks given up (event id, client, host, error)
  *   <prefix>pki:crl             the last CRL announcement, for brokers that missed the message
  *   <prefix>identity:cert:<fingerprint>  a client certificate's resolved identity (JSON), the fallback while MySQL is away
  *   <prefix>identity:client:<id>:disabled  marker: the client is disabled (set at disable, deleted at enable)
@@ -83,6 +87,26 @@ export function revocationChannel(prefix: string): string {
 
 export function clientStatusChannel(prefix: string): string {
   return `${prefix}events:client-status`;
+}
+
+/** A client's status events (stream ids are the event ids; client ids are unique across domains). */
+export function clientEventsKey(prefix: string, clientId: number): string {
+  return `${prefix}events:client:${clientId}`;
+}
+
+/** A message's own callback URL (`callback_url` of the submit body). */
+export function messageCallbackKey(prefix: string, messageId: string): string {
+  return `${prefix}events:callback:${messageId}`;
+}
+
+/** Clients that named a per-message callback URL lately: their event streams are read for callbacks. */
+export function callbackClientsKey(prefix: string): string {
+  return `${prefix}events:callback-clients`;
+}
+
+/** Status callbacks that exhausted their attempts or were refused for good. */
+export function callbackDeadLetterKey(prefix: string): string {
+  return `${prefix}events:callbacks:dead`;
 }
 
 export function latestCrlKey(prefix: string): string {

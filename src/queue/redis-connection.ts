@@ -19,10 +19,18 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { BrokerConfig } from '../config/config.js';
 
-export type RedisPurpose = 'ingest' | 'delivery' | 'delivery-blocking' | 'front' | 'subscriber' | 'cli' | 'ca';
+export type RedisPurpose =
+  | 'ingest'
+  | 'delivery'
+  | 'delivery-blocking'
+  | 'events-blocking'
+  | 'front'
+  | 'subscriber'
+  | 'cli'
+  | 'ca';
 
 export function createRedis(config: Readonly<BrokerConfig>, purpose: RedisPurpose, extra: RedisOptions = {}): Redis {
-  const blocking = purpose === 'delivery-blocking' || purpose === 'subscriber';
+  const blocking = purpose === 'delivery-blocking' || purpose === 'events-blocking' || purpose === 'subscriber';
   const options: RedisOptions = {
     connectionName: `mb-${purpose}`,
     // RESP2: stream replies keep their classic nested-array shape (ioredis 6 defaults to

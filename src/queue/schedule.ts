@@ -3,7 +3,7 @@
  * way leased in another, dead letters in a stream. Waiting retries live here, in Redis,
  * so they survive restarts and hold no delivery slot.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { DomainKeys } from './keys.js';
 import type { BrokerScripts } from './scripts.js';
 
@@ -35,10 +35,19 @@ export class DeliverySchedule {
     return replies.reduce((n, [error, count]) => (error ? n : n + Number(count)), 0);
   }
 
-  /** Ends attempts: `retry` go back on the schedule at their due time, the rest leave it. */
-  async settle(keys: DomainKeys, done: string[], retry: Array<{ id: string; dueAt: number }>): Promise<void> {
+  /**
+   * Ends attempts: `retry` go back on the schedule at their due time, the rest leave it.
+   * `alongside` adds the caller's writes to the same transaction (the status events).
+   */
+  async settle(
+    keys: DomainKeys,
+    done: string[],
+    retry: Array<{ id: string; dueAt: number }>,
+    alongside: (multi: ChainableCommander) => void = () => undefined,
+  ): Promise<void> {
     if (done.length === 0 && retry.length === 0) return;
     const multi = this.redis.multi();
+    alongside(multi);
     if (retry.length > 0) {
       const args: Array<string | number> = [];
       for (const r of retry) args.push(r.dueAt, r.id);

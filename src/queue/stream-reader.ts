@@ -3,7 +3,7 @@
  * of own pending entries, acknowledgement (XACK + XDEL, so a stream holds only what is
  * not yet stored) and reclaiming entries a dead consumer left pending (XAUTOCLAIM).
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { envelopeKeyId } from '../crypto/envelope.js';
 import { DELIVERY_GROUP } from './keys.js';
 import type { StreamEntryFields } from './stream-writer.js';
@@ -121,11 +121,13 @@ function parses(envelope: Buffer): boolean {
 /**
  * Acknowledges and deletes stored entries, and drops them from their domain's queued
  * index (status lookups then find them in MySQL), one pipeline for the whole batch.
+ * `alongside` adds the caller's own writes to that pipeline (the batch's status events).
  */
 export async function acknowledge(
   redis: Redis,
   entries: Array<Pick<StreamEntry, 'stream' | 'id'> & { fields?: Pick<StreamEntryFields, 'm'> | null }>,
   queuedIndexOf: (stream: string) => string | undefined = () => undefined,
+  alongside: (pipeline: ChainableCommander) => void = () => undefined,
 ): Promise<void> {
   if (entries.length === 0) return;
   const byStream = new Map<string, { ids: string[]; messageIds: string[] }>();
@@ -142,6 +144,7 @@ export async function acknowledge(
     const index = queuedIndexOf(stream);
     if (index && messageIds.length > 0) pipeline.hdel(index, ...messageIds);
   }
+  alongside(pipeline);
   const replies = (await pipeline.exec()) ?? [];
   const failed = replies.find(([err]) => err);
   if (failed) throw failed[0];

@@ -43,6 +43,17 @@ export interface EnqueueClient {
   rateWindowMs: number;
   /** 0 = no quota. */
   dailyQuota: number;
+  /** Its status event stream (with `EnqueueCall.events`). */
+  eventsKey?: string;
+}
+
+/** `queued` status events, appended with their messages (each client then needs `eventsKey`). */
+export interface EnqueueEvents {
+  domain: string;
+  maxPerClient: number;
+  /** Older events go: the retention's oldest stream id (`<ms>-0`). */
+  minId: string;
+  ttlMs: number;
 }
 
 export interface EnqueueRequestArgs {
@@ -64,6 +75,8 @@ export interface EnqueueCall {
   idempotencyTtlMs: number;
   clients: EnqueueClient[];
   requests: EnqueueRequestArgs[];
+  /** Absent: no status events. */
+  events?: EnqueueEvents;
 }
 
 export const REFUSED_BY_RATE = -1;
@@ -86,16 +99,32 @@ export interface EnqueueReply {
 /** Queues one `enqueue-n` call on a pipeline made by `scriptedPipeline`. */
 export function addEnqueue(pipeline: ScriptedPipeline, call: EnqueueCall): void {
   const keys: string[] = [call.stream, call.queued];
-  const argv: Array<string | number | Buffer> = [call.clients.length, call.requests.length, call.idempotencyTtlMs];
+  const { events } = call;
+  const argv: Array<string | number | Buffer> = [
+    call.clients.length,
+    call.requests.length,
+    call.idempotencyTtlMs,
+    events?.domain ?? '',
+    events?.maxPerClient ?? 0,
+    events?.minId ?? '0-0',
+    events?.ttlMs ?? 0,
+  ];
   for (const c of call.clients) {
     keys.push(c.limitsKey);
     argv.push(c.clientId, c.clientName, c.rateLimit, c.rateWindowMs, c.dailyQuota);
   }
+  if (events) {
+    for (const c of call.clients) {
+      if (c.eventsKey === undefined) throw new Error('enqueue-n: a client without its events key');
+      keys.push(c.eventsKey);
+    }
+  }
+  const recordsAfter = keys.length;
   for (const r of call.requests) {
     let record = 0;
     if (r.recordKey !== null) {
       keys.push(r.recordKey);
-      record = keys.length - 2 - call.clients.length;
+      record = keys.length - recordsAfter;
     }
     argv.push(r.client + 1, record, r.requestHash, r.trackingId, r.timestamp, r.messages.length);
     for (const m of r.messages)

@@ -4,8 +4,10 @@
  * and its protocol; domain code (src/crypto, src/ca, src/delivery, src/ingest…) never
  * reaches into a thread's wiring.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { importGraph } from './import-graph.js';
+import { importGraph, ROOT } from './import-graph.js';
 
 /** Every import cycle in the graph, one per strongly connected component, as `a → b → … → a`. */
 function importCycles(graph: ReturnType<typeof importGraph>): string[] {
@@ -64,6 +66,15 @@ describe('layout', () => {
     // A cycle makes module initialisation order matter and hides which layer owns what:
     // shared types go to a *.types.ts module that imports nothing back.
     expect(importCycles(importGraph(['src']))).toEqual([]);
+  });
+
+  it("takes drizzle-orm's values only from src/db/drizzle.ts (its CommonJS build; the file says why)", () => {
+    const offenders = [...importGraph(['src', 'test', 'bench', 'chaos']).keys()].filter((file) => {
+      if (file === 'src/db/drizzle.ts') return false;
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      return /(?:^|\n)\s*import\s+(?!type\s)[^'"]*?from\s*'drizzle-orm[^']*'/.test(text);
+    });
+    expect(offenders).toEqual([]);
   });
 
   it('keeps each actor folder to its thread: entry, protocol, client and thread-local wiring', () => {

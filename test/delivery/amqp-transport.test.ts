@@ -210,7 +210,12 @@ describe('AMQP transport against a real RabbitMQ', () => {
     await rabbit.stop('SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
     await rabbit.start();
-    await new Promise((r) => setTimeout(r, 3000));
+    // Publishing again after the restart is the point; how soon depends on the box (the
+    // transport's reconnect backoff and the node's start): wait for it, then a little more.
+    const afterRestart = confirmed.size;
+    const back = Date.now() + 60_000;
+    while (confirmed.size <= afterRestart && Date.now() < back) await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 1000));
     stop = true;
     await Promise.all(publishers);
     const queued = (await drain(rabbit.url, 'acme-in')).map((m) => m.properties.messageId as string);

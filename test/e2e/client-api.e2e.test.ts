@@ -377,10 +377,10 @@ describe('OpenAPI', () => {
     );
   });
 
-  it('serves exactly the committed openapi.json, the eight /api/v1/admin/* paths included', async () => {
+  it('serves exactly the committed openapi.json, the nine /api/v1/admin/* paths included', async () => {
     const served = await getJson(anonymous, `${broker.url}/docs/json`);
     const committed = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as { paths: object };
-    expect(Object.keys(committed.paths).filter((path) => path.startsWith('/api/v1/admin/'))).toHaveLength(8);
+    expect(Object.keys(committed.paths).filter((path) => path.startsWith('/api/v1/admin/'))).toHaveLength(9);
     expect(served.body, 'openapi.json differs from /docs/json: run `npm run openapi` and commit it').toEqual(committed);
   });
 

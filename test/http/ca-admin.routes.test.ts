@@ -76,6 +76,7 @@ function frontDeps(withAdmin: boolean): FrontDeps {
             clients: {
               clients: new ClientsRepository(testDb.handle.db),
               audit: new AuditRepository(testDb.handle.db),
+              hasCallbackSecret: () => true,
               status: new ClientStatusService({
                 clients: new ClientsRepository(testDb.handle.db),
                 identity,

@@ -239,6 +239,31 @@ describe('clients', () => {
       .map((e) => e.action);
     expect(actions).toEqual(expect.arrayContaining(['client.disable', 'client.enable']));
   });
+
+  it("sets and clears a client's status callback URL, only https and only where the domain can sign", async () => {
+    const id = h.seed.clients.a1;
+    expect((await adminAlpha.get(`/portal/admin/clients/${id}`)).body).toContain('data-testid="status-callback"');
+    const saved = await adminAlpha.post(`/portal/admin/clients/${id}/status-callback`, {
+      url: 'https://cb.alpha.test/in',
+    });
+    expect(saved.statusCode).toBe(303);
+    expect((await h.repositories.clients.findById(id))!.status_callback_url).toBe('https://cb.alpha.test/in');
+    expect((await adminAlpha.get(`/portal/admin/clients/${id}?notice=callback-saved`)).body).toContain(
+      'value="https://cb.alpha.test/in"',
+    );
+    expect(
+      (await adminAlpha.post(`/portal/admin/clients/${id}/status-callback`, { url: 'http://cb.alpha.test/in' }))
+        .statusCode,
+    ).toBe(422);
+    expect((await adminAlpha.post(`/portal/admin/clients/${id}/status-callback`, { url: '' })).statusCode).toBe(303);
+    expect((await h.repositories.clients.findById(id))!.status_callback_url).toBeNull();
+    // Domain beta has no status_callback.secret: nothing to sign with.
+    const beta = h.seed.clients.b1;
+    expect((await root.get(`/portal/admin/clients/${beta}`)).body).toContain('cannot have status callbacks');
+    expect(
+      (await root.post(`/portal/admin/clients/${beta}/status-callback`, { url: 'https://cb.beta.test/in' })).statusCode,
+    ).toBe(422);
+  });
 });
 
 describe('certificates', () => {

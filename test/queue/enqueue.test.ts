@@ -462,3 +462,33 @@ describe('enqueue-n.lua with several clients and requests in one call', () => {
     expect(await limitsOf(b.limits)).toMatchObject({ quota: 1 });
   });
 });
+
+describe('queued status events', () => {
+  it('appends one `queued` event per appended message to its client’s stream, none for a refused one, and keeps idempotency records apart', async () => {
+    const keys = keysOf('events-key');
+    const eventsKey = `${prefix}events:client:77`;
+    const messages = [message('one'), message('two'), message('three')];
+    const call = callOf(
+      keys,
+      args({ clientId: 77, clientName: 'ev', dailyQuota: 2, requestHash: 'e'.repeat(64), messages }),
+    );
+    call.clients[0]!.eventsKey = eventsKey;
+    call.events = { domain: 'default', maxPerClient: 1000, minId: '0-0', ttlMs: 60_000 };
+    const reply = await send(call);
+    expect(reply.requests[0]).toEqual({
+      kind: 'done',
+      positions: [expect.any(Number), expect.any(Number), REFUSED_BY_QUOTA],
+    });
+    const entries = (await redis.xrange(eventsKey, '-', '+')) as Array<[string, string[]]>;
+    expect(entries.map(([, f]) => f)).toEqual(
+      messages
+        .slice(0, 2)
+        .map((m) => ['t', 'queued', 'm', m.m, 'c', 'ev.default', 'd', 'default', 'a', '0', 'at', m.q]),
+    );
+    expect(await redis.pttl(eventsKey)).toBeGreaterThan(0);
+    // The record is still found under its key (the events keys come before the records).
+    const again = await send(call);
+    expect(again.requests[0]).toMatchObject({ kind: 'replay' });
+    expect(await redis.xlen(eventsKey)).toBe(2);
+  });
+});

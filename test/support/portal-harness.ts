@@ -105,7 +105,11 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
       // Fast hashes in tests; the parameters travel with each hash, so verification is the same code.
       portal: { scrypt_log_n: 12 },
       domains: [
-        { name: 'alpha', target: { type: 'webhook', url: 'https://127.0.0.1:9/hook', secret: 'test-secret' } },
+        {
+          name: 'alpha',
+          target: { type: 'webhook', url: 'https://127.0.0.1:9/hook', secret: 'test-secret' },
+          status_callback: { secret: 'callback-secret' },
+        },
         { name: 'beta', target: { type: 'store' } },
       ],
       ...options.values,

@@ -39,6 +39,11 @@ export class HttpsPortalClient {
     return client;
   }
 
+  /** The session's cookies as a Cookie header (for a WebSocket of the portal). */
+  get cookieHeader(): string {
+    return [...this.cookies].map(([name, value]) => `${name}=${value}`).join('; ');
+  }
+
   get(path: string): Promise<PortalPage> {
     return this.send('GET', path);
   }
@@ -50,7 +55,7 @@ export class HttpsPortalClient {
 
   /** A JSON call to the admin API (`/api/v1/admin/*`) with this session's cookie. */
   async json(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     body?: unknown,
   ): Promise<{ statusCode: number; body: Record<string, unknown> }> {

@@ -4,6 +4,7 @@
  * and how many times this message id has been posted (this one included).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import { createServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,11 @@ export interface DownstreamHit {
   at: number;
   body: { message_id: string; message_body: string; sender_number: string; attempt: number };
   rawBody: string;
+  headers: IncomingHttpHeaders;
+  /** Path and query it was POSTed to. */
+  path: string;
+  /** What it was answered. */
+  status: number;
 }
 
 export interface Downstream {
@@ -39,9 +45,18 @@ export async function startDownstream(
       req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
       req.on('end', () => {
         const body = JSON.parse(raw) as DownstreamHit['body'];
-        hits.push({ at: Date.now(), body, rawBody: raw });
+        const hit: DownstreamHit = {
+          at: Date.now(),
+          body,
+          rawBody: raw,
+          headers: req.headers,
+          path: req.url ?? '',
+          status: 0,
+        };
+        hits.push(hit);
         const attempt = hits.filter((h) => h.body.message_id === body.message_id).length;
         const status = answer(body, attempt);
+        hit.status = status;
         res
           .writeHead(status, { 'content-type': 'application/json' })
           .end(status < 300 ? '{"ok":true}' : '{"ok":false}');

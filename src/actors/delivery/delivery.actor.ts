@@ -4,6 +4,8 @@
  * sending through its transport, all taking their slots from one SlotAllocator:
  * `delivery.concurrency` attempts in flight at most, in all). Its MySQL pool and Redis
  * connections are its own.
+ * Status callbacks (CallbackDispatcher) run here too, beside delivery but with
+ * connections, slots and breakers of their own.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -36,6 +38,9 @@ import { WebhookTransport } from '../../delivery/webhook-transport.js';
 import { SlotAllocator } from '../../delivery/slot-allocator.js';
 import { deliversByAttempts, deliveryShareWarnings } from '../../config/config-resolve.js';
 import type { DomainConfig, TargetConfig } from '../../config/config.js';
+import { ClientsRepository } from '../../db/clients.repository.js';
+import { CallbackDispatcher } from '../../events/callback-dispatcher.js';
+import type { CallbackTarget } from '../../events/callback-client.js';
 import type { Logger } from '../../logger.js';
 
 runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
@@ -113,6 +118,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       encryption,
       transport,
       breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
+      events: { prefix: config.redis.key_prefix, retention: config.events },
       onBreakerChange: (state) => setBreakerState(domain.name, target.name, BREAKER_STATE_VALUE[state]),
       onOutcome: (kind, count) => {
         if (kind === 'delivered') stats.delivered += count;
@@ -141,6 +147,44 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   pipeline.start();
   for (const d of dispatchers) d.start();
 
+  const callbackRedis = createRedis(config, 'delivery');
+  const callbackBlocking = createRedis(config, 'delivery-blocking');
+  for (const r of [callbackRedis, callbackBlocking])
+    r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error (status callbacks)'));
+  await Promise.all([whenReady(callbackRedis), whenReady(callbackBlocking)]);
+  const clientsRepository = new ClientsRepository(database.db);
+  const domainsByName = new Map(config.domains.map((d) => [d.name, d]));
+  const callbacks = new CallbackDispatcher({
+    redis: callbackRedis,
+    blocking: callbackBlocking,
+    prefix: config.redis.key_prefix,
+    consumer: config.instance_id,
+    settings: config.events,
+    logger,
+    breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
+    loadTargets: async (withMessageCallbacks) => {
+      const withDefault = config.domains.filter((d) => d.status_callback.url !== '').map((d) => d.name);
+      const targets = new Map<number, CallbackTarget>();
+      const rows = await clientsRepository.listWithStatusCallbacks(withDefault, withMessageCallbacks);
+      for (const row of rows) {
+        const domain = domainsByName.get(row.domain);
+        // Unsigned callbacks are never sent: the admin API refuses a URL without a secret.
+        if (!domain || domain.status_callback.secret === '') continue;
+        const perMessage = domain.status_callback.allowed_hosts.length > 0;
+        const url = row.status_callback_url ?? domain.status_callback.url;
+        if (url === '' && !perMessage) continue;
+        targets.set(row.id, {
+          url,
+          secret: domain.status_callback.secret,
+          caFile: domain.status_callback.ca_file,
+          perMessage,
+        });
+      }
+      return targets;
+    },
+  });
+  await callbacks.start();
+
   return {
     handlers: {
       'delivery.stats': () => ({ ...stats, in_flight: dispatchers.reduce((n, d) => n + d.inFlight, 0) }),
@@ -155,11 +199,12 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       },
     }),
     drain: async () => {
+      await callbacks.stop();
       await pipeline.stop();
       await Promise.all(dispatchers.map((d) => d.stop()));
       await Promise.all(transports.map((t) => t.close()));
       await database.close();
-      for (const r of [redis, blockingRedis]) r.disconnect();
+      for (const r of [redis, blockingRedis, callbackRedis, callbackBlocking]) r.disconnect();
     },
   };
 });

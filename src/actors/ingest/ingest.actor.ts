@@ -11,8 +11,13 @@
  * plaintext it appends, and sealing where the append happens costs no extra thread hop on
  * the accept path. It reads the same key files as the encryption actor (which creates
  * them, and starts first) and follows rotations with the same watcher.
+ *
+ * Each appended message's `queued` status event is appended by the same script, in the
+ * same atomic step (src/queue/lua/enqueue-n.lua): no extra round trip, never lost after a
+ * 202, always before the message's `stored`.
  */
 import { keysFor } from '../../queue/keys.js';
+import { countPublished } from '../../events/events.metrics.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { ReplicaWait } from '../../queue/replica-wait.js';
 import { defineScripts } from '../../queue/scripts.js';
@@ -62,6 +67,9 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
         try {
           const results = await planner.run(redis, requests, unavailable);
           observeEnqueue(requests, results, (performance.now() - started) / 1000);
+          for (const result of results)
+            if (result.ok && result.kind === 'done')
+              for (const position of result.positions) if (position > 0) countPublished('queued');
           return { results };
         } catch (error) {
           const results = requests.map(() => unavailable(error));

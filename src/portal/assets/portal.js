@@ -6,12 +6,17 @@
   const pad = (n) => String(n).padStart(2, '0');
   const local = (d) =>
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-  for (const el of document.querySelectorAll('time[datetime]')) {
-    const date = new Date(el.getAttribute('datetime'));
-    if (Number.isNaN(date.getTime())) continue;
-    el.title = `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
-    el.textContent = local(date);
-  }
+  const localTimes = () => {
+    for (const el of document.querySelectorAll('time[datetime]')) {
+      const date = new Date(el.getAttribute('datetime'));
+      if (Number.isNaN(date.getTime())) continue;
+      el.title = `${date.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+      el.textContent = local(date);
+    }
+  };
+  localTimes();
+  // A live page (live.js) replaced its content: the new times are UTC again.
+  document.addEventListener('mb:content-replaced', localTimes);
 
   document.addEventListener('submit', (event) => {
     const form = event.target;
@@ -41,9 +46,11 @@
     });
   }
 
-  for (const form of document.querySelectorAll('form[data-autosubmit]')) {
-    form.addEventListener('change', () => form.submit());
-  }
+  // Delegated (here and for rows below): a live page (live.js) replaces its content.
+  document.addEventListener('change', (event) => {
+    const form = event.target.closest?.('form[data-autosubmit]');
+    if (form) form.submit();
+  });
 
   const role = document.querySelector('[data-role-select]');
   if (role) {
@@ -65,11 +72,11 @@
     sync();
   }
 
-  for (const row of document.querySelectorAll('tr[data-href]')) {
-    row.addEventListener('click', (event) => {
-      if (event.target.closest('a, button, input, select, form')) return;
-      if (window.getSelection()?.toString()) return; // selecting text is not a click
-      window.location.href = row.getAttribute('data-href');
-    });
-  }
+  document.addEventListener('click', (event) => {
+    const row = event.target.closest?.('tr[data-href]');
+    if (!row) return;
+    if (event.target.closest('a, button, input, select, form')) return;
+    if (window.getSelection()?.toString()) return; // selecting text is not a click
+    window.location.href = row.getAttribute('data-href');
+  });
 })();

@@ -5,15 +5,18 @@
   repeated request never appended twice. One call per domain in the ingest actor's
   pipeline (group commit): the script's own cost is paid once per batch, not per message.
 
-  -n: the number of keys varies (ioredis passes it first): 2 + 1 per client + 1 per
-  Idempotency-Key.
+  -n: the number of keys varies (ioredis passes it first): 2 + 1 per client (+ 1 more per
+  client with status events) + 1 per Idempotency-Key.
   KEYS[1]            stream         the domain's inbound stream
   KEYS[2]            queued index   hash message_id -> "client_id|queued_at|target|route" while in the stream
                                     ("client_id|queued_at" for a message without a target)
   KEYS[2 + c]        limits of client c: "<window start ms>|<requests in window>|<UTC day>|<messages that day>"
-  KEYS[2 + C + k]    the k-th idempotency record: "<request hash>\n<json>"
+  KEYS[2 + C + c]    with status events only: client c's event stream (a `queued` event per message appended)
+  KEYS[2 + C(+C) + k]  the k-th idempotency record: "<request hash>\n<json>"
 
   ARGV[1] C, clients      ARGV[2] R, requests      ARGV[3] idempotency TTL (ms)
+  ARGV[4] domain name ('' = no status events)  ARGV[5] events MAXLEN (~)
+  ARGV[6] events MINID (~, the retention's oldest id)  ARGV[7] events TTL (ms)
   then C × 5:  client id, client name, rate limit (0 = none), rate window (ms), daily quota (0 = none)
   then R × (6 + 11 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
                tracking id, timestamp, N, then N × 11: message_id, body envelope, number
@@ -33,6 +36,9 @@
   retried with the same key. Requests run in order, so a duplicate later in the same batch
   finds the record of the earlier one.
 
+  A `queued` status event is appended in the same step as its message: it is never lost
+  between the append and the 202, and always comes before the message's `stored`.
+
   Returns a flat array: the end of the current UTC day (unix ms); C × 3 — requests in the
   client's window before this call, ms until that window ends, messages that day before
   this call — then per request one of:
@@ -47,14 +53,18 @@ local day_end = (today + 1) * DAY_MS
 
 local n_clients = tonumber(ARGV[1])
 local n_requests = tonumber(ARGV[2])
+local domain = ARGV[4]
+local events = domain ~= ''
 local records = 2 + n_clients
-local at = 4
+if events then records = records + n_clients end
+local at = 8
 
 local clients = {}
 for c = 1, n_clients do
   local client = {
     id = ARGV[at], name = ARGV[at + 1], rate_limit = tonumber(ARGV[at + 2]), window_ms = tonumber(ARGV[at + 3]),
     quota = tonumber(ARGV[at + 4]), key = KEYS[2 + c], appended = 0,
+    events_key = events and KEYS[2 + n_clients + c] or nil,
     window_start = 0, rate_used = 0, quota_used = 0,
   }
   if client.rate_limit > 0 or client.quota > 0 then
@@ -114,6 +124,10 @@ for _ = 1, n_requests do
         end
         index[#index + 1] = ARGV[m]
         index[#index + 1] = queued
+        if events then
+          redis.call('XADD', client.events_key, 'MAXLEN', '~', ARGV[5], '*', 't', 'queued', 'm', ARGV[m],
+            'c', client.name .. '.' .. domain, 'd', domain, 'a', '0', 'at', ARGV[m + 7])
+        end
         -- The stream holds only unstored messages (delivery XDELs after the MySQL
         -- commit): its length is the message's place in the queue. Nothing else runs
         -- meanwhile, so one XLEN serves the whole call.
@@ -146,6 +160,10 @@ for c = 1, n_clients do
   if client.appended > 0 and (client.rate_limit > 0 or client.quota > 0) then
     client.window_start = limits_write(client.key, client.window_start, client.rate_used, today, client.quota_used,
       client.window_ms, now)
+  end
+  if events and client.appended > 0 then
+    redis.call('XTRIM', client.events_key, 'MINID', '~', ARGV[6])
+    redis.call('PEXPIRE', client.events_key, ARGV[7])
   end
   out[#out + 1] = client.rate_before
   out[#out + 1] = limits_reset_ms(client.window_start, client.window_ms, now)

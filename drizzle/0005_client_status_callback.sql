@@ -1,0 +1,1 @@
+ALTER TABLE `clients` ADD `status_callback_url` varchar(2048);

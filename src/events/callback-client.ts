@@ -1,0 +1,79 @@
+/**
+ * One status callback POST: the event as JSON, signed like a webhook over one timestamp
+ * (src/delivery/webhook-client.ts): Standard Webhooks headers with `webhook-id` = the
+ * event id (a receiver drops a repeated id: a retry after a lost answer), and
+ * X-MB-Signature. The secret is the domain's `status_callback.secret`.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'undici';
+import type { WebhookOutcome } from '../delivery/webhook-client.js';
+import { signPayload, signStandardWebhook, standardWebhooksKey } from '../delivery/webhook-client.js';
+import type { StatusEvent } from './status-event.js';
+
+export interface CallbackTarget {
+  url: string;
+  secret: string;
+  /** PEM file of the receiver's CA; '' = the system's. */
+  caFile: string;
+  /** The domain allows messages' own callback URLs: look one up for each event. */
+  perMessage?: boolean;
+}
+
+export class CallbackClient {
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly connections: number,
+  ) {}
+
+  /** Never rejects: every failure is an outcome (4xx other than 408/429: not worth retrying). */
+  async post(target: CallbackTarget, event: StatusEvent): Promise<WebhookOutcome> {
+    const body = JSON.stringify(event);
+    const timestamp = Math.floor(Date.now() / 1000);
+    try {
+      const response = await request(target.url, {
+        method: 'POST',
+        dispatcher: this.agentFor(target.caFile),
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': event.event_id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signStandardWebhook(standardWebhooksKey(target.secret), event.event_id, timestamp, body),
+          'x-mb-signature': signPayload(target.secret, timestamp, body),
+        },
+        body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      await response.body.dump();
+      const status = response.statusCode;
+      if (status >= 200 && status < 300) return { ok: true, status };
+      return {
+        ok: false,
+        status,
+        error: `HTTP ${status}`,
+        retryable: status >= 500 || status === 408 || status === 429,
+      };
+    } catch (error) {
+      const e = error as Error & { code?: string };
+      return { ok: false, error: e.code ? `${e.code}: ${e.message}` : e.message, retryable: true };
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((agent) => agent.close()));
+  }
+
+  private agentFor(caFile: string): Agent {
+    let agent = this.agents.get(caFile);
+    if (!agent) {
+      agent = new Agent({
+        connections: this.connections,
+        keepAliveTimeout: 30_000,
+        ...(caFile ? { connect: { ca: readFileSync(caFile, 'utf8') } } : {}),
+      });
+      this.agents.set(caFile, agent);
+    }
+    return agent;
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * `GET /api/v1/events`: a WebSocket, upgraded over the client's own mTLS connection, on
+ * which the broker pushes the status events of the client's messages (never another
+ * client's: the hub reads only the stream of the certificate's client). Resume with
+ * `last_event_id`; filter by message ids and types in the query or with a filter frame.
+ *
+ * A revoked certificate or a disabled client closes the socket at once with 4403 (the
+ * identity resolver tells it before the connection is destroyed, as for HTTP requests).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { RawData } from 'ws';
+import type { LiveConfig } from '../config/live-config.js';
+import { BrokerError } from '../errors.js';
+import type { EventHub } from '../events/event-hub.js';
+import { eventSubscribers } from '../events/events.metrics.js';
+import { STATUS_EVENT_TYPES } from '../events/status-event.js';
+import type { IdentityResolver } from './client-identity.js';
+import { CLOSE_CODES, EventSocket, filterOf, type EventFilter } from './event-socket.js';
+import { eventsQuery, eventsUpgradeResponse, MAX_FILTER_IDS, UUID_RULE, type EventsQuery } from './events.schemas.js';
+import { errorResponses, mutualTls } from './messages.schemas.js';
+import { requireClient } from './require-client.js';
+
+export interface EventRoutesDeps {
+  config: LiveConfig;
+  identity: IdentityResolver;
+  hub: EventHub;
+}
+
+/** A filter frame (JSON text) as a filter, or undefined when it is not one. */
+export function parseFilterFrame(data: string): EventFilter | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { message_ids: ids, types, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0) return undefined;
+  const strings = (v: unknown) => v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+  if (!strings(ids) || !strings(types)) return undefined;
+  const idList = ids as string[] | undefined;
+  const typeList = types as string[] | undefined;
+  if (idList && (idList.length > MAX_FILTER_IDS || !idList.every((id) => UUID_RULE.test(id)))) return undefined;
+  if (typeList && !typeList.every((t) => (STATUS_EVENT_TYPES as readonly string[]).includes(t))) return undefined;
+  return filterOf(idList, typeList);
+}
+
+/** Needs @fastify/websocket registered on the server (buildServer does). */
+export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): Promise<void> {
+  const { config, identity, hub } = deps;
+
+  app.route<{ Querystring: EventsQuery }>({
+    method: 'GET',
+    url: '/api/v1/events',
+    onRequest: requireClient(identity),
+    preValidation: async () => {
+      if (hub.subscribers >= config.current().events.ws_max_subscribers) throw new BrokerError('SUBSCRIBERS_FULL');
+    },
+    schema: {
+      summary: 'Status events of your messages, pushed (WebSocket)',
+      description:
+        'Upgrade to a WebSocket on the same mutual-TLS connection. Events of every message of your client (or those the filter keeps), ' +
+        'whichever broker of the deployment accepted or delivered them. Reconnect with last_event_id to lose nothing.',
+      tags: ['messages'],
+      security: mutualTls,
+      querystring: eventsQuery,
+      response: { 101: eventsUpgradeResponse, ...errorResponses },
+    },
+    // A plain GET (no Upgrade) lands here.
+    handler: async () => {
+      throw new BrokerError('UPGRADE_REQUIRED');
+    },
+    wsHandler: (socket, request) => {
+      const client = request.client!;
+      const settings = config.current().events;
+      const query = request.query;
+      const subscriber = new EventSocket(
+        socket,
+        client.client_id,
+        filterOf(query.message_id?.split(','), query.type?.split(',')),
+        { maxBufferedBytes: settings.ws_max_buffered_bytes, pingIntervalMs: settings.ws_ping_interval_ms },
+      );
+      eventSubscribers.inc();
+      let unsubscribe: (() => void) | undefined;
+      let closed = false;
+      const stopRefusal = identity.onRefusal(request.raw.socket, (code) =>
+        subscriber.close(CLOSE_CODES.REFUSED, code, 'refused'),
+      );
+      socket.on('message', (data: RawData, isBinary: boolean) => {
+        const filter = isBinary ? undefined : parseFilterFrame(data.toString());
+        if (filter) subscriber.setFilter(filter);
+        else
+          subscriber.sendControl({
+            type: 'error',
+            error_code: 'INVALID_PAYLOAD',
+            message: 'A filter frame is JSON: {"message_ids": [uuid…], "types": [type…]}',
+          });
+      });
+      socket.once('close', () => {
+        closed = true;
+        eventSubscribers.dec();
+        stopRefusal();
+        unsubscribe?.();
+      });
+      hub.subscribe(subscriber, query.last_event_id).then(
+        (subscription) => {
+          if (closed) subscription.unsubscribe();
+          else {
+            unsubscribe = subscription.unsubscribe;
+            subscriber.sendControl({ type: 'subscribed', last_event_id: subscription.startAfter });
+          }
+        },
+        (error: unknown) => {
+          request.log.warn({ err: (error as Error).message }, 'event subscription failed');
+          subscriber.close(CLOSE_CODES.UNAVAILABLE, 'EVENTS_UNAVAILABLE', 'error');
+        },
+      );
+    },
+  });
+}
