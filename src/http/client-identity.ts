@@ -23,6 +23,7 @@ import { BrokerError } from '../errors.js';
 import { withTimeout } from '../health/health.service.js';
 import { tryNormalizeSerialHex } from '../pki/serial.js';
 import { identityFromMemory, identityFromMysql, identityFromRedis, identityUnanswered } from './api.metrics.js';
+import type { SharedIdentity } from '../queue/identity-cache.js';
 
 export interface ClientIdentity {
   client_id: number;
@@ -48,18 +49,8 @@ export interface PeerCertificate {
 /** id-kp-clientAuth (RFC 5280 §4.2.1.12). */
 const CLIENT_AUTH_OID = '1.3.6.1.5.5.7.3.2';
 
-/** A row as the certificates repository returns it (joined with the client). */
-export interface IdentityRow {
-  serial: string;
-  fingerprint: string;
-  cert_status: 'active' | 'revoked' | 'expired';
-  not_before: Date;
-  not_after: Date;
-  client_id: number;
-  client_name: string;
-  domain: string;
-  client_status: 'active' | 'disabled';
-}
+/** A row as the certificates repository returns it (joined with the client); the shared cache keeps the same. */
+export type IdentityRow = SharedIdentity;
 
 export type IdentityLookup = (fingerprint: string) => Promise<IdentityRow | undefined>;
 

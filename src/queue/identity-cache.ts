@@ -21,7 +21,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { clientDisabledKey, identityKey } from './keys.js';
 
-/** An identity as the front checks it (src/http/client-identity.ts `IdentityRow`). */
+/** An identity as the front checks it: a certificate joined with its client (src/http/client-identity.ts). */
 export interface SharedIdentity {
   serial: string;
   fingerprint: string;
