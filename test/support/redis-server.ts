@@ -10,16 +10,24 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { probeTcp } from '../../src/bootstrap/embedded-services.js';
 
+/**
+ * A port to listen on later (a redis-server, a sentinel, a RabbitMQ node, a chaos broker
+ * restarted where its load sends). Taken at random below Linux's ephemeral range
+ * (32768–60999): a port the kernel handed out with listen(0) is also the kind it hands
+ * out to outgoing connections, and under a busy test run one of those took it before the
+ * server started (EADDRINUSE). Checked free by listening on it once.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-    server.once('error', reject);
-  });
+    if (free) return port;
+    if (attempt > 50) throw new Error('no free port found between 20000 and 32000');
+  }
 }
 
 export class TestRedisServer {
