@@ -1,6 +1,6 @@
 /**
  * `npm run bench:events [-- --clients 100 --sockets 10 --rate 5000 --duration 20 --size 160
- *   --max-in-flight 400 --cpu-prof DIR]`
+ *   --max-in-flight 200 --cpu-prof DIR]`
  *
  * Status events fan-out (issue #21): `clients` clients of their own (certificates issued
  * through the CA, as `mb client issue` does), each with `sockets` WebSockets on
@@ -27,7 +27,7 @@ import { loadConfig } from '../src/config/config.js';
 import type { StatusEvent } from '../src/events/status-event.js';
 import { BrokerProcess, createWorkspace, ROOT } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
-import { cpuSeconds, peakRssMb, threadCpuSeconds } from './bench-support.js';
+import { cpuSeconds, peakRssMb, rssMb, threadCpuSeconds } from './bench-support.js';
 import type { SubmitOptions, SubmitResult } from './events-submitter.js';
 
 interface FanoutOptions {
@@ -51,7 +51,7 @@ function parseArgs(argv: string[]): FanoutOptions {
     rate: Number(value('rate') ?? 5000),
     duration: Number(value('duration') ?? 20),
     size: Number(value('size') ?? 160),
-    maxInFlight: Number(value('max-in-flight') ?? 400),
+    maxInFlight: Number(value('max-in-flight') ?? 200),
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
   };
 }
@@ -93,7 +93,7 @@ interface Seen {
 }
 
 class Subscribers {
-  readonly eventLatency = new Histogram();
+  eventLatency = new Histogram();
   readonly seen = new Map<string, Seen>();
   readonly sockets: WebSocket[] = [];
   closedEarly = 0;
@@ -122,6 +122,12 @@ class Subscribers {
     });
   }
 
+  /** Forgets what was counted so far (the warm-up). */
+  restart(): void {
+    this.eventLatency = new Histogram();
+    this.frames = 0;
+  }
+
   closeAll(): void {
     for (const socket of this.sockets) socket.removeAllListeners('close').terminate();
   }
@@ -147,6 +153,7 @@ async function main(): Promise<void> {
   try {
     await broker.start();
     const pid = broker.child!.pid!;
+    const rss = { started: rssMb(pid), subscribed: 0, loaded: 0, peak_before_load: 0 };
     const issueStarted = Date.now();
     const bundles = await issueClients(workspace.configPath, join(workspace.dir, 'bench-clients'), options.clients);
     const issueSeconds = (Date.now() - issueStarted) / 1000;
@@ -154,18 +161,29 @@ async function main(): Promise<void> {
     for (const bundle of bundles)
       await Promise.all(Array.from({ length: options.sockets }, () => subscribers.open(broker.url, bundle.pem)));
     const connectSeconds = (Date.now() - connectStarted) / 1000;
+    rss.subscribed = rssMb(pid);
+    rss.peak_before_load = peakRssMb(pid);
 
-    const cpuBefore = cpuSeconds(pid);
-    const threadsBefore = threadCpuSeconds(pid);
-    const selfBefore = process.cpuUsage();
-    const submitted = await runSubmitter({
-      url: broker.url,
-      clients: bundles.map((b) => b.files),
-      rate: options.rate,
-      durationS: options.duration,
-      size: options.size,
-      maxInFlight: options.maxInFlight,
-    });
+    let cpuBefore = cpuSeconds(pid);
+    let threadsBefore = threadCpuSeconds(pid);
+    let selfBefore = process.cpuUsage();
+    const submitted = await runSubmitter(
+      {
+        url: broker.url,
+        clients: bundles.map((b) => b.files),
+        rate: options.rate,
+        durationS: options.duration,
+        size: options.size,
+        maxInFlight: options.maxInFlight,
+      },
+      () => {
+        // The warm-up's handshakes and events are not part of the figure.
+        subscribers.restart();
+        cpuBefore = cpuSeconds(pid);
+        threadsBefore = threadCpuSeconds(pid);
+        selfBefore = process.cpuUsage();
+      },
+    );
     const expected = options.sockets;
     const complete = () =>
       submitted.accepted_messages.every(([id]) => {
@@ -178,6 +196,7 @@ async function main(): Promise<void> {
     const cpu = cpuSeconds(pid) - cpuBefore;
     const threads = threadCpuSeconds(pid);
     const self = process.cpuUsage(selfBefore);
+    rss.loaded = rssMb(pid);
 
     const toDelivered = new Histogram();
     const lost = { queued: 0, stored: 0, delivered: 0 };
@@ -208,6 +227,8 @@ async function main(): Promise<void> {
       sockets_closed_by_broker: subscribers.closedEarly,
       drain_s: round(drainSeconds),
       broker_peak_rss_mb: peakRssMb(pid),
+      // Resident set once started, with every socket open, at the end of the load; the peak before the load.
+      broker_rss_mb: rss,
       broker_cpu_s: round(cpu),
       broker_cpu_s_per_1000: round3((cpu / accepted) * 1000),
       broker_cpu_s_by_thread: Object.fromEntries(
@@ -260,15 +281,17 @@ async function issueClients(
   }
 }
 
-function runSubmitter(options: SubmitOptions): Promise<SubmitResult> {
+/** Runs the submitter; `onStarted` once its warm-up is over and the timed run begins. */
+function runSubmitter(options: SubmitOptions, onStarted: () => void): Promise<SubmitResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'bench/events-submitter.ts'), JSON.stringify(options)],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
     );
+    child.once('message', onStarted);
     const chunks: Buffer[] = [];
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
     child.once('exit', (code) =>
       code === 0
         ? resolve(JSON.parse(Buffer.concat(chunks).toString()) as SubmitResult)

@@ -9,7 +9,8 @@
  * requests in flight; when the broker cannot keep up the achieved rate falls short of the
  * target instead of the queue growing, and the summary reports both.
  *
- * Input: one JSON argument (SubmitOptions). Output: one JSON line (SubmitResult) on stdout.
+ * Input: one JSON argument (SubmitOptions). Output: one JSON line (SubmitResult) on stdout,
+ * and a `started` IPC message once the warm-up (one request on each connection) is done.
  */
 import { readFileSync } from 'node:fs';
 import { Agent } from 'undici';
@@ -89,6 +90,15 @@ async function run(options: SubmitOptions): Promise<SubmitResult> {
     );
   };
 
+  // Warm-up, not measured: every connection opened (TLS handshakes are the broker's
+  // costliest requests), then the timed run starts and the parent is told so.
+  await Promise.all(
+    agents.flatMap((agent) =>
+      Array.from({ length: perClient }, () => post(agent, url.origin, path, body).catch(() => undefined)),
+    ),
+  );
+  process.send?.('started');
+  result.started_at = Date.now();
   const deadline = result.started_at + options.durationS * 1000;
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
