@@ -176,6 +176,7 @@ async function main(): Promise<void> {
         size: options.size,
         maxInFlight: options.maxInFlight,
       },
+      join(workspace.dir, 'submitter.json'),
       () => {
         // The warm-up's handshakes and events are not part of the figure.
         subscribers.restart();
@@ -282,11 +283,13 @@ async function issueClients(
 }
 
 /** Runs the submitter; `onStarted` once its warm-up is over and the timed run begins. */
-function runSubmitter(options: SubmitOptions, onStarted: () => void): Promise<SubmitResult> {
+function runSubmitter(options: SubmitOptions, optionsFile: string, onStarted: () => void): Promise<SubmitResult> {
+  // In a file: a thousand clients' paths are more than an argument may hold (E2BIG).
+  writeFileSync(optionsFile, JSON.stringify(options));
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'bench/events-submitter.ts'), JSON.stringify(options)],
+      [join(ROOT, 'node_modules/tsx/dist/cli.mjs'), join(ROOT, 'bench/events-submitter.ts'), optionsFile],
       { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
     );
     child.once('message', onStarted);

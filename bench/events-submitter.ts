@@ -9,7 +9,7 @@
  * requests in flight; when the broker cannot keep up the achieved rate falls short of the
  * target instead of the queue growing, and the summary reports both.
  *
- * Input: one JSON argument (SubmitOptions). Output: one JSON line (SubmitResult) on stdout,
+ * Input: the path of a JSON file (SubmitOptions). Output: one JSON line (SubmitResult) on stdout,
  * and a `started` IPC message once the warm-up (one request on each connection) is done.
  */
 import { readFileSync } from 'node:fs';
@@ -156,7 +156,7 @@ function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-const options = JSON.parse(process.argv[2] ?? '{}') as SubmitOptions;
+const options = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SubmitOptions;
 run(options).then(
   (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
   (error: unknown) => {
