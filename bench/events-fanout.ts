@@ -19,6 +19,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -198,6 +199,7 @@ async function main(): Promise<void> {
     const threads = threadCpuSeconds(pid);
     const self = process.cpuUsage(selfBefore);
     rss.loaded = rssMb(pid);
+    const memory = await memoryByThread(broker.url, bundles[0]!.pem.ca);
 
     const toDelivered = new Histogram();
     const lost = { queued: 0, stored: 0, delivered: 0 };
@@ -230,6 +232,8 @@ async function main(): Promise<void> {
       broker_peak_rss_mb: peakRssMb(pid),
       // Resident set once started, with every socket open, at the end of the load; the peak before the load.
       broker_rss_mb: rss,
+      // V8 heaps and external memory (Buffers, TLS) per thread at the end of the load, from /metrics.
+      broker_memory_mb: memory,
       broker_cpu_s: round(cpu),
       broker_cpu_s_per_1000: round3((cpu / accepted) * 1000),
       broker_cpu_s_by_thread: Object.fromEntries(
@@ -280,6 +284,23 @@ async function issueClients(
   } finally {
     await context.close();
   }
+}
+
+/** `nodejs_heap_size_total_bytes` and `nodejs_external_memory_bytes` of each thread, in MB (loopback scrape, no certificate). */
+async function memoryByThread(url: string, ca: string): Promise<Record<string, number>> {
+  const text = await new Promise<string>((resolve, reject) => {
+    httpsGet(`${url}/metrics`, { ca }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+  const out: Record<string, number> = {};
+  for (const match of text.matchAll(/^nodejs_(heap_size_total|external_memory)_bytes(?:\{([^}]*)\})? (\S+)$/gm)) {
+    const thread = /thread="([^"]+)"/.exec(match[2] ?? '')?.[1] ?? 'main';
+    out[`${thread}_${match[1] === 'heap_size_total' ? 'heap' : 'external'}`] = Math.round(Number(match[3]) / 1048576);
+  }
+  return out;
 }
 
 /** Runs the submitter; `onStarted` once its warm-up is over and the timed run begins. */
