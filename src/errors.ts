@@ -25,6 +25,11 @@ export const ERRORS = {
   UPGRADE_REQUIRED: { status: 426, message: 'This endpoint speaks WebSocket only (Upgrade: websocket)' },
   BAD_REQUEST: { status: 400, message: 'Bad request' },
   REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive' },
+  NO_ROUTE: {
+    status: 422,
+    message:
+      "No route of the domain matches the message and the domain has no default route; it was not queued (see the domain's routes)",
+  },
 
   // ── Client identity (mTLS) ──────────────────────────────────────────────────────
   UNAUTHORIZED: { status: 401, message: 'A client certificate is required' },

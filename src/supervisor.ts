@@ -55,7 +55,10 @@ async function main(): Promise<void> {
     throw error;
   }
   // Before anything is opened: this may restart the process in place with a bounded main heap.
-  reexecWithBoundedHeap(config.actors.young_generation_mb);
+  reexecWithBoundedHeap({
+    youngGenerationMb: config.actors.young_generation_mb,
+    oldGenerationMb: config.actors.old_generation_mb,
+  });
   let logOutput: LogOutput;
   try {
     logOutput = LogOutput.fromConfig(config);

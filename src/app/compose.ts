@@ -33,7 +33,7 @@ import { SecretFingerprintsRepository } from '../db/secret-fingerprints.reposito
 import { KeyStore } from '../crypto/key-store.js';
 import { caFingerprint, heldSecrets, refuseNewCa, verifySecretIdentity } from '../keys/secret-identity.js';
 import { MessagePagesRepository } from '../db/message-pages.repository.js';
-import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
+import type { DispatcherSnapshot } from '../delivery/target-dispatcher.js';
 import { domainsHealth } from '../health/domain-health.js';
 import { HealthService, withTimeout, type HealthReport } from '../health/health.service.js';
 import { warnInsecureTargets, webhookTransportComponent } from '../health/insecure-targets.js';
@@ -307,7 +307,8 @@ function downstreamHealth(downstreams: DispatcherSnapshot[] | undefined): Health
   const out: HealthReport['components'] = {};
   for (const d of downstreams ?? []) {
     const status = d.breaker.state === 'closed' && d.operational ? 'up' : 'degraded';
-    out[`downstream_${d.domain}`] = {
+    // A domain's single target keeps the component name it always had.
+    out[d.target === 'default' ? `downstream_${d.domain}` : `downstream_${d.domain}/${d.target}`] = {
       status,
       operational: d.operational,
       in_flight: d.in_flight,

@@ -11,16 +11,17 @@
  *   5. webhook messages still queued get their next attempt back on the Redis schedule
  *      (Redis is not in the backup; its stream only ever holds messages not yet stored)
  */
+import { deliversByAttempts } from '../config/config-resolve.js';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { EncryptionService } from '../crypto/encryption.service.js';
 import { DATA_KEYS_FILE, KeyStore, PEPPER_FILE } from '../crypto/key-store.js';
-import { type BrokerConfig, isDispatchedTarget } from '../config/config.js';
+import type { BrokerConfig } from '../config/config.js';
 import { ensureDatabase, openDatabase } from '../db/database.js';
 import { MessagesRepository } from '../db/messages.repository.js';
 import { migrateDatabase } from '../db/migrate.js';
-import { domainKeys } from '../queue/keys.js';
+import { targetKeys } from '../queue/keys.js';
 import {
   DUMP_FILE,
   MANIFEST_FILE,
@@ -138,22 +139,30 @@ async function recreateDatabase(url: string, name: string): Promise<void> {
   }
 }
 
-/** Queued webhook messages back on their domain's schedule (NX: an entry already there stays). */
+/** Queued webhook messages back on their target's schedule (NX: an entry already there stays). */
 async function reschedule(
   config: Readonly<BrokerConfig>,
   redis: Redis,
   pool: ReturnType<typeof openDatabase>['pool'],
 ): Promise<number> {
   let total = 0;
-  for (const domain of config.domains.filter((d) => isDispatchedTarget(d.target))) {
+  for (const domain of config.domains) {
+    const webhooks = domain.targets.filter(deliversByAttempts).map((t) => t.name);
+    if (webhooks.length === 0) continue;
     const [rows] = (await pool.query(
-      "SELECT message_id, next_attempt_at FROM messages WHERE domain = ? AND status = 'queued'",
+      "SELECT message_id, next_attempt_at, target FROM messages WHERE domain = ? AND status = 'queued'",
       [domain.name],
-    )) as unknown as [Array<{ message_id: string; next_attempt_at: Date | null }>];
-    const schedule = domainKeys(config.redis.key_prefix, domain).schedule;
-    for (let i = 0; i < rows.length; i += 1000) {
-      const args = rows.slice(i, i + 1000).flatMap((r) => [r.next_attempt_at?.getTime() ?? Date.now(), r.message_id]);
-      total += await redis.zadd(schedule, 'NX', ...args);
+    )) as unknown as [Array<{ message_id: string; next_attempt_at: Date | null; target: string }>];
+    for (const target of webhooks) {
+      // A row whose target is gone from the config goes to the domain's default target, as the store does.
+      const own = rows.filter((r) =>
+        domain.targets.some((t) => t.name === r.target) ? r.target === target : target === domain.target.name,
+      );
+      const schedule = targetKeys(config.redis.key_prefix, domain, target).schedule;
+      for (let i = 0; i < own.length; i += 1000) {
+        const args = own.slice(i, i + 1000).flatMap((r) => [r.next_attempt_at?.getTime() ?? Date.now(), r.message_id]);
+        total += await redis.zadd(schedule, 'NX', ...args);
+      }
     }
   }
   return total;

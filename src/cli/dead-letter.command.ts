@@ -13,9 +13,10 @@ export function registerDeadLetterCommands(program: Command): void {
     .command('list')
     .description('List the newest dead letters of a domain')
     .requiredOption('--domain <name>', 'domain')
+    .option('--target <name>', "one of the domain's targets (default: its default target)")
     .option('--count <n>', 'how many', '50')
     .option('--json', 'machine-readable output')
-    .action(async (options: { domain: string; count: string; json?: boolean }, command: Command) => {
+    .action(async (options: { domain: string; target?: string; count: string; json?: boolean }, command: Command) => {
       await withContext(command, async (context) => {
         const db = context.database();
         const service = new DeadLetterService(
@@ -24,7 +25,10 @@ export function registerDeadLetterCommands(program: Command): void {
           new MessagesRepository(db.db),
           new AuditRepository(db.db),
         );
-        const { entries: letters } = await service.page(options.domain, { limit: Number(options.count) });
+        const { entries: letters } = await service.page(options.domain, {
+          limit: Number(options.count),
+          ...(options.target ? { target: options.target } : {}),
+        });
         if (options.json) process.stdout.write(`${JSON.stringify(letters, null, 2)}\n`);
         else if (letters.length === 0) process.stdout.write(`no dead letters in ${options.domain}\n`);
         else
@@ -37,22 +41,31 @@ export function registerDeadLetterCommands(program: Command): void {
     .command('redrive')
     .description('Give dead-lettered messages a fresh set of delivery attempts (audited)')
     .requiredOption('--domain <name>', 'domain')
+    .option('--target <name>', "one of the domain's targets (default: its default target)")
     .option('--message <id...>', 'message ids to redrive')
     .option('--all', 'redrive every dead letter of the domain')
-    .action(async (options: { domain: string; message?: string[]; all?: boolean }, command: Command) => {
-      if (!options.all && !options.message?.length) command.error('name --message ID… or --all');
-      await withContext(command, async (context) => {
-        const db = context.database();
-        const service = new DeadLetterService(
-          new LiveConfig(context.config),
-          await context.redis(),
-          new MessagesRepository(db.db),
-          new AuditRepository(db.db),
-        );
-        const result = await service.redrive(options.domain, options.all ? 'all' : options.message!, 'cli');
-        process.stdout.write(
-          `requeued ${result.requeued} message(s), removed ${result.removed} dead-letter entr${result.removed === 1 ? 'y' : 'ies'}\n`,
-        );
-      });
-    });
+    .action(
+      async (options: { domain: string; target?: string; message?: string[]; all?: boolean }, command: Command) => {
+        if (!options.all && !options.message?.length) command.error('name --message ID… or --all');
+        await withContext(command, async (context) => {
+          const db = context.database();
+          const service = new DeadLetterService(
+            new LiveConfig(context.config),
+            await context.redis(),
+            new MessagesRepository(db.db),
+            new AuditRepository(db.db),
+          );
+          const result = await service.redrive(
+            options.domain,
+            options.all ? 'all' : options.message!,
+            'cli',
+            undefined,
+            options.target,
+          );
+          process.stdout.write(
+            `requeued ${result.requeued} message(s), removed ${result.removed} dead-letter entr${result.removed === 1 ? 'y' : 'ies'}\n`,
+          );
+        });
+      },
+    );
 }

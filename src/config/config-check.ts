@@ -10,7 +10,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { BrokerConfig } from './config.js';
-import { deliveryShareWarnings } from './config-resolve.js';
+import { deliveryShareWarnings, targetSettingKey } from './config-resolve.js';
 import { DATA_KEYS_FILE, PEPPER_FILE } from '../crypto/key-store.js';
 import { isEncryptedKeyPem, openKeyPem, readCaKeyPassphrase } from '../pki/ca-key-passphrase.js';
 
@@ -35,9 +35,16 @@ export function checkConfigFiles(config: Readonly<BrokerConfig>): Finding[] {
   if (config.log.file === '') findings.push(ok('log.file', '', 'empty: logs go to stdout only'));
   else checkLogFile(config.log.file, findings);
   config.domains.forEach((domain, i) => {
-    if (domain.target.ca_file !== '') checkCaFile(`domains[${i}].target.ca_file`, domain.target.ca_file, findings);
-    if (domain.target.type === 'amqp' && domain.target.cert_file !== '')
-      checkClientCertificate(`domains[${i}].target`, domain.target.cert_file, domain.target.key_file, findings);
+    for (const target of domain.targets) {
+      if (target.ca_file !== '')
+        checkCaFile(targetSettingKey(i, domain, target.name, 'ca_file'), target.ca_file, findings);
+      if (target.type === 'amqp' && target.cert_file !== '')
+        checkClientCertificate(
+          { key: targetSettingKey(i, domain, target.name, 'cert_file'), file: target.cert_file },
+          { key: targetSettingKey(i, domain, target.name, 'key_file'), file: target.key_file },
+          findings,
+        );
+    }
   });
   for (const { key, message } of deliveryShareWarnings(config))
     findings.push({ level: 'warning', key, path: '', message });
@@ -144,12 +151,16 @@ function checkCaFile(key: string, file: string, findings: Finding[]): void {
 }
 
 /** An amqp target's own client certificate (`cert_file`) and its `key_file`. */
-function checkClientCertificate(key: string, certFile: string, keyFile: string, findings: Finding[]): void {
-  const cert = readCertificate(`${key}.cert_file`, certFile, findings);
-  if (cert === null) findings.push(problem(`${key}.cert_file`, certFile, 'does not exist'));
+function checkClientCertificate(
+  certFile: { key: string; file: string },
+  keyFile: { key: string; file: string },
+  findings: Finding[],
+): void {
+  const cert = readCertificate(certFile.key, certFile.file, findings);
+  if (cert === null) findings.push(problem(certFile.key, certFile.file, 'does not exist'));
   if (!cert) return;
-  checkValidity(`${key}.cert_file`, certFile, cert, 'client certificate', findings);
-  checkKeyMatches(`${key}.key_file`, keyFile, cert, 'client key', findings);
+  checkValidity(certFile.key, certFile.file, cert, 'client certificate', findings);
+  checkKeyMatches(keyFile.key, keyFile.file, cert, 'client key', findings);
 }
 
 function checkWritableDir(key: string, dir: string, findings: Finding[]): void {

@@ -9,6 +9,7 @@
  */
 import { ConfigError, bool, int, oneOf, parseShape, recordList, str, strList, type ValueOf } from './config-fields.js';
 import { optionalInt, recordMap } from './config-fields.js';
+import { checkRoutes, parseRoute, ROUTING_NAME, type RouteConfig } from './config-routes.js';
 
 const DOMAIN_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -142,6 +143,11 @@ export const configShape = {
     young_generation_mb: int(
       "Most memory each thread's V8 young generation may take: each actor's (the idle CA actor's at most 4 MB), and the main thread's (the supervisor restarts itself in place with --max-semi-space-size of a third of it); V8's default lets the main thread's grow to 128 MB on a large host. 0 = V8's default",
       16,
+      { min: 0 },
+    ),
+    old_generation_mb: int(
+      "Each thread's V8 old generation at most this (actors' resourceLimits, the main thread's --max-old-space-size by the same in-place restart). With a limit of 256 MB or less V8 grows an old generation by 1.3× of what survived its last full GC instead of up to 4×: under load that is 100–170 MB less RSS for no measurable CPU. The threads live on 10–60 MB; an actor that reaches the limit is restarted, the main thread would stop. 0 = V8's default (about a sixth of the host's RAM)",
+      256,
       { min: 0 },
     ),
   },
@@ -338,9 +344,35 @@ const targetShape = {
 /** The routing-key placeholders an amqp target may use. */
 export const ROUTING_KEY_PLACEHOLDERS = ['domain', 'route', 'match'] as const;
 
-/** Targets delivered by the dispatcher (slots, retries, breaker, dead letters), as opposed to `store`. */
-export function isDispatchedTarget(target: { type: string }): boolean {
-  return target.type !== 'store';
+/** One of a domain's named `targets`: a target, and the delivery settings it may hold apart from its domain's. */
+const namedTargetShape = {
+  ...targetShape,
+  retry_interval_ms: int("Override of the domain's retry_interval_ms for this target; 0 = inherit", 0, { min: 0 }),
+  max_attempts: int("Override of the domain's max_attempts for this target; 0 = inherit", 0, { min: 0 }),
+  backoff: oneOf("Override of the domain's backoff for this target; inherit = use it", 'inherit', [
+    'inherit',
+    'fixed',
+    'exponential',
+  ]),
+  concurrency_share: int(
+    "Delivery slots guaranteed to this target (webhook, amqp), as a single-target domain's concurrency_share; 0 = an equal share",
+    0,
+    { min: 0 },
+  ),
+};
+
+export type RawTargetConfig = ValueOf<typeof targetShape>;
+export type RawNamedTargetConfig = ValueOf<typeof namedTargetShape>;
+
+/** The target of a domain configured with the single `target:` (and of its one default route). */
+export const DEFAULT_TARGET_NAME = 'default';
+
+function parseNamedTarget(name: string, item: unknown, path: string): RawNamedTargetConfig {
+  if (!ROUTING_NAME.test(name))
+    throw new ConfigError(`${path}: a target name must match ${ROUTING_NAME} (lower case, digits, _ and -)`);
+  const target = parseShape(namedTargetShape, item, path);
+  checkTarget(target, path);
+  return target;
 }
 
 const domainShape = {
@@ -349,17 +381,27 @@ const domainShape = {
   active: bool('Accepts messages (false: submissions get 409 DOMAIN_DISABLED)', true),
   operational: bool('Delivers messages (false: accepted and stored, deliveries paused)', true),
   target: targetShape,
+  targets: recordMap(
+    'Named targets of this domain (instead of target), each picked by routes: {name: {type: store|webhook|amqp, …}}',
+    {},
+    parseNamedTarget,
+  ),
+  routes: recordList(
+    'Ordered routes: the first that matches a message (header, sender_prefix, metadata, or none = default) names its target',
+    [],
+    parseRoute,
+  ),
   retry_interval_ms: int('Override of delivery.retry_interval_ms; 0 = inherit', 0, { min: 0 }),
   max_attempts: int('Override of delivery.max_attempts; 0 = inherit', 0, { min: 0 }),
   backoff: oneOf('Override of delivery.backoff; inherit = use it', 'inherit', ['inherit', 'fixed', 'exponential']),
   max_age_ms: int('A message older than this is failed instead of attempted again; 0 = no limit', 0, { min: 0 }),
   concurrency_share: int(
-    'Delivery slots guaranteed to this domain (a minimum, not a cap: a domain may use every slot others leave free; while domains wait for a slot, those below their share are served first); 0 = an equal share of what the others leave of delivery.concurrency, at least 35 when delivery.concurrency allows it',
+    'Delivery slots guaranteed to this domain (a minimum, not a cap: a domain may use every slot others leave free; while domains wait for a slot, those below their share are served first); 0 = an equal share of what the others leave of delivery.concurrency, at least 35 when delivery.concurrency allows it. Single target only: named targets set their own',
     0,
     { min: 0 },
   ),
   rate_per_s: int(
-    'Most delivery attempts started per second (a recovering backlog drains at this rate); 0 = no limit',
+    'Most delivery attempts started per second, per webhook or amqp target (a recovering backlog drains at this rate); 0 = no limit',
     0,
     { min: 0 },
   ),
@@ -391,23 +433,20 @@ export type RawDomainConfig = ValueOf<typeof domainShape>;
 export function parseDomain(item: unknown, path: string): RawDomainConfig {
   const domain = parseShape(domainShape, item, path);
   if (domain.key_prefix === '') domain.key_prefix = domain.name;
-  if (domain.target.type === 'webhook') {
-    if (!/^https?:\/\//.test(domain.target.url))
-      throw new ConfigError(`${path}.target.url must be an https:// URL for a webhook target`);
-    // A webhook carries the decrypted body and number: plain http only when asked for by name.
-    if (/^http:\/\//.test(domain.target.url) && !domain.target.allow_insecure_http)
-      throw new ConfigError(
-        `${path}.target.url is http://, which would send decrypted bodies and sender numbers in clear: use https://, or set ${path}.target.allow_insecure_http: true to accept that`,
-      );
-    if (domain.target.secret === '') throw new ConfigError(`${path}.target.secret must be set for a webhook target`);
-    // Standard Webhooks libraries base64-decode a whsec_ secret: one they cannot decode
-    // would make every webhook-signature unverifiable.
-    if (domain.target.secret.startsWith('whsec_') && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(domain.target.secret))
-      throw new ConfigError(
-        `${path}.target.secret starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`,
-      );
-  }
-  if (domain.target.type === 'amqp') checkAmqpTarget(domain.target, `${path}.target`);
+  const named = Object.keys(domain.targets).length > 0;
+  const hasTarget = typeof item === 'object' && item !== null && (item as Record<string, unknown>).target != null;
+  if (named && hasTarget)
+    throw new ConfigError(`${path} sets both target and targets: use targets (a single target is targets.default)`);
+  if (!named) checkTarget(domain.target, `${path}.target`);
+  // A domain-wide share would have to be split among the targets somehow: each says its own.
+  if (named && domain.concurrency_share > 0)
+    throw new ConfigError(
+      `${path}.concurrency_share is for a domain with a single target: with targets, set targets.<name>.concurrency_share`,
+    );
+  const targetNames = named ? Object.keys(domain.targets) : [DEFAULT_TARGET_NAME];
+  if (targetNames.length > 1 && domain.routes.length === 0)
+    throw new ConfigError(`${path}.routes must be set: the domain has several targets (${targetNames.join(', ')})`);
+  checkRoutes(domain.routes, targetNames, `${path}.routes`);
   const callback = domain.status_callback;
   if (callback.url !== '' && !/^https:\/\//.test(callback.url))
     throw new ConfigError(`${path}.status_callback.url must be an https:// URL`);
@@ -416,7 +455,27 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
   return domain;
 }
 
-function checkAmqpTarget(target: RawDomainConfig['target'], path: string): void {
+function checkTarget(target: RawTargetConfig, path: string): void {
+  if (target.type === 'amqp') {
+    checkAmqpTarget(target, path);
+    return;
+  }
+  if (target.type !== 'webhook') return;
+  if (!/^https?:\/\//.test(target.url))
+    throw new ConfigError(`${path}.url must be an https:// URL for a webhook target`);
+  // A webhook carries the decrypted body and number: plain http only when asked for by name.
+  if (/^http:\/\//.test(target.url) && !target.allow_insecure_http)
+    throw new ConfigError(
+      `${path}.url is http://, which would send decrypted bodies and sender numbers in clear: use https://, or set ${path}.allow_insecure_http: true to accept that`,
+    );
+  if (target.secret === '') throw new ConfigError(`${path}.secret must be set for a webhook target`);
+  // Standard Webhooks libraries base64-decode a whsec_ secret: one they cannot decode
+  // would make every webhook-signature unverifiable.
+  if (target.secret.startsWith('whsec_') && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(target.secret))
+    throw new ConfigError(`${path}.secret starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`);
+}
+
+function checkAmqpTarget(target: RawTargetConfig, path: string): void {
   if (!/^amqps?:\/\/[^/]/.test(target.url))
     throw new ConfigError(
       `${path}.url must be an amqps:// URL (amqps://user:password@host:port/vhost) for an amqp target`,
@@ -451,12 +510,26 @@ type DeliveryDefaults = ValueOf<typeof configShape>['delivery'];
  */
 export type DomainConfig = Omit<
   RawDomainConfig,
-  'target' | 'retry_interval_ms' | 'max_attempts' | 'backoff' | 'concurrency_share' | 'retention_days' | 'limits'
+  | 'target'
+  | 'targets'
+  | 'routes'
+  | 'retry_interval_ms'
+  | 'max_attempts'
+  | 'backoff'
+  | 'concurrency_share'
+  | 'retention_days'
+  | 'limits'
 > & {
-  target: Omit<RawDomainConfig['target'], 'timeout_ms'> & {
-    /** Timeout of one attempt: `target.timeout_ms`, else `delivery.webhook_timeout_ms`. */
-    timeout_ms: number;
-  };
+  /**
+   * The domain's default target: the one its catch-all route names (else the one named
+   * `default`, else the first). A stream entry written before routing (no target recorded)
+   * goes to it. With the single `target:` of old, that target, named `default`.
+   */
+  target: TargetConfig;
+  /** Every target of the domain, in the order of the file (one, `default`, with the single `target:`). */
+  targets: TargetConfig[];
+  /** The ordered routes; the single `target:` (or one named target) without routes has one default route. */
+  routes: RouteConfig[];
   /** Wait between attempts: the domain's `retry_interval_ms`, else `delivery.retry_interval_ms`. */
   retry_interval_ms: number;
   /** Attempts before failed + dead letter: the domain's `max_attempts`, else `delivery.max_attempts`. */
@@ -464,16 +537,35 @@ export type DomainConfig = Omit<
   /** The domain's `backoff`, else `delivery.backoff`. */
   backoff: DeliveryDefaults['backoff'];
   /**
-   * Delivery slots guaranteed to a webhook domain (a minimum: it may use any free slot of
-   * the shared `delivery.concurrency`): its `concurrency_share`, else an equal share of
-   * what the domains that set one leave, at least min(35, concurrency / webhook domains).
-   * 0 for a store target, which delivers by storing and takes no slot.
+   * Delivery slots guaranteed to the domain's webhook targets together: the sum of their
+   * `concurrency_share` (see TargetConfig); 0 for a domain with store targets only.
    */
   concurrency_share: number;
   /** Days its messages are kept: the domain's `retention_days`, else `retention.days`; 0 = forever. */
   retention_days: number;
   /** The client limits of this domain and of each of its clients that has its own entry. */
   limits: DomainLimits;
+};
+
+/** A target as the broker runs it: its name, and its delivery settings resolved. */
+export type TargetConfig = RawTargetConfig & {
+  name: string;
+  /** Timeout of one POST: `timeout_ms`, else `delivery.webhook_timeout_ms`. */
+  timeout_ms: number;
+  /** The target's own `retry_interval_ms`, else its domain's, else `delivery.retry_interval_ms`. */
+  retry_interval_ms: number;
+  /** The target's own `max_attempts`, else its domain's, else `delivery.max_attempts`. */
+  max_attempts: number;
+  /** The target's own `backoff`, else its domain's, else `delivery.backoff`. */
+  backoff: DeliveryDefaults['backoff'];
+  /**
+   * Delivery slots guaranteed to a webhook or amqp target (a minimum: it may use any free slot of
+   * the shared `delivery.concurrency`): its own `concurrency_share`, else its domain's
+   * (with the single `target:`), else an equal share of what the targets that set one
+   * leave, at least min(35, concurrency / such targets). 0 for a store target, which
+   * delivers by storing and takes no slot.
+   */
+  concurrency_share: number;
 };
 
 /** Effective limits of one client: each setting its own override, else its domain's, else `limits.*`. */

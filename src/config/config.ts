@@ -13,8 +13,8 @@ import { resolveConfig } from './config-resolve.js';
 import { configShape, domainsField, type BrokerConfig, type RawBrokerConfig } from './config.schema.js';
 
 export { ConfigError } from './config-fields.js';
-export type { BrokerConfig, ClientLimitsConfig, DomainConfig } from './config.schema.js';
-export { isDispatchedTarget } from './config.schema.js';
+export type { BrokerConfig, ClientLimitsConfig, DomainConfig, TargetConfig } from './config.schema.js';
+export type { RouteConfig, RouteMatch } from './config-routes.js';
 
 export interface LoadOptions {
   /** Path of the YAML file; default `--config`, then `MB_CONFIG`, then `./config.yaml` if present. */
@@ -223,6 +223,8 @@ function resolvePaths(config: RawBrokerConfig, baseDir: string): void {
   if (config.log.file !== '') config.log.file = resolve(baseDir, config.log.file);
   for (const domain of config.domains) {
     if (domain.target.ca_file !== '') domain.target.ca_file = resolve(baseDir, domain.target.ca_file);
+    for (const target of Object.values(domain.targets))
+      if (target.ca_file !== '') target.ca_file = resolve(baseDir, target.ca_file);
   }
 }
 

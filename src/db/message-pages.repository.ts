@@ -59,6 +59,8 @@ const listColumns = {
   queued_at: messages.queued_at,
   delivered_at: messages.delivered_at,
   next_attempt_at: messages.next_attempt_at,
+  target: messages.target,
+  route: messages.route,
 };
 
 export type MessageListRow = Pick<MessageRow, keyof typeof listColumns>;

@@ -63,6 +63,9 @@ const INSERT_COLUMNS = [
   messages.delivered_at,
   messages.next_attempt_at,
   messages.created_at,
+  messages.target,
+  messages.route,
+  messages.route_match,
 ].map((column) => column.name);
 const ROW_PLACEHOLDERS = `(${INSERT_COLUMNS.map(() => '?').join(', ')})`;
 // The protocol numbers a statement's placeholders with 16 bits.
@@ -346,6 +349,9 @@ function insertValues(row: NewMessageRow, now: Date) {
     row.delivered_at ?? null,
     row.next_attempt_at ?? null,
     row.created_at ?? now,
+    row.target ?? 'default',
+    row.route ?? null,
+    row.route_match ?? null,
   ] as const;
 }
 

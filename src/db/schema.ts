@@ -54,6 +54,13 @@ export const messages = mysqlTable(
     queued_at: at('queued_at').notNull(),
     delivered_at: at('delivered_at'),
     next_attempt_at: at('next_attempt_at'),
+    // The target and route chosen at submit (src/routing/route-choice.ts); rows of before
+    // routing have the target `default` (their domain's single target) and no route.
+    target: varchar('target', { length: 32 }).notNull().default('default'),
+    route: varchar('route', { length: 32 }),
+    // What the route matched (a header value, a prefix, a metadata value): an amqp
+    // routing key's {match}; NULL for a message queued before routing.
+    route_match: varchar('route_match', { length: 255 }),
   },
   // Every row of a batch insert updates each of these B-trees, so each one must earn its
   // place (bench/explain-messages.ts prints the plan of every read). InnoDB ends every

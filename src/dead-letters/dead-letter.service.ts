@@ -1,5 +1,6 @@
 /**
- * Dead letters of a domain (the stream the webhook dispatcher writes when a message has
+ * Dead letters of a domain's target (each target has its own; none named = the domain's
+ * default target, its only one unless it routes) (the stream the webhook dispatcher writes when a message has
  * used its attempts; see `DeliverySchedule.deadLetter`): reading them, and putting them
  * back on the schedule. The only place that does either; used by the CLI and the portal.
  *
@@ -30,7 +31,7 @@ import type { MessagesRepository } from '../db/messages.repository.js';
 import type { DeliveryRow } from '../db/messages.repository.js';
 import { BrokerError } from '../errors.js';
 import type { StatusEventInput } from '../events/status-event.js';
-import { domainKeys, type DomainKeys } from '../queue/keys.js';
+import { targetKeys, type DomainKeys } from '../queue/keys.js';
 import { addStatusEvents } from '../queue/status-events.js';
 
 export interface DeadLetter {
@@ -72,26 +73,29 @@ export class DeadLetterService {
   ) {}
 
   /** Newest first; `before` (an entry id, exclusive) pages back. */
-  async page(domain: string, options: { limit?: number; before?: string } = {}): Promise<DeadLetterPage> {
+  async page(
+    domain: string,
+    options: { limit?: number; before?: string; target?: string } = {},
+  ): Promise<DeadLetterPage> {
     const limit = options.limit ?? DEFAULT_PAGE_SIZE;
     const end = options.before !== undefined && STREAM_ID.test(options.before) ? `(${options.before}` : '+';
     // One more than asked tells whether an older page exists.
-    const raw = await this.redis.xrevrange(this.keysOf(domain).dead, end, '-', 'COUNT', limit + 1);
+    const raw = await this.redis.xrevrange(this.keysOf(domain, options.target).dead, end, '-', 'COUNT', limit + 1);
     const entries = raw.map(toDeadLetter);
     return { entries: entries.slice(0, limit), more: entries.length > limit };
   }
 
-  async find(domain: string, entryId: string): Promise<DeadLetter | undefined> {
-    return this.entryAt(this.keysOf(domain), entryId);
+  async find(domain: string, entryId: string, target?: string): Promise<DeadLetter | undefined> {
+    return this.entryAt(this.keysOf(domain, target), entryId);
   }
 
-  async count(domain: string): Promise<number> {
-    return this.redis.xlen(this.keysOf(domain).dead);
+  async count(domain: string, target?: string): Promise<number> {
+    return this.redis.xlen(this.keysOf(domain, target).dead);
   }
 
   /** One more attempt for the message of one dead-letter entry, due now. Returns the entry retried. */
-  async retry(domain: string, entryId: string, actor: string, ip?: string): Promise<DeadLetter> {
-    const keys = this.keysOf(domain);
+  async retry(domain: string, entryId: string, actor: string, ip?: string, target?: string): Promise<DeadLetter> {
+    const keys = this.keysOf(domain, target);
     const entry = await this.entryAt(keys, entryId);
     if (!entry) throw new BrokerError('NOT_FOUND', 'There is no such dead letter (retried already?)');
     const now = new Date();
@@ -119,8 +123,14 @@ export class DeadLetterService {
   }
 
   /** Redrives the named messages, or every dead letter of the domain when `messageIds` is 'all'. */
-  async redrive(domain: string, messageIds: string[] | 'all', actor: string, ip?: string): Promise<RedriveResult> {
-    const keys = this.keysOf(domain);
+  async redrive(
+    domain: string,
+    messageIds: string[] | 'all',
+    actor: string,
+    ip?: string,
+    target?: string,
+  ): Promise<RedriveResult> {
+    const keys = this.keysOf(domain, target);
     const entries = (await this.redis.xrange(keys.dead, '-', '+')).map(toDeadLetter);
     const chosen = messageIds === 'all' ? entries : entries.filter((e) => messageIds.includes(e.message_id));
     if (messageIds !== 'all' && chosen.length === 0)
@@ -184,11 +194,15 @@ export class DeadLetterService {
     addStatusEvents(multi, config.redis.key_prefix, config.events, events);
   }
 
-  private keysOf(domain: string): DomainKeys {
+  /** A target's keys; no target named = the domain's default target (its only one, mostly). */
+  private keysOf(domain: string, target?: string): DomainKeys {
     const config = this.config.current();
     const found = config.domains.find((d) => d.name === domain);
     if (!found) throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
-    return domainKeys(config.redis.key_prefix, found);
+    const name = target ?? found.target.name;
+    if (!found.targets.some((t) => t.name === name))
+      throw new BrokerError('NOT_FOUND', `Domain ${domain} has no target ${name}`);
+    return targetKeys(config.redis.key_prefix, found, name);
   }
 }
 

@@ -23,8 +23,13 @@
  */
 import { connect, type ConfirmChannel, type Message, type RecoveringChannelModel } from 'amqplib';
 import type { Logger } from '../logger.js';
-import { AMQP_ERRORS, type DeliveryOutcome, type DeliveryRoute, type DeliveryTransport } from './delivery-transport.js';
-import type { WebhookPayload } from './webhook-client.js';
+import {
+  AMQP_ERRORS,
+  type DeliveryOutcome,
+  type DeliveryPayload,
+  type DeliveryRoute,
+  type DeliveryTransport,
+} from './delivery-transport.js';
 
 export interface AmqpTarget {
   /** amqp(s)://user:password@host:port/vhost (never logged: it holds the password). */
@@ -81,7 +86,8 @@ export class AmqpTransport implements DeliveryTransport {
     /** How many channels the pool may open: the target's slots. */
     private readonly poolSize: number,
     private readonly logger?: Pick<Logger, 'info' | 'warn'>,
-    private readonly domain = '',
+    /** Who it delivers for, in its log lines: `domain/target`. */
+    private readonly name = '',
   ) {}
 
   get isConnected(): boolean {
@@ -90,7 +96,7 @@ export class AmqpTransport implements DeliveryTransport {
 
   /** Starts connecting (and reconnecting for ever); resolves at once (rejects only on a URL amqplib cannot parse). */
   async start(): Promise<void> {
-    const where = { domain: this.domain, rabbitmq: redactedUrl(this.target.url) };
+    const where = { target: this.name, rabbitmq: redactedUrl(this.target.url) };
     const { ca, cert, key } = this.target.tls;
     this.model = await connect(withHeartbeat(this.target.url), {
       ...(ca ? { ca: [ca] } : {}),
@@ -118,7 +124,10 @@ export class AmqpTransport implements DeliveryTransport {
     this.model.on('error', (error: Error) => this.logger?.warn({ ...where, err: error.message }, 'amqp target error'));
   }
 
-  deliver(payload: WebhookPayload, route?: DeliveryRoute): Promise<DeliveryOutcome> {
+  deliver(payload: DeliveryPayload, signal?: AbortSignal, route: DeliveryRoute = {}): Promise<DeliveryOutcome> {
+    // A stopping dispatcher only keeps new attempts from starting; those under way end
+    // with their confirm or their timeout.
+    if (signal?.aborted) return Promise.resolve(this.failed('delivery stopped'));
     if (!this.model || !this.connected)
       return Promise.resolve(this.failed(`${AMQP_ERRORS.disconnected}: no connection to RabbitMQ (reconnecting)`));
     const body = Buffer.from(JSON.stringify(payload));
@@ -238,7 +247,7 @@ export class AmqpTransport implements DeliveryTransport {
       // A channel error (e.g. NOT_FOUND: no such exchange) also closes it; the publish
       // under way gets its outcome from the close. The listener keeps it from throwing.
       channel.on('error', (error: Error) =>
-        this.logger?.warn({ domain: this.domain, err: error.message }, 'amqp channel error'),
+        this.logger?.warn({ target: this.name, err: error.message }, 'amqp channel error'),
       );
       return pooled;
     } catch (error) {

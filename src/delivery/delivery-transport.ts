@@ -1,15 +1,23 @@
 /**
- * How the dispatcher sends one attempt, whatever the target: a webhook POST
- * (webhook-client.ts) or an AMQP publish with a publisher confirm (amqp-transport.ts).
- * The dispatcher owns slots, retries, the breaker and dead letters; a transport only
- * answers "taken", "try again" or "never".
+ * What a dispatcher hands one delivery attempt to: a webhook POST (webhook-transport.ts)
+ * or an AMQP publish with its publisher confirm (amqp-transport.ts). A transport holds its
+ * connections for the life of its dispatcher and does no per-message connection work; the
+ * dispatcher owns everything around the attempt (slots, breaker, retry policy, schedule,
+ * dead letters), so each kind of target gets them the same way. A transport only answers
+ * "taken", "try again" or "never".
  */
-import type { WebhookClient, WebhookOutcome, WebhookPayload } from './webhook-client.js';
+import type { WebhookOutcome, WebhookPayload } from './webhook-client.js';
 
-/** `ok`, or a failure that is `retryable` (the retry policy decides) or terminal (dead letter at once). */
+/** The message of one attempt: the webhook's JSON payload is every transport's body. */
+export type DeliveryPayload = WebhookPayload;
+
+/**
+ * The outcome of one attempt. `retryable: false` fails the message for good (dead letter
+ * at once); `retryAfterMs` is the downstream's own wish for the next attempt.
+ */
 export type DeliveryOutcome = WebhookOutcome;
 
-/** What the attempt's route chose, for targets that use it (an amqp routing key's `{route}` / `{match}`). */
+/** The route that chose the target and what it matched (route-choice.ts), for an amqp routing key's `{route}` / `{match}`. */
 export interface DeliveryRoute {
   route?: string;
   match?: string;
@@ -25,18 +33,13 @@ export const AMQP_ERRORS = {
 } as const;
 
 export interface DeliveryTransport {
-  /** Never rejects: every failure is an outcome. */
-  deliver(payload: WebhookPayload, route?: DeliveryRoute): Promise<DeliveryOutcome>;
+  /**
+   * One attempt, bounded by the target's timeout. Never rejects: every failure is an
+   * outcome. `signal` aborts when the dispatcher stops (one signal for all its attempts).
+   * `route`: the route recorded with the message at submit and what it matched (empty
+   * before routing), for a transport that addresses by it (an amqp routing key).
+   */
+  deliver(payload: DeliveryPayload, signal: AbortSignal, route?: DeliveryRoute): Promise<DeliveryOutcome>;
+  /** Closes its connections once the dispatcher has stopped. */
   close(): Promise<void>;
-}
-
-/** A webhook target as a transport: one POST per attempt over the client's pool. */
-export function webhookTransport(
-  client: WebhookClient,
-  target: { url: string; secret: string; timeoutMs: number },
-): DeliveryTransport {
-  return {
-    deliver: (payload) => client.post(target, payload),
-    close: () => client.close(),
-  };
 }

@@ -2,20 +2,24 @@
  * The delivery actor's metrics (this thread's fast series; the supervisor merges every thread's).
  * Observed per batch or per settled outcome batch, never per stream entry.
  *
- * How the numbers add up, per domain:
+ * How the numbers add up, per domain (summing the `target` label of the per-target series):
  *   mb_messages_stored_total                 = stream entries written to MySQL (replays not counted twice)
  *   store target:   mb_messages_delivered_total = stored
  *   webhook target: mb_delivery_attempts_total{outcome="delivered"|"retry"|"dead"} = every POST
  *                   outcome="retry" = mb_delivery_retries_scheduled_total
  *                   outcome="dead"  = mb_dead_letters_total
  *                   stored = delivered + dead + (scheduled + leased, in Redis)
+ *
+ * Per target (label `target`: the domain's target name, `default` for a single target):
+ * attempts, failures, attempt duration, breaker state and slots — what differs between
+ * the downstreams of one domain.
  */
-import { AMQP_ERRORS } from './delivery-transport.js';
-import { type DomainConfig, isDispatchedTarget } from '../config/config.js';
+import type { DomainConfig } from '../config/config.js';
+import { deliversByAttempts } from '../config/config-resolve.js';
+import { AMQP_ERRORS, type DeliveryOutcome } from './delivery-transport.js';
 import { CounterFamily, GaugeFamily, HistogramFamily } from '../metrics/fast-series.js';
-import type { WebhookOutcome } from './webhook-client.js';
-
 const perDomain = ['domain'] as const;
+const perTarget = ['domain', 'target'] as const;
 
 const stored = new CounterFamily(
   'mb_messages_stored_total',
@@ -29,13 +33,13 @@ const delivered = new CounterFamily(
 );
 const attempts = new CounterFamily(
   'mb_delivery_attempts_total',
-  'Webhook delivery attempts by domain and outcome: delivered (2xx), retry (failed, scheduled again), dead (failed for good)',
-  ['domain', 'outcome'],
+  'Webhook delivery attempts by domain, target and outcome: delivered (2xx), retry (failed, scheduled again), dead (failed for good)',
+  ['domain', 'target', 'outcome'],
 );
 const failures = new CounterFamily(
   'mb_delivery_failures_total',
-  'Failed delivery attempts by domain and reason: http_4xx, http_5xx, timeout, network, undecryptable; amqp targets also unroutable (returned: no queue bound), nack',
-  ['domain', 'reason'],
+  'Failed delivery attempts by domain, target and reason: http_4xx, http_5xx, timeout, network, undecryptable; amqp targets also unroutable (returned: no queue bound), nack',
+  ['domain', 'target', 'reason'],
 );
 const retries = new CounterFamily(
   'mb_delivery_retries_scheduled_total',
@@ -49,19 +53,19 @@ const dead = new CounterFamily(
 );
 const attemptDuration = new HistogramFamily(
   'mb_delivery_attempt_duration_seconds',
-  'Duration of one webhook POST, by domain',
-  perDomain,
+  'Duration of one webhook POST, by domain and target',
+  perTarget,
   [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
 );
 const slots = new GaugeFamily(
   'mb_delivery_slots',
-  'Concurrent webhook attempts a domain may have: every slot of the broker (delivery.concurrency), shared with the other webhook domains',
-  perDomain,
+  'Concurrent webhook attempts a target may have: every slot of the broker (delivery.concurrency), shared with the other webhook targets',
+  perTarget,
 );
 const guaranteedSlots = new GaugeFamily(
   'mb_delivery_slots_guaranteed',
-  'Slots a domain is served first with while domains wait for one (its concurrency_share)',
-  perDomain,
+  'Slots a target is served first with while targets wait for one (its concurrency_share)',
+  perTarget,
 );
 const slotsCapacity = new GaugeFamily(
   'mb_delivery_slots_capacity',
@@ -69,8 +73,8 @@ const slotsCapacity = new GaugeFamily(
 ).series();
 const breaker = new GaugeFamily(
   'mb_circuit_breaker_state',
-  'Circuit breaker of each webhook downstream: 0 closed, 1 half-open, 2 open',
-  perDomain,
+  'Circuit breaker of each webhook downstream (domain and target): 0 closed, 1 half-open, 2 open',
+  perTarget,
 );
 const batchSize = new HistogramFamily(
   'mb_storage_batch_size',
@@ -93,21 +97,24 @@ export type AttemptOutcome = 'delivered' | 'retry' | 'dead';
 
 /** Every configured domain shows from the start (at 0), so rates and alerts have a series. */
 export function initDeliveryMetrics(domains: readonly DomainConfig[]): void {
-  for (const { name: domain, target } of domains) {
+  for (const { name: domain, targets } of domains) {
     stored.series(domain);
     delivered.series(domain);
-    if (!isDispatchedTarget(target)) continue;
-    for (const outcome of ['delivered', 'retry', 'dead'] as const) attempts.series(domain, outcome);
+    const dispatched = targets.filter(deliversByAttempts);
+    if (dispatched.length === 0) continue;
     retries.series(domain);
     dead.series(domain);
-    // Closed until the dispatcher reports otherwise.
-    breaker.series(domain).set(0);
+    for (const { name: target } of dispatched) {
+      for (const outcome of ['delivered', 'retry', 'dead'] as const) attempts.series(domain, target, outcome);
+      // Closed until the dispatcher reports otherwise.
+      breaker.series(domain, target).set(0);
+    }
   }
 }
 
 /** 0 closed, 1 half-open, 2 open. */
-export function setBreakerState(domain: string, value: number): void {
-  breaker.series(domain).set(value);
+export function setBreakerState(domain: string, target: string, value: number): void {
+  breaker.series(domain, target).set(value);
 }
 
 export function observeStoredBatch(size: number, seconds: number): void {
@@ -126,9 +133,9 @@ export function countBatchFailure(): void {
   batchFailures.inc();
 }
 
-export function countAttempts(domain: string, outcome: AttemptOutcome, count: number): void {
+export function countAttempts(domain: string, target: string, outcome: AttemptOutcome, count: number): void {
   if (count === 0) return;
-  attempts.series(domain, outcome).inc(count);
+  attempts.series(domain, target, outcome).inc(count);
   if (outcome === 'retry') retries.series(domain).inc(count);
   if (outcome === 'dead') dead.series(domain).inc(count);
 }
@@ -137,12 +144,12 @@ export function countDelivered(domain: string, count: number): void {
   delivered.series(domain).inc(count);
 }
 
-export function countFailure(domain: string, outcome: Extract<WebhookOutcome, { ok: false }>): void {
-  failures.series(domain, failureReason(outcome)).inc();
+export function countFailure(domain: string, target: string, outcome: Extract<DeliveryOutcome, { ok: false }>): void {
+  failures.series(domain, target, failureReason(outcome)).inc();
 }
 
-export function observeAttempt(domain: string, seconds: number): void {
-  attemptDuration.series(domain).observe(seconds);
+export function observeAttempt(domain: string, target: string, seconds: number): void {
+  attemptDuration.series(domain, target).observe(seconds);
 }
 
 /**
@@ -151,25 +158,25 @@ export function observeAttempt(domain: string, seconds: number): void {
  */
 export function reportSlots(
   total: number,
-  domains: ReadonlyArray<{ domain: string; slots: number; guaranteed: number; inUse: () => number }>,
+  targets: ReadonlyArray<{ domain: string; target: string; slots: number; guaranteed: number; inUse: () => number }>,
 ): void {
   slotsCapacity.set(total);
-  for (const d of domains) {
-    slots.series(d.domain).set(d.slots);
-    guaranteedSlots.series(d.domain).set(d.guaranteed);
+  for (const t of targets) {
+    slots.series(t.domain, t.target).set(t.slots);
+    guaranteedSlots.series(t.domain, t.target).set(t.guaranteed);
   }
   new GaugeFamily(
     'mb_delivery_slots_in_use',
-    'Webhook attempts in flight, by domain (their sum is at most mb_delivery_slots_capacity)',
-    perDomain,
+    'Webhook attempts in flight, by domain and target (their sum is at most mb_delivery_slots_capacity)',
+    perTarget,
     (inUse) => {
-      for (const d of domains) inUse.series(d.domain).set(d.inUse());
+      for (const t of targets) inUse.series(t.domain, t.target).set(t.inUse());
     },
   );
 }
 
 /** Bounded reasons: the label never carries an error text. */
-export function failureReason(outcome: Extract<WebhookOutcome, { ok: false }>): string {
+export function failureReason(outcome: Extract<DeliveryOutcome, { ok: false }>): string {
   if (outcome.status !== undefined) return outcome.status >= 500 ? 'http_5xx' : 'http_4xx';
   if (outcome.error === UNDECRYPTABLE) return 'undecryptable';
   if (outcome.error.startsWith(AMQP_ERRORS.unroutable)) return 'unroutable';

@@ -1,5 +1,5 @@
 /** When the next attempt is due: fixed interval (the default) or exponential with ±20% jitter. */
-import type { DomainConfig } from '../config/config.js';
+import type { DomainConfig, TargetConfig } from '../config/config.js';
 
 export interface RetryPolicy {
   intervalMs: number;
@@ -19,6 +19,17 @@ export function retryPolicyOfDomain(
     backoff: domain.backoff,
     maxAgeMs: domain.max_age_ms,
   };
+}
+
+/**
+ * A target's retry policy: its own spacing and attempts (resolved over its domain's by the
+ * loader), its domain's `max_age_ms`.
+ */
+export function retryPolicyOf(
+  domain: Pick<DomainConfig, 'max_age_ms'>,
+  target: Pick<TargetConfig, 'retry_interval_ms' | 'max_attempts' | 'backoff'>,
+): RetryPolicy {
+  return retryPolicyOfDomain({ ...target, max_age_ms: domain.max_age_ms });
 }
 
 /** Exponential spacing stops growing after six doublings (30 s → 32 min by default). */

@@ -5,7 +5,8 @@
  *     → rows from the entries as they are: sealed by the ingest actor before the append
  *       (an entry of an older broker, in the clear, goes through the encryption actor)
  *     → one multi-row INSERT, idempotent on message_id          (one statement)
- *     → webhook domains: ZADD NX the first attempt
+ *     → webhook targets: ZADD NX the first attempt on the target's schedule (the target
+ *       the front chose at submit, recorded in the entry)
  *     → XACK + XDEL + HDEL from the queued index                (one pipeline)
  *       + the status events of rows new in MySQL (stored; delivered for store targets)
  *
@@ -13,12 +14,13 @@
  * read again, and the idempotent insert makes the replay harmless (exactly once in MySQL).
  */
 import type { Redis } from 'ioredis';
-import { type BrokerConfig, isDispatchedTarget } from '../config/config.js';
+import type { BrokerConfig, DomainConfig, TargetConfig } from '../config/config.js';
+import { deliversByAttempts } from '../config/config-resolve.js';
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import type { NewMessageRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
-import type { DomainKeys } from '../queue/keys.js';
+import { targetKeys, type DomainKeys } from '../queue/keys.js';
 import type { DeliverySchedule } from '../queue/schedule.js';
 import { envelopeKeyId, toBuffer } from '../crypto/envelope.js';
 import {
@@ -62,6 +64,7 @@ export class StorePipeline {
   private loop: Promise<void> | undefined;
   private readonly domainByStream = new Map<string, string>();
   private lastReclaim = 0;
+  private readonly warnedGoneTargets = new Set<string>();
 
   constructor(private readonly deps: StorePipelineDeps) {
     for (const [domain, keys] of deps.keysByDomain) this.domainByStream.set(keys.stream, domain);
@@ -175,6 +178,9 @@ export class StorePipeline {
         n: f.n,
         md: f.md,
         q: f.q,
+        rt: f.rt,
+        tg: f.tg,
+        rm: f.rm,
         be: toBuffer(item.body_enc),
         se: toBuffer(item.sender_enc),
         h: item.sender_hash,
@@ -182,6 +188,32 @@ export class StorePipeline {
         sm: item.sender_masked,
       };
     });
+  }
+
+  /**
+   * The target an entry was routed to at submit. An entry of before routing names none:
+   * its domain's default target. One whose target a reload has removed since goes to the
+   * default target too (with a warning) rather than waiting for a target that is gone.
+   */
+  private targetOf(domainName: string, name: string): TargetConfig {
+    const domain = this.domainConfig(domainName);
+    if (name === '') return domain.target;
+    const target = domain.targets.find((t) => t.name === name);
+    if (target) return target;
+    // Once per target and actor life (the actor restarts with each reload of the domains).
+    const lane = `${domainName}/${name}`;
+    if (!this.warnedGoneTargets.has(lane)) {
+      this.warnedGoneTargets.add(lane);
+      this.deps.logger.warn(
+        { domain: domainName, target: name, instead: domain.target.name },
+        "messages routed to a target that is no longer configured go to the domain's default target",
+      );
+    }
+    return domain.target;
+  }
+
+  private domainConfig(name: string): DomainConfig {
+    return this.deps.config.domains.find((d) => d.name === name)!;
   }
 
   /** `replay`: own pending entries, read again after a failure or a crash; some may be stored already. */
@@ -202,7 +234,8 @@ export class StorePipeline {
     if (valid.length > 0) {
       const sealed = await this.sealedFields(valid.map((e) => e.fields));
       const now = new Date();
-      const dispatchedIds = new Map<string, string[]>();
+      // Per "domain/target": the ids whose first attempt goes on that target's schedule.
+      const dispatchedIds = new Map<string, { keys: DomainKeys; ids: string[] }>();
       // Only replays can meet rows already stored; they must not be counted twice.
       const storedBefore = replay
         ? new Set((await messages.findByMessageIds(valid.map((e) => e.fields.m))).map((r) => r.message_id))
@@ -210,24 +243,27 @@ export class StorePipeline {
       const rows: NewMessageRow[] = valid.map((entry, i) => {
         const fields = sealed[i]!;
         const domain = this.domainByStream.get(entry.stream)!;
-        const target = config.domains.find((d) => d.name === domain)?.target;
-        // Webhook and amqp domains: queued and scheduled for their dispatcher; store: delivered now.
-        const dispatched = target !== undefined && isDispatchedTarget(target);
-        if (dispatched) {
-          const ids = dispatchedIds.get(domain);
-          if (ids) ids.push(fields.m);
-          else dispatchedIds.set(domain, [fields.m]);
+        const target = this.targetOf(domain, fields.tg);
+        const byAttempts = deliversByAttempts(target);
+        if (byAttempts) {
+          const lane = `${domain}/${target.name}`;
+          let scheduled = dispatchedIds.get(lane);
+          if (!scheduled) {
+            const keys = targetKeys(config.redis.key_prefix, this.domainConfig(domain), target.name);
+            dispatchedIds.set(lane, (scheduled = { keys, ids: [] }));
+          }
+          scheduled.ids.push(fields.m);
         }
         if (!storedBefore?.has(fields.m)) {
           const counts = byDomain.get(domain) ?? { stored: 0, delivered: 0 };
           counts.stored++;
-          if (!dispatched) counts.delivered++;
+          if (!byAttempts) counts.delivered++;
           byDomain.set(domain, counts);
           // A row a replay finds stored had its events with the first store: none again.
           const event = { message_id: fields.m, client: Number(fields.c), client_id: `${fields.n}.${domain}` };
           const at = now.toISOString();
           events.push({ ...event, domain, type: 'stored', attempt: 0, at });
-          if (!dispatched) events.push({ ...event, domain, type: 'delivered', attempt: 1, at });
+          if (!byAttempts) events.push({ ...event, domain, type: 'delivered', attempt: 1, at });
         }
         return {
           message_id: fields.m,
@@ -241,18 +277,20 @@ export class StorePipeline {
           key_id: envelopeKeyId(fields.be),
           metadata: fields.md === '' ? null : (JSON.parse(fields.md) as Record<string, unknown>),
           // `store` target: being stored is the delivery.
-          status: dispatched ? 'queued' : 'delivered',
-          attempt_count: dispatched ? 0 : 1,
+          status: byAttempts ? 'queued' : 'delivered',
+          attempt_count: byAttempts ? 0 : 1,
           queued_at: new Date(fields.q),
-          delivered_at: dispatched ? null : now,
-          next_attempt_at: dispatched ? now : null,
+          delivered_at: byAttempts ? null : now,
+          next_attempt_at: byAttempts ? now : null,
+          target: target.name,
+          route: fields.rt === '' ? null : fields.rt,
+          route_match: fields.rt === '' ? null : fields.rm,
         } satisfies NewMessageRow;
       });
       await messages.insertBatch(rows);
       // Counted once committed: a replay after a later failure finds them stored and skips them.
       this.deps.onStored(byDomain);
-      for (const [domain, ids] of dispatchedIds)
-        await schedule.scheduleNew(keysByDomain.get(domain)!, ids, now.getTime());
+      for (const { keys, ids } of dispatchedIds.values()) await schedule.scheduleNew(keys, ids, now.getTime());
     }
     await acknowledge(
       this.deps.redis,

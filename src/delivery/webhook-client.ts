@@ -32,6 +32,9 @@ export interface WebhookPayload {
   metadata: unknown;
   queued_at: string;
   attempt: number;
+  /** The target and route chosen at submit (new optional fields: no version bump). */
+  target?: string;
+  route?: string | null;
 }
 
 export type WebhookOutcome =

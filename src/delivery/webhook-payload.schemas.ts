@@ -21,6 +21,8 @@ export const webhookPayloadSchema = {
     'metadata',
     'queued_at',
     'attempt',
+    'target',
+    'route',
   ],
   properties: {
     payload_version: { type: 'integer', const: WEBHOOK_PAYLOAD_VERSION },
@@ -43,6 +45,16 @@ export const webhookPayloadSchema = {
     },
     queued_at: { type: 'string', format: 'date-time', description: 'When the broker accepted the message (UTC)' },
     attempt: { type: 'integer', minimum: 1, description: "This attempt's number, 1 for the first" },
+    target: {
+      type: 'string',
+      description: "The domain's target this delivery is for (`default` for a domain with a single target)",
+      examples: ['eu'],
+    },
+    route: {
+      oneOf: [{ type: 'string' }, { type: 'null' }],
+      description: 'The route that chose the target at submit; null for a message queued before routing',
+      examples: ['uk'],
+    },
   },
   additionalProperties: true,
 } as const;

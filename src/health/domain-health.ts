@@ -8,7 +8,7 @@
  * traffic for anyone is the installation's status (Redis, MySQL, actors, CA…).
  */
 import type { BrokerConfig } from '../config/config.js';
-import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
+import type { DispatcherSnapshot } from '../delivery/target-dispatcher.js';
 import type { DomainsHealth } from './health.types.js';
 import { insecureHttpDomains } from './insecure-targets.js';
 
@@ -23,7 +23,9 @@ export interface DomainHealthInputs {
   /** Active, unexpired client certificates; undefined when the registry could not be read. */
   certificates: ReadonlyArray<{ domain: string; common_name: string; not_after: Date }> | undefined;
   /** The delivery actor's view of each webhook domain; undefined while it does not answer. */
-  downstreams: ReadonlyArray<Pick<DispatcherSnapshot, 'domain' | 'operational' | 'breaker'>> | undefined;
+  downstreams:
+    | ReadonlyArray<Pick<DispatcherSnapshot, 'domain' | 'operational' | 'breaker'> & { target?: string }>
+    | undefined;
   now?: number;
 }
 
@@ -52,7 +54,12 @@ export function domainsHealth(inputs: DomainHealthInputs): DomainsHealth {
   }
   for (const downstream of downstreams ?? []) {
     if (downstream.breaker.state !== 'closed')
-      add(downstream.domain, `webhook circuit breaker ${downstream.breaker.state}`);
+      add(
+        downstream.domain,
+        downstream.target === undefined || downstream.target === 'default'
+          ? `webhook circuit breaker ${downstream.breaker.state}`
+          : `webhook circuit breaker of target ${downstream.target} ${downstream.breaker.state}`,
+      );
   }
   const soonest = new Map<string, { cn: string; days: number; count: number }>();
   for (const certificate of certificates ?? []) {

@@ -2,8 +2,11 @@ import { describe, expect, it, vi } from 'vitest';
 import type { BrokerConfig } from '../config/config.js';
 import { insecureHttpDomains, warnInsecureTargets, webhookTransportComponent } from './insecure-targets.js';
 
-const domain = (name: string, type: 'store' | 'webhook' | 'amqp', url = '') =>
-  ({ name, target: { type, url } }) as unknown as BrokerConfig['domains'][number];
+// As the loader resolves them: the single target is also the domain's one `targets` entry.
+const domain = (name: string, type: 'store' | 'webhook' | 'amqp', url = '') => {
+  const target = { name: 'default', type, url };
+  return { name, target, targets: [target] } as unknown as BrokerConfig['domains'][number];
+};
 
 describe('webhook targets over plain http', () => {
   const config = {
@@ -16,6 +19,18 @@ describe('webhook targets over plain http', () => {
 
   it('names the domains whose webhook is http://', () => {
     expect(insecureHttpDomains(config)).toEqual(['plain']);
+  });
+
+  it('names a domain one of whose named targets is http://', () => {
+    const routed = {
+      name: 'routed',
+      target: { name: 'archive', type: 'store', url: '' },
+      targets: [
+        { name: 'archive', type: 'store', url: '' },
+        { name: 'lan', type: 'webhook', url: 'http://10.0.0.5/in' },
+      ],
+    } as unknown as BrokerConfig['domains'][number];
+    expect(insecureHttpDomains({ domains: [...config.domains.slice(0, 2), routed] })).toEqual(['routed']);
   });
 
   it('makes health degraded while one exists, up otherwise', () => {

@@ -8,13 +8,13 @@ import type { Logger } from '../logger.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { HealthReport } from './health.types.js';
 
-/** The domains whose target is http:// or amqp:// (allowed by `allow_insecure_http` / `allow_insecure_amqp`). */
+/** The domains with a target over http:// or amqp:// (allowed by `allow_insecure_http` / `allow_insecure_amqp`). */
 export function insecureHttpDomains(config: Pick<BrokerConfig, 'domains'>): string[] {
   return config.domains
-    .filter(
-      (d) =>
-        (d.target.type === 'webhook' && /^http:\/\//i.test(d.target.url)) ||
-        (d.target.type === 'amqp' && /^amqp:\/\//i.test(d.target.url)),
+    .filter((d) =>
+      d.targets.some(
+        (t) => (t.type === 'webhook' && /^http:\/\//i.test(t.url)) || (t.type === 'amqp' && /^amqp:\/\//i.test(t.url)),
+      ),
     )
     .map((d) => d.name);
 }

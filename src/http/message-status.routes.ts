@@ -8,6 +8,8 @@
  * That order matters: delivery drops the index entry only after the row is committed,
  * so "not in the index" means "in MySQL, or never existed".
  *
+ * The answer names the target and route the message was given at submit.
+ *
  * Another client's message and a malformed id answer 404 like an unknown one: the
  * answer must not tell whether someone else's id exists.
  */
@@ -73,7 +75,9 @@ export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDep
 
       if (lookup.queued) {
         if (lookup.queued.client_id !== client.client_id) throw notFound();
-        return reply.send(queuedView(messageId, client, lookup.queued.queued_at));
+        const { queued_at, target, route } = lookup.queued;
+        // An index entry of before routing names no target: the domain's default one.
+        return reply.send(queuedView(messageId, client, queued_at, target ?? domain.target.name, route ?? null));
       }
       let row: MessageRow | undefined;
       try {
@@ -88,7 +92,13 @@ export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDep
   );
 }
 
-function queuedView(messageId: string, client: ClientIdentity, queuedAt: string): MessageStatusView {
+function queuedView(
+  messageId: string,
+  client: ClientIdentity,
+  queuedAt: string,
+  target: string,
+  route: string | null,
+): MessageStatusView {
   return {
     message_id: messageId,
     status: 'queued',
@@ -99,6 +109,8 @@ function queuedView(messageId: string, client: ClientIdentity, queuedAt: string)
     delivered_at: null,
     next_attempt_at: null,
     last_error: null,
+    target,
+    route,
   };
 }
 
@@ -114,5 +126,7 @@ function storedView(row: MessageRow, client: ClientIdentity): MessageStatusView 
     next_attempt_at: row.status === 'queued' ? (row.next_attempt_at?.toISOString() ?? null) : null,
     // Only for a failed message: a transient error of a retry under way is the broker's business.
     last_error: row.status === 'failed' ? row.last_error : null,
+    target: row.target,
+    route: row.route,
   };
 }

@@ -21,6 +21,8 @@ export const statusResponse = {
     'delivered_at',
     'next_attempt_at',
     'last_error',
+    'target',
+    'route',
   ],
   properties: {
     message_id: { type: 'string', format: 'uuid' },
@@ -37,6 +39,14 @@ export const statusResponse = {
     delivered_at: nullableTime('When it was delivered; null until then'),
     next_attempt_at: nullableTime('When the next delivery attempt is due (webhook targets); null otherwise'),
     last_error: { type: ['string', 'null'], description: 'Why delivery failed, for a failed message; null otherwise' },
+    target: {
+      type: 'string',
+      description: "The domain's target the message was routed to at submit (default: a domain with a single target)",
+    },
+    route: {
+      type: ['string', 'null'],
+      description: 'The route that chose the target at submit; null for a message queued before routing',
+    },
   },
   examples: [
     {
@@ -49,6 +59,8 @@ export const statusResponse = {
       delivered_at: '2025-01-01T12:00:00.180Z',
       next_attempt_at: null,
       last_error: null,
+      target: 'eu-gateway',
+      route: 'region-eu',
     },
   ],
 } as const;
@@ -63,4 +75,6 @@ export interface MessageStatusView {
   delivered_at: string | null;
   next_attempt_at: string | null;
   last_error: string | null;
+  target: string;
+  route: string | null;
 }

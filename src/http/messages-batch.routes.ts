@@ -37,10 +37,13 @@ import {
   acceptingDomain,
   enqueueRequest,
   newMessage,
+  chooseRouteFor,
   refuseInvalid,
   rememberCallbacks,
   type MessagesRouteDeps,
 } from './submit-support.js';
+import type { DomainConfig } from '../config/config.js';
+import type { RouteChoice } from '../routing/route-choice.js';
 import { refuseCallbackUrl } from './message-callbacks.js';
 import { requireClient } from './require-client.js';
 import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
@@ -61,7 +64,8 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
         summary: 'Submit up to 100 messages',
         description:
           'Each item is validated on its own; the valid ones are made durable together before the answer. Always 207 for a well-formed ' +
-          "envelope: read each item's status. Each valid item counts one request against the rate limit and one message against the quota.",
+          "envelope: read each item's status. Each valid item counts one request against the rate limit and one message against the quota. " +
+          'Each item is routed on its own (request headers, its sender prefix, its metadata): an item no route takes gets 422 NO_ROUTE in its result and is not queued.',
         tags: ['messages'],
         security: mutualTls,
         headers: submitHeaders,
@@ -75,18 +79,20 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       if (request.validationError) return refuseInvalid(deps, request, reply, idempotency);
       const domain = acceptingDomain(deps, client);
       const timestamp = new Date().toISOString();
-      // An item naming a callback host the domain does not allow is refused like any invalid item.
-      const checks = validateItems(request, request.body.messages).map((check) =>
+      // An item naming a callback host the domain does not allow, or that no route takes, is
+      // refused like any invalid item (422 in its result: NO_ROUTE for the latter).
+      const allowed = validateItems(request, request.body.messages).map((check) =>
         check instanceof BrokerError || check.callback_url === undefined
           ? check
           : (refuseCallbackUrl(domain, check.callback_url) ?? check),
       );
+      const checks = routeItems(domain, request, allowed);
       const callbacks: Array<{ message_id: string; url: string }> = [];
       const valid = checks.flatMap((check) => {
         if (check instanceof BrokerError) return [];
-        const message = newMessage(check, timestamp);
-        if (check.callback_url !== undefined)
-          callbacks.push({ message_id: message.message_id, url: check.callback_url });
+        const message = newMessage(check.body, timestamp, check.route);
+        if (check.body.callback_url !== undefined)
+          callbacks.push({ message_id: message.message_id, url: check.body.callback_url });
         return [message];
       });
       await rememberCallbacks(deps, client, callbacks);
@@ -119,6 +125,24 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
   );
 }
 
+/** Each valid item with its route, or NO_ROUTE. */
+function routeItems(
+  domain: DomainConfig,
+  request: FastifyRequest,
+  checks: Array<SubmitMessageBody | BrokerError>,
+): Array<RoutedItem | BrokerError> {
+  return checks.map((check) => {
+    if (check instanceof BrokerError) return check;
+    const route = chooseRouteFor(domain, request, check);
+    return route ? { body: check, route } : new BrokerError('NO_ROUTE');
+  });
+}
+
+interface RoutedItem {
+  body: SubmitMessageBody;
+  route: RouteChoice;
+}
+
 /** Each item against the submit schema: the message, or the error naming its fields. */
 function validateItems(request: FastifyRequest, items: unknown[]): Array<SubmitMessageBody | BrokerError> {
   const validate = request.compileValidationSchema(submitMessageBody, 'body') as Validate;
@@ -132,7 +156,7 @@ function itemOutcome(message: NewMessage, position: number): ItemOutcome {
 
 /** The 207 body: item errors in order, valid items' outcomes merged in their places. */
 function batchResult(
-  checks: Array<SubmitMessageBody | BrokerError>,
+  checks: Array<RoutedItem | BrokerError>,
   outcomes: ItemOutcome[],
   trackingId: string,
   timestamp: string,

@@ -27,6 +27,7 @@ import {
   enqueueRequest,
   newMessage,
   refuseInvalid,
+  routeOf,
   rememberCallbacks,
   type MessagesRouteDeps,
 } from './submit-support.js';
@@ -44,7 +45,9 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
       schema: {
         summary: 'Submit a message',
         description:
-          'Answers 202 once the message is durable in the queue. Counts one request against the rate limit and one message against the daily quota.',
+          'Answers 202 once the message is durable in the queue. Counts one request against the rate limit and one message against the daily quota. ' +
+          "The domain's routes pick the message's target now, from a request header the domain names (e.g. X-Region, values from its allow-list), the sender number's prefix or a metadata value; " +
+          'when none matches and the domain has no default route the answer is 422 NO_ROUTE and nothing is queued. The status lookup shows the route and target chosen.',
         tags: ['messages'],
         security: mutualTls,
         headers: submitHeaders,
@@ -63,7 +66,8 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
         if (refusal) throw refusal;
       }
       const timestamp = new Date().toISOString();
-      const message = newMessage(request.body, timestamp);
+      const route = routeOf(domain, request, request.body);
+      const message = newMessage(request.body, timestamp, route);
       if (callbackUrl !== undefined)
         await rememberCallbacks(deps, client, [{ message_id: message.message_id, url: callbackUrl }]);
       const outcome = await deps.ingest.enqueue(enqueueRequest(request, client, idempotency, timestamp, [message]));
@@ -79,7 +83,13 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
       if (position === REFUSED_BY_QUOTA) throw quotaExceeded(reply, outcome.quota);
       if (position < 0) throw rateLimited(reply, outcome.rate);
       request.log.info(
-        { message_id: message.message_id, client_id: client.client_id, domain: domain.name },
+        {
+          message_id: message.message_id,
+          client_id: client.client_id,
+          domain: domain.name,
+          route: route.route,
+          target: route.target,
+        },
         'message queued',
       );
       countEnqueued(domain.name);

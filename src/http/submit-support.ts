@@ -17,6 +17,7 @@ import type { ClientIdentity, IdentityResolver } from './client-identity.js';
 import { sendError, toBrokerError } from './error-handler.js';
 import { rememberRefusal, replay, type Idempotency } from './idempotency.js';
 import type { SubmitMessageBody } from './messages.schemas.js';
+import { chooseRoute, type RouteChoice } from '../routing/route-choice.js';
 
 export interface MessagesRouteDeps {
   /** The config in force: a reload switches domains on and off between two requests. */
@@ -36,14 +37,35 @@ export function acceptingDomain(deps: Pick<MessagesRouteDeps, 'config'>, client:
   return domain;
 }
 
-export function newMessage(body: SubmitMessageBody, queuedAt: string): NewMessage {
+/**
+ * A message ready for the queue, with its route chosen now: `route` omitted (tests, tools)
+ * leaves it to the domain's default target.
+ */
+export function newMessage(body: SubmitMessageBody, queuedAt: string, route?: RouteChoice): NewMessage {
   return {
     message_id: randomUUID(),
     sender_number: body.sender_number,
     message_body: body.message_body,
     metadata: body.metadata === undefined ? '' : JSON.stringify(body.metadata),
     queued_at: queuedAt,
+    ...(route ? { route: route.route, target: route.target, route_match: route.match } : {}),
   };
+}
+
+/** The message's route in its domain (decided here, at submit), or null when none takes it. */
+export function chooseRouteFor(
+  domain: DomainConfig,
+  request: FastifyRequest,
+  body: SubmitMessageBody,
+): RouteChoice | null {
+  return chooseRoute(domain, { headers: request.headers, sender_number: body.sender_number, metadata: body.metadata });
+}
+
+/** The message's route, or NO_ROUTE (422): nothing is queued. */
+export function routeOf(domain: DomainConfig, request: FastifyRequest, body: SubmitMessageBody): RouteChoice {
+  const choice = chooseRouteFor(domain, request, body);
+  if (!choice) throw new BrokerError('NO_ROUTE');
+  return choice;
 }
 
 /** Messages' own callback URLs, kept before the append; Redis away ⇒ 503, nothing appended. */

@@ -109,6 +109,9 @@ export class EnqueuePlanner {
             sm: envelope.sender_masked,
             md: m.metadata,
             q: m.queued_at,
+            rt: m.route ?? '',
+            tg: m.target ?? '',
+            rm: m.route_match ?? '',
           };
         }),
       });

@@ -10,6 +10,14 @@ export interface NewMessage {
   metadata: string;
   /** ISO-8601 time the front accepted the request. */
   queued_at: string;
+  /**
+   * The route the front chose at submit (src/routing/route-choice.ts), and its target.
+   * Absent ('') = the domain's default target (what an entry of before routing means).
+   */
+  route?: string;
+  target?: string;
+  /** What the route matched (route-choice.ts `RouteChoice.match`): an amqp routing key's `{match}`. */
+  route_match?: string;
 }
 
 /** One API request: a single message, or the valid items of a batch (possibly none). */

@@ -64,6 +64,7 @@ const CERTIFICATE_REFUSALS: readonly ErrorCode[] = [
 /** Every code a submission can be refused with, from its certificate to the queue. */
 const SUBMISSION_REFUSALS: readonly ErrorCode[] = [
   'INVALID_PAYLOAD',
+  'NO_ROUTE',
   'MALFORMED_JSON',
   'UNSUPPORTED_MEDIA_TYPE',
   'PAYLOAD_TOO_LARGE',

@@ -22,7 +22,8 @@
 import type { Redis } from 'ioredis';
 import type { BrokerConfig } from '../config/config.js';
 import type { LiveConfig } from '../config/live-config.js';
-import { DELIVERY_GROUP, keysFor, type DomainKeys } from '../queue/keys.js';
+import { DEFAULT_TARGET_NAME } from '../config/config.schema.js';
+import { DELIVERY_GROUP, keysFor, targetKeys, type DomainKeys } from '../queue/keys.js';
 import type { RedisMemory } from '../queue/redis-writability.js';
 import { GaugeFamily } from './fast-series.js';
 
@@ -64,18 +65,34 @@ export class QueueProbe {
     private readonly memory: () => RedisMemory | undefined = () => undefined,
   ) {}
 
-  private keysOf: { config?: Readonly<BrokerConfig>; keys: ReadonlyMap<string, DomainKeys> } = { keys: new Map() };
+  private keysOf: {
+    config?: Readonly<BrokerConfig>;
+    keys: ReadonlyMap<string, DomainKeys>;
+    /** Per domain, the delivery keys of its targets other than `default` (whose keys are the domain's). */
+    otherTargets: ReadonlyMap<string, DomainKeys[]>;
+  } = { keys: new Map(), otherTargets: new Map() };
 
   private get keysByDomain(): ReadonlyMap<string, DomainKeys> {
     const config = this.config.current();
-    if (this.keysOf.config !== config) this.keysOf = { config, keys: keysFor(config) };
+    if (this.keysOf.config !== config) {
+      const otherTargets = new Map(
+        config.domains.map((d) => [
+          d.name,
+          d.targets
+            .filter((t) => t.name !== DEFAULT_TARGET_NAME)
+            .map((t) => targetKeys(config.redis.key_prefix, d, t.name)),
+        ]),
+      );
+      this.keysOf = { config, keys: keysFor(config), otherTargets };
+    }
     return this.keysOf.keys;
   }
 
   async refresh(): Promise<void> {
     const keysByDomain = this.keysByDomain;
+    const { otherTargets } = this.keysOf;
     const pipeline = this.redis.pipeline().time();
-    for (const keys of keysByDomain.values()) {
+    for (const [domain, keys] of keysByDomain) {
       pipeline
         .xlen(keys.stream)
         .xpending(keys.stream, DELIVERY_GROUP)
@@ -83,6 +100,8 @@ export class QueueProbe {
         .zcard(keys.schedule)
         .zcard(keys.inflight)
         .xlen(keys.dead);
+      for (const target of otherTargets.get(domain) ?? [])
+        pipeline.zcard(target.schedule).zcard(target.inflight).xlen(target.dead);
     }
     const replies = ((await pipeline.exec()) ?? []) as Reply[];
     const [timeError, time] = replies[0] ?? [new Error('no reply')];
@@ -93,6 +112,14 @@ export class QueueProbe {
     for (const domain of keysByDomain.keys()) {
       const [length, summary, first, waiting, underWay, dead] = replies.slice(i, i + 6);
       i += 6;
+      // A domain's gauges add up its targets' schedules, leases and dead letters.
+      let [scheduledCount, leasedCount, deadCount] = [numberOf(waiting), numberOf(underWay), numberOf(dead)];
+      for (const _ of otherTargets.get(domain) ?? []) {
+        scheduledCount += numberOf(replies[i]);
+        leasedCount += numberOf(replies[i + 1]);
+        deadCount += numberOf(replies[i + 2]);
+        i += 3;
+      }
       const size = numberOf(length);
       // NOGROUP before the delivery actor made its group: nothing is pending yet.
       const pendingCount = summary && !summary[0] ? Number((summary[1] as unknown[] | null)?.[0] ?? 0) : 0;
@@ -100,9 +127,9 @@ export class QueueProbe {
       pending.series(domain).set(pendingCount);
       lag.series(domain).set(Math.max(0, size - pendingCount));
       oldestAge.series(domain).set(ageSeconds(first, redisNowMs));
-      scheduled.series(domain).set(numberOf(waiting));
-      leased.series(domain).set(numberOf(underWay));
-      deadLetters.series(domain).set(numberOf(dead));
+      scheduled.series(domain).set(scheduledCount);
+      leased.series(domain).set(leasedCount);
+      deadLetters.series(domain).set(deadCount);
     }
     this.refreshMemory();
   }

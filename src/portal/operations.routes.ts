@@ -7,10 +7,11 @@
  * / day, never a scan of the whole table), delivery counters and breakers from the
  * delivery actor. Domains are read from the config in force, so a reload shows at once.
  */
+import { deliversByAttempts } from '../config/config-resolve.js';
 import type { FastifyInstance } from 'fastify';
-import { ConfigError, isDispatchedTarget } from '../config/config.js';
+import { ConfigError } from '../config/config.js';
 import { healthForDomain } from '../health/health.service.js';
-import { keysFor } from '../queue/keys.js';
+import { keysFor, targetKeys } from '../queue/keys.js';
 import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
 import { presentCertificate } from './certificate-state.js';
@@ -24,7 +25,35 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
   const { repositories, messagePages, actors, health, operations, deadLetters, schedule } = admin.options;
   const pageSize = admin.config.portal.page_size;
   const keyOf = (domain: string) => keysFor(admin.config).get(domain);
-  const webhookDomains = () => admin.config.domains.filter((d) => isDispatchedTarget(d.target)).map((d) => d.name);
+  const webhookDomains = () =>
+    admin.config.domains.filter((d) => d.targets.some(deliversByAttempts)).map((d) => d.name);
+  /** A domain's delivery queue: its webhook targets' schedules, leases and dead letters together. */
+  const queueDepth = async (name: string) => {
+    const domain = admin.config.domains.find((d) => d.name === name)!;
+    const depths = await Promise.all(
+      domain.targets
+        .filter(deliversByAttempts)
+        .map((t) => schedule.depth(targetKeys(admin.config.redis.key_prefix, domain, t.name))),
+    );
+    return depths.reduce((sum, d) => ({
+      scheduled: sum.scheduled + d.scheduled,
+      inflight: sum.inflight + d.inflight,
+      dead: sum.dead + d.dead,
+    }));
+  };
+
+  /** A domain's webhook targets, its default target first. */
+  const webhookTargetsOf = (name: string): string[] => {
+    const domain = admin.config.domains.find((d) => d.name === name);
+    if (!domain) return [];
+    const names = domain.targets.filter(deliversByAttempts).map((t) => t.name);
+    return names.includes(domain.target.name)
+      ? [domain.target.name, ...names.filter((n) => n !== domain.target.name)]
+      : names;
+  };
+  /** `?target=` of a dead-letter form: one of the domain's targets (the service refuses others), or none. */
+  const targetParam = (query: unknown): string | undefined => text(query, 'target', 32) || undefined;
+  const targetQuery = (target: string | undefined) => (target ? `&target=${encodeURIComponent(target)}` : '');
 
   /** A failing source shows as "unavailable" on the page instead of failing the page. */
   const settle = <T>(promise: Promise<T>): Promise<T | undefined> => promise.catch(() => undefined);
@@ -47,9 +76,11 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
         const [hour, day, queue] = await Promise.all([
           messagePages.countSince(new Date(now - HOUR_MS), domain),
           messagePages.countSince(new Date(now - 24 * HOUR_MS), domain),
-          webhook ? settle(schedule.depth(keyOf(domain)!)) : Promise.resolve(undefined),
+          webhook ? settle(queueDepth(domain)) : Promise.resolve(undefined),
         ]);
-        const downstream = downstreams?.find((d) => d.domain === domain);
+        // With several webhook targets, the one whose breaker is not closed shows first.
+        const own = downstreams?.filter((d) => d.domain === domain) ?? [];
+        const downstream = own.find((d) => d.breaker.state !== 'closed') ?? own[0];
         return {
           domain,
           webhook,
@@ -116,9 +147,13 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const chosen = text(request.query, 'domain', 253);
     const domain = scope.kind === 'domain' ? scope.domain : choices.includes(chosen) ? chosen : choices[0];
     const before = text(request.query, 'before', 45);
+    // A domain that routes has dead letters per webhook target: one at a time, its default first.
+    const targets = domain ? webhookTargetsOf(domain) : [];
+    const asked = text(request.query, 'target', 32);
+    const target = targets.includes(asked) ? asked : targets[0];
     const page =
-      domain && webhooks.includes(domain)
-        ? await deadLetters.page(domain, { limit: pageSize, before })
+      domain && target
+        ? await deadLetters.page(domain, { limit: pageSize, before, target })
         : { entries: [], more: false };
     const rows = await repositories.messages.findByMessageIds(page.entries.map((e) => e.message_id));
     const byId = new Map(rows.map((r) => [r.message_id, r]));
@@ -130,6 +165,9 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
       nav: 'dead-letters',
       domain: domain ?? '',
       domains: choices,
+      target: target ?? '',
+      // Only a domain with several webhook targets shows the choice (and names it in links).
+      targets: targets.length > 1 ? targets : [],
       webhook: domain !== undefined && webhooks.includes(domain),
       entries: page.entries.map((entry) => {
         const message = byId.get(entry.message_id);
@@ -151,10 +189,11 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
       const { domain, entryId } = request.params;
       if (!keyOf(domain) || !administersDomain(admin.scope(request), domain))
         throw new BrokerError('NOT_FOUND', 'There is no such dead letter');
+      const target = targetParam(request.query);
       const by = admin.by(request);
-      await deadLetters.retry(domain, entryId, by.actor, by.ip ?? undefined);
+      await deadLetters.retry(domain, entryId, by.actor, by.ip ?? undefined, target);
       return reply.redirect(
-        `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=retry-scheduled`,
+        `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}${targetQuery(target)}&notice=retry-scheduled`,
         303,
       );
     },
@@ -166,10 +205,11 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const { domain } = request.params;
     if (!keyOf(domain) || !administersDomain(admin.scope(request), domain))
       throw new BrokerError('NOT_FOUND', 'There is no such domain');
+    const target = targetParam(request.query);
     const by = admin.by(request);
-    const { requeued } = await deadLetters.redrive(domain, 'all', by.actor, by.ip ?? undefined);
+    const { requeued } = await deadLetters.redrive(domain, 'all', by.actor, by.ip ?? undefined, target);
     return reply.redirect(
-      `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}&notice=${requeued > 0 ? 'redrive-scheduled' : 'redrive-empty'}`,
+      `${PORTAL_PREFIX}/admin/dead-letters?domain=${encodeURIComponent(domain)}${targetQuery(target)}&notice=${requeued > 0 ? 'redrive-scheduled' : 'redrive-empty'}`,
       303,
     );
   });

@@ -4,7 +4,7 @@
  * the portal's route modules mount what they are given and build nothing.
  */
 import type { DeliveryStats } from '../delivery/delivery.types.js';
-import type { DispatcherSnapshot } from '../delivery/webhook-dispatcher.js';
+import type { DispatcherSnapshot } from '../delivery/target-dispatcher.js';
 import type { ReloadResult } from '../config/config-reload.js';
 import type { LiveConfig } from '../config/live-config.js';
 import type { EventHub } from '../events/event-hub.js';

@@ -5,6 +5,9 @@
  *   <prefix><domain>:schedule   sorted set: message_id → due time of its next delivery attempt
  *   <prefix><domain>:inflight   sorted set: message_id → lease expiry of an attempt under way
  *   <prefix><domain>:dead       dead-letter stream of a domain
+ *                               (these three are the target named `default`'s, which every
+ *                               domain had before routing: its retries and dead letters stay)
+ *   <prefix><domain>:target:<name>:schedule|inflight|dead   the same for each other target
  *   <prefix><domain>:queued     hash: message_id → "client_id|queued_at" of messages still in the stream
  *   <prefix><domain>:client:<id>:limits      the client's rate window and daily quota counts
  *   <prefix><domain>:client:<id>:idem:<key>  Idempotency-Key record: request hash + outcome
@@ -27,6 +30,7 @@
  * pipelines, MULTI, Lua scripts and the store's multi-stream XREADGROUP then stay in one slot.
  */
 import type { BrokerConfig, DomainConfig } from '../config/config.js';
+import { DEFAULT_TARGET_NAME } from '../config/config.schema.js';
 
 export const DELIVERY_GROUP = 'delivery';
 
@@ -47,6 +51,26 @@ export function domainKeys(prefix: string, domain: Pick<DomainConfig, 'key_prefi
     dead: `${base}dead`,
     queued: `${base}queued`,
   };
+}
+
+/**
+ * The keys a delivery to one target of a domain uses: the domain's stream and queued
+ * index, and the target's own schedule, leases and dead letters (`default`: the domain's
+ * keys of before routing, so a single-target domain's Redis state is unchanged).
+ */
+export function targetKeys(prefix: string, domain: Pick<DomainConfig, 'key_prefix'>, target: string): DomainKeys {
+  const keys = domainKeys(prefix, domain);
+  if (target === DEFAULT_TARGET_NAME) return keys;
+  const base = `${prefix}${domain.key_prefix}:target:${target}:`;
+  return { ...keys, schedule: `${base}schedule`, inflight: `${base}inflight`, dead: `${base}dead` };
+}
+
+/** The delivery keys of every target of a domain, by target name. */
+export function targetKeysOf(
+  prefix: string,
+  domain: Pick<DomainConfig, 'key_prefix' | 'targets'>,
+): Map<string, DomainKeys> {
+  return new Map(domain.targets.map((t) => [t.name, targetKeys(prefix, domain, t.name)]));
 }
 
 export function keysFor(config: Readonly<BrokerConfig>): Map<string, DomainKeys> {

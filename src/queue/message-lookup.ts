@@ -15,6 +15,9 @@ export interface RateTake {
 export interface QueuedEntry {
   client_id: number;
   queued_at: string;
+  /** Absent when the entry names no target (written before routing): the domain's default. */
+  target?: string;
+  route?: string;
 }
 
 export async function takeRateAndFindQueued(
@@ -38,7 +41,11 @@ function toRateTake(reply: unknown): RateTake {
   return { allowed: allowed === 1, used: used!, resetMs: resetMs! };
 }
 
+/** "client_id|queued_at|target|route"; written before routing, "client_id|queued_at". */
 function toQueuedEntry(value: string): QueuedEntry {
-  const cut = value.indexOf('|');
-  return { client_id: Number(value.slice(0, cut)), queued_at: value.slice(cut + 1) };
+  const [clientId, queuedAt, target, route] = value.split('|');
+  const entry: QueuedEntry = { client_id: Number(clientId), queued_at: queuedAt ?? '' };
+  if (target) entry.target = target;
+  if (route) entry.route = route;
+  return entry;
 }

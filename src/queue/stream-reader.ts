@@ -21,6 +21,9 @@ export interface PlaintextEntryFields {
   b: string;
   md: string;
   q: string;
+  rt: string;
+  tg: string;
+  rm: string;
 }
 
 export interface StreamEntry {
@@ -82,7 +85,17 @@ function toFields(flat: Buffer[]): StreamEntryFields | PlaintextEntryFields | nu
   const m = text('m');
   const c = text('c');
   if (!m || !c) return null;
-  const common = { m, c, n: text('n') ?? '', md: text('md') ?? '', q: text('q') ?? new Date().toISOString() };
+  // rt/tg/rm are absent from entries written before routing: '' = the domain's default target.
+  const common = {
+    m,
+    c,
+    n: text('n') ?? '',
+    md: text('md') ?? '',
+    q: text('q') ?? new Date().toISOString(),
+    rt: text('rt') ?? '',
+    tg: text('tg') ?? '',
+    rm: text('rm') ?? '',
+  };
   const be = record.get('be');
   const se = record.get('se');
   const h = text('h');

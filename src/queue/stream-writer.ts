@@ -23,10 +23,14 @@ export interface StreamEntryFields {
   sm: string; // masked number, `+123****7890`
   md: string; // metadata JSON or ''
   q: string; // queued_at ISO
+  rt: string; // route chosen at submit ('' in entries written before routing)
+  tg: string; // its target ('' before routing: the domain's default target)
+  rm: string; // what the route matched (an amqp routing key's {match}; '' for a default route or before)
 }
 
 /** One message as the script takes it; the client fields are its client's. */
-export type EnqueuedMessage = Pick<StreamEntryFields, 'm' | 'be' | 'se' | 'h' | 'p' | 'sm' | 'md' | 'q'>;
+export type EnqueuedMessage = Pick<StreamEntryFields, 'm' | 'be' | 'se' | 'h' | 'p' | 'sm' | 'md' | 'q'> &
+  Partial<Pick<StreamEntryFields, 'rt' | 'tg' | 'rm'>>;
 
 /** A client of the call, with its limits. */
 export interface EnqueueClient {
@@ -123,7 +127,8 @@ export function addEnqueue(pipeline: ScriptedPipeline, call: EnqueueCall): void 
       record = keys.length - recordsAfter;
     }
     argv.push(r.client + 1, record, r.requestHash, r.trackingId, r.timestamp, r.messages.length);
-    for (const m of r.messages) argv.push(m.m, m.be, m.se, m.h, m.p, m.sm, m.md, m.q);
+    for (const m of r.messages)
+      argv.push(m.m, m.be, m.se, m.h, m.p, m.sm, m.md, m.q, m.rt ?? '', m.tg ?? '', m.rm ?? '');
   }
   pipeline.mbEnqueue(keys.length, ...keys, ...argv);
 }

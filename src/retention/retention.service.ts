@@ -21,7 +21,7 @@ import type { ClientsRepository } from '../db/clients.repository.js';
 import type { DoomedRow, RetentionRepository } from '../db/retention.repository.js';
 import type { ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
-import { domainKeys } from '../queue/keys.js';
+import { targetKeysOf } from '../queue/keys.js';
 
 const DAY_MS = 86_400_000;
 /** A breath between batches: row locks and replication lag stay small on a busy database. */
@@ -74,7 +74,8 @@ export class RetentionService {
         keepGoing,
       );
       // Dead-letter entries are named by time (stream ids): drop the ones past retention too.
-      await this.deps.redis.xtrim(domainKeys(config.redis.key_prefix, domain).dead, 'MINID', cutoff.getTime());
+      for (const keys of targetKeysOf(config.redis.key_prefix, domain).values())
+        await this.deps.redis.xtrim(keys.dead, 'MINID', cutoff.getTime());
       const result: DomainPurge = {
         domain: domain.name,
         days,
@@ -159,7 +160,8 @@ export class RetentionService {
       pending += queued.length;
       // The dispatcher would skip a vanished row anyway; removing it keeps the schedule honest.
       if (queued.length > 0 && domain)
-        await this.deps.redis.zrem(domainKeys(config.redis.key_prefix, domain).schedule, ...queued);
+        for (const keys of targetKeysOf(config.redis.key_prefix, domain).values())
+          await this.deps.redis.zrem(keys.schedule, ...queued);
       if (rows.length < limit || !(await keepGoing())) break;
       await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_BATCHES_MS));
     }

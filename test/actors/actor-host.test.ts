@@ -1,5 +1,5 @@
 /**
- * `actors.young_generation_mb` reaches the actor thread V8 runs: an ingest actor (real
+ * `actors.young_generation_mb` and `actors.old_generation_mb` reach the actor thread V8 runs: an ingest actor (real
  * Redis) started through ActorHost, with the limit and with V8's default.
  */
 import { randomBytes } from 'node:crypto';
@@ -22,12 +22,12 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(secretsDir, { recursive: true, force: true }));
 
-function ingestHost(youngMb: number): ActorHost<never> {
+function ingestHost(youngMb: number, oldMb = 256): ActorHost<never> {
   const config = loadConfig({
     values: {
       redis: { key_prefix: `mbtest:${randomBytes(5).toString('hex')}:` },
       secrets: { dir: secretsDir },
-      actors: { young_generation_mb: youngMb },
+      actors: { young_generation_mb: youngMb, old_generation_mb: oldMb },
     },
     env: {},
     argv: [],
@@ -36,15 +36,17 @@ function ingestHost(youngMb: number): ActorHost<never> {
 }
 
 describe('ActorHost', () => {
-  it('starts the actor thread with the configured young-generation limit', async () => {
-    host = ingestHost(16);
+  it('starts the actor thread with the configured young- and old-generation limits', async () => {
+    host = ingestHost(16, 256);
     await host.start();
     expect(host.youngGenerationLimitMb).toBe(16);
+    expect(host.oldGenerationLimitMb).toBe(256);
   });
 
-  it('leaves V8 its default when the limit is 0', async () => {
-    host = ingestHost(0);
+  it('leaves V8 its default when the limits are 0', async () => {
+    host = ingestHost(0, 0);
     await host.start();
     expect(host.youngGenerationLimitMb).toBeGreaterThan(16);
+    expect(host.oldGenerationLimitMb).toBeGreaterThan(256);
   });
 });

@@ -125,13 +125,31 @@ describe('migrateDatabase', () => {
       key_id: 'k1',
       queued_at: new Date(),
     };
-    await new MessagesRepository(handle.db).insertBatch([row]);
+    // Written as a broker of that schema did (the repository now writes target and route, added later).
+    await handle.pool.query(
+      `INSERT INTO messages (message_id, client_id, domain, sender_hash, pepper_id, sender_masked, sender_enc, body_enc, key_id, queued_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        row.message_id,
+        row.client_id,
+        row.domain,
+        row.sender_hash,
+        row.pepper_id,
+        row.sender_masked,
+        row.sender_enc,
+        row.body_enc,
+        row.key_id,
+        row.queued_at,
+      ],
+    );
 
     await migrateDatabase(handle.db);
     expect(await indexesOfMessages(handle)).not.toContain('messages_key_id_idx');
     const stored = await new MessagesRepository(handle.db).findOne(row.message_id);
     expect(stored?.body_enc.equals(row.body_enc)).toBe(true);
-    // The INSERT prepared before the index went still runs, and a replay stores nothing twice.
+    // A row of before routing: its domain's single target, no route.
+    expect(stored).toMatchObject({ target: 'default', route: null });
+    // The INSERT runs on the upgraded table, and a replay stores nothing twice.
     const repository = new MessagesRepository(handle.db);
     await repository.insertBatch([{ ...row, message_id: 'c2d1e0f9-0000-4000-8000-000000000001' }]);
     await repository.insertBatch([row]);

@@ -1,6 +1,6 @@
 /**
  * The main thread's young generation is bounded like the actors': the supervisor restarts
- * itself in place (same pid) with --max-semi-space-size, and still serves.
+ * itself in place (same pid) with --max-semi-space-size and --max-old-space-size, and still serves.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,10 +28,11 @@ afterAll(async () => {
 });
 
 describe('the main thread heap', () => {
-  it('runs under --max-semi-space-size in the process that was started, and accepts messages', async () => {
+  it('runs under --max-semi-space-size and --max-old-space-size in the process that was started, and accepts messages', async () => {
     const pid = broker.child!.pid!;
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     expect(argv).toContain('--max-semi-space-size=4');
+    expect(argv).toContain('--max-old-space-size=256');
     const agent = mtlsAgent(demoBundle(workspace));
     try {
       const response = await postJson(agent, broker.url, { sender_number: '+14155550123', message_body: 'heap' });

@@ -32,6 +32,7 @@ beforeAll(async () => {
   );
   a2Ids = await h.addMessages(a2, 'alpha', [
     { body: 'sibling client secret', sender: '+14155550000', createdAt: new Date(BASE) },
+    { body: 'routed to eu', sender: '+447700900999', createdAt: new Date(BASE), target: 'eu', route: 'uk-prefix' },
   ]);
   betaIds = await h.addMessages(b1, 'beta', [
     { body: 'beta tenant secret', sender: '+447700900123', createdAt: new Date(BASE) },
@@ -198,6 +199,16 @@ describe('message detail', () => {
     expect(audit.find((e) => e.action === 'message.view' && e.target_id === a2Ids[0])).toMatchObject({
       actor: `user:${h.seed.users.adminAlpha.id}`,
     });
+  });
+
+  it('shows the target and route chosen at submit (a message of before routing: default, no route)', async () => {
+    const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test', PASSWORD);
+    const routed = await admin.get(`/portal/messages/${a2Ids[1]}`);
+    expect(routed.body).toMatch(/<dt>Target<\/dt><dd[^>]*>eu<\/dd>/);
+    expect(routed.body).toMatch(/<dt>Route<\/dt><dd[^>]*>uk-prefix<\/dd>/);
+    const old = await admin.get(`/portal/messages/${a2Ids[0]}`);
+    expect(old.body).toMatch(/<dt>Target<\/dt><dd[^>]*>default<\/dd>/);
+    expect(old.body).toMatch(/<dt>Route<\/dt><dd[^>]*>–<\/dd>/);
   });
 
   it('answers 404 for malformed and unknown ids alike', async () => {

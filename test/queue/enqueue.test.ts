@@ -342,6 +342,31 @@ describe('status lookup in Redis', () => {
     expect((await lookup(0)).rate).toBeNull();
   });
 
+  it('carries the route and target chosen at submit in the entry and the index; an entry without them reads as before', async () => {
+    const keys = { ...keysOf(), stream: `${prefix}routed-stream` };
+    await ensureGroups(redis, [keys.stream]);
+    const routed = { ...message('routed'), rt: 'uk', tg: 'eu' };
+    const plain = message('plain');
+    await enqueue(keys, args({ messages: [routed, plain] }));
+    const find = async (messageId: string) =>
+      (
+        await takeRateAndFindQueued(redis, {
+          limitsKey: keys.limits,
+          limit: 0,
+          windowMs: 1000,
+          queuedKey: keys.queued,
+          messageId,
+        })
+      ).queued;
+    expect(await find(routed.m)).toEqual({ client_id: 7, queued_at: routed.q, target: 'eu', route: 'uk' });
+    expect(await find(plain.m)).toEqual({ client_id: 7, queued_at: plain.q });
+    const entries = await readEntries(redis, 'consumer', [keys.stream], 10, false, 100);
+    expect(entries.map((e) => [e.fields?.m, e.fields?.tg, e.fields?.rt])).toEqual([
+      [routed.m, 'eu', 'uk'],
+      [plain.m, '', ''],
+    ]);
+  });
+
   it('loses the message from the index once delivery acknowledged it', async () => {
     const keys = { ...keysOf(), stream: `${prefix}ack-stream` };
     await ensureGroups(redis, [keys.stream]);

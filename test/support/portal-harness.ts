@@ -68,7 +68,14 @@ export interface PortalHarness {
   addMessages(
     clientId: number,
     domain: string,
-    items: Array<{ body: string; sender: string; status?: MessageStatus; createdAt?: Date }>,
+    items: Array<{
+      body: string;
+      sender: string;
+      status?: MessageStatus;
+      createdAt?: Date;
+      target?: string;
+      route?: string;
+    }>,
   ): Promise<string[]>;
   close(): Promise<void>;
 }
@@ -154,7 +161,14 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
   async function addMessages(
     clientId: number,
     domain: string,
-    items: Array<{ body: string; sender: string; status?: MessageStatus; createdAt?: Date }>,
+    items: Array<{
+      body: string;
+      sender: string;
+      status?: MessageStatus;
+      createdAt?: Date;
+      target?: string;
+      route?: string;
+    }>,
   ): Promise<string[]> {
     const ids = items.map(() => randomUUID());
     const { items: sealed } = await actors.encryption.rpc.call('encryption.seal', {
@@ -178,6 +192,8 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
         created_at: at,
         queued_at: at,
         delivered_at: (item.status ?? 'delivered') === 'delivered' ? at : null,
+        ...(item.target ? { target: item.target } : {}),
+        ...(item.route ? { route: item.route } : {}),
       };
     });
     await repositories.messages.insertBatch(rows);

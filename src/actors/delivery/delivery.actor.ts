@@ -1,8 +1,9 @@
 /**
  * Delivery actor: stores what the streams hold (StorePipeline) and delivers it to each
- * webhook or amqp domain's downstream (one WebhookDispatcher per domain, sending through
- * its transport, all taking their slots from one SlotAllocator: `delivery.concurrency`
- * attempts in flight at most, in all). Its MySQL pool and Redis connections are its own.
+ * webhook or amqp target's downstream (one TargetDispatcher per such target of each domain,
+ * sending through its transport, all taking their slots from one SlotAllocator:
+ * `delivery.concurrency` attempts in flight at most, in all). Its MySQL pool and Redis
+ * connections are its own.
  * Status callbacks (CallbackDispatcher) run here too, beside delivery but with
  * connections, slots and breakers of their own.
  */
@@ -10,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openDatabase } from '../../db/database.js';
 import { MessagesRepository } from '../../db/messages.repository.js';
-import { keysFor } from '../../queue/keys.js';
+import { keysFor, targetKeys } from '../../queue/keys.js';
 import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { DeliverySchedule } from '../../queue/schedule.js';
 import { defineScripts } from '../../queue/scripts.js';
@@ -30,12 +31,13 @@ import type { DeliveryStats } from '../../delivery/delivery.types.js';
 import { BLOCK_MS, StorePipeline } from '../../delivery/store-pipeline.js';
 import { WebhookClient } from '../../delivery/webhook-client.js';
 import { AmqpTransport } from '../../delivery/amqp-transport.js';
-import { type DeliveryTransport, webhookTransport } from '../../delivery/delivery-transport.js';
-import { type DomainConfig, isDispatchedTarget } from '../../config/config.js';
-import { retryPolicyOfDomain } from '../../delivery/retry-policy.js';
-import { WebhookDispatcher } from '../../delivery/webhook-dispatcher.js';
+import { retryPolicyOf } from '../../delivery/retry-policy.js';
+import { TargetDispatcher } from '../../delivery/target-dispatcher.js';
+import type { DeliveryTransport } from '../../delivery/delivery-transport.js';
+import { WebhookTransport } from '../../delivery/webhook-transport.js';
 import { SlotAllocator } from '../../delivery/slot-allocator.js';
-import { deliveryShareWarnings } from '../../config/config-resolve.js';
+import { deliversByAttempts, deliveryShareWarnings } from '../../config/config-resolve.js';
+import type { DomainConfig, TargetConfig } from '../../config/config.js';
 import { ClientsRepository } from '../../db/clients.repository.js';
 import { CallbackDispatcher } from '../../events/callback-dispatcher.js';
 import type { CallbackTarget } from '../../events/callback-client.js';
@@ -89,21 +91,26 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     },
   });
 
-  const webhookDomains = config.domains.filter((d) => isDispatchedTarget(d.target));
+  // One dispatcher per target of each domain that delivers through a transport (a "lane";
+  // a store target delivers by being stored): its own schedule, retry policy, breaker and
+  // share of the slots.
+  const lanes = config.domains.flatMap((domain) =>
+    domain.targets.filter(deliversByAttempts).map((target) => ({ domain, target })),
+  );
   const allocator = new SlotAllocator(config.delivery.concurrency);
   for (const warning of deliveryShareWarnings(config)) logger.warn({ key: warning.key }, warning.message);
   const transports: DeliveryTransport[] = [];
-  const dispatchers = webhookDomains.map((domain) => {
-    const slots = allocator.register(domain.name, domain.concurrency_share);
-    // Each downstream gets its own connection (or channel) pool, as large as what it may use: every slot.
-    const transport = transportOf(domain, slots.limit, config.pki.dir, logger);
+  const dispatchers = lanes.map(({ domain, target }) => {
+    const slots = allocator.register(laneName(domain.name, target.name), target.concurrency_share);
+    const transport = transportFor(domain, target, slots.limit, config.pki.dir, logger);
     transports.push(transport);
-    return new WebhookDispatcher({
+    return new TargetDispatcher({
       domain,
-      keys: keysByDomain.get(domain.name)!,
+      target,
+      keys: targetKeys(config.redis.key_prefix, domain, target.name),
       slots,
-      policy: retryPolicyOfDomain(domain),
-      timeoutMs: domain.target.timeout_ms,
+      policy: retryPolicyOf(domain, target),
+      timeoutMs: target.timeout_ms,
       pollIntervalMs: config.delivery.poll_interval_ms,
       logger,
       messages,
@@ -112,7 +119,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
       transport,
       breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
       events: { prefix: config.redis.key_prefix, retention: config.events },
-      onBreakerChange: (state) => setBreakerState(domain.name, BREAKER_STATE_VALUE[state]),
+      onBreakerChange: (state) => setBreakerState(domain.name, target.name, BREAKER_STATE_VALUE[state]),
       onOutcome: (kind, count) => {
         if (kind === 'delivered') stats.delivered += count;
         else if (kind === 'retry') {
@@ -130,7 +137,8 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   reportSlots(
     allocator.total,
     dispatchers.map((d, i) => ({
-      domain: webhookDomains[i]!.name,
+      domain: lanes[i]!.domain.name,
+      target: lanes[i]!.target.name,
       slots: d.slots,
       guaranteed: d.guaranteedSlots,
       inUse: () => d.inFlight,
@@ -184,7 +192,11 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     },
     health: () => ({
       status: redis.status === 'ready' ? 'up' : 'degraded',
-      details: { redis: redis.status, webhook_domains: webhookDomains.map((d) => d.name) },
+      details: {
+        redis: redis.status,
+        webhook_domains: [...new Set(lanes.map((l) => l.domain.name))],
+        webhook_targets: lanes.map((l) => laneName(l.domain.name, l.target.name)),
+      },
     }),
     drain: async () => {
       await callbacks.stop();
@@ -197,34 +209,55 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   };
 });
 
-/** A webhook client or an AMQP publisher for one domain's target. */
-function transportOf(domain: DomainConfig, slots: number, pkiDir: string, logger: Logger): DeliveryTransport {
-  const { target } = domain;
+/**
+ * The transport of one target: each downstream gets its own connections (or channels), as
+ * many as the target may use (every slot). A new kind of target adds its case here.
+ */
+function transportFor(
+  domain: DomainConfig,
+  target: TargetConfig,
+  connections: number,
+  pkiDir: string,
+  logger: Logger,
+): DeliveryTransport {
   const ca = target.ca_file ? { ca: readFileSync(target.ca_file, 'utf8') } : {};
-  if (target.type === 'amqp') {
-    const own =
-      target.cert_file && target.key_file
-        ? { cert: readFileSync(target.cert_file, 'utf8'), key: readFileSync(target.key_file, 'utf8') }
-        : deliveryCertificate(pkiDir);
-    const transport = new AmqpTransport(
-      {
-        url: target.url,
-        exchange: target.exchange,
-        routingKey: target.routing_key,
-        timeoutMs: target.timeout_ms,
-        tls: { ...own, ...ca },
-      },
-      slots,
-      logger,
-      domain.name,
-    );
-    transport
-      .start()
-      .catch((error: Error) => logger.error({ domain: domain.name, err: error.message }, 'amqp target cannot start'));
-    return transport;
+  switch (target.type) {
+    case 'webhook': {
+      const client = new WebhookClient({ ...deliveryCertificate(pkiDir), ...ca }, connections);
+      return new WebhookTransport(client, { url: target.url, secret: target.secret, timeoutMs: target.timeout_ms });
+    }
+    case 'amqp': {
+      const own =
+        target.cert_file && target.key_file
+          ? { cert: readFileSync(target.cert_file, 'utf8'), key: readFileSync(target.key_file, 'utf8') }
+          : deliveryCertificate(pkiDir);
+      const transport = new AmqpTransport(
+        {
+          url: target.url,
+          exchange: target.exchange,
+          routingKey: target.routing_key,
+          timeoutMs: target.timeout_ms,
+          tls: { ...own, ...ca },
+        },
+        connections,
+        logger,
+        laneName(domain.name, target.name),
+      );
+      transport
+        .start()
+        .catch((error: Error) =>
+          logger.error({ domain: domain.name, target: target.name, err: error.message }, 'amqp target cannot start'),
+        );
+      return transport;
+    }
+    default:
+      throw new Error(`target ${target.name} of type ${target.type} has no transport`);
   }
-  const client = new WebhookClient({ ...deliveryCertificate(pkiDir), ...ca }, slots);
-  return webhookTransport(client, { url: target.url, secret: target.secret, timeoutMs: target.timeout_ms });
+}
+
+/** A target's name among the allocator's and the health details': `domain/target`. */
+function laneName(domain: string, target: string): string {
+  return `${domain}/${target}`;
 }
 
 /** The broker's own client certificate, presented to downstreams that ask for one. */

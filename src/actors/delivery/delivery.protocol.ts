@@ -1,7 +1,7 @@
 /** Requests the supervisor sends to the delivery actor. */
 import type { ControlProtocol } from '../actor.protocol.js';
 import type { DeliveryStats } from '../../delivery/delivery.types.js';
-import type { DispatcherSnapshot } from '../../delivery/webhook-dispatcher.js';
+import type { DispatcherSnapshot } from '../../delivery/target-dispatcher.js';
 
 export type DeliveryProtocol = ControlProtocol & {
   'delivery.stats': { request: Record<string, never>; response: DeliveryStats };

@@ -8,7 +8,8 @@
   -n: the number of keys varies (ioredis passes it first): 2 + 1 per client (+ 1 more per
   client with status events) + 1 per Idempotency-Key.
   KEYS[1]            stream         the domain's inbound stream
-  KEYS[2]            queued index   hash message_id -> "client_id|queued_at" while in the stream
+  KEYS[2]            queued index   hash message_id -> "client_id|queued_at|target|route" while in the stream
+                                    ("client_id|queued_at" for a message without a target)
   KEYS[2 + c]        limits of client c: "<window start ms>|<requests in window>|<UTC day>|<messages that day>"
   KEYS[2 + C + c]    with status events only: client c's event stream (a `queued` event per message appended)
   KEYS[2 + C(+C) + k]  the k-th idempotency record: "<request hash>\n<json>"
@@ -17,9 +18,11 @@
   ARGV[4] domain name ('' = no status events)  ARGV[5] events MAXLEN (~)
   ARGV[6] events MINID (~, the retention's oldest id)  ARGV[7] events TTL (ms)
   then C × 5:  client id, client name, rate limit (0 = none), rate window (ms), daily quota (0 = none)
-  then R × (6 + 8 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
-               tracking id, timestamp, N, then N × 8: message_id, body envelope, number
-               envelope, number hash, pepper id, masked number, metadata JSON or '', queued_at
+  then R × (6 + 11 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
+               tracking id, timestamp, N, then N × 11: message_id, body envelope, number
+               envelope, number hash, pepper id, masked number, metadata JSON or '', queued_at,
+               route, target (chosen by the front at submit; '' = none: the domain's default),
+               route match (what the route matched: an amqp routing key's {match})
                (sealed by the ingest actor: no plaintext body or number reaches Redis)
 
   The limits state, Redis' clock, the fixed rate window and the UTC-day quota are those of
@@ -85,7 +88,7 @@ for _ = 1, n_requests do
   local hash, n = ARGV[at + 2], tonumber(ARGV[at + 5])
   local tracking_id, timestamp = ARGV[at + 3], ARGV[at + 4]
   local first = at + 6
-  at = first + 8 * n
+  at = first + 11 * n
 
   local existing = record > 0 and redis.call('GET', KEYS[records + record])
   if existing and string.sub(existing, 1, 64) == hash then
@@ -99,18 +102,28 @@ for _ = 1, n_requests do
     local appended = 0
     local items = {}
     for i = 0, n - 1 do
-      local m = first + 8 * i
+      local m = first + 11 * i
       local position
       if client.quota > 0 and client.quota_used >= client.quota then
         position = -2
       elseif client.rate_limit > 0 and client.rate_used >= client.rate_limit then
         position = -1
       else
-        redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
-          'se', ARGV[m + 2], 'h', ARGV[m + 3], 'p', ARGV[m + 4], 'sm', ARGV[m + 5], 'md', ARGV[m + 6],
-          'q', ARGV[m + 7])
+        -- No target given (''): the entry and index value of before routing, which
+        -- delivery reads as the domain's default target.
+        local queued = client.id .. '|' .. ARGV[m + 7]
+        if ARGV[m + 9] == '' then
+          redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
+            'se', ARGV[m + 2], 'h', ARGV[m + 3], 'p', ARGV[m + 4], 'sm', ARGV[m + 5], 'md', ARGV[m + 6],
+            'q', ARGV[m + 7])
+        else
+          redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
+            'se', ARGV[m + 2], 'h', ARGV[m + 3], 'p', ARGV[m + 4], 'sm', ARGV[m + 5], 'md', ARGV[m + 6],
+            'q', ARGV[m + 7], 'rt', ARGV[m + 8], 'tg', ARGV[m + 9], 'rm', ARGV[m + 10])
+          queued = queued .. '|' .. ARGV[m + 9] .. '|' .. ARGV[m + 8]
+        end
         index[#index + 1] = ARGV[m]
-        index[#index + 1] = client.id .. '|' .. ARGV[m + 7]
+        index[#index + 1] = queued
         if events then
           redis.call('XADD', client.events_key, 'MAXLEN', '~', ARGV[5], '*', 't', 'queued', 'm', ARGV[m],
             'c', client.name .. '.' .. domain, 'd', domain, 'a', '0', 'at', ARGV[m + 7])

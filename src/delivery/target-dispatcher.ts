@@ -1,24 +1,27 @@
 /**
- * Delivery for one webhook or amqp domain (the transport sends; the rest is the same):
+ * Delivery to one target of one domain (a webhook or an amqp target; any DeliveryTransport):
  *
  *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ──encryption.open──▶
- *   work queue (better-queue, N concurrent attempts) ──transport──▶ outcomes, settled in batches:
+ *   work queue (better-queue, N concurrent attempts) ──transport.deliver──▶ outcomes,
+ *   settled in batches:
  *     ok (2xx; amqp: confirmed) → delivered (MySQL), lease dropped
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
  *     terminal or last    → failed (MySQL) + dead-letter entry
  *   each settled batch's status events (delivered, retry_scheduled, failed) go in the
  *   same Redis transaction as the schedule's update
  *
- * Slots come from the broker's SlotAllocator, shared by every webhook domain (at most
- * `delivery.concurrency` POSTs in flight in all): only as many attempts are claimed as
- * slots were taken, so a waiting retry holds no slot. A domain that finds none declares
- * how many attempts it has due, and slots freed elsewhere come to it in turn, its
- * `concurrency_share` first. A circuit breaker stops claiming while the downstream is
- * unwell, `rate_per_s` paces a recovering backlog, and `operational: false` pauses the
- * domain: messages wait in Redis meanwhile.
+ * Each target of a domain has its own dispatcher — its own schedule, leases and dead
+ * letters (keys.ts `targetKeys`), retry policy, breaker and slot share — so one unwell
+ * downstream never holds up the domain's others. Slots come from the broker's
+ * SlotAllocator, shared by every webhook and amqp target (at most `delivery.concurrency` attempts
+ * in flight in all): only as many attempts are claimed as slots were taken, so a waiting
+ * retry holds no slot. A target that finds none declares how many attempts it has due,
+ * and slots freed elsewhere come to it in turn, its `concurrency_share` first. A circuit
+ * breaker stops claiming while the downstream is unwell, `rate_per_s` paces a recovering
+ * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
  */
 import type { ChainableCommander } from 'ioredis';
-import type { DomainConfig } from '../config/config.js';
+import type { DomainConfig, TargetConfig } from '../config/config.js';
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
 import type { Logger } from '../logger.js';
@@ -37,8 +40,8 @@ import {
 } from './delivery.metrics.js';
 import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
 import type { DomainSlots } from './slot-allocator.js';
-import type { DeliveryTransport } from './delivery-transport.js';
-import { WEBHOOK_PAYLOAD_VERSION, type WebhookOutcome, type WebhookPayload } from './webhook-client.js';
+import type { DeliveryOutcome, DeliveryPayload, DeliveryRoute, DeliveryTransport } from './delivery-transport.js';
+import { WEBHOOK_PAYLOAD_VERSION } from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 import type { StatusEventInput } from '../events/status-event.js';
 import { addStatusEvents, type EventRetention } from '../queue/status-events.js';
@@ -47,18 +50,22 @@ interface Attempt {
   id: string;
   /** `clients.id`: names the client's event stream. */
   client: number;
-  payload: WebhookPayload;
+  payload: DeliveryPayload;
+  /** The route recorded at submit and what it matched (an amqp routing key's `{route}` / `{match}`). */
+  route: DeliveryRoute;
 }
 
 interface Settled {
   attempt: Attempt;
-  outcome: WebhookOutcome;
+  outcome: DeliveryOutcome;
 }
 
 export interface DispatcherDeps {
   domain: DomainConfig;
+  target: TargetConfig;
+  /** The domain's stream and queued index, and this target's schedule, leases and dead letters. */
   keys: DomainKeys;
-  /** This domain's view of the broker's shared delivery slots. */
+  /** This target's view of the broker's shared delivery slots. */
   slots: DomainSlots;
   policy: RetryPolicy;
   timeoutMs: number;
@@ -78,6 +85,8 @@ export interface DispatcherDeps {
 
 export interface DispatcherSnapshot {
   domain: string;
+  /** The target's name (`default` for a domain with a single target). */
+  target: string;
   operational: boolean;
   /** The most this domain may have in flight: every slot of the broker. */
   slots: number;
@@ -89,8 +98,10 @@ export interface DispatcherSnapshot {
 
 const SETTLE_EVERY_MS = 50;
 
-export class WebhookDispatcher {
-  private readonly queue: WorkQueue<Attempt, WebhookOutcome>;
+export class TargetDispatcher {
+  private readonly queue: WorkQueue<Attempt, DeliveryOutcome>;
+  /** Aborted at stop: the transport starts no attempt after it. */
+  private readonly stopped = new AbortController();
   private inQueue = 0;
   private settled: Settled[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -108,16 +119,21 @@ export class WebhookDispatcher {
   constructor(private readonly deps: DispatcherDeps) {
     this.breaker = new CircuitBreaker(deps.breaker.failures, deps.breaker.openMs, (state) => {
       deps.logger.warn(
-        { domain: deps.domain.name, breaker: state, last_error: this.breaker?.snapshot().last_error },
+        {
+          domain: deps.domain.name,
+          target: deps.target.name,
+          breaker: state,
+          last_error: this.breaker?.snapshot().last_error,
+        },
         'downstream circuit breaker changed',
       );
       deps.onBreakerChange(state);
     });
-    this.queue = createWorkQueue<Attempt, WebhookOutcome>(
+    this.queue = createWorkQueue<Attempt, DeliveryOutcome>(
       async (attempt) => {
         const started = performance.now();
-        const outcome = await deps.transport.deliver(attempt.payload);
-        observeAttempt(deps.domain.name, (performance.now() - started) / 1000);
+        const outcome = await deps.transport.deliver(attempt.payload, this.stopped.signal, attempt.route);
+        observeAttempt(deps.domain.name, deps.target.name, (performance.now() - started) / 1000);
         return outcome;
       },
       // The allocator is the limit; the queue only runs what holds a slot.
@@ -141,6 +157,7 @@ export class WebhookDispatcher {
   snapshot(): DispatcherSnapshot {
     return {
       domain: this.deps.domain.name,
+      target: this.deps.target.name,
       operational: this.deps.domain.operational,
       slots: this.deps.slots.limit,
       guaranteed_slots: this.deps.slots.guaranteed,
@@ -157,6 +174,7 @@ export class WebhookDispatcher {
   /** Stops claiming; attempts under way finish and are settled (or their leases expire). */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     clearInterval(this.timer);
     this.deps.slots.withdraw();
     const deadline = Date.now() + this.deps.timeoutMs + 1000;
@@ -197,7 +215,10 @@ export class WebhookDispatcher {
         }
       }
     } catch (error) {
-      this.deps.logger.warn({ domain: this.deps.domain.name, err: describeError(error) }, 'webhook poll failed');
+      this.deps.logger.warn(
+        { domain: this.deps.domain.name, target: this.deps.target.name, err: describeError(error) },
+        'delivery poll failed',
+      );
     } finally {
       this.polling = false;
     }
@@ -277,7 +298,10 @@ export class WebhookDispatcher {
           metadata: row.metadata ?? null,
           queued_at: row.queued_at.toISOString(),
           attempt: row.attempt_count + 1,
+          target: row.target,
+          route: row.route,
         },
+        route: row.route === null ? {} : { route: row.route, match: row.route_match ?? '' },
       };
       if (!opened?.ok) {
         // Undecryptable (lost key): retrying cannot help.
@@ -286,7 +310,7 @@ export class WebhookDispatcher {
       }
       this.inQueue++;
       this.startedNow++;
-      const settle = (outcome: WebhookOutcome) => {
+      const settle = (outcome: DeliveryOutcome) => {
         this.inQueue--;
         this.deps.slots.release(1);
         // A downstream that answers, even with a refusal of one message, is alive.
@@ -337,8 +361,8 @@ export class WebhookDispatcher {
       .then(() => this.settleBatch())
       .catch((error: unknown) => {
         this.deps.logger.warn(
-          { domain: this.deps.domain.name, err: describeError(error) },
-          'settling webhook outcomes failed; leases will expire and retry',
+          { domain: this.deps.domain.name, target: this.deps.target.name, err: describeError(error) },
+          'settling delivery outcomes failed; leases will expire and retry',
         );
       });
     return this.settling;
@@ -351,7 +375,7 @@ export class WebhookDispatcher {
     const now = Date.now();
     const delivered = batch.filter((s) => s.outcome.ok).map((s) => s.attempt.id);
     const failures = batch.filter(
-      (s): s is Settled & { outcome: Extract<WebhookOutcome, { ok: false }> } => !s.outcome.ok,
+      (s): s is Settled & { outcome: Extract<DeliveryOutcome, { ok: false }> } => !s.outcome.ok,
     );
     const retry: Array<{ id: string; dueAt: number }> = [];
     const dead: Array<{ message_id: string; attempts: number; last_error: string }> = [];
@@ -393,23 +417,21 @@ export class WebhookDispatcher {
     // Counted as soon as MySQL has it: if the actor dies before Redis is settled, the
     // repeated attempt finds the row delivered already and would never count it.
     const domain = this.deps.domain.name;
+    const target = this.deps.target.name;
     countDelivered(domain, newlyDelivered);
-    countAttempts(domain, 'delivered', delivered.length);
-    for (const failure of failures) countFailure(domain, failure.outcome);
+    countAttempts(domain, target, 'delivered', delivered.length);
+    for (const failure of failures) countFailure(domain, target, failure.outcome);
     await schedule.deadLetter(keys, dead);
     await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry, (multi) =>
       this.addEvents(multi, events),
     );
-    countAttempts(domain, 'retry', retry.length);
-    countAttempts(domain, 'dead', dead.length);
+    countAttempts(domain, target, 'retry', retry.length);
+    countAttempts(domain, target, 'dead', dead.length);
     if (delivered.length > 0) this.deps.onOutcome('delivered', delivered.length);
     if (retry.length > 0) this.deps.onOutcome('retry', retry.length);
     if (dead.length > 0) {
       this.deps.onOutcome('dead', dead.length);
-      this.deps.logger.warn(
-        { domain: this.deps.domain.name, message_ids: dead.map((d) => d.message_id) },
-        'messages dead-lettered',
-      );
+      this.deps.logger.warn({ domain, target, message_ids: dead.map((d) => d.message_id) }, 'messages dead-lettered');
     }
   }
 
