@@ -20,7 +20,7 @@
  * process over keep-alive mTLS, waits until every accepted message is stored and
  * delivered, and prints a JSON summary. Everything it started is stopped and removed.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -32,7 +32,14 @@ import { BrokerProcess, createWorkspace, deepMerge } from '../test/support/broke
 import { TestRedisServer } from '../test/support/redis-server.js';
 import { consumeQueue, declareTopology, type QueueConsumer } from '../test/support/amqp-queue.js';
 import { TestRabbitServer } from '../test/support/rabbitmq-server.js';
-import { cpuSeconds, loadClientOption, processCpuSeconds, runLoad, threadCpuSeconds } from './bench-support.js';
+import {
+  cpuSeconds,
+  loadClientOption,
+  peakRssMb,
+  processCpuSeconds,
+  runLoad,
+  threadCpuSeconds,
+} from './bench-support.js';
 import type { LoadClient } from './load-generator.js';
 
 interface BenchOptions {
@@ -89,11 +96,6 @@ function configOverrides(argv: string[]): Record<string, unknown> {
     node[keys.at(-1)!] = value;
   });
   return out;
-}
-
-function peakRssMb(pid: number): number {
-  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Math.round(Number(match[1]) / 1024) : 0;
 }
 
 interface Downstream {

@@ -17,15 +17,22 @@
  *   then the schedule, then the entries are removed; each step is idempotent, so a redrive
  *   cut short by a crash is simply run again.
  *
+ * Both publish a `requeued` status event for each message put back (its client's stream,
+ * in the same MULTI or pipeline as the schedule): a subscriber that saw `failed` learns
+ * that more attempts come, before their outcome.
+ *
  * Both are audited here rather than by their callers, so the CLI and the portal record
  * the same action with the same details, and only once the step has taken effect.
  */
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import type { LiveConfig } from '../config/live-config.js';
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
+import type { DeliveryRow } from '../db/messages.repository.js';
 import { BrokerError } from '../errors.js';
+import type { StatusEventInput } from '../events/status-event.js';
 import { targetKeys, type DomainKeys } from '../queue/keys.js';
+import { addStatusEvents } from '../queue/status-events.js';
 
 export interface DeadLetter {
   /** Stream entry id (`<ms>-<seq>`). */
@@ -92,10 +99,13 @@ export class DeadLetterService {
     const entry = await this.entryAt(keys, entryId);
     if (!entry) throw new BrokerError('NOT_FOUND', 'There is no such dead letter (retried already?)');
     const now = new Date();
+    const [row] = await this.messages.findForDelivery([entry.message_id]);
     if (!(await this.messages.requeueFailed(entry.message_id, now)))
       throw new BrokerError('CONFLICT', 'That message is not failed any more: it was retried or delivered already');
+    // The row was failed (requeueFailed says so): its attempts are kept by a retry.
+    const events = row ? [requeuedEvent(row, domain, row.attempt_count, now)] : [];
     try {
-      await this.scheduleAndDrop(keys, entry, now.getTime());
+      await this.scheduleAndDrop(keys, entry, now.getTime(), events);
     } catch {
       await this.messages.restoreFailed(entry.message_id);
       throw new BrokerError('QUEUE_UNAVAILABLE', 'The retry could not be scheduled; try again');
@@ -130,10 +140,21 @@ export class DeadLetterService {
     let requeued = 0;
     for (let i = 0; i < ids.length; i += REDRIVE_BATCH) {
       const batch = ids.slice(i, i + REDRIVE_BATCH);
+      // Read before the update: a failed row starts again at 0 attempts; a queued one (a retry
+      // cut short by a crash) keeps its count; a delivered one is skipped by the dispatcher
+      // and gets no event.
+      const rows = (await this.messages.findForDelivery(batch)).filter((row) => row.status !== 'delivered');
       requeued += await this.messages.requeue(batch, new Date(now));
       const args: Array<string | number> = [];
       for (const id of batch) args.push(now, id);
-      await this.redis.zadd(keys.schedule, 'NX', ...args);
+      const pipeline = this.redis.multi().zadd(keys.schedule, 'NX', ...args);
+      this.addEvents(
+        pipeline,
+        rows.map((row) => requeuedEvent(row, domain, row.status === 'failed' ? 0 : row.attempt_count, new Date(now))),
+      );
+      const replies = await pipeline.exec();
+      const failed = replies?.find(([error]) => error);
+      if (!replies || failed) throw failed?.[0] ?? new Error('MULTI was discarded');
     }
     const removed = chosen.length > 0 ? await this.redis.xdel(keys.dead, ...chosen.map((e) => e.entry_id)) : 0;
     await this.audit.record({
@@ -154,15 +175,23 @@ export class DeadLetterService {
     return raw[0] ? toDeadLetter(raw[0]) : undefined;
   }
 
-  /** ZADD NX + XDEL in one MULTI: the entry is gone only if the attempt is scheduled. */
-  private async scheduleAndDrop(keys: DomainKeys, entry: DeadLetter, dueAt: number): Promise<void> {
-    const replies = await this.redis
-      .multi()
-      .zadd(keys.schedule, 'NX', dueAt, entry.message_id)
-      .xdel(keys.dead, entry.entry_id)
-      .exec();
+  /** ZADD NX + XDEL (+ the event) in one MULTI: the entry is gone only if the attempt is scheduled. */
+  private async scheduleAndDrop(
+    keys: DomainKeys,
+    entry: DeadLetter,
+    dueAt: number,
+    events: readonly StatusEventInput[],
+  ): Promise<void> {
+    const multi = this.redis.multi().zadd(keys.schedule, 'NX', dueAt, entry.message_id).xdel(keys.dead, entry.entry_id);
+    this.addEvents(multi, events);
+    const replies = await multi.exec();
     const failed = replies?.find(([error]) => error);
     if (!replies || failed) throw failed?.[0] ?? new Error('MULTI was discarded');
+  }
+
+  private addEvents(multi: ChainableCommander, events: readonly StatusEventInput[]): void {
+    const config = this.config.current();
+    addStatusEvents(multi, config.redis.key_prefix, config.events, events);
   }
 
   /** A target's keys; no target named = the domain's default target (its only one, mostly). */
@@ -188,5 +217,18 @@ function toDeadLetter([entryId, flat]: [string, string[]]): DeadLetter {
     last_error: fields.get('e') ?? '',
     // An entry without `t` still has its time: the id's first half is the append's ms.
     dead_at: fields.get('t') ?? new Date(Number(entryId.split('-')[0])).toISOString(),
+  };
+}
+
+/** The `requeued` event of a message put back on the schedule. */
+function requeuedEvent(row: DeliveryRow, domain: string, attempt: number, at: Date): StatusEventInput {
+  return {
+    type: 'requeued',
+    message_id: row.message_id,
+    client: row.client_id,
+    client_id: row.client_cn,
+    domain,
+    attempt,
+    at: at.toISOString(),
   };
 }

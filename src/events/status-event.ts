@@ -7,12 +7,13 @@
  *   delivered        stored (store target) or accepted by the downstream (webhook)
  *   retry_scheduled  an attempt failed; the next one is due at `next_attempt_at`
  *   failed           given up (last attempt, refused, expired, undecryptable): dead letter
+ *   requeued         a dead letter put back on the schedule (retry: attempts kept; redrive: 0)
  *
  * No body, no phone number: an event says what happened to a message id, nothing of what
  * the message holds.
  */
 
-export const STATUS_EVENT_TYPES = ['queued', 'stored', 'delivered', 'retry_scheduled', 'failed'] as const;
+export const STATUS_EVENT_TYPES = ['queued', 'stored', 'delivered', 'retry_scheduled', 'failed', 'requeued'] as const;
 export type StatusEventType = (typeof STATUS_EVENT_TYPES)[number];
 
 /** What a publisher knows; the event id is given by Redis when it is appended. */

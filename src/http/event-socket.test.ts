@@ -58,6 +58,33 @@ it('sends only what the filter keeps', async () => {
   socket.close(CLOSE_CODES.GOING_AWAY, 'bye');
 });
 
+it('writes a batch as text frames through the corked transport, in order', async () => {
+  const { server, client } = await pair();
+  const transport = (server as unknown as { _socket: import('node:net').Socket })._socket;
+  const got: Array<{ id: string; binary: boolean }> = [];
+  client.on('message', (data, isBinary) =>
+    got.push({ id: (JSON.parse(data.toString()) as StatusEvent).event_id, binary: isBinary }),
+  );
+  const socket = new EventSocket(server, 1, {}, { maxBufferedBytes: 1 << 20, pingIntervalMs: 60_000, transport });
+  const shared = event(1);
+  let corkedDuringBatch = 0;
+  socket.batch(() => {
+    socket.deliver(shared);
+    socket.deliver(event(2));
+    socket.deliver(event(3));
+    corkedDuringBatch = transport.writableCorked;
+  });
+  expect(corkedDuringBatch).toBeGreaterThan(0);
+  expect(transport.writableCorked).toBe(0);
+  await new Promise((r) => setTimeout(r, 100));
+  expect(got).toEqual([
+    { id: '1001-0', binary: false },
+    { id: '1002-0', binary: false },
+    { id: '1003-0', binary: false },
+  ]);
+  socket.close(CLOSE_CODES.GOING_AWAY, 'bye');
+});
+
 it('cuts off a consumer that stops reading with 4008 instead of buffering its events', async () => {
   const { server, client } = await pair();
   // The client stops reading: the kernel buffers fill, then the sender's own buffer grows.

@@ -6,6 +6,7 @@
  * written to the socket at once, and a socket with more than `maxBufferedBytes` unsent
  * (a consumer slower than its events) is closed with 4008 instead of buffering on.
  */
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { EventSink } from '../events/event-hub.js';
 import { countDropped, eventsSent, type DropReason } from '../events/events.metrics.js';
@@ -33,6 +34,21 @@ export interface EventFilter {
 export interface EventSocketOptions {
   maxBufferedBytes: number;
   pingIntervalMs: number;
+  /** The connection under the WebSocket (the upgraded TLS socket): corked while a batch is written. */
+  transport?: Pick<Duplex, 'cork' | 'uncork'>;
+}
+
+/**
+ * Each event's frame payload, encoded once: the hub hands the same event object to every
+ * subscriber of its client, so ten sockets of one client cost one JSON.stringify and one
+ * UTF-8 encoding, not ten. Weak: an event is gone once every socket has written it.
+ */
+const payloads = new WeakMap<StatusEvent, Buffer>();
+
+function payloadOf(event: StatusEvent): Buffer {
+  let payload = payloads.get(event);
+  if (!payload) payloads.set(event, (payload = Buffer.from(JSON.stringify(event))));
+  return payload;
 }
 
 /** How long a closing socket may take to say goodbye before it is cut. */
@@ -79,8 +95,19 @@ export class EventSocket implements EventSink {
       this.close(CLOSE_CODES.SLOW_CONSUMER, 'SLOW_CONSUMER', 'slow_consumer');
       return;
     }
-    this.socket.send(JSON.stringify(event));
+    // A Buffer sent as a text frame: ws frames it without copying or encoding again.
+    this.socket.send(payloadOf(event), { binary: false });
     eventsSent.inc();
+  }
+
+  batch(deliverAll: () => void): void {
+    const transport = this.options.transport;
+    transport?.cork();
+    try {
+      deliverAll();
+    } finally {
+      transport?.uncork();
+    }
   }
 
   /** A frame of the broker's own (`subscribed`, an error about a filter frame). */

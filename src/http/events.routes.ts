@@ -79,7 +79,11 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
         socket,
         client.client_id,
         filterOf(query.message_id?.split(','), query.type?.split(',')),
-        { maxBufferedBytes: settings.ws_max_buffered_bytes, pingIntervalMs: settings.ws_ping_interval_ms },
+        {
+          maxBufferedBytes: settings.ws_max_buffered_bytes,
+          pingIntervalMs: settings.ws_ping_interval_ms,
+          transport: request.raw.socket,
+        },
       );
       eventSubscribers.inc();
       let unsubscribe: (() => void) | undefined;

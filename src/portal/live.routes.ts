@@ -8,8 +8,10 @@
  *
  * Authenticated by the session cookie (the portal's session hook runs first) and refused
  * unless the Origin is this portal's own (a cross-site page could otherwise open it with
- * the victim's cookie: WebSockets are not bound by CORS). Clients created after the socket
- * opened are heard from after the page's next reconnect.
+ * the victim's cookie: WebSockets are not bound by CORS). An admin's or superadmin's socket
+ * looks for clients created since it opened every `clientsRefreshMs` (a user's scope is one
+ * client, fixed), subscribes to them and hints the page at once: what such a client did
+ * before it was found shows on that refresh.
  */
 import type { FastifyInstance } from 'fastify';
 import type { ClientsRepository } from '../db/clients.repository.js';
@@ -21,10 +23,16 @@ import type { Scope } from './tenant-scope.js';
 export interface LiveRouteDeps {
   events: EventHub;
   clients: Pick<ClientsRepository, 'list'>;
+  /**
+   * How often a domain-wide or global socket looks for new clients (one SELECT per open page).
+   * @defaultValue 5000
+   */
+  clientsRefreshMs?: number;
 }
 
 /** Hints sent per second at most; the page refreshes once per burst anyway. */
 const HINT_INTERVAL_MS = 250;
+const CLIENTS_REFRESH_MS = 5000;
 
 async function clientIdsOf(clients: LiveRouteDeps['clients'], scope: Scope): Promise<number[]> {
   switch (scope.kind) {
@@ -69,22 +77,56 @@ export function registerLiveRoute(app: FastifyInstance, deps: LiveRouteDeps): vo
       };
       const keepalive = setInterval(() => socket.ping(), 30_000);
       keepalive.unref();
+      let refresher: NodeJS.Timeout | undefined;
       socket.once('close', () => {
         closed = true;
         clearTimeout(timer);
         clearInterval(keepalive);
+        clearInterval(refresher);
         for (const unsubscribe of unsubscribes) unsubscribe();
       });
+      const subscribed = new Set<number>();
+      /** Subscribes to the scope's clients not subscribed yet; how many there were. */
+      const subscribeNew = async (): Promise<number> => {
+        let added = 0;
+        for (const client of await clientIdsOf(deps.clients, scope)) {
+          if (closed) return added;
+          if (subscribed.has(client)) continue;
+          subscribed.add(client);
+          const { unsubscribe } = await deps.events.subscribe({ client, deliver: hint }).catch((error: unknown) => {
+            subscribed.delete(client); // tried again at the next look
+            throw error;
+          });
+          if (closed) unsubscribe();
+          else unsubscribes.push(unsubscribe);
+          added++;
+        }
+        return added;
+      };
+      const lookForNewClients = () => {
+        let running = false;
+        refresher = setInterval(() => {
+          if (running || closed) return;
+          running = true;
+          subscribeNew()
+            .then((added) => {
+              if (added > 0 && !closed) socket.send(JSON.stringify({ type: 'changed', status: 'clients' }));
+            })
+            .catch((error: unknown) =>
+              request.log.debug({ err: (error as Error).message }, 'live portal: looking for new clients failed'),
+            )
+            .finally(() => {
+              running = false;
+            });
+        }, deps.clientsRefreshMs ?? CLIENTS_REFRESH_MS);
+        refresher.unref();
+      };
       void (async () => {
         try {
-          const ids = await clientIdsOf(deps.clients, scope);
-          for (const client of ids) {
-            if (closed) return;
-            const { unsubscribe } = await deps.events.subscribe({ client, deliver: hint });
-            if (closed) unsubscribe();
-            else unsubscribes.push(unsubscribe);
-          }
-          if (!closed) socket.send(JSON.stringify({ type: 'subscribed' }));
+          await subscribeNew();
+          if (closed) return;
+          socket.send(JSON.stringify({ type: 'subscribed' }));
+          if (scope.kind === 'domain' || scope.kind === 'all') lookForNewClients();
         } catch (error) {
           request.log.warn({ err: (error as Error).message }, 'live portal subscription failed');
           socket.close(1011, 'EVENTS_UNAVAILABLE');

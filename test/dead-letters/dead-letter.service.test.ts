@@ -1,7 +1,8 @@
 /**
  * The dead-letter service against the real Redis and MariaDB: pages newest first with a
  * keyset cursor, finds one entry, retries one (row, schedule and entry together, or none
- * of them), redrives a domain, and audits what it did.
+ * of them), redrives a domain, publishes a `requeued` status event for each message put
+ * back, and audits what it did.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
@@ -12,7 +13,8 @@ import { MessagesRepository } from '../../src/db/messages.repository.js';
 import type { MessageStatus } from '../../src/db/schema.js';
 import { DeadLetterService } from '../../src/dead-letters/dead-letter.service.js';
 import { BrokerError } from '../../src/errors.js';
-import { domainKeys } from '../../src/queue/keys.js';
+import { clientEventsKey, domainKeys } from '../../src/queue/keys.js';
+import { readEventsAfter } from '../../src/queue/status-events.js';
 import { DeliverySchedule } from '../../src/queue/schedule.js';
 import { defineScripts } from '../../src/queue/scripts.js';
 import { useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
@@ -36,8 +38,11 @@ const schedule = new DeliverySchedule(redis, defineScripts(redis));
 const service = new DeadLetterService(live, redis, messages, audit);
 
 beforeEach(async () => {
-  await redis.del(keys.dead, keys.schedule);
+  await redis.del(keys.dead, keys.schedule, clientEventsKey(prefix, 1));
 });
+
+/** The status events of client 1 (every message here is its). */
+const clientEvents = () => readEventsAfter(redis, prefix, 1, '0-0', 100);
 
 /** Stores messages of domain `hooks` in the given status and dead-letters them, oldest first. */
 async function deadLetters(count: number, status: MessageStatus = 'failed'): Promise<string[]> {
@@ -150,6 +155,18 @@ describe('retry', () => {
     await expectError(service.retry('hooks', entry!.entry_id, 'user:7'), 'NOT_FOUND');
   });
 
+  it('publishes `requeued` with the attempts kept, to the client of the message', async () => {
+    const [id] = await deadLetters(1);
+    const [entry] = (await service.page('hooks')).entries;
+    const before = Date.now();
+    await service.retry('hooks', entry!.entry_id, 'user:7');
+    const events = await clientEvents();
+    expect(events).toEqual([
+      expect.objectContaining({ type: 'requeued', message_id: id, domain: 'hooks', attempt: 5, client_id: '1' }),
+    ]);
+    expect(Date.parse(events[0]!.at)).toBeGreaterThanOrEqual(before - 1000);
+  });
+
   it('answers CONFLICT for a message that is not failed any more, and leaves the entry', async () => {
     const [id] = await deadLetters(1, 'delivered');
     const [entry] = (await service.page('hooks')).entries;
@@ -163,8 +180,16 @@ describe('retry', () => {
     const [id] = await deadLetters(1);
     const [entry] = (await service.page('hooks')).entries;
     const auditedBefore = (await audit.list({ domain: 'hooks', limit: 100 })).length;
-    const discarded = { zadd: () => discarded, xdel: () => discarded, exec: async () => null };
-    const lost = { zadd: () => lost, xdel: () => lost, exec: () => Promise.reject(new Error('connection lost')) };
+    const chain = <T extends object>(multi: T) =>
+      Object.assign(multi, {
+        zadd: () => multi,
+        xdel: () => multi,
+        xadd: () => multi,
+        xtrim: () => multi,
+        pexpire: () => multi,
+      });
+    const discarded = chain({ exec: async () => null });
+    const lost = chain({ exec: () => Promise.reject(new Error('connection lost')) });
     for (const multi of [discarded, lost]) {
       const spy = vi.spyOn(redis, 'multi').mockReturnValueOnce(multi as never);
       try {
@@ -175,6 +200,7 @@ describe('retry', () => {
       expect((await messages.findOne(id!))!.status).toBe('failed');
       expect(await redis.zscore(keys.schedule, id!)).toBeNull();
       expect(await service.find('hooks', entry!.entry_id)).toEqual(entry);
+      expect(await clientEvents()).toEqual([]);
     }
     expect((await audit.list({ domain: 'hooks', limit: 100 })).length).toBe(auditedBefore);
     // Nothing was left half done: the same entry retries fine afterwards.
@@ -206,5 +232,16 @@ describe('redrive', () => {
     expect(await service.redrive('hooks', [ids[0]!], 'cli')).toEqual({ requeued: 1, removed: 1 });
     expect((await service.page('hooks')).entries.map((e) => e.message_id)).toEqual([ids[1]]);
     await expectError(service.redrive('hooks', [randomUUID()], 'cli'), 'NOT_FOUND');
+  });
+
+  it('publishes `requeued` at attempt 0 for each message put back, none for one delivered meanwhile', async () => {
+    const failed = await deadLetters(2);
+    const [delivered] = await deadLetters(1, 'delivered');
+    expect(await service.redrive('hooks', 'all', 'cli')).toEqual({ requeued: 2, removed: 3 });
+    const events = await clientEvents();
+    expect(events.map((e) => [e.type, e.message_id, e.attempt]).sort()).toEqual(
+      failed.map((id) => ['requeued', id, 0]).sort(),
+    );
+    expect(events.some((e) => e.message_id === delivered)).toBe(false);
   });
 });

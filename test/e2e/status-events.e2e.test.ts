@@ -354,6 +354,19 @@ describe('status events over WebSocket, two brokers', () => {
       expect(changed(user.frames)).toBeGreaterThan(0);
       // Hints only: no message content travels on the portal socket.
       expect(JSON.stringify(user.frames)).not.toMatch(/message_id|4155550123|status events/);
+
+      // A client created after the admin's socket opened is found (within 5 s) and heard from.
+      const dora = await issue('dora', 'default');
+      const found = () => admin.frames.some((f) => (f as { status?: string }).status === 'clients');
+      const lookDeadline = Date.now() + 15_000;
+      while (Date.now() < lookDeadline && !found()) await new Promise((r) => setTimeout(r, 100));
+      expect(found()).toBe(true);
+      const heardBefore = changed(admin.frames);
+      await submit(a, agentOf(dora));
+      const doraDeadline = Date.now() + 3000;
+      while (Date.now() < doraDeadline && changed(admin.frames) === heardBefore)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(changed(admin.frames)).toBeGreaterThan(heardBefore);
     } finally {
       admin.socket.close();
       user.socket.close();

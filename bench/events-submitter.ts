@@ -1,0 +1,166 @@
+/**
+ * The fan-out bench's submitter (bench/events-fanout.ts), run as its own process so its
+ * event loop is neither the broker's nor the subscribers': submits at a paced rate, spread
+ * round-robin over many clients (each its own certificate and keep-alive connections), and
+ * records each 202's message id and wall-clock time, which the subscribers' `delivered`
+ * receipts are measured against.
+ *
+ * Paced, not closed-loop: every tick it sends what the rate says is due, up to a cap on
+ * requests in flight; when the broker cannot keep up the achieved rate falls short of the
+ * target instead of the queue growing, and the summary reports both.
+ *
+ * Input: the path of a JSON file (SubmitOptions). Output: one JSON line (SubmitResult) on stdout,
+ * and a `started` IPC message once the warm-up (one request on each connection) is done.
+ */
+import { readFileSync } from 'node:fs';
+import { Agent } from 'undici';
+import { errorCodeOf, messageJson, messagesPath } from './load-tally.js';
+
+export interface SubmitOptions {
+  url: string;
+  /** One certificate bundle (file paths) per client. */
+  clients: Array<{ cert: string; key: string; ca: string }>;
+  /** Target messages per second over all clients. */
+  rate: number;
+  durationS: number;
+  size: number;
+  /** Most requests in flight at once (over all clients). */
+  maxInFlight: number;
+}
+
+export interface SubmitResult {
+  sent: number;
+  accepted: number;
+  errors: Record<string, number>;
+  started_at: number;
+  ended_at: number;
+  /** Per accepted message: [message_id, client index, Date.now() at the 202]. */
+  accepted_messages: Array<[string, number, number]>;
+  latency_ms: { p50: number; p99: number; max: number };
+  cpu_s: number;
+}
+
+const TICK_MS = 5;
+
+async function run(options: SubmitOptions): Promise<SubmitResult> {
+  const url = new URL(options.url);
+  const path = messagesPath(url);
+  const body = messageJson(options.size);
+  const perClient = Math.max(1, Math.ceil(options.maxInFlight / options.clients.length));
+  const agents = options.clients.map(
+    (files) =>
+      new Agent({
+        connections: perClient,
+        pipelining: 1,
+        keepAliveTimeout: 60_000,
+        connect: { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) },
+      }),
+  );
+  const result: SubmitResult = {
+    sent: 0,
+    accepted: 0,
+    errors: {},
+    started_at: Date.now(),
+    ended_at: 0,
+    accepted_messages: [],
+    latency_ms: { p50: 0, p99: 0, max: 0 },
+    cpu_s: 0,
+  };
+  const latencies: number[] = [];
+  let inFlight = 0;
+  let next = 0;
+  const fail = (code: string) => void (result.errors[code] = (result.errors[code] ?? 0) + 1);
+
+  const submit = (client: number) => {
+    inFlight++;
+    result.sent++;
+    const t0 = performance.now();
+    post(agents[client]!, url.origin, path, body).then(
+      ({ status, text }) => {
+        inFlight--;
+        latencies.push(performance.now() - t0);
+        if (status !== 202) return fail(errorCodeOf(status, text));
+        result.accepted++;
+        result.accepted_messages.push([(JSON.parse(text) as { message_id: string }).message_id, client, Date.now()]);
+      },
+      (error: unknown) => {
+        inFlight--;
+        fail((error as { code?: string }).code ?? 'CLIENT_ERROR');
+      },
+    );
+  };
+
+  // Warm-up, not measured: every connection opened (TLS handshakes are the broker's
+  // costliest requests), then the timed run starts and the parent is told so.
+  await Promise.all(
+    agents.flatMap((agent) =>
+      Array.from({ length: perClient }, () => post(agent, url.origin, path, body).catch(() => undefined)),
+    ),
+  );
+  process.send?.('started');
+  result.started_at = Date.now();
+  const deadline = result.started_at + options.durationS * 1000;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      const now = Date.now();
+      if (now >= deadline) {
+        clearInterval(timer);
+        resolve();
+        return;
+      }
+      const due = Math.floor(((now - result.started_at) / 1000) * options.rate);
+      while (result.sent < due && inFlight < options.maxInFlight) {
+        submit(next);
+        next = (next + 1) % agents.length;
+      }
+    }, TICK_MS);
+  });
+  while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+  result.ended_at = Date.now();
+  await Promise.all(agents.map((agent) => agent.close()));
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
+  result.latency_ms = { p50: at(0.5), p99: at(0.99), max: round(latencies.at(-1) ?? 0) };
+  const cpu = process.cpuUsage();
+  result.cpu_s = round((cpu.user + cpu.system) / 1e6);
+  return result;
+}
+
+/** One POST through undici's dispatcher API (bench/undici-load-client.ts says why not request()); the body is kept. */
+function post(agent: Agent, origin: string, path: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let text = '';
+    agent.dispatch(
+      { origin, path, method: 'POST', headers: { 'content-type': 'application/json' }, body },
+      {
+        onRequestStart() {},
+        onResponseStart(_controller, statusCode) {
+          status = statusCode;
+        },
+        onResponseData(_controller, chunk) {
+          text += chunk.toString();
+        },
+        onResponseEnd() {
+          resolve({ status, text });
+        },
+        onResponseError(_controller, error) {
+          reject(error);
+        },
+      },
+    );
+  });
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+const options = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as SubmitOptions;
+run(options).then(
+  (result) => process.stdout.write(`${JSON.stringify(result)}\n`),
+  (error: unknown) => {
+    process.stderr.write(`submitter failed: ${(error as Error).stack}\n`);
+    process.exit(1);
+  },
+);
