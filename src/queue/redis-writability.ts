@@ -1,6 +1,6 @@
 /**
  * Can Redis keep what a 202 promises right now? Read from `INFO` every second (one cheap
- * command), so the broker stops answering 202 — and `/readyz` says not ready, so a load
+ * command; every 100 ms past 80 % of the broker's memory limit), so the broker stops answering 202 — and `/readyz` says not ready, so a load
  * balancer sends elsewhere — within a second of Redis reporting that it cannot:
  *
  *   aof_last_write_status:err            a failed AOF write (disk full, I/O error)
@@ -65,6 +65,9 @@ export function redisMemory(info: string, limits: BacklogLimits): RedisMemory {
   return { used, maxmemory, limit: candidates.length > 0 ? Math.min(...candidates) : 0 };
 }
 
+/** Past this share of the limit the watch checks ten times as often. */
+const NEAR_LIMIT = 0.8;
+
 /** Once full, submits resume only below this share of the limit: no flapping at the edge. */
 const RESUME_BELOW = 0.95;
 
@@ -93,6 +96,7 @@ export class WritabilityWatch {
   /** Redis memory as last read; undefined before the first reading. */
   memory: RedisMemory | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private checking = false;
 
   constructor(
@@ -103,12 +107,29 @@ export class WritabilityWatch {
   /** Checks once now (start-up fixes an evicting policy before the first request), then every interval. */
   async start(): Promise<void> {
     await this.check();
-    this.timer = setInterval(() => void this.check(), this.options.intervalMs ?? 1000);
-    this.timer.unref();
+    this.schedule();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /**
+   * The next check: every interval, but ten times as often while Redis is past 80 % of the
+   * broker's limit — the headroom above the limit (a tenth of maxmemory by default) must
+   * outlast the time between two checks, and a burst can cross a small one within a second.
+   */
+  private schedule(): void {
+    if (this.stopped) return;
+    const interval = this.options.intervalMs ?? 1000;
+    const memory = this.memory;
+    const near = memory !== undefined && memory.limit > 0 && memory.used >= memory.limit * NEAR_LIMIT;
+    this.timer = setTimeout(
+      () => void this.check().finally(() => this.schedule()),
+      near ? Math.max(10, Math.round(interval / 10)) : interval,
+    );
+    this.timer.unref();
   }
 
   private problemsOf(info: string): string[] {
