@@ -5,16 +5,12 @@
  * `delivered` on the confirm; a message no queue is bound for (mandatory: returned) is
  * retried at the interval and dead-lettered after the last attempt.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookPayloadSchema } from '../../src/delivery/webhook-payload.schemas.js';
-import { createCa } from '../../src/pki/ca.js';
-import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
 import { declareTopology, drainQueue } from '../support/amqp-queue.js';
 import {
   BrokerProcess,
@@ -27,7 +23,7 @@ import {
 } from '../support/broker-harness.js';
 import { registerClient } from '../support/clients.js';
 import { scrapeMetrics } from '../support/metrics-scrape.js';
-import { TestRabbitServer } from '../support/rabbitmq-server.js';
+import { startTlsRabbit, type TestRabbitServer } from '../support/rabbitmq-server.js';
 
 const INTERVAL_MS = 1000;
 const TOPOLOGY = { exchange: 'mb.e2e', queue: 'sms-default', routingKey: 'sms.default' };
@@ -40,34 +36,17 @@ let agent: Agent;
 let nowhereAgent: Agent;
 
 beforeAll(async () => {
-  // RabbitMQ's certificate and the broker's client certificate, from a CA of the test.
-  const ca = createCa({ commonName: 'RabbitMQ E2E CA', days: 2 });
-  const server = issueServerCertificate(ca, {
-    commonName: 'localhost',
-    hostnames: ['localhost', '127.0.0.1'],
-    days: 2,
-  });
-  const client = issueClientCertificate(ca, { commonName: 'broker.e2e', days: 2 });
-  dir = mkdtempSync(join(tmpdir(), 'mb-amqp-e2e-'));
-  const file = (name: string, text: string) => {
-    writeFileSync(join(dir, name), text, { mode: 0o644 });
-    return join(dir, name);
-  };
-  const tls = {
-    caFile: file('ca.pem', ca.certPem),
-    certFile: file('rabbit.pem', server.certPem),
-    keyFile: file('rabbit.key', server.keyPem),
-  };
-  rabbit = await TestRabbitServer.create({ tls });
+  // RabbitMQ over TLS and the broker's client certificate, from a CA of the test.
+  const tls = await startTlsRabbit('E2E');
+  rabbit = tls.rabbit;
+  dir = tls.dir;
   await declareTopology(rabbit.url, TOPOLOGY);
   const target = {
     type: 'amqp',
     url: rabbit.tlsUrl,
     exchange: TOPOLOGY.exchange,
     routing_key: 'sms.{domain}',
-    ca_file: tls.caFile,
-    cert_file: file('client.pem', client.certPem),
-    key_file: file('client.key', client.keyPem),
+    ...tls.target,
   };
   workspace = await createWorkspace({
     delivery: { retry_interval_ms: INTERVAL_MS, max_attempts: 3, webhook_timeout_ms: 5000 },

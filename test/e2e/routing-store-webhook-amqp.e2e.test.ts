@@ -9,14 +9,10 @@
  * the status lookup and MySQL name route and target of each, and the delivery metrics carry
  * the target.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { createConnection } from 'mysql2/promise';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCa } from '../../src/pki/ca.js';
-import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
 import { declareTopology, drainQueue } from '../support/amqp-queue.js';
 import {
   BrokerProcess,
@@ -30,7 +26,7 @@ import {
   type Workspace,
 } from '../support/broker-harness.js';
 import { scrapeMetrics } from '../support/metrics-scrape.js';
-import { TestRabbitServer } from '../support/rabbitmq-server.js';
+import { startTlsRabbit, type TestRabbitServer } from '../support/rabbitmq-server.js';
 import { type Downstream, startDownstream } from '../support/webhook-downstream.js';
 
 // The header route publishes with routing key sms.{route}.{match}: X-Region: eu → sms.region.eu.
@@ -44,25 +40,10 @@ let broker: BrokerProcess;
 let agent: Agent;
 
 beforeAll(async () => {
-  // RabbitMQ's certificate and the broker's client certificate, from a CA of the test.
-  const ca = createCa({ commonName: 'RabbitMQ Routing CA', days: 2 });
-  const server = issueServerCertificate(ca, {
-    commonName: 'localhost',
-    hostnames: ['localhost', '127.0.0.1'],
-    days: 2,
-  });
-  const client = issueClientCertificate(ca, { commonName: 'broker.routing', days: 2 });
-  dir = mkdtempSync(join(tmpdir(), 'mb-routing-amqp-'));
-  const file = (name: string, text: string) => {
-    writeFileSync(join(dir, name), text, { mode: 0o644 });
-    return join(dir, name);
-  };
-  const tls = {
-    caFile: file('ca.pem', ca.certPem),
-    certFile: file('rabbit.pem', server.certPem),
-    keyFile: file('rabbit.key', server.keyPem),
-  };
-  rabbit = await TestRabbitServer.create({ tls });
+  // RabbitMQ over TLS and the broker's client certificate, from a CA of the test.
+  const tls = await startTlsRabbit('Routing');
+  rabbit = tls.rabbit;
+  dir = tls.dir;
   await declareTopology(rabbit.url, TOPOLOGY);
   downstream = await startDownstream(() => 200);
   workspace = await createWorkspace({
@@ -78,9 +59,7 @@ beforeAll(async () => {
             url: rabbit.tlsUrl,
             exchange: TOPOLOGY.exchange,
             routing_key: 'sms.{route}.{match}',
-            ca_file: tls.caFile,
-            cert_file: file('client.pem', client.certPem),
-            key_file: file('client.key', client.keyPem),
+            ...tls.target,
           },
         },
         routes: [

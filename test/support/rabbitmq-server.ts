@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { probeTcp } from '../../src/bootstrap/embedded-services.js';
+import { createCa } from '../../src/pki/ca.js';
+import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
 import { freePort } from './redis-server.js';
 
 const RABBITMQ_BIN = '/usr/lib/rabbitmq/bin';
@@ -153,4 +155,42 @@ export class TestRabbitServer {
     await this.stop('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A TLS node and what a broker needs to reach it with a client certificate, all from one test CA. */
+export interface TlsRabbit {
+  rabbit: TestRabbitServer;
+  /** Holds the PEM files; remove it (and destroy the node) after the tests. */
+  dir: string;
+  /** The amqp target's TLS settings for the broker: the node's CA and a client certificate. */
+  target: { ca_file: string; cert_file: string; key_file: string };
+}
+
+/** Starts a node that listens with TLS and requires a client certificate; `label` names the CA and the client. */
+export async function startTlsRabbit(label: string): Promise<TlsRabbit> {
+  const ca = createCa({ commonName: `RabbitMQ ${label} CA`, days: 2 });
+  const server = issueServerCertificate(ca, {
+    commonName: 'localhost',
+    hostnames: ['localhost', '127.0.0.1'],
+    days: 2,
+  });
+  const client = issueClientCertificate(ca, { commonName: `broker.${label.toLowerCase()}`, days: 2 });
+  const dir = mkdtempSync(join(tmpdir(), 'mb-rabbit-tls-'));
+  const file = (name: string, text: string) => {
+    writeFileSync(join(dir, name), text, { mode: 0o644 });
+    return join(dir, name);
+  };
+  const caFile = file('ca.pem', ca.certPem);
+  const rabbit = await TestRabbitServer.create({
+    tls: { caFile, certFile: file('rabbit.pem', server.certPem), keyFile: file('rabbit.key', server.keyPem) },
+  });
+  return {
+    rabbit,
+    dir,
+    target: {
+      ca_file: caFile,
+      cert_file: file('client.pem', client.certPem),
+      key_file: file('client.key', client.keyPem),
+    },
+  };
 }
