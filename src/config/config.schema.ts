@@ -146,7 +146,7 @@ export const configShape = {
       { min: 0 },
     ),
     old_generation_mb: int(
-      "Each thread's V8 old generation at most this (actors' resourceLimits, the main thread's --max-old-space-size by the same in-place restart). With a limit of 256 MB or less V8 grows an old generation by 1.3× of what survived its last full GC instead of up to 4×: under load that is 100–170 MB less RSS for no measurable CPU. The threads live on 10–60 MB; an actor that reaches the limit is restarted, the main thread would stop. 0 = V8's default (about a sixth of the host's RAM)",
+      "Each thread's V8 old generation at most this (actors' resourceLimits, the main thread's --max-old-space-size by the same in-place restart). With a limit of 256 MB or less V8 grows an old generation by 1.3× of what survived its last full GC instead of up to 4×: in the bench that is 40–70 MB less peak RSS for no measurable CPU. The threads live on 10–60 MB; an actor that reaches the limit is restarted, the main thread would stop. 0 = V8's default (about a sixth of the host's RAM)",
       256,
       { min: 0 },
     ),
