@@ -3,7 +3,7 @@
  * option), and CPU seconds of a process from /proc.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../test/support/broker-harness.js';
 import type { LoadClient, LoadOptions, LoadResult } from './load-generator.js';
@@ -19,6 +19,19 @@ export function cpuSeconds(pid: number): number {
 /** The process's peak resident set (VmHWM), in MB. */
 export function peakRssMb(pid: number): number {
   return statusMb(pid, 'VmHWM');
+}
+
+/**
+ * Starts the process's VmHWM over from its current RSS (`5` to /proc/PID/clear_refs,
+ * Linux ≥ 4.0, same user): the peak of one phase. False where the kernel refuses.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The process's resident set now (VmRSS), in MB. */
