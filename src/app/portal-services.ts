@@ -60,7 +60,7 @@ export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
     idleSeconds: portal.session_idle_minutes * 60,
     maxSeconds: portal.session_max_hours * 3600,
   });
-  const hasher = new PasswordHasher(portal.scrypt_log_n);
+  const hasher = new PasswordHasher(portal.scrypt_log_n, portal.scrypt_p);
   const actors = portalActors(wiring.actors);
   return {
     config,

@@ -163,7 +163,7 @@ export function openContext(config: Readonly<BrokerConfig>, options: { verbose?:
           repositories.users,
           repositories.clients,
           repositories.audit,
-          new PasswordHasher(config.portal.scrypt_log_n),
+          new PasswordHasher(config.portal.scrypt_log_n, config.portal.scrypt_p),
           new LiveConfig(config),
         );
         return { repositories, users };

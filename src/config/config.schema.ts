@@ -273,9 +273,14 @@ export const configShape = {
       min: 1,
     }),
     scrypt_log_n: int(
-      'scrypt cost of new password hashes, log2(N); 17 is the OWASP minimum (lower only in tests)',
-      17,
+      "scrypt cost of new password hashes, log2(N), r = 8: 17, 16, 15, 14, 13 are OWASP's equivalent settings with p = 1, 2, 3, 5, 10 (scrypt_p), 128, 64, 32, 16, 8 MiB of the broker's memory per hash (two at most at once). 15 (32 MiB) by default: at 17 the first start's admin hash was a bench's peak RSS; a hash that needs more memory or does less work than the setting is replaced at its next sign-in. Below 13 only in tests",
+      15,
       { min: 10, max: 20 },
+    ),
+    scrypt_p: int(
+      "scrypt parallelism of new password hashes; 0 = OWASP's for scrypt_log_n (1, 2, 3, 5, 10 for 17, 16, 15, 14, 13; 1 otherwise)",
+      0,
+      { min: 0, max: 16 },
     ),
     page_size: int('Rows per page in the portal lists', 50, { min: 5, max: 500 }),
     sender_search_limit: int(

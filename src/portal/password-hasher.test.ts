@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { OWASP_LOG_N, PasswordHasher, generatePassword, parseHash, passwordProblem } from './password-hasher.js';
+import { DEFAULT_LOG_N, PasswordHasher, generatePassword, parseHash, passwordProblem, pFor } from './password-hasher.js';
 
 describe('PasswordHasher', () => {
-  it('hashes at the OWASP scrypt parameters by default (N=2^17, r=8, p=1) and verifies', async () => {
+  it('hashes at OWASP scrypt parameters of 32 MiB by default (N=2^15, r=8, p=3) and verifies', async () => {
     const hasher = new PasswordHasher();
     const hash = await hasher.hash('correct horse battery staple');
-    expect(hash).toMatch(/^\$scrypt\$ln=17,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
-    expect(OWASP_LOG_N).toBe(17);
+    expect(hash).toMatch(/^\$scrypt\$ln=15,r=8,p=3\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/);
+    expect(DEFAULT_LOG_N).toBe(15);
     expect(await hasher.verify('correct horse battery staple', hash)).toBe(true);
     expect(await hasher.verify('correct horse battery stapl', hash)).toBe(false);
     expect(hasher.needsRehash(hash)).toBe(false);
@@ -20,6 +20,24 @@ describe('PasswordHasher', () => {
     const strong = new PasswordHasher(12);
     expect(await strong.verify('same password!', a)).toBe(true);
     expect(strong.needsRehash(a)).toBe(true);
+  });
+
+  it('pairs each N with OWASP’s p, and replaces a hash that is weaker or needs more memory than the setting', async () => {
+    expect([17, 16, 15, 14, 13].map(pFor)).toEqual([1, 2, 3, 5, 10]);
+    expect(pFor(12)).toBe(1);
+    expect(await new PasswordHasher(14).hash('same password!')).toMatch(/^\$scrypt\$ln=14,r=8,p=5\$/);
+    expect(await new PasswordHasher(14, 1).hash('same password!')).toMatch(/^\$scrypt\$ln=14,r=8,p=1\$/);
+    const salt = 'AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+    const hasher = new PasswordHasher(15);
+    // 128 MiB to verify (the default before): replaced, so sign-ins stop costing 128 MiB.
+    expect(hasher.needsRehash(`$scrypt$ln=17,r=8,p=1$${salt}`)).toBe(true);
+    expect(hasher.needsRehash(`$scrypt$ln=16,r=8,p=2$${salt}`)).toBe(true);
+    // Less work than the setting: replaced; the setting itself and more work in the same memory: kept.
+    expect(hasher.needsRehash(`$scrypt$ln=15,r=8,p=1$${salt}`)).toBe(true);
+    expect(hasher.needsRehash(`$scrypt$ln=14,r=8,p=5$${salt}`)).toBe(true);
+    expect(hasher.needsRehash(`$scrypt$ln=15,r=8,p=3$${salt}`)).toBe(false);
+    expect(hasher.needsRehash(`$scrypt$ln=15,r=8,p=4$${salt}`)).toBe(false);
+    expect(new PasswordHasher(17).needsRehash(`$scrypt$ln=15,r=8,p=3$${salt}`)).toBe(true);
   });
 
   it('normalizes Unicode, so the same password typed on another keyboard still matches', async () => {

@@ -1,15 +1,22 @@
 /**
- * Portal passwords: scrypt at the OWASP parameters (N = 2^17, r = 8, p = 1, 16-byte salt,
- * 32-byte key) in a PHC-style string, `$scrypt$ln=17,r=8,p=1$<salt>$<hash>` (base64, no
- * padding). The parameters travel with the hash, so a later rise of the cost still
- * verifies old hashes and `needsRehash` tells the login to upgrade them.
+ * Portal passwords: scrypt at OWASP's parameters in a PHC-style string,
+ * `$scrypt$ln=15,r=8,p=3$<salt>$<hash>` (16-byte salt, 32-byte key, base64, no padding).
+ * The parameters travel with the hash, so a later change of the cost still verifies old
+ * hashes and `needsRehash` tells the login to replace them.
+ *
+ * OWASP lists five equivalent scrypt settings: N = 2^17, 2^16, 2^15, 2^14, 2^13 with
+ * r = 8 and p = 1, 2, 3, 5, 10 — the same order of work, each half the memory of the one
+ * before (128, 64, 32, 16, 8 MiB). The default is N = 2^15, p = 3: 32 MiB per hash
+ * instead of 128. That memory is the broker's: a hash is one malloc in a libuv thread, and
+ * at N = 2^17 the first start's admin password alone was the peak RSS of a whole bench run
+ * (371 MB against 311 MB under load, docs/performance.md), two sign-ins at once +256 MB.
+ * `portal.scrypt_log_n` picks the row; p follows from it (`pFor`) unless `portal.scrypt_p` sets it.
  *
  * (argon2id would be the first choice, but node:crypto has it only from Node 24.7 and the
  * project runs on Node 20 without native add-ons.)
  *
- * One hash at N = 2^17 takes 128 MiB and ~0.3 s of a libuv thread: at most
- * `MAX_CONCURRENT` run at once, so a burst of sign-ins cannot exhaust memory or starve
- * the thread pool other I/O needs.
+ * One hash takes ≈ 0.2–0.3 s of a libuv thread: at most `MAX_CONCURRENT` run at once, so a
+ * burst of sign-ins cannot exhaust memory or starve the thread pool other I/O needs.
  *
  * The accounts one email has in several tenants share one salt (`hash(password, saltOf)`
  * with a sibling's hash), so a sign-in without a domain derives once and compares the key
@@ -18,9 +25,11 @@
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-export const OWASP_LOG_N = 17;
+/** log2(N) of new hashes by default: 32 MiB each (OWASP's N = 2^15, r = 8, p = 3). */
+export const DEFAULT_LOG_N = 15;
 const R = 8;
-const P = 1;
+/** OWASP's parallelism for each N (r = 8): the rows of its table of equivalent settings. */
+const OWASP_P: Readonly<Record<number, number>> = { 17: 1, 16: 2, 15: 3, 14: 5, 13: 10 };
 const SALT_BYTES = 16;
 const KEY_BYTES = 32;
 const MAX_CONCURRENT = 2;
@@ -38,7 +47,15 @@ export class PasswordHasher {
   /** Verified against when the account does not exist, so both cases take as long. */
   private dummy: Promise<string> | undefined;
 
-  constructor(private readonly logN: number = OWASP_LOG_N) {}
+  private readonly p: number;
+
+  /** `p` 0 or absent: OWASP's for `logN` (`pFor`). */
+  constructor(
+    private readonly logN: number = DEFAULT_LOG_N,
+    p = 0,
+  ) {
+    this.p = p > 0 ? p : pFor(logN);
+  }
 
   /**
    * A new hash. With `saltOf` (another hash of the same email's accounts, or the account's
@@ -46,8 +63,8 @@ export class PasswordHasher {
    */
   async hash(password: string, saltOf?: string): Promise<string> {
     const salt = (saltOf === undefined ? undefined : parseHash(saltOf)?.salt) ?? randomBytes(SALT_BYTES);
-    const key = await this.derive(password, salt, { logN: this.logN, r: R, p: P });
-    return `$scrypt$ln=${this.logN},r=${R},p=${P}$${b64(salt)}$${b64(key)}`;
+    const key = await this.derive(password, salt, { logN: this.logN, r: R, p: this.p });
+    return `$scrypt$ln=${this.logN},r=${R},p=${this.p}$${b64(salt)}$${b64(key)}`;
   }
 
   /** False for a wrong password and for a hash this code cannot read (never throws on input). */
@@ -86,17 +103,25 @@ export class PasswordHasher {
     return false;
   }
 
-  /** The stored hash is weaker than what new hashes get. */
+  /**
+   * The stored hash is weaker than what new hashes get (less work, N·r·p), or needs more
+   * memory to verify (N·r): a hash from before the default moved to 32 MiB (ln=17, p=1) is
+   * replaced at its next sign-in, so that sign-ins stop costing 128 MiB each.
+   */
   needsRehash(stored: string): boolean {
     const parsed = parseHash(stored);
-    return !parsed || parsed.params.logN < this.logN || parsed.params.r < R;
+    if (!parsed) return true;
+    const { logN, r, p } = parsed.params;
+    const memory = 2 ** logN * r;
+    return r < R || memory * p < 2 ** this.logN * R * this.p || memory > 2 ** this.logN * R;
   }
 
   private async derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
     await this.acquire();
     try {
       const N = 2 ** params.logN;
-      // scrypt needs 128·N·r bytes; Node's default cap (32 MiB) is below the OWASP setting.
+      // scrypt needs 128·N·r bytes (p runs one after another in that memory); Node's
+      // default cap (32 MiB) is that exactly at N = 2^15 and below it above.
       const options: ScryptOptions = { N, r: params.r, p: params.p, maxmem: 2 * 128 * N * params.r };
       return await new Promise<Buffer>((resolve, reject) =>
         scrypt(password.normalize('NFC'), salt, KEY_BYTES, options, (error, key) =>
@@ -121,6 +146,11 @@ export class PasswordHasher {
     if (next) next();
     else this.running--;
   }
+}
+
+/** scrypt's p for a given log2(N): OWASP's pairing from 2^13 to 2^17, 1 outside it (above: more than enough; below: tests). */
+export function pFor(logN: number): number {
+  return OWASP_P[logN] ?? 1;
 }
 
 export function parseHash(stored: string): { params: ScryptParams; salt: Buffer; key: Buffer } | undefined {

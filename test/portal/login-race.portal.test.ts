@@ -28,7 +28,7 @@ beforeAll(async () => {
   // scrypt at 2^14: slow enough (tens of ms) that every attempt of a burst overlaps the others.
   h = await startPortalHarness({
     values: {
-      portal: { scrypt_log_n: 14, login_max_failures: MAX_FAILURES, ip_max_failures: IP_MAX_FAILURES },
+      portal: { scrypt_log_n: 14, scrypt_p: 1, login_max_failures: MAX_FAILURES, ip_max_failures: IP_MAX_FAILURES },
     },
   });
   second = await startPortalReplica(h);

@@ -19,7 +19,7 @@ let adminBeta: PortalClient;
 beforeAll(async () => {
   // scrypt at 2^14: slow enough (tens of ms) that the attempts of a burst overlap.
   h = await startPortalHarness({
-    values: { portal: { scrypt_log_n: 14, login_max_failures: MAX_FAILURES, ip_max_failures: 1000 } },
+    values: { portal: { scrypt_log_n: 14, scrypt_p: 1, login_max_failures: MAX_FAILURES, ip_max_failures: 1000 } },
   });
   adminAlpha = await PortalClient.signedIn(h.app, 'admin@alpha.test');
   adminBeta = await PortalClient.signedIn(h.app, 'admin@beta.test');
