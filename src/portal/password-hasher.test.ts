@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LOG_N, PasswordHasher, generatePassword, parseHash, passwordProblem, pFor } from './password-hasher.js';
+import {
+  DEFAULT_LOG_N,
+  PasswordHasher,
+  generatePassword,
+  parseHash,
+  passwordProblem,
+  pFor,
+} from './password-hasher.js';
 
 describe('PasswordHasher', () => {
   it('hashes at OWASP scrypt parameters of 32 MiB by default (N=2^15, r=8, p=3) and verifies', async () => {
