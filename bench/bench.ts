@@ -13,7 +13,8 @@
  * `--cpu-prof DIR` writes a V8 CPU profile of the broker (every thread) into DIR at exit;
  * `npx tsx bench/profile-summary.ts DIR` prints where the time went. `--node-args` passes
  * flags to the broker's node (kept across its re-exec), to compare V8 settings; `--set a.b=N`
- * (repeatable) overrides a config value, e.g. `--set actors.young_generation_mb=8`.
+ * (repeatable) overrides a config value, e.g. `--set actors.young_generation_mb=8`; `--env NAME=VALUE`
+ * (repeatable) sets one in the broker's environment, e.g. `--env MALLOC_ARENA_MAX=2`.
  *
  * Starts the broker (the real supervisor, as a child process) against a redis-server of
  * its own with AOF and a database of its own, runs the load generator in a separate
@@ -58,6 +59,8 @@ interface BenchOptions {
   nodeArgs: string[];
   /** Config overrides (`--set actors.young_generation_mb=8`, repeatable), for experiments. */
   overrides: Record<string, unknown>;
+  /** The broker's environment on top of this one (`--env MALLOC_ARENA_MAX=2`, repeatable), for experiments. */
+  env: Record<string, string>;
   client: LoadClient;
 }
 
@@ -81,6 +84,9 @@ function parseArgs(argv: string[]): BenchOptions {
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
     nodeArgs: value('node-args')?.split(' ').filter(Boolean) ?? [],
     overrides: configOverrides(argv),
+    env: Object.fromEntries(
+      argv.flatMap((arg, i) => (arg === '--env' && argv[i + 1] ? [argv[i + 1]!.split('=') as [string, string]] : [])),
+    ),
   };
 }
 
@@ -176,7 +182,7 @@ async function main(): Promise<void> {
     ),
     redis.url,
   );
-  const broker = new BrokerProcess(workspace, {}, [
+  const broker = new BrokerProcess(workspace, options.env, [
     ...options.nodeArgs,
     ...(options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : []),
   ]);
