@@ -17,9 +17,9 @@
 import { createHmac } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { Agent } from 'undici';
+import { WEBHOOK_PAYLOAD_VERSION } from './webhook-payload.schemas.js';
 
-/** Bumped when a field changes meaning or goes away; new optional fields do not bump it. */
-export const WEBHOOK_PAYLOAD_VERSION = 2;
+export { WEBHOOK_PAYLOAD_VERSION };
 
 export interface WebhookPayload {
   payload_version: typeof WEBHOOK_PAYLOAD_VERSION;

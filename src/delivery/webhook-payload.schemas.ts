@@ -2,8 +2,12 @@
  * The webhook payload as a contract: its JSON schema and the OpenAPI 3.1 `webhooks` entry
  * that documents it with its headers and signature scheme (openapi.json, `/docs`). The
  * WebhookClient sends exactly this; a test validates a delivered body against the schema.
+ * It imports nothing: the front's OpenAPI document needs it, and the webhook client would
+ * load undici into the main thread's isolate (≈ 5 MB of heap) for one number.
  */
-import { WEBHOOK_PAYLOAD_VERSION } from './webhook-client.js';
+
+/** Bumped when a field changes meaning or goes away; new optional fields do not bump it. */
+export const WEBHOOK_PAYLOAD_VERSION = 2;
 
 export const webhookPayloadSchema = {
   title: `Webhook payload, version ${WEBHOOK_PAYLOAD_VERSION}`,
