@@ -13,6 +13,10 @@
   one refused at its first write acknowledges nothing (the batch is read again; its rows
   are stored, so the replay adds no events).
 
+  Each client stream is trimmed once per call (XTRIM MAXLEN ~ and MINID ~, then PEXPIRE)
+  rather than by a MAXLEN on every XADD: the bound is the same, overshot by at most one
+  batch's events until the call's end, and Redis does less per event.
+
   -n: the number of keys varies (ioredis passes it first).
   KEYS[s]            s = 1..S: the batch's domain streams (consumer group ARGV[1])
   KEYS[S + s]        stream s's queued index (hash message_id -> ...)
@@ -65,15 +69,15 @@ end
 local n_events = tonumber(ARGV[at])
 at = at + 1
 local appended = 0
--- Fields as src/events/status-event.ts writes them (toStreamFields).
+-- Fields as src/events/status-event.ts writes them (toStreamFields); trimmed below.
 for _ = 1, n_events do
   local client = clients[tonumber(ARGV[at])]
   local message = ARGV[at + 1]
-  redis.call('XADD', client.key, 'MAXLEN', '~', maxlen, '*', 't', 'stored', 'm', message, 'c', client.cn,
+  redis.call('XADD', client.key, '*', 't', 'stored', 'm', message, 'c', client.cn,
     'd', client.domain, 'a', '0', 'at', at_time)
   appended = appended + 1
   if ARGV[at + 2] == '1' then
-    redis.call('XADD', client.key, 'MAXLEN', '~', maxlen, '*', 't', 'delivered', 'm', message, 'c', client.cn,
+    redis.call('XADD', client.key, '*', 't', 'delivered', 'm', message, 'c', client.cn,
       'd', client.domain, 'a', '1', 'at', at_time)
     appended = appended + 1
   end
@@ -82,6 +86,7 @@ end
 
 if n_events > 0 then
   for c = 1, n_clients do
+    redis.call('XTRIM', clients[c].key, 'MAXLEN', '~', maxlen)
     redis.call('XTRIM', clients[c].key, 'MINID', '~', ARGV[5])
     redis.call('PEXPIRE', clients[c].key, ARGV[6])
   end
