@@ -6,7 +6,7 @@
  * `--limits off` runs without rate limit and quota (on: both counted, set high enough
  * that nothing is refused); `--idempotency` sends a fresh Idempotency-Key with every
  * request; `--client undici` drives the load with undici instead of the lean wrk-like client
- * (bench/load-generator.ts says why that is the default). The summary includes the Redis CPU per 1000 messages (its own redis-server).
+ * (bench/load-generator.ts says why that is the default). The summary includes the Redis CPU per 1000 messages (its own redis-server) and, from INFO commandstats, each Redis command's calls and µs per message (`redis_calls_per_message`; commands a script runs are counted under their own names as well as in the script's EVALSHA).
  * `--target amqp` publishes to a RabbitMQ node of the bench's own (plain amqp:// on loopback,
  * durable queue, a consumer acking as it goes) and waits for every confirm, as `webhook`
  * waits for every 2xx of its local HTTPS downstream.

@@ -76,7 +76,14 @@ async function fill(count: number): Promise<void> {
       queued: keys.queued,
       idempotencyTtlMs: 60_000,
       clients: [
-        { clientId: 1, clientName: 'bench', limitsKey: `${prefix}limits`, rateLimit: 0, rateWindowMs: 1000, dailyQuota: 0 },
+        {
+          clientId: 1,
+          clientName: 'bench',
+          limitsKey: `${prefix}limits`,
+          rateLimit: 0,
+          rateWindowMs: 1000,
+          dailyQuota: 0,
+        },
       ],
       requests: [{ client: 0, recordKey: null, requestHash: '', trackingId: 't', timestamp: 'now', messages }],
     });

@@ -103,7 +103,13 @@ it('bounds each client stream (MAXLEN ~, MINID ~) and takes batches longer than 
     retention,
     queuedIndexOf: () => index,
     entries,
-    stored: entries.map((_, i) => ({ message_id: `m${i}`, client: 9, client_id: 'nine.big', domain: 'big', delivered: true })),
+    stored: entries.map((_, i) => ({
+      message_id: `m${i}`,
+      client: 9,
+      client_id: 'nine.big',
+      domain: 'big',
+      delivered: true,
+    })),
     at: new Date().toISOString(),
   });
   expect(await redis.xlen(stream)).toBe(0);
@@ -111,5 +117,5 @@ it('bounds each client stream (MAXLEN ~, MINID ~) and takes batches longer than 
   const kept = await redis.xlen(clientEventsKey(prefix, 9));
   // `~`: Redis trims whole macro nodes, so a little more than the bound may stay.
   expect(kept).toBeGreaterThanOrEqual(retention.max_per_client);
-  expect(kept).toBeLessThan(2 * count / 10);
+  expect(kept).toBeLessThan((2 * count) / 10);
 });
