@@ -6,7 +6,7 @@
  * `--limits off` runs without rate limit and quota (on: both counted, set high enough
  * that nothing is refused); `--idempotency` sends a fresh Idempotency-Key with every
  * request; `--client undici` drives the load with undici instead of the lean wrk-like client
- * (bench/load-generator.ts says why that is the default). The summary includes the Redis CPU per 1000 messages (its own redis-server).
+ * (bench/load-generator.ts says why that is the default). The summary includes the Redis CPU per 1000 messages (its own redis-server) and, from INFO commandstats, each Redis command's calls and µs per message (`redis_calls_per_message`; commands a script runs are counted under their own names as well as in the script's EVALSHA).
  * `--target amqp` publishes to a RabbitMQ node of the bench's own (plain amqp:// on loopback,
  * durable queue, a consumer acking as it goes) and waits for every confirm, as `webhook`
  * waits for every 2xx of its local HTTPS downstream.
@@ -198,6 +198,7 @@ async function main(): Promise<void> {
     const threadsBefore = threadCpuSeconds(pid);
     const mariadbBefore = processCpuSeconds('mariadbd');
     const redisCpuBefore = await redisCpuSeconds(redis.url);
+    const commandsBefore = await redisCommandStats(redis.url);
     const load = await runLoad({
       url: broker.url,
       cert: join(bundle, 'client.crt'),
@@ -227,6 +228,7 @@ async function main(): Promise<void> {
     const threads = threadCpuSeconds(pid);
     const mariadbCpu = processCpuSeconds('mariadbd') - mariadbBefore;
     const redisCpu = (await redisCpuSeconds(redis.url)) - redisCpuBefore;
+    const commands = perMessageCommands(commandsBefore, await redisCommandStats(redis.url), load.accepted);
     const [lagRows] = (await db.query(
       'SELECT TIMESTAMPDIFF(MICROSECOND, queued_at, created_at) / 1000 AS lag FROM messages',
     )) as unknown as [Array<{ lag: string }>];
@@ -263,6 +265,7 @@ async function main(): Promise<void> {
           .filter(([, perThousand]) => perThousand > 0),
       ),
       redis_cpu_s_per_1000: round3((redisCpu / Math.max(1, load.accepted)) * 1000),
+      redis_calls_per_message: commands,
       mariadb_cpu_s_per_1000: round3((mariadbCpu / Math.max(1, load.accepted)) * 1000),
       load_generator_cpu_s_per_1000: round3((load.cpu_s / Math.max(1, load.sent)) * 1000),
       tls_connections: load.tls,
@@ -308,6 +311,47 @@ async function redisCpuSeconds(url: string): Promise<number> {
   } finally {
     client.disconnect();
   }
+}
+
+interface CommandStat {
+  calls: number;
+  usec: number;
+}
+
+/** Calls and time per Redis command so far, from INFO commandstats (script commands included). */
+async function redisCommandStats(url: string): Promise<Map<string, CommandStat>> {
+  const client = new Redis(url);
+  try {
+    const info = await client.info('commandstats');
+    const stats = new Map<string, CommandStat>();
+    for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
+      stats.set(match[1]!, { calls: Number(match[2]), usec: Number(match[3]) });
+    return stats;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Per accepted message, each command's calls and µs inside Redis (its own accounting, so
+ * without the event loop's reads and writes) over the run: what the broker asked of Redis.
+ */
+function perMessageCommands(
+  before: Map<string, CommandStat>,
+  after: Map<string, CommandStat>,
+  messages: number,
+): Record<string, { calls: number; usec: number }> {
+  const out: Record<string, { calls: number; usec: number }> = {};
+  const n = Math.max(1, messages);
+  const rows = [...after]
+    .map(([name, stat]) => {
+      const was = before.get(name) ?? { calls: 0, usec: 0 };
+      return [name, { calls: round3((stat.calls - was.calls) / n), usec: round3((stat.usec - was.usec) / n) }] as const;
+    })
+    .filter(([, stat]) => stat.calls >= 0.001)
+    .sort((a, b) => b[1].usec - a[1].usec);
+  for (const [name, stat] of rows) out[name] = stat;
+  return out;
 }
 
 function round(n: number): number {

@@ -34,9 +34,14 @@ const UPDATE_CHUNK = 1000;
 // however batch sizes vary: MariaDB keeps ≈ 7 KiB per row of placeholders of a prepared
 // statement (measured: 3.6 MiB for 500 rows, 3.6 MiB for all the others together), and
 // `max_prepared_stmt_count` (16,382 by default) counts them for every client of the
-// server. Splitting a batch into exact chunk sizes instead cost a round trip per chunk
-// plus BEGIN and COMMIT: more than the padding rows cost MariaDB.
+// server. Splitting every batch into exact chunk sizes instead cost a round trip per chunk
+// plus BEGIN and COMMIT; but a repeated row costs MariaDB as much as a new one, so a
+// batch that would be padded by more than SPLIT_PADDING_ROWS is split once or twice at
+// the prepared sizes below it (statementChunks: 129 rows go as 128 + 1, not as 256).
 const BUCKET_ROWS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
+// Padding a statement by more rows than this costs MariaDB more than sending the batch as
+// two statements in one transaction (statementChunks).
+const SPLIT_PADDING_ROWS = 32;
 const DEADLOCK_ATTEMPTS = 3;
 const DEFAULT_FULL_BATCH_ROWS = 500;
 // A statement is also cut before it nears max_allowed_packet (16 MiB by default): 500
@@ -112,14 +117,15 @@ export class MessagesRepository {
    * The storage hot path. Prepared statements over the binary protocol (`execute`): the
    * values travel as they are, buffers as raw bytes, where a text INSERT escapes every
    * value into the statement and sends each envelope as hex. Under load every batch is
-   * full; a smaller one is padded to the next prepared size (bench/insert-cost.ts).
+   * full; a smaller one is padded to the next prepared size, or split at the prepared
+   * sizes below it where the padding would cost more (bench/insert-cost.ts).
    */
   async insertBatch(rows: readonly NewMessageRow[]): Promise<void> {
     if (rows.length === 0) return;
     // created_at is when the row is stored, unless the caller sets it (imports, tests).
     const now = new Date();
     const values = rows.map((row) => insertValues(row, now));
-    const runs = statementRuns(values, this.fullBatchRows);
+    const runs = statementRuns(values, this.fullBatchRows).flatMap((run) => statementChunks(run, this.fullBatchRows));
     // Two batches with rows in common (a replay racing the first store of the same
     // entries) can deadlock on the unique key; InnoDB rolls one back whole, so it is safe
     // to run again, as the error says.
@@ -377,6 +383,29 @@ function statementRuns(rows: readonly InsertValues[], fullRows: number): number[
   }
   if (run > 0) runs.push(run);
   return runs;
+}
+
+/**
+ * A run as the prepared sizes it is sent in: one statement when padding it costs at most
+ * SPLIT_PADDING_ROWS rows, else the largest prepared size below it and the rest likewise
+ * (129 rows: 128 + 1, not 256 with 127 repeats). MariaDB pays a repeated row as much as a
+ * new one (bench/insert-cost.ts: 129 rows padded to 256 cost the server 2× what 128 did),
+ * while a statement more costs a round trip and the batch a transaction (BEGIN, COMMIT).
+ */
+function statementChunks(run: number, fullRows: number): number[] {
+  const chunks: number[] = [];
+  let left = run;
+  while (left > 0) {
+    const padding = statementRows(left, fullRows) - left;
+    const below = BUCKET_ROWS.findLast((rows) => rows < left);
+    if (padding <= SPLIT_PADDING_ROWS || below === undefined) {
+      chunks.push(left);
+      break;
+    }
+    chunks.push(below);
+    left -= below;
+  }
+  return chunks;
 }
 
 /** The prepared statement's rows for a run: the full batch, or the next power of two (else the run itself). */

@@ -7,8 +7,9 @@
  *     → one multi-row INSERT, idempotent on message_id          (one statement)
  *     → webhook targets: ZADD NX the first attempt on the target's schedule (the target
  *       the front chose at submit, recorded in the entry)
- *     → XACK + XDEL + HDEL from the queued index                (one pipeline)
- *       + the status events of rows new in MySQL (stored; delivered for store targets)
+ *     → XACK + XDEL + HDEL from the queued index                (one script call,
+ *       + the status events of rows new in MySQL                  store-ack-n.lua)
+ *         (stored; delivered for store targets)
  *
  * The ack comes last: a crash anywhere before it leaves the entries pending, they are
  * read again, and the idempotent insert makes the replay harmless (exactly once in MySQL).
@@ -24,7 +25,6 @@ import { targetKeys, type DomainKeys } from '../queue/keys.js';
 import type { DeliverySchedule } from '../queue/schedule.js';
 import { envelopeKeyId, toBuffer } from '../crypto/envelope.js';
 import {
-  acknowledge,
   ensureGroups,
   isPlaintextEntry,
   readEntries,
@@ -34,8 +34,7 @@ import {
 } from '../queue/stream-reader.js';
 import type { StreamEntryFields } from '../queue/stream-writer.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
-import type { StatusEventInput } from '../events/status-event.js';
-import { addStatusEvents } from '../queue/status-events.js';
+import { acknowledgeStored, type StoredMessage } from '../queue/store-ack.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 
 export interface StorePipelineDeps {
@@ -221,7 +220,8 @@ export class StorePipeline {
     const { config, messages, schedule, keysByDomain } = this.deps;
     const started = performance.now();
     const byDomain = new Map<string, { stored: number; delivered: number }>();
-    const events: StatusEventInput[] = [];
+    const stored: StoredMessage[] = [];
+    let at = '';
     const valid = entries.filter(
       (e): e is StreamEntry & { fields: NonNullable<StreamEntry['fields']> } => e.fields !== null,
     );
@@ -234,6 +234,7 @@ export class StorePipeline {
     if (valid.length > 0) {
       const sealed = await this.sealedFields(valid.map((e) => e.fields));
       const now = new Date();
+      at = now.toISOString();
       // Per "domain/target": the ids whose first attempt goes on that target's schedule.
       const dispatchedIds = new Map<string, { keys: DomainKeys; ids: string[] }>();
       // Only replays can meet rows already stored; they must not be counted twice.
@@ -260,10 +261,13 @@ export class StorePipeline {
           if (!byAttempts) counts.delivered++;
           byDomain.set(domain, counts);
           // A row a replay finds stored had its events with the first store: none again.
-          const event = { message_id: fields.m, client: Number(fields.c), client_id: `${fields.n}.${domain}` };
-          const at = now.toISOString();
-          events.push({ ...event, domain, type: 'stored', attempt: 0, at });
-          if (!byAttempts) events.push({ ...event, domain, type: 'delivered', attempt: 1, at });
+          stored.push({
+            message_id: fields.m,
+            client: Number(fields.c),
+            client_id: `${fields.n}.${domain}`,
+            domain,
+            delivered: !byAttempts,
+          });
         }
         return {
           message_id: fields.m,
@@ -292,12 +296,14 @@ export class StorePipeline {
       this.deps.onStored(byDomain);
       for (const { keys, ids } of dispatchedIds.values()) await schedule.scheduleNew(keys, ids, now.getTime());
     }
-    await acknowledge(
-      this.deps.redis,
+    await acknowledgeStored(this.deps.redis, {
+      prefix: config.redis.key_prefix,
+      retention: config.events,
+      queuedIndexOf: (stream) => keysByDomain.get(this.domainByStream.get(stream)!)!.queued,
       entries,
-      (stream) => keysByDomain.get(this.domainByStream.get(stream)!)?.queued,
-      (pipeline) => addStatusEvents(pipeline, config.redis.key_prefix, config.events, events),
-    );
+      stored,
+      at,
+    });
     this.deps.onBatchDone(entries.length, (performance.now() - started) / 1000);
   }
 }

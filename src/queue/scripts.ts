@@ -20,6 +20,7 @@ const SCRIPT_FILES = {
   mbClaimDue: 'claim-due-2',
   mbScheduleNew: 'schedule-new-2',
   mbEnqueue: 'enqueue-n',
+  mbStoreAck: 'store-ack-n',
   mbRateTake: 'rate-take-1',
   mbExtendLock: 'extend-lock-1',
   mbReleaseLock: 'release-lock-1',
@@ -33,6 +34,8 @@ export interface BrokerScripts {
   mbScheduleNew(schedule: string, inflight: string, dueAt: number, ...ids: string[]): Promise<number>;
   /** Keys and arguments as `addEnqueue` lays them out; the key count goes first. */
   mbEnqueue(numKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<unknown>;
+  /** Keys and arguments as `acknowledgeStored` lays them out; the key count goes first. */
+  mbStoreAck(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
   mbRateTake(limitsKey: string, limit: number, windowMs: number): Promise<unknown>;
   mbExtendLock(key: string, token: string, ttlMs: number): Promise<number>;
   mbReleaseLock(key: string, token: string): Promise<number>;

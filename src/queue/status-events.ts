@@ -7,7 +7,8 @@
  * Publishers add their events to a pipeline they send anyway, once per batch: no round
  * trip per message. Bounds, per client and batch: XADD … MAXLEN ~ max_per_client on each
  * event, one XTRIM MINID ~ (now − retention) and one PEXPIRE (a client that stops
- * sending leaves no stream behind).
+ * sending leaves no stream behind). The store path writes its `stored`/`delivered` events
+ * inside its acknowledgement script instead (src/queue/store-ack.ts), with the same bounds.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { fromStreamEntry, toStreamFields, type StatusEvent, type StatusEventInput } from '../events/status-event.js';

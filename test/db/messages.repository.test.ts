@@ -107,20 +107,37 @@ describe('MessagesRepository.insertBatch', () => {
     }
   });
 
-  it('sends any other size as one statement padded to the next power of two, so a connection prepares at most ten', async () => {
+  it('sends any other size padded to the next power of two, or split where padding would cost more rows than a statement, so a connection prepares at most ten', async () => {
     const counting = countingRepository({ fullBatchRows: 200 });
     const distinct = new Set<string>();
-    const sizes = [37, 99, 1, 200, 150, 130, 255, 127, 3];
-    for (const size of sizes) {
+    // Size → rows of each INSERT: a padding of up to 32 repeated rows is sent as it is
+    // (MariaDB pays a repeat as much as a new row); more, and the batch is split at the
+    // largest prepared size below it (one transaction).
+    const plans: Array<[number, number[]]> = [
+      [37, [64]],
+      [99, [128]],
+      [1, [1]],
+      [200, [200]],
+      [150, [128, 32]],
+      [130, [128, 2]],
+      [255, [256]],
+      [127, [128]],
+      [3, [4]],
+    ];
+    for (const [size, inserts] of plans) {
       counting.statements.length = 0;
       await counting.repo.insertBatch(Array.from({ length: size }, () => messageRow({ domain: 'sizes.test' })));
-      // One round trip: no BEGIN/COMMIT around a single statement.
-      expect(counting.statements).toHaveLength(1);
-      distinct.add(counting.statements[0]!);
+      const sent = counting.statements.filter((statement) => /^insert/i.test(statement));
+      expect(sent.map(rowsIn)).toEqual(inserts);
+      // One round trip for a single statement; several go in one transaction.
+      expect(counting.statements.filter((statement) => !/^insert/i.test(statement))).toEqual(
+        inserts.length === 1 ? [] : ['BEGIN', 'COMMIT'],
+      );
+      for (const statement of sent) distinct.add(statement);
     }
-    expect([...distinct].map(rowsIn).sort((a, b) => b - a)).toEqual([256, 200, 128, 64, 4, 1]);
+    expect([...distinct].map(rowsIn).sort((a, b) => b - a)).toEqual([256, 200, 128, 64, 32, 4, 2, 1]);
     // The padding rows are repeats: each message stored once.
-    expect((await repo.countByStatus('sizes.test')).queued).toBe(sizes.reduce((a, b) => a + b, 0));
+    expect((await repo.countByStatus('sizes.test')).queued).toBe(plans.reduce((a, [size]) => a + size, 0));
   });
 
   it('stores none of a batch when one of its statements fails, and the pool stays usable', async () => {
