@@ -90,7 +90,9 @@ async function main(): Promise<void> {
       `${round === 0 ? 'warm-up' : `round ${round}`}: ${requests} requests, main thread ${(perThousand * 1000).toFixed(1)} µs each\n`,
     );
   }
-  process.stdout.write(`${JSON.stringify({ main_cpu_s_per_1000: figures.map((f) => Number(f.toFixed(4))), median: median(figures) })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ main_cpu_s_per_1000: figures.map((f) => Number(f.toFixed(4))), median: median(figures) })}\n`,
+  );
   await app.close();
   await worker.terminate();
 }
@@ -110,7 +112,14 @@ async function load(port: number, seconds: number, connections: number): Promise
       'function done(summary, latency, requests)\n  io.write(string.format("RESULT %d %d\\n", summary.requests, summary.errors.status))\nend\n',
   );
   const output = await new Promise<string>((resolve, reject) => {
-    const wrk = spawn('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', script, `http://127.0.0.1:${port}/api/v1/messages`]);
+    const wrk = spawn('wrk', [
+      '-t1',
+      `-c${connections}`,
+      `-d${seconds}s`,
+      '-s',
+      script,
+      `http://127.0.0.1:${port}/api/v1/messages`,
+    ]);
     let text = '';
     wrk.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
     wrk.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk exited ${code}: ${text}`))));
@@ -172,7 +181,9 @@ async function compare(roots: [string, string]): Promise<void> {
 }
 
 const compareAt = process.argv.indexOf('--compare');
-void (compareAt >= 0 ? compare([process.argv[compareAt + 1]!, process.argv[compareAt + 2]!]) : main()).catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+void (compareAt >= 0 ? compare([process.argv[compareAt + 1]!, process.argv[compareAt + 2]!]) : main()).catch(
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
