@@ -114,4 +114,57 @@ describe('IdentityResolver and client status changes', () => {
       (e) => e instanceof BrokerError && e.code === 'CLIENT_DISABLED',
     );
   });
+
+  it('known() gives a connection its identity without a promise once resolved, and forgets it with every refusal', async () => {
+    let lookups = 0;
+    const identity = new IdentityResolver(
+      async () => {
+        lookups++;
+        return row('active');
+      },
+      0, // no cache across connections: every new lookup is counted
+      peer,
+    );
+    const open = socket();
+    expect(identity.known(open)).toBeUndefined();
+    const pending = identity.resolve(open);
+    expect(identity.known(open)).toBeUndefined(); // still looking up
+    await pending;
+    expect(identity.known(open)).toMatchObject({ client_id: 7, common_name: 'gw.alpha' });
+    expect(lookups).toBe(1);
+
+    identity.forgetClient(7);
+    expect(identity.known(open)).toBeUndefined();
+    await identity.resolve(open);
+    expect(lookups).toBe(2);
+    expect(identity.known(open)?.client_id).toBe(7);
+
+    identity.forgetAll();
+    expect(identity.known(open)).toBeUndefined();
+    await identity.resolve(open);
+    expect(identity.invalidate('f1').has(open)).toBe(true);
+    expect(identity.known(open)).toBeUndefined();
+    await identity.resolve(open);
+
+    identity.revoke('f1');
+    expect(identity.known(open)).toBeUndefined();
+    await expect(identity.resolve(open)).rejects.toSatisfy(
+      (e) => e instanceof BrokerError && e.code === 'CERT_REVOKED',
+    );
+    expect(identity.known(open)).toBeUndefined();
+
+    const other = socket();
+    await identity.resolve(other);
+    identity.disableClient(7);
+    expect(identity.known(other)).toBeUndefined();
+  });
+
+  it('known() stays empty for a connection whose lookup failed', async () => {
+    const identity = new IdentityResolver(async () => undefined, 0, peer);
+    const open = socket();
+    await expect(identity.resolve(open)).rejects.toSatisfy(
+      (e) => e instanceof BrokerError && e.code === 'CERT_UNKNOWN',
+    );
+    expect(identity.known(open)).toBeUndefined();
+  });
 });

@@ -77,7 +77,23 @@ export function closeSoon(socket: Socket): void {
 const MYSQL_LOOKUP_BOUND_MS = 2000;
 
 const kIdentity = Symbol('mb.identity');
-type CachedSocket = Socket & { [kIdentity]?: Promise<ClientIdentity> };
+/**
+ * What a connection holds: the lookup (or the refusal), and — once it has succeeded — the
+ * identity itself, which a request then reads without a promise (`known()`). Dropping or
+ * replacing the entry (invalidate, revoke, forget…) drops both at once.
+ */
+interface SocketIdentity {
+  promise: Promise<ClientIdentity>;
+  value?: ClientIdentity;
+}
+type CachedSocket = Socket & { [kIdentity]?: SocketIdentity };
+
+/** A refusal kept on a socket for its next request (if one ever comes). */
+function refusedEntry(code: 'CERT_REVOKED' | 'CLIENT_DISABLED'): SocketIdentity {
+  const promise = Promise.reject(new BrokerError(code));
+  promise.catch(() => undefined); // read by the next request, if one ever comes
+  return { promise };
+}
 
 /**
  * What the front needs of the peer's certificate. `getPeerX509Certificate()` rather than
@@ -148,15 +164,33 @@ export class IdentityResolver {
   /** The identity behind a connection; throws a BrokerError naming why it is refused. */
   resolve(socket: Socket): Promise<ClientIdentity> {
     const cached = (socket as CachedSocket)[kIdentity];
-    if (cached) return cached;
-    const pending = this.resolveUncached(socket);
-    (socket as CachedSocket)[kIdentity] = pending;
-    // A database outage is not the client's fault: try again on its next request.
-    pending.catch((error: unknown) => {
-      if (error instanceof BrokerError && error.code === 'STORAGE_UNAVAILABLE')
-        delete (socket as CachedSocket)[kIdentity];
-    });
-    return pending;
+    if (cached) return cached.promise;
+    const entry: SocketIdentity = { promise: this.resolveUncached(socket) };
+    (socket as CachedSocket)[kIdentity] = entry;
+    entry.promise.then(
+      (identity) => {
+        entry.value = identity;
+      },
+      (error: unknown) => {
+        // A database outage is not the client's fault: try again on its next request.
+        if (
+          error instanceof BrokerError &&
+          error.code === 'STORAGE_UNAVAILABLE' &&
+          (socket as CachedSocket)[kIdentity] === entry
+        )
+          delete (socket as CachedSocket)[kIdentity];
+      },
+    );
+    return entry.promise;
+  }
+
+  /**
+   * The connection's identity when its lookup has already succeeded and still stands (not
+   * invalidated, revoked or forgotten since), else undefined: then `resolve()` answers.
+   * Every request after a connection's first reads it here, without a promise.
+   */
+  known(socket: Socket): ClientIdentity | undefined {
+    return (socket as CachedSocket)[kIdentity]?.value;
   }
 
   /**
@@ -186,9 +220,7 @@ export class IdentityResolver {
     this.cache.delete(fingerprint);
     const sockets = this.socketsByFingerprint.get(fingerprint) ?? new Set<Socket>();
     for (const socket of sockets) {
-      const refused = Promise.reject(new BrokerError('CERT_REVOKED'));
-      refused.catch(() => undefined); // read by the next request, if one ever comes
-      (socket as CachedSocket)[kIdentity] = refused;
+      (socket as CachedSocket)[kIdentity] = refusedEntry('CERT_REVOKED');
       this.refusedSockets.add(socket);
       this.refusalListeners.get(socket)?.('CERT_REVOKED');
     }
@@ -214,9 +246,7 @@ export class IdentityResolver {
     this.forgetClient(clientId);
     const sockets = this.socketsOfClient(clientId);
     for (const socket of sockets) {
-      const refused = Promise.reject(new BrokerError('CLIENT_DISABLED'));
-      refused.catch(() => undefined); // read by the next request, if one ever comes
-      (socket as CachedSocket)[kIdentity] = refused;
+      (socket as CachedSocket)[kIdentity] = refusedEntry('CLIENT_DISABLED');
       this.refusedSockets.add(socket);
       this.refusalListeners.get(socket)?.('CLIENT_DISABLED');
     }

@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BATCH_ROUTE, countRefusedMessage, MESSAGES_ROUTE } from '../metrics/front.metrics.js';
 import { BrokerError, errorBody, type ErrorBody, type ErrorCode } from '../errors.js';
+import { setRequestIdHeaders } from './request-id.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
@@ -82,6 +83,8 @@ export function sendError(
   const route = request.routeOptions.url;
   if (route === MESSAGES_ROUTE) countRefusedMessage(error.code);
   else if (route === BATCH_ROUTE) countRefusedMessage(error.code, messagesInBatch(request.body));
+  // Fastify's refusals before routing (frameworkError) never ran the onRequest hook that sets them.
+  if (!reply.hasHeader('x-request-id')) setRequestIdHeaders(request, reply);
   if (error.status >= 500) request.log.error({ err: options.cause ?? error, error_code: error.code }, 'request failed');
   else request.log.info({ error_code: error.code }, 'request refused');
   // Routes that know better (rate limit, quota) set their own Retry-After first.

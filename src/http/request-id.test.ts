@@ -75,4 +75,24 @@ describe('X-Request-Id and the tracking id', () => {
     expect(response.json().tracking_id).toMatch(UUID);
     expect(response.headers['x-client-request-id']).toBeUndefined();
   });
+
+  it('puts the ids on an error answered before routing (a malformed URL) and on one thrown by a route', async () => {
+    const badUrl = await app.inject({
+      method: 'GET',
+      url: '/api/v1/messages/%zz',
+      headers: { 'x-request-id': 'bad-url-1' },
+    });
+    expect(badUrl.statusCode).toBe(400);
+    expect(badUrl.headers['x-request-id']).toBe(badUrl.json().tracking_id);
+    expect(badUrl.headers['x-client-request-id']).toBe('bad-url-1');
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/api/v1/messages',
+      payload: { sender_number: '+14155550123', message_body: 'hi' },
+      headers: { 'x-request-id': 'no-cert-2' },
+    });
+    expect(refused.statusCode).toBe(401);
+    expect(refused.headers['x-request-id']).toBe(refused.json().tracking_id);
+    expect(refused.headers['x-client-request-id']).toBe('no-cert-2');
+  });
 });

@@ -11,16 +11,29 @@ declare module 'fastify' {
 }
 
 export function requireClient(identity: IdentityResolver) {
-  return async function requireClientHook(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    try {
-      request.client = await checkClientCertificate(identity, request);
-    } catch (error) {
-      // A revoked certificate or a disabled client gets its answer and loses the connection with
-      // it (a refusal is kept on the socket: once re-enabled, the client reconnects to be heard).
-      if (error instanceof BrokerError && (error.code === 'CERT_REVOKED' || error.code === 'CLIENT_DISABLED'))
-        void reply.header('connection', 'close');
-      throw error;
+  // Callback style, and no promise once the connection's identity is known: this runs on
+  // every API request, and all but a connection's first read the identity kept on it.
+  return function requireClientHook(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
+    const known = identity.known(request.raw.socket);
+    if (known) {
+      countCertificateValidation('valid');
+      request.client = known;
+      done();
+      return;
     }
+    checkClientCertificate(identity, request).then(
+      (client) => {
+        request.client = client;
+        done();
+      },
+      (error: unknown) => {
+        // A revoked certificate or a disabled client gets its answer and loses the connection with
+        // it (a refusal is kept on the socket: once re-enabled, the client reconnects to be heard).
+        if (error instanceof BrokerError && (error.code === 'CERT_REVOKED' || error.code === 'CLIENT_DISABLED'))
+          void reply.header('connection', 'close');
+        done(error as Error);
+      },
+    );
   };
 }
 

@@ -5,7 +5,6 @@
  * calls `listen()`.
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -16,6 +15,7 @@ import type { HealthService } from '../health/health.service.js';
 import type { IdentityResolver } from './client-identity.js';
 import { installErrorHandlers } from './error-handler.js';
 import { installJsonBodyParser } from './json-body-parser.js';
+import { clientRequestId, setRequestIdHeaders } from './request-id.js';
 import { lazyChildLogger } from '../logging/lazy-child-logger.js';
 import { clientErrorHandler, frameworkError } from './error-handler.js';
 import { BrokerError } from '../errors.js';
@@ -77,14 +77,6 @@ export const AJV_OPTIONS = {
   useDefaults: false,
 } as const;
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
-/** The client's own X-Request-Id when it is sane (echoed and logged, never the tracking id). */
-function clientRequestId(headers: IncomingHttpHeaders): string | undefined {
-  const given = headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : undefined;
-}
-
 export function buildServer(deps: FrontDeps): FastifyInstance {
   // Server options, TLS and the mounted parts need a restart to change: read once here.
   const config = deps.config.current();
@@ -139,13 +131,6 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
 
   if (deps.tls) boundConnectionLifetime(app, config.server.connection_max_lifetime_ms);
 
-  // Callback style, like the hooks below: no promise per response.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    void reply.header('x-request-id', request.id);
-    const clientId = clientRequestId(request.headers);
-    if (clientId) void reply.header('x-client-request-id', clientId);
-    done(null, payload);
-  });
   installErrorHandlers(app);
   instrumentRequests(
     app,
@@ -153,8 +138,14 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   );
   let closing = false;
   app.addHook('preClose', async () => void (closing = true));
-  // Callback style: this runs on every request, and needs no promise.
-  app.addHook('onRequest', (_request, _reply, done) => done(closing ? new BrokerError('SHUTTING_DOWN') : undefined));
+  // The one hook every request runs (callback style: no promise). The ids go on the reply
+  // here rather than in an onSend hook: headers set now stay on every answer, an error's
+  // too, and without an onSend hook Fastify sends a reply without running a hook chain.
+  // (Fastify's refusals before routing get them in sendError.)
+  app.addHook('onRequest', (request, reply, done) => {
+    setRequestIdHeaders(request, reply);
+    done(closing ? new BrokerError('SHUTTING_DOWN') : undefined);
+  });
   registerOpenApi(app, config.server.docs);
   // The API speaks JSON only: a text/plain body is refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
