@@ -1,5 +1,5 @@
 /**
- * `npm run bench:connection-memory [-- --kind ws|submit|both --steps 0,250,500,1000 --snapshot]`
+ * `npm run bench:connections [-- --kind ws|submit|both --steps 0,250,500,1000 --snapshot --settle-ms 3000]`
  *
  * What one idle connection costs the broker (issue #21): `kind` ws opens idle event
  * WebSockets (`GET /api/v1/events` over mTLS, the demo client), `submit` opens keep-alive
@@ -12,7 +12,8 @@
  *
  * `--snapshot` also takes a heap snapshot of the main thread at the first and the last
  * step and prints what the JS heap holds more per connection, by constructor (count and
- * bytes per connection): what a connection keeps alive.
+ * bytes per connection): what a connection keeps alive. A snapshot leaves the process
+ * with more resident memory (glibc keeps what it freed): read RSS from a run without it.
  *
  * Starts the broker (the real supervisor) against a redis-server of its own and a database
  * of its own, as `npm run bench` does, and removes everything at the end.
@@ -21,12 +22,7 @@ import { request as httpRequest } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
-import {
-  BrokerProcess,
-  type ClientBundle,
-  createWorkspace,
-  demoBundle,
-} from '../test/support/broker-harness.js';
+import { BrokerProcess, type ClientBundle, createWorkspace, demoBundle } from '../test/support/broker-harness.js';
 import { freePort, TestRedisServer } from '../test/support/redis-server.js';
 import { rssMb } from './bench-support.js';
 import { messageJson } from './load-tally.js';
@@ -168,7 +164,12 @@ function openSubmitConnection(url: string, context: SecureContext): Promise<{ cl
   const { hostname, port } = new URL(url);
   const body = messageJson(160);
   return new Promise((resolve, reject) => {
-    const socket: TLSSocket = tlsConnect({ host: hostname, port: Number(port), secureContext: context, servername: hostname });
+    const socket: TLSSocket = tlsConnect({
+      host: hostname,
+      port: Number(port),
+      secureContext: context,
+      servername: hostname,
+    });
     socket.once('error', reject);
     let response = '';
     socket.on('data', (chunk: Buffer) => {
@@ -282,9 +283,10 @@ class HeapCensus {
     const byName = new Map<string, { count: number; bytes: number }>();
     for (let i = 0; i < snapshot.nodes.length; i += width) {
       const type = types[snapshot.nodes[i + typeAt]!]!;
-      const name = type === 'string' || type === 'concatenated string' || type === 'sliced string'
-        ? '(string)'
-        : `${type}:${snapshot.strings[snapshot.nodes[i + nameAt]!]!.slice(0, 60)}`;
+      const name =
+        type === 'string' || type === 'concatenated string' || type === 'sliced string'
+          ? '(string)'
+          : `${type}:${snapshot.strings[snapshot.nodes[i + nameAt]!]!.slice(0, 60)}`;
       const entry = byName.get(name) ?? { count: 0, bytes: 0 };
       entry.count++;
       entry.bytes += snapshot.nodes[i + sizeAt]!;
@@ -319,4 +321,3 @@ main().catch((error: unknown) => {
   process.stderr.write(`bench failed: ${(error as Error).stack}\n`);
   process.exit(1);
 });
-
