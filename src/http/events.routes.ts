@@ -136,8 +136,9 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
  * Lets the upgrade's request go once the WebSocket is open: @fastify/websocket's error
  * listener closes over the Fastify request and reply, and the `ServerResponse` it made for
  * the upgrade stays assigned to the socket, which keeps the `IncomingMessage` (headers, the
- * upgrade's head buffer) alive with it: ≈ 3 KB of heap per idle subscriber, for nothing after
- * the 101 (bench/connection-memory.ts). The listener is replaced by `onError` (log, terminate: what the plugin's did).
+ * upgrade's head buffer) alive with it: ≈ 3 KB of heap per idle subscriber, for nothing
+ * after the 101 (bench/connection-memory.ts). The listener is replaced by `onError` (log,
+ * terminate: what the plugin's own did).
  */
 export function releaseUpgrade(
   socket: WebSocket,
