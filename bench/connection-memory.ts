@@ -18,12 +18,11 @@
  * Starts the broker (the real supervisor) against a redis-server of its own and a database
  * of its own, as `npm run bench` does, and removes everything at the end.
  */
-import { request as httpRequest } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import { BrokerProcess, type ClientBundle, createWorkspace, demoBundle } from '../test/support/broker-harness.js';
-import { freePort, TestRedisServer } from '../test/support/redis-server.js';
+import { TestRedisServer } from '../test/support/redis-server.js';
 import { rssMb } from './bench-support.js';
 import { messageJson } from './load-tally.js';
 
@@ -81,15 +80,18 @@ async function measure(kind: Kind, options: Options): Promise<Record<string, unk
     },
     redis.url,
   );
-  const inspectPort = await freePort();
-  const broker = new BrokerProcess(workspace, {}, [`--inspect=127.0.0.1:${inspectPort}`]);
+  // Port 0: the kernel picks one, the broker prints it (a port chosen here could be taken meanwhile).
+  const broker = new BrokerProcess(workspace, {}, ['--inspect=127.0.0.1:0']);
   const open: Array<{ close(): void }> = [];
   try {
     await broker.start();
     const pid = broker.child!.pid!;
     const bundle = demoBundle(workspace);
     const context = createSecureContext({ cert: bundle.cert, key: bundle.key, ca: bundle.ca });
-    const inspector = await Inspector.connect(inspectPort);
+    // The last one: the broker re-executes itself once (main-heap.ts), the first inspector is gone.
+    const inspectorUrl = [...broker.output.matchAll(/Debugger listening on (ws:\/\/\S+)/g)].at(-1)?.[1];
+    if (!inspectorUrl) throw new Error(`the broker printed no inspector URL:\n${broker.output.slice(-2000)}`);
+    const inspector = await Inspector.connect(inspectorUrl);
     const steps: Step[] = [];
     const snapshots: HeapCensus[] = [];
     for (const target of options.steps) {
@@ -124,7 +126,9 @@ async function measure(kind: Kind, options: Options): Promise<Record<string, unk
     };
   } finally {
     for (const connection of open) connection.close();
-    await broker.kill('SIGTERM');
+    // A broker that does not stop within 15 s is killed: the bench must not hang on it.
+    const stopped = broker.kill('SIGTERM');
+    await withTimeout(stopped, 15_000, 'broker stop').catch(() => broker.kill('SIGKILL'));
     await workspace.cleanup();
     await redis.destroy();
   }
@@ -150,20 +154,22 @@ async function settle(
 /** An idle event WebSocket, once the broker said `subscribed`. */
 function openEventSocket(url: string, bundle: ClientBundle): Promise<{ close(): void }> {
   const socket = new WebSocket(`${url.replace(/^https/, 'wss')}/api/v1/events`, bundle);
-  return new Promise((resolve, reject) => {
+  const subscribed = new Promise<{ close(): void }>((resolve, reject) => {
     socket.once('error', reject);
+    socket.once('close', (code) => reject(new Error(`event socket closed with ${code} before subscribed`)));
     socket.on('message', (data) => {
       if ((JSON.parse(data.toString()) as { type: string }).type === 'subscribed')
         resolve({ close: () => socket.terminate() });
     });
   });
+  return withTimeout(subscribed, 60_000, 'event socket');
 }
 
 /** A keep-alive connection that submitted one message (202) and now sits idle. */
 function openSubmitConnection(url: string, context: SecureContext): Promise<{ close(): void }> {
   const { hostname, port } = new URL(url);
   const body = messageJson(160);
-  return new Promise((resolve, reject) => {
+  const accepted = new Promise<{ close(): void }>((resolve, reject) => {
     const socket: TLSSocket = tlsConnect({
       host: hostname,
       port: Number(port),
@@ -171,6 +177,7 @@ function openSubmitConnection(url: string, context: SecureContext): Promise<{ cl
       servername: hostname,
     });
     socket.once('error', reject);
+    socket.once('close', () => reject(new Error('submit connection closed before its 202')));
     let response = '';
     socket.on('data', (chunk: Buffer) => {
       response += chunk.toString('latin1');
@@ -189,6 +196,18 @@ function openSubmitConnection(url: string, context: SecureContext): Promise<{ cl
       ),
     );
   });
+  return withTimeout(accepted, 60_000, 'submit connection');
+}
+
+/** Fails instead of waiting forever: on a loaded box a lost answer must not hang the bench. */
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** V8 heap used and external memory of each thread in MB, from /metrics (loopback scrape, no certificate). */
@@ -223,27 +242,26 @@ class Inspector {
     });
   }
 
-  static async connect(port: number): Promise<Inspector> {
-    const targets = await new Promise<Array<{ webSocketDebuggerUrl: string }>>((resolve, reject) => {
-      httpRequest(`http://127.0.0.1:${port}/json/list`, (response) => {
-        let body = '';
-        response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        response.on('end', () => resolve(JSON.parse(body)));
-      })
-        .on('error', reject)
-        .end();
-    });
-    const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl, { maxPayload: 1 << 30 });
-    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+  static async connect(url: string): Promise<Inspector> {
+    const socket = new WebSocket(url, { maxPayload: 1 << 30 });
+    await withTimeout(
+      new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject)),
+      10_000,
+      'inspector connect',
+    );
     return new Inspector(socket);
   }
 
   private call(method: string, params: Record<string, unknown> = {}): Promise<unknown> {
     const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      this.socket.send(JSON.stringify({ id, method, params }));
-    });
+    return withTimeout(
+      new Promise((resolve) => {
+        this.waiting.set(id, resolve);
+        this.socket.send(JSON.stringify({ id, method, params }));
+      }),
+      120_000,
+      method,
+    );
   }
 
   async collectGarbage(): Promise<void> {
