@@ -120,15 +120,16 @@ it('pings every socket of one interval from one timer, and keeps those that answ
     const answering = await pair();
     const silent = await pair();
     (silent.client as unknown as { _socket: { pause(): void } })._socket.pause();
-    const options = { maxBufferedBytes: 1 << 20, pingIntervalMs: 120 };
+    // Long enough for a pong to come back on a loaded box, short enough for a few sweeps.
+    const options = { maxBufferedBytes: 1 << 20, pingIntervalMs: 400 };
     const kept = new EventSocket(answering.server, 1, {}, options);
     new EventSocket(silent.server, 1, {}, options);
     new EventSocket((await pair()).server, 1, {}, options);
-    expect(setIntervalSpy.mock.calls.filter(([, ms]) => ms === 120)).toHaveLength(1);
+    expect(setIntervalSpy.mock.calls.filter(([, ms]) => ms === 400)).toHaveLength(1);
     const [code] = (await once(silent.server, 'close')) as [number];
     expect(code).toBe(1006);
     // Several sweeps later the one that answers its pings is still open.
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 1300));
     expect(answering.server.readyState).toBe(WebSocket.OPEN);
     kept.close(CLOSE_CODES.GOING_AWAY, 'bye');
   } finally {
