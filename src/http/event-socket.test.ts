@@ -5,7 +5,7 @@
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { StatusEvent } from '../events/status-event.js';
 import { CLOSE_CODES, EventSocket, filterOf } from './event-socket.js';
@@ -112,4 +112,27 @@ it('drops a peer that does not answer pings', async () => {
   new EventSocket(server, 1, {}, { maxBufferedBytes: 1 << 20, pingIntervalMs: 100 });
   const [code] = (await once(server, 'close')) as [number];
   expect(code).toBe(1006); // terminated, no close handshake
+});
+
+it('pings every socket of one interval from one timer, and keeps those that answer', async () => {
+  const setIntervalSpy = vi.spyOn(globalThis, 'setInterval');
+  try {
+    const answering = await pair();
+    const silent = await pair();
+    (silent.client as unknown as { _socket: { pause(): void } })._socket.pause();
+    // Long enough for a pong to come back on a loaded box, short enough for a few sweeps.
+    const options = { maxBufferedBytes: 1 << 20, pingIntervalMs: 400 };
+    const kept = new EventSocket(answering.server, 1, {}, options);
+    new EventSocket(silent.server, 1, {}, options);
+    new EventSocket((await pair()).server, 1, {}, options);
+    expect(setIntervalSpy.mock.calls.filter(([, ms]) => ms === 400)).toHaveLength(1);
+    const [code] = (await once(silent.server, 'close')) as [number];
+    expect(code).toBe(1006);
+    // Several sweeps later the one that answers its pings is still open.
+    await new Promise((r) => setTimeout(r, 1300));
+    expect(answering.server.readyState).toBe(WebSocket.OPEN);
+    kept.close(CLOSE_CODES.GOING_AWAY, 'bye');
+  } finally {
+    setIntervalSpy.mockRestore();
+  }
 });
