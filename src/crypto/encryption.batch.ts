@@ -5,7 +5,7 @@
  */
 import { BrokerError, toErrorData } from '../errors.js';
 import type { OpenInput, OpenResult, SealedMessage, SealInput } from './crypto.types.js';
-import { envelopeLength, openEnvelope, sealEnvelopeInto, toBuffer, type KeyLookup } from './envelope.js';
+import { messageEnvelopeLength, openMessage, sealMessageInto, toBuffer, type KeyLookup } from './envelope.js';
 import { hashNumber, maskNumber } from './number-hash.js';
 
 /** What sealing needs: the active data key and the active pepper. */
@@ -17,22 +17,26 @@ export interface SealMaterial {
 }
 
 /**
- * Seals a batch. Every envelope of the batch is a view into one buffer that the batch owns
- * (ciphertexts of this batch only, nothing else of this thread): one allocation, and one
- * ArrayBuffer to clone across each thread hop instead of two per message. Receivers take
- * each view with its byteOffset/byteLength (`toBuffer`), never its `.buffer` whole.
+ * Seals a batch: each message's number and body in one v2 envelope (`body_enc`; its
+ * `sender_enc` is empty, src/crypto/envelope.ts). Every envelope of the batch is a view
+ * into one buffer that the batch owns (ciphertexts of this batch only, nothing else of this
+ * thread): one allocation, and one ArrayBuffer to clone across each thread hop instead of
+ * one per message. Receivers take each view with its byteOffset/byteLength (`toBuffer`),
+ * never its `.buffer` whole.
  */
 export function sealBatch(material: SealMaterial, items: readonly SealInput[]): SealedMessage[] {
   assertArray(items, 'items');
-  const bodies = new Array<Buffer>(items.length);
-  const senders = new Array<Buffer>(items.length);
+  const lengths = new Array<number>(items.length);
   let total = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     assertSealInput(item, i);
-    bodies[i] = Buffer.from(item.message_body, 'utf8');
-    senders[i] = Buffer.from(item.sender_number, 'utf8');
-    total += envelopeLength(material.keyId, bodies[i]!.length) + envelopeLength(material.keyId, senders[i]!.length);
+    lengths[i] = messageEnvelopeLength(
+      material.keyId,
+      Buffer.byteLength(item.sender_number, 'utf8'),
+      Buffer.byteLength(item.message_body, 'utf8'),
+    );
+    total += lengths[i]!;
   }
   // Not from Node's shared pool: this buffer crosses threads, a pooled slab would carry
   // whatever else this thread put in it.
@@ -41,15 +45,20 @@ export function sealBatch(material: SealMaterial, items: readonly SealInput[]): 
   let at = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    // The message id is the AAD of both envelopes: a ciphertext copied into another row fails to open.
-    const aad = Buffer.from(item.message_id, 'utf8');
-    const bodyAt = at;
-    at = sealEnvelopeInto(arena, at, material.key, material.keyId, bodies[i]!, aad);
-    const senderAt = at;
-    at = sealEnvelopeInto(arena, at, material.key, material.keyId, senders[i]!, aad);
+    const start = at;
+    // The message id is the AAD: the envelope copied into another row fails to open.
+    at = sealMessageInto(
+      arena,
+      at,
+      material.key,
+      material.keyId,
+      item.sender_number,
+      item.message_body,
+      item.message_id,
+    );
     out[i] = {
-      body_enc: arena.subarray(bodyAt, senderAt),
-      sender_enc: arena.subarray(senderAt, at),
+      body_enc: arena.subarray(start, at),
+      sender_enc: NO_ENVELOPE,
       key_id: material.keyId,
       sender_hash: hashNumber(material.pepper, item.sender_number),
       pepper_id: material.pepperId,
@@ -58,6 +67,9 @@ export function sealBatch(material: SealMaterial, items: readonly SealInput[]): 
   }
   return out;
 }
+
+/** The number's own envelope of a v2 message: none (zero bytes, shared, never written to). */
+const NO_ENVELOPE = new Uint8Array(0);
 
 /** One result per item: a row that fails to open must not hide the rest of the page. */
 export function openBatch(lookupKey: KeyLookup, items: readonly OpenInput[]): OpenResult[] {
@@ -69,17 +81,32 @@ export function openBatch(lookupKey: KeyLookup, items: readonly OpenInput[]): Op
   return out;
 }
 
+/**
+ * The number comes back only when the caller passed the row's `sender_enc` (empty for v2
+ * rows, whose number is inside `body_enc`): the portal, which shows the body, never asks.
+ */
 function openOne(lookupKey: KeyLookup, item: OpenInput): OpenResult {
   try {
     if (!item || typeof item.message_id !== 'string' || !(item.body_enc instanceof Uint8Array)) {
       throw new BrokerError('CRYPTO_FAILURE', 'open item needs a message_id and a body_enc');
     }
+    if (item.sender_enc != null && !(item.sender_enc instanceof Uint8Array))
+      throw new BrokerError('CRYPTO_FAILURE', 'open item sender_enc is not bytes');
     const aad = Buffer.from(item.message_id, 'utf8');
+    const wantsSender = item.sender_enc != null;
     // Bytes off a MessagePort are plain Uint8Arrays: view them as Buffers, no copy.
-    const body = openEnvelope(lookupKey, toBuffer(item.body_enc), aad).toString('utf8');
-    if (item.sender_enc == null) return { ok: true, message_body: body };
-    const sender = openEnvelope(lookupKey, toBuffer(item.sender_enc), aad).toString('utf8');
-    return { ok: true, message_body: body, sender_number: sender };
+    const opened = openMessage(
+      lookupKey,
+      toBuffer(item.body_enc),
+      wantsSender ? toBuffer(item.sender_enc!) : undefined,
+      aad,
+    );
+    const body = opened.body.toString('utf8');
+    if (!wantsSender) {
+      opened.sender?.fill(0);
+      return { ok: true, message_body: body };
+    }
+    return { ok: true, message_body: body, sender_number: opened.sender!.toString('utf8') };
   } catch (error) {
     const data = toErrorData(error);
     return {
