@@ -3,6 +3,7 @@
  * (`EncryptionService`, on the actor thread) and the pool threads (`encryption.pool-task`).
  * Nothing here knows where the keys came from.
  */
+import type { KeyObject } from 'node:crypto';
 import { BrokerError, toErrorData } from '../errors.js';
 import type { OpenInput, OpenResult, SealedMessage, SealInput } from './crypto.types.js';
 import { messageEnvelopeLength, openMessage, sealMessageInto, toBuffer, type KeyLookup } from './envelope.js';
@@ -13,7 +14,8 @@ export interface SealMaterial {
   keyId: string;
   key: Buffer;
   pepperId: string;
-  pepper: Buffer;
+  /** A KeyObject of the pepper where a long-lived holder keeps one (cheaper HMACs). */
+  pepper: Buffer | KeyObject;
 }
 
 /**
