@@ -70,7 +70,9 @@ try {
       seal.push(sealUs);
       open.push(openUs);
     }
-    console.log(`round ${round}${round === 0 ? ' (warm-up)' : ''}: seal ${sealUs.toFixed(2)} µs/msg, open ${openUs.toFixed(2)} µs/msg`);
+    console.log(
+      `round ${round}${round === 0 ? ' (warm-up)' : ''}: seal ${sealUs.toFixed(2)} µs/msg, open ${openUs.toFixed(2)} µs/msg`,
+    );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   console.log(

@@ -6,7 +6,17 @@
 import type { KeyObject } from 'node:crypto';
 import { BrokerError, toErrorData } from '../errors.js';
 import type { OpenInput, OpenResult, SealedMessage, SealInput } from './crypto.types.js';
-import { messageEnvelopeLength, openMessage, sealMessageInto, toBuffer, type KeyLookup } from './envelope.js';
+import {
+  ENVELOPE_V1,
+  envelopeLength,
+  messageEnvelopeLength,
+  openMessage,
+  sealEnvelopeInto,
+  sealMessageInto,
+  toBuffer,
+  type EnvelopeVersion,
+  type KeyLookup,
+} from './envelope.js';
 import { hashNumber, maskNumber } from './number-hash.js';
 
 /** What sealing needs: the active data key and the active pepper. */
@@ -16,51 +26,54 @@ export interface SealMaterial {
   pepperId: string;
   /** A KeyObject of the pepper where a long-lived holder keeps one (cheaper HMACs). */
   pepper: Buffer | KeyObject;
+  /**
+   * 2 (default): number and body in one envelope; 1: two envelopes, for a fleet that still
+   * runs brokers which open v1 only (`secrets.envelope_version`).
+   */
+  envelopeVersion?: EnvelopeVersion;
 }
 
 /**
  * Seals a batch: each message's number and body in one v2 envelope (`body_enc`; its
- * `sender_enc` is empty, src/crypto/envelope.ts). Every envelope of the batch is a view
- * into one buffer that the batch owns (ciphertexts of this batch only, nothing else of this
- * thread): one allocation, and one ArrayBuffer to clone across each thread hop instead of
- * one per message. Receivers take each view with its byteOffset/byteLength (`toBuffer`),
- * never its `.buffer` whole.
+ * `sender_enc` is empty, src/crypto/envelope.ts), or in two v1 envelopes when the material
+ * says so. Every envelope of the batch is a view into one buffer that the batch owns
+ * (ciphertexts of this batch only, nothing else of this thread): one allocation, and one
+ * ArrayBuffer to clone across each thread hop instead of one per message. Receivers take
+ * each view with its byteOffset/byteLength (`toBuffer`), never its `.buffer` whole.
  */
 export function sealBatch(material: SealMaterial, items: readonly SealInput[]): SealedMessage[] {
   assertArray(items, 'items');
-  const lengths = new Array<number>(items.length);
+  const v1 = material.envelopeVersion === ENVELOPE_V1;
   let total = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     assertSealInput(item, i);
-    lengths[i] = messageEnvelopeLength(
-      material.keyId,
-      Buffer.byteLength(item.sender_number, 'utf8'),
-      Buffer.byteLength(item.message_body, 'utf8'),
-    );
-    total += lengths[i]!;
+    const numberBytes = Buffer.byteLength(item.sender_number, 'utf8');
+    const bodyBytes = Buffer.byteLength(item.message_body, 'utf8');
+    total += v1
+      ? envelopeLength(material.keyId, numberBytes) + envelopeLength(material.keyId, bodyBytes)
+      : messageEnvelopeLength(material.keyId, numberBytes, bodyBytes);
   }
   // Not from Node's shared pool: this buffer crosses threads, a pooled slab would carry
   // whatever else this thread put in it.
   const arena = Buffer.allocUnsafeSlow(total);
   const out = new Array<SealedMessage>(items.length);
+  const { key, keyId } = material;
   let at = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     const start = at;
-    // The message id is the AAD: the envelope copied into another row fails to open.
-    at = sealMessageInto(
-      arena,
-      at,
-      material.key,
-      material.keyId,
-      item.sender_number,
-      item.message_body,
-      item.message_id,
-    );
+    // The message id is the AAD: an envelope copied into another row fails to open.
+    let bodyEnd: number;
+    if (v1) {
+      bodyEnd = sealEnvelopeInto(arena, at, key, keyId, Buffer.from(item.message_body), item.message_id);
+      at = sealEnvelopeInto(arena, bodyEnd, key, keyId, Buffer.from(item.sender_number), item.message_id);
+    } else {
+      at = bodyEnd = sealMessageInto(arena, at, key, keyId, item.sender_number, item.message_body, item.message_id);
+    }
     out[i] = {
-      body_enc: arena.subarray(start, at),
-      sender_enc: NO_ENVELOPE,
+      body_enc: arena.subarray(start, bodyEnd),
+      sender_enc: v1 ? arena.subarray(bodyEnd, at) : NO_ENVELOPE,
       key_id: material.keyId,
       sender_hash: hashNumber(material.pepper, item.sender_number),
       pepper_id: material.pepperId,

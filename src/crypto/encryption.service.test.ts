@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BrokerError } from '../errors.js';
 import type { OpenInput, SealInput } from './crypto.types.js';
 import { EncryptionService } from './encryption.service.js';
-import { envelopeKeyId, envelopeVersion, sealEnvelope } from './envelope.js';
+import { envelopeKeyId, envelopeVersion, openEnvelope, sealEnvelope } from './envelope.js';
 import { KeyStore } from './key-store.js';
 import { hashNumber } from './number-hash.js';
 
@@ -101,11 +101,37 @@ describe('EncryptionService', () => {
       );
     });
     const opened = service.open(
-      sealed.map((s, i) => ({ message_id: messages[i]!.message_id, body_enc: s.body_enc, sender_enc: new Uint8Array(0) })),
+      sealed.map((s, i) => ({
+        message_id: messages[i]!.message_id,
+        body_enc: s.body_enc,
+        sender_enc: new Uint8Array(0),
+      })),
     );
     expect(opened).toEqual(
       messages.map((m) => ({ ok: true, message_body: m.message_body, sender_number: m.sender_number })),
     );
+  });
+
+  it('seals two v1 envelopes when told to (secrets.envelope_version: 1, for older brokers beside it)', () => {
+    const messages = sampleMessages(3);
+    const sealed = new EncryptionService(store, 1).seal(messages);
+    sealed.forEach((s, i) => {
+      expect(envelopeVersion(Buffer.from(s.body_enc))).toBe(1);
+      expect(envelopeVersion(Buffer.from(s.sender_enc))).toBe(1);
+      expect(s.body_enc.buffer).toBe(sealed[0]!.body_enc.buffer);
+      expect(s.sender_enc.byteLength).toBe(2 + 2 + 12 + 16 + Buffer.byteLength(messages[i]!.sender_number));
+    });
+    // What a broker before v2 does with them: each envelope opens as the field it holds.
+    const { id, key } = store.activeKey();
+    const lookup = (keyId: string) => (keyId === id ? key : undefined);
+    const aad = Buffer.from(messages[0]!.message_id);
+    expect(openEnvelope(lookup, Buffer.from(sealed[0]!.body_enc), aad).toString()).toBe(messages[0]!.message_body);
+    expect(openEnvelope(lookup, Buffer.from(sealed[0]!.sender_enc), aad).toString()).toBe(messages[0]!.sender_number);
+    expect(
+      service.open(
+        sealed.map((s, i) => ({ message_id: messages[i]!.message_id, body_enc: s.body_enc, sender_enc: s.sender_enc })),
+      ),
+    ).toEqual(messages.map((m) => ({ ok: true, message_body: m.message_body, sender_number: m.sender_number })));
   });
 
   it('opens v1 rows (body and number in two envelopes), with and without the number', () => {
@@ -131,9 +157,16 @@ describe('EncryptionService', () => {
     const messages = sampleMessages(2);
     const [a, b] = service.seal(messages);
     const { id, key } = store.activeKey();
-    const v1Sender = sealEnvelope(key, id, Buffer.from(messages[0]!.sender_number), Buffer.from(messages[0]!.message_id));
+    const v1Sender = sealEnvelope(
+      key,
+      id,
+      Buffer.from(messages[0]!.sender_number),
+      Buffer.from(messages[0]!.message_id),
+    );
     for (const sender_enc of [v1Sender, b!.body_enc]) {
-      expect(service.open([{ message_id: messages[0]!.message_id, body_enc: a!.body_enc, sender_enc }])[0]).toMatchObject({
+      expect(
+        service.open([{ message_id: messages[0]!.message_id, body_enc: a!.body_enc, sender_enc }])[0],
+      ).toMatchObject({
         ok: false,
         error: { code: 'CRYPTO_FAILURE' },
       });

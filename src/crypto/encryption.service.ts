@@ -5,7 +5,7 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import type { OpenInput, OpenResult, SealedMessage, SealInput } from './crypto.types.js';
 import { hashBatch, openBatch, sealBatch, type SealMaterial } from './encryption.batch.js';
-import type { KeyLookup } from './envelope.js';
+import { ENVELOPE_V2, type EnvelopeVersion, type KeyLookup } from './envelope.js';
 import type { DataKey, KeyStore } from './key-store.js';
 
 export class EncryptionService {
@@ -19,7 +19,11 @@ export class EncryptionService {
    */
   private pepperKey: { pepper: Buffer; key: KeyObject } | undefined;
 
-  constructor(private readonly store: KeyStore) {
+  /** `envelopeVersion`: what new seals write (`secrets.envelope_version`); opening takes both. */
+  constructor(
+    private readonly store: KeyStore,
+    private readonly envelopeVersion: EnvelopeVersion = ENVELOPE_V2,
+  ) {
     this.lookupKey = (id) => store.keyById(id);
   }
 
@@ -51,7 +55,7 @@ export class EncryptionService {
   sealMaterial(): SealMaterial & { pepper: Buffer } {
     const { id: keyId, key } = this.store.activeKey();
     const { id: pepperId, pepper } = this.store.activePepper();
-    return { keyId, key, pepperId, pepper };
+    return { keyId, key, pepperId, pepper, envelopeVersion: this.envelopeVersion };
   }
 
   /** Every data key, for pool threads that open envelopes sealed before a rotation. */

@@ -39,6 +39,13 @@ import { BrokerError } from '../errors.js';
 export const ENVELOPE_V1 = 1;
 /** One message per envelope: number and body together. */
 export const ENVELOPE_V2 = 2;
+/** The format new messages are sealed in (`secrets.envelope_version`). */
+export type EnvelopeVersion = typeof ENVELOPE_V1 | typeof ENVELOPE_V2;
+
+/** `secrets.envelope_version` (validated 1–2) as the type. */
+export function envelopeVersionOf(configured: number): EnvelopeVersion {
+  return configured === ENVELOPE_V1 ? ENVELOPE_V1 : ENVELOPE_V2;
+}
 export const NONCE_BYTES = 12;
 export const TAG_BYTES = 16;
 export const KEY_BYTES = 32;

@@ -3,8 +3,9 @@
  * (re-hash), online, in batches:
  *
  *   for each old id:  SELECT … WHERE key_id = old AND id > last ORDER BY id LIMIT n
- *                     open the message (any known key, v1 or v2) → seal it as one v2
- *                     envelope under the active key (sender_enc emptied)
+ *                     open the message (any known key, v1 or v2) → seal it under the
+ *                     active key as `secrets.envelope_version` says (2: one envelope,
+ *                     sender_enc emptied)
  *                     UPDATE … SET … CASE id … WHERE id IN (…) AND key_id = old
  *
  * Resumable by construction: what a crash leaves behind is exactly the rows still under
@@ -16,7 +17,15 @@
  * A re-hash needs the number back: it opens the message (data keys) and hashes the number
  * with the new pepper. Plaintext lives only in this process's memory, a batch at a time.
  */
-import { openMessage, sealMessage, type OpenedMessage } from '../crypto/envelope.js';
+import {
+  ENVELOPE_V1,
+  ENVELOPE_V2,
+  openMessage,
+  sealEnvelope,
+  sealMessage,
+  type EnvelopeVersion,
+  type OpenedMessage,
+} from '../crypto/envelope.js';
 import type { KeyStore, SecretKind } from '../crypto/key-store.js';
 import { hashNumber } from '../crypto/number-hash.js';
 import type { IdColumn, MessageKeysRepository, SealedRow } from '../db/message-keys.repository.js';
@@ -49,9 +58,11 @@ export interface RewriteOptions {
 }
 
 export class KeyRotationService {
+  /** `envelopeVersion`: what re-encrypted rows are written as (`secrets.envelope_version`). */
   constructor(
     private readonly store: KeyStore,
     private readonly repo: MessageKeysRepository,
+    private readonly envelopeVersion: EnvelopeVersion = ENVELOPE_V2,
   ) {}
 
   async rewrite(kind: SecretKind, options: RewriteOptions): Promise<RewriteReport> {
@@ -100,11 +111,20 @@ export class KeyRotationService {
         unreadable.push(row.message_id);
         continue;
       }
-      rows.push({
-        id: row.id,
-        body_enc: sealMessage(key, to, opened.sender, opened.body, row.message_id),
-        sender_enc: Buffer.alloc(0),
-      });
+      const aad = Buffer.from(row.message_id, 'utf8');
+      rows.push(
+        this.envelopeVersion === ENVELOPE_V1
+          ? {
+              id: row.id,
+              body_enc: sealEnvelope(key, to, opened.body, aad),
+              sender_enc: sealEnvelope(key, to, opened.sender, aad),
+            }
+          : {
+              id: row.id,
+              body_enc: sealMessage(key, to, opened.sender, opened.body, aad),
+              sender_enc: Buffer.alloc(0),
+            },
+      );
       opened.body.fill(0);
       opened.sender.fill(0);
     }
