@@ -22,7 +22,8 @@
  * entry, `body_enc` in MySQL) and the number's place holds zero bytes (`se` = '',
  * `sender_enc` = ''): no schema change, and every reader keeps taking a row's two columns.
  * `openMessage` opens both forms, so rows and stream entries of v1 (before the upgrade, or
- * of a broker not yet upgraded) still open; new seals and re-encryption (`mb keys`) write v2.
+ * of a broker not yet upgraded) still open; new seals and re-encryption (`mb keys`) write v2,
+ * or v1 with `secrets.envelope_version: 1` while brokers that open only v1 still run.
  *
  * The caller's AAD (the message id) binds a ciphertext to its row: moved to another row it
  * no longer opens. The header (version, key id) is authenticated too, prepended to the AAD,
@@ -35,7 +36,7 @@
 import { createCipheriv, createDecipheriv, randomFillSync } from 'node:crypto';
 import { BrokerError } from '../errors.js';
 
-/** One field per envelope (body_enc and sender_enc apart): still opened, no longer sealed by the broker. */
+/** One field per envelope (body_enc and sender_enc apart): always opened; sealed only with `secrets.envelope_version: 1`. */
 export const ENVELOPE_V1 = 1;
 /** One message per envelope: number and body together. */
 export const ENVELOPE_V2 = 2;
@@ -69,9 +70,8 @@ export function messageEnvelopeLength(keyId: string, numberBytes: number, bodyBy
 }
 
 /**
- * Seals `plaintext` as one v1 field envelope under `key`. The broker seals v2
- * (`sealMessage`); this stays for the tests and tools that make rows of before v2. The
- * result owns its memory (not a slice of Node's shared Buffer pool): it is posted to other
+ * Seals `plaintext` as one v1 field envelope under `key` (the broker seals v2, `sealMessage`,
+ * unless `secrets.envelope_version` is 1). The result owns its memory (not a slice of Node's shared Buffer pool): it is posted to other
  * threads, and a pooled slice would carry the whole 8 KiB slab with it — plaintexts and key
  * bytes of this thread included.
  */
