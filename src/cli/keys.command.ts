@@ -9,6 +9,7 @@
  * every host, then `activate` it and copy again (docs/deploy.md, "Key rotation").
  */
 import type { Command } from 'commander';
+import { envelopeVersionOf } from '../crypto/envelope.js';
 import { KeyStore, type SecretKind } from '../crypto/key-store.js';
 import { MessageKeysRepository } from '../db/message-keys.repository.js';
 import { AuditRepository } from '../db/audit.repository.js';
@@ -204,7 +205,8 @@ async function rewrite(context: CliContext, kind: SecretKind, batchSize: number)
   const store = await KeyStore.open(context.config.secrets.dir);
   const repo = new MessageKeysRepository(context.database().db);
   let shown = 0;
-  const report = await new KeyRotationService(store, repo).rewrite(kind, {
+  const version = envelopeVersionOf(context.config.secrets.envelope_version);
+  const report = await new KeyRotationService(store, repo, version).rewrite(kind, {
     batchSize,
     onProgress: ({ from, to, rewritten }) => {
       if (rewritten - shown >= 10_000) {

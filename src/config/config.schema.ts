@@ -153,6 +153,11 @@ export const configShape = {
   },
   secrets: {
     dir: str('Where the data keys and the HMAC pepper live (0700, files 0600)', 'data/secrets'),
+    envelope_version: int(
+      'Format new messages are sealed in: 2 = number and body in one AES-256-GCM envelope (half the cipher set-ups per message); 1 = two envelopes, as brokers before envelope v2 wrote. This version opens both; an older broker opens only 1, so keep 1 while one still runs against the same Redis and MySQL (a rolling upgrade), then set 2 and restart',
+      2,
+      { min: 1, max: 2 },
+    ),
     reload_interval_ms: int(
       'How often the encryption actor checks the key files for a rotation (it also watches the directory)',
       2000,

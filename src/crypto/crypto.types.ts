@@ -12,11 +12,14 @@ export interface SealInput {
  * with its byteOffset/byteLength (`Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength)`).
  */
 export interface SealedMessage {
-  /** Versioned AES-256-GCM envelope of the body, message id bound as AAD. */
+  /**
+   * Versioned AES-256-GCM envelope (v2) of the sender number and the body together, message
+   * id bound as AAD (src/crypto/envelope.ts).
+   */
   body_enc: Uint8Array;
-  /** Envelope of the sender number (webhook delivery needs it back), same AAD. */
+  /** Empty: v2 holds the number in `body_enc` (v1 rows of before kept its own envelope here). */
   sender_enc: Uint8Array;
-  /** Id of the data key both envelopes were sealed with. */
+  /** Id of the data key the envelope was sealed with. */
   key_id: string;
   /** Hex HMAC-SHA256 of the E.164 number under the active pepper. */
   sender_hash: string;
@@ -29,6 +32,10 @@ export interface SealedMessage {
 export interface OpenInput {
   message_id: string;
   body_enc: Uint8Array;
+  /**
+   * The row's `sender_enc` (v1: the number's envelope; v2: empty) when the number is
+   * wanted back; absent for the body alone.
+   */
   sender_enc?: Uint8Array | null;
 }
 

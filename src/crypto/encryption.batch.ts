@@ -3,9 +3,20 @@
  * (`EncryptionService`, on the actor thread) and the pool threads (`encryption.pool-task`).
  * Nothing here knows where the keys came from.
  */
+import type { KeyObject } from 'node:crypto';
 import { BrokerError, toErrorData } from '../errors.js';
 import type { OpenInput, OpenResult, SealedMessage, SealInput } from './crypto.types.js';
-import { envelopeLength, openEnvelope, sealEnvelopeInto, toBuffer, type KeyLookup } from './envelope.js';
+import {
+  ENVELOPE_V1,
+  envelopeLength,
+  messageEnvelopeLength,
+  openMessage,
+  sealEnvelopeInto,
+  sealMessageInto,
+  toBuffer,
+  type EnvelopeVersion,
+  type KeyLookup,
+} from './envelope.js';
 import { hashNumber, maskNumber } from './number-hash.js';
 
 /** What sealing needs: the active data key and the active pepper. */
@@ -13,43 +24,56 @@ export interface SealMaterial {
   keyId: string;
   key: Buffer;
   pepperId: string;
-  pepper: Buffer;
+  /** A KeyObject of the pepper where a long-lived holder keeps one (cheaper HMACs). */
+  pepper: Buffer | KeyObject;
+  /**
+   * 2 (default): number and body in one envelope; 1: two envelopes, for a fleet that still
+   * runs brokers which open v1 only (`secrets.envelope_version`).
+   */
+  envelopeVersion?: EnvelopeVersion;
 }
 
 /**
- * Seals a batch. Every envelope of the batch is a view into one buffer that the batch owns
+ * Seals a batch: each message's number and body in one v2 envelope (`body_enc`; its
+ * `sender_enc` is empty, src/crypto/envelope.ts), or in two v1 envelopes when the material
+ * says so. Every envelope of the batch is a view into one buffer that the batch owns
  * (ciphertexts of this batch only, nothing else of this thread): one allocation, and one
- * ArrayBuffer to clone across each thread hop instead of two per message. Receivers take
+ * ArrayBuffer to clone across each thread hop instead of one per message. Receivers take
  * each view with its byteOffset/byteLength (`toBuffer`), never its `.buffer` whole.
  */
 export function sealBatch(material: SealMaterial, items: readonly SealInput[]): SealedMessage[] {
   assertArray(items, 'items');
-  const bodies = new Array<Buffer>(items.length);
-  const senders = new Array<Buffer>(items.length);
+  const v1 = material.envelopeVersion === ENVELOPE_V1;
   let total = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
     assertSealInput(item, i);
-    bodies[i] = Buffer.from(item.message_body, 'utf8');
-    senders[i] = Buffer.from(item.sender_number, 'utf8');
-    total += envelopeLength(material.keyId, bodies[i]!.length) + envelopeLength(material.keyId, senders[i]!.length);
+    const numberBytes = Buffer.byteLength(item.sender_number, 'utf8');
+    const bodyBytes = Buffer.byteLength(item.message_body, 'utf8');
+    total += v1
+      ? envelopeLength(material.keyId, numberBytes) + envelopeLength(material.keyId, bodyBytes)
+      : messageEnvelopeLength(material.keyId, numberBytes, bodyBytes);
   }
   // Not from Node's shared pool: this buffer crosses threads, a pooled slab would carry
   // whatever else this thread put in it.
   const arena = Buffer.allocUnsafeSlow(total);
   const out = new Array<SealedMessage>(items.length);
+  const { key, keyId } = material;
   let at = 0;
   for (let i = 0; i < items.length; i++) {
     const item = items[i]!;
-    // The message id is the AAD of both envelopes: a ciphertext copied into another row fails to open.
-    const aad = Buffer.from(item.message_id, 'utf8');
-    const bodyAt = at;
-    at = sealEnvelopeInto(arena, at, material.key, material.keyId, bodies[i]!, aad);
-    const senderAt = at;
-    at = sealEnvelopeInto(arena, at, material.key, material.keyId, senders[i]!, aad);
+    const start = at;
+    // The message id is the AAD: an envelope copied into another row fails to open.
+    let bodyEnd: number;
+    if (v1) {
+      bodyEnd = sealEnvelopeInto(arena, at, key, keyId, Buffer.from(item.message_body), item.message_id);
+      at = sealEnvelopeInto(arena, bodyEnd, key, keyId, Buffer.from(item.sender_number), item.message_id);
+    } else {
+      at = bodyEnd = sealMessageInto(arena, at, key, keyId, item.sender_number, item.message_body, item.message_id);
+    }
     out[i] = {
-      body_enc: arena.subarray(bodyAt, senderAt),
-      sender_enc: arena.subarray(senderAt, at),
+      body_enc: arena.subarray(start, bodyEnd),
+      sender_enc: v1 ? arena.subarray(bodyEnd, at) : NO_ENVELOPE,
       key_id: material.keyId,
       sender_hash: hashNumber(material.pepper, item.sender_number),
       pepper_id: material.pepperId,
@@ -58,6 +82,9 @@ export function sealBatch(material: SealMaterial, items: readonly SealInput[]): 
   }
   return out;
 }
+
+/** The number's own envelope of a v2 message: none (zero bytes, shared, never written to). */
+const NO_ENVELOPE = new Uint8Array(0);
 
 /** One result per item: a row that fails to open must not hide the rest of the page. */
 export function openBatch(lookupKey: KeyLookup, items: readonly OpenInput[]): OpenResult[] {
@@ -69,17 +96,32 @@ export function openBatch(lookupKey: KeyLookup, items: readonly OpenInput[]): Op
   return out;
 }
 
+/**
+ * The number comes back only when the caller passed the row's `sender_enc` (empty for v2
+ * rows, whose number is inside `body_enc`): the portal, which shows the body, never asks.
+ */
 function openOne(lookupKey: KeyLookup, item: OpenInput): OpenResult {
   try {
     if (!item || typeof item.message_id !== 'string' || !(item.body_enc instanceof Uint8Array)) {
       throw new BrokerError('CRYPTO_FAILURE', 'open item needs a message_id and a body_enc');
     }
+    if (item.sender_enc != null && !(item.sender_enc instanceof Uint8Array))
+      throw new BrokerError('CRYPTO_FAILURE', 'open item sender_enc is not bytes');
     const aad = Buffer.from(item.message_id, 'utf8');
+    const wantsSender = item.sender_enc != null;
     // Bytes off a MessagePort are plain Uint8Arrays: view them as Buffers, no copy.
-    const body = openEnvelope(lookupKey, toBuffer(item.body_enc), aad).toString('utf8');
-    if (item.sender_enc == null) return { ok: true, message_body: body };
-    const sender = openEnvelope(lookupKey, toBuffer(item.sender_enc), aad).toString('utf8');
-    return { ok: true, message_body: body, sender_number: sender };
+    const opened = openMessage(
+      lookupKey,
+      toBuffer(item.body_enc),
+      wantsSender ? toBuffer(item.sender_enc!) : undefined,
+      aad,
+    );
+    const body = opened.body.toString('utf8');
+    if (!wantsSender) {
+      opened.sender?.fill(0);
+      return { ok: true, message_body: body };
+    }
+    return { ok: true, message_body: body, sender_number: opened.sender!.toString('utf8') };
   } catch (error) {
     const data = toErrorData(error);
     return {

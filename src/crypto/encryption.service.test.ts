@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BrokerError } from '../errors.js';
 import type { OpenInput, SealInput } from './crypto.types.js';
 import { EncryptionService } from './encryption.service.js';
-import { envelopeKeyId } from './envelope.js';
+import { envelopeKeyId, envelopeVersion, openEnvelope, sealEnvelope } from './envelope.js';
 import { KeyStore } from './key-store.js';
 import { hashNumber } from './number-hash.js';
 
@@ -59,7 +59,7 @@ describe('EncryptionService', () => {
       // No run of the plaintext survives into the ciphertext.
       const body = Buffer.from(s.body_enc);
       expect(body.includes(Buffer.from(m.message_body.slice(0, 16)))).toBe(false);
-      expect(Buffer.from(s.sender_enc).includes(Buffer.from(m.sender_number))).toBe(false);
+      expect(body.includes(Buffer.from(m.sender_number))).toBe(false);
     });
     const opened = service.open(
       sealed.map((s, i) => ({
@@ -83,10 +83,94 @@ describe('EncryptionService', () => {
     let total = 0;
     for (const s of sealed) {
       expect(s.body_enc.buffer).toBe(buffer);
-      expect(s.sender_enc.buffer).toBe(buffer);
-      total += s.body_enc.byteLength + s.sender_enc.byteLength;
+      total += s.body_enc.byteLength;
     }
     expect(buffer.byteLength).toBe(total);
+  });
+
+  it('seals number and body in one v2 envelope: sender_enc is empty, the number opens from body_enc', () => {
+    const messages = sampleMessages(3);
+    const sealed = service.seal(messages);
+    sealed.forEach((s, i) => {
+      expect(envelopeVersion(Buffer.from(s.body_enc))).toBe(2);
+      expect(s.sender_enc.byteLength).toBe(0);
+      // Sender length prefix + number + body, nothing else (no second envelope's overhead).
+      const m = messages[i]!;
+      expect(s.body_enc.byteLength).toBe(
+        2 + 2 + 12 + 16 + 2 + Buffer.byteLength(m.sender_number) + Buffer.byteLength(m.message_body),
+      );
+    });
+    const opened = service.open(
+      sealed.map((s, i) => ({
+        message_id: messages[i]!.message_id,
+        body_enc: s.body_enc,
+        sender_enc: new Uint8Array(0),
+      })),
+    );
+    expect(opened).toEqual(
+      messages.map((m) => ({ ok: true, message_body: m.message_body, sender_number: m.sender_number })),
+    );
+  });
+
+  it('seals two v1 envelopes when told to (secrets.envelope_version: 1, for older brokers beside it)', () => {
+    const messages = sampleMessages(3);
+    const sealed = new EncryptionService(store, 1).seal(messages);
+    sealed.forEach((s, i) => {
+      expect(envelopeVersion(Buffer.from(s.body_enc))).toBe(1);
+      expect(envelopeVersion(Buffer.from(s.sender_enc))).toBe(1);
+      expect(s.body_enc.buffer).toBe(sealed[0]!.body_enc.buffer);
+      expect(s.sender_enc.byteLength).toBe(2 + 2 + 12 + 16 + Buffer.byteLength(messages[i]!.sender_number));
+    });
+    // What a broker before v2 does with them: each envelope opens as the field it holds.
+    const { id, key } = store.activeKey();
+    const lookup = (keyId: string) => (keyId === id ? key : undefined);
+    const aad = Buffer.from(messages[0]!.message_id);
+    expect(openEnvelope(lookup, Buffer.from(sealed[0]!.body_enc), aad).toString()).toBe(messages[0]!.message_body);
+    expect(openEnvelope(lookup, Buffer.from(sealed[0]!.sender_enc), aad).toString()).toBe(messages[0]!.sender_number);
+    expect(
+      service.open(
+        sealed.map((s, i) => ({ message_id: messages[i]!.message_id, body_enc: s.body_enc, sender_enc: s.sender_enc })),
+      ),
+    ).toEqual(messages.map((m) => ({ ok: true, message_body: m.message_body, sender_number: m.sender_number })));
+  });
+
+  it('opens v1 rows (body and number in two envelopes), with and without the number', () => {
+    const [m] = sampleMessages(1);
+    const { id, key } = store.activeKey();
+    const aad = Buffer.from(m!.message_id);
+    const body_enc = sealEnvelope(key, id, Buffer.from(m!.message_body), aad);
+    const sender_enc = sealEnvelope(key, id, Buffer.from(m!.sender_number), aad);
+    expect(service.open([{ message_id: m!.message_id, body_enc, sender_enc }])).toEqual([
+      { ok: true, message_body: m!.message_body, sender_number: m!.sender_number },
+    ]);
+    expect(service.open([{ message_id: m!.message_id, body_enc }])).toEqual([
+      { ok: true, message_body: m!.message_body },
+    ]);
+    // A v1 body without its number envelope, where the number is asked for: refused, not ''.
+    expect(service.open([{ message_id: m!.message_id, body_enc, sender_enc: new Uint8Array(0) }])[0]).toMatchObject({
+      ok: false,
+      error: { code: 'CRYPTO_FAILURE' },
+    });
+  });
+
+  it('refuses a v2 envelope with a second envelope beside it', () => {
+    const messages = sampleMessages(2);
+    const [a, b] = service.seal(messages);
+    const { id, key } = store.activeKey();
+    const v1Sender = sealEnvelope(
+      key,
+      id,
+      Buffer.from(messages[0]!.sender_number),
+      Buffer.from(messages[0]!.message_id),
+    );
+    for (const sender_enc of [v1Sender, b!.body_enc]) {
+      expect(
+        service.open([{ message_id: messages[0]!.message_id, body_enc: a!.body_enc, sender_enc }])[0],
+      ).toMatchObject({
+        ok: false,
+        error: { code: 'CRYPTO_FAILURE' },
+      });
+    }
   });
 
   it('opens the body alone when no sender_enc is given', () => {

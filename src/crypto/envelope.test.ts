@@ -1,7 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BrokerError } from '../errors.js';
-import { envelopeKeyId, NONCE_BYTES, openEnvelope, sealEnvelope, TAG_BYTES, toBuffer } from './envelope.js';
+import {
+  envelopeKeyId,
+  envelopeVersion,
+  messageEnvelopeLength,
+  NONCE_BYTES,
+  openEnvelope,
+  openMessage,
+  sealedPairParses,
+  sealEnvelope,
+  sealMessage,
+  TAG_BYTES,
+  toBuffer,
+} from './envelope.js';
 
 const key = randomBytes(32);
 const keys = new Map([['k1', key]]);
@@ -89,7 +101,7 @@ describe('envelope', () => {
 
   it('refuses an unknown version', () => {
     const envelope = sealEnvelope(key, 'k1', plaintext, aad);
-    envelope[0] = 2;
+    envelope[0] = 3;
     expectCryptoFailure(() => openEnvelope(lookup, envelope, aad));
     expectCryptoFailure(() => envelopeKeyId(envelope));
   });
@@ -105,5 +117,109 @@ describe('envelope', () => {
     expectCryptoFailure(() => sealEnvelope(randomBytes(16), 'k1', plaintext, aad));
     expectCryptoFailure(() => sealEnvelope(key, 'clé', plaintext, aad));
     expectCryptoFailure(() => sealEnvelope(key, 'k'.repeat(65), plaintext, aad));
+  });
+});
+
+describe('message envelope (v2: number and body in one)', () => {
+  const number = '+447700900123';
+  const body = 'Hello, world — ☃ 🚀 שלום';
+  const open = (envelope: Buffer, senderEnc?: Buffer | null, withAad = aad) =>
+    openMessage(lookup, envelope, senderEnc, withAad);
+
+  it('round-trips and has the documented layout', () => {
+    const envelope = sealMessage(key, 'k1', number, body, aad);
+    expect(envelope[0]).toBe(2);
+    expect(envelope.toString('latin1', 2, 4)).toBe('k1');
+    expect(envelope.length).toBe(messageEnvelopeLength('k1', number.length, Buffer.byteLength(body)));
+    expect(envelope.length).toBe(BODY_AT + 2 + number.length + Buffer.byteLength(body));
+    expect(envelopeVersion(envelope)).toBe(2);
+    expect(envelopeKeyId(envelope)).toBe('k1');
+    for (const senderEnc of [undefined, null, Buffer.alloc(0)]) {
+      const opened = open(envelope, senderEnc);
+      expect(opened.body.toString('utf8')).toBe(body);
+      expect(opened.sender?.toString('utf8')).toBe(number);
+    }
+    expect(envelope.includes(Buffer.from(number))).toBe(false);
+    expect(envelope.includes(Buffer.from('Hello'))).toBe(false);
+  });
+
+  it('seals the same bytes from strings and from Buffers (re-encryption passes bytes)', () => {
+    const fromBuffers = open(sealMessage(key, 'k1', Buffer.from(number), Buffer.from(body), aad));
+    expect(fromBuffers.body.toString('utf8')).toBe(body);
+    expect(fromBuffers.sender?.toString('utf8')).toBe(number);
+  });
+
+  it('round-trips an empty number and an empty body, and a string AAD', () => {
+    const opened = open(sealMessage(key, 'k1', '', '', aad.toString('utf8')));
+    expect(opened.body.length).toBe(0);
+    expect(opened.sender?.length).toBe(0);
+  });
+
+  it('opens v1 envelopes too: the body alone, or body and number', () => {
+    const bodyEnc = sealEnvelope(key, 'k1', Buffer.from(body), aad);
+    const senderEnc = sealEnvelope(key, 'k1', Buffer.from(number), aad);
+    expect(open(bodyEnc).sender).toBeUndefined();
+    expect(open(bodyEnc).body.toString('utf8')).toBe(body);
+    const both = open(bodyEnc, senderEnc);
+    expect([both.body.toString('utf8'), both.sender?.toString('utf8')]).toEqual([body, number]);
+    // A v1 body with a v2 envelope (or anything else) in the number's place does not open.
+    expectCryptoFailure(() => open(bodyEnc, sealMessage(key, 'k1', number, body, aad)));
+    expectCryptoFailure(() => open(bodyEnc, Buffer.alloc(0)));
+  });
+
+  it('is refused by openEnvelope (its plaintext is a framed message, not a field)', () => {
+    expectCryptoFailure(() => openEnvelope(lookup, sealMessage(key, 'k1', number, body, aad), aad));
+  });
+
+  it('refuses a second envelope beside it', () => {
+    const envelope = sealMessage(key, 'k1', number, body, aad);
+    expectCryptoFailure(() => open(envelope, sealEnvelope(key, 'k1', Buffer.from(number), aad)));
+    expectCryptoFailure(() => open(envelope, Buffer.from([0])));
+  });
+
+  it.each([
+    ['ciphertext', BODY_AT + 1],
+    ['tag', TAG_AT + 5],
+    ['nonce', NONCE_AT + 1],
+    ['key id', 3],
+  ])('refuses a flipped bit in the %s', (_part, at) => {
+    const envelope = sealMessage(key, 'k1', number, body, aad);
+    envelope[at]! ^= 0x01;
+    expectCryptoFailure(() => open(envelope));
+  });
+
+  it('refuses its version byte set to 1, and a v1 envelope relabelled 2 (the version is authenticated)', () => {
+    const v2 = sealMessage(key, 'k1', number, body, aad);
+    v2[0] = 1;
+    expectCryptoFailure(() => open(v2));
+    expectCryptoFailure(() => openEnvelope(lookup, v2, aad));
+    // A v1 envelope whose plaintext happens to frame a message must not pass as v2.
+    const framed = Buffer.concat([Buffer.from([0, number.length]), Buffer.from(number), Buffer.from(body)]);
+    const v1 = sealEnvelope(key, 'k1', framed, aad);
+    v1[0] = 2;
+    expectCryptoFailure(() => open(v1));
+  });
+
+  it('refuses another message id as AAD, and every truncation', () => {
+    const envelope = sealMessage(key, 'k1', number, body, aad);
+    expectCryptoFailure(() => open(envelope, undefined, Buffer.from('another-message-id')));
+    for (let length = 0; length < envelope.length; length++) {
+      expectCryptoFailure(() => open(envelope.subarray(0, length)));
+    }
+  });
+
+  it('refuses a number longer than its 2-byte length can say', () => {
+    expect(() => sealMessage(key, 'k1', '1'.repeat(0x10000), body, aad)).toThrow(BrokerError);
+  });
+
+  it('tells which field pairs can open (stream entries are checked before they are stored)', () => {
+    const v2 = sealMessage(key, 'k1', number, body, aad);
+    const v1 = sealEnvelope(key, 'k1', Buffer.from(body), aad);
+    expect(sealedPairParses(v2, Buffer.alloc(0))).toBe(true);
+    expect(sealedPairParses(v1, v1)).toBe(true);
+    expect(sealedPairParses(v2, v1)).toBe(false);
+    expect(sealedPairParses(v1, Buffer.alloc(0))).toBe(false);
+    expect(sealedPairParses(v1, v2)).toBe(false);
+    expect(sealedPairParses(Buffer.from([9, 1, 65]), Buffer.alloc(0))).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { hashNumber, maskNumber } from './number-hash.js';
 
@@ -21,6 +21,13 @@ describe('hashNumber', () => {
     expect(hashNumber(Buffer.from('Jefe'), 'what do ya want for nothing?')).toBe(
       '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
     );
+    expect(hashNumber(createSecretKey(Buffer.from('Jefe')), 'what do ya want for nothing?')).toBe(
+      '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+    );
+  });
+
+  it('hashes the same under the pepper as a KeyObject (the sealing threads keep one)', () => {
+    expect(hashNumber(createSecretKey(pepper), '+12345678901')).toBe(hashNumber(pepper, '+12345678901'));
   });
 });
 

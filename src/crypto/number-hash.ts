@@ -4,13 +4,16 @@
  * enumeration in seconds (there are only ~10^15 of them); an HMAC under a secret pepper
  * that never leaves the encryption actor does not.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, type KeyObject } from 'node:crypto';
 
 /**
  * Lowercase hex HMAC-SHA256 of the number under `pepper`. The number is hashed exactly as
  * given: callers pass canonical E.164 (`+` and digits, no spaces), as the front validates.
+ * A pepper given as a KeyObject (`createSecretKey`, made once per pepper) hashes the same
+ * and costs less: createHmac over a Buffer imports the key afresh on every call
+ * (~1.3 µs of ~3.7 µs, docs/performance.md).
  */
-export function hashNumber(pepper: Buffer, e164: string): string {
+export function hashNumber(pepper: Buffer | KeyObject, e164: string): string {
   return createHmac('sha256', pepper).update(e164, 'utf8').digest('hex');
 }
 

@@ -41,7 +41,8 @@ export const messages = mysqlTable(
     sender_hash: char('sender_hash', { length: 64 }).notNull(),
     pepper_id: varchar('pepper_id', { length: 32 }).notNull(),
     sender_masked: varchar('sender_masked', { length: 24 }).notNull(),
-    // Encrypted number, kept only because webhook delivery needs it.
+    // The number's own v1 envelope (rows of before envelope v2); empty since v2, which
+    // seals number and body together in body_enc (src/crypto/envelope.ts).
     sender_enc: varbinaryBuffer('sender_enc', { length: 512 }).notNull(),
     body_enc: blobBuffer('body_enc').notNull(),
     // Data key of both envelopes. Not indexed, like pepper_id: see the indexes below.

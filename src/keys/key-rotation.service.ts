@@ -3,7 +3,9 @@
  * (re-hash), online, in batches:
  *
  *   for each old id:  SELECT … WHERE key_id = old AND id > last ORDER BY id LIMIT n
- *                     open both envelopes (any known key) → seal under the active key
+ *                     open the message (any known key, v1 or v2) → seal it under the
+ *                     active key as `secrets.envelope_version` says (2: one envelope,
+ *                     sender_enc emptied)
  *                     UPDATE … SET … CASE id … WHERE id IN (…) AND key_id = old
  *
  * Resumable by construction: what a crash leaves behind is exactly the rows still under
@@ -12,10 +14,18 @@
  * broker keeps serving throughout: it holds every key, so rows open whichever key they
  * are under, and new rows are sealed under the active key as soon as it has reloaded.
  *
- * A re-hash needs the number back: it opens sender_enc (data keys) and hashes it with
- * the new pepper. Plaintext lives only in this process's memory, a batch at a time.
+ * A re-hash needs the number back: it opens the message (data keys) and hashes the number
+ * with the new pepper. Plaintext lives only in this process's memory, a batch at a time.
  */
-import { openEnvelope, sealEnvelope } from '../crypto/envelope.js';
+import {
+  ENVELOPE_V1,
+  ENVELOPE_V2,
+  openMessage,
+  sealEnvelope,
+  sealMessage,
+  type EnvelopeVersion,
+  type OpenedMessage,
+} from '../crypto/envelope.js';
 import type { KeyStore, SecretKind } from '../crypto/key-store.js';
 import { hashNumber } from '../crypto/number-hash.js';
 import type { IdColumn, MessageKeysRepository, SealedRow } from '../db/message-keys.repository.js';
@@ -48,9 +58,11 @@ export interface RewriteOptions {
 }
 
 export class KeyRotationService {
+  /** `envelopeVersion`: what re-encrypted rows are written as (`secrets.envelope_version`). */
   constructor(
     private readonly store: KeyStore,
     private readonly repo: MessageKeysRepository,
+    private readonly envelopeVersion: EnvelopeVersion = ENVELOPE_V2,
   ) {}
 
   async rewrite(kind: SecretKind, options: RewriteOptions): Promise<RewriteReport> {
@@ -100,11 +112,19 @@ export class KeyRotationService {
         continue;
       }
       const aad = Buffer.from(row.message_id, 'utf8');
-      rows.push({
-        id: row.id,
-        body_enc: sealEnvelope(key, to, opened.body, aad),
-        sender_enc: sealEnvelope(key, to, opened.sender, aad),
-      });
+      rows.push(
+        this.envelopeVersion === ENVELOPE_V1
+          ? {
+              id: row.id,
+              body_enc: sealEnvelope(key, to, opened.body, aad),
+              sender_enc: sealEnvelope(key, to, opened.sender, aad),
+            }
+          : {
+              id: row.id,
+              body_enc: sealMessage(key, to, opened.sender, opened.body, aad),
+              sender_enc: Buffer.alloc(0),
+            },
+      );
       opened.body.fill(0);
       opened.sender.fill(0);
     }
@@ -117,29 +137,33 @@ export class KeyRotationService {
     const unreadable: string[] = [];
     const rows: Array<{ id: number; sender_hash: string }> = [];
     for (const row of page) {
-      const sender = this.openOne(row.sender_enc, row.message_id);
-      if (!sender) {
+      const opened = this.openRow(row);
+      if (!opened) {
         unreadable.push(row.message_id);
         continue;
       }
-      rows.push({ id: row.id, sender_hash: hashNumber(pepper, sender.toString('utf8')) });
-      sender.fill(0);
+      rows.push({ id: row.id, sender_hash: hashNumber(pepper, opened.sender.toString('utf8')) });
+      opened.body.fill(0);
+      opened.sender.fill(0);
     }
     const affected = await this.repo.replaceHashes(rows, from, to);
     return { written: { attempted: rows.length, affected }, unreadable };
   }
 
+  /** Body and number of a row of either envelope form; undefined when it does not open. */
   private openRow(row: SealedRow): { body: Buffer; sender: Buffer } | undefined {
-    const body = this.openOne(row.body_enc, row.message_id);
-    const sender = body && this.openOne(row.sender_enc, row.message_id);
-    return body && sender ? { body, sender } : undefined;
-  }
-
-  private openOne(envelope: Buffer, messageId: string): Buffer | undefined {
+    let opened: OpenedMessage;
     try {
-      return openEnvelope((id) => this.store.keyById(id), envelope, Buffer.from(messageId, 'utf8'));
+      opened = openMessage(
+        (id) => this.store.keyById(id),
+        row.body_enc,
+        row.sender_enc,
+        Buffer.from(row.message_id, 'utf8'),
+      );
     } catch {
       return undefined;
     }
+    const { body, sender } = opened;
+    return sender ? { body, sender } : undefined;
   }
 }

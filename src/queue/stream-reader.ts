@@ -4,7 +4,7 @@
  * not yet stored) and reclaiming entries a dead consumer left pending (XAUTOCLAIM).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
-import { envelopeKeyId } from '../crypto/envelope.js';
+import { sealedPairParses } from '../crypto/envelope.js';
 import { DELIVERY_GROUP } from './keys.js';
 import type { StreamEntryFields } from './stream-writer.js';
 
@@ -100,22 +100,14 @@ function toFields(flat: Buffer[]): StreamEntryFields | PlaintextEntryFields | nu
   const se = record.get('se');
   const h = text('h');
   const p = text('p');
-  // An envelope whose header does not parse could never be opened: malformed, like a
+  // `se` is empty beside a v2 `be` (number and body in one envelope), a v1 envelope beside
+  // a v1 one. An envelope whose header does not parse could never be opened: malformed, like a
   // missing field (acknowledged with a warning rather than failing every batch after it).
-  if (be && se && h && p && parses(be) && parses(se)) return { ...common, be, se, h, p, sm: text('sm') ?? '' };
+  if (be && se && h && p && sealedPairParses(be, se)) return { ...common, be, se, h, p, sm: text('sm') ?? '' };
   const s = text('s');
   const b = text('b');
   if (s !== undefined && b !== undefined) return { ...common, s, b };
   return null;
-}
-
-function parses(envelope: Buffer): boolean {
-  try {
-    envelopeKeyId(envelope);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -16,8 +16,8 @@ export interface StreamEntryFields {
   m: string; // message_id
   c: string; // client_id (numeric, as text)
   n: string; // client name
-  be: Buffer; // body envelope (names the data key in its header)
-  se: Buffer; // sender number envelope (webhook delivery needs the number back)
+  be: Buffer; // message envelope, v2: number and body (names the data key in its header)
+  se: Buffer; // '' beside a v2 `be`; the number's own v1 envelope in entries of before v2
   h: string; // hex HMAC of the number under pepper p
   p: string; // pepper id
   sm: string; // masked number, `+123****7890`

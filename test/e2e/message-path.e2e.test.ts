@@ -89,7 +89,10 @@ describe('POST /api/v1/messages', () => {
     expect(row.metadata).toEqual({ ref: 'A-1', n: 3 });
     expect(row.body_enc.includes(Buffer.from(body))).toBe(false);
     expect(row.body_enc.includes(Buffer.from('Secret'))).toBe(false);
-    expect(row.sender_enc.includes(Buffer.from('447700900123'))).toBe(false);
+    expect(row.body_enc.includes(Buffer.from('447700900123'))).toBe(false);
+    // Envelope v2: number and body in one envelope, sender_enc empty.
+    expect(row.body_enc[0]).toBe(2);
+    expect(row.sender_enc.length).toBe(0);
 
     // Round trip through a real encryption actor holding the same keys.
     const config = loadConfig({ values: { secrets: { dir: join(workspace.dir, 'data/secrets') } }, env: {} });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EncryptionService } from '../../src/crypto/encryption.service.js';
+import { envelopeVersion } from '../../src/crypto/envelope.js';
 import { KeyStore } from '../../src/crypto/key-store.js';
 import { hashNumber } from '../../src/crypto/number-hash.js';
 import { MessageKeysRepository } from '../../src/db/message-keys.repository.js';
@@ -15,7 +16,7 @@ import { MessagesRepository } from '../../src/db/messages.repository.js';
 import type { InstanceReport } from '../../src/instances/instance-registry.js';
 import { KeyRotationService } from '../../src/keys/key-rotation.service.js';
 import { retirementBlockers } from '../../src/keys/key-retirement.js';
-import { sealedRows, type Plain } from '../support/sealed-rows.js';
+import { sealedRows, sealedRowsV1, type Plain } from '../support/sealed-rows.js';
 import { useTestDatabase } from '../support/test-fixtures.js';
 
 const { handle } = useTestDatabase();
@@ -159,5 +160,51 @@ describe('retirement', () => {
         oldestUnstoredAt: null,
       }),
     ).toEqual([]);
+  });
+});
+
+describe('rows of envelope v1 (body and number in two envelopes, stored before v2)', () => {
+  it('open as stored, re-hash from their number envelope, and re-encrypt into one v2 envelope', async () => {
+    const old = sealedRowsV1(store, 30);
+    await messages.insertBatch(old.rows);
+    const byId = new Map(old.plain.map((p) => [p.message_id, p]));
+    const expectOpen = async () => {
+      const rows = await messages.findByMessageIds([...byId.keys()]);
+      expect(rows).toHaveLength(30);
+      const opened = new EncryptionService(store).open(
+        rows.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc, sender_enc: r.sender_enc })),
+      );
+      rows.forEach((row, i) => {
+        const p = byId.get(row.message_id)!;
+        expect(opened[i]).toEqual({ ok: true, message_body: p.message_body, sender_number: p.sender_number });
+      });
+      return rows;
+    };
+    for (const row of await expectOpen()) {
+      expect(envelopeVersion(row.body_enc)).toBe(1);
+      expect(envelopeVersion(row.sender_enc)).toBe(1);
+    }
+    await store.rotatePepper();
+    const rehash = await new KeyRotationService(store, repo).rewrite('pepper', { batchSize: 100 });
+    expect(rehash.unreadable).toBe(0);
+    const pepper = store.activePepper().pepper;
+    for (const row of await expectOpen())
+      expect(row.sender_hash).toBe(hashNumber(pepper, byId.get(row.message_id)!.sender_number));
+    await store.rotateDataKey();
+    const reencrypt = await new KeyRotationService(store, repo).rewrite('key', { batchSize: 100 });
+    expect(reencrypt.unreadable).toBe(0);
+    for (const row of await expectOpen()) {
+      expect(row.key_id).toBe(store.activeKey().id);
+      expect(envelopeVersion(row.body_enc)).toBe(2);
+      expect(row.sender_enc.length).toBe(0);
+    }
+    // secrets.envelope_version: 1 (older brokers beside this one) re-encrypts into v1.
+    await store.rotateDataKey();
+    const back = await new KeyRotationService(store, repo, 1).rewrite('key', { batchSize: 100 });
+    expect(back.unreadable).toBe(0);
+    for (const row of await expectOpen()) {
+      expect(envelopeVersion(row.body_enc)).toBe(1);
+      expect(envelopeVersion(row.sender_enc)).toBe(1);
+    }
   });
 });

@@ -56,9 +56,9 @@ function keysOf(idempotencyKey = ''): Keys {
   };
 }
 
-/** Bytes shaped like an envelope (version 1, key id k1, nonce, tag), with raw bytes inside. */
-function standInEnvelope(inner: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([1, 2]), Buffer.from('k1'), Buffer.alloc(12, 7), Buffer.alloc(16, 9), inner]);
+/** Bytes shaped like an envelope (version 1 unless told, key id k1, nonce, tag), with raw bytes inside. */
+function standInEnvelope(inner: Buffer, version = 1): Buffer {
+  return Buffer.concat([Buffer.from([version, 2]), Buffer.from('k1'), Buffer.alloc(12, 7), Buffer.alloc(16, 9), inner]);
 }
 
 /** A message as the ingest actor hands it to the script: already sealed (stand-in envelope bytes). */
@@ -385,6 +385,27 @@ describe('status lookup in Redis', () => {
     await enqueue(keys, args({ messages: [m] }));
     const [entry] = await readEntries(redis, 'consumer', [keys.stream], 10, false, 100);
     expect(entry?.fields).toBeNull();
+  });
+
+  it('reads a v2 envelope with an empty se, and v1 pairs; a pair of mixed forms is malformed', async () => {
+    const keys = { ...keysOf(), stream: `${prefix}v2-stream` };
+    await ensureGroups(redis, [keys.stream]);
+    const v2 = standInEnvelope(Buffer.from('number and body'), 2);
+    const v1 = standInEnvelope(Buffer.from('field'));
+    const sent = [
+      { ...message(), be: v2, se: Buffer.alloc(0) },
+      { ...message(), be: v1, se: v1 },
+      { ...message(), be: v2, se: v1 },
+      { ...message(), be: v1, se: Buffer.alloc(0) },
+    ];
+    await enqueue(keys, args({ messages: sent }));
+    const entries = await readEntries(redis, 'consumer', [keys.stream], 10, false, 100);
+    expect(entries.map((e) => (e.fields && 'be' in e.fields ? [e.fields.m, e.fields.se.length] : null))).toEqual([
+      [sent[0]!.m, 0],
+      [sent[1]!.m, v1.length],
+      null,
+      null,
+    ]);
   });
 });
 

@@ -1,6 +1,7 @@
 /** Message rows sealed with a real key store, as the delivery actor would store them. */
 import { randomUUID } from 'node:crypto';
 import { EncryptionService } from '../../src/crypto/encryption.service.js';
+import { sealEnvelope } from '../../src/crypto/envelope.js';
 import type { KeyStore } from '../../src/crypto/key-store.js';
 import type { NewMessageRow } from '../../src/db/schema.js';
 
@@ -38,4 +39,29 @@ export function sealedRows(
     }),
   );
   return { rows, plain };
+}
+
+/**
+ * The same rows as a broker before envelope v2 stored them: body and number in two v1
+ * envelopes (`body_enc`, `sender_enc`), for the tests that prove old rows still open.
+ */
+export function sealedRowsV1(
+  store: KeyStore,
+  count: number,
+  overrides: Partial<NewMessageRow> = {},
+): { rows: NewMessageRow[]; plain: Plain[] } {
+  const { rows, plain } = sealedRows(store, count, overrides);
+  const { id, key } = store.activeKey();
+  return {
+    rows: rows.map((row, i) => {
+      const aad = Buffer.from(plain[i]!.message_id, 'utf8');
+      return {
+        ...row,
+        body_enc: sealEnvelope(key, id, Buffer.from(plain[i]!.message_body, 'utf8'), aad),
+        sender_enc: sealEnvelope(key, id, Buffer.from(plain[i]!.sender_number, 'utf8'), aad),
+        key_id: id,
+      };
+    }),
+    plain,
+  };
 }

@@ -55,22 +55,27 @@ function messages(count: number, body = (i: number) => `body ${i} — 🚀 של�
   }));
 }
 
-beforeAll(async () => {
-  build();
-  dir = await mkdtemp(join(tmpdir(), 'mb-encryption-actor-'));
-  const config = loadConfig({ values: { secrets: { dir: join(dir, 'secrets') } }, env: {}, argv: [] });
+async function startActor(values: Record<string, unknown>): Promise<Worker> {
+  const config = loadConfig({ values, env: {}, argv: [] });
   const workerData: ActorWorkerData = { name: 'encryption', config, peers: {}, faultInjection: false };
-  worker = new Worker(actorFile, { workerData });
+  const started = new Worker(actorFile, { workerData });
   await new Promise<void>((resolve, reject) => {
     const onMessage = (message: unknown) => {
       if ((message as { kind?: string }).kind !== 'ready') return;
-      worker.off('message', onMessage);
+      started.off('message', onMessage);
       resolve();
     };
-    worker.on('message', onMessage);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`encryption actor exited with ${code} before ready`)));
+    started.on('message', onMessage);
+    started.once('error', reject);
+    started.once('exit', (code) => reject(new Error(`encryption actor exited with ${code} before ready`)));
   });
+  return started;
+}
+
+beforeAll(async () => {
+  build();
+  dir = await mkdtemp(join(tmpdir(), 'mb-encryption-actor-'));
+  worker = await startActor({ secrets: { dir: join(dir, 'secrets') } });
   peer = new RpcPeer<EncryptionProtocol>({ peerName: 'encryption', timeoutMs: 30_000 }, worker);
 }, 120_000);
 
@@ -115,6 +120,35 @@ describe('encryption actor', () => {
       const { items: opened } = await peer.call('encryption.open', { items });
       expect(opened[0]).toMatchObject({ ok: false, error: { code: 'CRYPTO_FAILURE' } });
       expect(opened.slice(1).every((o) => o.ok)).toBe(true);
+    }
+  });
+
+  it('seals two v1 envelopes through its pool with secrets.envelope_version: 1, and opens them', async () => {
+    const v1 = await startActor({ secrets: { dir: join(dir, 'secrets'), envelope_version: 1 } });
+    try {
+      const v1Peer = new RpcPeer<EncryptionProtocol>({ peerName: 'encryption', timeoutMs: 30_000 }, v1);
+      const input = messages(2000);
+      const { items: sealed } = await v1Peer.call('encryption.seal', { items: input });
+      for (const s of [sealed[0]!, sealed[1999]!]) {
+        expect(s.body_enc[0]).toBe(1);
+        expect(s.sender_enc[0]).toBe(1);
+      }
+      // The default actor (v2) opens them: both forms open everywhere.
+      const { items } = await peer.call('encryption.open', {
+        items: sealed.map((s, i) => ({
+          message_id: input[i]!.message_id,
+          body_enc: s.body_enc,
+          sender_enc: s.sender_enc,
+        })),
+      });
+      expect(items[1999]).toEqual({
+        ok: true,
+        message_body: input[1999]!.message_body,
+        sender_number: input[1999]!.sender_number,
+      });
+      expect(items.every((r) => r.ok)).toBe(true);
+    } finally {
+      await v1.terminate();
     }
   });
 

@@ -17,13 +17,13 @@ import { EncryptionService } from '../../crypto/encryption.service.js';
 import { KeyStore } from '../../crypto/key-store.js';
 import { KeyWatcher } from '../../crypto/key-watcher.js';
 import { keyFingerprints } from '../../keys/secret-identity.js';
-import { envelopeKeyId, toBuffer } from '../../crypto/envelope.js';
+import { envelopeKeyId, envelopeVersionOf, toBuffer } from '../../crypto/envelope.js';
 import type { OpenInput } from '../../crypto/crypto.types.js';
 
 runActor<EncryptionProtocol>(async (ctx) => {
   const store = await KeyStore.loadOrCreate(ctx.config.secrets.dir);
   for (const warning of store.warnings) ctx.logger.warn({ secrets_dir: ctx.config.secrets.dir }, warning);
-  const pool = new EncryptionPool(new EncryptionService(store));
+  const pool = new EncryptionPool(new EncryptionService(store, envelopeVersionOf(ctx.config.secrets.envelope_version)));
   ctx.logger.info(
     {
       active_key_id: store.activeKey().id,

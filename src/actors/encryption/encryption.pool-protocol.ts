@@ -7,6 +7,7 @@
  * threads belong to the encryption actor, so the keys stay in its custody.
  */
 import type { ErrorData } from '../../errors.js';
+import type { EnvelopeVersion } from '../../crypto/envelope.js';
 import type { OpenInput, OpenResult, SealedMessage, SealInput } from '../../crypto/crypto.types.js';
 
 export interface SealTask {
@@ -14,6 +15,7 @@ export interface SealTask {
   key: Uint8Array;
   pepperId: string;
   pepper: Uint8Array;
+  envelopeVersion?: EnvelopeVersion;
   items: SealInput[];
 }
 

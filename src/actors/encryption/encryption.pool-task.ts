@@ -15,6 +15,7 @@ export function seal(task: SealTask): TaskResult<SealedMessage[]> {
       key: toBuffer(task.key),
       pepperId: task.pepperId,
       pepper: toBuffer(task.pepper),
+      envelopeVersion: task.envelopeVersion,
     };
     return { ok: true, value: sealBatch(material, task.items) };
   } catch (error) {

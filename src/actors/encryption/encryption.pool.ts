@@ -64,8 +64,8 @@ export class EncryptionPool {
     if (items.length < this.threshold) return this.service.seal(items);
     // Read once for the whole batch: every chunk seals under the same key and pepper even
     // if a rotation lands while the chunks run.
-    const { keyId, key, pepperId, pepper } = this.service.sealMaterial();
-    return this.runChunks('seal', items, (chunk) => ({ keyId, key, pepperId, pepper, items: chunk }));
+    const { keyId, key, pepperId, pepper, envelopeVersion } = this.service.sealMaterial();
+    return this.runChunks('seal', items, (chunk) => ({ keyId, key, pepperId, pepper, envelopeVersion, items: chunk }));
   }
 
   async open(items: OpenInput[]): Promise<OpenResult[]> {

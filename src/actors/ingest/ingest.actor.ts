@@ -1,7 +1,7 @@
 /**
  * Ingest actor: makes accepted messages durable in the domain streams. The front batches
  * requests that arrive together into one `ingest.append`; this actor seals every message
- * of the batch (AES-256-GCM envelopes of body and number, HMAC of the number), then writes
+ * of the batch (one AES-256-GCM envelope of number and body, HMAC of the number), then writes
  * the batch as one Redis pipeline (group commit) of one `enqueue-n` script per domain —
  * which checks each request's Idempotency-Key, daily quota and rate limit in the same step
  * as it appends — and answers per request. With `queue.replicas` the same pipeline ends
@@ -27,6 +27,7 @@ import { EnqueuePlanner, queueUnavailable, type SealMessages } from '../../inges
 import { measuredSync } from '../../crypto/encryption.metrics.js';
 import type { IngestProtocol } from './ingest.protocol.js';
 import { EncryptionService } from '../../crypto/encryption.service.js';
+import { envelopeVersionOf } from '../../crypto/envelope.js';
 import { KeyStore } from '../../crypto/key-store.js';
 import { KeyWatcher } from '../../crypto/key-watcher.js';
 
@@ -38,7 +39,7 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
   // Not fatal: while Redis is away, appends are refused (503) until it answers.
   await whenReady(redis);
   const store = await KeyStore.open(config.secrets.dir);
-  const sealer = new EncryptionService(store);
+  const sealer = new EncryptionService(store, envelopeVersionOf(config.secrets.envelope_version));
   const seal: SealMessages = (items) => measuredSync('seal', items.length, () => sealer.seal(items));
   const watcher = new KeyWatcher({
     store,
