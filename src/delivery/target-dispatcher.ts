@@ -3,7 +3,7 @@
  *
  *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ─┐
  *   store batch's first attempts, with their rows ──lease─────────┴─encryption.open──▶
- *   work queue (N concurrent attempts) ──transport.deliver──▶ outcomes,
+ *   work queue (better-queue, N concurrent attempts) ──transport.deliver──▶ outcomes,
  *   settled in batches:
  *     ok (2xx; amqp: confirmed) → delivered (MySQL), lease dropped
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval

@@ -33,21 +33,6 @@ describe('createWorkQueue', () => {
     expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(Error);
   });
 
-  it('starts waiting tasks in order of arrival, also after a worker that throws synchronously', async () => {
-    const started: number[] = [];
-    const queue = createWorkQueue(
-      (n: number) => {
-        started.push(n);
-        if (n === 0) throw new Error('sync');
-        return new Promise<number>((r) => setTimeout(() => r(n), 1));
-      },
-      { concurrency: 1 },
-    );
-    const outcomes = await Promise.allSettled([0, 1, 2, 3].map((n) => queue.run(n)));
-    expect(started).toEqual([0, 1, 2, 3]);
-    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'fulfilled', 'fulfilled', 'fulfilled']);
-  });
-
   it('refuses a concurrency below one', () => {
     expect(() => createWorkQueue(async () => 0, { concurrency: 0 })).toThrow(RangeError);
   });
