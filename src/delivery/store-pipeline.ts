@@ -304,11 +304,18 @@ export class StorePipeline {
       await messages.insertBatch(rows);
       // Counted once committed: a replay after a later failure finds them stored and skips them.
       this.deps.onStored(byDomain);
-      for (const { lane, keys, ids, rows: laneRows } of dispatchedIds.values()) {
-        // A replay's rows may be under way or settled already: only the schedule knows.
-        const dispatcher = replay ? undefined : this.deps.dispatchers?.get(lane);
-        if (dispatcher) starts.push(await dispatcher.takeFirstAttempts(laneRows, now.getTime()));
-        else await schedule.scheduleNew(keys, ids, now.getTime());
+      try {
+        for (const { lane, keys, ids, rows: laneRows } of dispatchedIds.values()) {
+          // A replay's rows may be under way or settled already: only the schedule knows.
+          const dispatcher = replay ? undefined : this.deps.dispatchers?.get(lane);
+          if (dispatcher) starts.push(await dispatcher.takeFirstAttempts(laneRows, now.getTime()));
+          else await schedule.scheduleNew(keys, ids, now.getTime());
+        }
+      } catch (error) {
+        // Another lane failed: those leased already are stored, so they start (and hold
+        // their slots only until they end); the batch is read again and stored as a replay.
+        for (const start of starts.splice(0)) start();
+        throw error;
       }
     }
     try {
