@@ -5,8 +5,9 @@
  *     → rows from the entries as they are: sealed by the ingest actor before the append
  *       (an entry of an older broker, in the clear, goes through the encryption actor)
  *     → one multi-row INSERT, idempotent on message_id          (one statement)
- *     → webhook targets: ZADD NX the first attempt on the target's schedule (the target
- *       the front chose at submit, recorded in the entry)
+ *     → webhook/amqp targets: the first attempts go to the target's dispatcher with their
+ *       rows (leased, started once acknowledged: no schedule, claim or row read), or on
+ *       its schedule, ZADD NX (the target the front chose at submit, recorded in the entry)
  *     → XACK + XDEL + HDEL from the queued index                (one script call,
  *       + the status events of rows new in MySQL                  store-ack-n.lua)
  *         (stored; delivered for store targets)
@@ -36,6 +37,7 @@ import type { StreamEntryFields } from '../queue/stream-writer.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import { acknowledgeStored, type StoredMessage } from '../queue/store-ack.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
+import type { AttemptRow, FirstAttemptTaker } from './target-dispatcher.js';
 
 export interface StorePipelineDeps {
   config: Readonly<BrokerConfig>;
@@ -47,6 +49,12 @@ export interface StorePipelineDeps {
   encryption: RpcPeer<EncryptionCalls>;
   schedule: DeliverySchedule;
   keysByDomain: ReadonlyMap<string, DomainKeys>;
+  /**
+   * Per lane (`domain/target`), the dispatcher that takes a fresh batch's first attempts
+   * over with their rows; a lane without one (and every replayed batch) goes through the
+   * schedule.
+   */
+  dispatchers?: ReadonlyMap<string, FirstAttemptTaker>;
   /** Per domain: rows new in MySQL, and how many of them are delivered by being stored. */
   onStored(byDomain: ReadonlyMap<string, { stored: number; delivered: number }>): void;
   /** A batch is stored and acknowledged. */
@@ -222,6 +230,7 @@ export class StorePipeline {
     const byDomain = new Map<string, { stored: number; delivered: number }>();
     const stored: StoredMessage[] = [];
     let at = '';
+    const starts: Array<() => void> = [];
     const valid = entries.filter(
       (e): e is StreamEntry & { fields: NonNullable<StreamEntry['fields']> } => e.fields !== null,
     );
@@ -236,7 +245,7 @@ export class StorePipeline {
       const now = new Date();
       at = now.toISOString();
       // Per "domain/target": the ids whose first attempt goes on that target's schedule.
-      const dispatchedIds = new Map<string, { keys: DomainKeys; ids: string[] }>();
+      const dispatchedIds = new Map<string, { lane: string; keys: DomainKeys; ids: string[]; rows: AttemptRow[] }>();
       // Only replays can meet rows already stored; they must not be counted twice.
       const storedBefore = replay
         ? new Set((await messages.findByMessageIds(valid.map((e) => e.fields.m))).map((r) => r.message_id))
@@ -246,14 +255,16 @@ export class StorePipeline {
         const domain = this.domainByStream.get(entry.stream)!;
         const target = this.targetOf(domain, fields.tg);
         const byAttempts = deliversByAttempts(target);
+        let scheduled: { ids: string[]; rows: AttemptRow[] } | undefined;
         if (byAttempts) {
           const lane = `${domain}/${target.name}`;
-          let scheduled = dispatchedIds.get(lane);
-          if (!scheduled) {
+          let forLane = dispatchedIds.get(lane);
+          if (!forLane) {
             const keys = targetKeys(config.redis.key_prefix, this.domainConfig(domain), target.name);
-            dispatchedIds.set(lane, (scheduled = { keys, ids: [] }));
+            dispatchedIds.set(lane, (forLane = { lane, keys, ids: [], rows: [] }));
           }
-          scheduled.ids.push(fields.m);
+          forLane.ids.push(fields.m);
+          scheduled = forLane;
         }
         if (!storedBefore?.has(fields.m)) {
           const counts = byDomain.get(domain) ?? { stored: 0, delivered: 0 };
@@ -269,7 +280,7 @@ export class StorePipeline {
             delivered: !byAttempts,
           });
         }
-        return {
+        const row = {
           message_id: fields.m,
           client_id: Number(fields.c),
           domain,
@@ -290,20 +301,41 @@ export class StorePipeline {
           route: fields.rt === '' ? null : fields.rt,
           route_match: fields.rt === '' ? null : fields.rm,
         } satisfies NewMessageRow;
+        // The client's CN as the clients table spells it: a client sends only in its own domain.
+        scheduled?.rows.push({ ...row, client_cn: `${fields.n}.${domain}` });
+        return row;
       });
       await messages.insertBatch(rows);
       // Counted once committed: a replay after a later failure finds them stored and skips them.
       this.deps.onStored(byDomain);
-      for (const { keys, ids } of dispatchedIds.values()) await schedule.scheduleNew(keys, ids, now.getTime());
+      try {
+        for (const { lane, keys, ids, rows: laneRows } of dispatchedIds.values()) {
+          // A replay's rows may be under way or settled already: only the schedule knows.
+          const dispatcher = replay ? undefined : this.deps.dispatchers?.get(lane);
+          if (dispatcher) starts.push(await dispatcher.takeFirstAttempts(laneRows, now.getTime()));
+          else await schedule.scheduleNew(keys, ids, now.getTime());
+        }
+      } catch (error) {
+        // Another lane failed: those leased already are stored, so they start (and hold
+        // their slots only until they end); the batch is read again and stored as a replay.
+        for (const start of starts.splice(0)) start();
+        throw error;
+      }
     }
-    await acknowledgeStored(this.deps.redis, {
-      prefix: config.redis.key_prefix,
-      retention: config.events,
-      queuedIndexOf: (stream) => keysByDomain.get(this.domainByStream.get(stream)!)!.queued,
-      entries,
-      stored,
-      at,
-    });
+    try {
+      await acknowledgeStored(this.deps.redis, {
+        prefix: config.redis.key_prefix,
+        retention: config.events,
+        queuedIndexOf: (stream) => keysByDomain.get(this.domainByStream.get(stream)!)!.queued,
+        entries,
+        stored,
+        at,
+      });
+    } finally {
+      // Leased and stored: they start even if the acknowledgement failed (a replay then
+      // leaves leased ids alone).
+      for (const start of starts) start();
+    }
     this.deps.onBatchDone(entries.length, (performance.now() - started) / 1000);
   }
 }

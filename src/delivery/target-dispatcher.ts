@@ -1,7 +1,8 @@
 /**
  * Delivery to one target of one domain (a webhook or an amqp target; any DeliveryTransport):
  *
- *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ──encryption.open──▶
+ *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ─┐
+ *   store batch's first attempts, with their rows ──lease─────────┴─encryption.open──▶
  *   work queue (better-queue, N concurrent attempts) ──transport.deliver──▶ outcomes,
  *   settled in batches:
  *     ok (2xx; amqp: confirmed) → delivered (MySQL), lease dropped
@@ -15,7 +16,9 @@
  * downstream never holds up the domain's others. Slots come from the broker's
  * SlotAllocator, shared by every webhook and amqp target (at most `delivery.concurrency` attempts
  * in flight in all): only as many attempts are claimed as slots were taken, so a waiting
- * retry holds no slot. A target that finds none declares how many attempts it has due,
+ * retry holds no slot. While nothing waits on its schedule, the first attempts of a store
+ * batch skip it: the batch hands its rows over, leased before it is acknowledged, and
+ * the attempts start without a claim or a row read (`takeFirstAttempts`). A target that finds none declares how many attempts it has due,
  * and slots freed elsewhere come to it in turn, its `concurrency_share` first. A circuit
  * breaker stops claiming while the downstream is unwell, `rate_per_s` paces a recovering
  * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
@@ -23,7 +26,7 @@
 import type { ChainableCommander } from 'ioredis';
 import type { DomainConfig, TargetConfig } from '../config/config.js';
 import { describeError } from '../db/database.js';
-import type { MessagesRepository } from '../db/messages.repository.js';
+import type { DeliveryRow, MessagesRepository } from '../db/messages.repository.js';
 import type { Logger } from '../logger.js';
 import type { DomainKeys } from '../queue/keys.js';
 import type { DeliverySchedule } from '../queue/schedule.js';
@@ -53,6 +56,28 @@ interface Attempt {
   payload: DeliveryPayload;
   /** The route recorded at submit and what it matched (an amqp routing key's `{route}` / `{match}`). */
   route: DeliveryRoute;
+}
+
+/** What an attempt is built from: a row read back from MySQL, or one a store batch hands over. */
+export type AttemptRow = Pick<
+  DeliveryRow,
+  | 'message_id'
+  | 'client_id'
+  | 'client_cn'
+  | 'domain'
+  | 'body_enc'
+  | 'sender_enc'
+  | 'metadata'
+  | 'queued_at'
+  | 'attempt_count'
+  | 'target'
+  | 'route'
+  | 'route_match'
+>;
+
+/** What the store pipeline hands a target's first attempts to (see `TargetDispatcher.takeFirstAttempts`). */
+export interface FirstAttemptTaker {
+  takeFirstAttempts(rows: readonly AttemptRow[], now: number): Promise<() => void>;
 }
 
 interface Settled {
@@ -98,7 +123,7 @@ export interface DispatcherSnapshot {
 
 const SETTLE_EVERY_MS = 50;
 
-export class TargetDispatcher {
+export class TargetDispatcher implements FirstAttemptTaker {
   private readonly queue: WorkQueue<Attempt, DeliveryOutcome>;
   /** Aborted at stop: the transport starts no attempt after it. */
   private readonly stopped = new AbortController();
@@ -107,8 +132,13 @@ export class TargetDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private polling = false;
-  /** POSTs started by the claim under way (polls never overlap), each holding its slot until it ends. */
-  private startedNow = 0;
+  /** Slots held by handed-over first attempts not started yet (their envelopes being opened). */
+  private handingOver = 0;
+  /**
+   * The last look at the schedule found nothing more due: only then do a store batch's
+   * first attempts start at once, so that they never overtake attempts already waiting.
+   */
+  private scheduleClear = false;
   private stopping = false;
   private settling: Promise<void> = Promise.resolve();
   private readonly breaker: CircuitBreaker;
@@ -151,7 +181,7 @@ export class TargetDispatcher {
   }
 
   get inFlight(): number {
-    return this.inQueue;
+    return this.inQueue + this.handingOver;
   }
 
   snapshot(): DispatcherSnapshot {
@@ -161,12 +191,15 @@ export class TargetDispatcher {
       operational: this.deps.domain.operational,
       slots: this.deps.slots.limit,
       guaranteed_slots: this.deps.slots.guaranteed,
-      in_flight: this.inQueue,
+      in_flight: this.inFlight,
       breaker: this.breaker.snapshot(),
     };
   }
 
   start(): void {
+    // A first look at once: what is due is started, and an empty schedule lets the first
+    // store batches hand their attempts over without waiting for the interval.
+    void this.poll();
     this.timer = setInterval(() => void this.poll(), this.deps.pollIntervalMs);
     this.settleTimer = setInterval(() => void this.flushSettled(), SETTLE_EVERY_MS);
   }
@@ -178,7 +211,7 @@ export class TargetDispatcher {
     clearInterval(this.timer);
     this.deps.slots.withdraw();
     const deadline = Date.now() + this.deps.timeoutMs + 1000;
-    while (this.inQueue > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     clearInterval(this.settleTimer);
     await this.flushSettled();
   }
@@ -194,7 +227,7 @@ export class TargetDispatcher {
     try {
       // Keep claiming while claims come back full and slots are given.
       for (;;) {
-        const limit = Math.min(this.breaker.allowance(slots.limit - this.inQueue), this.rateAllowance());
+        const limit = Math.min(this.breaker.allowance(slots.limit - this.inFlight), this.rateAllowance());
         if (limit <= 0) {
           // Breaker open or rate spent: wait for no slot, and leave any reserved to others.
           slots.withdraw();
@@ -208,6 +241,7 @@ export class TargetDispatcher {
         if (this.breaker.current === 'half_open') this.breaker.probing();
         const claimed = await this.claimAndQueue(taken);
         if (this.deps.domain.rate_per_s > 0) this.tokens -= claimed;
+        this.scheduleClear = claimed < taken;
         if (claimed < taken || this.breaker.current !== 'closed') break;
         if (taken < limit) {
           await this.declareDue(limit - taken);
@@ -227,6 +261,7 @@ export class TargetDispatcher {
   /** No slot for all that is due: say how much is (at most `most`), to be served in turn. */
   private async declareDue(most: number): Promise<void> {
     const due = await this.deps.schedule.countDue(this.deps.keys, Date.now());
+    if (due > 0) this.scheduleClear = false;
     this.deps.slots.declare(Math.min(most, due));
   }
 
@@ -247,21 +282,87 @@ export class TargetDispatcher {
   private async claimAndQueue(taken: number): Promise<number> {
     const { keys, schedule, slots } = this.deps;
     let unused = taken;
+    let started = 0;
     try {
-      // The lease outlives the POST timeout generously: only a dead broker lets it expire.
-      const ids = await schedule.claimDue(keys, Date.now(), taken, this.deps.timeoutMs * 2 + 30_000);
+      const ids = await schedule.claimDue(keys, Date.now(), taken, this.leaseMs);
       // At once, before MySQL and decryption: another domain may be waiting for them.
       slots.release(taken - ids.length);
       unused = ids.length;
-      return await this.startAttempts(ids);
+      started = await this.startAttempts(ids);
+      return ids.length;
     } finally {
-      slots.release(unused - this.startedNow);
-      this.startedNow = 0;
+      slots.release(unused - started);
     }
   }
 
+  /** The lease outlives the POST timeout generously: only a dead broker lets it expire. */
+  private get leaseMs(): number {
+    return this.deps.timeoutMs * 2 + 30_000;
+  }
+
+  /**
+   * First attempts of a store batch just committed to MySQL, handed over with their rows:
+   * as many as this target may start now skip the schedule, its claim and the row read.
+   * Those are leased before this returns — before the store batch is acknowledged, so a
+   * crash from here on leaves a lease that expires and the attempt is made then — and the
+   * rest go on the schedule as before. Only when the schedule had nothing more due at the
+   * last look (`scheduleClear`), the breaker is closed and the domain operational.
+   * Returns what starts the leased ones: the store pipeline calls it once the batch is
+   * acknowledged, so that a message's `stored` event precedes its outcome's.
+   */
+  async takeFirstAttempts(rows: readonly AttemptRow[], now: number): Promise<() => void> {
+    const { keys, schedule, slots, policy } = this.deps;
+    let taken = 0;
+    if (this.scheduleClear && !this.stopping && this.deps.domain.operational && this.breaker.current === 'closed') {
+      const limit = Math.min(rows.length, slots.limit - this.inFlight, this.rateAllowance());
+      if (limit > 0) taken = slots.take(limit);
+    }
+    const handed: AttemptRow[] = [];
+    const rest: string[] = [];
+    for (const row of rows) {
+      if (handed.length < taken && !isExpired(policy, row.queued_at, now)) handed.push(row);
+      else rest.push(row.message_id);
+    }
+    slots.release(taken - handed.length);
+    if (this.deps.domain.rate_per_s > 0) this.tokens -= handed.length;
+    this.handingOver += handed.length;
+    try {
+      await schedule.lease(
+        keys,
+        handed.map((r) => r.message_id),
+        now + this.leaseMs,
+      );
+      if (rest.length > 0) {
+        this.scheduleClear = false;
+        await schedule.scheduleNew(keys, rest, now);
+      }
+    } catch (error) {
+      this.handingOver -= handed.length;
+      slots.release(handed.length);
+      throw error;
+    }
+    if (handed.length === 0) return () => undefined;
+    return () => void this.startHandedOver(handed);
+  }
+
+  private async startHandedOver(rows: AttemptRow[]): Promise<void> {
+    let started = 0;
+    try {
+      started = await this.startRows(rows);
+    } catch (error) {
+      this.deps.logger.warn(
+        { domain: this.deps.domain.name, target: this.deps.target.name, err: describeError(error) },
+        'starting first attempts failed; their leases will expire and they are attempted then',
+      );
+    } finally {
+      this.handingOver -= rows.length;
+      this.deps.slots.release(rows.length - started);
+    }
+  }
+
+  /** Reads the claimed ids' rows and starts those still to send; returns how many started (each holds a slot). */
   private async startAttempts(ids: string[]): Promise<number> {
-    const { keys, schedule, messages, encryption } = this.deps;
+    const { keys, schedule, messages } = this.deps;
     if (ids.length === 0) return 0;
     const rows = await messages.findForDelivery(ids);
     const now = Date.now();
@@ -279,8 +380,14 @@ export class TargetDispatcher {
     // Gone (purged) or already settled (a replay after a crash): nothing to send.
     const stale = ids.filter((id) => !rows.some((r) => r.message_id === id && r.status === 'queued'));
     if (stale.length > 0) await schedule.settle(keys, stale, []);
-    if (queued.length === 0) return ids.length;
-    const { items } = await encryption.call('encryption.open', {
+    return this.startRows(queued);
+  }
+
+  /** Opens the rows' envelopes and starts their attempts; returns how many started (each holds a slot). */
+  private async startRows(queued: readonly AttemptRow[]): Promise<number> {
+    if (queued.length === 0) return 0;
+    let started = 0;
+    const { items } = await this.deps.encryption.call('encryption.open', {
       items: queued.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc, sender_enc: r.sender_enc })),
     });
     queued.forEach((row, i) => {
@@ -309,7 +416,7 @@ export class TargetDispatcher {
         return;
       }
       this.inQueue++;
-      this.startedNow++;
+      started++;
       const settle = (outcome: DeliveryOutcome) => {
         this.inQueue--;
         this.deps.slots.release(1);
@@ -322,7 +429,7 @@ export class TargetDispatcher {
         .run(attempt)
         .then(settle, (error: Error) => settle({ ok: false, error: error.message, retryable: true }));
     });
-    return ids.length;
+    return started;
   }
 
   private async expire(

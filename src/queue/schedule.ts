@@ -21,6 +21,18 @@ export class DeliverySchedule {
     await this.scripts.mbScheduleNew(keys.schedule, keys.inflight, dueAt, ...ids);
   }
 
+  /**
+   * Leases first attempts that start without going through the schedule (handed over by
+   * the store batch that stored them, never seen by any holder before): the same lease a
+   * claim gives, so one that outlives a dead holder goes back on the schedule.
+   */
+  async lease(keys: DomainKeys, ids: readonly string[], leaseUntil: number): Promise<void> {
+    if (ids.length === 0) return;
+    const args: Array<string | number> = [];
+    for (const id of ids) args.push(leaseUntil, id);
+    await this.redis.zadd(keys.inflight, ...args);
+  }
+
   claimDue(keys: DomainKeys, now: number, limit: number, leaseMs: number): Promise<string[]> {
     return this.scripts.mbClaimDue(keys.schedule, keys.inflight, now, limit, now + leaseMs);
   }

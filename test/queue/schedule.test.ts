@@ -45,3 +45,21 @@ it('counts what is due now: scheduled and due, or leased by a holder whose lease
   expect(await schedule.claimDue(countKeys, now, 1, 5)).toHaveLength(1);
   expect(await schedule.countDue(countKeys, now + 10)).toBe(3);
 });
+
+it('leases handed-over first attempts as a claim does: one whose holder died is due again when its lease ends', async () => {
+  const leaseKeys = domainKeys(prefix, { key_prefix: 'leased' });
+  const now = Date.now();
+  await schedule.lease(leaseKeys, ['x', 'y'], now + 1000);
+  expect(await redis.zrange(leaseKeys.inflight, '0', '-1', 'WITHSCORES')).toEqual([
+    'x',
+    String(now + 1000),
+    'y',
+    String(now + 1000),
+  ]);
+  // A replay of the batch that stored them leaves them alone, as it does claimed ones.
+  await schedule.scheduleNew(leaseKeys, ['x', 'y'], now);
+  expect(await redis.zcard(leaseKeys.schedule)).toBe(0);
+  expect(await schedule.claimDue(leaseKeys, now + 500, 10, 60_000)).toEqual([]);
+  // The holder never settled them: once the lease ends they are claimed again.
+  expect((await schedule.claimDue(leaseKeys, now + 1001, 10, 60_000)).sort()).toEqual(['x', 'y']);
+});

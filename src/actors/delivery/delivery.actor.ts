@@ -68,6 +68,8 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     in_flight: 0,
   };
 
+  // Filled once the dispatchers exist (below): the pipeline reads it per batch, after start.
+  const dispatcherByLane = new Map<string, TargetDispatcher>();
   const pipeline = new StorePipeline({
     config,
     logger,
@@ -77,6 +79,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     encryption,
     schedule,
     keysByDomain,
+    dispatchers: dispatcherByLane,
     onStored: (byDomain) => {
       countStored(byDomain);
       for (const counts of byDomain.values()) {
@@ -133,6 +136,8 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
     });
   });
 
+  for (const [i, d] of dispatchers.entries())
+    dispatcherByLane.set(laneName(lanes[i]!.domain.name, lanes[i]!.target.name), d);
   initDeliveryMetrics(config.domains);
   reportSlots(
     allocator.total,
