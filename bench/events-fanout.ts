@@ -1,11 +1,13 @@
 /**
- * `npm run bench:events [-- --clients 100 --sockets 10 --rate 5000 --duration 20 --size 160
- *   --max-in-flight 200 --cpu-prof DIR]`
+ * `npm run bench:events [-- --clients 100 --sockets 10 --rate 5000 --batch 20 --duration 20
+ *   --size 160 --max-in-flight 200 --cpu-prof DIR]`
  *
  * Status events fan-out (issue #21): `clients` clients of their own (certificates issued
  * through the CA, as `mb client issue` does), each with `sockets` WebSockets on
  * `GET /api/v1/events` over mTLS, while a submitter process (bench/events-submitter.ts)
- * sends `rate` messages/s spread over the same clients. Every accepted message must reach
+ * sends `rate` messages/s spread over the same clients, `batch` messages per request
+ * (`POST /api/v1/messages/batch`; `--batch 1`: one message per `POST /api/v1/messages`).
+ * Every accepted message must reach
  * every socket of its client as `queued`, `stored` and `delivered`.
  *
  * Measured: event latency (receipt − the event's `at`) and submit-202 → `delivered`
@@ -38,6 +40,7 @@ interface FanoutOptions {
   duration: number;
   size: number;
   maxInFlight: number;
+  batch: number;
   cpuProfDir?: string;
 }
 
@@ -53,6 +56,7 @@ function parseArgs(argv: string[]): FanoutOptions {
     duration: Number(value('duration') ?? 20),
     size: Number(value('size') ?? 160),
     maxInFlight: Number(value('max-in-flight') ?? 200),
+    batch: Number(value('batch') ?? 20),
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
   };
 }
@@ -176,6 +180,7 @@ async function main(): Promise<void> {
         durationS: options.duration,
         size: options.size,
         maxInFlight: options.maxInFlight,
+        batch: options.batch,
       },
       join(workspace.dir, 'submitter.json'),
       () => {
@@ -211,6 +216,9 @@ async function main(): Promise<void> {
       for (const at of seen?.deliveredAt ?? []) toDelivered.add(at - acceptedAt);
     }
     const loadSeconds = (submitted.ended_at - submitted.started_at) / 1000;
+    const byThread = [...threads]
+      .map(([name, seconds]) => [name, round(seconds - (threadsBefore.get(name) ?? 0))] as const)
+      .filter(([, seconds]) => seconds > 0);
     const accepted = Math.max(1, submitted.accepted);
     const summary = {
       options,
@@ -218,6 +226,7 @@ async function main(): Promise<void> {
       clients_issued_s: round(issueSeconds),
       subscribers_connected_s: round(connectSeconds),
       sent: submitted.sent,
+      requests: submitted.requests,
       accepted: submitted.accepted,
       accepted_per_s: Math.round(submitted.accepted / loadSeconds),
       submit_latency_ms: submitted.latency_ms,
@@ -236,10 +245,14 @@ async function main(): Promise<void> {
       broker_memory_mb: memory,
       broker_cpu_s: round(cpu),
       broker_cpu_s_per_1000: round3((cpu / accepted) * 1000),
-      broker_cpu_s_by_thread: Object.fromEntries(
-        [...threads]
-          .map(([name, seconds]) => [name, round(seconds - (threadsBefore.get(name) ?? 0))] as const)
-          .filter(([, seconds]) => seconds > 0),
+      broker_cpu_s_by_thread: Object.fromEntries(byThread),
+      broker_cpu_s_per_1000_by_thread: Object.fromEntries(
+        byThread.map(([name, seconds]) => [name, round3((seconds / accepted) * 1000)]),
+      ),
+      // The main thread (TLS, HTTP, the hub and every frame) per frame a subscriber received.
+      broker_main_cpu_us_per_frame: round(
+        ((byThread.find(([name]) => name === 'node' || name === 'MainThread')?.[1] ?? 0) * 1e6) /
+          Math.max(1, subscribers.frames),
       ),
       submitter_cpu_s: submitted.cpu_s,
       subscribers_cpu_s: round((self.user + self.system) / 1e6),
