@@ -67,7 +67,13 @@ async function run(options: SubmitOptions): Promise<SubmitResult> {
         connections: perClient,
         pipelining: 1,
         keepAliveTimeout: 60_000,
-        connect: { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) },
+        // A busy shared box takes more than undici's 10 s for some of the warm-up's handshakes.
+        connect: {
+          ca: readFileSync(files.ca),
+          cert: readFileSync(files.cert),
+          key: readFileSync(files.key),
+          timeout: 60_000,
+        },
       }),
   );
   const result: SubmitResult = {
