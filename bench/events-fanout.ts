@@ -99,6 +99,8 @@ interface Seen {
 
 class Subscribers {
   eventLatency = new Histogram();
+  /** By type: `queued` is written at the 202, `stored`/`delivered` after MariaDB (where a busy box queues). */
+  latencyByType = new Map<string, Histogram>();
   readonly seen = new Map<string, Seen>();
   readonly sockets: WebSocket[] = [];
   closedEarly = 0;
@@ -120,7 +122,11 @@ class Subscribers {
         if (frame.type === 'subscribed') return resolve();
         if (!frame.event_id) return;
         this.frames++;
-        this.eventLatency.add(now - Date.parse(frame.at!));
+        const latency = now - Date.parse(frame.at!);
+        this.eventLatency.add(latency);
+        let byType = this.latencyByType.get(frame.type);
+        if (!byType) this.latencyByType.set(frame.type, (byType = new Histogram()));
+        byType.add(latency);
         const index = (TRACKED as readonly string[]).indexOf(frame.type);
         if (index < 0) return;
         let seen = this.seen.get(frame.message_id!);
@@ -135,6 +141,7 @@ class Subscribers {
   /** Forgets what was counted so far (the warm-up). */
   restart(): void {
     this.eventLatency = new Histogram();
+    this.latencyByType.clear();
     this.frames = 0;
   }
 
@@ -239,6 +246,9 @@ async function main(): Promise<void> {
       events_received: subscribers.frames,
       events_received_per_s: Math.round(subscribers.frames / (loadSeconds + drainSeconds)),
       event_latency_ms: subscribers.eventLatency.summary(),
+      event_latency_ms_by_type: Object.fromEntries(
+        [...subscribers.latencyByType].map(([type, histogram]) => [type, histogram.summary()]),
+      ),
       submit_202_to_delivered_ms: toDelivered.summary(),
       events_lost: lost,
       sockets_closed_by_broker: subscribers.closedEarly,
