@@ -25,12 +25,20 @@ export interface EventSink {
   /** One event, in order; never an event at or before the one given last. */
   deliver(event: StatusEvent): void;
   /**
-   * One read's events, in order, all after the last one given: the same array for every
-   * sink of the client, so a sink may build what it writes once per read and share it
-   * (a WebSocket's frames: one write, one TLS record and one syscall for the lot instead of
-   * one per event, which is most of a busy broker's fan-out CPU). Without it, `deliver` each.
+   * One read's events of the client, in order, all after the last one given; the same
+   * batch for every sink of the client, so a sink may build what it writes once per read
+   * and keep it in `encoded` for the others (a WebSocket's frames: one write, one TLS record
+   * and one syscall for the lot instead of one per event, which is most of a busy broker's
+   * fan-out CPU). Without it, `deliver` each.
    */
-  deliverBatch?(events: readonly StatusEvent[]): void;
+  deliverBatch?(batch: EventBatch): void;
+}
+
+/** One read's events of a client, as the hub hands them to each of its sinks. */
+export interface EventBatch {
+  readonly events: readonly StatusEvent[];
+  /** The events as the sinks write them (WebSocket frames), built by the first sink that needs it. */
+  encoded?: Buffer;
 }
 
 interface Subscription {
@@ -238,6 +246,7 @@ export class EventHub {
     if (events.length === 0) return;
     const first = events[0]!.event_id;
     const last = events.at(-1)!.event_id;
+    const batch: EventBatch = { events };
     for (const subscription of feed.subscriptions) {
       if (!subscription.live) {
         subscription.pending.push(...events);
@@ -250,7 +259,7 @@ export class EventHub {
       }
       subscription.cursor = last;
       const sink = subscription.sink;
-      if (sink.deliverBatch) sink.deliverBatch(events);
+      if (sink.deliverBatch) sink.deliverBatch(batch);
       else for (const event of events) sink.deliver(event);
     }
   }

@@ -92,9 +92,10 @@ it('writes a batch as ready-made text frames in one write, shared by unfiltered 
     event(3, 'queued'),
     { ...event(4), at: 'y'.repeat(70_000) },
   ];
-  for (const socket of [sa, sb, sc]) socket.deliverBatch(events);
+  const batch = { events };
+  for (const socket of [sa, sb, sc]) socket.deliverBatch(batch);
   a.server.ping();
-  sa.deliverBatch([event(5)]);
+  sa.deliverBatch({ events: [event(5)] });
   await new Promise((r) => setTimeout(r, 200));
   const ids = ['1001-0', '1002-0', '1003-0', '1004-0'].map((id) => ({ id, binary: false }));
   expect(gotA).toEqual([...ids, { id: '1005-0', binary: false }]);
@@ -115,7 +116,7 @@ it('writes nothing to a socket that is closing', async () => {
   let writes = 0;
   const write = transport.write.bind(transport);
   transport.write = ((...args: Parameters<typeof write>) => (writes++, write(...args))) as typeof transport.write;
-  socket.deliverBatch([event(1)]);
+  socket.deliverBatch({ events: [event(1)] });
   expect(writes).toBe(0);
 });
 

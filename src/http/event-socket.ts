@@ -8,7 +8,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { EventSink } from '../events/event-hub.js';
+import type { EventBatch, EventSink } from '../events/event-hub.js';
 import { countDropped, eventsSent, type DropReason } from '../events/events.metrics.js';
 import type { StatusEvent, StatusEventType } from '../events/status-event.js';
 
@@ -56,39 +56,31 @@ function payloadOf(event: StatusEvent): Buffer {
 }
 
 /**
- * One read's events of a client as the bytes of their WebSocket frames, built once: the hub
- * hands the same array to every subscriber of the client, and a server's frames are not
- * masked (RFC 6455 §5.1), so the bytes are the same for every socket that keeps them all.
+ * Events as the bytes of their WebSocket frames: unfragmented text frames (FIN, opcode 1,
+ * no mask: a server's frames are not masked, RFC 6455 §5.1, so the bytes are the same for
+ * every socket), one per event, in one Buffer; each event serialised straight into it.
  */
-const batches = new WeakMap<readonly StatusEvent[], Buffer>();
-
-function framesOf(events: readonly StatusEvent[]): Buffer {
-  let frames = batches.get(events);
-  if (!frames) batches.set(events, (frames = textFrames(events)));
-  return frames;
-}
-
-/** Unfragmented text frames (FIN, opcode 1, no mask), one per event, in one Buffer. */
 export function textFrames(events: readonly StatusEvent[]): Buffer {
+  const texts = events.map((event) => JSON.stringify(event));
   let size = 0;
-  for (const event of events) {
-    const length = payloadOf(event).length;
+  for (const text of texts) {
+    const length = Buffer.byteLength(text);
     size += length + (length < 126 ? 2 : length < 65_536 ? 4 : 10);
   }
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (const event of events) {
-    const payload = payloadOf(event);
+  for (const text of texts) {
+    const length = Buffer.byteLength(text);
     out[at++] = 0x81;
-    if (payload.length < 126) out[at++] = payload.length;
-    else if (payload.length < 65_536) {
+    if (length < 126) out[at++] = length;
+    else if (length < 65_536) {
       out[at++] = 126;
-      at = out.writeUInt16BE(payload.length, at);
+      at = out.writeUInt16BE(length, at);
     } else {
       out[at++] = 127;
-      at = out.writeBigUInt64BE(BigInt(payload.length), at);
+      at = out.writeBigUInt64BE(BigInt(length), at);
     }
-    at += payload.copy(out, at);
+    at += out.write(text, at);
   }
   return out;
 }
@@ -147,13 +139,14 @@ export class EventSocket implements EventSink {
 
   /**
    * One read's events of the client, in order. Through the transport they are one write of
-   * ready-made frames (shared with the client's other unfiltered sockets): a TLS socket
+   * ready-made frames (built once per read, shared with the client's other unfiltered sockets): a TLS socket
    * makes it one record and one syscall, with no per-frame work in `ws`. Safe beside `ws`'s
    * own frames (pings, control frames) because `ws` writes synchronously to the same
    * socket when it does not compress (the server does not negotiate permessage-deflate).
    * The slow-consumer bound is checked once per batch: at most one read's events beyond it.
    */
-  deliverBatch(events: readonly StatusEvent[]): void {
+  deliverBatch(batch: EventBatch): void {
+    const { events } = batch;
     const transport = this.options.transport;
     if (!transport) {
       for (const event of events) this.deliver(event);
@@ -170,7 +163,8 @@ export class EventSocket implements EventSink {
       this.close(CLOSE_CODES.SLOW_CONSUMER, 'SLOW_CONSUMER', 'slow_consumer');
       return;
     }
-    transport.write(kept === events ? framesOf(events) : textFrames(kept));
+    // The frames of the whole read are built once, by the first unfiltered socket of the client.
+    transport.write(kept === events ? (batch.encoded ??= textFrames(events)) : textFrames(kept));
     eventsSent.inc(kept.length);
   }
 

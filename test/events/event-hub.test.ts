@@ -5,7 +5,7 @@
  * main thread is. Also the allocation-free event-id order and entry parser it relies on.
  */
 import { afterEach, expect, it } from 'vitest';
-import { EventHub, readInterval, type EventSink } from '../../src/events/event-hub.js';
+import { EventHub, readInterval, type EventBatch, type EventSink } from '../../src/events/event-hub.js';
 import {
   compareEventIds,
   fromStreamEntry,
@@ -49,17 +49,17 @@ function input(client: number, message: string): StatusEventInput {
 }
 
 class BatchSink implements EventSink {
-  readonly batches: Array<readonly StatusEvent[]> = [];
+  readonly batches: EventBatch[] = [];
   readonly single: StatusEvent[] = [];
   constructor(readonly client: number) {}
   deliver(event: StatusEvent): void {
     this.single.push(event);
   }
-  deliverBatch(events: readonly StatusEvent[]): void {
-    this.batches.push(events);
+  deliverBatch(batch: EventBatch): void {
+    this.batches.push(batch);
   }
   ids(): string[] {
-    return [...this.single, ...this.batches.flat()].map((e) => e.message_id);
+    return [...this.single, ...this.batches.flatMap((b) => b.events)].map((e) => e.message_id);
   }
 }
 
@@ -90,7 +90,7 @@ it('gives a resumed subscriber each event once, whether it came by catch-up or b
   await publishStatusEvents(redis, prefix, retention, [input(33, 'a'), input(33, 'b')]);
   await until(() => live.ids().length === 2);
   const resumed = new BatchSink(33);
-  const first = live.batches.flat()[0]!.event_id;
+  const first = live.batches[0]!.events[0]!.event_id;
   const publishing = publishStatusEvents(redis, prefix, retention, [input(33, 'c')]);
   await events.subscribe(resumed, first);
   await publishing;
