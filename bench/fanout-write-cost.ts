@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     for (let read = 0; read < READS; read++) {
       const events = batchOf(read);
       const batch = { events };
-      for (const { socket, transport, sink } of subscribers) {
+      for (const { transport, sink } of subscribers) {
         if (mode === 'frames') sink.deliverBatch(batch);
         else {
           transport.cork();

@@ -115,7 +115,10 @@ it('writes nothing to a socket that is closing', async () => {
   server.close(1000, 'done');
   let writes = 0;
   const write = transport.write.bind(transport);
-  transport.write = ((...args: Parameters<typeof write>) => (writes++, write(...args))) as typeof transport.write;
+  transport.write = ((...args: Parameters<typeof write>) => {
+    writes++;
+    return write(...args);
+  }) as typeof transport.write;
   socket.deliverBatch({ events: [event(1)] });
   expect(writes).toBe(0);
 });
