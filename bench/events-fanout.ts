@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { openContext } from '../src/cli/cli-context.js';
@@ -181,6 +182,9 @@ async function main(): Promise<void> {
     rss.subscribed = rssMb(pid);
     rss.peak_before_load = peakRssMb(pid);
 
+    // This process's event-loop delay under load: when it is large, the latencies below are
+    // the subscribers' own lag (they share the cores), not the broker's.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     let cpuBefore = cpuSeconds(pid);
     let threadsBefore = threadCpuSeconds(pid);
     let selfBefore = process.cpuUsage();
@@ -198,6 +202,8 @@ async function main(): Promise<void> {
       () => {
         // The warm-up's handshakes and events are not part of the figure.
         subscribers.restart();
+        loopDelay.reset();
+        loopDelay.enable();
         cpuBefore = cpuSeconds(pid);
         threadsBefore = threadCpuSeconds(pid);
         selfBefore = process.cpuUsage();
@@ -271,6 +277,11 @@ async function main(): Promise<void> {
       ),
       submitter_cpu_s: submitted.cpu_s,
       subscribers_cpu_s: round((self.user + self.system) / 1e6),
+      subscribers_event_loop_delay_ms: {
+        p50: round(loopDelay.percentile(50) / 1e6),
+        p99: round(loopDelay.percentile(99) / 1e6),
+        max: round(loopDelay.max / 1e6),
+      },
       loadavg_1m: round(loadavg()[0]!),
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
