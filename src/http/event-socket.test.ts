@@ -143,6 +143,22 @@ it('cuts off a consumer that stops reading with 4008 instead of buffering its ev
   expect([CLOSE_CODES.SLOW_CONSUMER, 1006]).toContain(code);
 }, 15_000);
 
+it('cuts off a consumer that stops reading with 4008 when its events come in batches too', async () => {
+  const { server, client } = await pair();
+  (client as unknown as { _socket: { pause(): void } })._socket.pause();
+  const transport = (server as unknown as { _socket: import('node:net').Socket })._socket;
+  const socket = new EventSocket(server, 1, {}, { maxBufferedBytes: 64 * 1024, pingIntervalMs: 60_000, transport });
+  let batches = 0;
+  for (let i = 0; i < 20_000 && server.readyState === WebSocket.OPEN; i++) {
+    socket.deliverBatch({ events: [0, 1, 2, 3].map((n) => ({ ...event(i * 4 + n), at: 'x'.repeat(500) })) });
+    batches++;
+  }
+  expect(server.readyState).not.toBe(WebSocket.OPEN);
+  expect(batches).toBeLessThan(20_000);
+  // Bounded by the limit plus one batch (four events of ~0.6 KB), whatever was offered.
+  expect(server.bufferedAmount).toBeLessThan(64 * 1024 + 4096);
+}, 15_000);
+
 it('drops a peer that does not answer pings', async () => {
   const { server, client } = await pair();
   // A peer that never answers: ws answers pings by itself unless autoPong is off, so stop its socket.
