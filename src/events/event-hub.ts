@@ -25,11 +25,9 @@ export interface EventSink {
   /** One event, in order; never an event at or before the one given last. */
   deliver(event: StatusEvent): void;
   /**
-   * One read's events of the client, in order, all after the last one given; the same
-   * batch for every sink of the client, so a sink may build what it writes once per read
-   * and keep it in `encoded` for the others (a WebSocket's frames: one write, one TLS record
-   * and one syscall for the lot instead of one per event, which is most of a busy broker's
-   * fan-out CPU). Without it, `deliver` each.
+   * One read's events of the client, in order, all after the last one given (the same batch
+   * for every sink of the client): a WebSocket writes them corked, one TLS record and one
+   * syscall for the lot instead of one per event. Without it, `deliver` each.
    */
   deliverBatch?(batch: EventBatch): void;
 }
@@ -37,8 +35,6 @@ export interface EventSink {
 /** One read's events of a client, as the hub hands them to each of its sinks. */
 export interface EventBatch {
   readonly events: readonly StatusEvent[];
-  /** The events as the sinks write them (WebSocket frames), built by the first sink that needs it. */
-  encoded?: Buffer;
 }
 
 interface Subscription {

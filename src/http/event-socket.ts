@@ -34,12 +34,8 @@ export interface EventFilter {
 export interface EventSocketOptions {
   maxBufferedBytes: number;
   pingIntervalMs: number;
-  /**
-   * The connection under the WebSocket (the upgraded TLS socket): a batch of events is
-   * written to it as ready-made frames, one write per socket per read. Without it (a
-   * test's plain pair) a batch goes frame by frame through `ws`.
-   */
-  transport?: Pick<Duplex, 'write'>;
+  /** The connection under the WebSocket (the upgraded TLS socket): corked while a batch is written. */
+  transport?: Pick<Duplex, 'cork' | 'uncork'>;
 }
 
 /**
@@ -54,39 +50,6 @@ function payloadOf(event: StatusEvent): Buffer {
   if (!payload) payloads.set(event, (payload = Buffer.from(JSON.stringify(event))));
   return payload;
 }
-
-/**
- * Events as the bytes of their WebSocket frames: unfragmented text frames (FIN, opcode 1,
- * no mask: a server's frames are not masked, RFC 6455 §5.1, so the bytes are the same for
- * every socket), one per event, in one Buffer; each event serialised straight into it.
- */
-export function textFrames(events: readonly StatusEvent[]): Buffer {
-  const texts = events.map((event) => JSON.stringify(event));
-  let size = 0;
-  for (const text of texts) {
-    const length = Buffer.byteLength(text);
-    size += length + (length < 126 ? 2 : length < 65_536 ? 4 : 10);
-  }
-  const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const text of texts) {
-    const length = Buffer.byteLength(text);
-    out[at++] = 0x81;
-    if (length < 126) out[at++] = length;
-    else if (length < 65_536) {
-      out[at++] = 126;
-      at = out.writeUInt16BE(length, at);
-    } else {
-      out[at++] = 127;
-      at = out.writeBigUInt64BE(BigInt(length), at);
-    }
-    at += out.write(text, at);
-  }
-  return out;
-}
-
-/** `WebSocket.OPEN` (the type is imported only). */
-const OPEN = 1;
 
 /** How long a closing socket may take to say goodbye before it is cut. */
 const CLOSE_GRACE_MS = 2000;
@@ -138,34 +101,17 @@ export class EventSocket implements EventSink {
   }
 
   /**
-   * One read's events of the client, in order. Through the transport they are one write of
-   * ready-made frames (built once per read, shared with the client's other unfiltered sockets): a TLS socket
-   * makes it one record and one syscall, with no per-frame work in `ws`. Safe beside `ws`'s
-   * own frames (pings, control frames) because `ws` writes synchronously to the same
-   * socket when it does not compress (the server does not negotiate permessage-deflate).
-   * The slow-consumer bound is checked once per batch: at most one read's events beyond it.
+   * One read's events of the client, in order, with the TLS socket corked: one record and
+   * one syscall for the lot instead of one per event.
    */
   deliverBatch(batch: EventBatch): void {
-    const { events } = batch;
     const transport = this.options.transport;
-    if (!transport) {
-      for (const event of events) this.deliver(event);
-      return;
+    transport?.cork();
+    try {
+      for (const event of batch.events) this.deliver(event);
+    } finally {
+      transport?.uncork();
     }
-    if (this.closed || this.socket.readyState !== OPEN) return;
-    const { types, messageIds } = this.filter;
-    const kept =
-      types || messageIds
-        ? events.filter((e) => (!types || types.has(e.type)) && (!messageIds || messageIds.has(e.message_id)))
-        : events;
-    if (kept.length === 0) return;
-    if (this.socket.bufferedAmount > this.options.maxBufferedBytes) {
-      this.close(CLOSE_CODES.SLOW_CONSUMER, 'SLOW_CONSUMER', 'slow_consumer');
-      return;
-    }
-    // The frames of the whole read are built once, by the first unfiltered socket of the client.
-    transport.write(kept === events ? (batch.encoded ??= textFrames(events)) : textFrames(kept));
-    eventsSent.inc(kept.length);
   }
 
   /** A frame of the broker's own (`subscribed`, an error about a filter frame). */
