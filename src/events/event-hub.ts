@@ -74,14 +74,14 @@ export interface EventHubOptions {
    * clients: 2,000 arguments to build, send and for Redis to look up), and each read costs
    * every socket of a client with events one write: waiting lets events gather into fewer,
    * fuller reads and writes exactly when the CPU is short, and adds nothing when it is not.
-   * @defaultValue 50
+   * @defaultValue 10
    */
   maxReadIntervalMs?: number;
 }
 
 const READ_COUNT = 1000;
 const CATCH_UP_COUNT = 500;
-const MAX_READ_INTERVAL_MS = 50;
+const MAX_READ_INTERVAL_MS = 10;
 
 /** The wait before the next read, from the event-loop utilisation (0–1) since the last one. */
 export function readInterval(utilization: number, maxMs: number): number {
