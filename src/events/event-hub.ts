@@ -14,8 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import { clientEventsKey } from '../queue/keys.js';
-import { latestEventId, readEventsAfter, readStreams } from '../queue/status-events.js';
+import { latestEventId, readEventsAfter, readNewEvents } from '../queue/status-events.js';
 import { compareEventIds, type StatusEvent } from './status-event.js';
 
 /** What the hub delivers to; the subscriber owns its filter and its socket. */
@@ -25,16 +24,11 @@ export interface EventSink {
   /** One event, in order; never an event at or before the one given last. */
   deliver(event: StatusEvent): void;
   /**
-   * One read's events of the client, in order, all after the last one given (the same batch
-   * for every sink of the client): a WebSocket writes them corked, one TLS record and one
-   * syscall for the lot instead of one per event. Without it, `deliver` each.
+   * Runs `deliverAll` (several `deliver` calls: one read's events) with the sink's writes
+   * held back and flushed together: on a TLS socket one record and one syscall for the
+   * lot instead of one per event, which is most of a busy broker's fan-out CPU.
    */
-  deliverBatch?(batch: EventBatch): void;
-}
-
-/** One read's events of a client, as the hub hands them to each of its sinks. */
-export interface EventBatch {
-  readonly events: readonly StatusEvent[];
+  batch?(deliverAll: () => void): void;
 }
 
 interface Subscription {
@@ -48,9 +42,6 @@ interface Subscription {
 }
 
 interface ClientFeed {
-  client: number;
-  /** The client's stream key (built once, named in every read). */
-  key: string;
   /** The last event the reader has seen; undefined until read (the reader skips it till then). */
   cursor: string | undefined;
   ready: Promise<void>;
@@ -67,27 +58,18 @@ export interface EventHubOptions {
   /** How long one read waits; a client subscribed meanwhile is read from the next one. */
   blockMs?: number;
   /**
-   * Longest wait from one read that found events to the next, taken when the main thread is
-   * fully busy; the wait is this times the square of the thread's event-loop utilisation
-   * since the previous read (busy 30 %: 9 % of it; idle: none). Under load XREAD returns at
-   * once with a few events, each call names every subscribed client's stream (a thousand
-   * clients: 2,000 arguments to build, send and for Redis to look up), and each read costs
-   * every socket of a client with events one write: waiting lets events gather into fewer,
-   * fuller reads and writes exactly when the CPU is short, and adds nothing when it is not.
+   * Least time from one read that found events to the next. Under load XREAD returns at once
+   * with a few events, and each call names every subscribed client's stream (a thousand
+   * clients: 2,000 arguments to build, send and for Redis to look up); waiting a little
+   * lets events gather, so there are fewer, fuller reads and fuller corked writes per socket.
    * @defaultValue 10
    */
-  maxReadIntervalMs?: number;
+  minReadIntervalMs?: number;
 }
 
 const READ_COUNT = 1000;
 const CATCH_UP_COUNT = 500;
-const MAX_READ_INTERVAL_MS = 10;
-
-/** The wait before the next read, from the event-loop utilisation (0–1) since the last one. */
-export function readInterval(utilization: number, maxMs: number): number {
-  const u = Math.min(1, Math.max(0, utilization));
-  return Math.round(maxMs * u * u);
-}
+const MIN_READ_INTERVAL_MS = 10;
 
 export class EventHub {
   private readonly feeds = new Map<number, ClientFeed>();
@@ -129,13 +111,7 @@ export class EventHub {
     const { redis, prefix } = this.options;
     let feed = this.feeds.get(sink.client);
     if (!feed) {
-      const created: ClientFeed = {
-        client: sink.client,
-        key: clientEventsKey(prefix, sink.client),
-        cursor: undefined,
-        ready: Promise.resolve(),
-        subscriptions: new Set(),
-      };
+      const created: ClientFeed = { cursor: undefined, ready: Promise.resolve(), subscriptions: new Set() };
       created.ready = latestEventId(redis, prefix, sink.client).then((id) => {
         created.cursor = id;
         this.wake?.();
@@ -191,22 +167,12 @@ export class EventHub {
   }
 
   private async run(): Promise<void> {
-    const { blocking, logger } = this.options;
-    const maxIntervalMs = this.options.maxReadIntervalMs ?? MAX_READ_INTERVAL_MS;
+    const { blocking, prefix, logger } = this.options;
     let failures = 0;
-    let utilization = performance.eventLoopUtilization();
-    const keys: string[] = [];
-    const ids: string[] = [];
-    const feeds: ClientFeed[] = [];
     while (this.running) {
-      keys.length = ids.length = feeds.length = 0;
-      for (const feed of this.feeds.values())
-        if (feed.cursor !== undefined) {
-          keys.push(feed.key);
-          ids.push(feed.cursor);
-          feeds.push(feed);
-        }
-      if (feeds.length === 0) {
+      const cursors = new Map<number, string>();
+      for (const [client, feed] of this.feeds) if (feed.cursor !== undefined) cursors.set(client, feed.cursor);
+      if (cursors.size === 0) {
         await new Promise<void>((resolve) => {
           this.wake = resolve;
           setTimeout(resolve, 1000).unref();
@@ -215,16 +181,12 @@ export class EventHub {
         continue;
       }
       try {
-        const read = await readStreams(blocking, keys, ids, READ_COUNT, this.options.blockMs ?? 250);
+        const startedAt = Date.now();
+        const read = await readNewEvents(blocking, prefix, cursors, READ_COUNT, this.options.blockMs ?? 250);
         failures = 0;
-        for (let i = 0; i < read.length; i++) {
-          const entries = read[i];
-          if (entries) this.dispatch(feeds[i]!, entries.events, entries.lastId);
-        }
-        const now = performance.eventLoopUtilization();
-        const wait = readInterval(performance.eventLoopUtilization(now, utilization).utilization, maxIntervalMs);
-        utilization = now;
-        if (read.found > 0 && wait > 0) await new Promise((r) => setTimeout(r, wait));
+        for (const [client, { events, lastId }] of read) this.dispatch(client, events, lastId);
+        const rest = (this.options.minReadIntervalMs ?? MIN_READ_INTERVAL_MS) - (Date.now() - startedAt);
+        if (read.size > 0 && rest > 0) await new Promise((r) => setTimeout(r, rest));
       } catch (error) {
         if (!this.running) break;
         failures++;
@@ -235,28 +197,20 @@ export class EventHub {
     }
   }
 
-  private dispatch(feed: ClientFeed, events: StatusEvent[], lastId: string): void {
-    // Unsubscribed (and maybe subscribed again: a new feed) while the read was out.
-    if (this.feeds.get(feed.client) !== feed) return;
+  private dispatch(client: number, events: StatusEvent[], lastId: string): void {
+    const feed = this.feeds.get(client);
+    if (!feed) return;
     feed.cursor = lastId;
-    if (events.length === 0) return;
-    const first = events[0]!.event_id;
-    const last = events.at(-1)!.event_id;
-    const batch: EventBatch = { events };
     for (const subscription of feed.subscriptions) {
       if (!subscription.live) {
         subscription.pending.push(...events);
         continue;
       }
-      // Live: the reader's events follow its cursor, unless it just caught up past some.
-      if (subscription.closed || compareEventIds(first, subscription.cursor || '0-0') <= 0) {
+      const deliverAll = () => {
         for (const event of events) this.give(subscription, event);
-        continue;
-      }
-      subscription.cursor = last;
-      const sink = subscription.sink;
-      if (sink.deliverBatch) sink.deliverBatch(batch);
-      else for (const event of events) sink.deliver(event);
+      };
+      if (subscription.sink.batch) subscription.sink.batch(deliverAll);
+      else deliverAll();
     }
   }
 }

@@ -71,55 +71,23 @@ export function toStreamFields(event: StatusEventInput): string[] {
 
 /** An entry read back; undefined when it is not a status event (never trusted blindly). */
 export function fromStreamEntry(id: string, flat: readonly string[]): StatusEvent | undefined {
-  let type: string | undefined;
-  let messageId: string | undefined;
-  let clientId = '';
-  let domain = '';
-  let attempt = '0';
-  let at = '';
-  let next: string | undefined;
-  let errorClass: string | undefined;
-  // Fields by name, no map per entry: the hub parses every event it reads.
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    const value = flat[i + 1]!;
-    switch (flat[i]) {
-      case 't':
-        type = value;
-        break;
-      case 'm':
-        messageId = value;
-        break;
-      case 'c':
-        clientId = value;
-        break;
-      case 'd':
-        domain = value;
-        break;
-      case 'a':
-        attempt = value;
-        break;
-      case 'at':
-        at = value;
-        break;
-      case 'nx':
-        next = value;
-        break;
-      case 'ec':
-        errorClass = value;
-        break;
-    }
-  }
-  if (!type || !(STATUS_EVENT_TYPES as readonly string[]).includes(type) || !messageId) return undefined;
+  const f = new Map<string, string>();
+  for (let i = 0; i + 1 < flat.length; i += 2) f.set(flat[i]!, flat[i + 1]!);
+  const type = f.get('t') as StatusEventType | undefined;
+  const messageId = f.get('m');
+  if (!type || !STATUS_EVENT_TYPES.includes(type) || !messageId) return undefined;
   const event: StatusEvent = {
     event_id: id,
-    type: type as StatusEventType,
+    type,
     message_id: messageId,
-    client_id: clientId,
-    domain,
-    attempt: Number(attempt),
-    at,
+    client_id: f.get('c') ?? '',
+    domain: f.get('d') ?? '',
+    attempt: Number(f.get('a') ?? 0),
+    at: f.get('at') ?? '',
   };
+  const next = f.get('nx');
   if (next !== undefined) event.next_attempt_at = next;
+  const errorClass = f.get('ec');
   if (errorClass !== undefined) event.error_class = errorClass;
   return event;
 }
@@ -127,24 +95,9 @@ export function fromStreamEntry(id: string, flat: readonly string[]): StatusEven
 /** Stream ids are `<ms>-<seq>`; a valid `last_event_id` has that shape. */
 export const EVENT_ID = /^\d{1,15}-\d{1,15}$/;
 
-/** Orders two stream ids (negative: a before b). No allocation: the hub compares per read and subscriber. */
+/** Orders two stream ids (negative: a before b). */
 export function compareEventIds(a: string, b: string): number {
-  const ad = a.indexOf('-');
-  const bd = b.indexOf('-');
-  return (
-    compareDigits(a, 0, ad < 0 ? a.length : ad, b, 0, bd < 0 ? b.length : bd) ||
-    compareDigits(a, ad < 0 ? a.length : ad + 1, a.length, b, bd < 0 ? b.length : bd + 1, b.length)
-  );
-}
-
-/** Two runs of decimal digits as numbers (leading zeros allowed); an empty run is 0. */
-function compareDigits(a: string, aFrom: number, aTo: number, b: string, bFrom: number, bTo: number): number {
-  while (aFrom < aTo - 1 && a.charCodeAt(aFrom) === 48) aFrom++;
-  while (bFrom < bTo - 1 && b.charCodeAt(bFrom) === 48) bFrom++;
-  if (aTo - aFrom !== bTo - bFrom) return aTo - aFrom - (bTo - bFrom);
-  for (; aFrom < aTo; aFrom++, bFrom++) {
-    const d = a.charCodeAt(aFrom) - b.charCodeAt(bFrom);
-    if (d !== 0) return d;
-  }
-  return 0;
+  const [am, as] = a.split('-');
+  const [bm, bs] = b.split('-');
+  return Number(am) - Number(bm) || Number(as) - Number(bs);
 }

@@ -8,7 +8,7 @@
  */
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { EventBatch, EventSink } from '../events/event-hub.js';
+import type { EventSink } from '../events/event-hub.js';
 import { countDropped, eventsSent, type DropReason } from '../events/events.metrics.js';
 import type { StatusEvent, StatusEventType } from '../events/status-event.js';
 
@@ -100,15 +100,11 @@ export class EventSocket implements EventSink {
     eventsSent.inc();
   }
 
-  /**
-   * One read's events of the client, in order, with the TLS socket corked: one record and
-   * one syscall for the lot instead of one per event.
-   */
-  deliverBatch(batch: EventBatch): void {
+  batch(deliverAll: () => void): void {
     const transport = this.options.transport;
     transport?.cork();
     try {
-      for (const event of batch.events) this.deliver(event);
+      deliverAll();
     } finally {
       transport?.uncork();
     }

@@ -93,53 +93,22 @@ export async function readNewEvents(
   blockMs: number,
 ): Promise<Map<number, { events: StatusEvent[]; lastId: string }>> {
   const clients = [...cursors.keys()];
-  const read = await readStreams(
-    redis,
-    clients.map((c) => clientEventsKey(prefix, c)),
-    clients.map((c) => cursors.get(c)!),
-    count,
-    blockMs,
-  );
   const out = new Map<number, { events: StatusEvent[]; lastId: string }>();
-  clients.forEach((client, i) => {
-    const entries = read[i];
-    if (entries) out.set(client, entries);
-  });
-  return out;
-}
-
-/** One XREAD's events, by the index of the key they were read from; `found`: how many keys had any. */
-export type StreamsRead = Array<{ events: StatusEvent[]; lastId: string } | undefined> & { found: number };
-
-/**
- * `readNewEvents` for a caller that keeps its keys and cursors in arrays (the hub, every
- * read): no map of clients built per read.
- */
-export async function readStreams(
-  redis: Redis,
-  keys: readonly string[],
-  ids: readonly string[],
-  count: number,
-  blockMs: number,
-): Promise<StreamsRead> {
-  const out = Object.assign(new Array<{ events: StatusEvent[]; lastId: string } | undefined>(keys.length), {
-    found: 0,
-  });
-  if (keys.length === 0) return out;
-  const reply = (await redis.xread('COUNT', count, 'BLOCK', blockMs, 'STREAMS', ...keys, ...ids)) as Array<
-    [string, Array<[string, string[]]>]
-  > | null;
-  if (!reply) return out;
-  // Redis answers in the order the keys were named, leaving out those with nothing new.
-  let index = 0;
-  for (const [key, entries] of reply) {
-    while (index < keys.length && keys[index] !== key) index++;
-    if (index === keys.length) break;
-    if (entries.length > 0) {
-      out[index] = { events: toEvents(entries), lastId: entries.at(-1)![0] };
-      out.found++;
-    }
-    index++;
+  if (clients.length === 0) return out;
+  const byKey = new Map(clients.map((c) => [clientEventsKey(prefix, c), c]));
+  const reply = (await redis.xread(
+    'COUNT',
+    count,
+    'BLOCK',
+    blockMs,
+    'STREAMS',
+    ...byKey.keys(),
+    ...clients.map((c) => cursors.get(c)!),
+  )) as Array<[string, Array<[string, string[]]>]> | null;
+  for (const [key, entries] of reply ?? []) {
+    const client = byKey.get(key);
+    if (client !== undefined && entries.length > 0)
+      out.set(client, { events: toEvents(entries), lastId: entries.at(-1)![0] });
   }
   return out;
 }
