@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseFrame } from './event-frame.js';
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -60,5 +61,38 @@ describe('bench tools', () => {
     expect(stdout).toMatch(/37\.5%\s+0\.03 s\s+fastify/);
     expect(stdout).toMatch(/write ioredis:42/);
     expect(stdout).not.toContain('(idle)');
+  });
+
+  it("the fan-out bench's subscribers read an event frame's fields as JSON.parse would, and other frames in full", () => {
+    const events = [
+      {
+        event_id: '1-0',
+        type: 'delivered',
+        message_id: 'm',
+        client_id: 'a.default',
+        domain: 'default',
+        attempt: 1,
+        at: 'T1',
+      },
+      {
+        event_id: '2-3',
+        type: 'retry_scheduled',
+        message_id: 'n',
+        client_id: 'a.default',
+        domain: 'default',
+        attempt: 2,
+        at: 'T2',
+        next_attempt_at: 'T3',
+        error_class: 'timeout',
+      },
+    ];
+    for (const event of events) {
+      const { event_id, type, message_id, at } = event;
+      expect(parseFrame(JSON.stringify(event))).toEqual({ event_id, type, message_id, at });
+    }
+    expect(parseFrame('{"type":"subscribed","last_event_id":"0-0"}')).toEqual({
+      type: 'subscribed',
+      last_event_id: '0-0',
+    });
   });
 });

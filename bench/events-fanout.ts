@@ -1,11 +1,13 @@
 /**
- * `npm run bench:events [-- --clients 100 --sockets 10 --rate 5000 --duration 20 --size 160
- *   --max-in-flight 200 --cpu-prof DIR]`
+ * `npm run bench:events [-- --clients 100 --sockets 10 --rate 5000 --batch 20 --duration 20
+ *   --size 160 --max-in-flight 200 --cpu-prof DIR]`
  *
  * Status events fan-out (issue #21): `clients` clients of their own (certificates issued
  * through the CA, as `mb client issue` does), each with `sockets` WebSockets on
  * `GET /api/v1/events` over mTLS, while a submitter process (bench/events-submitter.ts)
- * sends `rate` messages/s spread over the same clients. Every accepted message must reach
+ * sends `rate` messages/s spread over the same clients, `batch` messages per request
+ * (`POST /api/v1/messages/batch`; `--batch 1`: one message per `POST /api/v1/messages`).
+ * Every accepted message must reach
  * every socket of its client as `queued`, `stored` and `delivered`.
  *
  * Measured: event latency (receipt − the event's `at`) and submit-202 → `delivered`
@@ -21,14 +23,15 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
 import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { openContext } from '../src/cli/cli-context.js';
 import { loadConfig } from '../src/config/config.js';
-import type { StatusEvent } from '../src/events/status-event.js';
 import { BrokerProcess, createWorkspace, ROOT } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
 import { cpuSeconds, peakRssMb, rssMb, threadCpuSeconds } from './bench-support.js';
+import { parseFrame } from './event-frame.js';
 import type { SubmitOptions, SubmitResult } from './events-submitter.js';
 
 interface FanoutOptions {
@@ -38,6 +41,7 @@ interface FanoutOptions {
   duration: number;
   size: number;
   maxInFlight: number;
+  batch: number;
   cpuProfDir?: string;
 }
 
@@ -53,6 +57,7 @@ function parseArgs(argv: string[]): FanoutOptions {
     duration: Number(value('duration') ?? 20),
     size: Number(value('size') ?? 160),
     maxInFlight: Number(value('max-in-flight') ?? 200),
+    batch: Number(value('batch') ?? 20),
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
   };
 }
@@ -95,23 +100,34 @@ interface Seen {
 
 class Subscribers {
   eventLatency = new Histogram();
+  /** By type: `queued` is written at the 202, `stored`/`delivered` after MariaDB (where a busy box queues). */
+  latencyByType = new Map<string, Histogram>();
   readonly seen = new Map<string, Seen>();
   readonly sockets: WebSocket[] = [];
   closedEarly = 0;
   frames = 0;
 
   async open(url: string, bundle: Bundle): Promise<void> {
-    const socket = new WebSocket(`${url.replace(/^https/, 'wss')}/api/v1/events`, bundle);
+    // Text frames from the broker are not checked as UTF-8 here (the e2e tests read them
+    // with the default): the subscribers share the box's cores with the broker.
+    const socket = new WebSocket(`${url.replace(/^https/, 'wss')}/api/v1/events`, {
+      ...bundle,
+      skipUTF8Validation: true,
+    });
     this.sockets.push(socket);
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.on('message', (data) => {
         const now = Date.now();
-        const frame = JSON.parse(data.toString()) as Partial<Omit<StatusEvent, 'type'>> & { type: string };
+        const frame = parseFrame(data.toString());
         if (frame.type === 'subscribed') return resolve();
         if (!frame.event_id) return;
         this.frames++;
-        this.eventLatency.add(now - Date.parse(frame.at!));
+        const latency = now - Date.parse(frame.at!);
+        this.eventLatency.add(latency);
+        let byType = this.latencyByType.get(frame.type);
+        if (!byType) this.latencyByType.set(frame.type, (byType = new Histogram()));
+        byType.add(latency);
         const index = (TRACKED as readonly string[]).indexOf(frame.type);
         if (index < 0) return;
         let seen = this.seen.get(frame.message_id!);
@@ -126,6 +142,7 @@ class Subscribers {
   /** Forgets what was counted so far (the warm-up). */
   restart(): void {
     this.eventLatency = new Histogram();
+    this.latencyByType.clear();
     this.frames = 0;
   }
 
@@ -165,6 +182,9 @@ async function main(): Promise<void> {
     rss.subscribed = rssMb(pid);
     rss.peak_before_load = peakRssMb(pid);
 
+    // This process's event-loop delay under load: when it is large, the latencies below are
+    // the subscribers' own lag (they share the cores), not the broker's.
+    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     let cpuBefore = cpuSeconds(pid);
     let threadsBefore = threadCpuSeconds(pid);
     let selfBefore = process.cpuUsage();
@@ -176,11 +196,14 @@ async function main(): Promise<void> {
         durationS: options.duration,
         size: options.size,
         maxInFlight: options.maxInFlight,
+        batch: options.batch,
       },
       join(workspace.dir, 'submitter.json'),
       () => {
         // The warm-up's handshakes and events are not part of the figure.
         subscribers.restart();
+        loopDelay.reset();
+        loopDelay.enable();
         cpuBefore = cpuSeconds(pid);
         threadsBefore = threadCpuSeconds(pid);
         selfBefore = process.cpuUsage();
@@ -211,6 +234,9 @@ async function main(): Promise<void> {
       for (const at of seen?.deliveredAt ?? []) toDelivered.add(at - acceptedAt);
     }
     const loadSeconds = (submitted.ended_at - submitted.started_at) / 1000;
+    const byThread = [...threads]
+      .map(([name, seconds]) => [name, round(seconds - (threadsBefore.get(name) ?? 0))] as const)
+      .filter(([, seconds]) => seconds > 0);
     const accepted = Math.max(1, submitted.accepted);
     const summary = {
       options,
@@ -218,6 +244,7 @@ async function main(): Promise<void> {
       clients_issued_s: round(issueSeconds),
       subscribers_connected_s: round(connectSeconds),
       sent: submitted.sent,
+      requests: submitted.requests,
       accepted: submitted.accepted,
       accepted_per_s: Math.round(submitted.accepted / loadSeconds),
       submit_latency_ms: submitted.latency_ms,
@@ -225,6 +252,9 @@ async function main(): Promise<void> {
       events_received: subscribers.frames,
       events_received_per_s: Math.round(subscribers.frames / (loadSeconds + drainSeconds)),
       event_latency_ms: subscribers.eventLatency.summary(),
+      event_latency_ms_by_type: Object.fromEntries(
+        [...subscribers.latencyByType].map(([type, histogram]) => [type, histogram.summary()]),
+      ),
       submit_202_to_delivered_ms: toDelivered.summary(),
       events_lost: lost,
       sockets_closed_by_broker: subscribers.closedEarly,
@@ -236,13 +266,22 @@ async function main(): Promise<void> {
       broker_memory_mb: memory,
       broker_cpu_s: round(cpu),
       broker_cpu_s_per_1000: round3((cpu / accepted) * 1000),
-      broker_cpu_s_by_thread: Object.fromEntries(
-        [...threads]
-          .map(([name, seconds]) => [name, round(seconds - (threadsBefore.get(name) ?? 0))] as const)
-          .filter(([, seconds]) => seconds > 0),
+      broker_cpu_s_by_thread: Object.fromEntries(byThread),
+      broker_cpu_s_per_1000_by_thread: Object.fromEntries(
+        byThread.map(([name, seconds]) => [name, round3((seconds / accepted) * 1000)]),
+      ),
+      // The main thread (TLS, HTTP, the hub and every frame) per frame a subscriber received.
+      broker_main_cpu_us_per_frame: round(
+        ((byThread.find(([name]) => name === 'node' || name === 'MainThread')?.[1] ?? 0) * 1e6) /
+          Math.max(1, subscribers.frames),
       ),
       submitter_cpu_s: submitted.cpu_s,
       subscribers_cpu_s: round((self.user + self.system) / 1e6),
+      subscribers_event_loop_delay_ms: {
+        p50: round(loopDelay.percentile(50) / 1e6),
+        p99: round(loopDelay.percentile(99) / 1e6),
+        max: round(loopDelay.max / 1e6),
+      },
       loadavg_1m: round(loadavg()[0]!),
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
