@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { ROOT } from '../test/support/broker-harness.js';
 import type { LoadClient, LoadOptions, LoadResult } from './load-generator.js';
@@ -100,4 +101,36 @@ export function runLoad(options: LoadOptions): Promise<LoadResult> {
       code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load generator exited with ${code}`)),
     );
   });
+}
+
+/**
+ * Each thread's V8 heap (`used` or `total`, i.e. committed) and external memory in MB, from
+ * the broker's /metrics (loopback scrape: no client certificate), keyed `<thread>_heap` and
+ * `<thread>_external`.
+ */
+export async function memoryByThread(
+  url: string,
+  ca: string,
+  heap: 'used' | 'total',
+  decimals = 0,
+): Promise<Record<string, number>> {
+  const text = await new Promise<string>((resolve, reject) => {
+    httpsGet(`${url}/metrics`, { ca }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+  const scale = 10 ** decimals;
+  const heapMetric = `heap_size_${heap}`;
+  const out: Record<string, number> = {};
+  for (const match of text.matchAll(
+    /^nodejs_(heap_size_used|heap_size_total|external_memory)_bytes(?:\{([^}]*)\})? (\S+)$/gm,
+  )) {
+    if (match[1] !== heapMetric && match[1] !== 'external_memory') continue;
+    const thread = /thread="([^"]+)"/.exec(match[2] ?? '')?.[1] ?? 'main';
+    out[`${thread}_${match[1] === heapMetric ? 'heap' : 'external'}`] =
+      Math.round((Number(match[3]) / 1048576) * scale) / scale;
+  }
+  return out;
 }

@@ -18,12 +18,11 @@
  * Starts the broker (the real supervisor) against a redis-server of its own and a database
  * of its own, as `npm run bench` does, and removes everything at the end.
  */
-import { get as httpsGet } from 'node:https';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
 import { BrokerProcess, type ClientBundle, createWorkspace, demoBundle } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
-import { rssMb } from './bench-support.js';
+import { memoryByThread, rssMb } from './bench-support.js';
 import { messageJson } from './load-tally.js';
 
 type Kind = 'ws' | 'submit';
@@ -147,7 +146,7 @@ async function settle(
   await inspector.collectGarbage();
   await inspector.collectGarbage();
   await new Promise((r) => setTimeout(r, 1000));
-  const threads = await memoryByThread(url, bundle.ca);
+  const threads = await memoryByThread(url, bundle.ca, 'used', 2);
   return { connections, rss_mb: rssMb(pid), threads };
 }
 
@@ -208,24 +207,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
       timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-/** V8 heap used and external memory of each thread in MB, from /metrics (loopback scrape, no certificate). */
-async function memoryByThread(url: string, ca: string): Promise<Record<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    httpsGet(`${url}/metrics`, { ca }, (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-  const out: Record<string, number> = {};
-  for (const match of text.matchAll(/^nodejs_(heap_size_used|external_memory)_bytes(?:\{([^}]*)\})? (\S+)$/gm)) {
-    const thread = /thread="([^"]+)"/.exec(match[2] ?? '')?.[1] ?? 'main';
-    out[`${thread}_${match[1] === 'heap_size_used' ? 'heap' : 'external'}`] =
-      Math.round((Number(match[3]) / 1048576) * 100) / 100;
-  }
-  return out;
 }
 
 /** The main thread's inspector (loopback), for garbage collection and heap snapshots. */

@@ -21,7 +21,6 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { get as httpsGet } from 'node:https';
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -30,7 +29,7 @@ import { openContext } from '../src/cli/cli-context.js';
 import { loadConfig } from '../src/config/config.js';
 import { BrokerProcess, createWorkspace, ROOT } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
-import { cpuSeconds, peakRssMb, rssMb, threadCpuSeconds } from './bench-support.js';
+import { cpuSeconds, memoryByThread, peakRssMb, rssMb, threadCpuSeconds } from './bench-support.js';
 import { parseFrame } from './event-frame.js';
 import type { SubmitOptions, SubmitResult } from './events-submitter.js';
 
@@ -222,7 +221,7 @@ async function main(): Promise<void> {
     const threads = threadCpuSeconds(pid);
     const self = process.cpuUsage(selfBefore);
     rss.loaded = rssMb(pid);
-    const memory = await memoryByThread(broker.url, bundles[0]!.pem.ca);
+    const memory = await memoryByThread(broker.url, bundles[0]!.pem.ca, 'total');
 
     const toDelivered = new Histogram();
     const lost = { queued: 0, stored: 0, delivered: 0 };
@@ -323,23 +322,6 @@ async function issueClients(
   } finally {
     await context.close();
   }
-}
-
-/** `nodejs_heap_size_total_bytes` and `nodejs_external_memory_bytes` of each thread, in MB (loopback scrape, no certificate). */
-async function memoryByThread(url: string, ca: string): Promise<Record<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    httpsGet(`${url}/metrics`, { ca }, (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
-  const out: Record<string, number> = {};
-  for (const match of text.matchAll(/^nodejs_(heap_size_total|external_memory)_bytes(?:\{([^}]*)\})? (\S+)$/gm)) {
-    const thread = /thread="([^"]+)"/.exec(match[2] ?? '')?.[1] ?? 'main';
-    out[`${thread}_${match[1] === 'heap_size_total' ? 'heap' : 'external'}`] = Math.round(Number(match[3]) / 1048576);
-  }
-  return out;
 }
 
 /** Runs the submitter; `onStarted` once its warm-up is over and the timed run begins. */
