@@ -123,10 +123,14 @@ export const configShape = {
       },
     ),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
-    store_concurrency: int('Store batches under way at once (one in MySQL while the next is sealed)', 2, {
-      min: 1,
-      max: 16,
-    }),
+    store_concurrency: int(
+      'Store batches under way at once while the stream is deep (one in MySQL while the next is read and sealed); at a steady rate one, so each batch is bigger',
+      2,
+      {
+        min: 1,
+        max: 16,
+      },
+    ),
     retry_interval_ms: int('Wait between delivery attempts', 30_000, { min: 10 }),
     max_attempts: int('Attempts before a message is failed and dead-lettered', 5, { min: 1 }),
     backoff: oneOf('Retry spacing: fixed interval or exponential with jitter', 'fixed', ['fixed', 'exponential']),
