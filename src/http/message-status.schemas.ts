@@ -50,7 +50,7 @@ export const statusResponse = {
   },
   examples: [
     {
-      message_id: '0f8e4a52-3c8e-4f3a-9a53-1f0f3f3f8d11',
+      message_id: '019af6a0-3c8e-7f3a-9a53-1f0f3f3f8d11',
       status: 'delivered',
       client_id: 'gateway-1.acme',
       attempt_count: 1,

@@ -47,7 +47,11 @@ export const batchItemResult = {
       enum: [202, 422, 429],
       description: '202 queued; 422 invalid; 429 refused by the rate limit or the daily quota',
     },
-    message_id: { type: 'string', format: 'uuid' },
+    message_id: {
+      type: 'string',
+      format: 'uuid',
+      description: 'A version 7 UUID: ids sort by acceptance time (its first 48 bits are that time in Unix milliseconds)',
+    },
     queued_at: { type: 'string', format: 'date-time' },
     position: { type: 'integer', description: 'Place in the domain queue when accepted' },
     error: errorResponse,
@@ -73,7 +77,7 @@ export const batchResponse = {
         {
           index: 0,
           status: 202,
-          message_id: '0f8e4a52-3c8e-4f3a-9a53-1f0f3f3f8d11',
+          message_id: '019af6a0-3c8e-7f3a-9a53-1f0f3f3f8d11',
           queued_at: '2025-01-01T12:00:00.000Z',
           position: 3,
         },

@@ -55,7 +55,11 @@ export const acceptedResponse = {
   description: 'The message is durable in the queue (Redis AOF): it will be stored and delivered.',
   required: ['message_id', 'status', 'client_id', 'queued_at', 'position'],
   properties: {
-    message_id: { type: 'string', format: 'uuid' },
+    message_id: {
+      type: 'string',
+      format: 'uuid',
+      description: 'A version 7 UUID: ids sort by acceptance time (its first 48 bits are that time in Unix milliseconds)',
+    },
     status: { type: 'string', enum: ['queued'] },
     client_id: { type: 'string', description: 'The client certificate CN, name.domain' },
     queued_at: { type: 'string', format: 'date-time' },

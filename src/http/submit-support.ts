@@ -2,7 +2,6 @@
  * What the submit routes (single and batch) share: their dependencies, the domain check,
  * the request to the ingest actor, and the answer to a request refused before the queue.
  */
-import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { IngestClient } from '../actors/ingest/ingest.client.js';
@@ -18,6 +17,7 @@ import { sendError, toBrokerError } from './error-handler.js';
 import { rememberRefusal, replay, type Idempotency } from './idempotency.js';
 import type { SubmitMessageBody } from './messages.schemas.js';
 import { chooseRoute, type RouteChoice } from '../routing/route-choice.js';
+import { uuidV7 } from '../util/uuid-v7.js';
 
 export interface MessagesRouteDeps {
   /** The config in force: a reload switches domains on and off between two requests. */
@@ -43,7 +43,7 @@ export function acceptingDomain(deps: Pick<MessagesRouteDeps, 'config'>, client:
  */
 export function newMessage(body: SubmitMessageBody, queuedAt: string, route?: RouteChoice): NewMessage {
   return {
-    message_id: randomUUID(),
+    message_id: uuidV7(),
     sender_number: body.sender_number,
     message_body: body.message_body,
     metadata: body.metadata === undefined ? '' : JSON.stringify(body.metadata),

@@ -60,8 +60,12 @@ describe('POST /api/v1/messages', () => {
     const response = await postJson(agent, broker.url, valid);
     expect(response.status).toBe(202);
     expect(response.body).toMatchObject({ status: 'queued', client_id: 'demo.default' });
-    expect(response.body.message_id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(Number.isNaN(Date.parse(String(response.body.queued_at)))).toBe(false);
+    // A version 7 UUID whose time is the acceptance's: ids sort by it (src/util/uuid-v7.ts).
+    const id = String(response.body.message_id);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const queuedAt = Date.parse(String(response.body.queued_at));
+    expect(Number.isNaN(queuedAt)).toBe(false);
+    expect(Math.abs(Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16) - queuedAt)).toBeLessThan(1000);
     expect(response.body.position).toBeGreaterThanOrEqual(1);
     expect(response.headers['x-request-id']).toBeTruthy();
   });
