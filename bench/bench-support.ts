@@ -134,3 +134,18 @@ export async function memoryByThread(
   }
   return out;
 }
+
+/** `--set a.b=1 --set c=x` → `{a: {b: 1}, c: 'x'}` (numbers and booleans parsed). */
+export function configOverrides(argv: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  argv.forEach((arg, i) => {
+    if (arg !== '--set') return;
+    const [path = '', raw = ''] = (argv[i + 1] ?? '').split('=');
+    const keys = path.split('.');
+    let node = out;
+    for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    const value = raw === 'true' ? true : raw === 'false' ? false : Number.isNaN(Number(raw)) ? raw : Number(raw);
+    node[keys.at(-1)!] = value;
+  });
+  return out;
+}

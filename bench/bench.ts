@@ -34,6 +34,7 @@ import { TestRedisServer } from '../test/support/redis-server.js';
 import { consumeQueue, declareTopology, type QueueConsumer } from '../test/support/amqp-queue.js';
 import { TestRabbitServer } from '../test/support/rabbitmq-server.js';
 import {
+  configOverrides,
   cpuSeconds,
   loadClientOption,
   peakRssMb,
@@ -88,21 +89,6 @@ function parseArgs(argv: string[]): BenchOptions {
       argv.flatMap((arg, i) => (arg === '--env' && argv[i + 1] ? [argv[i + 1]!.split('=') as [string, string]] : [])),
     ),
   };
-}
-
-/** `--set a.b=1 --set c=x` → `{a: {b: 1}, c: 'x'}` (numbers and booleans parsed). */
-function configOverrides(argv: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  argv.forEach((arg, i) => {
-    if (arg !== '--set') return;
-    const [path = '', raw = ''] = (argv[i + 1] ?? '').split('=');
-    const keys = path.split('.');
-    let node = out;
-    for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
-    const value = raw === 'true' ? true : raw === 'false' ? false : Number.isNaN(Number(raw)) ? raw : Number(raw);
-    node[keys.at(-1)!] = value;
-  });
-  return out;
 }
 
 interface Downstream {

@@ -1,6 +1,6 @@
 /**
  * `npm run bench:events [-- --clients 100 --sockets 10 --rate 5000 --batch 20 --duration 20
- *   --size 160 --max-in-flight 200 --cpu-prof DIR]`
+ *   --size 160 --max-in-flight 200 --cpu-prof DIR --set events.read_interval_ms=50]`
  *
  * Status events fan-out (issue #21): `clients` clients of their own (certificates issued
  * through the CA, as `mb client issue` does), each with `sockets` WebSockets on
@@ -27,9 +27,9 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { openContext } from '../src/cli/cli-context.js';
 import { loadConfig } from '../src/config/config.js';
-import { BrokerProcess, createWorkspace, ROOT } from '../test/support/broker-harness.js';
+import { BrokerProcess, createWorkspace, deepMerge, ROOT } from '../test/support/broker-harness.js';
 import { TestRedisServer } from '../test/support/redis-server.js';
-import { cpuSeconds, memoryByThread, peakRssMb, rssMb, threadCpuSeconds } from './bench-support.js';
+import { configOverrides, cpuSeconds, memoryByThread, peakRssMb, rssMb, threadCpuSeconds } from './bench-support.js';
 import { parseFrame } from './event-frame.js';
 import type { SubmitOptions, SubmitResult } from './events-submitter.js';
 
@@ -42,6 +42,8 @@ interface FanoutOptions {
   maxInFlight: number;
   batch: number;
   cpuProfDir?: string;
+  /** Config overrides (`--set events.read_interval_ms=50`, repeatable), for experiments. */
+  overrides: Record<string, unknown>;
 }
 
 function parseArgs(argv: string[]): FanoutOptions {
@@ -58,6 +60,7 @@ function parseArgs(argv: string[]): FanoutOptions {
     maxInFlight: Number(value('max-in-flight') ?? 200),
     batch: Number(value('batch') ?? 20),
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
+    overrides: configOverrides(argv),
   };
 }
 
@@ -154,11 +157,14 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const redis = await TestRedisServer.create('everysec');
   const workspace = await createWorkspace(
-    {
-      log: { level: 'warn' },
-      delivery: { concurrency: 128 },
-      limits: { rate_limit: 1_000_000_000, daily_quota: 1_000_000_000 },
-    },
+    deepMerge(
+      {
+        log: { level: 'warn' },
+        delivery: { concurrency: 128 },
+        limits: { rate_limit: 1_000_000_000, daily_quota: 1_000_000_000 },
+      },
+      options.overrides,
+    ),
     redis.url,
   );
   const broker = new BrokerProcess(

@@ -230,6 +230,7 @@ export async function startBroker(
     blocking: createRedis(config, 'events-blocking'),
     prefix: config.redis.key_prefix,
     logger,
+    minReadIntervalMs: config.events.read_interval_ms,
   });
   events.start();
   const app = buildServer({

@@ -5,9 +5,10 @@
  * `last_event_id` (the stream id), within the retention window.
  *
  * Publishers add their events to a pipeline they send anyway, once per batch: no round
- * trip per message. Bounds, per client and batch: XADD … MAXLEN ~ max_per_client on each
- * event, one XTRIM MINID ~ (now − retention) and one PEXPIRE (a client that stops
- * sending leaves no stream behind). The store path writes its `stored`/`delivered` events
+ * trip per message. Bounds, per client and batch (not per event: the same bound, overshot
+ * by at most one batch's events until the batch's trim): one XTRIM MAXLEN ~ max_per_client,
+ * one XTRIM MINID ~ (now − retention) and one PEXPIRE (a client that stops sending leaves
+ * no stream behind). The store path writes its `stored`/`delivered` events
  * inside its acknowledgement script instead (src/queue/store-ack.ts), with the same bounds.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
@@ -33,12 +34,13 @@ export function addStatusEvents(
   for (const event of events) {
     const key = clientEventsKey(prefix, event.client);
     keys.add(key);
-    pipeline.xadd(key, 'MAXLEN', '~', retention.max_per_client, '*', ...toStreamFields(event));
+    pipeline.xadd(key, '*', ...toStreamFields(event));
     // Counted when queued on the pipeline: a pipeline that fails fails the caller's batch too.
     countPublished(event.type);
   }
   const oldest = `${Math.max(0, now - retention.retention_ms)}-0`;
   for (const key of keys) {
+    pipeline.xtrim(key, 'MAXLEN', '~', retention.max_per_client);
     pipeline.xtrim(key, 'MINID', '~', oldest);
     pipeline.pexpire(key, retention.retention_ms);
   }

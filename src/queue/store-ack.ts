@@ -3,12 +3,12 @@
  * entries acknowledged and deleted, the messages dropped from their domain's queued index,
  * and the status events of the rows new in MySQL — `stored`, and `delivered` for a store
  * target — appended to their clients' event streams with the bounds of
- * src/queue/status-events.ts (MAXLEN ~ per event, XTRIM MINID ~ and PEXPIRE per client).
+ * src/queue/status-events.ts (XTRIM MAXLEN ~ and MINID ~ and PEXPIRE once per client).
  *
  * Why a script and not a pipeline: a batch of 100 store-target messages was ≈ 205
  * commands (200 XADDs), each an ioredis command object, a promise, a timer and a parsed
  * reply in the delivery actor; now it is one command with three short arguments per
- * message (docs/performance.md, "The store path's Redis writes").
+ * message (docs/performance-history.md, "The store path: one script …").
  */
 import type { Redis } from 'ioredis';
 import { countPublished } from '../events/events.metrics.js';

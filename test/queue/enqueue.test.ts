@@ -512,4 +512,24 @@ describe('queued status events', () => {
     expect(again.requests[0]).toMatchObject({ kind: 'replay' });
     expect(await redis.xlen(eventsKey)).toBe(2);
   });
+
+  it('bounds the client’s stream to about maxPerClient, trimmed once per call', async () => {
+    const keys = keysOf();
+    const eventsKey = `${prefix}events:client:78`;
+    let last = '';
+    for (let round = 0; round < 5; round++) {
+      const messages = Array.from({ length: 100 }, (_, i) => message(`bound-${round}-${i}`));
+      last = messages.at(-1)!.m;
+      const call = callOf(keys, args({ clientId: 78, clientName: 'bound', requestHash: '', messages }));
+      call.clients[0]!.eventsKey = eventsKey;
+      call.events = { domain: 'default', maxPerClient: 100, minId: '0-0', ttlMs: 60_000 };
+      await send(call);
+    }
+    // MAXLEN ~ trims whole stream nodes (100 entries each by default): about the bound, never the 500 appended.
+    const kept = await redis.xlen(eventsKey);
+    expect(kept).toBeGreaterThanOrEqual(100);
+    expect(kept).toBeLessThan(300);
+    const newest = (await redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+    expect(newest[0]?.[1][3]).toBe(last);
+  });
 });

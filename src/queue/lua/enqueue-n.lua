@@ -125,7 +125,7 @@ for _ = 1, n_requests do
         index[#index + 1] = ARGV[m]
         index[#index + 1] = queued
         if events then
-          redis.call('XADD', client.events_key, 'MAXLEN', '~', ARGV[5], '*', 't', 'queued', 'm', ARGV[m],
+          redis.call('XADD', client.events_key, '*', 't', 'queued', 'm', ARGV[m],
             'c', client.name .. '.' .. domain, 'd', domain, 'a', '0', 'at', ARGV[m + 7])
         end
         -- The stream holds only unstored messages (delivery XDELs after the MySQL
@@ -161,7 +161,10 @@ for c = 1, n_clients do
     client.window_start = limits_write(client.key, client.window_start, client.rate_used, today, client.quota_used,
       client.window_ms, now)
   end
+  -- Trimmed once per client and call, as store-ack-n does, not by a MAXLEN on every XADD:
+  -- the same bound, overshot by at most this call's events until here.
   if events and client.appended > 0 then
+    redis.call('XTRIM', client.events_key, 'MAXLEN', '~', ARGV[5])
     redis.call('XTRIM', client.events_key, 'MINID', '~', ARGV[6])
     redis.call('PEXPIRE', client.events_key, ARGV[7])
   end
