@@ -15,7 +15,7 @@
  * moves `read`; the Atomics stores publish the frame bytes written before them.
  *
  * Only bench/handoff-cost.ts uses it: measured against postMessage, it saved the front
- * CPU for batches of 1–4 requests but nothing at 8–32 (docs/performance.md, "Hand-offs
+ * CPU for batches of 1–4 requests but nothing at 8–32 (docs/performance-history.md, "Hand-offs
  * between threads"), so the broker's path stays on postMessage.
  */
 

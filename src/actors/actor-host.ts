@@ -123,7 +123,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     // Peer channels are wired by the supervisor once the actor is up (see 'up').
     const workerData: ActorWorkerData = { name, config, peers: {}, faultInjection };
     const output = this.options.output;
-    // Bounded young generations keep the five isolates' peak RSS within budget (measured in docs/performance.md).
+    // Bounded young generations keep the five isolates' peak RSS within budget (measured in docs/performance-history.md).
     const youngMb = youngGenerationMb(name, this.options.config.actors.young_generation_mb);
     // A bounded old generation makes V8 grow it by 1.3× at most instead of 4× (main-heap.ts says why).
     const oldMb = this.options.config.actors.old_generation_mb;

@@ -8,7 +8,7 @@
  * generation grow to up to 4× what survived its last full GC when the heap limit is large
  * (it is ≈ 4 GB on a 24 GB host); with a limit of 256 MB or less it grows by 1.3× at most
  * (V8's heap controller): 40–70 MB less peak RSS across the five isolates in the bench,
- * again for no measurable CPU (docs/performance.md).
+ * again for no measurable CPU (docs/performance-history.md).
  *
  * Workers take both limits as `resourceLimits`; the main isolate only as command-line
  * flags, which cannot be changed once it runs (`v8.setFlagsFromString` is too late). So the

@@ -13,7 +13,7 @@ export class EncryptionService {
 
   /**
    * The active pepper as a KeyObject, made again when the active pepper changes: an HMAC
-   * under a KeyObject skips importing the key on every call (docs/performance.md). Kept
+   * under a KeyObject skips importing the key on every call (docs/performance-history.md). Kept
    * only here, on the thread that holds the store for its whole life anyway; pool threads
    * get the bytes, as before.
    */

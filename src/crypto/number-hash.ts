@@ -11,7 +11,7 @@ import { createHmac, type KeyObject } from 'node:crypto';
  * given: callers pass canonical E.164 (`+` and digits, no spaces), as the front validates.
  * A pepper given as a KeyObject (`createSecretKey`, made once per pepper) hashes the same
  * and costs less: createHmac over a Buffer imports the key afresh on every call
- * (~1.3 µs of ~3.7 µs, docs/performance.md).
+ * (~1.3 µs of ~3.7 µs, docs/performance-history.md).
  */
 export function hashNumber(pepper: Buffer | KeyObject, e164: string): string {
   return createHmac('sha256', pepper).update(e164, 'utf8').digest('hex');

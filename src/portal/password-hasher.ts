@@ -9,7 +9,7 @@
  * before (128, 64, 32, 16, 8 MiB). The default is N = 2^15, p = 3: 32 MiB per hash
  * instead of 128. That memory is the broker's: a hash is one malloc in a libuv thread, and
  * at N = 2^17 the first start's admin password alone was the peak RSS of a whole bench run
- * (371 MB against 311 MB under load, docs/performance.md), two sign-ins at once +256 MB.
+ * (371 MB against 311 MB under load, docs/performance-history.md), two sign-ins at once +256 MB.
  * `portal.scrypt_log_n` picks the row; p follows from it (`pFor`) unless `portal.scrypt_p` sets it.
  *
  * (argon2id would be the first choice, but node:crypto has it only from Node 24.7 and the
