@@ -7,6 +7,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { BrokerError } from '../errors.js';
+import { startIdleGc } from './idle-gc.js';
 import { createLogger, type Logger } from '../logger.js';
 import { loadThreadRegistry, snapshot, snapshotNow } from '../metrics/registry-snapshot.js';
 import { RpcPeer, type Handlers, type Protocol, type PortLike } from '../rpc/rpc-peer.js';
@@ -108,6 +109,8 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
       main.handle({ ...control, ...definition.handlers } as Partial<Handlers<ControlProtocol & P>>);
       parentPort!.postMessage({ kind: 'ready' });
       logger.debug({ log_level: data.config.log.level }, 'actor ready');
+      // A quiet actor gives back what its last burst left on the heap (src/actors/idle-gc.ts).
+      startIdleGc(logger);
       // After `ready`: loading prom-client must not slow a restart down.
       setImmediate(() => void loadThreadRegistry());
     },
