@@ -50,7 +50,8 @@ export const batchItemResult = {
     message_id: {
       type: 'string',
       format: 'uuid',
-      description: 'A version 7 UUID: ids sort by acceptance time (its first 48 bits are that time in Unix milliseconds)',
+      description:
+        'A version 7 UUID: ids sort by acceptance time (its first 48 bits are that time in Unix milliseconds)',
     },
     queued_at: { type: 'string', format: 'date-time' },
     position: { type: 'integer', description: 'Place in the domain queue when accepted' },

@@ -58,7 +58,8 @@ export const acceptedResponse = {
     message_id: {
       type: 'string',
       format: 'uuid',
-      description: 'A version 7 UUID: ids sort by acceptance time (its first 48 bits are that time in Unix milliseconds)',
+      description:
+        'A version 7 UUID: ids sort by acceptance time (its first 48 bits are that time in Unix milliseconds)',
     },
     status: { type: 'string', enum: ['queued'] },
     client_id: { type: 'string', description: 'The client certificate CN, name.domain' },
