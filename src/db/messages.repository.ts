@@ -6,6 +6,7 @@
 import { and, count, eq, getTableColumns, inArray, ne, sql } from './drizzle.js';
 import type { SQL } from 'drizzle-orm';
 import type { MySqlUpdateSetSource } from 'drizzle-orm/mysql-core';
+import type { ResultSetHeader } from 'mysql2/promise';
 import type { Database } from './database.js';
 import { clients, messages } from './schema.js';
 import type { MessageRow, MessageStatus, NewMessageRow } from './schema.js';
@@ -174,14 +175,22 @@ export class MessagesRepository {
     });
   }
 
-  /** Counts a successful attempt and marks the messages delivered. */
+  /**
+   * Counts a successful attempt and marks the messages delivered: every settled batch of
+   * a webhook or amqp target, so a prepared statement per id-list size (padded with the
+   * last id, which `IN` ignores) rather than a query built per batch — drizzle's builder
+   * and mysql2's escaping were ≈ 11 % of the delivery actor's time on the webhook path.
+   */
   async recordAttemptSuccess(messageIds: readonly string[], at: Date): Promise<number> {
-    return this.updateNotDelivered(messageIds, {
-      status: 'delivered',
-      delivered_at: at,
-      next_attempt_at: null,
-      attempt_count: sql`${messages.attempt_count} + 1`,
-    });
+    let affected = 0;
+    for (const ids of chunks([...new Set(messageIds)], SUCCESS_BUCKETS.at(-1)!)) {
+      const size = SUCCESS_BUCKETS.find((bucket) => bucket >= ids.length)!;
+      const params: Array<Date | string> = [at, ...ids];
+      while (params.length <= size) params.push(ids.at(-1)!);
+      const [result] = await this.db.$client.execute<ResultSetHeader>(successStatement(size), params);
+      affected += result.affectedRows;
+    }
+    return affected;
   }
 
   /**
@@ -326,6 +335,22 @@ export class MessagesRepository {
 function caseOnMessageId(list: readonly AttemptFailure[], value: (f: AttemptFailure) => SQL): SQL {
   const whens = list.map((f) => sql`WHEN ${f.message_id} THEN ${value(f)}`);
   return sql`CASE ${messages.message_id} ${sql.join(whens, sql` `)} END`;
+}
+
+/** Id-list sizes of the prepared success UPDATE: a few statements serve every batch size. */
+const SUCCESS_BUCKETS = [1, 4, 16, 64, 256] as const;
+const successStatements = new Map<number, string>();
+
+function successStatement(ids: number): string {
+  let statement = successStatements.get(ids);
+  if (!statement) {
+    statement =
+      "UPDATE messages SET status = 'delivered', delivered_at = ?, next_attempt_at = NULL, " +
+      `attempt_count = attempt_count + 1 WHERE message_id IN (${Array(ids).fill('?').join(', ')}) ` +
+      "AND status <> 'delivered'";
+    successStatements.set(ids, statement);
+  }
+  return statement;
 }
 
 function chunks<T>(list: readonly T[], size: number): T[][] {

@@ -280,6 +280,23 @@ describe('MessagesRepository delivery outcomes', () => {
     expect((await repo.findOne(row.message_id))?.attempt_count).toBe(2);
   });
 
+  it('recordAttemptSuccess takes any number of ids (padded statements), repeats and rows delivered already', async () => {
+    const rows = Array.from({ length: 300 }, () => messageRow());
+    await repo.insertBatch(rows);
+    const ids = rows.map((r) => r.message_id);
+    await repo.markDelivered(ids.slice(0, 10), new Date('2030-01-01T00:00:00.000Z'));
+    const at = new Date('2030-07-07T07:07:07.777Z');
+    // 300 ids (a 256 and a 64 statement), 5 of them twice, 10 delivered already.
+    expect(await repo.recordAttemptSuccess([...ids, ...ids.slice(100, 105)], at)).toBe(290);
+    const stored = await repo.findByMessageIds(ids);
+    expect(stored.filter((r) => r.status === 'delivered')).toHaveLength(300);
+    const fresh = stored.filter((r) => r.delivered_at?.toISOString() === at.toISOString());
+    expect(fresh).toHaveLength(290);
+    expect(fresh.every((r) => r.attempt_count === 1 && r.next_attempt_at === null)).toBe(true);
+    expect(await repo.recordAttemptSuccess([ids[299]!, ids[298]!, ids[297]!], new Date())).toBe(0);
+    expect(await repo.recordAttemptSuccess([], new Date())).toBe(0);
+  });
+
   it('counts by status per domain and overall', async () => {
     const domain = 'counts.test';
     const rows = Array.from({ length: 5 }, () => messageRow({ domain }));
