@@ -1,12 +1,13 @@
 /**
- * `npm run bench:floor [-- --connections 50 --duration 20 --size 160 --client wrk|undici]`
+ * `npm run bench:floor [-- --connections 50 --duration 20 --size 160 --client wrk|undici --reconnect]`
  *
  * The ceiling of this box for the broker's kind of traffic: the same load generator as
  * `npm run bench`, against a bare `node:https` mTLS server that parses the JSON and answers
  * 202 (bench/https-floor-server.ts). Prints requests/s and the CPU per request of the
  * server and of the load generator. Whatever the broker costs beyond the server's figure
  * is the broker's own work; what the two processes take together bounds any Node HTTPS
- * service measured with this load generator on this box.
+ * service measured with this load generator on this box. `--reconnect`: a new TLS
+ * connection per request (resumed sessions), the floor of `npm run bench -- --reconnect`.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
   const duration = option(argv, 'duration', 20);
   const size = option(argv, 'size', 160);
   const loadClient = loadClientOption(argv);
+  const reconnect = argv.includes('--reconnect');
   const ca = createCa({ commonName: 'Floor Bench CA', days: 1 });
   const server = issueServerCertificate(ca, {
     commonName: 'localhost',
@@ -65,18 +67,19 @@ async function main(): Promise<void> {
       connections,
       durationS: duration,
       size,
-      reconnect: false,
+      reconnect,
       client: loadClient,
     });
     const serverCpu = cpuSeconds(child.pid!) - cpuBefore;
     const seconds = (load.ended_at - load.started_at) / 1000;
     const summary = {
-      options: { connections, duration, size, client: loadClient },
+      options: { connections, duration, size, client: loadClient, reconnect },
       requests: load.sent,
       answered_202: load.accepted,
       requests_per_s: Math.round(load.accepted / seconds),
       latency_ms: load.latency_ms,
       errors: load.errors,
+      ...(load.tls ? { tls_connections: load.tls } : {}),
       server_cpu_ms_per_request: round((serverCpu / Math.max(1, load.sent)) * 1000, 3),
       load_generator_cpu_ms_per_request: round((load.cpu_s / Math.max(1, load.sent)) * 1000, 3),
       loadavg_1m: round(loadavg()[0]!, 2),
