@@ -29,6 +29,12 @@ export interface EventSink {
    * lot instead of one per event, which is most of a busy broker's fan-out CPU.
    */
   batch?(deliverAll: () => void): void;
+  /**
+   * One read's events, in order, all after the sink's cursor. The hub hands every live sink
+   * of a client the same array when none of them had seen any of it (the usual case), so a
+   * sink may build what it writes once per array (event-socket.ts).
+   */
+  deliverBatch?(events: readonly StatusEvent[]): void;
 }
 
 interface Subscription {
@@ -159,6 +165,13 @@ export class EventHub {
     subscription.sink.deliver(event);
   }
 
+  /** The events after the subscription's cursor: `events` itself when that is all of them. */
+  private after(subscription: Subscription, events: StatusEvent[]): StatusEvent[] {
+    const cursor = subscription.cursor || '0-0';
+    if (events.length === 0 || compareEventIds(events[0]!.event_id, cursor) > 0) return events;
+    return events.filter((event) => compareEventIds(event.event_id, cursor) > 0);
+  }
+
   private unsubscribe(feed: ClientFeed, subscription: Subscription): void {
     subscription.closed = true;
     feed.subscriptions.delete(subscription);
@@ -204,6 +217,15 @@ export class EventHub {
     for (const subscription of feed.subscriptions) {
       if (!subscription.live) {
         subscription.pending.push(...events);
+        continue;
+      }
+      if (subscription.sink.deliverBatch) {
+        if (subscription.closed) continue;
+        const fresh = this.after(subscription, events);
+        if (fresh.length > 0) {
+          subscription.cursor = fresh[fresh.length - 1]!.event_id;
+          subscription.sink.deliverBatch(fresh);
+        }
         continue;
       }
       const deliverAll = () => {

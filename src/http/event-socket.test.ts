@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { StatusEvent } from '../events/status-event.js';
-import { CLOSE_CODES, EventSocket, filterOf } from './event-socket.js';
+import { CLOSE_CODES, EventSocket, filterOf, textFrameHeader } from './event-socket.js';
 
 const servers: WebSocketServer[] = [];
 afterEach(async () => {
@@ -135,4 +135,49 @@ it('pings every socket of one interval from one timer, and keeps those that answ
   } finally {
     setIntervalSpy.mockRestore();
   }
+});
+
+it('writes a read’s events as frames in one write: the same bytes for every socket without a filter, event by event with one', async () => {
+  const sockets = await Promise.all([pair(), pair(), pair()]);
+  const received = sockets.map(({ client }) => {
+    const got: Array<{ id: string; binary: boolean }> = [];
+    client.on('message', (data, isBinary) =>
+      got.push({ id: (JSON.parse(data.toString()) as StatusEvent).event_id, binary: isBinary }),
+    );
+    return got;
+  });
+  const writes: Buffer[][] = [[], [], []];
+  const subscribers = sockets.map(({ server }, i) => {
+    const transport = (server as unknown as { _socket: import('node:net').Socket })._socket;
+    const write = transport.write.bind(transport);
+    transport.write = ((chunk: Buffer, ...rest: never[]) => {
+      writes[i]!.push(chunk);
+      return write(chunk, ...rest);
+    }) as typeof transport.write;
+    const filter = i === 2 ? filterOf(undefined, ['queued']) : {};
+    return new EventSocket(server, 1, filter, { maxBufferedBytes: 1 << 20, pingIntervalMs: 60_000, transport });
+  });
+  // Payloads of every header size: under 126 bytes, up to 65,535, and over.
+  const events = [
+    { ...event(1, 'queued'), message_id: 'x' },
+    event(2),
+    { ...event(3, 'queued'), message_id: 'y'.repeat(70_000) },
+    event(4, 'queued'),
+  ];
+  for (const subscriber of subscribers) subscriber.deliverBatch(events);
+  expect(writes[0]).toHaveLength(1);
+  expect(writes[1]![0]).toBe(writes[0]![0]);
+  await new Promise((r) => setTimeout(r, 200));
+  const all = ['1001-0', '1002-0', '1003-0', '1004-0'].map((id) => ({ id, binary: false }));
+  expect(received[0]).toEqual(all);
+  expect(received[1]).toEqual(all);
+  expect(received[2]!.map((e) => e.id)).toEqual(['1001-0', '1003-0', '1004-0']);
+  for (const subscriber of subscribers) subscriber.close(CLOSE_CODES.GOING_AWAY, 'bye');
+});
+
+it('textFrameHeader encodes the three length forms', () => {
+  expect([...textFrameHeader(125)]).toEqual([0x81, 125]);
+  expect([...textFrameHeader(126)]).toEqual([0x81, 126, 0, 126]);
+  expect([...textFrameHeader(65_535)]).toEqual([0x81, 126, 0xff, 0xff]);
+  expect([...textFrameHeader(65_536)]).toEqual([0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
 });
