@@ -70,11 +70,10 @@ export const BLOCK_MS = 1000;
  * `store_concurrency` batches overlap only while the stream is deep (the last read filled
  * a batch): a backlog is worked off with MySQL and sealing both busy. At a steady rate the
  * next read waits for the batch in MySQL instead, so what arrives meanwhile is stored as
- * one batch: half as many batches of twice the size, and a batch's fixed costs (the
- * commit, the XREADGROUP, the acknowledgement script, the statements) are what MariaDB,
- * Redis and the delivery actor pay most for at that rate — MariaDB's CPU per message
- * fell 15–20 % and the accepted rate rose 5–8 % in the same-hour bench (docs/performance.md),
- * for 2–3 ms more storage lag. Own pending entries (after a failure or at start) are re-read
+ * one batch: fewer batches of 45–53 entries instead of 28–32 in the bench, and a batch's
+ * fixed costs (the commit, the XREADGROUP, the acknowledgement script, the statements) are
+ * paid less often — MariaDB's CPU per message −14–15 % and the delivery actor's −8 % in
+ * the same-hour A/B (docs/performance.md), for 2–3 ms more storage lag. Own pending entries (after a failure or at start) are re-read
  * only with no batch under way: a batch acked meanwhile would be stored a second time.
  */
 export function mustWaitForBatch(state: {
@@ -86,6 +85,7 @@ export function mustWaitForBatch(state: {
   if (state.inFlight === 0) return false;
   return state.inFlight >= state.maxInFlight || state.rereading || !state.deep;
 }
+
 const MAX_BACKOFF_MS = 5000;
 
 export class StorePipeline {
