@@ -123,14 +123,7 @@ export const configShape = {
       },
     ),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
-    store_concurrency: int(
-      'Store batches under way at once while the stream is deep (one in MySQL while the next is read and sealed); at a steady rate one, so each batch is bigger',
-      2,
-      {
-        min: 1,
-        max: 16,
-      },
-    ),
+    store_concurrency: int('Store batches under way at once while the stream is deep', 2, { min: 1, max: 16 }),
     retry_interval_ms: int('Wait between delivery attempts', 30_000, { min: 10 }),
     max_attempts: int('Attempts before a message is failed and dead-lettered', 5, { min: 1 }),
     backoff: oneOf('Retry spacing: fixed interval or exponential with jitter', 'fixed', ['fixed', 'exponential']),
@@ -257,11 +250,7 @@ export const configShape = {
       min: 100,
     }),
     ws_max_subscribers: int('Most event WebSockets one broker serves at once', 5_000, { min: 1 }),
-    read_interval_ms: int(
-      "Least time between two of the event reader's reads that found events: events gather meanwhile, so each subscriber's socket gets them in fewer, fuller writes (TLS records) — less CPU per event for up to this much more latency",
-      10,
-      { min: 0, max: 1000 },
-    ),
+    read_interval_ms: int('Least ms between two event reads that found events', 10, { min: 0, max: 1000 }),
     callback_timeout_ms: int('Timeout of one status callback POST', 5_000, { min: 100 }),
     callback_max_attempts: int('Attempts of one status callback before it is dead-lettered', 5, { min: 1 }),
     callback_retry_interval_ms: int(
