@@ -33,6 +33,20 @@ describe('bench tools', () => {
     expect(summary.load_generator_cpu_ms_per_request).toBeGreaterThan(0);
   });
 
+  it('bench:floor --reconnect opens a TLS connection per request, sessions resumed', async () => {
+    const { stdout } = await tsx('bench/https-floor.ts', ['--duration', '1', '--connections', '2', '--reconnect']);
+    const summary = JSON.parse(stdout) as {
+      options: { reconnect: boolean };
+      requests: number;
+      answered_202: number;
+      tls_connections: { opened: number; resumed: number };
+    };
+    expect(summary.options.reconnect).toBe(true);
+    expect(summary.answered_202).toBe(summary.requests);
+    expect(summary.tls_connections.opened).toBe(summary.requests);
+    expect(summary.tls_connections.resumed).toBeGreaterThan(0);
+  });
+
   it('profile-summary adds self time by package and by function, leaving idle out', async () => {
     // main → fastify handler (30 ms self) → ioredis write (50 ms self); idle 100 ms.
     const profile = {
