@@ -72,6 +72,7 @@ export class EnqueuePlanner {
           clients: [],
           requests: [],
           events: { domain: domain.name, maxPerClient: max_per_client, minId, ttlMs: retention_ms },
+          entryFormat: this.config.queue.entry_format,
         };
         byDomain.set(domain.name, (planned = { call, indexes: [], clientIndex: new Map() }));
       }

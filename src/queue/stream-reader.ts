@@ -6,6 +6,7 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { sealedPairParses } from '../crypto/envelope.js';
 import { DELIVERY_GROUP } from './keys.js';
+import { PACKED_FIELD, unpackEntry } from './stream-entry-codec.js';
 import type { StreamEntryFields } from './stream-writer.js';
 
 /**
@@ -25,6 +26,8 @@ export interface PlaintextEntryFields {
   tg: string;
   rm: string;
 }
+
+const PACKED_FIELD_CODE = PACKED_FIELD.charCodeAt(0);
 
 export interface StreamEntry {
   stream: string;
@@ -79,6 +82,11 @@ export async function readEntries(
 }
 
 function toFields(flat: Buffer[]): StreamEntryFields | PlaintextEntryFields | null {
+  // The packed form: one field (stream-entry-codec.ts).
+  if (flat.length === 2 && flat[0]!.length === 1 && flat[0]![0] === PACKED_FIELD_CODE) {
+    const fields = unpackEntry(flat[1]!);
+    return fields?.m && fields.c && sealedPairParses(fields.be, fields.se) ? fields : null;
+  }
   const record = new Map<string, Buffer>();
   for (let i = 0; i + 1 < flat.length; i += 2) record.set(flat[i]!.toString('latin1'), flat[i + 1]!);
   const text = (name: string) => record.get(name)?.toString('utf8');

@@ -6,6 +6,14 @@
  * together, and each request is answered only after Redis acknowledged the script.
  */
 import type { ScriptedPipeline } from './scripts.js';
+import { packEntry } from './stream-entry-codec.js';
+
+/**
+ * How entries are written: `packed`, one field holding every other (stream-entry-codec.ts);
+ * `fields`, one stream field each, the form brokers before it write and the only one they
+ * read (`queue.entry_format`: a rolling upgrade beside them).
+ */
+export type EntryFormat = 'packed' | 'fields';
 
 /**
  * Fields of a stream entry; short names keep the AOF small. The body and the number are
@@ -77,6 +85,8 @@ export interface EnqueueCall {
   requests: EnqueueRequestArgs[];
   /** Absent: no status events. */
   events?: EnqueueEvents;
+  /** Absent: packed. */
+  entryFormat?: EntryFormat;
 }
 
 export const REFUSED_BY_RATE = -1;
@@ -108,6 +118,7 @@ export function addEnqueue(pipeline: ScriptedPipeline, call: EnqueueCall): void 
     events?.maxPerClient ?? 0,
     events?.minId ?? '0-0',
     events?.ttlMs ?? 0,
+    call.entryFormat === 'fields' ? 'fields' : 'packed',
   ];
   for (const c of call.clients) {
     keys.push(c.limitsKey);
@@ -127,8 +138,21 @@ export function addEnqueue(pipeline: ScriptedPipeline, call: EnqueueCall): void 
       record = keys.length - recordsAfter;
     }
     argv.push(r.client + 1, record, r.requestHash, r.trackingId, r.timestamp, r.messages.length);
-    for (const m of r.messages)
-      argv.push(m.m, m.be, m.se, m.h, m.p, m.sm, m.md, m.q, m.rt ?? '', m.tg ?? '', m.rm ?? '');
+    if (call.entryFormat === 'fields') {
+      for (const m of r.messages)
+        argv.push(m.m, m.be, m.se, m.h, m.p, m.sm, m.md, m.q, m.rt ?? '', m.tg ?? '', m.rm ?? '');
+      continue;
+    }
+    const client = call.clients[r.client]!;
+    const c = String(client.clientId);
+    for (const m of r.messages) {
+      const rt = m.rt ?? '';
+      const tg = m.tg ?? '';
+      // The queued index's value (enqueue-n.lua's KEYS[2]), made here rather than in Lua.
+      const queued = tg === '' ? `${c}|${m.q}` : `${c}|${m.q}|${tg}|${rt}`;
+      const entry = packEntry({ ...m, c, n: client.clientName, rt, tg, rm: m.rm ?? '' });
+      argv.push(m.m, m.q, queued, entry);
+    }
   }
   pipeline.mbEnqueue(keys.length, ...keys, ...argv);
 }

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parseIdempotencyRecord, rememberResponse } from '../../src/queue/idempotency-record.js';
 import { takeRateAndFindQueued } from '../../src/queue/message-lookup.js';
 import { defineScripts, scriptedPipeline } from '../../src/queue/scripts.js';
+import { unpackEntry } from '../../src/queue/stream-entry-codec.js';
 import { acknowledge, ensureGroups, readEntries } from '../../src/queue/stream-reader.js';
 import {
   addEnqueue,
@@ -154,14 +155,32 @@ async function limitsOf(key: string) {
 const today = () => Math.floor(Date.now() / 86_400_000);
 
 describe('enqueue-n.lua', () => {
-  it('appends with the client fields, indexes the message as queued, and answers its position', async () => {
-    const keys = keysOf();
+  it('appends the message packed in one field, indexes it as queued, and answers its position', async () => {
+    const keys = { ...keysOf(), stream: `${prefix}packed-stream` };
+    await ensureGroups(redis, [keys.stream]);
     const before = await redis.xlen(keys.stream);
     const m = message('indexed');
     const reply = await enqueue(keys, args({ messages: [m] }));
     expect(reply).toMatchObject({ kind: 'done', positions: [before + 1] });
     const [, fields] = (await redis.xrevrangeBuffer(keys.stream, '+', '-', 'COUNT', 1))[0]!;
-    // Binary-safe: the envelopes come back byte for byte.
+    expect(fields).toHaveLength(2);
+    expect(fields[0]!.toString()).toBe('d');
+    // Binary-safe: the envelopes come back byte for byte, with the client's fields.
+    expect(unpackEntry(fields[1]!)).toEqual({ ...m, c: '7', n: 'demo', rt: '', tg: '', rm: '' });
+    expect(await redis.hget(keys.queued, m.m)).toBe(`7|${m.q}`);
+    // No limits configured: no counters.
+    expect(await redis.exists(keys.limits)).toBe(0);
+    const [entry] = await readEntries(redis, 'consumer', [keys.stream], 10, false, 100);
+    expect(entry?.fields).toEqual({ ...m, c: '7', n: 'demo', rt: '', tg: '', rm: '' });
+  });
+
+  it('writes one stream field each with entry_format fields (what brokers before packing read)', async () => {
+    const keys = { ...keysOf(), stream: `${prefix}fields-stream` };
+    await ensureGroups(redis, [keys.stream]);
+    const m = message('fields');
+    const reply = await send({ ...callOf(keys, args({ messages: [m] })), entryFormat: 'fields' });
+    expect(reply.requests[0]).toMatchObject({ kind: 'done' });
+    const [, fields] = (await redis.xrevrangeBuffer(keys.stream, '+', '-', 'COUNT', 1))[0]!;
     expect(fields).toEqual(
       [
         'm',
@@ -187,8 +206,8 @@ describe('enqueue-n.lua', () => {
       ].map((v) => (Buffer.isBuffer(v) ? v : Buffer.from(v))),
     );
     expect(await redis.hget(keys.queued, m.m)).toBe(`7|${m.q}`);
-    // No limits configured: no counters.
-    expect(await redis.exists(keys.limits)).toBe(0);
+    const [entry] = await readEntries(redis, 'consumer', [keys.stream], 10, false, 100);
+    expect(entry?.fields).toEqual({ ...m, c: '7', n: 'demo', rt: '', tg: '', rm: '' });
   });
 
   it('refuses past the rate limit without appending, and starts the window at the first request', async () => {

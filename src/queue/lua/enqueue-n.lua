@@ -17,13 +17,17 @@
   ARGV[1] C, clients      ARGV[2] R, requests      ARGV[3] idempotency TTL (ms)
   ARGV[4] domain name ('' = no status events)  ARGV[5] events MAXLEN (~)
   ARGV[6] events MINID (~, the retention's oldest id)  ARGV[7] events TTL (ms)
+  ARGV[8] entry format: 'packed' or 'fields' (src/queue/stream-entry-codec.ts)
   then C × 5:  client id, client name, rate limit (0 = none), rate window (ms), daily quota (0 = none)
-  then R × (6 + 11 N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
-               tracking id, timestamp, N, then N × 11: message_id, body envelope, number
-               envelope, number hash, pepper id, masked number, metadata JSON or '', queued_at,
-               route, target (chosen by the front at submit; '' = none: the domain's default),
-               route match (what the route matched: an amqp routing key's {match})
-               (sealed by the ingest actor: no plaintext body or number reaches Redis)
+  then R × (6 + W N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
+               tracking id, timestamp, N, then N messages of W arguments each:
+    packed (W = 4): message_id, queued_at, the queued index's value, the packed entry
+               (appended as its one field `d`)
+    fields (W = 11): message_id, body envelope, number envelope, number hash, pepper id,
+               masked number, metadata JSON or '', queued_at, route, target (chosen by the
+               front at submit; '' = none: the domain's default), route match (what the
+               route matched: an amqp routing key's {match}); each its own stream field
+  (sealed by the ingest actor: no plaintext body or number reaches Redis)
 
   The limits state, Redis' clock, the fixed rate window and the UTC-day quota are those of
   includes/limits.lua, shared with rate-take-1. Quota first, then rate: a message
@@ -57,7 +61,9 @@ local domain = ARGV[4]
 local events = domain ~= ''
 local records = 2 + n_clients
 if events then records = records + n_clients end
-local at = 8
+local packed = ARGV[8] == 'packed'
+local width = packed and 4 or 11
+local at = 9
 
 local clients = {}
 for c = 1, n_clients do
@@ -88,7 +94,7 @@ for _ = 1, n_requests do
   local hash, n = ARGV[at + 2], tonumber(ARGV[at + 5])
   local tracking_id, timestamp = ARGV[at + 3], ARGV[at + 4]
   local first = at + 6
-  at = first + 11 * n
+  at = first + width * n
 
   local existing = record > 0 and redis.call('GET', KEYS[records + record])
   if existing and string.sub(existing, 1, 64) == hash then
@@ -102,31 +108,37 @@ for _ = 1, n_requests do
     local appended = 0
     local items = {}
     for i = 0, n - 1 do
-      local m = first + 11 * i
+      local m = first + width * i
+      local message_id = ARGV[m]
+      local queued_at = packed and ARGV[m + 1] or ARGV[m + 7]
       local position
       if client.quota > 0 and client.quota_used >= client.quota then
         position = -2
       elseif client.rate_limit > 0 and client.rate_used >= client.rate_limit then
         position = -1
       else
-        -- No target given (''): the entry and index value of before routing, which
-        -- delivery reads as the domain's default target.
-        local queued = client.id .. '|' .. ARGV[m + 7]
-        if ARGV[m + 9] == '' then
-          redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
+        local queued
+        if packed then
+          redis.call('XADD', KEYS[1], '*', 'd', ARGV[m + 3])
+          queued = ARGV[m + 2]
+        elseif ARGV[m + 9] == '' then
+          -- No target given (''): the entry and index value of before routing, which
+          -- delivery reads as the domain's default target.
+          redis.call('XADD', KEYS[1], '*', 'm', message_id, 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
             'se', ARGV[m + 2], 'h', ARGV[m + 3], 'p', ARGV[m + 4], 'sm', ARGV[m + 5], 'md', ARGV[m + 6],
-            'q', ARGV[m + 7])
+            'q', queued_at)
+          queued = client.id .. '|' .. queued_at
         else
-          redis.call('XADD', KEYS[1], '*', 'm', ARGV[m], 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
+          redis.call('XADD', KEYS[1], '*', 'm', message_id, 'c', client.id, 'n', client.name, 'be', ARGV[m + 1],
             'se', ARGV[m + 2], 'h', ARGV[m + 3], 'p', ARGV[m + 4], 'sm', ARGV[m + 5], 'md', ARGV[m + 6],
-            'q', ARGV[m + 7], 'rt', ARGV[m + 8], 'tg', ARGV[m + 9], 'rm', ARGV[m + 10])
-          queued = queued .. '|' .. ARGV[m + 9] .. '|' .. ARGV[m + 8]
+            'q', queued_at, 'rt', ARGV[m + 8], 'tg', ARGV[m + 9], 'rm', ARGV[m + 10])
+          queued = client.id .. '|' .. queued_at .. '|' .. ARGV[m + 9] .. '|' .. ARGV[m + 8]
         end
-        index[#index + 1] = ARGV[m]
+        index[#index + 1] = message_id
         index[#index + 1] = queued
         if events then
-          redis.call('XADD', client.events_key, '*', 't', 'queued', 'm', ARGV[m],
-            'c', client.name .. '.' .. domain, 'd', domain, 'a', '0', 'at', ARGV[m + 7])
+          redis.call('XADD', client.events_key, '*', 't', 'queued', 'm', message_id,
+            'c', client.name .. '.' .. domain, 'd', domain, 'a', '0', 'at', queued_at)
         end
         -- The stream holds only unstored messages (delivery XDELs after the MySQL
         -- commit): its length is the message's place in the queue. Nothing else runs
@@ -138,7 +150,7 @@ for _ = 1, n_requests do
         appended = appended + 1
       end
       replies[#replies + 1] = position
-      items[i + 1] = position > 0 and {ARGV[m], ARGV[m + 7], position} or {position}
+      items[i + 1] = position > 0 and {message_id, queued_at, position} or {position}
     end
     client.appended = client.appended + appended
     if record > 0 and (appended > 0 or n == 0) then
