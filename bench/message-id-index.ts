@@ -23,7 +23,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
-import { uuidV7 } from '../src/util/uuid-v7.js';
+import { uuidV7 } from '../src/util/uuid.js';
 
 const { values: args } = parseArgs({
   options: {

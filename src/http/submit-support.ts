@@ -17,7 +17,7 @@ import { sendError, toBrokerError } from './error-handler.js';
 import { rememberRefusal, replay, type Idempotency } from './idempotency.js';
 import type { SubmitMessageBody } from './messages.schemas.js';
 import { chooseRoute, type RouteChoice } from '../routing/route-choice.js';
-import { uuidV7 } from '../util/uuid-v7.js';
+import { uuidV7 } from '../util/uuid.js';
 
 export interface MessagesRouteDeps {
   /** The config in force: a reload switches domains on and off between two requests. */

@@ -60,7 +60,7 @@ describe('POST /api/v1/messages', () => {
     const response = await postJson(agent, broker.url, valid);
     expect(response.status).toBe(202);
     expect(response.body).toMatchObject({ status: 'queued', client_id: 'demo.default' });
-    // A version 7 UUID whose time is the acceptance's: ids sort by it (src/util/uuid-v7.ts).
+    // A version 7 UUID whose time is the acceptance's: ids sort by it (src/util/uuid.ts).
     const id = String(response.body.message_id);
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const queuedAt = Date.parse(String(response.body.queued_at));

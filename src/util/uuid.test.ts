@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { uuidV7, uuidV7Time } from './uuid-v7.js';
+import { uuidV4, uuidV7, uuidV7Time } from './uuid.js';
 
 const FORMAT = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -31,5 +31,16 @@ describe('uuidV7', () => {
     const theirs = uuidV7Time(crypto.randomUUIDv7());
     expect(theirs).toBeGreaterThanOrEqual(before);
     expect(Math.abs(uuidV7Time(uuidV7()) - theirs)).toBeLessThan(1000);
+  });
+});
+
+describe('uuidV4', () => {
+  it('is an RFC 9562 version 4 UUID, unique across pool refills, interleaved with version 7 ids', () => {
+    const ids = Array.from({ length: 600 }, (_, i) => (i % 2 ? uuidV4() : uuidV7()));
+    expect(new Set(ids).size).toBe(ids.length);
+    ids.forEach((id, i) => {
+      if (i % 2) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      else expect(id).toMatch(FORMAT);
+    });
   });
 });
