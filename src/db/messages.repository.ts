@@ -29,17 +29,20 @@ const LAST_ERROR_MAX = 512;
 // even when every row carries a 512-character error.
 const UPDATE_CHUNK = 1000;
 // Prepared INSERTs (see insertBatch). A batch goes as one statement whose size is the
-// full store batch or the next power of two up to 256 (37 rows: the 64-row statement,
-// the last row repeated 27 times — a repeated row is a no-op of ON DUPLICATE KEY UPDATE).
-// One round trip whatever the size, and a connection holds at most ten statements
+// full store batch or the next bucket size up to 256 (37 rows: the 40-row statement, the
+// last row repeated 3 times — a repeated row is a no-op of ON DUPLICATE KEY UPDATE).
+// One round trip whatever the size, and a connection holds at most sixteen statements
 // however batch sizes vary: MariaDB keeps ≈ 7 KiB per row of placeholders of a prepared
-// statement (measured: 3.6 MiB for 500 rows, 3.6 MiB for all the others together), and
+// statement (measured: 3.6 MiB for 500 rows; ≈ 6.6 MiB for all the buckets together), and
 // `max_prepared_stmt_count` (16,382 by default) counts them for every client of the
 // server. Splitting every batch into exact chunk sizes instead cost a round trip per chunk
-// plus BEGIN and COMMIT; but a repeated row costs MariaDB as much as a new one, so a
-// batch that would be padded by more than SPLIT_PADDING_ROWS is split once or twice at
-// the prepared sizes below it (statementChunks: 129 rows go as 128 + 1, not as 256).
-const BUCKET_ROWS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
+// plus BEGIN and COMMIT; but a repeated row costs MariaDB as much as a new one, and the
+// client a value conversion per column, so the buckets are 8 rows apart up to 64, where
+// store batches settle under a steady load (≈ 45–55 entries: at most 7 repeats instead
+// of up to 31 with powers of two), and a batch that would be padded by more than
+// SPLIT_PADDING_ROWS is split once or twice at the sizes below it (statementChunks: 130
+// rows go as 128 + 2, not as 192).
+const BUCKET_ROWS = [1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 96, 128, 192, 256] as const;
 // Padding a statement by more rows than this costs MariaDB more than sending the batch as
 // two statements in one transaction (statementChunks).
 const SPLIT_PADDING_ROWS = 32;
@@ -433,7 +436,7 @@ function statementChunks(run: number, fullRows: number): number[] {
   return chunks;
 }
 
-/** The prepared statement's rows for a run: the full batch, or the next power of two (else the run itself). */
+/** The prepared statement's rows for a run: the full batch, or the next bucket size (else the run itself). */
 function statementRows(run: number, fullRows: number): number {
   if (run === fullRows) return run;
   const bucket = BUCKET_ROWS.find((rows) => rows >= run);

@@ -107,18 +107,19 @@ describe('MessagesRepository.insertBatch', () => {
     }
   });
 
-  it('sends any other size padded to the next power of two, or split where padding would cost more rows than a statement, so a connection prepares at most ten', async () => {
+  it('sends any other size padded to the next bucket size, or split where padding would cost more rows than a statement, so a connection prepares at most sixteen', async () => {
     const counting = countingRepository({ fullBatchRows: 200 });
     const distinct = new Set<string>();
     // Size → rows of each INSERT: a padding of up to 32 repeated rows is sent as it is
     // (MariaDB pays a repeat as much as a new row); more, and the batch is split at the
     // largest prepared size below it (one transaction).
     const plans: Array<[number, number[]]> = [
-      [37, [64]],
+      [37, [40]],
+      [51, [56]],
       [99, [128]],
       [1, [1]],
       [200, [200]],
-      [150, [128, 32]],
+      [150, [128, 24]],
       [130, [128, 2]],
       [255, [256]],
       [127, [128]],
@@ -135,7 +136,7 @@ describe('MessagesRepository.insertBatch', () => {
       );
       for (const statement of sent) distinct.add(statement);
     }
-    expect([...distinct].map(rowsIn).sort((a, b) => b - a)).toEqual([256, 200, 128, 64, 32, 4, 2, 1]);
+    expect([...distinct].map(rowsIn).sort((a, b) => b - a)).toEqual([256, 200, 128, 56, 40, 24, 4, 2, 1]);
     // The padding rows are repeats: each message stored once.
     expect((await repo.countByStatus('sizes.test')).queued).toBe(plans.reduce((a, [size]) => a + size, 0));
   });
