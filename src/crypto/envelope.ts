@@ -230,18 +230,25 @@ interface ParsedEnvelope {
   ciphertext: Buffer;
 }
 
-function parseEnvelope(envelope: Buffer): ParsedEnvelope {
+/** An envelope's version, key id and where its nonce starts; CRYPTO_FAILURE if it does not parse. */
+function readHeader(envelope: Buffer): { version: number; keyId: string; nonceAt: number } {
   if (envelope.length < 2) throw new BrokerError('CRYPTO_FAILURE', 'envelope is truncated');
   const version = envelope[0]!;
   if (version !== ENVELOPE_V1 && version !== ENVELOPE_V2)
     throw new BrokerError('CRYPTO_FAILURE', `unknown envelope version ${version}`);
   const idLength = envelope[1]!;
   const nonceAt = 2 + idLength;
-  const tagAt = nonceAt + NONCE_BYTES;
-  const bodyAt = tagAt + TAG_BYTES;
-  if (idLength === 0 || envelope.length < bodyAt) throw new BrokerError('CRYPTO_FAILURE', 'envelope is truncated');
+  if (idLength === 0 || envelope.length < nonceAt + NONCE_BYTES + TAG_BYTES)
+    throw new BrokerError('CRYPTO_FAILURE', 'envelope is truncated');
   const keyId = envelope.toString('latin1', 2, nonceAt);
   if (!KEY_ID_PATTERN.test(keyId)) throw new BrokerError('CRYPTO_FAILURE', 'envelope key id is malformed');
+  return { version, keyId, nonceAt };
+}
+
+function parseEnvelope(envelope: Buffer): ParsedEnvelope {
+  const { version, keyId, nonceAt } = readHeader(envelope);
+  const tagAt = nonceAt + NONCE_BYTES;
+  const bodyAt = tagAt + TAG_BYTES;
   return {
     version,
     keyId,
@@ -254,12 +261,12 @@ function parseEnvelope(envelope: Buffer): ParsedEnvelope {
 
 /** The id of the data key that sealed `envelope` (re-encryption picks rows by it). */
 export function envelopeKeyId(envelope: Buffer): string {
-  return parseEnvelope(envelope).keyId;
+  return readHeader(envelope).keyId;
 }
 
 /** The envelope's format version (1: one field, 2: a whole message); CRYPTO_FAILURE if it does not parse. */
 export function envelopeVersion(envelope: Buffer): number {
-  return parseEnvelope(envelope).version;
+  return readHeader(envelope).version;
 }
 
 /**
@@ -268,9 +275,9 @@ export function envelopeVersion(envelope: Buffer): number {
  */
 export function sealedPairParses(bodyEnc: Buffer, senderEnc: Buffer): boolean {
   try {
-    const version = parseEnvelope(bodyEnc).version;
+    const version = readHeader(bodyEnc).version;
     if (version === ENVELOPE_V2) return senderEnc.length === 0;
-    return parseEnvelope(senderEnc).version === ENVELOPE_V1;
+    return readHeader(senderEnc).version === ENVELOPE_V1;
   } catch {
     return false;
   }

@@ -15,8 +15,8 @@ const published = new Counter({
 const publishedByType = new Map(STATUS_EVENT_TYPES.map((t) => [t, published.labels(t)]));
 for (const series of publishedByType.values()) series.inc(0);
 
-export function countPublished(type: StatusEventType): void {
-  publishedByType.get(type)?.inc();
+export function countPublished(type: StatusEventType, count = 1): void {
+  if (count > 0) publishedByType.get(type)?.inc(count);
 }
 
 export const eventSubscribers = new Gauge({

@@ -57,6 +57,7 @@ export async function acknowledgeStored(redis: Redis, ack: StoreAck): Promise<vo
   const clientKeys: string[] = [];
   const clientArgs: string[] = [];
   const eventArgs: Array<string | number> = [];
+  let delivered = 0;
   for (const message of ack.stored) {
     const lane = `${message.client}\n${message.client_id}\n${message.domain}`;
     let index = clientIndex.get(lane);
@@ -67,6 +68,7 @@ export async function acknowledgeStored(redis: Redis, ack: StoreAck): Promise<vo
       clientArgs.push(message.client_id, message.domain);
     }
     eventArgs.push(index, message.message_id, message.delivered ? 1 : 0);
+    if (message.delivered) delivered++;
   }
   const streams = [...byStream.keys()];
   const args: Array<string | number> = [
@@ -85,8 +87,6 @@ export async function acknowledgeStored(redis: Redis, ack: StoreAck): Promise<vo
   args.push(...clientArgs, ack.stored.length, ...eventArgs);
   await defineScripts(redis).mbStoreAck(2 * streams.length + clientKeys.length, ...args);
   // Counted once appended (a failed call fails the batch, whose replay adds no events).
-  for (const message of ack.stored) {
-    countPublished('stored');
-    if (message.delivered) countPublished('delivered');
-  }
+  countPublished('stored', ack.stored.length);
+  countPublished('delivered', delivered);
 }

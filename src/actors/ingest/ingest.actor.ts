@@ -68,9 +68,11 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
         try {
           const results = await planner.run(redis, requests, unavailable);
           observeEnqueue(requests, results, (performance.now() - started) / 1000);
+          let queued = 0;
           for (const result of results)
             if (result.ok && result.kind === 'done')
-              for (const position of result.positions) if (position > 0) countPublished('queued');
+              for (const position of result.positions) if (position > 0) queued++;
+          countPublished('queued', queued);
           return { results };
         } catch (error) {
           const results = requests.map(() => unavailable(error));
