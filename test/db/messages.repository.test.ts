@@ -214,6 +214,39 @@ describe('MessagesRepository.insertBatch', () => {
   });
 });
 
+describe('MessagesRepository.findForDelivery', () => {
+  it('reads the rows as drizzle does, each with its client CN (its id when the client row is gone), for any number of ids', async () => {
+    const name = `reader-${randomUUID().slice(0, 8)}`;
+    const [client] = await handle.db.insert(schema.clients).values({ name, domain: 'reader.test' }).$returningId();
+    const named = Array.from({ length: 300 }, (_, i) =>
+      messageRow({
+        client_id: client!.id,
+        domain: 'reader.test',
+        metadata: i % 2 ? null : { campaign: 'spring', n: i, text: 'ünïcödé' },
+        route: i % 3 ? null : 'uk',
+        route_match: i % 3 ? null : '+44',
+        target: i % 3 ? 'default' : 'eu',
+      }),
+    );
+    const orphan = messageRow({ client_id: 999_999_999 });
+    await repo.insertBatch([...named, orphan]);
+    const ids = [...named, orphan].map((r) => r.message_id);
+    const expected = new Map((await repo.findByMessageIds(ids)).map((row) => [row.message_id, row]));
+    for (const take of [1, 3, 5, 64, 301]) {
+      const wanted = [...ids.slice(-take), ids.at(-1)!]; // a repeated id is read once
+      const rows = await repo.findForDelivery(wanted);
+      expect(rows).toHaveLength(take);
+      for (const row of rows) {
+        const { client_cn, ...message } = row;
+        expect(message).toEqual(expected.get(row.message_id));
+        expect(client_cn).toBe(row.message_id === orphan.message_id ? '999999999' : `${name}.reader.test`);
+      }
+    }
+    expect(await repo.findForDelivery([])).toEqual([]);
+    expect(await repo.findForDelivery([randomUUID()])).toEqual([]);
+  });
+});
+
 describe('MessagesRepository delivery outcomes', () => {
   it('markDelivered sets delivered_at once and skips delivered rows', async () => {
     const rows = [messageRow(), messageRow(), messageRow()];
