@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { packEntry, unpackEntry } from './stream-entry-codec.js';
-import type { StreamEntryFields } from './stream-writer.js';
+import type { StreamEntryFields } from './stream-entry.types.js';
 
 function fields(overrides: Partial<StreamEntryFields> = {}): StreamEntryFields {
   return {

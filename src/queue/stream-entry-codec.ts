@@ -13,7 +13,7 @@
  * read (stream-reader.ts), and `queue.entry_format: fields` keeps writing them while an
  * older broker shares the streams (a rolling upgrade, docs/deploy.md §10).
  */
-import type { StreamEntryFields } from './stream-writer.js';
+import type { StreamEntryFields } from './stream-entry.types.js';
 
 /** The field a packed entry is stored under. */
 export const PACKED_FIELD = 'd';
