@@ -71,6 +71,7 @@ for c = 1, n_clients do
     id = ARGV[at], name = ARGV[at + 1], rate_limit = tonumber(ARGV[at + 2]), window_ms = tonumber(ARGV[at + 3]),
     quota = tonumber(ARGV[at + 4]), key = KEYS[2 + c], appended = 0,
     events_key = events and KEYS[2 + n_clients + c] or nil,
+    cn = events and (ARGV[at + 1] .. '.' .. domain) or nil,
     window_start = 0, rate_used = 0, quota_used = 0,
   }
   if client.rate_limit > 0 or client.quota > 0 then
@@ -85,8 +86,9 @@ for c = 1, n_clients do
   at = at + 5
 end
 
-local replies = {}
-local index = {}
+-- Appended by position counters (n_replies, n_index): `#t` costs a search per call.
+local replies, n_replies = {}, 0
+local index, n_index = {}, 0
 local length = nil
 for _ = 1, n_requests do
   local client = clients[tonumber(ARGV[at])]
@@ -98,13 +100,14 @@ for _ = 1, n_requests do
 
   local existing = record > 0 and redis.call('GET', KEYS[records + record])
   if existing and string.sub(existing, 1, 64) == hash then
-    replies[#replies + 1] = 'replay'
-    replies[#replies + 1] = existing
+    replies[n_replies + 1], replies[n_replies + 2] = 'replay', existing
+    n_replies = n_replies + 2
   elseif existing then
-    replies[#replies + 1] = 'reused'
+    n_replies = n_replies + 1
+    replies[n_replies] = 'reused'
   else
-    replies[#replies + 1] = 'done'
-    replies[#replies + 1] = n
+    replies[n_replies + 1], replies[n_replies + 2] = 'done', n
+    n_replies = n_replies + 2
     local appended = 0
     local items = {}
     for i = 0, n - 1 do
@@ -134,11 +137,11 @@ for _ = 1, n_requests do
             'q', queued_at, 'rt', ARGV[m + 8], 'tg', ARGV[m + 9], 'rm', ARGV[m + 10])
           queued = client.id .. '|' .. queued_at .. '|' .. ARGV[m + 9] .. '|' .. ARGV[m + 8]
         end
-        index[#index + 1] = message_id
-        index[#index + 1] = queued
+        index[n_index + 1], index[n_index + 2] = message_id, queued
+        n_index = n_index + 2
         if events then
           redis.call('XADD', client.events_key, '*', 't', 'queued', 'm', message_id,
-            'c', client.name .. '.' .. domain, 'd', domain, 'a', '0', 'at', queued_at)
+            'c', client.cn, 'd', domain, 'a', '0', 'at', queued_at)
         end
         -- The stream holds only unstored messages (delivery XDELs after the MySQL
         -- commit): its length is the message's place in the queue. Nothing else runs
@@ -149,8 +152,10 @@ for _ = 1, n_requests do
         client.quota_used = client.quota_used + 1
         appended = appended + 1
       end
-      replies[#replies + 1] = position
-      items[i + 1] = position > 0 and {message_id, queued_at, position} or {position}
+      n_replies = n_replies + 1
+      replies[n_replies] = position
+      -- Only a request with an Idempotency-Key keeps its items (in its record).
+      if record > 0 then items[i + 1] = position > 0 and {message_id, queued_at, position} or {position} end
     end
     client.appended = client.appended + appended
     if record > 0 and (appended > 0 or n == 0) then
@@ -162,8 +167,8 @@ end
 
 -- One HSET for the whole call (in slices: unpack is bounded by Lua's C stack) costs less
 -- than one per message.
-for from = 1, #index, 1000 do
-  redis.call('HSET', KEYS[2], unpack(index, from, math.min(from + 999, #index)))
+for from = 1, n_index, 1000 do
+  redis.call('HSET', KEYS[2], unpack(index, from, math.min(from + 999, n_index)))
 end
 
 local out = {day_end}
@@ -184,5 +189,6 @@ for c = 1, n_clients do
   out[#out + 1] = limits_reset_ms(client.window_start, client.window_ms, now)
   out[#out + 1] = client.quota_before
 end
-for i = 1, #replies do out[#out + 1] = replies[i] end
+local n_out = #out
+for i = 1, n_replies do out[n_out + i] = replies[i] end
 return out
