@@ -114,13 +114,7 @@ export async function memoryByThread(
   heap: 'used' | 'total',
   decimals = 0,
 ): Promise<Record<string, number>> {
-  const text = await new Promise<string>((resolve, reject) => {
-    httpsGet(`${url}/metrics`, { ca }, (response) => {
-      let body = '';
-      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      response.on('end', () => resolve(body));
-    }).on('error', reject);
-  });
+  const text = await scrapeText(url, ca);
   const scale = 10 ** decimals;
   const heapMetric = `heap_size_${heap}`;
   const out: Record<string, number> = {};
@@ -131,6 +125,45 @@ export async function memoryByThread(
     const thread = /thread="([^"]+)"/.exec(match[2] ?? '')?.[1] ?? 'main';
     out[`${thread}_${match[1] === heapMetric ? 'heap' : 'external'}`] =
       Math.round((Number(match[3]) / 1048576) * scale) / scale;
+  }
+  return out;
+}
+
+/** The broker's /metrics text (loopback scrape: no client certificate). */
+function scrapeText(url: string, ca: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    httpsGet(`${url}/metrics`, { ca }, (response) => {
+      let body = '';
+      response.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      response.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+/** An unlabelled histogram's cumulative buckets from /metrics: [upper bound, count], +Inf last. */
+export async function histogramBuckets(url: string, ca: string, name: string): Promise<Array<[number, number]>> {
+  const text = await scrapeText(url, ca);
+  const buckets: Array<[number, number]> = [];
+  for (const match of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\S+)$`, 'gm')))
+    buckets.push([match[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(match[1]), Number(match[2])]);
+  return buckets;
+}
+
+/**
+ * The quantiles of what a histogram counted between two readings, as the upper bound of
+ * the bucket each falls in (ms; Infinity past the last bound).
+ */
+export function bucketQuantilesMs(
+  before: Array<[number, number]>,
+  after: Array<[number, number]>,
+  quantiles: number[],
+): Record<string, number> {
+  const counts = after.map(([le, n], i) => [le, n - (before[i]?.[1] ?? 0)] as const);
+  const total = counts.at(-1)?.[1] ?? 0;
+  const out: Record<string, number> = { count: total };
+  for (const q of quantiles) {
+    const hit = counts.find(([, n]) => n >= q * total);
+    out[`p${Math.round(q * 100)}_at_most`] = hit ? hit[0] * 1000 : Number.NaN;
   }
   return out;
 }

@@ -16,6 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { latestEventId, readEventsAfter, readNewEvents } from '../queue/status-events.js';
 import { compareEventIds, type StatusEvent } from './status-event.js';
+import { observePushLag } from './events.metrics.js';
 
 /** What the hub delivers to; the subscriber owns its filter and its socket. */
 export interface EventSink {
@@ -197,7 +198,11 @@ export class EventHub {
         const startedAt = Date.now();
         const read = await readNewEvents(blocking, prefix, cursors, READ_COUNT, this.options.blockMs ?? 250);
         failures = 0;
-        for (const [client, { events, lastId }] of read) this.dispatch(client, events, lastId);
+        for (const [client, { events, lastId }] of read) {
+          this.dispatch(client, events, lastId);
+          // Once per event read, not per socket: the same read reaches every socket of its client.
+          if (this.feeds.has(client)) observePushLag(events, Date.now());
+        }
         const rest = (this.options.minReadIntervalMs ?? MIN_READ_INTERVAL_MS) - (Date.now() - startedAt);
         if (read.size > 0 && rest > 0) await new Promise((r) => setTimeout(r, rest));
       } catch (error) {

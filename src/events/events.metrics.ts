@@ -2,7 +2,7 @@
  * Status-event metrics. Publishing happens in the ingest and delivery actors, subscribers
  * live in the main thread: each thread counts in its own registry, merged into /metrics.
  */
-import { Counter, Gauge } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { registry } from '../metrics/registry.js';
 import { STATUS_EVENT_TYPES, type StatusEventType } from './status-event.js';
 
@@ -30,6 +30,21 @@ export const eventsSent = new Counter({
   help: 'Status events sent to WebSocket subscribers of this broker',
   registers: [registry],
 });
+
+const pushLag = new Histogram({
+  name: 'mb_events_push_lag_seconds',
+  help: "Time from a status event's append in Redis (its id's time, Redis' clock) to this broker's write of it to its subscribers",
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  registers: [registry],
+});
+
+/** One read's events, pushed at `now` (ms): each one's lag since Redis appended it. */
+export function observePushLag(eventIds: readonly { event_id: string }[], now: number): void {
+  for (const { event_id } of eventIds) {
+    const appended = Number(event_id.slice(0, event_id.indexOf('-')));
+    if (appended > 0) pushLag.observe(Math.max(0, now - appended) / 1000);
+  }
+}
 
 const dropped = new Counter({
   name: 'mb_events_subscribers_dropped_total',

@@ -21,6 +21,7 @@ import {
   type Workspace,
 } from '../support/broker-harness.js';
 import { EventSocketClient } from '../support/event-socket-client.js';
+import { scrapeMetrics } from '../support/metrics-scrape.js';
 import { runCli, runCliJson } from '../support/mb-cli.js';
 import { HttpsPortalClient } from '../support/portal-https.js';
 import type { StatusEvent } from '../../src/events/status-event.js';
@@ -140,6 +141,12 @@ describe('status events over WebSocket, two brokers', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(bobOnB.events).toEqual([]);
     expect(bobOnA.events).toEqual([]);
+    // B measured how long each event took from its append in Redis to its push: well under 1 s.
+    const metrics = await scrapeMetrics(agentOf(demo), b.url);
+    expect(metrics.value('mb_events_push_lag_seconds_count')).toBeGreaterThanOrEqual(3);
+    expect(metrics.value('mb_events_push_lag_seconds_bucket', { le: '1' })).toBe(
+      metrics.value('mb_events_push_lag_seconds_count'),
+    );
   });
 
   it('resumes after last_event_id: nothing lost while away, nothing twice', async () => {
