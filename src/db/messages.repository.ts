@@ -186,11 +186,8 @@ export class MessagesRepository {
    */
   async recordAttemptSuccess(messageIds: readonly string[], at: Date): Promise<number> {
     let affected = 0;
-    for (const ids of chunks([...new Set(messageIds)], ID_BUCKETS.at(-1)!)) {
-      const size = ID_BUCKETS.find((bucket) => bucket >= ids.length)!;
-      const params: Array<Date | string> = [at, ...ids];
-      while (params.length <= size) params.push(ids.at(-1)!);
-      const [result] = await this.db.$client.execute<ResultSetHeader>(successStatement(size), params);
+    for (const ids of paddedIdLists(messageIds)) {
+      const [result] = await this.db.$client.execute<ResultSetHeader>(successStatement(ids.length), [at, ...ids]);
       affected += result.affectedRows;
     }
     return affected;
@@ -271,11 +268,8 @@ export class MessagesRepository {
    */
   async findForDelivery(messageIds: readonly string[]): Promise<DeliveryRow[]> {
     const rows: DeliveryRow[] = [];
-    for (const ids of chunks([...new Set(messageIds)], ID_BUCKETS.at(-1)!)) {
-      const size = ID_BUCKETS.find((bucket) => bucket >= ids.length)!;
-      const params = [...ids];
-      while (params.length < size) params.push(ids.at(-1)!);
-      const [raw] = await this.db.$client.execute<RowDataPacket[]>(deliveryStatement(size), params);
+    for (const ids of paddedIdLists(messageIds)) {
+      const [raw] = await this.db.$client.execute<RowDataPacket[]>(deliveryStatement(ids.length), ids);
       for (const row of raw) rows.push(deliveryRowOf(row));
     }
     return rows;
@@ -346,6 +340,18 @@ function caseOnMessageId(list: readonly AttemptFailure[], value: (f: AttemptFail
 /** Id-list sizes of the prepared success UPDATE: a few statements serve every batch size. */
 // Id-list sizes of the prepared statements that take a list of message ids.
 const ID_BUCKETS = [1, 4, 16, 64, 256] as const;
+
+/**
+ * The distinct ids in lists of a prepared size (ID_BUCKETS), each padded with its last id,
+ * which `IN` ignores: one statement per size whatever the batch.
+ */
+function paddedIdLists(messageIds: readonly string[]): string[][] {
+  return chunks([...new Set(messageIds)], ID_BUCKETS.at(-1)!).map((ids) => {
+    const size = ID_BUCKETS.find((bucket) => bucket >= ids.length)!;
+    while (ids.length < size) ids.push(ids.at(-1)!);
+    return ids;
+  });
+}
 const successStatements = new Map<number, string>();
 
 function successStatement(ids: number): string {
