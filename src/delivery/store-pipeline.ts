@@ -73,8 +73,9 @@ export const BLOCK_MS = 1000;
  * one batch: fewer batches of 45–53 entries instead of 28–32 in the bench, and a batch's
  * fixed costs (the commit, the XREADGROUP, the acknowledgement script, the statements) are
  * paid less often — MariaDB's CPU per message −14–15 % and the delivery actor's −8 % in
- * the same-hour A/B (docs/performance.md), for 2–3 ms more storage lag. Own pending entries (after a failure or at start) are re-read
- * only with no batch under way: a batch acked meanwhile would be stored a second time.
+ * the same-hour A/B (docs/performance.md), for 2–3 ms more storage lag. Own pending
+ * entries (after a failure or at start) are re-read only with no batch under way: a batch
+ * acked meanwhile would be stored a second time.
  */
 export function mustWaitForBatch(state: {
   inFlight: number;

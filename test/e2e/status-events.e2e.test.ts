@@ -18,6 +18,7 @@ import {
   postJson,
   sendJson,
   type ClientBundle,
+  waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
 import { EventSocketClient } from '../support/event-socket-client.js';
@@ -146,6 +147,17 @@ describe('status events over WebSocket, two brokers', () => {
     expect(metrics.value('mb_events_push_lag_seconds_count')).toBeGreaterThanOrEqual(3);
     expect(metrics.value('mb_events_push_lag_seconds_bucket', { le: '1' })).toBe(
       metrics.value('mb_events_push_lag_seconds_count'),
+    );
+    // Each event appended was counted, by type, by the broker whose actor appended it.
+    await waitUntil(
+      async () => {
+        const scrapes = await Promise.all([a, b].map((broker) => scrapeMetrics(agentOf(demo), broker.url)));
+        const published = (type: string) =>
+          scrapes.reduce((sum, m) => sum + m.value('mb_events_published_total', { type }), 0);
+        return ['queued', 'stored', 'delivered'].every((type) => published(type) >= 1);
+      },
+      5000,
+      'queued, stored and delivered counted in mb_events_published_total',
     );
   });
 
