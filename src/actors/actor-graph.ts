@@ -80,6 +80,7 @@ export class ActorGraph {
   async crash(name: string): Promise<void> {
     const host = this.hosts.get(name as ActorName);
     if (!host) throw new BrokerError('NOT_FOUND', `no actor named ${name}`);
+    if (host.state === 'idle') await host.ensureUp();
     await host.rpc.call('actor.crash', {});
   }
 

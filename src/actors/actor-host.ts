@@ -6,11 +6,13 @@
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { RpcPeer, type Protocol, type PortLike } from '../rpc/rpc-peer.js';
 import type { ActorName, ActorWorkerData, ControlProtocol, FinalMetricsMessage } from './actor.protocol.js';
 
-export type ActorState = 'starting' | 'up' | 'down' | 'stopping' | 'stopped';
+/** `idle`: parked on purpose (an on-demand actor with nothing to do); the next call starts it. */
+export type ActorState = 'starting' | 'up' | 'down' | 'stopping' | 'stopped' | 'idle';
 
 /** Actors are always loaded from the compiled tree, also when tests run the TS sources. */
 export function actorScript(name: ActorName): string {
@@ -49,6 +51,8 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
   private startedAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
   private readyWaiters: Array<() => void> = [];
+  /** The stop under way (a park or the shutdown), which a start must wait for. */
+  private stopping: Promise<void> | undefined;
 
   constructor(private options: ActorHostOptions) {
     super();
@@ -70,6 +74,11 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     return this.state === 'up';
   }
 
+  /** Up, or parked and started by the next call: not a fault. */
+  get isAvailable(): boolean {
+    return this.state === 'up' || this.state === 'idle';
+  }
+
   /** Resolves once the actor answered `ready` (after restarts, if it crashed while starting). */
   start(): Promise<void> {
     this.spawn();
@@ -82,11 +91,25 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
   }
 
   /**
+   * Resolves once the actor is up: starts a parked one (after its park has finished),
+   * waits for one that is starting or restarting. After the shutdown it is ACTOR_UNAVAILABLE.
+   */
+  async ensureUp(): Promise<void> {
+    if (this.state === 'up') return;
+    if (this.stopping) await this.stopping.catch(() => undefined);
+    if (this.state === 'stopped') throw new BrokerError('ACTOR_UNAVAILABLE', `The ${this.name} actor is stopped`);
+    if (this.state === 'idle') this.spawn();
+    return this.whenReady();
+  }
+
+  /**
    * Hands the actor a reloaded config: live if it can take it, otherwise by a graceful
    * restart (finish the batch, stop, start with the new config).
    */
   async reconfigure(config: ActorWorkerData['config']): Promise<'live' | 'restarted'> {
     this.options.config = config;
+    // A parked actor starts with the new config next time.
+    if (this.state === 'idle') return 'live';
     const { applied } = await this.rpc.call('actor.reconfigure', { config });
     if (applied) return 'live';
     await this.stop();
@@ -96,10 +119,25 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
 
   /** Lets the actor finish its batch, then ends the thread. */
   async stop(timeoutMs = 10_000): Promise<void> {
+    await this.stopping?.catch(() => undefined);
+    await this.end('stopped', timeoutMs);
+  }
+
+  /**
+   * Ends an up actor's thread as `stop` does, into `idle`: an on-demand actor with nothing
+   * to do (its caller decides when). `ensureUp` starts it again.
+   */
+  async park(timeoutMs = 10_000): Promise<void> {
+    if (this.state !== 'up') return;
+    this.stopping = this.end('idle', timeoutMs).finally(() => (this.stopping = undefined));
+    await this.stopping;
+  }
+
+  private async end(finalState: 'stopped' | 'idle', timeoutMs: number): Promise<void> {
     clearTimeout(this.restartTimer);
     const worker = this.worker;
     if (!worker) {
-      this.state = 'stopped';
+      if (finalState === 'stopped') this.state = 'stopped';
       return;
     }
     this.state = 'stopping';
@@ -115,7 +153,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     }
     this.rpc.detach(`${this.name} actor stopped`);
     await worker.terminate();
-    this.state = 'stopped';
+    this.state = finalState;
   }
 
   private spawn(): void {
@@ -163,7 +201,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     if (this.worker !== worker) return;
     this.worker = undefined;
     this.rpc.detach(`${this.name} actor is restarting`);
-    if (this.state === 'stopping' || this.state === 'stopped') return;
+    if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'idle') return;
     this.state = 'down';
     this.emit('down');
     if (Date.now() - this.startedAt > STABLE_AFTER_MS) this.crashStreak = 0;

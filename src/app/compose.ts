@@ -53,6 +53,8 @@ import { QueueProbe } from '../metrics/queue.probe.js';
 import { registry } from '../metrics/registry.js';
 import { loadThreadRegistry } from '../metrics/registry-snapshot.js';
 import { CertStore } from '../pki/cert-store.js';
+import { CaClient } from '../actors/ca/ca.client.js';
+import { pkiMaintenanceDue } from '../ca/maintenance-due.js';
 import { caAdminAccess } from '../portal/ca-admin-access.js';
 import { ensureFirstAdmin, handOverFirstAdmin } from '../portal/first-admin.js';
 import { SharedIdentityCache } from '../queue/identity-cache.js';
@@ -125,6 +127,20 @@ export async function startBroker(
   // A CA bootstrap made just now becomes the installation's.
   if (!hadCa) await verifySecretIdentity(secretRecord, [caFingerprint(caPem)], where);
   await actors.start(['ingest', 'delivery']);
+  // From here on the CA actor runs on demand (ca.client.ts): every caller goes through `ca`.
+  const ca = new CaClient({
+    host: actors.ca,
+    idleStopMs: () => live.current().actors.ca_idle_stop_ms,
+    checkIntervalMs: config.pki.check_interval_ms,
+    maintenanceDue: () =>
+      pkiMaintenanceDue({
+        store: new CertStore(config.pki.dir),
+        hostnames: () => live.current().server.public_hostnames,
+        certificates: repositories.certificates,
+      }),
+    logger,
+  });
+  ca.start();
 
   const pki = (file: string) => readFileSync(join(config.pki.dir, file), 'utf8');
   const { certificates } = repositories;
@@ -218,6 +234,7 @@ export async function startBroker(
     messagePages: new MessagePagesRepository(database.db),
     redis,
     actors,
+    ca,
     health,
     identity,
     operations: { reloadFromFile: reloader.reloadFromFile },
@@ -283,6 +300,7 @@ export async function startBroker(
     jobs,
     app,
     actors,
+    ca,
     heartbeat,
     redis,
     database,

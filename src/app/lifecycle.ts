@@ -16,6 +16,7 @@ import type { BackgroundJobs } from '../bootstrap/background-jobs.js';
 import { ensureMariadb, ensureRedis, type EmbeddedService } from '../bootstrap/embedded-services.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { LiveConfig } from '../config/live-config.js';
+import type { CaClient } from '../actors/ca/ca.client.js';
 import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/database.js';
 import { migrateDatabase } from '../db/migrate.js';
 import type { InstanceHeartbeat } from '../health/instance-heartbeat.js';
@@ -107,6 +108,8 @@ export interface RunningParts {
   jobs: BackgroundJobs;
   app: FastifyInstance;
   actors: ActorGraph;
+  /** The CA actor's on-demand client: its timers stop before the actors do. */
+  ca: Pick<CaClient, 'close'>;
   heartbeat: InstanceHeartbeat;
   redis: Redis;
   database: DatabaseHandle;
@@ -132,6 +135,7 @@ async function stopBroker(parts: RunningParts): Promise<void> {
   clearTimeout(grace);
   await parts.events.stop();
   // Actors finish their batches (delivery stores what it read, ingest answers its appends).
+  await parts.ca.close();
   await parts.actors.stop();
   await parts.heartbeat.stop();
   parts.redis.disconnect();

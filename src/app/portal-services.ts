@@ -12,6 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { ActorGraph } from '../actors/actor-graph.js';
+import type { CaRpc } from '../http/ca-admin.routes.js';
 import type { LiveConfig } from '../config/live-config.js';
 import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import type { Repositories } from '../db/index.js';
@@ -43,6 +44,8 @@ export interface PortalWiring {
   /** The front's Redis connection (dead letters, retry schedule). */
   redis: Redis;
   actors: ActorGraph;
+  /** The CA actor's calls (the broker's on-demand CaClient; a test may pass the actor's RpcPeer). */
+  ca: CaRpc;
   health: HealthService;
   /** Drops a disabled client's cached identities and connections. */
   identity?: Pick<IdentityResolver, 'forgetClient' | 'disableClient'>;
@@ -61,7 +64,7 @@ export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
     maxSeconds: portal.session_max_hours * 3600,
   });
   const hasher = new PasswordHasher(portal.scrypt_log_n, portal.scrypt_p);
-  const actors = portalActors(wiring.actors);
+  const actors = portalActors(wiring.actors, wiring.ca);
   return {
     config,
     repositories,
@@ -128,10 +131,10 @@ function shareIdentitiesOf({
 }
 
 /** The actor calls the portal makes. The front never holds a data key or the CA key. */
-function portalActors(actors: ActorGraph): PortalActors {
+function portalActors(actors: ActorGraph, ca: CaRpc): PortalActors {
   return {
     encryption: actors.encryption.rpc,
-    ca: actors.ca.rpc,
+    ca,
     ingestDepth: async () => (await actors.ingest.rpc.call('ingest.depth', {})).depth,
     deliveryStats: () => actors.delivery.rpc.call('delivery.stats', {}),
     downstreams: async () =>

@@ -15,7 +15,7 @@ import type { CertStore } from '../pki/cert-store.js';
 import { fingerprintOfPem } from '../pki/fingerprint.js';
 import { issueClientCertificate, issueServerCertificate } from '../pki/issue.js';
 import type { CaProtocol } from '../actors/ca/ca.protocol.js';
-import type { BootstrapResult } from './ca.types.js';
+import type { BootstrapResult, MaintenanceResult } from './ca.types.js';
 import type { CertificateAuthority } from './ca.service.js';
 
 const DAY_MS = 86_400_000;
@@ -127,13 +127,7 @@ export async function bootstrapPki(
   return { created_ca, server_issued, demo };
 }
 
-export interface MaintenanceResult {
-  expired_marked: number;
-  crl_signed: boolean;
-  server_renewed: boolean;
-}
-
-/** The CA actor's timer body. Each step runs even if an earlier one failed. */
+/** The CA actor's `ca.maintain` (the main thread's timer, see ca.client.ts). Each step runs even if an earlier one failed. */
 export async function maintainPki(deps: LifecycleDeps): Promise<MaintenanceResult> {
   const { store, authority, logger, config } = deps;
   const result: MaintenanceResult = { expired_marked: 0, crl_signed: false, server_renewed: false };

@@ -85,3 +85,10 @@ export interface BootstrapRequest {
   hostnames: string[];
   demo: { name: string; domain: string } | null;
 }
+
+/** What one maintenance run did. */
+export interface MaintenanceResult {
+  expired_marked: number;
+  crl_signed: boolean;
+  server_renewed: boolean;
+}

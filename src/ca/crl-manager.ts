@@ -16,7 +16,7 @@ import { withNamedLock } from '../db/named-lock.js';
 import type { Logger } from '../logger.js';
 import { BACKDATE_MS } from '../pki/certificate-fields.js';
 import type { CertStore } from '../pki/cert-store.js';
-import { buildCrl, isCrlIssuedBy, parseCrl } from '../pki/crl.js';
+import { buildCrl, crlNeedsRefresh, parseCrl } from '../pki/crl.js';
 import { isRevocationReason, type RevocationReason } from '../pki/pki.types.js';
 import type { CrlAnnouncement } from '../queue/revocation-events.js';
 import type { CrlInfo } from './ca.types.js';
@@ -113,12 +113,8 @@ export class CrlManager {
    */
   needsRefresh(now = Date.now()): boolean {
     const { store } = this.deps;
-    if (!store.hasCrl()) return true;
     try {
-      const pem = store.loadCrl();
-      if (!isCrlIssuedBy(pem, store.loadCa().certPem)) return true;
-      const { thisUpdate, nextUpdate } = parseCrl(pem);
-      return now > thisUpdate.getTime() + (nextUpdate.getTime() - thisUpdate.getTime()) / 2;
+      return crlNeedsRefresh(store.hasCrl() ? store.loadCrl() : undefined, store.loadCaCertificate(), now);
     } catch {
       return true;
     }
@@ -127,6 +123,11 @@ export class CrlManager {
   current(): { info: CrlInfo; pem: string } {
     const pem = this.deps.store.loadCrl();
     return { info: crlInfoOf(pem), pem };
+  }
+
+  /** Whether an announcement failed and waits for `announcePending` (the CA actor must not be parked then). */
+  hasPendingAnnouncement(): boolean {
+    return this.unannounced !== undefined;
   }
 
   /** Re-sends an announcement that failed (Redis was down); true when nothing is pending any more. */

@@ -138,6 +138,16 @@ export class CertificatesRepository {
     return rows.map((row) => ({ ...row.certificate, client_name: row.client_name, domain: row.domain }));
   }
 
+  /** Whether some certificate is still active past its not_after (what `markExpired` would flag). */
+  async hasExpiredActive(now: Date): Promise<boolean> {
+    const rows = await this.db
+      .select({ id: certificates.id })
+      .from(certificates)
+      .where(and(eq(certificates.status, 'active'), lt(certificates.not_after, now)))
+      .limit(1);
+    return rows.length > 0;
+  }
+
   /** Flags active certificates past not_after; returns how many changed. */
   async markExpired(now: Date): Promise<number> {
     const [result] = await this.db

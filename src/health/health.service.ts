@@ -72,7 +72,10 @@ export class HealthService {
     };
   }
 
-  /** Ready = Redis answers (and can keep a message), every actor is up, and MySQL answers if accepting needs it. */
+  /**
+   * Ready = Redis answers (and can keep a message), every actor is up (or parked on
+   * purpose: the CA actor runs on demand), and MySQL answers if accepting needs it.
+   */
   async readiness(): Promise<{ ready: boolean; reasons: string[] }> {
     const [redis, mysql] = await Promise.all([this.redis(), this.mysql()]);
     const reasons: string[] = [];
@@ -83,7 +86,7 @@ export class HealthService {
     // the Redis, so all say so until delivery has stored enough of the backlog).
     const full = this.deps.queueFull?.();
     if (full) reasons.push(full);
-    for (const actor of this.deps.actors) if (!actor.isUp) reasons.push(`${actor.name} actor ${actor.state}`);
+    for (const actor of this.deps.actors) if (!actor.isAvailable) reasons.push(`${actor.name} actor ${actor.state}`);
     return { ready: reasons.length === 0, reasons };
   }
 
@@ -122,7 +125,12 @@ export class HealthService {
   private actors(): HealthReport['components'] {
     const out: HealthReport['components'] = {};
     for (const actor of this.deps.actors) {
-      out[`actor_${actor.name}`] = { status: actor.isUp ? 'up' : 'down', state: actor.state, restarts: actor.restarts };
+      // `state: idle` is an on-demand actor parked with nothing to do: up, started by the next call.
+      out[`actor_${actor.name}`] = {
+        status: actor.isAvailable ? 'up' : 'down',
+        state: actor.state,
+        restarts: actor.restarts,
+      };
     }
     return out;
   }

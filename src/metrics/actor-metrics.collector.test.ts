@@ -6,6 +6,7 @@ import type { MetricFamily } from './metric-families.js';
 /** A stand-in actor whose counter, gauge and liveness the test sets. */
 class FakeActor implements ActorMetricsSource {
   isUp = true;
+  parked = false;
   incarnation = 0;
   stored = 0;
   backlog = 0;
@@ -120,6 +121,29 @@ describe('ActorMetricsCollector', () => {
       actor.families().map((f) => ({ ...f, values: f.values.map((v) => ({ ...v, value: 1000 })) })),
     );
     expect(sampleValue((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(5);
+  });
+
+  it('shows a parked actor with its final counts and no gauges, then counts on from its next start', async () => {
+    let now = 1_000_000;
+    const actor = new FakeActor('ca');
+    const collector = new ActorMetricsCollector([actor], 100, () => now);
+    actor.stored = 4;
+    actor.backlog = 2;
+    await collector.collect();
+    actor.stored = 6; // counted after the last scrape: the park's final reading carries it
+    actor.crash(true);
+    actor.parked = true;
+    now += 60_000;
+    const parked = await collector.collect();
+    expect(sampleValue(parked.families[0]!, 'mb_messages_stored_total')).toBe(6);
+    expect(sampleValue(parked.families[0]!, 'mb_backlog')).toBeUndefined();
+    expect(sampleValue(parked.families[0]!, 'nodejs_heap_size_used_bytes')).toBeUndefined();
+    expect(parked.ages.get('ca')).toBe(0);
+
+    actor.parked = false; // started again for a call
+    actor.isUp = true;
+    actor.stored = 1;
+    expect(sampleValue((await collector.collect()).families[0]!, 'mb_messages_stored_total')).toBe(7);
   });
 
   it('labels each actor’s Node metrics with its thread', async () => {

@@ -21,6 +21,8 @@ import { labelThread, monotonicOnly, sumFamilies, type MetricFamily } from './me
 export interface ActorMetricsSource {
   readonly name: ActorName;
   readonly isUp: boolean;
+  /** Parked on purpose (an on-demand actor): its final reading's counts are exact, its gauges are gone with the thread. */
+  readonly parked: boolean;
   /** Which thread this is: grows on every start, crash restarts and graceful ones alike. */
   readonly incarnation: number;
   read(timeoutMs: number): Promise<MetricFamily[]>;
@@ -33,6 +35,9 @@ export function metricsSourceOf(host: ActorHost<never>): ActorMetricsSource {
     name: host.name,
     get isUp() {
       return host.isUp;
+    },
+    get parked() {
+      return host.state === 'idle';
     },
     get incarnation() {
       return host.incarnation;
@@ -92,8 +97,11 @@ export class ActorMetricsCollector {
     const now = this.now();
     for (const source of this.sources) {
       const series = this.series.get(source.name)!;
-      families.push(labelThread(sumFamilies(series.offset, series.latest?.families ?? []), source.name, false));
-      if (series.latest) ages.set(source.name, (now - series.latest.at) / 1000);
+      const latest = series.latest?.families ?? [];
+      // A parked thread has no heap or event loop to show: only what it counted stays.
+      const shown = source.parked ? monotonicOnly(latest) : latest;
+      families.push(labelThread(sumFamilies(series.offset, shown), source.name, false));
+      if (series.latest) ages.set(source.name, source.parked ? 0 : (now - series.latest.at) / 1000);
     }
     return { families, ages };
   }

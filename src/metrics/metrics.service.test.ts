@@ -15,7 +15,14 @@ import type { QueueProbe } from './queue.probe.js';
 const shared = new CounterFamily('t_shared_total', 'counted in two threads', ['domain']);
 
 function source(name: 'ingest' | 'delivery', families: MetricFamily[]): ActorMetricsSource {
-  return { name, isUp: true, incarnation: 0, read: async () => families, onFinalReading: () => undefined };
+  return {
+    name,
+    isUp: true,
+    parked: false,
+    incarnation: 0,
+    read: async () => families,
+    onFinalReading: () => undefined,
+  };
 }
 
 describe('MetricsService.render', () => {
@@ -47,7 +54,12 @@ describe('MetricsService.render', () => {
     const service = new MetricsService({
       version: '9.9.9',
       instanceId: 'unit',
-      actors: actors.map((a) => ({ name: a.name, isUp: true, restarts: a.name === 'delivery' ? 2 : 0 })),
+      actors: actors.map((a) => ({
+        name: a.name,
+        isAvailable: true,
+        state: 'up' as const,
+        restarts: a.name === 'delivery' ? 2 : 0,
+      })),
       collector: new ActorMetricsCollector(actors, 100),
       queue: { refresh: async () => undefined, clear: () => undefined } as unknown as QueueProbe,
       pki: { refresh: async () => undefined } as unknown as PkiProbe,

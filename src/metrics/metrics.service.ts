@@ -10,7 +10,6 @@
  * `thread` label, so per-thread lag and heap stay apart.
  */
 import { AggregatorRegistry } from 'prom-client';
-import type { ActorName } from '../actors/actor.protocol.js';
 import type { DomainsHealth } from '../health/domain-health.js';
 import { withTimeout } from '../health/health.service.js';
 import type { Logger } from '../logger.js';
@@ -20,9 +19,19 @@ import { labelThread, type MetricFamily } from './metric-families.js';
 import type { PkiProbe } from './pki.probe.js';
 import type { QueueProbe } from './queue.probe.js';
 import { registry } from './registry.js';
+import type { ActorHost } from '../actors/actor-host.js';
 import { snapshot } from './registry-snapshot.js';
 
-const actorUp = new GaugeFamily('mb_actor_up', 'Whether each actor is up (1) or down/restarting (0)', ['actor']);
+const actorUp = new GaugeFamily(
+  'mb_actor_up',
+  'Whether each actor is up (1, also while parked on demand: see mb_actor_idle) or down/restarting (0)',
+  ['actor'],
+);
+const actorIdle = new GaugeFamily(
+  'mb_actor_idle',
+  'Whether an on-demand actor (the CA) is parked (1: no thread, started by its next call) or running (0)',
+  ['actor'],
+);
 const actorRestarts = new CounterFamily(
   'mb_actor_restarts_total',
   'Times each actor died and was restarted by the supervisor',
@@ -40,7 +49,7 @@ const domainHealth = new GaugeFamily(
 const DOMAIN_HEALTH_VALUE = { up: 1, degraded: 0.5, down: 0 } as const;
 const readingAge = new GaugeFamily(
   'mb_metrics_actor_reading_age_seconds',
-  'Age of the numbers shown for each actor (0: it answered this scrape; growing: it is down or slow)',
+  'Age of the numbers shown for each actor (0: it answered this scrape, or it is parked and its final counts are shown; growing: it is down or slow)',
   ['actor'],
 );
 const buildInfo = new GaugeFamily('mb_build_info', 'Broker version and instance (always 1)', [
@@ -54,7 +63,7 @@ const PROBE_TIMEOUT_MS = 2000;
 export interface MetricsServiceDeps {
   version: string;
   instanceId: string;
-  actors: ReadonlyArray<{ readonly name: ActorName; readonly isUp: boolean; readonly restarts: number }>;
+  actors: ReadonlyArray<Pick<ActorHost<never>, 'name' | 'isAvailable' | 'state' | 'restarts'>>;
   collector: ActorMetricsCollector;
   queue: QueueProbe;
   pki: PkiProbe;
@@ -101,7 +110,8 @@ export class MetricsService {
 
   private async probe(): Promise<void> {
     for (const actor of this.deps.actors) {
-      actorUp.series(actor.name).set(actor.isUp ? 1 : 0);
+      actorUp.series(actor.name).set(actor.isAvailable ? 1 : 0);
+      actorIdle.series(actor.name).set(actor.state === 'idle' ? 1 : 0);
       // The host's count only grows: the counter is that count.
       actorRestarts.series(actor.name).value = actor.restarts;
     }

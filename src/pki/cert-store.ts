@@ -76,6 +76,11 @@ export class CertStore {
     return existsSync(this.paths.caCert) && existsSync(this.paths.caKey);
   }
 
+  /** The CA's certificate alone: no key is read (what a thread without the CA key may check against). */
+  loadCaCertificate(): string {
+    return readText(this.paths.caCert, 'CA (certificate)');
+  }
+
   /** The CA with its key opened (decrypted in memory when it is encrypted on disk). */
   loadCa(): CaMaterial {
     const { caCert, caKey } = this.paths;
@@ -128,6 +133,11 @@ export class CertStore {
 
   hasServer(): boolean {
     return existsSync(this.paths.serverCert) && existsSync(this.paths.serverKey);
+  }
+
+  /** The server certificate alone (its key is not read). */
+  loadServerCertificate(): string {
+    return readText(this.paths.serverCert, 'server certificate');
   }
 
   loadServer(): CertificateKeyPair {

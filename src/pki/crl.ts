@@ -184,6 +184,21 @@ export function isCrlIssuedBy(crlPem: string, caCertPem: string): boolean {
   return sameIssuer && verifySignature('sha256', firstElementOfSequence(der), ca.publicKey, signature);
 }
 
+/**
+ * Whether a CRL must be re-signed: missing, not the CA's, unreadable, or past half its
+ * life (re-signing then leaves the other half for a broker that was down to catch up).
+ */
+export function crlNeedsRefresh(crlPem: string | undefined, caCertPem: string, now = Date.now()): boolean {
+  if (crlPem === undefined) return true;
+  try {
+    if (!isCrlIssuedBy(crlPem, caCertPem)) return true;
+    const { thisUpdate, nextUpdate } = parseCrl(crlPem);
+    return now > thisUpdate.getTime() + (nextUpdate.getTime() - thisUpdate.getTime()) / 2;
+  } catch {
+    return true;
+  }
+}
+
 interface TbsCertListFields {
   issuerDer: Buffer;
   thisUpdate: Date;

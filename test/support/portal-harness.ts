@@ -139,6 +139,7 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
     messagePages: new MessagePagesRepository(handle.db),
     redis,
     actors,
+    ca: actors.ca.rpc,
     health,
     identity: new IdentityResolver((fp) => repositories.certificates.findIdentityByFingerprint(fp), 60_000),
   });
@@ -235,6 +236,7 @@ export async function startPortalReplica(h: PortalHarness): Promise<PortalReplic
     messagePages: new MessagePagesRepository(handle.db),
     redis,
     actors: h.actors,
+    ca: h.actors.ca.rpc,
     health: h.deps.health,
     identity: new IdentityResolver((fp) => repositories.certificates.findIdentityByFingerprint(fp), 60_000),
   });

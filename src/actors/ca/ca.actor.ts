@@ -1,9 +1,10 @@
 /**
  * CA actor: the only thread of the broker that loads the CA private key. It serves the
  * CA protocol (bootstrap, issue, renew, revoke, list, crl) through `CertificateAuthority`
- * — the same class the `mb` CLI runs offline — and keeps the PKI alive on a timer: the
- * CRL is re-signed at half its life and announced to every broker, the server
- * certificate is renewed before it expires (the front notices the new files).
+ * — the same class the `mb` CLI runs offline — and keeps the PKI alive when the main
+ * thread's timer asks (`ca.maintain`): the CRL is re-signed at half its life and announced
+ * to every broker, the server certificate is renewed before it expires (the front notices
+ * the new files). It runs on demand: the main thread parks it when it is quiet (ca.client.ts).
  */
 import { openDatabase, toStorageError } from '../../db/database.js';
 import { readCaKeyPassphrase } from '../../pki/ca-key-passphrase.js';
@@ -14,6 +15,7 @@ import { createRedis, whenReady } from '../../queue/redis-connection.js';
 import { runActor } from '../actor-runtime.js';
 import { bootstrapPki, maintainPki, type LifecycleDeps } from '../../ca/ca-lifecycle.js';
 import type { CaProtocol } from './ca.protocol.js';
+import type { MaintenanceResult } from '../../ca/ca.types.js';
 import { CertificateAuthority } from '../../ca/ca.service.js';
 
 runActor<CaProtocol>(async ({ config, logger }) => {
@@ -41,19 +43,16 @@ runActor<CaProtocol>(async ({ config, logger }) => {
   });
   const lifecycle: LifecycleDeps = { config, store, authority, logger };
 
-  // One maintenance run at a time; a run that overlaps the next tick is skipped, not queued.
-  let maintaining: Promise<unknown> | undefined;
-  const maintain = () => {
-    maintaining ??= maintainPki(lifecycle)
+  // One maintenance run at a time: a request that comes during one gets that run's result.
+  let maintaining: Promise<MaintenanceResult> | undefined;
+  const maintain = () =>
+    (maintaining ??= maintainPki(lifecycle)
       .then((result) => {
         if (result.crl_signed || result.server_renewed || result.expired_marked > 0)
           logger.info(result, 'CA maintenance');
+        return result;
       })
-      .catch((error: unknown) => logger.error({ err: error }, 'CA maintenance failed'))
-      .finally(() => (maintaining = undefined));
-  };
-  const timer = setInterval(maintain, config.pki.check_interval_ms);
-  timer.unref();
+      .finally(() => (maintaining = undefined)));
 
   return {
     handlers: {
@@ -66,11 +65,12 @@ runActor<CaProtocol>(async ({ config, logger }) => {
       },
       'ca.list': async (request) => ({ certificates: await storage(authority.list(request)) }),
       'ca.crl': () => authority.currentCrl(),
+      'ca.maintain': () => maintain(),
+      'ca.quiet': () => ({ quiet: maintaining === undefined && !authority.crl.hasPendingAnnouncement() }),
     },
     health: () => ({ status: store.hasCa() ? 'up' : 'degraded' }),
     drain: async () => {
-      clearInterval(timer);
-      await maintaining;
+      await maintaining?.catch(() => undefined);
       redis.disconnect();
       await database.close();
     },

@@ -6,6 +6,7 @@ import type {
   CrlInfo,
   IssuedBundle,
   IssueRequest,
+  MaintenanceResult,
   RevokeRequest,
   RevokeResult,
 } from '../../ca/ca.types.js';
@@ -40,4 +41,12 @@ export type CaProtocol = ControlProtocol & {
   };
   'ca.list': { request: { domain?: string }; response: { certificates: CertificateSummary[] } };
   'ca.crl': { request: Record<string, never>; response: CrlInfo & { pem: string } };
+  /**
+   * One maintenance run: marks certificates past their end expired, re-signs a CRL past
+   * half its life (or re-sends an announcement Redis missed), renews a server certificate
+   * near its end. The main thread's timer asks for it (ca.client.ts); runs never overlap.
+   */
+  'ca.maintain': { request: Record<string, never>; response: MaintenanceResult };
+  /** Whether the actor can be parked without losing anything: no run under way, no announcement owed. */
+  'ca.quiet': { request: Record<string, never>; response: { quiet: boolean } };
 };
