@@ -1,6 +1,6 @@
 /**
  * `npm run bench:events [-- --clients 100 --sockets 10 --rate 5000 --batch 20 --duration 20
- *   --size 160 --max-in-flight 200 --cpu-prof DIR --set events.read_interval_ms=50]`
+ *   --size 160 --max-in-flight 200 --subscriber-threads 4 --cpu-prof DIR --set events.read_interval_ms=50]`
  *
  * Status events fan-out (issue #21): `clients` clients of their own (certificates issued
  * through the CA, as `mb client issue` does), each with `sockets` WebSockets on
@@ -10,21 +10,29 @@
  * Every accepted message must reach
  * every socket of its client as `queued`, `stored` and `delivered`.
  *
+ * The sockets are shared out among `subscriber-threads` worker threads of this process
+ * (bench/events-subscriber-worker.ts), which post their counts to this thread at the end:
+ * one event loop for all of them stalled for seconds at ~140,000 frames/s, and measured
+ * its own lag. Each thread's event-loop delay is reported; when large, the latencies are
+ * still the subscribers' side.
+ *
  * Measured: event latency (receipt − the event's `at`) and submit-202 → `delivered`
  * receipt, p50/p99/max over every socket's receipt; events lost (an accepted message's
  * event some socket of its client never got, after a drain of up to 30 s); the achieved
  * submit rate; the broker's peak RSS and CPU; the CPU of the submitter and of this
- * process (the subscribers), which share the box's cores with the broker; the load average.
+ * process (the subscribers, every thread), which share the box's cores with the broker;
+ * the load average.
  *
  * Starts the broker (the real supervisor) against a redis-server of its own and a database
  * of its own, as `npm run bench` does, and removes everything at the end.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
-import WebSocket from 'ws';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { openContext } from '../src/cli/cli-context.js';
 import { loadConfig } from '../src/config/config.js';
 import { BrokerProcess, createWorkspace, deepMerge, ROOT } from '../test/support/broker-harness.js';
@@ -39,8 +47,20 @@ import {
   rssMb,
   threadCpuSeconds,
 } from './bench-support.js';
-import { parseFrame } from './event-frame.js';
 import type { SubmitOptions, SubmitResult } from './events-submitter.js';
+import {
+  type Bundle,
+  type FromSubscriber,
+  Histogram,
+  mergeReports,
+  type Share,
+  type SubscriberReport,
+  type SubscriberTotals,
+  type SubscriberWorkerData,
+  shareSockets,
+  type ToSubscriber,
+  TRACKED,
+} from './events-tally.js';
 
 interface FanoutOptions {
   clients: number;
@@ -50,6 +70,8 @@ interface FanoutOptions {
   size: number;
   maxInFlight: number;
   batch: number;
+  /** Worker threads the subscriber sockets are shared out among. */
+  subscriberThreads: number;
   cpuProfDir?: string;
   /** Config overrides (`--set events.read_interval_ms=50`, repeatable), for experiments. */
   overrides: Record<string, unknown>;
@@ -68,97 +90,88 @@ function parseArgs(argv: string[]): FanoutOptions {
     size: Number(value('size') ?? 160),
     maxInFlight: Number(value('max-in-flight') ?? 200),
     batch: Number(value('batch') ?? 20),
+    subscriberThreads: positiveInteger('subscriber-threads', value('subscriber-threads') ?? '4'),
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
     overrides: configOverrides(argv),
   };
 }
 
-const TRACKED = ['queued', 'stored', 'delivered'] as const;
+function positiveInteger(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, not ${text}`);
+  return n;
+}
+
 const DRAIN_MS = 30_000;
+const WORKER = fileURLToPath(new URL('./events-subscriber-worker.ts', import.meta.url));
 
-/** Latencies in whole milliseconds, counted in buckets: millions of receipts cost 480 KB. */
-class Histogram {
-  private readonly buckets = new Uint32Array(120_001);
-  count = 0;
+/** The subscriber threads, seen from the bench's main thread: each runs bench/events-subscriber-worker.ts. */
+class SubscriberThreads {
+  private readonly workers: Worker[] = [];
+  /** Per thread: rejects when it fails or ends, so that a wait for its answer does not hang. */
+  private readonly ended: Array<Promise<never>> = [];
+  private shares: Share[][] = [];
 
-  add(ms: number): void {
-    this.buckets[Math.max(0, Math.min(this.buckets.length - 1, Math.round(ms)))]!++;
-    this.count++;
-  }
+  constructor(private readonly threads: number) {}
 
-  summary(): { count: number; p50: number; p99: number; max: number } {
-    const at = (q: number) => {
-      const rank = Math.ceil(q * this.count);
-      let seen = 0;
-      for (let ms = 0; ms < this.buckets.length; ms++) if ((seen += this.buckets[ms]!) >= rank) return ms;
-      return 0;
-    };
-    let max = 0;
-    for (let ms = this.buckets.length - 1; ms >= 0; ms--)
-      if (this.buckets[ms]! > 0) {
-        max = ms;
-        break;
-      }
-    return { count: this.count, p50: at(0.5), p99: at(0.99), max };
-  }
-}
-
-/** What the subscribers saw of one message: receipts per tracked type, `delivered` receipt times. */
-interface Seen {
-  counts: [number, number, number];
-  deliveredAt: number[];
-}
-
-class Subscribers {
-  eventLatency = new Histogram();
-  /** By type: `queued` is written at the 202, `stored`/`delivered` after MariaDB (where a busy box queues). */
-  latencyByType = new Map<string, Histogram>();
-  readonly seen = new Map<string, Seen>();
-  readonly sockets: WebSocket[] = [];
-  closedEarly = 0;
-  frames = 0;
-
-  async open(url: string, bundle: Bundle): Promise<void> {
-    // Text frames from the broker are not checked as UTF-8 here (the e2e tests read them
-    // with the default): the subscribers share the box's cores with the broker.
-    const socket = new WebSocket(`${url.replace(/^https/, 'wss')}/api/v1/events`, {
-      ...bundle,
-      skipUTF8Validation: true,
-    });
-    this.sockets.push(socket);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.on('message', (data) => {
-        const now = Date.now();
-        const frame = parseFrame(data.toString());
-        if (frame.type === 'subscribed') return resolve();
-        if (!frame.event_id) return;
-        this.frames++;
-        const latency = now - Date.parse(frame.at!);
-        this.eventLatency.add(latency);
-        let byType = this.latencyByType.get(frame.type);
-        if (!byType) this.latencyByType.set(frame.type, (byType = new Histogram()));
-        byType.add(latency);
-        const index = (TRACKED as readonly string[]).indexOf(frame.type);
-        if (index < 0) return;
-        let seen = this.seen.get(frame.message_id!);
-        if (!seen) this.seen.set(frame.message_id!, (seen = { counts: [0, 0, 0], deliveredAt: [] }));
-        seen.counts[index as 0 | 1 | 2]++;
-        if (frame.type === 'delivered') seen.deliveredAt.push(now);
+  /** Opens `sockets` sockets for each bundle, shared out among the threads; resolves once all are subscribed. */
+  async open(url: string, bundles: Bundle[], sockets: number): Promise<void> {
+    this.shares = shareSockets(bundles.length, sockets, this.threads);
+    for (const shares of this.shares) {
+      const workerData: SubscriberWorkerData = {
+        url,
+        shares: shares.map((share) => ({ ...share, bundle: bundles[share.client]! })),
+      };
+      // The worker is TypeScript: it loads through tsx, as this file does (`npx tsx` or
+      // `node --import tsx`), resolved from here rather than from the working directory.
+      const worker = new Worker(WORKER, { workerData, execArgv: ['--import', import.meta.resolve('tsx')] });
+      const ended = new Promise<never>((_, reject) => {
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`subscriber thread exited with ${code}`)));
       });
-      socket.once('close', () => this.closedEarly++);
-    });
+      // Its end is expected once the bench closes it; a failure is awaited in `reply`.
+      ended.catch(() => {});
+      this.workers.push(worker);
+      this.ended.push(ended);
+    }
+    await Promise.all(this.workers.map((_, i) => this.reply(i)));
   }
 
-  /** Forgets what was counted so far (the warm-up). */
+  /** Forgets the warm-up's counts (not which messages were seen) and starts each thread's loop-delay monitor. */
   restart(): void {
-    this.eventLatency = new Histogram();
-    this.latencyByType.clear();
-    this.frames = 0;
+    for (const worker of this.workers) worker.postMessage({ kind: 'restart' } satisfies ToSubscriber);
   }
 
-  closeAll(): void {
-    for (const socket of this.sockets) socket.removeAllListeners('close').terminate();
+  /**
+   * Waits for every accepted message's events on every socket of its client, until `deadline`
+   * at the latest: each thread is told which messages concern it (and on how many of its
+   * sockets) and reports once they are complete. Resolves with the threads' counts added up.
+   */
+  async drain(accepted: Array<[string, number, number]>, deadline: number): Promise<SubscriberTotals> {
+    const reports = await Promise.all(
+      this.workers.map(async (worker, i) => {
+        const mine = new Map(this.shares[i]!.map(({ client, sockets }) => [client, sockets]));
+        const expected = accepted.flatMap(([id, client]): Array<[string, number]> => {
+          const sockets = mine.get(client);
+          return sockets ? [[id, sockets]] : [];
+        });
+        worker.postMessage({ kind: 'drain', expected, deadline } satisfies ToSubscriber);
+        const answer = await this.reply(i);
+        if (answer.kind !== 'report') throw new Error(`subscriber thread ${i} answered ${answer.kind}`);
+        return answer.report satisfies SubscriberReport;
+      }),
+    );
+    return mergeReports(reports);
+  }
+
+  /** Ends the threads: their sockets close without a closing handshake, as `terminate()` of each socket did. */
+  async closeAll(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+
+  private reply(i: number): Promise<FromSubscriber> {
+    const worker = this.workers[i]!;
+    return Promise.race([once(worker, 'message').then(([message]) => message as FromSubscriber), this.ended[i]!]);
   }
 }
 
@@ -181,7 +194,8 @@ async function main(): Promise<void> {
     {},
     options.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir] : [],
   );
-  const subscribers = new Subscribers();
+  const subscriberThreads = Math.min(options.subscriberThreads, options.clients * options.sockets);
+  const subscribers = new SubscriberThreads(subscriberThreads);
   try {
     await broker.start();
     const pid = broker.child!.pid!;
@@ -190,17 +204,18 @@ async function main(): Promise<void> {
     const bundles = await issueClients(workspace.configPath, join(workspace.dir, 'bench-clients'), options.clients);
     const issueSeconds = (Date.now() - issueStarted) / 1000;
     const connectStarted = Date.now();
-    for (const bundle of bundles)
-      await Promise.all(Array.from({ length: options.sockets }, () => subscribers.open(broker.url, bundle.pem)));
+    await subscribers.open(
+      broker.url,
+      bundles.map((bundle) => bundle.pem),
+      options.sockets,
+    );
     const connectSeconds = (Date.now() - connectStarted) / 1000;
     rss.subscribed = rssMb(pid);
     rss.peak_before_load = peakRssMb(pid);
 
-    // This process's event-loop delay under load: when it is large, the latencies below are
-    // the subscribers' own lag (they share the cores), not the broker's.
-    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
     let cpuBefore = cpuSeconds(pid);
     let threadsBefore = threadCpuSeconds(pid);
+    // process.cpuUsage() is the whole process's (getrusage RUSAGE_SELF): every subscriber thread.
     let selfBefore = process.cpuUsage();
     // The broker's own side of the latency: its push-lag histogram over the measured part.
     const lagReading = () =>
@@ -222,8 +237,6 @@ async function main(): Promise<void> {
       () => {
         // The warm-up's handshakes and events are not part of the figure.
         subscribers.restart();
-        loopDelay.reset();
-        loopDelay.enable();
         cpuBefore = cpuSeconds(pid);
         threadsBefore = threadCpuSeconds(pid);
         selfBefore = process.cpuUsage();
@@ -231,13 +244,7 @@ async function main(): Promise<void> {
       },
     );
     const expected = options.sockets;
-    const complete = () =>
-      submitted.accepted_messages.every(([id]) => {
-        const seen = subscribers.seen.get(id);
-        return seen?.counts.every((n) => n >= expected) === true;
-      });
-    const drainDeadline = Date.now() + DRAIN_MS;
-    while (Date.now() < drainDeadline && !complete()) await new Promise((r) => setTimeout(r, 200));
+    const totals = await subscribers.drain(submitted.accepted_messages, Date.now() + DRAIN_MS);
     const drainSeconds = (Date.now() - submitted.ended_at) / 1000;
     const cpu = cpuSeconds(pid) - cpuBefore;
     const threads = threadCpuSeconds(pid);
@@ -246,10 +253,10 @@ async function main(): Promise<void> {
     const memory = await memoryByThread(broker.url, bundles[0]!.pem.ca, 'total');
     const pushLag = bucketQuantilesMs(await lagBefore, await lagReading(), [0.5, 0.99]);
 
-    const toDelivered = new Histogram();
+    const toDelivered = Histogram.empty();
     const lost = { queued: 0, stored: 0, delivered: 0 };
     for (const [id, , acceptedAt] of submitted.accepted_messages) {
-      const seen = subscribers.seen.get(id);
+      const seen = totals.seen.get(id);
       TRACKED.forEach((type, i) => {
         lost[type] += Math.max(0, expected - (seen?.counts[i] ?? 0));
       });
@@ -263,6 +270,7 @@ async function main(): Promise<void> {
     const summary = {
       options,
       subscribers: options.clients * options.sockets,
+      subscriber_threads: subscriberThreads,
       clients_issued_s: round(issueSeconds),
       subscribers_connected_s: round(connectSeconds),
       sent: submitted.sent,
@@ -271,11 +279,11 @@ async function main(): Promise<void> {
       accepted_per_s: Math.round(submitted.accepted / loadSeconds),
       submit_latency_ms: submitted.latency_ms,
       errors: submitted.errors,
-      events_received: subscribers.frames,
-      events_received_per_s: Math.round(subscribers.frames / (loadSeconds + drainSeconds)),
-      event_latency_ms: subscribers.eventLatency.summary(),
+      events_received: totals.frames,
+      events_received_per_s: Math.round(totals.frames / (loadSeconds + drainSeconds)),
+      event_latency_ms: totals.eventLatency.summary(),
       event_latency_ms_by_type: Object.fromEntries(
-        [...subscribers.latencyByType].map(([type, histogram]) => [type, histogram.summary()]),
+        [...totals.latencyByType].map(([type, histogram]) => [type, histogram.summary()]),
       ),
       submit_202_to_delivered_ms: toDelivered.summary(),
       // Redis append → the broker's write to the sockets (its /metrics histogram; a bucket's
@@ -283,7 +291,7 @@ async function main(): Promise<void> {
       // subscribers' side (the same cores).
       broker_push_lag_ms: pushLag,
       events_lost: lost,
-      sockets_closed_by_broker: subscribers.closedEarly,
+      sockets_closed_by_broker: totals.closedEarly,
       drain_s: round(drainSeconds),
       broker_peak_rss_mb: peakRssMb(pid),
       // Resident set once started, with every socket open, at the end of the load; the peak before the load.
@@ -299,31 +307,21 @@ async function main(): Promise<void> {
       // The main thread (TLS, HTTP, the hub and every frame) per frame a subscriber received.
       broker_main_cpu_us_per_frame: round(
         ((byThread.find(([name]) => name === 'node' || name === 'MainThread')?.[1] ?? 0) * 1e6) /
-          Math.max(1, subscribers.frames),
+          Math.max(1, totals.frames),
       ),
       submitter_cpu_s: submitted.cpu_s,
       subscribers_cpu_s: round((self.user + self.system) / 1e6),
-      subscribers_event_loop_delay_ms: {
-        p50: round(loopDelay.percentile(50) / 1e6),
-        p99: round(loopDelay.percentile(99) / 1e6),
-        max: round(loopDelay.max / 1e6),
-      },
+      // The worst thread's p50, p99 and max (each maybe another thread's), then each thread's.
+      subscribers_event_loop_delay_ms: totals.loopDelayMs,
       loadavg_1m: round(loadavg()[0]!),
     };
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
-    subscribers.closeAll();
+    await subscribers.closeAll();
     await broker.kill('SIGTERM');
     await workspace.cleanup();
     await redis.destroy();
   }
-}
-
-/** A client's certificate, key and CA: as PEM text or as file paths. */
-interface Bundle {
-  cert: string;
-  key: string;
-  ca: string;
 }
 
 /** Issues `count` clients of the default domain in this process (what `mb client issue` runs), files under `dir`. */
