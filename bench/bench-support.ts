@@ -131,8 +131,29 @@ export async function memoryByThread(
 
 /** The broker's /metrics text (loopback scrape: no client certificate). */
 function scrapeText(url: string, ca: string): Promise<string> {
+  return getText(`${url}/metrics`, ca);
+}
+
+/**
+ * Waits until the broker has parked its on-demand CA actor (`actors.ca_idle_stop_ms` after
+ * its last call: the bootstrap), as it is in steady operation; seconds waited, or undefined
+ * if it did not within `timeoutMs` (then the figures include a running CA actor).
+ */
+export async function waitForParkedCa(url: string, ca: string, timeoutMs: number): Promise<number | undefined> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    const health = JSON.parse(await getText(`${url}/api/v1/health`, ca).catch(() => '{}')) as {
+      components?: Record<string, { state?: string }>;
+    };
+    if (health.components?.actor_ca?.state === 'idle') return (Date.now() - started) / 1000;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return undefined;
+}
+
+function getText(url: string, ca: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    httpsGet(`${url}/metrics`, { ca }, (response) => {
+    httpsGet(url, { ca }, (response) => {
       let body = '';
       response.on('data', (chunk: Buffer) => (body += chunk.toString()));
       response.on('end', () => resolve(body));

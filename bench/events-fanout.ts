@@ -44,8 +44,10 @@ import {
   histogramBuckets,
   memoryByThread,
   peakRssMb,
+  resetPeakRss,
   rssMb,
   threadCpuSeconds,
+  waitForParkedCa,
 } from './bench-support.js';
 import type { SubmitOptions, SubmitResult } from './events-submitter.js';
 import {
@@ -210,8 +212,14 @@ async function main(): Promise<void> {
       options.sockets,
     );
     const connectSeconds = (Date.now() - connectStarted) / 1000;
-    rss.subscribed = rssMb(pid);
     rss.peak_before_load = peakRssMb(pid);
+    // Steady operation: the CA actor, used by the start's bootstrap, is parked again.
+    const caIdleStopMs = loadConfig({ file: workspace.configPath }).actors.ca_idle_stop_ms;
+    const caParkedAfter =
+      caIdleStopMs > 0 ? await waitForParkedCa(broker.url, bundles[0]!.pem.ca, caIdleStopMs + 30_000) : undefined;
+    rss.subscribed = rssMb(pid);
+    // From here the peak is the load's (the start's is peak_before_load).
+    const loadPeakReset = resetPeakRss(pid);
 
     let cpuBefore = cpuSeconds(pid);
     let threadsBefore = threadCpuSeconds(pid);
@@ -293,8 +301,12 @@ async function main(): Promise<void> {
       events_lost: lost,
       sockets_closed_by_broker: totals.closedEarly,
       drain_s: round(drainSeconds),
-      broker_peak_rss_mb: peakRssMb(pid),
-      // Resident set once started, with every socket open, at the end of the load; the peak before the load.
+      broker_peak_rss_mb: Math.max(rss.peak_before_load, peakRssMb(pid)),
+      // With every socket open and the CA actor parked, through the load and the drain.
+      ...(loadPeakReset ? { broker_peak_rss_mb_load: peakRssMb(pid) } : {}),
+      // Seconds waited for the CA actor to be parked before the load (null: it was not).
+      ca_parked_after_s: caParkedAfter === undefined ? null : round(caParkedAfter),
+      // Resident set once started, with every socket open (CA parked), at the end of the load; the peak before the load.
       broker_rss_mb: rss,
       // V8 heaps and external memory (Buffers, TLS) per thread at the end of the load, from /metrics.
       broker_memory_mb: memory,
