@@ -53,6 +53,8 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
   private readyWaiters: Array<() => void> = [];
   /** The stop under way (a park or the shutdown), which a start must wait for. */
   private stopping: Promise<void> | undefined;
+  /** Starting from parked (or parking): readiness must not flap because a call came. */
+  private waking = false;
 
   constructor(private options: ActorHostOptions) {
     super();
@@ -74,9 +76,9 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     return this.state === 'up';
   }
 
-  /** Up, or parked and started by the next call: not a fault. */
+  /** Up, or parked (or being started again from parked) for the next call: not a fault. */
   get isAvailable(): boolean {
-    return this.state === 'up' || this.state === 'idle';
+    return this.state === 'up' || this.state === 'idle' || this.waking;
   }
 
   /** Resolves once the actor answered `ready` (after restarts, if it crashed while starting). */
@@ -98,7 +100,10 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     if (this.state === 'up') return;
     if (this.stopping) await this.stopping.catch(() => undefined);
     if (this.state === 'stopped') throw new BrokerError('ACTOR_UNAVAILABLE', `The ${this.name} actor is stopped`);
-    if (this.state === 'idle') this.spawn();
+    if (this.state === 'idle') {
+      this.waking = true;
+      this.spawn();
+    }
     return this.whenReady();
   }
 
@@ -129,7 +134,11 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
    */
   async park(timeoutMs = 10_000): Promise<void> {
     if (this.state !== 'up') return;
-    this.stopping = this.end('idle', timeoutMs).finally(() => (this.stopping = undefined));
+    this.waking = true;
+    this.stopping = this.end('idle', timeoutMs).finally(() => {
+      this.stopping = undefined;
+      this.waking = this.state === 'starting';
+    });
     await this.stopping;
   }
 
@@ -154,6 +163,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     this.rpc.detach(`${this.name} actor stopped`);
     await worker.terminate();
     this.state = finalState;
+    if (finalState === 'stopped') this.waking = false;
   }
 
   private spawn(): void {
@@ -188,6 +198,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
       if (message?.kind !== 'ready' || this.worker !== worker) return;
       this.rpc.attach(worker as unknown as PortLike);
       this.state = 'up';
+      this.waking = false;
       logger.info({ worker: name, restarts: this.restarts }, 'actor up');
       for (const resolve of this.readyWaiters.splice(0)) resolve();
       this.emit('up');
@@ -203,6 +214,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     this.rpc.detach(`${this.name} actor is restarting`);
     if (this.state === 'stopping' || this.state === 'stopped' || this.state === 'idle') return;
     this.state = 'down';
+    this.waking = false;
     this.emit('down');
     if (Date.now() - this.startedAt > STABLE_AFTER_MS) this.crashStreak = 0;
     const delay = Math.min(FIRST_RESTART_MS * 2 ** this.crashStreak, MAX_RESTART_MS);

@@ -98,9 +98,22 @@ describe('the CA actor on demand', () => {
     }
   });
 
-  it('is started by a call, serves it, and is parked again', async () => {
+  it('is started by a call, serves it, and is parked again, the broker ready throughout', async () => {
     await parked();
+    // Readiness must not flap while the actor starts for a call (a load balancer would drop the broker).
+    const readiness: number[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        readiness.push((await getJson(agent, `${broker.url}/readyz`)).status);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
     const issued = await admin.json('POST', '/api/v1/admin/clients', { name: 'on-demand', domain: 'default' });
+    polling = false;
+    await poller;
+    expect(readiness.length).toBeGreaterThan(3);
+    expect(new Set(readiness)).toEqual(new Set([200]));
     expect(issued.statusCode).toBe(201);
     expect(issued.body).toMatchObject({ common_name: 'on-demand.default' });
     expect(new X509Certificate(issued.body.cert_pem as string).checkIssued(new X509Certificate(caPem))).toBe(true);
