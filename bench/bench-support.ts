@@ -135,7 +135,7 @@ function scrapeText(url: string, ca: string): Promise<string> {
 }
 
 /**
- * Waits until the broker has parked its on-demand CA actor (`actors.ca_idle_stop_ms` after
+ * Waits until the broker has parked its on-demand CA actor (`actors.idle_stop_ms` after
  * its last call: the bootstrap), as it is in steady operation; seconds waited, or undefined
  * if it did not within `timeoutMs` (then the figures include a running CA actor).
  */

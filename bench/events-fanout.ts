@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     const connectSeconds = (Date.now() - connectStarted) / 1000;
     rss.peak_before_load = peakRssMb(pid);
     // Steady operation: the CA actor, used by the start's bootstrap, is parked again.
-    const caIdleStopMs = loadConfig({ file: workspace.configPath }).actors.ca_idle_stop_ms;
+    const caIdleStopMs = loadConfig({ file: workspace.configPath }).actors.idle_stop_ms;
     const caParkedAfter =
       caIdleStopMs > 0 ? await waitForParkedCa(broker.url, bundles[0]!.pem.ca, caIdleStopMs + 30_000) : undefined;
     rss.subscribed = rssMb(pid);

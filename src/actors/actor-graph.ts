@@ -41,6 +41,7 @@ export class ActorGraph {
         faultInjection,
         ...(callTimeoutMs ? { callTimeoutMs } : {}),
         ...(output ? { output } : {}),
+        wake: (peer) => this.wake(peer),
       });
     this.ingest = host<IngestProtocol>('ingest', config.redis.command_timeout_ms + 2000);
     this.encryption = host<EncryptionProtocol>('encryption');
@@ -82,6 +83,19 @@ export class ActorGraph {
     if (!host) throw new BrokerError('NOT_FOUND', `no actor named ${name}`);
     if (host.state === 'idle') await host.ensureUp();
     await host.rpc.call('actor.crash', {});
+  }
+
+  /**
+   * An actor's `supervisor.wake`: starts a parked on-demand peer (the delivery actor needs
+   * the encryption actor). Resolves once it is up — its new channel is sent before this
+   * answer, on the same port. A peer that is down (crashed, restarting) is not started here.
+   */
+  private async wake(name: ActorName): Promise<void> {
+    const host = this.hosts.get(name);
+    if (!host) throw new BrokerError('NOT_FOUND', `no actor named ${name}`);
+    if (host.isUp) return;
+    if (!host.isAvailable) throw new BrokerError('ACTOR_UNAVAILABLE', `The ${name} actor is ${host.state}`);
+    await host.ensureUp();
   }
 
   private wire(name: ActorName, logger: Logger): void {

@@ -9,7 +9,13 @@ import { Worker } from 'node:worker_threads';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { RpcPeer, type Protocol, type PortLike } from '../rpc/rpc-peer.js';
-import type { ActorName, ActorWorkerData, ControlProtocol, FinalMetricsMessage } from './actor.protocol.js';
+import type {
+  ActorName,
+  ActorWorkerData,
+  ControlProtocol,
+  FinalMetricsMessage,
+  SupervisorProtocol,
+} from './actor.protocol.js';
 
 /** `idle`: parked on purpose (an on-demand actor with nothing to do); the next call starts it. */
 export type ActorState = 'starting' | 'up' | 'down' | 'stopping' | 'stopped' | 'idle';
@@ -37,11 +43,13 @@ export interface ActorHostOptions {
   callTimeoutMs?: number;
   /** Where the actor's stdout (its log lines) goes; default: the process' stdout. */
   output?: NodeJS.WritableStream;
+  /** Serves the actor's `supervisor.wake` (start a parked peer); absent: refused. */
+  wake?: (actor: ActorName) => Promise<void>;
 }
 
 export class ActorHost<P extends Protocol> extends EventEmitter {
   readonly name: ActorName;
-  readonly rpc: RpcPeer<ControlProtocol & P>;
+  readonly rpc: RpcPeer<ControlProtocol & P, SupervisorProtocol>;
   state: ActorState = 'stopped';
   restarts = 0;
   /** Threads started so far (crash restarts and graceful restarts): names whose readings are whose. */
@@ -60,6 +68,12 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     super();
     this.name = options.name;
     this.rpc = new RpcPeer({ peerName: `${options.name} actor`, timeoutMs: options.callTimeoutMs ?? 10_000 });
+    this.rpc.handle({
+      'supervisor.wake': async ({ actor }) => {
+        if (!options.wake) throw new BrokerError('BAD_REQUEST', `${options.name} may not start other actors`);
+        await options.wake(actor);
+      },
+    });
   }
 
   /** The young-generation limit V8 applied to the running thread (MB), if one is running. */

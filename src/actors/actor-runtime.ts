@@ -17,6 +17,7 @@ import type {
   ActorWorkerData,
   ControlProtocol,
   FinalMetricsMessage,
+  SupervisorProtocol,
 } from './actor.protocol.js';
 
 export interface ActorContext {
@@ -25,7 +26,17 @@ export interface ActorContext {
   logger: Logger;
   /** Calls to peer actors; a peer that restarts is re-attached here by the supervisor. */
   peer<P extends Protocol>(name: ActorName): RpcPeer<P, Protocol>;
+  /**
+   * Calls to a peer that runs on demand (the encryption actor): a call that finds it parked
+   * asks the supervisor to start it, waits for the new channel and is sent again.
+   */
+  onDemandPeer<P extends Protocol>(name: ActorName): OnDemandPeer<P>;
 }
+
+export type OnDemandPeer<P extends Protocol> = Pick<RpcPeer<P, Protocol>, 'call'>;
+
+/** How long a call waits for a parked peer to start and be re-wired. */
+const WAKE_TIMEOUT_MS = 30_000;
 
 export interface ActorDefinition<P extends Protocol> {
   /** The actor's own requests, served on the main channel and every peer channel. */
@@ -33,6 +44,11 @@ export interface ActorDefinition<P extends Protocol> {
   health(): ActorHealth | Promise<ActorHealth>;
   /** Finish the work in hand and release resources; the thread exits after. */
   drain(): Promise<void>;
+  /**
+   * Work owed that parking the actor now would lose (a CRL announcement Redis missed), for
+   * `actor.idle`; requests being served are counted by the runtime.
+   */
+  busy?(): boolean;
   /**
    * Takes a reloaded config live; without it the supervisor restarts the actor instead.
    * The runtime has applied `log.level` to the thread's logger (and its children) by then.
@@ -60,11 +76,13 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
     }
   });
   const peers = new Map<ActorName, RpcPeer<Protocol, Protocol>>();
-  const main = new RpcPeer<Record<never, never>, ControlProtocol & P>(
-    { peerName: 'supervisor' },
+  const main = new RpcPeer<SupervisorProtocol, ControlProtocol & P>(
+    { peerName: 'supervisor', timeoutMs: WAKE_TIMEOUT_MS },
     parentPort as unknown as PortLike,
   );
   let served: Partial<Handlers<P>> = {};
+  // Requests of the actor's own protocol, from any channel: what `actor.idle` reports.
+  const activity = { serving: 0, lastAt: Date.now() };
 
   const peer = (name: ActorName) => {
     let p = peers.get(name);
@@ -80,10 +98,38 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
     if (port) peer(name as ActorName).attach(port as unknown as PortLike);
   }
 
-  const ready = setup({ name: data.name, config: data.config, logger, peer: peer as ActorContext['peer'] });
+  const onDemandPeer = <Q extends Protocol>(name: ActorName): OnDemandPeer<Q> => {
+    const channel = peer(name) as unknown as RpcPeer<Q, Protocol>;
+    const wake = async () => {
+      await main.call('supervisor.wake', { actor: name });
+      await channel.whenAttached(WAKE_TIMEOUT_MS);
+    };
+    return {
+      call: async (type, payload, options) => {
+        if (!channel.connected) await wake();
+        try {
+          return await channel.call(type, payload, options);
+        } catch (error) {
+          // Parked between the check and the call (its drain refuses new work), or its
+          // channel closed with the park: start it and send once more.
+          if (!isParkRace(error)) throw error;
+          await wake();
+          return channel.call(type, payload, options);
+        }
+      },
+    };
+  };
+
+  const ready = setup({
+    name: data.name,
+    config: data.config,
+    logger,
+    peer: peer as ActorContext['peer'],
+    onDemandPeer: onDemandPeer as ActorContext['onDemandPeer'],
+  });
   ready.then(
     (definition) => {
-      served = definition.handlers;
+      served = counted(definition.handlers, activity);
       for (const p of peers.values()) p.handle(served as Partial<Handlers<Protocol>>);
       const control: Partial<Handlers<ControlProtocol>> = {
         'actor.wire': ({ peer: name, port }) => peer(name).attach(port as unknown as PortLike),
@@ -98,6 +144,10 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
           return { applied: true };
         },
         'actor.metrics': async () => ({ families: await snapshot() }),
+        'actor.idle': () => ({
+          idle_ms: activity.serving > 0 ? 0 : Date.now() - activity.lastAt,
+          busy: activity.serving > 0 || definition.busy?.() === true,
+        }),
         'actor.crash': () => {
           if (!data.faultInjection) throw new BrokerError('BAD_REQUEST', 'fault injection is disabled');
           // Thrown outside any promise so it kills the thread like a real bug would.
@@ -106,7 +156,7 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
           });
         },
       };
-      main.handle({ ...control, ...definition.handlers } as Partial<Handlers<ControlProtocol & P>>);
+      main.handle({ ...control, ...served } as Partial<Handlers<ControlProtocol & P>>);
       parentPort!.postMessage({ kind: 'ready' });
       logger.debug({ log_level: data.config.log.level }, 'actor ready');
       // A quiet actor gives back what its last burst left on the heap (src/actors/idle-gc.ts).
@@ -120,4 +170,30 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
       process.exit(1);
     },
   );
+}
+
+/** The handlers, each keeping `activity` (requests being served, the time of the last start or end). */
+function counted<P extends Protocol>(
+  handlers: Partial<Handlers<P>>,
+  activity: { serving: number; lastAt: number },
+): Partial<Handlers<P>> {
+  const out: Partial<Handlers<P>> = {};
+  for (const [type, handler] of Object.entries(handlers) as Array<[keyof P, Handlers<P>[keyof P]]>) {
+    out[type] = (async (payload: unknown) => {
+      activity.serving++;
+      activity.lastAt = Date.now();
+      try {
+        return await (handler as (payload: unknown) => unknown)(payload);
+      } finally {
+        activity.serving--;
+        activity.lastAt = Date.now();
+      }
+    }) as Handlers<P>[keyof P];
+  }
+  return out;
+}
+
+/** An error a call gets when its peer was parked under it: ACTOR_UNAVAILABLE (channel gone) or SHUTTING_DOWN (draining). */
+function isParkRace(error: unknown): boolean {
+  return error instanceof BrokerError && (error.code === 'ACTOR_UNAVAILABLE' || error.code === 'SHUTTING_DOWN');
 }

@@ -25,6 +25,21 @@ export type ControlProtocol = {
   'actor.crash': { request: Record<string, never>; response: void };
   /** This thread's metrics as data (its fast series and prom-client registry); the supervisor merges every thread into /metrics. */
   'actor.metrics': { request: Record<string, never>; response: { families: MetricFamily[] } };
+  /**
+   * How long since the actor last served a request of its own protocol (from any channel;
+   * control requests do not count), and whether it has work in hand or owed that a park
+   * would lose. The supervisor parks an on-demand actor on it (src/actors/on-demand.ts).
+   */
+  'actor.idle': { request: Record<string, never>; response: { idle_ms: number; busy: boolean } };
+};
+
+/** What an actor may ask of the supervisor, on its Worker port. */
+export type SupervisorProtocol = {
+  /**
+   * Starts a parked on-demand peer (the delivery actor needs the encryption actor); resolves
+   * once it is up and re-wired. ACTOR_UNAVAILABLE when the peer is down (crashed): not a park.
+   */
+  'supervisor.wake': { request: { actor: ActorName }; response: void };
 };
 
 /** A crashing actor's last counts, posted on its Worker port just before the thread dies. */

@@ -54,6 +54,7 @@ import { registry } from '../metrics/registry.js';
 import { loadThreadRegistry } from '../metrics/registry-snapshot.js';
 import { CertStore } from '../pki/cert-store.js';
 import { CaClient } from '../actors/ca/ca.client.js';
+import { OnDemandActor } from '../actors/on-demand.js';
 import { pkiMaintenanceDue } from '../ca/maintenance-due.js';
 import { caAdminAccess } from '../portal/ca-admin-access.js';
 import { ensureFirstAdmin, handOverFirstAdmin } from '../portal/first-admin.js';
@@ -127,10 +128,14 @@ export async function startBroker(
   // A CA bootstrap made just now becomes the installation's.
   if (!hadCa) await verifySecretIdentity(secretRecord, [caFingerprint(caPem)], where);
   await actors.start(['ingest', 'delivery']);
-  // From here on the CA actor runs on demand (ca.client.ts): every caller goes through `ca`.
+  // From here on the CA and encryption actors run on demand (on-demand.ts): every caller
+  // in this thread goes through `ca` and `encryption`; the delivery actor wakes encryption.
+  const idleStopMs = () => live.current().actors.idle_stop_ms;
+  const encryption = new OnDemandActor({ host: actors.encryption, idleStopMs, logger });
+  encryption.start();
   const ca = new CaClient({
     host: actors.ca,
-    idleStopMs: () => live.current().actors.ca_idle_stop_ms,
+    idleStopMs,
     checkIntervalMs: config.pki.check_interval_ms,
     maintenanceDue: () =>
       pkiMaintenanceDue({
@@ -152,8 +157,7 @@ export async function startBroker(
     fingerprint: configFingerprint(config),
     configSections: configSectionFingerprints(config),
     intervalMs: config.heartbeat.interval_ms,
-    keys: async () =>
-      actors.encryption.isUp ? actors.encryption.rpc.call('encryption.keys', {}, { timeoutMs: 1000 }) : undefined,
+    keys: async () => (actors.ingest.isUp ? actors.ingest.rpc.call('ingest.keys', {}, { timeoutMs: 1000 }) : undefined),
     // Every beat: are all live instances' keys and CA still the installation's?
     caFingerprint: caFingerprint(caPem),
     installationSecrets: () => secretRecord.all(),
@@ -235,6 +239,7 @@ export async function startBroker(
     redis,
     actors,
     ca,
+    encryption,
     health,
     identity,
     operations: { reloadFromFile: reloader.reloadFromFile },
@@ -300,7 +305,7 @@ export async function startBroker(
     jobs,
     app,
     actors,
-    ca,
+    onDemand: [ca, encryption],
     heartbeat,
     redis,
     database,

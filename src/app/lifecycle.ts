@@ -16,7 +16,7 @@ import type { BackgroundJobs } from '../bootstrap/background-jobs.js';
 import { ensureMariadb, ensureRedis, type EmbeddedService } from '../bootstrap/embedded-services.js';
 import type { BrokerConfig } from '../config/config.js';
 import type { LiveConfig } from '../config/live-config.js';
-import type { CaClient } from '../actors/ca/ca.client.js';
+import type { OnDemandActor } from '../actors/on-demand.js';
 import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/database.js';
 import { migrateDatabase } from '../db/migrate.js';
 import type { InstanceHeartbeat } from '../health/instance-heartbeat.js';
@@ -108,8 +108,8 @@ export interface RunningParts {
   jobs: BackgroundJobs;
   app: FastifyInstance;
   actors: ActorGraph;
-  /** The CA actor's on-demand client: its timers stop before the actors do. */
-  ca: Pick<CaClient, 'close'>;
+  /** The on-demand actors' clients (CA, encryption): their timers stop before the actors do. */
+  onDemand: ReadonlyArray<Pick<OnDemandActor<never>, 'close'>>;
   heartbeat: InstanceHeartbeat;
   redis: Redis;
   database: DatabaseHandle;
@@ -135,7 +135,7 @@ async function stopBroker(parts: RunningParts): Promise<void> {
   clearTimeout(grace);
   await parts.events.stop();
   // Actors finish their batches (delivery stores what it read, ingest answers its appends).
-  await parts.ca.close();
+  for (const client of parts.onDemand) await client.close();
   await parts.actors.stop();
   await parts.heartbeat.stop();
   parts.redis.disconnect();

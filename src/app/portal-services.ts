@@ -46,6 +46,8 @@ export interface PortalWiring {
   actors: ActorGraph;
   /** The CA actor's calls (the broker's on-demand CaClient; a test may pass the actor's RpcPeer). */
   ca: CaRpc;
+  /** The encryption actor's calls (the broker's on-demand client; a test may pass the actor's RpcPeer). */
+  encryption: PortalActors['encryption'];
   health: HealthService;
   /** Drops a disabled client's cached identities and connections. */
   identity?: Pick<IdentityResolver, 'forgetClient' | 'disableClient'>;
@@ -64,7 +66,7 @@ export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
     maxSeconds: portal.session_max_hours * 3600,
   });
   const hasher = new PasswordHasher(portal.scrypt_log_n, portal.scrypt_p);
-  const actors = portalActors(wiring.actors, wiring.ca);
+  const actors = portalActors(wiring.actors, wiring.ca, wiring.encryption);
   return {
     config,
     repositories,
@@ -131,9 +133,9 @@ function shareIdentitiesOf({
 }
 
 /** The actor calls the portal makes. The front never holds a data key or the CA key. */
-function portalActors(actors: ActorGraph, ca: CaRpc): PortalActors {
+function portalActors(actors: ActorGraph, ca: CaRpc, encryption: PortalActors['encryption']): PortalActors {
   return {
-    encryption: actors.encryption.rpc,
+    encryption,
     ca,
     ingestDepth: async () => (await actors.ingest.rpc.call('ingest.depth', {})).depth,
     deliveryStats: () => actors.delivery.rpc.call('delivery.stats', {}),

@@ -148,8 +148,8 @@ export const configShape = {
       256,
       { min: 0 },
     ),
-    ca_idle_stop_ms: int(
-      "The CA actor runs on demand: it is stopped after this long without a call (an issue, a renewal, a revocation, the PKI timer's maintenance) and started again by the next one, which waits ≈ 0.3–1 s for it. Idle, its thread would hold ≈ 16 MB of RSS. /health shows it `idle`, which is not a fault. 0 = keep it running",
+    idle_stop_ms: int(
+      "The CA and encryption actors run on demand: each is stopped after this long without a request (CA: an issue, a renewal, a revocation, the PKI timer's maintenance when due; encryption: a webhook or amqp delivery, a portal page showing bodies, a sender search) and started again by the next one, which waits ≈ 0.3–1 s for it. On the store path neither is needed; idle, each would hold 15–30 MB of RSS. /health shows a parked actor `up` with state `idle`, which is not a fault. 0 = keep them running",
       30_000,
       { min: 0 },
     ),

@@ -46,7 +46,7 @@ export interface StorePipelineDeps {
   blockingRedis: Redis;
   redis: Redis;
   messages: MessagesRepository;
-  encryption: RpcPeer<EncryptionCalls>;
+  encryption: Pick<RpcPeer<EncryptionCalls>, 'call'>;
   schedule: DeliverySchedule;
   keysByDomain: ReadonlyMap<string, DomainKeys>;
   /**

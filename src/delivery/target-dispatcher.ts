@@ -98,7 +98,7 @@ export interface DispatcherDeps {
   logger: Logger;
   messages: MessagesRepository;
   schedule: DeliverySchedule;
-  encryption: RpcPeer<EncryptionCalls>;
+  encryption: Pick<RpcPeer<EncryptionCalls>, 'call'>;
   /** Sends one attempt: a webhook POST or an AMQP publish (delivery-transport.ts). */
   transport: DeliveryTransport;
   breaker: { failures: number; openMs: number };

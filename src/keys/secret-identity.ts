@@ -7,6 +7,7 @@
  * to start instead, naming the key, the directory and the fix.
  */
 import { createHmac, X509Certificate } from 'node:crypto';
+import type { KeyIdsReport } from '../crypto/crypto.types.js';
 import type { KeyStore } from '../crypto/key-store.js';
 import type { SecretFingerprint, SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
 
@@ -75,4 +76,18 @@ export async function refuseNewCa(repo: SecretFingerprintsRepository, pkiDir: st
   throw new SecretIdentityError(
     `this installation has a CA already (its fingerprint is in the database) and ${pkiDir} holds none: copy ca.crt and ca.key from a running host into ${pkiDir} instead of creating another${hint}`,
   );
+}
+
+/** Key ids and fingerprints, never key bytes: what the instance heartbeat carries for `mb keys`. */
+export function keyIdsReport(store: KeyStore, activeSince: Record<'key' | 'pepper', number>): KeyIdsReport {
+  return {
+    active_key_id: store.activeKey().id,
+    key_ids: store.ids('key').all,
+    active_key_since: activeSince.key,
+    pepper_id: store.activePepper().id,
+    pepper_ids: store.ids('pepper').all,
+    active_pepper_since: activeSince.pepper,
+    // The heartbeat carries these, so a key file swapped under a running broker shows.
+    fingerprints: keyFingerprints(store),
+  };
 }

@@ -64,6 +64,7 @@ export class RpcPeer<Out extends Protocol, In extends Protocol = Record<never, E
   private readonly peerName: string;
   private readonly onMessage = (message: unknown) => this.receive(message);
   private readonly onClose = () => this.detach(`${this.peerName} closed its channel`);
+  private attachWaiters: Array<() => void> = [];
 
   constructor(options: RpcPeerOptions, port?: PortLike) {
     this.peerName = options.peerName;
@@ -81,6 +82,23 @@ export class RpcPeer<Out extends Protocol, In extends Protocol = Record<never, E
     this.port = port;
     port.on('message', this.onMessage);
     port.on('close', this.onClose);
+    for (const resolve of this.attachWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves once a port is attached (at once if one is); ACTOR_UNAVAILABLE after `timeoutMs`. */
+  whenAttached(timeoutMs: number): Promise<void> {
+    if (this.port) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.attachWaiters = this.attachWaiters.filter((waiter) => waiter !== done);
+        reject(new BrokerError('ACTOR_UNAVAILABLE', `${this.peerName} did not come back in time`));
+      }, timeoutMs);
+      this.attachWaiters.push(done);
+    });
   }
 
   /** Forgets the port: pending and future calls fail fast until `attach`. */

@@ -140,6 +140,7 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
     redis,
     actors,
     ca: actors.ca.rpc,
+    encryption: actors.encryption.rpc,
     health,
     identity: new IdentityResolver((fp) => repositories.certificates.findIdentityByFingerprint(fp), 60_000),
   });
@@ -237,6 +238,7 @@ export async function startPortalReplica(h: PortalHarness): Promise<PortalReplic
     redis,
     actors: h.actors,
     ca: h.actors.ca.rpc,
+    encryption: h.actors.encryption.rpc,
     health: h.deps.health,
     identity: new IdentityResolver((fp) => repositories.certificates.findIdentityByFingerprint(fp), 60_000),
   });

@@ -4,7 +4,7 @@
  * — the same class the `mb` CLI runs offline — and keeps the PKI alive when the main
  * thread's timer asks (`ca.maintain`): the CRL is re-signed at half its life and announced
  * to every broker, the server certificate is renewed before it expires (the front notices
- * the new files). It runs on demand: the main thread parks it when it is quiet (ca.client.ts).
+ * the new files). It runs on demand: the main thread parks it when it is idle (on-demand.ts).
  */
 import { openDatabase, toStorageError } from '../../db/database.js';
 import { readCaKeyPassphrase } from '../../pki/ca-key-passphrase.js';
@@ -66,8 +66,9 @@ runActor<CaProtocol>(async ({ config, logger }) => {
       'ca.list': async (request) => ({ certificates: await storage(authority.list(request)) }),
       'ca.crl': () => authority.currentCrl(),
       'ca.maintain': () => maintain(),
-      'ca.quiet': () => ({ quiet: maintaining === undefined && !authority.crl.hasPendingAnnouncement() }),
     },
+    // Parking now would lose a run under way or a CRL announcement Redis missed.
+    busy: () => maintaining !== undefined || authority.crl.hasPendingAnnouncement(),
     health: () => ({ status: store.hasCa() ? 'up' : 'degraded' }),
     drain: async () => {
       await maintaining?.catch(() => undefined);

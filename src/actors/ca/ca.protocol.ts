@@ -47,6 +47,4 @@ export type CaProtocol = ControlProtocol & {
    * near its end. The main thread's timer asks for it (ca.client.ts); runs never overlap.
    */
   'ca.maintain': { request: Record<string, never>; response: MaintenanceResult };
-  /** Whether the actor can be parked without losing anything: no run under way, no announcement owed. */
-  'ca.quiet': { request: Record<string, never>; response: { quiet: boolean } };
 };

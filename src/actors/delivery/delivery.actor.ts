@@ -43,7 +43,7 @@ import { CallbackDispatcher } from '../../events/callback-dispatcher.js';
 import type { CallbackTarget } from '../../events/callback-client.js';
 import type { Logger } from '../../logger.js';
 
-runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
+runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
   const redis = createRedis(config, 'delivery');
   // XREADGROUP BLOCK holds a reply back for BLOCK_MS: silence that long is not a dead socket.
   const blockingRedis = createRedis(config, 'delivery-blocking', {
@@ -56,7 +56,8 @@ runActor<DeliveryProtocol>(async ({ config, logger, peer }) => {
   // A full store batch is one prepared INSERT of its size.
   const messages = new MessagesRepository(database.db, { fullBatchRows: config.delivery.batch_size });
   const schedule = new DeliverySchedule(redis, defineScripts(redis));
-  const encryption = peer<EncryptionCalls>('encryption');
+  // Parked unless something needs it (on-demand.ts): a call that finds it so starts it.
+  const encryption = onDemandPeer<EncryptionCalls>('encryption');
   const keysByDomain = keysFor(config);
   const stats: DeliveryStats = {
     stored: 0,

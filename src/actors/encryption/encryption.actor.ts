@@ -1,10 +1,13 @@
 /**
- * The encryption actor's worker entry (loaded by path from dist/, never imported): the
- * only thread that holds the data keys and the HMAC pepper, plus its own pool threads.
+ * The encryption actor's worker entry (loaded by path from dist/, never imported): it
+ * opens what the ingest actor sealed (the webhook and amqp paths, the portal), seals what an
+ * older broker appended in the clear, hashes the portal's sender searches, plus its own
+ * pool threads. It runs on demand (src/actors/on-demand.ts): on the store path nothing
+ * calls it and it is parked; the delivery actor starts it through `supervisor.wake`.
  *
- *   delivery actor ──seal──▶ ┐
+ *   delivery actor ──open/seal──▶ ┐
  *   front (portal) ──open/hash──▶ encryption actor ──large batches──▶ piscina pool (2)
- *                            ┘      KeyStore ◀── <secrets.dir>/data-keys.json, pepper.json
+ *                                 ┘      KeyStore ◀── <secrets.dir>/data-keys.json, pepper.json
  *
  * Keys and plaintext never reach a log line: only key ids, counts and file paths do.
  */
@@ -16,7 +19,7 @@ import { EncryptionPool } from './encryption.pool.js';
 import { EncryptionService } from '../../crypto/encryption.service.js';
 import { KeyStore } from '../../crypto/key-store.js';
 import { KeyWatcher } from '../../crypto/key-watcher.js';
-import { keyFingerprints } from '../../keys/secret-identity.js';
+import { keyIdsReport } from '../../keys/secret-identity.js';
 import { envelopeKeyId, envelopeVersionOf, toBuffer } from '../../crypto/envelope.js';
 import type { OpenInput } from '../../crypto/crypto.types.js';
 
@@ -84,17 +87,10 @@ runActor<EncryptionProtocol>(async (ctx) => {
         }),
       'encryption.hash': ({ numbers }) =>
         tracked(() => measured('hash', numbers.length, () => ({ hashes: pool.hash(numbers) }))),
-      'encryption.keys': () => ({
-        active_key_id: store.activeKey().id,
-        key_ids: store.ids('key').all,
-        active_key_since: watcher.activeSince.key,
-        pepper_id: store.activePepper().id,
-        pepper_ids: store.ids('pepper').all,
-        active_pepper_since: watcher.activeSince.pepper,
-        // The heartbeat carries these, so a key file swapped under a running broker shows.
-        fingerprints: keyFingerprints(store),
-      }),
+      'encryption.keys': () => keyIdsReport(store, watcher.activeSince),
     },
+    // A batch in hand: its caller would get SHUTTING_DOWN (and start it again) if parked now.
+    busy: () => inFlight > 0,
     // Nothing the encryption actor does depends on domains or delivery settings.
     reconfigure: () => undefined,
     health: () => ({

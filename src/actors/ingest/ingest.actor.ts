@@ -30,6 +30,7 @@ import { EncryptionService } from '../../crypto/encryption.service.js';
 import { envelopeVersionOf } from '../../crypto/envelope.js';
 import { KeyStore } from '../../crypto/key-store.js';
 import { KeyWatcher } from '../../crypto/key-watcher.js';
+import { keyIdsReport } from '../../keys/secret-identity.js';
 
 runActor<IngestProtocol>(async ({ config, logger }) => {
   const redis = createRedis(config, 'ingest');
@@ -82,6 +83,7 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
           inFlight--;
         }
       },
+      'ingest.keys': () => keyIdsReport(store, watcher.activeSince),
       'ingest.depth': async () => {
         const pipeline = redis.pipeline();
         for (const k of keys.values()) pipeline.xlen(k.stream);

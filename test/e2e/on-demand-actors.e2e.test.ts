@@ -1,7 +1,8 @@
 /**
- * The CA actor runs on demand (src/actors/ca/ca.client.ts): parked after
- * `actors.ca_idle_stop_ms` without a call, started again by the next one, and by the PKI
- * timer only when something is due. Parked is not a fault: health says `up` with state
+ * The CA and encryption actors run on demand (src/actors/on-demand.ts): parked after
+ * `actors.idle_stop_ms` without a request, started again by the next one — a call from the
+ * main thread (portal, admin API), the delivery actor's (`supervisor.wake`), or the PKI
+ * timer's when something is due. Parked is not a fault: health says `up` with state
  * `idle`, the broker stays ready, `mb_actor_up` stays 1 and `mb_actor_idle` says it.
  */
 import { X509Certificate } from 'node:crypto';
@@ -15,13 +16,16 @@ import { issueServerCertificate } from '../../src/pki/issue.js';
 import {
   BrokerProcess,
   createWorkspace,
+  demoBundle,
   getJson,
   mtlsAgent,
+  postJson,
   waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
 import { scrapeMetrics } from '../support/metrics-scrape.js';
 import { HttpsPortalClient } from '../support/portal-https.js';
+import { type Downstream, startDownstream } from '../support/webhook-downstream.js';
 
 const DAY = 86_400_000;
 const IDLE_MS = 1_000;
@@ -29,24 +33,44 @@ const IDLE_MS = 1_000;
 let workspace: Workspace;
 let broker: BrokerProcess;
 let agent: Agent;
+let client: Agent;
 let admin: HttpsPortalClient;
+let downstream: Downstream;
 let caPem: string;
 
 beforeAll(async () => {
+  downstream = await startDownstream(() => 200);
   workspace = await createWorkspace({
-    actors: { ca_idle_stop_ms: IDLE_MS },
+    actors: { idle_stop_ms: IDLE_MS },
     pki: { check_interval_ms: 500 },
+    domains: [
+      {
+        name: 'default',
+        targets: {
+          archive: { type: 'store' },
+          hook: { type: 'webhook', url: downstream.url, secret: 'hook-secret', ca_file: downstream.caFile },
+        },
+        // UK numbers go to the webhook (the encryption actor opens them for the POST), the rest is stored.
+        routes: [
+          { name: 'uk', match: { sender_prefix: '+44' }, target: 'hook' },
+          { name: 'fallback', target: 'archive' },
+        ],
+      },
+    ],
   });
   broker = new BrokerProcess(workspace);
   await broker.start();
   caPem = readFileSync(join(workspace.dir, 'certs/ca.crt'), 'utf8');
   agent = mtlsAgent({ ca: caPem });
+  client = mtlsAgent(demoBundle(workspace));
   admin = await HttpsPortalClient.signedInAsFirstAdmin(broker.url, agent, broker.output);
-});
+}, 120_000);
 
 afterAll(async () => {
   await agent?.close();
+  await client?.close();
   await broker?.kill('SIGKILL');
+  await downstream?.close();
   await workspace?.cleanup();
 });
 
@@ -56,41 +80,107 @@ interface ActorComponent {
   restarts: number;
 }
 
-async function caComponent(): Promise<ActorComponent> {
+async function actorComponent(actor: 'ca' | 'encryption'): Promise<ActorComponent> {
   const health = await getJson(agent, `${broker.url}/api/v1/health`);
-  return (health.body as { components: Record<string, ActorComponent> }).components.actor_ca!;
+  return (health.body as { components: Record<string, ActorComponent> }).components[`actor_${actor}`]!;
 }
 
-function parked(): Promise<ActorComponent> {
+const caComponent = () => actorComponent('ca');
+
+function parked(actor: 'ca' | 'encryption' = 'ca'): Promise<ActorComponent> {
   return waitUntil(
     async () => {
-      const ca = await caComponent();
-      return ca.state === 'idle' ? ca : undefined;
+      const component = await actorComponent(actor);
+      return component.state === 'idle' ? component : undefined;
     },
     15_000,
-    'the CA actor to be parked',
+    `the ${actor} actor to be parked`,
   );
 }
 
-describe('the CA actor on demand', () => {
-  it('is parked when idle, and the broker stays healthy and ready', async () => {
-    expect(await parked()).toEqual({ status: 'up', state: 'idle', restarts: 0 });
+describe('on-demand actors when idle', () => {
+  it('are parked, and the broker stays healthy and ready', async () => {
+    expect(await parked('ca')).toEqual({ status: 'up', state: 'idle', restarts: 0 });
+    expect(await parked('encryption')).toEqual({ status: 'up', state: 'idle', restarts: 0 });
     const ready = await getJson(agent, `${broker.url}/readyz`);
     expect(ready.status).toBe(200);
     const metrics = await scrapeMetrics(agent, broker.url);
-    expect(metrics.value('mb_actor_up', { actor: 'ca' })).toBe(1);
-    expect(metrics.value('mb_actor_idle', { actor: 'ca' })).toBe(1);
+    for (const actor of ['ca', 'encryption']) {
+      expect(metrics.value('mb_actor_up', { actor })).toBe(1);
+      expect(metrics.value('mb_actor_idle', { actor })).toBe(1);
+      expect(metrics.value('mb_metrics_actor_reading_age_seconds', { actor })).toBe(0);
+    }
     expect(metrics.value('mb_actor_idle', { actor: 'delivery' })).toBe(0);
-    expect(metrics.value('mb_metrics_actor_reading_age_seconds', { actor: 'ca' })).toBe(0);
     // No thread, so no heap to show; the other threads still have theirs.
     const heapOf = (thread: string) =>
       metrics.samples.filter((s) => s.name === 'nodejs_heap_size_used_bytes' && s.labels.thread === thread);
     expect(heapOf('ca')).toEqual([]);
+    expect(heapOf('encryption')).toEqual([]);
     expect(heapOf('delivery')).toHaveLength(1);
   });
 
+  it('stay parked on the store path: a stored message needs neither', async () => {
+    await parked('encryption');
+    const accepted = await postJson(client, broker.url, {
+      sender_number: '+14155550123',
+      message_body: 'stored without the encryption actor',
+    });
+    expect(accepted.status).toBe(202);
+    const id = accepted.body.message_id as string;
+    await waitUntil(
+      async () => {
+        const status = await getJson(client, `${broker.url}/api/v1/messages/${id}`);
+        return status.body.status === 'delivered' || undefined;
+      },
+      10_000,
+      'the message to be stored',
+    );
+    expect((await actorComponent('encryption')).state).toBe('idle');
+  });
+});
+
+describe('the encryption actor on demand', () => {
+  it('is started by the delivery actor for a webhook message, which is delivered, then parked again', async () => {
+    await parked('encryption');
+    const body = 'opened for the webhook by an actor started for it';
+    const accepted = await postJson(client, broker.url, {
+      sender_number: '+447700900123',
+      message_body: body,
+    });
+    expect(accepted.status).toBe(202);
+    const hit = await waitUntil(
+      async () => downstream.hits.find((h) => h.body.message_id === accepted.body.message_id),
+      15_000,
+      'the webhook POST',
+    );
+    expect(hit.body).toMatchObject({ message_body: body, sender_number: '+447700900123', attempt: 1 });
+    await parked('encryption');
+  });
+
+  it('is started by the portal to show a message body, then parked again', async () => {
+    const body = 'shown in the portal by an actor started for it';
+    const accepted = await postJson(client, broker.url, {
+      sender_number: '+14155550188',
+      message_body: body,
+    });
+    expect(accepted.status).toBe(202);
+    await parked('encryption');
+    const page = await waitUntil(
+      async () => {
+        const shown = await admin.get(`/portal/messages/${accepted.body.message_id as string}`);
+        return shown.statusCode === 200 && shown.body.includes(body) ? shown : undefined;
+      },
+      15_000,
+      'the message page with its body',
+    );
+    expect(page.body).toContain(body);
+    await parked('encryption');
+  });
+});
+
+describe('the CA actor on demand', () => {
   it('stays parked across PKI timer ticks while nothing is due', async () => {
-    await parked();
+    await parked('ca');
     const until = Date.now() + 2_500; // five ticks of pki.check_interval_ms
     while (Date.now() < until) {
       expect((await caComponent()).state).toBe('idle');
