@@ -135,17 +135,19 @@ function scrapeText(url: string, ca: string): Promise<string> {
 }
 
 /**
- * Waits until the broker has parked its on-demand CA actor (`actors.idle_stop_ms` after
- * its last call: the bootstrap), as it is in steady operation; seconds waited, or undefined
- * if it did not within `timeoutMs` (then the figures include a running CA actor).
+ * Waits until the broker has parked its on-demand actors (CA and encryption,
+ * `actors.idle_stop_ms` after their last request: the start's), as they are in steady
+ * operation on the store path; seconds waited, or undefined if they were not within
+ * `timeoutMs` (then the figures include running actors).
  */
-export async function waitForParkedCa(url: string, ca: string, timeoutMs: number): Promise<number | undefined> {
+export async function waitForParkedActors(url: string, ca: string, timeoutMs: number): Promise<number | undefined> {
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     const health = JSON.parse(await getText(`${url}/api/v1/health`, ca).catch(() => '{}')) as {
       components?: Record<string, { state?: string }>;
     };
-    if (health.components?.actor_ca?.state === 'idle') return (Date.now() - started) / 1000;
+    const states = ['actor_ca', 'actor_encryption'].map((name) => health.components?.[name]?.state);
+    if (states.every((state) => state === 'idle')) return (Date.now() - started) / 1000;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   return undefined;

@@ -47,7 +47,7 @@ import {
   resetPeakRss,
   rssMb,
   threadCpuSeconds,
-  waitForParkedCa,
+  waitForParkedActors,
 } from './bench-support.js';
 import type { SubmitOptions, SubmitResult } from './events-submitter.js';
 import {
@@ -213,10 +213,10 @@ async function main(): Promise<void> {
     );
     const connectSeconds = (Date.now() - connectStarted) / 1000;
     rss.peak_before_load = peakRssMb(pid);
-    // Steady operation: the CA actor, used by the start's bootstrap, is parked again.
-    const caIdleStopMs = loadConfig({ file: workspace.configPath }).actors.idle_stop_ms;
-    const caParkedAfter =
-      caIdleStopMs > 0 ? await waitForParkedCa(broker.url, bundles[0]!.pem.ca, caIdleStopMs + 30_000) : undefined;
+    // Steady operation: the CA and encryption actors, used by the start, are parked again.
+    const idleStopMs = loadConfig({ file: workspace.configPath }).actors.idle_stop_ms;
+    const parkedAfter =
+      idleStopMs > 0 ? await waitForParkedActors(broker.url, bundles[0]!.pem.ca, idleStopMs + 30_000) : undefined;
     rss.subscribed = rssMb(pid);
     // From here the peak is the load's (the start's is peak_before_load).
     const loadPeakReset = resetPeakRss(pid);
@@ -302,11 +302,11 @@ async function main(): Promise<void> {
       sockets_closed_by_broker: totals.closedEarly,
       drain_s: round(drainSeconds),
       broker_peak_rss_mb: Math.max(rss.peak_before_load, peakRssMb(pid)),
-      // With every socket open and the CA actor parked, through the load and the drain.
+      // With every socket open and the on-demand actors parked, through the load and the drain.
       ...(loadPeakReset ? { broker_peak_rss_mb_load: peakRssMb(pid) } : {}),
-      // Seconds waited for the CA actor to be parked before the load (null: it was not).
-      ca_parked_after_s: caParkedAfter === undefined ? null : round(caParkedAfter),
-      // Resident set once started, with every socket open (CA parked), at the end of the load; the peak before the load.
+      // Seconds waited for the on-demand actors to be parked before the load (null: they were not).
+      actors_parked_after_s: parkedAfter === undefined ? null : round(parkedAfter),
+      // Resident set once started, with every socket open (on-demand actors parked), at the end of the load; the peak before the load.
       broker_rss_mb: rss,
       // V8 heaps and external memory (Buffers, TLS) per thread at the end of the load, from /metrics.
       broker_memory_mb: memory,
