@@ -1,6 +1,6 @@
 /**
  * `npm run bench:events [-- --clients 100 --sockets 10 --rate 5000 --batch 20 --duration 20
- *   --size 160 --max-in-flight 200 --subscriber-threads 4 --cpu-prof DIR --set events.read_interval_ms=50]`
+ *   --size 160 --max-in-flight 200 --subscriber-threads 4 --settle 20 --cpu-prof DIR --set events.read_interval_ms=50]`
  *
  * Status events fan-out (issue #21): `clients` clients of their own (certificates issued
  * through the CA, as `mb client issue` does), each with `sockets` WebSockets on
@@ -74,6 +74,8 @@ interface FanoutOptions {
   batch: number;
   /** Worker threads the subscriber sockets are shared out among. */
   subscriberThreads: number;
+  /** Quiet seconds before the load, at least (waiting for parked actors counts). */
+  settle: number;
   cpuProfDir?: string;
   /** Config overrides (`--set events.read_interval_ms=50`, repeatable), for experiments. */
   overrides: Record<string, unknown>;
@@ -93,6 +95,7 @@ function parseArgs(argv: string[]): FanoutOptions {
     maxInFlight: Number(value('max-in-flight') ?? 200),
     batch: Number(value('batch') ?? 20),
     subscriberThreads: positiveInteger('subscriber-threads', value('subscriber-threads') ?? '4'),
+    settle: Number(value('settle') ?? 20),
     ...(value('cpu-prof') ? { cpuProfDir: value('cpu-prof') } : {}),
     overrides: configOverrides(argv),
   };
@@ -217,6 +220,10 @@ async function main(): Promise<void> {
     const idleStopMs = loadConfig({ file: workspace.configPath }).actors.idle_stop_ms;
     const parkedAfter =
       idleStopMs > 0 ? await waitForParkedActors(broker.url, bundles[0]!.pem.ca, idleStopMs + 30_000) : undefined;
+    // The same quiet time either way (V8 shrinks idle heaps meanwhile): an A/B of
+    // `--set actors.idle_stop_ms=0` against parked actors compares parking, not the pause.
+    const settleS = Math.max(0, options.settle - (parkedAfter ?? 0));
+    await new Promise((resolve) => setTimeout(resolve, settleS * 1000));
     rss.subscribed = rssMb(pid);
     // From here the peak is the load's (the start's is peak_before_load).
     const loadPeakReset = resetPeakRss(pid);
@@ -306,6 +313,8 @@ async function main(): Promise<void> {
       ...(loadPeakReset ? { broker_peak_rss_mb_load: peakRssMb(pid) } : {}),
       // Seconds waited for the on-demand actors to be parked before the load (null: they were not).
       actors_parked_after_s: parkedAfter === undefined ? null : round(parkedAfter),
+      // Quiet seconds between the last socket opened and the load (at least --settle).
+      settled_s: round(Math.max(options.settle, parkedAfter ?? 0)),
       // Resident set once started, with every socket open (on-demand actors parked), at the end of the load; the peak before the load.
       broker_rss_mb: rss,
       // V8 heaps and external memory (Buffers, TLS) per thread at the end of the load, from /metrics.
