@@ -100,7 +100,11 @@ export const configShape = {
   queue: {
     fsync: oneOf('Redis AOF fsync policy the broker relies on', 'everysec', ['everysec', 'always']),
     max_batch: int('Most messages appended to Redis in one pipeline (group commit)', 512, { min: 1 }),
-    entry_format: oneOf('Stream entries: packed, or fields (what older brokers read)', 'packed', ['packed', 'fields']),
+    entry_format: oneOf(
+      'Stream entries, messages and status events alike: packed (one field each), or fields (what older brokers read)',
+      'packed',
+      ['packed', 'fields'],
+    ),
     replicas: int(
       'Replicas that must hold an append before its 202 (WAIT, and WAITAOF on Redis ≥ 7.2, after each batch); fewer in time ⇒ 503 QUEUE_NOT_REPLICATED. 0 = answer once the master has it',
       0,

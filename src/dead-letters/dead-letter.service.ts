@@ -191,7 +191,7 @@ export class DeadLetterService {
 
   private addEvents(multi: ChainableCommander, events: readonly StatusEventInput[]): void {
     const config = this.config.current();
-    addStatusEvents(multi, config.redis.key_prefix, config.events, events);
+    addStatusEvents(multi, config.redis.key_prefix, config.events, events, { format: config.queue.entry_format });
   }
 
   /** A target's keys; no target named = the domain's default target (its only one, mostly). */

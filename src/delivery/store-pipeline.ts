@@ -354,6 +354,7 @@ export class StorePipeline {
         entries,
         stored,
         at,
+        format: config.queue.entry_format,
       });
     } finally {
       // Leased and stored: they start even if the acknowledgement failed (a replay then

@@ -48,6 +48,7 @@ import { WEBHOOK_PAYLOAD_VERSION } from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 import type { StatusEventInput } from '../events/status-event.js';
 import { addStatusEvents, type EventRetention } from '../queue/status-events.js';
+import type { EntryFormat } from '../queue/stream-entry.types.js';
 
 interface Attempt {
   id: string;
@@ -103,7 +104,8 @@ export interface DispatcherDeps {
   transport: DeliveryTransport;
   breaker: { failures: number; openMs: number };
   /** Where status events go: the Redis key prefix and how long they are kept. */
-  events: { prefix: string; retention: EventRetention };
+  /** Where its status events go, and in which entry form (`queue.entry_format`). */
+  events: { prefix: string; retention: EventRetention; format: EntryFormat };
   onOutcome(kind: 'delivered' | 'retry' | 'dead', count: number): void;
   onBreakerChange(state: BreakerState): void;
 }
@@ -553,6 +555,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
   }
 
   private addEvents(multi: ChainableCommander, events: readonly StatusEventInput[]): void {
-    addStatusEvents(multi, this.deps.events.prefix, this.deps.events.retention, events);
+    const { prefix, retention, format } = this.deps.events;
+    addStatusEvents(multi, prefix, retention, events, { format });
   }
 }

@@ -15,26 +15,27 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { fromStreamEntry, toStreamFields, type StatusEvent, type StatusEventInput } from '../events/status-event.js';
 import { countPublished } from '../events/events.metrics.js';
 import { clientEventsKey } from './keys.js';
+import type { EntryFormat } from './stream-entry.types.js';
 
 export interface EventRetention {
   retention_ms: number;
   max_per_client: number;
 }
 
-/** Queues the events on `pipeline` (sent by the caller with its own writes). */
+/** Queues the events on `pipeline` (sent by the caller with its own writes), in `format` (`queue.entry_format`). */
 export function addStatusEvents(
   pipeline: ChainableCommander,
   prefix: string,
   retention: EventRetention,
   events: readonly StatusEventInput[],
-  now = Date.now(),
+  { format = 'packed', now = Date.now() }: { format?: EntryFormat; now?: number } = {},
 ): void {
   if (events.length === 0) return;
   const keys = new Set<string>();
   for (const event of events) {
     const key = clientEventsKey(prefix, event.client);
     keys.add(key);
-    pipeline.xadd(key, '*', ...toStreamFields(event));
+    pipeline.xadd(key, '*', ...toStreamFields(event, format));
     // Counted when queued on the pipeline: a pipeline that fails fails the caller's batch too.
     countPublished(event.type);
   }
@@ -52,10 +53,11 @@ export async function publishStatusEvents(
   prefix: string,
   retention: EventRetention,
   events: readonly StatusEventInput[],
+  format: EntryFormat = 'packed',
 ): Promise<void> {
   if (events.length === 0) return;
   const pipeline = redis.pipeline();
-  addStatusEvents(pipeline, prefix, retention, events);
+  addStatusEvents(pipeline, prefix, retention, events, { format });
   const replies = (await pipeline.exec()) ?? [];
   const failed = replies.find(([error]) => error);
   if (failed) throw failed[0];

@@ -15,6 +15,7 @@ import { countPublished } from '../events/events.metrics.js';
 import { DELIVERY_GROUP, clientEventsKey } from './keys.js';
 import { defineScripts } from './scripts.js';
 import type { EventRetention } from './status-events.js';
+import type { EntryFormat } from './stream-entry.types.js';
 import type { StreamEntry } from './stream-reader.js';
 
 /** A row new in MySQL, whose events the acknowledgement appends. */
@@ -40,6 +41,8 @@ export interface StoreAck {
   stored: readonly StoredMessage[];
   /** The events' time (ISO). */
   at: string;
+  /** The events' entry form (`queue.entry_format`); default packed. */
+  format?: EntryFormat;
   now?: number;
 }
 
@@ -82,6 +85,7 @@ export async function acknowledgeStored(redis: Redis, ack: StoreAck): Promise<vo
     `${Math.max(0, (ack.now ?? Date.now()) - ack.retention.retention_ms)}-0`,
     ack.retention.retention_ms,
     ack.at,
+    ack.format ?? 'packed',
   ];
   for (const { ids, messageIds } of byStream.values()) args.push(ids.length, messageIds.length, ...ids, ...messageIds);
   args.push(...clientArgs, ack.stored.length, ...eventArgs);

@@ -21,3 +21,11 @@ export interface StreamEntryFields {
   tg: string; // its target ('' before routing: the domain's default target)
   rm: string; // what the route matched (an amqp routing key's {match}; '' for a default route or before)
 }
+
+/**
+ * How entries are written, in the domain streams and the status-event streams alike:
+ * `packed`, one field holding every other (stream-entry-codec.ts; an event's JSON,
+ * src/events/status-event.ts); `fields`, one stream field each, the form brokers before it
+ * write and the only one they read (`queue.entry_format`: a rolling upgrade beside them).
+ */
+export type EntryFormat = 'packed' | 'fields';

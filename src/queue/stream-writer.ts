@@ -7,16 +7,9 @@
  */
 import type { ScriptedPipeline } from './scripts.js';
 import { packEntry } from './stream-entry-codec.js';
-import type { StreamEntryFields } from './stream-entry.types.js';
+import type { EntryFormat, StreamEntryFields } from './stream-entry.types.js';
 
-export type { StreamEntryFields } from './stream-entry.types.js';
-
-/**
- * How entries are written: `packed`, one field holding every other (stream-entry-codec.ts);
- * `fields`, one stream field each, the form brokers before it write and the only one they
- * read (`queue.entry_format`: a rolling upgrade beside them).
- */
-export type EntryFormat = 'packed' | 'fields';
+export type { EntryFormat, StreamEntryFields } from './stream-entry.types.js';
 
 /** One message as the script takes it; the client fields are its client's. */
 export type EnqueuedMessage = Pick<StreamEntryFields, 'm' | 'be' | 'se' | 'h' | 'p' | 'sm' | 'md' | 'q'> &

@@ -10,6 +10,7 @@ import { parseIdempotencyRecord, rememberResponse } from '../../src/queue/idempo
 import { takeRateAndFindQueued } from '../../src/queue/message-lookup.js';
 import { defineScripts, scriptedPipeline } from '../../src/queue/scripts.js';
 import { unpackEntry } from '../../src/queue/stream-entry-codec.js';
+import { fromStreamEntry, toStreamFields } from '../../src/events/status-event.js';
 import { acknowledge, ensureGroups, readEntries } from '../../src/queue/stream-reader.js';
 import {
   addEnqueue,
@@ -520,16 +521,43 @@ describe('queued status events', () => {
       positions: [expect.any(Number), expect.any(Number), REFUSED_BY_QUOTA],
     });
     const entries = (await redis.xrange(eventsKey, '-', '+')) as Array<[string, string[]]>;
-    expect(entries.map(([, f]) => f)).toEqual(
-      messages
-        .slice(0, 2)
-        .map((m) => ['t', 'queued', 'm', m.m, 'c', 'ev.default', 'd', 'default', 'a', '0', 'at', m.q]),
+    const queued = (m: { m: string; q: string }) =>
+      ({
+        type: 'queued',
+        message_id: m.m,
+        client: 77,
+        client_id: 'ev.default',
+        domain: 'default',
+        attempt: 0,
+        at: m.q,
+      }) as const;
+    // Packed: byte for byte what the TypeScript writers write for the same event.
+    expect(entries.map(([, f]) => f)).toEqual(messages.slice(0, 2).map((m) => toStreamFields(queued(m), 'packed')));
+    expect(entries.map(([id, f]) => fromStreamEntry(id, f))).toEqual(
+      entries.map(([id], i) => {
+        const { client: _client, ...event } = queued(messages[i]!);
+        return { event_id: id, ...event };
+      }),
     );
     expect(await redis.pttl(eventsKey)).toBeGreaterThan(0);
     // The record is still found under its key (the events keys come before the records).
     const again = await send(call);
     expect(again.requests[0]).toMatchObject({ kind: 'replay' });
     expect(await redis.xlen(eventsKey)).toBe(2);
+  });
+
+  it('writes the `queued` events field by field with entry format `fields` (what older brokers read)', async () => {
+    const keys = keysOf('events-fields');
+    const eventsKey = `${prefix}events:client:79`;
+    const messages = [message('old-one')];
+    const call = callOf(keys, args({ clientId: 79, clientName: 'ev', requestHash: '', messages }));
+    call.clients[0]!.eventsKey = eventsKey;
+    call.events = { domain: 'default', maxPerClient: 1000, minId: '0-0', ttlMs: 60_000 };
+    await send({ ...call, entryFormat: 'fields' });
+    const entries = (await redis.xrange(eventsKey, '-', '+')) as Array<[string, string[]]>;
+    expect(entries.map(([, f]) => f)).toEqual([
+      ['t', 'queued', 'm', messages[0]!.m, 'c', 'ev.default', 'd', 'default', 'a', '0', 'at', messages[0]!.q],
+    ]);
   });
 
   it('bounds the client’s stream to about maxPerClient, trimmed once per call', async () => {
@@ -549,6 +577,6 @@ describe('queued status events', () => {
     expect(kept).toBeGreaterThanOrEqual(100);
     expect(kept).toBeLessThan(300);
     const newest = (await redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
-    expect(newest[0]?.[1][3]).toBe(last);
+    expect(fromStreamEntry(newest[0]![0], newest[0]![1])?.message_id).toBe(last);
   });
 });

@@ -97,7 +97,9 @@ it('trims a client stream to about max_per_client and drops what is older than t
   await new Promise((r) => setTimeout(r, 30));
   // Appended with "now" a second on: everything before now − retention (whole nodes) goes.
   const later = redis.pipeline();
-  addStatusEvents(later, prefix, { retention_ms: 1000, max_per_client: 10_000 }, [event(22, 'new')], Date.now() + 1000);
+  addStatusEvents(later, prefix, { retention_ms: 1000, max_per_client: 10_000 }, [event(22, 'new')], {
+    now: Date.now() + 1000,
+  });
   await later.exec();
   const left = await readEventsAfter(redis, prefix, 22, '0-0', 1000);
   expect(left.length).toBeLessThan(150);

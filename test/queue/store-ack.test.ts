@@ -5,6 +5,7 @@
  * event stream.
  */
 import { expect, it } from 'vitest';
+import { toStreamFields } from '../../src/events/status-event.js';
 import { clientEventsKey, DELIVERY_GROUP } from '../../src/queue/keys.js';
 import { acknowledgeStored } from '../../src/queue/store-ack.js';
 import { readEventsAfter } from '../../src/queue/status-events.js';
@@ -80,12 +81,40 @@ it('acknowledges, deletes and unindexes every stream of the batch, and appends s
   ]);
   const two = await readEventsAfter(redis, prefix, 2, '0-0', 10);
   expect(two.map((e) => [e.type, e.message_id, e.attempt])).toEqual([['stored', 'm2', 0]]);
+  // Packed (the default): byte for byte what the TypeScript writers write for the same event.
+  const raw = (await redis.xrange(clientEventsKey(prefix, 2), '-', '+')) as Array<[string, string[]]>;
+  expect(raw.map(([, fields]) => fields)).toEqual([
+    toStreamFields({ type: 'stored', message_id: 'm2', client: 2, client_id: 'two.a', domain: 'a', attempt: 0, at }),
+  ]);
   // Each client's stream expires with the retention, like every event stream.
   for (const client of [1, 2]) {
     const ttl = await redis.pttl(clientEventsKey(prefix, client));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(retention.retention_ms);
   }
+});
+
+it('appends the events field by field with entry format `fields` (what older brokers read)', async () => {
+  const stream = `${prefix}old:stream`;
+  const index = `${prefix}old:queued`;
+  await ensureGroups(redis, [stream]);
+  await append(stream, index, 'old1');
+  const entries = await readNew([stream], 10);
+  const at = new Date().toISOString();
+  await acknowledgeStored(redis, {
+    prefix,
+    retention,
+    queuedIndexOf: () => index,
+    entries,
+    stored: [{ message_id: 'old1', client: 31, client_id: 'old.a', domain: 'a', delivered: true }],
+    at,
+    format: 'fields',
+  });
+  const raw = (await redis.xrange(clientEventsKey(prefix, 31), '-', '+')) as Array<[string, string[]]>;
+  expect(raw.map(([, fields]) => fields)).toEqual([
+    ['t', 'stored', 'm', 'old1', 'c', 'old.a', 'd', 'a', 'a', '0', 'at', at],
+    ['t', 'delivered', 'm', 'old1', 'c', 'old.a', 'd', 'a', 'a', '1', 'at', at],
+  ]);
 });
 
 it('bounds each client stream (MAXLEN ~, MINID ~) and takes batches longer than one unpack', async () => {

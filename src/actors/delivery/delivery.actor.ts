@@ -122,7 +122,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
       encryption,
       transport,
       breaker: { failures: config.delivery.breaker_failures, openMs: config.delivery.breaker_open_ms },
-      events: { prefix: config.redis.key_prefix, retention: config.events },
+      events: { prefix: config.redis.key_prefix, retention: config.events, format: config.queue.entry_format },
       onBreakerChange: (state) => setBreakerState(domain.name, target.name, BREAKER_STATE_VALUE[state]),
       onOutcome: (kind, count) => {
         if (kind === 'delivered') stats.delivered += count;

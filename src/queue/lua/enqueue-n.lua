@@ -17,7 +17,8 @@
   ARGV[1] C, clients      ARGV[2] R, requests      ARGV[3] idempotency TTL (ms)
   ARGV[4] domain name ('' = no status events)  ARGV[5] events MAXLEN (~)
   ARGV[6] events MINID (~, the retention's oldest id)  ARGV[7] events TTL (ms)
-  ARGV[8] entry format: 'packed' or 'fields' (src/queue/stream-entry-codec.ts)
+  ARGV[8] entry format: 'packed' or 'fields' (src/queue/stream-entry-codec.ts), for the
+          message entries and the `queued` events alike (src/events/status-event.ts)
   then C × 5:  client id, client name, rate limit (0 = none), rate window (ms), daily quota (0 = none)
   then R × (6 + W N):  client c (1-based), record k (0 = no Idempotency-Key), request hash,
                tracking id, timestamp, N, then N messages of W arguments each:
@@ -74,6 +75,13 @@ for c = 1, n_clients do
     cn = events and (ARGV[at + 1] .. '.' .. domain) or nil,
     window_start = 0, rate_used = 0, quota_used = 0,
   }
+  -- A packed `queued` event is JSON in the key order of src/events/status-event.ts
+  -- (packedEvent); the client's part is encoded once per call (cjson escapes it), the
+  -- message id and the time are the broker's own (a UUID, an ISO time: nothing to escape).
+  if events and packed then
+    client.event_tail = '","client_id":' .. cjson.encode(client.cn) .. ',"domain":' .. cjson.encode(domain)
+      .. ',"attempt":0,"at":"'
+  end
   if client.rate_limit > 0 or client.quota > 0 then
     local window_start, rate_used, day, quota_used = limits_read(client.key, now, client.window_ms)
     client.window_start, client.rate_used = window_start, rate_used
@@ -139,7 +147,10 @@ for _ = 1, n_requests do
         end
         index[n_index + 1], index[n_index + 2] = message_id, queued
         n_index = n_index + 2
-        if events then
+        if events and packed then
+          redis.call('XADD', client.events_key, '*', 'j',
+            '{"type":"queued","message_id":"' .. message_id .. client.event_tail .. queued_at .. '"}')
+        elseif events then
           redis.call('XADD', client.events_key, '*', 't', 'queued', 'm', message_id,
             'c', client.cn, 'd', domain, 'a', '0', 'at', queued_at)
         end

@@ -25,6 +25,7 @@
   ARGV[1] consumer group   ARGV[2] S   ARGV[3] C   ARGV[4] events MAXLEN (~)
   ARGV[5] events MINID (~, the retention's oldest id)   ARGV[6] events TTL (ms)
   ARGV[7] the events' time (ISO, one for the batch)
+  ARGV[8] the events' entry format: 'packed' (one field `j`, the event's JSON) or 'fields'
   then S × (I, M, I entry ids, M message ids)
   then C × 2: client c's CN (name.domain), its domain
   then E, then E × 3: client c (1-based), message id, 1 = stored and delivered / 0 = stored
@@ -34,6 +35,7 @@
 local group = ARGV[1]
 local n_streams, n_clients = tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxlen, at_time = ARGV[4], ARGV[7]
+local packed = ARGV[8] == 'packed'
 
 -- unpack is bounded by Lua's C stack: long id lists go in slices.
 local function in_slices(command, key, head, first, count)
@@ -48,7 +50,7 @@ local function in_slices(command, key, head, first, count)
   end
 end
 
-local at = 8
+local at = 9
 for s = 1, n_streams do
   local ids, messages = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
   local first = at + 2
@@ -62,23 +64,42 @@ end
 
 local clients = {}
 for c = 1, n_clients do
-  clients[c] = { key = KEYS[2 * n_streams + c], cn = ARGV[at], domain = ARGV[at + 1] }
+  local client = { key = KEYS[2 * n_streams + c], cn = ARGV[at], domain = ARGV[at + 1] }
+  -- A packed event is JSON in the key order of src/events/status-event.ts (packedEvent):
+  -- the client's part encoded once (cjson escapes it); message ids and the time are the
+  -- broker's own (UUIDs, an ISO time: nothing to escape).
+  if packed then
+    client.event_tail = '","client_id":' .. cjson.encode(client.cn) .. ',"domain":' .. cjson.encode(client.domain)
+      .. ',"attempt":'
+  end
+  clients[c] = client
   at = at + 2
 end
+local at_json = ',"at":"' .. at_time .. '"}'
 
 local n_events = tonumber(ARGV[at])
 at = at + 1
 local appended = 0
--- Fields as src/events/status-event.ts writes them (toStreamFields); trimmed below.
+-- As src/events/status-event.ts writes them (toStreamFields); trimmed below.
 for _ = 1, n_events do
   local client = clients[tonumber(ARGV[at])]
   local message = ARGV[at + 1]
-  redis.call('XADD', client.key, '*', 't', 'stored', 'm', message, 'c', client.cn,
-    'd', client.domain, 'a', '0', 'at', at_time)
+  if packed then
+    redis.call('XADD', client.key, '*', 'j',
+      '{"type":"stored","message_id":"' .. message .. client.event_tail .. '0' .. at_json)
+  else
+    redis.call('XADD', client.key, '*', 't', 'stored', 'm', message, 'c', client.cn,
+      'd', client.domain, 'a', '0', 'at', at_time)
+  end
   appended = appended + 1
   if ARGV[at + 2] == '1' then
-    redis.call('XADD', client.key, '*', 't', 'delivered', 'm', message, 'c', client.cn,
-      'd', client.domain, 'a', '1', 'at', at_time)
+    if packed then
+      redis.call('XADD', client.key, '*', 'j',
+        '{"type":"delivered","message_id":"' .. message .. client.event_tail .. '1' .. at_json)
+    else
+      redis.call('XADD', client.key, '*', 't', 'delivered', 'm', message, 'c', client.cn,
+        'd', client.domain, 'a', '1', 'at', at_time)
+    end
     appended = appended + 1
   end
   at = at + 3
