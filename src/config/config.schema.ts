@@ -143,7 +143,7 @@ export const configShape = {
   },
   actors: {
     young_generation_mb: int(
-      "Most memory each thread's V8 young generation may take: each actor's (the idle CA actor's at most 4 MB), and the main thread's (the supervisor restarts itself in place with --max-semi-space-size of a third of it); V8's default lets the main thread's grow to 128 MB on a large host. 12 (was 16): 1,000 event sockets at 4,000 msg/s peak at 335–340 MB against 355–356, the store path 26 MB less, CPU within the noise (docs/performance.md). 0 = V8's default",
+      "Most memory each thread's V8 young generation may take: each actor's (the idle CA actor's at most 4 MB), and the main thread's (the supervisor restarts itself in place with --max-semi-space-size of a third of it); V8's default lets the main thread's grow to 128 MB on a large host. 12 (was 16): 1,000 event sockets peak at 335–340 MB against 355–356, the store path 26–30 MB less, for +3 to +7 % broker CPU per message on the store path (V8's scavenges; docs/performance.md). 0 = V8's default",
       12,
       { min: 0 },
     ),
