@@ -6,7 +6,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
-import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IssuedBundle, CertificateSummary } from '../../src/ca/ca.types.js';
@@ -16,7 +15,7 @@ import { CertificatesRepository } from '../../src/db/certificates.repository.js'
 import { ClientsRepository } from '../../src/db/clients.repository.js';
 import { CertStore } from '../../src/pki/cert-store.js';
 import { fingerprintOfPem } from '../../src/pki/fingerprint.js';
-import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
+import { issueClientCertificate } from '../../src/pki/issue.js';
 import { makeWorkdir, openssl, opensslCa } from '../../src/pki/openssl.test-support.js';
 import {
   BrokerProcess,
@@ -28,6 +27,7 @@ import {
 } from '../support/broker-harness.js';
 import { CLI, runCli, runCliJson } from '../support/mb-cli.js';
 import { RawConnection } from '../support/raw-https.js';
+import { plantExpiringServerCertificate } from '../support/server-renewal.js';
 
 const DAY = 86_400_000;
 const message = { sender_number: '+14155550123', message_body: 'certificate lifecycle' };
@@ -288,27 +288,7 @@ describe('PKI liveness', () => {
   });
 
   it('renews a server certificate close to its end and serves the new one without a restart', async () => {
-    const store = new CertStore(certsDir());
-    const original = new X509Certificate(store.loadServer().certPem);
-    // Planted as if it had been running for months: 5 days left of a 105-day life.
-    const planted = issueServerCertificate(store.loadCa(), {
-      commonName: 'localhost',
-      hostnames: ['localhost', '127.0.0.1', '::1'],
-      days: 105,
-      notBefore: new Date(Date.now() - 100 * DAY),
-      notAfter: new Date(Date.now() + 5 * DAY),
-    });
-    store.saveServer(planted);
-    const served = await waitUntil(
-      async () => {
-        const cert = await servedCertificate(broker.url);
-        return cert.serialNumber !== original.serialNumber && cert.serialNumber.toLowerCase() !== planted.serialHex
-          ? cert
-          : undefined;
-      },
-      20_000,
-      'a renewed server certificate to be served',
-    );
+    const served = await plantExpiringServerCertificate(broker.url, certsDir(), caPem);
     expect(Date.parse(served.validTo) - Date.now()).toBeGreaterThan(300 * DAY);
     const audit = await new AuditRepository(database.db).list({ limit: 100 });
     expect(
@@ -319,15 +299,3 @@ describe('PKI liveness', () => {
     ).toBe(true);
   });
 });
-
-function servedCertificate(url: string): Promise<X509Certificate> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), ca: caPem, servername: hostname }, () => {
-      const cert = new X509Certificate(socket.getPeerX509Certificate()!.raw);
-      socket.destroy();
-      resolve(cert);
-    });
-    socket.once('error', reject);
-  });
-}

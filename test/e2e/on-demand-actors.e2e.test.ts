@@ -7,12 +7,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:tls';
 import { join } from 'node:path';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CertStore } from '../../src/pki/cert-store.js';
-import { issueServerCertificate } from '../../src/pki/issue.js';
 import {
   BrokerProcess,
   createWorkspace,
@@ -26,6 +23,7 @@ import {
 import { scrapeMetrics } from '../support/metrics-scrape.js';
 import { HttpsPortalClient } from '../support/portal-https.js';
 import { type Downstream, startDownstream } from '../support/webhook-downstream.js';
+import { plantExpiringServerCertificate } from '../support/server-renewal.js';
 
 const DAY = 86_400_000;
 const IDLE_MS = 1_000;
@@ -220,27 +218,7 @@ describe('the CA actor on demand', () => {
 
   it('is started by the PKI timer when the server certificate is due, which renews it', async () => {
     await parked();
-    const original = await servedCertificate(broker.url);
-    const store = new CertStore(join(workspace.dir, 'certs'));
-    // 5 days left of a 105-day life: due for renewal.
-    const planted = issueServerCertificate(store.loadCa(), {
-      commonName: 'localhost',
-      hostnames: ['localhost', '127.0.0.1', '::1'],
-      days: 105,
-      notBefore: new Date(Date.now() - 100 * DAY),
-      notAfter: new Date(Date.now() + 5 * DAY),
-    });
-    store.saveServer(planted);
-    const served = await waitUntil(
-      async () => {
-        const cert = await servedCertificate(broker.url);
-        return cert.serialNumber !== original.serialNumber && cert.serialNumber.toLowerCase() !== planted.serialHex
-          ? cert
-          : undefined;
-      },
-      20_000,
-      'a renewed server certificate to be served',
-    );
+    const served = await plantExpiringServerCertificate(broker.url, join(workspace.dir, 'certs'), caPem);
     expect(served.checkIssued(new X509Certificate(caPem))).toBe(true);
     expect(Date.parse(served.validTo) - Date.now()).toBeGreaterThan(300 * DAY);
     expect(broker.output).toMatch(
@@ -249,15 +227,3 @@ describe('the CA actor on demand', () => {
     await parked();
   });
 });
-
-function servedCertificate(url: string): Promise<X509Certificate> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), ca: caPem, servername: hostname }, () => {
-      const cert = new X509Certificate(socket.getPeerX509Certificate()!.raw);
-      socket.destroy();
-      resolve(cert);
-    });
-    socket.once('error', reject);
-  });
-}
