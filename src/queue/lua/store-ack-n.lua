@@ -81,21 +81,27 @@ local n_events = tonumber(ARGV[at])
 at = at + 1
 local appended = 0
 -- As src/events/status-event.ts writes them (toStreamFields); trimmed below.
-local function append_event(client, message, type, attempt)
-  if packed then
-    redis.call('XADD', client.key, '*', 'j',
-      '{"type":"' .. type .. '","message_id":"' .. message .. client.event_tail .. attempt .. at_json)
-  else
-    redis.call('XADD', client.key, '*', 't', type, 'm', message, 'c', client.cn,
-      'd', client.domain, 'a', attempt, 'at', at_time)
-  end
-  appended = appended + 1
-end
 for _ = 1, n_events do
   local client = clients[tonumber(ARGV[at])]
   local message = ARGV[at + 1]
-  append_event(client, message, 'stored', '0')
-  if ARGV[at + 2] == '1' then append_event(client, message, 'delivered', '1') end
+  if packed then
+    redis.call('XADD', client.key, '*', 'j',
+      '{"type":"stored","message_id":"' .. message .. client.event_tail .. '0' .. at_json)
+  else
+    redis.call('XADD', client.key, '*', 't', 'stored', 'm', message, 'c', client.cn,
+      'd', client.domain, 'a', '0', 'at', at_time)
+  end
+  appended = appended + 1
+  if ARGV[at + 2] == '1' then
+    if packed then
+      redis.call('XADD', client.key, '*', 'j',
+        '{"type":"delivered","message_id":"' .. message .. client.event_tail .. '1' .. at_json)
+    else
+      redis.call('XADD', client.key, '*', 't', 'delivered', 'm', message, 'c', client.cn,
+        'd', client.domain, 'a', '1', 'at', at_time)
+    end
+    appended = appended + 1
+  end
   at = at + 3
 end
 
