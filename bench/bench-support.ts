@@ -172,6 +172,13 @@ export async function histogramBuckets(url: string, ca: string, name: string): P
   return buckets;
 }
 
+/** An unlabelled histogram's `_sum` and `_count` from /metrics (0 when absent). */
+export async function histogramTotals(url: string, ca: string, name: string): Promise<{ sum: number; count: number }> {
+  const text = await scrapeText(url, ca);
+  const read = (suffix: string) => Number(new RegExp(`^${name}_${suffix} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { sum: read('sum'), count: read('count') };
+}
+
 /**
  * The quantiles of what a histogram counted between two readings, as the upper bound of
  * the bucket each falls in (ms; Infinity past the last bound).

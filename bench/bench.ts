@@ -21,7 +21,7 @@
  * process over keep-alive mTLS, waits until every accepted message is stored and
  * delivered, and prints a JSON summary. Everything it started is stopped and removed.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ import { TestRabbitServer } from '../test/support/rabbitmq-server.js';
 import {
   configOverrides,
   cpuSeconds,
+  histogramTotals,
   loadClientOption,
   peakRssMb,
   processCpuSeconds,
@@ -185,6 +186,8 @@ async function main(): Promise<void> {
     const mariadbBefore = processCpuSeconds('mariadbd');
     const redisCpuBefore = await redisCpuSeconds(redis.url);
     const commandsBefore = await redisCommandStats(redis.url);
+    const caPem = readFileSync(join(bundle, 'ca.crt'), 'utf8');
+    const batchesBefore = await histogramTotals(broker.url, caPem, 'mb_ingest_batch_size');
     const load = await runLoad({
       url: broker.url,
       cert: join(bundle, 'client.crt'),
@@ -215,6 +218,7 @@ async function main(): Promise<void> {
     const mariadbCpu = processCpuSeconds('mariadbd') - mariadbBefore;
     const redisCpu = (await redisCpuSeconds(redis.url)) - redisCpuBefore;
     const commands = perMessageCommands(commandsBefore, await redisCommandStats(redis.url), load.accepted);
+    const batchesAfter = await histogramTotals(broker.url, caPem, 'mb_ingest_batch_size');
     const [lagRows] = (await db.query(
       'SELECT TIMESTAMPDIFF(MICROSECOND, queued_at, created_at) / 1000 AS lag FROM messages',
     )) as unknown as [Array<{ lag: string }>];
@@ -249,6 +253,10 @@ async function main(): Promise<void> {
               [name, round3(((seconds - (threadsBefore.get(name) ?? 0)) / Math.max(1, load.accepted)) * 1000)] as const,
           )
           .filter(([, perThousand]) => perThousand > 0),
+      ),
+      // Requests per front → ingest hand-off (one postMessage, one Redis pipeline).
+      ingest_batch_mean: round(
+        (batchesAfter.sum - batchesBefore.sum) / Math.max(1, batchesAfter.count - batchesBefore.count),
       ),
       redis_cpu_s_per_1000: round3((redisCpu / Math.max(1, load.accepted)) * 1000),
       redis_calls_per_message: commands,
