@@ -99,6 +99,29 @@ describe('SlotAllocator', () => {
     expect(b.take(4)).toBe(3);
   });
 
+  it('tells a waiting domain when slots are reserved for it, once per grant, and nobody else', () => {
+    const slots = new SlotAllocator(4);
+    const a = slots.register('a', 0);
+    const b = slots.register('b', 0);
+    const told = { a: 0, b: 0 };
+    a.onReserved(() => told.a++);
+    b.onReserved(() => {
+      told.b++;
+      // Called after the grant: the books add up, and the slots can be taken at once.
+      expect(b.take(4)).toBe(2);
+    });
+    expect(a.take(4)).toBe(4);
+    a.release(1);
+    // Nobody waits: a freed slot goes back to the pool without a call.
+    expect(told).toEqual({ a: 0, b: 0 });
+    expect(a.take(1)).toBe(1);
+    b.declare(2);
+    expect(told).toEqual({ a: 0, b: 0 });
+    a.release(2);
+    expect(told).toEqual({ a: 0, b: 1 });
+    expect(b.held).toBe(2);
+  });
+
   it('caps a guarantee at the total and refuses a bad total or a second registration', () => {
     const slots = new SlotAllocator(35);
     expect(slots.register('a', 100).guaranteed).toBe(35);

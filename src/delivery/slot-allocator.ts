@@ -10,6 +10,9 @@
  * for it until its next poll takes it (or it withdraws), so a domain that polls more
  * often cannot take it first. Nothing is preempted: a domain that becomes busy while
  * others hold every slot reaches its share as their attempts end (within one timeout).
+ * A domain is told when a slot is reserved for it (`onReserved`), so that it claims it at
+ * once instead of at its next poll: a backlog drains at the downstream's pace, not at
+ * `delivery.concurrency` ÷ `poll_interval_ms`.
  *
  *   take(want)  ── reserved for me, then free slots ──▶ slots held (one per POST)
  *   declare(n)  ── n attempts due, no slot: I wait (replaces my previous declaration)
@@ -36,6 +39,8 @@ export interface DomainSlots {
   release(count: number): void;
   /** Declares nothing due and returns its reservations. */
   withdraw(): void;
+  /** Calls `listener` (once per grant, however many slots it reserved) when slots are reserved for it. */
+  onReserved(listener: () => void): void;
 }
 
 interface DomainState {
@@ -44,6 +49,7 @@ interface DomainState {
   held: number;
   reserved: number;
   waiting: number;
+  onReserved: () => void;
 }
 
 export class SlotAllocator {
@@ -71,6 +77,7 @@ export class SlotAllocator {
       held: 0,
       reserved: 0,
       waiting: 0,
+      onReserved: () => undefined,
     };
     this.ring.push(state);
     return {
@@ -84,6 +91,9 @@ export class SlotAllocator {
       declare: (count) => this.declare(state, count),
       release: (count) => this.release(state, count),
       withdraw: () => this.withdraw(state),
+      onReserved: (listener) => {
+        state.onReserved = listener;
+      },
     };
   }
 
@@ -124,13 +134,17 @@ export class SlotAllocator {
 
   /** Hands free slots to waiting domains, one at a time, round robin. */
   private grant(): void {
+    const served = new Set<DomainState>();
     while (this.free > 0) {
       const to = this.nextWaiting((d) => d.held + d.reserved < d.guaranteed) ?? this.nextWaiting((d) => d.waiting > 0);
-      if (!to) return;
+      if (!to) break;
       to.waiting--;
       to.reserved++;
       this.free--;
+      served.add(to);
     }
+    // After the loop: a listener that takes its slots at once finds the books balanced.
+    for (const state of served) state.onReserved();
   }
 
   /** The first waiting domain from `next` on that passes `test`; `next` moves past it. */

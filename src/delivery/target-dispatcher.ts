@@ -124,6 +124,11 @@ export interface DispatcherSnapshot {
 }
 
 const SETTLE_EVERY_MS = 50;
+/**
+ * How long slots reserved for this target gather before it claims them: attempts that end
+ * within it share one claim (a script call, a row read, one `encryption.open`).
+ */
+const REFILL_AFTER_MS = 5;
 
 export class TargetDispatcher implements FirstAttemptTaker {
   private readonly queue: WorkQueue<Attempt, DeliveryOutcome>;
@@ -134,6 +139,9 @@ export class TargetDispatcher implements FirstAttemptTaker {
   private timer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private polling = false;
+  /** Slots were reserved for it during a poll: look again when that poll ends. */
+  private pollAgain = false;
+  private refillTimer: NodeJS.Timeout | undefined;
   /** Slots held by handed-over first attempts not started yet (their envelopes being opened). */
   private handingOver = 0;
   /**
@@ -171,6 +179,9 @@ export class TargetDispatcher implements FirstAttemptTaker {
       // The allocator is the limit; the queue only runs what holds a slot.
       { concurrency: deps.slots.limit },
     );
+    // Slots freed while it had attempts due are its own until it claims them: at once,
+    // not at the next poll, so that a backlog drains at the downstream's pace.
+    deps.slots.onReserved(() => this.refillSoon());
   }
 
   /** The most this domain may have in flight (every slot of the broker). */
@@ -211,6 +222,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
     this.stopping = true;
     this.stopped.abort();
     clearInterval(this.timer);
+    clearTimeout(this.refillTimer);
     this.deps.slots.withdraw();
     const deadline = Date.now() + this.deps.timeoutMs + 1000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -218,8 +230,20 @@ export class TargetDispatcher implements FirstAttemptTaker {
     await this.flushSettled();
   }
 
+  private refillSoon(): void {
+    if (this.refillTimer || this.stopping) return;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      void this.poll();
+    }, REFILL_AFTER_MS);
+  }
+
   private async poll(): Promise<void> {
-    if (this.polling) return;
+    if (this.polling) {
+      this.pollAgain = true;
+      return;
+    }
+    this.pollAgain = false;
     const { slots } = this.deps;
     if (this.stopping || !this.deps.domain.operational) {
       slots.withdraw();
@@ -229,10 +253,14 @@ export class TargetDispatcher implements FirstAttemptTaker {
     try {
       // Keep claiming while claims come back full and slots are given.
       for (;;) {
-        const limit = Math.min(this.breaker.allowance(slots.limit - this.inFlight), this.rateAllowance());
+        const room = slots.limit - this.inFlight;
+        const rate = this.rateAllowance();
+        const limit = Math.min(this.breaker.allowance(room), rate);
         if (limit <= 0) {
+          // Every slot is its own already: what is due waits for the next to be freed.
+          if (room <= 0 && rate > 0 && this.breaker.current === 'closed') await this.declareDue(slots.limit);
           // Breaker open or rate spent: wait for no slot, and leave any reserved to others.
-          slots.withdraw();
+          else slots.withdraw();
           break;
         }
         const taken = slots.take(limit);
@@ -257,6 +285,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
       );
     } finally {
       this.polling = false;
+      if (this.pollAgain) this.refillSoon();
     }
   }
 

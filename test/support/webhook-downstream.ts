@@ -26,11 +26,15 @@ export interface Downstream {
   url: string;
   caFile: string;
   hits: DownstreamHit[];
+  /** The most POSTs it held at once (with `answerAfterMs`, the broker's concurrency as seen downstream). */
+  maxInFlight: number;
   close(): Promise<void>;
 }
 
 export async function startDownstream(
   answer: (body: DownstreamHit['body'], attempt: number) => number,
+  /** Answers each POST this long after it arrived (a slow downstream). */
+  { answerAfterMs = 0 }: { answerAfterMs?: number } = {},
 ): Promise<Downstream> {
   const ca = createCa({ commonName: 'Downstream Test CA', days: 2 });
   const cert = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost', '127.0.0.1'], days: 2 });
@@ -38,10 +42,15 @@ export async function startDownstream(
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, ca.certPem);
   const hits: DownstreamHit[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server = createServer(
     { key: cert.keyPem, cert: cert.certPem, requestCert: true, rejectUnauthorized: false },
     (req, res) => {
       let raw = '';
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      res.on('close', () => inFlight--);
       req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
       req.on('end', () => {
         const body = JSON.parse(raw) as DownstreamHit['body'];
@@ -57,9 +66,12 @@ export async function startDownstream(
         const attempt = hits.filter((h) => h.body.message_id === body.message_id).length;
         const status = answer(body, attempt);
         hit.status = status;
-        res
-          .writeHead(status, { 'content-type': 'application/json' })
-          .end(status < 300 ? '{"ok":true}' : '{"ok":false}');
+        const respond = () =>
+          res
+            .writeHead(status, { 'content-type': 'application/json' })
+            .end(status < 300 ? '{"ok":true}' : '{"ok":false}');
+        if (answerAfterMs > 0) setTimeout(respond, answerAfterMs);
+        else respond();
       });
     },
   );
@@ -69,6 +81,9 @@ export async function startDownstream(
     url: `https://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/inbound`,
     caFile,
     hits,
+    get maxInFlight() {
+      return maxInFlight;
+    },
     close: async () => {
       await new Promise((resolve) => server.close(resolve));
       rmSync(dir, { recursive: true, force: true });
