@@ -366,6 +366,8 @@ export class TargetDispatcher implements FirstAttemptTaker {
       if (rest.length > 0) {
         this.scheduleClear = false;
         await schedule.scheduleNew(keys, rest, now);
+        // Due now: a look soon claims what slots allow, and else says they wait for one.
+        this.refillSoon();
       }
     } catch (error) {
       this.handingOver -= handed.length;
