@@ -62,6 +62,8 @@ export class CallbackDispatcher {
   private running = false;
   private refreshFailing = false;
   private inFlight = 0;
+  /** A retry pass is under way (it may outlast its tick while a backlog drains). */
+  private retrying = false;
   private readonly loops: Array<Promise<void>> = [];
   private readonly timers: NodeJS.Timeout[] = [];
 
@@ -136,18 +138,38 @@ export class CallbackDispatcher {
    * must not be sent twice.
    */
   private async retryOverdue(): Promise<void> {
+    if (this.retrying) return;
+    this.retrying = true;
+    try {
+      for (const [client, target] of this.targets) await this.retryClient(client, target);
+    } finally {
+      this.retrying = false;
+    }
+  }
+
+  /**
+   * A client's overdue entries, claimed as slots free up until none is left: not one
+   * slotful per tick, which would retry a receiver's backlog at `callback_concurrency` per
+   * half interval (16 per 5 s at the defaults) whatever it could take. Each claim resets
+   * the entries' idle time, so an entry under way is never claimed twice.
+   */
+  private async retryClient(client: number, target: CallbackTarget): Promise<void> {
     const { redis, prefix, consumer, settings } = this.deps;
     const idleMs = Math.max(settings.callback_retry_interval_ms, settings.callback_timeout_ms + 1000);
-    for (const [client, target] of this.targets) {
+    while (this.running && this.mayPost(target)) {
       const free = settings.callback_concurrency - this.inFlight;
-      if (!this.running || free <= 0) return;
-      if (!this.mayPost(target)) continue;
+      if (free <= 0) {
+        await sleep(20);
+        continue;
+      }
       try {
         const entries = await claimOverdue(redis, prefix, consumer, client, idleMs, free);
         for (const entry of entries) void this.send(entry);
+        if (entries.length < free) return;
       } catch (error) {
         if (!String((error as Error).message).includes('NOGROUP'))
           this.deps.logger.warn({ err: (error as Error).message }, 'claiming status callbacks failed');
+        return;
       }
     }
   }
