@@ -133,44 +133,62 @@ export class CallbackDispatcher {
   }
 
   /**
-   * Pending entries whose POST failed (or whose broker died): claimed and sent again. Only
-   * those idle longer than a POST can take: one still under way (here or on another broker)
-   * must not be sent twice.
+   * Pending entries whose POST failed (or whose broker died): claimed and sent again, as
+   * slots free up until none is overdue — not one slotful per tick, which retried a
+   * receiver's backlog at `callback_concurrency` per half interval (16 per 5 s at the
+   * defaults) whatever it could take. Only those idle longer than a POST can take: one
+   * still under way (here or on another broker) must not be sent twice.
    */
   private async retryOverdue(): Promise<void> {
     if (this.retrying) return;
     this.retrying = true;
     try {
-      for (const [client, target] of this.targets) await this.retryClient(client, target);
+      // Round robin: each round gives every client with overdue entries a share of the free
+      // slots, and rounds go on while any client filled its share, so one client's backlog
+      // never holds up another's retries.
+      let clients = [...this.targets.keys()];
+      while (this.running && clients.length > 0) {
+        const more: number[] = [];
+        for (const client of clients) {
+          const target = this.targets.get(client);
+          if (!target || !this.mayPost(target)) continue;
+          const free = await this.freeSlots();
+          if (free === 0) return;
+          const share = Math.max(1, Math.floor(free / clients.length));
+          if ((await this.retryClient(client, share)) === share) more.push(client);
+        }
+        clients = more;
+      }
     } finally {
       this.retrying = false;
     }
   }
 
+  /** Free callback slots, once there is one (0 once stopping). */
+  private async freeSlots(): Promise<number> {
+    while (this.running) {
+      const free = this.deps.settings.callback_concurrency - this.inFlight;
+      if (free > 0) return free;
+      await sleep(20);
+    }
+    return 0;
+  }
+
   /**
-   * A client's overdue entries, claimed as slots free up until none is left: not one
-   * slotful per tick, which would retry a receiver's backlog at `callback_concurrency` per
-   * half interval (16 per 5 s at the defaults) whatever it could take. Each claim resets
-   * the entries' idle time, so an entry under way is never claimed twice.
+   * Up to `count` of a client's overdue entries, claimed and sent; returns how many. Each
+   * claim resets the entries' idle time, so one under way is never claimed twice.
    */
-  private async retryClient(client: number, target: CallbackTarget): Promise<void> {
+  private async retryClient(client: number, count: number): Promise<number> {
     const { redis, prefix, consumer, settings } = this.deps;
     const idleMs = Math.max(settings.callback_retry_interval_ms, settings.callback_timeout_ms + 1000);
-    while (this.running && this.mayPost(target)) {
-      const free = settings.callback_concurrency - this.inFlight;
-      if (free <= 0) {
-        await sleep(20);
-        continue;
-      }
-      try {
-        const entries = await claimOverdue(redis, prefix, consumer, client, idleMs, free);
-        for (const entry of entries) void this.send(entry);
-        if (entries.length < free) return;
-      } catch (error) {
-        if (!String((error as Error).message).includes('NOGROUP'))
-          this.deps.logger.warn({ err: (error as Error).message }, 'claiming status callbacks failed');
-        return;
-      }
+    try {
+      const entries = await claimOverdue(redis, prefix, consumer, client, idleMs, count);
+      for (const entry of entries) void this.send(entry);
+      return entries.length;
+    } catch (error) {
+      if (!String((error as Error).message).includes('NOGROUP'))
+        this.deps.logger.warn({ err: (error as Error).message }, 'claiming status callbacks failed');
+      return 0;
     }
   }
 
