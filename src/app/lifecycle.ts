@@ -24,6 +24,7 @@ import type { RevocationListener } from '../http/revocation-listener.js';
 import type { Logger } from '../logger.js';
 import { ensureDurability, type DurabilityState } from '../queue/durability.js';
 import { WritabilityWatch } from '../queue/redis-writability.js';
+import { EventPressure } from '../queue/event-pressure.js';
 import { createRedis, whenReady } from '../queue/redis-connection.js';
 import type { EventHub } from '../events/event-hub.js';
 
@@ -67,6 +68,7 @@ export async function connectRedis(config: Readonly<BrokerConfig>, logger: Logge
     limits: { maxBacklogBytes: config.redis.max_backlog_bytes, maxMemoryPercent: config.redis.max_memory_percent },
     replicas: config.queue.replicas,
     logger,
+    pressure: new EventPressure(redis, config.redis.key_prefix, config.events.retention_ms, logger),
   });
   await writability.start();
   return { redis, durability: new DurabilityWatch(redis, config, state, writability) };

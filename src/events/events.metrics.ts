@@ -71,3 +71,14 @@ for (const outcome of ['delivered', 'failed', 'refused', 'dead'] as const) callb
 export function countCallbackAttempt(outcome: CallbackOutcome): void {
   callbackAttempts.labels(outcome).inc();
 }
+
+const trimmedForMemory = new Counter({
+  name: 'mb_events_trimmed_for_memory_total',
+  help: "Status events removed before their retention because Redis was at the broker's memory limit (events give way to messages)",
+  registers: [registry],
+});
+trimmedForMemory.inc(0);
+
+export function countTrimmedForMemory(count: number): void {
+  if (count > 0) trimmedForMemory.inc(count);
+}

@@ -94,6 +94,11 @@ export function clientEventsKey(prefix: string, clientId: number): string {
   return `${prefix}events:client:${clientId}`;
 }
 
+/** SCAN pattern of every client's status events. */
+export function clientEventsPattern(prefix: string): string {
+  return `${prefix}events:client:*`;
+}
+
 /** A message's own callback URL (`callback_url` of the submit body). */
 export function messageCallbackKey(prefix: string, messageId: string): string {
   return `${prefix}events:callback:${messageId}`;

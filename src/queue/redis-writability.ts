@@ -86,6 +86,8 @@ export interface WritabilityOptions {
   replicas?: number;
   logger: Logger;
   intervalMs?: number;
+  /** Told at each check whether the memory limit is reached (status events give way: event-pressure.ts). */
+  pressure?: { relieve(full: boolean): Promise<unknown> };
 }
 
 export class WritabilityWatch {
@@ -176,6 +178,7 @@ export class WritabilityWatch {
           );
       }
       this.full = full;
+      await this.options.pressure?.relieve(full !== undefined);
     } catch {
       // Redis does not answer: the health probe and the appends say so themselves.
     } finally {
