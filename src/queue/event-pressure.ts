@@ -41,13 +41,13 @@ export class EventPressure {
       this.windowMs = undefined;
       return 0;
     }
-    if (this.windowMs === undefined) {
-      this.windowMs = Math.floor(this.retentionMs / 2);
-      this.steppedAt = now;
-    } else if (now - this.steppedAt >= STEP_MS && this.windowMs > 0) {
+    if (this.windowMs === undefined) this.windowMs = Math.floor(this.retentionMs / 2);
+    else if (now - this.steppedAt < STEP_MS) return 0;
+    else if (this.windowMs > 0)
       this.windowMs = this.windowMs / 2 < SMALLEST_WINDOW_MS ? 0 : Math.floor(this.windowMs / 2);
-      this.steppedAt = now;
-    }
+    // One pass a second at most (a SCAN of the keyspace), though checks come every 100 ms
+    // near the limit; it also trims what was appended since, such as a drain's events.
+    this.steppedAt = now;
     const trimmed = await this.trimOlderThan(now - this.windowMs);
     if (trimmed > 0) {
       countTrimmedForMemory(trimmed);
