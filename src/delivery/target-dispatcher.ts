@@ -3,7 +3,7 @@
  *
  *   schedule (ZSET, due time) ──claim-due (lease)──▶ MySQL rows ─┐
  *   store batch's first attempts, with their rows ──lease─────────┴─encryption.open──▶
- *   work queue (better-queue, N concurrent attempts) ──transport.deliver──▶ outcomes,
+ *   work queue (better-queue, a job per batch of attempts) ──transport.deliver──▶ outcomes,
  *   settled in batches:
  *     ok (2xx; amqp: confirmed) → delivered (MySQL), lease dropped
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
@@ -176,7 +176,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
         observeAttempt(deps.domain.name, deps.target.name, (performance.now() - started) / 1000);
         return outcome;
       },
-      // The allocator is the limit; the queue only runs what holds a slot.
+      // The allocator is the limit: every attempt of a job holds a slot, so a job never waits here.
       { concurrency: deps.slots.limit },
     );
     // Slots freed while it had attempts due are its own until it claims them: at once,
@@ -419,10 +419,10 @@ export class TargetDispatcher implements FirstAttemptTaker {
   /** Opens the rows' envelopes and starts their attempts; returns how many started (each holds a slot). */
   private async startRows(queued: readonly AttemptRow[]): Promise<number> {
     if (queued.length === 0) return 0;
-    let started = 0;
     const { items } = await this.deps.encryption.call('encryption.open', {
       items: queued.map((r) => ({ message_id: r.message_id, body_enc: r.body_enc, sender_enc: r.sender_enc })),
     });
+    const attempts: Attempt[] = [];
     queued.forEach((row, i) => {
       const opened = items[i];
       const attempt: Attempt = {
@@ -443,26 +443,24 @@ export class TargetDispatcher implements FirstAttemptTaker {
         },
         route: row.route === null ? {} : { route: row.route, match: row.route_match ?? '' },
       };
-      if (!opened?.ok) {
-        // Undecryptable (lost key): retrying cannot help.
-        this.settled.push({ attempt, outcome: { ok: false, error: UNDECRYPTABLE, retryable: false } });
-        return;
-      }
-      this.inQueue++;
-      started++;
-      const settle = (outcome: DeliveryOutcome) => {
-        this.inQueue--;
-        this.deps.slots.release(1);
-        // A downstream that answers, even with a refusal of one message, is alive.
-        if (outcome.ok || !outcome.retryable) this.breaker.recordSuccess();
-        else this.breaker.recordFailure(outcome.error);
-        this.settled.push({ attempt, outcome });
-      };
-      this.queue
-        .run(attempt)
-        .then(settle, (error: Error) => settle({ ok: false, error: error.message, retryable: true }));
+      // Undecryptable (lost key): retrying cannot help.
+      if (opened?.ok) attempts.push(attempt);
+      else this.settled.push({ attempt, outcome: { ok: false, error: UNDECRYPTABLE, retryable: false } });
     });
-    return started;
+    this.inQueue += attempts.length;
+    // One work-queue job for the batch; each attempt is settled, and gives its slot back, as it ends.
+    this.queue.runEach(attempts, (attempt, result) => {
+      const outcome: DeliveryOutcome = result.ok
+        ? result.value
+        : { ok: false, error: result.error.message, retryable: true };
+      this.inQueue--;
+      this.deps.slots.release(1);
+      // A downstream that answers, even with a refusal of one message, is alive.
+      if (outcome.ok || !outcome.retryable) this.breaker.recordSuccess();
+      else this.breaker.recordFailure(outcome.error);
+      this.settled.push({ attempt, outcome });
+    });
+    return attempts.length;
   }
 
   private async expire(
