@@ -9,7 +9,7 @@
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
  *     terminal or last    → failed (MySQL) + dead-letter entry
  *   each settled batch's status events (delivered, retry_scheduled, failed) go in the
- *   same Redis transaction as the schedule's update
+ *   same script call as the schedule's update (settle-n.lua)
  *
  * Each target of a domain has its own dispatcher — its own schedule, leases and dead
  * letters (keys.ts `targetKeys`), retry policy, breaker and slot share — so one unwell
@@ -23,13 +23,12 @@
  * breaker stops claiming while the downstream is unwell, `rate_per_s` paces a recovering
  * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
  */
-import type { ChainableCommander } from 'ioredis';
 import type { DomainConfig, TargetConfig } from '../config/config.js';
 import { describeError } from '../db/database.js';
 import type { DeliveryRow, MessagesRepository } from '../db/messages.repository.js';
 import type { Logger } from '../logger.js';
 import type { DomainKeys } from '../queue/keys.js';
-import type { DeliverySchedule } from '../queue/schedule.js';
+import type { DeliverySchedule, SettleEvents } from '../queue/schedule.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
@@ -47,7 +46,7 @@ import type { DeliveryOutcome, DeliveryPayload, DeliveryRoute, DeliveryTransport
 import { WEBHOOK_PAYLOAD_VERSION } from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
 import type { StatusEventInput } from '../events/status-event.js';
-import { addStatusEvents, type EventRetention } from '../queue/status-events.js';
+import type { EventRetention } from '../queue/status-events.js';
 import type { EntryFormat } from '../queue/stream-entry.types.js';
 
 interface Attempt {
@@ -488,7 +487,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
       keys,
       items.map((i) => i.message_id),
       [],
-      (multi) => this.addEvents(multi, events),
+      this.settleEvents(events),
     );
     this.deps.onOutcome('dead', items.length);
   }
@@ -560,9 +559,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
     countAttempts(domain, target, 'delivered', delivered.length);
     for (const failure of failures) countFailure(domain, target, failure.outcome);
     await schedule.deadLetter(keys, dead);
-    await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry, (multi) =>
-      this.addEvents(multi, events),
-    );
+    await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry, this.settleEvents(events));
     countAttempts(domain, target, 'retry', retry.length);
     countAttempts(domain, target, 'dead', dead.length);
     if (delivered.length > 0) this.deps.onOutcome('delivered', delivered.length);
@@ -583,8 +580,8 @@ export class TargetDispatcher implements FirstAttemptTaker {
     return { message_id: messageId, client, client_id: clientId, domain: this.deps.domain.name, attempt, at };
   }
 
-  private addEvents(multi: ChainableCommander, events: readonly StatusEventInput[]): void {
+  private settleEvents(list: readonly StatusEventInput[]): SettleEvents {
     const { prefix, retention, format } = this.deps.events;
-    addStatusEvents(multi, prefix, retention, events, { format });
+    return { prefix, retention, format, list };
   }
 }

@@ -3,11 +3,25 @@
  * way leased in another, dead letters in a stream. Waiting retries live here, in Redis,
  * so they survive restarts and hold no delivery slot.
  */
-import type { ChainableCommander, Redis } from 'ioredis';
-import type { DomainKeys } from './keys.js';
+import type { Redis } from 'ioredis';
+import { toStreamFields, type StatusEventInput } from '../events/status-event.js';
+import { countPublished } from '../events/events.metrics.js';
+import { clientEventsKey, type DomainKeys } from './keys.js';
 import type { BrokerScripts } from './scripts.js';
+import type { EventRetention } from './status-events.js';
+import type { EntryFormat } from './stream-entry.types.js';
 
 export const DEAD_LETTER_MAXLEN = 100_000;
+
+/** The status events of a settled batch, and where and how they are kept. */
+export interface SettleEvents {
+  /** The Redis key prefix (clients' event streams). */
+  prefix: string;
+  retention: EventRetention;
+  format: EntryFormat;
+  list: readonly StatusEventInput[];
+  now?: number;
+}
 
 export class DeliverySchedule {
   constructor(
@@ -48,26 +62,49 @@ export class DeliverySchedule {
   }
 
   /**
-   * Ends attempts: `retry` go back on the schedule at their due time, the rest leave it.
-   * `alongside` adds the caller's writes to the same transaction (the status events).
+   * Ends attempts in one script call (`settle-n.lua`, atomic): `retry` go back on the
+   * schedule at their due time, the rest leave it, and `events` (their status events) are
+   * appended to their clients' streams first, with the bounds of status-events.ts.
    */
   async settle(
     keys: DomainKeys,
-    done: string[],
-    retry: Array<{ id: string; dueAt: number }>,
-    alongside: (multi: ChainableCommander) => void = () => undefined,
+    done: readonly string[],
+    retry: ReadonlyArray<{ id: string; dueAt: number }>,
+    events?: SettleEvents,
   ): Promise<void> {
     if (done.length === 0 && retry.length === 0) return;
-    const multi = this.redis.multi();
-    alongside(multi);
-    if (retry.length > 0) {
-      const args: Array<string | number> = [];
-      for (const r of retry) args.push(r.dueAt, r.id);
-      multi.zadd(keys.schedule, ...args);
+    const list = events?.list ?? [];
+    // A client's stream is a key of the call once; each event names it by index.
+    const clientIndex = new Map<number, number>();
+    const clientKeys: string[] = [];
+    const eventArgs: Array<string | number> = [];
+    for (const event of list) {
+      let index = clientIndex.get(event.client);
+      if (index === undefined) {
+        index = clientKeys.length + 1;
+        clientIndex.set(event.client, index);
+        clientKeys.push(clientEventsKey(events!.prefix, event.client));
+      }
+      const fields = toStreamFields(event, events!.format);
+      eventArgs.push(index, fields.length, ...fields);
     }
-    const leaving = [...done, ...retry.map((r) => r.id)];
-    if (leaving.length > 0) multi.zrem(keys.inflight, ...leaving);
-    await multi.exec();
+    const retention = events?.retention;
+    const args: Array<string | number> = [
+      keys.schedule,
+      keys.inflight,
+      ...clientKeys,
+      clientKeys.length,
+      retention?.max_per_client ?? 0,
+      `${Math.max(0, (events?.now ?? Date.now()) - (retention?.retention_ms ?? 0))}-0`,
+      retention?.retention_ms ?? 0,
+      retry.length,
+      done.length,
+    ];
+    for (const r of retry) args.push(r.dueAt, r.id);
+    args.push(...done, list.length, ...eventArgs);
+    await this.scripts.mbSettle(2 + clientKeys.length, ...args);
+    // Counted once appended (a failed call leaves the leases to expire: the attempts are made again).
+    for (const event of list) countPublished(event.type);
   }
 
   async deadLetter(

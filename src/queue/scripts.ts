@@ -21,6 +21,7 @@ const SCRIPT_FILES = {
   mbScheduleNew: 'schedule-new-2',
   mbEnqueue: 'enqueue-n',
   mbStoreAck: 'store-ack-n',
+  mbSettle: 'settle-n',
   mbRateTake: 'rate-take-1',
   mbExtendLock: 'extend-lock-1',
   mbReleaseLock: 'release-lock-1',
@@ -36,6 +37,8 @@ export interface BrokerScripts {
   mbEnqueue(numKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<unknown>;
   /** Keys and arguments as `acknowledgeStored` lays them out; the key count goes first. */
   mbStoreAck(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
+  /** Keys and arguments as `DeliverySchedule.settle` lays them out; the key count goes first. */
+  mbSettle(numKeys: number, ...keysThenArgs: Array<string | number>): Promise<number>;
   mbRateTake(limitsKey: string, limit: number, windowMs: number): Promise<unknown>;
   mbExtendLock(key: string, token: string, ttlMs: number): Promise<number>;
   mbReleaseLock(key: string, token: string): Promise<number>;

@@ -9,7 +9,9 @@
  * by at most one batch's events until the batch's trim): one XTRIM MAXLEN ~ max_per_client,
  * one XTRIM MINID ~ (now − retention) and one PEXPIRE (a client that stops sending leaves
  * no stream behind). The store path writes its `stored`/`delivered` events
- * inside its acknowledgement script instead (src/queue/store-ack.ts), with the same bounds.
+ * inside its acknowledgement script instead (src/queue/store-ack.ts), and a webhook or
+ * amqp target its attempts' outcomes inside its settle script (src/queue/schedule.ts),
+ * with the same bounds.
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { fromStreamEntry, toStreamFields, type StatusEvent, type StatusEventInput } from '../events/status-event.js';

@@ -6,6 +6,7 @@ import { expect, it } from 'vitest';
 import { domainKeys } from '../../src/queue/keys.js';
 import { DeliverySchedule } from '../../src/queue/schedule.js';
 import { defineScripts } from '../../src/queue/scripts.js';
+import { readEventsAfter } from '../../src/queue/status-events.js';
 import { useTestRedis } from '../support/test-fixtures.js';
 
 const { redis, prefix } = useTestRedis();
@@ -62,4 +63,69 @@ it('leases handed-over first attempts as a claim does: one whose holder died is 
   expect(await schedule.claimDue(leaseKeys, now + 500, 10, 60_000)).toEqual([]);
   // The holder never settled them: once the lease ends they are claimed again.
   expect((await schedule.claimDue(leaseKeys, now + 1001, 10, 60_000)).sort()).toEqual(['x', 'y']);
+});
+
+it('settles a batch in one step: retries back on the schedule, leases dropped, each outcome event in its client stream', async () => {
+  const settleKeys = domainKeys(prefix, { key_prefix: 'settled' });
+  const now = Date.now();
+  await schedule.scheduleNew(settleKeys, ['ok-1', 'ok-2', 'again', 'dead'], now);
+  expect(await schedule.claimDue(settleKeys, now, 10, 60_000)).toHaveLength(4);
+  const at = new Date(now).toISOString();
+  const base = { domain: 'default', attempt: 1, at };
+  const retention = { retention_ms: 60_000, max_per_client: 1000 };
+  for (const format of ['packed', 'fields'] as const) {
+    const list = [
+      { ...base, type: 'delivered' as const, message_id: 'ok-1', client: 7, client_id: 'seven.default' },
+      { ...base, type: 'delivered' as const, message_id: 'ok-2', client: 8, client_id: 'eight.default' },
+      {
+        ...base,
+        type: 'retry_scheduled' as const,
+        message_id: 'again',
+        client: 7,
+        client_id: 'seven.default',
+        next_attempt_at: new Date(now + 5000).toISOString(),
+        error_class: 'http_5xx',
+      },
+      {
+        ...base,
+        type: 'failed' as const,
+        message_id: 'dead',
+        client: 8,
+        client_id: 'eight.default',
+        error_class: 'http_4xx',
+      },
+    ];
+    const formatPrefix = `${prefix}${format}:`;
+    await schedule.settle(settleKeys, ['ok-1', 'ok-2', 'dead'], [{ id: 'again', dueAt: now + 5000 }], {
+      prefix: formatPrefix,
+      retention,
+      format,
+      list,
+    });
+    const seven = await readEventsAfter(redis, formatPrefix, 7, '0-0', 10);
+    const eight = await readEventsAfter(redis, formatPrefix, 8, '0-0', 10);
+    const plain = (events: typeof seven) => events.map(({ event_id: _id, ...event }) => event);
+    const written = (i: number) => {
+      const { client: _client, ...event } = list[i]!;
+      return event;
+    };
+    expect(plain(seven)).toEqual([written(0), written(2)]);
+    expect(plain(eight).map((e) => [e.type, e.message_id, e.error_class])).toEqual([
+      ['delivered', 'ok-2', undefined],
+      ['failed', 'dead', 'http_4xx'],
+    ]);
+    // Bounded like every event stream: it expires with the retention.
+    expect(await redis.pttl(`${formatPrefix}events:client:7`)).toBeGreaterThan(50_000);
+  }
+  expect(await redis.zrange(settleKeys.schedule, '0', '-1', 'WITHSCORES')).toEqual(['again', String(now + 5000)]);
+  expect(await redis.zcard(settleKeys.inflight)).toBe(0);
+});
+
+it('settles without events, and leaves a lease it was not given alone', async () => {
+  const bareKeys = domainKeys(prefix, { key_prefix: 'bare' });
+  const now = Date.now();
+  await schedule.scheduleNew(bareKeys, ['p', 'q'], now);
+  expect(await schedule.claimDue(bareKeys, now, 10, 60_000)).toHaveLength(2);
+  await schedule.settle(bareKeys, ['p'], []);
+  expect(await redis.zrange(bareKeys.inflight, '0', '-1')).toEqual(['q']);
 });
