@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installErrorHandlers } from './error-handler.js';
@@ -36,6 +37,30 @@ describe('the JSON body parser', () => {
         message: 'The request body is not valid UTF-8',
       });
     }
+  });
+
+  it('refuses a compressed body with 415, saying why, and takes Content-Encoding identity', async () => {
+    const body = '{"a":1}';
+    for (const encoding of ['gzip', 'deflate, gzip', 'br']) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/echo',
+        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
+        payload: gzipSync(body),
+      });
+      expect(response.statusCode, encoding).toBe(415);
+      expect(response.json()).toMatchObject({
+        error_code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: `Content-Encoding ${encoding} is not supported: send the JSON body uncompressed`,
+      });
+    }
+    const identity = await app.inject({
+      method: 'POST',
+      url: '/echo',
+      headers: { 'content-type': 'application/json', 'content-encoding': 'Identity' },
+      payload: body,
+    });
+    expect(identity.json()).toEqual({ got: { a: 1 } });
   });
 
   it('refuses unpaired surrogates in values and keys, at any depth', async () => {

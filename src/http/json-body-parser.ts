@@ -9,7 +9,8 @@
  *   receiver could choke on it.
  *
  * Both are refused with 400 MALFORMED_JSON before validation, so nothing mangled reaches
- * the queue.
+ * the queue. A compressed body (`Content-Encoding: gzip`, …) is refused with 415 (RFC 9110
+ * §15.5.16) and says so, rather than failing as "not valid UTF-8".
  */
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -31,6 +32,17 @@ export function installJsonBodyParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error') as CallbackJsonParser;
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
+    const encoding = request.headers['content-encoding']?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity') {
+      done(
+        new BrokerError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `Content-Encoding ${encoding.slice(0, 40)} is not supported: send the JSON body uncompressed`,
+        ),
+        undefined,
+      );
+      return;
+    }
     if (!isUtf8(body)) {
       done(new BrokerError('MALFORMED_JSON', 'The request body is not valid UTF-8'), undefined);
       return;
