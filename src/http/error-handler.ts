@@ -28,7 +28,7 @@ interface ValidationIssue {
 export function toBrokerError(error: FastifyError | BrokerError | Error): BrokerError {
   if (error instanceof BrokerError) return error;
   const fe = error as FastifyError;
-  if (fe.validation) return invalidPayload(fe.validation);
+  if (fe.validation) return invalidPayload(fe.validation, fe.validationContext);
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) return new BrokerError(mapped);
   if (error instanceof SyntaxError || fe.statusCode === 400) return new BrokerError('MALFORMED_JSON');
@@ -40,16 +40,31 @@ export function toBrokerError(error: FastifyError | BrokerError | Error): Broker
   return new BrokerError('INTERNAL_ERROR', error.message);
 }
 
+/** What INVALID_PAYLOAD says when the query string, path or a header is wrong rather than the body. */
+const INVALID_PART: Record<string, { message: string; whole: string }> = {
+  querystring: { message: 'The query string does not match what this route accepts', whole: '(query)' },
+  params: { message: 'The URL path does not match what this route accepts', whole: '(path)' },
+  headers: { message: 'A request header does not match what this route accepts', whole: '(headers)' },
+};
+
 /** INVALID_PAYLOAD naming each field, from Ajv's errors (a route's or a batch item's). */
-export function invalidPayload(issues: NonNullable<FastifyError['validation']>): BrokerError {
-  return new BrokerError('INVALID_PAYLOAD', undefined, issues.map(describeIssue));
+export function invalidPayload(
+  issues: NonNullable<FastifyError['validation']>,
+  context: FastifyError['validationContext'] = 'body',
+): BrokerError {
+  const part = INVALID_PART[context];
+  return new BrokerError(
+    'INVALID_PAYLOAD',
+    part?.message,
+    issues.map((issue) => describeIssue(issue, part?.whole ?? '(body)')),
+  );
 }
 
-function describeIssue(issue: NonNullable<FastifyError['validation']>[number]): ValidationIssue {
+function describeIssue(issue: NonNullable<FastifyError['validation']>[number], whole: string): ValidationIssue {
   const params = issue.params as Record<string, unknown>;
   const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
   const extra = (params.missingProperty ?? params.additionalProperty ?? params.propertyName) as string | undefined;
-  const field = [base, extra].filter(Boolean).join('.') || '(body)';
+  const field = [base, extra].filter(Boolean).join('.') || whole;
   return { field, rule: issue.keyword, message: messageFor(field, issue.keyword, params, issue.message) };
 }
 

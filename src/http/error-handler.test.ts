@@ -1,0 +1,71 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installErrorHandlers } from './error-handler.js';
+
+let app: FastifyInstance;
+
+beforeAll(async () => {
+  app = Fastify();
+  installErrorHandlers(app);
+  app.post(
+    '/things/:id',
+    {
+      schema: {
+        params: { type: 'object', properties: { id: { type: 'string', pattern: '^[0-9]+$' } } },
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1 } },
+          additionalProperties: false,
+        },
+        headers: { type: 'object', properties: { 'x-mode': { type: 'string', enum: ['a', 'b'] } } },
+        body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } },
+      },
+    },
+    async () => ({ ok: true }),
+  );
+  await app.ready();
+});
+afterAll(() => app.close());
+
+const post = (url: string, headers: Record<string, string> = {}, payload: unknown = { name: 'x' }) =>
+  app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload });
+
+describe('INVALID_PAYLOAD names the part of the request that is wrong', () => {
+  it('the body', async () => {
+    const response = await post('/things/1', {}, {});
+    expect(response.statusCode).toBe(422);
+    expect(response.json()).toMatchObject({
+      error_code: 'INVALID_PAYLOAD',
+      message: 'The request body does not match the message schema',
+      details: [{ field: 'name', rule: 'required' }],
+    });
+  });
+
+  it('the query string', async () => {
+    const response = await post('/things/1?limit=abc');
+    expect(response.statusCode).toBe(422);
+    expect(response.json()).toMatchObject({
+      error_code: 'INVALID_PAYLOAD',
+      message: 'The query string does not match what this route accepts',
+      details: [{ field: 'limit', rule: 'type' }],
+    });
+  });
+
+  it('the path', async () => {
+    const response = await post('/things/abc');
+    expect(response.statusCode).toBe(422);
+    expect(response.json()).toMatchObject({
+      message: 'The URL path does not match what this route accepts',
+      details: [{ field: 'id', rule: 'pattern' }],
+    });
+  });
+
+  it('a header', async () => {
+    const response = await post('/things/1', { 'x-mode': 'c' });
+    expect(response.statusCode).toBe(422);
+    expect(response.json()).toMatchObject({
+      message: 'A request header does not match what this route accepts',
+      details: [{ field: 'x-mode', rule: 'enum' }],
+    });
+  });
+});
