@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 afterAll(() => app.close());
 
-const post = (url: string, headers: Record<string, string> = {}, payload: unknown = { name: 'x' }) =>
+const post = (url: string, headers: Record<string, string> = {}, payload: Record<string, unknown> = { name: 'x' }) =>
   app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload });
 
 describe('INVALID_PAYLOAD names the part of the request that is wrong', () => {

@@ -31,6 +31,7 @@ import { PORTAL_PREFIX, renderPage, viewHelpers } from './portal-render.js';
 import type { PortalDeps } from './portal.types.js';
 import { CSRF_COOKIE, SESSION_COOKIE, sessionCookieOptions } from './session-tokens.js';
 import { isAdmin, scopeOf } from './tenant-scope.js';
+import { escapeHtml } from './html-escape.js';
 
 // Beside this module: src/ under vitest, dist/ (copied by `npm run build`) in production.
 const VIEWS_DIR = fileURLToPath(new URL('../views/', import.meta.url));
@@ -85,7 +86,7 @@ async function portalPlugin(app: FastifyInstance, options: PortalDeps): Promise<
     cookieOpts: { ...sessionCookieOptions },
   });
   await app.register(fastifyView, {
-    engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true }) },
+    engine: { eta: new Eta({ views: VIEWS_DIR, cache: true, autoEscape: true, escapeFunction: escapeHtml }) },
     templates: VIEWS_DIR,
     // Without it @fastify/view turns Eta's cache off on every render (re-reading and
     // re-compiling each template: ~1/3 of a page's CPU). Templates change only with a release.

@@ -33,6 +33,7 @@ beforeAll(async () => {
   a2Ids = await h.addMessages(a2, 'alpha', [
     { body: 'sibling client secret', sender: '+14155550000', createdAt: new Date(BASE) },
     { body: 'routed to eu', sender: '+447700900999', createdAt: new Date(BASE), target: 'eu', route: 'uk-prefix' },
+    { body: 'nul\u0000esc\u001bdel\u007f end', sender: '+14155550001', createdAt: new Date(BASE) },
   ]);
   betaIds = await h.addMessages(b1, 'beta', [
     { body: 'beta tenant secret', sender: '+447700900123', createdAt: new Date(BASE) },
@@ -209,6 +210,14 @@ describe('message detail', () => {
     const old = await admin.get(`/portal/messages/${a2Ids[0]}`);
     expect(old.body).toMatch(/<dt>Target<\/dt><dd[^>]*>default<\/dd>/);
     expect(old.body).toMatch(/<dt>Route<\/dt><dd[^>]*>–<\/dd>/);
+  });
+
+  it('shows control characters in a body as their pictures, never raw in the page', async () => {
+    const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test', PASSWORD);
+    const page = await admin.get(`/portal/messages/${a2Ids[2]}`);
+    expect(page.body).toContain('nul␀esc␛del␡ end');
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not be in the page.
+    expect(page.body).not.toMatch(/[\u0000\u001b\u007f]/);
   });
 
   it('answers 404 for malformed and unknown ids alike', async () => {
