@@ -43,7 +43,11 @@ export function createReloader(deps: ReloadDeps): Reloader {
     const plan = planReload(live.current(), loaded);
     if (plan.restartRequired.length > 0)
       logger.warn({ keys: plan.restartRequired }, 'config changes that need a restart were not applied');
-    if (plan.changed.length === 0) return { changed: [], restart_required: plan.restartRequired, actors: {} };
+    if (plan.changed.length === 0) {
+      // Said all the same: an operator who sent SIGHUP sees that it was read.
+      logger.info({ changed: [] }, 'config reloaded');
+      return { changed: [], restart_required: plan.restartRequired, actors: {} };
+    }
     if (plan.changed.includes('log')) {
       try {
         deps.logOutput.reconfigure(plan.next.log);

@@ -55,6 +55,7 @@ afterAll(async () => {
 
 interface LogLine {
   level: number;
+  changed?: string[];
   actor?: string;
   instance_id?: string;
   msg?: string;
@@ -96,6 +97,13 @@ async function health(): Promise<Record<string, { slots?: number; operational?: 
 }
 
 const submit = () => postJson(client, broker.url, { sender_number: '+14155550100', message_body: 'live reload' });
+
+describe('a reload', () => {
+  it('that changes nothing says so in the log', async () => {
+    const from = await reload({});
+    expect(linesSince(from).find((l) => l.msg === 'config reloaded')).toMatchObject({ changed: [] });
+  });
+});
 
 describe('a reload of log', () => {
   it('gives the main thread and every actor the new level, and takes it back', async () => {
