@@ -98,9 +98,17 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
     if (port) peer(name as ActorName).attach(port as unknown as PortLike);
   }
 
+  // The supervisor serves this actor's requests only once it has said `ready`: a call
+  // made while `setup` still runs (a dispatcher's first poll finding attempts due) waits.
+  let saidReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (saidReady = resolve));
+
   const onDemandPeer = <Q extends Protocol>(name: ActorName): OnDemandPeer<Q> => {
     const channel = peer(name) as unknown as RpcPeer<Q, Protocol>;
     const wake = async () => {
+      await ready;
+      // Wired meanwhile: the supervisor wires an up peer as soon as this actor is up.
+      if (channel.connected) return;
       await main.call('supervisor.wake', { actor: name });
       await channel.whenAttached(WAKE_TIMEOUT_MS);
     };
@@ -120,14 +128,14 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
     };
   };
 
-  const ready = setup({
+  const started = setup({
     name: data.name,
     config: data.config,
     logger,
     peer: peer as ActorContext['peer'],
     onDemandPeer: onDemandPeer as ActorContext['onDemandPeer'],
   });
-  ready.then(
+  started.then(
     (definition) => {
       served = counted(definition.handlers, activity);
       for (const p of peers.values()) p.handle(served as Partial<Handlers<Protocol>>);
@@ -158,6 +166,7 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
       };
       main.handle({ ...control, ...served } as Partial<Handlers<ControlProtocol & P>>);
       parentPort!.postMessage({ kind: 'ready' });
+      saidReady();
       logger.debug({ log_level: data.config.log.level }, 'actor ready');
       // A quiet actor gives back what its last burst left on the heap (src/actors/idle-gc.ts).
       startIdleGc(logger);

@@ -129,6 +129,11 @@ export const configShape = {
         min: 35,
       },
     ),
+    held_attempts: int(
+      'First attempts a webhook or amqp target holds in memory, stored and leased, while its delivery slots are all busy (more go on its Redis schedule); 0 = none',
+      4096,
+      { min: 0, max: 100_000 },
+    ),
     batch_size: int('Stream entries read, encrypted and stored per batch', 500, { min: 1 }),
     store_concurrency: int('Store batches under way at once while the stream is deep', 2, { min: 1, max: 16 }),
     retry_interval_ms: int('Wait between delivery attempts', 30_000, { min: 10 }),

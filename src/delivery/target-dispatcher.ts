@@ -18,7 +18,10 @@
  * in flight in all): only as many attempts are claimed as slots were taken, so a waiting
  * retry holds no slot. While nothing waits on its schedule, the first attempts of a store
  * batch skip it: the batch hands its rows over, leased before it is acknowledged, and
- * the attempts start without a claim or a row read (`takeFirstAttempts`). A target that finds none declares how many attempts it has due,
+ * the attempts start without a claim or a row read (`takeFirstAttempts`); those beyond
+ * the free slots are held in memory, leased the same way, up to `delivery.held_attempts`,
+ * and start as slots free (held rows first, then the schedule's due attempts). A target
+ * that finds no free slot declares how many attempts it has due (held or scheduled),
  * and slots freed elsewhere come to it in turn, its `concurrency_share` first. A circuit
  * breaker stops claiming while the downstream is unwell, `rate_per_s` paces a recovering
  * backlog, and `operational: false` pauses the domain: messages wait in Redis meanwhile.
@@ -99,6 +102,11 @@ export interface DispatcherDeps {
   messages: MessagesRepository;
   schedule: DeliverySchedule;
   encryption: Pick<RpcPeer<EncryptionCalls>, 'call'>;
+  /**
+   * First attempts it may hold in memory (stored and leased) while its slots are busy,
+   * rather than put them on the schedule (`delivery.held_attempts`; 0 = none).
+   */
+  heldMax: number;
   /** Sends one attempt: a webhook POST or an AMQP publish (delivery-transport.ts). */
   transport: DeliveryTransport;
   breaker: { failures: number; openMs: number };
@@ -119,6 +127,8 @@ export interface DispatcherSnapshot {
   /** Slots it is served first with when domains wait (`concurrency_share`). */
   guaranteed_slots: number;
   in_flight: number;
+  /** First attempts held in memory, stored and leased, waiting for a slot. */
+  held: number;
   breaker: BreakerSnapshot;
 }
 
@@ -143,6 +153,14 @@ export class TargetDispatcher implements FirstAttemptTaker {
   private refillTimer: NodeJS.Timeout | undefined;
   /** Slots held by handed-over first attempts not started yet (their envelopes being opened). */
   private handingOver = 0;
+  /**
+   * First attempts a store batch handed over beyond the free slots: stored, leased, and
+   * waiting here for a slot, oldest first (no schedule entry, claim or row read). `since`
+   * is when the lease was taken: a row held for half the lease goes back on the schedule.
+   */
+  private held: Array<{ row: AttemptRow; since: number }> = [];
+  /** Rows leased to be held, joining `held` once their store batch is acknowledged. */
+  private joining = 0;
   /**
    * The last look at the schedule found nothing more due: only then do a store batch's
    * first attempts start at once, so that they never overtake attempts already waiting.
@@ -204,6 +222,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
       slots: this.deps.slots.limit,
       guaranteed_slots: this.deps.slots.guaranteed,
       in_flight: this.inFlight,
+      held: this.held.length,
       breaker: this.breaker.snapshot(),
     };
   }
@@ -223,6 +242,9 @@ export class TargetDispatcher implements FirstAttemptTaker {
     clearInterval(this.timer);
     clearTimeout(this.refillTimer);
     this.deps.slots.withdraw();
+    // Back on the schedule, due now: the next holder (a restarted actor) starts them at
+    // once instead of when their leases end.
+    await this.giveBackHeld(this.held.splice(0).map((h) => h.row.message_id));
     const deadline = Date.now() + this.deps.timeoutMs + 1000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     clearInterval(this.settleTimer);
@@ -246,10 +268,15 @@ export class TargetDispatcher implements FirstAttemptTaker {
     const { slots } = this.deps;
     if (this.stopping || !this.deps.domain.operational) {
       slots.withdraw();
+      await this.giveBackHeld(this.held.splice(0).map((h) => h.row.message_id));
       return;
     }
     this.polling = true;
     try {
+      // Held rows wait for a healthy downstream on the schedule, as any other attempt;
+      // and none is held past half its lease (it would expire while waiting here).
+      if (this.breaker.current !== 'closed') await this.giveBackHeld(this.held.splice(0).map((h) => h.row.message_id));
+      else await this.giveBackStaleHeld(Date.now());
       // Keep claiming while claims come back full and slots are given.
       for (;;) {
         const room = slots.limit - this.inFlight;
@@ -268,10 +295,13 @@ export class TargetDispatcher implements FirstAttemptTaker {
           break;
         }
         if (this.breaker.current === 'half_open') this.breaker.probing();
-        const claimed = await this.claimAndQueue(taken);
-        if (this.deps.domain.rate_per_s > 0) this.tokens -= claimed;
-        this.scheduleClear = claimed < taken;
-        if (claimed < taken || this.breaker.current !== 'closed') break;
+        // Held rows first (stored before anything the schedule got since), then what is due.
+        const fromHeld = this.startHeld(taken);
+        const wanted = taken - fromHeld;
+        const claimed = wanted > 0 ? await this.claimAndQueue(wanted) : 0;
+        if (this.deps.domain.rate_per_s > 0) this.tokens -= fromHeld + claimed;
+        if (wanted > 0) this.scheduleClear = claimed < wanted;
+        if (claimed < wanted || this.breaker.current !== 'closed') break;
         if (taken < limit) {
           await this.declareDue(limit - taken);
           break;
@@ -290,9 +320,9 @@ export class TargetDispatcher implements FirstAttemptTaker {
 
   /** No slot for all that is due: say how much is (at most `most`), to be served in turn. */
   private async declareDue(most: number): Promise<void> {
-    const due = await this.deps.schedule.countDue(this.deps.keys, Date.now());
-    if (due > 0) this.scheduleClear = false;
-    this.deps.slots.declare(Math.min(most, due));
+    const scheduled = await this.deps.schedule.countDue(this.deps.keys, Date.now());
+    if (scheduled > 0) this.scheduleClear = false;
+    this.deps.slots.declare(Math.min(most, scheduled + this.held.length));
   }
 
   private rateAllowance(): number {
@@ -334,32 +364,47 @@ export class TargetDispatcher implements FirstAttemptTaker {
    * First attempts of a store batch just committed to MySQL, handed over with their rows:
    * as many as this target may start now skip the schedule, its claim and the row read.
    * Those are leased before this returns — before the store batch is acknowledged, so a
-   * crash from here on leaves a lease that expires and the attempt is made then — and the
-   * rest go on the schedule as before. Only when the schedule had nothing more due at the
-   * last look (`scheduleClear`), the breaker is closed and the domain operational.
-   * Returns what starts the leased ones: the store pipeline calls it once the batch is
-   * acknowledged, so that a message's `stored` event precedes its outcome's.
+   * crash from here on leaves a lease that expires and the attempt is made then. Those
+   * beyond the free slots are leased the same way and held in memory, oldest first, up to
+   * `heldMax`; only the rest go on the schedule. Only when the schedule had nothing more
+   * due at the last look (`scheduleClear`), the breaker is closed and the domain
+   * operational (and without `rate_per_s`: a paced target keeps its backlog on the
+   * schedule). Returns what starts the leased ones and makes the held ones startable:
+   * the store pipeline calls it once the batch is acknowledged, so that a message's
+   * `stored` event precedes its outcome's.
    */
   async takeFirstAttempts(rows: readonly AttemptRow[], now: number): Promise<() => void> {
     const { keys, schedule, slots, policy } = this.deps;
     let taken = 0;
-    if (this.scheduleClear && !this.stopping && this.deps.domain.operational && this.breaker.current === 'closed') {
+    const open =
+      this.scheduleClear && !this.stopping && this.deps.domain.operational && this.breaker.current === 'closed';
+    // Never ahead of rows already held: those start first, as slots free.
+    if (open && this.held.length + this.joining === 0) {
       const limit = Math.min(rows.length, slots.limit - this.inFlight, this.rateAllowance());
       if (limit > 0) taken = slots.take(limit);
     }
+    // A rate-limited target paces from its schedule, and the rate is what bounds it.
+    let room = open && this.deps.domain.rate_per_s <= 0 ? this.deps.heldMax - this.held.length - this.joining : 0;
     const handed: AttemptRow[] = [];
+    const toHold: AttemptRow[] = [];
     const rest: string[] = [];
     for (const row of rows) {
-      if (handed.length < taken && !isExpired(policy, row.queued_at, now)) handed.push(row);
-      else rest.push(row.message_id);
+      if (isExpired(policy, row.queued_at, now)) rest.push(row.message_id);
+      else if (handed.length < taken) handed.push(row);
+      else if (room > 0 && rest.length === 0) {
+        toHold.push(row);
+        room--;
+      } else rest.push(row.message_id);
     }
     slots.release(taken - handed.length);
     if (this.deps.domain.rate_per_s > 0) this.tokens -= handed.length;
     this.handingOver += handed.length;
+    // Counted at once: a store batch running beside this one sees them (the bound, the order).
+    this.joining += toHold.length;
     try {
       await schedule.lease(
         keys,
-        handed.map((r) => r.message_id),
+        [...handed, ...toHold].map((r) => r.message_id),
         now + this.leaseMs,
       );
       if (rest.length > 0) {
@@ -370,17 +415,37 @@ export class TargetDispatcher implements FirstAttemptTaker {
       }
     } catch (error) {
       this.handingOver -= handed.length;
+      this.joining -= toHold.length;
       slots.release(handed.length);
       throw error;
     }
-    if (handed.length === 0) return () => undefined;
-    return () => void this.startHandedOver(handed);
+    return () => {
+      if (handed.length > 0) void this.startHandedOver(handed);
+      if (toHold.length > 0) {
+        this.joining -= toHold.length;
+        // Stopped meanwhile: they go back on the schedule with the rest.
+        if (this.stopping) void this.giveBackHeld(toHold.map((row) => row.message_id));
+        else {
+          for (const row of toHold) this.held.push({ row, since: now });
+          // Slots may be free by now (or soon): a look starts them, else says they wait for one.
+          this.refillSoon();
+        }
+      }
+    };
   }
 
-  private async startHandedOver(rows: AttemptRow[]): Promise<void> {
+  private async startHandedOver(rows: AttemptRow[], options: { checkLeases?: boolean } = {}): Promise<void> {
     let started = 0;
     try {
-      started = await this.startRows(rows);
+      let live = rows;
+      if (options.checkLeases) {
+        const leased = await this.deps.schedule.stillLeased(
+          this.deps.keys,
+          rows.map((r) => r.message_id),
+        );
+        live = rows.filter((_, i) => leased[i]);
+      }
+      started = await this.startRows(live);
     } catch (error) {
       this.deps.logger.warn(
         { domain: this.deps.domain.name, target: this.deps.target.name, err: describeError(error) },
@@ -389,6 +454,52 @@ export class TargetDispatcher implements FirstAttemptTaker {
     } finally {
       this.handingOver -= rows.length;
       this.deps.slots.release(rows.length - started);
+    }
+  }
+
+  /**
+   * Starts up to `slots` held rows, each in one of the caller's taken slots; returns how
+   * many rows it took (the slots of the rest stay the caller's). Each row starts only if
+   * its lease still holds: a purge with `--include-pending` drops the lease of what it
+   * erased.
+   */
+  private startHeld(slots: number): number {
+    const now = Date.now();
+    const taken = this.held.splice(0, slots).map((h) => h.row);
+    const expired = taken.filter((row) => isExpired(this.deps.policy, row.queued_at, now));
+    const rows = expired.length === 0 ? taken : taken.filter((row) => !expired.includes(row));
+    // Expired while held: the schedule's claim fails them (their row is read there). Their
+    // slots go back; those no held row took stay the caller's, for the schedule.
+    if (expired.length > 0) {
+      void this.giveBackHeld(expired.map((row) => row.message_id));
+      this.deps.slots.release(expired.length);
+    }
+    if (rows.length === 0) return taken.length;
+    this.handingOver += rows.length;
+    void this.startHandedOver(rows, { checkLeases: true });
+    return taken.length;
+  }
+
+  /** Held rows held for half their lease go back on the schedule, due now (the oldest are first). */
+  private async giveBackStaleHeld(now: number): Promise<void> {
+    const cutoff = now - this.leaseMs / 2;
+    let stale = 0;
+    while (stale < this.held.length && this.held[stale]!.since <= cutoff) stale++;
+    if (stale > 0) await this.giveBackHeld(this.held.splice(0, stale).map((h) => h.row.message_id));
+  }
+
+  /** Puts leased attempts this dispatcher will not start back on the schedule, due now. */
+  private async giveBackHeld(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    // Due on the schedule now: no store batch's first attempt may start ahead of them.
+    this.scheduleClear = false;
+    try {
+      await this.deps.schedule.unlease(this.deps.keys, ids, Date.now());
+    } catch (error) {
+      this.deps.logger.warn(
+        { domain: this.deps.domain.name, target: this.deps.target.name, err: describeError(error), count: ids.length },
+        'giving held first attempts back to the schedule failed; their leases will expire and they are attempted then',
+      );
     }
   }
 

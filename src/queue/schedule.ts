@@ -47,6 +47,25 @@ export class DeliverySchedule {
     await this.redis.zadd(keys.inflight, ...args);
   }
 
+  /**
+   * Which of `ids` are still leased (a purge with `--include-pending` drops the leases of
+   * the messages it erases): held first attempts start only while theirs holds.
+   */
+  async stillLeased(keys: DomainKeys, ids: readonly string[]): Promise<boolean[]> {
+    if (ids.length === 0) return [];
+    const scores = await this.redis.zmscore(keys.inflight, ...ids);
+    return scores.map((score) => score !== null);
+  }
+
+  /** Puts leased attempts back on the schedule, due at `dueAt` (held ones a dispatcher gives up). */
+  unlease(keys: DomainKeys, ids: readonly string[], dueAt: number): Promise<void> {
+    return this.settle(
+      keys,
+      [],
+      ids.map((id) => ({ id, dueAt })),
+    );
+  }
+
   claimDue(keys: DomainKeys, now: number, limit: number, leaseMs: number): Promise<string[]> {
     return this.scripts.mbClaimDue(keys.schedule, keys.inflight, now, limit, now + leaseMs);
   }

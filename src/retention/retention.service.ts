@@ -158,10 +158,18 @@ export class RetentionService {
       deleted += await this.deps.retention.deleteByIds(rows.map((r) => r.id));
       const queued = rows.filter((r) => r.status === 'queued').map((r) => r.message_id);
       pending += queued.length;
-      // The dispatcher would skip a vanished row anyway; removing it keeps the schedule honest.
+      // The dispatcher would skip a vanished row it reads back anyway; removing it keeps the
+      // schedule honest. The lease goes too: a first attempt held in memory (stored,
+      // leased, waiting for a slot) starts only while its lease holds.
       if (queued.length > 0 && domain)
-        for (const keys of targetKeysOf(config.redis.key_prefix, domain).values())
-          await this.deps.redis.zrem(keys.schedule, ...queued);
+        for (const keys of targetKeysOf(config.redis.key_prefix, domain).values()) {
+          const replies = await this.deps.redis
+            .pipeline()
+            .zrem(keys.schedule, ...queued)
+            .zrem(keys.inflight, ...queued)
+            .exec();
+          for (const [error] of replies ?? []) if (error) throw error;
+        }
       if (rows.length < limit || !(await keepGoing())) break;
       await new Promise((resolve) => setTimeout(resolve, PAUSE_BETWEEN_BATCHES_MS));
     }

@@ -116,6 +116,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
       policy: retryPolicyOf(domain, target),
       timeoutMs: target.timeout_ms,
       pollIntervalMs: config.delivery.poll_interval_ms,
+      heldMax: config.delivery.held_attempts,
       logger,
       messages,
       schedule,
