@@ -202,8 +202,9 @@ export function bucketQuantilesMs(
 export function configOverrides(argv: string[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   argv.forEach((arg, i) => {
-    if (arg !== '--set') return;
-    const [path = '', raw = ''] = (argv[i + 1] ?? '').split('=');
+    const setting = arg === '--set' ? argv[i + 1] : arg.startsWith('--set=') ? arg.slice(6) : undefined;
+    if (setting === undefined) return;
+    const [path = '', raw = ''] = setting.split('=');
     const keys = path.split('.');
     let node = out;
     for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;

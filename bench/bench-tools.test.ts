@@ -110,3 +110,12 @@ describe('bench tools', () => {
     });
   });
 });
+
+describe('bench options', () => {
+  it('takes --set as two arguments or as --set=path=value', async () => {
+    const { configOverrides } = await import('./bench-support.js');
+    expect(
+      configOverrides(['--set', 'delivery.held_attempts=0', '--set=actors.young_generation_mb=8', '--set=log.x=true']),
+    ).toEqual({ delivery: { held_attempts: 0 }, actors: { young_generation_mb: 8 }, log: { x: true } });
+  });
+});

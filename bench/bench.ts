@@ -67,9 +67,11 @@ interface BenchOptions {
 }
 
 function parseArgs(argv: string[]): BenchOptions {
+  // `--name value` or `--name=value` (an unparsed `--name=value` once made an A/B run two identical builds).
   const value = (name: string) => {
     const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : undefined;
+    if (i >= 0) return argv[i + 1];
+    return argv.find((arg) => arg.startsWith(`--${name}=`))?.slice(name.length + 3);
   };
   const count = value('count');
   return {
@@ -87,7 +89,12 @@ function parseArgs(argv: string[]): BenchOptions {
     nodeArgs: value('node-args')?.split(' ').filter(Boolean) ?? [],
     overrides: configOverrides(argv),
     env: Object.fromEntries(
-      argv.flatMap((arg, i) => (arg === '--env' && argv[i + 1] ? [argv[i + 1]!.split('=') as [string, string]] : [])),
+      argv.flatMap((arg, i) => {
+        const pair = arg === '--env' ? argv[i + 1] : arg.startsWith('--env=') ? arg.slice(6) : undefined;
+        if (!pair) return [];
+        const at = pair.indexOf('=');
+        return [[pair.slice(0, at), pair.slice(at + 1)] as [string, string]];
+      }),
     ),
   };
 }
