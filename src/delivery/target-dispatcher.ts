@@ -9,7 +9,7 @@
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
  *     terminal or last    → failed (MySQL) + dead-letter entry
  *   each settled batch's status events (delivered, retry_scheduled, failed) go in the
- *   same script call as the schedule's update (settle-n.lua)
+ *   same script call as the schedule's update (settle-n.lua; attempt-settler.ts)
  *
  * Each target of a domain has its own dispatcher — its own schedule, leases and dead
  * letters (keys.ts `targetKeys`), retry policy, breaker and slot share — so one unwell
@@ -31,35 +31,20 @@ import { describeError } from '../db/database.js';
 import type { DeliveryRow, MessagesRepository } from '../db/messages.repository.js';
 import type { Logger } from '../logger.js';
 import type { DomainKeys } from '../queue/keys.js';
-import type { DeliverySchedule, SettleEvents } from '../queue/schedule.js';
+import type { DeliverySchedule } from '../queue/schedule.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
-import {
-  countAttempts,
-  countDelivered,
-  countFailure,
-  failureReason,
-  observeAttempt,
-  UNDECRYPTABLE,
-} from './delivery.metrics.js';
-import { isExpired, isFinalAttempt, nextDelayMs, type RetryPolicy } from './retry-policy.js';
+import { observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
+import { isExpired, type RetryPolicy } from './retry-policy.js';
 import type { DomainSlots } from './slot-allocator.js';
-import type { DeliveryOutcome, DeliveryPayload, DeliveryRoute, DeliveryTransport } from './delivery-transport.js';
+import type { DeliveryOutcome, DeliveryTransport } from './delivery-transport.js';
 import { WEBHOOK_PAYLOAD_VERSION } from './webhook-client.js';
 import { createWorkQueue, type WorkQueue } from './work-queue.js';
-import type { StatusEventInput } from '../events/status-event.js';
+import { AttemptSettler, type Attempt } from './attempt-settler.js';
+import { HeldAttempts } from './held-attempts.js';
 import type { EventRetention } from '../queue/status-events.js';
 import type { EntryFormat } from '../queue/stream-entry.types.js';
-
-interface Attempt {
-  id: string;
-  /** `clients.id`: names the client's event stream. */
-  client: number;
-  payload: DeliveryPayload;
-  /** The route recorded at submit and what it matched (an amqp routing key's `{route}` / `{match}`). */
-  route: DeliveryRoute;
-}
 
 /** What an attempt is built from: a row read back from MySQL, or one a store batch hands over. */
 export type AttemptRow = Pick<
@@ -81,11 +66,6 @@ export type AttemptRow = Pick<
 /** What the store pipeline hands a target's first attempts to (see `TargetDispatcher.takeFirstAttempts`). */
 export interface FirstAttemptTaker {
   takeFirstAttempts(rows: readonly AttemptRow[], now: number): Promise<() => void>;
-}
-
-interface Settled {
-  attempt: Attempt;
-  outcome: DeliveryOutcome;
 }
 
 export interface DispatcherDeps {
@@ -144,7 +124,6 @@ export class TargetDispatcher implements FirstAttemptTaker {
   /** Aborted at stop: the transport starts no attempt after it. */
   private readonly stopped = new AbortController();
   private inQueue = 0;
-  private settled: Settled[] = [];
   private timer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
   private polling = false;
@@ -155,25 +134,24 @@ export class TargetDispatcher implements FirstAttemptTaker {
   private handingOver = 0;
   /**
    * First attempts a store batch handed over beyond the free slots: stored, leased, and
-   * waiting here for a slot, oldest first (no schedule entry, claim or row read). `since`
-   * is when the lease was taken: a row held for half the lease goes back on the schedule.
+   * waiting here for a slot (no schedule entry, claim or row read).
    */
-  private held: Array<{ row: AttemptRow; since: number }> = [];
-  /** Rows leased to be held, joining `held` once their store batch is acknowledged. */
-  private joining = 0;
+  private readonly held: HeldAttempts<AttemptRow>;
   /**
    * The last look at the schedule found nothing more due: only then do a store batch's
    * first attempts start at once, so that they never overtake attempts already waiting.
    */
   private scheduleClear = false;
   private stopping = false;
-  private settling: Promise<void> = Promise.resolve();
+  private readonly settler: AttemptSettler;
   private readonly breaker: CircuitBreaker;
   /** Token bucket for `rate_per_s`: refilled per poll, one second of burst at most. */
   private tokens = 0;
   private tokensAt = Date.now();
 
   constructor(private readonly deps: DispatcherDeps) {
+    this.held = new HeldAttempts(deps.heldMax);
+    this.settler = new AttemptSettler(deps);
     this.breaker = new CircuitBreaker(deps.breaker.failures, deps.breaker.openMs, (state) => {
       deps.logger.warn(
         {
@@ -222,7 +200,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
       slots: this.deps.slots.limit,
       guaranteed_slots: this.deps.slots.guaranteed,
       in_flight: this.inFlight,
-      held: this.held.length,
+      held: this.held.size,
       breaker: this.breaker.snapshot(),
     };
   }
@@ -232,7 +210,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
     // store batches hand their attempts over without waiting for the interval.
     void this.poll();
     this.timer = setInterval(() => void this.poll(), this.deps.pollIntervalMs);
-    this.settleTimer = setInterval(() => void this.flushSettled(), SETTLE_EVERY_MS);
+    this.settleTimer = setInterval(() => void this.settler.flush(), SETTLE_EVERY_MS);
   }
 
   /** Stops claiming; attempts under way finish and are settled (or their leases expire). */
@@ -244,11 +222,11 @@ export class TargetDispatcher implements FirstAttemptTaker {
     this.deps.slots.withdraw();
     // Back on the schedule, due now: the next holder (a restarted actor) starts them at
     // once instead of when their leases end.
-    await this.giveBackHeld(this.held.splice(0).map((h) => h.row.message_id));
+    await this.giveBackHeld(this.held.takeAll());
     const deadline = Date.now() + this.deps.timeoutMs + 1000;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     clearInterval(this.settleTimer);
-    await this.flushSettled();
+    await this.settler.flush();
   }
 
   private refillSoon(): void {
@@ -268,14 +246,14 @@ export class TargetDispatcher implements FirstAttemptTaker {
     const { slots } = this.deps;
     if (this.stopping || !this.deps.domain.operational) {
       slots.withdraw();
-      await this.giveBackHeld(this.held.splice(0).map((h) => h.row.message_id));
+      await this.giveBackHeld(this.held.takeAll());
       return;
     }
     this.polling = true;
     try {
       // Held rows wait for a healthy downstream on the schedule, as any other attempt;
       // and none is held past half its lease (it would expire while waiting here).
-      if (this.breaker.current !== 'closed') await this.giveBackHeld(this.held.splice(0).map((h) => h.row.message_id));
+      if (this.breaker.current !== 'closed') await this.giveBackHeld(this.held.takeAll());
       else await this.giveBackStaleHeld(Date.now());
       // Keep claiming while claims come back full and slots are given.
       for (;;) {
@@ -322,7 +300,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
   private async declareDue(most: number): Promise<void> {
     const scheduled = await this.deps.schedule.countDue(this.deps.keys, Date.now());
     if (scheduled > 0) this.scheduleClear = false;
-    this.deps.slots.declare(Math.min(most, scheduled + this.held.length));
+    this.deps.slots.declare(Math.min(most, scheduled + this.held.size));
   }
 
   private rateAllowance(): number {
@@ -379,12 +357,12 @@ export class TargetDispatcher implements FirstAttemptTaker {
     const open =
       this.scheduleClear && !this.stopping && this.deps.domain.operational && this.breaker.current === 'closed';
     // Never ahead of rows already held: those start first, as slots free.
-    if (open && this.held.length + this.joining === 0) {
+    if (open && this.held.empty) {
       const limit = Math.min(rows.length, slots.limit - this.inFlight, this.rateAllowance());
       if (limit > 0) taken = slots.take(limit);
     }
     // A rate-limited target paces from its schedule, and the rate is what bounds it.
-    let room = open && this.deps.domain.rate_per_s <= 0 ? this.deps.heldMax - this.held.length - this.joining : 0;
+    let room = open && this.deps.domain.rate_per_s <= 0 ? this.held.room : 0;
     const handed: AttemptRow[] = [];
     const toHold: AttemptRow[] = [];
     const rest: string[] = [];
@@ -400,7 +378,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
     if (this.deps.domain.rate_per_s > 0) this.tokens -= handed.length;
     this.handingOver += handed.length;
     // Counted at once: a store batch running beside this one sees them (the bound, the order).
-    this.joining += toHold.length;
+    this.held.reserve(toHold.length);
     try {
       await schedule.lease(
         keys,
@@ -415,18 +393,19 @@ export class TargetDispatcher implements FirstAttemptTaker {
       }
     } catch (error) {
       this.handingOver -= handed.length;
-      this.joining -= toHold.length;
+      this.held.cancel(toHold.length);
       slots.release(handed.length);
       throw error;
     }
     return () => {
       if (handed.length > 0) void this.startHandedOver(handed);
       if (toHold.length > 0) {
-        this.joining -= toHold.length;
         // Stopped meanwhile: they go back on the schedule with the rest.
-        if (this.stopping) void this.giveBackHeld(toHold.map((row) => row.message_id));
-        else {
-          for (const row of toHold) this.held.push({ row, since: now });
+        if (this.stopping) {
+          this.held.cancel(toHold.length);
+          void this.giveBackHeld(toHold);
+        } else {
+          this.held.join(toHold, now);
           // Slots may be free by now (or soon): a look starts them, else says they wait for one.
           this.refillSoon();
         }
@@ -465,13 +444,13 @@ export class TargetDispatcher implements FirstAttemptTaker {
    */
   private startHeld(slots: number): number {
     const now = Date.now();
-    const taken = this.held.splice(0, slots).map((h) => h.row);
+    const taken = this.held.take(slots);
     const expired = taken.filter((row) => isExpired(this.deps.policy, row.queued_at, now));
     const rows = expired.length === 0 ? taken : taken.filter((row) => !expired.includes(row));
     // Expired while held: the schedule's claim fails them (their row is read there). Their
     // slots go back; those no held row took stay the caller's, for the schedule.
     if (expired.length > 0) {
-      void this.giveBackHeld(expired.map((row) => row.message_id));
+      void this.giveBackHeld(expired);
       this.deps.slots.release(expired.length);
     }
     if (rows.length === 0) return taken.length;
@@ -482,15 +461,13 @@ export class TargetDispatcher implements FirstAttemptTaker {
 
   /** Held rows held for half their lease go back on the schedule, due now (the oldest are first). */
   private async giveBackStaleHeld(now: number): Promise<void> {
-    const cutoff = now - this.leaseMs / 2;
-    let stale = 0;
-    while (stale < this.held.length && this.held[stale]!.since <= cutoff) stale++;
-    if (stale > 0) await this.giveBackHeld(this.held.splice(0, stale).map((h) => h.row.message_id));
+    await this.giveBackHeld(this.held.takeLeasedBy(now - this.leaseMs / 2));
   }
 
   /** Puts leased attempts this dispatcher will not start back on the schedule, due now. */
-  private async giveBackHeld(ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
+  private async giveBackHeld(rows: readonly AttemptRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const ids = rows.map((row) => row.message_id);
     // Due on the schedule now: no store batch's first attempt may start ahead of them.
     this.scheduleClear = false;
     try {
@@ -512,7 +489,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
     const expired = rows.filter((r) => r.status === 'queued' && isExpired(this.deps.policy, r.queued_at, now));
     const queued = rows.filter((r) => r.status === 'queued' && !expired.includes(r));
     if (expired.length > 0)
-      await this.expire(
+      await this.settler.expire(
         expired.map((r) => ({
           message_id: r.message_id,
           attempts: r.attempt_count,
@@ -555,7 +532,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
       };
       // Undecryptable (lost key): retrying cannot help.
       if (opened?.ok) attempts.push(attempt);
-      else this.settled.push({ attempt, outcome: { ok: false, error: UNDECRYPTABLE, retryable: false } });
+      else this.settler.record(attempt, { ok: false, error: UNDECRYPTABLE, retryable: false });
     });
     this.inQueue += attempts.length;
     // One work-queue job for the batch; each attempt is settled, and gives its slot back, as it ends.
@@ -568,131 +545,8 @@ export class TargetDispatcher implements FirstAttemptTaker {
       // A downstream that answers, even with a refusal of one message, is alive.
       if (outcome.ok || !outcome.retryable) this.breaker.recordSuccess();
       else this.breaker.recordFailure(outcome.error);
-      this.settled.push({ attempt, outcome });
+      this.settler.record(attempt, outcome);
     });
     return attempts.length;
-  }
-
-  private async expire(
-    items: Array<{ message_id: string; attempts: number; client: number; client_id: string }>,
-  ): Promise<void> {
-    const error = `expired: older than ${this.deps.policy.maxAgeMs} ms`;
-    const { keys, schedule, messages } = this.deps;
-    const at = new Date().toISOString();
-    const events = items.map(
-      (i): StatusEventInput => ({
-        ...this.eventOf(i.message_id, i.client, i.client_id, i.attempts, at),
-        type: 'failed',
-        error_class: 'expired',
-      }),
-    );
-    await messages.expire(
-      items.map((i) => i.message_id),
-      error,
-    );
-    await schedule.deadLetter(
-      keys,
-      items.map((i) => ({ message_id: i.message_id, attempts: i.attempts, last_error: error })),
-    );
-    await schedule.settle(
-      keys,
-      items.map((i) => i.message_id),
-      [],
-      this.settleEvents(events),
-    );
-    this.deps.onOutcome('dead', items.length);
-  }
-
-  private flushSettled(): Promise<void> {
-    // Settle batches one after another so MySQL and Redis see them in order.
-    this.settling = this.settling
-      .then(() => this.settleBatch())
-      .catch((error: unknown) => {
-        this.deps.logger.warn(
-          { domain: this.deps.domain.name, target: this.deps.target.name, err: describeError(error) },
-          'settling delivery outcomes failed; leases will expire and retry',
-        );
-      });
-    return this.settling;
-  }
-
-  private async settleBatch(): Promise<void> {
-    if (this.settled.length === 0) return;
-    const batch = this.settled.splice(0);
-    const { keys, schedule, messages, policy } = this.deps;
-    const now = Date.now();
-    const delivered = batch.filter((s) => s.outcome.ok).map((s) => s.attempt.id);
-    const failures = batch.filter(
-      (s): s is Settled & { outcome: Extract<DeliveryOutcome, { ok: false }> } => !s.outcome.ok,
-    );
-    const retry: Array<{ id: string; dueAt: number }> = [];
-    const dead: Array<{ message_id: string; attempts: number; last_error: string }> = [];
-    const at = new Date(now).toISOString();
-    const eventOf = ({ attempt }: Settled) =>
-      this.eventOf(attempt.id, attempt.client, attempt.payload.client_id, attempt.payload.attempt, at);
-    const events: StatusEventInput[] = batch
-      .filter((s) => s.outcome.ok)
-      .map((s) => ({ ...eventOf(s), type: 'delivered' }));
-    const records = failures.map((settled) => {
-      const { attempt, outcome } = settled;
-      const errorClass = failureReason(outcome);
-      const attempts = attempt.payload.attempt;
-      const final =
-        !outcome.retryable ||
-        isFinalAttempt(policy, attempts) ||
-        isExpired(policy, new Date(attempt.payload.queued_at), now);
-      const error = outcome.error.slice(0, 500);
-      if (final) {
-        dead.push({ message_id: attempt.id, attempts, last_error: error });
-        events.push({ ...eventOf(settled), type: 'failed', error_class: errorClass });
-        return { message_id: attempt.id, error, final, next_attempt_at: null };
-      }
-      const dueAt = now + nextDelayMs(policy, attempts, outcome.retryAfterMs);
-      retry.push({ id: attempt.id, dueAt });
-      events.push({
-        ...eventOf(settled),
-        type: 'retry_scheduled',
-        next_attempt_at: new Date(dueAt).toISOString(),
-        error_class: errorClass,
-      });
-      return { message_id: attempt.id, error, final, next_attempt_at: new Date(dueAt) };
-    });
-    // MySQL first: if Redis then fails, the lease expires and the attempt is repeated,
-    // which the downstream sees as a duplicate with the same message_id (at-least-once).
-    // Rows that became delivered now: a repeated attempt (lease expired) is not counted twice.
-    const newlyDelivered = delivered.length > 0 ? await messages.recordAttemptSuccess(delivered, new Date(now)) : 0;
-    if (records.length > 0) await messages.recordAttemptFailures(records);
-    // Counted as soon as MySQL has it: if the actor dies before Redis is settled, the
-    // repeated attempt finds the row delivered already and would never count it.
-    const domain = this.deps.domain.name;
-    const target = this.deps.target.name;
-    countDelivered(domain, newlyDelivered);
-    countAttempts(domain, target, 'delivered', delivered.length);
-    for (const failure of failures) countFailure(domain, target, failure.outcome);
-    await schedule.deadLetter(keys, dead);
-    await schedule.settle(keys, [...delivered, ...dead.map((d) => d.message_id)], retry, this.settleEvents(events));
-    countAttempts(domain, target, 'retry', retry.length);
-    countAttempts(domain, target, 'dead', dead.length);
-    if (delivered.length > 0) this.deps.onOutcome('delivered', delivered.length);
-    if (retry.length > 0) this.deps.onOutcome('retry', retry.length);
-    if (dead.length > 0) {
-      this.deps.onOutcome('dead', dead.length);
-      this.deps.logger.warn({ domain, target, message_ids: dead.map((d) => d.message_id) }, 'messages dead-lettered');
-    }
-  }
-
-  private eventOf(
-    messageId: string,
-    client: number,
-    clientId: string,
-    attempt: number,
-    at: string,
-  ): Omit<StatusEventInput, 'type'> {
-    return { message_id: messageId, client, client_id: clientId, domain: this.deps.domain.name, attempt, at };
-  }
-
-  private settleEvents(list: readonly StatusEventInput[]): SettleEvents {
-    const { prefix, retention, format } = this.deps.events;
-    return { prefix, retention, format, list };
   }
 }
