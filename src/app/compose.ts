@@ -336,6 +336,8 @@ function downstreamHealth(downstreams: DispatcherSnapshot[] | undefined): Health
       status,
       operational: d.operational,
       in_flight: d.in_flight,
+      // First attempts stored and leased, waiting in memory for a slot (delivery.held_attempts).
+      held: d.held,
       slots: d.slots,
       breaker: d.breaker,
     };

@@ -149,9 +149,13 @@ describe('held first attempts', () => {
 
   it('go back on the schedule, due at once, when the delivery actor restarts (a reload)', async () => {
     const ids = await submitBatch('reload', SLOTS + HELD);
-    // The first wave under way, the rest held: leased, none on the schedule.
+    // The first wave under way, the rest held: leased, none on the schedule, and health says so.
     await waitUntil(async () => (await redis.zcard(keys().inflight)) >= ids.length, 5000, 'all leased');
     expect(await redis.zcard(keys().schedule)).toBe(0);
+    const health = (await sendJson(agent, 'GET', `${broker.url}/api/v1/health`)).body as {
+      components: Record<string, { held?: number; in_flight?: number }>;
+    };
+    expect(health.components.downstream_default).toMatchObject({ held: HELD, in_flight: SLOTS });
     // A delivery setting changed: the delivery actor restarts gracefully.
     workspace.reconfigure({ delivery: { ...(workspace.values.delivery as object), retry_interval_ms: 29_000 } });
     broker.child!.kill('SIGHUP');
