@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { IssuedBundle } from '../ca/ca.types.js';
 import { BrokerError } from '../errors.js';
+import { callbackHost, callbackUrlProblem } from '../events/callback-url.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 import {
   ensurePrivateDir,
@@ -169,8 +170,8 @@ export function registerClientCommands(program: Command): void {
         const target = resolveClient(ctx.config, name, options.domain);
         if (options.clear === (url !== undefined))
           throw new BrokerError('INVALID_PAYLOAD', 'Give either a URL or --clear');
-        if (url !== undefined && (!/^https:\/\/\S+$/.test(url) || url.length > 2048))
-          throw new BrokerError('INVALID_PAYLOAD', 'The callback URL must be https:// (at most 2048 characters)');
+        const problem = url === undefined ? undefined : callbackUrlProblem(url);
+        if (problem) throw new BrokerError('INVALID_PAYLOAD', `The callback URL ${problem}`);
         const domain = ctx.config.domains.find((d) => d.name === target.domain);
         if (url !== undefined && !domain?.status_callback.secret)
           throw new BrokerError(
@@ -187,7 +188,7 @@ export function registerClientCommands(program: Command): void {
           target_type: 'client',
           target_id: String(row.id),
           domain: row.domain,
-          details: { name: row.name, host: url === undefined ? null : new URL(url).host },
+          details: { name: row.name, host: url === undefined ? null : callbackHost(url) },
         });
         process.stdout.write(
           url === undefined

@@ -6,6 +6,7 @@
 import { ConfigError, bool, int, oneOf, parseShape, recordList, str, strList, type ValueOf } from './config-fields.js';
 import { optionalInt, recordMap } from './config-fields.js';
 import { checkRoutes, parseRoute, ROUTING_NAME } from './config-routes.js';
+import { callbackUrlProblem } from '../events/callback-url.js';
 
 const DOMAIN_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
@@ -176,8 +177,8 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
     throw new ConfigError(`${path}.routes must be set: the domain has several targets (${targetNames.join(', ')})`);
   checkRoutes(domain.routes, targetNames, `${path}.routes`);
   const callback = domain.status_callback;
-  if (callback.url !== '' && !/^https:\/\//.test(callback.url))
-    throw new ConfigError(`${path}.status_callback.url must be an https:// URL`);
+  const urlProblem = callback.url === '' ? undefined : callbackUrlProblem(callback.url);
+  if (urlProblem) throw new ConfigError(`${path}.status_callback.url ${urlProblem}`);
   if (callback.url !== '' && callback.secret === '')
     throw new ConfigError(`${path}.status_callback.secret must be set when status_callback.url is`);
   return domain;

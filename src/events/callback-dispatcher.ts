@@ -26,6 +26,7 @@ import {
   type CallbackEntry,
 } from '../queue/status-callbacks.js';
 import { CallbackClient, type CallbackTarget } from './callback-client.js';
+import { callbackHost } from './callback-url.js';
 import { countCallbackAttempt } from './events.metrics.js';
 
 export interface CallbackSettings {
@@ -209,7 +210,7 @@ export class CallbackDispatcher {
       // No URL (removed meanwhile, or a per-message-only client's message without one): nothing to call.
       if (!target || target.url === '')
         return await acknowledgeCallback(redis, prefix, entry.client, entry.event.event_id);
-      const host = new URL(target.url).host;
+      const host = callbackHost(target.url);
       if (entry.attempt > settings.callback_max_attempts)
         return await deadLetterCallback(redis, prefix, entry, host, 'attempts exhausted');
       const breaker = this.breakerOf(target.url);
@@ -238,7 +239,7 @@ export class CallbackDispatcher {
   private breakerOf(url: string): CircuitBreaker {
     let breaker = this.breakers.get(url);
     if (!breaker) {
-      const host = new URL(url).host;
+      const host = callbackHost(url);
       breaker = new CircuitBreaker(this.deps.breaker.failures, this.deps.breaker.openMs, (state) =>
         this.deps.logger.warn({ host, breaker: state }, 'status callback circuit breaker changed'),
       );

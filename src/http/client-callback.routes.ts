@@ -11,6 +11,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BrokerError } from '../errors.js';
+import { callbackHost, callbackUrlProblem, MAX_CALLBACK_URL_LENGTH } from '../events/callback-url.js';
 import { type AdminScope, documented, scopedDomain } from './admin-scope.js';
 import { clientParams } from './ca-admin.schemas.js';
 import type { ClientAdminDeps } from './client-admin.routes.js';
@@ -22,7 +23,7 @@ const callbackBody = {
   properties: {
     domain: { type: 'string', minLength: 1, maxLength: 253 },
     url: {
-      anyOf: [{ type: 'string', pattern: '^https://[^\\s]+$', maxLength: 2048 }, { type: 'null' }],
+      anyOf: [{ type: 'string', pattern: '^https://[^\\s]+$', maxLength: MAX_CALLBACK_URL_LENGTH }, { type: 'null' }],
       description: 'HTTPS URL the client’s status events are POSTed to; null = the domain default',
     },
   },
@@ -69,6 +70,11 @@ export function registerStatusCallbackRoute(
       const client = await deps.clients.findByNameAndDomain(request.params.name, domain);
       if (!client) throw new BrokerError('NOT_FOUND', `There is no client ${request.params.name}.${domain}`);
       const { url } = request.body;
+      const problem = url === null ? undefined : callbackUrlProblem(url);
+      if (problem) {
+        const message = `url ${problem}`;
+        throw new BrokerError('INVALID_PAYLOAD', message, [{ field: 'url', rule: 'https_url', message }]);
+      }
       if (url !== null && !deps.hasCallbackSecret(domain))
         throw new BrokerError(
           'INVALID_PAYLOAD',
@@ -83,7 +89,7 @@ export function registerStatusCallbackRoute(
         domain: client.domain,
         ip: request.ip,
         // The host only: a URL's path or query may carry a token of the receiver's.
-        details: { name: client.name, host: url === null ? null : new URL(url).host },
+        details: { name: client.name, host: url === null ? null : callbackHost(url) },
       });
       const commonName = `${client.name}.${client.domain}`;
       return {

@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AdminContext } from './admin-context.js';
 import { presentCertificate, summarizeClients } from './certificate-state.js';
 import { BrokerError } from '../errors.js';
+import { callbackHost, callbackUrlProblem, MAX_CALLBACK_URL_LENGTH } from '../events/callback-url.js';
 import { idParam, text } from './form-fields.js';
 import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 
@@ -59,9 +60,9 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
   // Empty: back to the domain's default. Every broker picks it up within events.callback_refresh_ms.
   app.post('/clients/:id/status-callback', async (request, reply) => {
     const client = await admin.client(request, idParam(request.params));
-    const url = text(request.body, 'url', 2049);
-    if (url !== '' && (!/^https:\/\/\S+$/.test(url) || url.length > 2048))
-      throw new BrokerError('FORM_INVALID', 'The callback URL must be https:// (at most 2048 characters)');
+    const url = text(request.body, 'url', MAX_CALLBACK_URL_LENGTH + 1);
+    const problem = url === '' ? undefined : callbackUrlProblem(url);
+    if (problem) throw new BrokerError('FORM_INVALID', `The callback URL ${problem}`);
     const domain = admin.config.domains.find((d) => d.name === client.domain);
     if (url !== '' && !domain?.status_callback.secret)
       throw new BrokerError(
@@ -73,7 +74,7 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
       request,
       'client.status_callback',
       { type: 'client', id: String(client.id), domain: client.domain },
-      { name: client.name, host: url === '' ? null : new URL(url).host },
+      { name: client.name, host: url === '' ? null : callbackHost(url) },
     );
     return reply.redirect(`${base}/${client.id}?notice=callback-saved`, 303);
   });

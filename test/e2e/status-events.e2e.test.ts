@@ -237,6 +237,21 @@ describe('status events over WebSocket, two brokers', () => {
       url: receiver.url,
     });
     expect(refused.statusCode).toBe(422);
+    // A URL that passes a pattern but does not parse is refused, and nothing is stored: once
+    // saved, it stopped every broker's delivery actor (new URL() threw in the dispatcher).
+    for (const url of ['https://%zz', 'https://user:pw@cb.example/x']) {
+      const malformed = await admin.json('PUT', '/api/v1/admin/clients/bob/status-callback', {
+        domain: 'default',
+        url,
+      });
+      expect(malformed.statusCode, url).toBe(422);
+      expect(malformed.body).toMatchObject({ error_code: 'INVALID_PAYLOAD', details: [{ field: 'url' }] });
+    }
+    const cliMalformed = await runCli(['client', 'callback', 'bob.default', 'https://%zz'], {
+      configPath: workspace.configPath,
+    });
+    expect(cliMalformed.code).not.toBe(0);
+    expect(cliMalformed.stderr).toContain('is not a valid URL');
     // The CLI does the same: refused without a secret, --clear for a client without its own URL.
     const cliRefused = await runCli(['client', 'callback', 'carol.hooks', receiver.url], {
       configPath: workspace.configPath,

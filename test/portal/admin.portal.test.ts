@@ -255,6 +255,12 @@ describe('clients', () => {
       (await adminAlpha.post(`/portal/admin/clients/${id}/status-callback`, { url: 'http://cb.alpha.test/in' }))
         .statusCode,
     ).toBe(422);
+    // Matches https://\S+ but is no URL: refused before anything is saved (a stored one
+    // stopped the delivery actors), and the saved URL stays.
+    const malformed = await adminAlpha.post(`/portal/admin/clients/${id}/status-callback`, { url: 'https://%zz' });
+    expect(malformed.statusCode).toBe(422);
+    expect(malformed.body).toContain('is not a valid URL');
+    expect((await h.repositories.clients.findById(id))!.status_callback_url).toBe('https://cb.alpha.test/in');
     expect((await adminAlpha.post(`/portal/admin/clients/${id}/status-callback`, { url: '' })).statusCode).toBe(303);
     expect((await h.repositories.clients.findById(id))!.status_callback_url).toBeNull();
     // Domain beta has no status_callback.secret: nothing to sign with.

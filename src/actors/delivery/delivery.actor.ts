@@ -40,6 +40,7 @@ import { deliversByAttempts, deliveryShareWarnings } from '../../config/config-r
 import type { DomainConfig, TargetConfig } from '../../config/config.js';
 import { ClientsRepository } from '../../db/clients.repository.js';
 import { CallbackDispatcher } from '../../events/callback-dispatcher.js';
+import { callbackUrlProblem } from '../../events/callback-url.js';
 import type { CallbackTarget } from '../../events/callback-client.js';
 import type { Logger } from '../../logger.js';
 
@@ -161,6 +162,8 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
   await Promise.all([whenReady(callbackRedis), whenReady(callbackBlocking)]);
   const clientsRepository = new ClientsRepository(database.db);
   const domainsByName = new Map(config.domains.map((d) => [d.name, d]));
+  // Clients whose stored callback URL is unusable, logged once each (not at every refresh).
+  const unusableCallbacks = new Set<number>();
   const callbacks = new CallbackDispatcher({
     redis: callbackRedis,
     blocking: callbackBlocking,
@@ -180,6 +183,19 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
         const perMessage = domain.status_callback.allowed_hosts.length > 0;
         const url = row.status_callback_url ?? domain.status_callback.url;
         if (url === '' && !perMessage) continue;
+        // A URL saved before it was checked (an older broker): that client's callbacks
+        // wait, its events kept as long as events are, rather than stopping this actor.
+        const problem = url === '' ? undefined : callbackUrlProblem(url);
+        if (problem) {
+          if (!unusableCallbacks.has(row.id))
+            logger.error(
+              { client: `${row.name}.${row.domain}`, problem },
+              'status callback URL unusable; its callbacks wait until it is corrected (mb client callback)',
+            );
+          unusableCallbacks.add(row.id);
+          continue;
+        }
+        unusableCallbacks.delete(row.id);
         targets.set(row.id, {
           url,
           secret: domain.status_callback.secret,
