@@ -159,6 +159,30 @@ describe('IdentityResolver and client status changes', () => {
     expect(identity.known(other)).toBeUndefined();
   });
 
+  it('refuses an open connection from the moment its certificate ends, tells its WebSocket, then closes it', async () => {
+    const ending: IdentityRow = { ...row('active'), not_after: new Date(Date.now() + 150) };
+    const identity = new IdentityResolver(async () => ending, 60_000, peer);
+    let destroyed = false;
+    const open = Object.assign(new EventEmitter(), {
+      destroyed: false,
+      destroy: () => {
+        destroyed = true;
+      },
+    }) as unknown as Socket;
+    const refusals: string[] = [];
+    identity.onRefusal(open, (code) => refusals.push(code));
+    await identity.resolve(open);
+    expect(identity.known(open)?.client_id).toBe(7);
+    await new Promise((r) => setTimeout(r, 250));
+    expect(identity.known(open)).toBeUndefined();
+    await expect(identity.resolve(open)).rejects.toSatisfy(
+      (e) => e instanceof BrokerError && e.code === 'CERT_EXPIRED',
+    );
+    expect(refusals).toEqual(['CERT_EXPIRED']);
+    await new Promise((r) => setTimeout(r, 600)); // the grace a request on the wire gets
+    expect(destroyed).toBe(true);
+  });
+
   it('known() stays empty for a connection whose lookup failed', async () => {
     const identity = new IdentityResolver(async () => undefined, 0, peer);
     const open = socket();

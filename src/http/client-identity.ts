@@ -15,7 +15,10 @@
  *
  * The index of sockets by fingerprint lets a revocation close a client's open keep-alive connections
  * (`revoke`, driven by src/http/revocation-listener.ts), and a disabled client's too
- * (`disableClient`, from the portal, the CLI and other brokers' announcements).
+ * (`disableClient`, from the portal, the CLI and other brokers' announcements). A
+ * certificate that expires while its connection is open is refused the same way at its
+ * `not_after`: checked once per connection, it would otherwise serve keep-alive requests
+ * and an event WebSocket for up to `connection_max_lifetime_ms` past its end.
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -88,8 +91,14 @@ interface SocketIdentity {
 }
 type CachedSocket = Socket & { [kIdentity]?: SocketIdentity };
 
+/** Why an open connection is refused from its next request on. */
+export type ConnectionRefusal = 'CERT_REVOKED' | 'CLIENT_DISABLED' | 'CERT_EXPIRED';
+
+/** setTimeout's longest delay: a certificate ending later is checked again then. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** A refusal kept on a socket for its next request (if one ever comes). */
-function refusedEntry(code: 'CERT_REVOKED' | 'CLIENT_DISABLED'): SocketIdentity {
+function refusedEntry(code: ConnectionRefusal): SocketIdentity {
   const promise = Promise.reject(new BrokerError(code));
   promise.catch(() => undefined); // read by the next request, if one ever comes
   return { promise };
@@ -146,7 +155,7 @@ export class IdentityResolver {
   /** Connections whose refusal was decided here (revoked, disabled): they are on their way out. */
   private readonly refusedSockets = new WeakSet<Socket>();
   /** An upgraded connection (event WebSocket) says why it closes before the socket goes. */
-  private readonly refusalListeners = new WeakMap<Socket, (code: 'CERT_REVOKED' | 'CLIENT_DISABLED') => void>();
+  private readonly refusalListeners = new WeakMap<Socket, (code: ConnectionRefusal) => void>();
   /**
    * Bumped whenever a client's status may have changed: a lookup that was in flight across
    * it may have read the old row, so its answer is not cached (see `lookupCached`).
@@ -194,10 +203,10 @@ export class IdentityResolver {
   }
 
   /**
-   * Calls `listener` when this connection is refused (certificate revoked, client disabled),
+   * Calls `listener` when this connection is refused (certificate revoked or expired, client disabled),
    * before it is closed: a WebSocket on it can send its close code first. One per socket.
    */
-  onRefusal(socket: Socket, listener: (code: 'CERT_REVOKED' | 'CLIENT_DISABLED') => void): () => void {
+  onRefusal(socket: Socket, listener: (code: ConnectionRefusal) => void): () => void {
     this.refusalListeners.set(socket, listener);
     return () => {
       if (this.refusalListeners.get(socket) === listener) this.refusalListeners.delete(socket);
@@ -297,6 +306,7 @@ export class IdentityResolver {
     if (peer.commonName !== undefined && peer.commonName !== commonName)
       throw new BrokerError('CERT_UNKNOWN', 'The certificate subject does not match its registration');
     this.track(fingerprint, row.serial, row.client_id, socket);
+    this.expireAt(socket, row.not_after.getTime());
     return {
       client_id: row.client_id,
       client_name: row.client_name,
@@ -348,6 +358,29 @@ export class IdentityResolver {
       identityUnanswered.inc();
       throw new BrokerError('STORAGE_UNAVAILABLE', 'The client registry could not be read');
     }
+  }
+
+  /**
+   * Refuses the connection from the moment its certificate ends: its next request gets
+   * CERT_EXPIRED (and `connection: close`), an event WebSocket on it its close code, and
+   * the socket goes after the grace a request on the wire needs.
+   */
+  private expireAt(socket: Socket, atMs: number): void {
+    if (socket.destroyed) return;
+    const inMs = atMs - Date.now();
+    const timer = setTimeout(
+      () => {
+        if (socket.destroyed || this.refusedSockets.has(socket)) return;
+        if (inMs > MAX_TIMER_MS) return this.expireAt(socket, atMs); // a connection kept for weeks
+        (socket as CachedSocket)[kIdentity] = refusedEntry('CERT_EXPIRED');
+        this.refusedSockets.add(socket);
+        this.refusalListeners.get(socket)?.('CERT_EXPIRED');
+        closeSoon(socket);
+      },
+      Math.min(Math.max(inMs, 0), MAX_TIMER_MS),
+    );
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 
   private socketsOfClient(clientId: number): Set<Socket> {

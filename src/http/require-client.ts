@@ -27,9 +27,12 @@ export function requireClient(identity: IdentityResolver) {
         done();
       },
       (error: unknown) => {
-        // A revoked certificate or a disabled client gets its answer and loses the connection with
+        // A revoked or expired certificate or a disabled client gets its answer and loses the connection with
         // it (a refusal is kept on the socket: once re-enabled, the client reconnects to be heard).
-        if (error instanceof BrokerError && (error.code === 'CERT_REVOKED' || error.code === 'CLIENT_DISABLED'))
+        if (
+          error instanceof BrokerError &&
+          (error.code === 'CERT_REVOKED' || error.code === 'CLIENT_DISABLED' || error.code === 'CERT_EXPIRED')
+        )
           void reply.header('connection', 'close');
         done(error as Error);
       },
