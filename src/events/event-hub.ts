@@ -133,7 +133,10 @@ export class EventHub {
     try {
       await feed.ready;
       if (lastEventId === undefined) subscription.cursor = known ?? feed.cursor!;
-      else await this.catchUp(subscription);
+      else {
+        subscription.cursor = await this.resumable(sink.client, lastEventId, feed.cursor ?? '0-0');
+        await this.catchUp(subscription);
+      }
     } catch (error) {
       unsubscribe();
       throw error;
@@ -142,6 +145,19 @@ export class EventHub {
     for (const event of subscription.pending.splice(0)) this.give(subscription, event);
     subscription.live = true;
     return { startAfter, unsubscribe };
+  }
+
+  /**
+   * Where a resume starts: after `lastEventId`, unless no event has that id yet — one from
+   * the future, or from a Redis since emptied (a failover, a restore). Every event to come
+   * would sort before it and be dropped as already seen, so the socket would stay silent
+   * for good: it starts at the newest event instead, and its `subscribed` frame says so.
+   * Redis is asked only for an id past the reader's own position (which may lag by a read).
+   */
+  private async resumable(client: number, lastEventId: string, readerAt: string): Promise<string> {
+    if (compareEventIds(lastEventId, readerAt) <= 0) return lastEventId;
+    const newest = await latestEventId(this.options.redis, this.options.prefix, client);
+    return compareEventIds(lastEventId, newest) > 0 ? newest : lastEventId;
   }
 
   private async catchUp(subscription: Subscription): Promise<void> {

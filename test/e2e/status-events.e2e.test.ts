@@ -183,6 +183,18 @@ describe('status events over WebSocket, two brokers', () => {
     await again.waitFor(() => again.of(live).some((e) => e.type === 'delivered'), 5000, 'live after resume');
   });
 
+  it('resumes an id no event has yet (from the future, or a Redis since emptied) from the newest, and says so', async () => {
+    const agent = agentOf(demo);
+    const future = await subscribe(a, demo, 'last_event_id=99999999999999-0');
+    const subscribed = future.controls.find((c) => c.type === 'subscribed') as { last_event_id: string } | undefined;
+    expect(subscribed?.last_event_id).toMatch(/^\d+-\d+$/);
+    expect(subscribed?.last_event_id).not.toBe('99999999999999-0');
+    // Before, every later event sorted before the given id and the socket stayed silent.
+    const id = await submit(b, agent);
+    await future.waitFor(() => future.of(id).some((e) => e.type === 'delivered'), 5000, 'live after a future id');
+    future.close();
+  });
+
   it('filters by type and message id, from the query and from a filter frame', async () => {
     const agent = agentOf(demo);
     const delivered = await subscribe(b, demo, 'type=delivered');
