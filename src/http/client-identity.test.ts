@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BrokerError } from '../errors.js';
-import { commonNameOf, IdentityResolver, type IdentityRow } from './client-identity.js';
+import { commonNameOf, IdentityResolver, type IdentityRow, refusalFromTls } from './client-identity.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mb-cn-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -190,5 +190,19 @@ describe('IdentityResolver and client status changes', () => {
       (e) => e instanceof BrokerError && e.code === 'CERT_UNKNOWN',
     );
     expect(identity.known(open)).toBeUndefined();
+  });
+});
+
+describe('refusalFromTls', () => {
+  it('names why OpenSSL refused the certificate', () => {
+    expect(refusalFromTls('CERT_HAS_EXPIRED').code).toBe('CERT_EXPIRED');
+    expect(refusalFromTls('CERT_REVOKED').code).toBe('CERT_REVOKED');
+    // Our CA issued it (the server's certificate, say), but not for clients: not "not ours".
+    const purpose = refusalFromTls('INVALID_PURPOSE');
+    expect(purpose.code).toBe('CERT_UNTRUSTED');
+    expect(purpose.message).toBe('The certificate is not made for client authentication');
+    expect(refusalFromTls('UNABLE_TO_GET_ISSUER_CERT_LOCALLY').message).toBe(
+      'The client certificate is not issued by this broker',
+    );
   });
 });

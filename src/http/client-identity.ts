@@ -412,13 +412,18 @@ export class IdentityResolver {
   }
 }
 
-function refusalFromTls(reason: string | undefined): BrokerError {
+export function refusalFromTls(reason: string | undefined): BrokerError {
   switch (reason) {
     case 'CERT_HAS_EXPIRED':
     case 'CERT_NOT_YET_VALID':
       return new BrokerError('CERT_EXPIRED');
     case 'CERT_REVOKED':
       return new BrokerError('CERT_REVOKED');
+    // Issued by our CA, but for another purpose (the server's own certificate, say).
+    case 'INVALID_PURPOSE':
+      return new BrokerError('CERT_UNTRUSTED', 'The certificate is not made for client authentication', {
+        tls_error: reason,
+      });
     default:
       return new BrokerError('CERT_UNTRUSTED', undefined, reason ? { tls_error: reason } : undefined);
   }
