@@ -33,6 +33,37 @@ describe('loadConfig', () => {
     expect(config.redis.url).toBe('redis://10.0.0.1:6379');
   });
 
+  it('refuses a file that is not YAML with a ConfigError naming the file, line and column, and no quoted text', () => {
+    const path = file('redis:\n  url: redis://:Hunter2Secret@h:1\nserver: [\n  port: 1\n');
+    let error: unknown;
+    try {
+      loadConfig({ file: path, env: {} });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain(`${path} is not valid YAML`);
+    expect((error as Error).message).toMatch(/line \d+, column \d+/);
+    expect((error as Error).message).not.toContain('Hunter2Secret');
+  });
+
+  it.each([
+    ['MB_REDIS_URL', 'redis//:Hunter2Secret@127.0.0.1:6379', /^redis\.url is not a valid URL/],
+    ['MB_REDIS_URL', 'http://127.0.0.1:6379', /^redis\.url must start with redis:\/\/ or rediss:\/\//],
+    ['MB_DATABASE_URL', 'mysq://root@127.0.0.1/x', /^database\.url must start with mysql:\/\/ or mariadb:\/\//],
+    ['MB_DATABASE_URL', 'mysql://root:Hunter2Secret@127.0.0.1:3306', /^database\.url must name a database/],
+  ])('refuses %s=%s before anything connects, without repeating it', (name, value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ values: {}, env: { [name]: value } });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('Hunter2Secret');
+  });
+
   it('names an unset environment variable', () => {
     const path = file('server:\n  port: ${NOPE}\n');
     expect(() => loadConfig({ file: path, env: {} })).toThrow(/NOPE is not set/);

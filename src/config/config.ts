@@ -56,7 +56,17 @@ function readRawFile(file: string | undefined, env: NodeJS.ProcessEnv): Record<s
   } catch (error) {
     throw new ConfigError(`cannot read config file ${file}: ${(error as Error).message}`);
   }
-  const parsed: unknown = parseYaml(substituteEnv(text, env, file));
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(substituteEnv(text, env, file));
+  } catch (error) {
+    // The parser quotes the offending lines, where a substituted ${SECRET} may stand: only
+    // its first line, which names the line and column.
+    const first = String((error as Error).message)
+      .split('\n')[0]!
+      .replace(/:$/, '');
+    throw new ConfigError(`${file} is not valid YAML: ${first}`);
+  }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed))
     throw new ConfigError(`${file} must hold a mapping at the top`);
@@ -101,6 +111,7 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): RawBro
   }
   const result: RawBrokerConfig = { ...config, domains };
   if (result.instance_id === '') result.instance_id = hostname();
+  checkServiceUrls(result);
   checkRedisTopology(result);
   checkReplicaWait(result);
   checkMetricsIdentities(result);
@@ -110,6 +121,31 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): RawBro
     );
   }
   return result;
+}
+
+/**
+ * The service URLs parse, with a scheme their client understands, before anything
+ * connects: a malformed one would fail later as a bare "Invalid URL" (with the URL, and
+ * its password, in the error). Neither message repeats the value.
+ */
+function checkServiceUrls(config: RawBrokerConfig): void {
+  const problem = (url: string, schemes: readonly string[]): string | undefined => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return 'is not a valid URL';
+    }
+    if (!schemes.includes(parsed.protocol)) return `must start with ${schemes.map((s) => `${s}//`).join(' or ')}`;
+    if (parsed.hostname === '') return 'must name a host';
+    return undefined;
+  };
+  const redis = problem(config.redis.url, ['redis:', 'rediss:']);
+  if (redis) throw new ConfigError(`redis.url ${redis} (e.g. redis://:password@host:6379/0)`);
+  const database = problem(config.database.url, ['mysql:', 'mariadb:']);
+  if (database) throw new ConfigError(`database.url ${database} (e.g. mysql://user:password@host:3306/message_broker)`);
+  if (new URL(config.database.url).pathname.replace(/^\//, '') === '')
+    throw new ConfigError('database.url must name a database (mysql://…/message_broker)');
 }
 
 /**
