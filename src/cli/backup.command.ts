@@ -3,10 +3,12 @@
  * [--force]`: what each half holds and why they are kept apart is in src/backup/.
  */
 import type { Command } from 'commander';
+import type { Redis } from 'ioredis';
 import { createBackup } from '../backup/backup.service.js';
 import { restoreBackup } from '../backup/restore.service.js';
 import { AuditRepository } from '../db/audit.repository.js';
 import { openDatabase } from '../db/database.js';
+import { listInstances } from '../instances/instance-registry.js';
 import { withContext } from './cli-context.js';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -49,7 +51,9 @@ export function registerBackupCommands(program: Command): void {
 
   program
     .command('restore')
-    .description('Restore a backup into the configured database, secrets.dir and pki.dir (stop the broker first)')
+    .description(
+      'Restore a backup into the configured database, secrets.dir and pki.dir (stop every broker first: refused while one runs)',
+    )
     .requiredOption('--from <dir>', 'the database half (directory with manifest.json)')
     .option('--secrets-from <dir>', 'the secrets half (default <from>/secrets)')
     .option('--force', 'replace a non-empty database and existing key files')
@@ -63,15 +67,19 @@ export function registerBackupCommands(program: Command): void {
           command,
           async (context) => {
             let redis;
-            if (options.reschedule !== false) {
-              try {
-                redis = await context.redis();
-              } catch {
-                say(
-                  'Redis does not answer: queued webhook messages are not rescheduled (run mb restore again with Redis up, or redrive)',
-                );
-              }
+            try {
+              redis = await context.redis();
+            } catch {
+              say(
+                options.reschedule === false
+                  ? 'Redis does not answer: make sure no broker runs against this database'
+                  : 'Redis does not answer: queued webhook messages are not rescheduled (run mb restore again with Redis up, or redrive), and make sure no broker runs against this database',
+              );
             }
+            // A broker running meanwhile goes on writing: messages it answered 202 during the
+            // restore are lost with the database it replaces. Its heartbeat says it runs.
+            if (redis) await refuseWhileBrokersRun(redis, context.config.redis.key_prefix);
+            if (options.reschedule === false) redis = undefined;
             const result = await restoreBackup(context.config, {
               from: options.from,
               ...(options.secretsFrom ? { secretsFrom: options.secretsFrom } : {}),
@@ -109,4 +117,14 @@ export function registerBackupCommands(program: Command): void {
         );
       },
     );
+}
+
+async function refuseWhileBrokersRun(redis: Redis, prefix: string): Promise<void> {
+  const running = await listInstances(redis, prefix);
+  if (running.length === 0) return;
+  const names = running.map((i) => `${i.instance_id} (${i.host} pid ${i.pid})`).join(', ');
+  throw new Error(
+    `refusing to restore while ${running.length} broker(s) run against this installation: ${names}. ` +
+      'Stop them first (a stopped broker’s heartbeat is gone within three heartbeat intervals).',
+  );
 }

@@ -137,6 +137,20 @@ describe('mb restore', () => {
     expect(forced.stdout).toContain('decrypted 12/12');
   });
 
+  it('refuses to restore, even with --force, while a broker runs against the installation', async () => {
+    const refused = await runCli(['restore', '--from', backupDir(), '--config', source.configPath, '--force']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/refusing to restore while 1 broker\(s\) run against this installation: .* pid \d+/);
+    // Nothing was replaced: the running broker's messages are all still there.
+    const database = openDatabase({ url: source.database.url, poolSize: 1 });
+    try {
+      const [[row]] = (await database.pool.query('SELECT COUNT(*) AS n FROM messages')) as unknown as [[{ n: number }]];
+      expect(Number(row.n)).toBe(12);
+    } finally {
+      await database.close();
+    }
+  });
+
   it('the restored installation starts and serves the old clients', async () => {
     await broker.kill('SIGTERM');
     const restored = new BrokerProcess({ ...source, configPath: restoredConfig, dir: restoredDir });
