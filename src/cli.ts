@@ -1,44 +1,14 @@
 #!/usr/bin/env node
 /**
- * `mb`, the operator's command line: `node dist/cli.js <group> <command> [options]`.
- * Each command group lives in `src/cli/<group>.command.ts` and registers itself here.
- * Every command takes `--config FILE` like the broker and prints `--help`.
+ * The `mb` command: checks that this Node.js can run it, then loads the commands
+ * (src/cli/mb.ts). Their dependencies fail obscurely on an older Node (undici's zstd, at
+ * import): the check must come before any of them is loaded.
  */
-import { Command } from 'commander';
-import { registerDeadLetterCommands } from './cli/dead-letter.command.js';
-import { registerKeysCommands } from './cli/keys.command.js';
-import { registerPurgeCommands } from './cli/purge.command.js';
-import { registerTestClientCommands } from './cli/test-client.command.js';
-import { registerBackupCommands } from './cli/backup.command.js';
-import { VERSION } from './version.js';
-import { registerUserCommands } from './cli/user.command.js';
-import { registerCaCommands } from './cli/ca.command.js';
-import { registerCertCommands } from './cli/cert.command.js';
-import { registerClientCommands } from './cli/client.command.js';
-import { registerCrlCommands } from './cli/crl.command.js';
-import { registerConfigCommands } from './cli/config.command.js';
+import { unsupportedNode } from './app/node-support.js';
 
-const program = new Command('mb')
-  .description('Message broker administration: certificate authority, clients, users, operations')
-  .version(VERSION)
-  .option('--config <file>', 'config file (default: MB_CONFIG or ./config.yaml)')
-  .option('--verbose', 'log what happens (to stderr)')
-  .showHelpAfterError();
-
-// Command groups register here, one line each.
-registerDeadLetterCommands(program);
-registerUserCommands(program);
-registerCaCommands(program);
-registerClientCommands(program);
-registerCertCommands(program);
-registerCrlCommands(program);
-registerKeysCommands(program);
-registerPurgeCommands(program);
-registerTestClientCommands(program);
-registerBackupCommands(program);
-registerConfigCommands(program);
-
-program.parseAsync(process.argv).catch((error: unknown) => {
-  process.stderr.write(`mb: ${(error as Error).message}\n`);
+const refusal = unsupportedNode();
+if (refusal !== undefined) {
+  process.stderr.write(`mb: ${refusal}\n`);
   process.exit(1);
-});
+}
+await import('./cli/mb.js');

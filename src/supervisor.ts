@@ -32,6 +32,7 @@
  */
 import type { RunningBroker } from './app/compose.js';
 import { brokerArgsOrExit } from './app/broker-args.js';
+import { unsupportedNode } from './app/node-support.js';
 import { reexecWithBoundedHeap } from './app/main-heap.js';
 import { ConfigError, loadConfig, type BrokerConfig } from './config/config.js';
 import { createLogger } from './logger.js';
@@ -41,6 +42,11 @@ import { VERSION } from './version.js';
 export type { RunningBroker } from './app/compose.js';
 
 async function main(): Promise<void> {
+  const refusal = unsupportedNode();
+  if (refusal !== undefined) {
+    process.stderr.write(`${refusal}\n`);
+    process.exit(1);
+  }
   // --help, --version and bad arguments end here: they never start a broker.
   const { configFile } = brokerArgsOrExit(process.argv.slice(2), VERSION);
   const readConfig = () => loadConfig(configFile === undefined ? {} : { file: configFile });
