@@ -164,7 +164,8 @@ export class InstanceHeartbeat {
           .exec()) ?? [];
       for (const [error] of replies) if (error) throw error;
       const previous = parse(replies[0]?.[1]);
-      this.duplicateOf = previous && previous.boot_id !== this.self.boot_id ? previous : undefined;
+      this.duplicateOf =
+        previous && previous.boot_id !== this.self.boot_id && !this.goneFromThisHost(previous) ? previous : undefined;
       const ids = ((replies[3]?.[1] as string[]) ?? []).filter((id) => id !== instanceId);
       const values = ids.length > 0 ? await redis.mget(ids.map((id) => instanceKey(prefix, id))) : [];
       this.others = values.map(parse).filter((info): info is InstanceInfo => info !== undefined);
@@ -177,6 +178,24 @@ export class InstanceHeartbeat {
     this.liveGauge.set(this.others.length + 1);
     this.secretMismatchGauge.set(this.secretMismatch.length);
     this.logChanges();
+  }
+
+  /**
+   * A heartbeat left by a process of this host that no longer runs: this one's predecessor
+   * under the same instance_id, killed (kill -9, OOM) before it could remove its key, and
+   * restarted by systemd — not a second broker. Its key would otherwise read as a duplicate
+   * (an error log and degraded health) until it expired.
+   */
+  private goneFromThisHost(previous: InstanceInfo): boolean {
+    if (previous.host !== this.self.host) return false;
+    if (previous.pid === process.pid) return true; // its pid, reused by this process
+    try {
+      process.kill(previous.pid, 0);
+      return false;
+    } catch (error) {
+      // EPERM: a process of another user runs under that pid — perhaps a broker.
+      return (error as NodeJS.ErrnoException).code === 'ESRCH';
+    }
   }
 
   /** Live instances (this one included) whose keys, peppers or CA are not the installation's. */

@@ -1,4 +1,6 @@
 /** Heartbeats of instances sharing the real Redis: who is live, whose config differs, whose keys differ, duplicate ids. */
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
@@ -146,6 +148,9 @@ describe('instance heartbeat', () => {
     const first = heartbeat('same', '3'.repeat(64));
     const second = heartbeat('same', '3'.repeat(64));
     await first.beat.start();
+    // As if another live process of this host wrote it (this test's parent runs).
+    const written = JSON.parse((await redis.get(instanceKey(prefix, 'same')))!) as Record<string, unknown>;
+    await redis.set(instanceKey(prefix, 'same'), JSON.stringify({ ...written, pid: process.ppid }), 'PX', 3000);
     await second.beat.start();
     const component = second.beat.component();
     expect(component.status).toBe('degraded');
@@ -155,6 +160,26 @@ describe('instance heartbeat', () => {
     expect(await redis.exists(instanceKey(prefix, 'same'))).toBe(1);
     await second.beat.stop();
     expect(await redis.exists(instanceKey(prefix, 'same'))).toBe(0);
+  });
+
+  it('takes the heartbeat of a process of this host that is gone (kill -9, then a restart) for its own', async () => {
+    const predecessor = spawnSync(process.execPath, ['-e', '0']).pid; // exited: its pid is free
+    await redis.set(
+      instanceKey(prefix, 'restarted'),
+      JSON.stringify({
+        instance_id: 'restarted',
+        host: hostname(),
+        pid: predecessor,
+        boot_id: 'before',
+        fingerprint: 'x',
+      }),
+      'PX',
+      3000,
+    );
+    const after = heartbeat('restarted', '4'.repeat(64));
+    await after.beat.start();
+    expect(after.beat.component().status).toBe('up');
+    await after.beat.stop();
   });
 
   it('flags a live instance whose data key is not the installation’s, by id, never the key', async () => {
