@@ -117,7 +117,13 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       countMessages(client.domain, body.results);
       setRetryAfter(reply, items, outcome);
       request.log.info(
-        { client_id: client.client_id, domain: client.domain, accepted: body.accepted, refused: body.refused },
+        {
+          client_id: client.client_id,
+          client: client.common_name,
+          domain: client.domain,
+          accepted: body.accepted,
+          refused: body.refused,
+        },
         'batch queued',
       );
       return reply.code(207).send(body);

@@ -86,6 +86,8 @@ export function registerMessageRoutes(app: FastifyInstance, deps: MessagesRouteD
         {
           message_id: message.message_id,
           client_id: client.client_id,
+          // The CN, as the API and the other log lines name a client: what an operator searches for.
+          client: client.common_name,
           domain: domain.name,
           route: route.route,
           target: route.target,

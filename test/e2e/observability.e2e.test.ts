@@ -411,6 +411,7 @@ describe('logs', () => {
       actor: 'supervisor',
       tracking_id: expect.any(String),
       client_id: expect.any(Number),
+      client: expect.stringMatching(/^demo\./),
       domain: expect.any(String),
     });
     expect(entries.find((e) => e.msg === 'messages dead-lettered')).toMatchObject({
