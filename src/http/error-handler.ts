@@ -128,6 +128,14 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error.code === 'ECONNRESET' && request.raw.socket.destroyed) {
+      // The connection closed before the body arrived (the client hung up, or a deadline cut
+      // it and clientErrorHandler answered and logged 408): no one reads an answer, and the
+      // body was not malformed, which is what Fastify's 400 for it would log.
+      request.log.info('request abandoned: the connection closed before its body arrived');
+      void reply.code(400).send();
+      return;
+    }
     void sendError(request, reply, toBrokerError(error), { cause: error });
   });
   app.setNotFoundHandler((request, reply) => {

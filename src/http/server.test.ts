@@ -1,5 +1,14 @@
-import { describe, expect, it } from 'vitest';
-import { slowClientDeadlines } from './server.js';
+import { Writable } from 'node:stream';
+import { connect, type TLSSocket } from 'node:tls';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/config.js';
+import { LiveConfig } from '../config/live-config.js';
+import type { HealthService } from '../health/health.service.js';
+import { createLogger } from '../logger.js';
+import { makeWorkdir, opensslCa, type Workdir } from '../pki/openssl.test-support.js';
+import { IdentityResolver } from './client-identity.js';
+import { buildServer, idleSocketTimeout, slowClientDeadlines } from './server.js';
 
 describe('slowClientDeadlines', () => {
   it('bounds the handshake and the headers by headers_timeout_ms, the request by request_timeout_ms, and sweeps often enough', () => {
@@ -20,5 +29,90 @@ describe('slowClientDeadlines', () => {
       requestTimeout: 300,
       connectionsCheckingInterval: 75,
     });
+  });
+
+  it('lets a socket idle past the request deadline and two sweeps, so the sweep answers 408 first', () => {
+    expect(idleSocketTimeout({ headers_timeout_ms: 5000, request_timeout_ms: 10_000 })).toBe(13_000);
+  });
+});
+
+// ── The front over real TLS (a self-signed server certificate, a stand-in registry) ──────
+const REQUEST_TIMEOUT_MS = 1000;
+const logLines: Record<string, unknown>[] = [];
+let work: Workdir;
+let app: FastifyInstance;
+let port: number;
+
+beforeAll(async () => {
+  work = makeWorkdir('mb-server-test-');
+  const tls = opensslCa(work, '/CN=localhost', 'server');
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logLines.push(JSON.parse(line));
+      done();
+    },
+  });
+  // Every connection is client `a.default`: the routes get as far as reading the body.
+  const row = {
+    serial: '01',
+    fingerprint: 'f',
+    cert_status: 'active' as const,
+    not_before: new Date(0),
+    not_after: new Date(Date.now() + 86_400_000),
+    client_id: 1,
+    client_name: 'a',
+    domain: 'default',
+    client_status: 'active' as const,
+  };
+  app = buildServer({
+    config: new LiveConfig(
+      loadConfig({ values: { server: { request_timeout_ms: REQUEST_TIMEOUT_MS, headers_timeout_ms: 500 } }, env: {} }),
+    ),
+    logger: createLogger('info', {}, sink),
+    identity: new IdentityResolver(
+      async () => row,
+      60_000,
+      () => ({ present: true, authorized: true, fingerprint: 'f' }),
+    ),
+    ingest: {} as never,
+    redis: {} as never,
+    messages: {} as never,
+    health: {} as HealthService,
+    tls: { key: tls.keyPem, cert: tls.certPem, ca: tls.certPem },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  port = (app.server.address() as { port: number }).port;
+});
+afterAll(async () => {
+  await app?.close();
+  work?.remove();
+});
+
+/** Writes `bytes` on a fresh TLS connection and collects everything until the server closes it. */
+async function exchange(bytes: string): Promise<{ received: string; lastedMs: number; socket: TLSSocket }> {
+  const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+  await new Promise((resolve) => socket.once('secureConnect', resolve));
+  const started = Date.now();
+  socket.write(bytes);
+  await new Promise((resolve) => socket.once('close', resolve));
+  return { received, lastedMs: Date.now() - started, socket };
+}
+
+describe('a stalled request body', () => {
+  it('is answered 408 REQUEST_TIMEOUT in the error schema, not cut silently, and logged as a timeout', async () => {
+    const { received, lastedMs } = await exchange(
+      'POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":',
+    );
+    expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    const body = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4));
+    expect(body).toMatchObject({ error_code: 'REQUEST_TIMEOUT', tracking_id: expect.any(String) });
+    expect(lastedMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
+    expect(logLines.find((line) => line.tracking_id === body.tracking_id)).toMatchObject({
+      error_code: 'REQUEST_TIMEOUT',
+    });
+    expect(logLines.filter((line) => line.error_code === 'MALFORMED_JSON')).toEqual([]);
   });
 });

@@ -100,7 +100,9 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     bodyLimit: config.server.body_limit_bytes,
     requestTimeout: config.server.request_timeout_ms,
     keepAliveTimeout: config.server.keep_alive_timeout_ms,
-    connectionTimeout: config.server.request_timeout_ms,
+    // An idle socket is closed silently: it must outlast the request deadline, or a stalled
+    // body would be cut without its 408 (Node checks that deadline only every sweep).
+    connectionTimeout: idleSocketTimeout(config.server),
     // Requests that arrive while closing get SHUTTING_DOWN in the one error schema (hook
     // below) instead of Fastify's own 503 body.
     return503OnClosing: false,
@@ -211,6 +213,18 @@ export function slowClientDeadlines(server: Pick<BrokerConfig['server'], 'header
     requestTimeout: server.request_timeout_ms,
     connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
   };
+}
+
+/**
+ * The socket idle timeout: past the request deadline plus two of Node's sweeps, so that a
+ * stalled request is answered 408 REQUEST_TIMEOUT by the sweep (clientErrorHandler) before
+ * the idle timer destroys the socket without a word.
+ */
+export function idleSocketTimeout(
+  server: Pick<BrokerConfig['server'], 'headers_timeout_ms' | 'request_timeout_ms'>,
+): number {
+  // The extra second is slack for a busy event loop, where both timers run late.
+  return server.request_timeout_ms + 2 * slowClientDeadlines(server).connectionsCheckingInterval + 1000;
 }
 
 /** A connection older than the limit is closed: a long-lived socket must not outlive a revocation forever. */
