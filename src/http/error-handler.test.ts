@@ -1,11 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installErrorHandlers } from './error-handler.js';
+import { frameworkError, installErrorHandlers, toBrokerError } from './error-handler.js';
 
 let app: FastifyInstance;
 
 beforeAll(async () => {
-  app = Fastify();
+  app = Fastify({ frameworkErrors: frameworkError });
   installErrorHandlers(app);
   app.post(
     '/things/:id',
@@ -66,6 +66,39 @@ describe('INVALID_PAYLOAD names the part of the request that is wrong', () => {
     expect(response.json()).toMatchObject({
       message: 'A request header does not match what this route accepts',
       details: [{ field: 'x-mode', rule: 'enum' }],
+    });
+  });
+});
+
+describe('a 400 that is not about JSON is not MALFORMED_JSON', () => {
+  it('a URL path that cannot be decoded is BAD_REQUEST naming the path', async () => {
+    for (const url of ['/things/%', '/things/%zz?limit=1', '/docs/%']) {
+      const response = await app.inject({ method: 'GET', url });
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json(), url).toMatchObject({
+        error_code: 'BAD_REQUEST',
+        message: `The URL path ${url.split('?')[0]} is not valid: a % must start an escape such as %2F`,
+      });
+    }
+  });
+
+  it('a JSON syntax error still is MALFORMED_JSON; another Fastify 400 keeps its own message', async () => {
+    const broken = await app.inject({
+      method: 'POST',
+      url: '/things/1',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name":',
+    });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json()).toMatchObject({ error_code: 'MALFORMED_JSON' });
+    expect(toBrokerError(new SyntaxError('Unexpected end of JSON input')).code).toBe('MALFORMED_JSON');
+    const other = Object.assign(new Error("Method 'POST' must provide a request body."), {
+      code: 'FST_ERR_ROUTE_MISSING_CONTENT',
+      statusCode: 400,
+    });
+    expect(toBrokerError(other)).toMatchObject({
+      code: 'BAD_REQUEST',
+      message: "Method 'POST' must provide a request body.",
     });
   });
 });

@@ -31,7 +31,9 @@ export function toBrokerError(error: FastifyError | BrokerError | Error): Broker
   if (fe.validation) return invalidPayload(fe.validation, fe.validationContext);
   const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) return new BrokerError(mapped);
-  if (error instanceof SyntaxError || fe.statusCode === 400) return new BrokerError('MALFORMED_JSON');
+  // Only a JSON syntax error is MALFORMED_JSON: Fastify's other 400s are about the URL or
+  // the framing, and saying "not valid JSON" for them sends a client looking in the wrong place.
+  if (error instanceof SyntaxError) return new BrokerError('MALFORMED_JSON');
   if (fe.statusCode === 413) return new BrokerError('PAYLOAD_TOO_LARGE');
   if (fe.statusCode === 415) return new BrokerError('UNSUPPORTED_MEDIA_TYPE');
   if (fe.statusCode === 408) return new BrokerError('REQUEST_TIMEOUT');
@@ -155,7 +157,14 @@ export function installErrorHandlers(app: FastifyInstance): void {
 
 /** Fastify's own refusals before routing (a malformed URL): the one schema too. */
 export function frameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-  void sendError(request, reply, toBrokerError(error));
+  void sendError(request, reply, error.code === 'FST_ERR_BAD_URL' ? badUrl(request.url) : toBrokerError(error));
+}
+
+/** A path Fastify cannot decode (`%`, `%zz`, an escape that is not UTF-8): named, cut short. */
+function badUrl(url: string): BrokerError {
+  const path = url.split('?')[0]!;
+  const shown = path.length > 200 ? `${path.slice(0, 200)}…` : path;
+  return new BrokerError('BAD_REQUEST', `The URL path ${shown} is not valid: a % must start an escape such as %2F`);
 }
 
 /** Node's parser errors with an answer of their own; anything else it refuses is BAD_REQUEST. */
