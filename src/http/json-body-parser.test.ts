@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installErrorHandlers } from './error-handler.js';
-import { holdsLoneSurrogate, installJsonBodyParser } from './json-body-parser.js';
+import { declaredCharset, holdsLoneSurrogate, installJsonBodyParser } from './json-body-parser.js';
 
 let app: FastifyInstance;
 
@@ -61,6 +61,26 @@ describe('the JSON body parser', () => {
       payload: body,
     });
     expect(identity.json()).toEqual({ got: { a: 1 } });
+  });
+
+  it('refuses a charset other than UTF-8 with 415 naming it, and takes utf-8 however it is written', async () => {
+    for (const charset of ['utf-16', 'ISO-8859-1', '"latin1"', 'us-ascii', 'utf8', '']) {
+      const response = await post('{"a":1}', `application/json; charset=${charset}`);
+      expect(response.statusCode, charset).toBe(415);
+      expect(response.json()).toMatchObject({
+        error_code: 'UNSUPPORTED_MEDIA_TYPE',
+        message: `charset=${charset.replaceAll('"', '')} is not supported: send the JSON body as UTF-8 (charset=utf-8, or none)`,
+      });
+    }
+    for (const type of [
+      'application/json; charset=UTF-8',
+      'application/json;charset="utf-8"',
+      'application/json ; Charset = utf-8',
+    ]) {
+      expect((await post('{"a":1}', type)).json(), type).toEqual({ got: { a: 1 } });
+    }
+    expect(declaredCharset('application/json; foo=bar')).toBeUndefined();
+    expect(declaredCharset('application/json; foo=bar; charset="utf-16"')).toBe('utf-16');
   });
 
   it('refuses unpaired surrogates in values and keys, at any depth', async () => {

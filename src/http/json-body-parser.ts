@@ -9,8 +9,10 @@
  *   receiver could choke on it.
  *
  * Both are refused with 400 MALFORMED_JSON before validation, so nothing mangled reaches
- * the queue. A compressed body (`Content-Encoding: gzip`, …) is refused with 415 (RFC 9110
- * §15.5.16) and says so, rather than failing as "not valid UTF-8".
+ * the queue. A compressed body (`Content-Encoding: gzip`, …) and a charset other than
+ * UTF-8 (`charset=utf-16`, `iso-8859-1`, …) are refused with 415 (RFC 9110 §15.5.16) and
+ * say so: decoded as UTF-8 anyway, such a body would fail as "not valid UTF-8" at best,
+ * and at worst (Latin-1 that happens to be valid UTF-8) be stored altered.
  */
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -43,6 +45,17 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       );
       return;
     }
+    const charset = declaredCharset(request.headers['content-type']);
+    if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
+      done(
+        new BrokerError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `charset=${charset.slice(0, 40)} is not supported: send the JSON body as UTF-8 (charset=utf-8, or none)`,
+        ),
+        undefined,
+      );
+      return;
+    }
     if (!isUtf8(body)) {
       done(new BrokerError('MALFORMED_JSON', 'The request body is not valid UTF-8'), undefined);
       return;
@@ -58,6 +71,15 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       } else done(null, value);
     });
   });
+}
+
+/** `charset=x` or `charset="x"` among the Content-Type's parameters (RFC 9110 §8.3.1). */
+const CHARSET_PARAMETER = /;\s*charset\s*=\s*(?:"([^"]*)"|([^\s;]*))/i;
+
+/** The charset the Content-Type declares, or undefined when it declares none. */
+export function declaredCharset(contentType: string | undefined): string | undefined {
+  const match = contentType === undefined ? null : CHARSET_PARAMETER.exec(contentType);
+  return match ? (match[1] ?? match[2]) : undefined;
 }
 
 /** Valid JSON that secure-json-parse still refused: it holds a key that could poison prototypes. */

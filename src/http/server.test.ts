@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import { connect, type TLSSocket } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import type { HealthService } from '../health/health.service.js';
 import { createLogger } from '../logger.js';
 import { makeWorkdir, opensslCa, type Workdir } from '../pki/openssl.test-support.js';
 import { IdentityResolver } from './client-identity.js';
-import { buildServer, idleSocketTimeout, slowClientDeadlines } from './server.js';
+import { buildServer, idleSocketTimeout, slowClientDeadlines, unsupportedTransferCoding } from './server.js';
 
 describe('slowClientDeadlines', () => {
   it('bounds the handshake and the headers by headers_timeout_ms, the request by request_timeout_ms, and sweeps often enough', () => {
@@ -89,7 +90,7 @@ afterAll(async () => {
 });
 
 /** Writes `bytes` on a fresh TLS connection and collects everything until the server closes it. */
-async function exchange(bytes: string): Promise<{ received: string; lastedMs: number; socket: TLSSocket }> {
+async function exchange(bytes: string | Buffer): Promise<{ received: string; lastedMs: number; socket: TLSSocket }> {
   const socket = connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
   socket.on('error', () => undefined);
   let received = '';
@@ -114,5 +115,46 @@ describe('a stalled request body', () => {
       error_code: 'REQUEST_TIMEOUT',
     });
     expect(logLines.filter((line) => line.error_code === 'MALFORMED_JSON')).toEqual([]);
+  });
+});
+
+/** The status line and JSON body of the first answer in `received`. */
+function firstAnswer(received: string): { status: number; body: Record<string, unknown> } {
+  const head = received.slice(0, received.indexOf('\r\n\r\n'));
+  const length = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+  const start = head.length + 4;
+  return {
+    status: Number(head.split(' ')[1]),
+    body: JSON.parse(Buffer.from(received.slice(start)).subarray(0, length).toString()),
+  };
+}
+
+describe('a transfer coding other than chunked', () => {
+  it('is refused with 415 naming it, not read as a plain body', async () => {
+    const gzipped = gzipSync(JSON.stringify({ sender_number: '+14155550123', message_body: 'hi' }));
+    const { received } = await exchange(
+      Buffer.concat([
+        Buffer.from(
+          'POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\n' +
+            `Transfer-Encoding: gzip, chunked\r\n\r\n${gzipped.length.toString(16)}\r\n`,
+        ),
+        gzipped,
+        Buffer.from('\r\n0\r\n\r\n'),
+      ]),
+    );
+    expect(firstAnswer(received)).toMatchObject({
+      status: 415,
+      body: {
+        error_code: 'UNSUPPORTED_MEDIA_TYPE',
+        message:
+          'Transfer-Encoding gzip, chunked is not supported: send the body as is, with a Content-Length or Transfer-Encoding: chunked',
+      },
+    });
+  });
+
+  it('lets chunked alone through, in any case', () => {
+    expect(unsupportedTransferCoding(undefined)).toBeUndefined();
+    expect(unsupportedTransferCoding('Chunked')).toBeUndefined();
+    expect(unsupportedTransferCoding('chunked, chunked')?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 });

@@ -147,7 +147,8 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   // (Fastify's refusals before routing get them in sendError.)
   app.addHook('onRequest', (request, reply, done) => {
     setRequestIdHeaders(request, reply);
-    done(closing ? new BrokerError('SHUTTING_DOWN') : undefined);
+    if (closing) done(new BrokerError('SHUTTING_DOWN'));
+    else done(unsupportedTransferCoding(request.headers['transfer-encoding']));
   });
   registerOpenApi(app, config.server.docs);
   // The API speaks JSON only: a text/plain body is refused with 415, not parsed as a string.
@@ -187,6 +188,19 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     registerPortal(app, deps.events ? { ...deps.portal, events: deps.events } : deps.portal);
   if (deps.caAdmin?.authorize) void app.register(caAdminRoutes, deps.caAdmin);
   return app;
+}
+
+/**
+ * Node's parser takes `Transfer-Encoding: gzip, chunked` and undoes only the chunking: the
+ * body would be read as plain bytes. Only `chunked` alone is accepted; anything else is
+ * refused (415, as a Content-Encoding is) before the body is read.
+ */
+export function unsupportedTransferCoding(transferEncoding: string | undefined): BrokerError | undefined {
+  if (transferEncoding === undefined || transferEncoding.trim().toLowerCase() === 'chunked') return undefined;
+  return new BrokerError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `Transfer-Encoding ${transferEncoding.slice(0, 40)} is not supported: send the body as is, with a Content-Length or Transfer-Encoding: chunked`,
+  );
 }
 
 /** Chaos tests kill actors through this; it exists only when fault injection is switched on, and only for loopback. */

@@ -250,11 +250,24 @@ describe('encodings', () => {
       expectRefused(await send(body), 400, 'MALFORMED_JSON', `bytes ${bytes.map((b) => b.toString(16)).join(' ')}`);
     }
     const latin1 = asBytes('{"sender_number":"+14155550123","message_body":"caf', [0xe9], '"}');
+    // Only UTF-8 is taken: a body declared in another charset is refused, whatever its bytes.
     expectRefused(
       await send(latin1, { 'Content-Type': 'application/json; charset=latin1' }),
-      400,
-      'MALFORMED_JSON',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
       'latin1 declared',
+    );
+    expectRefused(
+      await send(Buffer.from(JSON.stringify(valid), 'utf16le'), { 'Content-Type': 'application/json; charset=utf-16' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      'UTF-16 declared',
+    );
+    expectRefused(
+      await send(JSON.stringify(valid), { 'Content-Type': 'application/json; charset=iso-8859-1' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      'ASCII-only body declared ISO-8859-1',
     );
     expectRefused(
       await send(Buffer.from(JSON.stringify(valid), 'utf16le'), JSON_TYPE),
@@ -329,10 +342,20 @@ describe('HTTP framing and headers', () => {
       ],
       ['two lengths', `${head}Content-Length: ${json.length}\r\nContent-Length: 5\r\n\r\n${json}`],
       ['bad chunk size', `${head}Transfer-Encoding: chunked\r\n\r\nzz\r\n${json}\r\n0\r\n\r\n`],
-      ['obfuscated TE', `${head}Transfer-Encoding: xchunked\r\n\r\n${json}`],
     ] as const) {
       const response = await raw(request);
       if (response) expectRefused(response, 400, 'BAD_REQUEST', what);
+    }
+    // A coding the parser lets through but does not undo: refused before the body is read.
+    for (const [what, request] of [
+      ['obfuscated TE', `${head}Transfer-Encoding: xchunked\r\n\r\n${json}`],
+      [
+        'gzip, chunked',
+        `${head}Transfer-Encoding: gzip, chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`,
+      ],
+    ] as const) {
+      const response = await raw(request);
+      if (response) expectRefused(response, 415, 'UNSUPPORTED_MEDIA_TYPE', what);
     }
   });
 

@@ -286,7 +286,10 @@ async function submitAndJudge(text: string, contentType = 'application/json'): P
   const response = await postJson(agent, broker.url, text, { 'content-type': contentType });
   const what = `${response.status} ${JSON.stringify(response.body)} for ${contentType} ${text.slice(0, 300)}`;
   expect(response.status, what).toBeLessThan(500);
-  const promised = contentType.split(';')[0]!.trim() === 'application/json' && acceptable(text);
+  const [mediaType, ...parameters] = contentType.split(';').map((part) => part.trim().toLowerCase());
+  // JSON in UTF-8 only: a charset parameter, if any, must say so.
+  const utf8 = parameters.every((p) => !p.startsWith('charset=') || p.replaceAll('"', '') === 'charset=utf-8');
+  const promised = mediaType === 'application/json' && utf8 && acceptable(text);
   if (response.status === 202) {
     expect(promised, `accepted a body the contract refuses: ${what}`).toBe(true);
     remember(response, text);
@@ -365,6 +368,9 @@ describe('POST /api/v1/messages under generated input', () => {
     const contentType = fc.constantFrom(
       'application/json',
       'application/json; charset=utf-8',
+      'application/json; charset="UTF-8"',
+      'application/json; charset=utf-16',
+      'application/json; charset=iso-8859-1',
       'text/plain',
       'application/x-www-form-urlencoded',
       'multipart/form-data; boundary=x',
