@@ -74,7 +74,7 @@ function messageFor(field: string, rule: string, params: Record<string, unknown>
   if (field === 'sender_number' && rule === 'pattern')
     return 'sender_number must be an E.164 number: + then 2 to 15 digits, not starting with 0';
   if (field === 'message_body' && rule === 'pattern')
-    return 'message_body must contain a visible character, not only whitespace or invisible characters';
+    return 'message_body must contain a visible character, not only whitespace, invisible or control characters and combining marks';
   if (rule === 'additionalProperties') return `${field} is not an accepted field`;
   if (rule === 'required') return `${field} is required`;
   if (rule === 'maxLength') return `${field} must be at most ${String(params.limit)} characters`;

@@ -9,9 +9,11 @@ export const MAX_METADATA_KEYS = 20;
 /**
  * A body must show something: one character that is neither whitespace (JS `\s`, plus
  * Unicode White_Space for U+0085) nor default-ignorable (ZWSP, ZWJ, BOM, bidi and variation
- * selectors, tags…), which renders as nothing. Ajv compiles patterns with the `u` flag.
+ * selectors, tags…), which renders as nothing, nor a control character (NUL, ESC, DEL, C1:
+ * no glyph), nor a combining mark (`\p{M}`: it shows only on a base character, so a body of
+ * marks alone shows nothing of its own). Ajv compiles patterns with the `u` flag.
  */
-export const VISIBLE_CHARACTER_PATTERN = '[^\\s\\p{White_Space}\\p{Default_Ignorable_Code_Point}]';
+export const VISIBLE_CHARACTER_PATTERN = '[^\\s\\p{White_Space}\\p{Default_Ignorable_Code_Point}\\p{Cc}\\p{M}]';
 
 export const submitMessageBody = {
   type: 'object',
@@ -27,8 +29,9 @@ export const submitMessageBody = {
       maxLength: MAX_BODY_CHARS,
       pattern: VISIBLE_CHARACTER_PATTERN,
       description:
-        '1–1000 characters, at least one of them visible: not only whitespace and invisible (Unicode default-ignorable) ' +
-        'characters such as U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER or U+FEFF BYTE ORDER MARK',
+        '1–1000 characters, at least one of them visible: not only whitespace, invisible (Unicode default-ignorable) ' +
+        'characters such as U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER or U+FEFF BYTE ORDER MARK, ' +
+        'control characters (U+0000–U+001F, U+007F–U+009F) and combining marks (such as U+0301 alone)',
     },
     callback_url: {
       type: 'string',

@@ -84,10 +84,18 @@ const INVISIBLE_RANGES: Array<[number, number]> = [
   [0x1d173, 0x1d17a],
   [0xe0000, 0xe0fff],
 ];
+/** Controls (Cc) show nothing either; nor does a combining mark without its base character. */
+const CONTROL_RANGES: Array<[number, number]> = [
+  [0x00, 0x1f],
+  [0x7f, 0x9f],
+];
+const MARK = /^\p{M}$/u;
 const hasVisible = (text: string) =>
   [...text].some((char) => {
     const cp = char.codePointAt(0)!;
-    return !INVISIBLE_RANGES.some(([first, last]) => cp >= first && cp <= last);
+    return (
+      ![...INVISIBLE_RANGES, ...CONTROL_RANGES].some(([first, last]) => cp >= first && cp <= last) && !MARK.test(char)
+    );
   });
 const FIELDS = new Set(['sender_number', 'message_body', 'metadata']);
 
