@@ -58,8 +58,35 @@ export function invalidPayload(
   return new BrokerError(
     'INVALID_PAYLOAD',
     part?.message,
-    issues.map((issue) => describeIssue(issue, part?.whole ?? '(body)')),
+    collapseAnyOf(issues).map((issue) => describeIssue(issue, part?.whole ?? '(body)')),
   );
+}
+
+type AjvIssue = NonNullable<FastifyError['validation']>[number];
+
+/**
+ * A value that fits no branch of an `anyOf` (a metadata value) gets one error per branch
+ * and one more for the `anyOf`: five details saying the same thing. One instead: the
+ * branch whose type matched but whose limit did not (a string too long, a number too
+ * large), else "must be a string, a number, a boolean or null".
+ */
+function collapseAnyOf(issues: readonly AjvIssue[]): AjvIssue[] {
+  const anyOfs = issues.filter((issue) => issue.keyword === 'anyOf');
+  if (anyOfs.length === 0) return [...issues];
+  const branchesOf = (anyOf: AjvIssue) =>
+    issues.filter(
+      (issue) => issue.instancePath === anyOf.instancePath && issue.schemaPath.startsWith(`${anyOf.schemaPath}/`),
+    );
+  const inBranch = new Set(anyOfs.flatMap(branchesOf));
+  return issues.flatMap((issue) => {
+    if (inBranch.has(issue)) return [];
+    if (issue.keyword !== 'anyOf') return [issue];
+    const branches = branchesOf(issue);
+    const limit = branches.find((branch) => branch.keyword !== 'type');
+    if (limit) return [limit];
+    const types = branches.flatMap((branch) => String((branch.params as { type?: unknown }).type ?? '').split(','));
+    return [{ ...issue, keyword: 'type', params: { type: types.filter(Boolean) } }];
+  });
 }
 
 function describeIssue(issue: NonNullable<FastifyError['validation']>[number], whole: string): ValidationIssue {
@@ -80,8 +107,21 @@ function messageFor(field: string, rule: string, params: Record<string, unknown>
   if (rule === 'maxLength') return `${field} must be at most ${String(params.limit)} characters`;
   if (rule === 'minLength')
     return `${field} must be at least ${String(params.limit)} character${params.limit === 1 ? '' : 's'}`;
+  if (rule === 'type' && Array.isArray(params.type)) return `${field} must be ${oneOfTypes(params.type as string[])}`;
   if (rule === 'type') return `${field} must be of type ${String(params.type)}`;
+  if (field.startsWith('metadata.') && (rule === 'maximum' || rule === 'minimum'))
+    return `${field} must be a number within ±${Number.MAX_SAFE_INTEGER}: a larger integer loses precision, send it as a string`;
+  if (rule === 'maximum') return `${field} must be at most ${String(params.limit)}`;
+  if (rule === 'minimum') return `${field} must be at least ${String(params.limit)}`;
   return `${field} ${fallback}`;
+}
+
+const A_TYPE: Record<string, string> = { integer: 'an integer', object: 'an object', array: 'an array', null: 'null' };
+
+/** ['string', 'number', 'null'] → "a string, a number or null". */
+function oneOfTypes(types: readonly string[]): string {
+  const named = types.map((type) => A_TYPE[type] ?? `a ${type}`);
+  return named.length < 2 ? (named[0] ?? 'of another type') : `${named.slice(0, -1).join(', ')} or ${named.at(-1)}`;
 }
 
 /**

@@ -163,3 +163,49 @@ describe('message_body: at least one visible character', () => {
     }
   });
 });
+
+describe('metadata values', () => {
+  const withMetadata = (raw: string) =>
+    app.inject({
+      method: 'POST',
+      url: '/single',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"sender_number":"${SENDER}","message_body":"hi","metadata":${raw}}`,
+    });
+  const PRECISION = `must be a number within ±${Number.MAX_SAFE_INTEGER}: a larger integer loses precision, send it as a string`;
+
+  it('refuses a number past 2^53 − 1 instead of rounding it, with one detail, on both routes', async () => {
+    for (const [raw, field] of [
+      ['{"id":123456789012345678901234567890}', 'metadata.id'],
+      ['{"id":9007199254740993}', 'metadata.id'],
+      ['{"n":-9007199254740992}', 'metadata.n'],
+      ['{"x":1e300}', 'metadata.x'],
+    ] as const) {
+      const response = await withMetadata(raw);
+      expect(response.statusCode, raw).toBe(422);
+      expect(response.json().details, raw).toEqual([
+        { field, rule: expect.stringMatching(/^(maximum|minimum)$/), message: `${field} ${PRECISION}` },
+      ]);
+      expect(validateItem(JSON.parse(`{"sender_number":"${SENDER}","message_body":"hi","metadata":${raw}}`))).toBe(
+        false,
+      );
+      expect(invalidPayload(validateItem.errors ?? []).details).toHaveLength(1);
+    }
+    for (const raw of ['{"id":9007199254740991}', '{"id":-9007199254740991}', '{"f":3.14}', '{"z":0}']) {
+      expect((await withMetadata(raw)).statusCode, raw).toBe(202);
+    }
+  });
+
+  it('says once per field what a value may be: an object or a list is one detail, not five', async () => {
+    const response = await withMetadata('{"a":{"b":1},"list":[1],"ok":"fine"}');
+    expect(response.statusCode).toBe(422);
+    expect(response.json().details).toEqual([
+      { field: 'metadata.a', rule: 'type', message: 'metadata.a must be a string, a number, a boolean or null' },
+      { field: 'metadata.list', rule: 'type', message: 'metadata.list must be a string, a number, a boolean or null' },
+    ]);
+    const long = await withMetadata(`{"s":"${'x'.repeat(257)}"}`);
+    expect(long.json().details).toEqual([
+      { field: 'metadata.s', rule: 'maxLength', message: 'metadata.s must be at most 256 characters' },
+    ]);
+  });
+});

@@ -43,11 +43,21 @@ export const submitMessageBody = {
     },
     metadata: {
       type: 'object',
-      description: 'Flat key → scalar map passed through to the delivery target (not encrypted: no secrets)',
+      description:
+        'Flat key → scalar map passed through to the delivery target (not encrypted: no secrets). Values: a string ' +
+        '(≤ 256 characters), a number within ±9007199254740991 (2^53 − 1: larger integers lose precision, send them ' +
+        'as strings), a boolean or null',
       maxProperties: MAX_METADATA_KEYS,
       propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
       additionalProperties: {
-        anyOf: [{ type: 'string', maxLength: 256 }, { type: 'number' }, { type: 'boolean' }, { type: 'null' }],
+        anyOf: [
+          { type: 'string', maxLength: 256 },
+          // Past 2^53 − 1 a JSON number is rounded when parsed (…890 becomes …8e+29): refused,
+          // not passed on as another number. Such an id belongs in a string.
+          { type: 'number', minimum: -Number.MAX_SAFE_INTEGER, maximum: Number.MAX_SAFE_INTEGER },
+          { type: 'boolean' },
+          { type: 'null' },
+        ],
       },
     },
   },

@@ -158,7 +158,10 @@ function meetsContract(body: unknown): boolean {
   return Object.entries(metadata).every(
     ([key, value]) =>
       METADATA_KEY.test(key) &&
-      (value === null || typeof value === 'number' || typeof value === 'boolean' || isText(value, 0, 256)),
+      (value === null ||
+        (typeof value === 'number' && Math.abs(value) <= Number.MAX_SAFE_INTEGER) ||
+        typeof value === 'boolean' ||
+        isText(value, 0, 256)),
   );
 }
 
