@@ -158,7 +158,7 @@ function messagesInBatch(body: unknown): number {
 
 export function installErrorHandlers(app: FastifyInstance): void {
   // Paths the app serves, to tell "wrong method" (405) from "no such path" (404).
-  const routes: Array<{ method: string; path: RegExp }> = [];
+  const routes: Array<{ method: string; path: RegExp; exact: boolean }> = [];
   app.addHook('onRoute', (route) => {
     const path = new RegExp(
       `^${route.url
@@ -166,7 +166,8 @@ export function installErrorHandlers(app: FastifyInstance): void {
         .replace(/:[^/]+/g, '[^/]+')
         .replace(/\*/g, '.*')}$`,
     );
-    for (const method of [route.method].flat()) routes.push({ method, path });
+    const exact = !/[:*]/.test(route.url);
+    for (const method of [route.method].flat()) routes.push({ method, path, exact });
   });
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -182,17 +183,27 @@ export function installErrorHandlers(app: FastifyInstance): void {
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
-    const allowed = [...new Set(routes.filter((r) => r.path.test(path)).map((r) => r.method))];
-    if (allowed.length > 0) {
-      void reply.header('allow', allowed.join(', '));
-      return sendError(
-        request,
-        reply,
-        new BrokerError('METHOD_NOT_ALLOWED', `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`),
-      );
-    }
+    const matching = routes.filter((r) => r.path.test(path));
+    // A path written out (`/api/v1/messages/batch`) is that route, not a `:message_id`.
+    const named = matching.some((r) => r.exact) ? matching.filter((r) => r.exact) : matching;
+    const allowed = [...new Set(named.map((r) => r.method))];
+    if (allowed.length > 0) return sendError(request, reply, methodNotAllowed(request, reply, path, allowed));
     return sendError(request, reply, new BrokerError('NOT_FOUND', `No route for ${request.method} ${path}`));
   });
+}
+
+/** 405 naming the methods the path takes, also in `Allow`. */
+export function methodNotAllowed(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  path: string,
+  allowed: readonly string[],
+): BrokerError {
+  void reply.header('allow', allowed.join(', '));
+  return new BrokerError(
+    'METHOD_NOT_ALLOWED',
+    `${request.method} is not allowed on ${path}; use ${allowed.join(', ')}`,
+  );
 }
 
 /** Fastify's own refusals before routing (a malformed URL): the one schema too. */

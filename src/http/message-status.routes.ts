@@ -13,18 +13,30 @@
  * Another client's message and a malformed id answer 404 like an unknown one: the
  * answer must not tell whether someone else's id exists.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MessageRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import { clientLimitsOf } from '../limits/client-limits.js';
+import { BATCH_ROUTE } from '../metrics/front.metrics.js';
 import { clientKeys, domainKeys } from '../queue/keys.js';
 import { takeRateAndFindQueued } from '../queue/message-lookup.js';
 import type { ClientIdentity } from './client-identity.js';
+import { methodNotAllowed } from './error-handler.js';
 import { errorResponses, mutualTls } from './messages.schemas.js';
 import { statusParams, statusResponse, type MessageStatusView } from './message-status.schemas.js';
 import { requireClient } from './require-client.js';
 import type { MessagesRouteDeps } from './submit-support.js';
 import { applyRateHeaders, rateLimited } from './throttle.js';
+
+/**
+ * `GET /api/v1/messages/batch` matches `:message_id` (the router has no GET for the static
+ * path): it is the batch route asked with the wrong method, so 405 as for any other path,
+ * not "No such message".
+ */
+function refuseBatchPath(request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void {
+  if ((request.params as { message_id?: string }).message_id !== 'batch') done();
+  else done(methodNotAllowed(request, reply, BATCH_ROUTE, ['POST']));
+}
 
 export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDeps): void {
   const notFound = () => new BrokerError('NOT_FOUND', 'No such message');
@@ -32,7 +44,8 @@ export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDep
   app.get<{ Params: { message_id: string } }>(
     '/api/v1/messages/:message_id',
     {
-      onRequest: requireClient(deps.identity),
+      // Before the certificate check: a wrong method is a 405 to anyone, as elsewhere.
+      onRequest: [refuseBatchPath, requireClient(deps.identity)],
       attachValidation: true,
       schema: {
         summary: 'Look up one of your messages',

@@ -158,3 +158,21 @@ describe('a transfer coding other than chunked', () => {
     expect(unsupportedTransferCoding('chunked, chunked')?.code).toBe('UNSUPPORTED_MEDIA_TYPE');
   });
 });
+
+describe('a wrong method on the batch path', () => {
+  it('is 405 with Allow: POST, as on the single route, not "No such message"', async () => {
+    for (const [method, url, allow] of [
+      ['GET', '/api/v1/messages/batch', 'POST'],
+      ['DELETE', '/api/v1/messages/batch', 'POST'],
+      ['GET', '/api/v1/messages', 'POST'],
+    ] as const) {
+      const response = await app.inject({ method, url });
+      expect(response.statusCode, `${method} ${url}`).toBe(405);
+      expect(response.headers.allow, `${method} ${url}`).toBe(allow);
+      expect(response.json()).toMatchObject({
+        error_code: 'METHOD_NOT_ALLOWED',
+        message: `${method} is not allowed on ${url}; use ${allow}`,
+      });
+    }
+  });
+});
