@@ -1,8 +1,17 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
-import { parsePositiveInt, resolveClient } from './cli-support.js';
+import {
+  ensurePrivateDir,
+  parsePositiveInt,
+  removeIfEmpty,
+  requireConfiguredDomain,
+  resolveClient,
+} from './cli-support.js';
 
 const oneDomain = loadConfig({ values: {}, env: {} });
 const twoDomains = loadConfig({ values: { domains: [{ name: 'default' }, { name: 'acme.example' }] }, env: {} });
@@ -34,5 +43,34 @@ describe('parsePositiveInt', () => {
   it('accepts whole positive numbers only, as a usage error otherwise', () => {
     expect(parsePositiveInt('30')).toBe(30);
     for (const bad of ['0', '-1', '1.5', 'ten', '']) expect(() => parsePositiveInt(bad)).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('requireConfiguredDomain', () => {
+  it('refuses a domain the config does not name, with UNKNOWN_DOMAIN', () => {
+    expect(() => requireConfiguredDomain(twoDomains, 'acme.example')).not.toThrow();
+    expect(() => requireConfiguredDomain(twoDomains, 'nosuch')).toThrow(
+      expect.objectContaining({ code: 'UNKNOWN_DOMAIN', message: 'Domain nosuch is not configured' }),
+    );
+  });
+});
+
+describe('ensurePrivateDir and removeIfEmpty', () => {
+  it('says whether it made the directory, and a made one that stayed empty is removed again', () => {
+    const root = mkdtempSync(join(tmpdir(), 'mb-cli-dir-'));
+    try {
+      const fresh = join(root, 'clients', 'eve.default');
+      expect(ensurePrivateDir(fresh)).toBe(true);
+      expect(ensurePrivateDir(fresh)).toBe(false);
+      removeIfEmpty(fresh);
+      expect(existsSync(fresh)).toBe(false);
+      const used = join(root, 'clients', 'alice.default');
+      ensurePrivateDir(used);
+      writeFileSync(join(used, 'client.crt'), 'kept');
+      removeIfEmpty(used);
+      expect(existsSync(join(used, 'client.crt'))).toBe(true);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

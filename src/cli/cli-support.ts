@@ -4,7 +4,7 @@
  * which loads node-forge and the CA only when a command uses them, so `mb … --help`
  * answers at once.
  */
-import { accessSync, chmodSync, constants, mkdirSync, writeFileSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, loadConfig, type BrokerConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
@@ -91,16 +91,36 @@ export function writeFileWithMode(path: string, content: string | Uint8Array, mo
   chmodSync(path, mode);
 }
 
-/** Creates `dir` (0700) if needed and fails now, not later, if it cannot be written. */
-export function ensurePrivateDir(dir: string): void {
+/** A client's domain must be in the config (the CA refuses it otherwise): checked before anything is written for it. */
+export function requireConfiguredDomain(config: Readonly<BrokerConfig>, domain: string): void {
+  if (!config.domains.some((d) => d.name === domain))
+    throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
+}
+
+/**
+ * Creates `dir` (0700) if needed and fails now, not later, if it cannot be written.
+ * Returns whether it made `dir`: a command that then fails removes it again (removeIfEmpty).
+ */
+export function ensurePrivateDir(dir: string): boolean {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Recursive mkdir answers the first directory it made, undefined when `dir` was there.
+    const created = mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
     accessSync(dir, constants.W_OK);
+    return created;
   } catch (error) {
     throw new BrokerError(
       'BAD_REQUEST',
       `Cannot write to ${dir} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
     );
+  }
+}
+
+/** Removes `dir` if nothing was written into it (never its contents). */
+export function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty, or already gone: either way, nothing of ours to clean up.
   }
 }
 

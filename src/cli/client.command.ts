@@ -18,6 +18,8 @@ import {
   parsePositiveInt,
   printJson,
   printTable,
+  removeIfEmpty,
+  requireConfiguredDomain,
   resolveClient,
   runCommand,
   writeFileWithMode,
@@ -56,10 +58,18 @@ export function registerClientCommands(program: Command): void {
     runCommand(command, async (ctx) => {
       const { store, authority } = await ctx.ca();
       const { name: client, domain } = resolveClient(ctx.config, name, options.domain);
+      requireConfiguredDomain(ctx.config, domain); // before its bundle directory is made
       const dir = options.out === undefined ? store.clientBundleDir(`${client}.${domain}`) : resolve(options.out);
-      ensurePrivateDir(dir); // before signing: a key that cannot be written is a key lost
+      const created = ensurePrivateDir(dir); // before signing: a key that cannot be written is a key lost
       const order = { name: client, domain, actor: ctx.actor, ...(options.days ? { days: options.days } : {}) };
-      const bundle = verb === 'issue' ? await authority.issue(order) : await authority.renew(order);
+      let bundle: IssuedBundle;
+      try {
+        bundle = verb === 'issue' ? await authority.issue(order) : await authority.renew(order);
+      } catch (error) {
+        // Refused (a bad name, an existing or unknown client): leave no empty directory behind.
+        if (created) removeIfEmpty(dir);
+        throw error;
+      }
       await deliver(bundle, dir, options, verb === 'issue' ? 'issued' : 'renewed');
       if (verb === 'renew' && !options.json)
         process.stdout.write(

@@ -5,7 +5,7 @@
  * CRL and client-certificate health, and the automatic server certificate renewal.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IssuedBundle, CertificateSummary } from '../../src/ca/ca.types.js';
@@ -103,6 +103,19 @@ describe('mb CLI', () => {
     const shown = await runCliJson<{ fingerprint: string; subject: string }>(['ca', 'show'], workspace.configPath);
     expect(shown.fingerprint).toBe(fingerprintOfPem(caPem));
     expect(shown.subject).toContain('CN=Message Broker CA');
+  });
+
+  it('leaves no empty bundle directory behind when issue or renew is refused', async () => {
+    for (const [args, code, cn] of [
+      [['client', 'issue', 'eve', '--domain', 'nosuch'], 'UNKNOWN_DOMAIN', 'eve.nosuch'],
+      [['client', 'issue', 'Eve', '--domain', 'default'], 'INVALID_PAYLOAD', 'Eve.default'],
+      [['client', 'renew', 'nobody.default'], 'CLIENT_NOT_FOUND', 'nobody.default'],
+    ] as const) {
+      const refused = await mb(...args);
+      expect(refused.code, args.join(' ')).toBe(1);
+      expect(refused.stderr, args.join(' ')).toContain(code);
+      expect(existsSync(join(certsDir(), 'clients', cn)), cn).toBe(false);
+    }
   });
 });
 
