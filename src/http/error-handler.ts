@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BATCH_ROUTE, countRefusedMessage, MESSAGES_ROUTE } from '../metrics/front.metrics.js';
 import { BrokerError, errorBody, type ErrorBody, type ErrorCode } from '../errors.js';
 import { setRequestIdHeaders } from './request-id.js';
@@ -237,12 +237,28 @@ export function clientErrorHandler(this: FastifyInstance, error: Error & { code?
     { tracking_id: trackingId, error_code: refusal.code, cause: error.code },
     'request refused by the HTTP parser',
   );
-  const body = JSON.stringify(errorBody(refusal, trackingId));
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Bad Request'}\r\nConnection: close\r\n` +
-        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${trackingId}\r\n\r\n${body}`,
-    );
-  }
+  writeRawRefusal(socket, refusal, trackingId);
   socket.destroy(error);
+}
+
+/** An answer in the one schema written on a socket Fastify never saw as a request. */
+function writeRawRefusal(socket: Socket, refusal: BrokerError, trackingId: string, headers = ''): void {
+  const body = JSON.stringify(errorBody(refusal, trackingId));
+  if (!socket.writable) return;
+  socket.write(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Bad Request'}\r\nConnection: close\r\n${headers}` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Request-Id: ${trackingId}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * A CONNECT request (a proxy tunnel) never reaches Fastify, and without a listener Node
+ * closes its socket without a word: 405 in the one schema instead, then the connection ends.
+ */
+export function refuseConnect(log: FastifyBaseLogger, socket: Socket, allowed: readonly string[]): void {
+  const refusal = new BrokerError('METHOD_NOT_ALLOWED', 'CONNECT is not allowed: this server is not a proxy');
+  const trackingId = randomUUID();
+  log.info({ tracking_id: trackingId, error_code: refusal.code }, 'request refused');
+  writeRawRefusal(socket, refusal, trackingId, `Allow: ${allowed.join(', ')}\r\n`);
+  socket.end();
 }

@@ -176,3 +176,24 @@ describe('a wrong method on the batch path', () => {
     }
   });
 });
+
+describe('requests Node would refuse without the error schema', () => {
+  it('an HTTP/1.1 request without Host: 400 BAD_REQUEST in the schema, with X-Request-Id', async () => {
+    const { received } = await exchange('GET /api/v1/messages/abc HTTP/1.1\r\nConnection: close\r\n\r\n');
+    const answer = firstAnswer(received);
+    expect(answer).toMatchObject({
+      status: 400,
+      body: { error_code: 'BAD_REQUEST', message: 'An HTTP/1.1 request needs a Host header' },
+    });
+    expect(received).toMatch(new RegExp(`x-request-id: ${String(answer.body.tracking_id)}`, 'i'));
+  });
+
+  it('CONNECT: 405 METHOD_NOT_ALLOWED in the schema with Allow, then the connection ends', async () => {
+    const { received } = await exchange('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expect(firstAnswer(received)).toMatchObject({
+      status: 405,
+      body: { error_code: 'METHOD_NOT_ALLOWED', message: 'CONNECT is not allowed: this server is not a proxy' },
+    });
+    expect(received).toMatch(/\r\nAllow: [A-Z, ]*POST/);
+  });
+});

@@ -4,6 +4,8 @@
  * portal. `buildServer()` never listens: tests drive it with `inject()`, the supervisor
  * calls `listen()`.
  */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -16,7 +18,7 @@ import { installErrorHandlers } from './error-handler.js';
 import { installJsonBodyParser } from './json-body-parser.js';
 import { clientRequestId, setRequestIdHeaders } from './request-id.js';
 import { lazyChildLogger } from '../logging/lazy-child-logger.js';
-import { clientErrorHandler, frameworkError } from './error-handler.js';
+import { clientErrorHandler, frameworkError, refuseConnect } from './error-handler.js';
 import { BrokerError } from '../errors.js';
 import { uuidV4 } from '../util/uuid.js';
 import { registerOpenApi } from './openapi.js';
@@ -121,6 +123,9 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
             cert: deps.tls.cert,
             ca: deps.tls.ca,
             ...(deps.tls.crl ? { crl: deps.tls.crl } : {}),
+            // Node would refuse an HTTP/1.1 request without Host itself, with an empty 400:
+            // the onRequest hook refuses it in the one schema instead (missingHost).
+            requireHostHeader: false,
             requestCert: true,
             rejectUnauthorized: false,
             minVersion: config.server.tls_min_version,
@@ -148,8 +153,14 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     setRequestIdHeaders(request, reply);
     if (closing) done(new BrokerError('SHUTTING_DOWN'));
-    else done(unsupportedTransferCoding(request.headers['transfer-encoding']));
+    else done(unsupportedTransferCoding(request.headers['transfer-encoding']) ?? missingHost(request.raw));
   });
+  // Every method some route takes: what a CONNECT's 405 names in Allow.
+  const methods = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) methods.add(method);
+  });
+  app.server.on('connect', (_request: IncomingMessage, socket: Socket) => refuseConnect(app.log, socket, [...methods]));
   registerOpenApi(app, config.server.docs);
   // The API speaks JSON only: a text/plain body is refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
@@ -201,6 +212,12 @@ export function unsupportedTransferCoding(transferEncoding: string | undefined):
     'UNSUPPORTED_MEDIA_TYPE',
     `Transfer-Encoding ${transferEncoding.slice(0, 40)} is not supported: send the body as is, with a Content-Length or Transfer-Encoding: chunked`,
   );
+}
+
+/** HTTP/1.1 requires a Host header (RFC 9112 §3.2): 400, as Node would answer, but in the one schema. */
+export function missingHost(raw: IncomingMessage): BrokerError | undefined {
+  if (raw.headers.host !== undefined || raw.httpVersion !== '1.1') return undefined;
+  return new BrokerError('BAD_REQUEST', 'An HTTP/1.1 request needs a Host header');
 }
 
 /** Chaos tests kill actors through this; it exists only when fault injection is switched on, and only for loopback. */
