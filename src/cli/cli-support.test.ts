@@ -1,16 +1,18 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
 import {
   ensurePrivateDir,
   parsePositiveInt,
+  printTable,
   removeIfEmpty,
   requireConfiguredDomain,
   resolveClient,
+  terminalSafe,
 } from './cli-support.js';
 
 const oneDomain = loadConfig({ values: {}, env: {} });
@@ -72,5 +74,29 @@ describe('ensurePrivateDir and removeIfEmpty', () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('terminalSafe and the table printer', () => {
+  it('writes control and format characters as escapes, never raw', () => {
+    expect(terminalSafe('a\u001b[2Jb\u0007c\td\u202ee\u200df')).toBe('a\\x1b[2Jb\\x07c\\x09d\\u202ee\\u200df');
+    expect(terminalSafe('plain ünïcödé ☃')).toBe('plain ünïcödé ☃');
+  });
+
+  it('escapes every cell of a table', () => {
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      printTable(['NAME', 'DOMAIN'], [['x\u001b]0;owned\u0007', 'd\u202e']]);
+    } finally {
+      spy.mockRestore();
+    }
+    const output = written.join('');
+    expect(output.replace(/[\t\n]/g, '')).not.toMatch(/[\p{Cc}\p{Cf}]/u);
+    expect(output).toContain('x\\x1b]0;owned\\x07');
+    expect(output).toContain('d\\u202e');
   });
 });

@@ -128,8 +128,30 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** Left-aligned columns, two spaces apart. */
-export function printTable(header: string[], rows: string[][]): void {
+// Control (Cc) and format (Cf) characters, lone surrogates too.
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}]/gu;
+
+/**
+ * A value as a terminal may show it: control and format characters written as escapes
+ * (`\x1b`, `\u202e`). A stored email or client name is someone's text: raw, an ESC
+ * drives the operator's terminal (colours, cursor, title) and a bidi override reorders
+ * what they read; a tab would shift the columns.
+ */
+export function terminalSafe(value: string): string {
+  return value.replace(UNPRINTABLE, (char) => {
+    const code = char.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** Tab-separated rows, each cell terminal-safe. */
+export function printTabbed(rows: string[][]): void {
+  for (const row of rows) process.stdout.write(`${row.map(terminalSafe).join('\t')}\n`);
+}
+
+/** Left-aligned columns, two spaces apart; each cell terminal-safe. */
+export function printTable(header: string[], unsafeRows: string[][]): void {
+  const rows = unsafeRows.map((row) => row.map(terminalSafe));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   for (const row of [header, ...rows])
     process.stdout.write(

@@ -20,7 +20,7 @@ import { BrokerError } from '../errors.js';
 import { SUPERADMIN_DOMAIN, accountDomainLabel, accountDomainOf } from '../portal/account-domain.js';
 import type { AuditContext } from '../portal/user-admin.service.js';
 import type { CliAccounts } from './cli-context.js';
-import { runCommand } from './cli-support.js';
+import { printTabbed, runCommand, terminalSafe } from './cli-support.js';
 
 interface AccountsContext extends CliAccounts {
   config: Readonly<BrokerConfig>;
@@ -88,9 +88,15 @@ export function registerUserCommands(program: Command): void {
             : row.locked_until && row.locked_until > new Date()
               ? 'locked'
               : 'active';
-          process.stdout.write(
-            `${row.email}\t${row.role}\t${row.domain ?? '*'}\t${state}\tlast sign-in ${row.last_login_at?.toISOString() ?? 'never'}\n`,
-          );
+          printTabbed([
+            [
+              row.email,
+              row.role,
+              row.domain ?? '*',
+              state,
+              `last sign-in ${row.last_login_at?.toISOString() ?? 'never'}`,
+            ],
+          ]);
         }
       });
     });
@@ -154,7 +160,7 @@ async function find(ctx: AccountsContext, email: string, domain: string | undefi
 
 /** An account as the operator names it: its email and domain. */
 function named(row: UserRow): string {
-  return `${row.email} (${accountDomainLabel(row.domain)})`;
+  return terminalSafe(`${row.email} (${accountDomainLabel(row.domain)})`);
 }
 
 /** The password: typed without echo on a terminal, else all of stdin minus one trailing newline. */

@@ -11,6 +11,7 @@
 import { bool, int, oneOf, str, strList, type ValueOf } from './config-fields.js';
 import { recordMap } from './config-fields.js';
 import type { RouteConfig } from './config-routes.js';
+import { EMAIL_ADDRESS } from '../util/email-address.js';
 import {
   parseClientOverride,
   type LimitOverride,
@@ -316,6 +317,7 @@ export const configShape = {
     first_admin_email: str(
       'Superadmin created (with a printed random password) when the users table is empty',
       'admin@localhost',
+      { pattern: EMAIL_ADDRESS },
     ),
   },
 } as const;

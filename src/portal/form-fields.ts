@@ -4,6 +4,7 @@
  * crafted form cannot smuggle an array or a megabyte into a query.
  */
 import { BrokerError } from '../errors.js';
+import { isEmailAddress } from '../util/email-address.js';
 
 export type FormErrors = Record<string, string>;
 
@@ -36,10 +37,9 @@ export function idParam(params: unknown, name = 'id'): number {
   return n;
 }
 
-const EMAIL = /^[^\s@<>"']{1,64}@[^\s@<>"']{1,189}$/;
-
+/** The shared rule (src/util/email-address.ts): no spaces, quotes, control or bidi characters. */
 export function emailProblem(email: string): string | undefined {
-  return EMAIL.test(email) ? undefined : 'Enter an email address like name@example.com';
+  return isEmailAddress(email) ? undefined : 'Enter an email address like name@example.com';
 }
 
 /** `next` after sign-in: only a portal path, never another site (`//evil`) or the sign-in page itself. */

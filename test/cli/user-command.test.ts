@@ -77,6 +77,30 @@ describe('mb user', () => {
     }
   });
 
+  it('refuses an email with control or bidi characters, and lists a stored one escaped', async () => {
+    for (const email of ['esc\u001b[31m@example.test', 'rtl\u202egro.test@example.test']) {
+      const result = await mb(['add', email, '--role', 'admin'], 'a long enough password\n');
+      expect(result.code, JSON.stringify(email)).not.toBe(0);
+      expect(result.stderr).toContain('email: Enter an email address');
+    }
+    // A row stored before the rule (or written by hand) is still printed harmlessly.
+    const hostile = 'old\u001b]0;owned\u0007\u202e@example.test';
+    await repositories.users.create({
+      email: hostile,
+      password_hash: 'x',
+      role: 'admin',
+      domain: 'default',
+      client_id: null,
+    });
+    const listed = await mb(['list']);
+    expect(listed.code).toBe(0);
+    expect(listed.stdout.replace(/[\t\n]/g, '')).not.toMatch(/[\p{Cc}\p{Cf}]/u);
+    expect(listed.stdout).toContain('old\\x1b]0;owned\\x07\\u202e@example.test\tadmin\tdefault\t');
+    expect((await mb(['disable', hostile])).stdout).toBe(
+      'old\\x1b]0;owned\\x07\\u202e@example.test (default): disabled\n',
+    );
+  });
+
   it('adds a user who sees one client', async () => {
     await repositories.clients.create({ name: 'gw1', domain: 'default' });
     const result = await mb(

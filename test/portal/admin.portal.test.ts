@@ -112,6 +112,24 @@ describe('users', () => {
     }
   });
 
+  it('refuses an email with control or bidi characters (ESC, BEL, NUL, U+202E, zero-width joiner)', async () => {
+    await adminAlpha.get('/portal/admin/users/new');
+    for (const email of [
+      'a\u001b[31m@alpha.test',
+      'bell\u0007@alpha.test',
+      'nul\u0000x@alpha.test',
+      'evil\u202egro.test@alpha.test',
+      'z\u200dw@alpha.test',
+    ]) {
+      const response = await adminAlpha.post('/portal/admin/users', { email, role: 'admin', password: '', client: '' });
+      expect(response.statusCode, JSON.stringify(email)).toBe(422);
+      expect(response.body).toContain('Enter an email address');
+    }
+    expect((await h.repositories.users.list({ domain: 'alpha' })).map((u) => u.email)).toEqual(
+      expect.not.arrayContaining([expect.stringMatching(/[\p{Cc}\p{Cf}]/u)]),
+    );
+  });
+
   it('gives a domain admin a separate account for an email that has one in another tenant (#17)', async () => {
     // user@beta.test has an account in beta: in alpha it is simply a new account, answered
     // like the creation of an email no tenant has.
