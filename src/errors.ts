@@ -56,6 +56,12 @@ export const ERRORS = {
     message: 'This email and password open accounts in several domains: enter the domain of the one you mean',
   },
   LOGIN_THROTTLED: { status: 429, message: 'Too many failed sign-ins from this address; wait a few minutes' },
+  // A password change whose wrong current password used up the sign-in allowance: the
+  // account is locked like after failed sign-ins, and the session that guessed ends.
+  ACCOUNT_LOCKED: {
+    status: 403,
+    message: 'Too many wrong passwords: the account is locked for a while, and its sessions have ended',
+  },
   CSRF_INVALID: {
     status: 403,
     message: 'The form has expired or did not come from this site; reload the page and try again',

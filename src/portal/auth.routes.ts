@@ -78,6 +78,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
     const errors: FormErrors = {};
     const problem = passwordProblem(next);
     if (problem) errors['new_password'] = problem;
+    else if (next === current) errors['new_password'] = 'The new password is the same as the current one';
     else if (next !== secret(request.body, 'confirm_password'))
       errors['confirm_password'] = 'The two new passwords differ';
     if (hasErrors(errors)) return accountPage(state.user.id, errors, reply, 422);
@@ -86,8 +87,15 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
       void reply.setCookie(SESSION_COOKIE, token, cookieOptions);
       return reply.redirect(`${PREFIX}/account?notice=password-changed`, 303);
     } catch (error) {
-      if (error instanceof BrokerError && error.code === 'FORM_INVALID')
-        return accountPage(state.user.id, error.details as FormErrors, reply, 422);
+      if (!(error instanceof BrokerError)) throw error;
+      if (error.code === 'FORM_INVALID') return accountPage(state.user.id, error.details as FormErrors, reply, 422);
+      if (error.code === 'LOGIN_THROTTLED')
+        return accountPage(state.user.id, { current_password: error.message }, reply, error.status);
+      if (error.code === 'ACCOUNT_LOCKED') {
+        request.log.info({ user_id: state.user.id }, 'portal account locked by wrong current passwords');
+        void reply.clearCookie(SESSION_COOKIE, sessionCookieOptions);
+        return reply.redirect(`${PREFIX}/login?notice=account-locked`, 303);
+      }
       throw error;
     }
   });

@@ -201,13 +201,52 @@ export class AuthService {
   /**
    * Changes the user's own password. Other sessions end (token_version moves); the
    * returned token keeps this one going.
+   *
+   * The current password is checked like a sign-in: a stolen session must not become an
+   * unlimited password oracle (the password also opens the email's accounts in other
+   * domains). The attempt is counted against the address (LoginThrottle) and reserved
+   * against the account before scrypt runs, exactly as `login` does; a wrong one is
+   * audited (`user.password_change_failed`), and the one that uses up the allowance locks
+   * the account and ends its sessions, this one included (ACCOUNT_LOCKED).
    */
-  async changePassword(auth: Authenticated, current: string, next: string, ip: string): Promise<string> {
+  async changePassword(
+    auth: Authenticated,
+    current: string,
+    next: string,
+    ip: string,
+    now = Date.now(),
+  ): Promise<string> {
+    const attempt = await this.throttle.begin(ip);
+    if (!attempt) {
+      await this.recordChangeFailure(auth.user, ip, 'throttled');
+      throw new BrokerError('LOGIN_THROTTLED');
+    }
+    const reservation = await this.users.reserveLoginAttempt(auth.user.id, {
+      maxFailures: this.policy.maxFailures,
+      lockUntil: new Date(now + this.policy.lockoutMs),
+      now: new Date(now),
+    });
+    if (!reservation) {
+      // Locked already (failed sign-ins elsewhere): nothing is tried, the session goes on.
+      await this.recordChangeFailure(auth.user, ip, 'locked');
+      throw new BrokerError('FORM_INVALID', 'The account is locked', {
+        current_password: 'The account is locked for a while after wrong passwords; try again later',
+      });
+    }
     if (!(await this.hasher.verify(current, auth.user.password_hash))) {
+      if (reservation.lockedUntil) {
+        await this.recordChangeFailure(auth.user, ip, 'wrong_password_locked');
+        await this.users.bumpTokenVersion(auth.user.id);
+        throw new BrokerError('ACCOUNT_LOCKED');
+      }
+      await this.recordChangeFailure(auth.user, ip, 'wrong_password');
       throw new BrokerError('FORM_INVALID', 'The current password is not right', {
         current_password: 'The current password is not right',
       });
     }
+    // Right: this attempt is no failure (its count, and a lock it set, are given back).
+    await this.users.releaseLoginAttempt(auth.user.id, reservation);
+    await attempt.succeeded();
     await this.users.setPassword(auth.user.id, await this.hasher.hash(next, auth.user.password_hash));
     const user = (await this.users.findById(auth.user.id))!;
     await this.audit.record({
@@ -219,6 +258,18 @@ export class AuthService {
       ip,
     });
     return this.renew({ user, claims: auth.claims });
+  }
+
+  private async recordChangeFailure(user: UserRow, ip: string, reason: string): Promise<void> {
+    await this.audit.record({
+      actor: `user:${user.id}`,
+      action: 'user.password_change_failed',
+      target_type: 'user',
+      target_id: String(user.id),
+      domain: user.domain,
+      ip,
+      details: { reason },
+    });
   }
 
   /** The address's count already holds this attempt (begin). */

@@ -31,6 +31,7 @@ const NOTICES: Record<string, string> = {
   'config-restart-needed':
     'The config is reloaded, but some changes (listed in the audit log) take effect only after a restart.',
   'session-expired': 'Your session has ended. Sign in again.',
+  'account-locked': 'Too many wrong passwords: the account is locked for a while, and its sessions have ended.',
 };
 
 export interface PageData {

@@ -231,6 +231,83 @@ describe('sessions', () => {
     expect((await new PortalClient(h.app, '10.2.1.3').login(email, 'a brand new password')).statusCode).toBe(303);
   });
 
+  it('counts a wrong current password like a failed sign-in: audited, locked after the same number, session ended', async () => {
+    const email = 'guesser@beta.test';
+    const id = await h.repositories.users.create({
+      email,
+      password_hash: await h.deps.hasher.hash(PASSWORD),
+      role: 'user',
+      domain: 'beta',
+      client_id: h.seed.clients.b1,
+    });
+    const thief = await PortalClient.signedIn(h.app, email, PASSWORD, '10.3.1.1');
+    await thief.get('/portal/account');
+    const same = await thief.post('/portal/account/password', {
+      current_password: PASSWORD,
+      new_password: PASSWORD,
+      confirm_password: PASSWORD,
+    });
+    expect(same.statusCode).toBe(422);
+    expect(same.body).toContain('The new password is the same as the current one');
+    const change = (current: string) =>
+      thief.post('/portal/account/password', {
+        current_password: current,
+        new_password: 'a brand new password',
+        confirm_password: 'a brand new password',
+      });
+    // login_max_failures is 3 here: two wrong guesses are answered at the field...
+    for (const guess of ['guess one', 'guess two']) {
+      const wrong = await change(guess);
+      expect(wrong.statusCode).toBe(422);
+      expect(wrong.body).toContain('The current password is not right');
+    }
+    expect((await h.repositories.users.findById(id))!.failed_logins).toBe(2);
+    // ...the third locks the account and ends the session.
+    const locking = await change('guess three');
+    expect(locking.statusCode).toBe(303);
+    expect(locking.headers.location).toBe('/portal/login?notice=account-locked');
+    expect((await thief.get('/portal/login?notice=account-locked')).body).toContain('the account is locked');
+    expect((await thief.get('/portal/account')).statusCode).toBe(303);
+    const row = (await h.repositories.users.findById(id))!;
+    expect(row.locked_until!.getTime()).toBeGreaterThan(Date.now() + 14 * 60_000);
+    expect(await h.deps.hasher.verify(PASSWORD, row.password_hash)).toBe(true);
+    // Locked like after failed sign-ins: the right password does not sign in either.
+    expect((await new PortalClient(h.app, '10.3.1.2').login(email, PASSWORD)).statusCode).toBe(401);
+    const failures = (await h.repositories.audit.list({ domain: 'beta', limit: 50 })).filter(
+      (e) => e.action === 'user.password_change_failed' && e.target_id === String(id),
+    );
+    expect(failures.map((e) => (e.details as { reason: string }).reason).sort()).toEqual([
+      'wrong_password',
+      'wrong_password',
+      'wrong_password_locked',
+    ]);
+    expect(failures.every((e) => e.ip === '10.3.1.1')).toBe(true);
+  });
+
+  it('counts wrong current passwords against the address too (429 at the field)', async () => {
+    // ip_max_failures is 6 here: a session holder's guesses use up the address's window.
+    const email = 'spray@beta.test';
+    await h.repositories.users.create({
+      email,
+      password_hash: await h.deps.hasher.hash(PASSWORD),
+      role: 'user',
+      domain: 'beta',
+      client_id: h.seed.clients.b1,
+    });
+    const holder = await PortalClient.signedIn(h.app, email, PASSWORD, '10.3.2.1');
+    const guesser = new PortalClient(h.app, '10.3.2.1');
+    await guesser.get('/portal/login');
+    for (let i = 0; i < 6; i++) await guesser.post('/portal/login', { email: `nobody${i}@beta.test`, password: 'x' });
+    await holder.get('/portal/account');
+    const throttled = await holder.post('/portal/account/password', {
+      current_password: PASSWORD,
+      new_password: 'a brand new password',
+      confirm_password: 'a brand new password',
+    });
+    expect(throttled.statusCode).toBe(429);
+    expect(throttled.body).toContain('Too many failed sign-ins from this address');
+  });
+
   it('ends the sessions of a user an admin disables', async () => {
     const victim = await PortalClient.signedIn(h.app, 'user@alpha.test', PASSWORD, '10.2.2.1');
     const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test', PASSWORD, '10.2.2.2');
