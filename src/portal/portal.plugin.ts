@@ -153,7 +153,7 @@ async function portalPlugin(app: FastifyInstance, options: PortalDeps): Promise<
     users: options.repositories.users,
   });
   registerMessagesRoutes(app, options);
-  if (options.events) registerLiveRoute(app, { events: options.events, clients: options.repositories.clients });
+  if (options.events) registerLiveRoute(app, { events: options.events, clients: options.repositories.clients, auth });
   await app.register(registerAdminRoutes, { ...options, prefix: '/admin' });
 }
 

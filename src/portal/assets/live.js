@@ -53,18 +53,28 @@
   };
 
   let pause = 1000;
+  let sessionRetried = false;
   const connect = () => {
     const socket = new WebSocket(`wss://${window.location.host}/portal/live`);
     socket.addEventListener('message', (message) => {
       const frame = JSON.parse(message.data);
       if (frame.type === 'subscribed') {
         pause = 1000;
+        sessionRetried = false;
         show('live');
         // What changed while the socket was away.
         if (banner.dataset.seen === 'lost') void refresh();
       } else if (frame.type === 'changed') void refresh();
     });
-    socket.addEventListener('close', () => {
+    socket.addEventListener('close', (event) => {
+      // 4401: the socket's session check failed. Its cookie may only have aged while the
+      // page's own requests renewed the session: open a new socket once, at once; if the
+      // session really ended, that one is refused and the banner says so.
+      if (event.code === 4401 && !sessionRetried) {
+        sessionRetried = true;
+        connect();
+        return;
+      }
       show('lost');
       banner.dataset.seen = 'lost';
       window.setTimeout(connect, pause);
