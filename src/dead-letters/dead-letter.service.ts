@@ -57,8 +57,19 @@ export interface RedriveResult {
   removed: number;
 }
 
-/** A stream entry id; anything else given as a page cursor or entry id is ignored. */
+/** A stream entry id's shape; anything else given as a page cursor or entry id is ignored. */
 export const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+const U64_MAX = 2n ** 64n - 1n;
+
+/**
+ * The parts of a stream entry id Redis accepts, or undefined: twenty digits reach past
+ * 2^64−1, and Redis refuses such an id with an error (a 500) instead of matching nothing.
+ */
+export function parseStreamId(value: string): { ms: bigint; seq: bigint } | undefined {
+  if (!STREAM_ID.test(value)) return undefined;
+  const [ms, seq] = value.split('-').map(BigInt) as [bigint, bigint];
+  return ms <= U64_MAX && seq <= U64_MAX ? { ms, seq } : undefined;
+}
 
 const DEFAULT_PAGE_SIZE = 100;
 const REDRIVE_BATCH = 500;
@@ -78,7 +89,10 @@ export class DeadLetterService {
     options: { limit?: number; before?: string; target?: string } = {},
   ): Promise<DeadLetterPage> {
     const limit = options.limit ?? DEFAULT_PAGE_SIZE;
-    const end = options.before !== undefined && STREAM_ID.test(options.before) ? `(${options.before}` : '+';
+    const before = options.before === undefined ? undefined : parseStreamId(options.before);
+    // Nothing is older than 0-0 (and Redis refuses the exclusive "(0-0" as an end).
+    if (before && before.ms === 0n && before.seq === 0n) return { entries: [], more: false };
+    const end = before ? `(${before.ms}-${before.seq}` : '+';
     // One more than asked tells whether an older page exists.
     const raw = await this.redis.xrevrange(this.keysOf(domain, options.target).dead, end, '-', 'COUNT', limit + 1);
     const entries = raw.map(toDeadLetter);
@@ -170,8 +184,9 @@ export class DeadLetterService {
   }
 
   private async entryAt(keys: DomainKeys, entryId: string): Promise<DeadLetter | undefined> {
-    if (!STREAM_ID.test(entryId)) return undefined;
-    const raw = await this.redis.xrange(keys.dead, entryId, entryId);
+    const id = parseStreamId(entryId);
+    if (!id) return undefined;
+    const raw = await this.redis.xrange(keys.dead, `${id.ms}-${id.seq}`, `${id.ms}-${id.seq}`);
     return raw[0] ? toDeadLetter(raw[0]) : undefined;
   }
 

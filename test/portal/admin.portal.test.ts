@@ -465,6 +465,36 @@ describe('dead letters', () => {
     });
   });
 
+  it('answers a cursor with nothing older with an empty page, and an id Redis cannot hold with 404', async () => {
+    const keys = domainKeys(h.config.redis.key_prefix, h.config.domains.find((d) => d.name === 'alpha')!);
+    const [id] = await h.addMessages(h.seed.clients.a1, 'alpha', [
+      { body: 'undeliverable too', sender: '+14155550199', status: 'failed' },
+    ]);
+    await new DeliverySchedule(h.redis, defineScripts(h.redis)).deadLetter(keys, [
+      { message_id: id!, attempts: 5, last_error: 'HTTP 502 from downstream' },
+    ]);
+    for (const before of ['0-0', '00-0', '18446744073709551616-0', '99999999999999999999-99999999999999999999']) {
+      const page = await adminAlpha.get(`/portal/admin/dead-letters?before=${before}`);
+      expect(page.statusCode, before).toBe(200);
+      // 0-0: nothing older; an id past 2^64−1 is ignored like any malformed cursor (the first page).
+      if (before.startsWith('0')) expect(page.body, before).not.toContain('HTTP 502 from downstream');
+      else expect(page.body, before).toContain('HTTP 502 from downstream');
+    }
+    expect((await adminAlpha.get('/portal/admin/dead-letters?before=18446744073709551615-0')).body).toContain(
+      'HTTP 502 from downstream',
+    );
+    for (const entry of [
+      '99999999999999999999-0',
+      '0-99999999999999999999',
+      '18446744073709551615-18446744073709551615',
+    ]) {
+      const retry = await adminAlpha.post(`/portal/admin/dead-letters/alpha/${entry}/retry`, {});
+      expect(retry.statusCode, entry).toBe(404);
+    }
+    expect(await h.redis.xlen(keys.dead)).toBe(1);
+    await h.redis.del(keys.dead);
+  });
+
   it('says so for a domain that stores instead of calling a webhook', async () => {
     const admin = await PortalClient.signedIn(h.app, 'admin@beta.test');
     expect((await admin.get('/portal/admin/dead-letters')).body).toContain('nothing can fail delivery');
