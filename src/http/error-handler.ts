@@ -10,6 +10,7 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, Fa
 import { BATCH_ROUTE, countRefusedMessage, MESSAGES_ROUTE } from '../metrics/front.metrics.js';
 import { BrokerError, errorBody, type ErrorBody, type ErrorCode } from '../errors.js';
 import { setRequestIdHeaders } from './request-id.js';
+import { ownValue } from '../util/own-value.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
@@ -29,7 +30,7 @@ export function toBrokerError(error: FastifyError | BrokerError | Error): Broker
   if (error instanceof BrokerError) return error;
   const fe = error as FastifyError;
   if (fe.validation) return invalidPayload(fe.validation, fe.validationContext);
-  const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+  const mapped = fe.code ? ownValue(FASTIFY_CODES, fe.code) : undefined;
   if (mapped) return new BrokerError(mapped);
   // Only a JSON syntax error is MALFORMED_JSON: Fastify's other 400s are about the URL or
   // the framing, and saying "not valid JSON" for them sends a client looking in the wrong place.
@@ -54,7 +55,7 @@ export function invalidPayload(
   issues: NonNullable<FastifyError['validation']>,
   context: FastifyError['validationContext'] = 'body',
 ): BrokerError {
-  const part = INVALID_PART[context];
+  const part = ownValue(INVALID_PART, context);
   return new BrokerError(
     'INVALID_PAYLOAD',
     part?.message,
@@ -231,7 +232,7 @@ const PARSER_REFUSALS: Record<string, ErrorCode> = {
  */
 export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const refusal = new BrokerError(PARSER_REFUSALS[error.code ?? ''] ?? 'BAD_REQUEST');
+  const refusal = new BrokerError(ownValue(PARSER_REFUSALS, error.code ?? '') ?? 'BAD_REQUEST');
   const trackingId = randomUUID();
   this.log.info(
     { tracking_id: trackingId, error_code: refusal.code, cause: error.code },

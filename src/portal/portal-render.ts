@@ -5,6 +5,7 @@
  * raw form except for the layout's body, which is itself rendered output.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ownValue } from '../util/own-value.js';
 import { VERSION } from '../version.js';
 import { isAdmin } from './tenant-scope.js';
 
@@ -43,7 +44,7 @@ export interface PageData {
 
 export function noticeOf(request: FastifyRequest): string | undefined {
   const key = (request.query as Record<string, unknown> | undefined)?.['notice'];
-  return typeof key === 'string' ? NOTICES[key] : undefined;
+  return typeof key === 'string' ? ownValue(NOTICES, key) : undefined;
 }
 
 export function renderPage(
@@ -88,7 +89,7 @@ export const viewHelpers = {
     return date ? date.toISOString().slice(0, 10) : '';
   },
   statusClass(status: string): string {
-    return STATUS_CLASSES[status] ?? 'text-bg-secondary';
+    return ownValue(STATUS_CLASSES, status) ?? 'text-bg-secondary';
   },
   daysLeft(date: Date): number {
     return Math.floor((date.getTime() - Date.now()) / 86_400_000);

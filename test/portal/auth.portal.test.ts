@@ -73,6 +73,16 @@ describe('sign-in', () => {
     }
   });
 
+  it('shows only its own notices: ?notice=constructor (or any inherited name) shows none', async () => {
+    const client = new PortalClient(h.app);
+    for (const notice of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+      const page = await client.get(`/portal/login?notice=${notice}`);
+      expect(page.statusCode, notice).toBe(200);
+      expect(page.body, notice).not.toContain('native code');
+      expect(page.body, notice).not.toContain('function ');
+    }
+  });
+
   it('answers a wrong password and an unknown email alike, without a session', async () => {
     const client = new PortalClient(h.app, '10.1.0.3');
     await client.get('/portal/login');
