@@ -24,6 +24,12 @@ export function registerMessagesRoutes(
     request.portal!.scope.kind === 'all'
       ? [...new Set([...config.domains().keys(), ...(await messagePages.domains())])].sort()
       : [];
+  // What a filter may name: a tenant's own domain is accepted (it narrows nothing: their
+  // scope is that domain already), any other stays a 400; a superadmin names any.
+  const filterDomainsOf = async (request: FastifyRequest) => {
+    const scope = request.portal!.scope;
+    return scope.kind === 'domain' || scope.kind === 'client' ? [scope.domain] : domainsOf(request);
+  };
 
   async function listPage(
     request: FastifyRequest,
@@ -47,11 +53,11 @@ export function registerMessagesRoutes(
   }
 
   app.get('/messages', async (request, reply) =>
-    listPage(request, reply, browser.parseQuery(request.query, await domainsOf(request)), {}),
+    listPage(request, reply, browser.parseQuery(request.query, await filterDomainsOf(request)), {}),
   );
 
   app.post('/messages/search', async (request, reply) => {
-    const domains = await domainsOf(request);
+    const domains = await filterDomainsOf(request);
     const errors: FormErrors = {};
     let query: ListQuery;
     try {

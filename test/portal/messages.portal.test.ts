@@ -150,6 +150,15 @@ describe('messages list', () => {
     expect(rowsOf(all)).not.toContain(betaIds[0]);
     // An admin cannot widen the scope by naming another domain.
     expect((await admin.get('/portal/messages?domain=beta')).statusCode).toBe(400);
+    // Naming their own domain is no widening: the same list.
+    const own = await admin.get('/portal/messages?domain=alpha&from=2031-05-10&to=2031-05-10');
+    expect(own.statusCode).toBe(200);
+    expect(rowsOf(own.body)).toEqual(rowsOf(all));
+    const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
+    const userOwn = await user.get('/portal/messages?domain=alpha&status=failed');
+    expect(userOwn.statusCode).toBe(200);
+    expect(rowsOf(userOwn.body)).toEqual(rowsOf((await user.get('/portal/messages?status=failed')).body));
+    expect((await user.get('/portal/messages?domain=beta')).statusCode).toBe(400);
 
     const root = await PortalClient.signedIn(h.app, 'root@test');
     const everything = rowsOf((await root.get('/portal/messages?from=2031-05-10&to=2031-05-10')).body);
