@@ -26,7 +26,7 @@ import { MESSAGE_STATUSES, type MessageStatus, type UserRow } from '../db/schema
 import { BrokerError } from '../errors.js';
 import type { SenderSearchTake } from '../queue/sender-search-limit.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
-import { choice, text } from './form-fields.js';
+import { choice, text, type FormErrors } from './form-fields.js';
 import { isAdmin, messageFilterOf, type Scope } from './tenant-scope.js';
 
 const DAY_MS = 86_400_000;
@@ -79,23 +79,54 @@ export class MessageBrowser {
 
   /** Reads and checks the list filters of a query string; a malformed one is a 400. */
   parseQuery(raw: unknown, domains: readonly string[]): ListQuery {
+    const { query, errors } = this.readFilters(raw, domains);
+    const [problem] = Object.values(errors);
+    if (problem) throw new BrokerError('BAD_REQUEST', problem);
+    return query;
+  }
+
+  /**
+   * The list filters of a form, each checked on its own: `query` holds the valid ones
+   * (a wrong one is left empty, so the list can still run), `typed` what was typed in the
+   * date fields (shown back in the form), `errors` one message per field that failed —
+   * the sender filter's hidden hashes answer at the sender field.
+   */
+  readFilters(
+    raw: unknown,
+    domains: readonly string[],
+  ): { query: ListQuery; typed: Pick<ListQuery, 'from' | 'to'>; errors: FormErrors } {
+    const errors: FormErrors = {};
+    const offered = <T extends string>(name: string, allowed: readonly T[], message: string): string => {
+      try {
+        return choice(raw, name, allowed) ?? '';
+      } catch {
+        errors[name] = message;
+        return '';
+      }
+    };
+    const typed = { from: text(raw, 'from', 10), to: text(raw, 'to', 10) };
     const query: ListQuery = {
-      domain: choice(raw, 'domain', domains) ?? '',
-      status: choice(raw, 'status', MESSAGE_STATUSES) ?? '',
-      from: text(raw, 'from', 10),
-      to: text(raw, 'to', 10),
+      domain: offered('domain', domains, 'Choose one of the offered domains'),
+      status: offered('status', MESSAGE_STATUSES, 'Choose one of the offered statuses'),
+      from: typed.from,
+      to: typed.to,
       // Read whole (not cut at a hash boundary), so that too many hashes are refused, not trimmed.
       sh: text(raw, 'sh', 4096),
       sm: text(raw, 'sm', 20),
     };
-    if ((query.from && !validDay(query.from)) || (query.to && !validDay(query.to)))
-      throw new BrokerError('BAD_REQUEST', 'Dates are written yyyy-mm-dd');
+    for (const field of ['from', 'to'] as const) {
+      if (query[field] && !validDay(query[field])) {
+        errors[field] = 'Dates are written yyyy-mm-dd';
+        query[field] = '';
+      }
+    }
     if (query.sh && !query.sh.split(',').every((h) => HASH.test(h)))
-      throw new BrokerError('BAD_REQUEST', 'The sender filter is malformed');
-    if (query.sh && query.sh.split(',').length > MAX_SENDER_HASHES)
-      throw new BrokerError('BAD_REQUEST', `The sender filter carries more than ${MAX_SENDER_HASHES} hashes`);
-    if (query.sm && !MASKED.test(query.sm)) query.sm = '';
-    return query;
+      errors['sender'] = 'The sender filter is malformed';
+    else if (query.sh && query.sh.split(',').length > MAX_SENDER_HASHES)
+      errors['sender'] = `The sender filter carries more than ${MAX_SENDER_HASHES} hashes`;
+    if (errors['sender']) query.sh = '';
+    if (errors['sender'] || (query.sm && !MASKED.test(query.sm))) query.sm = '';
+    return { query, typed, errors };
   }
 
   async list(

@@ -7,7 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { maskNumber } from '../crypto/number-hash.js';
 import { MESSAGE_STATUSES } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
-import { text, type FormErrors } from './form-fields.js';
+import { hasErrors, text, type FormErrors } from './form-fields.js';
 import type { ListQuery } from './message-browser.service.js';
 import { PORTAL_PREFIX, renderPage, viewHelpers } from './portal-render.js';
 import type { PortalDeps } from './portal.types.js';
@@ -31,11 +31,13 @@ export function registerMessagesRoutes(
     return scope.kind === 'domain' || scope.kind === 'client' ? [scope.domain] : domainsOf(request);
   };
 
+  /** `shown`: what the form shows back (the typed dates too), where it differs from the filters run. */
   async function listPage(
     request: FastifyRequest,
     reply: FastifyReply,
     query: ListQuery,
     errors: FormErrors,
+    shown: ListQuery = query,
   ): Promise<FastifyReply> {
     const { user, scope } = request.portal!;
     const cursors = { before: text(request.query, 'before', 40), after: text(request.query, 'after', 40) };
@@ -45,6 +47,7 @@ export function registerMessagesRoutes(
       nav: 'messages',
       live: deps.events !== undefined,
       ...result,
+      query: shown,
       domains: await domainsOf(request),
       statuses: MESSAGE_STATUSES,
       errors,
@@ -57,40 +60,33 @@ export function registerMessagesRoutes(
   );
 
   app.post('/messages/search', async (request, reply) => {
-    const domains = await filterDomainsOf(request);
-    const errors: FormErrors = {};
-    let query: ListQuery;
-    try {
-      // sh/sm come back in hidden fields: changing another filter keeps the sender filter.
-      query = browser.parseQuery(request.body, domains);
-    } catch (error) {
-      if (!(error instanceof BrokerError) || error.code !== 'BAD_REQUEST') throw error;
-      errors['from'] = 'Dates are written yyyy-mm-dd';
-      query = { domain: '', status: '', from: '', to: '', sh: '', sm: '' };
-    }
+    // sh/sm come back in hidden fields: changing another filter keeps the sender filter.
+    const { query, typed, errors } = browser.readFilters(request.body, await filterDomainsOf(request));
     if (query.from && query.to && query.from > query.to) errors['to'] = 'The end date is before the start date';
     const sender = text(request.body, 'sender', 32).replace(/[\s().-]/g, '');
-    if (sender !== '') {
-      if (!E164.test(sender)) errors['sender'] = 'Enter the number in international form, like +14155550123';
-      else {
-        try {
-          query.sh = (await browser.searchSender(request.portal!.user, request.portal!.scope, sender, request.ip)).join(
-            ',',
-          );
-          query.sm = maskNumber(sender);
-        } catch (error) {
-          if (!(error instanceof BrokerError) || error.code !== 'SENDER_SEARCH_LIMITED') throw error;
-          // Shown at the field, with the filters kept; 429 and Retry-After for scripts.
-          errors['sender'] = error.message;
-          const { retry_after_seconds } = error.details as { retry_after_seconds: number };
-          void reply.code(error.status).header('retry-after', String(retry_after_seconds));
-        }
+    if (sender !== '' && !E164.test(sender))
+      errors['sender'] = 'Enter the number in international form, like +14155550123';
+    // A sender search is counted and audited (a limited oracle): only for a form that is
+    // otherwise right, so a typo elsewhere does not spend one of the user's searches.
+    if (sender !== '' && !hasErrors(errors)) {
+      try {
+        query.sh = (await browser.searchSender(request.portal!.user, request.portal!.scope, sender, request.ip)).join(
+          ',',
+        );
+        query.sm = maskNumber(sender);
+      } catch (error) {
+        if (!(error instanceof BrokerError) || error.code !== 'SENDER_SEARCH_LIMITED') throw error;
+        // Shown at the field, with the filters kept; 429 and Retry-After for scripts.
+        errors['sender'] = error.message;
+        const { retry_after_seconds } = error.details as { retry_after_seconds: number };
+        void reply.code(error.status).header('retry-after', String(retry_after_seconds));
       }
     }
-    if (Object.keys(errors).length > 0) {
+    if (hasErrors(errors)) {
       if (reply.statusCode < 400) void reply.code(422);
-      // The typed number is not echoed back into the page either.
-      return listPage(request, reply, { ...query, sh: '', sm: '' }, errors);
+      // The typed number is not echoed back into the page either; the typed dates are.
+      const filters = { ...query, sh: '', sm: '' };
+      return listPage(request, reply, filters, errors, { ...filters, ...typed });
     }
     return reply.redirect(`${PORTAL_PREFIX}/messages${viewHelpers.query({ ...query })}`, 303);
   });

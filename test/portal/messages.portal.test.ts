@@ -141,6 +141,64 @@ describe('messages list', () => {
     expect((await user.get('/portal/messages?sh=abc')).statusCode).toBe(400);
   });
 
+  it('answers a wrong filter at its own field, keeps the other inputs, and spends no sender search on it', async () => {
+    const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
+    await user.get('/portal/messages');
+    const invalidAt = (html: string) =>
+      [...html.matchAll(/class="form-(?:control|select) form-(?:control|select)-sm is-invalid" id="(\w+)"/g)].map(
+        (m) => m[1],
+      );
+    const searches = async () =>
+      (await h.repositories.audit.list({ domain: 'alpha', limit: 500 })).filter(
+        (e) => e.action === 'message.sender_search',
+      ).length;
+    const before = await searches();
+
+    const badTo = await user.post('/portal/messages/search', {
+      from: '2031-05-11',
+      to: '2031-02-30',
+      status: 'failed',
+      sender: '+44 7700 900123',
+    });
+    expect(badTo.statusCode).toBe(422);
+    expect(invalidAt(badTo.body)).toEqual(['to']);
+    expect(badTo.body).toContain('Dates are written yyyy-mm-dd');
+    expect(badTo.body).toContain('id="from" name="from" value="2031-05-11"');
+    expect(badTo.body).toContain('id="to" name="to" value="2031-02-30"');
+    expect(badTo.body).toContain('<option value="failed" selected>');
+
+    const badStatus = await user.post('/portal/messages/search', {
+      from: '2031-05-11',
+      to: '',
+      status: 'lost',
+      sender: '+44 7700 900123',
+    });
+    expect(badStatus.statusCode).toBe(422);
+    expect(invalidAt(badStatus.body)).toEqual(['status']);
+    expect(badStatus.body).toContain('id="from" name="from" value="2031-05-11"');
+
+    const badHashes = await user.post('/portal/messages/search', {
+      from: '',
+      to: '',
+      status: '',
+      sender: '',
+      sh: 'abc',
+    });
+    expect(badHashes.statusCode).toBe(422);
+    expect(invalidAt(badHashes.body)).toEqual(['sender']);
+    // None of these ran (or counted, or audited) the sender search.
+    expect(await searches()).toBe(before);
+    // The same search with the rest right runs once.
+    const good = await user.post('/portal/messages/search', {
+      from: '2031-05-11',
+      to: '',
+      status: 'failed',
+      sender: '+44 7700 900123',
+    });
+    expect(good.statusCode).toBe(303);
+    expect(await searches()).toBe(before + 1);
+  });
+
   it('shows an admin every message of the domain, and a superadmin every domain or the one chosen', async () => {
     const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test');
     const adminPage = await admin.get('/portal/messages?status=delivered');
