@@ -27,6 +27,7 @@ import { BrokerError } from '../errors.js';
 import type { SenderSearchTake } from '../queue/sender-search-limit.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import { choice, text, type FormErrors } from './form-fields.js';
+import { RecentReads } from './recent-reads.js';
 import { isAdmin, messageFilterOf, type Scope } from './tenant-scope.js';
 
 const DAY_MS = 86_400_000;
@@ -75,6 +76,8 @@ export class MessageBrowser {
     private readonly pageSize: number,
     /** Counts a user's sender searches (Redis, shared by every broker). */
     private readonly senderSearches: { take(userId: number): Promise<SenderSearchTake> },
+    /** Identical list reads audited within the last minute (not recorded again). */
+    private readonly recentReads = new RecentReads(),
   ) {}
 
   /** Reads and checks the list filters of a query string; a malformed one is a 400. */
@@ -152,7 +155,10 @@ export class MessageBrowser {
       ...(after ? { after } : {}),
     });
     const messages = await this.reveal(page.rows);
-    if (isAdmin(user) && messages.length > 0) {
+    // The same list again within a minute (a live page re-fetching itself) is the read
+    // already recorded: see RecentReads for why merged, not skipped on the client's word.
+    const read = `${user.id}|${JSON.stringify([filter, cursors.before ?? '', cursors.after ?? ''])}`;
+    if (isAdmin(user) && messages.length > 0 && this.recentReads.shouldRecord(read)) {
       await this.audit.record({
         actor: `user:${user.id}`,
         action: 'message.list',

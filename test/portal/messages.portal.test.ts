@@ -246,6 +246,29 @@ describe('messages list', () => {
   });
 });
 
+describe('live refreshes and the audit log', () => {
+  it("records an admin's identical list reads within a minute once (a live page re-fetching itself), any other read again", async () => {
+    const listRows = async () =>
+      (await h.repositories.audit.list({ domain: 'alpha', limit: 500 })).filter(
+        (e) => e.action === 'message.list' && e.actor === `user:${h.seed.users.adminAlpha.id}`,
+      ).length;
+    const admin = await PortalClient.signedIn(h.app, 'admin@alpha.test');
+    const before = await listRows();
+    // What live.js does on each hint: GET the same URL again.
+    for (let i = 0; i < 5; i++) expect((await admin.get('/portal/messages?from=2031-05-11')).statusCode).toBe(200);
+    expect(await listRows()).toBe(before + 1);
+    await admin.get('/portal/messages?from=2031-05-12');
+    expect(await listRows()).toBe(before + 2);
+    // Another admin reading the same list is recorded for themselves.
+    const root = await PortalClient.signedIn(h.app, 'root@test');
+    await root.get('/portal/messages?from=2031-05-11');
+    const rootRows = (await h.repositories.audit.list({ limit: 500 })).filter(
+      (e) => e.action === 'message.list' && e.actor === `user:${h.seed.users.root.id}`,
+    );
+    expect(rootRows.length).toBeGreaterThan(0);
+  });
+});
+
 describe('message detail', () => {
   it('shows the whole message with its delivery facts', async () => {
     const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
