@@ -63,8 +63,8 @@ describe('the JSON body parser', () => {
     expect(identity.json()).toEqual({ got: { a: 1 } });
   });
 
-  it('refuses a charset other than UTF-8 with 415 naming it, and takes utf-8 however it is written', async () => {
-    for (const charset of ['utf-16', 'ISO-8859-1', '"latin1"', 'us-ascii', 'utf8', '']) {
+  it('refuses a charset other than UTF-8 with 415 naming it, and takes utf-8 (or its ASCII subset) however written', async () => {
+    for (const charset of ['utf-16', 'ISO-8859-1', '"latin1"', '']) {
       const response = await post('{"a":1}', `application/json; charset=${charset}`);
       expect(response.statusCode, charset).toBe(415);
       expect(response.json()).toMatchObject({
@@ -76,6 +76,8 @@ describe('the JSON body parser', () => {
       'application/json; charset=UTF-8',
       'application/json;charset="utf-8"',
       'application/json ; Charset = utf-8',
+      'application/json; charset=utf8',
+      'application/json; charset=US-ASCII',
     ]) {
       expect((await post('{"a":1}', type)).json(), type).toEqual({ got: { a: 1 } });
     }

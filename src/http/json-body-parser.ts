@@ -46,7 +46,7 @@ export function installJsonBodyParser(app: FastifyInstance): void {
       return;
     }
     const charset = declaredCharset(request.headers['content-type']);
-    if (charset !== undefined && charset.toLowerCase() !== 'utf-8') {
+    if (charset !== undefined && !UTF8_LABELS.has(charset.toLowerCase())) {
       done(
         new BrokerError(
           'UNSUPPORTED_MEDIA_TYPE',
@@ -72,6 +72,9 @@ export function installJsonBodyParser(app: FastifyInstance): void {
     });
   });
 }
+
+/** UTF-8 and what a UTF-8 parser reads unchanged (ASCII is its 7-bit subset; a byte past it fails isUtf8 below). */
+const UTF8_LABELS = new Set(['utf-8', 'utf8', 'us-ascii']);
 
 /** `charset=x` or `charset="x"` among the Content-Type's parameters (RFC 9110 §8.3.1). */
 const CHARSET_PARAMETER = /;\s*charset\s*=\s*(?:"([^"]*)"|([^\s;]*))/i;

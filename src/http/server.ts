@@ -16,6 +16,7 @@ import type { HealthService } from '../health/health.service.js';
 import type { IdentityResolver } from './client-identity.js';
 import { installErrorHandlers } from './error-handler.js';
 import { installJsonBodyParser } from './json-body-parser.js';
+import { guardUpgrades } from './upgrade-guard.js';
 import { clientRequestId, setRequestIdHeaders } from './request-id.js';
 import { lazyChildLogger } from '../logging/lazy-child-logger.js';
 import { clientErrorHandler, frameworkError, refuseConnect } from './error-handler.js';
@@ -165,6 +166,8 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   // The API speaks JSON only: a text/plain body is refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
   installJsonBodyParser(app);
+  // An upgrade only where a route takes one, and a well-formed handshake: else a JSON 400.
+  guardUpgrades(app);
 
   // WebSockets (client events, the live portal), on the root so every context may route one.
   // The frames a client sends (a filter) are small; anything larger is not one.
