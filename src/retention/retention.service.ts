@@ -21,6 +21,7 @@ import type { ClientsRepository } from '../db/clients.repository.js';
 import type { DoomedRow, RetentionRepository } from '../db/retention.repository.js';
 import type { ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
+import { dropDeadLetters } from '../queue/dead-letter-stream.js';
 import { targetKeysOf } from '../queue/keys.js';
 
 const DAY_MS = 86_400_000;
@@ -113,12 +114,20 @@ export class RetentionService {
   ): Promise<ClientPurge> {
     const client = await this.findClient(request.client, request.domain);
     const domain = config.domains.find((d) => d.name === client.domain);
+    // Only a failed row (or a queued one, a retry cut short) can have a dead letter.
+    const undelivered = new Set<string>();
     const outcome = await this.drain(
       config,
       domain,
       (limit) => this.deps.retention.selectForClient(client.id, limit, request.includePending),
       () => true,
+      undelivered,
     );
+    // Erased means gone from the dead letters too: a listed entry of a vanished row would be
+    // counted, listed and "redriven" (requeued 0) for nothing.
+    if (domain)
+      for (const keys of targetKeysOf(config.redis.key_prefix, domain).values())
+        await dropDeadLetters(this.deps.redis, keys.dead, undelivered);
     const kept = request.includePending ? 0 : await this.deps.retention.countPendingForClient(client.id);
     const result: ClientPurge = {
       client: `${client.name}.${client.domain}`,
@@ -142,12 +151,16 @@ export class RetentionService {
     return result;
   }
 
-  /** Select a batch, delete exactly it, repeat until a batch comes back short. */
+  /**
+   * Select a batch, delete exactly it, repeat until a batch comes back short. The message
+   * ids of deleted rows not delivered are added to `undelivered` when given.
+   */
   private async drain(
     config: Readonly<BrokerConfig>,
     domain: DomainConfig | undefined,
     select: (limit: number) => Promise<DoomedRow[]>,
     keepGoing: KeepGoing,
+    undelivered?: Set<string>,
   ): Promise<{ deleted: number; pending: number }> {
     const limit = config.retention.batch_size;
     let deleted = 0;
@@ -156,6 +169,7 @@ export class RetentionService {
       const rows = await select(limit);
       if (rows.length === 0) break;
       deleted += await this.deps.retention.deleteByIds(rows.map((r) => r.id));
+      if (undelivered) for (const r of rows) if (r.status !== 'delivered') undelivered.add(r.message_id);
       const queued = rows.filter((r) => r.status === 'queued').map((r) => r.message_id);
       pending += queued.length;
       // The dispatcher would skip a vanished row it reads back anyway; removing it keeps the

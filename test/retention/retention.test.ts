@@ -12,7 +12,7 @@ import { ClientsRepository } from '../../src/db/clients.repository.js';
 import { MessagesRepository } from '../../src/db/messages.repository.js';
 import { RetentionRepository } from '../../src/db/retention.repository.js';
 import { createLogger } from '../../src/logger.js';
-import { domainKeys } from '../../src/queue/keys.js';
+import { domainKeys, targetKeysOf } from '../../src/queue/keys.js';
 import { RetentionScheduler } from '../../src/retention/retention.scheduler.js';
 import { RetentionService } from '../../src/retention/retention.service.js';
 import { sealedRows } from '../support/sealed-rows.js';
@@ -39,6 +39,18 @@ beforeAll(async () => {
         { name: 'default' },
         { name: 'forever', retention_days: 0 },
         { name: 'short', retention_days: 1, target: { type: 'webhook', url: 'https://x.test/', secret: 's' } },
+        {
+          name: 'routed',
+          retention_days: 0,
+          targets: {
+            eu: { type: 'webhook', url: 'https://eu.test/', secret: 's' },
+            us: { type: 'webhook', url: 'https://us.test/', secret: 's' },
+          },
+          routes: [
+            { name: 'uk', match: { sender_prefix: '+44' }, target: 'eu' },
+            { name: 'rest', target: 'us' },
+          ],
+        },
       ],
     },
     env: {},
@@ -193,6 +205,28 @@ describe('mb purge --client', () => {
       target_id: 'alice.default',
       domain: 'default',
     });
+  });
+
+  it("removes the erased messages' entries from every dead-letter stream of the domain, and only theirs", async () => {
+    const clients = new ClientsRepository(handle.db);
+    const dave = await clients.ensure({ name: 'dave', domain: 'routed' });
+    const erin = await clients.ensure({ name: 'erin', domain: 'routed' });
+    const [daveEu, daveUs] = await insert(2, 'routed', 1, { client_id: dave.id, status: 'failed' });
+    const [erinUs] = await insert(1, 'routed', 1, { client_id: erin.id, status: 'failed' });
+    const keys = targetKeysOf(prefix, config.domains[3]!);
+    const dead = (target: string) => keys.get(target)!.dead;
+    const deadLetter = (target: string, id: string) =>
+      redis.xadd(dead(target), '*', 'm', id, 'a', '3', 'e', 'HTTP 500', 't', new Date().toISOString());
+    await deadLetter('eu', daveEu!);
+    await deadLetter('us', daveUs!);
+    await deadLetter('us', erinUs!);
+
+    await expect(
+      service.purgeClient(config, { client: 'dave', includePending: false, actor: 'cli' }),
+    ).resolves.toMatchObject({ deleted: 2 });
+    expect(await redis.xlen(dead('eu'))).toBe(0);
+    expect((await redis.xrange(dead('us'), '-', '+')).map(([, f]) => f[1])).toEqual([erinUs]);
+    await redis.del(dead('eu'), dead('us'));
   });
 
   it('refuses an unknown client and a name that exists in several domains', async () => {
