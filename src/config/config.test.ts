@@ -88,6 +88,23 @@ describe('loadConfig', () => {
     expect(envName(['delivery', 'max_attempts'])).toBe('MB_DELIVERY_MAX_ATTEMPTS');
   });
 
+  it('refuses an MB_* variable that names no key, with the key it probably meant', () => {
+    const load = (env: NodeJS.ProcessEnv) => () => loadConfig({ values: {}, env });
+    expect(load({ MB_DELIVERY_MAX_ATEMPTS: '3' })).toThrow(ConfigError);
+    expect(load({ MB_DELIVERY_MAX_ATEMPTS: '3' })).toThrow(
+      'environment variable MB_DELIVERY_MAX_ATEMPTS matches no config key; did you mean MB_DELIVERY_MAX_ATTEMPTS (delivery.max_attempts)?',
+    );
+    expect(load({ MB_NOTHING_LIKE_ANY_KEY: '1' })).toThrow(
+      /^environment variable MB_NOTHING_LIKE_ANY_KEY matches no config key$/,
+    );
+    // The project's own variables, and those the file substitutes, are not overrides.
+    expect(
+      load({ MB_CONFIG: 'x', MB_SKIP_SETUP: '1', MB_TEST_MYSQL_URL: 'mysql://h', MB_DOMAINS: '[{"name":"default"}]' }),
+    ).not.toThrow();
+    const path = file('database:\n  url: mysql://mb:${MB_DATABASE_SECRET}@db/mb\n');
+    expect(() => loadConfig({ file: path, env: { MB_DATABASE_SECRET: 's' } })).not.toThrow();
+  });
+
   it('takes domains from MB_DOMAINS as JSON', () => {
     const config = loadConfig({
       values: {},

@@ -8,10 +8,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { envName, overrideNames, refuseUnknownOverrides } from './config-env.js';
 import { ConfigError, isField, type Shape } from './config-fields.js';
 import { resolveConfig } from './config-resolve.js';
 import { configShape, domainsField, type BrokerConfig, type RawBrokerConfig } from './config.schema.js';
 
+export { envName } from './config-env.js';
 export { ConfigError } from './config-fields.js';
 export type { BrokerConfig, ClientLimitsConfig, DomainConfig, TargetConfig } from './config.schema.js';
 export type { RouteConfig, RouteMatch } from './config-routes.js';
@@ -29,7 +31,10 @@ export interface LoadOptions {
 
 export function loadConfig(options: LoadOptions = {}): Readonly<BrokerConfig> {
   const env = options.env ?? process.env;
-  const raw = options.values ?? readRawFile(pickFile(options, env), env);
+  // The `${MB_…}` the file substitutes are its own inputs, not misspelt overrides.
+  const substituted = new Set<string>();
+  const raw = options.values ?? readRawFile(pickFile(options, env), recordingReads(env, substituted));
+  refuseUnknownOverrides(env, overrideNames(configShape, { [envName(['domains'])]: 'domains' }), substituted);
   const config = parseRoot(raw, env);
   resolvePaths(config, options.baseDir ?? process.cwd());
   return deepFreeze(resolveConfig(config));
@@ -90,8 +95,13 @@ function substituteLine(text: string, env: NodeJS.ProcessEnv, file: string): str
   });
 }
 
-export function envName(path: string[]): string {
-  return `MB_${path.map((p) => p.toUpperCase()).join('_')}`;
+function recordingReads(env: NodeJS.ProcessEnv, names: Set<string>): NodeJS.ProcessEnv {
+  return new Proxy(env, {
+    get(target, name) {
+      if (typeof name === 'string') names.add(name);
+      return Reflect.get(target, name);
+    },
+  });
 }
 
 function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): RawBrokerConfig {
