@@ -25,7 +25,7 @@ import type { Logger } from '../logger.js';
 import { ensureDurability, type DurabilityState } from '../queue/durability.js';
 import { WritabilityWatch } from '../queue/redis-writability.js';
 import { EventPressure } from '../queue/event-pressure.js';
-import { createRedis, whenReady } from '../queue/redis-connection.js';
+import { createRedis, logConnectionChanges, whenReady } from '../queue/redis-connection.js';
 import type { EventHub } from '../events/event-hub.js';
 
 /** Local Redis and MariaDB started under data/ where none runs (the embedded default). */
@@ -59,6 +59,7 @@ export async function connectRedis(config: Readonly<BrokerConfig>, logger: Logge
   const redis = createRedis(config, 'front');
   redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
   if (!(await whenReady(redis, 10_000))) throw new Error(`Redis at ${config.redis.url} does not answer`);
+  logConnectionChanges(redis, logger);
   const state = await ensureDurability(redis, config.queue.fsync, config.redis.manage_persistence);
   if (state.changed.length > 0) logger.warn({ changed: state.changed }, 'turned Redis persistence on for durable 202s');
   if (!state.durable)

@@ -287,7 +287,11 @@ export class TargetDispatcher implements FirstAttemptTaker {
       }
     } catch (error) {
       this.deps.logger.warn(
-        { domain: this.deps.domain.name, target: this.deps.target.name, err: describeError(error) },
+        {
+          domain: this.deps.domain.name,
+          target: this.deps.target.name,
+          err: this.deps.schedule.notConnectedCause(error) ?? describeError(error),
+        },
         'delivery poll failed',
       );
     } finally {

@@ -11,6 +11,7 @@
 import type { Redis } from 'ioredis';
 import type { ActorHost } from '../actors/actor-host.js';
 import type { DurabilityState } from '../queue/durability.js';
+import { notConnectedCause } from '../queue/redis-connection.js';
 import type { ComponentStatus, DomainsHealth, HealthReport } from './health.types.js';
 
 export type { ComponentStatus, HealthReport } from './health.types.js';
@@ -108,7 +109,7 @@ export class HealthService {
       if (full) return { status: 'degraded', ...detail, problem: full };
       return { status: 'up', ...detail };
     } catch (error) {
-      return { status: 'down', error: (error as Error).message };
+      return { status: 'down', error: notConnectedCause(this.deps.redis, error) ?? (error as Error).message };
     }
   }
 

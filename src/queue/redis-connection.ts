@@ -18,6 +18,7 @@
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { BrokerConfig } from '../config/config.js';
+import type { Logger } from '../logger.js';
 
 export type RedisPurpose =
   | 'ingest'
@@ -57,8 +58,53 @@ export function createRedis(config: Readonly<BrokerConfig>, purpose: RedisPurpos
     ...extra,
   };
   const redis = connect(config, options);
+  rememberLastError(redis);
   if (purpose === 'subscriber') keepProbing(redis, config.redis.command_timeout_ms);
   return redis;
+}
+
+/** Each connection's last error (its 'error' event) until it is ready again: the cause of an outage. */
+const lastErrors = new WeakMap<Redis, string>();
+
+function rememberLastError(redis: Redis): void {
+  redis.on('error', (error: Error) => lastErrors.set(redis, error.message));
+  redis.on('ready', () => lastErrors.delete(redis));
+}
+
+/**
+ * ioredis' words for "not connected", which name none of the cause: a command refused
+ * while the connection is down (no offline queue) or cut off when it dropped.
+ */
+const NOT_CONNECTED = /Stream isn't writeable|Connection is closed|MaxRetriesPerRequest/i;
+
+/**
+ * The real cause behind a "not connected" failure of a command on `redis`
+ * (`connect ECONNREFUSED 127.0.0.1:6390`), or undefined: for any other error, or while
+ * the connection has reported none.
+ */
+export function notConnectedCause(redis: Redis, error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  return NOT_CONNECTED.test(message) ? lastErrors.get(redis) : undefined;
+}
+
+/**
+ * Logs once when a ready connection is lost (with its cause, when known) and once when it
+ * is back: not at each retry, which come every second for as long as Redis is away.
+ * 'reconnecting' rather than 'close': a deliberate quit() closes without reconnecting.
+ */
+export function logConnectionChanges(redis: Redis, logger: Logger): void {
+  let lost = false;
+  redis.on('reconnecting', () => {
+    if (lost) return;
+    lost = true;
+    const cause = lastErrors.get(redis);
+    logger.warn(cause ? { err: cause } : {}, 'redis connection lost');
+  });
+  redis.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    logger.info('redis connection restored');
+  });
 }
 
 /**

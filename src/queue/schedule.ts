@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { toStreamFields, type StatusEventInput } from '../events/status-event.js';
 import { countPublished } from '../events/events.metrics.js';
 import { clientEventsKey, type DomainKeys } from './keys.js';
+import { notConnectedCause } from './redis-connection.js';
 import type { BrokerScripts } from './scripts.js';
 import type { EventRetention } from './status-events.js';
 import type { EntryFormat } from './stream-entry.types.js';
@@ -151,6 +152,11 @@ export class DeliverySchedule {
       );
     }
     await pipeline.exec();
+  }
+
+  /** What a failed command on the schedule's connection really met, when it says only "not connected". */
+  notConnectedCause(error: unknown): string | undefined {
+    return notConnectedCause(this.redis, error);
   }
 
   async depth(keys: DomainKeys): Promise<{ scheduled: number; inflight: number; dead: number }> {
