@@ -17,10 +17,18 @@ describe('planReload', () => {
     expect(plan.next.domains[0]?.active).toBe(false);
   });
 
+  it('names nested keys and lists by their full path', () => {
+    const loaded = loadConfig({
+      values: { server: { port: 1000 }, redis: { sentinels: ['s1:26379'] }, instance_id: 'elsewhere' },
+      env: {},
+    });
+    expect(planReload(current, loaded).restartRequired.sort()).toEqual(['instance_id', 'redis.sentinels']);
+  });
+
   it('names what needs a restart and keeps the old values for it', () => {
     const loaded = loadConfig({ values: { server: { port: 2000 }, redis: { url: 'redis://elsewhere:1' } }, env: {} });
     const plan = planReload(current, loaded);
-    expect(plan.restartRequired.sort()).toEqual(['redis', 'server']);
+    expect(plan.restartRequired.sort()).toEqual(['redis.url', 'server.port']);
     expect(plan.next.server.port).toBe(1000);
     expect(plan.changed).toEqual([]);
   });

@@ -9,8 +9,8 @@
  *              (live, or with its restart); file and retention_days: LogOutput
  *   retention  the retention scheduler reads it at every tick and reschedules itself
  *
- * Everything else (ports, TLS, connections, paths) needs a restart; the reload says which
- * keys those are and keeps running with the old values for them.
+ * Everything else (ports, TLS, connections, paths) needs a restart; the reload names those
+ * keys by their full path (`server.port`) and keeps running with the old values for them.
  */
 import type { BrokerConfig } from './config.js';
 
@@ -18,7 +18,9 @@ const LIVE_SECTIONS = new Set(['domains', 'delivery', 'log', 'retention']);
 
 /** What a reload did: the keys it applied, those that wait for a restart, and how each actor took it. */
 export interface ReloadResult {
+  /** Live sections applied (`domains`, `delivery`, …). */
   changed: string[];
+  /** Full paths of the keys that wait for a restart (`server.port`, `redis.url`). */
   restart_required: string[];
   actors: Record<string, 'live' | 'restarted'>;
 }
@@ -40,8 +42,26 @@ export function planReload(current: Readonly<BrokerConfig>, loaded: Readonly<Bro
       changed.push(key);
       (next as unknown as Record<string, unknown>)[key] = structuredClone(loaded[key]);
     } else {
-      restartRequired.push(key);
+      restartRequired.push(...changedPaths(current[key], loaded[key], key));
     }
   }
   return { next, changed, restartRequired };
+}
+
+/**
+ * The full paths of the keys that differ (`server.port`, `redis.url`): what an operator
+ * greps the config for. A list (`redis.sentinels`) is named as a whole.
+ */
+function changedPaths(before: unknown, after: unknown, path: string): string[] {
+  if (!isMapping(before) || !isMapping(after)) return [path];
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].flatMap((key) =>
+    JSON.stringify(before[key]) === JSON.stringify(after[key])
+      ? []
+      : changedPaths(before[key], after[key], `${path}.${key}`),
+  );
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
