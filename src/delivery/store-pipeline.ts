@@ -304,27 +304,7 @@ export class StorePipeline {
             delivered: !byAttempts,
           });
         }
-        const row = {
-          message_id: fields.m,
-          client_id: Number(fields.c),
-          domain,
-          sender_hash: fields.h,
-          pepper_id: fields.p,
-          sender_masked: fields.sm,
-          sender_enc: fields.se,
-          body_enc: fields.be,
-          key_id: envelopeKeyId(fields.be),
-          metadata: fields.md === '' ? null : (JSON.parse(fields.md) as Record<string, unknown>),
-          // `store` target: being stored is the delivery.
-          status: byAttempts ? 'queued' : 'delivered',
-          attempt_count: byAttempts ? 0 : 1,
-          queued_at: new Date(fields.q),
-          delivered_at: byAttempts ? null : now,
-          next_attempt_at: byAttempts ? now : null,
-          target: target.name,
-          route: fields.rt === '' ? null : fields.rt,
-          route_match: fields.rt === '' ? null : fields.rm,
-        } satisfies NewMessageRow;
+        const row = storedRow(fields, domain, target.name, byAttempts, now);
         // The client's CN as the clients table spells it: a client sends only in its own domain.
         scheduled?.rows.push({ ...row, client_cn: `${fields.n}.${domain}` });
         return row;
@@ -363,6 +343,35 @@ export class StorePipeline {
     }
     this.deps.onBatchDone(entries.length, (performance.now() - started) / 1000);
   }
+}
+
+/**
+ * The row of one stream entry, stored at `now`. For a `store` target being stored is the
+ * delivery: delivered_at and created_at (the status' `stored_at`) are one timestamp, set
+ * here rather than each by its own clock (the repository's would be read later).
+ */
+export function storedRow(fields: StreamEntryFields, domain: string, target: string, byAttempts: boolean, now: Date) {
+  return {
+    message_id: fields.m,
+    client_id: Number(fields.c),
+    domain,
+    sender_hash: fields.h,
+    pepper_id: fields.p,
+    sender_masked: fields.sm,
+    sender_enc: fields.se,
+    body_enc: fields.be,
+    key_id: envelopeKeyId(fields.be),
+    metadata: fields.md === '' ? null : (JSON.parse(fields.md) as Record<string, unknown>),
+    status: byAttempts ? 'queued' : 'delivered',
+    attempt_count: byAttempts ? 0 : 1,
+    queued_at: new Date(fields.q),
+    delivered_at: byAttempts ? null : now,
+    next_attempt_at: byAttempts ? now : null,
+    created_at: now,
+    target,
+    route: fields.rt === '' ? null : fields.rt,
+    route_match: fields.rt === '' ? null : fields.rm,
+  } satisfies NewMessageRow;
 }
 
 function sleep(ms: number): Promise<void> {
