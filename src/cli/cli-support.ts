@@ -168,3 +168,11 @@ export function parsePositiveInt(value: string): number {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive whole number');
   return n;
 }
+
+/** An option parser for commander: a number ≥ 0 (a rate; fractions allowed), a usage error otherwise. */
+export function parseNonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new InvalidArgumentError('expected a number, 0 or more');
+  return n;
+}

@@ -46,7 +46,7 @@ export function registerDeadLetterCommands(program: Command): void {
     .option('--all', 'redrive every dead letter of the domain')
     .action(
       async (options: { domain: string; target?: string; message?: string[]; all?: boolean }, command: Command) => {
-        if (!options.all && !options.message?.length) command.error('name --message ID… or --all');
+        if (!options.all && !options.message?.length) command.error('Give --message ID… or --all');
         await withContext(command, async (context) => {
           const db = context.database();
           const service = new DeadLetterService(

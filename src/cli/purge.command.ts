@@ -26,7 +26,7 @@ export function registerPurgeCommands(program: Command): void {
         options: { client?: string; domain?: string; includePending?: boolean; expired?: boolean },
         command: Command,
       ) => {
-        if (!options.client === !options.expired) command.error('name either --client NAME or --expired');
+        if (!options.client === !options.expired) command.error('Give either --client NAME or --expired');
         await withContext(command, async (context) => {
           const db = context.database().db;
           const service = new RetentionService({

@@ -9,6 +9,7 @@ import { loadConfig } from '../config/config.js';
 import { ApiClient, defaultClientFiles, failureCode, type ClientFiles } from '../test-client/api-client.js';
 import { runLoad } from '../test-client/load-runner.js';
 import { runSelftest } from '../test-client/selftest.js';
+import { parseNonNegativeNumber } from './cli-support.js';
 
 interface ConnectionOptions {
   url?: string;
@@ -56,7 +57,8 @@ export function registerTestClientCommands(program: Command): void {
     .option(
       '--rate <per-second>',
       'pace submissions (the default rate limit is 100 per minute per client); 0 = no pacing',
-      '0',
+      parseNonNegativeNumber,
+      0,
     )
     .option('--json', 'machine-readable output')
     .action(
@@ -67,7 +69,7 @@ export function registerTestClientCommands(program: Command): void {
           metadata?: string;
           count: string;
           concurrency: string;
-          rate: string;
+          rate: number;
           json?: boolean;
         },
         command: Command,
@@ -99,7 +101,7 @@ export function registerTestClientCommands(program: Command): void {
             if (answer.status !== 202) process.exitCode = 1;
             return;
           }
-          const summary = await runLoad(client, { count, concurrency, rate: Number(options.rate), body });
+          const summary = await runLoad(client, { count, concurrency, rate: options.rate, body });
           if (options.json) return say(JSON.stringify(summary));
           const { sent, accepted, duration_ms, accepted_per_s, latency_ms, errors } = summary;
           say(

@@ -1,0 +1,44 @@
+/**
+ * Usage errors of `mb` commands, found before anything is opened: the text an operator
+ * reads and that the command does nothing.
+ */
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { registerDeadLetterCommands } from './dead-letter.command.js';
+import { registerPurgeCommands } from './purge.command.js';
+import { registerTestClientCommands } from './test-client.command.js';
+
+/** Parses `args` with `mb`'s commands; resolves to what commander wrote on stderr and its exit code. */
+async function usageError(args: string[]): Promise<{ stderr: string; exitCode: number }> {
+  const program = new Command('mb').exitOverride();
+  let stderr = '';
+  program.configureOutput({ writeErr: (text) => void (stderr += text), writeOut: () => undefined });
+  for (const register of [registerDeadLetterCommands, registerPurgeCommands, registerTestClientCommands])
+    register(program);
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput(program.configureOutput());
+    for (const sub of command.commands) sub.exitOverride().configureOutput(program.configureOutput());
+  }
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (error) {
+    return { stderr, exitCode: (error as { exitCode: number }).exitCode };
+  }
+  throw new Error(`mb ${args.join(' ')} was accepted`);
+}
+
+describe('mb usage errors', () => {
+  it('refuses a rate that is not a number', async () => {
+    const { stderr, exitCode } = await usageError(['send', '--rate', 'abc']);
+    expect(stderr).toMatch(/option '--rate <per-second>' argument 'abc' is invalid\. expected a number, 0 or more/);
+    expect(exitCode).toBe(1);
+    await expect(usageError(['send', '--rate', '-1'])).resolves.toMatchObject({ exitCode: 1 });
+  });
+
+  it('says in a sentence what is missing', async () => {
+    expect((await usageError(['dead-letter', 'redrive', '--domain', 'default'])).stderr).toContain(
+      'Give --message ID… or --all',
+    );
+    expect((await usageError(['purge'])).stderr).toContain('Give either --client NAME or --expired');
+  });
+});
