@@ -78,13 +78,13 @@ const breaker = new GaugeFamily(
 );
 const batchSize = new HistogramFamily(
   'mb_storage_batch_size',
-  'Messages per storage batch (one encryption round trip, one INSERT)',
+  'Messages per storage batch (one multi-row INSERT)',
   [],
   [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
 ).series();
 const batchDuration = new HistogramFamily(
   'mb_storage_batch_duration_seconds',
-  'Time to store one batch: encrypt, INSERT, schedule, acknowledge',
+  'Time to store one batch: INSERT, first attempts scheduled, acknowledgement',
   [],
   [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
 ).series();

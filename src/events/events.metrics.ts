@@ -1,8 +1,10 @@
 /**
  * Status-event metrics. Publishing happens in the ingest and delivery actors, subscribers
  * live in the main thread: each thread counts in its own registry, merged into /metrics.
+ * Every thread that publishes loads this file, so it holds no gauge: a gauge registered in
+ * three threads is three series summed (event-subscribers.metrics.ts holds the main thread's).
  */
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { registry } from '../metrics/registry.js';
 import { STATUS_EVENT_TYPES, type StatusEventType } from './status-event.js';
 
@@ -18,12 +20,6 @@ for (const series of publishedByType.values()) series.inc(0);
 export function countPublished(type: StatusEventType, count = 1): void {
   if (count > 0) publishedByType.get(type)?.inc(count);
 }
-
-export const eventSubscribers = new Gauge({
-  name: 'mb_events_subscribers',
-  help: 'Event WebSockets open on this broker (clients on /api/v1/events)',
-  registers: [registry],
-});
 
 export const eventsSent = new Counter({
   name: 'mb_events_sent_total',

@@ -13,7 +13,7 @@ import type { RawData, WebSocket } from 'ws';
 import type { LiveConfig } from '../config/live-config.js';
 import { BrokerError } from '../errors.js';
 import type { EventHub } from '../events/event-hub.js';
-import { eventSubscribers } from '../events/events.metrics.js';
+import { eventSubscribers } from '../events/event-subscribers.metrics.js';
 import { STATUS_EVENT_TYPES } from '../events/status-event.js';
 import type { IdentityResolver } from './client-identity.js';
 import { CLOSE_CODES, EventSocket, filterOf, type EventFilter } from './event-socket.js';

@@ -29,7 +29,7 @@ const actorUp = new GaugeFamily(
 );
 const actorIdle = new GaugeFamily(
   'mb_actor_idle',
-  'Whether an on-demand actor (the CA) is parked (1: no thread, started by its next call) or running (0)',
+  'Whether an on-demand actor (the CA, encryption) is parked (1: no thread, started by its next call) or running (0)',
   ['actor'],
 );
 const actorRestarts = new CounterFamily(
