@@ -76,8 +76,11 @@ export class RevocationListener {
       keyPrefix,
       (a) => this.onAnnouncement(a, 'pub/sub'),
       () => {
+        // The first 'ready' is the start's, whose own catch-up follows the subscriptions
+        // (catching up here too applied the last announcement twice).
+        if (!this.subscribedOnce) return;
         // Status announcements are not kept anywhere: after a reconnect, ask the database again.
-        if (this.subscribedOnce) this.deps.identity.forgetAll();
+        this.deps.identity.forgetAll();
         void this.catchUp();
       },
     );

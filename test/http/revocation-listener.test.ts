@@ -422,4 +422,31 @@ describe('client status announcements while MySQL is away (shared identity cache
       client_name: 'unmarked-in-outage',
     });
   });
+
+  it('applies the last announcement once at start, not once more at the first ready', async () => {
+    const ownPrefix = `${prefix}start:`;
+    const { serial, fingerprint } = await connectedClient('at-start');
+    await announceCrl(redis, ownPrefix, announcement(crl([serial]), [{ serial, fingerprint }]));
+    const lines: string[] = [];
+    const subscriber = new Redis(REDIS_URL);
+    const starting = new RevocationListener({
+      tls,
+      identity,
+      store,
+      logger: createLogger('info', {}, { write: (line: string) => void lines.push(line) }),
+      keyPrefix: ownPrefix,
+      redis,
+      subscriber,
+      checkIntervalMs: 60_000,
+      clientStatusOf: async () => 'active',
+    });
+    try {
+      await starting.start();
+      if (subscriber.status !== 'ready') await new Promise((resolve) => subscriber.once('ready', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(lines.filter((l) => l.includes('"revocation applied"'))).toHaveLength(1);
+    } finally {
+      starting.stop();
+    }
+  });
 });
