@@ -9,10 +9,10 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BrokerError } from '../errors.js';
 import { fingerprintOfDer } from '../pki/fingerprint.js';
-import { parsePositiveInt, printJson, readConfig, reportFailure, runCommand } from './cli-support.js';
+import { commandGroup, parsePositiveInt, printJson, readConfig, reportFailure, runCommand } from './cli-support.js';
 
 export function registerCaCommands(program: Command): void {
-  const ca = program.command('ca').description('The certificate authority itself');
+  const ca = commandGroup(program, 'ca').description('The certificate authority itself');
 
   ca.command('init')
     .description(

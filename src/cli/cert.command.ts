@@ -7,10 +7,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { BrokerError } from '../errors.js';
-import { printJson, runCommand } from './cli-support.js';
+import { commandGroup, printJson, runCommand } from './cli-support.js';
 
 export function registerCertCommands(program: Command): void {
-  const cert = program.command('cert').description('Inspect certificates');
+  const cert = commandGroup(program, 'cert').description('Inspect certificates');
 
   cert
     .command('verify <file>')

@@ -8,6 +8,7 @@ import { accessSync, chmodSync, constants, mkdirSync, rmdirSync, writeFileSync }
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, loadConfig, type BrokerConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
+import { closestName } from '../util/closest-name.js';
 import { openContext, type CliContext, type RunnerOptions } from './cli-context.js';
 
 /** Exit codes: 0 done, 1 failed or not valid, 2 done but the running brokers were not told. */
@@ -175,4 +176,28 @@ export function parseNonNegativeNumber(value: string): number {
   if (value.trim() === '' || !Number.isFinite(n) || n < 0)
     throw new InvalidArgumentError('expected a number, 0 or more');
   return n;
+}
+
+/**
+ * A group of commands (`mb dead-letter …`) that refuses a subcommand it does not have,
+ * with the one probably meant. Commander would print the group's help and exit 0 for
+ * `mb dead-letter retry --help` (its help check comes before the command lookup), which
+ * reads as if `retry` existed. Exit 1, "not valid" (2 means done but not announced).
+ */
+export function commandGroup(program: Command, name: string): Command {
+  const group = program.command(name);
+  program.hook('preSubcommand', (parent, chosen) => {
+    if (chosen !== group) return;
+    // The parent's args: the group's name, then what follows it (options last).
+    const given = parent.args.slice(1).find((arg) => !arg.startsWith('-'));
+    if (given === undefined || given === 'help') return;
+    const known = group.commands.flatMap((c) => [c.name(), ...c.aliases()]);
+    if (known.includes(given)) return;
+    const near = closestName(given, known);
+    group.error(
+      `error: unknown command '${given}' for mb ${name}${near ? ` (did you mean ${near}?)` : ''}; its commands: ${known.join(', ')}`,
+      { exitCode: 1, code: 'commander.unknownCommand' },
+    );
+  });
+  return group;
 }

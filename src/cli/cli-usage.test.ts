@@ -35,6 +35,18 @@ describe('mb usage errors', () => {
     await expect(usageError(['send', '--rate', '-1'])).resolves.toMatchObject({ exitCode: 1 });
   });
 
+  it("refuses a group's unknown command, --help or not, with the one probably meant", async () => {
+    for (const args of [
+      ['dead-letter', 'retry', '--help'],
+      ['dead-letter', 'retry', '--domain', 'default'],
+    ]) {
+      const { stderr, exitCode } = await usageError(args);
+      expect(stderr).toContain("unknown command 'retry' for mb dead-letter; its commands: list, redrive");
+      expect(exitCode).toBe(1);
+    }
+    expect((await usageError(['dead-letter', 'lst'])).stderr).toContain('(did you mean list?)');
+  });
+
   it('says in a sentence what is missing', async () => {
     expect((await usageError(['dead-letter', 'redrive', '--domain', 'default'])).stderr).toContain(
       'Give --message ID… or --all',

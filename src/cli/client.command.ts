@@ -13,6 +13,7 @@ import { BrokerError } from '../errors.js';
 import { callbackHost, callbackUrlProblem } from '../events/callback-url.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 import {
+  commandGroup,
   ensurePrivateDir,
   EXIT_NOT_ANNOUNCED,
   parsePositiveInt,
@@ -34,9 +35,9 @@ interface IssueOptions {
 }
 
 export function registerClientCommands(program: Command): void {
-  const client = program
-    .command('client')
-    .description('Client certificates: issue, renew, revoke, list; disable or enable a client');
+  const client = commandGroup(program, 'client').description(
+    'Client certificates: issue, renew, revoke, list; disable or enable a client',
+  );
 
   const issueLike = (name: 'issue' | 'renew', description: string) =>
     client

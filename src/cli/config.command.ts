@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { checkConfigFiles, type Finding } from '../config/config-check.js';
-import { printJson, readConfig } from './cli-support.js';
+import { commandGroup, printJson, readConfig } from './cli-support.js';
 
 const MARK: Record<Finding['level'], string> = {
   ok: 'ok     ',
@@ -17,7 +17,7 @@ const MARK: Record<Finding['level'], string> = {
 };
 
 export function registerConfigCommands(program: Command): void {
-  const config = program.command('config').description('The broker configuration');
+  const config = commandGroup(program, 'config').description('The broker configuration');
 
   config
     .command('check')

@@ -4,10 +4,10 @@
  * that could not be announced while Redis was down.
  */
 import type { Command } from 'commander';
-import { EXIT_NOT_ANNOUNCED, printJson, runCommand } from './cli-support.js';
+import { commandGroup, EXIT_NOT_ANNOUNCED, printJson, runCommand } from './cli-support.js';
 
 export function registerCrlCommands(program: Command): void {
-  const crl = program.command('crl').description('The certificate revocation list');
+  const crl = commandGroup(program, 'crl').description('The certificate revocation list');
 
   crl
     .command('show')

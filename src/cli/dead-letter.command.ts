@@ -5,9 +5,12 @@ import { MessagesRepository } from '../db/messages.repository.js';
 import { LiveConfig } from '../config/live-config.js';
 import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import { withContext } from './cli-context.js';
+import { commandGroup } from './cli-support.js';
 
 export function registerDeadLetterCommands(program: Command): void {
-  const group = program.command('dead-letter').description('Dead-lettered messages of a domain: list and redrive');
+  const group = commandGroup(program, 'dead-letter').description(
+    'Dead-lettered messages of a domain: list and redrive',
+  );
 
   group
     .command('list')

@@ -19,6 +19,7 @@ import { DEFAULT_RETIRE_GRACE_MS, retirementBlockers } from '../keys/key-retirem
 import { keysFor } from '../queue/keys.js';
 import { withSecretsLock } from '../keys/secrets-lock.js';
 import { withContext, type CliContext } from './cli-context.js';
+import { commandGroup } from './cli-support.js';
 
 interface KindOption {
   pepper?: boolean;
@@ -33,9 +34,9 @@ const kindOf = (options: KindOption): SecretKind => (options.pepper ? 'pepper' :
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 export function registerKeysCommands(program: Command): void {
-  const group = program
-    .command('keys')
-    .description('Data keys and HMAC peppers: status, rotation, re-encryption, retirement');
+  const group = commandGroup(program, 'keys').description(
+    'Data keys and HMAC peppers: status, rotation, re-encryption, retirement',
+  );
   const withKind = (command: Command) => command.option('--pepper', 'the HMAC pepper instead of the data key');
   const withRewrite = (command: Command) =>
     withKind(command)

@@ -20,7 +20,7 @@ import { BrokerError } from '../errors.js';
 import { SUPERADMIN_DOMAIN, accountDomainLabel, accountDomainOf } from '../portal/account-domain.js';
 import type { AuditContext } from '../portal/user-admin.service.js';
 import type { CliAccounts } from './cli-context.js';
-import { printTabbed, runCommand, terminalSafe } from './cli-support.js';
+import { commandGroup, printTabbed, runCommand, terminalSafe } from './cli-support.js';
 
 interface AccountsContext extends CliAccounts {
   config: Readonly<BrokerConfig>;
@@ -34,7 +34,7 @@ const DOMAIN_OPTION = `the account's domain (${SUPERADMIN_DOMAIN}: the superadmi
 const ROLES = ['user', 'admin', 'superadmin'] as const satisfies readonly UserRole[];
 
 export function registerUserCommands(program: Command): void {
-  const user = program.command('user').description('Portal accounts: add, passwd, list, disable, enable, unlock');
+  const user = commandGroup(program, 'user').description('Portal accounts: add, passwd, list, disable, enable, unlock');
 
   user
     .command('add <email>')

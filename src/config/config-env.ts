@@ -3,6 +3,7 @@
  * variable that names no key. A typo in YAML stops the start (exit 78); the same typo in
  * an override must too, or `MB_DELIVERY_MAX_ATEMPTS=3` runs silently with the default.
  */
+import { closestName } from '../util/closest-name.js';
 import { ConfigError, isField, type Shape } from './config-fields.js';
 
 /** `MB_*` variables the project reads for other purposes than a config key. */
@@ -17,9 +18,6 @@ const OTHER_USES = new Set([
   'MB_PROPERTY_RUNS',
   'MB_PROPERTY_SEED',
 ]);
-
-/** A suggestion is made only this close (edits), so that a wild name gets none. */
-const MAX_SUGGESTION_DISTANCE = 3;
 
 export function envName(path: string[]): string {
   return `MB_${path.map((p) => p.toUpperCase()).join('_')}`;
@@ -51,30 +49,8 @@ export function refuseUnknownOverrides(
   for (const variable of Object.keys(env).sort()) {
     if (!variable.startsWith('MB_') || env[variable] === undefined) continue;
     if (names.has(variable) || OTHER_USES.has(variable) || substituted.has(variable)) continue;
-    const near = closest(variable, [...names.keys()]);
+    const near = closestName(variable, names.keys());
     const hint = near ? `; did you mean ${near} (${names.get(near)})?` : '';
     throw new ConfigError(`environment variable ${variable} matches no config key${hint}`);
   }
-}
-
-function closest(name: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = MAX_SUGGESTION_DISTANCE + 1;
-  for (const candidate of candidates) {
-    const d = editDistance(name, candidate);
-    if (d < bestDistance) [best, bestDistance] = [candidate, d];
-  }
-  return best;
-}
-
-/** Levenshtein distance (two rows). */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++)
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    previous = current;
-  }
-  return previous[b.length]!;
 }
