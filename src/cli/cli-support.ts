@@ -201,3 +201,15 @@ export function commandGroup(program: Command, name: string): Command {
   });
   return group;
 }
+
+/**
+ * Commander answers `--help` before it looks the command up: `mb test-client --help`
+ * printed the main help and exited 0, hiding the typo. For a first word that names no
+ * command the help flag is dropped, so the parse refuses the command (with a suggestion).
+ */
+export function withoutHelpForUnknownCommand(root: Command, argv: string[]): string[] {
+  const first = argv[2];
+  if (first === undefined || first.startsWith('-') || first === 'help') return argv;
+  if (root.commands.some((c) => c.name() === first || c.aliases().includes(first))) return argv;
+  return argv.filter((arg, i) => i < 2 || (arg !== '--help' && arg !== '-h'));
+}

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { registerDeadLetterCommands } from './dead-letter.command.js';
 import { registerPurgeCommands } from './purge.command.js';
 import { registerTestClientCommands } from './test-client.command.js';
+import { withoutHelpForUnknownCommand } from './cli-support.js';
 
 /** Parses `args` with `mb`'s commands; resolves to what commander wrote on stderr and its exit code. */
 async function usageError(args: string[]): Promise<{ stderr: string; exitCode: number }> {
@@ -52,5 +53,26 @@ describe('mb usage errors', () => {
       'Give --message ID… or --all',
     );
     expect((await usageError(['purge'])).stderr).toContain('Give either --client NAME or --expired');
+  });
+});
+
+describe('withoutHelpForUnknownCommand', () => {
+  const program = new Command('mb');
+  registerTestClientCommands(program);
+  const argv = (...args: string[]) => ['node', 'mb', ...args];
+
+  it('drops --help after a first word that names no command, so the parse refuses it', () => {
+    expect(withoutHelpForUnknownCommand(program, argv('test-client', '--help'))).toEqual(argv('test-client'));
+    expect(withoutHelpForUnknownCommand(program, argv('bogus', '-h', 'x'))).toEqual(argv('bogus', 'x'));
+  });
+
+  it('leaves known commands, options first and help alone', () => {
+    for (const args of [
+      argv('send', '--help'),
+      argv('--help'),
+      argv('--config', 'c.yaml', 'send'),
+      argv('help', 'send'),
+    ])
+      expect(withoutHelpForUnknownCommand(program, args)).toEqual(args);
   });
 });

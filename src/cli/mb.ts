@@ -5,6 +5,7 @@
  * Every command takes `--config FILE` like the broker and prints `--help`.
  */
 import { Command } from 'commander';
+import { withoutHelpForUnknownCommand } from './cli-support.js';
 import { registerDeadLetterCommands } from './dead-letter.command.js';
 import { registerKeysCommands } from './keys.command.js';
 import { registerPurgeCommands } from './purge.command.js';
@@ -38,7 +39,7 @@ registerTestClientCommands(program);
 registerBackupCommands(program);
 registerConfigCommands(program);
 
-program.parseAsync(process.argv).catch((error: unknown) => {
+program.parseAsync(withoutHelpForUnknownCommand(program, process.argv)).catch((error: unknown) => {
   process.stderr.write(`mb: ${(error as Error).message}\n`);
   process.exit(1);
 });
