@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BrokerError } from '../errors.js';
 import { frameworkError, installErrorHandlers, toBrokerError } from './error-handler.js';
 
 let app: FastifyInstance;
@@ -100,5 +101,40 @@ describe('a 400 that is not about JSON is not MALFORMED_JSON', () => {
       code: 'BAD_REQUEST',
       message: "Method 'POST' must provide a request body.",
     });
+  });
+});
+
+describe('how an error is logged', () => {
+  it('a 503 at warn with its reason and no stack, a 500 at error with it, a refusal at info with the route', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const stream = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const logged = Fastify({ logger: { level: 'info', stream } });
+    installErrorHandlers(logged);
+    logged.get('/unavailable', async () => {
+      throw new BrokerError('QUEUE_UNAVAILABLE', 'Redis does not answer', { outcome: 'unknown' });
+    });
+    logged.get('/broken', async () => {
+      throw new Error('a bug');
+    });
+    logged.get('/refused', async () => {
+      throw new BrokerError('NOT_FOUND');
+    });
+    try {
+      for (const url of ['/unavailable', '/broken', '/refused']) await logged.inject({ method: 'GET', url });
+    } finally {
+      await logged.close();
+    }
+    const of = (code: string) => lines.find((l) => l.error_code === code && typeof l.msg === 'string');
+    expect(of('QUEUE_UNAVAILABLE')).toMatchObject({
+      level: 40,
+      msg: 'request failed',
+      reason: 'Redis does not answer',
+      details: { outcome: 'unknown' },
+      method: 'GET',
+      route: '/unavailable',
+    });
+    expect(of('QUEUE_UNAVAILABLE')).not.toHaveProperty('err');
+    expect(of('INTERNAL_ERROR')).toMatchObject({ level: 50, msg: 'request failed', err: { message: 'a bug' } });
+    expect(of('NOT_FOUND')).toMatchObject({ level: 30, msg: 'request refused', route: '/refused' });
   });
 });

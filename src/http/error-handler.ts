@@ -143,8 +143,14 @@ export function sendError(
   else if (route === BATCH_ROUTE) countRefusedMessage(error.code, messagesInBatch(request.body));
   // Fastify's refusals before routing (frameworkError) never ran the onRequest hook that sets them.
   if (!reply.hasHeader('x-request-id')) setRequestIdHeaders(request, reply);
-  if (error.status >= 500) request.log.error({ err: options.cause ?? error, error_code: error.code }, 'request failed');
-  else request.log.info({ error_code: error.code }, 'request refused');
+  // Who asked what: an operator searching the log for a client or a route finds its refusals.
+  const context = { error_code: error.code, client: request.client?.common_name, method: request.method, route };
+  if (error.status === 500) request.log.error({ ...context, err: options.cause ?? error }, 'request failed');
+  // A 503 is a state the broker reports (Redis away, shutting down), not a fault in the
+  // request's code: a warning with its reason, without a stack that points at the hand-off.
+  else if (error.status >= 500)
+    request.log.warn({ ...context, reason: error.message, details: error.details }, 'request failed');
+  else request.log.info(context, 'request refused');
   // Routes that know better (rate limit, quota) set their own Retry-After first.
   if ((error.code === 'TOO_MANY_REQUESTS' || error.status === 503) && !reply.hasHeader('retry-after'))
     reply.header('retry-after', '1');
