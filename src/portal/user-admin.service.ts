@@ -99,11 +99,19 @@ export class UserAdmin {
       if (!isDuplicateKeyError(error)) throw error;
       throw formError({ domain: takenIn(access.domain) });
     }
+    const from = { role: target.role, domain: target.domain, client_id: target.client_id };
+    if (access.domain === target.domain) {
+      await this.record(by, 'user.access', target, { from, to: access });
+      return;
+    }
+    // Moved to another tenant (or to or from the superadmins): a row in each audit log,
+    // each with its own side only — one tenant learns no name or client id of the other.
+    await this.record(by, 'user.access', target, { from, to: { moved_out: true } });
     await this.record(
       by,
       'user.access',
-      { ...target, domain: access.domain ?? target.domain },
-      { from: { role: target.role, domain: target.domain, client_id: target.client_id }, to: access },
+      { ...target, domain: access.domain },
+      { from: { moved_in: true }, to: access },
     );
   }
 

@@ -289,6 +289,28 @@ describe('moving an account', () => {
     expect(twice.statusCode).toBe(422);
     expect(twice.body).toContain('A superadmin with this email exists already');
   });
+
+  it("audits a move in each tenant's log, each with its own side only", async () => {
+    const root = visitor();
+    expect((await root.login('root@test', PASSWORD, '*')).statusCode).toBe(303);
+    const email = 'traveller@example.test';
+    expect((await createUser(adminAlpha, email, 'a1')).response.statusCode).toBe(200);
+    const id = (await accountsOf(email))['alpha']!.id;
+    await root.get(`/portal/admin/users/${id}`);
+    expect(
+      (await root.post(`/portal/admin/users/${id}/access`, { role: 'user', domain: 'beta', client: 'b1' })).statusCode,
+    ).toBe(303);
+    const moveIn = async (domain: string) =>
+      (await h.repositories.audit.list({ domain, limit: 200 })).find(
+        (e) => e.action === 'user.access' && e.target_id === String(id),
+      );
+    const left = await moveIn('alpha');
+    const arrived = await moveIn('beta');
+    expect(left?.details).toMatchObject({ from: { domain: 'alpha' }, to: { moved_out: true } });
+    expect(JSON.stringify(left?.details)).not.toContain('beta');
+    expect(arrived?.details).toMatchObject({ from: { moved_in: true }, to: { domain: 'beta' } });
+    expect(JSON.stringify(arrived?.details)).not.toContain('alpha');
+  });
 });
 
 describe('lockout with accounts in several tenants', () => {
