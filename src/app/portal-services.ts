@@ -11,6 +11,7 @@
  *   identity, Redis ▶ ClientStatusService (disable/enable: here at once, announced to the others)
  */
 import type { Redis } from 'ioredis';
+import { OnceForms } from '../portal/once-forms.js';
 import type { ActorGraph } from '../actors/actor-graph.js';
 import type { CaRpc } from '../http/ca-admin.routes.js';
 import type { LiveConfig } from '../config/live-config.js';
@@ -106,6 +107,7 @@ export function buildPortalDeps(wiring: PortalWiring): PortalDeps {
     deadLetters: new DeadLetterService(config, redis, repositories.messages, repositories.audit),
     schedule: new DeliverySchedule(redis, defineScripts(redis)),
     stash: new BundleStash(),
+    onceForms: new OnceForms(redis, config.current().redis.key_prefix),
     // The key prefix and instance id need a restart to change: read once here.
     clientStatus: new ClientStatusService({
       clients: repositories.clients,

@@ -49,6 +49,19 @@ export class AdminContext {
     return scope.kind === 'domain' ? [scope.domain] : scope.kind === 'all' ? this.domains : [];
   }
 
+  /**
+   * Refuses (409) a one-time form sent a second time from the same page: a refresh of its
+   * result page (once-forms.ts). Called after the form's own checks, before its action.
+   */
+  async sentOnce(request: FastifyRequest): Promise<void> {
+    const formId = text(request.body, '_once', 64);
+    if (await this.options.onceForms.take(request.portal!.user.id, formId === '' ? undefined : formId)) return;
+    throw new BrokerError(
+      'CONFLICT',
+      'This form was sent already: reloading its result page does not do it again. Open the form anew to do it once more.',
+    );
+  }
+
   async audit(
     request: FastifyRequest,
     action: string,

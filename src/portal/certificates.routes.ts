@@ -136,6 +136,7 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
     const days = form.days === '' ? admin.config.pki.client_days : Number(form.days);
     if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) errors['days'] = `Between 1 and ${MAX_DAYS} days`;
     if (Object.keys(errors).length > 0) return issueForm(request, reply, form, errors, 422);
+    await admin.sentOnce(request);
     const by = admin.by(request);
     // A domain admin may not mint a metrics identity (the CA refuses it): see metrics.client_names.
     const scoped = scope.kind !== 'all';
@@ -197,6 +198,7 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
 
   app.post('/certificates/:serial/renew', async (request, reply) => {
     const { client } = await certificate(request);
+    await admin.sentOnce(request);
     const bundle = await actors.ca.call('ca.renew', {
       name: client.name,
       domain: client.domain,

@@ -8,6 +8,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ownValue } from '../util/own-value.js';
 import { VERSION } from '../version.js';
 import { isAdmin } from './tenant-scope.js';
+import { OnceForms } from './once-forms.js';
 
 /** Where the portal lives on the front. */
 export const PORTAL_PREFIX = '/portal';
@@ -67,6 +68,8 @@ export function renderPage(
         }
       : undefined,
     csrf: reply.generateCsrf(),
+    // The id of this page's one-time forms (once-forms.ts).
+    once: OnceForms.newId(),
     notice: noticeOf(request),
     version: VERSION,
   });

@@ -20,6 +20,7 @@ import type { IdentityResolver } from '../http/client-identity.js';
 import type { DeliverySchedule } from '../queue/schedule.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import type { AuthService } from './auth.service.js';
+import type { OnceForms } from './once-forms.js';
 import type { BundleStash } from './bundle-stash.js';
 import type { MessageBrowser } from './message-browser.service.js';
 import type { PasswordHasher } from './password-hasher.js';
@@ -61,6 +62,8 @@ export interface PortalServices {
   schedule: Pick<DeliverySchedule, 'depth'>;
   /** Freshly issued keys, held until their one download. */
   stash: BundleStash;
+  /** Forms that must not run twice from one page (a refresh of their result). */
+  onceForms: OnceForms;
 }
 
 /** Everything the portal mounts with: the config in force, data access, actors, services. */

@@ -84,6 +84,7 @@ export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): 
   app.post('/users', async (request, reply) => {
     const access = accessFrom(request);
     const email = text(request.body, 'email', 300);
+    await admin.sentOnce(request);
     try {
       const created = await users.create(
         { ...access, email, password: secret(request.body, 'password') },
@@ -162,6 +163,7 @@ export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): 
   app.post('/users/:id/reset-password', async (request, reply) => {
     const user = await target(request);
     notSelf(request, user);
+    await admin.sentOnce(request);
     const password = await users.resetPassword(user, admin.by(request));
     return renderPage(request, reply, 'password-shown', {
       title: 'Password reset',

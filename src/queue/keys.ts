@@ -24,6 +24,7 @@
  *   <prefix>identity:client:<id>:disabled  marker: the client is disabled (set at disable, deleted at enable)
  *   <prefix>locks:<name>        lock held by one broker (e.g. the retention purge)
  *   <prefix>portal:user:<id>:sender-searches  a portal user's sender-search window (rate-take-1 state)
+ *   <prefix>portal:user:<id>:form:<form id>   a one-time form already sent (src/portal/once-forms.ts), 24 h
  *   <prefix>portal:address:<ip>:login-failures  failed sign-ins from one address in its window (login-begin-1)
  *
  * Under Redis Cluster the prefix must carry a hash tag (`{mb}:`, checked by the config):
@@ -149,8 +150,14 @@ export function lockKey(prefix: string, name: string): string {
 }
 
 /** A portal user's counters (shared by every broker: the limit holds across instances). */
-export function portalUserKeys(prefix: string, userId: number): { senderSearches: string } {
-  return { senderSearches: `${prefix}portal:user:${userId}:sender-searches` };
+export function portalUserKeys(
+  prefix: string,
+  userId: number,
+): { senderSearches: string; form: (formId: string) => string } {
+  return {
+    senderSearches: `${prefix}portal:user:${userId}:sender-searches`,
+    form: (formId) => `${prefix}portal:user:${userId}:form:${formId}`,
+  };
 }
 
 /**

@@ -291,6 +291,29 @@ describe('clients', () => {
 });
 
 describe('certificates', () => {
+  it('does not issue again when the result page is reloaded (the form sent twice from one page)', async () => {
+    const form = await adminAlpha.get('/portal/admin/certificates/new');
+    const once = /name="_once" value="([^"]+)"/.exec(form.body)![1]!;
+    const before = (await h.repositories.certificates.list({ domain: 'alpha' })).length;
+    const first = await adminAlpha.post('/portal/admin/certificates', { client: 'a1@alpha', days: '90', _once: once });
+    expect(first.statusCode).toBe(200);
+    const again = await adminAlpha.post('/portal/admin/certificates', { client: 'a1@alpha', days: '90', _once: once });
+    expect(again.statusCode).toBe(409);
+    expect(again.body).toContain('This form was sent already');
+    expect((await h.repositories.certificates.list({ domain: 'alpha' })).length).toBe(before + 1);
+    // The same for a password reset: the password shown first stays the one that works.
+    const users = await h.repositories.users.list({ domain: 'alpha' });
+    const other = users.find((u) => u.role === 'user')!;
+    const page = await adminAlpha.get(`/portal/admin/users/${other.id}`);
+    const resetOnce = /reset-password[\s\S]*?name="_once" value="([^"]+)"/.exec(page.body)![1]!;
+    expect(
+      (await adminAlpha.post(`/portal/admin/users/${other.id}/reset-password`, { _once: resetOnce })).statusCode,
+    ).toBe(200);
+    expect(
+      (await adminAlpha.post(`/portal/admin/users/${other.id}/reset-password`, { _once: resetOnce })).statusCode,
+    ).toBe(409);
+  });
+
   it('issues through the CA actor and hands out key and certificate once, to the issuer only', async () => {
     await adminAlpha.get('/portal/admin/certificates/new');
     const issued = await adminAlpha.post('/portal/admin/certificates', { client: 'a1@alpha', days: '90' });
