@@ -12,7 +12,7 @@ describe('CircuitBreaker', () => {
 
   it('opens after N consecutive failures and lets nothing through while open', () => {
     const changes: string[] = [];
-    const breaker = new CircuitBreaker(3, 1000, (s) => changes.push(s));
+    const breaker = new CircuitBreaker(3, 1000, undefined, (s) => changes.push(s));
     for (let i = 0; i < 3; i++) breaker.recordFailure('timeout', 100);
     expect(breaker.current).toBe('open');
     expect(breaker.allowance(10, 500)).toBe(0);
@@ -52,6 +52,27 @@ describe('CircuitBreaker', () => {
     breaker.recordFailure('x', now);
     const { opened_at, retry_at } = breaker.snapshot();
     expect(Date.parse(retry_at!) - Date.parse(opened_at!)).toBe(10_000);
+  });
+
+  it('a probe marked but not sent (nothing was due) lets the next look send one', () => {
+    const breaker = new CircuitBreaker(1, 1000);
+    breaker.recordFailure('x', 0);
+    expect(breaker.allowance(1, 1000)).toBe(1);
+    breaker.probing(1000);
+    expect(breaker.allowance(1, 1001)).toBe(0);
+    // Before, the breaker waited for this probe's outcome for good: no attempt ever started again.
+    breaker.probeAborted();
+    expect(breaker.allowance(1, 1002)).toBe(1);
+    expect(breaker.current).toBe('half_open');
+  });
+
+  it('a probe whose outcome never comes stops blocking after the probe timeout', () => {
+    const breaker = new CircuitBreaker(1, 1000, 5000);
+    breaker.recordFailure('x', 0);
+    breaker.allowance(1, 1000);
+    breaker.probing(1000);
+    expect(breaker.allowance(1, 5999)).toBe(0);
+    expect(breaker.allowance(1, 6000)).toBe(1);
   });
 
   it('a success resets the count of consecutive failures', () => {

@@ -30,11 +30,14 @@ export class CircuitBreaker {
   private openedAt = 0;
   private openFor: number;
   private probeInFlight = false;
+  private probeSince = 0;
   private lastError: string | null = null;
 
   constructor(
     private readonly failureThreshold: number,
     private readonly openMs: number,
+    /** How long a probe without an outcome blocks the next one (its outcome is lost by then). */
+    private readonly probeTimeoutMs: number = Number.POSITIVE_INFINITY,
     private readonly onChange: (state: BreakerState) => void = () => {},
   ) {
     this.openFor = openMs;
@@ -44,13 +47,22 @@ export class CircuitBreaker {
   allowance(free: number, now = Date.now()): number {
     if (this.state === 'closed') return free;
     if (this.state === 'open' && now - this.openedAt >= this.openFor) this.transition('half_open');
+    if (this.state === 'half_open' && this.probeInFlight && now - this.probeSince >= this.probeTimeoutMs)
+      this.probeInFlight = false;
     if (this.state === 'half_open' && !this.probeInFlight && free > 0) return 1;
     return 0;
   }
 
-  /** Call when attempts were started under a half-open breaker. */
-  probing(): void {
-    if (this.state === 'half_open') this.probeInFlight = true;
+  /** Call when attempts are about to start under a half-open breaker. */
+  probing(now = Date.now()): void {
+    if (this.state !== 'half_open') return;
+    this.probeInFlight = true;
+    this.probeSince = now;
+  }
+
+  /** The probe marked by `probing()` was not sent after all: the next look may send one. */
+  probeAborted(): void {
+    if (this.state === 'half_open') this.probeInFlight = false;
   }
 
   recordSuccess(): void {

@@ -152,7 +152,10 @@ export class TargetDispatcher implements FirstAttemptTaker {
   constructor(private readonly deps: DispatcherDeps) {
     this.held = new HeldAttempts(deps.heldMax);
     this.settler = new AttemptSettler(deps);
-    this.breaker = new CircuitBreaker(deps.breaker.failures, deps.breaker.openMs, (state) => {
+    // A probe whose outcome never came (its attempt dropped on the way) stops blocking once
+    // its lease would have expired: the attempt is made again then anyway.
+    const probeTimeoutMs = deps.timeoutMs * 2 + 30_000;
+    this.breaker = new CircuitBreaker(deps.breaker.failures, deps.breaker.openMs, probeTimeoutMs, (state) => {
       deps.logger.warn(
         {
           domain: deps.domain.name,
@@ -272,11 +275,15 @@ export class TargetDispatcher implements FirstAttemptTaker {
           await this.declareDue(limit);
           break;
         }
-        if (this.breaker.current === 'half_open') this.breaker.probing();
+        const probe = this.breaker.current === 'half_open';
+        if (probe) this.breaker.probing();
         // Held rows first (stored before anything the schedule got since), then what is due.
         const fromHeld = this.startHeld(taken);
         const wanted = taken - fromHeld;
-        const claimed = wanted > 0 ? await this.claimAndQueue(wanted) : 0;
+        const { claimed, started } = wanted > 0 ? await this.claimAndQueue(wanted) : { claimed: 0, started: 0 };
+        // The probe went nowhere (nothing due yet, or only stale claims): without this the
+        // breaker would wait for its outcome for good, and the target deliver nothing more.
+        if (probe && fromHeld + started === 0) this.breaker.probeAborted();
         if (this.deps.domain.rate_per_s > 0) this.tokens -= fromHeld + claimed;
         if (wanted > 0) this.scheduleClear = claimed < wanted;
         if (claimed < wanted || this.breaker.current !== 'closed') break;
@@ -321,7 +328,8 @@ export class TargetDispatcher implements FirstAttemptTaker {
    * `taken` slots; every other slot goes back (a POST gives back its own when it ends).
    * Returns how many ids were claimed.
    */
-  private async claimAndQueue(taken: number): Promise<number> {
+  /** Claims up to `taken` due attempts and starts them: how many were claimed, how many started. */
+  private async claimAndQueue(taken: number): Promise<{ claimed: number; started: number }> {
     const { keys, schedule, slots } = this.deps;
     let unused = taken;
     let started = 0;
@@ -331,7 +339,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
       slots.release(taken - ids.length);
       unused = ids.length;
       started = await this.startAttempts(ids);
-      return ids.length;
+      return { claimed: ids.length, started };
     } finally {
       slots.release(unused - started);
     }

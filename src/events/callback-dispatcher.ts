@@ -240,7 +240,7 @@ export class CallbackDispatcher {
     let breaker = this.breakers.get(url);
     if (!breaker) {
       const host = callbackHost(url);
-      breaker = new CircuitBreaker(this.deps.breaker.failures, this.deps.breaker.openMs, (state) =>
+      breaker = new CircuitBreaker(this.deps.breaker.failures, this.deps.breaker.openMs, undefined, (state) =>
         this.deps.logger.warn({ host, breaker: state }, 'status callback circuit breaker changed'),
       );
       this.breakers.set(url, breaker);

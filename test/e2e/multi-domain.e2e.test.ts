@@ -29,7 +29,12 @@ const CLI = SUPERVISOR.replace(/supervisor\.js$/, 'cli.js');
 
 let workspace: Workspace;
 let broker: BrokerProcess;
-const downstream = { alpha: new TestDownstream(), beta: new TestDownstream(), delta: new TestDownstream() };
+const downstream = {
+  alpha: new TestDownstream(),
+  beta: new TestDownstream(),
+  delta: new TestDownstream(),
+  eta: new TestDownstream(),
+};
 const agents: Record<string, Agent> = {};
 const hung: Array<() => void> = [];
 let portal: HttpsPortalClient;
@@ -62,6 +67,7 @@ beforeAll(async () => {
       { name: 'gamma', active: false },
       webhook('delta', { max_attempts: 2 }),
       { ...webhook('beta', { rate_per_s: 4 }), name: 'epsilon' },
+      webhook('eta', { max_attempts: 1 }),
     ],
   });
   broker = new BrokerProcess(workspace);
@@ -73,6 +79,7 @@ beforeAll(async () => {
     ['d', 'delta'],
     ['e', 'epsilon'],
     ['z', 'zeta'],
+    ['h', 'eta'],
   ] as const) {
     agents[domain] = mtlsAgent(await registerClient(workspace, name, domain));
   }
@@ -166,6 +173,28 @@ describe('isolation and circuit breaker', () => {
     expect(await overviewDownstream('alpha')).toContain('breaker closed');
     // Not hammered: far fewer attempts than 12 messages × the retries of the hung period.
     expect(downstream.alpha.hits.length).toBeLessThan(12 * 3 + 12);
+  });
+});
+
+describe('a half-open breaker with nothing due', () => {
+  it('still lets a probe through when a message comes later, and closes on its success', async () => {
+    downstream.eta.behaviour = (_hit, res) => res.writeHead(500).end();
+    // One attempt each (max_attempts 1): three failures open the breaker, and nothing stays due.
+    const doomed: string[] = [];
+    for (let i = 0; i < 3; i++) doomed.push(String((await submit('eta', `doomed ${i}`)).body.message_id));
+    await waitUntil(
+      async () => (await downstreamHealth('eta'))?.breaker.state === 'open' || undefined,
+      10_000,
+      'eta breaker to open',
+    );
+    downstream.eta.behaviour = (_hit, res) => res.writeHead(200).end();
+    // Past breaker_open_ms (5 s) polls find it half-open with nothing to send. Before, the
+    // first such poll marked a probe that was never sent, and the breaker waited for its
+    // outcome for good: this message stayed queued until a restart.
+    await new Promise((r) => setTimeout(r, 6500));
+    const later = String((await submit('eta', 'after the outage')).body.message_id);
+    await waitUntil(() => allDelivered([later]), 15_000, 'the later message to be delivered');
+    expect((await downstreamHealth('eta'))?.breaker.state).toBe('closed');
   });
 });
 
