@@ -38,7 +38,7 @@ const attempts = new CounterFamily(
 );
 const failures = new CounterFamily(
   'mb_delivery_failures_total',
-  'Failed delivery attempts by domain, target and reason: http_4xx, http_5xx, timeout, network, undecryptable; amqp targets also unroutable (returned: no queue bound), nack',
+  'Failed delivery attempts by domain, target and reason: http_4xx, http_5xx, http_3xx (a redirect, not followed), timeout, network, undecryptable; amqp targets also unroutable (returned: no queue bound), nack',
   ['domain', 'target', 'reason'],
 );
 const retries = new CounterFamily(
@@ -177,7 +177,8 @@ export function reportSlots(
 
 /** Bounded reasons: the label never carries an error text. */
 export function failureReason(outcome: Extract<DeliveryOutcome, { ok: false }>): string {
-  if (outcome.status !== undefined) return outcome.status >= 500 ? 'http_5xx' : 'http_4xx';
+  if (outcome.status !== undefined)
+    return outcome.status >= 500 ? 'http_5xx' : outcome.status >= 400 ? 'http_4xx' : 'http_3xx';
   if (outcome.error === UNDECRYPTABLE) return 'undecryptable';
   if (outcome.error.startsWith(AMQP_ERRORS.unroutable)) return 'unroutable';
   if (outcome.error.startsWith(AMQP_ERRORS.nack)) return 'nack';

@@ -46,6 +46,8 @@ let server: Server;
 let base: string;
 let client: WebhookClient;
 const seen: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
+/** Answers held open (never sent), so the server can end them at teardown. */
+const trickles: Array<{ end(): void }> = [];
 
 beforeAll(async () => {
   const ca = createCa({ commonName: 'Webhook Test CA', days: 1 });
@@ -60,7 +62,15 @@ beforeAll(async () => {
       else if (path.startsWith('/fail')) res.writeHead(503).end('down');
       else if (path.startsWith('/gone')) res.writeHead(410).end();
       else if (path.startsWith('/later')) res.writeHead(429, { 'retry-after': '7' }).end();
-      else if (path.startsWith('/hang')) res.writeHead(200); // headers, then a body that never ends
+      else if (path.startsWith('/moved')) res.writeHead(301, { location: '/elsewhere' }).end();
+      else if (path.startsWith('/trickle')) {
+        // Taken (200 at once), then a body of one byte every 100 ms that never ends.
+        res.writeHead(200);
+        res.flushHeaders();
+        const drip = setInterval(() => res.write('x'), 100);
+        res.on('close', () => clearInterval(drip));
+      } else if (path.startsWith('/huge')) res.writeHead(200).end(Buffer.alloc(1024 * 1024));
+      else if (path.startsWith('/hang')) trickles.push(res); // no answer at all
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -69,6 +79,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const response of trickles) response.end();
   await client.close();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
@@ -119,6 +130,22 @@ describe('WebhookClient', () => {
       status: 429,
       retryable: true,
       retryAfterMs: 7000,
+    });
+  });
+
+  it('takes a 2xx on its status line: a slow, endless or huge body neither delays nor fails it', async () => {
+    const started = Date.now();
+    await expect(post('/trickle', 1000)).resolves.toEqual({ ok: true, status: 200 });
+    expect(Date.now() - started).toBeLessThan(900);
+    await expect(post('/huge')).resolves.toEqual({ ok: true, status: 200 });
+  });
+
+  it('does not follow a redirect: retried (the URL is out of date), saying why', async () => {
+    await expect(post('/moved')).resolves.toMatchObject({
+      ok: false,
+      status: 301,
+      retryable: true,
+      error: expect.stringContaining('redirects are not followed'),
     });
   });
 

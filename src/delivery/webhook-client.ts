@@ -47,6 +47,9 @@ export interface WebhookTarget {
   timeoutMs: number;
 }
 
+/** More response body than any acknowledgement needs: past it the connection is dropped. */
+const MAX_RESPONSE_BODY_BYTES = 64 * 1024;
+
 export function signPayload(secret: string, timestamp: number, body: string): string {
   return `t=${timestamp},v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
@@ -94,19 +97,21 @@ export class WebhookClient {
     const timestamp = Math.floor(Date.now() / 1000);
     const url = this.originOf(target.url);
     return new Promise((resolve) => {
-      let status = 0;
-      let retryAfter: string | string[] | undefined;
       let controller: { abort(reason: Error): void } | undefined;
       let timedOut = false;
+      let settled = false;
+      let bodyBytes = 0;
       const finish = (outcome: WebhookOutcome) => {
-        clearTimeout(timer);
+        if (settled) return;
+        settled = true;
         resolve(outcome);
       };
       const timeout = () =>
         Object.assign(new Error(`no answer within ${target.timeoutMs} ms`), { code: 'UND_ERR_TIMEOUT' });
       // One deadline for the whole exchange (headersTimeout/bodyTimeout only bound the
       // gaps). A POST still waiting for its connection cannot be aborted yet: it is
-      // answered as timed out now and aborted the moment undici starts it.
+      // answered as timed out now and aborted the moment undici starts it. Past the
+      // answer's status line it bounds the body's reading only: the outcome is known.
       const timer = setTimeout(() => {
         timedOut = true;
         if (controller) controller.abort(timeout());
@@ -137,22 +142,31 @@ export class WebhookClient {
               controller = requestController;
               if (timedOut) requestController.abort(timeout());
             },
+            // The status line is the answer. A 2xx whose body is slow, endless or huge was
+            // still taken: waiting for its end turned it into a timeout, and a retry sent the
+            // message again each time, until it was dead-lettered.
             onResponseStart(_controller, statusCode, headers) {
-              status = statusCode;
-              retryAfter = headers['retry-after'];
+              finish(outcomeOf(statusCode, headers['retry-after']));
             },
-            // The body is not needed; undici reads it so the connection can be reused.
-            onResponseData() {},
+            // The body is not needed; it is read (within the deadline and MAX_RESPONSE_BODY_BYTES)
+            // so the connection can be reused, else the connection is dropped.
+            onResponseData(requestController, chunk) {
+              bodyBytes += chunk.length;
+              if (bodyBytes > MAX_RESPONSE_BODY_BYTES)
+                requestController.abort(new Error(`response body over ${MAX_RESPONSE_BODY_BYTES} bytes`));
+            },
             onResponseEnd() {
-              finish(outcomeOf(status, retryAfter));
+              clearTimeout(timer);
             },
             onResponseError(_controller, error) {
+              clearTimeout(timer);
               const e = error as Error & { code?: string };
               finish({ ok: false, error: e.code ? `${e.code}: ${e.message}` : e.message, retryable: true });
             },
           },
         );
       } catch (error) {
+        clearTimeout(timer);
         finish({ ok: false, error: (error as Error).message, retryable: true });
       }
     });
@@ -185,12 +199,18 @@ export class WebhookClient {
 function outcomeOf(status: number, retryAfterHeader: string | string[] | undefined): WebhookOutcome {
   if (status >= 200 && status < 300) return { ok: true, status };
   const retryAfterMs = parseRetryAfter(retryAfterHeader);
-  // A 4xx means the downstream will never take this message, except "try later" ones.
-  const retryable = status >= 500 || status === 408 || status === 429;
+  // A 4xx means the downstream will never take this message, except "try later" ones. A
+  // 3xx is not followed (a POST redirected is not safe to repeat elsewhere unasked): it
+  // says the target URL is out of date — the whole target's problem, not this message's,
+  // so it is retried and counts against the breaker until the URL is corrected.
+  const redirect = status >= 300 && status < 400;
+  const retryable = redirect || status >= 500 || status === 408 || status === 429;
   return {
     ok: false,
     status,
-    error: `HTTP ${status}`,
+    error: redirect
+      ? `HTTP ${status}: redirects are not followed (set the target URL to where it points)`
+      : `HTTP ${status}`,
     retryable,
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   };

@@ -128,13 +128,22 @@ export const webhookOpenApi = {
         },
       },
       responses: {
-        '2XX': { description: 'Taken: the message becomes `delivered`' },
-        '408': { description: 'Retried after the retry interval' },
+        '2XX': {
+          description:
+            'Taken: the message becomes `delivered` on the status line (the body is not needed; one slower than the timeout or over 64 KiB costs only the connection)',
+        },
+        '3XX': {
+          description:
+            'Not followed (the target URL is out of date): retried like a 5XX and counted against the circuit breaker',
+        },
+        '408': { description: 'Retried after `Retry-After` (up to an hour) or the retry interval' },
         '429': {
           description: 'Retried after `Retry-After` (seconds or HTTP date, up to an hour) or the retry interval',
         },
         '4XX': { description: 'Refused for good: the message becomes `failed` and is dead-lettered' },
-        '5XX': { description: 'Retried after the retry interval, until `max_attempts`' },
+        '5XX': {
+          description: 'Retried after `Retry-After` (up to an hour) or the retry interval, until `max_attempts`',
+        },
       },
     },
   },

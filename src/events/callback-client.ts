@@ -45,14 +45,19 @@ export class CallbackClient {
         body,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      await response.body.dump();
+      // The status line is the answer (as for webhooks): the body is drained without
+      // waiting, so a 2xx with a slow or endless body is not taken for a timeout and sent
+      // again; the request's own timeout ends such a body.
+      void response.body.dump().catch(() => undefined);
       const status = response.statusCode;
       if (status >= 200 && status < 300) return { ok: true, status };
+      // A redirect is not followed: the URL is out of date, which a retry may outlive.
+      const redirect = status >= 300 && status < 400;
       return {
         ok: false,
         status,
-        error: `HTTP ${status}`,
-        retryable: status >= 500 || status === 408 || status === 429,
+        error: redirect ? `HTTP ${status}: redirects are not followed` : `HTTP ${status}`,
+        retryable: redirect || status >= 500 || status === 408 || status === 429,
       };
     } catch (error) {
       const e = error as Error & { code?: string };

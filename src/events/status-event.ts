@@ -32,7 +32,7 @@ export interface StatusEventInput {
   at: string;
   /** retry_scheduled: when the next attempt is due (ISO). */
   next_attempt_at?: string;
-  /** retry_scheduled and failed: the class of the last error (http_5xx, http_4xx, timeout, network, undecryptable, expired). */
+  /** retry_scheduled and failed: the class of the last error (http_5xx, http_4xx, http_3xx, timeout, network, undecryptable, expired). */
   error_class?: string;
 }
 

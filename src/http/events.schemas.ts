@@ -71,7 +71,7 @@ export const statusEventSchema = {
     next_attempt_at: { type: 'string', format: 'date-time', description: 'retry_scheduled only' },
     error_class: {
       type: 'string',
-      enum: ['http_5xx', 'http_4xx', 'timeout', 'network', 'undecryptable', 'expired'],
+      enum: ['http_5xx', 'http_4xx', 'http_3xx', 'timeout', 'network', 'undecryptable', 'expired'],
       description: 'retry_scheduled and failed: what kind of error the last attempt met',
     },
   },
