@@ -24,6 +24,7 @@ import {
   type Workspace,
 } from '../support/broker-harness.js';
 import { registerClient } from '../support/clients.js';
+import { runCli } from '../support/mb-cli.js';
 import { TestDownstream } from '../support/downstream.js';
 import { scrapeMetrics } from '../support/metrics-scrape.js';
 import { HttpsPortalClient } from '../support/portal-https.js';
@@ -192,6 +193,11 @@ describe('routing over a store target and two webhook targets', () => {
     const other = await portal.get('/portal/admin/dead-letters?domain=routed&target=us');
     expect(other.statusCode).toBe(200);
     expect(other.body).not.toContain(ids.refused!.slice(0, 8));
+    // The CLI without --target reads every delivering target of a routed domain: its
+    // default target (the store archive) never has any, and it said "no dead letters".
+    const listed = await runCli(['dead-letter', 'list', '--domain', 'routed'], { configPath: workspace.configPath });
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(`${ids.refused}  target=eu  attempts=2`);
   });
 
   it('labels delivery metrics with the target', async () => {
