@@ -17,19 +17,15 @@ export function guardUpgrades(app: FastifyInstance): void {
     if ((route as { websocket?: boolean }).websocket || (route as { wsHandler?: unknown }).wsHandler)
       websocketRoutes.add(route.url);
   });
-  // A refused upgrade's socket is no longer the HTTP server's (Node handed it to the
-  // 'upgrade' listener): nobody would close it after the answer.
-  const refused = new WeakSet<object>();
-  app.addHook('onResponse', (request, _reply, done) => {
-    if (refused.has(request.raw)) request.raw.socket.end();
-    done();
-  });
-  app.addHook('onRequest', (request, _reply, done) => {
+  app.addHook('onRequest', (request, reply, done) => {
     // Node's parser marks (undocumented, untyped) a request whose Connection says upgrade
     // and which names an Upgrade: it is the one Node hands to the 'upgrade' listener.
     if ((request.raw as { upgrade?: boolean }).upgrade !== true) return done();
     const refuse = (message: string) => {
-      refused.add(request.raw);
+      // The socket is no longer the HTTP server's (Node handed it to the 'upgrade'
+      // listener): nobody else would close it after the answer. A listener on the refused
+      // request only, not an onResponse hook every request would run.
+      reply.raw.once('finish', () => request.raw.socket.end());
       done(new BrokerError('BAD_REQUEST', message));
     };
     const path = request.routeOptions.url;
