@@ -8,6 +8,7 @@ import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { ROOT } from '../test/support/broker-harness.js';
 import type { LoadClient, LoadOptions, LoadResult } from './load-generator.js';
+import { runNativeWrk } from './native-wrk.js';
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
@@ -78,15 +79,18 @@ export function processCpuSeconds(command: string): number {
   return total;
 }
 
-/** `--client wrk|undici` from a bench command's arguments: which HTTP client the load generator uses (wrk when absent). */
+/** `--client wrk|wrk-c|undici` from a bench command's arguments: which HTTP client the load generator uses (wrk, the lean Node one, when absent). */
 export function loadClientOption(argv: string[]): LoadClient {
   const i = argv.indexOf('--client');
   const value = i >= 0 ? argv[i + 1] : 'wrk';
-  if (value !== 'wrk' && value !== 'undici') throw new Error(`--client must be wrk or undici, not ${value}`);
+  if (value !== 'wrk' && value !== 'undici' && value !== 'wrk-c') {
+    throw new Error(`--client must be wrk, wrk-c or undici, not ${value}`);
+  }
   return value;
 }
 
 export function runLoad(options: LoadOptions): Promise<LoadResult> {
+  if (options.client === 'wrk-c') return runNativeWrk(options);
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,

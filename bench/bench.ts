@@ -1,12 +1,13 @@
 /**
  * `npm run bench [-- --connections 50 --duration 20 --size 160 --fsync everysec|always
  *   --target store|webhook|amqp --reconnect --count 100000 --limits on|off --idempotency --cpu-prof DIR
- *   --client wrk|undici --node-args "--v8-flag …"]`
+ *   --client wrk|wrk-c|undici --node-args "--v8-flag …"]`
  *
  * `--limits off` runs without rate limit and quota (on: both counted, set high enough
  * that nothing is refused); `--idempotency` sends a fresh Idempotency-Key with every
  * request; `--client undici` drives the load with undici instead of the lean wrk-like client
- * (bench/load-generator.ts says why that is the default). The summary includes the Redis CPU per 1000 messages (its own redis-server) and, from INFO commandstats, each Redis command's calls and µs per message (`redis_calls_per_message`; commands a script runs are counted under their own names as well as in the script's EVALSHA).
+ * (bench/load-generator.ts says why that is the default); `--client wrk-c` with Debian's wrk
+ * itself, the generator the Kannel peer run uses (bench/native-wrk.ts). The summary includes the Redis CPU per 1000 messages (its own redis-server) and, from INFO commandstats, each Redis command's calls and µs per message (`redis_calls_per_message`; commands a script runs are counted under their own names as well as in the script's EVALSHA).
  * `--target amqp` publishes to a RabbitMQ node of the bench's own (plain amqp:// on loopback,
  * durable queue, a consumer acking as it goes) and waits for every confirm, as `webhook`
  * waits for every 2xx of its local HTTPS downstream.

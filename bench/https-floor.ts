@@ -1,5 +1,5 @@
 /**
- * `npm run bench:floor [-- --connections 50 --duration 20 --size 160 --client wrk|undici --reconnect]`
+ * `npm run bench:floor [-- --connections 50 --duration 20 --size 160 --client wrk|wrk-c|undici --reconnect]`
  *
  * The ceiling of this box for the broker's kind of traffic: the same load generator as
  * `npm run bench`, against a bare `node:https` mTLS server that parses the JSON and answers

@@ -38,7 +38,8 @@ export interface LoadOptions {
   client?: LoadClient;
 }
 
-export type LoadClient = 'wrk' | 'undici';
+/** `wrk-c`: Debian's wrk itself, run by bench/native-wrk.ts rather than by this process. */
+export type LoadClient = 'wrk' | 'undici' | 'wrk-c';
 
 export interface LoadResult {
   sent: number;
