@@ -30,13 +30,12 @@ import type {
   RevokeRequest,
   RevokeResult,
 } from './ca.types.js';
+import { assertClientName, CLIENT_NAME, CLIENT_NAME_RULE } from './client-name.js';
 import { CrlManager, type Announce } from './crl-manager.js';
 
 const DAY_MS = 86_400_000;
 /** Certificates that expire sooner than this are flagged (list, health, metric). */
 export const EXPIRY_WARNING_DAYS = 30;
-/** The client part of `name.domain`: no dots, so a CN splits unambiguously at its first dot. */
-export const CLIENT_NAME = /^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$/;
 
 type IssueOrder = IssueRequest & { notBefore?: Date; notAfter?: Date };
 export type RevokeOutcome = RevokeResult & { announced: boolean };
@@ -283,10 +282,10 @@ export class CertificateAuthority {
   }
 
   private checkClient(name: string, domain: string, scoped = false): { name: string; domain: string } {
-    if (!CLIENT_NAME.test(name))
-      throw new BrokerError('INVALID_PAYLOAD', 'A client name is 1–64 lowercase letters, digits, - or _ (no dots)');
+    if (!CLIENT_NAME.test(name)) throw new BrokerError('INVALID_PAYLOAD', CLIENT_NAME_RULE);
     const configured = this.deps.config.domains.find((d) => d.name === domain);
     if (!configured) throw new BrokerError('UNKNOWN_DOMAIN', `Domain ${domain} is not configured`);
+    assertClientName(name, domain); // name.domain must fit a CN
     // A metrics identity reads every tenant's numbers: never in a domain that takes messages
     // (the loader refuses such a config too), and never from a domain admin.
     if (this.deps.config.metrics.client_names.includes(`${name}.${domain}`)) {

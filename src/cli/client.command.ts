@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { IssuedBundle } from '../ca/ca.types.js';
+import { assertClientName } from '../ca/client-name.js';
 import { BrokerError } from '../errors.js';
 import { callbackHost, callbackUrlProblem } from '../events/callback-url.js';
 import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
@@ -60,6 +61,7 @@ export function registerClientCommands(program: Command): void {
       const { store, authority } = await ctx.ca();
       const { name: client, domain } = resolveClient(ctx.config, name, options.domain);
       requireConfiguredDomain(ctx.config, domain); // before its bundle directory is made
+      assertClientName(client, domain); // the CA's refusal, before the directory's own
       const dir = options.out === undefined ? store.clientBundleDir(`${client}.${domain}`) : resolve(options.out);
       const created = ensurePrivateDir(dir); // before signing: a key that cannot be written is a key lost
       const order = { name: client, domain, actor: ctx.actor, ...(options.days ? { days: options.days } : {}) };

@@ -4,7 +4,8 @@ import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 const clientName = {
   type: 'string',
   pattern: '^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$',
-  description: 'lowercase letters, digits, - and _; the CN is name.domain',
+  description:
+    'lowercase letters, digits, - and _; the CN is name.domain, at most 64 characters (a longer one is 422 INVALID_PAYLOAD)',
 };
 const domain = { type: 'string', minLength: 1, maxLength: 253 };
 const days = { type: 'integer', minimum: 1, maximum: 3650, description: 'validity in days (default pki.client_days)' };

@@ -8,9 +8,6 @@ import type { CertificateRow, ClientRow } from '../db/schema.js';
 export const EXPIRY_WARNING_DAYS = 30;
 const WARNING_MS = EXPIRY_WARNING_DAYS * 86_400_000;
 
-/** Same rule as the CA actor's: the name becomes the first label of the certificate's CN. */
-export const CLIENT_NAME = /^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$/;
-
 export type ShownCertificate<T extends CertificateRow> = T & { status: CertificateRow['status']; expiring: boolean };
 
 export function presentCertificate<T extends CertificateRow>(certificate: T, now = Date.now()): ShownCertificate<T> {

@@ -14,7 +14,8 @@ import type { CertificateRow, ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
 import { bundleZip } from './bundle-stash.js';
-import { CLIENT_NAME, presentCertificate } from './certificate-state.js';
+import { CLIENT_NAME, clientNameProblem } from '../ca/client-name.js';
+import { presentCertificate } from './certificate-state.js';
 import { choice, idParam, text, type FormErrors } from './form-fields.js';
 import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 import { administersDomain } from './tenant-scope.js';
@@ -133,6 +134,11 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
       errors[form.client ? 'client' : 'domain'] = form.client
         ? 'Choose one of your clients'
         : 'Choose one of the configured domains';
+    // A new name must also fit its domain's CN (name.domain, at most 64 characters).
+    else if (!form.client && !errors['name']) {
+      const problem = clientNameProblem(name, domain);
+      if (problem !== undefined) errors['name'] = problem;
+    }
     const days = form.days === '' ? admin.config.pki.client_days : Number(form.days);
     if (!Number.isInteger(days) || days < 1 || days > MAX_DAYS) errors['days'] = `Between 1 and ${MAX_DAYS} days`;
     if (Object.keys(errors).length > 0) return issueForm(request, reply, form, errors, 422);

@@ -117,6 +117,17 @@ describe('issue, renew, revoke', () => {
     await expectCode(ca.renew({ name: 'nobody', domain: 'acme', actor: 't' }), 'CLIENT_NOT_FOUND');
   });
 
+  it("refuses a valid name whose CN (name.domain) would pass 64 characters as the caller's mistake, registering nothing", async () => {
+    const longest = 'n'.repeat(64 - '.acme'.length);
+    const tooLong = `${longest}x`;
+    // Before: the signer's CA_FAILURE (a 500 in the admin API and the portal).
+    await expectCode(ca.issue({ name: tooLong, domain: 'acme', actor: 't' }), 'INVALID_PAYLOAD');
+    await expect(ca.issue({ name: tooLong, domain: 'acme', actor: 't' })).rejects.toThrow(/at most 64.*at most 59/);
+    expect(await ca.clients.findByNameAndDomain(tooLong, 'acme')).toBeUndefined();
+    const issued = await ca.issue({ name: longest, domain: 'acme', actor: 't' });
+    expect(issued.common_name).toHaveLength(64);
+  });
+
   it('renews with a new serial while the old certificate stays active', async () => {
     const renewed = await ca.renew({ name: 'alice', domain: 'acme', actor: 'cli:test' });
     expect(renewed.serial).not.toBe(alice.serial);

@@ -200,6 +200,10 @@ describe('certificate admin API', () => {
     );
     expect((await call('POST', '/api/v1/admin/clients', 'acme', { name: 'Bad Name' })).status).toBe(422);
     expect((await call('POST', '/api/v1/admin/clients', 'acme', { name: 'x', extra: 1 })).status).toBe(422);
+    // A name the schema takes, but whose CN would pass 64 characters: the caller's mistake, not a 500.
+    const tooLong = await call('POST', '/api/v1/admin/clients', 'acme', { name: 'n'.repeat(64) });
+    expect(tooLong.status).toBe(422);
+    expect(tooLong.body.error_code).toBe('INVALID_PAYLOAD');
     expect(
       (await call('POST', '/api/v1/admin/clients', 'super', { name: 'x', domain: 'nowhere' })).body.error_code,
     ).toBe('UNKNOWN_DOMAIN');

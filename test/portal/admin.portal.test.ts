@@ -314,6 +314,16 @@ describe('certificates', () => {
     ).toBe(409);
   });
 
+  it('refuses a new name whose CN (name.domain) would pass 64 characters at the form, issuing nothing', async () => {
+    await adminAlpha.get('/portal/admin/certificates/new');
+    const before = (await h.repositories.certificates.list({ domain: 'alpha' })).length;
+    const refused = await adminAlpha.post('/portal/admin/certificates', { name: 'n'.repeat(60), days: '90' });
+    // Before: the signer's CA_FAILURE, a 500 error page.
+    expect(refused.statusCode).toBe(422);
+    expect(refused.body).toContain('a client name has at most 58');
+    expect((await h.repositories.certificates.list({ domain: 'alpha' })).length).toBe(before);
+  });
+
   it('issues through the CA actor and hands out key and certificate once, to the issuer only', async () => {
     await adminAlpha.get('/portal/admin/certificates/new');
     const issued = await adminAlpha.post('/portal/admin/certificates', { client: 'a1@alpha', days: '90' });
