@@ -11,6 +11,9 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import type { SecureVersion, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from '../logger.js';
 import { isCrlIssuedBy, parseCrl, type ParsedCrl } from '../pki/crl.js';
+import { countCertificateValidation } from '../metrics/front.metrics.js';
+import { tryNormalizeSerialHex } from '../pki/serial.js';
+import { peerCertificateOfSocket } from './client-identity.js';
 import type { TlsMaterial } from './server.js';
 
 export class TlsReloader {
@@ -46,11 +49,29 @@ export class TlsReloader {
    * Takes the listening server. A handshake whose certificate the CRL revokes is cut at
    * once: with `rejectUnauthorized: false` it would otherwise complete and reach the
    * routes. Other verification failures still get their structured 401/403 there.
+   * The cut is counted and logged as those are (`proxy_certificate_validations_total`,
+   * one line naming the certificate): the client gets no answer, so the operator is the
+   * only one who can see why a revoked client keeps failing to connect.
    */
   attach(server: TlsServer): void {
     this.server = server;
     server.on('secureConnection', (socket: TLSSocket) => {
-      if (String(socket.authorizationError ?? '') === 'CERT_REVOKED') socket.destroy();
+      if (String(socket.authorizationError ?? '') !== 'CERT_REVOKED') return;
+      const peer = peerCertificateOfSocket(socket);
+      const serial = socket.getPeerX509Certificate()?.serialNumber;
+      const remoteAddress = socket.remoteAddress; // gone once destroyed
+      socket.destroy();
+      countCertificateValidation('CERT_REVOKED');
+      this.logger.info(
+        {
+          error_code: 'CERT_REVOKED',
+          client: peer.commonName,
+          serial: serial === undefined ? undefined : (tryNormalizeSerialHex(serial) ?? serial),
+          fingerprint: peer.fingerprint,
+          remote_address: remoteAddress,
+        },
+        'handshake with a revoked certificate cut',
+      );
     });
   }
 
