@@ -4,7 +4,7 @@
  * the broker reachable — a CRL re-signed long before its nextUpdate, a server
  * certificate renewed long before it expires, expired rows marked as such.
  */
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { join } from 'node:path';
 import type { BrokerConfig } from '../config/config.js';
@@ -16,6 +16,7 @@ import { fingerprintOfPem } from '../pki/fingerprint.js';
 import { issueClientCertificate, issueServerCertificate } from '../pki/issue.js';
 import type { CaProtocol } from '../actors/ca/ca.protocol.js';
 import type { BootstrapResult, MaintenanceResult } from './ca.types.js';
+import { MAX_COMMON_NAME_LENGTH } from './client-name.js';
 import type { CertificateAuthority } from './ca.service.js';
 
 const DAY_MS = 86_400_000;
@@ -72,6 +73,19 @@ export function tightenPkiDirectories(store: CertStore, logger: Logger): void {
     logger.warn({ path, was: was.toString(8), now: '700' }, 'tightened a directory holding private keys to 0700');
 }
 
+/**
+ * The CN of the broker's own client certificate (presented to webhooks): `broker.<instance_id>`.
+ * The instance id defaults to the host name, which may be longer than a CN holds (64
+ * characters): such a name is cut, and a hash of the whole keeps apart instances whose
+ * names differ only past the cut — else a long host name stopped the first start.
+ */
+export function deliveryClientCommonName(instanceId: string): string {
+  const full = `broker.${instanceId}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+  if (full.length <= MAX_COMMON_NAME_LENGTH) return full;
+  const hash = createHash('sha256').update(full).digest('hex').slice(0, 8);
+  return `${full.slice(0, MAX_COMMON_NAME_LENGTH - hash.length - 1)}-${hash}`;
+}
+
 /** First start (and every start): CA, server certificate, delivery client certificate, CRL, demo client. */
 export async function bootstrapPki(
   deps: LifecycleDeps,
@@ -90,11 +104,7 @@ export async function bootstrapPki(
   const ca = authority.loadCa();
   const server_issued = await renewServerIfDue(deps, request.hostnames);
   if (!store.hasDeliveryClient()) {
-    store.saveDeliveryClient(
-      issueClientCertificate(ca, {
-        commonName: `broker.${config.instance_id}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-'),
-      }),
-    );
+    store.saveDeliveryClient(issueClientCertificate(ca, { commonName: deliveryClientCommonName(config.instance_id) }));
   }
   if (authority.crl.needsRefresh()) await authority.crl.rebuild({ actor: 'system', kind: 'crl', audit: true });
 

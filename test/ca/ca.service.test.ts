@@ -3,13 +3,15 @@
  * openssl as the independent judge of what it signs. Two instances over the same files
  * and database stand for the CA actor and the CLI working at the same time.
  */
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { chmodSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bootstrapPki,
+  deliveryClientCommonName,
   initCa,
   maintainPki,
   serverRenewalReason,
@@ -275,6 +277,28 @@ describe('bootstrap and the server certificate', () => {
     const again = await bootstrapPki(lifecycle, request);
     expect(again).toMatchObject({ server_issued: false, demo: { created: false } });
     expect(readFileSync(join(store.clientBundleDir('demo.default'), 'client.key'), 'utf8')).toContain('PRIVATE KEY');
+  });
+
+  it('issues its delivery certificate on a host whose name is longer than a CN holds (that stopped the first start)', async () => {
+    rmSync(store.paths.deliveryClientCert);
+    rmSync(store.paths.deliveryClientKey);
+    const instance = `broker-${'h'.repeat(50)}.example.internal`; // the default instance_id is the host name
+    const longHost = loadConfig({
+      values: {
+        instance_id: instance,
+        pki: { dir: work.dir },
+        domains: [{ name: 'default' }],
+        redis: { key_prefix: prefix },
+      },
+      env: {},
+    });
+    await bootstrapPki({ ...lifecycle, config: longHost }, { hostnames: ['localhost'], demo: null });
+    const subject = new X509Certificate(readFileSync(store.paths.deliveryClientCert)).subject;
+    expect(subject).toMatch(/^CN=broker\.broker-h{40,}-[0-9a-f]{8}$/m);
+    expect(deliveryClientCommonName('b-1')).toBe('broker.b-1');
+    expect(deliveryClientCommonName(instance)).toHaveLength(64);
+    // Names that differ only past the cut keep different CNs.
+    expect(deliveryClientCommonName(`${instance}-2`)).not.toBe(deliveryClientCommonName(instance));
   });
 
   it('tightens a certs/ directory (and its client folders) looser than 0700 at start, with a warning naming it', async () => {
