@@ -86,6 +86,16 @@ export function deliveryClientCommonName(instanceId: string): string {
   return `${full.slice(0, MAX_COMMON_NAME_LENGTH - hash.length - 1)}-${hash}`;
 }
 
+/**
+ * The server certificate's CN: its first name that fits one (64 characters). Clients check
+ * the names in subjectAltName, which hold every name whatever its length; a load balancer's
+ * generated name (often longer: `internal-…-0123456789abcdef.elb.eu-central-1.amazonaws.com`)
+ * listed first stopped the start with "The common name must be 1 to 64 characters long".
+ */
+export function serverCommonName(hostnames: readonly string[]): string {
+  return hostnames.find((h) => h.length <= MAX_COMMON_NAME_LENGTH) ?? 'Message Broker server';
+}
+
 /** First start (and every start): CA, server certificate, delivery client certificate, CRL, demo client. */
 export async function bootstrapPki(
   deps: LifecycleDeps,
@@ -174,7 +184,7 @@ async function renewServerIfDue(deps: LifecycleDeps, hostnames: readonly string[
   const reason = store.hasServer() ? serverRenewalReason(store.loadServer().certPem, ca.certPem, hostnames) : 'missing';
   if (reason === undefined) return false;
   const issued = issueServerCertificate(ca, {
-    commonName: hostnames[0] ?? 'localhost',
+    commonName: serverCommonName(hostnames),
     hostnames: [...hostnames],
     days: config.pki.server_days,
   });

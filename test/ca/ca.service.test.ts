@@ -14,6 +14,7 @@ import {
   deliveryClientCommonName,
   initCa,
   maintainPki,
+  serverCommonName,
   serverRenewalReason,
   type LifecycleDeps,
 } from '../../src/ca/ca-lifecycle.js';
@@ -299,6 +300,17 @@ describe('bootstrap and the server certificate', () => {
     expect(deliveryClientCommonName(instance)).toHaveLength(64);
     // Names that differ only past the cut keep different CNs.
     expect(deliveryClientCommonName(`${instance}-2`)).not.toBe(deliveryClientCommonName(instance));
+  });
+
+  it('issues the server certificate when the first public hostname is longer than a CN holds (that stopped the start)', async () => {
+    const balancer = 'internal-mb-nlb-0123456789abcdef0123.elb.eu-central-1.amazonaws.com'; // 68 characters
+    const result = await bootstrapPki(lifecycle, { hostnames: [balancer, 'localhost'], demo: null });
+    expect(result.server_issued).toBe(true);
+    const server = new X509Certificate(readFileSync(store.paths.serverCert));
+    expect(server.subject).toContain('CN=localhost');
+    expect(server.checkHost(balancer)).toBe(balancer);
+    expect(serverCommonName([balancer])).toBe('Message Broker server');
+    await bootstrapPki(lifecycle, { hostnames: ['localhost', '127.0.0.1', '::1'], demo: null });
   });
 
   it('tightens a certs/ directory (and its client folders) looser than 0700 at start, with a warning naming it', async () => {
