@@ -117,6 +117,13 @@ export const ERRORS = {
     message:
       'Redis holds as much as the broker lets it (redis.max_backlog_bytes or redis.max_memory_percent of maxmemory) while the backlog is stored; the message was not accepted, try again later',
   },
+  // The broker's own CRL is past its nextUpdate (the CA has not re-signed it): OpenSSL then
+  // refuses every certificate, but the fault is the broker's, not the client's.
+  CRL_UNAVAILABLE: {
+    status: 503,
+    message:
+      "The broker's certificate revocation list is out of date, so no client certificate can be checked; try again later",
+  },
   ACTOR_UNAVAILABLE: { status: 503, message: 'A broker component is restarting; try again' },
   STORAGE_UNAVAILABLE: { status: 503, message: 'The database is unavailable' },
   SHUTTING_DOWN: { status: 503, message: 'The broker is shutting down' },

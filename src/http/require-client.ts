@@ -28,10 +28,14 @@ export function requireClient(identity: IdentityResolver) {
       },
       (error: unknown) => {
         // A revoked or expired certificate or a disabled client gets its answer and loses the connection with
-        // it (a refusal is kept on the socket: once re-enabled, the client reconnects to be heard).
+        // it (a refusal is kept on the socket: once re-enabled, the client reconnects to be heard). So does a
+        // refusal for a stale CRL: the connection's verification never changes, only a new handshake sees a fresh CRL.
         if (
           error instanceof BrokerError &&
-          (error.code === 'CERT_REVOKED' || error.code === 'CLIENT_DISABLED' || error.code === 'CERT_EXPIRED')
+          (error.code === 'CERT_REVOKED' ||
+            error.code === 'CLIENT_DISABLED' ||
+            error.code === 'CERT_EXPIRED' ||
+            error.code === 'CRL_UNAVAILABLE')
         )
           void reply.header('connection', 'close');
         done(error as Error);
