@@ -6,6 +6,7 @@
  * exits 2 so scripts notice.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { IssuedBundle } from '../ca/ca.types.js';
@@ -241,6 +242,13 @@ export function registerClientCommands(program: Command): void {
 }
 
 /** Writes the bundle (and optionally a PKCS#12) and tells the operator where it is. */
+/** Removes `path` if it is there; returns it when it was. */
+function removeStaleFile(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  rmSync(path, { force: true });
+  return path;
+}
+
 async function deliver(bundle: IssuedBundle, dir: string, options: IssueOptions, verb: string): Promise<void> {
   const files = {
     key: join(dir, 'client.key'),
@@ -265,6 +273,13 @@ async function deliver(bundle: IssuedBundle, dir: string, options: IssueOptions,
     });
     writeFileWithMode(files.p12, p12, 0o600);
   }
+  // A client.p12 left from an earlier --p12 holds the previous key and certificate: handed
+  // out with the new bundle, the client would install those, and be cut off when they are revoked.
+  const staleP12 = options.p12 ? undefined : removeStaleFile(join(dir, 'client.p12'));
+  if (staleP12)
+    process.stderr.write(
+      `mb: removed ${staleP12}: it held the previous certificate (--p12 writes one for the new certificate)\n`,
+    );
   const { key_pem: _key, ...described } = bundle;
   if (options.json) {
     printJson({ ...described, files, ...(p12Password ? { p12_password: p12Password } : {}) });
