@@ -188,7 +188,7 @@ export async function startBroker(
   const pkiStatus = new PkiStatus(() => tls.crl, certificates);
   const domainHealth = async () => {
     const [certificates, downstreams] = await Promise.all([
-      withTimeout(pkiStatus.activeCertificates(), DOMAIN_PROBE_TIMEOUT_MS).catch(() => undefined),
+      withTimeout(pkiStatus.clientsLatestCertificates(), DOMAIN_PROBE_TIMEOUT_MS).catch(() => undefined),
       downstreamSnapshots(actors),
     ]);
     return domainsHealth({ config: live.current(), certificates, downstreams });

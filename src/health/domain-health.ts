@@ -20,7 +20,7 @@ const DAY_MS = 86_400_000;
 
 export interface DomainHealthInputs {
   config: Pick<BrokerConfig, 'domains' | 'metrics'>;
-  /** Active, unexpired client certificates; undefined when the registry could not be read. */
+  /** Per client, its active certificate that ends last (PkiStatus); undefined when the registry could not be read. */
   certificates: ReadonlyArray<{ domain: string; common_name: string; not_after: Date }> | undefined;
   /** The delivery actor's view of each webhook domain; undefined while it does not answer. */
   downstreams:

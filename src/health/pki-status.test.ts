@@ -77,6 +77,21 @@ describe('client_certificates component', () => {
     ]);
   });
 
+  it('counts a client renewed in time by its newest certificate: the old one ending is no warning', async () => {
+    // The overlap: b's old certificate ends in 3 days, its renewal in a year; c has only the old one.
+    const status = new PkiStatus(
+      () => undefined,
+      registryOf([row('b', '01', 3), row('b', '02', 365), row('c', '03', 3)]),
+    );
+    const component = await status.clientCertificatesComponent();
+    expect(component).toMatchObject({ status: 'degraded', active: 3, expiring_within_30_days: 1 });
+    expect((component.expiring as Array<{ serial: string }>).map((c) => c.serial)).toEqual(['03']);
+    expect((await status.clientsLatestCertificates()).map((c) => c.serial).sort()).toEqual(['02', '03']);
+    const renewedOnly = new PkiStatus(() => undefined, registryOf([row('b', '01', 3), row('b', '02', 365)]));
+    // Before: degraded, naming b's superseded certificate.
+    expect(await renewedOnly.clientCertificatesComponent()).toMatchObject({ status: 'up', expiring_within_30_days: 0 });
+  });
+
   it('is degraded when one expires within a week or the registry cannot be read', async () => {
     expect(
       (await new PkiStatus(() => undefined, registryOf([row('a', '01', 5)])).clientCertificatesComponent()).status,

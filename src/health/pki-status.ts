@@ -7,6 +7,11 @@
  * degraded only when one expires within a week, so that a month of early warning lives
  * in the metric `mb_client_cert_expiry_seconds` (alert on it) rather than in a health
  * status that would stay degraded for weeks.
+ *
+ * A client counts by the certificate it will rely on longest, as the alert rule
+ * (`max by (client)`) and the portal do: after a renewal the old certificate stays active
+ * (the overlap) until it is revoked or ends, and its end is no news — else every client
+ * renewed in time kept its domain degraded for the last week of the old certificate.
  */
 import { EXPIRY_WARNING_DAYS } from '../ca/ca.service.js';
 import type { CertificatesRepository } from '../db/certificates.repository.js';
@@ -77,7 +82,7 @@ export class PkiStatus {
       return { status: 'degraded', problem: `could not read the certificate registry: ${(error as Error).message}` };
     }
     const daysLeft = (row: ActiveCertificate) => Math.floor((row.not_after.getTime() - now) / DAY_MS);
-    const expiring = rows
+    const expiring = latestPerClient(rows)
       .filter((row) => daysLeft(row) < EXPIRY_WARNING_DAYS)
       .sort((a, b) => a.not_after.getTime() - b.not_after.getTime());
     const urgent = expiring.some((row) => daysLeft(row) < URGENT_DAYS);
@@ -92,6 +97,11 @@ export class PkiStatus {
         days_left: daysLeft(row),
       })),
     };
+  }
+
+  /** Per client, its active certificate that ends last: what its domain's health goes by. */
+  async clientsLatestCertificates(): Promise<ActiveCertificate[]> {
+    return latestPerClient(await this.activeCertificates());
   }
 
   /** Active, unexpired certificates (an overlapping renewal shows both), cached briefly. */
@@ -114,4 +124,15 @@ export class PkiStatus {
     }
     return this.cached.rows;
   }
+}
+
+/** Each client's certificate that ends last (clients are told apart by domain and name). */
+export function latestPerClient(rows: readonly ActiveCertificate[]): ActiveCertificate[] {
+  const latest = new Map<string, ActiveCertificate>();
+  for (const row of rows) {
+    const key = `${row.domain}\u0000${row.client}`;
+    const seen = latest.get(key);
+    if (!seen || row.not_after.getTime() > seen.not_after.getTime()) latest.set(key, row);
+  }
+  return [...latest.values()];
 }
