@@ -130,6 +130,23 @@ describe('loadConfig', () => {
     [{ surver: {} }, 'surver is not a known setting'],
     [{ domains: [{ name: 'Bad Name' }] }, 'domains[0].name must match'],
     [{ domains: [{ name: 'a' }, { name: 'a' }] }, 'domains[1].name repeats "a"'],
+    [
+      { domains: [{ name: 'default' }, { name: 'alpha' }, { name: 'beta', key_prefix: 'alpha' }] },
+      'domains[2].key_prefix "alpha" (domain beta) overlaps the Redis keys of domain alpha',
+    ],
+    [
+      {
+        domains: [
+          { name: 'default', key_prefix: 'shared' },
+          { name: 'beta', key_prefix: 'shared' },
+        ],
+      },
+      'domains[1].key_prefix "shared" (domain beta) overlaps the Redis keys of domain default',
+    ],
+    [
+      { domains: [{ name: 'default' }, { name: 'beta', key_prefix: 'default:target:eu' }] },
+      'domains[1].key_prefix "default:target:eu" (domain beta) overlaps the Redis keys of domain default',
+    ],
     [{ domains: [{ name: 'default', target: { type: 'webhook' } }] }, 'domains[0].target.url must be an https:// URL'],
     [{ domains: [{ name: 'x' }] }, 'bootstrap.demo_domain "default" is not one of the configured domains'],
   ])('refuses %j naming the key', (values, message) => {

@@ -119,6 +119,7 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): RawBro
     if (seen.has(domain.name)) throw new ConfigError(`domains[${i}].name repeats "${domain.name}"`);
     seen.add(domain.name);
   }
+  checkDomainKeySegments(domains);
   const result: RawBrokerConfig = { ...config, domains };
   if (result.instance_id === '') result.instance_id = hostname();
   checkServiceUrls(result);
@@ -131,6 +132,27 @@ function parseRoot(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): RawBro
     );
   }
   return result;
+}
+
+/**
+ * Each domain's Redis keys are its own: two domains whose key segments are equal (a copied
+ * block whose key_prefix was kept, or one set to another domain's name) would share one
+ * stream, schedule, dead letters and queued index — the store pipeline would file every
+ * message of that stream under one of the two domains, so one tenant's messages would show
+ * in the other's portal and go to the other's webhook. A segment that continues another
+ * one past a colon (`a` and `a:target:x`) reaches the other's target keys the same way.
+ */
+function checkDomainKeySegments(domains: ReadonlyArray<{ name: string; key_prefix: string }>): void {
+  for (const [i, domain] of domains.entries()) {
+    for (const [j, other] of domains.entries()) {
+      if (j >= i) break;
+      const [a, b] = [domain.key_prefix, other.key_prefix];
+      if (a === b || a.startsWith(`${b}:`) || b.startsWith(`${a}:`))
+        throw new ConfigError(
+          `domains[${i}].key_prefix "${a}" (domain ${domain.name}) overlaps the Redis keys of domain ${other.name} ("${b}"): every domain needs a key segment of its own`,
+        );
+    }
+  }
 }
 
 /**
