@@ -1,5 +1,5 @@
 /** JSON schemas of the admin API (src/http/ca-admin.routes.ts, src/http/client-admin.routes.ts). */
-import { REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
+import { ADMIN_REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 
 const clientName = {
   type: 'string',
@@ -9,7 +9,11 @@ const clientName = {
 };
 const domain = { type: 'string', minLength: 1, maxLength: 253 };
 const days = { type: 'integer', minimum: 1, maximum: 3650, description: 'validity in days (default pki.client_days)' };
-const reason = { type: 'string', enum: [...REVOCATION_REASONS], description: 'RFC 5280 CRLReason' };
+const reason = {
+  type: 'string',
+  enum: [...ADMIN_REVOCATION_REASONS],
+  description: 'RFC 5280 CRLReason (not caCompromise or certificateHold: those are the operator’s, through mb)',
+};
 
 export const listCertificatesQuery = {
   type: 'object',

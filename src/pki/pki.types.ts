@@ -26,7 +26,7 @@ export interface IssuedCertificate extends CertificateKeyPair {
   commonName: string;
 }
 
-/** RFC 5280 §5.3.1 CRLReason names: the one list the CLI, the admin API, the portal and the CRL use. */
+/** RFC 5280 §5.3.1 CRLReason names: the one list the CLI and the CRL use (admins: ADMIN_REVOCATION_REASONS). */
 export const REVOCATION_REASONS = [
   'unspecified',
   'keyCompromise',
@@ -38,6 +38,20 @@ export const REVOCATION_REASONS = [
   'privilegeWithdrawn',
 ] as const;
 export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+/**
+ * The reasons a portal admin gives, on the pages and the admin API alike: caCompromise is
+ * the CA's own matter, not a client's, and certificateHold promises a hold that can be
+ * lifted, while a revocation here is final. The CLI (the operator's) takes every reason.
+ */
+export const ADMIN_REVOCATION_REASONS = [
+  'unspecified',
+  'keyCompromise',
+  'affiliationChanged',
+  'superseded',
+  'cessationOfOperation',
+  'privilegeWithdrawn',
+] as const satisfies readonly RevocationReason[];
 
 export function isRevocationReason(value: unknown): value is RevocationReason {
   return typeof value === 'string' && (REVOCATION_REASONS as readonly string[]).includes(value);

@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { IssuedBundle } from '../ca/ca.types.js';
-import type { RevocationReason } from '../pki/pki.types.js';
+import { ADMIN_REVOCATION_REASONS } from '../pki/pki.types.js';
 import type { CertificateRow, ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
 import type { AdminContext } from './admin-context.js';
@@ -20,15 +20,6 @@ import { choice, idParam, text, type FormErrors } from './form-fields.js';
 import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 import { administersDomain } from './tenant-scope.js';
 
-/** The reasons an admin may give (caCompromise and certificateHold are not a client's matter). */
-export const ADMIN_REVOCATION_REASONS: readonly RevocationReason[] = [
-  'unspecified',
-  'keyCompromise',
-  'affiliationChanged',
-  'superseded',
-  'cessationOfOperation',
-  'privilegeWithdrawn',
-];
 const SERIAL = /^[0-9a-fA-F]{1,64}$/;
 const LIST_STATUSES = ['active', 'expiring', 'revoked', 'expired'] as const;
 const MAX_DAYS = 825;

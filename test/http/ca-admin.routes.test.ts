@@ -229,6 +229,24 @@ describe('certificate admin API', () => {
     expect(active).toHaveLength(2);
   });
 
+  it("refuses the operator's reasons (caCompromise, certificateHold) as the portal does, and revokes nothing", async () => {
+    for (const reason of ['caCompromise', 'certificateHold']) {
+      for (const [admin, url, payload] of [
+        ['acme', `/api/v1/admin/certificates/${alice.serial}/revoke`, { reason }],
+        ['acme', '/api/v1/admin/clients/alice/revoke', { reason }],
+        ['super', '/api/v1/admin/clients/carol/revoke', { reason, domain: 'default' }],
+      ] as const) {
+        const response = await call('POST', url, admin, payload);
+        expect(response.status, `${admin} ${url} ${reason}`).toBe(422);
+        expect(response.body.error_code).toBe('INVALID_PAYLOAD');
+      }
+    }
+    const active = (
+      (await call('GET', '/api/v1/admin/certificates?status=active', 'super')).body.certificates as CertificateSummary[]
+    ).map((c) => c.serial);
+    expect(active).toEqual(expect.arrayContaining([alice.serial, carol.serial]));
+  });
+
   it('revokes by serial within scope, re-signs the CRL and announces it', async () => {
     const outside = await call('POST', `/api/v1/admin/certificates/${carol.serial}/revoke`, 'acme', {
       reason: 'keyCompromise',
