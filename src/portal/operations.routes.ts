@@ -226,11 +226,16 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     const actorIds = [
       ...new Set(shown.map((e) => /^user:(\d+)$/.exec(e.actor)?.[1]).filter((id): id is string => id !== undefined)),
     ];
+    // An account moved to another tenant since it acted is named by where it is now: a
+    // domain admin reads "another domain", not which one (its move row says as little).
+    const scope = admin.scope(request);
+    const domainLabel = (domain: string | null) =>
+      domain === null ? 'all' : scope.kind === 'domain' && domain !== scope.domain ? 'another domain' : domain;
     const emails = new Map(
       (await Promise.all(actorIds.map((id) => repositories.users.findById(Number(id)))))
         .filter((u) => u !== undefined)
         // An email may have accounts in several domains (#17): the domain says which acted.
-        .map((u) => [`user:${u.id}`, `${u.email} (${u.domain ?? 'all'})`]),
+        .map((u) => [`user:${u.id}`, `${u.email} (${domainLabel(u.domain)})`]),
     );
     return renderPage(request, reply, 'audit', {
       title: 'Audit log',

@@ -294,8 +294,11 @@ describe('moving an account', () => {
     const root = visitor();
     expect((await root.login('root@test', PASSWORD, '*')).statusCode).toBe(303);
     const email = 'traveller@example.test';
-    expect((await createUser(adminAlpha, email, 'a1')).response.statusCode).toBe(200);
+    const { response, password } = await createUser(adminAlpha, email, 'a1');
+    expect(response.statusCode).toBe(200);
     const id = (await accountsOf(email))['alpha']!.id;
+    // It acts in alpha first: its sign-in stays in alpha's log, naming it.
+    expect((await visitor().login(email, password, 'alpha')).statusCode).toBe(303);
     await root.get(`/portal/admin/users/${id}`);
     expect(
       (await root.post(`/portal/admin/users/${id}/access`, { role: 'user', domain: 'beta', client: 'b1' })).statusCode,
@@ -310,6 +313,10 @@ describe('moving an account', () => {
     expect(JSON.stringify(left?.details)).not.toContain('beta');
     expect(arrived?.details).toMatchObject({ from: { moved_in: true }, to: { domain: 'beta' } });
     expect(JSON.stringify(arrived?.details)).not.toContain('alpha');
+    // Alpha's audit page names the account of its old rows, but not the tenant it went to.
+    const page = (await adminAlpha.get('/portal/admin/audit')).body;
+    expect(page).toContain(`${email} (another domain)`);
+    expect(page).not.toContain('beta');
   });
 });
 
