@@ -169,12 +169,14 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
 
   app.post('/certificates/download', async (request, reply) => {
     const bundle = stash.take(text(request.body, 'token', 64), request.portal!.user.id);
-    if (!bundle)
+    const domain = bundle ? bundle.common_name.slice(bundle.common_name.indexOf('.') + 1) : '';
+    // Held for the account that issued it, but only while it still administers that domain:
+    // an admin moved to another tenant meanwhile takes no key of the old one along.
+    if (!bundle || !administersDomain(admin.scope(request), domain))
       throw new BrokerError(
         'NOT_FOUND',
         `This download is gone: a key can be downloaded once, within ${stash.ttlMinutes} minutes of issuing. Revoke the certificate and issue a new one.`,
       );
-    const domain = bundle.common_name.slice(bundle.common_name.indexOf('.') + 1);
     await admin.audit(request, 'certificate.key_download', { type: 'certificate', id: bundle.serial, domain });
     return reply
       .type('application/zip')

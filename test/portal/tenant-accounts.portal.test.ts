@@ -320,6 +320,38 @@ describe('moving an account', () => {
   });
 });
 
+describe('an admin moved to another tenant', () => {
+  it('takes no pending key download of the old tenant along', async () => {
+    const root = visitor();
+    expect((await root.login('root@test', PASSWORD, '*')).statusCode).toBe(303);
+    await root.get('/portal/admin/users/new');
+    const made = await root.post('/portal/admin/users', {
+      email: 'keyholder@example.test',
+      role: 'admin',
+      domain: 'alpha',
+      client: '',
+      password: '',
+    });
+    const password = /id="new-password" value="([^"]+)"/.exec(made.body)![1]!;
+    const id = (await accountsOf('keyholder@example.test'))['alpha']!.id;
+    const keyholder = visitor();
+    expect((await keyholder.login('keyholder@example.test', password, 'alpha')).statusCode).toBe(303);
+    await keyholder.get('/portal/admin/certificates/new');
+    const issued = await keyholder.post('/portal/admin/certificates', { client: 'a1@alpha', days: '30' });
+    expect(issued.statusCode).toBe(200);
+    const token = /name="token" value="([^"]+)"/.exec(issued.body)![1]!;
+
+    await root.get(`/portal/admin/users/${id}`);
+    expect((await root.post(`/portal/admin/users/${id}/access`, { role: 'admin', domain: 'beta' })).statusCode).toBe(
+      303,
+    );
+    await keyholder.get('/portal/admin/certificates');
+    const download = await keyholder.post('/portal/admin/certificates/download', { token });
+    expect(download.statusCode).toBe(404);
+    expect(download.body).not.toContain('PRIVATE KEY');
+  });
+});
+
 describe('lockout with accounts in several tenants', () => {
   it('evaluates at most login_max_failures wrong passwords per account of a 30-attempt burst without a domain', async () => {
     const email = 'burst@example.test';
