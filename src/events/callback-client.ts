@@ -1,8 +1,8 @@
 /**
  * One status callback POST: the event as JSON, signed like a webhook over one timestamp
- * (src/delivery/webhook-client.ts): Standard Webhooks headers with `webhook-id` = the
- * event id (a receiver drops a repeated id: a retry after a lost answer), and
- * X-MB-Signature. The secret is the domain's `status_callback.secret`.
+ * (src/delivery/webhook-client.ts): Standard Webhooks headers with `webhook-id` =
+ * `<client_id>:<event_id>` (a receiver drops a repeated id: a retry after a lost answer),
+ * and X-MB-Signature. The secret is the domain's `status_callback.secret`.
  */
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'undici';
@@ -19,6 +19,17 @@ export interface CallbackTarget {
   perMessage?: boolean;
 }
 
+/**
+ * The `webhook-id` of an event's POSTs: the same on every retry, and unique among every
+ * client's events. The event id alone is not: it is a position in the client's own stream
+ * (`<ms>-<seq>`), and one store batch appends the events of several clients in the same
+ * millisecond, so a domain's receiver would see `…-0` from each and, dropping repeats as
+ * told, lose all but the first.
+ */
+export function callbackWebhookId(event: Pick<StatusEvent, 'client_id' | 'event_id'>): string {
+  return `${event.client_id}:${event.event_id}`;
+}
+
 export class CallbackClient {
   private readonly agents = new Map<string, Agent>();
 
@@ -31,15 +42,16 @@ export class CallbackClient {
   async post(target: CallbackTarget, event: StatusEvent): Promise<WebhookOutcome> {
     const body = JSON.stringify(event);
     const timestamp = Math.floor(Date.now() / 1000);
+    const id = callbackWebhookId(event);
     try {
       const response = await request(target.url, {
         method: 'POST',
         dispatcher: this.agentFor(target.caFile),
         headers: {
           'content-type': 'application/json',
-          'webhook-id': event.event_id,
+          'webhook-id': id,
           'webhook-timestamp': String(timestamp),
-          'webhook-signature': signStandardWebhook(standardWebhooksKey(target.secret), event.event_id, timestamp, body),
+          'webhook-signature': signStandardWebhook(standardWebhooksKey(target.secret), id, timestamp, body),
           'x-mb-signature': signPayload(target.secret, timestamp, body),
         },
         body,

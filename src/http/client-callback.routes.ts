@@ -57,7 +57,7 @@ export function registerStatusCallbackRoute(
       schema: {
         ...documented(
           "Set a client's status callback URL",
-          'Each status event of the client’s messages is POSTed there, signed with the domain’s status_callback.secret (Standard Webhooks headers, webhook-id = event_id), with retries and dead letters. null = the domain default. Audited.',
+          'Each status event of the client’s messages is POSTed there, signed with the domain’s status_callback.secret (Standard Webhooks headers, webhook-id = client_id:event_id), with retries and dead letters. null = the domain default. Audited.',
         ),
         params: clientParams,
         body: callbackBody,

@@ -305,10 +305,12 @@ describe('status events over WebSocket, two brokers', () => {
     // The callback body is the event the WebSocket carried, signed with the domain's secret.
     const hit = receiver.hits.find((h) => (JSON.parse(h.rawBody) as StatusEvent).event_id === expected[0]!.event_id)!;
     expect(JSON.parse(hit.rawBody)).toEqual(expected[0]);
-    expect(hit.headers['webhook-id']).toBe(expected[0]!.event_id);
+    // Unique among every client's events (a stream id alone repeats across clients' streams).
+    const webhookId = `${expected[0]!.client_id}:${expected[0]!.event_id}`;
+    expect(hit.headers['webhook-id']).toBe(webhookId);
     const timestamp = Number(hit.headers['webhook-timestamp']);
     expect(hit.headers['webhook-signature']).toBe(
-      signStandardWebhook(standardWebhooksKey('callback-secret'), expected[0]!.event_id, timestamp, hit.rawBody),
+      signStandardWebhook(standardWebhooksKey('callback-secret'), webhookId, timestamp, hit.rawBody),
     );
     expect(receiver.hits.some((h) => h.status === 500)).toBe(true);
     expect(receiver.hits.some((h) => h.rawBody.includes(bobMessage))).toBe(false);
