@@ -68,7 +68,7 @@ export const ERRORS = {
   },
   FORM_INVALID: { status: 422, message: 'Some fields need attention' },
   CONFLICT: { status: 409, message: 'That already exists' },
-  RELOAD_REFUSED: { status: 422, message: 'The config file is invalid; the broker runs on with the config it has' },
+  RELOAD_REFUSED: { status: 422, message: 'The config reload was refused; the broker runs on with the config it has' },
   // ── Certificate authority (CLI and admin API) ───────────────────────────────────
   FORBIDDEN: { status: 403, message: 'Not allowed for this account' },
   CLIENT_EXISTS: {

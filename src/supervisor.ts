@@ -86,10 +86,7 @@ async function main(): Promise<void> {
   process.on('SIGHUP', () => {
     broker.reloadFromFile().catch((error: unknown) => {
       if (error instanceof ConfigError)
-        logger.error(
-          { err: error.message },
-          'config reload refused: the new config is invalid; running on with the old one',
-        );
+        logger.error({ err: error.message }, 'config reload refused; running on with the old config');
       else logger.error({ err: error }, 'config reload failed');
     });
   });

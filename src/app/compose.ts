@@ -60,6 +60,7 @@ import { caAdminAccess } from '../portal/ca-admin-access.js';
 import { ensureFirstAdmin, handOverFirstAdmin } from '../portal/first-admin.js';
 import { SharedIdentityCache } from '../queue/identity-cache.js';
 import { createRedis } from '../queue/redis-connection.js';
+import { workLeftBehind } from '../queue/work-left-behind.js';
 import { VERSION } from '../version.js';
 import { brokerStopper, connectRedis, openStorage, startEmbeddedServices } from './lifecycle.js';
 import { buildPortalDeps } from './portal-services.js';
@@ -231,7 +232,14 @@ export async function startBroker(
   durability.watch();
 
   // Called only from requests and signals, once the front is up.
-  const reloader = createReloader({ live, logger, logOutput, actors, readConfig });
+  const reloader = createReloader({
+    live,
+    logger,
+    logOutput,
+    actors,
+    readConfig,
+    workLeftBehind: (current, next) => workLeftBehind(redis, current.redis.key_prefix, current.domains, next.domains),
+  });
   const portal = buildPortalDeps({
     config: live,
     repositories,

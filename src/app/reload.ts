@@ -9,8 +9,9 @@
  *              or by a graceful restart (finish the batch, start with the new config)
  *
  * The front goes first: a domain switched off refuses new messages at once; what was
- * accepted stays in its stream and is stored by the restarted delivery actor. Reloads run
- * one at a time.
+ * accepted stays in its stream and is stored by the restarted delivery actor. A domain (or
+ * a target) removed outright would leave its stream and schedule to nobody: such a reload
+ * is refused while they hold anything (`workLeftBehind`). Reloads run one at a time.
  */
 import type { ActorGraph } from '../actors/actor-graph.js';
 import { ConfigError, type BrokerConfig } from '../config/config.js';
@@ -18,6 +19,7 @@ import { planReload, type ReloadResult } from '../config/config-reload.js';
 import type { LiveConfig } from '../config/live-config.js';
 import type { Logger } from '../logger.js';
 import type { LogOutput } from '../logging/log-output.js';
+import type { WorkLeftBehind } from '../queue/work-left-behind.js';
 
 export interface Reloader {
   /** Applies a config; domain and delivery changes apply without dropping accepted messages. */
@@ -33,6 +35,8 @@ export interface ReloadDeps {
   actors: Pick<ActorGraph, 'reconfigure'>;
   /** Where a reload reads the config from (the file the broker was started with). */
   readConfig: () => Readonly<BrokerConfig>;
+  /** Accepted work in Redis that `next` would no longer read (removed domains and targets). */
+  workLeftBehind: (current: Readonly<BrokerConfig>, next: Readonly<BrokerConfig>) => Promise<WorkLeftBehind[]>;
 }
 
 export function createReloader(deps: ReloadDeps): Reloader {
@@ -48,6 +52,7 @@ export function createReloader(deps: ReloadDeps): Reloader {
       logger.info({ changed: [] }, 'config reloaded');
       return { changed: [], restart_required: plan.restartRequired, actors: {} };
     }
+    if (plan.changed.includes('domains')) await refuseStrandedWork(deps, live.current(), plan.next);
     if (plan.changed.includes('log')) {
       try {
         deps.logOutput.reconfigure(plan.next.log);
@@ -74,4 +79,30 @@ export function createReloader(deps: ReloadDeps): Reloader {
   };
   // async: an invalid file must reject, never throw synchronously into a signal handler.
   return { reload, reloadFromFile: async () => reload(deps.readConfig()) };
+}
+
+/**
+ * Refuses (before anything is applied) a reload that would strand accepted messages: their
+ * 202 was given, and only a config that still names their domain and target reads them.
+ */
+async function refuseStrandedWork(
+  deps: ReloadDeps,
+  current: Readonly<BrokerConfig>,
+  next: Readonly<BrokerConfig>,
+): Promise<void> {
+  let left: WorkLeftBehind[];
+  try {
+    left = await deps.workLeftBehind(current, next);
+  } catch (error) {
+    throw new ConfigError(
+      `domains: cannot check Redis for messages of removed domains or targets (${(error as Error).message}); try again when Redis answers`,
+    );
+  }
+  if (left.length === 0) return;
+  const what = left.map((w) => `${w.domain}: ${w.count} ${w.what}`).join(', ');
+  throw new ConfigError(
+    `domains: the new config drops domains or targets that still hold accepted messages (${what}); ` +
+      'they would never be stored or delivered. Set the domain active: false (or route nothing to the target), ' +
+      'wait until redis_queue_size and mb_delivery_scheduled_messages show none left, then remove it',
+  );
 }

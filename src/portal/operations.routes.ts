@@ -124,7 +124,7 @@ export function registerOperationsRoutes(app: FastifyInstance, admin: AdminConte
     } catch (error) {
       if (error instanceof ConfigError) {
         await admin.audit(request, 'config.reload_refused', { type: 'config' }, { problem: error.message });
-        throw new BrokerError('RELOAD_REFUSED', `The config file is invalid, nothing changed: ${error.message}`);
+        throw new BrokerError('RELOAD_REFUSED', `The reload was refused, nothing changed: ${error.message}`);
       }
       throw error;
     } finally {

@@ -10,6 +10,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { type Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -230,5 +231,42 @@ describe('a reload of domains', () => {
 
     await reload({ domains: domains.map((d) => ({ ...d, active: true, operational: true })) });
     expect((await submit()).status).toBe(202);
+  });
+});
+
+describe('a reload that removes a domain', () => {
+  it('is refused while the domain still holds accepted messages, and applied once they are gone', async () => {
+    const hooks = {
+      name: 'hooks',
+      target: { type: 'webhook', url: 'https://127.0.0.1:9/hook', secret: 'live-reload' },
+    };
+    // A message of hooks waiting for its next attempt (its downstream never answers).
+    const schedule = `${workspace.prefix}hooks:schedule`;
+    const redis = new Redis(workspace.redisUrl);
+    try {
+      await redis.zadd(schedule, Date.now() + 3_600_000, 'waiting-message');
+      const from = broker.output.length;
+      workspace.reconfigure({ domains: [{ name: 'default' }] });
+      broker.child!.kill('SIGHUP');
+      await waitUntil(
+        async () => linesSince(from).find((l) => l.msg?.startsWith('config reload refused')) ?? undefined,
+        15_000,
+        'the reload to be refused',
+      );
+      const refusal = linesSince(from).find((l) => l.msg?.startsWith('config reload refused')) as LogLine & {
+        err?: string;
+      };
+      expect(refusal.err).toContain('hooks: 1 default deliveries');
+      expect(linesSince(from).some((l) => l.msg === 'config reloaded')).toBe(false);
+      // Still configured: its health entry is there.
+      expect((await health())['downstream_hooks']).toBeDefined();
+
+      await redis.del(schedule);
+      await reload({ domains: [{ name: 'default' }] });
+      expect((await health())['downstream_hooks']).toBeUndefined();
+    } finally {
+      await redis.quit();
+      workspace.reconfigure({ domains: [{ name: 'default' }, hooks] });
+    }
   });
 });
