@@ -72,31 +72,59 @@ export async function connectRedis(config: Readonly<BrokerConfig>, logger: Logge
     pressure: new EventPressure(redis, config.redis.key_prefix, config.events.retention_ms, logger),
   });
   await writability.start();
-  return { redis, durability: new DurabilityWatch(redis, config, state, writability) };
+  return { redis, durability: new DurabilityWatch(redis, config, state, writability, logger) };
 }
 
 /**
- * Redis' persistence as last seen; re-checked now and then: someone may turn AOF off under
- * us. `writability` says, within a second, whether Redis can keep a message at all.
+ * Redis' persistence as last seen; re-checked now and then — someone may turn AOF off under
+ * us — and at once after every reconnect: a Redis that comes back may have been restarted
+ * with another config (AOF off) or an empty dataset. With `redis.manage_persistence` AOF is
+ * turned on again, as at start; each change is logged once. `writability` says, within a
+ * second, whether Redis can keep a message at all.
  */
 export class DurabilityWatch {
   private timer: NodeJS.Timeout | undefined;
+  private checking = false;
+  private readonly onReady = () => void this.check();
 
   constructor(
     private readonly redis: Redis,
     private readonly config: Readonly<BrokerConfig>,
     public state: DurabilityState | undefined,
     readonly writability: WritabilityWatch,
+    private readonly logger: Logger,
   ) {}
 
   watch(intervalMs = 60_000): void {
-    this.timer = setInterval(() => {
-      void ensureDurability(this.redis, this.config.queue.fsync, false).then((state) => (this.state = state));
-    }, intervalMs).unref();
+    this.timer = setInterval(() => void this.check(), intervalMs).unref();
+    this.redis.on('ready', this.onReady);
+  }
+
+  /** Reads (and, when managed, corrects) the persistence settings; logs what changed. */
+  async check(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      const { fsync } = this.config.queue;
+      const state = await ensureDurability(this.redis, fsync, this.config.redis.manage_persistence);
+      // Unreadable because Redis is away: that outage is reported as such (health, logs), and
+      // the reconnect checks again; a stale "cannot read" would outlive it by up to a minute.
+      if (state.appendonly === 'unknown' && this.redis.status !== 'ready') return;
+      if (state.changed.length > 0)
+        this.logger.warn({ changed: state.changed }, 'turned Redis persistence on for durable 202s');
+      const before = this.state;
+      if (!state.durable && (before?.durable !== false || before.problem !== state.problem))
+        this.logger.error({ problem: state.problem }, 'Redis is NOT durable: acknowledged messages may be lost');
+      else if (state.durable && before?.durable === false) this.logger.info('Redis is durable again');
+      this.state = state;
+    } finally {
+      this.checking = false;
+    }
   }
 
   stop(): void {
     clearInterval(this.timer);
+    this.redis.off('ready', this.onReady);
     this.writability.stop();
   }
 }
