@@ -57,6 +57,7 @@ describe('Redis outage', () => {
     const before = await postJson(agent, broker.url, message('before the outage'));
     expect(before.status).toBe(202);
 
+    const logFrom = broker.output.length;
     await redis.stop();
     const during = await Promise.all(
       Array.from({ length: 20 }, (_, i) => postJson(agent, broker.url, message(`during ${i}`))),
@@ -67,6 +68,8 @@ describe('Redis outage', () => {
     }
     const ready = await getJson(agent, `${broker.url}/readyz`);
     expect(ready.status).toBe(503);
+    // Away for a while: ioredis retries every connection several times a second.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
 
     await redis.start();
     const after = await waitUntil(
@@ -79,6 +82,24 @@ describe('Redis outage', () => {
     );
     const ids = [String(before.body.message_id), String(after.body.message_id)];
     await waitUntil(async () => (await deliveredCount(ids)) === 2 || undefined, 20_000, 'both messages to be stored');
+
+    // What the operator reads: each thread with a Redis connection says once that it lost
+    // it and once that it is back — not a warning per retry, nor one per refused batch
+    // beside the front's line per refused request.
+    const lines = broker.output
+      .slice(logFrom)
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; actor: string; msg: string });
+    const warned = (msg: string) => lines.filter((l) => l.level >= 40 && l.msg.startsWith(msg));
+    expect(warned('redis connection error')).toEqual([]);
+    expect(warned('redis refused an append')).toEqual([]);
+    const lost = lines.filter((l) => l.msg === 'redis connection lost').map((l) => l.actor);
+    expect(lost.sort()).toEqual(['delivery', 'ingest', 'supervisor']);
+    const restored = lines.filter((l) => l.msg === 'redis connection restored').map((l) => l.actor);
+    expect(restored.sort()).toEqual(['delivery', 'ingest', 'supervisor']);
+    // The front still names every refused request (the waits for a 202 add a few).
+    expect(warned('request failed').length).toBeGreaterThanOrEqual(during.length);
   });
 });
 

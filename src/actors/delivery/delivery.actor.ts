@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { openDatabase } from '../../db/database.js';
 import { MessagesRepository } from '../../db/messages.repository.js';
 import { keysFor, targetKeys } from '../../queue/keys.js';
-import { createRedis, whenReady } from '../../queue/redis-connection.js';
+import { createRedis, logConnectionChanges, whenReady } from '../../queue/redis-connection.js';
 import { DeliverySchedule } from '../../queue/schedule.js';
 import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
@@ -50,8 +50,11 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
   const blockingRedis = createRedis(config, 'delivery-blocking', {
     socketTimeout: config.redis.command_timeout_ms + BLOCK_MS,
   });
+  // ioredis reports an error at every retry (several a second per connection while Redis is
+  // away): the loss and the return are logged once each, for the actor's main connection.
   for (const r of [redis, blockingRedis])
-    r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+    r.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+  logConnectionChanges(redis, logger);
   await Promise.all([whenReady(redis), whenReady(blockingRedis)]);
   const database = openDatabase({ url: config.database.url, poolSize: config.database.pool_size });
   // A full store batch is one prepared INSERT of its size.
@@ -158,7 +161,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
   const callbackRedis = createRedis(config, 'delivery');
   const callbackBlocking = createRedis(config, 'delivery-blocking');
   for (const r of [callbackRedis, callbackBlocking])
-    r.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error (status callbacks)'));
+    r.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error (status callbacks)'));
   await Promise.all([whenReady(callbackRedis), whenReady(callbackBlocking)]);
   const clientsRepository = new ClientsRepository(database.db);
   const domainsByName = new Map(config.domains.map((d) => [d.name, d]));

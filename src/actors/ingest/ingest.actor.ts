@@ -18,7 +18,7 @@
  */
 import { keysFor } from '../../queue/keys.js';
 import { countPublished } from '../../events/events.metrics.js';
-import { createRedis, whenReady } from '../../queue/redis-connection.js';
+import { createRedis, logConnectionChanges, whenReady } from '../../queue/redis-connection.js';
 import { ReplicaWait } from '../../queue/replica-wait.js';
 import { defineScripts } from '../../queue/scripts.js';
 import { runActor } from '../actor-runtime.js';
@@ -34,7 +34,10 @@ import { keyIdsReport } from '../../keys/secret-identity.js';
 
 runActor<IngestProtocol>(async ({ config, logger }) => {
   const redis = createRedis(config, 'ingest');
-  redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'));
+  // ioredis reports an error at every retry (several a second while Redis is away): the
+  // loss and the return are logged once each instead, with the cause.
+  redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
+  logConnectionChanges(redis, logger);
   // Defined up front: a script that cannot be loaded stops the actor at start, not at the first request.
   defineScripts(redis);
   // Not fatal: while Redis is away, appends are refused (503) until it answers.
@@ -57,7 +60,10 @@ runActor<IngestProtocol>(async ({ config, logger }) => {
   let inFlight = 0;
 
   const unavailable = (error: unknown) => {
-    logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'redis refused an append');
+    // While the connection is down every append is refused: "redis connection lost" said
+    // why, and the front logs each refused request; a line per batch here would double that.
+    const level = redis.status === 'ready' ? 'warn' : 'debug';
+    logger[level]({ err: error instanceof Error ? error.message : String(error) }, 'redis refused an append');
     return queueUnavailable(error);
   };
 
