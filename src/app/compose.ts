@@ -226,6 +226,7 @@ export async function startBroker(
       serverCertificateNotAfter: () => tls.serverCertificateNotAfter,
     }),
     readiness: () => health.readiness(),
+    redisDurable: () => durability.state?.durable,
     domainHealth,
     logger,
   });

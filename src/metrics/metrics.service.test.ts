@@ -82,3 +82,27 @@ describe('MetricsService.render', () => {
     expect(lines.filter((l) => l.includes('t_twice'))).toHaveLength(1);
   });
 });
+
+describe('mb_redis_durable', () => {
+  it("follows Redis' persistence as last checked", async () => {
+    let durable: boolean | undefined;
+    const service = new MetricsService({
+      version: '9.9.9',
+      instanceId: 'unit',
+      actors: [],
+      collector: new ActorMetricsCollector([], 100),
+      queue: { refresh: async () => undefined, clear: () => undefined } as unknown as QueueProbe,
+      pki: { refresh: async () => undefined } as unknown as PkiProbe,
+      readiness: async () => ({ ready: true }),
+      redisDurable: () => durable,
+      logger: createLogger('warn', {}, { write: () => undefined }),
+    });
+    durable = true;
+    expect(await service.render()).toMatch(/^mb_redis_durable 1$/m);
+    durable = false;
+    expect(await service.render()).toMatch(/^mb_redis_durable 0$/m);
+    // Unknown (not checked yet): the last value stays.
+    durable = undefined;
+    expect(await service.render()).toMatch(/^mb_redis_durable 0$/m);
+  });
+});

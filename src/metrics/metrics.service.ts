@@ -41,6 +41,10 @@ const ready = new GaugeFamily(
   'mb_ready',
   'Readiness (as /readyz): 1 when Redis and every actor are up, and MySQL when accepting needs it (server.identity_shared_cache_ms 0)',
 ).series();
+const redisDurable = new GaugeFamily(
+  'mb_redis_durable',
+  'Whether Redis keeps what a 202 promises (AOF on, appendfsync as queue.fsync asks), as last checked: at start, after each reconnect, every minute; 0 also when CONFIG cannot be read',
+).series();
 const domainHealth = new GaugeFamily(
   'mb_domain_health',
   "Each configured domain's health (as /api/v1/health domains): 1 up, 0.5 degraded; not part of mb_ready",
@@ -68,6 +72,8 @@ export interface MetricsServiceDeps {
   queue: QueueProbe;
   pki: PkiProbe;
   readiness(): Promise<{ ready: boolean }>;
+  /** Redis' persistence as last checked (DurabilityWatch); undefined before the first check. */
+  redisDurable?: () => boolean | undefined;
   /** Per-domain health for `mb_domain_health`. */
   domainHealth?: () => Promise<DomainsHealth>;
   logger: Logger;
@@ -115,6 +121,8 @@ export class MetricsService {
       // The host's count only grows: the counter is that count.
       actorRestarts.series(actor.name).value = actor.restarts;
     }
+    const durable = this.deps.redisDurable?.();
+    if (durable !== undefined) redisDurable.set(durable ? 1 : 0);
     const { queue, pki, readiness, logger } = this.deps;
     await Promise.all([
       withTimeout(queue.refresh(), PROBE_TIMEOUT_MS).catch((error: unknown) => {

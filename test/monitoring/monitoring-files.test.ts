@@ -31,6 +31,7 @@ describe('monitoring/alerts.yml', () => {
       'BrokerClientCertificateExpiring',
       'BrokerActorRestarted',
       'BrokerNotReady',
+      'BrokerRedisNotDurable',
     ]) {
       expect(names).toContain(alert);
     }
