@@ -7,6 +7,7 @@ import {
   statSync,
   utimesSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,5 +79,37 @@ describe('RotatingLogFile', () => {
     expect(readFileSync(join(logs, 'broker.2030-05-01.1.log'), 'utf8')).toBe('left over\n');
     expect(existsSync(join(logs, 'broker.log'))).toBe(true);
     expect(readFileSync(join(logs, 'broker.log'), 'utf8')).toBe('');
+  });
+
+  it('starts the next line on its own after a full disk took only part of one, and says when it writes again', () => {
+    // The disk has room for `room` more bytes: a write takes what fits, then fails (ENOSPC).
+    let room = 12;
+    const fillingDisk = (fd: number, data: Uint8Array): number => {
+      if (room === 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      const n = Math.min(room, data.length);
+      room -= n;
+      return writeSync(fd, data.subarray(0, n));
+    };
+    const file = new RotatingLogFile({ path: join(dir, 'logs/broker.log'), retentionDays: 7, writeSync: fillingDisk });
+    file.open();
+    files.push(file);
+    const stderr: string[] = [];
+    const original = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string) => stderr.push(String(chunk)) > 0) as typeof process.stderr.write;
+    try {
+      file.write('{"a":1}\n');
+      file.write('{"b":2}\n'); // only `{"b"` fits
+      file.write('{"c":3}\n'); // nothing fits
+      room = 1000; // space freed
+      file.write('{"d":4}\n');
+      file.write('{"e":5}\n');
+    } finally {
+      process.stderr.write = original;
+    }
+    const lines = readFileSync(file.path, 'utf8').split('\n');
+    expect(lines).toEqual(['{"a":1}', '{"b"', '{"d":4}', '{"e":5}', '']);
+    expect(stderr).toHaveLength(2);
+    expect(stderr[0]).toContain('not writable');
+    expect(stderr[1]).toContain('writable again');
   });
 });

@@ -30,6 +30,8 @@ export interface RotatingLogFileOptions {
   retentionDays: number;
   /** Clock, for tests. */
   now?: () => number;
+  /** The file write, for tests (a full disk writes part of a line, then nothing). */
+  writeSync?: (fd: number, data: Uint8Array) => number;
 }
 
 export class RotatingLogFile {
@@ -39,13 +41,17 @@ export class RotatingLogFile {
   private rotateAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private failed = false;
+  /** The file ends inside a line (a write that only partly fit): the next line starts on a new one. */
+  private torn = false;
   private readonly now: () => number;
+  private readonly writeFile: (fd: number, data: Uint8Array) => number;
   private retentionDays: number;
   private readonly stem: string;
   private readonly ext: string;
 
   constructor(private readonly options: RotatingLogFileOptions) {
     this.now = options.now ?? Date.now;
+    this.writeFile = options.writeSync ?? writeSync;
     this.retentionDays = options.retentionDays;
     this.ext = extname(options.path) || '.log';
     this.stem = basename(options.path, extname(options.path));
@@ -76,10 +82,18 @@ export class RotatingLogFile {
   write(text: string): void {
     if (this.fd === undefined) return;
     if (this.now() >= this.rotateAt) this.rotate();
+    // On a filling disk a write may take only part of a line: the rest is dropped, and the
+    // next line starts on its own rather than glued to the fragment (one unparsable JSON line
+    // hides two from a log shipper).
+    const data = Buffer.from(this.torn ? `\n${text}` : text);
     try {
-      writeSync(this.fd, text);
+      const written = this.writeFile(this.fd, data);
+      if (written > 0) this.torn = data[written - 1] !== 0x0a;
+      if (written < data.length) throw new Error(`ENOSPC: wrote ${written} of ${data.length} bytes`);
+      if (this.failed) process.stderr.write(`log file ${this.path} writable again\n`);
+      this.failed = false;
     } catch (error) {
-      // A full disk must not take the broker down; say it once on stderr (stdout still has the logs).
+      // A full disk must not take the broker down; say it once per episode on stderr (stdout still has the logs).
       if (!this.failed) process.stderr.write(`log file ${this.path} not writable: ${(error as Error).message}\n`);
       this.failed = true;
     }
@@ -112,6 +126,7 @@ export class RotatingLogFile {
     const now = this.now();
     this.fd = openSync(this.path, 'a', 0o640);
     this.failed = false;
+    this.torn = false;
     this.day = utcDay(now);
     this.rotateAt = (Math.floor(now / DAY_MS) + 1) * DAY_MS;
     clearTimeout(this.timer);
