@@ -25,6 +25,7 @@ export const ERRORS = {
   UPGRADE_REQUIRED: { status: 426, message: 'This endpoint speaks WebSocket only (Upgrade: websocket)' },
   BAD_REQUEST: { status: 400, message: 'Bad request' },
   REQUEST_TIMEOUT: { status: 408, message: 'The request took too long to arrive' },
+  EXPECTATION_FAILED: { status: 417, message: 'Only Expect: 100-continue is supported' },
   NO_ROUTE: {
     status: 422,
     message:

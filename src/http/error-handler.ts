@@ -4,12 +4,12 @@
  * translated into catalogue codes so that a client's mistake is never a 5xx.
  */
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BATCH_ROUTE, countRefusedMessage, MESSAGES_ROUTE } from '../metrics/front.metrics.js';
 import { BrokerError, errorBody, type ErrorBody, type ErrorCode } from '../errors.js';
-import { setRequestIdHeaders } from './request-id.js';
+import { clientRequestId, setRequestIdHeaders } from './request-id.js';
 import { ownValue } from '../util/own-value.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
@@ -268,4 +268,32 @@ export function refuseConnect(log: FastifyBaseLogger, socket: Socket, allowed: r
   log.info({ tracking_id: trackingId, error_code: refusal.code }, 'request refused');
   writeRawRefusal(socket, refusal, trackingId, `Allow: ${allowed.join(', ')}\r\n`);
   socket.end();
+}
+
+/**
+ * An `Expect` other than 100-continue never reaches Fastify: without a listener Node
+ * answers a bare 417 (no body, no X-Request-Id). Here the same 417, in the one schema.
+ * The connection closes: the client may send the body it announced anyway.
+ */
+export function refuseExpectation(log: FastifyBaseLogger, request: IncomingMessage, response: ServerResponse): void {
+  const expect = String(request.headers.expect ?? '').slice(0, 40);
+  const refusal = new BrokerError(
+    'EXPECTATION_FAILED',
+    `Expect: ${expect} is not supported: send Expect: 100-continue or none`,
+  );
+  const trackingId = randomUUID();
+  const clientId = clientRequestId(request.headers);
+  log.info(
+    { tracking_id: trackingId, error_code: refusal.code, ...(clientId ? { client_request_id: clientId } : {}) },
+    'request refused',
+  );
+  const body = JSON.stringify(errorBody(refusal, trackingId));
+  response.writeHead(refusal.status, {
+    connection: 'close',
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': trackingId,
+    ...(clientId ? { 'x-client-request-id': clientId } : {}),
+  });
+  response.end(body);
 }

@@ -196,4 +196,22 @@ describe('requests Node would refuse without the error schema', () => {
     });
     expect(received).toMatch(/\r\nAllow: [A-Z, ]*POST/);
   });
+
+  it('an Expect other than 100-continue: 417 EXPECTATION_FAILED in the schema with X-Request-Id (Node alone sends a bare 417)', async () => {
+    const body = '{"sender_number":"+14155550123","message_body":"x"}';
+    const { received } = await exchange(
+      'POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n' +
+        `Expect: 200-ok\r\nX-Request-Id: mine-1\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    const answer = firstAnswer(received);
+    expect(answer).toMatchObject({
+      status: 417,
+      body: {
+        error_code: 'EXPECTATION_FAILED',
+        message: 'Expect: 200-ok is not supported: send Expect: 100-continue or none',
+      },
+    });
+    expect(received).toMatch(new RegExp(`x-request-id: ${String(answer.body.tracking_id)}`, 'i'));
+    expect(received).toMatch(/x-client-request-id: mine-1/i);
+  });
 });

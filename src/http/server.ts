@@ -4,7 +4,7 @@
  * portal. `buildServer()` never listens: tests drive it with `inject()`, the supervisor
  * calls `listen()`.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -19,7 +19,7 @@ import { installJsonBodyParser } from './json-body-parser.js';
 import { guardUpgrades } from './upgrade-guard.js';
 import { clientRequestId, setRequestIdHeaders } from './request-id.js';
 import { lazyChildLogger } from '../logging/lazy-child-logger.js';
-import { clientErrorHandler, frameworkError, refuseConnect } from './error-handler.js';
+import { clientErrorHandler, frameworkError, refuseConnect, refuseExpectation } from './error-handler.js';
 import { BrokerError } from '../errors.js';
 import { uuidV4 } from '../util/uuid.js';
 import { registerOpenApi } from './openapi.js';
@@ -162,6 +162,9 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
     for (const method of [route.method].flat()) methods.add(method);
   });
   app.server.on('connect', (_request: IncomingMessage, socket: Socket) => refuseConnect(app.log, socket, [...methods]));
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) =>
+    refuseExpectation(app.log, request, response),
+  );
   registerOpenApi(app, config.server.docs);
   // The API speaks JSON only: a text/plain body is refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
