@@ -17,6 +17,23 @@ import type { EntryFormat } from '../queue/stream-entry.types.js';
 export const STATUS_EVENT_TYPES = ['queued', 'stored', 'delivered', 'retry_scheduled', 'failed', 'requeued'] as const;
 export type StatusEventType = (typeof STATUS_EVENT_TYPES)[number];
 
+/**
+ * What kind of error a retry_scheduled or failed event names: delivery's failure reasons
+ * (src/delivery/delivery.metrics.ts `failureReason`, amqp's `unroutable` and `nack`
+ * included) and `expired` (max_age_ms). The OpenAPI enum is this list.
+ */
+export const STATUS_EVENT_ERROR_CLASSES = [
+  'http_5xx',
+  'http_4xx',
+  'http_3xx',
+  'timeout',
+  'network',
+  'undecryptable',
+  'unroutable',
+  'nack',
+  'expired',
+] as const;
+
 /** What a publisher knows; the event id is given by Redis when it is appended. */
 export interface StatusEventInput {
   type: StatusEventType;
@@ -32,7 +49,7 @@ export interface StatusEventInput {
   at: string;
   /** retry_scheduled: when the next attempt is due (ISO). */
   next_attempt_at?: string;
-  /** retry_scheduled and failed: the class of the last error (http_5xx, http_4xx, http_3xx, timeout, network, undecryptable, expired). */
+  /** retry_scheduled and failed: the class of the last error (one of STATUS_EVENT_ERROR_CLASSES). */
   error_class?: string;
 }
 

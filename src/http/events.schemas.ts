@@ -2,7 +2,7 @@
  * Schemas of `GET /api/v1/events` (WebSocket): the query, and the frames the broker sends.
  * They are the OpenAPI document too.
  */
-import { STATUS_EVENT_TYPES } from '../events/status-event.js';
+import { STATUS_EVENT_ERROR_CLASSES, STATUS_EVENT_TYPES } from '../events/status-event.js';
 
 const TYPE = `(?:${STATUS_EVENT_TYPES.join('|')})`;
 const UUID = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
@@ -71,8 +71,9 @@ export const statusEventSchema = {
     next_attempt_at: { type: 'string', format: 'date-time', description: 'retry_scheduled only' },
     error_class: {
       type: 'string',
-      enum: ['http_5xx', 'http_4xx', 'http_3xx', 'timeout', 'network', 'undecryptable', 'expired'],
-      description: 'retry_scheduled and failed: what kind of error the last attempt met',
+      enum: [...STATUS_EVENT_ERROR_CLASSES],
+      description:
+        'retry_scheduled and failed: what kind of error the last attempt met (unroutable and nack: amqp targets; expired: older than the max_age_ms of its domain)',
     },
   },
 } as const;
