@@ -4,6 +4,7 @@
  * is documented in OpenAPI.
  */
 import { BrokerError } from '../errors.js';
+import { unthrottledErrorResponses } from './messages.schemas.js';
 
 export interface AdminScope {
   /** Who acts, as the audit log names them: `user:<id>`. */
@@ -32,10 +33,15 @@ export function scopedDomain(scope: AdminScope, requested: string | undefined, r
   return requested;
 }
 
-/** OpenAPI: what each route is; authentication is the admin portal's session cookie. */
-export const documented = (summary: string, description?: string) => ({
+/**
+ * OpenAPI: what each route is; authentication is the admin portal's session cookie.
+ * `success` documents the answer by its real status (201 for what is issued), and every
+ * route answers its refusals in the one error schema.
+ */
+export const documented = (summary: string, description?: string, success: Record<number, object> = {}) => ({
   summary,
   ...(description ? { description } : {}),
   tags: ['admin'],
   security: [{ portalSession: [] as string[] }],
+  response: { ...success, ...unthrottledErrorResponses },
 });

@@ -25,6 +25,7 @@ import { registerStatusCallbackRoute } from './client-callback.routes.js';
 import {
   clientParams,
   issueClientBody,
+  issuedBundleResponse,
   listCertificatesQuery,
   renewClientBody,
   revokeBody,
@@ -88,6 +89,7 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
         ...documented(
           'Issue a client certificate',
           '201 with the bundle: certificate, CA and the private key, shown this once.',
+          { 201: issuedBundleResponse },
         ),
         body: issueClientBody,
       },
@@ -115,6 +117,7 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
         ...documented(
           'Renew a client certificate',
           '201 with the new bundle; the old certificate stays valid until it expires (overlap).',
+          { 201: issuedBundleResponse },
         ),
         params: clientParams,
         body: renewClientBody,

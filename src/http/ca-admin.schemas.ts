@@ -45,6 +45,23 @@ export const revokeBody = {
   properties: { reason, domain },
 } as const;
 
+/** A certificate just issued or renewed (IssuedBundle, src/ca/ca.types.ts): 201, the key shown this once. */
+export const issuedBundleResponse = {
+  type: 'object',
+  description: 'The new certificate, its CA and its private key: the key is shown this once and never stored',
+  required: ['common_name', 'serial', 'fingerprint', 'cert_pem', 'key_pem', 'ca_pem', 'not_before', 'not_after'],
+  properties: {
+    common_name: { type: 'string', description: 'name.domain' },
+    serial: { type: 'string' },
+    fingerprint: { type: 'string', description: 'SHA-256 of the certificate, hex' },
+    cert_pem: { type: 'string' },
+    key_pem: { type: 'string', description: 'The private key (PEM): hand it to the client only' },
+    ca_pem: { type: 'string' },
+    not_before: { type: 'string', format: 'date-time' },
+    not_after: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
 export const clientStatusBody = {
   type: 'object',
   additionalProperties: false,

@@ -56,10 +56,10 @@ export function registerClientStatusRoutes(
           ...documented(
             summary,
             `${description} A domain admin acts in their domain (domain may be left out); a superadmin names it. Audited.`,
+            { 200: clientStatusReply },
           ),
           params: clientParams,
           body: clientStatusBody,
-          response: { 200: clientStatusReply },
         },
       },
       async (request) => {

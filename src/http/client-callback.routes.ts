@@ -58,10 +58,10 @@ export function registerStatusCallbackRoute(
         ...documented(
           "Set a client's status callback URL",
           'Each status event of the client’s messages is POSTed there, signed with the domain’s status_callback.secret (Standard Webhooks headers, webhook-id = client_id:event_id), with retries and dead letters. null = the domain default. Audited.',
+          { 200: callbackReply },
         ),
         params: clientParams,
         body: callbackBody,
-        response: { 200: callbackReply },
       },
     },
     async (request) => {

@@ -18,7 +18,7 @@ import { STATUS_EVENT_TYPES } from '../events/status-event.js';
 import type { IdentityResolver } from './client-identity.js';
 import { CLOSE_CODES, EventSocket, filterOf, type EventFilter } from './event-socket.js';
 import { eventsQuery, eventsUpgradeResponse, MAX_FILTER_IDS, UUID_RULE, type EventsQuery } from './events.schemas.js';
-import { errorResponses, mutualTls } from './messages.schemas.js';
+import { mutualTls, unthrottledErrorResponses } from './messages.schemas.js';
 import { requireClient } from './require-client.js';
 
 export interface EventRoutesDeps {
@@ -71,7 +71,8 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
       tags: ['messages'],
       security: mutualTls,
       querystring: eventsQuery,
-      response: { 101: eventsUpgradeResponse, ...errorResponses },
+      // No limit counts an upgrade: its refusals are certificate, query and capacity ones.
+      response: { 101: eventsUpgradeResponse, ...unthrottledErrorResponses },
     },
     // A plain GET (no Upgrade) lands here.
     handler: async () => {

@@ -126,6 +126,9 @@ export const throttledResponse = {
 /** What every API route may answer besides its success. */
 export const errorResponses = { '4xx': errorResponse, 429: throttledResponse, '5xx': errorResponse } as const;
 
+/** The same for routes no rate limit or quota counts (events, the admin API): no 429 of their own. */
+export const unthrottledErrorResponses = { '4xx': errorResponse, '5xx': errorResponse } as const;
+
 /** OpenAPI: the API authenticates with a client certificate from the broker's CA. */
 export const mutualTls = [{ mutualTLS: [] as string[] }];
 

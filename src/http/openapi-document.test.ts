@@ -51,6 +51,25 @@ describe('openapi.json', () => {
     );
   });
 
+  it('documents each route by the statuses it really answers: 201 for an issued certificate, errors on the admin API, no 429 where no limit counts', async () => {
+    const document = (await buildOpenApiDocument()) as {
+      paths: Record<string, Record<string, { tags?: string[]; responses: Record<string, unknown> }>>;
+    };
+    const statuses = (path: string, method: string) => Object.keys(document.paths[path]![method]!.responses).sort();
+    expect(statuses('/api/v1/admin/clients', 'post')).toEqual(['201', '4XX', '5XX']);
+    expect(statuses('/api/v1/admin/clients/{name}/renew', 'post')).toEqual(['201', '4XX', '5XX']);
+    expect(document.paths['/api/v1/admin/clients']!.post!.responses['201']).toMatchObject({
+      content: {
+        'application/json': { schema: { required: expect.arrayContaining(['key_pem', 'cert_pem', 'serial']) } },
+      },
+    });
+    for (const [path, item] of Object.entries(document.paths))
+      for (const [method, operation] of Object.entries(item))
+        if (operation.tags?.includes('admin'))
+          expect(Object.keys(operation.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['4XX', '5XX']));
+    expect(statuses('/api/v1/events', 'get')).toEqual(['101', '4XX', '5XX']);
+  });
+
   it('documents the webhook payload (versioned) and both signature headers under webhooks', async () => {
     const document = (await buildOpenApiDocument()) as {
       webhooks: Record<string, { post: { parameters: Array<{ name: string }>; requestBody: unknown } }>;
