@@ -46,7 +46,8 @@ import type { DomainConfig } from '../config/config.js';
 import type { RouteChoice } from '../routing/route-choice.js';
 import { refuseCallbackUrl } from './message-callbacks.js';
 import { requireClient } from './require-client.js';
-import { applyRateHeaders, quotaExceeded, rateLimited } from './throttle.js';
+import { applyRateHeaders, quotaExceeded, rateLimited, throttledItemError } from './throttle.js';
+import { clientLimitsOf, type ClientLimits } from '../limits/client-limits.js';
 
 type Validate = ((input: unknown) => boolean) & { errors?: ValidationResult[] | null };
 
@@ -87,6 +88,7 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
           : (refuseCallbackUrl(domain, check.callback_url) ?? check),
       );
       const checks = routeItems(domain, request, allowed);
+      const limits = clientLimitsOf(domain, client.common_name);
       const callbacks: Array<{ message_id: string; url: string }> = [];
       const valid = checks.flatMap((check) => {
         if (check instanceof BrokerError) return [];
@@ -97,7 +99,7 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
       });
       await rememberCallbacks(deps, client, callbacks);
       if (valid.length === 0) {
-        const body = batchResult(checks, [], request.id, timestamp);
+        const body = batchResult(checks, [], request.id, timestamp, limits);
         return refuseInvalid(deps, request, reply, idempotency, { status: 207, body }, () =>
           countMessages(client.domain, body.results),
         );
@@ -108,12 +110,15 @@ export function registerBatchRoute(app: FastifyInstance, deps: MessagesRouteDeps
         return replay(request, reply, idempotency!, parseIdempotencyRecord(outcome.record), (record) => {
           if (record.items.length !== valid.length)
             throw new BrokerError('INTERNAL_ERROR', 'idempotency record does not match the batch');
-          return { status: 207, body: batchResult(checks, record.items, record.tracking_id, record.timestamp) };
+          return {
+            status: 207,
+            body: batchResult(checks, record.items, record.tracking_id, record.timestamp, limits),
+          };
         });
       }
       applyRateHeaders(reply, outcome.rate);
       const items = outcome.positions.map((position, i) => itemOutcome(valid[i]!, position));
-      const body = batchResult(checks, items, request.id, timestamp);
+      const body = batchResult(checks, items, request.id, timestamp, limits);
       countMessages(client.domain, body.results);
       setRetryAfter(reply, items, outcome);
       request.log.info(
@@ -166,6 +171,7 @@ function batchResult(
   outcomes: ItemOutcome[],
   trackingId: string,
   timestamp: string,
+  limits: ClientLimits,
 ) {
   let next = 0;
   const results = checks.map((check, index): BatchItemResult => {
@@ -179,7 +185,11 @@ function batchResult(
         queued_at: outcome.queued_at,
         position: outcome.position,
       };
-    return { index, status: 429, error: errorBody(new BrokerError(outcome.code), trackingId, timestamp) };
+    return {
+      index,
+      status: 429,
+      error: errorBody(throttledItemError(outcome.code, limits, timestamp), trackingId, timestamp),
+    };
   });
   const accepted = results.filter((r) => r.status === 202).length;
   return { accepted, refused: results.length - accepted, results };

@@ -7,6 +7,7 @@
 import type { FastifyReply } from 'fastify';
 import type { QuotaState, RateState } from '../ingest/ingest.types.js';
 import { BrokerError } from '../errors.js';
+import type { ClientLimits } from '../limits/client-limits.js';
 import { throttledByQuota, throttledByRate } from './api.metrics.js';
 
 export function applyRateHeaders(reply: FastifyReply, rate: RateState | null): void {
@@ -47,6 +48,36 @@ export function quotaExceeded(reply: FastifyReply, quota: QuotaState | null, cou
       limit: quota?.limit,
       resets_at: resetsAt,
       retry_after_s: retryAfter,
+    },
+  );
+}
+
+/**
+ * A batch item refused by a limit: the single route's code, message and details (the
+ * limit, the window or the quota's reset), without the wait — the 207's Retry-After
+ * carries it. Built from the request's time and the client's limits only, so that an
+ * Idempotency-Key replay, which has just the items' codes, rebuilds the same error.
+ */
+export function throttledItemError(
+  code: 'TOO_MANY_REQUESTS' | 'QUOTA_EXCEEDED',
+  limits: ClientLimits,
+  timestamp: string,
+): BrokerError {
+  if (code === 'TOO_MANY_REQUESTS') {
+    const windowS = Math.round(limits.rateWindowMs / 1000);
+    return new BrokerError('TOO_MANY_REQUESTS', `Rate limit of ${limits.rateLimit} requests per ${windowS} s reached`, {
+      limit: limits.rateLimit,
+      window_s: windowS,
+    });
+  }
+  const at = new Date(timestamp);
+  const resetsAt = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), at.getUTCDate() + 1)).toISOString();
+  return new BrokerError(
+    'QUOTA_EXCEEDED',
+    `Daily quota of ${limits.dailyQuota} messages reached; it resets at ${resetsAt}`,
+    {
+      limit: limits.dailyQuota,
+      resets_at: resetsAt,
     },
   );
 }

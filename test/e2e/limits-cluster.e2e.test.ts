@@ -115,6 +115,11 @@ describe('daily quota across instances', () => {
       [429, 'QUOTA_EXCEEDED'],
       [429, 'QUOTA_EXCEEDED'],
     ]);
+    // Each item says what the single route says: the quota and when it resets.
+    expect((items.body.results as Array<{ error: unknown }>)[0]!.error).toMatchObject({
+      message: `Daily quota of 3 messages reached; it resets at ${new Date(midnight).toISOString()}`,
+      details: { limit: 3, resets_at: new Date(midnight).toISOString() },
+    });
   });
 });
 
@@ -125,14 +130,23 @@ describe('batches and limits', () => {
       { sender_number: 'x' },
       ...Array.from({ length: 4 }, () => valid),
     ];
-    const response = await sendJson(batch, 'POST', `${second.url}/api/v1/messages/batch`, { messages });
+    const key = { 'idempotency-key': `batch-limits-${Date.now()}` };
+    const response = await sendJson(batch, 'POST', `${second.url}/api/v1/messages/batch`, { messages }, key);
     expect(response.status).toBe(207);
     expect(response.body).toMatchObject({ accepted: 5, refused: 3 });
     const results = response.body.results as Array<{ status: number; error?: { error_code: string } }>;
     expect(results.map((r) => r.status)).toEqual([202, 202, 202, 422, 202, 202, 429, 429]);
-    expect(results[6]!.error!.error_code).toBe('TOO_MANY_REQUESTS');
+    expect(results[6]!.error).toMatchObject({
+      error_code: 'TOO_MANY_REQUESTS',
+      message: 'Rate limit of 5 requests per 60 s reached',
+      details: { limit: 5, window_s: 60 },
+    });
     expect(response.headers['ratelimit-remaining']).toBe('0');
     expect(Number(response.headers['retry-after'])).toBeGreaterThan(0);
+    // A replay has only the items' codes, and rebuilds the same errors from them.
+    const replayed = await sendJson(batch, 'POST', `${first.url}/api/v1/messages/batch`, { messages }, key);
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    expect(replayed.body).toEqual(response.body);
   });
 });
 
