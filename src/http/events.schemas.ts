@@ -83,7 +83,9 @@ export const eventsUpgradeResponse = {
   description:
     'Switching Protocols: a WebSocket. The broker sends status events (this schema) and, once any resumed events are sent, ' +
     'one frame `{"type":"subscribed","last_event_id":"…"}` (from here on, events are live). The client may send a filter frame ' +
-    '`{"message_ids":[…],"types":[…]}` at any time. Close codes: 4008 slow consumer (too much unsent), 4403 CERT_REVOKED or ' +
-    'CLIENT_DISABLED (reason), 1011 events unavailable (Redis), 1001 broker shutting down. A ping is sent every ' +
+    '`{"message_ids":[…],"types":[…]}` at any time; a frame that is not one is answered with ' +
+    '`{"type":"error","error_code":"INVALID_PAYLOAD","message":"…"}` and the filter stays as it was (a frame without event_id is ' +
+    'never an event). Close codes: 4008 slow consumer (too much unsent), 4403 CERT_REVOKED, CLIENT_DISABLED or CERT_EXPIRED ' +
+    '(reason), 1011 events unavailable (Redis), 1001 broker shutting down. A ping is sent every ' +
     'events.ws_ping_interval_ms; a socket that does not answer with a pong by the next one is closed.',
 } as const;

@@ -68,6 +68,10 @@ describe('openapi.json', () => {
         if (operation.tags?.includes('admin'))
           expect(Object.keys(operation.responses), `${method} ${path}`).toEqual(expect.arrayContaining(['4XX', '5XX']));
     expect(statuses('/api/v1/events', 'get')).toEqual(['101', '4XX', '5XX']);
+    // Every kind of frame the socket sends is named: events, the subscribed frame, the error frame.
+    expect(JSON.stringify(document.paths['/api/v1/events']!.get!.responses['101'])).toContain(
+      '{\\"type\\":\\"error\\",\\"error_code\\":\\"INVALID_PAYLOAD\\"',
+    );
   });
 
   it('documents the webhook payload (versioned) and both signature headers under webhooks', async () => {
