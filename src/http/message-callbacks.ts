@@ -6,6 +6,7 @@
  */
 import type { DomainConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
+import { callbackUrlProblem } from '../events/callback-url.js';
 
 /** Why `url` may not be used in `domain`; undefined when it may. */
 export function refuseCallbackUrl(domain: DomainConfig, url: string): BrokerError | undefined {
@@ -17,6 +18,10 @@ export function refuseCallbackUrl(domain: DomainConfig, url: string): BrokerErro
     return invalid('callback_url is not a URL');
   }
   if (host.protocol !== 'https:') return invalid('callback_url must be https://');
+  // The rules of every other callback URL (a user name or password would be dropped by the
+  // HTTP client, and would sit in Redis meanwhile).
+  const problem = callbackUrlProblem(url);
+  if (problem) return invalid(`callback_url ${problem}`, 'url');
   if (secret === '' || allowed.length === 0) return invalid('This domain accepts no per-message callback_url');
   const names = new Set(allowed.map((h) => h.toLowerCase()));
   if (!names.has(host.hostname.toLowerCase()) && !names.has(host.host.toLowerCase()))
@@ -24,6 +29,6 @@ export function refuseCallbackUrl(domain: DomainConfig, url: string): BrokerErro
   return undefined;
 }
 
-function invalid(message: string): BrokerError {
-  return new BrokerError('INVALID_PAYLOAD', message, [{ field: 'callback_url', rule: 'allowed_hosts', message }]);
+function invalid(message: string, rule = 'allowed_hosts'): BrokerError {
+  return new BrokerError('INVALID_PAYLOAD', message, [{ field: 'callback_url', rule, message }]);
 }

@@ -39,7 +39,7 @@ export const submitMessageBody = {
       maxLength: 2048,
       description:
         "This message's status events are POSTed here (signed like webhooks, webhook-id = client_id:event_id), instead of the client's callback URL. " +
-        'Only to a host the domain allows (status_callback.allowed_hosts); otherwise 422 INVALID_PAYLOAD',
+        'Only to a host the domain allows (status_callback.allowed_hosts), without a user name or password; otherwise 422 INVALID_PAYLOAD',
     },
     metadata: {
       type: 'object',
