@@ -252,6 +252,22 @@ describe('webhook secrets (Standard Webhooks)', () => {
         'domains[1].target.secret starts with whsec_ but is not whsec_ followed by base64',
       );
   });
+
+  it('holds the status callback secret to the same rule: it signs webhook-signature alike', () => {
+    const withCallbackSecret = (secret: string) => ({
+      domains: [{ name: 'default' }, { name: 'acme', status_callback: { secret, allowed_hosts: ['cb.acme.test'] } }],
+    });
+    const good = `whsec_${Buffer.alloc(24, 3).toString('base64')}`;
+    for (const secret of ['plain callback secret', good])
+      expect(loadConfig({ values: withCallbackSecret(secret), env: {} }).domains[1]?.status_callback.secret).toBe(
+        secret,
+      );
+    // `whsec_abc` would key every callback's webhook-signature with two bytes.
+    for (const secret of ['whsec_abc', 'whsec_not base64!', `whsec_${Buffer.alloc(8).toString('base64')}`])
+      expect(() => loadConfig({ values: withCallbackSecret(secret), env: {} }), secret).toThrow(
+        'domains[1].status_callback.secret starts with whsec_ but is not whsec_ followed by base64',
+      );
+  });
 });
 
 describe('substituteEnv in comments', () => {

@@ -181,6 +181,8 @@ export function parseDomain(item: unknown, path: string): RawDomainConfig {
   if (urlProblem) throw new ConfigError(`${path}.status_callback.url ${urlProblem}`);
   if (callback.url !== '' && callback.secret === '')
     throw new ConfigError(`${path}.status_callback.secret must be set when status_callback.url is`);
+  // Callbacks are signed as webhooks are (src/events/callback-client.ts).
+  checkStandardSecret(callback.secret, `${path}.status_callback.secret`);
   return domain;
 }
 
@@ -198,10 +200,17 @@ function checkTarget(target: RawTargetConfig, path: string): void {
       `${path}.url is http://, which would send decrypted bodies and sender numbers in clear: use https://, or set ${path}.allow_insecure_http: true to accept that`,
     );
   if (target.secret === '') throw new ConfigError(`${path}.secret must be set for a webhook target`);
-  // Standard Webhooks libraries base64-decode a whsec_ secret: one they cannot decode
-  // would make every webhook-signature unverifiable.
-  if (target.secret.startsWith('whsec_') && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(target.secret))
-    throw new ConfigError(`${path}.secret starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`);
+  checkStandardSecret(target.secret, `${path}.secret`);
+}
+
+/**
+ * Standard Webhooks libraries base64-decode a whsec_ secret, and so does the broker for
+ * webhook-signature: one that is not base64 of 16 bytes or more would make every signature
+ * unverifiable, or key it with a few bytes (`whsec_abc`: two) that anyone can guess.
+ */
+function checkStandardSecret(secret: string, path: string): void {
+  if (secret.startsWith('whsec_') && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(secret))
+    throw new ConfigError(`${path} starts with whsec_ but is not whsec_ followed by base64 (16 bytes or more)`);
 }
 
 function checkAmqpTarget(target: RawTargetConfig, path: string): void {
