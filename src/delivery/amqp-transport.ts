@@ -5,8 +5,11 @@
  *   deliver ──▶ a confirm channel of the pool ──basic.publish (mandatory, persistent)──▶ RabbitMQ
  *                                         ◀── basic.return? ── basic.ack / basic.nack ──┘
  *     ack, nothing returned   → ok (the queue holds it on disk: persistent + durable queue)
- *     returned (no queue bound), nack, channel closed, no connection, no confirm in time
+ *     nack, channel closed, no connection, no confirm in time
  *                             → a retryable failure: retry policy, breaker, dead letter
+ *     returned (no queue bound for its key)
+ *                             → the same, but the breaker takes it as RabbitMQ alive: the
+ *                               other routing keys of the target keep flowing
  *
  * One connection per target, recovered by amqplib (backoff with jitter) after RabbitMQ
  * restarts; while it is down an attempt fails at once instead of holding its slot. The
@@ -198,9 +201,13 @@ export class AmqpTransport implements DeliveryTransport {
                   finish(this.failed(`${AMQP_ERRORS.channelClosed}: ${error.message} before the confirm`), false);
                 else if (returned)
                   finish(
-                    this.failed(
-                      `${AMQP_ERRORS.unroutable}: no queue is bound for exchange "${this.target.exchange}" and routing key "${routingKey}"`,
-                    ),
+                    {
+                      ok: false,
+                      error: `${AMQP_ERRORS.unroutable}: no queue is bound for exchange "${this.target.exchange}" and routing key "${routingKey}"`,
+                      retryable: true,
+                      // RabbitMQ took and confirmed the publish: the link is well, the key is not.
+                      answered: true,
+                    },
                     true,
                   );
                 else finish({ ok: true, status: 200 }, true);

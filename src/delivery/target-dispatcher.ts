@@ -554,8 +554,9 @@ export class TargetDispatcher implements FirstAttemptTaker {
         : { ok: false, error: result.error.message, retryable: true };
       this.inQueue--;
       this.deps.slots.release(1);
-      // A downstream that answers, even with a refusal of one message, is alive.
-      if (outcome.ok || !outcome.retryable) this.breaker.recordSuccess();
+      // A downstream that answers, even with a refusal of one message, is alive: a routing
+      // key no queue is bound for must not stop the target's other routes' messages.
+      if (outcome.ok || !outcome.retryable || outcome.answered) this.breaker.recordSuccess();
       else this.breaker.recordFailure(outcome.error);
       this.settler.record(attempt, outcome);
     });

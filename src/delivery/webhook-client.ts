@@ -39,7 +39,18 @@ export interface WebhookPayload {
 
 export type WebhookOutcome =
   | { ok: true; status: number }
-  | { ok: false; status?: number; error: string; retryable: boolean; retryAfterMs?: number };
+  | {
+      ok: false;
+      status?: number;
+      error: string;
+      retryable: boolean;
+      retryAfterMs?: number;
+      /**
+       * The downstream answered and refused this message only (an amqp return: no queue bound
+       * for its routing key): it is up, so the breaker counts it as alive even when retried.
+       */
+      answered?: boolean;
+    };
 
 export interface WebhookTarget {
   url: string;

@@ -114,6 +114,8 @@ describe('AMQP transport against a real RabbitMQ', () => {
     const outcome = await transport.deliver(payloadOf('nobody'));
     expect(outcome).toMatchObject({ ok: false, retryable: true });
     expect(!outcome.ok && outcome.error).toMatch(/^AMQP_UNROUTABLE: .*"sms\.nobody"/);
+    // RabbitMQ answered: the dispatcher's breaker takes it as alive.
+    expect(outcome).toMatchObject({ answered: true });
     // The channel stays usable: the next message goes through.
     await expect(transport.deliver(payloadOf())).resolves.toMatchObject({ ok: true });
     await drain(rabbit.url, 'acme-in');
@@ -132,6 +134,7 @@ describe('AMQP transport against a real RabbitMQ', () => {
     const outcome = await transport.deliver(payloadOf('full'));
     expect(outcome).toMatchObject({ ok: false, retryable: true });
     expect(!outcome.ok && outcome.error).toMatch(/^AMQP_NACK/);
+    expect(outcome).not.toHaveProperty('answered');
     await drain(rabbit.url, 'full');
   });
 

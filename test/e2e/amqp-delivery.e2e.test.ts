@@ -3,7 +3,8 @@
  * RabbitMQ node of the test's own (TLS, verify_peer, fail_if_no_peer_cert). A message
  * reaches the bound queue as the webhook JSON payload with its message id, and becomes
  * `delivered` on the confirm; a message no queue is bound for (mandatory: returned) is
- * retried at the interval and dead-lettered after the last attempt.
+ * retried at the interval and dead-lettered after the last attempt, without opening the
+ * target's breaker: another routing key of the same target keeps being delivered.
  */
 import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -27,6 +28,8 @@ import { startTlsRabbit, type TestRabbitServer } from '../support/rabbitmq-serve
 
 const INTERVAL_MS = 1000;
 const TOPOLOGY = { exchange: 'mb.e2e', queue: 'sms-default', routingKey: 'sms.default' };
+/** The routed domain's fallback route has a queue; its `lost` route (+44) has none. */
+const ROUTED = { exchange: 'mb.e2e', queue: 'sms-routed', routingKey: 'sms.fallback' };
 
 let dir: string;
 let rabbit: TestRabbitServer;
@@ -34,6 +37,7 @@ let workspace: Workspace;
 let broker: BrokerProcess;
 let agent: Agent;
 let nowhereAgent: Agent;
+let routedAgent: Agent;
 
 beforeAll(async () => {
   // RabbitMQ over TLS and the broker's client certificate, from a CA of the test.
@@ -41,6 +45,7 @@ beforeAll(async () => {
   rabbit = tls.rabbit;
   dir = tls.dir;
   await declareTopology(rabbit.url, TOPOLOGY);
+  await declareTopology(rabbit.url, ROUTED);
   const target = {
     type: 'amqp',
     url: rabbit.tlsUrl,
@@ -54,17 +59,27 @@ beforeAll(async () => {
       { name: 'default', target },
       // No queue is bound for sms.nowhere: every publish comes back (mandatory).
       { name: 'nowhere', target },
+      {
+        name: 'routed',
+        targets: { rabbit: { ...target, routing_key: 'sms.{route}' } },
+        routes: [
+          { name: 'lost', match: { sender_prefix: '+44' }, target: 'rabbit' },
+          { name: 'fallback', target: 'rabbit' },
+        ],
+      },
     ],
   });
   broker = new BrokerProcess(workspace);
   await broker.start();
   agent = mtlsAgent(demoBundle(workspace));
   nowhereAgent = mtlsAgent(await registerClient(workspace, 'gw', 'nowhere'));
+  routedAgent = mtlsAgent(await registerClient(workspace, 'gw', 'routed'));
 }, 180_000);
 
 afterAll(async () => {
   await agent?.close();
   await nowhereAgent?.close();
+  await routedAgent?.close();
   await broker?.kill('SIGKILL');
   await workspace?.cleanup();
   await rabbit?.destroy();
@@ -84,9 +99,9 @@ async function row(id: string): Promise<{ status: string; attempt_count: number;
   }
 }
 
-async function submit(through: Agent, text: string): Promise<string> {
+async function submit(through: Agent, text: string, sender = '+14155550199'): Promise<string> {
   const response = await postJson(through, broker.url, {
-    sender_number: '+14155550199',
+    sender_number: sender,
     message_body: text,
     metadata: { site: 'north' },
   });
@@ -145,5 +160,31 @@ describe('amqp delivery over TLS with a client certificate', () => {
       metrics.value('mb_delivery_failures_total', { domain: 'nowhere', reason: 'unroutable' }),
     ).toBeGreaterThanOrEqual(3);
     expect(metrics.value('mb_delivery_failures_total', { domain: 'default' })).toBe(0);
+  });
+});
+
+describe('a routing key no queue is bound for, beside one that has a queue', () => {
+  it('does not open the target breaker: the other route keeps being delivered at once', async () => {
+    const unroutable = await scrapeMetrics(agent, broker.url);
+    const before = unroutable.value('mb_delivery_failures_total', { domain: 'routed', reason: 'unroutable' });
+    // More returns in a row than delivery.breaker_failures (5): a breaker that counted them
+    // would stay open for breaker_open_ms (30 s) and hold the fallback route's message.
+    for (let i = 0; i < 6; i++) await submit(routedAgent, `lost ${i}`, '+447700900123');
+    await waitUntil(
+      async () => {
+        const metrics = await scrapeMetrics(agent, broker.url);
+        return metrics.value('mb_delivery_failures_total', { domain: 'routed', reason: 'unroutable' }) >= before + 6
+          ? true
+          : undefined;
+      },
+      20_000,
+      'six unroutable attempts',
+    );
+    const id = await submit(routedAgent, 'to the fallback queue');
+    await waitUntil(async () => (await row(id))?.status === 'delivered' || undefined, 10_000, 'the routable message');
+    const queued = await drainQueue(rabbit.url, ROUTED.queue);
+    expect(queued.map((m) => m.properties.messageId)).toContain(id);
+    const metrics = await scrapeMetrics(agent, broker.url);
+    expect(metrics.value('mb_circuit_breaker_state', { domain: 'routed', target: 'rabbit' })).toBe(0);
   });
 });
