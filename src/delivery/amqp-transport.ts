@@ -12,7 +12,11 @@
  *                               other routing keys of the target keep flowing
  *
  * One connection per target, recovered by amqplib (backoff with jitter) after RabbitMQ
- * restarts; while it is down an attempt fails at once instead of holding its slot. The
+ * restarts; while it is down an attempt fails at once instead of holding its slot. So does
+ * one while RabbitMQ blocks the connection (connection.blocked: a memory or disk alarm,
+ * sent at the first publish after the alarm): a publish into a blocked connection would
+ * hold its slot until the timeout and then land anyway once the alarm lifts, beside its
+ * retry — a duplicate per attempt made during the alarm. The
  * channels are a pool as large as the target's slots, each carrying one publish at a time:
  * a channel error (a missing exchange closes the channel) fails that one attempt only, and
  * a return is matched to its publish without bookkeeping. A channel is opened once and
@@ -78,6 +82,8 @@ interface PooledChannel {
 export class AmqpTransport implements DeliveryTransport {
   private model: RecoveringChannelModel | undefined;
   private connected = false;
+  /** RabbitMQ's reason while it blocks our publishes (connection.blocked), else undefined. */
+  private blockedBy: string | undefined;
   private closing = false;
   private readonly idle: PooledChannel[] = [];
   /** Channels open or being opened, idle or carrying a publish. */
@@ -97,6 +103,10 @@ export class AmqpTransport implements DeliveryTransport {
     return this.connected;
   }
 
+  get isBlocked(): boolean {
+    return this.blockedBy !== undefined;
+  }
+
   /** Starts connecting (and reconnecting for ever); resolves at once (rejects only on a URL amqplib cannot parse). */
   async start(): Promise<void> {
     const where = { target: this.name, rabbitmq: redactedUrl(this.target.url) };
@@ -114,14 +124,28 @@ export class AmqpTransport implements DeliveryTransport {
     });
     this.model.on('connect', () => {
       this.connected = true;
+      // A new connection starts unblocked; RabbitMQ blocks it again at its first publish.
+      this.blockedBy = undefined;
       this.logger?.info(where, 'amqp target connected');
     });
     this.model.on('disconnect', (error: Error) => {
       this.connected = false;
+      this.blockedBy = undefined;
       this.logger?.warn({ ...where, err: error.message }, 'amqp target disconnected; reconnecting');
     });
     this.model.on('connect-failed', (error: Error) => {
       this.logger?.warn({ ...where, err: error.message }, 'amqp target connection failed; retrying');
+    });
+    this.model.on('blocked', (reason: string) => {
+      this.blockedBy = reason || 'resource alarm';
+      this.logger?.warn(
+        { ...where, reason: this.blockedBy },
+        'amqp target blocked by RabbitMQ (resource alarm); attempts fail until it lifts',
+      );
+    });
+    this.model.on('unblocked', () => {
+      this.blockedBy = undefined;
+      this.logger?.info(where, 'amqp target unblocked by RabbitMQ');
     });
     // Without a listener an 'error' event would throw in the delivery actor.
     this.model.on('error', (error: Error) => this.logger?.warn({ ...where, err: error.message }, 'amqp target error'));
@@ -133,6 +157,10 @@ export class AmqpTransport implements DeliveryTransport {
     if (signal?.aborted) return Promise.resolve(this.failed('delivery stopped'));
     if (!this.model || !this.connected)
       return Promise.resolve(this.failed(`${AMQP_ERRORS.disconnected}: no connection to RabbitMQ (reconnecting)`));
+    if (this.blockedBy !== undefined)
+      return Promise.resolve(
+        this.failed(`${AMQP_ERRORS.blocked}: RabbitMQ blocks publishers (${this.blockedBy}) until its alarm lifts`),
+      );
     const body = Buffer.from(JSON.stringify(payload));
     const routingKey = routingKeyOf(this.target.routingKey, payload.domain, route);
     return new Promise((resolve) => {

@@ -30,6 +30,7 @@ export const AMQP_ERRORS = {
   channelClosed: 'AMQP_CHANNEL_CLOSED',
   disconnected: 'AMQP_DISCONNECTED',
   timeout: 'AMQP_TIMEOUT',
+  blocked: 'AMQP_BLOCKED',
 } as const;
 
 export interface DeliveryTransport {

@@ -38,7 +38,7 @@ const attempts = new CounterFamily(
 );
 const failures = new CounterFamily(
   'mb_delivery_failures_total',
-  'Failed delivery attempts by domain, target and reason: http_4xx, http_5xx, http_3xx (a redirect, not followed), timeout, network, undecryptable; amqp targets also unroutable (returned: no queue bound), nack',
+  'Failed delivery attempts by domain, target and reason: http_4xx, http_5xx, http_3xx (a redirect, not followed), timeout, network, undecryptable; amqp targets also unroutable (returned: no queue bound), nack, blocked (a RabbitMQ resource alarm)',
   ['domain', 'target', 'reason'],
 );
 const retries = new CounterFamily(
@@ -182,6 +182,7 @@ export function failureReason(outcome: Extract<DeliveryOutcome, { ok: false }>):
   if (outcome.error === UNDECRYPTABLE) return 'undecryptable';
   if (outcome.error.startsWith(AMQP_ERRORS.unroutable)) return 'unroutable';
   if (outcome.error.startsWith(AMQP_ERRORS.nack)) return 'nack';
+  if (outcome.error.startsWith(AMQP_ERRORS.blocked)) return 'blocked';
   return /timeout|aborted|UND_ERR_(HEADERS|BODY)_TIMEOUT/i.test(outcome.error) ? 'timeout' : 'network';
 }
 
