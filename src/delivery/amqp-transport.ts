@@ -77,6 +77,11 @@ export function withHeartbeat(url: string, seconds = 15): string {
 interface PooledChannel {
   channel: ConfirmChannel;
   open: boolean;
+  /**
+   * Why RabbitMQ closed it (`404 NOT_FOUND - no exchange …`, `403 ACCESS_REFUSED …`): its
+   * 'error' comes before its 'close', and the attempt's last_error should say what to fix.
+   */
+  closedBy?: string;
 }
 
 export class AmqpTransport implements DeliveryTransport {
@@ -182,7 +187,10 @@ export class AmqpTransport implements DeliveryTransport {
         if (message.properties.messageId === payload.message_id) returned = true;
       };
       const onClose = () =>
-        finish(this.failed(`${AMQP_ERRORS.channelClosed}: the channel closed before the confirm`), false);
+        finish(
+          this.failed(`${AMQP_ERRORS.channelClosed}: ${pooled?.closedBy ?? 'the channel closed'} before the confirm`),
+          false,
+        );
       // A channel that missed its confirm is dropped: its late ack or return must not
       // count for the next message published on it.
       const timer = setTimeout(
@@ -226,7 +234,12 @@ export class AmqpTransport implements DeliveryTransport {
                 if (error && /nack/i.test(error.message))
                   finish(this.failed(`${AMQP_ERRORS.nack}: RabbitMQ refused the message`), true);
                 else if (error)
-                  finish(this.failed(`${AMQP_ERRORS.channelClosed}: ${error.message} before the confirm`), false);
+                  finish(
+                    this.failed(
+                      `${AMQP_ERRORS.channelClosed}: ${channel.closedBy ?? error.message} before the confirm`,
+                    ),
+                    false,
+                  );
                 else if (returned)
                   finish(
                     {
@@ -281,9 +294,10 @@ export class AmqpTransport implements DeliveryTransport {
       });
       // A channel error (e.g. NOT_FOUND: no such exchange) also closes it; the publish
       // under way gets its outcome from the close. The listener keeps it from throwing.
-      channel.on('error', (error: Error) =>
-        this.logger?.warn({ target: this.name, err: error.message }, 'amqp channel error'),
-      );
+      channel.on('error', (error: Error) => {
+        pooled.closedBy = error.message;
+        this.logger?.warn({ target: this.name, err: error.message }, 'amqp channel error');
+      });
       return pooled;
     } catch (error) {
       this.channels--;

@@ -173,9 +173,14 @@ describe('AMQP transport against a real RabbitMQ', () => {
     try {
       const outcome = await missing.deliver(payloadOf());
       expect(outcome).toMatchObject({ ok: false, retryable: true });
-      expect(!outcome.ok && outcome.error).toMatch(/^AMQP_CHANNEL_CLOSED/);
+      // RabbitMQ's reason, for the message's last_error and the breaker: what to fix.
+      expect(!outcome.ok && outcome.error).toMatch(
+        /^AMQP_CHANNEL_CLOSED: Channel closed by server: 404 .*NOT_FOUND - no exchange 'no-such-exchange'/,
+      );
       // A new channel replaces the closed one.
-      await expect(missing.deliver(payloadOf())).resolves.toMatchObject({ ok: false, retryable: true });
+      const again = await missing.deliver(payloadOf());
+      expect(again).toMatchObject({ ok: false, retryable: true });
+      expect(!again.ok && again.error).toMatch(/NOT_FOUND - no exchange 'no-such-exchange'/);
     } finally {
       await missing.close();
     }
