@@ -66,6 +66,24 @@ export function redactedUrl(url: string): string {
 }
 
 /**
+ * What an operator should read for a connection that failed. amqplib words RabbitMQ's
+ * refusal of `connection.open` (a vhost that does not exist, or that the user has no
+ * permission on) as a protocol surprise and drops RabbitMQ's reason: name the vhost instead.
+ */
+export function connectFailureOf(error: Error, url: string): string {
+  if (/^Expected ConnectionOpenOk; got <ConnectionClose/.test(error.message)) {
+    let vhost = '/';
+    try {
+      vhost = decodeURIComponent(new URL(url).pathname.slice(1)) || '/';
+    } catch {
+      // Unparsable: amqplib would not have got this far.
+    }
+    return `RabbitMQ refused vhost "${vhost}" (it does not exist, or the user has no permission on it)`;
+  }
+  return error.message;
+}
+
+/**
  * RabbitMQ suggests 60 s heartbeats: a silently dead link would then go unnoticed for up
  * to two minutes, each attempt meanwhile timing out. 15 s unless the URL sets its own.
  */
@@ -87,6 +105,8 @@ interface PooledChannel {
 export class AmqpTransport implements DeliveryTransport {
   private model: RecoveringChannelModel | undefined;
   private connected = false;
+  /** Why the connection is down (the last failure to connect, or the disconnect), for each attempt's error. */
+  private downBecause = 'not connected yet';
   /** RabbitMQ's reason while it blocks our publishes (connection.blocked), else undefined. */
   private blockedBy: string | undefined;
   private closing = false;
@@ -136,10 +156,14 @@ export class AmqpTransport implements DeliveryTransport {
     this.model.on('disconnect', (error: Error) => {
       this.connected = false;
       this.blockedBy = undefined;
+      this.downBecause = error.message;
       this.logger?.warn({ ...where, err: error.message }, 'amqp target disconnected; reconnecting');
     });
     this.model.on('connect-failed', (error: Error) => {
-      this.logger?.warn({ ...where, err: error.message }, 'amqp target connection failed; retrying');
+      // Each attempt's last_error (and so the breaker's, in health) says why: a refused
+      // login or vhost is the operator's to fix, not a network blip.
+      this.downBecause = connectFailureOf(error, this.target.url);
+      this.logger?.warn({ ...where, err: this.downBecause }, 'amqp target connection failed; retrying');
     });
     this.model.on('blocked', (reason: string) => {
       this.blockedBy = reason || 'resource alarm';
@@ -161,7 +185,9 @@ export class AmqpTransport implements DeliveryTransport {
     // with their confirm or their timeout.
     if (signal?.aborted) return Promise.resolve(this.failed('delivery stopped'));
     if (!this.model || !this.connected)
-      return Promise.resolve(this.failed(`${AMQP_ERRORS.disconnected}: no connection to RabbitMQ (reconnecting)`));
+      return Promise.resolve(
+        this.failed(`${AMQP_ERRORS.disconnected}: no connection to RabbitMQ (reconnecting): ${this.downBecause}`),
+      );
     if (this.blockedBy !== undefined)
       return Promise.resolve(
         this.failed(`${AMQP_ERRORS.blocked}: RabbitMQ blocks publishers (${this.blockedBy}) until its alarm lifts`),

@@ -12,7 +12,13 @@ import { connect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../src/pki/ca.js';
 import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
-import { AmqpTransport, routingKeyOf, withHeartbeat, type AmqpTarget } from '../../src/delivery/amqp-transport.js';
+import {
+  AmqpTransport,
+  connectFailureOf,
+  routingKeyOf,
+  withHeartbeat,
+  type AmqpTarget,
+} from '../../src/delivery/amqp-transport.js';
 import { WEBHOOK_PAYLOAD_VERSION, type WebhookPayload } from '../../src/delivery/webhook-client.js';
 import { declareTopology, drainQueue as drain } from '../support/amqp-queue.js';
 import { TestRabbitServer } from '../support/rabbitmq-server.js';
@@ -55,6 +61,19 @@ describe('withHeartbeat', () => {
     expect(withHeartbeat('amqps://u:p@h:5671/sms')).toBe('amqps://u:p@h:5671/sms?heartbeat=15');
     expect(withHeartbeat('amqps://h/?frameMax=8192')).toBe('amqps://h/?frameMax=8192&heartbeat=15');
     expect(withHeartbeat('amqps://h/?heartbeat=5')).toBe('amqps://h/?heartbeat=5');
+  });
+});
+
+describe('connectFailureOf', () => {
+  it("names the vhost RabbitMQ refused at connection.open (amqplib drops RabbitMQ's reason)", () => {
+    const refused = new Error('Expected ConnectionOpenOk; got <ConnectionClose channel:0>');
+    expect(connectFailureOf(refused, 'amqps://mb:pw@rabbit:5671/sms%2Fout')).toBe(
+      'RabbitMQ refused vhost "sms/out" (it does not exist, or the user has no permission on it)',
+    );
+    expect(connectFailureOf(refused, 'amqps://mb:pw@rabbit:5671')).toMatch(/vhost "\/"/);
+    expect(connectFailureOf(new Error('connect ECONNREFUSED 127.0.0.1:5671'), 'amqps://h')).toBe(
+      'connect ECONNREFUSED 127.0.0.1:5671',
+    );
   });
 });
 
@@ -201,6 +220,30 @@ describe('AMQP transport against a real RabbitMQ', () => {
     await expect(transport.deliver(payloadOf())).resolves.toMatchObject({ ok: true });
     await drain(rabbit.url, 'acme-in');
   }, 120_000);
+
+  it('says why it has no connection in each failed attempt: a refused login, a refused vhost', async () => {
+    const whyDown = async (url: string): Promise<string> => {
+      const refused = new AmqpTransport({ ...target(), url }, 2);
+      await refused.start();
+      try {
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          const outcome = await refused.deliver(payloadOf());
+          const error = outcome.ok ? '' : outcome.error;
+          if (!/not connected yet/.test(error) || Date.now() > deadline) return error;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } finally {
+        await refused.close();
+      }
+    };
+    expect(await whyDown(rabbit.url.replace('guest:guest', 'guest:wrong'))).toMatch(
+      /^AMQP_DISCONNECTED: no connection to RabbitMQ \(reconnecting\): .*ACCESS_REFUSED/,
+    );
+    expect(await whyDown(`${rabbit.url}/no-such-vhost`)).toMatch(
+      /^AMQP_DISCONNECTED: .*RabbitMQ refused vhost "no-such-vhost" \(it does not exist/,
+    );
+  }, 60_000);
 
   it('loses nothing it confirmed when RabbitMQ is killed under load (duplicates only of unconfirmed ones)', async () => {
     const confirmed = new Set<string>();
