@@ -17,6 +17,15 @@ const config = loadConfig({
       { name: 'paused', operational: false },
       { name: 'closed', active: false },
       { name: 'monitoring', active: false },
+      {
+        // A routed domain whose default target is a store archive, beside a plain amqp:// one.
+        name: 'routed',
+        targets: {
+          archive: { type: 'store' },
+          rabbit: { type: 'amqp', url: 'amqp://rabbit.internal/sms', exchange: 'sms', allow_insecure_amqp: true },
+        },
+        routes: [{ name: 'uk', match: { sender_prefix: '+44' }, target: 'rabbit' }, { target: 'archive' }],
+      },
     ],
     metrics: { client_names: ['prom.monitoring'] },
   },
@@ -30,7 +39,7 @@ describe('domainsHealth', () => {
     expect(health.acme).toEqual({ status: 'up', reasons: [] });
     // Inactive by design: it holds the metrics scrapers.
     expect(health.monitoring).toEqual({ status: 'up', reasons: [] });
-    expect(Object.keys(health).sort()).toEqual(['acme', 'beta', 'closed', 'default', 'monitoring', 'paused']);
+    expect(Object.keys(health).sort()).toEqual(['acme', 'beta', 'closed', 'default', 'monitoring', 'paused', 'routed']);
   });
 
   it('names each per-domain condition as a reason', () => {
@@ -64,5 +73,18 @@ describe('domainsHealth', () => {
   it('says nothing of certificates or breakers it could not read', () => {
     const health = domainsHealth({ config, certificates: undefined, downstreams: undefined, now: NOW });
     expect(health.acme).toEqual({ status: 'up', reasons: [] });
+  });
+
+  it('names an amqp target as amqp, not as a webhook, whichever target is the default', () => {
+    const health = domainsHealth({
+      config,
+      certificates: [],
+      downstreams: [{ domain: 'routed', target: 'rabbit', operational: true, breaker: { state: 'open' } as never }],
+      now: NOW,
+    });
+    expect(health.routed?.reasons).toEqual([
+      'amqp target over plain amqp:// (allow_insecure_amqp): bodies travel in clear',
+      'amqp circuit breaker of target rabbit open',
+    ]);
   });
 });

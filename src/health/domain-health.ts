@@ -44,22 +44,25 @@ export function domainsHealth(inputs: DomainHealthInputs): DomainsHealth {
     if (!domain.operational) add(domain.name, 'paused: deliveries wait (operational: false)');
   }
   for (const name of insecureHttpDomains(config)) {
-    const amqp = config.domains.find((d) => d.name === name)?.target.type === 'amqp';
-    add(
-      name,
-      amqp
-        ? 'amqp target over plain amqp:// (allow_insecure_amqp): bodies travel in clear'
-        : 'webhook target over plain http (allow_insecure_http): bodies travel in clear',
-    );
+    // Each kind the domain has in clear, whichever target is its default (a routed domain's
+    // is often a store archive).
+    const targets = config.domains.find((d) => d.name === name)?.targets ?? [];
+    if (targets.some((t) => t.type === 'webhook' && /^http:\/\//i.test(t.url)))
+      add(name, 'webhook target over plain http (allow_insecure_http): bodies travel in clear');
+    if (targets.some((t) => t.type === 'amqp' && /^amqp:\/\//i.test(t.url)))
+      add(name, 'amqp target over plain amqp:// (allow_insecure_amqp): bodies travel in clear');
   }
   for (const downstream of downstreams ?? []) {
-    if (downstream.breaker.state !== 'closed')
-      add(
-        downstream.domain,
-        downstream.target === undefined || downstream.target === 'default'
-          ? `webhook circuit breaker ${downstream.breaker.state}`
-          : `webhook circuit breaker of target ${downstream.target} ${downstream.breaker.state}`,
-      );
+    if (downstream.breaker.state === 'closed') continue;
+    const domain = config.domains.find((d) => d.name === downstream.domain);
+    const target = downstream.target ?? 'default';
+    const kind = domain?.targets.find((t) => t.name === target)?.type === 'amqp' ? 'amqp' : 'webhook';
+    add(
+      downstream.domain,
+      target === 'default'
+        ? `${kind} circuit breaker ${downstream.breaker.state}`
+        : `${kind} circuit breaker of target ${target} ${downstream.breaker.state}`,
+    );
   }
   const soonest = new Map<string, { cn: string; days: number; count: number }>();
   for (const certificate of certificates ?? []) {
