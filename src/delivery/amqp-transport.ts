@@ -114,6 +114,7 @@ export class AmqpTransport implements DeliveryTransport {
   /** Channels open or being opened, idle or carrying a publish. */
   private channels = 0;
   private readonly waiters: Array<(channel: PooledChannel | undefined) => void> = [];
+  private readonly recoveredListeners: Array<() => void> = [];
 
   constructor(
     private readonly target: AmqpTarget,
@@ -123,6 +124,10 @@ export class AmqpTransport implements DeliveryTransport {
     /** Who it delivers for, in its log lines: `domain/target`. */
     private readonly name = '',
   ) {}
+
+  onRecovered(listener: () => void): void {
+    this.recoveredListeners.push(listener);
+  }
 
   get isConnected(): boolean {
     return this.connected;
@@ -152,6 +157,7 @@ export class AmqpTransport implements DeliveryTransport {
       // A new connection starts unblocked; RabbitMQ blocks it again at its first publish.
       this.blockedBy = undefined;
       this.logger?.info(where, 'amqp target connected');
+      this.announceRecovered();
     });
     this.model.on('disconnect', (error: Error) => {
       this.connected = false;
@@ -175,9 +181,14 @@ export class AmqpTransport implements DeliveryTransport {
     this.model.on('unblocked', () => {
       this.blockedBy = undefined;
       this.logger?.info(where, 'amqp target unblocked by RabbitMQ');
+      this.announceRecovered();
     });
     // Without a listener an 'error' event would throw in the delivery actor.
     this.model.on('error', (error: Error) => this.logger?.warn({ ...where, err: error.message }, 'amqp target error'));
+  }
+
+  private announceRecovered(): void {
+    for (const listener of this.recoveredListeners) listener();
   }
 
   deliver(payload: DeliveryPayload, signal?: AbortSignal, route: DeliveryRoute = {}): Promise<DeliveryOutcome> {

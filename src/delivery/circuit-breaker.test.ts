@@ -32,6 +32,20 @@ describe('CircuitBreaker', () => {
     expect(breaker.allowance(10, 1002)).toBe(10);
   });
 
+  it('lets the probe through at once when the transport saw the downstream come back, without a second probe', () => {
+    const breaker = new CircuitBreaker(1, 60_000);
+    expect(breaker.recovered()).toBe(false); // closed: nothing to do
+    breaker.recordFailure('AMQP_DISCONNECTED', 0);
+    expect(breaker.allowance(10, 1000)).toBe(0);
+    expect(breaker.recovered()).toBe(true);
+    expect(breaker.current).toBe('half_open');
+    expect(breaker.allowance(10, 1000)).toBe(1);
+    breaker.probing(1000);
+    expect(breaker.recovered()).toBe(false); // a probe is under way: its outcome decides
+    breaker.recordFailure('AMQP_DISCONNECTED', 1500);
+    expect(breaker.snapshot().retry_at).toBe(new Date(1500 + 120_000).toISOString());
+  });
+
   it('reopens for twice as long when the probe fails, capped at 10×', () => {
     const breaker = new CircuitBreaker(1, 1000);
     breaker.recordFailure('x', 0);

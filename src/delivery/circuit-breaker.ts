@@ -65,6 +65,17 @@ export class CircuitBreaker {
     if (this.state === 'half_open') this.probeInFlight = false;
   }
 
+  /**
+   * The transport saw the downstream come back (a reconnect, an alarm lifted): an open
+   * breaker lets its probe through now instead of at the end of its open time, which after
+   * a long outage can be minutes. The probe still decides; a failed one doubles the wait as
+   * usual. Returns whether a probe may now start.
+   */
+  recovered(): boolean {
+    if (this.state === 'open') this.transition('half_open');
+    return this.state === 'half_open' && !this.probeInFlight;
+  }
+
   recordSuccess(): void {
     this.failures = 0;
     this.probeInFlight = false;

@@ -41,6 +41,11 @@ export interface DeliveryTransport {
    * before routing), for a transport that addresses by it (an amqp routing key).
    */
   deliver(payload: DeliveryPayload, signal: AbortSignal, route?: DeliveryRoute): Promise<DeliveryOutcome>;
+  /**
+   * Optional: `listener` is called when the transport sees its downstream come back (an
+   * amqp reconnect, RabbitMQ's alarm lifted), so the dispatcher's breaker can probe at once.
+   */
+  onRecovered?(listener: () => void): void;
   /** Closes its connections once the dispatcher has stopped. */
   close(): Promise<void>;
 }

@@ -180,6 +180,10 @@ export class TargetDispatcher implements FirstAttemptTaker {
     // Slots freed while it had attempts due are its own until it claims them: at once,
     // not at the next poll, so that a backlog drains at the downstream's pace.
     deps.slots.onReserved(() => this.refillSoon());
+    // RabbitMQ back (reconnected, alarm lifted): probe now, not when the open time ends.
+    deps.transport.onRecovered?.(() => {
+      if (this.breaker.recovered()) this.refillSoon();
+    });
   }
 
   /** The most this domain may have in flight (every slot of the broker). */

@@ -4,7 +4,9 @@
  * reaches the bound queue as the webhook JSON payload with its message id, and becomes
  * `delivered` on the confirm; a message no queue is bound for (mandatory: returned) is
  * retried at the interval and dead-lettered after the last attempt, without opening the
- * target's breaker: another routing key of the same target keeps being delivered.
+ * target's breaker: another routing key of the same target keeps being delivered. When
+ * RabbitMQ comes back after an outage that opened the breaker, delivery resumes at the
+ * reconnect, not when the breaker's open time ends.
  */
 import { rmSync } from 'node:fs';
 import { Redis } from 'ioredis';
@@ -54,7 +56,8 @@ beforeAll(async () => {
     ...tls.target,
   };
   workspace = await createWorkspace({
-    delivery: { retry_interval_ms: INTERVAL_MS, max_attempts: 3, webhook_timeout_ms: 5000 },
+    // A long open time: recovery after RabbitMQ's restart must not wait for it (last test).
+    delivery: { retry_interval_ms: INTERVAL_MS, max_attempts: 3, webhook_timeout_ms: 5000, breaker_open_ms: 180_000 },
     domains: [
       { name: 'default', target },
       // No queue is bound for sms.nowhere: every publish comes back (mandatory).
@@ -187,4 +190,32 @@ describe('a routing key no queue is bound for, beside one that has a queue', () 
     const metrics = await scrapeMetrics(agent, broker.url);
     expect(metrics.value('mb_circuit_breaker_state', { domain: 'routed', target: 'rabbit' })).toBe(0);
   });
+});
+
+describe('RabbitMQ down long enough to open the breaker, then back', () => {
+  it('resumes delivery at the reconnect, not when the open time (180 s here) ends; nothing is lost', async () => {
+    await drainQueue(rabbit.url, TOPOLOGY.queue);
+    await rabbit.stop('SIGKILL');
+    // More failed attempts in a row than delivery.breaker_failures (5).
+    const during: string[] = [];
+    for (let i = 0; i < 6; i++) during.push(await submit(agent, `during the outage ${i}`));
+    await waitUntil(
+      async () => {
+        const metrics = await scrapeMetrics(agent, broker.url);
+        return metrics.value('mb_circuit_breaker_state', { domain: 'default', target: 'default' }) === 2 || undefined;
+      },
+      20_000,
+      'the breaker open',
+    );
+    await rabbit.start();
+    const back = Date.now();
+    const after = await submit(agent, 'after the outage');
+    for (const id of [...during, after]) {
+      await waitUntil(async () => (await row(id))?.status === 'delivered' || undefined, 60_000, `message ${id}`);
+    }
+    // Well before the breaker's own 180 s: the reconnect let its probe through.
+    expect(Date.now() - back).toBeLessThan(60_000);
+    const queued = await drainQueue(rabbit.url, TOPOLOGY.queue);
+    expect(new Set(queued.map((m) => m.properties.messageId))).toEqual(new Set([...during, after]));
+  }, 240_000);
 });
