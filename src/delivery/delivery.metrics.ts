@@ -53,13 +53,13 @@ const dead = new CounterFamily(
 );
 const attemptDuration = new HistogramFamily(
   'mb_delivery_attempt_duration_seconds',
-  'Duration of one webhook POST, by domain and target',
+  'Duration of one delivery attempt (a webhook POST or an amqp publish and its confirm), by domain and target',
   perTarget,
   [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
 );
 const slots = new GaugeFamily(
   'mb_delivery_slots',
-  'Concurrent webhook attempts a target may have: every slot of the broker (delivery.concurrency), shared with the other webhook targets',
+  'Concurrent delivery attempts a target may have: every slot of the broker (delivery.concurrency), shared with the other webhook and amqp targets',
   perTarget,
 );
 const guaranteedSlots = new GaugeFamily(
@@ -69,7 +69,7 @@ const guaranteedSlots = new GaugeFamily(
 );
 const slotsCapacity = new GaugeFamily(
   'mb_delivery_slots_capacity',
-  'Webhook attempts in flight at most, all domains together (delivery.concurrency)',
+  'Delivery attempts (webhook and amqp) in flight at most, all domains together (delivery.concurrency)',
 ).series();
 const breaker = new GaugeFamily(
   'mb_circuit_breaker_state',
@@ -167,7 +167,7 @@ export function reportSlots(
   }
   new GaugeFamily(
     'mb_delivery_slots_in_use',
-    'Webhook attempts in flight, by domain and target (their sum is at most mb_delivery_slots_capacity)',
+    'Delivery attempts (webhook and amqp) in flight, by domain and target (their sum is at most mb_delivery_slots_capacity)',
     perTarget,
     (inUse) => {
       for (const t of targets) inUse.series(t.domain, t.target).set(t.inUse());

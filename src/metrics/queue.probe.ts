@@ -40,7 +40,7 @@ const oldestAge = gauge(
   'Age of the oldest message not yet stored (0 when none waits)',
 );
 const scheduled = gauge('mb_delivery_scheduled_messages', 'Webhook messages waiting for their first or next attempt');
-const leased = gauge('mb_delivery_leased_messages', 'Webhook attempts under way (leased)');
+const leased = gauge('mb_delivery_leased_messages', 'Delivery attempts (webhook and amqp) under way (leased)');
 const deadLetters = gauge('mb_dead_letter_stream_length', 'Entries in the dead-letter stream');
 const ALL = [queueSize, pending, lag, oldestAge, scheduled, leased, deadLetters];
 const memoryUsed = new GaugeFamily('mb_redis_memory_used_bytes', 'Redis used_memory, as last read (every second)');
