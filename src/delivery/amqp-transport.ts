@@ -102,6 +102,9 @@ interface PooledChannel {
   closedBy?: string;
 }
 
+/** A connection failing for the same reason is logged again after this long, not at every retry. */
+const CONNECT_FAILURE_LOG_EVERY_MS = 60_000;
+
 export class AmqpTransport implements DeliveryTransport {
   private model: RecoveringChannelModel | undefined;
   private connected = false;
@@ -115,6 +118,9 @@ export class AmqpTransport implements DeliveryTransport {
   private channels = 0;
   private readonly waiters: Array<(channel: PooledChannel | undefined) => void> = [];
   private readonly recoveredListeners: Array<() => void> = [];
+  /** Failed connection tries since the last connect, and when the last was logged. */
+  private failedTries = 0;
+  private failureLoggedAt = 0;
 
   constructor(
     private readonly target: AmqpTarget,
@@ -154,6 +160,8 @@ export class AmqpTransport implements DeliveryTransport {
     });
     this.model.on('connect', () => {
       this.connected = true;
+      this.failedTries = 0;
+      this.failureLoggedAt = 0;
       // A new connection starts unblocked; RabbitMQ blocks it again at its first publish.
       this.blockedBy = undefined;
       this.logger?.info(where, 'amqp target connected');
@@ -168,8 +176,19 @@ export class AmqpTransport implements DeliveryTransport {
     this.model.on('connect-failed', (error: Error) => {
       // Each attempt's last_error (and so the breaker's, in health) says why: a refused
       // login or vhost is the operator's to fix, not a network blip.
-      this.downBecause = connectFailureOf(error, this.target.url);
-      this.logger?.warn({ ...where, err: this.downBecause }, 'amqp target connection failed; retrying');
+      const reason = connectFailureOf(error, this.target.url);
+      // Reconnects come every few seconds for as long as it lasts: a new reason is logged at
+      // once, the same one again at most once a minute, with how many tries failed meanwhile.
+      const now = Date.now();
+      this.failedTries++;
+      if (reason !== this.downBecause || now - this.failureLoggedAt >= CONNECT_FAILURE_LOG_EVERY_MS) {
+        this.logger?.warn(
+          { ...where, err: reason, failed_tries: this.failedTries },
+          'amqp target connection failed; retrying',
+        );
+        this.failureLoggedAt = now;
+      }
+      this.downBecause = reason;
     });
     this.model.on('blocked', (reason: string) => {
       this.blockedBy = reason || 'resource alarm';

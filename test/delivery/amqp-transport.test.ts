@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'amqplib';
+import type { Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCa } from '../../src/pki/ca.js';
 import { issueClientCertificate, issueServerCertificate } from '../../src/pki/issue.js';
@@ -244,6 +245,32 @@ describe('AMQP transport against a real RabbitMQ', () => {
       /^AMQP_DISCONNECTED: .*RabbitMQ refused vhost "no-such-vhost" \(it does not exist/,
     );
   }, 60_000);
+
+  it('logs a connection that keeps failing for the same reason once, not at every retry', async () => {
+    const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const logger = {
+      info: () => {},
+      warn: (fields: Record<string, unknown>, message: string) => {
+        warnings.push({ fields, message });
+      },
+    } as unknown as Pick<Logger, 'info' | 'warn'>;
+    const refused = new AmqpTransport(
+      { ...target(), url: rabbit.url.replace('guest:guest', 'guest:wrong') },
+      2,
+      logger,
+    );
+    await refused.start();
+    try {
+      // Retries back off from 200 ms: several tries fail within 4 s.
+      await new Promise((r) => setTimeout(r, 4000));
+      const failures = warnings.filter((w) => w.message === 'amqp target connection failed; retrying');
+      expect(failures).toHaveLength(1);
+      expect(failures[0]!.fields).toMatchObject({ failed_tries: 1 });
+      expect(String(failures[0]!.fields.err)).toMatch(/ACCESS_REFUSED/);
+    } finally {
+      await refused.close();
+    }
+  }, 30_000);
 
   it('loses nothing it confirmed when RabbitMQ is killed under load (duplicates only of unconfirmed ones)', async () => {
     const confirmed = new Set<string>();
