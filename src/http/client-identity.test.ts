@@ -204,5 +204,8 @@ describe('refusalFromTls', () => {
     expect(refusalFromTls('UNABLE_TO_GET_ISSUER_CERT_LOCALLY').message).toBe(
       'The client certificate is not issued by this broker',
     );
+    // Our CRL past its nextUpdate is the broker's fault; a foreign certificate's missing CRL is not.
+    expect(refusalFromTls('CRL_HAS_EXPIRED').code).toBe('CRL_UNAVAILABLE');
+    expect(refusalFromTls('UNABLE_TO_GET_CRL').code).toBe('CERT_UNTRUSTED');
   });
 });

@@ -419,11 +419,11 @@ export function refusalFromTls(reason: string | undefined): BrokerError {
       return new BrokerError('CERT_EXPIRED');
     case 'CERT_REVOKED':
       return new BrokerError('CERT_REVOKED');
-    // The chain is ours, but our CRL cannot be used (past nextUpdate, or not yet valid on
-    // this clock): the broker's fault, so not a 401 that tells the client its certificate is bad.
+    // Our CRL cannot be used (past nextUpdate, or not yet valid on this clock): the broker's
+    // fault, so not a 401 that tells the client its certificate is bad. (Not UNABLE_TO_GET_CRL:
+    // OpenSSL reports that last for a certificate of another CA, which has no CRL here.)
     case 'CRL_HAS_EXPIRED':
     case 'CRL_NOT_YET_VALID':
-    case 'UNABLE_TO_GET_CRL':
       return new BrokerError('CRL_UNAVAILABLE', undefined, { tls_error: reason });
     // Issued by our CA, but for another purpose (the server's own certificate, say).
     case 'INVALID_PURPOSE':
