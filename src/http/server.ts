@@ -4,6 +4,7 @@
  * portal. `buildServer()` never listens: tests drive it with `inject()`, the supervisor
  * calls `listen()`.
  */
+import { SERVER_TLS_POLICY } from './tls-policy.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -132,6 +133,7 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
             minVersion: config.server.tls_min_version,
             // TLS 1.3 first: no renegotiation, faster handshakes.
             maxVersion: 'TLSv1.3' as const,
+            ...SERVER_TLS_POLICY,
             ...slowClientDeadlines(config.server),
           },
         }

@@ -7,6 +7,7 @@
  * Every reload also rotates the TLS session-ticket keys: a revoked client cannot skip
  * the CRL check by resuming a session it got before the revocation.
  */
+import { SERVER_TLS_POLICY } from './tls-policy.js';
 import { randomBytes, X509Certificate } from 'node:crypto';
 import type { SecureVersion, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Logger } from '../logger.js';
@@ -129,6 +130,7 @@ export class TlsReloader {
       ...(crl ? { crl } : {}),
       minVersion: this.minVersion,
       maxVersion: 'TLSv1.3',
+      ...SERVER_TLS_POLICY,
     });
     // Said outright rather than left to the new context: tickets issued before a
     // revocation must not resume (a resumed session skips the CRL check).

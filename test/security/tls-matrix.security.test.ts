@@ -282,6 +282,58 @@ describe('protocol versions', () => {
     });
   }
 
+  // What a TLS scanner flags: key exchange without forward secrecy, CBC with SHA-1, DHE.
+  for (const cipher of ['AES128-GCM-SHA256', 'AES256-SHA', 'ECDHE-RSA-AES128-SHA', 'DHE-RSA-AES128-GCM-SHA256']) {
+    it(`refuses TLS 1.2 with ${cipher} (forward secrecy and AEAD only)`, async () => {
+      const { hostname, port } = new URL(broker.url);
+      const { cert, key } = demoBundle(workspace);
+      const result = await new Promise<string>((resolve) => {
+        const socket = connect({
+          host: hostname,
+          port: Number(port),
+          servername: hostname,
+          ca: caPem,
+          cert,
+          key,
+          maxVersion: 'TLSv1.2',
+          ciphers: `${cipher}:@SECLEVEL=0`,
+        });
+        socket.once('secureConnect', () => {
+          resolve(`connected with ${socket.getCipher().name}`);
+          socket.destroy();
+        });
+        socket.once('error', () => resolve('refused'));
+        socket.once('close', () => resolve('refused'));
+      });
+      expect(result).toBe('refused');
+    });
+  }
+
+  it('refuses a renegotiation a TLS 1.2 client starts', async () => {
+    const { cert, key } = demoBundle(workspace);
+    const connection = await RawConnection.open(broker.url, {
+      ca: caPem,
+      cert,
+      key,
+      minVersion: 'TLSv1.2',
+      maxVersion: 'TLSv1.2',
+    });
+    open.push(connection);
+    // Refused, the server answers with a no_renegotiation alert (the client's callback may
+    // then never run) or ends the connection; allowed, the new handshake completes at once.
+    const outcome = await new Promise<string>((resolve) => {
+      const timer = setTimeout(() => resolve('no new handshake within 3 s'), 3000);
+      connection.socket.once('close', () => resolve('connection closed'));
+      const started = connection.socket.renegotiate({ rejectUnauthorized: false }, (error) => {
+        clearTimeout(timer);
+        resolve(error ? `refused: ${error.message}` : 'renegotiated');
+      });
+      if (!started) resolve('not started');
+    });
+    expect(outcome).not.toBe('renegotiated');
+    expect(outcome).not.toBe('not started');
+  });
+
   it('control: TLS 1.2 and 1.3 connect and submit', async () => {
     const { cert, key } = demoBundle(workspace);
     for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
