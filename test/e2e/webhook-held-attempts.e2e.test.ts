@@ -28,6 +28,8 @@ const POLL_MS = 60_000;
 const SLOTS = 35;
 const HELD = 20;
 const ANSWER_MS = 1500;
+/** What every answer of the downstream waits for besides ANSWER_MS (settled: nothing). */
+let answersHeld: Promise<void> = Promise.resolve();
 
 let downstream: Downstream;
 let workspace: Workspace;
@@ -36,7 +38,7 @@ let agent: Agent;
 let redis: Redis;
 
 beforeAll(async () => {
-  downstream = await startDownstream(() => 200, { answerAfterMs: ANSWER_MS });
+  downstream = await startDownstream(() => 200, { answerAfterMs: ANSWER_MS, answerWhen: () => answersHeld });
   workspace = await createWorkspace({
     delivery: { poll_interval_ms: POLL_MS, concurrency: SLOTS, held_attempts: HELD },
     domains: [
@@ -131,13 +133,22 @@ describe('held first attempts', () => {
 
   it('are cancelled by a purge with --include-pending, as scheduled ones are', async () => {
     const before = downstream.hits.length;
-    const ids = await submitBatch('purged', SLOTS + HELD);
-    // The first wave is under way (answered after ANSWER_MS), the rest held.
-    await waitUntil(async () => downstream.hits.length - before >= 1, 5000, 'the first wave to start');
-    const purged = await runCli(['purge', '--client', 'demo', '--include-pending'], {
-      configPath: workspace.configPath,
-    });
-    expect(purged.code, purged.stderr).toBe(0);
+    // The first wave is answered only once the purge has run: on a busy box the CLI may
+    // take longer to start than ANSWER_MS, and freed slots would start the held attempts.
+    let release = () => {};
+    answersHeld = new Promise((resolve) => (release = resolve));
+    let ids: string[];
+    try {
+      ids = await submitBatch('purged', SLOTS + HELD);
+      // The first wave is under way, the rest held.
+      await waitUntil(async () => downstream.hits.length - before >= 1, 5000, 'the first wave to start');
+      const purged = await runCli(['purge', '--client', 'demo', '--include-pending'], {
+        configPath: workspace.configPath,
+      });
+      expect(purged.code, purged.stderr).toBe(0);
+    } finally {
+      release();
+    }
     await new Promise((resolve) => setTimeout(resolve, ANSWER_MS * 2 + 1000));
     const sent = new Set(downstream.hits.slice(before).map((h) => h.body.message_id));
     // Only what was under way when the purge ran reached the downstream.

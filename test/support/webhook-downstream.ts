@@ -33,8 +33,15 @@ export interface Downstream {
 
 export async function startDownstream(
   answer: (body: DownstreamHit['body'], attempt: number) => number,
-  /** Answers each POST this long after it arrived (a slow downstream). */
-  { answerAfterMs = 0 }: { answerAfterMs?: number } = {},
+  {
+    answerAfterMs = 0,
+    answerWhen,
+  }: {
+    /** Answers each POST this long after it arrived (a slow downstream). */
+    answerAfterMs?: number;
+    /** …and not before the promise this returns (asked when the POST arrives) settles: a test holds answers while it acts. */
+    answerWhen?: () => Promise<void>;
+  } = {},
 ): Promise<Downstream> {
   const ca = createCa({ commonName: 'Downstream Test CA', days: 2 });
   const cert = issueServerCertificate(ca, { commonName: 'localhost', hostnames: ['localhost', '127.0.0.1'], days: 2 });
@@ -70,8 +77,10 @@ export async function startDownstream(
           res
             .writeHead(status, { 'content-type': 'application/json' })
             .end(status < 300 ? '{"ok":true}' : '{"ok":false}');
-        if (answerAfterMs > 0) setTimeout(respond, answerAfterMs);
-        else respond();
+        const held = answerWhen?.();
+        const answerNow = held ? () => void held.then(respond) : respond;
+        if (answerAfterMs > 0) setTimeout(answerNow, answerAfterMs);
+        else answerNow();
       });
     },
   );
