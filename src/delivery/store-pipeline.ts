@@ -124,14 +124,21 @@ export class StorePipeline {
     let pending = true;
     let failures = 0;
     let groupsReady = false;
+    // Set when a read found the group gone at run time (not at the first start).
+    let groupLost = false;
     const onFailure = async (error: unknown) => {
       failures++;
       pending = true;
-      // The stream or group vanished (FLUSHALL, a restored Redis): make them again.
-      if (String((error as Error).message).includes('NOGROUP')) groupsReady = false;
-      this.deps.onBatchFailed();
       const delay = Math.min(100 * 2 ** Math.min(failures, 6), MAX_BACKOFF_MS);
-      logger.warn({ err: describeError(error), retry_in_ms: delay }, 'store batch failed; entries stay pending');
+      // The stream or group vanished (FLUSHALL, a restored Redis): make them again, and say
+      // what it means once they are made (below) — "entries stay pending" would be untrue.
+      if (String((error as Error).message).includes('NOGROUP')) {
+        groupsReady = false;
+        groupLost = true;
+      } else {
+        logger.warn({ err: describeError(error), retry_in_ms: delay }, 'store batch failed; entries stay pending');
+      }
+      this.deps.onBatchFailed();
       await sleep(delay);
     };
     while (!this.stopping) {
@@ -141,8 +148,14 @@ export class StorePipeline {
           continue;
         }
         if (!groupsReady) {
-          await ensureGroups(this.deps.redis, streams);
+          const created = await ensureGroups(this.deps.redis, streams);
           groupsReady = true;
+          if (groupLost && created.length > 0)
+            logger.error(
+              { domains: created.map((stream) => this.domainByStream.get(stream)) },
+              'the delivery group was gone from Redis and is made again: Redis lost its data (restarted without its AOF, FLUSHALL, an empty replica promoted); messages accepted but not yet stored before that are lost',
+            );
+          groupLost = false;
         }
         if (Date.now() - this.lastReclaim > config.queue.claim_idle_ms / 2) {
           this.lastReclaim = Date.now();

@@ -40,15 +40,19 @@ export function isPlaintextEntry(fields: StreamEntryFields | PlaintextEntryField
   return 'b' in fields;
 }
 
-export async function ensureGroups(redis: Redis, streams: string[]): Promise<void> {
+/** Creates the delivery group where it is missing; returns the streams it had to create it on. */
+export async function ensureGroups(redis: Redis, streams: string[]): Promise<string[]> {
+  const created: string[] = [];
   for (const stream of streams) {
     try {
       // '0': a group created after messages arrived must still deliver them.
       await redis.xgroup('CREATE', stream, DELIVERY_GROUP, '0', 'MKSTREAM');
+      created.push(stream);
     } catch (error) {
       if (!String((error as Error).message).includes('BUSYGROUP')) throw error;
     }
   }
+  return created;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   type Workspace,
 } from '../support/broker-harness.js';
 import { TestRedisServer } from '../support/redis-server.js';
+import { Redis } from 'ioredis';
 
 let redis: TestRedisServer;
 let workspace: Workspace;
@@ -100,6 +101,47 @@ describe('Redis outage', () => {
     expect(restored.sort()).toEqual(['delivery', 'ingest', 'supervisor']);
     // The front still names every refused request (the waits for a 202 add a few).
     expect(warned('request failed').length).toBeGreaterThanOrEqual(during.length);
+  });
+});
+
+describe('a Redis that lost its data', () => {
+  it('takes messages again and says in the log that unstored ones may be lost', async () => {
+    const before = await postJson(agent, broker.url, message('before the wipe'));
+    expect(before.status).toBe(202);
+    await waitUntil(
+      async () => (await deliveredCount([String(before.body.message_id)])) === 1 || undefined,
+      20_000,
+      'stored',
+    );
+    const logFrom = broker.output.length;
+    // A Redis restarted with an empty dataset, as FLUSHALL leaves it: no stream, no group.
+    const client = new Redis(redis.url);
+    try {
+      await client.flushall();
+    } finally {
+      client.disconnect();
+    }
+    const after = await waitUntil(
+      async () => {
+        const response = await postJson(agent, broker.url, message('after the wipe'));
+        return response.status === 202 ? response : undefined;
+      },
+      15_000,
+      'a 202 after the wipe',
+    );
+    await waitUntil(
+      async () => (await deliveredCount([String(after.body.message_id)])) === 1 || undefined,
+      20_000,
+      'stored',
+    );
+    const lines = broker.output
+      .slice(logFrom)
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string; domains?: string[] });
+    const lost = lines.filter((l) => l.msg.startsWith('the delivery group was gone from Redis'));
+    expect(lost).toEqual([expect.objectContaining({ level: 50, domains: ['default'] })]);
+    expect(lines.some((l) => l.msg === 'store batch failed; entries stay pending')).toBe(false);
   });
 });
 
