@@ -132,7 +132,9 @@ export class StorePipeline {
       const delay = Math.min(100 * 2 ** Math.min(failures, 6), MAX_BACKOFF_MS);
       // The stream or group vanished (FLUSHALL, a restored Redis): make them again, and say
       // what it means once they are made (below) — "entries stay pending" would be untrue.
-      if (String((error as Error).message).includes('NOGROUP')) {
+      // A read blocked on the stream when it went is answered "UNBLOCKED the stream key no
+      // longer exists"; the next read, NOGROUP.
+      if (/NOGROUP|UNBLOCKED the stream key no longer exists/.test(String((error as Error).message))) {
         groupsReady = false;
         groupLost = true;
       } else {
