@@ -57,7 +57,15 @@ export async function startDownstream(
       let raw = '';
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      res.on('close', () => inFlight--);
+      // Out of flight when the answer is written, not at the response's 'close': on a busy box
+      // the broker can read the answer and send its next POST before that event runs here,
+      // and the count would overshoot the broker's real concurrency.
+      let counted = true;
+      const landed = () => {
+        if (counted) inFlight--;
+        counted = false;
+      };
+      res.on('close', landed);
       req.on('data', (chunk: Buffer) => (raw += chunk.toString()));
       req.on('end', () => {
         const body = JSON.parse(raw) as DownstreamHit['body'];
@@ -73,10 +81,12 @@ export async function startDownstream(
         const attempt = hits.filter((h) => h.body.message_id === body.message_id).length;
         const status = answer(body, attempt);
         hit.status = status;
-        const respond = () =>
+        const respond = () => {
+          landed();
           res
             .writeHead(status, { 'content-type': 'application/json' })
             .end(status < 300 ? '{"ok":true}' : '{"ok":false}');
+        };
         const held = answerWhen?.();
         const answerNow = held ? () => void held.then(respond) : respond;
         if (answerAfterMs > 0) setTimeout(answerNow, answerAfterMs);
