@@ -139,7 +139,7 @@ export class EnqueuePlanner {
         const refusal: EnqueueResult = {
           ok: false,
           error: toErrorData(
-            error ? queueOutcomeUnknown(error.message) : queueNotReplicated(wait.replicas, acknowledged),
+            error ? queueOutcomeUnknown(publicRedisCause(error)) : queueNotReplicated(wait.replicas, acknowledged),
           ),
         };
         for (const { indexes } of planned)
@@ -195,7 +195,7 @@ export class EnqueuePlanner {
 
 /** A Redis failure as the front sees it: never a 202, and "maybe queued" when the append may have landed. */
 export function queueUnavailable(error: unknown): EnqueueResult {
-  const cause = error instanceof Error ? error.message : String(error);
+  const cause = publicRedisCause(error);
   if (isOutcomeUnknownError(error)) return { ok: false, error: toErrorData(queueOutcomeUnknown(cause)) };
   return {
     ok: false,
@@ -214,4 +214,16 @@ function claimsDurability(result: EnqueueResult | undefined): boolean {
   if (!result?.ok) return false;
   if (result.kind === 'replay') return true;
   return result.kind === 'done' && result.positions.some((p) => p > 0);
+}
+
+/**
+ * What a client is told of a Redis failure (`details.cause`), in the broker's words. The
+ * driver's or Redis' own text (its option names, a script's internals) is for the operator:
+ * the ingest actor logs it. (Redis being down, full or read-only has no cause: its
+ * error_code and the health endpoint say it.)
+ */
+export function publicRedisCause(error: unknown): string {
+  return isOutcomeUnknownError(error)
+    ? 'the connection to the queue broke with the append under way'
+    : 'the queue refused the append';
 }

@@ -90,7 +90,10 @@ describe('queueUnavailable', () => {
     ]) {
       expect(queueUnavailable(new Error(message))).toMatchObject({
         ok: false,
-        error: { code: 'QUEUE_UNAVAILABLE', details: { outcome: 'unknown', cause: message } },
+        error: {
+          code: 'QUEUE_UNAVAILABLE',
+          details: { outcome: 'unknown', cause: 'the connection to the queue broke with the append under way' },
+        },
       });
     }
     for (const message of [
@@ -101,6 +104,21 @@ describe('queueUnavailable', () => {
       const result = queueUnavailable(new Error(message));
       expect(result).toMatchObject({ ok: false, error: { code: 'QUEUE_UNAVAILABLE' } });
       expect(JSON.stringify(result)).not.toContain('unknown');
+    }
+  });
+
+  it("tells the client the kind of failure in the broker's words, never the driver's or Redis' own text", () => {
+    const causes = [
+      [
+        'Reached the max retries per request limit (which is 20). Refer to "maxRetriesPerRequest" option for details.',
+        'the connection to the queue broke with the append under way',
+      ],
+      ['ERR Error running script (call to f_0123): @user_script:1: something internal', 'the queue refused the append'],
+    ] as const;
+    for (const [message, cause] of causes) {
+      const result = queueUnavailable(new Error(message));
+      expect(result).toMatchObject({ ok: false, error: { code: 'QUEUE_UNAVAILABLE', details: { cause } } });
+      expect(JSON.stringify(result)).not.toMatch(/maxRetriesPerRequest|user_script/);
     }
   });
 });
