@@ -236,9 +236,19 @@ const PARSER_REFUSALS: Record<string, ErrorCode> = {
  * large, a request that did not arrive in time): answered on the raw socket, still in the
  * one schema and with an X-Request-Id.
  */
-export function clientErrorHandler(this: FastifyInstance, error: Error & { code?: string }, socket: Socket): void {
+export function clientErrorHandler(
+  this: FastifyInstance,
+  error: Error & { code?: string; reason?: unknown },
+  socket: Socket,
+): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
-  const refusal = new BrokerError(ownValue(PARSER_REFUSALS, error.code ?? '') ?? 'BAD_REQUEST');
+  const code = ownValue(PARSER_REFUSALS, error.code ?? '') ?? 'BAD_REQUEST';
+  // llhttp's reason names what is wrong ("Duplicate Content-Length", "Invalid header
+  // token"): its own fixed text, never the client's bytes.
+  const refusal =
+    code === 'BAD_REQUEST' && typeof error.reason === 'string'
+      ? new BrokerError(code, `The request is not valid HTTP/1.1: ${error.reason.slice(0, 100)}`)
+      : new BrokerError(code);
   const trackingId = randomUUID();
   this.log.info(
     { tracking_id: trackingId, error_code: refusal.code, cause: error.code },

@@ -197,6 +197,20 @@ describe('requests Node would refuse without the error schema', () => {
     expect(received).toMatch(/\r\nAllow: [A-Z, ]*POST/);
   });
 
+  it("what Node's parser refuses: 400 BAD_REQUEST naming the parser's reason (Content-Length with Transfer-Encoding)", async () => {
+    const { received } = await exchange(
+      'POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n' +
+        'Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n{}',
+    );
+    expect(firstAnswer(received)).toMatchObject({
+      status: 400,
+      body: {
+        error_code: 'BAD_REQUEST',
+        message: "The request is not valid HTTP/1.1: Transfer-Encoding can't be present with Content-Length",
+      },
+    });
+  });
+
   it('an Expect other than 100-continue: 417 EXPECTATION_FAILED in the schema with X-Request-Id (Node alone sends a bare 417)', async () => {
     const body = '{"sender_number":"+14155550123","message_body":"x"}';
     const { received } = await exchange(
