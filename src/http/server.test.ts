@@ -229,3 +229,50 @@ describe('requests Node would refuse without the error schema', () => {
     expect(received).toMatch(/x-client-request-id: mine-1/i);
   });
 });
+
+describe('a connection at the end of its lifetime (server.connection_max_lifetime_ms)', () => {
+  let aged: FastifyInstance;
+  let agedPort: number;
+  beforeAll(async () => {
+    const tls = opensslCa(work, '/CN=localhost', 'aged');
+    aged = buildServer({
+      config: new LiveConfig(loadConfig({ values: { server: { connection_max_lifetime_ms: 1000 } }, env: {} })),
+      logger: createLogger('silent'),
+      identity: new IdentityResolver(async () => undefined, 0),
+      ingest: {} as never,
+      redis: {} as never,
+      messages: {} as never,
+      health: {} as HealthService,
+      tls: { key: tls.keyPem, cert: tls.certPem, ca: tls.certPem },
+    });
+    // Stands in for a submit still waiting on Redis when the connection comes of age.
+    aged.get('/slow', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      return { done: true };
+    });
+    await aged.listen({ host: '127.0.0.1', port: 0 });
+    agedPort = (aged.server.address() as { port: number }).port;
+  });
+  afterAll(() => aged?.close());
+
+  it('answers the request under way, with Connection: close, and then closes (a cut would lose a 202)', async () => {
+    const socket = connect({ host: '127.0.0.1', port: agedPort, rejectUnauthorized: false });
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write('GET /slow HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(firstAnswer(received)).toMatchObject({ status: 200, body: { done: true } });
+    expect(received).toMatch(/\r\nconnection: close\r\n/i);
+  });
+
+  it('closes an idle one', async () => {
+    const socket = connect({ host: '127.0.0.1', port: agedPort, rejectUnauthorized: false });
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    const started = Date.now();
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});

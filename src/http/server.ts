@@ -5,9 +5,8 @@
  * calls `listen()`.
  */
 import { SERVER_TLS_POLICY } from './tls-policy.js';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { BrokerConfig } from '../config/config.js';
@@ -18,6 +17,7 @@ import type { IdentityResolver } from './client-identity.js';
 import { installErrorHandlers } from './error-handler.js';
 import { installJsonBodyParser } from './json-body-parser.js';
 import { guardUpgrades } from './upgrade-guard.js';
+import { boundConnectionLifetime } from './connection-lifetime.js';
 import { clientRequestId, setRequestIdHeaders } from './request-id.js';
 import { lazyChildLogger } from '../logging/lazy-child-logger.js';
 import { clientErrorHandler, frameworkError, refuseConnect, refuseExpectation } from './error-handler.js';
@@ -140,7 +140,7 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
       : {}),
   }) as unknown as FastifyInstance;
 
-  if (deps.tls) boundConnectionLifetime(app, config.server.connection_max_lifetime_ms);
+  if (deps.tls) boundConnectionLifetime(app.server as Server, config.server.connection_max_lifetime_ms);
 
   installErrorHandlers(app);
   instrumentRequests(
@@ -264,13 +264,4 @@ export function idleSocketTimeout(
 ): number {
   // The extra second is slack for a busy event loop, where both timers run late.
   return server.request_timeout_ms + 2 * slowClientDeadlines(server).connectionsCheckingInterval + 1000;
-}
-
-/** A connection older than the limit is closed: a long-lived socket must not outlive a revocation forever. */
-function boundConnectionLifetime(app: FastifyInstance, maxLifetimeMs: number): void {
-  app.server.on('secureConnection', (socket: TLSSocket) => {
-    const timer = setTimeout(() => socket.end(), maxLifetimeMs);
-    timer.unref();
-    socket.once('close', () => clearTimeout(timer));
-  });
 }
