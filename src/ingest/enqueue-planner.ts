@@ -223,7 +223,9 @@ function claimsDurability(result: EnqueueResult | undefined): boolean {
  * error_code and the health endpoint say it.)
  */
 export function publicRedisCause(error: unknown): string {
-  return isOutcomeUnknownError(error)
-    ? 'the connection to the queue broke with the append under way'
-    : 'the queue refused the append';
+  if (isOutcomeUnknownError(error)) return 'the connection to the queue broke with the append under way';
+  const message = error instanceof Error ? error.message : String(error);
+  // Redis' own min-replicas-to-write: a refusal the operator configured, named as Redis names it.
+  if (/^NOREPLICAS\b/.test(message)) return 'NOREPLICAS: fewer replicas in sync than the queue requires';
+  return 'the queue refused the append';
 }
