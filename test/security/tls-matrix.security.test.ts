@@ -13,7 +13,7 @@
  * between them and the API.
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { connect } from 'node:tls';
+import { type ConnectionOptions, connect } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueClientCertificate } from '../../src/pki/issue.js';
@@ -253,59 +253,46 @@ describe('client certificates', () => {
   });
 });
 
+/**
+ * A handshake with the demo client's certificate and these protocol options: `refused`, or
+ * `connected with <cipher>`. @SECLEVEL=0 in `ciphers`: our own OpenSSL must be willing to
+ * try, so that the broker is the one refusing.
+ */
+function handshake(options: Pick<ConnectionOptions, 'minVersion' | 'maxVersion' | 'ciphers'>): Promise<string> {
+  const { hostname, port } = new URL(broker.url);
+  const { cert, key } = demoBundle(workspace);
+  return new Promise((resolve) => {
+    const socket = connect({
+      host: hostname,
+      port: Number(port),
+      servername: hostname,
+      ca: caPem,
+      cert,
+      key,
+      ...options,
+    });
+    socket.once('secureConnect', () => {
+      resolve(`connected with ${socket.getCipher().name}`);
+      socket.destroy();
+    });
+    socket.once('error', () => resolve('refused'));
+    socket.once('close', () => resolve('refused'));
+  });
+}
+
 describe('protocol versions', () => {
   for (const version of ['TLSv1', 'TLSv1.1'] as const) {
     it(`refuses ${version}, whichever side gives up first`, async () => {
-      const { hostname, port } = new URL(broker.url);
-      const { cert, key } = demoBundle(workspace);
-      // @SECLEVEL=0: our own OpenSSL must be willing to try, so that the broker is the one refusing.
-      const result = await new Promise<'connected' | 'refused'>((resolve) => {
-        const socket = connect({
-          host: hostname,
-          port: Number(port),
-          servername: hostname,
-          ca: caPem,
-          cert,
-          key,
-          minVersion: version,
-          maxVersion: version,
-          ciphers: 'DEFAULT:@SECLEVEL=0',
-        });
-        socket.once('secureConnect', () => {
-          socket.destroy();
-          resolve('connected');
-        });
-        socket.once('error', () => resolve('refused'));
-        socket.once('close', () => resolve('refused'));
-      });
-      expect(result).toBe('refused');
+      expect(await handshake({ minVersion: version, maxVersion: version, ciphers: 'DEFAULT:@SECLEVEL=0' })).toBe(
+        'refused',
+      );
     });
   }
 
   // What a TLS scanner flags: key exchange without forward secrecy, CBC with SHA-1, DHE.
   for (const cipher of ['AES128-GCM-SHA256', 'AES256-SHA', 'ECDHE-RSA-AES128-SHA', 'DHE-RSA-AES128-GCM-SHA256']) {
     it(`refuses TLS 1.2 with ${cipher} (forward secrecy and AEAD only)`, async () => {
-      const { hostname, port } = new URL(broker.url);
-      const { cert, key } = demoBundle(workspace);
-      const result = await new Promise<string>((resolve) => {
-        const socket = connect({
-          host: hostname,
-          port: Number(port),
-          servername: hostname,
-          ca: caPem,
-          cert,
-          key,
-          maxVersion: 'TLSv1.2',
-          ciphers: `${cipher}:@SECLEVEL=0`,
-        });
-        socket.once('secureConnect', () => {
-          resolve(`connected with ${socket.getCipher().name}`);
-          socket.destroy();
-        });
-        socket.once('error', () => resolve('refused'));
-        socket.once('close', () => resolve('refused'));
-      });
-      expect(result).toBe('refused');
+      expect(await handshake({ maxVersion: 'TLSv1.2', ciphers: `${cipher}:@SECLEVEL=0` })).toBe('refused');
     });
   }
 
