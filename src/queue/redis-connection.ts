@@ -94,13 +94,17 @@ export function notConnectedCause(redis: Redis, error: unknown): string | undefi
  */
 export function logConnectionChanges(redis: Redis, logger: Logger): void {
   let lost = false;
+  // Retries before the first 'ready' are the start's own (a cluster's first slots refresh):
+  // nothing was lost, and the start reports a Redis it cannot reach.
+  let wasReady = redis.status === 'ready';
   redis.on('reconnecting', () => {
-    if (lost) return;
+    if (lost || !wasReady) return;
     lost = true;
     const cause = lastErrors.get(redis);
     logger.warn(cause ? { err: cause } : {}, 'redis connection lost');
   });
   redis.on('ready', () => {
+    wasReady = true;
     if (!lost) return;
     lost = false;
     logger.info('redis connection restored');
