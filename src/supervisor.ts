@@ -60,10 +60,12 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  // Before anything is opened: this may restart the process in place with a bounded main heap.
+  // Before anything is opened: this may restart the process in place with a bounded main
+  // heap and V8 helper threads fitted to the host (src/app/main-heap.ts).
   reexecWithBoundedHeap({
     youngGenerationMb: config.actors.young_generation_mb,
     oldGenerationMb: config.actors.old_generation_mb,
+    gcThreads: config.actors.gc_threads,
   });
   let logOutput: LogOutput;
   try {

@@ -1,6 +1,6 @@
 /**
  * The main thread's heap, bounded like the actors' (`actors.young_generation_mb`,
- * `actors.old_generation_mb`).
+ * `actors.old_generation_mb`), and V8's helper threads for every isolate (`actors.gc_threads`).
  *
  * V8 sizes the new space once, when the isolate starts: on Node 24 and a host with plenty
  * of RAM the main isolate's semi-spaces may grow to 64 MB each (a 128 MB new space), which
@@ -16,7 +16,27 @@
  * `--max-semi-space-size` and `--max-old-space-size`: `execve` keeps the pid, stdio and
  * environment, so systemd, Docker and a shell see one process. An operator's own flag
  * (node flag or NODE_OPTIONS) wins, each on its own.
+ *
+ * V8's helper threads (node's `--v8-pool-size`, 4 by default on any host) serve every
+ * isolate of the process: the main thread's and the four actors'. They run concurrent
+ * marking and parallel scavenges. On a two-core host four of them marking one actor's old
+ * generation took both cores for 20–50 ms (`perf sched timehist`), and every request in
+ * flight — the front, the ingest actor and Redis all waiting for a core — stalled together:
+ * those stalls were the p99. One fewer helper than cores leaves a core to the request path.
  */
+import { availableParallelism } from 'node:os';
+
+export interface MainProcessLimits {
+  youngGenerationMb: number;
+  oldGenerationMb: number;
+  /** V8's helper threads; 0 = one fewer than the host's cores, from 1 to 4. */
+  gcThreads: number;
+}
+
+/** `actors.gc_threads` as the process runs it: the configured count, or one fewer than the cores (1–4). */
+export function gcThreadsFor(configured: number, cores = availableParallelism()): number {
+  return configured > 0 ? configured : Math.min(4, Math.max(1, cores - 1));
+}
 
 /** V8's young generation is about three semi-spaces (two for the scavenger, one for new large objects). */
 export function semiSpaceMbFor(youngGenerationMb: number): number {
@@ -25,7 +45,7 @@ export function semiSpaceMbFor(youngGenerationMb: number): number {
 
 /** The node arguments to restart with, or undefined when nothing needs to change. */
 export function boundedHeapArgs(
-  limits: { youngGenerationMb: number; oldGenerationMb: number },
+  limits: MainProcessLimits,
   execArgv: readonly string[],
   nodeOptions: string | undefined,
 ): string[] | undefined {
@@ -35,12 +55,13 @@ export function boundedHeapArgs(
   const added = [
     ...unless('--max-semi-space-size', limits.youngGenerationMb > 0 ? semiSpaceMbFor(limits.youngGenerationMb) : 0),
     ...unless('--max-old-space-size', limits.oldGenerationMb),
+    ...unless('--v8-pool-size', gcThreadsFor(limits.gcThreads)),
   ];
   return added.length > 0 ? [...added, ...execArgv] : undefined;
 }
 
 /** Replaces this process with itself under the bounds (returns only when it does not need to, or cannot). */
-export function reexecWithBoundedHeap(limits: { youngGenerationMb: number; oldGenerationMb: number }): void {
+export function reexecWithBoundedHeap(limits: MainProcessLimits): void {
   const args = boundedHeapArgs(limits, process.execArgv, process.env.NODE_OPTIONS);
   // process.execve: Node ≥ 22.15 / 23.11, POSIX only; without it the broker runs with V8's default.
   if (!args || typeof process.execve !== 'function' || process.platform === 'win32') return;

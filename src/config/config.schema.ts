@@ -160,6 +160,11 @@ export const configShape = {
       256,
       { min: 0 },
     ),
+    gc_threads: int(
+      "V8's helper threads (node's --v8-pool-size), shared by the main thread and every actor for concurrent marking, parallel scavenges and background compiles; the supervisor restarts itself in place with it (your own --v8-pool-size wins). 0 = one fewer than the host's cores, at least 1 and at most 4 (Node's own default is 4 on any host: on two cores, four helpers marking one actor's heap took both cores for 20–50 ms and stalled every request in flight; docs/performance.md)",
+      0,
+      { min: 0, max: 64 },
+    ),
     idle_stop_ms: int(
       "The CA and encryption actors run on demand: each is stopped after this long without a request (CA: an issue, a renewal, a revocation, the PKI timer's maintenance when due; encryption: a webhook or amqp delivery, a portal page showing bodies, a sender search) and started again by the next one, which waits ≈ 0.3–1 s for it. On the store path neither is needed; idle, each would hold 15–30 MB of RSS. /health shows a parked actor `up` with state `idle`, which is not a fault. 0 = keep them running",
       30_000,
