@@ -384,6 +384,7 @@ export function summarize(row: CertificateWithClient, now: number): CertificateS
     domain: row.domain,
     common_name: row.subject_cn,
     status,
+    client_status: row.client_status ?? 'active',
     not_before: row.not_before.toISOString(),
     not_after: row.not_after.toISOString(),
     days_left: daysLeft,

@@ -35,6 +35,8 @@ export interface CertificateSummary {
   domain: string;
   common_name: string;
   status: 'active' | 'revoked' | 'expired';
+  /** The client's own status: `disabled` refuses its connections whatever its certificates say. */
+  client_status: 'active' | 'disabled';
   not_before: string;
   not_after: string;
   days_left: number;

@@ -215,7 +215,7 @@ export function registerClientCommands(program: Command): void {
   client
     .command('list')
     .description(
-      'Every client certificate with its status, expiry and days left; those expiring within 30 days are flagged',
+      'Every client certificate with its status, expiry and days left; those expiring within 30 days are flagged, and those of a disabled client (it cannot connect)',
     )
     .option('--domain <domain>', 'only this domain')
     .option('--expiring', 'only active certificates that expire within 30 days')
@@ -228,13 +228,16 @@ export function registerClientCommands(program: Command): void {
         if (options.json) return printJson(list);
         printTable(
           ['CLIENT', 'SERIAL', 'STATUS', 'NOT AFTER', 'DAYS LEFT', ''],
+          // The columns scripts read stay where they were; the client's own status is a note.
           list.map((c) => [
             c.common_name,
             c.serial,
             c.status,
             c.not_after.slice(0, 19).replace('T', ' '),
             String(c.days_left),
-            c.expiring ? 'EXPIRES SOON' : (c.reason ?? ''),
+            [c.client_status === 'disabled' ? 'CLIENT DISABLED' : '', c.expiring ? 'EXPIRES SOON' : (c.reason ?? '')]
+              .filter(Boolean)
+              .join(', '),
           ]),
         );
       }),

@@ -33,7 +33,12 @@ export interface RevokedCertificate {
   reason: string | null;
 }
 
-export type CertificateWithClient = CertificateRow & { client_name: string; domain: string };
+export type CertificateWithClient = CertificateRow & {
+  client_name: string;
+  domain: string;
+  /** The client's own status: a disabled client's certificates stay `active` but cannot connect. */
+  client_status?: ClientStatus;
+};
 
 export class CertificatesRepository {
   constructor(private readonly db: Database) {}
@@ -130,12 +135,22 @@ export class CertificatesRepository {
 
   async list(filter: { domain?: string } = {}): Promise<CertificateWithClient[]> {
     const rows = await this.db
-      .select({ certificate: certificates, client_name: clients.name, domain: clients.domain })
+      .select({
+        certificate: certificates,
+        client_name: clients.name,
+        domain: clients.domain,
+        client_status: clients.status,
+      })
       .from(certificates)
       .innerJoin(clients, eq(clients.id, certificates.client_id))
       .where(filter.domain === undefined ? undefined : eq(clients.domain, filter.domain))
       .orderBy(asc(clients.domain), asc(clients.name), desc(certificates.not_after));
-    return rows.map((row) => ({ ...row.certificate, client_name: row.client_name, domain: row.domain }));
+    return rows.map((row) => ({
+      ...row.certificate,
+      client_name: row.client_name,
+      domain: row.domain,
+      client_status: row.client_status,
+    }));
   }
 
   /** Whether some certificate is still active past its not_after (what `markExpired` would flag). */

@@ -56,6 +56,24 @@ describe('mb client', () => {
     expect(readFileSync(join(bundleDir('gw.default'), 'client.crt'), 'utf8')).toContain('BEGIN CERTIFICATE');
   });
 
+  it("list shows each certificate's client status: a disabled client's active certificate says disabled", async () => {
+    expect((await mb(['client', 'issue', 'lister'])).code).toBe(0);
+    const disabled = await mb(['client', 'disable', 'lister']);
+    expect(disabled.stdout).toContain('disabled lister.default');
+    const json = await mb(['client', 'list', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const rows = JSON.parse(json.stdout) as Array<{ common_name: string; status: string; client_status: string }>;
+    expect(rows.find((r) => r.common_name === 'lister.default')).toMatchObject({
+      status: 'active',
+      client_status: 'disabled',
+    });
+    expect(rows.find((r) => r.common_name === 'gw.default')).toMatchObject({ client_status: 'active' });
+    const table = await mb(['client', 'list']);
+    expect(table.stdout).toMatch(/lister\.default\s+[0-9a-f]+\s+active\s.*CLIENT DISABLED/);
+    expect(table.stdout).not.toMatch(/gw\.default.*CLIENT DISABLED/);
+    expect((await mb(['client', 'enable', 'lister'])).stdout).toContain('enabled lister.default');
+  });
+
   it("refuses a name whose CN would pass 64 characters as the caller's mistake, leaving no directory", async () => {
     const name = 'n'.repeat(64 - '.default'.length + 1);
     const refused = await mb(['client', 'issue', name]);
