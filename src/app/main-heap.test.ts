@@ -35,8 +35,8 @@ describe('the main thread heap bound', () => {
     ]);
   });
 
-  it('gives V8 one helper thread fewer than the host has cores (1 to 4), or the configured count', () => {
-    expect([1, 2, 3, 4, 8, 64].map((cores) => gcThreadsFor(0, cores))).toEqual([1, 1, 2, 3, 4, 4]);
+  it('gives V8 as many helper threads as the host has cores, at most 4, or the configured count', () => {
+    expect([1, 2, 3, 4, 8, 64].map((cores) => gcThreadsFor(0, cores))).toEqual([1, 2, 3, 4, 4, 4]);
     expect(gcThreadsFor(6, 2)).toBe(6);
     expect(boundedHeapArgs(limits(0, 0, 0), [], undefined)).toEqual([expect.stringMatching(/^--v8-pool-size=[1-4]$/)]);
   });

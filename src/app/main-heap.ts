@@ -21,21 +21,23 @@
  * isolate of the process: the main thread's and the four actors'. They run concurrent
  * marking and parallel scavenges. On a two-core host four of them marking one actor's old
  * generation took both cores for 20–50 ms (`perf sched timehist`), and every request in
- * flight — the front, the ingest actor and Redis all waiting for a core — stalled together:
- * those stalls were the p99. One fewer helper than cores leaves a core to the request path.
+ * flight — the front, the ingest actor and Redis all waiting for a core — stalled together.
+ * By default there are no more helpers than cores (a one-core container gets one, not four);
+ * fewer still is the operator's trade: on two cores one helper cut the store path's p99 by
+ * 15–37 % but let the webhook path's peak RSS grow by 25–40 MB (docs/performance.md).
  */
 import { availableParallelism } from 'node:os';
 
 export interface MainProcessLimits {
   youngGenerationMb: number;
   oldGenerationMb: number;
-  /** V8's helper threads; 0 = one fewer than the host's cores, from 1 to 4. */
+  /** V8's helper threads; 0 = as many as the host has cores, at most 4. */
   gcThreads: number;
 }
 
-/** `actors.gc_threads` as the process runs it: the configured count, or one fewer than the cores (1–4). */
+/** `actors.gc_threads` as the process runs it: the configured count, or the host's cores up to Node's 4. */
 export function gcThreadsFor(configured: number, cores = availableParallelism()): number {
-  return configured > 0 ? configured : Math.min(4, Math.max(1, cores - 1));
+  return configured > 0 ? configured : Math.min(4, Math.max(1, cores));
 }
 
 /** V8's young generation is about three semi-spaces (two for the scavenger, one for new large objects). */
