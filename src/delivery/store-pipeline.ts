@@ -161,7 +161,7 @@ export class StorePipeline {
         }
         if (Date.now() - this.lastReclaim > config.queue.claim_idle_ms / 2) {
           this.lastReclaim = Date.now();
-          const claimed = await reclaimStale(
+          const { claimed, from } = await reclaimStale(
             this.deps.redis,
             config.instance_id,
             streams,
@@ -170,7 +170,7 @@ export class StorePipeline {
           );
           // Claimed entries, and any of ours a failed batch left behind, are read next.
           pending = true;
-          if (claimed > 0) logger.warn({ claimed }, 'reclaimed entries left pending by another consumer');
+          if (claimed > 0) logger.warn({ claimed, from }, 'reclaimed entries left pending by another consumer');
         }
         let entries = await readEntries(
           blockingRedis,

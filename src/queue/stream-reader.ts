@@ -1,7 +1,7 @@
 /**
  * The delivery side of the domain streams: a consumer group per stream, reads of new and
  * of own pending entries, acknowledgement (XACK + XDEL, so a stream holds only what is
- * not yet stored) and reclaiming entries a dead consumer left pending (XAUTOCLAIM).
+ * not yet stored) and reclaiming entries a dead consumer left pending (XPENDING + XCLAIM).
  */
 import type { ChainableCommander, Redis } from 'ioredis';
 import { sealedPairParses } from '../crypto/envelope.js';
@@ -154,27 +154,41 @@ export async function acknowledge(
   if (failed) throw failed[0];
 }
 
-/** Takes over entries idle longer than `minIdleMs` (their consumer died); returns how many. */
+/**
+ * Claims the entries another consumer (a broker that stopped) left pending longer than
+ * `minIdleMs`, so this one stores them. This consumer's own pending entries are not
+ * claimed: it reads them again itself (a failed batch's, or a restarted actor's), and
+ * reporting those as another consumer's would send an operator looking for a dead broker.
+ * Returns how many were claimed and from whom.
+ */
 export async function reclaimStale(
   redis: Redis,
   consumer: string,
   streams: string[],
   minIdleMs: number,
   count: number,
-): Promise<number> {
+): Promise<{ claimed: number; from: string[] }> {
   let claimed = 0;
+  const from = new Set<string>();
   for (const stream of streams) {
-    const reply = (await redis.call(
-      'XAUTOCLAIM',
+    const pending = (await redis.call('XPENDING', stream, DELIVERY_GROUP, 'IDLE', minIdleMs, '-', '+', count)) as Array<
+      [string, string, number, number]
+    >;
+    const theirs = pending.filter(([, owner]) => owner !== consumer);
+    if (theirs.length === 0) continue;
+    // XCLAIM checks the idle time again: an entry its owner touched meanwhile stays its own.
+    const ids = (await redis.call(
+      'XCLAIM',
       stream,
       DELIVERY_GROUP,
       consumer,
       minIdleMs,
-      '0-0',
-      'COUNT',
-      count,
-    )) as [string, unknown[]];
-    claimed += reply?.[1]?.length ?? 0;
+      ...theirs.map(([id]) => id),
+      'JUSTID',
+    )) as string[];
+    claimed += ids.length;
+    const owners = new Map(theirs.map(([id, owner]) => [id, owner]));
+    for (const id of ids) from.add(owners.get(id) ?? '');
   }
-  return claimed;
+  return { claimed, from: [...from].filter(Boolean) };
 }
