@@ -28,6 +28,7 @@ import {
 import { CallbackClient, type CallbackTarget } from './callback-client.js';
 import { callbackHost } from './callback-url.js';
 import { countCallbackAttempt } from './events.metrics.js';
+import { describeError } from '../db/database.js';
 
 export interface CallbackSettings {
   callback_timeout_ms: number;
@@ -102,7 +103,7 @@ export class CallbackDispatcher {
     } catch (error) {
       // Once per outage: MySQL or Redis away is reported by health and by delivery already.
       if (!this.refreshFailing)
-        this.deps.logger.warn({ err: (error as Error).message }, 'could not refresh status callback targets');
+        this.deps.logger.warn({ err: describeError(error) }, 'could not refresh status callback targets');
       this.refreshFailing = true;
     }
   }

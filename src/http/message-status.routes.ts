@@ -27,6 +27,7 @@ import { statusParams, statusResponse, type MessageStatusView } from './message-
 import { requireClient } from './require-client.js';
 import type { MessagesRouteDeps } from './submit-support.js';
 import { applyRateHeaders, rateLimited } from './throttle.js';
+import { describeError } from '../db/database.js';
 
 /**
  * `GET /api/v1/messages/batch` matches `:message_id` (the router has no GET for the static
@@ -96,7 +97,7 @@ export function registerStatusRoute(app: FastifyInstance, deps: MessagesRouteDep
       try {
         row = await deps.messages.findOne(messageId);
       } catch (error) {
-        request.log.warn({ err: (error as Error).message }, 'status lookup: mysql failed');
+        request.log.warn({ err: describeError(error) }, 'status lookup: mysql failed');
         throw new BrokerError('STORAGE_UNAVAILABLE');
       }
       if (!row || row.client_id !== client.client_id) throw notFound();

@@ -33,6 +33,7 @@ import { subscribeToClientStatus, type ClientStatusAnnouncement } from '../queue
 import { readLatestCrl, subscribeToCrlAnnouncements, type CrlAnnouncement } from '../queue/revocation-events.js';
 import { closeSoon, type IdentityResolver } from './client-identity.js';
 import type { TlsReloader } from './tls-reloader.js';
+import { describeError } from '../db/database.js';
 
 export interface RevocationListenerDeps {
   tls: TlsReloader;
@@ -133,7 +134,7 @@ export class RevocationListener {
     try {
       status = await clientStatusOf(clientId);
     } catch (error) {
-      logger.warn({ err: (error as Error).message, client }, 'could not read the status of an announced client');
+      logger.warn({ err: describeError(error), client }, 'could not read the status of an announced client');
       // Forgotten already: each of its connections asks again on its next request (MySQL, or
       // the shared cache, whose marker refuses it). The marker also closes them now.
       const marked = markedDisabled ? await markedDisabled(clientId).catch(() => false) : false;

@@ -21,6 +21,7 @@ import type { QueueProbe } from './queue.probe.js';
 import { registry } from './registry.js';
 import type { ActorHost } from '../actors/actor-host.js';
 import { snapshot } from './registry-snapshot.js';
+import { describeError } from '../db/database.js';
 
 const actorUp = new GaugeFamily(
   'mb_actor_up',
@@ -130,7 +131,7 @@ export class MetricsService {
         logger.debug({ err: (error as Error).message }, 'metrics: queue probe failed');
       }),
       withTimeout(pki.refresh(), PROBE_TIMEOUT_MS).catch((error: unknown) =>
-        logger.debug({ err: (error as Error).message }, 'metrics: pki probe failed'),
+        logger.debug({ err: describeError(error) }, 'metrics: pki probe failed'),
       ),
       withTimeout(readiness(), PROBE_TIMEOUT_MS).then(
         (r) => ready.set(r.ready ? 1 : 0),
@@ -151,7 +152,7 @@ export class MetricsService {
         domainHealth.series(domain).set(DOMAIN_HEALTH_VALUE[health.status]);
     } catch (error) {
       // Last values stay: a slow probe says nothing new about the domains.
-      logger.debug({ err: (error as Error).message }, 'metrics: domain health probe failed');
+      logger.debug({ err: describeError(error) }, 'metrics: domain health probe failed');
     }
   }
 }

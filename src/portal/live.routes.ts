@@ -30,6 +30,7 @@ import type { StatusEvent } from '../events/status-event.js';
 import type { AuthService } from './auth.service.js';
 import { SESSION_COOKIE } from './session-tokens.js';
 import { scopeOf, type Scope } from './tenant-scope.js';
+import { describeError } from '../db/database.js';
 
 export interface LiveRouteDeps {
   events: Pick<EventHub, 'subscribe'>;
@@ -128,7 +129,7 @@ export function registerLiveRoute(app: FastifyInstance, deps: LiveRouteDeps): vo
               // Not a word to a session that has ended since the last look.
               if (Date.now() - checkedAt >= HINT_RECHECK_MS && !(await sessionHolds())) return;
             } catch (error) {
-              request.log.debug({ err: (error as Error).message }, 'live portal: session check failed');
+              request.log.debug({ err: describeError(error) }, 'live portal: session check failed');
               return;
             } finally {
               timer = undefined;
@@ -184,10 +185,7 @@ export function registerLiveRoute(app: FastifyInstance, deps: LiveRouteDeps): vo
               else if (added > 0) send({ type: 'changed', status: 'clients' });
             })
             .catch((error: unknown) =>
-              request.log.debug(
-                { err: (error as Error).message },
-                'live portal: refreshing the session or clients failed',
-              ),
+              request.log.debug({ err: describeError(error) }, 'live portal: refreshing the session or clients failed'),
             )
             .finally(() => {
               running = false;

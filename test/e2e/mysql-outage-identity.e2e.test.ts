@@ -148,6 +148,13 @@ describe('MySQL away for longer than the in-memory identity cache', () => {
       'the stranger to be accepted once MySQL is back',
     );
   }, 180_000);
+
+  it('logged the outage by error code, never a failed query with its parameters', () => {
+    for (const broker of brokers) {
+      expect(broker.output).toContain('"err":"database error');
+      expect(broker.output).not.toContain('Failed query');
+    }
+  });
 });
 
 function fingerprintOf(cn: string): string {
