@@ -33,8 +33,10 @@ import { SecretFingerprintsRepository } from '../db/secret-fingerprints.reposito
 import { KeyStore } from '../crypto/key-store.js';
 import { caFingerprint, heldSecrets, refuseNewCa, verifySecretIdentity } from '../keys/secret-identity.js';
 import { MessagePagesRepository } from '../db/message-pages.repository.js';
+import type { DeliveryStats } from '../delivery/delivery.types.js';
 import type { DispatcherSnapshot } from '../delivery/target-dispatcher.js';
 import { domainsHealth } from '../health/domain-health.js';
+import { storeHealth } from '../health/store-health.js';
 import { HealthService, withTimeout, type HealthReport } from '../health/health.service.js';
 import { warnInsecureTargets, webhookTransportComponent } from '../health/insecure-targets.js';
 import { InstanceHeartbeat } from '../health/instance-heartbeat.js';
@@ -209,6 +211,7 @@ export async function startBroker(
     extra: async () => ({
       ...(await pkiStatus.components()),
       ...downstreamHealth(await downstreamSnapshots(actors)),
+      ...storeHealth(await deliveryStats(actors)),
       webhook_transport: webhookTransportComponent(live.current()),
       instances: heartbeat.component(),
     }),
@@ -330,6 +333,16 @@ async function downstreamSnapshots(actors: ActorGraph): Promise<DispatcherSnapsh
   if (!actors.delivery.isUp) return undefined;
   try {
     return (await actors.delivery.rpc.call('delivery.downstreams', {}, { timeoutMs: 1000 })).downstreams;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The delivery actor's counts and store state; undefined while it does not answer. */
+async function deliveryStats(actors: ActorGraph): Promise<DeliveryStats | undefined> {
+  if (!actors.delivery.isUp) return undefined;
+  try {
+    return await actors.delivery.rpc.call('delivery.stats', {}, { timeoutMs: 1000 });
   } catch {
     return undefined;
   }

@@ -25,6 +25,8 @@ export interface OpenDatabaseOptions {
   url: string;
   /** @defaultValue 10 */
   poolSize?: number;
+  /** How stale a pooled connection's database privileges may get (see `refreshPrivileges`). @defaultValue 10000 */
+  privilegeRefreshMs?: number;
 }
 
 // Sent on every new connection: CURRENT_TIMESTAMP(3) defaults and NOW() then agree with
@@ -73,6 +75,7 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
   pool.pool.on('connection', (connection) => {
     connection.query(SESSION_SETUP, () => undefined);
   });
+  refreshPrivileges(pool, splitDatabaseUrl(options.url).database, options.privilegeRefreshMs ?? 10_000);
   const db = drizzle(pool, { schema, mode: 'default' }) as Database;
   let closing: Promise<void> | undefined;
   return {
@@ -80,6 +83,29 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
     pool,
     close: () => (closing ??= pool.end()),
   };
+}
+
+/**
+ * A GRANT or REVOKE on the database (`ON db.*`) reaches an open connection only at its next
+ * `USE db` (MariaDB and MySQL alike). Pooled connections live as long as the broker: after a
+ * grant was taken away and given back — an operator's mistake undone, a DBA's migration —
+ * the connections made meanwhile kept the reduced privileges, and every INSERT was refused
+ * until a restart. So a connection taken from the pool that has not renewed its view for
+ * `everyMs` does a `USE` first: queued on the connection, it runs before the caller's query
+ * and costs one round trip per connection per interval.
+ */
+function refreshPrivileges(pool: Pool, database: string, everyMs: number): void {
+  if (database === '' || everyMs <= 0) return;
+  const use = `USE ${quoteIdentifier(database)}`;
+  const renewedAt = new WeakMap<object, number>();
+  pool.pool.on('acquire', (connection) => {
+    const now = Date.now();
+    const last = renewedAt.get(connection);
+    // A new connection has the privileges of now.
+    if (last !== undefined && now - last < everyMs) return;
+    renewedAt.set(connection, now);
+    if (last !== undefined) connection.query(use, () => undefined);
+  });
 }
 
 // Transport failures and server refusals: retrying later may succeed. Anything else

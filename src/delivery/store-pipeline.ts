@@ -95,6 +95,8 @@ export class StorePipeline {
   private readonly domainByStream = new Map<string, string>();
   private lastReclaim = 0;
   private readonly warnedGoneTargets = new Set<string>();
+  /** Since when store batches fail without one succeeding, and the last failure (log-safe). */
+  private failing: { since: number; error: string } | undefined;
 
   constructor(private readonly deps: StorePipelineDeps) {
     for (const [domain, keys] of deps.keysByDomain) this.domainByStream.set(keys.stream, domain);
@@ -102,6 +104,11 @@ export class StorePipeline {
 
   start(): void {
     this.loop = this.run();
+  }
+
+  /** Whether storing fails right now: since when (no batch stored since) and why; undefined while batches are stored. */
+  storeFailure(): { since: Date; error: string } | undefined {
+    return this.failing && { since: new Date(this.failing.since), error: this.failing.error };
   }
 
   /** Finishes the batch in hand, then stops reading. */
@@ -138,7 +145,9 @@ export class StorePipeline {
         groupsReady = false;
         groupLost = true;
       } else {
-        logger.warn({ err: describeError(error), retry_in_ms: delay }, 'store batch failed; entries stay pending');
+        const err = describeError(error);
+        this.failing = { since: this.failing?.since ?? Date.now(), error: err };
+        logger.warn({ err, retry_in_ms: delay }, 'store batch failed; entries stay pending');
       }
       this.deps.onBatchFailed();
       await sleep(delay);
@@ -190,7 +199,10 @@ export class StorePipeline {
         const ids = entries.map((e) => `${e.stream}/${e.id}`);
         for (const id of ids) busy.add(id);
         const task: Promise<void> = this.storeBatch(entries, replay)
-          .then(() => void (failures = 0), onFailure)
+          .then(() => {
+            failures = 0;
+            this.failing = undefined;
+          }, onFailure)
           .finally(() => {
             inFlight.delete(task);
             for (const id of ids) busy.delete(id);

@@ -63,7 +63,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
   // Parked unless something needs it (on-demand.ts): a call that finds it so starts it.
   const encryption = onDemandPeer<EncryptionCalls>('encryption');
   const keysByDomain = keysFor(config);
-  const stats: DeliveryStats = {
+  const stats: Omit<DeliveryStats, 'store_failing_since' | 'store_error'> = {
     stored: 0,
     delivered: 0,
     attempts_failed: 0,
@@ -213,7 +213,15 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
 
   return {
     handlers: {
-      'delivery.stats': () => ({ ...stats, in_flight: dispatchers.reduce((n, d) => n + d.inFlight, 0) }),
+      'delivery.stats': () => {
+        const failure = pipeline.storeFailure();
+        return {
+          ...stats,
+          in_flight: dispatchers.reduce((n, d) => n + d.inFlight, 0),
+          store_failing_since: failure?.since.toISOString() ?? null,
+          store_error: failure?.error ?? null,
+        };
+      },
       'delivery.downstreams': () => ({ downstreams: dispatchers.map((d) => d.snapshot()) }),
     },
     health: () => ({
