@@ -35,6 +35,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
       email: '',
       domain,
       error: undefined,
+      maxFailures: deps.auth.maxFailures,
     });
   });
 
@@ -59,6 +60,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AuthRouteDeps): v
         domain,
         error: error.message,
         askDomain: error.code === 'LOGIN_DOMAIN_NEEDED',
+        maxFailures: deps.auth.maxFailures,
       });
     }
   });

@@ -172,6 +172,11 @@ export class AuthService {
     return { user: fresh, token };
   }
 
+  /** Wrong passwords in a row that lock an account (the sign-in page says how many). */
+  get maxFailures(): number {
+    return this.policy.maxFailures;
+  }
+
   authenticate(token: string | undefined, now = Date.now()): Promise<Authenticated | undefined> {
     return authenticateSession(this.users, this.sessions, token, now);
   }

@@ -32,6 +32,16 @@ describe('sign-in', () => {
     expect(response.headers.location).toBe('/portal/login?next=%2Fportal%2Fmessages%3Fstatus%3Dfailed');
   });
 
+  it('tells on the sign-in page how many wrong passwords lock an account: the configured number', async () => {
+    // login_max_failures is 3 in this harness; the page once said 5 whatever the config.
+    const anon = new PortalClient(h.app, '10.1.0.9');
+    const hint = /After (\d+) wrong passwords? in a row an account is locked/;
+    expect(hint.exec((await anon.get('/portal/login')).body)?.[1]).toBe('3');
+    const refused = await anon.post('/portal/login', { email: 'nobody@alpha.test', password: 'not the password' });
+    expect(refused.statusCode).toBe(401);
+    expect(hint.exec(refused.body)?.[1]).toBe('3');
+  });
+
   it('signs in with a __Host- cookie that is HttpOnly, Secure, SameSite=Strict, Path=/, and records the sign-in', async () => {
     const client = new PortalClient(h.app, '10.1.0.1');
     await client.get('/portal/login');
