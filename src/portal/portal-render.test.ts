@@ -24,3 +24,12 @@ describe('lookups by a key from outside', () => {
     }
   });
 });
+
+describe('preview', () => {
+  it('cuts a long text with an ellipsis, never between the two halves of an emoji', () => {
+    expect(viewHelpers.preview('short', 200)).toBe('short');
+    expect(viewHelpers.preview('abcdef', 3)).toBe('abc…');
+    expect(viewHelpers.preview('ab\u{1F600}z', 3)).toBe('ab…');
+    expect(viewHelpers.preview('ab\u{1F600}z', 4)).toBe('ab\u{1F600}…');
+  });
+});

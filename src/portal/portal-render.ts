@@ -108,6 +108,15 @@ export const viewHelpers = {
     const text = params.toString();
     return text ? `?${text}` : '';
   },
+  /**
+   * The first `max` UTF-16 units of a text and "…" when it is longer (a message body in the
+   * list). Never cuts a surrogate pair in two: half an emoji is sent as "�".
+   */
+  preview(value: string, max: number): string {
+    if (value.length <= max) return value;
+    const last = value.charCodeAt(max - 1);
+    return `${value.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max)}…`;
+  },
   json(value: unknown): string {
     return value === null || value === undefined ? '' : JSON.stringify(value);
   },

@@ -318,4 +318,18 @@ describe('message detail', () => {
       expect(response.body).toContain('There is no such message');
     }
   });
+
+  it('cuts a long body in the list without splitting an emoji (no "�" where it was)', async () => {
+    const client = await h.repositories.clients.create({ name: 'emoji', domain: 'beta' });
+    // Newer than every other message, so it heads beta's first page.
+    const [id] = await h.addMessages(client, 'beta', [
+      { body: `${'a'.repeat(199)}\u{1F600} and more`, sender: '+14155550002', createdAt: new Date(BASE + 100 * DAY) },
+    ]);
+    const root = await PortalClient.signedIn(h.app, 'root@test');
+    const page = await root.get('/portal/messages?domain=beta');
+    const row = page.body.slice(page.body.indexOf(`/portal/messages/${id}`));
+    const preview = /<td class="body-preview">([^<]*)<\/td>/.exec(row)?.[1];
+    expect(preview).toBe(`${'a'.repeat(199)}…`);
+    expect(page.body).not.toContain('\uFFFD');
+  });
 });
