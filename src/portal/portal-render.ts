@@ -17,6 +17,7 @@ export const PORTAL_PREFIX = '/portal';
 const NOTICES: Record<string, string> = {
   'signed-out': 'You are signed out.',
   'password-changed': 'Your password is changed. Other sessions of yours have ended.',
+  'user-created': 'The user is created with the password you typed; pass it on over a channel you trust.',
   'user-updated': 'The user is updated.',
   'user-disabled': 'The user is disabled; their sessions have ended.',
   'user-enabled': 'The user is enabled.',

@@ -90,7 +90,7 @@ export function registerUsersRoutes(app: FastifyInstance, admin: AdminContext): 
         { ...access, email, password: secret(request.body, 'password') },
         admin.by(request),
       );
-      if (!created.generated) return reply.redirect(`${base}/${created.user.id}?notice=user-updated`, 303);
+      if (!created.generated) return reply.redirect(`${base}/${created.user.id}?notice=user-created`, 303);
       return renderPage(request, reply, 'password-shown', {
         title: 'User created',
         nav: 'users',

@@ -95,6 +95,22 @@ describe('users', () => {
     expect((await new PortalClient(h.app).login('new.user@alpha.test', password)).statusCode).toBe(303);
   });
 
+  it('says a user with a typed password is created (not "updated")', async () => {
+    await adminAlpha.get('/portal/admin/users/new');
+    const created = await adminAlpha.post('/portal/admin/users', {
+      email: 'typed.password@alpha.test',
+      role: 'user',
+      client: 'a1',
+      password: 'a typed password 123',
+    });
+    expect(created.statusCode).toBe(303);
+    const id = (await h.repositories.users.findAccounts('typed.password@alpha.test'))[0]!.id;
+    expect(created.headers.location).toBe(`/portal/admin/users/${id}?notice=user-created`);
+    const page = await adminAlpha.get(created.headers.location as string);
+    expect(page.body).toContain('The user is created with the password you typed');
+    expect(page.body).not.toContain('The user is updated');
+  });
+
   it('explains what is wrong with a form and keeps what was typed', async () => {
     await adminAlpha.get('/portal/admin/users/new');
     const cases: Array<[Record<string, string>, string]> = [
