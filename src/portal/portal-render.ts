@@ -27,7 +27,8 @@ const NOTICES: Record<string, string> = {
   'callback-saved': 'The status callback URL is saved; every broker uses it within seconds.',
   'certificate-revoked': 'The certificate is revoked. The client can no longer connect with it.',
   'retry-scheduled': 'One more delivery attempt is scheduled.',
-  'redrive-scheduled': 'Every dead letter of the domain is queued again, with a fresh set of attempts.',
+  // A domain with several webhook targets redrives the one whose tab is open: "of the list", not "of the domain".
+  'redrive-scheduled': 'Every dead letter of the list is queued again, with a fresh set of attempts.',
   'redrive-empty': 'There was nothing to redrive.',
   'config-reloaded': 'The config is reloaded; the audit log lists what changed.',
   'config-unchanged': 'The config file has no changes to apply.',
