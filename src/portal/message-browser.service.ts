@@ -31,6 +31,8 @@ import { RecentReads } from './recent-reads.js';
 import { isAdmin, messageFilterOf, type Scope } from './tenant-scope.js';
 
 const DAY_MS = 86_400_000;
+/** The last day of a DATETIME (and of a yyyy-mm-dd field). */
+const LAST_DAY = '9999-12-31';
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 const CURSOR = /^(\d{1,15})-(\d{1,20})$/;
 const HASH = /^[0-9a-f]{64}$/;
@@ -144,8 +146,10 @@ export class MessageBrowser {
     const filter: MessagePageFilter = { ...scoped };
     if (query.status) filter.status = query.status as MessageStatus;
     if (query.from) filter.from = new Date(`${query.from}T00:00:00Z`);
-    // The "to" day is included: everything before the next midnight.
-    if (query.to) filter.to = new Date(Date.parse(`${query.to}T00:00:00Z`) + DAY_MS);
+    // The "to" day is included: everything before the next midnight. The last day a date
+    // field offers (9999-12-31) has no next midnight MySQL can compare with (year 10000 matched
+    // nothing): it bounds nothing.
+    if (query.to && query.to < LAST_DAY) filter.to = new Date(Date.parse(`${query.to}T00:00:00Z`) + DAY_MS);
     if (query.sh) filter.senderHashes = query.sh.split(',');
     const before = parseCursor(cursors.before);
     const after = before ? undefined : parseCursor(cursors.after);

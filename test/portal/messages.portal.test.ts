@@ -76,6 +76,14 @@ describe('messages list', () => {
     expect(rowsOf(back.body)).toEqual([...alphaIds].reverse().slice(0, 50));
   });
 
+  it('takes the last day a date field offers (9999-12-31) as "to": every message is before it', async () => {
+    const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
+    const all = rowsOf((await user.get('/portal/messages')).body);
+    expect(all.length).toBeGreaterThan(0);
+    expect(rowsOf((await user.get('/portal/messages?to=9999-12-31')).body)).toEqual(all);
+    expect(rowsOf((await user.get('/portal/messages?from=2031-05-10&to=9999-12-31')).body)).toEqual(all);
+  });
+
   it('filters by status and by an inclusive date range', async () => {
     const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
     const failed = await user.get('/portal/messages?status=failed');
