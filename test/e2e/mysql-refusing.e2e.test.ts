@@ -5,8 +5,6 @@
  * answers its ping; and once the grant is given back the connections the pool holds see it
  * (within `refreshPrivileges`' interval) and the backlog is stored — no restart.
  */
-import { createConnection } from 'mysql2/promise';
-import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,26 +18,21 @@ import {
   waitUntil,
   type Workspace,
 } from '../support/broker-harness.js';
+import { DatabaseUser } from '../support/database-user.js';
 
 type Health = { status: string; components: Record<string, { status: string; [k: string]: unknown }> };
 
 let workspace: Workspace;
 let broker: BrokerProcess;
 let agent: Agent;
-let root: Awaited<ReturnType<typeof createConnection>>;
-const user = `mbr_${randomBytes(4).toString('hex')}`;
-let on: string;
+let user: DatabaseUser;
 
 beforeAll(async () => {
   workspace = await createWorkspace({});
-  on = `\`${workspace.database.name}\`.*`;
-  root = await createConnection({ uri: new URL('/', workspace.database.url).toString() });
-  await root.query(`CREATE USER '${user}'@'%' IDENTIFIED BY 'pw'`);
-  await root.query(`GRANT ALL ON ${on} TO '${user}'@'%'`);
-  const asUser = Object.assign(new URL(workspace.database.url), { username: user, password: 'pw' }).toString();
+  user = await DatabaseUser.create(workspace.database.url, workspace.database.name);
   writeFileSync(
     workspace.configPath,
-    readFileSync(workspace.configPath, 'utf8').replace(workspace.database.url, asUser),
+    readFileSync(workspace.configPath, 'utf8').replace(workspace.database.url, user.url),
   );
   broker = new BrokerProcess(workspace);
   await broker.start();
@@ -50,20 +43,13 @@ afterAll(async () => {
   await agent?.close();
   await broker?.kill('SIGTERM');
   await workspace?.cleanup();
-  await root?.query(`DROP USER IF EXISTS '${user}'@'%'`);
-  await root?.end();
+  await user?.drop();
 });
 
 const submit = async (body: string) =>
   (await postJson(agent, broker.url, { sender_number: '+14155550123', message_body: body })).status;
 const health = async () => (await getJson(agent, `${broker.url}/api/v1/health`)).body as unknown as Health;
-const storedCount = async () => {
-  const [rows] = (await root.query(`SELECT COUNT(*) AS n FROM \`${workspace.database.name}\`.messages`)) as [
-    Array<{ n: number }>,
-    unknown,
-  ];
-  return Number(rows[0]!.n);
-};
+const storedCount = () => user.count('messages');
 
 describe('MySQL refusing INSERT while it answers', () => {
   it('keeps accepting, says in health that storing fails and why, and stores the backlog once the grant is back', async () => {
@@ -71,13 +57,7 @@ describe('MySQL refusing INSERT while it answers', () => {
     await waitUntil(async () => (await storedCount()) === 1, 10_000, 'the first message stored');
     expect((await health()).components.store).toEqual({ status: 'up' });
 
-    await root.query(`REVOKE ALL ON ${on} FROM '${user}'@'%'`);
-    await root.query(`GRANT SELECT, UPDATE, DELETE ON ${on} TO '${user}'@'%'`);
-    const [open] = (await root.query('SELECT id FROM information_schema.processlist WHERE user = ?', [user])) as [
-      Array<{ id: number }>,
-      unknown,
-    ];
-    for (const { id } of open) await root.query(`KILL ${id}`);
+    await user.takeInsertAway();
 
     for (let i = 0; i < 5; i++) expect(await submit(`during ${i}`)).toBe(202);
     const degraded = await waitUntil(
@@ -96,7 +76,7 @@ describe('MySQL refusing INSERT while it answers', () => {
     });
     expect(await storedCount()).toBe(1);
 
-    await root.query(`GRANT INSERT ON ${on} TO '${user}'@'%'`);
+    await user.giveInsertBack();
     await waitUntil(async () => (await storedCount()) === 6, 40_000, 'the backlog stored once INSERT is granted again');
     await waitUntil(
       async () => (await health()).components.store?.status === 'up',
