@@ -62,7 +62,14 @@ beforeAll(async () => {
       else if (path.startsWith('/fail')) res.writeHead(503).end('down');
       else if (path.startsWith('/gone')) res.writeHead(410).end();
       else if (path.startsWith('/later')) res.writeHead(429, { 'retry-after': '7' }).end();
-      else if (path.startsWith('/moved')) res.writeHead(301, { location: '/elsewhere' }).end();
+      else if (path.startsWith('/processing')) {
+        // An interim 102 first (a downstream working on it), then the final answer.
+        res.writeProcessing();
+        setTimeout(() => res.writeHead(200).end(), 100);
+      } else if (path.startsWith('/hints')) {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        setTimeout(() => res.writeHead(503).end(), 100);
+      } else if (path.startsWith('/moved')) res.writeHead(301, { location: '/elsewhere' }).end();
       else if (path.startsWith('/trickle')) {
         // Taken (200 at once), then a body of one byte every 100 ms that never ends.
         res.writeHead(200);
@@ -138,6 +145,13 @@ describe('WebhookClient', () => {
     await expect(post('/trickle', 1000)).resolves.toEqual({ ok: true, status: 200 });
     expect(Date.now() - started).toBeLessThan(900);
     await expect(post('/huge')).resolves.toEqual({ ok: true, status: 200 });
+  });
+
+  it('waits past an interim 1xx answer (102 Processing, 103 Early Hints) for the final one', async () => {
+    // A 1xx is not the answer: taken for one, a 102 failed the message for good while the
+    // downstream went on to take it with a 200.
+    await expect(post('/processing')).resolves.toEqual({ ok: true, status: 200 });
+    await expect(post('/hints')).resolves.toMatchObject({ ok: false, status: 503, retryable: true });
   });
 
   it('does not follow a redirect: retried (the URL is out of date), saying why', async () => {

@@ -156,7 +156,11 @@ export class WebhookClient {
             // The status line is the answer. A 2xx whose body is slow, endless or huge was
             // still taken: waiting for its end turned it into a timeout, and a retry sent the
             // message again each time, until it was dead-lettered.
+            // A 1xx (102 Processing, 103 Early Hints) is interim: undici hands it here too,
+            // and taken for the answer it failed the message for good while the downstream
+            // went on to answer 200. The final answer follows on the same exchange.
             onResponseStart(_controller, statusCode, headers) {
+              if (statusCode < 200) return;
               finish(outcomeOf(statusCode, headers['retry-after']));
             },
             // The body is not needed; it is read (within the deadline and MAX_RESPONSE_BODY_BYTES)
