@@ -36,6 +36,16 @@ describe('mb usage errors', () => {
     await expect(usageError(['send', '--rate', '-1'])).resolves.toMatchObject({ exitCode: 1 });
   });
 
+  it('refuses a dead-letter count that is not a positive whole number', async () => {
+    // Passed on as given, `abc` surfaced as Redis' own error, `-1` as a TypeError, and `0`
+    // printed "no dead letters" for a domain that had some.
+    for (const count of ['abc', '0', '-1', '2.5']) {
+      const { stderr, exitCode } = await usageError(['dead-letter', 'list', '--domain', 'default', '--count', count]);
+      expect(stderr).toContain(`option '--count <n>' argument '${count}' is invalid. expected a positive whole number`);
+      expect(exitCode).toBe(1);
+    }
+  });
+
   it("refuses a group's unknown command, --help or not, with the one probably meant", async () => {
     for (const args of [
       ['dead-letter', 'retry', '--help'],

@@ -5,7 +5,7 @@ import { MessagesRepository } from '../db/messages.repository.js';
 import { LiveConfig } from '../config/live-config.js';
 import { DeadLetterService } from '../dead-letters/dead-letter.service.js';
 import { withContext } from './cli-context.js';
-import { commandGroup } from './cli-support.js';
+import { commandGroup, parsePositiveInt } from './cli-support.js';
 import type { BrokerConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
 
@@ -22,9 +22,9 @@ export function registerDeadLetterCommands(program: Command): void {
       '--target <name>',
       "one of the domain's targets (default: every webhook and amqp target of a domain with several)",
     )
-    .option('--count <n>', 'how many', '50')
+    .option('--count <n>', 'how many', parsePositiveInt, 50)
     .option('--json', 'machine-readable output')
-    .action(async (options: { domain: string; target?: string; count: string; json?: boolean }, command: Command) => {
+    .action(async (options: { domain: string; target?: string; count: number; json?: boolean }, command: Command) => {
       await withContext(command, async (context) => {
         const db = context.database();
         const service = new DeadLetterService(
@@ -37,7 +37,7 @@ export function registerDeadLetterCommands(program: Command): void {
         const letters = [];
         for (const target of targets) {
           const { entries } = await service.page(options.domain, {
-            limit: Number(options.count),
+            limit: options.count,
             ...(target ? { target } : {}),
           });
           letters.push(...entries.map((entry) => ({ ...entry, ...(target ? { target } : {}) })));
