@@ -17,6 +17,7 @@ beforeAll(async () => {
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
       received.push({ headers: request.headers, body });
+      if (request.url === '/hang') return; // takes the POST, never answers
       response.writeHead(204).end();
     });
   });
@@ -25,6 +26,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  server.closeAllConnections();
   await client.close();
   await new Promise((resolve) => server.close(resolve));
 });
@@ -64,5 +66,17 @@ describe('CallbackClient', () => {
     await client.post({ url, secret: SECRET, caFile: '' }, e);
     await client.post({ url, secret: SECRET, caFile: '' }, e);
     expect(received[0]!.headers['webhook-id']).toBe(received[1]!.headers['webhook-id']);
+  });
+
+  it('names a receiver that never answers a timeout, in words, as a retryable failure', async () => {
+    // AbortSignal.timeout's DOMException carries the legacy numeric code 23: the outcome
+    // (kept in the callbacks' dead letters and logged) read "23: The operation was aborted…".
+    const quick = new CallbackClient(200, 1);
+    const outcome = await quick.post(
+      { url: url.replace(/\/cb$/, '/hang'), secret: SECRET, caFile: '' },
+      event('g1.gamma', '01a2520c-18d6-76c1-bda4-7941e3e49cc1'),
+    );
+    await quick.close();
+    expect(outcome).toEqual({ ok: false, error: 'UND_ERR_TIMEOUT: no answer within 200 ms', retryable: true });
   });
 });

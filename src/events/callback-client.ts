@@ -72,7 +72,11 @@ export class CallbackClient {
         retryable: redirect || status >= 500 || status === 408 || status === 429,
       };
     } catch (error) {
-      const e = error as Error & { code?: string };
+      const e = error as Error & { code?: string | number };
+      // AbortSignal.timeout's DOMException has a legacy numeric code (23), which read as a
+      // cause ("23: The operation was aborted…"): named as the webhook client names it.
+      if (e.name === 'TimeoutError')
+        return { ok: false, error: `UND_ERR_TIMEOUT: no answer within ${this.timeoutMs} ms`, retryable: true };
       return { ok: false, error: e.code ? `${e.code}: ${e.message}` : e.message, retryable: true };
     }
   }
