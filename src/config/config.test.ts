@@ -194,6 +194,29 @@ describe('webhook targets over plain http', () => {
   });
 });
 
+describe('webhook target URLs', () => {
+  const load = (url: string) => () =>
+    loadConfig({
+      values: { domains: [{ name: 'default' }, { name: 'acme', target: { type: 'webhook', secret: 's', url } }] },
+      env: {},
+    });
+
+  it('refuses one that does not parse, rather than failing every attempt with "Invalid URL"', () => {
+    for (const url of ['https://', 'https://exa mple.com/in', 'https://gw.acme.test:99999/in', 'https://[::1/in'])
+      expect(load(url), url).toThrow('domains[1].target.url is not a valid URL (https://host[:port]/path)');
+  });
+
+  it('refuses a user name or password, which would never reach the downstream', () => {
+    for (const url of ['https://user:pass@gw.acme.test/in', 'https://user@gw.acme.test/in'])
+      expect(load(url), url).toThrow('domains[1].target.url must not carry a user name or password');
+  });
+
+  it('takes a port, a query and an IPv6 host', () => {
+    for (const url of ['https://gw.acme.test:8443/in?key=1', 'https://[::1]:8443/in'])
+      expect(load(url)().domains[1]?.target.url).toBe(url);
+  });
+});
+
 describe('amqp targets', () => {
   const amqp = (target: Record<string, unknown>) => ({
     domains: [{ name: 'default' }, { name: 'acme', target: { type: 'amqp', ...target } }],

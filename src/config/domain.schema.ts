@@ -199,6 +199,22 @@ function checkTarget(target: RawTargetConfig, path: string): void {
     throw new ConfigError(
       `${path}.url is http://, which would send decrypted bodies and sender numbers in clear: use https://, or set ${path}.allow_insecure_http: true to accept that`,
     );
+  // Checked by its prefix only, `https://`, `https://exa mple/in` or a port past 65535 was
+  // taken and every message then failed its attempts with "Invalid URL" until dead-lettered;
+  // a user name and password were dropped without a word (the request goes to the URL's
+  // origin), so a downstream that wanted them refused every message for good with a 401.
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(target.url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || parsed.hostname === '' || /\s/u.test(target.url))
+    throw new ConfigError(`${path}.url is not a valid URL (https://host[:port]/path)`);
+  if (parsed.username !== '' || parsed.password !== '')
+    throw new ConfigError(
+      `${path}.url must not carry a user name or password: they are not sent (the downstream checks the webhook signatures, keyed with ${path}.secret)`,
+    );
   if (target.secret === '') throw new ConfigError(`${path}.secret must be set for a webhook target`);
   checkStandardSecret(target.secret, `${path}.secret`);
 }
