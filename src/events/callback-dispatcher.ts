@@ -21,6 +21,7 @@ import {
   clientsWithMessageCallbacks,
   deadLetterCallback,
   ensureCallbackGroup,
+  holdBackCallback,
   messageCallbackUrl,
   readNewCallbacks,
   type CallbackEntry,
@@ -215,6 +216,10 @@ export class CallbackDispatcher {
       if (entry.attempt > settings.callback_max_attempts)
         return await deadLetterCallback(redis, prefix, entry, host, 'attempts exhausted');
       const breaker = this.breakerOf(target.url);
+      // Asked here too, not only before reading: a client with per-message URLs is read
+      // whatever they say (mayPost), and its events were POSTed to a receiver whose breaker
+      // was open, every retry included; a half-open breaker let a whole read through, not one probe.
+      if (breaker.allowance(1) === 0) return await holdBackCallback(redis, prefix, this.deps.consumer, entry);
       if (breaker.current === 'half_open') breaker.probing();
       this.inFlight++;
       const outcome = await this.client.post(target, entry.event).finally(() => this.inFlight--);

@@ -99,6 +99,29 @@ export async function claimOverdue(
   return out;
 }
 
+/**
+ * Puts a callback back unsent (its URL's breaker is open): it stays pending, due again
+ * after the retry interval (XCLAIM resets its idle time), with its delivery count set back
+ * so that this turn spends none of its attempts (JUSTID would not count it anyway).
+ */
+export async function holdBackCallback(
+  redis: Redis,
+  prefix: string,
+  consumer: string,
+  entry: CallbackEntry,
+): Promise<void> {
+  await redis.xclaim(
+    clientEventsKey(prefix, entry.client),
+    CALLBACK_GROUP,
+    consumer,
+    0,
+    entry.event.event_id,
+    'RETRYCOUNT',
+    entry.attempt - 1,
+    'JUSTID',
+  );
+}
+
 export async function acknowledgeCallback(
   redis: Redis,
   prefix: string,
