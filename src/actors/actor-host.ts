@@ -14,6 +14,7 @@ import type {
   ActorWorkerData,
   ControlProtocol,
   FinalMetricsMessage,
+  StartFailedMessage,
   SupervisorProtocol,
 } from './actor.protocol.js';
 
@@ -29,6 +30,13 @@ const FIRST_RESTART_MS = 100;
 const MAX_RESTART_MS = 5_000;
 /** An actor that stayed up this long is healthy again: the backoff starts over. */
 const STABLE_AFTER_MS = 30_000;
+/**
+ * An actor that has never been up and failed this many starts in a row is not retried:
+ * `start()` rejects with its last reason, so the broker exits instead of restarting it
+ * every 5 s for ever without listening (unreadable or corrupt key files, a pki.dir of
+ * another owner). About 3 s of backoff: a passing hiccup still gets its retries.
+ */
+const FIRST_START_ATTEMPTS = 5;
 
 export interface ActorHostOptions {
   name: ActorName;
@@ -58,7 +66,10 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
   private crashStreak = 0;
   private startedAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
-  private readyWaiters: Array<() => void> = [];
+  private readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  /** Has any thread of this actor said `ready`? Until then a start that keeps failing gives up. */
+  private everUp = false;
+  private lastStartFailure: string | undefined;
   /** The stop under way (a park or the shutdown), which a start must wait for. */
   private stopping: Promise<void> | undefined;
   /** Starting from parked (or parking): readiness must not flap because a call came. */
@@ -103,7 +114,7 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
 
   whenReady(): Promise<void> {
     if (this.state === 'up') return Promise.resolve();
-    return new Promise((resolve) => this.readyWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
   /**
@@ -209,12 +220,14 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
       // A crashing actor's last counts, filed under the thread that sent them.
       if (message?.kind === 'final-metrics')
         this.emit('final-metrics', incarnation, (message as FinalMetricsMessage).families);
+      if (message?.kind === 'start-failed') this.lastStartFailure = (message as StartFailedMessage).message;
       if (message?.kind !== 'ready' || this.worker !== worker) return;
       this.rpc.attach(worker as unknown as PortLike);
       this.state = 'up';
       this.waking = false;
+      this.everUp = true;
       logger.info({ worker: name, restarts: this.restarts }, 'actor up');
-      for (const resolve of this.readyWaiters.splice(0)) resolve();
+      for (const { resolve } of this.readyWaiters.splice(0)) resolve();
       this.emit('up');
     });
     // Without an 'error' listener a crashing worker would take the main thread down.
@@ -233,6 +246,20 @@ export class ActorHost<P extends Protocol> extends EventEmitter {
     if (Date.now() - this.startedAt > STABLE_AFTER_MS) this.crashStreak = 0;
     const delay = Math.min(FIRST_RESTART_MS * 2 ** this.crashStreak, MAX_RESTART_MS);
     this.crashStreak++;
+    if (!this.everUp && this.crashStreak >= FIRST_START_ATTEMPTS) {
+      this.state = 'stopped';
+      const reason = this.lastStartFailure ?? `its thread exited with code ${code}`;
+      this.options.logger.error(
+        { worker: this.name, attempts: this.crashStreak, reason },
+        'actor could not start; giving up',
+      );
+      const error = new BrokerError(
+        'ACTOR_UNAVAILABLE',
+        `the ${this.name} actor could not start (${this.crashStreak} attempts): ${reason}`,
+      );
+      for (const { reject } of this.readyWaiters.splice(0)) reject(error);
+      return;
+    }
     this.restarts++;
     this.options.logger.warn({ worker: this.name, code, restart_in_ms: delay }, 'actor exited; restarting');
     this.restartTimer = setTimeout(() => this.spawn(), delay);

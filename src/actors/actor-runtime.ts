@@ -17,6 +17,7 @@ import type {
   ActorWorkerData,
   ControlProtocol,
   FinalMetricsMessage,
+  StartFailedMessage,
   SupervisorProtocol,
 } from './actor.protocol.js';
 
@@ -175,6 +176,10 @@ export function runActor<P extends Protocol>(setup: (ctx: ActorContext) => Promi
     },
     (error: unknown) => {
       logger.fatal({ err: error }, 'actor failed to start');
+      parentPort!.postMessage({
+        kind: 'start-failed',
+        message: error instanceof Error ? error.message : String(error),
+      } satisfies StartFailedMessage);
       // Exit non-zero: the supervisor restarts us with backoff.
       process.exit(1);
     },

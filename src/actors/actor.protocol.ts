@@ -48,6 +48,12 @@ export interface FinalMetricsMessage {
   families: MetricFamily[];
 }
 
+/** An actor whose setup failed says why before it exits: the supervisor names it if it gives up. */
+export interface StartFailedMessage {
+  kind: 'start-failed';
+  message: string;
+}
+
 export interface ActorWorkerData {
   name: ActorName;
   config: Readonly<BrokerConfig>;
