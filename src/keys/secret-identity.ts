@@ -7,6 +7,8 @@
  * to start instead, naming the key, the directory and the fix.
  */
 import { createHmac, X509Certificate } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import type { KeyIdsReport } from '../crypto/crypto.types.js';
 import type { KeyStore } from '../crypto/key-store.js';
 import type { SecretFingerprint, SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
@@ -73,9 +75,27 @@ export async function verifySecretIdentity(
  */
 export async function refuseNewCa(repo: SecretFingerprintsRepository, pkiDir: string, hint = ''): Promise<void> {
   if (!(await repo.all()).some((r) => r.kind === 'ca')) return;
+  // "Holds none" only when ca.crt is truly absent: a pki.dir this user cannot read (another
+  // owner, mode 0700) hides a CA that is there, and copying one in would not help.
+  const unreadable = unreadableReason(join(pkiDir, 'ca.crt'));
+  if (unreadable !== undefined)
+    throw new SecretIdentityError(
+      `this installation has a CA already (its fingerprint is in the database) and ${join(pkiDir, 'ca.crt')} cannot be read by this user (${unreadable}): give it read and write access to ${pkiDir} (chown it to the broker's user, mode 0700)${hint}`,
+    );
   throw new SecretIdentityError(
     `this installation has a CA already (its fingerprint is in the database) and ${pkiDir} holds none: copy ca.crt and ca.key from a running host into ${pkiDir} instead of creating another${hint}`,
   );
+}
+
+/** Why `path` cannot be looked at (EACCES, ENOTDIR…), or undefined when it is there or simply absent. */
+function unreadableReason(path: string): string | undefined {
+  try {
+    statSync(path);
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? undefined : (code ?? String(error));
+  }
 }
 
 /** Key ids and fingerprints, never key bytes: what the instance heartbeat carries for `mb keys`. */
