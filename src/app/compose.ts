@@ -66,6 +66,7 @@ import { workLeftBehind } from '../queue/work-left-behind.js';
 import { VERSION } from '../version.js';
 import { brokerStopper, connectRedis, openStorage, startEmbeddedServices } from './lifecycle.js';
 import { buildPortalDeps } from './portal-services.js';
+import { listenError } from './listen-error.js';
 import { createReloader } from './reload.js';
 
 export interface RunningBroker {
@@ -301,7 +302,9 @@ export async function startBroker(
   });
   revocations.attach(app.server as unknown as TlsServer);
   await revocations.start();
-  await app.listen({ host: config.server.host, port: config.server.port });
+  await app.listen({ host: config.server.host, port: config.server.port }).catch((error: unknown) => {
+    throw listenError(error, config.server.host, config.server.port);
+  });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const url = `https://localhost:${port}`;

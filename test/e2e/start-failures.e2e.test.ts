@@ -2,9 +2,11 @@
  * An operator's mistakes at start end the start: the broker exits 1 with one line on stderr
  * that names the problem, instead of running without listening. A key file the encryption
  * actor cannot open (one of the pair lost here; corrupt, or unreadable by the broker's user,
- * behaves the same) is not retried for ever.
+ * behaves the same) is not retried for ever; a port another program holds is named with the
+ * setting that moves it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerProcess, createWorkspace, type Workspace } from '../support/broker-harness.js';
@@ -33,4 +35,20 @@ describe('a broker that cannot start', () => {
       /broker failed to start: the encryption actor could not start \(5 attempts\): \S+ holds data-keys\.json but not pepper\.json/,
     );
   }, 60_000);
+
+  it('exits 1 naming the port in use and the setting to change, not Node’s EADDRINUSE', async () => {
+    const holder: Server = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      workspace = await createWorkspace({ server: { port } });
+      broker = new BrokerProcess(workspace);
+      await expect(broker.start(60_000)).rejects.toThrow(/exited with 1 before listening/);
+      expect(broker.output).toContain(
+        `broker failed to start: cannot listen on 127.0.0.1:${port}: the port is in use (another broker, or another program): stop it, or set server.port (MB_SERVER_PORT) to a free port`,
+      );
+    } finally {
+      holder.close();
+    }
+  }, 90_000);
 });
