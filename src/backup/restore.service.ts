@@ -57,10 +57,36 @@ export interface RestoreResult {
 
 const SAMPLE = 20;
 
+/**
+ * A half's manifest; a directory without one (a typo, the wrong half) is named as not a
+ * backup, with the option to fix — not as Node's `ENOENT: no such file or directory, open …`.
+ */
+async function readManifest<T>(dir: string, file: string, option: string, backupOption: string): Promise<T> {
+  try {
+    return await readJson<T>(join(dir, file));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT' || code === 'ENOTDIR'
+        ? `has no ${file}`
+        : error instanceof SyntaxError
+          ? `has a ${file} that is not valid JSON`
+          : `cannot be read (${code ?? String(error)})`;
+    throw new Error(
+      `${dir} is not a backup: it ${why}; ${option} takes the directory \`mb backup ${backupOption}\` wrote`,
+    );
+  }
+}
+
 export async function restoreBackup(config: Readonly<BrokerConfig>, request: RestoreRequest): Promise<RestoreResult> {
   const secretsFrom = request.secretsFrom ?? join(request.from, 'secrets');
-  const manifest = await readJson<BackupManifest>(join(request.from, MANIFEST_FILE));
-  const secrets = await readJson<SecretsManifest>(join(secretsFrom, SECRETS_MANIFEST_FILE));
+  const manifest = await readManifest<BackupManifest>(request.from, MANIFEST_FILE, '--from', '--out');
+  const secrets = await readManifest<SecretsManifest>(
+    secretsFrom,
+    SECRETS_MANIFEST_FILE,
+    '--secrets-from',
+    '--secrets-out',
+  );
   if (manifest.format !== 1 || secrets.format !== 1) throw new Error('unknown backup format');
   if (manifest.backup_id !== secrets.backup_id && !request.force) {
     throw new Error(

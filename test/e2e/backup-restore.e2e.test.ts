@@ -126,6 +126,28 @@ describe('mb restore', () => {
     }
   });
 
+  it('names a directory that is not a backup, and the option to fix', async () => {
+    const nowhere = join(source.dir, 'no-such-backup');
+    const missing = await runCli(['restore', '--from', nowhere, '--config', restoredConfig]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toBe(
+      `mb: ${nowhere} is not a backup: it has no manifest.json; --from takes the directory \`mb backup --out\` wrote\n`,
+    );
+    const wrongHalf = await runCli([
+      'restore',
+      '--from',
+      backupDir(),
+      '--secrets-from',
+      backupDir(),
+      '--config',
+      restoredConfig,
+    ]);
+    expect(wrongHalf.code).toBe(1);
+    expect(wrongHalf.stderr).toContain(
+      `${backupDir()} is not a backup: it has no secrets-manifest.json; --secrets-from takes the directory \`mb backup --secrets-out\` wrote`,
+    );
+  });
+
   it('refuses to overwrite a database and keys that exist, unless forced', async () => {
     const refused = await runCli(['restore', '--from', backupDir(), '--config', restoredConfig]);
     expect(refused.code).toBe(1);
