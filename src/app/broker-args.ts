@@ -32,6 +32,14 @@ export function parseBrokerArgs(argv: readonly string[]): BrokerArgs {
   try {
     parsed = parse(argv);
   } catch (error) {
+    // Node's text for an unknown option goes on about passing it as a positional after
+    // '--', which this entry refuses anyway: the option alone, and what there is instead.
+    const unknown = /^Unknown option '([^']*)'/.exec((error as Error).message)?.[1];
+    if (unknown !== undefined)
+      return {
+        action: 'usage-error',
+        message: `unknown option '${unknown}' (settings go in the config file or MB_* variables; mb has the operator commands)`,
+      };
     return { action: 'usage-error', message: (error as Error).message };
   }
   const { values, positionals } = parsed;
