@@ -3,6 +3,7 @@
  * to parse a value (from YAML or from an `MB_*` environment string), and names its path
  * when the value is wrong.
  */
+import { closestName } from '../util/closest-name.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -108,13 +109,21 @@ export function recordList<T>(
   });
 }
 
+/** `path.key is not a known setting`, with the key probably meant (a typo in a YAML file). */
+export function unknownSetting(path: string, key: string, known: readonly string[]): ConfigError {
+  const near = closestName(key, known, 2);
+  return new ConfigError(
+    `${join(path, key)} is not a known setting${near ? `; did you mean ${join(path, near)}?` : ''}`,
+  );
+}
+
 /** Parses a plain object against a shape; used for list items such as domains. */
 export function parseShape<S extends Shape>(shape: S, input: unknown, path: string, fromEnv = false): ValueOf<S> {
   if (input === undefined || input === null) input = {};
   if (typeof input !== 'object' || Array.isArray(input)) throw new ConfigError(`${path} must be a mapping`);
   const record = input as Record<string, unknown>;
   for (const key of Object.keys(record)) {
-    if (!Object.hasOwn(shape, key)) throw new ConfigError(`${join(path, key)} is not a known setting`);
+    if (!Object.hasOwn(shape, key)) throw unknownSetting(path, key, Object.keys(shape));
   }
   const out: Record<string, unknown> = {};
   for (const [key, node] of Object.entries(shape)) {

@@ -126,8 +126,14 @@ describe('loadConfig', () => {
     [{ delivery: { max_attempts: 'five' } }, 'delivery.max_attempts must be a positive integer'],
     [{ delivery: { concurrency: 10 } }, 'delivery.concurrency must be a positive integer'],
     [{ queue: { fsync: 'sometimes' } }, 'queue.fsync must be one of: everysec, always'],
-    [{ server: { prot: 1 } }, 'server.prot is not a known setting'],
-    [{ surver: {} }, 'surver is not a known setting'],
+    [{ server: { prot: 1 } }, 'server.prot is not a known setting; did you mean server.port?'],
+    [{ surver: {} }, 'surver is not a known setting; did you mean server?'],
+    [{ redis: { key_prefx: 'x:' } }, 'redis.key_prefx is not a known setting; did you mean redis.key_prefix?'],
+    [
+      { domains: [{ name: 'a', targt: { type: 'store' } }] },
+      'domains[0].targt is not a known setting; did you mean domains[0].target?',
+    ],
+    [{ redis: { zzzzzz: 1 } }, /^redis\.zzzzzz is not a known setting$/],
     [{ domains: [{ name: 'Bad Name' }] }, 'domains[0].name must match'],
     [{ domains: [{ name: 'a' }, { name: 'a' }] }, 'domains[1].name repeats "a"'],
     [

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { envName, overrideNames, refuseUnknownOverrides } from './config-env.js';
-import { ConfigError, isField, type Shape } from './config-fields.js';
+import { ConfigError, isField, type Shape, unknownSetting } from './config-fields.js';
 import { resolveConfig } from './config-resolve.js';
 import { configShape, domainsField, type BrokerConfig, type RawBrokerConfig } from './config.schema.js';
 
@@ -264,7 +264,12 @@ function walk(shape: Shape, raw: unknown, path: string[], env: NodeJS.ProcessEnv
   const record = raw as Record<string, unknown>;
   for (const key of Object.keys(record)) {
     if (path.length === 0 && key === 'domains') continue;
-    if (!Object.hasOwn(shape, key)) throw new ConfigError(`${[...path, key].join('.')} is not a known setting`);
+    if (!Object.hasOwn(shape, key))
+      throw unknownSetting(
+        path.join('.'),
+        key,
+        path.length === 0 ? [...Object.keys(shape), 'domains'] : Object.keys(shape),
+      );
   }
   const out: Record<string, unknown> = {};
   for (const [key, node] of Object.entries(shape)) {
