@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { checkConfigFiles, type Finding } from '../config/config-check.js';
+import { ConfigError, loadConfig, type BrokerConfig } from '../config/config.js';
 import { commandGroup, printJson, readConfig } from './cli-support.js';
 
 const MARK: Record<Finding['level'], string> = {
@@ -26,12 +27,13 @@ export function registerConfigCommands(program: Command): void {
     )
     .option('--json', 'print the findings as JSON')
     .action((options: { json?: boolean }, command: Command) => {
-      // Exits 78 with `mb: config error: <key> …` when the config is invalid.
-      const loaded = readConfig(command);
-      const findings = checkConfigFiles(loaded);
-      const problems = findings.filter((f) => f.level === 'problem').length;
       const file = command.optsWithGlobals<{ config?: string }>().config ?? process.env.MB_CONFIG;
       const source = file ?? (existsSync('config.yaml') ? 'config.yaml' : 'the defaults (no config file)');
+      // Exits 78 with `mb: config error: <key> …` when the config is invalid; with --json
+      // the verdict is on stdout too, where a script piping it into a JSON reader looks.
+      const loaded = options.json ? readConfigOrJson(file, source) : readConfig(command);
+      const findings = checkConfigFiles(loaded);
+      const problems = findings.filter((f) => f.level === 'problem').length;
       if (options.json) printJson({ ok: problems === 0, config: source, findings });
       else {
         const width = Math.max(...findings.map((f) => f.key.length));
@@ -47,4 +49,16 @@ export function registerConfigCommands(program: Command): void {
       }
       process.exitCode = problems === 0 ? 0 : 1;
     });
+}
+
+/** readConfig's twin for --json: an invalid config is `{ok: false, config, error}` on stdout as well. */
+function readConfigOrJson(file: string | undefined, source: string): Readonly<BrokerConfig> {
+  try {
+    return loadConfig(file === undefined ? {} : { file });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    printJson({ ok: false, config: source, error: error.message, findings: [] });
+    process.stderr.write(`mb: config error: ${error.message}\n`);
+    process.exit(78);
+  }
 }

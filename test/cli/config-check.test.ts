@@ -218,6 +218,20 @@ describe('mb config check', () => {
     expect(readFileSync(join(ws.dir, 'config.yaml'), 'utf8')).toContain('max_attempts');
   });
 
+  it('with --json, says so on stdout too when the config itself is invalid (a script reads stdout)', async () => {
+    const ws = workspace();
+    const configPath = ws.write({ redis: { key_prefx: 'x:' } });
+    const run = await check(configPath, '--json');
+    expect(run.code).toBe(78);
+    expect(JSON.parse(run.stdout)).toEqual({
+      ok: false,
+      config: configPath,
+      error: 'redis.key_prefx is not a known setting; did you mean redis.key_prefix?',
+      findings: [],
+    });
+    expect(run.stderr).toContain('mb: config error: redis.key_prefx');
+  });
+
   it('exits 78 when the file named by --config does not exist', async () => {
     const run = await check(join(root, 'missing.yaml'));
     expect(run.code).toBe(78);
