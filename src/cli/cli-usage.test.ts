@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { registerDeadLetterCommands } from './dead-letter.command.js';
+import { registerKeysCommands } from './keys.command.js';
 import { registerPurgeCommands } from './purge.command.js';
 import { registerTestClientCommands } from './test-client.command.js';
 import { withoutHelpForUnknownCommand } from './cli-support.js';
@@ -14,7 +15,12 @@ async function usageError(args: string[]): Promise<{ stderr: string; exitCode: n
   const program = new Command('mb').exitOverride();
   let stderr = '';
   program.configureOutput({ writeErr: (text) => void (stderr += text), writeOut: () => undefined });
-  for (const register of [registerDeadLetterCommands, registerPurgeCommands, registerTestClientCommands])
+  for (const register of [
+    registerDeadLetterCommands,
+    registerKeysCommands,
+    registerPurgeCommands,
+    registerTestClientCommands,
+  ])
     register(program);
   for (const command of program.commands) {
     command.exitOverride().configureOutput(program.configureOutput());
@@ -42,6 +48,20 @@ describe('mb usage errors', () => {
     for (const count of ['abc', '0', '-1', '2.5']) {
       const { stderr, exitCode } = await usageError(['dead-letter', 'list', '--domain', 'default', '--count', count]);
       expect(stderr).toContain(`option '--count <n>' argument '${count}' is invalid. expected a positive whole number`);
+      expect(exitCode).toBe(1);
+    }
+  });
+
+  it('refuses batch sizes and waits that are not numbers, before anything is opened', async () => {
+    for (const [args, option, expected] of [
+      [['keys', 'reencrypt', '--batch', 'abc'], "'--batch <n>' argument 'abc'", 'expected a positive whole number'],
+      [['keys', 'rotate', '--batch', '0'], "'--batch <n>' argument '0'", 'expected a positive whole number'],
+      [['keys', 'rotate', '--wait-ms', 'soon'], "'--wait-ms <ms>' argument 'soon'", 'expected a number, 0 or more'],
+      [['keys', 'retire', '--grace-ms', 'x'], "'--grace-ms <ms>' argument 'x'", 'expected a number, 0 or more'],
+      [['send', '--timeout-ms', 'abc'], "'--timeout-ms <ms>' argument 'abc'", 'expected a positive whole number'],
+    ] as const) {
+      const { stderr, exitCode } = await usageError([...args]);
+      expect(stderr).toContain(`option ${option} is invalid. ${expected}`);
       expect(exitCode).toBe(1);
     }
   });

@@ -19,15 +19,15 @@ import { DEFAULT_RETIRE_GRACE_MS, retirementBlockers } from '../keys/key-retirem
 import { keysFor } from '../queue/keys.js';
 import { withSecretsLock } from '../keys/secrets-lock.js';
 import { withContext, type CliContext } from './cli-context.js';
-import { commandGroup } from './cli-support.js';
+import { commandGroup, parseNonNegativeNumber, parsePositiveInt } from './cli-support.js';
 
 interface KindOption {
   pepper?: boolean;
 }
 interface RewriteOptions extends KindOption {
   reencrypt?: boolean;
-  batch: string;
-  waitMs: string;
+  batch: number;
+  waitMs: number;
 }
 
 const kindOf = (options: KindOption): SecretKind => (options.pepper ? 'pepper' : 'key');
@@ -41,8 +41,9 @@ export function registerKeysCommands(program: Command): void {
   const withRewrite = (command: Command) =>
     withKind(command)
       .option('--no-reencrypt', 'only switch keys; leave existing rows for a later mb keys reencrypt')
-      .option('--batch <n>', 'rows per batch', '500')
-      .option('--wait-ms <ms>', 'how long to wait for running brokers to switch', '30000');
+      // Parsed here: `abc` became NaN rows per batch, and a run that moved nothing said every row was moved.
+      .option('--batch <n>', 'rows per batch', parsePositiveInt, 500)
+      .option('--wait-ms <ms>', 'how long to wait for running brokers to switch', parseNonNegativeNumber, 30000);
 
   group
     .command('status')
@@ -132,10 +133,10 @@ export function registerKeysCommands(program: Command): void {
       .command('reencrypt')
       .description('Move rows still under old keys (or peppers) onto the active one; resumes where a run stopped'),
   )
-    .option('--batch <n>', 'rows per batch', '500')
-    .action(async (options: KindOption & { batch: string }, command: Command) => {
+    .option('--batch <n>', 'rows per batch', parsePositiveInt, 500)
+    .action(async (options: KindOption & { batch: number }, command: Command) => {
       await withContext(command, async (context) => {
-        await rewrite(context, kindOf(options), Number(options.batch));
+        await rewrite(context, kindOf(options), options.batch);
       });
     });
 
@@ -144,8 +145,13 @@ export function registerKeysCommands(program: Command): void {
       .command('retire [ids...]')
       .description('Remove old keys (or peppers) that no row and no running broker uses; default: every such old one'),
   )
-    .option('--grace-ms <ms>', 'how long every broker must have used the new key', String(DEFAULT_RETIRE_GRACE_MS))
-    .action(async (ids: string[], options: KindOption & { graceMs: string }, command: Command) => {
+    .option(
+      '--grace-ms <ms>',
+      'how long every broker must have used the new key',
+      parseNonNegativeNumber,
+      DEFAULT_RETIRE_GRACE_MS,
+    )
+    .action(async (ids: string[], options: KindOption & { graceMs: number }, command: Command) => {
       await withContext(command, async (context) => {
         const kind = kindOf(options);
         const blocked = await withSecretsLock(context.config.secrets.dir, async () => {
@@ -161,7 +167,7 @@ export function registerKeysCommands(program: Command): void {
               store,
               repo,
               instances,
-              graceMs: Number(options.graceMs),
+              graceMs: options.graceMs,
               oldestUnstoredAt: await oldestUnstoredAt(context),
             });
             if (blockers.length > 0) {
@@ -189,7 +195,7 @@ async function switchAndRewrite(
   id: string,
   options: RewriteOptions,
 ): Promise<void> {
-  const lagging = await waitForBrokers(context, kind, id, Number(options.waitMs));
+  const lagging = await waitForBrokers(context, kind, id, options.waitMs);
   if (lagging === null)
     say('Redis does not answer: cannot see the running brokers (they reload the key files on their own)');
   else if (lagging.length > 0) {
@@ -199,7 +205,7 @@ async function switchAndRewrite(
   }
   if (options.reencrypt === false)
     return say(`existing rows stay where they are; run mb keys reencrypt${kind === 'pepper' ? ' --pepper' : ''} later`);
-  await rewrite(context, kind, Number(options.batch));
+  await rewrite(context, kind, options.batch);
 }
 
 async function rewrite(context: CliContext, kind: SecretKind, batchSize: number): Promise<void> {

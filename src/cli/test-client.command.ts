@@ -9,14 +9,14 @@ import { loadConfig } from '../config/config.js';
 import { ApiClient, defaultClientFiles, failureCode, type ClientFiles } from '../test-client/api-client.js';
 import { runLoad } from '../test-client/load-runner.js';
 import { runSelftest } from '../test-client/selftest.js';
-import { parseNonNegativeNumber } from './cli-support.js';
+import { parseNonNegativeNumber, parsePositiveInt } from './cli-support.js';
 
 interface ConnectionOptions {
   url?: string;
   cert?: string;
   key?: string;
   ca?: string;
-  timeoutMs: string;
+  timeoutMs: number;
 }
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
@@ -27,7 +27,7 @@ function withConnection(command: Command): Command {
     .option('--cert <file>', 'client certificate PEM (default: the demo client)')
     .option('--key <file>', 'client key PEM')
     .option('--ca <file>', "CA certificate PEM that signed the broker's server certificate (default <pki.dir>/ca.crt)")
-    .option('--timeout-ms <ms>', 'per-request timeout', '10000');
+    .option('--timeout-ms <ms>', 'per-request timeout', parsePositiveInt, 10000);
 }
 
 function clientFiles(options: ConnectionOptions, command: Command): ClientFiles {
@@ -86,7 +86,7 @@ export function registerTestClientCommands(program: Command): void {
         });
         const client = new ApiClient(clientFiles(options, command), {
           connections: concurrency,
-          timeoutMs: Number(options.timeoutMs),
+          timeoutMs: options.timeoutMs,
         });
         try {
           if (count === 1) {
@@ -134,7 +134,7 @@ export function registerTestClientCommands(program: Command): void {
     .action(async (options: ConnectionOptions & { json?: boolean }, command: Command) => {
       const client = new ApiClient(clientFiles(options, command), {
         connections: 2,
-        timeoutMs: Number(options.timeoutMs),
+        timeoutMs: options.timeoutMs,
       });
       try {
         const results = await runSelftest(client);
