@@ -28,7 +28,7 @@ import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import type { LifecycleDeps } from '../ca/ca-lifecycle.js';
 import type { CertificateAuthority } from '../ca/ca.service.js';
-import { loadConfig, type BrokerConfig } from '../config/config.js';
+import { ConfigError, loadConfig, type BrokerConfig } from '../config/config.js';
 import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/database.js';
 import type { Repositories } from '../db/index.js';
 import type { SecretFingerprintsRepository } from '../db/secret-fingerprints.repository.js';
@@ -246,12 +246,26 @@ export async function withContext<T>(
   options: RunnerOptions = {},
 ): Promise<T> {
   const file = command.optsWithGlobals<{ config?: string }>().config;
-  const context = openContext(loadConfig(file ? { file } : {}));
+  const context = openContext(configOrExit(file));
   try {
     if (options.verifySecrets !== false) await context.verifySecrets();
     return await body(context);
   } finally {
     await context.close();
+  }
+}
+
+/**
+ * An invalid config exits 78 with `mb: config error: …`, as cli-support's readConfig does
+ * for the other commands (and the broker): thrown on, it was `mb: <message>` and exit 1.
+ */
+function configOrExit(file: string | undefined): Readonly<BrokerConfig> {
+  try {
+    return loadConfig(file ? { file } : {});
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`mb: config error: ${error.message}\n`);
+    process.exit(78);
   }
 }
 
