@@ -60,9 +60,40 @@ export async function runCommand(
 
 /** `mb: CODE: message` on stderr and exit code 1. */
 export function reportFailure(error: unknown): void {
+  if (error instanceof Error && error.message.startsWith(FAILED_QUERY)) {
+    process.stderr.write(`mb: ${failedQuery(error)}\n`);
+    process.exitCode = 1;
+    return;
+  }
   const prefix = error instanceof BrokerError ? `${error.code}: ` : '';
-  process.stderr.write(`mb: ${prefix}${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`mb: ${prefix}${error instanceof Error ? error.message : String(error)}${storageHint(error)}\n`);
   process.exitCode = 1;
+}
+
+/** drizzle's DrizzleQueryError: its message is the SQL and its parameters (ciphertext, hashes, audit details). */
+const FAILED_QUERY = 'Failed query:';
+
+/** A query that failed, by the driver's code in the cause chain, never by the query's text. */
+function failedQuery(error: Error): string {
+  let code: string | undefined;
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const found = (current as { code?: unknown }).code;
+    if (typeof found === 'string') code = found;
+    current = current.cause;
+  }
+  // ECONNREFUSED, ETIMEDOUT…: the server is away, not the query wrong.
+  const unreachable = code !== undefined && /^E[A-Z]+$/.test(code);
+  return `a database query failed (${code ?? 'no error code'})${unreachable ? ': is the MySQL/MariaDB of database.url running and reachable?' : ''}`;
+}
+
+/**
+ * "The database is unavailable" alone leaves an operator guessing which database and why:
+ * the driver's code (ECONNREFUSED, ER_ACCESS_DENIED_ERROR…) and the setting to look at.
+ */
+function storageHint(error: unknown): string {
+  if (!(error instanceof BrokerError) || error.code !== 'STORAGE_UNAVAILABLE') return '';
+  const cause = (error.details as { cause?: unknown } | undefined)?.cause;
+  return ` (${typeof cause === 'string' ? `${cause}: ` : ''}is the MySQL/MariaDB of database.url running and reachable?)`;
 }
 
 /** `name.domain`, or `name` with `--domain`, or `name` alone when only one domain is configured. */

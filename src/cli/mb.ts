@@ -5,7 +5,7 @@
  * Every command takes `--config FILE` like the broker and prints `--help`.
  */
 import { Command } from 'commander';
-import { withoutHelpForUnknownCommand } from './cli-support.js';
+import { reportFailure, withoutHelpForUnknownCommand } from './cli-support.js';
 import { registerDeadLetterCommands } from './dead-letter.command.js';
 import { registerKeysCommands } from './keys.command.js';
 import { registerPurgeCommands } from './purge.command.js';
@@ -40,6 +40,7 @@ registerBackupCommands(program);
 registerConfigCommands(program);
 
 program.parseAsync(withoutHelpForUnknownCommand(program, process.argv)).catch((error: unknown) => {
-  process.stderr.write(`mb: ${(error as Error).message}\n`);
+  // The same `mb: CODE: message` as runCommand's: withContext's commands end up here.
+  reportFailure(error);
   process.exit(1);
 });
