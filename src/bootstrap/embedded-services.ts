@@ -60,6 +60,26 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/**
+ * Why a service that does not answer was not started for the broker, and what to change:
+ * the URL's setting, or the embedded service's (only for a loopback URL, with its binary).
+ */
+export function notAnswering(
+  what: string,
+  host: string,
+  port: number,
+  why: { key: 'redis' | 'database'; embedded: 'auto' | 'never'; binary: string | undefined },
+): string {
+  const setting = `${why.key}.url (MB_${why.key.toUpperCase()}_URL)`;
+  const reason =
+    why.embedded === 'never'
+      ? `${why.key}.embedded is never`
+      : !LOOPBACK.has(host)
+        ? 'an embedded one is started only for a URL on this host'
+        : why.binary;
+  return `${what} at ${host}:${port} does not answer: start it there or point ${setting} at one${reason ? ` (not started by the broker: ${reason})` : ''}`;
+}
+
 export async function ensureRedis(
   config: Readonly<BrokerConfig>,
   logger: Logger,
@@ -73,7 +93,11 @@ export async function ensureRedis(
   const binary = findExecutable('redis-server');
   if (config.redis.embedded === 'never' || !LOOPBACK.has(host) || !binary) {
     throw new Error(
-      `Redis at ${host}:${port} does not answer${binary ? '' : ' and redis-server is not installed (apt-get install redis-server)'}`,
+      notAnswering('Redis', host, port, {
+        key: 'redis',
+        embedded: config.redis.embedded,
+        binary: binary ? undefined : 'redis-server is not installed (apt-get install redis-server)',
+      }),
     );
   }
   const dir = join(config.data.dir, 'redis');
@@ -118,7 +142,11 @@ export async function ensureMariadb(
   const installDb = findExecutable('mariadb-install-db') ?? findExecutable('mysql_install_db');
   if (config.database.embedded === 'never' || !LOOPBACK.has(host) || !binary || !installDb) {
     throw new Error(
-      `MySQL/MariaDB at ${host}:${port} does not answer${binary ? '' : ' and mariadbd is not installed (apt-get install mariadb-server)'}`,
+      notAnswering('MySQL/MariaDB', host, port, {
+        key: 'database',
+        embedded: config.database.embedded,
+        binary: binary && installDb ? undefined : 'mariadbd is not installed (apt-get install mariadb-server)',
+      }),
     );
   }
   const dir = join(config.data.dir, 'mariadb');
