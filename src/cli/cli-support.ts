@@ -7,6 +7,7 @@
 import { accessSync, chmodSync, constants, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConfigError, loadConfig, type BrokerConfig } from '../config/config.js';
+import { databaseErrorCode } from '../db/database.js';
 import { BrokerError } from '../errors.js';
 import { closestName } from '../util/closest-name.js';
 import { openContext, type CliContext, type RunnerOptions } from './cli-context.js';
@@ -75,12 +76,7 @@ const FAILED_QUERY = 'Failed query:';
 
 /** A query that failed, by the driver's code in the cause chain, never by the query's text. */
 function failedQuery(error: Error): string {
-  let code: string | undefined;
-  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; depth++) {
-    const found = (current as { code?: unknown }).code;
-    if (typeof found === 'string') code = found;
-    current = current.cause;
-  }
+  const code = databaseErrorCode(error);
   // ECONNREFUSED, ETIMEDOUT…: the server is away, not the query wrong.
   const unreachable = code !== undefined && /^E[A-Z]+$/.test(code);
   return `a database query failed (${code ?? 'no error code'})${unreachable ? ': is the MySQL/MariaDB of database.url running and reachable?' : ''}`;
