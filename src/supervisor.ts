@@ -75,7 +75,21 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const logger = createLogger(config.log.level, { actor: 'supervisor', instance_id: config.instance_id }, logOutput);
-  let broker: RunningBroker;
+  let broker: RunningBroker | undefined;
+  const reload = (running: RunningBroker) =>
+    running.reloadFromFile().catch((error: unknown) => {
+      if (error instanceof ConfigError)
+        logger.error({ err: error.message }, 'config reload refused; running on with the old config');
+      else logger.error({ err: error }, 'config reload failed');
+    });
+  // Listened for before the start: "listening on" is printed before the start has finished,
+  // and a SIGHUP sent on it (a deploy tool, a test) met Node's default — the end of the process.
+  let reloadAsked = false;
+  process.on('SIGHUP', () => {
+    if (broker) return void reload(broker);
+    reloadAsked = true;
+    logger.info('config reload asked while the broker starts: applied once it has started');
+  });
   try {
     // Loaded only now: --help, --version and a bad config answer without loading the broker.
     const { startBroker } = await import('./app/compose.js');
@@ -85,16 +99,11 @@ async function main(): Promise<void> {
     process.stderr.write(`broker failed to start: ${(error as Error).message}\n`);
     process.exit(1);
   }
-  process.on('SIGHUP', () => {
-    broker.reloadFromFile().catch((error: unknown) => {
-      if (error instanceof ConfigError)
-        logger.error({ err: error.message }, 'config reload refused; running on with the old config');
-      else logger.error({ err: error }, 'config reload failed');
-    });
-  });
+  const running = broker;
+  if (reloadAsked) void reload(running);
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
-      broker.stop().then(
+      running.stop().then(
         () => process.exit(0),
         (error: unknown) => {
           logger.error({ err: error }, 'unclean shutdown');
