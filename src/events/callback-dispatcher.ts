@@ -200,7 +200,22 @@ export class CallbackDispatcher {
     return target.url === '' || this.breakerOf(target.url).allowance(1) > 0;
   }
 
+  /**
+   * One entry sent, holding a slot from the moment it was taken: counted only around the
+   * POST, the reads made before it (its own URL) let the read loop and the retry pass take
+   * more entries than `callback_concurrency`, and those passed a breaker the POSTs under
+   * way were about to open.
+   */
   private async send(entry: CallbackEntry): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.sendHoldingSlot(entry);
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async sendHoldingSlot(entry: CallbackEntry): Promise<void> {
     const { redis, prefix, settings, logger } = this.deps;
     const clientTarget = this.targets.get(entry.client);
     try {
@@ -221,8 +236,7 @@ export class CallbackDispatcher {
       // was open, every retry included; a half-open breaker let a whole read through, not one probe.
       if (breaker.allowance(1) === 0) return await holdBackCallback(redis, prefix, this.deps.consumer, entry);
       if (breaker.current === 'half_open') breaker.probing();
-      this.inFlight++;
-      const outcome = await this.client.post(target, entry.event).finally(() => this.inFlight--);
+      const outcome = await this.client.post(target, entry.event);
       countCallbackAttempt(outcome.ok ? 'delivered' : outcome.retryable ? 'failed' : 'refused');
       if (outcome.ok) {
         breaker.recordSuccess();

@@ -29,7 +29,8 @@ let blocking: Redis;
 let dispatcher: CallbackDispatcher;
 
 beforeAll(async () => {
-  receiver = await startDownstream(() => 500);
+  // Slow answers: entries read while a POST is under way must wait for its slot (and its outcome).
+  receiver = await startDownstream(() => 500, { answerAfterMs: 50 });
   blocking = new Redis(TEST_REDIS_URL, { protocol: 2 });
   dispatcher = new CallbackDispatcher({
     redis,
