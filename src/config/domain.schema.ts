@@ -151,7 +151,7 @@ const domainShape = {
       allowEmpty: true,
     }),
     allowed_hosts: strList(
-      'Hosts (name, or name:port) a client of the domain may name in a message’s own callback_url; empty = no per-message callbacks',
+      'Hosts (name, or name:port) a client of the domain may name in a message’s own callback_url, and the domain’s own admins in a client’s callback URL (beside status_callback.url’s host); empty = no per-message callbacks',
       [],
     ),
   },

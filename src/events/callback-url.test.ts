@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { callbackHost, callbackUrlProblem } from './callback-url.js';
+import { callbackHost, callbackUrlProblem, tenantCallbackHostProblem } from './callback-url.js';
 
 describe('callbackUrlProblem', () => {
   it('accepts an https URL with a host, port, path and query', () => {
@@ -24,5 +24,38 @@ describe('callbackHost', () => {
   it('is the host of a URL and never throws', () => {
     expect(callbackHost('https://hooks.example.com:8443/x?token=1')).toBe('hooks.example.com:8443');
     expect(callbackHost('https://%zz')).toBe('https://%zz');
+  });
+});
+
+describe('tenantCallbackHostProblem', () => {
+  const domain = {
+    url: 'https://hooks.alpha.example/mb',
+    allowed_hosts: ['cb.alpha.example', 'edge.alpha.example:8443'],
+  };
+
+  it.each([
+    'https://hooks.alpha.example/other',
+    'https://hooks.alpha.example:9443/other',
+    'https://CB.alpha.example/in?x=1',
+    'https://edge.alpha.example:8443/in',
+  ])('lets a domain admin name %s, a host the domain names', (url) => {
+    expect(tenantCallbackHostProblem(domain, url)).toBeUndefined();
+  });
+
+  it.each([
+    'https://169.254.169.254/latest/meta-data/',
+    'https://127.0.0.1:3306/',
+    'https://localhost/admin',
+    'https://edge.alpha.example:9443/in',
+    'https://cb.alpha.example.evil.test/in',
+    'https://[::1]/',
+  ])('refuses %s, naming what the domain allows', (url) => {
+    expect(tenantCallbackHostProblem(domain, url)).toMatch(
+      /is not one the domain's status_callback names \(cb\.alpha\.example, edge\.alpha\.example:8443, hooks\.alpha\.example\)/,
+    );
+  });
+
+  it('refuses every host in a domain that names none', () => {
+    expect(tenantCallbackHostProblem({ url: '', allowed_hosts: [] }, 'https://cb.example/')).toContain('(none)');
   });
 });

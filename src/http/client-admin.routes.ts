@@ -18,13 +18,17 @@ import type { ClientStatusService } from '../clients/client-status.service.js';
 import type { AuditRepository } from '../db/audit.repository.js';
 import type { ClientsRepository } from '../db/clients.repository.js';
 import { BrokerError } from '../errors.js';
+import type { DomainCallbackHosts } from '../events/callback-url.js';
 import { type AdminScope, documented, scopedDomain } from './admin-scope.js';
 import { type ClientStatusBody, clientParams, clientStatusBody, clientStatusReply } from './ca-admin.schemas.js';
 
 export interface ClientAdminDeps {
   clients: Pick<ClientsRepository, 'findByNameAndDomain' | 'setStatusCallback'>;
-  /** Whether the domain has a `status_callback.secret` (callbacks are signed with it). */
-  hasCallbackSecret: (domain: string) => boolean;
+  /**
+   * The domain's `status_callback` in force (undefined: no such domain): callbacks are
+   * signed with its secret, and a domain's own admin may point them only at its hosts.
+   */
+  domainCallback: (domain: string) => (DomainCallbackHosts & { secret: string }) | undefined;
   /** The broker's one ClientStatusService (the portal's). */
   status: Pick<ClientStatusService, 'set'>;
   audit: Pick<AuditRepository, 'record'>;

@@ -6,12 +6,18 @@
  *
  * `null` takes the client back to its domain's default (`domains[].status_callback.url`).
  * Callbacks are signed with the domain's `status_callback.secret`: a domain without one
- * cannot have callbacks (422). Every broker's delivery actor picks the change up within
+ * cannot have callbacks (422), and a domain's own admin may name only the hosts the domain's
+ * `status_callback` names (its url's, its `allowed_hosts`; 422 otherwise). Every broker's delivery actor picks the change up within
  * `events.callback_refresh_ms`. Same guard and scoping as the client status routes.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BrokerError } from '../errors.js';
-import { callbackHost, callbackUrlProblem, MAX_CALLBACK_URL_LENGTH } from '../events/callback-url.js';
+import {
+  callbackHost,
+  callbackUrlProblem,
+  MAX_CALLBACK_URL_LENGTH,
+  tenantCallbackHostProblem,
+} from '../events/callback-url.js';
 import { type AdminScope, documented, scopedDomain } from './admin-scope.js';
 import { clientParams } from './ca-admin.schemas.js';
 import type { ClientAdminDeps } from './client-admin.routes.js';
@@ -75,11 +81,17 @@ export function registerStatusCallbackRoute(
         const message = `url ${problem}`;
         throw new BrokerError('INVALID_PAYLOAD', message, [{ field: 'url', rule: 'https_url', message }]);
       }
-      if (url !== null && !deps.hasCallbackSecret(domain))
+      const callback = deps.domainCallback(domain);
+      if (url !== null && !callback?.secret)
         throw new BrokerError(
           'INVALID_PAYLOAD',
           `Domain ${domain} has no status_callback.secret to sign callbacks with`,
         );
+      const elsewhere = url === null || scope.domain === null ? undefined : tenantCallbackHostProblem(callback!, url);
+      if (elsewhere) {
+        const message = `url ${elsewhere}`;
+        throw new BrokerError('INVALID_PAYLOAD', message, [{ field: 'url', rule: 'allowed_hosts', message }]);
+      }
       await deps.clients.setStatusCallback(client.id, url);
       await deps.audit.record({
         actor: scope.actor,

@@ -6,7 +6,7 @@
  */
 import type { DomainConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
-import { callbackUrlProblem } from '../events/callback-url.js';
+import { callbackUrlProblem, hostListed } from '../events/callback-url.js';
 
 /** Why `url` may not be used in `domain`; undefined when it may. */
 export function refuseCallbackUrl(domain: DomainConfig, url: string): BrokerError | undefined {
@@ -23,8 +23,7 @@ export function refuseCallbackUrl(domain: DomainConfig, url: string): BrokerErro
   const problem = callbackUrlProblem(url);
   if (problem) return invalid(`callback_url ${problem}`, 'url');
   if (secret === '' || allowed.length === 0) return invalid('This domain accepts no per-message callback_url');
-  const names = new Set(allowed.map((h) => h.toLowerCase()));
-  if (!names.has(host.hostname.toLowerCase()) && !names.has(host.host.toLowerCase()))
+  if (!hostListed(allowed, host))
     return invalid(`callback_url host ${host.host} is not among the domain's allowed callback hosts`);
   return undefined;
 }

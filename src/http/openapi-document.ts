@@ -42,7 +42,7 @@ export async function buildOpenApiDocument(): Promise<Record<string, unknown>> {
       scope: () => ({ actor: 'openapi', domain: null }),
       clients: {
         clients: { findByNameAndDomain: async () => undefined, setStatusCallback: async () => false },
-        hasCallbackSecret: () => false,
+        domainCallback: () => undefined,
         status: { set: () => Promise.reject(new BrokerError('STORAGE_UNAVAILABLE')) },
         audit: { record: async () => 0 },
       },

@@ -25,7 +25,7 @@ export function caAdminAccess(
       clients: deps.repositories.clients,
       status: deps.clientStatus,
       audit: deps.repositories.audit,
-      hasCallbackSecret: (domain) => (deps.config.domain(domain)?.status_callback.secret ?? '') !== '',
+      domainCallback: (domain) => deps.config.domain(domain)?.status_callback,
     },
     authorize: async (request: FastifyRequest) => {
       const origin = request.headers.origin;

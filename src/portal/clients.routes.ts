@@ -11,7 +11,13 @@ import type { FastifyInstance } from 'fastify';
 import type { AdminContext } from './admin-context.js';
 import { presentCertificate, summarizeClients } from './certificate-state.js';
 import { BrokerError } from '../errors.js';
-import { callbackHost, callbackUrlProblem, MAX_CALLBACK_URL_LENGTH } from '../events/callback-url.js';
+import {
+  callbackHost,
+  callbackUrlProblem,
+  MAX_CALLBACK_URL_LENGTH,
+  tenantCallbackHostProblem,
+  tenantCallbackHosts,
+} from '../events/callback-url.js';
 import { idParam, text } from './form-fields.js';
 import { PORTAL_PREFIX, renderPage } from './portal-render.js';
 
@@ -43,6 +49,7 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
     ]);
     const own = certificates.filter((c) => c.client_id === client.id);
     const [summary] = summarizeClients([client], own);
+    const callback = admin.config.domains.find((d) => d.name === client.domain)?.status_callback;
     return renderPage(request, reply, 'client', {
       title: `${client.name}.${client.domain}`,
       nav: 'clients',
@@ -51,8 +58,10 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
       users: users.filter((u) => u.client_id === client.id),
       callback: {
         url: client.status_callback_url ?? '',
-        domainDefault: admin.config.domains.find((d) => d.name === client.domain)?.status_callback.url ?? '',
-        signed: (admin.config.domains.find((d) => d.name === client.domain)?.status_callback.secret ?? '') !== '',
+        domainDefault: callback?.url ?? '',
+        signed: (callback?.secret ?? '') !== '',
+        // What a domain's own admin may name (a superadmin, any host).
+        hosts: callback && admin.scope(request).kind !== 'all' ? tenantCallbackHosts(callback).join(', ') : '',
       },
     });
   });
@@ -69,6 +78,12 @@ export function registerClientsRoutes(app: FastifyInstance, admin: AdminContext)
         'FORM_INVALID',
         `Domain ${client.domain} has no status_callback.secret to sign callbacks with`,
       );
+    // A domain's own admin: only towards the hosts the operator named for the domain.
+    const elsewhere =
+      url === '' || admin.scope(request).kind === 'all'
+        ? undefined
+        : tenantCallbackHostProblem(domain!.status_callback, url);
+    if (elsewhere) throw new BrokerError('FORM_INVALID', `The callback URL's ${elsewhere}`);
     await repositories.clients.setStatusCallback(client.id, url === '' ? null : url);
     await admin.audit(
       request,

@@ -76,7 +76,7 @@ function frontDeps(withAdmin: boolean): FrontDeps {
             clients: {
               clients: new ClientsRepository(testDb.handle.db),
               audit: new AuditRepository(testDb.handle.db),
-              hasCallbackSecret: () => true,
+              domainCallback: () => ({ secret: 'whsec_test', url: '', allowed_hosts: ['cb.ops.example'] }),
               status: new ClientStatusService({
                 clients: new ClientsRepository(testDb.handle.db),
                 identity,
@@ -90,7 +90,7 @@ function frontDeps(withAdmin: boolean): FrontDeps {
   };
 }
 
-const call = async (method: 'GET' | 'POST', url: string, admin?: string, payload?: unknown) => {
+const call = async (method: 'GET' | 'POST' | 'PUT', url: string, admin?: string, payload?: unknown) => {
   const response = await app.inject({
     method,
     url,
@@ -391,5 +391,39 @@ describe('client disable/enable', () => {
     expect((await call('POST', '/api/v1/admin/clients/probe/disable', undefined, {})).status).toBe(401);
     expect((await call('POST', '/api/v1/admin/clients/probe/disable', 'ops', { extra: 1 })).status).toBe(422);
     expect(await statusOf('probe', 'ops')).toBe('active');
+  });
+});
+
+describe("a client's status callback URL", () => {
+  const urlOf = async (name: string, domain: string) =>
+    (await new ClientsRepository(testDb.handle.db).findByNameAndDomain(name, domain))?.status_callback_url;
+
+  it('lets a domain admin name only the hosts the domain names; a superadmin any', async () => {
+    const allowed = await call('PUT', '/api/v1/admin/clients/probe/status-callback', 'ops', {
+      url: 'https://cb.ops.example/in',
+    });
+    expect(allowed.status).toBe(200);
+    for (const inside of [
+      'https://169.254.169.254/latest/meta-data/',
+      'https://127.0.0.1:6379/',
+      'https://cb.ops.example.evil.test/',
+    ]) {
+      const refused = await call('PUT', '/api/v1/admin/clients/probe/status-callback', 'ops', { url: inside });
+      expect(refused.status, inside).toBe(422);
+      expect(refused.body).toMatchObject({
+        error_code: 'INVALID_PAYLOAD',
+        details: [{ field: 'url', rule: 'allowed_hosts' }],
+      });
+      expect(refused.body.message).toContain('only a superadmin may send callbacks elsewhere');
+    }
+    expect(await urlOf('probe', 'ops')).toBe('https://cb.ops.example/in');
+    const anywhere = await call('PUT', '/api/v1/admin/clients/probe/status-callback', 'super', {
+      domain: 'ops',
+      url: 'https://hooks.internal.test/x',
+    });
+    expect(anywhere.status).toBe(200);
+    expect(await urlOf('probe', 'ops')).toBe('https://hooks.internal.test/x');
+    expect((await call('PUT', '/api/v1/admin/clients/probe/status-callback', 'ops', { url: null })).status).toBe(200);
+    expect(await urlOf('probe', 'ops')).toBeNull();
   });
 });

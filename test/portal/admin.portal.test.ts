@@ -295,6 +295,27 @@ describe('clients', () => {
     expect(malformed.statusCode).toBe(422);
     expect(malformed.body).toContain('is not a valid URL');
     expect((await h.repositories.clients.findById(id))!.status_callback_url).toBe('https://cb.alpha.test/in');
+    // The domain's own admin: only towards the hosts the operator named for the domain
+    // (its status_callback url's and allowed_hosts), never an internal service of the
+    // operator's network; the page says which. A superadmin may name any host.
+    expect((await adminAlpha.get(`/portal/admin/clients/${id}`)).body).toContain(
+      'Hosts this domain allows: cb.alpha.test',
+    );
+    for (const inside of [
+      'https://169.254.169.254/latest/meta-data',
+      'https://127.0.0.1:3306/',
+      'https://cb.alpha.test.evil.example/',
+    ]) {
+      const refused = await adminAlpha.post(`/portal/admin/clients/${id}/status-callback`, { url: inside });
+      expect(refused.statusCode, inside).toBe(422);
+      expect(refused.body).toContain('only a superadmin may send callbacks elsewhere');
+    }
+    expect((await h.repositories.clients.findById(id))!.status_callback_url).toBe('https://cb.alpha.test/in');
+    expect(
+      (await root.post(`/portal/admin/clients/${id}/status-callback`, { url: 'https://hooks.elsewhere.test/x' }))
+        .statusCode,
+    ).toBe(303);
+    expect((await h.repositories.clients.findById(id))!.status_callback_url).toBe('https://hooks.elsewhere.test/x');
     expect((await adminAlpha.post(`/portal/admin/clients/${id}/status-callback`, { url: '' })).statusCode).toBe(303);
     expect((await h.repositories.clients.findById(id))!.status_callback_url).toBeNull();
     // Domain beta has no status_callback.secret: nothing to sign with.

@@ -108,7 +108,7 @@ export async function startPortalHarness(options: { values?: Record<string, unkn
         {
           name: 'alpha',
           target: { type: 'webhook', url: 'https://127.0.0.1:9/hook', secret: 'test-secret' },
-          status_callback: { secret: 'callback-secret' },
+          status_callback: { secret: 'callback-secret', allowed_hosts: ['cb.alpha.test'] },
         },
         { name: 'beta', target: { type: 'store' } },
       ],
