@@ -28,6 +28,7 @@ import type { SenderSearchTake } from '../queue/sender-search-limit.js';
 import type { RpcPeer } from '../rpc/rpc-peer.js';
 import { choice, text, type FormErrors } from './form-fields.js';
 import { RecentReads } from './recent-reads.js';
+import { knownTimeZone, startOfDay } from './time-zone.js';
 import { isAdmin, messageFilterOf, type Scope } from './tenant-scope.js';
 
 const DAY_MS = 86_400_000;
@@ -50,6 +51,8 @@ export interface ListQuery {
   status: string;
   from: string;
   to: string;
+  /** The IANA time zone `from` and `to` are days of ('' = UTC; src/portal/time-zone.ts). */
+  tz: string;
   sh: string;
   sm: string;
 }
@@ -115,6 +118,8 @@ export class MessageBrowser {
       status: offered('status', MESSAGE_STATUSES, 'Choose one of the offered statuses'),
       from: typed.from,
       to: typed.to,
+      // Sent by the form's script; one this Node does not know reads as UTC, which the page says.
+      tz: knownTimeZone(text(raw, 'tz', 64)) ? text(raw, 'tz', 64) : '',
       // Read whole (not cut at a hash boundary), so that too many hashes are refused, not trimmed.
       sh: text(raw, 'sh', 4096),
       sm: text(raw, 'sm', 20),
@@ -145,11 +150,14 @@ export class MessageBrowser {
     if (!scoped) return { query, messages: [] };
     const filter: MessagePageFilter = { ...scoped };
     if (query.status) filter.status = query.status as MessageStatus;
-    if (query.from) filter.from = new Date(`${query.from}T00:00:00Z`);
+    if (query.from) filter.from = startOfDay(query.from, query.tz);
     // The "to" day is included: everything before the next midnight. The last day a date
     // field offers (9999-12-31) has no next midnight MySQL can compare with (year 10000 matched
     // nothing): it bounds nothing.
-    if (query.to && query.to < LAST_DAY) filter.to = new Date(Date.parse(`${query.to}T00:00:00Z`) + DAY_MS);
+    if (query.to && query.to < LAST_DAY) {
+      const nextDay = new Date(Date.parse(`${query.to}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
+      filter.to = startOfDay(nextDay, query.tz);
+    }
     if (query.sh) filter.senderHashes = query.sh.split(',');
     const before = parseCursor(cursors.before);
     const after = before ? undefined : parseCursor(cursors.after);

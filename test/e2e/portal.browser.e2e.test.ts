@@ -31,6 +31,7 @@ import {
 const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = join(ROOT, 'test-artifacts/portal');
 const STEP_TIMEOUT = 120_000;
+const READER_ZONE = new Date().getUTCHours() < 10 ? 'Pacific/Pago_Pago' : 'Pacific/Kiritimati';
 
 let workspace: Workspace;
 let broker: BrokerProcess;
@@ -84,6 +85,9 @@ describe.skipIf(!existsSync(CHROMIUM))('portal in Chromium', () => {
       ignoreHTTPSErrors: true,
       viewport: { width: 1366, height: 900 },
       acceptDownloads: true,
+      // A zone whose date is not UTC's at this hour (UTC−11 before 10:00 UTC, UTC+14 after):
+      // the date filters are the reader's days, as the times shown are.
+      timezoneId: READER_ZONE,
     });
     page = await context.newPage();
     page.on('dialog', (dialog) => void dialog.accept());
@@ -140,6 +144,15 @@ describe.skipIf(!existsSync(CHROMIUM))('portal in Chromium', () => {
       expect(page.url()).not.toContain('7700900123');
       expect(await page.locator('table[data-testid=messages] tbody tr').count()).toBe(4);
       expect(await page.textContent('[data-testid=sender-filter]')).toContain('+447*****0123');
+      expect(page.url()).toContain(`tz=${encodeURIComponent(READER_ZONE)}`);
+      // Today in the browser's zone (another day than UTC's) holds the messages just sent.
+      const today = await page.evaluate(() => new Date().toLocaleDateString('sv'));
+      await page.fill('#from', today);
+      await page.fill('#to', today);
+      await page.click('[data-testid=filters] button[type=submit]');
+      await page.waitForURL(new RegExp(`from=${today}&to=${today}`));
+      expect(await page.locator('table[data-testid=messages] tbody tr').count()).toBe(4);
+      expect(await page.textContent('[data-testid=date-zone]')).toContain(`days in ${READER_ZONE}`);
       await shot('04-messages-filtered');
 
       await page.click('table[data-testid=messages] tbody tr:first-child a');

@@ -101,6 +101,33 @@ describe('messages list', () => {
     expect(rowsOf(ranged.body)).toEqual(alphaIds.slice(10, 30).reverse());
   });
 
+  it("reads the dates as days in the reader's time zone (the form sends the browser's), UTC days without one", async () => {
+    const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
+    const page = await user.get('/portal/messages');
+    expect(page.body).toContain('name="tz" value="" data-browser-zone');
+    // Day k's messages were created at 12:00 UTC: 02:00 of the next day on Kiritimati (UTC+14).
+    const search = await user.post('/portal/messages/search', {
+      from: '2031-05-12',
+      to: '2031-05-12',
+      tz: 'Pacific/Kiritimati',
+      status: '',
+      sender: '',
+    });
+    expect(search.headers.location).toBe('/portal/messages?from=2031-05-12&to=2031-05-12&tz=Pacific%2FKiritimati');
+    const local = await user.get(search.headers.location!);
+    expect(rowsOf(local.body)).toEqual(alphaIds.slice(10, 20).reverse());
+    // The page says which days these are, and keeps that zone for the next search and page.
+    expect(local.body).toContain('days in <span data-zone-name>Pacific/Kiritimati</span>');
+    expect(local.body).toContain('name="tz" value="Pacific/Kiritimati">');
+    const utc = await user.get('/portal/messages?from=2031-05-12&to=2031-05-12');
+    expect(rowsOf(utc.body)).toEqual(alphaIds.slice(20, 30).reverse());
+    expect(utc.body).toContain('days in <span data-zone-name>UTC</span>');
+    // A zone this Node does not know reads as UTC, and the page says so.
+    const unknown = await user.get('/portal/messages?from=2031-05-12&to=2031-05-12&tz=Mars%2FOlympus');
+    expect(rowsOf(unknown.body)).toEqual(alphaIds.slice(20, 30).reverse());
+    expect(unknown.body).toContain('days in <span data-zone-name>UTC</span>');
+  });
+
   it('finds messages by sender through the keyed hash: the number never appears in a URL or the page', async () => {
     const user = await PortalClient.signedIn(h.app, 'user@alpha.test');
     await user.get('/portal/messages');

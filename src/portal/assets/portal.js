@@ -15,6 +15,15 @@
     }
   };
   localTimes();
+  // The date filters are days in the reader's zone, as the times shown are: the form sends
+  // the browser's IANA zone (kept as it is while a filter made in another one is in force).
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  for (const input of document.querySelectorAll('input[name="tz"][data-browser-zone]')) {
+    if (!zone) continue;
+    input.value = zone;
+    const name = input.form?.querySelector('[data-zone-name]');
+    if (name) name.textContent = zone;
+  }
   // A live page (live.js) replaced its content: the new times are UTC again.
   document.addEventListener('mb:content-replaced', localTimes);
 
