@@ -98,7 +98,7 @@ export async function startBroker(
   });
   await loadThreadRegistry();
   const embedded = await startEmbeddedServices(config, logger);
-  const database = await openStorage(config);
+  const database = await openStorage(config, logger);
   const repositories = createRepositories(database.db);
   const { redis, durability } = await connectRedis(config, logger);
 

@@ -17,7 +17,7 @@ import { ensureMariadb, ensureRedis, type EmbeddedService } from '../bootstrap/e
 import type { BrokerConfig } from '../config/config.js';
 import type { LiveConfig } from '../config/live-config.js';
 import type { OnDemandActor } from '../actors/on-demand.js';
-import { ensureDatabase, openDatabase, type DatabaseHandle } from '../db/database.js';
+import { ensureDatabase, openBrokerDatabase, type DatabaseHandle } from '../db/database.js';
 import { migrateDatabase } from '../db/migrate.js';
 import type { InstanceHeartbeat } from '../health/instance-heartbeat.js';
 import type { RevocationListener } from '../http/revocation-listener.js';
@@ -42,9 +42,9 @@ export async function startEmbeddedServices(
 }
 
 /** The database, created if missing and migrated to this release's schema. */
-export async function openStorage(config: Readonly<BrokerConfig>): Promise<DatabaseHandle> {
+export async function openStorage(config: Readonly<BrokerConfig>, logger: Logger): Promise<DatabaseHandle> {
   await ensureDatabase(config.database.url);
-  const database = openDatabase({ url: config.database.url, poolSize: config.database.pool_size });
+  const database = openBrokerDatabase(config, logger);
   await migrateDatabase(database.db);
   return database;
 }

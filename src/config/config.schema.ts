@@ -98,6 +98,11 @@ export const configShape = {
       'mysql://root@127.0.0.1:3306/message_broker',
     ),
     pool_size: int('Connections per pool', 10, { min: 1 }),
+    query_silence_ms: int(
+      'A query this long without a byte from MySQL is asked about: MySQL still running it ⇒ left alone; the connection idle or unknown there (a network partition, a host gone without a reset) ⇒ its session killed and the connection dropped, so the work is retried on a new one. 0 = never',
+      10_000,
+      { min: 0 },
+    ),
     embedded: oneOf('Start our own mariadbd under data/ when none answers (auto) or never', 'auto', ['auto', 'never']),
   },
   queue: {

@@ -6,8 +6,11 @@ import { drizzle } from './drizzle.js';
 import type { MySql2Database } from 'drizzle-orm/mysql2';
 import { createConnection, createPool } from 'mysql2/promise';
 import type { Pool, PoolOptions } from 'mysql2/promise';
+import type { BrokerConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import * as schema from './schema.js';
+import { watchSilentConnections } from './silent-connections.js';
 
 export type Schema = typeof schema;
 /** The drizzle handle every repository takes. */
@@ -27,6 +30,10 @@ export interface OpenDatabaseOptions {
   poolSize?: number;
   /** How stale a pooled connection's database privileges may get (see `refreshPrivileges`). @defaultValue 10000 */
   privilegeRefreshMs?: number;
+  /** `database.query_silence_ms`: a query this long without an answer is asked about (silent-connections.ts); 0 = never. @defaultValue 10000 */
+  querySilenceMs?: number;
+  /** Told each connection dropped for its silence (the broker logs it). */
+  onSilentDropped?: (threadId: number | null, why: string) => void;
 }
 
 // Sent on every new connection: CURRENT_TIMESTAMP(3) defaults and NOW() then agree with
@@ -76,13 +83,36 @@ export function openDatabase(options: OpenDatabaseOptions): DatabaseHandle {
     connection.query(SESSION_SETUP, () => undefined);
   });
   refreshPrivileges(pool, splitDatabaseUrl(options.url).database, options.privilegeRefreshMs ?? 10_000);
+  const stopWatching = watchSilentConnections(pool, {
+    url: options.url,
+    silentMs: options.querySilenceMs ?? 10_000,
+    ...(options.onSilentDropped ? { onDropped: options.onSilentDropped } : {}),
+  });
   const db = drizzle(pool, { schema, mode: 'default' }) as Database;
   let closing: Promise<void> | undefined;
   return {
     db,
     pool,
-    close: () => (closing ??= pool.end()),
+    close: () => {
+      stopWatching();
+      return (closing ??= pool.end());
+    },
   };
+}
+
+/** A pool of the broker's own: the configured size and query silence, each connection dropped for its silence logged. */
+export function openBrokerDatabase(
+  config: { database: Pick<BrokerConfig['database'], 'url' | 'pool_size' | 'query_silence_ms'> },
+  logger: Pick<Logger, 'warn'>,
+  poolSize = config.database.pool_size,
+): DatabaseHandle {
+  return openDatabase({
+    url: config.database.url,
+    poolSize,
+    querySilenceMs: config.database.query_silence_ms,
+    onSilentDropped: (thread_id, why) =>
+      logger.warn({ thread_id, why }, 'MySQL connection dropped: its query had no answer'),
+  });
 }
 
 /**

@@ -6,7 +6,7 @@
  * to every broker, the server certificate is renewed before it expires (the front notices
  * the new files). It runs on demand: the main thread parks it when it is idle (on-demand.ts).
  */
-import { openDatabase, toStorageError } from '../../db/database.js';
+import { openBrokerDatabase, toStorageError } from '../../db/database.js';
 import { readCaKeyPassphrase } from '../../pki/ca-key-passphrase.js';
 import { CertStore } from '../../pki/cert-store.js';
 import { SharedIdentityCache } from '../../queue/identity-cache.js';
@@ -23,7 +23,7 @@ runActor<CaProtocol>(async ({ config, logger }) => {
   const store = new CertStore(config.pki.dir, {
     caKeyPassphrase: readCaKeyPassphrase(config.pki.ca_key_passphrase_file),
   });
-  const database = openDatabase({ url: config.database.url, poolSize: 3 });
+  const database = openBrokerDatabase(config, logger, 3);
   const redis = createRedis(config, 'ca');
   redis.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
   // As ingest and delivery do: the first bootstrap announces its CRL at once, and a Redis

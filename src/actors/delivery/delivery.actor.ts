@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openDatabase } from '../../db/database.js';
+import { openBrokerDatabase } from '../../db/database.js';
 import { MessagesRepository } from '../../db/messages.repository.js';
 import { keysFor, targetKeys } from '../../queue/keys.js';
 import { createRedis, logConnectionChanges, whenReady } from '../../queue/redis-connection.js';
@@ -56,7 +56,7 @@ runActor<DeliveryProtocol>(async ({ config, logger, onDemandPeer }) => {
     r.on('error', (error) => logger.debug({ err: error.message }, 'redis connection error'));
   logConnectionChanges(redis, logger);
   await Promise.all([whenReady(redis), whenReady(blockingRedis)]);
-  const database = openDatabase({ url: config.database.url, poolSize: config.database.pool_size });
+  const database = openBrokerDatabase(config, logger);
   // A full store batch is one prepared INSERT of its size.
   const messages = new MessagesRepository(database.db, { fullBatchRows: config.delivery.batch_size });
   const schedule = new DeliverySchedule(redis, defineScripts(redis));
