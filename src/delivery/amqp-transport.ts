@@ -5,9 +5,9 @@
  *   deliver ──▶ a confirm channel of the pool ──basic.publish (mandatory, persistent)──▶ RabbitMQ
  *                                         ◀── basic.return? ── basic.ack / basic.nack ──┘
  *     ack, nothing returned   → ok (the queue holds it on disk: persistent + durable queue)
- *     nack, channel closed, no connection, no confirm in time
+ *     channel closed, no connection, no confirm in time
  *                             → a retryable failure: retry policy, breaker, dead letter
- *     returned (no queue bound for its key)
+ *     returned (no queue bound for its key), nack (a queue full, reject-publish)
  *                             → the same, but the breaker takes it as RabbitMQ alive: the
  *                               other routing keys of the target keep flowing
  *
@@ -287,8 +287,19 @@ export class AmqpTransport implements DeliveryTransport {
               (error: Error | null) => {
                 // amqplib answers 'message nacked' for a basic.nack, 'channel closed' when
                 // the channel went before the confirm.
+                // A nack is one queue's refusal (full with `x-overflow: reject-publish`, or
+                // its own internal error): RabbitMQ answered, so, as for a return, the breaker
+                // takes the target as alive and only this routing key's messages are retried.
                 if (error && /nack/i.test(error.message))
-                  finish(this.failed(`${AMQP_ERRORS.nack}: RabbitMQ refused the message`), true);
+                  finish(
+                    {
+                      ok: false,
+                      error: `${AMQP_ERRORS.nack}: RabbitMQ refused the message (a queue bound for routing key "${routingKey}" is full or failed)`,
+                      retryable: true,
+                      answered: true,
+                    },
+                    true,
+                  );
                 else if (error)
                   finish(
                     this.failed(

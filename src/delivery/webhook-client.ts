@@ -47,7 +47,8 @@ export type WebhookOutcome =
       retryAfterMs?: number;
       /**
        * The downstream answered and refused this message only (an amqp return: no queue bound
-       * for its routing key): it is up, so the breaker counts it as alive even when retried.
+       * for its routing key; an amqp nack: a queue bound for it is full): it is up, so the
+       * breaker counts it as alive even when retried.
        */
       answered?: boolean;
     };

@@ -153,8 +153,11 @@ describe('AMQP transport against a real RabbitMQ', () => {
     await expect(transport.deliver(payloadOf('full'))).resolves.toMatchObject({ ok: true });
     const outcome = await transport.deliver(payloadOf('full'));
     expect(outcome).toMatchObject({ ok: false, retryable: true });
-    expect(!outcome.ok && outcome.error).toMatch(/^AMQP_NACK/);
-    expect(outcome).not.toHaveProperty('answered');
+    expect(!outcome.ok && outcome.error).toMatch(/^AMQP_NACK: .*"sms\.full"/);
+    // One full queue, RabbitMQ alive: the breaker must not stop the target's other keys.
+    expect(outcome).toMatchObject({ answered: true });
+    await expect(transport.deliver(payloadOf())).resolves.toMatchObject({ ok: true });
+    await drain(rabbit.url, 'acme-in');
     await drain(rabbit.url, 'full');
   });
 
