@@ -13,9 +13,14 @@
  *   fails the row is set back to failed: it must not claim "queued" when nothing will
  *   attempt it. A crash between the two leaves the row queued and the entry listed; a
  *   redrive of that message finishes the job (it schedules the id whatever the row says).
- * - `redrive` (CLI, portal's Redrive all): a fresh set of attempts (attempt_count 0). Rows,
- *   then the schedule, then the entries are removed; each step is idempotent, so a redrive
- *   cut short by a crash is simply run again.
+ * - `redrive` (CLI, portal's Redrive all): a fresh set of attempts (attempt_count 0). Per
+ *   batch, rows, then the schedule and the entries' removal in one MULTI; each step is
+ *   idempotent, so a redrive cut short by a crash is simply run again.
+ *
+ * Both first claim the entries they put back (claim-dead-letters-2.lua): a second redrive
+ * or retry running at the same time (two admins, the CLI beside the portal) skips what the
+ * first holds, instead of scheduling again a message the dispatcher had already claimed —
+ * which sent it twice at once. The claims of a crashed holder expire (CLAIM_HOLD_MS).
  *
  * Both publish a `requeued` status event for each message put back (its client's stream,
  * in the same MULTI or pipeline as the schedule): a subscriber that saw `failed` learns
@@ -31,6 +36,7 @@ import type { MessagesRepository } from '../db/messages.repository.js';
 import type { DeliveryRow } from '../db/messages.repository.js';
 import { BrokerError } from '../errors.js';
 import type { StatusEventInput } from '../events/status-event.js';
+import { claimDeadLetters, releaseDeadLetterClaims } from '../queue/dead-letter-stream.js';
 import { targetKeys, type DomainKeys } from '../queue/keys.js';
 import { addStatusEvents } from '../queue/status-events.js';
 
@@ -73,6 +79,11 @@ export function parseStreamId(value: string): { ms: bigint; seq: bigint } | unde
 
 const DEFAULT_PAGE_SIZE = 100;
 const REDRIVE_BATCH = 500;
+/**
+ * How long a redrive or retry holds the dead letters it claimed: far longer than one
+ * batch takes (a row read, an update, a MULTI); only a crashed holder's claims run out.
+ */
+const CLAIM_HOLD_MS = 5 * 60_000;
 
 export class DeadLetterService {
   constructor(
@@ -112,17 +123,24 @@ export class DeadLetterService {
     const keys = this.keysOf(domain, target);
     const entry = await this.entryAt(keys, entryId);
     if (!entry) throw new BrokerError('NOT_FOUND', 'There is no such dead letter (retried already?)');
-    const now = new Date();
-    const [row] = await this.messages.findForDelivery([entry.message_id]);
-    if (!(await this.messages.requeueFailed(entry.message_id, now)))
-      throw new BrokerError('CONFLICT', 'That message is not failed any more: it was retried or delivered already');
-    // The row was failed (requeueFailed says so): its attempts are kept by a retry.
-    const events = row ? [requeuedEvent(row, domain, row.attempt_count, now)] : [];
+    if (!(await claimDeadLetters(this.redis, keys, [entry], CLAIM_HOLD_MS)).has(entry.entry_id))
+      throw new BrokerError('CONFLICT', 'That dead letter is being retried or redriven right now');
     try {
-      await this.scheduleAndDrop(keys, entry, now.getTime(), events);
-    } catch {
-      await this.messages.restoreFailed(entry.message_id);
-      throw new BrokerError('QUEUE_UNAVAILABLE', 'The retry could not be scheduled; try again');
+      const now = new Date();
+      const [row] = await this.messages.findForDelivery([entry.message_id]);
+      if (!(await this.messages.requeueFailed(entry.message_id, now)))
+        throw new BrokerError('CONFLICT', 'That message is not failed any more: it was retried or delivered already');
+      // The row was failed (requeueFailed says so): its attempts are kept by a retry.
+      const events = row ? [requeuedEvent(row, domain, row.attempt_count, now)] : [];
+      try {
+        await this.scheduleAndDrop(keys, entry, now.getTime(), events);
+      } catch {
+        await this.messages.restoreFailed(entry.message_id);
+        throw new BrokerError('QUEUE_UNAVAILABLE', 'The retry could not be scheduled; try again');
+      }
+    } catch (error) {
+      await releaseDeadLetterClaims(this.redis, keys, [entry.message_id]).catch(() => {});
+      throw error;
     }
     await this.audit.record({
       actor,
@@ -136,7 +154,11 @@ export class DeadLetterService {
     return entry;
   }
 
-  /** Redrives the named messages, or every dead letter of the domain when `messageIds` is 'all'. */
+  /**
+   * Redrives the named messages, or every dead letter of the domain when `messageIds` is
+   * 'all'. Only the entries it claims are put back: those another redrive or retry running
+   * at the same time claimed first are left to it (and not counted here).
+   */
   async redrive(
     domain: string,
     messageIds: string[] | 'all',
@@ -149,28 +171,19 @@ export class DeadLetterService {
     const chosen = messageIds === 'all' ? entries : entries.filter((e) => messageIds.includes(e.message_id));
     if (messageIds !== 'all' && chosen.length === 0)
       throw new BrokerError('NOT_FOUND', 'No such dead letter in this domain');
-    const ids = [...new Set(chosen.map((e) => e.message_id))];
+    // By message: every entry of one message goes in the same batch (one claim, one MULTI).
+    const byMessage = new Map<string, DeadLetter[]>();
+    for (const entry of chosen) byMessage.set(entry.message_id, [...(byMessage.get(entry.message_id) ?? []), entry]);
+    const ids = [...byMessage.keys()];
     const now = Date.now();
     let requeued = 0;
+    let removed = 0;
     for (let i = 0; i < ids.length; i += REDRIVE_BATCH) {
-      const batch = ids.slice(i, i + REDRIVE_BATCH);
-      // Read before the update: a failed row starts again at 0 attempts; a queued one (a retry
-      // cut short by a crash) keeps its count; a delivered one is skipped by the dispatcher
-      // and gets no event.
-      const rows = (await this.messages.findForDelivery(batch)).filter((row) => row.status !== 'delivered');
-      requeued += await this.messages.requeue(batch, new Date(now));
-      const args: Array<string | number> = [];
-      for (const id of batch) args.push(now, id);
-      const pipeline = this.redis.multi().zadd(keys.schedule, 'NX', ...args);
-      this.addEvents(
-        pipeline,
-        rows.map((row) => requeuedEvent(row, domain, row.status === 'failed' ? 0 : row.attempt_count, new Date(now))),
-      );
-      const replies = await pipeline.exec();
-      const failed = replies?.find(([error]) => error);
-      if (!replies || failed) throw failed?.[0] ?? new Error('MULTI was discarded');
+      const batch = ids.slice(i, i + REDRIVE_BATCH).flatMap((id) => byMessage.get(id)!);
+      const done = await this.redriveBatch(keys, domain, batch, now);
+      requeued += done.requeued;
+      removed += done.removed;
     }
-    const removed = chosen.length > 0 ? await this.redis.xdel(keys.dead, ...chosen.map((e) => e.entry_id)) : 0;
     await this.audit.record({
       actor,
       action: 'dead_letter.redrive',
@@ -183,6 +196,49 @@ export class DeadLetterService {
     return { requeued, removed };
   }
 
+  /**
+   * Claims the batch's entries, then puts back the messages of those it claimed: rows,
+   * then the schedule, the entries' removal, the claims' and the events in one MULTI (a
+   * message is scheduled if and only if its entries go). A batch that fails midway keeps
+   * its entries listed and releases its claims: running the redrive again finishes it.
+   */
+  private async redriveBatch(
+    keys: DomainKeys,
+    domain: string,
+    entries: readonly DeadLetter[],
+    now: number,
+  ): Promise<RedriveResult> {
+    const claimed = await claimDeadLetters(this.redis, keys, entries, CLAIM_HOLD_MS);
+    const mine = entries.filter((e) => claimed.has(e.entry_id));
+    if (mine.length === 0) return { requeued: 0, removed: 0 };
+    const ids = [...new Set(mine.map((e) => e.message_id))];
+    try {
+      // Read before the update: a failed row starts again at 0 attempts; a queued one (a retry
+      // cut short by a crash) keeps its count; a delivered one is skipped by the dispatcher
+      // and gets no event.
+      const rows = (await this.messages.findForDelivery(ids)).filter((row) => row.status !== 'delivered');
+      const requeued = await this.messages.requeue(ids, new Date(now));
+      const args: Array<string | number> = [];
+      for (const id of ids) args.push(now, id);
+      const multi = this.redis
+        .multi()
+        .zadd(keys.schedule, 'NX', ...args)
+        .xdel(keys.dead, ...mine.map((e) => e.entry_id))
+        .zrem(keys.redriving, ...ids);
+      this.addEvents(
+        multi,
+        rows.map((row) => requeuedEvent(row, domain, row.status === 'failed' ? 0 : row.attempt_count, new Date(now))),
+      );
+      const replies = await multi.exec();
+      const failed = replies?.find(([error]) => error);
+      if (!replies || failed) throw failed?.[0] ?? new Error('MULTI was discarded');
+      return { requeued, removed: Number(replies[1]?.[1] ?? 0) };
+    } catch (error) {
+      await releaseDeadLetterClaims(this.redis, keys, ids).catch(() => {});
+      throw error;
+    }
+  }
+
   private async entryAt(keys: DomainKeys, entryId: string): Promise<DeadLetter | undefined> {
     const id = parseStreamId(entryId);
     if (!id) return undefined;
@@ -190,14 +246,18 @@ export class DeadLetterService {
     return raw[0] ? toDeadLetter(raw[0]) : undefined;
   }
 
-  /** ZADD NX + XDEL (+ the event) in one MULTI: the entry is gone only if the attempt is scheduled. */
+  /** ZADD NX + XDEL (+ the claim's end, the event) in one MULTI: the entry is gone only if the attempt is scheduled. */
   private async scheduleAndDrop(
     keys: DomainKeys,
     entry: DeadLetter,
     dueAt: number,
     events: readonly StatusEventInput[],
   ): Promise<void> {
-    const multi = this.redis.multi().zadd(keys.schedule, 'NX', dueAt, entry.message_id).xdel(keys.dead, entry.entry_id);
+    const multi = this.redis
+      .multi()
+      .zadd(keys.schedule, 'NX', dueAt, entry.message_id)
+      .xdel(keys.dead, entry.entry_id)
+      .zrem(keys.redriving, entry.message_id);
     this.addEvents(multi, events);
     const replies = await multi.exec();
     const failed = replies?.find(([error]) => error);

@@ -2,8 +2,13 @@
  * Removing dead letters by message id, for erasures (`mb purge --client`): the stream is
  * keyed by time, not by message, so it is read in pages and the matching entries dropped.
  * The stream is capped (DEAD_LETTER_MAXLEN), which bounds one pass.
+ *
+ * And claiming entries for a redrive or retry (claim-dead-letters-2.lua), so that two at
+ * once put each message back once.
  */
 import type { Redis } from 'ioredis';
+import type { DomainKeys } from './keys.js';
+import { defineScripts } from './scripts.js';
 
 const PAGE = 1000;
 
@@ -25,4 +30,30 @@ export async function dropDeadLetters(redis: Redis, deadKey: string, messageIds:
 function messageIdOf(flat: string[]): string {
   for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] === 'm') return flat[i + 1]!;
   return '';
+}
+
+/**
+ * Claims the entries still listed whose message no other redrive or retry holds, until
+ * `now + holdMs`; returns the entry ids claimed. The caller drops the claims of the
+ * messages it put back in the MULTI that drops their entries, or releases them.
+ */
+export async function claimDeadLetters(
+  redis: Redis,
+  keys: Pick<DomainKeys, 'dead' | 'redriving'>,
+  entries: ReadonlyArray<{ entry_id: string; message_id: string }>,
+  holdMs: number,
+  now = Date.now(),
+): Promise<Set<string>> {
+  if (entries.length === 0) return new Set();
+  const pairs = entries.flatMap((e) => [e.entry_id, e.message_id]);
+  return new Set(await defineScripts(redis).mbClaimDeadLetters(keys.dead, keys.redriving, now, now + holdMs, ...pairs));
+}
+
+/** Gives up the claims of messages not put back after all: their entries are claimable again at once. */
+export async function releaseDeadLetterClaims(
+  redis: Redis,
+  keys: Pick<DomainKeys, 'redriving'>,
+  messageIds: readonly string[],
+): Promise<void> {
+  if (messageIds.length > 0) await redis.zrem(keys.redriving, ...messageIds);
 }

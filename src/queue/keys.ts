@@ -7,7 +7,8 @@
  *   <prefix><domain>:dead       dead-letter stream of a domain
  *                               (these three are the target named `default`'s, which every
  *                               domain had before routing: its retries and dead letters stay)
- *   <prefix><domain>:target:<name>:schedule|inflight|dead   the same for each other target
+ *   <prefix><domain>:redriving  sorted set: message_id → until when a redrive or retry holds its dead letters
+ *   <prefix><domain>:target:<name>:schedule|inflight|dead|redriving   the same for each other target
  *   <prefix><domain>:queued     hash: message_id → "client_id|queued_at" of messages still in the stream
  *   <prefix><domain>:client:<id>:limits      the client's rate window and daily quota counts
  *   <prefix><domain>:client:<id>:idem:<key>  Idempotency-Key record: request hash + outcome
@@ -40,6 +41,8 @@ export interface DomainKeys {
   schedule: string;
   inflight: string;
   dead: string;
+  /** Dead letters' messages a redrive or retry is putting back (claim-dead-letters-2). */
+  redriving: string;
   queued: string;
 }
 
@@ -50,6 +53,7 @@ export function domainKeys(prefix: string, domain: Pick<DomainConfig, 'key_prefi
     schedule: `${base}schedule`,
     inflight: `${base}inflight`,
     dead: `${base}dead`,
+    redriving: `${base}redriving`,
     queued: `${base}queued`,
   };
 }
@@ -63,7 +67,13 @@ export function targetKeys(prefix: string, domain: Pick<DomainConfig, 'key_prefi
   const keys = domainKeys(prefix, domain);
   if (target === DEFAULT_TARGET_NAME) return keys;
   const base = `${prefix}${domain.key_prefix}:target:${target}:`;
-  return { ...keys, schedule: `${base}schedule`, inflight: `${base}inflight`, dead: `${base}dead` };
+  return {
+    ...keys,
+    schedule: `${base}schedule`,
+    inflight: `${base}inflight`,
+    dead: `${base}dead`,
+    redriving: `${base}redriving`,
+  };
 }
 
 /** The delivery keys of every target of a domain, by target name. */

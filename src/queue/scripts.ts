@@ -18,6 +18,7 @@ const INCLUDE = /^--@include ([\w-]+\.lua)[ \t]*$/gm;
 /** The broker's scripts: ioredis command name → script file (without `.lua`). */
 const SCRIPT_FILES = {
   mbClaimDue: 'claim-due-2',
+  mbClaimDeadLetters: 'claim-dead-letters-2',
   mbScheduleNew: 'schedule-new-2',
   mbEnqueue: 'enqueue-n',
   mbStoreAck: 'store-ack-n',
@@ -32,6 +33,14 @@ const SCRIPT_FILES = {
 /** The scripts as commands of a client (see each file's header for what they do). */
 export interface BrokerScripts {
   mbClaimDue(schedule: string, inflight: string, now: number, limit: number, leaseUntil: number): Promise<string[]>;
+  /** `entriesAndIds`: pairs of dead-letter entry id and its message id. */
+  mbClaimDeadLetters(
+    dead: string,
+    redriving: string,
+    now: number,
+    until: number,
+    ...entriesAndIds: string[]
+  ): Promise<string[]>;
   mbScheduleNew(schedule: string, inflight: string, dueAt: number, ...ids: string[]): Promise<number>;
   /** Keys and arguments as `addEnqueue` lays them out; the key count goes first. */
   mbEnqueue(numKeys: number, ...keysThenArgs: Array<string | number | Buffer>): Promise<unknown>;

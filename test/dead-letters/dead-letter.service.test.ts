@@ -38,7 +38,7 @@ const schedule = new DeliverySchedule(redis, defineScripts(redis));
 const service = new DeadLetterService(live, redis, messages, audit);
 
 beforeEach(async () => {
-  await redis.del(keys.dead, keys.schedule, clientEventsKey(prefix, 1));
+  await redis.del(keys.dead, keys.schedule, keys.inflight, keys.redriving, clientEventsKey(prefix, 1));
 });
 
 /** The status events of client 1 (every message here is its). */
@@ -243,5 +243,65 @@ describe('redrive', () => {
       failed.map((id) => ['requeued', id, 0]).sort(),
     );
     expect(events.some((e) => e.message_id === delivered)).toBe(false);
+  });
+
+  it('puts each message back once when two redrives run at once (two admins, the CLI beside the portal)', async () => {
+    const ids = await deadLetters(3);
+    // The second admin's redrive read the entries, then stalls on MySQL while the first
+    // one runs through and the dispatcher claims the messages it put back.
+    const second = new DeadLetterService(live, redis, new MessagesRepository(handle.db), audit);
+    const claimedMeanwhile: string[] = [];
+    let unstall!: () => void;
+    const stalled = new Promise<void>((resolve) => {
+      unstall = resolve;
+    });
+    const read = messages.findForDelivery.bind(messages);
+    const secondRepo = (second as unknown as { messages: MessagesRepository }).messages;
+    vi.spyOn(secondRepo, 'findForDelivery').mockImplementation(async (batch) => {
+      await stalled;
+      return read(batch);
+    });
+    const running = service.redrive('hooks', 'all', 'cli');
+    const racing = second.redrive('hooks', 'all', 'user:7');
+    await new Promise((r) => setTimeout(r, 50));
+    const first = await running;
+    claimedMeanwhile.push(...(await schedule.claimDue(keys, Date.now(), 100, 60_000)));
+    unstall();
+    const late = await racing;
+    const claimedAfter = await schedule.claimDue(keys, Date.now(), 100, 60_000);
+    // Each message is claimed for an attempt exactly once, whichever redrive put it back.
+    expect([...claimedMeanwhile, ...claimedAfter].sort()).toEqual([...ids].sort());
+    expect(first.requeued + late.requeued).toBe(3);
+    expect(first.removed + late.removed).toBe(3);
+    expect(await service.count('hooks')).toBe(0);
+    expect(await redis.exists(keys.redriving)).toBe(0);
+  });
+
+  it('refuses a retry of an entry a redrive holds, and lets a redrive that failed midway run again', async () => {
+    const [id] = await deadLetters(1);
+    const [entry] = (await service.page('hooks')).entries;
+    // A redrive whose MULTI fails: its rows flipped, its entries still listed, its claim released.
+    const failing = vi.spyOn(redis, 'multi').mockImplementationOnce(() => {
+      throw new Error('Connection is closed.');
+    });
+    await expect(service.redrive('hooks', 'all', 'cli')).rejects.toThrow('Connection is closed.');
+    failing.mockRestore();
+    expect(await redis.exists(keys.redriving)).toBe(0);
+    expect(await service.redrive('hooks', 'all', 'cli')).toMatchObject({ removed: 1 });
+    expect(await redis.zscore(keys.schedule, id!)).not.toBeNull();
+    // An entry held by a redrive under way: a retry of it is refused, not run beside it.
+    await redis.zrem(keys.schedule, id!);
+    await messages.restoreFailed(id!);
+    await schedule.deadLetter(keys, [{ message_id: id!, attempts: 1, last_error: 'HTTP 503' }]);
+    const [again] = (await service.page('hooks')).entries;
+    expect(again!.entry_id).not.toBe(entry!.entry_id);
+    await redis.zadd(keys.redriving, Date.now() + 60_000, id!);
+    await expectError(service.retry('hooks', again!.entry_id, 'user:7'), 'CONFLICT');
+    expect(await messages.findOne(id!)).toMatchObject({ status: 'failed' });
+    expect(await service.find('hooks', again!.entry_id)).toEqual(again);
+    // Once the holder is done (or its claim ran out), the retry goes through.
+    await redis.del(keys.redriving);
+    await service.retry('hooks', again!.entry_id, 'user:7');
+    expect(await messages.findOne(id!)).toMatchObject({ status: 'queued' });
   });
 });
