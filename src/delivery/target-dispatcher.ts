@@ -114,6 +114,12 @@ export interface DispatcherSnapshot {
 
 const SETTLE_EVERY_MS = 50;
 /**
+ * The outcome of an attempt the dispatcher stopped before it was sent (a reload or a
+ * shutdown while its row was read or its envelope opened): no attempt was made, so it
+ * is not settled as one — it goes back on the schedule, due now (see `stop`).
+ */
+const NOT_SENT: DeliveryOutcome = { ok: false, error: 'delivery stopped before the attempt was sent', retryable: true };
+/**
  * How long slots reserved for this target gather before it claims them: attempts that end
  * within it share one claim (a script call, a row read, one `encryption.open`).
  */
@@ -137,6 +143,8 @@ export class TargetDispatcher implements FirstAttemptTaker {
    * waiting here for a slot (no schedule entry, claim or row read).
    */
   private readonly held: HeldAttempts<AttemptRow>;
+  /** Attempts stopped before they were sent: given back to the schedule by `stop`. */
+  private readonly unsent: string[] = [];
   /**
    * The last look at the schedule found nothing more due: only then do a store batch's
    * first attempts start at once, so that they never overtake attempts already waiting.
@@ -169,6 +177,9 @@ export class TargetDispatcher implements FirstAttemptTaker {
     });
     this.queue = createWorkQueue<Attempt, DeliveryOutcome>(
       async (attempt) => {
+        // Checked here, where the attempt would start: the work queue starts a job later
+        // than it is queued, and a stop may come between.
+        if (this.stopped.signal.aborted) return NOT_SENT;
         const started = performance.now();
         const outcome = await deps.transport.deliver(attempt.payload, this.stopped.signal, attempt.route);
         observeAttempt(deps.domain.name, deps.target.name, (performance.now() - started) / 1000);
@@ -231,7 +242,10 @@ export class TargetDispatcher implements FirstAttemptTaker {
     // once instead of when their leases end.
     await this.giveBackHeld(this.held.takeAll());
     const deadline = Date.now() + this.deps.timeoutMs + 1000;
-    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // A poll under way may still be reading rows or opening envelopes: its attempts are
+    // not in flight yet, and would start (and be stopped) after the look at `unsent`.
+    while ((this.inFlight > 0 || this.polling) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await this.unleaseNow(this.unsent.splice(0), 'attempts stopped before they were sent');
     clearInterval(this.settleTimer);
     await this.settler.flush();
   }
@@ -482,8 +496,15 @@ export class TargetDispatcher implements FirstAttemptTaker {
 
   /** Puts leased attempts this dispatcher will not start back on the schedule, due now. */
   private async giveBackHeld(rows: readonly AttemptRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    const ids = rows.map((row) => row.message_id);
+    await this.unleaseNow(
+      rows.map((row) => row.message_id),
+      'held first attempts',
+    );
+  }
+
+  /** Puts leased attempts back on the schedule, due now; on failure their leases expire and they are made then. */
+  private async unleaseNow(ids: readonly string[], what: string): Promise<void> {
+    if (ids.length === 0) return;
     // Due on the schedule now: no store batch's first attempt may start ahead of them.
     this.scheduleClear = false;
     try {
@@ -491,7 +512,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
     } catch (error) {
       this.deps.logger.warn(
         { domain: this.deps.domain.name, target: this.deps.target.name, err: describeError(error), count: ids.length },
-        'giving held first attempts back to the schedule failed; their leases will expire and they are attempted then',
+        `giving ${what} back to the schedule failed; their leases will expire and they are attempted then`,
       );
     }
   }
@@ -558,6 +579,10 @@ export class TargetDispatcher implements FirstAttemptTaker {
         : { ok: false, error: result.error.message, retryable: true };
       this.inQueue--;
       this.deps.slots.release(1);
+      if (outcome === NOT_SENT) {
+        this.unsent.push(attempt.id);
+        return;
+      }
       // A downstream that answers, even with a refusal of one message, is alive: a routing
       // key no queue is bound for must not stop the target's other routes' messages.
       if (outcome.ok || !outcome.retryable || outcome.answered) this.breaker.recordSuccess();
