@@ -103,12 +103,6 @@ export class EventHub {
     await this.loop;
   }
 
-  get subscribers(): number {
-    let n = 0;
-    for (const feed of this.feeds.values()) n += feed.subscriptions.size;
-    return n;
-  }
-
   /**
    * Starts delivering the client's events to `sink`: those after `lastEventId` first (resume),
    * or from now on. Resolves with the id it starts after once it is live; `unsubscribe`

@@ -27,6 +27,24 @@ export interface EventRoutesDeps {
   hub: EventHub;
 }
 
+/**
+ * The event sockets open on this broker, which `events.ws_max_subscribers` caps. Counted
+ * here, not as the hub's subscriptions: the portal's live pages subscribe to the hub too,
+ * a superadmin's page once per client of the installation, so a few open overview tabs
+ * filled the cap and refused every client's socket.
+ */
+class OpenSockets {
+  total = 0;
+
+  opened(): void {
+    this.total++;
+  }
+
+  closed(): void {
+    this.total--;
+  }
+}
+
 /** A filter frame (JSON text) as a filter, or undefined when it is not one. */
 export function parseFilterFrame(data: string): EventFilter | undefined {
   let value: unknown;
@@ -50,6 +68,7 @@ export function parseFilterFrame(data: string): EventFilter | undefined {
 /** Needs @fastify/websocket registered on the server (buildServer does). */
 export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): Promise<void> {
   const { config, identity, hub } = deps;
+  const open = new OpenSockets();
   // One listener for every socket (`this` is the socket): what @fastify/websocket does, without a closure over the request.
   const onSocketError = function (this: WebSocket, error: Error) {
     app.log.warn({ err: error.message }, 'event socket error');
@@ -61,7 +80,7 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
     url: '/api/v1/events',
     onRequest: requireClient(identity),
     preValidation: async () => {
-      if (hub.subscribers >= config.current().events.ws_max_subscribers) throw new BrokerError('SUBSCRIBERS_FULL');
+      if (open.total >= config.current().events.ws_max_subscribers) throw new BrokerError('SUBSCRIBERS_FULL');
     },
     schema: {
       summary: 'Status events of your messages, pushed (WebSocket)',
@@ -95,6 +114,7 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
         },
       );
       eventSubscribers.inc();
+      open.opened();
       let unsubscribe: (() => void) | undefined;
       let closed = false;
       const stopRefusal = identity.onRefusal(request.raw.socket, (code) =>
@@ -113,6 +133,7 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
       socket.once('close', () => {
         closed = true;
         eventSubscribers.dec();
+        open.closed();
         stopRefusal();
         unsubscribe?.();
       });
