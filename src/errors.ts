@@ -133,6 +133,11 @@ export const ERRORS = {
     status: 503,
     message: 'This broker serves as many event subscribers as it may; try another or later',
   },
+  CLIENT_SUBSCRIBERS_FULL: {
+    status: 429,
+    message:
+      'Your client has as many event WebSockets open on this broker as it may (events.ws_max_subscribers_per_client); close one first',
+  },
 
   // ── Internal ────────────────────────────────────────────────────────────────────
   INTERNAL_ERROR: { status: 500, message: 'Internal error' },

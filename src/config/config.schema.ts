@@ -278,6 +278,11 @@ export const configShape = {
       min: 100,
     }),
     ws_max_subscribers: int('Most event WebSockets one broker serves at once', 5_000, { min: 1 }),
+    ws_max_subscribers_per_client: int(
+      "Most event WebSockets one client may hold open on one broker (so that one client cannot take every broker's ws_max_subscribers from the others)",
+      100,
+      { min: 1 },
+    ),
     read_interval_ms: int('Least ms between two event reads that found events', 10, { min: 0, max: 1000 }),
     callback_timeout_ms: int('Timeout of one status callback POST', 5_000, { min: 100 }),
     callback_max_attempts: int('Attempts of one status callback before it is dead-lettered', 5, { min: 1 }),

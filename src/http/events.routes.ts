@@ -28,20 +28,30 @@ export interface EventRoutesDeps {
 }
 
 /**
- * The event sockets open on this broker, which `events.ws_max_subscribers` caps. Counted
- * here, not as the hub's subscriptions: the portal's live pages subscribe to the hub too,
- * a superadmin's page once per client of the installation, so a few open overview tabs
- * filled the cap and refused every client's socket.
+ * The event sockets open on this broker, all of them (`events.ws_max_subscribers`) and per
+ * client (`events.ws_max_subscribers_per_client`). Counted here, not as the hub's
+ * subscriptions: the portal's live pages subscribe to the hub too, a superadmin's page once
+ * per client of the installation, so a few open overview tabs filled the cap and refused
+ * every client's socket.
  */
 class OpenSockets {
   total = 0;
+  private readonly byClient = new Map<number, number>();
 
-  opened(): void {
-    this.total++;
+  of(client: number): number {
+    return this.byClient.get(client) ?? 0;
   }
 
-  closed(): void {
+  opened(client: number): void {
+    this.total++;
+    this.byClient.set(client, this.of(client) + 1);
+  }
+
+  closed(client: number): void {
     this.total--;
+    const left = this.of(client) - 1;
+    if (left > 0) this.byClient.set(client, left);
+    else this.byClient.delete(client);
   }
 }
 
@@ -79,8 +89,13 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
     method: 'GET',
     url: '/api/v1/events',
     onRequest: requireClient(identity),
-    preValidation: async () => {
-      if (open.total >= config.current().events.ws_max_subscribers) throw new BrokerError('SUBSCRIBERS_FULL');
+    preValidation: async (request) => {
+      const settings = config.current().events;
+      // Per client as well: one client (a reconnect loop, a hostile tenant) could otherwise
+      // hold every socket of the broker and leave the other tenants with 503.
+      if (open.of(request.client!.client_id) >= settings.ws_max_subscribers_per_client)
+        throw new BrokerError('CLIENT_SUBSCRIBERS_FULL');
+      if (open.total >= settings.ws_max_subscribers) throw new BrokerError('SUBSCRIBERS_FULL');
     },
     schema: {
       summary: 'Status events of your messages, pushed (WebSocket)',
@@ -114,7 +129,7 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
         },
       );
       eventSubscribers.inc();
-      open.opened();
+      open.opened(client.client_id);
       let unsubscribe: (() => void) | undefined;
       let closed = false;
       const stopRefusal = identity.onRefusal(request.raw.socket, (code) =>
@@ -133,7 +148,7 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
       socket.once('close', () => {
         closed = true;
         eventSubscribers.dec();
-        open.closed();
+        open.closed(client.client_id);
         stopRefusal();
         unsubscribe?.();
       });

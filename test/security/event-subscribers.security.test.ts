@@ -2,8 +2,11 @@
  * The broker's cap on event WebSockets (`events.ws_max_subscribers`) counts the clients'
  * sockets on `/api/v1/events`, not the portal's live pages: a superadmin's overview tab
  * subscribes to every client's events, and counted once per client it filled the cap and
- * every client's socket was refused (503 SUBSCRIBERS_FULL).
+ * every client's socket was refused (503 SUBSCRIBERS_FULL). And one client cannot take
+ * them all: past its own `events.ws_max_subscribers_per_client` its upgrade is 429
+ * CLIENT_SUBSCRIBERS_FULL while the other clients still subscribe.
  */
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -23,7 +26,12 @@ import { HttpsPortalClient } from '../support/portal-https.js';
 let workspace: Workspace;
 let broker: BrokerProcess;
 let demo: ClientBundle;
-const closers: Array<() => void> = [];
+/** Each closes a socket and resolves once it is closed (the broker then counts it no more). */
+const closers: Array<() => Promise<void>> = [];
+
+async function closeAll(): Promise<void> {
+  await Promise.all(closers.splice(0).map((close) => close()));
+}
 
 async function issue(name: string): Promise<ClientBundle> {
   const out = join(workspace.dir, `${name}.default`);
@@ -37,7 +45,10 @@ async function issue(name: string): Promise<ClientBundle> {
 
 async function subscribe(bundle: ClientBundle): Promise<EventSocketClient> {
   const socket = await EventSocketClient.open(broker.url, bundle);
-  closers.push(() => socket.close());
+  closers.push(async () => {
+    socket.close();
+    await socket.waitFor(() => socket.closed !== undefined, 5000, 'closed');
+  });
   return socket;
 }
 
@@ -48,7 +59,11 @@ function openLive(cookie: string): Promise<WebSocket> {
       ca: demo.ca,
       headers: { cookie, origin: broker.url },
     });
-    closers.push(() => socket.close());
+    closers.push(async () => {
+      const closed = once(socket, 'close');
+      socket.close();
+      await closed;
+    });
     socket.once('message', () => resolve(socket));
     socket.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
     socket.once('error', reject);
@@ -56,14 +71,14 @@ function openLive(cookie: string): Promise<WebSocket> {
 }
 
 beforeAll(async () => {
-  workspace = await createWorkspace({ events: { ws_max_subscribers: 3 } });
+  workspace = await createWorkspace({ events: { ws_max_subscribers: 3, ws_max_subscribers_per_client: 2 } });
   broker = new BrokerProcess(workspace);
   await broker.start();
   demo = demoBundle(workspace);
 }, 120_000);
 
 afterAll(async () => {
-  for (const close of closers) close();
+  await closeAll();
   await broker?.kill('SIGKILL');
   await workspace?.cleanup();
 });
@@ -83,4 +98,17 @@ it("counts the clients' event sockets only: a superadmin's live page over more c
   } finally {
     await agent.close();
   }
+});
+
+it("refuses a client's sockets past its own limit, and leaves the others' room", async () => {
+  await closeAll();
+  const first = await subscribe(demo);
+  await subscribe(demo);
+  await expect(EventSocketClient.open(broker.url, demo)).rejects.toMatchObject({ status: 429 });
+  // The broker still has room: another client subscribes.
+  await subscribe(await issue('four'));
+  // A closed socket gives its place back.
+  first.close();
+  await first.waitFor(() => first.closed !== undefined, 5000, 'closed');
+  await subscribe(demo);
 });
