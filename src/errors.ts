@@ -133,6 +133,10 @@ export const ERRORS = {
     status: 503,
     message: 'This broker serves as many event subscribers as it may; try another or later',
   },
+  LIVE_SOCKETS_FULL: {
+    status: 429,
+    message: 'You have as many live portal pages open as you may; close one, or reload without live updates',
+  },
   CLIENT_SUBSCRIBERS_FULL: {
     status: 429,
     message:

@@ -36,7 +36,7 @@ afterEach(async () => {
   authChecks = 0;
 });
 
-async function start(refreshMs: number): Promise<FastifyInstance> {
+async function start(refreshMs: number, maxSocketsPerUser?: number): Promise<FastifyInstance> {
   // This server's own list: a previous test's socket may close late.
   const mine: number[] = [];
   unsubscribed = mine;
@@ -62,6 +62,7 @@ async function start(refreshMs: number): Promise<FastifyInstance> {
       },
     },
     clientsRefreshMs: refreshMs,
+    ...(maxSocketsPerUser === undefined ? {} : { maxSocketsPerUser }),
   });
   await server.listen({ host: '127.0.0.1', port: 0 });
   app = server;
@@ -145,5 +146,21 @@ describe('the live socket after it opened', () => {
     expect(sinks.has(2)).toBe(true);
     expect(authChecks).toBeGreaterThan(0);
     socket.terminate();
+  });
+});
+
+describe('live sockets per account', () => {
+  it('refuses an account past its limit (429) and counts a closed socket no more', async () => {
+    session = { user: userOf({}), claims: { userId: 7, version: 1, role: 'user', authTime: 0 } as never };
+    const server = await start(60_000, 2);
+    const first = await open(server);
+    const second = await open(server);
+    await expect(open(server)).rejects.toThrow('HTTP 429');
+    first.socket.close();
+    await first.closed;
+    await sleep(50); // the server's side of the close
+    const third = await open(server);
+    second.socket.terminate();
+    third.socket.terminate();
   });
 });

@@ -43,6 +43,13 @@ export interface LiveRouteDeps {
    * @defaultValue 5000
    */
   clientsRefreshMs?: number;
+  /**
+   * Live sockets one account may hold open on this broker (its open tabs of the overview
+   * and the message list). Each costs a SELECT every `clientsRefreshMs` and a hub
+   * subscription per client in its scope: unbounded, one account could open thousands.
+   * @defaultValue 20
+   */
+  maxSocketsPerUser?: number;
 }
 
 /** Hints sent per second at most; the page refreshes once per burst anyway. */
@@ -50,6 +57,7 @@ const HINT_INTERVAL_MS = 250;
 const CLIENTS_REFRESH_MS = 5000;
 /** A hint goes out only after a session check this recent (one SELECT per second at most). */
 const HINT_RECHECK_MS = 1000;
+const MAX_SOCKETS_PER_USER = 20;
 /** The close code of a socket whose session ended (4xxx: the application's own range). */
 export const SESSION_ENDED_CLOSE = 4401;
 
@@ -69,6 +77,9 @@ async function clientIdsOf(clients: LiveRouteDeps['clients'], scope: Scope): Pro
 const sameScope = (a: Scope, b: Scope) => JSON.stringify(a) === JSON.stringify(b);
 
 export function registerLiveRoute(app: FastifyInstance, deps: LiveRouteDeps): void {
+  /** Open live sockets per account (user id). */
+  const openByUser = new Map<number, number>();
+  const maxPerUser = deps.maxSocketsPerUser ?? MAX_SOCKETS_PER_USER;
   app.route({
     method: 'GET',
     url: '/live',
@@ -76,11 +87,14 @@ export function registerLiveRoute(app: FastifyInstance, deps: LiveRouteDeps): vo
       const origin = request.headers.origin;
       if (origin !== `https://${request.host}`)
         throw new BrokerError('FORBIDDEN', 'The live socket is for this portal’s own pages');
+      if ((openByUser.get(request.portal!.user.id) ?? 0) >= maxPerUser) throw new BrokerError('LIVE_SOCKETS_FULL');
     },
     handler: async () => {
       throw new BrokerError('UPGRADE_REQUIRED');
     },
     wsHandler: (socket, request) => {
+      const userId = request.portal!.user.id;
+      openByUser.set(userId, (openByUser.get(userId) ?? 0) + 1);
       const token = request.cookies[SESSION_COOKIE];
       let scope = request.portal!.scope;
       let checkedAt = Date.now();
@@ -144,6 +158,9 @@ export function registerLiveRoute(app: FastifyInstance, deps: LiveRouteDeps): vo
       keepalive.unref();
       let refresher: NodeJS.Timeout | undefined;
       socket.once('close', () => {
+        const left = (openByUser.get(userId) ?? 1) - 1;
+        if (left > 0) openByUser.set(userId, left);
+        else openByUser.delete(userId);
         closed = true;
         clearTimeout(timer);
         clearInterval(keepalive);
