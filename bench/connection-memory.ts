@@ -74,7 +74,12 @@ async function measure(kind: Kind, options: Options): Promise<Record<string, unk
       log: { level: 'warn' },
       limits: { rate_limit: 1_000_000_000, daily_quota: 1_000_000_000 },
       // Idle connections must stay open for the whole measurement.
-      server: { keep_alive_timeout_ms: 600_000, connection_max_lifetime_ms: 3_600_000 },
+      // One client holds every socket here: its per-client bounds are lifted.
+      server: {
+        keep_alive_timeout_ms: 600_000,
+        connection_max_lifetime_ms: 3_600_000,
+        max_connections_per_client: 2 * max + 10,
+      },
       events: { ws_max_subscribers: max + 10, ws_max_subscribers_per_client: max + 10 },
     },
     redis.url,

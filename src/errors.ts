@@ -137,6 +137,11 @@ export const ERRORS = {
     status: 429,
     message: 'You have as many live portal pages open as you may; close one, or reload without live updates',
   },
+  TOO_MANY_CONNECTIONS: {
+    status: 429,
+    message:
+      'Your client (or address) holds as many connections to this broker as it may (server.max_connections_per_client): this one closes after this answer; send on the ones you have',
+  },
   CLIENT_SUBSCRIBERS_FULL: {
     status: 429,
     message:

@@ -49,6 +49,16 @@ export const configShape = {
       3_600_000,
       { min: 1000 },
     ),
+    max_connections: int(
+      'TLS connections this broker holds in all (≈ 80 KB each); any beyond are closed at once',
+      10_000,
+      { min: 1 },
+    ),
+    max_connections_per_client: int(
+      'TLS connections one client certificate (or, without one, one address) may hold; requests on any beyond are answered 429 TOO_MANY_CONNECTIONS',
+      256,
+      { min: 1 },
+    ),
     tls_min_version: oneOf('Oldest TLS version accepted', 'TLSv1.2', ['TLSv1.2', 'TLSv1.3']),
     identity_cache_ms: int('How long a certificate → client lookup is cached', 60_000, { min: 0 }),
     identity_shared_cache_ms: int(

@@ -18,6 +18,7 @@ import { installErrorHandlers } from './error-handler.js';
 import { installJsonBodyParser } from './json-body-parser.js';
 import { guardUpgrades } from './upgrade-guard.js';
 import { boundConnectionLifetime } from './connection-lifetime.js';
+import { limitConnections, overConnectionLimit } from './connection-limits.js';
 import { clientRequestId, setRequestIdHeaders } from './request-id.js';
 import { lazyChildLogger } from '../logging/lazy-child-logger.js';
 import { clientErrorHandler, frameworkError, refuseConnect, refuseExpectation } from './error-handler.js';
@@ -140,7 +141,13 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
       : {}),
   }) as unknown as FastifyInstance;
 
-  if (deps.tls) boundConnectionLifetime(app.server as Server, config.server.connection_max_lifetime_ms);
+  if (deps.tls) {
+    boundConnectionLifetime(app.server as Server, config.server.connection_max_lifetime_ms);
+    limitConnections(app.server as Server, {
+      total: config.server.max_connections,
+      perClient: config.server.max_connections_per_client,
+    });
+  }
 
   installErrorHandlers(app);
   instrumentRequests(
@@ -156,7 +163,10 @@ export function buildServer(deps: FrontDeps): FastifyInstance {
   app.addHook('onRequest', (request, reply, done) => {
     setRequestIdHeaders(request, reply);
     if (closing) done(new BrokerError('SHUTTING_DOWN'));
-    else done(unsupportedTransferCoding(request.headers['transfer-encoding']) ?? missingHost(request.raw));
+    else if (overConnectionLimit(request.raw.socket)) {
+      void reply.header('connection', 'close').header('retry-after', '1');
+      done(new BrokerError('TOO_MANY_CONNECTIONS'));
+    } else done(unsupportedTransferCoding(request.headers['transfer-encoding']) ?? missingHost(request.raw));
   });
   // Every method some route takes: what a CONNECT's 405 names in Allow.
   const methods = new Set<string>();
