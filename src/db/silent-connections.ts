@@ -33,6 +33,8 @@ interface Watched {
   lastRead: number;
   lastWritten: number;
   bytesWritten: number;
+  /** When MySQL last said it runs this connection's query: asked again only a silence later. */
+  lastAsked: number;
 }
 
 export interface SilentConnectionOptions {
@@ -55,7 +57,7 @@ export function watchSilentConnections(pool: Pool, options: SilentConnectionOpti
   const watched = new Map<CoreConnection, Watched>();
   pool.pool.on('connection', (connection) => {
     const core = connection as unknown as CoreConnection;
-    const state: Watched = { lastRead: Date.now(), lastWritten: Date.now(), bytesWritten: 0 };
+    const state: Watched = { lastRead: Date.now(), lastWritten: Date.now(), bytesWritten: 0, lastAsked: 0 };
     watched.set(core, state);
     // A second 'data' listener: mysql2 keeps its own, the stream stays in flowing mode.
     core.stream.on('data', () => (state.lastRead = Date.now()));
@@ -76,11 +78,19 @@ export function watchSilentConnections(pool: Pool, options: SilentConnectionOpti
         state.bytesWritten = core.stream.bytesWritten;
         state.lastWritten = now;
       }
-      if (core._command && now - Math.max(state.lastRead, state.lastWritten) >= options.silentMs) silent.push(core);
+      const quietSince = Math.max(state.lastRead, state.lastWritten, state.lastAsked);
+      if (core._command && now - quietSince >= options.silentMs) silent.push(core);
     }
     if (silent.length === 0) return;
     checking = true;
-    void dropUnanswered(silent, options)
+    void dropUnanswered(silent, options, {
+      // Its answer came while MySQL was asked (the query ended meanwhile): not silent after all.
+      stillSilent: (core) => Boolean(core._command) && (watched.get(core)?.lastRead ?? now) < now,
+      running: (core) => {
+        const state = watched.get(core);
+        if (state) state.lastAsked = Date.now();
+      },
+    })
       .catch(() => undefined)
       .finally(() => (checking = false));
   }, options.everyMs ?? 1000);
@@ -88,7 +98,11 @@ export function watchSilentConnections(pool: Pool, options: SilentConnectionOpti
   return () => clearInterval(timer);
 }
 
-async function dropUnanswered(silent: CoreConnection[], options: SilentConnectionOptions): Promise<void> {
+async function dropUnanswered(
+  silent: CoreConnection[],
+  options: SilentConnectionOptions,
+  seen: { stillSilent: (core: CoreConnection) => boolean; running: (core: CoreConnection) => void },
+): Promise<void> {
   const ids = silent.map((core) => core.threadId).filter((id): id is number => id !== null);
   let running: Map<number, string> | undefined;
   let check;
@@ -104,7 +118,7 @@ async function dropUnanswered(silent: CoreConnection[], options: SilentConnectio
     running = new Map(rows.map((row) => [Number(row.ID), row.COMMAND]));
     for (const core of silent) {
       const command = core.threadId === null ? undefined : running.get(core.threadId);
-      if (command === undefined || !IDLE_COMMANDS.has(command)) continue;
+      if (command === undefined || !IDLE_COMMANDS.has(command) || !seen.stillSilent(core)) continue;
       // Its transaction's locks go with it (a retried INSERT of the same rows would wait for them).
       await withDeadline(check.query(`KILL CONNECTION ${Number(core.threadId)}`), askMs).catch(() => undefined);
     }
@@ -115,7 +129,11 @@ async function dropUnanswered(silent: CoreConnection[], options: SilentConnectio
   }
   for (const core of silent) {
     const command = running && core.threadId !== null ? running.get(core.threadId) : undefined;
-    if (command !== undefined && !IDLE_COMMANDS.has(command)) continue; // MySQL is working on it
+    if (command !== undefined && !IDLE_COMMANDS.has(command)) {
+      seen.running(core); // MySQL is working on it
+      continue;
+    }
+    if (!seen.stillSilent(core)) continue;
     const why =
       running === undefined
         ? `no answer for ${options.silentMs} ms and MySQL unreachable`
