@@ -222,6 +222,8 @@ export function registerClientCommands(program: Command): void {
     .option('--json', 'print the list as JSON')
     .action((options: { domain?: string; expiring?: boolean; json?: boolean }, command: Command) =>
       runCommand(command, async (ctx) => {
+        // A misspelt domain would list nothing and pass for "no certificates there".
+        if (options.domain !== undefined) requireConfiguredDomain(ctx.config, options.domain);
         const { authority } = await ctx.ca();
         const all = await authority.list(options.domain === undefined ? {} : { domain: options.domain });
         const list = options.expiring ? all.filter((c) => c.expiring) : all;

@@ -74,6 +74,17 @@ describe('mb client', () => {
     expect((await mb(['client', 'enable', 'lister'])).stdout).toContain('enabled lister.default');
   });
 
+  it('list --domain refuses a domain that is not configured instead of printing an empty list', async () => {
+    const listed = await mb(['client', 'list', '--domain', 'nope']);
+    // Before: an empty table and exit 0, as if the domain had no certificates.
+    expect(listed.code).toBe(1);
+    expect(listed.stderr).toContain('UNKNOWN_DOMAIN: Domain nope is not configured');
+    expect(listed.stdout).toBe('');
+    const known = await mb(['client', 'list', '--domain', 'default', '--json']);
+    expect(known.code, known.stderr).toBe(0);
+    expect(JSON.parse(known.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ domain: 'default' })]));
+  });
+
   it("refuses a name whose CN would pass 64 characters as the caller's mistake, leaving no directory", async () => {
     const name = 'n'.repeat(64 - '.default'.length + 1);
     const refused = await mb(['client', 'issue', name]);
