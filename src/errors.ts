@@ -84,6 +84,10 @@ export const ERRORS = {
     message: 'A certificate authority already exists; pass the overwrite option to replace it',
   },
   CA_NOT_INITIALIZED: { status: 503, message: 'The certificate authority has not been created yet (mb ca init)' },
+  CA_IN_USE: {
+    status: 409,
+    message: 'A running broker uses the certificate authority; stop every broker before replacing it',
+  },
 
   // ── Throttling ──────────────────────────────────────────────────────────────────
   TOO_MANY_REQUESTS: { status: 429, message: 'Too many requests' },

@@ -5,10 +5,11 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { BrokerError } from '../errors.js';
 import { fingerprintOfDer } from '../pki/fingerprint.js';
+import type { CliContext } from './cli-context.js';
 import { commandGroup, parsePositiveInt, printJson, readConfig, reportFailure, runCommand } from './cli-support.js';
 
 export function registerCaCommands(program: Command): void {
@@ -20,7 +21,7 @@ export function registerCaCommands(program: Command): void {
     )
     .option(
       '--force',
-      'replace an existing CA: every certificate it issued stops working, and running brokers must be restarted',
+      'replace an existing CA: every certificate it issued stops working; refused while a broker of the installation runs',
     )
     .option('--days <n>', 'validity in days (default: pki.ca_days, 3650)', parsePositiveInt)
     .option('--cn <name>', 'subject common name (default: Message Broker CA)')
@@ -32,6 +33,7 @@ export function registerCaCommands(program: Command): void {
           // The keys as for every command; the CA only when it stays (--force replaces it).
           await ctx.verifySecrets({ ca: options.force !== true });
           const { store, lifecycle } = await ctx.ca();
+          if (options.force && existsSync(store.paths.caCert)) await refuseWhileBrokersRun(ctx, store.paths.caCert);
           const record = await ctx.secretRecord();
           const { caFingerprint, refuseNewCa } = await import('../keys/secret-identity.js');
           if (!options.force && !existsSync(store.paths.caCert))
@@ -98,4 +100,19 @@ export function registerCaCommands(program: Command): void {
         reportFailure(error);
       }
     });
+}
+
+/**
+ * A broker keeps the CA it started with in memory: replaced under it, it refuses every
+ * certificate the new CA signs and ignores the CRLs it signs, revocations included.
+ */
+async function refuseWhileBrokersRun(ctx: CliContext, caCertPath: string): Promise<void> {
+  const { runningBrokers } = await import('./running-brokers.js');
+  const running = await runningBrokers(ctx, readFileSync(caCertPath, 'utf8'));
+  if (running.length === 0) return;
+  throw new BrokerError(
+    'CA_IN_USE',
+    `Refusing to replace the CA in ${dirname(caCertPath)} while ${running.length} broker(s) use it: ${running.join(', ')}. ` +
+      'Stop every broker first (a stopped broker’s heartbeat is gone within three heartbeat intervals), run mb ca init --force again, then start them',
+  );
 }
