@@ -59,7 +59,7 @@ import { CaClient } from '../actors/ca/ca.client.js';
 import { OnDemandActor } from '../actors/on-demand.js';
 import { pkiMaintenanceDue } from '../ca/maintenance-due.js';
 import { caAdminAccess } from '../portal/ca-admin-access.js';
-import { ensureFirstAdmin, handOverFirstAdmin } from '../portal/first-admin.js';
+import { ensureFirstAdmin, handOverFirstAdmin, prepareHandOver } from '../portal/first-admin.js';
 import { SharedIdentityCache } from '../queue/identity-cache.js';
 import { createRedis } from '../queue/redis-connection.js';
 import { workLeftBehind } from '../queue/work-left-behind.js';
@@ -258,8 +258,6 @@ export async function startBroker(
     operations: { reloadFromFile: reloader.reloadFromFile },
     logger,
   });
-  const created = await ensureFirstAdmin(repositories, portal.hasher, config.portal.first_admin_email);
-  const firstAdmin = created && handOverFirstAdmin(created, process.stdout.isTTY === true, config.data.dir);
   const events = new EventHub({
     redis,
     blocking: createRedis(config, 'events-blocking'),
@@ -308,6 +306,12 @@ export async function startBroker(
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
   const url = `https://localhost:${port}`;
+  // Only once listening: a start that fails before its welcome text (a port in use) would
+  // leave an account whose password was never shown, and the next start makes no other.
+  const toTerminal = process.stdout.isTTY === true;
+  prepareHandOver(toTerminal, config.data.dir);
+  const created = await ensureFirstAdmin(repositories, portal.hasher, config.portal.first_admin_email);
+  const firstAdmin = created && handOverFirstAdmin(created, toTerminal, config.data.dir);
   printWelcome(config, url, bootstrap, firstAdmin);
   const jobs = await startBackgroundJobs({ config: live, redis, database, repositories, logger });
 

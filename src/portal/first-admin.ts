@@ -1,7 +1,8 @@
 /** The first superadmin of an empty users table (handed over once: the welcome text or a 0600 file). */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDuplicateKeyError, type Repositories } from '../db/index.js';
+import { BrokerError } from '../errors.js';
 import { generatePassword, type PasswordHasher } from './password-hasher.js';
 
 export interface FirstAdmin {
@@ -24,11 +25,29 @@ export const FIRST_ADMIN_PASSWORD_FILE = 'first-admin-password';
  */
 export function handOverFirstAdmin(admin: FirstAdmin, toTerminal: boolean, dataDir: string): FirstAdmin {
   if (toTerminal) return admin;
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  prepareHandOver(false, dataDir);
   const passwordFile = join(dataDir, FIRST_ADMIN_PASSWORD_FILE);
   rmSync(passwordFile, { force: true });
   writeFileSync(passwordFile, `${admin.password}\n`, { mode: 0o600, flag: 'wx' });
   return { ...admin, passwordFile };
+}
+
+/**
+ * Fails, naming data.dir, when the password file could not be written: called before the
+ * account is made, since an account whose password was never handed over is one nobody
+ * can sign in to, and the next start makes no other.
+ */
+export function prepareHandOver(toTerminal: boolean, dataDir: string): void {
+  if (toTerminal) return;
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    accessSync(dataDir, constants.W_OK);
+  } catch (error) {
+    throw new BrokerError(
+      'CONFIG_INVALID',
+      `cannot write the first admin's password file into data.dir ${dataDir} (${(error as NodeJS.ErrnoException).code ?? String(error)}): make it a directory the broker's user can write`,
+    );
+  }
 }
 
 /**
