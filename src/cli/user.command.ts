@@ -20,7 +20,7 @@ import { BrokerError } from '../errors.js';
 import { SUPERADMIN_DOMAIN, accountDomainLabel, accountDomainOf } from '../portal/account-domain.js';
 import type { AuditContext } from '../portal/user-admin.service.js';
 import type { CliAccounts } from './cli-context.js';
-import { commandGroup, printTabbed, runCommand, terminalSafe } from './cli-support.js';
+import { commandGroup, printTabbed, requireConfiguredDomain, runCommand, terminalSafe } from './cli-support.js';
 
 interface AccountsContext extends CliAccounts {
   config: Readonly<BrokerConfig>;
@@ -78,10 +78,13 @@ export function registerUserCommands(program: Command): void {
   user
     .command('list')
     .description('List accounts')
-    .option('--domain <domain>', 'only this domain')
+    .option('--domain <domain>', `only this domain (${SUPERADMIN_DOMAIN}: the superadmins)`)
     .action(async (options: { domain?: string }, command: Command) => {
       await withAccounts(command, async (ctx) => {
-        const rows = await ctx.repositories.users.list(options.domain ? { domain: options.domain } : {});
+        const domain = accountDomainOf(options.domain);
+        // A misspelt domain would list nothing and pass for "no accounts there".
+        if (typeof domain === 'string') requireConfiguredDomain(ctx.config, domain);
+        const rows = await ctx.repositories.users.list(domain === undefined ? {} : { domain });
         for (const row of rows) {
           const state = row.disabled
             ? 'disabled'

@@ -184,11 +184,13 @@ export class UsersRepository {
     await this.db.update(users).set({ failed_logins: 0, locked_until: null }).where(eq(users.id, id));
   }
 
-  async list(filter: { domain?: string } = {}): Promise<UserRow[]> {
+  /** Every account, or a domain's; `domain: null` the superadmins'. */
+  async list(filter: { domain?: string | null } = {}): Promise<UserRow[]> {
+    const { domain } = filter;
     return this.db
       .select()
       .from(users)
-      .where(filter.domain === undefined ? undefined : eq(users.domain, filter.domain))
+      .where(domain === undefined ? undefined : domain === null ? isNull(users.domain) : eq(users.domain, domain))
       .orderBy(asc(users.email));
   }
 }

@@ -166,4 +166,18 @@ describe('mb user', () => {
     const twice = await mb(['add', 'OPS@example.test', '--role', 'superadmin'], 'a superadmin password\n');
     expect(twice.stderr).toContain('email: A superadmin with this email exists already');
   });
+
+  it('lists one domain, the superadmins with --domain *, and refuses a domain that is not configured', async () => {
+    const tenant = await mb(['list', '--domain', 'default']);
+    expect(tenant.stdout).toMatch(/^ops@example\.test\tadmin\tdefault\t/m);
+    expect(tenant.stdout).not.toContain('\tsuperadmin\t');
+    // Before: `*`, as the list shows superadmins, listed nothing; an unknown domain nothing, exit 0.
+    const superadmins = await mb(['list', '--domain', '*']);
+    expect(superadmins.code, superadmins.stderr).toBe(0);
+    expect(superadmins.stdout).toMatch(/^root@example\.test\tsuperadmin\t\*\t/m);
+    expect(superadmins.stdout).not.toContain('\tdefault\t');
+    const unknown = await mb(['list', '--domain', 'nope']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('UNKNOWN_DOMAIN: Domain nope is not configured');
+  });
 });
