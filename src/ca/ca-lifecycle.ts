@@ -113,7 +113,8 @@ export async function bootstrapPki(
   }
   const ca = authority.loadCa();
   const server_issued = await renewServerIfDue(deps, request.hostnames);
-  if (!store.hasDeliveryClient()) {
+  // After `mb ca init --force` the files of the old CA are still there: nobody trusts them now.
+  if (!store.hasDeliveryClient() || !signedBy(store.loadDeliveryClient().certPem, ca.certPem)) {
     store.saveDeliveryClient(issueClientCertificate(ca, { commonName: deliveryClientCommonName(config.instance_id) }));
   }
   if (authority.crl.needsRefresh()) await authority.crl.rebuild({ actor: 'system', kind: 'crl', audit: true });
@@ -125,13 +126,16 @@ export async function bootstrapPki(
     const existing = await authority.clients.findByNameAndDomain(name, domain);
     const active = existing ? await authority.certificates.listActiveForClient(existing.id) : [];
     // Re-issue when the files are gone or no longer match an active registration.
+    // Re-issue too when another CA signed it (a replaced CA): the welcome's curl would fail.
+    const bundle = store.hasClientBundle(cn) ? store.loadClientBundle(cn) : undefined;
     const onDisk =
-      store.hasClientBundle(cn) &&
-      active.some((c) => c.fingerprint === fingerprintOfPem(store.loadClientBundle(cn).certPem));
+      bundle !== undefined &&
+      signedBy(bundle.certPem, ca.certPem) &&
+      active.some((c) => c.fingerprint === fingerprintOfPem(bundle.certPem));
     if (!onDisk) {
       const order = { name, domain, actor: 'system' };
-      const bundle = existing ? await authority.renew(order) : await authority.issue(order);
-      store.saveClientBundle(cn, { certPem: bundle.cert_pem, keyPem: bundle.key_pem }, bundle.ca_pem);
+      const issued = existing ? await authority.renew(order) : await authority.issue(order);
+      store.saveClientBundle(cn, { certPem: issued.cert_pem, keyPem: issued.key_pem }, issued.ca_pem);
       logger.info({ client: cn }, 'demo client certificate written');
     }
     const dir = store.clientBundleDir(cn);
@@ -145,6 +149,13 @@ export async function bootstrapPki(
     };
   }
   return { created_ca, server_issued, demo };
+}
+
+/** Whether the CA (the one in use) signed this certificate. */
+function signedBy(certPem: string, caPem: string): boolean {
+  const ca = new X509Certificate(caPem);
+  const cert = new X509Certificate(certPem);
+  return cert.checkIssued(ca) && cert.verify(ca.publicKey);
 }
 
 /** The CA actor's `ca.maintain` (the main thread's timer, see ca.client.ts). Each step runs even if an earlier one failed. */

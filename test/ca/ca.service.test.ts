@@ -388,3 +388,22 @@ describe('the shared identity cache', () => {
     expect(await failing.certificates.findIdentityByFingerprint(issued.fingerprint)).toBeDefined();
   });
 });
+
+describe('a replaced CA', () => {
+  // Last in the file: it replaces the CA every test above used.
+  it('the next start re-issues the demo and delivery certificates the old CA signed', async () => {
+    const request = { hostnames: ['localhost'], demo: { name: 'demo', domain: 'default' } };
+    await bootstrapPki(lifecycle, request);
+    await initCa(lifecycle, { overwrite: true, actor: 'cli:test' });
+    const started = await bootstrapPki(lifecycle, request);
+    // Before: both kept the old CA's certificates, and the welcome's curl failed.
+    expect(started.demo).toMatchObject({ created: true });
+    const demoCert = join(store.clientBundleDir('demo.default'), 'client.crt');
+    expect(openssl(['verify', '-CAfile', store.paths.caCert, demoCert]).stdout).toContain('OK');
+    expect(readFileSync(join(store.clientBundleDir('demo.default'), 'ca.crt'), 'utf8')).toBe(
+      readFileSync(store.paths.caCert, 'utf8'),
+    );
+    expect(openssl(['verify', '-CAfile', store.paths.caCert, store.paths.deliveryClientCert]).stdout).toContain('OK');
+    expect(await bootstrapPki(lifecycle, request)).toMatchObject({ demo: { created: false } });
+  });
+});
