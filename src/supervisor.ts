@@ -35,6 +35,7 @@ import { brokerArgsOrExit } from './app/broker-args.js';
 import { unsupportedNode } from './app/node-support.js';
 import { reexecWithBoundedHeap } from './app/main-heap.js';
 import { ConfigError, loadConfig, type BrokerConfig } from './config/config.js';
+import { BrokerError } from './errors.js';
 import { createLogger } from './logger.js';
 import { LogOutput } from './logging/log-output.js';
 import { VERSION } from './version.js';
@@ -96,7 +97,7 @@ async function main(): Promise<void> {
     broker = await startBroker(config, logger, logOutput, readConfig);
   } catch (error) {
     logger.fatal({ err: error }, 'broker failed to start');
-    process.stderr.write(`broker failed to start: ${(error as Error).message}\n`);
+    process.stderr.write(`broker failed to start: ${startFailure(error)}\n`);
     process.exit(1);
   }
   const running = broker;
@@ -112,6 +113,13 @@ async function main(): Promise<void> {
       );
     });
   }
+}
+
+/** The one line an operator reads: the message and, when it has one, the system's reason (ENOTDIR, EACCES…). */
+function startFailure(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const cause = error instanceof BrokerError ? (error.details as { cause?: unknown } | undefined)?.cause : undefined;
+  return typeof cause === 'string' && !message.includes(cause) ? `${message} (${cause})` : message;
 }
 
 // Run only as the entry point, so tests can import startBroker.

@@ -36,6 +36,17 @@ describe('a broker that cannot start', () => {
     );
   }, 60_000);
 
+  it('exits 1 naming a pki.dir it cannot create and why (ENOTDIR), not only that it could not', async () => {
+    workspace = await createWorkspace();
+    const file = join(workspace.dir, 'not-a-directory');
+    writeFileSync(file, '');
+    workspace.reconfigure({ pki: { dir: join(file, 'certs') } });
+    broker = new BrokerProcess(workspace);
+    await expect(broker.start(30_000)).rejects.toThrow(/exited with 1 before listening/);
+    // Before: "Could not create …/certs" and the reason only inside the JSON log line.
+    expect(broker.output).toContain(`broker failed to start: Could not create ${join(file, 'certs')} (ENOTDIR)`);
+  }, 60_000);
+
   it('exits 1 naming the port in use and the setting to change, not Node’s EADDRINUSE', async () => {
     const holder: Server = createServer();
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
