@@ -5,8 +5,8 @@
  * cannot be reached the change still stands in the database (and crl.pem), and the command
  * exits 2 so scripts notice.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import type { IssuedBundle } from '../ca/ca.types.js';
@@ -65,6 +65,7 @@ export function registerClientCommands(program: Command): void {
       assertClientName(client, domain); // the CA's refusal, before the directory's own
       const dir = options.out === undefined ? store.clientBundleDir(`${client}.${domain}`) : resolve(options.out);
       const created = ensurePrivateDir(dir); // before signing: a key that cannot be written is a key lost
+      refuseOtherBundle(dir, `${client}.${domain}`);
       const order = { name: client, domain, actor: ctx.actor, ...(options.days ? { days: options.days } : {}) };
       let bundle: IssuedBundle;
       try {
@@ -244,6 +245,26 @@ export function registerClientCommands(program: Command): void {
         );
       }),
     );
+}
+
+/**
+ * Another certificate's bundle in `dir` (a reused --out) would be overwritten, and the CA
+ * keeps no copy of its key: refused before anything is signed. The client's own earlier
+ * bundle is replaced, as renew does.
+ */
+function refuseOtherBundle(dir: string, commonName: string): void {
+  if (!existsSync(join(dir, 'client.key'))) return;
+  let holder: string | undefined;
+  try {
+    holder = /^CN=(.*)$/m.exec(new X509Certificate(readFileSync(join(dir, 'client.crt'))).subject)?.[1];
+  } catch {
+    // No readable client.crt beside the key: whose key it is cannot be told, so it is kept.
+  }
+  if (holder === commonName) return;
+  throw new BrokerError(
+    'CONFLICT',
+    `${dir} already holds the private key of ${holder ?? 'another certificate'}; writing ${commonName} there would destroy it (the CA keeps no copy): choose another --out, or move that bundle away first`,
+  );
 }
 
 /** Writes the bundle (and optionally a PKCS#12) and tells the operator where it is. */

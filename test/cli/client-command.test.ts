@@ -74,6 +74,22 @@ describe('mb client', () => {
     expect((await mb(['client', 'enable', 'lister'])).stdout).toContain('enabled lister.default');
   });
 
+  it("refuses an --out that holds another client's bundle, before signing, and keeps that key", async () => {
+    expect((await mb(['client', 'issue', 'first'])).code).toBe(0);
+    const dir = bundleDir('first.default');
+    const key = readFileSync(join(dir, 'client.key'), 'utf8');
+    const refused = await mb(['client', 'issue', 'second', '--out', dir]);
+    // Before: second's key and certificate replaced first's, whose key existed nowhere else.
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`CONFLICT: ${dir} already holds the private key of first.default`);
+    expect(readFileSync(join(dir, 'client.key'), 'utf8')).toBe(key);
+    const listed = JSON.parse((await mb(['client', 'list', '--json'])).stdout) as Array<{ common_name: string }>;
+    expect(listed.some((c) => c.common_name === 'second.default')).toBe(false);
+    // The client's own bundle is still replaced by its renewal.
+    expect((await mb(['client', 'renew', 'first', '--out', dir])).code).toBe(0);
+    expect(readFileSync(join(dir, 'client.key'), 'utf8')).not.toBe(key);
+  });
+
   it('list --domain refuses a domain that is not configured instead of printing an empty list', async () => {
     const listed = await mb(['client', 'list', '--domain', 'nope']);
     // Before: an empty table and exit 0, as if the domain had no certificates.
