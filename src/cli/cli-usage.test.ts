@@ -35,6 +35,20 @@ async function usageError(args: string[]): Promise<{ stderr: string; exitCode: n
 }
 
 describe('mb usage errors', () => {
+  it('refuses dead-letter redrive with both --all and --message', async () => {
+    const { stderr, exitCode } = await usageError([
+      'dead-letter',
+      'redrive',
+      '--domain',
+      'default',
+      '--all',
+      '--message',
+      '01a2534d-7f4e-7a32-9716-97d8613dc98d',
+    ]);
+    expect(stderr).toContain("option '--all' cannot be used with option '--message <id...>'");
+    expect(exitCode).toBe(1);
+  });
+
   it('refuses a rate that is not a number', async () => {
     const { stderr, exitCode } = await usageError(['send', '--rate', 'abc']);
     expect(stderr).toMatch(/option '--rate <per-second>' argument 'abc' is invalid\. expected a number, 0 or more/);

@@ -1,5 +1,5 @@
 /** `mb dead-letter list|redrive`: see and re-queue what a domain's downstream never took. */
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { AuditRepository } from '../db/audit.repository.js';
 import { MessagesRepository } from '../db/messages.repository.js';
 import { LiveConfig } from '../config/live-config.js';
@@ -62,7 +62,8 @@ export function registerDeadLetterCommands(program: Command): void {
       "one of the domain's targets (default: every webhook and amqp target of a domain with several)",
     )
     .option('--message <id...>', 'message ids to redrive')
-    .option('--all', 'redrive every dead letter of the domain')
+    // Both given, --all redrove every dead letter of the domain where a few were named.
+    .addOption(new Option('--all', 'redrive every dead letter of the domain').conflicts('message'))
     .action(
       async (options: { domain: string; target?: string; message?: string[]; all?: boolean }, command: Command) => {
         if (!options.all && !options.message?.length) command.error('Give --message ID… or --all');
