@@ -15,29 +15,32 @@ import type { BrokerConfig } from '../config/config.js';
 import { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { CertStore } from '../pki/cert-store.js';
-import { isRevocationReason, REVOCATION_REASONS } from '../pki/pki.types.js';
+import { isRevocationReason, REVOCATION_REASONS, type RevocationReason } from '../pki/pki.types.js';
 import { issueClientCertificate } from '../pki/issue.js';
 import { normalizeSerialHex } from '../pki/serial.js';
 import { verifyCertificate } from '../pki/verify.js';
 import type { CertificateVerdict } from '../pki/verify.js';
 import type { CaMaterial, IssuedCertificate } from '../pki/pki.types.js';
+import type { CertificateRow } from '../db/schema.js';
 import type { SharedIdentity } from '../queue/identity-cache.js';
 import type {
   CertificateSummary,
   CrlInfo,
   IssuedBundle,
   IssueRequest,
+  RenewedBundle,
   RevokeRequest,
   RevokeResult,
 } from './ca.types.js';
 import { assertClientName, CLIENT_NAME, CLIENT_NAME_RULE } from './client-name.js';
-import { CrlManager, type Announce } from './crl-manager.js';
+import { CrlManager, type Announce, type RebuildResult } from './crl-manager.js';
 
 const DAY_MS = 86_400_000;
 /** Certificates that expire sooner than this are flagged (list, health, metric). */
 export const EXPIRY_WARNING_DAYS = 30;
 
 type IssueOrder = IssueRequest & { notBefore?: Date; notAfter?: Date };
+type RevokedTarget = { serial: string; fingerprint: string; domain: string; client: string };
 export type RevokeOutcome = RevokeResult & { announced: boolean };
 
 export interface CertificateAuthorityDeps {
@@ -127,28 +130,79 @@ export class CertificateAuthority {
     return bundleOf(issued, ca);
   }
 
-  /** A new key and certificate for an existing client; its current ones stay valid (overlap). */
-  async renew(request: IssueOrder): Promise<IssuedBundle> {
+  /**
+   * A new key and certificate for an existing client. The newest certificate before it
+   * stays valid beside it (the overlap: until it expires or is revoked) so the client can
+   * switch over; every older active one is revoked as `superseded`, announced like any
+   * revocation. Without that, each renewal left one more key working for a year — the
+   * one on a lost device too.
+   */
+  async renew(request: IssueOrder): Promise<RenewedBundle> {
     const { name, domain } = this.checkClient(request.name, request.domain, request.scoped);
     const client = await this.clients.findByNameAndDomain(name, domain);
     if (!client) throw new BrokerError('CLIENT_NOT_FOUND', `No client ${name}.${domain}; issue one first`);
-    const previous = await this.certificates.listActiveForClient(client.id);
     const ca = this.loadCa();
     const issued = this.sign(ca, name, domain, request);
-    await this.certificates
-      .insert(certificateRow(issued, client.id))
+    // The new certificate and the revocations it brings commit together. The client's row
+    // is locked first: two renewals at once (CLI and portal) would otherwise both keep the
+    // same predecessor and leave three certificates active.
+    const { overlaps, superseded } = await this.deps.db
+      .transaction(async (tx) => {
+        const txDb = tx as unknown as Database;
+        await new ClientsRepository(txDb).lockForUpdate(client.id);
+        const certificates = new CertificatesRepository(txDb);
+        const id = await certificates.insert(certificateRow(issued, client.id));
+        const [kept, ...older] = predecessors(await certificates.listActiveForClient(client.id), id, Date.now());
+        const at = new Date();
+        const revoked: RevokedTarget[] = [];
+        for (const row of older) {
+          const done = await certificates.revoke(row.serial, 'superseded', at);
+          if (done) revoked.push({ serial: done.serial, fingerprint: done.fingerprint, domain, client: name });
+        }
+        return { overlaps: kept, superseded: revoked };
+      })
       .catch((error: unknown) => Promise.reject(toStorageError(error)));
     await this.record(request, 'certificate.renew', issued.serialHex, domain, {
       client: name,
       not_after: issued.notAfter.toISOString(),
-      overlaps: previous.map((c) => c.serial),
+      overlaps: overlaps ? [overlaps.serial] : [],
+      superseded: superseded.map((c) => c.serial),
     });
     this.deps.logger.info(
-      { serial: issued.serialHex, client: name, domain, overlaps: previous.length },
+      { serial: issued.serialHex, client: name, domain, overlaps: overlaps?.serial, superseded: superseded.length },
       'client certificate renewed',
     );
     await this.share(issued, client);
-    return bundleOf(issued, ca);
+    const published = await this.publishSuperseded(request, superseded, issued.serialHex);
+    return {
+      ...bundleOf(issued, ca),
+      overlaps: overlaps ? { serial: overlaps.serial, not_after: overlaps.not_after.toISOString() } : null,
+      superseded: superseded.map(({ serial, fingerprint }) => ({ serial, fingerprint })),
+      ...published,
+    };
+  }
+
+  /**
+   * The revocations of a renewal go out as any revocation does. A failure here must not
+   * fail the renewal: the new key would be lost while its certificate stands, and a retry
+   * would keep that orphan and supersede the certificate the client really uses.
+   */
+  private async publishSuperseded(
+    request: { actor: string; ip?: string | undefined },
+    superseded: RevokedTarget[],
+    by: string,
+  ): Promise<{ crl_number: number | null; announced: boolean }> {
+    if (superseded.length === 0) return { crl_number: null, announced: true };
+    try {
+      const crl = await this.publishRevocations(request, 'superseded', superseded, { superseded_by: by });
+      return { crl_number: crl.info.crl_number, announced: crl.announced };
+    } catch (error) {
+      this.deps.logger.error(
+        { err: (error as Error).message, serials: superseded.map((c) => c.serial) },
+        'renewal: superseded certificates revoked in the registry, but not published; run `mb crl rebuild`',
+      );
+      return { crl_number: null, announced: false };
+    }
   }
 
   private async share(
@@ -185,7 +239,7 @@ export class CertificateAuthority {
     }
     const targets = await this.revocationTargets(request);
     const at = new Date();
-    const revoked: Array<{ serial: string; fingerprint: string; domain: string; client: string }> = [];
+    const revoked: RevokedTarget[] = [];
     for (const target of targets) {
       const row = await this.certificates.revoke(target.serial, request.reason, at);
       if (!row) continue; // revoked by someone else in the meantime: their row and CRL stand
@@ -197,12 +251,27 @@ export class CertificateAuthority {
       });
     }
     if (revoked.length === 0) throw new BrokerError('CERT_ALREADY_REVOKED');
+    const crl = await this.publishRevocations(request, request.reason, revoked);
+    return {
+      revoked: revoked.map(({ serial, fingerprint }) => ({ serial, fingerprint })),
+      crl: crl.info,
+      announced: crl.announced,
+    };
+  }
+
+  /**
+   * Audits revocations that stand in the registry, then re-signs the CRL and announces
+   * them: every running broker drops the certificates' open connections.
+   */
+  private async publishRevocations(
+    request: { actor: string; ip?: string | undefined },
+    reason: RevocationReason,
+    revoked: RevokedTarget[],
+    details: Record<string, unknown> = {},
+  ): Promise<RebuildResult> {
     // Audited before the re-sign: the revocation stands in the registry even if signing fails.
     for (const r of revoked)
-      await this.record(request, 'certificate.revoke', r.serial, r.domain, {
-        client: r.client,
-        reason: request.reason,
-      });
+      await this.record(request, 'certificate.revoke', r.serial, r.domain, { client: r.client, reason, ...details });
     const crl = await this.crl
       .rebuild({
         actor: request.actor,
@@ -210,21 +279,17 @@ export class CertificateAuthority {
         revoked: revoked.map(({ serial, fingerprint }) => ({ serial, fingerprint })),
       })
       .catch((error: unknown) => {
-        const reason = error instanceof Error ? error.message : String(error);
+        const problem = error instanceof Error ? error.message : String(error);
         throw new BrokerError(
           'CA_FAILURE',
-          `Revoked in the registry, but the CRL could not be re-signed (${reason}); run \`mb crl rebuild\``,
+          `Revoked in the registry, but the CRL could not be re-signed (${problem}); run \`mb crl rebuild\``,
         );
       });
     this.deps.logger.warn(
-      { serials: revoked.map((r) => r.serial), reason: request.reason, announced: crl.announced },
+      { serials: revoked.map((r) => r.serial), reason, announced: crl.announced },
       'certificates revoked',
     );
-    return {
-      revoked: revoked.map(({ serial, fingerprint }) => ({ serial, fingerprint })),
-      crl: crl.info,
-      announced: crl.announced,
-    };
+    return crl;
   }
 
   async list(request: { domain?: string }): Promise<CertificateSummary[]> {
@@ -345,6 +410,15 @@ export class CertificateAuthority {
       details,
     });
   }
+}
+
+/**
+ * The active certificates issued before the one with id `newId` and not yet past their
+ * end, newest (last issued) first: the first is the overlap, the rest are superseded.
+ * One already past its end is left to the expiry sweep.
+ */
+function predecessors(active: CertificateRow[], newId: number, now: number): CertificateRow[] {
+  return active.filter((row) => row.id < newId && row.not_after.getTime() > now).sort((a, b) => b.id - a.id);
 }
 
 function certificateRow(issued: IssuedCertificate, clientId: number) {

@@ -13,6 +13,22 @@ export interface IssuedBundle {
   not_after: string;
 }
 
+/**
+ * What a renewal did beside issuing: a client keeps at most two active certificates, the
+ * new one and the one it overlaps (the newest before it, valid until it expires or is
+ * revoked); every older active one is revoked as `superseded`.
+ */
+export interface RenewedBundle extends IssuedBundle {
+  /** The certificate that stays active beside the new one; null when the client had none. */
+  overlaps: { serial: string; not_after: string } | null;
+  /** Older active certificates this renewal revoked (reason `superseded`). */
+  superseded: Array<{ serial: string; fingerprint: string }>;
+  /** The CRL that lists them; null when none was superseded, or the re-sign failed (run `mb crl rebuild`). */
+  crl_number: number | null;
+  /** false when superseded certificates could not be announced to the running brokers (or the CRL not re-signed). */
+  announced: boolean;
+}
+
 export interface BootstrapResult {
   created_ca: boolean;
   server_issued: boolean;

@@ -9,7 +9,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Command, Option } from 'commander';
-import type { IssuedBundle } from '../ca/ca.types.js';
+import type { IssuedBundle, RenewedBundle } from '../ca/ca.types.js';
 import { assertClientName } from '../ca/client-name.js';
 import { BrokerError } from '../errors.js';
 import { callbackHost, callbackUrlProblem } from '../events/callback-url.js';
@@ -68,18 +68,17 @@ export function registerClientCommands(program: Command): void {
       refuseOtherBundle(dir, `${client}.${domain}`);
       const order = { name: client, domain, actor: ctx.actor, ...(options.days ? { days: options.days } : {}) };
       let bundle: IssuedBundle;
+      let renewal: RenewedBundle | undefined;
       try {
-        bundle = verb === 'issue' ? await authority.issue(order) : await authority.renew(order);
+        if (verb === 'issue') bundle = await authority.issue(order);
+        else bundle = renewal = await authority.renew(order);
       } catch (error) {
         // Refused (a bad name, an existing or unknown client): leave no empty directory behind.
         if (created) removeIfEmpty(dir);
         throw error;
       }
       await deliver(bundle, dir, options, verb === 'issue' ? 'issued' : 'renewed');
-      if (verb === 'renew' && !options.json)
-        process.stdout.write(
-          'the previous certificate stays valid: revoke it (mb client revoke --serial …) once the client uses the new one\n',
-        );
+      if (renewal) return reportRenewal(renewal, options.json === true);
     });
 
   issueLike(
@@ -88,7 +87,7 @@ export function registerClientCommands(program: Command): void {
   ).action(issueOrRenew('issue'));
   issueLike(
     'renew',
-    'Issue a new key and certificate for an existing client; the old certificate stays valid until it expires or is revoked',
+    'Issue a new key and certificate for an existing client; the previous one stays valid until it expires or is revoked (overlap), older active ones are revoked as superseded',
   ).action(issueOrRenew('renew'));
 
   client
@@ -273,6 +272,25 @@ function removeStaleFile(path: string): string | undefined {
   if (!existsSync(path)) return undefined;
   rmSync(path, { force: true });
   return path;
+}
+
+/** What a renewal did to the client's other certificates; exit 2 when the brokers were not told. */
+function reportRenewal(renewal: RenewedBundle, json: boolean): number | undefined {
+  if (!json) {
+    const lines = [
+      renewal.overlaps
+        ? `the previous certificate ${renewal.overlaps.serial} stays valid until ${renewal.overlaps.not_after} (overlap): revoke it (mb client revoke --serial …) once the client uses the new one`
+        : 'no previous certificate is active',
+      ...renewal.superseded.map((c) => `revoked ${c.serial} (superseded; fingerprint ${c.fingerprint})`),
+      ...(renewal.crl_number === null ? [] : [`CRL #${renewal.crl_number} signed`]),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  if (renewal.announced) return undefined;
+  process.stderr.write(
+    'mb: WARNING: the superseded certificates are revoked in the registry, but the running brokers could not be told (Redis unreachable, or the CRL not re-signed): run `mb crl rebuild`\n',
+  );
+  return EXIT_NOT_ANNOUNCED;
 }
 
 async function deliver(bundle: IssuedBundle, dir: string, options: IssueOptions, verb: string): Promise<void> {

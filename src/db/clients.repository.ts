@@ -34,6 +34,11 @@ export class ClientsRepository {
       .where(inArray(clients.id, [...ids]));
   }
 
+  /** Holds the client's row until the transaction ends: its renewals run one at a time. */
+  async lockForUpdate(id: number): Promise<void> {
+    await this.db.select({ id: clients.id }).from(clients).where(eq(clients.id, id)).for('update');
+  }
+
   /** Inserts a client and returns its id; a duplicate (name, domain) raises ER_DUP_ENTRY. */
   async create(client: ClientKey): Promise<number> {
     const [inserted] = await this.db.insert(clients).values(client).$returningId();

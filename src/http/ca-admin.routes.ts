@@ -11,7 +11,7 @@
  *
  *   GET  /api/v1/admin/certificates[?domain=&status=&expiring=true]
  *   POST /api/v1/admin/clients                          {name, domain?, days?}  → 201 bundle
- *   POST /api/v1/admin/clients/:name/renew              {domain?, days?}        → 201 bundle
+ *   POST /api/v1/admin/clients/:name/renew              {domain?, days?}        → 201 bundle + overlaps, superseded
  *   POST /api/v1/admin/clients/:name/revoke             {reason, domain?}       → every active certificate
  *   POST /api/v1/admin/certificates/:serial/revoke      {reason}
  *   GET  /api/v1/admin/crl                               CRL number, dates, revoked serials, PEM
@@ -28,6 +28,7 @@ import {
   issuedBundleResponse,
   listCertificatesQuery,
   renewClientBody,
+  renewedBundleResponse,
   revokeBody,
   serialParams,
   type IssueClientBody,
@@ -116,8 +117,8 @@ export const caAdminRoutes: FastifyPluginAsync<CaAdminRouteDeps> = async (app, d
       schema: {
         ...documented(
           'Renew a client certificate',
-          '201 with the new bundle; the old certificate stays valid until it expires (overlap).',
-          { 201: issuedBundleResponse },
+          '201 with the new bundle. The newest certificate before it stays valid until it expires or is revoked (overlap); older active ones are revoked as superseded, open connections included.',
+          { 201: renewedBundleResponse },
         ),
         params: clientParams,
         body: renewClientBody,

@@ -62,6 +62,41 @@ export const issuedBundleResponse = {
   },
 } as const;
 
+/** A renewal (RenewedBundle): the new bundle, and what became of the client's other certificates. */
+export const renewedBundleResponse = {
+  ...issuedBundleResponse,
+  description:
+    'The new certificate and its key (shown this once); the newest certificate before it stays valid (overlap), older active ones are revoked as superseded',
+  required: [...issuedBundleResponse.required, 'overlaps', 'superseded', 'crl_number', 'announced'],
+  properties: {
+    ...issuedBundleResponse.properties,
+    overlaps: {
+      type: ['object', 'null'],
+      description: 'The certificate that stays valid beside the new one until it expires or is revoked; null: none',
+      required: ['serial', 'not_after'],
+      properties: { serial: { type: 'string' }, not_after: { type: 'string', format: 'date-time' } },
+    },
+    superseded: {
+      type: 'array',
+      description: 'Older active certificates this renewal revoked (reason superseded); their connections are closed',
+      items: {
+        type: 'object',
+        required: ['serial', 'fingerprint'],
+        properties: { serial: { type: 'string' }, fingerprint: { type: 'string' } },
+      },
+    },
+    crl_number: {
+      type: ['integer', 'null'],
+      description: 'The CRL that lists the superseded ones; null when none was, or the re-sign failed',
+    },
+    announced: {
+      type: 'boolean',
+      description:
+        'false: superseded certificates are revoked in the registry but the brokers could not be told (Redis unreachable, or the CRL not re-signed); an operator runs `mb crl rebuild`',
+    },
+  },
+} as const;
+
 export const clientStatusBody = {
   type: 'object',
   additionalProperties: false,

@@ -1,14 +1,14 @@
 /**
  * Admin pages for client certificates, all through the CA actor (the only holder of the
  * CA key): list with expiry warnings, issue (key + certificate handed out once, as a
- * zip), renew (new key, same name; the old certificate stays valid until it expires or
- * is revoked), revoke with an RFC 5280 reason. A new client comes into being with its
+ * zip), renew (new key, same name; the previous certificate stays valid until it expires
+ * or is revoked, older active ones are revoked as superseded), revoke with an RFC 5280 reason. A new client comes into being with its
  * first certificate (ca.issue); an existing client gets another one (ca.renew). The CA
  * actor writes the audit entries of issue, renew and revoke (with the admin's address);
  * the portal adds the key download.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { IssuedBundle } from '../ca/ca.types.js';
+import type { IssuedBundle, RenewedBundle } from '../ca/ca.types.js';
 import { ADMIN_REVOCATION_REASONS } from '../pki/pki.types.js';
 import type { CertificateRow, ClientRow } from '../db/schema.js';
 import { BrokerError } from '../errors.js';
@@ -41,7 +41,7 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
   function issuedPage(
     request: FastifyRequest,
     reply: FastifyReply,
-    bundle: IssuedBundle,
+    bundle: IssuedBundle | RenewedBundle,
     renewed: boolean,
   ): FastifyReply {
     const token = stash.put(request.portal!.user.id, bundle);
@@ -53,6 +53,8 @@ export function registerCertificatesRoutes(app: FastifyInstance, admin: AdminCon
       token,
       ttlMinutes: stash.ttlMinutes,
       renewed,
+      // What a renewal did to the client's other certificates: one overlaps, older ones are revoked.
+      renewal: 'superseded' in bundle ? bundle : null,
     });
   }
 

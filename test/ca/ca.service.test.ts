@@ -139,7 +139,66 @@ describe('issue, renew, revoke', () => {
     expect(list.filter((c) => c.client_name === 'alice').map((c) => c.status)).toEqual(['active', 'active']);
     const [audit] = await ca.audit.list({ limit: 1 });
     expect(audit).toMatchObject({ action: 'certificate.renew', target_id: renewed.serial });
-    expect(audit!.details).toMatchObject({ overlaps: [alice.serial] });
+    expect(audit!.details).toMatchObject({ overlaps: [alice.serial], superseded: [] });
+    expect(renewed).toMatchObject({
+      overlaps: { serial: alice.serial, not_after: alice.not_after },
+      superseded: [],
+      crl_number: null,
+      announced: true,
+    });
+  });
+
+  it('keeps two active certificates per client: a renewal revokes the older ones as superseded, in the CRL and announced', async () => {
+    const first = await ca.issue({ name: 'dave', domain: 'acme', actor: 'cli:test' });
+    const second = await ca.renew({ name: 'dave', domain: 'acme', actor: 'cli:test' });
+    heard.length = 0;
+    const third = await ca.renew({ name: 'dave', domain: 'acme', actor: 'user:7', ip: '192.0.2.9' });
+    expect(third).toMatchObject({
+      overlaps: { serial: second.serial },
+      superseded: [{ serial: first.serial, fingerprint: first.fingerprint }],
+      announced: true,
+    });
+    const fourth = await ca.renew({ name: 'dave', domain: 'acme', actor: 'cli:test' });
+    expect(fourth).toMatchObject({ overlaps: { serial: third.serial }, superseded: [{ serial: second.serial }] });
+
+    const dave = (await ca.list({ domain: 'acme' })).filter((c) => c.client_name === 'dave');
+    expect(dave.filter((c) => c.status === 'active').map((c) => c.serial)).toEqual(
+      expect.arrayContaining([third.serial, fourth.serial]),
+    );
+    expect(dave.filter((c) => c.status === 'active')).toHaveLength(2);
+    for (const old of [first, second])
+      expect(dave.find((c) => c.serial === old.serial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
+
+    const crl = parseCrl(store.loadCrl());
+    expect(crl.crlNumber).toBe(fourth.crl_number);
+    expect(crl.revokedSerials).toEqual(expect.arrayContaining([first.serial, second.serial]));
+    const crlText = openssl(['crl', '-in', store.paths.crl, '-CAfile', store.paths.caCert, '-noout', '-text']).stdout;
+    expect(crlText).toContain('Superseded');
+    // Announced as a revocation: every broker drops their connections and forgets their identities.
+    await expect.poll(() => heard.length).toBe(2);
+    expect(heard.map((a) => [a.kind, a.revoked])).toEqual([
+      ['revoked', [{ serial: first.serial, fingerprint: first.fingerprint }]],
+      ['revoked', [{ serial: second.serial, fingerprint: second.fingerprint }]],
+    ]);
+    const audit = await ca.audit.list({ limit: 20 });
+    expect(audit.find((r) => r.action === 'certificate.revoke' && r.target_id === first.serial)).toMatchObject({
+      actor: 'user:7',
+      ip: '192.0.2.9',
+      domain: 'acme',
+      details: { client: 'dave', reason: 'superseded', superseded_by: third.serial },
+    });
+    expect(audit.find((r) => r.action === 'certificate.renew' && r.target_id === fourth.serial)?.details).toMatchObject(
+      { overlaps: [third.serial], superseded: [second.serial] },
+    );
+  });
+
+  it('two renewals of one client at once still leave two active certificates', async () => {
+    const [a, b] = await Promise.all([
+      ca.renew({ name: 'dave', domain: 'acme', actor: 'cli:test' }),
+      ca.renew({ name: 'dave', domain: 'acme', actor: 'cli:test' }),
+    ]);
+    const active = (await ca.list({ domain: 'acme' })).filter((c) => c.client_name === 'dave' && c.status === 'active');
+    expect(active.map((c) => c.serial).sort()).toEqual([a!.serial, b!.serial].sort());
   });
 
   it('revokes a serial: the CRL lists it (openssl agrees) and every broker is told', async () => {

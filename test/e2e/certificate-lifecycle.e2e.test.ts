@@ -312,3 +312,104 @@ describe('PKI liveness', () => {
     ).toBe(true);
   });
 });
+
+describe('renewing three times leaves two active certificates, and a running broker refuses the rest', () => {
+  type Renewed = IssuedBundle & {
+    overlaps: { serial: string } | null;
+    superseded: Array<{ serial: string; fingerprint: string }>;
+    crl_number: number | null;
+    announced: boolean;
+  };
+  const dir = (n: number) => join(workspace.dir, `bob-${n}`);
+  const bundles: IssuedBundle[] = [];
+
+  it('revokes each certificate older than the overlap as superseded: registry, CRL, open connections, new handshakes', async () => {
+    bundles.push(
+      await runCliJson<IssuedBundle>(['client', 'issue', 'bob.default', '--out', dir(0)], workspace.configPath),
+    );
+    // Kept alive across the renewals: the broker must close it once its certificate is superseded.
+    const kept = await connectWith(dir(0));
+    expect((await kept.post(message)).status).toBe(202);
+    const logged = broker.output.length;
+
+    const second = await runCliJson<Renewed>(['client', 'renew', 'bob.default', '--out', dir(1)], workspace.configPath);
+    expect(second).toMatchObject({ overlaps: { serial: bundles[0]!.serial }, superseded: [], announced: true });
+    bundles.push(second);
+    // The text answer names what happened to the client's other certificates.
+    const third = await mb('client', 'renew', 'bob.default', '--out', dir(2));
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stdout).toContain(`the previous certificate ${second.serial} stays valid until`);
+    expect(third.stdout).toContain(`revoked ${bundles[0]!.serial} (superseded`);
+    expect(third.stdout).toMatch(/CRL #\d+ signed/);
+    const thirdSerial = /^ {2}serial +([0-9a-f]+)$/m.exec(third.stdout)?.[1];
+    expect(thirdSerial).toBeDefined();
+    bundles.push({ ...bundles[0]!, serial: thirdSerial! });
+    const fourth = await runCliJson<Renewed>(['client', 'renew', 'bob.default', '--out', dir(3)], workspace.configPath);
+    expect(fourth).toMatchObject({
+      overlaps: { serial: bundles[2]!.serial },
+      superseded: [{ serial: second.serial, fingerprint: second.fingerprint }],
+      announced: true,
+    });
+    bundles.push(fourth);
+
+    const list = await runCliJson<CertificateSummary[]>(
+      ['client', 'list', '--domain', 'default'],
+      workspace.configPath,
+    );
+    const bob = list.filter((c) => c.client_name === 'bob');
+    expect(bob).toHaveLength(4);
+    expect(
+      bob
+        .filter((c) => c.status === 'active')
+        .map((c) => c.serial)
+        .sort(),
+    ).toEqual([bundles[2]!.serial, bundles[3]!.serial].sort());
+    for (const old of bundles.slice(0, 2))
+      expect(bob.find((c) => c.serial === old.serial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
+
+    const crl = openssl([
+      'crl',
+      '-in',
+      join(certsDir(), 'crl.pem'),
+      '-CAfile',
+      join(certsDir(), 'ca.crt'),
+      '-noout',
+      '-verify',
+      '-text',
+    ]);
+    expect(crl.output).toContain('verify OK');
+    for (const old of bundles.slice(0, 2)) expect(crl.stdout.toLowerCase()).toContain(`serial number: ${old.serial}`);
+    expect(crl.stdout).toContain('Superseded');
+
+    await waitUntil(
+      async () => broker.output.slice(logged).includes('revocation applied'),
+      5000,
+      'the broker to apply the revocation',
+    );
+    await kept.closed; // the open connection of the superseded certificate is dropped
+    for (const n of [0, 1]) {
+      const fresh = await RawConnection.open(broker.url, bundleFiles(dir(n)));
+      open.push(fresh);
+      await expect(fresh.post(message), `bob-${n}`).rejects.toThrow(/closed/);
+    }
+    for (const n of [2, 3]) {
+      const still = await connectWith(dir(n));
+      expect((await still.post(message)).body, `bob-${n}`).toMatchObject({
+        status: 'queued',
+        client_id: 'bob.default',
+      });
+    }
+  });
+
+  it('names each superseded certificate in the audit log, with the renewal that superseded it', async () => {
+    const rows = await new AuditRepository(database.db).list({ limit: 100 });
+    for (const [old, by] of [
+      [bundles[0]!, bundles[2]!],
+      [bundles[1]!, bundles[3]!],
+    ] as const)
+      expect(rows.find((r) => r.action === 'certificate.revoke' && r.target_id === old.serial)).toMatchObject({
+        domain: 'default',
+        details: { client: 'bob', reason: 'superseded', superseded_by: by.serial },
+      });
+  });
+});

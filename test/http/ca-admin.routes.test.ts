@@ -282,6 +282,35 @@ describe('certificate admin API', () => {
     expect(crl.body).toMatchObject({ pem: expect.stringContaining('BEGIN X509 CRL') });
     expect((crl.body.revoked_serials as string[]).sort()).toEqual([alice.serial, carol.serial].sort());
   });
+
+  it('renews a third time: answers the overlapped certificate and the one it revoked as superseded', async () => {
+    const first = (await call('POST', '/api/v1/admin/clients', 'acme', { name: 'erin' })).body;
+    const second = (await call('POST', '/api/v1/admin/clients/erin/renew', 'acme', {})).body;
+    expect(second).toMatchObject({ overlaps: { serial: first.serial }, superseded: [], crl_number: null });
+    const third = await call('POST', '/api/v1/admin/clients/erin/renew', 'acme', {});
+    expect(third.status).toBe(201);
+    expect(third.body).toMatchObject({
+      overlaps: { serial: second.serial, not_after: second.not_after },
+      superseded: [{ serial: first.serial, fingerprint: first.fingerprint }],
+      announced: true,
+      key_pem: expect.stringContaining('PRIVATE KEY'),
+    });
+    const erin = (
+      (await call('GET', '/api/v1/admin/certificates', 'acme')).body.certificates as CertificateSummary[]
+    ).filter((c) => c.client_name === 'erin');
+    expect(
+      erin
+        .filter((c) => c.status === 'active')
+        .map((c) => c.serial)
+        .sort(),
+    ).toEqual([second.serial, third.body.serial].sort());
+    expect(erin.find((c) => c.serial === first.serial)).toMatchObject({ status: 'revoked', reason: 'superseded' });
+    const crl = await call('GET', '/api/v1/admin/crl', 'acme');
+    expect(crl.body).toMatchObject({
+      crl_number: third.body.crl_number,
+      revoked_serials: expect.arrayContaining([first.serial]),
+    });
+  });
 });
 
 describe('metrics identities (issue #17)', () => {

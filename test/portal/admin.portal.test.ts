@@ -487,6 +487,39 @@ describe('certificates', () => {
     ).toMatchObject({ actor: `user:${h.seed.users.adminAlpha.id}`, ip: '127.0.0.1' });
   });
 
+  it('a renewal page names the overlapped certificate and those it revoked as superseded', async () => {
+    await adminAlpha.get('/portal/admin/certificates/new');
+    const issued = await adminAlpha.post('/portal/admin/certificates', {
+      client: '',
+      name: 'lost',
+      domain: '',
+      days: '30',
+    });
+    const serials = [/data-testid="serial">([0-9a-f]+)</.exec(issued.body)![1]!];
+    let page = '';
+    for (let i = 0; i < 2; i++) {
+      const previous = serials.at(-1)!;
+      await adminAlpha.get(`/portal/admin/certificates/${previous}`);
+      const renewed = await adminAlpha.post(`/portal/admin/certificates/${previous}/renew`, {});
+      expect(renewed.statusCode).toBe(200);
+      page = renewed.body;
+      serials.push(/data-testid="serial">([0-9a-f]+)</.exec(page)![1]!);
+    }
+    expect(page).toContain('The previous certificate stays valid');
+    expect(page).toMatch(new RegExp(`data-testid="overlaps">[^<]*<time[^>]*>[^<]*</time>[^<]*<a[^>]*>${serials[1]}<`));
+    expect(page).toMatch(
+      new RegExp(`data-testid="superseded">Older certificate <a[^>]*>${serials[0]}</a> revoked \\(superseded\\)`),
+    );
+    const client = (await h.repositories.clients.findByNameAndDomain('lost', 'alpha'))!;
+    expect((await h.repositories.certificates.listActiveForClient(client.id)).map((c) => c.serial).sort()).toEqual(
+      [serials[1], serials[2]].sort(),
+    );
+    expect(await h.repositories.certificates.findBySerial(serials[0]!)).toMatchObject({
+      status: 'revoked',
+      reason: 'superseded',
+    });
+  });
+
   it('warns about certificates that expire within 30 days', async () => {
     const now = Date.now();
     await h.repositories.certificates.insert({

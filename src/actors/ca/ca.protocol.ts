@@ -7,6 +7,7 @@ import type {
   IssuedBundle,
   IssueRequest,
   MaintenanceResult,
+  RenewedBundle,
   RevokeRequest,
   RevokeResult,
 } from '../../ca/ca.types.js';
@@ -26,10 +27,13 @@ export type CaProtocol = ControlProtocol & {
     request: IssueRequest;
     response: IssuedBundle;
   };
-  /** New key and certificate, same CN, new serial; the old one stays valid (overlap) until it expires or is revoked. */
+  /**
+   * New key and certificate, same CN, new serial; the newest before it stays valid (overlap)
+   * until it expires or is revoked, older active ones are revoked `superseded` (CRL, announced).
+   */
   'ca.renew': {
     request: IssueRequest;
-    response: IssuedBundle;
+    response: RenewedBundle;
   };
   /**
    * Revokes one serial, or every active certificate of a client; rebuilds and publishes the CRL.
