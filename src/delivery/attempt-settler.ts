@@ -3,7 +3,8 @@
  * dispatcher): MySQL first (delivered; attempt failures with their next time or their
  * end), then Redis in one `settle-n` call — retries back on the schedule, leases dropped,
  * the status events (`delivered`, `retry_scheduled`, `failed`) appended — and dead letters
- * for the attempts that were the last. Expired attempts a claim finds go the same way.
+ * for the attempts that were the last. Expired attempts a claim finds go the same way, and
+ * so do failed ones a claim finds still leased (a settle that Redis failed midway).
  */
 import { describeError } from '../db/database.js';
 import type { MessagesRepository } from '../db/messages.repository.js';
@@ -89,6 +90,53 @@ export class AttemptSettler {
     this.deps.onOutcome('dead', items.length);
   }
 
+  /**
+   * Failed rows a claim found still leased: the settle that failed them did not reach
+   * Redis, or only its dead-letter entry did (Redis failed after MySQL). Each gets the
+   * entry it lacks — without one no redrive can reach it — and its `failed` event, and
+   * leaves the schedule.
+   */
+  async settleFailedAgain(
+    rows: ReadonlyArray<{
+      message_id: string;
+      attempts: number;
+      last_error: string | null;
+      queued_at: Date;
+      client: number;
+      client_id: string;
+    }>,
+  ): Promise<void> {
+    if (rows.length === 0) return;
+    const { keys, schedule, logger } = this.deps;
+    const at = new Date().toISOString();
+    // Entries are appended after their message was queued; the margin covers a Redis clock behind ours.
+    const since = Math.min(...rows.map((r) => r.queued_at.getTime())) - 10 * 60_000;
+    const restored = await schedule.deadLetterMissing(
+      keys,
+      rows.map((r) => ({ message_id: r.message_id, attempts: r.attempts, last_error: r.last_error ?? '' })),
+      since,
+    );
+    const events = rows.map(
+      (r): StatusEventInput => ({
+        ...this.eventOf(r.message_id, r.client, r.client_id, r.attempts, at),
+        type: 'failed',
+      }),
+    );
+    await schedule.settle(
+      keys,
+      rows.map((r) => r.message_id),
+      [],
+      this.settleEvents(events),
+    );
+    if (restored.length > 0) {
+      this.deps.onOutcome('dead', restored.length);
+      logger.warn(
+        { domain: this.deps.domain.name, target: this.deps.target.name, message_ids: restored },
+        'failed messages found without their dead-letter entry; dead-lettered now',
+      );
+    }
+  }
+
   /** Settles what has ended since the last flush; batches one after another. */
   flush(): Promise<void> {
     // Settle batches one after another so MySQL and Redis see them in order.
@@ -145,7 +193,9 @@ export class AttemptSettler {
       return { message_id: attempt.id, error, final, next_attempt_at: new Date(dueAt) };
     });
     // MySQL first: if Redis then fails, the lease expires and the attempt is repeated,
-    // which the downstream sees as a duplicate with the same message_id (at-least-once).
+    // which the downstream sees as a duplicate with the same message_id (at-least-once);
+    // a row failed meanwhile is not attempted again but dead-lettered then, if its entry is
+    // missing (`settleFailedAgain`).
     // Rows that became delivered now: a repeated attempt (lease expired) is not counted twice.
     const newlyDelivered = delivered.length > 0 ? await messages.recordAttemptSuccess(delivered, new Date(now)) : 0;
     if (records.length > 0) await messages.recordAttemptFailures(records);

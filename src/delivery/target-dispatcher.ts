@@ -7,7 +7,8 @@
  *   settled in batches:
  *     ok (2xx; amqp: confirmed) → delivered (MySQL), lease dropped
  *     retryable, not last → attempt_count+1, back on the schedule at now + interval
- *     terminal or last    → failed (MySQL) + dead-letter entry
+ *     terminal or last    → failed (MySQL) + dead-letter entry (a failed row claimed
+ *                           again, its settle cut short, gets the entry it lacks)
  *   each settled batch's status events (delivered, retry_scheduled, failed) go in the
  *   same script call as the schedule's update (settle-n.lua; attempt-settler.ts)
  *
@@ -534,8 +535,21 @@ export class TargetDispatcher implements FirstAttemptTaker {
           client_id: r.client_cn,
         })),
       );
-    // Gone (purged) or already settled (a replay after a crash): nothing to send.
-    const stale = ids.filter((id) => !rows.some((r) => r.message_id === id && r.status === 'queued'));
+    // Failed, yet still leased: their settle did not reach Redis (dead letter, lease, event).
+    await this.settler.settleFailedAgain(
+      rows
+        .filter((r) => r.status === 'failed')
+        .map((r) => ({
+          message_id: r.message_id,
+          attempts: r.attempt_count,
+          last_error: r.last_error,
+          queued_at: r.queued_at,
+          client: r.client_id,
+          client_id: r.client_cn,
+        })),
+    );
+    // Gone (purged) or delivered already (a replay after a crash): nothing to send.
+    const stale = ids.filter((id) => !rows.some((r) => r.message_id === id && r.status !== 'delivered'));
     if (stale.length > 0) await schedule.settle(keys, stale, []);
     return this.startRows(queued);
   }

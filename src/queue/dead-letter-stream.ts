@@ -26,6 +26,30 @@ export async function dropDeadLetters(redis: Redis, deadKey: string, messageIds:
   }
 }
 
+/**
+ * Which of `messageIds` have an entry in `deadKey` appended at `sinceMs` or later (a
+ * message's entry comes after it was queued, so the pages before are skipped).
+ */
+export async function listedDeadLetters(
+  redis: Redis,
+  deadKey: string,
+  messageIds: ReadonlySet<string>,
+  sinceMs: number,
+): Promise<Set<string>> {
+  const listed = new Set<string>();
+  if (messageIds.size === 0) return listed;
+  let start = `${Math.max(0, Math.floor(sinceMs))}-0`;
+  for (;;) {
+    const page = await redis.xrange(deadKey, start, '+', 'COUNT', PAGE);
+    for (const [, fields] of page) {
+      const id = messageIdOf(fields);
+      if (messageIds.has(id)) listed.add(id);
+    }
+    if (page.length < PAGE || listed.size === messageIds.size) return listed;
+    start = `(${page[page.length - 1]![0]}`;
+  }
+}
+
 /** Fields as `DeliverySchedule.deadLetter` writes them: m(essage) among them. */
 function messageIdOf(flat: string[]): string {
   for (let i = 0; i + 1 < flat.length; i += 2) if (flat[i] === 'm') return flat[i + 1]!;

@@ -6,6 +6,7 @@
 import type { Redis } from 'ioredis';
 import { toStreamFields, type StatusEventInput } from '../events/status-event.js';
 import { countPublished } from '../events/events.metrics.js';
+import { listedDeadLetters } from './dead-letter-stream.js';
 import { clientEventsKey, type DomainKeys } from './keys.js';
 import { notConnectedCause } from './redis-connection.js';
 import type { BrokerScripts } from './scripts.js';
@@ -127,9 +128,10 @@ export class DeliverySchedule {
     for (const event of list) countPublished(event.type);
   }
 
+  /** Appends the dead-letter entries; rejects if Redis refused any (a pipeline resolves with each command's error). */
   async deadLetter(
     keys: DomainKeys,
-    items: Array<{ message_id: string; attempts: number; last_error: string }>,
+    items: ReadonlyArray<{ message_id: string; attempts: number; last_error: string }>,
   ): Promise<void> {
     if (items.length === 0) return;
     const pipeline = this.redis.pipeline();
@@ -151,7 +153,24 @@ export class DeliverySchedule {
         at,
       );
     }
-    await pipeline.exec();
+    const failed = (await pipeline.exec())?.find(([error]) => error);
+    if (failed) throw failed[0];
+  }
+
+  /**
+   * Dead-letters those of `items` that have no entry yet (appended at `sinceMs` or later):
+   * failed messages whose settle did not reach Redis. Returns the ids it wrote an entry for.
+   */
+  async deadLetterMissing(
+    keys: DomainKeys,
+    items: ReadonlyArray<{ message_id: string; attempts: number; last_error: string }>,
+    sinceMs: number,
+  ): Promise<string[]> {
+    if (items.length === 0) return [];
+    const listed = await listedDeadLetters(this.redis, keys.dead, new Set(items.map((i) => i.message_id)), sinceMs);
+    const missing = items.filter((i) => !listed.has(i.message_id));
+    await this.deadLetter(keys, missing);
+    return missing.map((i) => i.message_id);
   }
 
   /** What a failed command on the schedule's connection really met, when it says only "not connected". */

@@ -129,3 +129,29 @@ it('settles without events, and leaves a lease it was not given alone', async ()
   await schedule.settle(bareKeys, ['p'], []);
   expect(await redis.zrange(bareKeys.inflight, '0', '-1')).toEqual(['q']);
 });
+
+it('rejects a dead-letter write Redis refused (a pipeline resolves with each command error)', async () => {
+  const refused = domainKeys(prefix, { key_prefix: 'refused' });
+  // Any command error will do: here the stream's key holds a string.
+  await redis.set(refused.dead, 'not a stream');
+  await expect(
+    schedule.deadLetter(refused, [{ message_id: 'm', attempts: 1, last_error: 'HTTP 503' }]),
+  ).rejects.toThrow(/WRONGTYPE/);
+});
+
+it('dead-letters only the messages that have no entry yet', async () => {
+  const missing = domainKeys(prefix, { key_prefix: 'missing' });
+  const since = Date.now() - 1000;
+  await schedule.deadLetter(missing, [{ message_id: 'listed', attempts: 3, last_error: 'HTTP 503' }]);
+  const written = await schedule.deadLetterMissing(
+    missing,
+    [
+      { message_id: 'listed', attempts: 3, last_error: 'HTTP 503' },
+      { message_id: 'lost', attempts: 3, last_error: 'HTTP 503' },
+    ],
+    since,
+  );
+  expect(written).toEqual(['lost']);
+  const entries = await redis.xrange(missing.dead, '-', '+');
+  expect(entries.map(([, fields]) => fields[1])).toEqual(['listed', 'lost']);
+});
