@@ -10,8 +10,9 @@
  *
  * The front goes first: a domain switched off refuses new messages at once; what was
  * accepted stays in its stream and is stored by the restarted delivery actor. A domain (or
- * a target) removed outright would leave its stream and schedule to nobody: such a reload
- * is refused while they hold anything (`workLeftBehind`). Reloads run one at a time.
+ * a target) removed outright would leave its stream, schedule and dead letters to nobody:
+ * such a reload is refused while they hold anything (`workLeftBehind`). Reloads run one
+ * at a time.
  */
 import type { ActorGraph } from '../actors/actor-graph.js';
 import { ConfigError, type BrokerConfig } from '../config/config.js';
@@ -99,10 +100,23 @@ async function refuseStrandedWork(
     );
   }
   if (left.length === 0) return;
-  const what = left.map((w) => `${w.domain}: ${w.count} ${w.what}`).join(', ');
-  throw new ConfigError(
-    `domains: the new config drops domains or targets that still hold accepted messages (${what}); ` +
-      'they would never be stored or delivered. Set the domain active: false (or route nothing to the target), ' +
-      'wait until redis_queue_size and mb_delivery_scheduled_messages show none left, then remove it',
-  );
+  const listOf = (list: WorkLeftBehind[]) => list.map((w) => `${w.domain}: ${w.count} ${w.what}`).join(', ');
+  const accepted = left.filter((w) => w.deadLettersOf === undefined);
+  const dead = left.filter((w) => w.deadLettersOf !== undefined);
+  const reasons: string[] = [];
+  if (accepted.length > 0)
+    reasons.push(
+      `the new config drops domains or targets that still hold accepted messages (${listOf(accepted)}); ` +
+        'they would never be stored or delivered. Set the domain active: false (or route nothing to the target), ' +
+        'wait until redis_queue_size and mb_delivery_scheduled_messages show none left, then remove it',
+    );
+  // Only a configured target's dead letters can be listed or redriven (nothing else reads them).
+  if (dead.length > 0)
+    reasons.push(
+      `the new config drops targets that still hold dead letters (${listOf(dead)}); ` +
+        'they could no longer be listed or redriven. Redrive them while the target is configured (' +
+        dead.map((w) => `mb dead-letter redrive --domain ${w.domain} --target ${w.deadLettersOf} --all`).join('; ') +
+        ') and let them be delivered, or wait until retention drops them, then remove it',
+    );
+  throw new ConfigError(`domains: ${reasons.join('; and ')}`);
 }

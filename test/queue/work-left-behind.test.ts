@@ -67,3 +67,25 @@ describe('work left behind by a new config', () => {
     ]);
   });
 });
+
+describe('dead letters left behind by a new config', () => {
+  it("counts a dropped target's dead letters, named by their target", async () => {
+    const routed = before.find((d) => d.name === 'routed')!;
+    const acme = before.find((d) => d.name === 'acme')!;
+    const eu = targetKeys(prefix, routed, 'eu').dead;
+    const acmeDead = targetKeys(prefix, acme, 'default').dead;
+    await redis.xadd(eu, '*', 'm', 'x', 'a', '5', 'e', 'HTTP 503');
+    await redis.xadd(eu, '*', 'm', 'y', 'a', '5', 'e', 'HTTP 503');
+    await redis.xadd(acmeDead, '*', 'm', 'z', 'a', '5', 'e', 'HTTP 503');
+    const after = domainsOf([{ name: 'default' }, { name: 'routed', targets: { archive: { type: 'store' } } }]);
+    expect(await workLeftBehind(redis, prefix, before, after)).toEqual(
+      expect.arrayContaining([
+        { domain: 'routed', what: 'eu dead letters', count: 2, deadLettersOf: 'eu' },
+        { domain: 'acme', what: 'default dead letters', count: 1, deadLettersOf: 'default' },
+      ]),
+    );
+    // Kept, they are still listed and redriven: nothing is left behind.
+    expect(await workLeftBehind(redis, prefix, before, before)).toEqual([]);
+    await redis.del(eu, acmeDead);
+  });
+});
