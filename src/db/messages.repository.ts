@@ -238,12 +238,12 @@ export class MessagesRepository {
     return result.affectedRows;
   }
 
-  /** Redrive: failed messages get a fresh set of attempts, due at `at`. */
+  /** Redrive: failed messages get a fresh set of attempts, due at `at` (their age counted from then). */
   async requeue(messageIds: readonly string[], at: Date): Promise<number> {
     if (messageIds.length === 0) return 0;
     const [result] = await this.db
       .update(messages)
-      .set({ status: 'queued', attempt_count: 0, next_attempt_at: at })
+      .set({ status: 'queued', attempt_count: 0, next_attempt_at: at, requeued_at: at })
       .where(and(inArray(messages.message_id, [...messageIds]), eq(messages.status, 'failed')));
     return result.affectedRows;
   }
@@ -303,7 +303,7 @@ export class MessagesRepository {
   async requeueFailed(messageId: string, at: Date): Promise<boolean> {
     const [result] = await this.db
       .update(messages)
-      .set({ status: 'queued', next_attempt_at: at })
+      .set({ status: 'queued', next_attempt_at: at, requeued_at: at })
       .where(and(eq(messages.message_id, messageId), eq(messages.status, 'failed')));
     return result.affectedRows > 0;
   }
@@ -409,6 +409,7 @@ function deliveryRowOf(raw: RowDataPacket): DeliveryRow {
     target: raw.target,
     route: raw.route,
     route_match: raw.route_match,
+    requeued_at: raw.requeued_at,
     client_cn:
       raw.client_name !== null && raw.client_domain !== null
         ? `${raw.client_name}.${raw.client_domain}`

@@ -62,6 +62,9 @@ export const messages = mysqlTable(
     // What the route matched (a header value, a prefix, a metadata value): an amqp
     // routing key's {match}; NULL for a message queued before routing.
     route_match: varchar('route_match', { length: 255 }),
+    // When a dead letter was last put back (redrive or retry): its age (max_age_ms) counts
+    // from then, since an operator chose to have it attempted again.
+    requeued_at: at('requeued_at'),
   },
   // Every row of a batch insert updates each of these B-trees, so each one must earn its
   // place (bench/explain-messages.ts prints the plan of every read). InnoDB ends every

@@ -26,6 +26,8 @@ export interface Attempt {
   payload: DeliveryPayload;
   /** The route recorded at submit and what it matched (an amqp routing key's `{route}` / `{match}`). */
   route: DeliveryRoute;
+  /** Where its age (`max_age_ms`) counts from: queued, or put back from the dead letters since. */
+  agedFrom: Date;
 }
 
 interface Settled {
@@ -172,10 +174,7 @@ export class AttemptSettler {
       const { attempt, outcome } = settled;
       const errorClass = failureReason(outcome);
       const attempts = attempt.payload.attempt;
-      const final =
-        !outcome.retryable ||
-        isFinalAttempt(policy, attempts) ||
-        isExpired(policy, new Date(attempt.payload.queued_at), now);
+      const final = !outcome.retryable || isFinalAttempt(policy, attempts) || isExpired(policy, attempt.agedFrom, now);
       const error = outcome.error.slice(0, 500);
       if (final) {
         dead.push({ message_id: attempt.id, attempts, last_error: error });

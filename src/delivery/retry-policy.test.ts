@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/config.js';
-import { isFinalAttempt, nextDelayMs, retryPolicyOfDomain } from './retry-policy.js';
+import { agedFrom, isExpired, isFinalAttempt, nextDelayMs, retryPolicyOfDomain } from './retry-policy.js';
 
 const fixed = { intervalMs: 30_000, maxAttempts: 5, backoff: 'fixed' as const };
 const exponential = { ...fixed, backoff: 'exponential' as const };
@@ -44,5 +44,17 @@ describe('retry policy', () => {
       backoff: 'exponential',
       maxAgeMs: 60_000,
     });
+  });
+});
+
+describe('agedFrom', () => {
+  it('counts a message put back from the dead letters from then, not from when it was queued', () => {
+    const queued_at = new Date('2026-01-01T00:00:00Z');
+    const requeued_at = new Date('2026-01-03T00:00:00Z');
+    const policy = { intervalMs: 1000, maxAttempts: 3, backoff: 'fixed' as const, maxAgeMs: 86_400_000 };
+    const now = requeued_at.getTime() + 1000;
+    expect(isExpired(policy, agedFrom({ queued_at }), now)).toBe(true);
+    expect(isExpired(policy, agedFrom({ queued_at, requeued_at }), now)).toBe(false);
+    expect(agedFrom({ queued_at, requeued_at: null })).toBe(queued_at);
   });
 });

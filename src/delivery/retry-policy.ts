@@ -55,7 +55,17 @@ export function isFinalAttempt(policy: RetryPolicy, attemptsMade: number): boole
   return attemptsMade >= policy.maxAttempts;
 }
 
-/** Too old to be worth another attempt (the domain's `max_age_ms`). */
-export function isExpired(policy: RetryPolicy, queuedAt: Date, now = Date.now()): boolean {
-  return policy.maxAgeMs !== undefined && policy.maxAgeMs > 0 && now - queuedAt.getTime() > policy.maxAgeMs;
+/**
+ * When a message's age starts: when it was queued, or when an operator last put it back
+ * from the dead letters (`requeued_at`: a redrive or retry is a decision to have it
+ * attempted, so one dead-lettered for its age gets its attempts).
+ */
+export function agedFrom(message: { queued_at: Date; requeued_at?: Date | null }): Date {
+  const { queued_at, requeued_at } = message;
+  return requeued_at && requeued_at > queued_at ? requeued_at : queued_at;
+}
+
+/** Too old to be worth another attempt (the domain's `max_age_ms`, counted from `agedFrom`). */
+export function isExpired(policy: RetryPolicy, agedFromAt: Date, now = Date.now()): boolean {
+  return policy.maxAgeMs !== undefined && policy.maxAgeMs > 0 && now - agedFromAt.getTime() > policy.maxAgeMs;
 }

@@ -37,7 +37,7 @@ import type { RpcPeer } from '../rpc/rpc-peer.js';
 import type { EncryptionCalls } from '../actors/encryption/encryption.protocol.js';
 import { CircuitBreaker, type BreakerSnapshot, type BreakerState } from './circuit-breaker.js';
 import { observeAttempt, UNDECRYPTABLE } from './delivery.metrics.js';
-import { isExpired, type RetryPolicy } from './retry-policy.js';
+import { agedFrom, isExpired, type RetryPolicy } from './retry-policy.js';
 import type { DomainSlots } from './slot-allocator.js';
 import type { DeliveryOutcome, DeliveryTransport } from './delivery-transport.js';
 import { WEBHOOK_PAYLOAD_VERSION } from './webhook-client.js';
@@ -62,7 +62,9 @@ export type AttemptRow = Pick<
   | 'target'
   | 'route'
   | 'route_match'
->;
+> &
+  // A store batch's first attempts were never put back from the dead letters.
+  Partial<Pick<DeliveryRow, 'requeued_at'>>;
 
 /** What the store pipeline hands a target's first attempts to (see `TargetDispatcher.takeFirstAttempts`). */
 export interface FirstAttemptTaker {
@@ -398,7 +400,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
     const toHold: AttemptRow[] = [];
     const rest: string[] = [];
     for (const row of rows) {
-      if (isExpired(policy, row.queued_at, now)) rest.push(row.message_id);
+      if (isExpired(policy, agedFrom(row), now)) rest.push(row.message_id);
       else if (handed.length < taken) handed.push(row);
       else if (room > 0 && rest.length === 0) {
         toHold.push(row);
@@ -476,7 +478,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
   private startHeld(slots: number): number {
     const now = Date.now();
     const taken = this.held.take(slots);
-    const expired = taken.filter((row) => isExpired(this.deps.policy, row.queued_at, now));
+    const expired = taken.filter((row) => isExpired(this.deps.policy, agedFrom(row), now));
     const rows = expired.length === 0 ? taken : taken.filter((row) => !expired.includes(row));
     // Expired while held: the schedule's claim fails them (their row is read there). Their
     // slots go back; those no held row took stay the caller's, for the schedule.
@@ -524,7 +526,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
     if (ids.length === 0) return 0;
     const rows = await messages.findForDelivery(ids);
     const now = Date.now();
-    const expired = rows.filter((r) => r.status === 'queued' && isExpired(this.deps.policy, r.queued_at, now));
+    const expired = rows.filter((r) => r.status === 'queued' && isExpired(this.deps.policy, agedFrom(r), now));
     const queued = rows.filter((r) => r.status === 'queued' && !expired.includes(r));
     if (expired.length > 0)
       await this.settler.expire(
@@ -580,6 +582,7 @@ export class TargetDispatcher implements FirstAttemptTaker {
           route: row.route,
         },
         route: row.route === null ? {} : { route: row.route, match: row.route_match ?? '' },
+        agedFrom: agedFrom(row),
       };
       // Undecryptable (lost key): retrying cannot help.
       if (opened?.ok) attempts.push(attempt);
