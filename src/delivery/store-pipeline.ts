@@ -200,6 +200,12 @@ export class StorePipeline {
         for (const id of ids) busy.add(id);
         const task: Promise<void> = this.storeBatch(entries, replay)
           .then(() => {
+            // The pair of the warnings above: whoever read them at 3 a.m. learns it is over.
+            if (this.failing)
+              logger.info(
+                { failing_for_ms: Date.now() - this.failing.since, batches_failed: failures },
+                'storing works again; the entries left pending are stored',
+              );
             failures = 0;
             this.failing = undefined;
           }, onFailure)

@@ -83,5 +83,7 @@ describe('MySQL refusing INSERT while it answers', () => {
       10_000,
       'health to say storing works again',
     );
+    // The log says it is over, as it said it began.
+    expect(broker.output).toContain('storing works again; the entries left pending are stored');
   }, 120_000);
 });
