@@ -63,7 +63,14 @@ export function registerKeysCommands(program: Command): void {
           const s = status[kind];
           say(`${kind === 'key' ? 'data keys' : 'peppers'}: active ${s.active}`);
           for (const id of new Set([...s.all, ...Object.keys(s.rows)])) {
-            const state = id === s.active ? 'active' : s.all.includes(id) ? 'old' : 'MISSING FROM FILE';
+            const state =
+              id === s.active
+                ? 'active'
+                : s.staged.includes(id)
+                  ? 'staged'
+                  : s.all.includes(id)
+                    ? 'old'
+                    : 'MISSING FROM FILE';
             say(`  ${id.padEnd(6)} ${state.padEnd(8)} ${s.rows[id] ?? 0} row(s)`);
           }
           if (s.retired.length > 0) say(`  retired: ${s.retired.join(', ')}`);
@@ -143,7 +150,9 @@ export function registerKeysCommands(program: Command): void {
   withKind(
     group
       .command('retire [ids...]')
-      .description('Remove old keys (or peppers) that no row and no running broker uses; default: every such old one'),
+      .description(
+        'Remove old keys (or peppers) that no row and no running broker uses; default: every such old one, never a staged one (name it to remove it)',
+      ),
   )
     .option(
       '--grace-ms <ms>',
@@ -160,7 +169,10 @@ export function registerKeysCommands(program: Command): void {
           const instances = await instancesOrNull(context);
           if (instances === null)
             throw new Error('Redis does not answer: cannot tell which keys the running brokers use; nothing retired');
-          const candidates = ids.length > 0 ? ids : store.ids(kind).all.filter((id) => id !== store.ids(kind).active);
+          // A staged key (rotate --stage, being copied to every host) is not old: retired by
+          // default, the `mb keys activate` that follows found no such key.
+          const { all, active, staged } = store.ids(kind);
+          const candidates = ids.length > 0 ? ids : all.filter((id) => id !== active && !staged.includes(id));
           let refused = 0;
           for (const id of candidates) {
             const blockers = await retirementBlockers(kind, id, {

@@ -19,9 +19,10 @@ describe('KeyStore rotation', () => {
   it('stages a key without activating it, then activates it', async () => {
     const store = await KeyStore.loadOrCreate(dir);
     expect(await store.addEntry('key', { activate: false })).toBe('k2');
-    expect(store.ids('key')).toEqual({ active: 'k1', all: ['k1', 'k2'], retired: [] });
+    expect(store.ids('key')).toEqual({ active: 'k1', all: ['k1', 'k2'], retired: [], staged: ['k2'] });
     await store.activate('key', 'k2');
     const reread = await KeyStore.open(dir);
+    expect(store.ids('key').staged).toEqual([]);
     expect(reread.activeKey().id).toBe('k2');
     expect(reread.keyById('k1')).toBeDefined();
   });

@@ -161,10 +161,15 @@ export class KeyStore {
     });
   }
 
-  /** The ids of one kind, in file order, and the active one. */
-  ids(kind: SecretKind): { active: string; all: string[]; retired: string[] } {
+  /**
+   * The ids of one kind, in file order, and the active one. `staged`: those after the active
+   * one in the file — added by `mb keys rotate --stage` and not activated yet (or active
+   * once, before an older one was activated again).
+   */
+  ids(kind: SecretKind): { active: string; all: string[]; retired: string[]; staged: string[] } {
     const set = this.setOf(kind);
-    return { active: set.active, all: [...set.entries.keys()], retired: [...set.retired] };
+    const all = [...set.entries.keys()];
+    return { active: set.active, all, retired: [...set.retired], staged: all.slice(all.indexOf(set.active) + 1) };
   }
 
   /**

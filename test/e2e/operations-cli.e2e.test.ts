@@ -137,7 +137,7 @@ describe('mb keys', () => {
     const retire = await mb('keys', 'retire', '--grace-ms', '0');
     expect(retire.stdout).toContain('retired key k1');
     const store = await KeyStore.open(`${workspace.dir}/data/secrets`);
-    expect(store.ids('key')).toEqual({ active: 'k2', all: ['k2'], retired: ['k1'] });
+    expect(store.ids('key')).toEqual({ active: 'k2', all: ['k2'], retired: ['k1'], staged: [] });
     // Everything still opens, with k1 gone from the file, and the broker still serves.
     const [rows] = (await database.pool.query('SELECT message_id, body_enc, sender_enc FROM messages')) as unknown as [
       Array<{ message_id: string; body_enc: Buffer; sender_enc: Buffer }>,
@@ -184,6 +184,17 @@ describe('mb keys', () => {
     const early = await mb('keys', 'retire', '--pepper', 'p1');
     expect(early.code).toBe(1);
     expect(early.stdout).toMatch(/kept p1: broker .* switched to p2/);
+  });
+
+  it('leaves a staged pepper alone when old ones are retired, and shows it as staged', async () => {
+    // Multi-host rotation: staged, then copied to every host before `mb keys activate`.
+    const staged = await mb('keys', 'rotate', '--pepper', '--stage');
+    expect(staged.stdout).toContain('created pepper p3 (staged, not active)');
+    const retire = await mb('keys', 'retire', '--pepper');
+    expect(retire.stdout).not.toContain('p3');
+    expect((await mb('keys', 'status')).stdout).toMatch(/p3\s+staged/);
+    const store = await KeyStore.open(`${workspace.dir}/data/secrets`);
+    expect(store.ids('pepper')).toMatchObject({ active: 'p2', all: ['p1', 'p2', 'p3'], staged: ['p3'] });
   });
 });
 
