@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     youngGenerationMb: config.actors.young_generation_mb,
     oldGenerationMb: config.actors.old_generation_mb,
     gcThreads: config.actors.gc_threads,
+    batchScheduling: config.actors.batch_scheduling,
   });
   let logOutput: LogOutput;
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { boundedHeapArgs, gcThreadsFor, semiSpaceMbFor } from './main-heap.js';
+import { batchSchedulingPrefix, boundedHeapArgs, gcThreadsFor, schedulingPolicy, semiSpaceMbFor } from './main-heap.js';
 
 const limits = (youngGenerationMb: number, oldGenerationMb: number, gcThreads = 2) => ({
   youngGenerationMb,
@@ -39,5 +39,25 @@ describe('the main thread heap bound', () => {
     expect([1, 2, 3, 4, 8, 64].map((cores) => gcThreadsFor(0, cores))).toEqual([1, 2, 3, 4, 4, 4]);
     expect(gcThreadsFor(6, 2)).toBe(6);
     expect(boundedHeapArgs(limits(0, 0, 0), [], undefined)).toEqual([expect.stringMatching(/^--v8-pool-size=[1-4]$/)]);
+  });
+});
+
+describe('batch scheduling', () => {
+  // /proc/self/stat of a process named "node (x)": 52 fields, policy (41st) = 3.
+  const stat = (policy: number) =>
+    `123 (node (x)) S ${Array.from({ length: 36 }, (_, i) => String(i + 4)).join(' ')} 0 ${policy} 0 0 0`;
+
+  it('reads the policy from /proc/self/stat, a command name with spaces and parentheses included', () => {
+    expect(schedulingPolicy(stat(3))).toBe(3);
+    expect(schedulingPolicy(stat(0))).toBe(0);
+    // This process, on Linux: SCHED_OTHER (0) or SCHED_BATCH (3).
+    if (process.platform === 'linux') expect([0, 3]).toContain(schedulingPolicy());
+  });
+
+  it('restarts through chrt --batch only when asked, on Linux, and not already under SCHED_BATCH', () => {
+    expect(batchSchedulingPrefix(false, 0)).toBeUndefined();
+    expect(batchSchedulingPrefix(true, 3)).toBeUndefined();
+    if (process.platform === 'linux')
+      expect(batchSchedulingPrefix(true, 0)).toEqual([expect.stringMatching(/chrt$/), '--batch', '0']);
   });
 });

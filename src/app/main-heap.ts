@@ -26,6 +26,8 @@
  * fewer still is the operator's trade: on two cores one helper cut the store path's p99 by
  * 15–37 % but let the webhook path's peak RSS grow by 25–40 MB (docs/performance.md).
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 export interface MainProcessLimits {
@@ -33,7 +35,61 @@ export interface MainProcessLimits {
   oldGenerationMb: number;
   /** V8's helper threads; 0 = as many as the host has cores, at most 4. */
   gcThreads: number;
+  /** `actors.batch_scheduling`: every thread under SCHED_BATCH (Linux, through chrt). */
+  batchScheduling?: boolean;
 }
+
+/** Linux's SCHED_BATCH (sched.h). */
+const SCHED_BATCH = 3;
+/** util-linux's chrt: on every Debian and Ubuntu (util-linux is essential), slim images included. */
+const CHRT = ['/usr/bin/chrt', '/bin/chrt'];
+
+/** This process's scheduling policy (`/proc/self/stat` field 41), or undefined off Linux. */
+export function schedulingPolicy(stat = readProcStat()): number | undefined {
+  if (stat === undefined) return undefined;
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const policy = Number(fields[41 - 3]);
+  return Number.isInteger(policy) ? policy : undefined;
+}
+
+function readProcStat(): string | undefined {
+  try {
+    return readFileSync('/proc/self/stat', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The command that starts node under SCHED_BATCH, when asked for, on Linux, not so already,
+ * and chrt is there; else undefined.
+ *
+ * Why: on a two-core host the broker's threads hand work to each other several times per
+ * request (front → ingest actor → Redis → ingest actor → front), and under the default
+ * policy a woken thread preempts the one that woke it: the front lost its core at each
+ * hand-off, in the middle of its event-loop turn, and a turn's requests reached the actor
+ * in smaller batches. Under SCHED_BATCH a woken thread waits until the waker blocks (or its
+ * slice ends), so each thread finishes its turn. Threads inherit the policy, actors too.
+ */
+export function batchSchedulingPrefix(asked: boolean, policy = schedulingPolicy()): string[] | undefined {
+  if (!asked || process.platform !== 'linux' || policy === undefined || policy === SCHED_BATCH) return undefined;
+  // Tried once: a restart that did not take (policy unchanged) must not restart again.
+  if (process.env[TRIED] === '1') return undefined;
+  const chrt = CHRT.find((path) => existsSync(path));
+  if (!chrt) return undefined;
+  // A sandbox may refuse sched_setscheduler (a seccomp profile): chrt would then fail and
+  // take the broker with it. Tried on a throwaway child first.
+  try {
+    execFileSync(chrt, ['--batch', '0', 'true'], { stdio: 'ignore', timeout: 5000 });
+  } catch {
+    return undefined;
+  }
+  return [chrt, '--batch', '0'];
+}
+
+/** Set for the restart through chrt. */
+const TRIED = 'MESSAGE_BROKER_SCHED_BATCH_TRIED'; // not MB_…: those are config keys
 
 /** `actors.gc_threads` as the process runs it: the configured count, or the host's cores up to Node's 4. */
 export function gcThreadsFor(configured: number, cores = availableParallelism()): number {
@@ -65,7 +121,11 @@ export function boundedHeapArgs(
 /** Replaces this process with itself under the bounds (returns only when it does not need to, or cannot). */
 export function reexecWithBoundedHeap(limits: MainProcessLimits): void {
   const args = boundedHeapArgs(limits, process.execArgv, process.env.NODE_OPTIONS);
+  const batch = batchSchedulingPrefix(limits.batchScheduling === true);
   // process.execve: Node ≥ 22.15 / 23.11, POSIX only; without it the broker runs with V8's default.
-  if (!args || typeof process.execve !== 'function' || process.platform === 'win32') return;
-  process.execve(process.execPath, [process.execPath, ...args, ...process.argv.slice(1)], process.env);
+  if ((!args && !batch) || typeof process.execve !== 'function' || process.platform === 'win32') return;
+  const node = [process.execPath, ...(args ?? process.execArgv), ...process.argv.slice(1)];
+  // chrt sets the policy and execs node: still one process, the same pid.
+  if (batch) process.execve(batch[0]!, [...batch, ...node], { ...process.env, [TRIED]: '1' });
+  else process.execve(process.execPath, node, process.env);
 }

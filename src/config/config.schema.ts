@@ -180,6 +180,10 @@ export const configShape = {
       0,
       { min: 0, max: 64 },
     ),
+    batch_scheduling: bool(
+      "Linux: the broker's threads run under SCHED_BATCH (the supervisor restarts itself in place through chrt; no privilege needed). A thread that wakes another — the front handing a turn's requests to the ingest actor, the ingest actor answering — then keeps its core until it waits, instead of being preempted by the thread it woke at every hand-off. Off: the kernel's default policy",
+      true,
+    ),
     idle_stop_ms: int(
       "The CA and encryption actors run on demand: each is stopped after this long without a request (CA: an issue, a renewal, a revocation, the PKI timer's maintenance when due; encryption: a webhook or amqp delivery, a portal page showing bodies, a sender search) and started again by the next one, which waits ≈ 0.3–1 s for it. On the store path neither is needed; idle, each would hold 15–30 MB of RSS. /health shows a parked actor `up` with state `idle`, which is not a fault. 0 = keep them running",
       30_000,
