@@ -153,6 +153,11 @@ export class TargetDispatcher implements FirstAttemptTaker {
    * first attempts start at once, so that they never overtake attempts already waiting.
    */
   private scheduleClear = false;
+  /**
+   * Polls failed in a row (Redis away): the first is a warning, the rest debug lines until
+   * one succeeds — a poll comes every poll_interval_ms, per target, for as long as it lasts.
+   */
+  private failedPolls = 0;
   private stopping = false;
   private readonly settler: AttemptSettler;
   private readonly breaker: CircuitBreaker;
@@ -313,15 +318,25 @@ export class TargetDispatcher implements FirstAttemptTaker {
           break;
         }
       }
+      if (this.failedPolls > 0) {
+        this.deps.logger.info(
+          { domain: this.deps.domain.name, target: this.deps.target.name, failed_polls: this.failedPolls },
+          'delivery poll recovered: attempts of this target start again',
+        );
+        this.failedPolls = 0;
+      }
     } catch (error) {
-      this.deps.logger.warn(
-        {
-          domain: this.deps.domain.name,
-          target: this.deps.target.name,
-          err: this.deps.schedule.notConnectedCause(error) ?? describeError(error),
-        },
-        'delivery poll failed',
-      );
+      const fields = {
+        domain: this.deps.domain.name,
+        target: this.deps.target.name,
+        err: this.deps.schedule.notConnectedCause(error) ?? describeError(error),
+      };
+      if (this.failedPolls++ === 0)
+        this.deps.logger.warn(
+          fields,
+          'delivery poll failed: no attempt of this target starts until Redis answers; retried at each poll, logged again when it recovers',
+        );
+      else this.deps.logger.debug(fields, 'delivery poll failed again');
     } finally {
       this.polling = false;
       if (this.pollAgain) this.refillSoon();

@@ -14,6 +14,7 @@ import type { DeliveryOutcome, DeliveryTransport } from '../../src/delivery/deli
 import { retryPolicyOf } from '../../src/delivery/retry-policy.js';
 import { SlotAllocator } from '../../src/delivery/slot-allocator.js';
 import { TargetDispatcher } from '../../src/delivery/target-dispatcher.js';
+import type { Logger } from '../../src/logger.js';
 import { targetKeys, type DomainKeys } from '../../src/queue/keys.js';
 import { DeliverySchedule } from '../../src/queue/schedule.js';
 import { defineScripts } from '../../src/queue/scripts.js';
@@ -40,6 +41,8 @@ export function startTestDispatcher(options: {
   prefix: string;
   /** The domain `hooks`'s settings besides its name and target. */
   domain?: Record<string, unknown>;
+  /** Where its lines go (silent unless given). */
+  logger?: Logger;
   answer(payload: { message_id: string; attempt: number }): DeliveryOutcome;
 }): TestDispatcher {
   const { redis, prefix } = options;
@@ -83,7 +86,7 @@ export function startTestDispatcher(options: {
     timeoutMs: 1000,
     pollIntervalMs: 60_000,
     heldMax: 0,
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
     messages,
     schedule,
     encryption: encryption as never,
