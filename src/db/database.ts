@@ -214,11 +214,40 @@ function quoteIdentifier(name: string): string {
 }
 
 /**
+ * Refusals for want of a privilege. Their message names only the command, the user and the
+ * object ("INSERT command denied to user 'mb'@'10.0.0.5' for table `mb`.`messages`"), never
+ * a query's values, and it is what the DBA needs to hear: which grant is missing.
+ */
+const PRIVILEGE_ERROR_CODES = new Set([
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_TABLEACCESS_DENIED_ERROR',
+  'ER_COLUMNACCESS_DENIED_ERROR',
+  'ER_PROCACCESS_DENIED_ERROR',
+  'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+]);
+
+/** The driver's own message of a database error (drizzle keeps the driver's error as `cause`). */
+function sqlMessageOf(error: unknown): string | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+    const message = (current as { sqlMessage?: unknown }).sqlMessage;
+    if (typeof message === 'string') return message;
+    current = current.cause;
+  }
+  return undefined;
+}
+
+/**
  * A log-safe description of any error: a database error is named by its code only (its
- * message would carry query parameters), anything else by its message.
+ * message would carry query parameters) — but a missing privilege with its message, which
+ * names the grant to give back — anything else by its message.
  */
 export function describeError(error: unknown): string {
   const code = databaseErrorCode(error);
+  if (code !== undefined && PRIVILEGE_ERROR_CODES.has(code)) {
+    const message = sqlMessageOf(error);
+    return message ? `database error ${code}: ${message}` : `database error ${code}`;
+  }
   if (code !== undefined) return `database error ${code}`;
   if (error instanceof Error && error.name === 'DrizzleQueryError') return 'database query failed';
   return error instanceof Error ? error.message : String(error);

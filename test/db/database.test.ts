@@ -4,7 +4,7 @@ import { BrokerError } from '../../src/errors.js';
 import { ensureDatabase, isConnectionError, isDuplicateKeyError, openDatabase } from '../../src/db/database.js';
 import { DatabaseUser } from '../support/database-user.js';
 import { createTestDatabase } from '../support/test-database.js';
-import { databaseErrorCode } from '../../src/db/database.js';
+import { databaseErrorCode, describeError } from '../../src/db/database.js';
 
 // Nothing listens on port 1: connecting fails at once with ECONNREFUSED.
 const DEAD_URL = 'mysql://root@127.0.0.1:1/mb_nowhere';
@@ -67,6 +67,36 @@ describe('database connection', () => {
       await user.giveInsertBack();
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect([await insert(), await insert(), await insert()]).toEqual(['ok', 'ok', 'ok']);
+    } finally {
+      await handle.close();
+      await user.drop();
+      await database.drop();
+    }
+  });
+
+  it('describes a missing privilege with the grant it lacks, other database errors by their code alone', async () => {
+    const database = await createTestDatabase();
+    const user = await DatabaseUser.create(database.url, database.name);
+    const handle = openDatabase({ url: user.url, poolSize: 1 });
+    const insert = () =>
+      handle.db
+        .execute(sql`INSERT INTO audit_log (actor, action, target_type) VALUES ('secret-value', 'grant.test', 't')`)
+        .then(
+          () => 'ok',
+          (error: unknown) => describeError(error),
+        );
+    try {
+      const bad = await handle.db.execute(sql`SELECT * FROM no_such_table WHERE x = 'secret-value'`).catch((e) => e);
+      expect(describeError(bad)).toBe('database error ER_NO_SUCH_TABLE');
+      await user.takeInsertAway();
+      let refused = await insert();
+      for (let i = 0; i < 5 && !refused.startsWith('database error ER_TABLEACCESS'); i++) refused = await insert();
+      expect(refused).toMatch(
+        new RegExp(
+          `^database error ER_TABLEACCESS_DENIED_ERROR: INSERT command denied to user '${user.name}'@'[^']+' for table \`${database.name}\`\\.\`audit_log\`$`,
+        ),
+      );
+      expect(refused).not.toContain('secret-value');
     } finally {
       await handle.close();
       await user.drop();
