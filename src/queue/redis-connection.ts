@@ -88,25 +88,39 @@ export function notConnectedCause(redis: Redis, error: unknown): string | undefi
 }
 
 /**
- * Logs once when a ready connection is lost (with its cause, when known) and once when it
- * is back: not at each retry, which come every second for as long as Redis is away.
+ * Logs once when a ready connection is lost, with its cause, and once when it is back: not
+ * at each retry, which come every second for as long as Redis is away.
  * 'reconnecting' rather than 'close': a deliberate quit() closes without reconnecting.
+ * A Redis that stops (shutdown, crash, failover) closes the connection without an error:
+ * the line then waits for the first retry's error (`connect ECONNREFUSED …`), the cause an
+ * operator can act on; a return before any retry failed says the connection was closed.
  */
 export function logConnectionChanges(redis: Redis, logger: Logger): void {
   let lost = false;
+  /** Lost without an error yet: the loss is logged with the next one. */
+  let unexplained = false;
   // Retries before the first 'ready' are the start's own (a cluster's first slots refresh):
   // nothing was lost, and the start reports a Redis it cannot reach.
   let wasReady = redis.status === 'ready';
+  const sayLost = (cause: string) => {
+    unexplained = false;
+    logger.warn({ err: cause }, 'redis connection lost');
+  };
   redis.on('reconnecting', () => {
     if (lost || !wasReady) return;
     lost = true;
     const cause = lastErrors.get(redis);
-    logger.warn(cause ? { err: cause } : {}, 'redis connection lost');
+    if (cause) sayLost(cause);
+    else unexplained = true;
+  });
+  redis.on('error', (error: Error) => {
+    if (unexplained) sayLost(error.message);
   });
   redis.on('ready', () => {
     wasReady = true;
     if (!lost) return;
     lost = false;
+    if (unexplained) sayLost('connection closed by Redis or the network');
     logger.info('redis connection restored');
   });
 }
