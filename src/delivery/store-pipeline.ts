@@ -146,8 +146,12 @@ export class StorePipeline {
         groupLost = true;
       } else {
         const err = describeError(error);
+        // Retried every 5 s at most for as long as it lasts: warned when it starts or its
+        // cause changes, the retries in between at debug; "storing works again" ends it.
+        const news = this.failing?.error !== err;
         this.failing = { since: this.failing?.since ?? Date.now(), error: err };
-        logger.warn({ err, retry_in_ms: delay }, 'store batch failed; entries stay pending');
+        if (news) logger.warn({ err, retry_in_ms: delay }, 'store batch failed; entries stay pending');
+        else logger.debug({ err, retry_in_ms: delay, batches_failed: failures }, 'store batch failed again');
       }
       this.deps.onBatchFailed();
       await sleep(delay);

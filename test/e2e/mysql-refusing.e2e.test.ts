@@ -78,6 +78,15 @@ describe('MySQL refusing INSERT while it answers', () => {
       failing_since: expect.any(String),
     });
     expect(await storedCount()).toBe(1);
+    // Retried meanwhile (every 5 s at most): the log said it once, not at each retry.
+    await waitUntil(
+      async () => Number((await health()).components.store?.batches_failed) >= 4 || undefined,
+      20_000,
+      'several retries of the batch',
+    );
+    const failed = (text: string) =>
+      text.split('\n').filter((l) => l.includes('"store batch failed; entries stay pending"'));
+    expect(failed(broker.output)).toHaveLength(1);
 
     await user.giveInsertBack();
     await waitUntil(async () => (await storedCount()) === 6, 40_000, 'the backlog stored once INSERT is granted again');
