@@ -21,6 +21,7 @@ import type { KeyIdsReport } from '../crypto/crypto.types.js';
 import type { SecretFingerprint } from '../db/secret-fingerprints.repository.js';
 import type { Logger } from '../logger.js';
 import { instanceKey, instancesIndexKey } from '../queue/keys.js';
+import { notConnectedCause } from '../queue/redis-connection.js';
 import { withTimeout } from './health.service.js';
 import type { ComponentStatus } from './health.types.js';
 import { secretMismatches, type SecretMismatch } from './secret-mismatch.js';
@@ -171,7 +172,8 @@ export class InstanceHeartbeat {
       this.others = values.map(parse).filter((info): info is InstanceInfo => info !== undefined);
       this.failure = undefined;
     } catch (error) {
-      this.failure = (error as Error).message;
+      // The outage's cause (connect ECONNREFUSED …), not ioredis' "Stream isn't writeable".
+      this.failure = notConnectedCause(redis, error) ?? (error as Error).message;
     }
     await this.compareSecrets(held);
     this.mismatchGauge.set(this.mismatched().length);

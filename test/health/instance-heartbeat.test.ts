@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { configFingerprint, configSectionFingerprints } from '../../src/config/config-fingerprint.js';
 import { loadConfig } from '../../src/config/config.js';
 import { InstanceHeartbeat } from '../../src/health/instance-heartbeat.js';
@@ -12,7 +12,9 @@ import { instanceKey } from '../../src/queue/keys.js';
 import type { KeyIdsReport } from '../../src/crypto/crypto.types.js';
 import { SecretFingerprintsRepository } from '../../src/db/secret-fingerprints.repository.js';
 import { secretFingerprint } from '../../src/keys/secret-identity.js';
-import { useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
+import { createRedis, whenReady } from '../../src/queue/redis-connection.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+import { TEST_REDIS_URL, useTestDatabase, useTestRedis } from '../support/test-fixtures.js';
 
 const { redis, prefix } = useTestRedis();
 const database = useTestDatabase();
@@ -247,5 +249,40 @@ describe('instance heartbeat', () => {
     expect(g.beat.component().status).toBe('up');
     expect(await gauge(g.registry, 'mb_secret_mismatch_instances')).toBe(0);
     await g.beat.stop();
+  });
+
+  it('names the cause of a Redis outage in its problem, not ioredis\' "Stream isn\'t writeable"', async () => {
+    const target = new URL(TEST_REDIS_URL);
+    const proxy = await TcpProxy.create(target.hostname, Number(target.port));
+    const config = loadConfig({
+      values: { redis: { url: `redis://127.0.0.1:${proxy.port}`, command_timeout_ms: 500 } },
+      env: {},
+    });
+    const cut = createRedis(config, 'front');
+    cut.on('error', () => undefined);
+    try {
+      await whenReady(cut);
+      const beat = new InstanceHeartbeat({
+        redis: cut,
+        prefix,
+        instanceId: 'outage',
+        version: '1.2.3',
+        fingerprint: 'f'.repeat(64),
+        intervalMs: 1000,
+        logger: createLogger('silent'),
+        registry: new Registry(),
+      });
+      await proxy.cut();
+      await vi.waitFor(() => expect(cut.status).not.toBe('ready'));
+      // Several retries fail with ECONNREFUSED meanwhile.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await beat.beat();
+      expect(beat.component().problems).toEqual([
+        `heartbeat not written: connect ECONNREFUSED 127.0.0.1:${proxy.port}`,
+      ]);
+    } finally {
+      cut.disconnect();
+      await proxy.close();
+    }
   });
 });
