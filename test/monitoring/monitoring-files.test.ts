@@ -26,6 +26,7 @@ describe('monitoring/alerts.yml', () => {
       'BrokerQueueGrowing',
       'BrokerOldestUnstoredMessage',
       'BrokerDeadLetters',
+      'BrokerDeliveryBacklogGrowing',
       'BrokerDeliveryFailureRatio',
       'BrokerCrlNearNextUpdate',
       'BrokerClientCertificateExpiring',
