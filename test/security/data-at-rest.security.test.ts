@@ -180,6 +180,12 @@ describe('AAD binds a ciphertext to its row', () => {
         'the decryption failure to be logged',
       );
       expect(broker.output).toContain(a.message_id);
+      // With why and what to do: a moved ciphertext fails authentication, no key is missing.
+      const line = broker.output.split('\n').find((l) => l.includes('messages could not be decrypted'))!;
+      expect(JSON.parse(line)).toMatchObject({
+        reasons: expect.any(Object),
+        what_to_do: expect.stringContaining('secrets.dir'),
+      });
     } finally {
       await portalAgent.close();
     }

@@ -77,10 +77,16 @@ runActor<EncryptionProtocol>(async (ctx) => {
             (r) => r.items.filter((i) => !i.ok).length,
           );
           const failed = items.filter((_item, i) => !opened.items[i]?.ok).map((item) => item.message_id);
-          // Never silent: a missing key or an altered row is something an operator must see.
+          // Never silent: a missing key or an altered row is something an operator must see,
+          // with why (one count per reason) and what to do about it.
           if (failed.length > 0)
             ctx.logger.warn(
-              { count: failed.length, message_ids: failed.slice(0, 20) },
+              {
+                count: failed.length,
+                message_ids: failed.slice(0, 20),
+                reasons: failureReasons(opened.items),
+                what_to_do: DECRYPTION_ADVICE,
+              },
               'messages could not be decrypted',
             );
           return opened;
@@ -126,4 +132,19 @@ function sealedWithUnknownKey(store: KeyStore, items: readonly OpenInput[]): boo
     }
   }
   return false;
+}
+
+/** What an operator can do about a message that does not open, whatever the reason. */
+const DECRYPTION_ADVICE =
+  "'unknown data key id kN': put kN back into secrets.dir from a backup (mb keys status lists what rows use); any other reason: the row was altered or copied from another message (restore it from a backup)";
+
+/** The failures' reasons, each with how many messages it stopped. */
+function failureReasons(items: ReadonlyArray<{ ok: boolean; error?: { message: string } }>): Record<string, number> {
+  const reasons: Record<string, number> = {};
+  for (const item of items)
+    if (!item.ok) {
+      const reason = item.error?.message ?? 'unknown';
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+    }
+  return reasons;
 }
