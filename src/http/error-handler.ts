@@ -59,7 +59,7 @@ export function invalidPayload(
   return new BrokerError(
     'INVALID_PAYLOAD',
     part?.message,
-    collapseAnyOf(issues).map((issue) => describeIssue(issue, part?.whole ?? '(body)')),
+    collapseAnyOf(dropPropertyNameIssues(issues)).map((issue) => describeIssue(issue, part?.whole ?? '(body)')),
   );
 }
 
@@ -90,6 +90,21 @@ function collapseAnyOf(issues: readonly AjvIssue[]): AjvIssue[] {
   });
 }
 
+/**
+ * A bad key under `propertyNames` (a metadata key with a space) gets two errors: the
+ * inner `pattern` one, on the object ("metadata must match pattern"), and the
+ * `propertyNames` one naming the key. Only the second says which key to fix.
+ */
+function dropPropertyNameIssues(issues: readonly AjvIssue[]): AjvIssue[] {
+  const propertyNames = issues.filter((issue) => issue.keyword === 'propertyNames');
+  return issues.filter(
+    (issue) =>
+      !propertyNames.some(
+        (outer) => issue.instancePath === outer.instancePath && issue.schemaPath.startsWith(`${outer.schemaPath}/`),
+      ),
+  );
+}
+
 function describeIssue(issue: NonNullable<FastifyError['validation']>[number], whole: string): ValidationIssue {
   const params = issue.params as Record<string, unknown>;
   const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
@@ -104,6 +119,8 @@ function messageFor(field: string, rule: string, params: Record<string, unknown>
   if (field === 'message_body' && rule === 'pattern')
     return 'message_body must contain a visible character, not only whitespace, invisible or control characters and combining marks';
   if (rule === 'additionalProperties') return `${field} is not an accepted field`;
+  if (rule === 'propertyNames' && field.startsWith('metadata.'))
+    return `metadata key "${String(params.propertyName)}" must be 1 to 64 letters, digits, _ . or -`;
   if (rule === 'required') return `${field} is required`;
   if (rule === 'maxLength') return `${field} must be at most ${String(params.limit)} characters`;
   if (rule === 'minLength')

@@ -208,4 +208,20 @@ describe('metadata values', () => {
       { field: 'metadata.s', rule: 'maxLength', message: 'metadata.s must be at most 256 characters' },
     ]);
   });
+
+  it('names a bad metadata key once, saying what a key may be, on both routes', async () => {
+    const expected = [
+      {
+        field: 'metadata.bad key',
+        rule: 'propertyNames',
+        message: 'metadata key "bad key" must be 1 to 64 letters, digits, _ . or -',
+      },
+    ];
+    const response = await withMetadata('{"bad key":1,"good":2}');
+    expect(response.statusCode).toBe(422);
+    expect(response.json().details).toEqual(expected);
+    const item = { sender_number: SENDER, message_body: 'hi', metadata: { 'bad key': 1 } };
+    expect(validateItem(item)).toBe(false);
+    expect(invalidPayload(validateItem.errors ?? []).details).toEqual(expected);
+  });
 });
