@@ -1,5 +1,7 @@
 /** Schemas of `GET /api/v1/messages/{message_id}`. */
 
+import { lookupHeaders200 } from './messages.schemas.js';
+
 export const statusParams = {
   type: 'object',
   required: ['message_id'],
@@ -10,6 +12,7 @@ const nullableTime = (description: string) => ({ type: ['string', 'null'], forma
 
 export const statusResponse = {
   type: 'object',
+  headers: lookupHeaders200,
   description: "Where one of your messages is. Other clients' messages answer 404, as unknown ones do.",
   required: [
     'message_id',

@@ -4,7 +4,7 @@
  * schema, so one bad item does not sink the others. The OpenAPI document shows the items
  * with their full schema (`batchBodyDocumented`).
  */
-import { errorResponse, submitMessageBody, type SubmitMessageBody } from './messages.schemas.js';
+import { batchHeaders207, errorResponse, submitMessageBody, type SubmitMessageBody } from './messages.schemas.js';
 
 export const BATCH_MAX_ITEMS = 100;
 
@@ -61,6 +61,7 @@ export const batchItemResult = {
 
 export const batchResponse = {
   type: 'object',
+  headers: batchHeaders207,
   description:
     'Multi-status: one result per item, in order. Accepted items are durable (one group commit) before this answer. ' +
     'Items refused by the rate limit or quota are not queued: send them again later (with a new Idempotency-Key).',

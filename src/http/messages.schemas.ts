@@ -63,8 +63,48 @@ export const submitMessageBody = {
   },
 } as const;
 
+/**
+ * Response headers, for the OpenAPI document only: Fastify serializes bodies, the routes
+ * and the error handler set these by hand. An SDK generator reads headers from here, not
+ * from the descriptions.
+ */
+const requestIdHeader = {
+  'X-Request-Id': {
+    type: 'string',
+    format: 'uuid',
+    description:
+      "The broker's tracking id of this request (an error's tracking_id); a client's own is echoed as X-Client-Request-Id",
+  },
+} as const;
+const rateLimitHeaders = {
+  'RateLimit-Limit': {
+    type: 'integer',
+    description: 'Requests allowed per window (on every counted answer, not on a replay)',
+  },
+  'RateLimit-Remaining': { type: 'integer', description: 'Requests left in the current window' },
+  'RateLimit-Reset': { type: 'integer', description: 'Seconds until the window ends' },
+  'RateLimit-Policy': { type: 'string', description: '`<limit>;w=<window seconds>`', examples: ['100;w=60'] },
+} as const;
+const retryAfterHeader = {
+  'Retry-After': { type: 'integer', description: 'Seconds to wait: the rate window or the daily quota resets then' },
+} as const;
+const replayedHeader = {
+  'Idempotent-Replayed': {
+    type: 'string',
+    enum: ['true'],
+    description: 'The remembered answer to an earlier request with this Idempotency-Key: nothing was queued now',
+  },
+} as const;
+/** What a submit answers besides its body. */
+export const submitHeaders202 = { ...requestIdHeader, ...rateLimitHeaders, ...replayedHeader } as const;
+/** The same for a batch, whose refused items set Retry-After. */
+export const batchHeaders207 = { ...submitHeaders202, ...retryAfterHeader } as const;
+/** What a status lookup answers besides its body. */
+export const lookupHeaders200 = { ...requestIdHeader, ...rateLimitHeaders } as const;
+
 export const acceptedResponse = {
   type: 'object',
+  headers: submitHeaders202,
   description: 'The message is durable in the queue (Redis AOF): it will be stored and delivered.',
   required: ['message_id', 'status', 'client_id', 'queued_at', 'position'],
   properties: {
@@ -121,13 +161,17 @@ export const throttledResponse = {
   ...errorResponse,
   description:
     '429 TOO_MANY_REQUESTS (rate limit: see RateLimit-* and Retry-After) or QUOTA_EXCEEDED (daily quota: details.resets_at, Retry-After).',
+  headers: { ...requestIdHeader, ...rateLimitHeaders, ...retryAfterHeader },
 } as const;
 
+/** An error answer as a whole (not a batch item's): with its X-Request-Id. */
+const errorAnswer = { ...errorResponse, headers: requestIdHeader } as const;
+
 /** What every API route may answer besides its success. */
-export const errorResponses = { '4xx': errorResponse, 429: throttledResponse, '5xx': errorResponse } as const;
+export const errorResponses = { '4xx': errorAnswer, 429: throttledResponse, '5xx': errorAnswer } as const;
 
 /** The same for routes no rate limit or quota counts (events, the admin API): no 429 of their own. */
-export const unthrottledErrorResponses = { '4xx': errorResponse, '5xx': errorResponse } as const;
+export const unthrottledErrorResponses = { '4xx': errorAnswer, '5xx': errorAnswer } as const;
 
 /** OpenAPI: the API authenticates with a client certificate from the broker's CA. */
 export const mutualTls = [{ mutualTLS: [] as string[] }];

@@ -91,3 +91,29 @@ describe('openapi.json', () => {
     });
   });
 });
+
+describe('response headers in openapi.json', () => {
+  type Responses = Record<string, { headers?: Record<string, unknown>; content?: unknown }>;
+  const responsesOf = async (path: string, method: string) => {
+    const document = (await buildOpenApiDocument()) as {
+      paths: Record<string, Record<string, { responses: Responses }>>;
+    };
+    return document.paths[path]?.[method]?.responses ?? {};
+  };
+  const RATE = ['RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'RateLimit-Policy'];
+
+  it('documents what the client API sets by hand: X-Request-Id, RateLimit-*, Retry-After, Idempotent-Replayed', async () => {
+    const submit = await responsesOf('/api/v1/messages', 'post');
+    expect(Object.keys(submit['202']?.headers ?? {}).sort()).toEqual(
+      ['X-Request-Id', ...RATE, 'Idempotent-Replayed'].sort(),
+    );
+    expect(Object.keys(submit['429']?.headers ?? {}).sort()).toEqual(['X-Request-Id', ...RATE, 'Retry-After'].sort());
+    expect(Object.keys(submit['4XX']?.headers ?? {})).toEqual(['X-Request-Id']);
+    const batch = await responsesOf('/api/v1/messages/batch', 'post');
+    expect(Object.keys(batch['207']?.headers ?? {})).toEqual(expect.arrayContaining(['Retry-After', ...RATE]));
+    const lookup = await responsesOf('/api/v1/messages/{message_id}', 'get');
+    expect(Object.keys(lookup['200']?.headers ?? {}).sort()).toEqual(['X-Request-Id', ...RATE].sort());
+    // The headers describe the answer, not its JSON body.
+    expect(JSON.stringify(submit['202']?.content)).not.toContain('RateLimit');
+  });
+});
