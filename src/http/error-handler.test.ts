@@ -138,3 +138,34 @@ describe('how an error is logged', () => {
     expect(of('NOT_FOUND')).toMatchObject({ level: 30, msg: 'request refused', route: '/refused' });
   });
 });
+
+describe('PAYLOAD_TOO_LARGE', () => {
+  it("names the route's limit, so a client knows by how much to shrink the body", async () => {
+    const small = Fastify({ frameworkErrors: frameworkError, bodyLimit: 2048 });
+    installErrorHandlers(small);
+    small.post('/single', async () => ({ ok: true }));
+    small.post('/batch', { bodyLimit: 4096 }, async () => ({ ok: true }));
+    await small.ready();
+    try {
+      for (const [url, limit] of [
+        ['/single', 2048],
+        ['/batch', 4096],
+      ] as const) {
+        const response = await small.inject({
+          method: 'POST',
+          url,
+          headers: { 'content-type': 'application/json' },
+          payload: JSON.stringify({ body: 'x'.repeat(limit) }),
+        });
+        expect(response.statusCode, url).toBe(413);
+        expect(response.json(), url).toMatchObject({
+          error_code: 'PAYLOAD_TOO_LARGE',
+          message: expect.stringContaining(`limit of ${limit} bytes (server.body_limit_bytes`),
+          details: { limit_bytes: limit },
+        });
+      }
+    } finally {
+      await small.close();
+    }
+  });
+});

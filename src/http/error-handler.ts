@@ -203,7 +203,10 @@ export function installErrorHandlers(app: FastifyInstance): void {
       void reply.code(400).send();
       return;
     }
-    void sendError(request, reply, toBrokerError(error), { cause: error });
+    const refusal = toBrokerError(error);
+    void sendError(request, reply, refusal.code === 'PAYLOAD_TOO_LARGE' ? tooLarge(request) : refusal, {
+      cause: error,
+    });
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
@@ -214,6 +217,21 @@ export function installErrorHandlers(app: FastifyInstance): void {
     if (allowed.length > 0) return sendError(request, reply, methodNotAllowed(request, reply, path, allowed));
     return sendError(request, reply, new BrokerError('NOT_FOUND', `No route for ${request.method} ${path}`));
   });
+}
+
+/**
+ * 413 naming the route's limit: a message within every field's limit can still exceed it
+ * (20 metadata values of 256 non-ASCII characters), and "too large" alone does not say by
+ * how much to shrink it, nor that the operator can raise it.
+ */
+function tooLarge(request: FastifyRequest): BrokerError {
+  const limit = request.routeOptions.bodyLimit;
+  if (!limit) return new BrokerError('PAYLOAD_TOO_LARGE');
+  return new BrokerError(
+    'PAYLOAD_TOO_LARGE',
+    `The request body is larger than this route's limit of ${limit} bytes (server.body_limit_bytes; a batch: 100 times it)`,
+    { limit_bytes: limit },
+  );
 }
 
 /** 405 naming the methods the path takes, also in `Allow`. */
