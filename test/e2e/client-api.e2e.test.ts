@@ -127,6 +127,9 @@ describe('Idempotency-Key', () => {
     expect(again.status).toBe(422);
     expect(again.body).toEqual(first.body);
     expect(again.headers['idempotent-replayed']).toBe('true');
+    // The body is the original's, its tracking_id included; the replay is logged under its own id.
+    expect(again.body.tracking_id).toBe(first.headers['x-request-id']);
+    expect(again.headers['x-request-id']).not.toBe(first.headers['x-request-id']);
     expectErrorSchema(await postJson(agent, broker.url, valid, withKey(key)), 422, 'IDEMPOTENCY_KEY_REUSED');
   });
 
