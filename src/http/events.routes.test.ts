@@ -10,9 +10,9 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { afterEach, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { releaseUpgrade } from './events.routes.js';
+import { parseFilterFrame, releaseUpgrade } from './events.routes.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -91,4 +91,30 @@ it('still closes a socket that errs, through the listener it was given', async (
   socket.emit('error', new Error('boom'));
   await closed;
   expect(server.errors.map((e) => e.message)).toEqual(['boom']);
+});
+
+describe('a filter frame', () => {
+  const ID = '01a2537c-c6e0-710a-ac70-4605b85e0f5b';
+
+  it('becomes the filter when it has the documented shape (ids in any case)', () => {
+    expect(parseFilterFrame(JSON.stringify({ message_ids: [ID.toUpperCase()], types: ['delivered'] }))).toEqual({
+      messageIds: new Set([ID]),
+      types: new Set(['delivered']),
+    });
+  });
+
+  it('says what is wrong with it, not only what a frame looks like', () => {
+    const problem = (frame: string) => (parseFilterFrame(frame) as { problem?: string }).problem;
+    expect(problem('nope')).toBe('the frame is not JSON');
+    expect(problem('[1]')).toBe('the frame is not a JSON object');
+    expect(problem('{"type":["delivered"]}')).toBe('type is not a filter field');
+    expect(problem('{"message_ids":"x"}')).toBe('message_ids must be a list of strings');
+    expect(problem('{"message_ids":["x"]}')).toBe('message_ids: "x" is not a UUID');
+    expect(problem(JSON.stringify({ message_ids: Array(1001).fill(ID) }))).toBe(
+      'message_ids holds 1001 ids, at most 1000',
+    );
+    expect(problem('{"types":["delivered","sent"]}')).toBe(
+      'types: "sent" is not one of queued, stored, delivered, retry_scheduled, failed, requeued',
+    );
+  });
 });

@@ -55,23 +55,37 @@ class OpenSockets {
   }
 }
 
-/** A filter frame (JSON text) as a filter, or undefined when it is not one. */
-export function parseFilterFrame(data: string): EventFilter | undefined {
+/**
+ * A filter frame (JSON text) as a filter, or what is wrong with it: the error frame says
+ * which part to fix (an id that is no UUID, a type that does not exist, too many ids),
+ * not only the frame's shape.
+ */
+export function parseFilterFrame(data: string): EventFilter | { problem: string } {
   let value: unknown;
   try {
     value = JSON.parse(data);
   } catch {
-    return undefined;
+    return { problem: 'the frame is not JSON' };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { problem: 'the frame is not a JSON object' };
   const { message_ids: ids, types, ...rest } = value as Record<string, unknown>;
-  if (Object.keys(rest).length > 0) return undefined;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) return { problem: `${unknown.join(', ')} is not a filter field` };
   const strings = (v: unknown) => v === undefined || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
-  if (!strings(ids) || !strings(types)) return undefined;
+  if (!strings(ids)) return { problem: 'message_ids must be a list of strings' };
+  if (!strings(types)) return { problem: 'types must be a list of strings' };
   const idList = ids as string[] | undefined;
   const typeList = types as string[] | undefined;
-  if (idList && (idList.length > MAX_FILTER_IDS || !idList.every((id) => UUID_RULE.test(id)))) return undefined;
-  if (typeList && !typeList.every((t) => (STATUS_EVENT_TYPES as readonly string[]).includes(t))) return undefined;
+  if (idList && idList.length > MAX_FILTER_IDS)
+    return { problem: `message_ids holds ${idList.length} ids, at most ${MAX_FILTER_IDS}` };
+  const badId = idList?.find((id) => !UUID_RULE.test(id));
+  if (badId !== undefined) return { problem: `message_ids: ${JSON.stringify(badId.slice(0, 64))} is not a UUID` };
+  const badType = typeList?.find((t) => !(STATUS_EVENT_TYPES as readonly string[]).includes(t));
+  if (badType !== undefined)
+    return {
+      problem: `types: ${JSON.stringify(badType.slice(0, 64))} is not one of ${STATUS_EVENT_TYPES.join(', ')}`,
+    };
   return filterOf(idList, typeList);
 }
 
@@ -136,13 +150,13 @@ export async function eventRoutes(app: FastifyInstance, deps: EventRoutesDeps): 
         subscriber.close(CLOSE_CODES.REFUSED, code, 'refused'),
       );
       socket.on('message', (data: RawData, isBinary: boolean) => {
-        const filter = isBinary ? undefined : parseFilterFrame(data.toString());
-        if (filter) subscriber.setFilter(filter);
+        const parsed = isBinary ? { problem: 'the frame is binary, not text' } : parseFilterFrame(data.toString());
+        if (!('problem' in parsed)) subscriber.setFilter(parsed);
         else
           subscriber.sendControl({
             type: 'error',
             error_code: 'INVALID_PAYLOAD',
-            message: 'A filter frame is JSON: {"message_ids": [uuid…], "types": [type…]}',
+            message: `A filter frame is JSON: {"message_ids": [uuid…], "types": [type…]}; ${parsed.problem}`,
           });
       });
       socket.once('close', () => {
