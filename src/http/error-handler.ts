@@ -122,6 +122,9 @@ function messageFor(field: string, rule: string, params: Record<string, unknown>
   if (rule === 'propertyNames' && field.startsWith('metadata.'))
     return `metadata key "${String(params.propertyName)}" must be 1 to 64 letters, digits, _ . or -`;
   if (rule === 'required') return `${field} is required`;
+  // Ajv counts code points: a body of 501 👍🏽 is 1,002 of them, which "characters" alone hides.
+  if (rule === 'maxLength' && field === 'message_body')
+    return `message_body must be at most ${String(params.limit)} characters, counted as Unicode code points (an emoji with a skin tone, a flag or a letter with a combining accent counts 2)`;
   if (rule === 'maxLength') return `${field} must be at most ${String(params.limit)} characters`;
   if (rule === 'minLength')
     return `${field} must be at least ${String(params.limit)} character${params.limit === 1 ? '' : 's'}`;

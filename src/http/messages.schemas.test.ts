@@ -164,6 +164,30 @@ describe('message_body: at least one visible character', () => {
   });
 });
 
+describe('message_body length', () => {
+  it('counts Unicode code points, and says so when it refuses', async () => {
+    const submit = (message_body: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/single',
+        headers: { 'content-type': 'application/json' },
+        payload: { sender_number: SENDER, message_body },
+      });
+    expect((await submit('😀'.repeat(1000))).statusCode).toBe(202);
+    expect((await submit('👍🏽'.repeat(500))).statusCode).toBe(202);
+    const refused = await submit('👍🏽'.repeat(501));
+    expect(refused.statusCode).toBe(422);
+    expect(refused.json().details).toEqual([
+      {
+        field: 'message_body',
+        rule: 'maxLength',
+        message:
+          'message_body must be at most 1000 characters, counted as Unicode code points (an emoji with a skin tone, a flag or a letter with a combining accent counts 2)',
+      },
+    ]);
+  });
+});
+
 describe('metadata values', () => {
   const withMetadata = (raw: string) =>
     app.inject({

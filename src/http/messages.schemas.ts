@@ -29,7 +29,8 @@ export const submitMessageBody = {
       maxLength: MAX_BODY_CHARS,
       pattern: VISIBLE_CHARACTER_PATTERN,
       description:
-        '1–1000 characters, at least one of them visible: not only whitespace, invisible (Unicode default-ignorable) ' +
+        '1–1000 characters, counted as Unicode code points (not bytes, not UTF-16 units: 😀 counts 1; 👍🏽, a flag or e + U+0301 count 2), ' +
+        'at least one of them visible: not only whitespace, invisible (Unicode default-ignorable) ' +
         'characters such as U+200B ZERO WIDTH SPACE, U+200D ZERO WIDTH JOINER or U+FEFF BYTE ORDER MARK, ' +
         'control characters (U+0000–U+001F, U+007F–U+009F) and combining marks (such as U+0301 alone)',
     },
