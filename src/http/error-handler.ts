@@ -126,6 +126,11 @@ function messageFor(field: string, rule: string, params: Record<string, unknown>
   if (rule === 'maxLength' && field === 'message_body')
     return `message_body must be at most ${String(params.limit)} characters, counted as Unicode code points (an emoji with a skin tone, a flag or a letter with a combining accent counts 2)`;
   if (rule === 'maxLength') return `${field} must be at most ${String(params.limit)} characters`;
+  // Ajv's own wording ("must NOT have fewer than 1 items") reads like a fault in the broker.
+  if (rule === 'minItems')
+    return `${field} must hold at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`;
+  if (rule === 'maxItems') return `${field} must hold at most ${String(params.limit)} items`;
+  if (rule === 'maxProperties') return `${field} must have at most ${String(params.limit)} keys`;
   if (rule === 'minLength')
     return `${field} must be at least ${String(params.limit)} character${params.limit === 1 ? '' : 's'}`;
   if (rule === 'type' && Array.isArray(params.type)) return `${field} must be ${oneOfTypes(params.type as string[])}`;

@@ -188,6 +188,30 @@ describe('message_body length', () => {
   });
 });
 
+describe('sizes', () => {
+  it('says how many items or keys are allowed, in words a client reads', async () => {
+    const metadata = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, i]));
+    const response = await app.inject({
+      method: 'POST',
+      url: '/single',
+      headers: { 'content-type': 'application/json' },
+      payload: { sender_number: SENDER, message_body: 'hi', metadata },
+    });
+    expect(response.json().details).toEqual([
+      { field: 'metadata', rule: 'maxProperties', message: 'metadata must have at most 20 keys' },
+    ]);
+    const list = (limit: number, keyword: string) =>
+      invalidPayload([{ instancePath: '/messages', schemaPath: '#/x', keyword, params: { limit }, message: '' }])
+        .details;
+    expect(list(1, 'minItems')).toEqual([
+      { field: 'messages', rule: 'minItems', message: 'messages must hold at least 1 item' },
+    ]);
+    expect(list(100, 'maxItems')).toEqual([
+      { field: 'messages', rule: 'maxItems', message: 'messages must hold at most 100 items' },
+    ]);
+  });
+});
+
 describe('metadata values', () => {
   const withMetadata = (raw: string) =>
     app.inject({
