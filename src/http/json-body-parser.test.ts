@@ -110,10 +110,28 @@ describe('the JSON body parser', () => {
     }
     expect((await post('{"a":')).json()).toMatchObject({
       error_code: 'MALFORMED_JSON',
-      message: 'The request body is not valid JSON',
+      message: 'The request body is not valid JSON: it ends before the JSON does',
     });
     const deep = `${'['.repeat(50_000)}"\\ud83d\\ude00"${']'.repeat(50_000)}`;
     expect((await post(deep, 'application/json', '/parsed')).json()).toEqual({ parsed: true });
     expect(holdsLoneSurrogate(JSON.parse(`${'['.repeat(50_000)}"\\ud800"${']'.repeat(50_000)}`))).toBe(true);
+  });
+
+  it('says where broken JSON breaks, without quoting the body back', async () => {
+    const refusal = async (body: string) => {
+      const response = await post(body);
+      expect(response.statusCode, body).toBe(400);
+      expect(response.json().error_code, body).toBe('MALFORMED_JSON');
+      return response.json().message as string;
+    };
+    expect(await refusal('{"sender_number":"+12",\n "message_body":"a",\n}')).toBe(
+      'The request body is not valid JSON: Expected double-quoted property name at line 3, column 1',
+    );
+    expect(await refusal('\uFEFF{"a" 1}')).toBe(
+      "The request body is not valid JSON: Expected ':' after property name at line 1, column 6",
+    );
+    expect(await refusal('   ')).toBe('The request body is empty: send a JSON object');
+    // V8 quotes the text in "Unexpected token" messages: the broker's answer does not.
+    expect(await refusal('secret-number +14155550123')).toBe('The request body is not valid JSON');
   });
 });

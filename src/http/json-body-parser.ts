@@ -62,7 +62,7 @@ export function installJsonBodyParser(app: FastifyInstance): void {
     }
     const text = body.toString('utf8');
     parseJson(request, text, (error, value) => {
-      if (error) done(isValidJson(text) ? new BrokerError('MALFORMED_JSON', POISONING) : error, undefined);
+      if (error) done(isValidJson(text) ? new BrokerError('MALFORMED_JSON', POISONING) : brokenJson(text), undefined);
       else if (SURROGATE_ESCAPE.test(text) && holdsLoneSurrogate(value)) {
         done(
           new BrokerError('MALFORMED_JSON', 'The request body holds an unpaired UTF-16 surrogate (\\ud800–\\udfff)'),
@@ -88,14 +88,43 @@ export function declaredCharset(contentType: string | undefined): string | undef
 /** Valid JSON that secure-json-parse still refused: it holds a key that could poison prototypes. */
 const POISONING = 'The request body holds a __proto__ or constructor.prototype key';
 
+/** A leading BOM, which the default parser skips too. */
+const BOM = /^\uFEFF/;
+
 /** Only on the error path: tells a poisoning refusal from broken JSON, for a clearer answer. */
 function isValidJson(text: string): boolean {
   try {
-    JSON.parse(text);
+    JSON.parse(text.replace(BOM, ''));
     return true;
   } catch {
     return false;
   }
+}
+
+/** V8's description of a syntax error and where it is; the rest of its messages quote the body. */
+const SYNTAX_AT = /^([A-Za-z0-9 ',:{}[\]-]{1,80}) in JSON at position \d+ \(line (\d+) column (\d+)\)$/;
+
+/**
+ * Broken JSON, saying where it breaks (a trailing comma, a missing quote) so the client can
+ * find it — but never quoting the body back: V8's "Unexpected token" messages do.
+ */
+export function brokenJson(text: string): BrokerError {
+  const stripped = text.replace(BOM, '');
+  if (stripped.trim() === '') return new BrokerError('MALFORMED_JSON', 'The request body is empty: send a JSON object');
+  try {
+    JSON.parse(stripped);
+  } catch (error) {
+    const message = (error as Error).message;
+    if (message === 'Unexpected end of JSON input')
+      return new BrokerError('MALFORMED_JSON', 'The request body is not valid JSON: it ends before the JSON does');
+    const at = SYNTAX_AT.exec(message);
+    if (at)
+      return new BrokerError(
+        'MALFORMED_JSON',
+        `The request body is not valid JSON: ${at[1]} at line ${at[2]}, column ${at[3]}`,
+      );
+  }
+  return new BrokerError('MALFORMED_JSON');
 }
 
 /** Walks keys and strings without recursion: the value may be nested thousands deep. */
