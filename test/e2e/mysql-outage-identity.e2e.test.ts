@@ -90,7 +90,12 @@ describe('MySQL away for longer than the in-memory identity cache', () => {
   it('accepts new connections of known clients on every broker, refuses the disabled, the revoked and the unknown', async () => {
     const [first, second] = urls as [string, string];
     // Before: the demo client is resolved through MySQL by the first broker (and so shared).
-    expect((await sendOnNewConnection(first, 'demo.default')).status).toBe(202);
+    const before = await sendOnNewConnection(first, 'demo.default');
+    expect(before.status).toBe(202);
+    const lookups = mtlsAgent(demoBundle(workspace, 'demo.default'), 1);
+    agents.push(lookups);
+    const lookup = () => getJson(lookups, `${first}/api/v1/messages/${String(before.body.message_id)}`);
+    await waitUntil(async () => (await lookup()).body.stored_at != null || undefined, 10_000, 'the message stored');
     expect(await redis.exists(identityKey(workspace.prefix, fingerprintOf('demo.default')))).toBe(1);
     // An identity that is in no cache: issued before the shared cache existed, or its entry expired.
     expect(await redis.del(identityKey(workspace.prefix, fingerprintOf('stranger.default')))).toBe(1);
@@ -108,6 +113,13 @@ describe('MySQL away for longer than the in-memory identity cache', () => {
     expect((health.body.components as Record<string, { status: string }>).mysql?.status).toBe('down');
     // Shared at issue: accepted although no broker ever resolved it.
     expect((await sendOnNewConnection(second, 'gone.default')).status).toBe(202);
+    // A stored message's status needs MySQL: 503 STORAGE_UNAVAILABLE with Retry-After (README).
+    const stored = await lookup();
+    expect([stored.status, stored.body.error_code, stored.headers['retry-after']]).toEqual([
+      503,
+      'STORAGE_UNAVAILABLE',
+      '1',
+    ]);
     const unknown = await sendOnNewConnection(first, 'stranger.default');
     expect(unknown.status).toBe(503);
     expect(unknown.body.error_code).toBe('STORAGE_UNAVAILABLE');
