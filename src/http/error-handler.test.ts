@@ -169,3 +169,33 @@ describe('PAYLOAD_TOO_LARGE', () => {
     }
   });
 });
+
+describe("the event socket's query", () => {
+  it('says in words what message_id, type and last_event_id take, not their patterns', async () => {
+    const { eventsQuery } = await import('./events.schemas.js');
+    const events = Fastify({ frameworkErrors: frameworkError });
+    installErrorHandlers(events);
+    events.get('/events', { schema: { querystring: eventsQuery } }, async () => ({ ok: true }));
+    await events.ready();
+    try {
+      const detail = async (query: string) =>
+        (await events.inject({ method: 'GET', url: `/events?${query}` })).json().details[0];
+      expect(await detail('message_id=nope')).toEqual({
+        field: 'message_id',
+        rule: 'pattern',
+        message: 'message_id must be 1 to 100 message ids (UUIDs), comma-separated; more in a filter frame',
+      });
+      expect(await detail('type=sent')).toEqual({
+        field: 'type',
+        rule: 'pattern',
+        message:
+          'type must be event types, comma-separated, among queued, stored, delivered, retry_scheduled, failed, requeued',
+      });
+      expect((await detail('last_event_id=abc')).message).toBe(
+        'last_event_id must be an event_id the broker sent: <ms>-<seq>, e.g. 1765000000000-0',
+      );
+    } finally {
+      await events.close();
+    }
+  });
+});

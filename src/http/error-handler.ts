@@ -11,6 +11,7 @@ import { BATCH_ROUTE, countRefusedMessage, MESSAGES_ROUTE } from '../metrics/fro
 import { BrokerError, errorBody, type ErrorBody, type ErrorCode } from '../errors.js';
 import { clientRequestId, setRequestIdHeaders } from './request-id.js';
 import { ownValue } from '../util/own-value.js';
+import { STATUS_EVENT_TYPES } from '../events/status-event.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
@@ -105,11 +106,23 @@ function dropPropertyNameIssues(issues: readonly AjvIssue[]): AjvIssue[] {
   );
 }
 
+/**
+ * The event socket's query fields in words: their patterns (100 UUIDs in one regex) say
+ * nothing a client can act on.
+ */
+const QUERY_PATTERNS: Record<string, string> = {
+  message_id: 'message_id must be 1 to 100 message ids (UUIDs), comma-separated; more in a filter frame',
+  type: `type must be event types, comma-separated, among ${STATUS_EVENT_TYPES.join(', ')}`,
+  last_event_id: 'last_event_id must be an event_id the broker sent: <ms>-<seq>, e.g. 1765000000000-0',
+};
+
 function describeIssue(issue: NonNullable<FastifyError['validation']>[number], whole: string): ValidationIssue {
   const params = issue.params as Record<string, unknown>;
   const base = issue.instancePath.replace(/^\//, '').replaceAll('/', '.');
   const extra = (params.missingProperty ?? params.additionalProperty ?? params.propertyName) as string | undefined;
   const field = [base, extra].filter(Boolean).join('.') || whole;
+  const queryRule = whole === '(query)' && issue.keyword === 'pattern' ? ownValue(QUERY_PATTERNS, field) : undefined;
+  if (queryRule) return { field, rule: issue.keyword, message: queryRule };
   return { field, rule: issue.keyword, message: messageFor(field, issue.keyword, params, issue.message) };
 }
 
