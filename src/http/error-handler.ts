@@ -131,6 +131,7 @@ function messageFor(field: string, rule: string, params: Record<string, unknown>
     return 'sender_number must be an E.164 number: + then 2 to 15 digits, not starting with 0';
   if (field === 'message_body' && rule === 'pattern')
     return 'message_body must contain a visible character, not only whitespace, invisible or control characters and combining marks';
+  if (field === 'callback_url' && rule === 'pattern') return 'callback_url must be an https:// URL, without spaces';
   if (rule === 'additionalProperties') return `${field} is not an accepted field`;
   if (rule === 'propertyNames' && field.startsWith('metadata.'))
     return `metadata key "${String(params.propertyName)}" must be 1 to 64 letters, digits, _ . or -`;

@@ -212,6 +212,20 @@ describe('sizes', () => {
   });
 });
 
+describe('callback_url', () => {
+  it('says an https:// URL is needed, not the pattern', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/single',
+      headers: { 'content-type': 'application/json' },
+      payload: { sender_number: SENDER, message_body: 'hi', callback_url: 'http://hooks.example/x' },
+    });
+    expect(response.json().details).toEqual([
+      { field: 'callback_url', rule: 'pattern', message: 'callback_url must be an https:// URL, without spaces' },
+    ]);
+  });
+});
+
 describe('metadata values', () => {
   const withMetadata = (raw: string) =>
     app.inject({
