@@ -56,6 +56,14 @@ describe('mb usage errors', () => {
     await expect(usageError(['send', '--rate', '-1'])).resolves.toMatchObject({ exitCode: 1 });
   });
 
+  it('refuses --metadata that is not a JSON object, naming the option', async () => {
+    for (const bad of ['{bad', '[1]', '42']) {
+      const { stderr, exitCode } = await usageError(['send', '--metadata', bad]);
+      expect(stderr).toContain(`option '--metadata <json>' argument '${bad}' is invalid. expected a JSON object`);
+      expect(exitCode).toBe(1);
+    }
+  });
+
   it('refuses a dead-letter count that is not a positive whole number', async () => {
     // Passed on as given, `abc` surfaced as Redis' own error, `-1` as a TypeError, and `0`
     // printed "no dead letters" for a domain that had some.

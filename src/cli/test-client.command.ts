@@ -4,7 +4,7 @@
  * installation must pass. Without --url/--cert/--key/--ca they default to this host's
  * broker (config: server.port, pki.dir) and the demo client created on first start.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../config/config.js';
 import { ApiClient, defaultClientFiles, failureCode, type ClientFiles } from '../test-client/api-client.js';
 import { runLoad } from '../test-client/load-runner.js';
@@ -51,7 +51,7 @@ export function registerTestClientCommands(program: Command): void {
   )
     .option('--sender <e164>', 'sender number', '+14155550123')
     .option('--message <text>', 'message body; {n} is replaced by the sequence number', 'Hello from mb send')
-    .option('--metadata <json>', 'metadata object (JSON)')
+    .option('--metadata <json>', 'metadata object (JSON)', parseMetadataOption)
     .option('--count <n>', 'how many messages', '1')
     .option('--concurrency <n>', 'requests in flight', '10')
     .option(
@@ -66,7 +66,7 @@ export function registerTestClientCommands(program: Command): void {
         options: ConnectionOptions & {
           sender: string;
           message: string;
-          metadata?: string;
+          metadata?: Record<string, unknown>;
           count: string;
           concurrency: string;
           rate: number;
@@ -78,7 +78,7 @@ export function registerTestClientCommands(program: Command): void {
         const concurrency = Number(options.concurrency);
         if (!Number.isInteger(count) || count < 1 || !Number.isInteger(concurrency) || concurrency < 1)
           command.error('--count and --concurrency must be positive integers');
-        const metadata = options.metadata ? (JSON.parse(options.metadata) as Record<string, unknown>) : undefined;
+        const metadata = options.metadata;
         const body = (n: number) => ({
           sender_number: options.sender,
           message_body: options.message.replaceAll('{n}', String(n + 1)),
@@ -152,4 +152,22 @@ export function registerTestClientCommands(program: Command): void {
         await client.close();
       }
     });
+}
+
+/**
+ * `--metadata` as a JSON object, a usage error otherwise: JSON.parse's own message alone
+ * ("Expected property name … at position 1") did not say which option it was about.
+ */
+function parseMetadataOption(value: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (error) {
+    throw new InvalidArgumentError(
+      `expected a JSON object, such as '{"ref":"order-42"}' (${(error as Error).message})`,
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InvalidArgumentError(`expected a JSON object, such as '{"ref":"order-42"}'`);
+  return parsed as Record<string, unknown>;
 }
