@@ -168,11 +168,20 @@ export const throttledResponse = {
 /** An error answer as a whole (not a batch item's): with its X-Request-Id. */
 const errorAnswer = { ...errorResponse, headers: requestIdHeader } as const;
 
+/** A 5xx: a 503 (Redis away, shutting down) also says when to try again (error-handler.ts sendError). */
+const serverErrorAnswer = {
+  ...errorResponse,
+  headers: {
+    ...requestIdHeader,
+    'Retry-After': { type: 'integer', description: 'On a 503: seconds to wait before sending it again (1)' },
+  },
+} as const;
+
 /** What every API route may answer besides its success. */
-export const errorResponses = { '4xx': errorAnswer, 429: throttledResponse, '5xx': errorAnswer } as const;
+export const errorResponses = { '4xx': errorAnswer, 429: throttledResponse, '5xx': serverErrorAnswer } as const;
 
 /** The same for routes no rate limit or quota counts (events, the admin API): no 429 of their own. */
-export const unthrottledErrorResponses = { '4xx': errorAnswer, '5xx': errorAnswer } as const;
+export const unthrottledErrorResponses = { '4xx': errorAnswer, '5xx': serverErrorAnswer } as const;
 
 /** OpenAPI: the API authenticates with a client certificate from the broker's CA. */
 export const mutualTls = [{ mutualTLS: [] as string[] }];

@@ -109,6 +109,8 @@ describe('response headers in openapi.json', () => {
     );
     expect(Object.keys(submit['429']?.headers ?? {}).sort()).toEqual(['X-Request-Id', ...RATE, 'Retry-After'].sort());
     expect(Object.keys(submit['4XX']?.headers ?? {})).toEqual(['X-Request-Id']);
+    // A 503 (Redis away, shutting down) says when to try again.
+    expect(Object.keys(submit['5XX']?.headers ?? {}).sort()).toEqual(['Retry-After', 'X-Request-Id']);
     const batch = await responsesOf('/api/v1/messages/batch', 'post');
     expect(Object.keys(batch['207']?.headers ?? {})).toEqual(expect.arrayContaining(['Retry-After', ...RATE]));
     const lookup = await responsesOf('/api/v1/messages/{message_id}', 'get');
