@@ -103,6 +103,12 @@ describe('a filter frame', () => {
     });
   });
 
+  it('filters nothing on a field left out or given as an empty list (README)', () => {
+    expect(parseFilterFrame('{}')).toEqual({});
+    expect(parseFilterFrame(JSON.stringify({ message_ids: [], types: [] }))).toEqual({});
+    expect(parseFilterFrame(JSON.stringify({ types: [], message_ids: [ID] }))).toEqual({ messageIds: new Set([ID]) });
+  });
+
   it('says what is wrong with it, not only what a frame looks like', () => {
     const problem = (frame: string) => (parseFilterFrame(frame) as { problem?: string }).problem;
     expect(problem('nope')).toBe('the frame is not JSON');
