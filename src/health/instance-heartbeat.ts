@@ -121,11 +121,21 @@ export class InstanceHeartbeat {
     await this.beat();
     this.timer = setInterval(() => void this.beat(), this.deps.intervalMs);
     this.timer.unref();
+    this.deps.redis.on('ready', this.beatAfterOutage);
   }
+
+  /**
+   * Redis back after a beat failed: beat now. Until the next interval (10 s) the health's
+   * `instances` component still named the outage's error, though Redis answered again.
+   */
+  private readonly beatAfterOutage = (): void => {
+    if (this.failure !== undefined) void this.beat();
+  };
 
   /** Stops beating and withdraws this instance at once (others stop counting it). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    this.deps.redis.off('ready', this.beatAfterOutage);
     const { redis, prefix, instanceId } = this.deps;
     try {
       const current = await redis.get(instanceKey(prefix, instanceId));

@@ -285,4 +285,40 @@ describe('instance heartbeat', () => {
       await proxy.close();
     }
   });
+
+  it('beats as soon as Redis is back, so health stops naming an outage that is over', async () => {
+    const target = new URL(TEST_REDIS_URL);
+    const proxy = await TcpProxy.create(target.hostname, Number(target.port));
+    const config = loadConfig({
+      values: { redis: { url: `redis://127.0.0.1:${proxy.port}`, command_timeout_ms: 500 } },
+      env: {},
+    });
+    const back = createRedis(config, 'front');
+    back.on('error', () => undefined);
+    // A long interval: only the return of Redis can clear the problem within the test.
+    const beat = new InstanceHeartbeat({
+      redis: back,
+      prefix,
+      instanceId: 'back',
+      version: '1.2.3',
+      fingerprint: 'f'.repeat(64),
+      intervalMs: 60_000,
+      logger: createLogger('silent'),
+      registry: new Registry(),
+    });
+    try {
+      await whenReady(back);
+      await beat.start();
+      await proxy.cut();
+      await vi.waitFor(() => expect(back.status).not.toBe('ready'));
+      await beat.beat();
+      expect(beat.component().problems).toEqual([expect.stringContaining('heartbeat not written')]);
+      await proxy.restore();
+      await vi.waitFor(() => expect(beat.component().problems ?? []).toEqual([]), { timeout: 10_000 });
+    } finally {
+      await beat.stop();
+      back.disconnect();
+      await proxy.close();
+    }
+  });
 });
