@@ -1,10 +1,12 @@
 /**
  * The main thread's young generation is bounded like the actors': the supervisor restarts
  * itself in place (same pid) with --max-semi-space-size, --max-old-space-size and V8's
- * helper threads (--v8-pool-size, `actors.gc_threads`), and still serves.
+ * helper threads (--v8-pool-size, `actors.gc_threads`), under SCHED_BATCH
+ * (`actors.batch_scheduling`), and still serves.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { schedulingPolicy } from '../../src/app/main-heap.js';
 import {
   BrokerProcess,
   createWorkspace,
@@ -40,6 +42,12 @@ describe('the main thread heap', () => {
       (task) => readFileSync(`/proc/${pid}/task/${task}/comm`, 'utf8').trim() === 'V8Worker',
     );
     expect(helpers).toHaveLength(3);
+    // actors.batch_scheduling (default on): the restart went through chrt, and every thread
+    // of the same pid — front, actors, V8's helpers — runs under SCHED_BATCH (policy 3).
+    const policies = readdirSync(`/proc/${pid}/task`).map((task) =>
+      schedulingPolicy(readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8')),
+    );
+    expect(new Set(policies)).toEqual(new Set([3]));
     const agent = mtlsAgent(demoBundle(workspace));
     try {
       const response = await postJson(agent, broker.url, { sender_number: '+14155550123', message_body: 'heap' });
